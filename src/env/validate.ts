@@ -1,0 +1,55 @@
+import { InvalidMessageError } from './errors.js';
+import { limits } from '../options.js';
+import type { Members, NodeId } from './types.js';
+
+/**
+ * Checks for values that arrive from outside (the network, a log, a client). Each takes the
+ * dotted path of the field for the error, and throws `InvalidMessageError` on bad input.
+ */
+
+export type Fields = Record<string, unknown>;
+
+export function object(value: unknown, path: string): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidMessageError(path, 'missing or not a message');
+  }
+  return value as Fields;
+}
+
+/**
+ * An unsigned integer in [min, max]. Absent counts as 0 (proto3 does not send zero scalars);
+ * decimal strings are accepted (how int64 fields may arrive).
+ */
+export function uint(value: unknown, path: string, min: number, max: number): number {
+  const n = value === undefined ? 0 : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new InvalidMessageError(path, 'not an integer');
+  if (n < min || n > max) throw new InvalidMessageError(path, `${n} out of range [${min}, ${max}]`);
+  return n;
+}
+
+export function nodeId(value: unknown, path: string): NodeId {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidMessageError(path, 'empty node id');
+  if (value.length > limits.maxNodeIdLength) {
+    throw new InvalidMessageError(path, `node id longer than ${limits.maxNodeIdLength} characters`);
+  }
+  return value;
+}
+
+/** A non-empty member list without duplicates. */
+export function members(value: unknown, path: string): Members {
+  const list = Array.isArray(value) ? value : object(value, path)['members'];
+  if (!Array.isArray(list) || list.length === 0) throw new InvalidMessageError(path, 'empty member list');
+  if (list.length > limits.maxMembers) {
+    throw new InvalidMessageError(path, `more than ${limits.maxMembers} members`);
+  }
+  const result = list.map((m, i) => nodeId(m, `${path}[${i}]`));
+  if (new Set(result).size !== result.length) throw new InvalidMessageError(path, 'duplicate member');
+  return result;
+}
+
+export function array(value: unknown, path: string, maxLength: number): unknown[] {
+  const list = value === undefined ? [] : value;
+  if (!Array.isArray(list)) throw new InvalidMessageError(path, 'not a list');
+  if (list.length > maxLength) throw new InvalidMessageError(path, `more than ${maxLength} entries`);
+  return list;
+}

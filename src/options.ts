@@ -1,0 +1,95 @@
+/**
+ * Every tunable of synod, in one place: each option with its default and the reason for it.
+ * Units are last in every name. Layers take a `Partial` of their options and fill the rest
+ * from these defaults (`withDefaults`).
+ */
+
+/** Limits on what synod accepts from the network. Input beyond them gets a typed error. */
+export const limits = {
+  /** Longest node id (`host:port`) accepted. DNS names are at most 253 bytes, plus `:65535`. */
+  maxNodeIdLength: 260,
+  /** Largest member list accepted. Majorities of more than a few dozen nodes make no sense for this design. */
+  maxMembers: 64,
+  /** Largest gRPC message a node accepts or sends (both directions); 4 MiB is gRPC's own default. */
+  maxMessageBytes: 4 * 1024 * 1024,
+  /** Highest Paxos instance number accepted; keeps instance arithmetic exact in a JS number. */
+  maxInstance: Number.MAX_SAFE_INTEGER - 1,
+  /** Highest proposal round accepted (same reason). */
+  maxRound: Number.MAX_SAFE_INTEGER - 1,
+} as const;
+
+export interface PaxosOptions {
+  /**
+   * How long a proposer waits for a majority to answer one phase before it retries with a higher
+   * round. Default 250 ms: loopback and LAN round trips plus an fsync are a few ms, so this only
+   * fires when a majority is unreachable, and a quarter second keeps view changes well inside the
+   * config layer's two-second removal budget.
+   */
+  readonly phaseTimeoutMs: number;
+  /**
+   * Backoff after a lost round: the n-th consecutive loss waits a random time in
+   * [0.5, 1] × min(backoffMaxMs, backoffBaseMs × 2^(n-1)). Randomised, so that duelling proposers
+   * stop preempting each other; default 20 ms base, capped at 1000 ms.
+   */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /**
+   * Every so often each node tells one random peer how far it has learned, and the two bring the
+   * laggard up to date. This is what lets a node that missed decide messages (lost, partitioned,
+   * down) learn every decision without any other layer's help. Default 500 ms.
+   */
+  readonly learnerGossipIntervalMs: number;
+  /** A fetch that got no answer may be sent again (to any peer) after this long. Default 500 ms. */
+  readonly fetchRetryMs: number;
+  /** Most decided values one `decisions` message carries. Default 64 (member lists are small). */
+  readonly maxFetchBatch: number;
+  /**
+   * Prepare/accept messages for an instance more than this far beyond the highest instance this
+   * node has learned are refused as out of range (a bogus instance number must not make an
+   * acceptor create state). Default 1024: a node is never legitimately that far behind for long,
+   * since it catches up before it answers.
+   */
+  readonly maxInstanceLead: number;
+}
+
+export const defaultPaxosOptions: PaxosOptions = {
+  phaseTimeoutMs: 250,
+  backoffBaseMs: 20,
+  backoffMaxMs: 1000,
+  learnerGossipIntervalMs: 500,
+  fetchRetryMs: 500,
+  maxFetchBatch: 64,
+  maxInstanceLead: 1024,
+};
+
+export interface TransportOptions {
+  /**
+   * Deadline of one message delivery over gRPC. Messages are best effort (protocols retransmit),
+   * so a short deadline just frees resources for a peer that does not answer. Default 1000 ms.
+   */
+  readonly sendDeadlineMs: number;
+  /**
+   * A channel to a peer that has failed is kept and reused; gRPC reconnects with its own backoff
+   * capped at this value, so a restarted peer is reachable again within it. Default 1000 ms.
+   */
+  readonly reconnectBackoffMaxMs: number;
+  /** Largest message sent or received. Default `limits.maxMessageBytes`. */
+  readonly maxMessageBytes: number;
+}
+
+export const defaultTransportOptions: TransportOptions = {
+  sendDeadlineMs: 1000,
+  reconnectBackoffMaxMs: 1000,
+  maxMessageBytes: limits.maxMessageBytes,
+};
+
+/** Fills unset options from `defaults`, and refuses values that are not positive finite numbers. */
+export function withDefaults<T extends object>(defaults: T, given: Partial<T> | undefined, what: string): T {
+  const merged = { ...defaults, ...(given ?? {}) } as T;
+  for (const [key, value] of Object.entries(merged)) {
+    if (typeof value === 'number' && !(Number.isFinite(value) && value > 0)) {
+      throw new RangeError(`${what}.${key} must be a positive number, got ${String(value)}`);
+    }
+  }
+  return merged;
+}

@@ -1,0 +1,111 @@
+import type { NodeId } from '../env/types.js';
+import type { AcceptedValue, PaxosMessage, PaxosValue } from './messages.js';
+import { type ProposalNumber, compareProposal, formatProposal } from './proposal-number.js';
+import type { PaxosContext, PaxosOutbox } from './context.js';
+import type { Learner } from './learner.js';
+
+/** One instance's acceptor state. */
+interface Slot {
+  promised: ProposalNumber | null;
+  accepted: AcceptedValue | null;
+}
+
+type Prepare = Extract<PaxosMessage, { kind: 'prepare' }>;
+type Accept = Extract<PaxosMessage, { kind: 'accept' }>;
+
+/**
+ * The Paxos acceptor, one slot per undecided instance.
+ *
+ * Invariants:
+ * - a slot's `promised` never decreases, and `accepted.n` never exceeds `promised`;
+ * - every reply that rests on a promise or an acceptance is sent through the outbox after the
+ *   record that backs it (persist before reply), so a restarted acceptor honours all of them;
+ * - an instance this node knows to be decided is answered with its value, whatever was asked.
+ */
+export class Acceptor {
+  readonly #ctx: PaxosContext;
+  readonly #learner: Learner;
+  readonly #slots = new Map<number, Slot>();
+
+  constructor(ctx: PaxosContext, learner: Learner) {
+    this.#ctx = ctx;
+    this.#learner = learner;
+  }
+
+  restorePromise(instance: number, n: ProposalNumber): void {
+    const slot = this.#slot(instance);
+    if (slot.promised === null || compareProposal(n, slot.promised) > 0) slot.promised = n;
+  }
+
+  restoreAccept(instance: number, n: ProposalNumber, value: PaxosValue): void {
+    this.restorePromise(instance, n);
+    this.#slot(instance).accepted = { n, value };
+  }
+
+  /** The slot's state, for status pages and tests. */
+  state(instance: number): { promised: ProposalNumber | null; accepted: AcceptedValue | null } {
+    const slot = this.#slots.get(instance);
+    return { promised: slot?.promised ?? null, accepted: slot?.accepted ?? null };
+  }
+
+  /** A decided instance needs no acceptor state any more. */
+  forget(instance: number): void {
+    this.#slots.delete(instance);
+  }
+
+  onPrepare(from: NodeId, m: Prepare, out: PaxosOutbox): void {
+    if (this.#answerDecided(from, m.instance, out)) return;
+    const slot = this.#slot(m.instance);
+    if (slot.promised !== null) {
+      const order = compareProposal(m.n, slot.promised);
+      if (order < 0) {
+        out.send(from, { kind: 'reject', instance: m.instance, n: m.n, promised: slot.promised });
+        return;
+      }
+      if (order === 0) {
+        // A duplicate or retransmitted prepare: the promise stands (and is already persisted).
+        out.send(from, { kind: 'promise', instance: m.instance, n: m.n, accepted: slot.accepted });
+        return;
+      }
+    }
+    slot.promised = m.n;
+    if (this.#ctx.mutations.skipPromisePersist !== true) {
+      out.persist({ kind: 'promise', instance: m.instance, n: m.n });
+    }
+    this.#ctx.logger.debug({ instance: m.instance, n: formatProposal(m.n), from }, 'paxos: promised');
+    out.send(from, { kind: 'promise', instance: m.instance, n: m.n, accepted: slot.accepted });
+  }
+
+  onAccept(from: NodeId, m: Accept, out: PaxosOutbox): void {
+    if (this.#answerDecided(from, m.instance, out)) return;
+    const slot = this.#slot(m.instance);
+    if (slot.promised !== null && compareProposal(m.n, slot.promised) < 0) {
+      out.send(from, { kind: 'reject', instance: m.instance, n: m.n, promised: slot.promised });
+      return;
+    }
+    const repeat = slot.accepted !== null && compareProposal(slot.accepted.n, m.n) === 0;
+    slot.promised = m.n;
+    slot.accepted = { n: m.n, value: m.value };
+    if (!repeat) {
+      out.persist({ kind: 'accept', instance: m.instance, n: m.n, value: m.value });
+      this.#ctx.logger.debug({ instance: m.instance, n: formatProposal(m.n), from, value: m.value }, 'paxos: accepted');
+    }
+    out.send(from, { kind: 'accepted', instance: m.instance, n: m.n });
+  }
+
+  #answerDecided(from: NodeId, instance: number, out: PaxosOutbox): boolean {
+    const value = this.#learner.value(instance);
+    if (value === undefined) return false;
+    out.send(from, { kind: 'decided', instance, value });
+    return true;
+  }
+
+  #slot(instance: number): Slot {
+    let slot = this.#slots.get(instance);
+    if (slot === undefined) {
+      slot = { promised: null, accepted: null };
+      this.#slots.set(instance, slot);
+    }
+    return slot;
+  }
+}

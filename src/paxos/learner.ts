@@ -1,0 +1,139 @@
+import { invariant } from '../env/errors.js';
+import { randomPick } from '../env/random.js';
+import type { NodeId } from '../env/types.js';
+import type { PaxosMessage, PaxosValue } from './messages.js';
+import { type PaxosContext, type PaxosOutbox, sameValue } from './context.js';
+
+/** Timer names the learner uses. */
+export const learnerTimers = { gossip: 'learner-gossip', fetchRetry: 'learner-fetch-retry' } as const;
+
+/**
+ * Knows every decided value, persists each before it is used, and delivers them upward in
+ * instance order, each exactly once per process lifetime (after a restart, the replayed ones are
+ * delivered again, in order, by `deliverReplayed`).
+ *
+ * Invariants:
+ * - instance 1 is `[first]` from configuration and never persisted;
+ * - `#contiguous` is the highest instance such that every instance up to it is known;
+ * - an instance's value never changes (a second, different value is an agreement violation and
+ *   stops the node).
+ */
+export class Learner {
+  readonly #ctx: PaxosContext;
+  readonly #decided = new Map<number, PaxosValue>();
+  /** Every node named by any known view: whom to gossip with. */
+  readonly #everyone = new Set<NodeId>();
+  #contiguous = 1;
+  #fetchOutstanding = false;
+  readonly #onDecided: (instance: number, value: PaxosValue) => void;
+
+  /** @param onDecided upcall, run through the outbox after the decision is durable */
+  constructor(ctx: PaxosContext, first: NodeId, onDecided: (instance: number, value: PaxosValue) => void) {
+    this.#ctx = ctx;
+    this.#onDecided = onDecided;
+    this.#decided.set(1, [first]);
+    this.#everyone.add(first);
+  }
+
+  /** The value of `instance`, if known. */
+  value(instance: number): PaxosValue | undefined {
+    return this.#decided.get(instance);
+  }
+
+  /** Highest instance up to which every value is known. */
+  get contiguous(): number {
+    return this.#contiguous;
+  }
+
+  /** Replay of a durable `decide` record. */
+  restore(instance: number, value: PaxosValue): void {
+    this.#record(instance, value);
+  }
+
+  /** After a restart: delivers every replayed contiguous value upward, in order. */
+  deliverReplayed(out: PaxosOutbox): void {
+    for (let i = 1; i <= this.#contiguous; i++) {
+      const value = this.#decided.get(i)!;
+      out.upcall(() => this.#onDecided(i, value));
+    }
+  }
+
+  /**
+   * Learns that `instance` decided `value`. Returns true if it was news. `from` is the peer that
+   * told us (null when this node's own proposer found out); a gap before `instance` is fetched
+   * from it.
+   */
+  learn(instance: number, value: PaxosValue, from: NodeId | null, out: PaxosOutbox): boolean {
+    const known = this.#decided.get(instance);
+    if (known !== undefined) {
+      invariant(sameValue(known, value), () =>
+        `agreement violated at ${this.#ctx.self}: instance ${instance} decided [${known.join(',')}] ` +
+        `and now [${value.join(',')}] (from ${from ?? 'own proposer'})`);
+      return false;
+    }
+    const before = this.#contiguous;
+    this.#record(instance, value);
+    out.persist({ kind: 'decide', instance, value });
+    this.#ctx.logger.info({ instance, value, from }, 'paxos: learned decision');
+    for (let i = before + 1; i <= this.#contiguous; i++) {
+      const v = this.#decided.get(i)!;
+      out.upcall(() => this.#onDecided(i, v));
+    }
+    if (from !== null) this.noteKnownAt(from, instance, out);
+    return true;
+  }
+
+  /** `peer` knows every instance up to `instance`; if that is beyond us, fetch from it. */
+  noteKnownAt(peer: NodeId, instance: number, out: PaxosOutbox): void {
+    if (instance <= this.#contiguous || this.#fetchOutstanding || peer === this.#ctx.self) return;
+    this.#fetchOutstanding = true;
+    out.send(peer, { kind: 'fetch', from: this.#contiguous + 1 });
+    out.setTimer(learnerTimers.fetchRetry, this.#ctx.options.fetchRetryMs);
+  }
+
+  onFetch(from: NodeId, m: Extract<PaxosMessage, { kind: 'fetch' }>, out: PaxosOutbox): void {
+    this.#push(from, m.from, out);
+  }
+
+  onDecisions(from: NodeId, m: Extract<PaxosMessage, { kind: 'decisions' }>, out: PaxosOutbox): void {
+    this.#fetchOutstanding = false;
+    out.cancelTimer(learnerTimers.fetchRetry);
+    m.values.forEach((value, k) => this.learn(m.first + k, value, from, out));
+  }
+
+  onKnown(from: NodeId, m: Extract<PaxosMessage, { kind: 'known' }>, out: PaxosOutbox): void {
+    if (m.instance > this.#contiguous) this.noteKnownAt(from, m.instance, out);
+    else if (m.instance < this.#contiguous) this.#push(from, m.instance + 1, out);
+  }
+
+  /** Starts the periodic gossip that lets every node learn every decision eventually. */
+  start(out: PaxosOutbox): void {
+    out.setTimer(learnerTimers.gossip, this.#ctx.options.learnerGossipIntervalMs);
+  }
+
+  onTimer(key: string, out: PaxosOutbox): void {
+    if (key === learnerTimers.fetchRetry) {
+      this.#fetchOutstanding = false;
+    } else if (key === learnerTimers.gossip) {
+      const peers = [...this.#everyone].filter((p) => p !== this.#ctx.self);
+      const peer = randomPick(this.#ctx.random, peers);
+      if (peer !== undefined) out.send(peer, { kind: 'known', instance: this.#contiguous });
+      out.setTimer(learnerTimers.gossip, this.#ctx.options.learnerGossipIntervalMs);
+    }
+  }
+
+  /** Sends `to` the decided values from `first` on, as many as one message may carry. */
+  #push(to: NodeId, first: number, out: PaxosOutbox): void {
+    const last = Math.min(this.#contiguous, first + this.#ctx.options.maxFetchBatch - 1);
+    if (first < 1 || first > last) return;
+    const values: PaxosValue[] = [];
+    for (let i = first; i <= last; i++) values.push(this.#decided.get(i)!);
+    out.send(to, { kind: 'decisions', first, values });
+  }
+
+  #record(instance: number, value: PaxosValue): void {
+    this.#decided.set(instance, value);
+    for (const node of value) this.#everyone.add(node);
+    while (this.#decided.has(this.#contiguous + 1)) this.#contiguous++;
+  }
+}

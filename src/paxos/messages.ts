@@ -1,0 +1,50 @@
+import type { Members } from '../env/types.js';
+import type { ProposalNumber } from './proposal-number.js';
+
+/**
+ * Paxos runs one instance per view: the value decided in instance `i` is the member list of view
+ * `i`, and the acceptors of instance `i` are the members of view `i - 1`. Instance 1 is the
+ * cluster's first view, `[first]`, known to every node from its configuration.
+ */
+export type PaxosValue = Members;
+
+/** A value an acceptor accepted, reported in a promise. */
+export interface AcceptedValue {
+  readonly n: ProposalNumber;
+  readonly value: PaxosValue;
+}
+
+export type PaxosMessage =
+  /** Phase 1a. The sender knows instance `instance - 1` is decided. */
+  | { readonly kind: 'prepare'; readonly instance: number; readonly n: ProposalNumber }
+  /** Phase 1b: the acceptor promised `n`; `accepted` is what it accepted before, if anything. */
+  | {
+      readonly kind: 'promise';
+      readonly instance: number;
+      readonly n: ProposalNumber;
+      readonly accepted: AcceptedValue | null;
+    }
+  /** Phase 2a. */
+  | { readonly kind: 'accept'; readonly instance: number; readonly n: ProposalNumber; readonly value: PaxosValue }
+  /** Phase 2b. */
+  | { readonly kind: 'accepted'; readonly instance: number; readonly n: ProposalNumber }
+  /** A prepare or accept for `n` lost to the higher promise `promised`. */
+  | { readonly kind: 'reject'; readonly instance: number; readonly n: ProposalNumber; readonly promised: ProposalNumber }
+  /** `instance` is decided: the decide broadcast, and the answer to anything about a decided instance. */
+  | { readonly kind: 'decided'; readonly instance: number; readonly value: PaxosValue }
+  /** Learner gossip: every instance up to `instance` is decided and durable at the sender. */
+  | { readonly kind: 'known'; readonly instance: number }
+  /** Learner catch-up: send me the decided values from instance `from` on. */
+  | { readonly kind: 'fetch'; readonly from: number }
+  /** Decided values of instances `first`, `first + 1`, … (answer to `fetch`, or a push to a laggard). */
+  | { readonly kind: 'decisions'; readonly first: number; readonly values: readonly PaxosValue[] };
+
+export type PaxosMessageKind = PaxosMessage['kind'];
+
+/** What a Paxos node keeps on disk; replayed in order at start. */
+export type PaxosRecord =
+  | { readonly kind: 'promise'; readonly instance: number; readonly n: ProposalNumber }
+  | { readonly kind: 'accept'; readonly instance: number; readonly n: ProposalNumber; readonly value: PaxosValue }
+  | { readonly kind: 'decide'; readonly instance: number; readonly value: PaxosValue }
+  /** The highest round this node has used as a proposer; never reused after a restart. */
+  | { readonly kind: 'round'; readonly round: number };

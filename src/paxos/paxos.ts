@@ -1,0 +1,204 @@
+import type { Logger } from '../env/logger.js';
+import type { Random } from '../env/random.js';
+import type { NodeId } from '../env/types.js';
+import { type PaxosOptions, defaultPaxosOptions, withDefaults } from '../options.js';
+import type { AcceptedValue, PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
+import { type PaxosBreakpoints, type PaxosContext, type PaxosMutations, type PaxosOutbox, noBreakpoints } from './context.js';
+import { Acceptor } from './acceptor.js';
+import { Learner, learnerTimers } from './learner.js';
+import { type ProposeOutcome, Proposer, proposerTimers } from './proposer.js';
+import type { ProposalNumber } from './proposal-number.js';
+
+/** The one upcall of the Paxos layer. */
+export interface PaxosListener {
+  /**
+   * `instance` decided `value`. Called in instance order, each instance once per process
+   * lifetime, after the decision is durable on this node, and never while Paxos is inside a
+   * handler (it arrives through the outbox).
+   */
+  onDecided(instance: number, value: PaxosValue): void;
+}
+
+export interface PaxosDeps {
+  readonly self: NodeId;
+  /** The cluster's first node: instance 1 is `[first]` everywhere. */
+  readonly first: NodeId;
+  readonly listener: PaxosListener;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly options?: Partial<PaxosOptions>;
+  readonly breakpoints?: PaxosBreakpoints;
+  readonly mutations?: PaxosMutations;
+}
+
+/** The acceptor state of one instance, as a status page shows it. */
+export interface AcceptorSlotStatus {
+  readonly instance: number;
+  readonly promised: ProposalNumber | null;
+  readonly accepted: AcceptedValue | null;
+  readonly decided: PaxosValue | null;
+}
+
+/**
+ * One node's Paxos: acceptor, proposer and learner behind one message router. Synchronous; every
+ * handler records its effects in the outbox it is given (design §1).
+ *
+ * Use: `restore` the durable records, then `start`, then feed messages and timers. Higher layers
+ * call `propose` and `catchUp` (calls down, allowed while they hold their own state) and hear
+ * back only through `PaxosListener.onDecided`.
+ */
+export class Paxos {
+  readonly #ctx: PaxosContext;
+  readonly #learner: Learner;
+  readonly #acceptor: Acceptor;
+  readonly #proposer: Proposer;
+  #started = false;
+
+  constructor(deps: PaxosDeps) {
+    this.#ctx = {
+      self: deps.self,
+      options: withDefaults(defaultPaxosOptions, deps.options, 'paxos'),
+      random: deps.random,
+      logger: deps.logger,
+      breakpoints: deps.breakpoints ?? noBreakpoints,
+      mutations: deps.mutations ?? {},
+    };
+    this.#learner = new Learner(this.#ctx, deps.first, (i, v) => deps.listener.onDecided(i, v));
+    this.#acceptor = new Acceptor(this.#ctx, this.#learner);
+    this.#proposer = new Proposer(this.#ctx, this.#learner);
+  }
+
+  /** Rebuilds state from the durable records of an earlier run, in their order. Before `start`. */
+  restore(records: readonly PaxosRecord[]): void {
+    for (const r of records) {
+      switch (r.kind) {
+        case 'promise':
+          this.#proposer.observe(r.n);
+          this.#acceptor.restorePromise(r.instance, r.n);
+          break;
+        case 'accept':
+          this.#proposer.observe(r.n);
+          this.#acceptor.restoreAccept(r.instance, r.n, r.value);
+          break;
+        case 'decide':
+          this.#learner.restore(r.instance, r.value);
+          this.#acceptor.forget(r.instance);
+          break;
+        case 'round':
+          this.#proposer.restoreRound(r.round);
+          break;
+      }
+    }
+  }
+
+  /** Delivers the replayed decisions upward, in order, and starts the learner's gossip. */
+  start(out: PaxosOutbox): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#learner.deliverReplayed(out);
+    this.#learner.start(out);
+  }
+
+  /** Highest instance up to which this node knows every decided value. */
+  get highestKnown(): number {
+    return this.#learner.contiguous;
+  }
+
+  /** The decided value of `instance`, if known here. */
+  decided(instance: number): PaxosValue | undefined {
+    return this.#learner.value(instance);
+  }
+
+  acceptorStatus(instance: number): AcceptorSlotStatus {
+    return { instance, ...this.#acceptor.state(instance), decided: this.#learner.value(instance) ?? null };
+  }
+
+  get proposingInstance(): number | null {
+    return this.#proposer.activeInstance;
+  }
+
+  /**
+   * Starts driving `instance` to a decision, proposing `value` unless an acceptor already
+   * accepted another. The outcome arrives as `onDecided(instance, …)`, whichever value wins.
+   */
+  propose(instance: number, value: PaxosValue, out: PaxosOutbox): ProposeOutcome {
+    return this.#proposer.propose(instance, value, out);
+  }
+
+  /** A higher layer heard that `peer` knows instances up to `instance`: fetch what we lack. */
+  catchUp(peer: NodeId, instance: number, out: PaxosOutbox): void {
+    this.#learner.noteKnownAt(peer, instance, out);
+  }
+
+  onMessage(from: NodeId, m: PaxosMessage, out: PaxosOutbox): void {
+    if (!this.#inRange(from, m)) return;
+    switch (m.kind) {
+      case 'prepare':
+        this.#proposer.observe(m.n);
+        this.#learner.noteKnownAt(from, m.instance - 1, out);
+        this.#acceptor.onPrepare(from, m, out);
+        break;
+      case 'accept':
+        this.#proposer.observe(m.n);
+        this.#learner.noteKnownAt(from, m.instance - 1, out);
+        this.#acceptor.onAccept(from, m, out);
+        break;
+      case 'promise':
+        this.#proposer.onPromise(from, m, out);
+        break;
+      case 'accepted':
+        this.#proposer.onAccepted(from, m, out);
+        break;
+      case 'reject':
+        this.#proposer.onReject(m, out);
+        break;
+      case 'decided':
+        this.#learnFrom(from, m.instance, m.value, out);
+        break;
+      case 'known':
+        this.#learner.onKnown(from, m, out);
+        break;
+      case 'fetch':
+        this.#learner.onFetch(from, m, out);
+        break;
+      case 'decisions': {
+        const before = this.#learner.contiguous;
+        this.#learner.onDecisions(from, m, out);
+        this.#afterLearning(before, out);
+        break;
+      }
+    }
+  }
+
+  onTimer(key: string, out: PaxosOutbox): void {
+    if (key === proposerTimers.phase) this.#proposer.onTimer(key, out);
+    else if (key === learnerTimers.gossip || key === learnerTimers.fetchRetry) this.#learner.onTimer(key, out);
+  }
+
+  #learnFrom(from: NodeId, instance: number, value: PaxosValue, out: PaxosOutbox): void {
+    const before = this.#learner.contiguous;
+    if (this.#learner.learn(instance, value, from, out)) this.#acceptor.forget(instance);
+    this.#proposer.onLearned(instance, out);
+    this.#afterLearning(before, out);
+  }
+
+  #afterLearning(before: number, out: PaxosOutbox): void {
+    for (let i = before + 1; i <= this.#learner.contiguous; i++) this.#acceptor.forget(i);
+    this.#proposer.onLearned(this.#learner.contiguous, out);
+  }
+
+  /**
+   * Refuses phase messages for instances far beyond what this node has learned: a correct peer
+   * never sends them (it catches us up first), and honouring them would let a bogus instance
+   * number make the acceptor keep state. The message is logged and dropped.
+   */
+  #inRange(from: NodeId, m: PaxosMessage): boolean {
+    if (m.kind !== 'prepare' && m.kind !== 'accept') return true;
+    const lead = m.instance - this.#learner.contiguous;
+    if (lead <= this.#ctx.options.maxInstanceLead) return true;
+    this.#ctx.logger.warn(
+      { from, kind: m.kind, instance: m.instance, highestKnown: this.#learner.contiguous },
+      'paxos: refused message for an instance out of range');
+    return false;
+  }
+}

@@ -1,0 +1,196 @@
+import type { Members, NodeId } from '../env/types.js';
+import type { AcceptedValue, PaxosMessage, PaxosValue } from './messages.js';
+import { type ProposalNumber, compareProposal, formatProposal } from './proposal-number.js';
+import { type PaxosContext, type PaxosOutbox, majority } from './context.js';
+import type { Learner } from './learner.js';
+
+export const proposerTimers = { phase: 'proposer-phase' } as const;
+
+/** What `propose` did. */
+export type ProposeOutcome =
+  | 'started'
+  /** This node already runs a round for that instance (with the value it started with). */
+  | 'in-progress'
+  /** The instance is decided already; its value is delivered (or was) through `onDecided`. */
+  | 'already-decided'
+  /** The previous instance is not known here, so neither are this instance's acceptors. */
+  | 'previous-unknown';
+
+/**
+ * One proposal in progress. `phase` is where the round stands:
+ * - preparing: prepares sent for `n`, collecting promises;
+ * - accepting: accepts for `chosen` sent, collecting acceptances;
+ * - backing-off: the last round lost (rejected or timed out); a new one starts when the timer fires.
+ */
+interface Attempt {
+  readonly instance: number;
+  /** The caller's value; used only if no acceptor reports an accepted one. */
+  readonly ownValue: PaxosValue;
+  /** Members of view `instance - 1`. */
+  readonly acceptors: Members;
+  phase: 'preparing' | 'accepting' | 'backing-off';
+  n: ProposalNumber;
+  promises: Map<NodeId, AcceptedValue | null>;
+  accepts: Set<NodeId>;
+  chosen: PaxosValue | null;
+  /** Consecutive lost rounds, for the exponential backoff. */
+  losses: number;
+}
+
+/**
+ * The Paxos proposer: drives at most one instance at a time to a decision.
+ *
+ * Invariants:
+ * - every round it uses is above every round it has seen and is persisted before its prepare
+ *   leaves, so a restarted proposer never reuses one;
+ * - it proposes its own value only if no promise in the majority reported an accepted value;
+ *   otherwise the value accepted under the highest proposal number;
+ * - majorities are counted over the members of view `instance - 1` only.
+ */
+export class Proposer {
+  readonly #ctx: PaxosContext;
+  readonly #learner: Learner;
+  #maxRoundSeen = 0;
+  #attempt: Attempt | null = null;
+
+  constructor(ctx: PaxosContext, learner: Learner) {
+    this.#ctx = ctx;
+    this.#learner = learner;
+  }
+
+  /** Raises the highest round seen (from any message or replayed record). */
+  observe(n: ProposalNumber): void {
+    if (n.round > this.#maxRoundSeen) this.#maxRoundSeen = n.round;
+  }
+
+  restoreRound(round: number): void {
+    if (round > this.#maxRoundSeen) this.#maxRoundSeen = round;
+  }
+
+  /** The instance being proposed, if any (for status). */
+  get activeInstance(): number | null {
+    return this.#attempt?.instance ?? null;
+  }
+
+  propose(instance: number, value: PaxosValue, out: PaxosOutbox): ProposeOutcome {
+    if (this.#learner.value(instance) !== undefined) return 'already-decided';
+    const acceptors = this.#learner.value(instance - 1);
+    if (acceptors === undefined) return 'previous-unknown';
+    if (this.#attempt?.instance === instance) return 'in-progress';
+    this.#attempt = {
+      instance,
+      ownValue: value,
+      acceptors,
+      phase: 'preparing',
+      n: { round: 0, node: this.#ctx.self },
+      promises: new Map(),
+      accepts: new Set(),
+      chosen: null,
+      losses: 0,
+    };
+    this.#ctx.logger.info({ instance, value }, 'paxos: proposing');
+    this.#startRound(out);
+    return 'started';
+  }
+
+  /** `instance` is decided (learned by any path): a round for it, or below it, is moot. */
+  onLearned(instance: number, out: PaxosOutbox): void {
+    if (this.#attempt !== null && this.#attempt.instance <= instance) {
+      this.#attempt = null;
+      out.cancelTimer(proposerTimers.phase);
+    }
+  }
+
+  onPromise(from: NodeId, m: Extract<PaxosMessage, { kind: 'promise' }>, out: PaxosOutbox): void {
+    const a = this.#current(m.instance, m.n, 'preparing');
+    if (a === null || !a.acceptors.includes(from)) return;
+    a.promises.set(from, m.accepted);
+    if (a.promises.size < majority(a.acceptors.length)) return;
+    if (this.#ctx.breakpoints.isArmed(3)) {
+      out.halt(`breakpoint 3: proposer of instance ${a.instance} stops between prepare and accept`);
+      return;
+    }
+    let highest: AcceptedValue | null = null;
+    for (const accepted of a.promises.values()) {
+      if (accepted !== null && (highest === null || compareProposal(accepted.n, highest.n) > 0)) highest = accepted;
+    }
+    a.chosen = highest?.value ?? a.ownValue;
+    a.phase = 'accepting';
+    this.#ctx.logger.debug(
+      { instance: a.instance, n: formatProposal(a.n), value: a.chosen, adopted: highest !== null },
+      'paxos: majority promised; sending accepts');
+    for (const acceptor of a.acceptors) {
+      out.send(acceptor, { kind: 'accept', instance: a.instance, n: a.n, value: a.chosen });
+    }
+    out.setTimer(proposerTimers.phase, this.#ctx.options.phaseTimeoutMs);
+  }
+
+  onAccepted(from: NodeId, m: Extract<PaxosMessage, { kind: 'accepted' }>, out: PaxosOutbox): void {
+    const a = this.#current(m.instance, m.n, 'accepting');
+    if (a === null || !a.acceptors.includes(from)) return;
+    a.accepts.add(from);
+    if (a.accepts.size < majority(a.acceptors.length)) return;
+    if (this.#ctx.breakpoints.isArmed(4)) {
+      out.halt(`breakpoint 4: proposer of instance ${a.instance} stops between accept and decide`);
+      return;
+    }
+    const value = a.chosen!;
+    this.#attempt = null;
+    out.cancelTimer(proposerTimers.phase);
+    this.#learner.learn(a.instance, value, null, out);
+    // Decide goes to every acceptor of the instance and every member of the new view, not only
+    // to those that answered, so that all of them learn without a fetch.
+    const audience = new Set([...a.acceptors, ...value]);
+    audience.delete(this.#ctx.self);
+    for (const node of audience) out.send(node, { kind: 'decided', instance: a.instance, value });
+  }
+
+  onReject(m: Extract<PaxosMessage, { kind: 'reject' }>, out: PaxosOutbox): void {
+    this.observe(m.promised);
+    const a = this.#attempt;
+    if (a === null || a.instance !== m.instance || compareProposal(a.n, m.n) !== 0) return;
+    if (a.phase === 'backing-off') return;
+    this.#ctx.logger.debug(
+      { instance: a.instance, n: formatProposal(a.n), promised: formatProposal(m.promised) }, 'paxos: round rejected');
+    this.#backOff(out);
+  }
+
+  onTimer(key: string, out: PaxosOutbox): void {
+    if (key !== proposerTimers.phase || this.#attempt === null) return;
+    if (this.#attempt.phase === 'backing-off') {
+      this.#startRound(out);
+    } else {
+      this.#ctx.logger.debug({ instance: this.#attempt.instance, phase: this.#attempt.phase }, 'paxos: phase timed out');
+      this.#backOff(out);
+    }
+  }
+
+  #startRound(out: PaxosOutbox): void {
+    const a = this.#attempt!;
+    const round = this.#maxRoundSeen + 1;
+    this.#maxRoundSeen = round;
+    out.persist({ kind: 'round', round });
+    a.n = { round, node: this.#ctx.self };
+    a.phase = 'preparing';
+    a.promises = new Map();
+    a.accepts = new Set();
+    a.chosen = null;
+    for (const acceptor of a.acceptors) out.send(acceptor, { kind: 'prepare', instance: a.instance, n: a.n });
+    out.setTimer(proposerTimers.phase, this.#ctx.options.phaseTimeoutMs);
+  }
+
+  #backOff(out: PaxosOutbox): void {
+    const a = this.#attempt!;
+    a.losses++;
+    a.phase = 'backing-off';
+    const { backoffBaseMs, backoffMaxMs } = this.#ctx.options;
+    const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.min(a.losses - 1, 30));
+    out.setTimer(proposerTimers.phase, ceiling * (0.5 + 0.5 * this.#ctx.random.next()));
+  }
+
+  #current(instance: number, n: ProposalNumber, phase: Attempt['phase']): Attempt | null {
+    const a = this.#attempt;
+    if (a === null || a.instance !== instance || a.phase !== phase || compareProposal(a.n, n) !== 0) return null;
+    return a;
+  }
+}
