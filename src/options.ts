@@ -75,12 +75,26 @@ export interface TransportOptions {
   readonly reconnectBackoffMaxMs: number;
   /** Largest message sent or received. Default `limits.maxMessageBytes`. */
   readonly maxMessageBytes: number;
+  /**
+   * First reconnect delay after a connection attempt to a peer failed; gRPC doubles it (with
+   * jitter) up to `reconnectBackoffMaxMs`. Default 100 ms: gRPC's own 1 s would make a peer that
+   * restarts within a second look down for a whole second, longer than Paxos' phase timeout.
+   */
+  readonly reconnectBackoffInitialMs: number;
+  /**
+   * How long `close()` lets calls in flight finish before cutting them. Default 500 ms: every call
+   * is one small one-way message that the receiver answers at once, so a clean shutdown takes a
+   * few ms; the bound only matters when a peer stalls, and a cut message is just a lost one.
+   */
+  readonly closeGraceMs: number;
 }
 
 export const defaultTransportOptions: TransportOptions = {
   sendDeadlineMs: 1000,
   reconnectBackoffMaxMs: 1000,
   maxMessageBytes: limits.maxMessageBytes,
+  reconnectBackoffInitialMs: 100,
+  closeGraceMs: 500,
 };
 
 /** Fills unset options from `defaults`, and refuses values that are not positive finite numbers. */

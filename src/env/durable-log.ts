@@ -6,7 +6,9 @@
  *   called back without an error. A crash loses any suffix of the records that were not yet
  *   durable (and nothing that was).
  * - `sync` callbacks run in the order of the `sync` calls. A callback may run synchronously
- *   inside `sync` when nothing is waiting to be made durable.
+ *   inside `sync` only when nothing appended is waiting to be made durable AND no earlier
+ *   `sync` is still waiting for its callback (else FIFO order would break).
+ * - `append` copies its input; `append` and `sync` before `load` or after `close` are errors.
  * - A sync that fails (the disk reported an error) is reported to its callback; afterwards the
  *   log is unusable and the node must stop (its durable state is no longer known).
  * - `load` returns what survived the previous run, in append order, and is called exactly once,
@@ -17,12 +19,12 @@ export interface DurableLog {
   load(): LoadedRecord[];
   append(data: Uint8Array): void;
   sync(done: (err?: Error) => void): void;
-  /** Makes what was appended durable, then releases the file. */
+  /** Makes what was appended durable, then releases the file. Idempotent; rejects if that flush fails. */
   close(): Promise<void>;
 }
 
 export interface LoadedRecord {
-  /** Byte offset of the record in the log (for error messages). */
+  /** Where the record sits in the log, for error messages: a byte offset in files, an index in the simulator. */
   readonly offset: number;
   readonly data: Uint8Array;
 }
@@ -75,7 +77,7 @@ export class CorruptLogError extends Error {
     readonly offset: number,
     readonly reason: string,
   ) {
-    super(`corrupt log ${file} at byte offset ${offset}: ${reason}. ` +
+    super(`corrupt log ${file} at offset ${offset}: ${reason}. ` +
       'The node refuses to start rather than lose durable protocol state; ' +
       'restore the file from a backup, or remove the node from the cluster and wipe its data directory.');
   }

@@ -1,0 +1,30 @@
+import type { Clock } from './clock.js';
+import type { DurableLog } from './durable-log.js';
+import type { Executor } from './executor.js';
+import type { Logger } from './logger.js';
+import type { Random } from './random.js';
+import type { Transport } from './transport.js';
+import type { NodeId } from './types.js';
+
+/**
+ * Everything one node process gets from the outside world. Production builds it from gRPC,
+ * files, real timers and pino (`runtime/`); the simulator from its simulated network, disks and
+ * virtual clock (`sim/`). The layers of a node are wired to one `NodeWorld` and nothing else.
+ */
+export interface NodeWorld {
+  readonly self: NodeId;
+  /** The node's serial task queue: every input to its cores enters through it. */
+  readonly executor: Executor;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** Bound to the node id already. */
+  readonly logger: Logger;
+  readonly transport: Transport;
+  /** The node's durable log named `name` (one per layer that persists, e.g. `paxos`). */
+  durableLog(name: string): DurableLog;
+  /**
+   * Stops the node at once, as a crash would (a crash breakpoint fired, or the disk failed):
+   * production exits the process, the simulator marks the node crashed.
+   */
+  halt(reason: string): void;
+}

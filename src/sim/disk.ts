@@ -1,0 +1,118 @@
+import type { DurableLog, LoadedRecord } from '../env/durable-log.js';
+import type { Prng } from './prng.js';
+
+/** How the simulated disk behaves. */
+export interface DiskProfile {
+  /** An fsync takes a random time in [minSyncMs, maxSyncMs]. */
+  readonly minSyncMs: number;
+  readonly maxSyncMs: number;
+  /** Probability that an fsync is slow: uniform in [maxSyncMs, slowSyncMs] (a busy disk). */
+  readonly slowRate: number;
+  readonly slowSyncMs: number;
+}
+
+export const defaultDiskProfile: DiskProfile = { minSyncMs: 0.1, maxSyncMs: 3, slowRate: 0.05, slowSyncMs: 40 };
+
+/**
+ * What one named log holds on a simulated node's disk. It outlives the node's processes: a
+ * restart opens the same store. A crash keeps every durable record and a random prefix of the
+ * others (the rest is lost, as an unsynced page cache would be).
+ */
+export class SimLogStore {
+  readonly records: Uint8Array[] = [];
+  durableCount = 0;
+  /** Virtual time the last issued sync completes; completions stay in order. */
+  lastCompletionMs = 0;
+  /** Syncs issued and not yet called back; only with none may a sync call back at once. */
+  outstandingSyncs = 0;
+
+  /** The node crashed: unsynced records survive only as a random prefix. */
+  crash(rng: Prng): number {
+    const unsynced = this.records.length - this.durableCount;
+    const keep = rng.int(unsynced + 1);
+    this.records.length = this.durableCount + keep;
+    this.durableCount = this.records.length;
+    this.lastCompletionMs = 0;
+    this.outstandingSyncs = 0;
+    return unsynced - keep;
+  }
+}
+
+/** A node's disk: named logs, surviving restarts. */
+export class SimDisk {
+  readonly #stores = new Map<string, SimLogStore>();
+
+  store(name: string): SimLogStore {
+    let store = this.#stores.get(name);
+    if (store === undefined) {
+      store = new SimLogStore();
+      this.#stores.set(name, store);
+    }
+    return store;
+  }
+
+  /** Returns how many unsynced records were lost across all logs. */
+  crash(rng: Prng): number {
+    let lost = 0;
+    for (const store of this.#stores.values()) lost += store.crash(rng);
+    return lost;
+  }
+}
+
+/** What a simulated log needs from the simulation: time, randomness, scheduling for its process. */
+export interface DiskScheduler {
+  readonly now: number;
+  readonly rng: Prng;
+  /** Runs `fn` at virtual time `atMs`, unless the process that asked has died by then. */
+  at(atMs: number, fn: () => void): void;
+}
+
+/** One process's handle on a `SimLogStore`, with the `DurableLog` semantics. */
+export class SimDurableLog implements DurableLog {
+  readonly #store: SimLogStore;
+  readonly #sched: DiskScheduler;
+  readonly #profile: DiskProfile;
+  #loaded = false;
+
+  constructor(store: SimLogStore, sched: DiskScheduler, profile: DiskProfile = defaultDiskProfile) {
+    this.#store = store;
+    this.#sched = sched;
+    this.#profile = profile;
+  }
+
+  load(): LoadedRecord[] {
+    if (this.#loaded) throw new Error('SimDurableLog.load called twice');
+    this.#loaded = true;
+    return this.#store.records.map((data, offset) => ({ offset, data }));
+  }
+
+  append(data: Uint8Array): void {
+    if (!this.#loaded) throw new Error('SimDurableLog.append before load');
+    this.#store.records.push(data.slice());
+  }
+
+  sync(done: (err?: Error) => void): void {
+    const store = this.#store;
+    const target = store.records.length;
+    const now = this.#sched.now;
+    if (target === store.durableCount && store.outstandingSyncs === 0) {
+      done();
+      return;
+    }
+    const p = this.#profile;
+    const rng = this.#sched.rng;
+    const latency = rng.chance(p.slowRate) ? rng.uniform(p.maxSyncMs, p.slowSyncMs) : rng.uniform(p.minSyncMs, p.maxSyncMs);
+    const at = Math.max(store.lastCompletionMs, now + latency);
+    store.lastCompletionMs = at;
+    store.outstandingSyncs++;
+    this.#sched.at(at, () => {
+      store.outstandingSyncs--;
+      if (target > store.durableCount) store.durableCount = target;
+      done();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#store.durableCount = this.#store.records.length;
+  }
+}

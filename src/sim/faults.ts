@@ -1,0 +1,161 @@
+import type { NodeId } from '../env/types.js';
+import type { SimProcess, Simulation, SimNode } from './simulation.js';
+
+/** How hard a run is hit. All times are virtual milliseconds. */
+export interface FaultPlan {
+  /** Faults are injected in [0, endMs); at `endMs` everything heals and every node runs again. */
+  readonly endMs: number;
+  /** Mean time between two injected faults (exponentially distributed). */
+  readonly meanGapMs: number;
+  /** Relative weights of the fault kinds. */
+  readonly weights: {
+    readonly crash: number;
+    /** Crash right after the node handles its next message, then restart within `quickRestartMs`. */
+    readonly crashMidStep: number;
+    readonly pause: number;
+    readonly partition: number;
+    readonly isolate: number;
+  };
+  /** How long a crashed node stays down / a node stays paused / a partition lasts: uniform in [min, max]. */
+  readonly downMs: readonly [number, number];
+  readonly quickRestartMs: readonly [number, number];
+  readonly pauseMs: readonly [number, number];
+  readonly partitionMs: readonly [number, number];
+}
+
+/**
+ * Injects random crashes (with restarts), pauses, partitions and isolations into a simulation,
+ * all drawn from the simulation's PRNG, until the plan's end; then heals the network, resumes
+ * paused nodes and restarts crashed ones. Layer-specific faults (breakpoints) plug in as `extra`.
+ */
+export class FaultInjector<P extends SimProcess = SimProcess> {
+  readonly #sim: Simulation;
+  readonly #plan: FaultPlan;
+  readonly #nodes: () => ReadonlyArray<SimNode<P>>;
+  readonly #extra: Array<{ weight: number; inject: () => void }> = [];
+  injected = 0;
+
+  constructor(sim: Simulation, plan: FaultPlan, nodes: () => ReadonlyArray<SimNode<P>>) {
+    this.#sim = sim;
+    this.#plan = plan;
+    this.#nodes = nodes;
+  }
+
+  /** Adds a fault kind of its own (e.g. arming a crash breakpoint on a random node). */
+  addKind(weight: number, inject: () => void): void {
+    this.#extra.push({ weight, inject });
+  }
+
+  /** Schedules the whole plan: random faults, then the final heal at `endMs`. */
+  start(): void {
+    this.#scheduleNext();
+    this.#sim.schedule(this.#plan.endMs - this.#sim.now, () => this.healAll());
+  }
+
+  /** Ends every fault: heal partitions, make the network reliable, resume, restart. */
+  healAll(): void {
+    const sim = this.#sim;
+    sim.log('faults end: heal, resume, restart; no more loss, duplication or slow messages');
+    sim.network.heal();
+    sim.network.profile = { ...sim.network.profile, dropRate: 0, duplicateRate: 0, slowRate: 0 };
+    for (const node of this.#nodes()) {
+      node.disarmCrash();
+      if (node.status === 'paused') node.resume();
+      if (node.status === 'down') node.start();
+    }
+  }
+
+  #scheduleNext(): void {
+    const sim = this.#sim;
+    const gap = -Math.log(1 - sim.rng.next()) * this.#plan.meanGapMs;
+    if (sim.now + gap >= this.#plan.endMs) return;
+    sim.schedule(gap, () => {
+      this.#injectOne();
+      this.#scheduleNext();
+    });
+  }
+
+  #injectOne(): void {
+    const sim = this.#sim;
+    const { weights } = this.#plan;
+    const kinds: Array<{ weight: number; inject: () => void }> = [
+      { weight: weights.crash, inject: () => this.#crash() },
+      { weight: weights.crashMidStep, inject: () => this.#crashMidStep() },
+      { weight: weights.pause, inject: () => this.#pause() },
+      { weight: weights.partition, inject: () => this.#partition() },
+      { weight: weights.isolate, inject: () => this.#isolate() },
+      ...this.#extra,
+    ];
+    const total = kinds.reduce((s, k) => s + k.weight, 0);
+    let r = sim.rng.next() * total;
+    for (const kind of kinds) {
+      r -= kind.weight;
+      if (r < 0) {
+        this.injected++;
+        kind.inject();
+        return;
+      }
+    }
+  }
+
+  #within(range: readonly [number, number]): number {
+    return this.#sim.rng.uniform(range[0], range[1]);
+  }
+
+  #crash(): void {
+    const up = this.#nodes().filter((n) => n.status === 'up');
+    if (up.length === 0) return;
+    const node = this.#sim.rng.pick(up);
+    node.crash('fault injector');
+    this.#restartLater(node);
+  }
+
+  #crashMidStep(): void {
+    const up = this.#nodes().filter((n) => n.status === 'up');
+    if (up.length === 0) return;
+    const node = this.#sim.rng.pick(up);
+    const incarnation = node.incarnation;
+    node.crashAfterNextMessage(this.#sim.rng.uniform(0, 1));
+    // Restart soon after the crash, if it happens before the plan ends.
+    const check = (): void => {
+      if (node.incarnation !== incarnation) return;
+      if (node.status === 'down') this.#restartLater(node, this.#plan.quickRestartMs);
+      else if (this.#sim.now < this.#plan.endMs) this.#sim.schedule(1, check);
+    };
+    this.#sim.schedule(1, check);
+  }
+
+  /** Restarts `node` after a random downtime (unless the final heal already did). */
+  #restartLater(node: SimNode<P>, downMs: readonly [number, number] = this.#plan.downMs): void {
+    const at = Math.min(this.#sim.now + this.#within(downMs), this.#plan.endMs);
+    this.#sim.schedule(at - this.#sim.now, () => {
+      if (node.status === 'down') node.start();
+    });
+  }
+
+  #pause(): void {
+    const up = this.#nodes().filter((n) => n.status === 'up');
+    if (up.length === 0) return;
+    const node = this.#sim.rng.pick(up);
+    node.pause();
+    this.#sim.schedule(this.#within(this.#plan.pauseMs), () => node.resume());
+  }
+
+  #partition(): void {
+    const ids = this.#sim.rng.shuffle(this.#nodes().map((n) => n.id));
+    const cut = this.#sim.rng.between(1, Math.max(1, ids.length - 1));
+    this.#split(ids.slice(0, cut), ids.slice(cut));
+  }
+
+  #isolate(): void {
+    const ids = this.#nodes().map((n) => n.id);
+    const lone = this.#sim.rng.pick(ids);
+    this.#split([lone], ids.filter((id) => id !== lone));
+  }
+
+  #split(side: NodeId[], others: NodeId[]): void {
+    const sim = this.#sim;
+    sim.network.split(side, others);
+    sim.schedule(this.#within(this.#plan.partitionMs), () => sim.network.heal());
+  }
+}

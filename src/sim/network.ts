@@ -1,0 +1,111 @@
+import type { NodeId } from '../env/types.js';
+import type { Prng } from './prng.js';
+
+/** How the simulated network treats messages between different nodes (self-delivery is perfect). */
+export interface NetworkProfile {
+  /** One-way delay, uniform in [minDelayMs, maxDelayMs]; varying delays reorder messages. */
+  readonly minDelayMs: number;
+  readonly maxDelayMs: number;
+  /**
+   * Probability that a message is slow instead (a retransmission, a stalled connection, a GC
+   * pause): its delay is then uniform in [maxDelayMs, slowDelayMs]. Tail latency is what opens
+   * the windows in which stale messages meet restarted nodes.
+   */
+  readonly slowRate: number;
+  readonly slowDelayMs: number;
+  /** Probability that a message is lost. */
+  readonly dropRate: number;
+  /** Probability that a message is delivered twice (the copy with its own delay). */
+  readonly duplicateRate: number;
+}
+
+export const calmNetwork: NetworkProfile = {
+  minDelayMs: 0.2,
+  maxDelayMs: 2,
+  slowRate: 0,
+  slowDelayMs: 2,
+  dropRate: 0,
+  duplicateRate: 0,
+};
+
+/** What the network needs from the simulation. */
+export interface NetworkHost {
+  readonly now: number;
+  readonly rng: Prng;
+  schedule(delayMs: number, fn: () => void): void;
+  trace(line: string): void;
+  /** Hands a wire message to `to`'s receiver for `service` if `to` is up (holds it while paused). */
+  deliver(to: NodeId, service: string, from: NodeId, wire: Record<string, unknown>): void;
+}
+
+/**
+ * The simulated network: delay, loss, duplication, reordering, and partitions that come and go.
+ * A partition is a set of cut node pairs; a message crossing a cut pair is dropped, whether the
+ * cut existed when it was sent or appeared while it was in flight.
+ */
+export class SimNetwork {
+  profile: NetworkProfile;
+  readonly #host: NetworkHost;
+  readonly #cut = new Set<string>();
+  sent = 0;
+  dropped = 0;
+
+  constructor(host: NetworkHost, profile: NetworkProfile = calmNetwork) {
+    this.#host = host;
+    this.profile = profile;
+  }
+
+  send(from: NodeId, to: NodeId, service: string, wire: Record<string, unknown>, summary: string): void {
+    const host = this.#host;
+    this.sent++;
+    if (from === to) {
+      host.schedule(0, () => host.deliver(to, service, from, wire));
+      return;
+    }
+    const p = this.profile;
+    if (this.isCut(from, to) || host.rng.chance(p.dropRate)) {
+      this.dropped++;
+      host.trace(`drop ${from}>${to} ${summary}`);
+      return;
+    }
+    const copies = host.rng.chance(p.duplicateRate) ? 2 : 1;
+    for (let c = 0; c < copies; c++) {
+      const delay = host.rng.chance(p.slowRate)
+        ? host.rng.uniform(p.maxDelayMs, p.slowDelayMs)
+        : host.rng.uniform(p.minDelayMs, p.maxDelayMs);
+      host.schedule(delay, () => {
+        if (this.isCut(from, to)) {
+          this.dropped++;
+          host.trace(`drop ${from}>${to} ${summary} (cut in flight)`);
+          return;
+        }
+        host.trace(`deliver ${from}>${to} ${summary}`);
+        host.deliver(to, service, from, wire);
+      });
+    }
+  }
+
+  isCut(a: NodeId, b: NodeId): boolean {
+    return a !== b && this.#cut.has(pairKey(a, b));
+  }
+
+  /** Cuts every pair with one node in `side` and the other in `others`. */
+  split(side: readonly NodeId[], others: readonly NodeId[]): void {
+    for (const a of side) for (const b of others) if (a !== b) this.#cut.add(pairKey(a, b));
+    this.#host.trace(`partition [${side.join(',')}] | [${others.join(',')}]`);
+  }
+
+  heal(): void {
+    if (this.#cut.size === 0) return;
+    this.#cut.clear();
+    this.#host.trace('heal');
+  }
+
+  get partitioned(): boolean {
+    return this.#cut.size > 0;
+  }
+}
+
+function pairKey(a: NodeId, b: NodeId): string {
+  return a < b ? `${a}|${b}` : `${b}|${a}`;
+}

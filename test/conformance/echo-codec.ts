@@ -1,0 +1,24 @@
+import { InvalidMessageError } from '../../src/env/errors.js';
+import type { WireCodec } from '../../src/env/transport.js';
+import { object, uint } from '../../src/env/validate.js';
+
+/** The one message of the test-only `synod.test.Echo` channel (proto/test.proto). */
+export interface Ping {
+  readonly n: number;
+  readonly text: string;
+}
+
+/** A second channel for transport tests, so that two channels can be told apart. */
+export const echoCodec: WireCodec<Ping> = {
+  service: 'synod.test.Echo',
+  encode: (m) => ({ ping: { n: m.n, text: m.text } }),
+  decode: (wire) => {
+    if (wire['body'] !== undefined && wire['body'] !== 'ping') {
+      throw new InvalidMessageError('body', 'no known message in the envelope');
+    }
+    const p = object(wire['ping'], 'ping');
+    const text = p['text'] ?? ''; // proto3 does not send an empty string
+    if (typeof text !== 'string') throw new InvalidMessageError('ping.text', 'not a string');
+    return { n: uint(p['n'], 'ping.n', 0, Number.MAX_SAFE_INTEGER), text };
+  },
+};

@@ -1,0 +1,132 @@
+/**
+ * Randomized simulation runs.
+ *
+ *   npm run sim -- --layer paxos --seeds 1000         run seeds 1..1000 (in parallel workers)
+ *   npm run sim -- --layer paxos --seed 42            replay one seed, printing its trace
+ *   options: --start S (first seed of --seeds), --jobs J (workers), --mutate NAME (test-only
+ *            protocol breakage, repeatable), --logs (with --seed: include the nodes' log lines)
+ *
+ * Prints one line per run (seed, pass/FAIL, trace digest, figures), every failure, and last
+ * `N passed, M failed`. Exit status 1 when any run failed.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { layerRunners, mutationNames } from '../src/sim/layers.js';
+import { type RunResult, formatResult } from '../src/sim/run-result.js';
+
+interface Job {
+  readonly layer: string;
+  readonly seeds: number[];
+  readonly mutations: string[];
+}
+
+function usage(message: string): never {
+  process.stderr.write(`${message}\nusage: npm run sim -- --layer ${Object.keys(layerRunners).join('|')} ` +
+    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]…\n');
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): { layer: string; seeds: number[]; single: boolean; jobs: number; mutations: string[]; logs: boolean } {
+  let layer = 'paxos';
+  let count: number | undefined;
+  let start = 1;
+  let single: number | undefined;
+  let jobs = Math.max(1, Math.min(availableParallelism(), 8));
+  let logs = false;
+  const mutations: string[] = [];
+  const int = (v: string | undefined, name: string, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min) usage(`${name} needs an integer >= ${min}, got ${String(v)}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    switch (arg) {
+      case '--layer': layer = argv[++i] ?? usage('--layer needs a name'); break;
+      case '--seeds': count = int(argv[++i], '--seeds', 1); break;
+      case '--start': start = int(argv[++i], '--start', 0); break;
+      case '--seed': single = int(argv[++i], '--seed', 0); break;
+      case '--jobs': jobs = int(argv[++i], '--jobs', 1); break;
+      case '--mutate': mutations.push(argv[++i] ?? usage('--mutate needs a name')); break;
+      case '--logs': logs = true; break;
+      default: usage(`unknown argument ${String(arg)}`);
+    }
+  }
+  if (layerRunners[layer] === undefined) usage(`unknown layer ${layer}`);
+  for (const m of mutations) {
+    if (!(mutationNames[layer] ?? []).includes(m)) usage(`unknown mutation ${m} for layer ${layer}; known: ${(mutationNames[layer] ?? []).join(', ')}`);
+  }
+  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs };
+  const n = count ?? 100;
+  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs };
+}
+
+function runJob(job: Job, onResult: (r: RunResult) => void): void {
+  const runner = layerRunners[job.layer]!;
+  for (const seed of job.seeds) {
+    try {
+      onResult(runner({ seed, mutations: job.mutations }));
+    } catch (err) {
+      onResult({ seed, ok: false, failures: [`run crashed: ${(err as Error).stack ?? String(err)}`], digest: '-', stats: {} });
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.single) {
+    const seed = args.seeds[0]!;
+    const result = layerRunners[args.layer]!({ seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations });
+    for (const line of result.trace ?? []) process.stdout.write(`${line}\n`);
+    report([result]);
+    return;
+  }
+  const started = Date.now();
+  const jobs = Math.min(args.jobs, args.seeds.length);
+  const results = new Map<number, RunResult>();
+  let nextToPrint = 0;
+  const flush = (): void => {
+    while (nextToPrint < args.seeds.length && results.has(args.seeds[nextToPrint]!)) {
+      const r = results.get(args.seeds[nextToPrint]!)!;
+      process.stdout.write(`${formatResult(r)}\n`);
+      for (const f of r.failures) process.stdout.write(`  ${f}\n`);
+      nextToPrint++;
+    }
+  };
+  await Promise.all(Array.from({ length: jobs }, (_, w) => {
+    const seeds = args.seeds.filter((_, k) => k % jobs === w);
+    return new Promise<void>((resolve, reject) => {
+      const worker = new Worker(fileURLToPath(import.meta.url), {
+        workerData: { layer: args.layer, seeds, mutations: args.mutations } satisfies Job,
+      });
+      worker.on('message', (r: RunResult) => {
+        results.set(r.seed, r);
+        flush();
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`))));
+    });
+  }));
+  flush();
+  process.stdout.write(`${args.layer}: ${args.seeds.length} runs in ${((Date.now() - started) / 1000).toFixed(1)} s on ${jobs} workers\n`);
+  report([...results.values()]);
+}
+
+function report(results: RunResult[]): void {
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length > 0) process.stdout.write(`failing seeds: ${failed.map((r) => r.seed).join(' ')}\n`);
+  if (results.length === 1) process.stdout.write(`${formatResult(results[0]!)}\n`);
+  for (const r of results.length === 1 ? failed : []) for (const f of r.failures) process.stdout.write(`  ${f}\n`);
+  process.stdout.write(`${results.length - failed.length} passed, ${failed.length} failed\n`);
+  process.exitCode = failed.length > 0 ? 1 : 0;
+}
+
+if (isMainThread) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exit(2);
+  });
+} else {
+  runJob(workerData as Job, (r) => parentPort!.postMessage(r));
+}
