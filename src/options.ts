@@ -16,6 +16,14 @@ export const limits = {
   maxInstance: Number.MAX_SAFE_INTEGER - 1,
   /** Highest proposal round accepted (same reason). */
   maxRound: Number.MAX_SAFE_INTEGER - 1,
+  /**
+   * Largest record payload the durable log (`FileLog`) appends, and believes when it loads a log.
+   * Default 16 MiB: protocol records are small (a Paxos record holds a member list, and nothing a
+   * node logs is bigger than the 4 MiB `maxMessageBytes` it arrived in), so this leaves a wide
+   * margin, while a length field that passes its checksum but is absurd (a log written with a
+   * larger limit) is refused at load instead of being trusted.
+   */
+  maxLogRecordBytes: 16 * 1024 * 1024,
 } as const;
 
 export interface PaxosOptions {

@@ -3,26 +3,36 @@
  *
  * On-disk format (every integer little-endian):
  *
- *   offset 0   8 bytes   magic "SYNODLG1": the format's name and version 1
+ *   offset 0   8 bytes   magic "SYNODLG2": the format's name and version 2
  *   offset 8   records, back to back, each one a frame:
  *                u32     payload length in bytes, at most `maxRecordBytes`
- *                u32     CRC-32 (IEEE, as zlib) of the 4 length bytes followed by the payload
+ *                u32     header checksum: CRC-32 (IEEE, as zlib) of the 4 length bytes
+ *                u32     payload checksum: CRC-32 of the payload
  *                ...     the payload
  *
- * The checksum covers the length field as well as the payload. Besides catching a damaged
- * length, this makes an all-zero frame header invalid (an empty record's checksum is
- * crc32(00 00 00 00) = 0x2144df1c, not 0), so a zero-filled tail, which some file systems leave
- * behind after a crash, is never mistaken for a run of empty records.
+ * The length has its own checksum so that a damaged length is recognised as damage before it is
+ * used: trusting it could make a record in the middle look like a payload cut short at the end
+ * of the file, and cutting there would drop every durable record after it. An all-zero header is
+ * never valid (crc32(00 00 00 00) = 0x2144df1c, not 0), so a zero-filled tail, which some file
+ * systems leave behind after a crash, is never mistaken for a run of empty records.
  *
- * Recovery (`load`) reads the file front to back and stops at the first frame that is not valid:
- * - If what remains cannot be more than the torn last write of the crashed run, it is cut off
- *   (ftruncate + fsync) and reported with a warning: the rest is all zero bytes, a frame header
- *   is cut short, a payload is cut short, or the checksum of a frame that ends exactly at the end
- *   of the file fails. None of those records was acknowledged as durable, because a sync
- *   completes only after its whole write reached the disk.
- * - Otherwise (a checksum fails and more data follows, or a length exceeds `maxRecordBytes`) the
- *   damage is before the end, and cutting there would drop durable records: `CorruptLogError`
- *   naming the file and the frame's offset, and the file is left untouched.
+ * Version 1 ("SYNODLG1", one checksum over length and payload) is refused with `CorruptLogError`
+ * at offset 0; no deployed logs used it, so there is no migration.
+ *
+ * Recovery (`load`) reads the file front to back, one frame at a time. A torn tail is the
+ * unfinished last write of the crashed run: none of its records was acknowledged as durable,
+ * because a sync completes only after its whole write reached the disk. It is cut off
+ * (ftruncate + fsync) and reported with a warning. Anything else that is not a valid frame is
+ * damage before the end: `CorruptLogError` naming the file and the frame's offset, with the file
+ * left untouched, because cutting there would drop durable records. At each frame:
+ * - fewer than 12 bytes left: a header cut short, which only a torn write leaves → torn tail;
+ * - the header checksum fails: if every byte from here to the end of the file is zero, a
+ *   zero-filled torn tail → torn tail; otherwise → `CorruptLogError` 'damaged record header'
+ *   (never cut data that may be followed by durable records);
+ * - the length exceeds `maxRecordBytes` → `CorruptLogError` (a log written with a larger limit);
+ * - the payload extends past the end of the file: a write cut short → torn tail;
+ * - the payload checksum fails: if the frame ends exactly at the end of the file → torn tail;
+ *   otherwise → `CorruptLogError` 'payload checksum mismatch'.
  */
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -30,20 +40,17 @@ import { dirname } from 'node:path';
 import { Mutex } from 'async-mutex';
 import { CorruptLogError, type DurableLog, type LoadedRecord } from '../env/durable-log.js';
 import type { Logger } from '../env/logger.js';
+import { limits } from '../options.js';
 import { crc32 } from './crc32.js';
 
 /** The first bytes of every log file; a file that starts differently is not loaded. */
-export const fileLogMagic: Uint8Array = new TextEncoder().encode('SYNODLG1');
+export const fileLogMagic: Uint8Array = new TextEncoder().encode('SYNODLG2');
 
-/** Size of a frame's header: the u32 length and the u32 checksum. */
-export const frameHeaderBytes = 8;
+/** The magic without its last byte, the version: shared by every version of the format. */
+const fileLogMagicFamily: Uint8Array = fileLogMagic.subarray(0, fileLogMagic.length - 1);
 
-/**
- * Default for `FileLogOptions.maxRecordBytes`: 16 MiB. Protocol records are small (a Paxos
- * record holds a member list; the largest network message is 4 MiB, `limits.maxMessageBytes`),
- * so this leaves a wide margin while keeping a damaged length field from being trusted.
- */
-export const defaultMaxRecordBytes = 16 * 1024 * 1024;
+/** Size of a frame's header: the u32 length, the u32 header checksum, the u32 payload checksum. */
+export const frameHeaderBytes = 12;
 
 /** The length field is a u32, so no option may allow more than this. */
 const maxEncodableRecordBytes = 0xffff_ffff;
@@ -62,7 +69,7 @@ export interface FileLogOptions {
   readonly logger: Logger;
   /**
    * Largest record payload `append` accepts and `load` believes, in bytes. Default
-   * `defaultMaxRecordBytes` (16 MiB). Lowering it below a record already in a log makes that
+   * `limits.maxLogRecordBytes` (16 MiB). Lowering it below a record already in a log makes that
    * log refuse to load (`CorruptLogError`), rather than cutting the record off.
    */
   readonly maxRecordBytes?: number;
@@ -120,7 +127,7 @@ export class FileLog implements DurableLog {
   #closing: Promise<void> | undefined;
 
   constructor(path: string, options: FileLogOptions) {
-    const maxRecordBytes = options.maxRecordBytes ?? defaultMaxRecordBytes;
+    const maxRecordBytes = options.maxRecordBytes ?? limits.maxLogRecordBytes;
     if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > maxEncodableRecordBytes) {
       throw new RangeError(
         `FileLog maxRecordBytes must be an integer in [1, ${maxEncodableRecordBytes}], got ${maxRecordBytes}`,
@@ -159,8 +166,9 @@ export class FileLog implements DurableLog {
     const frame = new Uint8Array(frameHeaderBytes + data.length);
     const view = new DataView(frame.buffer);
     view.setUint32(0, data.length, true);
+    view.setUint32(4, crc32(frame.subarray(0, 4)), true);
+    view.setUint32(8, crc32(data), true);
     frame.set(data, frameHeaderBytes);
-    view.setUint32(4, frameChecksum(frame.subarray(0, 4), data), true);
     this.#frames.push(frame);
     this.#frameBytes += frame.length;
   }
@@ -313,33 +321,34 @@ interface ScanResult {
  * `CorruptLogError` for damage before the end (see the format comment at the top).
  */
 function scanLog(path: string, contents: Buffer, maxRecordBytes: number): ScanResult {
-  if (contents.length < fileLogMagic.length || !contents.subarray(0, fileLogMagic.length).equals(fileLogMagic)) {
-    throw new CorruptLogError(
-      path,
-      0,
-      'the file does not start with the SYNODLG1 header (not a synod log, or another format version)',
-    );
-  }
+  checkMagic(path, contents);
   const records: LoadedRecord[] = [];
   let offset = fileLogMagic.length;
   const torn = (reason: string): ScanResult => ({ records, validEnd: offset, tornTail: reason });
   while (offset < contents.length) {
-    // A valid frame header is never all zeros (see the top), so this stops within a few bytes
-    // of every valid record and the scan stays linear.
-    if (isZeroFrom(contents, offset)) return torn('zero-filled tail');
-    if (contents.length - offset < frameHeaderBytes) return torn('frame header cut short');
+    if (contents.length - offset < frameHeaderBytes) {
+      // Nothing can follow a header cut short: it is the end of the file, so a torn write.
+      return torn(isZeroFrom(contents, offset) ? 'zero-filled tail' : 'frame header cut short');
+    }
+    if (contents.readUInt32LE(offset + 4) !== crc32(contents.subarray(offset, offset + 4))) {
+      // The length cannot be trusted, so neither can where this frame ends. Only zeros up to the
+      // end of the file are certainly a torn tail; any other byte may belong to durable records.
+      // (Checked only here, once, so the scan stays linear.)
+      if (isZeroFrom(contents, offset)) return torn('zero-filled tail');
+      throw new CorruptLogError(path, offset, 'damaged record header');
+    }
     const length = contents.readUInt32LE(offset);
     if (length > maxRecordBytes) {
-      // Never torn: a torn write leaves zeros or a prefix of a real frame, and the writer never
-      // produces such a length. It is damage, or a log from a run with a larger maxRecordBytes.
+      // The header checksum holds, so this is what was written: a log from a run with a larger
+      // maxRecordBytes. Refused rather than trusted.
       throw new CorruptLogError(path, offset, `record length ${length} exceeds maxRecordBytes ${maxRecordBytes}`);
     }
     const end = offset + frameHeaderBytes + length;
     if (end > contents.length) return torn(`payload cut short (${length} bytes announced)`);
     const payload = contents.subarray(offset + frameHeaderBytes, end);
-    if (contents.readUInt32LE(offset + 4) !== frameChecksum(contents.subarray(offset, offset + 4), payload)) {
-      if (end === contents.length) return torn('checksum mismatch in the last record');
-      throw new CorruptLogError(path, offset, 'checksum mismatch in a record that is followed by more data');
+    if (contents.readUInt32LE(offset + 8) !== crc32(payload)) {
+      if (end === contents.length) return torn('payload checksum mismatch in the last record');
+      throw new CorruptLogError(path, offset, 'payload checksum mismatch');
     }
     records.push({ offset, data: new Uint8Array(payload) }); // a copy, independent of the file buffer
     offset = end;
@@ -347,8 +356,21 @@ function scanLog(path: string, contents: Buffer, maxRecordBytes: number): ScanRe
   return { records, validEnd: offset, tornTail: undefined };
 }
 
-function frameChecksum(lengthField: Uint8Array, payload: Uint8Array): number {
-  return crc32(payload, crc32(lengthField));
+/** Throws `CorruptLogError` at offset 0 unless `contents` starts with this version's magic. */
+function checkMagic(path: string, contents: Buffer): void {
+  const magic = contents.subarray(0, fileLogMagic.length);
+  if (magic.equals(fileLogMagic)) return;
+  const expected = Buffer.from(fileLogMagic).toString('latin1');
+  if (magic.length === fileLogMagic.length && magic.subarray(0, fileLogMagicFamily.length).equals(fileLogMagicFamily)) {
+    const found = magic.toString('latin1');
+    throw new CorruptLogError(
+      path,
+      0,
+      `the file starts with ${JSON.stringify(found)}: format version ${JSON.stringify(found.slice(-1))} ` +
+        `is not supported (this build reads only ${expected}, and no migration exists)`,
+    );
+  }
+  throw new CorruptLogError(path, 0, `the file does not start with the ${expected} header (not a synod log)`);
 }
 
 function isZeroFrom(bytes: Uint8Array, start: number): boolean {

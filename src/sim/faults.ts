@@ -12,6 +12,8 @@ export interface FaultPlan {
     readonly crash: number;
     /** Crash right after the node handles its next message, then restart within `quickRestartMs`. */
     readonly crashMidStep: number;
+    /** A crash loop: the node dies and restarts `flapCount` times, up `flapUpMs`, down `quickRestartMs`. */
+    readonly flap: number;
     readonly pause: number;
     readonly partition: number;
     readonly isolate: number;
@@ -19,6 +21,8 @@ export interface FaultPlan {
   /** How long a crashed node stays down / a node stays paused / a partition lasts: uniform in [min, max]. */
   readonly downMs: readonly [number, number];
   readonly quickRestartMs: readonly [number, number];
+  readonly flapCount: readonly [number, number];
+  readonly flapUpMs: readonly [number, number];
   readonly pauseMs: readonly [number, number];
   readonly partitionMs: readonly [number, number];
 }
@@ -81,6 +85,7 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
     const kinds: Array<{ weight: number; inject: () => void }> = [
       { weight: weights.crash, inject: () => this.#crash() },
       { weight: weights.crashMidStep, inject: () => this.#crashMidStep() },
+      { weight: weights.flap, inject: () => this.#flap() },
       { weight: weights.pause, inject: () => this.#pause() },
       { weight: weights.partition, inject: () => this.#partition() },
       { weight: weights.isolate, inject: () => this.#isolate() },
@@ -123,6 +128,27 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
       else if (this.#sim.now < this.#plan.endMs) this.#sim.schedule(1, check);
     };
     this.#sim.schedule(1, check);
+  }
+
+  #flap(): void {
+    const up = this.#nodes().filter((n) => n.status === 'up');
+    if (up.length === 0) return;
+    const node = this.#sim.rng.pick(up);
+    let left = Math.round(this.#within(this.#plan.flapCount));
+    const cycle = (): void => {
+      if (left-- <= 0 || this.#sim.now >= this.#plan.endMs || node.status !== 'up') return;
+      this.#sim.schedule(this.#within(this.#plan.flapUpMs), () => {
+        if (node.status !== 'up' || this.#sim.now >= this.#plan.endMs) return;
+        node.crash('fault injector: crash loop');
+        this.#sim.schedule(this.#within(this.#plan.quickRestartMs), () => {
+          if (node.status === 'down' && this.#sim.now < this.#plan.endMs) {
+            node.start();
+            cycle();
+          }
+        });
+      });
+    };
+    cycle();
   }
 
   /** Restarts `node` after a random downtime (unless the final heal already did). */

@@ -49,15 +49,18 @@ export class SimNetwork {
   readonly #cut = new Set<string>();
   sent = 0;
   dropped = 0;
+  /** Observers of every message at the moment it is sent (before any loss): checkers' eyes. */
+  readonly taps: Array<(from: NodeId, to: NodeId, service: string, msg: unknown) => void> = [];
 
   constructor(host: NetworkHost, profile: NetworkProfile = calmNetwork) {
     this.#host = host;
     this.profile = profile;
   }
 
-  send(from: NodeId, to: NodeId, service: string, wire: Record<string, unknown>, summary: string): void {
+  send(from: NodeId, to: NodeId, service: string, msg: unknown, wire: Record<string, unknown>, summary: string): void {
     const host = this.#host;
     this.sent++;
+    for (const tap of this.taps) tap(from, to, service, msg);
     if (from === to) {
       host.schedule(0, () => host.deliver(to, service, from, wire));
       return;

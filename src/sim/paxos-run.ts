@@ -89,9 +89,11 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
   const plan: FaultPlan = {
     endMs: rng.uniform(...paxosRunBounds.faultEndMs),
     meanGapMs: rng.uniform(50, 400),
-    weights: { crash: 2, crashMidStep: 2, pause: 1, partition: 1, isolate: 1 },
+    weights: { crash: 2, crashMidStep: 2, flap: 1, pause: 1, partition: 1, isolate: 1 },
     downMs: [1, 500],
     quickRestartMs: [0.5, 20],
+    flapCount: [3, 30],
+    flapUpMs: [2, 40],
     pauseMs: [5, 600],
     partitionMs: [20, 1000],
   };

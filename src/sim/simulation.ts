@@ -77,6 +77,15 @@ export class Simulation {
     this.#queue.push(this.#now + Math.max(0, delayMs), fn);
   }
 
+  /**
+   * Runs `fn` at absolute virtual time `timeMs` (not before now). Use this, not
+   * `schedule(timeMs - now)`, where events must keep an order computed in absolute times:
+   * `now + (t - now)` is not always `t` in floating point, and one ulp reorders them.
+   */
+  scheduleAt(timeMs: number, fn: () => void): void {
+    this.#queue.push(Math.max(this.#now, timeMs), fn);
+  }
+
   /** Adds a trace line at the current virtual time. */
   log(line: string): void {
     this.trace.add(this.#now, line);
@@ -302,7 +311,7 @@ export class SimNode<P extends SimProcess> {
         return {
           send(to: NodeId, msg: M): void {
             const wire = { from: id, to, ...codec.encode(msg) };
-            sim.network.send(id, to, codec.service, wire, summarize(codec.service, msg));
+            sim.network.send(id, to, codec.service, msg, wire, summarize(codec.service, msg));
           },
         };
       },
@@ -313,7 +322,7 @@ export class SimNode<P extends SimProcess> {
         return sim.now;
       },
       rng: sim.rng,
-      at: (atMs: number, fn: () => void) => sim.schedule(atMs - sim.now, guard(fn)),
+      at: (atMs: number, fn: () => void) => sim.scheduleAt(atMs, guard(fn)),
     };
     const executor = new Executor((err) => {
       sim.fail(`${id} stopped by an error: ${(err as Error).stack ?? String(err)}`);

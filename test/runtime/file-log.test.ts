@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CorruptLogError, type DurableLog, type LoadedRecord } from '../../src/env/durable-log.js';
 import { silentLogger, type Logger } from '../../src/env/logger.js';
+import { limits } from '../../src/options.js';
 import { crc32 } from '../../src/runtime/crc32.js';
 import { FileLog, fileLogMagic, frameHeaderBytes, type LogFile } from '../../src/runtime/file-log.js';
 import { durableLogConformance, type DurableLogHarness } from '../conformance/durable-log.suite.js';
@@ -142,14 +143,40 @@ describe('FileLog on disk', () => {
   }
 
   // The damage goes to the middle record of three, so that valid data follows it.
-  const middleDamage: ReadonlyArray<{ form: string; damage: (path: string, record: LoadedRecord) => Promise<void> }> = [
-    { form: 'a flipped payload byte', damage: (path, record) => flipByte(path, record.offset + frameHeaderBytes + 7) },
-    { form: 'a flipped checksum byte', damage: (path, record) => flipByte(path, record.offset + 5) },
-    { form: 'a flipped low bit in the length', damage: (path, record) => flipByte(path, record.offset, 0x01) },
-    { form: 'a length beyond maxRecordBytes', damage: (path, record) => flipByte(path, record.offset + 3, 0x80) },
+  const middleDamage: ReadonlyArray<{
+    form: string;
+    damage: (path: string, record: LoadedRecord) => Promise<void>;
+    reason: RegExp;
+  }> = [
+    {
+      form: 'a flipped payload byte',
+      damage: (path, record) => flipByte(path, record.offset + frameHeaderBytes + 7),
+      reason: /^payload checksum mismatch$/,
+    },
+    {
+      form: 'a flipped checksum byte',
+      damage: (path, record) => flipByte(path, record.offset + 5),
+      reason: /^damaged record header$/,
+    },
+    {
+      form: 'a flipped payload checksum byte',
+      damage: (path, record) => flipByte(path, record.offset + 9),
+      reason: /^payload checksum mismatch$/,
+    },
+    {
+      form: 'a flipped low bit in the length',
+      damage: (path, record) => flipByte(path, record.offset, 0x01),
+      reason: /^damaged record header$/,
+    },
+    {
+      // With a header checksum that matches, as a log written with a larger limit has.
+      form: 'a length beyond maxRecordBytes',
+      damage: (path, record) => rewriteLength(path, record.offset, limits.maxLogRecordBytes + 1, 'matching'),
+      reason: /exceeds maxRecordBytes/,
+    },
   ];
 
-  for (const { form, damage } of middleDamage) {
+  for (const { form, damage, reason } of middleDamage) {
     const name = `a middle record with ${form} is refused with a CorruptLogError naming the file and the record's offset`;
     test(name, async () => {
       await withTempDir(async (dir) => {
@@ -163,9 +190,76 @@ describe('FileLog on disk', () => {
         assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
         assert.equal(err.file, path);
         assert.equal(err.offset, bad.offset);
+        assert.match(err.reason, reason);
         assert.ok(err.message.includes(path), err.message);
         assert.ok(err.message.includes(`offset ${bad.offset}`), err.message);
         assert.deepEqual(await readFile(path), before, 'the file is left untouched');
+      });
+    });
+  }
+
+  const pastTheEnd =
+    'a middle record whose length field is damaged to point past the end of the file ' +
+    'is refused with CorruptLogError, not truncated';
+  test(pastTheEnd, async () => {
+    // Trusted, such a length would pass for a payload cut short by a crash, and the cut would drop record 2.
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'length.log');
+      const written = await writeLog(path, [text('alpha'), patterned(50, 1), patterned(40, 2)]);
+      const bad = written[1]!;
+      const size = (await stat(path)).size;
+      const damagedLength = size; // the payload would end at bad.offset + 12 + size, past the end
+      assert.ok(damagedLength <= limits.maxLogRecordBytes, 'within maxRecordBytes: only the checksum can tell');
+      await rewriteLength(path, bad.offset, damagedLength, 'stale');
+      const before = await readFile(path);
+
+      const lines: LogLine[] = [];
+      const err = catchError(() => new FileLog(path, { logger: capturingLogger(lines) }).load());
+      assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
+      assert.equal(err.file, path);
+      assert.equal(err.offset, bad.offset);
+      assert.equal(err.reason, 'damaged record header');
+      assert.equal((await stat(path)).size, size, 'the file size is unchanged');
+      assert.deepEqual(await readFile(path), before, 'the file is left untouched');
+      assert.deepEqual(lines.filter((line) => line.level === 'warn'), [], 'no torn tail reported');
+    });
+  });
+
+  // A header whose checksum fails is a torn tail only when nothing but zeros follows it.
+  const damagedHeaders: ReadonlyArray<{
+    form: string;
+    damage: (path: string, last: LoadedRecord) => Promise<void>;
+    at: (last: LoadedRecord, size: number) => number;
+  }> = [
+    {
+      form: 'zeros, then one non-zero byte',
+      damage: (path) => appendFile(path, Buffer.concat([Buffer.alloc(4096), Buffer.from([0x01])])),
+      at: (_last, size) => size,
+    },
+    {
+      form: "the last record's header, followed by its payload",
+      damage: (path, last) => flipByte(path, last.offset + 1),
+      at: (last) => last.offset,
+    },
+  ];
+
+  for (const { form, damage, at } of damagedHeaders) {
+    test(`a damaged header followed by non-zero bytes is corruption, not a torn tail (${form})`, async () => {
+      await withTempDir(async (dir) => {
+        const path = join(dir, 'header.log');
+        const written = await writeLog(path, [text('alpha'), patterned(50, 1), patterned(40, 2)]);
+        const size = (await stat(path)).size;
+        await damage(path, written[2]!);
+        const before = await readFile(path);
+
+        const lines: LogLine[] = [];
+        const err = catchError(() => new FileLog(path, { logger: capturingLogger(lines) }).load());
+        assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
+        assert.equal(err.file, path);
+        assert.equal(err.offset, at(written[2]!, size));
+        assert.equal(err.reason, 'damaged record header');
+        assert.deepEqual(await readFile(path), before, 'the file is left untouched');
+        assert.deepEqual(lines.filter((line) => line.level === 'warn'), [], 'no torn tail reported');
       });
     });
   }
@@ -190,6 +284,28 @@ describe('FileLog on disk', () => {
       assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
       assert.equal(err.file, path);
       assert.equal(err.offset, 0);
+    });
+  });
+
+  test('a SYNODLG1 file is refused as an unsupported format version', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'v1.log');
+      // Version 1: the magic, then frames [u32 length][u32 crc32(length bytes + payload)][payload].
+      const payload = Buffer.from('alpha');
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(payload.length);
+      const checksum = Buffer.alloc(4);
+      checksum.writeUInt32LE(crc32(payload, crc32(length)));
+      const v1 = Buffer.concat([Buffer.from('SYNODLG1'), length, checksum, payload]);
+      await writeFile(path, v1);
+
+      const err = catchError(() => new FileLog(path, { logger: silentLogger }).load());
+      assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
+      assert.equal(err.file, path);
+      assert.equal(err.offset, 0);
+      assert.match(err.reason, /format version "1" is not supported/);
+      assert.match(err.reason, /SYNODLG2/);
+      assert.deepEqual(await readFile(path), v1, 'the file is left untouched');
     });
   });
 
@@ -455,6 +571,25 @@ async function flipByte(path: string, offset: number, mask = 0xff): Promise<void
   const contents = await readFile(path);
   assert.ok(offset < contents.length, `offset ${offset} is inside the file`);
   contents[offset] = contents[offset]! ^ mask;
+  await writeFile(path, contents);
+}
+
+/**
+ * Overwrites a frame's length field. `matching` also rewrites the header checksum to fit it (as
+ * if the writer had put that length there); `stale` leaves the old checksum (damage).
+ */
+async function rewriteLength(
+  path: string,
+  frameOffset: number,
+  length: number,
+  checksum: 'matching' | 'stale',
+): Promise<void> {
+  const contents = await readFile(path);
+  assert.ok(frameOffset + frameHeaderBytes <= contents.length, `a frame header at ${frameOffset} is inside the file`);
+  contents.writeUInt32LE(length, frameOffset);
+  if (checksum === 'matching') {
+    contents.writeUInt32LE(crc32(contents.subarray(frameOffset, frameOffset + 4)), frameOffset + 4);
+  }
   await writeFile(path, contents);
 }
 
