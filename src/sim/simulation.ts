@@ -21,9 +21,13 @@ export interface SimulationOptions {
   readonly disk?: DiskProfile;
 }
 
-/** Anything a simulated node runs; `stop` is called when the node crashes. */
+/**
+ * Anything a simulated node runs; `stop` is called when the node crashes. (The index signature
+ * lets a process be any object, not only one that happens to define `stop`.)
+ */
 export interface SimProcess {
   stop?(): void;
+  readonly [field: string]: unknown;
 }
 
 /** Builds a node's process on a fresh world (at the first start and at every restart). */

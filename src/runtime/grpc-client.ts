@@ -1,0 +1,57 @@
+import * as grpc from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import { serviceDefinition } from './proto.js';
+
+type Fields = Record<string, unknown>;
+
+/** A unary RPC failed; `code` is the gRPC status code, `details` the server's text. */
+export class RpcError extends Error {
+  override readonly name = 'RpcError';
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+    readonly method: string,
+    readonly address: string,
+  ) {
+    super(`${method} to ${address} failed: ${grpc.status[code] ?? code}: ${details}`);
+  }
+}
+
+/**
+ * A small promise-based client for one gRPC service at one address (the control service, and
+ * later the client-facing services). One connection per instance; `close` releases it.
+ */
+export class UnaryClient {
+  readonly address: string;
+  readonly #service: string;
+  readonly #client: grpc.Client;
+
+  constructor(service: string, address: string, options: grpc.ChannelOptions = {}) {
+    this.address = address;
+    this.#service = service;
+    this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), options);
+  }
+
+  call<Reply = Fields>(method: string, request: Fields, deadlineMs: number): Promise<Reply> {
+    const def = serviceDefinition(this.#service)[method] as MethodDefinition<Fields, Fields> | undefined;
+    if (def === undefined) return Promise.reject(new Error(`no method ${method} in ${this.#service}`));
+    return new Promise((resolve, reject) => {
+      this.#client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (err: grpc.ServiceError | null, reply?: Fields) => {
+          if (err !== null) reject(new RpcError(err.code, err.details, method, this.address));
+          else resolve((reply ?? {}) as Reply);
+        },
+      );
+    });
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}

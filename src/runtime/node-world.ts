@@ -1,0 +1,83 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeSync } from 'node:fs';
+import type { DurableLog } from '../env/durable-log.js';
+import { Executor } from '../env/executor.js';
+import type { Logger } from '../env/logger.js';
+import { systemRandom } from '../env/random.js';
+import type { NodeId } from '../env/types.js';
+import type { NodeWorld } from '../env/world.js';
+import type { TransportOptions } from '../options.js';
+import { FileLog } from './file-log.js';
+import { GrpcTransport } from './grpc-transport.js';
+import { realClock } from './real-clock.js';
+
+export interface ProductionWorldOptions {
+  readonly self: NodeId;
+  readonly dataDir: string;
+  readonly logger: Logger;
+  readonly transport?: Partial<TransportOptions>;
+  /**
+   * What stopping means. Default: the process dies at once, as a crash would (SIGKILL to
+   * itself), after writing the reason to standard error: a node whose invariants broke, whose
+   * disk failed, or whose crash breakpoint fired must not run on or flush anything.
+   */
+  readonly stop?: (reason: string) => void;
+}
+
+export interface ProductionWorld {
+  readonly world: NodeWorld;
+  readonly transport: GrpcTransport;
+  /** Flushes and closes every log, and closes the transport. */
+  close(): Promise<void>;
+}
+
+export function dieNow(reason: string): never {
+  writeSync(2, `synod: stopping: ${reason}\n`);
+  process.kill(process.pid, 'SIGKILL');
+  // SIGKILL cannot be caught; this line is never reached.
+  throw new Error('unreachable');
+}
+
+/** Builds the production world of one node: gRPC, files with fsync, real timers, pino. */
+export async function createProductionWorld(opts: ProductionWorldOptions): Promise<ProductionWorld> {
+  mkdirSync(opts.dataDir, { recursive: true });
+  const stop = opts.stop ?? dieNow;
+  const transport = await GrpcTransport.listen({
+    self: opts.self,
+    logger: opts.logger.child({ layer: 'transport' }),
+    ...(opts.transport === undefined ? {} : { options: opts.transport }),
+  });
+  const logs: FileLog[] = [];
+  const executor = new Executor((err) => {
+    opts.logger.error({ err }, 'node stopped by an error');
+    stop(`internal error: ${(err as Error).stack ?? String(err)}`);
+  });
+  const world: NodeWorld = {
+    self: opts.self,
+    executor,
+    clock: realClock,
+    random: systemRandom,
+    logger: opts.logger,
+    transport,
+    durableLog(name: string): DurableLog {
+      const log = new FileLog(join(opts.dataDir, `${name}.log`), { logger: opts.logger.child({ log: name }) });
+      logs.push(log);
+      return log;
+    },
+    halt(reason: string): void {
+      executor.stop();
+      opts.logger.error({ reason }, 'node halting');
+      stop(reason);
+    },
+  };
+  return {
+    world,
+    transport,
+    async close() {
+      executor.stop();
+      await Promise.allSettled(logs.map((l) => l.close()));
+      await transport.close();
+    },
+  };
+}
