@@ -20,6 +20,17 @@ export const protoLoaderOptions: protoLoader.Options = {
 };
 
 let cached: protoLoader.PackageDefinition | undefined;
+const extraDirs: string[] = [];
+
+/**
+ * Adds a directory of `.proto` files to what `protoPackage` loads (tests register their own
+ * test-only services this way; production loads only the package's `proto/`).
+ */
+export function addProtoDir(dir: string): void {
+  if (extraDirs.includes(dir)) return;
+  extraDirs.push(dir);
+  cached = undefined;
+}
 
 /**
  * Finds `proto/` next to the package's package.json, walking up from this file. The compiled
@@ -42,13 +53,16 @@ export function protoDir(): string {
 /** Every message and service of the `.proto` files, keyed by fully qualified name. Cached. */
 export function protoPackage(): protoLoader.PackageDefinition {
   if (cached === undefined) {
-    const dir = protoDir();
+    const dirs = [protoDir(), ...extraDirs];
     // Sorted so that load order (and thus any duplicate-name error) does not depend on readdir.
-    const files = readdirSync(dir)
-      .filter((f) => f.endsWith('.proto'))
-      .sort();
-    if (files.length === 0) throw new Error(`no .proto files in ${dir}`);
-    cached = protoLoader.loadSync(files, { ...protoLoaderOptions, includeDirs: [dir] });
+    const files = dirs.flatMap((dir) =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.proto'))
+        .sort()
+        .map((f) => join(dir, f)),
+    );
+    if (files.length === 0) throw new Error(`no .proto files in ${dirs.join(', ')}`);
+    cached = protoLoader.loadSync(files, { ...protoLoaderOptions, includeDirs: dirs });
   }
   return cached;
 }

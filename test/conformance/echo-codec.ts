@@ -1,8 +1,14 @@
 import { InvalidMessageError } from '../../src/env/errors.js';
 import type { WireCodec } from '../../src/env/transport.js';
 import { object, uint } from '../../src/env/validate.js';
+import { addProtoDir } from '../../src/runtime/proto.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-/** The one message of the test-only `synod.test.Echo` channel (proto/test.proto). */
+// test/proto/echo.proto, from dist/test/conformance/ where this module runs.
+addProtoDir(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'proto'));
+
+/** The one message of the test-only `synod.test.Echo` channel (test/proto/echo.proto). */
 export interface Ping {
   readonly n: number;
   readonly text: string;
