@@ -122,13 +122,19 @@ export class Learner {
     }
   }
 
-  /** Sends `to` the decided values from `first` on, as many as one message may carry. */
+  /**
+   * Sends `to` the decided values from `first` on, as many as one message may carry, followed by
+   * a `known` when more remain.
+   */
   #push(to: NodeId, first: number, out: PaxosOutbox): void {
     const last = Math.min(this.#contiguous, first + this.#ctx.options.maxFetchBatch - 1);
     if (first < 1 || first > last) return;
     const values: PaxosValue[] = [];
     for (let i = first; i <= last; i++) values.push(this.#decided.get(i)!);
     out.send(to, { kind: 'decisions', first, values });
+    // A batch cut short by maxFetchBatch: say how far we know, so that the peer fetches the next
+    // batch at once instead of waiting for gossip (each batch would otherwise cost a gossip round).
+    if (last < this.#contiguous) out.send(to, { kind: 'known', instance: this.#contiguous });
   }
 
   #record(instance: number, value: PaxosValue): void {

@@ -131,7 +131,8 @@ export class Paxos {
   }
 
   onMessage(from: NodeId, m: PaxosMessage, out: PaxosOutbox): void {
-    if (!this.#inRange(from, m)) return;
+    if (!this.#inRange(from, m, out)) return;
+    const before = this.#learner.contiguous;
     switch (m.kind) {
       case 'prepare':
         this.#proposer.observe(m.n);
@@ -147,13 +148,15 @@ export class Paxos {
         this.#proposer.onPromise(from, m, out);
         break;
       case 'accepted':
+        // May decide: this node's own proposer learns its instance here.
         this.#proposer.onAccepted(from, m, out);
         break;
       case 'reject':
-        this.#proposer.onReject(m, out);
+        this.#proposer.onReject(from, m, out);
         break;
       case 'decided':
-        this.#learnFrom(from, m.instance, m.value, out);
+        if (this.#learner.learn(m.instance, m.value, from, out)) this.#acceptor.forget(m.instance);
+        this.#proposer.onLearned(m.instance, out);
         break;
       case 'known':
         this.#learner.onKnown(from, m, out);
@@ -161,13 +164,11 @@ export class Paxos {
       case 'fetch':
         this.#learner.onFetch(from, m, out);
         break;
-      case 'decisions': {
-        const before = this.#learner.contiguous;
+      case 'decisions':
         this.#learner.onDecisions(from, m, out);
-        this.#afterLearning(before, out);
         break;
-      }
     }
+    this.#afterLearning(before, out);
   }
 
   onTimer(key: string, out: PaxosOutbox): void {
@@ -175,30 +176,28 @@ export class Paxos {
     else if (key === learnerTimers.gossip || key === learnerTimers.fetchRetry) this.#learner.onTimer(key, out);
   }
 
-  #learnFrom(from: NodeId, instance: number, value: PaxosValue, out: PaxosOutbox): void {
-    const before = this.#learner.contiguous;
-    if (this.#learner.learn(instance, value, from, out)) this.#acceptor.forget(instance);
-    this.#proposer.onLearned(instance, out);
-    this.#afterLearning(before, out);
-  }
-
+  /** Instances that became known (contiguously) need no acceptor state, and end any round for them. */
   #afterLearning(before: number, out: PaxosOutbox): void {
-    for (let i = before + 1; i <= this.#learner.contiguous; i++) this.#acceptor.forget(i);
-    this.#proposer.onLearned(this.#learner.contiguous, out);
+    const now = this.#learner.contiguous;
+    if (now === before) return;
+    for (let i = before + 1; i <= now; i++) this.#acceptor.forget(i);
+    this.#proposer.onLearned(now, out);
   }
 
   /**
-   * Refuses phase messages for instances far beyond what this node has learned: a correct peer
-   * never sends them (it catches us up first), and honouring them would let a bogus instance
-   * number make the acceptor keep state. The message is logged and dropped.
+   * Refuses phase messages for instances far beyond what this node has learned: honouring them
+   * would let a bogus instance number make the acceptor keep state. The message is logged and
+   * dropped, and this node fetches from the sender (at most one fetch per `fetchRetryMs`), so a
+   * node that really is that far behind catches up and answers the sender's next attempt.
    */
-  #inRange(from: NodeId, m: PaxosMessage): boolean {
+  #inRange(from: NodeId, m: PaxosMessage, out: PaxosOutbox): boolean {
     if (m.kind !== 'prepare' && m.kind !== 'accept') return true;
     const lead = m.instance - this.#learner.contiguous;
     if (lead <= this.#ctx.options.maxInstanceLead) return true;
     this.#ctx.logger.warn(
       { from, kind: m.kind, instance: m.instance, highestKnown: this.#learner.contiguous },
       'paxos: refused message for an instance out of range');
+    this.#learner.noteKnownAt(from, m.instance - 1, out);
     return false;
   }
 }

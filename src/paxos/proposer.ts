@@ -145,10 +145,10 @@ export class Proposer {
     for (const node of audience) out.send(node, { kind: 'decided', instance: a.instance, value });
   }
 
-  onReject(m: Extract<PaxosMessage, { kind: 'reject' }>, out: PaxosOutbox): void {
+  onReject(from: NodeId, m: Extract<PaxosMessage, { kind: 'reject' }>, out: PaxosOutbox): void {
     this.observe(m.promised);
     const a = this.#attempt;
-    if (a === null || a.instance !== m.instance || compareProposal(a.n, m.n) !== 0) return;
+    if (a === null || a.instance !== m.instance || compareProposal(a.n, m.n) !== 0 || !a.acceptors.includes(from)) return;
     if (a.phase === 'backing-off') return;
     this.#ctx.logger.debug(
       { instance: a.instance, n: formatProposal(a.n), promised: formatProposal(m.promised) }, 'paxos: round rejected');
