@@ -23,11 +23,13 @@ export const paxosLogName = 'paxos';
 
 /**
  * The Paxos layer of one node, wired to its world: the `Paxos` core behind a `LayerShell`, with
- * its own durable log and its own channel. The layer above calls `propose` / `catchUp` (calls
+ * its own durable log and its own channel. The layer above calls `propose` / `peerKnows` (calls
  * down, from inside its own handlers or tasks) and hears back through `listener.onDecided`.
  */
 export class PaxosLayer {
   readonly core: Paxos;
+  /** How many durable records this process replayed at start (0: the node's first life). */
+  readonly replayedRecords: number;
   readonly #shell: LayerShell<PaxosMessage, PaxosRecord>;
   readonly #log: RecordLog<PaxosRecord>;
 
@@ -46,6 +48,7 @@ export class PaxosLayer {
     });
     this.#log = new RecordLog(world.durableLog(paxosLogName), decodePaxosRecord, `${world.self}/${paxosLogName}`);
     const records = this.#log.load();
+    this.replayedRecords = records.length;
     this.core.restore(records);
     logger.info({ records: records.length, highestKnown: this.core.highestKnown }, 'paxos: replayed durable log');
     this.#shell = new LayerShell<PaxosMessage, PaxosRecord>({
@@ -74,8 +77,8 @@ export class PaxosLayer {
     return outcome;
   }
 
-  catchUp(peer: NodeId, instance: number): void {
-    this.#shell.run((out) => this.core.catchUp(peer, instance, out));
+  peerKnows(peer: NodeId, instance: number): void {
+    this.#shell.run((out) => this.core.peerKnows(peer, instance, out));
   }
 
   acceptorStatus(instance: number): AcceptorSlotStatus {

@@ -44,7 +44,7 @@ export interface AcceptorSlotStatus {
  * handler records its effects in the outbox it is given (design §1).
  *
  * Use: `restore` the durable records, then `start`, then feed messages and timers. Higher layers
- * call `propose` and `catchUp` (calls down, allowed while they hold their own state) and hear
+ * call `propose` and `peerKnows` (calls down, allowed while they hold their own state) and hear
  * back only through `PaxosListener.onDecided`.
  */
 export class Paxos {
@@ -125,9 +125,12 @@ export class Paxos {
     return this.#proposer.propose(instance, value, out);
   }
 
-  /** A higher layer heard that `peer` knows instances up to `instance`: fetch what we lack. */
-  catchUp(peer: NodeId, instance: number, out: PaxosOutbox): void {
-    this.#learner.noteKnownAt(peer, instance, out);
+  /**
+   * A higher layer heard that `peer` knows every instance up to `instance` (e.g. from its
+   * heartbeat): fetch from it what this node lacks, or send it what it lacks.
+   */
+  peerKnows(peer: NodeId, instance: number, out: PaxosOutbox): void {
+    this.#learner.onKnown(peer, { kind: 'known', instance }, out);
   }
 
   onMessage(from: NodeId, m: PaxosMessage, out: PaxosOutbox): void {

@@ -1,3 +1,4 @@
+import { runConfigSimulation } from './config-run.js';
 import { runPaxosSimulation } from './paxos-run.js';
 import type { RunResult } from './run-result.js';
 
@@ -15,7 +16,15 @@ type Runner = (opts: RunOptions) => RunResult;
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
   paxos: ['skip-promise-persist', 'send-before-durable'],
+  config: ['skip-promise-persist', 'send-before-durable'],
 };
+
+function paxosMutations(names: readonly string[] | undefined) {
+  return {
+    skipPromisePersist: names?.includes('skip-promise-persist') === true,
+    sendBeforeDurable: names?.includes('send-before-durable') === true,
+  };
+}
 
 export const layerRunners: Record<string, Runner> = {
   paxos: (o) =>
@@ -23,9 +32,13 @@ export const layerRunners: Record<string, Runner> = {
       seed: o.seed,
       ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
       ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
-      mutations: {
-        skipPromisePersist: o.mutations?.includes('skip-promise-persist') === true,
-        sendBeforeDurable: o.mutations?.includes('send-before-durable') === true,
-      },
+      mutations: paxosMutations(o.mutations),
+    }),
+  config: (o) =>
+    runConfigSimulation({
+      seed: o.seed,
+      ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
+      ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
+      mutations: paxosMutations(o.mutations),
     }),
 };

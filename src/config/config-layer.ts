@@ -1,0 +1,77 @@
+import { LayerShell } from '../env/shell.js';
+import type { Members, NodeId } from '../env/types.js';
+import type { NodeWorld } from '../env/world.js';
+import type { ConfigOptions } from '../options.js';
+import { configCodec } from './codec.js';
+import type { ConfigMessage } from './messages.js';
+import { type Admission, type ConfigListener, type PaxosPort, ViewManager } from './view-manager.js';
+
+export interface ConfigLayerOptions {
+  readonly incarnation: string;
+  readonly restarted: boolean;
+  readonly paxos: PaxosPort;
+  readonly listener: ConfigListener;
+  readonly options?: Partial<ConfigOptions>;
+  readonly wantsMembership?: boolean;
+}
+
+/**
+ * The config layer of one node, wired to its world: the `ViewManager` core behind a
+ * `LayerShell` with its own channel and no log of its own (views live in the Paxos log).
+ * Paxos delivers decisions through `onDecided` (its listener), the layer above calls `add`,
+ * `remove` and `setAdmission` (calls down) and hears `onViewCommitted`.
+ */
+export class ConfigLayer {
+  readonly core: ViewManager;
+  readonly #shell: LayerShell<ConfigMessage, never>;
+
+  constructor(world: NodeWorld, opts: ConfigLayerOptions) {
+    this.core = new ViewManager({
+      self: world.self,
+      incarnation: opts.incarnation,
+      restarted: opts.restarted,
+      paxos: opts.paxos,
+      listener: opts.listener,
+      random: world.random,
+      logger: world.logger.child({ layer: 'config' }),
+      ...(opts.options === undefined ? {} : { options: opts.options }),
+      ...(opts.wantsMembership === undefined ? {} : { wantsMembership: opts.wantsMembership }),
+    });
+    this.#shell = new LayerShell<ConfigMessage, never>({
+      executor: world.executor,
+      clock: world.clock,
+      transport: world.transport,
+      codec: configCodec,
+      log: null,
+      onMessage: (from, msg, out) => this.core.onMessage(from, msg, out),
+      onTimer: (key, out) => this.core.onTimer(key, out),
+      onHalt: (reason) => world.halt(reason),
+    });
+  }
+
+  /** Run from an executor task, after the Paxos layer started. */
+  start(): void {
+    this.#shell.run((out) => this.core.start(out));
+  }
+
+  /** Paxos listener: a decided instance is a committed view. */
+  onDecided(instance: number, value: Members): void {
+    this.#shell.run((out) => this.core.onDecided(instance, value, out));
+  }
+
+  add(node: NodeId, vid: number): boolean {
+    return this.core.add(node, vid);
+  }
+
+  remove(node: NodeId, vid: number): boolean {
+    return this.core.remove(node, vid);
+  }
+
+  setAdmission(admission: Admission): void {
+    this.core.setAdmission(admission);
+  }
+
+  stop(): void {
+    this.#shell.stop();
+  }
+}

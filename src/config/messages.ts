@@ -1,0 +1,23 @@
+import type { NodeId } from '../env/types.js';
+
+export type ConfigMessage =
+  /**
+   * Sent every heartbeat interval to every other member of the sender's current view (and by
+   * a stale member too). `stale`: the sender restarted while listed and must be removed and
+   * re-added before it counts as a member again.
+   */
+  | { readonly kind: 'heartbeat'; readonly vid: number; readonly incarnation: string; readonly stale: boolean }
+  /** A node outside the current view asks to be added. `vid`: the latest view it knows. */
+  | { readonly kind: 'join'; readonly incarnation: string; readonly vid: number }
+  /** The answer to `join`. */
+  | { readonly kind: 'join-reply'; readonly vid: number; readonly outcome: JoinOutcome; readonly to: NodeId | null };
+
+/**
+ * - queued: this member will propose adding the joiner (ask again if no view adds you);
+ * - redirect: ask `to` instead (the node that admits joiners);
+ * - retry: nobody admits right now (a view change or state transfer is under way); ask later;
+ * - member: you are in my current view already.
+ */
+export type JoinOutcome = 'queued' | 'redirect' | 'retry' | 'member';
+
+export const joinOutcomes: readonly JoinOutcome[] = ['queued', 'redirect', 'retry', 'member'];
