@@ -97,14 +97,14 @@ interface PendingChange {
  *
  * Invariants:
  * - views are committed in order, each exactly once per process life, and never change;
- * - at most one view change proposed by this node is in flight, and only for `vid + 1`;
+ * - at most one view change proposed by this node is in flight, and only for `vid + 1` (it may
+ *   be re-targeted while no acceptor has accepted it, see `Proposer.propose`);
  * - every proposed view differs from the current one by exactly one member; joiners go to the
  *   end of the list and removals keep the order of the rest;
- * - only a `member` proposes; a stale member is removed only while the other live members
- *   still form a majority of the smaller view (so removing it cannot stall the cluster);
- * - a stale member proposes nothing. If every surviving member of a view restarted and another
- *   member is silent, the view waits for it: the silent one may be the only holder of the state
- *   (if it is gone for good, the state is gone too, and an operator must decide).
+ * - no proposed view lacks a live majority (as this node sees it), so a change cannot by itself
+ *   stall the cluster;
+ * - a stale member proposes only removals of dead members, and only when a majority of the view
+ *   is stale (see `#proposeNext`).
  */
 export class ViewManager {
   readonly #self: NodeId;
@@ -268,7 +268,7 @@ export class ViewManager {
     }
     this.#expireJoiners();
     if (this.#status === 'outside' && this.#wantsMembership) this.#askToJoin(out);
-    if (this.#status === 'member' && !this.#behind) this.#proposeNext();
+    if (this.#status !== 'outside' && !this.#behind) this.#proposeNext();
     this.#behind = false;
     out.setTimer(configTimers.tick, this.#options.heartbeatIntervalMs);
   }
@@ -282,13 +282,13 @@ export class ViewManager {
 
   /** Proposes `members + node` for view `vid + 1` if `vid` is current. Returns whether it did. */
   add(node: NodeId, vid: number): boolean {
-    if (vid !== this.#vid || this.members().includes(node)) return false;
+    if (vid !== this.#vid || this.#status !== 'member' || this.members().includes(node)) return false;
     return this.#propose('add', node, 'asked by the layer above');
   }
 
   /** Proposes `members - node` for view `vid + 1` if `vid` is current. Returns whether it did. */
   remove(node: NodeId, vid: number): boolean {
-    if (vid !== this.#vid || !this.members().includes(node)) return false;
+    if (vid !== this.#vid || this.#status !== 'member' || !this.members().includes(node)) return false;
     return this.#propose('remove', node, 'asked by the layer above');
   }
 
@@ -335,41 +335,62 @@ export class ViewManager {
   }
 
   /**
-   * Chooses at most one view change and proposes it. Dead members go first (removing one never
-   * hurts a quorum), then stale ones when that is safe, then joiners. Within each kind the first
-   * in list order, so concurrent proposers tend to propose the same value.
+   * Chooses at most one view change and proposes it (or re-targets the one in flight). Dead
+   * members go first, then stale ones, then joiners; within each kind the first in list order,
+   * so concurrent proposers tend to propose the same value. Two rules keep changes from
+   * stalling the cluster:
+   * - nothing is proposed while the current view lacks a live majority (nothing could be
+   *   decided, and a proposal left waiting would complete later in a changed world);
+   * - no change is proposed whose resulting view lacks a live majority.
+   * A stale node proposes only the removal of dead members, and only once a majority of the
+   * view is stale: the view has then lost most of its surviving processes, so the state the
+   * silent members might hold is not protected any more (design §4's guarantee needs a
+   * surviving majority), while waiting for them could be forever.
    */
   #proposeNext(): void {
-    if (this.#pending !== null && this.#pending.vid === this.#vid) return;
     const members = this.members();
+    if (members.filter((m) => this.isAlive(m)).length < majority(members.length)) return;
+    const change = this.#chooseChange(members);
+    if (change === null) return;
+    const pending = this.#pending;
+    if (pending !== null && pending.vid === this.#vid && pending.change === change.change && pending.node === change.node) return;
+    this.#propose(change.change, change.node, change.reason);
+  }
+
+  #chooseChange(members: Members): { change: 'add' | 'remove'; node: NodeId; reason: string } | null {
     const others = members.filter((m) => m !== this.#self);
+    const keepsMajority = (next: Members): boolean => next.filter((m) => this.isAlive(m)).length >= majority(next.length);
+    const without = (node: NodeId): Members => members.filter((m) => m !== node);
     const { suspectAfterMissed } = this.#options;
-    const dead = others.find((m) => this.#tick - this.#peers.get(m)!.lastSameView >= suspectAfterMissed);
-    if (dead !== undefined) {
-      const p = this.#peers.get(dead)!;
+    const staleCount = others.filter((m) => this.#peers.get(m)!.stale !== null).length + (this.#status === 'stale' ? 1 : 0);
+    if (this.#status === 'stale' && staleCount < majority(members.length)) return null;
+
+    for (const m of others) {
+      const p = this.#peers.get(m)!;
+      if (this.#tick - p.lastSameView < suspectAfterMissed || !keepsMajority(without(m))) continue;
       const reason = this.#tick - p.lastHeard >= suspectAfterMissed
         ? `no heartbeat for ${this.#tick - p.lastHeard} intervals`
         : `reports another view for ${this.#tick - p.lastSameView} intervals`;
-      this.#propose('remove', dead, reason);
-      return;
+      return { change: 'remove', node: m, reason };
     }
-    const stale = others.find((m) => this.#peers.get(m)!.stale !== null);
-    if (stale !== undefined) {
-      // A stale member is alive and a working acceptor: remove it only if the members left
-      // still have a live majority, so that the smaller view can go on deciding.
-      const aliveRest = members.filter((m) => m !== stale && this.isAlive(m)).length;
-      if (aliveRest >= majority(members.length - 1)) {
-        this.#propose('remove', stale, this.#peers.get(stale)!.stale === 'reported' ? 'restarted while listed' : 'new incarnation');
+    if (this.#status !== 'member') return null;
+    for (const m of others) {
+      const stale = this.#peers.get(m)!.stale;
+      if (stale !== null && keepsMajority(without(m))) {
+        return { change: 'remove', node: m, reason: stale === 'reported' ? 'restarted while listed' : 'new incarnation' };
       }
-      return;
     }
     const joiner = this.#joiners.keys().next();
-    if (!joiner.done && this.#admits()) this.#propose('add', joiner.value, 'asked to join');
+    // The joiner itself counts as alive: it has just asked.
+    const aliveWithJoiner = members.filter((m) => this.isAlive(m)).length + 1;
+    if (!joiner.done && this.#admits() && aliveWithJoiner >= majority(members.length + 1)) {
+      return { change: 'add', node: joiner.value, reason: 'asked to join' };
+    }
+    return null;
   }
 
   #propose(change: 'add' | 'remove', node: NodeId, reason: string): boolean {
-    if (this.#status !== 'member') return false;
-    if (this.#pending !== null && this.#pending.vid === this.#vid) return false;
+    if (this.#status === 'outside') return false;
     const members = this.members();
     const value = change === 'add' ? [...members, node] : members.filter((m) => m !== node);
     if (value.length === 0) return false; // the last member is never removed
@@ -377,7 +398,7 @@ export class ViewManager {
     this.#log.info({ vid: this.#vid, proposed: this.#vid + 1, change, node, reason, outcome, members: value },
       `config: proposing to ${change} ${node} (${reason})`);
     if (outcome === 'started' || outcome === 'in-progress') this.#pending = { vid: this.#vid, change, node };
-    return outcome === 'started';
+    return outcome === 'started' || outcome === 'in-progress';
   }
 
   // ---- joining ----------------------------------------------------------------------------

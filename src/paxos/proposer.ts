@@ -9,7 +9,10 @@ export const proposerTimers = { phase: 'proposer-phase' } as const;
 /** What `propose` did. */
 export type ProposeOutcome =
   | 'started'
-  /** This node already runs a round for that instance (with the value it started with). */
+  /**
+   * This node already drives that instance; `value` is now its own value for the rest of the
+   * attempt (used in any later phase 2 in which no acceptor reports an accepted value).
+   */
   | 'in-progress'
   /** The instance is decided already; its value is delivered (or was) through `onDecided`. */
   | 'already-decided'
@@ -24,8 +27,8 @@ export type ProposeOutcome =
  */
 interface Attempt {
   readonly instance: number;
-  /** The caller's value; used only if no acceptor reports an accepted one. */
-  readonly ownValue: PaxosValue;
+  /** The caller's value; used only if no acceptor reports an accepted one. The caller may replace it. */
+  ownValue: PaxosValue;
   /** Members of view `instance - 1`. */
   readonly acceptors: Members;
   phase: 'preparing' | 'accepting' | 'backing-off';
@@ -76,7 +79,12 @@ export class Proposer {
     if (this.#learner.value(instance) !== undefined) return 'already-decided';
     const acceptors = this.#learner.value(instance - 1);
     if (acceptors === undefined) return 'previous-unknown';
-    if (this.#attempt?.instance === instance) return 'in-progress';
+    if (this.#attempt?.instance === instance) {
+      // Safe at any time: a proposer's own value only matters when phase 1 found nothing
+      // accepted, and a round already in phase 2 keeps the value it chose.
+      this.#attempt.ownValue = value;
+      return 'in-progress';
+    }
     this.#attempt = {
       instance,
       ownValue: value,
