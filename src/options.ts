@@ -16,6 +16,8 @@ export const limits = {
   maxInstance: Number.MAX_SAFE_INTEGER - 1,
   /** Highest proposal round accepted (same reason). */
   maxRound: Number.MAX_SAFE_INTEGER - 1,
+  /** Most decided values one Paxos `decisions` message may carry; `maxFetchBatch` must not exceed it. */
+  maxDecisionsPerMessage: 1024,
   /**
    * Largest record payload the durable log (`FileLog`) appends, and believes when it loads a log.
    * Default 16 MiB: protocol records are small (a Paxos record holds a member list, and nothing a
@@ -24,6 +26,11 @@ export const limits = {
    * larger limit) is refused at load instead of being trusted.
    */
   maxLogRecordBytes: 16 * 1024 * 1024,
+  /**
+   * Longest cluster name (`GrpcTransportConfig.cluster`, sent in every envelope). A name is
+   * compared, never parsed; 128 characters leave room for any naming scheme (a UUID is 36).
+   */
+  maxClusterNameLength: 128,
 } as const;
 
 export interface PaxosOptions {
@@ -34,6 +41,13 @@ export interface PaxosOptions {
    * config layer's two-second removal budget.
    */
   readonly phaseTimeoutMs: number;
+  /**
+   * The phase timeout adapts: it doubles after every phase that timed out (up to this cap) and
+   * halves back towards `phaseTimeoutMs` after every round this node decides. A phase includes
+   * two fsyncs (the proposer's, then the acceptor's) besides the round trip, so on a slow disk a
+   * fixed timeout shorter than that would never let a round finish. Default 8000 ms.
+   */
+  readonly phaseTimeoutMaxMs: number;
   /**
    * Backoff after a lost round: the n-th consecutive loss waits a random time in
    * [0.5, 1] × min(backoffMaxMs, backoffBaseMs × 2^(n-1)). Randomised, so that duelling proposers
@@ -62,6 +76,7 @@ export interface PaxosOptions {
 
 export const defaultPaxosOptions: PaxosOptions = {
   phaseTimeoutMs: 250,
+  phaseTimeoutMaxMs: 8000,
   backoffBaseMs: 20,
   backoffMaxMs: 1000,
   learnerGossipIntervalMs: 500,
@@ -126,6 +141,15 @@ export interface TransportOptions {
    * few ms; the bound only matters when a peer stalls, and a cut message is just a lost one.
    */
   readonly closeGraceMs: number;
+  /**
+   * Most peers a transport keeps a connection (a gRPC client) to. Sending to one more closes the
+   * least recently used one, which is dialled again at its next send (a lost message at worst).
+   * Default 256: four times `limits.maxMembers`, so that the members of a cluster, plus joiners
+   * and departed nodes still being answered, never evict each other, while a stream of messages
+   * from ever new sender ids (which this node answers) cannot make it hold connections without
+   * bound.
+   */
+  readonly maxPeerClients: number;
 }
 
 export const defaultTransportOptions: TransportOptions = {
@@ -134,6 +158,7 @@ export const defaultTransportOptions: TransportOptions = {
   maxMessageBytes: limits.maxMessageBytes,
   reconnectBackoffInitialMs: 100,
   closeGraceMs: 500,
+  maxPeerClients: 256,
 };
 
 /** Fills unset options from `defaults`, and refuses values that are not positive finite numbers. */
@@ -145,4 +170,16 @@ export function withDefaults<T extends object>(defaults: T, given: Partial<T> | 
     }
   }
   return merged;
+}
+
+/** Paxos options with defaults filled in and checked against each other. */
+export function paxosOptions(given: Partial<PaxosOptions> | undefined): PaxosOptions {
+  const o = withDefaults(defaultPaxosOptions, given, 'paxos');
+  if (o.maxFetchBatch > limits.maxDecisionsPerMessage) {
+    throw new RangeError(`paxos.maxFetchBatch (${o.maxFetchBatch}) must not exceed ${limits.maxDecisionsPerMessage}: peers refuse larger batches`);
+  }
+  if (o.phaseTimeoutMaxMs < o.phaseTimeoutMs) {
+    throw new RangeError('paxos.phaseTimeoutMaxMs must not be below paxos.phaseTimeoutMs');
+  }
+  return o;
 }

@@ -1,13 +1,14 @@
 /**
  * npm run demo — synod's main job on embedded defaults: a local 3-node cluster on free loopback
- * ports, a series of views decided by Paxos over gRPC, one node killed with SIGKILL while the
- * other two go on, then restarted: it replays its log and catches up. Prints what happens and a
+ * ports. Nodes join one by one into views decided by Paxos over gRPC; a member is killed with
+ * SIGKILL and the survivors remove it (the detection and view-change time is printed); it is
+ * restarted and rejoins; then the first node dies and the others go on. Prints every step and a
  * summary table; removes every process and file it made, also on failure or Ctrl-C.
  *
- * (This shows the Paxos layer, which is what exists today; it grows into the lock-service
- * failover demo as the config, RSM and lock layers land.)
+ * (This shows the Paxos and config layers, which are what exist today; it grows into the
+ * lock-service failover demo as the RSM and lock layers land.)
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeProcess, eventually } from '../src/harness/node-process.js';
@@ -15,10 +16,10 @@ import { freePortPairs } from '../src/harness/ports.js';
 
 /** How long the demo waits for any one step before it gives up. */
 const stepTimeoutMs = 10_000;
-/** How often it polls a node's status while waiting (the resolution of the times it prints). */
+/** How often it polls the nodes while waiting (the resolution of the times it prints). */
 const pollMs = 5;
 
-interface Status { highest_known?: number; decided?: Array<{ members?: string[] }> }
+interface Status { vid?: number; members?: string[]; status?: string; views?: Array<{ vid?: number; members?: string[] }> }
 
 const root = mkdtempSync(join(tmpdir(), 'synod-demo-'));
 const nodes: NodeProcess[] = [];
@@ -37,26 +38,24 @@ process.on('SIGINT', () => {
   void cleanup().then(() => process.exit(130));
 });
 
-const status = (n: NodeProcess): Promise<Status> => n.control<Status>('PaxosStatus', {});
-const known = async (n: NodeProcess): Promise<number> => (await status(n)).highest_known ?? 0;
-const name = (n: NodeProcess): string => `node ${nodes.indexOf(n) + 1} (${n.address})`;
+const status = (n: NodeProcess): Promise<Status> => n.control<Status>('Status', {});
+const num = (address: string): number => nodes.findIndex((n) => n.address === address) + 1;
+const name = (n: NodeProcess): string => `node ${nodes.indexOf(n) + 1}`;
+const show = (members: readonly string[] | undefined): string => `[${(members ?? []).map(num).join(', ')}]`;
 
-async function decide(proposer: NodeProcess, instance: number, members: NodeProcess[], learners: NodeProcess[]): Promise<number> {
+/** Waits until every node in `on` is a member of a view listing exactly `members`; returns the ms it took. */
+async function viewBecomes(members: NodeProcess[], on: NodeProcess[]): Promise<number> {
   const started = Date.now();
-  await proposer.control('Propose', { instance, members: members.map((m) => m.address) });
-  for (const n of learners) {
-    await eventually(async () => ((await known(n)) >= instance ? true : undefined), stepTimeoutMs, `${name(n)} learns view ${instance}`, pollMs);
+  const want = JSON.stringify(members.map((m) => m.address));
+  for (const n of on) {
+    await eventually(async () => {
+      const s = await status(n);
+      return s.status === 'member' && JSON.stringify(s.members) === want ? true : undefined;
+    }, stepTimeoutMs, `${name(n)} sees ${show(members.map((m) => m.address))}`, pollMs);
   }
-  const ms = Date.now() - started;
-  say(`view ${instance} = [${members.map((m) => nodes.indexOf(m) + 1).join(', ')}] decided by ${name(proposer)}, learned by ${learners.length} nodes in ${ms} ms`);
-  return ms;
-}
-
-/** The highest view the node's last start replayed from its durable log, read from its log file. */
-function replayedUpTo(logFile: string): number {
-  const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('replayed durable log'));
-  const last = lines.at(-1);
-  return last === undefined ? 0 : (JSON.parse(last) as { highestKnown: number }).highestKnown;
+  const vid = (await status(on[0]!)).vid;
+  say(`view ${vid} = ${show(members.map((m) => m.address))} on ${on.map(name).join(', ')}`);
+  return Date.now() - started;
 }
 
 async function main(): Promise<void> {
@@ -66,39 +65,38 @@ async function main(): Promise<void> {
     nodes.push(new NodeProcess({ port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel: 'info' }));
   }
   const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess];
-  say(`starting 3 nodes in ${root}`);
-  await Promise.all(nodes.map((n) => n.start()));
-  say('all nodes up; view 1 is [1] by definition (the first node)');
-
-  const timings: number[] = [];
-  timings.push(await decide(a, 2, [a, b, c], nodes));
-  timings.push(await decide(b, 3, [a, b, c], nodes));
-  timings.push(await decide(c, 4, [a, b, c], nodes));
-
-  say(`killing ${name(b)} with SIGKILL`);
-  await b.kill('SIGKILL');
-  timings.push(await decide(a, 5, [a, c], [a, c]));
-  timings.push(await decide(c, 6, [a, c, b], [a, c]));
-
-  say(`restarting ${name(b)} on the same address and data directory`);
-  const restarted = Date.now();
-  await b.start();
-  say(`${name(b)} is back: it replayed views 1..${replayedUpTo(join(root, 'n2.log'))} from its own log ` +
-    '(what it had learned before the crash)');
-  await eventually(async () => ((await known(b)) >= 6 ? true : undefined), stepTimeoutMs, `${name(b)} catches up`, pollMs);
-  const catchUpMs = Date.now() - restarted;
-  say(`${name(b)} learned the views decided while it was down from its peers: in step ${catchUpMs} ms after the restart began`);
-
-  process.stdout.write('\nsummary\n');
-  process.stdout.write(`  ${'node'.padEnd(24)} ${'views known'.padEnd(12)} latest view\n`);
-  for (const n of nodes) {
-    const s = await status(n);
-    const latest = s.decided?.[(s.highest_known ?? 1) - 1]?.members ?? [];
-    process.stdout.write(`  ${name(n).padEnd(24)} ${String(s.highest_known).padEnd(12)} [${latest.map((m) => nodes.findIndex((x) => x.address === m) + 1).join(', ')}]\n`);
+  say(`cluster files in ${root}; node 1 (${a.address}) is the first node`);
+  for (const [i, n] of nodes.entries()) {
+    await n.start();
+    say(`${name(n)} (${n.address}) started${i === 0 ? ': view 1 is [1] by definition' : '; asking to join'}`);
+    if (i > 0) await viewBecomes(nodes.slice(0, i + 1), nodes.slice(0, i + 1));
   }
-  const sorted = [...timings].sort((x, y) => x - y);
-  process.stdout.write(`\n  views decided: ${timings.length}; decide-and-learn time median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms\n`);
-  process.stdout.write(`  restarted node back in step: ${catchUpMs} ms (process start included)\n`);
+
+  say(`killing ${name(c)} with SIGKILL`);
+  await c.kill('SIGKILL');
+  const removal = await viewBecomes([a, b], [a, b]);
+  say(`the survivors removed ${name(c)} ${removal} ms after the kill (failure detection + one Paxos round)`);
+
+  say(`restarting ${name(c)} on the same address and data directory`);
+  const restarted = Date.now();
+  await c.start();
+  await viewBecomes([a, b, c], [a, b, c]);
+  const rejoin = Date.now() - restarted;
+  say(`${name(c)} is a member again ${rejoin} ms after its restart began (process start included)`);
+
+  say(`killing the first node, ${name(a)}, with SIGKILL`);
+  await a.kill('SIGKILL');
+  const firstRemoval = await viewBecomes([b, c], [b, c]);
+  say(`the others removed it ${firstRemoval} ms after the kill and go on without it`);
+
+  process.stdout.write('\nsummary (what every live node believes)\n');
+  process.stdout.write(`  ${'node'.padEnd(8)} ${'view'.padEnd(6)} ${'members'.padEnd(12)} history\n`);
+  for (const n of [b, c]) {
+    const s = await status(n);
+    const history = (s.views ?? []).map((v) => show(v.members)).join(' ');
+    process.stdout.write(`  ${name(n).padEnd(8)} ${String(s.vid).padEnd(6)} ${show(s.members).padEnd(12)} ${history}\n`);
+  }
+  process.stdout.write(`\n  member removed after SIGKILL: ${removal} ms; first node removed: ${firstRemoval} ms; restarted node back: ${rejoin} ms\n`);
   process.stdout.write('\ndemo passed\n');
 }
 

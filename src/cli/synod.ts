@@ -2,61 +2,90 @@
 /**
  * synod command line.
  *
- *   synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--control [HOST:PORT]]
- *              [--log-level debug|info|warn|error] [--log-file FILE]
- *       Runs one node. With --control, serves the test control service (default: port + 1).
+ *   synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME]
+ *              [--control] [--control-address HOST:PORT]
+ *              [--log-level debug|info|warn|error|silent] [--log-file FILE]
+ *       Runs one node. --control serves the test control service on the node's port + 1
+ *       (or on --control-address). Never use it in production.
  *
- * Exit status: 0 after SIGTERM/SIGINT (graceful stop), 1 when the node refuses to start (bad
- * arguments, a data directory of another node, a corrupt log, a port in use), 2 for usage errors.
+ * Exit status: 0 after SIGTERM/SIGINT (graceful stop), 1 when the node refuses to start (a data
+ * directory of another node, a corrupt log, a port in use), 2 for usage errors.
  */
 import { parseArgs } from 'node:util';
 import type { LogLevel } from '../runtime/logging.js';
 import { createLogger } from '../runtime/logging.js';
-import { SynodNode, defaultControlAddress } from '../node/synod-node.js';
-import { nodeId } from '../env/validate.js';
+import { SynodNode, defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
+import { address } from '../env/validate.js';
 
 const usage = `usage:
-  synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--control [HOST:PORT]]
-             [--log-level debug|info|warn|error] [--log-file FILE]`;
+  synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME]
+             [--control] [--control-address HOST:PORT]
+             [--log-level debug|info|warn|error|silent] [--log-file FILE]`;
+
+const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** Longest cluster name accepted (it travels in every message). */
+const maxClusterNameLength = 128;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`synod: ${message}\n`);
   process.exit(code);
 }
 
-async function runNode(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      me: { type: 'string' },
-      first: { type: 'string' },
-      'data-dir': { type: 'string' },
-      control: { type: 'boolean' },
-      'control-address': { type: 'string' },
-      'log-level': { type: 'string' },
-      'log-file': { type: 'string' },
-    },
-    strict: true,
-  });
-  const need = (name: 'me' | 'first' | 'data-dir'): string => values[name] ?? fail(`--${name} is required\n${usage}`, 2);
-  const me = need('me');
-  const first = need('first');
-  const dataDir = need('data-dir');
+function usageError(message: string): never {
+  return fail(`${message}\n${usage}`, 2);
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
+type OptionValues = Record<string, string | boolean | undefined>;
+
+/** Parses `args` against `options`; every parse error is a usage error (exit 2), not a crash. */
+function parse(args: string[], options: OptionSpec): OptionValues {
   try {
-    nodeId(me, '--me');
-    nodeId(first, '--first');
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as OptionValues;
   } catch (err) {
-    fail((err as Error).message, 2);
+    return usageError((err as Error).message);
   }
-  const level = (values['log-level'] ?? 'info') as LogLevel;
-  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(level)) fail(`unknown --log-level ${level}`, 2);
-  const logger = createLogger({ level, ...(values['log-file'] === undefined ? {} : { file: values['log-file'] }), base: { node: me } });
+}
+
+function checkedAddress(value: string | undefined, flag: string): string {
+  if (value === undefined) usageError(`${flag} is required`);
+  try {
+    return address(value, flag);
+  } catch (err) {
+    return usageError((err as Error).message.replace(/^invalid message: /, ''));
+  }
+}
+
+async function runNode(args: string[]): Promise<void> {
+  const values = parse(args, {
+    me: { type: 'string' },
+    first: { type: 'string' },
+    'data-dir': { type: 'string' },
+    cluster: { type: 'string' },
+    control: { type: 'boolean' },
+    'control-address': { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-file': { type: 'string' },
+  });
+  const me = checkedAddress(values.me as string | undefined, '--me');
+  const first = checkedAddress(values.first as string | undefined, '--first');
+  const dataDir = (values['data-dir'] as string | undefined) ?? usageError('--data-dir is required');
+  const cluster = (values.cluster as string | undefined) ?? defaultClusterName(first);
+  if (cluster.length === 0 || cluster.length > maxClusterNameLength) usageError(`--cluster must be 1 to ${maxClusterNameLength} characters`);
+  const level = ((values['log-level'] as string | undefined) ?? 'info') as LogLevel;
+  if (!logLevels.includes(level)) usageError(`--log-level must be one of ${logLevels.join(', ')}`);
+  const controlAddress = values['control-address'] !== undefined
+    ? checkedAddress(values['control-address'] as string, '--control-address')
+    : values.control === true ? defaultControlAddress(me) : undefined;
+  const logFile = values['log-file'] as string | undefined;
+  const logger = createLogger({ level, ...(logFile === undefined ? {} : { file: logFile }), base: { node: me } });
   let node: SynodNode;
   try {
-    const controlAddress = values['control-address'] ?? (values.control === true ? defaultControlAddress(me) : undefined);
     node = await SynodNode.start({
       me,
       first,
+      cluster,
       dataDir,
       logger,
       ...(controlAddress === undefined ? {} : { controlAddress }),
@@ -90,7 +119,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${usage}\n`);
       return;
     default:
-      fail(`unknown command ${command}\n${usage}`, 2);
+      usageError(`unknown command ${command}`);
   }
 }
 

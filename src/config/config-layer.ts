@@ -4,7 +4,7 @@ import type { NodeWorld } from '../env/world.js';
 import type { ConfigOptions } from '../options.js';
 import { configCodec } from './codec.js';
 import type { ConfigMessage } from './messages.js';
-import { type Admission, type ConfigListener, type PaxosPort, ViewManager } from './view-manager.js';
+import { type Admission, type ConfigListener, type ConfigMutations, type PaxosPort, ViewManager } from './view-manager.js';
 
 export interface ConfigLayerOptions {
   readonly incarnation: string;
@@ -13,6 +13,7 @@ export interface ConfigLayerOptions {
   readonly listener: ConfigListener;
   readonly options?: Partial<ConfigOptions>;
   readonly wantsMembership?: boolean;
+  readonly mutations?: ConfigMutations;
 }
 
 /**
@@ -36,6 +37,7 @@ export class ConfigLayer {
       logger: world.logger.child({ layer: 'config' }),
       ...(opts.options === undefined ? {} : { options: opts.options }),
       ...(opts.wantsMembership === undefined ? {} : { wantsMembership: opts.wantsMembership }),
+      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
     });
     this.#shell = new LayerShell<ConfigMessage, never>({
       executor: world.executor,

@@ -65,6 +65,14 @@ export interface ViewManagerDeps {
   readonly options?: Partial<ConfigOptions>;
   /** Whether this node asks to join when it is outside the view. Default true. */
   readonly wantsMembership?: boolean;
+  /** Test-only protocol breakage. */
+  readonly mutations?: ConfigMutations;
+}
+
+/** Test-only switches that break the config layer on purpose, to prove the checkers bite. */
+export interface ConfigMutations {
+  /** Put an admitted joiner at the front of the member list instead of the end. */
+  readonly joinerFirst?: boolean;
 }
 
 export const configTimers = { tick: 'config-tick' } as const;
@@ -116,6 +124,7 @@ export class ViewManager {
   readonly #log: Logger;
   readonly #options: ConfigOptions;
   readonly #wantsMembership: boolean;
+  readonly #mutations: ConfigMutations;
 
   readonly #views = new Map<number, Members>();
   #vid = 0;
@@ -147,6 +156,7 @@ export class ViewManager {
     this.#log = deps.logger;
     this.#options = withDefaults(defaultConfigOptions, deps.options, 'config');
     this.#wantsMembership = deps.wantsMembership ?? true;
+    this.#mutations = deps.mutations ?? {};
   }
 
   // ---- queries -------------------------------------------------------------------------
@@ -229,6 +239,9 @@ export class ViewManager {
     if (!listed) this.#status = 'outside';
     else if (!wasListed) this.#status = this.#askedToJoin ? 'member' : 'stale';
     if (this.#pending !== null && this.#pending.vid < this.#vid) this.#pending = null;
+    // Heartbeats flow only between listed nodes: what this node knew of its peers while it was
+    // outside is old. A node that becomes listed gives every peer a full grace period.
+    if (listed && !wasListed) this.#peers.clear();
     this.#resetPeers();
     for (const m of value) this.#joiners.delete(m);
     this.#staleReports.clear();
@@ -392,7 +405,8 @@ export class ViewManager {
   #propose(change: 'add' | 'remove', node: NodeId, reason: string): boolean {
     if (this.#status === 'outside') return false;
     const members = this.members();
-    const value = change === 'add' ? [...members, node] : members.filter((m) => m !== node);
+    const joined = this.#mutations.joinerFirst === true ? [node, ...members] : [...members, node];
+    const value = change === 'add' ? joined : members.filter((m) => m !== node);
     if (value.length === 0) return false; // the last member is never removed
     const outcome = this.#paxos.propose(this.#vid + 1, value);
     this.#log.info({ vid: this.#vid, proposed: this.#vid + 1, change, node, reason, outcome, members: value },

@@ -31,8 +31,9 @@ export class Outbox<M, R = never> {
   }
 
   /**
-   * Send at once, without waiting for the disk. Only for messages that promise nothing the
-   * disk must back (heartbeats, gossip of what is already durable).
+   * Send at once, without waiting for the disk. Only for messages whose content rests on no
+   * state at all that the disk must back (heartbeats). A core cannot tell what is durable yet,
+   * since its memory runs ahead of its disk: anything derived from state goes through `send`.
    */
   sendVolatile(to: NodeId, msg: M): void {
     this.volatileSends.push({ to, msg });

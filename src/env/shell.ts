@@ -4,6 +4,7 @@ import type { RecordLog } from './durable-log.js';
 import type { Executor } from './executor.js';
 import type { NodeId } from './types.js';
 import { Outbox } from './outbox.js';
+import { invariant } from './errors.js';
 
 /**
  * Test-only switches that break the shell's ordering on purpose, to prove the simulator's
@@ -78,6 +79,7 @@ export class LayerShell<M, R = never> {
       out.sends.length = 0;
     }
     if (log === null) {
+      invariant(out.records.length === 0, 'a layer without a durable log asked to persist records');
       this.#sendAll(out);
       if (out.upcalls.length > 0) executor.submit(() => this.#upcallAll(out));
       return;

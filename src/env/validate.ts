@@ -35,6 +35,24 @@ export function nodeId(value: unknown, path: string): NodeId {
   return value;
 }
 
+/**
+ * A node address as given by an operator: `host:port` with a port in 1..65535 (an IPv6 host in
+ * brackets, `[::1]:7001`). Returns it unchanged.
+ */
+export function address(value: unknown, path: string): NodeId {
+  const id = nodeId(value, path);
+  const colon = id.lastIndexOf(':');
+  const host = id.slice(0, colon);
+  const port = Number(id.slice(colon + 1));
+  if (colon <= 0 || host.length === 0 || !/^\d+$/.test(id.slice(colon + 1)) || port < 1 || port > 65535) {
+    throw new InvalidMessageError(path, `${JSON.stringify(id)} is not host:port with a port from 1 to 65535`);
+  }
+  if (host.includes(':') && !(host.startsWith('[') && host.endsWith(']'))) {
+    throw new InvalidMessageError(path, `an IPv6 host must be in brackets, e.g. [::1]:7001 (got ${JSON.stringify(id)})`);
+  }
+  return id;
+}
+
 /** A non-empty member list without duplicates. */
 export function members(value: unknown, path: string): Members {
   const list = Array.isArray(value) ? value : object(value, path)['members'];

@@ -33,7 +33,14 @@ export class NodeProcess {
    * @param logFile where the node writes its log (default: its standard output, kept in `output`)
    * @param logLevel default `debug`
    */
-  constructor(opts: { port: number; first: string; dataDir: string; logFile?: string; logLevel?: string }) {
+  readonly #entry: string[];
+
+  /**
+   * @param entry the program and its leading arguments (default: the synod CLI's `node` command);
+   *   the node flags (--me, --first, --data-dir, --control, logging) follow them
+   */
+  constructor(opts: { port: number; first: string; dataDir: string; logFile?: string; logLevel?: string; entry?: string[] }) {
+    this.#entry = opts.entry ?? [cliPath, 'node'];
     this.address = `127.0.0.1:${opts.port}`;
     this.controlAddress = `127.0.0.1:${opts.port + 1}`;
     this.first = opts.first;
@@ -53,7 +60,7 @@ export class NodeProcess {
   async start(extraArgs: string[] = []): Promise<void> {
     if (this.#child !== null) throw new Error(`${this.address} is already running`);
     const child = spawn(process.execPath, [
-      cliPath, 'node', '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
+      ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
       '--control', ...this.#logArgs, ...extraArgs,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
@@ -79,7 +86,7 @@ export class NodeProcess {
   /** Spawns the process and waits for it to exit by itself (for refused starts). */
   async runToExit(timeoutMs: number): Promise<{ code: number | null; output: string }> {
     const child = spawn(process.execPath, [
-      cliPath, 'node', '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
+      ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));

@@ -5,6 +5,7 @@ import type { NodeId } from '../env/types.js';
 import { type Fields, array, members, nodeId, uint } from '../env/validate.js';
 import { limits } from '../options.js';
 import type { PaxosLayer } from '../paxos/paxos-layer.js';
+import type { ConfigLayer } from '../config/config-layer.js';
 import type { GrpcTransport } from '../runtime/grpc-transport.js';
 import { serviceDefinition } from '../runtime/proto.js';
 import { type Breakpoints, isBreakpointNumber } from './breakpoints.js';
@@ -17,12 +18,17 @@ export interface ControlTargets {
   readonly transport: GrpcTransport;
   readonly breakpoints: Breakpoints;
   readonly paxos: PaxosLayer;
+  /** Absent in a node that runs Paxos alone (layer tests). */
+  readonly config: ConfigLayer | null;
   /** Runs `fn` as a task of the node's executor and returns its result (cores are touched only there). */
   readonly inNode: <T>(fn: () => T) => T;
   readonly logger: Logger;
 }
 
 type Handler = (request: Fields) => Fields;
+
+/** How long `close` lets calls in progress finish before it cuts them off. */
+const closeGraceMs = 500;
 
 /**
  * The test control service (design §7) of one node, on its own gRPC server and port, so that a
@@ -42,6 +48,7 @@ export class ControlServer {
     const server = new grpc.Server();
     const control = new ControlServer(server, targets);
     const handlers: Record<string, Handler> = {
+      Status: () => control.#status(),
       Partition: (r) => control.#partition(r),
       Heal: () => control.#heal(),
       Breakpoint: (r) => control.#breakpoint(r),
@@ -77,7 +84,24 @@ export class ControlServer {
       setTimeout(() => {
         this.#server.forceShutdown();
         resolve();
-      }, 500).unref();
+      }, closeGraceMs).unref();
+    });
+  }
+
+  #status(): Fields {
+    const t = this.#targets;
+    return t.inNode(() => {
+      if (t.config === null) return { node: t.self, incarnation: t.incarnation, status: 'no config layer' };
+      const core = t.config.core;
+      if (core.vid === 0) return { node: t.self, incarnation: t.incarnation, status: 'starting' };
+      return {
+        node: t.self,
+        incarnation: t.incarnation,
+        vid: core.vid,
+        members: [...core.members()],
+        status: core.status,
+        views: core.views().map((v) => ({ vid: v.vid, members: [...v.members] })),
+      };
     });
   }
 

@@ -3,7 +3,7 @@ import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
 import type { ConfigOptions, PaxosOptions } from '../options.js';
 import { ConfigLayer } from '../config/config-layer.js';
-import type { ConfigListener } from '../config/view-manager.js';
+import type { ConfigListener, ConfigMutations } from '../config/view-manager.js';
 import type { PaxosBreakpoints, PaxosMutations } from '../paxos/context.js';
 import type { PaxosValue } from '../paxos/messages.js';
 import { PaxosLayer } from '../paxos/paxos-layer.js';
@@ -22,7 +22,7 @@ export interface NodeStackOptions {
   readonly onPropose?: (instance: number, value: PaxosValue) => void;
   readonly wantsMembership?: boolean;
   /** Test-only protocol breakage. */
-  readonly mutations?: PaxosMutations & ShellMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations;
 }
 
 /**
@@ -68,6 +68,7 @@ export class NodeStack {
       listener: { onViewCommitted: (vid) => opts.onViewCommitted?.(vid) },
       ...(opts.config === undefined ? {} : { options: opts.config }),
       ...(opts.wantsMembership === undefined ? {} : { wantsMembership: opts.wantsMembership }),
+      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
     });
     this.config = config;
   }

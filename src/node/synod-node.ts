@@ -2,26 +2,37 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
-import type { PaxosOptions, TransportOptions } from '../options.js';
-import { PaxosLayer } from '../paxos/paxos-layer.js';
+import type { ConfigOptions, PaxosOptions, TransportOptions } from '../options.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
 import { ControlServer } from './control-server.js';
 import { checkIdentity } from './identity.js';
+import { NodeStack } from './node-stack.js';
 
 export interface SynodNodeConfig {
   /** This node's address, `host:port`. */
   readonly me: NodeId;
   /** The cluster's first node (view 1 is `[first]`). */
   readonly first: NodeId;
+  /**
+   * The cluster's name: every message carries it and a node refuses messages of another
+   * cluster (a leftover process on a reused port cannot interfere). Default `synod@<first>`.
+   */
+  readonly cluster?: string;
   readonly dataDir: string;
   readonly logger: Logger;
   /** Serve the test control service on this address (default: none). Never in production. */
   readonly controlAddress?: string;
   readonly paxos?: Partial<PaxosOptions>;
+  readonly config?: Partial<ConfigOptions>;
   readonly transport?: Partial<TransportOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
+}
+
+/** The default cluster name of a cluster whose first node is `first`. */
+export function defaultClusterName(first: NodeId): string {
+  return `synod@${first}`;
 }
 
 /** The control service's address by convention: the node's port + 1. */
@@ -35,21 +46,21 @@ export function defaultControlAddress(me: NodeId): string {
 }
 
 /**
- * One synod node process: its layers wired to the production world. Today that is the Paxos
- * layer; the config and RSM layers stack on it in later steps.
+ * One synod node process: its layers (`NodeStack`: Paxos, config) wired to the production
+ * world, and optionally the test control service.
  */
 export class SynodNode {
   readonly me: NodeId;
   /** Drawn fresh at every start: tells this process apart from earlier ones at the same address. */
   readonly incarnation: string;
-  readonly paxos: PaxosLayer;
+  readonly stack: NodeStack;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
 
-  private constructor(me: NodeId, incarnation: string, paxos: PaxosLayer, prod: ProductionWorld, control: ControlServer | null) {
+  private constructor(me: NodeId, incarnation: string, stack: NodeStack, prod: ProductionWorld, control: ControlServer | null) {
     this.me = me;
     this.incarnation = incarnation;
-    this.paxos = paxos;
+    this.stack = stack;
     this.#prod = prod;
     this.#control = control;
   }
@@ -59,30 +70,33 @@ export class SynodNode {
    * log throws `CorruptLogError` naming file and offset, and nothing starts), then serves.
    */
   static async start(config: SynodNodeConfig): Promise<SynodNode> {
-    checkIdentity(config.dataDir, config.me, config.first);
+    const cluster = config.cluster ?? defaultClusterName(config.first);
+    checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster });
     const incarnation = randomUUID();
     const logger = config.logger;
     const prod = await createProductionWorld({
       self: config.me,
+      cluster,
       dataDir: config.dataDir,
       logger,
       ...(config.transport === undefined ? {} : { transport: config.transport }),
       ...(config.stop === undefined ? {} : { stop: config.stop }),
     });
     const breakpoints = new Breakpoints();
-    let paxos: PaxosLayer;
+    let stack: NodeStack;
     try {
-      paxos = new PaxosLayer(prod.world, {
+      stack = new NodeStack(prod.world, {
         first: config.first,
-        listener: { onDecided: (instance, value) => logger.info({ instance, value }, 'view decided') },
+        incarnation,
         breakpoints,
-        ...(config.paxos === undefined ? {} : { options: config.paxos }),
+        ...(config.paxos === undefined ? {} : { paxos: config.paxos }),
+        ...(config.config === undefined ? {} : { config: config.config }),
       });
     } catch (err) {
       await prod.close();
       throw err;
     }
-    prod.world.executor.submit(() => paxos.start());
+    stack.start();
     let control: ControlServer | null = null;
     if (config.controlAddress !== undefined) {
       control = await ControlServer.listen(config.controlAddress, {
@@ -90,18 +104,19 @@ export class SynodNode {
         incarnation,
         transport: prod.transport,
         breakpoints,
-        paxos,
+        paxos: stack.paxos,
+        config: stack.config,
         inNode: (fn) => runInNode(prod.world, fn),
         logger: logger.child({ layer: 'control' }),
       });
     }
-    logger.info({ first: config.first, dataDir: config.dataDir, incarnation }, 'node started');
-    return new SynodNode(config.me, incarnation, paxos, prod, control);
+    logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation }, 'node started');
+    return new SynodNode(config.me, incarnation, stack, prod, control);
   }
 
   /** Stops serving, flushes the logs, releases the ports. */
   async close(): Promise<void> {
-    this.paxos.stop();
+    this.stack.stop();
     await this.#control?.close();
     await this.#prod.close();
   }

@@ -5,8 +5,6 @@ import { limits } from '../options.js';
 import type { AcceptedValue, PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
 import type { ProposalNumber } from './proposal-number.js';
 
-/** Most values one `decisions` message may carry on the wire (a sender sends far fewer). */
-const maxDecisionsPerMessage = 1024;
 
 function instance(v: unknown, path: string): number {
   return uint(v, path, 1, limits.maxInstance);
@@ -81,7 +79,7 @@ export function decodePaxosMessage(wire: Fields): PaxosMessage {
     case 'fetch':
       return { kind, from: instance(b['from'], p('from')) };
     case 'decisions': {
-      const values = array(b['values'], p('values'), maxDecisionsPerMessage).map((v, i) => value(v, `${p('values')}[${i}]`));
+      const values = array(b['values'], p('values'), limits.maxDecisionsPerMessage).map((v, i) => value(v, `${p('values')}[${i}]`));
       if (values.length === 0) throw new InvalidMessageError(p('values'), 'no values');
       const first = instance(b['first'], p('first'));
       if (first + values.length - 1 > limits.maxInstance) throw new InvalidMessageError(p('first'), 'out of range');

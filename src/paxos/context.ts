@@ -23,6 +23,10 @@ export const noBreakpoints: PaxosBreakpoints = { isArmed: () => false };
 export interface PaxosMutations {
   /** Acceptors answer prepares without persisting the promise. */
   readonly skipPromisePersist?: boolean;
+  /** The proposer proposes its own value reversed: a value nobody asked for (validity must notice). */
+  readonly forgeOwnValue?: boolean;
+  /** The learner neither gossips nor fetches: a node that missed a decide never learns it (liveness must notice). */
+  readonly noCatchUp?: boolean;
 }
 
 /** What the acceptor, proposer and learner of one node share. */

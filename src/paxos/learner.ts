@@ -85,6 +85,7 @@ export class Learner {
 
   /** `peer` knows every instance up to `instance`; if that is beyond us, fetch from it. */
   noteKnownAt(peer: NodeId, instance: number, out: PaxosOutbox): void {
+    if (this.#ctx.mutations.noCatchUp === true) return;
     if (instance <= this.#contiguous || this.#fetchOutstanding || peer === this.#ctx.self) return;
     this.#fetchOutstanding = true;
     out.send(peer, { kind: 'fetch', from: this.#contiguous + 1 });
@@ -114,7 +115,7 @@ export class Learner {
   onTimer(key: string, out: PaxosOutbox): void {
     if (key === learnerTimers.fetchRetry) {
       this.#fetchOutstanding = false;
-    } else if (key === learnerTimers.gossip) {
+    } else if (key === learnerTimers.gossip && this.#ctx.mutations.noCatchUp !== true) {
       const peers = [...this.#everyone].filter((p) => p !== this.#ctx.self);
       const peer = randomPick(this.#ctx.random, peers);
       if (peer !== undefined) out.send(peer, { kind: 'known', instance: this.#contiguous });

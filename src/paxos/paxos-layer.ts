@@ -70,7 +70,7 @@ export class PaxosLayer {
   }
 
   propose(instance: number, value: PaxosValue): ProposeOutcome {
-    let outcome: ProposeOutcome = 'previous-unknown';
+    let outcome: ProposeOutcome = 'stopped';
     this.#shell.run((out) => {
       outcome = this.core.propose(instance, value, out);
     });

@@ -1,7 +1,9 @@
 import type { Logger } from '../env/logger.js';
 import type { Random } from '../env/random.js';
 import type { NodeId } from '../env/types.js';
-import { type PaxosOptions, defaultPaxosOptions, withDefaults } from '../options.js';
+import { type PaxosOptions, paxosOptions } from '../options.js';
+import { members as checkMembers } from '../env/validate.js';
+import { invariant } from '../env/errors.js';
 import type { AcceptedValue, PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
 import { type PaxosBreakpoints, type PaxosContext, type PaxosMutations, type PaxosOutbox, noBreakpoints } from './context.js';
 import { Acceptor } from './acceptor.js';
@@ -57,7 +59,7 @@ export class Paxos {
   constructor(deps: PaxosDeps) {
     this.#ctx = {
       self: deps.self,
-      options: withDefaults(defaultPaxosOptions, deps.options, 'paxos'),
+      options: paxosOptions(deps.options),
       random: deps.random,
       logger: deps.logger,
       breakpoints: deps.breakpoints ?? noBreakpoints,
@@ -122,6 +124,14 @@ export class Paxos {
    * accepted another. The outcome arrives as `onDecided(instance, …)`, whichever value wins.
    */
   propose(instance: number, value: PaxosValue, out: PaxosOutbox): ProposeOutcome {
+    // A value no peer would accept on the wire would make the proposer retry forever.
+    let valid = true;
+    try {
+      checkMembers(value, 'value');
+    } catch {
+      valid = false;
+    }
+    invariant(valid && instance >= 2, () => `invalid proposal for instance ${instance}: [${value.join(',')}]`);
     return this.#proposer.propose(instance, value, out);
   }
 
@@ -188,19 +198,23 @@ export class Paxos {
   }
 
   /**
-   * Refuses phase messages for instances far beyond what this node has learned: honouring them
-   * would let a bogus instance number make the acceptor keep state. The message is logged and
+   * Refuses phase and decision messages for instances far beyond what this node has learned:
+   * honouring them would let a bogus instance number make the acceptor keep state, or write a
+   * decision that far ahead to disk and end this node's own round. The message is logged and
    * dropped, and this node fetches from the sender (at most one fetch per `fetchRetryMs`), so a
    * node that really is that far behind catches up and answers the sender's next attempt.
    */
   #inRange(from: NodeId, m: PaxosMessage, out: PaxosOutbox): boolean {
-    if (m.kind !== 'prepare' && m.kind !== 'accept') return true;
-    const lead = m.instance - this.#learner.contiguous;
+    let instance: number;
+    if (m.kind === 'prepare' || m.kind === 'accept' || m.kind === 'decided') instance = m.instance;
+    else if (m.kind === 'decisions') instance = m.first;
+    else return true;
+    const lead = instance - this.#learner.contiguous;
     if (lead <= this.#ctx.options.maxInstanceLead) return true;
     this.#ctx.logger.warn(
-      { from, kind: m.kind, instance: m.instance, highestKnown: this.#learner.contiguous },
+      { from, kind: m.kind, instance, highestKnown: this.#learner.contiguous, maxLead: this.#ctx.options.maxInstanceLead },
       'paxos: refused message for an instance out of range');
-    this.#learner.noteKnownAt(from, m.instance - 1, out);
+    this.#learner.noteKnownAt(from, instance - 1, out);
     return false;
   }
 }

@@ -17,7 +17,9 @@ export type ProposeOutcome =
   /** The instance is decided already; its value is delivered (or was) through `onDecided`. */
   | 'already-decided'
   /** The previous instance is not known here, so neither are this instance's acceptors. */
-  | 'previous-unknown';
+  | 'previous-unknown'
+  /** The layer is stopped (the node is halting); nothing was proposed. */
+  | 'stopped';
 
 /**
  * One proposal in progress. `phase` is where the round stands:
@@ -55,10 +57,18 @@ export class Proposer {
   readonly #learner: Learner;
   #maxRoundSeen = 0;
   #attempt: Attempt | null = null;
+  /** The current phase timeout (adaptive, see `PaxosOptions.phaseTimeoutMaxMs`). */
+  #phaseTimeoutMs: number;
 
   constructor(ctx: PaxosContext, learner: Learner) {
     this.#ctx = ctx;
     this.#learner = learner;
+    this.#phaseTimeoutMs = ctx.options.phaseTimeoutMs;
+  }
+
+  /** The phase timeout in force now (for tests and status). */
+  get phaseTimeoutMs(): number {
+    return this.#phaseTimeoutMs;
   }
 
   /** Raises the highest round seen (from any message or replayed record). */
@@ -122,7 +132,7 @@ export class Proposer {
     for (const accepted of a.promises.values()) {
       if (accepted !== null && (highest === null || compareProposal(accepted.n, highest.n) > 0)) highest = accepted;
     }
-    a.chosen = highest?.value ?? a.ownValue;
+    a.chosen = highest?.value ?? (this.#ctx.mutations.forgeOwnValue === true ? [...a.ownValue].reverse() : a.ownValue);
     a.phase = 'accepting';
     this.#ctx.logger.debug(
       { instance: a.instance, n: formatProposal(a.n), value: a.chosen, adopted: highest !== null },
@@ -130,7 +140,7 @@ export class Proposer {
     for (const acceptor of a.acceptors) {
       out.send(acceptor, { kind: 'accept', instance: a.instance, n: a.n, value: a.chosen });
     }
-    out.setTimer(proposerTimers.phase, this.#ctx.options.phaseTimeoutMs);
+    out.setTimer(proposerTimers.phase, this.#phaseTimeoutMs);
   }
 
   onAccepted(from: NodeId, m: Extract<PaxosMessage, { kind: 'accepted' }>, out: PaxosOutbox): void {
@@ -144,6 +154,7 @@ export class Proposer {
     }
     const value = a.chosen!;
     this.#attempt = null;
+    this.#phaseTimeoutMs = Math.max(this.#ctx.options.phaseTimeoutMs, this.#phaseTimeoutMs / 2);
     out.cancelTimer(proposerTimers.phase);
     this.#learner.learn(a.instance, value, null, out);
     // Decide goes to every acceptor of the instance and every member of the new view, not only
@@ -168,7 +179,10 @@ export class Proposer {
     if (this.#attempt.phase === 'backing-off') {
       this.#startRound(out);
     } else {
-      this.#ctx.logger.debug({ instance: this.#attempt.instance, phase: this.#attempt.phase }, 'paxos: phase timed out');
+      this.#phaseTimeoutMs = Math.min(this.#ctx.options.phaseTimeoutMaxMs, this.#phaseTimeoutMs * 2);
+      this.#ctx.logger.debug(
+        { instance: this.#attempt.instance, phase: this.#attempt.phase, nextTimeoutMs: this.#phaseTimeoutMs },
+        'paxos: phase timed out');
       this.#backOff(out);
     }
   }
@@ -184,7 +198,7 @@ export class Proposer {
     a.accepts = new Set();
     a.chosen = null;
     for (const acceptor of a.acceptors) out.send(acceptor, { kind: 'prepare', instance: a.instance, n: a.n });
-    out.setTimer(proposerTimers.phase, this.#ctx.options.phaseTimeoutMs);
+    out.setTimer(proposerTimers.phase, this.#phaseTimeoutMs);
   }
 
   #backOff(out: PaxosOutbox): void {

@@ -5,13 +5,20 @@ import type { Logger } from '../env/logger.js';
 import type { Channel, Transport, WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type Fields, nodeId } from '../env/validate.js';
-import { type TransportOptions, defaultTransportOptions, withDefaults } from '../options.js';
+import { type TransportOptions, defaultTransportOptions, limits, withDefaults } from '../options.js';
 import { PartitionFilter } from './partition-filter.js';
 import { serviceDefinition } from './proto.js';
 
 export interface GrpcTransportConfig {
   /** This node's id, `host:port`: what peers dial, and what they put in `to`. */
   readonly self: NodeId;
+  /**
+   * The name of the cluster this node belongs to, sent in every envelope. A message carrying
+   * another name (or none) is refused, so that a leftover process of another cluster on a reused
+   * address can neither feed nor crash this node. Non-empty, at most
+   * `limits.maxClusterNameLength` characters; every node of a cluster must be given the same.
+   */
+  readonly cluster: string;
   /**
    * Where the server binds; default `self`. Set it when the advertised address is not a local
    * one (e.g. `self` = `node1.example:7001`, bind = `0.0.0.0:7001`). Its port must be `self`'s.
@@ -57,31 +64,58 @@ type Verdict =
  * a running server). Until a channel is opened, peers' messages for it are answered
  * UNIMPLEMENTED, which senders treat like a lost message. `close()` ends both directions.
  *
+ * Every envelope carries `from`, `to` and `cluster` (the sender's cluster name), set by the
+ * transport after the codec's fields, so that a codec cannot overwrite them.
+ *
  * Failure semantics are those of `Transport`, plus: a refused message is answered with a gRPC
  * status the sender logs (INVALID_ARGUMENT: failed the codec or the envelope check;
- * FAILED_PRECONDITION: addressed to another node id; UNAVAILABLE: the sender is partitioned from
- * this node, or the node is closing; RESOURCE_EXHAUSTED: above `maxMessageBytes`).
+ * FAILED_PRECONDITION: sent by a node of another cluster (or without a cluster name), or
+ * addressed to another node id; UNAVAILABLE: the sender is partitioned from this node, or the
+ * node is closing; RESOURCE_EXHAUSTED: above `maxMessageBytes`). The receiver logs each refusal
+ * at warn (debug for UNAVAILABLE), except RESOURCE_EXHAUSTED, see below.
  *
- * Connections: one `grpc.Client` (one HTTP/2 connection) per peer, shared by all channels and
- * kept for the transport's life; after a failure gRPC reconnects it with backoff capped at
- * `reconnectBackoffMaxMs`, so a restarted peer is reached again without any action here.
+ * Oversized messages are refused by grpc-js itself, not by this class, and what each side sees
+ * differs:
+ * - the sender, when it runs this transport with the same `maxMessageBytes`: its own grpc-js
+ *   refuses to send the message; the send callback gets RESOURCE_EXHAUSTED ("Attempted to send
+ *   message with a size larger than …") and logs it at warn. Nothing goes on the wire, so the receiver sees nothing.
+ * - the receiver, when a sender with a larger limit sends it anyway: grpc-js answers
+ *   RESOURCE_EXHAUSTED ("Received message larger than max") before any handler of this class
+ *   runs, so the receiver writes NO log line; the refusal is visible only on the sender (which,
+ *   if it runs this transport, logs it at warn). Diagnose oversized messages from senders' logs.
+ *
+ * Connections: one `grpc.Client` (one HTTP/2 connection) per peer, shared by all channels; after
+ * a failure gRPC reconnects it with backoff capped at `reconnectBackoffMaxMs`, so a restarted
+ * peer is reached again without any action here. At most `maxPeerClients` clients are kept: a
+ * send to one more peer closes the least recently used client (calls it has not started yet
+ * fail as UNAVAILABLE, i.e. are lost like any message) and the next send to that peer dials it
+ * afresh. This bounds what a stream of messages from ever new sender ids can make this node hold.
  */
 export class GrpcTransport implements Transport {
   readonly self: NodeId;
+  readonly #cluster: string;
   readonly #log: Logger;
   readonly #options: TransportOptions;
   readonly #server: grpc.Server;
   readonly #partition: PartitionFilter;
   /** Open channels by service name. */
   readonly #channels = new Map<string, OpenChannel>();
-  /** One client per peer; never holds `self` (messages to oneself do not use the network). */
+  /**
+   * One client per peer, at most `maxPeerClients`, least recently used first (a Map iterates in
+   * insertion order, and a use re-inserts). Never holds `self` (messages to oneself do not use
+   * the network).
+   */
   readonly #clients = new Map<NodeId, grpc.Client>();
   #closing: Promise<void> | undefined;
 
   private constructor(config: GrpcTransportConfig) {
     this.self = nodeId(config.self, 'self');
+    this.#cluster = checkClusterName(config.cluster);
     this.#log = config.logger;
     this.#options = withDefaults(defaultTransportOptions, config.options, 'transport');
+    if (!Number.isInteger(this.#options.maxPeerClients)) {
+      throw new RangeError(`transport.maxPeerClients must be a positive integer, got ${this.#options.maxPeerClients}`);
+    }
     this.#partition = new PartitionFilter(this.self);
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': this.#options.maxMessageBytes,
@@ -188,8 +222,8 @@ export class GrpcTransport implements Transport {
     }
     let envelope: Fields;
     try {
-      // from/to last: a codec cannot overwrite the addressing by returning such keys.
-      envelope = { ...channel.codec.encode(msg), from: this.self, to };
+      // from/to/cluster last: a codec cannot overwrite the addressing by returning such keys.
+      envelope = { ...channel.codec.encode(msg), from: this.self, to, cluster: this.#cluster };
     } catch (err) {
       this.#log.error({ to, service: channel.service, err }, 'send dropped: the codec cannot encode the message');
       return;
@@ -212,7 +246,10 @@ export class GrpcTransport implements Transport {
         // Lost messages are normal (protocols retransmit); anything else means the two nodes
         // disagree about identity or wire format, or a message is too big: an operator must see it.
         if (networkCodes.has(err.code)) this.#log.debug(fields, 'send failed');
-        else this.#log.warn(fields, 'send refused by peer');
+        else if (err.code === grpc.status.RESOURCE_EXHAUSTED) {
+          // Refused by this node's grpc-js, or by the peer's, which logs nothing (see the class comment).
+          this.#log.warn({ ...fields, maxMessageBytes: this.#options.maxMessageBytes }, 'send refused: message too large');
+        } else this.#log.warn(fields, 'send refused by peer');
       },
     );
   }
@@ -265,6 +302,15 @@ export class GrpcTransport implements Transport {
       this.#log.warn({ from: wire['from'], service, field: fieldOf(err), err }, 'message refused: bad envelope');
       return refuse(grpc.status.INVALID_ARGUMENT, errorText(err));
     }
+    if (wire['cluster'] !== this.#cluster) {
+      const theirs = describeClusterName(wire['cluster']);
+      const ours = JSON.stringify(this.#cluster);
+      this.#log.warn({ from, service, senderCluster: theirs, cluster: ours }, 'message refused: sent by a node of another cluster');
+      return refuse(
+        grpc.status.FAILED_PRECONDITION,
+        `message from ${from} of cluster ${theirs} reached ${this.self} of cluster ${ours}`,
+      );
+    }
     if (this.#partition.blocked(from)) {
       this.#log.debug({ from, service }, 'message dropped: sender is partitioned off');
       return refuse(grpc.status.UNAVAILABLE, `${this.self} is partitioned from ${from}`);
@@ -291,25 +337,43 @@ export class GrpcTransport implements Transport {
     }
   }
 
-  /** The cached client for `peer`, created on first use; undefined if gRPC refuses the address. */
+  /**
+   * The cached client for `peer`, created on first use; undefined if gRPC refuses the address.
+   * Marks it most recently used; creating one beyond `maxPeerClients` evicts the least recent.
+   */
   #client(peer: NodeId): grpc.Client | undefined {
-    let client = this.#clients.get(peer);
-    if (client === undefined) {
-      try {
-        client = new grpc.Client(peer, grpc.credentials.createInsecure(), {
-          'grpc.max_send_message_length': this.#options.maxMessageBytes,
-          'grpc.max_receive_message_length': this.#options.maxMessageBytes,
-          'grpc.initial_reconnect_backoff_ms': this.#options.reconnectBackoffInitialMs,
-          'grpc.max_reconnect_backoff_ms': this.#options.reconnectBackoffMaxMs,
-        });
-      } catch (err) {
-        // An address gRPC cannot even parse: the peer is unreachable, which send tolerates.
-        this.#log.warn({ to: peer, err }, 'send dropped: cannot create a client for this address');
-        return undefined;
-      }
-      this.#clients.set(peer, client);
+    const cached = this.#clients.get(peer);
+    if (cached !== undefined) {
+      this.#clients.delete(peer);
+      this.#clients.set(peer, cached);
+      return cached;
     }
+    let client: grpc.Client;
+    try {
+      client = new grpc.Client(peer, grpc.credentials.createInsecure(), {
+        'grpc.max_send_message_length': this.#options.maxMessageBytes,
+        'grpc.max_receive_message_length': this.#options.maxMessageBytes,
+        'grpc.initial_reconnect_backoff_ms': this.#options.reconnectBackoffInitialMs,
+        'grpc.max_reconnect_backoff_ms': this.#options.reconnectBackoffMaxMs,
+      });
+    } catch (err) {
+      // An address gRPC cannot even parse: the peer is unreachable, which send tolerates.
+      this.#log.warn({ to: peer, err }, 'send dropped: cannot create a client for this address');
+      return undefined;
+    }
+    this.#evictBeyond(this.#options.maxPeerClients - 1);
+    this.#clients.set(peer, client);
     return client;
+  }
+
+  /** Closes and forgets least recently used clients until at most `keep` remain. */
+  #evictBeyond(keep: number): void {
+    for (const [peer, client] of this.#clients) {
+      if (this.#clients.size <= keep) return;
+      client.close();
+      this.#clients.delete(peer);
+      this.#log.debug({ peer, maxPeerClients: this.#options.maxPeerClients }, 'peer client evicted (least recently used)');
+    }
   }
 
   async #shutdown(): Promise<void> {
@@ -327,6 +391,24 @@ export class GrpcTransport implements Transport {
     });
     this.#log.debug({ self: this.self }, 'transport closed');
   }
+}
+
+/** Checks the configured cluster name (a programmer or operator error throws at `listen`). */
+function checkClusterName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > limits.maxClusterNameLength) {
+    throw new RangeError(
+      `GrpcTransport cluster must be a non-empty string of at most ${limits.maxClusterNameLength} characters, ` +
+        `got ${typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : String(name)}`,
+    );
+  }
+  return name;
+}
+
+/** A received envelope's cluster field, for a log line or an error (it may be absent or absurd). */
+function describeClusterName(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) return '(none)';
+  if (value.length > limits.maxClusterNameLength) return `${JSON.stringify(value.slice(0, limits.maxClusterNameLength))}…`;
+  return JSON.stringify(value);
 }
 
 function refuse(code: grpc.status, details: string): Verdict {

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSync } from 'node:fs';
 import type { DurableLog } from '../env/durable-log.js';
@@ -8,12 +7,15 @@ import { systemRandom } from '../env/random.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { TransportOptions } from '../options.js';
+import { mkdirDurable } from './durable-fs.js';
 import { FileLog } from './file-log.js';
 import { GrpcTransport } from './grpc-transport.js';
 import { realClock } from './real-clock.js';
 
 export interface ProductionWorldOptions {
   readonly self: NodeId;
+  /** The cluster's name, sent in every envelope; messages from other clusters are refused (see `GrpcTransportConfig.cluster`). */
+  readonly cluster: string;
   readonly dataDir: string;
   readonly logger: Logger;
   readonly transport?: Partial<TransportOptions>;
@@ -41,10 +43,12 @@ export function dieNow(reason: string): never {
 
 /** Builds the production world of one node: gRPC, files with fsync, real timers, pino. */
 export async function createProductionWorld(opts: ProductionWorldOptions): Promise<ProductionWorld> {
-  mkdirSync(opts.dataDir, { recursive: true });
+  // Durably: a power loss must not take away a directory that will hold acknowledged promises.
+  mkdirDurable(opts.dataDir);
   const stop = opts.stop ?? dieNow;
   const transport = await GrpcTransport.listen({
     self: opts.self,
+    cluster: opts.cluster,
     logger: opts.logger.child({ layer: 'transport' }),
     ...(opts.transport === undefined ? {} : { options: opts.transport }),
   });

@@ -1,6 +1,6 @@
 import type { Members, NodeId } from '../env/types.js';
 import type { ConfigOptions, PaxosOptions } from '../options.js';
-import type { SelfStatus } from '../config/view-manager.js';
+import type { ConfigMutations, SelfStatus } from '../config/view-manager.js';
 import { Breakpoints } from '../node/breakpoints.js';
 import { NodeStack } from '../node/node-stack.js';
 import type { PaxosMutations } from '../paxos/context.js';
@@ -8,6 +8,7 @@ import type { ShellMutations } from '../env/shell.js';
 import { ConfigChecker } from './checkers/config-checker.js';
 import { PaxosChecker } from './checkers/paxos-checker.js';
 import type { NetworkProfile } from './network.js';
+import type { DiskProfile } from './disk.js';
 import { type SimNode, Simulation } from './simulation.js';
 
 export interface SimClusterOptions {
@@ -15,11 +16,12 @@ export interface SimClusterOptions {
   /** Node ids; the first is the cluster's first node. Default n1..n3. */
   readonly ids?: readonly NodeId[];
   readonly network?: NetworkProfile;
+  readonly disk?: DiskProfile;
   readonly paxos?: Partial<PaxosOptions>;
   readonly config?: Partial<ConfigOptions>;
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
-  readonly mutations?: PaxosMutations & ShellMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations;
 }
 
 /** What a simulated node runs: the node stack and its breakpoints. */
@@ -54,6 +56,7 @@ export class SimCluster {
     this.sim = new Simulation({
       seed: opts.seed,
       ...(opts.network === undefined ? {} : { network: opts.network }),
+      ...(opts.disk === undefined ? {} : { disk: opts.disk }),
       ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
       ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
     });

@@ -1,17 +1,19 @@
 import type { NodeId } from '../env/types.js';
 import type { ShellMutations } from '../env/shell.js';
 import type { PaxosMutations } from '../paxos/context.js';
+import type { ConfigMutations } from '../config/view-manager.js';
 import { SimCluster, sameList } from './cluster.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
 import type { NetworkProfile } from './network.js';
 import { Prng } from './prng.js';
+import { defaultDiskProfile, slowDiskProfile } from './disk.js';
 import type { RunResult } from './run-result.js';
 
 export interface ConfigRunOptions {
   readonly seed: number;
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
-  readonly mutations?: PaxosMutations & ShellMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations;
 }
 
 /** Bounds of the run, in virtual milliseconds. */
@@ -72,26 +74,29 @@ export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
     slowDelayMs: maxDelayMs + shape.uniform(20, 300),
     dropRate: shape.chance(0.3) ? 0 : shape.uniform(0, 0.15),
     duplicateRate: shape.uniform(0, 0.05),
+    reconnectDelayMaxMs: shape.chance(0.5) ? 0 : shape.uniform(100, 1000),
   };
+  const disk = shape.chance(0.15) ? slowDiskProfile : defaultDiskProfile;
   const count = shape.between(3, 7);
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   const cluster = new SimCluster({
     seed,
     ids,
     network,
+    disk,
     ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
     ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
     ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
   });
   const { sim } = cluster;
   const rng = sim.rng;
-  sim.log(`config run seed=${seed} nodes=${count} ${JSON.stringify(network)}`);
+  sim.log(`config run seed=${seed} nodes=${count} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}`);
   cluster.start();
 
   const plan: FaultPlan = {
     endMs: rng.uniform(...configRunBounds.faultEndMs),
     meanGapMs: rng.uniform(100, 600),
-    weights: { crash: 3, crashMidStep: 1, flap: 0.5, pause: 1, partition: 1, isolate: 1 },
+    weights: { crash: 3, crashMidStep: 1, flap: 0.5, pause: 1, partition: 1, isolate: 1, diskError: 0.3 },
     downMs: [50, 1500],
     quickRestartMs: [1, 50],
     flapCount: [2, 8],
@@ -109,20 +114,24 @@ export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
     breakpointsArmed++;
     sim.log(`arm breakpoint ${n} on ${node.id}`);
     cluster.armBreakpoint(node.id, n);
+  }, () => {
+    for (const n of cluster.nodes) n.process?.breakpoints.disarm();
   });
   faults.start();
   sim.runUntil(plan.endMs + 1);
 
   // Phase 1: faults end (the injector heals, resumes and restarts everything). Every node must
   // become a member of one agreed, stable view.
-  for (const n of cluster.nodes) n.process?.breakpoints.disarm();
   const recovery = settle(cluster, ids, [], 'after faults ended');
 
   // Phase 2: a minority of that stable view dies for good; the rest must remove it and settle.
   const stable = cluster.view(ids[0]!)?.members ?? [];
   const permanentlyDead = recovery === null ? [] : rng.shuffle(stable).slice(0, rng.between(0, Math.floor((stable.length - 1) / 2)));
   sim.log(`permanently dead: [${permanentlyDead.join(',')}]`);
-  for (const id of permanentlyDead) cluster.node(id).crash('permanently dead');
+  for (const id of permanentlyDead) {
+    faults.spare(id);
+    cluster.node(id).crash('permanently dead');
+  }
   const live = ids.filter((id) => !permanentlyDead.includes(id));
   const removal = recovery === null ? null : settle(cluster, live, permanentlyDead, `after [${permanentlyDead.join(',')}] died for good`);
 

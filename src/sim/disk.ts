@@ -9,9 +9,21 @@ export interface DiskProfile {
   /** Probability that an fsync is slow: uniform in [maxSyncMs, slowSyncMs] (a busy disk). */
   readonly slowRate: number;
   readonly slowSyncMs: number;
+  /** Test-only: acknowledge syncs without making anything durable (see `lyingDiskProfile`). */
+  readonly lies?: boolean;
 }
 
 export const defaultDiskProfile: DiskProfile = { minSyncMs: 0.1, maxSyncMs: 3, slowRate: 0.05, slowSyncMs: 40 };
+
+/** A loaded or throttled disk: every fsync is slow, some very slow. */
+export const slowDiskProfile: DiskProfile = { minSyncMs: 20, maxSyncMs: 150, slowRate: 0.1, slowSyncMs: 400 };
+
+/**
+ * Test-only: a disk that acknowledges every fsync at once without making anything durable (a
+ * drive that lies about its write cache). Crashes then lose acknowledged records; the
+ * durability and agreement checkers must notice.
+ */
+export const lyingDiskProfile: DiskProfile = { minSyncMs: 0, maxSyncMs: 0, slowRate: 0, slowSyncMs: 0, lies: true };
 
 /**
  * What one named log holds on a simulated node's disk. It outlives the node's processes: a
@@ -25,6 +37,8 @@ export class SimLogStore {
   lastCompletionMs = 0;
   /** Syncs issued and not yet called back; only with none may a sync call back at once. */
   outstandingSyncs = 0;
+  /** The next sync reports a disk error (a fault injected by the simulator). */
+  failNextSync = false;
 
   /** The node crashed: unsynced records survive only as a random prefix. */
   crash(rng: Prng): number {
@@ -34,6 +48,7 @@ export class SimLogStore {
     this.durableCount = this.records.length;
     this.lastCompletionMs = 0;
     this.outstandingSyncs = 0;
+    this.failNextSync = false; // an injected disk error belongs to the process that died
     return unsynced - keep;
   }
 }
@@ -49,6 +64,15 @@ export class SimDisk {
       this.#stores.set(name, store);
     }
     return store;
+  }
+
+  clearFaults(): void {
+    for (const store of this.#stores.values()) store.failNextSync = false;
+  }
+
+  /** The next sync of every log on this disk fails (an injected disk error). */
+  failNextSync(): void {
+    for (const store of this.#stores.values()) store.failNextSync = true;
   }
 
   /** Returns how many unsynced records were lost across all logs. */
@@ -93,6 +117,10 @@ export class SimDurableLog implements DurableLog {
 
   sync(done: (err?: Error) => void): void {
     const store = this.#store;
+    if (this.#profile.lies === true) {
+      done();
+      return;
+    }
     const target = store.records.length;
     const now = this.#sched.now;
     if (target === store.durableCount && store.outstandingSyncs === 0) {
@@ -105,8 +133,14 @@ export class SimDurableLog implements DurableLog {
     const at = Math.max(store.lastCompletionMs, now + latency);
     store.lastCompletionMs = at;
     store.outstandingSyncs++;
+    const fail = store.failNextSync;
+    store.failNextSync = false;
     this.#sched.at(at, () => {
       store.outstandingSyncs--;
+      if (fail) {
+        done(new Error('simulated disk error: fdatasync failed'));
+        return;
+      }
       if (target > store.durableCount) store.durableCount = target;
       done();
     });

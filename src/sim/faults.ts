@@ -1,6 +1,16 @@
 import type { NodeId } from '../env/types.js';
 import type { SimProcess, Simulation, SimNode } from './simulation.js';
 
+/** How long after the faults end an armed disk error is still watched for (beyond any simulated fsync). */
+const diskErrorWatchMs = 2000;
+
+/**
+ * After the final heal, the injector keeps restarting any node that goes down for this long: a
+ * fault armed before the end (a breakpoint, a disk error already in flight) may still fire just
+ * after it, and "faults end" must mean every node runs again.
+ */
+const superviseAfterHealMs = 2000;
+
 /** How hard a run is hit. All times are virtual milliseconds. */
 export interface FaultPlan {
   /** Faults are injected in [0, endMs); at `endMs` everything heals and every node runs again. */
@@ -17,6 +27,8 @@ export interface FaultPlan {
     readonly pause: number;
     readonly partition: number;
     readonly isolate: number;
+    /** The node's next fsync fails: it must halt (and is restarted later). */
+    readonly diskError: number;
   };
   /** How long a crashed node stays down / a node stays paused / a partition lasts: uniform in [min, max]. */
   readonly downMs: readonly [number, number];
@@ -37,6 +49,9 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   readonly #plan: FaultPlan;
   readonly #nodes: () => ReadonlyArray<SimNode<P>>;
   readonly #extra: Array<{ weight: number; inject: () => void }> = [];
+  readonly #heals: Array<() => void> = [];
+  /** Nodes the run takes down on purpose after the faults (never restarted by supervision). */
+  readonly #spared = new Set<string>();
   injected = 0;
 
   constructor(sim: Simulation, plan: FaultPlan, nodes: () => ReadonlyArray<SimNode<P>>) {
@@ -45,9 +60,18 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
     this.#nodes = nodes;
   }
 
-  /** Adds a fault kind of its own (e.g. arming a crash breakpoint on a random node). */
-  addKind(weight: number, inject: () => void): void {
+  /**
+   * Adds a fault kind of its own (e.g. arming a crash breakpoint on a random node), and what
+   * ends it at the final heal (e.g. disarming every breakpoint).
+   */
+  addKind(weight: number, inject: () => void, heal?: () => void): void {
     this.#extra.push({ weight, inject });
+    if (heal !== undefined) this.#heals.push(heal);
+  }
+
+  /** The run kills `id` on purpose after the faults: supervision must leave it down. */
+  spare(id: string): void {
+    this.#spared.add(id);
   }
 
   /** Schedules the whole plan: random faults, then the final heal at `endMs`. */
@@ -56,14 +80,22 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
     this.#sim.schedule(this.#plan.endMs - this.#sim.now, () => this.healAll());
   }
 
-  /** Ends every fault: heal partitions, make the network reliable, resume, restart. */
+  /** Ends every fault: heal partitions, make the network reliable, resume, restart, and supervise a while. */
   healAll(): void {
     const sim = this.#sim;
+    for (const heal of this.#heals) heal();
+    const until = sim.now + superviseAfterHealMs;
+    const supervise = (): void => {
+      for (const node of this.#nodes()) if (node.status === 'down' && !this.#spared.has(node.id)) node.start();
+      if (sim.now < until) sim.schedule(5, supervise);
+    };
+    sim.schedule(5, supervise);
     sim.log('faults end: heal, resume, restart; no more loss, duplication or slow messages');
     sim.network.heal();
     sim.network.profile = { ...sim.network.profile, dropRate: 0, duplicateRate: 0, slowRate: 0 };
     for (const node of this.#nodes()) {
       node.disarmCrash();
+      node.disk.clearFaults();
       if (node.status === 'paused') node.resume();
       if (node.status === 'down') node.start();
     }
@@ -89,6 +121,7 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
       { weight: weights.pause, inject: () => this.#pause() },
       { weight: weights.partition, inject: () => this.#partition() },
       { weight: weights.isolate, inject: () => this.#isolate() },
+      { weight: weights.diskError, inject: () => this.#diskError() },
       ...this.#extra,
     ];
     const total = kinds.reduce((s, k) => s + k.weight, 0);
@@ -113,6 +146,24 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
     const node = this.#sim.rng.pick(up);
     node.crash('fault injector');
     this.#restartLater(node);
+  }
+
+  #diskError(): void {
+    const up = this.#nodes().filter((n) => n.status === 'up');
+    if (up.length === 0) return;
+    const node = this.#sim.rng.pick(up);
+    this.#sim.log(`disk error armed on ${node.id}`);
+    node.disk.failNextSync();
+    const incarnation = node.incarnation;
+    // A sync already issued when the faults end still fails afterwards: keep watching a while
+    // longer than the slowest simulated fsync, and restart the node whenever it halts.
+    const watchUntil = this.#plan.endMs + diskErrorWatchMs;
+    const check = (): void => {
+      if (node.incarnation !== incarnation) return;
+      if (node.status === 'down') this.#restartLater(node);
+      else if (this.#sim.now < watchUntil) this.#sim.schedule(5, check);
+    };
+    this.#sim.schedule(5, check);
   }
 
   #crashMidStep(): void {

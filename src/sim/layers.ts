@@ -15,14 +15,16 @@ type Runner = (opts: RunOptions) => RunResult;
 
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
-  paxos: ['skip-promise-persist', 'send-before-durable'],
-  config: ['skip-promise-persist', 'send-before-durable'],
+  paxos: ['skip-promise-persist', 'send-before-durable', 'forge-value', 'no-catch-up', 'lying-disk'],
+  config: ['skip-promise-persist', 'send-before-durable', 'joiner-first'],
 };
 
 function paxosMutations(names: readonly string[] | undefined) {
   return {
     skipPromisePersist: names?.includes('skip-promise-persist') === true,
     sendBeforeDurable: names?.includes('send-before-durable') === true,
+    forgeOwnValue: names?.includes('forge-value') === true,
+    noCatchUp: names?.includes('no-catch-up') === true,
   };
 }
 
@@ -33,12 +35,13 @@ export const layerRunners: Record<string, Runner> = {
       ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
       ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
       mutations: paxosMutations(o.mutations),
+      lyingDisk: o.mutations?.includes('lying-disk') === true,
     }),
   config: (o) =>
     runConfigSimulation({
       seed: o.seed,
       ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
       ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
-      mutations: paxosMutations(o.mutations),
+      mutations: { ...paxosMutations(o.mutations), joinerFirst: o.mutations?.includes('joiner-first') === true },
     }),
 };

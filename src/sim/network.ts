@@ -17,6 +17,12 @@ export interface NetworkProfile {
   readonly dropRate: number;
   /** Probability that a message is delivered twice (the copy with its own delay). */
   readonly duplicateRate: number;
+  /**
+   * After a node restarts, its peers reach it again only after a random delay up to this long:
+   * production peers keep a gRPC channel per peer that reconnects with backoff (capped by
+   * `TransportOptions.reconnectBackoffMaxMs`), so a restarted node is not reachable at once.
+   */
+  readonly reconnectDelayMaxMs: number;
 }
 
 export const calmNetwork: NetworkProfile = {
@@ -26,6 +32,7 @@ export const calmNetwork: NetworkProfile = {
   slowDelayMs: 2,
   dropRate: 0,
   duplicateRate: 0,
+  reconnectDelayMaxMs: 0,
 };
 
 /** What the network needs from the simulation. */
@@ -49,6 +56,8 @@ export class SimNetwork {
   readonly #cut = new Set<string>();
   sent = 0;
   dropped = 0;
+  /** Per node: messages from peers are lost until this virtual time (after a restart). */
+  readonly #unreachableUntil = new Map<NodeId, number>();
   /** Observers of every message at the moment it is sent (before any loss): checkers' eyes. */
   readonly taps: Array<(from: NodeId, to: NodeId, service: string, msg: unknown) => void> = [];
 
@@ -66,7 +75,7 @@ export class SimNetwork {
       return;
     }
     const p = this.profile;
-    if (this.isCut(from, to) || host.rng.chance(p.dropRate)) {
+    if (this.isCut(from, to) || host.rng.chance(p.dropRate) || (this.#unreachableUntil.get(to) ?? 0) > host.now) {
       this.dropped++;
       host.trace(`drop ${from}>${to} ${summary}`);
       return;
@@ -86,6 +95,12 @@ export class SimNetwork {
         host.deliver(to, service, from, wire);
       });
     }
+  }
+
+  /** `node` restarted: its peers' channels to it need a while to reconnect. */
+  restarted(node: NodeId): void {
+    const delay = this.#host.rng.uniform(0, this.profile.reconnectDelayMaxMs);
+    if (delay > 0) this.#unreachableUntil.set(node, this.#host.now + delay);
   }
 
   isCut(a: NodeId, b: NodeId): boolean {

@@ -8,6 +8,7 @@ import { FaultInjector, type FaultPlan } from './faults.js';
 import type { NetworkProfile } from './network.js';
 import type { RunResult } from './run-result.js';
 import { Simulation, type SimNode, type SimProcess } from './simulation.js';
+import { defaultDiskProfile, lyingDiskProfile, slowDiskProfile } from './disk.js';
 
 export interface PaxosRunOptions {
   readonly seed: number;
@@ -15,6 +16,8 @@ export interface PaxosRunOptions {
   readonly traceLogs?: boolean;
   /** Test-only: break Paxos on purpose; the checkers must then fail some seeds. */
   readonly mutations?: PaxosMutations & ShellMutations;
+  /** Test-only: run on a disk that lies about fsync. */
+  readonly lyingDisk?: boolean;
 }
 
 /** Bounds of the run, in virtual milliseconds. */
@@ -53,10 +56,13 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
     slowDelayMs: maxDelayMs + shape.uniform(20, 400),
     dropRate: shape.chance(0.2) ? 0 : shape.uniform(0, 0.25),
     duplicateRate: shape.uniform(0, 0.1),
+    reconnectDelayMaxMs: shape.chance(0.5) ? 0 : shape.uniform(100, 1000),
   };
+  const disk = opts.lyingDisk === true ? lyingDiskProfile : shape.chance(0.2) ? slowDiskProfile : defaultDiskProfile;
   const sim = new Simulation({
     seed,
     network,
+    disk,
     ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
     ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
   });
@@ -65,7 +71,7 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   const first = ids[0]!;
   const checker = new PaxosChecker(sim, first);
-  sim.log(`paxos run seed=${seed} nodes=${count} ${JSON.stringify(network)}`);
+  sim.log(`paxos run seed=${seed} nodes=${count} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}`);
 
   const randomValue = (): PaxosValue =>
     rng.shuffle(ids).slice(0, rng.between(Math.max(1, Math.floor(count / 2)), count));
@@ -89,7 +95,7 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
   const plan: FaultPlan = {
     endMs: rng.uniform(...paxosRunBounds.faultEndMs),
     meanGapMs: rng.uniform(50, 400),
-    weights: { crash: 2, crashMidStep: 2, flap: 1, pause: 1, partition: 1, isolate: 1 },
+    weights: { crash: 2, crashMidStep: 2, flap: 1, pause: 1, partition: 1, isolate: 1, diskError: 0.3 },
     downMs: [1, 500],
     quickRestartMs: [0.5, 20],
     flapCount: [3, 30],
@@ -109,8 +115,11 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
         world.executor.submit(() => {
           const instance = layer.core.highestKnown + 1;
           const value = randomValue();
-          checker.proposed(instance, value);
-          if (layer.propose(instance, value) === 'started') proposals++;
+          const outcome = layer.propose(instance, value);
+          // Only a value the proposer took up counts as proposed (validity); nothing is decided
+          // inside propose itself, so recording after the call is in time.
+          if (outcome === 'started' || outcome === 'in-progress') checker.proposed(instance, value);
+          if (outcome === 'started') proposals++;
         });
       }
       drive(node);

@@ -95,9 +95,13 @@ export class Simulation {
     this.trace.add(this.#now, line);
   }
 
+  /**
+   * Records a checker violation or node failure. Only its first line feeds the trace digest
+   * (stack traces name file paths, and the digest must not depend on where the code lives).
+   */
   fail(message: string): void {
     this.failures.push(`t=${this.#now.toFixed(1)}ms ${message}`);
-    this.log(`FAIL ${message}`);
+    this.log(`FAIL ${message.split('\n')[0]}`);
   }
 
   addNode<P extends SimProcess>(id: NodeId, boot: Boot<P>): SimNode<P> {
@@ -137,7 +141,7 @@ export class Simulation {
     if (!this.#traceLogs) return quietLogger;
     const make = (bindings: object): Logger => {
       const write = (level: string) => (fields: object, msg: string) =>
-        this.log(`${level} ${id} ${msg} ${JSON.stringify({ ...bindings, ...fields })}`);
+        this.trace.add(this.#now, `${level} ${id} ${msg} ${JSON.stringify({ ...bindings, ...fields })}`, true);
       return {
         debug: write('debug'),
         info: write('info'),
@@ -198,6 +202,7 @@ export class SimNode<P extends SimProcess> {
     this.#receivers = new Map();
     this.#held = [];
     this.#sim.log(`start ${this.id} #${this.incarnation}`);
+    if (this.incarnation > 1) this.#sim.network.restarted(this.id);
     const world = this.#makeWorld(this.incarnation);
     this.world = world;
     try {

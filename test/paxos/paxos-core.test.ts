@@ -463,25 +463,28 @@ describe('Paxos core: lost rounds', () => {
     assert.equal(net.timers(b).get(proposerTimers.phase), 250, 'the new round has a phase timeout');
   });
 
-  test('a phase that gets no answers times out, backs off, and retries with a higher round', () => {
-    // Proves a silent majority leads to backoff and then a new, higher round, with the backoff growing per consecutive loss.
-    const net = new CoreNet([a, b, c], { options: { phaseTimeoutMs: 250, backoffBaseMs: 20, backoffMaxMs: 1000 } });
+  test('a phase that gets no answers times out, backs off, and retries with a higher round and a longer timeout', () => {
+    // Proves a silent majority leads to backoff and then a new, higher round, with the backoff growing per consecutive
+    // loss and the phase timeout doubling (up to its cap) so that a slow disk cannot starve every round.
+    const net = new CoreNet([a, b, c], { options: { phaseTimeoutMs: 250, phaseTimeoutMaxMs: 1000, backoffBaseMs: 20, backoffMaxMs: 1000 } });
     decideView2(net);
     net.propose(b, 3, [a, b]);
     const rounds: number[] = [];
     const backoffs: number[] = [];
+    const timeouts: number[] = [];
     for (let loss = 0; loss < 3; loss++) {
       const prepares = inFlight(net, 'prepare', fromNode(b));
       assert.equal(prepares.length, 3);
       rounds.push(prepares[0]!.msg.n.round);
       net.drop(() => true); // nobody answers
-      assert.equal(net.timers(b).get(proposerTimers.phase), 250);
+      timeouts.push(net.timers(b).get(proposerTimers.phase)!);
       net.fireTimer(b, proposerTimers.phase);
       assert.deepEqual(net.inFlight, [], 'a timeout backs off first');
       backoffs.push(net.timers(b).get(proposerTimers.phase)!);
       net.fireTimer(b, proposerTimers.phase);
     }
     assert.deepEqual(rounds, [1, 2, 3]);
+    assert.deepEqual(timeouts, [250, 500, 1000], 'the phase timeout doubles after each timeout');
     assert.ok(backoffs[0]! >= 10 && backoffs[0]! <= 20, `${backoffs[0]}`);
     assert.ok(backoffs[1]! >= 20 && backoffs[1]! <= 40, `${backoffs[1]}`);
     assert.ok(backoffs[2]! >= 40 && backoffs[2]! <= 80, `${backoffs[2]}`);
@@ -494,8 +497,12 @@ describe('Paxos core: lost rounds', () => {
     net.fireTimer(b, proposerTimers.phase);
     net.fireTimer(b, proposerTimers.phase);
     assert.deepEqual(inFlight(net, 'prepare').map((m) => m.msg.n), [n(5, b), n(5, b), n(5, b)]);
+    assert.equal(net.timers(b).get(proposerTimers.phase), 1000, 'capped at phaseTimeoutMaxMs');
     net.deliverAll();
     assert.deepEqual(net.core(c).decided(3), [a, b]);
+    // A round this node decides halves the timeout again.
+    net.propose(b, 4, [a, b]);
+    assert.equal(net.timers(b).get(proposerTimers.phase), 500);
   });
 });
 
@@ -564,14 +571,42 @@ describe('Paxos core: refusing bad input', () => {
     assert.deepEqual(net.core(b).acceptorStatus(7), { instance: 7, promised: null, accepted: null, decided: null });
     const warnings = net.logs.filter((l) => l.node === b && l.level === 'warn');
     assert.deepEqual(warnings.map((l) => [l.msg, l.fields]), [
-      ['paxos: refused message for an instance out of range', { from: a, kind: 'prepare', instance: 6, highestKnown: 1 }],
-      ['paxos: refused message for an instance out of range', { from: a, kind: 'accept', instance: 7, highestKnown: 1 }],
+      ['paxos: refused message for an instance out of range', { from: a, kind: 'prepare', instance: 6, highestKnown: 1, maxLead: 4 }],
+      ['paxos: refused message for an instance out of range', { from: a, kind: 'accept', instance: 7, highestKnown: 1, maxLead: 4 }],
     ]);
 
     net.inject(a, b, { kind: 'prepare', instance: 5, n: n(1, a) }); // exactly maxInstanceLead ahead
     net.deliver(to(b, 'prepare'));
     assert.deepEqual(inFlight(net, 'promise').map((m) => m.msg), [{ kind: 'promise', instance: 5, n: n(1, a), accepted: null }]);
     assert.deepEqual(net.core(b).acceptorStatus(5).promised, n(1, a));
+  });
+
+  test('a decision far beyond the highest known instance is refused: nothing persisted, delivered, or cancelled', () => {
+    // Proves a stray decided/decisions message (another cluster, a bug) cannot write a far-away decision or end a round.
+    const net = new CoreNet([a, b, c], { options: { maxInstanceLead: 4 } });
+    decideView2(net);
+    net.propose(b, 3, [a, b]);
+    const durableBefore = net.durable(b).length;
+    net.inject(c, b, { kind: 'decided', instance: 1_000_000_000, value: [c] });
+    net.inject(c, b, { kind: 'decisions', first: 500, values: [[c]] });
+    net.deliver(to(b, 'decided'));
+    net.deliver(to(b, 'decisions'));
+    assert.equal(net.core(b).decided(1_000_000_000), undefined);
+    assert.equal(net.core(b).decided(500), undefined);
+    assert.equal(net.durable(b).length, durableBefore, 'nothing written');
+    assert.equal(net.core(b).proposingInstance, 3, 'the round in progress goes on');
+    const refused = net.logs.filter((l) => l.node === b && l.level === 'warn').map((l) => l.fields['kind']);
+    assert.deepEqual(refused, ['decided', 'decisions']);
+    net.deliverAll();
+    assert.deepEqual(net.core(a).decided(3), [a, b]);
+  });
+
+  test('proposing a value no peer would accept stops the caller with an InvariantViolation', () => {
+    // Proves an empty or duplicated member list is caught where it is made, not retried forever against refusing peers.
+    const net = new CoreNet([a, b]);
+    assert.throws(() => net.propose(a, 2, []), InvariantViolation);
+    assert.throws(() => net.propose(a, 2, [a, a]), InvariantViolation);
+    assert.deepEqual(net.inFlight, []);
   });
 
   test('a second, different value for a decided instance stops the node with an InvariantViolation naming the instance', () => {

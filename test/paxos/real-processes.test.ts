@@ -7,6 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeProcess, eventually } from '../../src/harness/node-process.js';
 import { freePortPairs } from '../../src/harness/ports.js';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The nodes run the Paxos layer alone (test/paxos/paxos-node-main.ts), so that only this test proposes. */
+const entry = [join(dirname(fileURLToPath(import.meta.url)), 'paxos-node-main.js')];
 
 interface Members { members?: string[] }
 interface Status {
@@ -31,9 +36,9 @@ describe('Paxos between three real node processes', () => {
     root = mkdtempSync(join(tmpdir(), 'synod-paxos-'));
     const [pa, pb, pc] = await freePortPairs(3);
     const first = `127.0.0.1:${pa}`;
-    a = new NodeProcess({ port: pa!, first, dataDir: join(root, 'a') });
-    b = new NodeProcess({ port: pb!, first, dataDir: join(root, 'b') });
-    c = new NodeProcess({ port: pc!, first, dataDir: join(root, 'c') });
+    a = new NodeProcess({ port: pa!, first, dataDir: join(root, 'a'), entry });
+    b = new NodeProcess({ port: pb!, first, dataDir: join(root, 'b'), entry });
+    c = new NodeProcess({ port: pc!, first, dataDir: join(root, 'c'), entry });
     await Promise.all([a.start(), b.start(), c.start()]);
   });
 

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { access, appendFile, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,14 @@ import { CorruptLogError, type DurableLog, type LoadedRecord } from '../../src/e
 import { silentLogger, type Logger } from '../../src/env/logger.js';
 import { limits } from '../../src/options.js';
 import { crc32 } from '../../src/runtime/crc32.js';
-import { FileLog, fileLogMagic, frameHeaderBytes, type LogFile } from '../../src/runtime/file-log.js';
+import {
+  FileLog,
+  type LogFile,
+  batchHeaderBytes,
+  fileLogMagic,
+  fileLogTmpPath,
+  recordHeaderBytes,
+} from '../../src/runtime/file-log.js';
 import { durableLogConformance, type DurableLogHarness } from '../conformance/durable-log.suite.js';
 
 durableLogConformance('FileLog', makeFileLogHarness);
@@ -28,12 +35,13 @@ describe('crc32', () => {
 });
 
 describe('FileLog on disk', () => {
-  test('a missing file becomes a fresh log holding only the header', async () => {
+  test('a missing file becomes a fresh log holding only the header, and no .tmp file is left', async () => {
     await withTempDir(async (dir) => {
       const path = join(dir, 'fresh.log');
       const log = new FileLog(path, { logger: silentLogger });
       assert.deepEqual(log.load(), []);
       assert.deepEqual(await readFile(path), Buffer.from(fileLogMagic));
+      assert.equal(await exists(fileLogTmpPath(path)), false, 'the .tmp file was renamed into place');
       await log.close();
     });
   });
@@ -46,6 +54,37 @@ describe('FileLog on disk', () => {
       assert.deepEqual(await readFile(path), Buffer.from(fileLogMagic));
     });
   });
+
+  // A crash while a log is being created leaves only `<path>.tmp`, in any state of being written.
+  const interruptedCreations: ReadonlyArray<{ form: string; tmp: Uint8Array }> = [
+    { form: 'an empty .tmp file', tmp: new Uint8Array(0) },
+    { form: 'a .tmp file holding part of the header', tmp: fileLogMagic.subarray(0, 5) },
+    { form: 'a .tmp file holding the whole header', tmp: fileLogMagic },
+  ];
+
+  for (const { form, tmp } of interruptedCreations) {
+    test(`an interrupted log creation (only a .tmp file) is cleaned up and a fresh log starts (${form})`, async () => {
+      await withTempDir(async (dir) => {
+        const path = join(dir, 'created.log');
+        await writeFile(fileLogTmpPath(path), tmp);
+
+        const lines: LogLine[] = [];
+        const log = new FileLog(path, { logger: capturingLogger(lines) });
+        assert.deepEqual(log.load(), []);
+        assert.equal(await exists(fileLogTmpPath(path)), false, 'the leftover .tmp file is gone');
+        assert.deepEqual(await readFile(path), Buffer.from(fileLogMagic), 'a fresh log holding only the header');
+        const warnings = lines.filter((line) => line.level === 'warn');
+        assert.equal(warnings.length, 1, 'one warning');
+        assert.equal(warnings[0]!.fields['file'], fileLogTmpPath(path));
+        assert.equal(warnings[0]!.fields['bytes'], tmp.length);
+
+        log.append(text('first'));
+        await syncOnce(log);
+        await log.close();
+        assertRecords(new FileLog(path, { logger: silentLogger }).load(), [text('first')]);
+      });
+    });
+  }
 
   test('a second load is refused', async () => {
     await withTempDir(async (dir) => {
@@ -76,7 +115,57 @@ describe('FileLog on disk', () => {
     });
   });
 
-  // Three records; the damage goes to the last one (or after it), as a crash mid-write leaves it.
+  test('the records of one flush form one batch; each flush adds a batch', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'batches.log');
+      const log = new FileLog(path, { logger: silentLogger });
+      log.load();
+      const first = [text('a'), text(''), patterned(30, 1)];
+      for (const record of first) log.append(record);
+      await syncOnce(log);
+      log.append(text('second flush'));
+      await log.close();
+
+      const contents = await readFile(path);
+      const firstPayload = first.reduce((sum, r) => sum + recordHeaderBytes + r.length, 0);
+      const second = fileLogMagic.length + batchHeaderBytes + firstPayload;
+      assert.equal(contents.readUInt32LE(fileLogMagic.length), firstPayload, 'the first batch holds the three records');
+      assert.equal(contents.readUInt32LE(second), recordHeaderBytes + 'second flush'.length);
+      assert.equal(contents.length, second + batchHeaderBytes + recordHeaderBytes + 'second flush'.length);
+      const loaded = new FileLog(path, { logger: silentLogger }).load();
+      assertRecords(loaded, [...first, text('second flush')]);
+      assert.deepEqual(
+        loaded.map((record) => record.offset),
+        [20, 25, 29, second + batchHeaderBytes],
+        'each record is reported at its own offset',
+      );
+    });
+  });
+
+  test('a flush of more than 64 MiB is written as several batches, each durable before the next is written', async () => {
+    // Only the last batch in a file may be torn; recovery relies on it.
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'split.log');
+      const disk = new InstrumentedDisk();
+      const log = new FileLog(path, { logger: silentLogger, openForWrite: disk.openForWrite });
+      log.load();
+      const records = Array.from({ length: 5 }, (_, i) => new Uint8Array(limits.maxLogRecordBytes).fill(i + 1));
+      for (const record of records) log.append(record);
+      await syncOnce(log);
+      await log.close();
+
+      assert.deepEqual(disk.operations, ['write', 'datasync', 'write', 'datasync']);
+      const contents = await readFile(path);
+      const frame = recordHeaderBytes + limits.maxLogRecordBytes;
+      assert.equal(contents.readUInt32LE(fileLogMagic.length), 3 * frame, 'the first batch holds three records');
+      assert.equal(contents.readUInt32LE(fileLogMagic.length + batchHeaderBytes + 3 * frame), 2 * frame);
+      const loaded = new FileLog(path, { logger: silentLogger }).load();
+      assert.deepEqual(loaded.map((record) => [record.data.length, record.data[0]]), records.map((r) => [r.length, r[0]]));
+    });
+  });
+
+  // Three records, one batch each; the damage goes to the last batch (or after it), as a crash
+  // mid-write leaves it.
   const tornTails: ReadonlyArray<{
     form: string;
     damage: (path: string, last: LoadedRecord) => Promise<void>;
@@ -85,28 +174,42 @@ describe('FileLog on disk', () => {
     cutAt: (last: LoadedRecord, size: number) => number;
   }> = [
     {
-      form: 'a frame header cut short',
-      damage: (path, last) => truncate(path, last.offset + 5),
+      form: 'a batch header cut short',
+      damage: (path, last) => truncate(path, batchOf(last) + 5),
       survivors: 2,
-      cutAt: (last) => last.offset,
+      cutAt: (last) => batchOf(last),
     },
     {
-      form: 'a payload cut short',
-      damage: (path, last) => truncate(path, last.offset + frameHeaderBytes + 10),
+      form: 'a batch cut short',
+      damage: (path, last) => truncate(path, batchOf(last) + batchHeaderBytes + 10),
       survivors: 2,
-      cutAt: (last) => last.offset,
+      cutAt: (last) => batchOf(last),
     },
     {
-      form: 'a checksum mismatch in the last record',
-      damage: (path, last) => flipByte(path, last.offset + frameHeaderBytes + 3),
+      form: 'a checksum mismatch in the last batch',
+      damage: (path, last) => flipByte(path, last.offset + recordHeaderBytes + 3),
       survivors: 2,
-      cutAt: (last) => last.offset,
+      cutAt: (last) => batchOf(last),
     },
     {
       form: 'a zero-filled tail',
       damage: (path) => appendFile(path, Buffer.alloc(4096)),
       survivors: 3,
       cutAt: (_last, size) => size - 4096,
+    },
+    {
+      // A torn write whose first page never reached the disk while a later one did.
+      form: 'zeros, then one non-zero byte',
+      damage: (path) => appendFile(path, Buffer.concat([Buffer.alloc(4096), Buffer.from([0x01])])),
+      survivors: 3,
+      cutAt: (_last, size) => size - 4097,
+    },
+    {
+      // Damage confined to the last batch cannot be told from a tear, header or payload alike.
+      form: "the last batch's header damaged, followed by its payload",
+      damage: (path, last) => flipByte(path, batchOf(last) + 1),
+      survivors: 2,
+      cutAt: (last) => batchOf(last),
     },
   ];
 
@@ -118,148 +221,145 @@ describe('FileLog on disk', () => {
         const written = await writeLog(path, records);
         await damage(path, written[2]!);
         const sizeBefore = (await stat(path)).size;
-        const expectedCut = cutAt(written[2]!, sizeBefore);
-
-        const lines: LogLine[] = [];
-        const log = new FileLog(path, { logger: capturingLogger(lines) });
-        assertRecords(log.load(), records.slice(0, survivors));
-        const warnings = lines.filter((line) => line.level === 'warn');
-        assert.equal(warnings.length, 1, 'one warning');
-        assert.equal(warnings[0]!.fields['file'], path);
-        assert.equal(warnings[0]!.fields['offset'], expectedCut);
-        assert.equal(warnings[0]!.fields['bytes'], sizeBefore - expectedCut);
-        assert.equal((await stat(path)).size, expectedCut, 'the tail is gone from the file');
-
-        log.append(text('after the cut'));
-        await syncOnce(log);
-        await log.close();
-
-        const linesAfter: LogLine[] = [];
-        const reopened = new FileLog(path, { logger: capturingLogger(linesAfter) });
-        assertRecords(reopened.load(), [...records.slice(0, survivors), text('after the cut')]);
-        assert.deepEqual(linesAfter.filter((line) => line.level === 'warn'), [], 'a clean log loads without warnings');
+        await assertTornTailCut(path, records.slice(0, survivors), cutAt(written[2]!, sizeBefore), sizeBefore);
       });
     });
   }
 
-  // The damage goes to the middle record of three, so that valid data follows it.
+  // A crash tears the one write of a multi-page batch: one page of it reads back as zeros, while
+  // a later page of the same write reached the disk. Nothing in the batch was acknowledged.
+  const tornPages: ReadonlyArray<{ form: string; zeroed: (batch: number) => [number, number] }> = [
+    {
+      form: 'a page in the middle of the batch',
+      zeroed: (batch) => [pageAfter(batch) + pageBytes, pageAfter(batch) + 2 * pageBytes],
+    },
+    {
+      // The page also holds earlier, durable batches; only the torn batch's part of it is lost.
+      form: 'the page holding the batch header',
+      zeroed: (batch) => [batch, pageAfter(batch)],
+    },
+  ];
+
+  for (const { form, zeroed } of tornPages) {
+    const name =
+      'a batch torn in its middle by a crash (a zeroed page followed by persisted bytes) ' +
+      `is cut off as a torn tail and the node starts (${form})`;
+    test(name, async () => {
+      await withTempDir(async (dir) => {
+        const path = join(dir, 'torn-page.log');
+        const durable = [text('alpha'), patterned(50, 1)];
+        await writeLog(path, durable);
+        // One flush of about 4.5 pages: a single batch, written with a single write.
+        const unacknowledged = [patterned(7000, 3), patterned(6000, 4), patterned(5000, 5)];
+        const loaded = await appendBatch(path, unacknowledged);
+        const batch = batchOf(loaded[durable.length]!);
+        const sizeBefore = (await stat(path)).size;
+        const [from, to] = zeroed(batch);
+        assert.ok(from >= batch && to + pageBytes <= sizeBefore, 'a whole later page of the batch persisted');
+        await zeroRange(path, from, to);
+
+        await assertTornTailCut(path, durable, batch, sizeBefore);
+      });
+    });
+  }
+
+  // The damage goes to the middle batch of three, so that valid data follows it.
   const middleDamage: ReadonlyArray<{
     form: string;
     damage: (path: string, record: LoadedRecord) => Promise<void>;
     reason: RegExp;
+    /** Where the error points: the batch, or the record inside a batch whose checksum holds. */
+    at: (record: LoadedRecord) => number;
   }> = [
     {
       form: 'a flipped payload byte',
-      damage: (path, record) => flipByte(path, record.offset + frameHeaderBytes + 7),
-      reason: /^payload checksum mismatch$/,
+      damage: (path, record) => flipByte(path, record.offset + recordHeaderBytes + 7),
+      reason: /^batch checksum mismatch$/,
+      at: batchOf,
     },
     {
-      form: 'a flipped checksum byte',
-      damage: (path, record) => flipByte(path, record.offset + 5),
-      reason: /^damaged record header$/,
+      form: 'a flipped header checksum byte',
+      damage: (path, record) => flipByte(path, batchOf(record) + 5),
+      reason: /^damaged batch header$/,
+      at: batchOf,
     },
     {
       form: 'a flipped payload checksum byte',
-      damage: (path, record) => flipByte(path, record.offset + 9),
-      reason: /^payload checksum mismatch$/,
+      damage: (path, record) => flipByte(path, batchOf(record) + 9),
+      reason: /^batch checksum mismatch$/,
+      at: batchOf,
     },
     {
       form: 'a flipped low bit in the length',
-      damage: (path, record) => flipByte(path, record.offset, 0x01),
-      reason: /^damaged record header$/,
+      damage: (path, record) => flipByte(path, batchOf(record), 0x01),
+      reason: /^damaged batch header$/,
+      at: batchOf,
     },
     {
-      // With a header checksum that matches, as a log written with a larger limit has.
-      form: 'a length beyond maxRecordBytes',
-      damage: (path, record) => rewriteLength(path, record.offset, limits.maxLogRecordBytes + 1, 'matching'),
+      form: 'a zeroed header',
+      damage: (path, record) => zeroRange(path, batchOf(record), batchOf(record) + batchHeaderBytes),
+      reason: /^damaged batch header$/,
+      at: batchOf,
+    },
+    {
+      // With a batch checksum that matches, as a log written with a larger limit has.
+      form: 'a record length beyond maxRecordBytes',
+      damage: (path, record) => rewriteRecordLength(path, record, limits.maxLogRecordBytes + 1),
       reason: /exceeds maxRecordBytes/,
+      at: (record) => record.offset,
+    },
+    {
+      form: 'a record length that runs past the end of its batch',
+      damage: (path, record) => rewriteRecordLength(path, record, record.data.length + 1),
+      reason: /runs past the end of its batch/,
+      at: (record) => record.offset,
     },
   ];
 
-  for (const { form, damage, reason } of middleDamage) {
-    const name = `a middle record with ${form} is refused with a CorruptLogError naming the file and the record's offset`;
+  for (const { form, damage, reason, at } of middleDamage) {
+    const name = `a middle batch with ${form} is refused with a CorruptLogError naming the file and the offset`;
     test(name, async () => {
       await withTempDir(async (dir) => {
         const path = join(dir, 'corrupt.log');
         const written = await writeLog(path, [text('alpha'), patterned(50, 1), patterned(40, 2)]);
         const bad = written[1]!;
         await damage(path, bad);
-        const before = await readFile(path);
-
-        const err = catchError(() => new FileLog(path, { logger: silentLogger }).load());
-        assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
-        assert.equal(err.file, path);
-        assert.equal(err.offset, bad.offset);
-        assert.match(err.reason, reason);
-        assert.ok(err.message.includes(path), err.message);
-        assert.ok(err.message.includes(`offset ${bad.offset}`), err.message);
-        assert.deepEqual(await readFile(path), before, 'the file is left untouched');
+        await assertCorrupt(path, at(bad), reason);
       });
     });
   }
 
   const pastTheEnd =
-    'a middle record whose length field is damaged to point past the end of the file ' +
+    'a middle batch whose length field is damaged to point past the end of the file ' +
     'is refused with CorruptLogError, not truncated';
   test(pastTheEnd, async () => {
-    // Trusted, such a length would pass for a payload cut short by a crash, and the cut would drop record 2.
+    // Trusted, such a length would pass for a batch cut short by a crash, and the cut would drop batch 2.
     await withTempDir(async (dir) => {
       const path = join(dir, 'length.log');
       const written = await writeLog(path, [text('alpha'), patterned(50, 1), patterned(40, 2)]);
-      const bad = written[1]!;
+      const bad = batchOf(written[1]!);
       const size = (await stat(path)).size;
-      const damagedLength = size; // the payload would end at bad.offset + 12 + size, past the end
-      assert.ok(damagedLength <= limits.maxLogRecordBytes, 'within maxRecordBytes: only the checksum can tell');
-      await rewriteLength(path, bad.offset, damagedLength, 'stale');
-      const before = await readFile(path);
-
-      const lines: LogLine[] = [];
-      const err = catchError(() => new FileLog(path, { logger: capturingLogger(lines) }).load());
-      assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
-      assert.equal(err.file, path);
-      assert.equal(err.offset, bad.offset);
-      assert.equal(err.reason, 'damaged record header');
+      await rewriteBatchLength(path, bad, size); // the batch would end at bad + 12 + size, past the end
+      await assertCorrupt(path, bad, /^damaged batch header$/);
       assert.equal((await stat(path)).size, size, 'the file size is unchanged');
-      assert.deepEqual(await readFile(path), before, 'the file is left untouched');
-      assert.deepEqual(lines.filter((line) => line.level === 'warn'), [], 'no torn tail reported');
     });
   });
 
-  // A header whose checksum fails is a torn tail only when nothing but zeros follows it.
-  const damagedHeaders: ReadonlyArray<{
-    form: string;
-    damage: (path: string, last: LoadedRecord) => Promise<void>;
-    at: (last: LoadedRecord, size: number) => number;
-  }> = [
-    {
-      form: 'zeros, then one non-zero byte',
-      damage: (path) => appendFile(path, Buffer.concat([Buffer.alloc(4096), Buffer.from([0x01])])),
-      at: (_last, size) => size,
-    },
-    {
-      form: "the last record's header, followed by its payload",
-      damage: (path, last) => flipByte(path, last.offset + 1),
-      at: (last) => last.offset,
-    },
+  // A header whose checksum fails is a torn tail only when no valid batch follows it.
+  const damagedHeaders: ReadonlyArray<{ form: string; after: (lastBatch: Buffer) => Buffer }> = [
+    { form: 'a zero-filled hole, then a valid batch', after: (lastBatch) => Buffer.concat([Buffer.alloc(4096), lastBatch]) },
+    { form: 'a page of garbage, then a valid batch', after: (lastBatch) => Buffer.concat([Buffer.from(patterned(4096, 9)), lastBatch]) },
   ];
 
-  for (const { form, damage, at } of damagedHeaders) {
-    test(`a damaged header followed by non-zero bytes is corruption, not a torn tail (${form})`, async () => {
+  for (const { form, after } of damagedHeaders) {
+    test(`damage followed by a valid batch is corruption, not a torn tail (${form})`, async () => {
       await withTempDir(async (dir) => {
         const path = join(dir, 'header.log');
         const written = await writeLog(path, [text('alpha'), patterned(50, 1), patterned(40, 2)]);
         const size = (await stat(path)).size;
-        await damage(path, written[2]!);
-        const before = await readFile(path);
-
-        const lines: LogLine[] = [];
-        const err = catchError(() => new FileLog(path, { logger: capturingLogger(lines) }).load());
-        assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
-        assert.equal(err.file, path);
-        assert.equal(err.offset, at(written[2]!, size));
-        assert.equal(err.reason, 'damaged record header');
-        assert.deepEqual(await readFile(path), before, 'the file is left untouched');
-        assert.deepEqual(lines.filter((line) => line.level === 'warn'), [], 'no torn tail reported');
+        const lastBatch = (await readFile(path)).subarray(batchOf(written[2]!));
+        await appendFile(path, after(lastBatch));
+        await assertCorrupt(path, size, /^damaged batch header$/);
       });
     });
   }
@@ -287,27 +387,37 @@ describe('FileLog on disk', () => {
     });
   });
 
-  test('a SYNODLG1 file is refused as an unsupported format version', async () => {
-    await withTempDir(async (dir) => {
-      const path = join(dir, 'v1.log');
-      // Version 1: the magic, then frames [u32 length][u32 crc32(length bytes + payload)][payload].
-      const payload = Buffer.from('alpha');
-      const length = Buffer.alloc(4);
-      length.writeUInt32LE(payload.length);
-      const checksum = Buffer.alloc(4);
-      checksum.writeUInt32LE(crc32(payload, crc32(length)));
-      const v1 = Buffer.concat([Buffer.from('SYNODLG1'), length, checksum, payload]);
-      await writeFile(path, v1);
+  // Earlier versions, each a magic followed by one record in that version's framing.
+  const oldVersions: ReadonlyArray<{ version: string; frame: (payload: Buffer) => Buffer }> = [
+    {
+      // Version 1: [u32 length][u32 crc32(length bytes + payload)][payload].
+      version: '1',
+      frame: (payload) => Buffer.concat([u32(payload.length), u32(crc32(payload, crc32(u32(payload.length)))), payload]),
+    },
+    {
+      // Version 2: [u32 length][u32 crc32(length bytes)][u32 crc32(payload)][payload], per record.
+      version: '2',
+      frame: (payload) => Buffer.concat([u32(payload.length), u32(crc32(u32(payload.length))), u32(crc32(payload)), payload]),
+    },
+  ];
 
-      const err = catchError(() => new FileLog(path, { logger: silentLogger }).load());
-      assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
-      assert.equal(err.file, path);
-      assert.equal(err.offset, 0);
-      assert.match(err.reason, /format version "1" is not supported/);
-      assert.match(err.reason, /SYNODLG2/);
-      assert.deepEqual(await readFile(path), v1, 'the file is left untouched');
+  for (const { version, frame } of oldVersions) {
+    test(`a SYNODLG${version} file is refused as an unsupported format version`, async () => {
+      await withTempDir(async (dir) => {
+        const path = join(dir, `v${version}.log`);
+        const old = Buffer.concat([Buffer.from(`SYNODLG${version}`), frame(Buffer.from('alpha'))]);
+        await writeFile(path, old);
+
+        const err = catchError(() => new FileLog(path, { logger: silentLogger }).load());
+        assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
+        assert.equal(err.file, path);
+        assert.equal(err.offset, 0);
+        assert.match(err.reason, new RegExp(`format version "${version}" is not supported`));
+        assert.match(err.reason, /SYNODLG3/);
+        assert.deepEqual(await readFile(path), old, 'the file is left untouched');
+      });
     });
-  });
+  }
 
   test('a non-empty file shorter than the header is refused with a CorruptLogError at offset 0', async () => {
     await withTempDir(async (dir) => {
@@ -318,7 +428,6 @@ describe('FileLog on disk', () => {
       assert.equal(err.offset, 0);
     });
   });
-
   test('syncs issued while a write is in flight share the next datasync', async () => {
     await withTempDir(async (dir) => {
       const path = join(dir, 'batch.log');
@@ -481,6 +590,8 @@ class FakeProcess {
  */
 class InstrumentedDisk {
   datasyncs = 0;
+  /** Every write and datasync, in the order they were issued. */
+  readonly operations: Array<'write' | 'datasync'> = [];
   /** Makes the next datasync reject with this error (without syncing). */
   failNextDatasync: Error | undefined;
   #gate: Promise<void> | undefined;
@@ -505,11 +616,13 @@ class InstrumentedDisk {
     const handle = await open(path, 'r+');
     return {
       write: async (buffer, offset, length, position) => {
+        this.operations.push('write');
         this.#writeStarted?.();
         await this.#gate;
         return handle.write(buffer, offset, length, position);
       },
       datasync: async () => {
+        this.operations.push('datasync');
         this.datasyncs++;
         const failure = this.failNextDatasync;
         this.failNextDatasync = undefined;
@@ -550,11 +663,17 @@ async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> 
   }
 }
 
-/** Writes `records` to a new log at `path`, closes it, and returns them as loaded (with offsets). */
+/**
+ * Writes `records` to a new log at `path`, one flush (so one batch) each, closes it, and returns
+ * them as loaded (with offsets). Each record is thus the first of its batch: see `batchOf`.
+ */
 async function writeLog(path: string, records: readonly Uint8Array[]): Promise<LoadedRecord[]> {
   const log = new FileLog(path, { logger: silentLogger });
   log.load();
-  for (const record of records) log.append(record);
+  for (const record of records) {
+    log.append(record);
+    await syncOnce(log);
+  }
   await log.close();
   const reader = new FileLog(path, { logger: silentLogger });
   const loaded = reader.load();
@@ -563,8 +682,82 @@ async function writeLog(path: string, records: readonly Uint8Array[]): Promise<L
   return loaded;
 }
 
+/** Appends `records` to the log at `path` in one flush (one batch); returns everything the log then holds. */
+async function appendBatch(path: string, records: readonly Uint8Array[]): Promise<LoadedRecord[]> {
+  const log = new FileLog(path, { logger: silentLogger });
+  const before = log.load();
+  for (const record of records) log.append(record);
+  await log.close();
+  const reader = new FileLog(path, { logger: silentLogger });
+  const loaded = reader.load();
+  await reader.close();
+  assertRecords(loaded, [...before.map((record) => record.data), ...records]);
+  return loaded;
+}
+
+/** The offset of the batch that `record` opens (every record `writeLog` wrote opens its batch). */
+function batchOf(record: LoadedRecord): number {
+  return record.offset - batchHeaderBytes;
+}
+
+/** The unit a torn write loses or keeps: a page of the page cache. */
+const pageBytes = 4096;
+
+/** The first page boundary after `offset`. */
+function pageAfter(offset: number): number {
+  return (Math.floor(offset / pageBytes) + 1) * pageBytes;
+}
+
+/**
+ * Loads the log at `path` (of `sizeBefore` bytes) and checks that it holds `survivors`, that the
+ * bytes from `cutAt` on were cut off with one warning naming file, offset and size, and that
+ * the log goes on: a record appended afterwards loads, without a warning.
+ */
+async function assertTornTailCut(path: string, survivors: readonly Uint8Array[], cutAt: number, sizeBefore: number): Promise<void> {
+  const lines: LogLine[] = [];
+  const log = new FileLog(path, { logger: capturingLogger(lines) });
+  assertRecords(log.load(), survivors);
+  const warnings = lines.filter((line) => line.level === 'warn');
+  assert.equal(warnings.length, 1, 'one warning');
+  assert.equal(warnings[0]!.fields['file'], path);
+  assert.equal(warnings[0]!.fields['offset'], cutAt);
+  assert.equal(warnings[0]!.fields['bytes'], sizeBefore - cutAt);
+  assert.equal((await stat(path)).size, cutAt, 'the tail is gone from the file');
+
+  log.append(text('after the cut'));
+  await syncOnce(log);
+  await log.close();
+
+  const linesAfter: LogLine[] = [];
+  const reopened = new FileLog(path, { logger: capturingLogger(linesAfter) });
+  assertRecords(reopened.load(), [...survivors, text('after the cut')]);
+  assert.deepEqual(linesAfter.filter((line) => line.level === 'warn'), [], 'a clean log loads without warnings');
+}
+
+/** Loading the log at `path` throws a CorruptLogError naming it and `offset`, reports no torn tail, changes nothing. */
+async function assertCorrupt(path: string, offset: number, reason: RegExp): Promise<void> {
+  const before = await readFile(path);
+  const lines: LogLine[] = [];
+  const err = catchError(() => new FileLog(path, { logger: capturingLogger(lines) }).load());
+  assert.ok(err instanceof CorruptLogError, `expected a CorruptLogError, got ${String(err)}`);
+  assert.equal(err.file, path);
+  assert.equal(err.offset, offset);
+  assert.match(err.reason, reason);
+  assert.ok(err.message.includes(path), err.message);
+  assert.ok(err.message.includes(`offset ${offset}`), err.message);
+  assert.deepEqual(await readFile(path), before, 'the file is left untouched');
+  assert.deepEqual(lines.filter((line) => line.level === 'warn'), [], 'no torn tail reported');
+}
+
 function syncOnce(log: DurableLog): Promise<void> {
   return new Promise((resolve, reject) => log.sync((err) => (err === undefined ? resolve() : reject(err))));
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function flipByte(path: string, offset: number, mask = 0xff): Promise<void> {
@@ -574,23 +767,40 @@ async function flipByte(path: string, offset: number, mask = 0xff): Promise<void
   await writeFile(path, contents);
 }
 
-/**
- * Overwrites a frame's length field. `matching` also rewrites the header checksum to fit it (as
- * if the writer had put that length there); `stale` leaves the old checksum (damage).
- */
-async function rewriteLength(
-  path: string,
-  frameOffset: number,
-  length: number,
-  checksum: 'matching' | 'stale',
-): Promise<void> {
+/** Overwrites the bytes [from, to) with zeros, as a page that never reached the disk reads back. */
+async function zeroRange(path: string, from: number, to: number): Promise<void> {
   const contents = await readFile(path);
-  assert.ok(frameOffset + frameHeaderBytes <= contents.length, `a frame header at ${frameOffset} is inside the file`);
-  contents.writeUInt32LE(length, frameOffset);
-  if (checksum === 'matching') {
-    contents.writeUInt32LE(crc32(contents.subarray(frameOffset, frameOffset + 4)), frameOffset + 4);
-  }
+  assert.ok(from < to && to <= contents.length, `[${from}, ${to}) is inside the file`);
+  contents.fill(0, from, to);
   await writeFile(path, contents);
+}
+
+/** Overwrites a batch's length field and leaves its header checksum stale (damage). */
+async function rewriteBatchLength(path: string, batch: number, length: number): Promise<void> {
+  const contents = await readFile(path);
+  assert.ok(batch + batchHeaderBytes <= contents.length, `a batch header at ${batch} is inside the file`);
+  contents.writeUInt32LE(length, batch);
+  await writeFile(path, contents);
+}
+
+/**
+ * Overwrites the length field of `record`, the first of its batch, and rewrites the batch
+ * checksum to fit: as if the writer had put that length there.
+ */
+async function rewriteRecordLength(path: string, record: LoadedRecord, length: number): Promise<void> {
+  const contents = await readFile(path);
+  const batch = batchOf(record);
+  const end = batch + batchHeaderBytes + contents.readUInt32LE(batch);
+  assert.ok(end <= contents.length, `a batch at ${batch} is inside the file`);
+  contents.writeUInt32LE(length, record.offset);
+  contents.writeUInt32LE(crc32(contents.subarray(batch + batchHeaderBytes, end)), batch + 8);
+  await writeFile(path, contents);
+}
+
+function u32(value: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32LE(value);
+  return out;
 }
 
 function catchError(fn: () => unknown): unknown {

@@ -27,7 +27,11 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The cluster every test node belongs to unless a test says otherwise. */
+const cluster = 'test-cluster';
+
 interface NodeConfig {
+  readonly cluster?: string;
   readonly logger?: Logger;
   readonly options?: Partial<TransportOptions>;
   /** Reuse this address (a restart); otherwise pick a free loopback port. */
@@ -40,7 +44,12 @@ async function startNode(config: NodeConfig = {}): Promise<GrpcTransport> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const self = config.self ?? `127.0.0.1:${await freePort()}`;
     try {
-      return await GrpcTransport.listen({ self, logger: config.logger ?? silentLogger, options: config.options });
+      return await GrpcTransport.listen({
+        self,
+        cluster: config.cluster ?? cluster,
+        logger: config.logger ?? silentLogger,
+        options: config.options,
+      });
     } catch (err) {
       lastError = err;
       await sleep(50);
@@ -129,14 +138,17 @@ class RawPeer {
     this.#client = new grpc.Client(target, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
   }
 
-  /** Sends one envelope; resolves to the status the server answered. */
+  /**
+   * Sends one envelope, in `cluster` unless it names its own (`cluster: undefined`: none);
+   * resolves to the status the server answered.
+   */
   deliver(envelope: Fields): Promise<{ code: grpc.status; details: string }> {
     return new Promise((resolve) => {
       this.#client.makeUnaryRequest(
         paxosDeliver.path,
         paxosDeliver.requestSerialize,
         paxosDeliver.responseDeserialize,
-        envelope,
+        { cluster, ...envelope },
         { deadline: Date.now() + 5000 },
         (err) => resolve(err === null ? { code: grpc.status.OK, details: '' } : { code: err.code, details: err.details }),
       );
@@ -352,20 +364,119 @@ describe('GrpcTransport', { timeout: 60_000 }, () => {
     const a = await node();
     const b = await node();
     const atA: PaxosMessage[] = [];
+    const atB: PaxosMessage[] = [];
     const fromA = a.open(paxosCodec, (_f, m) => atA.push(m));
-    const fromB = b.open(paxosCodec, () => {});
+    const fromB = b.open(paxosCodec, (_f, m) => atB.push(m));
+    // Connected before the close, so that a send after it would find a ready connection.
+    fromA.send(b.self, { kind: 'known', instance: 1 });
+    assert.ok(await until(() => atB.length === 1, 5000), 'the message sent before close did not arrive');
     fromA.send(a.self, { kind: 'known', instance: 1 }); // queued for delivery after close: must not arrive
     await Promise.all([a.close(), a.close()]);
     await a.close();
     fromA.send(b.self, { kind: 'known', instance: 2 });
     fromB.send(a.self, { kind: 'known', instance: 2 });
     await sleep(200);
-    assert.deepEqual(atA, []);
+    assert.deepEqual(atA, [], 'the closed transport delivered a message');
+    // b still receives (its own message arrives), so nothing from the closed a arrived at it.
+    fromB.send(b.self, { kind: 'known', instance: 3 });
+    assert.ok(await until(() => atB.length >= 2, 5000), "b's receiver stopped working");
+    await sleep(100);
+    assert.deepEqual(atB, [{ kind: 'known', instance: 1 }, { kind: 'known', instance: 3 }], 'the closed transport sent a message');
     assert.throws(() => a.open(paxosCodec, () => {}), /closed/);
   });
 
+  test('two transports with different cluster names cannot exchange messages; the refusal names both clusters', async () => {
+    const logA = capturingLogger();
+    const logB = capturingLogger();
+    const a = await node({ cluster: 'alpha', logger: logA });
+    const b = await node({ cluster: 'beta', logger: logB });
+    const atA: PaxosMessage[] = [];
+    const atB: PaxosMessage[] = [];
+    const fromA = a.open(paxosCodec, (_f, m) => atA.push(m));
+    const fromB = b.open(paxosCodec, (_f, m) => atB.push(m));
+    fromA.send(b.self, { kind: 'known', instance: 1 });
+    fromB.send(a.self, { kind: 'known', instance: 1 });
+
+    // Each sender logs the refusal it got back; each receiver logs what it refused.
+    const refusedTo = (log: typeof logA, to: NodeId) => (): boolean =>
+      log.lines.some((l) => l.level === 'warn' && l.fields['to'] === to && l.fields['code'] === 'FAILED_PRECONDITION');
+    assert.ok(await until(refusedTo(logA, b.self), 5000), 'a logged no refusal from b');
+    assert.ok(await until(refusedTo(logB, a.self), 5000), 'b logged no refusal from a');
+    const refusal = logA.lines.find((l) => l.level === 'warn' && l.fields['to'] === b.self);
+    assert.match(String(refusal?.fields['details']), /"alpha"/);
+    assert.match(String(refusal?.fields['details']), /"beta"/);
+    const refused = logB.lines.find((l) => l.level === 'warn' && l.msg.includes('another cluster'));
+    assert.equal(refused?.fields['from'], a.self);
+    assert.equal(refused?.fields['senderCluster'], '"alpha"');
+    assert.equal(refused?.fields['cluster'], '"beta"');
+    await sleep(100);
+    assert.deepEqual(atA, [], "a's receiver was called");
+    assert.deepEqual(atB, [], "b's receiver was called");
+
+    // The same for a peer speaking the wire format directly, and for one that sends no cluster name.
+    const foreign = await rawPeer(b.self).deliver({ from: a.self, to: b.self, cluster: 'alpha', known: { instance: 2 } });
+    assert.equal(statusName(foreign.code), 'FAILED_PRECONDITION');
+    assert.ok(foreign.details.includes('"alpha"') && foreign.details.includes('"beta"'), foreign.details);
+    const anonymous = await rawPeer(b.self).deliver({ from: a.self, to: b.self, cluster: undefined, known: { instance: 2 } });
+    assert.equal(statusName(anonymous.code), 'FAILED_PRECONDITION');
+    assert.match(anonymous.details, /of cluster \(none\) reached .* of cluster "beta"/);
+    await sleep(50);
+    assert.deepEqual(atB, [], "b's receiver was called");
+
+    // Within one cluster the same two kinds of node talk.
+    const b2 = await node({ cluster: 'alpha' });
+    const atB2: PaxosMessage[] = [];
+    b2.open(paxosCodec, (_f, m) => atB2.push(m));
+    fromA.send(b2.self, { kind: 'known', instance: 3 });
+    assert.ok(await until(() => atB2.length === 1, 5000), 'a message within one cluster did not arrive');
+  });
+
+  test('a transport without a cluster name is refused at listen', async () => {
+    await assert.rejects(
+      GrpcTransport.listen({ self: '127.0.0.1:0', cluster: '', logger: silentLogger }),
+      /cluster must be a non-empty string/,
+    );
+  });
+
+  test('at most maxPeerClients peer clients are kept, and the least recently used one is closed first', async () => {
+    const logger = capturingLogger();
+    const a = await node({ logger, options: { maxPeerClients: 2 } });
+    const [b, c, d] = [await node(), await node(), await node()];
+    const fromA = a.open(paxosCodec, () => {});
+    const arrived = new Map<NodeId, number>();
+    for (const peer of [b, c, d]) peer.open(paxosCodec, () => arrived.set(peer.self, (arrived.get(peer.self) ?? 0) + 1));
+    const evicted = (): unknown[] => logger.lines.filter((l) => l.msg.includes('evicted')).map((l) => l.fields['peer']);
+    const sendAndWait = async (to: GrpcTransport): Promise<void> => {
+      const before = arrived.get(to.self) ?? 0;
+      fromA.send(to.self, { kind: 'known', instance: 1 });
+      assert.ok(await until(() => (arrived.get(to.self) ?? 0) === before + 1, 5000), `no message reached ${to.self}`);
+    };
+
+    await sendAndWait(b);
+    await sendAndWait(c);
+    assert.deepEqual(evicted(), [], 'two peers fit');
+    await sendAndWait(d); // a third: b, the least recently used, goes
+    assert.deepEqual(evicted(), [b.self]);
+    await sendAndWait(c); // c is now the most recently used, d the least
+    await sendAndWait(b); // b is dialled again, and d goes (not c: least recently used, not first in)
+    assert.deepEqual(evicted(), [b.self, d.self]);
+    assert.deepEqual([b, c, d].map((peer) => arrived.get(peer.self)), [2, 2, 1]);
+  });
+
+  test('maxPeerClients must be a positive integer', async () => {
+    for (const maxPeerClients of [0, 1.5]) {
+      await assert.rejects(
+        GrpcTransport.listen({ self: '127.0.0.1:0', cluster, logger: silentLogger, options: { maxPeerClients } }),
+        /maxPeerClients must be a positive/,
+      );
+    }
+  });
+
   test('a node id whose port differs from the bound one is refused at listen', async () => {
-    await assert.rejects(GrpcTransport.listen({ self: '127.0.0.1:0', logger: silentLogger }), /bound port \d+, but the node id says 0/);
+    await assert.rejects(
+      GrpcTransport.listen({ self: '127.0.0.1:0', cluster, logger: silentLogger }),
+      /bound port \d+, but the node id says 0/,
+    );
   });
 
   test('opening the same channel twice is a programmer error', async () => {

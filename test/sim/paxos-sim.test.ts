@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { runPaxosSimulation } from '../../src/sim/paxos-run.js';
 import type { RunResult } from '../../src/sim/run-result.js';
 import { formatResult } from '../../src/sim/run-result.js';
+import { Simulation } from '../../src/sim/simulation.js';
+import { PaxosLayer } from '../../src/paxos/paxos-layer.js';
 
 /** Seeds this suite runs (the full 1000 is `npm run sim -- --layer paxos --seeds 1000`). SEED=n runs one. */
 const seeds = process.env['SEED'] !== undefined
@@ -53,4 +55,45 @@ test('acceptors that skip persisting promises are caught breaking a promise afte
   const caught = firstCaught('promise broken', 1000, (seed) => runPaxosSimulation({ seed, mutations: { skipPromisePersist: true } }));
   assert.ok(caught !== undefined, 'no seed in 1..1000 caught the mutation');
   console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+test('a proposer that proposes a value nobody asked for is caught by the validity checker', () => {
+  const caught = firstCaught('validity', 100, (seed) => runPaxosSimulation({ seed, mutations: { forgeOwnValue: true } }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+test('learners that never catch up are caught by the liveness checker', () => {
+  const caught = firstCaught('liveness', 300, (seed) => runPaxosSimulation({ seed, mutations: { noCatchUp: true } }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+test('a disk that acknowledges fsync without writing is caught by the durability checker', () => {
+  const caught = firstCaught('durability', 100, (seed) => runPaxosSimulation({ seed, lyingDisk: true }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+test('Paxos keeps deciding when every fsync takes 300 ms (longer than the base phase timeout)', () => {
+  // Proves the phase timeout adapts: a fixed 250 ms timeout never let a round finish on such a disk.
+  const sim = new Simulation({ seed: 9, disk: { minSyncMs: 300, maxSyncMs: 300, slowRate: 0, slowSyncMs: 300 } });
+  const ids = ['n1', 'n2', 'n3'];
+  const decided = new Map<string, number>();
+  const nodes = ids.map((id) => sim.addNode(id, (world) => {
+    const layer = new PaxosLayer(world, { first: 'n1', listener: { onDecided: (i) => decided.set(id, i) } });
+    world.executor.submit(() => layer.start());
+    return { layer };
+  }));
+  for (const n of nodes) n.start();
+  const propose = (from: number, instance: number, value: string[]): void => {
+    const node = nodes[from]!;
+    node.world!.executor.submit(() => void node.process!.layer.propose(instance, value));
+  };
+  propose(0, 2, ids);
+  sim.runUntil(30_000, () => ids.every((id) => (decided.get(id) ?? 0) >= 2));
+  propose(1, 3, ids);
+  sim.runUntil(90_000, () => ids.every((id) => (decided.get(id) ?? 0) >= 3));
+  assert.deepEqual(ids.map((id) => decided.get(id)), [3, 3, 3], `decided: ${JSON.stringify([...decided])} at ${sim.now} ms`);
+  assert.deepEqual(sim.failures, []);
 });

@@ -18,6 +18,8 @@ function key(value: PaxosValue): string {
  *   let a second value be chosen that the learners' defences then hide;
  * - agreement of learned values: no two nodes (or two lives of one node) deliver different
  *   values for an instance;
+ * - a proposal number carries one value only (a proposer that reused a round after a crash
+ *   would make acceptances under that number ambiguous);
  * - acceptors keep their promises: no acceptor sends a promise or an acceptance for a proposal
  *   number below one it promised earlier in the same instance, in this life or an earlier one
  *   (what a promise that was not durable before its reply left looks like after a crash);
@@ -63,7 +65,13 @@ export class PaxosChecker {
       this.#ballots.set(id, ballot);
     }
     if (m.kind === 'accept') {
-      ballot.value = key(m.value);
+      const value = key(m.value);
+      if (ballot.value !== undefined && ballot.value !== value) {
+        // Acceptances under one number can no longer be told apart: that alone breaks Paxos.
+        this.#sim.fail(`agreement: proposal ${formatProposal(m.n)} in instance ${m.instance} was used for ` +
+          `[${ballot.value}] and again for [${value}] (a proposer reused a round)`);
+      }
+      ballot.value = value;
       return;
     }
     ballot.acceptors.add(from);
