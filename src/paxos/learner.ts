@@ -4,6 +4,9 @@ import type { NodeId } from '../env/types.js';
 import type { PaxosMessage, PaxosValue } from './messages.js';
 import { type PaxosContext, type PaxosOutbox, sameValue } from './context.js';
 
+/** Share of gossip rounds that pick a peer from the latest view rather than from everyone ever named. */
+const gossipLatestViewShare = 0.75;
+
 /** Timer names the learner uses. */
 export const learnerTimers = { gossip: 'learner-gossip', fetchRetry: 'learner-fetch-retry' } as const;
 
@@ -116,8 +119,12 @@ export class Learner {
     if (key === learnerTimers.fetchRetry) {
       this.#fetchOutstanding = false;
     } else if (key === learnerTimers.gossip && this.#ctx.mutations.noCatchUp !== true) {
-      const peers = [...this.#everyone].filter((p) => p !== this.#ctx.self);
-      const peer = randomPick(this.#ctx.random, peers);
+      // Mostly the members of the latest view (the ones that are most likely alive and ahead);
+      // sometimes anybody ever named in a view, so that a removed node that missed the news is
+      // reached too.
+      const latest = this.#decided.get(this.#contiguous)!;
+      const pool = this.#ctx.random.next() < gossipLatestViewShare ? latest : [...this.#everyone];
+      const peer = randomPick(this.#ctx.random, pool.filter((p) => p !== this.#ctx.self));
       if (peer !== undefined) out.send(peer, { kind: 'known', instance: this.#contiguous });
       out.setTimer(learnerTimers.gossip, this.#ctx.options.learnerGossipIntervalMs);
     }
