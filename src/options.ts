@@ -16,6 +16,12 @@ export const limits = {
   maxInstance: Number.MAX_SAFE_INTEGER - 1,
   /** Highest proposal round accepted (same reason). */
   maxRound: Number.MAX_SAFE_INTEGER - 1,
+  /** Largest client request (its arguments as JSON text) a replica accepts. 1 MiB. */
+  maxRequestBytes: 1024 * 1024,
+  /** Longest client id accepted. */
+  maxClientIdLength: 128,
+  /** Longest procedure name accepted (an app's names are checked against the same rule). */
+  maxProcNameLength: 64,
   /** Most decided values one Paxos `decisions` message may carry; `maxFetchBatch` must not exceed it. */
   maxDecisionsPerMessage: 1024,
   /**
@@ -116,6 +122,58 @@ export const defaultConfigOptions: ConfigOptions = {
   joinRequestTtlMs: 2000,
 };
 
+export interface RsmOptions {
+  /**
+   * The primary re-sends an `invoke` that a backup has not acknowledged after this long (the
+   * message or its ack was lost). Default 100 ms.
+   */
+  readonly invokeRetryMs: number;
+  /** A syncing replica re-sends its `sync-status` (or its last `sync-pull`) after this long without an answer. Default 100 ms. */
+  readonly syncRetryMs: number;
+  /** State transfer ships the state in chunks of this many bytes (well under the gRPC message limit). Default 256 KiB. */
+  readonly stateChunkBytes: number;
+  /** A backup buffers at most this many early `invoke`s (beyond the next seqno); more are dropped and re-sent. Default 10000. */
+  readonly maxBufferedInvokes: number;
+  /** The primary stamps at most this many requests not yet executed; more get BUSY. Default 10000. */
+  readonly maxInFlight: number;
+  /** What BUSY tells clients to wait before retrying. Default 50 ms. */
+  readonly busyRetryAfterMs: number;
+}
+
+export const defaultRsmOptions: RsmOptions = {
+  invokeRetryMs: 100,
+  syncRetryMs: 100,
+  stateChunkBytes: 256 * 1024,
+  maxBufferedInvokes: 10_000,
+  maxInFlight: 10_000,
+  busyRetryAfterMs: 50,
+};
+
+export interface ClientOptions {
+  /**
+   * How long the client waits for an answer from one replica before it tries the next one.
+   * Default 500 ms: far above a loopback or LAN round trip plus an fsync, short enough that a
+   * dead primary costs little beyond the view change itself.
+   */
+  readonly attemptTimeoutMs: number;
+  /**
+   * Backoff when the cluster answers BUSY, or when no replica could be reached: the n-th
+   * consecutive one waits a random time in [0.5, 1] × min(retryMaxMs, retryBaseMs × 2^(n-1)),
+   * and at least what BUSY asked for. Defaults 10 ms and 500 ms.
+   */
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  /** The deadline of a call when the caller sets none. Default 10 s. */
+  readonly defaultDeadlineMs: number;
+}
+
+export const defaultClientOptions: ClientOptions = {
+  attemptTimeoutMs: 500,
+  retryBaseMs: 10,
+  retryMaxMs: 500,
+  defaultDeadlineMs: 10_000,
+};
+
 export interface TransportOptions {
   /**
    * Deadline of one message delivery over gRPC. Messages are best effort (protocols retransmit),
@@ -150,6 +208,24 @@ export interface TransportOptions {
    * bound.
    */
   readonly maxPeerClients: number;
+  /**
+   * Deadline of one client call (a request of a request/response service, e.g. `synod.rsm.Client`,
+   * and its answer) made through `connect`. Longer than `sendDeadlineMs` because the server
+   * answers only after it has done the work (the primary waits for its backups), and a request
+   * that arrives during a view change waits for it: default 3000 ms, above the config layer's
+   * two-second budget to remove a dead member. When it passes the caller gets `unreachable` with
+   * `DEADLINE_EXCEEDED`, and the server forgets the call (a late answer is dropped).
+   */
+  readonly callDeadlineMs: number;
+  /**
+   * Most client calls a node holds unanswered at once (over all the services it serves); one
+   * more is refused at once with RESOURCE_EXHAUSTED. Each holds a gRPC call (a stream and its
+   * request) until answered, cancelled or past its deadline. Default 10000, as
+   * `RsmOptions.maxInFlight` (the requests a primary holds before it answers BUSY): calls beyond
+   * that would only be answered BUSY, and the bound stops clients that never give up (or set no
+   * deadline) from making a node hold calls without limit.
+   */
+  readonly maxPendingCalls: number;
 }
 
 export const defaultTransportOptions: TransportOptions = {
@@ -159,7 +235,18 @@ export const defaultTransportOptions: TransportOptions = {
   reconnectBackoffInitialMs: 100,
   closeGraceMs: 500,
   maxPeerClients: 256,
+  callDeadlineMs: 3000,
+  maxPendingCalls: 10_000,
 };
+
+/** Transport options with defaults filled in; the counts must be integers. */
+export function transportOptions(given: Partial<TransportOptions> | undefined): TransportOptions {
+  const o = withDefaults(defaultTransportOptions, given, 'transport');
+  for (const key of ['maxPeerClients', 'maxPendingCalls'] as const) {
+    if (!Number.isInteger(o[key])) throw new RangeError(`transport.${key} must be a positive integer, got ${o[key]}`);
+  }
+  return o;
+}
 
 /** Fills unset options from `defaults`, and refuses values that are not positive finite numbers. */
 export function withDefaults<T extends object>(defaults: T, given: Partial<T> | undefined, what: string): T {

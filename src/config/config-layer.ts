@@ -14,6 +14,7 @@ export interface ConfigLayerOptions {
   readonly options?: Partial<ConfigOptions>;
   readonly wantsMembership?: boolean;
   readonly mutations?: ConfigMutations;
+  readonly staleMayRemoveDead?: boolean;
 }
 
 /**
@@ -38,6 +39,7 @@ export class ConfigLayer {
       ...(opts.options === undefined ? {} : { options: opts.options }),
       ...(opts.wantsMembership === undefined ? {} : { wantsMembership: opts.wantsMembership }),
       ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+      ...(opts.staleMayRemoveDead === undefined ? {} : { staleMayRemoveDead: opts.staleMayRemoveDead }),
     });
     this.#shell = new LayerShell<ConfigMessage, never>({
       executor: world.executor,

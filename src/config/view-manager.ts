@@ -56,7 +56,7 @@ export interface ViewManagerDeps {
   readonly self: NodeId;
   /** Drawn fresh at every process start. */
   readonly incarnation: string;
-  /** True when this process found durable Paxos records at start (it is not the node's first life). */
+  /** True unless this is the first process ever to run on this node's storage. */
   readonly restarted: boolean;
   readonly paxos: PaxosPort;
   readonly listener: ConfigListener;
@@ -67,6 +67,13 @@ export interface ViewManagerDeps {
   readonly wantsMembership?: boolean;
   /** Test-only protocol breakage. */
   readonly mutations?: ConfigMutations;
+  /**
+   * Whether stale members may remove dead members once most of the view is stale (default
+   * true). A node that runs a replicated app turns this off: there, a silent member may be the
+   * only holder of the app's state, and if it really is gone the app cannot serve anyway, so the
+   * removal could only do harm (see `#proposeNext`).
+   */
+  readonly staleMayRemoveDead?: boolean;
 }
 
 /** Test-only switches that break the config layer on purpose, to prove the checkers bite. */
@@ -125,6 +132,7 @@ export class ViewManager {
   readonly #options: ConfigOptions;
   readonly #wantsMembership: boolean;
   readonly #mutations: ConfigMutations;
+  readonly #staleMayRemoveDead: boolean;
 
   readonly #views = new Map<number, Members>();
   #vid = 0;
@@ -157,6 +165,7 @@ export class ViewManager {
     this.#options = withDefaults(defaultConfigOptions, deps.options, 'config');
     this.#wantsMembership = deps.wantsMembership ?? true;
     this.#mutations = deps.mutations ?? {};
+    this.#staleMayRemoveDead = deps.staleMayRemoveDead ?? true;
   }
 
   // ---- queries -------------------------------------------------------------------------
@@ -356,9 +365,10 @@ export class ViewManager {
    *   decided, and a proposal left waiting would complete later in a changed world);
    * - no change is proposed whose resulting view lacks a live majority.
    * A stale node proposes only the removal of dead members, and only once a majority of the
-   * view is stale: the view has then lost most of its surviving processes, so the state the
-   * silent members might hold is not protected any more (design §4's guarantee needs a
-   * surviving majority), while waiting for them could be forever.
+   * view is stale (and `staleMayRemoveDead`): the view has then lost most of its surviving
+   * processes, while waiting for the silent ones could be forever. With a replicated app above,
+   * this is off: a "dead" member may just be unreachable for a while (a restarted node's peers
+   * need time to reconnect) and hold the only copy of the app's state.
    */
   #proposeNext(): void {
     const members = this.members();
@@ -376,7 +386,7 @@ export class ViewManager {
     const without = (node: NodeId): Members => members.filter((m) => m !== node);
     const { suspectAfterMissed } = this.#options;
     const staleCount = others.filter((m) => this.#peers.get(m)!.stale !== null).length + (this.#status === 'stale' ? 1 : 0);
-    if (this.#status === 'stale' && staleCount < majority(members.length)) return null;
+    if (this.#status === 'stale' && (!this.#staleMayRemoveDead || staleCount < majority(members.length))) return null;
 
     for (const m of others) {
       const p = this.#peers.get(m)!;

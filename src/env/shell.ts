@@ -1,4 +1,4 @@
-import type { Channel, Transport, WireCodec } from './transport.js';
+import type { Channel, ReturnAddress, ServiceCodec, Transport, WireCodec } from './transport.js';
 import type { Clock, TimerHandle } from './clock.js';
 import type { RecordLog } from './durable-log.js';
 import type { Executor } from './executor.js';
@@ -23,10 +23,24 @@ export interface LayerShellDeps<M, R> {
   /** The layer's durable records, or null for a layer that keeps nothing on disk. */
   readonly log: RecordLog<R> | null;
   readonly onMessage: (from: NodeId, msg: M, out: Outbox<M, R>) => void;
+  /**
+   * A request/response service the layer serves besides its peer channel (the RSM's client
+   * service). Outgoing messages that `carries` picks go to it, as answers to return addresses.
+   */
+  readonly service?: LayerService<M, R>;
   readonly onTimer: (key: string, out: Outbox<M, R>) => void;
   /** A crash breakpoint fired, or the disk failed: the node must stop at once. */
   readonly onHalt: (reason: string) => void;
   readonly mutations?: ShellMutations;
+}
+
+/** A request/response service served by a layer (see `LayerShellDeps.service`). */
+export interface LayerService<M, R> {
+  // `any`: the request and answer types are the layer's business; the shell only routes them.
+  readonly codec: ServiceCodec<any, any>;
+  /** Whether an outgoing message is an answer of this service (else it goes to the peer channel). */
+  readonly carries: (msg: M) => boolean;
+  readonly onRequest: (from: ReturnAddress, request: unknown, out: Outbox<M, R>) => void;
 }
 
 /**
@@ -37,6 +51,7 @@ export interface LayerShellDeps<M, R> {
 export class LayerShell<M, R = never> {
   readonly #deps: LayerShellDeps<M, R>;
   readonly #channel: Channel<M>;
+  readonly #service: { readonly channel: Channel<unknown>; readonly carries: (msg: M) => boolean } | null;
   readonly #timers = new Map<string, TimerHandle>();
   #halted = false;
 
@@ -45,6 +60,13 @@ export class LayerShell<M, R = never> {
     this.#channel = deps.transport.open(deps.codec, (from, msg) =>
       deps.executor.submit(() => this.run((out) => deps.onMessage(from, msg, out))),
     );
+    const service = deps.service;
+    this.#service = service === undefined ? null : {
+      carries: service.carries,
+      channel: deps.transport.serve(service.codec, (from, request: unknown) =>
+        deps.executor.submit(() => this.run((out) => service.onRequest(from, request, out))),
+      ),
+    };
   }
 
   /**
@@ -73,7 +95,7 @@ export class LayerShell<M, R = never> {
       return;
     }
     for (const { key, delayMs } of out.timers) this.#setTimer(key, delayMs);
-    for (const { to, msg } of out.volatileSends) this.#channel.send(to, msg);
+    for (const { to, msg } of out.volatileSends) this.#route(to, msg);
     if (mutations?.sendBeforeDurable === true) {
       this.#sendAll(out);
       out.sends.length = 0;
@@ -103,7 +125,12 @@ export class LayerShell<M, R = never> {
   }
 
   #sendAll(out: Outbox<M, R>): void {
-    for (const { to, msg } of out.sends) this.#channel.send(to, msg);
+    for (const { to, msg } of out.sends) this.#route(to, msg);
+  }
+
+  #route(to: NodeId, msg: M): void {
+    if (this.#service !== null && this.#service.carries(msg)) this.#service.channel.send(to, msg);
+    else this.#channel.send(to, msg);
   }
 
   #upcallAll(out: Outbox<M, R>): void {

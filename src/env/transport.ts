@@ -23,13 +23,53 @@ export interface Transport {
    * Each channel name may be opened once per transport.
    */
   open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M>;
+  /**
+   * Serves a request/response service (the client service): each request arrives with a return
+   * address, and `send(returnAddress, answer)` answers it. Failure semantics: a request or its
+   * answer may be lost (the client retries on its own timer); an answer to a return address that
+   * expired (the client gave up) is dropped; at most one answer per request is delivered.
+   */
+  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans>;
   /** Stops sending and receiving; releases sockets. */
   close(): Promise<void>;
 }
 
+/**
+ * The client side of a request/response service: what `RsmClient` talks through. Answers come
+ * back to `receive`; `unreachable` tells early that a request could not be delivered at all
+ * (connection refused, server gone) so the client can move on without waiting for its timeout;
+ * otherwise a lost request simply gets no answer.
+ */
+export interface ClientTransport {
+  connect<Req, Ans>(
+    codec: ServiceCodec<Req, Ans>,
+    receive: (server: NodeId, answer: Ans) => void,
+    unreachable?: (server: NodeId, reason: string) => void,
+  ): Channel<Req>;
+  close(): Promise<void>;
+}
+
+/** Where an answer goes back to: opaque to the cores (a pending call in production, a node in the simulator). */
+export type ReturnAddress = string;
+
 export interface Channel<M> {
   /** Best effort; see the failure semantics on `Transport`. */
   send(to: NodeId, msg: M): void;
+}
+
+/**
+ * A request/response service's wire format: requests and answers each as the fields of their
+ * gRPC message (the `oneof body` of `Call` and `Answer`), checked on the way in. Codecs are pure.
+ */
+export interface ServiceCodec<Req, Ans> {
+  /** Fully qualified gRPC service name (e.g. `synod.rsm.Client`); its one method is `Call`. */
+  readonly service: string;
+  encodeRequest(request: Req): Record<string, unknown>;
+  /** Throws `InvalidMessageError` for bad input. */
+  decodeRequest(wire: Record<string, unknown>): Req;
+  encodeAnswer(answer: Ans): Record<string, unknown>;
+  /** Throws `InvalidMessageError` for bad input. */
+  decodeAnswer(wire: Record<string, unknown>): Ans;
 }
 
 /**

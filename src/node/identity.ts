@@ -46,7 +46,8 @@ const identityFile = 'identity.json';
  * new node, and its acceptor has forgotten its promises, which can break Paxos' agreement.
  * Never wipe the data directory of a node that is still a member; remove it first.
  */
-export function checkIdentity(dataDir: string, given: NodeIdentity): void {
+/** Returns true when the identity was created now: this is the data directory's first life. */
+export function checkIdentity(dataDir: string, given: NodeIdentity): boolean {
   // A directory created now must survive a power loss too (with the promises later kept in it).
   mkdirDurable(dataDir);
   const path = join(dataDir, identityFile);
@@ -60,7 +61,7 @@ export function checkIdentity(dataDir: string, given: NodeIdentity): void {
     for (const field of ['me', 'first', 'cluster'] as const) {
       if (stored[field] !== given[field]) throw new DataDirMismatchError(dataDir, field, String(stored[field]), given[field]);
     }
-    return;
+    return false;
   }
   const tmp = `${path}.tmp`;
   writeFileSync(tmp, `${JSON.stringify({ me: given.me, first: given.first, cluster: given.cluster })}\n`);
@@ -69,4 +70,5 @@ export function checkIdentity(dataDir: string, given: NodeIdentity): void {
   closeSync(fd);
   renameSync(tmp, path);
   fsyncDir(dataDir);
+  return true;
 }

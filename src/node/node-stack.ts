@@ -1,19 +1,34 @@
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
-import type { ConfigOptions, PaxosOptions } from '../options.js';
+import type { ConfigOptions, PaxosOptions, RsmOptions } from '../options.js';
+import type { App } from '../rsm/app.js';
+import { RsmLayer } from '../rsm/rsm-layer.js';
+import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
+import type { Breakpoints } from './breakpoints.js';
 import { ConfigLayer } from '../config/config-layer.js';
 import type { ConfigListener, ConfigMutations } from '../config/view-manager.js';
-import type { PaxosBreakpoints, PaxosMutations } from '../paxos/context.js';
+import type { PaxosMutations } from '../paxos/context.js';
 import type { PaxosValue } from '../paxos/messages.js';
 import { PaxosLayer } from '../paxos/paxos-layer.js';
 
-export interface NodeStackOptions {
+export interface NodeStackOptions<S> {
   readonly first: NodeId;
   readonly incarnation: string;
-  readonly breakpoints?: PaxosBreakpoints;
+  /**
+   * True when this is the first process ever to run on this node's storage (its data directory
+   * was just created). Only then may the first node hold the app's initial state; any later
+   * process lost whatever was in memory, even if it never wrote a durable record.
+   */
+  readonly firstLife: boolean;
+  /** The replicated application; without one the node runs Paxos and config only. */
+  readonly app?: App<S>;
+  readonly breakpoints?: Breakpoints;
   readonly paxos?: Partial<PaxosOptions>;
   readonly config?: Partial<ConfigOptions>;
+  readonly rsm?: Partial<RsmOptions>;
+  /** Watches the replica (simulator checkers, tests). */
+  readonly replicaObserver?: ReplicaObserver;
   /** Hears every committed view (the RSM layer, when there is one; tests). */
   readonly onViewCommitted?: ConfigListener['onViewCommitted'];
   /** Hears every Paxos decision, after the config layer (simulator checkers). */
@@ -22,20 +37,22 @@ export interface NodeStackOptions {
   readonly onPropose?: (instance: number, value: PaxosValue) => void;
   readonly wantsMembership?: boolean;
   /** Test-only protocol breakage. */
-  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
 }
 
 /**
- * The layers of one node, stacked: Paxos under config (and, later, the RSM above). Production
- * (`SynodNode`) and the simulator build nodes with this same class, so both run the same wiring.
+ * The layers of one node, stacked: Paxos under config under the RSM (when the node runs an app).
+ * Production (`SynodNode`) and the simulator build nodes with this same class, so both run the
+ * same wiring. Upcalls go up through one-method listeners; calls go down directly.
  */
-export class NodeStack {
+export class NodeStack<S = unknown> {
   readonly paxos: PaxosLayer;
   readonly config: ConfigLayer;
+  readonly rsm: RsmLayer<S> | null;
   readonly #world: NodeWorld;
 
   /** Replays the durable logs; throws `CorruptLogError` for a damaged one. Call `start` next. */
-  constructor(world: NodeWorld, opts: NodeStackOptions) {
+  constructor(world: NodeWorld, opts: NodeStackOptions<S>) {
     this.#world = world;
     let config: ConfigLayer | null = null;
     this.paxos = new PaxosLayer(world, {
@@ -51,9 +68,10 @@ export class NodeStack {
       ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
     });
     const paxos = this.paxos;
+    let rsm: RsmLayer<S> | null = null;
     config = new ConfigLayer(world, {
       incarnation: opts.incarnation,
-      restarted: paxos.replayedRecords > 0,
+      restarted: !opts.firstLife,
       paxos: {
         propose: (instance, value) => {
           opts.onPropose?.(instance, value);
@@ -65,12 +83,40 @@ export class NodeStack {
         },
         decided: (instance) => paxos.core.decided(instance),
       },
-      listener: { onViewCommitted: (vid) => opts.onViewCommitted?.(vid) },
+      listener: {
+        onViewCommitted: (vid) => {
+          opts.onViewCommitted?.(vid);
+          rsm?.onViewCommitted();
+        },
+      },
       ...(opts.config === undefined ? {} : { options: opts.config }),
       ...(opts.wantsMembership === undefined ? {} : { wantsMembership: opts.wantsMembership }),
       ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+      // With an app above, a silent member may hold the only copy of its state: never removed by stale members.
+      staleMayRemoveDead: opts.app === undefined,
     });
     this.config = config;
+    const core = config.core;
+    this.rsm = opts.app === undefined ? null : new RsmLayer<S>(world, {
+      app: opts.app,
+      config: {
+        get vid() {
+          return core.vid;
+        },
+        get status() {
+          return core.status;
+        },
+        members: (vid) => core.members(vid),
+        setAdmission: (admission) => core.setAdmission(admission),
+      },
+      // The first node of a brand-new cluster starts with the app's initial state.
+      genesis: opts.firstLife && world.self === opts.first,
+      ...(opts.rsm === undefined ? {} : { options: opts.rsm }),
+      ...(opts.breakpoints === undefined ? {} : { breakpoints: opts.breakpoints }),
+      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+      ...(opts.replicaObserver === undefined ? {} : { observer: opts.replicaObserver }),
+    });
+    rsm = this.rsm;
   }
 
   /** Starts the layers bottom-up, as one task of the node's executor. */
@@ -82,6 +128,7 @@ export class NodeStack {
   }
 
   stop(): void {
+    this.rsm?.stop();
     this.config.stop();
     this.paxos.stop();
   }

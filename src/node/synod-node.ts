@@ -71,7 +71,7 @@ export class SynodNode {
    */
   static async start(config: SynodNodeConfig): Promise<SynodNode> {
     const cluster = config.cluster ?? defaultClusterName(config.first);
-    checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster });
+    const firstLife = checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster });
     const incarnation = randomUUID();
     const logger = config.logger;
     const prod = await createProductionWorld({
@@ -88,6 +88,7 @@ export class SynodNode {
       stack = new NodeStack(prod.world, {
         first: config.first,
         incarnation,
+        firstLife,
         breakpoints,
         ...(config.paxos === undefined ? {} : { paxos: config.paxos }),
         ...(config.config === undefined ? {} : { config: config.config }),

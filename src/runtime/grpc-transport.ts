@@ -2,10 +2,21 @@ import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { InvalidMessageError, invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
-import type { Channel, Transport, WireCodec } from '../env/transport.js';
+import type { Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type Fields, nodeId } from '../env/validate.js';
-import { type TransportOptions, defaultTransportOptions, limits, withDefaults } from '../options.js';
+import { type TransportOptions, transportOptions } from '../options.js';
+import {
+  PeerClients,
+  callChannel,
+  callMethod,
+  callMethodName,
+  checkClusterName,
+  describeClusterName,
+  errorText,
+  fieldOf,
+  networkCodes,
+} from './grpc-peers.js';
 import { PartitionFilter } from './partition-filter.js';
 import { serviceDefinition } from './proto.js';
 
@@ -31,15 +42,6 @@ export interface GrpcTransportConfig {
 /** The one RPC of every channel's service: `rpc Deliver(Envelope) returns (Ack)`. */
 const deliverMethod = 'Deliver';
 
-/** Codes that mean "the network or the peer is not there (yet)": expected, logged at debug. */
-const networkCodes: ReadonlySet<grpc.status> = new Set([
-  grpc.status.UNAVAILABLE,
-  grpc.status.DEADLINE_EXCEEDED,
-  grpc.status.CANCELLED,
-  // The peer runs but has not opened this channel yet (it is starting up).
-  grpc.status.UNIMPLEMENTED,
-]);
-
 type Deliver = MethodDefinition<Fields, object, Fields, object>;
 
 interface OpenChannel {
@@ -49,10 +51,35 @@ interface OpenChannel {
   readonly receive: (from: NodeId, msg: unknown) => void;
 }
 
+interface ServedService {
+  readonly service: string;
+  readonly codec: ServiceCodec<unknown, unknown>;
+  readonly receive: (from: ReturnAddress, request: unknown) => void;
+}
+
+/** A client call waiting for its answer. */
+interface PendingCall {
+  readonly served: ServedService;
+  readonly respond: grpc.sendUnaryData<Fields>;
+}
+
+interface Refusal {
+  readonly ok: false;
+  readonly code: grpc.status;
+  readonly details: string;
+}
+
 /** What the receiving side decided about one envelope. */
-type Verdict =
-  | { readonly ok: true; readonly from: NodeId; readonly msg: unknown }
-  | { readonly ok: false; readonly code: grpc.status; readonly details: string };
+type Verdict = { readonly ok: true; readonly from: NodeId; readonly msg: unknown } | Refusal;
+
+/** What the serving side decided about one client call. */
+type CallVerdict = { readonly ok: true; readonly request: unknown } | Refusal;
+
+/**
+ * The prefix of every return address. A node id is `host:port`; a return address has no `:`,
+ * so the two can never be confused.
+ */
+const returnAddressPrefix = '~call/';
 
 /**
  * The production `Transport`: every channel is a gRPC service (named by its codec) with one
@@ -90,8 +117,27 @@ type Verdict =
  * send to one more peer closes the least recently used client (calls it has not started yet
  * fail as UNAVAILABLE, i.e. are lost like any message) and the next send to that peer dials it
  * afresh. This bounds what a stream of messages from ever new sender ids can make this node hold.
+ *
+ * Request/response services (`serve`, the client service): a gRPC service (named by the codec)
+ * with one unary method, `Call(<request>) returns (<answer>)`; the request message carries
+ * `string cluster = 1` and a `oneof body`, the answer a `oneof body`. Each admitted call waits,
+ * under a return address `~call/<n>` (n counts up from 1 per transport; no `:`, so never a node
+ * id), until the channel's `send(returnAddress, answer)` completes it with OK and the encoded
+ * answer. It is completed at most once: a second answer, or one for a call the client cancelled
+ * or whose deadline passed (both forget the call), is dropped with a debug line. A call is
+ * refused at once with: UNAVAILABLE while the node is isolated (`isolate()`) or closing;
+ * FAILED_PRECONDITION when its cluster name is another or missing (warn); INVALID_ARGUMENT when
+ * it fails `decodeRequest`, naming the field (warn; the receiver is not called);
+ * RESOURCE_EXHAUSTED when `maxPendingCalls` calls already wait (warn). Partitions between nodes
+ * (`blockPeers`) do not apply to client calls: clients are not nodes. A call still waiting when
+ * the node is isolated is answered UNAVAILABLE instead of its answer; `close()` answers every
+ * waiting call UNAVAILABLE. If the receiver throws, the call is answered INTERNAL.
+ *
+ * A node may act as a client too (`connect`, the `ClientTransport` side): calls use the same
+ * peer connections as the channels, and have the semantics of `GrpcClientTransport`; an isolated
+ * node's calls fail at once as UNAVAILABLE.
  */
-export class GrpcTransport implements Transport {
+export class GrpcTransport implements Transport, ClientTransport {
   readonly self: NodeId;
   readonly #cluster: string;
   readonly #log: Logger;
@@ -100,22 +146,25 @@ export class GrpcTransport implements Transport {
   readonly #partition: PartitionFilter;
   /** Open channels by service name. */
   readonly #channels = new Map<string, OpenChannel>();
+  /** Served request/response services by service name. */
+  readonly #served = new Map<string, ServedService>();
+  /** Client calls waiting for their answer, at most `maxPendingCalls`. */
+  readonly #pending = new Map<ReturnAddress, PendingCall>();
+  /** The number in the last return address handed out. */
+  #callCount = 0;
   /**
-   * One client per peer, at most `maxPeerClients`, least recently used first (a Map iterates in
-   * insertion order, and a use re-inserts). Never holds `self` (messages to oneself do not use
-   * the network).
+   * Connections to peers (see the class comment). Never holds `self` for the channels (messages
+   * to oneself do not use the network); a client call to oneself does dial it.
    */
-  readonly #clients = new Map<NodeId, grpc.Client>();
+  readonly #peers: PeerClients;
   #closing: Promise<void> | undefined;
 
   private constructor(config: GrpcTransportConfig) {
     this.self = nodeId(config.self, 'self');
-    this.#cluster = checkClusterName(config.cluster);
+    this.#cluster = checkClusterName(config.cluster, 'GrpcTransport');
     this.#log = config.logger;
-    this.#options = withDefaults(defaultTransportOptions, config.options, 'transport');
-    if (!Number.isInteger(this.#options.maxPeerClients)) {
-      throw new RangeError(`transport.maxPeerClients must be a positive integer, got ${this.#options.maxPeerClients}`);
-    }
+    this.#options = transportOptions(config.options);
+    this.#peers = new PeerClients(this.#log, this.#options);
     this.#partition = new PartitionFilter(this.self);
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': this.#options.maxMessageBytes,
@@ -133,6 +182,7 @@ export class GrpcTransport implements Transport {
   open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M> {
     invariant(this.#closing === undefined, () => `open(${codec.service}) on a closed transport`);
     invariant(!this.#channels.has(codec.service), () => `channel ${codec.service} opened twice`);
+    invariant(!this.#served.has(codec.service), () => `channel ${codec.service} opened, but it is a served service`);
     const service = serviceDefinition(codec.service);
     // proto-loader types every method as MethodDefinition<object, object>; envelopes are plain field maps.
     const method = service[deliverMethod] as Deliver | undefined;
@@ -163,19 +213,76 @@ export class GrpcTransport implements Transport {
     return { send: (to, msg) => this.#send(channel, to, msg) };
   }
 
-  /** Drops all traffic with every peer, both ways, until `heal()`. Messages to oneself still arrive. */
+  /**
+   * Serves the request/response service of `codec` (see the class comment): `receive` gets each
+   * admitted request with its return address; the returned channel's `send(returnAddress,
+   * answer)` answers it. Each service may be served once per transport.
+   */
+  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans> {
+    invariant(this.#closing === undefined, () => `serve(${codec.service}) on a closed transport`);
+    invariant(!this.#served.has(codec.service), () => `service ${codec.service} served twice`);
+    invariant(!this.#channels.has(codec.service), () => `service ${codec.service} served, but it is an open channel`);
+    const method = callMethod(codec.service);
+    // As for channels: the map is heterogeneous, and only this codec's requests reach this receiver.
+    const served: ServedService = {
+      service: codec.service,
+      codec: codec as ServiceCodec<unknown, unknown>,
+      receive: receive as (from: ReturnAddress, request: unknown) => void,
+    };
+    this.#served.set(codec.service, served);
+    const handler: grpc.handleUnaryCall<Fields, Fields> = (call, respond) => this.#call(served, call, respond);
+    this.#server.addService(serviceDefinition(codec.service), { [callMethodName]: handler });
+    this.#log.debug({ self: this.self, service: codec.service, method: method.path }, 'serving');
+    return { send: (to, answer) => this.#answer(served, to, answer) };
+  }
+
+  /**
+   * Calls a request/response service of other nodes, as `GrpcClientTransport.connect` does (same
+   * semantics and `unreachable` reasons), over this node's peer connections. While this node is
+   * isolated every call fails at once: `unreachable(server, 'UNAVAILABLE: … is isolated')`.
+   */
+  connect<Req, Ans>(
+    codec: ServiceCodec<Req, Ans>,
+    receive: (server: NodeId, answer: Ans) => void,
+    unreachable?: (server: NodeId, reason: string) => void,
+  ): Channel<Req> {
+    invariant(this.#closing === undefined, () => `connect(${codec.service}) on a closed transport`);
+    const context = {
+      cluster: this.#cluster,
+      log: this.#log,
+      deadlineMs: this.#options.callDeadlineMs,
+      peers: this.#peers,
+      refusal: () => (this.#isolated() ? `${this.self} is isolated` : undefined),
+    };
+    return callChannel(context, codec, receive, unreachable);
+  }
+
+  /** Client calls waiting for their answer now (for tests and status displays). */
+  get pendingCalls(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Drops all traffic with every peer, both ways, until `heal()`. Messages to oneself still
+   * arrive. Client calls are refused too (UNAVAILABLE), both incoming ones (new calls, and the
+   * answer to a call already waiting) and this node's own (`connect`): a partitioned primary can
+   * neither answer clients nor reach other servers.
+   */
   isolate(): void {
     this.#log.info({ self: this.self }, 'partition: isolated from every peer');
     this.#partition.isolate();
   }
 
-  /** Drops all traffic with `ids`, both ways, until `heal()` (adds to what is already blocked). */
+  /**
+   * Drops all traffic with `ids`, both ways, until `heal()` (adds to what is already blocked).
+   * Client calls are not affected: clients are not nodes, and a call carries no sender id.
+   */
   blockPeers(ids: readonly NodeId[]): void {
     this.#log.info({ self: this.self, peers: ids }, 'partition: blocking peers');
     this.#partition.blockPeers(ids);
   }
 
-  /** Restores traffic with every peer. */
+  /** Restores traffic with every peer, and client calls. */
   heal(): void {
     this.#log.info({ self: this.self }, 'partition: healed');
     this.#partition.heal();
@@ -232,8 +339,14 @@ export class GrpcTransport implements Transport {
       this.#sendToSelf(channel, envelope);
       return;
     }
-    const client = this.#client(to);
-    if (client === undefined) return;
+    let client: grpc.Client;
+    try {
+      client = this.#peers.get(to);
+    } catch (err) {
+      // An address gRPC cannot even parse: the peer is unreachable, which send tolerates.
+      this.#log.warn({ to, err }, 'send dropped: cannot create a client for this address');
+      return;
+    }
     client.makeUnaryRequest(
       channel.method.path,
       channel.method.requestSerialize,
@@ -337,48 +450,125 @@ export class GrpcTransport implements Transport {
     }
   }
 
-  /**
-   * The cached client for `peer`, created on first use; undefined if gRPC refuses the address.
-   * Marks it most recently used; creating one beyond `maxPeerClients` evicts the least recent.
-   */
-  #client(peer: NodeId): grpc.Client | undefined {
-    const cached = this.#clients.get(peer);
-    if (cached !== undefined) {
-      this.#clients.delete(peer);
-      this.#clients.set(peer, cached);
-      return cached;
+  /** Admits one client call, gives it a return address and hands it to the receiver (see the class comment). */
+  #call(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>, respond: grpc.sendUnaryData<Fields>): void {
+    const verdict = this.#admitCall(served, call);
+    if (!verdict.ok) {
+      respond({ code: verdict.code, details: verdict.details });
+      return;
     }
-    let client: grpc.Client;
-    try {
-      client = new grpc.Client(peer, grpc.credentials.createInsecure(), {
-        'grpc.max_send_message_length': this.#options.maxMessageBytes,
-        'grpc.max_receive_message_length': this.#options.maxMessageBytes,
-        'grpc.initial_reconnect_backoff_ms': this.#options.reconnectBackoffInitialMs,
-        'grpc.max_reconnect_backoff_ms': this.#options.reconnectBackoffMaxMs,
+    const { service } = served;
+    if (call.cancelled) {
+      this.#log.debug({ service, client: call.getPeer() }, 'call dropped: cancelled before it was handed on');
+      return;
+    }
+    const maxPendingCalls = this.#options.maxPendingCalls;
+    if (this.#pending.size >= maxPendingCalls) {
+      this.#log.warn({ service, client: call.getPeer(), maxPendingCalls }, 'call refused: too many calls waiting for an answer');
+      respond({
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `${this.self} holds ${this.#pending.size} unanswered calls (maxPendingCalls ${maxPendingCalls})`,
       });
-    } catch (err) {
-      // An address gRPC cannot even parse: the peer is unreachable, which send tolerates.
-      this.#log.warn({ to: peer, err }, 'send dropped: cannot create a client for this address');
-      return undefined;
+      return;
     }
-    this.#evictBeyond(this.#options.maxPeerClients - 1);
-    this.#clients.set(peer, client);
-    return client;
+    const returnAddress = `${returnAddressPrefix}${++this.#callCount}`;
+    const pending: PendingCall = { served, respond };
+    this.#pending.set(returnAddress, pending);
+    // Emitted when the client cancels or the deadline passes (grpc-js may also emit it once the
+    // answer went out: then the call is no longer pending and this does nothing).
+    call.on('cancelled', () => {
+      if (this.#pending.get(returnAddress) !== pending) return;
+      this.#pending.delete(returnAddress);
+      this.#log.debug({ service, returnAddress }, 'call forgotten: cancelled by the client or past its deadline');
+    });
+    try {
+      served.receive(returnAddress, verdict.request);
+    } catch (err) {
+      this.#log.error({ service, returnAddress, err }, 'receiver threw; call answered INTERNAL');
+      if (this.#pending.get(returnAddress) === pending) {
+        this.#complete(returnAddress, pending, { code: grpc.status.INTERNAL, details: `${this.self} failed on this request` });
+      }
+    }
   }
 
-  /** Closes and forgets least recently used clients until at most `keep` remain. */
-  #evictBeyond(keep: number): void {
-    for (const [peer, client] of this.#clients) {
-      if (this.#clients.size <= keep) return;
-      client.close();
-      this.#clients.delete(peer);
-      this.#log.debug({ peer, maxPeerClients: this.#options.maxPeerClients }, 'peer client evicted (least recently used)');
+  /** The serving side's checks of one client call, in order; logs every refusal. Never throws. */
+  #admitCall(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>): CallVerdict {
+    const { service } = served;
+    const wire = call.request;
+    if (this.#closing !== undefined) return refuse(grpc.status.UNAVAILABLE, `${this.self} is shutting down`);
+    if (this.#isolated()) {
+      this.#log.debug({ service, client: call.getPeer() }, 'call refused: this node is isolated');
+      return refuse(grpc.status.UNAVAILABLE, `${this.self} is isolated`);
     }
+    if (wire['cluster'] !== this.#cluster) {
+      const theirs = describeClusterName(wire['cluster']);
+      const ours = JSON.stringify(this.#cluster);
+      this.#log.warn(
+        { client: call.getPeer(), service, senderCluster: theirs, cluster: ours },
+        'call refused: made by a client of another cluster',
+      );
+      return refuse(
+        grpc.status.FAILED_PRECONDITION,
+        `call from a client of cluster ${theirs} reached ${this.self} of cluster ${ours}`,
+      );
+    }
+    try {
+      return { ok: true, request: served.codec.decodeRequest(wire) };
+    } catch (err) {
+      this.#log.warn({ client: call.getPeer(), service, field: fieldOf(err), err }, 'call refused: failed validation');
+      const details = err instanceof InvalidMessageError ? err.message : `invalid request: ${errorText(err)}`;
+      return refuse(grpc.status.INVALID_ARGUMENT, details);
+    }
+  }
+
+  /** Answers the call waiting at `to`, if any (the served channel's `send`). */
+  #answer(served: ServedService, to: ReturnAddress, answer: unknown): void {
+    if (this.#closing !== undefined) return;
+    const { service } = served;
+    const pending = this.#pending.get(to);
+    if (pending === undefined) {
+      this.#log.debug({ to, service }, 'answer dropped: no call waits at this return address (answered, cancelled or expired)');
+      return;
+    }
+    if (pending.served !== served) {
+      // A core answered through another service's channel: a bug, but not this call's fault.
+      this.#log.error({ to, service, callService: pending.served.service }, 'answer dropped: the return address is of another service');
+      return;
+    }
+    if (this.#isolated()) {
+      this.#log.debug({ to, service }, 'answer dropped: this node is isolated; call answered UNAVAILABLE');
+      this.#complete(to, pending, { code: grpc.status.UNAVAILABLE, details: `${this.self} is isolated` });
+      return;
+    }
+    let wire: Fields;
+    try {
+      wire = served.codec.encodeAnswer(answer);
+    } catch (err) {
+      this.#log.error({ to, service, err }, 'answer dropped: the codec cannot encode it; call answered INTERNAL');
+      this.#complete(to, pending, { code: grpc.status.INTERNAL, details: `${this.self} cannot encode its answer` });
+      return;
+    }
+    this.#complete(to, pending, null, wire);
+  }
+
+  /** Forgets the call waiting at `address` and completes it: with `error`, or OK and `wire`. */
+  #complete(address: ReturnAddress, pending: PendingCall, error: Partial<grpc.StatusObject> | null, wire?: Fields): void {
+    this.#pending.delete(address);
+    if (error !== null) pending.respond(error);
+    else pending.respond(null, wire);
+  }
+
+  /** Whether this node is cut off from every peer and client (`isolate()`). */
+  #isolated(): boolean {
+    return this.#partition.describe().isolated;
   }
 
   async #shutdown(): Promise<void> {
-    for (const client of this.#clients.values()) client.close();
-    this.#clients.clear();
+    this.#peers.close();
+    // Calls still waiting would hold the server until closeGraceMs: tell their clients now.
+    for (const [address, pending] of this.#pending) {
+      this.#complete(address, pending, { code: grpc.status.UNAVAILABLE, details: `${this.self} is shutting down` });
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
@@ -393,32 +583,6 @@ export class GrpcTransport implements Transport {
   }
 }
 
-/** Checks the configured cluster name (a programmer or operator error throws at `listen`). */
-function checkClusterName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > limits.maxClusterNameLength) {
-    throw new RangeError(
-      `GrpcTransport cluster must be a non-empty string of at most ${limits.maxClusterNameLength} characters, ` +
-        `got ${typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : String(name)}`,
-    );
-  }
-  return name;
-}
-
-/** A received envelope's cluster field, for a log line or an error (it may be absent or absurd). */
-function describeClusterName(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) return '(none)';
-  if (value.length > limits.maxClusterNameLength) return `${JSON.stringify(value.slice(0, limits.maxClusterNameLength))}…`;
-  return JSON.stringify(value);
-}
-
-function refuse(code: grpc.status, details: string): Verdict {
+function refuse(code: grpc.status, details: string): Refusal {
   return { ok: false, code, details };
-}
-
-function fieldOf(err: unknown): string | undefined {
-  return err instanceof InvalidMessageError ? err.field : undefined;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

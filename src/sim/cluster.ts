@@ -1,5 +1,8 @@
 import type { Members, NodeId } from '../env/types.js';
-import type { ConfigOptions, PaxosOptions } from '../options.js';
+import type { ClientOptions, ConfigOptions, PaxosOptions, RsmOptions } from '../options.js';
+import type { App } from '../rsm/app.js';
+import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
+import { RsmClient } from '../client/rsm-client.js';
 import type { ConfigMutations, SelfStatus } from '../config/view-manager.js';
 import { Breakpoints } from '../node/breakpoints.js';
 import { NodeStack } from '../node/node-stack.js';
@@ -11,8 +14,13 @@ import type { NetworkProfile } from './network.js';
 import type { DiskProfile } from './disk.js';
 import { type SimNode, Simulation } from './simulation.js';
 
-export interface SimClusterOptions {
+export interface SimClusterOptions<S = unknown> {
   readonly seed: number;
+  /** The replicated app; without one, nodes run Paxos and config only. */
+  readonly app?: App<S>;
+  readonly rsm?: Partial<RsmOptions>;
+  /** Watches every replica (checkers); `node` is the replica's id. */
+  readonly replicaObserver?: (node: NodeId) => ReplicaObserver;
   /** Node ids; the first is the cluster's first node. Default n1..n3. */
   readonly ids?: readonly NodeId[];
   readonly network?: NetworkProfile;
@@ -21,12 +29,12 @@ export interface SimClusterOptions {
   readonly config?: Partial<ConfigOptions>;
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
-  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
 }
 
 /** What a simulated node runs: the node stack and its breakpoints. */
-export interface StackProcess {
-  readonly stack: NodeStack;
+export interface StackProcess<S = unknown> {
+  readonly stack: NodeStack<S>;
   readonly breakpoints: Breakpoints;
   stop(): void;
   readonly [field: string]: unknown;
@@ -44,15 +52,16 @@ export interface NodeView {
  * tests are written in (`start`, `crash`, `partition`, `runUntil` …) and the base of the
  * randomized config runs. Nothing starts until asked.
  */
-export class SimCluster {
+export class SimCluster<S = unknown> {
   readonly sim: Simulation;
   readonly ids: readonly NodeId[];
   readonly first: NodeId;
   readonly paxosChecker: PaxosChecker;
   readonly configChecker: ConfigChecker;
-  readonly #nodes = new Map<NodeId, SimNode<StackProcess>>();
+  readonly #nodes = new Map<NodeId, SimNode<StackProcess<S>>>();
+  readonly #clients = new Map<NodeId, SimNode<{ client: RsmClient }>>();
 
-  constructor(opts: SimClusterOptions) {
+  constructor(opts: SimClusterOptions<S>) {
     this.sim = new Simulation({
       seed: opts.seed,
       ...(opts.network === undefined ? {} : { network: opts.network }),
@@ -65,11 +74,15 @@ export class SimCluster {
     this.paxosChecker = new PaxosChecker(this.sim, this.first);
     this.configChecker = new ConfigChecker(this.sim, this.first);
     for (const id of this.ids) {
-      this.#nodes.set(id, this.sim.addNode<StackProcess>(id, (world, node) => {
+      this.#nodes.set(id, this.sim.addNode<StackProcess<S>>(id, (world, node) => {
         const breakpoints = new Breakpoints();
-        const stack: NodeStack = new NodeStack(world, {
+        const stack: NodeStack<S> = new NodeStack<S>(world, {
+          ...(opts.app === undefined ? {} : { app: opts.app }),
+          ...(opts.rsm === undefined ? {} : { rsm: opts.rsm }),
+          ...(opts.replicaObserver === undefined ? {} : { replicaObserver: opts.replicaObserver(id) }),
           first: this.first,
           incarnation: `${id}.${node.incarnation}`,
+          firstLife: node.incarnation === 1,
           breakpoints,
           ...(opts.paxos === undefined ? {} : { paxos: opts.paxos }),
           ...(opts.config === undefined ? {} : { config: opts.config }),
@@ -89,14 +102,35 @@ export class SimCluster {
     }
   }
 
-  node(id: NodeId): SimNode<StackProcess> {
+  node(id: NodeId): SimNode<StackProcess<S>> {
     const node = this.#nodes.get(id);
     if (node === undefined) throw new Error(`no node ${id}`);
     return node;
   }
 
-  get nodes(): Array<SimNode<StackProcess>> {
+  get nodes(): Array<SimNode<StackProcess<S>>> {
     return [...this.#nodes.values()];
+  }
+
+  /**
+   * Adds and starts a client (a simulated machine of its own) that knows `members` (default:
+   * every node). Its calls go through the simulated network like any message.
+   */
+  addClient(id: NodeId, opts: { members?: readonly NodeId[]; options?: Partial<ClientOptions> } = {}): RsmClient {
+    const node = this.sim.addNode<{ client: RsmClient }>(id, (world, self) => ({
+      client: new RsmClient({
+        clientId: id,
+        members: opts.members ?? this.ids,
+        transport: self.clientTransport,
+        clock: world.clock,
+        random: world.random,
+        logger: world.logger,
+        ...(opts.options === undefined ? {} : { options: opts.options }),
+      }),
+    }));
+    this.#clients.set(id, node);
+    node.start();
+    return node.process!.client;
   }
 
   /** Starts (or restarts) the named nodes, default all that are down. */

@@ -52,6 +52,9 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   readonly #heals: Array<() => void> = [];
   /** Nodes the run takes down on purpose after the faults (never restarted by supervision). */
   readonly #spared = new Set<string>();
+  /** Which nodes a killing fault may pick (all, unless a run protects something). */
+  #mayKill: (node: SimNode<P>) => boolean = () => true;
+  #essential: ((node: SimNode<P>) => boolean) | null = null;
   injected = 0;
 
   constructor(sim: Simulation, plan: FaultPlan, nodes: () => ReadonlyArray<SimNode<P>>) {
@@ -67,6 +70,16 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   addKind(weight: number, inject: () => void, heal?: () => void): void {
     this.#extra.push({ weight, inject });
     if (heal !== undefined) this.#heals.push(heal);
+  }
+
+  /**
+   * Restricts every fault that takes a node away (crash, mid-step crash, crash loop, disk error,
+   * pause, isolation) to nodes `mayDisturb` allows, e.g. never the last live holder of some state;
+   * and a partition to splits whose majority side keeps at least one node that `essential` marks.
+   */
+  protect(mayDisturb: (node: SimNode<P>) => boolean, essential: (node: SimNode<P>) => boolean): void {
+    this.#mayKill = mayDisturb;
+    this.#essential = essential;
   }
 
   /** The run kills `id` on purpose after the faults: supervision must leave it down. */
@@ -141,7 +154,7 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   }
 
   #crash(): void {
-    const up = this.#nodes().filter((n) => n.status === 'up');
+    const up = this.#nodes().filter((n) => n.status === 'up' && this.#mayKill(n));
     if (up.length === 0) return;
     const node = this.#sim.rng.pick(up);
     node.crash('fault injector');
@@ -149,7 +162,7 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   }
 
   #diskError(): void {
-    const up = this.#nodes().filter((n) => n.status === 'up');
+    const up = this.#nodes().filter((n) => n.status === 'up' && this.#mayKill(n));
     if (up.length === 0) return;
     const node = this.#sim.rng.pick(up);
     this.#sim.log(`disk error armed on ${node.id}`);
@@ -167,7 +180,7 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   }
 
   #crashMidStep(): void {
-    const up = this.#nodes().filter((n) => n.status === 'up');
+    const up = this.#nodes().filter((n) => n.status === 'up' && this.#mayKill(n));
     if (up.length === 0) return;
     const node = this.#sim.rng.pick(up);
     const incarnation = node.incarnation;
@@ -182,14 +195,14 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   }
 
   #flap(): void {
-    const up = this.#nodes().filter((n) => n.status === 'up');
+    const up = this.#nodes().filter((n) => n.status === 'up' && this.#mayKill(n));
     if (up.length === 0) return;
     const node = this.#sim.rng.pick(up);
     let left = Math.round(this.#within(this.#plan.flapCount));
     const cycle = (): void => {
       if (left-- <= 0 || this.#sim.now >= this.#plan.endMs || node.status !== 'up') return;
       this.#sim.schedule(this.#within(this.#plan.flapUpMs), () => {
-        if (node.status !== 'up' || this.#sim.now >= this.#plan.endMs) return;
+        if (node.status !== 'up' || this.#sim.now >= this.#plan.endMs || !this.#mayKill(node)) return;
         node.crash('fault injector: crash loop');
         this.#sim.schedule(this.#within(this.#plan.quickRestartMs), () => {
           if (node.status === 'down' && this.#sim.now < this.#plan.endMs) {
@@ -211,7 +224,7 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   }
 
   #pause(): void {
-    const up = this.#nodes().filter((n) => n.status === 'up');
+    const up = this.#nodes().filter((n) => n.status === 'up' && this.#mayKill(n));
     if (up.length === 0) return;
     const node = this.#sim.rng.pick(up);
     node.pause();
@@ -221,13 +234,20 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   #partition(): void {
     const ids = this.#sim.rng.shuffle(this.#nodes().map((n) => n.id));
     const cut = this.#sim.rng.between(1, Math.max(1, ids.length - 1));
-    this.#split(ids.slice(0, cut), ids.slice(cut));
+    const [a, b] = [ids.slice(0, cut), ids.slice(cut)];
+    const essential = this.#essential;
+    if (essential !== null) {
+      const major = a.length > b.length ? a : b;
+      if (!this.#nodes().some((n) => major.includes(n.id) && n.status !== 'down' && essential(n))) return;
+    }
+    this.#split(a, b);
   }
 
   #isolate(): void {
-    const ids = this.#nodes().map((n) => n.id);
-    const lone = this.#sim.rng.pick(ids);
-    this.#split([lone], ids.filter((id) => id !== lone));
+    const candidates = this.#nodes().filter((n) => this.#mayKill(n));
+    if (candidates.length === 0) return;
+    const lone = this.#sim.rng.pick(candidates).id;
+    this.#split([lone], this.#nodes().map((n) => n.id).filter((id) => id !== lone));
   }
 
   #split(side: NodeId[], others: NodeId[]): void {

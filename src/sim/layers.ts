@@ -1,5 +1,6 @@
 import { runConfigSimulation } from './config-run.js';
 import { runPaxosSimulation } from './paxos-run.js';
+import { runRsmSimulation } from './rsm-run.js';
 import type { RunResult } from './run-result.js';
 
 /** Options every layer's randomized run understands. */
@@ -17,6 +18,7 @@ type Runner = (opts: RunOptions) => RunResult;
 export const mutationNames: Record<string, readonly string[]> = {
   paxos: ['skip-promise-persist', 'send-before-durable', 'forge-value', 'no-catch-up', 'lying-disk'],
   config: ['skip-promise-persist', 'send-before-durable', 'joiner-first'],
+  rsm: ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'send-before-durable'],
 };
 
 function paxosMutations(names: readonly string[] | undefined) {
@@ -43,5 +45,17 @@ export const layerRunners: Record<string, Runner> = {
       ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
       ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
       mutations: { ...paxosMutations(o.mutations), joinerFirst: o.mutations?.includes('joiner-first') === true },
+    }),
+  rsm: (o) =>
+    runRsmSimulation({
+      seed: o.seed,
+      ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
+      ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
+      mutations: {
+        ...paxosMutations(o.mutations),
+        replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,
+        executeOutOfOrder: o.mutations?.includes('execute-out-of-order') === true,
+        noClientTable: o.mutations?.includes('no-client-table') === true,
+      },
     }),
 };

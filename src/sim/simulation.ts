@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../env/clock.js';
 import type { DurableLog } from '../env/durable-log.js';
 import { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
-import type { Channel, Transport, WireCodec } from '../env/transport.js';
+import type { Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import { EventQueue } from './event-queue.js';
@@ -162,6 +162,17 @@ const quietLogger: Logger = {
   child: () => quietLogger,
 };
 
+/** How a simulated node takes in the messages of one service (decode, then hand over). */
+interface Receiver {
+  readonly decode: (wire: Record<string, unknown>) => unknown;
+  readonly receive: (from: NodeId, msg: unknown) => void;
+}
+
+/** Answers of a request/response service travel to the client under this name. */
+function answersOf(service: string): string {
+  return `${service}#answers`;
+}
+
 /**
  * One simulated machine: a disk that survives restarts, and at most one running process.
  * Every callback into the process (timer, disk completion, message) is tied to the process's
@@ -178,8 +189,9 @@ export class SimNode<P extends SimProcess> {
   world: NodeWorld | null = null;
   readonly #sim: Simulation;
   readonly #boot: Boot<P>;
-  #receivers = new Map<string, { codec: WireCodec<unknown>; receive: (from: NodeId, msg: unknown) => void }>();
+  #receivers = new Map<string, Receiver>();
   #held: Array<() => void> = [];
+  #clientTransport: ClientTransport | null = null;
   /** Armed by `crashAfterNextMessage`: crash this long after the next message is handled. */
   #crashAfterMessageMs: number | null = null;
   #crashEpoch = 0;
@@ -257,6 +269,12 @@ export class SimNode<P extends SimProcess> {
     for (const fn of held) this.#sim.schedule(0, this.#guard(this.incarnation, fn));
   }
 
+  /** The client side of this node's transport (simulated clients are nodes too). */
+  get clientTransport(): ClientTransport {
+    if (this.#clientTransport === null) throw new Error(`${this.id} is not running`);
+    return this.#clientTransport;
+  }
+
   /** Network delivery to whatever process runs here now. */
   receive(service: string, from: NodeId, wire: Record<string, unknown>): void {
     this.#guard(this.incarnation, () => {
@@ -264,7 +282,7 @@ export class SimNode<P extends SimProcess> {
       if (r === undefined) return;
       let msg: unknown;
       try {
-        msg = r.codec.decode(wire);
+        msg = r.decode(wire);
       } catch (err) {
         this.#sim.fail(`${this.id}: undecodable ${service} message from ${from}: ${(err as Error).message}`);
         return;
@@ -309,14 +327,14 @@ export class SimNode<P extends SimProcess> {
       },
     };
     const receivers = this.#receivers;
-    const transport: Transport = {
+    const register = (service: string, receiver: Receiver): void => {
+      if (receivers.has(service)) throw new Error(`channel ${service} opened twice`);
+      receivers.set(service, receiver);
+    };
+    const transport: Transport & ClientTransport = {
       self: id,
       open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M> {
-        if (receivers.has(codec.service)) throw new Error(`channel ${codec.service} opened twice`);
-        receivers.set(codec.service, {
-          codec: codec as WireCodec<unknown>,
-          receive: receive as (from: NodeId, msg: unknown) => void,
-        });
+        register(codec.service, { decode: (w) => codec.decode(w), receive: receive as (from: NodeId, msg: unknown) => void });
         return {
           send(to: NodeId, msg: M): void {
             const wire = { from: id, to, ...codec.encode(msg) };
@@ -324,8 +342,47 @@ export class SimNode<P extends SimProcess> {
           },
         };
       },
+      // A request/response service: requests and answers are one-way messages here. Each
+      // request gets a return address of its own, `<client node>/<n>`, answered at most once.
+      serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans> {
+        let calls = 0;
+        const open = new Set<ReturnAddress>();
+        register(codec.service, {
+          decode: (w) => codec.decodeRequest(w),
+          receive: (from, request) => {
+            const address = `${from}/${++calls}`;
+            open.add(address);
+            receive(address, request as Req);
+          },
+        });
+        return {
+          send(to: ReturnAddress, answer: Ans): void {
+            if (!open.delete(to)) return; // answered already
+            const client = to.slice(0, to.lastIndexOf('/'));
+            sim.network.send(id, client, answersOf(codec.service), answer, codec.encodeAnswer(answer), summarize(codec.service, answer));
+          },
+        };
+      },
+      connect<Req, Ans>(
+        codec: ServiceCodec<Req, Ans>,
+        receive: (server: NodeId, answer: Ans) => void,
+        unreachable?: (server: NodeId, reason: string) => void,
+      ): Channel<Req> {
+        register(answersOf(codec.service), { decode: (w) => codec.decodeAnswer(w), receive: receive as (from: NodeId, msg: unknown) => void });
+        return {
+          send(server: NodeId, request: Req): void {
+            // A server that is down refuses the connection at once, as a closed port would.
+            if (sim.nodes.get(server)?.status === 'down' && unreachable !== undefined) {
+              sim.schedule(0, guard(() => unreachable(server, 'UNAVAILABLE: connection refused')));
+              return;
+            }
+            sim.network.send(id, server, codec.service, request, codec.encodeRequest(request), summarize(codec.service, request));
+          },
+        };
+      },
       close: async () => {},
     };
+    this.#clientTransport = transport;
     const scheduler = {
       get now() {
         return sim.now;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
-import type { Transport } from '../../src/env/transport.js';
+import { type TestContext, describe, test } from 'node:test';
+import type { ClientTransport, ReturnAddress, Transport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import { paxosCodec } from '../../src/paxos/codec.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
-import { type Ping, echoCodec } from './echo-codec.js';
+import { type Ping, echoCallCodec, echoCodec } from './echo-codec.js';
 
 /**
  * What the shared transport tests need from one implementation (gRPC, the simulator's network).
@@ -13,6 +13,16 @@ import { type Ping, echoCodec } from './echo-codec.js';
 export interface TransportHarness {
   /** Creates a node's transport at a fresh address (the harness picks addresses). */
   node(): Promise<Transport>;
+  /**
+   * Creates a client's transport, which calls the request/response services that nodes `serve`.
+   * A harness without it skips the request/response tests.
+   */
+  client?(): Promise<ClientTransport>;
+  /**
+   * Takes a node down as a crash would (its process and address are gone). Default:
+   * `node.close()`. A simulator whose `close()` does not stop a node maps this to its crash.
+   */
+  down?(node: Transport): Promise<void>;
   /** Lets time pass until `condition()` holds or `timeoutMs` (real or virtual) elapses; resolves to whether it held. */
   until(condition: () => boolean, timeoutMs: number): Promise<boolean>;
   /** Optional fault hooks; a harness that cannot do one leaves it undefined (skip those tests). */
@@ -54,6 +64,32 @@ function samplePaxosMessages(a: NodeId, b: NodeId): PaxosMessage[] {
   ];
 }
 
+/** A client channel's record of answers and `unreachable` reports. */
+function answers(): {
+  readonly got: Received<Ping>[];
+  readonly unreachable: Array<{ readonly server: NodeId; readonly reason: string }>;
+  readonly receive: (server: NodeId, answer: Ping) => void;
+  readonly report: (server: NodeId, reason: string) => void;
+} {
+  const got: Received<Ping>[] = [];
+  const unreachable: Array<{ server: NodeId; reason: string }> = [];
+  return {
+    got,
+    unreachable,
+    receive: (from, msg) => got.push({ from, msg }),
+    report: (server, reason) => unreachable.push({ server, reason }),
+  };
+}
+
+/** Serves the echo service on `node`: every request is answered at once with a pong naming the server. */
+function serveEcho(node: Transport): void {
+  const channel = node.serve(echoCallCodec, (from, req) => channel.send(from, pong(node.self, req)));
+}
+
+function pong(server: NodeId, req: Ping): Ping {
+  return { n: req.n, text: `${server} pong ${req.text}` };
+}
+
 /** Registers the transport conformance tests for one implementation under `name`. */
 export function transportConformance(name: string, makeHarness: () => Promise<TransportHarness>): void {
   /** Runs `body` with a fresh harness and disposes of it afterwards, pass or fail. */
@@ -61,6 +97,23 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
     const h = await makeHarness();
     try {
       await body(h);
+    } finally {
+      await h.dispose();
+    }
+  }
+
+  /** Like `withHarness`, for the request/response tests: skipped when the harness has no clients. */
+  async function withClients(
+    t: TestContext,
+    body: (h: TransportHarness & { client(): Promise<ClientTransport> }) => Promise<void>,
+  ): Promise<void> {
+    const h = await makeHarness();
+    try {
+      if (h.client === undefined) {
+        t.skip('the harness has no client transport');
+        return;
+      }
+      await body(h as TransportHarness & { client(): Promise<ClientTransport> });
     } finally {
       await h.dispose();
     }
@@ -189,5 +242,107 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         await h.dispose();
       }
     });
+
+    // ---- request/response services (serve / connect) ----------------------------------------
+
+    test('an answer comes back to the client that asked, attributed to the server it asked', (t) =>
+      withClients(t, async (h) => {
+        const [s1, s2] = [await h.node(), await h.node()];
+        serveEcho(s1);
+        serveEcho(s2);
+        const client = await h.client();
+        const at = answers();
+        const calls = client.connect(echoCallCodec, at.receive, at.report);
+        const count = 5;
+        for (let i = 1; i <= count; i++) {
+          calls.send(s1.self, { n: i, text: `to s1 ${i}` });
+          calls.send(s2.self, { n: i, text: `to s2 ${i}` });
+        }
+        assert.equal(at.got.length, 0, 'an answer was delivered inside send');
+        assert.ok(await h.until(() => at.got.length >= 2 * count, arriveMs), `${at.got.length} of ${2 * count} answers`);
+        assert.deepEqual(at.unreachable, []);
+        const key = (r: Received<Ping>): string => JSON.stringify([r.from, r.msg]);
+        const expected: Received<Ping>[] = [];
+        for (let i = 1; i <= count; i++) {
+          expected.push({ from: s1.self, msg: pong(s1.self, { n: i, text: `to s1 ${i}` }) });
+          expected.push({ from: s2.self, msg: pong(s2.self, { n: i, text: `to s2 ${i}` }) });
+        }
+        // Order is not promised; compare as multisets.
+        assert.deepEqual(at.got.map(key).sort(), expected.map(key).sort());
+      }));
+
+    test("two clients' calls to one server are not mixed up, even when answered out of order", (t) =>
+      withClients(t, async (h) => {
+        const server = await h.node();
+        const waiting: Array<{ readonly from: ReturnAddress; readonly req: Ping }> = [];
+        const answer = server.serve(echoCallCodec, (from, req) => waiting.push({ from, req }));
+        const [c1, c2] = [await h.client(), await h.client()];
+        const [at1, at2] = [answers(), answers()];
+        const calls1 = c1.connect(echoCallCodec, at1.receive, at1.report);
+        const calls2 = c2.connect(echoCallCodec, at2.receive, at2.report);
+        const count = 10;
+        for (let i = 1; i <= count; i++) {
+          calls1.send(server.self, { n: i, text: `c1 ${i}` });
+          calls2.send(server.self, { n: i, text: `c2 ${i}` });
+        }
+        assert.ok(await h.until(() => waiting.length >= 2 * count, arriveMs), `${waiting.length} of ${2 * count} requests arrived`);
+        // Answered last first: answers must follow return addresses, not arrival order.
+        for (const { from, req } of [...waiting].reverse()) answer.send(from, pong(server.self, req));
+        const all = (): boolean => at1.got.length >= count && at2.got.length >= count;
+        assert.ok(await h.until(all, arriveMs), `${at1.got.length} and ${at2.got.length} of ${count} answers`);
+        for (const [name, at] of [['c1', at1], ['c2', at2]] as const) {
+          const texts = at.got.map((r) => r.msg.text).sort();
+          const expected = Array.from({ length: count }, (_, i) => pong(server.self, { n: i + 1, text: `${name} ${i + 1}` }).text).sort();
+          assert.deepEqual(texts, expected, `${name} got answers to calls it did not make`);
+          assert.ok(at.got.every((r) => r.from === server.self));
+          assert.deepEqual(at.unreachable, []);
+        }
+      }));
+
+    test('a request to a server that is down gets no answer (or is reported unreachable), and later calls to live servers are answered', (t) =>
+      withClients(t, async (h) => {
+        const [live, gone] = [await h.node(), await h.node()];
+        serveEcho(live);
+        serveEcho(gone);
+        const goneId = gone.self;
+        await (h.down !== undefined ? h.down(gone) : gone.close());
+        const client = await h.client();
+        const at = answers();
+        const calls = client.connect(echoCallCodec, at.receive, at.report);
+        const started = performance.now();
+        for (let i = 1; i <= 5; i++) calls.send(goneId, { n: i, text: 'anyone there?' });
+        assert.ok(performance.now() - started < 250, `send blocked for ${performance.now() - started} ms`);
+        // The contract allows silence (a lost request); a transport that can tell reports it.
+        await h.until(() => at.unreachable.length >= 5, quietMs);
+        assert.deepEqual(at.got, [], 'a server that is down answered');
+        assert.ok(at.unreachable.every((u) => u.server === goneId && u.reason.length > 0), JSON.stringify(at.unreachable));
+        const reported = at.unreachable.length;
+        calls.send(live.self, { n: 6, text: 'hello' });
+        assert.ok(await h.until(() => at.got.length === 1, arriveMs), 'the live server did not answer');
+        assert.deepEqual(at.got[0], { from: live.self, msg: pong(live.self, { n: 6, text: 'hello' }) });
+        assert.ok(at.unreachable.length <= 5, 'more unreachable reports than calls');
+        assert.ok(at.unreachable.slice(reported).every((u) => u.server === goneId), 'the live server was reported unreachable');
+      }));
+
+    test('an answer sent twice to one return address is delivered once', (t) =>
+      withClients(t, async (h) => {
+        const server = await h.node();
+        const addresses: ReturnAddress[] = [];
+        const answer = server.serve(echoCallCodec, (from, req) => {
+          addresses.push(from);
+          answer.send(from, pong(server.self, req));
+          answer.send(from, { n: req.n, text: 'a second answer' });
+        });
+        const client = await h.client();
+        const at = answers();
+        const calls = client.connect(echoCallCodec, at.receive, at.report);
+        calls.send(server.self, { n: 1, text: 'once' });
+        assert.ok(await h.until(() => at.got.length >= 1, arriveMs), 'no answer');
+        // And once more, well after the first answer went out.
+        for (const from of addresses) answer.send(from, { n: 1, text: 'a late answer' });
+        await h.until(() => at.got.length > 1, quietMs);
+        assert.deepEqual(at.got, [{ from: server.self, msg: pong(server.self, { n: 1, text: 'once' }) }]);
+        assert.deepEqual(at.unreachable, []);
+      }));
   });
 }

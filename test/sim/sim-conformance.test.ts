@@ -43,6 +43,14 @@ transportConformance('simulated network', async () => {
       node.start();
       return node.world!.transport;
     },
+    async client() {
+      const node = sim.addNode(`c${++count}`, () => ({}));
+      node.start();
+      return node.clientTransport;
+    },
+    async down(t: Transport) {
+      sim.nodes.get(t.self)?.crash('down');
+    },
     async until(condition, timeoutMs) {
       sim.runUntil(sim.now + timeoutMs, condition);
       return condition();

@@ -1,0 +1,234 @@
+import type { Logger } from '../env/logger.js';
+import type { Outbox } from '../env/outbox.js';
+import type { Random } from '../env/random.js';
+import type { NodeId } from '../env/types.js';
+import { type ClientOptions, defaultClientOptions, withDefaults } from '../options.js';
+import type { Json } from '../rsm/app.js';
+import type { ClientAnswer, ClientCall } from '../rsm/messages.js';
+import {
+  AppRejectedError,
+  BusyError,
+  DeadlineExceededError,
+  InvalidArgumentError,
+  NotPrimaryError,
+  type RsmClientError,
+  UnavailableError,
+} from './errors.js';
+
+export type ClientOutbox = Outbox<ClientCall, never>;
+
+export type CallResult = { readonly ok: true; readonly value: Json } | { readonly ok: false; readonly error: RsmClientError };
+
+export const clientTimers = { attempt: 'client-attempt', retry: 'client-retry', deadline: 'client-deadline' } as const;
+
+interface Call {
+  readonly proc: string;
+  readonly args: Json;
+  readonly deadlineMs: number;
+  readonly done: (result: CallResult) => void;
+}
+
+/** The call being worked on: it keeps its sequence number across every retry. */
+interface Current extends Call {
+  readonly seq: number;
+  target: NodeId;
+  attempts: number;
+  /** Consecutive failures (busy, unreachable, redirects) since the last backoff: drives the backoff. */
+  failures: number;
+  /** Replicas tried without an answer since the last useful one (to know when all were tried). */
+  readonly silent: Set<NodeId>;
+  lastError: RsmClientError | null;
+}
+
+export interface ClientCoreDeps {
+  /** Unique per client; the at-most-once key together with the sequence number. */
+  readonly clientId: string;
+  /** Replicas to start from (any members of the cluster); the client learns the primary from them. */
+  readonly members: readonly NodeId[];
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly options?: Partial<ClientOptions>;
+}
+
+/**
+ * The client's core (design §5): finds the primary, sends a request, follows NOT_PRIMARY hints,
+ * backs off (with jitter) on BUSY, moves to the next replica when one is unreachable or silent,
+ * and gives up only at the caller's deadline. Every retry of a call carries the same
+ * `(clientId, seq)`, so the replicas execute it at most once. Calls are run one at a time, in
+ * submission order (one request outstanding per client id, as the client table requires).
+ * Synchronous like every core: effects go to the outbox; results are upcalled.
+ */
+export class ClientCore {
+  readonly clientId: string;
+  readonly #random: Random;
+  readonly #log: Logger;
+  readonly #options: ClientOptions;
+  readonly #members: NodeId[];
+  #primary: NodeId | null = null;
+  #nextMember = 0;
+  #seq = 0;
+  readonly #queue: Call[] = [];
+  #current: Current | null = null;
+
+  constructor(deps: ClientCoreDeps) {
+    if (deps.members.length === 0) throw new RangeError('a client needs at least one replica address');
+    this.clientId = deps.clientId;
+    this.#random = deps.random;
+    this.#log = deps.logger;
+    this.#options = withDefaults(defaultClientOptions, deps.options, 'client');
+    this.#members = [...new Set(deps.members)];
+  }
+
+  /** The replica this client currently believes is primary (null: none known). */
+  get primary(): NodeId | null {
+    return this.#primary;
+  }
+
+  get pending(): number {
+    return this.#queue.length + (this.#current === null ? 0 : 1);
+  }
+
+  /** Queues a call; `done` is upcalled with its result. `deadlineMs` counts from when the call starts. */
+  submit(proc: string, args: Json, deadlineMs: number | undefined, done: (result: CallResult) => void, out: ClientOutbox): void {
+    const deadline = deadlineMs ?? this.#options.defaultDeadlineMs;
+    if (!(deadline > 0)) {
+      out.upcall(() => done({ ok: false, error: new InvalidArgumentError('deadlineMs', 'must be a positive number of milliseconds') }));
+      return;
+    }
+    this.#queue.push({ proc, args, deadlineMs: deadline, done });
+    if (this.#current === null) this.#startNext(out);
+  }
+
+  onAnswer(server: NodeId, a: ClientAnswer, out: ClientOutbox): void {
+    if (a.kind === 'members') {
+      for (const m of a.members) this.#learn(m);
+      if (a.primary !== null) this.#primary = a.primary;
+      return;
+    }
+    const c = this.#current;
+    if (c === null || a.clientId !== this.clientId || a.seq !== c.seq) return; // a late answer to a finished call
+    switch (a.kind) {
+      case 'executed':
+        this.#primary = server;
+        this.#finish(a.outcome.ok ? { ok: true, value: a.outcome.value } : { ok: false, error: new AppRejectedError(a.outcome.code, a.outcome.message) }, out);
+        return;
+      case 'invalid':
+        this.#finish({ ok: false, error: new InvalidArgumentError(a.field, a.reason) }, out);
+        return;
+      case 'stale':
+        this.#finish({ ok: false, error: new InvalidArgumentError('clientId', `a newer request of client ${this.clientId} was executed already: is this client id used by two clients at once?`) }, out);
+        return;
+      case 'not-primary': {
+        c.lastError = new NotPrimaryError(server, a.primary, a.vid);
+        c.silent.delete(server);
+        if (server === this.#primary) this.#primary = null;
+        if (a.primary !== null && a.primary !== server) {
+          this.#learn(a.primary);
+          this.#primary = a.primary;
+          c.failures++;
+          // Follow the hint at once, unless hints keep bouncing: then back off like any failure.
+          if (c.failures <= this.#members.length + 1) {
+            this.#send(c, a.primary, out);
+            return;
+          }
+        }
+        this.#backOff(c, this.#nextTarget(c, server), 0, out);
+        return;
+      }
+      case 'busy':
+        c.lastError = new BusyError(server, a.retryAfterMs, a.reason);
+        c.silent.delete(server);
+        c.failures++;
+        this.#backOff(c, server, a.retryAfterMs, out);
+        return;
+    }
+  }
+
+  /** The transport could not deliver a request to `server` at all. */
+  onUnreachable(server: NodeId, reason: string, out: ClientOutbox): void {
+    const c = this.#current;
+    if (c === null || server !== c.target) return;
+    if (reason.startsWith('INVALID_ARGUMENT') || reason.startsWith('RESOURCE_EXHAUSTED')) {
+      // Refused as bad input by the server's transport (malformed or too large): retrying cannot help.
+      this.#finish({ ok: false, error: new InvalidArgumentError('request', reason) }, out);
+      return;
+    }
+    this.#moveOn(c, new UnavailableError(server, reason), out);
+  }
+
+  onTimer(key: string, out: ClientOutbox): void {
+    const c = this.#current;
+    if (c === null) return;
+    if (key === clientTimers.deadline) {
+      this.#finish({ ok: false, error: new DeadlineExceededError(c.deadlineMs, c.attempts, c.lastError) }, out);
+    } else if (key === clientTimers.attempt) {
+      this.#moveOn(c, new UnavailableError(c.target, `no answer within ${this.#options.attemptTimeoutMs} ms`), out);
+    } else if (key === clientTimers.retry) {
+      this.#send(c, c.target, out);
+    }
+  }
+
+  #startNext(out: ClientOutbox): void {
+    const call = this.#queue.shift();
+    if (call === undefined) return;
+    const target = this.#primary ?? this.#members[this.#random.next() * this.#members.length | 0]!;
+    const c: Current = { ...call, seq: ++this.#seq, target, attempts: 0, failures: 0, silent: new Set(), lastError: null };
+    this.#current = c;
+    out.setTimer(clientTimers.deadline, c.deadlineMs);
+    this.#send(c, target, out);
+  }
+
+  #send(c: Current, target: NodeId, out: ClientOutbox): void {
+    c.target = target;
+    c.attempts++;
+    out.send(target, { kind: 'invoke', request: { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args } });
+    out.setTimer(clientTimers.attempt, this.#options.attemptTimeoutMs);
+  }
+
+  /** `c.target` failed: try the next replica at once, or back off once every replica was tried. */
+  #moveOn(c: Current, error: RsmClientError, out: ClientOutbox): void {
+    c.lastError = error;
+    c.silent.add(c.target);
+    if (c.target === this.#primary) this.#primary = null;
+    const next = this.#nextTarget(c, c.target);
+    if (c.silent.size >= this.#members.length) {
+      c.silent.clear();
+      c.failures++;
+      this.#backOff(c, next, 0, out);
+    } else {
+      this.#send(c, next, out);
+    }
+  }
+
+  #nextTarget(c: Current, after: NodeId): NodeId {
+    for (let k = 0; k < this.#members.length; k++) {
+      const m = this.#members[this.#nextMember++ % this.#members.length]!;
+      if (m !== after && !c.silent.has(m)) return m;
+    }
+    return this.#members[this.#nextMember++ % this.#members.length]!;
+  }
+
+  #backOff(c: Current, target: NodeId, atLeastMs: number, out: ClientOutbox): void {
+    const { retryBaseMs, retryMaxMs } = this.#options;
+    const ceiling = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(Math.max(c.failures - 1, 0), 30));
+    const delay = Math.max(atLeastMs, ceiling * (0.5 + 0.5 * this.#random.next()));
+    c.target = target;
+    out.cancelTimer(clientTimers.attempt);
+    out.setTimer(clientTimers.retry, delay);
+  }
+
+  #finish(result: CallResult, out: ClientOutbox): void {
+    const c = this.#current!;
+    this.#current = null;
+    out.cancelTimer(clientTimers.attempt);
+    out.cancelTimer(clientTimers.retry);
+    out.cancelTimer(clientTimers.deadline);
+    if (!result.ok) this.#log.debug({ client: this.clientId, seq: c.seq, error: result.error.message }, 'client: call failed');
+    out.upcall(() => c.done(result));
+    this.#startNext(out);
+  }
+
+  #learn(node: NodeId): void {
+    if (!this.#members.includes(node)) this.#members.push(node);
+  }
+}

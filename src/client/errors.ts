@@ -1,0 +1,78 @@
+import type { NodeId } from '../env/types.js';
+
+/**
+ * The errors an `RsmClient` call can end with. Each carries what the caller needs to act; all
+ * are `RsmClientError`s. A call that gave up (deadline) may still have been executed: the
+ * outcome of such a call is unknown.
+ */
+export class RsmClientError extends Error {}
+
+/** The replica asked is not the primary; `primary` is who is (null: unknown), as of view `vid`. */
+export class NotPrimaryError extends RsmClientError {
+  override readonly name = 'NotPrimaryError';
+  constructor(
+    readonly replica: NodeId,
+    readonly primary: NodeId | null,
+    readonly vid: number,
+  ) {
+    super(`${replica} is not the primary of view ${vid}${primary === null ? '' : `; ${primary} is`}`);
+  }
+}
+
+/** The primary cannot serve now (a view change or state transfer is under way). */
+export class BusyError extends RsmClientError {
+  override readonly name = 'BusyError';
+  constructor(
+    readonly replica: NodeId,
+    readonly retryAfterMs: number,
+    readonly reason: string,
+  ) {
+    super(`${replica} is busy (${reason}); retry after ${retryAfterMs} ms`);
+  }
+}
+
+/** A replica could not be reached (refused, timed out, or partitioned). */
+export class UnavailableError extends RsmClientError {
+  override readonly name = 'UnavailableError';
+  constructor(
+    readonly replica: NodeId,
+    readonly reason: string,
+  ) {
+    super(`${replica} unavailable: ${reason}`);
+  }
+}
+
+/** The call's deadline passed; `lastError` says what stood in the way. The request may or may not have executed. */
+export class DeadlineExceededError extends RsmClientError {
+  override readonly name = 'DeadlineExceededError';
+  constructor(
+    readonly deadlineMs: number,
+    readonly attempts: number,
+    readonly lastError: RsmClientError | null,
+  ) {
+    super(`no answer within ${deadlineMs} ms after ${attempts} attempts` +
+      `${lastError === null ? '' : ` (last: ${lastError.message})`}; the request may or may not have been executed`);
+  }
+}
+
+/** The request was refused as bad input and not executed (unknown procedure, bad arguments, too large). */
+export class InvalidArgumentError extends RsmClientError {
+  override readonly name = 'InvalidArgumentError';
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`invalid request: ${field}: ${reason}`);
+  }
+}
+
+/** The app refused the operation (its handler threw an `AppError`). The request was executed. */
+export class AppRejectedError extends RsmClientError {
+  override readonly name = 'AppRejectedError';
+  constructor(
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(`${code}: ${detail}`);
+  }
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock, TimerHandle } from '../env/clock.js';
+import { Executor } from '../env/executor.js';
+import { type Logger, silentLogger } from '../env/logger.js';
+import { Outbox } from '../env/outbox.js';
+import { type Random, systemRandom } from '../env/random.js';
+import type { Channel, ClientTransport } from '../env/transport.js';
+import type { NodeId } from '../env/types.js';
+import type { ClientOptions } from '../options.js';
+import type { Json } from '../rsm/app.js';
+import { clientServiceCodec } from '../rsm/codec.js';
+import type { ClientCall } from '../rsm/messages.js';
+import { type CallResult, ClientCore } from './client-core.js';
+
+export interface RsmClientConfig {
+  /** Replicas to start from: any members of the cluster. */
+  readonly members: readonly NodeId[];
+  readonly transport: ClientTransport;
+  readonly clock: Clock;
+  /** Unique per client; default a random UUID. Two clients must never share one at the same time. */
+  readonly clientId?: string;
+  readonly random?: Random;
+  readonly logger?: Logger;
+  readonly options?: Partial<ClientOptions>;
+}
+
+export interface CallOptions {
+  /** Give up after this long (a `DeadlineExceededError`); default `ClientOptions.defaultDeadlineMs`. */
+  readonly deadlineMs?: number;
+}
+
+/**
+ * A client of a synod cluster: `invoke(proc, args)` runs a procedure of the replicated app
+ * exactly once, wherever the primary is, or fails with a typed `RsmClientError`. Calls run one
+ * at a time in submission order; for concurrency, use several clients.
+ *
+ * It talks to the world only through `ClientTransport` and `Clock`, so the simulator runs the
+ * same client against simulated clusters (with `submit`, the callback form, which needs no
+ * promise machinery).
+ */
+export class RsmClient {
+  readonly core: ClientCore;
+  readonly #executor: Executor;
+  readonly #clock: Clock;
+  readonly #channel: Channel<ClientCall>;
+  readonly #timers = new Map<string, TimerHandle>();
+  #closed = false;
+
+  constructor(config: RsmClientConfig) {
+    const logger = config.logger ?? silentLogger;
+    this.core = new ClientCore({
+      clientId: config.clientId ?? randomUUID(),
+      members: config.members,
+      random: config.random ?? systemRandom,
+      logger,
+      ...(config.options === undefined ? {} : { options: config.options }),
+    });
+    this.#clock = config.clock;
+    this.#executor = new Executor((err) => logger.error({ err }, 'client: internal error'));
+    this.#channel = config.transport.connect(
+      clientServiceCodec,
+      (server, answer) => this.#executor.submit(() => this.#run((out) => this.core.onAnswer(server, answer, out))),
+      (server, reason) => this.#executor.submit(() => this.#run((out) => this.core.onUnreachable(server, reason, out))),
+    );
+  }
+
+  get clientId(): string {
+    return this.core.clientId;
+  }
+
+  /** Runs `proc(args)`; `done` gets the result (called from the client's own task queue). */
+  submit(proc: string, args: Json, options: CallOptions, done: (result: CallResult) => void): void {
+    if (this.#closed) throw new Error('client closed');
+    this.#executor.submit(() => this.#run((out) => this.core.submit(proc, args, options.deadlineMs, done, out)));
+  }
+
+  /** Runs `proc(args)` and resolves to its reply; rejects with an `RsmClientError`. */
+  invoke(proc: string, args: Json = null, options: CallOptions = {}): Promise<Json> {
+    return new Promise((resolve, reject) => {
+      this.submit(proc, args, options, (r) => (r.ok ? resolve(r.value) : reject(r.error)));
+    });
+  }
+
+  /** Stops the client's timers; calls in progress never complete. */
+  close(): void {
+    this.#closed = true;
+    this.#executor.stop();
+    for (const t of this.#timers.values()) t.cancel();
+    this.#timers.clear();
+  }
+
+  #run(handler: (out: Outbox<ClientCall, never>) => void): void {
+    const out = new Outbox<ClientCall, never>();
+    handler(out);
+    for (const { key, delayMs } of out.timers) {
+      this.#timers.get(key)?.cancel();
+      this.#timers.delete(key);
+      if (delayMs === null) continue;
+      const handle = this.#clock.setTimer(delayMs, () =>
+        this.#executor.submit(() => {
+          if (this.#timers.get(key) !== handle) return;
+          this.#timers.delete(key);
+          this.#run((o) => this.core.onTimer(key, o));
+        }),
+      );
+      this.#timers.set(key, handle);
+    }
+    for (const { to, msg } of [...out.volatileSends, ...out.sends]) this.#channel.send(to, msg);
+    for (const call of out.upcalls) this.#executor.submit(call);
+  }
+}

@@ -1,0 +1,211 @@
+import { InvalidMessageError } from '../env/errors.js';
+import type { ServiceCodec, WireCodec } from '../env/transport.js';
+import { type Fields, members, nodeId, object, uint } from '../env/validate.js';
+import { limits } from '../options.js';
+import type { Json } from './app.js';
+import type { Outcome } from './client-table.js';
+import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, type SyncAction, syncActions } from './messages.js';
+import type { Viewstamp } from './viewstamp.js';
+
+/** Longest app error code / message, and BUSY reason, carried in an answer. */
+const maxErrorTextLength = 4096;
+/** Largest state chunk accepted on the wire (a sender uses `RsmOptions.stateChunkBytes`). */
+const maxChunkBytes = 16 * 1024 * 1024;
+
+function text(v: unknown, path: string, max: number, allowEmpty = false): string {
+  const s = v === undefined ? '' : v;
+  if (typeof s !== 'string') throw new InvalidMessageError(path, 'not a string');
+  if (!allowEmpty && s.length === 0) throw new InvalidMessageError(path, 'empty');
+  if (s.length > max) throw new InvalidMessageError(path, `longer than ${max} characters`);
+  return s;
+}
+
+function vid(v: unknown, path: string): number {
+  return uint(v, path, 1, limits.maxInstance);
+}
+
+function viewstamp(v: unknown, path: string): Viewstamp {
+  const o = object(v, path);
+  // (0, 0) names the state a brand-new cluster starts from.
+  return { vid: uint(o['vid'], `${path}.vid`, 0, limits.maxInstance), seqno: uint(o['seqno'], `${path}.seqno`, 0, Number.MAX_SAFE_INTEGER) };
+}
+
+function optionalViewstamp(v: unknown, path: string): Viewstamp | null {
+  return v === undefined || v === null ? null : viewstamp(v, path);
+}
+
+function jsonText(v: unknown, path: string): Json {
+  const s = text(v, path, limits.maxRequestBytes);
+  try {
+    return JSON.parse(s) as Json;
+  } catch {
+    throw new InvalidMessageError(path, 'not valid JSON');
+  }
+}
+
+function request(v: unknown, path: string): Request {
+  const o = object(v, path);
+  return {
+    clientId: text(o['client_id'], `${path}.client_id`, limits.maxClientIdLength),
+    seq: uint(o['seq'], `${path}.seq`, 1, Number.MAX_SAFE_INTEGER),
+    proc: text(o['proc'], `${path}.proc`, limits.maxProcNameLength),
+    args: jsonText(o['args'], `${path}.args`),
+  };
+}
+
+function wireRequest(r: Request): Fields {
+  return { client_id: r.clientId, seq: r.seq, proc: r.proc, args: JSON.stringify(r.args) };
+}
+
+function bodyOf(wire: Fields, kinds: readonly string[]): [string, Fields] {
+  const named = wire['body'];
+  const kind = typeof named === 'string' ? named : kinds.find((k) => wire[k] !== undefined && wire[k] !== null);
+  if (kind === undefined || !kinds.includes(kind)) throw new InvalidMessageError('body', 'no known message in the envelope');
+  return [kind, object(wire[kind], kind)];
+}
+
+const replicaKinds = ['invoke', 'invoke_ack', 'invoke_reject', 'sync_status', 'sync_reply', 'sync_pull', 'sync_chunk', 'sync_unavailable'] as const;
+
+export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
+  const [kind, b] = bodyOf(wire, replicaKinds);
+  const p = (f: string): string => `${kind}.${f}`;
+  switch (kind) {
+    case 'invoke':
+      return { kind: 'invoke', vs: viewstamp(b['vs'], p('vs')), request: request(b['request'], p('request')) };
+    case 'invoke_ack':
+      return { kind: 'invoke-ack', vs: viewstamp(b['vs'], p('vs')) };
+    case 'invoke_reject':
+      return { kind: 'invoke-reject', vs: viewstamp(b['vs'], p('vs')), vid: uint(b['vid'], p('vid'), 0, limits.maxInstance) };
+    case 'sync_status':
+      return { kind: 'sync-status', vid: vid(b['vid'], p('vid')), last: optionalViewstamp(b['last'], p('last')), complete: b['complete'] === true };
+    case 'sync_reply': {
+      const action = b['action'];
+      if (typeof action !== 'string' || !(syncActions as readonly string[]).includes(action)) {
+        throw new InvalidMessageError(p('action'), `must be one of ${syncActions.join(', ')}`);
+      }
+      return { kind: 'sync-reply', vid: vid(b['vid'], p('vid')), action: action as SyncAction, target: optionalViewstamp(b['target'], p('target')) };
+    }
+    case 'sync_pull':
+      return {
+        kind: 'sync-pull',
+        vid: vid(b['vid'], p('vid')),
+        target: viewstamp(b['target'], p('target')),
+        offset: uint(b['offset'], p('offset'), 0, Number.MAX_SAFE_INTEGER),
+      };
+    case 'sync_chunk': {
+      const data = b['data'] === undefined ? new Uint8Array(0) : b['data'];
+      if (!(data instanceof Uint8Array)) throw new InvalidMessageError(p('data'), 'not bytes');
+      if (data.length > maxChunkBytes) throw new InvalidMessageError(p('data'), `more than ${maxChunkBytes} bytes`);
+      return {
+        kind: 'sync-chunk',
+        vid: vid(b['vid'], p('vid')),
+        target: viewstamp(b['target'], p('target')),
+        offset: uint(b['offset'], p('offset'), 0, Number.MAX_SAFE_INTEGER),
+        total: uint(b['total'], p('total'), 0, Number.MAX_SAFE_INTEGER),
+        data: new Uint8Array(data),
+      };
+    }
+    case 'sync_unavailable':
+      return { kind: 'sync-unavailable', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')) };
+  }
+  throw new InvalidMessageError('body', `unhandled ${kind}`);
+}
+
+export function encodeReplicaMessage(m: ReplicaMessage): Fields {
+  switch (m.kind) {
+    case 'invoke':
+      return { invoke: { vs: m.vs, request: wireRequest(m.request) } };
+    case 'invoke-ack':
+      return { invoke_ack: { vs: m.vs } };
+    case 'invoke-reject':
+      return { invoke_reject: { vs: m.vs, vid: m.vid } };
+    case 'sync-status':
+      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }) } };
+    case 'sync-reply':
+      return { sync_reply: { vid: m.vid, action: m.action, ...(m.target === null ? {} : { target: m.target }) } };
+    case 'sync-pull':
+      return { sync_pull: { vid: m.vid, target: m.target, offset: m.offset } };
+    case 'sync-chunk':
+      return { sync_chunk: { vid: m.vid, target: m.target, offset: m.offset, total: m.total, data: m.data } };
+    case 'sync-unavailable':
+      return { sync_unavailable: { vid: m.vid, target: m.target } };
+  }
+}
+
+export const replicaCodec: WireCodec<ReplicaMessage> = {
+  service: 'synod.rsm.Replica',
+  encode: encodeReplicaMessage,
+  decode: decodeReplicaMessage,
+};
+
+// ---- client service --------------------------------------------------------------------------
+
+function outcome(v: unknown, path: string): Outcome {
+  const o = object(v, path);
+  if (o['ok'] === true) return { ok: true, value: jsonText(o['value'], `${path}.value`) };
+  return {
+    ok: false,
+    code: text(o['code'], `${path}.code`, maxErrorTextLength),
+    message: text(o['message'], `${path}.message`, maxErrorTextLength, true),
+  };
+}
+
+function wireOutcome(o: Outcome): Fields {
+  return o.ok ? { ok: true, value: JSON.stringify(o.value) } : { ok: false, code: o.code, message: o.message };
+}
+
+function optionalNode(v: unknown, path: string): string | null {
+  return v === undefined || v === '' ? null : nodeId(v, path);
+}
+
+export const clientServiceCodec: ServiceCodec<ClientCall, ClientAnswer> = {
+  service: 'synod.rsm.Client',
+  encodeRequest(call: ClientCall): Fields {
+    return call.kind === 'invoke' ? { invoke: { request: wireRequest(call.request) } } : { members: {} };
+  },
+  decodeRequest(wire: Fields): ClientCall {
+    const [kind, b] = bodyOf(wire, ['invoke', 'members']);
+    if (kind === 'members') return { kind: 'members' };
+    return { kind: 'invoke', request: request(b['request'], 'invoke.request') };
+  },
+  encodeAnswer(a: ClientAnswer): Fields {
+    switch (a.kind) {
+      case 'executed':
+        return { executed: { client_id: a.clientId, seq: a.seq, outcome: wireOutcome(a.outcome) } };
+      case 'not-primary':
+        return { not_primary: { client_id: a.clientId, seq: a.seq, primary: a.primary ?? '', vid: a.vid } };
+      case 'busy':
+        return { busy: { client_id: a.clientId, seq: a.seq, retry_after_ms: a.retryAfterMs, reason: a.reason } };
+      case 'invalid':
+        return { invalid: { client_id: a.clientId, seq: a.seq, field: a.field, reason: a.reason } };
+      case 'stale':
+        return { stale: { client_id: a.clientId, seq: a.seq } };
+      case 'members':
+        return { members: { vid: a.vid, members: [...a.members], primary: a.primary ?? '' } };
+    }
+  },
+  decodeAnswer(wire: Fields): ClientAnswer {
+    const [kind, b] = bodyOf(wire, ['executed', 'not_primary', 'busy', 'invalid', 'stale', 'members']);
+    const id = (): { clientId: string; seq: number } => ({
+      clientId: text(b['client_id'], `${kind}.client_id`, limits.maxClientIdLength),
+      seq: uint(b['seq'], `${kind}.seq`, 1, Number.MAX_SAFE_INTEGER),
+    });
+    switch (kind) {
+      case 'executed':
+        return { kind: 'executed', ...id(), outcome: outcome(b['outcome'], 'executed.outcome') };
+      case 'not_primary':
+        return { kind: 'not-primary', ...id(), primary: optionalNode(b['primary'], 'not_primary.primary'), vid: uint(b['vid'], 'not_primary.vid', 0, limits.maxInstance) };
+      case 'busy':
+        return { kind: 'busy', ...id(), retryAfterMs: uint(b['retry_after_ms'], 'busy.retry_after_ms', 0, 3_600_000), reason: text(b['reason'], 'busy.reason', maxErrorTextLength, true) };
+      case 'invalid':
+        return { kind: 'invalid', ...id(), field: text(b['field'], 'invalid.field', maxErrorTextLength, true), reason: text(b['reason'], 'invalid.reason', maxErrorTextLength, true) };
+      case 'stale':
+        return { kind: 'stale', ...id() };
+      case 'members': {
+        const list = b['members'] === undefined || (Array.isArray(b['members']) && b['members'].length === 0) ? [] : members(b['members'], 'members.members');
+        return { kind: 'members', vid: uint(b['vid'], 'members.vid', 0, limits.maxInstance), members: list, primary: optionalNode(b['primary'], 'members.primary') };
+      }
+    }
+    throw new InvalidMessageError('body', `unhandled ${kind}`);
+  },
+};

@@ -1,0 +1,76 @@
+import type { NodeId } from '../env/types.js';
+import type { Json } from './app.js';
+import type { Outcome } from './client-table.js';
+import type { Viewstamp } from './viewstamp.js';
+
+/** One client request, as replicated: who sent it (at-most-once key) and what to run. */
+export interface Request {
+  readonly clientId: string;
+  readonly seq: number;
+  readonly proc: string;
+  readonly args: Json;
+}
+
+/**
+ * Messages between replicas (the internal replica service).
+ *
+ * Normal operation: the primary sends `invoke` for every stamped request to every backup of the
+ * view; a backup executes it in seqno order and answers `invoke-ack`, or `invoke-reject` when it
+ * is not serving that view (another view, or still syncing).
+ *
+ * State transfer after a view change (see `Replica` for the whole protocol): each backup sends
+ * `sync-status` (where its state stands) to the primary until the primary answers `sync-reply`;
+ * a replica that must copy another's state asks for it with `sync-pull` and gets `sync-chunk`s
+ * (or `sync-unavailable` when that state is gone).
+ */
+export type ReplicaMessage =
+  | { readonly kind: 'invoke'; readonly vs: Viewstamp; readonly request: Request }
+  | { readonly kind: 'invoke-ack'; readonly vs: Viewstamp }
+  | { readonly kind: 'invoke-reject'; readonly vs: Viewstamp; readonly vid: number }
+  /**
+   * `last`: the viewstamp of the state the sender holds (null: none). `complete`: that state
+   * holds every request acknowledged so far (see `Replica.stateComplete`), so it may be the view's
+   * source.
+   */
+  | { readonly kind: 'sync-status'; readonly vid: number; readonly last: Viewstamp | null; readonly complete: boolean }
+  | { readonly kind: 'sync-reply'; readonly vid: number; readonly action: SyncAction; readonly target: Viewstamp | null }
+  | { readonly kind: 'sync-pull'; readonly vid: number; readonly target: Viewstamp; readonly offset: number }
+  | {
+      readonly kind: 'sync-chunk';
+      readonly vid: number;
+      readonly target: Viewstamp;
+      readonly offset: number;
+      readonly total: number;
+      readonly data: Uint8Array;
+    }
+  | { readonly kind: 'sync-unavailable'; readonly vid: number; readonly target: Viewstamp };
+
+/**
+ * The primary's answer to a backup's `sync-status`:
+ * - up-to-date: the backup holds the view's authoritative state; it serves the view;
+ * - pull: copy the primary's state, which stands at `target`;
+ * - wait: the primary is still collecting statuses or copying state itself; ask again;
+ * - no-state: no member of the view holds any state: the view cannot serve (ask again later).
+ */
+export type SyncAction = 'up-to-date' | 'pull' | 'wait' | 'no-state';
+export const syncActions: readonly SyncAction[] = ['up-to-date', 'pull', 'wait', 'no-state'];
+
+/** What a client asks a replica (the client service). */
+export type ClientCall =
+  | { readonly kind: 'invoke'; readonly request: Request }
+  /** Who is in the current view, and who is primary. */
+  | { readonly kind: 'members' };
+
+/** What a replica answers a client. */
+export type ClientAnswer =
+  /** The request was executed (now, or before: a retry answered from the client table). */
+  | { readonly kind: 'executed'; readonly clientId: string; readonly seq: number; readonly outcome: Outcome }
+  /** This replica is not the primary of its current view; `primary` is (null: unknown). */
+  | { readonly kind: 'not-primary'; readonly clientId: string; readonly seq: number; readonly primary: NodeId | null; readonly vid: number }
+  /** The primary cannot serve now (a view change or state transfer is under way); retry later. */
+  | { readonly kind: 'busy'; readonly clientId: string; readonly seq: number; readonly retryAfterMs: number; readonly reason: string }
+  /** The request was refused and not executed: bad input. */
+  | { readonly kind: 'invalid'; readonly clientId: string; readonly seq: number; readonly field: string; readonly reason: string }
+  /** An older request of this client arrived after a newer one was executed: a late duplicate. */
+  | { readonly kind: 'stale'; readonly clientId: string; readonly seq: number }
+  | { readonly kind: 'members'; readonly vid: number; readonly members: readonly NodeId[]; readonly primary: NodeId | null };

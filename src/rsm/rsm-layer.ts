@@ -1,0 +1,73 @@
+import { LayerShell } from '../env/shell.js';
+import type { NodeWorld } from '../env/world.js';
+import type { RsmOptions } from '../options.js';
+import type { App } from './app.js';
+import { clientServiceCodec, replicaCodec } from './codec.js';
+import type { ClientCall, ReplicaMessage } from './messages.js';
+import type { WireCodec } from '../env/transport.js';
+import { type ConfigPort, Replica, type ReplicaObserver, type RsmBreakpoints, type RsmMutations, type RsmSend } from './replica.js';
+
+export interface RsmLayerOptions<S> {
+  readonly app: App<S>;
+  readonly config: ConfigPort;
+  readonly genesis: boolean;
+  readonly options?: Partial<RsmOptions>;
+  readonly breakpoints?: RsmBreakpoints;
+  readonly mutations?: RsmMutations;
+  readonly observer?: ReplicaObserver;
+}
+
+const clientAnswerKinds: ReadonlySet<string> = new Set(['executed', 'not-primary', 'busy', 'invalid', 'stale', 'members']);
+
+/**
+ * The RSM layer of one node, wired to its world: the `Replica` core behind a `LayerShell` with
+ * the internal replica channel and the client service, and no log of its own (the replicated
+ * state lives in memory; state transfer restores it). Config tells it about views through
+ * `onViewCommitted`.
+ */
+export class RsmLayer<S> {
+  readonly core: Replica<S>;
+  readonly #shell: LayerShell<RsmSend, never>;
+
+  constructor(world: NodeWorld, opts: RsmLayerOptions<S>) {
+    this.core = new Replica<S>({
+      self: world.self,
+      app: opts.app,
+      config: opts.config,
+      logger: world.logger.child({ layer: 'rsm' }),
+      genesis: opts.genesis,
+      ...(opts.options === undefined ? {} : { options: opts.options }),
+      ...(opts.breakpoints === undefined ? {} : { breakpoints: opts.breakpoints }),
+      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+      ...(opts.observer === undefined ? {} : { observer: opts.observer }),
+    });
+    this.#shell = new LayerShell<RsmSend, never>({
+      executor: world.executor,
+      clock: world.clock,
+      transport: world.transport,
+      // The peer channel carries only replica messages: `service.carries` routes every client
+      // answer away from it, so the codec never sees one.
+      codec: replicaCodec as unknown as WireCodec<RsmSend>,
+      log: null,
+      onMessage: (from, msg, out) => {
+        if (!clientAnswerKinds.has(msg.kind)) this.core.onMessage(from, msg as ReplicaMessage, out);
+      },
+      onTimer: (key, out) => this.core.onTimer(key, out),
+      onHalt: (reason) => world.halt(reason),
+      service: {
+        codec: clientServiceCodec,
+        carries: (msg) => clientAnswerKinds.has(msg.kind),
+        onRequest: (from, request, out) => this.core.onClientCall(from, request as ClientCall, out),
+      },
+    });
+  }
+
+  /** Config listener: a view was committed (or this node's status in it changed). */
+  onViewCommitted(): void {
+    this.#shell.run((out) => this.core.onViewCommitted(out));
+  }
+
+  stop(): void {
+    this.#shell.stop();
+  }
+}

@@ -1,0 +1,87 @@
+import { invariant } from '../env/errors.js';
+import type { Logger } from '../env/logger.js';
+import type { Channel, ClientTransport, ServiceCodec } from '../env/transport.js';
+import type { NodeId } from '../env/types.js';
+import { type TransportOptions, transportOptions } from '../options.js';
+import { PeerClients, callChannel, checkClusterName } from './grpc-peers.js';
+
+export interface GrpcClientTransportConfig {
+  /** The name of the cluster the client talks to, sent in every call; servers of another cluster refuse the call. */
+  readonly cluster: string;
+  readonly logger: Logger;
+  /**
+   * Uses `callDeadlineMs` (each call's deadline), `maxPeerClients` (connections kept),
+   * `maxMessageBytes` and the reconnect backoff; the others concern servers.
+   */
+  readonly options?: Partial<TransportOptions>;
+}
+
+/**
+ * The production `ClientTransport`: calls request/response services (e.g. `synod.rsm.Client`) of
+ * the nodes of one cluster over gRPC. No server, no listening port.
+ *
+ * `connect(codec, receive, unreachable)` may be called any number of times, even for one service;
+ * its channel's `send(server, request)` makes one unary `Call` to `server` (`host:port`, a node
+ * id) with the cluster name set and a deadline of `callDeadlineMs`. Per send, exactly one of:
+ * - `receive(server, answer)`: the server answered, and the answer passed `decodeAnswer`;
+ * - `unreachable(server, reason)`: the call failed, with `reason` = `<STATUS>: <details>`. STATUS
+ *   is the gRPC status name: UNAVAILABLE (server down, connection refused, server isolated or
+ *   shutting down), DEADLINE_EXCEEDED (no answer within the deadline; the server forgets the call),
+ *   FAILED_PRECONDITION (the server is of another cluster), INVALID_ARGUMENT (the request failed the
+ *   server's `decodeRequest`; details `invalid message: <field>: <reason>`), RESOURCE_EXHAUSTED
+ *   (the server holds `maxPendingCalls` calls, or a message is above `maxMessageBytes`),
+ *   UNIMPLEMENTED (the server does not serve this service, e.g. it is starting up), INTERNAL (the
+ *   server failed on the request, or this side could not encode it); or the non-gRPC
+ *   INVALID_ANSWER (the answer failed `decodeAnswer`, logged at warn). A client maps STATUS (the
+ *   text before the first `: `) to its own errors.
+ * Neither is ever called inside `send`. Without `unreachable`, failures are only logged.
+ * Failures that mean "not there" (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, UNIMPLEMENTED) are
+ * logged at debug, other refusals at warn.
+ *
+ * Connections: one `grpc.Client` per server, at most `maxPeerClients`, least recently used closed
+ * first (as `GrpcTransport` does for its peers); gRPC reconnects a failed one with backoff.
+ *
+ * `close()` cancels the calls in flight and closes every connection; it is idempotent. After it,
+ * `send` does nothing and no answer or failure is reported.
+ */
+export class GrpcClientTransport implements ClientTransport {
+  readonly #cluster: string;
+  readonly #log: Logger;
+  readonly #options: TransportOptions;
+  readonly #peers: PeerClients;
+
+  constructor(config: GrpcClientTransportConfig) {
+    this.#cluster = checkClusterName(config.cluster, 'GrpcClientTransport');
+    this.#log = config.logger;
+    this.#options = transportOptions(config.options);
+    this.#peers = new PeerClients(this.#log, this.#options);
+  }
+
+  connect<Req, Ans>(
+    codec: ServiceCodec<Req, Ans>,
+    receive: (server: NodeId, answer: Ans) => void,
+    unreachable?: (server: NodeId, reason: string) => void,
+  ): Channel<Req> {
+    invariant(!this.#peers.closed, () => `connect(${codec.service}) on a closed client transport`);
+    const context = {
+      cluster: this.#cluster,
+      log: this.#log,
+      deadlineMs: this.#options.callDeadlineMs,
+      peers: this.#peers,
+    };
+    return callChannel(context, codec, receive, unreachable);
+  }
+
+  /** Servers a connection is kept to now (at most `maxPeerClients`). */
+  get connections(): number {
+    return this.#peers.size;
+  }
+
+  close(): Promise<void> {
+    if (!this.#peers.closed) {
+      this.#peers.close();
+      this.#log.debug({ cluster: this.#cluster }, 'client transport closed');
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,275 @@
+import * as grpc from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import { InvalidMessageError, invariant } from '../env/errors.js';
+import type { Logger } from '../env/logger.js';
+import type { Channel, ServiceCodec } from '../env/transport.js';
+import type { NodeId } from '../env/types.js';
+import type { Fields } from '../env/validate.js';
+import { type TransportOptions, limits } from '../options.js';
+import { serviceDefinition } from './proto.js';
+
+/**
+ * The client side of gRPC, shared by `GrpcTransport` (a node, which may also act as a client)
+ * and `GrpcClientTransport` (a client only): cached connections to peers, and calls of
+ * request/response services. Internal to `src/runtime`.
+ */
+
+/** The one RPC of every request/response service: `rpc Call(<request>) returns (<answer>)`. */
+export const callMethodName = 'Call';
+
+export type UnaryMethod = MethodDefinition<Fields, Fields, Fields, Fields>;
+
+/** The unary `Call` method of `service`; a service without one is a programmer error. */
+export function callMethod(service: string): UnaryMethod {
+  // proto-loader types every method as MethodDefinition<object, object>; messages are plain field maps.
+  const method = serviceDefinition(service)[callMethodName] as UnaryMethod | undefined;
+  invariant(
+    method !== undefined && !method.requestStream && !method.responseStream,
+    () => `service ${service} has no unary ${callMethodName} method`,
+  );
+  return method;
+}
+
+/** Codes that mean "the network or the peer is not there (yet)": expected, logged at debug. */
+export const networkCodes: ReadonlySet<grpc.status> = new Set([
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.CANCELLED,
+  // The peer runs but does not serve this service yet (it is starting up).
+  grpc.status.UNIMPLEMENTED,
+]);
+
+/** `UNAVAILABLE` for `grpc.status.UNAVAILABLE`, and so on. */
+export function statusName(code: grpc.status): string {
+  return grpc.status[code] ?? `STATUS_${code}`;
+}
+
+/** Checks a configured cluster name (a programmer or operator error throws at construction). */
+export function checkClusterName(name: unknown, owner: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > limits.maxClusterNameLength) {
+    throw new RangeError(
+      `${owner} cluster must be a non-empty string of at most ${limits.maxClusterNameLength} characters, ` +
+        `got ${typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : String(name)}`,
+    );
+  }
+  return name;
+}
+
+/** A received message's cluster field, for a log line or an error (it may be absent or absurd). */
+export function describeClusterName(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) return '(none)';
+  if (value.length > limits.maxClusterNameLength) return `${JSON.stringify(value.slice(0, limits.maxClusterNameLength))}…`;
+  return JSON.stringify(value);
+}
+
+export function fieldOf(err: unknown): string | undefined {
+  return err instanceof InvalidMessageError ? err.field : undefined;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * One `grpc.Client` (one HTTP/2 connection) per peer, at most `maxPeerClients`, least recently
+ * used first (a Map iterates in insertion order, and a use re-inserts); plus the client calls in
+ * flight, so that `close()` can cancel them. After `close()` it hands out nothing.
+ */
+export class PeerClients {
+  readonly #log: Logger;
+  readonly #options: TransportOptions;
+  readonly #clients = new Map<NodeId, grpc.Client>();
+  readonly #calls = new Set<grpc.ClientUnaryCall>();
+  #closed = false;
+
+  constructor(log: Logger, options: TransportOptions) {
+    this.#log = log;
+    this.#options = options;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** How many clients are cached (for tests and status displays). */
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  /**
+   * The cached client for `peer`, created on first use, and marked most recently used; creating
+   * one beyond `maxPeerClients` closes the least recently used one (calls it has not started yet
+   * fail as UNAVAILABLE). Throws if gRPC cannot parse the address.
+   */
+  get(peer: NodeId): grpc.Client {
+    invariant(!this.#closed, () => `a client for ${peer} asked of closed peer clients`);
+    const cached = this.#clients.get(peer);
+    if (cached !== undefined) {
+      this.#clients.delete(peer);
+      this.#clients.set(peer, cached);
+      return cached;
+    }
+    let client: grpc.Client;
+    try {
+      client = new grpc.Client(peer, grpc.credentials.createInsecure(), {
+        'grpc.max_send_message_length': this.#options.maxMessageBytes,
+        'grpc.max_receive_message_length': this.#options.maxMessageBytes,
+        'grpc.initial_reconnect_backoff_ms': this.#options.reconnectBackoffInitialMs,
+        'grpc.max_reconnect_backoff_ms': this.#options.reconnectBackoffMaxMs,
+      });
+    } catch (err) {
+      throw new Error(`cannot create a client for ${JSON.stringify(peer)}: ${errorText(err)}`, { cause: err });
+    }
+    this.#evictBeyond(this.#options.maxPeerClients - 1);
+    this.#clients.set(peer, client);
+    return client;
+  }
+
+  /** Remembers a call in flight until `done` (so that `close()` cancels it). */
+  track(call: grpc.ClientUnaryCall): void {
+    this.#calls.add(call);
+  }
+
+  done(call: grpc.ClientUnaryCall): void {
+    this.#calls.delete(call);
+  }
+
+  /** Cancels the calls in flight and closes every client. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    for (const call of this.#calls) call.cancel();
+    this.#calls.clear();
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+  }
+
+  /** Closes and forgets least recently used clients until at most `keep` remain. */
+  #evictBeyond(keep: number): void {
+    for (const [peer, client] of this.#clients) {
+      if (this.#clients.size <= keep) return;
+      client.close();
+      this.#clients.delete(peer);
+      this.#log.debug({ peer, maxPeerClients: this.#options.maxPeerClients }, 'peer client evicted (least recently used)');
+    }
+  }
+}
+
+/** What a channel of client calls needs from the transport that owns it. */
+export interface CallContext {
+  /** Sent in every request; the server refuses a request of another cluster. */
+  readonly cluster: string;
+  readonly log: Logger;
+  /** Deadline of each call. */
+  readonly deadlineMs: number;
+  /** Connections; once they are closed, `send` does nothing and no outcome is reported. */
+  readonly peers: PeerClients;
+  /** Why no call can leave now (e.g. the node is isolated), reported as UNAVAILABLE; undefined: calls may leave. */
+  readonly refusal?: () => string | undefined;
+}
+
+/**
+ * The client side of a request/response service (`ClientTransport.connect`): `send(server, req)`
+ * makes one unary `Call` to `server` (`host:port`) with the cluster name set and a deadline of
+ * `deadlineMs`. A decoded answer goes to `receive(server, answer)`; any failure goes to
+ * `unreachable(server, reason)` with `reason` = `<STATUS>: <details>`, where STATUS is the gRPC
+ * status name (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, `FAILED_PRECONDITION`, `INVALID_ARGUMENT`,
+ * `RESOURCE_EXHAUSTED`, `UNIMPLEMENTED`, `INTERNAL` …) or `INVALID_ANSWER` (the server's answer
+ * failed `decodeAnswer`), and details the server's (or gRPC's) text. Exactly one of the two is
+ * called per send, never synchronously inside it, unless the owner was closed first.
+ */
+export function callChannel<Req, Ans>(
+  ctx: CallContext,
+  codec: ServiceCodec<Req, Ans>,
+  receive: (server: NodeId, answer: Ans) => void,
+  unreachable?: (server: NodeId, reason: string) => void,
+): Channel<Req> {
+  const method = callMethod(codec.service);
+  const { service } = codec;
+  const { log, peers } = ctx;
+
+  const fail = (server: NodeId, status: string, details: string): void => {
+    if (peers.closed || unreachable === undefined) return;
+    try {
+      unreachable(server, `${status}: ${details}`);
+    } catch (err) {
+      log.error({ server, service, err }, 'unreachable callback threw');
+    }
+  };
+  const failLater = (server: NodeId, status: string, details: string): void => {
+    setImmediate(() => fail(server, status, details));
+  };
+
+  const answered = (server: NodeId, reply: Fields | undefined): void => {
+    let answer: Ans;
+    try {
+      answer = codec.decodeAnswer(reply ?? {});
+    } catch (err) {
+      log.warn({ server, service, field: fieldOf(err), err }, 'answer refused: failed validation');
+      fail(server, 'INVALID_ANSWER', errorText(err));
+      return;
+    }
+    try {
+      receive(server, answer);
+    } catch (err) {
+      log.error({ server, service, err }, 'receiver threw; answer dropped');
+    }
+  };
+
+  const failed = (server: NodeId, err: grpc.ServiceError): void => {
+    const code = statusName(err.code);
+    const details = err.details || err.message;
+    const fields = { server, service, code, details };
+    // A server that is down or slow is normal (the client tries another); a refusal means the
+    // two sides disagree about the cluster or the wire format, or the request is bad: visible.
+    if (networkCodes.has(err.code)) log.debug(fields, 'call failed');
+    else log.warn(fields, 'call refused by server');
+    fail(server, code, details);
+  };
+
+  return {
+    send(server: NodeId, request: Req): void {
+      if (peers.closed) return;
+      const refusal = ctx.refusal?.();
+      if (refusal !== undefined) {
+        log.debug({ server, service, refusal }, 'call not made');
+        failLater(server, statusName(grpc.status.UNAVAILABLE), refusal);
+        return;
+      }
+      let wire: Fields;
+      try {
+        // cluster last: a codec cannot overwrite it by returning such a key.
+        wire = { ...codec.encodeRequest(request), cluster: ctx.cluster };
+      } catch (err) {
+        log.error({ server, service, err }, 'call not made: the codec cannot encode the request');
+        failLater(server, statusName(grpc.status.INTERNAL), `cannot encode the request: ${errorText(err)}`);
+        return;
+      }
+      let client: grpc.Client;
+      try {
+        client = peers.get(server);
+      } catch (err) {
+        log.warn({ server, service, err }, 'call not made: cannot create a client for this address');
+        failLater(server, statusName(grpc.status.UNAVAILABLE), errorText(err));
+        return;
+      }
+      // grpc-js reports the outcome asynchronously; the flag keeps the set exact even if it did not.
+      let finished = false;
+      let call: grpc.ClientUnaryCall | undefined = undefined;
+      call = client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        wire,
+        { deadline: Date.now() + ctx.deadlineMs },
+        (err, reply) => {
+          finished = true;
+          if (call !== undefined) peers.done(call);
+          if (peers.closed) return;
+          if (err !== null) failed(server, err);
+          else answered(server, reply);
+        },
+      );
+      if (!finished) peers.track(call);
+    },
+  };
+}

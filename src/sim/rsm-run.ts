@@ -1,0 +1,230 @@
+import type { NodeId } from '../env/types.js';
+import type { ShellMutations } from '../env/shell.js';
+import { type TestState, testApp } from '../apps/test-app.js';
+import type { ConfigMutations } from '../config/view-manager.js';
+import type { PaxosMutations } from '../paxos/context.js';
+import type { RsmMutations } from '../rsm/replica.js';
+import type { RsmClient } from '../client/rsm-client.js';
+import { DeadlineExceededError } from '../client/errors.js';
+import { RsmChecker } from './checkers/rsm-checker.js';
+import { SimCluster, sameList } from './cluster.js';
+import { defaultDiskProfile, slowDiskProfile } from './disk.js';
+import { FaultInjector, type FaultPlan } from './faults.js';
+import type { NetworkProfile } from './network.js';
+import { Prng } from './prng.js';
+import type { RunResult } from './run-result.js';
+
+export interface RsmRunOptions {
+  readonly seed: number;
+  readonly keepTrace?: boolean;
+  readonly traceLogs?: boolean;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
+}
+
+/** Share of runs whose faults may kill every holder of the replicated state (the refusal path). */
+const rsmChaosShare = 0.1;
+
+/** Bounds of the run, in virtual milliseconds. */
+export const rsmRunBounds = {
+  faultEndMs: [3000, 8000] as const,
+  /** A client gives up on a call after this long (its outcome is then unknown). */
+  clientDeadlineMs: 4000,
+  /** Once faults end: every node a member of one view, every replica serving it, within this long. */
+  settleBoundMs: 20000,
+  /** After that, every client must complete this many further calls… */
+  callsAfterSettle: 3,
+  /** …within this long. */
+  liveBoundMs: 10000,
+};
+
+/**
+ * One randomized run of the whole stack with the test app: 3–5 replicas, 2–5 concurrent clients
+ * appending unique items, and every fault: crashes (also mid-step), pauses, partitions, loss,
+ * duplication, reordering, slow and failing disks, and breakpoints 1–4. Checks the RSM safety
+ * properties as it goes and at the end (see `RsmChecker`), plus Paxos and config safety, and
+ * liveness once faults stop: the cluster settles and every client's calls succeed again.
+ */
+export function runRsmSimulation(opts: RsmRunOptions): RunResult {
+  const seed = opts.seed;
+  const shape = new Prng(seed ^ 0x2545f491);
+  const maxDelayMs = shape.uniform(0.5, 10);
+  const network: NetworkProfile = {
+    minDelayMs: 0.1,
+    maxDelayMs,
+    slowRate: shape.uniform(0, 0.05),
+    slowDelayMs: maxDelayMs + shape.uniform(20, 300),
+    dropRate: shape.chance(0.3) ? 0 : shape.uniform(0, 0.1),
+    duplicateRate: shape.uniform(0, 0.05),
+    reconnectDelayMaxMs: shape.chance(0.5) ? 0 : shape.uniform(100, 1000),
+  };
+  const disk = shape.chance(0.15) ? slowDiskProfile : defaultDiskProfile;
+  const count = shape.between(3, 5);
+  const clientCount = shape.between(2, 5);
+  const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
+  let checker: RsmChecker | null = null;
+  const cluster = new SimCluster<TestState>({
+    seed,
+    ids,
+    network,
+    disk,
+    app: testApp,
+    replicaObserver: (id) => ({ executed: (vs, r, o) => checker?.executed(id, vs, r, o) }),
+    ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
+    ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
+    ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+  });
+  const { sim } = cluster;
+  checker = new RsmChecker(sim);
+  const rsm = checker;
+  const rng = sim.rng;
+  cluster.start();
+
+  // Clients: each appends unique items, one call at a time, until told to stop.
+  let issuing = true;
+  const clients: RsmClient[] = [];
+  const okAfter = new Map<string, number>();
+  let settledAt = Number.POSITIVE_INFINITY;
+  for (let k = 1; k <= clientCount; k++) {
+    const id = `c${k}`;
+    const client = cluster.addClient(id);
+    clients.push(client);
+    let n = 0;
+    const next = (): void => {
+      if (!issuing) return;
+      const item = `${id}:${++n}`;
+      const record = rsm.invoked(id, item);
+      client.submit('append', { item }, { deadlineMs: rsmRunBounds.clientDeadlineMs }, (r) => {
+        record.completedMs = sim.now;
+        if (r.ok) {
+          record.result = { kind: 'ok', index: r.value as number };
+          if (record.invokedMs >= settledAt) okAfter.set(id, (okAfter.get(id) ?? 0) + 1);
+        } else {
+          record.result = r.error instanceof DeadlineExceededError ? { kind: 'unknown' } : { kind: 'failed', error: r.error.message };
+        }
+        sim.schedule(rng.uniform(0, 30), next);
+      });
+    };
+    sim.schedule(rng.uniform(0, 100), next);
+  }
+
+  const plan: FaultPlan = {
+    endMs: rng.uniform(...rsmRunBounds.faultEndMs),
+    meanGapMs: rng.uniform(150, 600),
+    weights: { crash: 3, crashMidStep: 1, flap: 0.3, pause: 1, partition: 1, isolate: 1, diskError: 0.2 },
+    downMs: [50, 1500],
+    quickRestartMs: [1, 50],
+    flapCount: [2, 6],
+    flapUpMs: [20, 300],
+    pauseMs: [50, 1500],
+    partitionMs: [100, 2000],
+  };
+  const faults = new FaultInjector(sim, plan, () => cluster.nodes);
+  // Most runs keep the replicated state alive somewhere (the faults the design promises to
+  // survive): a process is killed only if another live one holds a state at least as new. The
+  // rest are chaos runs, where every holder may die and the cluster must then refuse to serve.
+  const chaos = rng.chance(rsmChaosShare);
+  sim.log(`rsm run seed=${seed} nodes=${count} clients=${clientCount} chaos=${chaos} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}`);
+  if (!chaos) {
+    const complete = (n: (typeof cluster.nodes)[number]): boolean => n.status !== 'down' && n.process?.stack.rsm?.core.stateComplete === true;
+    faults.protect((victim) => cluster.nodes.some((n) => n !== victim && n.status === 'up' && complete(n)), complete);
+  }
+  let breakpointsArmed = 0;
+  faults.addKind(1.5, () => {
+    const up = cluster.nodes.filter((n) => n.up && (chaos || cluster.nodes.some((o) => o !== n && o.up && o.process?.stack.rsm?.core.stateComplete === true)));
+    if (up.length === 0) return;
+    const node = rng.pick(up);
+    const n = rng.pick([1, 2, 3, 4] as const);
+    breakpointsArmed++;
+    sim.log(`arm breakpoint ${n} on ${node.id}`);
+    node.process?.breakpoints.arm(n);
+  }, () => {
+    for (const n of cluster.nodes) n.process?.breakpoints.disarm();
+  });
+  faults.start();
+  sim.runUntil(plan.endMs + 1);
+  // If every process that held the replicated state crashed, the state is gone (it lives in
+  // memory): the cluster must then refuse to serve rather than serve a state missing
+  // acknowledged requests, and nothing more can be expected of it.
+  const holders = cluster.nodes.filter((n) => n.status !== 'down' && n.process?.stack.rsm?.core.stateComplete === true);
+  const stateLost = holders.length === 0;
+  if (stateLost) sim.log('every holder of the replicated state crashed: the state is lost; the cluster must refuse');
+
+  // Faults are over: the cluster must settle (one view, every replica serving it) …
+  const settled = (): boolean => {
+    const v = cluster.view(ids[0]!);
+    return v !== null && ids.every((id) => {
+      const w = cluster.view(id);
+      const r = cluster.node(id).process?.stack.rsm?.core;
+      return w !== null && w.status === 'member' && w.vid === v.vid && sameList(w.members, v.members) && r?.status === 'normal' && r.vid === v.vid;
+    });
+  };
+  // A cluster may also end up refusing for the documented reason even though some node still
+  // holds the state: every member of the view lacks a complete state, because the holders were
+  // removed (a removal accepted during the faults may complete after them). That is safe, and
+  // counted; anything else that keeps the cluster from serving is a liveness failure.
+  const refusing = (): boolean => {
+    const v = cluster.view(ids[0]!);
+    const primary = v === null ? undefined : cluster.node(cluster.node(ids[0]!).process?.stack.rsm?.core.primaryOf(v.vid) ?? ids[0]!);
+    return ids.every((id) => cluster.view(id)?.vid === v?.vid) && primary?.process?.stack.rsm?.core.refusing === true;
+  };
+  const settleStart = sim.now;
+  sim.runUntil(settleStart + rsmRunBounds.settleBoundMs, () => settled() || (!stateLost && refusing()));
+  const refused = !stateLost && !settled() && refusing();
+  if (stateLost) {
+    if (settled()) sim.fail('refusal: the replicated state was lost, yet a view serves (it must refuse)');
+  } else if (refused) {
+    sim.log('the cluster refuses: no member of its view holds a complete state');
+  } else if (!settled()) {
+    const rs = ids.map((id) => `${id}:${cluster.node(id).process?.stack.rsm?.core.status ?? 'down'}`).join(' ');
+    sim.fail(`liveness: ${rsmRunBounds.settleBoundMs} ms after faults ended the cluster has not settled: ${cluster.describe()} rsm ${rs}`);
+  } else {
+    // … and every client's calls must succeed again.
+    settledAt = sim.now;
+    const enough = (): boolean => clients.every((c) => (okAfter.get(c.clientId) ?? 0) >= rsmRunBounds.callsAfterSettle);
+    sim.runUntil(settledAt + rsmRunBounds.liveBoundMs, enough);
+    if (!enough()) {
+      const counts = clients.map((c) => `${c.clientId}:${okAfter.get(c.clientId) ?? 0}`).join(' ');
+      sim.fail(`liveness: within ${rsmRunBounds.liveBoundMs} ms after the cluster settled, not every client ` +
+        `completed ${rsmRunBounds.callsAfterSettle} calls (${counts}): ${cluster.describe()}`);
+    }
+  }
+  // Stop issuing; let calls in progress finish; then compare the replicas of the quiet view.
+  issuing = false;
+  sim.runUntil(sim.now + rsmRunBounds.clientDeadlineMs + 1000, () => rsm.calls.every((c) => c.result !== null));
+  const lists = new Map<NodeId, readonly string[]>();
+  const snapshots = new Map<NodeId, string>();
+  const finalView = cluster.view(ids[0]!);
+  for (const id of finalView?.members ?? []) {
+    const core = cluster.node(id).process?.stack.rsm?.core;
+    const bytes = core?.snapshotBytes();
+    if (core === undefined || core.state === null || bytes === null || bytes === undefined) continue;
+    lists.set(id, [...core.state.list]);
+    snapshots.set(id, Buffer.from(bytes).toString('base64'));
+  }
+  if (sim.failures.length === 0 && !stateLost && settled()) rsm.checkFinal(lists, snapshots);
+  for (const n of cluster.nodes) n.crash('end of run');
+
+  const acked = rsm.calls.filter((c) => c.result?.kind === 'ok').length;
+  return {
+    seed,
+    ok: sim.failures.length === 0,
+    failures: sim.failures,
+    digest: sim.trace.digest(),
+    stats: {
+      nodes: count,
+      clients: clientCount,
+      calls: rsm.calls.length,
+      acked,
+      unknown: rsm.calls.filter((c) => c.result?.kind === 'unknown').length,
+      executions: rsm.executions,
+      views: cluster.configChecker.latest.vid,
+      faults: faults.injected,
+      breakpoints: breakpointsArmed,
+      stateLost: stateLost ? 1 : 0,
+      refused: refused ? 1 : 0,
+      chaos: chaos ? 1 : 0,
+      events: sim.events,
+    },
+    ...(sim.trace.lines === null ? {} : { trace: sim.trace.lines }),
+  };
+}
