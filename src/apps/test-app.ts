@@ -9,6 +9,7 @@ import { AppError, type Json, defineApp, jsonState } from '../rsm/app.js';
  * - `add({ key, by })` → the counter's new value
  * - `get({ key })` → the counter's value (0 when unset)
  * - `length()` → the list's length
+ * - `list()` → the whole list (for tests; keep lists small)
  * - `refuse({ code })` → always refused with an app error of that code (tests app errors)
  */
 export interface TestState {
@@ -42,6 +43,7 @@ export const testApp = defineApp<TestState>({
     },
     get: (state, args) => state.counters[stringArg(args, 'key')] ?? 0,
     length: (state) => state.list.length,
+    list: (state) => [...state.list],
     refuse: (_state, args) => {
       throw new AppError(stringArg(args, 'code'), 'refused on request');
     },

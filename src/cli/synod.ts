@@ -2,10 +2,10 @@
 /**
  * synod command line.
  *
- *   synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME]
+ *   synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--app NAME]
  *              [--control] [--control-address HOST:PORT]
  *              [--log-level debug|info|warn|error|silent] [--log-file FILE]
- *       Runs one node. --control serves the test control service on the node's port + 1
+ *       Runs one node; with --app, a replica of that built-in app (test). --control serves the test control service on the node's port + 1
  *       (or on --control-address). Never use it in production.
  *
  * Exit status: 0 after SIGTERM/SIGINT (graceful stop), 1 when the node refuses to start (a data
@@ -16,9 +16,10 @@ import type { LogLevel } from '../runtime/logging.js';
 import { createLogger } from '../runtime/logging.js';
 import { SynodNode, defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
 import { address } from '../env/validate.js';
+import { builtinApps } from '../apps/registry.js';
 
 const usage = `usage:
-  synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME]
+  synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--app NAME]
              [--control] [--control-address HOST:PORT]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]`;
 
@@ -63,6 +64,7 @@ async function runNode(args: string[]): Promise<void> {
     first: { type: 'string' },
     'data-dir': { type: 'string' },
     cluster: { type: 'string' },
+    app: { type: 'string' },
     control: { type: 'boolean' },
     'control-address': { type: 'string' },
     'log-level': { type: 'string' },
@@ -78,6 +80,9 @@ async function runNode(args: string[]): Promise<void> {
   const controlAddress = values['control-address'] !== undefined
     ? checkedAddress(values['control-address'] as string, '--control-address')
     : values.control === true ? defaultControlAddress(me) : undefined;
+  const appName = values.app as string | undefined;
+  const app = appName === undefined ? undefined : builtinApps[appName];
+  if (appName !== undefined && app === undefined) usageError(`unknown --app ${appName}; built in: ${Object.keys(builtinApps).join(', ')}`);
   const logFile = values['log-file'] as string | undefined;
   const logger = createLogger({ level, ...(logFile === undefined ? {} : { file: logFile }), base: { node: me } });
   let node: SynodNode;
@@ -88,6 +93,7 @@ async function runNode(args: string[]): Promise<void> {
       cluster,
       dataDir,
       logger,
+      ...(app === undefined || appName === undefined ? {} : { app: { name: appName, app } }),
       ...(controlAddress === undefined ? {} : { controlAddress }),
     });
   } catch (err) {

@@ -6,6 +6,7 @@ import type { App } from '../rsm/app.js';
 import { RsmLayer } from '../rsm/rsm-layer.js';
 import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
 import type { Breakpoints } from './breakpoints.js';
+import type { NodeStatus } from './status.js';
 import { ConfigLayer } from '../config/config-layer.js';
 import type { ConfigListener, ConfigMutations } from '../config/view-manager.js';
 import type { PaxosMutations } from '../paxos/context.js';
@@ -23,6 +24,8 @@ export interface NodeStackOptions<S> {
   readonly firstLife: boolean;
   /** The replicated application; without one the node runs Paxos and config only. */
   readonly app?: App<S>;
+  /** The app's name, for status pages. */
+  readonly appName?: string;
   readonly breakpoints?: Breakpoints;
   readonly paxos?: Partial<PaxosOptions>;
   readonly config?: Partial<ConfigOptions>;
@@ -50,10 +53,12 @@ export class NodeStack<S = unknown> {
   readonly config: ConfigLayer;
   readonly rsm: RsmLayer<S> | null;
   readonly #world: NodeWorld;
+  readonly #opts: NodeStackOptions<S>;
 
   /** Replays the durable logs; throws `CorruptLogError` for a damaged one. Call `start` next. */
   constructor(world: NodeWorld, opts: NodeStackOptions<S>) {
     this.#world = world;
+    this.#opts = opts;
     let config: ConfigLayer | null = null;
     this.paxos = new PaxosLayer(world, {
       first: opts.first,
@@ -125,6 +130,28 @@ export class NodeStack<S = unknown> {
       this.paxos.start();
       this.config.start();
     });
+  }
+
+  /** What this node believes now (read from the cores; call from an executor task). */
+  status(): NodeStatus {
+    const core = this.config.core;
+    const replica = this.rsm?.core ?? null;
+    const vid = core.vid;
+    return {
+      node: this.#world.self,
+      incarnation: this.#opts.incarnation,
+      vid,
+      members: vid === 0 ? [] : core.members(),
+      primary: replica?.primaryOf(vid) ?? null,
+      views: vid === 0 ? [] : core.views(),
+      configStatus: vid === 0 ? 'starting' : core.status,
+      replicaStatus: replica?.status ?? null,
+      lastExecuted: replica?.lastExecuted ?? null,
+      stateComplete: replica?.stateComplete ?? false,
+      refusing: replica?.refusing ?? false,
+      inFlight: replica?.inFlight ?? 0,
+      app: this.#opts.appName ?? null,
+    };
   }
 
   stop(): void {

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
-import type { ConfigOptions, PaxosOptions, TransportOptions } from '../options.js';
+import type { ConfigOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
+import type { App } from '../rsm/app.js';
+import { nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
 import { ControlServer } from './control-server.js';
@@ -25,6 +27,9 @@ export interface SynodNodeConfig {
   readonly controlAddress?: string;
   readonly paxos?: Partial<PaxosOptions>;
   readonly config?: Partial<ConfigOptions>;
+  readonly rsm?: Partial<RsmOptions>;
+  /** The replicated app this node runs (default: none, Paxos and config only), and its name. */
+  readonly app?: { readonly name: string; readonly app: App<never> };
   readonly transport?: Partial<TransportOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
@@ -53,11 +58,11 @@ export class SynodNode {
   readonly me: NodeId;
   /** Drawn fresh at every start: tells this process apart from earlier ones at the same address. */
   readonly incarnation: string;
-  readonly stack: NodeStack;
+  readonly stack: NodeStack<never>;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
 
-  private constructor(me: NodeId, incarnation: string, stack: NodeStack, prod: ProductionWorld, control: ControlServer | null) {
+  private constructor(me: NodeId, incarnation: string, stack: NodeStack<never>, prod: ProductionWorld, control: ControlServer | null) {
     this.me = me;
     this.incarnation = incarnation;
     this.stack = stack;
@@ -83,21 +88,26 @@ export class SynodNode {
       ...(config.stop === undefined ? {} : { stop: config.stop }),
     });
     const breakpoints = new Breakpoints();
-    let stack: NodeStack;
+    let stack: NodeStack<never>;
     try {
-      stack = new NodeStack(prod.world, {
+      stack = new NodeStack<never>(prod.world, {
         first: config.first,
         incarnation,
         firstLife,
         breakpoints,
+        ...(config.app === undefined ? {} : { app: config.app.app, appName: config.app.name }),
         ...(config.paxos === undefined ? {} : { paxos: config.paxos }),
         ...(config.config === undefined ? {} : { config: config.config }),
+        ...(config.rsm === undefined ? {} : { rsm: config.rsm }),
       });
     } catch (err) {
       await prod.close();
       throw err;
     }
     stack.start();
+    const statusChannel = prod.transport.serve(nodeServiceCodec, (from) => {
+      statusChannel.send(from, runInNode(prod.world, () => stack.status()));
+    });
     let control: ControlServer | null = null;
     if (config.controlAddress !== undefined) {
       control = await ControlServer.listen(config.controlAddress, {
@@ -111,7 +121,7 @@ export class SynodNode {
         logger: logger.child({ layer: 'control' }),
       });
     }
-    logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation }, 'node started');
+    logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation, app: config.app?.name ?? null }, 'node started');
     return new SynodNode(config.me, incarnation, stack, prod, control);
   }
 

@@ -65,3 +65,232 @@ test(`every config message kind survives protobuf encoding unchanged (seed ${see
   const gen = generators(new Prng(seed));
   for (let i = 0; i < 200; i++) for (const m of gen.config()) assert.deepEqual(roundTrip(configCodec, m), m);
 });
+
+// ---- RSM: the replica service and the client service -----------------------------------------
+
+const replicaDeliver = (): MethodDefinition<Fields, Fields> =>
+  serviceDefinition(replicaCodec.service)['Deliver'] as MethodDefinition<Fields, Fields>;
+const clientCall = (): MethodDefinition<Fields, Fields> =>
+  serviceDefinition(clientServiceCodec.service)['Call'] as MethodDefinition<Fields, Fields>;
+
+/** A client call as the client transport sends it (cluster name set), through protobuf bytes, decoded by the server. */
+function callRoundTrip(call: ClientCall): ClientCall {
+  const method = clientCall();
+  const bytes = method.requestSerialize({ ...clientServiceCodec.encodeRequest(call), cluster: 'c' });
+  return clientServiceCodec.decodeRequest(method.requestDeserialize(bytes));
+}
+
+/** A server's answer through protobuf bytes, decoded by the client. */
+function answerRoundTrip(answer: ClientAnswer): ClientAnswer {
+  const method = clientCall();
+  const bytes = method.responseSerialize(clientServiceCodec.encodeAnswer(answer));
+  return clientServiceCodec.decodeAnswer(method.responseDeserialize(bytes));
+}
+
+/** Raw wire fields (as a buggy or hostile peer could send them) through protobuf, then the codec. */
+function decodeRawReplica(wire: Fields): ReplicaMessage {
+  const method = replicaDeliver();
+  return replicaCodec.decode(method.requestDeserialize(method.requestSerialize({ ...wire, from: 'a:1', to: 'b:2', cluster: 'c' })));
+}
+function decodeRawCall(wire: Fields): ClientCall {
+  const method = clientCall();
+  return clientServiceCodec.decodeRequest(method.requestDeserialize(method.requestSerialize({ ...wire, cluster: 'c' })));
+}
+function decodeRawAnswer(wire: Fields): ClientAnswer {
+  const method = clientCall();
+  return clientServiceCodec.decodeAnswer(method.responseDeserialize(method.responseSerialize(wire)));
+}
+
+/** Every JSON type, nested and at the edges of what JSON text carries exactly. */
+const everyJson: Json[] = [
+  null,
+  true,
+  false,
+  0,
+  1,
+  -1,
+  1.5,
+  -2.25e-7,
+  Number.MAX_SAFE_INTEGER,
+  -Number.MAX_SAFE_INTEGER,
+  1e300,
+  '',
+  'text',
+  'unicode: é ✓ 😀 \u0000 "quotes" \\ \n',
+  [],
+  {},
+  [null, true, 0, 'a', [], {}],
+  { a: null, b: false, c: 3, d: 'x', e: [1, [2, [3]]], f: { g: { h: {} } }, '': 'empty key', 'ü 😀': 1 },
+];
+
+function rsmGenerators(rng: Prng) {
+  const id = (): string => `10.0.${rng.int(256)}.${rng.int(256)}:${rng.between(1, 65535)}`;
+  const vid = (): number => rng.pick([1, 2, rng.between(3, 1000), limits.maxInstance]);
+  const seq = (): number => rng.pick([1, 2, rng.between(3, 1e6), Number.MAX_SAFE_INTEGER]);
+  const vs = () => rng.pick([{ vid: 0, seqno: 0 }, { vid: vid(), seqno: 0 }, { vid: vid(), seqno: seq() }, { vid: limits.maxInstance, seqno: Number.MAX_SAFE_INTEGER }]);
+  const clientId = (): string => rng.pick(['c', `client-${rng.int(1e9)}`, 'x'.repeat(limits.maxClientIdLength), 'ü😀-client']);
+  const proc = (): string => rng.pick(['p', 'acquire', 'lock.release_2', 'x'.repeat(limits.maxProcNameLength)]);
+  const request = () => ({ clientId: clientId(), seq: seq(), proc: proc(), args: rng.pick(everyJson) });
+  const data = (): Uint8Array => {
+    const n = rng.pick([0, 1, rng.between(2, 5000)]);
+    return Uint8Array.from({ length: n }, () => rng.int(256));
+  };
+  const outcome = (): Outcome => rng.chance(0.5)
+    ? { ok: true, value: rng.pick(everyJson) }
+    : { ok: false, code: rng.pick(['E', 'NO_SUCH_LOCK', 'ü😀']), message: rng.pick(['', 'lock x is held', 'é\n😀']) };
+  const replica = (): ReplicaMessage[] => [
+    { kind: 'invoke', vs: vs(), request: request() },
+    { kind: 'invoke-ack', vs: vs() },
+    { kind: 'invoke-reject', vs: vs(), vid: rng.pick([0, vid()]) },
+    { kind: 'sync-status', vid: vid(), last: null, complete: false },
+    { kind: 'sync-status', vid: vid(), last: vs(), complete: true },
+    { kind: 'sync-status', vid: vid(), last: { vid: 0, seqno: 0 }, complete: rng.chance(0.5) },
+    ...syncActions.map((action): ReplicaMessage => ({ kind: 'sync-reply', vid: vid(), action, target: rng.chance(0.5) ? null : vs() })),
+    { kind: 'sync-pull', vid: vid(), target: vs(), offset: rng.pick([0, rng.between(1, 1e9)]) },
+    { kind: 'sync-chunk', vid: vid(), target: vs(), offset: 0, total: 0, data: new Uint8Array(0) },
+    { kind: 'sync-chunk', vid: vid(), target: vs(), offset: rng.between(0, 1e9), total: rng.between(0, 1e9), data: data() },
+    { kind: 'sync-unavailable', vid: vid(), target: vs() },
+  ];
+  const calls = (): ClientCall[] => [{ kind: 'invoke', request: request() }, { kind: 'members' }];
+  const answers = (): ClientAnswer[] => [
+    { kind: 'executed', clientId: clientId(), seq: seq(), outcome: { ok: true, value: rng.pick(everyJson) } },
+    { kind: 'executed', clientId: clientId(), seq: seq(), outcome: { ok: false, code: 'E', message: '' } },
+    { kind: 'executed', clientId: clientId(), seq: seq(), outcome: outcome() },
+    { kind: 'not-primary', clientId: clientId(), seq: seq(), primary: null, vid: 0 },
+    { kind: 'not-primary', clientId: clientId(), seq: seq(), primary: id(), vid: vid() },
+    { kind: 'busy', clientId: clientId(), seq: seq(), retryAfterMs: 0, reason: '' },
+    { kind: 'busy', clientId: clientId(), seq: seq(), retryAfterMs: rng.pick([1, 50, 3_600_000]), reason: 'view change in progress' },
+    { kind: 'invalid', clientId: clientId(), seq: seq(), field: '', reason: '' },
+    { kind: 'invalid', clientId: clientId(), seq: seq(), field: 'proc', reason: 'unknown procedure "x"' },
+    { kind: 'stale', clientId: clientId(), seq: seq() },
+    { kind: 'members', vid: 0, members: [], primary: null },
+    { kind: 'members', vid: vid(), members: Array.from(new Set(Array.from({ length: rng.between(1, 7) }, id))), primary: id() },
+  ];
+  return { replica, calls, answers };
+}
+
+test(`every replica message kind survives protobuf encoding unchanged (seed ${seed})`, () => {
+  // Includes viewstamp (0,0), a null last, every sync action, and an empty sync chunk.
+  const gen = rsmGenerators(new Prng(seed));
+  const kinds = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    for (const m of gen.replica()) {
+      kinds.add(m.kind);
+      assert.deepEqual(roundTrip(replicaCodec, m), m);
+    }
+  }
+  assert.equal(kinds.size, 8, 'every ReplicaMessage kind was tried');
+});
+
+test('a replica message with the args of every JSON type survives protobuf encoding unchanged', () => {
+  // The request's args travel as JSON text; every JSON type comes back equal.
+  for (const args of everyJson) {
+    const m: ReplicaMessage = { kind: 'invoke', vs: { vid: 0, seqno: 0 }, request: { clientId: 'c', seq: 1, proc: 'p', args } };
+    assert.deepEqual(roundTrip(replicaCodec, m), m);
+  }
+});
+
+test(`every client call and answer kind survives protobuf encoding unchanged (seed ${seed})`, () => {
+  // Includes outcomes ok and not ok, a not-primary with no primary, and a members answer with no members and no primary.
+  const gen = rsmGenerators(new Prng(seed));
+  const callKinds = new Set<string>();
+  const answerKinds = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    for (const c of gen.calls()) {
+      callKinds.add(c.kind);
+      assert.deepEqual(callRoundTrip(c), c);
+    }
+    for (const a of gen.answers()) {
+      answerKinds.add(a.kind);
+      assert.deepEqual(answerRoundTrip(a), a);
+    }
+  }
+  assert.equal(callKinds.size, 2, 'every ClientCall kind was tried');
+  assert.equal(answerKinds.size, 6, 'every ClientAnswer kind was tried');
+  for (const args of everyJson) {
+    const c: ClientCall = { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'p', args } };
+    assert.deepEqual(callRoundTrip(c), c);
+    const a: ClientAnswer = { kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: true, value: args } };
+    assert.deepEqual(answerRoundTrip(a), a);
+  }
+});
+
+test('args of exactly limits.maxRequestBytes of JSON text are accepted', () => {
+  // The limit itself is allowed; only beyond it is refused.
+  const args = 'x'.repeat(limits.maxRequestBytes - 2); // JSON text: the string plus two quotes
+  const call: ClientCall = { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'p', args } };
+  assert.deepEqual(callRoundTrip(call), call);
+});
+
+/** Asserts `run` throws an InvalidMessageError naming `field`. */
+function refuses(run: () => unknown, field: string): void {
+  assert.throws(run, (err: unknown) => {
+    assert.ok(err instanceof InvalidMessageError, `expected InvalidMessageError, got ${String(err)}`);
+    assert.equal(err.field, field);
+    return true;
+  });
+}
+
+const wireRequest = (over: Fields = {}): Fields => ({ client_id: 'c', seq: 1, proc: 'p', args: 'null', ...over });
+
+test('decoding refuses invalid JSON args, naming the field', () => {
+  // Args that are not JSON text never reach a replica core or the app.
+  for (const args of ['{bad', 'undefined', "'single'", '[1,]', 'NaN']) {
+    refuses(() => decodeRawCall({ invoke: { request: wireRequest({ args }) } }), 'invoke.request.args');
+    refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ args }) } }), 'invoke.request.args');
+  }
+  // Absent args (the empty string proto3 does not send) are not JSON either.
+  refuses(() => decodeRawCall({ invoke: { request: wireRequest({ args: '' }) } }), 'invoke.request.args');
+});
+
+test('decoding refuses args longer than limits.maxRequestBytes characters, naming the field', () => {
+  // One character over the limit is refused.
+  const args = JSON.stringify('x'.repeat(limits.maxRequestBytes - 1)); // maxRequestBytes + 1 characters
+  refuses(() => decodeRawCall({ invoke: { request: wireRequest({ args }) } }), 'invoke.request.args');
+  refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ args }) } }), 'invoke.request.args');
+});
+
+test('decoding refuses args of more than limits.maxRequestBytes UTF-8 bytes even when they have fewer characters', () => {
+  // The limit is in bytes (maxRequestBytes); characters outside ASCII take 2 to 4 bytes each, so
+  // counting UTF-16 code units lets a request of up to 3 × the limit through.
+  const args = JSON.stringify('€'.repeat(Math.ceil(limits.maxRequestBytes / 3) + 10)); // ~1/3 MiB characters, > 1 MiB bytes
+  assert.ok(Buffer.byteLength(args, 'utf8') > limits.maxRequestBytes);
+  assert.ok(args.length <= limits.maxRequestBytes);
+  refuses(() => decodeRawCall({ invoke: { request: wireRequest({ args }) } }), 'invoke.request.args');
+});
+
+test('decoding refuses an empty client id and seq 0, naming the field', () => {
+  // The at-most-once key must be complete.
+  refuses(() => decodeRawCall({ invoke: { request: wireRequest({ client_id: '' }) } }), 'invoke.request.client_id');
+  refuses(() => decodeRawCall({ invoke: { request: wireRequest({ seq: 0 }) } }), 'invoke.request.seq');
+  refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ client_id: '' }) } }), 'invoke.request.client_id');
+  refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ seq: 0 }) } }), 'invoke.request.seq');
+  refuses(() => decodeRawCall({ invoke: { request: wireRequest({ client_id: 'x'.repeat(limits.maxClientIdLength + 1) }) } }), 'invoke.request.client_id');
+  // Answers carry the same key, checked the same way.
+  refuses(() => decodeRawAnswer({ executed: { client_id: '', seq: 1, outcome: { ok: true, value: 'null' } } }), 'executed.client_id');
+  refuses(() => decodeRawAnswer({ busy: { client_id: 'c', seq: 0, retry_after_ms: 5, reason: '' } }), 'busy.seq');
+});
+
+test('decoding refuses an unknown sync action, naming the field', () => {
+  // Only up-to-date, pull, wait and no-state are actions.
+  for (const action of ['bogus', 'PULL', 'up_to_date']) {
+    refuses(() => decodeRawReplica({ sync_reply: { vid: 1, action, target: { vid: 1, seqno: 0 } } }), 'sync_reply.action');
+  }
+  refuses(() => decodeRawReplica({ sync_reply: { vid: 1 } }), 'sync_reply.action');
+});
+
+test('decoding refuses a proc name longer than limits.maxProcNameLength, and an empty one, naming the field', () => {
+  // A procedure name no app can register is refused at the door.
+  const long = 'p'.repeat(limits.maxProcNameLength + 1);
+  refuses(() => decodeRawCall({ invoke: { request: wireRequest({ proc: long }) } }), 'invoke.request.proc');
+  refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ proc: long }) } }), 'invoke.request.proc');
+  refuses(() => decodeRawCall({ invoke: { request: wireRequest({ proc: '' }) } }), 'invoke.request.proc');
+});
+
+test('decoding refuses an envelope with no known body and view 0 where a view is required', () => {
+  // The oneof must name a message; vids of live views start at 1.
+  refuses(() => decodeRawCall({}), 'body');
+  refuses(() => decodeRawAnswer({}), 'body');
+  refuses(() => decodeRawReplica({}), 'body');
+  refuses(() => decodeRawReplica({ sync_pull: { vid: 0, target: { vid: 1, seqno: 0 }, offset: 0 } }), 'sync_pull.vid');
+});

@@ -1,0 +1,79 @@
+import type { ServiceCodec } from '../env/transport.js';
+import type { Members, NodeId } from '../env/types.js';
+import { type Fields, object, uint } from '../env/validate.js';
+import { InvalidMessageError } from '../env/errors.js';
+import type { Viewstamp } from '../rsm/viewstamp.js';
+
+/** What a node tells about itself (the node service's Status). */
+export interface NodeStatus {
+  readonly node: NodeId;
+  readonly incarnation: string;
+  readonly vid: number;
+  readonly members: Members;
+  readonly primary: NodeId | null;
+  readonly views: ReadonlyArray<{ readonly vid: number; readonly members: Members }>;
+  readonly configStatus: string;
+  readonly replicaStatus: string | null;
+  readonly lastExecuted: Viewstamp | null;
+  readonly stateComplete: boolean;
+  readonly refusing: boolean;
+  readonly inFlight: number;
+  readonly app: string | null;
+}
+
+export type StatusCall = { readonly kind: 'status' };
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(String) : [];
+}
+
+export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
+  service: 'synod.node.Node',
+  encodeRequest: () => ({ status: {} }),
+  decodeRequest(wire: Fields): StatusCall {
+    if (wire['status'] === undefined && wire['body'] !== 'status') throw new InvalidMessageError('body', 'no known request');
+    return { kind: 'status' };
+  },
+  encodeAnswer(s: NodeStatus): Fields {
+    return {
+      status: {
+        node: s.node,
+        incarnation: s.incarnation,
+        vid: s.vid,
+        members: [...s.members],
+        primary: s.primary ?? '',
+        views: s.views.map((v) => ({ vid: v.vid, members: [...v.members] })),
+        config_status: s.configStatus,
+        replica_status: s.replicaStatus ?? '',
+        ...(s.lastExecuted === null ? {} : { last_executed: s.lastExecuted }),
+        state_complete: s.stateComplete,
+        refusing: s.refusing,
+        in_flight: s.inFlight,
+        app: s.app ?? '',
+      },
+    };
+  },
+  decodeAnswer(wire: Fields): NodeStatus {
+    const b = object(wire['status'], 'status');
+    const last = b['last_executed'];
+    const lo = last === undefined ? null : object(last, 'status.last_executed');
+    return {
+      node: String(b['node'] ?? ''),
+      incarnation: String(b['incarnation'] ?? ''),
+      vid: uint(b['vid'], 'status.vid', 0, Number.MAX_SAFE_INTEGER),
+      members: strings(b['members']),
+      primary: b['primary'] === undefined || b['primary'] === '' ? null : String(b['primary']),
+      views: (Array.isArray(b['views']) ? b['views'] : []).map((v, i) => {
+        const o = object(v, `status.views[${i}]`);
+        return { vid: uint(o['vid'], `status.views[${i}].vid`, 0, Number.MAX_SAFE_INTEGER), members: strings(o['members']) };
+      }),
+      configStatus: String(b['config_status'] ?? ''),
+      replicaStatus: b['replica_status'] === undefined || b['replica_status'] === '' ? null : String(b['replica_status']),
+      lastExecuted: lo === null ? null : { vid: uint(lo['vid'], 'vid', 0, Number.MAX_SAFE_INTEGER), seqno: uint(lo['seqno'], 'seqno', 0, Number.MAX_SAFE_INTEGER) },
+      stateComplete: b['state_complete'] === true,
+      refusing: b['refusing'] === true,
+      inFlight: uint(b['in_flight'], 'status.in_flight', 0, Number.MAX_SAFE_INTEGER),
+      app: b['app'] === undefined || b['app'] === '' ? null : String(b['app']),
+    };
+  },
+};
