@@ -1,4 +1,4 @@
-// Every Paxos and config message kind, with edge values, survives the real protobuf encoding
+// Every Paxos, config and RSM message kind (replica and client service), with edge values, survives the real protobuf encoding
 // (what gRPC sends) and comes back equal: the simulator hands codec objects over directly, so
 // this is where proto3's ways (absent zero values, empty repeated fields, the oneof marker,
 // int64 to number) are checked for every kind.
@@ -13,6 +13,11 @@ import type { PaxosMessage } from '../../src/paxos/messages.js';
 import type { ConfigMessage } from '../../src/config/messages.js';
 import { Prng } from '../../src/sim/prng.js';
 import { limits } from '../../src/options.js';
+import { InvalidMessageError } from '../../src/env/errors.js';
+import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';
+import { type ClientAnswer, type ClientCall, type ReplicaMessage, syncActions } from '../../src/rsm/messages.js';
+import type { Json } from '../../src/rsm/app.js';
+import type { Outcome } from '../../src/rsm/client-table.js';
 
 type Fields = Record<string, unknown>;
 
