@@ -33,8 +33,10 @@ interface Current extends Call {
   readonly seq: number;
   target: NodeId;
   attempts: number;
-  /** Consecutive failures (busy, unreachable, redirects) since the last backoff: drives the backoff. */
+  /** Failures (busy, every replica unreachable, no primary known) in this call: drives the backoff. */
   failures: number;
+  /** NOT_PRIMARY hints followed at once in a row; a hint that keeps bouncing is followed after a backoff. */
+  redirects: number;
   /** Replicas tried without an answer since the last useful one (to know when all were tried). */
   readonly silent: Set<NodeId>;
   lastError: RsmClientError | null;
@@ -125,19 +127,26 @@ export class ClientCore {
         if (a.primary !== null && a.primary !== server) {
           this.#learn(a.primary);
           this.#primary = a.primary;
-          c.failures++;
-          // Follow the hint at once, unless hints keep bouncing: then back off like any failure.
-          if (c.failures <= this.#members.length + 1) {
+          // Follow the hint at once, unless hints keep bouncing between replicas that disagree
+          // (a view change under way): then back off first, and still go where it points.
+          if (++c.redirects <= this.#members.length + 1) {
             this.#send(c, a.primary, out);
             return;
           }
+          c.redirects = 0;
+          c.failures++;
+          this.#backOff(c, a.primary, 0, out);
+          return;
         }
+        // Nobody knows a primary (the view is forming): back off, growing, and ask elsewhere.
+        c.failures++;
         this.#backOff(c, this.#nextTarget(c, server), 0, out);
         return;
       }
       case 'busy':
         c.lastError = new BusyError(server, a.retryAfterMs, a.reason);
         c.silent.delete(server);
+        c.redirects = 0;
         c.failures++;
         this.#backOff(c, server, a.retryAfterMs, out);
         return;
@@ -172,7 +181,7 @@ export class ClientCore {
     const call = this.#queue.shift();
     if (call === undefined) return;
     const target = this.#primary ?? this.#members[this.#random.next() * this.#members.length | 0]!;
-    const c: Current = { ...call, seq: ++this.#seq, target, attempts: 0, failures: 0, silent: new Set(), lastError: null };
+    const c: Current = { ...call, seq: ++this.#seq, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), lastError: null };
     this.#current = c;
     out.setTimer(clientTimers.deadline, c.deadlineMs);
     this.#send(c, target, out);

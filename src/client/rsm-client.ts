@@ -44,6 +44,7 @@ export class RsmClient {
   readonly #clock: Clock;
   readonly #channel: Channel<ClientCall>;
   readonly #timers = new Map<string, TimerHandle>();
+  readonly #logger: Logger;
   #closed = false;
 
   constructor(config: RsmClientConfig) {
@@ -56,6 +57,7 @@ export class RsmClient {
       ...(config.options === undefined ? {} : { options: config.options }),
     });
     this.#clock = config.clock;
+    this.#logger = logger;
     this.#executor = new Executor((err) => logger.error({ err }, 'client: internal error'));
     this.#channel = config.transport.connect(
       clientServiceCodec,
@@ -106,6 +108,15 @@ export class RsmClient {
       this.#timers.set(key, handle);
     }
     for (const { to, msg } of [...out.volatileSends, ...out.sends]) this.#channel.send(to, msg);
-    for (const call of out.upcalls) this.#executor.submit(call);
+    // Upcalls end in the caller's callbacks: a callback that throws must not stop the client.
+    for (const call of out.upcalls) {
+      this.#executor.submit(() => {
+        try {
+          call();
+        } catch (err) {
+          this.#logger.error({ err }, 'client: a call\'s callback threw');
+        }
+      });
+    }
   }
 }

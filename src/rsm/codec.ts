@@ -34,8 +34,14 @@ function optionalViewstamp(v: unknown, path: string): Viewstamp | null {
   return v === undefined || v === null ? null : viewstamp(v, path);
 }
 
+/** UTF-8 length of `s` (computed only when it could matter: a character is at most 3 UTF-8 bytes per UTF-16 unit). */
+function utf8Length(s: string): number {
+  return s.length * 3 <= limits.maxRequestBytes ? s.length : new TextEncoder().encode(s).length;
+}
+
 function jsonText(v: unknown, path: string): Json {
   const s = text(v, path, limits.maxRequestBytes);
+  if (utf8Length(s) > limits.maxRequestBytes) throw new InvalidMessageError(path, `more than ${limits.maxRequestBytes} bytes`);
   try {
     return JSON.parse(s) as Json;
   } catch {
@@ -96,14 +102,10 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
       const data = b['data'] === undefined ? new Uint8Array(0) : b['data'];
       if (!(data instanceof Uint8Array)) throw new InvalidMessageError(p('data'), 'not bytes');
       if (data.length > maxChunkBytes) throw new InvalidMessageError(p('data'), `more than ${maxChunkBytes} bytes`);
-      return {
-        kind: 'sync-chunk',
-        vid: vid(b['vid'], p('vid')),
-        target: viewstamp(b['target'], p('target')),
-        offset: uint(b['offset'], p('offset'), 0, Number.MAX_SAFE_INTEGER),
-        total: uint(b['total'], p('total'), 0, Number.MAX_SAFE_INTEGER),
-        data: new Uint8Array(data),
-      };
+      const offset = uint(b['offset'], p('offset'), 0, Number.MAX_SAFE_INTEGER);
+      const total = uint(b['total'], p('total'), 0, Number.MAX_SAFE_INTEGER);
+      if (offset + data.length > total) throw new InvalidMessageError(p('data'), `runs past the snapshot's total of ${total} bytes`);
+      return { kind: 'sync-chunk', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')), offset, total, data: new Uint8Array(data) };
     }
     case 'sync_unavailable':
       return { kind: 'sync-unavailable', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')) };

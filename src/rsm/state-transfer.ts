@@ -54,7 +54,8 @@ export class StateTransfer {
 
   /** Takes a chunk; returns whether the snapshot is complete. Chunks out of place are ignored. */
   accept(from: NodeId, m: Extract<ReplicaMessage, { kind: 'sync-chunk' }>): 'more' | 'complete' | 'ignored' {
-    if (from !== this.source || m.vid !== this.vid || !sameViewstamp(m.target, this.target) || m.offset !== this.#offset) {
+    if (from !== this.source || m.vid !== this.vid || !sameViewstamp(m.target, this.target) || m.offset !== this.#offset ||
+      m.offset + m.data.length > m.total || (this.#total !== null && m.total !== this.#total)) {
       return 'ignored';
     }
     this.#chunks.push(m.data);

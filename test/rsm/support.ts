@@ -107,11 +107,18 @@ export class RsmScenario {
     return p;
   }
 
-  /** Runs until `id` has committed a view other than `vid`; returns the new view's id. */
-  waitViewAfter(id: NodeId, vid: number, timeoutMs = viewChangeMs): number {
-    assert.ok(this.cluster.runUntil(() => (this.cluster.view(id)?.vid ?? 0) > vid, timeoutMs),
-      `${id} committed no view after ${vid}: ${this.describe()}`);
-    return this.cluster.view(id)!.vid;
+  /** Why `id` last crashed, from the trace (needs `keepTrace: true`), or null if it never did. */
+  crashReason(id: NodeId): string | null {
+    const lines = this.sim.trace.lines;
+    assert.ok(lines !== null, 'crashReason needs keepTrace: true');
+    const prefix = ` crash ${id} #`;
+    const line = lines.findLast((l) => l.includes(prefix));
+    return line === undefined ? null : line.slice(line.indexOf('(') + 1, line.lastIndexOf(';'));
+  }
+
+  /** Arms an RSM breakpoint (1 or 2) on a running node. */
+  arm(id: NodeId, n: 1 | 2): void {
+    this.cluster.node(id).process!.breakpoints.arm(n);
   }
 
   /** Every node's view and replica status, for failure messages. */
@@ -123,7 +130,7 @@ export class RsmScenario {
     return `${this.cluster.describe()} | rsm ${rsm.join(' ')}`;
   }
 
-  /** The executions of one request (client id and item) on each node. */
+  /** Every execution, on any node, of the append of `item`. */
   executionsOf(item: string): Execution[] {
     return this.executions.filter((e) => (e.request.args as { item?: unknown } | null)?.item === item);
   }
@@ -138,11 +145,11 @@ export class RsmScenario {
    * sits at its acknowledged index in every member's list, no item appears twice, every member
    * holds byte-equal state (list and client table), and no checker or node failure was recorded.
    */
-  finish(load: Load | null, members?: Members): void {
-    load?.stop();
-    if (load !== null) {
-      assert.ok(this.cluster.runUntil(() => load.pending === 0, load.deadlineMs + 1000), `calls still pending: ${this.describe()}`);
-    }
+  finish(loads: Load | readonly Load[], members?: Members): void {
+    const all = Array.isArray(loads) ? loads as readonly Load[] : [loads as Load];
+    for (const load of all) load.stop();
+    const deadlineMs = Math.max(0, ...all.map((l) => l.deadlineMs));
+    assert.ok(this.cluster.runUntil(() => all.every((l) => l.pending === 0), deadlineMs + 1000), `calls still pending: ${this.describe()}`);
     const live = this.cluster.ids.find((id) => this.cluster.view(id)?.status === 'member')!;
     const final = members ?? this.cluster.view(live)!.members;
     this.waitServing(final);
@@ -155,7 +162,7 @@ export class RsmScenario {
       snapshots.set(id, Buffer.from(bytes).toString('base64'));
       const list = r.state.list;
       assert.equal(new Set(list).size, list.length, `${id}: an item appears twice in [${list.join(' ')}]`);
-      for (const [item, index] of load?.acked ?? []) {
+      for (const [item, index] of all.flatMap((l) => [...l.acked])) {
         assert.equal(list[index], item, `${id}: ${item} was acknowledged at index ${index}; the list has ${list[index] ?? 'nothing'} there (it at ${list.indexOf(item)})`);
       }
     }
@@ -190,7 +197,12 @@ export class Load {
   readonly deadlineMs: number;
   readonly #scenario: RsmScenario;
   readonly #gapMs: number;
+  /** Items sent per client: numbering continues across stop and start, so items stay unique. */
+  readonly #sent = new Map<NodeId, number>();
   #running = false;
+  /** Bumped by every start, so that a loop left over from before a stop never runs again. */
+  #generation = 0;
+  /** Calls submitted and not finished yet. */
   pending = 0;
 
   constructor(scenario: RsmScenario, clientIds: readonly NodeId[], opts: LoadOptions) {
@@ -211,6 +223,7 @@ export class Load {
   start(): this {
     if (this.#running) return this;
     this.#running = true;
+    this.#generation++;
     for (const [id, client] of this.clients) this.#loop(id, client);
     return this;
   }
@@ -248,8 +261,9 @@ export class Load {
 
   #loop(id: NodeId, client: RsmClient): void {
     const sim = this.#scenario.sim;
+    const generation = this.#generation;
     const next = (): void => {
-      if (!this.#running) return;
+      if (!this.#running || this.#generation !== generation) return;
       const item = `${id}:${this.#bump(id)}`;
       this.pending++;
       client.submit('append', { item }, { deadlineMs: this.deadlineMs }, (r) => {
@@ -260,9 +274,6 @@ export class Load {
     };
     sim.schedule(0, next);
   }
-
-  /** Items stay unique across stop and start: numbering continues. */
-  readonly #sent = new Map<NodeId, number>();
 
   #bump(id: NodeId): number {
     const k = (this.#sent.get(id) ?? 0) + 1;

@@ -153,7 +153,7 @@ function rsmGenerators(rng: Prng) {
     ...syncActions.map((action): ReplicaMessage => ({ kind: 'sync-reply', vid: vid(), action, target: rng.chance(0.5) ? null : vs() })),
     { kind: 'sync-pull', vid: vid(), target: vs(), offset: rng.pick([0, rng.between(1, 1e9)]) },
     { kind: 'sync-chunk', vid: vid(), target: vs(), offset: 0, total: 0, data: new Uint8Array(0) },
-    { kind: 'sync-chunk', vid: vid(), target: vs(), offset: rng.between(0, 1e9), total: rng.between(0, 1e9), data: data() },
+    ((offset: number, d: Uint8Array) => ({ kind: 'sync-chunk' as const, vid: vid(), target: vs(), offset, total: offset + d.length + rng.between(0, 1e9), data: d }))(rng.between(0, 1e9), data()),
     { kind: 'sync-unavailable', vid: vid(), target: vs() },
   ];
   const calls = (): ClientCall[] => [{ kind: 'invoke', request: request() }, { kind: 'members' }];
