@@ -165,7 +165,7 @@ export class SimCluster<S = unknown> {
     return this;
   }
 
-  armBreakpoint(id: NodeId, n: 3 | 4): this {
+  armBreakpoint(id: NodeId, n: 1 | 2 | 3 | 4): this {
     this.node(id).process?.breakpoints.arm(n);
     return this;
   }

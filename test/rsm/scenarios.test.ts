@@ -179,9 +179,10 @@ test('a primary cut off with one backup (a minority of 5) cannot answer clients,
   s.sim.network.split(['n1', 'n2', 'cx'], ['n3', 'n4', 'n5', 'c1', 'c2']);
   const cutAt = s.sim.now;
   const lonelyAcked = lonely.ackedCount;
-  // One member changes per view: n1 goes first, then n2 (the next primary, also cut off); n3 then serves.
+  // One member changes per view: n1 and n2 are removed one after the other (either first); then n3 serves.
   s.waitServing(['n3', 'n4', 'n5'], 2 * viewChangeMs);
-  assert.deepEqual(s.history('n3').slice(vid), ['n2,n3,n4,n5', 'n3,n4,n5']);
+  assert.ok(['n1,n3,n4,n5', 'n2,n3,n4,n5'].includes(s.history('n3')[vid]!), s.history('n3').join(' | '));
+  assert.deepEqual(s.history('n3').slice(vid + 1), ['n3,n4,n5']);
   load.waitEveryClientAcked(10);
   assert.ok(s.core('n1').isPrimary && s.core('n1').vid === vid, 'n1 still believes it is the primary');
   assert.ok(s.executions.some((e) => e.node === 'n2' && e.vs.vid === vid && e.atMs > cutAt + 2), 'the backup on n1\'s side executed requests after the cut');
