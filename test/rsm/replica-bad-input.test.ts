@@ -1,0 +1,57 @@
+// Bad input reaching a replica's core: typed refusals, nothing executed, nothing replicated.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Outbox } from '../../src/env/outbox.js';
+import { silentLogger } from '../../src/env/logger.js';
+import type { Members } from '../../src/env/types.js';
+import type { Admission, SelfStatus } from '../../src/config/view-manager.js';
+import { Replica, type RsmSend } from '../../src/rsm/replica.js';
+import { testApp, type TestState } from '../../src/apps/test-app.js';
+
+/** A replica of the test app in a one-member cluster (its own primary), serving view 1. */
+function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: Outbox<RsmSend, never>) => void) => Outbox<RsmSend, never> } {
+  const views: Members[] = [['a']];
+  const config = {
+    get vid() { return views.length; },
+    get status(): SelfStatus { return 'member'; },
+    members: (vid?: number) => views[(vid ?? views.length) - 1]!,
+    setAdmission: (_a: Admission) => {},
+  };
+  const replica = new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: true });
+  const run = (f: (out: Outbox<RsmSend, never>) => void): Outbox<RsmSend, never> => {
+    const out = new Outbox<RsmSend, never>();
+    f(out);
+    for (const u of out.upcalls) u();
+    return out;
+  };
+  run((out) => replica.onViewCommitted(out));
+  assert.equal(replica.status, 'normal');
+  return { replica, run };
+}
+
+test('an unknown procedure is refused as invalid and nothing is stamped or executed', () => {
+  const { replica, run } = servingPrimary();
+  const out = run((o) => replica.onClientCall('c/1', { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'nope', args: {} } }, o));
+  assert.deepEqual(out.sends.map((s) => s.msg), [{ kind: 'invalid', clientId: 'c', seq: 1, field: 'proc', reason: 'unknown procedure "nope"' }]);
+  assert.equal(replica.lastExecuted?.seqno, 0);
+  assert.equal(replica.state!.list.length, 0);
+});
+
+test('an invoke for a view that does not exist is rejected and executes nothing', () => {
+  const { replica, run } = servingPrimary();
+  const out = run((o) => replica.onMessage('a', { kind: 'invoke', vs: { vid: 999, seqno: 1 }, request: { clientId: 'x', seq: 1, proc: 'append', args: { item: 'forged' } } }, o));
+  assert.deepEqual(out.sends.map((s) => s.msg), [{ kind: 'invoke-reject', vs: { vid: 999, seqno: 1 }, vid: 1 }]);
+  assert.equal(replica.state!.list.length, 0);
+  // State-transfer requests for a view that does not exist get nothing either.
+  const pull = run((o) => replica.onMessage('b', { kind: 'sync-pull', vid: 999, target: { vid: 0, seqno: 0 }, offset: 0 }, o));
+  assert.deepEqual(pull.sends.map((s) => s.msg.kind), ['sync-unavailable']);
+});
+
+test('an app error travels inside the reply and the request counts as executed', () => {
+  const { replica, run } = servingPrimary();
+  const out = run((o) => replica.onClientCall('c/1', { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'refuse', args: { code: 'nope' } } }, o));
+  assert.deepEqual(out.sends.map((s) => s.msg), [{ kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: false, code: 'nope', message: 'refused on request' } }]);
+  const again = run((o) => replica.onClientCall('c/2', { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'refuse', args: { code: 'nope' } } }, o));
+  assert.equal(again.sends[0]!.msg.kind, 'executed', 'a retry is answered from the client table');
+  assert.equal(replica.lastExecuted?.seqno, 1, 'executed once');
+});
