@@ -4,9 +4,9 @@ import type { PaxosMutations } from '../paxos/context.js';
 import type { ConfigMutations } from '../config/view-manager.js';
 import { SimCluster, sameList } from './cluster.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
-import type { NetworkProfile } from './network.js';
+import { drawNetwork } from './network.js';
 import { Prng } from './prng.js';
-import { defaultDiskProfile, slowDiskProfile } from './disk.js';
+import { drawDisk } from './disk.js';
 import type { RunResult } from './run-result.js';
 
 export interface ConfigRunOptions {
@@ -66,17 +66,8 @@ function settle(cluster: SimCluster, live: readonly NodeId[], dead: readonly Nod
 export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
   const seed = opts.seed;
   const shape = new Prng(seed ^ 0x5bd1e995);
-  const maxDelayMs = shape.uniform(0.5, 10);
-  const network: NetworkProfile = {
-    minDelayMs: 0.1,
-    maxDelayMs,
-    slowRate: shape.uniform(0, 0.05),
-    slowDelayMs: maxDelayMs + shape.uniform(20, 300),
-    dropRate: shape.chance(0.3) ? 0 : shape.uniform(0, 0.15),
-    duplicateRate: shape.uniform(0, 0.05),
-    reconnectDelayMaxMs: shape.chance(0.5) ? 0 : shape.uniform(100, 1000),
-  };
-  const disk = shape.chance(0.15) ? slowDiskProfile : defaultDiskProfile;
+  const network = drawNetwork(shape, 0.15);
+  const disk = drawDisk(shape);
   const count = shape.between(3, 7);
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   const cluster = new SimCluster({

@@ -18,6 +18,11 @@ export const defaultDiskProfile: DiskProfile = { minSyncMs: 0.1, maxSyncMs: 3, s
 /** A loaded or throttled disk: every fsync is slow, some very slow. */
 export const slowDiskProfile: DiskProfile = { minSyncMs: 20, maxSyncMs: 150, slowRate: 0.1, slowSyncMs: 400 };
 
+/** A random disk for one run: usually fast, sometimes a slow one. */
+export function drawDisk(shape: Prng): DiskProfile {
+  return shape.chance(0.15) ? slowDiskProfile : defaultDiskProfile;
+}
+
 /**
  * Test-only: a disk that acknowledges every fsync at once without making anything durable (a
  * drive that lies about its write cache). Crashes then lose acknowledged records; the

@@ -35,6 +35,24 @@ export const calmNetwork: NetworkProfile = {
   reconnectDelayMaxMs: 0,
 };
 
+/**
+ * A random network for one run, drawn from `shape` (a generator of the run's seed): LAN-like
+ * delays with some slow messages, loss up to `maxDropRate` in most runs, a little duplication,
+ * and in half the runs a reconnect delay after restarts.
+ */
+export function drawNetwork(shape: Prng, maxDropRate: number): NetworkProfile {
+  const maxDelayMs = shape.uniform(0.5, 10);
+  return {
+    minDelayMs: 0.1,
+    maxDelayMs,
+    slowRate: shape.uniform(0, 0.05),
+    slowDelayMs: maxDelayMs + shape.uniform(20, 300),
+    dropRate: shape.chance(0.3) ? 0 : shape.uniform(0, maxDropRate),
+    duplicateRate: shape.uniform(0, 0.05),
+    reconnectDelayMaxMs: shape.chance(0.5) ? 0 : shape.uniform(100, 1000),
+  };
+}
+
 /** What the network needs from the simulation. */
 export interface NetworkHost {
   readonly now: number;

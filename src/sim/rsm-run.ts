@@ -8,9 +8,9 @@ import type { RsmClient } from '../client/rsm-client.js';
 import { DeadlineExceededError } from '../client/errors.js';
 import { RsmChecker } from './checkers/rsm-checker.js';
 import { SimCluster, sameList } from './cluster.js';
-import { defaultDiskProfile, slowDiskProfile } from './disk.js';
+import { drawDisk } from './disk.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
-import type { NetworkProfile } from './network.js';
+import { drawNetwork } from './network.js';
 import { Prng } from './prng.js';
 import type { RunResult } from './run-result.js';
 
@@ -47,17 +47,8 @@ export const rsmRunBounds = {
 export function runRsmSimulation(opts: RsmRunOptions): RunResult {
   const seed = opts.seed;
   const shape = new Prng(seed ^ 0x2545f491);
-  const maxDelayMs = shape.uniform(0.5, 10);
-  const network: NetworkProfile = {
-    minDelayMs: 0.1,
-    maxDelayMs,
-    slowRate: shape.uniform(0, 0.05),
-    slowDelayMs: maxDelayMs + shape.uniform(20, 300),
-    dropRate: shape.chance(0.3) ? 0 : shape.uniform(0, 0.1),
-    duplicateRate: shape.uniform(0, 0.05),
-    reconnectDelayMaxMs: shape.chance(0.5) ? 0 : shape.uniform(100, 1000),
-  };
-  const disk = shape.chance(0.15) ? slowDiskProfile : defaultDiskProfile;
+  const network = drawNetwork(shape, 0.1);
+  const disk = drawDisk(shape);
   const count = shape.between(3, 5);
   const clientCount = shape.between(2, 5);
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);

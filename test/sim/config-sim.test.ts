@@ -2,6 +2,7 @@
 // seed replays exactly, and the checkers catch protocol breakage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { firstCaught } from './support.js';
 import { runConfigSimulation } from '../../src/sim/config-run.js';
 import { type RunResult, formatResult } from '../../src/sim/run-result.js';
 
@@ -24,13 +25,6 @@ test('a config seed replays the same run', () => {
   assert.equal(runConfigSimulation({ seed: 77 }).digest, runConfigSimulation({ seed: 77 }).digest);
 });
 
-function firstCaught(category: string, limit: number, run: (seed: number) => RunResult): { seed: number; failure: string } | undefined {
-  for (let seed = 1; seed <= limit; seed++) {
-    const failure = run(seed).failures.find((f) => f.replace(/^t=[\d.]+ms /, '').startsWith(category));
-    if (failure !== undefined) return { seed, failure };
-  }
-  return undefined;
-}
 
 test('a joiner put at the front of the list is caught by the view-step checker', () => {
   const caught = firstCaught('view step', 50, (seed) => runConfigSimulation({ seed, mutations: { joinerFirst: true } }));

@@ -2,6 +2,7 @@
 // replays exactly, and each test-only mutation is caught (the checkers bite).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { firstCaught } from './support.js';
 import { runPaxosSimulation } from '../../src/sim/paxos-run.js';
 import type { RunResult } from '../../src/sim/run-result.js';
 import { formatResult } from '../../src/sim/run-result.js';
@@ -36,14 +37,6 @@ test('the same seed replays the same run, and another seed does not', () => {
   assert.notEqual(a.digest, c.digest);
 });
 
-/** Runs seeds 1.. until one fails with a message starting with `category`; at most `limit` seeds. */
-function firstCaught(category: string, limit: number, run: (seed: number) => RunResult): { seed: number; failure: string } | undefined {
-  for (let seed = 1; seed <= limit; seed++) {
-    const failure = run(seed).failures.find((f) => f.replace(/^t=[\d.]+ms /, '').startsWith(category));
-    if (failure !== undefined) return { seed, failure };
-  }
-  return undefined;
-}
 
 test('acceptors that answer before their records are durable are caught as an agreement violation within 1000 seeds', () => {
   const caught = firstCaught('agreement', 1000, (seed) => runPaxosSimulation({ seed, mutations: { sendBeforeDurable: true } }));

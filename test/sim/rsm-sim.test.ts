@@ -3,6 +3,7 @@
 // test-only RSM mutation is caught by the checker meant to catch it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { firstCaught } from './support.js';
 import { runRsmSimulation } from '../../src/sim/rsm-run.js';
 import { type RunResult, formatResult } from '../../src/sim/run-result.js';
 
@@ -35,13 +36,6 @@ test('an RSM seed replays the same run', () => {
   assert.equal(runRsmSimulation({ seed: 5 }).digest, runRsmSimulation({ seed: 5 }).digest);
 });
 
-function firstCaught(category: string, limit: number, run: (seed: number) => RunResult): { seed: number; failure: string } | undefined {
-  for (let seed = 1; seed <= limit; seed++) {
-    const failure = run(seed).failures.find((f) => f.replace(/^t=[\d.]+ms /, '').startsWith(category));
-    if (failure !== undefined) return { seed, failure };
-  }
-  return undefined;
-}
 
 test('a primary that answers before all backups acknowledged is caught losing an acknowledged request within 500 seeds', () => {
   const caught = firstCaught('acknowledged request lost', 500, (seed) => runRsmSimulation({ seed, mutations: { replyBeforeAllAcks: true } }));
