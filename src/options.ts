@@ -18,6 +18,11 @@ export const limits = {
   maxRound: Number.MAX_SAFE_INTEGER - 1,
   /** Largest client request (its arguments as JSON text) a replica accepts. 1 MiB. */
   maxRequestBytes: 1024 * 1024,
+  /**
+   * Largest app reply (as JSON text) a replica answers with; a larger one is answered as a
+   * `reply-too-large` outcome (the request did execute). Well under the 4 MiB gRPC message limit.
+   */
+  maxReplyBytes: 1024 * 1024,
   /** Longest client id accepted. */
   maxClientIdLength: 128,
   /** Longest procedure name accepted (an app's names are checked against the same rule). */

@@ -21,6 +21,13 @@ export type CallResult = { readonly ok: true; readonly value: Json } | { readonl
 
 export const clientTimers = { attempt: 'client-attempt', retry: 'client-retry', deadline: 'client-deadline' } as const;
 
+/** NOT_PRIMARY hints followed at once in a row, beyond the number of replicas known, before backing off. */
+const extraRedirects = 1;
+/** The exponential backoff stops doubling after this many steps (the cap `retryMaxMs` applies anyway). */
+const maxBackoffDoublings = 30;
+/** A backoff waits a random share of its ceiling in [jitterFloor, 1]: randomised so that clients spread out. */
+const jitterFloor = 0.5;
+
 interface Call {
   readonly proc: string;
   readonly args: Json;
@@ -39,6 +46,12 @@ interface Current extends Call {
   redirects: number;
   /** Replicas tried without an answer since the last useful one (to know when all were tried). */
   readonly silent: Set<NodeId>;
+  /**
+   * True while an attempt to `target` awaits its answer; false while backing off. Only an answer
+   * from the current target while waiting may redirect or back off: a late or duplicated answer
+   * of an earlier attempt must not start more attempts.
+   */
+  waiting: boolean;
   lastError: RsmClientError | null;
 }
 
@@ -47,6 +60,14 @@ export interface ClientCoreDeps {
   readonly clientId: string;
   /** Replicas to start from (any members of the cluster); the client learns the primary from them. */
   readonly members: readonly NodeId[];
+  /**
+   * The first call's sequence number is this + 1. A client that restarts under the same id must
+   * start above every number it used before (the client table keys on them); `RsmClient` takes
+   * it from the clock. Default 0.
+   */
+  readonly firstSeq?: number;
+  /** Largest request (arguments as JSON) sent; a larger one is refused here, certainly not executed. */
+  readonly maxRequestBytes?: number;
   readonly random: Random;
   readonly logger: Logger;
   readonly options?: Partial<ClientOptions>;
@@ -70,6 +91,7 @@ export class ClientCore {
   #nextMember = 0;
   #seq = 0;
   readonly #queue: Call[] = [];
+  readonly #maxRequestBytes: number;
   #current: Current | null = null;
 
   constructor(deps: ClientCoreDeps) {
@@ -79,6 +101,8 @@ export class ClientCore {
     this.#log = deps.logger;
     this.#options = withDefaults(defaultClientOptions, deps.options, 'client');
     this.#members = [...new Set(deps.members)];
+    this.#seq = deps.firstSeq ?? 0;
+    this.#maxRequestBytes = deps.maxRequestBytes ?? Number.POSITIVE_INFINITY;
   }
 
   /** The replica this client currently believes is primary (null: none known). */
@@ -97,6 +121,11 @@ export class ClientCore {
       out.upcall(() => done({ ok: false, error: new InvalidArgumentError('deadlineMs', 'must be a positive number of milliseconds') }));
       return;
     }
+    const size = JSON.stringify(args)?.length ?? 0;
+    if (size > this.#maxRequestBytes) {
+      out.upcall(() => done({ ok: false, error: new InvalidArgumentError('args', `${size} characters of JSON; at most ${this.#maxRequestBytes} are accepted`) }));
+      return;
+    }
     this.#queue.push({ proc, args, deadlineMs: deadline, done });
     if (this.#current === null) this.#startNext(out);
   }
@@ -109,6 +138,9 @@ export class ClientCore {
     }
     const c = this.#current;
     if (c === null || a.clientId !== this.clientId || a.seq !== c.seq) return; // a late answer to a finished call
+    // Only terminal answers count from anyone; the others only from the attempt under way.
+    const current = c.waiting && server === c.target;
+    if ((a.kind === 'not-primary' || a.kind === 'busy') && !current) return;
     switch (a.kind) {
       case 'executed':
         this.#primary = server;
@@ -129,7 +161,7 @@ export class ClientCore {
           this.#primary = a.primary;
           // Follow the hint at once, unless hints keep bouncing between replicas that disagree
           // (a view change under way): then back off first, and still go where it points.
-          if (++c.redirects <= this.#members.length + 1) {
+          if (++c.redirects <= this.#members.length + extraRedirects) {
             this.#send(c, a.primary, out);
             return;
           }
@@ -156,10 +188,17 @@ export class ClientCore {
   /** The transport could not deliver a request to `server` at all. */
   onUnreachable(server: NodeId, reason: string, out: ClientOutbox): void {
     const c = this.#current;
-    if (c === null || server !== c.target) return;
-    if (reason.startsWith('INVALID_ARGUMENT') || reason.startsWith('RESOURCE_EXHAUSTED')) {
-      // Refused as bad input by the server's transport (malformed or too large): retrying cannot help.
+    if (c === null || server !== c.target || !c.waiting) return;
+    if (reason.startsWith('INVALID_ARGUMENT')) {
+      // Refused as bad input by the server's transport before anything ran: retrying cannot help.
       this.#finish({ ok: false, error: new InvalidArgumentError('request', reason) }, out);
+      return;
+    }
+    if (reason.startsWith('RESOURCE_EXHAUSTED')) {
+      // The server is overloaded (too many calls waiting): like BUSY, back off and retry there.
+      c.lastError = new BusyError(server, 0, reason);
+      c.failures++;
+      this.#backOff(c, server, 0, out);
       return;
     }
     this.#moveOn(c, new UnavailableError(server, reason), out);
@@ -171,6 +210,7 @@ export class ClientCore {
     if (key === clientTimers.deadline) {
       this.#finish({ ok: false, error: new DeadlineExceededError(c.deadlineMs, c.attempts, c.lastError) }, out);
     } else if (key === clientTimers.attempt) {
+      if (!c.waiting) return;
       this.#moveOn(c, new UnavailableError(c.target, `no answer within ${this.#options.attemptTimeoutMs} ms`), out);
     } else if (key === clientTimers.retry) {
       this.#send(c, c.target, out);
@@ -181,7 +221,7 @@ export class ClientCore {
     const call = this.#queue.shift();
     if (call === undefined) return;
     const target = this.#primary ?? this.#members[this.#random.next() * this.#members.length | 0]!;
-    const c: Current = { ...call, seq: ++this.#seq, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), lastError: null };
+    const c: Current = { ...call, seq: ++this.#seq, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), waiting: false, lastError: null };
     this.#current = c;
     out.setTimer(clientTimers.deadline, c.deadlineMs);
     this.#send(c, target, out);
@@ -189,6 +229,7 @@ export class ClientCore {
 
   #send(c: Current, target: NodeId, out: ClientOutbox): void {
     c.target = target;
+    c.waiting = true;
     c.attempts++;
     out.send(target, { kind: 'invoke', request: { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args } });
     out.setTimer(clientTimers.attempt, this.#options.attemptTimeoutMs);
@@ -219,9 +260,10 @@ export class ClientCore {
 
   #backOff(c: Current, target: NodeId, atLeastMs: number, out: ClientOutbox): void {
     const { retryBaseMs, retryMaxMs } = this.#options;
-    const ceiling = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(Math.max(c.failures - 1, 0), 30));
-    const delay = Math.max(atLeastMs, ceiling * (0.5 + 0.5 * this.#random.next()));
+    const ceiling = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(Math.max(c.failures - 1, 0), maxBackoffDoublings));
+    const delay = Math.max(atLeastMs, ceiling * (jitterFloor + (1 - jitterFloor) * this.#random.next()));
     c.target = target;
+    c.waiting = false;
     out.cancelTimer(clientTimers.attempt);
     out.setTimer(clientTimers.retry, delay);
   }

@@ -76,3 +76,11 @@ export class AppRejectedError extends RsmClientError {
     super(`${code}: ${detail}`);
   }
 }
+
+/** The client was closed while the call was in progress (it may or may not have executed), or before it started. */
+export class ClientClosedError extends RsmClientError {
+  override readonly name = 'ClientClosedError';
+  constructor() {
+    super('the client was closed; a call in progress may or may not have been executed');
+  }
+}

@@ -6,7 +6,8 @@ import { Outbox } from '../env/outbox.js';
 import { type Random, systemRandom } from '../env/random.js';
 import type { Channel, ClientTransport } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import type { ClientOptions } from '../options.js';
+import { type ClientOptions, limits } from '../options.js';
+import { ClientClosedError } from './errors.js';
 import type { Json } from '../rsm/app.js';
 import { clientServiceCodec } from '../rsm/codec.js';
 import type { ClientCall } from '../rsm/messages.js';
@@ -22,7 +23,17 @@ export interface RsmClientConfig {
   readonly random?: Random;
   readonly logger?: Logger;
   readonly options?: Partial<ClientOptions>;
+  /**
+   * The first sequence number minus one. Default: wall-clock milliseconds × 1000, so that a client
+   * restarted under the same `clientId` continues above its earlier calls.
+   */
+  readonly firstSeq?: number;
+  /** Wall-clock milliseconds (for the default `firstSeq`); default `Date.now`. The simulator passes its virtual time. */
+  readonly wallClockMs?: () => number;
 }
+
+/** Sequence numbers one client life may use per millisecond of wall time (see `firstSeq`). */
+const seqsPerMs = 1000;
 
 export interface CallOptions {
   /** Give up after this long (a `DeadlineExceededError`); default `ClientOptions.defaultDeadlineMs`. */
@@ -45,6 +56,7 @@ export class RsmClient {
   readonly #channel: Channel<ClientCall>;
   readonly #timers = new Map<string, TimerHandle>();
   readonly #logger: Logger;
+  readonly #pending = new Set<(r: CallResult) => void>();
   #closed = false;
 
   constructor(config: RsmClientConfig) {
@@ -52,6 +64,9 @@ export class RsmClient {
     this.core = new ClientCore({
       clientId: config.clientId ?? randomUUID(),
       members: config.members,
+      // Above every number an earlier life of this client id used (at most one call a microsecond).
+      firstSeq: config.firstSeq ?? Math.floor(config.wallClockMs?.() ?? Date.now()) * seqsPerMs,
+      maxRequestBytes: limits.maxRequestBytes,
       random: config.random ?? systemRandom,
       logger,
       ...(config.options === undefined ? {} : { options: config.options }),
@@ -72,8 +87,15 @@ export class RsmClient {
 
   /** Runs `proc(args)`; `done` gets the result (called from the client's own task queue). */
   submit(proc: string, args: Json, options: CallOptions, done: (result: CallResult) => void): void {
-    if (this.#closed) throw new Error('client closed');
-    this.#executor.submit(() => this.#run((out) => this.core.submit(proc, args, options.deadlineMs, done, out)));
+    if (this.#closed) {
+      done({ ok: false, error: new ClientClosedError() });
+      return;
+    }
+    this.#pending.add(done);
+    const finish = (r: CallResult): void => {
+      if (this.#pending.delete(done)) done(r);
+    };
+    this.#executor.submit(() => this.#run((out) => this.core.submit(proc, args, options.deadlineMs, finish, out)));
   }
 
   /** Runs `proc(args)` and resolves to its reply; rejects with an `RsmClientError`. */
@@ -83,9 +105,13 @@ export class RsmClient {
     });
   }
 
-  /** Stops the client's timers; calls in progress never complete. */
+  /** Stops the client; calls in progress end with `ClientClosedError` (they may or may not have executed). */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const done of pending) done({ ok: false, error: new ClientClosedError() });
     this.#executor.stop();
     for (const t of this.#timers.values()) t.cancel();
     this.#timers.clear();

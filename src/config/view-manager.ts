@@ -248,6 +248,9 @@ export class ViewManager {
     if (!listed) this.#status = 'outside';
     else if (!wasListed) this.#status = this.#askedToJoin ? 'member' : 'stale';
     if (this.#pending !== null && this.#pending.vid < this.#vid) this.#pending = null;
+    // 'admit' was granted for the view that just ended: a new view syncs first, and the layer
+    // above opens admission again when it serves (design §4: a syncing view admits nobody).
+    if (this.#admission.kind === 'admit') this.#admission = { kind: 'closed' };
     // Heartbeats flow only between listed nodes: what this node knew of its peers while it was
     // outside is old. A node that becomes listed gives every peer a full grace period.
     if (listed && !wasListed) this.#peers.clear();

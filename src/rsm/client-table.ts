@@ -7,7 +7,25 @@ export type Outcome =
 
 interface Entry {
   seq: number;
+  /** A digest of the request executed at `seq` (procedure and arguments). */
+  digest: string;
   outcome: Outcome;
+}
+
+/**
+ * A short, deterministic digest of a request's procedure and arguments (64-bit FNV-1a over its
+ * JSON), so that a reused `(clientId, seq)` carrying another request is recognized.
+ */
+export function requestDigest(proc: string, args: unknown): string {
+  const text = `${proc}\u0000${JSON.stringify(args)}`;
+  let h1 = 0x811c9dc5;
+  let h2 = 0x050c5d1f;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h1 >>> 7);
+  }
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
 
 /**
@@ -16,8 +34,11 @@ interface Entry {
  * ships it), and every replica updates it when it executes a request, so whichever replica
  * becomes primary answers a retried request from here instead of executing it again.
  *
- * Contract with clients: a client has at most one request outstanding per client id and numbers
- * them 1, 2, 3 …; it sends request n + 1 only after request n was answered.
+ * Contract with clients: a client has at most one request outstanding per client id, numbers
+ * them upwards, and sends the next only after the last was answered. A client id must not be
+ * used by two clients at once; `RsmClient` starts every process life's numbers from the clock,
+ * so a restarted client continues above its earlier requests. A reused number that carries
+ * another request than the one executed under it is recognized by its digest and refused.
  */
 export class ClientTable {
   readonly #entries = new Map<string, Entry>();
@@ -26,17 +47,22 @@ export class ClientTable {
    * What to do with request `seq` of `clientId`:
    * - new: not executed yet;
    * - done: this very request was executed; answer with `outcome`;
+   * - conflict: another request was executed under this number (the client id was reused);
    * - stale: an older request (a late duplicate); its answer is gone, the client has moved on.
    */
-  check(clientId: string, seq: number): { readonly kind: 'new' } | { readonly kind: 'done'; readonly outcome: Outcome } | { readonly kind: 'stale' } {
+  check(clientId: string, seq: number, digest: string):
+    | { readonly kind: 'new' }
+    | { readonly kind: 'done'; readonly outcome: Outcome }
+    | { readonly kind: 'conflict' }
+    | { readonly kind: 'stale' } {
     const e = this.#entries.get(clientId);
     if (e === undefined || seq > e.seq) return { kind: 'new' };
-    if (seq === e.seq) return { kind: 'done', outcome: e.outcome };
+    if (seq === e.seq) return e.digest === digest ? { kind: 'done', outcome: e.outcome } : { kind: 'conflict' };
     return { kind: 'stale' };
   }
 
-  record(clientId: string, seq: number, outcome: Outcome): void {
-    this.#entries.set(clientId, { seq, outcome });
+  record(clientId: string, seq: number, digest: string, outcome: Outcome): void {
+    this.#entries.set(clientId, { seq, digest, outcome });
   }
 
   get size(): number {
@@ -44,13 +70,13 @@ export class ClientTable {
   }
 
   /** A plain, deterministic (sorted) form for state transfer. */
-  toJson(): Array<[string, number, Outcome]> {
-    return [...this.#entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, e]) => [id, e.seq, e.outcome]);
+  toJson(): Array<[string, number, string, Outcome]> {
+    return [...this.#entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, e]) => [id, e.seq, e.digest, e.outcome]);
   }
 
-  static fromJson(rows: Array<[string, number, Outcome]>): ClientTable {
+  static fromJson(rows: Array<[string, number, string, Outcome]>): ClientTable {
     const t = new ClientTable();
-    for (const [id, seq, outcome] of rows) t.record(id, seq, outcome);
+    for (const [id, seq, digest, outcome] of rows) t.record(id, seq, digest, outcome);
     return t;
   }
 }

@@ -4,9 +4,9 @@ import type { Outbox } from '../env/outbox.js';
 import type { ReturnAddress } from '../env/transport.js';
 import type { Members, NodeId } from '../env/types.js';
 import type { Admission, SelfStatus } from '../config/view-manager.js';
-import { type RsmOptions, defaultRsmOptions, withDefaults } from '../options.js';
+import { type RsmOptions, defaultRsmOptions, limits, withDefaults } from '../options.js';
 import { type App, AppError } from './app.js';
-import { ClientTable, type Outcome } from './client-table.js';
+import { ClientTable, type Outcome, requestDigest } from './client-table.js';
 import type { ClientAnswer, ClientCall, ReplicaMessage, Request } from './messages.js';
 import { PrimaryHistory } from './primary.js';
 import { StateTransfer, chunkOf, decodeSnapshot, encodeSnapshot } from './state-transfer.js';
@@ -45,6 +45,8 @@ export interface RsmMutations {
   readonly executeOutOfOrder?: boolean;
   /** The client table is ignored: retried requests execute again. */
   readonly noClientTable?: boolean;
+  /** `stateComplete` is wrongly strict (false once two views passed since the replica was normal): needless refusals. */
+  readonly strictCompleteness?: boolean;
 }
 
 /** Who watches the replica (simulator checkers, tests, status). Called through the outbox. */
@@ -195,6 +197,7 @@ export class Replica<S> {
   get stateComplete(): boolean {
     const s = this.#syncedVid;
     if (this.#state === null || s === null || this.#vid === 0) return false;
+    if (this.#mutations.strictCompleteness === true && this.#vid - s >= 2) return false;
     for (let v = s; v <= this.#vid; v++) if (!this.#config.members(v).includes(this.#self)) return false;
     return true;
   }
@@ -325,9 +328,15 @@ export class Replica<S> {
       out.send(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
       return;
     }
-    const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(r.clientId, r.seq);
+    const digest = requestDigest(r.proc, r.args);
+    const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(r.clientId, r.seq, digest);
     if (known.kind === 'done') {
       out.send(from, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome: known.outcome });
+      return;
+    }
+    if (known.kind === 'conflict') {
+      out.send(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq',
+        reason: `another request of client ${r.clientId} was executed under this number: a client id used by two clients, or reused without raising its numbers` });
       return;
     }
     if (known.kind === 'stale') {
@@ -477,15 +486,16 @@ export class Replica<S> {
     invariant(this.#state !== null, () => `${this.#self} executing ${formatViewstamp(vs)} without state`);
     invariant(vs.vid === this.#vid && vs.seqno === this.#executedInView + 1 || this.#mutations.executeOutOfOrder === true,
       () => `${this.#self} executing ${formatViewstamp(vs)} after ${this.#vid}.${this.#executedInView}`);
-    const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(request.clientId, request.seq);
+    const digest = requestDigest(request.proc, request.args);
+    const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(request.clientId, request.seq, digest);
     let outcome: Outcome;
     if (known.kind === 'done') {
       outcome = known.outcome;
-    } else if (known.kind === 'stale') {
-      outcome = { ok: false, code: 'stale', message: 'a newer request of this client was executed already' };
+    } else if (known.kind === 'stale' || known.kind === 'conflict') {
+      outcome = { ok: false, code: known.kind, message: 'another request of this client was executed under this number or a later one' };
     } else {
       outcome = this.#run(request);
-      this.#table.record(request.clientId, request.seq, outcome);
+      this.#table.record(request.clientId, request.seq, digest, outcome);
     }
     this.#executedInView = Math.max(this.#executedInView, vs.seqno);
     this.#last = vs;
@@ -499,7 +509,13 @@ export class Replica<S> {
     const handler = this.#app.handlers[request.proc];
     if (handler === undefined) return { ok: false, code: 'unknown-procedure', message: request.proc };
     try {
-      return { ok: true, value: handler(this.#state as S, request.args) };
+      const value = handler(this.#state as S, request.args);
+      // The request ran; a reply too large to send is answered as a typed outcome instead.
+      const size = JSON.stringify(value)?.length ?? 0;
+      if (size > limits.maxReplyBytes) {
+        return { ok: false, code: 'reply-too-large', message: `the reply has ${size} characters; at most ${limits.maxReplyBytes} are sent (the request was executed)` };
+      }
+      return { ok: true, value };
     } catch (err) {
       if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
       // A bug in the handler. It is deterministic (same state, same args), so every replica
@@ -681,7 +697,7 @@ export class Replica<S> {
 
   #onSyncUnavailable(from: NodeId, m: Extract<ReplicaMessage, { kind: 'sync-unavailable' }>, out: RsmOutbox): void {
     const sync = this.#sync;
-    if (sync === null || sync.pull === null || sync.pull.source !== from || m.vid !== this.#vid) return;
+    if (sync === null || sync.pull === null || sync.pull.source !== from || m.vid !== this.#vid || !sameViewstamp(m.target, sync.pull.target)) return;
     this.#log.warn({ vid: this.#vid, source: from, target: formatViewstamp(m.target) }, 'rsm: state to copy is gone; starting over');
     sync.pull = null;
     if (sync.role === 'primary') {

@@ -3,7 +3,7 @@ import type { NodeWorld } from '../env/world.js';
 import type { RsmOptions } from '../options.js';
 import type { App } from './app.js';
 import { clientServiceCodec, replicaCodec } from './codec.js';
-import type { ClientCall, ReplicaMessage } from './messages.js';
+import { type ClientCall, type ReplicaMessage, clientAnswerKinds } from './messages.js';
 import type { WireCodec } from '../env/transport.js';
 import { type ConfigPort, Replica, type ReplicaObserver, type RsmBreakpoints, type RsmMutations, type RsmSend } from './replica.js';
 
@@ -17,7 +17,7 @@ export interface RsmLayerOptions<S> {
   readonly observer?: ReplicaObserver;
 }
 
-const clientAnswerKinds: ReadonlySet<string> = new Set(['executed', 'not-primary', 'busy', 'invalid', 'stale', 'members']);
+const answerKinds: ReadonlySet<string> = new Set<string>(clientAnswerKinds);
 
 /**
  * The RSM layer of one node, wired to its world: the `Replica` core behind a `LayerShell` with
@@ -50,13 +50,13 @@ export class RsmLayer<S> {
       codec: replicaCodec as unknown as WireCodec<RsmSend>,
       log: null,
       onMessage: (from, msg, out) => {
-        if (!clientAnswerKinds.has(msg.kind)) this.core.onMessage(from, msg as ReplicaMessage, out);
+        if (!answerKinds.has(msg.kind)) this.core.onMessage(from, msg as ReplicaMessage, out);
       },
       onTimer: (key, out) => this.core.onTimer(key, out),
       onHalt: (reason) => world.halt(reason),
       service: {
         codec: clientServiceCodec,
-        carries: (msg) => clientAnswerKinds.has(msg.kind),
+        carries: (msg) => answerKinds.has(msg.kind),
         onRequest: (from, request, out) => this.core.onClientCall(from, request as ClientCall, out),
       },
     });

@@ -23,7 +23,7 @@ export function decodeSnapshot(bytes: Uint8Array): { last: Viewstamp; table: Cli
   invariant(4 + headerLength <= bytes.length, 'snapshot header runs past its end');
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength))) as {
     last: Viewstamp;
-    table: Array<[string, number, Outcome]>;
+    table: Array<[string, number, string, Outcome]>;
   };
   return { last: header.last, table: ClientTable.fromJson(header.table), app: bytes.slice(4 + headerLength) };
 }

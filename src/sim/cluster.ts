@@ -123,6 +123,7 @@ export class SimCluster<S = unknown> {
         members: opts.members ?? this.ids,
         transport: self.clientTransport,
         clock: world.clock,
+        wallClockMs: () => world.clock.now(),
         random: world.random,
         logger: world.logger,
         ...(opts.options === undefined ? {} : { options: opts.options }),

@@ -18,7 +18,7 @@ type Runner = (opts: RunOptions) => RunResult;
 export const mutationNames: Record<string, readonly string[]> = {
   paxos: ['skip-promise-persist', 'send-before-durable', 'forge-value', 'no-catch-up', 'lying-disk'],
   config: ['skip-promise-persist', 'send-before-durable', 'joiner-first'],
-  rsm: ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'send-before-durable'],
+  rsm: ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'strict-completeness', 'send-before-durable'],
 };
 
 function paxosMutations(names: readonly string[] | undefined) {
@@ -56,6 +56,7 @@ export const layerRunners: Record<string, Runner> = {
         replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,
         executeOutOfOrder: o.mutations?.includes('execute-out-of-order') === true,
         noClientTable: o.mutations?.includes('no-client-table') === true,
+        strictCompleteness: o.mutations?.includes('strict-completeness') === true,
       },
     }),
 };

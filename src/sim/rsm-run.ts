@@ -51,6 +51,8 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
   const disk = drawDisk(shape);
   const count = shape.between(3, 5);
   const clientCount = shape.between(2, 5);
+  // Some runs ship the state in tiny chunks, so that transfers really span many messages.
+  const chunkBytes = shape.chance(0.3) ? shape.between(16, 256) : undefined;
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   let checker: RsmChecker | null = null;
   const cluster = new SimCluster<TestState>({
@@ -59,6 +61,7 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
     network,
     disk,
     app: testApp,
+    ...(chunkBytes === undefined ? {} : { rsm: { stateChunkBytes: chunkBytes } }),
     replicaObserver: (id) => ({ executed: (vs, r, o) => checker?.executed(id, vs, r, o) }),
     ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
     ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),

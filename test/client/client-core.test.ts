@@ -40,12 +40,13 @@ class Driver {
   readonly armed: Array<{ key: string; delayMs: number }> = [];
   readonly results: CallResult[] = [];
 
-  constructor(opts: { members?: NodeId[]; random?: Random; options?: Partial<ClientOptions> } = {}) {
+  constructor(opts: { members?: NodeId[]; random?: Random; options?: Partial<ClientOptions>; maxRequestBytes?: number } = {}) {
     this.core = new ClientCore({
       clientId,
       members: opts.members ?? [a, b, c],
       random: opts.random ?? constant(0),
       logger: silentLogger,
+      ...(opts.maxRequestBytes === undefined ? {} : { maxRequestBytes: opts.maxRequestBytes }),
       ...(opts.options === undefined ? {} : { options: opts.options }),
     });
   }
@@ -229,16 +230,16 @@ test('consecutive BUSY answers back off within [0.5, 1] × the documented ceilin
   for (const [name, random] of [['bottom', constant(0)], ['top', constant(0.999999)], ['prng', new Prng(7)]] as const) {
     const d = new Driver({ random });
     d.submit();
-    d.take();
+    let target = d.takeOne().to;
     const delays: number[] = [];
     for (let n = 1; n <= 12; n++) {
-      d.answer(a, busy(1, 1));
+      d.answer(target, busy(1, 1)); // only the replica asked can make the client back off
       const delay = d.timers.get(clientTimers.retry)!;
       delays.push(delay);
       const ceil = ceiling(n);
       assert.ok(delay >= Math.max(1, 0.5 * ceil) && delay <= Math.max(1, ceil), `${name}: busy #${n}: ${delay} ms outside [${0.5 * ceil}, ${ceil}]`);
       d.fire(clientTimers.retry);
-      d.take();
+      target = d.takeOne().to;
     }
     if (name !== 'prng') {
       // With fixed jitter the delays double until the cap, then stay there.
@@ -255,8 +256,7 @@ test('a BUSY asking for more than the backoff ceiling is waited out in full', ()
   // retryAfterMs is a floor: the client never retries sooner than the server asked.
   const d = new Driver({ random: constant(0.999999) });
   d.submit();
-  d.take();
-  d.answer(a, busy(1, 5000));
+  d.answer(d.takeOne().to, busy(1, 5000));
   assert.equal(d.timers.get(clientTimers.retry), 5000);
 });
 
@@ -453,9 +453,29 @@ test('an invalid answer ends the call with InvalidArgumentError, without a retry
   assert.equal(d.timers.size, 0);
 });
 
-test('an unreachable report starting INVALID_ARGUMENT (or RESOURCE_EXHAUSTED) ends the call with InvalidArgumentError', () => {
-  // The server's transport refused the request as malformed or too large: no other replica would take it.
-  for (const reason of ['INVALID_ARGUMENT: invalid message: invoke.request.args: not valid JSON', 'RESOURCE_EXHAUSTED: message larger than max']) {
+test('an unreachable report starting RESOURCE_EXHAUSTED is overload: the client backs off and retries the same replica', () => {
+  // RESOURCE_EXHAUSTED may mean an executed request's answer was too large, or too many calls waiting: never "not executed".
+  const d = new Driver();
+  d.submit();
+  d.take();
+  d.unreachable(a, 'RESOURCE_EXHAUSTED: too many calls waiting');
+  assert.equal(d.results.length, 0);
+  assert.ok(d.timers.has(clientTimers.retry));
+  d.fire(clientTimers.retry);
+  assert.equal(d.takeOne().to, a);
+});
+
+test('a request larger than the limit is refused before it is sent, certainly not executed', () => {
+  // The client checks the size itself, so that a refusal by size is never ambiguous.
+  const d = new Driver({ maxRequestBytes: 10 });
+  d.submit('append', { item: 'far too long for ten' });
+  assert.ok(failed(d.results[0]) instanceof InvalidArgumentError);
+  assert.equal(d.take().length, 0);
+});
+
+test('an unreachable report starting INVALID_ARGUMENT ends the call with InvalidArgumentError', () => {
+  // The server's transport refused the request as malformed: no other replica would take it.
+  for (const reason of ['INVALID_ARGUMENT: invalid message: invoke.request.args: not valid JSON']) {
     const d = new Driver();
     d.submit();
     d.take();

@@ -11,6 +11,7 @@ import {
   InvalidArgumentError,
   RsmClientError,
 } from '../../src/client/errors.js';
+import { ClientClosedError } from '../../src/client/errors.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
 import type { Json } from '../../src/rsm/app.js';
 import type { ClientAnswer, ClientCall, Request } from '../../src/rsm/messages.js';
@@ -168,7 +169,7 @@ const members = ['a:1', 'b:1', 'c:1'];
 function setup(opts: { deadlineMs?: number } = {}) {
   const net = new FakeTransport();
   const clock = new FakeClock();
-  const client = new RsmClient({ members, transport: net, clock, clientId: 'client-1', random: new Prng(11), options: { defaultDeadlineMs: opts.deadlineMs ?? 2000 } });
+  const client = new RsmClient({ members, transport: net, clock, clientId: 'client-1', firstSeq: 0, random: new Prng(11), options: { defaultDeadlineMs: opts.deadlineMs ?? 2000 } });
   const cluster = new FakeCluster(net, 'c:1', (proc, args) =>
     proc === 'echo' ? { ok: true, value: args } : { ok: false, code: 'NO_SUCH_OP', message: `no ${proc}` },
   );
@@ -310,34 +311,51 @@ test('submit() calls back with the result', async () => {
   client.close();
 });
 
-test('close() stops every timer: nothing more is sent and the pending call never completes', async () => {
-  // After close the clock can run on with no effect, and new calls are refused.
+test('close() stops every timer and ends the call in progress with ClientClosedError', async () => {
+  // After close the clock can run on with no effect; the pending call is told, new calls are refused the same way.
   const { net, clock, client } = setup();
-  let settled = false;
-  void client.invoke('echo', 1).then(() => (settled = true), () => (settled = true));
+  const pending = client.invoke('echo', 1);
   net.take();
   assert.ok(clock.pending > 0, 'the call armed its timers');
   client.close();
   assert.equal(clock.pending, 0, 'every timer cancelled');
+  await assert.rejects(pending, ClientClosedError);
   clock.advance(60_000);
   await settle();
   assert.equal(net.sent.length, 0);
-  assert.equal(settled, false);
-  assert.throws(() => client.submit('echo', 1, {}, () => {}), /closed/);
-  await assert.rejects(client.invoke('echo', 1), /closed/);
+  await assert.rejects(client.invoke('echo', 1), ClientClosedError);
+});
+
+test('by default a client starts its sequence numbers from the wall clock, so a restart under the same id continues above', async () => {
+  // A restarted client that reuses its id must not collide with the numbers its earlier life used.
+  const clock = new FakeClock();
+  let wall = 1_000;
+  const net1 = new FakeTransport();
+  const first = new RsmClient({ members, transport: net1, clock, clientId: 'same', wallClockMs: () => wall });
+  first.invoke('echo', 1).catch(() => {});
+  const s1 = net1.takeOne().request.seq;
+  first.close();
+  wall += 1;
+  const net2 = new FakeTransport();
+  const second = new RsmClient({ members, transport: net2, clock, clientId: 'same', wallClockMs: () => wall });
+  second.invoke('echo', 1).catch(() => {});
+  const s2 = net2.takeOne().request.seq;
+  second.close();
+  assert.equal(s1, 1_000 * 1000 + 1);
+  assert.ok(s2 > s1, `${s2} > ${s1}`);
 });
 
 test('answers arriving after close() are ignored', async () => {
-  // A late answer cannot resurrect a closed client.
+  // A late answer cannot resurrect a closed client: the call stays ended with ClientClosedError.
   const { net, clock, client } = setup();
-  let settled = false;
-  void client.invoke('echo', 1).then(() => (settled = true), () => (settled = true));
+  let result: string | null = null;
+  void client.invoke('echo', 1).then(() => (result = 'resolved'), (e: unknown) => (result = (e as Error).name));
   const s = net.takeOne();
   client.close();
   net.answer(s.to, { kind: 'busy', clientId: s.request.clientId, seq: s.request.seq, retryAfterMs: 5, reason: '' });
   net.answer(s.to, { kind: 'executed', clientId: s.request.clientId, seq: s.request.seq, outcome: { ok: true, value: 1 } });
   await settle();
-  assert.equal(settled, false);
+  assert.equal(result, 'ClientClosedError');
   assert.equal(clock.pending, 0);
   assert.equal(net.sent.length, 0);
 });

@@ -16,8 +16,8 @@ const target: Viewstamp = { vid: 6, seqno: 42 };
 
 function sampleTable(): ClientTable {
   const t = new ClientTable();
-  t.record('client-b', 3, { ok: true, value: { x: [1, 'two', null] } });
-  t.record('client-a', 9, { ok: false, code: 'NOPE', message: 'refused' });
+  t.record('client-b', 3, 'digest-b', { ok: true, value: { x: [1, 'two', null] } });
+  t.record('client-a', 9, 'digest-a', { ok: false, code: 'NOPE', message: 'refused' });
   return t;
 }
 

@@ -21,7 +21,9 @@ export interface CallRecord {
  * - equal state: every member of a quiet view holds the same state (app state and client table);
  * - no acknowledged request lost: every item a client was told is at index i is at index i of the
  *   final list;
- * - no request executed twice: no item appears twice in the final list.
+ * - no request executed twice: no item appears twice in the final list;
+ * - refused calls did not execute: an item whose call was refused is not in the list;
+ * - real-time order: an append acknowledged before another was invoked has the lower index.
  * The client history (invocation and completion times, outcomes) is kept for these and for
  * linearizability checking.
  */
@@ -38,7 +40,7 @@ export class RsmChecker {
   executed(node: NodeId, vs: Viewstamp, request: Request, _outcome: Outcome): void {
     this.executions++;
     const key = formatViewstamp(vs);
-    const what = `${request.clientId}#${request.seq}:${request.proc}`;
+    const what = `${request.clientId}#${request.seq}:${request.proc}:${JSON.stringify(request.args)}`;
     const known = this.#atViewstamp.get(key);
     if (known === undefined) this.#atViewstamp.set(key, what);
     else if (known !== what) this.#sim.fail(`same request at viewstamp: ${node} executed ${what} at ${key}, another replica ${known}`);
@@ -48,6 +50,31 @@ export class RsmChecker {
     const record: CallRecord = { clientId, item, invokedMs: this.#sim.now, completedMs: null, result: null };
     this.calls.push(record);
     return record;
+  }
+
+  /**
+   * Real time: an append acknowledged before another append was invoked must have the lower
+   * index (for this app, what linearizability asks of acknowledged calls).
+   */
+  #checkRealTime(): void {
+    const acked = this.calls.filter((c) => c.result?.kind === 'ok' && c.completedMs !== null);
+    const byCompletion = [...acked].sort((x, y) => x.completedMs! - y.completedMs!);
+    const byInvocation = [...acked].sort((x, y) => x.invokedMs - y.invokedMs);
+    const index = (c: CallRecord): number => (c.result as { index: number }).index;
+    let k = 0;
+    let highest: CallRecord | null = null; // of the calls completed so far, the one with the highest index
+    for (const c of byInvocation) {
+      while (k < byCompletion.length && byCompletion[k]!.completedMs! < c.invokedMs) {
+        const d = byCompletion[k++]!;
+        if (highest === null || index(d) > index(highest)) highest = d;
+      }
+      if (highest !== null && index(highest) >= index(c)) {
+        this.#sim.fail(`real-time order: ${highest.item} (index ${index(highest)}) was acknowledged at ` +
+          `${highest.completedMs!.toFixed(1)} ms, before ${c.item} was invoked at ${c.invokedMs.toFixed(1)} ms, ` +
+          `yet ${c.item} got the lower index ${index(c)}`);
+        return;
+      }
+    }
   }
 
   /** Final checks on the members of a quiet view: their lists and snapshots. */
@@ -64,6 +91,13 @@ export class RsmChecker {
       if (seen.has(item)) this.#sim.fail(`executed twice: ${item} appears more than once in the final list`);
       seen.add(item);
     }
+    const at = new Map(list.map((item, i) => [item, i]));
+    for (const c of this.calls) {
+      if (c.result?.kind === 'failed' && at.has(c.item)) {
+        this.#sim.fail(`failed call executed: ${c.item} was refused to its client (${c.result.error}) yet is at ${at.get(c.item)}`);
+      }
+    }
+    this.#checkRealTime();
     for (const c of this.calls) {
       if (c.result?.kind !== 'ok') continue;
       if (list[c.result.index] !== c.item) {
