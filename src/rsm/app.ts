@@ -12,12 +12,29 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 
 export type Handler<S> = (state: S, args: Json) => Json;
 
+/**
+ * A message the primary pushes to one client outside any request (e.g. "give the lock back",
+ * "try again"). Callbacks must be idempotent for the client: they may arrive twice, late, or
+ * before the reply they relate to.
+ */
+export interface Callback {
+  readonly clientId: string;
+  readonly message: Json;
+}
+
 export interface App<S> {
   /** A fresh, empty state: what a new cluster starts from. */
   readonly initialState: () => S;
   readonly handlers: Readonly<Record<string, Handler<S>>>;
   readonly marshalState: (state: S) => Uint8Array;
   readonly unmarshalState: (data: Uint8Array) => S;
+  /**
+   * Optional: the callbacks the state calls for, as a pure function of the state. With a
+   * request, those it may have caused (the primary sends them after executing it); without, every
+   * outstanding one (a primary that starts serving re-sends them all, so none is lost in a
+   * failover). Only the primary ever sends callbacks.
+   */
+  readonly callbacks?: (state: S, request?: { readonly proc: string; readonly args: Json }) => readonly Callback[];
 }
 
 /** A refused operation, returned to the client inside the reply. `code` is the app's own. */

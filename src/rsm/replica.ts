@@ -5,7 +5,7 @@ import type { ReturnAddress } from '../env/transport.js';
 import type { Members, NodeId } from '../env/types.js';
 import type { Admission, SelfStatus } from '../config/view-manager.js';
 import { type RsmOptions, defaultRsmOptions, limits, withDefaults } from '../options.js';
-import { type App, AppError } from './app.js';
+import { type App, AppError, type Callback, type Json } from './app.js';
 import { ClientTable, type Outcome, requestDigest } from './client-table.js';
 import type { ClientAnswer, ClientCall, ReplicaMessage, Request } from './messages.js';
 import { PrimaryHistory } from './primary.js';
@@ -56,6 +56,8 @@ export interface ReplicaObserver {
   installed?(last: Viewstamp): void;
   /** This replica became the serving primary of `vid`. */
   serving?(vid: number): void;
+  /** Callbacks to push to clients (primary only; see `App.callbacks`). */
+  callbacks?(callbacks: readonly Callback[]): void;
 }
 
 export interface ReplicaDeps<S> {
@@ -477,6 +479,7 @@ export class Replica<S> {
       const outcome = this.#execute(entry.vs, entry.request, out);
       const r = entry.request;
       for (const to of entry.waiters) out.send(to, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome });
+      this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
     }
     if (this.#inFlight.size === 0) out.cancelTimer(rsmTimers.invokeRetry);
   }
@@ -621,6 +624,19 @@ export class Replica<S> {
     this.#config.setAdmission({ kind: 'admit' });
     const vid = this.#vid;
     out.upcall(() => this.#observer.serving?.(vid));
+    this.#emitCallbacks(undefined, out); // a new primary re-sends every outstanding callback
+  }
+
+  /** The callbacks outstanding in the current state, if this replica is the serving primary. */
+  outstandingCallbacks(): readonly Callback[] {
+    if (!this.isPrimary || this.#status !== 'normal' || this.#state === null || this.#app.callbacks === undefined) return [];
+    return this.#app.callbacks(this.#state);
+  }
+
+  #emitCallbacks(request: { readonly proc: string; readonly args: Json } | undefined, out: RsmOutbox): void {
+    if (this.#app.callbacks === undefined || this.#state === null) return;
+    const callbacks = this.#app.callbacks(this.#state, request);
+    if (callbacks.length > 0) out.upcall(() => this.#observer.callbacks?.(callbacks));
   }
 
   #onSyncReply(from: NodeId, m: Extract<ReplicaMessage, { kind: 'sync-reply' }>, out: RsmOutbox): void {

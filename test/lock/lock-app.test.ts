@@ -1,0 +1,82 @@
+// The lock service's state machine on its own: grants, queues, tokens, callbacks, expiry, refusals.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AppError } from '../../src/rsm/app.js';
+import { type LockState, lockApp } from '../../src/lock/lock-app.js';
+
+const call = (s: LockState, proc: string, args: Record<string, unknown>): unknown => lockApp.handlers[proc]!(s, args as never);
+const callbacks = (s: LockState, proc?: string, args?: Record<string, unknown>) =>
+  lockApp.callbacks!(s, proc === undefined ? undefined : { proc, args: args as never });
+
+test('a free lock is granted with a fresh token; the holder asking again gets the same grant', () => {
+  // Proves grants and their idempotence (a retried acquire is harmless).
+  const s = lockApp.initialState();
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'x' }), { granted: true, token: 1 });
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'x' }), { granted: true, token: 1 });
+});
+
+test('a held lock queues the asker, calls for a revoke to the holder, then a retry to the first waiter once free', () => {
+  // Proves the caching protocol's callbacks follow from the state.
+  const s = lockApp.initialState();
+  call(s, 'acquire', { lock: 'a', owner: 'x' });
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'y' }), { granted: false });
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'z' }), { granted: false });
+  assert.deepEqual(callbacks(s, 'acquire', { lock: 'a', owner: 'y' }), [{ clientId: 'x', message: { kind: 'revoke', lock: 'a', token: 1 } }]);
+  call(s, 'release', { lock: 'a', owner: 'x' });
+  assert.deepEqual(callbacks(s, 'release', { lock: 'a' }), [{ clientId: 'y', message: { kind: 'retry', lock: 'a' } }]);
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'z' }), { granted: false }, 'z must wait for y, first in line');
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'y' }), { granted: true, token: 2 });
+  assert.deepEqual(callbacks(s), [{ clientId: 'y', message: { kind: 'revoke', lock: 'a', token: 2 } }], 'every outstanding callback');
+});
+
+test('tokens increase strictly with every grant, also of a lock that was forgotten in between', () => {
+  // Proves fencing tokens never repeat or go back.
+  const s = lockApp.initialState();
+  const tokens: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    tokens.push((call(s, 'acquire', { lock: 'a', owner: `o${i}` }) as { token: number }).token);
+    call(s, 'release', { lock: 'a', owner: `o${i}` });
+    call(s, 'acquire', { lock: 'b', owner: 'other' });
+    call(s, 'release', { lock: 'b', owner: 'other' });
+  }
+  assert.ok(tokens.every((t, i) => i === 0 || t > tokens[i - 1]!), tokens.join(','));
+  assert.deepEqual(Object.keys(s.locks), [], 'free locks nobody waits for are forgotten');
+});
+
+test('releasing a lock one does not hold is refused with not-held, and changes nothing', () => {
+  // Proves a stale or confused client cannot free someone else's lock.
+  const s = lockApp.initialState();
+  call(s, 'acquire', { lock: 'a', owner: 'x' });
+  assert.throws(() => call(s, 'release', { lock: 'a', owner: 'y' }), (e: unknown) => e instanceof AppError && e.code === 'not-held');
+  assert.throws(() => call(s, 'release', { lock: 'nope', owner: 'y' }), (e: unknown) => e instanceof AppError && e.code === 'not-held');
+  assert.equal(s.locks['a']!.holder, 'x');
+});
+
+test('empty or oversized names are refused as bad-args', () => {
+  // Proves bad input is a typed app error, not a crash.
+  const s = lockApp.initialState();
+  for (const args of [{ lock: '', owner: 'x' }, { lock: 'a'.repeat(257), owner: 'x' }, { lock: 'a', owner: '' }, { owner: 'x' }, { lock: 5, owner: 'x' }]) {
+    assert.throws(() => call(s, 'acquire', args), (e: unknown) => e instanceof AppError && e.code === 'bad-args', JSON.stringify(args));
+  }
+});
+
+test('expiring a vanished owner releases its locks, dequeues it, and calls for retries', () => {
+  // Proves a client that disappears leaves no stuck lock behind.
+  const s = lockApp.initialState();
+  call(s, 'acquire', { lock: 'a', owner: 'gone' });
+  call(s, 'acquire', { lock: 'a', owner: 'w' });
+  call(s, 'acquire', { lock: 'b', owner: 'x' });
+  call(s, 'acquire', { lock: 'b', owner: 'gone' });
+  assert.deepEqual(call(s, 'expire', { owner: 'gone' }), { released: 1, dequeued: 1 });
+  assert.equal(s.locks['a']!.holder, null);
+  assert.deepEqual(s.locks['b']!.waiters, []);
+  assert.deepEqual(callbacks(s, 'expire', { owner: 'gone' }), [{ clientId: 'w', message: { kind: 'retry', lock: 'a' } }]);
+});
+
+test('the state survives marshal and unmarshal unchanged', () => {
+  // Proves state transfer ships the whole lock table, queues and token counter included.
+  const s = lockApp.initialState();
+  call(s, 'acquire', { lock: 'a', owner: 'x' });
+  call(s, 'acquire', { lock: 'a', owner: 'y' });
+  assert.deepEqual(lockApp.unmarshalState(lockApp.marshalState(s)), s);
+});
