@@ -179,6 +179,92 @@ export const defaultClientOptions: ClientOptions = {
   defaultDeadlineMs: 10_000,
 };
 
+/**
+ * The callback service (`synod.rsm.Callbacks`, `CallbackHub`) of a node whose app has callbacks,
+ * and the client sessions kept on top of it (`SessionKeeper`; the lock service installs them).
+ */
+export interface CallbackOptions {
+  /**
+   * Most callback streams (subscriptions) a node keeps open at once; one more is refused with
+   * RESOURCE_EXHAUSTED. Each holds an HTTP/2 stream and a little memory. Default 10000, as
+   * `TransportOptions.maxPendingCalls`: one stream per lock client, far more clients than one
+   * primary serves in practice, while clients that subscribe under ever new owner ids cannot make
+   * a node hold streams without bound.
+   */
+  readonly maxSubscriptions: number;
+  /**
+   * A stream whose client does not read (more than this many callbacks wait in its send buffer)
+   * is ended with RESOURCE_EXHAUSTED instead of buffering without bound; the client re-subscribes
+   * and gets every outstanding callback again. Default 1000: callbacks are rare (a revoke per
+   * contended lock), so a client that far behind is stuck, not slow.
+   */
+  readonly maxQueuedCallbacks: number;
+  /**
+   * How often the primary checks that it is still the serving primary (streams are ended when it
+   * is not) and that sessions are alive. Default 100 ms: a deposed or isolated primary's
+   * clients learn it within a tenth of a second, for one look at the replica per tick.
+   */
+  readonly checkIntervalMs: number;
+  /**
+   * A session (an owner that holds or waits for something in the app's state) whose owner has
+   * had no open stream to the serving primary for this long is expired: the primary submits the
+   * app's expire request (the lock service: `expire({ owner })`, which releases its locks and
+   * takes it out of every queue). A new primary starts every owner's clock when it starts
+   * serving, so clients have this long to re-subscribe after a failover. Default 5000 ms: well
+   * above a failover (about 1 s) plus a client's re-subscription, short enough that a vanished
+   * holder blocks its waiters only a few seconds. A lock client must treat its cached locks as
+   * lost once its stream has been down this long.
+   */
+  readonly sessionTimeoutMs: number;
+}
+
+export const defaultCallbackOptions: CallbackOptions = {
+  maxSubscriptions: 10_000,
+  maxQueuedCallbacks: 1000,
+  checkIntervalMs: 100,
+  sessionTimeoutMs: 5000,
+};
+
+/** Callback options with defaults filled in; the counts must be integers. */
+export function callbackOptions(given: Partial<CallbackOptions> | undefined): CallbackOptions {
+  const o = withDefaults(defaultCallbackOptions, given, 'callbacks');
+  for (const key of ['maxSubscriptions', 'maxQueuedCallbacks'] as const) {
+    if (!Number.isInteger(o[key])) throw new RangeError(`callbacks.${key} must be a positive integer, got ${o[key]}`);
+  }
+  return o;
+}
+
+export interface LockClientOptions {
+  /**
+   * Deadline of one server call (acquire or release) the lock client makes through its
+   * `RsmClient`. Default 10 s, as `ClientOptions.defaultDeadlineMs`: long enough to ride out a
+   * view change; a call that still fails has an unknown outcome and is retried (see below).
+   */
+  readonly callDeadlineMs: number;
+  /**
+   * A server call that failed without a definite outcome (deadline, unavailable, busy) is sent
+   * again after this long; acquire and release are both safe to repeat. Default 200 ms: the
+   * `RsmClient` has already backed off inside the call, so this only paces the repeats of a
+   * cluster that stays down.
+   */
+  readonly serverRetryMs: number;
+  /**
+   * The callback subscription is re-opened after it ended: first after `resubscribeBaseMs`,
+   * doubling up to `resubscribeMaxMs` while it keeps ending without delivering anything, back to
+   * the base once a message arrived. Defaults 50 ms and 2000 ms: a primary failover takes a view
+   * change (about a second), and a client must not hammer a cluster that is down.
+   */
+  readonly resubscribeBaseMs: number;
+  readonly resubscribeMaxMs: number;
+}
+
+export const defaultLockClientOptions: LockClientOptions = {
+  callDeadlineMs: 10_000,
+  serverRetryMs: 200,
+  resubscribeBaseMs: 50,
+  resubscribeMaxMs: 2000,
+};
+
 export interface TransportOptions {
   /**
    * Deadline of one message delivery over gRPC. Messages are best effort (protocols retransmit),
@@ -231,6 +317,17 @@ export interface TransportOptions {
    * deadline) from making a node hold calls without limit.
    */
   readonly maxPendingCalls: number;
+  /**
+   * The server pings every connection (HTTP/2 PING) after this long without one, and closes it
+   * if the ping is not answered within `keepaliveTimeoutMs`. This is what ends the long-lived
+   * callback streams (`synod.rsm.Callbacks`) of a client that vanished without closing its
+   * connection (its machine lost power or the network): without it such a stream would look open
+   * for ever, and the client's session (its locks) would never expire. Node answers pings by
+   * itself, so clients need no setting. Defaults 5000 ms and 5000 ms: a vanished client's stream
+   * ends within 10 s, for one tiny ping per connection every 5 s.
+   */
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
 }
 
 export const defaultTransportOptions: TransportOptions = {
@@ -242,6 +339,8 @@ export const defaultTransportOptions: TransportOptions = {
   maxPeerClients: 256,
   callDeadlineMs: 3000,
   maxPendingCalls: 10_000,
+  keepaliveTimeMs: 5000,
+  keepaliveTimeoutMs: 5000,
 };
 
 /** Transport options with defaults filled in; the counts must be integers. */

@@ -5,8 +5,19 @@
  *   synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--app NAME]
  *              [--control] [--control-address HOST:PORT]
  *              [--log-level debug|info|warn|error|silent] [--log-file FILE]
- *       Runs one node; with --app, a replica of that built-in app (test). --control serves the test control service on the node's port + 1
+ *       Runs one node; with --app, a replica of that built-in app (test, lock). --control serves the test control service on the node's port + 1
  *       (or on --control-address). Never use it in production.
+ *
+ *   synod lock-server --first HOST:PORT --me HOST:PORT --data-dir DIR [--cluster NAME] [--control]
+ *              [--control-address HOST:PORT] [--session-timeout-ms MS]
+ *              [--log-level debug|info|warn|error|silent] [--log-file FILE]
+ *       Runs one node of the replicated lock service: `synod node --app lock`. Lock clients call
+ *       it through the client service (synod.rsm.Client) and keep a callback stream
+ *       (synod.rsm.Callbacks) open to the primary; an owner holding or waiting for a lock that
+ *       has had no stream for --session-timeout-ms (default 5000, `CallbackOptions`) is expired.
+ *
+ * Every node running an app with callbacks (the lock app, with either command) serves the
+ * callback service; --session-timeout-ms applies to both commands.
  *
  * Exit status: 0 after SIGTERM/SIGINT (graceful stop), 1 when the node refuses to start (a data
  * directory of another node, a corrupt log, a port in use), 2 for usage errors.
@@ -16,11 +27,14 @@ import type { LogLevel } from '../runtime/logging.js';
 import { createLogger } from '../runtime/logging.js';
 import { SynodNode, defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
 import { address } from '../env/validate.js';
-import { builtinApps } from '../apps/registry.js';
+import { builtinAppServices, builtinApps } from '../apps/registry.js';
 
 const usage = `usage:
   synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--app NAME]
              [--control] [--control-address HOST:PORT]
+             [--session-timeout-ms MS] [--log-level debug|info|warn|error|silent] [--log-file FILE]
+  synod lock-server --first HOST:PORT --me HOST:PORT --data-dir DIR [--cluster NAME] [--control]
+             [--control-address HOST:PORT] [--session-timeout-ms MS]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]`;
 
 const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -58,15 +72,26 @@ function checkedAddress(value: string | undefined, flag: string): string {
   }
 }
 
-async function runNode(args: string[]): Promise<void> {
+/** A positive integer flag (milliseconds, counts); anything else is a usage error. */
+function positiveInteger(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) usageError(`${flag} must be a positive integer`);
+  return Number(value);
+}
+
+/**
+ * `synod node`, and `synod lock-server` (`fixedApp` = 'lock': the same node, without --app).
+ */
+async function runNode(args: string[], fixedApp?: string): Promise<void> {
   const values = parse(args, {
     me: { type: 'string' },
     first: { type: 'string' },
     'data-dir': { type: 'string' },
     cluster: { type: 'string' },
-    app: { type: 'string' },
+    ...(fixedApp === undefined ? { app: { type: 'string' as const } } : {}),
     control: { type: 'boolean' },
     'control-address': { type: 'string' },
+    'session-timeout-ms': { type: 'string' },
     'log-level': { type: 'string' },
     'log-file': { type: 'string' },
   });
@@ -80,9 +105,11 @@ async function runNode(args: string[]): Promise<void> {
   const controlAddress = values['control-address'] !== undefined
     ? checkedAddress(values['control-address'] as string, '--control-address')
     : values.control === true ? defaultControlAddress(me) : undefined;
-  const appName = values.app as string | undefined;
+  const appName = fixedApp ?? (values.app as string | undefined);
   const app = appName === undefined ? undefined : builtinApps[appName];
   if (appName !== undefined && app === undefined) usageError(`unknown --app ${appName}; built in: ${Object.keys(builtinApps).join(', ')}`);
+  const services = appName === undefined ? undefined : builtinAppServices[appName];
+  const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
   const logFile = values['log-file'] as string | undefined;
   const logger = createLogger({ level, ...(logFile === undefined ? {} : { file: logFile }), base: { node: me } });
   let node: SynodNode;
@@ -93,7 +120,8 @@ async function runNode(args: string[]): Promise<void> {
       cluster,
       dataDir,
       logger,
-      ...(app === undefined || appName === undefined ? {} : { app: { name: appName, app } }),
+      ...(app === undefined || appName === undefined ? {} : { app: { name: appName, app, ...services } }),
+      ...(sessionTimeoutMs === undefined ? {} : { callbacks: { sessionTimeoutMs } }),
       ...(controlAddress === undefined ? {} : { controlAddress }),
     });
   } catch (err) {
@@ -119,6 +147,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'node':
       return runNode(rest);
+    case 'lock-server':
+      return runNode(rest, 'lock');
     case undefined:
     case '-h':
     case '--help':

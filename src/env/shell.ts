@@ -53,6 +53,9 @@ export class LayerShell<M, R = never> {
   readonly #channel: Channel<M>;
   readonly #service: { readonly channel: Channel<unknown>; readonly carries: (msg: M) => boolean } | null;
   readonly #timers = new Map<string, TimerHandle>();
+  /** Local return addresses (see `localReturnAddress`) and where their answer goes. */
+  readonly #local = new Map<ReturnAddress, (msg: M) => void>();
+  #localCount = 0;
   #halted = false;
 
   constructor(deps: LayerShellDeps<M, R>) {
@@ -80,11 +83,27 @@ export class LayerShell<M, R = never> {
     this.#drain(out);
   }
 
+  /**
+   * A return address for a request this node makes of its own layer's service (e.g.
+   * `RsmLayer.submitInternal`): an answer the core sends to it is handed to `onAnswer` instead of
+   * the network, as an executor task of its own (so never inside the handler that answered), and
+   * the address is then forgotten: at most one answer is handed on, as for a client's call.
+   * `forget()` drops the address earlier (a later answer is dropped); stopping the shell drops
+   * them all. Addresses are `~local/<n>`: no `:`, so never a node id, and never a transport's
+   * `~call/<n>`. Call it from a task of the executor.
+   */
+  localReturnAddress(onAnswer: (msg: M) => void): { readonly address: ReturnAddress; forget(): void } {
+    const address = `~local/${++this.#localCount}`;
+    this.#local.set(address, onAnswer);
+    return { address, forget: () => void this.#local.delete(address) };
+  }
+
   /** Cancels timers; the layer does nothing more (the node is stopping). */
   stop(): void {
     this.#halted = true;
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
+    this.#local.clear();
   }
 
   #drain(out: Outbox<M, R>): void {
@@ -129,6 +148,14 @@ export class LayerShell<M, R = never> {
   }
 
   #route(to: NodeId, msg: M): void {
+    const local = this.#local.get(to);
+    if (local !== undefined) {
+      this.#local.delete(to);
+      this.#deps.executor.submit(() => {
+        if (!this.#halted) local(msg);
+      });
+      return;
+    }
     if (this.#service !== null && this.#service.carries(msg)) this.#service.channel.send(to, msg);
     else this.#channel.send(to, msg);
   }

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
-import type { ConfigOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
+import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
+import { CallbackHub } from './callback-hub.js';
+import { SessionKeeper, type SessionSpec } from './sessions.js';
 import { nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
@@ -28,8 +30,20 @@ export interface SynodNodeConfig {
   readonly paxos?: Partial<PaxosOptions>;
   readonly config?: Partial<ConfigOptions>;
   readonly rsm?: Partial<RsmOptions>;
-  /** The replicated app this node runs (default: none, Paxos and config only), and its name. */
-  readonly app?: { readonly name: string; readonly app: App<never> };
+  /**
+   * The replicated app this node runs (default: none, Paxos and config only), and its name. An
+   * app with callbacks (`App.callbacks`) gets the callback service (`CallbackHub`), with owner
+   * ids of at most `maxOwnerLength` characters; with `sessions`, the serving primary also
+   * expires owners that stay without a callback stream (`SessionKeeper`).
+   */
+  readonly app?: {
+    readonly name: string;
+    readonly app: App<never>;
+    readonly sessions?: SessionSpec<never>;
+    readonly maxOwnerLength?: number;
+  };
+  /** The callback service and sessions (used only with an app that has callbacks). */
+  readonly callbacks?: Partial<CallbackOptions>;
   readonly transport?: Partial<TransportOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
@@ -51,23 +65,37 @@ export function defaultControlAddress(me: NodeId): string {
 }
 
 /**
- * One synod node process: its layers (`NodeStack`: Paxos, config) wired to the production
- * world, and optionally the test control service.
+ * One synod node process: its layers (`NodeStack`: Paxos, config, and the RSM with an app) wired
+ * to the production world; the callback service and client sessions when the app has callbacks;
+ * and optionally the test control service.
  */
 export class SynodNode {
   readonly me: NodeId;
   /** Drawn fresh at every start: tells this process apart from earlier ones at the same address. */
   readonly incarnation: string;
   readonly stack: NodeStack<never>;
+  /** The callback service, when the app has callbacks. */
+  readonly callbacks: CallbackHub | null;
+  readonly #sessions: SessionKeeper<never> | null;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
 
-  private constructor(me: NodeId, incarnation: string, stack: NodeStack<never>, prod: ProductionWorld, control: ControlServer | null) {
+  private constructor(
+    me: NodeId,
+    incarnation: string,
+    stack: NodeStack<never>,
+    prod: ProductionWorld,
+    control: ControlServer | null,
+    callbacks: CallbackHub | null,
+    sessions: SessionKeeper<never> | null,
+  ) {
     this.me = me;
     this.incarnation = incarnation;
     this.stack = stack;
     this.#prod = prod;
     this.#control = control;
+    this.callbacks = callbacks;
+    this.#sessions = sessions;
   }
 
   /**
@@ -76,6 +104,7 @@ export class SynodNode {
    */
   static async start(config: SynodNodeConfig): Promise<SynodNode> {
     const cluster = config.cluster ?? defaultClusterName(config.first);
+    callbackOptions(config.callbacks); // bad options refuse the start before anything is touched
     const firstLife = checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster });
     const incarnation = randomUUID();
     const logger = config.logger;
@@ -89,12 +118,15 @@ export class SynodNode {
     });
     const breakpoints = new Breakpoints();
     let stack: NodeStack<never>;
+    // Created once the stack is; callbacks only flow once the stack has started, after that.
+    let hub: CallbackHub | null = null;
     try {
       stack = new NodeStack<never>(prod.world, {
         first: config.first,
         incarnation,
         firstLife,
         breakpoints,
+        replicaObserver: { callbacks: (callbacks) => hub?.deliver(callbacks) },
         ...(config.app === undefined ? {} : { app: config.app.app, appName: config.app.name }),
         ...(config.paxos === undefined ? {} : { paxos: config.paxos }),
         ...(config.config === undefined ? {} : { config: config.config }),
@@ -103,6 +135,37 @@ export class SynodNode {
     } catch (err) {
       await prod.close();
       throw err;
+    }
+    const inNode = <T>(fn: () => T): T => runInNode(prod.world, fn);
+    let sessions: SessionKeeper<never> | null = null;
+    const rsm = stack.rsm;
+    if (rsm !== null && config.app?.app.callbacks !== undefined) {
+      hub = CallbackHub.serve({
+        self: config.me,
+        transport: prod.transport,
+        replica: rsm.core,
+        inNode,
+        clock: prod.world.clock,
+        logger: logger.child({ layer: 'callbacks' }),
+        ...(config.callbacks === undefined ? {} : { options: config.callbacks }),
+        ...(config.app.maxOwnerLength === undefined ? {} : { maxOwnerLength: config.app.maxOwnerLength }),
+      });
+      if (config.app.sessions !== undefined) {
+        const callbackHub = hub;
+        sessions = new SessionKeeper<never>({
+          self: config.me,
+          executor: prod.world.executor,
+          clock: prod.world.clock,
+          logger: logger.child({ layer: 'sessions' }),
+          replica: rsm.core,
+          submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
+          connected: (owner) => callbackHub.has(owner),
+          isolated: () => prod.transport.isolated,
+          spec: config.app.sessions,
+          ...(config.callbacks === undefined ? {} : { options: config.callbacks }),
+        });
+        sessions.start();
+      }
     }
     stack.start();
     const statusChannel = prod.transport.serve(nodeServiceCodec, (from) => {
@@ -121,12 +184,15 @@ export class SynodNode {
         logger: logger.child({ layer: 'control' }),
       });
     }
-    logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation, app: config.app?.name ?? null }, 'node started');
-    return new SynodNode(config.me, incarnation, stack, prod, control);
+    logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation, app: config.app?.name ?? null,
+      callbacks: hub !== null, sessions: sessions !== null }, 'node started');
+    return new SynodNode(config.me, incarnation, stack, prod, control, hub, sessions);
   }
 
   /** Stops serving, flushes the logs, releases the ports. */
   async close(): Promise<void> {
+    this.#sessions?.stop();
+    this.callbacks?.close();
     this.stack.stop();
     await this.#control?.close();
     await this.#prod.close();

@@ -3,7 +3,7 @@ import type { NodeWorld } from '../env/world.js';
 import type { RsmOptions } from '../options.js';
 import type { App } from './app.js';
 import { clientServiceCodec, replicaCodec } from './codec.js';
-import { type ClientCall, type ReplicaMessage, clientAnswerKinds } from './messages.js';
+import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, clientAnswerKinds } from './messages.js';
 import type { WireCodec } from '../env/transport.js';
 import { type ConfigPort, Replica, type ReplicaObserver, type RsmBreakpoints, type RsmMutations, type RsmSend } from './replica.js';
 
@@ -60,6 +60,23 @@ export class RsmLayer<S> {
         onRequest: (from, request, out) => this.core.onClientCall(from, request as ClientCall, out),
       },
     });
+  }
+
+  /**
+   * Submits `request` to this node's replica from inside the node, as a client's request
+   * (`Replica.onClientCall`) with a return address that routes its answer to `onAnswer` instead of
+   * the network (`LayerShell.localReturnAddress`). The replica treats it exactly as a client's:
+   * only a serving primary runs it, through the whole replication protocol (others answer
+   * `not-primary` or `busy`), and the client table runs a `(clientId, seq)` at most once, so the
+   * caller owns a client id of its own (e.g. `session:<node>`) and numbers its requests upwards.
+   * `onAnswer` gets at most one answer, as an executor task of its own; none if the node stops
+   * or the caller calls the returned `forget` first. Call it from a task of the node's executor.
+   * For node-internal work such as expiring sessions (`SessionKeeper`).
+   */
+  submitInternal(request: Request, onAnswer: (answer: ClientAnswer) => void): () => void {
+    const local = this.#shell.localReturnAddress((msg) => onAnswer(msg as ClientAnswer));
+    this.#shell.run((out) => this.core.onClientCall(local.address, { kind: 'invoke', request }, out));
+    return local.forget;
   }
 
   /** Config listener: a view was committed (or this node's status in it changed). */

@@ -133,6 +133,15 @@ const returnAddressPrefix = '~call/';
  * the node is isolated is answered UNAVAILABLE instead of its answer; `close()` answers every
  * waiting call UNAVAILABLE. If the receiver throws, the call is answered INTERNAL.
  *
+ * Server-streaming services (`serveStream`, the callback service): each call is admitted as a
+ * client call is (UNAVAILABLE while isolated or closing, FAILED_PRECONDITION for another
+ * cluster's), then handed with its open stream to the caller, who owns it from then on (writes
+ * to it, ends it). The transport only ends, with UNAVAILABLE, the streams still open at
+ * `close()`, so that they do not hold the server for `closeGraceMs`. The server pings every
+ * connection after `keepaliveTimeMs` without traffic and drops one that does not answer within
+ * `keepaliveTimeoutMs`, so that the stream of a client that vanished without closing its
+ * connection ends too (its owner sees 'cancelled').
+ *
  * A node may act as a client too (`connect`, the `ClientTransport` side): calls use the same
  * peer connections as the channels, and have the semantics of `GrpcClientTransport`; an isolated
  * node's calls fail at once as UNAVAILABLE.
@@ -150,6 +159,8 @@ export class GrpcTransport implements Transport, ClientTransport {
   readonly #served = new Map<string, ServedService>();
   /** Client calls waiting for their answer, at most `maxPendingCalls`. */
   readonly #pending = new Map<ReturnAddress, PendingCall>();
+  /** Streams of server-streaming services still open (see `serveStream`), ended at `close()`. */
+  readonly #streams = new Set<grpc.ServerWritableStream<Fields, Fields>>();
   /** The number in the last return address handed out. */
   #callCount = 0;
   /**
@@ -169,6 +180,8 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': this.#options.maxMessageBytes,
       'grpc.max_send_message_length': this.#options.maxMessageBytes,
+      'grpc.keepalive_time_ms': this.#options.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': this.#options.keepaliveTimeoutMs,
     });
   }
 
@@ -234,6 +247,70 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#server.addService(serviceDefinition(codec.service), { [callMethodName]: handler });
     this.#log.debug({ self: this.self, service: codec.service, method: method.path }, 'serving');
     return { send: (to, answer) => this.#answer(served, to, answer) };
+  }
+
+  /**
+   * Serves the server-streaming method `method` of gRPC service `service` (see the class
+   * comment). Its request message must carry `string cluster = 1`. A call is refused at once
+   * with UNAVAILABLE while this node is isolated or closing, or FAILED_PRECONDITION when its
+   * cluster name is another or missing (warn); otherwise `open(request, stream)` gets the request
+   * as the plain fields of its message (checking the rest is the caller's business) and the
+   * stream, which the caller writes to and ends (`stream.emit('error', { code, details })` ends it
+   * with that status once what was written has gone out). If `open` throws, the stream is ended
+   * with INTERNAL. Each service may be served once per transport.
+   */
+  serveStream(
+    service: string,
+    method: string,
+    open: (request: Fields, stream: grpc.ServerWritableStream<Fields, Fields>) => void,
+  ): void {
+    invariant(this.#closing === undefined, () => `serveStream(${service}) on a closed transport`);
+    invariant(!this.#served.has(service) && !this.#channels.has(service), () => `service ${service} served twice`);
+    const definition = serviceDefinition(service);
+    const m = definition[method];
+    invariant(m !== undefined && !m.requestStream && m.responseStream, () => `service ${service} has no server-streaming ${method} method`);
+    const handler: grpc.handleServerStreamingCall<Fields, Fields> = (stream) => {
+      const verdict = this.#admitStream(service, stream);
+      if (!verdict.ok) {
+        stream.emit('error', { code: verdict.code, details: verdict.details });
+        return;
+      }
+      this.#streams.add(stream);
+      const forget = (): void => void this.#streams.delete(stream);
+      stream.once('cancelled', forget);
+      stream.once('finish', forget);
+      stream.once('close', forget);
+      try {
+        open(stream.request, stream);
+      } catch (err) {
+        this.#log.error({ service, client: stream.getPeer(), err }, 'stream opener threw; stream ended INTERNAL');
+        stream.emit('error', { code: grpc.status.INTERNAL, details: `${this.self} failed on this subscription` });
+      }
+    };
+    this.#server.addService(definition, { [method]: handler });
+    this.#log.debug({ self: this.self, service, method }, 'serving a stream');
+  }
+
+  /** The checks of a new stream of `serveStream`, as `#admitCall`'s (closing, isolated, cluster). */
+  #admitStream(service: string, stream: grpc.ServerWritableStream<Fields, Fields>): { readonly ok: true } | Refusal {
+    if (this.#closing !== undefined) return refuse(grpc.status.UNAVAILABLE, `${this.self} is shutting down`);
+    if (this.#isolated()) {
+      this.#log.debug({ service, client: stream.getPeer() }, 'stream refused: this node is isolated');
+      return refuse(grpc.status.UNAVAILABLE, `${this.self} is isolated`);
+    }
+    const cluster = stream.request['cluster'];
+    if (cluster !== this.#cluster) {
+      const theirs = describeClusterName(cluster);
+      const ours = JSON.stringify(this.#cluster);
+      this.#log.warn({ client: stream.getPeer(), service, senderCluster: theirs, cluster: ours }, 'stream refused: opened by a client of another cluster');
+      return refuse(grpc.status.FAILED_PRECONDITION, `call from a client of cluster ${theirs} reached ${this.self} of cluster ${ours}`);
+    }
+    return { ok: true };
+  }
+
+  /** Whether this node is isolated now (`isolate()` until `heal()`): it serves no client. */
+  get isolated(): boolean {
+    return this.#isolated();
   }
 
   /**
@@ -569,6 +646,8 @@ export class GrpcTransport implements Transport, ClientTransport {
     for (const [address, pending] of this.#pending) {
       this.#complete(address, pending, { code: grpc.status.UNAVAILABLE, details: `${this.self} is shutting down` });
     }
+    for (const stream of this.#streams) stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `${this.self} is shutting down` });
+    this.#streams.clear();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();

@@ -1,0 +1,170 @@
+// Sessions in the simulator (deterministic, virtual time): the serving primary's SessionKeeper
+// expires a holder that has no callback stream through its own RSM (RsmLayer.submitInternal),
+// every replica executes the expiry, the waiter is sent retry; a new primary starts every owner's
+// clock when it starts serving; backups never expire anyone.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CallResult } from '../../src/client/client-core.js';
+import type { RsmClient } from '../../src/client/rsm-client.js';
+import type { NodeId } from '../../src/env/types.js';
+import { type LockState, lockApp } from '../../src/lock/lock-app.js';
+import { lockSessions } from '../../src/lock/lock-sessions.js';
+import { SessionKeeper, sessionClientId } from '../../src/node/sessions.js';
+import type { Callback, Json } from '../../src/rsm/app.js';
+import type { ClientAnswer, Request } from '../../src/rsm/messages.js';
+import type { Replica } from '../../src/rsm/replica.js';
+import { SimCluster } from '../../src/sim/cluster.js';
+
+const ids = ['n1', 'n2', 'n3'];
+const sessionTimeoutMs = 1000;
+const checkIntervalMs = 100;
+
+class Scenario {
+  readonly cluster: SimCluster<LockState>;
+  readonly callbacks: Array<{ node: NodeId; at: number; callback: Callback }> = [];
+  readonly executed: Array<{ node: NodeId; request: Request }> = [];
+  /** Owners that have a callback stream (to whichever node is primary). */
+  readonly connected = new Set<string>();
+
+  constructor(seed: number) {
+    this.cluster = new SimCluster<LockState>({
+      seed,
+      ids,
+      app: lockApp,
+      replicaObserver: (node) => ({
+        callbacks: (cbs) => {
+          for (const callback of cbs) this.callbacks.push({ node, at: this.cluster.sim.now, callback });
+        },
+        executed: (_vs, request) => this.executed.push({ node, request }),
+      }),
+    });
+  }
+
+  replica(id: NodeId): Replica<LockState> | null {
+    return this.cluster.node(id).process?.stack.rsm?.core ?? null;
+  }
+
+  primary(): NodeId | null {
+    return ids.find((id) => {
+      const r = this.replica(id);
+      return r !== null && r.isPrimary && r.status === 'normal';
+    }) ?? null;
+  }
+
+  /** Whether the live nodes all serve one view with a serving primary. */
+  serving(live: readonly NodeId[]): boolean {
+    const p = this.primary();
+    return p !== null && live.every((id) => this.replica(id)?.status === 'normal' && this.replica(id)?.primaryOf() === p &&
+      this.cluster.view(id)?.members.length === live.length);
+  }
+
+  /** A SessionKeeper on `id`'s current process, as `SynodNode` installs it. */
+  keep(id: NodeId): SessionKeeper<LockState> {
+    const node = this.cluster.node(id);
+    const world = node.world!;
+    const rsm = node.process!.stack.rsm!;
+    const keeper = new SessionKeeper<LockState>({
+      self: id,
+      executor: world.executor,
+      clock: world.clock,
+      logger: world.logger,
+      replica: rsm.core,
+      submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
+      connected: (owner) => this.connected.has(owner),
+      isolated: () => false,
+      spec: lockSessions,
+      options: { sessionTimeoutMs, checkIntervalMs },
+      firstSeq: 0,
+    });
+    keeper.start();
+    return keeper;
+  }
+
+  call(client: RsmClient, proc: string, args: Json): Json {
+    let result: CallResult | null = null;
+    client.submit(proc, args, { deadlineMs: 5000 }, (r) => (result = r));
+    assert.ok(this.cluster.runUntil(() => result !== null, 5000), `${proc} ${JSON.stringify(args)} did not complete`);
+    const r = result as CallResult | null;
+    assert.ok(r?.ok === true, `${proc} failed: ${r?.ok === false ? r.error.message : ''}`);
+    return r.value;
+  }
+
+  retriesTo(owner: string, lock: string): Array<{ node: NodeId; at: number }> {
+    return this.callbacks.filter((c) => c.callback.clientId === owner && (c.callback.message as { kind: string; lock: string }).kind === 'retry' &&
+      (c.callback.message as { lock: string }).lock === lock);
+  }
+}
+
+test('a holder without a stream is expired by the serving primary through its RSM, on every replica, and its waiter is sent retry', () => {
+  const s = new Scenario(501);
+  s.cluster.start();
+  assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
+  const primary = s.primary()!;
+  const keepers = ids.map((id) => s.keep(id));
+  const cx = s.cluster.addClient('cx');
+  const cy = s.cluster.addClient('cy');
+  s.connected.add('y'); // y keeps its stream; x never opens one
+  assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 });
+  assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: false });
+  const start = s.cluster.sim.now;
+  s.cluster.runFor(sessionTimeoutMs - 2 * checkIntervalMs);
+  assert.equal(s.replica(primary)!.state!.locks['L']!.holder, 'x', 'not expired before the timeout');
+  assert.ok(s.cluster.runUntil(() => s.retriesTo('y', 'L').length > 0, 2000), 'y was sent retry');
+  const retry = s.retriesTo('y', 'L')[0]!;
+  assert.equal(retry.node, primary, 'only the primary sends callbacks');
+  assert.ok(retry.at - start >= sessionTimeoutMs - checkIntervalMs, `expired after ${retry.at - start} ms`);
+  s.cluster.runFor(500);
+  for (const id of ids) {
+    assert.deepEqual(s.replica(id)!.state!.locks['L'], { holder: null, token: 1, waiters: ['y'] }, `${id} executed the expiry`);
+  }
+  const expiries = s.executed.filter((e) => e.request.proc === 'expire');
+  assert.deepEqual([...new Set(expiries.map((e) => e.request.clientId))], [sessionClientId(primary)], 'submitted by the primary alone');
+  assert.equal(new Set(expiries.map((e) => e.node)).size, 3, 'executed once by each replica');
+  assert.equal(expiries.length, 3);
+  assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: true, token: 2 });
+  // y holds L and keeps its stream: no expiry however long it holds it.
+  s.cluster.runFor(3 * sessionTimeoutMs);
+  assert.equal(s.replica(primary)!.state!.locks['L']!.holder, 'y');
+  for (const k of keepers) assert.deepEqual(k.expiring, []);
+  assert.deepEqual(s.cluster.sim.failures, []);
+});
+
+test('a new primary starts every owner\'s session clock when it starts serving, so clients have the whole timeout to re-subscribe', () => {
+  const s = new Scenario(502);
+  s.cluster.start();
+  assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
+  for (const id of ids) s.keep(id);
+  const cx = s.cluster.addClient('cx');
+  s.connected.add('x');
+  assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 });
+  s.cluster.runFor(3 * sessionTimeoutMs);
+  assert.equal(s.replica(s.primary()!)!.state!.locks['L']!.holder, 'x', 'a connected holder is never expired');
+  // The primary dies; x loses its stream and does not come back.
+  const old = s.primary()!;
+  s.cluster.crash(old);
+  s.connected.delete('x');
+  const live = ids.filter((id) => id !== old);
+  assert.ok(s.cluster.runUntil(() => s.serving(live), 10_000), 'the survivors serve');
+  const served = s.cluster.sim.now;
+  const primary = s.primary()!;
+  assert.ok(s.cluster.runUntil(() => s.replica(primary)!.state!.locks['L'] === undefined, 3 * sessionTimeoutMs), 'x expired');
+  const after = s.cluster.sim.now - served;
+  assert.ok(after >= sessionTimeoutMs - checkIntervalMs, `expired ${after} ms after the new primary served: its clock started then`);
+  assert.ok(after <= sessionTimeoutMs + 3 * checkIntervalMs + 200, `expired ${after} ms after the new primary served`);
+  assert.deepEqual(s.cluster.sim.failures, []);
+});
+
+test('an internal request on a backup is answered not-primary and executes nothing', () => {
+  const s = new Scenario(503);
+  s.cluster.start();
+  assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
+  const backup = ids.find((id) => id !== s.primary())!;
+  const node = s.cluster.node(backup);
+  const answers: ClientAnswer[] = [];
+  node.world!.executor.submit(() => {
+    node.process!.stack.rsm!.submitInternal({ clientId: 'internal', seq: 1, proc: 'stat', args: { lock: 'L' } }, (a) => answers.push(a));
+  });
+  s.cluster.runFor(100);
+  assert.deepEqual(answers.map((a) => a.kind), ['not-primary']);
+  assert.equal(s.executed.length, 0);
+});
