@@ -13,7 +13,9 @@ import { AppError, type Callback, type Json, defineApp, jsonState } from '../rsm
  *
  * Procedures (args are JSON objects):
  * - acquire({ lock, owner }) → { granted: true, token } | { granted: false } (queued; wait for retry)
- * - release({ lock, owner }) → { released: true }; refused with `not-held` if owner does not hold it
+ * - release({ lock, owner, token? }) → { released: true }; refused with `not-held` if owner does not
+ *   hold it (or, with a token, holds it under another grant: a late re-sent release never frees a
+ *   later grant)
  * - stat({ lock }) → { holder, token, waiters }
  * - expire({ owner }) → { released, dequeued }: the owner vanished (its session ended); its locks
  *   are released and it leaves every queue
@@ -85,8 +87,9 @@ export const lockApp = defineApp<LockState>({
       const lock = lockName(args);
       const owner = ownerOf(args);
       const e = state.locks[lock];
-      if (e === undefined || e.holder !== owner) {
-        throw new AppError('not-held', `${owner} does not hold ${lock}${e?.holder ? ` (${e.holder} does)` : ''}`);
+      const token = typeof args === 'object' && args !== null && !Array.isArray(args) ? args['token'] : undefined;
+      if (e === undefined || e.holder !== owner || (typeof token === 'number' && token !== e.token)) {
+        throw new AppError('not-held', `${owner} does not hold ${lock}${e?.holder ? ` (${e.holder} does, token ${e.token})` : ''}`);
       }
       e.holder = null;
       if (e.waiters.length === 0) delete state.locks[lock]; // tokens come from lastToken: nothing is lost

@@ -474,7 +474,10 @@ export class LockClientCore {
       out.cancelTimer(lock);
     }
     rec.call = proc;
-    out.call({ proc, lock, args: { lock, owner: this.owner } });
+    // A release names the grant it gives back, so a release re-sent after an unknown outcome
+    // can never free a later grant of the same lock.
+    const token = proc === 'release' && typeof rec.token === 'number' && rec.token > 0 ? { token: rec.token } : {};
+    out.call({ proc, lock, args: { lock, owner: this.owner, ...token } });
   }
 
   #remember(lock: string, token: number): void {

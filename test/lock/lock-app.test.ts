@@ -50,6 +50,9 @@ test('releasing a lock one does not hold is refused with not-held, and changes n
   assert.throws(() => call(s, 'release', { lock: 'a', owner: 'y' }), (e: unknown) => e instanceof AppError && e.code === 'not-held');
   assert.throws(() => call(s, 'release', { lock: 'nope', owner: 'y' }), (e: unknown) => e instanceof AppError && e.code === 'not-held');
   assert.equal(s.locks['a']!.holder, 'x');
+  assert.throws(() => call(s, 'release', { lock: 'a', owner: 'x', token: 99 }), (e: unknown) => e instanceof AppError && e.code === 'not-held',
+    'a release naming another grant is refused too');
+  assert.deepEqual(call(s, 'release', { lock: 'a', owner: 'x', token: 1 }), { released: true });
 });
 
 test('empty or oversized names are refused as bad-args', () => {

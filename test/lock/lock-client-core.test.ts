@@ -101,7 +101,11 @@ class Driver {
       else this.timers.set(lock, delayMs);
     }
     for (const c of out.calls) {
-      assert.deepEqual(c.args, { lock: c.lock, owner }, 'every call names the lock and this owner');
+      const { token, ...rest } = c.args as { token?: unknown };
+      assert.deepEqual(rest, { lock: c.lock, owner }, 'every call names the lock and this owner');
+      // A release names the grant it gives back (a positive token); an acquire names none.
+      if (c.proc === 'release') assert.ok(typeof token === 'number' && token > 0, `release of ${c.lock} names its grant`);
+      else assert.equal(token, undefined);
       this.calls.push(`${c.proc} ${c.lock}` as Call);
     }
     this.due.push(...out.releasesDue);
