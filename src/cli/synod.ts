@@ -16,11 +16,17 @@
  *       (synod.rsm.Callbacks) open to the primary; an owner holding or waiting for a lock that
  *       has had no stream for --session-timeout-ms (default 5000, `CallbackOptions`) is expired.
  *
+ *   synod lock-tester HOST:PORT[,HOST:PORT…] [TEST] [--cluster NAME]
+ *       Runs the lock tester (src/lock/lock-tester.ts) against a running lock service: TEST 1 to
+ *       5, default all. --cluster defaults to synod@<the first address given>, the nodes' default
+ *       when that address is their --first. Prints a line per test and one final verdict line;
+ *       exits 0 only when every test passed, 1 otherwise.
+ *
  * Every node running an app with callbacks (the lock app, with either command) serves the
  * callback service; --session-timeout-ms applies to both commands.
  *
  * Exit status: 0 after SIGTERM/SIGINT (graceful stop), 1 when the node refuses to start (a data
- * directory of another node, a corrupt log, a port in use), 2 for usage errors.
+ * directory of another node, a corrupt log, a port in use), 2 for usage errors (every command).
  */
 import { parseArgs } from 'node:util';
 import type { LogLevel } from '../runtime/logging.js';
@@ -35,7 +41,8 @@ const usage = `usage:
              [--session-timeout-ms MS] [--log-level debug|info|warn|error|silent] [--log-file FILE]
   synod lock-server --first HOST:PORT --me HOST:PORT --data-dir DIR [--cluster NAME] [--control]
              [--control-address HOST:PORT] [--session-timeout-ms MS]
-             [--log-level debug|info|warn|error|silent] [--log-file FILE]`;
+             [--log-level debug|info|warn|error|silent] [--log-file FILE]
+  synod lock-tester HOST:PORT[,HOST:PORT...] [TEST] [--cluster NAME]`;
 
 const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
@@ -142,6 +149,31 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** `synod lock-tester`: exit 0 when every test passed, 1 when one failed, 2 for usage errors. */
+async function runLockTesterCommand(args: string[]): Promise<void> {
+  let parsed: { values: OptionValues; positionals: string[] };
+  try {
+    parsed = parseArgs({ args, options: { cluster: { type: 'string' } }, strict: true, allowPositionals: true }) as typeof parsed;
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  const [list, test, ...extra] = parsed.positionals;
+  if (list === undefined) usageError('lock-tester needs the cluster\'s addresses (HOST:PORT[,HOST:PORT...])');
+  if (extra.length > 0) usageError(`unexpected arguments: ${extra.join(' ')}`);
+  const members = list.split(',').map((a) => checkedAddress(a, 'address'));
+  let tests: number[] | undefined;
+  if (test !== undefined) {
+    if (!/^[1-5]$/.test(test)) usageError(`TEST must be 1 to 5, got ${test}`);
+    tests = [Number(test)];
+  }
+  const cluster = (parsed.values.cluster as string | undefined) ?? defaultClusterName(members[0]!);
+  if (cluster.length === 0 || cluster.length > maxClusterNameLength) usageError(`--cluster must be 1 to ${maxClusterNameLength} characters`);
+  process.exitCode = 1; // should the run end without a verdict, it did not pass
+  const { runLockTester } = await import('../lock/lock-tester.js');
+  const result = await runLockTester({ cluster, members, ...(tests === undefined ? {} : { tests }) });
+  process.exit(result.failed === 0 && result.passed > 0 ? 0 : 1);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -149,6 +181,8 @@ async function main(argv: string[]): Promise<void> {
       return runNode(rest);
     case 'lock-server':
       return runNode(rest, 'lock');
+    case 'lock-tester':
+      return runLockTesterCommand(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -7,6 +7,7 @@ import type { Json } from '../rsm/app.js';
 import { type CallbackSubscriber, type CallbackSubscription, parseLockCallback } from './callbacks.js';
 import { LockClientClosedError, LockUsageError } from './lock-errors.js';
 import { LockClientCore, LockClientOutbox, type LockServerCall, type ServerResult } from './lock-client-core.js';
+import type { AcquireResult } from './lock-client-core.js';
 
 /** What the lock client needs of an `RsmClient`: its callback-form call (no promises, so the simulator can run it). */
 export type LockRpc = Pick<RsmClient, 'submit'>;
@@ -90,7 +91,11 @@ export class LockClient {
     if (this.#closed) return Promise.reject(new LockClientClosedError());
     const who = user ?? `\u0000anonymous-${++this.#anonymousUsers}`;
     return new Promise((resolve, reject) => {
-      this.#submit((out) => this.core.acquire(who, lock, (r) => (r.ok ? resolve({ token: r.token }) : reject(r.error)), out));
+      // Settled on a later turn of the event loop, never at once: a user looping on a cached lock
+      // (acquire and release without any I/O) must still let the revoke that another client's
+      // wait caused be read, or that client would starve.
+      const settle = (r: AcquireResult): void => void setImmediate(() => (r.ok ? resolve({ token: r.token }) : reject(r.error)));
+      this.#submit((out) => this.core.acquire(who, lock, settle, out));
     });
   }
 

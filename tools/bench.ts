@@ -1,0 +1,230 @@
+/**
+ * npm run bench -- lock [--duration-ms MS]: a benchmark of the lock service, not a test (nothing
+ * is asserted about speed). Starts a local 3-node `synod lock-server` cluster on free loopback
+ * ports, then, for 1, 8 and 64 concurrent lock clients (each a `GrpcLockClient` with one user),
+ * measures acquire+release of a lock for a fixed time and prints throughput and p50/p99 latency:
+ * - uncontended: each client its own lock. After its first grant a caching client keeps the lock
+ *   and serves every later acquire from its cache: this measures the client, not the cluster;
+ * - contended: every client the same lock. Each hand-over between clients goes through the
+ *   primary (revoke, release, retry, acquire), each a Paxos-replicated request;
+ * - no cache: each client is a bare `RsmClient` calling the server's acquire and release (two
+ *   replicated requests per operation) on a lock of its own: what a round trip costs.
+ * Latency is from the acquire call until the release resolved. "grants" counts the distinct
+ * grants (fencing tokens) the operations ran under: the operations that needed the server.
+ * Removes every process and file it made, also on failure or Ctrl-C.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RsmClient } from '../src/client/rsm-client.js';
+import { silentLogger } from '../src/env/logger.js';
+import { NodeProcess, cliPath, eventually } from '../src/harness/node-process.js';
+import { freePortPairs } from '../src/harness/ports.js';
+import { GrpcLockClient } from '../src/lock/grpc-lock-client.js';
+import { GrpcClientTransport } from '../src/runtime/grpc-client-transport.js';
+import { realClock } from '../src/runtime/real-clock.js';
+
+/** How long each measurement runs, unless `--duration-ms` says otherwise. */
+const defaultDurationMs = 3000;
+/** Concurrent clients per measurement. */
+const clientCounts = [1, 8, 64] as const;
+/** Operations each client does before the clock starts (finds the primary, opens its stream). */
+const warmupOps = 1;
+/** How long the cluster may take to answer its first request. */
+const clusterReadyTimeoutMs = 15_000;
+/** Deadline of one bare RsmClient call (the no-cache runs). */
+const callDeadlineMs = 10_000;
+
+type Scenario = 'uncontended' | 'contended' | 'no cache';
+
+interface Row {
+  readonly scenario: Scenario;
+  readonly clients: number;
+  readonly ops: number;
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly grants: number;
+}
+
+const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS]   (npm run bench -- lock)';
+
+const root = mkdtempSync(join(tmpdir(), 'synod-bench-'));
+const nodes: NodeProcess[] = [];
+const t0 = Date.now();
+const say = (line: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)}s] ${line}\n`);
+
+let cleaned: Promise<void> | null = null;
+function cleanup(): Promise<void> {
+  cleaned ??= (async () => {
+    for (const n of nodes) {
+      n.closeClient();
+      await n.kill('SIGKILL');
+    }
+    rmSync(root, { recursive: true, force: true });
+  })();
+  return cleaned;
+}
+
+process.on('SIGINT', () => {
+  void cleanup().then(() => process.exit(130));
+});
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** One operation of one worker: resolves with the lock and fencing token it ran under. */
+type Op = () => Promise<string>;
+
+/**
+ * Runs every worker's `op` in a loop: `warmupOps` each unmeasured, then as many as fit in
+ * `durationMs` from a common start. An operation that ends after the window is not counted.
+ */
+async function measure(scenario: Scenario, ops: readonly Op[], durationMs: number): Promise<Row> {
+  await Promise.all(ops.map(async (op) => {
+    for (let i = 0; i < warmupOps; i++) await op();
+  }));
+  const latencies: number[] = [];
+  const grants = new Set<string>();
+  const start = performance.now();
+  const end = start + durationMs;
+  await Promise.all(ops.map(async (op) => {
+    while (performance.now() < end) {
+      const began = performance.now();
+      const grant = await op();
+      const done = performance.now();
+      if (done > end) break;
+      latencies.push(done - began);
+      grants.add(grant);
+    }
+  }));
+  latencies.sort((a, b) => a - b);
+  return {
+    scenario,
+    clients: ops.length,
+    ops: latencies.length,
+    opsPerSec: latencies.length / (durationMs / 1000),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    grants: grants.size,
+  };
+}
+
+async function lockClientRun(cluster: string, members: string[], transport: GrpcClientTransport, scenario: 'uncontended' | 'contended', count: number, durationMs: number): Promise<Row> {
+  const run = `${scenario === 'contended' ? 'c' : 'u'}${count}`;
+  const clients = Array.from({ length: count }, (_, i) => new GrpcLockClient({ cluster, members, owner: `bench-${run}-${i}`, transport }));
+  try {
+    const ops = clients.map((c, i): Op => {
+      const lock = scenario === 'contended' ? `bench-${run}` : `bench-${run}-${i}`;
+      return async () => {
+        const { token } = await c.lock.acquire(lock, 'u0');
+        await c.lock.release(lock, 'u0');
+        return `${lock}#${token}`;
+      };
+    });
+    return await measure(scenario, ops, durationMs);
+  } finally {
+    await Promise.all(clients.map((c) => c.close({ giveBack: true })));
+  }
+}
+
+async function bareRun(members: string[], transport: GrpcClientTransport, count: number, durationMs: number): Promise<Row> {
+  const clients = Array.from({ length: count }, () => new RsmClient({ members, transport, clock: realClock }));
+  try {
+    const ops = clients.map((c, i): Op => {
+      const lock = `bench-n${count}-${i}`;
+      const owner = `bench-n${count}-${i}`;
+      return async () => {
+        const granted = (await c.invoke('acquire', { lock, owner }, { deadlineMs: callDeadlineMs })) as { granted?: boolean; token?: number };
+        if (granted.granted !== true || typeof granted.token !== 'number') throw new Error(`${owner} was not granted its own lock ${lock}: ${JSON.stringify(granted)}`);
+        await c.invoke('release', { lock, owner, token: granted.token }, { deadlineMs: callDeadlineMs });
+        return `${lock}#${granted.token}`;
+      };
+    });
+    return await measure('no cache', ops, durationMs);
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
+function printTable(rows: readonly Row[], durationMs: number): void {
+  const header = ['scenario', 'clients', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'grants'];
+  const cells = rows.map((r) => [
+    r.scenario, String(r.clients), String(r.ops), r.opsPerSec.toFixed(0), r.p50Ms.toFixed(3), r.p99Ms.toFixed(3), String(r.grants),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]): string => `  ${c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ')}`;
+  process.stdout.write(`\nlock service, local 3-node cluster, acquire+release, ${durationMs} ms per row\n`);
+  process.stdout.write(`${line(header)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
+  for (const c of cells) process.stdout.write(`${line(c)}\n`);
+}
+
+async function benchLock(durationMs: number): Promise<void> {
+  const ports = await freePortPairs(3);
+  const first = `127.0.0.1:${ports[0]}`;
+  const cluster = `synod@${first}`;
+  for (const [i, port] of ports.entries()) {
+    nodes.push(new NodeProcess({
+      port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel: 'warn', entry: [cliPath, 'lock-server'],
+    }));
+  }
+  for (const n of nodes) await n.start();
+  const members = nodes.map((n) => n.address);
+  const transport = new GrpcClientTransport({ cluster, logger: silentLogger });
+  try {
+    const probe = new RsmClient({ members, transport, clock: realClock });
+    await eventually(() => probe.invoke('stat', { lock: 'bench' }, { deadlineMs: 2000 }), clusterReadyTimeoutMs, 'the cluster answers');
+    probe.close();
+    say(`cluster up: ${members.join(', ')} (files in ${root})`);
+    const rows: Row[] = [];
+    for (const scenario of ['uncontended', 'contended', 'no cache'] as const) {
+      for (const count of clientCounts) {
+        const row = scenario === 'no cache'
+          ? await bareRun(members, transport, count, durationMs)
+          : await lockClientRun(cluster, members, transport, scenario, count, durationMs);
+        rows.push(row);
+        say(`${scenario}, ${count} client${count > 1 ? 's' : ''}: ${row.ops} ops, ${row.opsPerSec.toFixed(0)} ops/s, p50 ${row.p50Ms.toFixed(3)} ms, p99 ${row.p99Ms.toFixed(3)} ms`);
+      }
+    }
+    printTable(rows, durationMs);
+  } finally {
+    await transport.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { 'duration-ms': { type: 'string' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${usage}\n`);
+    process.exit(2);
+  }
+  const [what, ...extra] = parsed.positionals;
+  const durationText = parsed.values['duration-ms'];
+  const durationMs = durationText === undefined ? defaultDurationMs : Number(durationText);
+  if (what !== 'lock' || extra.length > 0 || !Number.isSafeInteger(durationMs) || durationMs < 1) {
+    process.stderr.write(`bench: ${what === undefined ? 'say what to measure' : what !== 'lock' ? `unknown benchmark ${what}` : 'bad arguments'}\n${usage}\n`);
+    process.exit(2);
+  }
+  // Client timers are unref'd (`realClock`): keep the process alive until the bench is done.
+  const alive = setInterval(() => {}, 1000);
+  try {
+    await benchLock(durationMs);
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => cleanup(),
+  async (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    for (const n of nodes) process.stderr.write(`--- ${n.address} output tail ---\n${n.output.slice(-2000)}\n`);
+    await cleanup();
+    process.exitCode = 1;
+  },
+);
