@@ -22,11 +22,29 @@
  *       when that address is their --first. Prints a line per test and one final verdict line;
  *       exits 0 only when every test passed, 1 otherwise.
  *
+ *   synod status HOST:PORT [--json] [--cluster NAME]
+ *       Shows what the node at HOST:PORT (its own port) believes, through its node service: node,
+ *       incarnation, view and members, primary, config and replica status, last executed
+ *       viewstamp, completeness, and every view it knows. --json prints the status object
+ *       (`NodeStatus`, src/node/status.ts) as JSON. Without --cluster, the call first names the
+ *       cluster synod@HOST:PORT and, if the node refuses it as another cluster's, asks once more
+ *       with the name the node gave in its refusal; with --cluster, a refusal is an error.
+ *       Exits 0 with the status, 1 when the node cannot be reached or refuses.
+ *
+ *   synod control HOST:PORT breakpoint N | breakpoint off [N] | partition 1 | partition 0
+ *                 | partition-from PEER[,PEER...]
+ *       Drives the test control service at HOST:PORT (the node's port + 1 unless the node was
+ *       given --control-address; only nodes started with --control serve it): arm crash
+ *       breakpoint N (1-4, design §7) or disarm one or all; isolate the node from every peer
+ *       and client (1) or heal every partition (0); cut it off from the named peers only.
+ *       Prints the service's answer; exits 0, 1 when the service cannot be reached or refuses.
+ *
  * Every node running an app with callbacks (the lock app, with either command) serves the
  * callback service; --session-timeout-ms applies to both commands.
  *
- * Exit status: 0 after SIGTERM/SIGINT (graceful stop), 1 when the node refuses to start (a data
- * directory of another node, a corrupt log, a port in use), 2 for usage errors (every command).
+ * Exit status of `node` and `lock-server`: 0 after SIGTERM/SIGINT (graceful stop), 1 when the
+ * node refuses to start (a data directory of another node, a corrupt log, a port in use); 2 for
+ * usage errors (every command).
  */
 import { parseArgs } from 'node:util';
 import type { LogLevel } from '../runtime/logging.js';
@@ -42,7 +60,10 @@ const usage = `usage:
   synod lock-server --first HOST:PORT --me HOST:PORT --data-dir DIR [--cluster NAME] [--control]
              [--control-address HOST:PORT] [--session-timeout-ms MS]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]
-  synod lock-tester HOST:PORT[,HOST:PORT...] [TEST] [--cluster NAME]`;
+  synod lock-tester HOST:PORT[,HOST:PORT...] [TEST] [--cluster NAME]
+  synod status HOST:PORT [--json] [--cluster NAME]
+  synod control CONTROL-HOST:PORT breakpoint 1|2|3|4 | breakpoint off [N]
+                | partition 1 | partition 0 | partition-from PEER[,PEER...]`;
 
 const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
@@ -174,6 +195,85 @@ async function runLockTesterCommand(args: string[]): Promise<void> {
   process.exit(result.failed === 0 && result.passed > 0 ? 0 : 1);
 }
 
+/** `synod status`: exit 0 with the status, 1 when the node cannot be reached or refuses, 2 for usage errors. */
+async function runStatusCommand(args: string[]): Promise<void> {
+  let parsed: { values: OptionValues; positionals: string[] };
+  try {
+    parsed = parseArgs({ args, options: { json: { type: 'boolean' }, cluster: { type: 'string' } }, strict: true, allowPositionals: true }) as typeof parsed;
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  const [target, ...extra] = parsed.positionals;
+  if (target === undefined) usageError('status needs the node\'s address (HOST:PORT)');
+  if (extra.length > 0) usageError(`unexpected arguments: ${extra.join(' ')}`);
+  const node = checkedAddress(target, 'address');
+  const cluster = parsed.values.cluster as string | undefined;
+  if (cluster !== undefined && (cluster.length === 0 || cluster.length > maxClusterNameLength)) {
+    usageError(`--cluster must be 1 to ${maxClusterNameLength} characters`);
+  }
+  const { queryStatus, formatStatus } = await import('../harness/admin.js');
+  let answer;
+  try {
+    answer = await queryStatus(node, cluster === undefined ? {} : { cluster });
+  } catch (err) {
+    return fail((err as Error).message, 1);
+  }
+  process.stdout.write(parsed.values.json === true ? `${JSON.stringify(answer.status, null, 2)}\n` : formatStatus(answer.status, answer.cluster));
+}
+
+/** `synod control`: exit 0 with the service's answer, 1 when it cannot be reached or refuses, 2 for usage errors. */
+async function runControlCommand(args: string[]): Promise<void> {
+  let positionals: string[];
+  try {
+    positionals = parseArgs({ args, options: {}, strict: true, allowPositionals: true }).positionals;
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  const [target, verb, arg, ...extra] = positionals;
+  if (target === undefined) usageError('control needs the control service\'s address (HOST:PORT, by default the node\'s port + 1)');
+  const controlAddress = checkedAddress(target, 'address');
+  const breakpointNumber = (text: string): 1 | 2 | 3 | 4 => {
+    if (!/^[1-4]$/.test(text)) usageError(`breakpoint must be 1, 2, 3, 4 or off, got ${text}`);
+    return Number(text) as 1 | 2 | 3 | 4;
+  };
+  const { controlNode } = await import('../harness/admin.js');
+  type Action = Parameters<typeof controlNode>[1];
+  let action: Action;
+  const allowedExtra = verb === 'breakpoint' && arg === 'off' ? 1 : 0;
+  if (extra.length > allowedExtra) usageError(`unexpected arguments: ${extra.slice(allowedExtra).join(' ')}`);
+  switch (verb) {
+    case 'breakpoint':
+      if (arg === undefined) usageError('breakpoint needs N (1-4) or off');
+      if (arg === 'off') {
+        action = extra[0] === undefined ? { kind: 'disarm' } : { kind: 'disarm', breakpoint: breakpointNumber(extra[0]) };
+      } else {
+        action = { kind: 'breakpoint', breakpoint: breakpointNumber(arg) };
+      }
+      break;
+    case 'partition':
+      if (arg === '1') action = { kind: 'isolate' };
+      else if (arg === '0') action = { kind: 'heal' };
+      else usageError(`partition takes 1 (isolate) or 0 (heal), got ${arg ?? 'nothing'}`);
+      break;
+    case 'partition-from': {
+      if (arg === undefined || arg === '') usageError('partition-from needs the peers to cut off (HOST:PORT[,HOST:PORT...])');
+      const peers = arg.split(',').map((p) => checkedAddress(p, 'peer'));
+      action = { kind: 'partition-from', peers };
+      break;
+    }
+    case undefined:
+      return usageError('control needs an action: breakpoint, partition or partition-from');
+    default:
+      return usageError(`unknown control action ${verb}`);
+  }
+  try {
+    const detail = await controlNode(controlAddress, action);
+    process.stdout.write(`${controlAddress}: ${detail}\n`);
+  } catch (err) {
+    fail((err as Error).message, 1);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -183,6 +283,10 @@ async function main(argv: string[]): Promise<void> {
       return runNode(rest, 'lock');
     case 'lock-tester':
       return runLockTesterCommand(rest);
+    case 'status':
+      return runStatusCommand(rest);
+    case 'control':
+      return runControlCommand(rest);
     case undefined:
     case '-h':
     case '--help':

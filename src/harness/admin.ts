@@ -1,0 +1,236 @@
+/**
+ * What `synod status` and `synod control` do, as functions (the CLI parses arguments and prints;
+ * the demo and tests may call these directly):
+ * - `queryStatus`: one node's `NodeStatus` through its node service (`synod.node.Node`, the
+ *   node's main port), finding the cluster name on its own when none is given;
+ * - `formatStatus`: that status as a few aligned lines and the view history;
+ * - `controlNode`: one request to a node's test control service (`synod.control.Control`, the
+ *   node's port + 1 by convention).
+ * Every failure is an `AdminError` whose message says what went wrong and what to check.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { NodeId } from '../env/types.js';
+import { controlService } from '../node/control-server.js';
+import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
+import { defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
+import { RpcError, UnaryClient } from '../runtime/grpc-client.js';
+
+/** Deadline of one status or control call. */
+export const adminCallDeadlineMs = 5000;
+
+/** A status or control request failed; `message` is meant for an operator. */
+export class AdminError extends Error {
+  override readonly name = 'AdminError';
+  /** The gRPC status of the failed call, if it got that far. */
+  readonly code: grpc.status | null;
+  constructor(message: string, code: grpc.status | null = null) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The control address by convention (port + 1), or a description of it when the port has no successor. */
+function controlAddressOf(address: string): string {
+  try {
+    return defaultControlAddress(address);
+  } catch {
+    return 'HOST:PORT+1';
+  }
+}
+
+/** What went wrong with a call to `address`, for an operator; `what` names the service asked. */
+function explain(err: unknown, address: string, what: 'node' | 'control'): AdminError {
+  if (!(err instanceof RpcError)) return new AdminError(`${address}: ${(err as Error).message}`);
+  // grpc-js ends a connection failure with an empty "Resolution note:"; leave it out.
+  const said = `${grpc.status[err.code] ?? err.code}: ${err.details.replace(/\s*Resolution note:\s*$/, '')}`;
+  const service = what === 'node' ? 'node service (synod.node.Node)' : 'test control service (synod.control.Control)';
+  switch (err.code) {
+    case grpc.status.UNAVAILABLE:
+      if (/ is isolated$/.test(err.details)) {
+        return new AdminError(`${address} is isolated by its test control service and answers nobody (${said}); ` +
+          `its control service still answers: \`synod control ${controlAddressOf(address)} partition 0\` heals it`, err.code);
+      }
+      return new AdminError(`cannot reach the ${service} at ${address}: ${said}` +
+        (what === 'node'
+          ? ' (is a node running there? give the node\'s own address, not its control port)'
+          : ' (is the node running, started with --control? give its control address, by default the node\'s port + 1)'), err.code);
+    case grpc.status.DEADLINE_EXCEEDED:
+      return new AdminError(`no answer from the ${service} at ${address} within ${adminCallDeadlineMs} ms (${said})`, err.code);
+    case grpc.status.UNIMPLEMENTED:
+      return new AdminError(`${address} does not serve the ${service} (${said})` +
+        (what === 'node'
+          ? ': is it a node\'s own address? (port + 1 is its control service)'
+          : ': is it a control address? (by default a node\'s port + 1; the node must run with --control)'), err.code);
+    default:
+      return new AdminError(`the ${service} at ${address} refused: ${said}`, err.code);
+  }
+}
+
+/**
+ * The cluster name a FAILED_PRECONDITION refusal of another cluster names as the server's own:
+ * `call from a client of cluster "X" reached HOST:PORT of cluster "Y"` → Y.
+ */
+export function clusterNamedByRefusal(details: string): string | undefined {
+  const m = /reached \S+ of cluster ("(?:[^"\\]|\\.)*")$/.exec(details);
+  if (m === null) return undefined;
+  try {
+    const name = JSON.parse(m[1]!) as unknown;
+    return typeof name === 'string' && name.length > 0 ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function statusCall(client: UnaryClient, cluster: string, deadlineMs = adminCallDeadlineMs): Promise<NodeStatus> {
+  const reply = await client.call('Call', { cluster, ...nodeServiceCodec.encodeRequest({ kind: 'status' }) }, deadlineMs);
+  return nodeServiceCodec.decodeAnswer(reply);
+}
+
+/**
+ * Asks one node of a known cluster for its status, again and again over one connection (for
+ * tools that watch a node). Reconnects quickly (every `reconnectMs` at most) after the node was
+ * down, so a restarted node is seen as soon as it serves. Rejects with an `AdminError`.
+ */
+export class NodeStatusClient {
+  readonly address: NodeId;
+  readonly #cluster: string;
+  readonly #client: UnaryClient;
+
+  constructor(address: NodeId, cluster: string, opts: { reconnectMs?: number } = {}) {
+    const reconnectMs = opts.reconnectMs ?? 100;
+    this.address = address;
+    this.#cluster = cluster;
+    this.#client = new UnaryClient(nodeServiceCodec.service, address, {
+      'grpc.initial_reconnect_backoff_ms': Math.min(reconnectMs, 20),
+      'grpc.max_reconnect_backoff_ms': reconnectMs,
+    });
+  }
+
+  async status(deadlineMs = adminCallDeadlineMs): Promise<NodeStatus> {
+    try {
+      return await statusCall(this.#client, this.#cluster, deadlineMs);
+    } catch (err) {
+      throw explain(err, this.address, 'node');
+    }
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}
+
+/**
+ * Asks the node at `address` (its main port) for its status. Every call to a node names a
+ * cluster and a node of another cluster refuses it (FAILED_PRECONDITION naming both). With
+ * `cluster` given, that one is used and a refusal is an error. Without it, the first attempt uses
+ * `synod@<address>` (right when `address` is the cluster's first node, the nodes' default), and
+ * a refusal is answered by one more attempt with the cluster name the refusal names.
+ * Resolves with the status and the cluster name that worked; rejects with an `AdminError`.
+ */
+export async function queryStatus(address: NodeId, opts: { cluster?: string } = {}): Promise<{ status: NodeStatus; cluster: string }> {
+  const client = new UnaryClient(nodeServiceCodec.service, address);
+  try {
+    let cluster = opts.cluster ?? defaultClusterName(address);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { status: await statusCall(client, cluster), cluster };
+      } catch (err) {
+        const named = err instanceof RpcError && err.code === grpc.status.FAILED_PRECONDITION
+          ? clusterNamedByRefusal(err.details)
+          : undefined;
+        if (named !== undefined && opts.cluster === undefined && attempt === 1) {
+          cluster = named;
+          continue;
+        }
+        if (named !== undefined) {
+          throw new AdminError(`${address} is a node of cluster ${JSON.stringify(named)}, not ${JSON.stringify(cluster)}` +
+            (opts.cluster === undefined ? '' : ` (drop --cluster, or give --cluster ${JSON.stringify(named)})`), err instanceof RpcError ? err.code : null);
+        }
+        throw explain(err, address, 'node');
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** `[a, b, c]` */
+function list(members: readonly string[]): string {
+  return `[${members.join(', ')}]`;
+}
+
+/** `+x` / `-x`: how view `next` differs from `prev` (empty for the first view). */
+function change(prev: readonly string[] | undefined, next: readonly string[]): string {
+  if (prev === undefined) return 'created';
+  const added = next.filter((m) => !prev.includes(m)).map((m) => `+${m}`);
+  const removed = prev.filter((m) => !next.includes(m)).map((m) => `-${m}`);
+  return [...added, ...removed].join(' ');
+}
+
+/**
+ * A node's status for people: a few aligned lines (node, cluster, view, primary, config and
+ * replica status, last executed, completeness), then every view it knows, oldest first, with
+ * what changed from the one before.
+ */
+export function formatStatus(s: NodeStatus, cluster?: string): string {
+  const role = s.primary === null ? '' : s.primary === s.node ? 'primary' : s.members.includes(s.node) ? 'backup' : 'not a member';
+  const rows: Array<[string, string]> = [
+    ['node', `${s.node}${role === '' ? '' : ` (${role})`}`],
+    ['incarnation', s.incarnation],
+    ...(cluster === undefined ? [] : [['cluster', cluster] as [string, string]]),
+    ['app', s.app ?? '(none: Paxos and config only)'],
+    ['view', s.vid === 0 ? '(none yet: starting)' : `${s.vid} ${list(s.members)}`],
+    ['primary', s.primary ?? (s.app === null ? '(no app, no primary)' : '(none)')],
+    ['config', s.configStatus],
+  ];
+  if (s.app !== null) {
+    rows.push(
+      ['replica', s.replicaStatus ?? '(none)'],
+      ['last executed', s.lastExecuted === null ? '(holds no state)' : `${s.lastExecuted.vid}.${s.lastExecuted.seqno} (vid.seqno)`],
+      ['state complete', s.stateComplete ? 'yes' : 'no'],
+      ['refusing', s.refusing ? 'yes: no member holds a complete state' : 'no'],
+      ['in flight', String(s.inFlight)],
+    );
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+  lines.push(`views (${s.views.length})`);
+  const vidWidth = Math.max(1, ...s.views.map((v) => String(v.vid).length));
+  const listWidth = Math.max(0, ...s.views.map((v) => list(v.members).length));
+  s.views.forEach((v, i) => {
+    const mark = v.vid === s.vid ? ' <- current' : '';
+    lines.push(`  ${String(v.vid).padStart(vidWidth)}  ${list(v.members).padEnd(listWidth)}  ${change(s.views[i - 1]?.members, v.members)}${mark}`);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** One request to a test control service. */
+export type ControlAction =
+  | { readonly kind: 'breakpoint'; readonly breakpoint: 1 | 2 | 3 | 4 }
+  | { readonly kind: 'disarm'; readonly breakpoint?: 1 | 2 | 3 | 4 }
+  | { readonly kind: 'isolate' }
+  | { readonly kind: 'heal' }
+  | { readonly kind: 'partition-from'; readonly peers: readonly NodeId[] };
+
+/**
+ * Sends `action` to the test control service at `controlAddress`; resolves with the service's
+ * answer (e.g. `armed: [4]`, `isolated`, `healed`, `cut off from …`); rejects with an
+ * `AdminError`.
+ */
+export async function controlNode(controlAddress: string, action: ControlAction): Promise<string> {
+  const client = new UnaryClient(controlService, controlAddress);
+  const [method, request]: [string, Record<string, unknown>] =
+    action.kind === 'breakpoint' ? ['Breakpoint', { breakpoint: action.breakpoint }]
+    : action.kind === 'disarm' ? ['Breakpoint', { breakpoint: action.breakpoint ?? 0, disarm: true }]
+    : action.kind === 'isolate' ? ['Partition', { isolate: true }]
+    : action.kind === 'heal' ? ['Heal', {}]
+    : ['Partition', { peers: [...action.peers] }];
+  try {
+    const reply = await client.call<{ detail?: string }>(method, request, adminCallDeadlineMs);
+    return reply.detail ?? '';
+  } catch (err) {
+    throw explain(err, controlAddress, 'control');
+  } finally {
+    client.close();
+  }
+}
