@@ -10,8 +10,24 @@ export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli'
 /** How much of a node's output is kept for failure messages (the tail). */
 const maxKeptOutputChars = 200_000;
 
+/**
+ * Reconnect backoff of the harness's control connection to a node: gRPC's own default (1 s
+ * initial) would make every start or restart look a second slower than it is, since the first
+ * attempts are refused while the process is still loading.
+ */
+const controlReconnectBackoffInitialMs = 50;
+const controlReconnectBackoffMaxMs = 200;
+
 /** How long a node may take to start answering its control service. */
 export const nodeStartTimeoutMs = 10_000;
+
+/** How a process ended: its exit code, or the signal that ended it. */
+export interface NodeExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** The pid of the process that exited. */
+  readonly pid: number | undefined;
+}
 
 /**
  * One real node process, spawned from `dist/`, that can be killed and restarted on the same
@@ -26,6 +42,11 @@ export class NodeProcess {
   #child: ChildProcess | null = null;
   #exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null;
   #control: UnaryClient | null = null;
+  #paused = false;
+  /** The extra arguments of the last `start`, reused by `restart`. */
+  #lastArgs: string[] = [];
+  readonly #exitListeners: Array<(exit: NodeExit) => void> = [];
+  readonly #detached: boolean;
 
   readonly #logArgs: string[];
 
@@ -38,9 +59,14 @@ export class NodeProcess {
   /**
    * @param entry the program and its leading arguments (default: the synod CLI's `node` command);
    *   the node flags (--me, --first, --data-dir, --control, logging) follow them
+   * @param ownProcessGroup spawn the node in a process group of its own (default false), so that a
+   *   Ctrl-C in the terminal reaches only the harness, which then stops its nodes itself
    */
-  constructor(opts: { port: number; first: string; dataDir: string; logFile?: string; logLevel?: string; entry?: string[] }) {
+  constructor(opts: {
+    port: number; first: string; dataDir: string; logFile?: string; logLevel?: string; entry?: string[]; ownProcessGroup?: boolean;
+  }) {
     this.#entry = opts.entry ?? [cliPath, 'node'];
+    this.#detached = opts.ownProcessGroup ?? false;
     this.address = `127.0.0.1:${opts.port}`;
     this.controlAddress = `127.0.0.1:${opts.port + 1}`;
     this.first = opts.first;
@@ -56,19 +82,43 @@ export class NodeProcess {
     return this.#child !== null;
   }
 
+  /** The pid of the running process (undefined when none runs). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Whether the process is stopped by `pause` (SIGSTOP) and not resumed yet. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * Calls `listener` every time a process of this node exits, however it ended (killed by the
+   * harness, a crash breakpoint, a crash), after `running` turned false.
+   */
+  onExit(listener: (exit: NodeExit) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
   /** Spawns the process; resolves once its control service answers. */
   async start(extraArgs: string[] = []): Promise<void> {
     if (this.#child !== null) throw new Error(`${this.address} is already running`);
+    this.#lastArgs = extraArgs;
     const child = spawn(process.execPath, [
       ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
       '--control', ...this.#logArgs, ...extraArgs,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ], { stdio: ['ignore', 'pipe', 'pipe'], detached: this.#detached });
     this.#child = child;
+    this.#paused = false;
     child.stdout.on('data', (d: Buffer) => this.#keep(d));
     child.stderr.on('data', (d: Buffer) => this.#keep(d));
     this.#exit = new Promise((resolve) => child.once('exit', (code, signal) => {
-      if (this.#child === child) this.#child = null;
+      if (this.#child === child) {
+        this.#child = null;
+        this.#paused = false;
+      }
       resolve({ code, signal });
+      for (const listener of this.#exitListeners) listener({ code, signal, pid: child.pid });
     }));
     const deadline = Date.now() + nodeStartTimeoutMs;
     for (;;) {
@@ -97,12 +147,42 @@ export class NodeProcess {
     return { code, output };
   }
 
-  /** Sends `signal` and waits for the process to be gone. */
+  /** Starts the process again on the same address and data directory, with the last `start`'s arguments. */
+  restart(): Promise<void> {
+    return this.start(this.#lastArgs);
+  }
+
+  /**
+   * Sends `signal` and waits for the process to be gone. A paused process is resumed after the
+   * signal (SIGKILL aside, a stopped process only acts on a signal once it runs again).
+   */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.#child;
     if (child === null) return;
     child.kill(signal);
+    if (this.#paused && signal !== 'SIGKILL') child.kill('SIGCONT');
     await this.#exit;
+  }
+
+  /** SIGKILL without waiting: for exit handlers, which cannot wait. */
+  killNow(): void {
+    this.#child?.kill('SIGKILL');
+  }
+
+  /** Stops the process with SIGSTOP: it keeps its sockets and memory but runs no code until `resume`. */
+  pause(): void {
+    const child = this.#child;
+    if (child === null) throw new Error(`${this.address} is not running`);
+    child.kill('SIGSTOP');
+    this.#paused = true;
+  }
+
+  /** Lets a paused process run on (SIGCONT). */
+  resume(): void {
+    const child = this.#child;
+    if (child === null) throw new Error(`${this.address} is not running`);
+    child.kill('SIGCONT');
+    this.#paused = false;
   }
 
   /** Resolves when the process exits by itself (e.g. a crash breakpoint fired). */
@@ -113,7 +193,10 @@ export class NodeProcess {
   }
 
   control<R = Record<string, unknown>>(method: string, request: Record<string, unknown>, deadlineMs = 2000): Promise<R> {
-    this.#control ??= new UnaryClient(controlService, this.controlAddress);
+    this.#control ??= new UnaryClient(controlService, this.controlAddress, {
+      'grpc.initial_reconnect_backoff_ms': controlReconnectBackoffInitialMs,
+      'grpc.max_reconnect_backoff_ms': controlReconnectBackoffMaxMs,
+    });
     return this.#control.call<R>(method, request, deadlineMs);
   }
 

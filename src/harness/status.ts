@@ -2,6 +2,7 @@ import type { Logger } from '../env/logger.js';
 import { silentLogger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
+import type { TransportOptions } from '../options.js';
 import { GrpcClientTransport } from '../runtime/grpc-client-transport.js';
 
 /** Asks a node for its status over its node service; rejects with the transport's reason if it cannot. */
@@ -10,8 +11,9 @@ export class StatusReader {
   readonly #pending = new Map<NodeId, Array<{ resolve: (s: NodeStatus) => void; reject: (e: Error) => void }>>();
   readonly #channel;
 
-  constructor(cluster: string, logger: Logger = silentLogger) {
-    this.#transport = new GrpcClientTransport({ cluster, logger });
+  /** @param options of its transport; `callDeadlineMs` bounds how long one status call waits (default 3 s) */
+  constructor(cluster: string, logger: Logger = silentLogger, options?: Partial<TransportOptions>) {
+    this.#transport = new GrpcClientTransport({ cluster, logger, ...(options === undefined ? {} : { options }) });
     this.#channel = this.#transport.connect(
       nodeServiceCodec,
       (server, status) => this.#settle(server, (w) => w.resolve(status)),

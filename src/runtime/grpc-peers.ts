@@ -125,6 +125,22 @@ export class PeerClients {
     return client;
   }
 
+  /**
+   * `peer` just sent this node a message, so it is up. If the cached client to it is in gRPC's
+   * reconnect backoff (it failed while the peer was down, and may wait up to
+   * `reconnectBackoffMaxMs` before dialing again), replace it, so the next send dials at once.
+   * Without this a restarted node hears its peers up to a second late and may suspect a healthy
+   * one (found by the real-process tester: a rejoined node removed the serving primary).
+   */
+  heardFrom(peer: NodeId): void {
+    const client = this.#clients.get(peer);
+    if (client === undefined) return;
+    if (client.getChannel().getConnectivityState(false) !== grpc.connectivityState.TRANSIENT_FAILURE) return;
+    this.#clients.delete(peer);
+    client.close();
+    this.#log.debug({ peer }, 'peer is back: reconnecting at once instead of waiting out the backoff');
+  }
+
   /** Remembers a call in flight until `done` (so that `close()` cancels it). */
   track(call: grpc.ClientUnaryCall): void {
     this.#calls.add(call);

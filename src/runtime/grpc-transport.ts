@@ -520,6 +520,7 @@ export class GrpcTransport implements Transport, ClientTransport {
 
   /** Hands an admitted message to the channel's receiver; a throwing receiver must not take the server down. */
   #hand(channel: OpenChannel, from: NodeId, msg: unknown): void {
+    if (from !== this.self) this.#peers.heardFrom(from);
     try {
       channel.receive(from, msg);
     } catch (err) {

@@ -18,9 +18,10 @@ export interface NetworkProfile {
   /** Probability that a message is delivered twice (the copy with its own delay). */
   readonly duplicateRate: number;
   /**
-   * After a node restarts, its peers reach it again only after a random delay up to this long:
-   * production peers keep a gRPC channel per peer that reconnects with backoff (capped by
-   * `TransportOptions.reconnectBackoffMaxMs`), so a restarted node is not reachable at once.
+   * After a node restarts, each peer reaches it again only after a random delay up to this long,
+   * or as soon as the restarted node sends that peer a message: production peers keep a gRPC
+   * channel per peer that reconnects with backoff (capped by
+   * `TransportOptions.reconnectBackoffMaxMs`), and replace it when the peer is heard from.
    */
   readonly reconnectDelayMaxMs: number;
 }
@@ -74,8 +75,10 @@ export class SimNetwork {
   readonly #cut = new Set<string>();
   sent = 0;
   dropped = 0;
-  /** Per node: messages from peers are lost until this virtual time (after a restart). */
-  readonly #unreachableUntil = new Map<NodeId, number>();
+  /** Per `sender>receiver` pair: the sender's messages are lost until this virtual time (after the receiver restarted). */
+  readonly #unreachableUntil = new Map<string, number>();
+  /** Every node that has ever sent or been sent a message (to know a restarted node's peers). */
+  readonly #known = new Set<NodeId>();
   /** Observers of every message at the moment it is sent (before any loss): checkers' eyes. */
   readonly taps: Array<(from: NodeId, to: NodeId, service: string, msg: unknown) => void> = [];
 
@@ -88,12 +91,16 @@ export class SimNetwork {
     const host = this.#host;
     this.sent++;
     for (const tap of this.taps) tap(from, to, service, msg);
+    this.#known.add(from);
+    this.#known.add(to);
+    // Hearing from the restarted node makes the peer reconnect at once.
+    this.#unreachableUntil.delete(`${to}>${from}`);
     if (from === to) {
       host.schedule(0, () => host.deliver(to, service, from, wire));
       return;
     }
     const p = this.profile;
-    if (this.isCut(from, to) || host.rng.chance(p.dropRate) || (this.#unreachableUntil.get(to) ?? 0) > host.now) {
+    if (this.isCut(from, to) || host.rng.chance(p.dropRate) || (this.#unreachableUntil.get(`${from}>${to}`) ?? 0) > host.now) {
       this.dropped++;
       host.trace(`drop ${from}>${to} ${summary}`);
       return;
@@ -115,10 +122,14 @@ export class SimNetwork {
     }
   }
 
-  /** `node` restarted: its peers' channels to it need a while to reconnect. */
+  /** `node` restarted: each peer's channel to it needs a while to reconnect (or until `node` speaks to it). */
   restarted(node: NodeId): void {
-    const delay = this.#host.rng.uniform(0, this.profile.reconnectDelayMaxMs);
-    if (delay > 0) this.#unreachableUntil.set(node, this.#host.now + delay);
+    if (this.profile.reconnectDelayMaxMs <= 0) return;
+    for (const peer of [...this.#known].sort()) {
+      if (peer === node) continue;
+      const delay = this.#host.rng.uniform(0, this.profile.reconnectDelayMaxMs);
+      this.#unreachableUntil.set(`${peer}>${node}`, this.#host.now + delay);
+    }
   }
 
   isCut(a: NodeId, b: NodeId): boolean {
