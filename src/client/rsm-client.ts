@@ -30,6 +30,31 @@ export interface RsmClientConfig {
   readonly firstSeq?: number;
   /** Wall-clock milliseconds (for the default `firstSeq`); default `Date.now`. The simulator passes its virtual time. */
   readonly wallClockMs?: () => number;
+  /** Told of every call's invocation and completion (see `RsmCallObserver`); default none. Also settable with `observe`. */
+  readonly observer?: RsmCallObserver;
+}
+
+/** One call as an observer sees it. `call` numbers this client's calls (1, 2, …) and ties `completed` to `invoked`. */
+export interface ObservedCall {
+  readonly clientId: string;
+  readonly call: number;
+  readonly proc: string;
+  readonly args: Json;
+}
+
+/**
+ * Watches a client's calls, for recording client histories (linearizability checking, issue 7):
+ * `invoked` when a call is submitted, `completed` when its result is handed to the caller, each
+ * with the time on the client's `Clock` (`now()`; one scale for every client on one clock). The
+ * interval [invoked, completed] contains everything the call did on the servers. Results:
+ * a value or `AppRejectedError` (executed once), `InvalidArgumentError` (refused, not executed),
+ * `DeadlineExceededError` or `ClientClosedError` (the outcome is unknown: it may or may not have
+ * executed, also later). Calls submitted after `close` never started and are not reported. Called
+ * synchronously from the client's task queue; an observer must be quick and must not throw.
+ */
+export interface RsmCallObserver {
+  invoked(call: ObservedCall, atMs: number): void;
+  completed(call: ObservedCall, result: CallResult, atMs: number): void;
 }
 
 /** Sequence numbers one client life may use per millisecond of wall time (see `firstSeq`). */
@@ -58,6 +83,8 @@ export class RsmClient {
   readonly #logger: Logger;
   readonly #pending = new Set<(r: CallResult) => void>();
   #closed = false;
+  #observer: RsmCallObserver | null;
+  #calls = 0;
 
   constructor(config: RsmClientConfig) {
     const logger = config.logger ?? silentLogger;
@@ -73,6 +100,7 @@ export class RsmClient {
     });
     this.#clock = config.clock;
     this.#logger = logger;
+    this.#observer = config.observer ?? null;
     this.#executor = new Executor((err) => logger.error({ err }, 'client: internal error'));
     this.#channel = config.transport.connect(
       clientServiceCodec,
@@ -85,15 +113,30 @@ export class RsmClient {
     return this.core.clientId;
   }
 
+  /**
+   * Sets (or, with null, removes) the observer of this client's calls from the next call on; e.g.
+   * on the `RsmClient` a `GrpcLockClient` made, before its first lock call.
+   */
+  observe(observer: RsmCallObserver | null): void {
+    this.#observer = observer;
+  }
+
   /** Runs `proc(args)`; `done` gets the result (called from the client's own task queue). */
   submit(proc: string, args: Json, options: CallOptions, done: (result: CallResult) => void): void {
     if (this.#closed) {
       done({ ok: false, error: new ClientClosedError() });
       return;
     }
-    this.#pending.add(done);
+    const observer = this.#observer;
+    const observed: ObservedCall | null = observer === null ? null : { clientId: this.clientId, call: ++this.#calls, proc, args };
+    if (observed !== null) observer!.invoked(observed, this.#clock.now());
+    const tell = (r: CallResult): void => {
+      if (observed !== null) observer!.completed(observed, r, this.#clock.now());
+      done(r);
+    };
+    this.#pending.add(tell);
     const finish = (r: CallResult): void => {
-      if (this.#pending.delete(done)) done(r);
+      if (this.#pending.delete(tell)) tell(r);
     };
     this.#executor.submit(() => this.#run((out) => this.core.submit(proc, args, options.deadlineMs, finish, out)));
   }

@@ -45,6 +45,12 @@ export interface Model<S, I, O> {
   partition?(history: History<I, O>): Array<History<I, O>>;
   /** A short description of an operation for reports and pictures. */
   describe?(op: Operation<I, O>): string;
+  /**
+   * A short description of a state, for the explanation of a violation (what the operation that
+   * could not be placed met there, e.g. "the list has 4 items"); default: its `key`. Added with
+   * the checker, optional.
+   */
+  describeState?(state: S): string;
 }
 
 /** The checker's answer for one history (or one part of it). */
