@@ -6,6 +6,11 @@ import type { PaxosMutations } from '../paxos/context.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import type { RsmClient } from '../client/rsm-client.js';
 import { DeadlineExceededError } from '../client/errors.js';
+import { checkLinearizable } from '../lincheck/check.js';
+import { appendCalls } from '../lincheck/mappings.js';
+import { type AppendInput, type AppendOutput, appendModel } from '../lincheck/models.js';
+import { HistoryRecorder } from '../lincheck/recorder.js';
+import type { CheckResult, History } from '../lincheck/types.js';
 import { RsmChecker } from './checkers/rsm-checker.js';
 import { SimCluster, sameList } from './cluster.js';
 import { drawDisk } from './disk.js';
@@ -19,6 +24,11 @@ export interface RsmRunOptions {
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
   readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
+  /**
+   * Told the client history and the checker's verdict when the history is not linearizable (e.g.
+   * to draw its picture: `npm run sim -- --layer rsm --seed S` does).
+   */
+  readonly onViolation?: (history: History<AppendInput, AppendOutput>, result: Extract<CheckResult, { verdict: 'violation' }>) => void;
 }
 
 /** Share of runs whose faults may kill every holder of the replicated state (the refusal path). */
@@ -35,6 +45,14 @@ export const rsmRunBounds = {
   callsAfterSettle: 3,
   /** …within this long. */
   liveBoundMs: 10000,
+  /** Share of client calls that read the list's length (the rest append). */
+  readShare: 0.2,
+  /**
+   * Wall-clock budget of the linearizability check of a run's client history (a few hundred
+   * operations; checked in milliseconds). Past it the verdict is unknown: counted in the stats
+   * (`lincheckUnknown`), not a failure, since wall time must not decide a seeded run's outcome.
+   */
+  lincheckBudgetMs: 20_000,
 };
 
 /**
@@ -73,7 +91,9 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
   const rng = sim.rng;
   cluster.start();
 
-  // Clients: each appends unique items, one call at a time, until told to stop.
+  // Clients: each appends unique items or reads the length, one call at a time, until told to
+  // stop. Every call is recorded for the linearizability check.
+  const recorder = new HistoryRecorder(appendCalls);
   let issuing = true;
   const clients: RsmClient[] = [];
   const okAfter = new Map<string, number>();
@@ -81,10 +101,19 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
   for (let k = 1; k <= clientCount; k++) {
     const id = `c${k}`;
     const client = cluster.addClient(id);
+    client.observe(recorder);
     clients.push(client);
     let n = 0;
     const next = (): void => {
       if (!issuing) return;
+      if (rng.chance(rsmRunBounds.readShare)) {
+        const invokedMs = sim.now;
+        client.submit('length', null, { deadlineMs: rsmRunBounds.clientDeadlineMs }, (r) => {
+          if (r.ok && invokedMs >= settledAt) okAfter.set(id, (okAfter.get(id) ?? 0) + 1);
+          sim.schedule(rng.uniform(0, 30), next);
+        });
+        return;
+      }
       const item = `${id}:${++n}`;
       const record = rsm.invoked(id, item);
       client.submit('append', { item }, { deadlineMs: rsmRunBounds.clientDeadlineMs }, (r) => {
@@ -184,7 +213,7 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
   }
   // Stop issuing; let calls in progress finish; then compare the replicas of the quiet view.
   issuing = false;
-  sim.runUntil(sim.now + rsmRunBounds.clientDeadlineMs + 1000, () => rsm.calls.every((c) => c.result !== null));
+  sim.runUntil(sim.now + rsmRunBounds.clientDeadlineMs + 1000, () => recorder.running === 0);
   const lists = new Map<NodeId, readonly string[]>();
   const snapshots = new Map<NodeId, string>();
   const finalView = cluster.view(ids[0]!);
@@ -196,6 +225,14 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
     snapshots.set(id, Buffer.from(bytes).toString('base64'));
   }
   if (sim.failures.length === 0 && !stateLost && settled()) rsm.checkFinal(lists, snapshots);
+  // Linearizability of the whole client history (also in runs that lost the state: what was
+  // acknowledged before must still be explained, and nothing may be acknowledged after).
+  const history = recorder.history();
+  const verdict = checkLinearizable(history, appendModel, { timeBudgetMs: rsmRunBounds.lincheckBudgetMs });
+  if (verdict.verdict === 'violation') {
+    sim.fail(`linearizability: the client history (${history.length} operations) has no linearization: ${verdict.explanation}`);
+    opts.onViolation?.(history, verdict);
+  }
   for (const n of cluster.nodes) n.crash('end of run');
 
   const acked = rsm.calls.filter((c) => c.result?.kind === 'ok').length;
@@ -210,6 +247,8 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
       calls: rsm.calls.length,
       acked,
       unknown: rsm.calls.filter((c) => c.result?.kind === 'unknown').length,
+      operations: history.length,
+      lincheckUnknown: verdict.verdict === 'unknown' ? 1 : 0,
       executions: rsm.executions,
       views: cluster.configChecker.latest.vid,
       faults: faults.injected,

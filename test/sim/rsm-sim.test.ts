@@ -25,17 +25,24 @@ test('randomized RSM runs with concurrent clients and every fault pass every che
   let unavailable = 0;
   let refused = 0;
   let acked = 0;
+  let checked = 0;
+  let lincheckUnknown = 0;
   for (const seed of seeds) {
     const r = runRsmSimulation({ seed });
     if (!r.ok) failed.push(r);
+    checked += r.stats['operations'] ?? 0;
+    lincheckUnknown += r.stats['lincheckUnknown'] ?? 0;
     if ((r.stats['stateLost'] ?? 0) + (r.stats['refused'] ?? 0) > 0) unavailable++;
     refused += r.stats['refused'] ?? 0;
     acked += r.stats['acked'] ?? 0;
   }
   const report = failed.map((r) => `${formatResult(r)}\n  ${r.failures.join('\n  ')}\n  replay: npm run sim -- --layer rsm --seed ${r.seed}`);
   assert.deepEqual(report, [], `failing seeds:\n${report.join('\n')}`);
-  console.log(`${seeds.length} runs, ${acked} acknowledged calls, ${unavailable} ended unavailable (state lost or refused)`);
+  console.log(`${seeds.length} runs, ${acked} acknowledged calls, ${checked} operations checked for linearizability, ` +
+    `${unavailable} ended unavailable (state lost or refused)`);
   assert.ok(acked / seeds.length > 50, 'the runs do real work');
+  assert.ok(checked > acked, 'every run checks its client history (appends and reads)');
+  assert.equal(lincheckUnknown, 0, 'the linearizability check of a run never runs out of time');
   assert.ok(unavailable <= maxUnavailableShare * seeds.length, `${unavailable} of ${seeds.length} runs ended unavailable`);
   assert.ok(refused <= maxRefusedShare * seeds.length, `${refused} of ${seeds.length} runs refused although some node kept the state`);
 });
@@ -68,6 +75,27 @@ test('a backup that executes out of order is caught by the equal-state or lost-r
 
 test('switching the client table off is caught executing a request twice within 500 seeds', () => {
   const caught = firstCaught('executed twice', 500, (seed) => runRsmSimulation({ seed, mutations: { noClientTable: true } }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+// The same mutations, caught by the linearizability check of the client history alone (it knows
+// nothing of the replicas: only what the clients asked, when, and what they were told).
+
+test('a primary that answers before all backups acknowledged is caught by the history checker within 500 seeds', () => {
+  const caught = firstCaught('linearizability', 500, (seed) => runRsmSimulation({ seed, mutations: { replyBeforeAllAcks: true } }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+test('switching the client table off is caught by the history checker within 500 seeds', () => {
+  const caught = firstCaught('linearizability', 500, (seed) => runRsmSimulation({ seed, mutations: { noClientTable: true } }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+test('a backup that executes out of order is caught by the history checker within 500 seeds', () => {
+  const caught = firstCaught('linearizability', 500, (seed) => runRsmSimulation({ seed, mutations: { executeOutOfOrder: true } }));
   assert.ok(caught !== undefined);
   console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
 });
