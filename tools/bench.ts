@@ -1,4 +1,11 @@
 /**
+ * npm run bench -- lincheck [--seed N]: the linearizability checker (src/lincheck) on generated
+ * histories (src/lincheck/generate.ts: the real apps run by 8 concurrent simulated clients, about
+ * 1% of outcomes unknown), seeded and printed (`--seed` replays): 10,000 operations of the test
+ * app's counters over 10 keys, 2,000 of its append-only list (one part), 10,000 of the lock
+ * service over 10 locks, and the counter history with one output made impossible (the time to
+ * find that violation). Prints operations, parts, verdict, elapsed ms and operations per second.
+ *
  * npm run bench -- lock [--duration-ms MS]: a benchmark of the lock service, not a test (nothing
  * is asserted about speed). Starts a local 3-node `synod lock-server` cluster on free loopback
  * ports, then, for 1, 8 and 64 concurrent lock clients (each a `GrpcLockClient` with one user),
@@ -18,6 +25,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RsmClient } from '../src/client/rsm-client.js';
+import { checkLinearizable } from '../src/lincheck/check.js';
+import { generateAppendHistory, generateCounterHistory, generateLockHistory, tamperCounterHistory } from '../src/lincheck/generate.js';
+import { appendModel, counterModel, lockModel } from '../src/lincheck/models.js';
+import type { CheckResult, History, Model } from '../src/lincheck/types.js';
 import { silentLogger } from '../src/env/logger.js';
 import { NodeProcess, cliPath, eventually } from '../src/harness/node-process.js';
 import { freePortPairs } from '../src/harness/ports.js';
@@ -48,7 +59,13 @@ interface Row {
   readonly grants: number;
 }
 
-const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS]   (npm run bench -- lock)';
+const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS] | lincheck [--seed N]   (npm run bench -- lock)';
+
+/** The lincheck histories: concurrent clients, and the fraction of outcomes left unknown. */
+const lincheckClients = 8;
+const lincheckUnknownRate = 0.01;
+/** Long enough never to cut a measurement short ("well under a minute" is the requirement). */
+const lincheckBudgetMs = 120_000;
 
 const root = mkdtempSync(join(tmpdir(), 'synod-bench-'));
 const nodes: NodeProcess[] = [];
@@ -195,18 +212,69 @@ async function benchLock(durationMs: number): Promise<void> {
   }
 }
 
+interface LincheckRow {
+  readonly history: string;
+  readonly result: CheckResult;
+  readonly unknown: number;
+}
+
+function lincheckRun<S, I, O>(name: string, history: History<I, O>, model: Model<S, I, O>): LincheckRow {
+  const result = checkLinearizable(history, model, { timeBudgetMs: lincheckBudgetMs });
+  const row = { history: name, result, unknown: history.filter((op) => op.output === undefined).length };
+  const found = result.verdict === 'violation' ? ` (part ${result.part + 1}, op ${result.failedOp})` : result.verdict === 'unknown' ? ` (${result.reason})` : '';
+  say(`${name}: ${result.verdict}${found} in ${result.elapsedMs.toFixed(1)} ms`);
+  return row;
+}
+
+function printLincheckTable(rows: readonly LincheckRow[], seed: number): void {
+  const header = ['history', 'ops', 'unknown', 'parts', 'verdict', 'elapsed ms', 'ops/s'];
+  const cells = rows.map(({ history, result: r, unknown }) => [
+    history, String(r.operations), String(unknown), String(r.parts), r.verdict, r.elapsedMs.toFixed(1), (r.operations / (r.elapsedMs / 1000)).toFixed(0),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]): string => `  ${c.map((v, i) => (i === 0 || i === 4 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ')}`;
+  process.stdout.write(`\nlinearizability checker, generated histories, ${lincheckClients} clients, seed ${seed} (--seed ${seed} replays)\n`);
+  process.stdout.write(`${line(header)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
+  for (const c of cells) process.stdout.write(`${line(c)}\n`);
+}
+
+function benchLincheck(seed: number): void {
+  say(`lincheck: seed ${seed}`);
+  const common = { seed, clients: lincheckClients, unknownRate: lincheckUnknownRate };
+  const counters = generateCounterHistory({ ...common, operations: 10_000, keys: 10 });
+  const rows = [
+    lincheckRun('counters, 10 keys', counters, counterModel),
+    lincheckRun('append list', generateAppendHistory({ ...common, operations: 2_000 }), appendModel),
+    lincheckRun('locks, 10 locks', generateLockHistory({ ...common, operations: 10_000, locks: 10 }), lockModel),
+  ];
+  const broken = tamperCounterHistory(counters, seed);
+  say(`counters, one output broken: op ${broken.opId} now says ${JSON.stringify(broken.history[broken.opId]!.output)}`);
+  rows.push(lincheckRun('counters, 1 broken', broken.history, counterModel));
+  printLincheckTable(rows, seed);
+}
+
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { 'duration-ms': { type: 'string' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: { 'duration-ms': { type: 'string' }, seed: { type: 'string' } }, allowPositionals: true, strict: true });
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n${usage}\n`);
     process.exit(2);
   }
   const [what, ...extra] = parsed.positionals;
+  if (what === 'lincheck') {
+    const seedText = parsed.values.seed;
+    const seed = seedText === undefined ? Date.now() % 2 ** 31 : Number(seedText);
+    if (extra.length > 0 || parsed.values['duration-ms'] !== undefined || !Number.isSafeInteger(seed) || seed < 0) {
+      process.stderr.write(`bench: bad arguments\n${usage}\n`);
+      process.exit(2);
+    }
+    benchLincheck(seed);
+    return;
+  }
   const durationText = parsed.values['duration-ms'];
   const durationMs = durationText === undefined ? defaultDurationMs : Number(durationText);
-  if (what !== 'lock' || extra.length > 0 || !Number.isSafeInteger(durationMs) || durationMs < 1) {
+  if (what !== 'lock' || extra.length > 0 || parsed.values.seed !== undefined || !Number.isSafeInteger(durationMs) || durationMs < 1) {
     process.stderr.write(`bench: ${what === undefined ? 'say what to measure' : what !== 'lock' ? `unknown benchmark ${what}` : 'bad arguments'}\n${usage}\n`);
     process.exit(2);
   }

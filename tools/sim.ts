@@ -4,12 +4,14 @@
  *   npm run sim -- --layer paxos --seeds 1000         run seeds 1..1000 (in parallel workers)
  *   npm run sim -- --layer paxos --seed 42            replay one seed, printing its trace
  *   options: --start S (first seed of --seeds), --jobs J (workers), --mutate NAME (test-only
- *            protocol breakage, repeatable), --logs (with --seed: include the nodes' log lines)
+ *            protocol breakage, repeatable), --logs (with --seed: include the nodes' log lines),
+ *            --pictures DIR (rsm: draw each non-linearizable client history there; with --seed
+ *            the default is the system temp directory)
  *
  * Prints one line per run (seed, pass/FAIL, trace digest, figures), every failure, and last
  * `N passed, M failed`. Exit status 1 when any run failed.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { layerRunners, mutationNames } from '../src/sim/layers.js';
@@ -19,21 +21,33 @@ interface Job {
   readonly layer: string;
   readonly seeds: number[];
   readonly mutations: string[];
+  readonly pictureDir?: string;
 }
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nusage: npm run sim -- --layer ${Object.keys(layerRunners).join('|')} ` +
-    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]…\n');
+    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]… [--pictures DIR]\n');
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): { layer: string; seeds: number[]; single: boolean; jobs: number; mutations: string[]; logs: boolean } {
+interface Args {
+  layer: string;
+  seeds: number[];
+  single: boolean;
+  jobs: number;
+  mutations: string[];
+  logs: boolean;
+  pictureDir?: string;
+}
+
+function parseArgs(argv: string[]): Args {
   let layer = 'paxos';
   let count: number | undefined;
   let start = 1;
   let single: number | undefined;
   let jobs = Math.max(1, Math.min(availableParallelism(), 8));
   let logs = false;
+  let pictureDir: string | undefined;
   const mutations: string[] = [];
   const int = (v: string | undefined, name: string, min: number): number => {
     const n = Number(v);
@@ -50,6 +64,7 @@ function parseArgs(argv: string[]): { layer: string; seeds: number[]; single: bo
       case '--jobs': jobs = int(argv[++i], '--jobs', 1); break;
       case '--mutate': mutations.push(argv[++i] ?? usage('--mutate needs a name')); break;
       case '--logs': logs = true; break;
+      case '--pictures': pictureDir = argv[++i] ?? usage('--pictures needs a directory'); break;
       default: usage(`unknown argument ${String(arg)}`);
     }
   }
@@ -57,16 +72,16 @@ function parseArgs(argv: string[]): { layer: string; seeds: number[]; single: bo
   for (const m of mutations) {
     if (!(mutationNames[layer] ?? []).includes(m)) usage(`unknown mutation ${m} for layer ${layer}; known: ${(mutationNames[layer] ?? []).join(', ')}`);
   }
-  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs };
+  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir() };
   const n = count ?? 100;
-  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs };
+  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, ...(pictureDir === undefined ? {} : { pictureDir }) };
 }
 
 function runJob(job: Job, onResult: (r: RunResult) => void): void {
   const runner = layerRunners[job.layer]!;
   for (const seed of job.seeds) {
     try {
-      onResult(runner({ seed, mutations: job.mutations }));
+      onResult(runner({ seed, mutations: job.mutations, ...(job.pictureDir === undefined ? {} : { pictureDir: job.pictureDir }) }));
     } catch (err) {
       onResult({ seed, ok: false, failures: [`run crashed: ${(err as Error).stack ?? String(err)}`], digest: '-', stats: {} });
     }
@@ -77,7 +92,9 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.single) {
     const seed = args.seeds[0]!;
-    const result = layerRunners[args.layer]!({ seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations });
+    const result = layerRunners[args.layer]!({
+      seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations, ...(args.pictureDir === undefined ? {} : { pictureDir: args.pictureDir }),
+    });
     for (const line of result.trace ?? []) process.stdout.write(`${line}\n`);
     report([result]);
     return;
@@ -98,7 +115,7 @@ async function main(): Promise<void> {
     const seeds = args.seeds.filter((_, k) => k % jobs === w);
     return new Promise<void>((resolve, reject) => {
       const worker = new Worker(fileURLToPath(import.meta.url), {
-        workerData: { layer: args.layer, seeds, mutations: args.mutations } satisfies Job,
+        workerData: { layer: args.layer, seeds, mutations: args.mutations, ...(args.pictureDir === undefined ? {} : { pictureDir: args.pictureDir }) } satisfies Job,
       });
       worker.on('message', (r: RunResult) => {
         results.set(r.seed, r);

@@ -54,6 +54,8 @@ export const appendModel: Model<number, AppendInput, AppendOutput> = {
     return isObject(output) && (output as Record<string, unknown>)['length'] === length ? length : undefined;
   },
   key: (length) => String(length),
+  // Whatever its item, an append makes the list one longer.
+  unknownEffect: (input) => input.proc,
   describe(op) {
     const out = op.output as Record<string, unknown> | undefined;
     if (op.input.proc === 'append') return `append ${op.input.item} → ${out === undefined ? '?' : `index ${String(out['index'])}`}`;
@@ -89,6 +91,7 @@ export const counterModel: Model<number, CounterInput, CounterOutput> = {
   },
   key: (value) => String(value),
   partition: (history) => partitionBy(history, (input) => input.key),
+  unknownEffect: (input) => JSON.stringify(input.proc === 'add' ? [input.key, input.by] : [input.key]),
   describe(op) {
     const out = op.output === undefined ? '?' : String(op.output.value);
     return op.input.proc === 'add' ? `add ${op.input.key} ${op.input.by >= 0 ? '+' : ''}${op.input.by} → ${out}` : `get ${op.input.key} → ${out}`;
@@ -211,7 +214,8 @@ function describeLockOutput(input: LockInput, out: Record<string, unknown> | und
     case 'release': return out['released'] === true ? 'released' : JSON.stringify(out);
     case 'stat': {
       const waiters = Array.isArray(out['waiters']) ? out['waiters'] as unknown[] : [];
-      const who = out['holder'] === null ? 'free' : `${String(out['holder'])} #${String(out['token'])}`;
+      const free = out['token'] === 0 ? 'free' : `free, last #${String(out['token'])}`;
+      const who = out['holder'] === null ? free : `${String(out['holder'])} #${String(out['token'])}`;
       return `${who}${waiters.length > 0 ? `, waiting [${waiters.join(', ')}]` : ''}`;
     }
   }
@@ -240,6 +244,7 @@ export const lockModel: Model<LockModelState, LockInput, LockOutput> = {
   step: lockStep,
   key: (s) => JSON.stringify([s.holder, s.token, s.minNextToken, s.waiters]),
   partition: (history) => partitionBy(history, (input) => input.lock),
+  unknownEffect: (i) => JSON.stringify(i.proc === 'stat' ? [i.proc, i.lock] : [i.proc, i.lock, i.owner, i.proc === 'release' ? i.token ?? null : null]),
   describe(op) {
     const out = describeLockOutput(op.input, op.output as Record<string, unknown> | undefined);
     const i = op.input;
@@ -248,7 +253,8 @@ export const lockModel: Model<LockModelState, LockInput, LockOutput> = {
   },
   describeState(s) {
     const token = s.token === null ? `an unknown token ≥ ${s.minNextToken - 1}` : `token ${s.token}`;
-    const holder = s.holder === null ? 'the lock is free' : `the lock is held by ${s.holder} under ${token}`;
+    const free = s.token === 0 ? 'the lock is free' : `the lock is free (its last grant had ${token})`;
+    const holder = s.holder === null ? free : `the lock is held by ${s.holder} under ${token}`;
     const waiters = s.waiters.length === 0 ? 'nobody waits' : `waiting: ${s.waiters.join(', ')}`;
     return `${holder}, ${waiters}, a new grant needs a token ≥ ${s.minNextToken}`;
   },

@@ -51,6 +51,14 @@ export interface Model<S, I, O> {
    * the checker, optional.
    */
   describeState?(state: S): string;
+  /**
+   * Names what an operation of `input` does when its outcome is unknown, such that two with equal
+   * names change every state alike (e.g. every append makes the list one longer, whatever its
+   * item); undefined: like no other. The checker then places alike unknown operations in call
+   * order only (k of them cost k + 1 choices instead of 2^k subsets). Optional: without it no two
+   * operations are taken as alike.
+   */
+  unknownEffect?(input: I): string | undefined;
 }
 
 /** The checker's answer for one history (or one part of it). */

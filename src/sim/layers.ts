@@ -1,3 +1,5 @@
+import { appendModel } from '../lincheck/models.js';
+import { writeViolationPicture } from '../lincheck/render.js';
 import { runConfigSimulation } from './config-run.js';
 import { runPaxosSimulation } from './paxos-run.js';
 import { runRsmSimulation } from './rsm-run.js';
@@ -10,6 +12,11 @@ export interface RunOptions {
   readonly traceLogs?: boolean;
   /** Names of test-only mutations to switch on (see `mutationNames`). */
   readonly mutations?: readonly string[];
+  /**
+   * Where to draw the client history of a run whose history is not linearizable (an HTML file
+   * named after the seed; its path is added to the run's failures). Default: no picture.
+   */
+  readonly pictureDir?: string;
 }
 
 type Runner = (opts: RunOptions) => RunResult;
@@ -46,9 +53,17 @@ export const layerRunners: Record<string, Runner> = {
       ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
       mutations: { ...paxosMutations(o.mutations), joinerFirst: o.mutations?.includes('joiner-first') === true },
     }),
-  rsm: (o) =>
-    runRsmSimulation({
+  rsm: (o) => {
+    let picture: string | null = null;
+    const result = runRsmSimulation({
       seed: o.seed,
+      ...(o.pictureDir === undefined ? {} : {
+        onViolation: (history, verdict) => {
+          picture = writeViolationPicture(o.pictureDir!, history, appendModel, verdict, {
+            name: `rsm-seed-${o.seed}`, title: `npm run sim -- --layer rsm --seed ${o.seed}`,
+          });
+        },
+      }),
       ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
       ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
       mutations: {
@@ -58,5 +73,7 @@ export const layerRunners: Record<string, Runner> = {
         noClientTable: o.mutations?.includes('no-client-table') === true,
         strictCompleteness: o.mutations?.includes('strict-completeness') === true,
       },
-    }),
+    });
+    return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };
+  },
 };
