@@ -78,6 +78,11 @@ export interface TesterClusterOptions {
   readonly logLevel: string;
   /** Where step-by-step notes go (`--verbose`); default nowhere. */
   readonly note?: (line: string) => void;
+  /**
+   * Extra arguments for every start and restart of every node (after the harness's own), e.g.
+   * `['--session-timeout-ms', '600000']`; default none.
+   */
+  readonly nodeArgs?: readonly string[];
 }
 
 /**
@@ -108,6 +113,7 @@ export class TesterCluster {
   readonly #clients: RsmClient[] = [];
   readonly #loads: LockLoad[] = [];
   readonly #note: (line: string) => void;
+  readonly #nodeArgs: readonly string[];
   #closing = false;
 
   private constructor(nodes: NodeProcess[], opts: TesterClusterOptions) {
@@ -115,6 +121,7 @@ export class TesterCluster {
     this.cluster = defaultClusterName(nodes[0]!.address);
     this.supervise = opts.supervise;
     this.#note = opts.note ?? (() => {});
+    this.#nodeArgs = opts.nodeArgs ?? [];
     nodes.forEach((n, i) => this.#labels.set(n.address, `n${i + 1}`));
     this.#status = new StatusReader(this.cluster, silentLogger, {
       callDeadlineMs: statusCallDeadlineMs, reconnectBackoffInitialMs: 50, reconnectBackoffMaxMs: 200,
@@ -178,7 +185,7 @@ export class TesterCluster {
 
   async #start(n: NodeProcess): Promise<void> {
     liveNodes.add(n);
-    await n.start();
+    await n.start([...this.#nodeArgs]);
   }
 
   /**
@@ -231,6 +238,14 @@ export class TesterCluster {
     })();
     result.catch(() => {}); // a scenario that failed earlier never awaits it; its failure is already reported
     return result;
+  }
+
+  /**
+   * Forgets the planned death of `n` (e.g. a crash breakpoint that was disarmed before it fired):
+   * a later death of it is unexpected again. Returns whether a death was planned.
+   */
+  forgetDeath(n: NodeProcess): boolean {
+    return this.#plans.delete(n);
   }
 
   #plan(n: NodeProcess, why: string, stayDown: boolean): Promise<NodeExit> {
