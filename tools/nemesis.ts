@@ -27,11 +27,12 @@
  * the directory removed (unless --keep).
  */
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killEveryNode } from '../src/tester/cluster.js';
+import { RunDirectory } from '../src/tester/run-dir.js';
 import { type NemesisResult, defaultClients, runNemesis } from '../src/nemesis/nemesis.js';
 import { faultKinds } from '../src/nemesis/schedule.js';
 import { lockCallDeadlineMs } from '../src/nemesis/timing.js';
@@ -114,16 +115,8 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
 }
 
 /** The run's directory while it exists: what an interrupt must remove. */
-let current: { dir: string; keep: boolean } | null = null;
-
-function cleanUp(): { dir: string; kept: boolean } | null {
-  killEveryNode();
-  if (current === null) return null;
-  const { dir, keep } = current;
-  current = null;
-  if (!keep) rmSync(dir, { recursive: true, force: true });
-  return { dir, kept: keep };
-}
+const current = new RunDirectory();
+const cleanUp = (): { dir: string; kept: boolean } | null => current.abort();
 
 function onSignal(signal: NodeJS.Signals, code: number): void {
   process.on(signal, () => {
@@ -167,7 +160,7 @@ async function main(): Promise<void> {
   });
 
   const dir = mkdtempSync(join(tmpdir(), 'synod-nemesis-'));
-  current = { dir, keep: args.keep };
+  current.begin(dir, args.keep);
   out(`nemesis: seed ${args.seed}, ${args.nodes} nodes, ${args.clients} clients, ${args.durationS} s of faults`);
   const replay = `npm run nemesis -- --duration ${args.durationS} --seed ${args.seed} --nodes ${args.nodes} --clients ${args.clients}` +
     `${args.callDeadlineMs === undefined ? '' : ` --call-deadline-ms ${args.callDeadlineMs}`}`;
@@ -177,7 +170,7 @@ async function main(): Promise<void> {
     ...(args.callDeadlineMs === undefined ? {} : { callDeadlineMs: args.callDeadlineMs }),
   });
   summary(result, out);
-  if (!result.passed) current = { dir, keep: true };
+  if (!result.passed) current.keep();
   const cleaned = cleanUp();
   if (cleaned?.kept === true) out(`kept: ${dir} (node logs n1.log …, data directories n1 …${result.picturePath === undefined ? '' : ', the picture'})`);
   out(`replay:  ${replay}`);
@@ -186,7 +179,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`nemesis: ${(err as Error).stack ?? String(err)}\n`);
-  if (current !== null) current = { dir: current.dir, keep: true }; // a failed run keeps its logs
+  current.keep(); // a failed run keeps its logs
   const cleaned = cleanUp();
   if (cleaned !== null) process.stderr.write(`nemesis: ${cleaned.kept ? 'kept' : 'removed'} ${cleaned.dir}\n`);
   process.exit(1);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScenarioFailure, TesterCluster, anyNodeRunning, killEveryNode } from './cluster.js';
 import { type Scenario, scenario as scenarioNumbered, scenarios } from './scenarios.js';
+import { RunDirectory } from './run-dir.js';
 import { scenarioTimeoutMs, shutdownTimeoutMs } from './timing.js';
 import { sleep } from '../harness/node-process.js';
 
@@ -41,8 +42,8 @@ export interface RunOptions {
   readonly note?: (line: string) => void;
 }
 
-/** The run in progress (at most one per process): what an interrupt must clean up. */
-let current: { dir: string; keep: boolean } | null = null;
+/** The run in progress: what an interrupt must clean up. */
+const current = new RunDirectory();
 
 /**
  * Kills every node process of the run in progress (SIGKILL) and removes its directory unless it
@@ -50,12 +51,7 @@ let current: { dir: string; keep: boolean } | null = null;
  * is in progress.
  */
 export function abortRun(): { dir: string; kept: boolean } | null {
-  killEveryNode();
-  if (current === null) return null;
-  const { dir, keep } = current;
-  current = null;
-  if (!keep) rmSync(dir, { recursive: true, force: true });
-  return { dir, kept: keep };
+  return current.abort();
 }
 
 /** Period of the timer that keeps the process alive during a run (the clients' timers are unref'd). */
@@ -71,7 +67,7 @@ export async function runScenarios(opts: RunOptions = {}): Promise<RunResult> {
   const chosen: readonly Scenario[] = opts.scenarios ?? (opts.numbers ?? scenarios.map((s) => s.number)).map((n) => scenarioNumbered(n));
   const write = opts.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const dir = mkdtempSync(join(tmpdir(), 'synod-tester-'));
-  current = { dir, keep: opts.keep ?? false };
+  current.begin(dir, opts.keep ?? false);
   const alive = setInterval(() => {}, keepAliveIntervalMs);
   const started = performance.now();
   const results: ScenarioResult[] = [];
@@ -88,7 +84,7 @@ export async function runScenarios(opts: RunOptions = {}): Promise<RunResult> {
     killEveryNode();
     const deadline = Date.now() + shutdownTimeoutMs;
     while (anyNodeRunning() && Date.now() < deadline) await sleep(20);
-    current = null;
+    current.end();
     if (opts.keep !== true) rmSync(dir, { recursive: true, force: true });
   }
   const totalMs = performance.now() - started;
