@@ -3,7 +3,7 @@
  * linearizability.
  *
  *   npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep]
- *                      [--call-deadline-ms MS] [--log-level debug|info|warn|error]
+ *                      [--call-deadline-ms MS] [--mutate NAME]… [--log-level debug|info|warn|error]
  *
  * Starts 3 or 5 `synod lock-server` processes (from dist/, on free loopback ports, each with its
  * data directory and log file in a temporary directory), N caching lock clients (default 5)
@@ -19,6 +19,8 @@
  *                 command line that replays it — the same decisions, not the same timing)
  *   --call-deadline-ms  deadline of every client call (default 15000); a short one (300) makes
  *                 calls cut by faults end with unknown outcomes, for the checker to weigh both ways
+ *   --mutate NAME the nodes run with a test-only RSM mutation (no-client-table,
+ *                 reply-before-all-acks, execute-out-of-order): watch the check catch it
  *   --keep        leave the run directory behind (its path is printed); it is also kept when the
  *                 run fails, for the node logs (n1.log …) and the picture
  *
@@ -41,13 +43,17 @@ import { lockCallDeadlineMs } from '../src/nemesis/timing.js';
 const minCallDeadlineMs = 50;
 const maxCallDeadlineMs = 600_000;
 
+/** What `synod lock-server --test-mutate` knows. */
+const testMutations = ['no-client-table', 'reply-before-all-acks', 'execute-out-of-order'];
+
 const usage = `usage: npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep]
-                          [--call-deadline-ms MS] [--log-level debug|info|warn|error]
+                          [--call-deadline-ms MS] [--mutate NAME]… [--log-level debug|info|warn|error]
   --duration   seconds of fault injection (1 to 3600)
   --seed       0 to 4294967295 (default: random)
   --nodes      3 or 5 (default 3)
   --clients    1 to 50 lock clients (default ${defaultClients})
   --keep       keep the run directory (node logs, data directories)
+  --mutate     run the nodes with a test-only RSM mutation (${testMutations.join(', ')}), to watch the check catch it
   --call-deadline-ms  deadline of every client call, ${minCallDeadlineMs} to ${maxCallDeadlineMs} (default ${lockCallDeadlineMs})
   --log-level  the nodes' log level (default info)`;
 
@@ -68,7 +74,7 @@ function integer(text: string | undefined, name: string, min: number, max: numbe
   return n;
 }
 
-function parse(): { durationS: number; seed: number; nodes: number; clients: number; keep: boolean; logLevel: string; callDeadlineMs?: number } {
+function parse(): { durationS: number; seed: number; nodes: number; clients: number; keep: boolean; logLevel: string; callDeadlineMs?: number; mutations: string[] } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -80,6 +86,7 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
         clients: { type: 'string' },
         keep: { type: 'boolean' },
         'call-deadline-ms': { type: 'string' },
+        mutate: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -101,6 +108,8 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
   const nodes = integer(v.nodes, '--nodes', 3, 5) ?? 3;
   if (nodes !== 3 && nodes !== 5) usageError(`--nodes must be 3 or 5, got ${nodes}`);
   const callDeadlineMs = integer(v['call-deadline-ms'], '--call-deadline-ms', minCallDeadlineMs, maxCallDeadlineMs);
+  const mutations = v.mutate ?? [];
+  for (const m of mutations) if (!testMutations.includes(m)) usageError(`unknown --mutate ${m}; known: ${testMutations.join(', ')}`);
   const logLevel = v['log-level'] ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) usageError(`--log-level must be debug, info, warn or error, got ${logLevel}`);
   return {
@@ -110,6 +119,7 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
     clients: integer(v.clients, '--clients', 1, maxClients) ?? defaultClients,
     keep: v.keep === true,
     logLevel,
+    mutations,
     ...(callDeadlineMs === undefined ? {} : { callDeadlineMs }),
   };
 }
@@ -163,11 +173,12 @@ async function main(): Promise<void> {
   current.begin(dir, args.keep);
   out(`nemesis: seed ${args.seed}, ${args.nodes} nodes, ${args.clients} clients, ${args.durationS} s of faults`);
   const replay = `npm run nemesis -- --duration ${args.durationS} --seed ${args.seed} --nodes ${args.nodes} --clients ${args.clients}` +
-    `${args.callDeadlineMs === undefined ? '' : ` --call-deadline-ms ${args.callDeadlineMs}`}`;
+    `${args.callDeadlineMs === undefined ? '' : ` --call-deadline-ms ${args.callDeadlineMs}`}${args.mutations.map((m) => ` --mutate ${m}`).join('')}`;
   out(`replay:  ${replay}`);
   const result = await runNemesis({
     durationMs: args.durationS * 1000, seed: args.seed, nodes: args.nodes, clients: args.clients, dir, logLevel: args.logLevel, write: out,
     ...(args.callDeadlineMs === undefined ? {} : { callDeadlineMs: args.callDeadlineMs }),
+    ...(args.mutations.length === 0 ? {} : { mutations: args.mutations }),
   });
   summary(result, out);
   if (!result.passed) current.keep();

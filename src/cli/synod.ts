@@ -52,6 +52,7 @@ import { createLogger } from '../runtime/logging.js';
 import { SynodNode, defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
 import { address } from '../env/validate.js';
 import { builtinAppServices, builtinApps } from '../apps/registry.js';
+import type { RsmMutations } from '../rsm/replica.js';
 
 const usage = `usage:
   synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--app NAME]
@@ -79,8 +80,8 @@ function usageError(message: string): never {
   return fail(`${message}\n${usage}`, 2);
 }
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
-type OptionValues = Record<string, string | boolean | undefined>;
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
 /** Parses `args` against `options`; every parse error is a usage error (exit 2), not a crash. */
 function parse(args: string[], options: OptionSpec): OptionValues {
@@ -108,6 +109,28 @@ function positiveInteger(value: string | undefined, flag: string): number | unde
 }
 
 /**
+ * `--test-mutate NAME` (repeatable, undocumented in the usage: for tests only): switches on a
+ * test-only RSM mutation that breaks the protocol on purpose, so that a test can prove its
+ * checker catches the breakage on real processes. Only with the control service (a test node).
+ */
+function parseTestMutations(names: string[] | undefined, control: boolean): RsmMutations | undefined {
+  if (names === undefined || names.length === 0) return undefined;
+  if (!control) usageError('--test-mutate needs --control (test nodes only)');
+  const known: Record<string, keyof RsmMutations> = {
+    'reply-before-all-acks': 'replyBeforeAllAcks',
+    'execute-out-of-order': 'executeOutOfOrder',
+    'no-client-table': 'noClientTable',
+  };
+  const mutations: { -readonly [K in keyof RsmMutations]: boolean } = {};
+  for (const name of names) {
+    const key = known[name];
+    if (key === undefined) usageError(`unknown --test-mutate ${name}; known: ${Object.keys(known).join(', ')}`);
+    mutations[key] = true;
+  }
+  return mutations;
+}
+
+/**
  * `synod node`, and `synod lock-server` (`fixedApp` = 'lock': the same node, without --app).
  */
 async function runNode(args: string[], fixedApp?: string): Promise<void> {
@@ -122,6 +145,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     'session-timeout-ms': { type: 'string' },
     'log-level': { type: 'string' },
     'log-file': { type: 'string' },
+    'test-mutate': { type: 'string', multiple: true },
   });
   const me = checkedAddress(values.me as string | undefined, '--me');
   const first = checkedAddress(values.first as string | undefined, '--first');
@@ -138,6 +162,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   if (appName !== undefined && app === undefined) usageError(`unknown --app ${appName}; built in: ${Object.keys(builtinApps).join(', ')}`);
   const services = appName === undefined ? undefined : builtinAppServices[appName];
   const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
+  const testMutations = parseTestMutations(values['test-mutate'] as string[] | undefined, controlAddress !== undefined);
   const logFile = values['log-file'] as string | undefined;
   const logger = createLogger({ level, ...(logFile === undefined ? {} : { file: logFile }), base: { node: me } });
   let node: SynodNode;
@@ -151,6 +176,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       ...(app === undefined || appName === undefined ? {} : { app: { name: appName, app, ...services } }),
       ...(sessionTimeoutMs === undefined ? {} : { callbacks: { sessionTimeoutMs } }),
       ...(controlAddress === undefined ? {} : { controlAddress }),
+      ...(testMutations === undefined ? {} : { testMutations }),
     });
   } catch (err) {
     logger.error({ err }, 'node refused to start');

@@ -44,6 +44,11 @@ export interface NemesisOptions {
    * check must consider both ways for many of them.
    */
   readonly callDeadlineMs?: number;
+  /**
+   * Test-only RSM mutations the nodes run with (`synod lock-server --test-mutate NAME`), to
+   * watch the check catch a broken protocol on real processes; default none.
+   */
+  readonly mutations?: readonly string[];
 }
 
 export type NemesisVerdict = 'ok' | 'violation' | 'unknown' | 'unchecked';
@@ -154,7 +159,7 @@ class NemesisRun {
     try {
       const cluster = await TesterCluster.create({
         dir: opts.dir, size: opts.nodes, supervise: false, logLevel: opts.logLevel ?? 'info',
-        nodeArgs: ['--session-timeout-ms', String(nemesisSessionTimeoutMs)],
+        nodeArgs: ['--session-timeout-ms', String(nemesisSessionTimeoutMs), ...(opts.mutations ?? []).flatMap((m) => ['--test-mutate', m])],
       });
       this.#cluster = cluster;
       await cluster.grow();

@@ -4,6 +4,7 @@ import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
+import type { RsmMutations } from '../rsm/replica.js';
 import { CallbackHub } from './callback-hub.js';
 import { SessionKeeper, type SessionSpec } from './sessions.js';
 import { nodeServiceCodec } from './status.js';
@@ -44,6 +45,12 @@ export interface SynodNodeConfig {
   };
   /** The callback service and sessions (used only with an app that has callbacks). */
   readonly callbacks?: Partial<CallbackOptions>;
+  /**
+   * Test-only RSM mutations (each breaks the protocol on purpose, to prove a checker catches it
+   * on real processes: `npm run nemesis -- --mutate …`). Refused unless the control service is on:
+   * never in production.
+   */
+  readonly testMutations?: RsmMutations;
   readonly transport?: Partial<TransportOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
@@ -105,6 +112,9 @@ export class SynodNode {
   static async start(config: SynodNodeConfig): Promise<SynodNode> {
     const cluster = config.cluster ?? defaultClusterName(config.first);
     callbackOptions(config.callbacks); // bad options refuse the start before anything is touched
+    if (config.testMutations !== undefined && config.controlAddress === undefined) {
+      throw new RangeError('test mutations break the protocol on purpose: they are refused unless the test control service is on');
+    }
     const firstLife = checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster });
     const incarnation = randomUUID();
     const logger = config.logger;
@@ -131,6 +141,7 @@ export class SynodNode {
         ...(config.paxos === undefined ? {} : { paxos: config.paxos }),
         ...(config.config === undefined ? {} : { config: config.config }),
         ...(config.rsm === undefined ? {} : { rsm: config.rsm }),
+        ...(config.testMutations === undefined ? {} : { mutations: config.testMutations }),
       });
     } catch (err) {
       await prod.close();

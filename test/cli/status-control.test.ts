@@ -171,6 +171,9 @@ describe('synod status and synod control against three real lock-server processe
       ['control', a.controlAddress, 'partition-from'],
       ['control', a.controlAddress, 'partition-from', 'x,y'],
       ['control', a.controlAddress, 'explode'],
+      // Test-only mutations: never without the control service, and only known ones.
+      ['lock-server', '--me', '127.0.0.1:1', '--first', '127.0.0.1:1', '--data-dir', '/nonexistent', '--test-mutate', 'no-client-table'],
+      ['lock-server', '--me', '127.0.0.1:1', '--first', '127.0.0.1:1', '--data-dir', '/nonexistent', '--control', '--test-mutate', 'bogus'],
     ];
     const runs = await Promise.all(cases.map((args) => synod(...args)));
     runs.forEach((r, i) => {
