@@ -5,8 +5,8 @@
  *   npm run sim -- --layer paxos --seed 42            replay one seed, printing its trace
  *   options: --start S (first seed of --seeds), --jobs J (workers), --mutate NAME (test-only
  *            protocol breakage, repeatable), --logs (with --seed: include the nodes' log lines),
- *            --pictures DIR (rsm: draw each non-linearizable client history there; with --seed
- *            the default is the system temp directory)
+ *            --pictures DIR (rsm, lock: draw each non-linearizable client history there; with
+ *            --seed the default is the system temp directory)
  *
  * Prints one line per run (seed, pass/FAIL, trace digest, figures), every failure, and last
  * `N passed, M failed`. Exit status 1 when any run failed.

@@ -1,8 +1,10 @@
-import { appendModel } from '../lincheck/models.js';
+import { appendModel, lockModel } from '../lincheck/models.js';
 import { writeViolationPicture } from '../lincheck/render.js';
+import type { CheckResult, History, Model } from '../lincheck/types.js';
 import { runConfigSimulation } from './config-run.js';
+import { runLockSimulation } from './lock-run.js';
 import { runPaxosSimulation } from './paxos-run.js';
-import { runRsmSimulation } from './rsm-run.js';
+import { type StackRunOptions, runRsmSimulation } from './rsm-run.js';
 import type { RunResult } from './run-result.js';
 
 /** Options every layer's randomized run understands. */
@@ -21,11 +23,15 @@ export interface RunOptions {
 
 type Runner = (opts: RunOptions) => RunResult;
 
+/** The RSM's test-only mutations (rsm and lock runs: the same stack under another app). */
+const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'strict-completeness', 'send-before-durable'];
+
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
   paxos: ['skip-promise-persist', 'send-before-durable', 'forge-value', 'no-catch-up', 'lying-disk'],
   config: ['skip-promise-persist', 'send-before-durable', 'joiner-first'],
-  rsm: ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'strict-completeness', 'send-before-durable'],
+  rsm: rsmMutationNames,
+  lock: rsmMutationNames,
 };
 
 function paxosMutations(names: readonly string[] | undefined) {
@@ -53,27 +59,34 @@ export const layerRunners: Record<string, Runner> = {
       ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
       mutations: { ...paxosMutations(o.mutations), joinerFirst: o.mutations?.includes('joiner-first') === true },
     }),
-  rsm: (o) => {
-    let picture: string | null = null;
-    const result = runRsmSimulation({
-      seed: o.seed,
-      ...(o.pictureDir === undefined ? {} : {
-        onViolation: (history, verdict) => {
-          picture = writeViolationPicture(o.pictureDir!, history, appendModel, verdict, {
-            name: `rsm-seed-${o.seed}`, title: `npm run sim -- --layer rsm --seed ${o.seed}`,
-          });
-        },
-      }),
-      ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
-      ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
-      mutations: {
-        ...paxosMutations(o.mutations),
-        replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,
-        executeOutOfOrder: o.mutations?.includes('execute-out-of-order') === true,
-        noClientTable: o.mutations?.includes('no-client-table') === true,
-        strictCompleteness: o.mutations?.includes('strict-completeness') === true,
-      },
-    });
-    return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };
-  },
+  rsm: (o) => runStack('rsm', o, appendModel, runRsmSimulation),
+  lock: (o) => runStack('lock', o, lockModel, runLockSimulation),
 };
+
+/**
+ * A whole-stack run of `layer` (rsm, lock) with the RSM mutations named in `o`; with
+ * `o.pictureDir`, a client history that is not linearizable is drawn there.
+ */
+function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, run: (opts: StackRunOptions<I, O>) => RunResult): RunResult {
+  let picture: string | null = null;
+  const result = run({
+    seed: o.seed,
+    ...(o.pictureDir === undefined ? {} : {
+      onViolation: (history: History<I, O>, verdict: Extract<CheckResult, { verdict: 'violation' }>) => {
+        picture = writeViolationPicture(o.pictureDir!, history, model, verdict, {
+          name: `${layer}-seed-${o.seed}`, title: `npm run sim -- --layer ${layer} --seed ${o.seed}`,
+        });
+      },
+    }),
+    ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
+    ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
+    mutations: {
+      ...paxosMutations(o.mutations),
+      replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,
+      executeOutOfOrder: o.mutations?.includes('execute-out-of-order') === true,
+      noClientTable: o.mutations?.includes('no-client-table') === true,
+      strictCompleteness: o.mutations?.includes('strict-completeness') === true,
+    },
+  });
+  return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };
+}

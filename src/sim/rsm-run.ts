@@ -1,6 +1,7 @@
 import type { NodeId } from '../env/types.js';
 import type { ShellMutations } from '../env/shell.js';
 import { type TestState, testApp } from '../apps/test-app.js';
+import type { App } from '../rsm/app.js';
 import type { ConfigMutations } from '../config/view-manager.js';
 import type { PaxosMutations } from '../paxos/context.js';
 import type { RsmMutations } from '../rsm/replica.js';
@@ -9,8 +10,8 @@ import { DeadlineExceededError } from '../client/errors.js';
 import { checkLinearizable } from '../lincheck/check.js';
 import { appendCalls } from '../lincheck/mappings.js';
 import { type AppendInput, type AppendOutput, appendModel } from '../lincheck/models.js';
-import { HistoryRecorder } from '../lincheck/recorder.js';
-import type { CheckResult, History } from '../lincheck/types.js';
+import { type CallMapping, HistoryRecorder } from '../lincheck/recorder.js';
+import type { CheckResult, History, Model } from '../lincheck/types.js';
 import { RsmChecker } from './checkers/rsm-checker.js';
 import { SimCluster, sameList } from './cluster.js';
 import { drawDisk } from './disk.js';
@@ -18,8 +19,10 @@ import { FaultInjector, type FaultPlan } from './faults.js';
 import { drawNetwork } from './network.js';
 import { Prng } from './prng.js';
 import type { RunResult } from './run-result.js';
+import type { Simulation } from './simulation.js';
 
-export interface RsmRunOptions {
+/** Options of a whole-stack run (`runStackSimulation`), over client histories of `I`/`O` operations. */
+export interface StackRunOptions<I, O> {
   readonly seed: number;
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
@@ -28,7 +31,50 @@ export interface RsmRunOptions {
    * Told the client history and the checker's verdict when the history is not linearizable (e.g.
    * to draw its picture: `npm run sim -- --layer rsm --seed S` does).
    */
-  readonly onViolation?: (history: History<AppendInput, AppendOutput>, result: Extract<CheckResult, { verdict: 'violation' }>) => void;
+  readonly onViolation?: (history: History<I, O>, result: Extract<CheckResult, { verdict: 'violation' }>) => void;
+}
+
+export type RsmRunOptions = StackRunOptions<AppendInput, AppendOutput>;
+
+/** What a workload's clients see of the run they work in. */
+export interface WorkloadRun {
+  readonly sim: Simulation;
+  /** The replica-side checker (it watches every execution); the append workload records its calls there. */
+  readonly rsm: RsmChecker;
+  /** False once the run stops its clients: a client then starts no further call. */
+  issuing(): boolean;
+  /**
+   * A unit of a client's work (a call, a lock cycle) that began at `startedMs` succeeded; once
+   * the cluster has settled, units begun after it count for liveness.
+   */
+  progressed(clientId: string, startedMs: number): void;
+}
+
+/**
+ * What the clients of a whole-stack run do and what is checked of them: the app the replicas
+ * run, each client's loop, the model their recorded history must linearize in, and the final
+ * checks on the replicas of the quiet view. One per run (it may count its own figures).
+ */
+export interface Workload<S, M, I, O> {
+  /** Names the run in its trace (`rsm run seed=…`). */
+  readonly name: string;
+  readonly app: App<S>;
+  /** Which client calls are recorded, as operations of `model`. */
+  readonly calls: CallMapping<I, O>;
+  readonly model: Model<M, I, O>;
+  /** What `progressed` counts, for the liveness failure message (`calls`, `lock cycles`). */
+  readonly progressUnit: string;
+  /** Draws the workload's own shape (once the cluster started, before any client). Optional. */
+  setUp?(run: WorkloadRun): void;
+  /** Sets one client to work: one call at a time, until `run.issuing()` turns false. */
+  startClient(client: RsmClient, run: WorkloadRun): void;
+  /**
+   * Final checks on the members of the final view once it is quiet (runs that settled with no
+   * failure so far): each member's state and snapshot (base64 of its state bytes).
+   */
+  checkFinal(states: ReadonlyMap<NodeId, S>, snapshots: ReadonlyMap<NodeId, string>, run: WorkloadRun): void;
+  /** Figures for the run's result line. */
+  stats(run: WorkloadRun): Record<string, number>;
 }
 
 /** Share of runs whose faults may kill every holder of the replicated state (the refusal path). */
@@ -41,7 +87,7 @@ export const rsmRunBounds = {
   clientDeadlineMs: 4000,
   /** Once faults end: every node a member of one view, every replica serving it, within this long. */
   settleBoundMs: 20000,
-  /** After that, every client must complete this many further calls… */
+  /** After that, every client must complete this many further calls (lock runs: lock cycles)… */
   callsAfterSettle: 3,
   /** …within this long. */
   liveBoundMs: 10000,
@@ -56,6 +102,61 @@ export const rsmRunBounds = {
 };
 
 /**
+ * The test app's append workload: each client appends unique items or reads the list's length,
+ * one call at a time; the final list is checked for lost, duplicated, refused and reordered
+ * appends (see `RsmChecker`), the history against `appendModel`.
+ */
+function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput> {
+  return {
+    name: 'rsm',
+    app: testApp,
+    calls: appendCalls,
+    model: appendModel,
+    progressUnit: 'calls',
+    startClient(client, run) {
+      const { sim, rsm } = run;
+      const rng = sim.rng;
+      const id = client.clientId;
+      let n = 0;
+      const next = (): void => {
+        if (!run.issuing()) return;
+        if (rng.chance(rsmRunBounds.readShare)) {
+          const invokedMs = sim.now;
+          client.submit('length', null, { deadlineMs: rsmRunBounds.clientDeadlineMs }, (r) => {
+            if (r.ok) run.progressed(id, invokedMs);
+            sim.schedule(rng.uniform(0, 30), next);
+          });
+          return;
+        }
+        const item = `${id}:${++n}`;
+        const record = rsm.invoked(id, item);
+        client.submit('append', { item }, { deadlineMs: rsmRunBounds.clientDeadlineMs }, (r) => {
+          record.completedMs = sim.now;
+          if (r.ok) {
+            record.result = { kind: 'ok', index: r.value as number };
+            run.progressed(id, record.invokedMs);
+          } else {
+            record.result = r.error instanceof DeadlineExceededError ? { kind: 'unknown' } : { kind: 'failed', error: r.error.message };
+          }
+          sim.schedule(rng.uniform(0, 30), next);
+        });
+      };
+      sim.schedule(rng.uniform(0, 100), next);
+    },
+    checkFinal(states, snapshots, run) {
+      run.rsm.checkFinal(new Map([...states].map(([id, s]) => [id, [...s.list]])), snapshots);
+    },
+    stats({ rsm }) {
+      return {
+        calls: rsm.calls.length,
+        acked: rsm.calls.filter((c) => c.result?.kind === 'ok').length,
+        unknown: rsm.calls.filter((c) => c.result?.kind === 'unknown').length,
+      };
+    },
+  };
+}
+
+/**
  * One randomized run of the whole stack with the test app: 3–5 replicas, 2–5 concurrent clients
  * appending unique items, and every fault: crashes (also mid-step), pauses, partitions, loss,
  * duplication, reordering, slow and failing disks, and breakpoints 1–4. Checks the RSM safety
@@ -63,6 +164,17 @@ export const rsmRunBounds = {
  * liveness once faults stop: the cluster settles and every client's calls succeed again.
  */
 export function runRsmSimulation(opts: RsmRunOptions): RunResult {
+  return runStackSimulation(appendWorkload(), opts);
+}
+
+/**
+ * One randomized run of the whole stack with `workload`'s app and clients (see
+ * `runRsmSimulation` for the faults): Paxos, config and RSM safety as it goes; once faults stop,
+ * the cluster settles (or refuses, where no complete state is left) and every client makes
+ * progress again; then the workload's final checks on the replicas and the linearizability of
+ * the whole client history with the workload's model.
+ */
+export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, opts: StackRunOptions<I, O>): RunResult {
   const seed = opts.seed;
   const shape = new Prng(seed ^ 0x2545f491);
   const network = drawNetwork(shape, 0.1);
@@ -73,12 +185,12 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
   const chunkBytes = shape.chance(0.3) ? shape.between(16, 256) : undefined;
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   let checker: RsmChecker | null = null;
-  const cluster = new SimCluster<TestState>({
+  const cluster = new SimCluster<S>({
     seed,
     ids,
     network,
     disk,
-    app: testApp,
+    app: workload.app,
     ...(chunkBytes === undefined ? {} : { rsm: { stateChunkBytes: chunkBytes } }),
     replicaObserver: (id) => ({ executed: (vs, r, o) => checker?.executed(id, vs, r, o) }),
     ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
@@ -91,43 +203,27 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
   const rng = sim.rng;
   cluster.start();
 
-  // Clients: each appends unique items or reads the length, one call at a time, until told to
-  // stop. Every call is recorded for the linearizability check.
-  const recorder = new HistoryRecorder(appendCalls);
+  // Clients: each works one call at a time until told to stop. Every call is recorded for the
+  // linearizability check.
+  const recorder = new HistoryRecorder(workload.calls);
   let issuing = true;
   const clients: RsmClient[] = [];
   const okAfter = new Map<string, number>();
   let settledAt = Number.POSITIVE_INFINITY;
+  const run: WorkloadRun = {
+    sim,
+    rsm,
+    issuing: () => issuing,
+    progressed: (id, startedMs) => {
+      if (startedMs >= settledAt) okAfter.set(id, (okAfter.get(id) ?? 0) + 1);
+    },
+  };
+  workload.setUp?.(run);
   for (let k = 1; k <= clientCount; k++) {
-    const id = `c${k}`;
-    const client = cluster.addClient(id);
+    const client = cluster.addClient(`c${k}`);
     client.observe(recorder);
     clients.push(client);
-    let n = 0;
-    const next = (): void => {
-      if (!issuing) return;
-      if (rng.chance(rsmRunBounds.readShare)) {
-        const invokedMs = sim.now;
-        client.submit('length', null, { deadlineMs: rsmRunBounds.clientDeadlineMs }, (r) => {
-          if (r.ok && invokedMs >= settledAt) okAfter.set(id, (okAfter.get(id) ?? 0) + 1);
-          sim.schedule(rng.uniform(0, 30), next);
-        });
-        return;
-      }
-      const item = `${id}:${++n}`;
-      const record = rsm.invoked(id, item);
-      client.submit('append', { item }, { deadlineMs: rsmRunBounds.clientDeadlineMs }, (r) => {
-        record.completedMs = sim.now;
-        if (r.ok) {
-          record.result = { kind: 'ok', index: r.value as number };
-          if (record.invokedMs >= settledAt) okAfter.set(id, (okAfter.get(id) ?? 0) + 1);
-        } else {
-          record.result = r.error instanceof DeadlineExceededError ? { kind: 'unknown' } : { kind: 'failed', error: r.error.message };
-        }
-        sim.schedule(rng.uniform(0, 30), next);
-      });
-    };
-    sim.schedule(rng.uniform(0, 100), next);
+    workload.startClient(client, run);
   }
 
   const plan: FaultPlan = {
@@ -146,7 +242,7 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
   // survive): a process is killed only if another live one holds a state at least as new. The
   // rest are chaos runs, where every holder may die and the cluster must then refuse to serve.
   const chaos = rng.chance(rsmChaosShare);
-  sim.log(`rsm run seed=${seed} nodes=${count} clients=${clientCount} chaos=${chaos} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}`);
+  sim.log(`${workload.name} run seed=${seed} nodes=${count} clients=${clientCount} chaos=${chaos} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}`);
   if (!chaos) {
     const complete = (n: (typeof cluster.nodes)[number]): boolean => n.status !== 'down' && n.process?.stack.rsm?.core.stateComplete === true;
     faults.protect((victim) => cluster.nodes.some((n) => n !== victim && n.status === 'up' && complete(n)), complete);
@@ -208,34 +304,33 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
     if (!enough()) {
       const counts = clients.map((c) => `${c.clientId}:${okAfter.get(c.clientId) ?? 0}`).join(' ');
       sim.fail(`liveness: within ${rsmRunBounds.liveBoundMs} ms after the cluster settled, not every client ` +
-        `completed ${rsmRunBounds.callsAfterSettle} calls (${counts}): ${cluster.describe()}`);
+        `completed ${rsmRunBounds.callsAfterSettle} ${workload.progressUnit} (${counts}): ${cluster.describe()}`);
     }
   }
   // Stop issuing; let calls in progress finish; then compare the replicas of the quiet view.
   issuing = false;
   sim.runUntil(sim.now + rsmRunBounds.clientDeadlineMs + 1000, () => recorder.running === 0);
-  const lists = new Map<NodeId, readonly string[]>();
+  const states = new Map<NodeId, S>();
   const snapshots = new Map<NodeId, string>();
   const finalView = cluster.view(ids[0]!);
   for (const id of finalView?.members ?? []) {
     const core = cluster.node(id).process?.stack.rsm?.core;
     const bytes = core?.snapshotBytes();
     if (core === undefined || core.state === null || bytes === null || bytes === undefined) continue;
-    lists.set(id, [...core.state.list]);
+    states.set(id, core.state);
     snapshots.set(id, Buffer.from(bytes).toString('base64'));
   }
-  if (sim.failures.length === 0 && !stateLost && settled()) rsm.checkFinal(lists, snapshots);
+  if (sim.failures.length === 0 && !stateLost && settled()) workload.checkFinal(states, snapshots, run);
   // Linearizability of the whole client history (also in runs that lost the state: what was
   // acknowledged before must still be explained, and nothing may be acknowledged after).
   const history = recorder.history();
-  const verdict = checkLinearizable(history, appendModel, { timeBudgetMs: rsmRunBounds.lincheckBudgetMs });
+  const verdict = checkLinearizable(history, workload.model, { timeBudgetMs: rsmRunBounds.lincheckBudgetMs });
   if (verdict.verdict === 'violation') {
     sim.fail(`linearizability: the client history (${history.length} operations) has no linearization: ${verdict.explanation}`);
     opts.onViolation?.(history, verdict);
   }
   for (const n of cluster.nodes) n.crash('end of run');
 
-  const acked = rsm.calls.filter((c) => c.result?.kind === 'ok').length;
   return {
     seed,
     ok: sim.failures.length === 0,
@@ -244,9 +339,7 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
     stats: {
       nodes: count,
       clients: clientCount,
-      calls: rsm.calls.length,
-      acked,
-      unknown: rsm.calls.filter((c) => c.result?.kind === 'unknown').length,
+      ...workload.stats(run),
       operations: history.length,
       lincheckUnknown: verdict.verdict === 'unknown' ? 1 : 0,
       executions: rsm.executions,

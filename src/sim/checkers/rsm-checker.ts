@@ -15,7 +15,8 @@ export interface CallRecord {
 }
 
 /**
- * Safety checkers of the RSM layer over the test app's append-only list:
+ * Safety checkers of the RSM layer; the first two hold for any app, the rest are about the test
+ * app's append-only list:
  * - same request at every viewstamp: every replica that executed viewstamp v executed the same
  *   request there (checked as it happens);
  * - equal state: every member of a quiet view holds the same state (app state and client table);
@@ -77,13 +78,21 @@ export class RsmChecker {
     }
   }
 
-  /** Final checks on the members of a quiet view: their lists and snapshots. */
-  checkFinal(lists: ReadonlyMap<NodeId, readonly string[]>, snapshots: ReadonlyMap<NodeId, string>): void {
+  /**
+   * Equal state: every member of a quiet view holds the same snapshot (app state and client
+   * table). `sizes` describes each member's state for the failure message (e.g. `3 items`).
+   */
+  checkEqualState(snapshots: ReadonlyMap<NodeId, string>, sizes: ReadonlyMap<NodeId, string>): void {
     const distinct = new Set(snapshots.values());
     if (distinct.size > 1) {
-      const desc = [...lists].map(([n, l]) => `${n}:${l.length} items`).join(' ');
+      const desc = [...sizes].map(([n, size]) => `${n}:${size}`).join(' ');
       this.#sim.fail(`equal state: the members of the final view hold ${distinct.size} different states (${desc})`);
     }
+  }
+
+  /** Final checks on the members of a quiet view: their lists and snapshots. */
+  checkFinal(lists: ReadonlyMap<NodeId, readonly string[]>, snapshots: ReadonlyMap<NodeId, string>): void {
+    this.checkEqualState(snapshots, new Map([...lists].map(([n, l]) => [n, `${l.length} items`])));
     const list = lists.values().next().value;
     if (list === undefined) return;
     const seen = new Set<string>();
