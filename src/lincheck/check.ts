@@ -44,6 +44,14 @@ import type { CheckOptions, CheckResult, History, Model, Operation } from './typ
 
 /** Time budget of a check unless `CheckOptions.timeBudgetMs` says otherwise. */
 export const defaultTimeBudgetMs = 30_000;
+/**
+ * Memory budget of the memo of one part unless `CheckOptions.memoryBudgetBytes` says otherwise:
+ * 512 MiB. A hard part (many concurrent unknown outcomes) can fill gigabytes within the time
+ * budget; past this the verdict is unknown rather than the process running out of memory.
+ */
+export const defaultMemoryBudgetBytes = 512 * 1024 * 1024;
+/** What the memo counts per entry beyond its bit set's words (map slot, array header, key share). */
+const memoEntryOverheadBytes = 96;
 /** The search looks at the clock once per this many steps. */
 const clockCheckEverySteps = 1024;
 /** At most this many further candidates that could not be placed are named in an explanation. */
@@ -59,9 +67,12 @@ interface Entry {
   next: Entry | null;
 }
 
+/** Why a search gave up. */
+type Exhaustion = 'time' | 'memory';
+
 type PartResult =
   | { readonly verdict: 'ok' }
-  | { readonly verdict: 'unknown' }
+  | { readonly verdict: 'unknown'; readonly why: Exhaustion }
   | { readonly verdict: 'violation'; readonly longestPrefix: readonly number[]; readonly failedOp: number; readonly explanation: string };
 
 /**
@@ -75,15 +86,18 @@ export function checkLinearizable<S, I, O>(history: History<I, O>, model: Model<
   const started = performance.now();
   const budgetMs = options?.timeBudgetMs ?? defaultTimeBudgetMs;
   invariant(budgetMs >= 0, `lincheck: timeBudgetMs must be >= 0, got ${budgetMs}`);
+  const memoryBytes = options?.memoryBudgetBytes ?? defaultMemoryBudgetBytes;
+  invariant(memoryBytes > 0, `lincheck: memoryBudgetBytes must be > 0, got ${memoryBytes}`);
   validate(history);
   const deadline = started + budgetMs;
   const parts = model.partition ? model.partition(history) : [history];
   const base = { operations: history.length, parts: parts.length };
   for (const [index, part] of parts.entries()) {
-    const r = checkPart(part, model, deadline);
+    const r = checkPart(part, model, { deadline, memoryBytes });
     const elapsedMs = performance.now() - started;
     if (r.verdict === 'unknown') {
-      return { verdict: 'unknown', ...base, elapsedMs, reason: `time budget of ${budgetMs} ms ran out in part ${index + 1} of ${parts.length} (${part.length} operations)` };
+      const budget = r.why === 'time' ? `time budget of ${budgetMs} ms` : `memory budget of ${Math.round(memoryBytes / 2 ** 20)} MiB`;
+      return { verdict: 'unknown', ...base, elapsedMs, reason: `${budget} ran out in part ${index + 1} of ${parts.length} (${part.length} operations)` };
     }
     if (r.verdict === 'violation') {
       return { verdict: 'violation', ...base, elapsedMs, part: index, longestPrefix: r.longestPrefix, failedOp: r.failedOp, explanation: r.explanation };
@@ -192,17 +206,17 @@ function zobrist(n: number): Uint32Array {
 /** The (linearized set, state) pairs seen: hash and state key index exact copies of the sets. */
 class Memo {
   readonly #seen = new Map<string, Uint32Array[]>();
+  /** An estimate of the memory the entries take. */
+  bytes = 0;
 
   /** Records the pair; false if it was seen before. */
   add(h1: number, h2: number, stateKey: string, bits: Uint32Array): boolean {
     const key = `${h1.toString(36)}.${h2.toString(36)}|${stateKey}`;
     const sets = this.#seen.get(key);
-    if (sets === undefined) {
-      this.#seen.set(key, [bits.slice()]);
-      return true;
-    }
-    if (sets.some((s) => sameBits(s, bits))) return false;
-    sets.push(bits.slice());
+    if (sets !== undefined && sets.some((s) => sameBits(s, bits))) return false;
+    if (sets === undefined) this.#seen.set(key, [bits.slice()]);
+    else sets.push(bits.slice());
+    this.bytes += 4 * bits.length + key.length + memoEntryOverheadBytes;
     return true;
   }
 }
@@ -212,15 +226,21 @@ function sameBits(a: Uint32Array, b: Uint32Array): boolean {
   return true;
 }
 
-function checkPart<S, I, O>(part: History<I, O>, model: Model<S, I, O>, deadline: number): PartResult {
+/** What a search may spend: until `deadline` (performance.now() time), `memoryBytes` of memo. */
+interface Budget {
+  readonly deadline: number;
+  readonly memoryBytes: number;
+}
+
+function checkPart<S, I, O>(part: History<I, O>, model: Model<S, I, O>, budget: Budget): PartResult {
   const ops = [...part].sort((a, b) => a.call - b.call || a.id - b.id);
   const byNextCall = nextCallOfClient(ops);
   if (byNextCall.some((t, i) => Number.isFinite(t) && isUnknown(ops[i]!))) {
-    const first = search(ops, model, deadline, byNextCall);
-    if (first.verdict !== 'exhausted') return { verdict: first.verdict };
+    const first = search(ops, model, budget, byNextCall);
+    if (first.verdict !== 'exhausted') return first;
   }
-  const full = search(ops, model, deadline, null);
-  if (full.verdict !== 'exhausted') return { verdict: full.verdict };
+  const full = search(ops, model, budget, null);
+  if (full.verdict !== 'exhausted') return full;
   return violation(ops, model, full.best, full.bestState);
 }
 
@@ -238,14 +258,15 @@ function nextCallOfClient<I, O>(ops: ReadonlyArray<Operation<I, O>>): Float64Arr
 }
 
 type SearchOutcome<S> =
-  | { readonly verdict: 'ok' | 'unknown' }
+  | { readonly verdict: 'ok' }
+  | { readonly verdict: 'unknown'; readonly why: Exhaustion }
   | { readonly verdict: 'exhausted'; readonly best: readonly number[]; readonly bestState: S };
 
 /**
  * One depth-first search over the part (`ops`, sorted by call). With `takesEffectBy`, an unknown
  * operation may only be placed while nothing called after its time there is placed.
  */
-function search<S, I, O>(ops: ReadonlyArray<Operation<I, O>>, model: Model<S, I, O>, deadline: number, takesEffectBy: Float64Array | null): SearchOutcome<S> {
+function search<S, I, O>(ops: ReadonlyArray<Operation<I, O>>, model: Model<S, I, O>, budget: Budget, takesEffectBy: Float64Array | null): SearchOutcome<S> {
   const dfs = new Search(ops, model, takesEffectBy);
   const lists = eventLists(ops);
   let steps = 0;
@@ -256,7 +277,10 @@ function search<S, I, O>(ops: ReadonlyArray<Operation<I, O>>, model: Model<S, I,
   let limit = Number.POSITIVE_INFINITY;
   for (;;) {
     if (dfs.knownLeft === 0) return { verdict: 'ok' };
-    if (++steps % clockCheckEverySteps === 0 && performance.now() > deadline) return { verdict: 'unknown' };
+    if (++steps % clockCheckEverySteps === 0) {
+      if (performance.now() > budget.deadline) return { verdict: 'unknown', why: 'time' };
+      if (dfs.memoBytes > budget.memoryBytes) return { verdict: 'unknown', why: 'memory' };
+    }
     if (!inUnknown && (entry === null || !entry.isCall)) {
       // No known candidate left here: try the unknown operations called by now.
       limit = entry === null ? Number.POSITIVE_INFINITY : ops[entry.op]!.ret!;
@@ -303,6 +327,11 @@ class Search<S, I, O> {
   #h1 = 0;
   #h2 = 0;
   knownLeft: number;
+
+  /** An estimate of the memory the memo takes. */
+  get memoBytes(): number {
+    return this.#memo.bytes;
+  }
   #state: S;
   #stateKey: string;
   // The stack: what was linearized, the state and key before it, the limit it was chosen under.

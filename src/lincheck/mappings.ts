@@ -1,6 +1,6 @@
 import type { Json } from '../rsm/app.js';
 import type { AppendInput, AppendOutput, LockInput, LockOutput } from './models.js';
-import type { CallMapping } from './recorder.js';
+import { type CallMapping, notExecuted } from './recorder.js';
 
 /**
  * The calls of the apps, as the models of models.ts see them (for `HistoryRecorder`).
@@ -17,13 +17,15 @@ export const appendCalls: CallMapping<AppendInput, AppendOutput> = {
     return proc === 'append' && typeof item === 'string' ? { proc: 'append', item } : null;
   },
   value: (input, value) => (input.proc === 'append' ? { index: value as number } : { length: value as number }),
-  appError: () => null,
+  // The test app checks arguments before it changes anything.
+  appError: (_input, code) => (code === 'bad-args' ? notExecuted : null),
 };
 
 /**
  * The lock service's `acquire`, `release` and `stat` (`lockModel`). `expire` is not modelled and
  * not recorded: a recorder that meets one reports it in `skipped`, and the history is then not
- * checkable as it stands. `release` refused with `not-held` is an executed operation.
+ * checkable as it stands. `release` refused with `not-held` is an executed operation; any call
+ * refused with `bad-args` had no effect.
  */
 export const lockCalls: CallMapping<LockInput, LockOutput> = {
   input(proc, args) {
@@ -36,8 +38,9 @@ export const lockCalls: CallMapping<LockInput, LockOutput> = {
     if (proc === 'acquire') return { proc: 'acquire', lock, owner };
     if (proc !== 'release') return null;
     const token = a['token'];
-    return typeof token === 'number' ? { proc: 'release', lock, owner, token } : { proc: 'release', lock, owner };
+    return typeof token === 'number' && Number.isFinite(token) ? { proc: 'release', lock, owner, token } : { proc: 'release', lock, owner };
   },
   value: (_input, value) => value as unknown as LockOutput,
-  appError: (input, code) => (input.proc === 'release' && code === 'not-held' ? { error: code } : null),
+  // `not-held` is release's answer; `bad-args` is given before anything changes.
+  appError: (input, code) => (code === 'bad-args' ? notExecuted : input.proc === 'release' && code === 'not-held' ? { error: code } : null),
 };

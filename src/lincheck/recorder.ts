@@ -9,17 +9,31 @@ import type { History, Operation } from './types.js';
  * history, and what each reply means to the model.
  */
 export interface CallMapping<I, O> {
-  /** The model input of a call, or null: the call is not part of the history (e.g. a debug read). */
+  /**
+   * The model input of a call, or null: the call is not part of the history (e.g. a debug read).
+   * `args` are as the servers see them (after a JSON round trip: NaN is null, undefined fields gone).
+   */
   input(proc: string, args: Json): I | null;
   /** The model output for a reply the app gave. */
   value(input: I, value: Json): O;
   /**
-   * The model output for an app error (the call *was* executed and refused by the handler), or
-   * null if the model does not expect this error: the operation is then recorded with an
-   * unknown outcome, so an unexpected error never hides a violation nor invents one.
+   * What an app error means (the handler ran and threw an `AppError` with `code`): a model output
+   * (the model expects this refusal), `notExecuted` (the handler refuses this code before it
+   * changes anything, e.g. bad arguments: the call had no effect and is left out), or null (not
+   * known to the model: recorded with an unknown outcome, which may let a wrong effect through,
+   * so map every code the app can give).
    */
-  appError(input: I, code: string): O | null;
+  appError(input: I, code: string): O | typeof notExecuted | null;
 }
+
+/** `CallMapping.appError`: the call had no effect (left out of the history). */
+export const notExecuted: unique symbol = Symbol('not executed');
+
+/**
+ * Outcome codes of the RSM itself (src/rsm/replica.ts) for a request it did not run: no handler
+ * for the procedure; another request of the client was executed under this number or a later one.
+ */
+const notRunCodes: ReadonlySet<string> = new Set(['unknown-procedure', 'stale', 'conflict']);
 
 /** A call being recorded: times on the recorder's clock, output undefined until it completes. */
 interface Pending<I, O> {
@@ -36,7 +50,8 @@ interface Pending<I, O> {
  * Records client histories for the linearizability checker: an `RsmCallObserver` shared by any
  * number of `RsmClient`s on one clock. Every call `mapping.input` accepts becomes an operation,
  * in invocation order:
- * - a reply → its output (`mapping.value`); an app error → `mapping.appError` (executed);
+ * - a reply → its output (`mapping.value`); an app error → `mapping.appError` (an output, or left
+ *   out when it means the call had no effect; the RSM's own not-run codes are left out too);
  * - `InvalidArgumentError` → left out (refused as bad input, never executed: it constrains nothing);
  * - any other error (deadline passed, client closed), and a call not completed when `history()`
  *   is taken → unknown outcome: it may have taken effect at any time after its invocation, or never.
@@ -55,7 +70,9 @@ export class HistoryRecorder<I, O> implements RsmCallObserver {
   }
 
   invoked(call: ObservedCall, atMs: number): void {
-    const input = this.#mapping.input(call.proc, call.args);
+    // What the servers will see: the request travels as JSON.
+    const args = JSON.parse(JSON.stringify(call.args) ?? 'null') as Json;
+    const input = this.#mapping.input(call.proc, args);
     if (input === null) {
       this.skipped.set(call.proc, (this.skipped.get(call.proc) ?? 0) + 1);
       return;
@@ -74,7 +91,10 @@ export class HistoryRecorder<I, O> implements RsmCallObserver {
     if (result.ok) {
       pending.output = this.#mapping.value(pending.input, result.value);
     } else if (result.error instanceof AppRejectedError) {
-      pending.output = this.#mapping.appError(pending.input, result.error.code) ?? undefined;
+      const code = result.error.code;
+      const meaning = notRunCodes.has(code) ? notExecuted : this.#mapping.appError(pending.input, code);
+      if (meaning === notExecuted) pending.omitted = true;
+      else pending.output = meaning ?? undefined;
     } else if (result.error instanceof InvalidArgumentError) {
       pending.omitted = true;
     }

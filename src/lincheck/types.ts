@@ -29,7 +29,9 @@ export type History<I, O> = ReadonlyArray<Operation<I, O>>;
 
 /**
  * A sequential specification. States are immutable values (a step returns a new state); `key`
- * turns a state into a string for memoization, so two equal states must give equal keys.
+ * turns a state into a string for memoization. It must identify the state: two states with equal
+ * keys must behave alike from then on (the search merges them), and equal states should give
+ * equal keys (else the memo only works less well).
  */
 export interface Model<S, I, O> {
   readonly name: string;
@@ -88,4 +90,6 @@ export type CheckResult =
 export interface CheckOptions {
   /** Give up (verdict unknown) after this much wall time. */
   readonly timeBudgetMs?: number;
+  /** Give up (verdict unknown) once the memo of one part takes about this much memory. */
+  readonly memoryBudgetBytes?: number;
 }

@@ -54,6 +54,18 @@ test('with no time left the verdict on a hard history is unknown, and says the b
   assert.ok(r.verdict === 'unknown' && /time budget of 0 ms ran out in part 1 of 1/.test(r.reason), r.verdict === 'unknown' ? r.reason : '');
 });
 
+test('with too little memory the verdict on a hard history is unknown, and says the memory budget ran out', () => {
+  // Proves the memory budget: the same hard history fills the memo far past 1 MiB within seconds
+  // (unbounded, it filled gigabytes before the time budget ran out).
+  const h = counters();
+  for (let i = 1; i <= 24; i++) h.unknown(`c${i}`, { proc: 'add', key: 'k', by: i }, 0);
+  h.done('c0', { proc: 'get', key: 'k' }, { value: -1 }, 1, 100);
+  const r = checkLinearizable(h.history, counterModel, { timeBudgetMs: 60_000, memoryBudgetBytes: 2 ** 20 });
+  assert.equal(r.verdict, 'unknown');
+  assert.ok(r.verdict === 'unknown' && /memory budget of 1 MiB ran out in part 1 of 1/.test(r.reason), r.verdict === 'unknown' ? r.reason : '');
+  assert.ok(r.elapsedMs < 60_000);
+});
+
 test('many overlapping timed-out appends that do the same are tried in call order, not in every subset', () => {
   // Proves the reduction for alike unknown outcomes: 2^40 subsets, yet a quick violation.
   const h = new HistoryBuilder<AppendInput, AppendOutput>();

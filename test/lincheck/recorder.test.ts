@@ -41,12 +41,26 @@ test('replies, app errors, refusals, deadlines and calls still running each map 
   assert.deepEqual(h[1]!.input, { proc: 'release', lock: 'L', owner: 'o2', token: 3 });
 });
 
-test('an app error the model does not expect is recorded with an unknown outcome', () => {
+test('an app error the model does not know is an unknown outcome; one that means no effect is left out', () => {
   const r = new HistoryRecorder(lockCalls);
-  const c = call('c1', 'acquire', { lock: 'L', owner: 'o1' });
+  const outcomes: Array<[string, string]> = [['c1', 'handler-error'], ['c2', 'bad-args'], ['c3', 'stale'], ['c4', 'unknown-procedure'], ['c5', 'conflict']];
+  for (const [k, [client, code]] of outcomes.entries()) {
+    const c = call(client, 'acquire', { lock: 'L', owner: client });
+    r.invoked(c, 2 * k);
+    r.completed(c, { ok: false, error: new AppRejectedError(code, 'no') }, 2 * k + 1);
+  }
+  // Only the handler error may have had an effect; bad arguments are refused before any change,
+  // and the RSM's own codes mean the request never ran.
+  assert.deepEqual(r.history().map((op) => [op.client, op.output]), [['c1', undefined]]);
+});
+
+test('arguments are recorded as the servers see them, after the JSON trip', () => {
+  // A NaN token travels as null: the server sees a release without a token.
+  const r = new HistoryRecorder(lockCalls);
+  const c = call('c1', 'release', { lock: 'L', owner: 'o', token: Number.NaN });
   r.invoked(c, 1);
-  r.completed(c, { ok: false, error: new AppRejectedError('bad-args', 'no') }, 2);
-  assert.equal(r.history()[0]!.output, undefined);
+  r.completed(c, { ok: true, value: { released: true } }, 2);
+  assert.deepEqual(r.history()[0]!.input, { proc: 'release', lock: 'L', owner: 'o' });
 });
 
 test('the test app: appends and length reads are recorded, other procedures are not', () => {
