@@ -35,6 +35,15 @@ export const notExecuted: unique symbol = Symbol('not executed');
  */
 const notRunCodes: ReadonlySet<string> = new Set(['unknown-procedure', 'stale', 'conflict']);
 
+/**
+ * Added to a time stamp equal to (or, on a clock that stepped back, below) the last one the
+ * recorder gave, so that stamps grow strictly in the order the recorder is told of events: a
+ * client's completion seen before another's invocation at the same clock reading then orders them
+ * (the checker would take equal times as concurrent and lose that order). Far below any clock's
+ * resolution.
+ */
+const tieStepMs = 1e-6;
+
 /** A call being recorded: times on the recorder's clock, output undefined until it completes. */
 interface Pending<I, O> {
   readonly client: string;
@@ -56,12 +65,15 @@ interface Pending<I, O> {
  * - any other error (deadline passed, client closed), and a call not completed when `history()`
  *   is taken → unknown outcome: it may have taken effect at any time after its invocation, or never.
  * Invariant: an operation's [call, ret] interval contains everything its request did on the
- * servers (the observer is told before the request is sent and after the reply is received).
+ * servers (the observer is told before the request is sent and after the reply is received), and
+ * time stamps grow strictly in the order the recorder is told of events (ties broken by it).
  */
 export class HistoryRecorder<I, O> implements RsmCallObserver {
   readonly #mapping: CallMapping<I, O>;
   readonly #calls: Array<Pending<I, O>> = [];
   readonly #byCall = new Map<string, Pending<I, O>>();
+  /** The last time stamp given (see `tieStepMs`). */
+  #lastStamp = Number.NEGATIVE_INFINITY;
   /** Calls `mapping.input` refused to record, by procedure (for reports). */
   readonly skipped = new Map<string, number>();
 
@@ -77,7 +89,7 @@ export class HistoryRecorder<I, O> implements RsmCallObserver {
       this.skipped.set(call.proc, (this.skipped.get(call.proc) ?? 0) + 1);
       return;
     }
-    const pending: Pending<I, O> = { client: call.clientId, input, call: atMs, ret: undefined, output: undefined, omitted: false };
+    const pending: Pending<I, O> = { client: call.clientId, input, call: this.#stamp(atMs), ret: undefined, output: undefined, omitted: false };
     this.#calls.push(pending);
     this.#byCall.set(`${call.clientId}#${call.call}`, pending);
   }
@@ -87,7 +99,7 @@ export class HistoryRecorder<I, O> implements RsmCallObserver {
     const pending = this.#byCall.get(key);
     if (pending === undefined) return; // not recorded
     this.#byCall.delete(key);
-    pending.ret = atMs;
+    pending.ret = this.#stamp(atMs);
     if (result.ok) {
       pending.output = this.#mapping.value(pending.input, result.value);
     } else if (result.error instanceof AppRejectedError) {
@@ -99,6 +111,12 @@ export class HistoryRecorder<I, O> implements RsmCallObserver {
       pending.omitted = true;
     }
     // Otherwise the outcome stays unknown.
+  }
+
+  /** `atMs`, or just above the last stamp if it is not above it: stamps follow the order of events. */
+  #stamp(atMs: number): number {
+    this.#lastStamp = Math.max(atMs, this.#lastStamp + tieStepMs);
+    return this.#lastStamp;
   }
 
   /** Recorded calls not completed yet. */

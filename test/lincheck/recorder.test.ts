@@ -78,3 +78,21 @@ test('the test app: appends and length reads are recorded, other procedures are 
   ]);
   assert.equal(r.skipped.get('add'), 1);
 });
+
+test('time stamps follow the order of events, so a completion seen before an invocation at the same clock reading comes first', () => {
+  const r = new HistoryRecorder(appendCalls);
+  const a = call('c1', 'append', { item: 'a' });
+  const b = call('c2', 'append', { item: 'b' });
+  const c = call('c3', 'append', { item: 'c' });
+  r.invoked(a, 1);
+  r.completed(a, { ok: true, value: 0 }, 5);
+  r.invoked(b, 5); // after a's completion, at the same reading: a precedes b
+  r.invoked(c, 7);
+  r.completed(c, { ok: true, value: 1 }, 7); // same reading as its invocation: still after it
+  r.completed(b, { ok: true, value: 2 }, 6); // a clock that stepped back: still after everything seen
+  const [ha, hb, hc] = r.history();
+  assert.ok(ha!.ret! < hb!.call, 'a completed before b was invoked');
+  assert.ok(hc!.call < hc!.ret!);
+  assert.ok(hb!.ret! > hc!.ret!);
+  assert.ok(Math.abs(hb!.call - 5) < 1e-3, 'stamps stay at the clock reading, give or take the tie step');
+});
