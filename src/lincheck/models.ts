@@ -259,3 +259,35 @@ export const lockModel: Model<LockModelState, LockInput, LockOutput> = {
     return `${holder}, ${waiters}, a new grant needs a token ≥ ${s.minNextToken}`;
   },
 };
+
+/**
+ * What checking lock by lock cannot see: fencing tokens come from one counter of the whole
+ * service, so a token names one grant — one lock, one owner — across every lock. Returns the first
+ * token seen for two locks, or for two holders of a lock (in replies to acquire and in stats), as
+ * a sentence; null if none. Token 0 (a forgotten lock's stat) names no grant. A cheap side check
+ * of a history `lockModel` checks per lock.
+ */
+export function lockTokenConflict(history: History<LockInput, LockOutput>): string | null {
+  const seen = new Map<number, { lock: string; owner: string | null; op: Operation<LockInput, LockOutput> }>();
+  for (const op of history) {
+    const out = op.output as Record<string, unknown> | undefined;
+    const token = out?.['token'];
+    if (out === undefined || typeof token !== 'number' || token === 0) continue;
+    let owner: string | null;
+    if (op.input.proc === 'acquire' && out['granted'] === true) owner = op.input.owner;
+    else if (op.input.proc === 'stat') owner = typeof out['holder'] === 'string' ? out['holder'] : null;
+    else continue;
+    const earlier = seen.get(token);
+    if (earlier === undefined) {
+      seen.set(token, { lock: op.input.lock, owner, op });
+      continue;
+    }
+    const sameOwner = earlier.owner === null || owner === null || earlier.owner === owner;
+    if (earlier.lock !== op.input.lock || !sameOwner) {
+      const describe = (o: Operation<LockInput, LockOutput>): string => `${lockModel.describe!(o)} [op ${o.id}, ${o.client}]`;
+      return `token ${token} names two grants (${describe(earlier.op)}; ${describe(op)}): one service-wide counter issues every token once`;
+    }
+    if (earlier.owner === null && owner !== null) seen.set(token, { lock: earlier.lock, owner, op });
+  }
+  return null;
+}

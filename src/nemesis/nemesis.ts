@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { silentLogger } from '../env/logger.js';
 import { type NodeProcess, sleep } from '../harness/node-process.js';
 import { checkLinearizable } from '../lincheck/check.js';
-import { type LockInput, type LockOutput, lockModel } from '../lincheck/models.js';
+import { type LockInput, type LockOutput, lockModel, lockTokenConflict } from '../lincheck/models.js';
 import { writeViolationPicture } from '../lincheck/render.js';
 import type { CheckResult, History } from '../lincheck/types.js';
 import { GrpcClientTransport } from '../runtime/grpc-client-transport.js';
@@ -476,6 +476,8 @@ class NemesisRun {
       } else if (check.verdict === 'unknown') {
         problems.push(`the check gave no verdict: ${check.reason}`);
       }
+      const conflict = lockTokenConflict(history);
+      if (conflict !== null) problems.push(`fencing tokens: ${conflict}`);
     }
     const verdict: NemesisVerdict = check === null ? 'unchecked' : check.verdict;
     return {

@@ -2,7 +2,7 @@ import { AppRejectedError } from '../client/errors.js';
 import type { CallResult } from '../client/client-core.js';
 import type { RsmClient } from '../client/rsm-client.js';
 import { lockCalls } from '../lincheck/mappings.js';
-import { type LockInput, type LockModelState, type LockOutput, lockModel } from '../lincheck/models.js';
+import { type LockInput, type LockModelState, type LockOutput, lockModel, lockTokenConflict } from '../lincheck/models.js';
 import { type LockState, lockApp } from '../lock/lock-app.js';
 import type { Json } from '../rsm/app.js';
 import type { Prng } from './prng.js';
@@ -183,6 +183,7 @@ function lockWorkload(): Workload<LockState, LockModelState, LockInput, LockOutp
     app: lockApp,
     calls: lockCalls,
     model: lockModel,
+    checkHistory: lockTokenConflict,
     progressUnit: 'lock cycles',
     setUp(run) {
       locks = ['a', 'b', 'c'].slice(0, run.sim.rng.between(...lockRunBounds.locks)).map((l) => `lock-${l}`);

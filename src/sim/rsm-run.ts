@@ -73,6 +73,8 @@ export interface Workload<S, M, I, O> {
    * failure so far): each member's state and snapshot (base64 of its state bytes).
    */
   checkFinal(states: ReadonlyMap<NodeId, S>, snapshots: ReadonlyMap<NodeId, string>, run: WorkloadRun): void;
+  /** A check of the whole history beyond `model` (e.g. across its parts): a failure sentence, or null. Optional. */
+  checkHistory?(history: History<I, O>): string | null;
   /** Figures for the run's result line. */
   stats(run: WorkloadRun): Record<string, number>;
 }
@@ -329,6 +331,8 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     sim.fail(`linearizability: the client history (${history.length} operations) has no linearization: ${verdict.explanation}`);
     opts.onViolation?.(history, verdict);
   }
+  const beyond = workload.checkHistory?.(history) ?? null;
+  if (beyond !== null) sim.fail(`linearizability: ${beyond}`);
   for (const n of cluster.nodes) n.crash('end of run');
 
   return {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkLinearizable } from '../../src/lincheck/check.js';
-import { type LockInput, type LockOutput, lockModel } from '../../src/lincheck/models.js';
+import { type LockInput, type LockOutput, lockModel, lockTokenConflict } from '../../src/lincheck/models.js';
 import { HistoryBuilder } from './support.js';
 
 /** A lock history written one operation per line; every call takes one time unit. */
@@ -229,4 +229,32 @@ test('a violation on one lock is reported as that lock\'s part, the others being
   assert.equal(r.parts, 3);
   assert.equal(r.part, 1);
   assert.equal(r.failedOp, bad);
+});
+
+test('one token for two locks, or for two holders, is caught by the side check across locks (the per-lock check cannot see it)', () => {
+  // Each lock on its own is fine, so only the service-wide token rule shows the clash.
+  const twoLocks = new Locks();
+  twoLocks.acquire('p', 5, 'a');
+  twoLocks.acquire('q', 5, 'b');
+  assert.equal(checkLinearizable(twoLocks.h.history, lockModel).verdict, 'ok');
+  assert.match(lockTokenConflict(twoLocks.h.history) ?? '', /token 5 names two grants/);
+
+  const twoHolders = new Locks();
+  twoHolders.acquire('p', 7);
+  twoHolders.stat('x', 'q', 7);
+  assert.match(lockTokenConflict(twoHolders.h.history) ?? '', /token 7 names two grants/);
+
+  // The same grant seen again (the holder asking again, a stat, the lock free with its last token) is one grant.
+  const fine = new Locks();
+  fine.acquire('p', 3);
+  fine.acquire('p', 3);
+  fine.stat('x', 'p', 3);
+  fine.acquire('q', 'queued');
+  fine.release('p', 'released', 3);
+  fine.stat('x', null, 3, ['q']);
+  fine.acquire('q', 4);
+  fine.stat('x', 'q', 4, [], 'a');
+  fine.stat('x', null, 0, [], 'b');
+  assert.equal(lockTokenConflict(fine.h.history), null);
+  assert.equal(checkLinearizable(fine.h.history, lockModel).verdict, 'ok');
 });
