@@ -32,8 +32,11 @@ export interface NemesisOptions {
   readonly locks?: number;
   /** The run's directory: node data directories and logs, and the picture of a violation. */
   readonly dir: string;
-  /** Log level of the nodes' log files; default `info`. */
-  readonly logLevel?: string;
+  /**
+   * Log level of the nodes' log files: debug, info or warn (default info). Not error: session
+   * expiries (which the lock model does not model) are found in the logs, at warn.
+   */
+  readonly logLevel?: 'debug' | 'info' | 'warn';
   /** Progress lines (each fault as it starts and ends, the phases); default nowhere. */
   readonly write?: (line: string) => void;
   /** Time budget of the linearizability check; default `checkTimeBudgetMs`. */
