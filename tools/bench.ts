@@ -67,7 +67,8 @@ const lincheckUnknownRate = 0.01;
 /** Long enough never to cut a measurement short ("well under a minute" is the requirement). */
 const lincheckBudgetMs = 120_000;
 
-const root = mkdtempSync(join(tmpdir(), 'synod-bench-'));
+/** The lock bench's directory (node data and logs), made when the cluster is; removed by `cleanup`. */
+let root: string | null = null;
 const nodes: NodeProcess[] = [];
 const t0 = Date.now();
 const say = (line: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)}s] ${line}\n`);
@@ -79,7 +80,7 @@ function cleanup(): Promise<void> {
       n.closeClient();
       await n.kill('SIGKILL');
     }
-    rmSync(root, { recursive: true, force: true });
+    if (root !== null) rmSync(root, { recursive: true, force: true });
   })();
   return cleaned;
 }
@@ -183,9 +184,11 @@ async function benchLock(durationMs: number): Promise<void> {
   const ports = await freePortPairs(3);
   const first = `127.0.0.1:${ports[0]}`;
   const cluster = `synod@${first}`;
+  const dir = mkdtempSync(join(tmpdir(), 'synod-bench-'));
+  root = dir;
   for (const [i, port] of ports.entries()) {
     nodes.push(new NodeProcess({
-      port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel: 'warn', entry: [cliPath, 'lock-server'],
+      port, first, dataDir: join(dir, `n${i + 1}`), logFile: join(dir, `n${i + 1}.log`), logLevel: 'warn', entry: [cliPath, 'lock-server'],
     }));
   }
   for (const n of nodes) await n.start();
