@@ -369,43 +369,15 @@ export const scenarios: readonly Scenario[] = [
     number: 14,
     name: 'RSM breakpoints 1 and 2 on five nodes (cascading view changes)',
     nodes: 5,
-    async run(c) {
-      // Proves two cascading view changes under load: n5 dies executing, n4 dies committing [n1..n4], [n1,n2,n3] serves.
-      await c.grow();
-      const [A, B, C, D, E] = c.nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess, NodeProcess];
-      const G = c.growth();
-      await underLoad(c, async () => {
-        const eDied = c.expectDeath(E, /breakpoint 1: backup .* dies after executing/, { stayDown: true });
-        const dDied = c.expectDeath(D, /breakpoint 2: .* dies committing view 6/, { stayDown: true });
-        await c.arm(D, 2);
-        await c.arm(E, 1);
-        await eDied;
-        await dDied;
-        await c.expectView([A, B, C], { history: [...G, [A, B, C, D], [A, B, C]], primary: A });
-      });
-      await c.expectSameState([A, B, C]);
-    },
+    // Proves two cascading view changes under load: n5 dies executing, n4 dies committing [n1..n4], [n1,n2,n3] serves.
+    run: (c) => cascade(c, ([A, B, C, D]) => ({ dying: D, survivors: [A, B, C], primary: A })),
   },
   {
     number: 15,
     name: 'as 14 with breakpoint 2 on the primary',
     nodes: 5,
-    async run(c) {
-      // Proves the cascade when the primary itself dies mid view change: n2, the first survivor, takes over with every grant.
-      await c.grow();
-      const [A, B, C, D, E] = c.nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess, NodeProcess];
-      const G = c.growth();
-      await underLoad(c, async () => {
-        const eDied = c.expectDeath(E, /breakpoint 1: backup .* dies after executing/, { stayDown: true });
-        const aDied = c.expectDeath(A, /breakpoint 2: .* dies committing view 6/, { stayDown: true });
-        await c.arm(A, 2);
-        await c.arm(E, 1);
-        await eDied;
-        await aDied;
-        await c.expectView([B, C, D], { history: [...G, [A, B, C, D], [B, C, D]], primary: B });
-      });
-      await c.expectSameState([B, C, D]);
-    },
+    // Proves the cascade when the primary itself dies mid view change: n2, the first survivor, takes over with every grant.
+    run: (c) => cascade(c, ([A, B, C, D]) => ({ dying: A, survivors: [B, C, D], primary: B })),
   },
   {
     number: 16,
@@ -575,6 +547,31 @@ export const scenarios: readonly Scenario[] = [
  * Scenarios 6 and 7: n4 is killed, n1 (breakpoint 4 armed) proposes to remove it and dies once a
  * majority ([n1,n2,n3]) accepted. Checks that n2 and n3 accepted it; returns the accepted view.
  */
+/**
+ * Scenarios 14 and 15 on five nodes under load: n5 armed with breakpoint 1 (it dies executing a
+ * request) and `dying` with breakpoint 2 (it dies committing the view [n1..n4] that removes n5);
+ * then `survivors` serve with `primary`, with every replica's state equal.
+ */
+async function cascade(
+  c: TesterCluster,
+  roles: (nodes: readonly [NodeProcess, NodeProcess, NodeProcess, NodeProcess, NodeProcess]) => { dying: NodeProcess; survivors: NodeProcess[]; primary: NodeProcess },
+): Promise<void> {
+  await c.grow();
+  const [A, B, C, D, E] = c.nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess, NodeProcess];
+  const { dying, survivors, primary } = roles([A, B, C, D, E]);
+  const G = c.growth();
+  await underLoad(c, async () => {
+    const eDied = c.expectDeath(E, /breakpoint 1: backup .* dies after executing/, { stayDown: true });
+    const bp2Died = c.expectDeath(dying, /breakpoint 2: .* dies committing view 6/, { stayDown: true });
+    await c.arm(dying, 2);
+    await c.arm(E, 1);
+    await eDied;
+    await bp2Died;
+    await c.expectView(survivors, { history: [...G, [A, B, C, D], survivors], primary });
+  });
+  await c.expectSameState(survivors);
+}
+
 async function acceptedByMajorityThenDead(c: TesterCluster, G: History): Promise<NodeProcess[]> {
   const [A, B, C, D] = c.nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess];
   const value = [A, B, C];
