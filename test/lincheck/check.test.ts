@@ -63,7 +63,6 @@ test('with too little memory the verdict on a hard history is unknown, and says 
   const r = checkLinearizable(h.history, counterModel, { timeBudgetMs: 60_000, memoryBudgetBytes: 2 ** 20 });
   assert.equal(r.verdict, 'unknown');
   assert.ok(r.verdict === 'unknown' && /memory budget of 1 MiB ran out in part 1 of 1/.test(r.reason), r.verdict === 'unknown' ? r.reason : '');
-  assert.ok(r.elapsedMs < 60_000);
 });
 
 test('many overlapping timed-out appends that do the same are tried in call order, not in every subset', () => {

@@ -7,7 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { AppRejectedError, ClientClosedError, DeadlineExceededError, InvalidArgumentError } from '../../src/client/errors.js';
 import type { ObservedCall } from '../../src/client/rsm-client.js';
@@ -188,5 +190,24 @@ test('the fault schedule never faults more than a minority, only healthy nodes, 
     }
     assert.deepEqual([...seen].sort(), [...faultKinds.filter((k) => k !== 'breakpoint'), 'breakpoint 1', 'breakpoint 2', 'breakpoint 3', 'breakpoint 4'].sort(),
       `${size} nodes: every kind of fault is drawn`);
+  }
+});
+
+test('bad nemesis arguments exit 2 with a sentence naming the flag, and start nothing', () => {
+  const tool = fileURLToPath(new URL('../../tools/nemesis.js', import.meta.url));
+  const cases: Array<[string[], RegExp]> = [
+    [[], /--duration is required/],
+    [['--duration', 'soon'], /--duration must be a number of seconds/],
+    [['--duration', '5', '--nodes', '4'], /--nodes must be 3 or 5/],
+    [['--duration', '5', '--call-deadline-ms', '10'], /--call-deadline-ms must be from 50/],
+    [['--duration', '5', '--mutate', 'bogus'], /unknown --mutate bogus/],
+    [['--duration', '5', '--log-level', 'error'], /--log-level must be debug, info or warn/],
+    [['--duration', '5', '--bogus'], /nemesis: .*bogus/],
+  ];
+  for (const [args, message] of cases) {
+    const r = spawnSync(process.execPath, [tool, ...args], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 2, `nemesis ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
+    assert.match(r.stderr, message, `nemesis ${args.join(' ')}`);
+    assert.match(r.stderr, /usage: npm run nemesis/);
   }
 });
