@@ -1,6 +1,6 @@
 /**
  * npm run bench -- lincheck [--seed N]: the linearizability checker (src/lincheck) on generated
- * histories (src/lincheck/generate.ts: the real apps run by 8 concurrent simulated clients, about
+ * histories (tools/lincheck/generate.ts: the real apps run by 8 concurrent simulated clients, about
  * 1% of outcomes unknown), seeded and printed (`--seed` replays): 10,000 operations of the test
  * app's counters over 10 keys, 2,000 of its append-only list (one part), 10,000 of the lock
  * service over 10 locks, and the counter history with one output made impossible (the time to
@@ -25,14 +25,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RsmClient } from '../src/client/rsm-client.js';
-import { checkLinearizable } from '../src/lincheck/check.js';
-import { generateAppendHistory, generateCounterHistory, generateLockHistory, tamperCounterHistory } from '../src/lincheck/generate.js';
-import { appendModel, counterModel, lockModel } from '../src/lincheck/models.js';
-import type { CheckResult, History, Model } from '../src/lincheck/types.js';
+import { checkLinearizable } from './lincheck/check.js';
+import { generateAppendHistory, generateCounterHistory, generateLockHistory, tamperCounterHistory } from './lincheck/generate.js';
+import { appendModel, counterModel, lockModel } from './lincheck/models.js';
+import type { CheckResult, History, Model } from './lincheck/types.js';
 import { silentLogger } from '../src/env/logger.js';
-import { NodeProcess, cliPath, eventually } from '../src/harness/node-process.js';
-import { freePortPairs } from '../src/harness/ports.js';
-import { GrpcLockClient } from '../src/lock/grpc-lock-client.js';
+import { NodeProcess, cliPath, eventually } from './harness/node-process.js';
+import { freePortPairs } from './harness/ports.js';
+import { GrpcLockClient } from '../src/apps/lock/grpc-lock-client.js';
 import { GrpcClientTransport } from '../src/runtime/grpc-client-transport.js';
 import { realClock } from '../src/runtime/real-clock.js';
 

@@ -21,10 +21,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../src/env/logger.js';
-import { NodeProcess, cliPath, eventually, sleep } from '../src/harness/node-process.js';
-import { freePortPairs } from '../src/harness/ports.js';
-import { NodeStatusClient } from '../src/harness/admin.js';
-import { GrpcLockClient } from '../src/lock/grpc-lock-client.js';
+import { NodeProcess, cliPath, eventually, sleep } from './harness/node-process.js';
+import { freePortPairs } from './harness/ports.js';
+import { NodeStatusClient } from '../src/cli/admin.js';
+import { GrpcLockClient } from '../src/apps/lock/grpc-lock-client.js';
 import type { NodeStatus } from '../src/node/status.js';
 import { defaultClusterName } from '../src/node/synod-node.js';
 

@@ -10,7 +10,7 @@
  * contending for 3 locks, and for SECONDS injects a seeded random schedule of faults: SIGKILL and
  * restart, SIGSTOP/SIGCONT (often of the primary), a node isolated, the cluster split into a
  * minority and a majority, crash breakpoints 1–4 — never more than a minority of the nodes faulty
- * at once (src/nemesis/schedule.ts). Then it heals everything, waits for the cluster to settle and
+ * at once (tools/nemesis/schedule.ts). Then it heals everything, waits for the cluster to settle and
  * for every client to make progress, and checks every client call for linearizability against
  * the lock service's model. Prints each fault as it happens and a summary: operations, faults by
  * kind, the verdict (and the path of the picture of a violation).
@@ -33,11 +33,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { killEveryNode } from '../src/tester/cluster.js';
-import { RunDirectory } from '../src/tester/run-dir.js';
-import { type NemesisResult, defaultClients, runNemesis } from '../src/nemesis/nemesis.js';
-import { faultKinds } from '../src/nemesis/schedule.js';
-import { lockCallDeadlineMs } from '../src/nemesis/timing.js';
+import { killEveryNode } from './tester/cluster.js';
+import { RunDirectory } from './tester/run-dir.js';
+import { type NemesisResult, defaultClients, runNemesis } from './nemesis/nemesis.js';
+import { faultKinds } from './nemesis/schedule.js';
+import { lockCallDeadlineMs } from './nemesis/timing.js';
 
 /** Bounds of --call-deadline-ms: below 50 ms hardly any call completes; above 10 minutes a stuck call hides too long. */
 const minCallDeadlineMs = 50;

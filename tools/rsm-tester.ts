@@ -18,11 +18,11 @@
  *
  * No process or directory is left behind: every node is killed after its scenario, and on
  * SIGINT, SIGTERM or SIGHUP (or any other exit) every node still running is killed and the
- * directory removed (unless --keep). The timeouts are named constants in src/tester/timing.ts.
+ * directory removed (unless --keep). The timeouts are named constants in tools/tester/timing.ts.
  */
 import { parseArgs } from 'node:util';
-import { abortRun, runScenarios } from '../src/tester/runner.js';
-import { scenarios } from '../src/tester/scenarios.js';
+import { abortRun, runScenarios } from './tester/runner.js';
+import { scenarios } from './tester/scenarios.js';
 
 const usage = `usage: npm run tester -- [NUMBER|FROM-TO ...] [--supervise] [--keep] [--verbose] [--log-level debug|info|warn|error]
 scenarios:

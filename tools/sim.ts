@@ -14,8 +14,8 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { layerRunners, mutationNames } from '../src/sim/layers.js';
-import { type RunResult, formatResult } from '../src/sim/run-result.js';
+import { layerRunners, mutationNames } from './sim/layers.js';
+import { type RunResult, formatResult } from './sim/run-result.js';
 
 interface Job {
   readonly layer: string;

@@ -1,8 +1,8 @@
 import type { App } from '../rsm/app.js';
 import type { SessionSpec } from '../node/sessions.js';
 import { testApp } from './test-app.js';
-import { lockApp, lockLimits } from '../lock/lock-app.js';
-import { lockSessions } from '../lock/lock-sessions.js';
+import { lockApp, lockLimits } from './lock/lock-app.js';
+import { lockSessions } from './lock/lock-sessions.js';
 
 /** Apps built into the `synod` command, by the name `--app` takes. */
 export const builtinApps: Readonly<Record<string, App<never>>> = {

@@ -17,7 +17,7 @@
  *       has had no stream for --session-timeout-ms (default 5000, `CallbackOptions`) is expired.
  *
  *   synod lock-tester HOST:PORT[,HOST:PORT…] [TEST] [--cluster NAME]
- *       Runs the lock tester (src/lock/lock-tester.ts) against a running lock service: TEST 1 to
+ *       Runs the lock tester (src/apps/lock/lock-tester.ts) against a running lock service: TEST 1 to
  *       5, default all. --cluster defaults to synod@<the first address given>, the nodes' default
  *       when that address is their --first. Prints a line per test and one final verdict line;
  *       exits 0 only when every test passed, 1 otherwise.
@@ -216,7 +216,7 @@ async function runLockTesterCommand(args: string[]): Promise<void> {
   const cluster = (parsed.values.cluster as string | undefined) ?? defaultClusterName(members[0]!);
   if (cluster.length === 0 || cluster.length > maxClusterNameLength) usageError(`--cluster must be 1 to ${maxClusterNameLength} characters`);
   process.exitCode = 1; // should the run end without a verdict, it did not pass
-  const { runLockTester } = await import('../lock/lock-tester.js');
+  const { runLockTester } = await import('../apps/lock/lock-tester.js');
   const result = await runLockTester({ cluster, members, ...(tests === undefined ? {} : { tests }) });
   process.exit(result.failed === 0 && result.passed > 0 ? 0 : 1);
 }
@@ -237,7 +237,7 @@ async function runStatusCommand(args: string[]): Promise<void> {
   if (cluster !== undefined && (cluster.length === 0 || cluster.length > maxClusterNameLength)) {
     usageError(`--cluster must be 1 to ${maxClusterNameLength} characters`);
   }
-  const { queryStatus, formatStatus } = await import('../harness/admin.js');
+  const { queryStatus, formatStatus } = await import('./admin.js');
   let answer;
   try {
     answer = await queryStatus(node, cluster === undefined ? {} : { cluster });
@@ -262,7 +262,7 @@ async function runControlCommand(args: string[]): Promise<void> {
     if (!/^[1-4]$/.test(text)) usageError(`breakpoint must be 1, 2, 3, 4 or off, got ${text}`);
     return Number(text) as 1 | 2 | 3 | 4;
   };
-  const { controlNode } = await import('../harness/admin.js');
+  const { controlNode } = await import('./admin.js');
   type Action = Parameters<typeof controlNode>[1];
   let action: Action;
   const allowedExtra = verb === 'breakpoint' && arg === 'off' ? 1 : 0;

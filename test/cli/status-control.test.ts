@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeProcess, cliPath, eventually } from '../../src/harness/node-process.js';
-import { freePortPairs } from '../../src/harness/ports.js';
-import { queryStatus } from '../../src/harness/admin.js';
+import { NodeProcess, cliPath, eventually } from '../../tools/harness/node-process.js';
+import { freePortPairs } from '../../tools/harness/ports.js';
+import { queryStatus } from '../../src/cli/admin.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import { defaultClusterName } from '../../src/node/synod-node.js';
 

@@ -16,7 +16,7 @@ import {
 import { type ClientOptions, defaultClientOptions } from '../../src/options.js';
 import type { Json } from '../../src/rsm/app.js';
 import type { ClientAnswer, ClientCall, Request } from '../../src/rsm/messages.js';
-import { Prng } from '../../src/sim/prng.js';
+import { Prng } from '../../tools/sim/prng.js';
 
 // Scripted tests of ClientCore (design §5): the test plays the servers. It drives the core
 // directly through an Outbox, collects what it sends, fires its timers by hand and feeds answers.

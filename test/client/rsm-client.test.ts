@@ -15,7 +15,7 @@ import { ClientClosedError } from '../../src/client/errors.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
 import type { Json } from '../../src/rsm/app.js';
 import type { ClientAnswer, ClientCall, Request } from '../../src/rsm/messages.js';
-import { Prng } from '../../src/sim/prng.js';
+import { Prng } from '../../tools/sim/prng.js';
 
 // RsmClient (design §5) over a fake ClientTransport and a fake clock advanced by hand: no real
 // timers, no sockets. The test plays the servers.

@@ -2,7 +2,7 @@
 // fresh seeded cluster and drives it through one story; failures print every node's belief.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SimCluster, sameList } from '../../src/sim/cluster.js';
+import { SimCluster, sameList } from '../../tools/sim/cluster.js';
 import type { Members } from '../../src/env/types.js';
 
 /** Generous bound for one view change in a quiet simulated network (detection is ~0.5 s). */

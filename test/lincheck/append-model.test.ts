@@ -1,8 +1,8 @@
 // The checker with the test app's append-only list: hand-made histories, linearizable or not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkLinearizable } from '../../src/lincheck/check.js';
-import { type AppendInput, type AppendOutput, appendModel } from '../../src/lincheck/models.js';
+import { checkLinearizable } from '../../tools/lincheck/check.js';
+import { type AppendInput, type AppendOutput, appendModel } from '../../tools/lincheck/models.js';
 import { HistoryBuilder } from './support.js';
 
 type Builder = HistoryBuilder<AppendInput, AppendOutput>;

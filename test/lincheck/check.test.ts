@@ -3,13 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvariantViolation } from '../../src/env/errors.js';
-import { checkLinearizable, describeOp } from '../../src/lincheck/check.js';
-import { generateAppendHistory, generateCounterHistory, generateLockHistory } from '../../src/lincheck/generate.js';
+import { checkLinearizable, describeOp } from '../../tools/lincheck/check.js';
+import { generateAppendHistory, generateCounterHistory, generateLockHistory } from '../../tools/lincheck/generate.js';
 import {
   type AppendInput, type AppendOutput, type CounterInput, type CounterOutput, type LockOutput, appendModel, counterModel, lockModel,
-} from '../../src/lincheck/models.js';
-import type { History, Model, Operation } from '../../src/lincheck/types.js';
-import { Prng } from '../../src/sim/prng.js';
+} from '../../tools/lincheck/models.js';
+import type { History, Model, Operation } from '../../tools/lincheck/types.js';
+import { Prng } from '../../tools/sim/prng.js';
 import { HistoryBuilder, testSeed } from './support.js';
 
 const counters = (): HistoryBuilder<CounterInput, CounterOutput> => new HistoryBuilder<CounterInput, CounterOutput>();

@@ -1,8 +1,8 @@
 // The checker with the test app's counters: hand-made histories, key by key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkLinearizable } from '../../src/lincheck/check.js';
-import { type CounterInput, type CounterOutput, counterModel } from '../../src/lincheck/models.js';
+import { checkLinearizable } from '../../tools/lincheck/check.js';
+import { type CounterInput, type CounterOutput, counterModel } from '../../tools/lincheck/models.js';
 import { HistoryBuilder } from './support.js';
 
 type Builder = HistoryBuilder<CounterInput, CounterOutput>;

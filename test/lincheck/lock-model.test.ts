@@ -1,8 +1,8 @@
 // The checker with the lock service's model: grants, FIFO queues, fencing tokens, refusals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkLinearizable } from '../../src/lincheck/check.js';
-import { type LockInput, type LockOutput, lockModel, lockTokenConflict } from '../../src/lincheck/models.js';
+import { checkLinearizable } from '../../tools/lincheck/check.js';
+import { type LockInput, type LockOutput, lockModel, lockTokenConflict } from '../../tools/lincheck/models.js';
 import { HistoryBuilder } from './support.js';
 
 /** A lock history written one operation per line; every call takes one time unit. */

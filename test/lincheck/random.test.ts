@@ -2,13 +2,13 @@
 // output broken beyond any order they are not, and the checker names the broken part.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkLinearizable } from '../../src/lincheck/check.js';
+import { checkLinearizable } from '../../tools/lincheck/check.js';
 import {
   type Tampered, generateAppendHistory, generateCounterHistory, generateLockHistory, tamperAppendHistory, tamperCounterHistory, tamperLockHistory,
-} from '../../src/lincheck/generate.js';
-import { appendModel, counterModel, lockModel } from '../../src/lincheck/models.js';
-import type { History, Model } from '../../src/lincheck/types.js';
-import { Prng } from '../../src/sim/prng.js';
+} from '../../tools/lincheck/generate.js';
+import { appendModel, counterModel, lockModel } from '../../tools/lincheck/models.js';
+import type { History, Model } from '../../tools/lincheck/types.js';
+import { Prng } from '../../tools/sim/prng.js';
 import { testSeed } from './support.js';
 
 /** Histories per model per run. */

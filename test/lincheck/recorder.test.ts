@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppRejectedError, ClientClosedError, DeadlineExceededError, InvalidArgumentError } from '../../src/client/errors.js';
 import type { ObservedCall } from '../../src/client/rsm-client.js';
-import { appendCalls, lockCalls } from '../../src/lincheck/mappings.js';
-import { HistoryRecorder } from '../../src/lincheck/recorder.js';
+import { appendCalls, lockCalls } from '../../tools/lincheck/mappings.js';
+import { HistoryRecorder } from '../../tools/lincheck/recorder.js';
 import type { Json } from '../../src/rsm/app.js';
 
 let next = 0;

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { checkLinearizable } from '../../src/lincheck/check.js';
-import { generateCounterHistory, tamperCounterHistory } from '../../src/lincheck/generate.js';
-import { type CounterInput, type CounterOutput, counterModel } from '../../src/lincheck/models.js';
-import { maxOpsDrawn, renderViolationHtml, writeViolationPicture } from '../../src/lincheck/render.js';
-import type { CheckResult, History } from '../../src/lincheck/types.js';
+import { checkLinearizable } from '../../tools/lincheck/check.js';
+import { generateCounterHistory, tamperCounterHistory } from '../../tools/lincheck/generate.js';
+import { type CounterInput, type CounterOutput, counterModel } from '../../tools/lincheck/models.js';
+import { maxOpsDrawn, renderViolationHtml, writeViolationPicture } from '../../tools/lincheck/render.js';
+import type { CheckResult, History } from '../../tools/lincheck/types.js';
 import { HistoryBuilder } from './support.js';
 
 type Violation = Extract<CheckResult, { verdict: 'violation' }>;

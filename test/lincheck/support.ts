@@ -1,5 +1,5 @@
 // Helpers for hand-made histories (not a test file: no `.test` in its name).
-import type { History, Operation } from '../../src/lincheck/types.js';
+import type { History, Operation } from '../../tools/lincheck/types.js';
 
 /** Builds a history one operation at a time; ids are given in order (0, 1, …). */
 export class HistoryBuilder<I, O> {

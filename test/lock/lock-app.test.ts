@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../src/rsm/app.js';
-import { type LockState, lockApp } from '../../src/lock/lock-app.js';
+import { type LockState, lockApp } from '../../src/apps/lock/lock-app.js';
 
 const call = (s: LockState, proc: string, args: Record<string, unknown>): unknown => lockApp.handlers[proc]!(s, args as never);
 const callbacks = (s: LockState, proc?: string, args?: Record<string, unknown>) =>

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppRejectedError, DeadlineExceededError, UnavailableError } from '../../src/client/errors.js';
 import { silentLogger } from '../../src/env/logger.js';
-import { LockClientClosedError, LockUsageError } from '../../src/lock/lock-errors.js';
+import { LockClientClosedError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
 import {
   type AcquireResult,
   LockClientCore,
   LockClientOutbox,
   type ReleaseResult,
   type ServerResult,
-} from '../../src/lock/lock-client-core.js';
+} from '../../src/apps/lock/lock-client-core.js';
 import { defaultLockClientOptions } from '../../src/options.js';
 
 // Scripted tests of LockClientCore (design §6): the test plays the server and the shell. It drives

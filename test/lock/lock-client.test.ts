@@ -5,13 +5,13 @@ import { AppRejectedError } from '../../src/client/errors.js';
 import type { CallOptions } from '../../src/client/rsm-client.js';
 import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { Random } from '../../src/env/random.js';
-import type { CallbackSubscriber, CallbackSubscription } from '../../src/lock/callbacks.js';
-import { lockApp } from '../../src/lock/lock-app.js';
-import { LockClient, type LockRpc } from '../../src/lock/lock-client.js';
-import { LockClientClosedError, LockUsageError } from '../../src/lock/lock-errors.js';
+import type { CallbackSubscriber, CallbackSubscription } from '../../src/apps/lock/callbacks.js';
+import { lockApp } from '../../src/apps/lock/lock-app.js';
+import { LockClient, type LockRpc } from '../../src/apps/lock/lock-client.js';
+import { LockClientClosedError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
 import { defaultLockClientOptions } from '../../src/options.js';
 import { AppError, type Json } from '../../src/rsm/app.js';
-import { Prng } from '../../src/sim/prng.js';
+import { Prng } from '../../tools/sim/prng.js';
 
 // The LockClient shell (design §6) against a fake lock server: the real lock app's handlers and
 // callbacks run in memory, replies and callbacks travel with independent random delays (so

@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { NodeProcess, cliPath, eventually } from '../../src/harness/node-process.js';
-import { freePortPairs } from '../../src/harness/ports.js';
-import { StatusReader } from '../../src/harness/status.js';
+import { NodeProcess, cliPath, eventually } from '../../tools/harness/node-process.js';
+import { freePortPairs } from '../../tools/harness/ports.js';
+import { StatusReader } from '../../tools/harness/status.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
 import { AppRejectedError } from '../../src/client/errors.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
@@ -20,7 +20,7 @@ import { silentLogger } from '../../src/env/logger.js';
 import { defaultClusterName } from '../../src/node/synod-node.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import type { Json } from '../../src/rsm/app.js';
-import { lockLimits } from '../../src/lock/lock-app.js';
+import { lockLimits } from '../../src/apps/lock/lock-app.js';
 import { TestSubscriber, subscribeToPrimary } from './subscriber.js';
 
 /** Small, so that the expiry test is fast; every other test keeps its owners subscribed. */

@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import type { CallResult } from '../../src/client/client-core.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
 import type { NodeId } from '../../src/env/types.js';
-import { type LockState, lockApp } from '../../src/lock/lock-app.js';
-import { lockSessions } from '../../src/lock/lock-sessions.js';
+import { type LockState, lockApp } from '../../src/apps/lock/lock-app.js';
+import { lockSessions } from '../../src/apps/lock/lock-sessions.js';
 import { SessionKeeper, sessionClientId } from '../../src/node/sessions.js';
 import type { Callback, Json } from '../../src/rsm/app.js';
 import type { ClientAnswer, Request } from '../../src/rsm/messages.js';
 import type { Replica } from '../../src/rsm/replica.js';
-import { SimCluster } from '../../src/sim/cluster.js';
+import { SimCluster } from '../../tools/sim/cluster.js';
 
 const ids = ['n1', 'n2', 'n3'];
 const sessionTimeoutMs = 1000;

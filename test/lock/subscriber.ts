@@ -11,7 +11,7 @@ import {
   subscribeMethod,
 } from '../../src/rsm/callbacks-wire.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
-import { sleep } from '../../src/harness/node-process.js';
+import { sleep } from '../../tools/harness/node-process.js';
 
 type Fields = Record<string, unknown>;
 

@@ -13,13 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { AppRejectedError, ClientClosedError, DeadlineExceededError, InvalidArgumentError } from '../../src/client/errors.js';
 import type { ObservedCall } from '../../src/client/rsm-client.js';
-import { checkLinearizable } from '../../src/lincheck/check.js';
-import { type LockInput, type LockOutput, lockModel } from '../../src/lincheck/models.js';
-import { writeViolationPicture } from '../../src/lincheck/render.js';
-import type { History, Operation } from '../../src/lincheck/types.js';
-import { type NemesisResult, runNemesis } from '../../src/nemesis/nemesis.js';
-import { LockHistoryRecorder } from '../../src/nemesis/recorder.js';
-import { type ClusterPicture, FaultSchedule, faultKinds, faultedNodes, isExclusive, minority } from '../../src/nemesis/schedule.js';
+import { checkLinearizable } from '../../tools/lincheck/check.js';
+import { type LockInput, type LockOutput, lockModel } from '../../tools/lincheck/models.js';
+import { writeViolationPicture } from '../../tools/lincheck/render.js';
+import type { History, Operation } from '../../tools/lincheck/types.js';
+import { type NemesisResult, runNemesis } from '../../tools/nemesis/nemesis.js';
+import { LockHistoryRecorder } from '../../tools/nemesis/recorder.js';
+import { type ClusterPicture, FaultSchedule, faultKinds, faultedNodes, isExclusive, minority } from '../../tools/nemesis/schedule.js';
 
 /** The short run's seed (any seed passes; this one injects SIGSTOP, a breakpoint, SIGKILLs and splits in 12 s). */
 const seed = 1;

@@ -5,7 +5,7 @@ import type { PaxosOptions } from '../../src/options.js';
 import type { PaxosMutations } from '../../src/paxos/context.js';
 import type { PaxosMessage, PaxosRecord, PaxosValue } from '../../src/paxos/messages.js';
 import { Paxos } from '../../src/paxos/paxos.js';
-import { Prng } from '../../src/sim/prng.js';
+import { Prng } from '../../tools/sim/prng.js';
 
 /** A message between two cores, held by the test until it chooses to deliver it. */
 export interface InFlight {

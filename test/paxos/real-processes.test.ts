@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeProcess, eventually } from '../../src/harness/node-process.js';
-import { freePortPairs } from '../../src/harness/ports.js';
+import { NodeProcess, eventually } from '../../tools/harness/node-process.js';
+import { freePortPairs } from '../../tools/harness/ports.js';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { InvariantViolation } from '../../src/env/errors.js';
 import type { Members, NodeId } from '../../src/env/types.js';
 import { PrimaryHistory } from '../../src/rsm/primary.js';
-import { Prng } from '../../src/sim/prng.js';
+import { Prng } from '../../tools/sim/prng.js';
 
 // PrimaryHistory (design §4): the primary of every view, from the view history alone.
 

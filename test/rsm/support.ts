@@ -9,8 +9,8 @@ import type { Members, NodeId } from '../../src/env/types.js';
 import type { Request } from '../../src/rsm/messages.js';
 import type { Replica } from '../../src/rsm/replica.js';
 import { type Viewstamp, formatViewstamp } from '../../src/rsm/viewstamp.js';
-import { RsmChecker } from '../../src/sim/checkers/rsm-checker.js';
-import { SimCluster, type SimClusterOptions, sameList } from '../../src/sim/cluster.js';
+import { RsmChecker } from '../../tools/sim/checkers/rsm-checker.js';
+import { SimCluster, type SimClusterOptions, sameList } from '../../tools/sim/cluster.js';
 
 /** Generous bound for one view change plus its state transfer on a calm network (detection is ~0.5 s). */
 export const viewChangeMs = 3000;

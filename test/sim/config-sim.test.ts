@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstCaught } from './support.js';
-import { runConfigSimulation } from '../../src/sim/config-run.js';
-import { type RunResult, formatResult } from '../../src/sim/run-result.js';
+import { runConfigSimulation } from '../../tools/sim/config-run.js';
+import { type RunResult, formatResult } from '../../tools/sim/run-result.js';
 
 /** Seeds this suite runs (the full 1000 is `npm run sim -- --layer config --seeds 1000`). SEED=n runs one. */
 const seeds = process.env['SEED'] !== undefined

@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstCaught } from './support.js';
-import { runLockSimulation } from '../../src/sim/lock-run.js';
-import { type RunResult, formatResult } from '../../src/sim/run-result.js';
+import { runLockSimulation } from '../../tools/sim/lock-run.js';
+import { type RunResult, formatResult } from '../../tools/sim/run-result.js';
 
 /** Seeds this suite runs (1000 is `npm run sim -- --layer lock --seeds 1000`). SEED=n runs one. */
 const seeds = process.env['SEED'] !== undefined

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstCaught } from './support.js';
-import { runPaxosSimulation } from '../../src/sim/paxos-run.js';
-import type { RunResult } from '../../src/sim/run-result.js';
-import { formatResult } from '../../src/sim/run-result.js';
-import { Simulation } from '../../src/sim/simulation.js';
+import { runPaxosSimulation } from '../../tools/sim/paxos-run.js';
+import type { RunResult } from '../../tools/sim/run-result.js';
+import { formatResult } from '../../tools/sim/run-result.js';
+import { Simulation } from '../../tools/sim/simulation.js';
 import { PaxosLayer } from '../../src/paxos/paxos-layer.js';
 
 /** Seeds this suite runs (the full 1000 is `npm run sim -- --layer paxos --seeds 1000`). SEED=n runs one. */

@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstCaught } from './support.js';
-import { runRsmSimulation } from '../../src/sim/rsm-run.js';
-import { type RunResult, formatResult } from '../../src/sim/run-result.js';
+import { runRsmSimulation } from '../../tools/sim/rsm-run.js';
+import { type RunResult, formatResult } from '../../tools/sim/run-result.js';
 
 /** Seeds this suite runs (the full 500 is `npm run sim -- --layer rsm --seeds 500`). SEED=n runs one. */
 const seeds = process.env['SEED'] !== undefined

@@ -1,7 +1,7 @@
 // Runs the shared DurableLog and Transport conformance suites against the simulator's
 // implementations, so that the simulated world keeps the same contracts as production.
-import { Simulation } from '../../src/sim/simulation.js';
-import { SimDurableLog, SimLogStore } from '../../src/sim/disk.js';
+import { Simulation } from '../../tools/sim/simulation.js';
+import { SimDurableLog, SimLogStore } from '../../tools/sim/disk.js';
 import type { Transport } from '../../src/env/transport.js';
 import { durableLogConformance } from '../conformance/durable-log.suite.js';
 import { transportConformance } from '../conformance/transport.suite.js';

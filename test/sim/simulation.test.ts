@@ -1,9 +1,9 @@
 // The simulator's own mechanics: seeded randomness, event order, pauses, crashes and disks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/sim/prng.js';
-import { EventQueue } from '../../src/sim/event-queue.js';
-import { Simulation } from '../../src/sim/simulation.js';
+import { Prng } from '../../tools/sim/prng.js';
+import { EventQueue } from '../../tools/sim/event-queue.js';
+import { Simulation } from '../../tools/sim/simulation.js';
 import type { WireCodec } from '../../src/env/transport.js';
 
 const textCodec: WireCodec<string> = {

@@ -1,4 +1,4 @@
-import type { RunResult } from '../../src/sim/run-result.js';
+import type { RunResult } from '../../tools/sim/run-result.js';
 
 /**
  * Runs seeds 1, 2, … until one fails with a message whose category (the text before the first

@@ -10,10 +10,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NodeProcess } from '../../src/harness/node-process.js';
-import { sleep } from '../../src/harness/node-process.js';
-import { runScenarios } from '../../src/tester/runner.js';
-import type { Scenario } from '../../src/tester/scenarios.js';
+import type { NodeProcess } from '../../tools/harness/node-process.js';
+import { sleep } from '../../tools/harness/node-process.js';
+import { runScenarios } from '../../tools/tester/runner.js';
+import type { Scenario } from '../../tools/tester/scenarios.js';
 
 const testerPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tools', 'rsm-tester.js');
 

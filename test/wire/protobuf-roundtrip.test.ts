@@ -11,7 +11,7 @@ import { paxosCodec } from '../../src/paxos/codec.js';
 import { configCodec } from '../../src/config/codec.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
 import type { ConfigMessage } from '../../src/config/messages.js';
-import { Prng } from '../../src/sim/prng.js';
+import { Prng } from '../../tools/sim/prng.js';
 import { limits } from '../../src/options.js';
 import { InvalidMessageError } from '../../src/env/errors.js';
 import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';

@@ -1,0 +1,46 @@
+import type { Json } from '../../rsm/app.js';
+import type { LockCallback } from './lock-app.js';
+
+/** An open subscription; `close` is idempotent, and after it returns neither callback of it runs again. */
+export interface CallbackSubscription {
+  close(): void;
+}
+
+/**
+ * Where a lock client gets the callbacks (design §6: revoke, retry) the primary pushes to its
+ * owner id. Production implements it over the server-streaming `Subscribe(owner)` RPC; tests
+ * with a fake.
+ *
+ * Failure semantics an implementation must keep:
+ * - `onMessage` gets each callback message as the app made it (`LockCallback` JSON). Messages may
+ *   come twice, late, or before the reply they relate to; the lock client copes with that.
+ * - It follows the primary: when the primary changes it subscribes to the new one (that policy
+ *   lives here, not in the lock client). A subscription that starts on a serving primary must
+ *   deliver every callback outstanding for the owner (`Replica.outstandingCallbacks()`), since
+ *   those sent while no subscription was open are otherwise lost.
+ * - `onEnd(reason)` is called at most once, when the subscription ended and will deliver nothing
+ *   more (the implementation gave up, e.g. no primary reachable). The lock client then stops
+ *   trusting its cached grants (gives them back) and subscribes again after a backoff, asking
+ *   again for every lock it waits for. Neither callback runs after `close()`.
+ * - Sessions: the primary expires an owner that has had no stream for
+ *   `CallbackOptions.sessionTimeoutMs` (its grants are released, it leaves every queue), and the
+ *   lock client learns of gaps only through `onEnd`. An implementation that re-subscribes on
+ *   its own (to a new primary) must therefore call `onEnd` once it has been without a stream for
+ *   a grace well under that timeout, rather than carry on silently: otherwise the client could
+ *   hand out a cached grant the server already gave to someone else, or wait in a queue it was
+ *   taken out of.
+ * - Either callback may run synchronously inside `subscribe` (e.g. an immediate failure).
+ */
+export interface CallbackSubscriber {
+  subscribe(owner: string, onMessage: (message: Json) => void, onEnd: (reason: string) => void): CallbackSubscription;
+}
+
+/** A lock callback message, or null if `message` is not one. */
+export function parseLockCallback(message: Json): LockCallback | null {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
+  const { kind, lock, token } = message;
+  if (typeof lock !== 'string' || lock.length === 0) return null;
+  if (kind === 'retry') return { kind, lock };
+  if (kind === 'revoke' && typeof token === 'number' && Number.isSafeInteger(token) && token > 0) return { kind, lock, token };
+  return null;
+}

@@ -1,0 +1,105 @@
+import { RsmClient } from '../../client/rsm-client.js';
+import { type Logger, silentLogger } from '../../env/logger.js';
+import type { NodeId } from '../../env/types.js';
+import type { ClientOptions, LockClientOptions } from '../../options.js';
+import { GrpcClientTransport } from '../../runtime/grpc-client-transport.js';
+import { realClock } from '../../runtime/real-clock.js';
+import { GrpcCallbackSubscriber, type GrpcCallbackSubscriberOptions } from './grpc-callback-subscriber.js';
+import { LockClient } from './lock-client.js';
+
+/**
+ * How long `GrpcLockClient.close({ giveBack: true })` waits for the server to take back what the
+ * owner holds. Default 5000 ms, as `CallbackOptions.sessionTimeoutMs`: past it the session
+ * expires by itself anyway.
+ */
+export const giveBackDeadlineMs = 5000;
+
+export interface GrpcLockClientConfig {
+  /** The cluster's name (`synod@<first node>` unless the nodes were given `--cluster`). */
+  readonly cluster: string;
+  /** Any members of the cluster. */
+  readonly members: readonly NodeId[];
+  /** The owner id the server knows this lock client by; unique per lock client. */
+  readonly owner: string;
+  /**
+   * A transport to share with other clients (the caller closes it); default one of its own,
+   * closed in `close()`.
+   */
+  readonly transport?: GrpcClientTransport;
+  readonly logger?: Logger;
+  readonly lockClient?: Partial<LockClientOptions>;
+  readonly rsmClient?: Partial<ClientOptions>;
+  readonly subscriber?: Partial<GrpcCallbackSubscriberOptions>;
+}
+
+/**
+ * A `LockClient` wired to a cluster over gRPC: its own `RsmClient` (a random client id) on a
+ * `GrpcClientTransport`, and its own `GrpcCallbackSubscriber`, which follows that `RsmClient`'s
+ * primary guess.
+ */
+export class GrpcLockClient {
+  readonly lock: LockClient;
+  readonly rsm: RsmClient;
+  readonly subscriber: GrpcCallbackSubscriber;
+  readonly #transport: GrpcClientTransport;
+  readonly #ownTransport: boolean;
+  #closed = false;
+
+  constructor(config: GrpcLockClientConfig) {
+    const logger = config.logger ?? silentLogger;
+    this.#ownTransport = config.transport === undefined;
+    this.#transport = config.transport ?? new GrpcClientTransport({ cluster: config.cluster, logger });
+    this.rsm = new RsmClient({
+      members: config.members,
+      transport: this.#transport,
+      clock: realClock,
+      logger,
+      ...(config.rsmClient === undefined ? {} : { options: config.rsmClient }),
+    });
+    const rsm = this.rsm;
+    this.subscriber = new GrpcCallbackSubscriber({
+      cluster: config.cluster,
+      members: config.members,
+      primary: () => rsm.core.primary,
+      logger,
+      ...(config.subscriber === undefined ? {} : { options: config.subscriber }),
+    });
+    this.lock = new LockClient({
+      owner: config.owner,
+      rsm: this.rsm,
+      subscriptions: this.subscriber,
+      clock: realClock,
+      logger,
+      ...(config.lockClient === undefined ? {} : { options: config.lockClient }),
+    });
+  }
+
+  get owner(): string {
+    return this.lock.owner;
+  }
+
+  /**
+   * Closes the lock client, its subscription and its RSM client (and the transport, if its own).
+   * With `giveBack`, first asks the server to take back every lock the owner holds or waits for
+   * (`expire({ owner })`, after the lock client stopped, so nothing it sent can come after it),
+   * so that others need not wait for the owner's session to expire; best effort, within
+   * `giveBackDeadlineMs`. Without it, the server keeps the owner's grants until its session
+   * expires (`LockClient.close`). Idempotent.
+   */
+  async close(opts: { giveBack?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.lock.close();
+    this.subscriber.close();
+    if (opts.giveBack === true) {
+      try {
+        // RsmClient calls run in order: this one runs after any acquire or release still in flight.
+        await this.rsm.invoke('expire', { owner: this.owner }, { deadlineMs: giveBackDeadlineMs });
+      } catch {
+        // The session expires by itself after the session timeout.
+      }
+    }
+    this.rsm.close();
+    if (this.#ownTransport) await this.#transport.close();
+  }
+}

@@ -1,0 +1,238 @@
+import type { RsmClient } from '../../client/rsm-client.js';
+import type { Clock, TimerHandle } from '../../env/clock.js';
+import { Executor } from '../../env/executor.js';
+import { type Logger, silentLogger } from '../../env/logger.js';
+import { type LockClientOptions, defaultLockClientOptions, withDefaults } from '../../options.js';
+import type { Json } from '../../rsm/app.js';
+import { type CallbackSubscriber, type CallbackSubscription, parseLockCallback } from './callbacks.js';
+import { LockClientClosedError, LockUsageError } from './lock-errors.js';
+import { LockClientCore, LockClientOutbox, type LockServerCall, type ServerResult } from './lock-client-core.js';
+import type { AcquireResult } from './lock-client-core.js';
+
+/** What the lock client needs of an `RsmClient`: its callback-form call (no promises, so the simulator can run it). */
+export type LockRpc = Pick<RsmClient, 'submit'>;
+
+export interface LockClientConfig {
+  /**
+   * The owner id the server knows this client by (grants, queues and callbacks are per owner).
+   * Unique per lock client; a restarted client may reuse it (grants of its earlier life are given
+   * back when their revoke comes).
+   */
+  readonly owner: string;
+  /**
+   * The cluster's client: an `RsmClient` the caller owns (and closes), or a factory called once,
+   * whose client the lock client owns and closes in `close()`.
+   */
+  readonly rsm: LockRpc | (() => LockRpc & { close(): void });
+  /** Delivers the callbacks (revoke, retry) addressed to `owner`; see `CallbackSubscriber`. */
+  readonly subscriptions: CallbackSubscriber;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+  readonly options?: Partial<LockClientOptions>;
+}
+
+/**
+ * The caching lock client (design §6): local users `acquire` and `release` locks; the client
+ * keeps a granted lock cached between them and hands it over locally (same fencing token) until
+ * the server revokes it, and gives it back in a background step, never inside the callback.
+ * The protocol is `LockClientCore`'s; this shell does the I/O: server calls through the
+ * `RsmClient`, callbacks from one subscription for its owner, timers from the clock. Every input
+ * runs as a task of one serial executor.
+ */
+export class LockClient {
+  readonly core: LockClientCore;
+  readonly #executor: Executor;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #options: LockClientOptions;
+  readonly #rsm: LockRpc;
+  readonly #closeRsm: (() => void) | null;
+  readonly #subscriber: CallbackSubscriber;
+  readonly #timers = new Map<string, TimerHandle>();
+  readonly #dueSteps = new Set<TimerHandle>();
+  #subscription: CallbackSubscription | null = null;
+  /** Bumped at every (re)subscription and at close: callbacks of an older one are ignored. */
+  #subscriptionGen = 0;
+  #resubscribeDelayMs: number;
+  #resubscribeTimer: TimerHandle | null = null;
+  #anonymousUsers = 0;
+  #closed = false;
+
+  constructor(config: LockClientConfig) {
+    this.#log = (config.logger ?? silentLogger).child({ owner: config.owner });
+    this.#options = withDefaults(defaultLockClientOptions, config.options, 'lockClient');
+    this.core = new LockClientCore({ owner: config.owner, logger: this.#log, options: this.#options });
+    this.#clock = config.clock;
+    this.#executor = new Executor((err) => this.#log.error({ err }, 'lock client: internal error; the client stopped'));
+    if (typeof config.rsm === 'function') {
+      const rsm = config.rsm();
+      this.#rsm = rsm;
+      this.#closeRsm = () => rsm.close();
+    } else {
+      this.#rsm = config.rsm;
+      this.#closeRsm = null;
+    }
+    this.#subscriber = config.subscriptions;
+    this.#resubscribeDelayMs = this.#options.resubscribeBaseMs;
+    this.#subscribe();
+  }
+
+  get owner(): string {
+    return this.core.owner;
+  }
+
+  /**
+   * Waits until local user `user` holds `lock`; resolves with the grant's fencing token. Without
+   * `user`, each call acts as a user of its own. Fails with `LockUsageError` if `user` already
+   * holds or waits for the lock, `LockClientClosedError` after `close()`, or the server's refusal
+   * (`AppRejectedError`, `InvalidArgumentError`). While the cluster is unreachable it keeps waiting.
+   */
+  acquire(lock: string, user?: string): Promise<{ token: number }> {
+    if (this.#closed) return Promise.reject(new LockClientClosedError());
+    const who = user ?? `\u0000anonymous-${++this.#anonymousUsers}`;
+    return new Promise((resolve, reject) => {
+      // Settled on a later turn of the event loop, never at once: a user looping on a cached lock
+      // (acquire and release without any I/O) must still let the revoke that another client's
+      // wait caused be read, or that client would starve.
+      const settle = (r: AcquireResult): void => void setImmediate(() => (r.ok ? resolve({ token: r.token }) : reject(r.error)));
+      this.#submit((out) => this.core.acquire(who, lock, settle, out));
+    });
+  }
+
+  /**
+   * Local user `user` gives `lock` back. Resolves at once (the server is told later, if at all:
+   * the lock stays cached until revoked). Without `user`, releases it for whichever local user
+   * holds it. Fails with `LockUsageError` if that user does not hold it.
+   */
+  release(lock: string, user?: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new LockClientClosedError());
+    return new Promise((resolve, reject) => {
+      this.#submit((out) => {
+        const who = user ?? this.core.holder(lock);
+        if (who === null) {
+          out.upcall(() => reject(new LockUsageError(lock, '(any)', 'no local user holds it')));
+          return;
+        }
+        this.core.release(who, lock, (r) => (r.ok ? resolve() : reject(r.error)), out);
+      });
+    });
+  }
+
+  /**
+   * Stops the client: waiting `acquire`s fail with `LockClientClosedError`, the subscription is
+   * closed, nothing more is sent. Cached grants are not given back: the server keeps them for
+   * this owner until it expires the owner (`expire`), or a later client under the same owner id
+   * gives them back when their revoke comes. The RSM client is closed only if a factory made it.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscriptionGen++;
+    this.#subscription?.close();
+    this.#subscription = null;
+    this.#resubscribeTimer?.cancel();
+    for (const t of this.#timers.values()) t.cancel();
+    this.#timers.clear();
+    for (const t of this.#dueSteps) t.cancel();
+    this.#dueSteps.clear();
+    const out = new LockClientOutbox();
+    this.core.close(out);
+    this.#executor.stop();
+    for (const call of out.upcalls) this.#upcall(call);
+    this.#closeRsm?.();
+  }
+
+  #submit(handler: (out: LockClientOutbox) => void): void {
+    this.#executor.submit(() => this.#run(handler));
+  }
+
+  /** Runs one core handler, then carries out its effects in the outbox's order. */
+  #run(handler: (out: LockClientOutbox) => void): void {
+    if (this.#closed) return;
+    const out = new LockClientOutbox();
+    handler(out);
+    for (const { lock, delayMs } of out.timers) {
+      this.#timers.get(lock)?.cancel();
+      this.#timers.delete(lock);
+      if (delayMs === null) continue;
+      const handle = this.#clock.setTimer(delayMs, () => {
+        if (this.#timers.get(lock) !== handle) return;
+        this.#timers.delete(lock);
+        this.#submit((o) => this.core.onTimer(lock, o));
+      });
+      this.#timers.set(lock, handle);
+    }
+    for (const call of out.calls) this.#call(call);
+    for (const call of out.upcalls) this.#executor.submit(() => this.#upcall(call));
+    // A due release is a background step: a task of its own, started from the clock, so it never
+    // runs inside the callback (or the local release) that made it due.
+    for (const lock of out.releasesDue) {
+      const handle = this.#clock.setTimer(0, () => {
+        this.#dueSteps.delete(handle);
+        this.#submit((o) => this.core.onReleaseDue(lock, o));
+      });
+      this.#dueSteps.add(handle);
+    }
+  }
+
+  #call(call: LockServerCall): void {
+    const done = (result: ServerResult): void =>
+      this.#submit((out) => (call.proc === 'acquire' ? this.core.onAcquireResult(call.lock, result, out) : this.core.onReleaseResult(call.lock, result, out)));
+    try {
+      this.#rsm.submit(call.proc, { ...call.args }, { deadlineMs: this.#options.callDeadlineMs }, done);
+    } catch (err) {
+      done({ ok: false, error: err instanceof Error ? err : new Error(String(err)) });
+    }
+  }
+
+  #upcall(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.#log.error({ err }, 'lock client: a local user\'s callback threw');
+    }
+  }
+
+  #subscribe(): void {
+    const gen = ++this.#subscriptionGen;
+    const handle = this.#subscriber.subscribe(
+      this.owner,
+      (message) => {
+        if (gen !== this.#subscriptionGen) return;
+        this.#resubscribeDelayMs = this.#options.resubscribeBaseMs; // it works: the next outage starts from the base again
+        this.#onCallback(message);
+      },
+      (reason) => {
+        if (gen !== this.#subscriptionGen) return;
+        this.#subscriptionGen++;
+        this.#subscription = null;
+        this.#submit((out) => this.core.onSubscriptionEnded(out));
+        this.#scheduleResubscribe(reason);
+      },
+    );
+    if (gen === this.#subscriptionGen) this.#subscription = handle;
+    else handle.close(); // it ended inside subscribe
+  }
+
+  #scheduleResubscribe(reason: string): void {
+    const delayMs = this.#resubscribeDelayMs;
+    this.#resubscribeDelayMs = Math.min(this.#options.resubscribeMaxMs, delayMs * 2);
+    this.#log.warn({ reason, retryMs: delayMs }, 'lock client: callback subscription ended; subscribing again');
+    this.#resubscribeTimer = this.#clock.setTimer(delayMs, () => {
+      this.#resubscribeTimer = null;
+      if (this.#closed) return;
+      this.#subscribe();
+      this.#submit((out) => this.core.onResubscribed(out));
+    });
+  }
+
+  #onCallback(message: Json): void {
+    const cb = parseLockCallback(message);
+    if (cb === null) {
+      this.#log.warn({ message }, 'lock client: ignoring a callback that is not a lock callback');
+      return;
+    }
+    if (cb.kind === 'revoke') this.#submit((out) => this.core.onRevoke(cb.lock, cb.token, out));
+    else this.#submit((out) => this.core.onRetry(cb.lock, out));
+  }
+}

@@ -1,0 +1,33 @@
+import type { SessionSpec } from '../../node/sessions.js';
+import type { LockState } from './lock-app.js';
+
+/**
+ * The lock service's sessions (`SessionKeeper`): every owner that holds a lock or waits in a
+ * lock's queue has a session, kept alive by its callback stream to the primary. An owner that
+ * has had no stream for `CallbackOptions.sessionTimeoutMs` (its client died, hung, or lost the
+ * network) is expired with `expire({ owner })`: its locks are released and it leaves every
+ * queue, so the first waiter of each lock it held gets `retry` and the next grant carries a
+ * higher fencing token. A lock is therefore never stuck behind a vanished client for longer than
+ * the session timeout (plus the time its stream takes to end: see
+ * `TransportOptions.keepaliveTimeMs`).
+ */
+export const lockSessions: SessionSpec<LockState> = {
+  owners(state) {
+    const owners = new Set<string>();
+    for (const e of Object.values(state.locks)) {
+      if (e.holder !== null) owners.add(e.holder);
+      for (const w of e.waiters) owners.add(w);
+    }
+    return owners;
+  },
+  expire: (owner) => ({ proc: 'expire', args: { owner } }),
+  describe(state, owner) {
+    const held: string[] = [];
+    const waiting: string[] = [];
+    for (const [name, e] of Object.entries(state.locks)) {
+      if (e.holder === owner) held.push(name);
+      if (e.waiters.includes(owner)) waiting.push(name);
+    }
+    return { locksReleased: held, queuesLeft: waiting };
+  },
+};

@@ -1,0 +1,417 @@
+import { randomUUID } from 'node:crypto';
+import { RsmClient } from '../../client/rsm-client.js';
+import { type Logger, silentLogger } from '../../env/logger.js';
+import type { NodeId } from '../../env/types.js';
+import { type LockClientOptions, withDefaults } from '../../options.js';
+import { GrpcClientTransport } from '../../runtime/grpc-client-transport.js';
+import { realClock } from '../../runtime/real-clock.js';
+import type { GrpcCallbackSubscriberOptions } from './grpc-callback-subscriber.js';
+import { GrpcLockClient } from './grpc-lock-client.js';
+
+/**
+ * The lock tester (issue 5): the five classic tests of a caching lock service, run against a
+ * live cluster by real `LockClient`s over gRPC, under a process-wide `LockChecker`.
+ */
+
+/** One local user of one lock client: who holds a lock, as the checker sees it. */
+export interface Holder {
+  /** The lock client (its name in the tester, e.g. `t3.c0`, unique per run). */
+  readonly client: string;
+  /** The local user of that client (e.g. `u0`). */
+  readonly user: string;
+}
+
+const who = (h: Holder): string => `${h.client}/${h.user}`;
+
+/**
+ * Watches every grant and release of every lock in the process and records what breaks the lock
+ * service's promises:
+ * - mutual exclusion: a lock is granted to a (client, user) while another (client, user) holds
+ *   it, or released by one that does not hold it;
+ * - fencing tokens: the tokens seen by successive holders of a lock never decrease, and strictly
+ *   increase whenever the holding lock client changes. A lock client hands a cached grant to its
+ *   local users one after another under the same token (it is one grant of the server's), so
+ *   equal tokens are right between users of one client; a new grant by the server (to another
+ *   client, or the same one after it gave the lock back) always has a higher one.
+ * Callers report a grant when the acquire resolved and a release before they call release (the
+ * lock client may hand the lock to the next local user before the release resolves).
+ */
+export class LockChecker {
+  /** Every violation seen, as a sentence, in order. */
+  readonly violations: string[] = [];
+  readonly #holders = new Map<string, { holder: Holder; token: number }>();
+  readonly #last = new Map<string, { holder: Holder; token: number }>();
+  readonly #onViolation: ((message: string) => void) | undefined;
+
+  /** @param onViolation called with each violation as it is found (e.g. to fail a run at once) */
+  constructor(onViolation?: (message: string) => void) {
+    this.#onViolation = onViolation;
+  }
+
+  get ok(): boolean {
+    return this.violations.length === 0;
+  }
+
+  granted(lock: string, holder: Holder, token: number): void {
+    const current = this.#holders.get(lock);
+    if (current !== undefined) {
+      this.#violation(`mutual exclusion violated: lock ${JSON.stringify(lock)} granted to ${who(holder)} (token ${token}) while ${who(current.holder)} holds it (token ${current.token})`);
+    }
+    const last = this.#last.get(lock);
+    if (last !== undefined) {
+      if (token < last.token) {
+        this.#violation(`fencing token went backwards: lock ${JSON.stringify(lock)} granted to ${who(holder)} with token ${token} after ${who(last.holder)} held it with token ${last.token}`);
+      } else if (token === last.token && last.holder.client !== holder.client) {
+        this.#violation(`fencing token did not increase when the lock client changed: lock ${JSON.stringify(lock)} granted to ${who(holder)} with token ${token}, the token ${who(last.holder)} held it with`);
+      }
+    }
+    this.#holders.set(lock, { holder, token });
+    this.#last.set(lock, { holder, token });
+  }
+
+  released(lock: string, holder: Holder): void {
+    const current = this.#holders.get(lock);
+    if (current === undefined || current.holder.client !== holder.client || current.holder.user !== holder.user) {
+      this.#violation(`release of lock ${JSON.stringify(lock)} by ${who(holder)}, which does not hold it (${current === undefined ? 'nobody does' : `${who(current.holder)} does`})`);
+      return;
+    }
+    this.#holders.delete(lock);
+  }
+
+  /** Locks held now, with their holders. */
+  held(): Array<{ lock: string; holder: Holder; token: number }> {
+    return [...this.#holders].map(([lock, h]) => ({ lock, ...h }));
+  }
+
+  /**
+   * Client `client` was closed while its users held locks (a test that failed or timed out): they
+   * are forgotten, without a release; the server takes them back when the owner is expired.
+   */
+  forgetClient(client: string): void {
+    for (const [lock, h] of this.#holders) if (h.holder.client === client) this.#holders.delete(lock);
+  }
+
+  #violation(message: string): void {
+    this.violations.push(message);
+    this.#onViolation?.(message);
+  }
+}
+
+/** Timing and size of a tester run. */
+export interface LockTesterOptions {
+  /**
+   * A test still running after this long fails (its clients are closed). Default 60 s: test 2
+   * takes six seconds by design (six holds of `holdMs`), the others well under one on a healthy
+   * local cluster; the margin covers slow machines and a failover during the run.
+   */
+  readonly testTimeoutMs: number;
+  /** How long each client of test 2 holds lock `a`. Default 1000 ms (the classic test). */
+  readonly holdMs: number;
+  /** Acquire/release rounds per user in tests 3 to 5. Default 10 (the classic tests). */
+  readonly rounds: number;
+  /**
+   * Before the tests, the cluster must answer a `stat` within this long, or the run fails at
+   * once (instead of every test waiting for its timeout). Default 10 s: a cluster that is
+   * electing a primary answers within a few seconds.
+   */
+  readonly reachTimeoutMs: number;
+}
+
+export const defaultLockTesterOptions: LockTesterOptions = {
+  testTimeoutMs: 60_000,
+  holdMs: 1000,
+  rounds: 10,
+  reachTimeoutMs: 10_000,
+};
+
+export interface LockTesterConfig {
+  /** The cluster's name (`synod@<first node>` by default for the nodes). */
+  readonly cluster: string;
+  /** Any members of the cluster. */
+  readonly members: readonly NodeId[];
+  /** Which tests to run (1 to 5); default all, in order. */
+  readonly tests?: readonly number[];
+  /** Where the result lines go; default standard output. */
+  readonly write?: (line: string) => void;
+  readonly logger?: Logger;
+  /** Owner ids are `<ownerPrefix>-t<test>.c<client>`; default `lock-tester-<random>`, unique per run. */
+  readonly ownerPrefix?: string;
+  /**
+   * The owner id of the client named `client` (`t<test>.c<index>`), instead of the above. Only
+   * for tests that break the setup on purpose (owners shared between clients) to watch the
+   * checker fail the run.
+   */
+  readonly ownerOf?: (client: string) => string;
+  readonly options?: Partial<LockTesterOptions>;
+  readonly lockClient?: Partial<LockClientOptions>;
+  readonly subscriber?: Partial<GrpcCallbackSubscriberOptions>;
+}
+
+export interface LockTestResult {
+  readonly number: number;
+  readonly name: string;
+  readonly ok: boolean;
+  readonly ms: number;
+  /** Why it failed (the first violation or error). */
+  readonly error?: string;
+}
+
+export interface LockTesterResult {
+  readonly results: readonly LockTestResult[];
+  readonly passed: number;
+  readonly failed: number;
+  /** The final line: `lock tester: N passed, 0 failed`, or `lock tester: FAILED …`. */
+  readonly verdict: string;
+  /** Every violation the checker saw. */
+  readonly violations: readonly string[];
+}
+
+/** A lock client of a test, whose acquires and releases the checker sees. */
+export class TesterClient {
+  readonly #name: string;
+  readonly #client: GrpcLockClient;
+  readonly #checker: LockChecker;
+
+  constructor(name: string, client: GrpcLockClient, checker: LockChecker) {
+    this.#name = name;
+    this.#client = client;
+    this.#checker = checker;
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  get owner(): string {
+    return this.#client.owner;
+  }
+
+  async acquire(lock: string, user: string): Promise<number> {
+    const { token } = await this.#client.lock.acquire(lock, user);
+    this.#checker.granted(lock, { client: this.#name, user }, token);
+    return token;
+  }
+
+  release(lock: string, user: string): Promise<void> {
+    this.#checker.released(lock, { client: this.#name, user });
+    return this.#client.lock.release(lock, user);
+  }
+
+  /** Closes the client and gives back what its owner holds at the server (`GrpcLockClient.close`). */
+  close(): Promise<void> {
+    return this.#client.close({ giveBack: true });
+  }
+}
+
+/** What a test gets: its clients, made on demand and closed after it. */
+export interface LockTestContext {
+  /** A new lock client named `t<test>.c<index>` (index counts from 0 per test). */
+  client(): TesterClient;
+  readonly options: LockTesterOptions;
+}
+
+export interface LockTest {
+  readonly number: number;
+  readonly name: string;
+  run(ctx: LockTestContext): Promise<void>;
+}
+
+/** Period of the timer that keeps the process alive during a run (its length does not matter). */
+const keepAliveIntervalMs = 1000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `rounds` acquire/release pairs of `lock` by `user` of `client`. */
+async function cycle(client: TesterClient, user: string, lock: string, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await client.acquire(lock, user);
+    await client.release(lock, user);
+  }
+}
+
+/** The five classic tests. */
+export const lockTests: readonly LockTest[] = [
+  {
+    number: 1,
+    name: 'one client acquires and releases a twice, then a and b nested',
+    async run(ctx) {
+      const c = ctx.client();
+      await cycle(c, 'u0', 'a', 2);
+      await c.acquire('a', 'u0');
+      await c.acquire('b', 'u0');
+      await c.release('b', 'u0');
+      await c.release('a', 'u0');
+    },
+  },
+  {
+    number: 2,
+    name: 'six clients each acquire a, hold it one second, release',
+    async run(ctx) {
+      const clients = Array.from({ length: 6 }, () => ctx.client());
+      await Promise.all(clients.map(async (c) => {
+        await c.acquire('a', 'u0');
+        await sleep(ctx.options.holdMs);
+        await c.release('a', 'u0');
+      }));
+    },
+  },
+  {
+    number: 3,
+    name: 'six clients each acquire and release a ten times',
+    async run(ctx) {
+      const clients = Array.from({ length: 6 }, () => ctx.client());
+      await Promise.all(clients.map((c) => cycle(c, 'u0', 'a', ctx.options.rounds)));
+    },
+  },
+  {
+    number: 4,
+    name: 'two users sharing one client each acquire and release a ten times',
+    async run(ctx) {
+      const c = ctx.client();
+      await Promise.all(['u0', 'u1'].map((u) => cycle(c, u, 'a', ctx.options.rounds)));
+    },
+  },
+  {
+    number: 5,
+    name: 'five users on one client and one on another each acquire and release a ten times',
+    async run(ctx) {
+      const c0 = ctx.client();
+      const c1 = ctx.client();
+      await Promise.all([
+        ...['u0', 'u1', 'u2', 'u3', 'u4'].map((u) => cycle(c0, u, 'a', ctx.options.rounds)),
+        cycle(c1, 'u0', 'a', ctx.options.rounds),
+      ]);
+    },
+  },
+];
+
+/** A test ran past `testTimeoutMs`. */
+class TestTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`did not finish within ${timeoutMs} ms`);
+  }
+}
+
+const message = (err: unknown): string => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+
+/**
+ * Runs the lock tests against the cluster, printing one line per test (number, name, ok/FAILED,
+ * time) and then one final verdict line. Every test runs with fresh lock clients (fresh owner
+ * ids), which give back what they hold when the test ends, so the next test starts clean. A
+ * test fails when it throws (e.g. an acquire refused), when it runs past `testTimeoutMs`, when
+ * the checker sees a violation while it runs, or when a lock is still held after it.
+ */
+export async function runLockTester(config: LockTesterConfig): Promise<LockTesterResult> {
+  const options = withDefaults(defaultLockTesterOptions, config.options, 'lockTester');
+  if (!Number.isInteger(options.rounds)) throw new RangeError(`lockTester.rounds must be a positive integer, got ${options.rounds}`);
+  const write = config.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const logger = config.logger ?? silentLogger;
+  const ownerPrefix = config.ownerPrefix ?? `lock-tester-${randomUUID().slice(0, 8)}`;
+  const numbers = config.tests ?? lockTests.map((t) => t.number);
+  for (const n of numbers) {
+    if (!lockTests.some((t) => t.number === n)) throw new RangeError(`no lock test ${n}; there are tests 1 to ${lockTests.length}`);
+  }
+  const checker = new LockChecker();
+  const transport = new GrpcClientTransport({ cluster: config.cluster, logger });
+  const results: LockTestResult[] = [];
+  // The clients' timers are unref'd (`realClock`), and a cluster that does not answer leaves
+  // nothing else pending: this keeps the process alive until the run is over.
+  const alive = setInterval(() => {}, keepAliveIntervalMs);
+  try {
+    const unreachable = await reach(config, transport, options.reachTimeoutMs);
+    if (unreachable !== null) {
+      const verdict = `lock tester: FAILED: the cluster did not answer within ${options.reachTimeoutMs} ms: ${unreachable}`;
+      write(verdict);
+      return { results, passed: 0, failed: numbers.length, verdict, violations: [] };
+    }
+    for (const n of numbers) {
+      const test = lockTests.find((t) => t.number === n)!;
+      const result = await runOne(test, config, options, checker, transport, ownerPrefix, logger);
+      results.push(result);
+      const secs = (result.ms / 1000).toFixed(2);
+      write(`test ${test.number}: ${test.name} ... ${result.ok ? 'ok' : 'FAILED'} (${secs} s)${result.error === undefined ? '' : `: ${result.error}`}`);
+    }
+  } finally {
+    clearInterval(alive);
+    await transport.close();
+  }
+  const failed = results.filter((r) => !r.ok);
+  const passed = results.length - failed.length;
+  const verdict = failed.length === 0
+    ? `lock tester: ${passed} passed, 0 failed`
+    : `lock tester: FAILED: ${passed} passed, ${failed.length} failed (test${failed.length > 1 ? 's' : ''} ${failed.map((r) => r.number).join(', ')})`;
+  write(verdict);
+  return { results, passed, failed: failed.length, verdict, violations: [...checker.violations] };
+}
+
+/** Null once the cluster answered a `stat`; the last error if it did not within `timeoutMs`. */
+async function reach(config: LockTesterConfig, transport: GrpcClientTransport, timeoutMs: number): Promise<string | null> {
+  const rsm = new RsmClient({ members: config.members, transport, clock: realClock, ...(config.logger === undefined ? {} : { logger: config.logger }) });
+  try {
+    await rsm.invoke('stat', { lock: 'a' }, { deadlineMs: timeoutMs });
+    return null;
+  } catch (err) {
+    return message(err);
+  } finally {
+    rsm.close();
+  }
+}
+
+async function runOne(
+  test: LockTest,
+  config: LockTesterConfig,
+  options: LockTesterOptions,
+  checker: LockChecker,
+  transport: GrpcClientTransport,
+  ownerPrefix: string,
+  logger: Logger,
+): Promise<LockTestResult> {
+  const clients: TesterClient[] = [];
+  const violationsBefore = checker.violations.length;
+  const ctx: LockTestContext = {
+    options,
+    client: () => {
+      const name = `t${test.number}.c${clients.length}`;
+      const client = new GrpcLockClient({
+        cluster: config.cluster,
+        members: config.members,
+        owner: config.ownerOf?.(name) ?? `${ownerPrefix}-${name}`,
+        transport,
+        logger,
+        ...(config.lockClient === undefined ? {} : { lockClient: config.lockClient }),
+        ...(config.subscriber === undefined ? {} : { subscriber: config.subscriber }),
+      });
+      const c = new TesterClient(name, client, checker);
+      clients.push(c);
+      return c;
+    },
+  };
+  const started = performance.now();
+  let error: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const run = test.run(ctx);
+    run.catch(() => {}); // after a timeout its rejection (closed clients) is expected
+    await Promise.race([
+      run,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TestTimeoutError(options.testTimeoutMs)), options.testTimeoutMs);
+      }),
+    ]);
+  } catch (err) {
+    error = err instanceof TestTimeoutError ? err.message : message(err);
+  } finally {
+    clearTimeout(timer);
+  }
+  const ms = performance.now() - started;
+  const violations = checker.violations.slice(violationsBefore);
+  const left = checker.held().filter((h) => clients.some((c) => c.name === h.holder.client));
+  if (violations.length > 0) {
+    error = violations.length === 1 ? violations[0] : `${violations[0]} (and ${violations.length - 1} more violation${violations.length > 2 ? 's' : ''})`;
+  } else if (error === undefined && left.length > 0) {
+    error = `still held after the test: ${left.map((h) => `${h.lock} by ${h.holder.client}/${h.holder.user}`).join(', ')}`;
+  }
+  await Promise.all(clients.map((c) => c.close()));
+  for (const c of clients) checker.forgetClient(c.name);
+  return { number: test.number, name: test.name, ok: error === undefined, ms, ...(error === undefined ? {} : { error }) };
+}

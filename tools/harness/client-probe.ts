@@ -1,0 +1,65 @@
+import { silentLogger } from '../../src/env/logger.js';
+import type { NodeId } from '../../src/env/types.js';
+import type { Json } from '../../src/rsm/app.js';
+import { clientServiceCodec } from '../../src/rsm/codec.js';
+import type { ClientAnswer } from '../../src/rsm/messages.js';
+import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
+
+/** What one replica said to one client call: its answer, or why the call failed. */
+export type ProbeResult =
+  | { readonly kind: 'answer'; readonly answer: ClientAnswer; readonly ms: number }
+  | { readonly kind: 'unreachable'; readonly reason: string; readonly ms: number };
+
+/**
+ * Sends one client call (`invoke proc(args)`) to exactly one replica, `node`, and reports what
+ * came back, without following NOT_PRIMARY hints or retrying elsewhere as `RsmClient` does: the
+ * way to ask "does this particular node answer a client?" (a deposed primary must not). The
+ * call waits at most `deadlineMs`; past it the result is `unreachable` with DEADLINE_EXCEEDED.
+ */
+export async function callReplica(opts: {
+  readonly cluster: string;
+  readonly node: NodeId;
+  readonly proc: string;
+  readonly args: Json;
+  readonly deadlineMs: number;
+  /** Default a fresh id per call, so that the client table knows nothing of it. */
+  readonly clientId?: string;
+}): Promise<ProbeResult> {
+  const transport = new GrpcClientTransport({
+    cluster: opts.cluster,
+    logger: silentLogger,
+    options: { callDeadlineMs: opts.deadlineMs, reconnectBackoffInitialMs: 50, reconnectBackoffMaxMs: 200 },
+  });
+  const started = performance.now();
+  try {
+    return await new Promise<ProbeResult>((resolve) => {
+      const channel = transport.connect(
+        clientServiceCodec,
+        (_server, answer) => resolve({ kind: 'answer', answer, ms: performance.now() - started }),
+        (_server, reason) => resolve({ kind: 'unreachable', reason, ms: performance.now() - started }),
+      );
+      channel.send(opts.node, {
+        kind: 'invoke',
+        request: { clientId: opts.clientId ?? `probe-${process.pid}-${Math.random().toString(36).slice(2, 10)}`, seq: 1, proc: opts.proc, args: opts.args },
+      });
+    });
+  } finally {
+    await transport.close();
+  }
+}
+
+/** A one-line description of a probe's result, for failure messages. */
+export function describeProbe(r: ProbeResult): string {
+  if (r.kind === 'unreachable') return `no answer (${r.reason}) after ${Math.round(r.ms)} ms`;
+  const a = r.answer;
+  switch (a.kind) {
+    case 'executed':
+      return `executed (${a.outcome.ok ? JSON.stringify(a.outcome.value) : `${a.outcome.code}: ${a.outcome.message}`}) after ${Math.round(r.ms)} ms`;
+    case 'not-primary':
+      return `not-primary (primary ${a.primary ?? 'unknown'}, view ${a.vid}) after ${Math.round(r.ms)} ms`;
+    case 'busy':
+      return `busy (${a.reason}) after ${Math.round(r.ms)} ms`;
+    default:
+      return `${a.kind} after ${Math.round(r.ms)} ms`;
+  }
+}

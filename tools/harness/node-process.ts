@@ -1,0 +1,241 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UnaryClient } from '../../src/runtime/grpc-client.js';
+import { controlService } from '../../src/node/control-server.js';
+
+/** The compiled CLI (dist/src/cli/synod.js; this module runs from dist/tools/harness/), run as a real process. */
+export const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'synod.js');
+
+/** How much of a node's output is kept for failure messages (the tail). */
+const maxKeptOutputChars = 200_000;
+
+/**
+ * Reconnect backoff of the harness's control connection to a node: gRPC's own default (1 s
+ * initial) would make every start or restart look a second slower than it is, since the first
+ * attempts are refused while the process is still loading.
+ */
+const controlReconnectBackoffInitialMs = 50;
+const controlReconnectBackoffMaxMs = 200;
+
+/** How long a node may take to start answering its control service. */
+export const nodeStartTimeoutMs = 10_000;
+
+/** How a process ended: its exit code, or the signal that ended it. */
+export interface NodeExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** The pid of the process that exited. */
+  readonly pid: number | undefined;
+}
+
+/**
+ * One real node process, spawned from `dist/`, that can be killed and restarted on the same
+ * address and data directory. Its output is kept for failure messages.
+ */
+export class NodeProcess {
+  readonly address: string;
+  readonly controlAddress: string;
+  readonly dataDir: string;
+  readonly first: string;
+  output = '';
+  #child: ChildProcess | null = null;
+  #exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null;
+  #control: UnaryClient | null = null;
+  #paused = false;
+  /** The extra arguments of the last `start`, reused by `restart`. */
+  #lastArgs: string[] = [];
+  readonly #exitListeners: Array<(exit: NodeExit) => void> = [];
+  readonly #detached: boolean;
+
+  readonly #logArgs: string[];
+
+  /**
+   * @param logFile where the node writes its log (default: its standard output, kept in `output`)
+   * @param logLevel default `debug`
+   */
+  readonly #entry: string[];
+
+  /**
+   * @param entry the program and its leading arguments (default: the synod CLI's `node` command);
+   *   the node flags (--me, --first, --data-dir, --control, logging) follow them
+   * @param ownProcessGroup spawn the node in a process group of its own (default false), so that a
+   *   Ctrl-C in the terminal reaches only the harness, which then stops its nodes itself
+   */
+  constructor(opts: {
+    port: number; first: string; dataDir: string; logFile?: string; logLevel?: string; entry?: string[]; ownProcessGroup?: boolean;
+  }) {
+    this.#entry = opts.entry ?? [cliPath, 'node'];
+    this.#detached = opts.ownProcessGroup ?? false;
+    this.address = `127.0.0.1:${opts.port}`;
+    this.controlAddress = `127.0.0.1:${opts.port + 1}`;
+    this.first = opts.first;
+    this.dataDir = opts.dataDir;
+    this.#logArgs = ['--log-level', opts.logLevel ?? 'debug', ...(opts.logFile === undefined ? [] : ['--log-file', opts.logFile])];
+  }
+
+  #keep(chunk: Buffer): void {
+    this.output = (this.output + chunk.toString()).slice(-maxKeptOutputChars);
+  }
+
+  get running(): boolean {
+    return this.#child !== null;
+  }
+
+  /** The pid of the running process (undefined when none runs). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Whether the process is stopped by `pause` (SIGSTOP) and not resumed yet. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * Calls `listener` every time a process of this node exits, however it ended (killed by the
+   * harness, a crash breakpoint, a crash), after `running` turned false.
+   */
+  onExit(listener: (exit: NodeExit) => void): void {
+    this.#exitListeners.push(listener);
+  }
+
+  /** Spawns the process; resolves once its control service answers. */
+  async start(extraArgs: string[] = []): Promise<void> {
+    if (this.#child !== null) throw new Error(`${this.address} is already running`);
+    this.#lastArgs = extraArgs;
+    const child = spawn(process.execPath, [
+      ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
+      '--control', ...this.#logArgs, ...extraArgs,
+    ], { stdio: ['ignore', 'pipe', 'pipe'], detached: this.#detached });
+    this.#child = child;
+    this.#paused = false;
+    child.stdout.on('data', (d: Buffer) => this.#keep(d));
+    child.stderr.on('data', (d: Buffer) => this.#keep(d));
+    this.#exit = new Promise((resolve) => child.once('exit', (code, signal) => {
+      if (this.#child === child) {
+        this.#child = null;
+        this.#paused = false;
+      }
+      resolve({ code, signal });
+      for (const listener of this.#exitListeners) listener({ code, signal, pid: child.pid });
+    }));
+    const deadline = Date.now() + nodeStartTimeoutMs;
+    for (;;) {
+      try {
+        await this.control('PaxosStatus', {}, 500);
+        return;
+      } catch (err) {
+        if (this.#child !== child) throw new Error(`${this.address} exited while starting:\n${this.output}`);
+        if (Date.now() > deadline) throw new Error(`${this.address} did not start in ${nodeStartTimeoutMs} ms: ${String(err)}\n${this.output}`);
+        await sleep(50);
+      }
+    }
+  }
+
+  /** Spawns the process and waits for it to exit by itself (for refused starts). */
+  async runToExit(timeoutMs: number): Promise<{ code: number | null; output: string }> {
+    const child = spawn(process.execPath, [
+      ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    clearTimeout(timer);
+    return { code, output };
+  }
+
+  /** Starts the process again on the same address and data directory, with the last `start`'s arguments. */
+  restart(): Promise<void> {
+    return this.start(this.#lastArgs);
+  }
+
+  /**
+   * Sends `signal` and waits for the process to be gone. A paused process is resumed after the
+   * signal (SIGKILL aside, a stopped process only acts on a signal once it runs again).
+   */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.#child;
+    if (child === null) return;
+    child.kill(signal);
+    if (this.#paused && signal !== 'SIGKILL') child.kill('SIGCONT');
+    await this.#exit;
+  }
+
+  /** SIGKILL without waiting: for exit handlers, which cannot wait. */
+  killNow(): void {
+    this.#child?.kill('SIGKILL');
+  }
+
+  /** Stops the process with SIGSTOP: it keeps its sockets and memory but runs no code until `resume`. */
+  pause(): void {
+    const child = this.#child;
+    if (child === null) throw new Error(`${this.address} is not running`);
+    child.kill('SIGSTOP');
+    this.#paused = true;
+  }
+
+  /** Lets a paused process run on (SIGCONT). */
+  resume(): void {
+    const child = this.#child;
+    if (child === null) throw new Error(`${this.address} is not running`);
+    child.kill('SIGCONT');
+    this.#paused = false;
+  }
+
+  /** Resolves when the process exits by itself (e.g. a crash breakpoint fired). */
+  async exited(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const exit = this.#exit;
+    if (exit === null) throw new Error('never started');
+    return withTimeout(exit, timeoutMs, `${this.address} did not exit`);
+  }
+
+  control<R = Record<string, unknown>>(method: string, request: Record<string, unknown>, deadlineMs = 2000): Promise<R> {
+    this.#control ??= new UnaryClient(controlService, this.controlAddress, {
+      'grpc.initial_reconnect_backoff_ms': controlReconnectBackoffInitialMs,
+      'grpc.max_reconnect_backoff_ms': controlReconnectBackoffMaxMs,
+    });
+    return this.#control.call<R>(method, request, deadlineMs);
+  }
+
+  closeClient(): void {
+    this.#control?.close();
+    this.#control = null;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `probe` every `pollMs` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string, pollMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${String(last)})`}`);
+    await sleep(pollMs);
+  }
+}

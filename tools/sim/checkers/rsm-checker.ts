@@ -1,0 +1,119 @@
+import type { NodeId } from '../../../src/env/types.js';
+import type { Outcome } from '../../../src/rsm/client-table.js';
+import type { Request } from '../../../src/rsm/messages.js';
+import { type Viewstamp, formatViewstamp } from '../../../src/rsm/viewstamp.js';
+import type { Simulation } from '../simulation.js';
+
+/** One client call as the client saw it. */
+export interface CallRecord {
+  readonly clientId: string;
+  readonly item: string;
+  readonly invokedMs: number;
+  completedMs: number | null;
+  /** ok: executed, with the index the app returned; unknown: deadline passed; failed: refused (not executed). */
+  result: { readonly kind: 'ok'; readonly index: number } | { readonly kind: 'unknown' } | { readonly kind: 'failed'; readonly error: string } | null;
+}
+
+/**
+ * Safety checkers of the RSM layer; the first two hold for any app, the rest are about the test
+ * app's append-only list:
+ * - same request at every viewstamp: every replica that executed viewstamp v executed the same
+ *   request there (checked as it happens);
+ * - equal state: every member of a quiet view holds the same state (app state and client table);
+ * - no acknowledged request lost: every item a client was told is at index i is at index i of the
+ *   final list;
+ * - no request executed twice: no item appears twice in the final list;
+ * - refused calls did not execute: an item whose call was refused is not in the list;
+ * - real-time order: an append acknowledged before another was invoked has the lower index.
+ * The client history (invocation and completion times, outcomes) is kept for these and for
+ * linearizability checking.
+ */
+export class RsmChecker {
+  readonly #sim: Simulation;
+  readonly #atViewstamp = new Map<string, string>();
+  readonly calls: CallRecord[] = [];
+  executions = 0;
+
+  constructor(sim: Simulation) {
+    this.#sim = sim;
+  }
+
+  executed(node: NodeId, vs: Viewstamp, request: Request, _outcome: Outcome): void {
+    this.executions++;
+    const key = formatViewstamp(vs);
+    const what = `${request.clientId}#${request.seq}:${request.proc}:${JSON.stringify(request.args)}`;
+    const known = this.#atViewstamp.get(key);
+    if (known === undefined) this.#atViewstamp.set(key, what);
+    else if (known !== what) this.#sim.fail(`same request at viewstamp: ${node} executed ${what} at ${key}, another replica ${known}`);
+  }
+
+  invoked(clientId: string, item: string): CallRecord {
+    const record: CallRecord = { clientId, item, invokedMs: this.#sim.now, completedMs: null, result: null };
+    this.calls.push(record);
+    return record;
+  }
+
+  /**
+   * Real time: an append acknowledged before another append was invoked must have the lower
+   * index (for this app, what linearizability asks of acknowledged calls).
+   */
+  #checkRealTime(): void {
+    const acked = this.calls.filter((c) => c.result?.kind === 'ok' && c.completedMs !== null);
+    const byCompletion = [...acked].sort((x, y) => x.completedMs! - y.completedMs!);
+    const byInvocation = [...acked].sort((x, y) => x.invokedMs - y.invokedMs);
+    const index = (c: CallRecord): number => (c.result as { index: number }).index;
+    let k = 0;
+    let highest: CallRecord | null = null; // of the calls completed so far, the one with the highest index
+    for (const c of byInvocation) {
+      while (k < byCompletion.length && byCompletion[k]!.completedMs! < c.invokedMs) {
+        const d = byCompletion[k++]!;
+        if (highest === null || index(d) > index(highest)) highest = d;
+      }
+      if (highest !== null && index(highest) >= index(c)) {
+        this.#sim.fail(`real-time order: ${highest.item} (index ${index(highest)}) was acknowledged at ` +
+          `${highest.completedMs!.toFixed(1)} ms, before ${c.item} was invoked at ${c.invokedMs.toFixed(1)} ms, ` +
+          `yet ${c.item} got the lower index ${index(c)}`);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Equal state: every member of a quiet view holds the same snapshot (app state and client
+   * table). `sizes` describes each member's state for the failure message (e.g. `3 items`).
+   */
+  checkEqualState(snapshots: ReadonlyMap<NodeId, string>, sizes: ReadonlyMap<NodeId, string>): void {
+    const distinct = new Set(snapshots.values());
+    if (distinct.size > 1) {
+      const desc = [...sizes].map(([n, size]) => `${n}:${size}`).join(' ');
+      this.#sim.fail(`equal state: the members of the final view hold ${distinct.size} different states (${desc})`);
+    }
+  }
+
+  /** Final checks on the members of a quiet view: their lists and snapshots. */
+  checkFinal(lists: ReadonlyMap<NodeId, readonly string[]>, snapshots: ReadonlyMap<NodeId, string>): void {
+    this.checkEqualState(snapshots, new Map([...lists].map(([n, l]) => [n, `${l.length} items`])));
+    const list = lists.values().next().value;
+    if (list === undefined) return;
+    const seen = new Set<string>();
+    for (const item of list) {
+      if (seen.has(item)) this.#sim.fail(`executed twice: ${item} appears more than once in the final list`);
+      seen.add(item);
+    }
+    const at = new Map(list.map((item, i) => [item, i]));
+    for (const c of this.calls) {
+      if (c.result?.kind === 'failed' && at.has(c.item)) {
+        this.#sim.fail(`failed call executed: ${c.item} was refused to its client (${c.result.error}) yet is at ${at.get(c.item)}`);
+      }
+    }
+    this.#checkRealTime();
+    for (const c of this.calls) {
+      if (c.result?.kind !== 'ok') continue;
+      if (list[c.result.index] !== c.item) {
+        const at = list.indexOf(c.item);
+        this.#sim.fail(`acknowledged request lost: ${c.item} was acknowledged at index ${c.result.index}, ` +
+          `the final list has ${at < 0 ? 'it nowhere' : `it at ${at}`} (${list[c.result.index] ?? 'nothing'} at ${c.result.index})`);
+      }
+    }
+  }
+}

@@ -1,0 +1,215 @@
+import type { Members, NodeId } from '../../src/env/types.js';
+import type { ClientOptions, ConfigOptions, PaxosOptions, RsmOptions } from '../../src/options.js';
+import type { App } from '../../src/rsm/app.js';
+import type { ReplicaObserver, RsmMutations } from '../../src/rsm/replica.js';
+import { RsmClient } from '../../src/client/rsm-client.js';
+import type { ConfigMutations, SelfStatus } from '../../src/config/view-manager.js';
+import { Breakpoints } from '../../src/node/breakpoints.js';
+import { NodeStack } from '../../src/node/node-stack.js';
+import type { PaxosMutations } from '../../src/paxos/context.js';
+import type { ShellMutations } from '../../src/env/shell.js';
+import { ConfigChecker } from './checkers/config-checker.js';
+import { PaxosChecker } from './checkers/paxos-checker.js';
+import type { NetworkProfile } from './network.js';
+import type { DiskProfile } from './disk.js';
+import { type SimNode, Simulation } from './simulation.js';
+
+export interface SimClusterOptions<S = unknown> {
+  readonly seed: number;
+  /** The replicated app; without one, nodes run Paxos and config only. */
+  readonly app?: App<S>;
+  readonly rsm?: Partial<RsmOptions>;
+  /** Watches every replica (checkers); `node` is the replica's id. */
+  readonly replicaObserver?: (node: NodeId) => ReplicaObserver;
+  /** Node ids; the first is the cluster's first node. Default n1..n3. */
+  readonly ids?: readonly NodeId[];
+  readonly network?: NetworkProfile;
+  readonly disk?: DiskProfile;
+  readonly paxos?: Partial<PaxosOptions>;
+  readonly config?: Partial<ConfigOptions>;
+  readonly keepTrace?: boolean;
+  readonly traceLogs?: boolean;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
+}
+
+/** What a simulated node runs: the node stack and its breakpoints. */
+export interface StackProcess<S = unknown> {
+  readonly stack: NodeStack<S>;
+  readonly breakpoints: Breakpoints;
+  stop(): void;
+  readonly [field: string]: unknown;
+}
+
+/** A node's view of the world, for assertions. */
+export interface NodeView {
+  readonly vid: number;
+  readonly members: Members;
+  readonly status: SelfStatus;
+}
+
+/**
+ * A simulated cluster of full node stacks with the checkers attached: the fluent API scenario
+ * tests are written in (`start`, `crash`, `partition`, `runUntil` …) and the base of the
+ * randomized config runs. Nothing starts until asked.
+ */
+export class SimCluster<S = unknown> {
+  readonly sim: Simulation;
+  readonly ids: readonly NodeId[];
+  readonly first: NodeId;
+  readonly paxosChecker: PaxosChecker;
+  readonly configChecker: ConfigChecker;
+  readonly #nodes = new Map<NodeId, SimNode<StackProcess<S>>>();
+  readonly #clients = new Map<NodeId, SimNode<{ client: RsmClient }>>();
+
+  constructor(opts: SimClusterOptions<S>) {
+    this.sim = new Simulation({
+      seed: opts.seed,
+      ...(opts.network === undefined ? {} : { network: opts.network }),
+      ...(opts.disk === undefined ? {} : { disk: opts.disk }),
+      ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
+      ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
+    });
+    this.ids = opts.ids ?? ['n1', 'n2', 'n3'];
+    this.first = this.ids[0]!;
+    this.paxosChecker = new PaxosChecker(this.sim, this.first);
+    this.configChecker = new ConfigChecker(this.sim, this.first);
+    for (const id of this.ids) {
+      this.#nodes.set(id, this.sim.addNode<StackProcess<S>>(id, (world, node) => {
+        const breakpoints = new Breakpoints();
+        const stack: NodeStack<S> = new NodeStack<S>(world, {
+          ...(opts.app === undefined ? {} : { app: opts.app }),
+          ...(opts.rsm === undefined ? {} : { rsm: opts.rsm }),
+          ...(opts.replicaObserver === undefined ? {} : { replicaObserver: opts.replicaObserver(id) }),
+          first: this.first,
+          incarnation: `${id}.${node.incarnation}`,
+          firstLife: node.incarnation === 1,
+          breakpoints,
+          ...(opts.paxos === undefined ? {} : { paxos: opts.paxos }),
+          ...(opts.config === undefined ? {} : { config: opts.config }),
+          ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+          onDecided: (i, v) => this.paxosChecker.delivered(id, i, v),
+          onPropose: (i, v) => this.paxosChecker.proposed(i, v),
+          onViewCommitted: (vid) => {
+            const core = stack.config.core;
+            this.sim.log(`view ${id} vid=${vid} [${core.members(vid).join(',')}] ${core.status}`);
+            this.configChecker.committed(id, vid, core.members(vid), vid > 1 ? core.members(vid - 1) : undefined);
+          },
+        });
+        if (node.incarnation > 1) this.paxosChecker.restarted(id, (i) => stack.paxos.core.decided(i));
+        stack.start();
+        return { stack, breakpoints, stop: () => stack.stop() };
+      }));
+    }
+  }
+
+  node(id: NodeId): SimNode<StackProcess<S>> {
+    const node = this.#nodes.get(id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  get nodes(): Array<SimNode<StackProcess<S>>> {
+    return [...this.#nodes.values()];
+  }
+
+  /**
+   * Adds and starts a client (a simulated machine of its own) that knows `members` (default:
+   * every node). Its calls go through the simulated network like any message.
+   */
+  addClient(id: NodeId, opts: { members?: readonly NodeId[]; options?: Partial<ClientOptions> } = {}): RsmClient {
+    const node = this.sim.addNode<{ client: RsmClient }>(id, (world, self) => ({
+      client: new RsmClient({
+        clientId: id,
+        members: opts.members ?? this.ids,
+        transport: self.clientTransport,
+        clock: world.clock,
+        wallClockMs: () => world.clock.now(),
+        random: world.random,
+        logger: world.logger,
+        ...(opts.options === undefined ? {} : { options: opts.options }),
+      }),
+    }));
+    this.#clients.set(id, node);
+    node.start();
+    return node.process!.client;
+  }
+
+  /** Starts (or restarts) the named nodes, default all that are down. */
+  start(...ids: NodeId[]): this {
+    for (const id of ids.length > 0 ? ids : this.ids) if (this.node(id).status === 'down') this.node(id).start();
+    return this;
+  }
+
+  crash(...ids: NodeId[]): this {
+    for (const id of ids) this.node(id).crash('scenario');
+    return this;
+  }
+
+  pause(...ids: NodeId[]): this {
+    for (const id of ids) this.node(id).pause();
+    return this;
+  }
+
+  resume(...ids: NodeId[]): this {
+    for (const id of ids) this.node(id).resume();
+    return this;
+  }
+
+  /** Cuts every link between `side` and every other node. */
+  isolate(...side: NodeId[]): this {
+    this.sim.network.split(side, this.ids.filter((id) => !side.includes(id)));
+    return this;
+  }
+
+  heal(): this {
+    this.sim.network.heal();
+    return this;
+  }
+
+  armBreakpoint(id: NodeId, n: 1 | 2 | 3 | 4): this {
+    this.node(id).process?.breakpoints.arm(n);
+    return this;
+  }
+
+  /** What `id` believes now, or null if it is down. */
+  view(id: NodeId): NodeView | null {
+    const stack = this.node(id).process?.stack;
+    if (stack === undefined) return null;
+    const core = stack.config.core;
+    if (core.vid === 0) return null;
+    return { vid: core.vid, members: core.members(), status: core.status };
+  }
+
+  runFor(ms: number): this {
+    this.sim.runUntil(this.sim.now + ms);
+    return this;
+  }
+
+  /** Runs until `condition` holds (checked after every event) or `timeoutMs` passes; returns whether it held. */
+  runUntil(condition: () => boolean, timeoutMs: number): boolean {
+    if (condition()) return true;
+    this.sim.runUntil(this.sim.now + timeoutMs, condition);
+    return condition();
+  }
+
+  /** Whether every named node is up, a `member`, and has `members` as its current view. */
+  allSee(members: Members, on: readonly NodeId[] = members): boolean {
+    return on.every((id) => {
+      const v = this.view(id);
+      return v !== null && sameList(v.members, members) && (v.status === 'member' || !members.includes(id));
+    });
+  }
+
+  /** A one-line picture of every node's belief, for failure messages. */
+  describe(): string {
+    return this.ids.map((id) => {
+      const n = this.node(id);
+      const v = this.view(id);
+      return v === null ? `${id}:${n.status}` : `${id}:v${v.vid}[${v.members.join(',')}]${v.status === 'member' ? '' : `(${v.status})`}`;
+    }).join(' ');
+  }
+}
+
+export function sameList(a: Members, b: Members): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

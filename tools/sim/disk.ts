@@ -1,0 +1,157 @@
+import type { DurableLog, LoadedRecord } from '../../src/env/durable-log.js';
+import type { Prng } from './prng.js';
+
+/** How the simulated disk behaves. */
+export interface DiskProfile {
+  /** An fsync takes a random time in [minSyncMs, maxSyncMs]. */
+  readonly minSyncMs: number;
+  readonly maxSyncMs: number;
+  /** Probability that an fsync is slow: uniform in [maxSyncMs, slowSyncMs] (a busy disk). */
+  readonly slowRate: number;
+  readonly slowSyncMs: number;
+  /** Test-only: acknowledge syncs without making anything durable (see `lyingDiskProfile`). */
+  readonly lies?: boolean;
+}
+
+export const defaultDiskProfile: DiskProfile = { minSyncMs: 0.1, maxSyncMs: 3, slowRate: 0.05, slowSyncMs: 40 };
+
+/** A loaded or throttled disk: every fsync is slow, some very slow. */
+export const slowDiskProfile: DiskProfile = { minSyncMs: 20, maxSyncMs: 150, slowRate: 0.1, slowSyncMs: 400 };
+
+/** A random disk for one run: usually fast, sometimes a slow one. */
+export function drawDisk(shape: Prng): DiskProfile {
+  return shape.chance(0.15) ? slowDiskProfile : defaultDiskProfile;
+}
+
+/**
+ * Test-only: a disk that acknowledges every fsync at once without making anything durable (a
+ * drive that lies about its write cache). Crashes then lose acknowledged records; the
+ * durability and agreement checkers must notice.
+ */
+export const lyingDiskProfile: DiskProfile = { minSyncMs: 0, maxSyncMs: 0, slowRate: 0, slowSyncMs: 0, lies: true };
+
+/**
+ * What one named log holds on a simulated node's disk. It outlives the node's processes: a
+ * restart opens the same store. A crash keeps every durable record and a random prefix of the
+ * others (the rest is lost, as an unsynced page cache would be).
+ */
+export class SimLogStore {
+  readonly records: Uint8Array[] = [];
+  durableCount = 0;
+  /** Virtual time the last issued sync completes; completions stay in order. */
+  lastCompletionMs = 0;
+  /** Syncs issued and not yet called back; only with none may a sync call back at once. */
+  outstandingSyncs = 0;
+  /** The next sync reports a disk error (a fault injected by the simulator). */
+  failNextSync = false;
+
+  /** The node crashed: unsynced records survive only as a random prefix. */
+  crash(rng: Prng): number {
+    const unsynced = this.records.length - this.durableCount;
+    const keep = rng.int(unsynced + 1);
+    this.records.length = this.durableCount + keep;
+    this.durableCount = this.records.length;
+    this.lastCompletionMs = 0;
+    this.outstandingSyncs = 0;
+    this.failNextSync = false; // an injected disk error belongs to the process that died
+    return unsynced - keep;
+  }
+}
+
+/** A node's disk: named logs, surviving restarts. */
+export class SimDisk {
+  readonly #stores = new Map<string, SimLogStore>();
+
+  store(name: string): SimLogStore {
+    let store = this.#stores.get(name);
+    if (store === undefined) {
+      store = new SimLogStore();
+      this.#stores.set(name, store);
+    }
+    return store;
+  }
+
+  clearFaults(): void {
+    for (const store of this.#stores.values()) store.failNextSync = false;
+  }
+
+  /** The next sync of every log on this disk fails (an injected disk error). */
+  failNextSync(): void {
+    for (const store of this.#stores.values()) store.failNextSync = true;
+  }
+
+  /** Returns how many unsynced records were lost across all logs. */
+  crash(rng: Prng): number {
+    let lost = 0;
+    for (const store of this.#stores.values()) lost += store.crash(rng);
+    return lost;
+  }
+}
+
+/** What a simulated log needs from the simulation: time, randomness, scheduling for its process. */
+export interface DiskScheduler {
+  readonly now: number;
+  readonly rng: Prng;
+  /** Runs `fn` at virtual time `atMs`, unless the process that asked has died by then. */
+  at(atMs: number, fn: () => void): void;
+}
+
+/** One process's handle on a `SimLogStore`, with the `DurableLog` semantics. */
+export class SimDurableLog implements DurableLog {
+  readonly #store: SimLogStore;
+  readonly #sched: DiskScheduler;
+  readonly #profile: DiskProfile;
+  #loaded = false;
+
+  constructor(store: SimLogStore, sched: DiskScheduler, profile: DiskProfile = defaultDiskProfile) {
+    this.#store = store;
+    this.#sched = sched;
+    this.#profile = profile;
+  }
+
+  load(): LoadedRecord[] {
+    if (this.#loaded) throw new Error('SimDurableLog.load called twice');
+    this.#loaded = true;
+    return this.#store.records.map((data, offset) => ({ offset, data }));
+  }
+
+  append(data: Uint8Array): void {
+    if (!this.#loaded) throw new Error('SimDurableLog.append before load');
+    this.#store.records.push(data.slice());
+  }
+
+  sync(done: (err?: Error) => void): void {
+    const store = this.#store;
+    if (this.#profile.lies === true) {
+      done();
+      return;
+    }
+    const target = store.records.length;
+    const now = this.#sched.now;
+    if (target === store.durableCount && store.outstandingSyncs === 0) {
+      done();
+      return;
+    }
+    const p = this.#profile;
+    const rng = this.#sched.rng;
+    const latency = rng.chance(p.slowRate) ? rng.uniform(p.maxSyncMs, p.slowSyncMs) : rng.uniform(p.minSyncMs, p.maxSyncMs);
+    const at = Math.max(store.lastCompletionMs, now + latency);
+    store.lastCompletionMs = at;
+    store.outstandingSyncs++;
+    const fail = store.failNextSync;
+    store.failNextSync = false;
+    this.#sched.at(at, () => {
+      store.outstandingSyncs--;
+      if (fail) {
+        done(new Error('simulated disk error: fdatasync failed'));
+        return;
+      }
+      if (target > store.durableCount) store.durableCount = target;
+      done();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#store.durableCount = this.#store.records.length;
+  }
+}
