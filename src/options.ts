@@ -352,15 +352,19 @@ export function transportOptions(given: Partial<TransportOptions> | undefined): 
   return o;
 }
 
-/** Fills unset options from `defaults`, and refuses values that are not positive finite numbers. */
+/**
+ * Fills unset options from `defaults`, and refuses values that are not positive finite numbers.
+ * An option given as `undefined` counts as unset (callers pass optional values straight through).
+ */
 export function withDefaults<T extends object>(defaults: T, given: Partial<T> | undefined, what: string): T {
-  const merged = { ...defaults, ...(given ?? {}) } as T;
+  const merged: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(given ?? {})) if (value !== undefined) merged[key] = value;
   for (const [key, value] of Object.entries(merged)) {
     if (typeof value === 'number' && !(Number.isFinite(value) && value > 0)) {
       throw new RangeError(`${what}.${key} must be a positive number, got ${String(value)}`);
     }
   }
-  return merged;
+  return merged as T;
 }
 
 /** Paxos options with defaults filled in and checked against each other. */

@@ -121,7 +121,7 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
     keep: v.keep === true,
     logLevel: logLevel as 'debug' | 'info' | 'warn',
     mutations,
-    ...(callDeadlineMs === undefined ? {} : { callDeadlineMs }),
+    callDeadlineMs,
   };
 }
 
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
   out(`replay:  ${replay}`);
   const result = await runNemesis({
     durationMs: args.durationS * 1000, seed: args.seed, nodes: args.nodes, clients: args.clients, dir, logLevel: args.logLevel, write: out,
-    ...(args.callDeadlineMs === undefined ? {} : { callDeadlineMs: args.callDeadlineMs }),
+    callDeadlineMs: args.callDeadlineMs,
     ...(args.mutations.length === 0 ? {} : { mutations: args.mutations }),
   });
   summary(result, out);

@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   });
 
   const result = await runScenarios({
-    ...(numbers === undefined ? {} : { numbers }),
+    numbers,
     supervise: values.supervise === true,
     keep: values.keep === true,
     logLevel,

@@ -74,14 +74,14 @@ function parseArgs(argv: string[]): Args {
   }
   if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir() };
   const n = count ?? 100;
-  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, ...(pictureDir === undefined ? {} : { pictureDir }) };
+  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, pictureDir };
 }
 
 function runJob(job: Job, onResult: (r: RunResult) => void): void {
   const runner = layerRunners[job.layer]!;
   for (const seed of job.seeds) {
     try {
-      onResult(runner({ seed, mutations: job.mutations, ...(job.pictureDir === undefined ? {} : { pictureDir: job.pictureDir }) }));
+      onResult(runner({ seed, mutations: job.mutations, pictureDir: job.pictureDir }));
     } catch (err) {
       onResult({ seed, ok: false, failures: [`run crashed: ${(err as Error).stack ?? String(err)}`], digest: '-', stats: {} });
     }
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   if (args.single) {
     const seed = args.seeds[0]!;
     const result = layerRunners[args.layer]!({
-      seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations, ...(args.pictureDir === undefined ? {} : { pictureDir: args.pictureDir }),
+      seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations, pictureDir: args.pictureDir,
     });
     for (const line of result.trace ?? []) process.stdout.write(`${line}\n`);
     report([result]);
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     const seeds = args.seeds.filter((_, k) => k % jobs === w);
     return new Promise<void>((resolve, reject) => {
       const worker = new Worker(fileURLToPath(import.meta.url), {
-        workerData: { layer: args.layer, seeds, mutations: args.mutations, ...(args.pictureDir === undefined ? {} : { pictureDir: args.pictureDir }) } satisfies Job,
+        workerData: { layer: args.layer, seeds, mutations: args.mutations, pictureDir: args.pictureDir } satisfies Job,
       });
       worker.on('message', (r: RunResult) => {
         results.set(r.seed, r);

@@ -164,7 +164,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
   const testMutations = parseTestMutations(values['test-mutate'] as string[] | undefined, controlAddress !== undefined);
   const logFile = values['log-file'] as string | undefined;
-  const logger = createLogger({ level, ...(logFile === undefined ? {} : { file: logFile }), base: { node: me } });
+  const logger = createLogger({ level, file: logFile, base: { node: me } });
   let node: SynodNode;
   try {
     node = await SynodNode.start({
@@ -175,8 +175,8 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       logger,
       ...(app === undefined || appName === undefined ? {} : { app: { name: appName, app, ...services } }),
       ...(sessionTimeoutMs === undefined ? {} : { callbacks: { sessionTimeoutMs } }),
-      ...(controlAddress === undefined ? {} : { controlAddress }),
-      ...(testMutations === undefined ? {} : { testMutations }),
+      controlAddress,
+      testMutations,
     });
   } catch (err) {
     logger.error({ err }, 'node refused to start');
@@ -217,7 +217,7 @@ async function runLockTesterCommand(args: string[]): Promise<void> {
   if (cluster.length === 0 || cluster.length > maxClusterNameLength) usageError(`--cluster must be 1 to ${maxClusterNameLength} characters`);
   process.exitCode = 1; // should the run end without a verdict, it did not pass
   const { runLockTester } = await import('../apps/lock/lock-tester.js');
-  const result = await runLockTester({ cluster, members, ...(tests === undefined ? {} : { tests }) });
+  const result = await runLockTester({ cluster, members, tests });
   process.exit(result.failed === 0 && result.passed > 0 ? 0 : 1);
 }
 

@@ -96,7 +96,7 @@ export class RsmClient {
       maxRequestBytes: limits.maxRequestBytes,
       random: config.random ?? systemRandom,
       logger,
-      ...(config.options === undefined ? {} : { options: config.options }),
+      options: config.options,
     });
     this.#clock = config.clock;
     this.#logger = logger;

@@ -36,10 +36,10 @@ export class ConfigLayer {
       listener: opts.listener,
       random: world.random,
       logger: world.logger.child({ layer: 'config' }),
-      ...(opts.options === undefined ? {} : { options: opts.options }),
-      ...(opts.wantsMembership === undefined ? {} : { wantsMembership: opts.wantsMembership }),
-      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
-      ...(opts.staleMayRemoveDead === undefined ? {} : { staleMayRemoveDead: opts.staleMayRemoveDead }),
+      options: opts.options,
+      wantsMembership: opts.wantsMembership,
+      mutations: opts.mutations,
+      staleMayRemoveDead: opts.staleMayRemoveDead,
     });
     this.#shell = new LayerShell<ConfigMessage, never>({
       executor: world.executor,

@@ -68,9 +68,9 @@ export class NodeStack<S = unknown> {
           opts.onDecided?.(instance, value);
         },
       },
-      ...(opts.breakpoints === undefined ? {} : { breakpoints: opts.breakpoints }),
-      ...(opts.paxos === undefined ? {} : { options: opts.paxos }),
-      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+      breakpoints: opts.breakpoints,
+      options: opts.paxos,
+      mutations: opts.mutations,
     });
     const paxos = this.paxos;
     let rsm: RsmLayer<S> | null = null;
@@ -94,9 +94,9 @@ export class NodeStack<S = unknown> {
           rsm?.onViewCommitted();
         },
       },
-      ...(opts.config === undefined ? {} : { options: opts.config }),
-      ...(opts.wantsMembership === undefined ? {} : { wantsMembership: opts.wantsMembership }),
-      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+      options: opts.config,
+      wantsMembership: opts.wantsMembership,
+      mutations: opts.mutations,
       // With an app above, a silent member may hold the only copy of its state: never removed by stale members.
       staleMayRemoveDead: opts.app === undefined,
     });
@@ -116,10 +116,10 @@ export class NodeStack<S = unknown> {
       },
       // The first node of a brand-new cluster starts with the app's initial state.
       genesis: opts.firstLife && world.self === opts.first,
-      ...(opts.rsm === undefined ? {} : { options: opts.rsm }),
-      ...(opts.breakpoints === undefined ? {} : { breakpoints: opts.breakpoints }),
-      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
-      ...(opts.replicaObserver === undefined ? {} : { observer: opts.replicaObserver }),
+      options: opts.rsm,
+      breakpoints: opts.breakpoints,
+      mutations: opts.mutations,
+      observer: opts.replicaObserver,
     });
     rsm = this.rsm;
   }

@@ -123,8 +123,8 @@ export class SynodNode {
       cluster,
       dataDir: config.dataDir,
       logger,
-      ...(config.transport === undefined ? {} : { transport: config.transport }),
-      ...(config.stop === undefined ? {} : { stop: config.stop }),
+      transport: config.transport,
+      stop: config.stop,
     });
     const breakpoints = new Breakpoints();
     let stack: NodeStack<never>;
@@ -138,10 +138,10 @@ export class SynodNode {
         breakpoints,
         replicaObserver: { callbacks: (callbacks) => hub?.deliver(callbacks) },
         ...(config.app === undefined ? {} : { app: config.app.app, appName: config.app.name }),
-        ...(config.paxos === undefined ? {} : { paxos: config.paxos }),
-        ...(config.config === undefined ? {} : { config: config.config }),
-        ...(config.rsm === undefined ? {} : { rsm: config.rsm }),
-        ...(config.testMutations === undefined ? {} : { mutations: config.testMutations }),
+        paxos: config.paxos,
+        config: config.config,
+        rsm: config.rsm,
+        mutations: config.testMutations,
       });
     } catch (err) {
       await prod.close();
@@ -158,8 +158,8 @@ export class SynodNode {
         inNode,
         clock: prod.world.clock,
         logger: logger.child({ layer: 'callbacks' }),
-        ...(config.callbacks === undefined ? {} : { options: config.callbacks }),
-        ...(config.app.maxOwnerLength === undefined ? {} : { maxOwnerLength: config.app.maxOwnerLength }),
+        options: config.callbacks,
+        maxOwnerLength: config.app.maxOwnerLength,
       });
       if (config.app.sessions !== undefined) {
         const callbackHub = hub;
@@ -173,7 +173,7 @@ export class SynodNode {
           connected: (owner) => callbackHub.has(owner),
           isolated: () => prod.transport.isolated,
           spec: config.app.sessions,
-          ...(config.callbacks === undefined ? {} : { options: config.callbacks }),
+          options: config.callbacks,
         });
         sessions.start();
       }

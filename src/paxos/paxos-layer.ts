@@ -42,9 +42,9 @@ export class PaxosLayer {
       listener: opts.listener,
       random: world.random,
       logger,
-      ...(opts.options === undefined ? {} : { options: opts.options }),
-      ...(opts.breakpoints === undefined ? {} : { breakpoints: opts.breakpoints }),
-      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+      options: opts.options,
+      breakpoints: opts.breakpoints,
+      mutations: opts.mutations,
     });
     this.#log = new RecordLog(world.durableLog(paxosLogName), decodePaxosRecord, `${world.self}/${paxosLogName}`);
     const records = this.#log.load();
@@ -60,7 +60,7 @@ export class PaxosLayer {
       onMessage: (from, msg, out) => this.core.onMessage(from, msg, out),
       onTimer: (key, out) => this.core.onTimer(key, out),
       onHalt: (reason) => world.halt(reason),
-      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+      mutations: opts.mutations,
     });
   }
 

@@ -36,10 +36,10 @@ export class RsmLayer<S> {
       config: opts.config,
       logger: world.logger.child({ layer: 'rsm' }),
       genesis: opts.genesis,
-      ...(opts.options === undefined ? {} : { options: opts.options }),
-      ...(opts.breakpoints === undefined ? {} : { breakpoints: opts.breakpoints }),
-      ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
-      ...(opts.observer === undefined ? {} : { observer: opts.observer }),
+      options: opts.options,
+      breakpoints: opts.breakpoints,
+      mutations: opts.mutations,
+      observer: opts.observer,
     });
     this.#shell = new LayerShell<RsmSend, never>({
       executor: world.executor,

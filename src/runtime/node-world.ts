@@ -50,7 +50,7 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     self: opts.self,
     cluster: opts.cluster,
     logger: opts.logger.child({ layer: 'transport' }),
-    ...(opts.transport === undefined ? {} : { options: opts.transport }),
+    options: opts.transport,
   });
   const logs: FileLog[] = [];
   const executor = new Executor((err) => {

@@ -46,8 +46,8 @@ class Driver {
       members: opts.members ?? [a, b, c],
       random: opts.random ?? constant(0),
       logger: silentLogger,
-      ...(opts.maxRequestBytes === undefined ? {} : { maxRequestBytes: opts.maxRequestBytes }),
-      ...(opts.options === undefined ? {} : { options: opts.options }),
+      maxRequestBytes: opts.maxRequestBytes,
+      options: opts.options,
     });
   }
 

@@ -13,7 +13,7 @@ export class StatusReader {
 
   /** @param options of its transport; `callDeadlineMs` bounds how long one status call waits (default 3 s) */
   constructor(cluster: string, logger: Logger = silentLogger, options?: Partial<TransportOptions>) {
-    this.#transport = new GrpcClientTransport({ cluster, logger, ...(options === undefined ? {} : { options }) });
+    this.#transport = new GrpcClientTransport({ cluster, logger, options });
     this.#channel = this.#transport.connect(
       nodeServiceCodec,
       (server, status) => this.#settle(server, (w) => w.resolve(status)),

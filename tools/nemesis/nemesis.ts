@@ -174,7 +174,7 @@ class NemesisRun {
       workload = new LockWorkload({
         cluster: cluster.cluster, members: cluster.nodes.map((n) => n.address), transport, clients: this.#clients,
         locks: opts.locks ?? defaultLocks, seed: opts.seed, recorder: this.#recorder,
-        ...(opts.callDeadlineMs === undefined ? {} : { callDeadlineMs: opts.callDeadlineMs }),
+        callDeadlineMs: opts.callDeadlineMs,
       });
       workload.start();
       this.#log(`${this.#clients} lock clients on ${workload.lockNames.join(', ')}; faults for ${(opts.durationMs / 1000).toFixed(1)} s`);
@@ -493,7 +493,7 @@ class NemesisRun {
       breakpoints: { armed: { ...this.#armed }, fired: { ...this.#fired } },
       verdict,
       check,
-      ...(picturePath === undefined ? {} : { picturePath }),
+      picturePath,
       livenessFailures: [...this.#liveness],
       problems,
       passed: verdict === 'ok' && problems.length === 0 && this.#liveness.length === 0,

@@ -64,10 +64,10 @@ export class SimCluster<S = unknown> {
   constructor(opts: SimClusterOptions<S>) {
     this.sim = new Simulation({
       seed: opts.seed,
-      ...(opts.network === undefined ? {} : { network: opts.network }),
-      ...(opts.disk === undefined ? {} : { disk: opts.disk }),
-      ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
-      ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
+      network: opts.network,
+      disk: opts.disk,
+      keepTrace: opts.keepTrace,
+      traceLogs: opts.traceLogs,
     });
     this.ids = opts.ids ?? ['n1', 'n2', 'n3'];
     this.first = this.ids[0]!;
@@ -77,16 +77,16 @@ export class SimCluster<S = unknown> {
       this.#nodes.set(id, this.sim.addNode<StackProcess<S>>(id, (world, node) => {
         const breakpoints = new Breakpoints();
         const stack: NodeStack<S> = new NodeStack<S>(world, {
-          ...(opts.app === undefined ? {} : { app: opts.app }),
-          ...(opts.rsm === undefined ? {} : { rsm: opts.rsm }),
+          app: opts.app,
+          rsm: opts.rsm,
           ...(opts.replicaObserver === undefined ? {} : { replicaObserver: opts.replicaObserver(id) }),
           first: this.first,
           incarnation: `${id}.${node.incarnation}`,
           firstLife: node.incarnation === 1,
           breakpoints,
-          ...(opts.paxos === undefined ? {} : { paxos: opts.paxos }),
-          ...(opts.config === undefined ? {} : { config: opts.config }),
-          ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+          paxos: opts.paxos,
+          config: opts.config,
+          mutations: opts.mutations,
           onDecided: (i, v) => this.paxosChecker.delivered(id, i, v),
           onPropose: (i, v) => this.paxosChecker.proposed(i, v),
           onViewCommitted: (vid) => {
@@ -126,7 +126,7 @@ export class SimCluster<S = unknown> {
         wallClockMs: () => world.clock.now(),
         random: world.random,
         logger: world.logger,
-        ...(opts.options === undefined ? {} : { options: opts.options }),
+        options: opts.options,
       }),
     }));
     this.#clients.set(id, node);

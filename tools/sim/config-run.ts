@@ -75,9 +75,9 @@ export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
     ids,
     network,
     disk,
-    ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
-    ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
-    ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+    keepTrace: opts.keepTrace,
+    traceLogs: opts.traceLogs,
+    mutations: opts.mutations,
   });
   const { sim } = cluster;
   const rng = sim.rng;

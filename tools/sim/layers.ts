@@ -47,16 +47,16 @@ export const layerRunners: Record<string, Runner> = {
   paxos: (o) =>
     runPaxosSimulation({
       seed: o.seed,
-      ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
-      ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
+      keepTrace: o.keepTrace,
+      traceLogs: o.traceLogs,
       mutations: paxosMutations(o.mutations),
       lyingDisk: o.mutations?.includes('lying-disk') === true,
     }),
   config: (o) =>
     runConfigSimulation({
       seed: o.seed,
-      ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
-      ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
+      keepTrace: o.keepTrace,
+      traceLogs: o.traceLogs,
       mutations: { ...paxosMutations(o.mutations), joinerFirst: o.mutations?.includes('joiner-first') === true },
     }),
   rsm: (o) => runStack('rsm', o, appendModel, runRsmSimulation),
@@ -78,8 +78,8 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
         });
       },
     }),
-    ...(o.keepTrace === undefined ? {} : { keepTrace: o.keepTrace }),
-    ...(o.traceLogs === undefined ? {} : { traceLogs: o.traceLogs }),
+    keepTrace: o.keepTrace,
+    traceLogs: o.traceLogs,
     mutations: {
       ...paxosMutations(o.mutations),
       replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,

@@ -63,8 +63,8 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
     seed,
     network,
     disk,
-    ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
-    ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
+    keepTrace: opts.keepTrace,
+    traceLogs: opts.traceLogs,
   });
   const rng = sim.rng;
   const count = rng.between(3, 7);
@@ -81,7 +81,7 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
       const layer = new PaxosLayer(world, {
         first,
         listener: { onDecided: (i, v) => checker.delivered(id, i, v) },
-        ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+        mutations: opts.mutations,
       });
       if (node.incarnation > 1) checker.restarted(id, (i) => layer.core.decided(i));
       world.executor.submit(() => layer.start());

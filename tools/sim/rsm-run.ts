@@ -195,9 +195,9 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     app: workload.app,
     ...(chunkBytes === undefined ? {} : { rsm: { stateChunkBytes: chunkBytes } }),
     replicaObserver: (id) => ({ executed: (vs, r, o) => checker?.executed(id, vs, r, o) }),
-    ...(opts.keepTrace === undefined ? {} : { keepTrace: opts.keepTrace }),
-    ...(opts.traceLogs === undefined ? {} : { traceLogs: opts.traceLogs }),
-    ...(opts.mutations === undefined ? {} : { mutations: opts.mutations }),
+    keepTrace: opts.keepTrace,
+    traceLogs: opts.traceLogs,
+    mutations: opts.mutations,
   });
   const { sim } = cluster;
   checker = new RsmChecker(sim);

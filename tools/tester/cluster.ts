@@ -588,7 +588,7 @@ export class TesterCluster {
         lines.push(line);
         this.note(`lock tester: ${line}`);
       },
-      ...(tests === undefined ? {} : { tests }),
+      tests,
       options: { testTimeoutMs: lockTestTimeoutMs, reachTimeoutMs: lockTesterReachTimeoutMs },
     }).then((r) => ({ ...r, lines }));
   }

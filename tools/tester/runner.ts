@@ -103,7 +103,7 @@ async function runOne(s: Scenario, dir: string, opts: RunOptions): Promise<Scena
   let timer: NodeJS.Timeout | undefined;
   try {
     cluster = await TesterCluster.create({
-      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', ...(note === undefined ? {} : { note }),
+      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note,
     });
     const c = cluster;
     const run = s.run(c);
@@ -123,5 +123,5 @@ async function runOne(s: Scenario, dir: string, opts: RunOptions): Promise<Scena
     clearTimeout(timer);
     await cluster?.close();
   }
-  return { number: s.number, name: s.name, ok: error === undefined, ms: performance.now() - started, ...(error === undefined ? {} : { error }) };
+  return { number: s.number, name: s.name, ok: error === undefined, ms: performance.now() - started, error };
 }

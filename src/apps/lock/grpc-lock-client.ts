@@ -54,7 +54,7 @@ export class GrpcLockClient {
       transport: this.#transport,
       clock: realClock,
       logger,
-      ...(config.rsmClient === undefined ? {} : { options: config.rsmClient }),
+      options: config.rsmClient,
     });
     const rsm = this.rsm;
     this.subscriber = new GrpcCallbackSubscriber({
@@ -62,7 +62,7 @@ export class GrpcLockClient {
       members: config.members,
       primary: () => rsm.core.primary,
       logger,
-      ...(config.subscriber === undefined ? {} : { options: config.subscriber }),
+      options: config.subscriber,
     });
     this.lock = new LockClient({
       owner: config.owner,
@@ -70,7 +70,7 @@ export class GrpcLockClient {
       subscriptions: this.subscriber,
       clock: realClock,
       logger,
-      ...(config.lockClient === undefined ? {} : { options: config.lockClient }),
+      options: config.lockClient,
     });
   }
 

@@ -346,7 +346,7 @@ export async function runLockTester(config: LockTesterConfig): Promise<LockTeste
 
 /** Null once the cluster answered a `stat`; the last error if it did not within `timeoutMs`. */
 async function reach(config: LockTesterConfig, transport: GrpcClientTransport, timeoutMs: number): Promise<string | null> {
-  const rsm = new RsmClient({ members: config.members, transport, clock: realClock, ...(config.logger === undefined ? {} : { logger: config.logger }) });
+  const rsm = new RsmClient({ members: config.members, transport, clock: realClock, logger: config.logger });
   try {
     await rsm.invoke('stat', { lock: 'a' }, { deadlineMs: timeoutMs });
     return null;
@@ -378,8 +378,8 @@ async function runOne(
         owner: config.ownerOf?.(name) ?? `${ownerPrefix}-${name}`,
         transport,
         logger,
-        ...(config.lockClient === undefined ? {} : { lockClient: config.lockClient }),
-        ...(config.subscriber === undefined ? {} : { subscriber: config.subscriber }),
+        lockClient: config.lockClient,
+        subscriber: config.subscriber,
       });
       const c = new TesterClient(name, client, checker);
       clients.push(c);
@@ -413,5 +413,5 @@ async function runOne(
   }
   await Promise.all(clients.map((c) => c.close()));
   for (const c of clients) checker.forgetClient(c.name);
-  return { number: test.number, name: test.name, ok: error === undefined, ms, ...(error === undefined ? {} : { error }) };
+  return { number: test.number, name: test.name, ok: error === undefined, ms, error };
 }
