@@ -378,3 +378,23 @@ export function paxosOptions(given: Partial<PaxosOptions> | undefined): PaxosOpt
   }
   return o;
 }
+
+/** How `connect()` finds the cluster before it makes its client (`client/discovery.ts`). */
+export interface ConnectTimingOptions {
+  /**
+   * Give up finding the cluster after this long: no address given answered the node service.
+   * Default 10 s, as `ClientOptions.defaultDeadlineMs`: a cluster that is starting or failing over
+   * answers well within it, and a script pointed at the wrong place learns it without hanging.
+   */
+  readonly connectDeadlineMs: number;
+  /** Deadline of one status call made while finding the cluster. Default 2000 ms. */
+  readonly connectAttemptTimeoutMs: number;
+  /** Pause between rounds over every address given. Default 200 ms. */
+  readonly connectRetryMs: number;
+}
+
+export const defaultConnectTimingOptions: ConnectTimingOptions = {
+  connectDeadlineMs: 10_000,
+  connectAttemptTimeoutMs: 2000,
+  connectRetryMs: 200,
+};

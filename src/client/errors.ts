@@ -84,3 +84,31 @@ export class ClientClosedError extends RsmClientError {
     super('the client was closed; a call in progress may or may not have been executed');
   }
 }
+
+/**
+ * The node asked belongs to another cluster than the one named: every call names its cluster and
+ * nodes refuse another's. Retrying cannot help: give the right name (`actual`, if this is the
+ * cluster meant) or other addresses. Nothing was executed.
+ */
+export class WrongClusterError extends RsmClientError {
+  override readonly name = 'WrongClusterError';
+  constructor(
+    readonly server: NodeId,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`${server} belongs to cluster ${JSON.stringify(actual)}, not ${JSON.stringify(expected)}`);
+  }
+}
+
+/** `connect()` found no node of the cluster at any address it was given, within its deadline. */
+export class DiscoveryError extends RsmClientError {
+  override readonly name = 'DiscoveryError';
+  /** What each address answered last (a gRPC status and its details). */
+  readonly tried: ReadonlyMap<NodeId, string>;
+  constructor(seeds: readonly NodeId[], tried: ReadonlyMap<NodeId, string>) {
+    const said = seeds.map((s) => `${s}: ${tried.get(s) ?? 'not tried'}`).join('; ');
+    super(`no synod node answered at ${seeds.join(', ')} (${said})`);
+    this.tried = new Map(tried);
+  }
+}

@@ -7,7 +7,7 @@ import type { App } from '../rsm/app.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import { CallbackHub } from './callback-hub.js';
 import { SessionKeeper, type SessionSpec } from './sessions.js';
-import { nodeServiceCodec } from './status.js';
+import { type NodeStatus, nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
 import { ControlServer } from './control-server.js';
@@ -198,6 +198,11 @@ export class SynodNode {
     logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation, app: config.app?.name ?? null,
       callbacks: hub !== null, sessions: sessions !== null }, 'node started');
     return new SynodNode(config.me, incarnation, stack, prod, control, hub, sessions);
+  }
+
+  /** What this node believes now (its view, primary, replica status; see `NodeStatus`). */
+  status(): NodeStatus {
+    return runInNode(this.#prod.world, () => this.stack.status());
   }
 
   /** Stops serving, flushes the logs, releases the ports. */

@@ -1,0 +1,138 @@
+/**
+ * `connect()`: a client of a synod cluster for a user's program, with the production world
+ * (gRPC, real time) filled in. It finds the cluster from the addresses given (its name, its
+ * members), fails at once when the cluster named is not the one found, and keeps the process
+ * alive while a call is pending, so that `await client.invoke(…)` at the end of a plain script
+ * completes instead of the process exiting under it (every timer of the client and its transport
+ * is unref'd by design: a closed client must never hold a process open).
+ */
+import { type Logger, silentLogger } from '../env/logger.js';
+import type { NodeId } from '../env/types.js';
+import {
+  type ClientOptions,
+  type ConnectTimingOptions,
+  type TransportOptions,
+  defaultConnectTimingOptions,
+  withDefaults,
+} from '../options.js';
+import type { Json } from '../rsm/app.js';
+import { GrpcClientTransport } from '../runtime/grpc-client-transport.js';
+import { realClock } from '../runtime/real-clock.js';
+import { discoverCluster } from './discovery.js';
+import { type CallOptions, RsmClient } from './rsm-client.js';
+
+export interface ConnectOptions {
+  /** Addresses (`host:port`) of any members of the cluster; one that answers is enough. */
+  readonly members: readonly NodeId[];
+  /**
+   * The cluster's name. Default: found from the members (nodes name theirs when asked under
+   * another). Given and wrong: `connect` rejects with `WrongClusterError` naming both.
+   */
+  readonly cluster?: string;
+  /** The client's id, for at-most-once execution. Default a random UUID; never share one between two live clients. */
+  readonly clientId?: string;
+  /** Default: silent. */
+  readonly logger?: Logger;
+  /** The client's tunables (attempt timeout, backoff, default deadline). */
+  readonly client?: Partial<ClientOptions>;
+  /** The gRPC transport's tunables (call deadline, message size, reconnect backoff). */
+  readonly transport?: Partial<TransportOptions>;
+  /** How long finding the cluster may take. */
+  readonly timing?: Partial<ConnectTimingOptions>;
+}
+
+/**
+ * A connected client: `invoke(proc, args)` runs one procedure of the cluster's app exactly once,
+ * wherever the primary is, and resolves to its reply; it rejects with a typed `RsmClientError`
+ * (`AppRejectedError` for the app's own refusals, `DeadlineExceededError` when the outcome is
+ * unknown, …). Calls run one at a time in order. `close()` when done.
+ */
+export class SynodClient {
+  /** The cluster's name, as given or found. */
+  readonly cluster: string;
+  readonly #rsm: RsmClient;
+  readonly #transport: GrpcClientTransport;
+  readonly #keepAlive = new KeepAlive();
+  #closed = false;
+
+  /** @internal use `connect()`. */
+  constructor(cluster: string, rsm: RsmClient, transport: GrpcClientTransport) {
+    this.cluster = cluster;
+    this.#rsm = rsm;
+    this.#transport = transport;
+  }
+
+  get clientId(): string {
+    return this.#rsm.clientId;
+  }
+
+  /** The replica this client believes is primary now (null: none known yet). */
+  get primary(): NodeId | null {
+    return this.#rsm.core.primary;
+  }
+
+  /** Runs `proc(args)` on the cluster; resolves to the app's reply. */
+  async invoke(proc: string, args: Json = null, options: CallOptions = {}): Promise<Json> {
+    return this.#keepAlive.during(this.#rsm.invoke(proc, args, options));
+  }
+
+  /** Ends the client: calls still pending end with `ClientClosedError` (they may or may not have executed). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#rsm.close();
+    await this.#transport.close();
+  }
+
+}
+
+/**
+ * Holds one referenced timer while any promise given to `during` is pending: it alone keeps the
+ * process alive for them. Everything else of a client (its timers, gRPC's sockets) is unref'd, so
+ * an idle or forgotten client never holds a process open.
+ */
+class KeepAlive {
+  #pending = 0;
+  #timer: ReturnType<typeof setInterval> | null = null;
+
+  async during<T>(work: Promise<T>): Promise<T> {
+    if (this.#pending++ === 0) this.#timer = setInterval(() => {}, 1 << 30);
+    try {
+      return await work;
+    } finally {
+      if (--this.#pending === 0 && this.#timer !== null) {
+        clearInterval(this.#timer);
+        this.#timer = null;
+      }
+    }
+  }
+}
+
+/**
+ * Connects to a synod cluster: finds it from `members` (its name, unless given, and its current
+ * members) and returns a client over gRPC. Rejects with `WrongClusterError` when `cluster` is
+ * given and the nodes belong to another, or `DiscoveryError` when no address answered within
+ * `timing.connectDeadlineMs`.
+ */
+export async function connect(options: ConnectOptions): Promise<SynodClient> {
+  const timing = withDefaults(defaultConnectTimingOptions, options.timing, 'timing');
+  const logger = options.logger ?? silentLogger;
+  const found = await new KeepAlive().during(discoverCluster(options.members, {
+    cluster: options.cluster,
+    deadlineMs: timing.connectDeadlineMs,
+    attemptTimeoutMs: timing.connectAttemptTimeoutMs,
+    retryMs: timing.connectRetryMs,
+  }));
+  logger.debug({ cluster: found.cluster, node: found.node, members: found.members }, 'client: found the cluster');
+  const transport = new GrpcClientTransport({ cluster: found.cluster, logger, options: options.transport });
+  const rsm = new RsmClient({
+    // The current members first, then the addresses given (which may include nodes since removed).
+    members: [...new Set([...found.members, ...options.members])],
+    transport,
+    clock: realClock,
+    clientId: options.clientId,
+    logger,
+    options: options.client,
+  });
+  return new SynodClient(found.cluster, rsm, transport);
+}

@@ -1,0 +1,74 @@
+/**
+ * synod's front door: everything a user of the framework imports, from one place.
+ *
+ *   import { defineApp, startNode, connect } from 'synod';
+ *
+ * - Write an app: `defineApp`, `AppError`, `jsonState` and the `App` types.
+ * - Run it: `startNode` (one node in this process), or the `synod` command (`synod node`).
+ * - Call it: `connect` → `SynodClient.invoke`, with typed errors.
+ * - The built-in lock service: its app and its caching client.
+ * Testing your own app on the deterministic simulator is `synod/testkit`.
+ */
+
+// The app API.
+export { AppError, defineApp, jsonState } from './rsm/app.js';
+export type { App, Callback, Handler, Json } from './rsm/app.js';
+
+// Running nodes.
+export { startNode } from './node/start-node.js';
+export type { NodeHandle, StartNodeOptions } from './node/start-node.js';
+export type { NodeStatus } from './node/status.js';
+export { DataDirMismatchError, IdentityFileError } from './node/identity.js';
+export { CorruptLogError } from './env/durable-log.js';
+
+// Calling them.
+export { SynodClient, connect } from './client/connect.js';
+export type { ConnectOptions } from './client/connect.js';
+export type { CallOptions } from './client/rsm-client.js';
+export {
+  AppRejectedError,
+  BusyError,
+  ClientClosedError,
+  DeadlineExceededError,
+  DiscoveryError,
+  InvalidArgumentError,
+  NotPrimaryError,
+  RsmClientError,
+  UnavailableError,
+  WrongClusterError,
+} from './client/errors.js';
+
+// Tunables (each documented with its default and why, in options.ts).
+export {
+  defaultCallbackOptions,
+  defaultClientOptions,
+  defaultConfigOptions,
+  defaultConnectTimingOptions,
+  defaultLockClientOptions,
+  defaultPaxosOptions,
+  defaultRsmOptions,
+  defaultTransportOptions,
+  limits,
+} from './options.js';
+export type {
+  CallbackOptions,
+  ClientOptions,
+  ConfigOptions,
+  ConnectTimingOptions,
+  LockClientOptions,
+  PaxosOptions,
+  RsmOptions,
+  TransportOptions,
+} from './options.js';
+
+// Logging.
+export type { Logger } from './env/logger.js';
+export { createLogger } from './runtime/logging.js';
+export type { LogLevel, LoggingOptions } from './runtime/logging.js';
+
+// The built-in lock service.
+export { lockApp } from './apps/lock/lock-app.js';
+export type { LockState } from './apps/lock/lock-app.js';
+export { GrpcLockClient } from './apps/lock/grpc-lock-client.js';
+export type { GrpcLockClientConfig } from './apps/lock/grpc-lock-client.js';
+export { LockClientClosedError, LockClientError, LockProtocolError, LockUsageError } from './apps/lock/lock-errors.js';
