@@ -1,3 +1,8 @@
+/**
+ * The lock tester (`synod lock-tester`): the five classic tests of a caching lock service
+ * (`lock-tests.ts`), run against a live cluster by real `LockClient`s over gRPC, under a
+ * process-wide `LockChecker` (`lock-checker.ts`).
+ */
 import { randomUUID } from 'node:crypto';
 import { RsmClient } from '../../client/rsm-client.js';
 import { type Logger, silentLogger } from '../../env/logger.js';
@@ -7,95 +12,8 @@ import { GrpcClientTransport } from '../../runtime/grpc-client-transport.js';
 import { realClock } from '../../runtime/real-clock.js';
 import type { GrpcCallbackSubscriberOptions } from './grpc-callback-subscriber.js';
 import { GrpcLockClient } from './grpc-lock-client.js';
-
-/**
- * The lock tester (issue 5): the five classic tests of a caching lock service, run against a
- * live cluster by real `LockClient`s over gRPC, under a process-wide `LockChecker`.
- */
-
-/** One local user of one lock client: who holds a lock, as the checker sees it. */
-export interface Holder {
-  /** The lock client (its name in the tester, e.g. `t3.c0`, unique per run). */
-  readonly client: string;
-  /** The local user of that client (e.g. `u0`). */
-  readonly user: string;
-}
-
-const who = (h: Holder): string => `${h.client}/${h.user}`;
-
-/**
- * Watches every grant and release of every lock in the process and records what breaks the lock
- * service's promises:
- * - mutual exclusion: a lock is granted to a (client, user) while another (client, user) holds
- *   it, or released by one that does not hold it;
- * - fencing tokens: the tokens seen by successive holders of a lock never decrease, and strictly
- *   increase whenever the holding lock client changes. A lock client hands a cached grant to its
- *   local users one after another under the same token (it is one grant of the server's), so
- *   equal tokens are right between users of one client; a new grant by the server (to another
- *   client, or the same one after it gave the lock back) always has a higher one.
- * Callers report a grant when the acquire resolved and a release before they call release (the
- * lock client may hand the lock to the next local user before the release resolves).
- */
-export class LockChecker {
-  /** Every violation seen, as a sentence, in order. */
-  readonly violations: string[] = [];
-  readonly #holders = new Map<string, { holder: Holder; token: number }>();
-  readonly #last = new Map<string, { holder: Holder; token: number }>();
-  readonly #onViolation: ((message: string) => void) | undefined;
-
-  /** @param onViolation called with each violation as it is found (e.g. to fail a run at once) */
-  constructor(onViolation?: (message: string) => void) {
-    this.#onViolation = onViolation;
-  }
-
-  get ok(): boolean {
-    return this.violations.length === 0;
-  }
-
-  granted(lock: string, holder: Holder, token: number): void {
-    const current = this.#holders.get(lock);
-    if (current !== undefined) {
-      this.#violation(`mutual exclusion violated: lock ${JSON.stringify(lock)} granted to ${who(holder)} (token ${token}) while ${who(current.holder)} holds it (token ${current.token})`);
-    }
-    const last = this.#last.get(lock);
-    if (last !== undefined) {
-      if (token < last.token) {
-        this.#violation(`fencing token went backwards: lock ${JSON.stringify(lock)} granted to ${who(holder)} with token ${token} after ${who(last.holder)} held it with token ${last.token}`);
-      } else if (token === last.token && last.holder.client !== holder.client) {
-        this.#violation(`fencing token did not increase when the lock client changed: lock ${JSON.stringify(lock)} granted to ${who(holder)} with token ${token}, the token ${who(last.holder)} held it with`);
-      }
-    }
-    this.#holders.set(lock, { holder, token });
-    this.#last.set(lock, { holder, token });
-  }
-
-  released(lock: string, holder: Holder): void {
-    const current = this.#holders.get(lock);
-    if (current === undefined || current.holder.client !== holder.client || current.holder.user !== holder.user) {
-      this.#violation(`release of lock ${JSON.stringify(lock)} by ${who(holder)}, which does not hold it (${current === undefined ? 'nobody does' : `${who(current.holder)} does`})`);
-      return;
-    }
-    this.#holders.delete(lock);
-  }
-
-  /** Locks held now, with their holders. */
-  held(): Array<{ lock: string; holder: Holder; token: number }> {
-    return [...this.#holders].map(([lock, h]) => ({ lock, ...h }));
-  }
-
-  /**
-   * Client `client` was closed while its users held locks (a test that failed or timed out): they
-   * are forgotten, without a release; the server takes them back when the owner is expired.
-   */
-  forgetClient(client: string): void {
-    for (const [lock, h] of this.#holders) if (h.holder.client === client) this.#holders.delete(lock);
-  }
-
-  #violation(message: string): void {
-    this.violations.push(message);
-    this.#onViolation?.(message);
-  }
-}
+import { LockChecker } from './lock-checker.js';
+import { type LockTest, type LockTestContext, TesterClient, lockTests } from './lock-tests.js';
 
 /** Timing and size of a tester run. */
 export interface LockTesterOptions {
@@ -166,124 +84,9 @@ export interface LockTesterResult {
   readonly violations: readonly string[];
 }
 
-/** A lock client of a test, whose acquires and releases the checker sees. */
-export class TesterClient {
-  readonly #name: string;
-  readonly #client: GrpcLockClient;
-  readonly #checker: LockChecker;
-
-  constructor(name: string, client: GrpcLockClient, checker: LockChecker) {
-    this.#name = name;
-    this.#client = client;
-    this.#checker = checker;
-  }
-
-  get name(): string {
-    return this.#name;
-  }
-
-  get owner(): string {
-    return this.#client.owner;
-  }
-
-  async acquire(lock: string, user: string): Promise<number> {
-    const { token } = await this.#client.lock.acquire(lock, user);
-    this.#checker.granted(lock, { client: this.#name, user }, token);
-    return token;
-  }
-
-  release(lock: string, user: string): Promise<void> {
-    this.#checker.released(lock, { client: this.#name, user });
-    return this.#client.lock.release(lock, user);
-  }
-
-  /** Closes the client and gives back what its owner holds at the server (`GrpcLockClient.close`). */
-  close(): Promise<void> {
-    return this.#client.close({ giveBack: true });
-  }
-}
-
-/** What a test gets: its clients, made on demand and closed after it. */
-export interface LockTestContext {
-  /** A new lock client named `t<test>.c<index>` (index counts from 0 per test). */
-  client(): TesterClient;
-  readonly options: LockTesterOptions;
-}
-
-export interface LockTest {
-  readonly number: number;
-  readonly name: string;
-  run(ctx: LockTestContext): Promise<void>;
-}
-
 /** Period of the timer that keeps the process alive during a run (its length does not matter). */
 const keepAliveIntervalMs = 1000;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** `rounds` acquire/release pairs of `lock` by `user` of `client`. */
-async function cycle(client: TesterClient, user: string, lock: string, rounds: number): Promise<void> {
-  for (let i = 0; i < rounds; i++) {
-    await client.acquire(lock, user);
-    await client.release(lock, user);
-  }
-}
-
-/** The five classic tests. */
-export const lockTests: readonly LockTest[] = [
-  {
-    number: 1,
-    name: 'one client acquires and releases a twice, then a and b nested',
-    async run(ctx) {
-      const c = ctx.client();
-      await cycle(c, 'u0', 'a', 2);
-      await c.acquire('a', 'u0');
-      await c.acquire('b', 'u0');
-      await c.release('b', 'u0');
-      await c.release('a', 'u0');
-    },
-  },
-  {
-    number: 2,
-    name: 'six clients each acquire a, hold it one second, release',
-    async run(ctx) {
-      const clients = Array.from({ length: 6 }, () => ctx.client());
-      await Promise.all(clients.map(async (c) => {
-        await c.acquire('a', 'u0');
-        await sleep(ctx.options.holdMs);
-        await c.release('a', 'u0');
-      }));
-    },
-  },
-  {
-    number: 3,
-    name: 'six clients each acquire and release a ten times',
-    async run(ctx) {
-      const clients = Array.from({ length: 6 }, () => ctx.client());
-      await Promise.all(clients.map((c) => cycle(c, 'u0', 'a', ctx.options.rounds)));
-    },
-  },
-  {
-    number: 4,
-    name: 'two users sharing one client each acquire and release a ten times',
-    async run(ctx) {
-      const c = ctx.client();
-      await Promise.all(['u0', 'u1'].map((u) => cycle(c, u, 'a', ctx.options.rounds)));
-    },
-  },
-  {
-    number: 5,
-    name: 'five users on one client and one on another each acquire and release a ten times',
-    async run(ctx) {
-      const c0 = ctx.client();
-      const c1 = ctx.client();
-      await Promise.all([
-        ...['u0', 'u1', 'u2', 'u3', 'u4'].map((u) => cycle(c0, u, 'a', ctx.options.rounds)),
-        cycle(c1, 'u0', 'a', ctx.options.rounds),
-      ]);
-    },
-  },
-];
 
 /** A test ran past `testTimeoutMs`. */
 class TestTimeoutError extends Error {
