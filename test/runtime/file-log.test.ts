@@ -8,14 +8,9 @@ import { CorruptLogError, type DurableLog, type LoadedRecord } from '../../src/e
 import { silentLogger, type Logger } from '../../src/env/logger.js';
 import { limits } from '../../src/options.js';
 import { crc32 } from '../../src/runtime/crc32.js';
-import {
-  FileLog,
-  type LogFile,
-  batchHeaderBytes,
-  fileLogMagic,
-  fileLogTmpPath,
-  recordHeaderBytes,
-} from '../../src/runtime/file-log.js';
+import { FileLog, type LogFile } from '../../src/runtime/file-log.js';
+import { batchHeaderBytes, fileLogMagic, recordHeaderBytes } from '../../src/runtime/file-log-format.js';
+import { fileLogTmpPath } from '../../src/runtime/file-log-load.js';
 import { durableLogConformance, type DurableLogHarness } from '../conformance/durable-log.suite.js';
 
 durableLogConformance('FileLog', makeFileLogHarness);
