@@ -10,7 +10,8 @@ import { type LogLine, assertRecords, capturingLogger, syncOnce, text, withTempD
 
 // Creating a log, opening it again, and the calls a log refuses. Beside this file: file-log-commit
 // (batches and group commit), -tears (torn tails), -corruption (damage before the end),
-// -conformance (the DurableLog contract), all sharing file-log-support.
+// -conformance (the DurableLog contract), all sharing file-log-support; and -format, the same
+// rules on byte arrays without a file.
 
 describe('FileLog on disk: creating and opening', () => {
   test('a missing file becomes a fresh log holding only the header, and no .tmp file is left', async () => {
