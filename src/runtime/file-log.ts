@@ -61,8 +61,9 @@ type Phase = 'new' | 'loading' | 'open' | 'closed';
  * and nothing being written calls back at once. Otherwise it waits for the next flush, which
  * takes everything appended and every sync issued up to the moment it starts, writes those
  * records as one batch with a single positional write, fdatasyncs, and then calls those syncs
- * back in order (beyond 64 MiB: several batches, each written and fdatasynced in turn). Flushes
- * run one at a time (an async-mutex); syncs issued while one is in flight share the next.
+ * back in order (beyond `batchTargetBytes`, 64 MiB: several batches, each written and
+ * fdatasynced in turn). Flushes run one at a time (an async-mutex); syncs issued while one is in
+ * flight share the next.
  */
 export class FileLog implements DurableLog {
   readonly #path: string;
