@@ -1,0 +1,79 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvariantViolation } from '../../src/env/errors.js';
+import { CoreNet, to } from './core-net.js';
+import { a, b, c, inFlight, n, upcalls, decideView2 } from './paxos-core-support.js';
+
+// Scripted tests of one node's Paxos core (acceptor + proposer + learner) through CoreNet: each
+// test chooses the delivery order and asserts what the cores sent, decided and keep. This file:
+// messages and proposals that the cores refuse, and the decisions that stop a node.
+
+describe('Paxos core: refusing bad input', () => {
+  test('a prepare or accept too far beyond the highest known instance is dropped, logged, and creates no state', () => {
+    // Proves maxInstanceLead bounds the instances an acceptor keeps state for, and a refusal is logged at warn.
+    const net = new CoreNet([a, b], { options: { maxInstanceLead: 4 } });
+    assert.equal(net.core(b).highestKnown, 1);
+    net.inject(a, b, { kind: 'prepare', instance: 6, n: n(1, a) });
+    net.inject(a, b, { kind: 'accept', instance: 7, n: n(1, a), value: [a] });
+    net.deliverAll();
+
+    assert.deepEqual(net.inFlight, [], 'no answer, and no fetch');
+    assert.deepEqual(net.durable(b), []);
+    assert.deepEqual(net.core(b).acceptorStatus(6), { instance: 6, promised: null, accepted: null, decided: null });
+    assert.deepEqual(net.core(b).acceptorStatus(7), { instance: 7, promised: null, accepted: null, decided: null });
+    const warnings = net.logs.filter((l) => l.node === b && l.level === 'warn');
+    assert.deepEqual(warnings.map((l) => [l.msg, l.fields]), [
+      ['paxos: refused message for an instance out of range', { from: a, kind: 'prepare', instance: 6, highestKnown: 1, maxLead: 4 }],
+      ['paxos: refused message for an instance out of range', { from: a, kind: 'accept', instance: 7, highestKnown: 1, maxLead: 4 }],
+    ]);
+
+    net.inject(a, b, { kind: 'prepare', instance: 5, n: n(1, a) }); // exactly maxInstanceLead ahead
+    net.deliver(to(b, 'prepare'));
+    assert.deepEqual(inFlight(net, 'promise').map((m) => m.msg), [{ kind: 'promise', instance: 5, n: n(1, a), accepted: null }]);
+    assert.deepEqual(net.core(b).acceptorStatus(5).promised, n(1, a));
+  });
+
+  test('a decision far beyond the highest known instance is refused: nothing persisted, delivered, or cancelled', () => {
+    // Proves a stray decided/decisions message (another cluster, a bug) cannot write a far-away decision or end a round.
+    const net = new CoreNet([a, b, c], { options: { maxInstanceLead: 4 } });
+    decideView2(net);
+    net.propose(b, 3, [a, b]);
+    const durableBefore = net.durable(b).length;
+    net.inject(c, b, { kind: 'decided', instance: 1_000_000_000, value: [c] });
+    net.inject(c, b, { kind: 'decisions', first: 500, values: [[c]] });
+    net.deliver(to(b, 'decided'));
+    net.deliver(to(b, 'decisions'));
+    assert.equal(net.core(b).decided(1_000_000_000), undefined);
+    assert.equal(net.core(b).decided(500), undefined);
+    assert.equal(net.durable(b).length, durableBefore, 'nothing written');
+    assert.equal(net.core(b).proposingInstance, 3, 'the round in progress goes on');
+    const refused = net.logs.filter((l) => l.node === b && l.level === 'warn').map((l) => l.fields['kind']);
+    assert.deepEqual(refused, ['decided', 'decisions']);
+    net.deliverAll();
+    assert.deepEqual(net.core(a).decided(3), [a, b]);
+  });
+
+  test('proposing a value no peer would accept stops the caller with an InvariantViolation', () => {
+    // Proves an empty or duplicated member list is caught where it is made, not retried forever against refusing peers.
+    const net = new CoreNet([a, b]);
+    assert.throws(() => net.propose(a, 2, []), InvariantViolation);
+    assert.throws(() => net.propose(a, 2, [a, a]), InvariantViolation);
+    assert.deepEqual(net.inFlight, []);
+  });
+
+  test('a second, different value for a decided instance stops the node with an InvariantViolation naming the instance', () => {
+    // Proves the learner treats a conflicting decision as an agreement violation, while a repeat of the same value is harmless.
+    const net = new CoreNet([a, b, c]);
+    decideView2(net);
+    net.inject(c, b, { kind: 'decided', instance: 2, value: [a, b, c] });
+    net.deliver(to(b));
+    assert.deepEqual(upcalls(net, b), [1, 2], 'a repeat is not delivered twice');
+
+    net.inject(c, b, { kind: 'decided', instance: 2, value: [a, b] });
+    assert.throws(() => net.deliver(to(b)), (err: unknown) =>
+      err instanceof InvariantViolation && /instance 2 decided \[a,b,c\] and now \[a,b\]/.test(err.message));
+    net.inject(c, b, { kind: 'decisions', first: 1, values: [[a], [c]] });
+    assert.throws(() => net.deliver(to(b)), (err: unknown) => err instanceof InvariantViolation && /instance 2/.test(err.message));
+    assert.deepEqual(net.core(b).decided(2), [a, b, c]);
+  });
+});
