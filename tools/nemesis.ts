@@ -33,7 +33,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { killEveryNode } from './tester/cluster.js';
+import { killEveryNode } from './tester/processes.js';
 import { RunDirectory } from './tester/run-dir.js';
 import { type NemesisResult, defaultClients, runNemesis } from './nemesis/nemesis.js';
 import { faultKinds } from './nemesis/schedule.js';

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { killEveryNode } from './cluster.js';
+import { killEveryNode } from './processes.js';
 
 /**
  * The directory of a run of real node processes in progress (tester, nemesis): what an interrupt

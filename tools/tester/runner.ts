@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScenarioFailure, TesterCluster, anyNodeRunning, killEveryNode } from './cluster.js';
+import { TesterCluster } from './cluster.js';
+import { anyNodeRunning, killEveryNode } from './processes.js';
+import { ScenarioFailure } from './report.js';
 import { type Scenario, scenario as scenarioNumbered, scenarios } from './scenarios.js';
 import { RunDirectory } from './run-dir.js';
 import { scenarioTimeoutMs, shutdownTimeoutMs } from './timing.js';
