@@ -10,11 +10,7 @@ import { sleep } from '../harness/node-process.js';
 import type { TesterCluster } from '../tester/cluster.js';
 import type { StatusMonitor } from './monitor.js';
 import type { BreakpointNumber, FaultPlan } from './schedule.js';
-import { breakpoint2IsolateMaxMs, breakpointWindowMs, disarmGraceMs, statusPollMs } from './timing.js';
-
-/** Attempts of a control action (isolate, heal, …) that failed, e.g. a control call timed out on a loaded machine. */
-const controlAttempts = 3;
-const controlRetryPauseMs = 200;
+import { breakpoint2IsolateMaxMs, breakpointWindowMs, controlAttempts, controlRetryPauseMs, disarmGraceMs, statusPollMs } from './timing.js';
 
 /** Runs a control action, again after `controlRetryPauseMs` when it fails, up to `controlAttempts` times. */
 export async function retried<T>(action: () => Promise<T>): Promise<T> {

@@ -20,7 +20,7 @@ import { realClock } from '../../src/runtime/real-clock.js';
 import { LockLoad } from './load.js';
 import { DeathWatch, forgetNode, startNode } from './processes.js';
 import { NodeNames, ScenarioFailure, check, tail } from './report.js';
-import { callDeadlineMs, joinTimeoutMs, lockTestTimeoutMs, lockTesterReachTimeoutMs, probeDeadlineMs } from './timing.js';
+import { armAnswerLostMs, callDeadlineMs, joinTimeoutMs, lockTestTimeoutMs, lockTesterReachTimeoutMs, probeDeadlineMs } from './timing.js';
 import { type ConfigView, type History, ViewChecks } from './views.js';
 
 export interface TesterClusterOptions {
@@ -39,12 +39,6 @@ export interface TesterClusterOptions {
    */
   readonly nodeArgs?: readonly string[];
 }
-
-/**
- * When arming a breakpoint fails, how long the node may take to be gone before the failure counts:
- * under load the breakpoint fires at once and takes the control call's answer down with it.
- */
-const armAnswerLostMs = 2000;
 
 /**
  * The nodes of one scenario: `synod lock-server` processes from `dist/` on free loopback ports
