@@ -33,8 +33,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { killEveryNode } from './tester/cluster.js';
-import { RunDirectory } from './tester/run-dir.js';
+import { killEveryNode } from './tester/processes.js';
+import { RunDirectory, abortOnInterrupt } from './tester/run-dir.js';
 import { type NemesisResult, defaultClients, runNemesis } from './nemesis/nemesis.js';
 import { faultKinds } from './nemesis/schedule.js';
 import { lockCallDeadlineMs } from './nemesis/timing.js';
@@ -129,14 +129,6 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
 const current = new RunDirectory();
 const cleanUp = (): { dir: string; kept: boolean } | null => current.abort();
 
-function onSignal(signal: NodeJS.Signals, code: number): void {
-  process.on(signal, () => {
-    const cleaned = cleanUp();
-    process.stdout.write(`\nnemesis: interrupted by ${signal}: every node process killed${cleaned === null ? '' : cleaned.kept ? `; kept ${cleaned.dir}` : `; removed ${cleaned.dir}`}\n`);
-    process.exit(code);
-  });
-}
-
 function summary(r: NemesisResult, out: (line: string) => void): void {
   const o = r.operations;
   const totalFaults = faultKinds.reduce((sum, k) => sum + r.faults[k], 0);
@@ -162,9 +154,7 @@ function summary(r: NemesisResult, out: (line: string) => void): void {
 async function main(): Promise<void> {
   const args = parse();
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
-  onSignal('SIGINT', 130);
-  onSignal('SIGTERM', 143);
-  onSignal('SIGHUP', 129);
+  abortOnInterrupt(cleanUp, 'nemesis: ');
   process.on('exit', () => killEveryNode()); // whatever ends the process, no node outlives it
   process.on('unhandledRejection', (reason) => {
     process.stderr.write(`nemesis: unhandled rejection (ignored): ${(reason as Error)?.stack ?? String(reason)}\n`);

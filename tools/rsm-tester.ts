@@ -21,6 +21,7 @@
  * directory removed (unless --keep). The timeouts are named constants in tools/tester/timing.ts.
  */
 import { parseArgs } from 'node:util';
+import { abortOnInterrupt } from './tester/run-dir.js';
 import { abortRun, runScenarios } from './tester/runner.js';
 import { scenarios } from './tester/scenarios.js';
 
@@ -46,14 +47,6 @@ function parseNumbers(positionals: string[]): number[] | undefined {
     for (let n = from; n <= to; n++) numbers.push(n);
   }
   return numbers;
-}
-
-function onSignal(signal: NodeJS.Signals, code: number): void {
-  process.on(signal, () => {
-    const aborted = abortRun();
-    process.stdout.write(`\ninterrupted by ${signal}: every node process killed${aborted === null ? '' : aborted.kept ? `; kept ${aborted.dir}` : `; removed ${aborted.dir}`}\n`);
-    process.exit(code);
-  });
 }
 
 async function main(): Promise<void> {
@@ -83,9 +76,7 @@ async function main(): Promise<void> {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) usageError(`--log-level must be debug, info, warn or error, got ${logLevel}`);
   const numbers = parseNumbers(positionals);
 
-  onSignal('SIGINT', 130);
-  onSignal('SIGTERM', 143);
-  onSignal('SIGHUP', 129);
+  abortOnInterrupt(abortRun, '');
   // Whatever ends the process (an uncaught error included), no node outlives it.
   process.on('exit', () => abortRun());
   process.on('unhandledRejection', (reason) => {

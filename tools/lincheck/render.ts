@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { invariant } from '../../src/env/errors.js';
-import { describeOp } from './check.js';
+import { describeOp } from './explain.js';
 import type { CheckResult, History, Model, Operation } from './types.js';
 
 /**

@@ -1,22 +1,25 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+/**
+ * One nemesis run (`runNemesis`): its phases — start the cluster and the clients, inject faults,
+ * heal, settle, demand progress — and its result. Beside it: schedule.ts decides which faults,
+ * injector.ts carries each out, monitor.ts watches the nodes, recovery.ts is the end phase,
+ * workload.ts and recorder.ts are the clients and their history, verdict.ts judges that history.
+ */
 import { silentLogger } from '../../src/env/logger.js';
 import { type NodeProcess, sleep } from '../harness/node-process.js';
-import { checkLinearizable } from '../lincheck/check.js';
-import { type LockInput, type LockOutput, lockModel, lockTokenConflict } from '../lincheck/models.js';
-import { writeViolationPicture } from '../lincheck/render.js';
+import type { LockInput, LockOutput } from '../lincheck/models.js';
 import type { CheckResult, History } from '../lincheck/types.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { TesterCluster } from '../tester/cluster.js';
+import { keepAlive } from '../tester/run-dir.js';
+import { FaultInjector } from './injector.js';
 import { StatusMonitor } from './monitor.js';
 import { LockHistoryRecorder, type RecordedCounts } from './recorder.js';
+import { expectProgress, healAll, settle } from './recovery.js';
 import {
   type BreakpointNumber, type ClusterPicture, FaultSchedule, type FaultKind, type FaultPlan, describePlan, faultKinds, faultedNodes, isExclusive,
 } from './schedule.js';
-import {
-  breakpoint2IsolateMaxMs, breakpointWindowMs, checkTimeBudgetMs, disarmGraceMs, faultRetryMs, livenessCycles, livenessTimeoutMs,
-  nemesisSessionTimeoutMs, recoveryTimeoutMs, settleTimeoutMs, statusPollMs, warmupMs,
-} from './timing.js';
+import { checkTimeBudgetMs, faultRetryMs, nemesisSessionTimeoutMs, recoveryTimeoutMs, statusPollMs, warmupMs } from './timing.js';
+import { judgeHistory } from './verdict.js';
 import { LockWorkload } from './workload.js';
 
 export interface NemesisOptions {
@@ -107,8 +110,6 @@ class NemesisRun {
   readonly #schedule: FaultSchedule;
   readonly #recorder = new LockHistoryRecorder();
   readonly #faults = Object.fromEntries(faultKinds.map((k) => [k, 0])) as Record<FaultKind, number>;
-  readonly #armed: Record<BreakpointNumber, number> = { 1: 0, 2: 0, 3: 0, 4: 0 };
-  readonly #fired: Record<BreakpointNumber, number> = { 1: 0, 2: 0, 3: 0, 4: 0 };
   /** Nodes under a fault, from its start until they are back. */
   readonly #faulty = new Set<NodeProcess>();
   readonly #tasks = new Set<Promise<void>>();
@@ -116,6 +117,8 @@ class NemesisRun {
   readonly #liveness: string[] = [];
   #cluster: TesterCluster | null = null;
   #monitor: StatusMonitor | null = null;
+  /** Made once the cluster and its monitor exist. */
+  #injector: FaultInjector | null = null;
   /** Set when no more faults may start (the injection phase is over, or the run went wrong). */
   #halted = false;
   #faultCount = 0;
@@ -158,7 +161,8 @@ class NemesisRun {
     const opts = this.#opts;
     let workload: LockWorkload | null = null;
     let transport: GrpcClientTransport | null = null;
-    const alive = setInterval(() => {}, keepAliveIntervalMs); // the clients' timers are unref'd
+    const release = keepAlive();
+    const log = (line: string): void => this.#log(line);
     try {
       const cluster = await TesterCluster.create({
         dir: opts.dir, size: opts.nodes, supervise: false, logLevel: opts.logLevel ?? 'info',
@@ -169,6 +173,9 @@ class NemesisRun {
       this.#log(`cluster of ${opts.nodes} lock-server processes serving: ${cluster.list(cluster.nodes)} (${opts.dir})`);
       this.#monitor = new StatusMonitor(cluster);
       this.#m.start();
+      this.#injector = new FaultInjector({
+        cluster, monitor: this.#m, log, hold: (ms) => this.#hold(ms), stopping: this.#stopping, stopped: () => this.#stopped,
+      });
 
       transport = new GrpcClientTransport({ cluster: cluster.cluster, logger: silentLogger });
       workload = new LockWorkload({
@@ -181,8 +188,10 @@ class NemesisRun {
       await sleep(warmupMs);
 
       await this.#inject(opts.durationMs);
-      await this.#healAll();
-      if (await this.#settle()) await this.#expectProgress(workload);
+      await healAll(cluster, log);
+      this.#faulty.clear();
+      const failure = (await settle(cluster, this.#m, log)) ?? (await expectProgress(cluster, workload, log));
+      if (failure !== null) this.#livenessFailure(failure);
     } catch (err) {
       this.#problems.push(`the run failed: ${(err as Error).stack ?? String(err)}`);
     } finally {
@@ -197,7 +206,7 @@ class NemesisRun {
       await this.#monitor?.stop();
       await this.#cluster?.close();
       await transport?.close();
-      clearInterval(alive);
+      release();
     }
     return this.#verdict(workload?.cycles ?? 0);
   }
@@ -268,7 +277,7 @@ class NemesisRun {
     this.#faults[plan.kind]++;
     this.#log(`fault ${number}: ${describePlan(plan)}`);
     try {
-      const endedAt = await this.#apply(plan, nodes, number);
+      const endedAt = await this.#injector!.apply(plan, nodes, number);
       await this.#awaitBack(nodes, endedAt, number);
       for (const n of nodes) this.#faulty.delete(n);
     } catch (err) {
@@ -279,110 +288,6 @@ class NemesisRun {
     }
   }
 
-  /** Carries out `plan` and ends it; resolves with the time it ended (restart, SIGCONT, heal). */
-  async #apply(plan: FaultPlan, nodes: readonly NodeProcess[], number: number): Promise<number> {
-    const c = this.#c;
-    switch (plan.kind) {
-      case 'sigkill': {
-        const n = nodes[0]!;
-        await c.kill(n, 'SIGKILL');
-        await this.#hold(plan.downMs);
-        await c.restart(n);
-        this.#log(`fault ${number}: ${c.label(n)} restarted`);
-        return performance.now();
-      }
-      case 'sigstop': {
-        const n = nodes[0]!;
-        c.pause(n);
-        await this.#hold(plan.pauseMs);
-        c.resume(n);
-        this.#log(`fault ${number}: SIGCONT ${c.label(n)}`);
-        return performance.now();
-      }
-      case 'isolate': {
-        const n = nodes[0]!;
-        await retried(() => c.isolate(n));
-        await this.#hold(plan.ms);
-        await retried(() => c.heal(n));
-        this.#log(`fault ${number}: ${c.label(n)} healed`);
-        return performance.now();
-      }
-      case 'split': {
-        await retried(() => c.split(nodes, c.nodes.filter((n) => !nodes.includes(n))));
-        await this.#hold(plan.ms);
-        await retried(() => c.heal(...c.nodes.filter((n) => n.running)));
-        this.#log(`fault ${number}: split healed`);
-        return performance.now();
-      }
-      case 'breakpoint':
-        return this.#breakpoint(plan.node, plan.breakpoint, plan.restartDelayMs, number);
-    }
-  }
-
-  /**
-   * Arms crash breakpoint `bp` on the node and gives it an occasion to fire without faulting any
-   * other node (the minority rule):
-   * - 1 (a backup dies after executing a request, a primary after a backup executed one): the
-   *   clients' next request;
-   * - 2 (dies committing a view it is in): the node is isolated until the others removed it, then
-   *   healed; it dies committing the view that adds it back;
-   * - 3, 4 (a proposer stops between prepare and accept, or between accept and decide): the node
-   *   proposes the next view without itself — the change its peers will make once it is dead —
-   *   through the control service.
-   * Once it died, it is restarted after `restartDelayMs`. One that did not fire within
-   * `breakpointWindowMs` of arming is disarmed.
-   */
-  async #breakpoint(label: string, bp: BreakpointNumber, restartDelayMs: number, number: number): Promise<number> {
-    const c = this.#c;
-    const n = this.#node(label);
-    const armedAt = performance.now();
-    const died = c.expectDeath(n, new RegExp(`breakpoint ${bp}`), { stayDown: true }).then(() => true, (err: Error) => {
-      if (/did not die/.test(err.message)) return false;
-      throw err; // it died of something else
-    });
-    this.#armed[bp]++;
-    await c.arm(n, bp);
-    if (bp === 2) {
-      await retried(() => c.isolate(n));
-      const isolatedAt = performance.now();
-      const removed = (): boolean => c.nodes.some((o) => {
-        const r = o === n ? undefined : this.#m.latest(o);
-        return r !== undefined && r.atMs > isolatedAt && !r.status.members.includes(n.address);
-      });
-      const until = isolatedAt + breakpoint2IsolateMaxMs;
-      while (!removed() && performance.now() < until && n.running && !this.#stopped) await sleep(statusPollMs);
-      if (n.running) await retried(() => c.heal(n));
-      this.#log(`fault ${number}: ${label} isolated until ${removed() ? 'removed' : 'the limit'}, healed: it dies when it commits the view that adds it back`);
-    } else if (bp === 3 || bp === 4) {
-      const view = await c.configView(n);
-      const without = c.nodes.filter((o) => view.members.includes(o.address) && o !== n);
-      const outcome = await c.propose(n, view.vid + 1, without);
-      this.#log(`fault ${number}: ${label} proposes ${c.list(without)} for view ${view.vid + 1}: ${outcome}`);
-    }
-    const left = Math.max(0, armedAt + breakpointWindowMs - performance.now());
-    let fired = await Promise.race([died, sleep(left).then(() => false), this.#stopping.then(() => false)]);
-    if (!fired) {
-      try {
-        await n.control('Breakpoint', { breakpoint: 0, disarm: true });
-      } catch {
-        // it may just have died of it
-      }
-      fired = await Promise.race([died, sleep(disarmGraceMs).then(() => false)]);
-      if (!fired && !c.forgetDeath(n)) fired = await died; // the plan was used up: it died after all
-      if (!fired) {
-        const why = this.#stopped ? 'before the injection phase ended' : `within ${breakpointWindowMs} ms`;
-        this.#log(`fault ${number}: breakpoint ${bp} on ${label} did not fire ${why}; disarmed`);
-        return performance.now();
-      }
-    }
-    this.#fired[bp]++;
-    this.#log(`fault ${number}: ${label} died of breakpoint ${bp}`);
-    await this.#hold(restartDelayMs);
-    await c.restart(n);
-    this.#log(`fault ${number}: ${label} restarted`);
-    return performance.now();
-  }
-
   /** Waits until every node of `nodes` is back (healthy, read after `sinceMs`); a liveness failure after `recoveryTimeoutMs`. */
   async #awaitBack(nodes: readonly NodeProcess[], sinceMs: number, number: number): Promise<void> {
     const deadline = sinceMs + recoveryTimeoutMs;
@@ -390,8 +295,7 @@ class NemesisRun {
       if (performance.now() > deadline) {
         const failure = `fault ${number}: ${this.#c.list(nodes)} not back (a normal member of the current view) within ${recoveryTimeoutMs} ms ` +
           `after the fault ended; ${await this.#c.describe()}`;
-        this.#liveness.push(failure);
-        this.#log(`LIVENESS: ${failure}`);
+        this.#livenessFailure(failure);
         this.#halted = true;
         throw new RecoveryFailure(failure);
       }
@@ -401,62 +305,8 @@ class NemesisRun {
     this.#log(`fault ${number}: ${this.#c.list(nodes)} back in view ${vid} after ${((performance.now() - sinceMs) / 1000).toFixed(1)} s`);
   }
 
-  // ---- the end -------------------------------------------------------------------------------
-
-  /** Ends every fault that is left: SIGCONT, heal every partition, disarm breakpoints, restart dead nodes. */
-  async #healAll(): Promise<void> {
-    const c = this.#c;
-    for (const n of c.nodes) if (n.running && n.paused) c.resume(n);
-    await Promise.all(c.nodes.filter((n) => n.running).map(async (n) => {
-      await retried(() => n.control('Heal', {}));
-      await retried(() => n.control('Breakpoint', { breakpoint: 0, disarm: true }));
-    }));
-    for (const n of c.nodes) {
-      if (!n.running) {
-        c.forgetDeath(n);
-        await c.restart(n);
-        this.#log(`${c.label(n)} was down: restarted`);
-      }
-    }
-    this.#faulty.clear();
-  }
-
-  /** Waits until the cluster settled (every node a normal member of one view of all of them); false (a liveness failure) if it does not. */
-  async #settle(): Promise<boolean> {
-    const since = performance.now();
-    const deadline = since + settleTimeoutMs;
-    for (;;) {
-      const s = this.#m.settled(since);
-      if (s !== null) {
-        this.#log(`settled: view ${s.vid} ${this.#c.list(s.members)}, primary ${this.#c.label(s.primary!)}, after ${((performance.now() - since) / 1000).toFixed(1)} s`);
-        return true;
-      }
-      if (performance.now() > deadline) {
-        const failure = `the cluster did not settle (every node a normal member of one view of all nodes) within ${settleTimeoutMs} ms ` +
-          `after every fault was healed; ${await this.#c.describe()}`;
-        this.#liveness.push(failure);
-        this.#log(`LIVENESS: ${failure}`);
-        return false;
-      }
-      await sleep(statusPollMs);
-    }
-  }
-
-  /** Every user must complete `livenessCycles` more cycles within `livenessTimeoutMs`. */
-  async #expectProgress(workload: LockWorkload): Promise<void> {
-    const since = performance.now();
-    const base = workload.cyclesByUser();
-    const deadline = since + livenessTimeoutMs;
-    const lagging = (): string[] => [...workload.cyclesByUser()].filter(([u, n]) => n < base.get(u)! + livenessCycles).map(([u]) => u);
-    while (lagging().length > 0 && performance.now() < deadline) await sleep(statusPollMs);
-    const late = lagging();
-    if (late.length === 0) {
-      this.#log(`every client completed ${livenessCycles} more lock cycles after the cluster settled (${((performance.now() - since) / 1000).toFixed(1)} s)`);
-      return;
-    }
-    const now = workload.cyclesByUser();
-    const failure = `after the cluster settled, ${late.map((u) => `${u} (${now.get(u)! - base.get(u)!} cycles)`).join(', ')} did not complete ` +
-      `${livenessCycles} lock cycles within ${livenessTimeoutMs} ms; ${await this.#c.describe()}`;
+  /** Records a liveness failure: the cluster or a client did not make progress when it should have. */
+  #livenessFailure(failure: string): void {
     this.#liveness.push(failure);
     this.#log(`LIVENESS: ${failure}`);
   }
@@ -464,25 +314,13 @@ class NemesisRun {
   #verdict(cycles: number): NemesisResult {
     const opts = this.#opts;
     const history = this.#recorder.history();
-    const expiries = serverExpiries(this.#cluster);
-    const problems = [...this.#problems, ...this.#recorder.problems, ...expiries];
-    let check: CheckResult | null = null;
-    let picturePath: string | undefined;
-    if (this.#recorder.problems.length === 0 && expiries.length === 0 && history.length > 0) {
-      check = checkLinearizable(history, lockModel, { timeBudgetMs: opts.checkTimeBudgetMs ?? checkTimeBudgetMs });
-      if (check.verdict === 'violation') {
-        try {
-          picturePath = writeViolationPicture(opts.dir, history, lockModel, check, { name: 'violation', title: `nemesis seed ${opts.seed}, ${opts.nodes} nodes` });
-        } catch (err) {
-          problems.push(`could not write the picture of the violation: ${(err as Error).message}`);
-        }
-      } else if (check.verdict === 'unknown') {
-        problems.push(`the check gave no verdict: ${check.reason}`);
-      }
-      const conflict = lockTokenConflict(history);
-      if (conflict !== null) problems.push(`fencing tokens: ${conflict}`);
-    }
-    const verdict: NemesisVerdict = check === null ? 'unchecked' : check.verdict;
+    const judged = judgeHistory({
+      history, cluster: this.#cluster, recorderProblems: this.#recorder.problems,
+      dir: opts.dir, seed: opts.seed, nodes: opts.nodes, checkTimeBudgetMs: opts.checkTimeBudgetMs ?? checkTimeBudgetMs,
+    });
+    const problems = [...this.#problems, ...this.#recorder.problems, ...judged.problems];
+    const verdict: NemesisVerdict = judged.check === null ? 'unchecked' : judged.check.verdict;
+    const noBreakpoints = { 1: 0, 2: 0, 3: 0, 4: 0 };
     return {
       seed: opts.seed,
       nodes: opts.nodes,
@@ -490,10 +328,10 @@ class NemesisRun {
       durationMs: opts.durationMs,
       operations: { ...this.#recorder.counts(), cycles },
       faults: { ...this.#faults },
-      breakpoints: { armed: { ...this.#armed }, fired: { ...this.#fired } },
+      breakpoints: { armed: { ...(this.#injector?.armed ?? noBreakpoints) }, fired: { ...(this.#injector?.fired ?? noBreakpoints) } },
       verdict,
-      check,
-      picturePath,
+      check: judged.check,
+      picturePath: judged.picturePath,
       livenessFailures: [...this.#liveness],
       problems,
       passed: verdict === 'ok' && problems.length === 0 && this.#liveness.length === 0,
@@ -504,52 +342,7 @@ class NemesisRun {
   }
 }
 
-/**
- * What a node logs when it expires a session (src/node/sessions.ts): at info level when it
- * submits the expiry, at warn level once it was executed.
- */
-const expiryLogLine = /sessions: (owner has had no callback stream for the session timeout; expiring|session expired)/;
-
-/**
- * Sessions the servers expired during the run, as problems, found in the nodes' log files. An
- * expiry is a request the primary submits itself, so no client observer sees it; the long
- * session timeout (`nemesisSessionTimeoutMs`) should make it impossible, and this checks it (at
- * log level error and above the lines are not written).
- */
-function serverExpiries(cluster: TesterCluster | null): string[] {
-  if (cluster === null) return [];
-  const found: string[] = [];
-  for (const n of cluster.nodes) {
-    const file = join(dirname(n.dataDir), `${cluster.label(n)}.log`);
-    if (!existsSync(file)) continue;
-    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => expiryLogLine.test(l));
-    if (lines.length > 0) {
-      found.push(`${cluster.label(n)} expired a session during the run (${lines.length} log lines in ${file}, first: ${lines[0]!.slice(0, 300)}); ` +
-        'the lock model does not model expire, so the history cannot be checked soundly');
-    }
-  }
-  return found;
-}
-
-/** Period of the timer that keeps the process alive during a run. */
-const keepAliveIntervalMs = 1000;
-
 /** A faulted node did not come back in time (already reported as a liveness failure). */
 class RecoveryFailure extends Error {
   override readonly name = 'RecoveryFailure';
-}
-
-/** Attempts of a control action (isolate, heal, …) that failed, e.g. a control call timed out on a loaded machine. */
-const controlAttempts = 3;
-const controlRetryPauseMs = 200;
-
-async function retried<T>(action: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await action();
-    } catch (err) {
-      if (attempt >= controlAttempts) throw err;
-      await sleep(controlRetryPauseMs);
-    }
-  }
 }

@@ -159,3 +159,12 @@ export const statusFreshMs = 2000;
  * only bounds a pathological search (many unknown outcomes).
  */
 export const checkTimeBudgetMs = 120_000;
+
+/**
+ * Attempts of a control action (isolate, heal, disarm …) before the fault fails: a control call
+ * can time out on a loaded machine. 3, with `controlRetryPauseMs` between attempts.
+ */
+export const controlAttempts = 3;
+
+/** Pause between two attempts of a control action: 200 ms, a couple of heartbeats. */
+export const controlRetryPauseMs = 200;

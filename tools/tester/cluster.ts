@@ -1,12 +1,16 @@
+/**
+ * The tester's cluster (`TesterCluster`, below). This file holds what acts on the nodes —
+ * starting and signalling processes, test control, clients — and composes the parts beside it:
+ * processes.ts (deaths and supervised restarts), views.ts (statuses and the checks on views),
+ * report.ts (node names, failures).
+ */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RsmClient } from '../../src/client/rsm-client.js';
 import { silentLogger } from '../../src/env/logger.js';
-import type { NodeId } from '../../src/env/types.js';
 import { type ProbeResult, callReplica } from '../harness/client-probe.js';
-import { type NodeExit, NodeProcess, cliPath, sleep } from '../harness/node-process.js';
+import { NodeProcess, cliPath, sleep } from '../harness/node-process.js';
 import { freePortPairs } from '../harness/ports.js';
-import { StatusReader } from '../harness/status.js';
 import { type LockTesterResult, runLockTester } from '../../src/apps/lock/lock-tester.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import { defaultClusterName } from '../../src/node/synod-node.js';
@@ -14,59 +18,10 @@ import type { Json } from '../../src/rsm/app.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
 import { LockLoad } from './load.js';
-import {
-  callDeadlineMs, deathTimeoutMs, joinTimeoutMs, lockTestTimeoutMs, lockTesterReachTimeoutMs, pollIntervalMs,
-  probeDeadlineMs, quietPeriodMs, statusCallDeadlineMs, supervisorRestartDelayMs, viewChangeTimeoutMs,
-} from './timing.js';
-
-/** A scenario's expectation did not hold; the message says what was expected and what was seen. */
-export class ScenarioFailure extends Error {
-  override readonly name = 'ScenarioFailure';
-}
-
-export function check(condition: boolean, message: string | (() => string)): asserts condition {
-  if (!condition) throw new ScenarioFailure(typeof message === 'string' ? message : message());
-}
-
-/** A view history, oldest first: each view's members in order. */
-export type History = ReadonlyArray<readonly NodeProcess[]>;
-
-/** What the config layer of a node says through the control service (it answers even when the node is isolated). */
-interface ControlStatus {
-  readonly node?: string;
-  readonly incarnation?: string;
-  readonly vid?: number | string;
-  readonly members?: string[];
-  readonly status?: string;
-  readonly views?: Array<{ vid?: number | string; members?: string[] }>;
-}
-
-/** Why a node process is expected to die, and whether it must then stay down. */
-interface DeathPlan {
-  readonly why: string;
-  /** Under supervision: not restarted (the scenario restarts it itself, or never). */
-  readonly stayDown: boolean;
-  readonly died: (exit: NodeExit) => void;
-}
-
-/**
- * When arming a breakpoint fails, how long the node may take to be gone before the failure counts:
- * under load the breakpoint fires at once and takes the control call's answer down with it.
- */
-const armAnswerLostMs = 2000;
-
-/** Every node process of every cluster alive in this process: what an interrupt kills. */
-const liveNodes = new Set<NodeProcess>();
-
-/** SIGKILLs every node process this process started and has not seen exit (for exit and signal handlers). */
-export function killEveryNode(): void {
-  for (const n of liveNodes) n.killNow();
-}
-
-/** Whether any node process this process started may still be running. */
-export function anyNodeRunning(): boolean {
-  return [...liveNodes].some((n) => n.running);
-}
+import { DeathWatch, forgetNode, startNode } from './processes.js';
+import { NodeNames, ScenarioFailure, check, tail } from './report.js';
+import { armAnswerLostMs, callDeadlineMs, joinTimeoutMs, lockTestTimeoutMs, lockTesterReachTimeoutMs, probeDeadlineMs } from './timing.js';
+import { type ConfigView, type History, ViewChecks } from './views.js';
 
 export interface TesterClusterOptions {
   /** The scenario's directory: each node's data directory and log file go inside. */
@@ -103,18 +58,14 @@ export class TesterCluster {
   readonly nodes: readonly NodeProcess[];
   readonly cluster: string;
   readonly supervise: boolean;
-  readonly #labels = new Map<string, string>();
-  readonly #status: StatusReader;
+  readonly #names: NodeNames;
+  readonly #views: ViewChecks;
+  readonly #deaths: DeathWatch;
   readonly #transport: GrpcClientTransport;
-  readonly #plans = new Map<NodeProcess, DeathPlan>();
-  readonly #unexpected: string[] = [];
-  /** Restarts the supervisor scheduled and has not finished, by node. */
-  readonly #supervised = new Map<NodeProcess, Promise<void>>();
   readonly #clients: RsmClient[] = [];
   readonly #loads: LockLoad[] = [];
   readonly #note: (line: string) => void;
   readonly #nodeArgs: readonly string[];
-  #closing = false;
 
   private constructor(nodes: NodeProcess[], opts: TesterClusterOptions) {
     this.nodes = nodes;
@@ -122,12 +73,11 @@ export class TesterCluster {
     this.supervise = opts.supervise;
     this.#note = opts.note ?? (() => {});
     this.#nodeArgs = opts.nodeArgs ?? [];
-    nodes.forEach((n, i) => this.#labels.set(n.address, `n${i + 1}`));
-    this.#status = new StatusReader(this.cluster, silentLogger, {
-      callDeadlineMs: statusCallDeadlineMs, reconnectBackoffInitialMs: 50, reconnectBackoffMaxMs: 200,
-    });
+    this.#names = new NodeNames(nodes);
+    const note = (line: string): void => this.note(line);
+    this.#views = new ViewChecks({ cluster: this.cluster, nodes, names: this.#names, note });
     this.#transport = new GrpcClientTransport({ cluster: this.cluster, logger: silentLogger });
-    for (const n of nodes) n.onExit((exit) => this.#onExit(n, exit));
+    this.#deaths = new DeathWatch(nodes, { supervise: opts.supervise, names: this.#names, note });
   }
 
   /** Makes (does not start) `size` nodes on free loopback port pairs, lowest port first. */
@@ -151,13 +101,12 @@ export class TesterCluster {
 
   /** n1, n2 … by port order (n1 is the first node). */
   label(node: NodeProcess | string): string {
-    const address = typeof node === 'string' ? node : node.address;
-    return this.#labels.get(address) ?? address;
+    return this.#names.label(node);
   }
 
   /** `[n1,n2,n3]` */
   list(members: readonly (NodeProcess | string)[]): string {
-    return `[${members.map((m) => this.label(m)).join(',')}]`;
+    return this.#names.list(members);
   }
 
   note(line: string): void {
@@ -184,8 +133,7 @@ export class TesterCluster {
   }
 
   async #start(n: NodeProcess): Promise<void> {
-    liveNodes.add(n);
-    await n.start([...this.#nodeArgs]);
+    await startNode(n, this.#nodeArgs);
   }
 
   /**
@@ -206,7 +154,7 @@ export class TesterCluster {
 
   async #signal(n: NodeProcess, signal: NodeJS.Signals, stayDown: boolean): Promise<void> {
     check(n.running, `${this.label(n)} is not running, cannot send it ${signal}`);
-    const died = this.#plan(n, `${signal} by the scenario`, stayDown);
+    const died = this.#deaths.plan(n, `${signal} by the scenario`, stayDown);
     this.note(`${signal} ${this.label(n)}${stayDown || !this.supervise ? '' : ' (the supervisor will restart it)'}`);
     await n.kill(signal);
     const exit = await died;
@@ -216,28 +164,11 @@ export class TesterCluster {
   }
 
   /**
-   * Plans the death of `n` by a crash breakpoint the scenario is about to arm; resolves with the
-   * process's exit once it died (by SIGKILL to itself, `dieNow`) and checks that its last words
-   * match `reason`. `stayDown`: under supervision, leave it down.
+   * Plans the death of `n` by a crash breakpoint the scenario is about to arm; resolves once it
+   * died of it (see `DeathWatch.expectDeath`). `stayDown`: under supervision, leave it down.
    */
   expectDeath(n: NodeProcess, reason: RegExp, opts: { stayDown: boolean }): Promise<void> {
-    const outputBefore = n.output.length;
-    const died = this.#plan(n, `breakpoint (${reason.source})`, opts.stayDown);
-    const result = (async () => {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([died, new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new ScenarioFailure(`${this.label(n)} did not die (${reason.source}) within ${deathTimeoutMs} ms`)), deathTimeoutMs);
-        })]);
-      } finally {
-        clearTimeout(timer);
-      }
-      const words = n.output.slice(Math.max(0, outputBefore - 1000));
-      check(reason.test(words), `${this.label(n)} died, but not of ${reason.source}:\n${tail(words)}`);
-      this.note(`${this.label(n)} died: ${(words.match(/synod: stopping: (.*)/)?.[1] ?? '').trim()}`);
-    })();
-    result.catch(() => {}); // a scenario that failed earlier never awaits it; its failure is already reported
-    return result;
+    return this.#deaths.expectDeath(n, reason, opts);
   }
 
   /**
@@ -245,12 +176,7 @@ export class TesterCluster {
    * a later death of it is unexpected again. Returns whether a death was planned.
    */
   forgetDeath(n: NodeProcess): boolean {
-    return this.#plans.delete(n);
-  }
-
-  #plan(n: NodeProcess, why: string, stayDown: boolean): Promise<NodeExit> {
-    check(!this.#plans.has(n), `${this.label(n)} already has a planned death: ${this.#plans.get(n)?.why}`);
-    return new Promise((resolve) => this.#plans.set(n, { why, stayDown, died: resolve }));
+    return this.#deaths.forget(n);
   }
 
   /** Starts `n` again on its port and data directory (it must be down). */
@@ -266,14 +192,7 @@ export class TesterCluster {
    */
   async bringBack(n: NodeProcess): Promise<void> {
     if (!this.supervise) return this.restart(n);
-    const deadline = Date.now() + deathTimeoutMs;
-    while (!n.running || this.#supervised.has(n)) {
-      const pending = this.#supervised.get(n);
-      if (pending !== undefined) await pending;
-      else if (Date.now() > deadline) throw new ScenarioFailure(`the supervisor did not restart ${this.label(n)} within ${deathTimeoutMs} ms`);
-      else await sleep(20);
-    }
-    this.note(`${this.label(n)} is back (restarted by the supervisor)`);
+    await this.#deaths.supervisorRestart(n);
   }
 
   /** SIGSTOP: the process keeps its sockets but runs nothing. */
@@ -288,36 +207,9 @@ export class TesterCluster {
     n.resume();
   }
 
-  #onExit(n: NodeProcess, exit: NodeExit): void {
-    if (this.#closing) return;
-    const plan = this.#plans.get(n);
-    this.#plans.delete(n);
-    if (plan === undefined) {
-      this.#unexpected.push(`${this.label(n)} died unexpectedly (${describeExit(exit)}):\n${tail(n.output)}`);
-    } else {
-      plan.died(exit);
-    }
-    if (this.supervise && plan?.stayDown !== true) {
-      const restart = (async () => {
-        await sleep(supervisorRestartDelayMs);
-        if (this.#closing || n.running) return;
-        try {
-          await n.restart();
-          this.note(`supervisor: restarted ${this.label(n)}`);
-        } catch (err) {
-          if (!this.#closing) this.#unexpected.push(`the supervisor could not restart ${this.label(n)}: ${(err as Error).message}`);
-        }
-      })();
-      this.#supervised.set(n, restart);
-      void restart.finally(() => {
-        if (this.#supervised.get(n) === restart) this.#supervised.delete(n);
-      });
-    }
-  }
-
   /** Deaths nobody planned, and failed supervisor restarts, as sentences. */
   get unexpectedDeaths(): readonly string[] {
-    return this.#unexpected;
+    return this.#deaths.unexpected;
   }
 
   // ---- test control --------------------------------------------------------------------------
@@ -370,186 +262,39 @@ export class TesterCluster {
     return { accepted: reply.slot?.accepted_value?.members ?? null, decided: reply.slot?.decided?.members ?? null };
   }
 
-  // ---- status --------------------------------------------------------------------------------
 
-  /** `n`'s status through its node service (`synod.node.Node`). */
+  // ---- views: what the nodes say, and the checks on it (see `ViewChecks`) ---------------------
+
   status(n: NodeProcess): Promise<NodeStatus> {
-    return this.#status.status(n.address);
+    return this.#views.status(n);
   }
 
-  /** `n`'s view through its control service: vid, members, config status, views (answers while isolated too). */
-  async configView(n: NodeProcess): Promise<{ vid: number; members: string[]; status: string; views: string[][]; incarnation: string }> {
-    const s = await n.control<ControlStatus>('Status', {}, statusCallDeadlineMs);
-    return {
-      vid: Number(s.vid ?? 0),
-      members: s.members ?? [],
-      status: s.status ?? '',
-      views: (s.views ?? []).map((v) => v.members ?? []),
-      incarnation: s.incarnation ?? '',
-    };
+  configView(n: NodeProcess): Promise<ConfigView> {
+    return this.#views.configView(n);
   }
 
-  /** One line per node: what it believes (or why it did not say), for failure messages. */
-  async describe(ns: readonly NodeProcess[] = this.nodes): Promise<string> {
-    const lines = await Promise.all(ns.map(async (n) => {
-      if (!n.running) return `${this.label(n)}: down`;
-      if (n.paused) return `${this.label(n)}: paused`;
-      try {
-        return `${this.label(n)}: ${this.#describeStatus(await this.status(n))}`;
-      } catch (err) {
-        try {
-          const v = await this.configView(n);
-          return `${this.label(n)}: (node service: ${(err as Error).message}) control says view ${v.vid} ${this.list(v.members)} ${v.status}`;
-        } catch (err2) {
-          return `${this.label(n)}: no status (${(err2 as Error).message})`;
-        }
-      }
-    }));
-    return lines.join('; ');
+  describe(ns: readonly NodeProcess[] = this.nodes): Promise<string> {
+    return this.#views.describe(ns);
   }
 
-  #describeStatus(s: NodeStatus): string {
-    const last = s.lastExecuted === null ? 'none' : `${s.lastExecuted.vid}.${s.lastExecuted.seqno}`;
-    return `view ${s.vid} ${this.list(s.members)} ${s.configStatus}/${s.replicaStatus ?? '-'}${s.refusing ? ' REFUSING' : ''}, ` +
-      `primary ${s.primary === null ? 'none' : this.label(s.primary)}, last executed ${last}, history ${s.views.map((v) => this.list(v.members)).join(' ')}`;
+  expectView(members: readonly NodeProcess[], opts: { history?: History; primary?: NodeProcess; timeoutMs?: number } = {}): Promise<NodeStatus> {
+    return this.#views.expectView(members, opts);
   }
 
-  /**
-   * Waits until every node of `members` (exactly these, in this order, are the view's members)
-   * is a member serving the same view as a replica in state `normal`, with the same primary
-   * (`primary` if given) and the same view history on every one of them — `history` exactly, if
-   * given (while a node's history is shorter, it waits; a longer or different one fails). Returns
-   * the agreed status.
-   */
-  async expectView(members: readonly NodeProcess[], opts: { history?: History; primary?: NodeProcess; timeoutMs?: number } = {}): Promise<NodeStatus> {
-    const want = members.map((m) => m.address);
-    const wantHistory = opts.history?.map((v) => v.map((m) => m.address));
-    const timeoutMs = opts.timeoutMs ?? viewChangeTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const all = await Promise.allSettled(members.map((n) => this.status(n)));
-      const ok = all.every((r) => r.status === 'fulfilled');
-      if (ok) {
-        const statuses = all.map((r) => (r as PromiseFulfilledResult<NodeStatus>).value);
-        const s0 = statuses[0]!;
-        if (wantHistory !== undefined) {
-          for (const s of statuses) {
-            const mismatch = historyMismatch(s.views.map((v) => [...v.members]), wantHistory);
-            if (mismatch !== null) {
-              throw new ScenarioFailure(`${this.label(s.node)}'s view history ${this.#histText(s.views.map((v) => v.members))} differs from the expected ` +
-                `${this.#histText(wantHistory)} at view ${mismatch + 1}`);
-            }
-          }
-        }
-        const agreed = statuses.every((s) => s.configStatus === 'member' && s.replicaStatus === 'normal' && s.vid === s0.vid &&
-          same(s.members, want) && s.primary === s0.primary && sameHistory(s.views.map((v) => v.members), s0.views.map((v) => v.members)) &&
-          (wantHistory === undefined || s.views.length === wantHistory.length));
-        if (agreed) {
-          check(s0.primary !== null && want.includes(s0.primary), `the primary ${s0.primary} of view ${s0.vid} is not one of its members`);
-          if (opts.primary !== undefined) {
-            check(s0.primary === opts.primary.address, `view ${s0.vid} ${this.list(want)}: the primary is ${this.label(s0.primary)}, expected ${this.label(opts.primary)}`);
-          }
-          this.note(`view ${s0.vid} ${this.list(want)} serving on every member, primary ${this.label(s0.primary)}`);
-          return s0;
-        }
-      }
-      if (Date.now() > deadline) {
-        throw new ScenarioFailure(`view ${this.list(want)}${opts.primary === undefined ? '' : ` (primary ${this.label(opts.primary)})`}` +
-          `${wantHistory === undefined ? '' : ` with history ${this.#histText(wantHistory)}`} not serving on every member within ${timeoutMs} ms; ` +
-          `${await this.describe()}`);
-      }
-      await sleep(pollIntervalMs);
-    }
+  until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs?: number): Promise<T> {
+    return this.#views.until(what, probe, timeoutMs);
   }
 
-  #histText(h: ReadonlyArray<readonly string[]>): string {
-    return h.map((v) => this.list(v)).join(' ');
+  expectSameState(members: readonly NodeProcess[]): Promise<void> {
+    return this.#views.expectSameState(members);
   }
 
-  /**
-   * Polls `probe` every `pollIntervalMs` until it returns a value (not undefined); past
-   * `timeoutMs` fails with `what` and every node's belief. A probe that throws a
-   * `ScenarioFailure` fails at once; other errors (a node not answering) count as "not yet".
-   */
-  async until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = viewChangeTimeoutMs): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    for (;;) {
-      try {
-        const v = await probe();
-        if (v !== undefined) return v;
-      } catch (err) {
-        if (err instanceof ScenarioFailure) throw err;
-        last = ` (last error: ${(err as Error).message})`;
-      }
-      if (Date.now() > deadline) throw new ScenarioFailure(`${what}: not within ${timeoutMs} ms${last}; ${await this.describe()}`);
-      await sleep(pollIntervalMs);
-    }
+  expectNoViewChange(ns: readonly NodeProcess[], vid: number, why: string, periodMs?: number): Promise<void> {
+    return this.#views.expectNoViewChange(ns, vid, why, periodMs);
   }
 
-  /**
-   * Waits until every node of `members` has executed up to the same viewstamp and holds a
-   * complete state (the replicas hold the same state), e.g. after a load stopped.
-   */
-  async expectSameState(members: readonly NodeProcess[]): Promise<void> {
-    const deadline = Date.now() + viewChangeTimeoutMs;
-    for (;;) {
-      const all = await Promise.allSettled(members.map((n) => this.status(n)));
-      if (all.every((r) => r.status === 'fulfilled')) {
-        const s = all.map((r) => (r as PromiseFulfilledResult<NodeStatus>).value);
-        const key = (x: NodeStatus): string => (x.lastExecuted === null ? 'none' : `${x.lastExecuted.vid}.${x.lastExecuted.seqno}`);
-        if (s.every((x) => x.stateComplete && x.lastExecuted !== null && key(x) === key(s[0]!))) {
-          this.note(`${this.list(members)} all executed up to ${key(s[0]!)}`);
-          return;
-        }
-      }
-      if (Date.now() > deadline) {
-        throw new ScenarioFailure(`${this.list(members)} do not hold the same complete state within ${viewChangeTimeoutMs} ms; ${await this.describe(members)}`);
-      }
-      await sleep(pollIntervalMs);
-    }
-  }
-
-  /**
-   * Watches `ns` for `quietPeriodMs` (through their control services, which answer even while a
-   * node is isolated) and fails as soon as any of them is in a view other than `vid`.
-   */
-  async expectNoViewChange(ns: readonly NodeProcess[], vid: number, why: string, periodMs = quietPeriodMs): Promise<void> {
-    const until = Date.now() + periodMs;
-    while (Date.now() < until) {
-      for (const n of ns) {
-        const v = await this.configView(n);
-        check(v.vid === vid, `${this.label(n)} moved to view ${v.vid} ${this.list(v.members)} although ${why}`);
-      }
-      await sleep(pollIntervalMs);
-    }
-    this.note(`no view change on ${this.list(ns)} for ${periodMs} ms (${why})`);
-  }
-
-  /**
-   * Every pair of running nodes agrees on every view both know (members, in order): no view was
-   * decided twice. Nodes that do not answer (paused, isolated) are asked through their control
-   * service, or skipped when that fails too.
-   */
-  async checkAgreement(): Promise<void> {
-    const histories: Array<{ node: NodeProcess; views: string[][] }> = [];
-    for (const n of this.nodes) {
-      if (!n.running || n.paused) continue;
-      try {
-        histories.push({ node: n, views: (await this.configView(n)).views });
-      } catch {
-        // not answering: nothing to compare
-      }
-    }
-    for (const a of histories) {
-      for (const b of histories) {
-        const common = Math.min(a.views.length, b.views.length);
-        for (let i = 0; i < common; i++) {
-          check(same(a.views[i]!, b.views[i]!), () => `${this.label(a.node)} and ${this.label(b.node)} disagree on view ${i + 1}: ` +
-            `${this.list(a.views[i]!)} vs ${this.list(b.views[i]!)}`);
-        }
-      }
-    }
+  checkAgreement(): Promise<void> {
+    return this.#views.checkAgreement();
   }
 
   // ---- clients -------------------------------------------------------------------------------
@@ -610,40 +355,15 @@ export class TesterCluster {
 
   /** Kills every node (SIGKILL), closes every client. Idempotent. */
   async close(): Promise<void> {
-    this.#closing = true;
+    this.#deaths.close();
     for (const l of this.#loads) l.abort();
     for (const c of this.#clients) c.close();
     await Promise.all(this.nodes.map(async (n) => {
       n.closeClient();
       await n.kill('SIGKILL');
-      liveNodes.delete(n);
+      forgetNode(n);
     }));
-    await this.#status.close();
+    await this.#views.close();
     await this.#transport.close();
   }
-}
-
-function same(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function sameHistory(a: ReadonlyArray<readonly string[]>, b: ReadonlyArray<readonly string[]>): boolean {
-  return a.length === b.length && a.every((v, i) => same(v, b[i]!));
-}
-
-/** The index of the first view where `h` differs from `want`, counting a view beyond `want` as a difference; null if `h` is a prefix of `want`. */
-function historyMismatch(h: ReadonlyArray<readonly string[]>, want: ReadonlyArray<readonly string[]>): number | null {
-  for (let i = 0; i < h.length; i++) {
-    if (i >= want.length || !same(h[i]!, want[i]!)) return i;
-  }
-  return null;
-}
-
-export function describeExit(exit: { code: number | null; signal: NodeJS.Signals | null }): string {
-  return exit.signal !== null ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-}
-
-/** The last lines of a process's output, indented, for failure messages. */
-export function tail(output: string, lines = 8): string {
-  return output.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
 }

@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScenarioFailure, TesterCluster, anyNodeRunning, killEveryNode } from './cluster.js';
+import { TesterCluster } from './cluster.js';
+import { anyNodeRunning, killEveryNode } from './processes.js';
+import { ScenarioFailure } from './report.js';
 import { type Scenario, scenario as scenarioNumbered, scenarios } from './scenarios.js';
-import { RunDirectory } from './run-dir.js';
+import { RunDirectory, keepAlive } from './run-dir.js';
 import { scenarioTimeoutMs, shutdownTimeoutMs } from './timing.js';
 import { sleep } from '../harness/node-process.js';
 
@@ -54,9 +56,6 @@ export function abortRun(): { dir: string; kept: boolean } | null {
   return current.abort();
 }
 
-/** Period of the timer that keeps the process alive during a run (the clients' timers are unref'd). */
-const keepAliveIntervalMs = 1000;
-
 /**
  * Runs the scenarios one after another, each on a fresh cluster in its own subdirectory of one
  * temporary directory, printing one line per scenario (number, name, PASS/FAIL and why, time) and
@@ -68,7 +67,7 @@ export async function runScenarios(opts: RunOptions = {}): Promise<RunResult> {
   const write = opts.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const dir = mkdtempSync(join(tmpdir(), 'synod-tester-'));
   current.begin(dir, opts.keep ?? false);
-  const alive = setInterval(() => {}, keepAliveIntervalMs);
+  const release = keepAlive();
   const started = performance.now();
   const results: ScenarioResult[] = [];
   try {
@@ -80,7 +79,7 @@ export async function runScenarios(opts: RunOptions = {}): Promise<RunResult> {
       write(`scenario ${String(s.number).padStart(2)}: ${s.name} ... ${result.ok ? 'PASS' : 'FAIL'} (${secs} s)${result.error === undefined ? '' : `: ${result.error}`}`);
     }
   } finally {
-    clearInterval(alive);
+    release();
     killEveryNode();
     const deadline = Date.now() + shutdownTimeoutMs;
     while (anyNodeRunning() && Date.now() < deadline) await sleep(20);

@@ -111,3 +111,10 @@ export const loadThinkMs = 5;
  * process the kernel is slow to reap.
  */
 export const shutdownTimeoutMs = 5000;
+
+/**
+ * When arming a crash breakpoint gets no answer, how long the node may take to be gone before
+ * the failure counts: under load the breakpoint fires at once and takes the control call's
+ * answer down with it. 2 s: a process that dies of a breakpoint is gone within milliseconds.
+ */
+export const armAnswerLostMs = 2000;

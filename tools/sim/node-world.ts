@@ -1,0 +1,140 @@
+/**
+ * What a simulated node's process sees of the world (`NodeWorld`): a clock on the simulation's
+ * virtual time, a transport over the simulated network (one-way channels, request/answer
+ * services, client connections), durable logs on the node's simulated disk, an executor and
+ * `halt`. Separate from `SimNode`, which owns the process's life (start, crash, pause): this is
+ * the wiring one incarnation gets, and every callback it hands out goes through that
+ * incarnation's guard, so nothing of a dead process ever runs.
+ */
+import type { Clock, TimerHandle } from '../../src/env/clock.js';
+import type { DurableLog } from '../../src/env/durable-log.js';
+import { Executor } from '../../src/env/executor.js';
+import type { Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../../src/env/transport.js';
+import type { NodeId } from '../../src/env/types.js';
+import type { NodeWorld } from '../../src/env/world.js';
+import { type SimDisk, SimDurableLog } from './disk.js';
+import type { Simulation } from './simulation.js';
+
+/** How a simulated node takes in the messages of one service (decode, then hand over). */
+export interface Receiver {
+  readonly decode: (wire: Record<string, unknown>) => unknown;
+  readonly receive: (from: NodeId, msg: unknown) => void;
+}
+
+/** What one incarnation of a node's process is wired to. */
+export interface NodeWorldDeps {
+  readonly sim: Simulation;
+  readonly id: NodeId;
+  /** The node's disk: it outlives the process. */
+  readonly disk: SimDisk;
+  /** Wraps a callback of this incarnation: dropped once it is gone, held while the node is paused. */
+  readonly guard: (fn: () => void) => () => void;
+  /** Takes in the messages of `service` for this incarnation; opening a service twice throws. */
+  readonly register: (service: string, receiver: Receiver) => void;
+  /** Crashes the node for `reason` if this incarnation still runs there (a later one is left alone). */
+  readonly crashIfCurrent: (reason: string) => void;
+}
+
+/** Answers of a request/response service travel to the client under this name. */
+function answersOf(service: string): string {
+  return `${service}#answers`;
+}
+
+/** The world of one incarnation, and its transport (which is also the node's client transport). */
+export function makeNodeWorld(deps: NodeWorldDeps): { world: NodeWorld; transport: Transport & ClientTransport } {
+  const { sim, id, guard, register } = deps;
+  const clock: Clock = {
+    now: () => sim.now,
+    setTimer(delayMs: number, fire: () => void): TimerHandle {
+      let cancelled = false;
+      sim.schedule(delayMs, guard(() => {
+        if (!cancelled) fire();
+      }));
+      return { cancel: () => void (cancelled = true) };
+    },
+  };
+  const transport: Transport & ClientTransport = {
+    self: id,
+    open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M> {
+      register(codec.service, { decode: (w) => codec.decode(w), receive: receive as (from: NodeId, msg: unknown) => void });
+      return {
+        send(to: NodeId, msg: M): void {
+          const wire = { from: id, to, ...codec.encode(msg) };
+          sim.network.send(id, to, codec.service, msg, wire, summarize(codec.service, msg));
+        },
+      };
+    },
+    // A request/response service: requests and answers are one-way messages here. Each
+    // request gets a return address of its own, `<client node>/<n>`, answered at most once.
+    serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans> {
+      let calls = 0;
+      const open = new Set<ReturnAddress>();
+      register(codec.service, {
+        decode: (w) => codec.decodeRequest(w),
+        receive: (from, request) => {
+          const address = `${from}/${++calls}`;
+          open.add(address);
+          receive(address, request as Req);
+        },
+      });
+      return {
+        send(to: ReturnAddress, answer: Ans): void {
+          if (!open.delete(to)) return; // answered already
+          const client = to.slice(0, to.lastIndexOf('/'));
+          sim.network.send(id, client, answersOf(codec.service), answer, codec.encodeAnswer(answer), summarize(codec.service, answer));
+        },
+      };
+    },
+    connect<Req, Ans>(
+      codec: ServiceCodec<Req, Ans>,
+      receive: (server: NodeId, answer: Ans) => void,
+      unreachable?: (server: NodeId, reason: string) => void,
+    ): Channel<Req> {
+      register(answersOf(codec.service), { decode: (w) => codec.decodeAnswer(w), receive: receive as (from: NodeId, msg: unknown) => void });
+      return {
+        send(server: NodeId, request: Req): void {
+          // A server that is down refuses the connection at once, as a closed port would.
+          if (sim.nodes.get(server)?.status === 'down' && unreachable !== undefined) {
+            sim.schedule(0, guard(() => unreachable(server, 'UNAVAILABLE: connection refused')));
+            return;
+          }
+          sim.network.send(id, server, codec.service, request, codec.encodeRequest(request), summarize(codec.service, request));
+        },
+      };
+    },
+    close: async () => {},
+  };
+  const scheduler = {
+    get now() {
+      return sim.now;
+    },
+    rng: sim.rng,
+    at: (atMs: number, fn: () => void) => sim.scheduleAt(atMs, guard(fn)),
+  };
+  const executor = new Executor((err) => {
+    sim.fail(`${id} stopped by an error: ${(err as Error).stack ?? String(err)}`);
+    sim.schedule(0, () => deps.crashIfCurrent('fatal error'));
+  });
+  const world: NodeWorld = {
+    self: id,
+    executor,
+    clock,
+    random: sim.rng,
+    logger: sim.loggerFor(id),
+    transport,
+    durableLog: (name: string): DurableLog => new SimDurableLog(deps.disk.store(name), scheduler, sim.diskProfile),
+    halt: (reason: string) => {
+      sim.schedule(0, () => deps.crashIfCurrent(`halt: ${reason}`));
+      executor.stop();
+    },
+  };
+  return { world, transport };
+}
+
+/** A short description of a message for the trace: channel, kind, instance. */
+function summarize(service: string, msg: unknown): string {
+  const m = msg as { kind?: unknown; instance?: unknown };
+  const channel = service.slice(service.lastIndexOf('.') + 1).toLowerCase();
+  const instance = typeof m.instance === 'number' ? ` i=${m.instance}` : '';
+  return `${channel}.${String(m.kind)}${instance}`;
+}

@@ -1,0 +1,84 @@
+/**
+ * Steps the tester's scenarios share: a probe that must not succeed, "the cluster serves", who
+ * holds a lock, running a fault under the lock tester and the background load, and how a view
+ * regroups after a member died. Separate from the scenario files so that each of those reads as
+ * its scenarios only, and a step means the same wherever it is used.
+ */
+import { describeProbe, type ProbeResult } from '../harness/client-probe.js';
+import type { NodeProcess } from '../harness/node-process.js';
+import { sleep } from '../harness/node-process.js';
+import type { Json } from '../../src/rsm/app.js';
+import type { TesterCluster } from './cluster.js';
+import { check } from './report.js';
+import { loadWarmupMs } from './timing.js';
+import type { History } from './views.js';
+
+/** What the lock service answers to an acquire. */
+export type Grant = { granted?: boolean; token?: number };
+
+/** A probe's result must not be a successful (executed) answer. */
+export function expectNoSuccess(c: TesterCluster, n: NodeProcess, r: ProbeResult, when: string): void {
+  check(!(r.kind === 'answer' && r.answer.kind === 'executed'), `${c.label(n)} answered a client ${when}: ${describeProbe(r)}`);
+  c.note(`${c.label(n)} ${when}: ${describeProbe(r)}`);
+}
+
+/** The cluster serves: a fresh client acquires and releases a lock of its own. */
+export async function expectServes(c: TesterCluster, members: readonly NodeProcess[] = c.nodes, lock = 'serves'): Promise<void> {
+  const client = c.client(members);
+  const owner = client.clientId;
+  const g = (await c.call(client, 'acquire', { lock, owner })) as Grant;
+  check(g.granted === true, `acquire of the free lock ${lock} was not granted: ${JSON.stringify(g)}`);
+  const r = await c.call(client, 'release', { lock, owner, token: g.token! });
+  check(JSON.stringify(r) === JSON.stringify({ released: true }), `release of ${lock} answered ${JSON.stringify(r)}`);
+  client.close();
+}
+
+/** Who holds lock `lock` in the replicated state (asked through any member); null when it is free. */
+export async function holderOf(c: TesterCluster, lock: string, members: readonly NodeProcess[] = c.nodes): Promise<Json> {
+  const client = c.client(members);
+  const s = (await c.call(client, 'stat', { lock })) as { holder?: Json };
+  client.close();
+  return s.holder ?? null;
+}
+
+/**
+ * Runs the lock tester (all five tests) and the background load, lets them warm up, runs
+ * `fault` (which injects the faults and waits for the views it expects), then checks the lock
+ * tester's verdict and the load: no error, and progress after the fault.
+ */
+export async function underLoad(c: TesterCluster, fault: () => Promise<void>): Promise<void> {
+  const load = c.startLoad();
+  const tester = c.lockTester();
+  tester.catch(() => {}); // awaited below unless the fault fails first
+  await sleep(loadWarmupMs);
+  check(load.operations > 0, 'the background load made no progress before the fault');
+  const faultAt = performance.now();
+  await fault();
+  const result = await tester;
+  const report = await load.stop();
+  c.note(`load: ${report.cycles} acquire/release cycles, longest stall ${report.longestStallMs} ms`);
+  c.expectLockTesterPassed(result);
+  check(report.errors.length === 0, () => `background load: ${report.errors.join('; ')}`);
+  check(load.operationsSince(faultAt) > 0, 'the background load made no progress after the fault');
+}
+
+/**
+ * After `lost`, a member of the grown view (history `G`), died: unsupervised, `survivors` serve
+ * the next view with `primary`. Then `lost` comes back and rejoins at the end of the list —
+ * always under supervision (the supervisor restarts it), and unsupervised only with `rejoin` (the
+ * scenario restarts it).
+ */
+export async function regroup(
+  c: TesterCluster, G: History, lost: NodeProcess, opts: { survivors: NodeProcess[]; primary: NodeProcess; rejoin: boolean },
+): Promise<void> {
+  const { survivors, primary } = opts;
+  if (!c.supervise) await c.expectView(survivors, { history: [...G, survivors], primary });
+  if (!c.supervise && !opts.rejoin) return;
+  await c.bringBack(lost);
+  await c.expectView([...survivors, lost], { history: [...G, survivors, [...survivors, lost]], primary });
+}
+
+/** `views` as member lists of addresses. */
+export function addresses(h: History): string[][] {
+  return h.map((v) => v.map((n) => n.address));
+}
