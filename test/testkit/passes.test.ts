@@ -35,12 +35,14 @@ test('with a model of its own, partitioned by key, the history and the final sta
   for (const r of results) assert.equal(r.lincheck, 'ok');
 });
 
-test('a seed replays the same run: the same digest twice, another seed another digest', () => {
-  const run = (seed: number): SimulationResult => simulateApp({ app: kvApp, seed, nextCall: nextKvCall });
-  const [a, b, c] = [run(11), run(11), run(12)];
+test('a seed replays the same run: the same digest twice (with its trace kept or not), another seed another digest', () => {
+  const run = (seed: number, keepTrace = false): SimulationResult => simulateApp({ app: kvApp, seed, nextCall: nextKvCall, keepTrace });
+  const [a, b, c] = [run(11), run(11, true), run(12)];
   assert.equal(a.digest, b.digest);
   assert.equal(a.operations, b.operations);
   assert.notEqual(a.digest, c.digest);
+  assert.equal(a.trace, undefined);
+  assert.ok(b.trace?.some((line) => /^0\.000 testkit run seed=11 nodes=\d clients=\d/.test(line)), 'the trace names the run');
 });
 
 test('simulateSeeds prints progress, every failing seed with its failures, and a summary naming the failing seeds', () => {

@@ -53,6 +53,7 @@ export function simulateApp<S, M = Uint8Array>(options: SimulateAppOptions<S, M>
 /** `simulateApp`, with synod's test-only `mutations` switched on (for the testkit's own tests). */
 export function runAppSimulation<S, M = Uint8Array>(options: SimulateAppOptions<S, M>, mutations?: StackMutations): SimulationResult {
   checkOptions(options);
+  // Without a model of the user's, M is the default model's state (Uint8Array, M's default).
   const spec = (options.model ?? appAsModel(options.app)) as SequentialModel<M, S>;
   const workload = new AppWorkload<S, M>(options.app, spec, options.nextCall);
   let run: RunResult;
@@ -79,8 +80,12 @@ export function runAppSimulation<S, M = Uint8Array>(options: SimulateAppOptions<
     operations: found.history.length,
   };
   // The checker's sentence says what could not be placed; add what the model answers there.
-  const failures = run.failures.map((f) => (violation?.expected != null && f.includes(violation.explanation) ? `${f} (${violation.expected})` : f));
-  const lincheck = found !== null ? 'violation' : (run.stats['lincheckUnknown'] ?? 0) > 0 || workload.finalCheck === 'unknown' ? 'unknown' : 'ok';
+  const expected = violation?.expected ?? null;
+  const failures = violation === null || expected === null
+    ? run.failures
+    : run.failures.map((f) => (f.includes(violation.explanation) ? `${f} (${expected})` : f));
+  const outOfTime = (run.stats['lincheckUnknown'] ?? 0) > 0 || workload.finalCheck === 'unknown';
+  const lincheck = found !== null ? 'violation' : outOfTime ? 'unknown' : 'ok';
   return {
     seed: run.seed,
     ok: run.ok,
