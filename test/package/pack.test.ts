@@ -1,9 +1,10 @@
 // Proves the package works as a user gets it: packed, installed into a fresh project offline,
-// type-checked there with tsc, and run as a 3-node cluster of a custom app called through connect.
+// type-checked there with tsc, run as a 3-node cluster of a custom app called through connect,
+// and the same app tested on the simulator through `synod/testkit`.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -104,7 +105,9 @@ after(() => {
 });
 
 test('the package ships compiled code, type declarations, protos, README and LICENSE, and no tests', () => {
-  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/synod.js', 'proto/rsm.proto', 'README.md', 'LICENSE', 'package.json']) {
+  const files = ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/synod.js', 'dist/tools/testkit/index.js', 'dist/tools/testkit/index.d.ts',
+    'proto/rsm.proto', 'README.md', 'LICENSE', 'package.json'];
+  for (const file of files) {
     assert.ok(packed.includes(file), `${file} is in the package`);
   }
   assert.deepEqual(packed.filter((f) => f.startsWith('dist/test/') || f.startsWith('test/') || f.endsWith('.map')), []);
@@ -145,4 +148,13 @@ test('installed offline into a fresh project, a custom app type-checks with tsc,
   const status = run(join(project, 'node_modules', '.bin', 'synod'), ['status', addresses[2]!], project);
   assert.equal(status.status, 0, `synod status through the installed bin: ${status.stderr}`);
   assert.match(status.stdout, new RegExp(addresses[2]!.replace(/\./g, '\\.')));
+});
+
+test('synod/testkit resolves from the installed package: the user\'s app passes a few seeds on the simulator', () => {
+  // Runs in the project the test above installed and compiled (dist/simulate.js is the user's simulate.ts).
+  assert.ok(existsSync(join(project, 'dist', 'simulate.js')), 'the user project was installed and compiled by the test above');
+  const sim = run(process.execPath, ['dist/simulate.js'], project);
+  assert.equal(sim.status, 0, `simulate.js:\n${sim.stdout}${sim.stderr}`);
+  assert.match(sim.stdout, /^seed 1 pass operations=[1-9]\d* digest=[0-9a-f]{16}$/m);
+  assert.match(sim.stdout, /^testkit: 3 passed, 0 failed$/m);
 });

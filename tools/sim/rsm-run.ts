@@ -32,6 +32,16 @@ export interface StackRunOptions<I, O> {
    * to draw its picture: `npm run sim -- --layer rsm --seed S` does).
    */
   readonly onViolation?: (history: History<I, O>, result: Extract<CheckResult, { verdict: 'violation' }>) => void;
+  /** How many replicas; default drawn from the seed (3–5). The testkit lets a user fix it. */
+  readonly nodes?: number;
+  /** How many concurrent clients; default drawn from the seed (2–5). */
+  readonly clients?: number;
+  /**
+   * `none`: a run without faults (a network that neither loses, duplicates nor slows messages; no
+   * crashes, pauses, partitions, disk errors or breakpoints), e.g. to tell an app's own bug from
+   * one that needs faults. Default `all`.
+   */
+  readonly faults?: 'all' | 'none';
 }
 
 export type RsmRunOptions = StackRunOptions<AppendInput, AppendOutput>;
@@ -179,10 +189,15 @@ export function runRsmSimulation(opts: RsmRunOptions): RunResult {
 export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, opts: StackRunOptions<I, O>): RunResult {
   const seed = opts.seed;
   const shape = new Prng(seed ^ 0x2545f491);
-  const network = drawNetwork(shape, 0.1);
+  // Every draw is made even where the caller fixes the value, so the rest of the shape stays the same.
+  const faulty = opts.faults !== 'none';
+  const drawnNetwork = drawNetwork(shape, 0.1);
+  const network = faulty ? drawnNetwork : { ...drawnNetwork, slowRate: 0, dropRate: 0, duplicateRate: 0, reconnectDelayMaxMs: 0 };
   const disk = drawDisk(shape);
-  const count = shape.between(3, 5);
-  const clientCount = shape.between(2, 5);
+  const drawnCount = shape.between(3, 5);
+  const count = opts.nodes ?? drawnCount;
+  const drawnClients = shape.between(2, 5);
+  const clientCount = opts.clients ?? drawnClients;
   // Some runs ship the state in tiny chunks, so that transfers really span many messages.
   const chunkBytes = shape.chance(0.3) ? shape.between(16, 256) : undefined;
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
@@ -243,7 +258,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   // Most runs keep the replicated state alive somewhere (the faults the design promises to
   // survive): a process is killed only if another live one holds a state at least as new. The
   // rest are chaos runs, where every holder may die and the cluster must then refuse to serve.
-  const chaos = rng.chance(rsmChaosShare);
+  const chaos = rng.chance(rsmChaosShare) && faulty;
   sim.log(`${workload.name} run seed=${seed} nodes=${count} clients=${clientCount} chaos=${chaos} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}`);
   if (!chaos) {
     const complete = (n: (typeof cluster.nodes)[number]): boolean => n.status !== 'down' && n.process?.stack.rsm?.core.stateComplete === true;
@@ -261,7 +276,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   }, () => {
     for (const n of cluster.nodes) n.process?.breakpoints.disarm();
   });
-  faults.start();
+  if (faulty) faults.start();
   sim.runUntil(plan.endMs + 1);
   // If every process that held the replicated state crashed, the state is gone (it lives in
   // memory): the cluster must then refuse to serve rather than serve a state missing
