@@ -1,19 +1,18 @@
+import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
+import { type AppIdentity, compatibleApps, formatApp } from './app-identity.js';
 import type { JoinOutcome } from './messages.js';
 import type { Admission, SelfStatus } from './ports.js';
 
-/** How a member answers a join request, and whether it queued the joiner. */
-export interface JoinAnswer {
-  readonly outcome: JoinOutcome;
-  /** With `redirect`: whom the joiner should ask instead. */
-  readonly to: NodeId | null;
-  /** The joiner was not queued before this request. */
-  readonly newlyQueued: boolean;
-}
+/** How a member answers a join request: refused (another app), or a reply. */
+export type JoinAnswer =
+  | { readonly kind: 'refused' }
+  | { readonly kind: 'reply'; readonly outcome: JoinOutcome; readonly to: NodeId | null };
 
 /** What the member's side of admission needs to know about the view and this node. */
 export interface AdmissionContext {
   readonly self: NodeId;
+  readonly vid: number;
   readonly status: SelfStatus;
   /** The joiner is listed in the current view already. */
   readonly listed: boolean;
@@ -26,13 +25,23 @@ export interface AdmissionContext {
  * The member's side of the join protocol: who admits joiners now (pushed down by the layer above,
  * see `Admission`), how a join request is answered, and the joiners this node queued to propose.
  *
- * Invariant: a joiner is queued only by a member that admits, and leaves the queue when a view
- * lists it or when it stops asking for `joinRequestTtlMs`.
+ * Invariants: a joiner whose app is not compatible with this node's is refused, whatever else
+ * holds (it is never queued, nor redirected to a member that might queue it); a joiner is queued
+ * only by a member that admits, and leaves the queue when a view lists it or when it stops asking
+ * for `joinRequestTtlMs`.
  */
 export class JoinAdmission {
+  readonly #app: AppIdentity | null;
+  readonly #log: Logger;
   #admission: Admission = { kind: 'first-healthy' };
   /** Joiners this node has queued for admission, with the tick they last asked. */
   readonly #joiners = new Map<NodeId, number>();
+
+  /** @param app this node's app (null: none), which a joiner's must be compatible with */
+  constructor(app: AppIdentity | null, logger: Logger) {
+    this.#app = app;
+    this.#log = logger;
+  }
 
   get admission(): Admission {
     return this.#admission;
@@ -65,9 +74,14 @@ export class JoinAdmission {
     }
   }
 
-  /** Answers `joiner`'s request; queues it when this node admits. */
-  answer(joiner: NodeId, ctx: AdmissionContext): JoinAnswer {
-    const reply = (outcome: JoinOutcome, to: NodeId | null = null): JoinAnswer => ({ outcome, to, newlyQueued: false });
+  /** Answers `joiner`'s request (it runs `joinerApp`); queues it when this node admits. */
+  answer(joiner: NodeId, joinerApp: AppIdentity | null, incarnation: string, ctx: AdmissionContext): JoinAnswer {
+    if (!compatibleApps(joinerApp, this.#app)) {
+      this.#log.warn({ vid: ctx.vid, joiner, joinerApp: formatApp(joinerApp), app: formatApp(this.#app) },
+        `config: join refused: ${joiner} runs ${formatApp(joinerApp)}, this cluster ${formatApp(this.#app)}`);
+      return { kind: 'refused' };
+    }
+    const reply = (outcome: JoinOutcome, to: NodeId | null = null): JoinAnswer => ({ kind: 'reply', outcome, to });
     if (ctx.listed) return reply('member');
     if (ctx.status !== 'member') return reply('retry');
     const a = this.#admission;
@@ -77,9 +91,9 @@ export class JoinAdmission {
       const admitter = ctx.firstHealthy();
       if (admitter !== ctx.self) return reply('redirect', admitter);
     }
-    const newlyQueued = !this.#joiners.has(joiner);
+    if (!this.#joiners.has(joiner)) this.#log.info({ vid: ctx.vid, joiner, incarnation }, 'config: join request queued');
     this.#joiners.set(joiner, ctx.tick);
-    return { outcome: 'queued', to: null, newlyQueued };
+    return reply('queued');
   }
 
   /** The joiner queued first (in the order they first asked), if any. */

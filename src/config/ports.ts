@@ -1,11 +1,16 @@
+import type { Logger } from '../env/logger.js';
 import type { Outbox } from '../env/outbox.js';
+import type { Random } from '../env/random.js';
 import type { Members, NodeId } from '../env/types.js';
+import type { ConfigOptions } from '../options.js';
 import type { ProposeOutcome } from '../paxos/proposer.js';
+import type { AppIdentity, JoinRefusedError } from './app-identity.js';
 import type { ConfigMessage } from './messages.js';
 
 /**
  * How the config layer meets its neighbours: what it needs of Paxos below (`PaxosPort`), what it
- * tells the layer above (`ConfigListener`), and what that layer pushes down (`Admission`).
+ * tells the layer above (`ConfigListener`), what that layer pushes down (`Admission`), and
+ * everything its core is given (`ViewManagerDeps`).
  */
 
 export type ConfigOutbox = Outbox<ConfigMessage, never>;
@@ -59,3 +64,35 @@ export interface ConfigMutations {
 }
 
 export const configTimers = { tick: 'config-tick' } as const;
+
+export interface ViewManagerDeps {
+  readonly self: NodeId;
+  /** Drawn fresh at every process start. */
+  readonly incarnation: string;
+  /** True unless this is the first process ever to run on this node's storage. */
+  readonly restarted: boolean;
+  readonly paxos: PaxosPort;
+  readonly listener: ConfigListener;
+  /** The app this node runs (null: none). A joiner is admitted only with a compatible one. */
+  readonly app: AppIdentity | null;
+  /**
+   * A member refused this node's join: it runs an app the cluster cannot share. Called once,
+   * after the handler, and never while this node is a member; the node must stop (it can never
+   * join), which is the node composition's business, not the layer above's.
+   */
+  readonly onJoinRefused: (error: JoinRefusedError) => void;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly options?: Partial<ConfigOptions>;
+  /** Whether this node asks to join when it is outside the view. Default true. */
+  readonly wantsMembership?: boolean;
+  /** Test-only protocol breakage. */
+  readonly mutations?: ConfigMutations;
+  /**
+   * Whether stale members may remove dead members once most of the view is stale (default
+   * true). A node that runs a replicated app turns this off: there, a silent member may be the
+   * only holder of the app's state, and if it really is gone the app cannot serve anyway, so the
+   * removal could only do harm (see `chooseViewChange`).
+   */
+  readonly staleMayRemoveDead?: boolean;
+}

@@ -1,46 +1,20 @@
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
-import type { Random } from '../env/random.js';
 import type { Members, NodeId } from '../env/types.js';
 import { type ConfigOptions, defaultConfigOptions, withDefaults } from '../options.js';
+import type { JoinRefusedError } from './app-identity.js';
 import { chooseViewChange } from './change-policy.js';
 import { FailureDetector } from './failure-detector.js';
 import { JoinAdmission } from './join-admission.js';
 import { JoinRequest } from './join-request.js';
 import type { ConfigMessage } from './messages.js';
-import {
-  type Admission, type ConfigListener, type ConfigMutations, type ConfigOutbox, type PaxosPort, type SelfStatus, configTimers,
-} from './ports.js';
+import { type Admission, type ConfigOutbox, type PaxosPort, type SelfStatus, type ViewManagerDeps, configTimers } from './ports.js';
 import { ViewHistory, describeChange } from './view-history.js';
 
 // The config layer's vocabulary, importable from here as before the core was split.
-export type { Admission, ConfigListener, ConfigMutations, ConfigOutbox, PaxosPort, SelfStatus } from './ports.js';
+export type { Admission, ConfigListener, ConfigMutations, ConfigOutbox, PaxosPort, SelfStatus, ViewManagerDeps } from './ports.js';
 export { configTimers } from './ports.js';
 export { describeChange } from './view-history.js';
-
-export interface ViewManagerDeps {
-  readonly self: NodeId;
-  /** Drawn fresh at every process start. */
-  readonly incarnation: string;
-  /** True unless this is the first process ever to run on this node's storage. */
-  readonly restarted: boolean;
-  readonly paxos: PaxosPort;
-  readonly listener: ConfigListener;
-  readonly random: Random;
-  readonly logger: Logger;
-  readonly options?: Partial<ConfigOptions>;
-  /** Whether this node asks to join when it is outside the view. Default true. */
-  readonly wantsMembership?: boolean;
-  /** Test-only protocol breakage. */
-  readonly mutations?: ConfigMutations;
-  /**
-   * Whether stale members may remove dead members once most of the view is stale (default
-   * true). A node that runs a replicated app turns this off: there, a silent member may be the
-   * only holder of the app's state, and if it really is gone the app cannot serve anyway, so the
-   * removal could only do harm (see `#proposeNext`).
-   */
-  readonly staleMayRemoveDead?: boolean;
-}
 
 /** A view change this node proposed and that has not been decided (or lost) yet. */
 interface PendingChange {
@@ -69,21 +43,15 @@ interface PendingChange {
  *   is stale (see `#proposeNext`).
  */
 export class ViewManager {
+  readonly #deps: ViewManagerDeps;
   readonly #self: NodeId;
-  readonly #incarnation: string;
-  readonly #restarted: boolean;
   readonly #paxos: PaxosPort;
-  readonly #listener: ConfigListener;
-  readonly #random: Random;
   readonly #log: Logger;
   readonly #options: ConfigOptions;
-  readonly #wantsMembership: boolean;
-  readonly #mutations: ConfigMutations;
-  readonly #staleMayRemoveDead: boolean;
 
   readonly #history: ViewHistory;
   readonly #health: FailureDetector;
-  readonly #admission = new JoinAdmission();
+  readonly #admission: JoinAdmission;
   readonly #joining: JoinRequest;
   #status: SelfStatus = 'outside';
   #pending: PendingChange | null = null;
@@ -91,20 +59,15 @@ export class ViewManager {
   #behind = false;
 
   constructor(deps: ViewManagerDeps) {
+    this.#deps = deps;
     this.#self = deps.self;
-    this.#incarnation = deps.incarnation;
-    this.#restarted = deps.restarted;
     this.#paxos = deps.paxos;
-    this.#listener = deps.listener;
-    this.#random = deps.random;
     this.#log = deps.logger;
     this.#options = withDefaults(defaultConfigOptions, deps.options, 'config');
-    this.#wantsMembership = deps.wantsMembership ?? true;
-    this.#mutations = deps.mutations ?? {};
-    this.#staleMayRemoveDead = deps.staleMayRemoveDead ?? true;
     this.#history = new ViewHistory(deps.self);
     this.#health = new FailureDetector(deps.self, this.#options.suspectAfterMissed, deps.logger);
-    this.#joining = new JoinRequest(deps.logger);
+    this.#admission = new JoinAdmission(deps.app, deps.logger);
+    this.#joining = new JoinRequest(deps.self, deps.app, deps.logger);
   }
 
   // ---- queries -------------------------------------------------------------------------
@@ -118,7 +81,7 @@ export class ViewManager {
   }
 
   get incarnation(): string {
-    return this.#incarnation;
+    return this.#deps.incarnation;
   }
 
   /** Members of view `vid` (default: the current one). */
@@ -145,6 +108,11 @@ export class ViewManager {
     return this.#pending;
   }
 
+  /** Why the cluster refused this node, if it did: it asks no more, answers nobody, and is stopping. */
+  get refusal(): JoinRefusedError | null {
+    return this.#joining.refusal;
+  }
+
   // ---- lifecycle -----------------------------------------------------------------------
 
   /** Takes the views Paxos already knows (replayed from its log), settles this node's status, starts ticking. */
@@ -152,17 +120,17 @@ export class ViewManager {
     invariant(this.vid === 0, 'ViewManager started twice');
     this.#history.load(this.#paxos.highestKnown, (i) => this.#paxos.decided(i));
     const listed = this.members().includes(this.#self);
-    this.#status = !listed ? 'outside' : this.#restarted ? 'stale' : 'member';
+    this.#status = !listed ? 'outside' : this.#deps.restarted ? 'stale' : 'member';
     this.#health.track(this.members());
     this.#log.info(
-      { vid: this.vid, members: this.members(), status: this.#status, incarnation: this.#incarnation },
+      { vid: this.vid, members: this.members(), status: this.#status, incarnation: this.#deps.incarnation },
       this.#status === 'stale'
         ? 'config: restarted while listed in the view; asking to be removed and re-added'
         : 'config: started');
     this.#considerEveryoneStale(out);
     out.setTimer(configTimers.tick, this.#options.heartbeatIntervalMs);
     const vid = this.vid;
-    out.upcall(() => this.#listener.onViewCommitted(vid));
+    out.upcall(() => this.#deps.listener.onViewCommitted(vid));
   }
 
   // ---- inputs --------------------------------------------------------------------------
@@ -186,10 +154,11 @@ export class ViewManager {
       before === this.#status ? 'config: view committed' : `config: view committed; this node is now ${this.#status}`);
     if (this.#status === 'outside') this.#joining.restart();
     this.#considerEveryoneStale(out);
-    out.upcall(() => this.#listener.onViewCommitted(instance));
+    out.upcall(() => this.#deps.listener.onViewCommitted(instance));
   }
 
   onMessage(from: NodeId, m: ConfigMessage, out: ConfigOutbox): void {
+    if (this.refusal !== null) return;
     switch (m.kind) {
       case 'heartbeat':
         this.#onHeartbeat(from, m, out);
@@ -200,19 +169,22 @@ export class ViewManager {
       case 'join-reply':
         this.#onJoinReply(from, m, out);
         break;
+      case 'join-refused':
+        this.#onRefusal(from, m, out);
+        break;
     }
   }
 
   onTimer(key: string, out: ConfigOutbox): void {
-    if (key !== configTimers.tick) return;
+    if (key !== configTimers.tick || this.refusal !== null) return;
     this.#health.advance();
     const members = this.members();
     if (members.includes(this.#self)) {
-      const beat: ConfigMessage = { kind: 'heartbeat', vid: this.vid, incarnation: this.#incarnation, stale: this.#status === 'stale' };
+      const beat: ConfigMessage = { kind: 'heartbeat', vid: this.vid, incarnation: this.#deps.incarnation, stale: this.#status === 'stale' };
       for (const m of members) if (m !== this.#self) out.sendVolatile(m, beat);
     }
     this.#admission.expire(this.#health.tick, Math.ceil(this.#options.joinRequestTtlMs / this.#options.heartbeatIntervalMs));
-    if (this.#status === 'outside' && this.#wantsMembership) this.#askToJoin(out);
+    if (this.#status === 'outside' && (this.#deps.wantsMembership ?? true)) this.#askToJoin(out);
     if (this.#status !== 'outside' && !this.#behind) this.#proposeNext();
     this.#behind = false;
     out.setTimer(configTimers.tick, this.#options.heartbeatIntervalMs);
@@ -258,7 +230,7 @@ export class ViewManager {
     this.#log.error({ vid: this.vid, members: this.members() },
       'config: every member of the view restarted; their replicated in-memory state is lost; carrying on as members');
     const vid = this.vid;
-    out.upcall(() => this.#listener.onViewCommitted(vid));
+    out.upcall(() => this.#deps.listener.onViewCommitted(vid));
   }
 
   /**
@@ -272,7 +244,7 @@ export class ViewManager {
       status: this.#status,
       health: this.#health,
       suspectAfterMissed: this.#options.suspectAfterMissed,
-      staleMayRemoveDead: this.#staleMayRemoveDead,
+      staleMayRemoveDead: this.#deps.staleMayRemoveDead ?? true,
       joiner: this.#admission.nextJoiner(),
       admits: () => this.#admits(),
     });
@@ -285,7 +257,7 @@ export class ViewManager {
   #propose(change: 'add' | 'remove', node: NodeId, reason: string): boolean {
     if (this.#status === 'outside') return false;
     const members = this.members();
-    const joined = this.#mutations.joinerFirst === true ? [node, ...members] : [...members, node];
+    const joined = this.#deps.mutations?.joinerFirst === true ? [node, ...members] : [...members, node];
     const value = change === 'add' ? joined : members.filter((m) => m !== node);
     if (value.length === 0) return false; // the last member is never removed
     const outcome = this.#paxos.propose(this.vid + 1, value);
@@ -307,15 +279,17 @@ export class ViewManager {
 
   #onJoin(from: NodeId, m: Extract<ConfigMessage, { kind: 'join' }>, out: ConfigOutbox): void {
     if (m.vid !== this.vid) this.#paxos.peerKnows(from, m.vid);
-    const answer = this.#admission.answer(from, {
+    const answer = this.#admission.answer(from, m.app, m.incarnation, {
       self: this.#self,
+      vid: this.vid,
       status: this.#status,
       listed: this.members().includes(from),
       tick: this.#health.tick,
       firstHealthy: () => this.#firstHealthy(),
     });
-    if (answer.newlyQueued) {
-      this.#log.info({ vid: this.vid, joiner: from, incarnation: m.incarnation }, 'config: join request queued');
+    if (answer.kind === 'refused') {
+      out.send(from, { kind: 'join-refused', vid: this.vid, memberApp: this.#deps.app, joinerApp: m.app });
+      return;
     }
     out.send(from, { kind: 'join-reply', vid: this.vid, outcome: answer.outcome, to: answer.to });
     if (answer.outcome === 'queued' && !this.#behind) this.#proposeNext();
@@ -327,13 +301,22 @@ export class ViewManager {
     if (redirected !== null && this.#status === 'outside') this.#sendJoin(out);
   }
 
+  /** A member refused this node's join (another app): once believed, the node must stop. */
+  #onRefusal(from: NodeId, m: Extract<ConfigMessage, { kind: 'join-refused' }>, out: ConfigOutbox): void {
+    if (m.vid !== this.vid) this.#paxos.peerKnows(from, m.vid);
+    const error = this.#joining.refused(from, m, this.vid, this.#status);
+    if (error === null) return;
+    out.cancelTimer(configTimers.tick);
+    out.upcall(() => this.#deps.onJoinRefused(error));
+  }
+
   #askToJoin(out: ConfigOutbox): void {
     const everyTicks = Math.max(1, Math.round(this.#options.joinRetryMs / this.#options.heartbeatIntervalMs));
-    if (this.#joining.due(this.#health.tick, everyTicks, this.members(), this.#random) !== null) this.#sendJoin(out);
+    if (this.#joining.due(this.#health.tick, everyTicks, this.members(), this.#deps.random) !== null) this.#sendJoin(out);
   }
 
   #sendJoin(out: ConfigOutbox): void {
     const target = this.#joining.sending(this.#health.tick, this.vid);
-    out.send(target, { kind: 'join', incarnation: this.#incarnation, vid: this.vid });
+    out.send(target, { kind: 'join', incarnation: this.#deps.incarnation, vid: this.vid, app: this.#deps.app });
   }
 }
