@@ -75,9 +75,10 @@ export class JoinRefusedError extends Error {
     readonly vid: number,
     readonly clusterApp: AppIdentity | null,
   ) {
+    const remedy = clusterApp === null ? 'no app' : `the cluster's app (${clusterApp.name} ${majorOf(clusterApp.version)}.x)`;
     super(`node ${node} runs ${formatApp(app)}, but the cluster it asked to join runs ${formatApp(clusterApp)} ` +
       `(${describeMismatch(clusterApp, app)}; refused by ${by}, a member of view ${vid}). A node joins only a cluster ` +
-      `of the same app and major version: run it with ${clusterApp === null ? 'no app' : `the cluster's app (${clusterApp.name} ${majorOf(clusterApp.version)}.x)`}, ` +
-      'or make it a cluster of its own (--first its own address, a fresh --data-dir).');
+      `of the same app and major version: run it with ${remedy}, or make it a cluster of its own (--first its own ` +
+      'address, a fresh --data-dir).');
   }
 }

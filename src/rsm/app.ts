@@ -90,9 +90,13 @@ export function checkApp(value: unknown): asserts value is App<unknown> {
   for (const fn of ['initialState', 'marshalState', 'unmarshalState'] as const) {
     if (typeof app[fn] !== 'function') throw new TypeError(`app ${fn}: ${app[fn] === undefined ? 'missing' : 'must be a function'}`);
   }
-  if (app['callbacks'] !== undefined && typeof app['callbacks'] !== 'function') throw new TypeError('app callbacks: must be a function when given');
+  if (app['callbacks'] !== undefined && typeof app['callbacks'] !== 'function') {
+    throw new TypeError('app callbacks: must be a function when given');
+  }
   const handlers = app['handlers'];
-  if (typeof handlers !== 'object' || handlers === null) throw new TypeError(`app handlers: ${handlers === undefined ? 'missing' : 'must be an object of procedures'}`);
+  if (typeof handlers !== 'object' || handlers === null) {
+    throw new TypeError(`app handlers: ${handlers === undefined ? 'missing' : 'must be an object of procedures'}`);
+  }
   const names = Object.keys(handlers);
   if (names.length === 0) throw new RangeError('an app needs at least one procedure');
   for (const name of names) {

@@ -130,4 +130,14 @@ describe('synod status as a health check', () => {
     assert.equal(s.configStatus, 'outside');
     assert.deepEqual(s.app, { name: 'test', version: '1.0.0' });
   });
+
+  // Runs last: it stops the node without an app.
+  test('a node restarted on its data directory with an app it was not created with refuses to start: exit 1 naming both', async () => {
+    await alone.kill('SIGKILL');
+    const run = await synod('node', '--me', alone.address, '--first', alone.first, '--data-dir', alone.dataDir, '--app', 'test',
+      '--log-level', 'silent');
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, new RegExp(`^synod: node ${alone.address} refused to start: data directory .* was created by a node ` +
+      'running no app, but this node runs test@1\\.0\\.0 \\(another app\\)'));
+  });
 });
