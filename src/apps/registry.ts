@@ -1,25 +1,21 @@
 import type { App } from '../rsm/app.js';
+import type { NodeApp } from '../node/synod-node.js';
 import type { SessionSpec } from '../node/sessions.js';
 import { testApp } from './test-app.js';
 import { lockApp, lockLimits } from './lock/lock-app.js';
 import { lockSessions } from './lock/lock-sessions.js';
 
-/** Apps built into the `synod` command, by the name `--app` takes. */
-export const builtinApps: Readonly<Record<string, App<never>>> = {
-  // `never`: the registry only hands an app to the node stack, which is generic over its state.
-  test: testApp as unknown as App<never>,
-  lock: lockApp as unknown as App<never>,
-};
-
 /**
- * What a node installs besides a built-in app whose callbacks go to clients (`CallbackHub`):
- * its client sessions (`SessionKeeper`), and the longest owner id its callback streams accept.
+ * Apps built into the `synod` command, by the name `--app` takes (each app's own `name`), with
+ * what a node serves for them besides the app: the lock service's client sessions
+ * (`SessionKeeper`) and the longest owner id its callback streams accept.
  */
-export interface AppServices {
-  readonly sessions?: SessionSpec<never>;
-  readonly maxOwnerLength?: number;
-}
-
-export const builtinAppServices: Readonly<Record<string, AppServices>> = {
-  lock: { sessions: lockSessions as unknown as SessionSpec<never>, maxOwnerLength: lockLimits.maxOwnerLength },
+export const builtinApps: Readonly<Record<string, NodeApp<unknown>>> = {
+  // `unknown`: the registry only hands an app to the node, which never looks inside its state.
+  [testApp.name]: { app: testApp as unknown as App<unknown> },
+  [lockApp.name]: {
+    app: lockApp as unknown as App<unknown>,
+    sessions: lockSessions as unknown as SessionSpec<unknown>,
+    maxOwnerLength: lockLimits.maxOwnerLength,
+  },
 };

@@ -28,6 +28,8 @@ function stringArg(args: Json, name: string): string {
 }
 
 export const testApp = defineApp<TestState>({
+  name: 'test',
+  version: '1.0.0',
   initialState: () => ({ list: [], counters: {} }),
   handlers: {
     append: (state, args) => {

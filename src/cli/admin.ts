@@ -3,6 +3,7 @@
  * the demo and tests may call these directly):
  * - `queryStatus`: one node's `NodeStatus` through its node service (`synod.node.Node`, the
  *   node's main port), finding the cluster name on its own when none is given;
+ * - `findClusterName`: a cluster's name, from the first of its nodes that answers;
  * - `formatStatus`: that status as a few aligned lines and the view history;
  * - `controlNode`: one request to a node's test control service (`synod.control.Control`, the
  *   node's port + 1 by convention).
@@ -10,6 +11,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { NodeId } from '../env/types.js';
+import { formatApp } from '../config/app-identity.js';
 import { controlService } from '../node/control-server.js';
 import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
 import { defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
@@ -154,6 +156,23 @@ export async function queryStatus(address: NodeId, opts: { cluster?: string } = 
   }
 }
 
+/**
+ * The name of the cluster the nodes at `addresses` belong to, found as `queryStatus` finds it:
+ * asks each address in turn (its own port) until one answers. Rejects with an `AdminError`
+ * naming every failure when none does.
+ */
+export async function findClusterName(addresses: readonly NodeId[]): Promise<string> {
+  const failures: string[] = [];
+  for (const address of addresses) {
+    try {
+      return (await queryStatus(address)).cluster;
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
+  }
+  throw new AdminError(`cannot find the cluster's name (give --cluster NAME): ${failures.join('; ')}`);
+}
+
 /** `[a, b, c]` */
 function list(members: readonly string[]): string {
   return `[${members.join(', ')}]`;
@@ -178,7 +197,7 @@ export function formatStatus(s: NodeStatus, cluster?: string): string {
     ['node', `${s.node}${role === '' ? '' : ` (${role})`}`],
     ['incarnation', s.incarnation],
     ...(cluster === undefined ? [] : [['cluster', cluster] as [string, string]]),
-    ['app', s.app ?? '(none: Paxos and config only)'],
+    ['app', s.app === null ? '(none: Paxos and config only)' : formatApp(s.app)],
     ['view', s.vid === 0 ? '(none yet: starting)' : `${s.vid} ${list(s.members)}`],
     ['primary', s.primary ?? (s.app === null ? '(no app, no primary)' : '(none)')],
     ['config', s.configStatus],

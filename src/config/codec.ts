@@ -2,6 +2,7 @@ import { InvalidMessageError } from '../env/errors.js';
 import type { WireCodec } from '../env/transport.js';
 import { type Fields, nodeId, object, uint } from '../env/validate.js';
 import { limits } from '../options.js';
+import { type AppIdentity, appNameProblem, appVersionProblem } from './app-identity.js';
 import { type ConfigMessage, type JoinOutcome, joinOutcomes } from './messages.js';
 
 /** Longest incarnation id accepted (a UUID is 36 characters). */
@@ -18,8 +19,23 @@ function vid(v: unknown, path: string): number {
   return uint(v, path, 1, limits.maxInstance);
 }
 
+/** An app identity, or null when the field is absent (a node without an app). */
+function app(v: unknown, path: string): AppIdentity | null {
+  if (v === undefined || v === null) return null;
+  const b = object(v, path);
+  const nameProblem = appNameProblem(b['name']);
+  if (nameProblem !== null) throw new InvalidMessageError(`${path}.name`, nameProblem);
+  const versionProblem = appVersionProblem(b['version']);
+  if (versionProblem !== null) throw new InvalidMessageError(`${path}.version`, versionProblem);
+  return { name: b['name'] as string, version: b['version'] as string };
+}
+
+function encodeApp(a: AppIdentity): Fields {
+  return { name: a.name, version: a.version };
+}
+
 export function decodeConfigMessage(wire: Fields): ConfigMessage {
-  const kind = typeof wire['body'] === 'string' ? wire['body'] : ['heartbeat', 'join', 'join_reply'].find((k) => wire[k] != null);
+  const kind = typeof wire['body'] === 'string' ? wire['body'] : ['heartbeat', 'join', 'join_reply', 'join_refused'].find((k) => wire[k] != null);
   switch (kind) {
     case 'heartbeat': {
       const b = object(wire['heartbeat'], 'heartbeat');
@@ -32,7 +48,12 @@ export function decodeConfigMessage(wire: Fields): ConfigMessage {
     }
     case 'join': {
       const b = object(wire['join'], 'join');
-      return { kind: 'join', incarnation: incarnation(b['incarnation'], 'join.incarnation'), vid: vid(b['vid'], 'join.vid') };
+      return {
+        kind: 'join',
+        incarnation: incarnation(b['incarnation'], 'join.incarnation'),
+        vid: vid(b['vid'], 'join.vid'),
+        app: app(b['app'], 'join.app'),
+      };
     }
     case 'join_reply': {
       const b = object(wire['join_reply'], 'join_reply');
@@ -42,6 +63,15 @@ export function decodeConfigMessage(wire: Fields): ConfigMessage {
       }
       const to = outcome === 'redirect' ? nodeId(b['to'], 'join_reply.to') : null;
       return { kind: 'join-reply', vid: vid(b['vid'], 'join_reply.vid'), outcome: outcome as JoinOutcome, to };
+    }
+    case 'join_refused': {
+      const b = object(wire['join_refused'], 'join_refused');
+      return {
+        kind: 'join-refused',
+        vid: vid(b['vid'], 'join_refused.vid'),
+        memberApp: app(b['member_app'], 'join_refused.member_app'),
+        joinerApp: app(b['joiner_app'], 'join_refused.joiner_app'),
+      };
     }
     default:
       throw new InvalidMessageError('body', 'no known message in the envelope');
@@ -53,9 +83,17 @@ export function encodeConfigMessage(m: ConfigMessage): Fields {
     case 'heartbeat':
       return { heartbeat: { vid: m.vid, incarnation: m.incarnation, stale: m.stale } };
     case 'join':
-      return { join: { incarnation: m.incarnation, vid: m.vid } };
+      return { join: { incarnation: m.incarnation, vid: m.vid, ...(m.app === null ? {} : { app: encodeApp(m.app) }) } };
     case 'join-reply':
       return { join_reply: { vid: m.vid, outcome: m.outcome, ...(m.to === null ? {} : { to: m.to }) } };
+    case 'join-refused':
+      return {
+        join_refused: {
+          vid: m.vid,
+          ...(m.memberApp === null ? {} : { member_app: encodeApp(m.memberApp) }),
+          ...(m.joinerApp === null ? {} : { joiner_app: encodeApp(m.joinerApp) }),
+        },
+      };
   }
 }
 

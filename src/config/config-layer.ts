@@ -2,6 +2,7 @@ import { LayerShell } from '../env/shell.js';
 import type { Members, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ConfigOptions } from '../options.js';
+import type { AppIdentity, JoinRefusedError } from './app-identity.js';
 import { configCodec } from './codec.js';
 import type { ConfigMessage } from './messages.js';
 import { type Admission, type ConfigListener, type ConfigMutations, type PaxosPort, ViewManager } from './view-manager.js';
@@ -11,6 +12,10 @@ export interface ConfigLayerOptions {
   readonly restarted: boolean;
   readonly paxos: PaxosPort;
   readonly listener: ConfigListener;
+  /** The app this node runs (null: none); see `ViewManagerDeps.app`. */
+  readonly app: AppIdentity | null;
+  /** The cluster refused this node (another app); see `ViewManagerDeps.onJoinRefused`. */
+  readonly onJoinRefused: (error: JoinRefusedError) => void;
   readonly options?: Partial<ConfigOptions>;
   readonly wantsMembership?: boolean;
   readonly mutations?: ConfigMutations;
@@ -34,6 +39,8 @@ export class ConfigLayer {
       restarted: opts.restarted,
       paxos: opts.paxos,
       listener: opts.listener,
+      app: opts.app,
+      onJoinRefused: opts.onJoinRefused,
       random: world.random,
       logger: world.logger.child({ layer: 'config' }),
       options: opts.options,

@@ -1,4 +1,5 @@
 import type { NodeId } from '../env/types.js';
+import type { AppIdentity } from './app-identity.js';
 
 export type ConfigMessage =
   /**
@@ -7,10 +8,18 @@ export type ConfigMessage =
    * re-added before it counts as a member again.
    */
   | { readonly kind: 'heartbeat'; readonly vid: number; readonly incarnation: string; readonly stale: boolean }
-  /** A node outside the current view asks to be added. `vid`: the latest view it knows. */
-  | { readonly kind: 'join'; readonly incarnation: string; readonly vid: number }
-  /** The answer to `join`. */
-  | { readonly kind: 'join-reply'; readonly vid: number; readonly outcome: JoinOutcome; readonly to: NodeId | null };
+  /**
+   * A node outside the current view asks to be added. `vid`: the latest view it knows; `app`:
+   * the app it runs (null: none), which must be compatible with the cluster's (`compatibleApps`).
+   */
+  | { readonly kind: 'join'; readonly incarnation: string; readonly vid: number; readonly app: AppIdentity | null }
+  /** The answer to a `join` from a node whose app is compatible with the answering member's. */
+  | { readonly kind: 'join-reply'; readonly vid: number; readonly outcome: JoinOutcome; readonly to: NodeId | null }
+  /**
+   * The answer to a `join` from a node whose app is not compatible with the answering member's:
+   * it can never be a member of this cluster. Names both identities, as the member saw them.
+   */
+  | { readonly kind: 'join-refused'; readonly vid: number; readonly memberApp: AppIdentity | null; readonly joinerApp: AppIdentity | null };
 
 /**
  * - queued: this member will propose adding the joiner (ask again if no view adds you);

@@ -7,6 +7,7 @@ import { RsmLayer } from '../rsm/rsm-layer.js';
 import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
 import type { Breakpoints } from './breakpoints.js';
 import type { NodeStatus } from './status.js';
+import type { AppIdentity, JoinRefusedError } from '../config/app-identity.js';
 import { ConfigLayer } from '../config/config-layer.js';
 import type { ConfigListener, ConfigMutations } from '../config/view-manager.js';
 import type { PaxosMutations } from '../paxos/context.js';
@@ -22,10 +23,17 @@ export interface NodeStackOptions<S> {
    * process lost whatever was in memory, even if it never wrote a durable record.
    */
   readonly firstLife: boolean;
-  /** The replicated application; without one the node runs Paxos and config only. */
+  /**
+   * The replicated application; without one the node runs Paxos and config only. Its name and
+   * version are the node's app identity, checked when it joins a cluster.
+   */
   readonly app?: App<S>;
-  /** The app's name, for status pages. */
-  readonly appName?: string;
+  /**
+   * A member refused this node's join: it runs an app the cluster cannot share, and can never be
+   * a member. Default: the node halts (`NodeWorld.halt`; the simulator marks it crashed).
+   * Production passes its own (the process stops and exits 1 with the error's message).
+   */
+  readonly onJoinRefused?: (error: JoinRefusedError) => void;
   readonly breakpoints?: Breakpoints;
   readonly paxos?: Partial<PaxosOptions>;
   readonly config?: Partial<ConfigOptions>;
@@ -52,6 +60,8 @@ export class NodeStack<S = unknown> {
   readonly paxos: PaxosLayer;
   readonly config: ConfigLayer;
   readonly rsm: RsmLayer<S> | null;
+  /** The app this node runs (null: none). */
+  readonly app: AppIdentity | null;
   readonly #world: NodeWorld;
   readonly #opts: NodeStackOptions<S>;
 
@@ -59,6 +69,7 @@ export class NodeStack<S = unknown> {
   constructor(world: NodeWorld, opts: NodeStackOptions<S>) {
     this.#world = world;
     this.#opts = opts;
+    this.app = opts.app === undefined ? null : { name: opts.app.name, version: opts.app.version };
     let config: ConfigLayer | null = null;
     this.paxos = new PaxosLayer(world, {
       first: opts.first,
@@ -94,6 +105,8 @@ export class NodeStack<S = unknown> {
           rsm?.onViewCommitted();
         },
       },
+      app: this.app,
+      onJoinRefused: opts.onJoinRefused ?? ((error) => world.halt(error.message)),
       options: opts.config,
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
@@ -150,7 +163,7 @@ export class NodeStack<S = unknown> {
       stateComplete: replica?.stateComplete ?? false,
       refusing: replica?.refusing ?? false,
       inFlight: replica?.inFlight ?? 0,
-      app: this.#opts.appName ?? null,
+      app: this.app,
     };
   }
 

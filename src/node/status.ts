@@ -3,6 +3,7 @@ import type { Members, NodeId } from '../env/types.js';
 import { type Fields, object, uint } from '../env/validate.js';
 import { InvalidMessageError } from '../env/errors.js';
 import type { Viewstamp } from '../rsm/viewstamp.js';
+import { type AppIdentity, appNameProblem, appVersionProblem } from '../config/app-identity.js';
 
 /** What a node tells about itself (the node service's Status). */
 export interface NodeStatus {
@@ -18,7 +19,30 @@ export interface NodeStatus {
   readonly stateComplete: boolean;
   readonly refusing: boolean;
   readonly inFlight: number;
-  readonly app: string | null;
+  /** The app this node runs (null: none, Paxos and config only). */
+  readonly app: AppIdentity | null;
+}
+
+/**
+ * Whether the node serves, as `synod status` (and any health check) judges it: with an app, it
+ * is a normal replica of the current view, a member of it, and the view is not refusing; without
+ * an app, it is a member of a view.
+ */
+export function isServing(s: NodeStatus): boolean {
+  if (s.vid === 0 || s.configStatus !== 'member') return false;
+  return s.app === null || (s.replicaStatus === 'normal' && !s.refusing);
+}
+
+/** The app field of a status answer: absent or empty means none; a bad one is refused. */
+function decodeApp(v: unknown): AppIdentity | null {
+  if (v === undefined || v === null) return null;
+  const o = object(v, 'status.app');
+  if (o['name'] === undefined && o['version'] === undefined) return null;
+  const nameProblem = appNameProblem(o['name']);
+  if (nameProblem !== null) throw new InvalidMessageError('status.app.name', nameProblem);
+  const versionProblem = appVersionProblem(o['version']);
+  if (versionProblem !== null) throw new InvalidMessageError('status.app.version', versionProblem);
+  return { name: o['name'] as string, version: o['version'] as string };
 }
 
 export type StatusCall = { readonly kind: 'status' };
@@ -49,7 +73,7 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
         state_complete: s.stateComplete,
         refusing: s.refusing,
         in_flight: s.inFlight,
-        app: s.app ?? '',
+        ...(s.app === null ? {} : { app: { name: s.app.name, version: s.app.version } }),
       },
     };
   },
@@ -73,7 +97,7 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
       stateComplete: b['state_complete'] === true,
       refusing: b['refusing'] === true,
       inFlight: uint(b['in_flight'], 'status.in_flight', 0, Number.MAX_SAFE_INTEGER),
-      app: b['app'] === undefined || b['app'] === '' ? null : String(b['app']),
+      app: decodeApp(b['app']),
     };
   },
 };

@@ -13,8 +13,21 @@ import { Breakpoints } from './breakpoints.js';
 import { ControlServer } from './control-server.js';
 import { checkIdentity } from './identity.js';
 import { NodeStack } from './node-stack.js';
+import { type AppIdentity, type JoinRefusedError, formatApp } from '../config/app-identity.js';
 
-export interface SynodNodeConfig {
+/**
+ * The app a node runs, with what the node serves for it. An app with callbacks (`App.callbacks`)
+ * gets the callback service (`CallbackHub`), with owner ids of at most `maxOwnerLength`
+ * characters; with `sessions`, the serving primary also expires owners that stay without a
+ * callback stream (`SessionKeeper`).
+ */
+export interface NodeApp<S> {
+  readonly app: App<S>;
+  readonly sessions?: SessionSpec<S>;
+  readonly maxOwnerLength?: number;
+}
+
+export interface SynodNodeConfig<S = unknown> {
   /** This node's address, `host:port`. */
   readonly me: NodeId;
   /** The cluster's first node (view 1 is `[first]`). */
@@ -32,17 +45,18 @@ export interface SynodNodeConfig {
   readonly config?: Partial<ConfigOptions>;
   readonly rsm?: Partial<RsmOptions>;
   /**
-   * The replicated app this node runs (default: none, Paxos and config only), and its name. An
-   * app with callbacks (`App.callbacks`) gets the callback service (`CallbackHub`), with owner
-   * ids of at most `maxOwnerLength` characters; with `sessions`, the serving primary also
-   * expires owners that stay without a callback stream (`SessionKeeper`).
+   * The replicated app this node runs (default: none, Paxos and config only). Its name and
+   * version are part of the cluster: the data directory keeps them, and a cluster refuses a
+   * joiner whose app is not compatible (see `App`).
    */
-  readonly app?: {
-    readonly name: string;
-    readonly app: App<never>;
-    readonly sessions?: SessionSpec<never>;
-    readonly maxOwnerLength?: number;
-  };
+  readonly app?: NodeApp<S>;
+  /**
+   * A member refused this node's join because its app is not compatible with the cluster's: the
+   * node can never be a member, so it closes itself and then calls this (default: nothing more;
+   * the refusal is logged as an error). A refusal that comes before `start` resolved makes
+   * `start` reject with the `JoinRefusedError` instead.
+   */
+  readonly onJoinRefused?: (error: JoinRefusedError) => void;
   /** The callback service and sessions (used only with an app that has callbacks). */
   readonly callbacks?: Partial<CallbackOptions>;
   /**
@@ -109,13 +123,17 @@ export class SynodNode {
    * Starts the node: checks the data directory's identity, replays the durable log (a damaged
    * log throws `CorruptLogError` naming file and offset, and nothing starts), then serves.
    */
-  static async start(config: SynodNodeConfig): Promise<SynodNode> {
+  static async start<S>(config: SynodNodeConfig<S>): Promise<SynodNode> {
     const cluster = config.cluster ?? defaultClusterName(config.first);
+    // The node touches the state only through the app's own functions: past this point its type
+    // does not matter, and the layers below take the app as it comes.
+    const nodeApp = config.app as NodeApp<never> | undefined;
+    const appIdentity: AppIdentity | null = nodeApp === undefined ? null : { name: nodeApp.app.name, version: nodeApp.app.version };
     callbackOptions(config.callbacks); // bad options refuse the start before anything is touched
     if (config.testMutations !== undefined && config.controlAddress === undefined) {
       throw new RangeError('test mutations break the protocol on purpose: they are refused unless the test control service is on');
     }
-    const firstLife = checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster });
+    const firstLife = checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster, app: appIdentity });
     const incarnation = randomUUID();
     const logger = config.logger;
     const prod = await createProductionWorld({
@@ -130,6 +148,19 @@ export class SynodNode {
     let stack: NodeStack<never>;
     // Created once the stack is; callbacks only flow once the stack has started, after that.
     let hub: CallbackHub | null = null;
+    // Set once the node is built; a refusal that comes earlier is kept for `start` to reject with.
+    let started: SynodNode | null = null;
+    let refusedEarly: JoinRefusedError | null = null;
+    const onJoinRefused = (error: JoinRefusedError): void => {
+      logger.error({ err: error, app: formatApp(appIdentity), clusterApp: formatApp(error.clusterApp) }, 'node refused by the cluster; stopping');
+      if (started === null) {
+        refusedEarly = error;
+        return;
+      }
+      const node = started;
+      // Not from inside the config layer's upcall: the close stops that layer.
+      setImmediate(() => void node.close().finally(() => config.onJoinRefused?.(error)));
+    };
     try {
       stack = new NodeStack<never>(prod.world, {
         first: config.first,
@@ -137,7 +168,8 @@ export class SynodNode {
         firstLife,
         breakpoints,
         replicaObserver: { callbacks: (callbacks) => hub?.deliver(callbacks) },
-        ...(config.app === undefined ? {} : { app: config.app.app, appName: config.app.name }),
+        app: nodeApp?.app,
+        onJoinRefused,
         paxos: config.paxos,
         config: config.config,
         rsm: config.rsm,
@@ -150,7 +182,7 @@ export class SynodNode {
     const inNode = <T>(fn: () => T): T => runInNode(prod.world, fn);
     let sessions: SessionKeeper<never> | null = null;
     const rsm = stack.rsm;
-    if (rsm !== null && config.app?.app.callbacks !== undefined) {
+    if (rsm !== null && nodeApp?.app.callbacks !== undefined) {
       hub = CallbackHub.serve({
         self: config.me,
         transport: prod.transport,
@@ -159,9 +191,9 @@ export class SynodNode {
         clock: prod.world.clock,
         logger: logger.child({ layer: 'callbacks' }),
         options: config.callbacks,
-        maxOwnerLength: config.app.maxOwnerLength,
+        maxOwnerLength: nodeApp.maxOwnerLength,
       });
-      if (config.app.sessions !== undefined) {
+      if (nodeApp.sessions !== undefined) {
         const callbackHub = hub;
         sessions = new SessionKeeper<never>({
           self: config.me,
@@ -172,7 +204,7 @@ export class SynodNode {
           submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
           connected: (owner) => callbackHub.has(owner),
           isolated: () => prod.transport.isolated,
-          spec: config.app.sessions,
+          spec: nodeApp.sessions,
           options: config.callbacks,
         });
         sessions.start();
@@ -195,9 +227,16 @@ export class SynodNode {
         logger: logger.child({ layer: 'control' }),
       });
     }
-    logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation, app: config.app?.name ?? null,
+    logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
       callbacks: hub !== null, sessions: sessions !== null }, 'node started');
-    return new SynodNode(config.me, incarnation, stack, prod, control, hub, sessions);
+    const node = new SynodNode(config.me, incarnation, stack, prod, control, hub, sessions);
+    started = node;
+    const early: JoinRefusedError | null = refusedEarly;
+    if (early !== null) {
+      await node.close();
+      throw early;
+    }
+    return node;
   }
 
   /** What this node believes now (its view, primary, replica status; see `NodeStatus`). */

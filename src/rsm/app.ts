@@ -7,7 +7,20 @@
  * handler; the same state and args always give the same state change and reply. Args and
  * replies are JSON values. An app error (a refused operation) is thrown as `AppError` and
  * travels inside the reply; the request still counts as executed (it is in the client table).
+ *
+ * An app names itself and its version (`App.name`, `App.version`), and they are part of the
+ * cluster: every node of a cluster runs the same app, in versions that are compatible:
+ * **the same name and the same MAJOR version**. Bump MINOR or PATCH for a change that replicas of
+ * the older version can live with (same state format, same procedures and replies for the same
+ * requests); bump MAJOR for anything else: replicas of two major versions cannot share a state
+ * or a request stream. A node whose app is not compatible is refused when it asks to join
+ * (`JoinRefusedError`, naming both), and a data directory refuses to start with an app other than
+ * the one it was created with.
  */
+import { type AppIdentity, appNameProblem, appVersionProblem } from '../config/app-identity.js';
+
+export type { AppIdentity } from '../config/app-identity.js';
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export type Handler<S> = (state: S, args: Json) => Json;
@@ -22,7 +35,11 @@ export interface Callback {
   readonly message: Json;
 }
 
-export interface App<S> {
+export interface App<S> extends AppIdentity {
+  /** The app's name: 1-64 characters of `[a-z0-9._-]`, starting with a letter. */
+  readonly name: string;
+  /** `MAJOR.MINOR.PATCH`; replicas of the same name and MAJOR version may share a cluster. */
+  readonly version: string;
   /** A fresh, empty state: what a new cluster starts from. */
   readonly initialState: () => S;
   readonly handlers: Readonly<Record<string, Handler<S>>>;
@@ -48,16 +65,46 @@ export class AppError extends Error {
   }
 }
 
-/** Declares an app; checks that it has procedures and that their names are usable. */
+/**
+ * Declares an app: `defineApp({ name: 'kv', version: '1.0.0', initialState, handlers,
+ * marshalState, unmarshalState, callbacks? })`. Checks what can be checked before it runs: the
+ * name and version (`RangeError`), that it has procedures with usable names (`RangeError`), and
+ * that every function is a function (`TypeError`, for callers without the types).
+ */
 export function defineApp<S>(app: App<S>): App<S> {
-  const names = Object.keys(app.handlers);
+  checkApp(app);
+  return app;
+}
+
+/**
+ * Checks that `value` is an app (see `defineApp`), for values that come without types (a module
+ * loaded at run time). Throws a `RangeError` or `TypeError` naming the first thing wrong.
+ */
+export function checkApp(value: unknown): asserts value is App<unknown> {
+  if (typeof value !== 'object' || value === null) throw new TypeError(`an app must be an object, not ${value === null ? 'null' : typeof value}`);
+  const app = value as Record<string, unknown>;
+  const nameProblem = appNameProblem(app['name']);
+  if (nameProblem !== null) throw new RangeError(`app name: ${app['name'] === undefined ? 'missing' : nameProblem}`);
+  const versionProblem = appVersionProblem(app['version']);
+  if (versionProblem !== null) throw new RangeError(`app version: ${app['version'] === undefined ? 'missing' : versionProblem}`);
+  for (const fn of ['initialState', 'marshalState', 'unmarshalState'] as const) {
+    if (typeof app[fn] !== 'function') throw new TypeError(`app ${fn}: ${app[fn] === undefined ? 'missing' : 'must be a function'}`);
+  }
+  if (app['callbacks'] !== undefined && typeof app['callbacks'] !== 'function') {
+    throw new TypeError('app callbacks: must be a function when given');
+  }
+  const handlers = app['handlers'];
+  if (typeof handlers !== 'object' || handlers === null) {
+    throw new TypeError(`app handlers: ${handlers === undefined ? 'missing' : 'must be an object of procedures'}`);
+  }
+  const names = Object.keys(handlers);
   if (names.length === 0) throw new RangeError('an app needs at least one procedure');
   for (const name of names) {
     if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) {
       throw new RangeError(`procedure name ${JSON.stringify(name)}: use letters, digits, _ . - (at most 64, not starting with a digit)`);
     }
+    if (typeof (handlers as Record<string, unknown>)[name] !== 'function') throw new TypeError(`app handlers.${name}: must be a function`);
   }
-  return app;
 }
 
 /** Helpers for apps whose state is plain JSON. */

@@ -87,7 +87,7 @@ describe('synod status and synod control against three real lock-server processe
     };
     assert.equal(line('node'), `${b.address} (backup)`);
     assert.equal(line('cluster'), cluster);
-    assert.equal(line('app'), 'lock');
+    assert.equal(line('app'), 'lock@1.0.0');
     assert.match(line('view'), new RegExp(`^3 \\[${a.address}, ${b.address}, ${c.address}\\]$`));
     assert.equal(line('primary'), a.address);
     assert.equal(line('config'), 'member');
@@ -115,7 +115,7 @@ describe('synod status and synod control against three real lock-server processe
       assert.equal(s.primary, nodes[0]!.address);
       assert.equal(s.configStatus, 'member');
       assert.equal(s.replicaStatus, 'normal');
-      assert.equal(s.app, 'lock');
+      assert.deepEqual(s.app, { name: 'lock', version: '1.0.0' });
       assert.equal(s.views.at(-1)!.vid, s.vid);
       assert.deepEqual(s.views.at(-1)!.members, want);
       assert.deepEqual(s.views, statuses[0]!.views, 'every node knows the same view history');
@@ -180,6 +180,38 @@ describe('synod status and synod control against three real lock-server processe
       assert.equal(r.code, 2, `synod ${cases[i]!.join(' ')}: exit ${r.code}\n${r.stderr}`);
       assert.match(r.stderr, /^synod: .+\nusage:\n/, `synod ${cases[i]!.join(' ')}`);
     });
+  });
+
+  test('a fourth node running another app (synod node --app test) is refused at join: it exits 1 naming both apps, the view is unchanged', async () => {
+    const before = await viewIs(nodes, nodes);
+    const [port] = await freePortPairs(1);
+    const joiner = `127.0.0.1:${port}`;
+    const t0 = Date.now();
+    const run = await synod('node', '--app', 'test', '--me', joiner, '--first', nodes[0]!.address, '--data-dir', join(root, 'other-app'),
+      '--log-level', 'error');
+    console.log(`refused joiner ran ${Date.now() - t0} ms`);
+    assert.equal(run.code, 1, `exit ${run.code}\n${run.stderr}`);
+    assert.match(run.stderr, new RegExp(`^synod: node ${joiner} runs test@1\\.0\\.0, but the cluster it asked to join runs lock@1\\.0\\.0 ` +
+      '\\(another app; refused by 127\\.0\\.0\\.1:\\d+, a member of view \\d+\\)', 'm'));
+    // Its log (standard output) names both, with the node and the view on the line.
+    const logged = run.stdout.split('\n').find((l) => l.includes('config: join refused'));
+    assert.ok(logged !== undefined, run.stdout);
+    const line = JSON.parse(logged) as { level: string; node: string; vid: number; app: string; clusterApp: string };
+    assert.deepEqual([line.level, line.node, line.app, line.clusterApp], ['error', joiner, 'test@1.0.0', 'lock@1.0.0']);
+    assert.equal(typeof line.vid, 'number');
+    const after = await viewIs(nodes, nodes);
+    const history = after.views.map((v) => `${v.vid}:[${v.members.join(',')}]`).join(' ');
+    assert.ok(after.views.every((v) => !v.members.includes(joiner)), `the refused node was never a member: ${history}`);
+    // The view is the one before (a loaded machine may see a member churn out and back meanwhile,
+    // which is the failure detector's business: the members are the same three all the same).
+    assert.deepEqual(after.members, before.members, history);
+  });
+
+  test('synod lock-tester given only nodes that are not the first finds the cluster name by itself, like status', async () => {
+    const [, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess];
+    const run = await synod('lock-tester', `${c.address},${b.address}`, '1');
+    assert.equal(run.code, 0, `exit ${run.code}\n${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /^lock tester: 1 passed, 0 failed$/m);
   });
 
   test('partition 1 isolates a node and the others remove it; partition 0 heals it and it rejoins', async () => {

@@ -37,6 +37,11 @@ function generators(rng: Prng) {
   const instance = (): number => rng.pick([1, 2, rng.between(3, 1000), limits.maxInstance]);
   const round = (): number => rng.pick([1, rng.between(2, 100), limits.maxRound]);
   const n = () => ({ round: round(), node: id() });
+  const versionPart = (): string => String(rng.pick([0, 1, rng.between(2, 1000), 999_999_999]));
+  const app = () => ({
+    name: rng.pick(['a', 'kv', 'lock', 'my-app.v2_x', `a${'z'.repeat(63)}`.slice(0, 64)]),
+    version: `${versionPart()}.${versionPart()}.${versionPart()}`,
+  });
   const paxos = (): PaxosMessage[] => [
     { kind: 'prepare', instance: instance(), n: n() },
     { kind: 'promise', instance: instance(), n: n(), accepted: null },
@@ -52,11 +57,15 @@ function generators(rng: Prng) {
   const config = (): ConfigMessage[] => [
     { kind: 'heartbeat', vid: instance(), incarnation: `inc-${rng.int(1e9)}`, stale: false },
     { kind: 'heartbeat', vid: instance(), incarnation: `inc-${rng.int(1e9)}`, stale: true },
-    { kind: 'join', incarnation: `inc-${rng.int(1e9)}`, vid: instance() },
+    { kind: 'join', incarnation: `inc-${rng.int(1e9)}`, vid: instance(), app: null },
+    { kind: 'join', incarnation: `inc-${rng.int(1e9)}`, vid: instance(), app: app() },
     { kind: 'join-reply', vid: instance(), outcome: 'queued', to: null },
     { kind: 'join-reply', vid: instance(), outcome: 'redirect', to: id() },
     { kind: 'join-reply', vid: instance(), outcome: 'retry', to: null },
     { kind: 'join-reply', vid: instance(), outcome: 'member', to: null },
+    { kind: 'join-refused', vid: instance(), memberApp: app(), joinerApp: null },
+    { kind: 'join-refused', vid: instance(), memberApp: null, joinerApp: app() },
+    { kind: 'join-refused', vid: instance(), memberApp: app(), joinerApp: app() },
   ];
   return { paxos, config };
 }

@@ -67,6 +67,8 @@ function callbacksOf(name: string, e: LockEntry | undefined): Callback[] {
 }
 
 export const lockApp = defineApp<LockState>({
+  name: 'lock',
+  version: '1.0.0',
   initialState: () => ({ lastToken: 0, locks: {} }),
   handlers: {
     acquire: (state, args): Json => {

@@ -1,0 +1,150 @@
+import { builtinApps } from '../apps/registry.js';
+import { JoinRefusedError } from '../config/app-identity.js';
+import { type NodeApp, SynodNode, defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
+import { createLogger } from '../runtime/logging.js';
+import type { RsmMutations } from '../rsm/replica.js';
+import { AppModuleLoadError, loadAppModule } from './app-module.js';
+import {
+  type Command, type OptionSpec, UsageError, checkedAddress, clusterOption, fail, logLevelOption, noMorePositionals, parse,
+  positiveInteger,
+} from './args.js';
+
+const nodeExitStatus = `  Exit status: 0 after SIGTERM or SIGINT (a graceful stop); 1 when the node refuses to start or
+  the cluster refuses it (a data directory of another node, cluster or app, a corrupt log, a port
+  in use, another app than the cluster's at join, an app module that does not load); 2 for usage
+  errors.`;
+
+const commonFlags = `  --cluster defaults to synod@<first>. --control serves the test control service on the node's
+  port + 1 (or on --control-address): never in production. --session-timeout-ms applies to apps
+  with callbacks: an owner holding or waiting for something that has had no callback stream for
+  that long is expired (default 5000, CallbackOptions).`;
+
+export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--app NAME | --app-module PATH[#EXPORT]]
+             [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS]
+             [--log-level debug|info|warn|error|silent] [--log-file FILE]
+  Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
+  built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
+  directory, is imported, and its default export (or the export named EXPORT) must be an app
+  made with defineApp. The app's name and major version are part of the cluster: a node with
+  another app is refused when it asks to join, and a data directory keeps the app it was
+  created with.
+${commonFlags}
+${nodeExitStatus}`;
+
+export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--control]
+             [--control-address HOST:PORT] [--session-timeout-ms MS]
+             [--log-level debug|info|warn|error|silent] [--log-file FILE]
+  Runs one node of the replicated lock service: synod node --app lock. Lock clients call it
+  through the client service (synod.rsm.Client) and keep a callback stream (synod.rsm.Callbacks)
+  open to the primary.
+${commonFlags}
+${nodeExitStatus}`;
+
+/**
+ * `--test-mutate NAME` (repeatable, left out of the usage: for tests only): switches on a
+ * test-only RSM mutation that breaks the protocol on purpose, so that a test can prove its
+ * checker catches the breakage on real processes. Only with the control service (a test node).
+ */
+function parseTestMutations(names: string[] | undefined, control: boolean): RsmMutations | undefined {
+  if (names === undefined || names.length === 0) return undefined;
+  if (!control) throw new UsageError('--test-mutate needs --control (test nodes only)');
+  const known: Record<string, keyof RsmMutations> = {
+    'reply-before-all-acks': 'replyBeforeAllAcks',
+    'execute-out-of-order': 'executeOutOfOrder',
+    'no-client-table': 'noClientTable',
+  };
+  const mutations: { -readonly [K in keyof RsmMutations]: boolean } = {};
+  for (const name of names) {
+    const key = known[name];
+    if (key === undefined) throw new UsageError(`unknown --test-mutate ${name}; known: ${Object.keys(known).join(', ')}`);
+    mutations[key] = true;
+  }
+  return mutations;
+}
+
+/** The app named by --app or --app-module (they exclude each other), or undefined for none. */
+async function chooseApp(app: string | undefined, appModule: string | undefined): Promise<NodeApp<unknown> | undefined> {
+  if (app !== undefined && appModule !== undefined) throw new UsageError('--app and --app-module exclude each other: give one');
+  if (app !== undefined) {
+    const builtin = builtinApps[app];
+    if (builtin === undefined) throw new UsageError(`unknown --app ${app}; built in: ${Object.keys(builtinApps).join(', ')} (your own: --app-module)`);
+    return builtin;
+  }
+  if (appModule === undefined) return undefined;
+  try {
+    return { app: await loadAppModule(appModule) };
+  } catch (err) {
+    if (err instanceof AppModuleLoadError) fail(err.message, 1);
+    throw err;
+  }
+}
+
+/** `synod node`, and `synod lock-server` (`fixedApp` = 'lock': the same node, without --app). */
+async function runNode(args: string[], fixedApp?: string): Promise<void> {
+  const spec: OptionSpec = {
+    me: { type: 'string' },
+    first: { type: 'string' },
+    'data-dir': { type: 'string' },
+    cluster: { type: 'string' },
+    ...(fixedApp === undefined ? { app: { type: 'string' as const }, 'app-module': { type: 'string' as const } } : {}),
+    control: { type: 'boolean' },
+    'control-address': { type: 'string' },
+    'session-timeout-ms': { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-file': { type: 'string' },
+    'test-mutate': { type: 'string', multiple: true },
+  };
+  const { values, positionals } = parse(args, spec);
+  noMorePositionals(positionals, 0);
+  const me = checkedAddress(values['me'] as string | undefined, '--me');
+  const first = checkedAddress(values['first'] as string | undefined, '--first');
+  const dataDir = values['data-dir'] as string | undefined;
+  if (dataDir === undefined) throw new UsageError('--data-dir is required');
+  const cluster = clusterOption(values['cluster'] as string | undefined) ?? defaultClusterName(first);
+  const level = logLevelOption(values['log-level'] as string | undefined);
+  const controlAddress = values['control-address'] !== undefined
+    ? checkedAddress(values['control-address'] as string, '--control-address')
+    : values['control'] === true ? defaultControlAddress(me) : undefined;
+  const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
+  const testMutations = parseTestMutations(values['test-mutate'] as string[] | undefined, controlAddress !== undefined);
+  // Last: every flag is checked before a module of the user's is run.
+  const app = await chooseApp(fixedApp ?? (values['app'] as string | undefined), values['app-module'] as string | undefined);
+  const logger = createLogger({ level, file: values['log-file'] as string | undefined, base: { node: me } });
+  const refused = (err: unknown): never => {
+    logger.error({ err }, 'node refused to start');
+    return fail(err instanceof JoinRefusedError ? err.message : `node ${me} refused to start: ${(err as Error).message}`, 1);
+  };
+  let node: SynodNode;
+  try {
+    node = await SynodNode.start({
+      me,
+      first,
+      cluster,
+      dataDir,
+      logger,
+      app,
+      callbacks: sessionTimeoutMs === undefined ? undefined : { sessionTimeoutMs },
+      controlAddress,
+      testMutations,
+      // The node closed itself already: it can never be a member of this cluster.
+      onJoinRefused: refused,
+    });
+  } catch (err) {
+    return refused(err);
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    node.close().then(
+      () => process.exit(0),
+      (err: unknown) => fail(`stop failed: ${(err as Error).message}`, 1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+export const nodeCommand: Command = { name: 'node', usage: nodeUsage, run: (args) => runNode(args) };
+export const lockServerCommand: Command = { name: 'lock-server', usage: lockServerUsage, run: (args) => runNode(args, 'lock') };

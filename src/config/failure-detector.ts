@@ -1,0 +1,143 @@
+import { invariant } from '../env/errors.js';
+import type { Logger } from '../env/logger.js';
+import type { Members, NodeId } from '../env/types.js';
+
+/** What this node knows about another member of its current view, in heartbeat ticks. */
+interface PeerHealth {
+  /** Last tick a heartbeat arrived from it. */
+  lastHeard: number;
+  /** Last tick it reported this node's current view. */
+  lastSameView: number;
+  /** Its incarnation as first heard while it was listed; a different one means it restarted. */
+  incarnation: string | null;
+  /** Why it must be removed and re-added although it is alive, if it must. */
+  stale: Staleness;
+}
+
+/** Why a live member must be removed and re-added: it said so, or it came back as a new process. */
+export type Staleness = 'reported' | 'new-incarnation' | null;
+
+/** A heartbeat as the detector needs it. */
+export interface HeardBeat {
+  readonly vid: number;
+  readonly incarnation: string;
+  readonly stale: boolean;
+}
+
+/**
+ * The failure detector of the config layer: counts heartbeat ticks and remembers, for every
+ * other member of the current view, when it was last heard, when it last agreed on the view,
+ * and whether it restarted (reported stale or a new incarnation). Suspicion is a count of
+ * missed ticks, never one lost heartbeat (design §3).
+ *
+ * Invariant: there is a health record for exactly the other members of the current view (kept by
+ * `track`); a newcomer starts with a full grace period.
+ */
+export class FailureDetector {
+  readonly #self: NodeId;
+  readonly #suspectAfterMissed: number;
+  readonly #log: Logger;
+  readonly #peers = new Map<NodeId, PeerHealth>();
+  /** Members that reported themselves stale in the current view. */
+  readonly #staleReports = new Set<NodeId>();
+  #tick = 0;
+
+  constructor(self: NodeId, suspectAfterMissed: number, logger: Logger) {
+    this.#self = self;
+    this.#suspectAfterMissed = suspectAfterMissed;
+    this.#log = logger;
+  }
+
+  /** Heartbeat ticks since this process started. */
+  get tick(): number {
+    return this.#tick;
+  }
+
+  /** One heartbeat interval passed. */
+  advance(): void {
+    this.#tick++;
+  }
+
+  /** A member of the current view that answers heartbeats (stale or not): a working Paxos acceptor. */
+  isAlive(node: NodeId): boolean {
+    if (node === this.#self) return true;
+    const p = this.#peers.get(node);
+    return p !== undefined && this.#tick - p.lastHeard < this.#suspectAfterMissed;
+  }
+
+  /** Another member that is alive, reports the same view and is not stale. */
+  isHealthyPeer(node: NodeId): boolean {
+    const p = this.#peers.get(node);
+    return p !== undefined && this.#tick - p.lastSameView < this.#suspectAfterMissed && p.stale === null;
+  }
+
+  /** Ticks since `member` (another member of the current view) last sent a heartbeat. */
+  silentFor(member: NodeId): number {
+    return this.#tick - this.#peer(member).lastHeard;
+  }
+
+  /** Ticks since `member` last reported this node's current view. */
+  otherViewFor(member: NodeId): number {
+    return this.#tick - this.#peer(member).lastSameView;
+  }
+
+  staleness(member: NodeId): Staleness {
+    return this.#peer(member).stale;
+  }
+
+  /** Whether every one of `members` reported itself stale in the current view. */
+  allReportedStale(members: Members): boolean {
+    return members.every((m) => this.#staleReports.has(m));
+  }
+
+  /**
+   * A heartbeat from `from` while this node is in view `vid`. Returns whether it is a stale
+   * report for that very view (then every member may be stale: the caller checks).
+   */
+  heard(from: NodeId, m: HeardBeat, vid: number): boolean {
+    const peer = this.#peers.get(from);
+    if (peer === undefined) return false; // not a member of this node's current view
+    peer.lastHeard = this.#tick;
+    if (m.vid === vid) peer.lastSameView = this.#tick;
+    if (peer.incarnation !== null && peer.incarnation !== m.incarnation && peer.stale === null) {
+      peer.stale = 'new-incarnation';
+      this.#log.warn({ vid, peer: from, was: peer.incarnation, now: m.incarnation },
+        'config: member restarted (new incarnation); it must be removed and re-added');
+    }
+    peer.incarnation ??= m.incarnation;
+    if (m.stale && peer.stale === null) {
+      peer.stale = 'reported';
+      this.#log.warn({ vid, peer: from }, 'config: member reports it restarted while listed');
+    }
+    if (!m.stale || m.vid !== vid) return false;
+    this.#staleReports.add(from);
+    return true;
+  }
+
+  /**
+   * A new view was committed. What this node knew of its peers while it was outside is old
+   * (heartbeats flow only between listed nodes): `becameListed` gives every peer a full grace
+   * period. Stale reports were about the old view.
+   */
+  viewChanged(members: Members, becameListed: boolean): void {
+    if (becameListed) this.#peers.clear();
+    this.track(members);
+    this.#staleReports.clear();
+  }
+
+  /** Health records for exactly the other members of `members`; newcomers get a full grace period. */
+  track(members: Members): void {
+    for (const p of [...this.#peers.keys()]) if (!members.includes(p)) this.#peers.delete(p);
+    for (const m of members) {
+      if (m !== this.#self && !this.#peers.has(m)) {
+        this.#peers.set(m, { lastHeard: this.#tick, lastSameView: this.#tick, incarnation: null, stale: null });
+      }
+    }
+  }
+
+  #peer(member: NodeId): PeerHealth {
+    const p = this.#peers.get(member);
+    invariant(p !== undefined, () => `no health record of ${member} at ${this.#self}: not another member of the current view`);
+    return p;
+  }
+}
