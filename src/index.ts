@@ -11,14 +11,16 @@
  */
 
 // The app API.
-export { AppError, defineApp, jsonState } from './rsm/app.js';
+export { AppError, checkApp, defineApp, jsonState } from './rsm/app.js';
 export type { App, Callback, Handler, Json } from './rsm/app.js';
 
 // Running nodes.
 export { startNode } from './node/start-node.js';
 export type { NodeHandle, StartNodeOptions } from './node/start-node.js';
 export type { NodeStatus } from './node/status.js';
-export { DataDirMismatchError, IdentityFileError } from './node/identity.js';
+export { DataDirAppMismatchError, DataDirMismatchError, IdentityFileError } from './node/identity.js';
+export { JoinRefusedError } from './config/app-identity.js';
+export type { AppIdentity } from './config/app-identity.js';
 export { CorruptLogError } from './env/durable-log.js';
 
 // Calling them.

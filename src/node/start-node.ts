@@ -7,6 +7,7 @@ import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { CallbackOptions, ConfigOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
+import type { JoinRefusedError } from '../config/app-identity.js';
 import { type LogLevel, createLogger } from '../runtime/logging.js';
 import type { NodeStatus } from './status.js';
 import { SynodNode } from './synod-node.js';
@@ -35,6 +36,11 @@ export interface StartNodeOptions<S> {
   readonly transport?: Partial<TransportOptions>;
   /** The callback service, for an app with callbacks. */
   readonly callbacks?: Partial<CallbackOptions>;
+  /**
+   * The cluster refused this node because it runs another app (or an incompatible version): the
+   * node has stopped itself. A refusal before `startNode` resolved rejects it instead.
+   */
+  readonly onJoinRefused?: (error: JoinRefusedError) => void;
 }
 
 /** A running node. */
@@ -52,7 +58,9 @@ export interface NodeHandle {
 /**
  * Starts a node: checks the data directory (it belongs to this address and cluster), replays its
  * durable log, listens on `me`, and joins the cluster. Rejects (nothing left running) when the
- * data directory belongs to another node or cluster, its log is damaged, or the port is taken.
+ * data directory belongs to another node, cluster or app (`DataDirMismatchError`,
+ * `DataDirAppMismatchError`), its log is damaged (`CorruptLogError`), the port is taken, or the
+ * cluster refuses this node's app (`JoinRefusedError`).
  * A fatal condition later (a failed disk) stops the process, as it would a `synod node`.
  */
 export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHandle> {
@@ -63,8 +71,8 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     cluster: options.cluster,
     dataDir: options.dataDir,
     logger,
-    // The node stack is generic over the app's state; its composition erases it (`App<never>`).
-    app: { name: appName(options.app), app: options.app as unknown as App<never> },
+    app: { app: options.app },
+    onJoinRefused: options.onJoinRefused,
     paxos: options.paxos,
     config: options.config,
     rsm: options.rsm,
@@ -78,10 +86,4 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     status: () => node.status(),
     stop: () => (stopped ??= node.close()),
   };
-}
-
-/** The app's declared name (apps declare one; older app objects without it run as `app`). */
-function appName(app: object): string {
-  const name = (app as { readonly name?: unknown }).name;
-  return typeof name === 'string' ? name : 'app';
 }

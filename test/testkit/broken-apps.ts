@@ -13,6 +13,8 @@ function name(args: Json): string {
  */
 let nextTicket = 1;
 export const globalTicketApp = defineApp<{ tickets: Record<string, number> }>({
+  name: 'global-tickets',
+  version: '1.0.0',
   initialState: () => ({ tickets: {} }),
   handlers: {
     take: (state, args) => {
@@ -34,6 +36,8 @@ interface Tally {
 
 /** Keeps a running total that `marshalState` forgets: a state transfer (or a restart) resets it. */
 export const forgetfulTallyApp = defineApp<Tally>({
+  name: 'forgetful-tally',
+  version: '1.0.0',
   initialState: () => ({ counts: {}, total: 0 }),
   handlers: {
     count: (state, args) => {
@@ -50,6 +54,8 @@ export const forgetfulTallyApp = defineApp<Tally>({
 
 /** A counter whose `add` answers nothing: a lost or doubled add shows only in the final state. */
 export const silentCounterApp = defineApp<{ n: number }>({
+  name: 'silent-counter',
+  version: '1.0.0',
   initialState: () => ({ n: 0 }),
   handlers: {
     add: (state) => {

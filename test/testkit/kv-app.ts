@@ -23,6 +23,8 @@ function keyOf(args: Json): string {
  * the error `version-mismatch` when the key's version is not `version` (0: the key must not exist).
  */
 export const kvApp = defineApp<Store>({
+  name: 'kv',
+  version: '1.0.0',
   initialState: () => ({}),
   handlers: {
     put: (store, args) => {

@@ -10,6 +10,8 @@ import { type HistoryInput, type HistoryOutput, checkerModel, withFinalState } f
 import { type Store, kvModel } from './kv-app.js';
 
 const notes = defineApp<{ notes: string[] }>({
+  name: 'notes',
+  version: '1.0.0',
   initialState: () => ({ notes: [] }),
   handlers: {
     add: (s, args) => {

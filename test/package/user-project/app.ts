@@ -10,6 +10,8 @@ function counterName(args: Json): string {
 }
 
 export const counters = defineApp<Counters>({
+  name: 'counters',
+  version: '1.0.0',
   initialState: () => ({}),
   handlers: {
     add: (state, args) => {
