@@ -25,11 +25,12 @@ export interface Transport {
   open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M>;
   /**
    * Serves a request/response service (the client service): each request arrives with a return
-   * address, and `send(returnAddress, answer)` answers it. Failure semantics: a request or its
-   * answer may be lost (the client retries on its own timer); an answer to a return address that
-   * expired (the client gave up) is dropped; at most one answer per request is delivered.
+   * address of its own, and the returned channel's `answer(returnAddress, answer)` answers it.
+   * Failure semantics: a request or its answer may be lost (the client retries on its own timer);
+   * an answer to a return address that expired (the client gave up) is dropped; at most one
+   * answer per request is delivered.
    */
-  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans>;
+  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): AnswerChannel<Ans>;
   /** Stops sending and receiving; releases sockets. */
   close(): Promise<void>;
 }
@@ -49,12 +50,41 @@ export interface ClientTransport {
   close(): Promise<void>;
 }
 
-/** Where an answer goes back to: opaque to the cores (a pending call in production, a node in the simulator). */
-export type ReturnAddress = string;
+/**
+ * Where an answer goes back to: a call waiting in the transport that received it (production),
+ * a client machine's call (the simulator), or a request a node made of its own layer
+ * (`LayerShell.localReturnAddress`). Opaque to the cores, which only hand it back with the
+ * answer. Made only by transports and the layer shell; compared by identity, so it can never be
+ * mistaken for a node id, nor one transport's address for another's. `label` is for logs only.
+ */
+export class ReturnAddress {
+  readonly label: string;
+  /** Only the nominal type matters: no structurally equal object is a return address. */
+  readonly #brand = 'return-address';
+
+  constructor(label: string) {
+    this.label = label;
+  }
+
+  toString(): string {
+    return this.label;
+  }
+
+  /** Log lines (pino, the simulator's trace) show the label. */
+  toJSON(): string {
+    return this.label;
+  }
+}
 
 export interface Channel<M> {
   /** Best effort; see the failure semantics on `Transport`. */
   send(to: NodeId, msg: M): void;
+}
+
+/** The serving side of a request/response service: answers go to the return address a request came with. */
+export interface AnswerChannel<A> {
+  /** Best effort, at most once per return address; see `Transport.serve`. */
+  answer(to: ReturnAddress, answer: A): void;
 }
 
 /**

@@ -12,9 +12,8 @@ import { PrimaryHistory } from './primary.js';
 import { StateTransfer, chunkOf, decodeSnapshot, encodeSnapshot } from './state-transfer.js';
 import { type Viewstamp, compareHeld, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
-/** Everything the RSM layer sends: messages to replicas, and answers to clients. */
-export type RsmSend = ReplicaMessage | ClientAnswer;
-export type RsmOutbox = Outbox<RsmSend, never>;
+/** The RSM core's outbox: messages to replicas, and answers to clients' return addresses. */
+export type RsmOutbox = Outbox<ReplicaMessage, never, ClientAnswer>;
 
 /**
  * The recovery task's stage in the current view (design §4):
@@ -310,14 +309,14 @@ export class Replica<S> {
   onClientCall(from: ReturnAddress, call: ClientCall, out: RsmOutbox): void {
     if (call.kind === 'members') {
       const vid = this.#vid;
-      out.send(from, { kind: 'members', vid, members: vid === 0 ? [] : [...this.#config.members(vid)], primary: this.primaryOf(vid) });
+      out.answer(from, { kind: 'members', vid, members: vid === 0 ? [] : [...this.#config.members(vid)], primary: this.primaryOf(vid) });
       return;
     }
     const r = call.request;
     if (this.#vid === 0 || this.#status === 'joining' || !this.isPrimary) {
       // A stale node may still be listed as the primary: then the primary is not known here.
       const primary = this.primaryOf() === this.#self ? null : this.primaryOf();
-      out.send(from, { kind: 'not-primary', clientId: r.clientId, seq: r.seq, primary, vid: this.#vid });
+      out.answer(from, { kind: 'not-primary', clientId: r.clientId, seq: r.seq, primary, vid: this.#vid });
       return;
     }
     if (this.#status !== 'normal') {
@@ -327,22 +326,22 @@ export class Replica<S> {
       return;
     }
     if (!Object.hasOwn(this.#app.handlers, r.proc)) {
-      out.send(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
+      out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
       return;
     }
     const digest = requestDigest(r.proc, r.args);
     const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(r.clientId, r.seq, digest);
     if (known.kind === 'done') {
-      out.send(from, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome: known.outcome });
+      out.answer(from, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome: known.outcome });
       return;
     }
     if (known.kind === 'conflict') {
-      out.send(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq',
+      out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq',
         reason: `another request of client ${r.clientId} was executed under this number: a client id used by two clients, or reused without raising its numbers` });
       return;
     }
     if (known.kind === 'stale') {
-      out.send(from, { kind: 'stale', clientId: r.clientId, seq: r.seq });
+      out.answer(from, { kind: 'stale', clientId: r.clientId, seq: r.seq });
       return;
     }
     const key = requestKey(r);
@@ -364,7 +363,7 @@ export class Replica<S> {
   }
 
   #busy(out: RsmOutbox, to: ReturnAddress, r: Request, reason: string): void {
-    out.send(to, { kind: 'busy', clientId: r.clientId, seq: r.seq, retryAfterMs: this.#options.busyRetryAfterMs, reason });
+    out.answer(to, { kind: 'busy', clientId: r.clientId, seq: r.seq, retryAfterMs: this.#options.busyRetryAfterMs, reason });
   }
 
   #backups(): NodeId[] {
@@ -478,7 +477,7 @@ export class Replica<S> {
       this.#inFlightByRequest.delete(requestKey(entry.request));
       const outcome = this.#execute(entry.vs, entry.request, out);
       const r = entry.request;
-      for (const to of entry.waiters) out.send(to, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome });
+      for (const to of entry.waiters) out.answer(to, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome });
       this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
     }
     if (this.#inFlight.size === 0) out.cancelTimer(rsmTimers.invokeRetry);

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { InvalidMessageError, invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
-import type { Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../env/transport.js';
+import { type AnswerChannel, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type Fields, nodeId } from '../env/validate.js';
 import { type TransportOptions, transportOptions } from '../options.js';
@@ -76,12 +76,6 @@ type Verdict = { readonly ok: true; readonly from: NodeId; readonly msg: unknown
 type CallVerdict = { readonly ok: true; readonly request: unknown } | Refusal;
 
 /**
- * The prefix of every return address. A node id is `host:port`; a return address has no `:`,
- * so the two can never be confused.
- */
-const returnAddressPrefix = '~call/';
-
-/**
  * The production `Transport`: every channel is a gRPC service (named by its codec) with one
  * unary method, `Deliver(Envelope) returns (Ack)`. The Ack only says the receiver accepted the
  * message for processing; answers travel as messages of their own.
@@ -121,8 +115,8 @@ const returnAddressPrefix = '~call/';
  * Request/response services (`serve`, the client service): a gRPC service (named by the codec)
  * with one unary method, `Call(<request>) returns (<answer>)`; the request message carries
  * `string cluster = 1` and a `oneof body`, the answer a `oneof body`. Each admitted call waits,
- * under a return address `~call/<n>` (n counts up from 1 per transport; no `:`, so never a node
- * id), until the channel's `send(returnAddress, answer)` completes it with OK and the encoded
+ * under a return address of its own (a `ReturnAddress` labelled `call <n>`, n counting up from 1
+ * per transport), until the channel's `answer(returnAddress, answer)` completes it with OK and the encoded
  * answer. It is completed at most once: a second answer, or one for a call the client cancelled
  * or whose deadline passed (both forget the call), is dropped with a debug line. A call is
  * refused at once with: UNAVAILABLE while the node is isolated (`isolate()`) or closing;
@@ -228,10 +222,10 @@ export class GrpcTransport implements Transport, ClientTransport {
 
   /**
    * Serves the request/response service of `codec` (see the class comment): `receive` gets each
-   * admitted request with its return address; the returned channel's `send(returnAddress,
+   * admitted request with its return address; the returned channel's `answer(returnAddress,
    * answer)` answers it. Each service may be served once per transport.
    */
-  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans> {
+  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): AnswerChannel<Ans> {
     invariant(this.#closing === undefined, () => `serve(${codec.service}) on a closed transport`);
     invariant(!this.#served.has(codec.service), () => `service ${codec.service} served twice`);
     invariant(!this.#channels.has(codec.service), () => `service ${codec.service} served, but it is an open channel`);
@@ -246,7 +240,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     const handler: grpc.handleUnaryCall<Fields, Fields> = (call, respond) => this.#call(served, call, respond);
     this.#server.addService(serviceDefinition(codec.service), { [callMethodName]: handler });
     this.#log.debug({ self: this.self, service: codec.service, method: method.path }, 'serving');
-    return { send: (to, answer) => this.#answer(served, to, answer) };
+    return { answer: (to, answer) => this.#answer(served, to, answer) };
   }
 
   /**
@@ -549,7 +543,7 @@ export class GrpcTransport implements Transport, ClientTransport {
       });
       return;
     }
-    const returnAddress = `${returnAddressPrefix}${++this.#callCount}`;
+    const returnAddress = new ReturnAddress(`call ${++this.#callCount}`);
     const pending: PendingCall = { served, respond };
     this.#pending.set(returnAddress, pending);
     // Emitted when the client cancels or the deadline passes (grpc-js may also emit it once the
@@ -599,7 +593,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     }
   }
 
-  /** Answers the call waiting at `to`, if any (the served channel's `send`). */
+  /** Answers the call waiting at `to`, if any (the served channel's `answer`). */
   #answer(served: ServedService, to: ReturnAddress, answer: unknown): void {
     if (this.#closing !== undefined) return;
     const { service } = served;

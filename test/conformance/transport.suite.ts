@@ -83,7 +83,7 @@ function answers(): {
 
 /** Serves the echo service on `node`: every request is answered at once with a pong naming the server. */
 function serveEcho(node: Transport): void {
-  const channel = node.serve(echoCallCodec, (from, req) => channel.send(from, pong(node.self, req)));
+  const channel = node.serve(echoCallCodec, (from, req) => channel.answer(from, pong(node.self, req)));
 }
 
 function pong(server: NodeId, req: Ping): Ping {
@@ -287,7 +287,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         }
         assert.ok(await h.until(() => waiting.length >= 2 * count, arriveMs), `${waiting.length} of ${2 * count} requests arrived`);
         // Answered last first: answers must follow return addresses, not arrival order.
-        for (const { from, req } of [...waiting].reverse()) answer.send(from, pong(server.self, req));
+        for (const { from, req } of [...waiting].reverse()) answer.answer(from, pong(server.self, req));
         const all = (): boolean => at1.got.length >= count && at2.got.length >= count;
         assert.ok(await h.until(all, arriveMs), `${at1.got.length} and ${at2.got.length} of ${count} answers`);
         for (const [name, at] of [['c1', at1], ['c2', at2]] as const) {
@@ -330,8 +330,8 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         const addresses: ReturnAddress[] = [];
         const answer = server.serve(echoCallCodec, (from, req) => {
           addresses.push(from);
-          answer.send(from, pong(server.self, req));
-          answer.send(from, { n: req.n, text: 'a second answer' });
+          answer.answer(from, pong(server.self, req));
+          answer.answer(from, { n: req.n, text: 'a second answer' });
         });
         const client = await h.client();
         const at = answers();
@@ -339,7 +339,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         calls.send(server.self, { n: 1, text: 'once' });
         assert.ok(await h.until(() => at.got.length >= 1, arriveMs), 'no answer');
         // And once more, well after the first answer went out.
-        for (const from of addresses) answer.send(from, { n: 1, text: 'a late answer' });
+        for (const from of addresses) answer.answer(from, { n: 1, text: 'a late answer' });
         await h.until(() => at.got.length > 1, quietMs);
         assert.deepEqual(at.got, [{ from: server.self, msg: pong(server.self, { n: 1, text: 'once' }) }]);
         assert.deepEqual(at.unreachable, []);

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import type { Logger } from '../../src/env/logger.js';
 import { silentLogger } from '../../src/env/logger.js';
-import type { ClientTransport, ReturnAddress, Transport } from '../../src/env/transport.js';
+import { type AnswerChannel, type ClientTransport, ReturnAddress, type Transport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { Fields } from '../../src/env/validate.js';
 import type { TransportOptions } from '../../src/options.js';
@@ -531,7 +531,7 @@ interface HeldCalls {
   readonly waiting: Array<{ readonly from: ReturnAddress; readonly req: Ping }>;
   /** Answers the oldest waiting call (with a pong) and forgets it. */
   answerOldest(): void;
-  readonly channel: { send(to: ReturnAddress, answer: Ping): void };
+  readonly channel: AnswerChannel<Ping>;
 }
 
 function holdCalls(server: GrpcTransport): HeldCalls {
@@ -543,14 +543,14 @@ function holdCalls(server: GrpcTransport): HeldCalls {
     answerOldest() {
       const call = waiting.shift();
       assert.ok(call !== undefined, 'no call waits');
-      channel.send(call.from, { n: call.req.n, text: `pong ${call.req.text}` });
+      channel.answer(call.from, { n: call.req.n, text: `pong ${call.req.text}` });
     },
   };
 }
 
 /** Serves echo, answering every request at once. */
 function serveEcho(server: GrpcTransport): void {
-  const channel = server.serve(echoCallCodec, (from, req) => channel.send(from, { n: req.n, text: `pong ${req.text}` }));
+  const channel = server.serve(echoCallCodec, (from, req) => channel.answer(from, { n: req.n, text: `pong ${req.text}` }));
 }
 
 /** What one client channel saw. */
@@ -598,18 +598,25 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     return caller;
   }
 
-  test('return addresses are ~call/<n>, never a node id', async () => {
+  test('every call gets a return address of its own, labelled call <n>, and an answer to another object is dropped', async () => {
     const server = await node();
     const held = holdCalls(server);
-    const calls = client().connect(echoCallCodec, () => {}, () => {});
+    const log = callLog();
+    const calls = client().connect(echoCallCodec, log.receive, log.report);
     calls.send(server.self, { n: 1, text: 'a' });
     calls.send(server.self, { n: 2, text: 'b' });
     assert.ok(await until(() => held.waiting.length === 2, 5000));
     for (const { from } of held.waiting) {
-      assert.match(from, /^~call\/\d+$/);
-      assert.ok(!from.includes(':'), 'a return address looks like host:port');
+      assert.ok(from instanceof ReturnAddress);
+      assert.match(from.label, /^call \d+$/);
+      assert.equal(JSON.stringify({ from }), JSON.stringify({ from: from.label }), 'logs show the label');
     }
     assert.notEqual(held.waiting[0]?.from, held.waiting[1]?.from);
+    // An address with the same label is another address: it reaches no call.
+    held.channel.answer(new ReturnAddress(held.waiting[0]!.from.label), { n: 9, text: 'forged' });
+    await sleep(200);
+    assert.deepEqual(log.got, []);
+    assert.equal(server.pendingCalls, 2);
   });
 
   test('a client call of another cluster is refused with FAILED_PRECONDITION naming both clusters, reported through unreachable', async () => {
@@ -645,7 +652,7 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     const received: Ping[] = [];
     const answer = server.serve(echoCallCodec, (from, req) => {
       received.push(req);
-      answer.send(from, { n: req.n, text: `pong ${req.text}` });
+      answer.answer(from, { n: req.n, text: `pong ${req.text}` });
     });
     const log = callLog();
     const calls = client().connect(echoCallCodec, log.receive, log.report);
@@ -791,7 +798,7 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     const server = await node();
     // A server whose answers lack the pong (its encoder is broken).
     const broken = { ...echoCallCodec, encodeAnswer: () => ({}) };
-    const answer = server.serve(broken, (from, req) => answer.send(from, req));
+    const answer = server.serve(broken, (from, req) => answer.answer(from, req));
     const logger = capturingLogger();
     const log = callLog();
     client({ logger }).connect(echoCallCodec, log.receive, log.report).send(server.self, { n: 1, text: 'hi' });
@@ -809,7 +816,7 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     let calls = 0;
     const answer = server.serve(echoCallCodec, (from, req) => {
       if (++calls === 1) throw new Error('receiver bug');
-      answer.send(from, req);
+      answer.answer(from, req);
     });
     const log = callLog();
     const channel = client().connect(echoCallCodec, log.receive, log.report);

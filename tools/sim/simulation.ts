@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { DurableLog } from '../../src/env/durable-log.js';
 import { Executor } from '../../src/env/executor.js';
 import type { Logger } from '../../src/env/logger.js';
-import type { Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../../src/env/transport.js';
+import { type AnswerChannel, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { NodeWorld } from '../../src/env/world.js';
 import { EventQueue } from './event-queue.js';
@@ -343,22 +343,24 @@ export class SimNode<P extends SimProcess> {
         };
       },
       // A request/response service: requests and answers are one-way messages here. Each
-      // request gets a return address of its own, `<client node>/<n>`, answered at most once.
-      serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans> {
+      // request gets a return address of its own, which remembers the client machine that asked;
+      // it is answered at most once.
+      serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): AnswerChannel<Ans> {
         let calls = 0;
-        const open = new Set<ReturnAddress>();
+        const open = new Map<ReturnAddress, NodeId>();
         register(codec.service, {
           decode: (w) => codec.decodeRequest(w),
           receive: (from, request) => {
-            const address = `${from}/${++calls}`;
-            open.add(address);
+            const address = new ReturnAddress(`${from} call ${++calls}`);
+            open.set(address, from);
             receive(address, request as Req);
           },
         });
         return {
-          send(to: ReturnAddress, answer: Ans): void {
-            if (!open.delete(to)) return; // answered already
-            const client = to.slice(0, to.lastIndexOf('/'));
+          answer(to: ReturnAddress, answer: Ans): void {
+            const client = open.get(to);
+            if (client === undefined) return; // answered already
+            open.delete(to);
             sim.network.send(id, client, answersOf(codec.service), answer, codec.encodeAnswer(answer), summarize(codec.service, answer));
           },
         };
