@@ -1,6 +1,7 @@
 import type { Logger } from '../env/logger.js';
 import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
+import { type CallFailure, describeCallFailure } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type ClientOptions, defaultClientOptions, withDefaults } from '../options.js';
 import type { Json } from '../rsm/app.js';
@@ -13,6 +14,7 @@ import {
   NotPrimaryError,
   type RsmClientError,
   UnavailableError,
+  WrongClusterError,
 } from './errors.js';
 
 export type ClientOutbox = Outbox<ClientCall, never>;
@@ -185,23 +187,36 @@ export class ClientCore {
     }
   }
 
-  /** The transport could not deliver a request to `server` at all. */
-  onUnreachable(server: NodeId, reason: string, out: ClientOutbox): void {
+  /**
+   * The transport reports that a request to `server` got no answer, and why. Each kind has its
+   * own reaction: another cluster's server ends the call at once (`WrongClusterError`: no replica
+   * of the wrong cluster can help); a request refused as malformed ends it too (nothing ran);
+   * an overloaded server is backed off from, as BUSY, and asked again; anything else (down,
+   * timed out, not serving the service yet, failed) moves on to the next replica.
+   */
+  onFailed(server: NodeId, failure: CallFailure, out: ClientOutbox): void {
     const c = this.#current;
     if (c === null || server !== c.target || !c.waiting) return;
-    if (reason.startsWith('INVALID_ARGUMENT')) {
-      // Refused as bad input by the server's transport before anything ran: retrying cannot help.
-      this.#finish({ ok: false, error: new InvalidArgumentError('request', reason) }, out);
-      return;
+    switch (failure.kind) {
+      case 'wrong-cluster':
+        this.#finish({ ok: false, error: new WrongClusterError(server, failure.expected, failure.actual) }, out);
+        return;
+      case 'invalid-request':
+        this.#finish({ ok: false, error: new InvalidArgumentError('request', failure.detail) }, out);
+        return;
+      case 'overloaded':
+        c.lastError = new BusyError(server, 0, failure.detail);
+        c.failures++;
+        this.#backOff(c, server, 0, out);
+        return;
+      case 'unreachable':
+      case 'timeout':
+      case 'unimplemented':
+      case 'internal':
+      case 'invalid-answer':
+        this.#moveOn(c, new UnavailableError(server, describeCallFailure(failure)), out);
+        return;
     }
-    if (reason.startsWith('RESOURCE_EXHAUSTED')) {
-      // The server is overloaded (too many calls waiting): like BUSY, back off and retry there.
-      c.lastError = new BusyError(server, 0, reason);
-      c.failures++;
-      this.#backOff(c, server, 0, out);
-      return;
-    }
-    this.#moveOn(c, new UnavailableError(server, reason), out);
   }
 
   onTimer(key: string, out: ClientOutbox): void {

@@ -118,7 +118,7 @@ export class RsmClient {
     this.#channel = config.transport.connect(
       clientServiceCodec,
       (server, answer) => this.#executor.submit(() => this.#shell.run((out) => this.core.onAnswer(server, answer, out))),
-      (server, reason) => this.#executor.submit(() => this.#shell.run((out) => this.core.onUnreachable(server, reason, out))),
+      (server, failure) => this.#executor.submit(() => this.#shell.run((out) => this.core.onFailed(server, failure, out))),
     );
   }
 

@@ -37,17 +37,46 @@ export interface Transport {
 
 /**
  * The client side of a request/response service: what `RsmClient` talks through. Answers come
- * back to `receive`; `unreachable` tells early that a request could not be delivered at all
- * (connection refused, server gone) so the client can move on without waiting for its timeout;
- * otherwise a lost request simply gets no answer.
+ * back to `receive`; `failed` tells that a request got no answer and why (a `CallFailure`), so
+ * the client can act at once instead of waiting for its own timeout. A transport that cannot
+ * tell (a lost request) reports nothing: the request simply gets no answer.
  */
 export interface ClientTransport {
   connect<Req, Ans>(
     codec: ServiceCodec<Req, Ans>,
     receive: (server: NodeId, answer: Ans) => void,
-    unreachable?: (server: NodeId, reason: string) => void,
+    failed?: (server: NodeId, failure: CallFailure) => void,
   ): Channel<Req>;
   close(): Promise<void>;
+}
+
+/**
+ * Why a client call got no answer. Each kind asks for its own reaction of the client (see
+ * `ClientCore.onFailed`); `detail` says more, for people (logs, error messages), and is never
+ * parsed. The mapping from a wire's status codes to these kinds lives in the transport
+ * (`runtime/grpc-status.ts` for gRPC).
+ */
+export type CallFailure =
+  /** Not delivered: nothing listens there, the connection broke, or the server is isolated or shutting down. */
+  | { readonly kind: 'unreachable'; readonly detail: string }
+  /** No answer within the call's deadline; the server may still act on the request. */
+  | { readonly kind: 'timeout'; readonly detail: string }
+  /** The server belongs to another cluster: `actual` is its cluster's name, `expected` the one the client gave. */
+  | { readonly kind: 'wrong-cluster'; readonly expected: string; readonly actual: string; readonly detail: string }
+  /** The server refused the request as malformed (it failed the service's checks); nothing ran. */
+  | { readonly kind: 'invalid-request'; readonly detail: string }
+  /** The server holds too many calls, or a message was above the size limit: back off. */
+  | { readonly kind: 'overloaded'; readonly detail: string }
+  /** The server does not serve this service (yet: a node that is starting up). */
+  | { readonly kind: 'unimplemented'; readonly detail: string }
+  /** The server failed on the request, or this side could not send it. */
+  | { readonly kind: 'internal'; readonly detail: string }
+  /** The server's answer failed the service's checks (`decodeAnswer`). */
+  | { readonly kind: 'invalid-answer'; readonly detail: string };
+
+/** `kind: detail`, for messages. */
+export function describeCallFailure(failure: CallFailure): string {
+  return `${failure.kind}: ${failure.detail}`;
 }
 
 /**

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { InvalidMessageError, invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
-import { type AnswerChannel, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../env/transport.js';
+import { type AnswerChannel, type CallFailure, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type Fields, nodeId } from '../env/validate.js';
 import { type TransportOptions, transportOptions } from '../options.js';
@@ -15,8 +15,8 @@ import {
   describeClusterName,
   errorText,
   fieldOf,
-  networkCodes,
 } from './grpc-peers.js';
+import { clusterMetadata, networkCodes, wrongClusterCode } from './grpc-status.js';
 import { PartitionFilter } from './partition-filter.js';
 import { serviceDefinition } from './proto.js';
 
@@ -67,6 +67,8 @@ interface Refusal {
   readonly ok: false;
   readonly code: grpc.status;
   readonly details: string;
+  /** Trailing metadata (a refusal of another cluster names this node's cluster here). */
+  readonly metadata?: grpc.Metadata;
 }
 
 /** What the receiving side decided about one envelope. */
@@ -209,7 +211,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     const handler: grpc.handleUnaryCall<Fields, object> = (call, callback) => {
       const verdict = this.#admit(channel, call.request);
       if (!verdict.ok) {
-        callback({ code: verdict.code, details: verdict.details });
+        callback({ code: verdict.code, details: verdict.details, metadata: verdict.metadata });
         return;
       }
       callback(null, {});
@@ -266,7 +268,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     const handler: grpc.handleServerStreamingCall<Fields, Fields> = (stream) => {
       const verdict = this.#admitStream(service, stream);
       if (!verdict.ok) {
-        stream.emit('error', { code: verdict.code, details: verdict.details });
+        stream.emit('error', { code: verdict.code, details: verdict.details, metadata: verdict.metadata });
         return;
       }
       this.#streams.add(stream);
@@ -297,7 +299,7 @@ export class GrpcTransport implements Transport, ClientTransport {
       const theirs = describeClusterName(cluster);
       const ours = JSON.stringify(this.#cluster);
       this.#log.warn({ client: stream.getPeer(), service, senderCluster: theirs, cluster: ours }, 'stream refused: opened by a client of another cluster');
-      return refuse(grpc.status.FAILED_PRECONDITION, `call from a client of cluster ${theirs} reached ${this.self} of cluster ${ours}`);
+      return this.#wrongCluster(`call from a client of cluster ${theirs} reached ${this.self} of cluster ${ours}`);
     }
     return { ok: true };
   }
@@ -309,13 +311,13 @@ export class GrpcTransport implements Transport, ClientTransport {
 
   /**
    * Calls a request/response service of other nodes, as `GrpcClientTransport.connect` does (same
-   * semantics and `unreachable` reasons), over this node's peer connections. While this node is
-   * isolated every call fails at once: `unreachable(server, 'UNAVAILABLE: … is isolated')`.
+   * semantics and failures), over this node's peer connections. While this node is isolated
+   * every call fails at once: `failed(server, { kind: 'unreachable', detail: '… is isolated' })`.
    */
   connect<Req, Ans>(
     codec: ServiceCodec<Req, Ans>,
     receive: (server: NodeId, answer: Ans) => void,
-    unreachable?: (server: NodeId, reason: string) => void,
+    failed?: (server: NodeId, failure: CallFailure) => void,
   ): Channel<Req> {
     invariant(this.#closing === undefined, () => `connect(${codec.service}) on a closed transport`);
     const context = {
@@ -325,7 +327,7 @@ export class GrpcTransport implements Transport, ClientTransport {
       peers: this.#peers,
       refusal: () => (this.#isolated() ? `${this.self} is isolated` : undefined),
     };
-    return callChannel(context, codec, receive, unreachable);
+    return callChannel(context, codec, receive, failed);
   }
 
   /** Client calls waiting for their answer now (for tests and status displays). */
@@ -490,10 +492,7 @@ export class GrpcTransport implements Transport, ClientTransport {
       const theirs = describeClusterName(wire['cluster']);
       const ours = JSON.stringify(this.#cluster);
       this.#log.warn({ from, service, senderCluster: theirs, cluster: ours }, 'message refused: sent by a node of another cluster');
-      return refuse(
-        grpc.status.FAILED_PRECONDITION,
-        `message from ${from} of cluster ${theirs} reached ${this.self} of cluster ${ours}`,
-      );
+      return this.#wrongCluster(`message from ${from} of cluster ${theirs} reached ${this.self} of cluster ${ours}`);
     }
     if (this.#partition.blocked(from)) {
       this.#log.debug({ from, service }, 'message dropped: sender is partitioned off');
@@ -526,7 +525,7 @@ export class GrpcTransport implements Transport, ClientTransport {
   #call(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>, respond: grpc.sendUnaryData<Fields>): void {
     const verdict = this.#admitCall(served, call);
     if (!verdict.ok) {
-      respond({ code: verdict.code, details: verdict.details });
+      respond({ code: verdict.code, details: verdict.details, metadata: verdict.metadata });
       return;
     }
     const { service } = served;
@@ -579,10 +578,7 @@ export class GrpcTransport implements Transport, ClientTransport {
         { client: call.getPeer(), service, senderCluster: theirs, cluster: ours },
         'call refused: made by a client of another cluster',
       );
-      return refuse(
-        grpc.status.FAILED_PRECONDITION,
-        `call from a client of cluster ${theirs} reached ${this.self} of cluster ${ours}`,
-      );
+      return this.#wrongCluster(`call from a client of cluster ${theirs} reached ${this.self} of cluster ${ours}`);
     }
     try {
       return { ok: true, request: served.codec.decodeRequest(wire) };
@@ -628,6 +624,11 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#pending.delete(address);
     if (error !== null) pending.respond(error);
     else pending.respond(null, wire);
+  }
+
+  /** A refusal of another cluster's traffic, naming this node's cluster in the trailing metadata too. */
+  #wrongCluster(details: string): Refusal {
+    return { ok: false, code: wrongClusterCode, details, metadata: clusterMetadata(this.#cluster) };
   }
 
   /** Whether this node is cut off from every peer and client (`isolate()`). */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Outbox } from '../../src/env/outbox.js';
 import { silentLogger } from '../../src/env/logger.js';
 import type { Random } from '../../src/env/random.js';
+import type { CallFailure } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import { type CallResult, ClientCore, clientTimers } from '../../src/client/client-core.js';
 import {
@@ -12,6 +13,7 @@ import {
   InvalidArgumentError,
   NotPrimaryError,
   UnavailableError,
+  WrongClusterError,
 } from '../../src/client/errors.js';
 import { type ClientOptions, defaultClientOptions } from '../../src/options.js';
 import type { Json } from '../../src/rsm/app.js';
@@ -59,8 +61,9 @@ class Driver {
     this.#run((out) => this.core.onAnswer(server, a, out));
   }
 
-  unreachable(server: NodeId, reason = 'UNAVAILABLE: connection refused'): void {
-    this.#run((out) => this.core.onUnreachable(server, reason, out));
+  /** The transport reports that a request to `server` failed (default: nothing listens there). */
+  failed(server: NodeId, failure: CallFailure = { kind: 'unreachable', detail: 'UNAVAILABLE: connection refused' }): void {
+    this.#run((out) => this.core.onFailed(server, failure, out));
   }
 
   /** Fires timer `key`; it must be armed (a core only ever sees timers it armed). */
@@ -181,7 +184,7 @@ test('a NOT_PRIMARY hint after every replica was unreachable is still followed a
   const d = new Driver();
   d.submit();
   for (let round = 0; round < 6; round++) {
-    for (let i = 0; i < 3; i++) d.unreachable(d.takeOne().to);
+    for (let i = 0; i < 3; i++) d.failed(d.takeOne().to);
     d.fire(clientTimers.retry);
   }
   const to = d.takeOne().to;
@@ -265,7 +268,7 @@ test('an unreachable replica makes the client try the next one at once', () => {
   const d = new Driver();
   d.submit();
   assert.equal(d.takeOne().to, a);
-  d.unreachable(a);
+  d.failed(a);
   const next = d.takeOne();
   assert.notEqual(next.to, a);
   assert.equal(next.request.seq, 1);
@@ -277,9 +280,9 @@ test('an unreachable report from a replica that is not the current target is ign
   const d = new Driver();
   d.submit();
   d.take();
-  d.unreachable(a);
+  d.failed(a);
   const next = d.takeOne().to;
-  d.unreachable(a);
+  d.failed(a);
   assert.equal(d.take().length, 0);
   d.answer(next, executed(1));
   assert.equal(d.results.length, 1);
@@ -301,12 +304,12 @@ test('after every replica failed the client backs off before trying again', () =
   const d = new Driver({ random: new Prng(3) });
   d.submit();
   const tried = [d.takeOne().to];
-  d.unreachable(tried[0]!);
+  d.failed(tried[0]!);
   tried.push(d.takeOne().to);
   d.fire(clientTimers.attempt);
   tried.push(d.takeOne().to);
   assert.deepEqual([...tried].sort(), [a, b, c].sort(), 'each replica tried once');
-  d.unreachable(tried[2]!);
+  d.failed(tried[2]!);
   assert.equal(d.take().length, 0, 'no send while backing off');
   const delay = d.timers.get(clientTimers.retry)!;
   assert.ok(delay >= 0.5 * ceiling(1) && delay <= ceiling(1), `first backoff ${delay}`);
@@ -318,7 +321,7 @@ test('after every replica failed the client backs off before trying again', () =
   // A second full round backs off longer (within its own bounds).
   let to = retry.to;
   for (let i = 0; i < 3; i++) {
-    d.unreachable(to);
+    d.failed(to);
     if (i < 2) to = d.takeOne().to;
   }
   assert.equal(d.take().length, 0);
@@ -351,7 +354,7 @@ test('every retry of one call carries the same (clientId, seq), and the next cal
   d.answer(b, busy(1, 0));
   d.fire(clientTimers.retry);
   all.push(...d.take());
-  d.unreachable(b);
+  d.failed(b);
   all.push(...d.take());
   d.fire(clientTimers.attempt);
   all.push(...d.take());
@@ -453,12 +456,12 @@ test('an invalid answer ends the call with InvalidArgumentError, without a retry
   assert.equal(d.timers.size, 0);
 });
 
-test('an unreachable report starting RESOURCE_EXHAUSTED is overload: the client backs off and retries the same replica', () => {
-  // RESOURCE_EXHAUSTED may mean an executed request's answer was too large, or too many calls waiting: never "not executed".
+test('an overloaded server is backed off from as BUSY, and the same replica is asked again', () => {
+  // Overload may mean an executed request's answer was too large, or too many calls waiting: never "not executed".
   const d = new Driver();
   d.submit();
   d.take();
-  d.unreachable(a, 'RESOURCE_EXHAUSTED: too many calls waiting');
+  d.failed(a, { kind: 'overloaded', detail: 'RESOURCE_EXHAUSTED: too many calls waiting' });
   assert.equal(d.results.length, 0);
   assert.ok(d.timers.has(clientTimers.retry));
   d.fire(clientTimers.retry);
@@ -473,18 +476,48 @@ test('a request larger than the limit is refused before it is sent, certainly no
   assert.equal(d.take().length, 0);
 });
 
-test('an unreachable report starting INVALID_ARGUMENT ends the call with InvalidArgumentError', () => {
+test('a request the server refuses as invalid ends the call with InvalidArgumentError', () => {
   // The server's transport refused the request as malformed: no other replica would take it.
-  for (const reason of ['INVALID_ARGUMENT: invalid message: invoke.request.args: not valid JSON']) {
+  const detail = 'INVALID_ARGUMENT: invalid message: invoke.request.args: not valid JSON';
+  const d = new Driver();
+  d.submit();
+  d.take();
+  d.failed(a, { kind: 'invalid-request', detail });
+  const err = failed(d.results[0]);
+  assert.ok(err instanceof InvalidArgumentError);
+  assert.equal(err.reason, detail);
+  assert.equal(d.take().length, 0);
+  assert.equal(d.timers.size, 0);
+});
+
+test('a server of another cluster ends the call at once with WrongClusterError naming both clusters', () => {
+  // No replica of the wrong cluster can help: no retry, no other replica, no backoff.
+  const d = new Driver();
+  d.submit();
+  d.take();
+  d.failed(a, { kind: 'wrong-cluster', expected: 'ours', actual: 'theirs', detail: 'FAILED_PRECONDITION: another cluster' });
+  const err = failed(d.results[0]);
+  assert.ok(err instanceof WrongClusterError);
+  assert.deepEqual([err.server, err.expected, err.actual], [a, 'ours', 'theirs']);
+  assert.match(err.message, /"theirs", not of "ours"/);
+  assert.equal(d.take().length, 0);
+  assert.equal(d.timers.size, 0);
+});
+
+test('a timeout, a server not serving the service, a server failure or a bad answer each move on to the next replica', () => {
+  // Only wrong-cluster, invalid-request and overloaded have reactions of their own; the rest mean "try another".
+  for (const failure of [
+    { kind: 'timeout', detail: 'DEADLINE_EXCEEDED: deadline passed' },
+    { kind: 'unimplemented', detail: 'UNIMPLEMENTED: not served' },
+    { kind: 'internal', detail: 'INTERNAL: the server failed' },
+    { kind: 'invalid-answer', detail: 'invalid message: executed.outcome: missing' },
+  ] as const) {
     const d = new Driver();
     d.submit();
-    d.take();
-    d.unreachable(a, reason);
-    const err = failed(d.results[0]);
-    assert.ok(err instanceof InvalidArgumentError);
-    assert.equal(err.reason, reason);
-    assert.equal(d.take().length, 0);
-    assert.equal(d.timers.size, 0);
+    assert.equal(d.takeOne().to, a);
+    d.failed(a, failure);
+    assert.equal(d.results.length, 0, failure.kind);
+    assert.notEqual(d.takeOne().to, a, `${failure.kind}: the next replica is tried at once`);
   }
 });
 
@@ -514,7 +547,7 @@ test('answers and timers arriving with no call in flight are ignored', () => {
   d.answer(a, executed(1));
   d.timers.set(clientTimers.attempt, 1);
   d.fire(clientTimers.attempt);
-  d.unreachable(a);
+  d.failed(a);
   assert.equal(d.take().length, 0);
   assert.equal(d.results.length, 0);
 });

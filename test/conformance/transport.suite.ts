@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type TestContext, describe, test } from 'node:test';
-import type { ClientTransport, ReturnAddress, Transport } from '../../src/env/transport.js';
+import type { CallFailure, ClientTransport, ReturnAddress, Transport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import { paxosCodec } from '../../src/paxos/codec.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
@@ -64,20 +64,20 @@ function samplePaxosMessages(a: NodeId, b: NodeId): PaxosMessage[] {
   ];
 }
 
-/** A client channel's record of answers and `unreachable` reports. */
+/** A client channel's record of answers and failure reports. */
 function answers(): {
   readonly got: Received<Ping>[];
-  readonly unreachable: Array<{ readonly server: NodeId; readonly reason: string }>;
+  readonly unreachable: Array<{ readonly server: NodeId; readonly failure: CallFailure }>;
   readonly receive: (server: NodeId, answer: Ping) => void;
-  readonly report: (server: NodeId, reason: string) => void;
+  readonly report: (server: NodeId, failure: CallFailure) => void;
 } {
   const got: Received<Ping>[] = [];
-  const unreachable: Array<{ server: NodeId; reason: string }> = [];
+  const unreachable: Array<{ server: NodeId; failure: CallFailure }> = [];
   return {
     got,
     unreachable,
     receive: (from, msg) => got.push({ from, msg }),
-    report: (server, reason) => unreachable.push({ server, reason }),
+    report: (server, failure) => unreachable.push({ server, failure }),
   };
 }
 
@@ -315,7 +315,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         // The contract allows silence (a lost request); a transport that can tell reports it.
         await h.until(() => at.unreachable.length >= 5, quietMs);
         assert.deepEqual(at.got, [], 'a server that is down answered');
-        assert.ok(at.unreachable.every((u) => u.server === goneId && u.reason.length > 0), JSON.stringify(at.unreachable));
+        assert.ok(at.unreachable.every((u) => u.server === goneId && u.failure.kind === 'unreachable' && u.failure.detail.length > 0), JSON.stringify(at.unreachable));
         const reported = at.unreachable.length;
         calls.send(live.self, { n: 6, text: 'hello' });
         assert.ok(await h.until(() => at.got.length === 1, arriveMs), 'the live server did not answer');

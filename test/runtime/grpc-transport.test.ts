@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import type { Logger } from '../../src/env/logger.js';
 import { silentLogger } from '../../src/env/logger.js';
-import { type AnswerChannel, type ClientTransport, ReturnAddress, type Transport } from '../../src/env/transport.js';
+import { type AnswerChannel, type CallFailure, type ClientTransport, ReturnAddress, type Transport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { Fields } from '../../src/env/validate.js';
 import type { TransportOptions } from '../../src/options.js';
@@ -553,20 +553,26 @@ function serveEcho(server: GrpcTransport): void {
   const channel = server.serve(echoCallCodec, (from, req) => channel.answer(from, { n: req.n, text: `pong ${req.text}` }));
 }
 
+/** Asserts that a reported failure is of `kind`, with a detail matching `detail`. */
+function expectFailure(reported: { readonly failure: CallFailure }, kind: CallFailure['kind'], detail: RegExp): void {
+  assert.equal(reported.failure.kind, kind, JSON.stringify(reported.failure));
+  assert.match(reported.failure.detail, detail);
+}
+
 /** What one client channel saw. */
 function callLog(): {
   readonly got: Array<{ server: NodeId; answer: Ping }>;
-  readonly unreachable: Array<{ server: NodeId; reason: string }>;
+  readonly failed: Array<{ server: NodeId; failure: CallFailure }>;
   readonly receive: (server: NodeId, answer: Ping) => void;
-  readonly report: (server: NodeId, reason: string) => void;
+  readonly report: (server: NodeId, failure: CallFailure) => void;
 } {
   const got: Array<{ server: NodeId; answer: Ping }> = [];
-  const unreachable: Array<{ server: NodeId; reason: string }> = [];
+  const failed: Array<{ server: NodeId; failure: CallFailure }> = [];
   return {
     got,
-    unreachable,
+    failed,
     receive: (server, answer) => got.push({ server, answer }),
-    report: (server, reason) => unreachable.push({ server, reason }),
+    report: (server, failure) => failed.push({ server, failure }),
   };
 }
 
@@ -619,7 +625,7 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     assert.equal(server.pendingCalls, 2);
   });
 
-  test('a client call of another cluster is refused with FAILED_PRECONDITION naming both clusters, reported through unreachable', async () => {
+  test('a client call of another cluster is refused with FAILED_PRECONDITION naming both clusters, reported as wrong-cluster with the server\'s cluster', async () => {
     const logger = capturingLogger();
     const server = await node({ cluster: 'beta', logger });
     const received: Ping[] = [];
@@ -627,11 +633,13 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     const log = callLog();
     const calls = client({ cluster: 'alpha' }).connect(echoCallCodec, log.receive, log.report);
     calls.send(server.self, { n: 1, text: 'hello' });
-    assert.ok(await until(() => log.unreachable.length === 1, 5000), 'no unreachable report');
-    const { server: reportedServer, reason } = log.unreachable[0]!;
+    assert.ok(await until(() => log.failed.length === 1, 5000), 'no failure report');
+    const { server: reportedServer, failure } = log.failed[0]!;
     assert.equal(reportedServer, server.self);
-    assert.match(reason, /^FAILED_PRECONDITION: /);
-    assert.ok(reason.includes('"alpha"') && reason.includes('"beta"'), reason);
+    assert.ok(failure.kind === 'wrong-cluster', JSON.stringify(failure));
+    assert.deepEqual([failure.expected, failure.actual], ['alpha', 'beta'], 'the server named its cluster in the metadata');
+    assert.match(failure.detail, /^FAILED_PRECONDITION: /);
+    assert.ok(failure.detail.includes('"alpha"') && failure.detail.includes('"beta"'), failure.detail);
     const refused = logger.lines.find((l) => l.level === 'warn' && l.msg.includes('another cluster'));
     assert.equal(refused?.fields['senderCluster'], '"alpha"');
     assert.equal(refused?.fields['cluster'], '"beta"');
@@ -657,8 +665,8 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     const log = callLog();
     const calls = client().connect(echoCallCodec, log.receive, log.report);
     calls.send(server.self, { n: 1, text: 'x'.repeat(maxEchoTextLength + 1) });
-    assert.ok(await until(() => log.unreachable.length === 1, 5000), 'no unreachable report');
-    assert.match(log.unreachable[0]!.reason, /^INVALID_ARGUMENT: invalid message: ping\.text: /);
+    assert.ok(await until(() => log.failed.length === 1, 5000), 'no failure report');
+    expectFailure(log.failed[0]!, 'invalid-request', /^INVALID_ARGUMENT: invalid message: ping\.text: /);
     const warn = logger.lines.find((l) => l.level === 'warn' && l.msg.includes('failed validation'));
     assert.equal(warn?.fields['field'], 'ping.text');
     assert.equal(warn?.fields['service'], echoCallCodec.service);
@@ -685,12 +693,12 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
 
     server.isolate();
     calls.send(server.self, { n: 2, text: 'during' });
-    assert.ok(await until(() => log.unreachable.length === 1, 5000), 'a new call was not refused');
-    assert.match(log.unreachable[0]!.reason, /^UNAVAILABLE: .*isolated/);
+    assert.ok(await until(() => log.failed.length === 1, 5000), 'a new call was not refused');
+    expectFailure(log.failed[0]!, 'unreachable', /^UNAVAILABLE: .*isolated/);
     assert.equal(held.waiting.length, 1, 'the isolated server handed a call on');
     held.answerOldest(); // the answer cannot leave an isolated node
-    assert.ok(await until(() => log.unreachable.length === 2, 5000), 'the waiting call was not refused');
-    assert.match(log.unreachable[1]!.reason, /^UNAVAILABLE: .*isolated/);
+    assert.ok(await until(() => log.failed.length === 2, 5000), 'the waiting call was not refused');
+    expectFailure(log.failed[1]!, 'unreachable', /^UNAVAILABLE: .*isolated/);
     assert.deepEqual(log.got, []);
 
     server.heal();
@@ -699,7 +707,7 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     held.answerOldest();
     assert.ok(await until(() => log.got.length === 1, 5000));
     assert.deepEqual(log.got, [{ server: server.self, answer: { n: 3, text: 'pong after' } }]);
-    assert.equal(log.unreachable.length, 2);
+    assert.equal(log.failed.length, 2);
   });
 
   test('at most maxPendingCalls calls wait for an answer; one more is refused at once with RESOURCE_EXHAUSTED', async () => {
@@ -709,8 +717,8 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     const log = callLog();
     const calls = client().connect(echoCallCodec, log.receive, log.report);
     for (let n = 1; n <= 3; n++) calls.send(server.self, { n, text: `call ${n}` });
-    assert.ok(await until(() => held.waiting.length === 2 && log.unreachable.length === 1, 5000), 'a third call was not refused');
-    assert.match(log.unreachable[0]!.reason, /^RESOURCE_EXHAUSTED: .*maxPendingCalls 2/);
+    assert.ok(await until(() => held.waiting.length === 2 && log.failed.length === 1, 5000), 'a third call was not refused');
+    expectFailure(log.failed[0]!, 'overloaded', /^RESOURCE_EXHAUSTED: .*maxPendingCalls 2/);
     assert.equal(server.pendingCalls, 2);
     assert.ok(logger.lines.some((l) => l.level === 'warn' && l.fields['maxPendingCalls'] === 2));
 
@@ -723,7 +731,7 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     held.answerOldest();
     assert.ok(await until(() => log.got.length === 3, 5000));
     assert.equal(server.pendingCalls, 0);
-    assert.equal(log.unreachable.length, 1);
+    assert.equal(log.failed.length, 1);
   });
 
   test("an answer after the client's deadline is dropped without error, and the server forgets the call", async () => {
@@ -735,14 +743,14 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     calls.send(server.self, { n: 1, text: 'slow' });
     assert.ok(await until(() => held.waiting.length === 1, 5000));
     assert.equal(server.pendingCalls, 1);
-    assert.ok(await until(() => log.unreachable.length === 1, 5000), 'the deadline did not fire');
-    assert.match(log.unreachable[0]!.reason, /^DEADLINE_EXCEEDED: /);
+    assert.ok(await until(() => log.failed.length === 1, 5000), 'the deadline did not fire');
+    expectFailure(log.failed[0]!, 'timeout', /^DEADLINE_EXCEEDED: /);
     assert.ok(await until(() => server.pendingCalls === 0, 5000), 'the server still holds the expired call');
 
     held.answerOldest();
     await sleep(200);
     assert.deepEqual(log.got, [], 'a late answer was delivered');
-    assert.equal(log.unreachable.length, 1);
+    assert.equal(log.failed.length, 1);
     assert.ok(logger.lines.some((l) => l.level === 'debug' && l.msg.startsWith('answer dropped')));
     assert.deepEqual(logger.lines.filter((l) => l.level === 'warn' || l.level === 'error'), []);
   });
@@ -771,30 +779,30 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     await callAndWait(s1); // s1 is dialled again, and s3 goes
     assert.deepEqual(evicted(), [s1.self, s3.self]);
     assert.equal(c.connections, 2);
-    assert.deepEqual(log.unreachable, []);
+    assert.deepEqual(log.failed, []);
   });
 
-  test('a call to an address nobody listens on is reported unreachable with UNAVAILABLE', async () => {
+  test('a call to an address nobody listens on is reported unreachable', async () => {
     const gone = await node();
     const goneId = gone.self;
     await gone.close();
     const log = callLog();
     const calls = client().connect(echoCallCodec, log.receive, log.report);
     calls.send(goneId, { n: 1, text: 'hello?' });
-    assert.ok(await until(() => log.unreachable.length === 1, 5000), 'no unreachable report');
-    assert.equal(log.unreachable[0]!.server, goneId);
-    assert.match(log.unreachable[0]!.reason, /^UNAVAILABLE: /);
+    assert.ok(await until(() => log.failed.length === 1, 5000), 'no failure report');
+    assert.equal(log.failed[0]!.server, goneId);
+    expectFailure(log.failed[0]!, 'unreachable', /^UNAVAILABLE: /);
   });
 
-  test('a call to a node that does not serve the service is reported unreachable with UNIMPLEMENTED', async () => {
+  test('a call to a node that does not serve the service is reported as unimplemented', async () => {
     const server = await node();
     const log = callLog();
     client().connect(echoCallCodec, log.receive, log.report).send(server.self, { n: 1, text: 'hi' });
-    assert.ok(await until(() => log.unreachable.length === 1, 5000));
-    assert.match(log.unreachable[0]!.reason, /^UNIMPLEMENTED: /);
+    assert.ok(await until(() => log.failed.length === 1, 5000));
+    expectFailure(log.failed[0]!, 'unimplemented', /^UNIMPLEMENTED: /);
   });
 
-  test('an answer that fails decodeAnswer is reported as INVALID_ANSWER and logged', async () => {
+  test('an answer that fails decodeAnswer is reported as invalid-answer and logged', async () => {
     const server = await node();
     // A server whose answers lack the pong (its encoder is broken).
     const broken = { ...echoCallCodec, encodeAnswer: () => ({}) };
@@ -802,8 +810,8 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     const logger = capturingLogger();
     const log = callLog();
     client({ logger }).connect(echoCallCodec, log.receive, log.report).send(server.self, { n: 1, text: 'hi' });
-    assert.ok(await until(() => log.unreachable.length === 1, 5000));
-    assert.match(log.unreachable[0]!.reason, /^INVALID_ANSWER: invalid message: pong: /);
+    assert.ok(await until(() => log.failed.length === 1, 5000));
+    expectFailure(log.failed[0]!, 'invalid-answer', /^invalid message: pong: /);
     assert.deepEqual(log.got, []);
     const warn = logger.lines.find((l) => l.level === 'warn');
     assert.equal(warn?.fields['field'], 'pong');
@@ -821,8 +829,8 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     const log = callLog();
     const channel = client().connect(echoCallCodec, log.receive, log.report);
     channel.send(server.self, { n: 1, text: 'first' });
-    assert.ok(await until(() => log.unreachable.length === 1, 5000));
-    assert.match(log.unreachable[0]!.reason, /^INTERNAL: /);
+    assert.ok(await until(() => log.failed.length === 1, 5000));
+    expectFailure(log.failed[0]!, 'internal', /^INTERNAL: /);
     assert.ok(logger.lines.some((l) => l.level === 'error' && l.msg.includes('receiver threw')));
     assert.equal(server.pendingCalls, 0);
     channel.send(server.self, { n: 2, text: 'second' });
@@ -839,8 +847,8 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     assert.ok(await until(() => held.waiting.length === 2, 5000));
     const started = performance.now();
     await server.close();
-    assert.ok(await until(() => log.unreachable.length === 2, 5000));
-    assert.ok(log.unreachable.every((u) => /^UNAVAILABLE: /.test(u.reason)), JSON.stringify(log.unreachable));
+    assert.ok(await until(() => log.failed.length === 2, 5000));
+    for (const f of log.failed) expectFailure(f, 'unreachable', /^UNAVAILABLE: /);
     assert.ok(performance.now() - started < 400, 'close waited for the calls (closeGraceMs)');
     held.answerOldest(); // after close: nothing, and no throw
     assert.equal(server.pendingCalls, 0);
@@ -859,9 +867,9 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
 
     a.isolate();
     calls.send(b.self, { n: 2, text: 'isolated' });
-    assert.equal(log.unreachable.length, 0, 'unreachable was called inside send');
-    assert.ok(await until(() => log.unreachable.length === 1, 5000));
-    assert.match(log.unreachable[0]!.reason, /^UNAVAILABLE: .*isolated/);
+    assert.equal(log.failed.length, 0, 'failed was called inside send');
+    assert.ok(await until(() => log.failed.length === 1, 5000));
+    expectFailure(log.failed[0]!, 'unreachable', /^\S+ is isolated$/);
     a.heal();
     calls.send(b.self, { n: 3, text: 'healed' });
     assert.ok(await until(() => log.got.length === 2, 5000));
@@ -883,7 +891,7 @@ describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () 
     await sleep(200);
     assert.equal(held.waiting.length, 0, 'a call went out after close');
     assert.deepEqual(log.got, []);
-    assert.deepEqual(log.unreachable, []);
+    assert.deepEqual(log.failed, []);
     assert.throws(() => c.connect(echoCallCodec, () => {}), /closed/);
   });
 

@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { DurableLog } from '../../src/env/durable-log.js';
 import { Executor } from '../../src/env/executor.js';
 import type { Logger } from '../../src/env/logger.js';
-import { type AnswerChannel, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../../src/env/transport.js';
+import { type AnswerChannel, type CallFailure, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { NodeWorld } from '../../src/env/world.js';
 import { EventQueue } from './event-queue.js';
@@ -368,14 +368,14 @@ export class SimNode<P extends SimProcess> {
       connect<Req, Ans>(
         codec: ServiceCodec<Req, Ans>,
         receive: (server: NodeId, answer: Ans) => void,
-        unreachable?: (server: NodeId, reason: string) => void,
+        failed?: (server: NodeId, failure: CallFailure) => void,
       ): Channel<Req> {
         register(answersOf(codec.service), { decode: (w) => codec.decodeAnswer(w), receive: receive as (from: NodeId, msg: unknown) => void });
         return {
           send(server: NodeId, request: Req): void {
             // A server that is down refuses the connection at once, as a closed port would.
-            if (sim.nodes.get(server)?.status === 'down' && unreachable !== undefined) {
-              sim.schedule(0, guard(() => unreachable(server, 'UNAVAILABLE: connection refused')));
+            if (sim.nodes.get(server)?.status === 'down' && failed !== undefined) {
+              sim.schedule(0, guard(() => failed(server, { kind: 'unreachable', detail: 'connection refused' })));
               return;
             }
             sim.network.send(id, server, codec.service, request, codec.encodeRequest(request), summarize(codec.service, request));
