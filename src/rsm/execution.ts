@@ -3,7 +3,7 @@ import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import { limits } from '../options.js';
 import { type App, AppError } from './app.js';
-import { ClientTable, type Outcome, requestDigest } from './client-table.js';
+import { ClientTable, type Execution, type Outcome, requestDigest } from './client-table.js';
 import type { Request } from './messages.js';
 import type { RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { decodeSnapshot, encodeSnapshot } from './state-transfer.js';
@@ -76,32 +76,28 @@ export class ReplicatedState<S> {
   }
 
   /**
-   * Runs one request against the state (or answers it from the client table) at viewstamp `vs`
-   * and records it there. The caller keeps the order (every replica executes the same requests
-   * at the same viewstamps, from the same starting state).
+   * Executes one request at viewstamp `vs`: the client table decides (see `Execution`), and only
+   * a new request runs against the state and is recorded. `digest` is the request's
+   * `requestDigest` if the caller computed it already. The caller keeps the order (every replica
+   * executes the same requests at the same viewstamps, from the same starting state).
    */
-  execute(vs: Viewstamp, request: Request): Outcome {
+  execute(vs: Viewstamp, request: Request, digest: string = requestDigest(request.proc, request.args)): Execution {
     invariant(this.#state !== null, () => `executing ${formatViewstamp(vs)} without state`);
-    const digest = requestDigest(request.proc, request.args);
     const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(request.clientId, request.seq, digest);
-    let outcome: Outcome;
+    let execution: Execution;
     if (known.kind === 'done') {
-      outcome = known.outcome;
+      execution = { kind: 'retry', outcome: known.outcome };
     } else if (known.kind === 'stale' || known.kind === 'conflict') {
-      outcome = { ok: false, code: known.kind, message: 'another request of this client was executed under this number or a later one' };
+      execution = { kind: known.kind };
     } else {
-      outcome = this.#run(vs, request);
+      const outcome = this.#run(vs, request);
       this.#table.record(request.clientId, request.seq, digest, outcome);
+      execution = { kind: 'ran', outcome };
     }
     this.#last = vs;
     this.#snapshot = null;
-    this.#log.debug({ vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq, proc: request.proc }, 'rsm: executed');
-    return outcome;
-  }
-
-  /** The client table's view of request `seq` of `clientId` (see `ClientTable.check`). */
-  check(clientId: string, seq: number, digest: string): ReturnType<ClientTable['check']> {
-    return this.#table.check(clientId, seq, digest);
+    this.#log.debug({ vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq, proc: request.proc, execution: execution.kind }, 'rsm: executed');
+    return execution;
   }
 
   /** The snapshot of the state held, if it stands at `target` (what a `sync-pull` is served from). */
@@ -157,7 +153,7 @@ export interface BackupExecutionDeps {
   readonly mutations: RsmMutations;
   readonly breakpoints: RsmBreakpoints;
   /** Executes one request at `vs` (in order: this class keeps it). */
-  readonly execute: (vs: Viewstamp, request: Request, out: RsmOutbox) => void;
+  readonly execute: (vs: Viewstamp, request: Request, out: RsmOutbox) => Execution;
 }
 
 /**

@@ -1,8 +1,8 @@
 import type { ReturnAddress } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
-import type { Outcome } from './client-table.js';
-import type { Request } from './messages.js';
+import { type Execution, requestDigest } from './client-table.js';
+import type { ClientAnswer, Request } from './messages.js';
 import { type RsmMutations, type RsmOutbox, rsmTimers } from './replica-deps.js';
 import type { Viewstamp } from './viewstamp.js';
 
@@ -10,6 +10,8 @@ import type { Viewstamp } from './viewstamp.js';
 interface InFlight {
   readonly vs: Viewstamp;
   readonly request: Request;
+  /** The request's `requestDigest`, computed once, when it arrived. */
+  readonly digest: string;
   readonly acks: Set<NodeId>;
   /** The clients waiting for its answer (a retry of the same request joins the first). */
   readonly waiters: ReturnAddress[];
@@ -21,10 +23,27 @@ export interface PipelineDeps {
   readonly backups: readonly NodeId[];
   readonly options: RsmOptions;
   readonly mutations: RsmMutations;
-  /** Executes a request whose turn came, at `vs`; returns its outcome. */
-  readonly execute: (vs: Viewstamp, request: Request, out: RsmOutbox) => Outcome;
+  /** Executes a request whose turn came, at `vs`; returns what the client table decided. */
+  readonly execute: (vs: Viewstamp, request: Request, digest: string, out: RsmOutbox) => Execution;
   /** After a request executed and its clients were answered (the callbacks it caused). */
   readonly afterExecute: (request: Request, out: RsmOutbox) => void;
+}
+
+/** The answer to `r`'s clients once it executed. */
+function answerOf(r: Request, execution: Execution): ClientAnswer {
+  switch (execution.kind) {
+    case 'ran':
+    case 'retry':
+      return { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome: execution.outcome };
+    case 'stale':
+      return { kind: 'stale', clientId: r.clientId, seq: r.seq };
+    case 'conflict':
+      return { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq', reason: conflictReason(r.clientId, 'was executed') };
+  }
+}
+
+function conflictReason(clientId: string, what: 'was executed' | 'is in flight'): string {
+  return `another request of client ${clientId} ${what} under this number: a client id used by two clients, or reused without raising its numbers`;
 }
 
 /** Answers `r` with BUSY: the primary cannot take it now; the client retries after `retryAfterMs`. */
@@ -59,13 +78,21 @@ export class Pipeline {
     return this.#inFlight.size;
   }
 
-  /** Stamps and replicates request `r` from `from` (or joins it to the same request in flight). */
+  /**
+   * Stamps and replicates request `r` from `from`, or joins it to the same request in flight.
+   * The client table is not consulted here: whether `r` runs, is a retry of an executed request
+   * or is refused is decided once, when it executes (`ReplicatedState.execute`), by every replica
+   * alike. Another request in flight under the same `(clientId, seq)` is refused at once.
+   */
   submit(from: ReturnAddress, r: Request, out: RsmOutbox): void {
     const { options, mutations, vid, backups } = this.#deps;
     const key = requestKey(r);
-    const pending = this.#byRequest.get(key);
-    if (pending !== undefined && mutations.noClientTable !== true) {
-      this.#inFlight.get(pending)!.waiters.push(from);
+    const digest = requestDigest(r.proc, r.args);
+    const pending = mutations.noClientTable === true ? undefined : this.#byRequest.get(key);
+    if (pending !== undefined) {
+      const entry = this.#inFlight.get(pending)!;
+      if (entry.digest === digest) entry.waiters.push(from);
+      else out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq', reason: conflictReason(r.clientId, 'is in flight') });
       return;
     }
     if (this.#inFlight.size >= options.maxInFlight) {
@@ -73,7 +100,7 @@ export class Pipeline {
       return;
     }
     const vs: Viewstamp = { vid, seqno: this.#nextSeqno++ };
-    this.#inFlight.set(vs.seqno, { vs, request: r, acks: new Set(), waiters: [from] });
+    this.#inFlight.set(vs.seqno, { vs, request: r, digest, acks: new Set(), waiters: [from] });
     this.#byRequest.set(key, vs.seqno);
     for (const b of backups) out.send(b, { kind: 'invoke', vs, request: r });
     if (this.#inFlight.size === 1) out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
@@ -98,10 +125,11 @@ export class Pipeline {
       if (!acked) return;
       this.#inFlight.delete(entry.vs.seqno);
       this.#byRequest.delete(requestKey(entry.request));
-      const outcome = this.#deps.execute(entry.vs, entry.request, out);
+      const execution = this.#deps.execute(entry.vs, entry.request, entry.digest, out);
       this.#executed = entry.vs.seqno;
       const r = entry.request;
-      for (const to of entry.waiters) out.answer(to, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome });
+      const answer = answerOf(r, execution);
+      for (const to of entry.waiters) out.answer(to, answer);
       this.#deps.afterExecute(r, out);
     }
     if (this.#inFlight.size === 0) out.cancelTimer(rsmTimers.invokeRetry);

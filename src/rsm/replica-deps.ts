@@ -46,7 +46,12 @@ export interface RsmMutations {
 
 /** Who watches the replica (simulator checkers, tests, status). Called through the outbox. */
 export interface ReplicaObserver {
-  executed?(vs: Viewstamp, request: Request, outcome: Outcome): void;
+  /**
+   * The request stamped at `vs` executed here, with `outcome` as its answer. `ran` is false when
+   * the client table answered it instead (a retry of an executed request, or a stale or
+   * conflicting one, whose outcome then has code `stale` or `conflict`).
+   */
+  executed?(vs: Viewstamp, request: Request, outcome: Outcome, ran: boolean): void;
   /** The replica's state was replaced by a copy of another's, standing at `last`. */
   installed?(last: Viewstamp): void;
   /** This replica became the serving primary of `vid`. */

@@ -4,7 +4,7 @@ import type { ReturnAddress } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type RsmOptions, defaultRsmOptions, withDefaults } from '../options.js';
 import type { App, Callback, Json } from './app.js';
-import { type Outcome, requestDigest } from './client-table.js';
+import type { Execution, Outcome } from './client-table.js';
 import { BackupExecution, ReplicatedState } from './execution.js';
 import type { ClientCall, ReplicaMessage, Request } from './messages.js';
 import { Pipeline, answerBusy } from './pipeline.js';
@@ -209,7 +209,7 @@ export class Replica<S> {
       maxBufferedInvokes: this.#options.maxBufferedInvokes,
       mutations: this.#mutations,
       breakpoints: this.#breakpoints,
-      execute: (vs, request, out) => void this.#execute(vs, request, out),
+      execute: (vs, request, out) => this.#execute(vs, request, out),
     });
     this.#enter({ kind: 'backup', execution }, `holds the view state ${formatViewstamp(this.#held.last)}`);
   }
@@ -230,7 +230,7 @@ export class Replica<S> {
       backups: this.#backups(),
       options: this.#options,
       mutations: this.#mutations,
-      execute: (vs, request, out) => this.#execute(vs, request, out),
+      execute: (vs, request, digest, out) => this.#execute(vs, request, out, digest),
       afterExecute: (r, out) => this.#emitCallbacks({ proc: r.proc, args: r.args }, out),
     });
   }
@@ -266,21 +266,6 @@ export class Replica<S> {
     }
     if (!Object.hasOwn(this.#app.handlers, r.proc)) {
       out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
-      return;
-    }
-    const digest = requestDigest(r.proc, r.args);
-    const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#held.check(r.clientId, r.seq, digest);
-    if (known.kind === 'done') {
-      out.answer(from, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome: known.outcome });
-      return;
-    }
-    if (known.kind === 'conflict') {
-      out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq',
-        reason: `another request of client ${r.clientId} was executed under this number: a client id used by two clients, or reused without raising its numbers` });
-      return;
-    }
-    if (known.kind === 'stale') {
-      out.answer(from, { kind: 'stale', clientId: r.clientId, seq: r.seq });
       return;
     }
     mode.pipeline.submit(from, r, out);
@@ -360,10 +345,13 @@ export class Replica<S> {
   }
 
   /** Executes one request at `vs` (the caller keeps the order) and tells the observer. */
-  #execute(vs: Viewstamp, request: Request, out: RsmOutbox): Outcome {
+  #execute(vs: Viewstamp, request: Request, out: RsmOutbox, digest?: string): Execution {
     invariant(vs.vid === this.#vid, () => `${this.#self} executing ${formatViewstamp(vs)} in view ${this.#vid}`);
-    const outcome = this.#held.execute(vs, request);
-    out.upcall(() => this.#observer.executed?.(vs, request, outcome));
-    return outcome;
+    const execution = this.#held.execute(vs, request, digest);
+    const outcome: Outcome = execution.kind === 'ran' || execution.kind === 'retry' ? execution.outcome
+      : { ok: false, code: execution.kind, message: 'another request of this client was executed under this number or a later one' };
+    const ran = execution.kind === 'ran';
+    out.upcall(() => this.#observer.executed?.(vs, request, outcome, ran));
+    return execution;
   }
 }
