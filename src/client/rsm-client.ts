@@ -8,7 +8,7 @@ import { Outbox, type Outgoing } from '../env/outbox.js';
 import { type Random, systemRandom } from '../env/random.js';
 import type { Channel, ClientTransport } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import { type ClientOptions, limits } from '../options.js';
+import { type ClientOptions, defaultClientOptions, limits, withDefaults } from '../options.js';
 import { ClientClosedError } from './errors.js';
 import type { Json } from '../rsm/app.js';
 import { clientServiceCodec } from '../rsm/codec.js';
@@ -16,7 +16,7 @@ import type { ClientCall } from '../rsm/messages.js';
 import { type CallResult, ClientCore, type ClientOutbox } from './client-core.js';
 
 export interface RsmClientConfig {
-  /** Replicas to start from: any members of the cluster. */
+  /** Replicas to start from: any members of the cluster (one is enough: the client learns the others). */
   readonly members: readonly NodeId[];
   readonly transport: ClientTransport;
   readonly clock: Clock;
@@ -97,7 +97,7 @@ export class RsmClient {
       maxRequestBytes: limits.maxRequestBytes,
       random: config.random ?? systemRandom,
       logger,
-      options: config.options,
+      options: withDefaults(defaultClientOptions, config.options, 'client'),
     });
     this.#clock = config.clock;
     this.#observer = config.observer ?? null;
