@@ -70,7 +70,8 @@ export interface ReplicaDeps<S> {
    * initial state at viewstamp (0, 0). Every other replica starts holding no state.
    */
   readonly genesis: boolean;
-  readonly options?: Partial<RsmOptions>;
+  /** Resolved where the node is composed (`NodeStack`: `withDefaults`). */
+  readonly options: RsmOptions;
   readonly breakpoints?: RsmBreakpoints;
   readonly mutations?: RsmMutations;
   readonly observer?: ReplicaObserver;

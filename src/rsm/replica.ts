@@ -2,7 +2,7 @@ import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { ReturnAddress } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import { type RsmOptions, defaultRsmOptions, withDefaults } from '../options.js';
+import type { RsmOptions } from '../options.js';
 import type { App, Callback, Json } from './app.js';
 import type { Execution, Outcome } from './client-table.js';
 import { BackupExecution, ReplicatedState } from './execution.js';
@@ -70,7 +70,7 @@ export class Replica<S> {
     this.#app = deps.app;
     this.#config = deps.config;
     this.#log = deps.logger;
-    this.#options = withDefaults(defaultRsmOptions, deps.options, 'rsm');
+    this.#options = deps.options;
     this.#breakpoints = deps.breakpoints ?? { isArmed: () => false };
     this.#mutations = deps.mutations ?? {};
     this.#observer = deps.observer ?? {};

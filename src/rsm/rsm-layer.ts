@@ -10,7 +10,8 @@ export interface RsmLayerOptions<S> {
   readonly app: App<S>;
   readonly config: ConfigPort;
   readonly genesis: boolean;
-  readonly options?: Partial<RsmOptions>;
+  /** Resolved where the node is composed (`NodeStack`). */
+  readonly options: RsmOptions;
   readonly breakpoints?: RsmBreakpoints;
   readonly mutations?: RsmMutations;
   readonly observer?: ReplicaObserver;

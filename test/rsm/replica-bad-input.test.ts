@@ -8,6 +8,7 @@ import type { Admission, SelfStatus } from '../../src/config/view-manager.js';
 import { Replica, type RsmOutbox } from '../../src/rsm/replica.js';
 import { ReturnAddress } from '../../src/env/transport.js';
 import { testApp, type TestState } from '../../src/apps/test-app.js';
+import { defaultRsmOptions } from '../../src/options.js';
 
 /** A replica of the test app in a one-member cluster (its own primary), serving view 1. */
 function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: RsmOutbox) => void) => RsmOutbox } {
@@ -18,7 +19,7 @@ function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: RsmOutb
     members: (vid?: number) => views[(vid ?? views.length) - 1]!,
     setAdmission: (_a: Admission) => {},
   };
-  const replica = new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: true });
+  const replica = new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: true, options: defaultRsmOptions });
   const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
     const out: RsmOutbox = new Outbox();
     f(out);

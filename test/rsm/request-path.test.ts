@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { type TestState, testApp } from '../../src/apps/test-app.js';
 import type { Admission, SelfStatus } from '../../src/config/view-manager.js';
 import { silentLogger } from '../../src/env/logger.js';
+import { defaultRsmOptions } from '../../src/options.js';
 import { Outbox } from '../../src/env/outbox.js';
 import { ReturnAddress } from '../../src/env/transport.js';
 import type { Members } from '../../src/env/types.js';
@@ -31,7 +32,7 @@ function servingPrimary(mutations: RsmMutations = {}) {
   };
   const executed: Executed[] = [];
   const replica = new Replica<TestState>({
-    self: 'a', app: testApp, config, logger: silentLogger, genesis: true, mutations,
+    self: 'a', app: testApp, config, logger: silentLogger, genesis: true, mutations, options: defaultRsmOptions,
     observer: { executed: (vs, request, _outcome, ran) => executed.push({ seqno: vs.seqno, request, ran }) },
   });
   const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
