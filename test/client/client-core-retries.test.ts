@@ -87,7 +87,7 @@ test('an overloaded server is backed off from as BUSY, and the same replica is a
 });
 
 test('an unreachable replica makes the client try the next one at once', () => {
-  // onUnreachable moves on without waiting for the attempt timeout.
+  // A failure report (onFailed) moves on without waiting for the attempt timeout.
   const d = new Driver();
   d.submit();
   assert.equal(d.takeOne().to, a);

@@ -253,7 +253,7 @@ test('BUSY answers are retried on the clock: no resend before the backoff elapse
 });
 
 test('an unreachable replica is skipped and the call still reaches the primary', async () => {
-  // onUnreachable moves on to another replica without waiting for the attempt timeout.
+  // A failure report (onFailed) moves on to another replica without waiting for the attempt timeout.
   const { clock, client, cluster } = setup();
   cluster.down.add('a:1');
   cluster.down.add('b:1');
