@@ -156,18 +156,12 @@ export class Replica<S> {
       out.halt(`breakpoint 2: ${this.#self} dies committing view ${vid}, which it is in`);
       return;
     }
-    const why = `view ${vid} [${members.join(',')}], primary ${primary}`;
-    if (primary === this.#self) {
-      config.setAdmission({ kind: 'closed' });
-      const sync = new PrimarySync<S>(this.#syncContext(vid, primary));
-      this.#enter({ kind: 'syncing', sync }, why);
-      sync.start(out);
-    } else {
-      config.setAdmission({ kind: 'redirect', to: primary });
-      const sync = new BackupSync<S>(this.#syncContext(vid, primary));
-      this.#enter({ kind: 'syncing', sync }, why);
-      sync.start(out);
-    }
+    // A syncing view admits nobody; its backups send joiners to the primary.
+    config.setAdmission(primary === this.#self ? { kind: 'closed' } : { kind: 'redirect', to: primary });
+    const context = this.#syncContext(vid, primary);
+    const sync = primary === this.#self ? new PrimarySync<S>(context) : new BackupSync<S>(context);
+    this.#enter({ kind: 'syncing', sync }, `view ${vid} [${members.join(',')}], primary ${primary}`);
+    sync.start(out);
   }
 
   /** Drops the work of the view being left. Clients waiting on it are told to retry. */
