@@ -1,10 +1,12 @@
 import type { Logger } from '../env/logger.js';
 import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
+import { type CallFailure, describeCallFailure } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import { type ClientOptions, defaultClientOptions, withDefaults } from '../options.js';
+import type { ClientOptions } from '../options.js';
 import type { Json } from '../rsm/app.js';
 import type { ClientAnswer, ClientCall } from '../rsm/messages.js';
+import { KnownReplicas } from './known-replicas.js';
 import {
   AppRejectedError,
   BusyError,
@@ -13,6 +15,7 @@ import {
   NotPrimaryError,
   type RsmClientError,
   UnavailableError,
+  WrongClusterError,
 } from './errors.js';
 
 export type ClientOutbox = Outbox<ClientCall, never>;
@@ -58,7 +61,10 @@ interface Current extends Call {
 export interface ClientCoreDeps {
   /** Unique per client; the at-most-once key together with the sequence number. */
   readonly clientId: string;
-  /** Replicas to start from (any members of the cluster); the client learns the primary from them. */
+  /**
+   * Replicas to start from (any members of the cluster). The client learns the current members
+   * and the primary from the cluster, and keeps these as the fallback (see `KnownReplicas`).
+   */
   readonly members: readonly NodeId[];
   /**
    * The first call's sequence number is this + 1. A client that restarts under the same id must
@@ -70,13 +76,15 @@ export interface ClientCoreDeps {
   readonly maxRequestBytes?: number;
   readonly random: Random;
   readonly logger: Logger;
-  readonly options?: Partial<ClientOptions>;
+  /** Resolved where the client is composed (`RsmClient`: `withDefaults`). */
+  readonly options: ClientOptions;
 }
 
 /**
- * The client's core (design §5): finds the primary, sends a request, follows NOT_PRIMARY hints,
- * backs off (with jitter) on BUSY, moves to the next replica when one is unreachable or silent,
- * and gives up only at the caller's deadline. Every retry of a call carries the same
+ * The client's core (design §5): learns the members of the current view (asking the replica it
+ * tries, on its first call and after every failover), finds the primary, sends a request,
+ * follows NOT_PRIMARY hints, backs off (with jitter) on BUSY, moves to the next replica when one
+ * is unreachable or silent, and gives up only at the caller's deadline. Every retry of a call carries the same
  * `(clientId, seq)`, so the replicas execute it at most once. Calls are run one at a time, in
  * submission order (one request outstanding per client id, as the client table requires).
  * Synchronous like every core: effects go to the outbox; results are upcalled.
@@ -86,21 +94,24 @@ export class ClientCore {
   readonly #random: Random;
   readonly #log: Logger;
   readonly #options: ClientOptions;
-  readonly #members: NodeId[];
+  readonly #replicas: KnownReplicas;
   #primary: NodeId | null = null;
-  #nextMember = 0;
+  /**
+   * Ask the next replica tried for the members of its view (design §5): true until the client
+   * first asked, and again after every failover, so the member list stays current.
+   */
+  #askMembers = true;
   #seq = 0;
   readonly #queue: Call[] = [];
   readonly #maxRequestBytes: number;
   #current: Current | null = null;
 
   constructor(deps: ClientCoreDeps) {
-    if (deps.members.length === 0) throw new RangeError('a client needs at least one replica address');
+    this.#replicas = new KnownReplicas(deps.members);
     this.clientId = deps.clientId;
     this.#random = deps.random;
     this.#log = deps.logger;
-    this.#options = withDefaults(defaultClientOptions, deps.options, 'client');
-    this.#members = [...new Set(deps.members)];
+    this.#options = deps.options;
     this.#seq = deps.firstSeq ?? 0;
     this.#maxRequestBytes = deps.maxRequestBytes ?? Number.POSITIVE_INFINITY;
   }
@@ -108,6 +119,11 @@ export class ClientCore {
   /** The replica this client currently believes is primary (null: none known). */
   get primary(): NodeId | null {
     return this.#primary;
+  }
+
+  /** Every replica the client knows now, those it learned from the cluster first. */
+  get replicas(): readonly NodeId[] {
+    return this.#replicas.all;
   }
 
   get pending(): number {
@@ -132,8 +148,7 @@ export class ClientCore {
 
   onAnswer(server: NodeId, a: ClientAnswer, out: ClientOutbox): void {
     if (a.kind === 'members') {
-      for (const m of a.members) this.#learn(m);
-      if (a.primary !== null) this.#primary = a.primary;
+      if (this.#replicas.learnView(a.vid, a.members) && a.primary !== null) this.#primary = a.primary;
       return;
     }
     const c = this.#current;
@@ -155,13 +170,13 @@ export class ClientCore {
       case 'not-primary': {
         c.lastError = new NotPrimaryError(server, a.primary, a.vid);
         c.silent.delete(server);
-        if (server === this.#primary) this.#primary = null;
+        if (server === this.#primary) this.#failOver(server);
         if (a.primary !== null && a.primary !== server) {
-          this.#learn(a.primary);
+          this.#replicas.hint(a.primary);
           this.#primary = a.primary;
           // Follow the hint at once, unless hints keep bouncing between replicas that disagree
           // (a view change under way): then back off first, and still go where it points.
-          if (++c.redirects <= this.#members.length + extraRedirects) {
+          if (++c.redirects <= this.#replicas.all.length + extraRedirects) {
             this.#send(c, a.primary, out);
             return;
           }
@@ -172,7 +187,7 @@ export class ClientCore {
         }
         // Nobody knows a primary (the view is forming): back off, growing, and ask elsewhere.
         c.failures++;
-        this.#backOff(c, this.#nextTarget(c, server), 0, out);
+        this.#backOff(c, this.#replicas.next(server, c.silent), 0, out);
         return;
       }
       case 'busy':
@@ -185,23 +200,36 @@ export class ClientCore {
     }
   }
 
-  /** The transport could not deliver a request to `server` at all. */
-  onUnreachable(server: NodeId, reason: string, out: ClientOutbox): void {
+  /**
+   * The transport reports that a request to `server` got no answer, and why. Each kind has its
+   * own reaction: another cluster's server ends the call at once (`WrongClusterError`: no replica
+   * of the wrong cluster can help); a request refused as malformed ends it too (nothing ran);
+   * an overloaded server is backed off from, as BUSY, and asked again; anything else (down,
+   * timed out, not serving the service yet, failed) moves on to the next replica.
+   */
+  onFailed(server: NodeId, failure: CallFailure, out: ClientOutbox): void {
     const c = this.#current;
     if (c === null || server !== c.target || !c.waiting) return;
-    if (reason.startsWith('INVALID_ARGUMENT')) {
-      // Refused as bad input by the server's transport before anything ran: retrying cannot help.
-      this.#finish({ ok: false, error: new InvalidArgumentError('request', reason) }, out);
-      return;
+    switch (failure.kind) {
+      case 'wrong-cluster':
+        this.#finish({ ok: false, error: new WrongClusterError(server, failure.expected, failure.actual) }, out);
+        return;
+      case 'invalid-request':
+        this.#finish({ ok: false, error: new InvalidArgumentError('request', failure.detail) }, out);
+        return;
+      case 'overloaded':
+        c.lastError = new BusyError(server, 0, failure.detail);
+        c.failures++;
+        this.#backOff(c, server, 0, out);
+        return;
+      case 'unreachable':
+      case 'timeout':
+      case 'unimplemented':
+      case 'internal':
+      case 'invalid-answer':
+        this.#moveOn(c, new UnavailableError(server, describeCallFailure(failure)), out);
+        return;
     }
-    if (reason.startsWith('RESOURCE_EXHAUSTED')) {
-      // The server is overloaded (too many calls waiting): like BUSY, back off and retry there.
-      c.lastError = new BusyError(server, 0, reason);
-      c.failures++;
-      this.#backOff(c, server, 0, out);
-      return;
-    }
-    this.#moveOn(c, new UnavailableError(server, reason), out);
   }
 
   onTimer(key: string, out: ClientOutbox): void {
@@ -220,7 +248,7 @@ export class ClientCore {
   #startNext(out: ClientOutbox): void {
     const call = this.#queue.shift();
     if (call === undefined) return;
-    const target = this.#primary ?? this.#members[this.#random.next() * this.#members.length | 0]!;
+    const target = this.#primary ?? this.#replicas.pick(this.#random);
     const c: Current = { ...call, seq: ++this.#seq, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), waiting: false, lastError: null };
     this.#current = c;
     out.setTimer(clientTimers.deadline, c.deadlineMs);
@@ -232,6 +260,11 @@ export class ClientCore {
     c.waiting = true;
     c.attempts++;
     out.send(target, { kind: 'invoke', request: { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args } });
+    if (this.#askMembers) {
+      // Alongside the request, not before it: learning the members costs the call no time.
+      this.#askMembers = false;
+      out.send(target, { kind: 'members' });
+    }
     out.setTimer(clientTimers.attempt, this.#options.attemptTimeoutMs);
   }
 
@@ -239,23 +272,15 @@ export class ClientCore {
   #moveOn(c: Current, error: RsmClientError, out: ClientOutbox): void {
     c.lastError = error;
     c.silent.add(c.target);
-    if (c.target === this.#primary) this.#primary = null;
-    const next = this.#nextTarget(c, c.target);
-    if (c.silent.size >= this.#members.length) {
+    this.#failOver(c.target);
+    const next = this.#replicas.next(c.target, c.silent);
+    if (c.silent.size >= this.#replicas.all.length) {
       c.silent.clear();
       c.failures++;
       this.#backOff(c, next, 0, out);
     } else {
       this.#send(c, next, out);
     }
-  }
-
-  #nextTarget(c: Current, after: NodeId): NodeId {
-    for (let k = 0; k < this.#members.length; k++) {
-      const m = this.#members[this.#nextMember++ % this.#members.length]!;
-      if (m !== after && !c.silent.has(m)) return m;
-    }
-    return this.#members[this.#nextMember++ % this.#members.length]!;
   }
 
   #backOff(c: Current, target: NodeId, atLeastMs: number, out: ClientOutbox): void {
@@ -279,7 +304,9 @@ export class ClientCore {
     this.#startNext(out);
   }
 
-  #learn(node: NodeId): void {
-    if (!this.#members.includes(node)) this.#members.push(node);
+  /** `server` failed, or is no longer the primary: forget it as the primary, and let the next replica tried tell the current members. */
+  #failOver(server: NodeId): void {
+    if (server === this.#primary) this.#primary = null;
+    this.#askMembers = true;
   }
 }

@@ -42,6 +42,23 @@ export class UnavailableError extends RsmClientError {
   }
 }
 
+/**
+ * The replica asked belongs to another cluster: `actual` is its cluster's name, `expected` the
+ * one this client was given. Retrying cannot help, so the call ends at once: the client is
+ * configured for the wrong cluster (or the address is wrong).
+ */
+export class WrongClusterError extends RsmClientError {
+  override readonly name = 'WrongClusterError';
+  constructor(
+    readonly server: NodeId,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`${server} is a node of cluster ${JSON.stringify(actual)}, not of ${JSON.stringify(expected)}: ` +
+      'check the cluster name the client was given, or the address');
+  }
+}
+
 /** The call's deadline passed; `lastError` says what stood in the way. The request may or may not have executed. */
 export class DeadlineExceededError extends RsmClientError {
   override readonly name = 'DeadlineExceededError';
@@ -82,22 +99,6 @@ export class ClientClosedError extends RsmClientError {
   override readonly name = 'ClientClosedError';
   constructor() {
     super('the client was closed; a call in progress may or may not have been executed');
-  }
-}
-
-/**
- * The node asked belongs to another cluster than the one named: every call names its cluster and
- * nodes refuse another's. Retrying cannot help: give the right name (`actual`, if this is the
- * cluster meant) or other addresses. Nothing was executed.
- */
-export class WrongClusterError extends RsmClientError {
-  override readonly name = 'WrongClusterError';
-  constructor(
-    readonly server: NodeId,
-    readonly expected: string,
-    readonly actual: string,
-  ) {
-    super(`${server} belongs to cluster ${JSON.stringify(actual)}, not ${JSON.stringify(expected)}`);
   }
 }
 

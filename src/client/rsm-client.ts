@@ -1,20 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock, TimerHandle } from '../env/clock.js';
+import type { Clock } from '../env/clock.js';
+import { CoreShell } from '../env/core-shell.js';
+import { invariant } from '../env/errors.js';
 import { Executor } from '../env/executor.js';
 import { type Logger, silentLogger } from '../env/logger.js';
-import { Outbox } from '../env/outbox.js';
+import { Outbox, type Outgoing } from '../env/outbox.js';
 import { type Random, systemRandom } from '../env/random.js';
 import type { Channel, ClientTransport } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import { type ClientOptions, limits } from '../options.js';
+import { type ClientOptions, defaultClientOptions, limits, withDefaults } from '../options.js';
 import { ClientClosedError } from './errors.js';
 import type { Json } from '../rsm/app.js';
 import { clientServiceCodec } from '../rsm/codec.js';
 import type { ClientCall } from '../rsm/messages.js';
-import { type CallResult, ClientCore } from './client-core.js';
+import { type CallResult, ClientCore, type ClientOutbox } from './client-core.js';
 
 export interface RsmClientConfig {
-  /** Replicas to start from: any members of the cluster. */
+  /** Replicas to start from: any members of the cluster (one is enough: the client learns the others). */
   readonly members: readonly NodeId[];
   readonly transport: ClientTransport;
   readonly clock: Clock;
@@ -79,8 +81,7 @@ export class RsmClient {
   readonly #executor: Executor;
   readonly #clock: Clock;
   readonly #channel: Channel<ClientCall>;
-  readonly #timers = new Map<string, TimerHandle>();
-  readonly #logger: Logger;
+  readonly #shell: CoreShell<ClientOutbox, Outgoing<ClientCall, never>>;
   readonly #pending = new Set<(r: CallResult) => void>();
   #closed = false;
   #observer: RsmCallObserver | null;
@@ -96,16 +97,28 @@ export class RsmClient {
       maxRequestBytes: limits.maxRequestBytes,
       random: config.random ?? systemRandom,
       logger,
-      options: config.options,
+      options: withDefaults(defaultClientOptions, config.options, 'client'),
     });
     this.#clock = config.clock;
-    this.#logger = logger;
     this.#observer = config.observer ?? null;
     this.#executor = new Executor((err) => logger.error({ err }, 'client: internal error'));
+    this.#shell = new CoreShell<ClientOutbox, Outgoing<ClientCall, never>>({
+      executor: this.#executor,
+      clock: config.clock,
+      outbox: () => new Outbox<ClientCall>(),
+      effects: (out) => ({ timers: out.timers, sends: [...out.volatileSends, ...out.outgoing], upcalls: out.upcalls }),
+      onTimer: (key, out) => this.core.onTimer(key, out),
+      send: (o) => {
+        invariant(o.kind === 'send', 'a client answered a request');
+        this.#channel.send(o.to, o.msg);
+      },
+      // Upcalls end in the caller's callbacks: a callback that throws must not stop the client.
+      onUpcallError: (err) => logger.error({ err }, 'client: a call\'s callback threw'),
+    });
     this.#channel = config.transport.connect(
       clientServiceCodec,
-      (server, answer) => this.#executor.submit(() => this.#run((out) => this.core.onAnswer(server, answer, out))),
-      (server, reason) => this.#executor.submit(() => this.#run((out) => this.core.onUnreachable(server, reason, out))),
+      (server, answer) => this.#executor.submit(() => this.#shell.run((out) => this.core.onAnswer(server, answer, out))),
+      (server, failure) => this.#executor.submit(() => this.#shell.run((out) => this.core.onFailed(server, failure, out))),
     );
   }
 
@@ -138,7 +151,7 @@ export class RsmClient {
     const finish = (r: CallResult): void => {
       if (this.#pending.delete(tell)) tell(r);
     };
-    this.#executor.submit(() => this.#run((out) => this.core.submit(proc, args, options.deadlineMs, finish, out)));
+    this.#executor.submit(() => this.#shell.run((out) => this.core.submit(proc, args, options.deadlineMs, finish, out)));
   }
 
   /** Runs `proc(args)` and resolves to its reply; rejects with an `RsmClientError`. */
@@ -155,37 +168,7 @@ export class RsmClient {
     const pending = [...this.#pending];
     this.#pending.clear();
     for (const done of pending) done({ ok: false, error: new ClientClosedError() });
+    this.#shell.stop();
     this.#executor.stop();
-    for (const t of this.#timers.values()) t.cancel();
-    this.#timers.clear();
-  }
-
-  #run(handler: (out: Outbox<ClientCall, never>) => void): void {
-    const out = new Outbox<ClientCall, never>();
-    handler(out);
-    for (const { key, delayMs } of out.timers) {
-      this.#timers.get(key)?.cancel();
-      this.#timers.delete(key);
-      if (delayMs === null) continue;
-      const handle = this.#clock.setTimer(delayMs, () =>
-        this.#executor.submit(() => {
-          if (this.#timers.get(key) !== handle) return;
-          this.#timers.delete(key);
-          this.#run((o) => this.core.onTimer(key, o));
-        }),
-      );
-      this.#timers.set(key, handle);
-    }
-    for (const { to, msg } of [...out.volatileSends, ...out.sends]) this.#channel.send(to, msg);
-    // Upcalls end in the caller's callbacks: a callback that throws must not stop the client.
-    for (const call of out.upcalls) {
-      this.#executor.submit(() => {
-        try {
-          call();
-        } catch (err) {
-          this.#logger.error({ err }, 'client: a call\'s callback threw');
-        }
-      });
-    }
   }
 }

@@ -1,4 +1,22 @@
+import type { ReturnAddress } from './transport.js';
 import type { NodeId } from './types.js';
+
+/** A message to a peer node. */
+export interface PeerSend<M> {
+  readonly kind: 'send';
+  readonly to: NodeId;
+  readonly msg: M;
+}
+
+/** An answer to a request, going back to the return address the request came with. */
+export interface Answer<A> {
+  readonly kind: 'answer';
+  readonly to: ReturnAddress;
+  readonly answer: A;
+}
+
+/** What leaves a batch, in the order the handler recorded it. */
+export type Outgoing<M, A> = PeerSend<M> | Answer<A>;
 
 /**
  * The effects one handler invocation asks for, in the order they must take place.
@@ -8,26 +26,37 @@ import type { NodeId } from './types.js';
  *   1. `halt`: a crash breakpoint fired; nothing else of this batch happens;
  *   2. timers and volatile sends, at once (they promise nothing durable);
  *   3. `persist`: records appended, and waited on until durable;
- *   4. `send`: messages that may depend on those records (and on all earlier ones);
+ *   4. `send` and `answer`: messages to peers and answers to clients, in the order recorded,
+ *      which may depend on those records (and on all earlier ones);
  *   5. `upcall`: calls into the layer above, after this layer's handler has returned, so that
  *      no layer is ever re-entered while it is in the middle of a handler (the lock rule).
+ *
+ * `M` is what the layer sends its peers, `R` what it persists, `A` what it answers clients with.
+ * A peer is named by its `NodeId`, a client's request by its `ReturnAddress`: the two are
+ * different types, so a core cannot send an answer to a node or a peer message to a client.
  */
-export class Outbox<M, R = never> {
+export class Outbox<M, R = never, A = never> {
   readonly records: R[] = [];
-  readonly sends: Array<{ to: NodeId; msg: M }> = [];
-  readonly volatileSends: Array<{ to: NodeId; msg: M }> = [];
+  /** Messages to peers and answers to clients, in the order recorded (the shell keeps that order). */
+  readonly outgoing: Array<Outgoing<M, A>> = [];
+  readonly volatileSends: Array<PeerSend<M>> = [];
   readonly upcalls: Array<() => void> = [];
   readonly timers: Array<{ key: string; delayMs: number | null }> = [];
   haltReason: string | undefined;
 
-  /** Make `record` durable before any later `send` or `upcall` of this batch leaves. */
+  /** Make `record` durable before any later `send`, `answer` or `upcall` of this batch leaves. */
   persist(record: R): void {
     this.records.push(record);
   }
 
-  /** Send after every record persisted so far (by this batch or an earlier one) is durable. */
+  /** Send to peer `to` after every record persisted so far (by this batch or an earlier one) is durable. */
   send(to: NodeId, msg: M): void {
-    this.sends.push({ to, msg });
+    this.outgoing.push({ kind: 'send', to, msg });
+  }
+
+  /** Answer the request that came with return address `to`, under the same rule as `send`. */
+  answer(to: ReturnAddress, answer: A): void {
+    this.outgoing.push({ kind: 'answer', to, answer });
   }
 
   /**
@@ -36,7 +65,7 @@ export class Outbox<M, R = never> {
    * since its memory runs ahead of its disk: anything derived from state goes through `send`.
    */
   sendVolatile(to: NodeId, msg: M): void {
-    this.volatileSends.push({ to, msg });
+    this.volatileSends.push({ kind: 'send', to, msg });
   }
 
   /** Call into the layer above once this batch's records are durable and its sends are out. */
@@ -56,5 +85,15 @@ export class Outbox<M, R = never> {
   /** A crash breakpoint: the node stops now, as if killed, before any other effect of this batch. */
   halt(reason: string): void {
     this.haltReason ??= reason;
+  }
+
+  /** The messages to peers among `outgoing`, in order (for tests and tools that look at one kind). */
+  get sends(): Array<PeerSend<M>> {
+    return this.outgoing.filter((o): o is PeerSend<M> => o.kind === 'send');
+  }
+
+  /** The answers among `outgoing`, in order. */
+  get answers(): Array<Answer<A>> {
+    return this.outgoing.filter((o): o is Answer<A> => o.kind === 'answer');
   }
 }

@@ -25,36 +25,95 @@ export interface Transport {
   open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M>;
   /**
    * Serves a request/response service (the client service): each request arrives with a return
-   * address, and `send(returnAddress, answer)` answers it. Failure semantics: a request or its
-   * answer may be lost (the client retries on its own timer); an answer to a return address that
-   * expired (the client gave up) is dropped; at most one answer per request is delivered.
+   * address of its own, and the returned channel's `answer(returnAddress, answer)` answers it.
+   * Failure semantics: a request or its answer may be lost (the client retries on its own timer);
+   * an answer to a return address that expired (the client gave up) is dropped; at most one
+   * answer per request is delivered.
    */
-  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans>;
+  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): AnswerChannel<Ans>;
   /** Stops sending and receiving; releases sockets. */
   close(): Promise<void>;
 }
 
 /**
  * The client side of a request/response service: what `RsmClient` talks through. Answers come
- * back to `receive`; `unreachable` tells early that a request could not be delivered at all
- * (connection refused, server gone) so the client can move on without waiting for its timeout;
- * otherwise a lost request simply gets no answer.
+ * back to `receive`; `failed` tells that a request got no answer and why (a `CallFailure`), so
+ * the client can act at once instead of waiting for its own timeout. A transport that cannot
+ * tell (a lost request) reports nothing: the request simply gets no answer.
  */
 export interface ClientTransport {
   connect<Req, Ans>(
     codec: ServiceCodec<Req, Ans>,
     receive: (server: NodeId, answer: Ans) => void,
-    unreachable?: (server: NodeId, reason: string) => void,
+    failed?: (server: NodeId, failure: CallFailure) => void,
   ): Channel<Req>;
   close(): Promise<void>;
 }
 
-/** Where an answer goes back to: opaque to the cores (a pending call in production, a node in the simulator). */
-export type ReturnAddress = string;
+/**
+ * Why a client call got no answer. Each kind asks for its own reaction of the client (see
+ * `ClientCore.onFailed`); `detail` says more, for people (logs, error messages), and is never
+ * parsed. The mapping from a wire's status codes to these kinds lives in the transport
+ * (`runtime/grpc-status.ts` for gRPC).
+ */
+export type CallFailure =
+  /** Not delivered: nothing listens there, the connection broke, or the server is isolated or shutting down. */
+  | { readonly kind: 'unreachable'; readonly detail: string }
+  /** No answer within the call's deadline; the server may still act on the request. */
+  | { readonly kind: 'timeout'; readonly detail: string }
+  /** The server belongs to another cluster: `actual` is its cluster's name, `expected` the one the client gave. */
+  | { readonly kind: 'wrong-cluster'; readonly expected: string; readonly actual: string; readonly detail: string }
+  /** The server refused the request as malformed (it failed the service's checks); nothing ran. */
+  | { readonly kind: 'invalid-request'; readonly detail: string }
+  /** The server holds too many calls, or a message was above the size limit: back off. */
+  | { readonly kind: 'overloaded'; readonly detail: string }
+  /** The server does not serve this service (yet: a node that is starting up). */
+  | { readonly kind: 'unimplemented'; readonly detail: string }
+  /** The server failed on the request, or this side could not send it. */
+  | { readonly kind: 'internal'; readonly detail: string }
+  /** The server's answer failed the service's checks (`decodeAnswer`). */
+  | { readonly kind: 'invalid-answer'; readonly detail: string };
+
+/** `kind: detail`, for messages. */
+export function describeCallFailure(failure: CallFailure): string {
+  return `${failure.kind}: ${failure.detail}`;
+}
+
+/**
+ * Where an answer goes back to: a call waiting in the transport that received it (production),
+ * a client machine's call (the simulator), or a request a node made of its own layer
+ * (`LayerShell.localReturnAddress`). Opaque to the cores, which only hand it back with the
+ * answer. Made only by transports and the layer shell; compared by identity, so it can never be
+ * mistaken for a node id, nor one transport's address for another's. `label` is for logs only.
+ */
+export class ReturnAddress {
+  readonly label: string;
+  /** Only the nominal type matters: no structurally equal object is a return address. */
+  readonly #brand = 'return-address';
+
+  constructor(label: string) {
+    this.label = label;
+  }
+
+  toString(): string {
+    return this.label;
+  }
+
+  /** Log lines (pino, the simulator's trace) show the label. */
+  toJSON(): string {
+    return this.label;
+  }
+}
 
 export interface Channel<M> {
   /** Best effort; see the failure semantics on `Transport`. */
   send(to: NodeId, msg: M): void;
+}
+
+/** The serving side of a request/response service: answers go to the return address a request came with. */
+export interface AnswerChannel<A> {
+  /** Best effort, at most once per return address; see `Transport.serve`. */
+  answer(to: ReturnAddress, answer: A): void;
 }
 
 /**

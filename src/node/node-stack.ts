@@ -1,7 +1,7 @@
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
-import type { ConfigOptions, PaxosOptions, RsmOptions } from '../options.js';
+import { type ConfigOptions, type PaxosOptions, type RsmOptions, defaultConfigOptions, defaultRsmOptions, paxosOptions, withDefaults } from '../options.js';
 import type { App } from '../rsm/app.js';
 import { RsmLayer } from '../rsm/rsm-layer.js';
 import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
@@ -54,7 +54,8 @@ export interface NodeStackOptions<S> {
 /**
  * The layers of one node, stacked: Paxos under config under the RSM (when the node runs an app).
  * Production (`SynodNode`) and the simulator build nodes with this same class, so both run the
- * same wiring. Upcalls go up through one-method listeners; calls go down directly.
+ * same wiring. Upcalls go up through one-method listeners; calls go down directly. Each layer's
+ * options are resolved here, once (`withDefaults`), and passed down whole.
  */
 export class NodeStack<S = unknown> {
   readonly paxos: PaxosLayer;
@@ -80,7 +81,7 @@ export class NodeStack<S = unknown> {
         },
       },
       breakpoints: opts.breakpoints,
-      options: opts.paxos,
+      options: paxosOptions(opts.paxos),
       mutations: opts.mutations,
     });
     const paxos = this.paxos;
@@ -107,7 +108,7 @@ export class NodeStack<S = unknown> {
       },
       app: this.app,
       onJoinRefused: opts.onJoinRefused ?? ((error) => world.halt(error.message)),
-      options: opts.config,
+      options: withDefaults(defaultConfigOptions, opts.config, 'config'),
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
       // With an app above, a silent member may hold the only copy of its state: never removed by stale members.
@@ -129,7 +130,7 @@ export class NodeStack<S = unknown> {
       },
       // The first node of a brand-new cluster starts with the app's initial state.
       genesis: opts.firstLife && world.self === opts.first,
-      options: opts.rsm,
+      options: withDefaults(defaultRsmOptions, opts.rsm, 'rsm'),
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
       observer: opts.replicaObserver,

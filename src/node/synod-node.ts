@@ -212,7 +212,7 @@ export class SynodNode {
     }
     stack.start();
     const statusChannel = prod.transport.serve(nodeServiceCodec, (from) => {
-      statusChannel.send(from, runInNode(prod.world, () => stack.status()));
+      statusChannel.answer(from, runInNode(prod.world, () => stack.status()));
     });
     let control: ControlServer | null = null;
     if (config.controlAddress !== undefined) {

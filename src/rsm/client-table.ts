@@ -29,10 +29,26 @@ export function requestDigest(proc: string, args: unknown): string {
 }
 
 /**
+ * What executing one stamped request came to, as the client table decided:
+ * - ran: a new request; the app ran it, and its outcome is recorded;
+ * - retry: this very request was executed before (a client's retry); its stored outcome;
+ * - stale: an older request than the client's last executed one (a late duplicate): not run;
+ * - conflict: another request was executed under this number (the client id was reused): not run.
+ */
+export type Execution =
+  | { readonly kind: 'ran'; readonly outcome: Outcome }
+  | { readonly kind: 'retry'; readonly outcome: Outcome }
+  | { readonly kind: 'stale' }
+  | { readonly kind: 'conflict' };
+
+/**
  * The replicated client table of at-most-once execution: for every client, the last request
  * sequence number executed and its outcome. It is part of the replicated state (state transfer
- * ships it), and every replica updates it when it executes a request, so whichever replica
- * becomes primary answers a retried request from here instead of executing it again.
+ * ships it), and every replica consults and updates it exactly once per request, when it
+ * executes the request at its viewstamp (`ReplicatedState.execute`). Every replica executes the
+ * same requests in the same order from the same state, so each reaches the same decision: the
+ * execution step is the one authority, and a retry that reaches a new primary is stamped again
+ * and answered from here instead of running again.
  *
  * Contract with clients: a client has at most one request outstanding per client id, numbers
  * them upwards, and sends the next only after the last was answered. A client id must not be

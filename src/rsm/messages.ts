@@ -61,9 +61,6 @@ export type ClientCall =
   /** Who is in the current view, and who is primary. */
   | { readonly kind: 'members' };
 
-/** Every kind of `ClientAnswer` (the RSM layer routes these to the client service). */
-export const clientAnswerKinds = ['executed', 'not-primary', 'busy', 'invalid', 'stale', 'members'] as const;
-
 /** What a replica answers a client. */
 export type ClientAnswer =
   /** The request was executed (now, or before: a retry answered from the client table). */

@@ -3,21 +3,19 @@ import type { NodeWorld } from '../env/world.js';
 import type { RsmOptions } from '../options.js';
 import type { App } from './app.js';
 import { clientServiceCodec, replicaCodec } from './codec.js';
-import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, clientAnswerKinds } from './messages.js';
-import type { WireCodec } from '../env/transport.js';
-import { type ConfigPort, Replica, type ReplicaObserver, type RsmBreakpoints, type RsmMutations, type RsmSend } from './replica.js';
+import type { ClientAnswer, ClientCall, ReplicaMessage, Request } from './messages.js';
+import { type ConfigPort, Replica, type ReplicaObserver, type RsmBreakpoints, type RsmMutations } from './replica.js';
 
 export interface RsmLayerOptions<S> {
   readonly app: App<S>;
   readonly config: ConfigPort;
   readonly genesis: boolean;
-  readonly options?: Partial<RsmOptions>;
+  /** Resolved where the node is composed (`NodeStack`). */
+  readonly options: RsmOptions;
   readonly breakpoints?: RsmBreakpoints;
   readonly mutations?: RsmMutations;
   readonly observer?: ReplicaObserver;
 }
-
-const answerKinds: ReadonlySet<string> = new Set<string>(clientAnswerKinds);
 
 /**
  * The RSM layer of one node, wired to its world: the `Replica` core behind a `LayerShell` with
@@ -27,7 +25,7 @@ const answerKinds: ReadonlySet<string> = new Set<string>(clientAnswerKinds);
  */
 export class RsmLayer<S> {
   readonly core: Replica<S>;
-  readonly #shell: LayerShell<RsmSend, never>;
+  readonly #shell: LayerShell<ReplicaMessage, never, ClientCall, ClientAnswer>;
 
   constructor(world: NodeWorld, opts: RsmLayerOptions<S>) {
     this.core = new Replica<S>({
@@ -41,23 +39,18 @@ export class RsmLayer<S> {
       mutations: opts.mutations,
       observer: opts.observer,
     });
-    this.#shell = new LayerShell<RsmSend, never>({
+    this.#shell = new LayerShell<ReplicaMessage, never, ClientCall, ClientAnswer>({
       executor: world.executor,
       clock: world.clock,
       transport: world.transport,
-      // The peer channel carries only replica messages: `service.carries` routes every client
-      // answer away from it, so the codec never sees one.
-      codec: replicaCodec as unknown as WireCodec<RsmSend>,
+      codec: replicaCodec,
       log: null,
-      onMessage: (from, msg, out) => {
-        if (!answerKinds.has(msg.kind)) this.core.onMessage(from, msg as ReplicaMessage, out);
-      },
+      onMessage: (from, msg, out) => this.core.onMessage(from, msg, out),
       onTimer: (key, out) => this.core.onTimer(key, out),
       onHalt: (reason) => world.halt(reason),
       service: {
         codec: clientServiceCodec,
-        carries: (msg) => answerKinds.has(msg.kind),
-        onRequest: (from, request, out) => this.core.onClientCall(from, request as ClientCall, out),
+        onRequest: (from, call, out) => this.core.onClientCall(from, call, out),
       },
     });
   }
@@ -74,7 +67,7 @@ export class RsmLayer<S> {
    * For node-internal work such as expiring sessions (`SessionKeeper`).
    */
   submitInternal(request: Request, onAnswer: (answer: ClientAnswer) => void): () => void {
-    const local = this.#shell.localReturnAddress((msg) => onAnswer(msg as ClientAnswer));
+    const local = this.#shell.localReturnAddress(onAnswer);
     this.#shell.run((out) => this.core.onClientCall(local.address, { kind: 'invoke', request }, out));
     return local.forget;
   }

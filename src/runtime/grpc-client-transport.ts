@@ -1,6 +1,6 @@
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
-import type { Channel, ClientTransport, ServiceCodec } from '../env/transport.js';
+import type { CallFailure, Channel, ClientTransport, ServiceCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type TransportOptions, transportOptions } from '../options.js';
 import { PeerClients, callChannel, checkClusterName } from './grpc-peers.js';
@@ -20,21 +20,22 @@ export interface GrpcClientTransportConfig {
  * The production `ClientTransport`: calls request/response services (e.g. `synod.rsm.Client`) of
  * the nodes of one cluster over gRPC. No server, no listening port.
  *
- * `connect(codec, receive, unreachable)` may be called any number of times, even for one service;
+ * `connect(codec, receive, failed)` may be called any number of times, even for one service;
  * its channel's `send(server, request)` makes one unary `Call` to `server` (`host:port`, a node
  * id) with the cluster name set and a deadline of `callDeadlineMs`. Per send, exactly one of:
  * - `receive(server, answer)`: the server answered, and the answer passed `decodeAnswer`;
- * - `unreachable(server, reason)`: the call failed, with `reason` = `<STATUS>: <details>`. STATUS
- *   is the gRPC status name: UNAVAILABLE (server down, connection refused, server isolated or
- *   shutting down), DEADLINE_EXCEEDED (no answer within the deadline; the server forgets the call),
- *   FAILED_PRECONDITION (the server is of another cluster), INVALID_ARGUMENT (the request failed the
- *   server's `decodeRequest`; details `invalid message: <field>: <reason>`), RESOURCE_EXHAUSTED
- *   (the server holds `maxPendingCalls` calls, or a message is above `maxMessageBytes`),
- *   UNIMPLEMENTED (the server does not serve this service, e.g. it is starting up), INTERNAL (the
- *   server failed on the request, or this side could not encode it); or the non-gRPC
- *   INVALID_ANSWER (the answer failed `decodeAnswer`, logged at warn). A client maps STATUS (the
- *   text before the first `: `) to its own errors.
- * Neither is ever called inside `send`. Without `unreachable`, failures are only logged.
+ * - `failed(server, failure)`: the call failed; `failure` is a `CallFailure` (the gRPC status
+ *   mapped by `callFailureOf`, `runtime/grpc-status.ts`): `unreachable` (UNAVAILABLE: server
+ *   down, connection refused, server isolated or shutting down), `timeout` (DEADLINE_EXCEEDED: no
+ *   answer within the deadline; the server forgets the call), `wrong-cluster` (the server is of
+ *   another cluster; its name, which the server sends in the refusal's trailing metadata, is
+ *   `actual`), `invalid-request` (INVALID_ARGUMENT: the request failed the server's
+ *   `decodeRequest`; the detail names the field), `overloaded` (RESOURCE_EXHAUSTED: the server
+ *   holds `maxPendingCalls` calls, or a message is above `maxMessageBytes`), `unimplemented` (the
+ *   server does not serve this service, e.g. it is starting up), `internal` (the server failed on
+ *   the request, or this side could not encode it), or `invalid-answer` (the answer failed
+ *   `decodeAnswer`, logged at warn). Each `detail` starts with the gRPC status name.
+ * Neither is ever called inside `send`. Without `failed`, failures are only logged.
  * Failures that mean "not there" (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, UNIMPLEMENTED) are
  * logged at debug, other refusals at warn.
  *
@@ -60,7 +61,7 @@ export class GrpcClientTransport implements ClientTransport {
   connect<Req, Ans>(
     codec: ServiceCodec<Req, Ans>,
     receive: (server: NodeId, answer: Ans) => void,
-    unreachable?: (server: NodeId, reason: string) => void,
+    failed?: (server: NodeId, failure: CallFailure) => void,
   ): Channel<Req> {
     invariant(!this.#peers.closed, () => `connect(${codec.service}) on a closed client transport`);
     const context = {
@@ -69,7 +70,7 @@ export class GrpcClientTransport implements ClientTransport {
       deadlineMs: this.#options.callDeadlineMs,
       peers: this.#peers,
     };
-    return callChannel(context, codec, receive, unreachable);
+    return callChannel(context, codec, receive, failed);
   }
 
   /** Servers a connection is kept to now (at most `maxPeerClients`). */

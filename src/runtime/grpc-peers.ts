@@ -2,10 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { InvalidMessageError, invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
-import type { Channel, ServiceCodec } from '../env/transport.js';
+import type { CallFailure, Channel, ServiceCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import type { Fields } from '../env/validate.js';
 import { type TransportOptions, limits } from '../options.js';
+import { callFailureOf, networkCodes, statusName } from './grpc-status.js';
 import { serviceDefinition } from './proto.js';
 
 /**
@@ -28,20 +29,6 @@ export function callMethod(service: string): UnaryMethod {
     () => `service ${service} has no unary ${callMethodName} method`,
   );
   return method;
-}
-
-/** Codes that mean "the network or the peer is not there (yet)": expected, logged at debug. */
-export const networkCodes: ReadonlySet<grpc.status> = new Set([
-  grpc.status.UNAVAILABLE,
-  grpc.status.DEADLINE_EXCEEDED,
-  grpc.status.CANCELLED,
-  // The peer runs but does not serve this service yet (it is starting up).
-  grpc.status.UNIMPLEMENTED,
-]);
-
-/** `UNAVAILABLE` for `grpc.status.UNAVAILABLE`, and so on. */
-export function statusName(code: grpc.status): string {
-  return grpc.status[code] ?? `STATUS_${code}`;
 }
 
 /** Checks a configured cluster name (a programmer or operator error throws at construction). */
@@ -179,7 +166,7 @@ export interface CallContext {
   readonly deadlineMs: number;
   /** Connections; once they are closed, `send` does nothing and no outcome is reported. */
   readonly peers: PeerClients;
-  /** Why no call can leave now (e.g. the node is isolated), reported as UNAVAILABLE; undefined: calls may leave. */
+  /** Why no call can leave now (e.g. the node is isolated), reported as `unreachable`; undefined: calls may leave. */
   readonly refusal?: () => string | undefined;
 }
 
@@ -187,32 +174,30 @@ export interface CallContext {
  * The client side of a request/response service (`ClientTransport.connect`): `send(server, req)`
  * makes one unary `Call` to `server` (`host:port`) with the cluster name set and a deadline of
  * `deadlineMs`. A decoded answer goes to `receive(server, answer)`; any failure goes to
- * `unreachable(server, reason)` with `reason` = `<STATUS>: <details>`, where STATUS is the gRPC
- * status name (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, `FAILED_PRECONDITION`, `INVALID_ARGUMENT`,
- * `RESOURCE_EXHAUSTED`, `UNIMPLEMENTED`, `INTERNAL` …) or `INVALID_ANSWER` (the server's answer
- * failed `decodeAnswer`), and details the server's (or gRPC's) text. Exactly one of the two is
- * called per send, never synchronously inside it, unless the owner was closed first.
+ * `failed(server, failure)` as a `CallFailure` (`callFailureOf` maps the gRPC status; an answer
+ * that fails `decodeAnswer` is `invalid-answer`). Exactly one of the two is called per send,
+ * never synchronously inside it, unless the owner was closed first.
  */
 export function callChannel<Req, Ans>(
   ctx: CallContext,
   codec: ServiceCodec<Req, Ans>,
   receive: (server: NodeId, answer: Ans) => void,
-  unreachable?: (server: NodeId, reason: string) => void,
+  failed?: (server: NodeId, failure: CallFailure) => void,
 ): Channel<Req> {
   const method = callMethod(codec.service);
   const { service } = codec;
   const { log, peers } = ctx;
 
-  const fail = (server: NodeId, status: string, details: string): void => {
-    if (peers.closed || unreachable === undefined) return;
+  const fail = (server: NodeId, failure: CallFailure): void => {
+    if (peers.closed || failed === undefined) return;
     try {
-      unreachable(server, `${status}: ${details}`);
+      failed(server, failure);
     } catch (err) {
-      log.error({ server, service, err }, 'unreachable callback threw');
+      log.error({ server, service, err }, 'failure callback threw');
     }
   };
-  const failLater = (server: NodeId, status: string, details: string): void => {
-    setImmediate(() => fail(server, status, details));
+  const failLater = (server: NodeId, failure: CallFailure): void => {
+    setImmediate(() => fail(server, failure));
   };
 
   const answered = (server: NodeId, reply: Fields | undefined): void => {
@@ -221,7 +206,7 @@ export function callChannel<Req, Ans>(
       answer = codec.decodeAnswer(reply ?? {});
     } catch (err) {
       log.warn({ server, service, field: fieldOf(err), err }, 'answer refused: failed validation');
-      fail(server, 'INVALID_ANSWER', errorText(err));
+      fail(server, { kind: 'invalid-answer', detail: errorText(err) });
       return;
     }
     try {
@@ -231,15 +216,14 @@ export function callChannel<Req, Ans>(
     }
   };
 
-  const failed = (server: NodeId, err: grpc.ServiceError): void => {
-    const code = statusName(err.code);
-    const details = err.details || err.message;
-    const fields = { server, service, code, details };
+  const refused = (server: NodeId, err: grpc.ServiceError): void => {
+    const failure = callFailureOf(err, ctx.cluster);
+    const fields = { server, service, code: statusName(err.code), failure: failure.kind, details: err.details || err.message };
     // A server that is down or slow is normal (the client tries another); a refusal means the
     // two sides disagree about the cluster or the wire format, or the request is bad: visible.
     if (networkCodes.has(err.code)) log.debug(fields, 'call failed');
     else log.warn(fields, 'call refused by server');
-    fail(server, code, details);
+    fail(server, failure);
   };
 
   return {
@@ -248,7 +232,7 @@ export function callChannel<Req, Ans>(
       const refusal = ctx.refusal?.();
       if (refusal !== undefined) {
         log.debug({ server, service, refusal }, 'call not made');
-        failLater(server, statusName(grpc.status.UNAVAILABLE), refusal);
+        failLater(server, { kind: 'unreachable', detail: refusal });
         return;
       }
       let wire: Fields;
@@ -257,7 +241,7 @@ export function callChannel<Req, Ans>(
         wire = { ...codec.encodeRequest(request), cluster: ctx.cluster };
       } catch (err) {
         log.error({ server, service, err }, 'call not made: the codec cannot encode the request');
-        failLater(server, statusName(grpc.status.INTERNAL), `cannot encode the request: ${errorText(err)}`);
+        failLater(server, { kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` });
         return;
       }
       let client: grpc.Client;
@@ -265,7 +249,7 @@ export function callChannel<Req, Ans>(
         client = peers.get(server);
       } catch (err) {
         log.warn({ server, service, err }, 'call not made: cannot create a client for this address');
-        failLater(server, statusName(grpc.status.UNAVAILABLE), errorText(err));
+        failLater(server, { kind: 'unreachable', detail: errorText(err) });
         return;
       }
       // grpc-js reports the outcome asynchronously; the flag keeps the set exact even if it did not.
@@ -281,7 +265,7 @@ export function callChannel<Req, Ans>(
           finished = true;
           if (call !== undefined) peers.done(call);
           if (peers.closed) return;
-          if (err !== null) failed(server, err);
+          if (err !== null) refused(server, err);
           else answered(server, reply);
         },
       );

@@ -1,24 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
-import type { MethodDefinition } from '@grpc/proto-loader';
-import { InvalidMessageError, invariant } from '../env/errors.js';
+import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
-import type { Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../env/transport.js';
+import type { AnswerChannel, CallFailure, Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type Fields, nodeId } from '../env/validate.js';
 import { type TransportOptions, transportOptions } from '../options.js';
-import {
-  PeerClients,
-  callChannel,
-  callMethod,
-  callMethodName,
-  checkClusterName,
-  describeClusterName,
-  errorText,
-  fieldOf,
-  networkCodes,
-} from './grpc-peers.js';
+import { GrpcCalls } from './grpc-calls.js';
+import { GrpcChannels } from './grpc-channels.js';
+import { PeerClients, callChannel, checkClusterName, errorText } from './grpc-peers.js';
+import { type ServerContext, isolated, serviceClaims } from './grpc-server.js';
+import { GrpcStreams } from './grpc-streams.js';
 import { PartitionFilter } from './partition-filter.js';
-import { serviceDefinition } from './proto.js';
 
 export interface GrpcTransportConfig {
   /** This node's id, `host:port`: what peers dial, and what they put in `to`. */
@@ -38,48 +30,6 @@ export interface GrpcTransportConfig {
   readonly logger: Logger;
   readonly options?: Partial<TransportOptions>;
 }
-
-/** The one RPC of every channel's service: `rpc Deliver(Envelope) returns (Ack)`. */
-const deliverMethod = 'Deliver';
-
-type Deliver = MethodDefinition<Fields, object, Fields, object>;
-
-interface OpenChannel {
-  readonly service: string;
-  readonly method: Deliver;
-  readonly codec: WireCodec<unknown>;
-  readonly receive: (from: NodeId, msg: unknown) => void;
-}
-
-interface ServedService {
-  readonly service: string;
-  readonly codec: ServiceCodec<unknown, unknown>;
-  readonly receive: (from: ReturnAddress, request: unknown) => void;
-}
-
-/** A client call waiting for its answer. */
-interface PendingCall {
-  readonly served: ServedService;
-  readonly respond: grpc.sendUnaryData<Fields>;
-}
-
-interface Refusal {
-  readonly ok: false;
-  readonly code: grpc.status;
-  readonly details: string;
-}
-
-/** What the receiving side decided about one envelope. */
-type Verdict = { readonly ok: true; readonly from: NodeId; readonly msg: unknown } | Refusal;
-
-/** What the serving side decided about one client call. */
-type CallVerdict = { readonly ok: true; readonly request: unknown } | Refusal;
-
-/**
- * The prefix of every return address. A node id is `host:port`; a return address has no `:`,
- * so the two can never be confused.
- */
-const returnAddressPrefix = '~call/';
 
 /**
  * The production `Transport`: every channel is a gRPC service (named by its codec) with one
@@ -121,8 +71,8 @@ const returnAddressPrefix = '~call/';
  * Request/response services (`serve`, the client service): a gRPC service (named by the codec)
  * with one unary method, `Call(<request>) returns (<answer>)`; the request message carries
  * `string cluster = 1` and a `oneof body`, the answer a `oneof body`. Each admitted call waits,
- * under a return address `~call/<n>` (n counts up from 1 per transport; no `:`, so never a node
- * id), until the channel's `send(returnAddress, answer)` completes it with OK and the encoded
+ * under a return address of its own (a `ReturnAddress` labelled `call <n>`, n counting up from 1
+ * per transport), until the channel's `answer(returnAddress, answer)` completes it with OK and the encoded
  * answer. It is completed at most once: a second answer, or one for a call the client cancelled
  * or whose deadline passed (both forget the call), is dropped with a debug line. A call is
  * refused at once with: UNAVAILABLE while the node is isolated (`isolate()`) or closing;
@@ -153,16 +103,10 @@ export class GrpcTransport implements Transport, ClientTransport {
   readonly #options: TransportOptions;
   readonly #server: grpc.Server;
   readonly #partition: PartitionFilter;
-  /** Open channels by service name. */
-  readonly #channels = new Map<string, OpenChannel>();
-  /** Served request/response services by service name. */
-  readonly #served = new Map<string, ServedService>();
-  /** Client calls waiting for their answer, at most `maxPendingCalls`. */
-  readonly #pending = new Map<ReturnAddress, PendingCall>();
-  /** Streams of server-streaming services still open (see `serveStream`), ended at `close()`. */
-  readonly #streams = new Set<grpc.ServerWritableStream<Fields, Fields>>();
-  /** The number in the last return address handed out. */
-  #callCount = 0;
+  readonly #ctx: ServerContext;
+  readonly #channels: GrpcChannels;
+  readonly #calls: GrpcCalls;
+  readonly #streams: GrpcStreams;
   /**
    * Connections to peers (see the class comment). Never holds `self` for the channels (messages
    * to oneself do not use the network); a client call to oneself does dial it.
@@ -183,6 +127,19 @@ export class GrpcTransport implements Transport, ClientTransport {
       'grpc.keepalive_time_ms': this.#options.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': this.#options.keepaliveTimeoutMs,
     });
+    this.#ctx = {
+      self: this.self,
+      cluster: this.#cluster,
+      log: this.#log,
+      options: this.#options,
+      server: this.#server,
+      partition: this.#partition,
+      closing: () => this.#closing !== undefined,
+      claim: serviceClaims(),
+    };
+    this.#channels = new GrpcChannels(this.#ctx, this.#peers);
+    this.#calls = new GrpcCalls(this.#ctx);
+    this.#streams = new GrpcStreams(this.#ctx);
   }
 
   /** Creates a transport serving on `config.bindAddress ?? config.self`. Rejects if it cannot bind. */
@@ -192,61 +149,18 @@ export class GrpcTransport implements Transport, ClientTransport {
     return transport;
   }
 
+  /** Opens the channel of `codec`: a gRPC service with one unary `Deliver` (see the class comment). */
   open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M> {
-    invariant(this.#closing === undefined, () => `open(${codec.service}) on a closed transport`);
-    invariant(!this.#channels.has(codec.service), () => `channel ${codec.service} opened twice`);
-    invariant(!this.#served.has(codec.service), () => `channel ${codec.service} opened, but it is a served service`);
-    const service = serviceDefinition(codec.service);
-    // proto-loader types every method as MethodDefinition<object, object>; envelopes are plain field maps.
-    const method = service[deliverMethod] as Deliver | undefined;
-    invariant(
-      method !== undefined && !method.requestStream && !method.responseStream,
-      () => `service ${codec.service} has no unary ${deliverMethod} method`,
-    );
-    // The channel holds the codec and receiver for one message type M; the map is heterogeneous,
-    // so it stores them as `unknown` and only this pair ever meets (decode's output goes to receive).
-    const channel: OpenChannel = {
-      service: codec.service,
-      method,
-      codec: codec as WireCodec<unknown>,
-      receive: receive as (from: NodeId, msg: unknown) => void,
-    };
-    this.#channels.set(codec.service, channel);
-    const handler: grpc.handleUnaryCall<Fields, object> = (call, callback) => {
-      const verdict = this.#admit(channel, call.request);
-      if (!verdict.ok) {
-        callback({ code: verdict.code, details: verdict.details });
-        return;
-      }
-      callback(null, {});
-      this.#hand(channel, verdict.from, verdict.msg);
-    };
-    // Adding a service to a bound server is supported since grpc-js 1.2 (grpc-node PR #1614).
-    this.#server.addService(service, { [deliverMethod]: handler });
-    return { send: (to, msg) => this.#send(channel, to, msg) };
+    return this.#channels.open(codec, receive);
   }
 
   /**
    * Serves the request/response service of `codec` (see the class comment): `receive` gets each
-   * admitted request with its return address; the returned channel's `send(returnAddress,
+   * admitted request with its return address; the returned channel's `answer(returnAddress,
    * answer)` answers it. Each service may be served once per transport.
    */
-  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans> {
-    invariant(this.#closing === undefined, () => `serve(${codec.service}) on a closed transport`);
-    invariant(!this.#served.has(codec.service), () => `service ${codec.service} served twice`);
-    invariant(!this.#channels.has(codec.service), () => `service ${codec.service} served, but it is an open channel`);
-    const method = callMethod(codec.service);
-    // As for channels: the map is heterogeneous, and only this codec's requests reach this receiver.
-    const served: ServedService = {
-      service: codec.service,
-      codec: codec as ServiceCodec<unknown, unknown>,
-      receive: receive as (from: ReturnAddress, request: unknown) => void,
-    };
-    this.#served.set(codec.service, served);
-    const handler: grpc.handleUnaryCall<Fields, Fields> = (call, respond) => this.#call(served, call, respond);
-    this.#server.addService(serviceDefinition(codec.service), { [callMethodName]: handler });
-    this.#log.debug({ self: this.self, service: codec.service, method: method.path }, 'serving');
-    return { send: (to, answer) => this.#answer(served, to, answer) };
+  serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): AnswerChannel<Ans> {
+    return this.#calls.serve(codec, receive);
   }
 
   /**
@@ -264,64 +178,18 @@ export class GrpcTransport implements Transport, ClientTransport {
     method: string,
     open: (request: Fields, stream: grpc.ServerWritableStream<Fields, Fields>) => void,
   ): void {
-    invariant(this.#closing === undefined, () => `serveStream(${service}) on a closed transport`);
-    invariant(!this.#served.has(service) && !this.#channels.has(service), () => `service ${service} served twice`);
-    const definition = serviceDefinition(service);
-    const m = definition[method];
-    invariant(m !== undefined && !m.requestStream && m.responseStream, () => `service ${service} has no server-streaming ${method} method`);
-    const handler: grpc.handleServerStreamingCall<Fields, Fields> = (stream) => {
-      const verdict = this.#admitStream(service, stream);
-      if (!verdict.ok) {
-        stream.emit('error', { code: verdict.code, details: verdict.details });
-        return;
-      }
-      this.#streams.add(stream);
-      const forget = (): void => void this.#streams.delete(stream);
-      stream.once('cancelled', forget);
-      stream.once('finish', forget);
-      stream.once('close', forget);
-      try {
-        open(stream.request, stream);
-      } catch (err) {
-        this.#log.error({ service, client: stream.getPeer(), err }, 'stream opener threw; stream ended INTERNAL');
-        stream.emit('error', { code: grpc.status.INTERNAL, details: `${this.self} failed on this subscription` });
-      }
-    };
-    this.#server.addService(definition, { [method]: handler });
-    this.#log.debug({ self: this.self, service, method }, 'serving a stream');
-  }
-
-  /** The checks of a new stream of `serveStream`, as `#admitCall`'s (closing, isolated, cluster). */
-  #admitStream(service: string, stream: grpc.ServerWritableStream<Fields, Fields>): { readonly ok: true } | Refusal {
-    if (this.#closing !== undefined) return refuse(grpc.status.UNAVAILABLE, `${this.self} is shutting down`);
-    if (this.#isolated()) {
-      this.#log.debug({ service, client: stream.getPeer() }, 'stream refused: this node is isolated');
-      return refuse(grpc.status.UNAVAILABLE, `${this.self} is isolated`);
-    }
-    const cluster = stream.request['cluster'];
-    if (cluster !== this.#cluster) {
-      const theirs = describeClusterName(cluster);
-      const ours = JSON.stringify(this.#cluster);
-      this.#log.warn({ client: stream.getPeer(), service, senderCluster: theirs, cluster: ours }, 'stream refused: opened by a client of another cluster');
-      return refuse(grpc.status.FAILED_PRECONDITION, `call from a client of cluster ${theirs} reached ${this.self} of cluster ${ours}`);
-    }
-    return { ok: true };
-  }
-
-  /** Whether this node is isolated now (`isolate()` until `heal()`): it serves no client. */
-  get isolated(): boolean {
-    return this.#isolated();
+    this.#streams.serve(service, method, open);
   }
 
   /**
    * Calls a request/response service of other nodes, as `GrpcClientTransport.connect` does (same
-   * semantics and `unreachable` reasons), over this node's peer connections. While this node is
-   * isolated every call fails at once: `unreachable(server, 'UNAVAILABLE: … is isolated')`.
+   * semantics and failures), over this node's peer connections. While this node is isolated
+   * every call fails at once: `failed(server, { kind: 'unreachable', detail: '… is isolated' })`.
    */
   connect<Req, Ans>(
     codec: ServiceCodec<Req, Ans>,
     receive: (server: NodeId, answer: Ans) => void,
-    unreachable?: (server: NodeId, reason: string) => void,
+    failed?: (server: NodeId, failure: CallFailure) => void,
   ): Channel<Req> {
     invariant(this.#closing === undefined, () => `connect(${codec.service}) on a closed transport`);
     const context = {
@@ -329,14 +197,19 @@ export class GrpcTransport implements Transport, ClientTransport {
       log: this.#log,
       deadlineMs: this.#options.callDeadlineMs,
       peers: this.#peers,
-      refusal: () => (this.#isolated() ? `${this.self} is isolated` : undefined),
+      refusal: () => (isolated(this.#ctx) ? `${this.self} is isolated` : undefined),
     };
-    return callChannel(context, codec, receive, unreachable);
+    return callChannel(context, codec, receive, failed);
   }
 
   /** Client calls waiting for their answer now (for tests and status displays). */
   get pendingCalls(): number {
-    return this.#pending.size;
+    return this.#calls.pending;
+  }
+
+  /** Whether this node is isolated now (`isolate()` until `heal()`): it serves no client. */
+  get isolated(): boolean {
+    return isolated(this.#ctx);
   }
 
   /**
@@ -398,257 +271,11 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#log.debug({ self: this.self, address }, 'transport listening');
   }
 
-  #send(channel: OpenChannel, to: NodeId, msg: unknown): void {
-    if (this.#closing !== undefined) return;
-    if (this.#partition.blocked(to)) {
-      this.#log.debug({ to, service: channel.service }, 'send dropped: peer is partitioned off');
-      return;
-    }
-    let envelope: Fields;
-    try {
-      // from/to/cluster last: a codec cannot overwrite the addressing by returning such keys.
-      envelope = { ...channel.codec.encode(msg), from: this.self, to, cluster: this.#cluster };
-    } catch (err) {
-      this.#log.error({ to, service: channel.service, err }, 'send dropped: the codec cannot encode the message');
-      return;
-    }
-    if (to === this.self) {
-      this.#sendToSelf(channel, envelope);
-      return;
-    }
-    let client: grpc.Client;
-    try {
-      client = this.#peers.get(to);
-    } catch (err) {
-      // An address gRPC cannot even parse: the peer is unreachable, which send tolerates.
-      this.#log.warn({ to, err }, 'send dropped: cannot create a client for this address');
-      return;
-    }
-    client.makeUnaryRequest(
-      channel.method.path,
-      channel.method.requestSerialize,
-      channel.method.responseDeserialize,
-      envelope,
-      { deadline: Date.now() + this.#options.sendDeadlineMs },
-      (err) => {
-        if (err === null) return;
-        const fields = { to, service: channel.service, code: grpc.status[err.code], details: err.details };
-        // Lost messages are normal (protocols retransmit); anything else means the two nodes
-        // disagree about identity or wire format, or a message is too big: an operator must see it.
-        if (networkCodes.has(err.code)) this.#log.debug(fields, 'send failed');
-        else if (err.code === grpc.status.RESOURCE_EXHAUSTED) {
-          // Refused by this node's grpc-js, or by the peer's, which logs nothing (see the class comment).
-          this.#log.warn({ ...fields, maxMessageBytes: this.#options.maxMessageBytes }, 'send refused: message too large');
-        } else this.#log.warn(fields, 'send refused by peer');
-      },
-    );
-  }
-
-  /**
-   * Delivers a message to this node without the network, but after the same protobuf round trip
-   * and checks as a remote one, so the codec sees exactly what it would see from a peer; and
-   * never synchronously (the `Transport` contract).
-   */
-  #sendToSelf(channel: OpenChannel, envelope: Fields): void {
-    let bytes: Buffer;
-    try {
-      bytes = channel.method.requestSerialize(envelope);
-    } catch (err) {
-      this.#log.error({ to: this.self, service: channel.service, err }, 'send dropped: cannot serialize the message');
-      return;
-    }
-    if (bytes.length > this.#options.maxMessageBytes) {
-      this.#log.warn(
-        { to: this.self, service: channel.service, bytes: bytes.length, maxMessageBytes: this.#options.maxMessageBytes },
-        'send dropped: message too large',
-      );
-      return;
-    }
-    setImmediate(() => {
-      if (this.#closing !== undefined) return;
-      let wire: Fields;
-      try {
-        wire = channel.method.requestDeserialize(bytes);
-      } catch (err) {
-        // Bytes this node serialized a moment ago: failing to read them back is a codec bug.
-        this.#log.error({ to: this.self, service: channel.service, err }, 'message dropped: cannot deserialize');
-        return;
-      }
-      const verdict = this.#admit(channel, wire);
-      if (verdict.ok) this.#hand(channel, verdict.from, verdict.msg);
-    });
-  }
-
-  /** The receiving side's checks, in order; logs every refusal. Never throws. */
-  #admit(channel: OpenChannel, wire: Fields): Verdict {
-    const { service } = channel;
-    if (this.#closing !== undefined) return refuse(grpc.status.UNAVAILABLE, `${this.self} is shutting down`);
-    let from: NodeId;
-    let to: NodeId;
-    try {
-      from = nodeId(wire['from'], 'from');
-      to = nodeId(wire['to'], 'to');
-    } catch (err) {
-      this.#log.warn({ from: wire['from'], service, field: fieldOf(err), err }, 'message refused: bad envelope');
-      return refuse(grpc.status.INVALID_ARGUMENT, errorText(err));
-    }
-    if (wire['cluster'] !== this.#cluster) {
-      const theirs = describeClusterName(wire['cluster']);
-      const ours = JSON.stringify(this.#cluster);
-      this.#log.warn({ from, service, senderCluster: theirs, cluster: ours }, 'message refused: sent by a node of another cluster');
-      return refuse(
-        grpc.status.FAILED_PRECONDITION,
-        `message from ${from} of cluster ${theirs} reached ${this.self} of cluster ${ours}`,
-      );
-    }
-    if (this.#partition.blocked(from)) {
-      this.#log.debug({ from, service }, 'message dropped: sender is partitioned off');
-      return refuse(grpc.status.UNAVAILABLE, `${this.self} is partitioned from ${from}`);
-    }
-    if (to !== this.self) {
-      this.#log.warn({ from, to, service }, 'message refused: addressed to another node');
-      return refuse(grpc.status.FAILED_PRECONDITION, `message for ${to} reached ${this.self}`);
-    }
-    try {
-      return { ok: true, from, msg: channel.codec.decode(wire) };
-    } catch (err) {
-      this.#log.warn({ from, service, field: fieldOf(err), err }, 'message refused: failed validation');
-      const details = err instanceof InvalidMessageError ? err.message : `invalid message: ${errorText(err)}`;
-      return refuse(grpc.status.INVALID_ARGUMENT, details);
-    }
-  }
-
-  /** Hands an admitted message to the channel's receiver; a throwing receiver must not take the server down. */
-  #hand(channel: OpenChannel, from: NodeId, msg: unknown): void {
-    if (from !== this.self) this.#peers.heardFrom(from);
-    try {
-      channel.receive(from, msg);
-    } catch (err) {
-      this.#log.error({ from, service: channel.service, err }, 'receiver threw; message dropped');
-    }
-  }
-
-  /** Admits one client call, gives it a return address and hands it to the receiver (see the class comment). */
-  #call(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>, respond: grpc.sendUnaryData<Fields>): void {
-    const verdict = this.#admitCall(served, call);
-    if (!verdict.ok) {
-      respond({ code: verdict.code, details: verdict.details });
-      return;
-    }
-    const { service } = served;
-    if (call.cancelled) {
-      this.#log.debug({ service, client: call.getPeer() }, 'call dropped: cancelled before it was handed on');
-      return;
-    }
-    const maxPendingCalls = this.#options.maxPendingCalls;
-    if (this.#pending.size >= maxPendingCalls) {
-      this.#log.warn({ service, client: call.getPeer(), maxPendingCalls }, 'call refused: too many calls waiting for an answer');
-      respond({
-        code: grpc.status.RESOURCE_EXHAUSTED,
-        details: `${this.self} holds ${this.#pending.size} unanswered calls (maxPendingCalls ${maxPendingCalls})`,
-      });
-      return;
-    }
-    const returnAddress = `${returnAddressPrefix}${++this.#callCount}`;
-    const pending: PendingCall = { served, respond };
-    this.#pending.set(returnAddress, pending);
-    // Emitted when the client cancels or the deadline passes (grpc-js may also emit it once the
-    // answer went out: then the call is no longer pending and this does nothing).
-    call.on('cancelled', () => {
-      if (this.#pending.get(returnAddress) !== pending) return;
-      this.#pending.delete(returnAddress);
-      this.#log.debug({ service, returnAddress }, 'call forgotten: cancelled by the client or past its deadline');
-    });
-    try {
-      served.receive(returnAddress, verdict.request);
-    } catch (err) {
-      this.#log.error({ service, returnAddress, err }, 'receiver threw; call answered INTERNAL');
-      if (this.#pending.get(returnAddress) === pending) {
-        this.#complete(returnAddress, pending, { code: grpc.status.INTERNAL, details: `${this.self} failed on this request` });
-      }
-    }
-  }
-
-  /** The serving side's checks of one client call, in order; logs every refusal. Never throws. */
-  #admitCall(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>): CallVerdict {
-    const { service } = served;
-    const wire = call.request;
-    if (this.#closing !== undefined) return refuse(grpc.status.UNAVAILABLE, `${this.self} is shutting down`);
-    if (this.#isolated()) {
-      this.#log.debug({ service, client: call.getPeer() }, 'call refused: this node is isolated');
-      return refuse(grpc.status.UNAVAILABLE, `${this.self} is isolated`);
-    }
-    if (wire['cluster'] !== this.#cluster) {
-      const theirs = describeClusterName(wire['cluster']);
-      const ours = JSON.stringify(this.#cluster);
-      this.#log.warn(
-        { client: call.getPeer(), service, senderCluster: theirs, cluster: ours },
-        'call refused: made by a client of another cluster',
-      );
-      return refuse(
-        grpc.status.FAILED_PRECONDITION,
-        `call from a client of cluster ${theirs} reached ${this.self} of cluster ${ours}`,
-      );
-    }
-    try {
-      return { ok: true, request: served.codec.decodeRequest(wire) };
-    } catch (err) {
-      this.#log.warn({ client: call.getPeer(), service, field: fieldOf(err), err }, 'call refused: failed validation');
-      const details = err instanceof InvalidMessageError ? err.message : `invalid request: ${errorText(err)}`;
-      return refuse(grpc.status.INVALID_ARGUMENT, details);
-    }
-  }
-
-  /** Answers the call waiting at `to`, if any (the served channel's `send`). */
-  #answer(served: ServedService, to: ReturnAddress, answer: unknown): void {
-    if (this.#closing !== undefined) return;
-    const { service } = served;
-    const pending = this.#pending.get(to);
-    if (pending === undefined) {
-      this.#log.debug({ to, service }, 'answer dropped: no call waits at this return address (answered, cancelled or expired)');
-      return;
-    }
-    if (pending.served !== served) {
-      // A core answered through another service's channel: a bug, but not this call's fault.
-      this.#log.error({ to, service, callService: pending.served.service }, 'answer dropped: the return address is of another service');
-      return;
-    }
-    if (this.#isolated()) {
-      this.#log.debug({ to, service }, 'answer dropped: this node is isolated; call answered UNAVAILABLE');
-      this.#complete(to, pending, { code: grpc.status.UNAVAILABLE, details: `${this.self} is isolated` });
-      return;
-    }
-    let wire: Fields;
-    try {
-      wire = served.codec.encodeAnswer(answer);
-    } catch (err) {
-      this.#log.error({ to, service, err }, 'answer dropped: the codec cannot encode it; call answered INTERNAL');
-      this.#complete(to, pending, { code: grpc.status.INTERNAL, details: `${this.self} cannot encode its answer` });
-      return;
-    }
-    this.#complete(to, pending, null, wire);
-  }
-
-  /** Forgets the call waiting at `address` and completes it: with `error`, or OK and `wire`. */
-  #complete(address: ReturnAddress, pending: PendingCall, error: Partial<grpc.StatusObject> | null, wire?: Fields): void {
-    this.#pending.delete(address);
-    if (error !== null) pending.respond(error);
-    else pending.respond(null, wire);
-  }
-
-  /** Whether this node is cut off from every peer and client (`isolate()`). */
-  #isolated(): boolean {
-    return this.#partition.describe().isolated;
-  }
-
   async #shutdown(): Promise<void> {
     this.#peers.close();
-    // Calls still waiting would hold the server until closeGraceMs: tell their clients now.
-    for (const [address, pending] of this.#pending) {
-      this.#complete(address, pending, { code: grpc.status.UNAVAILABLE, details: `${this.self} is shutting down` });
-    }
-    for (const stream of this.#streams) stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `${this.self} is shutting down` });
-    this.#streams.clear();
+    // Calls and streams still open would hold the server until closeGraceMs: tell their clients now.
+    this.#calls.closeAll();
+    this.#streams.closeAll();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
@@ -661,8 +288,4 @@ export class GrpcTransport implements Transport, ClientTransport {
     });
     this.#log.debug({ self: this.self }, 'transport closed');
   }
-}
-
-function refuse(code: grpc.status, details: string): Refusal {
-  return { ok: false, code, details };
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../src/env/clock.js';
-import type { Channel, ClientTransport, ServiceCodec } from '../../src/env/transport.js';
+import type { CallFailure, Channel, ClientTransport, ServiceCodec } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { CallResult } from '../../src/client/client-core.js';
 import {
@@ -69,20 +69,25 @@ interface Sent {
  */
 class FakeTransport implements ClientTransport {
   readonly sent: Sent[] = [];
+  /** Replicas asked for the members of their view (the client's first call asks; these tests never answer). */
+  readonly asked: NodeId[] = [];
   #codec: ServiceCodec<ClientCall, ClientAnswer> | undefined;
   #receive: ((server: NodeId, answer: ClientAnswer) => void) | undefined;
-  #unreachable: ((server: NodeId, reason: string) => void) | undefined;
+  #failed: ((server: NodeId, failure: CallFailure) => void) | undefined;
   closed = false;
 
-  connect<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (server: NodeId, answer: Ans) => void, unreachable?: (server: NodeId, reason: string) => void): Channel<Req> {
+  connect<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (server: NodeId, answer: Ans) => void, failed?: (server: NodeId, failure: CallFailure) => void): Channel<Req> {
     assert.equal(this.#codec, undefined, 'one client, one connection');
     this.#codec = codec as unknown as ServiceCodec<ClientCall, ClientAnswer>;
     this.#receive = receive as unknown as (server: NodeId, answer: ClientAnswer) => void;
-    this.#unreachable = unreachable;
+    this.#failed = failed;
     return {
       send: (to: NodeId, msg: Req): void => {
         const c = this.#codec!;
-        this.sent.push({ to, call: c.decodeRequest(c.encodeRequest(msg as unknown as ClientCall)) });
+        const call = c.decodeRequest(c.encodeRequest(msg as unknown as ClientCall));
+        // Members requests go apart: these tests play the servers of invokes only.
+        if (call.kind === 'members') this.asked.push(to);
+        else this.sent.push({ to, call });
       },
     };
   }
@@ -110,8 +115,8 @@ class FakeTransport implements ClientTransport {
     this.#receive!(server, c.decodeAnswer(c.encodeAnswer(answer)));
   }
 
-  fail(server: NodeId, reason: string): void {
-    this.#unreachable!(server, reason);
+  fail(server: NodeId, failure: CallFailure): void {
+    this.#failed!(server, failure);
   }
 }
 
@@ -141,7 +146,7 @@ class FakeCluster {
       const s = this.net.sent.shift();
       if (s === undefined) return;
       if (this.down.has(s.to)) {
-        this.net.fail(s.to, 'UNAVAILABLE: connection refused');
+        this.net.fail(s.to, { kind: 'unreachable', detail: 'UNAVAILABLE: connection refused' });
         continue;
       }
       if (s.call.kind === 'members') continue;
@@ -221,7 +226,7 @@ test('invoke() rejects with InvalidArgumentError for an invalid answer and for a
   await assert.rejects(reply, (err: unknown) => err instanceof InvalidArgumentError && err.field === 'proc');
   await assert.rejects(client.invoke('echo', null, { deadlineMs: 0 }), InvalidArgumentError);
   const refused = client.invoke('echo', null);
-  net.fail(net.takeOne().to, 'INVALID_ARGUMENT: invalid message: invoke.request.args: not valid JSON');
+  net.fail(net.takeOne().to, { kind: 'invalid-request', detail: 'INVALID_ARGUMENT: invalid message: invoke.request.args: not valid JSON' });
   await assert.rejects(refused, InvalidArgumentError);
   client.close();
 });
@@ -248,7 +253,7 @@ test('BUSY answers are retried on the clock: no resend before the backoff elapse
 });
 
 test('an unreachable replica is skipped and the call still reaches the primary', async () => {
-  // onUnreachable moves on to another replica without waiting for the attempt timeout.
+  // A failure report (onFailed) moves on to another replica without waiting for the attempt timeout.
   const { clock, client, cluster } = setup();
   cluster.down.add('a:1');
   cluster.down.add('b:1');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type TestContext, describe, test } from 'node:test';
-import type { ClientTransport, ReturnAddress, Transport } from '../../src/env/transport.js';
+import type { CallFailure, ClientTransport, ReturnAddress, Transport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import { paxosCodec } from '../../src/paxos/codec.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
@@ -64,26 +64,26 @@ function samplePaxosMessages(a: NodeId, b: NodeId): PaxosMessage[] {
   ];
 }
 
-/** A client channel's record of answers and `unreachable` reports. */
+/** A client channel's record of answers and failure reports. */
 function answers(): {
   readonly got: Received<Ping>[];
-  readonly unreachable: Array<{ readonly server: NodeId; readonly reason: string }>;
+  readonly unreachable: Array<{ readonly server: NodeId; readonly failure: CallFailure }>;
   readonly receive: (server: NodeId, answer: Ping) => void;
-  readonly report: (server: NodeId, reason: string) => void;
+  readonly report: (server: NodeId, failure: CallFailure) => void;
 } {
   const got: Received<Ping>[] = [];
-  const unreachable: Array<{ server: NodeId; reason: string }> = [];
+  const unreachable: Array<{ server: NodeId; failure: CallFailure }> = [];
   return {
     got,
     unreachable,
     receive: (from, msg) => got.push({ from, msg }),
-    report: (server, reason) => unreachable.push({ server, reason }),
+    report: (server, failure) => unreachable.push({ server, failure }),
   };
 }
 
 /** Serves the echo service on `node`: every request is answered at once with a pong naming the server. */
 function serveEcho(node: Transport): void {
-  const channel = node.serve(echoCallCodec, (from, req) => channel.send(from, pong(node.self, req)));
+  const channel = node.serve(echoCallCodec, (from, req) => channel.answer(from, pong(node.self, req)));
 }
 
 function pong(server: NodeId, req: Ping): Ping {
@@ -287,7 +287,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         }
         assert.ok(await h.until(() => waiting.length >= 2 * count, arriveMs), `${waiting.length} of ${2 * count} requests arrived`);
         // Answered last first: answers must follow return addresses, not arrival order.
-        for (const { from, req } of [...waiting].reverse()) answer.send(from, pong(server.self, req));
+        for (const { from, req } of [...waiting].reverse()) answer.answer(from, pong(server.self, req));
         const all = (): boolean => at1.got.length >= count && at2.got.length >= count;
         assert.ok(await h.until(all, arriveMs), `${at1.got.length} and ${at2.got.length} of ${count} answers`);
         for (const [name, at] of [['c1', at1], ['c2', at2]] as const) {
@@ -315,7 +315,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         // The contract allows silence (a lost request); a transport that can tell reports it.
         await h.until(() => at.unreachable.length >= 5, quietMs);
         assert.deepEqual(at.got, [], 'a server that is down answered');
-        assert.ok(at.unreachable.every((u) => u.server === goneId && u.reason.length > 0), JSON.stringify(at.unreachable));
+        assert.ok(at.unreachable.every((u) => u.server === goneId && u.failure.kind === 'unreachable' && u.failure.detail.length > 0), JSON.stringify(at.unreachable));
         const reported = at.unreachable.length;
         calls.send(live.self, { n: 6, text: 'hello' });
         assert.ok(await h.until(() => at.got.length === 1, arriveMs), 'the live server did not answer');
@@ -330,8 +330,8 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         const addresses: ReturnAddress[] = [];
         const answer = server.serve(echoCallCodec, (from, req) => {
           addresses.push(from);
-          answer.send(from, pong(server.self, req));
-          answer.send(from, { n: req.n, text: 'a second answer' });
+          answer.answer(from, pong(server.self, req));
+          answer.answer(from, { n: req.n, text: 'a second answer' });
         });
         const client = await h.client();
         const at = answers();
@@ -339,7 +339,7 @@ export function transportConformance(name: string, makeHarness: () => Promise<Tr
         calls.send(server.self, { n: 1, text: 'once' });
         assert.ok(await h.until(() => at.got.length >= 1, arriveMs), 'no answer');
         // And once more, well after the first answer went out.
-        for (const from of addresses) answer.send(from, { n: 1, text: 'a late answer' });
+        for (const from of addresses) answer.answer(from, { n: 1, text: 'a late answer' });
         await h.until(() => at.got.length > 1, quietMs);
         assert.deepEqual(at.got, [{ from: server.self, msg: pong(server.self, { n: 1, text: 'once' }) }]);
         assert.deepEqual(at.unreachable, []);

@@ -1,7 +1,8 @@
 // Proves the RSM end to end over real gRPC between real processes: three replicas of the test
 // app, a client (RsmClient on GrpcClientTransport) appending under load, the primary killed with
 // SIGKILL, the client carrying on with the new primary, nothing acknowledged lost or executed
-// twice; and bad input refused with typed errors, nothing executed, no replica harmed.
+// twice; bad input refused with typed errors, nothing executed, no replica harmed; and a client
+// given only the primary's address learning the members and surviving that primary's death.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -121,5 +122,26 @@ describe('RSM between three real replica processes', () => {
       return s.every((x) => x.replicaStatus === 'normal' && x.lastExecuted?.seqno === s[0]!.lastExecuted?.seqno) ? s : undefined;
     }, 5000, 'replicas still agree', 20);
     assert.equal(all.length, 3);
+  });
+  test('a client given only the primary\'s address learns the members and survives that primary\'s death', async () => {
+    // Design §5 over real gRPC: the member list comes from the cluster, not only from hints.
+    const primaryAddress = (await status.status(nodes[0]!.address)).primary!;
+    const primary = nodes.find((n) => n.address === primaryAddress)!;
+    const lone = new RsmClient({ members: [primaryAddress], transport, clock: realClock, clientId: 'lone-client' });
+    try {
+      await lone.invoke('length');
+      const everyone = JSON.stringify(nodes.map((n) => n.address).sort());
+      // The members answer travels beside the call's: it may land just after the call's result.
+      await eventually(async () => (JSON.stringify([...lone.core.replicas].sort()) === everyone ? true : undefined), 5000, 'the members learned', 20);
+      await primary.kill('SIGKILL');
+      const index = (await lone.invoke('append', { item: 'lone' }, { deadlineMs: 15_000 })) as number;
+      const list = (await lone.invoke('list')) as string[];
+      assert.equal(list[index], 'lone');
+      assert.notEqual(lone.core.primary, primaryAddress);
+    } finally {
+      lone.close();
+    }
+    await primary.start(['--app', 'test']);
+    await eventually(() => serving(nodes), 15_000, 'the killed primary back as a replica', 20);
   });
 });

@@ -5,11 +5,13 @@ import { Outbox } from '../../src/env/outbox.js';
 import { silentLogger } from '../../src/env/logger.js';
 import type { Members } from '../../src/env/types.js';
 import type { Admission, SelfStatus } from '../../src/config/view-manager.js';
-import { Replica, type RsmSend } from '../../src/rsm/replica.js';
+import { Replica, type RsmOutbox } from '../../src/rsm/replica.js';
+import { ReturnAddress } from '../../src/env/transport.js';
 import { testApp, type TestState } from '../../src/apps/test-app.js';
+import { defaultRsmOptions } from '../../src/options.js';
 
 /** A replica of the test app in a one-member cluster (its own primary), serving view 1. */
-function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: Outbox<RsmSend, never>) => void) => Outbox<RsmSend, never> } {
+function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: RsmOutbox) => void) => RsmOutbox } {
   const views: Members[] = [['a']];
   const config = {
     get vid() { return views.length; },
@@ -17,9 +19,9 @@ function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: Outbox<
     members: (vid?: number) => views[(vid ?? views.length) - 1]!,
     setAdmission: (_a: Admission) => {},
   };
-  const replica = new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: true });
-  const run = (f: (out: Outbox<RsmSend, never>) => void): Outbox<RsmSend, never> => {
-    const out = new Outbox<RsmSend, never>();
+  const replica = new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: true, options: defaultRsmOptions });
+  const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
+    const out: RsmOutbox = new Outbox();
     f(out);
     for (const u of out.upcalls) u();
     return out;
@@ -31,8 +33,8 @@ function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: Outbox<
 
 test('an unknown procedure is refused as invalid and nothing is stamped or executed', () => {
   const { replica, run } = servingPrimary();
-  const out = run((o) => replica.onClientCall('c/1', { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'nope', args: {} } }, o));
-  assert.deepEqual(out.sends.map((s) => s.msg), [{ kind: 'invalid', clientId: 'c', seq: 1, field: 'proc', reason: 'unknown procedure "nope"' }]);
+  const out = run((o) => replica.onClientCall(new ReturnAddress('c 1'), { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'nope', args: {} } }, o));
+  assert.deepEqual(out.answers.map((s) => s.answer), [{ kind: 'invalid', clientId: 'c', seq: 1, field: 'proc', reason: 'unknown procedure "nope"' }]);
   assert.equal(replica.lastExecuted?.seqno, 0);
   assert.equal(replica.state!.list.length, 0);
 });
@@ -49,9 +51,9 @@ test('an invoke for a view that does not exist is rejected and executes nothing'
 
 test('an app error travels inside the reply and the request counts as executed', () => {
   const { replica, run } = servingPrimary();
-  const out = run((o) => replica.onClientCall('c/1', { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'refuse', args: { code: 'nope' } } }, o));
-  assert.deepEqual(out.sends.map((s) => s.msg), [{ kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: false, code: 'nope', message: 'refused on request' } }]);
-  const again = run((o) => replica.onClientCall('c/2', { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'refuse', args: { code: 'nope' } } }, o));
-  assert.equal(again.sends[0]!.msg.kind, 'executed', 'a retry is answered from the client table');
-  assert.equal(replica.lastExecuted?.seqno, 1, 'executed once');
+  const out = run((o) => replica.onClientCall(new ReturnAddress('c 1'), { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'refuse', args: { code: 'nope' } } }, o));
+  assert.deepEqual(out.answers.map((s) => s.answer), [{ kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: false, code: 'nope', message: 'refused on request' } }]);
+  const again = run((o) => replica.onClientCall(new ReturnAddress('c 2'), { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'refuse', args: { code: 'nope' } } }, o));
+  assert.deepEqual(again.answers.map((s) => s.answer), out.answers.map((s) => s.answer), 'a retry is answered from the client table');
+  assert.equal(replica.lastExecuted?.seqno, 2, 'the retry was stamped too (the table decides when a request executes)');
 });

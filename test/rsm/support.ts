@@ -21,6 +21,8 @@ export interface Execution {
   readonly atMs: number;
   readonly vs: Viewstamp;
   readonly request: Request;
+  /** False when the client table answered it instead of running it (a retry, a stale or conflicting request). */
+  readonly ran: boolean;
 }
 
 /**
@@ -39,8 +41,8 @@ export class RsmScenario {
       ids,
       app: testApp,
       replicaObserver: (node) => ({
-        executed: (vs, request, outcome) => {
-          this.executions.push({ node, atMs: this.cluster.sim.now, vs, request });
+        executed: (vs, request, outcome, ran) => {
+          this.executions.push({ node, atMs: this.cluster.sim.now, vs, request, ran });
           checker?.executed(node, vs, request, outcome);
         },
       }),
@@ -130,9 +132,9 @@ export class RsmScenario {
     return `${this.cluster.describe()} | rsm ${rsm.join(' ')}`;
   }
 
-  /** Every execution, on any node, of the append of `item`. */
-  executionsOf(item: string): Execution[] {
-    return this.executions.filter((e) => (e.request.args as { item?: unknown } | null)?.item === item);
+  /** Every execution, on any node, of the append of `item` (with `ran`: only those the app ran). */
+  executionsOf(item: string, ran?: boolean): Execution[] {
+    return this.executions.filter((e) => (e.request.args as { item?: unknown } | null)?.item === item && (ran === undefined || e.ran === ran));
   }
 
   load(clientIds: readonly NodeId[], opts: LoadOptions = {}): Load {

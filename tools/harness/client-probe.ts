@@ -2,6 +2,7 @@ import { silentLogger } from '../../src/env/logger.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
 import { clientServiceCodec } from '../../src/rsm/codec.js';
+import { describeCallFailure } from '../../src/env/transport.js';
 import type { ClientAnswer } from '../../src/rsm/messages.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 
@@ -14,7 +15,7 @@ export type ProbeResult =
  * Sends one client call (`invoke proc(args)`) to exactly one replica, `node`, and reports what
  * came back, without following NOT_PRIMARY hints or retrying elsewhere as `RsmClient` does: the
  * way to ask "does this particular node answer a client?" (a deposed primary must not). The
- * call waits at most `deadlineMs`; past it the result is `unreachable` with DEADLINE_EXCEEDED.
+ * call waits at most `deadlineMs`; past it the result is `unreachable` with a `timeout` failure.
  */
 export async function callReplica(opts: {
   readonly cluster: string;
@@ -36,7 +37,7 @@ export async function callReplica(opts: {
       const channel = transport.connect(
         clientServiceCodec,
         (_server, answer) => resolve({ kind: 'answer', answer, ms: performance.now() - started }),
-        (_server, reason) => resolve({ kind: 'unreachable', reason, ms: performance.now() - started }),
+        (_server, failure) => resolve({ kind: 'unreachable', reason: describeCallFailure(failure), ms: performance.now() - started }),
       );
       channel.send(opts.node, {
         kind: 'invoke',

@@ -1,5 +1,6 @@
 import type { Logger } from '../../src/env/logger.js';
 import { silentLogger } from '../../src/env/logger.js';
+import { describeCallFailure } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import { type NodeStatus, nodeServiceCodec } from '../../src/node/status.js';
 import type { TransportOptions } from '../../src/options.js';
@@ -17,7 +18,7 @@ export class StatusReader {
     this.#channel = this.#transport.connect(
       nodeServiceCodec,
       (server, status) => this.#settle(server, (w) => w.resolve(status)),
-      (server, reason) => this.#settle(server, (w) => w.reject(new Error(`${server}: ${reason}`))),
+      (server, failure) => this.#settle(server, (w) => w.reject(new Error(`${server}: ${describeCallFailure(failure)}`))),
     );
   }
 

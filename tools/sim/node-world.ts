@@ -9,7 +9,7 @@
 import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { DurableLog } from '../../src/env/durable-log.js';
 import { Executor } from '../../src/env/executor.js';
-import type { Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../../src/env/transport.js';
+import { type AnswerChannel, type CallFailure, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { NodeWorld } from '../../src/env/world.js';
 import { type SimDisk, SimDurableLog } from './disk.js';
@@ -65,22 +65,24 @@ export function makeNodeWorld(deps: NodeWorldDeps): { world: NodeWorld; transpor
       };
     },
     // A request/response service: requests and answers are one-way messages here. Each
-    // request gets a return address of its own, `<client node>/<n>`, answered at most once.
-    serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): Channel<Ans> {
+    // request gets a return address of its own, which remembers the client machine that asked;
+    // it is answered at most once.
+    serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): AnswerChannel<Ans> {
       let calls = 0;
-      const open = new Set<ReturnAddress>();
+      const open = new Map<ReturnAddress, NodeId>();
       register(codec.service, {
         decode: (w) => codec.decodeRequest(w),
         receive: (from, request) => {
-          const address = `${from}/${++calls}`;
-          open.add(address);
+          const address = new ReturnAddress(`${from} call ${++calls}`);
+          open.set(address, from);
           receive(address, request as Req);
         },
       });
       return {
-        send(to: ReturnAddress, answer: Ans): void {
-          if (!open.delete(to)) return; // answered already
-          const client = to.slice(0, to.lastIndexOf('/'));
+        answer(to: ReturnAddress, answer: Ans): void {
+          const client = open.get(to);
+          if (client === undefined) return; // answered already
+          open.delete(to);
           sim.network.send(id, client, answersOf(codec.service), answer, codec.encodeAnswer(answer), summarize(codec.service, answer));
         },
       };
@@ -88,14 +90,14 @@ export function makeNodeWorld(deps: NodeWorldDeps): { world: NodeWorld; transpor
     connect<Req, Ans>(
       codec: ServiceCodec<Req, Ans>,
       receive: (server: NodeId, answer: Ans) => void,
-      unreachable?: (server: NodeId, reason: string) => void,
+      failed?: (server: NodeId, failure: CallFailure) => void,
     ): Channel<Req> {
       register(answersOf(codec.service), { decode: (w) => codec.decodeAnswer(w), receive: receive as (from: NodeId, msg: unknown) => void });
       return {
         send(server: NodeId, request: Req): void {
           // A server that is down refuses the connection at once, as a closed port would.
-          if (sim.nodes.get(server)?.status === 'down' && unreachable !== undefined) {
-            sim.schedule(0, guard(() => unreachable(server, 'UNAVAILABLE: connection refused')));
+          if (sim.nodes.get(server)?.status === 'down' && failed !== undefined) {
+            sim.schedule(0, guard(() => failed(server, { kind: 'unreachable', detail: 'connection refused' })));
             return;
           }
           sim.network.send(id, server, codec.service, request, codec.encodeRequest(request), summarize(codec.service, request));

@@ -1,5 +1,6 @@
 import type { RsmClient } from '../../client/rsm-client.js';
 import type { Clock, TimerHandle } from '../../env/clock.js';
+import { CoreShell } from '../../env/core-shell.js';
 import { Executor } from '../../env/executor.js';
 import { type Logger, silentLogger } from '../../env/logger.js';
 import { type LockClientOptions, defaultLockClientOptions, withDefaults } from '../../options.js';
@@ -8,6 +9,9 @@ import { type CallbackSubscriber, type CallbackSubscription, parseLockCallback }
 import { LockClientClosedError, LockUsageError } from './lock-errors.js';
 import { LockClientCore, LockClientOutbox, type LockServerCall, type ServerResult } from './lock-client-core.js';
 import type { AcquireResult } from './lock-client-core.js';
+
+/** What leaves one core batch: a server call, or a release that is due (a background step of its own). */
+type LockEffect = { readonly kind: 'call'; readonly call: LockServerCall } | { readonly kind: 'release-due'; readonly lock: string };
 
 /** What the lock client needs of an `RsmClient`: its callback-form call (no promises, so the simulator can run it). */
 export type LockRpc = Pick<RsmClient, 'submit'>;
@@ -48,7 +52,8 @@ export class LockClient {
   readonly #rsm: LockRpc;
   readonly #closeRsm: (() => void) | null;
   readonly #subscriber: CallbackSubscriber;
-  readonly #timers = new Map<string, TimerHandle>();
+  /** Runs the core: its per-lock retry timers are the shell's keyed timers, keyed by lock. */
+  readonly #shell: CoreShell<LockClientOutbox, LockEffect>;
   readonly #dueSteps = new Set<TimerHandle>();
   #subscription: CallbackSubscription | null = null;
   /** Bumped at every (re)subscription and at close: callbacks of an older one are ignored. */
@@ -64,6 +69,22 @@ export class LockClient {
     this.core = new LockClientCore({ owner: config.owner, logger: this.#log, options: this.#options });
     this.#clock = config.clock;
     this.#executor = new Executor((err) => this.#log.error({ err }, 'lock client: internal error; the client stopped'));
+    this.#shell = new CoreShell<LockClientOutbox, LockEffect>({
+      executor: this.#executor,
+      clock: config.clock,
+      outbox: () => new LockClientOutbox(),
+      effects: (out) => ({
+        timers: out.timers.map(({ lock, delayMs }) => ({ key: lock, delayMs })),
+        sends: [
+          ...out.calls.map((call): LockEffect => ({ kind: 'call', call })),
+          ...out.releasesDue.map((lock): LockEffect => ({ kind: 'release-due', lock })),
+        ],
+        upcalls: out.upcalls,
+      }),
+      onTimer: (lock, out) => this.core.onTimer(lock, out),
+      send: (effect) => (effect.kind === 'call' ? this.#call(effect.call) : this.#releaseLater(effect.lock)),
+      onUpcallError: (err) => this.#log.error({ err }, 'lock client: a local user\'s callback threw'),
+    });
     if (typeof config.rsm === 'function') {
       const rsm = config.rsm();
       this.#rsm = rsm;
@@ -131,8 +152,7 @@ export class LockClient {
     this.#subscription?.close();
     this.#subscription = null;
     this.#resubscribeTimer?.cancel();
-    for (const t of this.#timers.values()) t.cancel();
-    this.#timers.clear();
+    this.#shell.stop();
     for (const t of this.#dueSteps) t.cancel();
     this.#dueSteps.clear();
     const out = new LockClientOutbox();
@@ -143,36 +163,19 @@ export class LockClient {
   }
 
   #submit(handler: (out: LockClientOutbox) => void): void {
-    this.#executor.submit(() => this.#run(handler));
+    this.#executor.submit(() => this.#shell.run(handler));
   }
 
-  /** Runs one core handler, then carries out its effects in the outbox's order. */
-  #run(handler: (out: LockClientOutbox) => void): void {
-    if (this.#closed) return;
-    const out = new LockClientOutbox();
-    handler(out);
-    for (const { lock, delayMs } of out.timers) {
-      this.#timers.get(lock)?.cancel();
-      this.#timers.delete(lock);
-      if (delayMs === null) continue;
-      const handle = this.#clock.setTimer(delayMs, () => {
-        if (this.#timers.get(lock) !== handle) return;
-        this.#timers.delete(lock);
-        this.#submit((o) => this.core.onTimer(lock, o));
-      });
-      this.#timers.set(lock, handle);
-    }
-    for (const call of out.calls) this.#call(call);
-    for (const call of out.upcalls) this.#executor.submit(() => this.#upcall(call));
-    // A due release is a background step: a task of its own, started from the clock, so it never
-    // runs inside the callback (or the local release) that made it due.
-    for (const lock of out.releasesDue) {
-      const handle = this.#clock.setTimer(0, () => {
-        this.#dueSteps.delete(handle);
-        this.#submit((o) => this.core.onReleaseDue(lock, o));
-      });
-      this.#dueSteps.add(handle);
-    }
+  /**
+   * A due release is a background step: a task of its own, started from the clock, so it never
+   * runs inside the callback (or the local release) that made it due.
+   */
+  #releaseLater(lock: string): void {
+    const handle = this.#clock.setTimer(0, () => {
+      this.#dueSteps.delete(handle);
+      this.#submit((o) => this.core.onReleaseDue(lock, o));
+    });
+    this.#dueSteps.add(handle);
   }
 
   #call(call: LockServerCall): void {

@@ -1,0 +1,207 @@
+import { invariant } from '../env/errors.js';
+import type { Logger } from '../env/logger.js';
+import type { NodeId } from '../env/types.js';
+import { limits } from '../options.js';
+import { type App, AppError } from './app.js';
+import { ClientTable, type Execution, type Outcome, requestDigest } from './client-table.js';
+import type { Request } from './messages.js';
+import type { RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
+import { decodeSnapshot, encodeSnapshot } from './state-transfer.js';
+import { type Viewstamp, formatViewstamp, sameViewstamp } from './viewstamp.js';
+
+/**
+ * The replicated state one replica holds: the app's state, the client table, and the viewstamp
+ * of the last request executed (or of the state copied). Executing a request is the only way
+ * the state changes in a view; state transfer replaces it whole (`install`).
+ *
+ * Invariant: `state`, `table` and `last` change together; `state === null` exactly when `last`
+ * is null (a replica that holds no state: a joiner, or a process that restarted).
+ */
+export class ReplicatedState<S> {
+  readonly #app: App<S>;
+  readonly #log: Logger;
+  readonly #mutations: RsmMutations;
+  #state: S | null;
+  #table = new ClientTable();
+  #last: Viewstamp | null;
+  /** The last view in which this state was the view's state (its replica normal there); null: never. */
+  #syncedVid: number | null;
+  /** The snapshot of the state held, for serving `sync-pull`s; dropped whenever the state changes. */
+  #snapshot: { readonly last: Viewstamp; readonly bytes: Uint8Array } | null = null;
+
+  /** With `genesis`, holds the app's initial state at (0, 0); otherwise no state. */
+  constructor(app: App<S>, logger: Logger, mutations: RsmMutations, genesis: boolean) {
+    this.#app = app;
+    this.#log = logger;
+    this.#mutations = mutations;
+    this.#state = genesis ? app.initialState() : null;
+    this.#last = genesis ? { vid: 0, seqno: 0 } : null;
+    this.#syncedVid = genesis ? 1 : null;
+  }
+
+  /** This state is view `vid`'s state: its replica became normal in `vid`. */
+  synced(vid: number): void {
+    this.#syncedVid = vid;
+  }
+
+  /**
+   * Whether this state holds every request acknowledged up to view `vid`: it was the state of
+   * view s (`synced(s)`) and its replica has been a member of every view since (`memberOf`), in
+   * this process life. `strict` is the test mutation `strictCompleteness`.
+   *
+   * Why that suffices: requests are acknowledged only in an active view (its primary serves once
+   * every member is normal), and every member of an active view executes every request
+   * acknowledged in it. Had any view after s become active, this replica, a member of it, would
+   * have been normal in it, so s would be higher. Hence nothing was acknowledged after s that
+   * this replica lacks. All complete replicas therefore share the same s, and their states
+   * differ only in unacknowledged requests at the end of view s, in one order: the most advanced
+   * one contains the others.
+   */
+  completeIn(vid: number, memberOf: (vid: number) => boolean, strict: boolean): boolean {
+    const s = this.#syncedVid;
+    if (this.#state === null || s === null || vid === 0) return false;
+    if (strict && vid - s >= 2) return false;
+    for (let v = s; v <= vid; v++) if (!memberOf(v)) return false;
+    return true;
+  }
+
+  /** The app state (for status pages and checkers; do not change it). */
+  get state(): S | null {
+    return this.#state;
+  }
+
+  /** Viewstamp of the last request executed here (or of the state copied); null: no state. */
+  get last(): Viewstamp | null {
+    return this.#last;
+  }
+
+  /**
+   * Executes one request at viewstamp `vs`: the client table decides (see `Execution`), and only
+   * a new request runs against the state and is recorded. `digest` is the request's
+   * `requestDigest` if the caller computed it already. The caller keeps the order (every replica
+   * executes the same requests at the same viewstamps, from the same starting state).
+   */
+  execute(vs: Viewstamp, request: Request, digest: string = requestDigest(request.proc, request.args)): Execution {
+    invariant(this.#state !== null, () => `executing ${formatViewstamp(vs)} without state`);
+    const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(request.clientId, request.seq, digest);
+    let execution: Execution;
+    if (known.kind === 'done') {
+      execution = { kind: 'retry', outcome: known.outcome };
+    } else if (known.kind === 'stale' || known.kind === 'conflict') {
+      execution = { kind: known.kind };
+    } else {
+      const outcome = this.#run(vs, request);
+      this.#table.record(request.clientId, request.seq, digest, outcome);
+      execution = { kind: 'ran', outcome };
+    }
+    this.#last = vs;
+    this.#snapshot = null;
+    this.#log.debug({ vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq, proc: request.proc, execution: execution.kind }, 'rsm: executed');
+    return execution;
+  }
+
+  /** The snapshot of the state held, if it stands at `target` (what a `sync-pull` is served from). */
+  snapshotAt(target: Viewstamp): Uint8Array | null {
+    if (this.#state === null || !sameViewstamp(this.#last, target)) return null;
+    if (this.#snapshot === null || !sameViewstamp(this.#snapshot.last, target)) {
+      this.#snapshot = { last: target, bytes: encodeSnapshot(target, this.#table, this.#app.marshalState(this.#state)) };
+    }
+    return this.#snapshot.bytes;
+  }
+
+  /** The replicated state as bytes (app state and client table), or null. For checkers. */
+  snapshotBytes(): Uint8Array | null {
+    if (this.#state === null || this.#last === null) return null;
+    return encodeSnapshot({ vid: 0, seqno: 0 }, this.#table, this.#app.marshalState(this.#state));
+  }
+
+  /** Replaces the state with a copy of `source`'s, which must stand at `target`. */
+  install(snapshot: Uint8Array, target: Viewstamp, source: NodeId): void {
+    const { last, table, app } = decodeSnapshot(snapshot);
+    invariant(sameViewstamp(last, target), () => `snapshot from ${source} is at ${formatViewstamp(last)}, asked for ${formatViewstamp(target)}`);
+    this.#state = this.#app.unmarshalState(app);
+    this.#table = table;
+    this.#last = last;
+    this.#snapshot = null;
+  }
+
+  #run(vs: Viewstamp, request: Request): Outcome {
+    const handler = this.#app.handlers[request.proc];
+    if (handler === undefined) return { ok: false, code: 'unknown-procedure', message: request.proc };
+    try {
+      const value = handler(this.#state as S, request.args);
+      // The request ran; a reply too large to send is answered as a typed outcome instead.
+      const size = JSON.stringify(value)?.length ?? 0;
+      if (size > limits.maxReplyBytes) {
+        return { ok: false, code: 'reply-too-large', message: `the reply has ${size} characters; at most ${limits.maxReplyBytes} are sent (the request was executed)` };
+      }
+      return { ok: true, value };
+    } catch (err) {
+      if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
+      // A bug in the handler. It is deterministic (same state, same args), so every replica
+      // fails the same way; it is answered as an error rather than crashing the replica.
+      this.#log.error({ vid: vs.vid, proc: request.proc, err: (err as Error).message }, 'rsm: handler threw');
+      return { ok: false, code: 'handler-error', message: (err as Error).message };
+    }
+  }
+}
+
+export interface BackupExecutionDeps {
+  readonly self: NodeId;
+  readonly vid: number;
+  readonly maxBufferedInvokes: number;
+  readonly mutations: RsmMutations;
+  readonly breakpoints: RsmBreakpoints;
+  /** Executes one request at `vs` (in order: this class keeps it). */
+  readonly execute: (vs: Viewstamp, request: Request, out: RsmOutbox) => Execution;
+}
+
+/**
+ * A backup's side of one view it serves (mode backup): the primary's invokes are executed
+ * strictly in seqno order with no gaps, each acknowledged once executed; early ones wait in a
+ * buffer (at most `maxBufferedInvokes`; more are dropped, and the primary re-sends them);
+ * duplicates are acknowledged again.
+ */
+export class BackupExecution {
+  readonly #deps: BackupExecutionDeps;
+  readonly #early = new Map<number, Request>();
+  /** Requests of this view executed here; the next to execute is this + 1. */
+  #executed = 0;
+
+  constructor(deps: BackupExecutionDeps) {
+    this.#deps = deps;
+  }
+
+  /** An invoke of this view from its primary. */
+  onInvoke(primary: NodeId, vs: Viewstamp, request: Request, out: RsmOutbox): void {
+    const { mutations, maxBufferedInvokes } = this.#deps;
+    const next = this.#executed + 1;
+    if (vs.seqno < next) {
+      out.send(primary, { kind: 'invoke-ack', vs }); // a duplicate: executed already
+      return;
+    }
+    if (vs.seqno > next && mutations.executeOutOfOrder !== true) {
+      if (this.#early.size < maxBufferedInvokes) this.#early.set(vs.seqno, request);
+      return;
+    }
+    this.#execute(primary, vs, request, out);
+    for (let r = this.#early.get(this.#executed + 1); r !== undefined; r = this.#early.get(this.#executed + 1)) {
+      const at: Viewstamp = { vid: this.#deps.vid, seqno: this.#executed + 1 };
+      this.#early.delete(at.seqno);
+      this.#execute(primary, at, r, out);
+    }
+  }
+
+  #execute(primary: NodeId, vs: Viewstamp, request: Request, out: RsmOutbox): void {
+    const { self, vid, mutations, breakpoints } = this.#deps;
+    invariant(vs.seqno === this.#executed + 1 || mutations.executeOutOfOrder === true,
+      () => `${self} executing ${formatViewstamp(vs)} after ${vid}.${this.#executed}`);
+    this.#deps.execute(vs, request, out);
+    this.#executed = Math.max(this.#executed, vs.seqno);
+    if (breakpoints.isArmed(1)) {
+      out.halt(`breakpoint 1: backup ${self} dies after executing ${formatViewstamp(vs)}`);
+      return;
+    }
+    out.send(primary, { kind: 'invoke-ack', vs });
+  }
+}

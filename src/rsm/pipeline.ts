@@ -1,0 +1,159 @@
+import type { ReturnAddress } from '../env/transport.js';
+import type { NodeId } from '../env/types.js';
+import type { RsmOptions } from '../options.js';
+import { type Execution, requestDigest } from './client-table.js';
+import type { ClientAnswer, Request } from './messages.js';
+import { type RsmMutations, type RsmOutbox, rsmTimers } from './replica-deps.js';
+import type { Viewstamp } from './viewstamp.js';
+
+/** A request the primary stamped and has not executed yet. */
+interface InFlight {
+  readonly vs: Viewstamp;
+  readonly request: Request;
+  /** The request's `requestDigest`, computed once, when it arrived. */
+  readonly digest: string;
+  readonly acks: Set<NodeId>;
+  /** The clients waiting for its answer (a retry of the same request joins the first). */
+  readonly waiters: ReturnAddress[];
+}
+
+export interface PipelineDeps {
+  readonly vid: number;
+  /** The members of the view other than this primary: each must acknowledge a request before it executes. */
+  readonly backups: readonly NodeId[];
+  readonly options: RsmOptions;
+  readonly mutations: RsmMutations;
+  /** Executes a request whose turn came, at `vs`; returns what the client table decided. */
+  readonly execute: (vs: Viewstamp, request: Request, digest: string, out: RsmOutbox) => Execution;
+  /** After a request executed and its clients were answered (the callbacks it caused). */
+  readonly afterExecute: (request: Request, out: RsmOutbox) => void;
+}
+
+/** The answer to `r`'s clients once it executed. */
+function answerOf(r: Request, execution: Execution): ClientAnswer {
+  switch (execution.kind) {
+    case 'ran':
+    case 'retry':
+      return { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome: execution.outcome };
+    case 'stale':
+      return { kind: 'stale', clientId: r.clientId, seq: r.seq };
+    case 'conflict':
+      return { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq', reason: conflictReason(r.clientId, 'was executed') };
+  }
+}
+
+function conflictReason(clientId: string, what: 'was executed' | 'is in flight'): string {
+  return `another request of client ${clientId} ${what} under this number: a client id used by two clients, or reused without raising its numbers`;
+}
+
+/** Answers `r` with BUSY: the primary cannot take it now; the client retries after `retryAfterMs`. */
+export function answerBusy(out: RsmOutbox, to: ReturnAddress, r: Request, retryAfterMs: number, reason: string): void {
+  out.answer(to, { kind: 'busy', clientId: r.clientId, seq: r.seq, retryAfterMs, reason });
+}
+
+/**
+ * The serving primary's requests in one view (design §4, client path): each admitted request is
+ * stamped with the view's next viewstamp and sent to every backup; it executes here once every
+ * backup acknowledged it and every earlier one executed, and its clients are answered then. Many
+ * requests may be in flight (at most `maxInFlight`; more get BUSY). A deposed primary cannot
+ * answer: it never gets acknowledgements from a new view's members.
+ *
+ * Invariants: seqnos are stamped 1, 2, 3 … without gaps; requests execute in seqno order, each
+ * once; a request is in flight at most once (a retry waits for the same execution).
+ */
+export class Pipeline {
+  readonly #deps: PipelineDeps;
+  #nextSeqno = 1;
+  /** Requests of this view executed here; the next to execute is this + 1. */
+  #executed = 0;
+  readonly #inFlight = new Map<number, InFlight>();
+  /** In-flight requests by `clientId#seq`, so a retry waits for the same execution. */
+  readonly #byRequest = new Map<string, number>();
+
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps;
+  }
+
+  get size(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Stamps and replicates request `r` from `from`, or joins it to the same request in flight.
+   * The client table is not consulted here: whether `r` runs, is a retry of an executed request
+   * or is refused is decided once, when it executes (`ReplicatedState.execute`), by every replica
+   * alike. Another request in flight under the same `(clientId, seq)` is refused at once.
+   */
+  submit(from: ReturnAddress, r: Request, out: RsmOutbox): void {
+    const { options, mutations, vid, backups } = this.#deps;
+    const key = requestKey(r);
+    const digest = requestDigest(r.proc, r.args);
+    const pending = mutations.noClientTable === true ? undefined : this.#byRequest.get(key);
+    if (pending !== undefined) {
+      const entry = this.#inFlight.get(pending)!;
+      if (entry.digest === digest) entry.waiters.push(from);
+      else out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq', reason: conflictReason(r.clientId, 'is in flight') });
+      return;
+    }
+    if (this.#inFlight.size >= options.maxInFlight) {
+      answerBusy(out, from, r, options.busyRetryAfterMs, `${this.#inFlight.size} requests in flight`);
+      return;
+    }
+    const vs: Viewstamp = { vid, seqno: this.#nextSeqno++ };
+    this.#inFlight.set(vs.seqno, { vs, request: r, digest, acks: new Set(), waiters: [from] });
+    this.#byRequest.set(key, vs.seqno);
+    for (const b of backups) out.send(b, { kind: 'invoke', vs, request: r });
+    if (this.#inFlight.size === 1) out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
+    this.executeReady(out);
+  }
+
+  /** Backup `from` executed the request at `seqno`; false if no such request is in flight. */
+  ack(from: NodeId, seqno: number): boolean {
+    const entry = this.#inFlight.get(seqno);
+    if (entry === undefined) return false;
+    entry.acks.add(from);
+    return true;
+  }
+
+  /** Executes, in seqno order, every stamped request that all backups acknowledged; answers its clients. */
+  executeReady(out: RsmOutbox): void {
+    const { backups, mutations } = this.#deps;
+    for (let entry = this.#inFlight.get(this.#executed + 1); entry !== undefined; entry = this.#inFlight.get(this.#executed + 1)) {
+      const acked = mutations.replyBeforeAllAcks === true
+        ? backups.length === 0 || entry.acks.size > 0
+        : backups.every((b) => entry.acks.has(b));
+      if (!acked) return;
+      this.#inFlight.delete(entry.vs.seqno);
+      this.#byRequest.delete(requestKey(entry.request));
+      const execution = this.#deps.execute(entry.vs, entry.request, entry.digest, out);
+      this.#executed = entry.vs.seqno;
+      const r = entry.request;
+      const answer = answerOf(r, execution);
+      for (const to of entry.waiters) out.answer(to, answer);
+      this.#deps.afterExecute(r, out);
+    }
+    if (this.#inFlight.size === 0) out.cancelTimer(rsmTimers.invokeRetry);
+  }
+
+  /** The invoke retry timer: re-sends every invoke a backup has not acknowledged. */
+  onRetryTimer(out: RsmOutbox): void {
+    if (this.#inFlight.size === 0) return;
+    for (const entry of this.#inFlight.values()) {
+      for (const b of this.#deps.backups) if (!entry.acks.has(b)) out.send(b, { kind: 'invoke', vs: entry.vs, request: entry.request });
+    }
+    out.setTimer(rsmTimers.invokeRetry, this.#deps.options.invokeRetryMs);
+  }
+
+  /** The view is being left: every client still waiting is told to retry; nothing more executes. */
+  abandon(out: RsmOutbox): void {
+    for (const entry of this.#inFlight.values()) {
+      for (const to of entry.waiters) answerBusy(out, to, entry.request, this.#deps.options.busyRetryAfterMs, 'the view changed; retry');
+    }
+    this.#inFlight.clear();
+    this.#byRequest.clear();
+  }
+}
+
+function requestKey(r: Request): string {
+  return `${r.clientId}#${r.seq}`;
+}

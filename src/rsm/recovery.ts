@@ -1,0 +1,270 @@
+import type { Logger } from '../env/logger.js';
+import type { Members, NodeId } from '../env/types.js';
+import type { RsmOptions } from '../options.js';
+import type { ReplicatedState } from './execution.js';
+import type { ReplicaMessage, SyncAction } from './messages.js';
+import { type RsmOutbox, rsmTimers } from './replica-deps.js';
+import { StateTransfer } from './state-transfer.js';
+import { type Viewstamp, compareHeld, formatViewstamp, sameViewstamp } from './viewstamp.js';
+
+/**
+ * The recovery task's state transfer in one view (design §4): the primary's side
+ * (`PrimarySync`) and a backup's (`BackupSync`). A replica in mode `syncing` holds exactly one of
+ * them, from the view's commit until `SyncContext.done`.
+ *
+ * The protocol: the primary collects every backup's status: the viewstamp of the state it
+ * holds, and whether that state is *complete* (`Replica.stateComplete`: it holds every request
+ * acknowledged so far). Among the complete members, the one with the highest viewstamp holds the
+ * view's authoritative state; the primary copies it first if it is not its own. (Design §4 says
+ * "the primary's state"; that loses acknowledged requests when a member that never received the
+ * state becomes primary, e.g. after a cascade of deaths; and "the highest viewstamp among all
+ * members" loses them when a member rejoined with an old state.) Then every backup whose state
+ * differs copies the primary's, and the primary serves once all backups hold it. If no member's
+ * state is complete, the view does not serve at all: it never serves a state that lacks an
+ * acknowledged request.
+ */
+
+/** What a view's state transfer needs of its replica. */
+export interface SyncContext<S> {
+  readonly vid: number;
+  readonly primary: NodeId;
+  /** The members of the view other than the primary. */
+  readonly backups: readonly NodeId[];
+  readonly members: Members;
+  readonly held: ReplicatedState<S>;
+  /** Whether the state held here holds every request acknowledged so far (`Replica.stateComplete`). */
+  stateComplete(): boolean;
+  readonly options: RsmOptions;
+  readonly log: Logger;
+  /** The state held was replaced by a copy standing at `last`. */
+  installed(last: Viewstamp, out: RsmOutbox): void;
+  /** The primary: every backup holds the view's state. A backup: it holds the view's state. */
+  done(out: RsmOutbox): void;
+}
+
+type SyncStatus = Extract<ReplicaMessage, { kind: 'sync-status' }>;
+type SyncReply = Extract<ReplicaMessage, { kind: 'sync-reply' }>;
+type SyncChunk = Extract<ReplicaMessage, { kind: 'sync-chunk' }>;
+type SyncUnavailable = Extract<ReplicaMessage, { kind: 'sync-unavailable' }>;
+
+/** What both sides share: the pull of another replica's state, if one is under way. */
+abstract class ViewSync<S> {
+  protected readonly ctx: SyncContext<S>;
+  pull: StateTransfer | null = null;
+
+  constructor(ctx: SyncContext<S>) {
+    this.ctx = ctx;
+  }
+
+  /** The source sent the next chunk of the state being pulled. */
+  onChunk(from: NodeId, m: SyncChunk, out: RsmOutbox): void {
+    const pull = this.pull;
+    if (pull === null) return;
+    const progress = pull.accept(from, m);
+    if (progress === 'ignored') return;
+    if (progress === 'more') {
+      out.send(pull.source, pull.nextRequest());
+      out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
+      return;
+    }
+    this.#install(pull, out);
+    this.pull = null;
+    this.pulled(out);
+  }
+
+  /** The source no longer holds the state being pulled. */
+  onUnavailable(from: NodeId, m: SyncUnavailable, out: RsmOutbox): void {
+    const pull = this.pull;
+    if (pull === null || pull.source !== from || m.vid !== this.ctx.vid || !sameViewstamp(m.target, pull.target)) return;
+    this.ctx.log.warn({ vid: this.ctx.vid, source: from, target: formatViewstamp(m.target) }, 'rsm: state to copy is gone; starting over');
+    this.pull = null;
+    this.startOver(out);
+  }
+
+  /** The sync retry timer: ask again for what got no answer. */
+  onRetry(out: RsmOutbox): void {
+    if (this.pull !== null) {
+      out.send(this.pull.source, this.pull.nextRequest());
+      out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
+    } else {
+      this.retryIdle(out);
+    }
+  }
+
+  /** Starts pulling the state `source` holds at `target`. */
+  protected startPull(source: NodeId, target: Viewstamp, out: RsmOutbox): void {
+    this.pull = new StateTransfer(this.ctx.vid, source, target);
+    out.send(source, this.pull.nextRequest());
+    out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
+  }
+
+  /** A pull completed and its state is installed here. */
+  protected abstract pulled(out: RsmOutbox): void;
+  /** The state being pulled is gone at its source. */
+  protected abstract startOver(out: RsmOutbox): void;
+  /** The retry timer fired with no pull under way. */
+  protected abstract retryIdle(out: RsmOutbox): void;
+
+  #install(pull: StateTransfer, out: RsmOutbox): void {
+    const { held, vid, log } = this.ctx;
+    held.install(pull.result(), pull.target, pull.source);
+    const last = held.last!;
+    log.info({ vid, vs: formatViewstamp(last), source: pull.source, bytes: pull.received }, 'rsm: state copied');
+    this.ctx.installed(last, out);
+  }
+}
+
+/**
+ * The primary's side: collect every backup's status; find the most advanced complete state
+ * and copy it here if it is not this primary's own; then have every backup whose state differs
+ * copy this one, and serve once all hold it. No complete state anywhere: refuse (`stuck`).
+ */
+export class PrimarySync<S> extends ViewSync<S> {
+  readonly role = 'primary';
+  /**
+   * collecting: waiting for every backup's status; pulling: copying a backup's newer state;
+   * distributing: backups copy this primary's state; stuck: no member's state is complete.
+   */
+  phase: 'collecting' | 'pulling' | 'distributing' | 'stuck' = 'collecting';
+  readonly reports = new Map<NodeId, { readonly last: Viewstamp | null; readonly complete: boolean }>();
+  readonly upToDate = new Set<NodeId>();
+
+  /** Decides at once if there is nobody to hear from (a view of one). */
+  start(out: RsmOutbox): void {
+    this.#decideIfReported(out);
+  }
+
+  /** A backup of the view reported where its state stands. */
+  onStatus(from: NodeId, m: SyncStatus, out: RsmOutbox): void {
+    this.reports.set(from, { last: m.last, complete: m.complete });
+    switch (this.phase) {
+      case 'collecting':
+        this.#reply(from, 'wait', null, out);
+        this.#decideIfReported(out);
+        break;
+      case 'pulling':
+        this.#reply(from, 'wait', null, out);
+        break;
+      case 'stuck':
+        this.#reply(from, 'no-state', null, out);
+        break;
+      case 'distributing':
+        this.#answerBackup(from, out);
+        break;
+    }
+  }
+
+  protected pulled(out: RsmOutbox): void {
+    this.#startDistributing(out);
+  }
+
+  protected startOver(): void {
+    this.phase = 'collecting';
+    this.reports.clear();
+    // Backups report again on their own timers; decide afresh then.
+  }
+
+  protected retryIdle(): void {
+    // Backups report on their own timers.
+  }
+
+  #reply(to: NodeId, action: SyncAction, target: Viewstamp | null, out: RsmOutbox): void {
+    out.send(to, { kind: 'sync-reply', vid: this.ctx.vid, action, target });
+  }
+
+  /** Once every backup has reported: find the most advanced state; copy it here if needed. */
+  #decideIfReported(out: RsmOutbox): void {
+    const { backups, held, vid, log } = this.ctx;
+    if (this.phase !== 'collecting' || !backups.every((b) => this.reports.has(b))) return;
+    // The source: the complete state with the highest viewstamp (this primary's own on a tie).
+    let best: Viewstamp | null = this.ctx.stateComplete() ? held.last : null;
+    let source: NodeId | null = null;
+    for (const b of backups) {
+      const r = this.reports.get(b)!;
+      if (r.complete && compareHeld(r.last, best) > 0) {
+        best = r.last;
+        source = b;
+      }
+    }
+    if (best === null) {
+      this.phase = 'stuck';
+      const reported = backups.map((b) => `${b}:${formatViewstamp(this.reports.get(b)!.last)}`).join(' ');
+      log.error({ vid, members: this.ctx.members, held: reported, own: formatViewstamp(held.last) },
+        'rsm: no member of the view holds a complete replicated state (every holder of it was lost); the view will not serve');
+      return;
+    }
+    if (source !== null) {
+      this.phase = 'pulling';
+      log.info({ vid, vs: formatViewstamp(held.last), source, target: formatViewstamp(best) },
+        'rsm: a backup holds a newer state; copying it before serving');
+      this.startPull(source, best, out);
+      return;
+    }
+    this.#startDistributing(out);
+  }
+
+  #startDistributing(out: RsmOutbox): void {
+    this.phase = 'distributing';
+    out.cancelTimer(rsmTimers.syncRetry);
+    const backups = this.ctx.backups;
+    for (const b of backups) if (this.reports.has(b)) this.#answerBackup(b, out);
+    if (backups.length === 0) this.ctx.done(out);
+  }
+
+  #answerBackup(backup: NodeId, out: RsmOutbox): void {
+    const last = this.ctx.held.last;
+    if (sameViewstamp(this.reports.get(backup)?.last ?? null, last)) {
+      this.upToDate.add(backup);
+      this.#reply(backup, 'up-to-date', last, out);
+      if (this.ctx.backups.every((b) => this.upToDate.has(b))) this.ctx.done(out);
+    } else {
+      this.#reply(backup, 'pull', last, out);
+    }
+  }
+}
+
+/** A backup's side: it reports its status until the primary answers, and pulls if told to. */
+export class BackupSync<S> extends ViewSync<S> {
+  readonly role = 'backup';
+
+  /** Reports to the primary at once. */
+  start(out: RsmOutbox): void {
+    this.#sendStatus(out);
+  }
+
+  /** The primary answered a status report. */
+  onReply(from: NodeId, m: SyncReply, out: RsmOutbox): void {
+    switch (m.action) {
+      case 'up-to-date':
+        if (!sameViewstamp(m.target, this.ctx.held.last)) return; // an answer to an older status of ours
+        out.cancelTimer(rsmTimers.syncRetry);
+        this.ctx.done(out);
+        break;
+      case 'pull':
+        if (m.target === null || (this.pull !== null && sameViewstamp(this.pull.target, m.target))) return;
+        this.startPull(from, m.target, out);
+        break;
+      case 'wait':
+      case 'no-state':
+        break; // the retry timer asks again
+    }
+  }
+
+  protected pulled(out: RsmOutbox): void {
+    this.#sendStatus(out); // the primary now answers up-to-date
+  }
+
+  protected startOver(out: RsmOutbox): void {
+    this.#sendStatus(out);
+  }
+
+  protected retryIdle(out: RsmOutbox): void {
+    this.#sendStatus(out);
+  }
+
+  #sendStatus(out: RsmOutbox): void {
+    const { primary, vid, held } = this.ctx;
+    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete() });
+    out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
+  }
+}

@@ -1,0 +1,80 @@
+import type { Admission, SelfStatus } from '../config/view-manager.js';
+import type { Logger } from '../env/logger.js';
+import type { Outbox } from '../env/outbox.js';
+import type { Members, NodeId } from '../env/types.js';
+import type { RsmOptions } from '../options.js';
+import type { App, Callback } from './app.js';
+import type { Outcome } from './client-table.js';
+import type { ClientAnswer, ReplicaMessage, Request } from './messages.js';
+import type { Viewstamp } from './viewstamp.js';
+
+/** The RSM core's outbox: messages to replicas, and answers to clients' return addresses. */
+export type RsmOutbox = Outbox<ReplicaMessage, never, ClientAnswer>;
+
+/**
+ * The recovery task's stage in the current view (design §4):
+ * - joining: this node is not a member of the current view (config asks to join);
+ * - syncing: a member; the view's state transfer is not finished here (clients get BUSY);
+ * - normal: a member holding the view's state; the primary serves clients.
+ */
+export type ReplicaStatus = 'joining' | 'syncing' | 'normal';
+
+/** What the RSM needs of the config layer (queries and calls down). */
+export interface ConfigPort {
+  readonly vid: number;
+  readonly status: SelfStatus;
+  members(vid?: number): Members;
+  setAdmission(admission: Admission): void;
+}
+
+/** RSM crash breakpoints (design §7): 1 = after a backup executed a request; 2 = committing a view this node is in. */
+export interface RsmBreakpoints {
+  isArmed(n: 1 | 2): boolean;
+}
+
+/** Test-only switches that break the RSM on purpose, to prove the simulator's checkers bite. */
+export interface RsmMutations {
+  /** The primary executes and replies once one backup acknowledged, not all. */
+  readonly replyBeforeAllAcks?: boolean;
+  /** A backup executes every invoke on arrival, ignoring seqno order. */
+  readonly executeOutOfOrder?: boolean;
+  /** The client table is ignored: retried requests execute again. */
+  readonly noClientTable?: boolean;
+  /** `stateComplete` is wrongly strict (false once two views passed since the replica was normal): needless refusals. */
+  readonly strictCompleteness?: boolean;
+}
+
+/** Who watches the replica (simulator checkers, tests, status). Called through the outbox. */
+export interface ReplicaObserver {
+  /**
+   * The request stamped at `vs` executed here, with `outcome` as its answer. `ran` is false when
+   * the client table answered it instead (a retry of an executed request, or a stale or
+   * conflicting one, whose outcome then has code `stale` or `conflict`).
+   */
+  executed?(vs: Viewstamp, request: Request, outcome: Outcome, ran: boolean): void;
+  /** The replica's state was replaced by a copy of another's, standing at `last`. */
+  installed?(last: Viewstamp): void;
+  /** This replica became the serving primary of `vid`. */
+  serving?(vid: number): void;
+  /** Callbacks to push to clients (primary only; see `App.callbacks`). */
+  callbacks?(callbacks: readonly Callback[]): void;
+}
+
+export interface ReplicaDeps<S> {
+  readonly self: NodeId;
+  readonly app: App<S>;
+  readonly config: ConfigPort;
+  readonly logger: Logger;
+  /**
+   * True only for the first node of a brand-new cluster, in its first life: it holds the app's
+   * initial state at viewstamp (0, 0). Every other replica starts holding no state.
+   */
+  readonly genesis: boolean;
+  /** Resolved where the node is composed (`NodeStack`: `withDefaults`). */
+  readonly options: RsmOptions;
+  readonly breakpoints?: RsmBreakpoints;
+  readonly mutations?: RsmMutations;
+  readonly observer?: ReplicaObserver;
+}
+
+export const rsmTimers = { invokeRetry: 'rsm-invoke-retry', syncRetry: 'rsm-sync-retry' } as const;

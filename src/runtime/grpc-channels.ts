@@ -1,0 +1,205 @@
+import * as grpc from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import { InvalidMessageError, invariant } from '../env/errors.js';
+import type { Channel, WireCodec } from '../env/transport.js';
+import type { NodeId } from '../env/types.js';
+import { type Fields, nodeId } from '../env/validate.js';
+import { type PeerClients, describeClusterName, errorText, fieldOf } from './grpc-peers.js';
+import { type Refusal, type ServerContext, refuse, wrongCluster } from './grpc-server.js';
+import { networkCodes } from './grpc-status.js';
+import { serviceDefinition } from './proto.js';
+
+/** The one RPC of every channel's service: `rpc Deliver(Envelope) returns (Ack)`. */
+const deliverMethod = 'Deliver';
+
+type Deliver = MethodDefinition<Fields, object, Fields, object>;
+
+interface OpenChannel {
+  readonly service: string;
+  readonly method: Deliver;
+  readonly codec: WireCodec<unknown>;
+  readonly receive: (from: NodeId, msg: unknown) => void;
+}
+
+/** What the receiving side decided about one envelope. */
+type Verdict = { readonly ok: true; readonly from: NodeId; readonly msg: unknown } | Refusal;
+
+/**
+ * The peer channels of `GrpcTransport` (`Transport.open`): one gRPC service per layer, with one
+ * unary method `Deliver(Envelope) returns (Ack)`, whose Ack only says the receiver accepted the
+ * message for processing. Every envelope carries `from`, `to` and `cluster`, set after the
+ * codec's fields so that a codec cannot overwrite them. The checks and what each refusal means
+ * are documented on `GrpcTransport`.
+ */
+export class GrpcChannels {
+  readonly #ctx: ServerContext;
+  readonly #peers: PeerClients;
+
+  constructor(ctx: ServerContext, peers: PeerClients) {
+    this.#ctx = ctx;
+    this.#peers = peers;
+  }
+
+  open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M> {
+    const ctx = this.#ctx;
+    invariant(!ctx.closing(), () => `open(${codec.service}) on a closed transport`);
+    ctx.claim(codec.service, 'channel');
+    const service = serviceDefinition(codec.service);
+    // proto-loader types every method as MethodDefinition<object, object>; envelopes are plain field maps.
+    const method = service[deliverMethod] as Deliver | undefined;
+    invariant(
+      method !== undefined && !method.requestStream && !method.responseStream,
+      () => `service ${codec.service} has no unary ${deliverMethod} method`,
+    );
+    // The channel holds the codec and receiver for one message type M; only this pair ever meets
+    // (decode's output goes to receive), so they are kept as `unknown`.
+    const channel: OpenChannel = {
+      service: codec.service,
+      method,
+      codec: codec as WireCodec<unknown>,
+      receive: receive as (from: NodeId, msg: unknown) => void,
+    };
+    const handler: grpc.handleUnaryCall<Fields, object> = (call, callback) => {
+      const verdict = this.#admit(channel, call.request);
+      if (!verdict.ok) {
+        callback({ code: verdict.code, details: verdict.details, metadata: verdict.metadata });
+        return;
+      }
+      callback(null, {});
+      this.#hand(channel, verdict.from, verdict.msg);
+    };
+    // Adding a service to a bound server is supported since grpc-js 1.2 (grpc-node PR #1614).
+    ctx.server.addService(service, { [deliverMethod]: handler });
+    return { send: (to, msg) => this.#send(channel, to, msg) };
+  }
+
+  #send(channel: OpenChannel, to: NodeId, msg: unknown): void {
+    const { self, cluster, log, options, partition } = this.#ctx;
+    if (this.#ctx.closing()) return;
+    if (partition.blocked(to)) {
+      log.debug({ to, service: channel.service }, 'send dropped: peer is partitioned off');
+      return;
+    }
+    let envelope: Fields;
+    try {
+      // from/to/cluster last: a codec cannot overwrite the addressing by returning such keys.
+      envelope = { ...channel.codec.encode(msg), from: self, to, cluster };
+    } catch (err) {
+      log.error({ to, service: channel.service, err }, 'send dropped: the codec cannot encode the message');
+      return;
+    }
+    if (to === self) {
+      this.#sendToSelf(channel, envelope);
+      return;
+    }
+    let client: grpc.Client;
+    try {
+      client = this.#peers.get(to);
+    } catch (err) {
+      // An address gRPC cannot even parse: the peer is unreachable, which send tolerates.
+      log.warn({ to, err }, 'send dropped: cannot create a client for this address');
+      return;
+    }
+    client.makeUnaryRequest(
+      channel.method.path,
+      channel.method.requestSerialize,
+      channel.method.responseDeserialize,
+      envelope,
+      { deadline: Date.now() + options.sendDeadlineMs },
+      (err) => {
+        if (err === null) return;
+        const fields = { to, service: channel.service, code: grpc.status[err.code], details: err.details };
+        // Lost messages are normal (protocols retransmit); anything else means the two nodes
+        // disagree about identity or wire format, or a message is too big: an operator must see it.
+        if (networkCodes.has(err.code)) log.debug(fields, 'send failed');
+        else if (err.code === grpc.status.RESOURCE_EXHAUSTED) {
+          // Refused by this node's grpc-js, or by the peer's, which logs nothing (see `GrpcTransport`).
+          log.warn({ ...fields, maxMessageBytes: options.maxMessageBytes }, 'send refused: message too large');
+        } else log.warn(fields, 'send refused by peer');
+      },
+    );
+  }
+
+  /**
+   * Delivers a message to this node without the network, but after the same protobuf round trip
+   * and checks as a remote one, so the codec sees exactly what it would see from a peer; and
+   * never synchronously (the `Transport` contract).
+   */
+  #sendToSelf(channel: OpenChannel, envelope: Fields): void {
+    const { self, log, options } = this.#ctx;
+    let bytes: Buffer;
+    try {
+      bytes = channel.method.requestSerialize(envelope);
+    } catch (err) {
+      log.error({ to: self, service: channel.service, err }, 'send dropped: cannot serialize the message');
+      return;
+    }
+    if (bytes.length > options.maxMessageBytes) {
+      log.warn(
+        { to: self, service: channel.service, bytes: bytes.length, maxMessageBytes: options.maxMessageBytes },
+        'send dropped: message too large',
+      );
+      return;
+    }
+    setImmediate(() => {
+      if (this.#ctx.closing()) return;
+      let wire: Fields;
+      try {
+        wire = channel.method.requestDeserialize(bytes);
+      } catch (err) {
+        // Bytes this node serialized a moment ago: failing to read them back is a codec bug.
+        log.error({ to: self, service: channel.service, err }, 'message dropped: cannot deserialize');
+        return;
+      }
+      const verdict = this.#admit(channel, wire);
+      if (verdict.ok) this.#hand(channel, verdict.from, verdict.msg);
+    });
+  }
+
+  /** The receiving side's checks, in order; logs every refusal. Never throws. */
+  #admit(channel: OpenChannel, wire: Fields): Verdict {
+    const { self, cluster, log, partition } = this.#ctx;
+    const { service } = channel;
+    if (this.#ctx.closing()) return refuse(grpc.status.UNAVAILABLE, `${self} is shutting down`);
+    let from: NodeId;
+    let to: NodeId;
+    try {
+      from = nodeId(wire['from'], 'from');
+      to = nodeId(wire['to'], 'to');
+    } catch (err) {
+      log.warn({ from: wire['from'], service, field: fieldOf(err), err }, 'message refused: bad envelope');
+      return refuse(grpc.status.INVALID_ARGUMENT, errorText(err));
+    }
+    if (wire['cluster'] !== cluster) {
+      const theirs = describeClusterName(wire['cluster']);
+      const ours = JSON.stringify(cluster);
+      log.warn({ from, service, senderCluster: theirs, cluster: ours }, 'message refused: sent by a node of another cluster');
+      return wrongCluster(cluster, `message from ${from} of cluster ${theirs} reached ${self} of cluster ${ours}`);
+    }
+    if (partition.blocked(from)) {
+      log.debug({ from, service }, 'message dropped: sender is partitioned off');
+      return refuse(grpc.status.UNAVAILABLE, `${self} is partitioned from ${from}`);
+    }
+    if (to !== self) {
+      log.warn({ from, to, service }, 'message refused: addressed to another node');
+      return refuse(grpc.status.FAILED_PRECONDITION, `message for ${to} reached ${self}`);
+    }
+    try {
+      return { ok: true, from, msg: channel.codec.decode(wire) };
+    } catch (err) {
+      log.warn({ from, service, field: fieldOf(err), err }, 'message refused: failed validation');
+      const details = err instanceof InvalidMessageError ? err.message : `invalid message: ${errorText(err)}`;
+      return refuse(grpc.status.INVALID_ARGUMENT, details);
+    }
+  }
+
+  /** Hands an admitted message to the channel's receiver; a throwing receiver must not take the server down. */
+  #hand(channel: OpenChannel, from: NodeId, msg: unknown): void {
+    if (from !== this.#ctx.self) this.#peers.heardFrom(from);
+    try {
+      channel.receive(from, msg);
+    } catch (err) {
+      this.#ctx.log.error({ from, service: channel.service, err }, 'receiver threw; message dropped');
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import * as grpc from '@grpc/grpc-js';
+import type { CallFailure } from '../env/transport.js';
+
+/**
+ * gRPC status codes and what they mean to synod, in one place: which codes are the network's
+ * normal losses, how a failed client call maps to a `CallFailure`, and how a server tells a
+ * client of another cluster its own cluster's name.
+ */
+
+/** Codes that mean "the network or the peer is not there (yet)": expected, logged at debug. */
+export const networkCodes: ReadonlySet<grpc.status> = new Set([
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.CANCELLED,
+  // The peer runs but does not serve this service yet (it is starting up).
+  grpc.status.UNIMPLEMENTED,
+]);
+
+/** `UNAVAILABLE` for `grpc.status.UNAVAILABLE`, and so on. */
+export function statusName(code: grpc.status): string {
+  return grpc.status[code] ?? `STATUS_${code}`;
+}
+
+/**
+ * The trailing metadata key under which a server that refuses a message, call or stream of
+ * another cluster (FAILED_PRECONDITION) names its own cluster, so that a client can report it
+ * (`CallFailure` `wrong-cluster`) without reading the human text of the details.
+ */
+export const clusterMetadataKey = 'synod-cluster';
+
+/** The status code a server refuses another cluster's traffic with; its metadata is `clusterMetadata(ours)`. */
+export const wrongClusterCode = grpc.status.FAILED_PRECONDITION;
+
+/** The trailing metadata of a refusal of another cluster's traffic by a server of cluster `ours`. */
+export function clusterMetadata(ours: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set(clusterMetadataKey, ours);
+  return metadata;
+}
+
+/** The cluster a refusal names in its trailing metadata, if any. */
+export function clusterNamedBy(metadata: grpc.Metadata | undefined): string | undefined {
+  const value = metadata?.get(clusterMetadataKey)[0];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+/**
+ * What a client call that ended with `err` means (see `CallFailure`). `expected` is the cluster
+ * the client named in the call. A FAILED_PRECONDITION without a cluster in its metadata is not a
+ * refusal synod makes of calls: reported as `internal`.
+ */
+export function callFailureOf(err: grpc.ServiceError, expected: string): CallFailure {
+  const detail = `${statusName(err.code)}: ${err.details || err.message}`;
+  switch (err.code) {
+    case grpc.status.UNAVAILABLE:
+    case grpc.status.CANCELLED:
+      return { kind: 'unreachable', detail };
+    case grpc.status.DEADLINE_EXCEEDED:
+      return { kind: 'timeout', detail };
+    case wrongClusterCode: {
+      const actual = clusterNamedBy(err.metadata);
+      return actual === undefined ? { kind: 'internal', detail } : { kind: 'wrong-cluster', expected, actual, detail };
+    }
+    case grpc.status.INVALID_ARGUMENT:
+      return { kind: 'invalid-request', detail };
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return { kind: 'overloaded', detail };
+    case grpc.status.UNIMPLEMENTED:
+      return { kind: 'unimplemented', detail };
+    default:
+      return { kind: 'internal', detail };
+  }
+}

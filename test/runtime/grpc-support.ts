@@ -1,0 +1,91 @@
+// Shared by the gRPC transport tests: nodes on free loopback ports, real-time polling, a
+// logger that keeps its lines.
+import { createServer } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../src/env/logger.js';
+import { silentLogger } from '../../src/env/logger.js';
+import type { NodeId } from '../../src/env/types.js';
+import type { TransportOptions } from '../../src/options.js';
+import { GrpcTransport } from '../../src/runtime/grpc-transport.js';
+
+/** A port free a moment ago on loopback. Another process may take it before we bind: callers retry. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** The cluster every test node belongs to unless a test says otherwise. */
+export const cluster = 'test-cluster';
+
+export interface NodeConfig {
+  readonly cluster?: string;
+  readonly logger?: Logger;
+  readonly options?: Partial<TransportOptions>;
+  /** Reuse this address (a restart); otherwise pick a free loopback port. */
+  readonly self?: NodeId;
+}
+
+/** Starts a transport, retrying on bind failure (a free port can be taken between probe and bind). */
+export async function startNode(config: NodeConfig = {}): Promise<GrpcTransport> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const self = config.self ?? `127.0.0.1:${await freePort()}`;
+    try {
+      return await GrpcTransport.listen({
+        self,
+        cluster: config.cluster ?? cluster,
+        logger: config.logger ?? silentLogger,
+        options: config.options,
+      });
+    } catch (err) {
+      lastError = err;
+      await sleep(50);
+    }
+  }
+  throw lastError;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `condition` in real time. */
+export async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() >= deadline) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+export interface LogLine {
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  readonly fields: Record<string, unknown>;
+  readonly msg: string;
+}
+
+/** A Logger that keeps every line, child bindings merged into the fields. */
+export function capturingLogger(lines: LogLine[] = [], bindings: object = {}): Logger & { readonly lines: LogLine[] } {
+  const at =
+    (level: LogLine['level']) =>
+    (fields: object, msg: string): void => {
+      lines.push({ level, fields: { ...bindings, ...fields }, msg });
+    };
+  return {
+    lines,
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => capturingLogger(lines, { ...bindings, ...more }),
+  };
+}
+
+export const statusName = (code: grpc.status): string => grpc.status[code] ?? String(code);
