@@ -67,7 +67,7 @@ for (const admission of admissions) {
     const c = core('n1', [['n1'], ['n1', 'n2']], testApp);
     c.vm.setAdmission(admission);
     const out = c.run((o) => c.vm.onMessage('n9', join(lockApp), o));
-    assert.deepEqual(out.sends, [{ to: 'n9', msg: { kind: 'join-refused', vid: 2, memberApp: testApp, joinerApp: lockApp } }]);
+    assert.deepEqual(out.sends, [{ kind: 'send', to: 'n9', msg: { kind: 'join-refused', vid: 2, memberApp: testApp, joinerApp: lockApp } }]);
     c.run((o) => c.vm.onTimer('config-tick', o));
     assert.deepEqual(c.proposals, [], 'the refused joiner was never proposed');
   });
@@ -77,14 +77,14 @@ test('a member admits a joiner with a compatible version (same name and major) a
   const c = core('n1', [['n1']], testApp);
   c.vm.setAdmission({ kind: 'admit' });
   const out = c.run((o) => c.vm.onMessage('n9', join({ name: 'test', version: '1.7.3' }), o));
-  assert.deepEqual(out.sends, [{ to: 'n9', msg: { kind: 'join-reply', vid: 1, outcome: 'queued', to: null } }]);
+  assert.deepEqual(out.sends, [{ kind: 'send', to: 'n9', msg: { kind: 'join-reply', vid: 1, outcome: 'queued', to: null } }]);
   assert.deepEqual(c.proposals, [{ instance: 2, value: ['n1', 'n9'] }]);
 });
 
 test('a listed node that asks to join with another app is refused too, not told it is a member', () => {
   const c = core('n1', [['n1', 'n2']], null);
   const out = c.run((o) => c.vm.onMessage('n2', join(testApp), o));
-  assert.deepEqual(out.sends, [{ to: 'n2', msg: { kind: 'join-refused', vid: 1, memberApp: null, joinerApp: testApp } }]);
+  assert.deepEqual(out.sends, [{ kind: 'send', to: 'n2', msg: { kind: 'join-refused', vid: 1, memberApp: null, joinerApp: testApp } }]);
 });
 
 test('a refused joiner hands up one JoinRefusedError naming both apps, the refuser and its view, and asks no more', () => {
