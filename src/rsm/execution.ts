@@ -126,23 +126,35 @@ export class ReplicatedState<S> {
   }
 
   #run(vs: Viewstamp, request: Request): Outcome {
-    const handler = this.#app.handlers[request.proc];
-    if (handler === undefined) return { ok: false, code: 'unknown-procedure', message: request.proc };
-    try {
-      const value = handler(this.#state as S, request.args);
-      // The request ran; a reply too large to send is answered as a typed outcome instead.
-      const size = JSON.stringify(value)?.length ?? 0;
-      if (size > limits.maxReplyBytes) {
-        return { ok: false, code: 'reply-too-large', message: `the reply has ${size} characters; at most ${limits.maxReplyBytes} are sent (the request was executed)` };
-      }
-      return { ok: true, value };
-    } catch (err) {
-      if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
-      // A bug in the handler. It is deterministic (same state, same args), so every replica
-      // fails the same way; it is answered as an error rather than crashing the replica.
-      this.#log.error({ vid: vs.vid, proc: request.proc, err: (err as Error).message }, 'rsm: handler threw');
-      return { ok: false, code: 'handler-error', message: (err as Error).message };
+    const outcome = runHandler(this.#app, this.#state as S, request.proc, request.args);
+    if (!outcome.ok && outcome.code === 'handler-error') {
+      this.#log.error({ vid: vs.vid, proc: request.proc, err: outcome.message }, 'rsm: handler threw');
     }
+    return outcome;
+  }
+}
+
+/**
+ * What one request does to an app's state, by the rules every replica applies (and
+ * `synod/testkit`'s model of "one copy of the app"): the handler's reply; an `AppError` as its
+ * code and message; any other throw as `handler-error` (a bug in the handler: deterministic, so
+ * every replica answers alike, and no replica crashes); a reply above `limits.maxReplyBytes` as
+ * `reply-too-large` (the request did run). Changes the handler made before it threw are kept.
+ */
+export function runHandler<S>(app: App<S>, state: S, proc: string, args: Request['args']): Outcome {
+  const handler = Object.hasOwn(app.handlers, proc) ? app.handlers[proc] : undefined;
+  if (handler === undefined) return { ok: false, code: 'unknown-procedure', message: proc };
+  try {
+    const value = handler(state, args);
+    // The request ran; a reply too large to send is answered as a typed outcome instead.
+    const size = JSON.stringify(value)?.length ?? 0;
+    if (size > limits.maxReplyBytes) {
+      return { ok: false, code: 'reply-too-large', message: `the reply has ${size} characters; at most ${limits.maxReplyBytes} are sent (the request was executed)` };
+    }
+    return { ok: true, value };
+  } catch (err) {
+    if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
+    return { ok: false, code: 'handler-error', message: err instanceof Error ? err.message : String(err) };
   }
 }
 

@@ -1,28 +1,17 @@
 import { createHash } from 'node:crypto';
-import { limits } from '../../src/options.js';
-import { type App, AppError } from '../../src/rsm/app.js';
+import type { App } from '../../src/rsm/app.js';
+import { runHandler } from '../../src/rsm/execution.js';
 import { describeBytes, jsonTrip } from './json.js';
 import type { Call, Outcome, SequentialModel } from './types.js';
 
 /**
- * Runs `call` against `state` (changing it in place) as a replica executes a request, and says
- * what its client sees. Keep this in step with `Replica`'s execution in src/rsm/replica.ts: an
- * unknown procedure, a reply too large to send, an `AppError` (its code) and any other throw
- * (`handler-error`) are answered exactly as the replica answers them; a handler that changed the
- * state before it threw keeps the change, there as here.
+ * Runs `call` against `state` (changing it in place) as a replica executes a request
+ * (`runHandler`, the replicas' own rules), and says what its client sees: the reply after the
+ * JSON trip it takes to the client, or the refusal's code.
  */
 export function executeOnce<S>(app: App<S>, state: S, call: Call): Outcome {
-  const handler = app.handlers[call.proc];
-  if (handler === undefined) return { ok: false, code: 'unknown-procedure' };
-  try {
-    const value = handler(state, call.args);
-    const size = JSON.stringify(value)?.length ?? 0;
-    if (size > limits.maxReplyBytes) return { ok: false, code: 'reply-too-large' };
-    return { ok: true, value: jsonTrip(value) };
-  } catch (err) {
-    if (err instanceof AppError) return { ok: false, code: err.code };
-    return { ok: false, code: 'handler-error' };
-  }
+  const outcome = runHandler(app, state, call.proc, call.args);
+  return outcome.ok ? { ok: true, value: jsonTrip(outcome.value) } : { ok: false, code: outcome.code };
 }
 
 /**
