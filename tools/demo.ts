@@ -26,7 +26,7 @@ import { freePortPairs } from './harness/ports.js';
 import { NodeStatusClient } from '../src/cli/admin.js';
 import { GrpcLockClient } from '../src/apps/lock/grpc-lock-client.js';
 import type { NodeStatus } from '../src/node/status.js';
-import { defaultClusterName } from '../src/node/synod-node.js';
+import { defaultClusterName } from '../src/env/cluster-name.js';
 
 /** How long the demo waits for any one step before it gives up. */
 const stepTimeoutMs = 20_000;

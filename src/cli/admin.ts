@@ -14,8 +14,10 @@ import type { NodeId } from '../env/types.js';
 import { formatApp } from '../config/app-identity.js';
 import { controlService } from '../node/control-server.js';
 import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
-import { defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
+import { defaultControlAddress } from '../node/synod-node.js';
 import { RpcError, UnaryClient } from '../runtime/grpc-client.js';
+import { askStatus } from '../client/discovery.js';
+import { WrongClusterError } from '../client/errors.js';
 
 /** Deadline of one status or control call. */
 export const adminCallDeadlineMs = 5000;
@@ -68,21 +70,6 @@ function explain(err: unknown, address: string, what: 'node' | 'control'): Admin
   }
 }
 
-/**
- * The cluster name a FAILED_PRECONDITION refusal of another cluster names as the server's own:
- * `call from a client of cluster "X" reached HOST:PORT of cluster "Y"` → Y.
- */
-export function clusterNamedByRefusal(details: string): string | undefined {
-  const m = /reached \S+ of cluster ("(?:[^"\\]|\\.)*")$/.exec(details);
-  if (m === null) return undefined;
-  try {
-    const name = JSON.parse(m[1]!) as unknown;
-    return typeof name === 'string' && name.length > 0 ? name : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function statusCall(client: UnaryClient, cluster: string, deadlineMs = adminCallDeadlineMs): Promise<NodeStatus> {
   const reply = await client.call('Call', { cluster, ...nodeServiceCodec.encodeRequest({ kind: 'status' }) }, deadlineMs);
   return nodeServiceCodec.decodeAnswer(reply);
@@ -132,25 +119,13 @@ export class NodeStatusClient {
 export async function queryStatus(address: NodeId, opts: { cluster?: string } = {}): Promise<{ status: NodeStatus; cluster: string }> {
   const client = new UnaryClient(nodeServiceCodec.service, address);
   try {
-    let cluster = opts.cluster ?? defaultClusterName(address);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return { status: await statusCall(client, cluster), cluster };
-      } catch (err) {
-        const named = err instanceof RpcError && err.code === grpc.status.FAILED_PRECONDITION
-          ? clusterNamedByRefusal(err.details)
-          : undefined;
-        if (named !== undefined && opts.cluster === undefined && attempt === 1) {
-          cluster = named;
-          continue;
-        }
-        if (named !== undefined) {
-          throw new AdminError(`${address} is a node of cluster ${JSON.stringify(named)}, not ${JSON.stringify(cluster)}` +
-            (opts.cluster === undefined ? '' : ` (drop --cluster, or give --cluster ${JSON.stringify(named)})`), err instanceof RpcError ? err.code : null);
-        }
-        throw explain(err, address, 'node');
-      }
+    return await askStatus(client, address, opts.cluster, adminCallDeadlineMs);
+  } catch (err) {
+    if (err instanceof WrongClusterError) {
+      throw new AdminError(`${address} is a node of cluster ${JSON.stringify(err.actual)}, not ${JSON.stringify(err.expected)}` +
+        ` (drop --cluster, or give --cluster ${JSON.stringify(err.actual)})`, grpc.status.FAILED_PRECONDITION);
     }
+    throw explain(err, address, 'node');
   } finally {
     client.close();
   }

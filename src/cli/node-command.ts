@@ -1,6 +1,7 @@
 import { builtinApps } from '../apps/registry.js';
 import { JoinRefusedError } from '../config/app-identity.js';
-import { type NodeApp, SynodNode, defaultClusterName, defaultControlAddress } from '../node/synod-node.js';
+import { type NodeApp, SynodNode, defaultControlAddress } from '../node/synod-node.js';
+import { defaultClusterName } from '../env/cluster-name.js';
 import { createLogger } from '../runtime/logging.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import { AppModuleLoadError, loadAppModule } from './app-module.js';

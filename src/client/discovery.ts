@@ -4,6 +4,7 @@
  * gives only addresses (the name is found) and a wrong name fails at once, naming both, instead
  * of being retried until a deadline.
  */
+import { defaultClusterName } from '../env/cluster-name.js';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeId } from '../env/types.js';
 import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
@@ -32,26 +33,6 @@ export interface DiscoveryOptions {
 }
 
 /**
- * The cluster name a node gives in its refusal of another cluster's call
- * (`call from a client of cluster "X" reached HOST:PORT of cluster "Y"` → Y), if it names one.
- */
-export function clusterNamedByRefusal(details: string): string | undefined {
-  const m = /reached \S+ of cluster ("(?:[^"\\]|\\.)*")$/.exec(details);
-  if (m === null) return undefined;
-  try {
-    const name = JSON.parse(m[1]!) as unknown;
-    return typeof name === 'string' && name.length > 0 ? name : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The default cluster name of a cluster whose first node is `first` (what nodes use without `--cluster`). */
-export function defaultClusterName(first: NodeId): string {
-  return `synod@${first}`;
-}
-
-/**
  * Asks the seeds in turn for their status (the node service, `synod.node.Node`) until one
  * answers, round after round until `deadlineMs`. A node that refuses the name asked for as
  * another cluster's names its own: without an expected name, discovery adopts it; with one, it
@@ -68,24 +49,41 @@ export async function discoverCluster(seeds: readonly NodeId[], opts: DiscoveryO
       for (const seed of seeds) {
         const left = opts.deadlineMs - (performance.now() - started);
         if (left <= 0) throw new DiscoveryError(seeds, lastError);
-        let name = opts.cluster ?? defaultClusterName(seed);
-        for (let attempt = 0; attempt < 2; attempt++) {
-          try {
-            const status = await statusOf(clients.get(seed)!, name, Math.min(left, opts.attemptTimeoutMs));
-            return { cluster: name, node: seed, members: status.members };
-          } catch (err) {
-            const named = err instanceof RpcError && err.code === grpc.status.FAILED_PRECONDITION ? clusterNamedByRefusal(err.details) : undefined;
-            if (named !== undefined && opts.cluster !== undefined) throw new WrongClusterError(seed, opts.cluster, named);
-            lastError.set(seed, err instanceof RpcError ? `${grpc.status[err.code] ?? err.code}: ${err.details}` : String(err));
-            if (named === undefined) break;
-            name = named; // ask once more under the name the node gave
-          }
+        try {
+          const { status, cluster } = await askStatus(clients.get(seed)!, seed, opts.cluster, Math.min(left, opts.attemptTimeoutMs));
+          return { cluster, node: seed, members: status.members };
+        } catch (err) {
+          if (err instanceof WrongClusterError) throw err;
+          lastError.set(seed, err instanceof RpcError ? `${grpc.status[err.code] ?? err.code}: ${err.details}` : String(err));
         }
       }
       await new Promise((resolve) => setTimeout(resolve, opts.retryMs));
     }
   } finally {
     for (const c of clients.values()) c.close();
+  }
+}
+
+/**
+ * One node's status through its node service, and the cluster name that worked. With `expected`,
+ * the call names it, and a node of another cluster is a `WrongClusterError`. Without, the call
+ * first names `synod@<address>` (right for a first node under the default name) and, if the node
+ * refuses it as another cluster's, asks once more under the name the refusal gives. Other
+ * failures reject with the call's `RpcError`.
+ */
+export async function askStatus(
+  client: UnaryClient,
+  address: NodeId,
+  expected: string | undefined,
+  deadlineMs: number,
+): Promise<{ readonly status: NodeStatus; readonly cluster: string }> {
+  const first = expected ?? defaultClusterName(address);
+  try {
+    return { status: await statusOf(client, first, deadlineMs), cluster: first };
+  } catch (err) {
+    if (!(err instanceof RpcError) || err.cluster === undefined) throw err;
+    if (expected !== undefined) throw new WrongClusterError(address, expected, err.cluster);
+    return { status: await statusOf(client, err.cluster, deadlineMs), cluster: err.cluster };
   }
 }
 

@@ -1,3 +1,4 @@
+import { defaultClusterName } from '../env/cluster-name.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
@@ -70,10 +71,6 @@ export interface SynodNodeConfig<S = unknown> {
   readonly stop?: (reason: string) => void;
 }
 
-/** The default cluster name of a cluster whose first node is `first`. */
-export function defaultClusterName(first: NodeId): string {
-  return `synod@${first}`;
-}
 
 /** The control service's address by convention: the node's port + 1. */
 export function defaultControlAddress(me: NodeId): string {

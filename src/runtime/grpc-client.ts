@@ -1,10 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
+import { clusterNamedBy, wrongClusterCode } from './grpc-status.js';
 import { serviceDefinition } from './proto.js';
 
 type Fields = Record<string, unknown>;
 
-/** A unary RPC failed; `code` is the gRPC status code, `details` the server's text. */
+/**
+ * A unary RPC failed; `code` is the gRPC status code, `details` the server's text. `cluster`: the
+ * server refused the call as another cluster's, and this is its own cluster's name (from the
+ * refusal's trailing metadata; `grpc-status.ts`).
+ */
 export class RpcError extends Error {
   override readonly name = 'RpcError';
   constructor(
@@ -12,6 +17,7 @@ export class RpcError extends Error {
     readonly details: string,
     readonly method: string,
     readonly address: string,
+    readonly cluster: string | undefined = undefined,
   ) {
     super(`${method} to ${address} failed: ${grpc.status[code] ?? code}: ${details}`);
   }
@@ -44,8 +50,8 @@ export class UnaryClient {
         new grpc.Metadata(),
         { deadline: Date.now() + deadlineMs },
         (err: grpc.ServiceError | null, reply?: Fields) => {
-          if (err !== null) reject(new RpcError(err.code, err.details, method, this.address));
-          else resolve((reply ?? {}) as Reply);
+          if (err === null) resolve((reply ?? {}) as Reply);
+          else reject(new RpcError(err.code, err.details, method, this.address, err.code === wrongClusterCode ? clusterNamedBy(err.metadata) : undefined));
         },
       );
     });

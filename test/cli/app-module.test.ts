@@ -17,7 +17,7 @@ import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js'
 import { realClock } from '../../src/runtime/real-clock.js';
 import { silentLogger } from '../../src/env/logger.js';
 import { queryStatus } from '../../src/cli/admin.js';
-import { defaultClusterName } from '../../src/node/synod-node.js';
+import { defaultClusterName } from '../../src/env/cluster-name.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 /** The fixtures as a user names them: relative to the working directory. */

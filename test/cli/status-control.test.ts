@@ -12,7 +12,7 @@ import { NodeProcess, cliPath, eventually } from '../../tools/harness/node-proce
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { queryStatus } from '../../src/cli/admin.js';
 import type { NodeStatus } from '../../src/node/status.js';
-import { defaultClusterName } from '../../src/node/synod-node.js';
+import { defaultClusterName } from '../../src/env/cluster-name.js';
 
 interface Run {
   readonly code: number | null;

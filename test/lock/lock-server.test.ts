@@ -17,7 +17,7 @@ import { AppRejectedError } from '../../src/client/errors.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
 import { silentLogger } from '../../src/env/logger.js';
-import { defaultClusterName } from '../../src/node/synod-node.js';
+import { defaultClusterName } from '../../src/env/cluster-name.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import type { Json } from '../../src/rsm/app.js';
 import { lockLimits } from '../../src/apps/lock/lock-app.js';

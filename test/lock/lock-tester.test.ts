@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { NodeProcess, cliPath, eventually, sleep, withTimeout } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { StatusReader } from '../../tools/harness/status.js';
-import { defaultClusterName } from '../../src/node/synod-node.js';
+import { defaultClusterName } from '../../src/env/cluster-name.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import { GrpcLockClient } from '../../src/apps/lock/grpc-lock-client.js';
 import { LockChecker } from '../../src/apps/lock/lock-checker.js';

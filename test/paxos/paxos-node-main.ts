@@ -10,7 +10,8 @@ import { createLogger } from '../../src/runtime/logging.js';
 import { PaxosLayer } from '../../src/paxos/paxos-layer.js';
 import { Breakpoints } from '../../src/node/breakpoints.js';
 import { ControlServer } from '../../src/node/control-server.js';
-import { defaultClusterName, defaultControlAddress } from '../../src/node/synod-node.js';
+import { defaultControlAddress } from '../../src/node/synod-node.js';
+import { defaultClusterName } from '../../src/env/cluster-name.js';
 import { checkIdentity } from '../../src/node/identity.js';
 
 const { values } = parseArgs({

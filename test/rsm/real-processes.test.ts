@@ -18,7 +18,7 @@ import { InvalidArgumentError } from '../../src/client/errors.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
-import { defaultClusterName } from '../../src/node/synod-node.js';
+import { defaultClusterName } from '../../src/env/cluster-name.js';
 import type { NodeStatus } from '../../src/node/status.js';
 
 type Fields = Record<string, unknown>;

@@ -13,7 +13,7 @@ import { NodeProcess, cliPath, sleep } from '../harness/node-process.js';
 import { freePortPairs } from '../harness/ports.js';
 import { type LockTesterResult, runLockTester } from '../../src/apps/lock/lock-tester.js';
 import type { NodeStatus } from '../../src/node/status.js';
-import { defaultClusterName } from '../../src/node/synod-node.js';
+import { defaultClusterName } from '../../src/env/cluster-name.js';
 import type { Json } from '../../src/rsm/app.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
