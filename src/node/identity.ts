@@ -1,5 +1,5 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { fsyncDir, mkdirDurable } from '../runtime/durable-fs.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdirDurable, writeFileDurable } from '../runtime/durable-fs.js';
 import { join } from 'node:path';
 import type { NodeId } from '../env/types.js';
 import { type AppIdentity, appNameProblem, appVersionProblem, compatibleApps, describeMismatch, formatApp } from '../config/app-identity.js';
@@ -89,14 +89,14 @@ export function checkIdentity(dataDir: string, given: NodeIdentity): boolean {
       if (stored[field] !== given[field]) throw new DataDirMismatchError(dataDir, field, String(stored[field]), given[field]);
     }
     if (!('app' in stored)) {
-      writeIdentity(dataDir, path, given);
+      writeIdentity(path, given);
       return false;
     }
     const app = storedApp(stored['app'], path);
     if (!compatibleApps(app, given.app)) throw new DataDirAppMismatchError(dataDir, app, given.app);
     return false;
   }
-  writeIdentity(dataDir, path, given);
+  writeIdentity(path, given);
   return true;
 }
 
@@ -108,14 +108,8 @@ function storedApp(v: unknown, path: string): AppIdentity | null {
   return { name: o['name'] as string, version: o['version'] as string };
 }
 
-/** Writes the identity file durably: temp file, fsync, rename, fsync of the directory. */
-function writeIdentity(dataDir: string, path: string, identity: NodeIdentity): void {
-  const tmp = `${path}.tmp`;
+/** Writes the identity file durably (`writeFileDurable`: temp file, fsync, rename, fsync of the directory). */
+function writeIdentity(path: string, identity: NodeIdentity): void {
   const app = identity.app === null ? null : { name: identity.app.name, version: identity.app.version };
-  writeFileSync(tmp, `${JSON.stringify({ me: identity.me, first: identity.first, cluster: identity.cluster, app })}\n`);
-  const fd = openSync(tmp, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
-  fsyncDir(dataDir);
+  writeFileDurable(path, `${JSON.stringify({ me: identity.me, first: identity.first, cluster: identity.cluster, app })}\n`);
 }

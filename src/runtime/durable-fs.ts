@@ -3,7 +3,7 @@
  * its name lives in the directory that holds it, and that entry survives only once the directory
  * is fsynced too; the same goes for a freshly created directory, whose entry lives in its parent.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { invariant } from '../env/errors.js';
 
@@ -37,4 +37,22 @@ export function mkdirDurable(dir: string): string[] {
   // Each new directory's entry is in its parent; the parent of the outermost one existed before.
   for (const d of created) fsyncDir(dirname(d));
   return created;
+}
+
+/**
+ * Replaces (or creates) the file at `path` with `data`, atomically and durably: written and
+ * fsynced as `<path>.tmp`, renamed into place, and its directory fsynced. A crash leaves either
+ * the old file or the new one whole (and at worst a stale `.tmp`, overwritten next time).
+ */
+export function writeFileDurable(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, data);
+  const fd = openSync(tmp, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  fsyncDir(dirname(resolve(path)));
 }
