@@ -5,13 +5,13 @@
 // module that does not load exits 1 with the loader's message.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NodeProcess, cliPath, eventually } from '../../tools/harness/node-process.js';
+import { NodeProcess, eventually } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
+import { runSynod } from '../../tools/harness/cli-run.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
@@ -23,23 +23,8 @@ const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 /** The fixtures as a user names them: relative to the working directory. */
 const fixture = (file: string): string => relative(process.cwd(), join(fixtures, file));
 
-/** How long one CLI run may take before it is killed (and the test fails on its exit code). */
-const cliTimeoutMs = 15_000;
 
-function synod(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), cliTimeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const synod = runSynod;
 
 describe('synod node --app-module runs a user\'s own app on three real processes', () => {
   let root: string;

@@ -5,31 +5,16 @@
 // one that answers but does not serve.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { NodeProcess, cliPath } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
+import { runSynod } from '../../tools/harness/cli-run.js';
 import type { NodeStatus } from '../../src/node/status.js';
 
-/** How long one CLI run may take before it is killed (and the test fails on its exit code). */
-const cliTimeoutMs = 15_000;
 
-function synod(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), cliTimeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const synod = runSynod;
 
 const commands = ['node', 'lock-server', 'lock-tester', 'status', 'control'];
 

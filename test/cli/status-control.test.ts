@@ -4,40 +4,20 @@
 // breakpoint that then fires.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeProcess, cliPath, eventually } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
+import { runSynod } from '../../tools/harness/cli-run.js';
 import { queryStatus } from '../../src/cli/admin.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import { defaultClusterName } from '../../src/env/cluster-name.js';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
-/** How long one CLI run may take before it is killed (and the test fails on its exit code). */
-const cliTimeoutMs = 15_000;
 
 /** Runs the compiled `synod` CLI with `args` as a process of its own. */
-function synod(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), cliTimeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const synod = runSynod;
 
 const same = (a: readonly string[], b: readonly string[]): boolean => JSON.stringify(a) === JSON.stringify(b);
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { clientTimers } from '../../src/client/client-core.js';
 import { defaultClientOptions } from '../../src/options.js';
 import { maxHintedReplicas } from '../../src/client/known-replicas.js';
-import { Driver, a, b, busy, c, executed, failed, notPrimary } from './client-driver.js';
+import { Driver, a, b, busy, c, executed, notPrimary } from './client-driver.js';
 
 test('a NOT_PRIMARY answer naming the primary redirects the call there at once', () => {
   // The hint is followed without a timer: the same request goes to the named primary immediately.

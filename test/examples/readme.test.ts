@@ -42,7 +42,7 @@ test('every TypeScript block of the README is one of the example files, word for
   }
 });
 
-test('the README snippets run: three startNode processes, then the call script twice, then the testkit', async () => {
+test('the README snippets run: three startNode processes, then the call script twice, then the testkit', { timeout: startTimeoutMs + 3 * scriptTimeoutMs }, async () => {
   const ports = await freePortPairs(3);
   const members = ports.map((p) => `127.0.0.1:${p}`);
   for (const [i, me] of members.entries()) {
@@ -58,4 +58,4 @@ test('the README snippets run: three startNode processes, then the call script t
   const simulated = script('simulate.js', ['5']);
   assert.equal(simulated.status, 0, simulated.stdout + simulated.stderr);
   assert.match(simulated.stdout, /5 passed, 0 failed/);
-}, { timeout: startTimeoutMs + 3 * scriptTimeoutMs });
+});
