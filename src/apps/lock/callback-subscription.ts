@@ -72,8 +72,15 @@ type Phase =
   | { readonly kind: 'open'; readonly target: NodeId; readonly stream: ClientStream }
   | { readonly kind: 'ended' };
 
-/** How a subscription acts on an end heard while establishing. */
-type Reaction = { readonly act: 'go'; readonly to: NodeId } | { readonly act: 'retry'; readonly avoid: NodeId | null } | { readonly act: 'give-up' };
+/**
+ * How a subscription acts on an end heard while establishing: go to the node named at once;
+ * after a pause, try the same node again, or the next one avoiding this; or give up.
+ */
+type Reaction =
+  | { readonly act: 'go'; readonly to: NodeId }
+  | { readonly act: 'retry-same' }
+  | { readonly act: 'retry-elsewhere'; readonly avoid: NodeId }
+  | { readonly act: 'give-up' };
 
 /**
  * What a refusal while establishing means (every `StreamEnd` kind has its reaction): follow a
@@ -86,13 +93,13 @@ type Reaction = { readonly act: 'go'; readonly to: NodeId } | { readonly act: 'r
 export function reactionTo(end: StreamEnd, server: NodeId): Reaction {
   switch (end.kind) {
     case 'not-primary':
-      return end.primary !== null && end.primary !== server ? { act: 'go', to: end.primary } : { act: 'retry', avoid: server };
+      return end.primary !== null && end.primary !== server ? { act: 'go', to: end.primary } : { act: 'retry-elsewhere', avoid: server };
     case 'not-serving-yet':
     case 'overloaded':
-      return { act: 'retry', avoid: null };
+      return { act: 'retry-same' };
     case 'unavailable':
     case 'unreachable':
-      return { act: 'retry', avoid: server };
+      return { act: 'retry-elsewhere', avoid: server };
     case 'replaced':
     case 'invalid-request':
     case 'wrong-cluster':
@@ -179,11 +186,13 @@ export class StreamSubscription implements CallbackSubscription {
       case 'go':
         this.#ctx.learn(reaction.to);
         return this.#attempt(this.#ctx.nextTarget(server), reason);
-      case 'retry':
+      case 'retry-same':
+      case 'retry-elsewhere':
         this.#phase = { kind: 'establishing', target: server, stream: null, lastRefusal: reason };
         this.#retryTimer = this.#ctx.clock.setTimer(this.#ctx.options.retryPauseMs, () => {
           this.#retryTimer = null;
-          if (this.#phase.kind === 'establishing' && this.#phase.stream === null) this.#attempt(this.#ctx.nextTarget(reaction.avoid), reason);
+          if (this.#phase.kind !== 'establishing' || this.#phase.stream !== null) return;
+          this.#attempt(reaction.act === 'retry-same' ? server : this.#ctx.nextTarget(reaction.avoid), reason);
         });
     }
   }
