@@ -310,30 +310,23 @@ export interface TransportOptions {
   readonly keepaliveTimeMs: number;
   readonly keepaliveTimeoutMs: number;
   /**
-   * The same from the client's side, on the connections a client (or a node acting as one) opens:
-   * while a call or stream is open on one, it pings after `clientKeepaliveTimeMs` without traffic
-   * and drops the connection when the ping is not answered within `clientKeepaliveTimeoutMs`.
-   * Without it a stream to a server that vanished without closing its connection (power loss, a
-   * network cut, a paused process) would look open for ever, while the new primary expires the
-   * client's session. Defaults 2000 ms and 1000 ms: such a stream ends within about 3 s, under
-   * `CallbackOptions.sessionTimeoutMs`, for a tiny ping every 2 s per server.
+   * The same on a client's connections, while a call or stream is open: a stream to a server that
+   * vanished (power loss, a network cut, a paused process) must end, or it would look open while
+   * the new primary expires the client's session. Defaults 2000 ms and 1000 ms: such a stream ends
+   * within about 3 s, under `CallbackOptions.sessionTimeoutMs`, for a tiny ping every 2 s.
    */
   readonly clientKeepaliveTimeMs: number;
   readonly clientKeepaliveTimeoutMs: number;
   /**
-   * Most server streams (`Transport.serveStream`, e.g. the callback service) a node keeps open at
-   * once; one more is refused `overloaded`. Each holds an HTTP/2 stream and a little memory.
-   * Default 10000, as `maxPendingCalls`: one callback stream per lock client, far more clients
-   * than one primary serves in practice, while clients that open ever new streams cannot make a
-   * node hold them without bound.
+   * Most server streams (`Transport.serveStream`) a node keeps open; one more is refused
+   * `overloaded`. Default 10000, as `maxPendingCalls`: one callback stream per lock client, far
+   * more than one primary serves, while ever new streams cannot make a node hold them without bound.
    */
   readonly maxStreams: number;
   /**
-   * Most messages of one server stream that wait to reach its client (sent, not yet handed to the
-   * connection); one more ends the stream `overloaded` instead of buffering without bound (the
-   * client opens a new one; the callback service then re-sends what is outstanding). Default
-   * 1000: callbacks are rare (a revoke per contended lock), so a client that far behind is stuck,
-   * not slow.
+   * Most messages of one server stream waiting to reach its client; one more ends the stream
+   * `overloaded` instead of buffering without bound (the client opens a new one, and gets what is
+   * outstanding again). Default 1000: callbacks are rare, so a client that far behind is stuck.
    */
   readonly maxQueuedStreamMessages: number;
 }

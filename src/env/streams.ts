@@ -95,8 +95,8 @@ export interface ServerStream<Msg> {
   end(reason: ServerStreamEnd): void;
   /**
    * Registers the listener of the stream's end, called once with the reason whatever ended it
-   * (the server's own `end` too), never inside a call on the stream; at once-later if it has
-   * ended already. One listener per stream.
+   * (the server's own `end` too), never inside a call on the stream (if the stream has ended
+   * already, soon after registering). One listener per stream.
    */
   onEnded(listener: (end: StreamEnd) => void): void;
 }

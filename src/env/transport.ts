@@ -14,7 +14,9 @@ import type { NodeId } from './types.js';
  *   synchronously, not even for a message to oneself.
  *
  * A transport is divided into channels, one per layer (Paxos, config, RSM …); each channel has
- * its own wire format (a gRPC service in production) and its own receiver.
+ * its own wire format (a gRPC service in production) and its own receiver. Besides channels it
+ * serves request/response services (`serve`) and server streams (`serveStream`, streams.ts),
+ * each with failure semantics of its own.
  */
 export interface Transport {
   /** This node's address. */
@@ -46,10 +48,11 @@ export interface Transport {
 }
 
 /**
- * The client side of a request/response service: what `RsmClient` talks through. Answers come
- * back to `receive`; `failed` tells that a request got no answer and why (a `CallFailure`), so
- * the client can act at once instead of waiting for its own timeout. A transport that cannot
- * tell (a lost request) reports nothing: the request simply gets no answer.
+ * The client side of the services nodes serve: request/response services (`connect`, what
+ * `RsmClient` talks through) and server streams (`openStream`, what the callback subscriber keeps
+ * open). Answers come back to `receive`; `failed` tells that a request got no answer and why (a
+ * `CallFailure`), so the client can act at once instead of waiting for its own timeout. A
+ * transport that cannot tell (a lost request) reports nothing: the request simply gets no answer.
  */
 export interface ClientTransport {
   connect<Req, Ans>(
