@@ -7,6 +7,9 @@ import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { streamConformance } from '../conformance/stream.suite.js';
 import { cluster, startNode, until } from './grpc-support.js';
 
+/** Clients made so far, over every test: every other one is a node acting as a client. */
+let clientsMade = 0;
+
 streamConformance('gRPC over loopback', async (options) => {
   const nodes: GrpcTransport[] = [];
   const clients: ClientTransport[] = [];
@@ -17,8 +20,8 @@ streamConformance('gRPC over loopback', async (options) => {
       return node;
     },
     async client() {
-      // Half the clients are nodes acting as clients (GrpcTransport.openStream), half client-only transports.
-      const client = clients.length % 2 === 0 ? new GrpcClientTransport({ cluster, logger: silentLogger, options }) : await startNode({ options });
+      // Every other test's client is a node acting as one (GrpcTransport.openStream), the others client-only transports.
+      const client = clientsMade++ % 2 === 0 ? new GrpcClientTransport({ cluster, logger: silentLogger, options }) : await startNode({ options });
       clients.push(client);
       return client;
     },

@@ -2,9 +2,9 @@
  * What a simulated node's process sees of the world (`NodeWorld`): a clock on the simulation's
  * virtual time, a transport over the simulated network (one-way channels, request/answer
  * services, client connections, server streams: sim-streams.ts), durable logs on the node's
- * simulated disk, an executor and `halt`. Separate from `SimNode`, which owns the process's life (start, crash, pause): this is
- * the wiring one incarnation gets, and every callback it hands out goes through that
- * incarnation's guard, so nothing of a dead process ever runs.
+ * simulated disk, an executor and `halt`. Separate from `SimNode`, which owns the process's life
+ * (start, crash, pause): this is the wiring one incarnation gets, and every callback it hands out
+ * goes through that incarnation's guard, so nothing of a dead process ever runs.
  */
 import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { DurableLog } from '../../src/env/durable-log.js';
