@@ -182,27 +182,14 @@ export const defaultClientOptions: ClientOptions = {
 /**
  * The callback service (`synod.rsm.Callbacks`, `CallbackHub`) of a node whose app has callbacks,
  * and the client sessions kept on top of it (`SessionKeeper`; the lock service installs them).
+ * How many streams a node keeps, and how far a client may fall behind, are the transport's
+ * (`TransportOptions.maxStreams`, `maxQueuedStreamMessages`).
  */
 export interface CallbackOptions {
   /**
-   * Most callback streams (subscriptions) a node keeps open at once; one more is refused with
-   * RESOURCE_EXHAUSTED. Each holds an HTTP/2 stream and a little memory. Default 10000, as
-   * `TransportOptions.maxPendingCalls`: one stream per lock client, far more clients than one
-   * primary serves in practice, while clients that subscribe under ever new owner ids cannot make
-   * a node hold streams without bound.
-   */
-  readonly maxSubscriptions: number;
-  /**
-   * A stream whose client does not read (more than this many callbacks wait in its send buffer)
-   * is ended with RESOURCE_EXHAUSTED instead of buffering without bound; the client re-subscribes
-   * and gets every outstanding callback again. Default 1000: callbacks are rare (a revoke per
-   * contended lock), so a client that far behind is stuck, not slow.
-   */
-  readonly maxQueuedCallbacks: number;
-  /**
-   * How often the primary checks that it is still the serving primary (streams are ended when it
-   * is not) and that sessions are alive. Default 100 ms: a deposed or isolated primary's
-   * clients learn it within a tenth of a second, for one look at the replica per tick.
+   * How often the primary checks that it is still the primary of its view (streams are ended
+   * when it is not) and that sessions are alive. Default 100 ms: a deposed primary's clients
+   * learn it within a tenth of a second, for one look at the replica per tick.
    */
   readonly checkIntervalMs: number;
   /**
@@ -219,19 +206,13 @@ export interface CallbackOptions {
 }
 
 export const defaultCallbackOptions: CallbackOptions = {
-  maxSubscriptions: 10_000,
-  maxQueuedCallbacks: 1000,
   checkIntervalMs: 100,
   sessionTimeoutMs: 5000,
 };
 
-/** Callback options with defaults filled in; the counts must be integers. */
+/** Callback options with defaults filled in. */
 export function callbackOptions(given: Partial<CallbackOptions> | undefined): CallbackOptions {
-  const o = withDefaults(defaultCallbackOptions, given, 'callbacks');
-  for (const key of ['maxSubscriptions', 'maxQueuedCallbacks'] as const) {
-    if (!Number.isInteger(o[key])) throw new RangeError(`callbacks.${key} must be a positive integer, got ${o[key]}`);
-  }
-  return o;
+  return withDefaults(defaultCallbackOptions, given, 'callbacks');
 }
 
 export interface LockClientOptions {
@@ -328,6 +309,26 @@ export interface TransportOptions {
    */
   readonly keepaliveTimeMs: number;
   readonly keepaliveTimeoutMs: number;
+  /**
+   * The same on a client's connections, while a call or stream is open: a stream to a server that
+   * vanished (power loss, a network cut, a paused process) must end, or it would look open while
+   * the new primary expires the client's session. Defaults 2000 ms and 1000 ms: such a stream ends
+   * within about 3 s, under `CallbackOptions.sessionTimeoutMs`, for a tiny ping every 2 s.
+   */
+  readonly clientKeepaliveTimeMs: number;
+  readonly clientKeepaliveTimeoutMs: number;
+  /**
+   * Most server streams (`Transport.serveStream`) a node keeps open; one more is refused
+   * `overloaded`. Default 10000, as `maxPendingCalls`: one callback stream per lock client, far
+   * more than one primary serves, while ever new streams cannot make a node hold them without bound.
+   */
+  readonly maxStreams: number;
+  /**
+   * Most messages of one server stream waiting to reach its client; one more ends the stream
+   * `overloaded` instead of buffering without bound (the client opens a new one, and gets what is
+   * outstanding again). Default 1000: callbacks are rare, so a client that far behind is stuck.
+   */
+  readonly maxQueuedStreamMessages: number;
 }
 
 export const defaultTransportOptions: TransportOptions = {
@@ -341,12 +342,16 @@ export const defaultTransportOptions: TransportOptions = {
   maxPendingCalls: 10_000,
   keepaliveTimeMs: 5000,
   keepaliveTimeoutMs: 5000,
+  clientKeepaliveTimeMs: 2000,
+  clientKeepaliveTimeoutMs: 1000,
+  maxStreams: 10_000,
+  maxQueuedStreamMessages: 1000,
 };
 
 /** Transport options with defaults filled in; the counts must be integers. */
 export function transportOptions(given: Partial<TransportOptions> | undefined): TransportOptions {
   const o = withDefaults(defaultTransportOptions, given, 'transport');
-  for (const key of ['maxPeerClients', 'maxPendingCalls'] as const) {
+  for (const key of ['maxPeerClients', 'maxPendingCalls', 'maxStreams', 'maxQueuedStreamMessages'] as const) {
     if (!Number.isInteger(o[key])) throw new RangeError(`transport.${key} must be a positive integer, got ${o[key]}`);
   }
   return o;

@@ -5,7 +5,7 @@
  *   npm run sim -- --layer paxos --seed 42            replay one seed, printing its trace
  *   options: --start S (first seed of --seeds), --jobs J (workers), --mutate NAME (test-only
  *            protocol breakage, repeatable), --logs (with --seed: include the nodes' log lines),
- *            --pictures DIR (rsm, lock: draw each non-linearizable client history there; with
+ *            --pictures DIR (rsm, lock, lock-cache: draw each non-linearizable client history there; with
  *            --seed the default is the system temp directory)
  *
  * Prints one line per run (seed, pass/FAIL, trace digest, figures), every failure, and last

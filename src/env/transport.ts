@@ -1,3 +1,4 @@
+import type { ClientStream, ServerStream, StreamCodec, StreamHandlers } from './streams.js';
 import type { NodeId } from './types.js';
 
 /**
@@ -13,7 +14,9 @@ import type { NodeId } from './types.js';
  *   synchronously, not even for a message to oneself.
  *
  * A transport is divided into channels, one per layer (Paxos, config, RSM …); each channel has
- * its own wire format (a gRPC service in production) and its own receiver.
+ * its own wire format (a gRPC service in production) and its own receiver. Besides channels it
+ * serves request/response services (`serve`) and server streams (`serveStream`, streams.ts),
+ * each with failure semantics of its own.
  */
 export interface Transport {
   /** This node's address. */
@@ -31,15 +34,25 @@ export interface Transport {
    * answer per request is delivered.
    */
   serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): AnswerChannel<Ans>;
+  /**
+   * Serves a server-streaming service (the callback service): `accept` gets each admitted
+   * stream's request and the server's end of it (see `ServerStream`; failure semantics in
+   * streams.ts). Before `accept` sees it, a stream is refused by the transport when the node is
+   * isolated or closing (`unavailable`), the client is of another cluster (`wrong-cluster`), the
+   * request fails `decodeRequest` (`invalid-request`), or `maxStreams` are open (`overloaded`).
+   * If `accept` throws, the stream ends `internal`. Each service may be served once per transport.
+   */
+  serveStream<Req, Msg>(codec: StreamCodec<Req, Msg>, accept: (request: Req, stream: ServerStream<Msg>) => void): void;
   /** Stops sending and receiving; releases sockets. */
   close(): Promise<void>;
 }
 
 /**
- * The client side of a request/response service: what `RsmClient` talks through. Answers come
- * back to `receive`; `failed` tells that a request got no answer and why (a `CallFailure`), so
- * the client can act at once instead of waiting for its own timeout. A transport that cannot
- * tell (a lost request) reports nothing: the request simply gets no answer.
+ * The client side of the services nodes serve: request/response services (`connect`, what
+ * `RsmClient` talks through) and server streams (`openStream`, what the callback subscriber keeps
+ * open). Answers come back to `receive`; `failed` tells that a request got no answer and why (a
+ * `CallFailure`), so the client can act at once instead of waiting for its own timeout. A
+ * transport that cannot tell (a lost request) reports nothing: the request simply gets no answer.
  */
 export interface ClientTransport {
   connect<Req, Ans>(
@@ -47,6 +60,12 @@ export interface ClientTransport {
     receive: (server: NodeId, answer: Ans) => void,
     failed?: (server: NodeId, failure: CallFailure) => void,
   ): Channel<Req>;
+  /**
+   * Opens a stream of the server-streaming service of `codec` at `server` (failure semantics in
+   * streams.ts): `handlers` hear `accepted`, the messages in order, and one end (`StreamEnd`,
+   * e.g. `unreachable` when nothing listens there); none of them inside `openStream`.
+   */
+  openStream<Req, Msg>(codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream;
   close(): Promise<void>;
 }
 

@@ -1,20 +1,13 @@
-import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../env/clock.js';
-import { InvalidMessageError } from '../env/errors.js';
+import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
+import type { ServerStream, ServerStreamEnd, StreamEnd } from '../env/streams.js';
+import type { Transport } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import type { Fields } from '../env/validate.js';
-import { type CallbackOptions, callbackOptions, limits } from '../options.js';
+import { type CallbackOptions, limits } from '../options.js';
 import type { Callback, Json } from '../rsm/app.js';
-import {
-  callbacksService,
-  decodeOwner,
-  encodeCallbackMessage,
-  notPrimaryDetails,
-  subscribeMethod,
-} from '../rsm/callbacks-wire.js';
+import { type CallbackSubscribe, callbacksCodec } from '../rsm/callbacks-wire.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
-import type { GrpcTransport } from '../runtime/grpc-transport.js';
 
 /** What the hub reads of the replica (always inside a task of the node's executor). */
 export interface PrimaryView {
@@ -26,68 +19,33 @@ export interface PrimaryView {
 
 export interface CallbackHubDeps {
   readonly self: NodeId;
-  /** Serves the stream service; its isolation (`isolate()`) silences and ends every stream. */
-  readonly transport: Pick<GrpcTransport, 'serveStream' | 'isolated'>;
+  /** Serves the stream service; the transport ends every stream when the node is isolated or closes. */
+  readonly transport: Pick<Transport, 'serveStream'>;
   readonly replica: PrimaryView;
-  /** Runs `fn` as a task of the node's executor and returns its result; throws when the node is stopping. */
-  readonly inNode: <T>(fn: () => T) => T;
+  /** The node's task queue: every read of the replica runs as one of its tasks. */
+  readonly executor: Executor;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly options?: Partial<CallbackOptions>;
+  /** Resolved where the node is composed (`NodeStack`). */
+  readonly options: CallbackOptions;
   /** Longest owner id accepted; default `limits.maxClientIdLength` (the lock service passes `lockLimits.maxOwnerLength`). */
   readonly maxOwnerLength?: number;
 }
 
-type Stream = grpc.ServerWritableStream<Fields, Fields>;
-
-/** One owner's open stream. */
-class Subscription {
-  #ended = false;
-
-  constructor(
-    readonly owner: string,
-    readonly stream: Stream,
-  ) {}
-
-  get open(): boolean {
-    return !this.#ended && !this.stream.cancelled && !this.stream.destroyed && !this.stream.writableEnded;
-  }
-
-  /** Messages written and not yet handed to the connection. */
-  get queued(): number {
-    return this.stream.writableLength;
-  }
-
-  write(message: Json): void {
-    if (this.open) this.stream.write(encodeCallbackMessage(message));
-  }
-
-  /** Ends the stream with `code` once what was written has gone out. Idempotent. */
-  end(code: grpc.status, details: string): void {
-    if (!this.open) {
-      this.#ended = true;
-      return;
-    }
-    this.#ended = true;
-    this.stream.emit('error', { code, details });
-  }
-}
-
 /**
- * The callback service (`synod.rsm.Callbacks`, `proto/callbacks.proto`) of a node whose app has
- * callbacks (`App.callbacks`): it keeps the clients' `Subscribe` streams, one per owner (the
- * client id a callback is addressed to), and writes each callback the replica emits to its
- * owner's stream. Generic over the app; the lock service is its first user.
+ * The callback service (`synod.rsm.Callbacks`, `callbacksCodec`) of a node whose app has callbacks
+ * (`App.callbacks`), served through the node's transport (`Transport.serveStream`), in production
+ * and in the simulator alike. It keeps one stream per owner (the client id a callback is
+ * addressed to) and sends each callback the replica emits down its owner's stream. Generic over
+ * the app; the lock service is its first user.
  *
- * Stream semantics (what a client sees; `callbacks-wire.ts` says what it should do):
+ * What a client sees (`StreamEnd`; callbacks-wire.ts says what it should do):
  * - Only the serving primary (primary of its view, state transfer done) accepts a stream. Any
- *   other node ends it at once with FAILED_PRECONDITION and details `not primary; primary is
- *   HOST:PORT` or `no primary known` (`notPrimaryDetails`). The primary itself, while a view
- *   change is under way (not serving yet), ends it with UNAVAILABLE: retry shortly.
- * - Transport checks first (as for client calls): another cluster's name: FAILED_PRECONDITION;
- *   this node isolated (`transport.isolate()`) or closing: UNAVAILABLE. A bad owner id (empty, or
- *   longer than `maxOwnerLength`): INVALID_ARGUMENT. More than `maxSubscriptions` streams:
- *   RESOURCE_EXHAUSTED.
+ *   other node ends it at once `not-primary`, naming the primary if it knows one; the primary
+ *   itself, while a view change is under way, `not-serving-yet`. The transport refuses a stream
+ *   first when the node is isolated or closing, of another cluster, malformed, or one too many
+ *   (`TransportOptions.maxStreams`); the hub refuses an owner id longer than `maxOwnerLength`
+ *   (`invalid-request`).
  * - An accepted stream first receives every callback outstanding for its owner in the current
  *   state (`Replica.outstandingCallbacks`), so a client that (re)subscribes after the primary's
  *   re-send, or after a callback was dropped for want of a stream, still gets it. Then it
@@ -95,147 +53,117 @@ class Subscription {
  *   all outstanding ones again when a primary starts serving). A callback for an owner without a
  *   stream here is dropped: its client will subscribe and get it then. Callbacks may therefore
  *   arrive twice; clients must treat them as idempotent (as `App.callbacks` requires).
- * - A newer stream of the same owner replaces the older, which is ended with ABORTED.
- * - Every stream is ended when this node stops being the primary of its view (FAILED_PRECONDITION
- *   naming the new primary, if known), when it is isolated (UNAVAILABLE; nothing more is written
- *   from the moment of isolation), and when it shuts down (UNAVAILABLE). These are checked every
- *   `checkIntervalMs`. A primary that stays primary through a view change keeps its streams (and
- *   re-sends every outstanding callback when it serves again), so a membership change does not
- *   make every client re-subscribe.
- * - A client that does not read is cut off: above `maxQueuedCallbacks` unsent callbacks its stream
- *   is ended with RESOURCE_EXHAUSTED (it re-subscribes and gets the outstanding ones again).
- * - A stream whose client vanished ends when its connection does (the transport's keepalive
- *   bounds that; see `TransportOptions.keepaliveTimeMs`). `SessionKeeper` builds on `has(owner)`
- *   to expire owners that stay without a stream.
+ * - A newer stream of the same owner replaces the older, which ends `replaced`.
+ * - Every stream ends `not-primary` (naming the new primary, if known) when this node stops
+ *   being the primary of its view (checked every `checkIntervalMs`), and `unavailable` when it
+ *   shuts down; the transport ends them `unavailable` when the node is isolated (nothing more
+ *   reaches a client from then on), and `overloaded` when a client does not read. A primary that
+ *   stays primary through a view change keeps its streams (and re-sends every outstanding
+ *   callback when it serves again), so a membership change does not make every client re-subscribe.
+ * - A stream whose client vanished ends when its connection does (keepalive bounds that).
+ *   `SessionKeeper` builds on `has(owner)` to expire owners that stay without a stream.
  *
- * Every read of the replica runs inside a task of the node's executor (`inNode`); `deliver` is
- * called from one (the replica observer's upcall).
+ * `deliver` is called from a task of the node's executor (the replica's callback upcall); stream
+ * events come from the transport, and every look at the replica they need is a task of its own.
  */
 export class CallbackHub {
   readonly #deps: CallbackHubDeps;
-  readonly #options: CallbackOptions;
   readonly #maxOwnerLength: number;
   readonly #log: Logger;
-  readonly #subscriptions = new Map<string, Subscription>();
+  /** The accepted stream of each owner (an owner whose stream ended is forgotten). */
+  readonly #streams = new Map<string, ServerStream<Json>>();
   #timer: TimerHandle | null = null;
   #closed = false;
 
   private constructor(deps: CallbackHubDeps) {
     this.#deps = deps;
-    this.#options = callbackOptions(deps.options);
-    this.#maxOwnerLength = deps.maxOwnerLength ?? limits.maxClientIdLength;
+    this.#maxOwnerLength = Math.min(deps.maxOwnerLength ?? limits.maxClientIdLength, limits.maxClientIdLength);
     this.#log = deps.logger;
   }
 
-  /** Serves the callback service on `deps.transport` and starts the periodic primary check. */
+  /** Serves the callback service on `deps.transport`; `start` begins the periodic primary check. */
   static serve(deps: CallbackHubDeps): CallbackHub {
     const hub = new CallbackHub(deps);
-    deps.transport.serveStream(callbacksService, subscribeMethod, (request, stream) => hub.#open(request, stream));
-    hub.#schedule();
+    deps.transport.serveStream(callbacksCodec, (request, stream) => hub.#open(request, stream));
     return hub;
+  }
+
+  start(): void {
+    if (!this.#closed && this.#timer === null) this.#schedule();
   }
 
   /** Whether `owner` has an open stream here. */
   has(owner: string): boolean {
-    const s = this.#subscriptions.get(owner);
-    return s !== undefined && s.open;
+    return this.#streams.get(owner)?.open === true;
   }
 
-  /** Open streams now. */
+  /** Owners with a stream here now. */
   get size(): number {
-    return this.#subscriptions.size;
+    return this.#streams.size;
   }
 
-  /**
-   * Writes each callback to its owner's stream, if it has one here; drops it otherwise. Nothing
-   * is written while this node is isolated. Called with the replica's callbacks (primary only).
-   */
+  /** Sends each callback down its owner's stream, if it has one here; drops it otherwise. Called with the replica's callbacks (primary only). */
   deliver(callbacks: readonly Callback[]): void {
-    if (this.#closed || this.#deps.transport.isolated) return;
+    if (this.#closed) return;
     for (const cb of callbacks) {
-      const s = this.#subscriptions.get(cb.clientId);
-      if (s === undefined || !s.open) {
+      const stream = this.#streams.get(cb.clientId);
+      if (stream === undefined || !stream.open) {
         this.#log.debug({ owner: cb.clientId, message: cb.message }, 'callbacks: no stream for the owner; dropped');
         continue;
       }
-      this.#write(s, cb.message);
+      stream.send(cb.message);
     }
   }
 
-  /** Ends every stream (UNAVAILABLE) and stops the checks. Idempotent. */
+  /** Ends every stream (`unavailable`) and stops the checks. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#timer?.cancel();
     this.#timer = null;
-    this.#endAll(grpc.status.UNAVAILABLE, `${this.#deps.self} is shutting down`, 'shutting down');
+    this.#endAll({ kind: 'unavailable', detail: `${this.#deps.self} is shutting down` }, 'shutting down');
   }
 
-  #open(request: Fields, stream: Stream): void {
-    const refuse = (code: grpc.status, details: string, why: string): void => {
-      this.#log.debug({ client: stream.getPeer(), owner: request['owner'], code: grpc.status[code], details }, `callbacks: subscription refused: ${why}`);
-      stream.emit('error', { code, details });
+  #open(request: CallbackSubscribe, stream: ServerStream<Json>): void {
+    const { owner } = request;
+    const refuse = (end: ServerStreamEnd, why: string): void => {
+      this.#log.debug({ client: stream.peer, owner, end: end.kind, detail: end.detail }, `callbacks: subscription refused: ${why}`);
+      stream.end(end);
     };
-    if (this.#closed) return refuse(grpc.status.UNAVAILABLE, `${this.#deps.self} is shutting down`, 'shutting down');
-    let owner: string;
-    try {
-      owner = decodeOwner(request, this.#maxOwnerLength);
-    } catch (err) {
-      const details = err instanceof InvalidMessageError ? err.message : String(err);
-      this.#log.warn({ client: stream.getPeer(), details }, 'callbacks: subscription refused: bad owner id');
-      stream.emit('error', { code: grpc.status.INVALID_ARGUMENT, details });
+    if (this.#closed || this.#deps.executor.stopped) return refuse({ kind: 'unavailable', detail: `${this.#deps.self} is shutting down` }, 'shutting down');
+    if (owner.length > this.#maxOwnerLength) {
+      this.#log.warn({ client: stream.peer }, 'callbacks: subscription refused: owner id too long');
+      stream.end({ kind: 'invalid-request', detail: `invalid message: owner: longer than ${this.#maxOwnerLength} characters` });
       return;
     }
-    let seen: { readonly serving: boolean; readonly primary: NodeId | null; readonly outstanding: readonly Callback[] };
-    try {
-      seen = this.#deps.inNode(() => {
-        const r = this.#deps.replica;
-        return {
-          serving: r.isPrimary && r.status === 'normal',
-          primary: this.#primaryElsewhere(),
-          outstanding: r.outstandingCallbacks().filter((c) => c.clientId === owner),
-        };
-      });
-    } catch {
-      return refuse(grpc.status.UNAVAILABLE, `${this.#deps.self} is stopping`, 'node stopping');
-    }
-    if (!seen.serving) {
-      if (seen.primary === this.#deps.self) {
-        return refuse(grpc.status.UNAVAILABLE, `${this.#deps.self} is the primary but not serving yet (view change in progress); retry`, 'not serving yet');
+    stream.onEnded((end) => this.#ended(owner, stream, end));
+    this.#deps.executor.submit(() => this.#admit(owner, stream, refuse));
+  }
+
+  /** Accepts `stream` for `owner` if this node is the serving primary (a task of the node's executor). */
+  #admit(owner: string, stream: ServerStream<Json>, refuse: (end: ServerStreamEnd, why: string) => void): void {
+    if (this.#closed || !stream.open) return; // closed meanwhile, or the client left
+    const r = this.#deps.replica;
+    if (!r.isPrimary || r.status !== 'normal') {
+      const primary = this.#primaryElsewhere();
+      if (primary === this.#deps.self) {
+        return refuse({ kind: 'not-serving-yet', detail: `${this.#deps.self} is the primary but not serving yet (view change in progress); retry` }, 'not serving yet');
       }
-      return refuse(grpc.status.FAILED_PRECONDITION, notPrimaryDetails(seen.primary), 'not primary');
+      return refuse(notPrimary(primary), 'not primary');
     }
-    const older = this.#subscriptions.get(owner);
-    if (older === undefined && this.#subscriptions.size >= this.#options.maxSubscriptions) {
-      this.#log.warn({ owner, maxSubscriptions: this.#options.maxSubscriptions }, 'callbacks: subscription refused: too many streams');
-      stream.emit('error', {
-        code: grpc.status.RESOURCE_EXHAUSTED,
-        details: `${this.#deps.self} holds ${this.#subscriptions.size} callback streams (maxSubscriptions ${this.#options.maxSubscriptions})`,
-      });
-      return;
-    }
-    const s = new Subscription(owner, stream);
-    this.#subscriptions.set(owner, s);
-    older?.end(grpc.status.ABORTED, `replaced by a newer subscription of owner ${owner}`);
-    const forget = (): void => {
-      if (this.#subscriptions.get(owner) !== s) return;
-      this.#subscriptions.delete(owner);
-      this.#log.debug({ owner }, 'callbacks: stream closed');
-    };
-    stream.once('cancelled', forget);
-    stream.once('close', forget);
-    stream.once('finish', forget);
-    this.#log.debug({ owner, client: stream.getPeer(), outstanding: seen.outstanding.length }, 'callbacks: subscribed');
-    for (const cb of seen.outstanding) this.#write(s, cb.message);
+    const older = this.#streams.get(owner);
+    this.#streams.set(owner, stream);
+    older?.end({ kind: 'replaced', detail: `replaced by a newer subscription of owner ${owner}` });
+    stream.accept();
+    const outstanding = r.outstandingCallbacks().filter((c) => c.clientId === owner);
+    this.#log.debug({ owner, client: stream.peer, outstanding: outstanding.length }, 'callbacks: subscribed');
+    for (const cb of outstanding) stream.send(cb.message);
   }
 
-  #write(s: Subscription, message: Json): void {
-    if (s.queued >= this.#options.maxQueuedCallbacks) {
-      this.#log.warn({ owner: s.owner, queued: s.queued }, 'callbacks: client does not read its stream; ended');
-      this.#end(s, grpc.status.RESOURCE_EXHAUSTED, `more than ${this.#options.maxQueuedCallbacks} callbacks wait unread; re-subscribe`);
-      return;
-    }
-    s.write(message);
+  #ended(owner: string, stream: ServerStream<Json>, end: StreamEnd): void {
+    if (this.#streams.get(owner) !== stream) return;
+    this.#streams.delete(owner);
+    this.#log.debug({ owner, end: end.kind, detail: end.detail }, 'callbacks: stream ended');
   }
 
   /** The primary to name in a refusal: the replica's, unless that is this node while it is not primary (stale). */
@@ -247,38 +175,29 @@ export class CallbackHub {
   }
 
   #schedule(): void {
-    this.#timer = this.#deps.clock.setTimer(this.#options.checkIntervalMs, () => {
-      if (this.#closed) return;
-      try {
-        this.#deps.inNode(() => this.#check());
-      } catch {
-        return; // the node is stopping
-      }
+    this.#timer = this.#deps.clock.setTimer(this.#deps.options.checkIntervalMs, () => {
+      if (this.#closed || this.#deps.executor.stopped) return;
+      this.#deps.executor.submit(() => this.#check());
       this.#schedule();
     });
   }
 
-  /** Ends every stream if this node is isolated or no longer the primary of its view. */
+  /** Ends every stream if this node is no longer the primary of its view (a task of the node's executor). */
   #check(): void {
-    if (this.#subscriptions.size === 0) return;
-    if (this.#deps.transport.isolated) {
-      this.#endAll(grpc.status.UNAVAILABLE, `${this.#deps.self} is isolated`, 'isolated');
-      return;
-    }
-    if (!this.#deps.replica.isPrimary) {
-      const primary = this.#primaryElsewhere();
-      this.#endAll(grpc.status.FAILED_PRECONDITION, notPrimaryDetails(primary), `no longer the primary (primary ${primary ?? 'unknown'})`);
-    }
+    if (this.#closed || this.#streams.size === 0 || this.#deps.replica.isPrimary) return;
+    const primary = this.#primaryElsewhere();
+    this.#endAll(notPrimary(primary), `no longer the primary (primary ${primary ?? 'unknown'})`);
   }
 
-  #end(s: Subscription, code: grpc.status, details: string): void {
-    if (this.#subscriptions.get(s.owner) === s) this.#subscriptions.delete(s.owner);
-    s.end(code, details);
+  #endAll(end: ServerStreamEnd, why: string): void {
+    if (this.#streams.size === 0) return;
+    this.#log.info({ streams: this.#streams.size, end: end.kind, detail: end.detail }, `callbacks: ending every stream: ${why}`);
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const s of streams) s.end(end);
   }
+}
 
-  #endAll(code: grpc.status, details: string, why: string): void {
-    if (this.#subscriptions.size === 0) return;
-    this.#log.info({ streams: this.#subscriptions.size, code: grpc.status[code], details }, `callbacks: ending every stream: ${why}`);
-    for (const s of [...this.#subscriptions.values()]) this.#end(s, code, details);
-  }
+function notPrimary(primary: NodeId | null): ServerStreamEnd {
+  return { kind: 'not-primary', primary, detail: primary === null ? 'not primary; no primary known' : `not primary; primary is ${primary}` };
 }

@@ -1,11 +1,13 @@
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
-import { type ConfigOptions, type PaxosOptions, type RsmOptions, defaultConfigOptions, defaultRsmOptions, paxosOptions, withDefaults } from '../options.js';
+import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, callbackOptions, defaultConfigOptions, defaultRsmOptions, paxosOptions, withDefaults } from '../options.js';
 import type { App } from '../rsm/app.js';
 import { RsmLayer } from '../rsm/rsm-layer.js';
 import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
 import type { Breakpoints } from './breakpoints.js';
+import { CallbackHub } from './callback-hub.js';
+import { SessionKeeper, type SessionSpec } from './sessions.js';
 import type { NodeStatus } from './status.js';
 import type { AppIdentity, JoinRefusedError } from '../config/app-identity.js';
 import { ConfigLayer } from '../config/config-layer.js';
@@ -13,6 +15,17 @@ import type { ConfigListener, ConfigMutations } from '../config/view-manager.js'
 import type { PaxosMutations } from '../paxos/context.js';
 import type { PaxosValue } from '../paxos/messages.js';
 import { PaxosLayer } from '../paxos/paxos-layer.js';
+
+/**
+ * What a node serves for an app with callbacks (`App.callbacks`): the callback service
+ * (`CallbackHub`), with owner ids of at most `maxOwnerLength` characters; with `sessions`, the
+ * serving primary also expires owners that stay without a callback stream (`SessionKeeper`).
+ */
+export interface NodeCallbacks<S> {
+  readonly sessions?: SessionSpec<S>;
+  readonly maxOwnerLength?: number;
+  readonly options?: Partial<CallbackOptions>;
+}
 
 export interface NodeStackOptions<S> {
   readonly first: NodeId;
@@ -34,6 +47,12 @@ export interface NodeStackOptions<S> {
    * Production passes its own (the process stops and exits 1 with the error's message).
    */
   readonly onJoinRefused?: (error: JoinRefusedError) => void;
+  /** The callback service and sessions, for an app with callbacks (default: the service, no sessions). */
+  readonly callbacks?: NodeCallbacks<S>;
+  /** Whether the node is isolated now (production: the test control's partition); sessions keep no clock while it is. Default: never. */
+  readonly isolated?: () => boolean;
+  /** Wall-clock milliseconds; numbers the sessions' expiry requests above an earlier process's. Default `Date.now`. */
+  readonly wallClockMs?: () => number;
   readonly breakpoints?: Breakpoints;
   readonly paxos?: Partial<PaxosOptions>;
   readonly config?: Partial<ConfigOptions>;
@@ -52,7 +71,8 @@ export interface NodeStackOptions<S> {
 }
 
 /**
- * The layers of one node, stacked: Paxos under config under the RSM (when the node runs an app).
+ * The layers of one node, stacked: Paxos under config under the RSM (when the node runs an app),
+ * and beside the RSM, for an app with callbacks, the callback service and client sessions.
  * Production (`SynodNode`) and the simulator build nodes with this same class, so both run the
  * same wiring. Upcalls go up through one-method listeners; calls go down directly. Each layer's
  * options are resolved here, once (`withDefaults`), and passed down whole.
@@ -61,6 +81,10 @@ export class NodeStack<S = unknown> {
   readonly paxos: PaxosLayer;
   readonly config: ConfigLayer;
   readonly rsm: RsmLayer<S> | null;
+  /** The callback service, when the app has callbacks. */
+  readonly callbacks: CallbackHub | null;
+  /** Client sessions, when the app has callbacks and `NodeCallbacks.sessions` was given. */
+  readonly sessions: SessionKeeper<S> | null;
   /** The app this node runs (null: none). */
   readonly app: AppIdentity | null;
   readonly #world: NodeWorld;
@@ -116,6 +140,7 @@ export class NodeStack<S = unknown> {
     });
     this.config = config;
     const core = config.core;
+    let hub: CallbackHub | null = null;
     this.rsm = opts.app === undefined ? null : new RsmLayer<S>(world, {
       app: opts.app,
       config: {
@@ -134,8 +159,11 @@ export class NodeStack<S = unknown> {
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
       observer: opts.replicaObserver,
+      callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks) },
     });
     rsm = this.rsm;
+    [this.callbacks, this.sessions] = rsm !== null && opts.app?.callbacks !== undefined ? callbackService(world, rsm, opts) : [null, null];
+    hub = this.callbacks;
   }
 
   /** Starts the layers bottom-up, as one task of the node's executor. */
@@ -144,6 +172,8 @@ export class NodeStack<S = unknown> {
       this.paxos.start();
       this.config.start();
     });
+    this.callbacks?.start();
+    this.sessions?.start();
   }
 
   /** What this node believes now (read from the cores; call from an executor task). */
@@ -169,8 +199,41 @@ export class NodeStack<S = unknown> {
   }
 
   stop(): void {
+    this.sessions?.stop();
+    this.callbacks?.close();
     this.rsm?.stop();
     this.config.stop();
     this.paxos.stop();
   }
+}
+
+/** The callback service of a node whose app has callbacks, and its sessions if the app has them. */
+function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
+  const options = callbackOptions(opts.callbacks?.options);
+  const hub = CallbackHub.serve({
+    self: world.self,
+    transport: world.transport,
+    replica: rsm.core,
+    executor: world.executor,
+    clock: world.clock,
+    logger: world.logger.child({ layer: 'callbacks' }),
+    options,
+    maxOwnerLength: opts.callbacks?.maxOwnerLength,
+  });
+  const spec = opts.callbacks?.sessions;
+  if (spec === undefined) return [hub, null];
+  const sessions = new SessionKeeper<S>({
+    self: world.self,
+    executor: world.executor,
+    clock: world.clock,
+    logger: world.logger.child({ layer: 'sessions' }),
+    replica: rsm.core,
+    submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
+    connected: (owner) => hub.has(owner),
+    isolated: opts.isolated ?? (() => false),
+    spec,
+    options,
+    firstSeq: Math.floor((opts.wallClockMs ?? Date.now)() * 1000),
+  });
+  return [hub, sessions];
 }

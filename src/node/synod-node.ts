@@ -6,8 +6,8 @@ import type { NodeWorld } from '../env/world.js';
 import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { RsmMutations } from '../rsm/replica.js';
-import { CallbackHub } from './callback-hub.js';
-import { SessionKeeper, type SessionSpec } from './sessions.js';
+import type { CallbackHub } from './callback-hub.js';
+import type { SessionSpec } from './sessions.js';
 import { type NodeStatus, nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
@@ -92,9 +92,6 @@ export class SynodNode {
   /** Drawn fresh at every start: tells this process apart from earlier ones at the same address. */
   readonly incarnation: string;
   readonly stack: NodeStack<never>;
-  /** The callback service, when the app has callbacks. */
-  readonly callbacks: CallbackHub | null;
-  readonly #sessions: SessionKeeper<never> | null;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
 
@@ -104,16 +101,17 @@ export class SynodNode {
     stack: NodeStack<never>,
     prod: ProductionWorld,
     control: ControlServer | null,
-    callbacks: CallbackHub | null,
-    sessions: SessionKeeper<never> | null,
   ) {
     this.me = me;
     this.incarnation = incarnation;
     this.stack = stack;
     this.#prod = prod;
     this.#control = control;
-    this.callbacks = callbacks;
-    this.#sessions = sessions;
+  }
+
+  /** The callback service, when the app has callbacks. */
+  get callbacks(): CallbackHub | null {
+    return this.stack.callbacks;
   }
 
   /**
@@ -143,8 +141,6 @@ export class SynodNode {
     });
     const breakpoints = new Breakpoints();
     let stack: NodeStack<never>;
-    // Created once the stack is; callbacks only flow once the stack has started, after that.
-    let hub: CallbackHub | null = null;
     // Set once the node is built; a refusal that comes earlier is kept for `start` to reject with.
     let started: SynodNode | null = null;
     let refusedEarly: JoinRefusedError | null = null;
@@ -164,8 +160,9 @@ export class SynodNode {
         incarnation,
         firstLife,
         breakpoints,
-        replicaObserver: { callbacks: (callbacks) => hub?.deliver(callbacks) },
         app: nodeApp?.app,
+        callbacks: { sessions: nodeApp?.sessions, maxOwnerLength: nodeApp?.maxOwnerLength, options: config.callbacks },
+        isolated: () => prod.transport.isolated,
         onJoinRefused,
         paxos: config.paxos,
         config: config.config,
@@ -175,37 +172,6 @@ export class SynodNode {
     } catch (err) {
       await prod.close();
       throw err;
-    }
-    const inNode = <T>(fn: () => T): T => runInNode(prod.world, fn);
-    let sessions: SessionKeeper<never> | null = null;
-    const rsm = stack.rsm;
-    if (rsm !== null && nodeApp?.app.callbacks !== undefined) {
-      hub = CallbackHub.serve({
-        self: config.me,
-        transport: prod.transport,
-        replica: rsm.core,
-        inNode,
-        clock: prod.world.clock,
-        logger: logger.child({ layer: 'callbacks' }),
-        options: config.callbacks,
-        maxOwnerLength: nodeApp.maxOwnerLength,
-      });
-      if (nodeApp.sessions !== undefined) {
-        const callbackHub = hub;
-        sessions = new SessionKeeper<never>({
-          self: config.me,
-          executor: prod.world.executor,
-          clock: prod.world.clock,
-          logger: logger.child({ layer: 'sessions' }),
-          replica: rsm.core,
-          submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
-          connected: (owner) => callbackHub.has(owner),
-          isolated: () => prod.transport.isolated,
-          spec: nodeApp.sessions,
-          options: config.callbacks,
-        });
-        sessions.start();
-      }
     }
     stack.start();
     const statusChannel = prod.transport.serve(nodeServiceCodec, (from) => {
@@ -225,8 +191,8 @@ export class SynodNode {
       });
     }
     logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
-      callbacks: hub !== null, sessions: sessions !== null }, 'node started');
-    const node = new SynodNode(config.me, incarnation, stack, prod, control, hub, sessions);
+      callbacks: stack.callbacks !== null, sessions: stack.sessions !== null }, 'node started');
+    const node = new SynodNode(config.me, incarnation, stack, prod, control);
     started = node;
     const early: JoinRefusedError | null = refusedEarly;
     if (early !== null) {
@@ -243,8 +209,6 @@ export class SynodNode {
 
   /** Stops serving, flushes the logs, releases the ports. */
   async close(): Promise<void> {
-    this.#sessions?.stop();
-    this.callbacks?.close();
     this.stack.stop();
     await this.#control?.close();
     await this.#prod.close();

@@ -56,8 +56,12 @@ export interface ReplicaObserver {
   installed?(last: Viewstamp): void;
   /** This replica became the serving primary of `vid`. */
   serving?(vid: number): void;
+}
+
+/** Where the primary's callbacks go (the node's `CallbackHub`). Called through the outbox. */
+export interface CallbackListener {
   /** Callbacks to push to clients (primary only; see `App.callbacks`). */
-  callbacks?(callbacks: readonly Callback[]): void;
+  onCallbacks(callbacks: readonly Callback[]): void;
 }
 
 export interface ReplicaDeps<S> {
@@ -75,6 +79,8 @@ export interface ReplicaDeps<S> {
   readonly breakpoints?: RsmBreakpoints;
   readonly mutations?: RsmMutations;
   readonly observer?: ReplicaObserver;
+  /** Hears the callbacks the app emits (an app with `App.callbacks`); default: they are dropped. */
+  readonly callbacks?: CallbackListener;
 }
 
 export const rsmTimers = { invokeRetry: 'rsm-invoke-retry', syncRetry: 'rsm-sync-retry' } as const;

@@ -10,12 +10,12 @@ import type { ClientCall, ReplicaMessage, Request } from './messages.js';
 import { Pipeline, answerBusy } from './pipeline.js';
 import { PrimaryHistory } from './primary.js';
 import { BackupSync, PrimarySync, type SyncContext } from './recovery.js';
-import type { ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
+import type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { rsmTimers } from './replica-deps.js';
 import { chunkOf } from './state-transfer.js';
 import { type Viewstamp, formatViewstamp } from './viewstamp.js';
 
-export type { ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
+export type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 export { rsmTimers } from './replica-deps.js';
 
 /**
@@ -59,6 +59,7 @@ export class Replica<S> {
   readonly #breakpoints: RsmBreakpoints;
   readonly #mutations: RsmMutations;
   readonly #observer: ReplicaObserver;
+  readonly #callbacks: CallbackListener | null;
   readonly #held: ReplicatedState<S>;
   #mode: Mode<S> = { kind: 'joining' };
   /** The view this replica works in (config's current view). */
@@ -74,6 +75,7 @@ export class Replica<S> {
     this.#breakpoints = deps.breakpoints ?? { isArmed: () => false };
     this.#mutations = deps.mutations ?? {};
     this.#observer = deps.observer ?? {};
+    this.#callbacks = deps.callbacks ?? null;
     this.#held = new ReplicatedState(deps.app, deps.logger, this.#mutations, deps.genesis);
   }
 
@@ -231,9 +233,10 @@ export class Replica<S> {
 
   #emitCallbacks(request: { readonly proc: string; readonly args: Json } | undefined, out: RsmOutbox): void {
     const state = this.#held.state;
-    if (this.#app.callbacks === undefined || state === null) return;
+    const listener = this.#callbacks;
+    if (this.#app.callbacks === undefined || state === null || listener === null) return;
     const callbacks = this.#app.callbacks(state, request);
-    if (callbacks.length > 0) out.upcall(() => this.#observer.callbacks?.(callbacks));
+    if (callbacks.length > 0) out.upcall(() => listener.onCallbacks(callbacks));
   }
 
   // ---- clients -----------------------------------------------------------------------------

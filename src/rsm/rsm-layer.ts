@@ -4,7 +4,7 @@ import type { RsmOptions } from '../options.js';
 import type { App } from './app.js';
 import { clientServiceCodec, replicaCodec } from './codec.js';
 import type { ClientAnswer, ClientCall, ReplicaMessage, Request } from './messages.js';
-import { type ConfigPort, Replica, type ReplicaObserver, type RsmBreakpoints, type RsmMutations } from './replica.js';
+import { type CallbackListener, type ConfigPort, Replica, type ReplicaObserver, type RsmBreakpoints, type RsmMutations } from './replica.js';
 
 export interface RsmLayerOptions<S> {
   readonly app: App<S>;
@@ -15,6 +15,8 @@ export interface RsmLayerOptions<S> {
   readonly breakpoints?: RsmBreakpoints;
   readonly mutations?: RsmMutations;
   readonly observer?: ReplicaObserver;
+  /** Hears the app's callbacks (the node's `CallbackHub`). */
+  readonly callbacks?: CallbackListener;
 }
 
 /**
@@ -38,6 +40,7 @@ export class RsmLayer<S> {
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
       observer: opts.observer,
+      callbacks: opts.callbacks,
     });
     this.#shell = new LayerShell<ReplicaMessage, never, ClientCall, ClientAnswer>({
       executor: world.executor,

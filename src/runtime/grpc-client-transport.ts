@@ -1,9 +1,11 @@
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
+import type { ClientStream, StreamCodec, StreamHandlers } from '../env/streams.js';
 import type { CallFailure, Channel, ClientTransport, ServiceCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type TransportOptions, transportOptions } from '../options.js';
 import { PeerClients, callChannel, checkClusterName } from './grpc-peers.js';
+import { openGrpcStream } from './grpc-stream-client.js';
 
 export interface GrpcClientTransportConfig {
   /** The name of the cluster the client talks to, sent in every call; servers of another cluster refuse the call. */
@@ -11,7 +13,7 @@ export interface GrpcClientTransportConfig {
   readonly logger: Logger;
   /**
    * Uses `callDeadlineMs` (each call's deadline), `maxPeerClients` (connections kept),
-   * `maxMessageBytes` and the reconnect backoff; the others concern servers.
+   * `maxMessageBytes`, the reconnect backoff and the client keepalive; the others concern servers.
    */
   readonly options?: Partial<TransportOptions>;
 }
@@ -39,11 +41,20 @@ export interface GrpcClientTransportConfig {
  * Failures that mean "not there" (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, UNIMPLEMENTED) are
  * logged at debug, other refusals at warn.
  *
- * Connections: one `grpc.Client` per server, at most `maxPeerClients`, least recently used closed
- * first (as `GrpcTransport` does for its peers); gRPC reconnects a failed one with backoff.
+ * `openStream(codec, server, request, handlers)` opens one `Subscribe` stream of a
+ * server-streaming service (e.g. `synod.rsm.Callbacks`) at `server`, with the cluster name set
+ * and no deadline: `accepted` when the server sent its headers, then each message that passed
+ * `decodeMessage`, then one `StreamEnd`: the kind the server ended it with (read from the
+ * trailers), or the connection's (`unreachable`: refused, broken, or silent past the client
+ * keepalive), `wrong-cluster`, or `internal` for a message that failed `decodeMessage`.
  *
- * `close()` cancels the calls in flight and closes every connection; it is idempotent. After it,
- * `send` does nothing and no answer or failure is reported.
+ * Connections: one `grpc.Client` per server, at most `maxPeerClients`, least recently used closed
+ * first (as `GrpcTransport` does for its peers); gRPC reconnects a failed one with backoff. While
+ * a call or stream is open on one, it pings the server after `clientKeepaliveTimeMs` without
+ * traffic and drops the connection if the ping is not answered in `clientKeepaliveTimeoutMs`.
+ *
+ * `close()` cancels the calls and streams in flight and closes every connection; it is
+ * idempotent. After it, `send` does nothing and no answer, failure or stream event is reported.
  */
 export class GrpcClientTransport implements ClientTransport {
   readonly #cluster: string;
@@ -71,6 +82,11 @@ export class GrpcClientTransport implements ClientTransport {
       peers: this.#peers,
     };
     return callChannel(context, codec, receive, failed);
+  }
+
+  openStream<Req, Msg>(codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {
+    invariant(!this.#peers.closed, () => `openStream(${codec.service}) on a closed client transport`);
+    return openGrpcStream({ cluster: this.#cluster, log: this.#log, peers: this.#peers }, codec, server, request, handlers);
   }
 
   /** Servers a connection is kept to now (at most `maxPeerClients`). */

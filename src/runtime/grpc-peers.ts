@@ -11,8 +11,9 @@ import { serviceDefinition } from './proto.js';
 
 /**
  * The client side of gRPC, shared by `GrpcTransport` (a node, which may also act as a client)
- * and `GrpcClientTransport` (a client only): cached connections to peers, and calls of
- * request/response services. Internal to `src/runtime`.
+ * and `GrpcClientTransport` (a client only): cached connections to peers (with the client's
+ * keepalive), and calls of request/response services (streams: grpc-stream-client.ts). Internal
+ * to `src/runtime`.
  */
 
 /** The one RPC of every request/response service: `rpc Call(<request>) returns (<answer>)`. */
@@ -60,13 +61,14 @@ export function errorText(err: unknown): string {
 /**
  * One `grpc.Client` (one HTTP/2 connection) per peer, at most `maxPeerClients`, least recently
  * used first (a Map iterates in insertion order, and a use re-inserts); plus the client calls in
- * flight, so that `close()` can cancel them. After `close()` it hands out nothing.
+ * flight (and streams open), so that `close()` can cancel them. After `close()` it hands out nothing.
  */
 export class PeerClients {
   readonly #log: Logger;
   readonly #options: TransportOptions;
   readonly #clients = new Map<NodeId, grpc.Client>();
-  readonly #calls = new Set<grpc.ClientUnaryCall>();
+  /** Calls and streams in flight, cancelled at `close()`. */
+  readonly #calls = new Set<{ cancel(): void }>();
   #closed = false;
 
   constructor(log: Logger, options: TransportOptions) {
@@ -103,6 +105,8 @@ export class PeerClients {
         'grpc.max_receive_message_length': this.#options.maxMessageBytes,
         'grpc.initial_reconnect_backoff_ms': this.#options.reconnectBackoffInitialMs,
         'grpc.max_reconnect_backoff_ms': this.#options.reconnectBackoffMaxMs,
+        'grpc.keepalive_time_ms': this.#options.clientKeepaliveTimeMs,
+        'grpc.keepalive_timeout_ms': this.#options.clientKeepaliveTimeoutMs,
       });
     } catch (err) {
       throw new Error(`cannot create a client for ${JSON.stringify(peer)}: ${errorText(err)}`, { cause: err });
@@ -128,12 +132,12 @@ export class PeerClients {
     this.#log.debug({ peer }, 'peer is back: reconnecting at once instead of waiting out the backoff');
   }
 
-  /** Remembers a call in flight until `done` (so that `close()` cancels it). */
-  track(call: grpc.ClientUnaryCall): void {
+  /** Remembers a call or stream in flight until `done` (so that `close()` cancels it). */
+  track(call: { cancel(): void }): void {
     this.#calls.add(call);
   }
 
-  done(call: grpc.ClientUnaryCall): void {
+  done(call: { cancel(): void }): void {
     this.#calls.delete(call);
   }
 

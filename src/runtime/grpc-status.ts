@@ -1,10 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
+import type { StreamEnd } from '../env/streams.js';
 import type { CallFailure } from '../env/transport.js';
 
 /**
  * gRPC status codes and what they mean to synod, in one place: which codes are the network's
- * normal losses, how a failed client call maps to a `CallFailure`, and how a server tells a
- * client of another cluster its own cluster's name.
+ * normal losses, how a failed client call maps to a `CallFailure`, how a stream's end travels
+ * (`StreamEnd` to a status and back), and how a server tells a client of another cluster its own
+ * cluster's name.
  */
 
 /** Codes that mean "the network or the peer is not there (yet)": expected, logged at debug. */
@@ -67,6 +69,83 @@ export function callFailureOf(err: grpc.ServiceError, expected: string): CallFai
       return { kind: 'overloaded', detail };
     case grpc.status.UNIMPLEMENTED:
       return { kind: 'unimplemented', detail };
+    default:
+      return { kind: 'internal', detail };
+  }
+}
+
+/**
+ * The trailing metadata key under which a server names the `StreamEnd` kind a stream ended with,
+ * so that a client reads the reason exactly instead of guessing it from the status code (an
+ * UNAVAILABLE the server chose means `unavailable`; one without the key is the connection's).
+ */
+export const streamEndMetadataKey = 'synod-stream-end';
+/** The trailing metadata key of a `not-primary` end naming the primary. */
+export const primaryMetadataKey = 'synod-primary';
+
+/** The gRPC status each `StreamEnd` kind a server (or its transport) gives travels as. */
+const streamEndCodes: Record<StreamEnd['kind'], grpc.status> = {
+  'not-primary': grpc.status.FAILED_PRECONDITION,
+  'not-serving-yet': grpc.status.UNAVAILABLE,
+  unavailable: grpc.status.UNAVAILABLE,
+  replaced: grpc.status.ABORTED,
+  overloaded: grpc.status.RESOURCE_EXHAUSTED,
+  'invalid-request': grpc.status.INVALID_ARGUMENT,
+  'wrong-cluster': wrongClusterCode,
+  unreachable: grpc.status.UNAVAILABLE,
+  cancelled: grpc.status.CANCELLED,
+  internal: grpc.status.INTERNAL,
+};
+
+/**
+ * The status a server ends a stream with for `end`: the kind's code, `detail` as the details, and
+ * the kind (with the primary, or this server's cluster for `wrong-cluster`) in trailing metadata.
+ */
+export function streamEndStatus(end: StreamEnd): { code: grpc.status; details: string; metadata: grpc.Metadata } {
+  const metadata = end.kind === 'wrong-cluster' ? clusterMetadata(end.actual) : new grpc.Metadata();
+  metadata.set(streamEndMetadataKey, end.kind);
+  if (end.kind === 'not-primary' && end.primary !== null) metadata.set(primaryMetadataKey, end.primary);
+  return { code: streamEndCodes[end.kind], details: end.detail, metadata };
+}
+
+/**
+ * What a stream that ended with status `err` means to its client (see `StreamEnd`). A status the
+ * server named a kind for (`streamEndStatus`) is read back exactly; any other is mapped by its
+ * code: UNAVAILABLE, CANCELLED and DEADLINE_EXCEEDED are the connection's (`unreachable`),
+ * UNIMPLEMENTED a server that does not serve the service yet (`unavailable`), and so on as for
+ * calls (`callFailureOf`). `expected` is the cluster the client named.
+ */
+export function streamEndOf(err: { code: grpc.status; details?: string; metadata?: grpc.Metadata }, expected: string): StreamEnd {
+  const detail = `${statusName(err.code)}: ${err.details ?? ''}`;
+  const named = err.metadata?.get(streamEndMetadataKey)[0];
+  switch (typeof named === 'string' && named in streamEndCodes ? (named as StreamEnd['kind']) : undefined) {
+    case 'not-primary': {
+      const primary = err.metadata?.get(primaryMetadataKey)[0];
+      return { kind: 'not-primary', primary: typeof primary === 'string' && primary.length > 0 ? primary : null, detail };
+    }
+    case 'not-serving-yet': return { kind: 'not-serving-yet', detail };
+    case 'unavailable': return { kind: 'unavailable', detail };
+    case 'replaced': return { kind: 'replaced', detail };
+    case 'overloaded': return { kind: 'overloaded', detail };
+    case 'invalid-request': return { kind: 'invalid-request', detail };
+    case 'internal': return { kind: 'internal', detail };
+    default: break; // not named by a server: read the code
+  }
+  switch (err.code) {
+    case grpc.status.UNAVAILABLE:
+    case grpc.status.CANCELLED:
+    case grpc.status.DEADLINE_EXCEEDED:
+      return { kind: 'unreachable', detail };
+    case grpc.status.UNIMPLEMENTED:
+      return { kind: 'unavailable', detail };
+    case wrongClusterCode: {
+      const actual = clusterNamedBy(err.metadata);
+      return actual === undefined ? { kind: 'internal', detail } : { kind: 'wrong-cluster', expected, actual, detail };
+    }
+    case grpc.status.INVALID_ARGUMENT:
+      return { kind: 'invalid-request', detail };
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return { kind: 'overloaded', detail };
     default:
       return { kind: 'internal', detail };
   }

@@ -1,55 +1,203 @@
 import * as grpc from '@grpc/grpc-js';
-import { invariant } from '../env/errors.js';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import { InvalidMessageError, invariant } from '../env/errors.js';
+import type { ServerStream, ServerStreamEnd, StreamCodec, StreamEnd } from '../env/streams.js';
 import type { Fields } from '../env/validate.js';
+import { describeClusterName, errorText, fieldOf } from './grpc-peers.js';
 import { type ServerContext, admitClient } from './grpc-server.js';
+import { streamEndStatus } from './grpc-status.js';
 import { serviceDefinition } from './proto.js';
 
+/** The one RPC of every server-streaming service: `rpc Subscribe(<request>) returns (stream <message>)`. */
+export const streamMethodName = 'Subscribe';
+
+export type StreamMethod = MethodDefinition<Fields, Fields, Fields, Fields>;
+
+/** The server-streaming `Subscribe` method of `service`; a service without one is a programmer error. */
+export function streamMethod(service: string): StreamMethod {
+  // proto-loader types every method as MethodDefinition<object, object>; messages are plain field maps.
+  const method = serviceDefinition(service)[streamMethodName] as StreamMethod | undefined;
+  invariant(
+    method !== undefined && !method.requestStream && method.responseStream,
+    () => `service ${service} has no server-streaming ${streamMethodName} method`,
+  );
+  return method;
+}
+
+type Call = grpc.ServerWritableStream<Fields, Fields>;
+
 /**
- * The server-streaming services of `GrpcTransport` (`serveStream`, the callback service): a
- * stream is admitted as a client call is, then handed to its opener, who owns it from then on.
- * This class only ends, with UNAVAILABLE, the streams still open when the node closes.
+ * The server side of `GrpcTransport`'s streams (`Transport.serveStream`): each call of a
+ * service's `Subscribe` is admitted as a client call is (the node is not closing or isolated, the
+ * cluster is this one's), then checked against `maxStreams` and the codec, and handed to the
+ * service as a `ServerStream` (`GrpcServerStream`). Accepting a stream sends the response
+ * headers, which the client hears as `accepted`; a refusal is a status without headers. This
+ * class ends every open stream `unavailable` when the node is isolated or closes.
  */
 export class GrpcStreams {
   readonly #ctx: ServerContext;
-  /** Streams still open, ended at `closeAll()`. */
-  readonly #streams = new Set<grpc.ServerWritableStream<Fields, Fields>>();
+  /** Streams not ended yet (pending or accepted), at most `maxStreams`. */
+  readonly #open = new Set<GrpcServerStream<unknown>>();
 
   constructor(ctx: ServerContext) {
     this.#ctx = ctx;
   }
 
-  serve(service: string, method: string, open: (request: Fields, stream: grpc.ServerWritableStream<Fields, Fields>) => void): void {
-    const ctx = this.#ctx;
-    invariant(!ctx.closing(), () => `serveStream(${service}) on a closed transport`);
-    ctx.claim(service, 'service');
-    const definition = serviceDefinition(service);
-    const m = definition[method];
-    invariant(m !== undefined && !m.requestStream && m.responseStream, () => `service ${service} has no server-streaming ${method} method`);
-    const handler: grpc.handleServerStreamingCall<Fields, Fields> = (stream) => {
-      const refused = admitClient(ctx, service, stream.getPeer(), stream.request['cluster'], 'stream');
-      if (refused !== null) {
-        stream.emit('error', { code: refused.code, details: refused.details, metadata: refused.metadata });
-        return;
-      }
-      this.#streams.add(stream);
-      const forget = (): void => void this.#streams.delete(stream);
-      stream.once('cancelled', forget);
-      stream.once('finish', forget);
-      stream.once('close', forget);
-      try {
-        open(stream.request, stream);
-      } catch (err) {
-        ctx.log.error({ service, client: stream.getPeer(), err }, 'stream opener threw; stream ended INTERNAL');
-        stream.emit('error', { code: grpc.status.INTERNAL, details: `${ctx.self} failed on this subscription` });
-      }
-    };
-    ctx.server.addService(definition, { [method]: handler });
-    ctx.log.debug({ self: ctx.self, service, method }, 'serving a stream');
+  /** Streams open now. */
+  get size(): number {
+    return this.#open.size;
   }
 
-  /** Ends every open stream with UNAVAILABLE (the node is closing). */
+  serve<Req, Msg>(codec: StreamCodec<Req, Msg>, accept: (request: Req, stream: ServerStream<Msg>) => void): void {
+    const ctx = this.#ctx;
+    invariant(!ctx.closing(), () => `serveStream(${codec.service}) on a closed transport`);
+    ctx.claim(codec.service, 'service');
+    streamMethod(codec.service);
+    const handler: grpc.handleServerStreamingCall<Fields, Fields> = (call) => this.#admit(codec as StreamCodec<unknown, unknown>, accept as (request: unknown, stream: ServerStream<unknown>) => void, call);
+    ctx.server.addService(serviceDefinition(codec.service), { [streamMethodName]: handler });
+    ctx.log.debug({ self: ctx.self, service: codec.service }, 'serving a stream');
+  }
+
+  /** Ends every open stream `unavailable` (the node was isolated: nothing more may reach a client). */
+  isolated(): void {
+    this.#endAll({ kind: 'unavailable', detail: `${this.#ctx.self} is isolated` });
+  }
+
+  /** Ends every open stream `unavailable` (the node is closing: they would hold the server until `closeGraceMs`). */
   closeAll(): void {
-    for (const stream of this.#streams) stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `${this.#ctx.self} is shutting down` });
-    this.#streams.clear();
+    this.#endAll({ kind: 'unavailable', detail: `${this.#ctx.self} is shutting down` });
+  }
+
+  #endAll(end: ServerStreamEnd): void {
+    for (const stream of [...this.#open]) stream.end(end);
+  }
+
+  /** The checks of one new stream, in order; a refused stream ends with the reason and is never handed on. */
+  #admit(codec: StreamCodec<unknown, unknown>, accept: (request: unknown, stream: ServerStream<unknown>) => void, call: Call): void {
+    const ctx = this.#ctx;
+    const { service } = codec;
+    const peer = call.getPeer();
+    const refuse = (end: StreamEnd): void => void call.emit('error', streamEndStatus(end));
+    const refused = admitClient(ctx, service, peer, call.request['cluster'], 'stream');
+    if (refused !== null) {
+      refuse(refused.code === grpc.status.UNAVAILABLE
+        ? { kind: 'unavailable', detail: refused.details }
+        : { kind: 'wrong-cluster', expected: describeClusterName(call.request['cluster']), actual: ctx.cluster, detail: refused.details });
+      return;
+    }
+    const maxStreams = ctx.options.maxStreams;
+    if (this.#open.size >= maxStreams) {
+      ctx.log.warn({ service, client: peer, maxStreams }, 'stream refused: too many streams open');
+      refuse({ kind: 'overloaded', detail: `${ctx.self} holds ${this.#open.size} streams (maxStreams ${maxStreams})` });
+      return;
+    }
+    let request: unknown;
+    try {
+      request = codec.decodeRequest(call.request);
+    } catch (err) {
+      ctx.log.warn({ client: peer, service, field: fieldOf(err), err }, 'stream refused: failed validation');
+      refuse({ kind: 'invalid-request', detail: err instanceof InvalidMessageError ? err.message : `invalid request: ${errorText(err)}` });
+      return;
+    }
+    const stream = new GrpcServerStream(ctx, codec, call, () => this.#open.delete(stream));
+    this.#open.add(stream);
+    try {
+      accept(request, stream);
+    } catch (err) {
+      ctx.log.error({ service, client: peer, err }, 'stream service threw; stream ended internal');
+      stream.end({ kind: 'internal', detail: `${ctx.self} failed on this stream` });
+    }
+  }
+}
+
+/**
+ * One stream at the server (`ServerStream`) over a grpc-js server stream. Pending until accepted
+ * (the response headers go out then) or ended (a status with the end's kind in its trailers, after
+ * what was written). Its client going away (a cancel, or the connection dropped by keepalive) is
+ * heard as grpc-js's `cancelled`.
+ */
+class GrpcServerStream<Msg> implements ServerStream<Msg> {
+  readonly peer: string;
+  readonly #ctx: ServerContext;
+  readonly #codec: StreamCodec<unknown, Msg>;
+  readonly #call: Call;
+  readonly #gone: () => void;
+  #phase: 'pending' | 'accepted' | 'ended' = 'pending';
+  #end: StreamEnd | null = null;
+  #listener: ((end: StreamEnd) => void) | null = null;
+
+  constructor(ctx: ServerContext, codec: StreamCodec<unknown, Msg>, call: Call, gone: () => void) {
+    this.peer = call.getPeer();
+    this.#ctx = ctx;
+    this.#codec = codec;
+    this.#call = call;
+    this.#gone = gone;
+    const lost = (): void => this.#ended({ kind: 'cancelled', detail: `the client ${this.peer} closed the stream or its connection went away` });
+    call.once('cancelled', lost);
+    call.once('close', lost);
+  }
+
+  get open(): boolean {
+    return this.#phase !== 'ended';
+  }
+
+  accept(): void {
+    if (this.#phase !== 'pending') return;
+    this.#phase = 'accepted';
+    this.#call.sendMetadata(new grpc.Metadata());
+  }
+
+  send(message: Msg): boolean {
+    if (this.#phase === 'ended') return false;
+    this.accept();
+    const max = this.#ctx.options.maxQueuedStreamMessages;
+    if (this.#call.writableLength >= max) {
+      this.#ctx.log.warn({ service: this.#codec.service, client: this.peer, queued: this.#call.writableLength }, 'stream ended: the client does not read it');
+      this.end({ kind: 'overloaded', detail: `more than ${max} messages wait unread (maxQueuedStreamMessages)` });
+      return false;
+    }
+    let wire: Fields;
+    try {
+      wire = this.#codec.encodeMessage(message);
+    } catch (err) {
+      this.#ctx.log.error({ service: this.#codec.service, client: this.peer, err }, 'stream ended: the codec cannot encode a message');
+      this.end({ kind: 'internal', detail: `${this.#ctx.self} cannot encode a message` });
+      return false;
+    }
+    this.#call.write(wire);
+    return true;
+  }
+
+  end(reason: ServerStreamEnd): void {
+    if (this.#phase === 'ended') return;
+    // grpc-js sends the status once what was written before has gone out.
+    this.#call.emit('error', streamEndStatus(reason));
+    this.#ended(reason);
+  }
+
+  onEnded(listener: (end: StreamEnd) => void): void {
+    invariant(this.#listener === null, 'one end listener per stream');
+    this.#listener = listener;
+    if (this.#end !== null) this.#notify(this.#end);
+  }
+
+  #ended(end: StreamEnd): void {
+    if (this.#phase === 'ended') return;
+    this.#phase = 'ended';
+    this.#end = end;
+    this.#gone();
+    if (this.#listener !== null) this.#notify(end);
+  }
+
+  /** Tells the listener on a later turn, never inside a call on the stream. */
+  #notify(end: StreamEnd): void {
+    const listener = this.#listener!;
+    setImmediate(() => {
+      try {
+        listener(end);
+      } catch (err) {
+        this.#ctx.log.error({ service: this.#codec.service, client: this.peer, err }, 'stream end listener threw');
+      }
+    });
   }
 }

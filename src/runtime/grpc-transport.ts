@@ -1,14 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
+import type { ClientStream, ServerStream, StreamCodec, StreamHandlers } from '../env/streams.js';
 import type { AnswerChannel, CallFailure, Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import { type Fields, nodeId } from '../env/validate.js';
+import { nodeId } from '../env/validate.js';
 import { type TransportOptions, transportOptions } from '../options.js';
 import { GrpcCalls } from './grpc-calls.js';
 import { GrpcChannels } from './grpc-channels.js';
 import { PeerClients, callChannel, checkClusterName, errorText } from './grpc-peers.js';
 import { type ServerContext, isolated, serviceClaims } from './grpc-server.js';
+import { openGrpcStream } from './grpc-stream-client.js';
 import { GrpcStreams } from './grpc-streams.js';
 import { PartitionFilter } from './partition-filter.js';
 
@@ -83,18 +85,23 @@ export interface GrpcTransportConfig {
  * the node is isolated is answered UNAVAILABLE instead of its answer; `close()` answers every
  * waiting call UNAVAILABLE. If the receiver throws, the call is answered INTERNAL.
  *
- * Server-streaming services (`serveStream`, the callback service): each call is admitted as a
- * client call is (UNAVAILABLE while isolated or closing, FAILED_PRECONDITION for another
- * cluster's), then handed with its open stream to the caller, who owns it from then on (writes
- * to it, ends it). The transport only ends, with UNAVAILABLE, the streams still open at
- * `close()`, so that they do not hold the server for `closeGraceMs`. The server pings every
- * connection after `keepaliveTimeMs` without traffic and drops one that does not answer within
- * `keepaliveTimeoutMs`, so that the stream of a client that vanished without closing its
- * connection ends too (its owner sees 'cancelled').
+ * Server-streaming services (`serveStream`, the callback service): a gRPC service (named by the
+ * codec) with one method, `Subscribe(<request>) returns (stream <message>)`; the request carries
+ * `string cluster = 1`. A stream is admitted as a client call is (`unavailable` while isolated
+ * or closing, `wrong-cluster` for another cluster's, warn), then refused `overloaded` when
+ * `maxStreams` are open (warn) and `invalid-request` when it fails `decodeRequest` (warn), and
+ * otherwise handed to the service as a `ServerStream` (grpc-streams.ts). Accepting it sends the
+ * response headers; a stream with more than `maxQueuedStreamMessages` messages waiting for its
+ * client ends `overloaded`. Every end travels as a status with its kind in the trailers
+ * (`streamEndStatus`, runtime/grpc-status.ts). `isolate()` and `close()` end every open stream
+ * `unavailable`. The server pings every connection after `keepaliveTimeMs` without traffic and
+ * drops one that does not answer within `keepaliveTimeoutMs`, so that the stream of a client that
+ * vanished without closing its connection ends too (its service hears `cancelled`).
  *
- * A node may act as a client too (`connect`, the `ClientTransport` side): calls use the same
- * peer connections as the channels, and have the semantics of `GrpcClientTransport`; an isolated
- * node's calls fail at once as UNAVAILABLE.
+ * A node may act as a client too (`connect`, `openStream`: the `ClientTransport` side): calls
+ * and streams use the same peer connections as the channels, and have the semantics of
+ * `GrpcClientTransport`; an isolated node's calls fail at once as UNAVAILABLE, its streams end
+ * `unreachable`.
  */
 export class GrpcTransport implements Transport, ClientTransport {
   readonly self: NodeId;
@@ -163,22 +170,9 @@ export class GrpcTransport implements Transport, ClientTransport {
     return this.#calls.serve(codec, receive);
   }
 
-  /**
-   * Serves the server-streaming method `method` of gRPC service `service` (see the class
-   * comment). Its request message must carry `string cluster = 1`. A call is refused at once
-   * with UNAVAILABLE while this node is isolated or closing, or FAILED_PRECONDITION when its
-   * cluster name is another or missing (warn); otherwise `open(request, stream)` gets the request
-   * as the plain fields of its message (checking the rest is the caller's business) and the
-   * stream, which the caller writes to and ends (`stream.emit('error', { code, details })` ends it
-   * with that status once what was written has gone out). If `open` throws, the stream is ended
-   * with INTERNAL. Each service may be served once per transport.
-   */
-  serveStream(
-    service: string,
-    method: string,
-    open: (request: Fields, stream: grpc.ServerWritableStream<Fields, Fields>) => void,
-  ): void {
-    this.#streams.serve(service, method, open);
+  /** Serves the server-streaming service of `codec` (see the class comment and `Transport.serveStream`). */
+  serveStream<Req, Msg>(codec: StreamCodec<Req, Msg>, accept: (request: Req, stream: ServerStream<Msg>) => void): void {
+    this.#streams.serve(codec, accept);
   }
 
   /**
@@ -202,9 +196,30 @@ export class GrpcTransport implements Transport, ClientTransport {
     return callChannel(context, codec, receive, failed);
   }
 
+  /**
+   * Opens a stream of another node's server-streaming service, as `GrpcClientTransport.openStream`
+   * does, over this node's peer connections. While this node is isolated it ends at once
+   * (`unreachable`, `… is isolated`).
+   */
+  openStream<Req, Msg>(codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {
+    invariant(this.#closing === undefined, () => `openStream(${codec.service}) on a closed transport`);
+    const context = {
+      cluster: this.#cluster,
+      log: this.#log,
+      peers: this.#peers,
+      refusal: () => (isolated(this.#ctx) ? `${this.self} is isolated` : undefined),
+    };
+    return openGrpcStream(context, codec, server, request, handlers);
+  }
+
   /** Client calls waiting for their answer now (for tests and status displays). */
   get pendingCalls(): number {
     return this.#calls.pending;
+  }
+
+  /** Server streams open now (for tests and status displays). */
+  get openStreams(): number {
+    return this.#streams.size;
   }
 
   /** Whether this node is isolated now (`isolate()` until `heal()`): it serves no client. */
@@ -215,12 +230,14 @@ export class GrpcTransport implements Transport, ClientTransport {
   /**
    * Drops all traffic with every peer, both ways, until `heal()`. Messages to oneself still
    * arrive. Client calls are refused too (UNAVAILABLE), both incoming ones (new calls, and the
-   * answer to a call already waiting) and this node's own (`connect`): a partitioned primary can
-   * neither answer clients nor reach other servers.
+   * answer to a call already waiting) and this node's own (`connect`); every stream it serves
+   * ends `unavailable` and new ones are refused: a partitioned primary can neither answer nor
+   * push to clients, nor reach other servers.
    */
   isolate(): void {
     this.#log.info({ self: this.self }, 'partition: isolated from every peer');
     this.#partition.isolate();
+    this.#streams.isolated();
   }
 
   /**

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { CallFailure, Channel, ClientTransport, ServiceCodec } from '../../src/env/transport.js';
+import type { ClientStream } from '../../src/env/streams.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { CallResult } from '../../src/client/client-core.js';
 import {
@@ -90,6 +91,10 @@ class FakeTransport implements ClientTransport {
         else this.sent.push({ to, call });
       },
     };
+  }
+
+  openStream(): ClientStream {
+    throw new Error('the RSM client opens no stream');
   }
 
   async close(): Promise<void> {

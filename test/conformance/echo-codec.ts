@@ -1,4 +1,5 @@
 import { InvalidMessageError } from '../../src/env/errors.js';
+import type { StreamCodec } from '../../src/env/streams.js';
 import type { ServiceCodec, WireCodec } from '../../src/env/transport.js';
 import { type Fields, object, uint } from '../../src/env/validate.js';
 import { addProtoDir } from '../../src/runtime/proto.js';
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 // test/proto/echo.proto, from dist/test/conformance/ where this module runs.
 addProtoDir(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'proto'));
 
-/** The one message of the test-only `synod.test.Echo` channel and `synod.test.EchoCall` service (test/proto/echo.proto). */
+/** The one message of the test-only `synod.test.Echo` channel, `synod.test.EchoCall` service and `synod.test.EchoStream` stream (test/proto/echo.proto). */
 export interface Ping {
   readonly n: number;
   readonly text: string;
@@ -47,4 +48,17 @@ export const echoCallCodec: ServiceCodec<Ping, Ping> = {
   decodeRequest: (wire) => ping(wire, 'ping', maxEchoTextLength),
   encodeAnswer: (m) => ({ pong: { n: m.n, text: m.text } }),
   decodeAnswer: (wire) => ping(wire, 'pong', Number.MAX_SAFE_INTEGER),
+};
+
+/**
+ * The server-streaming test service: a client subscribes with a ping, the server pushes pongs. A
+ * subscription's text is limited to `maxEchoTextLength` (so tests can send one that the server
+ * refuses), a pushed message's is not.
+ */
+export const echoStreamCodec: StreamCodec<Ping, Ping> = {
+  service: 'synod.test.EchoStream',
+  encodeRequest: (m) => ({ ping: { n: m.n, text: m.text } }),
+  decodeRequest: (wire) => ping(wire, 'ping', maxEchoTextLength),
+  encodeMessage: (m) => ({ pong: { n: m.n, text: m.text } }),
+  decodeMessage: (wire) => ping(wire, 'pong', Number.MAX_SAFE_INTEGER),
 };

@@ -346,3 +346,25 @@ test('release without a user releases for the local holder; misuse and closing r
   assert.equal(rsm.closed, true, 'the RSM client made by the factory is closed with the lock client');
   assert.equal(server.isOpen('A'), false, 'the subscription is closed');
 });
+
+test('the callback form answers on a later clock task, never inside the call, and after close with LockClientClosedError', () => {
+  // Proves submitAcquire/submitRelease, what the simulator's local users call (no promises).
+  const clock = new FakeClock();
+  const server = new FakeLockServer(clock, new Prng(7), { maxDelayMs: 0, duplicateChance: 0 });
+  const client = new LockClient({ owner: 'A', rsm: server.rpc(), subscriptions: server, clock });
+  const heard: string[] = [];
+  client.submitAcquire('x', 'u1', (r) => heard.push(r.ok ? `u1 got x@${r.token}` : `u1 failed: ${r.error.name}`));
+  client.submitAcquire('x', 'u2', (r) => heard.push(r.ok ? `u2 got x@${r.token}` : `u2 failed: ${r.error.name}`));
+  assert.equal(heard.length, 0, 'nothing answered inside the call');
+  clock.advance(1);
+  assert.deepEqual(heard, ['u1 got x@1']);
+  client.submitRelease('x', 'u1', (r) => heard.push(r.ok ? 'u1 released x' : `u1 release failed: ${r.error.name}`));
+  assert.equal(heard.length, 1);
+  clock.advance(1);
+  assert.deepEqual(heard, ['u1 got x@1', 'u2 got x@1', 'u1 released x'], 'handed over locally, same token');
+  client.submitRelease('x', 'nobody', (r) => heard.push(r.ok ? 'released' : `nobody: ${r.error.name}`));
+  client.close();
+  client.submitAcquire('y', 'u3', (r) => heard.push(r.ok ? 'u3 got y' : `u3: ${r.error.name}`));
+  clock.advance(1);
+  assert.deepEqual(heard.slice(3), ['nobody: LockUsageError', 'u3: LockClientClosedError']);
+});

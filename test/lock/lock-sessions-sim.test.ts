@@ -1,16 +1,19 @@
-// Sessions in the simulator (deterministic, virtual time): the serving primary's SessionKeeper
-// expires a holder that has no callback stream through its own RSM (RsmLayer.submitInternal),
-// every replica executes the expiry, the waiter is sent retry; a new primary starts every owner's
-// clock when it starts serving; backups never expire anyone.
+// Sessions in the simulator (deterministic, virtual time), as every simulated node runs them
+// (NodeStack: the callback hub on the transport's stream service, and the session keeper): the
+// serving primary expires a holder that has no callback stream through its own RSM
+// (RsmLayer.submitInternal), every replica executes the expiry, the waiter's stream gets retry; a
+// new primary starts every owner's clock when it starts serving; backups never expire anyone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CallResult } from '../../src/client/client-core.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
+import type { ClientStream, StreamEnd } from '../../src/env/streams.js';
 import type { NodeId } from '../../src/env/types.js';
 import { type LockState, lockApp } from '../../src/apps/lock/lock-app.js';
 import { lockSessions } from '../../src/apps/lock/lock-sessions.js';
-import { SessionKeeper, sessionClientId } from '../../src/node/sessions.js';
-import type { Callback, Json } from '../../src/rsm/app.js';
+import { sessionClientId } from '../../src/node/sessions.js';
+import type { Json } from '../../src/rsm/app.js';
+import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
 import type { ClientAnswer, Request } from '../../src/rsm/messages.js';
 import type { Replica } from '../../src/rsm/replica.js';
 import { SimCluster } from '../../tools/sim/cluster.js';
@@ -19,24 +22,26 @@ const ids = ['n1', 'n2', 'n3'];
 const sessionTimeoutMs = 1000;
 const checkIntervalMs = 100;
 
+/** One owner's callback stream, opened from a machine of its own. */
+interface Stream {
+  readonly received: Array<{ at: number; message: Json }>;
+  accepted: boolean;
+  end: StreamEnd | null;
+  readonly stream: ClientStream;
+}
+
 class Scenario {
   readonly cluster: SimCluster<LockState>;
-  readonly callbacks: Array<{ node: NodeId; at: number; callback: Callback }> = [];
   readonly executed: Array<{ node: NodeId; request: Request }> = [];
-  /** Owners that have a callback stream (to whichever node is primary). */
-  readonly connected = new Set<string>();
+  #machines = 0;
 
   constructor(seed: number) {
     this.cluster = new SimCluster<LockState>({
       seed,
       ids,
       app: lockApp,
-      replicaObserver: (node) => ({
-        callbacks: (cbs) => {
-          for (const callback of cbs) this.callbacks.push({ node, at: this.cluster.sim.now, callback });
-        },
-        executed: (_vs, request) => this.executed.push({ node, request }),
-      }),
+      callbacks: { sessions: lockSessions, options: { sessionTimeoutMs, checkIntervalMs } },
+      replicaObserver: (node) => ({ executed: (_vs, request) => this.executed.push({ node, request }) }),
     });
   }
 
@@ -58,26 +63,19 @@ class Scenario {
       this.cluster.view(id)?.members.length === live.length);
   }
 
-  /** A SessionKeeper on `id`'s current process, as `SynodNode` installs it. */
-  keep(id: NodeId): SessionKeeper<LockState> {
-    const node = this.cluster.node(id);
-    const world = node.world!;
-    const rsm = node.process!.stack.rsm!;
-    const keeper = new SessionKeeper<LockState>({
-      self: id,
-      executor: world.executor,
-      clock: world.clock,
-      logger: world.logger,
-      replica: rsm.core,
-      submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
-      connected: (owner) => this.connected.has(owner),
-      isolated: () => false,
-      spec: lockSessions,
-      options: { sessionTimeoutMs, checkIntervalMs },
-      firstSeq: 0,
+  /** Opens `owner`'s callback stream at `server` and runs until the server accepted it. */
+  subscribe(owner: string, server: NodeId): Stream {
+    const machine = this.cluster.sim.addNode(`s${++this.#machines}`, () => ({}));
+    machine.start();
+    const s: { -readonly [K in keyof Stream]: Stream[K] } = { received: [], accepted: false, end: null, stream: { close() {} } };
+    s.stream = machine.clientTransport.openStream(callbacksCodec, server, { owner }, {
+      accepted: () => void (s.accepted = true),
+      message: (message) => s.received.push({ at: this.cluster.sim.now, message }),
+      ended: (end) => void (s.end = end),
     });
-    keeper.start();
-    return keeper;
+    assert.ok(this.cluster.runUntil(() => s.accepted || s.end !== null, 1000), `${owner}'s stream answered`);
+    assert.ok(s.accepted, `${owner}'s stream accepted (ended ${JSON.stringify(s.end)})`);
+    return s;
   }
 
   call(client: RsmClient, proc: string, args: Json): Json {
@@ -88,30 +86,26 @@ class Scenario {
     assert.ok(r?.ok === true, `${proc} failed: ${r?.ok === false ? r.error.message : ''}`);
     return r.value;
   }
-
-  retriesTo(owner: string, lock: string): Array<{ node: NodeId; at: number }> {
-    return this.callbacks.filter((c) => c.callback.clientId === owner && (c.callback.message as { kind: string; lock: string }).kind === 'retry' &&
-      (c.callback.message as { lock: string }).lock === lock);
-  }
 }
 
-test('a holder without a stream is expired by the serving primary through its RSM, on every replica, and its waiter is sent retry', () => {
+const isRetry = (lock: string) => (r: { message: Json }): boolean =>
+  typeof r.message === 'object' && r.message !== null && !Array.isArray(r.message) && r.message['kind'] === 'retry' && r.message['lock'] === lock;
+
+test('a holder without a stream is expired by the serving primary through its RSM, on every replica, and its waiter\'s stream gets retry', () => {
   const s = new Scenario(501);
   s.cluster.start();
   assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
   const primary = s.primary()!;
-  const keepers = ids.map((id) => s.keep(id));
   const cx = s.cluster.addClient('cx');
   const cy = s.cluster.addClient('cy');
-  s.connected.add('y'); // y keeps its stream; x never opens one
+  const y = s.subscribe('y', primary); // y keeps its stream; x never opens one
   assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 });
   assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: false });
   const start = s.cluster.sim.now;
   s.cluster.runFor(sessionTimeoutMs - 2 * checkIntervalMs);
   assert.equal(s.replica(primary)!.state!.locks['L']!.holder, 'x', 'not expired before the timeout');
-  assert.ok(s.cluster.runUntil(() => s.retriesTo('y', 'L').length > 0, 2000), 'y was sent retry');
-  const retry = s.retriesTo('y', 'L')[0]!;
-  assert.equal(retry.node, primary, 'only the primary sends callbacks');
+  assert.ok(s.cluster.runUntil(() => y.received.some(isRetry('L')), 2000), 'y was sent retry');
+  const retry = y.received.find(isRetry('L'))!;
   assert.ok(retry.at - start >= sessionTimeoutMs - checkIntervalMs, `expired after ${retry.at - start} ms`);
   s.cluster.runFor(500);
   for (const id of ids) {
@@ -125,7 +119,8 @@ test('a holder without a stream is expired by the serving primary through its RS
   // y holds L and keeps its stream: no expiry however long it holds it.
   s.cluster.runFor(3 * sessionTimeoutMs);
   assert.equal(s.replica(primary)!.state!.locks['L']!.holder, 'y');
-  for (const k of keepers) assert.deepEqual(k.expiring, []);
+  for (const id of ids) assert.deepEqual(s.cluster.node(id).process!.stack.sessions!.expiring, []);
+  assert.equal(y.end, null, 'y\'s stream is still open');
   assert.deepEqual(s.cluster.sim.failures, []);
 });
 
@@ -133,16 +128,16 @@ test('a new primary starts every owner\'s session clock when it starts serving, 
   const s = new Scenario(502);
   s.cluster.start();
   assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
-  for (const id of ids) s.keep(id);
   const cx = s.cluster.addClient('cx');
-  s.connected.add('x');
+  const old = s.primary()!;
+  const x = s.subscribe('x', old);
   assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 });
   s.cluster.runFor(3 * sessionTimeoutMs);
   assert.equal(s.replica(s.primary()!)!.state!.locks['L']!.holder, 'x', 'a connected holder is never expired');
-  // The primary dies; x loses its stream and does not come back.
-  const old = s.primary()!;
+  // The primary dies; x's stream ends, and x does not come back.
   s.cluster.crash(old);
-  s.connected.delete('x');
+  assert.ok(s.cluster.runUntil(() => x.end !== null, 5000), 'x hears its stream end');
+  assert.equal(x.end?.kind, 'unreachable');
   const live = ids.filter((id) => id !== old);
   assert.ok(s.cluster.runUntil(() => s.serving(live), 10_000), 'the survivors serve');
   const served = s.cluster.sim.now;

@@ -1,33 +1,23 @@
-// A tiny callback-stream client for tests: one `synod.rsm.Callbacks.Subscribe` stream over
-// @grpc/grpc-js, recording what arrives and how the stream ended.
-import * as grpc from '@grpc/grpc-js';
-import type { MethodDefinition } from '@grpc/proto-loader';
+// A tiny callback-stream client for tests: one stream of the callback service
+// (`callbacksCodec`) through `GrpcClientTransport.openStream`, recording what arrives and how the
+// stream ended.
+import { silentLogger } from '../../src/env/logger.js';
+import { type ClientStream, type StreamEnd, describeStreamEnd } from '../../src/env/streams.js';
 import type { Json } from '../../src/rsm/app.js';
-import {
-  callbacksService,
-  decodeCallbackMessage,
-  encodeSubscribeRequest,
-  primaryFromDetails,
-  subscribeMethod,
-} from '../../src/rsm/callbacks-wire.js';
-import { serviceDefinition } from '../../src/runtime/proto.js';
-import { sleep } from '../../tools/harness/node-process.js';
-
-type Fields = Record<string, unknown>;
-
-export interface StreamEnd {
-  readonly code: grpc.status;
-  readonly details: string;
-}
+import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
+import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 
 export class TestSubscriber {
   readonly messages: Json[] = [];
   /** When each message arrived (Date.now()). */
   readonly arrivals: number[] = [];
+  /** Resolves with the end; never if the test closes the stream first. */
   readonly ended: Promise<StreamEnd>;
   endedWith: StreamEnd | null = null;
-  readonly #client: grpc.Client;
-  readonly #call: grpc.ClientReadableStream<Fields>;
+  /** Resolves when the server accepted the stream. */
+  readonly opened: Promise<void>;
+  readonly #transport: GrpcClientTransport;
+  readonly #stream: ClientStream;
   readonly #waiters = new Set<() => void>();
 
   constructor(
@@ -35,24 +25,23 @@ export class TestSubscriber {
     cluster: string,
     readonly owner: string,
   ) {
-    const method = serviceDefinition(callbacksService)[subscribeMethod] as MethodDefinition<Fields, Fields>;
-    this.#client = new grpc.Client(server, grpc.credentials.createInsecure());
-    this.#call = this.#client.makeServerStreamRequest(
-      method.path, method.requestSerialize, method.responseDeserialize, encodeSubscribeRequest(cluster, owner));
-    this.#call.on('data', (wire: Fields) => {
-      this.messages.push(decodeCallbackMessage(wire));
-      this.arrivals.push(Date.now());
-      this.#wake();
-    });
-    this.ended = new Promise((resolve) => {
-      const done = (end: StreamEnd): void => {
-        if (this.endedWith !== null) return;
+    this.#transport = new GrpcClientTransport({ cluster, logger: silentLogger });
+    let accepted!: () => void;
+    let ended!: (end: StreamEnd) => void;
+    this.opened = new Promise((resolve) => (accepted = resolve));
+    this.ended = new Promise((resolve) => (ended = resolve));
+    this.#stream = this.#transport.openStream(callbacksCodec, server, { owner }, {
+      accepted: () => accepted(),
+      message: (m) => {
+        this.messages.push(m);
+        this.arrivals.push(Date.now());
+        this.#wake();
+      },
+      ended: (end) => {
         this.endedWith = end;
         this.#wake();
-        resolve(end);
-      };
-      this.#call.on('error', (err: grpc.ServiceError) => done({ code: err.code, details: err.details }));
-      this.#call.on('status', (s: grpc.StatusObject) => done({ code: s.code, details: s.details }));
+        ended(end);
+      },
     });
   }
 
@@ -78,15 +67,9 @@ export class TestSubscriber {
     }
   }
 
-  /** Resolves once the stream has been open (not refused) for `ms`; rejects with its end otherwise. */
-  async accepted(ms = 200): Promise<void> {
-    const end = await Promise.race([this.ended, sleep(ms).then(() => null)]);
-    if (end !== null) throw new Error(`${this.owner}: stream to ${this.server} ended: ${grpc.status[end.code]} ${end.details}`);
-  }
-
   close(): void {
-    this.#call.cancel();
-    this.#client.close();
+    this.#stream.close();
+    void this.#transport.close();
   }
 
   #wake(): void {
@@ -95,9 +78,8 @@ export class TestSubscriber {
 }
 
 /**
- * Subscribes `owner` to the serving primary, starting at `start` and following the
- * FAILED_PRECONDITION hints (`not primary; primary is …`) as a lock client would; retries on
- * UNAVAILABLE and on `no primary known`.
+ * Subscribes `owner` to the serving primary, starting at `start` and following `not-primary`
+ * ends to the primary they name, as a lock client would; tries another node after any other end.
  */
 export async function subscribeToPrimary(start: string, others: readonly string[], cluster: string, owner: string, timeoutMs = 5000): Promise<TestSubscriber> {
   const deadline = Date.now() + timeoutMs;
@@ -106,16 +88,15 @@ export async function subscribeToPrimary(start: string, others: readonly string[
   let last = '';
   while (Date.now() < deadline) {
     const s = new TestSubscriber(target, cluster, owner);
-    const end = await Promise.race([s.ended, sleep(150).then(() => null)]);
+    const end = await Promise.race([s.ended, s.opened.then(() => null)]);
     if (end === null) return s;
     s.close();
-    last = `${target}: ${grpc.status[end.code]} ${end.details}`;
-    const hint = end.code === grpc.status.FAILED_PRECONDITION ? primaryFromDetails(end.details) : undefined;
-    if (typeof hint === 'string') {
-      target = hint;
+    last = `${target}: ${describeStreamEnd(end)}`;
+    if (end.kind === 'not-primary' && end.primary !== null) {
+      target = end.primary;
     } else {
       target = others[next++ % others.length] ?? start;
-      await sleep(50);
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
   throw new Error(`${owner}: could not subscribe to the primary within ${timeoutMs} ms (last: ${last})`);

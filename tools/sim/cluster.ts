@@ -1,11 +1,11 @@
 import type { Members, NodeId } from '../../src/env/types.js';
-import type { ClientOptions, ConfigOptions, PaxosOptions, RsmOptions } from '../../src/options.js';
+import type { ClientOptions, ConfigOptions, PaxosOptions, RsmOptions, TransportOptions } from '../../src/options.js';
 import type { App } from '../../src/rsm/app.js';
 import type { ReplicaObserver, RsmMutations } from '../../src/rsm/replica.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
 import type { ConfigMutations, SelfStatus } from '../../src/config/view-manager.js';
 import { Breakpoints } from '../../src/node/breakpoints.js';
-import { NodeStack } from '../../src/node/node-stack.js';
+import { type NodeCallbacks, NodeStack } from '../../src/node/node-stack.js';
 import type { PaxosMutations } from '../../src/paxos/context.js';
 import type { ShellMutations } from '../../src/env/shell.js';
 import { ConfigChecker } from './checkers/config-checker.js';
@@ -21,6 +21,10 @@ export interface SimClusterOptions<S = unknown> {
   readonly rsm?: Partial<RsmOptions>;
   /** Watches every replica (checkers); `node` is the replica's id. */
   readonly replicaObserver?: (node: NodeId) => ReplicaObserver;
+  /** For an app with callbacks: sessions and options of the callback service every node serves (as production does). */
+  readonly callbacks?: NodeCallbacks<S>;
+  /** Stream bounds and keepalive of every machine's transport (sim-streams.ts). */
+  readonly transport?: Partial<TransportOptions>;
   /** Node ids; the first is the cluster's first node. Default n1..n3. */
   readonly ids?: readonly NodeId[];
   readonly network?: NetworkProfile;
@@ -68,6 +72,7 @@ export class SimCluster<S = unknown> {
       disk: opts.disk,
       keepTrace: opts.keepTrace,
       traceLogs: opts.traceLogs,
+      transport: opts.transport,
     });
     this.ids = opts.ids ?? ['n1', 'n2', 'n3'];
     this.first = this.ids[0]!;
@@ -79,7 +84,9 @@ export class SimCluster<S = unknown> {
         const stack: NodeStack<S> = new NodeStack<S>(world, {
           app: opts.app,
           rsm: opts.rsm,
-          ...(opts.replicaObserver === undefined ? {} : { replicaObserver: opts.replicaObserver(id) }),
+          replicaObserver: opts.replicaObserver?.(id),
+          callbacks: opts.callbacks,
+          wallClockMs: () => world.clock.now(),
           first: this.first,
           incarnation: `${id}.${node.incarnation}`,
           firstLife: node.incarnation === 1,
@@ -132,6 +139,13 @@ export class SimCluster<S = unknown> {
     this.#clients.set(id, node);
     node.start();
     return node.process!.client;
+  }
+
+  /** The machine of a client added with `addClient` (its world: clock, logger, client transport). */
+  clientNode(id: NodeId): SimNode<{ client: RsmClient }> {
+    const node = this.#clients.get(id);
+    if (node === undefined) throw new Error(`no client ${id}`);
+    return node;
   }
 
   /** Starts (or restarts) the named nodes, default all that are down. */

@@ -2,6 +2,7 @@ import { appendModel, lockModel } from '../lincheck/models.js';
 import { writeViolationPicture } from '../lincheck/render.js';
 import type { CheckResult, History, Model } from '../lincheck/types.js';
 import { runConfigSimulation } from './config-run.js';
+import { runLockCacheSimulation } from './lock-cache-run.js';
 import { runLockSimulation } from './lock-run.js';
 import { runPaxosSimulation } from './paxos-run.js';
 import { type StackRunOptions, runRsmSimulation } from './rsm-run.js';
@@ -32,6 +33,7 @@ export const mutationNames: Record<string, readonly string[]> = {
   config: ['skip-promise-persist', 'send-before-durable', 'joiner-first'],
   rsm: rsmMutationNames,
   lock: rsmMutationNames,
+  'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing'],
 };
 
 function paxosMutations(names: readonly string[] | undefined) {
@@ -61,6 +63,10 @@ export const layerRunners: Record<string, Runner> = {
     }),
   rsm: (o) => runStack('rsm', o, appendModel, runRsmSimulation),
   lock: (o) => runStack('lock', o, lockModel, runLockSimulation),
+  'lock-cache': (o) => runStack('lock-cache', o, lockModel, (opts) => runLockCacheSimulation({
+    ...opts,
+    lockClientMutations: { handOutWhileReleasing: o.mutations?.includes('hand-out-while-releasing') === true },
+  })),
 };
 
 /**

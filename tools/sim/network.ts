@@ -107,9 +107,7 @@ export class SimNetwork {
     }
     const copies = host.rng.chance(p.duplicateRate) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      const delay = host.rng.chance(p.slowRate)
-        ? host.rng.uniform(p.maxDelayMs, p.slowDelayMs)
-        : host.rng.uniform(p.minDelayMs, p.maxDelayMs);
+      const delay = this.drawDelay();
       host.schedule(delay, () => {
         if (this.isCut(from, to)) {
           this.dropped++;
@@ -120,6 +118,13 @@ export class SimNetwork {
         host.deliver(to, service, from, wire);
       });
     }
+  }
+
+  /** One message's delay between two nodes, drawn from the profile (a slow one now and then). */
+  drawDelay(): number {
+    const p = this.profile;
+    const rng = this.#host.rng;
+    return rng.chance(p.slowRate) ? rng.uniform(p.maxDelayMs, p.slowDelayMs) : rng.uniform(p.minDelayMs, p.maxDelayMs);
   }
 
   /** `node` restarted: each peer's channel to it needs a while to reconnect (or until `node` speaks to it). */

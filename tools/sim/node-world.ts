@@ -1,19 +1,21 @@
 /**
  * What a simulated node's process sees of the world (`NodeWorld`): a clock on the simulation's
  * virtual time, a transport over the simulated network (one-way channels, request/answer
- * services, client connections), durable logs on the node's simulated disk, an executor and
- * `halt`. Separate from `SimNode`, which owns the process's life (start, crash, pause): this is
- * the wiring one incarnation gets, and every callback it hands out goes through that
- * incarnation's guard, so nothing of a dead process ever runs.
+ * services, client connections, server streams: sim-streams.ts), durable logs on the node's
+ * simulated disk, an executor and `halt`. Separate from `SimNode`, which owns the process's life
+ * (start, crash, pause): this is the wiring one incarnation gets, and every callback it hands out
+ * goes through that incarnation's guard, so nothing of a dead process ever runs.
  */
 import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { DurableLog } from '../../src/env/durable-log.js';
 import { Executor } from '../../src/env/executor.js';
+import type { ClientStream, ServerStream, StreamCodec, StreamHandlers } from '../../src/env/streams.js';
 import { type AnswerChannel, type CallFailure, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { NodeWorld } from '../../src/env/world.js';
 import { type SimDisk, SimDurableLog } from './disk.js';
 import type { Simulation } from './simulation.js';
+import type { WireServerStream } from './sim-streams.js';
 
 /** How a simulated node takes in the messages of one service (decode, then hand over). */
 export interface Receiver {
@@ -104,8 +106,59 @@ export function makeNodeWorld(deps: NodeWorldDeps): { world: NodeWorld; transpor
         },
       };
     },
+    serveStream<Req, Msg>(codec: StreamCodec<Req, Msg>, accept: (request: Req, stream: ServerStream<Msg>) => void): void {
+      sim.streams.serve(id, codec.service, (wire, stream) => guard(() => {
+        let request: Req;
+        try {
+          request = codec.decodeRequest(wire);
+        } catch (err) {
+          stream.end({ kind: 'invalid-request', detail: (err as Error).message });
+          return;
+        }
+        try {
+          accept(request, serverStream(codec, stream));
+        } catch (err) {
+          sim.fail(`${id}: the ${codec.service} service threw: ${(err as Error).stack ?? String(err)}`);
+          stream.end({ kind: 'internal', detail: `${id} failed on this stream` });
+        }
+      })());
+    },
+    openStream<Req, Msg>(codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {
+      let stream: ClientStream | null = null;
+      stream = sim.streams.open(id, server, codec.service, codec.encodeRequest(request), {
+        accepted: () => guard(() => handlers.accepted())(),
+        message: (wire, received) => guard(() => {
+          received();
+          let message: Msg;
+          try {
+            message = codec.decodeMessage(wire);
+          } catch (err) {
+            sim.fail(`${id}: undecodable ${codec.service} stream message from ${server}: ${(err as Error).message}`);
+            stream?.close();
+            handlers.ended({ kind: 'internal', detail: `a message failed validation: ${(err as Error).message}` });
+            return;
+          }
+          handlers.message(message);
+        })(),
+        ended: (end) => guard(() => handlers.ended(end))(),
+      });
+      return stream;
+    },
     close: async () => {},
   };
+  /** The server's end of a stream, with the codec applied and its end listener under this process's guard. */
+  const serverStream = <Msg>(codec: StreamCodec<unknown, Msg>, s: WireServerStream): ServerStream<Msg> => ({
+    get peer() {
+      return s.peer;
+    },
+    get open() {
+      return s.open;
+    },
+    accept: () => s.accept(),
+    send: (message) => s.send(codec.encodeMessage(message)),
+    end: (reason) => s.end(reason),
+    onEnded: (listener) => s.onEnded((end) => guard(() => listener(end))()),
+  });
   const scheduler = {
     get now() {
       return sim.now;

@@ -1,4 +1,7 @@
+import type { ClientTransport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
+import type { NodeWorld } from '../../src/env/world.js';
+import type { NodeCallbacks } from '../../src/node/node-stack.js';
 import type { ShellMutations } from '../../src/env/shell.js';
 import { type TestState, testApp } from '../../src/apps/test-app.js';
 import type { App } from '../../src/rsm/app.js';
@@ -13,7 +16,7 @@ import { type AppendInput, type AppendOutput, appendModel } from '../lincheck/mo
 import { type CallMapping, HistoryRecorder } from '../lincheck/recorder.js';
 import type { CheckResult, History, Model } from '../lincheck/types.js';
 import { RsmChecker } from './checkers/rsm-checker.js';
-import { SimCluster, sameList } from './cluster.js';
+import { SimCluster, type StackProcess, sameList } from './cluster.js';
 import { drawDisk } from './disk.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
 import { drawNetwork } from './network.js';
@@ -49,6 +52,8 @@ export type RsmRunOptions = StackRunOptions<AppendInput, AppendOutput>;
 /** What a workload's clients see of the run they work in. */
 export interface WorkloadRun {
   readonly sim: Simulation;
+  /** The replicas' node ids. */
+  readonly servers: readonly NodeId[];
   /** The replica-side checker (it watches every execution); the append workload records its calls there. */
   readonly rsm: RsmChecker;
   /** False once the run stops its clients: a client then starts no further call. */
@@ -76,17 +81,31 @@ export interface Workload<S, M, I, O> {
   readonly progressUnit: string;
   /** Draws the workload's own shape (once the cluster started, before any client). Optional. */
   setUp?(run: WorkloadRun): void;
-  /** Sets one client to work: one call at a time, until `run.issuing()` turns false. */
-  startClient(client: RsmClient, run: WorkloadRun): void;
+  /**
+   * Sets one client to work: one call at a time, until `run.issuing()` turns false. `machine` is
+   * the simulated machine the client runs on (for a workload that runs more on it, e.g. a lock
+   * client with its callback subscriber).
+   */
+  startClient(client: RsmClient, run: WorkloadRun, machine: ClientMachine): void;
   /**
    * Final checks on the members of the final view once it is quiet (runs that settled with no
    * failure so far): each member's state and snapshot (base64 of its state bytes).
    */
   checkFinal(states: ReadonlyMap<NodeId, S>, snapshots: ReadonlyMap<NodeId, string>, run: WorkloadRun): void;
+  /** For an app with callbacks: the callback service's sessions and options on every node. Optional. */
+  readonly callbacks?: NodeCallbacks<S>;
+  /** Adds fault kinds of the workload's own (e.g. cutting clients off) before the faults start. Optional. */
+  addFaults?(faults: FaultInjector<StackProcess<S>>, run: WorkloadRun): void;
   /** A check of the whole history beyond `model` (e.g. across its parts): a failure sentence, or null. Optional. */
   checkHistory?(history: History<I, O>): string | null;
   /** Figures for the run's result line. */
   stats(run: WorkloadRun): Record<string, number>;
+}
+
+/** A client's simulated machine: its world (clock, logger) and its transport. */
+export interface ClientMachine {
+  readonly world: NodeWorld;
+  readonly transport: ClientTransport;
 }
 
 /** Share of runs whose faults may kill every holder of the replicated state (the refusal path). */
@@ -208,6 +227,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     network,
     disk,
     app: workload.app,
+    callbacks: workload.callbacks,
     ...(chunkBytes === undefined ? {} : { rsm: { stateChunkBytes: chunkBytes } }),
     replicaObserver: (id) => ({ executed: (vs, r, o) => checker?.executed(id, vs, r, o) }),
     keepTrace: opts.keepTrace,
@@ -229,6 +249,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   let settledAt = Number.POSITIVE_INFINITY;
   const run: WorkloadRun = {
     sim,
+    servers: ids,
     rsm,
     issuing: () => issuing,
     progressed: (id, startedMs) => {
@@ -240,7 +261,8 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     const client = cluster.addClient(`c${k}`);
     client.observe(recorder);
     clients.push(client);
-    workload.startClient(client, run);
+    const machine = cluster.clientNode(client.clientId);
+    workload.startClient(client, run, { world: machine.world!, transport: machine.clientTransport });
   }
 
   const plan: FaultPlan = {
@@ -276,6 +298,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   }, () => {
     for (const n of cluster.nodes) n.process?.breakpoints.disarm();
   });
+  workload.addFaults?.(faults, run);
   if (faulty) faults.start();
   sim.runUntil(plan.endMs + 1);
   // If every process that held the replicated state crashed, the state is gone (it lives in

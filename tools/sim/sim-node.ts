@@ -84,6 +84,7 @@ export class SimNode<P extends SimProcess> {
     this.#sim.log(`crash ${this.id} #${this.incarnation} (${reason}; ${lost} unsynced records lost)`);
     this.status = 'down';
     this.world?.executor.stop();
+    this.#sim.streams.processGone(this.id);
     this.process?.stop?.();
     this.process = null;
     this.world = null;

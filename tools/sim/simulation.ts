@@ -1,14 +1,16 @@
 /**
  * The simulator's world (`Simulation`): virtual time, the event queue, one seeded PRNG, the
- * network, the trace and its digest, and the nodes. The machines themselves are in sim-node.ts,
+ * network and the streams over it, the trace and its digest, and the nodes. The machines themselves are in sim-node.ts,
  * the wiring of a node's process in node-world.ts.
  */
 import type { Logger } from '../../src/env/logger.js';
 import type { NodeId } from '../../src/env/types.js';
+import type { TransportOptions } from '../../src/options.js';
 import { EventQueue } from './event-queue.js';
 import { type DiskProfile, defaultDiskProfile } from './disk.js';
 import { type NetworkProfile, SimNetwork, calmNetwork } from './network.js';
 import { Prng } from './prng.js';
+import { SimStreams } from './sim-streams.js';
 import { type Boot, type SimProcess, SimNode } from './sim-node.js';
 import { Trace } from './trace.js';
 
@@ -22,6 +24,8 @@ export interface SimulationOptions {
   readonly traceLogs?: boolean;
   readonly network?: NetworkProfile;
   readonly disk?: DiskProfile;
+  /** The stream bounds and keepalive of every node's transport (sim-streams.ts); default `defaultTransportOptions`. */
+  readonly transport?: Partial<TransportOptions>;
 }
 
 /**
@@ -33,6 +37,8 @@ export class Simulation {
   readonly rng: Prng;
   readonly trace: Trace;
   readonly network: SimNetwork;
+  /** Server streams between the nodes (over `network`). */
+  readonly streams: SimStreams;
   readonly diskProfile: DiskProfile;
   readonly nodes = new Map<NodeId, SimNode<SimProcess>>();
   /** Checker violations and node failures; a run passes when this stays empty. */
@@ -60,6 +66,15 @@ export class Simulation {
       },
       opts.network ?? calmNetwork,
     );
+    this.streams = new SimStreams({
+      get now() {
+        return sim.now;
+      },
+      scheduleAt: (timeMs, fn) => this.scheduleAt(timeMs, fn),
+      log: (line) => this.log(line),
+      network: this.network,
+      status: (id) => this.nodes.get(id)?.status,
+    }, opts.transport);
   }
 
   get now(): number {

@@ -8,8 +8,8 @@ export interface CallbackSubscription {
 
 /**
  * Where a lock client gets the callbacks (design §6: revoke, retry) the primary pushes to its
- * owner id. Production implements it over the server-streaming `Subscribe(owner)` RPC; tests
- * with a fake.
+ * owner id. `StreamCallbackSubscriber` implements it over the transport's stream service (gRPC in
+ * production, the simulated network in the simulator); tests also use fakes.
  *
  * Failure semantics an implementation must keep:
  * - `onMessage` gets each callback message as the app made it (`LockCallback` JSON). Messages may

@@ -4,7 +4,8 @@ import type { NodeId } from '../../env/types.js';
 import type { ClientOptions, LockClientOptions } from '../../options.js';
 import { GrpcClientTransport } from '../../runtime/grpc-client-transport.js';
 import { realClock } from '../../runtime/real-clock.js';
-import { GrpcCallbackSubscriber, type GrpcCallbackSubscriberOptions } from './grpc-callback-subscriber.js';
+import type { CallbackSubscriberOptions } from './callback-subscriber.js';
+import { GrpcCallbackSubscriber } from './grpc-callback-subscriber.js';
 import { LockClient } from './lock-client.js';
 
 /**
@@ -29,13 +30,13 @@ export interface GrpcLockClientConfig {
   readonly logger?: Logger;
   readonly lockClient?: Partial<LockClientOptions>;
   readonly rsmClient?: Partial<ClientOptions>;
-  readonly subscriber?: Partial<GrpcCallbackSubscriberOptions>;
+  readonly subscriber?: Partial<CallbackSubscriberOptions>;
 }
 
 /**
- * A `LockClient` wired to a cluster over gRPC: its own `RsmClient` (a random client id) on a
- * `GrpcClientTransport`, and its own `GrpcCallbackSubscriber`, which follows that `RsmClient`'s
- * primary guess.
+ * A `LockClient` wired to a cluster over gRPC: its own `RsmClient` (a random client id) and its
+ * own `GrpcCallbackSubscriber` (which follows that `RsmClient`'s primary guess), both on one
+ * `GrpcClientTransport` (given, or its own).
  */
 export class GrpcLockClient {
   readonly lock: LockClient;
@@ -60,6 +61,7 @@ export class GrpcLockClient {
     this.subscriber = new GrpcCallbackSubscriber({
       cluster: config.cluster,
       members: config.members,
+      transport: this.#transport,
       primary: () => rsm.core.primary,
       logger,
       options: config.subscriber,

@@ -7,8 +7,7 @@ import { type LockClientOptions, defaultLockClientOptions, withDefaults } from '
 import type { Json } from '../../rsm/app.js';
 import { type CallbackSubscriber, type CallbackSubscription, parseLockCallback } from './callbacks.js';
 import { LockClientClosedError, LockUsageError } from './lock-errors.js';
-import { LockClientCore, LockClientOutbox, type LockServerCall, type ServerResult } from './lock-client-core.js';
-import type { AcquireResult } from './lock-client-core.js';
+import { type AcquireResult, LockClientCore, type LockClientMutations, LockClientOutbox, type LockServerCall, type ReleaseResult, type ServerResult } from './lock-client-core.js';
 
 /** What leaves one core batch: a server call, or a release that is due (a background step of its own). */
 type LockEffect = { readonly kind: 'call'; readonly call: LockServerCall } | { readonly kind: 'release-due'; readonly lock: string };
@@ -33,6 +32,8 @@ export interface LockClientConfig {
   readonly clock: Clock;
   readonly logger?: Logger;
   readonly options?: Partial<LockClientOptions>;
+  /** Test-only protocol breakage (the simulator proves its checks bite with it); never in production. */
+  readonly mutations?: LockClientMutations;
 }
 
 /**
@@ -66,7 +67,7 @@ export class LockClient {
   constructor(config: LockClientConfig) {
     this.#log = (config.logger ?? silentLogger).child({ owner: config.owner });
     this.#options = withDefaults(defaultLockClientOptions, config.options, 'lockClient');
-    this.core = new LockClientCore({ owner: config.owner, logger: this.#log, options: this.#options });
+    this.core = new LockClientCore({ owner: config.owner, logger: this.#log, options: this.#options, mutations: config.mutations });
     this.#clock = config.clock;
     this.#executor = new Executor((err) => this.#log.error({ err }, 'lock client: internal error; the client stopped'));
     this.#shell = new CoreShell<LockClientOutbox, LockEffect>({
@@ -140,6 +141,22 @@ export class LockClient {
   }
 
   /**
+   * `acquire` for callers that run without promises (the simulator's local users): `done` gets
+   * the grant's token or the error, once, on a later timer task of the clock (never inside this
+   * call). Unlike `acquire`, a user must be named.
+   */
+  submitAcquire(lock: string, user: string, done: (result: AcquireResult) => void): void {
+    if (this.#closed) return this.#later(() => done({ ok: false, error: new LockClientClosedError() }));
+    this.#submit((out) => this.core.acquire(user, lock, (r) => this.#later(() => done(r)), out));
+  }
+
+  /** `release` for callers that run without promises; `done` as for `submitAcquire`. */
+  submitRelease(lock: string, user: string, done: (result: ReleaseResult) => void): void {
+    if (this.#closed) return this.#later(() => done({ ok: false, error: new LockClientClosedError() }));
+    this.#submit((out) => this.core.release(user, lock, (r) => this.#later(() => done(r)), out));
+  }
+
+  /**
    * Stops the client: waiting `acquire`s fail with `LockClientClosedError`, the subscription is
    * closed, nothing more is sent. Cached grants are not given back: the server keeps them for
    * this owner until it expires the owner (`expire`), or a later client under the same owner id
@@ -160,6 +177,11 @@ export class LockClient {
     this.#executor.stop();
     for (const call of out.upcalls) this.#upcall(call);
     this.#closeRsm?.();
+  }
+
+  /** Runs `fn` on a later timer task of the clock (a local user's callback, outside the client's own tasks). */
+  #later(fn: () => void): void {
+    this.#clock.setTimer(0, () => this.#upcall(fn));
   }
 
   #submit(handler: (out: LockClientOutbox) => void): void {

@@ -10,7 +10,7 @@ import type { NodeId } from '../../env/types.js';
 import { type LockClientOptions, withDefaults } from '../../options.js';
 import { GrpcClientTransport } from '../../runtime/grpc-client-transport.js';
 import { realClock } from '../../runtime/real-clock.js';
-import type { GrpcCallbackSubscriberOptions } from './grpc-callback-subscriber.js';
+import type { CallbackSubscriberOptions } from './callback-subscriber.js';
 import { GrpcLockClient } from './grpc-lock-client.js';
 import { LockChecker } from './lock-checker.js';
 import { type LockTest, type LockTestContext, TesterClient, lockTests } from './lock-tests.js';
@@ -62,7 +62,7 @@ export interface LockTesterConfig {
   readonly ownerOf?: (client: string) => string;
   readonly options?: Partial<LockTesterOptions>;
   readonly lockClient?: Partial<LockClientOptions>;
-  readonly subscriber?: Partial<GrpcCallbackSubscriberOptions>;
+  readonly subscriber?: Partial<CallbackSubscriberOptions>;
 }
 
 export interface LockTestResult {

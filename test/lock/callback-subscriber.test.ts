@@ -1,0 +1,184 @@
+// The transport-agnostic callback subscriber (StreamCallbackSubscriber) against a scripted
+// transport: it acts on every end a stream can have while it is being established (follow the
+// primary named, move on from a node that knows none, retry one that is not serving yet, give up
+// on what retrying cannot cure), reports the end of an accepted stream once, gives up when no
+// stream is accepted in time, and follows the primary guess.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Clock, TimerHandle } from '../../src/env/clock.js';
+import type { ClientStream, StreamCodec, StreamEnd, StreamHandlers } from '../../src/env/streams.js';
+import type { Channel, ClientTransport } from '../../src/env/transport.js';
+import type { NodeId } from '../../src/env/types.js';
+import type { Json } from '../../src/rsm/app.js';
+import { StreamCallbackSubscriber } from '../../src/apps/lock/callback-subscriber.js';
+import { reactionTo } from '../../src/apps/lock/callback-subscription.js';
+
+/** Time that moves only when the test says; due timers fire in (time, arming) order. */
+class ManualClock implements Clock {
+  #now = 0;
+  #next = 0;
+  readonly #timers = new Map<number, { at: number; fire: () => void }>();
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimer(delayMs: number, fire: () => void): TimerHandle {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + delayMs, fire });
+    return { cancel: () => void this.#timers.delete(id) };
+  }
+
+  advance(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      const due = [...this.#timers.entries()].filter(([, t]) => t.at <= end).sort(([a, x], [b, y]) => x.at - y.at || a - b)[0];
+      if (due === undefined) break;
+      this.#timers.delete(due[0]);
+      this.#now = due[1].at;
+      due[1].fire();
+    }
+    this.#now = end;
+  }
+}
+
+/** A stream the subscriber opened, which the test accepts, feeds and ends. */
+interface Opened {
+  readonly server: NodeId;
+  readonly owner: string;
+  readonly handlers: StreamHandlers<Json>;
+  closed: boolean;
+}
+
+class ScriptedTransport implements ClientTransport {
+  readonly opened: Opened[] = [];
+
+  connect(): Channel<never> {
+    throw new Error('the subscriber makes no calls');
+  }
+
+  openStream<Req, Msg>(_codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {
+    const o: Opened = { server, owner: (request as { owner: string }).owner, handlers: handlers as unknown as StreamHandlers<Json>, closed: false };
+    this.opened.push(o);
+    return { close: () => void (o.closed = true) };
+  }
+
+  async close(): Promise<void> {}
+
+  /** The stream opened last: it must still be open. */
+  get last(): Opened {
+    const o = this.opened.at(-1);
+    assert.ok(o !== undefined && !o.closed, 'an open stream');
+    return o;
+  }
+
+  targets(): NodeId[] {
+    return this.opened.map((o) => o.server);
+  }
+}
+
+const retryPauseMs = 50;
+const establishTimeoutMs = 1000;
+
+function setUp(guess: NodeId | null = 'm1'): {
+  transport: ScriptedTransport; clock: ManualClock; messages: Json[]; ends: string[]; setGuess: (g: NodeId | null) => void; close: () => void;
+} {
+  const transport = new ScriptedTransport();
+  const clock = new ManualClock();
+  let primary = guess;
+  const subscriber = new StreamCallbackSubscriber({
+    transport, clock, members: ['m1', 'm2', 'm3'], primary: () => primary,
+    options: { retryPauseMs, establishTimeoutMs, primaryCheckIntervalMs: 100 },
+  });
+  const messages: Json[] = [];
+  const ends: string[] = [];
+  const sub = subscriber.subscribe('owner-x', (m) => messages.push(m), (reason) => ends.push(reason));
+  return { transport, clock, messages, ends, setGuess: (g) => void (primary = g), close: () => sub.close() };
+}
+
+const end = (e: StreamEnd): StreamEnd => e;
+
+test('every end kind heard while establishing has its reaction', () => {
+  assert.deepEqual(reactionTo(end({ kind: 'not-primary', primary: 'p', detail: '' }), 's'), { act: 'go', to: 'p' });
+  assert.deepEqual(reactionTo(end({ kind: 'not-primary', primary: null, detail: '' }), 's'), { act: 'retry-elsewhere', avoid: 's' });
+  assert.deepEqual(reactionTo(end({ kind: 'not-primary', primary: 's', detail: '' }), 's'), { act: 'retry-elsewhere', avoid: 's' });
+  assert.deepEqual(reactionTo(end({ kind: 'not-serving-yet', detail: '' }), 's'), { act: 'retry-same' });
+  assert.deepEqual(reactionTo(end({ kind: 'overloaded', detail: '' }), 's'), { act: 'retry-same' });
+  assert.deepEqual(reactionTo(end({ kind: 'unavailable', detail: '' }), 's'), { act: 'retry-elsewhere', avoid: 's' });
+  assert.deepEqual(reactionTo(end({ kind: 'unreachable', detail: '' }), 's'), { act: 'retry-elsewhere', avoid: 's' });
+  for (const kind of ['replaced', 'invalid-request', 'internal', 'cancelled'] as const) {
+    assert.deepEqual(reactionTo(end({ kind, detail: '' }), 's'), { act: 'give-up' }, kind);
+  }
+  assert.deepEqual(reactionTo(end({ kind: 'wrong-cluster', expected: 'a', actual: 'b', detail: '' }), 's'), { act: 'give-up' });
+});
+
+test('a subscription follows the ends to the serving primary: none known moves on, a named primary is followed at once, not serving yet is retried', () => {
+  const { transport, clock, messages, ends } = setUp('m1');
+  assert.deepEqual(transport.targets(), ['m1'], 'the first attempt goes to the primary guess');
+  assert.equal(transport.last.owner, 'owner-x');
+  transport.last.handlers.ended({ kind: 'not-primary', primary: null, detail: 'no primary known' });
+  assert.deepEqual(transport.targets(), ['m1'], 'no new attempt before the pause');
+  clock.advance(retryPauseMs);
+  assert.deepEqual(transport.targets(), ['m1', 'm2'], 'a node that knows no primary is not asked again at once');
+  transport.last.handlers.ended({ kind: 'not-primary', primary: 'm3', detail: '' });
+  assert.deepEqual(transport.targets(), ['m1', 'm2', 'm3'], 'the primary named is asked at once');
+  transport.last.handlers.ended({ kind: 'not-serving-yet', detail: '' });
+  clock.advance(retryPauseMs);
+  assert.deepEqual(transport.targets(), ['m1', 'm2', 'm3', 'm3'], 'a primary not serving yet is asked again');
+  transport.last.handlers.accepted();
+  transport.last.handlers.message({ kind: 'revoke', lock: 'a', token: 3 });
+  assert.deepEqual(messages, [{ kind: 'revoke', lock: 'a', token: 3 }]);
+  clock.advance(5 * establishTimeoutMs);
+  assert.deepEqual(ends, [], 'an accepted stream lasts past the establishing deadline');
+  transport.last.handlers.ended({ kind: 'unreachable', detail: 'reset' });
+  assert.deepEqual(ends, ['callback stream ended: m3: unreachable: reset']);
+  clock.advance(5 * establishTimeoutMs);
+  assert.equal(transport.opened.length, 4, 'an ended subscription opens nothing more');
+  assert.equal(ends.length, 1, 'onEnd runs once');
+});
+
+test('a subscription gives up at once on what retrying cannot cure, and after establishTimeoutMs without an accepted stream', () => {
+  const refused = setUp('m2');
+  refused.transport.last.handlers.ended({ kind: 'wrong-cluster', expected: 'ours', actual: 'theirs', detail: 'another cluster' });
+  assert.deepEqual(refused.ends, ['callback subscription refused: m2: wrong-cluster: another cluster']);
+  refused.clock.advance(establishTimeoutMs);
+  assert.equal(refused.transport.opened.length, 1);
+
+  const unanswered = setUp(null);
+  assert.deepEqual(unanswered.transport.targets(), ['m1'], 'without a guess, the members in turn');
+  for (let t = 0; t < establishTimeoutMs; t += retryPauseMs) {
+    unanswered.transport.last.handlers.ended({ kind: 'unavailable', detail: 'isolated' });
+    unanswered.clock.advance(retryPauseMs);
+    if (unanswered.ends.length > 0) break;
+  }
+  assert.equal(unanswered.ends.length, 1);
+  assert.match(unanswered.ends[0]!, /^no callback stream accepted within 1000 ms \(last: m\d: unavailable: isolated\)$/);
+  const opened = unanswered.transport.opened.length;
+  unanswered.clock.advance(establishTimeoutMs);
+  assert.equal(unanswered.transport.opened.length, opened, 'a subscription that gave up opens nothing more');
+});
+
+test('a change of the primary guess ends an open stream, and redirects one being established', () => {
+  const s = setUp('m1');
+  s.setGuess('m2');
+  s.clock.advance(100);
+  assert.deepEqual(s.transport.targets(), ['m1', 'm2'], 'establishing: the attempt moves to the new guess');
+  assert.ok(s.transport.opened[0]!.closed, 'the attempt at m1 is dropped');
+  s.transport.last.handlers.accepted();
+  s.setGuess('m3');
+  s.clock.advance(100);
+  assert.deepEqual(s.ends, ['the primary moved from m2 to m3']);
+  assert.ok(s.transport.opened[1]!.closed);
+});
+
+test('a closed subscription hears nothing more and closes its stream', () => {
+  const s = setUp('m1');
+  const first = s.transport.last;
+  first.handlers.accepted();
+  s.close();
+  assert.ok(first.closed);
+  first.handlers.message({ kind: 'retry', lock: 'a' });
+  first.handlers.ended({ kind: 'unreachable', detail: '' });
+  s.clock.advance(5 * establishTimeoutMs);
+  assert.deepEqual([s.messages, s.ends, s.transport.opened.length], [[], [], 1]);
+});

@@ -1,0 +1,55 @@
+// Randomized runs of the whole stack with caching lock clients: the real LockClient on every
+// simulated client machine, its callbacks over the simulated stream service, its server calls
+// linearizing in the lock model, and no two local users of different clients holding a lock at
+// once unless the later one has a higher fencing token; a seed replays exactly; a lock client
+// that hands out a lock it is giving back is caught by that fencing check.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { firstCaught } from './support.js';
+import { runLockCacheSimulation } from '../../tools/sim/lock-cache-run.js';
+import { type RunResult, formatResult } from '../../tools/sim/run-result.js';
+
+/** Seeds this suite runs (1000 is `npm run sim -- --layer lock-cache --seeds 1000`). SEED=n runs one. */
+const seeds = process.env['SEED'] !== undefined
+  ? [Number(process.env['SEED'])]
+  : Array.from({ length: Number(process.env['SIM_SEEDS'] ?? 100) }, (_, i) => i + 1);
+
+/** Largest share of runs allowed to end unavailable (state lost in chaos runs, or a documented refusal); as for the RSM runs. */
+const maxUnavailableShare = 0.25;
+
+test('randomized runs of caching lock clients under every fault keep fencing safe and linearize in the lock model', () => {
+  const failed: RunResult[] = [];
+  const keys = ['cycles', 'localGrants', 'serverGrants', 'streamsOpened', 'streamsAccepted', 'callbacks', 'clientCuts', 'operations', 'lincheckUnknown'] as const;
+  const total = Object.fromEntries(keys.map((k) => [k, 0])) as Record<(typeof keys)[number], number>;
+  let unavailable = 0;
+  for (const seed of seeds) {
+    const r = runLockCacheSimulation({ seed });
+    if (!r.ok) failed.push(r);
+    for (const k of keys) total[k] += r.stats[k] ?? 0;
+    if ((r.stats['stateLost'] ?? 0) + (r.stats['refused'] ?? 0) > 0) unavailable++;
+  }
+  const report = failed.map((r) => `${formatResult(r)}\n  ${r.failures.join('\n  ')}\n  replay: npm run sim -- --layer lock-cache --seed ${r.seed}`);
+  assert.deepEqual(report, [], `failing seeds:\n${report.join('\n')}`);
+  console.log(`${seeds.length} runs: ${total.cycles} local lock cycles, ${total.localGrants} local grants of which ${total.serverGrants} from the server, ` +
+    `${total.callbacks} callbacks over ${total.streamsAccepted} accepted streams (${total.streamsOpened} opened), ` +
+    `${total.clientCuts} clients cut off, ${total.operations} server calls checked, ${unavailable} ended unavailable`);
+  assert.ok(total.cycles / seeds.length > 10, 'local users complete lock cycles');
+  assert.ok(total.localGrants > total.serverGrants, 'some grants come from the cache, without a server call');
+  assert.ok(total.callbacks > 0, 'revokes and retries reach the clients over their streams');
+  if (seeds.length >= 20) {
+    assert.ok(total.streamsAccepted > seeds.length, 'clients subscribe again after their streams end');
+    assert.ok(total.clientCuts > 0, 'clients are cut off from replicas');
+  }
+  assert.equal(total.lincheckUnknown, 0, 'the linearizability check of a run never runs out of time');
+  assert.ok(unavailable <= maxUnavailableShare * seeds.length, `${unavailable} of ${seeds.length} runs ended unavailable`);
+});
+
+test('a lock-cache seed replays the same run', () => {
+  assert.equal(runLockCacheSimulation({ seed: 5 }).digest, runLockCacheSimulation({ seed: 5 }).digest);
+});
+
+test('a lock client that hands out a lock it is giving back is caught by the fencing check within 100 seeds', () => {
+  const caught = firstCaught('fencing', 100, (seed) => runLockCacheSimulation({ seed, lockClientMutations: { handOutWhileReleasing: true } }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
