@@ -359,11 +359,16 @@ export function transportOptions(given: Partial<TransportOptions> | undefined): 
 
 /**
  * Fills unset options from `defaults`, and refuses values that are not positive finite numbers.
- * An option given as `undefined` counts as unset (callers pass optional values straight through).
+ * An option given as `undefined` counts as unset (callers pass optional values straight through);
+ * a key that is not an option is refused (a typo would otherwise leave the default in force).
  */
 export function withDefaults<T extends object>(defaults: T, given: Partial<T> | undefined, what: string): T {
   const merged: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(given ?? {})) if (value !== undefined) merged[key] = value;
+  for (const [key, value] of Object.entries(given ?? {})) {
+    // A misspelt option must not be ignored in silence (the default would apply instead).
+    if (!Object.hasOwn(merged, key)) throw new RangeError(`${what}.${key} is not an option; known: ${Object.keys(merged).join(', ')}`);
+    if (value !== undefined) merged[key] = value;
+  }
   for (const [key, value] of Object.entries(merged)) {
     if (typeof value === 'number' && !(Number.isFinite(value) && value > 0)) {
       throw new RangeError(`${what}.${key} must be a positive number, got ${String(value)}`);

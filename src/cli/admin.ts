@@ -16,7 +16,7 @@ import { controlService } from '../node/control-server.js';
 import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
 import { defaultControlAddress } from '../node/synod-node.js';
 import { RpcError, UnaryClient } from '../runtime/grpc-client.js';
-import { askStatus } from '../client/discovery.js';
+import { askStatus, discoverCluster, statusOf } from '../client/discovery.js';
 import { WrongClusterError } from '../client/errors.js';
 
 /** Deadline of one status or control call. */
@@ -70,10 +70,6 @@ function explain(err: unknown, address: string, what: 'node' | 'control'): Admin
   }
 }
 
-async function statusCall(client: UnaryClient, cluster: string, deadlineMs = adminCallDeadlineMs): Promise<NodeStatus> {
-  const reply = await client.call('Call', { cluster, ...nodeServiceCodec.encodeRequest({ kind: 'status' }) }, deadlineMs);
-  return nodeServiceCodec.decodeAnswer(reply);
-}
 
 /**
  * Asks one node of a known cluster for its status, again and again over one connection (for
@@ -97,7 +93,7 @@ export class NodeStatusClient {
 
   async status(deadlineMs = adminCallDeadlineMs): Promise<NodeStatus> {
     try {
-      return await statusCall(this.#client, this.#cluster, deadlineMs);
+      return await statusOf(this.#client, this.#cluster, deadlineMs);
     } catch (err) {
       throw explain(err, this.address, 'node');
     }
@@ -132,20 +128,16 @@ export async function queryStatus(address: NodeId, opts: { cluster?: string } = 
 }
 
 /**
- * The name of the cluster the nodes at `addresses` belong to, found as `queryStatus` finds it:
- * asks each address in turn (its own port) until one answers. Rejects with an `AdminError`
- * naming every failure when none does.
+ * The name of the cluster the nodes at `addresses` belong to, found as `connect()` finds it
+ * (`discoverCluster`: every address at once, the first to answer) within `adminCallDeadlineMs`.
+ * Rejects with an `AdminError` naming what each address said when none answered.
  */
 export async function findClusterName(addresses: readonly NodeId[]): Promise<string> {
-  const failures: string[] = [];
-  for (const address of addresses) {
-    try {
-      return (await queryStatus(address)).cluster;
-    } catch (err) {
-      failures.push((err as Error).message);
-    }
+  try {
+    return (await discoverCluster(addresses, { deadlineMs: adminCallDeadlineMs, attemptTimeoutMs: adminCallDeadlineMs, retryMs: 200 })).cluster;
+  } catch (err) {
+    throw new AdminError(`cannot find the cluster's name (give --cluster NAME): ${(err as Error).message}`);
   }
-  throw new AdminError(`cannot find the cluster's name (give --cluster NAME): ${failures.join('; ')}`);
 }
 
 /** `[a, b, c]` */

@@ -26,7 +26,7 @@ export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT --data-d
   Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
   built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
   directory, is imported, and its default export (or the export named EXPORT) must be an app
-  made with defineApp. The app's name and major version are part of the cluster: a node with
+  made with defineApp. The app's name and version are part of the cluster: a node with
   another app is refused when it asks to join, and a data directory keeps the app it was
   created with.
 ${commonFlags}

@@ -72,6 +72,14 @@ export interface ClientCoreDeps {
    * it from the clock. Default 0.
    */
   readonly firstSeq?: number;
+  /**
+   * The cluster is known to be the one this client names (`connect()` found it, or a replica
+   * answered). Until then a node of another cluster ends a call at once (`WrongClusterError`: the
+   * client was pointed at the wrong cluster); after, it is one unusable replica among the
+   * addresses kept (e.g. a removed member's port reused by another cluster), and the call moves
+   * on. Default false.
+   */
+  readonly clusterConfirmed?: boolean;
   /** Largest request (arguments as JSON) sent; a larger one is refused here, certainly not executed. */
   readonly maxRequestBytes?: number;
   readonly random: Random;
@@ -96,6 +104,8 @@ export class ClientCore {
   readonly #options: ClientOptions;
   readonly #replicas: KnownReplicas;
   #primary: NodeId | null = null;
+  /** See `ClientCoreDeps.clusterConfirmed`; set by the first answer from any replica. */
+  #clusterConfirmed: boolean;
   /**
    * Ask the next replica tried for the members of its view (design §5): true until the client
    * first asked, and again after every failover, so the member list stays current.
@@ -108,6 +118,7 @@ export class ClientCore {
 
   constructor(deps: ClientCoreDeps) {
     this.#replicas = new KnownReplicas(deps.members);
+    this.#clusterConfirmed = deps.clusterConfirmed ?? false;
     this.clientId = deps.clientId;
     this.#random = deps.random;
     this.#log = deps.logger;
@@ -147,6 +158,7 @@ export class ClientCore {
   }
 
   onAnswer(server: NodeId, a: ClientAnswer, out: ClientOutbox): void {
+    this.#clusterConfirmed = true; // only a node of the cluster named answers at all
     if (a.kind === 'members') {
       if (this.#replicas.learnView(a.vid, a.members) && a.primary !== null) this.#primary = a.primary;
       return;
@@ -212,6 +224,10 @@ export class ClientCore {
     if (c === null || server !== c.target || !c.waiting) return;
     switch (failure.kind) {
       case 'wrong-cluster':
+        if (this.#clusterConfirmed) {
+          this.#moveOn(c, new UnavailableError(server, `a node of another cluster (${JSON.stringify(failure.actual)}) now`), out);
+          return;
+        }
         this.#finish({ ok: false, error: new WrongClusterError(server, failure.expected, failure.actual) }, out);
         return;
       case 'invalid-request':

@@ -131,6 +131,8 @@ export async function connect(options: ConnectOptions): Promise<SynodClient> {
     transport,
     clock: realClock,
     clientId: options.clientId,
+    // Discovery found this cluster: an address of another one is from now on one bad replica.
+    clusterConfirmed: true,
     logger,
     options: options.client,
   });

@@ -9,7 +9,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { NodeId } from '../env/types.js';
 import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
 import { RpcError, UnaryClient } from '../runtime/grpc-client.js';
-import { DiscoveryError, WrongClusterError } from './errors.js';
+import { DiscoveryError, InvalidArgumentError, WrongClusterError } from './errors.js';
+import { address } from '../env/validate.js';
 
 /** What discovery learned from the first node that answered. */
 export interface Discovered {
@@ -33,35 +34,59 @@ export interface DiscoveryOptions {
 }
 
 /**
- * Asks the seeds in turn for their status (the node service, `synod.node.Node`) until one
- * answers, round after round until `deadlineMs`. A node that refuses the name asked for as
- * another cluster's names its own: without an expected name, discovery adopts it; with one, it
- * fails at once with `WrongClusterError`. Past the deadline: `DiscoveryError` with what each
- * seed said last.
+ * Asks every seed at once for its status (the node service, `synod.node.Node`), round after round
+ * until `deadlineMs`, and takes the first that answers. A node that refuses the name asked for
+ * as another cluster's names its own: without an expected name, discovery adopts it; with one,
+ * a round in which no seed answered and one named another cluster fails with
+ * `WrongClusterError`. An address that is not `host:port` fails at once
+ * (`InvalidArgumentError`); past the deadline, `DiscoveryError` with what each seed said last.
  */
 export async function discoverCluster(seeds: readonly NodeId[], opts: DiscoveryOptions): Promise<Discovered> {
-  if (seeds.length === 0) throw new RangeError('connect needs at least one member address');
+  if (seeds.length === 0) throw new InvalidArgumentError('members', 'give at least one address of the cluster');
+  for (const [i, seed] of seeds.entries()) {
+    try {
+      address(seed, `members[${i}]`);
+    } catch (err) {
+      throw new InvalidArgumentError('members', (err as Error).message.replace(/^invalid message: /, ''));
+    }
+  }
   const started = performance.now();
   const lastError = new Map<NodeId, string>();
   const clients = new Map(seeds.map((s) => [s, new UnaryClient(nodeServiceCodec.service, s)]));
   try {
     for (;;) {
-      for (const seed of seeds) {
-        const left = opts.deadlineMs - (performance.now() - started);
-        if (left <= 0) throw new DiscoveryError(seeds, lastError);
-        try {
-          const { status, cluster } = await askStatus(clients.get(seed)!, seed, opts.cluster, Math.min(left, opts.attemptTimeoutMs));
-          return { cluster, node: seed, members: status.members };
-        } catch (err) {
-          if (err instanceof WrongClusterError) throw err;
-          lastError.set(seed, err instanceof RpcError ? `${grpc.status[err.code] ?? err.code}: ${err.details}` : String(err));
-        }
+      const left = opts.deadlineMs - (performance.now() - started);
+      if (left <= 0) throw new DiscoveryError(seeds, lastError);
+      const deadlineMs = Math.min(left, opts.attemptTimeoutMs);
+      const round = await firstAnswer(seeds.map((seed) => askStatus(clients.get(seed)!, seed, opts.cluster, deadlineMs)
+        .then(({ status, cluster }) => ({ cluster, node: seed, members: status.members }))));
+      if (round.found !== undefined) return round.found;
+      for (const [i, err] of round.errors.entries()) {
+        if (err instanceof WrongClusterError) throw err;
+        lastError.set(seeds[i]!, err instanceof RpcError ? `${grpc.status[err.code] ?? err.code}: ${err.details}` : String(err));
       }
       await new Promise((resolve) => setTimeout(resolve, opts.retryMs));
     }
   } finally {
     for (const c of clients.values()) c.close();
   }
+}
+
+/** The first of `attempts` to succeed, as soon as it does; or, once every one failed, their errors in order. */
+function firstAnswer<T>(attempts: Array<Promise<T>>): Promise<{ found?: T; errors: unknown[] }> {
+  return new Promise((resolve) => {
+    const errors: unknown[] = new Array(attempts.length);
+    let failed = 0;
+    attempts.forEach((attempt, i) => {
+      attempt.then(
+        (found) => resolve({ found, errors }),
+        (err: unknown) => {
+          errors[i] = err;
+          if (++failed === attempts.length) resolve({ errors });
+        },
+      );
+    });
+  });
 }
 
 /**
@@ -87,7 +112,8 @@ export async function askStatus(
   }
 }
 
-async function statusOf(client: UnaryClient, cluster: string, deadlineMs: number): Promise<NodeStatus> {
+/** One status call to a node of cluster `cluster`; rejects with the call's `RpcError`. */
+export async function statusOf(client: UnaryClient, cluster: string, deadlineMs: number): Promise<NodeStatus> {
   const reply = await client.call('Call', { cluster, ...nodeServiceCodec.encodeRequest({ kind: 'status' }) }, deadlineMs);
   return nodeServiceCodec.decodeAnswer(reply);
 }

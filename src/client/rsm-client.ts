@@ -34,6 +34,8 @@ export interface RsmClientConfig {
   readonly wallClockMs?: () => number;
   /** Told of every call's invocation and completion (see `RsmCallObserver`); default none. Also settable with `observe`. */
   readonly observer?: RsmCallObserver;
+  /** The cluster name was checked already (see `ClientCoreDeps.clusterConfirmed`); default false. */
+  readonly clusterConfirmed?: boolean;
 }
 
 /** One call as an observer sees it. `call` numbers this client's calls (1, 2, …) and ties `completed` to `invoked`. */
@@ -95,6 +97,7 @@ export class RsmClient {
       // Above every number an earlier life of this client id used (at most one call a microsecond).
       firstSeq: config.firstSeq ?? Math.floor(config.wallClockMs?.() ?? Date.now()) * seqsPerMs,
       maxRequestBytes: limits.maxRequestBytes,
+      clusterConfirmed: config.clusterConfirmed,
       random: config.random ?? systemRandom,
       logger,
       options: withDefaults(defaultClientOptions, config.options, 'client'),

@@ -6,10 +6,12 @@ import type { NodeId } from '../env/types.js';
  * replicas of apps that disagree would execute one request stream into different states (or
  * refuse each other's procedures). A node without an app (Paxos and config only) has none: `null`.
  *
- * Compatibility (`compatibleApps`): the same name and the same MAJOR version. A minor or patch
- * bump keeps the state and the procedures a replica of the older version understands; a major
- * bump is the app's way to say it does not. Two nodes without an app are compatible; a node
- * without an app and one with an app are not.
+ * Compatibility (`compatibleApps`): the same name and the same version, exactly. Any change to a
+ * handler, a procedure or the state format may make two replicas execute one request differently,
+ * and a backup cannot refuse a request its primary already stamped: so replicas of one cluster run
+ * one version, and nothing weaker is accepted (a rolling upgrade between versions would need the
+ * primary to know what every backup can execute; synod does not do that yet). Two nodes without
+ * an app are compatible; a node without an app and one with an app are not.
  */
 export interface AppIdentity {
   /** 1-64 characters of `[a-z0-9._-]`, starting with a letter. */
@@ -49,16 +51,12 @@ export function formatApp(app: AppIdentity | null): string {
 /** Whether replicas of `a` and `b` may share a state and a request stream (see `AppIdentity`). */
 export function compatibleApps(a: AppIdentity | null, b: AppIdentity | null): boolean {
   if (a === null || b === null) return a === b;
-  return a.name === b.name && majorOf(a.version) === majorOf(b.version);
+  return a.name === b.name && a.version === b.version;
 }
 
-function majorOf(version: string): string {
-  return version.slice(0, version.indexOf('.'));
-}
-
-/** Why two identities cannot share a cluster, in two words: `another app` or `another major version`. */
+/** Why two identities cannot share a cluster, in two words: `another app` or `another version`. */
 export function describeMismatch(a: AppIdentity | null, b: AppIdentity | null): string {
-  return a !== null && b !== null && a.name === b.name ? 'another major version' : 'another app';
+  return a !== null && b !== null && a.name === b.name ? 'another version' : 'another app';
 }
 
 /**
@@ -75,10 +73,10 @@ export class JoinRefusedError extends Error {
     readonly vid: number,
     readonly clusterApp: AppIdentity | null,
   ) {
-    const remedy = clusterApp === null ? 'no app' : `the cluster's app (${clusterApp.name} ${majorOf(clusterApp.version)}.x)`;
+    const remedy = clusterApp === null ? 'no app' : `the cluster's app (${formatApp(clusterApp)})`;
     super(`node ${node} runs ${formatApp(app)}, but the cluster it asked to join runs ${formatApp(clusterApp)} ` +
       `(${describeMismatch(clusterApp, app)}; refused by ${by}, a member of view ${vid}). A node joins only a cluster ` +
-      `of the same app and major version: run it with ${remedy}, or make it a cluster of its own (--first its own ` +
+      `of the same app and version: run it with ${remedy}, or make it a cluster of its own (--first its own ` +
       'address, a fresh --data-dir).');
   }
 }

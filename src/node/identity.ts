@@ -62,17 +62,28 @@ const identityFile = 'identity.json';
  * Binds a data directory to one node address, one first node, one cluster name and one app at
  * the first start, and refuses a later start that names others: replaying a log under the wrong
  * identity would make an acceptor answer for promises it never made, and another app would
- * replay requests it does not understand into a state it cannot read. The app may change within
- * what `compatibleApps` allows (a minor upgrade); the file keeps the one it was created with. A
- * file written before identities named the app is accepted and upgraded with the app given now.
+ * replay requests it does not understand into a state it cannot read (`compatibleApps`: the same
+ * app and version). A file written before identities named the app is accepted and upgraded with
+ * the app given now.
  *
  * What this cannot catch: a member whose data directory was wiped (or lost) starts as a brand
  * new node, and its acceptor has forgotten its promises, which can break Paxos' agreement.
  * Never wipe the data directory of a node that is still a member; remove it first.
  *
- * Returns true when the identity was created now: this is the data directory's first life.
+ * For a data directory without an identity yet, nothing is written here: `firstLife` is true, and
+ * the caller `record`s the identity once the node could claim its address (its port is bound),
+ * so that a start that fails before it could serve (a port in use) leaves the directory new,
+ * and the first node's next start still creates the cluster. Once recorded, every later start
+ * is a later life (whatever the process did in memory before it died is gone).
  */
-export function checkIdentity(dataDir: string, given: NodeIdentity): boolean {
+export interface IdentityCheck {
+  /** No identity was recorded before: this is the data directory's first life. */
+  readonly firstLife: boolean;
+  /** Records the identity (durably) if it is new; a no-op otherwise. */
+  record(): void;
+}
+
+export function checkIdentity(dataDir: string, given: NodeIdentity): IdentityCheck {
   // A directory created now must survive a power loss too (with the promises later kept in it).
   mkdirDurable(dataDir);
   const path = join(dataDir, identityFile);
@@ -90,14 +101,13 @@ export function checkIdentity(dataDir: string, given: NodeIdentity): boolean {
     }
     if (!('app' in stored)) {
       writeIdentity(path, given);
-      return false;
+      return { firstLife: false, record: () => {} };
     }
     const app = storedApp(stored['app'], path);
     if (!compatibleApps(app, given.app)) throw new DataDirAppMismatchError(dataDir, app, given.app);
-    return false;
+    return { firstLife: false, record: () => {} };
   }
-  writeIdentity(path, given);
-  return true;
+  return { firstLife: true, record: () => writeIdentity(path, given) };
 }
 
 function storedApp(v: unknown, path: string): AppIdentity | null {

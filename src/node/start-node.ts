@@ -36,11 +36,6 @@ export interface StartNodeOptions<S> {
   readonly transport?: Partial<TransportOptions>;
   /** The callback service, for an app with callbacks. */
   readonly callbacks?: Partial<CallbackOptions>;
-  /**
-   * The cluster refused this node because it runs another app (or an incompatible version): the
-   * node has stopped itself. A refusal before `startNode` resolved rejects it instead.
-   */
-  readonly onJoinRefused?: (error: JoinRefusedError) => void;
 }
 
 /** A running node. */
@@ -49,22 +44,41 @@ export interface NodeHandle {
   readonly address: NodeId;
   /** Drawn fresh at every start: tells this process life apart from earlier ones at the same address. */
   readonly incarnation: string;
-  /** What the node believes now: its view, the primary, its replica's status, its last executed viewstamp. */
+  /**
+   * Resolves once the node is a member of a view (it created the cluster, or the cluster admitted
+   * it); rejects with `JoinRefusedError` when the cluster refuses its app (the node has stopped
+   * then), or with an `Error` when the node is stopped first. It may take as long as the cluster
+   * needs (a restarted member waits for a majority of its view to come back): add your own
+   * deadline if you need one.
+   */
+  readonly ready: Promise<void>;
+  /**
+   * Resolves when the node has stopped: with undefined after `stop()`, with the
+   * `JoinRefusedError` when the cluster refused it. A process that only runs this node can exit
+   * with a failure on the latter.
+   */
+  readonly stopped: Promise<JoinRefusedError | undefined>;
+  /** What the node believes now: its view, the primary, its replica's status, its last executed viewstamp. Throws once stopped. */
   status(): NodeStatus;
   /** Stops serving, flushes the logs and releases the port. Idempotent. */
   stop(): Promise<void>;
 }
 
+/** How often `NodeHandle.ready` looks whether the node became a member (a status read, in process). */
+const readyPollMs = 20;
+
 /**
- * Starts a node: checks the data directory (it belongs to this address and cluster), replays its
- * durable log, listens on `me`, and joins the cluster. Rejects (nothing left running) when the
- * data directory belongs to another node, cluster or app (`DataDirMismatchError`,
- * `DataDirAppMismatchError`), its log is damaged (`CorruptLogError`), the port is taken, or the
- * cluster refuses this node's app (`JoinRefusedError`).
- * A fatal condition later (a failed disk) stops the process, as it would a `synod node`.
+ * Starts a node: checks the data directory (it belongs to this address, cluster and app), replays
+ * its durable log, listens on `me`, and starts joining the cluster (`ready` says when it is a
+ * member). Rejects (nothing left running) when the data directory belongs to another node,
+ * cluster or app (`DataDirMismatchError`, `DataDirAppMismatchError`), its log is damaged
+ * (`CorruptLogError`), or the port is taken. A fatal condition later (a failed disk) stops the
+ * process, as it would a `synod node`.
  */
 export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHandle> {
   const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'info', base: { node: options.me } });
+  let settleStopped!: (refusal: JoinRefusedError | undefined) => void;
+  const stopped = new Promise<JoinRefusedError | undefined>((resolve) => (settleStopped = resolve));
   const node = await SynodNode.start({
     me: options.me,
     first: options.first,
@@ -72,18 +86,47 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     dataDir: options.dataDir,
     logger,
     app: { app: options.app },
-    onJoinRefused: options.onJoinRefused,
+    // The node has closed itself by now.
+    onJoinRefused: (error) => settleStopped(error),
     paxos: options.paxos,
     config: options.config,
     rsm: options.rsm,
     transport: options.transport,
     callbacks: options.callbacks,
   });
-  let stopped: Promise<void> | null = null;
+  let closing: Promise<void> | null = null;
+  let done = false;
+  void stopped.then(() => (done = true));
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (done) {
+        clearInterval(timer);
+        void stopped.then((refusal) => reject(refusal ?? new Error(`node ${options.me} was stopped before it became a member`)));
+        return;
+      }
+      let member = false;
+      try {
+        member = node.status().configStatus === 'member';
+      } catch {
+        return; // closing: the next tick sees it stopped
+      }
+      if (member) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, readyPollMs);
+    timer.unref();
+  });
+  ready.catch(() => {}); // a caller that never looks at `ready` must not see an unhandled rejection
   return {
     address: node.me,
     incarnation: node.incarnation,
-    status: () => node.status(),
-    stop: () => (stopped ??= node.close()),
+    ready,
+    stopped,
+    status: () => {
+      if (done || closing !== null) throw new Error(`node ${options.me} is stopped`);
+      return node.status();
+    },
+    stop: () => (closing ??= node.close().then(() => settleStopped(undefined))),
   };
 }

@@ -128,7 +128,8 @@ export class SynodNode {
     if (config.testMutations !== undefined && config.controlAddress === undefined) {
       throw new RangeError('test mutations break the protocol on purpose: they are refused unless the test control service is on');
     }
-    const firstLife = checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster, app: appIdentity });
+    const identity = checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster, app: appIdentity });
+    const firstLife = identity.firstLife;
     const incarnation = randomUUID();
     const logger = config.logger;
     const prod = await createProductionWorld({
@@ -139,6 +140,14 @@ export class SynodNode {
       transport: config.transport,
       stop: config.stop,
     });
+    try {
+      // The address is ours now (the port is bound): only from here on may this start count as
+      // the data directory's first life (see `IdentityCheck`).
+      identity.record();
+    } catch (err) {
+      await prod.close();
+      throw err;
+    }
     const breakpoints = new Breakpoints();
     let stack: NodeStack<never>;
     // Set once the node is built; a refusal that comes earlier is kept for `start` to reject with.

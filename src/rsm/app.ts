@@ -9,11 +9,10 @@
  * travels inside the reply; the request still counts as executed (it is in the client table).
  *
  * An app names itself and its version (`App.name`, `App.version`), and they are part of the
- * cluster: every node of a cluster runs the same app, in versions that are compatible:
- * **the same name and the same MAJOR version**. Bump MINOR or PATCH for a change that replicas of
- * the older version can live with (same state format, same procedures and replies for the same
- * requests); bump MAJOR for anything else: replicas of two major versions cannot share a state
- * or a request stream. A node whose app is not compatible is refused when it asks to join
+ * cluster: every node of a cluster runs **the same app at the same version**. Give every change
+ * to a handler, a procedure or the state format a new version: two versions could execute one
+ * request differently, and replicas would silently diverge. A node with another app or version
+ * is refused when it asks to join
  * (`JoinRefusedError`, naming both), and a data directory refuses to start with an app other than
  * the one it was created with.
  */

@@ -180,6 +180,18 @@ test('a server of another cluster ends the call at once with WrongClusterError n
   assert.equal(d.timers.size, 0);
 });
 
+test('once the cluster is known (found by connect, or any replica answered), a node of another cluster is one bad replica: the call moves on', () => {
+  for (const confirm of ['at construction', 'by an answer'] as const) {
+    const d = new Driver({ clusterConfirmed: confirm === 'at construction' });
+    if (confirm === 'by an answer') d.answer(b, { kind: 'members', vid: 1, members: [a, b, c], primary: null });
+    d.submit();
+    assert.equal(d.takeOne().to, a, confirm);
+    d.failed(a, { kind: 'wrong-cluster', expected: 'ours', actual: 'theirs', detail: 'FAILED_PRECONDITION: another cluster' });
+    assert.equal(d.results.length, 0, `${confirm}: the call goes on`);
+    assert.notEqual(d.takeOne().to, a, `${confirm}: another replica is tried at once`);
+  }
+});
+
 test('a timeout, a server not serving the service, a server failure or a bad answer each move on to the next replica', () => {
   // Only wrong-cluster, invalid-request and overloaded have reactions of their own; the rest mean "try another".
   for (const failure of [

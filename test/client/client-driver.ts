@@ -33,13 +33,14 @@ export class Driver {
   readonly armed: Array<{ key: string; delayMs: number }> = [];
   readonly results: CallResult[] = [];
 
-  constructor(opts: { members?: NodeId[]; random?: Random; options?: Partial<ClientOptions>; maxRequestBytes?: number } = {}) {
+  constructor(opts: { members?: NodeId[]; random?: Random; options?: Partial<ClientOptions>; maxRequestBytes?: number; clusterConfirmed?: boolean } = {}) {
     this.core = new ClientCore({
       clientId,
       members: opts.members ?? [a, b, c],
       random: opts.random ?? constant(0),
       logger: silentLogger,
       maxRequestBytes: opts.maxRequestBytes,
+      clusterConfirmed: opts.clusterConfirmed,
       options: withDefaults(defaultClientOptions, opts.options, 'client'),
     });
   }

@@ -30,11 +30,12 @@ test('app names are 1-64 of a-z 0-9 . _ - starting with a letter; versions are M
   }
 });
 
-test('apps are compatible with the same name and MAJOR version only; no app is compatible with no app only', () => {
+test('apps are compatible with the same name and version only; no app is compatible with no app only', () => {
   const kv = (version: string) => ({ name: 'kv', version });
-  assert.ok(compatibleApps(kv('1.0.0'), kv('1.9.3')));
+  assert.ok(compatibleApps(kv('1.9.3'), kv('1.9.3')));
+  assert.ok(!compatibleApps(kv('1.0.0'), kv('1.0.1')), 'a patch may change what a request does');
+  assert.ok(!compatibleApps(kv('1.0.0'), kv('1.1.0')));
   assert.ok(!compatibleApps(kv('1.0.0'), kv('2.0.0')));
-  assert.ok(!compatibleApps(kv('10.0.0'), kv('1.0.0')), 'majors compare as numbers, not prefixes');
   assert.ok(!compatibleApps(kv('1.0.0'), { name: 'lock', version: '1.0.0' }));
   assert.ok(compatibleApps(null, null));
   assert.ok(!compatibleApps(null, kv('1.0.0')));
@@ -86,16 +87,19 @@ test('the codec refuses bad or oversized app identity fields as invalid input, n
   assert.throws(() => configCodec.decode(refused.requestDeserialize(bad)), /join_refused\.member_app\.version/);
 });
 
-test('a data directory remembers its app: a compatible restart is accepted, another app or major version is refused naming both', () => {
+test('a data directory remembers its app: a restart with the same app is accepted, another app or version is refused naming both', () => {
   const dir = mkdtempSync(join(tmpdir(), 'synod-identity-'));
   try {
     const who = { me: 'h:1', first: 'h:1', cluster: 'c' };
-    assert.equal(checkIdentity(dir, { ...who, app: { name: 'kv', version: '1.0.0' } }), true, 'created now');
+    const created = checkIdentity(dir, { ...who, app: { name: 'kv', version: '1.0.0' } });
+    assert.equal(created.firstLife, true, 'a new data directory');
+    created.record();
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')), { ...who, app: { name: 'kv', version: '1.0.0' } });
-    assert.equal(checkIdentity(dir, { ...who, app: { name: 'kv', version: '1.3.0' } }), false, 'a minor upgrade starts');
+    assert.equal(checkIdentity(dir, { ...who, app: { name: 'kv', version: '1.0.0' } }).firstLife, false, 'the same app starts again');
     for (const [app, text] of [
       [{ name: 'lock', version: '1.0.0' }, 'lock@1.0.0 (another app)'],
-      [{ name: 'kv', version: '2.0.0' }, 'kv@2.0.0 (another major version)'],
+      [{ name: 'kv', version: '2.0.0' }, 'kv@2.0.0 (another version)'],
+      [{ name: 'kv', version: '1.0.1' }, 'kv@1.0.1 (another version)'],
       [null, 'no app (another app)'],
     ] as const) {
       assert.throws(() => checkIdentity(dir, { ...who, app }), (e: unknown) => e instanceof DataDirAppMismatchError &&
@@ -111,7 +115,7 @@ test('an identity file written before identities named the app is accepted and u
   try {
     const who = { me: 'h:1', first: 'h:1', cluster: 'c' };
     writeFileSync(join(dir, 'identity.json'), `${JSON.stringify(who)}\n`);
-    assert.equal(checkIdentity(dir, { ...who, app: { name: 'lock', version: '1.0.0' } }), false, 'not a first life');
+    assert.equal(checkIdentity(dir, { ...who, app: { name: 'lock', version: '1.0.0' } }).firstLife, false, 'not a first life');
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')), { ...who, app: { name: 'lock', version: '1.0.0' } });
     assert.throws(() => checkIdentity(dir, { ...who, app: { name: 'test', version: '1.0.0' } }), DataDirAppMismatchError);
   } finally {

@@ -90,8 +90,13 @@ describe('the kv-store example app', () => {
 
 describe('the kv-store example on real processes', () => {
   test('npm run example:kv-store runs three nodes with synod node --app-module and a session against them', async () => {
-    const [base] = await freePortPairs(1);
-    // The example uses base, base + 2 and base + 4; make sure the two above are free as well.
+    // The example uses base, base + 2 and base + 4: take three free pairs in a row (the harness
+    // hands pairs out in order, so they usually are; skip ahead when one was taken).
+    let base: number | undefined;
+    while (base === undefined) {
+      const [p0, p1, p2] = await freePortPairs(3);
+      if (p1 === p0! + 2 && p2 === p0! + 4) base = p0;
+    }
     const r = spawnSync(process.execPath, [mainScript, '--base-port', String(base)], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^cas feature\/dark-mode at version 1 again → refused: version-mismatch/m);

@@ -26,7 +26,7 @@ const dataDir = values['data-dir']!;
 const cluster = defaultClusterName(first);
 const logger = createLogger({ level: (values['log-level'] ?? 'debug') as 'debug', base: { node: me } });
 try {
-  checkIdentity(dataDir, { me, first, cluster, app: null });
+  checkIdentity(dataDir, { me, first, cluster, app: null }).record();
   const prod = await createProductionWorld({ self: me, cluster, dataDir, logger });
   const breakpoints = new Breakpoints();
   const paxos = new PaxosLayer(prod.world, { first, breakpoints, listener: { onDecided: (i, v) => logger.info({ instance: i, value: v }, 'decided') } });
