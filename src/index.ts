@@ -71,6 +71,8 @@ export type { LogLevel, LoggingOptions } from './runtime/logging.js';
 // The built-in lock service.
 export { lockApp } from './apps/lock/lock-app.js';
 export type { LockState } from './apps/lock/lock-app.js';
+export { LockService, connectLockService } from './apps/lock/lock-service.js';
+export type { LockServiceOptions } from './apps/lock/lock-service.js';
 export { GrpcLockClient } from './apps/lock/grpc-lock-client.js';
 export type { GrpcLockClientConfig } from './apps/lock/grpc-lock-client.js';
 export { LockClientClosedError, LockClientError, LockProtocolError, LockUsageError } from './apps/lock/lock-errors.js';

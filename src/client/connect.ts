@@ -19,6 +19,7 @@ import type { Json } from '../rsm/app.js';
 import { GrpcClientTransport } from '../runtime/grpc-client-transport.js';
 import { realClock } from '../runtime/real-clock.js';
 import { discoverCluster } from './discovery.js';
+import { KeepAlive } from './keep-alive.js';
 import { type CallOptions, RsmClient } from './rsm-client.js';
 
 export interface ConnectOptions {
@@ -86,27 +87,6 @@ export class SynodClient {
 
 }
 
-/**
- * Holds one referenced timer while any promise given to `during` is pending: it alone keeps the
- * process alive for them. Everything else of a client (its timers, gRPC's sockets) is unref'd, so
- * an idle or forgotten client never holds a process open.
- */
-class KeepAlive {
-  #pending = 0;
-  #timer: ReturnType<typeof setInterval> | null = null;
-
-  async during<T>(work: Promise<T>): Promise<T> {
-    if (this.#pending++ === 0) this.#timer = setInterval(() => {}, 1 << 30);
-    try {
-      return await work;
-    } finally {
-      if (--this.#pending === 0 && this.#timer !== null) {
-        clearInterval(this.#timer);
-        this.#timer = null;
-      }
-    }
-  }
-}
 
 /**
  * Connects to a synod cluster: finds it from `members` (its name, unless given, and its current
@@ -115,19 +95,11 @@ class KeepAlive {
  * `timing.connectDeadlineMs`.
  */
 export async function connect(options: ConnectOptions): Promise<SynodClient> {
-  const timing = withDefaults(defaultConnectTimingOptions, options.timing, 'timing');
   const logger = options.logger ?? silentLogger;
-  const found = await new KeepAlive().during(discoverCluster(options.members, {
-    cluster: options.cluster,
-    deadlineMs: timing.connectDeadlineMs,
-    attemptTimeoutMs: timing.connectAttemptTimeoutMs,
-    retryMs: timing.connectRetryMs,
-  }));
-  logger.debug({ cluster: found.cluster, node: found.node, members: found.members }, 'client: found the cluster');
+  const found = await findCluster(options);
   const transport = new GrpcClientTransport({ cluster: found.cluster, logger, options: options.transport });
   const rsm = new RsmClient({
-    // The current members first, then the addresses given (which may include nodes since removed).
-    members: [...new Set([...found.members, ...options.members])],
+    members: found.members,
     transport,
     clock: realClock,
     clientId: options.clientId,
@@ -137,4 +109,21 @@ export async function connect(options: ConnectOptions): Promise<SynodClient> {
     options: options.client,
   });
   return new SynodClient(found.cluster, rsm, transport);
+}
+
+/**
+ * What `connect()` does before it makes a client (for the clients of the built-in apps too): finds
+ * the cluster from `members`, keeping the process alive meanwhile. `members` in the result are the
+ * current view's, then the addresses given (which may include nodes since removed).
+ */
+export async function findCluster(options: Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'timing'>): Promise<{ readonly cluster: string; readonly members: readonly NodeId[] }> {
+  const timing = withDefaults(defaultConnectTimingOptions, options.timing, 'timing');
+  const found = await new KeepAlive().during(discoverCluster(options.members, {
+    cluster: options.cluster,
+    deadlineMs: timing.connectDeadlineMs,
+    attemptTimeoutMs: timing.connectAttemptTimeoutMs,
+    retryMs: timing.connectRetryMs,
+  }));
+  options.logger?.debug({ cluster: found.cluster, node: found.node, members: found.members }, 'client: found the cluster');
+  return { cluster: found.cluster, members: [...new Set([...found.members, ...options.members])] };
 }

@@ -1,0 +1,75 @@
+/**
+ * `connectLockService()`: the built-in lock service's client for a user's program, as `connect()`
+ * is for any app: the cluster found from any of its addresses, typed methods, and the process kept
+ * alive while a call is pending (so `await locks.acquire(…)` in a plain script completes).
+ */
+import { randomUUID } from 'node:crypto';
+import { type ConnectOptions, findCluster } from '../../client/connect.js';
+import { KeepAlive } from '../../client/keep-alive.js';
+import type { LockClientOptions } from '../../options.js';
+import type { CallbackSubscriberOptions } from './callback-subscriber.js';
+import { GrpcLockClient } from './grpc-lock-client.js';
+
+export interface LockServiceOptions extends Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'client' | 'timing'> {
+  /**
+   * The owner id the lock service knows this client by (its locks, its callback stream, its
+   * session). Default: a random UUID. Two live clients must never share one.
+   */
+  readonly owner?: string;
+  readonly lockClient?: Partial<LockClientOptions>;
+  readonly subscriber?: Partial<CallbackSubscriberOptions>;
+}
+
+/**
+ * A caching lock client of the built-in lock service. `acquire(lock, user?)` resolves with the
+ * grant's fencing token once this client holds the lock for `user` (default one user); the
+ * client keeps the lock after `release` until another client wants it, so a user that takes it
+ * again gets it without a server call. Give the token to every resource the lock protects, and
+ * have the resource refuse tokens lower than the highest it saw.
+ */
+export class LockService {
+  readonly cluster: string;
+  readonly #client: GrpcLockClient;
+  readonly #keepAlive = new KeepAlive();
+
+  /** @internal use `connectLockService()`. */
+  constructor(cluster: string, client: GrpcLockClient) {
+    this.cluster = cluster;
+    this.#client = client;
+  }
+
+  get owner(): string {
+    return this.#client.owner;
+  }
+
+  acquire(lock: string, user?: string): Promise<{ token: number }> {
+    return this.#keepAlive.during(this.#client.lock.acquire(lock, user));
+  }
+
+  release(lock: string, user?: string): Promise<void> {
+    return this.#keepAlive.during(this.#client.lock.release(lock, user));
+  }
+
+  /**
+   * Ends the client. With `giveBack` (default true), first gives every lock it holds or waits for
+   * back to the service, so others need not wait for this owner's session to expire.
+   */
+  close(opts: { giveBack?: boolean } = {}): Promise<void> {
+    return this.#keepAlive.during(this.#client.close({ giveBack: opts.giveBack ?? true }));
+  }
+}
+
+/** Connects to a lock service (`synod lock-server` nodes) through any of its addresses. */
+export async function connectLockService(options: LockServiceOptions): Promise<LockService> {
+  const found = await findCluster(options);
+  const client = new GrpcLockClient({
+    cluster: found.cluster,
+    members: found.members,
+    owner: options.owner ?? randomUUID(),
+    logger: options.logger,
+    lockClient: options.lockClient,
+    rsmClient: options.client,
+    subscriber: options.subscriber,
+  });
+  return new LockService(found.cluster, client);
+}
