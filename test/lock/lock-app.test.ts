@@ -40,7 +40,7 @@ test('tokens increase strictly with every grant, also of a lock that was forgott
     call(s, 'release', { lock: 'b', owner: 'other' });
   }
   assert.ok(tokens.every((t, i) => i === 0 || t > tokens[i - 1]!), tokens.join(','));
-  assert.deepEqual(Object.keys(s.locks), [], 'free locks nobody waits for are forgotten');
+  assert.deepEqual([...s.locks.keys()], [], 'free locks nobody waits for are forgotten');
 });
 
 test('releasing a lock one does not hold is refused with not-held, and changes nothing', () => {
@@ -49,7 +49,7 @@ test('releasing a lock one does not hold is refused with not-held, and changes n
   call(s, 'acquire', { lock: 'a', owner: 'x' });
   assert.throws(() => call(s, 'release', { lock: 'a', owner: 'y' }), (e: unknown) => e instanceof AppError && e.code === 'not-held');
   assert.throws(() => call(s, 'release', { lock: 'nope', owner: 'y' }), (e: unknown) => e instanceof AppError && e.code === 'not-held');
-  assert.equal(s.locks['a']!.holder, 'x');
+  assert.equal(s.locks.get('a')!.holder, 'x');
   assert.throws(() => call(s, 'release', { lock: 'a', owner: 'x', token: 99 }), (e: unknown) => e instanceof AppError && e.code === 'not-held',
     'a release naming another grant is refused too');
   assert.deepEqual(call(s, 'release', { lock: 'a', owner: 'x', token: 1 }), { released: true });
@@ -71,8 +71,8 @@ test('expiring a vanished owner releases its locks, dequeues it, and calls for r
   call(s, 'acquire', { lock: 'b', owner: 'x' });
   call(s, 'acquire', { lock: 'b', owner: 'gone' });
   assert.deepEqual(call(s, 'expire', { owner: 'gone' }), { released: 1, dequeued: 1 });
-  assert.equal(s.locks['a']!.holder, null);
-  assert.deepEqual(s.locks['b']!.waiters, []);
+  assert.equal(s.locks.get('a')!.holder, null);
+  assert.deepEqual(s.locks.get('b')!.waiters, []);
   assert.deepEqual(callbacks(s, 'expire', { owner: 'gone' }), [{ clientId: 'w', message: { kind: 'retry', lock: 'a' } }]);
 });
 

@@ -11,7 +11,7 @@ import { type LockState, lockApp } from '../../src/apps/lock/lock-app.js';
 import { lockSessions } from '../../src/apps/lock/lock-sessions.js';
 import { SessionKeeper, sessionClientId } from '../../src/node/sessions.js';
 import type { Callback, Json } from '../../src/rsm/app.js';
-import type { ClientAnswer, Request } from '../../src/rsm/messages.js';
+import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
 import type { Replica } from '../../src/rsm/replica.js';
 import { SimCluster } from '../../tools/sim/cluster.js';
 
@@ -108,14 +108,14 @@ test('a holder without a stream is expired by the serving primary through its RS
   assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: false });
   const start = s.cluster.sim.now;
   s.cluster.runFor(sessionTimeoutMs - 2 * checkIntervalMs);
-  assert.equal(s.replica(primary)!.state!.locks['L']!.holder, 'x', 'not expired before the timeout');
+  assert.equal(s.replica(primary)!.state!.locks.get('L')!.holder, 'x', 'not expired before the timeout');
   assert.ok(s.cluster.runUntil(() => s.retriesTo('y', 'L').length > 0, 2000), 'y was sent retry');
   const retry = s.retriesTo('y', 'L')[0]!;
   assert.equal(retry.node, primary, 'only the primary sends callbacks');
   assert.ok(retry.at - start >= sessionTimeoutMs - checkIntervalMs, `expired after ${retry.at - start} ms`);
   s.cluster.runFor(500);
   for (const id of ids) {
-    assert.deepEqual(s.replica(id)!.state!.locks['L'], { holder: null, token: 1, waiters: ['y'] }, `${id} executed the expiry`);
+    assert.deepEqual(s.replica(id)!.state!.locks.get('L'), { holder: null, token: 1, waiters: ['y'] }, `${id} executed the expiry`);
   }
   const expiries = s.executed.filter((e) => e.request.proc === 'expire');
   assert.deepEqual([...new Set(expiries.map((e) => e.request.clientId))], [sessionClientId(primary)], 'submitted by the primary alone');
@@ -124,7 +124,7 @@ test('a holder without a stream is expired by the serving primary through its RS
   assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: true, token: 2 });
   // y holds L and keeps its stream: no expiry however long it holds it.
   s.cluster.runFor(3 * sessionTimeoutMs);
-  assert.equal(s.replica(primary)!.state!.locks['L']!.holder, 'y');
+  assert.equal(s.replica(primary)!.state!.locks.get('L')!.holder, 'y');
   for (const k of keepers) assert.deepEqual(k.expiring, []);
   assert.deepEqual(s.cluster.sim.failures, []);
 });
@@ -138,7 +138,7 @@ test('a new primary starts every owner\'s session clock when it starts serving, 
   s.connected.add('x');
   assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 });
   s.cluster.runFor(3 * sessionTimeoutMs);
-  assert.equal(s.replica(s.primary()!)!.state!.locks['L']!.holder, 'x', 'a connected holder is never expired');
+  assert.equal(s.replica(s.primary()!)!.state!.locks.get('L')!.holder, 'x', 'a connected holder is never expired');
   // The primary dies; x loses its stream and does not come back.
   const old = s.primary()!;
   s.cluster.crash(old);
@@ -147,7 +147,7 @@ test('a new primary starts every owner\'s session clock when it starts serving, 
   assert.ok(s.cluster.runUntil(() => s.serving(live), 10_000), 'the survivors serve');
   const served = s.cluster.sim.now;
   const primary = s.primary()!;
-  assert.ok(s.cluster.runUntil(() => s.replica(primary)!.state!.locks['L'] === undefined, 3 * sessionTimeoutMs), 'x expired');
+  assert.ok(s.cluster.runUntil(() => s.replica(primary)!.state!.locks.get('L') === undefined, 3 * sessionTimeoutMs), 'x expired');
   const after = s.cluster.sim.now - served;
   assert.ok(after >= sessionTimeoutMs - checkIntervalMs, `expired ${after} ms after the new primary served: its clock started then`);
   assert.ok(after <= sessionTimeoutMs + 3 * checkIntervalMs + 200, `expired ${after} ms after the new primary served`);
@@ -162,7 +162,7 @@ test('an internal request on a backup is answered not-primary and executes nothi
   const node = s.cluster.node(backup);
   const answers: ClientAnswer[] = [];
   node.world!.executor.submit(() => {
-    node.process!.stack.rsm!.submitInternal({ clientId: 'internal', seq: 1, proc: 'stat', args: { lock: 'L' } }, (a) => answers.push(a));
+    node.process!.stack.rsm!.submitInternal(newRequest('internal', 1, 'stat', { lock: 'L' }), (a) => answers.push(a));
   });
   s.cluster.runFor(100);
   assert.deepEqual(answers.map((a) => a.kind), ['not-primary']);

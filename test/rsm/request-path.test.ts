@@ -9,7 +9,7 @@ import { defaultRsmOptions } from '../../src/options.js';
 import { Outbox } from '../../src/env/outbox.js';
 import { ReturnAddress } from '../../src/env/transport.js';
 import type { Members } from '../../src/env/types.js';
-import type { ClientAnswer, Request } from '../../src/rsm/messages.js';
+import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
 import { Replica, type RsmMutations, type RsmOutbox } from '../../src/rsm/replica.js';
 
 interface Executed {
@@ -52,7 +52,7 @@ function servingPrimary(mutations: RsmMutations = {}) {
   return { replica, executed, call, ack };
 }
 
-const append = (seq: number, item: string, clientId = 'c'): Request => ({ clientId, seq, proc: 'append', args: { item } });
+const append = (seq: number, item: string, clientId = 'c'): Request => newRequest(clientId, seq, 'append', { item });
 
 test('a retry of an executed request is stamped again and answered from the client table, without running again', () => {
   // The execution step decides: the retry gets the stored outcome; the app ran the request once.
