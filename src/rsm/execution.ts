@@ -25,11 +25,8 @@ export class ReplicatedState<S> {
   #last: Viewstamp | null;
   /** The last view in which this state was the view's state (its replica normal there); null: never. */
   #syncedVid: number | null;
-  /**
-   * The snapshot of the state held, for serving `sync-pull`s (bytes null: the app could not
-   * marshal the state at `last`); dropped whenever the state changes.
-   */
-  #snapshot: { readonly last: Viewstamp; readonly bytes: Uint8Array | null } | null = null;
+  /** The snapshot of the state held, for serving `sync-pull`s; dropped whenever the state changes. */
+  #snapshot: { readonly last: Viewstamp; readonly bytes: Uint8Array } | null = null;
 
   /**
    * With `genesis`, holds the app's initial state at (0, 0); otherwise no state. An app whose
@@ -111,14 +108,16 @@ export class ReplicatedState<S> {
 
   /**
    * The snapshot of the state held, if it stands at `target` (what a `sync-pull` is served
-   * from); null if it does not, or if the app cannot marshal it (logged and counted once per
-   * state: the pull is answered unavailable).
+   * from); null if it does not, or if the app cannot marshal it (logged and counted; the next
+   * call tries again: callers ask at most once per pull or status report, so a failing
+   * `marshalState` runs about once per `syncRetryMs`, and one that recovers is used at once).
    */
   snapshotAt(target: Viewstamp): Uint8Array | null {
     if (this.#state === null || !sameViewstamp(this.#last, target)) return null;
     if (this.#snapshot === null || !sameViewstamp(this.#snapshot.last, target)) {
       const app = this.#app.marshal(this.#state);
-      this.#snapshot = { last: target, bytes: app.ok ? encodeSnapshot(target, this.#table, app.value) : null };
+      if (!app.ok) return null;
+      this.#snapshot = { last: target, bytes: encodeSnapshot(target, this.#table, app.value) };
     }
     return this.#snapshot.bytes;
   }
