@@ -3,6 +3,7 @@ import type { NodeId } from '../env/types.js';
 import type { Fields } from '../env/validate.js';
 import { limits } from '../options.js';
 import type { Json } from './app.js';
+import { jsonTextDepth, utf8Bytes } from './json-text.js';
 
 /**
  * The callback service's wire format (`proto/callbacks.proto`), shared by the server
@@ -59,10 +60,19 @@ export function encodeCallbackMessage(message: Json): Fields {
   return { message: JSON.stringify(message) };
 }
 
-/** A received callback message; throws `InvalidMessageError` for one that is not JSON. */
+/**
+ * A received callback message; throws `InvalidMessageError` for one that is not JSON, or beyond
+ * the limits a primary sends within (`limits.maxReplyBytes`, `limits.maxJsonDepth`).
+ */
 export function decodeCallbackMessage(wire: Fields): Json {
   const text = wire['message'];
   if (typeof text !== 'string' || text.length === 0) throw new InvalidMessageError('message', 'missing or empty');
+  if (text.length > limits.maxReplyBytes || utf8Bytes(text) > limits.maxReplyBytes) {
+    throw new InvalidMessageError('message', `more than ${limits.maxReplyBytes} bytes (limits.maxReplyBytes)`);
+  }
+  if (jsonTextDepth(text, limits.maxJsonDepth) > limits.maxJsonDepth) {
+    throw new InvalidMessageError('message', `JSON nested deeper than ${limits.maxJsonDepth} levels (limits.maxJsonDepth)`);
+  }
   try {
     return JSON.parse(text) as Json;
   } catch {

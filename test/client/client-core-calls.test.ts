@@ -6,6 +6,7 @@ import { clientTimers } from '../../src/client/client-core.js';
 import { AppRejectedError, BusyError, DeadlineExceededError, InvalidArgumentError, NotPrimaryError, UnavailableError } from '../../src/client/errors.js';
 import { defaultClientOptions } from '../../src/options.js';
 import type { ClientAnswer } from '../../src/rsm/messages.js';
+import type { Json } from '../../src/rsm/app.js';
 import { Driver, a, b, busy, clientId, executed, failed, notPrimary } from './client-driver.js';
 
 test('a call is sent at once with seq 1, arming the attempt and deadline timers', () => {
@@ -140,6 +141,21 @@ test('a request larger than the limit is refused before it is sent, certainly no
   const d = new Driver({ maxRequestBytes: 10 });
   d.submit('append', { item: 'far too long for ten' });
   assert.ok(failed(d.results[0]) instanceof InvalidArgumentError);
+  assert.equal(d.take().length, 0);
+});
+
+test('arguments nested deeper than limits.maxJsonDepth, or not JSON, are refused before they are sent, naming why', () => {
+  // Written by a loop: a value 100 000 deep is refused without overflowing the caller's stack.
+  const d = new Driver();
+  let deep: Json = [];
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  d.submit('append', deep);
+  d.submit('append', { n: 1n } as unknown as Json);
+  d.submit('append', { toJSON: () => { throw new Error('no JSON here'); } } as unknown as Json);
+  const [tooDeep, bigint, throwing] = d.results.map(failed);
+  assert.ok(tooDeep instanceof InvalidArgumentError && /nested deeper than 64 levels.*limits\.maxJsonDepth/.test(tooDeep.message), String(tooDeep));
+  assert.ok(bigint instanceof InvalidArgumentError && /a bigint at \$\.n/.test(bigint.message), String(bigint));
+  assert.ok(throwing instanceof InvalidArgumentError && /cannot be written as JSON: no JSON here/.test(throwing.message), String(throwing));
   assert.equal(d.take().length, 0);
 });
 

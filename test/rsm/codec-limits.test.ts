@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { InvalidMessageError } from '../../src/env/errors.js';
 import { limits } from '../../src/options.js';
 import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';
+import { decodeCallbackMessage } from '../../src/rsm/callbacks-wire.js';
 import { requestDigest } from '../../src/rsm/client-table.js';
 import type { ClientCall, ReplicaMessage } from '../../src/rsm/messages.js';
 
@@ -65,4 +66,11 @@ test('a client refuses an answer whose reply passes the reply limits (a server c
   refuses(() => clientServiceCodec.decodeAnswer(answer(deepText(5000))), 'executed.outcome.value', /limits\.maxJsonDepth/);
   assert.deepEqual(clientServiceCodec.decodeAnswer(answer('[1]')), { kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: true, value: [1] } });
   refuses(() => clientServiceCodec.decodeAnswer({ executed: { client_id: 'c', seq: 1, outcome: { ok: 1, value: '1' } } }), 'executed.outcome.ok', /not a boolean/);
+});
+
+test('a lock client refuses a callback message beyond the reply limits, as any message that is not JSON', () => {
+  assert.deepEqual(decodeCallbackMessage({ message: '{"kind":"retry","lock":"a"}' }), { kind: 'retry', lock: 'a' });
+  refuses(() => decodeCallbackMessage({ message: deepText(100_000) }), 'message', /limits\.maxJsonDepth/);
+  refuses(() => decodeCallbackMessage({ message: JSON.stringify('x'.repeat(limits.maxReplyBytes)) }), 'message', /limits\.maxReplyBytes/);
+  refuses(() => decodeCallbackMessage({ message: '{not json' }), 'message', /not JSON/);
 });

@@ -21,7 +21,7 @@ function randomValue(rng: Prng, depth: number): unknown {
     () => null, () => true, () => false, () => 0, () => -0, () => rng.int(1e9) - 5e8, () => rng.next() * 1e21, () => Number.NaN,
     () => Number.POSITIVE_INFINITY, () => 1e-7, () => '', () => 'plain', () => 'é😀\n"\\\u0001', () => '\ud800 lone',
     () => undefined, () => () => 1, () => Symbol('s'), () => new Date(rng.int(2e12)), () => new Number(7), () => new String('boxed'),
-    () => new Boolean(false), () => ({ toJSON: (key: string) => `toJSON of ${key}` }),
+    () => new Boolean(false), () => ({ toJSON: (key: string) => `toJSON of ${key}` }), () => Object.assign(() => 1, { toJSON: () => 5 }),
   ];
   if (depth <= 0 || rng.chance(0.4)) return rng.pick(scalars)();
   if (rng.chance(0.5)) {

@@ -3,7 +3,8 @@
 // SIGKILL, the client carrying on with the new primary, nothing acknowledged lost or executed
 // twice; bad input refused with typed errors, nothing executed, no replica harmed; and a client
 // given only the primary's address learning the members and surviving that primary's death.
-// Issue 12's attacks leave every node up: 400 KB of nested arguments, a reused (clientId, seq) in flight.
+// Issue 12's attacks leave every node up: 400 KB of nested arguments, prototype keys as counter
+// names, a reused (clientId, seq) in flight.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -151,6 +152,16 @@ describe('RSM between three real replica processes', () => {
     await eventually(() => serving(nodes), 5000, 'every replica serving', 20);
     assert.equal(await client.invoke('length'), lengthBefore, 'nothing was executed');
     await append('after-deep-input');
+  });
+
+  test('every Object.prototype key is a counter key like any other; every replica stays up', async () => {
+    for (const key of Object.getOwnPropertyNames(Object.prototype)) {
+      assert.equal(await client.invoke('get', { key }), 0, `${key} starts at 0`);
+      assert.equal(await client.invoke('add', { key, by: 2 }), 2, key);
+      assert.equal(await client.invoke('get', { key }), 2, key);
+    }
+    assert.ok(nodes.every((n) => n.running), 'every node is up');
+    await eventually(() => serving(nodes), 5000, 'every replica serving', 20);
   });
 
   test('a reused (clientId, seq) still in flight with other arguments is refused, never answered with the first one\'s outcome', async () => {
