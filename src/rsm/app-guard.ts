@@ -33,7 +33,7 @@ export interface AppFailures {
 /** What a step gave, or why it gave nothing (already logged and counted). */
 export type Guarded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
-const replyBounds = (): JsonBounds => ({ maxDepth: limits.maxJsonDepth, maxBytes: limits.maxReplyBytes });
+const replyBounds: JsonBounds = { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxReplyBytes };
 
 /** Longest error class name quoted in a `handler-error` message. */
 const maxErrorNameLength = 64;
@@ -67,7 +67,7 @@ function runGuarded<S>(app: App<S>, state: S, proc: string, args: Json): { reado
   if (typeof handler !== 'function') return { outcome: { ok: false, code: 'unknown-procedure', message: proc }, failed: false };
   let reply: JsonTextResult;
   try {
-    reply = toJsonText(handler(state, args), replyBounds());
+    reply = toJsonText(handler(state, args), replyBounds);
   } catch (err) {
     const appError = appErrorOutcome(err);
     if (appError !== null) return { outcome: appError, failed: false };
@@ -105,17 +105,20 @@ function isAppError(err: unknown): boolean {
   }
 }
 
+/** A thrown (or returned) value for a deterministic sentence: an error's class, else its type. */
 function describeThrown(err: unknown): string {
   try {
     if (err instanceof Error) {
       const name = typeof err.name === 'string' && err.name.length > 0 ? err.name.slice(0, maxErrorNameLength) : 'Error';
-      return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+      return withArticle(name);
     }
   } catch {
     // a getter of the thrown object threw: describe it by its type
   }
-  return err === null ? 'null' : err === undefined ? 'undefined' : `a ${typeof err}`;
+  return err === null ? 'null' : err === undefined ? 'undefined' : withArticle(typeof err);
 }
+
+const withArticle = (noun: string): string => `${/^[AEIOUaeiou]/.test(noun) ? 'an' : 'a'} ${noun}`;
 
 function isStackOverflow(err: unknown): boolean {
   return err instanceof RangeError && /call stack/i.test(err.message);
@@ -127,35 +130,35 @@ function isStackOverflow(err: unknown): boolean {
  * each into what the caller can live with (see each method).
  */
 export class AppGuard<S> {
-  readonly app: App<S>;
   readonly failures: AppFailures = { handlers: 0, callbacks: 0, marshal: 0, unmarshal: 0, initialState: 0 };
+  readonly #app: App<S>;
   readonly #log: Logger;
 
   constructor(app: App<S>, log: Logger) {
-    this.app = app;
+    this.#app = app;
     this.#log = log;
   }
 
   /** Whether the app has procedure `proc`. */
   has(proc: string): boolean {
-    return Object.hasOwn(this.app.handlers, proc) && typeof this.app.handlers[proc] === 'function';
+    return Object.hasOwn(this.#app.handlers, proc) && typeof this.#app.handlers[proc] === 'function';
   }
 
   /** The app's initial state; a failure leaves the caller with no state (the view will refuse to serve). */
   initialState(): Guarded<S> {
-    return this.#step('initialState', () => this.app.initialState());
+    return this.#step('initialState', () => this.#app.initialState());
   }
 
   /** Runs `proc` against `state` (`runHandler`); a handler that threw or replied badly is logged and counted. */
   execute(state: S, proc: string, args: Json, where: object): Outcome {
-    const { outcome, failed, thrown } = runGuarded(this.app, state, proc, args);
-    if (!failed) return outcome;
+    const { outcome, failed, thrown } = runGuarded(this.#app, state, proc, args);
+    if (!failed || outcome.ok) return outcome;
     this.failures.handlers++;
     const why = isStackOverflow(thrown)
       ? 'a handler overflowed the stack: an app must bound its recursion (replicas may overflow at different depths, and then differ)'
       : 'a handler failed';
-    const fields = { ...where, proc, code: (outcome as { code?: string }).code, failures: this.failures.handlers };
-    this.#log.error(thrown === undefined ? { ...fields, reason: (outcome as { message?: string }).message } : { ...fields, err: describeError(thrown) }, `rsm: ${why}`);
+    const fields = { ...where, proc, code: outcome.code, failures: this.failures.handlers };
+    this.#log.error(thrown === undefined ? { ...fields, reason: outcome.message } : { ...fields, err: describeError(thrown) }, `rsm: ${why}`);
     return outcome;
   }
 
@@ -167,7 +170,7 @@ export class AppGuard<S> {
    * step, or from the full re-send of a new primary.
    */
   callbacks(state: S, request?: { readonly proc: string; readonly args: Json }): readonly Callback[] {
-    const callbacks = this.app.callbacks;
+    const callbacks = this.#app.callbacks;
     if (callbacks === undefined) return [];
     const got = this.#step('callbacks', () => checkCallbacks(callbacks(state, request)), request === undefined ? {} : { proc: request.proc });
     return got.ok ? got.value : [];
@@ -176,7 +179,7 @@ export class AppGuard<S> {
   /** The state as bytes (`App.marshalState`); a failure means the state cannot be shipped now. */
   marshal(state: S): Guarded<Uint8Array> {
     return this.#step('marshal', () => {
-      const bytes = this.app.marshalState(state);
+      const bytes = this.#app.marshalState(state);
       if (!(bytes instanceof Uint8Array)) throw new TypeError(`marshalState returned ${describeThrown(bytes)}, not a Uint8Array`);
       return bytes;
     });
@@ -184,7 +187,7 @@ export class AppGuard<S> {
 
   /** A state from bytes another replica marshalled (`App.unmarshalState`); a failure means it is not installed. */
   unmarshal(bytes: Uint8Array): Guarded<S> {
-    return this.#step('unmarshal', () => this.app.unmarshalState(bytes));
+    return this.#step('unmarshal', () => this.#app.unmarshalState(bytes));
   }
 
   #step<T>(step: keyof AppFailures, run: () => T, fields: object = {}): Guarded<T> {
@@ -207,7 +210,7 @@ function checkCallbacks(list: unknown): Callback[] {
     if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > limits.maxClientIdLength) {
       throw new TypeError(`callback ${i}: clientId must be a string of 1 to ${limits.maxClientIdLength} characters`);
     }
-    const text = toJsonText(message, replyBounds());
+    const text = toJsonText(message, replyBounds);
     if (!text.ok) throw new TypeError(`callback ${i}: its message is ${text.detail}`);
     return { clientId, message: JSON.parse(text.text) as Json };
   });

@@ -234,8 +234,8 @@ export class PrimarySync<S> extends ViewSync<S> {
       if (this.ctx.backups.every((b) => this.upToDate.has(b))) this.ctx.done(out);
     } else if (last === null || this.ctx.held.snapshotAt(last) === null) {
       // The app cannot marshal this state (logged and counted where it failed): the backup asks
-      // again on its own timer rather than pulling what cannot be served. The view will not
-      // serve until a view change, or an app that can marshal it.
+      // again on its own timer, and marshalling is tried again then, rather than pulling what
+      // cannot be served. The view serves once it succeeds.
       this.#reply(backup, 'wait', null, out);
     } else {
       this.#reply(backup, 'pull', last, out);
