@@ -19,21 +19,21 @@ export const limits = {
   /** Largest client request (its arguments as JSON text) a replica accepts. 1 MiB. */
   maxRequestBytes: 1024 * 1024,
   /**
-   * Largest app reply (as JSON text, UTF-8 bytes) a replica answers with; a larger one is
-   * answered as a `reply-too-large` outcome (the request did execute). Well under the 4 MiB gRPC
-   * message limit. Also the largest callback message an app may send (`App.callbacks`).
+   * Largest app reply (JSON text, UTF-8 bytes) a replica answers with, and callback message it
+   * sends; a larger reply is a `reply-too-large` outcome (the request did run). Under the 4 MiB gRPC limit.
    */
   maxReplyBytes: 1024 * 1024,
   /**
-   * Deepest nesting of arrays and objects in JSON arguments, replies and callback messages.
-   * Arguments nested deeper are refused at decoding (INVALID_ARGUMENT); a deeper reply is a
-   * `reply-too-deep` outcome (the request did execute). Default 64: no real document needs more,
-   * and a handler that walks its arguments recursively then stays a few dozen frames deep, far
-   * from the stack's end (whose exact place differs between replicas: see `App`). Every replica
-   * must run with the same value (the checks decide outcomes).
+   * Deepest nesting of arrays and objects in JSON arguments (deeper: INVALID_ARGUMENT), replies
+   * (a `reply-too-deep` outcome; the request did run) and callback messages. 64: no real document
+   * needs more, and a handler walking its arguments recursively stays far from the stack's end
+   * (whose place differs between replicas: see `App`). Every replica must use the same value.
    */
   maxJsonDepth: 64,
-  /** Longest app error code and message (and BUSY reason) an answer carries; a longer app error message is cut. */
+  /**
+   * Longest app error code and message (and BUSY reason) an answer carries: a longer message is
+   * cut, a longer code is a `handler-error`. 4096: far beyond any code or sentence, small beside a message.
+   */
   maxErrorTextLength: 4096,
   /** Longest client id accepted. */
   maxClientIdLength: 128,
