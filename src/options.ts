@@ -19,10 +19,22 @@ export const limits = {
   /** Largest client request (its arguments as JSON text) a replica accepts. 1 MiB. */
   maxRequestBytes: 1024 * 1024,
   /**
-   * Largest app reply (as JSON text) a replica answers with; a larger one is answered as a
-   * `reply-too-large` outcome (the request did execute). Well under the 4 MiB gRPC message limit.
+   * Largest app reply (JSON text, UTF-8 bytes) a replica answers with, and callback message it
+   * sends; a larger reply is a `reply-too-large` outcome (the request did run). Under the 4 MiB gRPC limit.
    */
   maxReplyBytes: 1024 * 1024,
+  /**
+   * Deepest nesting of arrays and objects in JSON arguments (deeper: INVALID_ARGUMENT), replies
+   * (a `reply-too-deep` outcome; the request did run) and callback messages. 64: no real document
+   * needs more, and a handler walking its arguments recursively stays far from the stack's end
+   * (whose place differs between replicas: see `App`). Every replica must use the same value.
+   */
+  maxJsonDepth: 64,
+  /**
+   * Longest app error code and message (and BUSY reason) an answer carries: a longer message is
+   * cut, a longer code is a `handler-error`. 4096: far beyond any code or sentence, small beside a message.
+   */
+  maxErrorTextLength: 4096,
   /** Longest client id accepted. */
   maxClientIdLength: 128,
   /** Longest procedure name accepted (an app's names are checked against the same rule). */

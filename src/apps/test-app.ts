@@ -14,11 +14,12 @@ import { AppError, type Json, defineApp, jsonState } from '../rsm/app.js';
  */
 export interface TestState {
   readonly list: string[];
-  readonly counters: Record<string, number>;
+  /** Counters by key. A `Map`: keys come from clients, and `__proto__` or `constructor` is a key like any other. */
+  readonly counters: Map<string, number>;
 }
 
 function arg(args: Json, name: string): Json | undefined {
-  return typeof args === 'object' && args !== null && !Array.isArray(args) ? args[name] : undefined;
+  return typeof args === 'object' && args !== null && !Array.isArray(args) && Object.hasOwn(args, name) ? args[name] : undefined;
 }
 
 function stringArg(args: Json, name: string): string {
@@ -27,10 +28,26 @@ function stringArg(args: Json, name: string): string {
   return v;
 }
 
+/**
+ * A state from its marshalled form, checked (the bytes come from another replica): `{ list,
+ * counters }`, the counters as a JSON object keyed by counter name, the form of version 1.0.0.
+ * `JSON.parse` makes every key an own property, `__proto__` included.
+ */
+function stateOf(v: Json): TestState {
+  const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {};
+  const list = o['list'];
+  const counters = o['counters'];
+  if (!Array.isArray(list) || !list.every((item) => typeof item === 'string')) throw new TypeError('test app state: list must be a list of strings');
+  if (typeof counters !== 'object' || counters === null || Array.isArray(counters)) throw new TypeError('test app state: counters must be an object');
+  const entries = Object.entries(counters);
+  if (!entries.every(([, n]) => Number.isSafeInteger(n))) throw new TypeError('test app state: every counter must be an integer');
+  return { list: list as string[], counters: new Map(entries as Array<[string, number]>) };
+}
+
 export const testApp = defineApp<TestState>({
   name: 'test',
   version: '1.0.0',
-  initialState: () => ({ list: [], counters: {} }),
+  initialState: () => ({ list: [], counters: new Map() }),
   handlers: {
     append: (state, args) => {
       state.list.push(stringArg(args, 'item'));
@@ -40,19 +57,19 @@ export const testApp = defineApp<TestState>({
       const key = stringArg(args, 'key');
       const by = arg(args, 'by');
       if (typeof by !== 'number' || !Number.isSafeInteger(by)) throw new AppError('bad-args', 'by must be an integer');
-      state.counters[key] = (state.counters[key] ?? 0) + by;
-      return state.counters[key]!;
+      const value = (state.counters.get(key) ?? 0) + by;
+      if (!Number.isSafeInteger(value)) throw new AppError('out-of-range', `${key} would pass ${Number.MAX_SAFE_INTEGER}`);
+      state.counters.set(key, value);
+      return value;
     },
-    get: (state, args) => state.counters[stringArg(args, 'key')] ?? 0,
+    get: (state, args) => state.counters.get(stringArg(args, 'key')) ?? 0,
     length: (state) => state.list.length,
     list: (state) => [...state.list],
     refuse: (_state, args) => {
       throw new AppError(stringArg(args, 'code'), 'refused on request');
     },
   },
-  marshalState: (state) => jsonState.marshal({ list: state.list, counters: state.counters }),
-  unmarshalState: (data) => {
-    const v = jsonState.unmarshal(data) as { list: string[]; counters: Record<string, number> };
-    return { list: v.list, counters: v.counters };
-  },
+  // `Object.fromEntries` makes own properties, `__proto__` too, so every key is written.
+  marshalState: (state) => jsonState.marshal({ list: state.list, counters: Object.fromEntries(state.counters) }),
+  unmarshalState: (data) => stateOf(jsonState.unmarshal(data)),
 });

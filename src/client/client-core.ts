@@ -3,8 +3,9 @@ import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
 import { type CallFailure, describeCallFailure } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import type { ClientOptions } from '../options.js';
+import { type ClientOptions, limits } from '../options.js';
 import type { Json } from '../rsm/app.js';
+import { type JsonTextResult, toJsonText } from '../rsm/json-text.js';
 import type { ClientAnswer, ClientCall } from '../rsm/messages.js';
 import { KnownReplicas } from './known-replicas.js';
 import {
@@ -34,6 +35,8 @@ const jitterFloor = 0.5;
 interface Call {
   readonly proc: string;
   readonly args: Json;
+  /** `args` as JSON text, written once when the call was submitted: every attempt sends the same text (the request's digest is taken from it). */
+  readonly argsText: string;
   readonly deadlineMs: number;
   readonly done: (result: CallResult) => void;
 }
@@ -148,13 +151,31 @@ export class ClientCore {
       out.upcall(() => done({ ok: false, error: new InvalidArgumentError('deadlineMs', 'must be a positive number of milliseconds') }));
       return;
     }
-    const size = JSON.stringify(args)?.length ?? 0;
-    if (size > this.#maxRequestBytes) {
-      out.upcall(() => done({ ok: false, error: new InvalidArgumentError('args', `${size} characters of JSON; at most ${this.#maxRequestBytes} are accepted`) }));
+    const argsText = this.#argsText(args);
+    if (!argsText.ok) {
+      const error = new InvalidArgumentError('args', argsText.reason);
+      out.upcall(() => done({ ok: false, error }));
       return;
     }
-    this.#queue.push({ proc, args, deadlineMs: deadline, done });
+    this.#queue.push({ proc, args, argsText: argsText.text, deadlineMs: deadline, done });
     if (this.#current === null) this.#startNext(out);
+  }
+
+  /**
+   * The JSON text of a call's arguments, within the limits replicas accept (they would refuse
+   * more, certainly without executing it): written by a loop, so arguments nested too deeply are
+   * refused here rather than overflowing the caller's stack.
+   */
+  #argsText(args: Json): { readonly ok: true; readonly text: string } | { readonly ok: false; readonly reason: string } {
+    let result: JsonTextResult;
+    try {
+      result = toJsonText(args, { maxDepth: limits.maxJsonDepth, maxBytes: this.#maxRequestBytes });
+    } catch (err) {
+      return { ok: false, reason: `cannot be written as JSON: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    if (result.ok) return result;
+    const limit = result.problem === 'too-deep' ? ' (limits.maxJsonDepth)' : result.problem === 'too-large' ? ' (limits.maxRequestBytes)' : '';
+    return { ok: false, reason: `${result.detail}${limit}` };
   }
 
   onAnswer(server: NodeId, a: ClientAnswer, out: ClientOutbox): void {
@@ -275,7 +296,7 @@ export class ClientCore {
     c.target = target;
     c.waiting = true;
     c.attempts++;
-    out.send(target, { kind: 'invoke', request: { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args } });
+    out.send(target, { kind: 'invoke', request: { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args, argsText: c.argsText } });
     if (this.#askMembers) {
       // Alongside the request, not before it: learning the members costs the call no time.
       this.#askMembers = false;

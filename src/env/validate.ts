@@ -27,6 +27,13 @@ export function uint(value: unknown, path: string, min: number, max: number): nu
   return n;
 }
 
+/** A boolean. Absent counts as false (proto3 does not send false); anything else is refused. */
+export function bool(value: unknown, path: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new InvalidMessageError(path, 'not a boolean');
+  return value;
+}
+
 export function nodeId(value: unknown, path: string): NodeId {
   if (typeof value !== 'string' || value.length === 0) throw new InvalidMessageError(path, 'empty node id');
   if (value.length > limits.maxNodeIdLength) {

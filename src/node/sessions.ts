@@ -5,7 +5,7 @@ import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import { type CallbackOptions, callbackOptions, limits } from '../options.js';
 import type { Json } from '../rsm/app.js';
-import type { ClientAnswer, Request } from '../rsm/messages.js';
+import { type ClientAnswer, type Request, newRequest } from '../rsm/messages.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
 
 /**
@@ -161,7 +161,8 @@ export class SessionKeeper<S> {
   #expire(owner: string, state: S, silentMs: number): void {
     const { spec } = this.#deps;
     const held = spec.describe?.(state, owner) ?? {};
-    const request: Request = { clientId: this.#clientId, seq: ++this.#seq, ...spec.expire(owner) };
+    const expire = spec.expire(owner);
+    const request = newRequest(this.#clientId, ++this.#seq, expire.proc, expire.args);
     this.#log.info({ owner, silentMs, seq: request.seq, ...held }, 'sessions: owner has had no callback stream for the session timeout; expiring');
     const forget = this.#deps.submit(request, (answer) => this.#answered(owner, held, silentMs, answer));
     this.#expiring.set(owner, forget);

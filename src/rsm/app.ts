@@ -8,6 +8,28 @@
  * replies are JSON values. An app error (a refused operation) is thrown as `AppError` and
  * travels inside the reply; the request still counts as executed (it is in the client table).
  *
+ * The framework guards every call into the app (`AppGuard`): a handler that throws anything
+ * but an `AppError` is answered `handler-error` (its message names only the error's class; the
+ * whole error is in every replica's log), a reply too large, too deep or not JSON is a typed
+ * outcome, and a failing `callbacks`, `marshalState`, `unmarshalState` or `initialState` is a
+ * logged, counted failure of that step. None of it stops a node. What the guard cannot repair,
+ * and an app must therefore never do:
+ * - **Index a plain object with a name that comes from a client.** `{}` already has
+ *   `constructor`, `toString`, `__proto__` and the rest of `Object.prototype`: `state[name]`
+ *   finds a function where the app expects its entry, and `state[name] = v` with `__proto__`
+ *   replaces the object's prototype. Keep such names in a `Map` (or an `Object.create(null)`
+ *   object) and read arguments as own properties (`Object.hasOwn(args, key)`). The built-in apps
+ *   do; their tests use every `Object.prototype` key as a name.
+ * - **Recurse without a bound.** A handler that recurses as deep as its data (a linked list, a
+ *   tree in the state) can overflow the stack, and the stack ends at slightly different depths on
+ *   different replicas (they reach the handler through different calls): one replica may then
+ *   fail a request another one completed, and their states differ for good. Walk data of
+ *   unbounded depth with a loop. Arguments are at most `limits.maxJsonDepth` deep (64), so a
+ *   recursion over them alone is safe.
+ * - **Let a reply share what the state keeps** only if it is JSON: the reply is copied (written as
+ *   JSON text and read back) before it is stored or sent, so `undefined` becomes `null` and a
+ *   `Map` becomes `{}`.
+ *
  * An app names itself and its version (`App.name`, `App.version`), and they are part of the
  * cluster: every node of a cluster runs **the same app at the same version**. Give every change
  * to a handler, a procedure or the state format a new version: two versions could execute one
@@ -22,6 +44,10 @@ export type { AppIdentity } from '../config/app-identity.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/**
+ * A procedure: changes `state` and returns the reply (JSON; `undefined` is `null`). `args` is
+ * the JSON value the client sent, read from its text: every key is an own property.
+ */
 export type Handler<S> = (state: S, args: Json) => Json;
 
 /**
@@ -39,16 +65,29 @@ export interface App<S> extends AppIdentity {
   readonly name: string;
   /** `MAJOR.MINOR.PATCH`; replicas of the same name and MAJOR version may share a cluster. */
   readonly version: string;
-  /** A fresh, empty state: what a new cluster starts from. */
+  /** A fresh, empty state: what a new cluster starts from. If it throws, the new cluster holds no state and refuses to serve (logged). */
   readonly initialState: () => S;
   readonly handlers: Readonly<Record<string, Handler<S>>>;
+  /**
+   * The state as bytes, for state transfer. Deterministic: equal states give equal bytes (the
+   * replicas' states are compared by them). A throw, or anything but a `Uint8Array`, means the
+   * state cannot be shipped now (logged, counted; a replica that needs it waits).
+   */
   readonly marshalState: (state: S) => Uint8Array;
+  /**
+   * A state from bytes `marshalState` wrote, on another replica (of a compatible version). Check
+   * what you read: a throw means the state is not installed (logged, counted; the transfer is
+   * tried again after `RsmOptions.syncRetryMs`).
+   */
   readonly unmarshalState: (data: Uint8Array) => S;
   /**
    * Optional: the callbacks the state calls for, as a pure function of the state. With a
    * request, those it may have caused (the primary sends them after executing it); without, every
    * outstanding one (a primary that starts serving re-sends them all, so none is lost in a
-   * failover). Only the primary ever sends callbacks.
+   * failover). Only the primary ever sends callbacks. Each needs a `clientId` of 1 to
+   * `limits.maxClientIdLength` characters and a JSON message within `limits.maxJsonDepth` and
+   * `limits.maxReplyBytes`; if the function throws or any callback is malformed, none is sent
+   * for that step (logged, counted).
    */
   readonly callbacks?: (state: S, request?: { readonly proc: string; readonly args: Json }) => readonly Callback[];
 }
@@ -69,6 +108,11 @@ export class AppError extends Error {
  * marshalState, unmarshalState, callbacks? })`. Checks what can be checked before it runs: the
  * name and version (`RangeError`), that it has procedures with usable names (`RangeError`), and
  * that every function is a function (`TypeError`, for callers without the types).
+ *
+ * The rule it cannot check: keep names that come from clients (keys, lock names, owners) in a
+ * `Map` or a null-prototype object, never as keys of a plain object: `constructor`, `toString`
+ * and `__proto__` are names a client may send. Do not recurse as deep as the data goes. (Both
+ * are explained at the top of this module.)
  */
 export function defineApp<S>(app: App<S>): App<S> {
   checkApp(app);

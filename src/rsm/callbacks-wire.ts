@@ -3,6 +3,7 @@ import type { StreamCodec } from '../env/streams.js';
 import type { Fields } from '../env/validate.js';
 import { limits } from '../options.js';
 import type { Json } from './app.js';
+import { jsonTextDepth, utf8Bytes } from './json-text.js';
 
 /**
  * The callback service's wire format (`proto/callbacks.proto`), shared by the server
@@ -35,10 +36,19 @@ export function decodeOwner(wire: Fields, maxLength: number = limits.maxClientId
   return owner;
 }
 
-/** A received callback message; throws `InvalidMessageError` for one that is not JSON. */
-function decodeCallbackMessage(wire: Fields): Json {
+/**
+ * A received callback message; throws `InvalidMessageError` for one that is not JSON, or beyond
+ * the limits a primary sends within (`limits.maxReplyBytes`, `limits.maxJsonDepth`).
+ */
+export function decodeCallbackMessage(wire: Fields): Json {
   const text = wire['message'];
   if (typeof text !== 'string' || text.length === 0) throw new InvalidMessageError('message', 'missing or empty');
+  if (text.length > limits.maxReplyBytes || utf8Bytes(text) > limits.maxReplyBytes) {
+    throw new InvalidMessageError('message', `more than ${limits.maxReplyBytes} bytes (limits.maxReplyBytes)`);
+  }
+  if (jsonTextDepth(text, limits.maxJsonDepth) > limits.maxJsonDepth) {
+    throw new InvalidMessageError('message', `JSON nested deeper than ${limits.maxJsonDepth} levels (limits.maxJsonDepth)`);
+  }
   try {
     return JSON.parse(text) as Json;
   } catch {

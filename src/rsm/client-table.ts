@@ -13,18 +13,25 @@ interface Entry {
 }
 
 /**
- * A short, deterministic digest of a request's procedure and arguments (64-bit FNV-1a over its
- * JSON), so that a reused `(clientId, seq)` carrying another request is recognized.
+ * A short, deterministic digest of a request's procedure and arguments (64-bit FNV-1a over the
+ * procedure name and the arguments' JSON text as the client sent it), so that a reused
+ * `(clientId, seq)` carrying another request is recognized. Computed from the received text,
+ * never from a value serialised again: a loop over characters, whatever the arguments hold.
+ * A retry must therefore carry the same text (every synod client sends the text it wrote once).
  */
-export function requestDigest(proc: string, args: unknown): string {
-  const text = `${proc}\u0000${JSON.stringify(args)}`;
+export function requestDigest(request: { readonly proc: string; readonly argsText: string }): string {
   let h1 = 0x811c9dc5;
   let h2 = 0x050c5d1f;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h1 >>> 7);
-  }
+  const mix = (text: string): void => {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x01000193) ^ (h1 >>> 7);
+    }
+  };
+  mix(request.proc);
+  mix('\u0000');
+  mix(request.argsText);
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
 

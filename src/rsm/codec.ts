@@ -1,14 +1,15 @@
 import { InvalidMessageError } from '../env/errors.js';
 import type { ServiceCodec, WireCodec } from '../env/transport.js';
-import { type Fields, members, nodeId, object, uint } from '../env/validate.js';
+import { type Fields, bool, members, nodeId, object, uint } from '../env/validate.js';
 import { limits } from '../options.js';
 import type { Json } from './app.js';
 import type { Outcome } from './client-table.js';
+import { type JsonBounds, jsonTextDepth, utf8Bytes } from './json-text.js';
 import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, type SyncAction, syncActions } from './messages.js';
 import type { Viewstamp } from './viewstamp.js';
 
 /** Longest app error code / message, and BUSY reason, carried in an answer. */
-const maxErrorTextLength = 4096;
+const maxErrorTextLength = limits.maxErrorTextLength;
 /** Largest state chunk accepted on the wire (a sender uses `RsmOptions.stateChunkBytes`). */
 const maxChunkBytes = 16 * 1024 * 1024;
 
@@ -30,20 +31,34 @@ function viewstamp(v: unknown, path: string): Viewstamp {
   return { vid: uint(o['vid'], `${path}.vid`, 0, limits.maxInstance), seqno: uint(o['seqno'], `${path}.seqno`, 0, Number.MAX_SAFE_INTEGER) };
 }
 
+/** The viewstamp of a stamped request: seqnos start at 1 in every view (view 0 stamps nothing). */
+function stampedViewstamp(v: unknown, path: string): Viewstamp {
+  const o = object(v, path);
+  return { vid: vid(o['vid'], `${path}.vid`), seqno: uint(o['seqno'], `${path}.seqno`, 1, Number.MAX_SAFE_INTEGER) };
+}
+
 function optionalViewstamp(v: unknown, path: string): Viewstamp | null {
   return v === undefined || v === null ? null : viewstamp(v, path);
 }
 
-/** UTF-8 length of `s` (computed only when it could matter: a character is at most 3 UTF-8 bytes per UTF-16 unit). */
-function utf8Length(s: string): number {
-  return s.length * 3 <= limits.maxRequestBytes ? s.length : new TextEncoder().encode(s).length;
-}
+const argsBounds: JsonBounds = { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxRequestBytes };
+const replyBounds: JsonBounds = { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxReplyBytes };
+const limitName = (bounds: JsonBounds): string => (bounds === argsBounds ? 'limits.maxRequestBytes' : 'limits.maxReplyBytes');
 
-function jsonText(v: unknown, path: string): Json {
-  const s = text(v, path, limits.maxRequestBytes);
-  if (utf8Length(s) > limits.maxRequestBytes) throw new InvalidMessageError(path, `more than ${limits.maxRequestBytes} bytes`);
+/**
+ * JSON text within `bounds`, and its value: the size (UTF-8 bytes) and the nesting are checked
+ * on the text, by loops, before it is parsed; the refusal names the limit it broke.
+ */
+function jsonText(v: unknown, path: string, bounds: JsonBounds): { readonly text: string; readonly value: Json } {
+  const s = text(v, path, bounds.maxBytes);
+  if (s.length * 3 > bounds.maxBytes && utf8Bytes(s) > bounds.maxBytes) {
+    throw new InvalidMessageError(path, `more than ${bounds.maxBytes} bytes of JSON (${limitName(bounds)})`);
+  }
+  if (jsonTextDepth(s, bounds.maxDepth) > bounds.maxDepth) {
+    throw new InvalidMessageError(path, `JSON nested deeper than ${bounds.maxDepth} levels (limits.maxJsonDepth)`);
+  }
   try {
-    return JSON.parse(s) as Json;
+    return { text: s, value: JSON.parse(s) as Json };
   } catch {
     throw new InvalidMessageError(path, 'not valid JSON');
   }
@@ -51,16 +66,19 @@ function jsonText(v: unknown, path: string): Json {
 
 function request(v: unknown, path: string): Request {
   const o = object(v, path);
+  const args = jsonText(o['args'], `${path}.args`, argsBounds);
   return {
     clientId: text(o['client_id'], `${path}.client_id`, limits.maxClientIdLength),
     seq: uint(o['seq'], `${path}.seq`, 1, Number.MAX_SAFE_INTEGER),
     proc: text(o['proc'], `${path}.proc`, limits.maxProcNameLength),
-    args: jsonText(o['args'], `${path}.args`),
+    args: args.value,
+    argsText: args.text,
   };
 }
 
+/** A request on the wire: its arguments as the text received (or written once by the client), never serialised again. */
 function wireRequest(r: Request): Fields {
-  return { client_id: r.clientId, seq: r.seq, proc: r.proc, args: JSON.stringify(r.args) };
+  return { client_id: r.clientId, seq: r.seq, proc: r.proc, args: r.argsText };
 }
 
 function bodyOf(wire: Fields, kinds: readonly string[]): [string, Fields] {
@@ -77,13 +95,13 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
   const p = (f: string): string => `${kind}.${f}`;
   switch (kind) {
     case 'invoke':
-      return { kind: 'invoke', vs: viewstamp(b['vs'], p('vs')), request: request(b['request'], p('request')) };
+      return { kind: 'invoke', vs: stampedViewstamp(b['vs'], p('vs')), request: request(b['request'], p('request')) };
     case 'invoke_ack':
-      return { kind: 'invoke-ack', vs: viewstamp(b['vs'], p('vs')) };
+      return { kind: 'invoke-ack', vs: stampedViewstamp(b['vs'], p('vs')) };
     case 'invoke_reject':
-      return { kind: 'invoke-reject', vs: viewstamp(b['vs'], p('vs')), vid: uint(b['vid'], p('vid'), 0, limits.maxInstance) };
+      return { kind: 'invoke-reject', vs: stampedViewstamp(b['vs'], p('vs')), vid: uint(b['vid'], p('vid'), 0, limits.maxInstance) };
     case 'sync_status':
-      return { kind: 'sync-status', vid: vid(b['vid'], p('vid')), last: optionalViewstamp(b['last'], p('last')), complete: b['complete'] === true };
+      return { kind: 'sync-status', vid: vid(b['vid'], p('vid')), last: optionalViewstamp(b['last'], p('last')), complete: bool(b['complete'], p('complete')) };
     case 'sync_reply': {
       const action = b['action'];
       if (typeof action !== 'string' || !(syncActions as readonly string[]).includes(action)) {
@@ -144,7 +162,7 @@ export const replicaCodec: WireCodec<ReplicaMessage> = {
 
 function outcome(v: unknown, path: string): Outcome {
   const o = object(v, path);
-  if (o['ok'] === true) return { ok: true, value: jsonText(o['value'], `${path}.value`) };
+  if (bool(o['ok'], `${path}.ok`)) return { ok: true, value: jsonText(o['value'], `${path}.value`, replyBounds).value };
   return {
     ok: false,
     code: text(o['code'], `${path}.code`, maxErrorTextLength),

@@ -1,9 +1,8 @@
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
-import { limits } from '../options.js';
-import { type App, AppError } from './app.js';
-import { ClientTable, type Execution, type Outcome, requestDigest } from './client-table.js';
+import type { AppGuard } from './app-guard.js';
+import { ClientTable, type Execution, requestDigest } from './client-table.js';
 import type { Request } from './messages.js';
 import type { RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { decodeSnapshot, encodeSnapshot } from './state-transfer.js';
@@ -18,7 +17,7 @@ import { type Viewstamp, formatViewstamp, sameViewstamp } from './viewstamp.js';
  * is null (a replica that holds no state: a joiner, or a process that restarted).
  */
 export class ReplicatedState<S> {
-  readonly #app: App<S>;
+  readonly #app: AppGuard<S>;
   readonly #log: Logger;
   readonly #mutations: RsmMutations;
   #state: S | null;
@@ -29,14 +28,21 @@ export class ReplicatedState<S> {
   /** The snapshot of the state held, for serving `sync-pull`s; dropped whenever the state changes. */
   #snapshot: { readonly last: Viewstamp; readonly bytes: Uint8Array } | null = null;
 
-  /** With `genesis`, holds the app's initial state at (0, 0); otherwise no state. */
-  constructor(app: App<S>, logger: Logger, mutations: RsmMutations, genesis: boolean) {
+  /**
+   * With `genesis`, holds the app's initial state at (0, 0); otherwise no state. An app whose
+   * `initialState` throws leaves a genesis replica with no state too: the new cluster's first
+   * view then refuses to serve (no member holds a complete state), and the log says why.
+   */
+  constructor(app: AppGuard<S>, logger: Logger, mutations: RsmMutations, genesis: boolean) {
     this.#app = app;
     this.#log = logger;
     this.#mutations = mutations;
-    this.#state = genesis ? app.initialState() : null;
-    this.#last = genesis ? { vid: 0, seqno: 0 } : null;
-    this.#syncedVid = genesis ? 1 : null;
+    const initial = genesis ? app.initialState() : null;
+    if (initial?.ok === false) this.#log.error({ err: initial.reason }, 'rsm: the app has no initial state; this new cluster holds no state and will not serve');
+    const held = initial?.ok === true;
+    this.#state = held ? initial.value : null;
+    this.#last = held ? { vid: 0, seqno: 0 } : null;
+    this.#syncedVid = held ? 1 : null;
   }
 
   /** This state is view `vid`'s state: its replica became normal in `vid`. */
@@ -81,7 +87,7 @@ export class ReplicatedState<S> {
    * `requestDigest` if the caller computed it already. The caller keeps the order (every replica
    * executes the same requests at the same viewstamps, from the same starting state).
    */
-  execute(vs: Viewstamp, request: Request, digest: string = requestDigest(request.proc, request.args)): Execution {
+  execute(vs: Viewstamp, request: Request, digest: string = requestDigest(request)): Execution {
     invariant(this.#state !== null, () => `executing ${formatViewstamp(vs)} without state`);
     const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(request.clientId, request.seq, digest);
     let execution: Execution;
@@ -90,7 +96,7 @@ export class ReplicatedState<S> {
     } else if (known.kind === 'stale' || known.kind === 'conflict') {
       execution = { kind: known.kind };
     } else {
-      const outcome = this.#run(vs, request);
+      const outcome = this.#app.execute(this.#state, request.proc, request.args, { vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq });
       this.#table.record(request.clientId, request.seq, digest, outcome);
       execution = { kind: 'ran', outcome };
     }
@@ -100,61 +106,53 @@ export class ReplicatedState<S> {
     return execution;
   }
 
-  /** The snapshot of the state held, if it stands at `target` (what a `sync-pull` is served from). */
+  /**
+   * The snapshot of the state held, if it stands at `target` (what a `sync-pull` is served
+   * from); null if it does not, or if the app cannot marshal it (logged and counted; the next
+   * call tries again: callers ask at most once per pull or status report, so a failing
+   * `marshalState` runs about once per `syncRetryMs`, and one that recovers is used at once).
+   */
   snapshotAt(target: Viewstamp): Uint8Array | null {
     if (this.#state === null || !sameViewstamp(this.#last, target)) return null;
     if (this.#snapshot === null || !sameViewstamp(this.#snapshot.last, target)) {
-      this.#snapshot = { last: target, bytes: encodeSnapshot(target, this.#table, this.#app.marshalState(this.#state)) };
+      const app = this.#app.marshal(this.#state);
+      if (!app.ok) return null;
+      this.#snapshot = { last: target, bytes: encodeSnapshot(target, this.#table, app.value) };
     }
     return this.#snapshot.bytes;
   }
 
-  /** The replicated state as bytes (app state and client table), or null. For checkers. */
+  /** The replicated state as bytes (app state and client table), or null (none held, or the app cannot marshal it). For checkers. */
   snapshotBytes(): Uint8Array | null {
     if (this.#state === null || this.#last === null) return null;
-    return encodeSnapshot({ vid: 0, seqno: 0 }, this.#table, this.#app.marshalState(this.#state));
+    const app = this.#app.marshal(this.#state);
+    return app.ok ? encodeSnapshot({ vid: 0, seqno: 0 }, this.#table, app.value) : null;
   }
 
-  /** Replaces the state with a copy of `source`'s, which must stand at `target`. */
-  install(snapshot: Uint8Array, target: Viewstamp, source: NodeId): void {
-    const { last, table, app } = decodeSnapshot(snapshot);
-    invariant(sameViewstamp(last, target), () => `snapshot from ${source} is at ${formatViewstamp(last)}, asked for ${formatViewstamp(target)}`);
-    this.#state = this.#app.unmarshalState(app);
-    this.#table = table;
-    this.#last = last;
+  /**
+   * Replaces the state with a copy of `source`'s, which must stand at `target`. A snapshot that
+   * cannot be decoded, stands elsewhere, or whose app state the app cannot unmarshal is not
+   * installed (logged; the state held stays as it was): returns whether it was.
+   */
+  install(snapshot: Uint8Array, target: Viewstamp, source: NodeId): boolean {
+    let decoded: ReturnType<typeof decodeSnapshot>;
+    try {
+      decoded = decodeSnapshot(snapshot);
+    } catch (err) {
+      this.#log.error({ source, target: formatViewstamp(target), err: String(err) }, 'rsm: a state received cannot be decoded; not installed');
+      return false;
+    }
+    if (!sameViewstamp(decoded.last, target)) {
+      this.#log.error({ source, target: formatViewstamp(target), at: formatViewstamp(decoded.last) }, 'rsm: a state received stands elsewhere than asked; not installed');
+      return false;
+    }
+    const state = this.#app.unmarshal(decoded.app);
+    if (!state.ok) return false;
+    this.#state = state.value;
+    this.#table = decoded.table;
+    this.#last = decoded.last;
     this.#snapshot = null;
-  }
-
-  #run(vs: Viewstamp, request: Request): Outcome {
-    const outcome = runHandler(this.#app, this.#state as S, request.proc, request.args);
-    if (!outcome.ok && outcome.code === 'handler-error') {
-      this.#log.error({ vid: vs.vid, proc: request.proc, err: outcome.message }, 'rsm: handler threw');
-    }
-    return outcome;
-  }
-}
-
-/**
- * What one request does to an app's state, by the rules every replica applies (and
- * `synod/testkit`'s model of "one copy of the app"): the handler's reply; an `AppError` as its
- * code and message; any other throw as `handler-error` (a bug in the handler: deterministic, so
- * every replica answers alike, and no replica crashes); a reply above `limits.maxReplyBytes` as
- * `reply-too-large` (the request did run). Changes the handler made before it threw are kept.
- */
-export function runHandler<S>(app: App<S>, state: S, proc: string, args: Request['args']): Outcome {
-  const handler = Object.hasOwn(app.handlers, proc) ? app.handlers[proc] : undefined;
-  if (handler === undefined) return { ok: false, code: 'unknown-procedure', message: proc };
-  try {
-    const value = handler(state, args);
-    // The request ran; a reply too large to send is answered as a typed outcome instead.
-    const size = JSON.stringify(value)?.length ?? 0;
-    if (size > limits.maxReplyBytes) {
-      return { ok: false, code: 'reply-too-large', message: `the reply has ${size} characters; at most ${limits.maxReplyBytes} are sent (the request was executed)` };
-    }
-    return { ok: true, value };
-  } catch (err) {
-    if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
-    return { ok: false, code: 'handler-error', message: err instanceof Error ? err.message : String(err) };
+    return true;
   }
 }
 

@@ -1,14 +1,35 @@
 import type { NodeId } from '../env/types.js';
+import { limits } from '../options.js';
 import type { Json } from './app.js';
 import type { Outcome } from './client-table.js';
+import { toJsonText } from './json-text.js';
 import type { Viewstamp } from './viewstamp.js';
 
-/** One client request, as replicated: who sent it (at-most-once key) and what to run. */
+/**
+ * One client request, as replicated: who sent it (at-most-once key) and what to run. The
+ * arguments travel as JSON text (`proto/rsm.proto`); `argsText` is that text as the client sent
+ * it, and `args` the value parsed from it. Replicas pass the text on unchanged and compute the
+ * request's digest from it (`requestDigest`), so nothing is ever serialised again on the way.
+ */
 export interface Request {
   readonly clientId: string;
   readonly seq: number;
   readonly proc: string;
   readonly args: Json;
+  /** The JSON text of `args`, as received (at most `limits.maxRequestBytes`, nested at most `limits.maxJsonDepth`). */
+  readonly argsText: string;
+}
+
+/**
+ * A request made inside a process (a client, a node's own sessions), with `args` written as JSON
+ * text here. `args` must be JSON within the limits (`limits.maxJsonDepth`,
+ * `limits.maxRequestBytes`); a `RangeError` says which is broken. (A client checks its callers'
+ * arguments itself, with a typed error: `ClientCore.submit`.)
+ */
+export function newRequest(clientId: string, seq: number, proc: string, args: Json): Request {
+  const text = toJsonText(args, { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxRequestBytes });
+  if (!text.ok) throw new RangeError(`arguments of ${proc}: ${text.detail}`);
+  return { clientId, seq, proc, args: JSON.parse(text.text) as Json, argsText: text.text };
 }
 
 /**

@@ -87,7 +87,7 @@ export class Pipeline {
   submit(from: ReturnAddress, r: Request, out: RsmOutbox): void {
     const { options, mutations, vid, backups } = this.#deps;
     const key = requestKey(r);
-    const digest = requestDigest(r.proc, r.args);
+    const digest = requestDigest(r);
     const pending = mutations.noClientTable === true ? undefined : this.#byRequest.get(key);
     if (pending !== undefined) {
       const entry = this.#inFlight.get(pending)!;

@@ -67,9 +67,16 @@ abstract class ViewSync<S> {
       out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
       return;
     }
-    this.#install(pull, out);
     this.pull = null;
-    this.pulled(out);
+    if (this.#install(pull, out)) {
+      this.pulled(out);
+      return;
+    }
+    // Not installed (logged): nothing changed here. Try again, but only after the retry timer:
+    // a state this app cannot unmarshal costs one transfer per `syncRetryMs`, not a busy loop.
+    this.ctx.log.warn({ vid: this.ctx.vid, source: pull.source, target: formatViewstamp(pull.target) },
+      `rsm: the state copied could not be installed; trying again in ${this.ctx.options.syncRetryMs} ms`);
+    this.installFailed(out);
   }
 
   /** The source no longer holds the state being pulled. */
@@ -102,15 +109,19 @@ abstract class ViewSync<S> {
   protected abstract pulled(out: RsmOutbox): void;
   /** The state being pulled is gone at its source. */
   protected abstract startOver(out: RsmOutbox): void;
+  /** The state pulled could not be installed here: start over, no sooner than the retry timer. */
+  protected abstract installFailed(out: RsmOutbox): void;
   /** The retry timer fired with no pull under way. */
   protected abstract retryIdle(out: RsmOutbox): void;
 
-  #install(pull: StateTransfer, out: RsmOutbox): void {
+  /** Installs the state pulled; false if it could not be (`ReplicatedState.install`: logged, nothing changed). */
+  #install(pull: StateTransfer, out: RsmOutbox): boolean {
     const { held, vid, log } = this.ctx;
-    held.install(pull.result(), pull.target, pull.source);
+    if (!held.install(pull.result(), pull.target, pull.source)) return false;
     const last = held.last!;
     log.info({ vid, vs: formatViewstamp(last), source: pull.source, bytes: pull.received }, 'rsm: state copied');
     this.ctx.installed(last, out);
+    return true;
   }
 }
 
@@ -168,6 +179,10 @@ export class PrimarySync<S> extends ViewSync<S> {
     // Backups report on their own timers.
   }
 
+  protected installFailed(): void {
+    this.startOver(); // decided again once every backup reported again (on their timers)
+  }
+
   #reply(to: NodeId, action: SyncAction, target: Viewstamp | null, out: RsmOutbox): void {
     out.send(to, { kind: 'sync-reply', vid: this.ctx.vid, action, target });
   }
@@ -217,6 +232,11 @@ export class PrimarySync<S> extends ViewSync<S> {
       this.upToDate.add(backup);
       this.#reply(backup, 'up-to-date', last, out);
       if (this.ctx.backups.every((b) => this.upToDate.has(b))) this.ctx.done(out);
+    } else if (last === null || this.ctx.held.snapshotAt(last) === null) {
+      // The app cannot marshal this state (logged and counted where it failed): the backup asks
+      // again on its own timer, and marshalling is tried again then, rather than pulling what
+      // cannot be served. The view serves once it succeeds.
+      this.#reply(backup, 'wait', null, out);
     } else {
       this.#reply(backup, 'pull', last, out);
     }
@@ -260,6 +280,10 @@ export class BackupSync<S> extends ViewSync<S> {
 
   protected retryIdle(out: RsmOutbox): void {
     this.#sendStatus(out);
+  }
+
+  protected installFailed(out: RsmOutbox): void {
+    out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs); // reports again when it fires (`retryIdle`)
   }
 
   #sendStatus(out: RsmOutbox): void {

@@ -3,7 +3,8 @@ import type { Logger } from '../env/logger.js';
 import type { ReturnAddress } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
-import type { App, Callback, Json } from './app.js';
+import type { Callback, Json } from './app.js';
+import { type AppFailures, AppGuard } from './app-guard.js';
 import type { Execution, Outcome } from './client-table.js';
 import { BackupExecution, ReplicatedState } from './execution.js';
 import type { ClientCall, ReplicaMessage, Request } from './messages.js';
@@ -52,7 +53,7 @@ type Mode<S> =
  */
 export class Replica<S> {
   readonly #self: NodeId;
-  readonly #app: App<S>;
+  readonly #app: AppGuard<S>;
   readonly #config: ConfigPort;
   readonly #log: Logger;
   readonly #options: RsmOptions;
@@ -68,7 +69,7 @@ export class Replica<S> {
 
   constructor(deps: ReplicaDeps<S>) {
     this.#self = deps.self;
-    this.#app = deps.app;
+    this.#app = new AppGuard(deps.app, deps.logger);
     this.#config = deps.config;
     this.#log = deps.logger;
     this.#options = deps.options;
@@ -76,7 +77,7 @@ export class Replica<S> {
     this.#mutations = deps.mutations ?? {};
     this.#observer = deps.observer ?? {};
     this.#callbacks = deps.callbacks ?? null;
-    this.#held = new ReplicatedState(deps.app, deps.logger, this.#mutations, deps.genesis);
+    this.#held = new ReplicatedState(this.#app, deps.logger, this.#mutations, deps.genesis);
   }
 
   /** Whether the state held here holds every request acknowledged so far (see `ReplicatedState.completeIn`). */
@@ -127,11 +128,16 @@ export class Replica<S> {
     return this.#mode.kind === 'syncing' && this.#mode.sync.role === 'primary' && this.#mode.sync.phase === 'stuck';
   }
 
-  /** The callbacks outstanding in the current state, if this replica is the serving primary. */
+  /** The callbacks outstanding in the current state, if this replica is the serving primary (none if the app's `callbacks` fails). */
   outstandingCallbacks(): readonly Callback[] {
     const state = this.#held.state;
-    if (this.#mode.kind !== 'primary' || state === null || this.#app.callbacks === undefined) return [];
+    if (this.#mode.kind !== 'primary' || state === null) return [];
     return this.#app.callbacks(state);
+  }
+
+  /** How often each step of the app failed in this process (see `AppGuard`). */
+  get appFailures(): Readonly<AppFailures> {
+    return this.#app.failures;
   }
 
   // ---- view changes ------------------------------------------------------------------------
@@ -234,7 +240,7 @@ export class Replica<S> {
   #emitCallbacks(request: { readonly proc: string; readonly args: Json } | undefined, out: RsmOutbox): void {
     const state = this.#held.state;
     const listener = this.#callbacks;
-    if (this.#app.callbacks === undefined || state === null || listener === null) return;
+    if (state === null || listener === null) return;
     const callbacks = this.#app.callbacks(state, request);
     if (callbacks.length > 0) out.upcall(() => listener.onCallbacks(callbacks));
   }
@@ -261,7 +267,7 @@ export class Replica<S> {
         : 'view change in progress (state transfer)');
       return;
     }
-    if (!Object.hasOwn(this.#app.handlers, r.proc)) {
+    if (!this.#app.has(r.proc)) {
       out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
       return;
     }
@@ -296,8 +302,8 @@ export class Replica<S> {
         mode.sync.onReply(from, m, out);
         break;
       case 'sync-pull': {
-        const snapshot = this.#held.snapshotAt(m.target);
-        if (m.vid !== this.#vid || snapshot === null) out.send(from, { kind: 'sync-unavailable', vid: m.vid, target: m.target });
+        const snapshot = m.vid === this.#vid ? this.#held.snapshotAt(m.target) : null;
+        if (snapshot === null) out.send(from, { kind: 'sync-unavailable', vid: m.vid, target: m.target });
         else out.send(from, chunkOf(this.#vid, m.target, snapshot, m.offset, this.#options.stateChunkBytes));
         break;
       }

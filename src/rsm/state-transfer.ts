@@ -1,6 +1,8 @@
-import { invariant } from '../env/errors.js';
+import { InvalidMessageError, invariant } from '../env/errors.js';
+import { limits } from '../options.js';
 import type { NodeId } from '../env/types.js';
 import { ClientTable, type Outcome } from './client-table.js';
+import { jsonTextDepth } from './json-text.js';
 import type { ReplicaMessage } from './messages.js';
 import { type Viewstamp, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
@@ -17,11 +19,22 @@ export function encodeSnapshot(last: Viewstamp, table: ClientTable, app: Uint8Ar
   return out;
 }
 
+/** The header's own nesting (object, table, row, outcome) above the outcomes' values. */
+const maxHeaderDepth = limits.maxJsonDepth + 4;
+
+/**
+ * A snapshot's parts. The bytes come from another replica: anything malformed throws an
+ * `InvalidMessageError` (the state is then not installed), never an invariant violation. The
+ * header's nesting is bounded (outcomes in the client table are at most `limits.maxJsonDepth`
+ * deep), so that writing the table out again later cannot overflow the stack.
+ */
 export function decodeSnapshot(bytes: Uint8Array): { last: Viewstamp; table: ClientTable; app: Uint8Array } {
-  invariant(bytes.length >= 4, 'snapshot shorter than its header length');
+  if (bytes.length < 4) throw new InvalidMessageError('snapshot', 'shorter than its header length');
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  invariant(4 + headerLength <= bytes.length, 'snapshot header runs past its end');
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength))) as {
+  if (4 + headerLength > bytes.length) throw new InvalidMessageError('snapshot', 'header runs past its end');
+  const text = new TextDecoder().decode(bytes.subarray(4, 4 + headerLength));
+  if (jsonTextDepth(text, maxHeaderDepth) > maxHeaderDepth) throw new InvalidMessageError('snapshot', `header nested deeper than ${maxHeaderDepth} levels`);
+  const header = JSON.parse(text) as {
     last: Viewstamp;
     table: Array<[string, number, string, Outcome]>;
   };

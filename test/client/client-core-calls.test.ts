@@ -6,13 +6,14 @@ import { clientTimers } from '../../src/client/client-core.js';
 import { AppRejectedError, BusyError, DeadlineExceededError, InvalidArgumentError, NotPrimaryError, UnavailableError } from '../../src/client/errors.js';
 import { defaultClientOptions } from '../../src/options.js';
 import type { ClientAnswer } from '../../src/rsm/messages.js';
+import type { Json } from '../../src/rsm/app.js';
 import { Driver, a, b, busy, clientId, executed, failed, notPrimary } from './client-driver.js';
 
 test('a call is sent at once with seq 1, arming the attempt and deadline timers', () => {
   // Starting a call: one invoke, the (clientId, seq) key, the two timers with their documented delays.
   const d = new Driver();
   d.submit('acquire', { lock: 'x' }, 2000);
-  assert.deepEqual(d.takeOne(), { to: a, request: { clientId, seq: 1, proc: 'acquire', args: { lock: 'x' } } });
+  assert.deepEqual(d.takeOne(), { to: a, request: { clientId, seq: 1, proc: 'acquire', args: { lock: 'x' }, argsText: '{"lock":"x"}' } });
   assert.equal(d.timers.get(clientTimers.deadline), 2000);
   assert.equal(d.timers.get(clientTimers.attempt), defaultClientOptions.attemptTimeoutMs);
   assert.equal(d.core.pending, 1);
@@ -38,10 +39,10 @@ test('every retry of one call carries the same (clientId, seq), and the next cal
   d.fire(clientTimers.attempt);
   all.push(...d.take());
   assert.ok(all.length >= 5, `${all.length} sends`);
-  for (const s of all) assert.deepEqual(s.request, { clientId, seq: 1, proc: 'op', args: [1, 'x'] });
+  for (const s of all) assert.deepEqual(s.request, { clientId, seq: 1, proc: 'op', args: [1, 'x'], argsText: '[1,"x"]' });
   d.answer(all.at(-1)!.to, executed(1));
   d.submit('op2', { n: 2 });
-  assert.deepEqual(d.takeOne().request, { clientId, seq: 2, proc: 'op2', args: { n: 2 } });
+  assert.deepEqual(d.takeOne().request, { clientId, seq: 2, proc: 'op2', args: { n: 2 }, argsText: '{"n":2}' });
 });
 
 test('the deadline ends the call with DeadlineExceededError carrying the last error and the attempt count', () => {
@@ -140,6 +141,21 @@ test('a request larger than the limit is refused before it is sent, certainly no
   const d = new Driver({ maxRequestBytes: 10 });
   d.submit('append', { item: 'far too long for ten' });
   assert.ok(failed(d.results[0]) instanceof InvalidArgumentError);
+  assert.equal(d.take().length, 0);
+});
+
+test('arguments nested deeper than limits.maxJsonDepth, or not JSON, are refused before they are sent, naming why', () => {
+  // Written by a loop: a value 100 000 deep is refused without overflowing the caller's stack.
+  const d = new Driver();
+  let deep: Json = [];
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  d.submit('append', deep);
+  d.submit('append', { n: 1n } as unknown as Json);
+  d.submit('append', { toJSON: () => { throw new Error('no JSON here'); } } as unknown as Json);
+  const [tooDeep, bigint, throwing] = d.results.map(failed);
+  assert.ok(tooDeep instanceof InvalidArgumentError && /nested deeper than 64 levels.*limits\.maxJsonDepth/.test(tooDeep.message), String(tooDeep));
+  assert.ok(bigint instanceof InvalidArgumentError && /a bigint at \$\.n/.test(bigint.message), String(bigint));
+  assert.ok(throwing instanceof InvalidArgumentError && /cannot be written as JSON: no JSON here/.test(throwing.message), String(throwing));
   assert.equal(d.take().length, 0);
 });
 

@@ -1,8 +1,11 @@
 // The lock service's state machine on its own: grants, queues, tokens, callbacks, expiry, refusals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AppError } from '../../src/rsm/app.js';
+import { AppError, type Json } from '../../src/rsm/app.js';
 import { type LockState, lockApp } from '../../src/apps/lock/lock-app.js';
+import { simulateApp } from '../../tools/testkit/index.js';
+
+const simSeed = Number(process.env['SEED'] ?? 7);
 
 const call = (s: LockState, proc: string, args: Record<string, unknown>): unknown => lockApp.handlers[proc]!(s, args as never);
 const callbacks = (s: LockState, proc?: string, args?: Record<string, unknown>) =>
@@ -40,7 +43,7 @@ test('tokens increase strictly with every grant, also of a lock that was forgott
     call(s, 'release', { lock: 'b', owner: 'other' });
   }
   assert.ok(tokens.every((t, i) => i === 0 || t > tokens[i - 1]!), tokens.join(','));
-  assert.deepEqual(Object.keys(s.locks), [], 'free locks nobody waits for are forgotten');
+  assert.deepEqual([...s.locks.keys()], [], 'free locks nobody waits for are forgotten');
 });
 
 test('releasing a lock one does not hold is refused with not-held, and changes nothing', () => {
@@ -49,7 +52,7 @@ test('releasing a lock one does not hold is refused with not-held, and changes n
   call(s, 'acquire', { lock: 'a', owner: 'x' });
   assert.throws(() => call(s, 'release', { lock: 'a', owner: 'y' }), (e: unknown) => e instanceof AppError && e.code === 'not-held');
   assert.throws(() => call(s, 'release', { lock: 'nope', owner: 'y' }), (e: unknown) => e instanceof AppError && e.code === 'not-held');
-  assert.equal(s.locks['a']!.holder, 'x');
+  assert.equal(s.locks.get('a')!.holder, 'x');
   assert.throws(() => call(s, 'release', { lock: 'a', owner: 'x', token: 99 }), (e: unknown) => e instanceof AppError && e.code === 'not-held',
     'a release naming another grant is refused too');
   assert.deepEqual(call(s, 'release', { lock: 'a', owner: 'x', token: 1 }), { released: true });
@@ -71,8 +74,8 @@ test('expiring a vanished owner releases its locks, dequeues it, and calls for r
   call(s, 'acquire', { lock: 'b', owner: 'x' });
   call(s, 'acquire', { lock: 'b', owner: 'gone' });
   assert.deepEqual(call(s, 'expire', { owner: 'gone' }), { released: 1, dequeued: 1 });
-  assert.equal(s.locks['a']!.holder, null);
-  assert.deepEqual(s.locks['b']!.waiters, []);
+  assert.equal(s.locks.get('a')!.holder, null);
+  assert.deepEqual(s.locks.get('b')!.waiters, []);
   assert.deepEqual(callbacks(s, 'expire', { owner: 'gone' }), [{ clientId: 'w', message: { kind: 'retry', lock: 'a' } }]);
 });
 
@@ -82,4 +85,63 @@ test('the state survives marshal and unmarshal unchanged', () => {
   call(s, 'acquire', { lock: 'a', owner: 'x' });
   call(s, 'acquire', { lock: 'a', owner: 'y' });
   assert.deepEqual(lockApp.unmarshalState(lockApp.marshalState(s)), s);
+});
+
+/** Every key of a plain object's prototype (`constructor`, `toString`, `__proto__`, …). */
+const prototypeKeys = Object.getOwnPropertyNames(Object.prototype);
+
+test('every Object.prototype key is a lock name and an owner like any other, through every procedure and the callbacks', () => {
+  // Proves the state indexes names with a Map: no name reaches a prototype (issue 12: `constructor` killed the primary).
+  assert.ok(prototypeKeys.includes('__proto__') && prototypeKeys.includes('constructor') && prototypeKeys.length >= 12);
+  const s = lockApp.initialState();
+  for (const [i, name] of prototypeKeys.entries()) {
+    const other = prototypeKeys[(i + 1) % prototypeKeys.length]!;
+    assert.deepEqual(call(s, 'stat', { lock: name }), { holder: null, token: 0, waiters: [] }, `${name} starts free`);
+    const grant = call(s, 'acquire', { lock: name, owner: name }) as { granted: boolean; token: number };
+    assert.equal(grant.granted, true, name);
+    assert.deepEqual(call(s, 'acquire', { lock: name, owner: other }), { granted: false });
+    assert.deepEqual(callbacks(s, 'acquire', { lock: name, owner: other }), [{ clientId: name, message: { kind: 'revoke', lock: name, token: grant.token } }]);
+    assert.deepEqual(call(s, 'stat', { lock: name }), { holder: name, token: grant.token, waiters: [other] });
+  }
+  assert.equal(s.locks.size, prototypeKeys.length);
+  assert.ok(callbacks(s).length === prototypeKeys.length, 'one revoke per lock outstanding');
+  // The state survives the trip every state transfer makes, every name included.
+  const copy = lockApp.unmarshalState(lockApp.marshalState(s));
+  assert.deepEqual(copy, s);
+  assert.deepEqual(lockApp.marshalState(copy), lockApp.marshalState(s));
+  for (const name of prototypeKeys) {
+    assert.deepEqual(call(s, 'release', { lock: name, owner: name }), { released: true });
+    assert.deepEqual(callbacks(s, 'release', { lock: name }), [{ clientId: prototypeKeys[(prototypeKeys.indexOf(name) + 1) % prototypeKeys.length]!, message: { kind: 'retry', lock: name } }]);
+  }
+  for (const name of prototypeKeys) call(s, 'expire', { owner: name });
+  assert.equal(s.locks.size, 0, 'every owner expired: nothing held, nobody waits');
+  assert.equal(Object.getPrototypeOf({}), Object.prototype, 'and no prototype was touched');
+  assert.equal(typeof Object.prototype.toString, 'function');
+});
+
+test('the marshalled state has the form of version 1.0.0, and a malformed one is refused on unmarshal', () => {
+  // Proves replicas of 1.0.0 and this version read each other's state, and a bad state is an error, not a crash later.
+  const s = lockApp.initialState();
+  call(s, 'acquire', { lock: 'a', owner: 'x' });
+  call(s, 'acquire', { lock: 'a', owner: 'y' });
+  assert.equal(new TextDecoder().decode(lockApp.marshalState(s)), '{"lastToken":1,"locks":{"a":{"holder":"x","token":1,"waiters":["y"]}}}');
+  const bad = ['{}', '{"lastToken":1,"locks":[]}', '{"lastToken":-1,"locks":{}}', '{"lastToken":1,"locks":{"a":{"holder":5,"token":1,"waiters":[]}}}', '[]'];
+  for (const text of bad) assert.throws(() => lockApp.unmarshalState(new TextEncoder().encode(text)), TypeError, text);
+});
+
+test(`on the simulator under faults, clients using every Object.prototype key as lock and owner leave every node up, the replicas equal and the history linearizable (seed ${simSeed})`, () => {
+  // Proves the fix end to end on the deterministic simulator (the testkit's checks: replicas, liveness, lincheck).
+  const r = simulateApp({
+    app: lockApp,
+    seed: simSeed,
+    clients: 4,
+    nextCall: (rng, client): { proc: string; args: Json } => {
+      const lock = rng.pick(prototypeKeys);
+      const owner = rng.pick(['__proto__', 'constructor', 'toString', client.id]);
+      if (rng.chance(0.5)) return { proc: 'acquire', args: { lock, owner } };
+      return rng.chance(0.7) ? { proc: 'release', args: { lock, owner } } : { proc: 'stat', args: { lock } };
+    },
+  });
+  assert.deepEqual(r.failures, [], `SEED=${simSeed}`);
+  assert.ok(r.operations > 20, `${r.operations} operations`);
 });

@@ -14,7 +14,7 @@ import { lockSessions } from '../../src/apps/lock/lock-sessions.js';
 import { sessionClientId } from '../../src/node/sessions.js';
 import type { Json } from '../../src/rsm/app.js';
 import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
-import type { ClientAnswer, Request } from '../../src/rsm/messages.js';
+import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
 import type { Replica } from '../../src/rsm/replica.js';
 import { SimCluster } from '../../tools/sim/cluster.js';
 
@@ -103,13 +103,13 @@ test('a holder without a stream is expired by the serving primary through its RS
   assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: false });
   const start = s.cluster.sim.now;
   s.cluster.runFor(sessionTimeoutMs - 2 * checkIntervalMs);
-  assert.equal(s.replica(primary)!.state!.locks['L']!.holder, 'x', 'not expired before the timeout');
+  assert.equal(s.replica(primary)!.state!.locks.get('L')!.holder, 'x', 'not expired before the timeout');
   assert.ok(s.cluster.runUntil(() => y.received.some(isRetry('L')), 2000), 'y was sent retry');
   const retry = y.received.find(isRetry('L'))!;
   assert.ok(retry.at - start >= sessionTimeoutMs - checkIntervalMs, `expired after ${retry.at - start} ms`);
   s.cluster.runFor(500);
   for (const id of ids) {
-    assert.deepEqual(s.replica(id)!.state!.locks['L'], { holder: null, token: 1, waiters: ['y'] }, `${id} executed the expiry`);
+    assert.deepEqual(s.replica(id)!.state!.locks.get('L'), { holder: null, token: 1, waiters: ['y'] }, `${id} executed the expiry`);
   }
   const expiries = s.executed.filter((e) => e.request.proc === 'expire');
   assert.deepEqual([...new Set(expiries.map((e) => e.request.clientId))], [sessionClientId(primary)], 'submitted by the primary alone');
@@ -118,7 +118,7 @@ test('a holder without a stream is expired by the serving primary through its RS
   assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: true, token: 2 });
   // y holds L and keeps its stream: no expiry however long it holds it.
   s.cluster.runFor(3 * sessionTimeoutMs);
-  assert.equal(s.replica(primary)!.state!.locks['L']!.holder, 'y');
+  assert.equal(s.replica(primary)!.state!.locks.get('L')!.holder, 'y');
   for (const id of ids) assert.deepEqual(s.cluster.node(id).process!.stack.sessions!.expiring, []);
   assert.equal(y.end, null, 'y\'s stream is still open');
   assert.deepEqual(s.cluster.sim.failures, []);
@@ -133,7 +133,7 @@ test('a new primary starts every owner\'s session clock when it starts serving, 
   const x = s.subscribe('x', old);
   assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 });
   s.cluster.runFor(3 * sessionTimeoutMs);
-  assert.equal(s.replica(s.primary()!)!.state!.locks['L']!.holder, 'x', 'a connected holder is never expired');
+  assert.equal(s.replica(s.primary()!)!.state!.locks.get('L')!.holder, 'x', 'a connected holder is never expired');
   // The primary dies; x's stream ends, and x does not come back.
   s.cluster.crash(old);
   assert.ok(s.cluster.runUntil(() => x.end !== null, 5000), 'x hears its stream end');
@@ -142,7 +142,7 @@ test('a new primary starts every owner\'s session clock when it starts serving, 
   assert.ok(s.cluster.runUntil(() => s.serving(live), 10_000), 'the survivors serve');
   const served = s.cluster.sim.now;
   const primary = s.primary()!;
-  assert.ok(s.cluster.runUntil(() => s.replica(primary)!.state!.locks['L'] === undefined, 3 * sessionTimeoutMs), 'x expired');
+  assert.ok(s.cluster.runUntil(() => s.replica(primary)!.state!.locks.get('L') === undefined, 3 * sessionTimeoutMs), 'x expired');
   const after = s.cluster.sim.now - served;
   assert.ok(after >= sessionTimeoutMs - checkIntervalMs, `expired ${after} ms after the new primary served: its clock started then`);
   assert.ok(after <= sessionTimeoutMs + 3 * checkIntervalMs + 200, `expired ${after} ms after the new primary served`);
@@ -157,7 +157,7 @@ test('an internal request on a backup is answered not-primary and executes nothi
   const node = s.cluster.node(backup);
   const answers: ClientAnswer[] = [];
   node.world!.executor.submit(() => {
-    node.process!.stack.rsm!.submitInternal({ clientId: 'internal', seq: 1, proc: 'stat', args: { lock: 'L' } }, (a) => answers.push(a));
+    node.process!.stack.rsm!.submitInternal(newRequest('internal', 1, 'stat', { lock: 'L' }), (a) => answers.push(a));
   });
   s.cluster.runFor(100);
   assert.deepEqual(answers.map((a) => a.kind), ['not-primary']);

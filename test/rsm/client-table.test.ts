@@ -3,10 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientTable, type Outcome, requestDigest } from '../../src/rsm/client-table.js';
+import type { Json } from '../../src/rsm/app.js';
+import { newRequest } from '../../src/rsm/messages.js';
 
 const ok = (value: unknown): Outcome => ({ ok: true, value: value as never });
-const d1 = requestDigest('append', { item: 'a' });
-const d2 = requestDigest('append', { item: 'b' });
+const digestOf = (proc: string, args: Json): string => requestDigest(newRequest('c', 1, proc, args));
+const d1 = digestOf('append', { item: 'a' });
+const d2 = digestOf('append', { item: 'b' });
 
 test('a client the table has never seen has every request new', () => {
   // Proves a fresh table executes anything.
@@ -33,9 +36,20 @@ test('a reused number that carries another request is a conflict, never answered
 
 test('digests depend on the procedure and the arguments, and are deterministic', () => {
   // Proves the digest tells requests apart the same way on every replica.
-  assert.equal(requestDigest('append', { item: 'a' }), d1);
-  assert.notEqual(requestDigest('append', { item: 'a' }), requestDigest('add', { item: 'a' }));
+  assert.equal(digestOf('append', { item: 'a' }), d1);
+  assert.notEqual(digestOf('append', { item: 'a' }), digestOf('add', { item: 'a' }));
   assert.notEqual(d1, d2);
+});
+
+test('the digest is taken from the arguments\' text as received: other text of the same value is another request', () => {
+  // Proves digests never serialise the arguments again (a retry carries the text its client wrote once).
+  const a = requestDigest({ proc: 'add', argsText: '{"key":"k","by":1}' });
+  assert.equal(requestDigest({ proc: 'add', argsText: '{"key":"k","by":1}' }), a);
+  assert.notEqual(requestDigest({ proc: 'add', argsText: '{"by":1,"key":"k"}' }), a);
+  assert.notEqual(requestDigest({ proc: 'add', argsText: '{"key":"k", "by":1}' }), a);
+  // Text no serialiser could write back without overflowing the stack digests in a loop.
+  const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+  assert.match(requestDigest({ proc: 'add', argsText: deep }), /^[0-9a-f]{16}$/);
 });
 
 test('recording a newer request replaces the older one for that client only', () => {

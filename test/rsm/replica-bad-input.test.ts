@@ -9,6 +9,7 @@ import { Replica, type RsmOutbox } from '../../src/rsm/replica.js';
 import { ReturnAddress } from '../../src/env/transport.js';
 import { testApp, type TestState } from '../../src/apps/test-app.js';
 import { defaultRsmOptions } from '../../src/options.js';
+import { newRequest } from '../../src/rsm/messages.js';
 
 /** A replica of the test app in a one-member cluster (its own primary), serving view 1. */
 function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: RsmOutbox) => void) => RsmOutbox } {
@@ -33,7 +34,7 @@ function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: RsmOutb
 
 test('an unknown procedure is refused as invalid and nothing is stamped or executed', () => {
   const { replica, run } = servingPrimary();
-  const out = run((o) => replica.onClientCall(new ReturnAddress('c 1'), { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'nope', args: {} } }, o));
+  const out = run((o) => replica.onClientCall(new ReturnAddress('c 1'), { kind: 'invoke', request: newRequest('c', 1, 'nope', {}) }, o));
   assert.deepEqual(out.answers.map((s) => s.answer), [{ kind: 'invalid', clientId: 'c', seq: 1, field: 'proc', reason: 'unknown procedure "nope"' }]);
   assert.equal(replica.lastExecuted?.seqno, 0);
   assert.equal(replica.state!.list.length, 0);
@@ -41,7 +42,7 @@ test('an unknown procedure is refused as invalid and nothing is stamped or execu
 
 test('an invoke for a view that does not exist is rejected and executes nothing', () => {
   const { replica, run } = servingPrimary();
-  const out = run((o) => replica.onMessage('a', { kind: 'invoke', vs: { vid: 999, seqno: 1 }, request: { clientId: 'x', seq: 1, proc: 'append', args: { item: 'forged' } } }, o));
+  const out = run((o) => replica.onMessage('a', { kind: 'invoke', vs: { vid: 999, seqno: 1 }, request: newRequest('x', 1, 'append', { item: 'forged' }) }, o));
   assert.deepEqual(out.sends.map((s) => s.msg), [{ kind: 'invoke-reject', vs: { vid: 999, seqno: 1 }, vid: 1 }]);
   assert.equal(replica.state!.list.length, 0);
   // State-transfer requests for a view that does not exist get nothing either.
@@ -51,9 +52,9 @@ test('an invoke for a view that does not exist is rejected and executes nothing'
 
 test('an app error travels inside the reply and the request counts as executed', () => {
   const { replica, run } = servingPrimary();
-  const out = run((o) => replica.onClientCall(new ReturnAddress('c 1'), { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'refuse', args: { code: 'nope' } } }, o));
+  const out = run((o) => replica.onClientCall(new ReturnAddress('c 1'), { kind: 'invoke', request: newRequest('c', 1, 'refuse', { code: 'nope' }) }, o));
   assert.deepEqual(out.answers.map((s) => s.answer), [{ kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: false, code: 'nope', message: 'refused on request' } }]);
-  const again = run((o) => replica.onClientCall(new ReturnAddress('c 2'), { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'refuse', args: { code: 'nope' } } }, o));
+  const again = run((o) => replica.onClientCall(new ReturnAddress('c 2'), { kind: 'invoke', request: newRequest('c', 1, 'refuse', { code: 'nope' }) }, o));
   assert.deepEqual(again.answers.map((s) => s.answer), out.answers.map((s) => s.answer), 'a retry is answered from the client table');
   assert.equal(replica.lastExecuted?.seqno, 2, 'the retry was stamped too (the table decides when a request executes)');
 });

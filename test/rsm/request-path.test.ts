@@ -9,7 +9,7 @@ import { defaultRsmOptions } from '../../src/options.js';
 import { Outbox } from '../../src/env/outbox.js';
 import { ReturnAddress } from '../../src/env/transport.js';
 import type { Members } from '../../src/env/types.js';
-import type { ClientAnswer, Request } from '../../src/rsm/messages.js';
+import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
 import { Replica, type RsmMutations, type RsmOutbox } from '../../src/rsm/replica.js';
 
 interface Executed {
@@ -49,10 +49,12 @@ function servingPrimary(mutations: RsmMutations = {}) {
   /** Backup b acknowledges `seqno`; returns the answers that released. */
   const ack = (seqno: number): ClientAnswer[] =>
     run((o) => replica.onMessage('b', { kind: 'invoke-ack', vs: { vid: 1, seqno } }, o)).answers.map((x) => x.answer);
-  return { replica, executed, call, ack };
+  /** Backup b acknowledges `seqno`; returns the answers that released, with their return addresses. */
+  const ackTo = (seqno: number) => run((o) => replica.onMessage('b', { kind: 'invoke-ack', vs: { vid: 1, seqno } }, o)).answers;
+  return { replica, executed, call, ack, ackTo };
 }
 
-const append = (seq: number, item: string, clientId = 'c'): Request => ({ clientId, seq, proc: 'append', args: { item } });
+const append = (seq: number, item: string, clientId = 'c'): Request => newRequest(clientId, seq, 'append', { item });
 
 test('a retry of an executed request is stamped again and answered from the client table, without running again', () => {
   // The execution step decides: the retry gets the stored outcome; the app ran the request once.
@@ -86,7 +88,12 @@ test('another request under the (clientId, seq) of one in flight is refused at o
   assert.equal(other.sends.length, 0);
   const [answer] = other.answers.map((a) => a.answer);
   assert.ok(answer?.kind === 'invalid' && answer.field === 'seq' && /is in flight under this number/.test(answer.reason), JSON.stringify(answer));
+  // The first executes and only its own client is answered with its outcome; the other never runs.
+  const released = p.ackTo(1);
+  assert.deepEqual(released.map((a) => [a.to.toString(), a.answer]), [['first', { kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: true, value: 0 } }]]);
+  assert.deepEqual(p.replica.state!.list, ['x']);
 });
+
 
 test('a request conflicting with an executed one, and a late duplicate, execute without running and are refused', () => {
   // Conflict and stale are decisions of the execution step: replicated, never run, answered invalid and stale.

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvariantViolation } from '../../src/env/errors.js';
+import { InvalidMessageError, InvariantViolation } from '../../src/env/errors.js';
 import { ClientTable } from '../../src/rsm/client-table.js';
 import type { ReplicaMessage } from '../../src/rsm/messages.js';
 import { StateTransfer, chunkOf, decodeSnapshot, encodeSnapshot } from '../../src/rsm/state-transfer.js';
@@ -90,11 +90,18 @@ test('a snapshot decodes from a view into a larger buffer at a non-zero offset',
   assert.deepEqual(snap.app, bytes(100));
 });
 
-test('a truncated snapshot is an invariant violation, not a silent partial state', () => {
-  // Bytes shorter than the header they announce are refused.
+test('a truncated or too deeply nested snapshot is refused as invalid input, not a silent partial state', () => {
+  // The bytes come from another replica: bytes shorter than the header they announce, or a
+  // header nested deeper than any client table holds, are refused with a typed error (the
+  // state is then not installed), never an invariant violation that would stop the node.
   const encoded = encodeSnapshot(target, sampleTable(), bytes(10));
-  assert.throws(() => decodeSnapshot(encoded.subarray(0, 3)), InvariantViolation);
-  assert.throws(() => decodeSnapshot(encoded.subarray(0, 10)), InvariantViolation);
+  assert.throws(() => decodeSnapshot(encoded.subarray(0, 3)), InvalidMessageError);
+  assert.throws(() => decodeSnapshot(encoded.subarray(0, 10)), InvalidMessageError);
+  const deep = new TextEncoder().encode(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+  const forged = new Uint8Array(4 + deep.length);
+  new DataView(forged.buffer).setUint32(0, deep.length, true);
+  forged.set(deep, 4);
+  assert.throws(() => decodeSnapshot(forged), (e: unknown) => e instanceof InvalidMessageError && /deeper/.test(e.message));
 });
 
 for (const chunkBytes of [1, 7, 1000, 4096, 65_536, 256 * 1024]) {

@@ -15,7 +15,7 @@ import { Prng } from '../../tools/sim/prng.js';
 import { limits } from '../../src/options.js';
 import { InvalidMessageError } from '../../src/env/errors.js';
 import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';
-import { type ClientAnswer, type ClientCall, type ReplicaMessage, syncActions } from '../../src/rsm/messages.js';
+import { type ClientAnswer, type ClientCall, type ReplicaMessage, newRequest, syncActions } from '../../src/rsm/messages.js';
 import type { Json } from '../../src/rsm/app.js';
 import type { Outcome } from '../../src/rsm/client-table.js';
 
@@ -144,7 +144,9 @@ function rsmGenerators(rng: Prng) {
   const vs = () => rng.pick([{ vid: 0, seqno: 0 }, { vid: vid(), seqno: 0 }, { vid: vid(), seqno: seq() }, { vid: limits.maxInstance, seqno: Number.MAX_SAFE_INTEGER }]);
   const clientId = (): string => rng.pick(['c', `client-${rng.int(1e9)}`, 'x'.repeat(limits.maxClientIdLength), 'ü😀-client']);
   const proc = (): string => rng.pick(['p', 'acquire', 'lock.release_2', 'x'.repeat(limits.maxProcNameLength)]);
-  const request = () => ({ clientId: clientId(), seq: seq(), proc: proc(), args: rng.pick(everyJson) });
+  const request = () => newRequest(clientId(), seq(), proc(), rng.pick(everyJson));
+  // A stamped request's viewstamp: seqnos start at 1 in every view.
+  const stamped = () => rng.pick([{ vid: 1, seqno: 1 }, { vid: vid(), seqno: seq() }, { vid: limits.maxInstance, seqno: Number.MAX_SAFE_INTEGER }]);
   const data = (): Uint8Array => {
     const n = rng.pick([0, 1, rng.between(2, 5000)]);
     return Uint8Array.from({ length: n }, () => rng.int(256));
@@ -153,9 +155,9 @@ function rsmGenerators(rng: Prng) {
     ? { ok: true, value: rng.pick(everyJson) }
     : { ok: false, code: rng.pick(['E', 'NO_SUCH_LOCK', 'ü😀']), message: rng.pick(['', 'lock x is held', 'é\n😀']) };
   const replica = (): ReplicaMessage[] => [
-    { kind: 'invoke', vs: vs(), request: request() },
-    { kind: 'invoke-ack', vs: vs() },
-    { kind: 'invoke-reject', vs: vs(), vid: rng.pick([0, vid()]) },
+    { kind: 'invoke', vs: stamped(), request: request() },
+    { kind: 'invoke-ack', vs: stamped() },
+    { kind: 'invoke-reject', vs: stamped(), vid: rng.pick([0, vid()]) },
     { kind: 'sync-status', vid: vid(), last: null, complete: false },
     { kind: 'sync-status', vid: vid(), last: vs(), complete: true },
     { kind: 'sync-status', vid: vid(), last: { vid: 0, seqno: 0 }, complete: rng.chance(0.5) },
@@ -199,7 +201,7 @@ test(`every replica message kind survives protobuf encoding unchanged (seed ${se
 test('a replica message with the args of every JSON type survives protobuf encoding unchanged', () => {
   // The request's args travel as JSON text; every JSON type comes back equal.
   for (const args of everyJson) {
-    const m: ReplicaMessage = { kind: 'invoke', vs: { vid: 0, seqno: 0 }, request: { clientId: 'c', seq: 1, proc: 'p', args } };
+    const m: ReplicaMessage = { kind: 'invoke', vs: { vid: 1, seqno: 1 }, request: newRequest('c', 1, 'p', args) };
     assert.deepEqual(roundTrip(replicaCodec, m), m);
   }
 });
@@ -222,7 +224,7 @@ test(`every client call and answer kind survives protobuf encoding unchanged (se
   assert.equal(callKinds.size, 2, 'every ClientCall kind was tried');
   assert.equal(answerKinds.size, 6, 'every ClientAnswer kind was tried');
   for (const args of everyJson) {
-    const c: ClientCall = { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'p', args } };
+    const c: ClientCall = { kind: 'invoke', request: newRequest('c', 1, 'p', args) };
     assert.deepEqual(callRoundTrip(c), c);
     const a: ClientAnswer = { kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: true, value: args } };
     assert.deepEqual(answerRoundTrip(a), a);
@@ -232,7 +234,7 @@ test(`every client call and answer kind survives protobuf encoding unchanged (se
 test('args of exactly limits.maxRequestBytes of JSON text are accepted', () => {
   // The limit itself is allowed; only beyond it is refused.
   const args = 'x'.repeat(limits.maxRequestBytes - 2); // JSON text: the string plus two quotes
-  const call: ClientCall = { kind: 'invoke', request: { clientId: 'c', seq: 1, proc: 'p', args } };
+  const call: ClientCall = { kind: 'invoke', request: newRequest('c', 1, 'p', args) };
   assert.deepEqual(callRoundTrip(call), call);
 });
 

@@ -22,9 +22,16 @@ export async function callReplica(opts: {
   readonly node: NodeId;
   readonly proc: string;
   readonly args: Json;
+  /**
+   * The arguments' text as sent, instead of `args` written as JSON: for arguments no client
+   * would send (deeply nested, not JSON at all), to see the replica refuse them.
+   */
+  readonly argsText?: string;
   readonly deadlineMs: number;
   /** Default a fresh id per call, so that the client table knows nothing of it. */
   readonly clientId?: string;
+  /** Default 1. */
+  readonly seq?: number;
 }): Promise<ProbeResult> {
   const transport = new GrpcClientTransport({
     cluster: opts.cluster,
@@ -41,7 +48,13 @@ export async function callReplica(opts: {
       );
       channel.send(opts.node, {
         kind: 'invoke',
-        request: { clientId: opts.clientId ?? `probe-${process.pid}-${Math.random().toString(36).slice(2, 10)}`, seq: 1, proc: opts.proc, args: opts.args },
+        request: {
+          clientId: opts.clientId ?? `probe-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
+          seq: opts.seq ?? 1,
+          proc: opts.proc,
+          args: opts.args,
+          argsText: opts.argsText ?? JSON.stringify(opts.args),
+        },
       });
     });
   } finally {

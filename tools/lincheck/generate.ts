@@ -226,7 +226,7 @@ export function generateLockHistory(options: GenerateOptions & { readonly locks:
 }
 
 function nextLockInput(state: LockState, locks: readonly string[], owner: string, r: Prng): LockInput {
-  const entries = Object.entries(state.locks);
+  const entries = [...state.locks];
   const held = entries.filter(([, e]) => e.holder === owner);
   const waiting = entries.filter(([, e]) => e.waiters.includes(owner));
   const roll = r.next();

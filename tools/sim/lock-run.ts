@@ -192,7 +192,7 @@ function lockWorkload(): Workload<LockState, LockModelState, LockInput, LockOutp
       new LockClient(client, locks, run, counts).start();
     },
     checkFinal(states, snapshots, run) {
-      run.rsm.checkEqualState(snapshots, new Map([...states].map(([id, s]) => [id, `${Object.keys(s.locks).length} locks, last token ${s.lastToken}`])));
+      run.rsm.checkEqualState(snapshots, new Map([...states].map(([id, s]) => [id, `${s.locks.size} locks, last token ${s.lastToken}`])));
     },
     stats: () => ({ locks: locks.length, ...counts }),
   };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { App } from '../../src/rsm/app.js';
-import { runHandler } from '../../src/rsm/execution.js';
+import { runHandler } from '../../src/rsm/app-guard.js';
 import { describeBytes, jsonTrip } from './json.js';
 import type { Call, Outcome, SequentialModel } from './types.js';
 

@@ -35,8 +35,9 @@ function checkOptions<S, M>(o: SimulateAppOptions<S, M>): void {
 /**
  * Runs `options.app` on the deterministic simulator: a cluster of replicas under faults, clients
  * making the calls `nextCall` draws, every call recorded, and then every check:
- * - synod's own (one value per Paxos instance, one view history, the same request at every
- *   viewstamp on every replica);
+ * - synod's own (one value per Paxos instance, one view history, the same request and the same
+ *   outcome at every viewstamp on every replica: an app that answers differently on two
+ *   replicas is caught at that request);
  * - liveness once faults end (the cluster serves again and every client's calls succeed);
  * - replica divergence (every member of the final view holds the same app state);
  * - the clients' history is linearizable in the model (default: the app itself, run one call at

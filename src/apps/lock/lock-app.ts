@@ -30,7 +30,11 @@ export interface LockEntry {
 export interface LockState {
   /** The last fencing token issued, for any lock. */
   lastToken: number;
-  readonly locks: Record<string, LockEntry>;
+  /**
+   * Every lock that is held or waited for, by name. A `Map`: names come from clients, and
+   * `__proto__`, `constructor` or `toString` is a lock name like any other.
+   */
+  readonly locks: Map<string, LockEntry>;
 }
 
 /** Longest lock name and owner id accepted. */
@@ -40,8 +44,13 @@ export type LockCallback =
   | { readonly kind: 'revoke'; readonly lock: string; readonly token: number }
   | { readonly kind: 'retry'; readonly lock: string };
 
+/** Argument `name` of an args object (own properties only: a name is never looked up on a prototype). */
+function arg(args: Json, name: string): Json | undefined {
+  return typeof args === 'object' && args !== null && !Array.isArray(args) && Object.hasOwn(args, name) ? args[name] : undefined;
+}
+
 function field(args: Json, name: string, max: number): string {
-  const v = typeof args === 'object' && args !== null && !Array.isArray(args) ? args[name] : undefined;
+  const v = arg(args, name);
   if (typeof v !== 'string' || v.length === 0) throw new AppError('bad-args', `${name} must be a non-empty string`);
   if (v.length > max) throw new AppError('bad-args', `${name} is longer than ${max} characters`);
   return v;
@@ -51,12 +60,41 @@ const lockName = (args: Json): string => field(args, 'lock', lockLimits.maxLockN
 const ownerOf = (args: Json): string => field(args, 'owner', lockLimits.maxOwnerLength);
 
 function entry(state: LockState, lock: string): LockEntry {
-  let e = state.locks[lock];
+  let e = state.locks.get(lock);
   if (e === undefined) {
     e = { holder: null, token: 0, waiters: [] };
-    state.locks[lock] = e;
+    state.locks.set(lock, e);
   }
   return e;
+}
+
+/** Every callback the state calls for, lock by lock. */
+function allCallbacks(state: LockState): Callback[] {
+  return [...state.locks].flatMap(([name, e]) => callbacksOf(name, e));
+}
+
+/**
+ * A state from its marshalled form, checked (the bytes come from another replica): `{ lastToken,
+ * locks }` with the locks as a JSON object keyed by lock name, the form of version 1.0.0 (so the
+ * bytes did not change when the state became a `Map`). `JSON.parse` makes every key an own
+ * property, `__proto__` included.
+ */
+function stateOf(v: Json): LockState {
+  const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {};
+  const lastToken = o['lastToken'];
+  const locks = o['locks'];
+  if (!Number.isSafeInteger(lastToken) || (lastToken as number) < 0) throw new TypeError('lock state: lastToken must be a non-negative integer');
+  if (typeof locks !== 'object' || locks === null || Array.isArray(locks)) throw new TypeError('lock state: locks must be an object');
+  const map = new Map<string, LockEntry>();
+  for (const [name, e] of Object.entries(locks)) {
+    const { holder, token, waiters } = (typeof e === 'object' && e !== null && !Array.isArray(e) ? e : {}) as Record<string, Json>;
+    if ((holder !== null && typeof holder !== 'string') || !Number.isSafeInteger(token) || !Array.isArray(waiters) ||
+      !waiters.every((w) => typeof w === 'string')) {
+      throw new TypeError(`lock state: lock ${JSON.stringify(name)} is not { holder, token, waiters }`);
+    }
+    map.set(name, { holder: holder as string | null, token: token as number, waiters: waiters as string[] });
+  }
+  return { lastToken: lastToken as number, locks: map };
 }
 
 /** The callbacks lock `name` calls for in its current state. */
@@ -69,7 +107,7 @@ function callbacksOf(name: string, e: LockEntry | undefined): Callback[] {
 export const lockApp = defineApp<LockState>({
   name: 'lock',
   version: '1.0.0',
-  initialState: () => ({ lastToken: 0, locks: {} }),
+  initialState: () => ({ lastToken: 0, locks: new Map() }),
   handlers: {
     acquire: (state, args): Json => {
       const lock = lockName(args);
@@ -88,24 +126,24 @@ export const lockApp = defineApp<LockState>({
     release: (state, args) => {
       const lock = lockName(args);
       const owner = ownerOf(args);
-      const e = state.locks[lock];
-      const token = typeof args === 'object' && args !== null && !Array.isArray(args) ? args['token'] : undefined;
+      const e = state.locks.get(lock);
+      const token = arg(args, 'token');
       if (e === undefined || e.holder !== owner || (typeof token === 'number' && token !== e.token)) {
         throw new AppError('not-held', `${owner} does not hold ${lock}${e?.holder ? ` (${e.holder} does, token ${e.token})` : ''}`);
       }
       e.holder = null;
-      if (e.waiters.length === 0) delete state.locks[lock]; // tokens come from lastToken: nothing is lost
+      if (e.waiters.length === 0) state.locks.delete(lock); // tokens come from lastToken: nothing is lost
       return { released: true };
     },
     stat: (state, args) => {
-      const e = state.locks[lockName(args)];
+      const e = state.locks.get(lockName(args));
       return { holder: e?.holder ?? null, token: e?.token ?? 0, waiters: [...(e?.waiters ?? [])] };
     },
     expire: (state, args) => {
       const owner = ownerOf(args);
       let released = 0;
       let dequeued = 0;
-      for (const [name, e] of Object.entries(state.locks)) {
+      for (const [name, e] of state.locks) {
         if (e.holder === owner) {
           e.holder = null;
           released++;
@@ -113,19 +151,18 @@ export const lockApp = defineApp<LockState>({
         const before = e.waiters.length;
         e.waiters = e.waiters.filter((w) => w !== owner);
         dequeued += before - e.waiters.length;
-        if (e.holder === null && e.waiters.length === 0) delete state.locks[name];
+        if (e.holder === null && e.waiters.length === 0) state.locks.delete(name); // deleting the current entry keeps the iteration valid
       }
       return { released, dequeued };
     },
   },
   callbacks: (state, request) => {
-    if (request === undefined) return Object.entries(state.locks).flatMap(([name, e]) => callbacksOf(name, e));
-    if (request.proc === 'expire') return Object.entries(state.locks).flatMap(([name, e]) => callbacksOf(name, e));
+    if (request === undefined || request.proc === 'expire') return allCallbacks(state);
     if (request.proc !== 'acquire' && request.proc !== 'release') return [];
-    const args = request.args;
-    const name = typeof args === 'object' && args !== null && !Array.isArray(args) ? args['lock'] : undefined;
-    return typeof name === 'string' ? callbacksOf(name, state.locks[name]) : [];
+    const name = arg(request.args, 'lock');
+    return typeof name === 'string' ? callbacksOf(name, state.locks.get(name)) : [];
   },
-  marshalState: (state) => jsonState.marshal(state as unknown as Json),
-  unmarshalState: (data) => jsonState.unmarshal(data) as unknown as LockState,
+  // `Object.fromEntries` makes own properties, `__proto__` too, so every lock is written.
+  marshalState: (state) => jsonState.marshal({ lastToken: state.lastToken, locks: Object.fromEntries(state.locks) as unknown as Json }),
+  unmarshalState: (data) => stateOf(jsonState.unmarshal(data)),
 });

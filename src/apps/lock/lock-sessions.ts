@@ -14,7 +14,7 @@ import type { LockState } from './lock-app.js';
 export const lockSessions: SessionSpec<LockState> = {
   owners(state) {
     const owners = new Set<string>();
-    for (const e of Object.values(state.locks)) {
+    for (const e of state.locks.values()) {
       if (e.holder !== null) owners.add(e.holder);
       for (const w of e.waiters) owners.add(w);
     }
@@ -24,7 +24,7 @@ export const lockSessions: SessionSpec<LockState> = {
   describe(state, owner) {
     const held: string[] = [];
     const waiting: string[] = [];
-    for (const [name, e] of Object.entries(state.locks)) {
+    for (const [name, e] of state.locks) {
       if (e.holder === owner) held.push(name);
       if (e.waiters.includes(owner)) waiting.push(name);
     }

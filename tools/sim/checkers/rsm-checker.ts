@@ -15,10 +15,13 @@ export interface CallRecord {
 }
 
 /**
- * Safety checkers of the RSM layer; the first two hold for any app, the rest are about the test
+ * Safety checkers of the RSM layer; the first three hold for any app, the rest are about the test
  * app's append-only list:
  * - same request at every viewstamp: every replica that executed viewstamp v executed the same
  *   request there (checked as it happens);
+ * - same outcome at every viewstamp: and got the same outcome for it (the reply, or the error's
+ *   code and message), so an app that answers differently on different replicas (a clock, a
+ *   random number, a global counter in a handler) is caught even where the states agree;
  * - equal state: every member of a quiet view holds the same state (app state and client table);
  * - no acknowledged request lost: every item a client was told is at index i is at index i of the
  *   final list;
@@ -30,7 +33,8 @@ export interface CallRecord {
  */
 export class RsmChecker {
   readonly #sim: Simulation;
-  readonly #atViewstamp = new Map<string, string>();
+  /** What was executed at each viewstamp, and with what outcome, by the first replica that did. */
+  readonly #atViewstamp = new Map<string, { readonly node: NodeId; readonly request: string; readonly outcome: string }>();
   readonly calls: CallRecord[] = [];
   executions = 0;
 
@@ -38,13 +42,18 @@ export class RsmChecker {
     this.#sim = sim;
   }
 
-  executed(node: NodeId, vs: Viewstamp, request: Request, _outcome: Outcome): void {
+  executed(node: NodeId, vs: Viewstamp, request: Request, outcome: Outcome): void {
     this.executions++;
     const key = formatViewstamp(vs);
-    const what = `${request.clientId}#${request.seq}:${request.proc}:${JSON.stringify(request.args)}`;
+    const what = `${request.clientId}#${request.seq}:${request.proc}:${request.argsText}`;
+    const got = JSON.stringify(outcome);
     const known = this.#atViewstamp.get(key);
-    if (known === undefined) this.#atViewstamp.set(key, what);
-    else if (known !== what) this.#sim.fail(`same request at viewstamp: ${node} executed ${what} at ${key}, another replica ${known}`);
+    if (known === undefined) this.#atViewstamp.set(key, { node, request: what, outcome: got });
+    else if (known.request !== what) this.#sim.fail(`same request at viewstamp: ${node} executed ${what} at ${key}, ${known.node} ${known.request}`);
+    else if (known.outcome !== got) {
+      this.#sim.fail(`same outcome at viewstamp: ${node} got ${got} for ${what} at ${key}, ${known.node} ${known.outcome}. ` +
+        'The app is not deterministic (a handler reads a clock, randomness, I/O or a global)');
+    }
   }
 
   invoked(clientId: string, item: string): CallRecord {

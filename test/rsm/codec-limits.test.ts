@@ -1,0 +1,76 @@
+// The edge: JSON arguments are checked once, when a client request (or a replica's invoke) is
+// decoded, for size in bytes and nesting, with refusals naming the limit; the text received is
+// kept and passed on unchanged, and the digest is computed from it. Decoded fields are range-checked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidMessageError } from '../../src/env/errors.js';
+import { limits } from '../../src/options.js';
+import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';
+import { decodeCallbackMessage } from '../../src/rsm/callbacks-wire.js';
+import { requestDigest } from '../../src/rsm/client-table.js';
+import type { ClientCall, ReplicaMessage } from '../../src/rsm/messages.js';
+
+const deepText = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+const wireRequest = (args: string, seq = 1): Record<string, unknown> => ({ client_id: 'c', seq, proc: 'append', args });
+const wireCall = (args: string, seq = 1): Record<string, unknown> => ({ invoke: { request: wireRequest(args, seq) } });
+
+/** Asserts `run` throws an InvalidMessageError on `field` whose reason matches `reason`. */
+function refuses(run: () => unknown, field: string, reason: RegExp): void {
+  assert.throws(run, (e: unknown) => e instanceof InvalidMessageError && e.field === field && reason.test(e.reason), `${field} ${reason}`);
+}
+
+test('arguments nested deeper than limits.maxJsonDepth are refused at decoding, naming the limit, however deep', () => {
+  // ~400 KB of [[[…]]]: under the size limit; JSON.stringify of its value would overflow the stack.
+  const text = deepText(200_000);
+  assert.ok(text.length < limits.maxRequestBytes);
+  refuses(() => clientServiceCodec.decodeRequest(wireCall(text)), 'invoke.request.args', /nested deeper than 64 levels \(limits\.maxJsonDepth\)/);
+  refuses(() => clientServiceCodec.decodeRequest(wireCall(deepText(limits.maxJsonDepth + 1))), 'invoke.request.args', /limits\.maxJsonDepth/);
+  const atLimit = clientServiceCodec.decodeRequest(wireCall(deepText(limits.maxJsonDepth)));
+  assert.equal(atLimit.kind === 'invoke' && atLimit.request.argsText, deepText(limits.maxJsonDepth), 'the limit itself is accepted');
+  // An invoke from a (forged or broken) primary is held to the same limits.
+  refuses(() => replicaCodec.decode({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest(text) } }),
+    'invoke.request.args', /limits\.maxJsonDepth/);
+});
+
+test('arguments over limits.maxRequestBytes are refused naming the limit; a string of brackets is not nesting', () => {
+  refuses(() => clientServiceCodec.decodeRequest(wireCall(JSON.stringify('€'.repeat(limits.maxRequestBytes / 3)))), 'invoke.request.args',
+    /more than 1048576 bytes of JSON \(limits\.maxRequestBytes\)/);
+  const brackets = JSON.stringify('['.repeat(10_000));
+  const call = clientServiceCodec.decodeRequest(wireCall(brackets));
+  assert.equal(call.kind === 'invoke' && call.request.args, '['.repeat(10_000));
+});
+
+test('the text received is kept as it came, passed on to backups unchanged, and digested as it is', () => {
+  // Spaces and key order a re-serialisation would change: the backup's digest equals the primary's.
+  const text = '{ "item" : "x",  "b":1 }';
+  const call = clientServiceCodec.decodeRequest(wireCall(text)) as Extract<ClientCall, { kind: 'invoke' }>;
+  assert.equal(call.request.argsText, text);
+  assert.deepEqual(call.request.args, { item: 'x', b: 1 });
+  const invoke: ReplicaMessage = { kind: 'invoke', vs: { vid: 2, seqno: 7 }, request: call.request };
+  const atBackup = replicaCodec.decode(replicaCodec.encode(invoke)) as Extract<ReplicaMessage, { kind: 'invoke' }>;
+  assert.equal(atBackup.request.argsText, text);
+  assert.equal(requestDigest(atBackup.request), requestDigest(call.request));
+  assert.equal(requestDigest(call.request), requestDigest({ proc: 'append', argsText: text }));
+});
+
+test('decoded replica messages are range-checked: stamped viewstamps start at view 1 and seqno 1; booleans are booleans', () => {
+  refuses(() => replicaCodec.decode({ invoke: { vs: { vid: 1, seqno: 0 }, request: wireRequest('null') } }), 'invoke.vs.seqno', /out of range/);
+  refuses(() => replicaCodec.decode({ invoke_ack: { vs: { vid: 0, seqno: 3 } } }), 'invoke_ack.vs.vid', /out of range/);
+  refuses(() => replicaCodec.decode({ invoke_reject: { vs: { vid: 2, seqno: -1 }, vid: 2 } }), 'invoke_reject.vs.seqno', /out of range/);
+  refuses(() => replicaCodec.decode({ sync_status: { vid: 1, complete: 'yes' } }), 'sync_status.complete', /not a boolean/);
+  assert.deepEqual(replicaCodec.decode({ sync_status: { vid: 1 } }), { kind: 'sync-status', vid: 1, last: null, complete: false }, 'absent is false');
+});
+
+test('a client refuses an answer whose reply passes the reply limits (a server cannot overflow its client either)', () => {
+  const answer = (value: string) => ({ executed: { client_id: 'c', seq: 1, outcome: { ok: true, value } } });
+  refuses(() => clientServiceCodec.decodeAnswer(answer(deepText(5000))), 'executed.outcome.value', /limits\.maxJsonDepth/);
+  assert.deepEqual(clientServiceCodec.decodeAnswer(answer('[1]')), { kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: true, value: [1] } });
+  refuses(() => clientServiceCodec.decodeAnswer({ executed: { client_id: 'c', seq: 1, outcome: { ok: 1, value: '1' } } }), 'executed.outcome.ok', /not a boolean/);
+});
+
+test('a lock client refuses a callback message beyond the reply limits, as any message that is not JSON', () => {
+  assert.deepEqual(decodeCallbackMessage({ message: '{"kind":"retry","lock":"a"}' }), { kind: 'retry', lock: 'a' });
+  refuses(() => decodeCallbackMessage({ message: deepText(100_000) }), 'message', /limits\.maxJsonDepth/);
+  refuses(() => decodeCallbackMessage({ message: JSON.stringify('x'.repeat(limits.maxReplyBytes)) }), 'message', /limits\.maxReplyBytes/);
+  refuses(() => decodeCallbackMessage({ message: '{not json' }), 'message', /not JSON/);
+});
