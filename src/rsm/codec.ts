@@ -3,7 +3,7 @@ import type { ServiceCodec, WireCodec } from '../env/transport.js';
 import { type Fields, bool, members, nodeId, object, uint } from '../env/validate.js';
 import { limits } from '../options.js';
 import type { Json } from './app.js';
-import type { Outcome } from './client-table.js';
+import { type Outcome, isReservedProc } from './client-table.js';
 import { type JsonBounds, jsonTextDepth, utf8Bytes } from './json-text.js';
 import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, type SyncAction, syncActions } from './messages.js';
 import type { Viewstamp } from './viewstamp.js';
@@ -73,12 +73,20 @@ function request(v: unknown, path: string): Request {
     proc: text(o['proc'], `${path}.proc`, limits.maxProcNameLength),
     args: args.value,
     argsText: args.text,
+    first: bool(o['first'], `${path}.first`),
   };
+}
+
+/** A client's request: procedures of synod itself (`isReservedProc`, e.g. the client table's sweep) are refused here, at the edge. */
+function clientRequest(v: unknown, path: string): Request {
+  const r = request(v, path);
+  if (isReservedProc(r.proc)) throw new InvalidMessageError(`${path}.proc`, `${JSON.stringify(r.proc)} is reserved for synod itself`);
+  return r;
 }
 
 /** A request on the wire: its arguments as the text received (or written once by the client), never serialised again. */
 function wireRequest(r: Request): Fields {
-  return { client_id: r.clientId, seq: r.seq, proc: r.proc, args: r.argsText };
+  return { client_id: r.clientId, seq: r.seq, proc: r.proc, args: r.argsText, ...(r.first ? { first: true } : {}) };
 }
 
 function bodyOf(wire: Fields, kinds: readonly string[]): [string, Fields] {
@@ -120,10 +128,11 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
       const data = b['data'] === undefined ? new Uint8Array(0) : b['data'];
       if (!(data instanceof Uint8Array)) throw new InvalidMessageError(p('data'), 'not bytes');
       if (data.length > maxChunkBytes) throw new InvalidMessageError(p('data'), `more than ${maxChunkBytes} bytes`);
-      const offset = uint(b['offset'], p('offset'), 0, Number.MAX_SAFE_INTEGER);
-      const total = uint(b['total'], p('total'), 0, Number.MAX_SAFE_INTEGER);
-      if (offset + data.length > total) throw new InvalidMessageError(p('data'), `runs past the snapshot's total of ${total} bytes`);
-      return { kind: 'sync-chunk', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')), offset, total, data: new Uint8Array(data) };
+      // How much a puller collects in all is its own bound (`RsmOptions.maxStateTransferBytes`).
+      const offset = uint(b['offset'], p('offset'), 0, Number.MAX_SAFE_INTEGER - data.length);
+      return {
+        kind: 'sync-chunk', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')), offset, data: new Uint8Array(data), last: bool(b['last'], p('last')),
+      };
     }
     case 'sync_unavailable':
       return { kind: 'sync-unavailable', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')) };
@@ -146,7 +155,7 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
     case 'sync-pull':
       return { sync_pull: { vid: m.vid, target: m.target, offset: m.offset } };
     case 'sync-chunk':
-      return { sync_chunk: { vid: m.vid, target: m.target, offset: m.offset, total: m.total, data: m.data } };
+      return { sync_chunk: { vid: m.vid, target: m.target, offset: m.offset, data: m.data, ...(m.last ? { last: true } : {}) } };
     case 'sync-unavailable':
       return { sync_unavailable: { vid: m.vid, target: m.target } };
   }
@@ -186,7 +195,7 @@ export const clientServiceCodec: ServiceCodec<ClientCall, ClientAnswer> = {
   decodeRequest(wire: Fields): ClientCall {
     const [kind, b] = bodyOf(wire, ['invoke', 'members']);
     if (kind === 'members') return { kind: 'members' };
-    return { kind: 'invoke', request: request(b['request'], 'invoke.request') };
+    return { kind: 'invoke', request: clientRequest(b['request'], 'invoke.request') };
   },
   encodeAnswer(a: ClientAnswer): Fields {
     switch (a.kind) {

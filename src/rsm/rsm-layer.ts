@@ -67,11 +67,12 @@ export class RsmLayer<S> {
    * caller owns a client id of its own (e.g. `session:<node>`) and numbers its requests upwards.
    * `onAnswer` gets at most one answer, as an executor task of its own; none if the node stops
    * or the caller calls the returned `forget` first. Call it from a task of the node's executor.
-   * For node-internal work such as expiring sessions (`SessionKeeper`).
+   * For node-internal work such as expiring sessions (`SessionKeeper`) and sweeping the client
+   * table (`ClientSweeper`: its procedure is synod's own, which only this path may submit).
    */
   submitInternal(request: Request, onAnswer: (answer: ClientAnswer) => void): () => void {
     const local = this.#shell.localReturnAddress(onAnswer);
-    this.#shell.run((out) => this.core.onClientCall(local.address, { kind: 'invoke', request }, out));
+    this.#shell.run((out) => this.core.onClientCall(local.address, { kind: 'invoke', request }, out, true));
     return local.forget;
   }
 
