@@ -18,11 +18,14 @@ const nodeExitStatus = `  Exit status: 0 after SIGTERM or SIGINT (a graceful sto
 const commonFlags = `  --cluster defaults to synod@<first>. --control serves the test control service on the node's
   port + 1 (or on --control-address): never in production. --session-timeout-ms applies to apps
   with callbacks: an owner holding or waiting for something that has had no callback stream for
-  that long is expired (default 5000, CallbackOptions).`;
+  that long is expired (default 5000, CallbackOptions). --client-retention-ms, --max-clients,
+  --client-evictable-after-ms and --client-table-sweep-ms bound the client table (defaults 6 h,
+  100000, 5 min, 10 s; RsmOptions); the serving primary's values are the ones in force.`;
 
 export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--app NAME | --app-module PATH[#EXPORT]]
              [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS]
-             [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--client-retention-ms MS] [--max-clients N] [--client-evictable-after-ms MS]
+             [--client-table-sweep-ms MS] [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
   built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
   directory, is imported, and its default export (or the export named EXPORT) must be an app
@@ -34,7 +37,8 @@ ${nodeExitStatus}`;
 
 export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--control]
              [--control-address HOST:PORT] [--session-timeout-ms MS]
-             [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--client-retention-ms MS] [--max-clients N] [--client-evictable-after-ms MS]
+             [--client-table-sweep-ms MS] [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node of the replicated lock service: synod node --app lock. Lock clients call it
   through the client service (synod.rsm.Client) and keep a callback stream (synod.rsm.Callbacks)
   open to the primary.
@@ -53,6 +57,7 @@ function parseTestMutations(names: string[] | undefined, control: boolean): RsmM
     'reply-before-all-acks': 'replyBeforeAllAcks',
     'execute-out-of-order': 'executeOutOfOrder',
     'no-client-table': 'noClientTable',
+    'no-expired-refusal': 'noExpiredRefusal',
   };
   const mutations: { -readonly [K in keyof RsmMutations]: boolean } = {};
   for (const name of names) {
@@ -91,6 +96,10 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     control: { type: 'boolean' },
     'control-address': { type: 'string' },
     'session-timeout-ms': { type: 'string' },
+    'client-retention-ms': { type: 'string' },
+    'max-clients': { type: 'string' },
+    'client-evictable-after-ms': { type: 'string' },
+    'client-table-sweep-ms': { type: 'string' },
     'log-level': { type: 'string' },
     'log-file': { type: 'string' },
     'test-mutate': { type: 'string', multiple: true },
@@ -107,6 +116,13 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     ? checkedAddress(values['control-address'] as string, '--control-address')
     : values['control'] === true ? defaultControlAddress(me) : undefined;
   const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
+  const table = (flag: string): number | undefined => positiveInteger(values[flag] as string | undefined, `--${flag}`);
+  const rsm = {
+    clientRetentionMs: table('client-retention-ms'),
+    maxClients: table('max-clients'),
+    clientEvictableAfterMs: table('client-evictable-after-ms'),
+    clientTableSweepMs: table('client-table-sweep-ms'),
+  };
   const testMutations = parseTestMutations(values['test-mutate'] as string[] | undefined, controlAddress !== undefined);
   // Last: every flag is checked before a module of the user's is run.
   const app = await chooseApp(fixedApp ?? (values['app'] as string | undefined), values['app-module'] as string | undefined);
@@ -125,6 +141,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       logger,
       app,
       callbacks: sessionTimeoutMs === undefined ? undefined : { sessionTimeoutMs },
+      rsm,
       controlAddress,
       testMutations,
       // The node closed itself already: it can never be a member of this cluster.
