@@ -241,6 +241,8 @@ export interface ClientOptions {
    * lets a request run for a client the table has no entry for, so it must never reach the
    * cluster after that entry could have been dropped again: this must stay below the cluster's
    * `RsmOptions.clientEvictableAfterMs` and `clientRetentionMs`, whatever the call's deadline.
+   * It should be at least the call's deadline: a new client that a full table (`maxClients`)
+   * keeps waiting past it is told `ClientExpiredError` rather than running into its deadline.
    * Default 30 s: three default deadlines, a tenth of the default eviction age.
    */
   readonly newClientWindowMs: number;
