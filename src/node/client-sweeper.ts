@@ -32,11 +32,14 @@ export interface ClientSweeperDeps {
   readonly firstSeq: number;
 }
 
-/** The client id the node `self` submits sweeps under: `sweep:<self>` (hashed if too long). */
+/**
+ * The client id the node `self` submits sweeps under: `synod:sweep@<self>` (hashed if too long),
+ * in the namespace synod keeps for the nodes' own requests (`synod:`, like a session expiry's).
+ */
 export function sweeperClientId(self: NodeId): string {
-  const id = `sweep:${self}`;
+  const id = `synod:sweep@${self}`;
   if (id.length <= limits.maxClientIdLength) return id;
-  return `sweep:${createHash('sha256').update(self).digest('hex')}`;
+  return `synod:sweep@${createHash('sha256').update(self).digest('hex')}`;
 }
 
 /**

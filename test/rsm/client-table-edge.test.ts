@@ -56,7 +56,7 @@ function servingPrimary(): { replica: Replica<{ n: number }>; call: (request: Re
   return { replica, call };
 }
 
-const sweep = (nowMs: number) => newRequest('sweep:a', nowMs, sweepProc, sweepArgs({ nowMs, limits: { retentionMs: 1000, maxClients: 10, evictableAfterMs: 500 } }));
+const sweep = (nowMs: number) => newRequest('synod:sweep@a', nowMs, sweepProc, sweepArgs({ nowMs, limits: { retentionMs: 1000, maxClients: 10, evictableAfterMs: 500 } }));
 
 test('the client service refuses synod\'s own procedures at the edge; an invoke between replicas carries them', () => {
   // Proves no client can send the sweep, while a primary can replicate it to its backups.
@@ -81,7 +81,7 @@ test('the new-client mark survives encoding both ways, and is false when absent'
 test('a sweep runs only as the node\'s own call; from a client it is an unknown procedure', () => {
   // Proves the replica itself refuses the sweep from the network, should it get past the codec.
   const { replica, call } = servingPrimary();
-  assert.deepEqual(call(sweep(5)), { kind: 'invalid', clientId: 'sweep:a', seq: 5, field: 'proc', reason: `unknown procedure "${sweepProc}"` });
+  assert.deepEqual(call(sweep(5)), { kind: 'invalid', clientId: 'synod:sweep@a', seq: 5, field: 'proc', reason: `unknown procedure "${sweepProc}"` });
   const answer = call(sweep(5), true);
   assert.ok(answer.kind === 'executed' && answer.outcome.ok);
   assert.deepEqual(answer.outcome.value, { clockMs: 5, dropped: 0, evicted: 0, clients: 0 });

@@ -23,7 +23,7 @@ test('100,000 client ids, one call each, leave at most maxClients entries, and t
   let seqno = 0;
   let nowMs = 1_000_000;
   const sweep = (): void => {
-    held.execute({ vid: 1, seqno: ++seqno }, newRequest('sweep:n1', seqno, sweepProc, sweepArgs({ nowMs, limits })));
+    held.execute({ vid: 1, seqno: ++seqno }, newRequest('synod:sweep@n1', seqno, sweepProc, sweepArgs({ nowMs, limits })));
   };
   sweep();
   let refusedFull = 0;
