@@ -81,6 +81,11 @@ export class SimNetwork {
   readonly #known = new Set<NodeId>();
   /** Observers of every message at the moment it is sent (before any loss): checkers' eyes. */
   readonly taps: Array<(from: NodeId, to: NodeId, service: string, msg: unknown) => void> = [];
+  /**
+   * Slow nodes (a scenario's choice, never drawn): every message to or from one of them takes
+   * this much longer, on top of the profile's delay. Draws nothing from the run's generator.
+   */
+  readonly extraDelayMs = new Map<NodeId, number>();
 
   constructor(host: NetworkHost, profile: NetworkProfile = calmNetwork) {
     this.#host = host;
@@ -107,9 +112,9 @@ export class SimNetwork {
     }
     const copies = host.rng.chance(p.duplicateRate) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      const delay = host.rng.chance(p.slowRate)
+      const delay = (host.rng.chance(p.slowRate)
         ? host.rng.uniform(p.maxDelayMs, p.slowDelayMs)
-        : host.rng.uniform(p.minDelayMs, p.maxDelayMs);
+        : host.rng.uniform(p.minDelayMs, p.maxDelayMs)) + (this.extraDelayMs.get(from) ?? 0) + (this.extraDelayMs.get(to) ?? 0);
       host.schedule(delay, () => {
         if (this.isCut(from, to)) {
           this.dropped++;
