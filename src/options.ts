@@ -154,8 +154,8 @@ export interface RsmOptions {
   readonly maxRetransmitInvokes: number;
   /**
    * Most request bytes (see `requestBytes`) re-sent to one backup per timer period; one invoke is
-   * always allowed, however large. Default 4 MiB: with the default period at most 80 MiB/s per
-   * backup, below a 1 Gbit/s link, so re-sends cannot crowd out first sends for long.
+   * always allowed, however large. Default 1 MiB (one largest request): with the default period
+   * at most 20 MiB/s per backup, a fraction of a LAN link, so re-sends never crowd out first sends.
    */
   readonly maxRetransmitBytes: number;
   /** A syncing replica re-sends its `sync-status` (or its last `sync-pull`) after this long without an answer. Default 100 ms. */
@@ -170,7 +170,7 @@ export interface RsmOptions {
   /**
    * A backup buffers at most this many request bytes of early `invoke`s. A full buffer keeps the
    * invokes nearest to execution (lowest seqnos) and drops the others; the primary re-sends what
-   * was dropped once its retransmit timeout passes, so nothing is lost. Default 32 MiB, as
+   * was dropped once its retransmit timeout passes, so nothing is lost. Default 16 MiB, as
    * `maxInFlightBytes`: a backup never needs more than the primary holds in flight.
    */
   readonly maxBufferedBytes: number;
@@ -180,17 +180,18 @@ export interface RsmOptions {
    * The primary holds at most this many request bytes (see `requestBytes`: the arguments' JSON
    * text, client id and procedure name) stamped and not yet executed; a request that would go
    * above it gets BUSY. One request is always admitted when nothing is in flight, so a request of
-   * any accepted size can run. Default 32 MiB: 32 requests of the largest size
-   * (`limits.maxRequestBytes`), plenty to keep a LAN pipeline busy, while a flood of large
-   * requests holds at most this (plus its copies in the transport; see docs/operations.md).
+   * any accepted size can run. Default 16 MiB: 16 requests of the largest size
+   * (`limits.maxRequestBytes`), more than a node can replicate in the time one takes (about
+   * 50 ms for 1 MiB on loopback), while a flood of large requests holds at most this (each byte
+   * also as parsed arguments and one encoding per backup: docs/operations.md, "Limits").
    */
   readonly maxInFlightBytes: number;
   /**
    * The fair share: one client id holds at most this share of `maxInFlight` and of
    * `maxInFlightBytes` at the primary; above it its requests get BUSY while the others' are
    * still admitted. A client with nothing in flight is always admitted (if the budget has room).
-   * Default 0.25: no single client id can fill the pipeline; four flooding ids together can.
-   * Between 0 and 1.
+   * Default 0.25 (4 MiB, three requests of the largest size): no single client id can fill the
+   * pipeline; four flooding ids together can. Between 0 and 1.
    */
   readonly clientInFlightShare: number;
   /** What BUSY tells clients to wait before retrying. Default 50 ms. */
@@ -201,13 +202,13 @@ export const defaultRsmOptions: RsmOptions = {
   invokeRetryMs: 50,
   invokeRetryMaxMs: 1000,
   maxRetransmitInvokes: 64,
-  maxRetransmitBytes: 4 * 1024 * 1024,
+  maxRetransmitBytes: 1024 * 1024,
   syncRetryMs: 100,
   stateChunkBytes: 256 * 1024,
   maxBufferedInvokes: 10_000,
-  maxBufferedBytes: 32 * 1024 * 1024,
+  maxBufferedBytes: 16 * 1024 * 1024,
   maxInFlight: 10_000,
-  maxInFlightBytes: 32 * 1024 * 1024,
+  maxInFlightBytes: 16 * 1024 * 1024,
   clientInFlightShare: 0.25,
   busyRetryAfterMs: 50,
 };
@@ -390,7 +391,7 @@ export interface TransportOptions {
    * Most bytes of client calls a node holds unanswered at once (each call counted by the size of
    * its request message as received); a call that would go above it is refused at once with
    * RESOURCE_EXHAUSTED. A call is always admitted when none waits, so any message within
-   * `maxMessageBytes` can be served. Default 64 MiB: twice `RsmOptions.maxInFlightBytes`, room
+   * `maxMessageBytes` can be served. Default 32 MiB: twice `RsmOptions.maxInFlightBytes`, room
    * for the primary's whole pipeline plus retries that wait on the same requests, while a flood
    * of large calls cannot make a node hold more.
    */
@@ -423,7 +424,7 @@ export const defaultTransportOptions: TransportOptions = {
   maxPeerClients: 256,
   callDeadlineMs: 3000,
   maxPendingCalls: 10_000,
-  maxPendingCallBytes: 64 * 1024 * 1024,
+  maxPendingCallBytes: 32 * 1024 * 1024,
   overloadRetryAfterMs: 100,
   keepaliveTimeMs: 5000,
   keepaliveTimeoutMs: 5000,
