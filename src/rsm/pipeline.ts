@@ -1,3 +1,4 @@
+import { invariant } from '../env/errors.js';
 import type { ReturnAddress } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
@@ -95,11 +96,6 @@ export class Pipeline {
     return this.#budget.bytes;
   }
 
-  /** `backup`'s current retransmit timeout (see `Retransmitter`). */
-  retransmitTimeoutMs(backup: NodeId): number {
-    return this.#retransmit.timeoutMs(backup);
-  }
-
   /**
    * Stamps and replicates request `r` from `from`, or joins it to the same request in flight.
    * The client table is not consulted here: whether `r` runs, is a retry of an executed request
@@ -131,6 +127,7 @@ export class Pipeline {
     this.#retransmit.sent(vs.seqno);
     if (this.#inFlight.size === 1) out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
     this.executeReady(out);
+    invariant(this.#budget.count === this.#inFlight.size, () => `the budget counts ${this.#budget.count} requests, ${this.#inFlight.size} are in flight`);
   }
 
   /** Backup `from` executed the request at `seqno`; false if no such request is in flight. */

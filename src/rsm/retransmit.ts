@@ -1,4 +1,3 @@
-import { invariant } from '../env/errors.js';
 import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 
@@ -134,7 +133,6 @@ export class Retransmitter {
         resends.push({ to: backup, seqno: e.seqno });
       }
       if (count > 0) link.timedOut();
-      invariant(count <= maxRetransmitInvokes, () => `${count} re-sends to ${backup} in one period`);
     }
     return resends;
   }

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReturnAddress } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
-import { defaultRsmOptions } from '../../src/options.js';
+import { defaultRsmOptions, rsmOptions } from '../../src/options.js';
 import { Retransmitter, type Unacked } from '../../src/rsm/retransmit.js';
 import { append, drivenPrimary } from './hand-driven.js';
 
@@ -101,8 +101,12 @@ test('with the resend-whole-window mutation every unacknowledged invoke goes aga
   assert.equal(normal.tick().length, 0);
 });
 
-test('the default retransmit options are consistent', () => {
-  // rsmOptions checks them against each other; the defaults pass.
-  assert.ok(defaultRsmOptions.invokeRetryMaxMs >= defaultRsmOptions.invokeRetryMs);
-  assert.ok(defaultRsmOptions.maxRetransmitBytes >= 1024 * 1024, 'a largest request fits in one period');
+test('RSM options that cannot work are refused where a node is composed, naming the option', () => {
+  // rsmOptions checks the new limits against each other; the defaults pass.
+  assert.deepEqual(rsmOptions(undefined), defaultRsmOptions);
+  assert.throws(() => rsmOptions({ clientInFlightShare: 1.5 }), /rsm\.clientInFlightShare must be at most 1/);
+  assert.throws(() => rsmOptions({ clientInFlightShare: 0 }), /rsm\.clientInFlightShare must be a positive number/);
+  assert.throws(() => rsmOptions({ invokeRetryMs: 200, invokeRetryMaxMs: 100 }), /invokeRetryMaxMs must not be below rsm\.invokeRetryMs/);
+  assert.throws(() => rsmOptions({ maxRetransmitInvokes: 2.5 }), /rsm\.maxRetransmitInvokes must be a positive integer/);
+  assert.throws(() => rsmOptions({ maxInFlightBytes: -1 }), /rsm\.maxInFlightBytes must be a positive number/);
 });
