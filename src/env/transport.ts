@@ -84,8 +84,11 @@ export type CallFailure =
   | { readonly kind: 'wrong-cluster'; readonly expected: string; readonly actual: string; readonly detail: string }
   /** The server refused the request as malformed (it failed the service's checks); nothing ran. */
   | { readonly kind: 'invalid-request'; readonly detail: string }
-  /** The server holds too many calls, or a message was above the size limit: back off. */
-  | { readonly kind: 'overloaded'; readonly detail: string }
+  /**
+   * The server holds too many calls or call bytes, or a message was above the size limit: back
+   * off, at least `retryAfterMs` when the server said how long.
+   */
+  | { readonly kind: 'overloaded'; readonly detail: string; readonly retryAfterMs?: number }
   /** The server does not serve this service (yet: a node that is starting up). */
   | { readonly kind: 'unimplemented'; readonly detail: string }
   /** The server failed on the request, or this side could not send it. */

@@ -1,7 +1,7 @@
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
-import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, callbackOptions, defaultConfigOptions, defaultRsmOptions, paxosOptions, withDefaults } from '../options.js';
+import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, callbackOptions, defaultConfigOptions, paxosOptions, rsmOptions, withDefaults } from '../options.js';
 import type { App } from '../rsm/app.js';
 import { RsmLayer } from '../rsm/rsm-layer.js';
 import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
@@ -155,7 +155,7 @@ export class NodeStack<S = unknown> {
       },
       // The first node of a brand-new cluster starts with the app's initial state.
       genesis: opts.firstLife && world.self === opts.first,
-      options: withDefaults(defaultRsmOptions, opts.rsm, 'rsm'),
+      options: rsmOptions(opts.rsm),
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
       observer: opts.replicaObserver,

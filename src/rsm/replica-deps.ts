@@ -42,6 +42,11 @@ export interface RsmMutations {
   readonly noClientTable?: boolean;
   /** `stateComplete` is wrongly strict (false once two views passed since the replica was normal): needless refusals. */
   readonly strictCompleteness?: boolean;
+  /**
+   * The primary re-sends every unacknowledged invoke to every backup in every retransmit period
+   * (the rule before retransmit timeouts and windows): traffic multiplies with a slow backup.
+   */
+  readonly resendWholeWindow?: boolean;
 }
 
 /** Who watches the replica (simulator checkers, tests, status). Called through the outbox. */

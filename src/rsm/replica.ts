@@ -123,6 +123,16 @@ export class Replica<S> {
     return this.#mode.kind === 'primary' ? this.#mode.pipeline.size : 0;
   }
 
+  /** Request bytes the serving primary holds in flight (`RsmOptions.maxInFlightBytes`). */
+  get inFlightBytes(): number {
+    return this.#mode.kind === 'primary' ? this.#mode.pipeline.bytes : 0;
+  }
+
+  /** Early invokes a backup holds in its buffer (`RsmOptions.maxBufferedInvokes`, `maxBufferedBytes`). */
+  get buffered(): { readonly count: number; readonly bytes: number } {
+    return this.#mode.kind === 'backup' ? this.#mode.execution.buffered : { count: 0, bytes: 0 };
+  }
+
   /** This primary refuses to serve its view: no member holds a complete state (see `stateComplete`). */
   get refusing(): boolean {
     return this.#mode.kind === 'syncing' && this.#mode.sync.role === 'primary' && this.#mode.sync.phase === 'stuck';
@@ -209,6 +219,7 @@ export class Replica<S> {
       self: this.#self,
       vid: this.#vid,
       maxBufferedInvokes: this.#options.maxBufferedInvokes,
+      maxBufferedBytes: this.#options.maxBufferedBytes,
       mutations: this.#mutations,
       breakpoints: this.#breakpoints,
       execute: (vs, request, out) => this.#execute(vs, request, out),

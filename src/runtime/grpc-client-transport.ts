@@ -33,7 +33,8 @@ export interface GrpcClientTransportConfig {
  *   another cluster; its name, which the server sends in the refusal's trailing metadata, is
  *   `actual`), `invalid-request` (INVALID_ARGUMENT: the request failed the server's
  *   `decodeRequest`; the detail names the field), `overloaded` (RESOURCE_EXHAUSTED: the server
- *   holds `maxPendingCalls` calls, or a message is above `maxMessageBytes`), `unimplemented` (the
+ *   holds `maxPendingCalls` calls or `maxPendingCallBytes` bytes of them, with its retry hint in
+ *   `retryAfterMs`; or a message is above `maxMessageBytes`), `unimplemented` (the
  *   server does not serve this service, e.g. it is starting up), `internal` (the server failed on
  *   the request, or this side could not encode it), or `invalid-answer` (the answer failed
  *   `decodeAnswer`, logged at warn). Each `detail` starts with the gRPC status name.

@@ -47,6 +47,30 @@ export function clusterNamedBy(metadata: grpc.Metadata | undefined): string | un
 }
 
 /**
+ * The trailing metadata key under which a server that refuses a call for load
+ * (RESOURCE_EXHAUSTED: too many calls or call bytes waiting) says how many milliseconds the
+ * client should wait before it asks again (`CallFailure` `overloaded`, `retryAfterMs`).
+ */
+export const retryAfterMetadataKey = 'synod-retry-after-ms';
+
+/** The trailing metadata of a refusal for load that asks the client to wait `ms` before retrying. */
+export function retryAfterMetadata(ms: number): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set(retryAfterMetadataKey, String(Math.round(ms)));
+  return metadata;
+}
+
+/** Longest retry hint a client believes (an hour); a larger or malformed value is ignored. */
+const maxRetryAfterMs = 3_600_000;
+
+/** The retry hint a refusal carries in its trailing metadata, if any (a whole number of ms, at most an hour). */
+export function retryAfterOf(metadata: grpc.Metadata | undefined): number | undefined {
+  const value = metadata?.get(retryAfterMetadataKey)[0];
+  const ms = typeof value === 'string' && /^\d{1,7}$/.test(value) ? Number(value) : NaN;
+  return Number.isInteger(ms) && ms <= maxRetryAfterMs ? ms : undefined;
+}
+
+/**
  * What a client call that ended with `err` means (see `CallFailure`). `expected` is the cluster
  * the client named in the call. A FAILED_PRECONDITION without a cluster in its metadata is not a
  * refusal synod makes of calls: reported as `internal`.
@@ -65,8 +89,10 @@ export function callFailureOf(err: grpc.ServiceError, expected: string): CallFai
     }
     case grpc.status.INVALID_ARGUMENT:
       return { kind: 'invalid-request', detail };
-    case grpc.status.RESOURCE_EXHAUSTED:
-      return { kind: 'overloaded', detail };
+    case grpc.status.RESOURCE_EXHAUSTED: {
+      const retryAfterMs = retryAfterOf(err.metadata);
+      return retryAfterMs === undefined ? { kind: 'overloaded', detail } : { kind: 'overloaded', detail, retryAfterMs };
+    }
     case grpc.status.UNIMPLEMENTED:
       return { kind: 'unimplemented', detail };
     default:

@@ -80,7 +80,9 @@ export interface GrpcTransportConfig {
  * refused at once with: UNAVAILABLE while the node is isolated (`isolate()`) or closing;
  * FAILED_PRECONDITION when its cluster name is another or missing (warn); INVALID_ARGUMENT when
  * it fails `decodeRequest`, naming the field (warn; the receiver is not called);
- * RESOURCE_EXHAUSTED when `maxPendingCalls` calls already wait (warn). Partitions between nodes
+ * RESOURCE_EXHAUSTED when `maxPendingCalls` calls or `maxPendingCallBytes` bytes of requests
+ * already wait (checked before decoding; trailing metadata `synod-retry-after-ms` carries
+ * `overloadRetryAfterMs`; warn, at most one line a second with the count). Partitions between nodes
  * (`blockPeers`) do not apply to client calls: clients are not nodes. A call still waiting when
  * the node is isolated is answered UNAVAILABLE instead of its answer; `close()` answers every
  * waiting call UNAVAILABLE. If the receiver throws, the call is answered INTERNAL.
@@ -220,6 +222,11 @@ export class GrpcTransport implements Transport, ClientTransport {
   /** Server streams open now (for tests and status displays). */
   get openStreams(): number {
     return this.#streams.size;
+  }
+
+  /** Bytes of the requests of the client calls waiting now (`maxPendingCallBytes`). */
+  get pendingCallBytes(): number {
+    return this.#calls.pendingBytes;
   }
 
   /** Whether this node is isolated now (`isolate()` until `heal()`): it serves no client. */
