@@ -9,6 +9,8 @@ import { ViewManager } from '../../src/config/view-manager.js';
 import type { ClusterIdPort, PaxosPort } from '../../src/config/ports.js';
 import type { ConfigMessage } from '../../src/config/messages.js';
 import { Outbox } from '../../src/env/outbox.js';
+import { configCodec } from '../../src/config/codec.js';
+import { InvalidMessageError } from '../../src/env/errors.js';
 import { silentLogger } from '../../src/env/logger.js';
 import type { Members, NodeId } from '../../src/env/types.js';
 
@@ -83,6 +85,14 @@ test('a redirect is followed, and the id is learned from the member redirected t
   const follow = c.run((o) => c.vm.onMessage('n1', { kind: 'join-reply', vid: 2, outcome: 'redirect', to: 'n2', clusterId: 'cluster-a' }, o));
   assert.deepEqual(c.events.filter((e) => e.startsWith('adopt')), ['adopt cluster-a'], 'n1 was asked: its id counts');
   assert.deepEqual(follow.sends.map((s) => [s.to, s.msg.kind]), [['n2', 'join']]);
+});
+
+test('a join reply carries its cluster id on the wire; an absurdly long one is refused naming the field', () => {
+  const wire = configCodec.encode({ kind: 'join-reply', vid: 2, outcome: 'retry', to: null, clusterId: 'cluster-a' });
+  assert.deepEqual(configCodec.decode(wire), { kind: 'join-reply', vid: 2, outcome: 'retry', to: null, clusterId: 'cluster-a' });
+  assert.equal((configCodec.decode({ join_reply: { vid: 2, outcome: 'retry' } }) as { clusterId: string }).clusterId, '', 'absent: none');
+  assert.throws(() => configCodec.decode({ join_reply: { vid: 2, outcome: 'retry', cluster_id: 'x'.repeat(65) } }),
+    (e: unknown) => e instanceof InvalidMessageError && e.field === 'join_reply.cluster_id');
 });
 
 test('a member puts its cluster id in every join reply', () => {

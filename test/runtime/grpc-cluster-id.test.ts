@@ -16,7 +16,8 @@ import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js'
 import { RpcError, UnaryClient } from '../../src/runtime/grpc-client.js';
 import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
-import { type Ping, echoCallCodec, echoCodec } from '../conformance/echo-codec.js';
+import { type Ping, echoCallCodec, echoCodec, echoStreamCodec } from '../conformance/echo-codec.js';
+import type { StreamEnd } from '../../src/env/streams.js';
 import { callLog, expectFailure, serveEcho } from './grpc-call-support.js';
 import { type NodeConfig, capturingLogger, cluster, clusterId, sleep, startNode, statusName, until } from './grpc-support.js';
 
@@ -119,6 +120,31 @@ describe('GrpcTransport: cluster ids', () => {
     expectFailure(logs[2]!.failed[0]!, 'wrong-cluster', /cluster id "stale-id"/);
     assert.deepEqual([fromSame.got.length, logs[0]!.got.length, logs[1]!.got.length], [1, 1, 1]);
     assert.throws(() => new GrpcClientTransport({ cluster, clusterId: '', logger: silentLogger }), /cluster id must be null or a string of 1 to 64/);
+  });
+
+  test('a stream opened by a node of another cluster id ends wrong-cluster before the service sees it; one of the same id is accepted', async () => {
+    const server = await node();
+    const accepted: Ping[] = [];
+    server.serveStream(echoStreamCodec, (request, stream) => {
+      accepted.push(request);
+      stream.accept();
+    });
+    const ends: StreamEnd[] = [];
+    const heard: string[] = [];
+    const handlers = (who: string) => ({
+      accepted: () => heard.push(`${who} accepted`),
+      message: () => {},
+      ended: (end: StreamEnd) => ends.push(end),
+    });
+    const other = await node({ clusterId: 'other-id' });
+    other.openStream(echoStreamCodec, server.self, { n: 1, text: 'other' }, handlers('other'));
+    const same = await node();
+    const mine = same.openStream(echoStreamCodec, server.self, { n: 2, text: 'same' }, handlers('same'));
+    assert.ok(await until(() => ends.length === 1 && heard.includes('same accepted'), 5000), JSON.stringify({ ends, heard }));
+    assert.equal(ends[0]!.kind, 'wrong-cluster');
+    assert.match(ends[0]!.detail, /stream from .* of cluster id "other-id" reached .* id "test-cluster-id"/);
+    assert.deepEqual(accepted.map((r) => r.text), ['same']);
+    mine.close();
   });
 
   test('an isolated node refuses every call, naming its cluster and id in the refusal (so that it can still be told to heal)', async () => {
