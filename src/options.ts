@@ -54,6 +54,12 @@ export const limits = {
    * compared, never parsed; 128 characters leave room for any naming scheme (a UUID is 36).
    */
   maxClusterNameLength: 128,
+  /**
+   * Longest cluster id accepted (sent in every message between nodes, kept in `identity.json`,
+   * shown by `synod status`). synod makes ids itself (a UUID: 36 characters); the bound only keeps
+   * an absurd one out of logs and data directories.
+   */
+  maxClusterIdLength: 64,
 } as const;
 
 export interface PaxosOptions {

@@ -1,7 +1,6 @@
 import { builtinApps } from '../apps/registry.js';
 import { JoinRefusedError } from '../config/app-identity.js';
 import { type NodeApp, SynodNode, defaultControlAddress } from '../node/synod-node.js';
-import { defaultClusterName } from '../env/cluster-name.js';
 import { createLogger } from '../runtime/logging.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import { AppModuleLoadError, loadAppModule } from './app-module.js';
@@ -15,14 +14,20 @@ const nodeExitStatus = `  Exit status: 0 after SIGTERM or SIGINT (a graceful sto
   in use, another app than the cluster's at join, an app module that does not load); 2 for usage
   errors.`;
 
-const commonFlags = `  --cluster defaults to synod@<first>. --control serves the test control service on the node's
-  port + 1 (or on --control-address): never in production. --session-timeout-ms applies to apps
-  with callbacks: an owner holding or waiting for something that has had no callback stream for
-  that long is expired (default 5000, CallbackOptions).`;
+const commonFlags = `  --first names the node that creates the cluster, for a new data directory only (the node whose
+  --me it is creates it, with a new cluster id); a data directory keeps its cluster's first node,
+  name and id, and on a restart --first is only a contact: any live member will do. --join adds
+  more contacts (any live members) to ask when joining. --cluster names the cluster of a new data
+  directory (default synod@<first>); afterwards it may be left out, and another name is refused.
+  --control serves the test control service on 127.0.0.1, the node's port + 1 (or on
+  --control-address, with a warning when that is not loopback): never in production; every
+  control request must name the node's cluster and cluster id. --session-timeout-ms applies to
+  apps with callbacks: an owner holding or waiting for something that has had no callback stream
+  for that long is expired (default 5000, CallbackOptions).`;
 
-export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--app NAME | --app-module PATH[#EXPORT]]
-             [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS]
-             [--log-level debug|info|warn|error|silent] [--log-file FILE]
+export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
+             [--app NAME | --app-module PATH[#EXPORT]] [--cluster NAME] [--control] [--control-address HOST:PORT]
+             [--session-timeout-ms MS] [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
   built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
   directory, is imported, and its default export (or the export named EXPORT) must be an app
@@ -32,8 +37,8 @@ export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT --data-d
 ${commonFlags}
 ${nodeExitStatus}`;
 
-export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--control]
-             [--control-address HOST:PORT] [--session-timeout-ms MS]
+export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
+             [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node of the replicated lock service: synod node --app lock. Lock clients call it
   through the client service (synod.rsm.Client) and keep a callback stream (synod.rsm.Callbacks)
@@ -85,6 +90,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   const spec: OptionSpec = {
     me: { type: 'string' },
     first: { type: 'string' },
+    join: { type: 'string' },
     'data-dir': { type: 'string' },
     cluster: { type: 'string' },
     ...(fixedApp === undefined ? { app: { type: 'string' as const }, 'app-module': { type: 'string' as const } } : {}),
@@ -101,7 +107,10 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   const first = checkedAddress(values['first'] as string | undefined, '--first');
   const dataDir = values['data-dir'] as string | undefined;
   if (dataDir === undefined) throw new UsageError('--data-dir is required');
-  const cluster = clusterOption(values['cluster'] as string | undefined) ?? defaultClusterName(first);
+  const join = values['join'] === undefined ? undefined
+    : (values['join'] as string).split(',').map((a) => checkedAddress(a, '--join'));
+  // Absent: the data directory's (synod@<first> for a new one); SynodNode resolves it.
+  const cluster = clusterOption(values['cluster'] as string | undefined);
   const level = logLevelOption(values['log-level'] as string | undefined);
   const controlAddress = values['control-address'] !== undefined
     ? checkedAddress(values['control-address'] as string, '--control-address')
@@ -120,6 +129,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     node = await SynodNode.start({
       me,
       first,
+      join,
       cluster,
       dataDir,
       logger,

@@ -11,10 +11,11 @@ import { SessionKeeper, type SessionSpec } from './sessions.js';
 import type { NodeStatus } from './status.js';
 import type { AppIdentity, JoinRefusedError } from '../config/app-identity.js';
 import { ConfigLayer } from '../config/config-layer.js';
-import type { ConfigListener, ConfigMutations } from '../config/view-manager.js';
+import type { ClusterIdPort, ConfigListener, ConfigMutations } from '../config/view-manager.js';
 import type { PaxosMutations } from '../paxos/context.js';
 import type { PaxosValue } from '../paxos/messages.js';
 import { PaxosLayer } from '../paxos/paxos-layer.js';
+import { viewRule } from '../config/view-rule.js';
 
 /**
  * What a node serves for an app with callbacks (`App.callbacks`): the callback service
@@ -28,8 +29,17 @@ export interface NodeCallbacks<S> {
 }
 
 export interface NodeStackOptions<S> {
+  /** The cluster's first node, as the data directory recorded it (view 1 is `[first]`). */
   readonly first: NodeId;
   readonly incarnation: string;
+  /**
+   * The cluster's id as this node holds it (see `ClusterIdPort`): the first node's at its first
+   * life already, a joiner's once a member answered its join request. The world's transport
+   * must carry the same id (the port's `adopt` gives it to both).
+   */
+  readonly clusterId: ClusterIdPort;
+  /** Addresses to ask when joining besides the members of the latest view known (see `ViewManagerDeps.contacts`). */
+  readonly contacts?: readonly NodeId[];
   /**
    * True when this is the first process ever to run on this node's storage (its data directory
    * was just created). Only then may the first node hold the app's initial state; any later
@@ -107,6 +117,8 @@ export class NodeStack<S = unknown> {
       breakpoints: opts.breakpoints,
       options: paxosOptions(opts.paxos),
       mutations: opts.mutations,
+      // Views are Paxos values: what breaks the view rules is refused before it is persisted.
+      rule: viewRule,
     });
     const paxos = this.paxos;
     let rsm: RsmLayer<S> | null = null;
@@ -132,6 +144,8 @@ export class NodeStack<S = unknown> {
       },
       app: this.app,
       onJoinRefused: opts.onJoinRefused ?? ((error) => world.halt(error.message)),
+      clusterId: opts.clusterId,
+      contacts: opts.contacts,
       options: withDefaults(defaultConfigOptions, opts.config, 'config'),
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
@@ -184,6 +198,7 @@ export class NodeStack<S = unknown> {
     return {
       node: this.#world.self,
       incarnation: this.#opts.incarnation,
+      clusterId: this.#opts.clusterId.current(),
       vid,
       members: vid === 0 ? [] : core.members(),
       primary: replica?.primaryOf(vid) ?? null,

@@ -150,7 +150,7 @@ export class GrpcCalls {
   #admit(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>): CallVerdict {
     const { service } = served;
     const wire = call.request;
-    const refused = admitClient(this.#ctx, service, call.getPeer(), wire['cluster'], 'call');
+    const refused = admitClient(this.#ctx, service, call.getPeer(), wire['cluster'], 'call', wire['cluster_id']);
     if (refused !== null) return refused;
     const full = this.#overCapacity(service, receivedBytes.get(wire) ?? 0);
     if (full !== null) return full;

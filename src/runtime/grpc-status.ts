@@ -33,10 +33,14 @@ export const clusterMetadataKey = 'synod-cluster';
 /** The status code a server refuses another cluster's traffic with; its metadata is `clusterMetadata(ours)`. */
 export const wrongClusterCode = grpc.status.FAILED_PRECONDITION;
 
-/** The trailing metadata of a refusal of another cluster's traffic by a server of cluster `ours`. */
-export function clusterMetadata(ours: string): grpc.Metadata {
+/** The trailing metadata key under which such a refusal names the refusing node's cluster id, when it knows one. */
+export const clusterIdMetadataKey = 'synod-cluster-id';
+
+/** The trailing metadata of a refusal of another cluster's traffic by a server of cluster `ours` (and id `ourId`). */
+export function clusterMetadata(ours: string, ourId?: string): grpc.Metadata {
   const metadata = new grpc.Metadata();
   metadata.set(clusterMetadataKey, ours);
+  if (ourId !== undefined) metadata.set(clusterIdMetadataKey, ourId);
   return metadata;
 }
 

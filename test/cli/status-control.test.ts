@@ -122,14 +122,21 @@ describe('synod status and synod control against three real lock-server processe
   test('synod status and synod control of an address where nothing listens exit 1 with a clear message', async () => {
     const [port] = await freePortPairs(1);
     const nowhere = `127.0.0.1:${port}`;
-    const [status, control] = await Promise.all([synod('status', nowhere), synod('control', nowhere, 'partition', '0')]);
+    const n = nodes[0]!;
+    const [status, control, noNode] = await Promise.all([
+      synod('status', nowhere),
+      synod('control', nowhere, '--node', n.address, 'partition', '0'),
+      synod('control', n.controlAddress, '--node', nowhere, 'partition', '0'),
+    ]);
     assert.equal(status.code, 1);
     assert.match(status.stderr, new RegExp(`^synod: cannot reach the node service \\(synod\\.node\\.Node\\) at ${nowhere}: UNAVAILABLE: .*ECONNREFUSED.*is a node running there\\?`));
     assert.equal(control.code, 1);
     assert.match(control.stderr, new RegExp(`^synod: cannot reach the test control service \\(synod\\.control\\.Control\\) at ${nowhere}: UNAVAILABLE: .*started with --control\\?`));
+    // synod control reads the cluster name and id from the node's status first, and says so when it cannot.
+    assert.equal(noNode.code, 1);
+    assert.match(noNode.stderr, new RegExp(`^synod: cannot reach the node service .* at ${nowhere}: .*synod control reads the node's cluster name and id from its status at ${nowhere}\\)`));
     // A node's control port given to status, and its main port given to control, are named as such.
-    const n = nodes[0]!;
-    const [swappedStatus, swappedControl] = await Promise.all([synod('status', n.controlAddress), synod('control', n.address, 'breakpoint', 'off')]);
+    const [swappedStatus, swappedControl] = await Promise.all([synod('status', n.controlAddress), synod('control', n.address, '--node', n.address, 'breakpoint', 'off')]);
     assert.equal(swappedStatus.code, 1);
     assert.match(swappedStatus.stderr, /does not serve the node service .*port \+ 1 is its control service/);
     assert.equal(swappedControl.code, 1);

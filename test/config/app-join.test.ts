@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Simulation } from '../../tools/sim/simulation.js';
+import { startIdentity } from '../../tools/sim/sim-identity.js';
 import { NodeStack } from '../../src/node/node-stack.js';
 import type { App } from '../../src/rsm/app.js';
 import type { Members, NodeId } from '../../src/env/types.js';
@@ -34,10 +35,12 @@ function cluster(apps: Record<NodeId, App<unknown> | undefined>, seed = 7): Clus
   const ids = Object.keys(apps);
   for (const id of ids) {
     sim.addNode<{ stack: NodeStack<unknown>; stop(): void }>(id, (world, node) => {
+      const start = startIdentity(sim, id, node.disk, ids[0]!, () => 'c-1');
       const stack = new NodeStack<unknown>(world, {
         first: ids[0]!,
         incarnation: `${id}.${node.incarnation}`,
-        firstLife: node.incarnation === 1,
+        firstLife: start.firstLife,
+        clusterId: start.clusterId,
         app: apps[id],
       });
       stack.start();

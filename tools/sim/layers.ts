@@ -30,7 +30,7 @@ const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-c
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
   paxos: ['skip-promise-persist', 'send-before-durable', 'forge-value', 'no-catch-up', 'lying-disk'],
-  config: ['skip-promise-persist', 'send-before-durable', 'joiner-first'],
+  config: ['skip-promise-persist', 'send-before-durable', 'joiner-first', 'skip-view-rule'],
   rsm: rsmMutationNames,
   lock: rsmMutationNames,
   'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing'],
@@ -42,6 +42,7 @@ function paxosMutations(names: readonly string[] | undefined) {
     sendBeforeDurable: names?.includes('send-before-durable') === true,
     forgeOwnValue: names?.includes('forge-value') === true,
     noCatchUp: names?.includes('no-catch-up') === true,
+    skipValueRule: names?.includes('skip-view-rule') === true,
   };
 }
 
