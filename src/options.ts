@@ -463,7 +463,8 @@ export function transportOptions(given: Partial<TransportOptions> | undefined): 
 }
 
 /**
- * Fills unset options from `defaults`, and refuses values that are not positive finite numbers.
+ * Fills unset options from `defaults`, and refuses values of another type than the default's and
+ * numbers that are not positive and finite.
  * An option given as `undefined` counts as unset (callers pass optional values straight through);
  * a key that is not an option is refused (a typo would otherwise leave the default in force).
  */
@@ -472,7 +473,12 @@ export function withDefaults<T extends object>(defaults: T, given: Partial<T> | 
   for (const [key, value] of Object.entries(given ?? {})) {
     // A misspelt option must not be ignored in silence (the default would apply instead).
     if (!Object.hasOwn(merged, key)) throw new RangeError(`${what}.${key} is not an option; known: ${Object.keys(merged).join(', ')}`);
-    if (value !== undefined) merged[key] = value;
+    if (value === undefined) continue;
+    // Options may come from a file (`synod node --options`): "100" where 100 is meant must not pass.
+    if (typeof value !== typeof merged[key]) {
+      throw new RangeError(`${what}.${key} must be a ${typeof merged[key]}, got ${JSON.stringify(value)}`);
+    }
+    merged[key] = value;
   }
   for (const [key, value] of Object.entries(merged)) {
     if (typeof value === 'number' && !(Number.isFinite(value) && value > 0)) {

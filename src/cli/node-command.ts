@@ -4,6 +4,7 @@ import { type NodeApp, SynodNode, defaultControlAddress } from '../node/synod-no
 import { createLogger } from '../runtime/logging.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import { AppModuleLoadError, loadAppModule } from './app-module.js';
+import { readNodeOptions } from './options-file.js';
 import {
   type Command, type OptionSpec, UsageError, checkedAddress, clusterOption, fail, logLevelOption, noMorePositionals, parse,
   positiveInteger,
@@ -23,11 +24,15 @@ const commonFlags = `  --first names the node that creates the cluster, for a ne
   --control-address, with a warning when that is not loopback): never in production; every
   control request must name the node's cluster and cluster id. --session-timeout-ms applies to
   apps with callbacks: an owner holding or waiting for something that has had no callback stream
-  for that long is expired (default 5000, CallbackOptions).`;
+  for that long is expired (default 5000, CallbackOptions). --options FILE sets any of the node's
+  tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport), each an
+  object of options named as in docs/operations.md, e.g. {"config": {"suspectAfterMissed": 10}};
+  an unknown name or a value of the wrong type is a usage error. --session-timeout-ms wins over
+  the file's callbacks.sessionTimeoutMs.`;
 
 export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
              [--app NAME | --app-module PATH[#EXPORT]] [--cluster NAME] [--control] [--control-address HOST:PORT]
-             [--session-timeout-ms MS] [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--session-timeout-ms MS] [--options FILE] [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
   built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
   directory, is imported, and its default export (or the export named EXPORT) must be an app
@@ -38,7 +43,7 @@ ${commonFlags}
 ${nodeExitStatus}`;
 
 export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
-             [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS]
+             [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS] [--options FILE]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node of the replicated lock service: synod node --app lock. Lock clients call it
   through the client service (synod.rsm.Client) and keep a callback stream (synod.rsm.Callbacks)
@@ -99,6 +104,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     'session-timeout-ms': { type: 'string' },
     'log-level': { type: 'string' },
     'log-file': { type: 'string' },
+    'options': { type: 'string' },
     'test-mutate': { type: 'string', multiple: true },
   };
   const { values, positionals } = parse(args, spec);
@@ -116,6 +122,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     ? checkedAddress(values['control-address'] as string, '--control-address')
     : values['control'] === true ? defaultControlAddress(me) : undefined;
   const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
+  const tunables = values['options'] === undefined ? {} : readNodeOptions(values['options'] as string);
   const testMutations = parseTestMutations(values['test-mutate'] as string[] | undefined, controlAddress !== undefined);
   // Last: every flag is checked before a module of the user's is run.
   const app = await chooseApp(fixedApp ?? (values['app'] as string | undefined), values['app-module'] as string | undefined);
@@ -134,7 +141,11 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       dataDir,
       logger,
       app,
-      callbacks: sessionTimeoutMs === undefined ? undefined : { sessionTimeoutMs },
+      paxos: tunables.paxos,
+      config: tunables.config,
+      rsm: tunables.rsm,
+      transport: tunables.transport,
+      callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,
       testMutations,
       // The node closed itself already: it can never be a member of this cluster.

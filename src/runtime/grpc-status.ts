@@ -74,6 +74,9 @@ export function retryAfterOf(metadata: grpc.Metadata | undefined): number | unde
   return Number.isInteger(ms) && ms <= maxRetryAfterMs ? ms : undefined;
 }
 
+/** How grpc-js words a refusal for size, when receiving ("Received message larger than max") or sending. */
+const messageTooLarge = /(Received|Attempted to send) message (larger than max|with a size larger than)/;
+
 /**
  * What a client call that ended with `err` means (see `CallFailure`). `expected` is the cluster
  * the client named in the call. A FAILED_PRECONDITION without a cluster in its metadata is not a
@@ -95,7 +98,11 @@ export function callFailureOf(err: grpc.ServiceError, expected: string): CallFai
       return { kind: 'invalid-request', detail };
     case grpc.status.RESOURCE_EXHAUSTED: {
       const retryAfterMs = retryAfterOf(err.metadata);
-      return retryAfterMs === undefined ? { kind: 'overloaded', detail } : { kind: 'overloaded', detail, retryAfterMs };
+      if (retryAfterMs !== undefined) return { kind: 'overloaded', detail, retryAfterMs };
+      // gRPC's own message-size refusal (either end's `maxMessageBytes`): the same message is
+      // refused on every retry, so it is a bad request, not load to wait out.
+      if (messageTooLarge.test(detail)) return { kind: 'invalid-request', detail: `the message is larger than a node or this client accepts (transport.maxMessageBytes): ${detail}` };
+      return { kind: 'overloaded', detail };
     }
     case grpc.status.UNIMPLEMENTED:
       return { kind: 'unimplemented', detail };
