@@ -92,7 +92,7 @@ function setUp(guess: NodeId | null = 'm1'): {
   });
   const messages: Json[] = [];
   const ends: string[] = [];
-  const sub = subscriber.subscribe('owner-x', (m) => messages.push(m), (reason) => ends.push(reason));
+  const sub = subscriber.subscribe({ owner: 'owner-x', clientId: 'client-x' }, (m) => messages.push(m), (reason) => ends.push(reason));
   return { transport, clock, messages, ends, setGuess: (g) => void (primary = g), close: () => sub.close() };
 }
 

@@ -136,6 +136,7 @@ function cachingClient(rsm: RsmClient, run: WorkloadRun, machine: ClientMachine,
     close: () => machine.transport.close(),
   };
   const server: LockRpc = {
+    clientId: rsm.clientId,
     submit(proc, args, options, done) {
       if (proc === 'acquire') counts.serverAcquires++;
       rsm.submit(proc, args, options, (r) => {
