@@ -49,6 +49,8 @@ interface LockCounts {
   /** Theft attempts made, and those refused as they must be. */
   thefts: number;
   theftsRefused: number;
+  /** Theft attempts the history does not record (giveBack, expire) still in flight. */
+  unrecordedRunning: number;
 }
 
 const objectOf = (v: Json): Record<string, Json> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {});
@@ -191,8 +193,12 @@ class LockClient {
       const roll = this.#rng.next();
       const [proc, args]: ['release' | 'giveBack' | 'expire', Json] = roll < 0.6 ? ['release', { lock, owner: victim, token }]
         : roll < 0.8 ? ['giveBack', { owner: victim }] : ['expire', { owner: victim }];
+      if (!this.#run.issuing()) return; // as #call: the run stopped its clients
       this.#counts.thefts++;
+      const recorded = proc === 'release';
+      if (!recorded) this.#counts.unrecordedRunning++;
       this.#call(proc, args, (r) => {
+        if (!recorded) this.#counts.unrecordedRunning--;
         const refusal = !r.ok && r.error instanceof AppRejectedError ? r.error.code : null;
         const nothing = r.ok && proc === 'giveBack' && objectOf(r.value)['released'] === 0 && objectOf(r.value)['dequeued'] === 0;
         if (refusal === 'owner-taken' || refusal === 'internal-only' || (refusal === 'not-held' && proc === 'release') || nothing) {
@@ -222,7 +228,7 @@ class LockClient {
  * request at every viewstamp (as it happens) and equal state on the final view's members.
  */
 function lockWorkload(mutations: LockAppMutations | undefined): Workload<LockState, LockModelState, LockInput, LockOutput> {
-  const counts: LockCounts = { calls: 0, granted: 0, queued: 0, cycles: 0, stats: 0, unknown: 0, thefts: 0, theftsRefused: 0 };
+  const counts: LockCounts = { calls: 0, granted: 0, queued: 0, cycles: 0, stats: 0, unknown: 0, thefts: 0, theftsRefused: 0, unrecordedRunning: 0 };
   let locks: readonly string[] = [];
   return {
     name: 'lock',
@@ -240,7 +246,11 @@ function lockWorkload(mutations: LockAppMutations | undefined): Workload<LockSta
     checkFinal(states, snapshots, run) {
       run.rsm.checkEqualState(snapshots, new Map([...states].map(([id, s]) => [id, `${s.locks.size} locks, last token ${s.lastToken}`])));
     },
-    stats: () => ({ locks: locks.length, ...counts }),
+    unrecordedRunning: () => counts.unrecordedRunning,
+    stats: () => {
+      const { unrecordedRunning: _, ...figures } = counts;
+      return { locks: locks.length, ...figures };
+    },
   };
 }
 
