@@ -21,6 +21,9 @@ export const appendCalls: CallMapping<AppendInput, AppendOutput> = {
   appError: (_input, code) => (code === 'bad-args' ? notExecuted : null),
 };
 
+/** The lock service's refusals that leave the state as it was (`lock-app.ts`). */
+const refusedUnchanged: ReadonlySet<string> = new Set(['bad-args', 'owner-taken', 'internal-only']);
+
 /**
  * The lock service's `acquire`, `release` and `stat` (`lockModel`). `expire` and `giveBack` are
  * not modelled and not recorded: a recorder that meets one reports it in `skipped`, and the
@@ -28,9 +31,6 @@ export const appendCalls: CallMapping<AppendInput, AppendOutput> = {
  * `release` refused with `not-held` is an executed operation; any call refused with `bad-args`,
  * `owner-taken` (another client's owner) or `internal-only` had no effect.
  */
-/** The lock service's refusals that leave the state as it was (`lock-app.ts`). */
-const refusedUnchanged: ReadonlySet<string> = new Set(['bad-args', 'owner-taken', 'internal-only']);
-
 export const lockCalls: CallMapping<LockInput, LockOutput> = {
   input(proc, args) {
     const a = objectArgs(args);
