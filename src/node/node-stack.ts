@@ -225,6 +225,8 @@ export class NodeStack<S = unknown> {
 /** The callback service of a node whose app has callbacks, and its sessions if the app has them. */
 function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
   const options = callbackOptions(opts.callbacks?.options);
+  const spec = opts.callbacks?.sessions;
+  const clientOf = spec?.clientOf;
   const hub = CallbackHub.serve({
     self: world.self,
     transport: world.transport,
@@ -234,8 +236,13 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackO
     logger: world.logger.child({ layer: 'callbacks' }),
     options,
     maxOwnerLength: opts.callbacks?.maxOwnerLength,
+    ...(clientOf === undefined ? {} : {
+      boundClient: (owner: string) => {
+        const state = rsm.core.state;
+        return state === null ? null : clientOf(state, owner);
+      },
+    }),
   });
-  const spec = opts.callbacks?.sessions;
   if (spec === undefined) return [hub, null];
   const sessions = new SessionKeeper<S>({
     self: world.self,

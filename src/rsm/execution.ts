@@ -97,7 +97,9 @@ export class ReplicatedState<S> {
     } else if (known.kind === 'stale' || known.kind === 'conflict') {
       execution = { kind: known.kind };
     } else {
-      const outcome = this.#app.execute(this.#state, request.proc, request.args, { vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq });
+      // The context comes from the replicated request alone, so every replica passes the same one.
+      const context = { clientId: request.clientId, internal: request.internal === true };
+      const outcome = this.#app.execute(this.#state, request.proc, request.args, context, { vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq });
       this.#table.record(request.clientId, request.seq, digest, outcome);
       execution = { kind: 'ran', outcome };
     }

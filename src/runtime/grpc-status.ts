@@ -126,6 +126,7 @@ const streamEndCodes: Record<StreamEnd['kind'], grpc.status> = {
   'not-serving-yet': grpc.status.UNAVAILABLE,
   unavailable: grpc.status.UNAVAILABLE,
   replaced: grpc.status.ABORTED,
+  'owner-taken': grpc.status.PERMISSION_DENIED,
   overloaded: grpc.status.RESOURCE_EXHAUSTED,
   'invalid-request': grpc.status.INVALID_ARGUMENT,
   'wrong-cluster': wrongClusterCode,
@@ -163,6 +164,7 @@ export function streamEndOf(err: { code: grpc.status; details?: string; metadata
     case 'not-serving-yet': return { kind: 'not-serving-yet', detail };
     case 'unavailable': return { kind: 'unavailable', detail };
     case 'replaced': return { kind: 'replaced', detail };
+    case 'owner-taken': return { kind: 'owner-taken', detail };
     case 'overloaded': return { kind: 'overloaded', detail };
     case 'invalid-request': return { kind: 'invalid-request', detail };
     case 'internal': return { kind: 'internal', detail };

@@ -13,6 +13,7 @@ import { runSynod } from '../../tools/harness/cli-run.js';
 import { queryStatus } from '../../src/cli/admin.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import { defaultClusterName } from '../../src/env/cluster-name.js';
+import { lockApp } from '../../src/apps/lock/lock-app.js';
 
 
 
@@ -73,7 +74,7 @@ describe('synod status and synod control against three real lock-server processe
     };
     assert.equal(line('node'), `${b.address} (backup)`);
     assert.equal(line('cluster'), cluster);
-    assert.equal(line('app'), 'lock@1.0.0');
+    assert.equal(line('app'), `lock@${lockApp.version}`);
     assert.match(line('view'), new RegExp(`^3 \\[${a.address}, ${b.address}, ${c.address}\\]$`));
     assert.equal(line('primary'), a.address);
     assert.equal(line('config'), 'member');
@@ -101,7 +102,7 @@ describe('synod status and synod control against three real lock-server processe
       assert.equal(s.primary, nodes[0]!.address);
       assert.equal(s.configStatus, 'member');
       assert.equal(s.replicaStatus, 'normal');
-      assert.deepEqual(s.app, { name: 'lock', version: '1.0.0' });
+      assert.deepEqual(s.app, { name: 'lock', version: lockApp.version });
       assert.equal(s.views.at(-1)!.vid, s.vid);
       assert.deepEqual(s.views.at(-1)!.members, want);
       assert.deepEqual(s.views, statuses[0]!.views, 'every node knows the same view history');
@@ -184,13 +185,13 @@ describe('synod status and synod control against three real lock-server processe
       '--log-level', 'error');
     console.log(`refused joiner ran ${Date.now() - t0} ms`);
     assert.equal(run.code, 1, `exit ${run.code}\n${run.stderr}`);
-    assert.match(run.stderr, new RegExp(`^synod: node ${joiner} runs test@1\\.0\\.0, but the cluster it asked to join runs lock@1\\.0\\.0 ` +
+    assert.match(run.stderr, new RegExp(`^synod: node ${joiner} runs test@1\\.0\\.0, but the cluster it asked to join runs lock@${lockApp.version.replaceAll('.', '\\.')} ` +
       '\\(another app; refused by 127\\.0\\.0\\.1:\\d+, a member of view \\d+\\)', 'm'));
     // Its log (standard output) names both, with the node and the view on the line.
     const logged = run.stdout.split('\n').find((l) => l.includes('config: join refused'));
     assert.ok(logged !== undefined, run.stdout);
     const line = JSON.parse(logged) as { level: string; node: string; vid: number; app: string; clusterApp: string };
-    assert.deepEqual([line.level, line.node, line.app, line.clusterApp], ['error', joiner, 'test@1.0.0', 'lock@1.0.0']);
+    assert.deepEqual([line.level, line.node, line.app, line.clusterApp], ['error', joiner, 'test@1.0.0', `lock@${lockApp.version}`]);
     assert.equal(typeof line.vid, 'number');
     const after = await viewIs(nodes, nodes);
     const history = after.views.map((v) => `${v.vid}:[${v.members.join(',')}]`).join(' ');

@@ -93,7 +93,7 @@ function expectRefused(c: Cluster, members: NodeId[], joiner: NodeId, joinerApp:
 test('a joiner running another app is refused: it halts, never enters a view, and the views are unchanged', () => {
   const c = cluster({ n1: test1, n2: test1, n3: test1, n4: lock1 });
   startAndGrow(c, ['n1', 'n2', 'n3']);
-  expectRefused(c, ['n1', 'n2', 'n3'], 'n4', 'lock@1.0.0', 'test@1.0.0', 'another app');
+  expectRefused(c, ['n1', 'n2', 'n3'], 'n4', `lock@${lockApp.version}`, 'test@1.0.0', 'another app');
 });
 
 test('a joiner running another version of the same app is refused', () => {
