@@ -54,6 +54,12 @@ export const limits = {
    * compared, never parsed; 128 characters leave room for any naming scheme (a UUID is 36).
    */
   maxClusterNameLength: 128,
+  /**
+   * Longest cluster id accepted (sent in every message between nodes, kept in `identity.json`,
+   * shown by `synod status`). synod makes ids itself (a UUID: 36 characters); the bound only keeps
+   * an absurd one out of logs and data directories.
+   */
+  maxClusterIdLength: 64,
 } as const;
 
 export interface PaxosOptions {
@@ -141,18 +147,71 @@ export const defaultConfigOptions: ConfigOptions = {
 
 export interface RsmOptions {
   /**
-   * The primary re-sends an `invoke` that a backup has not acknowledged after this long (the
-   * message or its ack was lost). Default 100 ms.
+   * The primary's retransmission timer fires this often, and this is the shortest retransmit
+   * timeout (RTO): an `invoke` a backup has not acknowledged is re-sent only once it has gone
+   * unacknowledged for at least its backup's RTO. Each backup's RTO adapts to how long its
+   * acknowledgements take (smoothed round trip plus four deviations, measured in timer periods
+   * from invokes sent once only), doubles with every timeout until such a measurement comes,
+   * and every re-send of one invoke doubles that invoke's wait again (see `Retransmitter`).
+   * Default 50 ms: far above a LAN round trip, so on a LAN only lost messages are re-sent, and a
+   * lost invoke is re-sent within 50–100 ms (it must have waited one whole period).
    */
   readonly invokeRetryMs: number;
+  /**
+   * The longest retransmit timeout: however slow a backup's acknowledgements, or however often
+   * an invoke was re-sent, it is re-sent at least this often while unacknowledged. Default 1000 ms:
+   * a lost invoke costs at most a second more, and a backup that stays silent that long is removed
+   * by the config layer (about 0.5 s of missed heartbeats) anyway.
+   */
+  readonly invokeRetryMaxMs: number;
+  /**
+   * Most invokes re-sent to one backup per timer period, oldest (lowest seqno) first: what is
+   * overdue beyond it waits for the next period. Default 64: a lagging backup is sent the next
+   * ones it needs to execute in order, not the whole window at once.
+   */
+  readonly maxRetransmitInvokes: number;
+  /**
+   * Most request bytes (see `requestBytes`) re-sent to one backup per timer period; one invoke is
+   * always allowed, however large. Default 1 MiB (one largest request): with the default period
+   * at most 20 MiB/s per backup, a fraction of a LAN link, so re-sends never crowd out first sends.
+   */
+  readonly maxRetransmitBytes: number;
   /** A syncing replica re-sends its `sync-status` (or its last `sync-pull`) after this long without an answer. Default 100 ms. */
   readonly syncRetryMs: number;
   /** State transfer ships the state in chunks of this many bytes (well under the gRPC message limit). Default 256 KiB. */
   readonly stateChunkBytes: number;
-  /** A backup buffers at most this many early `invoke`s (beyond the next seqno); more are dropped and re-sent. Default 10000. */
+  /**
+   * A backup buffers at most this many early `invoke`s (beyond the next seqno); more are dropped
+   * and re-sent by the primary. Default 10000, as `maxInFlight`: the primary never has more to send.
+   */
   readonly maxBufferedInvokes: number;
+  /**
+   * A backup buffers at most this many request bytes of early `invoke`s. A full buffer keeps the
+   * invokes nearest to execution (lowest seqnos) and drops the others; the primary re-sends what
+   * was dropped once its retransmit timeout passes, so nothing is lost. Default 16 MiB, as
+   * `maxInFlightBytes`: a backup never needs more than the primary holds in flight.
+   */
+  readonly maxBufferedBytes: number;
   /** The primary stamps at most this many requests not yet executed; more get BUSY. Default 10000. */
   readonly maxInFlight: number;
+  /**
+   * The primary holds at most this many request bytes (see `requestBytes`: the arguments' JSON
+   * text, client id and procedure name) stamped and not yet executed; a request that would go
+   * above it gets BUSY. One request is always admitted when nothing is in flight, so a request of
+   * any accepted size can run. Default 16 MiB: 16 requests of the largest size
+   * (`limits.maxRequestBytes`), more than a node can replicate in the time one takes (about
+   * 50 ms for 1 MiB on loopback), while a flood of large requests holds at most this (each byte
+   * also as parsed arguments and one encoding per backup: docs/operations.md, "Limits").
+   */
+  readonly maxInFlightBytes: number;
+  /**
+   * The fair share: one client id holds at most this share of `maxInFlight` and of
+   * `maxInFlightBytes` at the primary; above it its requests get BUSY while the others' are
+   * still admitted. A client with nothing in flight is always admitted (if the budget has room).
+   * Default 0.25 (4 MiB, three requests of the largest size): no single client id can fill the
+   * pipeline; four flooding ids together can. Between 0 and 1.
+   */
+  readonly clientInFlightShare: number;
   /** What BUSY tells clients to wait before retrying. Default 50 ms. */
   readonly busyRetryAfterMs: number;
   /**
@@ -205,11 +264,17 @@ export interface RsmOptions {
 }
 
 export const defaultRsmOptions: RsmOptions = {
-  invokeRetryMs: 100,
+  invokeRetryMs: 50,
+  invokeRetryMaxMs: 1000,
+  maxRetransmitInvokes: 64,
+  maxRetransmitBytes: 1024 * 1024,
   syncRetryMs: 100,
   stateChunkBytes: 256 * 1024,
   maxBufferedInvokes: 10_000,
+  maxBufferedBytes: 16 * 1024 * 1024,
   maxInFlight: 10_000,
+  maxInFlightBytes: 16 * 1024 * 1024,
+  clientInFlightShare: 0.25,
   busyRetryAfterMs: 50,
   clientTableSweepMs: 10_000,
   clientRetentionMs: 6 * 60 * 60 * 1000,
@@ -217,6 +282,17 @@ export const defaultRsmOptions: RsmOptions = {
   clientEvictableAfterMs: 5 * 60 * 1000,
   maxStateTransferBytes: 4 * 1024 * 1024 * 1024,
 };
+
+/** RSM options with defaults filled in and checked against each other. */
+export function rsmOptions(given: Partial<RsmOptions> | undefined): RsmOptions {
+  const o = withDefaults(defaultRsmOptions, given, 'rsm');
+  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight'] as const) {
+    if (!Number.isInteger(o[key])) throw new RangeError(`rsm.${key} must be a positive integer, got ${o[key]}`);
+  }
+  if (o.clientInFlightShare > 1) throw new RangeError(`rsm.clientInFlightShare must be at most 1, got ${o.clientInFlightShare}`);
+  if (o.invokeRetryMaxMs < o.invokeRetryMs) throw new RangeError('rsm.invokeRetryMaxMs must not be below rsm.invokeRetryMs');
+  return o;
+}
 
 export interface ClientOptions {
   /**
@@ -376,6 +452,21 @@ export interface TransportOptions {
    */
   readonly maxPendingCalls: number;
   /**
+   * Most bytes of client calls a node holds unanswered at once (each call counted by the size of
+   * its request message as received); a call that would go above it is refused at once with
+   * RESOURCE_EXHAUSTED. A call is always admitted when none waits, so any message within
+   * `maxMessageBytes` can be served. Default 32 MiB: twice `RsmOptions.maxInFlightBytes`, room
+   * for the primary's whole pipeline plus retries that wait on the same requests, while a flood
+   * of large calls cannot make a node hold more.
+   */
+  readonly maxPendingCallBytes: number;
+  /**
+   * What a RESOURCE_EXHAUSTED refusal of a call (too many calls or call bytes waiting) tells the
+   * client to wait before it asks again, in the trailing metadata `synod-retry-after-ms`.
+   * Default 100 ms: long enough for a few of the waiting calls to be answered.
+   */
+  readonly overloadRetryAfterMs: number;
+  /**
    * The server pings every connection (HTTP/2 PING) after this long without one, and closes it
    * if the ping is not answered within `keepaliveTimeoutMs`. This is what ends the long-lived
    * callback streams (`synod.rsm.Callbacks`) of a client that vanished without closing its
@@ -417,6 +508,8 @@ export const defaultTransportOptions: TransportOptions = {
   maxPeerClients: 256,
   callDeadlineMs: 3000,
   maxPendingCalls: 10_000,
+  maxPendingCallBytes: 32 * 1024 * 1024,
+  overloadRetryAfterMs: 100,
   keepaliveTimeMs: 5000,
   keepaliveTimeoutMs: 5000,
   clientKeepaliveTimeMs: 2000,
@@ -435,7 +528,8 @@ export function transportOptions(given: Partial<TransportOptions> | undefined): 
 }
 
 /**
- * Fills unset options from `defaults`, and refuses values that are not positive finite numbers.
+ * Fills unset options from `defaults`, and refuses values of another type than the default's and
+ * numbers that are not positive and finite.
  * An option given as `undefined` counts as unset (callers pass optional values straight through);
  * a key that is not an option is refused (a typo would otherwise leave the default in force).
  */
@@ -444,7 +538,12 @@ export function withDefaults<T extends object>(defaults: T, given: Partial<T> | 
   for (const [key, value] of Object.entries(given ?? {})) {
     // A misspelt option must not be ignored in silence (the default would apply instead).
     if (!Object.hasOwn(merged, key)) throw new RangeError(`${what}.${key} is not an option; known: ${Object.keys(merged).join(', ')}`);
-    if (value !== undefined) merged[key] = value;
+    if (value === undefined) continue;
+    // Options may come from a file (`synod node --options`): "100" where 100 is meant must not pass.
+    if (typeof value !== typeof merged[key]) {
+      throw new RangeError(`${what}.${key} must be a ${typeof merged[key]}, got ${JSON.stringify(value)}`);
+    }
+    merged[key] = value;
   }
   for (const [key, value] of Object.entries(merged)) {
     if (typeof value === 'number' && !(Number.isFinite(value) && value > 0)) {

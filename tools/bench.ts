@@ -19,6 +19,10 @@
  * Latency is from the acquire call until the release resolved. "grants" counts the distinct
  * grants (fencing tokens) the operations ran under: the operations that needed the server.
  * Removes every process and file it made, also on failure or Ctrl-C.
+ *
+ * npm run bench -- memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N]:
+ * the primary's resident memory at rest, under floods of 1 MiB requests, and after many client
+ * ids, each beside its budget (tools/bench/memory.ts); exits 1 if a figure is above its budget.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +39,7 @@ import { freePortPairs } from './harness/ports.js';
 import { GrpcLockClient } from '../src/apps/lock/grpc-lock-client.js';
 import { GrpcClientTransport } from '../src/runtime/grpc-client-transport.js';
 import { realClock } from '../src/runtime/real-clock.js';
+import { benchMemory } from './bench/memory.js';
 
 /** How long each measurement runs, unless `--duration-ms` says otherwise. */
 const defaultDurationMs = 3000;
@@ -59,7 +64,11 @@ interface Row {
   readonly grants: number;
 }
 
-const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS] | lincheck [--seed N]   (npm run bench -- lock)';
+const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS] | lincheck [--seed N] |\n' +
+  '       memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N]   (npm run bench -- lock)';
+
+/** The memory benchmark's defaults: a 10 s flood of 64 concurrent 1 MiB calls; 100,000 client ids, 64 at a time. */
+const memoryDefaults = { floodMs: 10_000, floodCalls: 64, clientIds: 100_000, idConcurrency: 64 };
 
 /** The lincheck histories: concurrent clients, and the fraction of outcomes left unknown. */
 const lincheckClients = 8;
@@ -259,7 +268,19 @@ function benchLincheck(seed: number): void {
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { 'duration-ms': { type: 'string' }, seed: { type: 'string' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        'duration-ms': { type: 'string' },
+        seed: { type: 'string' },
+        'flood-ms': { type: 'string' },
+        'flood-calls': { type: 'string' },
+        'client-ids': { type: 'string' },
+        'id-concurrency': { type: 'string' },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n${usage}\n`);
     process.exit(2);
@@ -273,6 +294,35 @@ async function main(argv: string[]): Promise<void> {
       process.exit(2);
     }
     benchLincheck(seed);
+    return;
+  }
+  if (what === 'memory') {
+    const count = (name: 'flood-ms' | 'flood-calls' | 'client-ids' | 'id-concurrency', fallback: number): number => {
+      const text = parsed.values[name];
+      const n = text === undefined ? fallback : Number(text);
+      if (!Number.isSafeInteger(n) || n < 1) {
+        process.stderr.write(`bench: --${name} needs a positive integer\n${usage}\n`);
+        process.exit(2);
+      }
+      return n;
+    };
+    if (extra.length > 0 || parsed.values.seed !== undefined || parsed.values['duration-ms'] !== undefined) {
+      process.stderr.write(`bench: bad arguments\n${usage}\n`);
+      process.exit(2);
+    }
+    const alive = setInterval(() => {}, 1000);
+    try {
+      const ok = await benchMemory({
+        floodMs: count('flood-ms', memoryDefaults.floodMs),
+        floodCalls: count('flood-calls', memoryDefaults.floodCalls),
+        clientIds: count('client-ids', memoryDefaults.clientIds),
+        idConcurrency: count('id-concurrency', memoryDefaults.idConcurrency),
+        say,
+      });
+      if (!ok) process.exitCode = 1;
+    } finally {
+      clearInterval(alive);
+    }
     return;
   }
   const durationText = parsed.values['duration-ms'];

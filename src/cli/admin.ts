@@ -5,8 +5,9 @@
  *   node's main port), finding the cluster name on its own when none is given;
  * - `findClusterName`: a cluster's name, from the first of its nodes that answers;
  * - `formatStatus`: that status as a few aligned lines and the view history;
- * - `controlNode`: one request to a node's test control service (`synod.control.Control`, the
- *   node's port + 1 by convention).
+ * - `controlNode`: one request to a node's test control service (`synod.control.Control`, on
+ *   loopback at the node's port + 1 by convention), naming the node's cluster and cluster id,
+ *   which it reads from the node's status first.
  * Every failure is an `AdminError` whose message says what went wrong and what to check.
  */
 import * as grpc from '@grpc/grpc-js';
@@ -33,13 +34,25 @@ export class AdminError extends Error {
   }
 }
 
-/** The control address by convention (port + 1), or a description of it when the port has no successor. */
+/** The control address by convention (loopback, port + 1), or a description of it when the port has no successor. */
 function controlAddressOf(address: string): string {
   try {
     return defaultControlAddress(address);
   } catch {
-    return 'HOST:PORT+1';
+    return '127.0.0.1:PORT+1';
   }
+}
+
+/**
+ * The node whose test control service listens at `controlAddress` by convention: the same host,
+ * the port before it (a node started with --control serves its control service on loopback,
+ * port + 1, and listens on its own address; `--node` names it when that is not loopback).
+ */
+export function nodeAddressOf(controlAddress: string): NodeId {
+  const colon = controlAddress.lastIndexOf(':');
+  const port = Number(controlAddress.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 2) throw new AdminError(`control address ${controlAddress} has no port before it: name the node with --node HOST:PORT`);
+  return `${controlAddress.slice(0, colon)}:${port - 1}`;
 }
 
 /** What went wrong with a call to `address`, for an operator; `what` names the service asked. */
@@ -57,14 +70,14 @@ function explain(err: unknown, address: string, what: 'node' | 'control'): Admin
       return new AdminError(`cannot reach the ${service} at ${address}: ${said}` +
         (what === 'node'
           ? ' (is a node running there? give the node\'s own address, not its control port)'
-          : ' (is the node running, started with --control? give its control address, by default the node\'s port + 1)'), err.code);
+          : ' (is the node running, started with --control? give its control address, by default 127.0.0.1 and the node\'s port + 1)'), err.code);
     case grpc.status.DEADLINE_EXCEEDED:
       return new AdminError(`no answer from the ${service} at ${address} within ${adminCallDeadlineMs} ms (${said})`, err.code);
     case grpc.status.UNIMPLEMENTED:
       return new AdminError(`${address} does not serve the ${service} (${said})` +
         (what === 'node'
           ? ': is it a node\'s own address? (port + 1 is its control service)'
-          : ': is it a control address? (by default a node\'s port + 1; the node must run with --control)'), err.code);
+          : ': is it a control address? (by default 127.0.0.1 and a node\'s port + 1; the node must run with --control)'), err.code);
     default:
       return new AdminError(`the ${service} at ${address} refused: ${said}`, err.code);
   }
@@ -164,6 +177,7 @@ export function formatStatus(s: NodeStatus, cluster?: string): string {
     ['node', `${s.node}${role === '' ? '' : ` (${role})`}`],
     ['incarnation', s.incarnation],
     ...(cluster === undefined ? [] : [['cluster', cluster] as [string, string]]),
+    ['cluster id', s.clusterId ?? '(none yet: joining)'],
     ['app', s.app === null ? '(none: Paxos and config only)' : formatApp(s.app)],
     ['view', s.vid === 0 ? '(none yet: starting)' : `${s.vid} ${list(s.members)}`],
     ['primary', s.primary ?? (s.app === null ? '(no app, no primary)' : '(none)')],
@@ -190,6 +204,34 @@ export function formatStatus(s: NodeStatus, cluster?: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * The cluster name and id of the node at `node`, from its status (`queryStatus`), or, when the
+ * node is isolated (it answers no status call), from its refusal, which names both. Rejects with
+ * an `AdminError` that says where synod control looked (`guessed`: at the control port − 1).
+ */
+async function clusterOfNode(node: NodeId, cluster: string | undefined, guessed: boolean): Promise<{ cluster: string; clusterId: string }> {
+  const client = new UnaryClient(nodeServiceCodec.service, node);
+  const where = `synod control reads the node's cluster name and id from its status at ${node}` +
+    `${guessed ? ', the control port - 1; --node HOST:PORT names the node' : ''}`;
+  try {
+    const { status, cluster: found } = await askStatus(client, node, cluster, adminCallDeadlineMs);
+    return { cluster: found, clusterId: status.clusterId ?? '' };
+  } catch (err) {
+    if (err instanceof RpcError && err.code === grpc.status.UNAVAILABLE && err.named !== undefined &&
+      (cluster === undefined || cluster === err.named.cluster)) {
+      return { cluster: err.named.cluster, clusterId: err.named.clusterId ?? '' };
+    }
+    if (err instanceof WrongClusterError) {
+      throw new AdminError(`${node} is a node of cluster ${JSON.stringify(err.actual)}, not ${JSON.stringify(err.expected)} (${where})`,
+        grpc.status.FAILED_PRECONDITION);
+    }
+    const explained = explain(err, node, 'node');
+    throw new AdminError(`${explained.message} (${where})`, explained.code);
+  } finally {
+    client.close();
+  }
+}
+
 /** One request to a test control service. */
 export type ControlAction =
   | { readonly kind: 'breakpoint'; readonly breakpoint: 1 | 2 | 3 | 4 }
@@ -201,16 +243,22 @@ export type ControlAction =
 /**
  * Sends `action` to the test control service at `controlAddress`; resolves with the service's
  * answer (e.g. `armed: [4]`, `isolated`, `healed`, `cut off from …`); rejects with an
- * `AdminError`.
+ * `AdminError`. Every control request names the node's cluster and cluster id, and the service
+ * refuses another: both are read first from the status of the node (`opts.node`, by default the
+ * control address's port − 1, `nodeAddressOf`), under `opts.cluster` when given (else found as
+ * `queryStatus` finds it). A control service of another cluster (or id) than that node's refuses.
  */
-export async function controlNode(controlAddress: string, action: ControlAction): Promise<string> {
+export async function controlNode(controlAddress: string, action: ControlAction, opts: { node?: NodeId; cluster?: string } = {}): Promise<string> {
+  const node = opts.node ?? nodeAddressOf(controlAddress);
+  const identity = await clusterOfNode(node, opts.cluster, opts.node === undefined);
   const client = new UnaryClient(controlService, controlAddress);
-  const [method, request]: [string, Record<string, unknown>] =
+  const [method, fields]: [string, Record<string, unknown>] =
     action.kind === 'breakpoint' ? ['Breakpoint', { breakpoint: action.breakpoint }]
     : action.kind === 'disarm' ? ['Breakpoint', { breakpoint: action.breakpoint ?? 0, disarm: true }]
     : action.kind === 'isolate' ? ['Partition', { isolate: true }]
     : action.kind === 'heal' ? ['Heal', {}]
     : ['Partition', { peers: [...action.peers] }];
+  const request = { ...fields, cluster: identity.cluster, cluster_id: identity.clusterId };
   try {
     const reply = await client.call<{ detail?: string }>(method, request, adminCallDeadlineMs);
     return reply.detail ?? '';

@@ -1,14 +1,17 @@
 import type { ControlAction } from './admin.js';
-import { type Command, UsageError, checkedAddress, fail, parse } from './args.js';
+import { type Command, UsageError, checkedAddress, clusterOption, fail, parse } from './args.js';
 
-export const controlUsage = `  synod control CONTROL-HOST:PORT breakpoint 1|2|3|4 | breakpoint off [N]
-                | partition 1 | partition 0 | partition-from PEER[,PEER...]
-  Drives the test control service at CONTROL-HOST:PORT (the node's port + 1 unless the node was
-  given --control-address; only nodes started with --control serve it): arm crash breakpoint N
-  (1-4, design §7) or disarm one or all; isolate the node from every peer and client (1) or
-  heal every partition (0); cut it off from the named peers only. Prints the service's answer.
-  Exit status: 0 with the answer; 1 when the service cannot be reached or refuses; 2 for usage
-  errors.`;
+export const controlUsage = `  synod control CONTROL-HOST:PORT [--node HOST:PORT] [--cluster NAME]
+                breakpoint 1|2|3|4 | breakpoint off [N] | partition 1 | partition 0 | partition-from PEER[,PEER...]
+  Drives the test control service at CONTROL-HOST:PORT (127.0.0.1, the node's port + 1, unless
+  the node was given --control-address; only nodes started with --control serve it): arm crash
+  breakpoint N (1-4, design §7) or disarm one or all; isolate the node from every peer and client
+  (1) or heal every partition (0); cut it off from the named peers only. Prints the service's
+  answer. Every control request names the node's cluster and cluster id, which this command reads
+  from the node's status first: at --node (default: the control address's port - 1), under
+  --cluster when given (else found as synod status finds it).
+  Exit status: 0 with the answer; 1 when the node or the service cannot be reached or refuses;
+  2 for usage errors.`;
 
 function breakpointNumber(text: string): 1 | 2 | 3 | 4 {
   if (!/^[1-4]$/.test(text)) throw new UsageError(`breakpoint must be 1, 2, 3, 4 or off, got ${text}`);
@@ -41,14 +44,16 @@ function parseAction(verb: string | undefined, arg: string | undefined, extra: s
 
 /** `synod control`. */
 async function runControl(args: string[]): Promise<void> {
-  const { positionals } = parse(args, {});
+  const { values, positionals } = parse(args, { node: { type: 'string' }, cluster: { type: 'string' } });
   const [target, verb, arg, ...extra] = positionals;
-  if (target === undefined) throw new UsageError('control needs the control service\'s address (HOST:PORT, by default the node\'s port + 1)');
+  if (target === undefined) throw new UsageError('control needs the control service\'s address (HOST:PORT, by default 127.0.0.1 and the node\'s port + 1)');
   const controlAddress = checkedAddress(target, 'address');
+  const node = values['node'] === undefined ? undefined : checkedAddress(values['node'] as string, '--node');
+  const cluster = clusterOption(values['cluster'] as string | undefined);
   const action = parseAction(verb, arg, extra);
   const { controlNode } = await import('./admin.js');
   try {
-    const detail = await controlNode(controlAddress, action);
+    const detail = await controlNode(controlAddress, action, { node, cluster });
     process.stdout.write(`${controlAddress}: ${detail}\n`);
   } catch (err) {
     fail((err as Error).message, 1);

@@ -1,10 +1,10 @@
 import { builtinApps } from '../apps/registry.js';
 import { JoinRefusedError } from '../config/app-identity.js';
 import { type NodeApp, SynodNode, defaultControlAddress } from '../node/synod-node.js';
-import { defaultClusterName } from '../env/cluster-name.js';
 import { createLogger } from '../runtime/logging.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import { AppModuleLoadError, loadAppModule } from './app-module.js';
+import { readNodeOptions } from './options-file.js';
 import {
   type Command, type OptionSpec, UsageError, checkedAddress, clusterOption, fail, logLevelOption, noMorePositionals, parse,
   positiveInteger,
@@ -15,17 +15,29 @@ const nodeExitStatus = `  Exit status: 0 after SIGTERM or SIGINT (a graceful sto
   in use, another app than the cluster's at join, an app module that does not load); 2 for usage
   errors.`;
 
-const commonFlags = `  --cluster defaults to synod@<first>. --control serves the test control service on the node's
-  port + 1 (or on --control-address): never in production. --session-timeout-ms applies to apps
-  with callbacks: an owner holding or waiting for something that has had no callback stream for
-  that long is expired (default 5000, CallbackOptions). --client-retention-ms, --max-clients,
+const commonFlags = `  --first names the node that creates the cluster, for a new data directory only (the node whose
+  --me it is creates it, with a new cluster id); a data directory keeps its cluster's first node,
+  name and id, and on a restart --first is only a contact: any live member will do. --join adds
+  more contacts (any live members) to ask when joining. --cluster names the cluster of a new data
+  directory (default synod@<first>); afterwards it may be left out, and another name is refused.
+  --control serves the test control service on 127.0.0.1, the node's port + 1 (or on
+  --control-address, with a warning when that is not loopback): never in production; every
+  control request must name the node's cluster and cluster id. --session-timeout-ms applies to
+  apps with callbacks: an owner holding or waiting for something that has had no callback stream
+  for that long is expired (default 5000, CallbackOptions). --options FILE sets any of the node's
+  tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport), each an
+  object of options named as in docs/operations.md, e.g. {"config": {"suspectAfterMissed": 10}};
+  an unknown name or a value of the wrong type is a usage error. --session-timeout-ms wins over
+  the file's callbacks.sessionTimeoutMs. --client-retention-ms, --max-clients,
   --client-evictable-after-ms and --client-table-sweep-ms bound the client table (defaults 6 h,
-  100000, 5 min, 10 s; RsmOptions); the serving primary's values are the ones in force.`;
+  100000, 5 min, 10 s; RsmOptions; they win over the file's rsm values); the serving primary's
+  values are the ones in force.`;
 
-export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT --data-dir DIR [--app NAME | --app-module PATH[#EXPORT]]
-             [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS]
-             [--client-retention-ms MS] [--max-clients N] [--client-evictable-after-ms MS]
-             [--client-table-sweep-ms MS] [--log-level debug|info|warn|error|silent] [--log-file FILE]
+export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
+             [--app NAME | --app-module PATH[#EXPORT]] [--cluster NAME] [--control] [--control-address HOST:PORT]
+             [--session-timeout-ms MS] [--options FILE] [--client-retention-ms MS] [--max-clients N]
+             [--client-evictable-after-ms MS] [--client-table-sweep-ms MS]
+             [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
   built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
   directory, is imported, and its default export (or the export named EXPORT) must be an app
@@ -35,10 +47,10 @@ export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT --data-d
 ${commonFlags}
 ${nodeExitStatus}`;
 
-export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT --data-dir DIR [--cluster NAME] [--control]
-             [--control-address HOST:PORT] [--session-timeout-ms MS]
-             [--client-retention-ms MS] [--max-clients N] [--client-evictable-after-ms MS]
-             [--client-table-sweep-ms MS] [--log-level debug|info|warn|error|silent] [--log-file FILE]
+export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
+             [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS] [--options FILE]
+             [--client-retention-ms MS] [--max-clients N] [--client-evictable-after-ms MS] [--client-table-sweep-ms MS]
+             [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node of the replicated lock service: synod node --app lock. Lock clients call it
   through the client service (synod.rsm.Client) and keep a callback stream (synod.rsm.Callbacks)
   open to the primary.
@@ -90,6 +102,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   const spec: OptionSpec = {
     me: { type: 'string' },
     first: { type: 'string' },
+    join: { type: 'string' },
     'data-dir': { type: 'string' },
     cluster: { type: 'string' },
     ...(fixedApp === undefined ? { app: { type: 'string' as const }, 'app-module': { type: 'string' as const } } : {}),
@@ -102,6 +115,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     'client-table-sweep-ms': { type: 'string' },
     'log-level': { type: 'string' },
     'log-file': { type: 'string' },
+    'options': { type: 'string' },
     'test-mutate': { type: 'string', multiple: true },
   };
   const { values, positionals } = parse(args, spec);
@@ -110,19 +124,25 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   const first = checkedAddress(values['first'] as string | undefined, '--first');
   const dataDir = values['data-dir'] as string | undefined;
   if (dataDir === undefined) throw new UsageError('--data-dir is required');
-  const cluster = clusterOption(values['cluster'] as string | undefined) ?? defaultClusterName(first);
+  const join = values['join'] === undefined ? undefined
+    : (values['join'] as string).split(',').map((a) => checkedAddress(a, '--join'));
+  // Absent: the data directory's (synod@<first> for a new one); SynodNode resolves it.
+  const cluster = clusterOption(values['cluster'] as string | undefined);
   const level = logLevelOption(values['log-level'] as string | undefined);
   const controlAddress = values['control-address'] !== undefined
     ? checkedAddress(values['control-address'] as string, '--control-address')
     : values['control'] === true ? defaultControlAddress(me) : undefined;
   const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
+  const tunables = values['options'] === undefined ? {} : readNodeOptions(values['options'] as string);
   const table = (flag: string): number | undefined => positiveInteger(values[flag] as string | undefined, `--${flag}`);
-  const rsm = {
+  const tableFlags = {
     clientRetentionMs: table('client-retention-ms'),
     maxClients: table('max-clients'),
     clientEvictableAfterMs: table('client-evictable-after-ms'),
     clientTableSweepMs: table('client-table-sweep-ms'),
   };
+  // A flag wins over the file; flags not given leave the file's values.
+  const rsm = { ...tunables.rsm, ...Object.fromEntries(Object.entries(tableFlags).filter(([, v]) => v !== undefined)) };
   const testMutations = parseTestMutations(values['test-mutate'] as string[] | undefined, controlAddress !== undefined);
   // Last: every flag is checked before a module of the user's is run.
   const app = await chooseApp(fixedApp ?? (values['app'] as string | undefined), values['app-module'] as string | undefined);
@@ -136,12 +156,16 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     node = await SynodNode.start({
       me,
       first,
+      join,
       cluster,
       dataDir,
       logger,
       app,
-      callbacks: sessionTimeoutMs === undefined ? undefined : { sessionTimeoutMs },
+      paxos: tunables.paxos,
+      config: tunables.config,
       rsm,
+      transport: tunables.transport,
+      callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,
       testMutations,
       // The node closed itself already: it can never be a member of this cluster.

@@ -243,7 +243,7 @@ export class ClientCore {
    * The transport reports that a request to `server` got no answer, and why. Each kind has its
    * own reaction: another cluster's server ends the call at once (`WrongClusterError`: no replica
    * of the wrong cluster can help); a request refused as malformed ends it too (nothing ran);
-   * an overloaded server is backed off from, as BUSY, and asked again; anything else (down,
+   * an overloaded server is backed off from, as BUSY (at least as long as it asked), and asked again; anything else (down,
    * timed out, not serving the service yet, failed) moves on to the next replica.
    */
   onFailed(server: NodeId, failure: CallFailure, out: ClientOutbox): void {
@@ -261,9 +261,9 @@ export class ClientCore {
         this.#finish({ ok: false, error: new InvalidArgumentError('request', failure.detail) }, out);
         return;
       case 'overloaded':
-        c.lastError = new BusyError(server, 0, failure.detail);
+        c.lastError = new BusyError(server, failure.retryAfterMs ?? 0, failure.detail);
         c.failures++;
-        this.#backOff(c, server, 0, out);
+        this.#backOff(c, server, failure.retryAfterMs ?? 0, out);
         return;
       case 'unreachable':
       case 'timeout':

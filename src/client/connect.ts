@@ -117,6 +117,10 @@ export async function connect(options: ConnectOptions): Promise<SynodClient> {
  * current view's, then the addresses given (which may include nodes since removed).
  */
 export async function findCluster(options: Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'timing'>): Promise<{ readonly cluster: string; readonly members: readonly NodeId[] }> {
+  // Plain JavaScript callers may pass the addresses themselves: say what connect() takes.
+  if (typeof options !== 'object' || options === null || !Array.isArray(options.members)) {
+    throw new TypeError('connect() takes an options object whose members are addresses of the cluster, e.g. connect({ members: [\'127.0.0.1:7001\'] })');
+  }
   const timing = withDefaults(defaultConnectTimingOptions, options.timing, 'timing');
   const found = await new KeepAlive().during(discoverCluster(options.members, {
     cluster: options.cluster,

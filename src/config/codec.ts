@@ -15,6 +15,15 @@ function incarnation(v: unknown, path: string): string {
   return v;
 }
 
+/** A cluster id as a join reply carries it: empty (absent) when the member knows none. */
+function clusterId(v: unknown, path: string): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string' || v.length > limits.maxClusterIdLength) {
+    throw new InvalidMessageError(path, `must be at most ${limits.maxClusterIdLength} characters`);
+  }
+  return v;
+}
+
 function vid(v: unknown, path: string): number {
   return uint(v, path, 1, limits.maxInstance);
 }
@@ -62,7 +71,7 @@ export function decodeConfigMessage(wire: Fields): ConfigMessage {
         throw new InvalidMessageError('join_reply.outcome', `must be one of ${joinOutcomes.join(', ')}`);
       }
       const to = outcome === 'redirect' ? nodeId(b['to'], 'join_reply.to') : null;
-      return { kind: 'join-reply', vid: vid(b['vid'], 'join_reply.vid'), outcome: outcome as JoinOutcome, to };
+      return { kind: 'join-reply', vid: vid(b['vid'], 'join_reply.vid'), outcome: outcome as JoinOutcome, to, clusterId: clusterId(b['cluster_id'], 'join_reply.cluster_id') };
     }
     case 'join_refused': {
       const b = object(wire['join_refused'], 'join_refused');
@@ -85,7 +94,7 @@ export function encodeConfigMessage(m: ConfigMessage): Fields {
     case 'join':
       return { join: { incarnation: m.incarnation, vid: m.vid, ...(m.app === null ? {} : { app: encodeApp(m.app) }) } };
     case 'join-reply':
-      return { join_reply: { vid: m.vid, outcome: m.outcome, ...(m.to === null ? {} : { to: m.to }) } };
+      return { join_reply: { vid: m.vid, outcome: m.outcome, ...(m.to === null ? {} : { to: m.to }), ...(m.clusterId === '' ? {} : { cluster_id: m.clusterId }) } };
     case 'join-refused':
       return {
         join_refused: {
@@ -99,6 +108,8 @@ export function encodeConfigMessage(m: ConfigMessage): Fields {
 
 export const configCodec: WireCodec<ConfigMessage> = {
   service: 'synod.config.Config',
+  // The join protocol: a joiner learns the cluster id from a member's join reply.
+  admitsNewcomers: true,
   encode: encodeConfigMessage,
   decode: decodeConfigMessage,
 };

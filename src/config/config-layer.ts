@@ -3,6 +3,7 @@ import type { Members, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ConfigOptions } from '../options.js';
 import type { AppIdentity, JoinRefusedError } from './app-identity.js';
+import type { ClusterIdPort } from './ports.js';
 import { configCodec } from './codec.js';
 import type { ConfigMessage } from './messages.js';
 import { type Admission, type ConfigListener, type ConfigMutations, type PaxosPort, ViewManager } from './view-manager.js';
@@ -16,6 +17,10 @@ export interface ConfigLayerOptions {
   readonly app: AppIdentity | null;
   /** The cluster refused this node (another app); see `ViewManagerDeps.onJoinRefused`. */
   readonly onJoinRefused: (error: JoinRefusedError) => void;
+  /** The cluster's id; see `ViewManagerDeps.clusterId`. */
+  readonly clusterId: ClusterIdPort;
+  /** See `ViewManagerDeps.contacts`. */
+  readonly contacts?: readonly NodeId[];
   readonly options?: Partial<ConfigOptions>;
   readonly wantsMembership?: boolean;
   readonly mutations?: ConfigMutations;
@@ -41,6 +46,8 @@ export class ConfigLayer {
       listener: opts.listener,
       app: opts.app,
       onJoinRefused: opts.onJoinRefused,
+      clusterId: opts.clusterId,
+      contacts: opts.contacts,
       random: world.random,
       logger: world.logger.child({ layer: 'config' }),
       options: opts.options,

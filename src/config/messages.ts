@@ -13,8 +13,12 @@ export type ConfigMessage =
    * the app it runs (null: none), which must be compatible with the cluster's (`compatibleApps`).
    */
   | { readonly kind: 'join'; readonly incarnation: string; readonly vid: number; readonly app: AppIdentity | null }
-  /** The answer to a `join` from a node whose app is compatible with the answering member's. */
-  | { readonly kind: 'join-reply'; readonly vid: number; readonly outcome: JoinOutcome; readonly to: NodeId | null }
+  /**
+   * The answer to a `join` from a node whose app is compatible with the answering member's.
+   * `clusterId`: the cluster's id as the member knows it (empty: none), which a joiner with a
+   * fresh data directory learns from the member it asked (`JoinRequest.answered`).
+   */
+  | { readonly kind: 'join-reply'; readonly vid: number; readonly outcome: JoinOutcome; readonly to: NodeId | null; readonly clusterId: string }
   /**
    * The answer to a `join` from a node whose app is not compatible with the answering member's:
    * it can never be a member of this cluster. Names both identities, as the member saw them.

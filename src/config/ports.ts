@@ -65,6 +65,26 @@ export interface ConfigMutations {
 
 export const configTimers = { tick: 'config-tick' } as const;
 
+/**
+ * The cluster's id as this node holds it: made by the first node when it creates the cluster
+ * (with view 1), kept with the node's data by every node (`identity.json` in production, the
+ * simulated disk in the simulator), and carried in every message between nodes by the transport,
+ * which refuses another. A joiner with a fresh data directory has none: it learns the id from the
+ * join reply of the member it asked (`JoinRequest.answered`), which is a contact the operator
+ * named (`--first`, `--join`) or one that contact redirected it to. That is safe enough for what
+ * the id is for, accidents (a re-created cluster on the same addresses, a stray old process);
+ * a malicious member could lie, which mutual TLS between nodes is there to stop.
+ */
+export interface ClusterIdPort {
+  /** The id; null while this node has not learned it. */
+  current(): string | null;
+  /**
+   * Learns `id`: kept durably first, then carried in (and required of) every message. Called
+   * once, after a handler (an effect), and only while `current()` is null.
+   */
+  adopt(id: string): void;
+}
+
 export interface ViewManagerDeps {
   readonly self: NodeId;
   /** Drawn fresh at every process start. */
@@ -81,6 +101,14 @@ export interface ViewManagerDeps {
    * join), which is the node composition's business, not the layer above's.
    */
   readonly onJoinRefused: (error: JoinRefusedError) => void;
+  /** The cluster's id: sent in join replies, learned from one while this node has none. */
+  readonly clusterId: ClusterIdPort;
+  /**
+   * Addresses to ask, besides the members of the latest view this node knows, when it asks to
+   * join (default none): the contacts an operator named at start (`--join`, or a `--first` that
+   * is not the cluster's first node). Any live member is a good one.
+   */
+  readonly contacts?: readonly NodeId[];
   readonly random: Random;
   readonly logger: Logger;
   readonly options?: Partial<ConfigOptions>;

@@ -12,7 +12,7 @@ import { type Admission, type ConfigOutbox, type PaxosPort, type SelfStatus, typ
 import { ViewHistory, describeChange } from './view-history.js';
 
 // The config layer's vocabulary, importable from here as before the core was split.
-export type { Admission, ConfigListener, ConfigMutations, ConfigOutbox, PaxosPort, SelfStatus, ViewManagerDeps } from './ports.js';
+export type { Admission, ClusterIdPort, ConfigListener, ConfigMutations, ConfigOutbox, PaxosPort, SelfStatus, ViewManagerDeps } from './ports.js';
 export { configTimers } from './ports.js';
 export { describeChange } from './view-history.js';
 
@@ -67,7 +67,7 @@ export class ViewManager {
     this.#history = new ViewHistory(deps.self);
     this.#health = new FailureDetector(deps.self, this.#options.suspectAfterMissed, deps.logger);
     this.#admission = new JoinAdmission(deps.app, deps.logger);
-    this.#joining = new JoinRequest(deps.self, deps.app, deps.logger);
+    this.#joining = new JoinRequest(deps.self, deps.app, deps.contacts ?? [], deps.logger);
   }
 
   // ---- queries -------------------------------------------------------------------------
@@ -291,14 +291,25 @@ export class ViewManager {
       out.send(from, { kind: 'join-refused', vid: this.vid, memberApp: this.#deps.app, joinerApp: m.app });
       return;
     }
-    out.send(from, { kind: 'join-reply', vid: this.vid, outcome: answer.outcome, to: answer.to });
+    out.send(from, { kind: 'join-reply', vid: this.vid, outcome: answer.outcome, to: answer.to, clusterId: this.#deps.clusterId.current() ?? '' });
     if (answer.outcome === 'queued' && !this.#behind) this.#proposeNext();
   }
 
   #onJoinReply(from: NodeId, m: Extract<ConfigMessage, { kind: 'join-reply' }>, out: ConfigOutbox): void {
-    if (m.vid !== this.vid) this.#paxos.peerKnows(from, m.vid);
-    const redirected = this.#joining.answered(m.outcome === 'redirect' ? m.to : null);
-    if (redirected !== null && this.#status === 'outside') this.#sendJoin(out);
+    const { redirectTo, learnedId } = this.#joining.answered(from, m.outcome === 'redirect' ? m.to : null, m.clusterId,
+      this.#deps.clusterId.current() !== null);
+    if (learnedId === null) {
+      if (m.vid !== this.vid) this.#paxos.peerKnows(from, m.vid);
+    } else {
+      // Kept durably and given to the transport after this handler: only then may Paxos talk
+      // (a fetch sent before would not leave).
+      const vid = m.vid;
+      out.upcall(() => {
+        this.#deps.clusterId.adopt(learnedId);
+        this.#paxos.peerKnows(from, vid);
+      });
+    }
+    if (redirectTo !== null && this.#status === 'outside') this.#sendJoin(out);
   }
 
   /** A member refused this node's join (another app): once believed, the node must stop. */

@@ -35,6 +35,8 @@ export type StreamEnd =
   | { readonly kind: 'unavailable'; readonly detail: string }
   /** A newer stream of the same subscriber took this one's place (the client's own doing). */
   | { readonly kind: 'replaced'; readonly detail: string }
+  /** The subscription names what belongs to another client (the callback service: an owner bound to another client id): not retried. */
+  | { readonly kind: 'owner-taken'; readonly detail: string }
   /** The client fell behind (more than `maxQueuedStreamMessages` unreceived), or the server holds `maxStreams`: back off. */
   | { readonly kind: 'overloaded'; readonly detail: string }
   /** The server refused the request as malformed (it failed the service's checks): a bug of the client. */
@@ -49,7 +51,9 @@ export type StreamEnd =
   | { readonly kind: 'internal'; readonly detail: string };
 
 /** The ends a server may give a stream itself (the others are the transport's or the connection's). */
-export type ServerStreamEnd = Extract<StreamEnd, { readonly kind: 'not-primary' | 'not-serving-yet' | 'unavailable' | 'replaced' | 'overloaded' | 'invalid-request' | 'internal' }>;
+export type ServerStreamEnd = Extract<StreamEnd, {
+  readonly kind: 'not-primary' | 'not-serving-yet' | 'unavailable' | 'replaced' | 'owner-taken' | 'overloaded' | 'invalid-request' | 'internal';
+}>;
 
 /** `kind: detail` (with the primary of a not-primary end), for messages. */
 export function describeStreamEnd(end: StreamEnd): string {

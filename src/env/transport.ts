@@ -17,6 +17,14 @@ import type { NodeId } from './types.js';
  * its own wire format (a gRPC service in production) and its own receiver. Besides channels it
  * serves request/response services (`serve`) and server streams (`serveStream`, streams.ts),
  * each with failure semantics of its own.
+ *
+ * Cluster identity: every message between nodes carries the sender's cluster id (made when the
+ * cluster was created, kept with each node's data), and a message of another id is refused, so
+ * that a process of another cluster on a reused address (an old process of a re-created cluster)
+ * can neither feed nor crash this node. A node that has not learned the id yet (a joiner with a
+ * fresh data directory) sends and accepts only on the channels whose codec `admitsNewcomers`
+ * (the join protocol, which is how it learns the id); a member accepts a newcomer's messages on
+ * those channels only. The production transport also checks the cluster's name.
  */
 export interface Transport {
   /** This node's address. */
@@ -84,8 +92,11 @@ export type CallFailure =
   | { readonly kind: 'wrong-cluster'; readonly expected: string; readonly actual: string; readonly detail: string }
   /** The server refused the request as malformed (it failed the service's checks); nothing ran. */
   | { readonly kind: 'invalid-request'; readonly detail: string }
-  /** The server holds too many calls, or a message was above the size limit: back off. */
-  | { readonly kind: 'overloaded'; readonly detail: string }
+  /**
+   * The server holds too many calls or call bytes, or a message was above the size limit: back
+   * off, at least `retryAfterMs` when the server said how long.
+   */
+  | { readonly kind: 'overloaded'; readonly detail: string; readonly retryAfterMs?: number }
   /** The server does not serve this service (yet: a node that is starting up). */
   | { readonly kind: 'unimplemented'; readonly detail: string }
   /** The server failed on the request, or this side could not send it. */
@@ -161,4 +172,11 @@ export interface WireCodec<M> {
   encode(msg: M): Record<string, unknown>;
   /** Checks and converts an envelope's body; throws `InvalidMessageError` for bad input. */
   decode(wire: Record<string, unknown>): M;
+  /**
+   * Whether this channel's messages travel to and from a node that has not learned its cluster's
+   * id yet (a joiner with a fresh data directory): true only for the join protocol's channel (the
+   * config layer's), which is how a joiner learns the id. Every other channel neither sends nor
+   * accepts anything until the node knows it (see `Transport`). Default false.
+   */
+  readonly admitsNewcomers?: boolean;
 }

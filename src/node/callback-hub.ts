@@ -30,6 +30,18 @@ export interface CallbackHubDeps {
   readonly options: CallbackOptions;
   /** Longest owner id accepted; default `limits.maxClientIdLength` (the lock service passes `lockLimits.maxOwnerLength`). */
   readonly maxOwnerLength?: number;
+  /**
+   * The client id `owner` is bound to in the replicated state now (`SessionSpec.clientOf`), or
+   * null: bound to none. Called inside tasks of the node's executor. Default: owners are never
+   * bound in the state (an owner is then held only by its open stream).
+   */
+  readonly boundClient?: (owner: string) => string | null;
+}
+
+/** An accepted stream, and the client that opened it (its `CallbackSubscribe.clientId`). */
+interface OwnerStream {
+  readonly stream: ServerStream<Json>;
+  readonly clientId: string;
 }
 
 /**
@@ -46,6 +58,14 @@ export interface CallbackHubDeps {
  *   first when the node is isolated or closing, of another cluster, malformed, or one too many
  *   (`TransportOptions.maxStreams`); the hub refuses an owner id longer than `maxOwnerLength`
  *   (`invalid-request`).
+ * - One stream per owner, and only its own client's (`owner-taken` otherwise). A subscription
+ *   names the owner and the subscribing client's id. An owner bound to a client in the state
+ *   (`boundClient`: the lock service binds an owner to the client that first used it) is served
+ *   to that client only: another client's stream is refused, and one accepted before the binding
+ *   is ended when the owner's client subscribes, when a callback for the owner is delivered, or
+ *   at the next check. An owner bound to none is held by the first client whose stream is open;
+ *   another client is refused while it lasts. So no client takes another's revokes, and no
+ *   client keeps another's session alive (`has` counts only the rightful client's stream).
  * - An accepted stream first receives every callback outstanding for its owner in the current
  *   state (`Replica.outstandingCallbacks`), so a client that (re)subscribes after the primary's
  *   re-send, or after a callback was dropped for want of a stream, still gets it. Then it
@@ -53,7 +73,7 @@ export interface CallbackHubDeps {
  *   all outstanding ones again when a primary starts serving). A callback for an owner without a
  *   stream here is dropped: its client will subscribe and get it then. Callbacks may therefore
  *   arrive twice; clients must treat them as idempotent (as `App.callbacks` requires).
- * - A newer stream of the same owner replaces the older, which ends `replaced`.
+ * - A newer stream of the same owner from the same client replaces the older, which ends `replaced`.
  * - Every stream ends `not-primary` (naming the new primary, if known) when this node stops
  *   being the primary of its view (checked every `checkIntervalMs`), and `unavailable` when it
  *   shuts down; the transport ends them `unavailable` when the node is isolated (nothing more
@@ -71,7 +91,7 @@ export class CallbackHub {
   readonly #maxOwnerLength: number;
   readonly #log: Logger;
   /** The accepted stream of each owner (an owner whose stream ended is forgotten). */
-  readonly #streams = new Map<string, ServerStream<Json>>();
+  readonly #streams = new Map<string, OwnerStream>();
   #timer: TimerHandle | null = null;
   #closed = false;
 
@@ -92,9 +112,10 @@ export class CallbackHub {
     if (!this.#closed && this.#timer === null) this.#schedule();
   }
 
-  /** Whether `owner` has an open stream here. */
+  /** Whether `owner` has an open stream here, from the client it is bound to (if any). Call from a task of the node's executor. */
   has(owner: string): boolean {
-    return this.#streams.get(owner)?.open === true;
+    const entry = this.#streams.get(owner);
+    return entry !== undefined && entry.stream.open && this.#rightful(owner, entry);
   }
 
   /** Owners with a stream here now. */
@@ -102,11 +123,17 @@ export class CallbackHub {
     return this.#streams.size;
   }
 
-  /** Sends each callback down its owner's stream, if it has one here; drops it otherwise. Called with the replica's callbacks (primary only). */
+  /**
+   * Sends each callback down its owner's stream, if it has one here from the owner's client;
+   * drops it otherwise (and ends a stream of another client: `owner-taken`). Called with the
+   * replica's callbacks (primary only), in a task of the node's executor.
+   */
   deliver(callbacks: readonly Callback[]): void {
     if (this.#closed) return;
     for (const cb of callbacks) {
-      const stream = this.#streams.get(cb.clientId);
+      const entry = this.#streams.get(cb.clientId);
+      if (entry !== undefined && entry.stream.open && !this.#rightful(cb.clientId, entry)) this.#endTaken(cb.clientId, entry);
+      const stream = this.#streams.get(cb.clientId)?.stream;
       if (stream === undefined || !stream.open) {
         this.#log.debug({ owner: cb.clientId, message: cb.message }, 'callbacks: no stream for the owner; dropped');
         continue;
@@ -125,7 +152,7 @@ export class CallbackHub {
   }
 
   #open(request: CallbackSubscribe, stream: ServerStream<Json>): void {
-    const { owner } = request;
+    const { owner, clientId } = request;
     const refuse = (end: ServerStreamEnd, why: string): void => {
       this.#log.debug({ client: stream.peer, owner, end: end.kind, detail: end.detail }, `callbacks: subscription refused: ${why}`);
       stream.end(end);
@@ -137,11 +164,15 @@ export class CallbackHub {
       return;
     }
     stream.onEnded((end) => this.#ended(owner, stream, end));
-    this.#deps.executor.submit(() => this.#admit(owner, stream, refuse));
+    this.#deps.executor.submit(() => this.#admit(owner, { stream, clientId }, refuse));
   }
 
-  /** Accepts `stream` for `owner` if this node is the serving primary (a task of the node's executor). */
-  #admit(owner: string, stream: ServerStream<Json>, refuse: (end: ServerStreamEnd, why: string) => void): void {
+  /**
+   * Accepts `entry`'s stream for `owner` if this node is the serving primary and the owner is not
+   * another client's (a task of the node's executor).
+   */
+  #admit(owner: string, entry: OwnerStream, refuse: (end: ServerStreamEnd, why: string) => void): void {
+    const { stream, clientId } = entry;
     if (this.#closed || !stream.open) return; // closed meanwhile, or the client left
     const r = this.#deps.replica;
     if (!r.isPrimary || r.status !== 'normal') {
@@ -151,9 +182,20 @@ export class CallbackHub {
       }
       return refuse(notPrimary(primary), 'not primary');
     }
+    const bound = this.#deps.boundClient?.(owner) ?? null;
     const older = this.#streams.get(owner);
-    this.#streams.set(owner, stream);
-    older?.end({ kind: 'replaced', detail: `replaced by a newer subscription of owner ${owner}` });
+    if (bound !== null && bound !== clientId) {
+      this.#log.info({ client: stream.peer, owner }, 'callbacks: subscription refused: the owner is bound to another client');
+      return stream.end(ownerTaken(owner, 'it is bound to another client (the one that first used it)'));
+    }
+    if (bound === null && older !== undefined && older.stream.open && older.clientId !== clientId) {
+      this.#log.info({ client: stream.peer, owner }, 'callbacks: subscription refused: another client streams for the owner');
+      return stream.end(ownerTaken(owner, 'another client holds its callback stream'));
+    }
+    this.#streams.set(owner, entry);
+    // The owner's client replaces its own older stream, or one another client opened before the owner was bound to it.
+    older?.stream.end(older.clientId === clientId ? { kind: 'replaced', detail: `replaced by a newer subscription of owner ${owner}` }
+      : ownerTaken(owner, 'it is bound to another client (the one that first used it)'));
     stream.accept();
     const outstanding = r.outstandingCallbacks().filter((c) => c.clientId === owner);
     this.#log.debug({ owner, client: stream.peer, outstanding: outstanding.length }, 'callbacks: subscribed');
@@ -161,7 +203,7 @@ export class CallbackHub {
   }
 
   #ended(owner: string, stream: ServerStream<Json>, end: StreamEnd): void {
-    if (this.#streams.get(owner) !== stream) return;
+    if (this.#streams.get(owner)?.stream !== stream) return;
     this.#streams.delete(owner);
     this.#log.debug({ owner, end: end.kind, detail: end.detail }, 'callbacks: stream ended');
   }
@@ -182,11 +224,31 @@ export class CallbackHub {
     });
   }
 
-  /** Ends every stream if this node is no longer the primary of its view (a task of the node's executor). */
+  /**
+   * Ends every stream if this node is no longer the primary of its view, and otherwise every
+   * stream of an owner bound to another client than the stream's (a task of the node's executor).
+   */
   #check(): void {
-    if (this.#closed || this.#streams.size === 0 || this.#deps.replica.isPrimary) return;
+    if (this.#closed || this.#streams.size === 0) return;
+    if (this.#deps.replica.isPrimary) {
+      for (const [owner, entry] of [...this.#streams]) if (!this.#rightful(owner, entry)) this.#endTaken(owner, entry);
+      return;
+    }
     const primary = this.#primaryElsewhere();
     this.#endAll(notPrimary(primary), `no longer the primary (primary ${primary ?? 'unknown'})`);
+  }
+
+  /** Whether `entry` is from the client `owner` is bound to, or `owner` is bound to none. */
+  #rightful(owner: string, entry: OwnerStream): boolean {
+    const bound = this.#deps.boundClient?.(owner) ?? null;
+    return bound === null || bound === entry.clientId;
+  }
+
+  /** Ends (and forgets) a stream of `owner` that is not its bound client's. */
+  #endTaken(owner: string, entry: OwnerStream): void {
+    this.#streams.delete(owner);
+    this.#log.info({ owner, client: entry.stream.peer }, 'callbacks: stream ended: the owner is bound to another client');
+    entry.stream.end(ownerTaken(owner, 'it is bound to another client (the one that first used it)'));
   }
 
   #endAll(end: ServerStreamEnd, why: string): void {
@@ -194,8 +256,12 @@ export class CallbackHub {
     this.#log.info({ streams: this.#streams.size, end: end.kind, detail: end.detail }, `callbacks: ending every stream: ${why}`);
     const streams = [...this.#streams.values()];
     this.#streams.clear();
-    for (const s of streams) s.end(end);
+    for (const s of streams) s.stream.end(end);
   }
+}
+
+function ownerTaken(owner: string, why: string): ServerStreamEnd {
+  return { kind: 'owner-taken', detail: `owner ${owner} is not this client's: ${why}` };
 }
 
 function notPrimary(primary: NodeId | null): ServerStreamEnd {

@@ -1,5 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { InvalidMessageError } from '../env/errors.js';
+import { clusterMetadata } from '../runtime/grpc-status.js';
+import { describeClusterName } from '../runtime/grpc-peers.js';
+import { describeClusterId } from '../runtime/grpc-server.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import { type Fields, array, members, nodeId, uint } from '../env/validate.js';
@@ -14,6 +17,10 @@ export const controlService = 'synod.control.Control';
 
 export interface ControlTargets {
   readonly self: NodeId;
+  /** The node's cluster name: every request must name it. */
+  readonly cluster: string;
+  /** The node's cluster id (null: not learned yet): every request must name it (empty while null). */
+  readonly clusterId: () => string | null;
   readonly incarnation: string;
   readonly transport: GrpcTransport;
   readonly breakpoints: Breakpoints;
@@ -27,13 +34,35 @@ export interface ControlTargets {
 
 type Handler = (request: Fields) => Fields;
 
+/**
+ * A control request named another cluster (or id) than the node's: it was meant for another
+ * node, maybe a process of another cluster on a reused port. Answered FAILED_PRECONDITION, with
+ * the node's cluster name and id in the trailing metadata (as the transport's refusals).
+ */
+export class ControlClusterMismatchError extends Error {
+  override readonly name = 'ControlClusterMismatchError';
+  constructor(
+    readonly node: NodeId,
+    readonly cluster: string,
+    readonly clusterId: string | null,
+    readonly request: { readonly cluster: unknown; readonly clusterId: unknown },
+  ) {
+    super(`control request for cluster ${describeClusterName(request.cluster)} (id ${describeClusterId(request.clusterId)}) ` +
+      `reached ${node} of cluster ${JSON.stringify(cluster)} (id ${clusterId === null ? '(none yet)' : JSON.stringify(clusterId)}); ` +
+      '`synod control` reads both from the node\'s status');
+  }
+}
+
 /** How long `close` lets calls in progress finish before it cuts them off. */
 const closeGraceMs = 500;
 
 /**
  * The test control service (design §7) of one node, on its own gRPC server and port, so that a
- * node cut off by a partition stays controllable. Bad requests get INVALID_ARGUMENT naming the
- * field; nothing here can crash the node.
+ * node cut off by a partition stays controllable. Every request must name the node's cluster and
+ * cluster id (`ControlClusterMismatchError`, FAILED_PRECONDITION, logged at warn). Bad requests
+ * get INVALID_ARGUMENT naming the field, and a `Propose` whose value the node's Paxos would not
+ * propose (`PaxosLayer.proposalProblem`: the view rules) INVALID_ARGUMENT naming the rule; nothing
+ * here can crash the node.
  */
 export class ControlServer {
   readonly #server: grpc.Server;
@@ -59,12 +88,20 @@ export class ControlServer {
     for (const [name, handle] of Object.entries(handlers)) {
       impl[name] = (call: grpc.ServerUnaryCall<Fields, Fields>, callback: grpc.sendUnaryData<Fields>) => {
         try {
+          control.#checkCluster(call.request);
           callback(null, handle(call.request));
         } catch (err) {
-          const invalid = err instanceof InvalidMessageError;
-          targets.logger.warn({ method: name, err: (err as Error).message }, 'control: request refused');
+          targets.logger.warn({ method: name, client: call.getPeer(), err: (err as Error).message }, 'control: request refused');
+          if (err instanceof ControlClusterMismatchError) {
+            callback({
+              code: grpc.status.FAILED_PRECONDITION,
+              details: err.message,
+              metadata: clusterMetadata(err.cluster, err.clusterId ?? undefined),
+            });
+            return;
+          }
           callback({
-            code: invalid ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
+            code: err instanceof InvalidMessageError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
             details: (err as Error).message,
           });
         }
@@ -86,6 +123,16 @@ export class ControlServer {
         resolve();
       }, closeGraceMs).unref();
     });
+  }
+
+  /** Every request names this node's cluster and id (empty while it has none). */
+  #checkCluster(r: Fields): void {
+    const t = this.#targets;
+    const id = t.clusterId();
+    const givenId = r['cluster_id'] ?? '';
+    if (r['cluster'] !== t.cluster || givenId !== (id ?? '')) {
+      throw new ControlClusterMismatchError(t.self, t.cluster, id, { cluster: r['cluster'], clusterId: r['cluster_id'] });
+    }
   }
 
   #status(): Fields {
@@ -138,11 +185,18 @@ export class ControlServer {
     return { detail: `armed: [${bp.armed.join(',')}]` };
   }
 
+  /** The same checks as any proposal (`proposalProblem`), then the node's own Paxos proposes it. */
   #propose(r: Fields): Fields {
     const instance = uint(r['instance'], 'instance', 2, limits.maxInstance);
     const value = members(r['members'], 'members');
     const t = this.#targets;
-    return { outcome: t.inNode(() => t.paxos.propose(instance, value)) };
+    // Nothing may throw inside the node's task (that stops the node): the refusal is thrown here.
+    const result = t.inNode((): { outcome: string } | { problem: string } => {
+      const problem = t.paxos.proposalProblem(instance, value);
+      return problem === null ? { outcome: t.paxos.propose(instance, value) } : { problem };
+    });
+    if ('problem' in result) throw new InvalidMessageError('members', `not proposed: ${result.problem}`);
+    return result;
   }
 
   #paxosStatus(r: Fields): Fields {

@@ -1,7 +1,7 @@
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
-import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, callbackOptions, defaultConfigOptions, defaultRsmOptions, paxosOptions, withDefaults } from '../options.js';
+import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, callbackOptions, defaultConfigOptions, paxosOptions, rsmOptions, withDefaults } from '../options.js';
 import type { App } from '../rsm/app.js';
 import { RsmLayer } from '../rsm/rsm-layer.js';
 import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
@@ -12,10 +12,11 @@ import { SessionKeeper, type SessionSpec } from './sessions.js';
 import type { NodeStatus } from './status.js';
 import type { AppIdentity, JoinRefusedError } from '../config/app-identity.js';
 import { ConfigLayer } from '../config/config-layer.js';
-import type { ConfigListener, ConfigMutations } from '../config/view-manager.js';
+import type { ClusterIdPort, ConfigListener, ConfigMutations } from '../config/view-manager.js';
 import type { PaxosMutations } from '../paxos/context.js';
 import type { PaxosValue } from '../paxos/messages.js';
 import { PaxosLayer } from '../paxos/paxos-layer.js';
+import { viewRule } from '../config/view-rule.js';
 
 /**
  * What a node serves for an app with callbacks (`App.callbacks`): the callback service
@@ -29,8 +30,17 @@ export interface NodeCallbacks<S> {
 }
 
 export interface NodeStackOptions<S> {
+  /** The cluster's first node, as the data directory recorded it (view 1 is `[first]`). */
   readonly first: NodeId;
   readonly incarnation: string;
+  /**
+   * The cluster's id as this node holds it (see `ClusterIdPort`): the first node's at its first
+   * life already, a joiner's once a member answered its join request. The world's transport
+   * must carry the same id (the port's `adopt` gives it to both).
+   */
+  readonly clusterId: ClusterIdPort;
+  /** Addresses to ask when joining besides the members of the latest view known (see `ViewManagerDeps.contacts`). */
+  readonly contacts?: readonly NodeId[];
   /**
    * True when this is the first process ever to run on this node's storage (its data directory
    * was just created). Only then may the first node hold the app's initial state; any later
@@ -110,6 +120,8 @@ export class NodeStack<S = unknown> {
       breakpoints: opts.breakpoints,
       options: paxosOptions(opts.paxos),
       mutations: opts.mutations,
+      // Views are Paxos values: what breaks the view rules is refused before it is persisted.
+      rule: viewRule,
     });
     const paxos = this.paxos;
     let rsm: RsmLayer<S> | null = null;
@@ -135,6 +147,8 @@ export class NodeStack<S = unknown> {
       },
       app: this.app,
       onJoinRefused: opts.onJoinRefused ?? ((error) => world.halt(error.message)),
+      clusterId: opts.clusterId,
+      contacts: opts.contacts,
       options: withDefaults(defaultConfigOptions, opts.config, 'config'),
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
@@ -145,7 +159,7 @@ export class NodeStack<S = unknown> {
     const core = config.core;
     let hub: CallbackHub | null = null;
     // Resolved once, for the RSM layer and the client table's sweeper alike.
-    const resolvedRsm = opts.app === undefined ? null : withDefaults(defaultRsmOptions, opts.rsm, 'rsm');
+    const resolvedRsm = opts.app === undefined ? null : rsmOptions(opts.rsm);
     this.rsm = opts.app === undefined || resolvedRsm === null ? null : new RsmLayer<S>(world, {
       app: opts.app,
       config: {
@@ -191,6 +205,7 @@ export class NodeStack<S = unknown> {
     return {
       node: this.#world.self,
       incarnation: this.#opts.incarnation,
+      clusterId: this.#opts.clusterId.current(),
       vid,
       members: vid === 0 ? [] : core.members(),
       primary: replica?.primaryOf(vid) ?? null,
@@ -233,6 +248,8 @@ function clientSweeper<S>(world: NodeWorld, rsm: RsmLayer<S>, options: RsmOption
 /** The callback service of a node whose app has callbacks, and its sessions if the app has them. */
 function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
   const options = callbackOptions(opts.callbacks?.options);
+  const spec = opts.callbacks?.sessions;
+  const clientOf = spec?.clientOf;
   const hub = CallbackHub.serve({
     self: world.self,
     transport: world.transport,
@@ -242,8 +259,13 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackO
     logger: world.logger.child({ layer: 'callbacks' }),
     options,
     maxOwnerLength: opts.callbacks?.maxOwnerLength,
+    ...(clientOf === undefined ? {} : {
+      boundClient: (owner: string) => {
+        const state = rsm.core.state;
+        return state === null ? null : clientOf(state, owner);
+      },
+    }),
   });
-  const spec = opts.callbacks?.sessions;
   if (spec === undefined) return [hub, null];
   const sessions = new SessionKeeper<S>({
     self: world.self,

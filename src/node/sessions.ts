@@ -5,7 +5,7 @@ import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import { type CallbackOptions, callbackOptions, limits } from '../options.js';
 import type { Json } from '../rsm/app.js';
-import { type ClientAnswer, type Request, newRequest } from '../rsm/messages.js';
+import { type ClientAnswer, type Request, internalClientIdPrefix, newRequest } from '../rsm/messages.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
 
 /**
@@ -19,6 +19,13 @@ export interface SessionSpec<S> {
   readonly expire: (owner: string) => { readonly proc: string; readonly args: Json };
   /** What `owner` holds and waits for in `state`, as log fields of its expiry. */
   readonly describe?: (state: S, owner: string) => object;
+  /**
+   * The client id `owner` is bound to in `state` (`HandlerContext.clientId` of the client that
+   * first used it), or null when it is bound to none. With it, the callback service accepts a
+   * stream for a bound owner only from that client (`CallbackHub`), so no other client can take
+   * its callbacks or keep its session alive. Without it, an owner is held only by its open stream.
+   */
+  readonly clientOf?: (state: S, owner: string) => string | null;
 }
 
 /** What the keeper reads of the replica (inside tasks of the node's executor). */
@@ -50,11 +57,14 @@ export interface SessionKeeperDeps<S> {
   readonly firstSeq?: number;
 }
 
-/** The client id the node `self` submits expiries under: `session:<self>` (hashed if too long). */
+/**
+ * The client id the node `self` submits expiries under: `synod:sessions@<self>` (the node id
+ * hashed if that is too long), in the nodes' namespace that clients cannot use.
+ */
 export function sessionClientId(self: NodeId): string {
-  const id = `session:${self}`;
+  const id = `${internalClientIdPrefix}sessions@${self}`;
   if (id.length <= limits.maxClientIdLength) return id;
-  return `session:${createHash('sha256').update(self).digest('hex')}`;
+  return `${internalClientIdPrefix}sessions@${createHash('sha256').update(self).digest('hex')}`;
 }
 
 /**
@@ -62,7 +72,8 @@ export function sessionClientId(self: NodeId): string {
  * app's state (`SessionSpec.owners`) must keep a callback stream open to the primary
  * (`CallbackHub`); once it has had none for `sessionTimeoutMs`, its session is expired: the
  * primary submits the app's expire request (`SessionSpec.expire`) through its own RSM, as a
- * client with id `sessionClientId(self)` and increasing seq, so the expiry is replicated and
+ * node's own request (`HandlerContext.internal`: the app may refuse it from clients) under client
+ * id `sessionClientId(self)` and increasing seq, so the expiry is replicated and
  * ordered like any request, and its callbacks (the lock service: retry to the next waiter) go out
  * as usual. Every expiry is logged at warn with what the owner held.
  *

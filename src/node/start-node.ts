@@ -16,15 +16,22 @@ export interface StartNodeOptions<S> {
   /** This node's address, `host:port`: it listens there, and peers and clients reach it there. */
   readonly me: NodeId;
   /**
-   * The cluster's first node. The node whose `me` is `first` creates the cluster when its data
-   * directory is new; every other node joins the cluster through the nodes it learns from there.
+   * The cluster's first node. The node whose `me` is `first` creates the cluster (and its id) when
+   * its data directory is new; every other node joins the cluster through it. Once a data
+   * directory has an identity it keeps its cluster's first node, name and id, and `first` is only
+   * a contact: any live member will do.
    */
   readonly first: NodeId;
+  /** More contacts to ask when joining: any live members (default none). */
+  readonly join?: readonly NodeId[];
   /** Where this node keeps its durable logs; one directory per node, never shared, never wiped while it is a member. */
   readonly dataDir: string;
   /** The replicated app every node of the cluster runs (same name, same major version). */
   readonly app: App<S>;
-  /** The cluster's name; default `synod@<first>`. Every message carries it; nodes refuse another cluster's. */
+  /**
+   * The cluster's name; default: the data directory's, and for a new one `synod@<first>`. Every
+   * message carries it; nodes refuse another cluster's.
+   */
   readonly cluster?: string;
   /** Default: pino at `logLevel` on standard output. */
   readonly logger?: Logger;
@@ -82,6 +89,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
   const node = await SynodNode.start({
     me: options.me,
     first: options.first,
+    join: options.join,
     cluster: options.cluster,
     dataDir: options.dataDir,
     logger,

@@ -2,6 +2,7 @@ import type { ServiceCodec } from '../env/transport.js';
 import type { Members, NodeId } from '../env/types.js';
 import { type Fields, object, uint } from '../env/validate.js';
 import { InvalidMessageError } from '../env/errors.js';
+import { limits } from '../options.js';
 import type { Viewstamp } from '../rsm/viewstamp.js';
 import { type AppIdentity, appNameProblem, appVersionProblem } from '../config/app-identity.js';
 
@@ -9,6 +10,12 @@ import { type AppIdentity, appNameProblem, appVersionProblem } from '../config/a
 export interface NodeStatus {
   readonly node: NodeId;
   readonly incarnation: string;
+  /**
+   * The cluster's id: made when the cluster was created, kept with every node's data, carried in
+   * every message between nodes. Null while this node has not learned it (a joiner with a fresh
+   * data directory, before a member answered its join request).
+   */
+  readonly clusterId: string | null;
   readonly vid: number;
   readonly members: Members;
   readonly primary: NodeId | null;
@@ -45,6 +52,15 @@ function decodeApp(v: unknown): AppIdentity | null {
   return { name: o['name'] as string, version: o['version'] as string };
 }
 
+/** The cluster id field of a status answer: absent or empty means not learned; an absurd one is refused. */
+function decodeClusterId(v: unknown): string | null {
+  if (v === undefined || v === null || v === '') return null;
+  if (typeof v !== 'string' || v.length > limits.maxClusterIdLength) {
+    throw new InvalidMessageError('status.cluster_id', `must be at most ${limits.maxClusterIdLength} characters`);
+  }
+  return v;
+}
+
 export type StatusCall = { readonly kind: 'status' };
 
 function strings(v: unknown): string[] {
@@ -63,6 +79,7 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
       status: {
         node: s.node,
         incarnation: s.incarnation,
+        ...(s.clusterId === null ? {} : { cluster_id: s.clusterId }),
         vid: s.vid,
         members: [...s.members],
         primary: s.primary ?? '',
@@ -84,6 +101,7 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
     return {
       node: String(b['node'] ?? ''),
       incarnation: String(b['incarnation'] ?? ''),
+      clusterId: decodeClusterId(b['cluster_id']),
       vid: uint(b['vid'], 'status.vid', 0, Number.MAX_SAFE_INTEGER),
       members: strings(b['members']),
       primary: b['primary'] === undefined || b['primary'] === '' ? null : String(b['primary']),

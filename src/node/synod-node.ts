@@ -1,4 +1,3 @@
-import { defaultClusterName } from '../env/cluster-name.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
@@ -31,16 +30,29 @@ export interface NodeApp<S> {
 export interface SynodNodeConfig<S = unknown> {
   /** This node's address, `host:port`. */
   readonly me: NodeId;
-  /** The cluster's first node (view 1 is `[first]`). */
+  /**
+   * For a new data directory: the cluster's first node, the one that creates it (view 1 is
+   * `[first]`); the node whose `me` is `first` creates the cluster. For a data directory that has
+   * an identity (a restart): only a contact, any live member; the first node, the cluster's name
+   * and its id are the data directory's.
+   */
   readonly first: NodeId;
+  /** More contacts to ask when joining (any live members; `--join`). Default none. */
+  readonly join?: readonly NodeId[];
   /**
    * The cluster's name: every message carries it and a node refuses messages of another
-   * cluster (a leftover process on a reused port cannot interfere). Default `synod@<first>`.
+   * cluster (a leftover process on a reused port cannot interfere). Default: the data
+   * directory's, and for a new one `synod@<first>`. A name other than the data directory's is
+   * refused (`DataDirMismatchError`).
    */
   readonly cluster?: string;
   readonly dataDir: string;
   readonly logger: Logger;
-  /** Serve the test control service on this address (default: none). Never in production. */
+  /**
+   * Serve the test control service on this address (default: none). Never in production; keep it
+   * on loopback (`defaultControlAddress`): it can isolate and kill the node. Every request must
+   * name this node's cluster and cluster id.
+   */
   readonly controlAddress?: string;
   readonly paxos?: Partial<PaxosOptions>;
   readonly config?: Partial<ConfigOptions>;
@@ -72,14 +84,24 @@ export interface SynodNodeConfig<S = unknown> {
 }
 
 
-/** The control service's address by convention: the node's port + 1. */
+/**
+ * The control service's address by convention: loopback (`127.0.0.1`), the node's port + 1.
+ * Loopback, whatever host the node listens on: the service can isolate and kill the node, so only
+ * processes on the node's own machine reach it unless the operator names another address.
+ */
 export function defaultControlAddress(me: NodeId): string {
   const colon = me.lastIndexOf(':');
   const port = Number(me.slice(colon + 1));
   if (colon < 0 || !Number.isInteger(port) || port < 1 || port >= 65535) {
     throw new RangeError(`node address ${me} must be host:port with a port below 65535`);
   }
-  return `${me.slice(0, colon)}:${port + 1}`;
+  return `127.0.0.1:${port + 1}`;
+}
+
+/** Whether `address` (`host:port`) names a loopback host: 127.x.x.x, `[::1]` or `localhost`. */
+export function isLoopbackAddress(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(':'));
+  return /^127(\.\d{1,3}){3}$/.test(host) || host === '[::1]' || host === 'localhost';
 }
 
 /**
@@ -119,7 +141,6 @@ export class SynodNode {
    * log throws `CorruptLogError` naming file and offset, and nothing starts), then serves.
    */
   static async start<S>(config: SynodNodeConfig<S>): Promise<SynodNode> {
-    const cluster = config.cluster ?? defaultClusterName(config.first);
     // The node touches the state only through the app's own functions: past this point its type
     // does not matter, and the layers below take the app as it comes.
     const nodeApp = config.app as NodeApp<never> | undefined;
@@ -128,13 +149,26 @@ export class SynodNode {
     if (config.testMutations !== undefined && config.controlAddress === undefined) {
       throw new RangeError('test mutations break the protocol on purpose: they are refused unless the test control service is on');
     }
-    const identity = checkIdentity(config.dataDir, { me: config.me, first: config.first, cluster, app: appIdentity });
+    const identity = checkIdentity(config.dataDir, {
+      me: config.me, first: config.first, cluster: config.cluster, app: appIdentity, newClusterId: randomUUID,
+    });
+    const { first, cluster } = identity.identity;
+    const contacts = [...new Set([...identity.contacts, ...(config.join ?? [])])].filter((c) => c !== config.me && c !== first);
     const firstLife = identity.firstLife;
     const incarnation = randomUUID();
     const logger = config.logger;
+    if (identity.contacts.length > 0) {
+      logger.info({ first, given: config.first }, 'node: the data directory names the cluster\'s first node; the --first given is a contact only');
+    }
+    if (config.controlAddress !== undefined && !isLoopbackAddress(config.controlAddress)) {
+      logger.warn({ controlAddress: config.controlAddress },
+        'control: the test control service (partition, crash breakpoints, propose) listens on a non-loopback address: ' +
+        'anyone who reaches it can isolate or kill this node');
+    }
     const prod = await createProductionWorld({
       self: config.me,
       cluster,
+      clusterId: identity.identity.clusterId,
       dataDir: config.dataDir,
       logger,
       transport: config.transport,
@@ -165,7 +199,16 @@ export class SynodNode {
     };
     try {
       stack = new NodeStack<never>(prod.world, {
-        first: config.first,
+        first,
+        contacts,
+        clusterId: {
+          current: () => prod.transport.clusterId,
+          // Durable first (the identity file), then every message carries it.
+          adopt: (id) => {
+            identity.adoptClusterId(id);
+            prod.transport.adoptClusterId(id);
+          },
+        },
         incarnation,
         firstLife,
         breakpoints,
@@ -190,6 +233,8 @@ export class SynodNode {
     if (config.controlAddress !== undefined) {
       control = await ControlServer.listen(config.controlAddress, {
         self: config.me,
+        cluster,
+        clusterId: () => prod.transport.clusterId,
         incarnation,
         transport: prod.transport,
         breakpoints,
@@ -199,7 +244,7 @@ export class SynodNode {
         logger: logger.child({ layer: 'control' }),
       });
     }
-    logger.info({ first: config.first, cluster, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
+    logger.info({ first, cluster, clusterId: prod.transport.clusterId, contacts, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
       callbacks: stack.callbacks !== null, sessions: stack.sessions !== null }, 'node started');
     const node = new SynodNode(config.me, incarnation, stack, prod, control);
     started = node;

@@ -1,7 +1,7 @@
 import type { NodeId } from '../env/types.js';
 import type { AcceptedValue, PaxosMessage, PaxosValue } from './messages.js';
 import { type ProposalNumber, compareProposal, formatProposal } from './proposal-number.js';
-import type { PaxosContext, PaxosOutbox } from './context.js';
+import { type PaxosContext, type PaxosOutbox, judge } from './context.js';
 import type { Learner } from './learner.js';
 
 /** One instance's acceptor state. */
@@ -20,7 +20,10 @@ type Accept = Extract<PaxosMessage, { kind: 'accept' }>;
  * - a slot's `promised` never decreases, and `accepted.n` never exceeds `promised`;
  * - every reply that rests on a promise or an acceptance is sent through the outbox after the
  *   record that backs it (persist before reply), so a restarted acceptor honours all of them;
- * - an instance this node knows to be decided is answered with its value, whatever was asked.
+ * - an instance this node knows to be decided is answered with its value, whatever was asked;
+ * - nothing is promised to, or accepted from, a sender the value rule excludes, and no value is
+ *   accepted (persisted) unless the rule holds for it after the previous instance's value, which
+ *   must be known here when the rule needs it (`PaxosContext.rule`, `judge`).
  */
 export class Acceptor {
   readonly #ctx: PaxosContext;
@@ -55,6 +58,11 @@ export class Acceptor {
 
   onPrepare(from: NodeId, m: Prepare, out: PaxosOutbox): void {
     if (this.#answerDecided(from, m.instance, out)) return;
+    const verdict = judge(this.#ctx, this.#learner.value(m.instance - 1), null, from);
+    if (verdict.kind === 'refused') {
+      this.#refused(from, m.instance, 'prepare', null, verdict.problem);
+      return;
+    }
     const slot = this.#slot(m.instance);
     if (slot.promised !== null) {
       const order = compareProposal(m.n, slot.promised);
@@ -78,6 +86,16 @@ export class Acceptor {
 
   onAccept(from: NodeId, m: Accept, out: PaxosOutbox): void {
     if (this.#answerDecided(from, m.instance, out)) return;
+    const verdict = judge(this.#ctx, this.#learner.value(m.instance - 1), m.value, from);
+    if (verdict.kind === 'unjudged') {
+      // Paxos.onMessage has asked the sender for the gap; the proposer's next round finds us able to judge.
+      this.#ctx.logger.debug({ from, instance: m.instance }, 'paxos: accept not judged yet (previous instance unknown here); ignored');
+      return;
+    }
+    if (verdict.kind === 'refused') {
+      this.#refused(from, m.instance, 'accept', m.value, verdict.problem);
+      return;
+    }
     const slot = this.#slot(m.instance);
     if (slot.promised !== null && compareProposal(m.n, slot.promised) < 0) {
       out.send(from, { kind: 'reject', instance: m.instance, n: m.n, promised: slot.promised });
@@ -91,6 +109,12 @@ export class Acceptor {
       this.#ctx.logger.debug({ instance: m.instance, n: formatProposal(m.n), from, value: m.value }, 'paxos: accepted');
     }
     out.send(from, { kind: 'accepted', instance: m.instance, n: m.n });
+  }
+
+  /** A prepare or accept the value rule excludes: no state, no answer, an error line. */
+  #refused(from: NodeId, instance: number, kind: 'prepare' | 'accept', value: PaxosValue | null, problem: string): void {
+    this.#ctx.logger.error({ from, instance, kind, value, acceptors: this.#learner.value(instance - 1) ?? null, rule: this.#ctx.rule.name, problem },
+      `paxos: refused ${kind === 'prepare' ? 'a prepare' : 'an accept'} that breaks the value rule (${problem}); nothing persisted`);
   }
 
   #answerDecided(from: NodeId, instance: number, out: PaxosOutbox): boolean {

@@ -2,7 +2,7 @@ import { invariant } from '../env/errors.js';
 import { randomPick } from '../env/random.js';
 import type { NodeId } from '../env/types.js';
 import type { PaxosMessage, PaxosValue } from './messages.js';
-import { type PaxosContext, type PaxosOutbox, sameValue } from './context.js';
+import { type PaxosContext, type PaxosOutbox, judge, sameValue } from './context.js';
 
 /** Share of gossip rounds that pick a peer from the latest view rather than from everyone ever named. */
 const gossipLatestViewShare = 0.75;
@@ -18,8 +18,13 @@ export const learnerTimers = { gossip: 'learner-gossip', fetchRetry: 'learner-fe
  * Invariants:
  * - instance 1 is `[first]` from configuration and never persisted;
  * - `#contiguous` is the highest instance such that every instance up to it is known;
- * - an instance's value never changes (a second, different value is an agreement violation and
- *   stops the node).
+ * - an instance's value never changes. A second, different value from this node's own proposer is
+ *   an agreement violation and stops the node; one from a peer is refused with an error line (a
+ *   message from the network never stops a node, and nothing of it is persisted);
+ * - nothing a peer tells is learned (and persisted) unless the value rule holds for it
+ *   (`PaxosContext.rule`): a value a replay would stop on never reaches the disk. With a rule that
+ *   needs the previous value, every value learned follows one that is known, so what this node
+ *   knows is always contiguous.
  */
 export class Learner {
   readonly #ctx: PaxosContext;
@@ -62,18 +67,59 @@ export class Learner {
   }
 
   /**
-   * Learns that `instance` decided `value`. Returns true if it was news. `from` is the peer that
-   * told us (null when this node's own proposer found out); a gap before `instance` is fetched
-   * from it.
+   * This node's own proposer found `instance` decided with `value` (a value it judged itself).
+   * Returns true if it was news.
    */
-  learn(instance: number, value: PaxosValue, from: NodeId | null, out: PaxosOutbox): boolean {
+  learnOwn(instance: number, value: PaxosValue, out: PaxosOutbox): boolean {
     const known = this.#decided.get(instance);
     if (known !== undefined) {
       invariant(sameValue(known, value), () =>
         `agreement violated at ${this.#ctx.self}: instance ${instance} decided [${known.join(',')}] ` +
-        `and now [${value.join(',')}] (from ${from ?? 'own proposer'})`);
+        `and now [${value.join(',')}] by its own proposer`);
       return false;
     }
+    const verdict = judge(this.#ctx, this.#decided.get(instance - 1), value, null);
+    invariant(verdict.kind === 'ok', () => `${this.#ctx.self}'s own proposer decided [${value.join(',')}] in instance ` +
+      `${instance}, which the value rule (${this.#ctx.rule.name}) does not allow: ${verdict.kind === 'refused' ? verdict.problem : 'previous unknown'}`);
+    this.#accept(instance, value, null, out);
+    return true;
+  }
+
+  /**
+   * `from` told this node that `instance` decided `value`: in a `decided` message (`announced`:
+   * the sender must be one of the instance's acceptors, as proposers and acceptors are), or in
+   * a batch of `decisions` (catch-up, from anybody who knows). Learned only if the value rule holds;
+   * a value whose previous one is unknown here is not learned now, and the gap is fetched from
+   * `from` (the value comes again with it). Returns true if it was news and learned.
+   */
+  learnFrom(from: NodeId, instance: number, value: PaxosValue, announced: boolean, out: PaxosOutbox): boolean {
+    const known = this.#decided.get(instance);
+    if (known !== undefined) {
+      if (!sameValue(known, value)) {
+        this.#ctx.logger.error({ from, instance, known, value },
+          'paxos: refused a decision that contradicts the value this node knows for the instance ' +
+          '(a forged message, a node of another cluster, or an agreement violation elsewhere)');
+      }
+      return false;
+    }
+    const verdict = judge(this.#ctx, this.#decided.get(instance - 1), value, announced ? from : null);
+    if (verdict.kind === 'unjudged') {
+      this.#ctx.logger.debug({ from, instance, highestKnown: this.#contiguous },
+        'paxos: decision after a gap: not learned until the gap is fetched');
+      this.noteKnownAt(from, instance, out);
+      return false;
+    }
+    if (verdict.kind === 'refused') {
+      this.#ctx.logger.error({ from, instance, value, previous: this.#decided.get(instance - 1) ?? null, rule: this.#ctx.rule.name, problem: verdict.problem },
+        `paxos: refused a decision that breaks the value rule (${verdict.problem}); nothing persisted`);
+      return false;
+    }
+    this.#accept(instance, value, from, out);
+    return true;
+  }
+
+  /** Records a decision that passed every check: durable before anything uses it, then delivered in order. */
+  #accept(instance: number, value: PaxosValue, from: NodeId | null, out: PaxosOutbox): void {
     const before = this.#contiguous;
     this.#record(instance, value);
     out.persist({ kind: 'decide', instance, value });
@@ -83,7 +129,6 @@ export class Learner {
       out.upcall(() => this.#onDecided(i, v));
     }
     if (from !== null) this.noteKnownAt(from, instance, out);
-    return true;
   }
 
   /** `peer` knows every instance up to `instance`; if that is beyond us, fetch from it. */
@@ -102,7 +147,11 @@ export class Learner {
   onDecisions(from: NodeId, m: Extract<PaxosMessage, { kind: 'decisions' }>, out: PaxosOutbox): void {
     this.#fetchOutstanding = false;
     out.cancelTimer(learnerTimers.fetchRetry);
-    m.values.forEach((value, k) => this.learn(m.first + k, value, from, out));
+    for (const [k, value] of m.values.entries()) {
+      const instance = m.first + k;
+      // The rest of a batch after a value that was not learned cannot be judged either.
+      if (!this.learnFrom(from, instance, value, false, out) && this.#decided.get(instance) === undefined) return;
+    }
   }
 
   onKnown(from: NodeId, m: Extract<PaxosMessage, { kind: 'known' }>, out: PaxosOutbox): void {

@@ -8,12 +8,15 @@ import type { PaxosBreakpoints, PaxosMutations } from './context.js';
 import type { PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
 import { type AcceptorSlotStatus, Paxos, type PaxosListener } from './paxos.js';
 import type { ProposeOutcome } from './proposer.js';
+import type { ValueRule } from './value-rule.js';
 
 export interface PaxosLayerOptions {
   readonly first: NodeId;
   readonly listener: PaxosListener;
   readonly options?: Partial<PaxosOptions>;
   readonly breakpoints?: PaxosBreakpoints;
+  /** What values may be decided (see `PaxosDeps.rule`); default any member list. */
+  readonly rule?: ValueRule;
   /** Test-only: break Paxos or its shell on purpose. */
   readonly mutations?: PaxosMutations & ShellMutations;
 }
@@ -45,6 +48,7 @@ export class PaxosLayer {
       options: opts.options,
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
+      rule: opts.rule,
     });
     this.#log = new RecordLog(world.durableLog(paxosLogName), decodePaxosRecord, `${world.self}/${paxosLogName}`);
     const records = this.#log.load();
@@ -75,6 +79,11 @@ export class PaxosLayer {
       outcome = this.core.propose(instance, value, out);
     });
     return outcome;
+  }
+
+  /** Why this node may not propose `value` for `instance` (see `Paxos.proposalProblem`), or null. */
+  proposalProblem(instance: number, value: PaxosValue): string | null {
+    return this.core.proposalProblem(instance, value);
   }
 
   peerKnows(peer: NodeId, instance: number): void {

@@ -5,11 +5,12 @@ import { type PaxosOptions, paxosOptions } from '../options.js';
 import { members as checkMembers } from '../env/validate.js';
 import { invariant } from '../env/errors.js';
 import type { AcceptedValue, PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
-import { type PaxosBreakpoints, type PaxosContext, type PaxosMutations, type PaxosOutbox, noBreakpoints } from './context.js';
+import { type PaxosBreakpoints, type PaxosContext, type PaxosMutations, type PaxosOutbox, judge, noBreakpoints } from './context.js';
 import { Acceptor } from './acceptor.js';
 import { Learner, learnerTimers } from './learner.js';
 import { type ProposeOutcome, Proposer, proposerTimers } from './proposer.js';
 import type { ProposalNumber } from './proposal-number.js';
+import { type ValueRule, anyMemberList } from './value-rule.js';
 
 /** The one upcall of the Paxos layer. */
 export interface PaxosListener {
@@ -31,6 +32,11 @@ export interface PaxosDeps {
   readonly options?: Partial<PaxosOptions>;
   readonly breakpoints?: PaxosBreakpoints;
   readonly mutations?: PaxosMutations;
+  /**
+   * What values may be decided, and who may drive or announce them (default `anyMemberList`: Paxos
+   * alone). The config layer passes `viewRule`: each view one member away from the one before.
+   */
+  readonly rule?: ValueRule;
 }
 
 /** The acceptor state of one instance, as a status page shows it. */
@@ -64,6 +70,7 @@ export class Paxos {
       logger: deps.logger,
       breakpoints: deps.breakpoints ?? noBreakpoints,
       mutations: deps.mutations ?? {},
+      rule: deps.mutations?.skipValueRule === true ? anyMemberList : deps.rule ?? anyMemberList,
     };
     this.#learner = new Learner(this.#ctx, deps.first, (i, v) => deps.listener.onDecided(i, v));
     this.#acceptor = new Acceptor(this.#ctx, this.#learner);
@@ -120,18 +127,34 @@ export class Paxos {
   }
 
   /**
-   * Starts driving `instance` to a decision, proposing `value` unless an acceptor already
-   * accepted another. The outcome arrives as `onDecided(instance, …)`, whichever value wins.
+   * Why this node may not propose `value` for `instance` now, or null when it may: the value must
+   * be a member list, follow the value rule after the previous instance's value (which must be
+   * known here), and this node must be one of the instance's acceptors as the rule asks of any
+   * proposer. The test control service's `Propose` asks this first; `propose` requires it.
    */
-  propose(instance: number, value: PaxosValue, out: PaxosOutbox): ProposeOutcome {
-    // A value no peer would accept on the wire would make the proposer retry forever.
-    let valid = true;
+  proposalProblem(instance: number, value: PaxosValue): string | null {
+    if (instance < 2) return `instance ${instance} cannot be proposed (instance 1 is the first view, made by the first node)`;
     try {
       checkMembers(value, 'value');
-    } catch {
-      valid = false;
+    } catch (err) {
+      return (err as Error).message;
     }
-    invariant(valid && instance >= 2, () => `invalid proposal for instance ${instance}: [${value.join(',')}]`);
+    const previous = this.#learner.value(instance - 1);
+    // Not an error: `propose` answers 'previous-unknown' (or 'already-decided') without proposing.
+    if (previous === undefined) return null;
+    const verdict = judge(this.#ctx, previous, value, this.#ctx.self);
+    return verdict.kind === 'refused' ? verdict.problem : null;
+  }
+
+  /**
+   * Starts driving `instance` to a decision, proposing `value` unless an acceptor already
+   * accepted another. The outcome arrives as `onDecided(instance, …)`, whichever value wins.
+   * The value must pass `proposalProblem` (a caller that proposes what no acceptor would accept
+   * has a bug: the proposer would retry forever).
+   */
+  propose(instance: number, value: PaxosValue, out: PaxosOutbox): ProposeOutcome {
+    const problem = this.proposalProblem(instance, value);
+    invariant(problem === null, () => `invalid proposal for instance ${instance}: [${value.join(',')}]: ${problem}`);
     return this.#proposer.propose(instance, value, out);
   }
 
@@ -168,8 +191,10 @@ export class Paxos {
         this.#proposer.onReject(from, m, out);
         break;
       case 'decided':
-        if (this.#learner.learn(m.instance, m.value, from, out)) this.#acceptor.forget(m.instance);
-        this.#proposer.onLearned(m.instance, out);
+        if (this.#learner.learnFrom(from, m.instance, m.value, true, out)) this.#acceptor.forget(m.instance);
+        // Only a decision this node knows ends its own round: a refused one (forged, or not
+        // judged yet) must not make the proposer give up the instance.
+        if (this.#learner.value(m.instance) !== undefined) this.#proposer.onLearned(m.instance, out);
         break;
       case 'known':
         this.#learner.onKnown(from, m, out);

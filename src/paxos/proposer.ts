@@ -1,7 +1,7 @@
 import type { Members, NodeId } from '../env/types.js';
 import type { AcceptedValue, PaxosMessage, PaxosValue } from './messages.js';
 import { type ProposalNumber, compareProposal, formatProposal } from './proposal-number.js';
-import { type PaxosContext, type PaxosOutbox, majority } from './context.js';
+import { type PaxosContext, type PaxosOutbox, judge, majority } from './context.js';
 import type { Learner } from './learner.js';
 
 export const proposerTimers = { phase: 'proposer-phase' } as const;
@@ -122,6 +122,16 @@ export class Proposer {
   onPromise(from: NodeId, m: Extract<PaxosMessage, { kind: 'promise' }>, out: PaxosOutbox): void {
     const a = this.#current(m.instance, m.n, 'preparing');
     if (a === null || !a.acceptors.includes(from)) return;
+    if (m.accepted !== null) {
+      // A value no acceptor would accept (the rule) must not be adopted: the round could never end.
+      const verdict = judge(this.#ctx, a.acceptors, m.accepted.value, null);
+      if (verdict.kind !== 'ok') {
+        this.#ctx.logger.error({ from, instance: a.instance, accepted: m.accepted.value, rule: this.#ctx.rule.name,
+          problem: verdict.kind === 'refused' ? verdict.problem : 'unjudged' },
+        'paxos: ignored a promise reporting an accepted value that breaks the value rule');
+        return;
+      }
+    }
     a.promises.set(from, m.accepted);
     if (a.promises.size < majority(a.acceptors.length)) return;
     if (this.#ctx.breakpoints.isArmed(3)) {
@@ -156,7 +166,7 @@ export class Proposer {
     this.#attempt = null;
     this.#phaseTimeoutMs = Math.max(this.#ctx.options.phaseTimeoutMs, this.#phaseTimeoutMs / 2);
     out.cancelTimer(proposerTimers.phase);
-    this.#learner.learn(a.instance, value, null, out);
+    this.#learner.learnOwn(a.instance, value, out);
     // Decide goes to every acceptor of the instance and every member of the new view, not only
     // to those that answered, so that all of them learn without a fetch.
     const audience = new Set([...a.acceptors, ...value]);

@@ -1,6 +1,6 @@
 import type { Logger } from '../env/logger.js';
 import { limits } from '../options.js';
-import { type App, AppError, type Callback, type Json } from './app.js';
+import { type App, AppError, type Callback, type HandlerContext, type Json } from './app.js';
 import type { Outcome } from './client-table.js';
 import { type JsonBounds, type JsonTextResult, toJsonText } from './json-text.js';
 
@@ -53,21 +53,32 @@ const maxErrorNameLength = 64;
  * - `reply-too-large` / `reply-too-deep`: the reply passes `limits.maxReplyBytes` or
  *   `limits.maxJsonDepth`; `reply-not-json`: it holds a bigint or a cycle. The request did run.
  * - `unknown-procedure`: the app has no such procedure.
+ *
+ * `context` is who calls, as the replicas pass it (`HandlerContext`); default `anonymousCall`,
+ * for apps and tests that do not look at the caller.
  */
-export function runHandler<S>(app: App<S>, state: S, proc: string, args: Json): Outcome {
-  return runGuarded(app, state, proc, args).outcome;
+export function runHandler<S>(app: App<S>, state: S, proc: string, args: Json, context: HandlerContext = anonymousCall): Outcome {
+  return runGuarded(app, state, proc, args, context).outcome;
 }
+
+/**
+ * The context `runHandler` passes when given none: a client's call (not the node's own) from a
+ * client with the empty id, which no real request has (client ids are 1 to
+ * `limits.maxClientIdLength` characters).
+ */
+export const anonymousCall: HandlerContext = Object.freeze({ clientId: '', internal: false });
 
 /**
  * `runHandler`, also saying whether the app failed (a `handler-error` or a reply that cannot be
  * sent, as opposed to a reply, an app error or an unknown procedure) and what it threw, for the log.
  */
-function runGuarded<S>(app: App<S>, state: S, proc: string, args: Json): { readonly outcome: Outcome; readonly failed: boolean; readonly thrown?: unknown } {
+function runGuarded<S>(app: App<S>, state: S, proc: string, args: Json, context: HandlerContext):
+  { readonly outcome: Outcome; readonly failed: boolean; readonly thrown?: unknown } {
   const handler = Object.hasOwn(app.handlers, proc) ? app.handlers[proc] : undefined;
   if (typeof handler !== 'function') return { outcome: { ok: false, code: 'unknown-procedure', message: proc }, failed: false };
   let reply: JsonTextResult;
   try {
-    reply = toJsonText(handler(state, args), replyBounds);
+    reply = toJsonText(handler(state, args, context), replyBounds);
   } catch (err) {
     const appError = appErrorOutcome(err);
     if (appError !== null) return { outcome: appError, failed: false };
@@ -149,9 +160,9 @@ export class AppGuard<S> {
     return this.#step('initialState', () => this.#app.initialState());
   }
 
-  /** Runs `proc` against `state` (`runHandler`); a handler that threw or replied badly is logged and counted. */
-  execute(state: S, proc: string, args: Json, where: object): Outcome {
-    const { outcome, failed, thrown } = runGuarded(this.#app, state, proc, args);
+  /** Runs `proc` for `context`'s caller against `state` (`runHandler`); a handler that threw or replied badly is logged and counted. */
+  execute(state: S, proc: string, args: Json, context: HandlerContext, where: object): Outcome {
+    const { outcome, failed, thrown } = runGuarded(this.#app, state, proc, args, context);
     if (!failed || outcome.ok) return outcome;
     this.failures.handlers++;
     const why = isStackOverflow(thrown)

@@ -1,10 +1,11 @@
 /**
  * The application API: what a user of synod writes. An app is a set of named procedures, each a
- * pure, deterministic function of (state, args) that may change the state and returns a reply,
- * plus the functions that turn the state into bytes and back for state transfer.
+ * pure, deterministic function of (state, args, context) that may change the state and returns a
+ * reply, plus the functions that turn the state into bytes and back for state transfer. The
+ * context (`HandlerContext`) says who calls: the client's id, and whether the node itself does.
  *
  * Rules (what makes replicas agree): no clocks, randomness, I/O or shared globals inside a
- * handler; the same state and args always give the same state change and reply. Args and
+ * handler; the same state, args and context always give the same state change and reply. Args and
  * replies are JSON values. An app error (a refused operation) is thrown as `AppError` and
  * travels inside the reply; the request still counts as executed (it is in the client table).
  *
@@ -45,10 +46,36 @@ export type { AppIdentity } from '../config/app-identity.js';
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /**
- * A procedure: changes `state` and returns the reply (JSON; `undefined` is `null`). `args` is
- * the JSON value the client sent, read from its text: every key is an own property.
+ * Who made the request a handler runs: part of the replicated request, so every replica passes
+ * the same context to the handler (a handler may decide by it and stay deterministic).
  */
-export type Handler<S> = (state: S, args: Json) => Json;
+export interface HandlerContext {
+  /**
+   * The calling client's id: the at-most-once key its requests carry (`RsmClient`'s `clientId`,
+   * a random UUID unless the caller chose one). An app may bind what a client creates to it (the
+   * lock service binds an owner to the client that first used it). What keeps one client from
+   * presenting another's id is only its secrecy: client ids never leave the cluster in a reply,
+   * a callback or a status page, and a random UUID cannot be guessed. Peers and clients
+   * authenticating with mutual TLS is a later issue (operations). For a request the node made
+   * itself (`internal`), an id in the nodes' namespace (`internalClientIdPrefix`, e.g.
+   * `synod:sessions@<node>`).
+   */
+  readonly clientId: string;
+  /**
+   * True only for a request a node submitted itself (`RsmLayer.submitInternal`: a session's
+   * expiry). No client can make one: the flag is set inside the node, travels only between
+   * replicas, and the client service never reads it; a client naming a node's client-id namespace
+   * (`internalClientIdPrefix`) is refused at the edge. A procedure only the node may call checks it.
+   */
+  readonly internal: boolean;
+}
+
+/**
+ * A procedure: changes `state` and returns the reply (JSON; `undefined` is `null`). `args` is
+ * the JSON value the client sent, read from its text: every key is an own property. `context`
+ * says who calls (a handler that does not care may leave it out).
+ */
+export type Handler<S> = (state: S, args: Json, context: HandlerContext) => Json;
 
 /**
  * A message the primary pushes to one client outside any request (e.g. "give the lock back",

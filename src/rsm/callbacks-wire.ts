@@ -8,8 +8,8 @@ import { jsonTextDepth, utf8Bytes } from './json-text.js';
 /**
  * The callback service's wire format (`proto/callbacks.proto`), shared by the server
  * (`CallbackHub`) and clients (`StreamCallbackSubscriber`): a server stream
- * `Subscribe(SubscribeRequest{cluster, owner}) returns (stream CallbackMessage{message})`, the
- * message being the app's callback message as JSON text.
+ * `Subscribe(SubscribeRequest{cluster, owner, client_id}) returns (stream CallbackMessage{message})`,
+ * the message being the app's callback message as JSON text.
  *
  * How a stream ends, and what the client does then (`StreamEnd`; `CallbackHub` has the contract):
  * - `not-primary`: this node is not (or no longer) the serving primary; subscribe to the primary
@@ -17,15 +17,23 @@ import { jsonTextDepth, utf8Bytes } from './json-text.js';
  * - `not-serving-yet`, `unavailable`, `unreachable`: the primary is changing views, or the node
  *   is isolated, stopping, down or cut off: retry (with backoff) there or at another member;
  * - `replaced`: a newer subscription of the same owner replaced this one (the client's own);
+ * - `owner-taken`: the owner belongs to another client (bound to it in the app's state, or
+ *   streaming from it now): not this client's to subscribe for; give up on this owner;
  * - `overloaded`: too many streams at the node, or this client read too slowly: retry later;
  * - `invalid-request`, `wrong-cluster`, `internal`: a bug or a configuration error: give up.
  * After an end the client subscribes again; every outstanding callback of its owner is sent at
  * once on every new subscription, so nothing is lost while it had none.
  */
 
-/** What a client subscribes with: the client id its callbacks are addressed to. */
+/**
+ * What a client subscribes with: the owner its callbacks are addressed to (`Callback.clientId`:
+ * the lock service's owner id), and the client's own id (`HandlerContext.clientId` of its
+ * requests), which the server checks the owner against: only the client an owner is bound to may
+ * have its stream.
+ */
 export interface CallbackSubscribe {
   readonly owner: string;
+  readonly clientId: string;
 }
 
 /** The owner of a subscription; throws `InvalidMessageError` unless a non-empty string of at most `maxLength`. */
@@ -56,11 +64,19 @@ export function decodeCallbackMessage(wire: Fields): Json {
   }
 }
 
-/** The callback service's codec (`synod.rsm.Callbacks`); owner ids up to `limits.maxClientIdLength`. */
+/** The subscribing client's id; throws `InvalidMessageError` unless a non-empty string of at most `limits.maxClientIdLength`. */
+export function decodeSubscriberClientId(wire: Fields): string {
+  const id = wire['client_id'];
+  if (typeof id !== 'string' || id.length === 0) throw new InvalidMessageError('client_id', 'missing or empty');
+  if (id.length > limits.maxClientIdLength) throw new InvalidMessageError('client_id', `longer than ${limits.maxClientIdLength} characters`);
+  return id;
+}
+
+/** The callback service's codec (`synod.rsm.Callbacks`); owner and client ids up to `limits.maxClientIdLength`. */
 export const callbacksCodec: StreamCodec<CallbackSubscribe, Json> = {
   service: 'synod.rsm.Callbacks',
-  encodeRequest: (request) => ({ owner: request.owner }),
-  decodeRequest: (wire) => ({ owner: decodeOwner(wire) }),
+  encodeRequest: (request) => ({ owner: request.owner, client_id: request.clientId }),
+  decodeRequest: (wire) => ({ owner: decodeOwner(wire), clientId: decodeSubscriberClientId(wire) }),
   encodeMessage: (message) => ({ message: JSON.stringify(message) }),
   decodeMessage: decodeCallbackMessage,
 };

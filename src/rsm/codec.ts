@@ -5,7 +5,7 @@ import { limits } from '../options.js';
 import type { Json } from './app.js';
 import { type Outcome, isReservedProc } from './client-table.js';
 import { type JsonBounds, jsonTextDepth, utf8Bytes } from './json-text.js';
-import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, type SyncAction, syncActions } from './messages.js';
+import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, type SyncAction, internalClientIdPrefix, isInternalClientId, syncActions } from './messages.js';
 import type { Viewstamp } from './viewstamp.js';
 
 /** Longest app error code / message, and BUSY reason, carried in an answer. */
@@ -64,6 +64,33 @@ function jsonText(v: unknown, path: string, bounds: JsonBounds): { readonly text
   }
 }
 
+/**
+ * A request as a replica relays it (`invoke`): the `internal` flag of a node's own request
+ * travels with it, so every replica gives its handler the same context.
+ */
+function replicatedRequest(v: unknown, path: string): Request {
+  const r = request(v, path);
+  const internal = object(v, path)['internal'];
+  if (internal === undefined || internal === false) return r;
+  if (internal !== true) throw new InvalidMessageError(`${path}.internal`, 'not a boolean');
+  if (!isInternalClientId(r.clientId)) throw new InvalidMessageError(`${path}.internal`, `set on a request of client ${r.clientId}, outside the nodes' namespace`);
+  return { ...r, internal: true };
+}
+
+/**
+ * A request as a client sends it (the client edge): never internal, whatever the message holds,
+ * never under a client id of the nodes' namespace (`internalClientIdPrefix`), and never naming a
+ * procedure of synod itself (`isReservedProc`, e.g. the client table's sweep).
+ */
+function clientRequest(v: unknown, path: string): Request {
+  const r = request(v, path);
+  if (isInternalClientId(r.clientId)) {
+    throw new InvalidMessageError(`${path}.client_id`, `client ids starting with ${JSON.stringify(internalClientIdPrefix)} are reserved for the nodes' own requests`);
+  }
+  if (isReservedProc(r.proc)) throw new InvalidMessageError(`${path}.proc`, `${JSON.stringify(r.proc)} is reserved for synod itself`);
+  return r;
+}
+
 function request(v: unknown, path: string): Request {
   const o = object(v, path);
   const args = jsonText(o['args'], `${path}.args`, argsBounds);
@@ -77,16 +104,12 @@ function request(v: unknown, path: string): Request {
   };
 }
 
-/** A client's request: procedures of synod itself (`isReservedProc`, e.g. the client table's sweep) are refused here, at the edge. */
-function clientRequest(v: unknown, path: string): Request {
-  const r = request(v, path);
-  if (isReservedProc(r.proc)) throw new InvalidMessageError(`${path}.proc`, `${JSON.stringify(r.proc)} is reserved for synod itself`);
-  return r;
-}
-
 /** A request on the wire: its arguments as the text received (or written once by the client), never serialised again. */
 function wireRequest(r: Request): Fields {
-  return { client_id: r.clientId, seq: r.seq, proc: r.proc, args: r.argsText, ...(r.first ? { first: true } : {}) };
+  const wire: Fields = { client_id: r.clientId, seq: r.seq, proc: r.proc, args: r.argsText };
+  if (r.first) wire['first'] = true;
+  if (r.internal === true) wire['internal'] = true;
+  return wire;
 }
 
 function bodyOf(wire: Fields, kinds: readonly string[]): [string, Fields] {
@@ -103,7 +126,7 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
   const p = (f: string): string => `${kind}.${f}`;
   switch (kind) {
     case 'invoke':
-      return { kind: 'invoke', vs: stampedViewstamp(b['vs'], p('vs')), request: request(b['request'], p('request')) };
+      return { kind: 'invoke', vs: stampedViewstamp(b['vs'], p('vs')), request: replicatedRequest(b['request'], p('request')) };
     case 'invoke_ack':
       return { kind: 'invoke-ack', vs: stampedViewstamp(b['vs'], p('vs')) };
     case 'invoke_reject':

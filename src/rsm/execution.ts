@@ -7,6 +7,7 @@ import { appOutcome, executeSweep, expiredOutcome, fullOutcome } from './client-
 import type { Request } from './messages.js';
 import type { RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { type DecodedState, encodeWhole } from './snapshot-format.js';
+import { requestBytes } from './request-bytes.js';
 import { SnapshotSource } from './state-transfer.js';
 import { type Viewstamp, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
@@ -129,7 +130,9 @@ export class ReplicatedState<S> {
         return { kind: 'retry', outcome: fullOutcome(table.limits) };
       case 'new': {
         const where = { vid: vs.vid, vs: formatViewstamp(vs), client: clientId, seq };
-        const outcome = appOutcome(request.proc, this.#app.execute(this.#state!, request.proc, request.args, where));
+        // The context comes from the replicated request alone, so every replica passes the same one.
+        const context = { clientId, internal: request.internal === true };
+        const outcome = appOutcome(request.proc, this.#app.execute(this.#state!, request.proc, request.args, context, where));
         table.record(clientId, seq, digest, outcome);
         return { kind: 'ran', outcome };
       }
@@ -187,6 +190,7 @@ export interface BackupExecutionDeps {
   readonly self: NodeId;
   readonly vid: number;
   readonly maxBufferedInvokes: number;
+  readonly maxBufferedBytes: number;
   readonly mutations: RsmMutations;
   readonly breakpoints: RsmBreakpoints;
   /** Executes one request at `vs` (in order: this class keeps it). */
@@ -196,12 +200,21 @@ export interface BackupExecutionDeps {
 /**
  * A backup's side of one view it serves (mode backup): the primary's invokes are executed
  * strictly in seqno order with no gaps, each acknowledged once executed; early ones wait in a
- * buffer (at most `maxBufferedInvokes`; more are dropped, and the primary re-sends them);
- * duplicates are acknowledged again.
+ * buffer; duplicates are acknowledged again.
+ *
+ * The buffer is bounded by `maxBufferedInvokes` and `maxBufferedBytes` (`requestBytes`). When an
+ * early invoke does not fit, it is dropped: it is not acknowledged, so the primary re-sends it
+ * once its retransmit timeout passes, and nothing is lost. A full buffer cannot stall execution:
+ * the invoke to execute next is never buffered, it runs on arrival and lets the buffered ones
+ * after it run.
+ *
+ * Invariant: every buffered seqno is above the last executed one, and `#bufferedBytes` is the
+ * sum of the buffered requests' bytes.
  */
 export class BackupExecution {
   readonly #deps: BackupExecutionDeps;
-  readonly #early = new Map<number, Request>();
+  readonly #early = new Map<number, { readonly request: Request; readonly bytes: number }>();
+  #bufferedBytes = 0;
   /** Requests of this view executed here; the next to execute is this + 1. */
   #executed = 0;
 
@@ -209,24 +222,39 @@ export class BackupExecution {
     this.#deps = deps;
   }
 
+  /** Early invokes buffered now, and their request bytes. */
+  get buffered(): { readonly count: number; readonly bytes: number } {
+    return { count: this.#early.size, bytes: this.#bufferedBytes };
+  }
+
   /** An invoke of this view from its primary. */
   onInvoke(primary: NodeId, vs: Viewstamp, request: Request, out: RsmOutbox): void {
-    const { mutations, maxBufferedInvokes } = this.#deps;
     const next = this.#executed + 1;
     if (vs.seqno < next) {
       out.send(primary, { kind: 'invoke-ack', vs }); // a duplicate: executed already
       return;
     }
-    if (vs.seqno > next && mutations.executeOutOfOrder !== true) {
-      if (this.#early.size < maxBufferedInvokes) this.#early.set(vs.seqno, request);
+    if (vs.seqno > next && this.#deps.mutations.executeOutOfOrder !== true) {
+      this.#buffer(vs.seqno, request);
       return;
     }
     this.#execute(primary, vs, request, out);
-    for (let r = this.#early.get(this.#executed + 1); r !== undefined; r = this.#early.get(this.#executed + 1)) {
+    for (let e = this.#early.get(this.#executed + 1); e !== undefined; e = this.#early.get(this.#executed + 1)) {
       const at: Viewstamp = { vid: this.#deps.vid, seqno: this.#executed + 1 };
       this.#early.delete(at.seqno);
-      this.#execute(primary, at, r, out);
+      this.#bufferedBytes -= e.bytes;
+      this.#execute(primary, at, e.request, out);
     }
+  }
+
+  /** Keeps an early invoke if it fits; drops it otherwise (see the class comment). */
+  #buffer(seqno: number, request: Request): void {
+    const { maxBufferedInvokes, maxBufferedBytes } = this.#deps;
+    if (this.#early.has(seqno) || this.#early.size >= maxBufferedInvokes) return;
+    const bytes = requestBytes(request);
+    if (this.#bufferedBytes + bytes > maxBufferedBytes) return;
+    this.#early.set(seqno, { request, bytes });
+    this.#bufferedBytes += bytes;
   }
 
   #execute(primary: NodeId, vs: Viewstamp, request: Request, out: RsmOutbox): void {

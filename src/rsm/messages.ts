@@ -24,6 +24,25 @@ export interface Request {
    * may retry a call that ran before the client's entry expired (see `ClientTable`).
    */
   readonly first: boolean;
+  /**
+   * Present (true) only on a request a node made itself (`RsmLayer.submitInternal`), whose
+   * `clientId` is then in the node's namespace (`internalClientIdPrefix`). Replicated with the
+   * request (the handler's `HandlerContext.internal`); the client service never reads it.
+   */
+  readonly internal?: true;
+}
+
+/**
+ * Client ids that start with this belong to nodes: the requests a node submits itself (a
+ * session's expiry) run under such an id. The client edge refuses a client's request that names
+ * one (`clientServiceCodec`), so no client can disturb those requests' numbering in the client
+ * table or pass for a node.
+ */
+export const internalClientIdPrefix = 'synod:';
+
+/** Whether `clientId` is in the nodes' namespace (`internalClientIdPrefix`). */
+export function isInternalClientId(clientId: string): boolean {
+  return clientId.startsWith(internalClientIdPrefix);
 }
 
 /**

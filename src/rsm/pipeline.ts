@@ -1,16 +1,20 @@
+import { invariant } from '../env/errors.js';
 import type { ReturnAddress } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import { type Execution, requestDigest } from './client-table.js';
+import { InFlightBudget } from './in-flight-budget.js';
 import type { ClientAnswer, Request } from './messages.js';
 import { type RsmMutations, type RsmOutbox, rsmTimers } from './replica-deps.js';
+import { requestBytes } from './request-bytes.js';
+import { Retransmitter, type Unacked } from './retransmit.js';
 import type { Viewstamp } from './viewstamp.js';
 
 /** A request the primary stamped and has not executed yet. */
-interface InFlight {
+interface InFlight extends Unacked {
   readonly vs: Viewstamp;
   readonly request: Request;
-  /** The request's `requestDigest`, computed once, when it arrived. */
+  /** The request's `requestDigest`, computed once, when it was admitted. */
   readonly digest: string;
   readonly acks: Set<NodeId>;
   /** The clients waiting for its answer (a retry of the same request joins the first). */
@@ -55,27 +59,41 @@ export function answerBusy(out: RsmOutbox, to: ReturnAddress, r: Request, retryA
  * The serving primary's requests in one view (design §4, client path): each admitted request is
  * stamped with the view's next viewstamp and sent to every backup; it executes here once every
  * backup acknowledged it and every earlier one executed, and its clients are answered then. Many
- * requests may be in flight (at most `maxInFlight`; more get BUSY). A deposed primary cannot
+ * requests may be in flight, within the in-flight budget and each client id's fair share of it
+ * (`InFlightBudget`: counts and request bytes); a request beyond them gets BUSY at once, so
+ * nothing queues here. Unacknowledged invokes are re-sent by `Retransmitter`'s rules (after an
+ * adaptive timeout, in a bounded window per backup and timer period). A deposed primary cannot
  * answer: it never gets acknowledgements from a new view's members.
  *
  * Invariants: seqnos are stamped 1, 2, 3 … without gaps; requests execute in seqno order, each
- * once; a request is in flight at most once (a retry waits for the same execution).
+ * once; a request is in flight at most once (a retry waits for the same execution); the budget
+ * holds exactly the requests in flight.
  */
 export class Pipeline {
   readonly #deps: PipelineDeps;
   #nextSeqno = 1;
   /** Requests of this view executed here; the next to execute is this + 1. */
   #executed = 0;
+  /** In seqno order (stamped in that order): what the retransmitter walks, lowest first. */
   readonly #inFlight = new Map<number, InFlight>();
   /** In-flight requests by `clientId#seq`, so a retry waits for the same execution. */
   readonly #byRequest = new Map<string, number>();
+  readonly #budget: InFlightBudget;
+  readonly #retransmit: Retransmitter;
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
+    this.#budget = new InFlightBudget(deps.options);
+    this.#retransmit = new Retransmitter(deps.backups, deps.options);
   }
 
   get size(): number {
     return this.#inFlight.size;
+  }
+
+  /** Request bytes in flight (`requestBytes`), within `maxInFlightBytes`. */
+  get bytes(): number {
+    return this.#budget.bytes;
   }
 
   /**
@@ -87,24 +105,29 @@ export class Pipeline {
   submit(from: ReturnAddress, r: Request, out: RsmOutbox): void {
     const { options, mutations, vid, backups } = this.#deps;
     const key = requestKey(r);
-    const digest = requestDigest(r);
     const pending = mutations.noClientTable === true ? undefined : this.#byRequest.get(key);
     if (pending !== undefined) {
+      // Joining takes no budget: the request is held once, however many calls wait for it.
       const entry = this.#inFlight.get(pending)!;
-      if (entry.digest === digest) entry.waiters.push(from);
+      if (entry.digest === requestDigest(r)) entry.waiters.push(from);
       else out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'seq', reason: conflictReason(r.clientId, 'is in flight') });
       return;
     }
-    if (this.#inFlight.size >= options.maxInFlight) {
-      answerBusy(out, from, r, options.busyRetryAfterMs, `${this.#inFlight.size} requests in flight`);
+    // Admission before the digest: a refused request costs no more work than measuring it.
+    const admission = this.#budget.admit(r.clientId, () => requestBytes(r));
+    if (!admission.admitted) {
+      answerBusy(out, from, r, options.busyRetryAfterMs, admission.reason);
       return;
     }
     const vs: Viewstamp = { vid, seqno: this.#nextSeqno++ };
-    this.#inFlight.set(vs.seqno, { vs, request: r, digest, acks: new Set(), waiters: [from] });
+    const digest = requestDigest(r);
+    this.#inFlight.set(vs.seqno, { vs, seqno: vs.seqno, request: r, digest, bytes: admission.bytes, acks: new Set(), waiters: [from] });
     this.#byRequest.set(key, vs.seqno);
     for (const b of backups) out.send(b, { kind: 'invoke', vs, request: r });
+    this.#retransmit.sent(vs.seqno);
     if (this.#inFlight.size === 1) out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
     this.executeReady(out);
+    invariant(this.#budget.count === this.#inFlight.size, () => `the budget counts ${this.#budget.count} requests, ${this.#inFlight.size} are in flight`);
   }
 
   /** Backup `from` executed the request at `seqno`; false if no such request is in flight. */
@@ -112,6 +135,7 @@ export class Pipeline {
     const entry = this.#inFlight.get(seqno);
     if (entry === undefined) return false;
     entry.acks.add(from);
+    this.#retransmit.acked(from, seqno);
     return true;
   }
 
@@ -125,6 +149,8 @@ export class Pipeline {
       if (!acked) return;
       this.#inFlight.delete(entry.vs.seqno);
       this.#byRequest.delete(requestKey(entry.request));
+      this.#budget.release(entry.request.clientId, entry.bytes);
+      this.#retransmit.forget(entry.vs.seqno);
       const execution = this.#deps.execute(entry.vs, entry.request, entry.digest, out);
       this.#executed = entry.vs.seqno;
       const r = entry.request;
@@ -135,13 +161,22 @@ export class Pipeline {
     if (this.#inFlight.size === 0) out.cancelTimer(rsmTimers.invokeRetry);
   }
 
-  /** The invoke retry timer: re-sends every invoke a backup has not acknowledged. */
+  /** The retransmit timer (every `invokeRetryMs` while requests are in flight): re-sends what is due. */
   onRetryTimer(out: RsmOutbox): void {
     if (this.#inFlight.size === 0) return;
-    for (const entry of this.#inFlight.values()) {
-      for (const b of this.#deps.backups) if (!entry.acks.has(b)) out.send(b, { kind: 'invoke', vs: entry.vs, request: entry.request });
+    const { mutations, backups, options } = this.#deps;
+    if (mutations.resendWholeWindow === true) {
+      // The old rule, kept as a test mutation: every unacknowledged invoke to every backup, every period.
+      for (const entry of this.#inFlight.values()) {
+        for (const b of backups) if (!entry.acks.has(b)) out.send(b, { kind: 'invoke', vs: entry.vs, request: entry.request });
+      }
+    } else {
+      for (const { to, seqno } of this.#retransmit.onTick(this.#inFlight.values())) {
+        const entry = this.#inFlight.get(seqno)!;
+        out.send(to, { kind: 'invoke', vs: entry.vs, request: entry.request });
+      }
     }
-    out.setTimer(rsmTimers.invokeRetry, this.#deps.options.invokeRetryMs);
+    out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
   }
 
   /** The view is being left: every client still waiting is told to retry; nothing more executes. */
@@ -151,6 +186,7 @@ export class Pipeline {
     }
     this.#inFlight.clear();
     this.#byRequest.clear();
+    this.#budget.clear();
   }
 }
 

@@ -47,6 +47,11 @@ export interface RsmMutations {
    * it: a retry of a call whose client's entry expired runs again.
    */
   readonly noExpiredRefusal?: boolean;
+  /**
+   * The primary re-sends every unacknowledged invoke to every backup in every retransmit period
+   * (the rule before retransmit timeouts and windows): traffic multiplies with a slow backup.
+   */
+  readonly resendWholeWindow?: boolean;
 }
 
 /** Who watches the replica (simulator checkers, tests, status). Called through the outbox. */

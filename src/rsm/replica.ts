@@ -129,6 +129,16 @@ export class Replica<S> {
     return this.#held.clients;
   }
 
+  /** Request bytes the serving primary holds in flight (`RsmOptions.maxInFlightBytes`). */
+  get inFlightBytes(): number {
+    return this.#mode.kind === 'primary' ? this.#mode.pipeline.bytes : 0;
+  }
+
+  /** Early invokes a backup holds in its buffer (`RsmOptions.maxBufferedInvokes`, `maxBufferedBytes`). */
+  get buffered(): { readonly count: number; readonly bytes: number } {
+    return this.#mode.kind === 'backup' ? this.#mode.execution.buffered : { count: 0, bytes: 0 };
+  }
+
   /** This primary refuses to serve its view: no member holds a complete state (see `stateComplete`). */
   get refusing(): boolean {
     return this.#mode.kind === 'syncing' && this.#mode.sync.role === 'primary' && this.#mode.sync.phase === 'stuck';
@@ -215,6 +225,7 @@ export class Replica<S> {
       self: this.#self,
       vid: this.#vid,
       maxBufferedInvokes: this.#options.maxBufferedInvokes,
+      maxBufferedBytes: this.#options.maxBufferedBytes,
       mutations: this.#mutations,
       breakpoints: this.#breakpoints,
       execute: (vs, request, out) => this.#execute(vs, request, out),
@@ -254,10 +265,11 @@ export class Replica<S> {
   // ---- clients -----------------------------------------------------------------------------
 
   /**
-   * A client's call (`internal`: one this node makes of itself, `RsmLayer.submitInternal`; only
-   * such a call may name a procedure of synod itself, the client table's sweep).
+   * A client's call, or one this node makes of itself (`RsmLayer.submitInternal`: its request is
+   * marked `internal`, which the client service never reads); only such a call may name a
+   * procedure of synod itself, the client table's sweep.
    */
-  onClientCall(from: ReturnAddress, call: ClientCall, out: RsmOutbox, internal = false): void {
+  onClientCall(from: ReturnAddress, call: ClientCall, out: RsmOutbox): void {
     if (call.kind === 'members') {
       const vid = this.#vid;
       out.answer(from, { kind: 'members', vid, members: vid === 0 ? [] : [...this.#config.members(vid)], primary: this.primaryOf(vid) });
@@ -277,7 +289,7 @@ export class Replica<S> {
         : 'view change in progress (state transfer)');
       return;
     }
-    if (!this.#app.has(r.proc) && !(internal && r.proc === sweepProc)) {
+    if (!this.#app.has(r.proc) && !(r.internal === true && r.proc === sweepProc)) {
       out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
       return;
     }

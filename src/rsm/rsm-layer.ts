@@ -3,7 +3,8 @@ import type { NodeWorld } from '../env/world.js';
 import type { RsmOptions } from '../options.js';
 import type { App } from './app.js';
 import { clientServiceCodec, replicaCodec } from './codec.js';
-import type { ClientAnswer, ClientCall, ReplicaMessage, Request } from './messages.js';
+import { invariant } from '../env/errors.js';
+import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, isInternalClientId } from './messages.js';
 import { type CallbackListener, type ConfigPort, Replica, type ReplicaObserver, type RsmBreakpoints, type RsmMutations } from './replica.js';
 
 export interface RsmLayerOptions<S> {
@@ -64,15 +65,19 @@ export class RsmLayer<S> {
    * the network (`LayerShell.localReturnAddress`). The replica treats it exactly as a client's:
    * only a serving primary runs it, through the whole replication protocol (others answer
    * `not-primary` or `busy`), and the client table runs a `(clientId, seq)` at most once, so the
-   * caller owns a client id of its own (e.g. `session:<node>`) and numbers its requests upwards.
+   * caller owns a client id of its own in the nodes' namespace (`internalClientIdPrefix`, e.g.
+   * `synod:sessions@<node>`) and numbers its requests upwards. The request is marked `internal`
+   * here, and only here: its handler sees `HandlerContext.internal` true on every replica.
    * `onAnswer` gets at most one answer, as an executor task of its own; none if the node stops
    * or the caller calls the returned `forget` first. Call it from a task of the node's executor.
    * For node-internal work such as expiring sessions (`SessionKeeper`) and sweeping the client
    * table (`ClientSweeper`: its procedure is synod's own, which only this path may submit).
    */
   submitInternal(request: Request, onAnswer: (answer: ClientAnswer) => void): () => void {
+    invariant(isInternalClientId(request.clientId), () => `a node's own request under client id ${request.clientId}, outside the nodes' namespace`);
     const local = this.#shell.localReturnAddress(onAnswer);
-    this.#shell.run((out) => this.core.onClientCall(local.address, { kind: 'invoke', request }, out, true));
+    const internal: Request = { ...request, internal: true };
+    this.#shell.run((out) => this.core.onClientCall(local.address, { kind: 'invoke', request: internal }, out));
     return local.forget;
   }
 

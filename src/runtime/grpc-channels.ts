@@ -5,8 +5,9 @@ import type { Channel, WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type Fields, nodeId } from '../env/validate.js';
 import { type PeerClients, describeClusterName, errorText, fieldOf } from './grpc-peers.js';
-import { type Refusal, type ServerContext, refuse, wrongCluster } from './grpc-server.js';
+import { type Refusal, type ServerContext, admitClusterId, refuse, wrongCluster } from './grpc-server.js';
 import { networkCodes } from './grpc-status.js';
+import { maySend } from '../env/cluster-id.js';
 import { serviceDefinition } from './proto.js';
 
 /** The one RPC of every channel's service: `rpc Deliver(Envelope) returns (Ack)`. */
@@ -19,6 +20,8 @@ interface OpenChannel {
   readonly method: Deliver;
   readonly codec: WireCodec<unknown>;
   readonly receive: (from: NodeId, msg: unknown) => void;
+  /** See `WireCodec.admitsNewcomers`. */
+  readonly admitsNewcomers: boolean;
 }
 
 /** What the receiving side decided about one envelope. */
@@ -27,9 +30,9 @@ type Verdict = { readonly ok: true; readonly from: NodeId; readonly msg: unknown
 /**
  * The peer channels of `GrpcTransport` (`Transport.open`): one gRPC service per layer, with one
  * unary method `Deliver(Envelope) returns (Ack)`, whose Ack only says the receiver accepted the
- * message for processing. Every envelope carries `from`, `to` and `cluster`, set after the
- * codec's fields so that a codec cannot overwrite them. The checks and what each refusal means
- * are documented on `GrpcTransport`.
+ * message for processing. Every envelope carries `from`, `to`, `cluster` and `cluster_id` (empty
+ * while this node has not learned it), set after the codec's fields so that a codec cannot
+ * overwrite them. The checks and what each refusal means are documented on `GrpcTransport`.
  */
 export class GrpcChannels {
   readonly #ctx: ServerContext;
@@ -58,6 +61,7 @@ export class GrpcChannels {
       method,
       codec: codec as WireCodec<unknown>,
       receive: receive as (from: NodeId, msg: unknown) => void,
+      admitsNewcomers: codec.admitsNewcomers === true,
     };
     const handler: grpc.handleUnaryCall<Fields, object> = (call, callback) => {
       const verdict = this.#admit(channel, call.request);
@@ -80,10 +84,15 @@ export class GrpcChannels {
       log.debug({ to, service: channel.service }, 'send dropped: peer is partitioned off');
       return;
     }
+    const clusterId = this.#ctx.clusterId();
+    if (!maySend(clusterId, channel.admitsNewcomers)) {
+      log.debug({ to, service: channel.service }, 'send dropped: this node has not learned its cluster id yet (it is joining)');
+      return;
+    }
     let envelope: Fields;
     try {
-      // from/to/cluster last: a codec cannot overwrite the addressing by returning such keys.
-      envelope = { ...channel.codec.encode(msg), from: self, to, cluster };
+      // from/to/cluster/cluster_id last: a codec cannot overwrite the addressing by returning such keys.
+      envelope = { ...channel.codec.encode(msg), from: self, to, cluster, cluster_id: clusterId ?? '' };
     } catch (err) {
       log.error({ to, service: channel.service, err }, 'send dropped: the codec cannot encode the message');
       return;
@@ -176,6 +185,8 @@ export class GrpcChannels {
       log.warn({ from, service, senderCluster: theirs, cluster: ours }, 'message refused: sent by a node of another cluster');
       return wrongCluster(cluster, `message from ${from} of cluster ${theirs} reached ${self} of cluster ${ours}`);
     }
+    const wrongId = admitClusterId(this.#ctx, from, service, wire['cluster_id'], channel.admitsNewcomers);
+    if (wrongId !== null) return wrongId;
     if (partition.blocked(from)) {
       log.debug({ from, service }, 'message dropped: sender is partitioned off');
       return refuse(grpc.status.UNAVAILABLE, `${self} is partitioned from ${from}`);

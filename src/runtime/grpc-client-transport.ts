@@ -4,12 +4,17 @@ import type { ClientStream, StreamCodec, StreamHandlers } from '../env/streams.j
 import type { CallFailure, Channel, ClientTransport, ServiceCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type TransportOptions, transportOptions } from '../options.js';
-import { PeerClients, callChannel, checkClusterName } from './grpc-peers.js';
+import { PeerClients, callChannel, checkClusterId, checkClusterName } from './grpc-peers.js';
 import { openGrpcStream } from './grpc-stream-client.js';
 
 export interface GrpcClientTransportConfig {
   /** The name of the cluster the client talks to, sent in every call; servers of another cluster refuse the call. */
   readonly cluster: string;
+  /**
+   * The cluster's id, if the client knows it (`NodeStatus.clusterId`): sent in every call and
+   * stream, and a node of another id refuses them. Default none: a client names the cluster by name.
+   */
+  readonly clusterId?: string;
   readonly logger: Logger;
   /**
    * Uses `callDeadlineMs` (each call's deadline), `maxPeerClients` (connections kept),
@@ -24,7 +29,7 @@ export interface GrpcClientTransportConfig {
  *
  * `connect(codec, receive, failed)` may be called any number of times, even for one service;
  * its channel's `send(server, request)` makes one unary `Call` to `server` (`host:port`, a node
- * id) with the cluster name set and a deadline of `callDeadlineMs`. Per send, exactly one of:
+ * id) with the cluster name (and the cluster id, when given) set and a deadline of `callDeadlineMs`. Per send, exactly one of:
  * - `receive(server, answer)`: the server answered, and the answer passed `decodeAnswer`;
  * - `failed(server, failure)`: the call failed; `failure` is a `CallFailure` (the gRPC status
  *   mapped by `callFailureOf`, `runtime/grpc-status.ts`): `unreachable` (UNAVAILABLE: server
@@ -33,7 +38,8 @@ export interface GrpcClientTransportConfig {
  *   another cluster; its name, which the server sends in the refusal's trailing metadata, is
  *   `actual`), `invalid-request` (INVALID_ARGUMENT: the request failed the server's
  *   `decodeRequest`; the detail names the field), `overloaded` (RESOURCE_EXHAUSTED: the server
- *   holds `maxPendingCalls` calls, or a message is above `maxMessageBytes`), `unimplemented` (the
+ *   holds `maxPendingCalls` calls or `maxPendingCallBytes` bytes of them, with its retry hint in
+ *   `retryAfterMs`; or a message is above `maxMessageBytes`), `unimplemented` (the
  *   server does not serve this service, e.g. it is starting up), `internal` (the server failed on
  *   the request, or this side could not encode it), or `invalid-answer` (the answer failed
  *   `decodeAnswer`, logged at warn). Each `detail` starts with the gRPC status name.
@@ -58,12 +64,14 @@ export interface GrpcClientTransportConfig {
  */
 export class GrpcClientTransport implements ClientTransport {
   readonly #cluster: string;
+  readonly #clusterId: string | null;
   readonly #log: Logger;
   readonly #options: TransportOptions;
   readonly #peers: PeerClients;
 
   constructor(config: GrpcClientTransportConfig) {
     this.#cluster = checkClusterName(config.cluster, 'GrpcClientTransport');
+    this.#clusterId = checkClusterId(config.clusterId, 'GrpcClientTransport');
     this.#log = config.logger;
     this.#options = transportOptions(config.options);
     this.#peers = new PeerClients(this.#log, this.#options);
@@ -77,6 +85,7 @@ export class GrpcClientTransport implements ClientTransport {
     invariant(!this.#peers.closed, () => `connect(${codec.service}) on a closed client transport`);
     const context = {
       cluster: this.#cluster,
+      clusterId: () => this.#clusterId,
       log: this.#log,
       deadlineMs: this.#options.callDeadlineMs,
       peers: this.#peers,
@@ -86,7 +95,7 @@ export class GrpcClientTransport implements ClientTransport {
 
   openStream<Req, Msg>(codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {
     invariant(!this.#peers.closed, () => `openStream(${codec.service}) on a closed client transport`);
-    return openGrpcStream({ cluster: this.#cluster, log: this.#log, peers: this.#peers }, codec, server, request, handlers);
+    return openGrpcStream({ cluster: this.#cluster, clusterId: () => this.#clusterId, log: this.#log, peers: this.#peers }, codec, server, request, handlers);
   }
 
   /** Servers a connection is kept to now (at most `maxPeerClients`). */

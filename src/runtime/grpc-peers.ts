@@ -32,6 +32,22 @@ export function callMethod(service: string): UnaryMethod {
   return method;
 }
 
+/** The cluster fields of a call or stream request: the name, and the id when the caller gives one. */
+export function identityFields(ctx: Pick<CallContext, 'cluster' | 'clusterId'>): Fields {
+  const id = ctx.clusterId?.() ?? null;
+  return id === null ? { cluster: ctx.cluster } : { cluster: ctx.cluster, cluster_id: id };
+}
+
+/** Checks a configured cluster id (null: none); an empty or overlong one is a programmer or operator error. */
+export function checkClusterId(id: unknown, owner: string): string | null {
+  if (id === null || id === undefined) return null;
+  if (typeof id !== 'string' || id.length === 0 || id.length > limits.maxClusterIdLength) {
+    throw new RangeError(`${owner} cluster id must be null or a string of 1 to ${limits.maxClusterIdLength} characters, got ` +
+      `${typeof id === 'string' ? JSON.stringify(id.slice(0, 80)) : String(id)}`);
+  }
+  return id;
+}
+
 /** Checks a configured cluster name (a programmer or operator error throws at construction). */
 export function checkClusterName(name: unknown, owner: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > limits.maxClusterNameLength) {
@@ -165,6 +181,11 @@ export class PeerClients {
 export interface CallContext {
   /** Sent in every request; the server refuses a request of another cluster. */
   readonly cluster: string;
+  /**
+   * The cluster id sent in every request when it gives one (a node calling another node, or a
+   * client told the id); a server of another id refuses the request. Absent or null: none sent.
+   */
+  readonly clusterId?: () => string | null;
   readonly log: Logger;
   /** Deadline of each call. */
   readonly deadlineMs: number;
@@ -242,7 +263,7 @@ export function callChannel<Req, Ans>(
       let wire: Fields;
       try {
         // cluster last: a codec cannot overwrite it by returning such a key.
-        wire = { ...codec.encodeRequest(request), cluster: ctx.cluster };
+        wire = { ...codec.encodeRequest(request), ...identityFields(ctx) };
       } catch (err) {
         log.error({ server, service, err }, 'call not made: the codec cannot encode the request');
         failLater(server, { kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` });

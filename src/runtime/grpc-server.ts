@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
-import type { TransportOptions } from '../options.js';
+import { type TransportOptions, limits } from '../options.js';
+import { judgeClusterId } from '../env/cluster-id.js';
 import { describeClusterName } from './grpc-peers.js';
 import { clusterMetadata, wrongClusterCode } from './grpc-status.js';
 import type { PartitionFilter } from './partition-filter.js';
@@ -15,6 +16,8 @@ import type { PartitionFilter } from './partition-filter.js';
 export interface ServerContext {
   readonly self: NodeId;
   readonly cluster: string;
+  /** The cluster's id as this node knows it now; null until it learned it (a joiner with a fresh data directory). */
+  clusterId(): string | null;
   readonly log: Logger;
   readonly options: TransportOptions;
   readonly server: grpc.Server;
@@ -46,6 +49,46 @@ export function wrongCluster(ours: string, details: string): Refusal {
   return { ok: false, code: wrongClusterCode, details, metadata: clusterMetadata(ours) };
 }
 
+/** A refusal of a message or call that names another cluster id than this node's (both named). */
+export function wrongClusterId(ctx: ServerContext, details: string): Refusal {
+  return { ok: false, code: wrongClusterCode, details, metadata: clusterMetadata(ctx.cluster, ctx.clusterId() ?? undefined) };
+}
+
+/** A received cluster id field, for a log line or an error (it may be absent or absurd). */
+export function describeClusterId(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) return '(none)';
+  if (value.length > limits.maxClusterIdLength) return `${JSON.stringify(value.slice(0, limits.maxClusterIdLength))}…`;
+  return JSON.stringify(value);
+}
+
+/**
+ * The cluster-id check of a message between nodes on a channel (its cluster name matched
+ * already): `judgeClusterId`. Refusals are FAILED_PRECONDITION naming both ids, logged at warn
+ * (at debug while this node itself has no id yet: expected until it joins).
+ */
+export function admitClusterId(ctx: ServerContext, from: NodeId, service: string, theirs: unknown, admitsNewcomers: boolean): Refusal | null {
+  const ours = ctx.clusterId();
+  const verdict = judgeClusterId(ours, typeof theirs === 'string' ? theirs : '', admitsNewcomers);
+  const fields = { from, service, senderClusterId: describeClusterId(theirs), clusterId: ours === null ? '(none yet)' : JSON.stringify(ours) };
+  const cluster = JSON.stringify(ctx.cluster);
+  switch (verdict) {
+    case 'admitted':
+      return null;
+    case 'receiver-has-none':
+      ctx.log.debug(fields, 'message refused: this node has not learned its cluster id yet');
+      return refuse(wrongClusterCode, `${ctx.self} has not learned the id of cluster ${cluster} yet (it is joining); ` +
+        `message from ${from} of cluster id ${describeClusterId(theirs)} refused`);
+    case 'sender-has-none':
+      ctx.log.warn(fields, 'message refused: the sender has not learned the cluster id (only the join protocol admits it)');
+      return wrongClusterId(ctx, `message from ${from}, which has not learned the id of cluster ${cluster}, reached ` +
+        `${ctx.self} (cluster id ${JSON.stringify(ours)}) on ${service}, which only members use`);
+    case 'another-id':
+      ctx.log.warn(fields, 'message refused: sent by a node of another cluster id (a re-created cluster, or a stray process)');
+      return wrongClusterId(ctx, `message from ${from} of cluster id ${describeClusterId(theirs)} reached ${ctx.self} ` +
+        `of cluster ${cluster}, id ${JSON.stringify(ours)}`);
+  }
+}
+
 /** Whether this node is cut off from every peer and client (`GrpcTransport.isolate()`). */
 export function isolated(ctx: ServerContext): boolean {
   return ctx.partition.describe().isolated;
@@ -53,14 +96,19 @@ export function isolated(ctx: ServerContext): boolean {
 
 /**
  * The checks a client's call or stream passes before anything else, in order: the node is not
- * closing (UNAVAILABLE), not isolated (UNAVAILABLE), and the call names this node's cluster
- * (FAILED_PRECONDITION, logged at warn). `kind` names the call in log lines (`call`, `stream`).
+ * closing (UNAVAILABLE), not isolated (UNAVAILABLE), the call names this node's cluster
+ * (FAILED_PRECONDITION, logged at warn), and, when it names a cluster id (a node calling another
+ * node does; clients do not need one), that id is this node's (FAILED_PRECONDITION naming both,
+ * warn; a node that has not learned its id yet cannot tell, and admits it). `kind` names the call
+ * in log lines (`call`, `stream`).
  */
-export function admitClient(ctx: ServerContext, service: string, client: string, cluster: unknown, kind: 'call' | 'stream'): Refusal | null {
+export function admitClient(ctx: ServerContext, service: string, client: string, cluster: unknown, kind: 'call' | 'stream', clusterId?: unknown): Refusal | null {
   if (ctx.closing()) return refuse(grpc.status.UNAVAILABLE, `${ctx.self} is shutting down`);
   if (isolated(ctx)) {
     ctx.log.debug({ service, client }, `${kind} refused: this node is isolated`);
-    return refuse(grpc.status.UNAVAILABLE, `${ctx.self} is isolated`);
+    // Who it is travels along (as in a wrong-cluster refusal): `synod control` needs the cluster's
+    // name and id to heal an isolated node, which answers no status call.
+    return { ...refuse(grpc.status.UNAVAILABLE, `${ctx.self} is isolated`), metadata: clusterMetadata(ctx.cluster, ctx.clusterId() ?? undefined) };
   }
   if (cluster !== ctx.cluster) {
     const theirs = describeClusterName(cluster);
@@ -68,6 +116,13 @@ export function admitClient(ctx: ServerContext, service: string, client: string,
     ctx.log.warn({ client, service, senderCluster: theirs, cluster: ours },
       kind === 'call' ? 'call refused: made by a client of another cluster' : 'stream refused: opened by a client of another cluster');
     return wrongCluster(ctx.cluster, `call from a client of cluster ${theirs} reached ${ctx.self} of cluster ${ours}`);
+  }
+  const ourId = ctx.clusterId();
+  if (typeof clusterId === 'string' && clusterId.length > 0 && ourId !== null && clusterId !== ourId) {
+    ctx.log.warn({ client, service, senderClusterId: describeClusterId(clusterId), clusterId: JSON.stringify(ourId) },
+      `${kind} refused: made by a node of another cluster id`);
+    return wrongClusterId(ctx, `${kind} from ${client} of cluster id ${describeClusterId(clusterId)} reached ${ctx.self} ` +
+      `of cluster ${JSON.stringify(ctx.cluster)}, id ${JSON.stringify(ourId)}`);
   }
   return null;
 }

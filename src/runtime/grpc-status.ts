@@ -33,10 +33,14 @@ export const clusterMetadataKey = 'synod-cluster';
 /** The status code a server refuses another cluster's traffic with; its metadata is `clusterMetadata(ours)`. */
 export const wrongClusterCode = grpc.status.FAILED_PRECONDITION;
 
-/** The trailing metadata of a refusal of another cluster's traffic by a server of cluster `ours`. */
-export function clusterMetadata(ours: string): grpc.Metadata {
+/** The trailing metadata key under which such a refusal names the refusing node's cluster id, when it knows one. */
+export const clusterIdMetadataKey = 'synod-cluster-id';
+
+/** The trailing metadata of a refusal of another cluster's traffic by a server of cluster `ours` (and id `ourId`). */
+export function clusterMetadata(ours: string, ourId?: string): grpc.Metadata {
   const metadata = new grpc.Metadata();
   metadata.set(clusterMetadataKey, ours);
+  if (ourId !== undefined) metadata.set(clusterIdMetadataKey, ourId);
   return metadata;
 }
 
@@ -45,6 +49,33 @@ export function clusterNamedBy(metadata: grpc.Metadata | undefined): string | un
   const value = metadata?.get(clusterMetadataKey)[0];
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
+
+/**
+ * The trailing metadata key under which a server that refuses a call for load
+ * (RESOURCE_EXHAUSTED: too many calls or call bytes waiting) says how many milliseconds the
+ * client should wait before it asks again (`CallFailure` `overloaded`, `retryAfterMs`).
+ */
+export const retryAfterMetadataKey = 'synod-retry-after-ms';
+
+/** The trailing metadata of a refusal for load that asks the client to wait `ms` before retrying. */
+export function retryAfterMetadata(ms: number): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set(retryAfterMetadataKey, String(Math.round(ms)));
+  return metadata;
+}
+
+/** Longest retry hint a client believes (an hour); a larger or malformed value is ignored. */
+const maxRetryAfterMs = 3_600_000;
+
+/** The retry hint a refusal carries in its trailing metadata, if any (a whole number of ms, at most an hour). */
+export function retryAfterOf(metadata: grpc.Metadata | undefined): number | undefined {
+  const value = metadata?.get(retryAfterMetadataKey)[0];
+  const ms = typeof value === 'string' && /^\d{1,7}$/.test(value) ? Number(value) : NaN;
+  return Number.isInteger(ms) && ms <= maxRetryAfterMs ? ms : undefined;
+}
+
+/** How grpc-js words a refusal for size, when receiving ("Received message larger than max") or sending. */
+const messageTooLarge = /(Received|Attempted to send) message (larger than max|with a size larger than)/;
 
 /**
  * What a client call that ended with `err` means (see `CallFailure`). `expected` is the cluster
@@ -65,8 +96,14 @@ export function callFailureOf(err: grpc.ServiceError, expected: string): CallFai
     }
     case grpc.status.INVALID_ARGUMENT:
       return { kind: 'invalid-request', detail };
-    case grpc.status.RESOURCE_EXHAUSTED:
+    case grpc.status.RESOURCE_EXHAUSTED: {
+      const retryAfterMs = retryAfterOf(err.metadata);
+      if (retryAfterMs !== undefined) return { kind: 'overloaded', detail, retryAfterMs };
+      // gRPC's own message-size refusal (either end's `maxMessageBytes`): the same message is
+      // refused on every retry, so it is a bad request, not load to wait out.
+      if (messageTooLarge.test(detail)) return { kind: 'invalid-request', detail: `the message is larger than a node or this client accepts (transport.maxMessageBytes): ${detail}` };
       return { kind: 'overloaded', detail };
+    }
     case grpc.status.UNIMPLEMENTED:
       return { kind: 'unimplemented', detail };
     default:
@@ -89,6 +126,7 @@ const streamEndCodes: Record<StreamEnd['kind'], grpc.status> = {
   'not-serving-yet': grpc.status.UNAVAILABLE,
   unavailable: grpc.status.UNAVAILABLE,
   replaced: grpc.status.ABORTED,
+  'owner-taken': grpc.status.PERMISSION_DENIED,
   overloaded: grpc.status.RESOURCE_EXHAUSTED,
   'invalid-request': grpc.status.INVALID_ARGUMENT,
   'wrong-cluster': wrongClusterCode,
@@ -126,6 +164,7 @@ export function streamEndOf(err: { code: grpc.status; details?: string; metadata
     case 'not-serving-yet': return { kind: 'not-serving-yet', detail };
     case 'unavailable': return { kind: 'unavailable', detail };
     case 'replaced': return { kind: 'replaced', detail };
+    case 'owner-taken': return { kind: 'owner-taken', detail };
     case 'overloaded': return { kind: 'overloaded', detail };
     case 'invalid-request': return { kind: 'invalid-request', detail };
     case 'internal': return { kind: 'internal', detail };

@@ -78,7 +78,7 @@ export class GrpcStreams {
     const { service } = codec;
     const peer = call.getPeer();
     const refuse = (end: StreamEnd): void => void call.emit('error', streamEndStatus(end));
-    const refused = admitClient(ctx, service, peer, call.request['cluster'], 'stream');
+    const refused = admitClient(ctx, service, peer, call.request['cluster'], 'stream', call.request['cluster_id']);
     if (refused !== null) {
       refuse(refused.code === grpc.status.UNAVAILABLE
         ? { kind: 'unavailable', detail: refused.details }

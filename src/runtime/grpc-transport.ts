@@ -8,7 +8,7 @@ import { nodeId } from '../env/validate.js';
 import { type TransportOptions, transportOptions } from '../options.js';
 import { GrpcCalls } from './grpc-calls.js';
 import { GrpcChannels } from './grpc-channels.js';
-import { PeerClients, callChannel, checkClusterName, errorText } from './grpc-peers.js';
+import { PeerClients, callChannel, checkClusterId, checkClusterName, errorText } from './grpc-peers.js';
 import { type ServerContext, isolated, serviceClaims } from './grpc-server.js';
 import { openGrpcStream } from './grpc-stream-client.js';
 import { GrpcStreams } from './grpc-streams.js';
@@ -24,6 +24,13 @@ export interface GrpcTransportConfig {
    * `limits.maxClusterNameLength` characters; every node of a cluster must be given the same.
    */
   readonly cluster: string;
+  /**
+   * The cluster's id (see `Transport`: cluster identity), sent in every envelope and in calls and
+   * streams this node makes; a message or call of another id is refused. Null or absent: this node
+   * has not learned it yet (a joiner with a fresh data directory); it then sends and accepts only
+   * on channels that admit newcomers, until `adoptClusterId`.
+   */
+  readonly clusterId?: string | null;
   /**
    * Where the server binds; default `self`. Set it when the advertised address is not a local
    * one (e.g. `self` = `node1.example:7001`, bind = `0.0.0.0:7001`). Its port must be `self`'s.
@@ -43,15 +50,20 @@ export interface GrpcTransportConfig {
  * a running server). Until a channel is opened, peers' messages for it are answered
  * UNIMPLEMENTED, which senders treat like a lost message. `close()` ends both directions.
  *
- * Every envelope carries `from`, `to` and `cluster` (the sender's cluster name), set by the
- * transport after the codec's fields, so that a codec cannot overwrite them.
+ * Every envelope carries `from`, `to`, `cluster` (the sender's cluster name) and `cluster_id`
+ * (the sender's cluster id, empty while it has not learned one), set by the transport after the
+ * codec's fields, so that a codec cannot overwrite them. While this node has no cluster id, a
+ * message on a channel whose codec does not admit newcomers is not sent (debug).
  *
  * Failure semantics are those of `Transport`, plus: a refused message is answered with a gRPC
  * status the sender logs (INVALID_ARGUMENT: failed the codec or the envelope check;
- * FAILED_PRECONDITION: sent by a node of another cluster (or without a cluster name), or
- * addressed to another node id; UNAVAILABLE: the sender is partitioned from this node, or the
- * node is closing; RESOURCE_EXHAUSTED: above `maxMessageBytes`). The receiver logs each refusal
- * at warn (debug for UNAVAILABLE), except RESOURCE_EXHAUSTED, see below.
+ * FAILED_PRECONDITION: sent by a node of another cluster (or without a cluster name), of another
+ * cluster id (both named; the refusal's trailing metadata names this node's cluster and id), by a
+ * node without an id on a channel that does not admit newcomers, to a node without an id on such
+ * a channel (logged at debug), or addressed to another node id; UNAVAILABLE: the sender is
+ * partitioned from this node, or the node is closing; RESOURCE_EXHAUSTED: above
+ * `maxMessageBytes`). The receiver logs each refusal at warn (debug for UNAVAILABLE), except
+ * RESOURCE_EXHAUSTED, see below.
  *
  * Oversized messages are refused by grpc-js itself, not by this class, and what each side sees
  * differs:
@@ -78,17 +90,22 @@ export interface GrpcTransportConfig {
  * answer. It is completed at most once: a second answer, or one for a call the client cancelled
  * or whose deadline passed (both forget the call), is dropped with a debug line. A call is
  * refused at once with: UNAVAILABLE while the node is isolated (`isolate()`) or closing;
- * FAILED_PRECONDITION when its cluster name is another or missing (warn); INVALID_ARGUMENT when
+ * FAILED_PRECONDITION when its cluster name is another or missing, or when it carries a cluster id
+ * (`string cluster_id = 2`; nodes calling nodes send theirs, clients need none) that is not this
+ * node's (warn); INVALID_ARGUMENT when
  * it fails `decodeRequest`, naming the field (warn; the receiver is not called);
- * RESOURCE_EXHAUSTED when `maxPendingCalls` calls already wait (warn). Partitions between nodes
+ * RESOURCE_EXHAUSTED when `maxPendingCalls` calls or `maxPendingCallBytes` bytes of requests
+ * already wait (checked before decoding; trailing metadata `synod-retry-after-ms` carries
+ * `overloadRetryAfterMs`; warn, at most one line a second with the count). Partitions between nodes
  * (`blockPeers`) do not apply to client calls: clients are not nodes. A call still waiting when
  * the node is isolated is answered UNAVAILABLE instead of its answer; `close()` answers every
  * waiting call UNAVAILABLE. If the receiver throws, the call is answered INTERNAL.
  *
  * Server-streaming services (`serveStream`, the callback service): a gRPC service (named by the
  * codec) with one method, `Subscribe(<request>) returns (stream <message>)`; the request carries
- * `string cluster = 1`. A stream is admitted as a client call is (`unavailable` while isolated
- * or closing, `wrong-cluster` for another cluster's, warn), then refused `overloaded` when
+ * `string cluster = 1` (and may carry `cluster_id`). A stream is admitted as a client call is
+ * (`unavailable` while isolated or closing, `wrong-cluster` for another cluster's name or id,
+ * warn), then refused `overloaded` when
  * `maxStreams` are open (warn) and `invalid-request` when it fails `decodeRequest` (warn), and
  * otherwise handed to the service as a `ServerStream` (grpc-streams.ts). Accepting it sends the
  * response headers; a stream with more than `maxQueuedStreamMessages` messages waiting for its
@@ -106,6 +123,8 @@ export interface GrpcTransportConfig {
 export class GrpcTransport implements Transport, ClientTransport {
   readonly self: NodeId;
   readonly #cluster: string;
+  /** Null until learned (see `GrpcTransportConfig.clusterId`); once set, never changes. */
+  #clusterId: string | null;
   readonly #log: Logger;
   readonly #options: TransportOptions;
   readonly #server: grpc.Server;
@@ -124,6 +143,7 @@ export class GrpcTransport implements Transport, ClientTransport {
   private constructor(config: GrpcTransportConfig) {
     this.self = nodeId(config.self, 'self');
     this.#cluster = checkClusterName(config.cluster, 'GrpcTransport');
+    this.#clusterId = checkClusterId(config.clusterId, 'GrpcTransport');
     this.#log = config.logger;
     this.#options = transportOptions(config.options);
     this.#peers = new PeerClients(this.#log, this.#options);
@@ -137,6 +157,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#ctx = {
       self: this.self,
       cluster: this.#cluster,
+      clusterId: () => this.#clusterId,
       log: this.#log,
       options: this.#options,
       server: this.#server,
@@ -188,6 +209,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     invariant(this.#closing === undefined, () => `connect(${codec.service}) on a closed transport`);
     const context = {
       cluster: this.#cluster,
+      clusterId: () => this.#clusterId,
       log: this.#log,
       deadlineMs: this.#options.callDeadlineMs,
       peers: this.#peers,
@@ -205,11 +227,30 @@ export class GrpcTransport implements Transport, ClientTransport {
     invariant(this.#closing === undefined, () => `openStream(${codec.service}) on a closed transport`);
     const context = {
       cluster: this.#cluster,
+      clusterId: () => this.#clusterId,
       log: this.#log,
       peers: this.#peers,
       refusal: () => (isolated(this.#ctx) ? `${this.self} is isolated` : undefined),
     };
     return openGrpcStream(context, codec, server, request, handlers);
+  }
+
+  /** The cluster's id as this node knows it (null: not learned yet). */
+  get clusterId(): string | null {
+    return this.#clusterId;
+  }
+
+  /**
+   * This node learned its cluster's id (a joiner, from the cluster that admits it): from now on
+   * every message carries it and every channel is open. Idempotent for the same id; a different
+   * one than a known id is a programmer error (an id never changes).
+   */
+  adoptClusterId(id: string): void {
+    const checked = checkClusterId(id, 'GrpcTransport.adoptClusterId')!;
+    invariant(this.#clusterId === null || this.#clusterId === checked,
+      () => `${this.self} knows cluster id ${this.#clusterId}, and was told to adopt ${checked}`);
+    if (this.#clusterId === null) this.#log.info({ self: this.self, clusterId: checked }, 'transport: cluster id learned');
+    this.#clusterId = checked;
   }
 
   /** Client calls waiting for their answer now (for tests and status displays). */
@@ -220,6 +261,11 @@ export class GrpcTransport implements Transport, ClientTransport {
   /** Server streams open now (for tests and status displays). */
   get openStreams(): number {
     return this.#streams.size;
+  }
+
+  /** Bytes of the requests of the client calls waiting now (`maxPendingCallBytes`). */
+  get pendingCallBytes(): number {
+    return this.#calls.pendingBytes;
   }
 
   /** Whether this node is isolated now (`isolate()` until `heal()`): it serves no client. */

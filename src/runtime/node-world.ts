@@ -16,6 +16,8 @@ export interface ProductionWorldOptions {
   readonly self: NodeId;
   /** The cluster's name, sent in every envelope; messages from other clusters are refused (see `GrpcTransportConfig.cluster`). */
   readonly cluster: string;
+  /** The cluster's id, null until a joiner learned it (see `GrpcTransportConfig.clusterId`). */
+  readonly clusterId: string | null;
   readonly dataDir: string;
   readonly logger: Logger;
   readonly transport?: Partial<TransportOptions>;
@@ -49,6 +51,7 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
   const transport = await GrpcTransport.listen({
     self: opts.self,
     cluster: opts.cluster,
+    clusterId: opts.clusterId,
     logger: opts.logger.child({ layer: 'transport' }),
     options: opts.transport,
   });

@@ -208,3 +208,14 @@ test('a timeout, a server not serving the service, a server failure or a bad ans
     assert.notEqual(d.takeOne().to, a, `${failure.kind}: the next replica is tried at once`);
   }
 });
+
+test("an overloaded server's retry hint is waited out before the same replica is asked again", () => {
+  // RESOURCE_EXHAUSTED carries how long to wait (synod-retry-after-ms); the backoff is at least that.
+  const d = new Driver();
+  d.submit();
+  d.take();
+  d.failed(a, { kind: 'overloaded', detail: 'RESOURCE_EXHAUSTED: too many call bytes waiting', retryAfterMs: 400 });
+  assert.ok(d.timers.get(clientTimers.retry)! >= 400, `retry after ${d.timers.get(clientTimers.retry)} ms`);
+  d.fire(clientTimers.retry);
+  assert.equal(d.takeOne().to, a);
+});

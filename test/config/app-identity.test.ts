@@ -90,11 +90,12 @@ test('the codec refuses bad or oversized app identity fields as invalid input, n
 test('a data directory remembers its app: a restart with the same app is accepted, another app or version is refused naming both', () => {
   const dir = mkdtempSync(join(tmpdir(), 'synod-identity-'));
   try {
-    const who = { me: 'h:1', first: 'h:1', cluster: 'c' };
+    const who = { me: 'h:1', first: 'h:1', cluster: 'c', newClusterId: () => 'id-1' };
     const created = checkIdentity(dir, { ...who, app: { name: 'kv', version: '1.0.0' } });
     assert.equal(created.firstLife, true, 'a new data directory');
     created.record();
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')), { ...who, app: { name: 'kv', version: '1.0.0' } });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')),
+      { me: 'h:1', first: 'h:1', cluster: 'c', clusterId: 'id-1', app: { name: 'kv', version: '1.0.0' } });
     assert.equal(checkIdentity(dir, { ...who, app: { name: 'kv', version: '1.0.0' } }).firstLife, false, 'the same app starts again');
     for (const [app, text] of [
       [{ name: 'lock', version: '1.0.0' }, 'lock@1.0.0 (another app)'],
@@ -114,10 +115,12 @@ test('an identity file written before identities named the app is accepted and u
   const dir = mkdtempSync(join(tmpdir(), 'synod-identity-'));
   try {
     const who = { me: 'h:1', first: 'h:1', cluster: 'c' };
+    const newClusterId = (): string => assert.fail('a data directory with an identity makes no cluster id');
     writeFileSync(join(dir, 'identity.json'), `${JSON.stringify(who)}\n`);
-    assert.equal(checkIdentity(dir, { ...who, app: { name: 'lock', version: '1.0.0' } }).firstLife, false, 'not a first life');
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')), { ...who, app: { name: 'lock', version: '1.0.0' } });
-    assert.throws(() => checkIdentity(dir, { ...who, app: { name: 'test', version: '1.0.0' } }), DataDirAppMismatchError);
+    assert.equal(checkIdentity(dir, { ...who, newClusterId, app: { name: 'lock', version: '1.0.0' } }).firstLife, false, 'not a first life');
+    // Also written before clusters had ids: every node of the cluster derives the same one from its name.
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')), { ...who, clusterId: 'name:c', app: { name: 'lock', version: '1.0.0' } });
+    assert.throws(() => checkIdentity(dir, { ...who, newClusterId, app: { name: 'test', version: '1.0.0' } }), DataDirAppMismatchError);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -126,7 +129,7 @@ test('an identity file written before identities named the app is accepted and u
 test('the status service carries the app as name and version; serving is judged from the status', () => {
   const method = serviceDefinition(nodeServiceCodec.service)['Call'] as MethodDefinition<Fields, Fields>;
   const status: NodeStatus = {
-    node: 'h:1', incarnation: 'i', vid: 3, members: ['h:1'], primary: 'h:1', views: [{ vid: 3, members: ['h:1'] }],
+    node: 'h:1', incarnation: 'i', clusterId: 'c-1', vid: 3, members: ['h:1'], primary: 'h:1', views: [{ vid: 3, members: ['h:1'] }],
     configStatus: 'member', replicaStatus: 'normal', lastExecuted: { vid: 3, seqno: 1 }, stateComplete: true, refusing: false,
     inFlight: 0, app: { name: 'lock', version: '1.0.0' },
   };
@@ -134,6 +137,7 @@ test('the status service carries the app as name and version; serving is judged 
     nodeServiceCodec.decodeAnswer(method.responseDeserialize(method.responseSerialize(nodeServiceCodec.encodeAnswer(s))));
   assert.deepEqual(roundTrip(status), status);
   assert.deepEqual(roundTrip({ ...status, app: null, primary: null, replicaStatus: null }).app, null);
+  assert.equal(roundTrip({ ...status, clusterId: null }).clusterId, null, 'a joiner that has not learned the id');
   assert.equal(isServing(status), true);
   assert.equal(isServing({ ...status, replicaStatus: 'syncing' }), false);
   assert.equal(isServing({ ...status, refusing: true }), false);

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Simulation } from '../../tools/sim/simulation.js';
+import { startIdentity } from '../../tools/sim/sim-identity.js';
 import { NodeStack } from '../../src/node/node-stack.js';
 import type { App } from '../../src/rsm/app.js';
 import type { Members, NodeId } from '../../src/env/types.js';
@@ -34,10 +35,12 @@ function cluster(apps: Record<NodeId, App<unknown> | undefined>, seed = 7): Clus
   const ids = Object.keys(apps);
   for (const id of ids) {
     sim.addNode<{ stack: NodeStack<unknown>; stop(): void }>(id, (world, node) => {
+      const start = startIdentity(sim, id, node.disk, ids[0]!, () => 'c-1');
       const stack = new NodeStack<unknown>(world, {
         first: ids[0]!,
         incarnation: `${id}.${node.incarnation}`,
-        firstLife: node.incarnation === 1,
+        firstLife: start.firstLife,
+        clusterId: start.clusterId,
         app: apps[id],
       });
       stack.start();
@@ -90,7 +93,7 @@ function expectRefused(c: Cluster, members: NodeId[], joiner: NodeId, joinerApp:
 test('a joiner running another app is refused: it halts, never enters a view, and the views are unchanged', () => {
   const c = cluster({ n1: test1, n2: test1, n3: test1, n4: lock1 });
   startAndGrow(c, ['n1', 'n2', 'n3']);
-  expectRefused(c, ['n1', 'n2', 'n3'], 'n4', 'lock@1.0.0', 'test@1.0.0', 'another app');
+  expectRefused(c, ['n1', 'n2', 'n3'], 'n4', `lock@${lockApp.version}`, 'test@1.0.0', 'another app');
 });
 
 test('a joiner running another version of the same app is refused', () => {

@@ -45,6 +45,7 @@ function core(self: NodeId, views: Members[], app: AppIdentity | null): Core {
     listener: { onViewCommitted: () => {} },
     app,
     onJoinRefused: (error) => refusals.push(error),
+    clusterId: { current: () => 'c-1', adopt: () => assert.fail('a node that knows its cluster id learns none') },
     random: { next: () => 0 },
     logger: silentLogger,
   });
@@ -77,7 +78,7 @@ test('a member admits a joiner with the same app and version as before', () => {
   const c = core('n1', [['n1']], testApp);
   c.vm.setAdmission({ kind: 'admit' });
   const out = c.run((o) => c.vm.onMessage('n9', join({ name: 'test', version: '1.0.0' }), o));
-  assert.deepEqual(out.sends, [{ kind: 'send', to: 'n9', msg: { kind: 'join-reply', vid: 1, outcome: 'queued', to: null } }]);
+  assert.deepEqual(out.sends, [{ kind: 'send', to: 'n9', msg: { kind: 'join-reply', vid: 1, outcome: 'queued', to: null, clusterId: 'c-1' } }]);
   assert.deepEqual(c.proposals, [{ instance: 2, value: ['n1', 'n9'] }]);
 });
 

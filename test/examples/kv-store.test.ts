@@ -19,7 +19,7 @@ const mainScript = join(here, '..', '..', 'examples', 'kv-store', 'main.js');
 const appModule = join(here, '..', '..', 'examples', 'kv-store', 'kv-app.js');
 
 function call(state: KvState, proc: string, args: Json): Json {
-  return kvApp.handlers[proc]!(state, args);
+  return kvApp.handlers[proc]!(state, args, { clientId: 'kv-test', internal: false });
 }
 
 function refusal(state: KvState, proc: string, args: Json): string {

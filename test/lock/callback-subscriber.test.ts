@@ -46,6 +46,7 @@ class ManualClock implements Clock {
 interface Opened {
   readonly server: NodeId;
   readonly owner: string;
+  readonly clientId: string;
   readonly handlers: StreamHandlers<Json>;
   closed: boolean;
 }
@@ -58,7 +59,8 @@ class ScriptedTransport implements ClientTransport {
   }
 
   openStream<Req, Msg>(_codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {
-    const o: Opened = { server, owner: (request as { owner: string }).owner, handlers: handlers as unknown as StreamHandlers<Json>, closed: false };
+    const { owner, clientId } = request as { owner: string; clientId: string };
+    const o: Opened = { server, owner, clientId, handlers: handlers as unknown as StreamHandlers<Json>, closed: false };
     this.opened.push(o);
     return { close: () => void (o.closed = true) };
   }
@@ -92,7 +94,7 @@ function setUp(guess: NodeId | null = 'm1'): {
   });
   const messages: Json[] = [];
   const ends: string[] = [];
-  const sub = subscriber.subscribe('owner-x', (m) => messages.push(m), (reason) => ends.push(reason));
+  const sub = subscriber.subscribe({ owner: 'owner-x', clientId: 'client-x' }, (m) => messages.push(m), (reason) => ends.push(reason));
   return { transport, clock, messages, ends, setGuess: (g) => void (primary = g), close: () => sub.close() };
 }
 
@@ -106,7 +108,7 @@ test('every end kind heard while establishing has its reaction', () => {
   assert.deepEqual(reactionTo(end({ kind: 'overloaded', detail: '' }), 's'), { act: 'retry-same' });
   assert.deepEqual(reactionTo(end({ kind: 'unavailable', detail: '' }), 's'), { act: 'retry-elsewhere', avoid: 's' });
   assert.deepEqual(reactionTo(end({ kind: 'unreachable', detail: '' }), 's'), { act: 'retry-elsewhere', avoid: 's' });
-  for (const kind of ['replaced', 'invalid-request', 'internal', 'cancelled'] as const) {
+  for (const kind of ['replaced', 'owner-taken', 'invalid-request', 'internal', 'cancelled'] as const) {
     assert.deepEqual(reactionTo(end({ kind, detail: '' }), 's'), { act: 'give-up' }, kind);
   }
   assert.deepEqual(reactionTo(end({ kind: 'wrong-cluster', expected: 'a', actual: 'b', detail: '' }), 's'), { act: 'give-up' });
@@ -116,6 +118,7 @@ test('a subscription follows the ends to the serving primary: none known moves o
   const { transport, clock, messages, ends } = setUp('m1');
   assert.deepEqual(transport.targets(), ['m1'], 'the first attempt goes to the primary guess');
   assert.equal(transport.last.owner, 'owner-x');
+  assert.equal(transport.last.clientId, 'client-x', 'the subscription names the client the owner is bound to');
   transport.last.handlers.ended({ kind: 'not-primary', primary: null, detail: 'no primary known' });
   assert.deepEqual(transport.targets(), ['m1'], 'no new attempt before the pause');
   clock.advance(retryPauseMs);
@@ -143,6 +146,12 @@ test('a subscription gives up at once on what retrying cannot cure, and after es
   assert.deepEqual(refused.ends, ['callback subscription refused: m2: wrong-cluster: another cluster']);
   refused.clock.advance(establishTimeoutMs);
   assert.equal(refused.transport.opened.length, 1);
+
+  const taken = setUp('m1');
+  taken.transport.last.handlers.ended({ kind: 'owner-taken', detail: 'owner owner-x is not this client\'s' });
+  assert.deepEqual(taken.ends, ['callback subscription refused: m1: owner-taken: owner owner-x is not this client\'s']);
+  taken.clock.advance(establishTimeoutMs);
+  assert.equal(taken.transport.opened.length, 1, 'another client\'s owner is not asked for again');
 
   const unanswered = setUp(null);
   assert.deepEqual(unanswered.transport.targets(), ['m1'], 'without a guess, the members in turn');

@@ -6,11 +6,12 @@ import type { CallOptions } from '../../src/client/rsm-client.js';
 import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { Random } from '../../src/env/random.js';
 import type { CallbackSubscriber, CallbackSubscription } from '../../src/apps/lock/callbacks.js';
+import type { CallbackSubscribe } from '../../src/rsm/callbacks-wire.js';
 import { lockApp } from '../../src/apps/lock/lock-app.js';
 import { LockClient, type LockRpc } from '../../src/apps/lock/lock-client.js';
 import { LockClientClosedError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
 import { defaultLockClientOptions } from '../../src/options.js';
-import { AppError, type Json } from '../../src/rsm/app.js';
+import { AppError, type HandlerContext, type Json } from '../../src/rsm/app.js';
 import { Prng } from '../../tools/sim/prng.js';
 
 // The LockClient shell (design §6) against a fake lock server: the real lock app's handlers and
@@ -84,13 +85,16 @@ class FakeLockServer implements CallbackSubscriber {
     return Math.floor(this.random.next() * (this.links.maxDelayMs + 1));
   }
 
-  rpc(): LockRpc & { closed: boolean; close(): void } {
+  /** A lock client's RSM client, under client id `client-<owner>` (the id `execute` gives an owner's calls by default). */
+  rpc(owner: string): LockRpc & { closed: boolean; close(): void } {
     const server = this;
+    const clientId = `client-${owner}`;
     return {
+      clientId,
       closed: false,
       submit(proc: string, args: Json, _options: CallOptions, done: (r: CallResult) => void): void {
         server.clock.setTimer(server.#delay(), () => {
-          const result = server.execute(proc, args);
+          const result = server.execute(proc, args, { clientId, internal: false });
           server.clock.setTimer(server.#delay(), () => done(result));
         });
       },
@@ -100,10 +104,12 @@ class FakeLockServer implements CallbackSubscriber {
     };
   }
 
-  execute(proc: string, args: Json): CallResult {
+  /** Executes a call as the primary would, by default as a call of the named owner's own client (`client-<owner>`). */
+  execute(proc: string, args: Json, context?: HandlerContext): CallResult {
+    const owner = (args as { owner?: string }).owner;
     let result: CallResult;
     try {
-      result = { ok: true, value: lockApp.handlers[proc]!(this.state, args) };
+      result = { ok: true, value: lockApp.handlers[proc]!(this.state, args, context ?? { clientId: `client-${owner}`, internal: false }) };
     } catch (err) {
       assert.ok(err instanceof AppError);
       result = { ok: false, error: new AppRejectedError(err.code, err.message) };
@@ -114,7 +120,7 @@ class FakeLockServer implements CallbackSubscriber {
     return result;
   }
 
-  subscribe(owner: string, onMessage: (m: Json) => void, onEnd: (reason: string) => void): CallbackSubscription {
+  subscribe({ owner }: CallbackSubscribe, onMessage: (m: Json) => void, onEnd: (reason: string) => void): CallbackSubscription {
     const sub = { onMessage, onEnd, open: true };
     this.#subs.set(owner, sub);
     if (this.resendOnSubscribe) {
@@ -189,7 +195,7 @@ async function contention(seed: number, sabotage?: (server: FakeLockServer) => v
   const clock = new FakeClock();
   const random = new Prng(seed);
   const server = new FakeLockServer(clock, random, { maxDelayMs: 6, duplicateChance: 0.2 });
-  const clients = ['A', 'B'].map((owner) => new LockClient({ owner, rsm: server.rpc(), subscriptions: server, clock }));
+  const clients = ['A', 'B'].map((owner) => new LockClient({ owner, rsm: server.rpc(owner), subscriptions: server, clock }));
   let holder: string | null = null;
   const grants: Array<{ owner: string; user: string; token: number }> = [];
   const violations: string[] = [];
@@ -246,7 +252,7 @@ test('two lock clients contending for one lock get it alternately, never both at
 test('the contention check bites: a grant the server takes back behind its holder (session expiry) shows as two holders', async () => {
   // Proves the mutual-exclusion check is not vacuous: expiring A while its user holds x lets B in, and the check says so.
   // (This is also what fencing tokens are for: B's token is higher, so a fenced service would refuse A's late writes.)
-  const run = await contention(1, (server) => server.execute('expire', { owner: 'A' }));
+  const run = await contention(1, (server) => server.execute('expire', { owner: 'A' }, { clientId: 'synod:sessions@n1', internal: true }));
   assert.ok(run.violations.some((v) => /^B\/u\d granted x \(token \d+\) while A\/u\d holds it$/.test(v)), run.violations.join('\n'));
   assert.ok(run.serverLog.some((l) => /^A release x → not-held$/.test(l)), 'A\'s release after the expiry is answered not-held');
   assert.equal(run.finished, 4, 'and the clients carry on: not-held is treated as released');
@@ -264,6 +270,7 @@ test('a revoke is acted on in a later task: the release never goes out inside th
   };
   const sent: string[] = [];
   const rpc: LockRpc = {
+    clientId: 'client-A',
     submit: (proc, _args, _options, done) => {
       sent.push(proc);
       done({ ok: true, value: proc === 'acquire' ? { granted: true, token: 5 } : { released: true } });
@@ -288,8 +295,8 @@ test('the subscription is re-opened after it ends, with a growing backoff, and a
   const clock = new FakeClock();
   const server = new FakeLockServer(clock, new Prng(3), { maxDelayMs: 0, duplicateChance: 0 });
   server.resendOnSubscribe = false; // the worst case: nothing outstanding is re-sent on subscribe
-  const a = new LockClient({ owner: 'A', rsm: server.rpc(), subscriptions: server, clock });
-  const b = new LockClient({ owner: 'B', rsm: server.rpc(), subscriptions: server, clock });
+  const a = new LockClient({ owner: 'A', rsm: server.rpc('A'), subscriptions: server, clock });
+  const b = new LockClient({ owner: 'B', rsm: server.rpc('B'), subscriptions: server, clock });
   await runUntil(clock, () => false, 2);
   await settle(clock, a.acquire('x', 'u'));
   let bGot: number | null = null;
@@ -325,7 +332,7 @@ test('release without a user releases for the local holder; misuse and closing r
   // Proves the shell's API edges: anonymous users, usage errors, close.
   const clock = new FakeClock();
   const server = new FakeLockServer(clock, new Prng(5), { maxDelayMs: 0, duplicateChance: 0 });
-  const rsm = server.rpc();
+  const rsm = server.rpc('A');
   const client = new LockClient({ owner: 'A', rsm: () => rsm, subscriptions: server, clock });
   const p = client.acquire('x');
   await runUntil(clock, () => client.core.status('x') === 'locked', 10);
@@ -351,7 +358,7 @@ test('the callback form answers on a later clock task, never inside the call, an
   // Proves submitAcquire/submitRelease, what the simulator's local users call (no promises).
   const clock = new FakeClock();
   const server = new FakeLockServer(clock, new Prng(7), { maxDelayMs: 0, duplicateChance: 0 });
-  const client = new LockClient({ owner: 'A', rsm: server.rpc(), subscriptions: server, clock });
+  const client = new LockClient({ owner: 'A', rsm: server.rpc('A'), subscriptions: server, clock });
   const heard: string[] = [];
   client.submitAcquire('x', 'u1', (r) => heard.push(r.ok ? `u1 got x@${r.token}` : `u1 failed: ${r.error.name}`));
   client.submitAcquire('x', 'u2', (r) => heard.push(r.ok ? `u2 got x@${r.token}` : `u2 failed: ${r.error.name}`));

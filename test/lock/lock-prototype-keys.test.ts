@@ -75,7 +75,7 @@ describe('every Object.prototype key as lock name and owner, against three real 
     // Two owners named by prototype keys keep a callback stream open (callbacks are keyed by owner).
     const streams = new Map<string, TestSubscriber>();
     for (const owner of ['constructor', '__proto__']) {
-      const s = await subscribeToPrimary(primary, nodes.map((n) => n.address).filter((a) => a !== primary), cluster, owner);
+      const s = await subscribeToPrimary(primary, nodes.map((n) => n.address).filter((a) => a !== primary), cluster, owner, client.clientId);
       subscribers.push(s);
       streams.set(owner, s);
     }
@@ -109,7 +109,7 @@ describe('every Object.prototype key as lock name and owner, against three real 
       const g = (await invoke(plain, 'acquire', { lock: 'plain', owner: 'plain-owner' })) as { granted: boolean; token: number };
       assert.equal(g.granted, true);
       assert.ok(g.token > tokens[tokens.length - 1]!);
-      assert.deepEqual(await invoke(plain, 'release', { lock: 'plain', owner: 'plain-owner' }), { released: true });
+      assert.deepEqual(await invoke(plain, 'release', { lock: 'plain', owner: 'plain-owner', token: g.token }), { released: true });
     } finally {
       plain.close();
     }

@@ -47,21 +47,30 @@ describe('lock server callbacks between three real processes', () => {
   /** Every token granted, in grant order: they must strictly increase. */
   const tokens: number[] = [];
 
+  /** The token of each grant in force, by `lock/owner`, for the release that gives it back. */
+  const held = new Map<string, number>();
+
   const live = (): NodeProcess[] => nodes.filter((n) => n.running);
-  const client = (): RsmClient => {
-    const c = new RsmClient({ members: live().map((n) => n.address), transport, clock: realClock });
+  /** Each owner belongs to a client of its own: `client-<owner>` (the id its stream names too). */
+  const clientIdOf = (owner: string): string => `client-${owner}`;
+  const client = (owner: string): RsmClient => {
+    const c = new RsmClient({ members: live().map((n) => n.address), transport, clock: realClock, clientId: clientIdOf(owner) });
     clients.push(c);
     return c;
   };
   const acquire = async (c: RsmClient, lock: string, owner: string): Promise<Grant> => {
     const g = (await c.invoke('acquire', { lock, owner }, { deadlineMs: 10_000 })) as unknown as Grant;
-    if (g.granted) tokens.push(g.token!);
+    if (g.granted) {
+      tokens.push(g.token!);
+      held.set(`${lock}/${owner}`, g.token!);
+    }
     return g;
   };
-  const release = (c: RsmClient, lock: string, owner: string): Promise<Json> => c.invoke('release', { lock, owner }, { deadlineMs: 10_000 });
+  const release = (c: RsmClient, lock: string, owner: string): Promise<Json> =>
+    c.invoke('release', { lock, owner, token: held.get(`${lock}/${owner}`) ?? 1 }, { deadlineMs: 10_000 });
   const subscribe = async (owner: string): Promise<TestSubscriber> => {
     const [first, ...rest] = live().map((n) => n.address);
-    const s = await subscribeToPrimary(first!, rest, cluster, owner);
+    const s = await subscribeToPrimary(first!, rest, cluster, owner, clientIdOf(owner));
     subscribers.push(s);
     return s;
   };
@@ -102,8 +111,8 @@ describe('lock server callbacks between three real processes', () => {
   test('the holder is sent revoke when another owner queues, and the waiter retry when the lock is released', async () => {
     const x = await subscribe('x');
     const y = await subscribe('y');
-    const cx = client();
-    const cy = client();
+    const cx = client('x');
+    const cy = client('y');
     const gx = await acquire(cx, 'a', 'x');
     assert.equal(gx.granted, true);
     assert.deepEqual(await acquire(cy, 'a', 'y'), { granted: false });
@@ -120,8 +129,8 @@ describe('lock server callbacks between three real processes', () => {
   });
 
   test('a stream subscribed late still gets the outstanding callback of its owner', async () => {
-    const cp = client();
-    const cq = client();
+    const cp = client('p');
+    const cq = client('q');
     await acquire(cp, 'late', 'p');
     const q = await subscribe('q');
     assert.deepEqual(await acquire(cq, 'late', 'q'), { granted: false });
@@ -137,7 +146,7 @@ describe('lock server callbacks between three real processes', () => {
   test('a node that is not the primary refuses a stream with not-primary, naming the primary', async () => {
     const primary = (await servingPrimary()).node;
     const backup = live().find((n) => n.address !== primary)!;
-    const s = new TestSubscriber(backup.address, cluster, 'someone');
+    const s = new TestSubscriber(backup.address, cluster, 'someone', clientIdOf('someone'));
     const end = await s.ended;
     s.close();
     assert.equal(end.kind, 'not-primary');
@@ -146,12 +155,12 @@ describe('lock server callbacks between three real processes', () => {
 
   test('a stream of another cluster, or with a bad owner id, is refused', async () => {
     const primary = (await servingPrimary()).node;
-    const other = new TestSubscriber(primary, 'some-other-cluster', 'x');
+    const other = new TestSubscriber(primary, 'some-other-cluster', 'x', clientIdOf('x'));
     const end = await other.ended;
     other.close();
     assert.deepEqual(end.kind === 'wrong-cluster' ? [end.expected, end.actual] : end, ['some-other-cluster', cluster]);
     for (const owner of ['', 'o'.repeat(lockLimits.maxOwnerLength + 1)]) {
-      const bad = new TestSubscriber(primary, cluster, owner);
+      const bad = new TestSubscriber(primary, cluster, owner, clientIdOf('bad'));
       const e = await bad.ended;
       bad.close();
       assert.equal(e.kind, 'invalid-request', `owner of ${owner.length} characters`);
@@ -167,8 +176,8 @@ describe('lock server callbacks between three real processes', () => {
   });
 
   test('a holder that never subscribes is expired after the session timeout, and its waiter gets retry', async () => {
-    const cz = client();
-    const cw = client();
+    const cz = client('z');
+    const cw = client('w');
     const w = await subscribe('w');
     const start = Date.now();
     const gz = await acquire(cz, 'm', 'z'); // z never subscribes
@@ -184,8 +193,8 @@ describe('lock server callbacks between three real processes', () => {
   });
 
   test('a holder whose stream closes is expired after the session timeout, and its waiter gets retry', async () => {
-    const cv = client();
-    const cu = client();
+    const cv = client('v');
+    const cu = client('u');
     const v = await subscribe('v');
     const u = await subscribe('u');
     await acquire(cv, 'n', 'v');
@@ -205,8 +214,8 @@ describe('lock server callbacks between three real processes', () => {
   test('the primary killed before its revoke reached the holder: the new primary sends it at once, tokens keep increasing', async () => {
     const before = await servingPrimary();
     const primary = nodes.find((n) => n.address === before.node)!;
-    const cx = client();
-    const cy = client();
+    const cx = client('fx');
+    const cy = client('fy');
     const y = await subscribe('fy');
     const gx = await acquire(cx, 'f', 'fx'); // fx is not subscribed: the revoke below goes nowhere
     assert.equal(gx.granted, true);
@@ -269,7 +278,7 @@ describe('lock server callbacks between three real processes', () => {
       const end = await s.ended;
       assert.equal(end.kind, 'unavailable');
       assert.match(end.detail, /isolated/);
-      const again = new TestSubscriber(p, cluster, 'iso');
+      const again = new TestSubscriber(p, cluster, 'iso', clientIdOf('iso'));
       const e = await again.ended;
       again.close();
       assert.equal(e.kind, 'unavailable');
@@ -292,7 +301,7 @@ describe('synod node --app lock', () => {
     let x: TestSubscriber | null = null;
     try {
       await node.start(['--app', 'lock']);
-      x = await subscribeToPrimary(me, [], cluster, 'x');
+      x = await subscribeToPrimary(me, [], cluster, 'x', c.clientId);
       const g = (await c.invoke('acquire', { lock: 'a', owner: 'x' })) as unknown as Grant;
       assert.equal(g.granted, true);
       assert.deepEqual(await c.invoke('acquire', { lock: 'a', owner: 'y' }), { granted: false });

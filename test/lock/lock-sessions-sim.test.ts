@@ -63,18 +63,24 @@ class Scenario {
       this.cluster.view(id)?.members.length === live.length);
   }
 
-  /** Opens `owner`'s callback stream at `server` and runs until the server accepted it. */
-  subscribe(owner: string, server: NodeId): Stream {
+  /** Opens `owner`'s callback stream for client `clientId` at `server` and runs until the server accepted it. */
+  subscribe(owner: string, clientId: string, server: NodeId): Stream {
+    const s = this.open(owner, clientId, server);
+    assert.ok(s.accepted, `${owner}'s stream accepted (ended ${JSON.stringify(s.end)})`);
+    return s;
+  }
+
+  /** Opens `owner`'s callback stream for client `clientId` at `server` and runs until the server accepted or ended it. */
+  open(owner: string, clientId: string, server: NodeId): Stream {
     const machine = this.cluster.sim.addNode(`s${++this.#machines}`, () => ({}));
     machine.start();
     const s: { -readonly [K in keyof Stream]: Stream[K] } = { received: [], accepted: false, end: null, stream: { close() {} } };
-    s.stream = machine.clientTransport.openStream(callbacksCodec, server, { owner }, {
+    s.stream = machine.clientTransport.openStream(callbacksCodec, server, { owner, clientId }, {
       accepted: () => void (s.accepted = true),
       message: (message) => s.received.push({ at: this.cluster.sim.now, message }),
       ended: (end) => void (s.end = end),
     });
     assert.ok(this.cluster.runUntil(() => s.accepted || s.end !== null, 1000), `${owner}'s stream answered`);
-    assert.ok(s.accepted, `${owner}'s stream accepted (ended ${JSON.stringify(s.end)})`);
     return s;
   }
 
@@ -98,7 +104,7 @@ test('a holder without a stream is expired by the serving primary through its RS
   const primary = s.primary()!;
   const cx = s.cluster.addClient('cx');
   const cy = s.cluster.addClient('cy');
-  const y = s.subscribe('y', primary); // y keeps its stream; x never opens one
+  const y = s.subscribe('y', 'cy', primary); // y keeps its stream; x never opens one
   assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 });
   assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: false });
   const start = s.cluster.sim.now;
@@ -130,7 +136,7 @@ test('a new primary starts every owner\'s session clock when it starts serving, 
   assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
   const cx = s.cluster.addClient('cx');
   const old = s.primary()!;
-  const x = s.subscribe('x', old);
+  const x = s.subscribe('x', 'cx', old);
   assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 });
   s.cluster.runFor(3 * sessionTimeoutMs);
   assert.equal(s.replica(s.primary()!)!.state!.locks.get('L')!.holder, 'x', 'a connected holder is never expired');
@@ -157,9 +163,50 @@ test('an internal request on a backup is answered not-primary and executes nothi
   const node = s.cluster.node(backup);
   const answers: ClientAnswer[] = [];
   node.world!.executor.submit(() => {
-    node.process!.stack.rsm!.submitInternal(newRequest('internal', 1, 'stat', { lock: 'L' }), (a) => answers.push(a));
+    node.process!.stack.rsm!.submitInternal(newRequest('synod:test', 1, 'stat', { lock: 'L' }), (a) => answers.push(a));
   });
   s.cluster.runFor(100);
   assert.deepEqual(answers.map((a) => a.kind), ['not-primary']);
   assert.equal(s.executed.length, 0);
+});
+
+test('a stream is served only to the client its owner is bound to: another client\'s is refused, or ended, and keeps no session alive', () => {
+  // Proves issue 12's "one callback stream per owner, taken over only by the same client" on the
+  // simulated stream service: no client takes another's revokes or keeps its locks from expiring.
+  const s = new Scenario(504);
+  s.cluster.start();
+  assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
+  const primary = s.primary()!;
+  const [cx, cz, cq, cw] = ['cx', 'cz', 'cq', 'cw'].map((id) => s.cluster.addClient(id)) as [RsmClient, RsmClient, RsmClient, RsmClient];
+  const isRevoke = (r: { message: Json }): boolean => typeof r.message === 'object' && r.message !== null && !Array.isArray(r.message) && r.message['kind'] === 'revoke';
+
+  // Bound first: a thief's stream for x is refused at once.
+  assert.deepEqual(s.call(cx, 'acquire', { lock: 'X', owner: 'x' }), { granted: true, token: 1 });
+  const refused = s.open('x', 'thief', primary);
+  assert.equal(refused.accepted, false);
+  assert.equal(refused.end?.kind, 'owner-taken', JSON.stringify(refused.end));
+  assert.match(refused.end?.detail ?? '', /owner x is not this client's/);
+
+  // Streaming before the owner was bound: the thief's stream is accepted, then ended once z's own client binds z.
+  const squat = s.subscribe('z', 'thief', primary);
+  assert.deepEqual(s.call(cz, 'acquire', { lock: 'Z', owner: 'z' }), { granted: true, token: 2 });
+  assert.deepEqual(s.call(cw, 'acquire', { lock: 'Z', owner: 'w' }), { granted: false }); // z is sent a revoke: not to the thief
+  assert.ok(s.cluster.runUntil(() => squat.end !== null, 2 * checkIntervalMs + 100), 'the thief\'s stream ends');
+  assert.equal(squat.end?.kind, 'owner-taken');
+  assert.ok(!squat.received.some(isRevoke), 'the thief never got z\'s revoke');
+
+  // A thief's open stream does not hold the owner's session: z (no stream of its own) expires.
+  const start = s.cluster.sim.now;
+  assert.ok(s.cluster.runUntil(() => !s.replica(primary)!.state!.owners.has('z'), 3 * sessionTimeoutMs), 'z expired');
+  assert.ok(s.cluster.sim.now - start <= sessionTimeoutMs + 3 * checkIntervalMs, `z expired ${s.cluster.sim.now - start} ms later`);
+
+  // The owner's own client takes its stream over from a squatter.
+  const early = s.subscribe('q', 'thief', primary);
+  assert.deepEqual(s.call(cq, 'acquire', { lock: 'Q', owner: 'q' }), { granted: true, token: 3 });
+  const own = s.subscribe('q', 'cq', primary);
+  assert.ok(s.cluster.runUntil(() => early.end !== null, 100), 'the squatter\'s stream ends');
+  assert.equal(early.end?.kind, 'owner-taken');
+  assert.equal(own.end, null);
+  assert.equal(s.open('q', 'thief', primary).end?.kind, 'owner-taken', 'and it cannot come back');
+  assert.deepEqual(s.cluster.sim.failures, []);
 });

@@ -1,6 +1,7 @@
 // Proves the lock tester end to end: the `synod lock-tester` command passes against three real
 // `synod lock-server` processes; its checker reports double grants, releases of unheld locks and
-// fencing tokens that do not increase, in memory and on a cluster set up wrong on purpose; the
+// fencing tokens that do not increase (in memory); clients set up wrong on purpose (one owner for
+// all) fail the run on the service's owner-taken refusal, with no double grant; the
 // gRPC callback subscriber finds the primary and reports the end of its stream; and tokens
 // strictly increase across a primary killed with SIGKILL between two grants.
 import { after, before, describe, test } from 'node:test';
@@ -134,16 +135,18 @@ describe('the lock tester against three real lock-server processes', () => {
     assert.equal(lines.filter((l) => l.startsWith('lock tester:')).length, 1);
   });
 
-  test('a run whose clients share one owner id is failed by the checker, with a FAILED verdict', async () => {
-    // Broken on purpose: the server sees one owner, so every client of test 2 is granted `a` at once.
+  test('a run whose clients share one owner id fails: the service refuses the owner to every client but the first, and nobody holds a lock twice', async () => {
+    // Broken on purpose: every client of test 2 names one owner. Before owners were bound to their
+    // client, the server granted `a` to all of them at once (the checker's mutual-exclusion failure).
     const lines: string[] = [];
     const result = await runLockTester({
       cluster, members: addresses(), tests: [2], ownerOf: () => 'one-owner-for-all', options: { holdMs: 300 }, write: (l) => lines.push(l),
     });
     assert.equal(result.failed, 1);
     assert.equal(result.passed, 0);
-    assert.match(result.violations[0] ?? '', /^mutual exclusion violated: lock "a" granted to t2\.c\d\/u0 \(token \d+\) while t2\.c\d\/u0 holds it/);
-    assert.match(lines[0]!, /^test 2: .* \.\.\. FAILED \(\d+\.\d\d s\): mutual exclusion violated/);
+    assert.deepEqual(result.violations, [], 'no lock was granted twice');
+    assert.match(result.results[0]?.error ?? '', /^AppRejectedError: owner-taken: owner one-owner-for-all belongs to another client/);
+    assert.match(lines[0]!, /^test 2: .* \.\.\. FAILED \(\d+\.\d\d s\): AppRejectedError: owner-taken/);
     assert.equal(lines.at(-1), 'lock tester: FAILED: 0 passed, 1 failed (test 2)');
     assert.equal(result.verdict, lines.at(-1));
   });
@@ -156,12 +159,13 @@ describe('the lock tester against three real lock-server processes', () => {
     const subscriber = new GrpcCallbackSubscriber({ cluster, members: [backup], primary: () => guess });
     const messages: Json[] = [];
     const ends: string[] = [];
-    subscriber.subscribe('subscriber-test', (m) => messages.push(m), (reason) => ends.push(reason));
     const transport = new GrpcClientTransport({ cluster, logger: silentLogger });
     const rsm = new RsmClient({ members: addresses(), transport, clock: realClock });
+    const waiter = new RsmClient({ members: addresses(), transport, clock: realClock });
+    subscriber.subscribe({ owner: 'subscriber-test', clientId: rsm.clientId }, (m) => messages.push(m), (reason) => ends.push(reason));
     try {
       const grant = (await rsm.invoke('acquire', { lock: 's', owner: 'subscriber-test' })) as { token: number };
-      await rsm.invoke('acquire', { lock: 's', owner: 'subscriber-test-waiter' });
+      await waiter.invoke('acquire', { lock: 's', owner: 'subscriber-test-waiter' });
       await eventually(async () => (messages.length > 0 ? true : undefined), stepTimeoutMs, 'the revoke arrives');
       assert.deepEqual(messages[0], { kind: 'revoke', lock: 's', token: grant.token });
       assert.deepEqual(ends, [], 'the stream at the primary stays open');
@@ -171,9 +175,10 @@ describe('the lock tester against three real lock-server processes', () => {
       await sleep(300);
       assert.equal(ends.length, 1, 'onEnd runs once');
     } finally {
-      await rsm.invoke('expire', { owner: 'subscriber-test' });
-      await rsm.invoke('expire', { owner: 'subscriber-test-waiter' });
+      await rsm.invoke('giveBack', { owner: 'subscriber-test' });
+      await waiter.invoke('giveBack', { owner: 'subscriber-test-waiter' });
       rsm.close();
+      waiter.close();
       await transport.close();
       subscriber.close();
     }

@@ -24,13 +24,15 @@ export class TestSubscriber {
     readonly server: string,
     cluster: string,
     readonly owner: string,
+    /** The subscribing client's id: the server serves a bound owner only to the client it is bound to. */
+    readonly clientId: string,
   ) {
     this.#transport = new GrpcClientTransport({ cluster, logger: silentLogger });
     let accepted!: () => void;
     let ended!: (end: StreamEnd) => void;
     this.opened = new Promise((resolve) => (accepted = resolve));
     this.ended = new Promise((resolve) => (ended = resolve));
-    this.#stream = this.#transport.openStream(callbacksCodec, server, { owner }, {
+    this.#stream = this.#transport.openStream(callbacksCodec, server, { owner, clientId }, {
       accepted: () => accepted(),
       message: (m) => {
         this.messages.push(m);
@@ -78,16 +80,18 @@ export class TestSubscriber {
 }
 
 /**
- * Subscribes `owner` to the serving primary, starting at `start` and following `not-primary`
- * ends to the primary they name, as a lock client would; tries another node after any other end.
+ * Subscribes `owner` (for client `clientId`) to the serving primary, starting at `start` and
+ * following `not-primary` ends to the primary they name, as a lock client would; tries another
+ * node after any other end.
  */
-export async function subscribeToPrimary(start: string, others: readonly string[], cluster: string, owner: string, timeoutMs = 5000): Promise<TestSubscriber> {
+export async function subscribeToPrimary(start: string, others: readonly string[], cluster: string, owner: string, clientId: string,
+  timeoutMs = 5000): Promise<TestSubscriber> {
   const deadline = Date.now() + timeoutMs;
   let target = start;
   let next = 0;
   let last = '';
   while (Date.now() < deadline) {
-    const s = new TestSubscriber(target, cluster, owner);
+    const s = new TestSubscriber(target, cluster, owner, clientId);
     const end = await Promise.race([s.ended, s.opened.then(() => null)]);
     if (end === null) return s;
     s.close();

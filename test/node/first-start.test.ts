@@ -15,7 +15,7 @@ import { freePortPairs } from '../../tools/harness/ports.js';
 test('an identity is only a first life until it is recorded', () => {
   const dir = mkdtempSync(join(tmpdir(), 'synod-identity-'));
   try {
-    const who = { me: 'h:1', first: 'h:1', cluster: 'c', app: null };
+    const who = { me: 'h:1', first: 'h:1', cluster: 'c', app: null, newClusterId: () => 'c-1' };
     assert.equal(checkIdentity(dir, who).firstLife, true);
     assert.equal(checkIdentity(dir, who).firstLife, true, 'nothing was recorded: still new');
     checkIdentity(dir, who).record();

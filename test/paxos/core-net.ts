@@ -5,6 +5,7 @@ import type { PaxosOptions } from '../../src/options.js';
 import type { PaxosMutations } from '../../src/paxos/context.js';
 import type { PaxosMessage, PaxosRecord, PaxosValue } from '../../src/paxos/messages.js';
 import { Paxos } from '../../src/paxos/paxos.js';
+import type { ValueRule } from '../../src/paxos/value-rule.js';
 import { Prng } from '../../tools/sim/prng.js';
 
 /** A message between two cores, held by the test until it chooses to deliver it. */
@@ -28,6 +29,8 @@ export interface CoreNetOptions {
   readonly options?: Partial<PaxosOptions>;
   /** Seed of the one random source the cores share (jitter, gossip peer choice). Default 1. */
   readonly seed?: number;
+  /** The value rule of every core (default Paxos' own: any member list; the node stack's: `viewRule`). */
+  readonly rule?: ValueRule;
 }
 
 interface CoreNode {
@@ -58,12 +61,14 @@ export class CoreNet {
   readonly #first: NodeId;
   readonly #mutations: PaxosMutations;
   readonly #options: Partial<PaxosOptions>;
+  readonly #rule: ValueRule | undefined;
   readonly #random: Prng;
 
   constructor(ids: readonly NodeId[], opts: CoreNetOptions = {}) {
     this.#first = ids[0]!;
     this.#mutations = opts.mutations ?? {};
     this.#options = opts.options ?? {};
+    this.#rule = opts.rule;
     this.#random = new Prng(opts.seed ?? 1);
     for (const id of ids) this.#boot(id, []);
   }
@@ -148,6 +153,7 @@ export class CoreNet {
       logger: captureLogger(id, this.logs, {}),
       options: this.#options,
       mutations: this.#mutations,
+      rule: this.#rule,
       breakpoints: { isArmed: (n) => this.#armed.get(id)?.has(n) ?? false },
       listener: { onDecided: (instance, value) => this.decisions.push({ node: id, instance, value }) },
     });

@@ -6,7 +6,8 @@ import { a, b, c, inFlight, n, upcalls, decideView2 } from './paxos-core-support
 
 // Scripted tests of one node's Paxos core (acceptor + proposer + learner) through CoreNet: each
 // test chooses the delivery order and asserts what the cores sent, decided and keep. This file:
-// messages and proposals that the cores refuse, and the decisions that stop a node.
+// messages and proposals that the cores refuse, and the decisions that stop a node (none that
+// comes from the network: a conflicting one from a peer is refused with an error line).
 
 describe('Paxos core: refusing bad input', () => {
   test('a prepare or accept too far beyond the highest known instance is dropped, logged, and creates no state', () => {
@@ -61,19 +62,24 @@ describe('Paxos core: refusing bad input', () => {
     assert.deepEqual(net.inFlight, []);
   });
 
-  test('a second, different value for a decided instance stops the node with an InvariantViolation naming the instance', () => {
-    // Proves the learner treats a conflicting decision as an agreement violation, while a repeat of the same value is harmless.
+  test('a peer\'s second, different value for a decided instance is refused with an error line naming it; the node keeps its value and runs on', () => {
+    // Proves a conflicting decision from the network (forged, another cluster's, or an agreement violation elsewhere) never stops a node nor replaces what it knows.
     const net = new CoreNet([a, b, c]);
     decideView2(net);
     net.inject(c, b, { kind: 'decided', instance: 2, value: [a, b, c] });
     net.deliver(to(b));
     assert.deepEqual(upcalls(net, b), [1, 2], 'a repeat is not delivered twice');
+    const durable = net.durable(b).length;
 
     net.inject(c, b, { kind: 'decided', instance: 2, value: [a, b] });
-    assert.throws(() => net.deliver(to(b)), (err: unknown) =>
-      err instanceof InvariantViolation && /instance 2 decided \[a,b,c\] and now \[a,b\]/.test(err.message));
+    net.deliver(to(b));
     net.inject(c, b, { kind: 'decisions', first: 1, values: [[a], [c]] });
-    assert.throws(() => net.deliver(to(b)), (err: unknown) => err instanceof InvariantViolation && /instance 2/.test(err.message));
+    net.deliver(to(b));
     assert.deepEqual(net.core(b).decided(2), [a, b, c]);
+    assert.equal(net.durable(b).length, durable, 'nothing persisted');
+    assert.deepEqual(upcalls(net, b), [1, 2]);
+    const errors = net.logs.filter((l) => l.node === b && l.level === 'error');
+    assert.deepEqual(errors.map((l) => [l.fields['instance'], l.fields['known'], l.fields['value']]), [[2, [a, b, c], [a, b]], [2, [a, b, c], [c]]]);
+    assert.match(errors[0]!.msg, /refused a decision that contradicts the value this node knows/);
   });
 });

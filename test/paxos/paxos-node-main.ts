@@ -16,7 +16,7 @@ import { checkIdentity } from '../../src/node/identity.js';
 
 const { values } = parseArgs({
   options: {
-    me: { type: 'string' }, first: { type: 'string' }, 'data-dir': { type: 'string' },
+    me: { type: 'string' }, first: { type: 'string' }, 'data-dir': { type: 'string' }, 'cluster-id': { type: 'string' },
     control: { type: 'boolean' }, 'log-level': { type: 'string' }, 'log-file': { type: 'string' },
   },
 });
@@ -24,15 +24,19 @@ const me = values.me!;
 const first = values.first!;
 const dataDir = values['data-dir']!;
 const cluster = defaultClusterName(first);
+// Paxos alone has no join protocol to learn the cluster id from: the test gives every node the same one.
+const clusterId = values['cluster-id'] ?? 'paxos-test';
 const logger = createLogger({ level: (values['log-level'] ?? 'debug') as 'debug', base: { node: me } });
 try {
-  checkIdentity(dataDir, { me, first, cluster, app: null }).record();
-  const prod = await createProductionWorld({ self: me, cluster, dataDir, logger });
+  const identity = checkIdentity(dataDir, { me, first, cluster, app: null, newClusterId: () => clusterId });
+  identity.record();
+  if (identity.identity.clusterId === null) identity.adoptClusterId(clusterId);
+  const prod = await createProductionWorld({ self: me, cluster, clusterId, dataDir, logger });
   const breakpoints = new Breakpoints();
   const paxos = new PaxosLayer(prod.world, { first, breakpoints, listener: { onDecided: (i, v) => logger.info({ instance: i, value: v }, 'decided') } });
   prod.world.executor.submit(() => paxos.start());
   await ControlServer.listen(defaultControlAddress(me), {
-    self: me, incarnation: randomUUID(), transport: prod.transport, breakpoints, paxos, config: null, logger,
+    self: me, cluster, clusterId: () => clusterId, incarnation: randomUUID(), transport: prod.transport, breakpoints, paxos, config: null, logger,
     inNode: (fn) => {
       let result: { value: ReturnType<typeof fn> } | undefined;
       prod.world.executor.submit(() => (result = { value: fn() }));

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError, type Json, defineApp, jsonState } from '../../src/rsm/app.js';
-import { AppGuard, runHandler } from '../../src/rsm/app-guard.js';
+import { AppGuard, anonymousCall, runHandler } from '../../src/rsm/app-guard.js';
 import type { Logger } from '../../src/env/logger.js';
 import { limits } from '../../src/options.js';
 
@@ -106,11 +106,11 @@ test('the guard logs and counts handler failures, and names a stack overflow as 
   const log = recordingLogger();
   const guard = new AppGuard(app, log);
   const s = app.initialState();
-  assert.equal(guard.execute(s, 'refuse', null, {}).ok, false);
+  assert.equal(guard.execute(s, 'refuse', null, anonymousCall, {}).ok, false);
   assert.equal(guard.failures.handlers, 0, 'an app error is no failure of the app');
-  const r = guard.execute(s, 'overflow', null, {});
+  const r = guard.execute(s, 'overflow', null, anonymousCall, {});
   assert.deepEqual(r, { ok: false, code: 'handler-error', message: "overflow threw a RangeError; its message is in the replicas' logs" });
-  guard.execute(s, 'deep', null, {});
+  guard.execute(s, 'deep', null, anonymousCall, {});
   assert.equal(guard.failures.handlers, 2);
   assert.match(log.errors[0]!, /overflowed the stack: an app must bound its recursion/);
 });

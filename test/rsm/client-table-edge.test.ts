@@ -49,7 +49,7 @@ function servingPrimary(): { replica: Replica<{ n: number }>; call: (request: Re
   run((out) => replica.onViewCommitted(out));
   let calls = 0;
   const call = (request: ReturnType<typeof newRequest>, internal = false): ClientAnswer => {
-    const out = run((o) => replica.onClientCall(new ReturnAddress(`c ${++calls}`), { kind: 'invoke', request }, o, internal));
+    const out = run((o) => replica.onClientCall(new ReturnAddress(`c ${++calls}`), { kind: 'invoke', request: internal ? { ...request, internal: true } : request }, o));
     assert.equal(out.answers.length, 1);
     return out.answers[0]!.answer;
   };

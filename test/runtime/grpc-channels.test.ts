@@ -11,7 +11,7 @@ import { paxosCodec } from '../../src/paxos/codec.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
 import { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
-import { type NodeConfig, capturingLogger, cluster, sleep, startNode, statusName, until } from './grpc-support.js';
+import { type NodeConfig, capturingLogger, cluster, clusterId, sleep, startNode, statusName, until } from './grpc-support.js';
 
 const paxosDeliver = serviceDefinition(paxosCodec.service)['Deliver'] as MethodDefinition<Fields, object, Fields, object>;
 
@@ -34,7 +34,7 @@ class RawPeer {
         paxosDeliver.path,
         paxosDeliver.requestSerialize,
         paxosDeliver.responseDeserialize,
-        { cluster, ...envelope },
+        { cluster, cluster_id: clusterId, ...envelope },
         { deadline: Date.now() + 5000 },
         (err) => resolve(err === null ? { code: grpc.status.OK, details: '' } : { code: err.code, details: err.details }),
       );

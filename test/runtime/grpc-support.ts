@@ -23,8 +23,13 @@ export async function freePort(): Promise<number> {
 /** The cluster every test node belongs to unless a test says otherwise. */
 export const cluster = 'test-cluster';
 
+/** That cluster's id: every test node knows it unless a test says otherwise. */
+export const clusterId = 'test-cluster-id';
+
 export interface NodeConfig {
   readonly cluster?: string;
+  /** Default `clusterId`; null: a node that has not learned one (a joiner). */
+  readonly clusterId?: string | null;
   readonly logger?: Logger;
   readonly options?: Partial<TransportOptions>;
   /** Reuse this address (a restart); otherwise pick a free loopback port. */
@@ -40,6 +45,7 @@ export async function startNode(config: NodeConfig = {}): Promise<GrpcTransport>
       return await GrpcTransport.listen({
         self,
         cluster: config.cluster ?? cluster,
+        clusterId: config.clusterId === undefined ? clusterId : config.clusterId,
         logger: config.logger ?? silentLogger,
         options: config.options,
       });

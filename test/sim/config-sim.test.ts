@@ -37,3 +37,22 @@ test('acceptors answering before their records are durable are caught in config 
   assert.ok(caught !== undefined);
   console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
 });
+
+test('every config run forges Paxos messages that break the view rules, and the nodes refuse them all', () => {
+  // Proves the forger does its work: the randomized runs above pass with its messages in them.
+  const forged = seeds.slice(0, 30).reduce((sum, seed) => sum + (runConfigSimulation({ seed }).stats['forged'] ?? 0), 0);
+  assert.ok(forged > 20, `only ${forged} forged messages in 30 runs`);
+});
+
+test('acceptors and learners that skip the view rule take the forged messages in, and the checkers catch it', () => {
+  // The mutation half of the pair: without the checks, a forged value reaches a node's disk and its views.
+  const categories = ['validity', 'view step', 'view agreement', 'agreement'];
+  let caught: { seed: number; failure: string } | undefined;
+  for (let seed = 1; seed <= 50 && caught === undefined; seed++) {
+    const failure = runConfigSimulation({ seed, mutations: { skipValueRule: true } }).failures
+      .find((f) => categories.some((c) => f.replace(/^t=[\d.]+ms /, '').startsWith(c)) && f.includes('stranger:'));
+    if (failure !== undefined) caught = { seed, failure };
+  }
+  assert.ok(caught !== undefined, 'no seed in 1..50 let a forged value in');
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});

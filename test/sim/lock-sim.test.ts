@@ -1,6 +1,7 @@
 // Randomized runs of the whole stack with the lock service: every client history linearizes in
-// the lock model on the real protocol, a seed replays exactly, and broken RSMs are caught by the
-// history checker alone.
+// the lock model on the real protocol, every client's attempt to release, give back or expire
+// another client's owner is refused, a seed replays exactly, broken RSMs are caught by the
+// history checker alone, and a service that lets a client name another's owner by the owners check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { firstCaught } from './support.js';
@@ -17,22 +18,24 @@ const maxUnavailableShare = 0.25;
 
 test('randomized lock-service runs with contending clients and every fault linearize in the lock model', () => {
   const failed: RunResult[] = [];
-  const total = { granted: 0, queued: 0, cycles: 0, unknown: 0, operations: 0, lincheckUnknown: 0, unavailable: 0 };
+  const total = { granted: 0, queued: 0, cycles: 0, unknown: 0, operations: 0, lincheckUnknown: 0, thefts: 0, theftsRefused: 0, unavailable: 0 };
   for (const seed of seeds) {
     const r = runLockSimulation({ seed });
     if (!r.ok) failed.push(r);
-    for (const k of ['granted', 'queued', 'cycles', 'unknown', 'operations', 'lincheckUnknown'] as const) total[k] += r.stats[k] ?? 0;
+    for (const k of ['granted', 'queued', 'cycles', 'unknown', 'operations', 'lincheckUnknown', 'thefts', 'theftsRefused'] as const) total[k] += r.stats[k] ?? 0;
     if ((r.stats['stateLost'] ?? 0) + (r.stats['refused'] ?? 0) > 0) total.unavailable++;
   }
   const report = failed.map((r) => `${formatResult(r)}\n  ${r.failures.join('\n  ')}\n  replay: npm run sim -- --layer lock --seed ${r.seed}`);
   assert.deepEqual(report, [], `failing seeds:\n${report.join('\n')}`);
   console.log(`${seeds.length} runs, ${total.granted} grants, ${total.cycles} lock cycles, ${total.queued} queued acquires, ` +
-    `${total.unknown} calls with unknown outcome, ${total.operations} operations checked, ${total.unavailable} ended unavailable`);
+    `${total.unknown} calls with unknown outcome, ${total.operations} operations checked, ${total.theftsRefused} of ${total.thefts} theft attempts refused ` +
+    `(the rest: outcome unknown), ${total.unavailable} ended unavailable`);
   assert.ok(total.granted / seeds.length > 10, 'the runs do real work');
   assert.ok(total.cycles / seeds.length > 10, 'clients release what they were granted');
   if (seeds.length >= 20) {
     assert.ok(total.queued > 0, 'clients contend: some acquires are queued');
     assert.ok(total.unknown > 0, 'some calls end with an unknown outcome, which the clients settle');
+    assert.ok(total.theftsRefused > 10, 'clients try to take each other\'s locks, and are refused');
   }
   assert.ok(total.operations > total.granted, 'every run checks its client history');
   assert.equal(total.lincheckUnknown, 0, 'the linearizability check of a run never runs out of time');
@@ -41,6 +44,14 @@ test('randomized lock-service runs with contending clients and every fault linea
 
 test('a lock-service seed replays the same run', () => {
   assert.equal(runLockSimulation({ seed: 5 }).digest, runLockSimulation({ seed: 5 }).digest);
+});
+
+test('a lock service that lets a client name another client\'s owner is caught by the owners check within 100 seeds', () => {
+  // The mutation skips the owner-taken refusal: a thief's release (with the token stat shows) or giveBack goes through.
+  const caught = firstCaught('owners', 100, (seed) => runLockSimulation({ seed, lockAppMutations: { skipOwnerCheck: true } }));
+  assert.ok(caught !== undefined);
+  assert.match(caught.failure, /naming another client's owner was executed/);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
 });
 
 test('switching the client table off is caught by the lock history checker within 500 seeds', () => {

@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UnaryClient } from '../../src/runtime/grpc-client.js';
+import * as grpc from '@grpc/grpc-js';
+import { RpcError, UnaryClient } from '../../src/runtime/grpc-client.js';
 import { controlService } from '../../src/node/control-server.js';
 
 /** The compiled CLI (dist/src/cli/synod.js; this module runs from dist/tools/harness/), run as a real process. */
@@ -192,12 +194,36 @@ export class NodeProcess {
     return withTimeout(exit, timeoutMs, `${this.address} did not exit`);
   }
 
-  control<R = Record<string, unknown>>(method: string, request: Record<string, unknown>, deadlineMs = 2000): Promise<R> {
+  /**
+   * One request to the node's test control service, naming the node's cluster and cluster id as
+   * every control request must: read from the node's own `identity.json` (the harness runs on the
+   * node's machine), so a joiner's requests name the id once it learned one. Rejects while the
+   * node has written no identity yet (it is starting). A refusal for another id (the node learned
+   * its id between the read and the call) is tried once more with the id read again.
+   */
+  async control<R = Record<string, unknown>>(method: string, request: Record<string, unknown>, deadlineMs = 2000): Promise<R> {
     this.#control ??= new UnaryClient(controlService, this.controlAddress, {
       'grpc.initial_reconnect_backoff_ms': controlReconnectBackoffInitialMs,
       'grpc.max_reconnect_backoff_ms': controlReconnectBackoffMaxMs,
     });
-    return this.#control.call<R>(method, request, deadlineMs);
+    const client = this.#control;
+    const call = (): Promise<R> => {
+      const identity = this.identity();
+      return client.call<R>(method, { ...request, cluster: identity.cluster, cluster_id: identity.clusterId }, deadlineMs);
+    };
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof RpcError) || err.code !== grpc.status.FAILED_PRECONDITION) throw err;
+      return call();
+    }
+  }
+
+  /** The cluster name and id (empty: none learned yet) the node's data directory records. */
+  identity(): { cluster: string; clusterId: string } {
+    const stored = JSON.parse(readFileSync(join(this.dataDir, 'identity.json'), 'utf8')) as { cluster?: unknown; clusterId?: unknown };
+    if (typeof stored.cluster !== 'string') throw new Error(`${this.dataDir}/identity.json names no cluster`);
+    return { cluster: stored.cluster, clusterId: typeof stored.clusterId === 'string' ? stored.clusterId : '' };
   }
 
   closeClient(): void {

@@ -1,6 +1,6 @@
 import { invariant } from '../../src/env/errors.js';
 import { lockApp, type LockState } from '../../src/apps/lock/lock-app.js';
-import { AppError, type Json } from '../../src/rsm/app.js';
+import { AppError, type Handler, type Json } from '../../src/rsm/app.js';
 import { testApp } from '../../src/apps/test-app.js';
 import { Prng } from '../sim/prng.js';
 import type { AppendInput, AppendOutput, CounterInput, CounterOutput, LockInput, LockOutput } from './models.js';
@@ -171,9 +171,10 @@ function earliest<C extends { time: number }>(clients: readonly C[]): C {
   return best;
 }
 
-function run(state: unknown, handler: ((s: never, args: Json) => Json) | undefined, args: Json): Json {
+/** Runs `handler` as a call of client `clientId` (the lock service: each client is its own owner, under its own id). */
+function run(state: unknown, handler: Handler<never> | undefined, args: Json, clientId = 'generator'): Json {
   invariant(handler !== undefined, 'lincheck generate: no such handler');
-  return handler(state as never, args);
+  return handler(state as never, args, { clientId, internal: false });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,10 +204,11 @@ export function generateAppendHistory(options: GenerateOptions): History<AppendI
 }
 
 /**
- * The lock service (`lockModel`) on locks `l0`…, each client an owner. A client that holds a lock
- * mostly releases it (with its token or without), sometimes asks again or looks (stat); one that
- * waits in a queue asks again; otherwise it asks for a random lock, and now and then looks at one,
- * releases one it does not hold, or releases with a stale token (both refused with `not-held`).
+ * The lock service (`lockModel`) on locks `l0`…, each client an owner (under its own client id).
+ * A client that holds a lock mostly releases it with its token, sometimes asks again or looks
+ * (stat); one that waits in a queue asks again; otherwise it asks for a random lock, and now and
+ * then looks at one, releases one it does not hold, or releases with a stale token (both refused
+ * with `not-held`).
  */
 export function generateLockHistory(options: GenerateOptions & { readonly locks: number }): History<LockInput, LockOutput> {
   const prng = new Prng(options.seed);
@@ -216,7 +218,7 @@ export function generateLockHistory(options: GenerateOptions & { readonly locks:
     nextInput: (client, r) => nextLockInput(state, locks, client, r),
     execute: (input) => {
       try {
-        return run(state, lockApp.handlers[input.proc], input as unknown as Json) as unknown as LockOutput;
+        return run(state, lockApp.handlers[input.proc], input as unknown as Json, input.proc === 'stat' ? undefined : input.owner) as unknown as LockOutput;
       } catch (err) {
         if (err instanceof AppError) return { error: err.code };
         throw err;
@@ -232,15 +234,14 @@ function nextLockInput(state: LockState, locks: readonly string[], owner: string
   const roll = r.next();
   if (held.length > 0 && roll < 0.75) {
     const [lock, e] = r.pick(held);
-    if (roll < 0.3) return { proc: 'release', lock, owner, token: e.token };
-    if (roll < 0.55) return { proc: 'release', lock, owner };
+    if (roll < 0.55) return { proc: 'release', lock, owner, token: e.token };
     if (roll < 0.65) return { proc: 'acquire', lock, owner };
-    if (roll < 0.7) return { proc: 'release', lock, owner, token: e.token - 1 }; // a stale grant: refused
+    if (roll < 0.7) return { proc: 'release', lock, owner, token: e.token > 1 ? e.token - 1 : e.token + 1 }; // another grant than its own: refused
     return { proc: 'stat', lock };
   }
   if (waiting.length > 0 && roll < 0.85) return { proc: 'acquire', lock: r.pick(waiting)[0], owner };
   if (roll < 0.9) return { proc: 'stat', lock: r.pick(locks) };
-  if (roll < 0.95) return { proc: 'release', lock: r.pick(locks), owner };
+  if (roll < 0.95) return { proc: 'release', lock: r.pick(locks), owner, token: Math.max(1, state.lastToken) };
   return { proc: 'acquire', lock: r.pick(locks), owner };
 }
 

@@ -21,11 +21,15 @@ export const appendCalls: CallMapping<AppendInput, AppendOutput> = {
   appError: (_input, code) => (code === 'bad-args' ? notExecuted : null),
 };
 
+/** The lock service's refusals that leave the state as it was (`lock-app.ts`). */
+const refusedUnchanged: ReadonlySet<string> = new Set(['bad-args', 'owner-taken', 'internal-only']);
+
 /**
- * The lock service's `acquire`, `release` and `stat` (`lockModel`). `expire` is not modelled and
- * not recorded: a recorder that meets one reports it in `skipped`, and the history is then not
- * checkable as it stands. `release` refused with `not-held` is an executed operation; any call
- * refused with `bad-args` had no effect.
+ * The lock service's `acquire`, `release` and `stat` (`lockModel`). `expire` and `giveBack` are
+ * not modelled and not recorded: a recorder that meets one reports it in `skipped`, and the
+ * history is then checkable only if it had no effect (refused, or nothing to give back).
+ * `release` refused with `not-held` is an executed operation; any call refused with `bad-args`,
+ * `owner-taken` (another client's owner) or `internal-only` had no effect.
  */
 export const lockCalls: CallMapping<LockInput, LockOutput> = {
   input(proc, args) {
@@ -41,6 +45,6 @@ export const lockCalls: CallMapping<LockInput, LockOutput> = {
     return typeof token === 'number' && Number.isFinite(token) ? { proc: 'release', lock, owner, token } : { proc: 'release', lock, owner };
   },
   value: (_input, value) => value as unknown as LockOutput,
-  // `not-held` is release's answer; `bad-args` is given before anything changes.
-  appError: (input, code) => (code === 'bad-args' ? notExecuted : input.proc === 'release' && code === 'not-held' ? { error: code } : null),
+  // `not-held` is release's answer; the other refusals are given before anything changes.
+  appError: (input, code) => (refusedUnchanged.has(code) ? notExecuted : input.proc === 'release' && code === 'not-held' ? { error: code } : null),
 };

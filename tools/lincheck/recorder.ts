@@ -11,9 +11,10 @@ import type { History, Operation } from './types.js';
 export interface CallMapping<I, O> {
   /**
    * The model input of a call, or null: the call is not part of the history (e.g. a debug read).
-   * `args` are as the servers see them (after a JSON round trip: NaN is null, undefined fields gone).
+   * `args` are as the servers see them (after a JSON round trip: NaN is null, undefined fields gone);
+   * `clientId` is the calling client's (its handler's `HandlerContext.clientId`).
    */
-  input(proc: string, args: Json): I | null;
+  input(proc: string, args: Json, clientId: string): I | null;
   /** The model output for a reply the app gave. */
   value(input: I, value: Json): O;
   /**
@@ -84,7 +85,7 @@ export class HistoryRecorder<I, O> implements RsmCallObserver {
   invoked(call: ObservedCall, atMs: number): void {
     // What the servers will see: the request travels as JSON.
     const args = JSON.parse(JSON.stringify(call.args) ?? 'null') as Json;
-    const input = this.#mapping.input(call.proc, args);
+    const input = this.#mapping.input(call.proc, args, call.clientId);
     if (input === null) {
       this.skipped.set(call.proc, (this.skipped.get(call.proc) ?? 0) + 1);
       return;

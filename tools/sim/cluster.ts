@@ -13,6 +13,7 @@ import { PaxosChecker } from './checkers/paxos-checker.js';
 import type { NetworkProfile } from './network.js';
 import type { DiskProfile } from './disk.js';
 import { type SimNode, Simulation } from './simulation.js';
+import { startIdentity } from './sim-identity.js';
 
 export interface SimClusterOptions<S = unknown> {
   readonly seed: number;
@@ -64,6 +65,8 @@ export class SimCluster<S = unknown> {
   readonly configChecker: ConfigChecker;
   readonly #nodes = new Map<NodeId, SimNode<StackProcess<S>>>();
   readonly #clients = new Map<NodeId, SimNode<{ client: RsmClient }>>();
+  /** Clusters created so far (by the first node on a fresh disk): numbers the ids, which draw nothing from the run's generator. */
+  #created = 0;
 
   constructor(opts: SimClusterOptions<S>) {
     this.sim = new Simulation({
@@ -81,7 +84,9 @@ export class SimCluster<S = unknown> {
     for (const id of this.ids) {
       this.#nodes.set(id, this.sim.addNode<StackProcess<S>>(id, (world, node) => {
         const breakpoints = new Breakpoints();
+        const { firstLife, clusterId } = startIdentity(this.sim, id, node.disk, this.first, () => `sim-${opts.seed}-${++this.#created}`);
         const stack: NodeStack<S> = new NodeStack<S>(world, {
+          clusterId,
           app: opts.app,
           rsm: opts.rsm,
           replicaObserver: opts.replicaObserver?.(id),
@@ -89,7 +94,7 @@ export class SimCluster<S = unknown> {
           wallClockMs: () => world.clock.now(),
           first: this.first,
           incarnation: `${id}.${node.incarnation}`,
-          firstLife: node.incarnation === 1,
+          firstLife,
           breakpoints,
           paxos: opts.paxos,
           config: opts.config,

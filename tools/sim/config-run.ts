@@ -7,6 +7,7 @@ import { FaultInjector, type FaultPlan } from './faults.js';
 import { drawNetwork } from './network.js';
 import { Prng } from './prng.js';
 import { drawDisk } from './disk.js';
+import { Forger } from './forger.js';
 import type { RunResult } from './run-result.js';
 
 export interface ConfigRunOptions {
@@ -59,9 +60,10 @@ function settle(cluster: SimCluster, live: readonly NodeId[], dead: readonly Nod
 /**
  * One randomized run of the config layer over Paxos: 3–7 nodes start, join one by one, and live
  * through crashes (also mid-step and in crash loops), pauses, partitions, loss, duplication,
- * reordering, and Paxos breakpoints 3 and 4. Checks Paxos safety, that every node commits the
- * same views, that each view is one member away from the last, and, once faults stop, that the
- * cluster converges: dead nodes removed, everybody else a member of one stable view.
+ * reordering, Paxos breakpoints 3 and 4, and forged Paxos messages that break the view rules
+ * (`Forger`). Checks Paxos safety, that every node commits the same views, that each view is one
+ * member away from the last, and, once faults stop, that the cluster converges: dead nodes
+ * removed, everybody else a member of one stable view.
  */
 export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
   const seed = opts.seed;
@@ -108,6 +110,8 @@ export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
   }, () => {
     for (const n of cluster.nodes) n.process?.breakpoints.disarm();
   });
+  const forger = new Forger(sim, () => cluster.nodes);
+  faults.addKind(1, () => forger.forge());
   faults.start();
   sim.runUntil(plan.endMs + 1);
 
@@ -141,6 +145,7 @@ export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
       removalMs: removal ?? -1,
       faults: faults.injected,
       breakpoints: breakpointsArmed,
+      forged: forger.forged,
       messages: sim.network.sent,
       events: sim.events,
     },

@@ -58,9 +58,21 @@ export class SimLogStore {
   }
 }
 
-/** A node's disk: named logs, surviving restarts. */
+/** What a node's data directory says it belongs to (production: `identity.json`, written durably at once). */
+export interface SimIdentity {
+  /** The cluster's id; null while the node has not learned it (a joiner). */
+  clusterId: string | null;
+}
+
+/** A node's disk: named logs and the node's identity, surviving restarts. */
 export class SimDisk {
   readonly #stores = new Map<string, SimLogStore>();
+  /**
+   * Null until a node stack's first process recorded it (a fresh disk: that process is the disk's
+   * first life). A machine that runs no node stack (a bare layer, a client) never has one, and its
+   * channels carry and check no cluster id.
+   */
+  identity: SimIdentity | null = null;
 
   store(name: string): SimLogStore {
     let store = this.#stores.get(name);
@@ -78,6 +90,12 @@ export class SimDisk {
   /** The next sync of every log on this disk fails (an injected disk error). */
   failNextSync(): void {
     for (const store of this.#stores.values()) store.failNextSync = true;
+  }
+
+  /** Everything on the disk is gone (an operator wiped the data directory): the next process starts as a new node. */
+  wipe(): void {
+    this.#stores.clear();
+    this.identity = null;
   }
 
   /** Returns how many unsynced records were lost across all logs. */

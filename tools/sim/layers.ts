@@ -30,9 +30,9 @@ const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-c
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
   paxos: ['skip-promise-persist', 'send-before-durable', 'forge-value', 'no-catch-up', 'lying-disk'],
-  config: ['skip-promise-persist', 'send-before-durable', 'joiner-first'],
+  config: ['skip-promise-persist', 'send-before-durable', 'joiner-first', 'skip-view-rule'],
   rsm: rsmMutationNames,
-  lock: rsmMutationNames,
+  lock: [...rsmMutationNames, 'skip-owner-check'],
   'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing'],
 };
 
@@ -42,6 +42,7 @@ function paxosMutations(names: readonly string[] | undefined) {
     sendBeforeDurable: names?.includes('send-before-durable') === true,
     forgeOwnValue: names?.includes('forge-value') === true,
     noCatchUp: names?.includes('no-catch-up') === true,
+    skipValueRule: names?.includes('skip-view-rule') === true,
   };
 }
 
@@ -62,7 +63,10 @@ export const layerRunners: Record<string, Runner> = {
       mutations: { ...paxosMutations(o.mutations), joinerFirst: o.mutations?.includes('joiner-first') === true },
     }),
   rsm: (o) => runStack('rsm', o, appendModel, runRsmSimulation),
-  lock: (o) => runStack('lock', o, lockModel, runLockSimulation),
+  lock: (o) => runStack('lock', o, lockModel, (opts) => runLockSimulation({
+    ...opts,
+    ...(o.mutations?.includes('skip-owner-check') === true ? { lockAppMutations: { skipOwnerCheck: true } } : {}),
+  })),
   'lock-cache': (o) => runStack('lock-cache', o, lockModel, (opts) => runLockCacheSimulation({
     ...opts,
     lockClientMutations: { handOutWhileReleasing: o.mutations?.includes('hand-out-while-releasing') === true },

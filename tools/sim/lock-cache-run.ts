@@ -104,7 +104,7 @@ function lockCacheWorkload(mutations: LockClientMutations | undefined): Workload
       });
     },
     checkFinal(states, snapshots, run) {
-      run.rsm.checkEqualState(snapshots, new Map([...states].map(([id, s]) => [id, `${Object.keys(s.locks).length} locks, last token ${s.lastToken}`])));
+      run.rsm.checkEqualState(snapshots, new Map([...states].map(([id, s]) => [id, `${s.locks.size} locks, last token ${s.lastToken}`])));
     },
     stats: () => ({ locks: locks.length, ...counts, localGrants: holds?.grants ?? 0, overlaps: holds?.overlaps ?? 0, holdViolations: holds?.violations ?? 0 }),
   };
@@ -136,6 +136,7 @@ function cachingClient(rsm: RsmClient, run: WorkloadRun, machine: ClientMachine,
     close: () => machine.transport.close(),
   };
   const server: LockRpc = {
+    clientId: rsm.clientId,
     submit(proc, args, options, done) {
       if (proc === 'acquire') counts.serverAcquires++;
       rsm.submit(proc, args, options, (r) => {

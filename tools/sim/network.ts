@@ -81,6 +81,11 @@ export class SimNetwork {
   readonly #known = new Set<NodeId>();
   /** Observers of every message at the moment it is sent (before any loss): checkers' eyes. */
   readonly taps: Array<(from: NodeId, to: NodeId, service: string, msg: unknown) => void> = [];
+  /**
+   * Slow nodes (a scenario's choice, never drawn): every message to or from one of them takes
+   * this much longer, on top of the profile's delay. Draws nothing from the run's generator.
+   */
+  readonly extraDelayMs = new Map<NodeId, number>();
 
   constructor(host: NetworkHost, profile: NetworkProfile = calmNetwork) {
     this.#host = host;
@@ -107,7 +112,7 @@ export class SimNetwork {
     }
     const copies = host.rng.chance(p.duplicateRate) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      const delay = this.drawDelay();
+      const delay = this.drawDelay() + (this.extraDelayMs.get(from) ?? 0) + (this.extraDelayMs.get(to) ?? 0);
       host.schedule(delay, () => {
         if (this.isCut(from, to)) {
           this.dropped++;

@@ -2,7 +2,10 @@
  * What a simulated node's process sees of the world (`NodeWorld`): a clock on the simulation's
  * virtual time, a transport over the simulated network (one-way channels, request/answer
  * services, client connections, server streams: sim-streams.ts), durable logs on the node's
- * simulated disk, an executor and `halt`. Separate from `SimNode`, which owns the process's life
+ * simulated disk, an executor and `halt`. Channel envelopes carry the cluster id the node's disk
+ * holds (`SimDisk.identity`), judged on arrival by `SimNode.receive` as production's are; calls and
+ * streams carry none (the simulator's clients are machines without one), nor do the channels of
+ * a machine without an identity (a bare layer under test). Separate from `SimNode`, which owns the process's life
  * (start, crash, pause): this is the wiring one incarnation gets, and every callback it hands out
  * goes through that incarnation's guard, so nothing of a dead process ever runs.
  */
@@ -13,6 +16,7 @@ import type { ClientStream, ServerStream, StreamCodec, StreamHandlers } from '..
 import { type AnswerChannel, type CallFailure, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { NodeWorld } from '../../src/env/world.js';
+import { maySend } from '../../src/env/cluster-id.js';
 import { type SimDisk, SimDurableLog } from './disk.js';
 import type { Simulation } from './simulation.js';
 import type { WireServerStream } from './sim-streams.js';
@@ -21,6 +25,11 @@ import type { WireServerStream } from './sim-streams.js';
 export interface Receiver {
   readonly decode: (wire: Record<string, unknown>) => unknown;
   readonly receive: (from: NodeId, msg: unknown) => void;
+  /**
+   * A channel between nodes, whose envelopes carry the sender's cluster id and are judged by
+   * `judgeClusterId` with this `admitsNewcomers`; absent for services (calls and their answers).
+   */
+  readonly channel?: { readonly admitsNewcomers: boolean };
 }
 
 /** What one incarnation of a node's process is wired to. */
@@ -57,11 +66,16 @@ export function makeNodeWorld(deps: NodeWorldDeps): { world: NodeWorld; transpor
   };
   const transport: Transport & ClientTransport = {
     self: id,
+    // Channels carry the sender's cluster id, as production's envelopes do; until the node has
+    // learned one it speaks only on the join protocol's channel (`maySend`).
     open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M> {
-      register(codec.service, { decode: (w) => codec.decode(w), receive: receive as (from: NodeId, msg: unknown) => void });
+      const admitsNewcomers = codec.admitsNewcomers === true;
+      register(codec.service, { decode: (w) => codec.decode(w), receive: receive as (from: NodeId, msg: unknown) => void, channel: { admitsNewcomers } });
       return {
         send(to: NodeId, msg: M): void {
-          const wire = { from: id, to, ...codec.encode(msg) };
+          const identity = deps.disk.identity;
+          if (identity !== null && !maySend(identity.clusterId, admitsNewcomers)) return;
+          const wire = { from: id, to, cluster_id: identity?.clusterId ?? '', ...codec.encode(msg) };
           sim.network.send(id, to, codec.service, msg, wire, summarize(codec.service, msg));
         },
       };

@@ -246,7 +246,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   }
   // Stop issuing; let calls in progress finish; then compare the replicas of the quiet view.
   issuing = false;
-  sim.runUntil(sim.now + rsmRunBounds.clientDeadlineMs + 1000, () => recorder.running === 0);
+  sim.runUntil(sim.now + rsmRunBounds.clientDeadlineMs + 1000, () => recorder.running === 0 && (workload.unrecordedRunning?.() ?? 0) === 0);
   // The primary keeps sweeping the client table, so the view is quiet only between two requests:
   // compare the replicas when every one has executed the same ones.
   const lastExecuted = (): string[] => (cluster.view(ids[0]!)?.members ?? []).map((id) => formatViewstamp(cluster.node(id).process?.stack.rsm?.core.lastExecuted ?? null));

@@ -9,6 +9,7 @@ import type { NodeId } from '../../src/env/types.js';
 import type { NodeWorld } from '../../src/env/world.js';
 import { SimDisk } from './disk.js';
 import { type Receiver, makeNodeWorld } from './node-world.js';
+import { judgeClusterId } from '../../src/env/cluster-id.js';
 import type { Simulation } from './simulation.js';
 
 /**
@@ -133,6 +134,14 @@ export class SimNode<P extends SimProcess> {
     this.#guard(this.incarnation, () => {
       const r = this.#receivers.get(service);
       if (r === undefined) return;
+      if (r.channel !== undefined && this.disk.identity !== null) {
+        const theirs = wire['cluster_id'];
+        const verdict = judgeClusterId(this.disk.identity?.clusterId ?? null, typeof theirs === 'string' ? theirs : '', r.channel.admitsNewcomers);
+        if (verdict !== 'admitted') {
+          this.#sim.log(`refuse ${from}>${this.id} ${service}: ${verdict}`);
+          return;
+        }
+      }
       let msg: unknown;
       try {
         msg = r.decode(wire);

@@ -93,6 +93,12 @@ export interface Workload<S, M, I, O> {
   readonly callbacks?: NodeCallbacks<S>;
   /** Adds fault kinds of the workload's own (e.g. cutting clients off) before the faults start. Optional. */
   addFaults?(faults: FaultInjector<StackProcess<S>>, run: WorkloadRun): void;
+  /**
+   * Calls in flight that the history does not record (`calls` maps them to no input), which the
+   * run also waits for before it compares the replicas: one still in flight may have executed on
+   * some of them only. Optional (default none).
+   */
+  unrecordedRunning?(): number;
   /** A check of the whole history beyond `model` (e.g. across its parts): a failure sentence, or null. Optional. */
   checkHistory?(history: History<I, O>): string | null;
   /** Figures for the run's result line. */

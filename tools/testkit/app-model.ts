@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { App } from '../../src/rsm/app.js';
-import { runHandler } from '../../src/rsm/app-guard.js';
+import { anonymousCall, runHandler } from '../../src/rsm/app-guard.js';
 import { describeBytes, jsonTrip } from './json.js';
 import type { Call, Outcome, SequentialModel } from './types.js';
 
 /**
- * Runs `call` against `state` (changing it in place) as a replica executes a request
- * (`runHandler`, the replicas' own rules), and says what its client sees: the reply after the
+ * Runs `call` against `state` (changing it in place) as a replica executes a request of its
+ * client (`runHandler`, the replicas' own rules), and says what its client sees: the reply after the
  * JSON trip it takes to the client, or the refusal's code.
  */
 export function executeOnce<S>(app: App<S>, state: S, call: Call): Outcome {
-  const outcome = runHandler(app, state, call.proc, call.args);
+  const context = call.clientId === undefined ? anonymousCall : { clientId: call.clientId, internal: false };
+  const outcome = runHandler(app, state, call.proc, call.args, context);
   return outcome.ok ? { ok: true, value: jsonTrip(outcome.value) } : { ok: false, code: outcome.code };
 }
 

@@ -37,7 +37,7 @@ function partOf<M, S>(model: SequentialModel<M, S>, call: Call): string {
 /** Every client call is recorded; app errors are outcomes (the handler ran, and may have changed the state). */
 export function callMapping<M, S>(model: SequentialModel<M, S>): CallMapping<HistoryInput, HistoryOutput> {
   return {
-    input: (proc: string, args: Json) => ({ kind: 'call', call: { proc, args }, part: partOf(model, { proc, args }) }),
+    input: (proc: string, args: Json, clientId: string) => ({ kind: 'call', call: { proc, args, clientId }, part: partOf(model, { proc, args, clientId }) }),
     value: (_input, value) => ({ ok: true, value }),
     appError: (_input, code) => ({ ok: false, code }),
   };
@@ -86,8 +86,8 @@ export function checkerModel<M, S>(model: SequentialModel<M, S>): Model<M, Histo
     },
     describe: describeOperation,
     describeState: (state) => (model.describeState === undefined ? `the model's state is ${preview(model.key(state))}` : model.describeState(state)),
-    // The model is deterministic: two calls with equal procedure and arguments change every state alike.
-    unknownEffect: (input) => (input.kind === 'call' ? canonicalJson([input.call.proc, input.call.args]) : undefined),
+    // The model is deterministic: two calls of one client with equal procedure and arguments change every state alike.
+    unknownEffect: (input) => (input.kind === 'call' ? canonicalJson([input.call.proc, input.call.args, input.call.clientId ?? null]) : undefined),
   };
 }
 

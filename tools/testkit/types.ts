@@ -9,6 +9,12 @@ import type { App, Json } from '../../src/rsm/app.js';
 export interface Call {
   readonly proc: string;
   readonly args: Json;
+  /**
+   * The client that made it, as the handler's context names it (`HandlerContext.clientId`): set
+   * on the calls of a recorded history (so a model can tell clients apart, as the app may);
+   * `nextCall` leaves it out. Absent: a call of no client in particular (`anonymousCall`).
+   */
+  readonly clientId?: string;
 }
 
 /**

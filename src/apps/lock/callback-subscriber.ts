@@ -4,6 +4,7 @@ import type { ClientTransport } from '../../env/transport.js';
 import type { NodeId } from '../../env/types.js';
 import { limits, withDefaults } from '../../options.js';
 import type { Json } from '../../rsm/app.js';
+import type { CallbackSubscribe } from '../../rsm/callbacks-wire.js';
 import type { CallbackSubscriber, CallbackSubscription } from './callbacks.js';
 import { type CallbackSubscriberOptions, StreamSubscription, type SubscriptionContext, defaultCallbackSubscriberOptions } from './callback-subscription.js';
 
@@ -27,7 +28,7 @@ export interface CallbackSubscriberConfig {
 
 /**
  * The `CallbackSubscriber` over any `ClientTransport`: one stream of the callback service
- * (`callbacksCodec`, `Subscribe{owner}`) per subscription, at the serving primary. Production
+ * (`callbacksCodec`, `Subscribe{owner, client_id}`) per subscription, at the serving primary. Production
  * runs it over gRPC (`GrpcCallbackSubscriber`), the simulator over its network.
  *
  * A subscription goes through two phases:
@@ -36,8 +37,9 @@ export interface CallbackSubscriberConfig {
  *   is acted on (`reactionTo`): `not-primary` naming another node goes there at once; `not-primary`
  *   naming none (the node's own guess is stale, perhaps ours too), `unavailable` and `unreachable`
  *   go to another node, `not-serving-yet` and `overloaded` try the same one again, each after
- *   `retryPauseMs`; another cluster's node, an invalid request, a server failure and a newer
- *   subscription of the same owner end the subscription at once. If no stream is accepted within
+ *   `retryPauseMs`; another cluster's node, an invalid request, a server failure, a newer
+ *   subscription of the same owner and an owner that belongs to another client (`owner-taken`)
+ *   end the subscription at once. If no stream is accepted within
  *   `establishTimeoutMs`, it ends (`onEnd`).
  * - open: the stream was accepted. Every message is handed to `onMessage`; whenever the stream
  *   ends, for any reason, the subscription ends with `onEnd(reason)`, and so does a change of the
@@ -82,7 +84,7 @@ export class StreamCallbackSubscriber implements CallbackSubscriber {
     return this.#ctx.options;
   }
 
-  subscribe(owner: string, onMessage: (message: Json) => void, onEnd: (reason: string) => void): CallbackSubscription {
+  subscribe(who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void): CallbackSubscription {
     if (this.#closed) {
       // Reported later, never inside subscribe; and never after the caller closed it.
       let closed = false;
@@ -91,7 +93,7 @@ export class StreamCallbackSubscriber implements CallbackSubscriber {
       });
       return { close: () => void (closed = true) };
     }
-    const sub = new StreamSubscription(this.#ctx, owner, onMessage, onEnd);
+    const sub = new StreamSubscription(this.#ctx, who, onMessage, onEnd);
     this.#subscriptions.add(sub);
     sub.start();
     return sub;

@@ -4,7 +4,7 @@ import { type ClientStream, type StreamEnd, describeStreamEnd } from '../../env/
 import type { ClientTransport } from '../../env/transport.js';
 import type { NodeId } from '../../env/types.js';
 import type { Json } from '../../rsm/app.js';
-import { callbacksCodec } from '../../rsm/callbacks-wire.js';
+import { type CallbackSubscribe, callbacksCodec } from '../../rsm/callbacks-wire.js';
 import type { CallbackSubscription } from './callbacks.js';
 
 /**
@@ -88,7 +88,7 @@ type Reaction =
  * primary but not serving yet, or too busy; move to another node after a pause when this one
  * names no primary (its guess, and perhaps ours, is stale), is unavailable or unreachable; give
  * up on what retrying cannot cure (another cluster, a request the server refuses, a failure of
- * the server, or a newer subscription of the same owner).
+ * the server, a newer subscription of the same owner, or an owner of another client).
  */
 export function reactionTo(end: StreamEnd, server: NodeId): Reaction {
   switch (end.kind) {
@@ -101,6 +101,7 @@ export function reactionTo(end: StreamEnd, server: NodeId): Reaction {
     case 'unreachable':
       return { act: 'retry-elsewhere', avoid: server };
     case 'replaced':
+    case 'owner-taken':
     case 'invalid-request':
     case 'wrong-cluster':
     case 'internal':
@@ -115,6 +116,8 @@ export function reactionTo(end: StreamEnd, server: NodeId): Reaction {
  */
 export class StreamSubscription implements CallbackSubscription {
   readonly #ctx: SubscriptionContext;
+  readonly #who: CallbackSubscribe;
+  /** `#who.owner`, for logs. */
   readonly #owner: string;
   readonly #onMessage: (message: Json) => void;
   readonly #onEnd: (reason: string) => void;
@@ -126,9 +129,10 @@ export class StreamSubscription implements CallbackSubscription {
   #checkTimer: TimerHandle | null = null;
   #deadlineTimer: TimerHandle | null = null;
 
-  constructor(ctx: SubscriptionContext, owner: string, onMessage: (message: Json) => void, onEnd: (reason: string) => void) {
+  constructor(ctx: SubscriptionContext, who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void) {
     this.#ctx = ctx;
-    this.#owner = owner;
+    this.#who = { owner: who.owner, clientId: who.clientId };
+    this.#owner = who.owner;
     this.#onMessage = onMessage;
     this.#onEnd = onEnd;
     this.#startedAt = ctx.clock.now();
@@ -154,7 +158,7 @@ export class StreamSubscription implements CallbackSubscription {
   #attempt(target: NodeId, lastRefusal: string): void {
     let stream: ClientStream | null = null;
     const current = (): boolean => stream !== null && (this.#phase.kind === 'establishing' || this.#phase.kind === 'open') && this.#phase.stream === stream;
-    stream = this.#ctx.transport.openStream(callbacksCodec, target, { owner: this.#owner }, {
+    stream = this.#ctx.transport.openStream(callbacksCodec, target, this.#who, {
       accepted: () => {
         if (current()) this.#accepted(target, stream!);
       },

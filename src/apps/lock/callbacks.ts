@@ -1,4 +1,5 @@
 import type { Json } from '../../rsm/app.js';
+import type { CallbackSubscribe } from '../../rsm/callbacks-wire.js';
 import type { LockCallback } from './lock-app.js';
 
 /** An open subscription; `close` is idempotent, and after it returns neither callback of it runs again. */
@@ -8,7 +9,9 @@ export interface CallbackSubscription {
 
 /**
  * Where a lock client gets the callbacks (design §6: revoke, retry) the primary pushes to its
- * owner id. `StreamCallbackSubscriber` implements it over the transport's stream service (gRPC in
+ * owner id. A subscription names the owner and the lock client's own client id (that of its
+ * `RsmClient`): the server serves an owner's callbacks only to the client the owner is bound to,
+ * and ends another client's subscription `owner-taken`. `StreamCallbackSubscriber` implements it over the transport's stream service (gRPC in
  * production, the simulated network in the simulator); tests also use fakes.
  *
  * Failure semantics an implementation must keep:
@@ -32,7 +35,7 @@ export interface CallbackSubscription {
  * - Either callback may run synchronously inside `subscribe` (e.g. an immediate failure).
  */
 export interface CallbackSubscriber {
-  subscribe(owner: string, onMessage: (message: Json) => void, onEnd: (reason: string) => void): CallbackSubscription;
+  subscribe(who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void): CallbackSubscription;
 }
 
 /** A lock callback message, or null if `message` is not one. */

@@ -23,6 +23,14 @@ export interface GrpcLockClientConfig {
   /** The owner id the server knows this lock client by; unique per lock client. */
   readonly owner: string;
   /**
+   * The client id of its `RsmClient`, which the server binds `owner` to; default a random UUID.
+   * Keep it secret: any client presenting it passes for this one. Give the same one (with the
+   * same owner) to a restarted client that should take over the locks of its earlier life;
+   * under another client id the owner is refused (`owner-taken`) until that life's session
+   * expired. Ids starting `synod:` are the nodes' own.
+   */
+  readonly clientId?: string;
+  /**
    * A transport to share with other clients (the caller closes it); default one of its own,
    * closed in `close()`.
    */
@@ -34,8 +42,8 @@ export interface GrpcLockClientConfig {
 }
 
 /**
- * A `LockClient` wired to a cluster over gRPC: its own `RsmClient` (a random client id) and its
- * own `GrpcCallbackSubscriber` (which follows that `RsmClient`'s primary guess), both on one
+ * A `LockClient` wired to a cluster over gRPC: its own `RsmClient` (`clientId`, default random)
+ * and its own `GrpcCallbackSubscriber` (which follows that `RsmClient`'s primary guess), both on one
  * `GrpcClientTransport` (given, or its own).
  */
 export class GrpcLockClient {
@@ -52,6 +60,7 @@ export class GrpcLockClient {
     this.#transport = config.transport ?? new GrpcClientTransport({ cluster: config.cluster, logger });
     this.rsm = new RsmClient({
       members: config.members,
+      clientId: config.clientId,
       transport: this.#transport,
       clock: realClock,
       logger,
@@ -83,7 +92,7 @@ export class GrpcLockClient {
   /**
    * Closes the lock client, its subscription and its RSM client (and the transport, if its own).
    * With `giveBack`, first asks the server to take back every lock the owner holds or waits for
-   * (`expire({ owner })`, after the lock client stopped, so nothing it sent can come after it),
+   * (`giveBack({ owner })`, after the lock client stopped, so nothing it sent can come after it),
    * so that others need not wait for the owner's session to expire; best effort, within
    * `giveBackDeadlineMs`. Without it, the server keeps the owner's grants until its session
    * expires (`LockClient.close`). Idempotent.
@@ -96,7 +105,7 @@ export class GrpcLockClient {
     if (opts.giveBack === true) {
       try {
         // RsmClient calls run in order: this one runs after any acquire or release still in flight.
-        await this.rsm.invoke('expire', { owner: this.owner }, { deadlineMs: giveBackDeadlineMs });
+        await this.rsm.invoke('giveBack', { owner: this.owner }, { deadlineMs: giveBackDeadlineMs });
       } catch {
         // The session expires by itself after the session timeout.
       }

@@ -1,48 +1,51 @@
-import { AppError, type Callback, type Json, defineApp, jsonState } from '../../rsm/app.js';
-
 /**
  * The lock service's replicated state machine: Chubby-style locks with caching clients.
  *
  * Every lock has at most one holder (a lock client, named by its owner id), a fencing token, and
  * a FIFO queue of waiting owners. Tokens come from one counter of the whole service, so they
  * increase strictly with every grant of any lock (in the replicated state, so across failovers
- * too), and a lock nobody holds or waits for can be forgotten without its tokens starting over. The callbacks follow from the state alone:
+ * too), and a lock nobody holds or waits for can be forgotten without its tokens starting over.
+ * The callbacks follow from the state alone:
  * - revoke(lock, token) to the holder while anyone waits (give it back when you can);
  * - retry(lock) to the first waiter while the lock is free (ask again now).
  * A primary that starts serving re-sends them all, so none is lost in a failover.
  *
- * Procedures (args are JSON objects):
+ * Owners belong to their client. An owner is bound to the client (`HandlerContext.clientId`)
+ * whose request first made it hold or wait for a lock, and stays bound while it holds or waits
+ * for anything (the binding is replicated state). A request of another client that names a
+ * bound owner is refused with `owner-taken` and changes nothing: no client can release another's
+ * lock, queue it, or give back its locks, and the callback service serves a bound owner's stream
+ * to its client only (`lockSessions.clientOf`). An owner that holds and waits for nothing is
+ * bound to none: the next client to use it takes it (owner ids are public: `stat` shows them).
+ *
+ * Procedures (args are JSON objects; names and owners are checked before anything else):
  * - acquire({ lock, owner }) → { granted: true, token } | { granted: false } (queued; wait for retry)
- * - release({ lock, owner, token? }) → { released: true }; refused with `not-held` if owner does not
- *   hold it (or, with a token, holds it under another grant: a late re-sent release never frees a
- *   later grant)
+ * - release({ lock, owner, token }) → { released: true }; `token` is the grant's fencing token
+ *   (`bad-args` without one). Refused with `not-held` unless the owner holds the lock under that
+ *   very grant (a late re-sent release never frees a later grant)
  * - stat({ lock }) → { holder, token, waiters }
- * - expire({ owner }) → { released, dequeued }: the owner vanished (its session ended); its locks
- *   are released and it leaves every queue
+ * - giveBack({ owner }) → { released, dequeued }: the owner's own client gives back every lock it
+ *   holds and leaves every queue (a lock client that closes: `GrpcLockClient.close({ giveBack })`)
+ * - expire({ owner }) → { released, dequeued }: the same, called by a node when the owner's
+ *   session ended (`SessionKeeper`); refused with `internal-only` from any client
+ * Refusals (`AppError` codes): `bad-args`, `owner-taken`, `not-held`, `internal-only`; each
+ * changes nothing.
  */
-export interface LockEntry {
-  holder: string | null;
-  /** The fencing token of the current (or last) grant of this lock. */
-  token: number;
-  waiters: string[];
-}
+import { type App, AppError, type Callback, type HandlerContext, type Json, defineApp } from '../../rsm/app.js';
+import { type LockEntry, type LockState, checkOwner, dropOwner, emptyLockState, entry, leavePlace, lockLimits, marshalLockState, takePlace, unmarshalLockState } from './lock-state.js';
 
-export interface LockState {
-  /** The last fencing token issued, for any lock. */
-  lastToken: number;
-  /**
-   * Every lock that is held or waited for, by name. A `Map`: names come from clients, and
-   * `__proto__`, `constructor` or `toString` is a lock name like any other.
-   */
-  readonly locks: Map<string, LockEntry>;
-}
+export { type LockEntry, type LockState, type OwnerBinding, lockLimits } from './lock-state.js';
 
-/** Longest lock name and owner id accepted. */
-export const lockLimits = { maxLockNameLength: 256, maxOwnerLength: 128 } as const;
-
+/** A callback message of the lock service, to an owner. */
 export type LockCallback =
   | { readonly kind: 'revoke'; readonly lock: string; readonly token: number }
   | { readonly kind: 'retry'; readonly lock: string };
+
+/** Test-only breakage of the lock service (the simulator proves its owner check bites with it); never in production. */
+export interface LockAppMutations {
+  /** Lets any client name any owner: the `owner-taken` refusal is skipped. */
+  readonly skipOwnerCheck?: boolean;
+}
 
 /** Argument `name` of an args object (own properties only: a name is never looked up on a prototype). */
 function arg(args: Json, name: string): Json | undefined {
@@ -59,42 +62,18 @@ function field(args: Json, name: string, max: number): string {
 const lockName = (args: Json): string => field(args, 'lock', lockLimits.maxLockNameLength);
 const ownerOf = (args: Json): string => field(args, 'owner', lockLimits.maxOwnerLength);
 
-function entry(state: LockState, lock: string): LockEntry {
-  let e = state.locks.get(lock);
-  if (e === undefined) {
-    e = { holder: null, token: 0, waiters: [] };
-    state.locks.set(lock, e);
+/** The fencing token a release names: the grant it gives back. */
+function tokenOf(args: Json): number {
+  const token = arg(args, 'token');
+  if (typeof token !== 'number' || !Number.isSafeInteger(token) || token < 1) {
+    throw new AppError('bad-args', 'token must be the fencing token of the grant given back (a positive integer)');
   }
-  return e;
+  return token;
 }
 
 /** Every callback the state calls for, lock by lock. */
 function allCallbacks(state: LockState): Callback[] {
   return [...state.locks].flatMap(([name, e]) => callbacksOf(name, e));
-}
-
-/**
- * A state from its marshalled form, checked (the bytes come from another replica): `{ lastToken,
- * locks }` with the locks as a JSON object keyed by lock name, the form of version 1.0.0 (so the
- * bytes did not change when the state became a `Map`). `JSON.parse` makes every key an own
- * property, `__proto__` included.
- */
-function stateOf(v: Json): LockState {
-  const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {};
-  const lastToken = o['lastToken'];
-  const locks = o['locks'];
-  if (!Number.isSafeInteger(lastToken) || (lastToken as number) < 0) throw new TypeError('lock state: lastToken must be a non-negative integer');
-  if (typeof locks !== 'object' || locks === null || Array.isArray(locks)) throw new TypeError('lock state: locks must be an object');
-  const map = new Map<string, LockEntry>();
-  for (const [name, e] of Object.entries(locks)) {
-    const { holder, token, waiters } = (typeof e === 'object' && e !== null && !Array.isArray(e) ? e : {}) as Record<string, Json>;
-    if ((holder !== null && typeof holder !== 'string') || !Number.isSafeInteger(token) || !Array.isArray(waiters) ||
-      !waiters.every((w) => typeof w === 'string')) {
-      throw new TypeError(`lock state: lock ${JSON.stringify(name)} is not { holder, token, waiters }`);
-    }
-    map.set(name, { holder: holder as string | null, token: token as number, waiters: waiters as string[] });
-  }
-  return { lastToken: lastToken as number, locks: map };
 }
 
 /** The callbacks lock `name` calls for in its current state. */
@@ -104,65 +83,79 @@ function callbacksOf(name: string, e: LockEntry | undefined): Callback[] {
   return [{ clientId: e.waiters[0]!, message: { kind: 'retry', lock: name } }];
 }
 
-export const lockApp = defineApp<LockState>({
-  name: 'lock',
-  version: '1.0.0',
-  initialState: () => ({ lastToken: 0, locks: new Map() }),
-  handlers: {
-    acquire: (state, args): Json => {
-      const lock = lockName(args);
-      const owner = ownerOf(args);
-      const e = entry(state, lock);
-      if (e.holder === owner) return { granted: true, token: e.token };
-      if (e.holder === null && (e.waiters.length === 0 || e.waiters[0] === owner)) {
-        e.holder = owner;
-        e.token = ++state.lastToken;
-        e.waiters = e.waiters.filter((w) => w !== owner);
-        return { granted: true, token: e.token };
-      }
-      if (!e.waiters.includes(owner)) e.waiters.push(owner);
-      return { granted: false };
-    },
-    release: (state, args) => {
-      const lock = lockName(args);
-      const owner = ownerOf(args);
-      const e = state.locks.get(lock);
-      const token = arg(args, 'token');
-      if (e === undefined || e.holder !== owner || (typeof token === 'number' && token !== e.token)) {
-        throw new AppError('not-held', `${owner} does not hold ${lock}${e?.holder ? ` (${e.holder} does, token ${e.token})` : ''}`);
-      }
-      e.holder = null;
-      if (e.waiters.length === 0) state.locks.delete(lock); // tokens come from lastToken: nothing is lost
-      return { released: true };
-    },
-    stat: (state, args) => {
-      const e = state.locks.get(lockName(args));
-      return { holder: e?.holder ?? null, token: e?.token ?? 0, waiters: [...(e?.waiters ?? [])] };
-    },
-    expire: (state, args) => {
-      const owner = ownerOf(args);
-      let released = 0;
-      let dequeued = 0;
-      for (const [name, e] of state.locks) {
-        if (e.holder === owner) {
-          e.holder = null;
-          released++;
+/**
+ * The lock service, with test-only `mutations` (none in production: use `lockApp`). Version
+ * 1.1.0: owners bound to clients (the state has `owners`), release needs its token, `giveBack`,
+ * and `expire` internal only.
+ */
+export function createLockApp(mutations: LockAppMutations = {}): App<LockState> {
+  /** Refuses a request naming an owner of another client (`owner-taken`), unless the mutation skips it. */
+  const mayName = (state: LockState, owner: string, context: HandlerContext): void => {
+    if (mutations.skipOwnerCheck !== true) checkOwner(state, owner, context.clientId);
+  };
+  return defineApp<LockState>({
+    name: 'lock',
+    version: '1.1.0',
+    initialState: emptyLockState,
+    handlers: {
+      acquire: (state, args, context): Json => {
+        const lock = lockName(args);
+        const owner = ownerOf(args);
+        mayName(state, owner, context);
+        const e = entry(state, lock);
+        if (e.holder === owner) return { granted: true, token: e.token };
+        if (e.holder === null && (e.waiters.length === 0 || e.waiters[0] === owner)) {
+          if (e.waiters[0] === owner) e.waiters.shift(); // its place in the queue becomes the hold
+          else takePlace(state, owner, context.clientId);
+          e.holder = owner;
+          e.token = ++state.lastToken;
+          return { granted: true, token: e.token };
         }
-        const before = e.waiters.length;
-        e.waiters = e.waiters.filter((w) => w !== owner);
-        dequeued += before - e.waiters.length;
-        if (e.holder === null && e.waiters.length === 0) state.locks.delete(name); // deleting the current entry keeps the iteration valid
-      }
-      return { released, dequeued };
+        if (!e.waiters.includes(owner)) {
+          e.waiters.push(owner);
+          takePlace(state, owner, context.clientId);
+        }
+        return { granted: false };
+      },
+      release: (state, args, context) => {
+        const lock = lockName(args);
+        const owner = ownerOf(args);
+        const token = tokenOf(args);
+        mayName(state, owner, context);
+        const e = state.locks.get(lock);
+        if (e === undefined || e.holder !== owner || token !== e.token) {
+          throw new AppError('not-held', `${owner} does not hold ${lock} under token ${token}${e?.holder ? ` (${e.holder} does, token ${e.token})` : ''}`);
+        }
+        e.holder = null;
+        leavePlace(state, owner);
+        if (e.waiters.length === 0) state.locks.delete(lock); // tokens come from lastToken: nothing is lost
+        return { released: true };
+      },
+      stat: (state, args) => {
+        const e = state.locks.get(lockName(args));
+        return { holder: e?.holder ?? null, token: e?.token ?? 0, waiters: [...(e?.waiters ?? [])] };
+      },
+      giveBack: (state, args, context) => {
+        const owner = ownerOf(args);
+        mayName(state, owner, context);
+        return dropOwner(state, owner);
+      },
+      expire: (state, args, context) => {
+        if (!context.internal) {
+          throw new AppError('internal-only', 'expire is called by the nodes when an owner\'s session ends; a client gives back its own locks with giveBack');
+        }
+        return dropOwner(state, ownerOf(args));
+      },
     },
-  },
-  callbacks: (state, request) => {
-    if (request === undefined || request.proc === 'expire') return allCallbacks(state);
-    if (request.proc !== 'acquire' && request.proc !== 'release') return [];
-    const name = arg(request.args, 'lock');
-    return typeof name === 'string' ? callbacksOf(name, state.locks.get(name)) : [];
-  },
-  // `Object.fromEntries` makes own properties, `__proto__` too, so every lock is written.
-  marshalState: (state) => jsonState.marshal({ lastToken: state.lastToken, locks: Object.fromEntries(state.locks) as unknown as Json }),
-  unmarshalState: (data) => stateOf(jsonState.unmarshal(data)),
-});
+    callbacks: (state, request) => {
+      if (request === undefined || request.proc === 'expire' || request.proc === 'giveBack') return allCallbacks(state);
+      if (request.proc !== 'acquire' && request.proc !== 'release') return [];
+      const name = arg(request.args, 'lock');
+      return typeof name === 'string' ? callbacksOf(name, state.locks.get(name)) : [];
+    },
+    marshalState: marshalLockState,
+    unmarshalState: unmarshalLockState,
+  });
+}
+
+export const lockApp = createLockApp();

@@ -327,9 +327,10 @@ export class LockClientCore {
     rec.call = null;
     if (result.ok) {
       this.#t.released(lock, rec, out);
-    } else if (result.error instanceof AppRejectedError && result.error.code === 'not-held') {
+    } else if (result.error instanceof AppRejectedError && (result.error.code === 'not-held' || result.error.code === 'owner-taken')) {
       // The server had let it go already (the owner's session expired, or this was a grant it no
-      // longer records): as good as released.
+      // longer records; with owner-taken, it expired and another client took the owner id since):
+      // as good as released.
       this.#log.warn({ owner: this.owner, lock, token: rec.token, error: result.error.message }, 'lock client: the server no longer held the lock for this client; treating it as released');
       this.#t.released(lock, rec, out);
     } else if (isDefinite(result.error)) {

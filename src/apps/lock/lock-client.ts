@@ -12,14 +12,19 @@ import { type AcquireResult, LockClientCore, type LockClientMutations, LockClien
 /** What leaves one core batch: a server call, or a release that is due (a background step of its own). */
 type LockEffect = { readonly kind: 'call'; readonly call: LockServerCall } | { readonly kind: 'release-due'; readonly lock: string };
 
-/** What the lock client needs of an `RsmClient`: its callback-form call (no promises, so the simulator can run it). */
-export type LockRpc = Pick<RsmClient, 'submit'>;
+/**
+ * What the lock client needs of an `RsmClient`: its callback-form call (no promises, so the
+ * simulator can run it), and its client id, which the server binds the owner to.
+ */
+export type LockRpc = Pick<RsmClient, 'submit' | 'clientId'>;
 
 export interface LockClientConfig {
   /**
    * The owner id the server knows this client by (grants, queues and callbacks are per owner).
-   * Unique per lock client; a restarted client may reuse it (grants of its earlier life are given
-   * back when their revoke comes).
+   * Unique per lock client. The server binds it to the client id of `rsm` while it holds or
+   * waits for anything, and refuses it to any other client (`owner-taken`): a restarted client
+   * may reuse it only under the same client id (its earlier life's grants are then given back
+   * when their revoke comes), or once the server let the earlier life's session expire.
    */
   readonly owner: string;
   /**
@@ -159,8 +164,8 @@ export class LockClient {
   /**
    * Stops the client: waiting `acquire`s fail with `LockClientClosedError`, the subscription is
    * closed, nothing more is sent. Cached grants are not given back: the server keeps them for
-   * this owner until it expires the owner (`expire`), or a later client under the same owner id
-   * gives them back when their revoke comes. The RSM client is closed only if a factory made it.
+   * this owner until it expires the owner's session (`expire`), or a later client under the same
+   * owner and client id gives them back when their revoke comes. The RSM client is closed only if a factory made it.
    */
   close(): void {
     if (this.#closed) return;
@@ -221,7 +226,7 @@ export class LockClient {
   #subscribe(): void {
     const gen = ++this.#subscriptionGen;
     const handle = this.#subscriber.subscribe(
-      this.owner,
+      { owner: this.owner, clientId: this.#rsm.clientId },
       (message) => {
         if (gen !== this.#subscriptionGen) return;
         this.#resubscribeDelayMs = this.#options.resubscribeBaseMs; // it works: the next outage starts from the base again

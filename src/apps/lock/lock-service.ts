@@ -13,9 +13,15 @@ import { GrpcLockClient } from './grpc-lock-client.js';
 export interface LockServiceOptions extends Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'client' | 'timing'> {
   /**
    * The owner id the lock service knows this client by (its locks, its callback stream, its
-   * session). Default: a random UUID. Two live clients must never share one.
+   * session). Default: a random UUID. Two live clients must never share one: the service binds
+   * an owner to the client that first used it and refuses it to others (`owner-taken`).
    */
   readonly owner?: string;
+  /**
+   * This client's own id, which the service binds its owner to (see `GrpcLockClientConfig.clientId`);
+   * default a random UUID. Keep it secret.
+   */
+  readonly clientId?: string;
   readonly lockClient?: Partial<LockClientOptions>;
   readonly subscriber?: Partial<CallbackSubscriberOptions>;
 }
@@ -66,6 +72,7 @@ export async function connectLockService(options: LockServiceOptions): Promise<L
     cluster: found.cluster,
     members: found.members,
     owner: options.owner ?? randomUUID(),
+    clientId: options.clientId,
     logger: options.logger,
     lockClient: options.lockClient,
     rsmClient: options.client,

@@ -9,18 +9,16 @@ import type { LockState } from './lock-app.js';
  * queue, so the first waiter of each lock it held gets `retry` and the next grant carries a
  * higher fencing token. A lock is therefore never stuck behind a vanished client for longer than
  * the session timeout (plus the time its stream takes to end: see
- * `TransportOptions.keepaliveTimeMs`).
+ * `TransportOptions.keepaliveTimeMs`). Only the stream of the owner's own client counts
+ * (`clientOf`: the client it is bound to), so no other client can keep a vanished owner's
+ * session, and its locks, alive. `expire` is a node's own request (`HandlerContext.internal`):
+ * clients cannot call it.
  */
 export const lockSessions: SessionSpec<LockState> = {
-  owners(state) {
-    const owners = new Set<string>();
-    for (const e of state.locks.values()) {
-      if (e.holder !== null) owners.add(e.holder);
-      for (const w of e.waiters) owners.add(w);
-    }
-    return owners;
-  },
+  // The bound owners are exactly those that hold or wait for a lock (`LockState.owners`).
+  owners: (state) => state.owners.keys(),
   expire: (owner) => ({ proc: 'expire', args: { owner } }),
+  clientOf: (state, owner) => state.owners.get(owner)?.client ?? null,
   describe(state, owner) {
     const held: string[] = [];
     const waiting: string[] = [];

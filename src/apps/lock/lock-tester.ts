@@ -56,8 +56,9 @@ export interface LockTesterConfig {
   readonly ownerPrefix?: string;
   /**
    * The owner id of the client named `client` (`t<test>.c<index>`), instead of the above. Only
-   * for tests that break the setup on purpose (owners shared between clients) to watch the
-   * checker fail the run.
+   * for tests that break the setup on purpose (owners shared between clients), to watch the run
+   * fail: the service binds an owner to the first client that uses it and refuses it to the
+   * others (`owner-taken`).
    */
   readonly ownerOf?: (client: string) => string;
   readonly options?: Partial<LockTesterOptions>;

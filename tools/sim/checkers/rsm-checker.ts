@@ -52,7 +52,7 @@ export class RsmChecker {
     else if (known.request !== what) this.#sim.fail(`same request at viewstamp: ${node} executed ${what} at ${key}, ${known.node} ${known.request}`);
     else if (known.outcome !== got) {
       this.#sim.fail(`same outcome at viewstamp: ${node} got ${got} for ${what} at ${key}, ${known.node} ${known.outcome}. ` +
-        'The app is not deterministic (a handler reads a clock, randomness, I/O or a global)');
+        'Either the app is not deterministic (a handler reads a clock, randomness, I/O or a global) or the replicas executed from different states');
     }
   }
 

@@ -1,0 +1,84 @@
+// Proves `synod node --options FILE`: every refusal of a bad file names what is wrong (a usage
+// error, exit 2, before the node listens), and a good file's options take effect on a real
+// process: a node whose transport.maxMessageBytes is 4 KiB serves a small call and refuses a
+// 10 KB one at once as an invalid request (a message too large is never retried as load).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseNodeOptions } from '../../src/cli/options-file.js';
+import { UsageError } from '../../src/cli/args.js';
+import { NodeProcess } from '../../tools/harness/node-process.js';
+import { freePortPairs } from '../../tools/harness/ports.js';
+import { runSynod } from '../../tools/harness/cli-run.js';
+import { InvalidArgumentError, type SynodClient, connect } from '../../src/index.js';
+
+const refused = (text: string, pattern: RegExp): void => {
+  assert.throws(() => parseNodeOptions(text, 'o.json'), (err: unknown) => {
+    assert.ok(err instanceof UsageError, String(err));
+    assert.match(err.message, pattern);
+    return true;
+  });
+};
+
+test('an options file is refused, naming what is wrong, when it is not JSON, not an object, names an unknown district or option, or gives a bad value', () => {
+  refused('{"config": ', /^--options o\.json is not JSON/);
+  refused('[1]', /must hold a JSON object/);
+  refused('{"consensus": {}}', /"consensus" is not a district of options; known: paxos, config, rsm, callbacks, transport/);
+  refused('{"config": 5}', /"config" must be an object of options/);
+  refused('{"config": {"suspectAfterMised": 10}}', /config\.suspectAfterMised is not an option; known: .*suspectAfterMissed/);
+  refused('{"config": {"suspectAfterMissed": "10"}}', /config\.suspectAfterMissed must be a number, got "10"/);
+  refused('{"rsm": {"maxInFlight": 0}}', /rsm\.maxInFlight must be a positive number, got 0/);
+  refused('{"paxos": {"phaseTimeoutMs": 500, "phaseTimeoutMaxMs": 100}}', /phaseTimeoutMaxMs must not be below/);
+  refused('{"transport": {"maxStreams": 1.5}}', /transport\.maxStreams must be a positive integer/);
+  assert.deepEqual(parseNodeOptions('{"config": {"suspectAfterMissed": 10}, "rsm": {}}', 'o.json'),
+    { config: { suspectAfterMissed: 10 }, rsm: {} }, 'a good file gives exactly what it sets');
+});
+
+describe('synod node --options on a real process', () => {
+  let root: string;
+  let node: NodeProcess;
+  let client: SynodClient;
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'synod-options-'));
+    const [port] = await freePortPairs(1);
+    node = new NodeProcess({ port: port!, first: `127.0.0.1:${port}`, dataDir: join(root, 'n1'), logLevel: 'warn' });
+    const file = join(root, 'options.json');
+    writeFileSync(file, JSON.stringify({ transport: { maxMessageBytes: 4096 } }));
+    await node.start(['--app', 'test', '--options', file]);
+    client = await connect({ members: [node.address] });
+  });
+
+  after(async () => {
+    await client?.close();
+    node?.closeClient();
+    await node?.kill('SIGKILL');
+    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  });
+
+  test('a bad options file is a usage error (exit 2) naming the file and the option, before anything starts', async () => {
+    const file = join(root, 'bad.json');
+    writeFileSync(file, '{"transport": {"maxMessageByte": 4096}}');
+    const run = await runSynod('node', '--me', '127.0.0.1:1', '--first', '127.0.0.1:1', '--data-dir', join(root, 'never'), '--options', file);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, new RegExp(`--options ${file}: transport\\.maxMessageByte is not an option`));
+    const missing = await runSynod('node', '--me', '127.0.0.1:1', '--first', '127.0.0.1:1', '--data-dir', join(root, 'never'), '--options', join(root, 'nowhere.json'));
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /nowhere\.json cannot be read: ENOENT/);
+  });
+
+  test('transport.maxMessageBytes from the file takes effect: a small call is served, a 10 KB one refused at once as invalid', async () => {
+    assert.equal(await client.invoke('append', { item: 'small' }), 0);
+    const started = Date.now();
+    await assert.rejects(client.invoke('append', { item: 'x'.repeat(10_000) }, { deadlineMs: 20_000 }), (err: unknown) => {
+      assert.ok(err instanceof InvalidArgumentError, String(err));
+      assert.match(err.message, /larger than a node or this client accepts \(transport\.maxMessageBytes\).*\(\d+ vs 4096\)/);
+      return true;
+    });
+    // Refused as a bad request, not retried as load until the 20 s deadline.
+    assert.ok(Date.now() - started < 10_000, `refused after ${Date.now() - started} ms`);
+    assert.equal(await client.invoke('length', null), 1, 'the refused call was never executed');
+  });
+});

@@ -1,0 +1,32 @@
+// The view rules as Paxos enforces them (viewRule): one member added or removed, the rest the
+// same, proposed or announced only by a member of the view before; order is not judged.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { viewRule, viewStepProblem } from '../../src/config/view-rule.js';
+
+test('a view one member away from the one before passes, whatever the order of its list', () => {
+  for (const [before, after] of [
+    [['a'], ['a', 'b']],
+    [['a', 'b', 'c'], ['a', 'c']],
+    [['a', 'b'], ['b', 'a', 'c']], // order is the proposer's discipline (the simulator's view-step checker), not a rule
+    [['a', 'b'], ['a']],
+  ] as const) {
+    assert.equal(viewStepProblem(before, after), null, `${before} -> ${after}`);
+    assert.equal(viewRule.valueProblem(before, after), null);
+  }
+});
+
+test('a view two or more changes away, the same view, or one sharing nobody is refused with the reason', () => {
+  assert.equal(viewStepProblem(['a', 'b'], ['a', 'b', 'c', 'd']), '[a,b,c,d] is 2 changes away from the previous view [a,b] (+c +d), not one');
+  assert.equal(viewStepProblem(['a', 'b'], ['a', 'c']), '[a,c] is 2 changes away from the previous view [a,b] (+c -b), not one');
+  assert.equal(viewStepProblem(['a', 'b'], ['b', 'a']), '[b,a] is 0 changes away from the previous view [a,b] (no change), not one');
+  assert.equal(viewStepProblem(['a'], ['b']), '[b] shares no member with the previous view [a]');
+  assert.equal(viewStepProblem(['a', 'b'], ['c', 'd', 'e']), '[c,d,e] shares no member with the previous view [a,b]');
+  assert.equal(viewRule.valueProblem(undefined, ['a']), 'the previous view is not known');
+  assert.equal(viewRule.needsPrevious, true);
+});
+
+test('only a member of the previous view may propose or announce the next one', () => {
+  assert.equal(viewRule.senderProblem('a', ['a', 'b']), null);
+  assert.equal(viewRule.senderProblem('c', ['a', 'b']), 'c is not a member of the previous view [a,b]');
+});

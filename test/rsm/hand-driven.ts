@@ -1,0 +1,96 @@
+// A replica core driven by hand, with the test playing every other node: a serving primary whose
+// backups the test acknowledges for, or a backup the test sends invokes to as its primary.
+import assert from 'node:assert/strict';
+import { type TestState, testApp } from '../../src/apps/test-app.js';
+import type { Admission, SelfStatus } from '../../src/config/view-manager.js';
+import { silentLogger } from '../../src/env/logger.js';
+import { Outbox } from '../../src/env/outbox.js';
+import type { ReturnAddress } from '../../src/env/transport.js';
+import type { Members, NodeId } from '../../src/env/types.js';
+import { type RsmOptions, rsmOptions } from '../../src/options.js';
+import type { Json } from '../../src/rsm/app.js';
+import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
+import { Replica, type RsmMutations, type RsmOutbox, rsmTimers } from '../../src/rsm/replica.js';
+
+export interface HandDriven {
+  readonly replica: Replica<TestState>;
+  /** Seqnos executed here, in order. */
+  readonly executed: number[];
+  /** Runs one handler with a fresh outbox and its upcalls; returns the outbox. */
+  run(f: (out: RsmOutbox) => void): RsmOutbox;
+}
+
+export interface HandDrivenOptions {
+  readonly options?: Partial<RsmOptions>;
+  readonly mutations?: RsmMutations;
+}
+
+/** A replica `self` of view 1 = `members` (one view, every node holding the initial state). */
+function replicaOf(self: NodeId, members: Members, opts: HandDrivenOptions): HandDriven {
+  const config = {
+    get vid() { return 1; },
+    get status(): SelfStatus { return 'member'; },
+    members: (_vid?: number) => members,
+    setAdmission: (_a: Admission) => {},
+  };
+  const executed: number[] = [];
+  const replica = new Replica<TestState>({
+    self, app: testApp, config, logger: silentLogger, genesis: true, mutations: opts.mutations ?? {}, options: rsmOptions(opts.options),
+    observer: { executed: (vs) => executed.push(vs.seqno) },
+  });
+  const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
+    const out: RsmOutbox = new Outbox();
+    f(out);
+    for (const u of out.upcalls) u();
+    return out;
+  };
+  return { replica, executed, run };
+}
+
+export interface DrivenPrimary extends HandDriven {
+  /** A client's call; returns what the primary sent and answered at once. */
+  call(from: ReturnAddress, request: Request): RsmOutbox;
+  /** Backup `from` acknowledges `seqno`; returns the answers that released. */
+  ack(from: NodeId, seqno: number): ClientAnswer[];
+  /** One period of the retransmit timer; returns `[backup, seqno]` of every invoke re-sent. */
+  tick(): Array<[NodeId, number]>;
+}
+
+/** The serving primary `p` of view 1 = [p, ...backups]; every backup reported the same state. */
+export function drivenPrimary(backups: readonly NodeId[] = ['b'], opts: HandDrivenOptions = {}): DrivenPrimary {
+  const h = replicaOf('p', ['p', ...backups], opts);
+  h.run((out) => h.replica.onViewCommitted(out));
+  for (const b of backups) h.run((out) => h.replica.onMessage(b, { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true }, out));
+  assert.ok(h.replica.isPrimary && h.replica.status === 'normal');
+  return {
+    ...h,
+    call: (from, request) => h.run((o) => h.replica.onClientCall(from, { kind: 'invoke', request }, o)),
+    ack: (from, seqno) => h.run((o) => h.replica.onMessage(from, { kind: 'invoke-ack', vs: { vid: 1, seqno } }, o)).answers.map((x) => x.answer),
+    tick: () => h.run((o) => h.replica.onTimer(rsmTimers.invokeRetry, o)).sends
+      .flatMap((s) => (s.msg.kind === 'invoke' ? [[s.to, s.msg.vs.seqno] as [NodeId, number]] : [])),
+  };
+}
+
+export interface DrivenBackup extends HandDriven {
+  /** Primary `p` sends the invoke at `seqno`; returns the seqnos acknowledged in answer. */
+  invoke(seqno: number, request: Request): number[];
+}
+
+/** Backup `b` of view 1 = [p, b], holding the view's state. */
+export function drivenBackup(opts: HandDrivenOptions = {}): DrivenBackup {
+  const h = replicaOf('b', ['p', 'b'], opts);
+  h.run((out) => h.replica.onViewCommitted(out));
+  h.run((out) => h.replica.onMessage('p', { kind: 'sync-reply', vid: 1, action: 'up-to-date', target: { vid: 0, seqno: 0 } }, out));
+  assert.ok(!h.replica.isPrimary && h.replica.status === 'normal');
+  return {
+    ...h,
+    invoke: (seqno, request) => h.run((o) => h.replica.onMessage('p', { kind: 'invoke', vs: { vid: 1, seqno }, request }, o)).sends
+      .flatMap((s) => (s.msg.kind === 'invoke-ack' ? [s.msg.vs.seqno] : [])),
+  };
+}
+
+/** An append of `item` by `clientId` at `seq`; `padTo` pads its arguments to about that many bytes. */
+export function append(seq: number, item: string, clientId = 'c', padTo = 0): Request {
+  const args: Json = padTo > 0 ? { item, pad: 'x'.repeat(Math.max(0, padTo - item.length - 20)) } : { item };
+  return newRequest(clientId, seq, 'append', args);
+}

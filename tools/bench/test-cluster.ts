@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultClusterName } from '../../src/env/cluster-name.js';
+import { silentLogger } from '../../src/env/logger.js';
+import type { NodeId } from '../../src/env/types.js';
+import type { NodeStatus } from '../../src/node/status.js';
+import { NodeProcess, eventually } from '../harness/node-process.js';
+import { freePortPairs } from '../harness/ports.js';
+import { StatusReader } from '../harness/status.js';
+
+/** How long three fresh nodes may take until they serve. */
+const servingTimeoutMs = 20_000;
+
+/**
+ * Three real node processes of the built-in test app on free loopback ports, in a temporary
+ * directory (data and log files), for benchmarks and real-process tests: started and serving,
+ * with a status reader; `close()` kills every process and removes the directory.
+ */
+export class TestAppCluster {
+  readonly root: string;
+  readonly nodes: NodeProcess[];
+  readonly cluster: string;
+  readonly status: StatusReader;
+
+  private constructor(root: string, nodes: NodeProcess[], cluster: string) {
+    this.root = root;
+    this.nodes = nodes;
+    this.cluster = cluster;
+    this.status = new StatusReader(cluster, silentLogger);
+  }
+
+  /** Starts the nodes (logging at `logLevel` to files in the directory) and waits until all three serve one view. */
+  static async start(logLevel = 'warn'): Promise<TestAppCluster> {
+    const root = mkdtempSync(join(tmpdir(), 'synod-bench-'));
+    const ports = await freePortPairs(3);
+    const first = `127.0.0.1:${ports[0]}`;
+    const nodes = ports.map((port, i) => new NodeProcess({
+      port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel,
+    }));
+    const c = new TestAppCluster(root, nodes, defaultClusterName(first));
+    try {
+      for (const n of nodes) await n.start(['--app', 'test']);
+      await eventually(async () => ((await c.serving()) ? true : undefined), servingTimeoutMs, 'three replicas serving one view', 50);
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+    return c;
+  }
+
+  get members(): NodeId[] {
+    return this.nodes.map((n) => n.address);
+  }
+
+  /** Every node's status (rejects if one does not answer). */
+  statuses(): Promise<NodeStatus[]> {
+    return Promise.all(this.nodes.map((n) => this.status.status(n.address)));
+  }
+
+  /** Whether all three are normal replicas of one view of all three. */
+  async serving(): Promise<boolean> {
+    const all = await this.statuses();
+    return all.every((s) => s.replicaStatus === 'normal' && s.vid === all[0]!.vid && s.members.length === 3);
+  }
+
+  /** The process of the view's primary, as the first node sees it. */
+  async primary(): Promise<NodeProcess> {
+    const s = await this.status.status(this.nodes[0]!.address);
+    const p = this.nodes.find((n) => n.address === s.primary);
+    if (p === undefined) throw new Error(`no primary known: ${JSON.stringify(s)}`);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    await this.status.close();
+    for (const n of this.nodes) {
+      n.closeClient();
+      await n.kill('SIGKILL');
+    }
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
