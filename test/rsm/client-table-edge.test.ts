@@ -60,7 +60,7 @@ const sweep = (nowMs: number) => newRequest('synod:sweep@a', nowMs, sweepProc, s
 
 test('the client service refuses synod\'s own procedures at the edge; an invoke between replicas carries them', () => {
   // Proves no client can send the sweep, while a primary can replicate it to its backups.
-  const wire = clientServiceCodec.encodeRequest({ kind: 'invoke', request: sweep(1) });
+  const wire = clientServiceCodec.encodeRequest({ kind: 'invoke', request: { ...sweep(1), clientId: 'c' } });
   assert.throws(() => clientServiceCodec.decodeRequest(wire), (e: unknown) => e instanceof InvalidMessageError && e.field === 'invoke.request.proc' && /reserved/.test(e.reason));
   const invoke = replicaCodec.decode(replicaCodec.encode({ kind: 'invoke', vs: { vid: 1, seqno: 1 }, request: sweep(1) }));
   assert.ok(invoke.kind === 'invoke' && invoke.request.proc === sweepProc);
