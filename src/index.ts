@@ -31,6 +31,7 @@ export {
   AppRejectedError,
   BusyError,
   ClientClosedError,
+  ClientExpiredError,
   DeadlineExceededError,
   DiscoveryError,
   InvalidArgumentError,

@@ -214,6 +214,53 @@ export interface RsmOptions {
   readonly clientInFlightShare: number;
   /** What BUSY tells clients to wait before retrying. Default 50 ms. */
   readonly busyRetryAfterMs: number;
+  /**
+   * The client table (`ClientTable`). Every this long the serving primary submits a sweep (a
+   * replicated request no client can send) carrying its wall-clock time and the three table
+   * options below; executing it advances the table's replicated clock (never backwards) and drops
+   * entries idle longer than `clientRetentionMs`. The options a sweep carries are the ones in
+   * force on every replica from then on (a node's own values matter only where it stamps sweeps,
+   * or at the genesis of a cluster), so replicas never disagree about them. Default 10 s: one
+   * tiny replicated request, and an expiry comes at most that late.
+   */
+  readonly clientTableSweepMs: number;
+  /**
+   * An entry whose client has made no request for this long, on the table's replicated clock, is
+   * dropped; that client's next request is refused (`ClientExpiredError`: the outcome of an
+   * earlier call is unknown) unless it marks itself as a new client. It must exceed every
+   * client's deadline, so that no client is still retrying a call when its entry goes (a retry
+   * then learns only that its outcome is unknown), with room for the clock skew between
+   * successive primaries. Default 6 h: far above any sensible deadline (10 s by default) and any
+   * pause of a live client between its calls, while the ids of clients that are gone (every
+   * one-shot CLI call makes one) do not pile up for ever.
+   */
+  readonly clientRetentionMs: number;
+  /**
+   * Most entries the client table holds. A new client beyond it evicts the least recently active
+   * entry, if that one has been idle for `clientEvictableAfterMs`; otherwise the new client is
+   * refused as busy (`client-table-full`) until one is (nobody's entry is taken while it may
+   * still be retrying a call). Default 100,000: about 30 MiB of entries with small replies (each
+   * entry keeps its client's last reply, so at most `limits.maxReplyBytes` more), far more
+   * clients than one cluster serves at once, and under a flood of new ids the oldest idle
+   * entries go first.
+   */
+  readonly maxClients: number;
+  /**
+   * An entry is evicted to make room for a new client (`maxClients`) only once its client has
+   * been idle this long on the replicated clock. Like `clientRetentionMs` it must exceed every
+   * client's deadline, and a client's `newClientWindowMs`. Default 5 min: thirty times the default
+   * deadline, short enough that a flood of new client ids locks new clients out for minutes at
+   * most (known clients are served throughout).
+   */
+  readonly clientEvictableAfterMs: number;
+  /**
+   * Largest replicated state (client table and app state, as streamed) a replica accepts in a
+   * state transfer; a source that sends more is refused (logged; the transfer starts over later).
+   * It stops a faulty or forged source from making a replica collect without bound. Default
+   * 4 GiB: the app's state arrives as one buffer (`App.unmarshalState`), and 4 GiB is the largest
+   * buffer Node 20 makes; a state that big takes minutes to ship anyway.
+   */
+  readonly maxStateTransferBytes: number;
 }
 
 export const defaultRsmOptions: RsmOptions = {
@@ -229,6 +276,11 @@ export const defaultRsmOptions: RsmOptions = {
   maxInFlightBytes: 16 * 1024 * 1024,
   clientInFlightShare: 0.25,
   busyRetryAfterMs: 50,
+  clientTableSweepMs: 10_000,
+  clientRetentionMs: 6 * 60 * 60 * 1000,
+  maxClients: 100_000,
+  clientEvictableAfterMs: 5 * 60 * 1000,
+  maxStateTransferBytes: 4 * 1024 * 1024 * 1024,
 };
 
 /** RSM options with defaults filled in and checked against each other. */
@@ -258,6 +310,18 @@ export interface ClientOptions {
   readonly retryMaxMs: number;
   /** The deadline of a call when the caller sets none. Default 10 s. */
   readonly defaultDeadlineMs: number;
+  /**
+   * A client the cluster does not know yet (a new one, or one told its entry expired) marks the
+   * attempts of its call as a new client's for this long after the call's first attempt; later
+   * attempts go unmarked, and are refused if the cluster still does not know the client. The mark
+   * lets a request run for a client the table has no entry for, so it must never reach the
+   * cluster after that entry could have been dropped again: this must stay below the cluster's
+   * `RsmOptions.clientEvictableAfterMs` and `clientRetentionMs`, whatever the call's deadline.
+   * It should be at least the call's deadline: a new client that a full table (`maxClients`)
+   * keeps waiting past it is told `ClientExpiredError` rather than running into its deadline.
+   * Default 30 s: three default deadlines, a tenth of the default eviction age.
+   */
+  readonly newClientWindowMs: number;
 }
 
 export const defaultClientOptions: ClientOptions = {
@@ -265,6 +329,7 @@ export const defaultClientOptions: ClientOptions = {
   retryBaseMs: 10,
   retryMaxMs: 500,
   defaultDeadlineMs: 10_000,
+  newClientWindowMs: 30_000,
 };
 
 /**

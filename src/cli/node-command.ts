@@ -28,11 +28,16 @@ const commonFlags = `  --first names the node that creates the cluster, for a ne
   tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport), each an
   object of options named as in docs/operations.md, e.g. {"config": {"suspectAfterMissed": 10}};
   an unknown name or a value of the wrong type is a usage error. --session-timeout-ms wins over
-  the file's callbacks.sessionTimeoutMs.`;
+  the file's callbacks.sessionTimeoutMs. --client-retention-ms, --max-clients,
+  --client-evictable-after-ms and --client-table-sweep-ms bound the client table (defaults 6 h,
+  100000, 5 min, 10 s; RsmOptions; they win over the file's rsm values); the serving primary's
+  values are the ones in force.`;
 
 export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
              [--app NAME | --app-module PATH[#EXPORT]] [--cluster NAME] [--control] [--control-address HOST:PORT]
-             [--session-timeout-ms MS] [--options FILE] [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--session-timeout-ms MS] [--options FILE] [--client-retention-ms MS] [--max-clients N]
+             [--client-evictable-after-ms MS] [--client-table-sweep-ms MS]
+             [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
   built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
   directory, is imported, and its default export (or the export named EXPORT) must be an app
@@ -44,6 +49,7 @@ ${nodeExitStatus}`;
 
 export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
              [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS] [--options FILE]
+             [--client-retention-ms MS] [--max-clients N] [--client-evictable-after-ms MS] [--client-table-sweep-ms MS]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]
   Runs one node of the replicated lock service: synod node --app lock. Lock clients call it
   through the client service (synod.rsm.Client) and keep a callback stream (synod.rsm.Callbacks)
@@ -63,6 +69,7 @@ function parseTestMutations(names: string[] | undefined, control: boolean): RsmM
     'reply-before-all-acks': 'replyBeforeAllAcks',
     'execute-out-of-order': 'executeOutOfOrder',
     'no-client-table': 'noClientTable',
+    'no-expired-refusal': 'noExpiredRefusal',
   };
   const mutations: { -readonly [K in keyof RsmMutations]: boolean } = {};
   for (const name of names) {
@@ -102,6 +109,10 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     control: { type: 'boolean' },
     'control-address': { type: 'string' },
     'session-timeout-ms': { type: 'string' },
+    'client-retention-ms': { type: 'string' },
+    'max-clients': { type: 'string' },
+    'client-evictable-after-ms': { type: 'string' },
+    'client-table-sweep-ms': { type: 'string' },
     'log-level': { type: 'string' },
     'log-file': { type: 'string' },
     'options': { type: 'string' },
@@ -123,6 +134,15 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     : values['control'] === true ? defaultControlAddress(me) : undefined;
   const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
   const tunables = values['options'] === undefined ? {} : readNodeOptions(values['options'] as string);
+  const table = (flag: string): number | undefined => positiveInteger(values[flag] as string | undefined, `--${flag}`);
+  const tableFlags = {
+    clientRetentionMs: table('client-retention-ms'),
+    maxClients: table('max-clients'),
+    clientEvictableAfterMs: table('client-evictable-after-ms'),
+    clientTableSweepMs: table('client-table-sweep-ms'),
+  };
+  // A flag wins over the file; flags not given leave the file's values.
+  const rsm = { ...tunables.rsm, ...Object.fromEntries(Object.entries(tableFlags).filter(([, v]) => v !== undefined)) };
   const testMutations = parseTestMutations(values['test-mutate'] as string[] | undefined, controlAddress !== undefined);
   // Last: every flag is checked before a module of the user's is run.
   const app = await chooseApp(fixedApp ?? (values['app'] as string | undefined), values['app-module'] as string | undefined);
@@ -143,7 +163,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       app,
       paxos: tunables.paxos,
       config: tunables.config,
-      rsm: tunables.rsm,
+      rsm,
       transport: tunables.transport,
       callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,

@@ -3,14 +3,16 @@ import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
 import { type CallFailure, describeCallFailure } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
-import { type ClientOptions, limits } from '../options.js';
+import type { ClientOptions } from '../options.js';
 import type { Json } from '../rsm/app.js';
-import { type JsonTextResult, toJsonText } from '../rsm/json-text.js';
+import { tableCodes } from '../rsm/client-table.js';
+import { checkCall } from './call-input.js';
 import type { ClientAnswer, ClientCall } from '../rsm/messages.js';
 import { KnownReplicas } from './known-replicas.js';
 import {
   AppRejectedError,
   BusyError,
+  ClientExpiredError,
   DeadlineExceededError,
   InvalidArgumentError,
   NotPrimaryError,
@@ -23,7 +25,7 @@ export type ClientOutbox = Outbox<ClientCall, never>;
 
 export type CallResult = { readonly ok: true; readonly value: Json } | { readonly ok: false; readonly error: RsmClientError };
 
-export const clientTimers = { attempt: 'client-attempt', retry: 'client-retry', deadline: 'client-deadline' } as const;
+export const clientTimers = { attempt: 'client-attempt', retry: 'client-retry', deadline: 'client-deadline', newClientWindow: 'client-new-window' } as const;
 
 /** NOT_PRIMARY hints followed at once in a row, beyond the number of replicas known, before backing off. */
 const extraRedirects = 1;
@@ -44,6 +46,8 @@ interface Call {
 /** The call being worked on: it keeps its sequence number across every retry. */
 interface Current extends Call {
   readonly seq: number;
+  /** Mark the attempts as a new client's (see `ClientCore`); cleared when `newClientWindowMs` passed. */
+  markFirst: boolean;
   target: NodeId;
   attempts: number;
   /** Failures (busy, every replica unreachable, no primary known) in this call: drives the backoff. */
@@ -99,6 +103,14 @@ export interface ClientCoreDeps {
  * `(clientId, seq)`, so the replicas execute it at most once. Calls are run one at a time, in
  * submission order (one request outstanding per client id, as the client table requires).
  * Synchronous like every core: effects go to the outbox; results are upcalled.
+ *
+ * The client table may forget a client (see `ClientTable`). Until a call of this client has been
+ * answered by the table, and again after the table said it does not know it, the client marks
+ * its attempts `first` ("I am new"), for at most `newClientWindowMs` after a call's first attempt.
+ * An unmarked attempt the table refuses (`client-expired`) either never ran (it was the call's only
+ * attempt: the client sends the call again under a new number, as a new client's) or may have
+ * (`ClientExpiredError`, outcome unknown). A new client the table has no room for yet
+ * (`client-table-full`) backs off as on BUSY.
  */
 export class ClientCore {
   readonly clientId: string;
@@ -114,6 +126,8 @@ export class ClientCore {
    * first asked, and again after every failover, so the member list stays current.
    */
   #askMembers = true;
+  /** The client table holds this client, as far as it knows: its attempts go unmarked. */
+  #known = false;
   #seq = 0;
   readonly #queue: Call[] = [];
   readonly #maxRequestBytes: number;
@@ -147,35 +161,13 @@ export class ClientCore {
   /** Queues a call; `done` is upcalled with its result. `deadlineMs` counts from when the call starts. */
   submit(proc: string, args: Json, deadlineMs: number | undefined, done: (result: CallResult) => void, out: ClientOutbox): void {
     const deadline = deadlineMs ?? this.#options.defaultDeadlineMs;
-    if (!(deadline > 0)) {
-      out.upcall(() => done({ ok: false, error: new InvalidArgumentError('deadlineMs', 'must be a positive number of milliseconds') }));
+    const checked = checkCall(proc, args, deadline, this.#maxRequestBytes);
+    if (!checked.ok) {
+      out.upcall(() => done({ ok: false, error: checked.error }));
       return;
     }
-    const argsText = this.#argsText(args);
-    if (!argsText.ok) {
-      const error = new InvalidArgumentError('args', argsText.reason);
-      out.upcall(() => done({ ok: false, error }));
-      return;
-    }
-    this.#queue.push({ proc, args, argsText: argsText.text, deadlineMs: deadline, done });
+    this.#queue.push({ proc, args, argsText: checked.argsText, deadlineMs: deadline, done });
     if (this.#current === null) this.#startNext(out);
-  }
-
-  /**
-   * The JSON text of a call's arguments, within the limits replicas accept (they would refuse
-   * more, certainly without executing it): written by a loop, so arguments nested too deeply are
-   * refused here rather than overflowing the caller's stack.
-   */
-  #argsText(args: Json): { readonly ok: true; readonly text: string } | { readonly ok: false; readonly reason: string } {
-    let result: JsonTextResult;
-    try {
-      result = toJsonText(args, { maxDepth: limits.maxJsonDepth, maxBytes: this.#maxRequestBytes });
-    } catch (err) {
-      return { ok: false, reason: `cannot be written as JSON: ${err instanceof Error ? err.message : String(err)}` };
-    }
-    if (result.ok) return result;
-    const limit = result.problem === 'too-deep' ? ' (limits.maxJsonDepth)' : result.problem === 'too-large' ? ' (limits.maxRequestBytes)' : '';
-    return { ok: false, reason: `${result.detail}${limit}` };
   }
 
   onAnswer(server: NodeId, a: ClientAnswer, out: ClientOutbox): void {
@@ -190,10 +182,24 @@ export class ClientCore {
     const current = c.waiting && server === c.target;
     if ((a.kind === 'not-primary' || a.kind === 'busy') && !current) return;
     switch (a.kind) {
-      case 'executed':
+      case 'executed': {
+        const o = a.outcome;
+        if (!o.ok && o.code === tableCodes.expired) {
+          this.#expired(c, server, out);
+          return;
+        }
+        if (!o.ok && o.code === tableCodes.full) {
+          if (!current) return;
+          c.lastError = new BusyError(server, 0, o.message);
+          c.failures++;
+          this.#backOff(c, server, 0, out);
+          return;
+        }
+        this.#known = true;
         this.#primary = server;
-        this.#finish(a.outcome.ok ? { ok: true, value: a.outcome.value } : { ok: false, error: new AppRejectedError(a.outcome.code, a.outcome.message) }, out);
+        this.#finish(o.ok ? { ok: true, value: o.value } : { ok: false, error: new AppRejectedError(o.code, o.message) }, out);
         return;
+      }
       case 'invalid':
         this.#finish({ ok: false, error: new InvalidArgumentError(a.field, a.reason) }, out);
         return;
@@ -279,14 +285,41 @@ export class ClientCore {
       this.#moveOn(c, new UnavailableError(c.target, `no answer within ${this.#options.attemptTimeoutMs} ms`), out);
     } else if (key === clientTimers.retry) {
       this.#send(c, c.target, out);
+    } else if (key === clientTimers.newClientWindow) {
+      c.markFirst = false;
     }
+  }
+
+  /**
+   * The client table refused `c`'s request: it does not know this client. Refused on the call's
+   * only attempt, the request never ran (that refusal was its one decision), so the call starts
+   * over under a new number, marked as a new client's; otherwise an earlier attempt may have run
+   * before the entry went, and the call ends with its outcome unknown.
+   */
+  #expired(c: Current, server: NodeId, out: ClientOutbox): void {
+    this.#known = false;
+    if (c.attempts > 1) {
+      this.#finish({ ok: false, error: new ClientExpiredError(this.clientId, c.seq, c.attempts) }, out);
+      return;
+    }
+    this.#log.debug({ client: this.clientId, seq: c.seq }, 'client: the cluster no longer knew this client; sending the call again as a new client\'s');
+    this.#current = this.#fresh(c, server, out);
+    this.#send(this.#current, server, out);
+  }
+
+  /** `call` as the current call under the next number (its deadline keeps running). */
+  #fresh(call: Call, target: NodeId, out: ClientOutbox): Current {
+    const c: Current = { ...call, seq: ++this.#seq, markFirst: !this.#known, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), waiting: false, lastError: null };
+    if (c.markFirst) out.setTimer(clientTimers.newClientWindow, this.#options.newClientWindowMs);
+    else out.cancelTimer(clientTimers.newClientWindow);
+    return c;
   }
 
   #startNext(out: ClientOutbox): void {
     const call = this.#queue.shift();
     if (call === undefined) return;
     const target = this.#primary ?? this.#replicas.pick(this.#random);
-    const c: Current = { ...call, seq: ++this.#seq, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), waiting: false, lastError: null };
+    const c = this.#fresh(call, target, out);
     this.#current = c;
     out.setTimer(clientTimers.deadline, c.deadlineMs);
     this.#send(c, target, out);
@@ -296,7 +329,7 @@ export class ClientCore {
     c.target = target;
     c.waiting = true;
     c.attempts++;
-    out.send(target, { kind: 'invoke', request: { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args, argsText: c.argsText } });
+    out.send(target, { kind: 'invoke', request: { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args, argsText: c.argsText, first: c.markFirst } });
     if (this.#askMembers) {
       // Alongside the request, not before it: learning the members costs the call no time.
       this.#askMembers = false;
@@ -336,6 +369,7 @@ export class ClientCore {
     out.cancelTimer(clientTimers.attempt);
     out.cancelTimer(clientTimers.retry);
     out.cancelTimer(clientTimers.deadline);
+    out.cancelTimer(clientTimers.newClientWindow);
     if (!result.ok) this.#log.debug({ client: this.clientId, seq: c.seq, error: result.error.message }, 'client: call failed');
     out.upcall(() => c.done(result));
     this.#startNext(out);

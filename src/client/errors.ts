@@ -94,6 +94,26 @@ export class AppRejectedError extends RsmClientError {
   }
 }
 
+/**
+ * The cluster no longer knows this client: its entry in the replicated client table expired
+ * (idle longer than `RsmOptions.clientRetentionMs`) or was evicted to make room for new clients
+ * (`RsmOptions.maxClients`) while this call was being retried. The attempt was refused, not run;
+ * whether an earlier attempt of the call ran is unknown, as after a deadline. The client's next
+ * call is served as a new client's. (A call refused on its only attempt never ran: the client
+ * sends it again by itself, and this error is not raised.)
+ */
+export class ClientExpiredError extends RsmClientError {
+  override readonly name = 'ClientExpiredError';
+  constructor(
+    readonly clientId: string,
+    readonly seq: number,
+    readonly attempts: number,
+  ) {
+    super(`the cluster no longer knows client ${clientId} (its entry expired or was evicted) after ${attempts} attempts of call ${seq}; ` +
+      'the request may or may not have been executed');
+  }
+}
+
 /** The client was closed while the call was in progress (it may or may not have executed), or before it started. */
 export class ClientClosedError extends RsmClientError {
   override readonly name = 'ClientClosedError';

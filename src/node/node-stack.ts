@@ -7,6 +7,7 @@ import { RsmLayer } from '../rsm/rsm-layer.js';
 import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
 import type { Breakpoints } from './breakpoints.js';
 import { CallbackHub } from './callback-hub.js';
+import { ClientSweeper } from './client-sweeper.js';
 import { SessionKeeper, type SessionSpec } from './sessions.js';
 import type { NodeStatus } from './status.js';
 import type { AppIdentity, JoinRefusedError } from '../config/app-identity.js';
@@ -95,6 +96,8 @@ export class NodeStack<S = unknown> {
   readonly callbacks: CallbackHub | null;
   /** Client sessions, when the app has callbacks and `NodeCallbacks.sessions` was given. */
   readonly sessions: SessionKeeper<S> | null;
+  /** Sweeps the client table while this node is the serving primary (with an app). */
+  readonly sweeper: ClientSweeper | null;
   /** The app this node runs (null: none). */
   readonly app: AppIdentity | null;
   readonly #world: NodeWorld;
@@ -155,7 +158,9 @@ export class NodeStack<S = unknown> {
     this.config = config;
     const core = config.core;
     let hub: CallbackHub | null = null;
-    this.rsm = opts.app === undefined ? null : new RsmLayer<S>(world, {
+    // Resolved once, for the RSM layer and the client table's sweeper alike.
+    const resolvedRsm = opts.app === undefined ? null : rsmOptions(opts.rsm);
+    this.rsm = opts.app === undefined || resolvedRsm === null ? null : new RsmLayer<S>(world, {
       app: opts.app,
       config: {
         get vid() {
@@ -169,7 +174,7 @@ export class NodeStack<S = unknown> {
       },
       // The first node of a brand-new cluster starts with the app's initial state.
       genesis: opts.firstLife && world.self === opts.first,
-      options: rsmOptions(opts.rsm),
+      options: resolvedRsm,
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
       observer: opts.replicaObserver,
@@ -178,6 +183,7 @@ export class NodeStack<S = unknown> {
     rsm = this.rsm;
     [this.callbacks, this.sessions] = rsm !== null && opts.app?.callbacks !== undefined ? callbackService(world, rsm, opts) : [null, null];
     hub = this.callbacks;
+    this.sweeper = rsm === null || resolvedRsm === null ? null : clientSweeper(world, rsm, resolvedRsm, opts.wallClockMs ?? Date.now);
   }
 
   /** Starts the layers bottom-up, as one task of the node's executor. */
@@ -188,6 +194,7 @@ export class NodeStack<S = unknown> {
     });
     this.callbacks?.start();
     this.sessions?.start();
+    this.sweeper?.start();
   }
 
   /** What this node believes now (read from the cores; call from an executor task). */
@@ -214,12 +221,28 @@ export class NodeStack<S = unknown> {
   }
 
   stop(): void {
+    this.sweeper?.stop();
     this.sessions?.stop();
     this.callbacks?.close();
     this.rsm?.stop();
     this.config.stop();
     this.paxos.stop();
   }
+}
+
+/** The client table's sweeper of a node with an app. */
+function clientSweeper<S>(world: NodeWorld, rsm: RsmLayer<S>, options: RsmOptions, wallClockMs: () => number): ClientSweeper {
+  return new ClientSweeper({
+    self: world.self,
+    executor: world.executor,
+    clock: world.clock,
+    wallClockMs,
+    logger: world.logger.child({ layer: 'rsm' }),
+    replica: rsm.core,
+    submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
+    options,
+    firstSeq: Math.floor(wallClockMs() * 1000),
+  });
 }
 
 /** The callback service of a node whose app has callbacks, and its sessions if the app has them. */

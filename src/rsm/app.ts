@@ -98,7 +98,10 @@ export interface App<S> extends AppIdentity {
   /**
    * The state as bytes, for state transfer. Deterministic: equal states give equal bytes (the
    * replicas' states are compared by them). A throw, or anything but a `Uint8Array`, means the
-   * state cannot be shipped now (logged, counted; a replica that needs it waits).
+   * state cannot be shipped now (logged, counted; a replica that needs it waits). The bytes are one
+   * buffer, and their size is the app's business: synod streams them in chunks after its own
+   * client table (which it never builds whole), but a state must fit one buffer (at most 4 GiB on
+   * Node 20, and within `RsmOptions.maxStateTransferBytes`), and `unmarshalState` gets it whole.
    */
   readonly marshalState: (state: S) => Uint8Array;
   /**
@@ -119,7 +122,11 @@ export interface App<S> extends AppIdentity {
   readonly callbacks?: (state: S, request?: { readonly proc: string; readonly args: Json }) => readonly Callback[];
 }
 
-/** A refused operation, returned to the client inside the reply. `code` is the app's own. */
+/**
+ * A refused operation, returned to the client inside the reply. `code` is the app's own, except
+ * `client-expired` and `client-table-full`: synod's client table answers with those for requests
+ * it did not run, so an `AppError` with either becomes a `handler-error`.
+ */
 export class AppError extends Error {
   override readonly name = 'AppError';
   constructor(

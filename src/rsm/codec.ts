@@ -3,7 +3,7 @@ import type { ServiceCodec, WireCodec } from '../env/transport.js';
 import { type Fields, bool, members, nodeId, object, uint } from '../env/validate.js';
 import { limits } from '../options.js';
 import type { Json } from './app.js';
-import type { Outcome } from './client-table.js';
+import { type Outcome, isReservedProc } from './client-table.js';
 import { type JsonBounds, jsonTextDepth, utf8Bytes } from './json-text.js';
 import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, type SyncAction, internalClientIdPrefix, isInternalClientId, syncActions } from './messages.js';
 import type { Viewstamp } from './viewstamp.js';
@@ -79,13 +79,15 @@ function replicatedRequest(v: unknown, path: string): Request {
 
 /**
  * A request as a client sends it (the client edge): never internal, whatever the message holds,
- * and never under a client id of the nodes' namespace (`internalClientIdPrefix`).
+ * never under a client id of the nodes' namespace (`internalClientIdPrefix`), and never naming a
+ * procedure of synod itself (`isReservedProc`, e.g. the client table's sweep).
  */
 function clientRequest(v: unknown, path: string): Request {
   const r = request(v, path);
   if (isInternalClientId(r.clientId)) {
     throw new InvalidMessageError(`${path}.client_id`, `client ids starting with ${JSON.stringify(internalClientIdPrefix)} are reserved for the nodes' own requests`);
   }
+  if (isReservedProc(r.proc)) throw new InvalidMessageError(`${path}.proc`, `${JSON.stringify(r.proc)} is reserved for synod itself`);
   return r;
 }
 
@@ -98,12 +100,14 @@ function request(v: unknown, path: string): Request {
     proc: text(o['proc'], `${path}.proc`, limits.maxProcNameLength),
     args: args.value,
     argsText: args.text,
+    first: bool(o['first'], `${path}.first`),
   };
 }
 
 /** A request on the wire: its arguments as the text received (or written once by the client), never serialised again. */
 function wireRequest(r: Request): Fields {
   const wire: Fields = { client_id: r.clientId, seq: r.seq, proc: r.proc, args: r.argsText };
+  if (r.first) wire['first'] = true;
   if (r.internal === true) wire['internal'] = true;
   return wire;
 }
@@ -147,10 +151,11 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
       const data = b['data'] === undefined ? new Uint8Array(0) : b['data'];
       if (!(data instanceof Uint8Array)) throw new InvalidMessageError(p('data'), 'not bytes');
       if (data.length > maxChunkBytes) throw new InvalidMessageError(p('data'), `more than ${maxChunkBytes} bytes`);
-      const offset = uint(b['offset'], p('offset'), 0, Number.MAX_SAFE_INTEGER);
-      const total = uint(b['total'], p('total'), 0, Number.MAX_SAFE_INTEGER);
-      if (offset + data.length > total) throw new InvalidMessageError(p('data'), `runs past the snapshot's total of ${total} bytes`);
-      return { kind: 'sync-chunk', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')), offset, total, data: new Uint8Array(data) };
+      // How much a puller collects in all is its own bound (`RsmOptions.maxStateTransferBytes`).
+      const offset = uint(b['offset'], p('offset'), 0, Number.MAX_SAFE_INTEGER - data.length);
+      return {
+        kind: 'sync-chunk', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')), offset, data: new Uint8Array(data), last: bool(b['last'], p('last')),
+      };
     }
     case 'sync_unavailable':
       return { kind: 'sync-unavailable', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')) };
@@ -173,7 +178,7 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
     case 'sync-pull':
       return { sync_pull: { vid: m.vid, target: m.target, offset: m.offset } };
     case 'sync-chunk':
-      return { sync_chunk: { vid: m.vid, target: m.target, offset: m.offset, total: m.total, data: m.data } };
+      return { sync_chunk: { vid: m.vid, target: m.target, offset: m.offset, data: m.data, ...(m.last ? { last: true } : {}) } };
     case 'sync-unavailable':
       return { sync_unavailable: { vid: m.vid, target: m.target } };
   }

@@ -2,11 +2,13 @@ import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { AppGuard } from './app-guard.js';
-import { ClientTable, type Execution, requestDigest } from './client-table.js';
+import { ClientTable, type Execution, type TableLimits, requestDigest, sweepProc } from './client-table.js';
+import { appOutcome, executeSweep, expiredOutcome, fullOutcome } from './client-sweep.js';
 import type { Request } from './messages.js';
 import type { RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
+import { type DecodedState, encodeWhole } from './snapshot-format.js';
 import { requestBytes } from './request-bytes.js';
-import { decodeSnapshot, encodeSnapshot } from './state-transfer.js';
+import { SnapshotSource } from './state-transfer.js';
 import { type Viewstamp, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
 /**
@@ -22,22 +24,24 @@ export class ReplicatedState<S> {
   readonly #log: Logger;
   readonly #mutations: RsmMutations;
   #state: S | null;
-  #table = new ClientTable();
+  #table: ClientTable;
   #last: Viewstamp | null;
   /** The last view in which this state was the view's state (its replica normal there); null: never. */
   #syncedVid: number | null;
-  /** The snapshot of the state held, for serving `sync-pull`s; dropped whenever the state changes. */
-  #snapshot: { readonly last: Viewstamp; readonly bytes: Uint8Array } | null = null;
+  /** What serves `sync-pull`s of the state held (`SnapshotSource`); dropped whenever the state changes. */
+  #source: SnapshotSource | null = null;
 
   /**
    * With `genesis`, holds the app's initial state at (0, 0); otherwise no state. An app whose
    * `initialState` throws leaves a genesis replica with no state too: the new cluster's first
    * view then refuses to serve (no member holds a complete state), and the log says why.
+   * `limits` are the client table's until a sweep brings others (see `ClientTable`).
    */
-  constructor(app: AppGuard<S>, logger: Logger, mutations: RsmMutations, genesis: boolean) {
+  constructor(app: AppGuard<S>, logger: Logger, mutations: RsmMutations, genesis: boolean, limits: TableLimits) {
     this.#app = app;
     this.#log = logger;
     this.#mutations = mutations;
+    this.#table = new ClientTable(limits);
     const initial = genesis ? app.initialState() : null;
     if (initial?.ok === false) this.#log.error({ err: initial.reason }, 'rsm: the app has no initial state; this new cluster holds no state and will not serve');
     const held = initial?.ok === true;
@@ -82,79 +86,102 @@ export class ReplicatedState<S> {
     return this.#last;
   }
 
+  /** How many clients the client table holds (for status and tests). */
+  get clients(): number {
+    return this.#table.size;
+  }
+
   /**
-   * Executes one request at viewstamp `vs`: the client table decides (see `Execution`), and only
-   * a new request runs against the state and is recorded. `digest` is the request's
-   * `requestDigest` if the caller computed it already. The caller keeps the order (every replica
-   * executes the same requests at the same viewstamps, from the same starting state).
+   * Executes one request at viewstamp `vs`: the client table decides (see `Execution` and
+   * `ClientTable`), and only a new request runs against the state and is recorded. A sweep of the
+   * table (`sweepProc`) runs on the table alone. `digest` is the request's `requestDigest` if the
+   * caller computed it already. The caller keeps the order (every replica executes the same
+   * requests at the same viewstamps, from the same starting state).
    */
   execute(vs: Viewstamp, request: Request, digest: string = requestDigest(request)): Execution {
     invariant(this.#state !== null, () => `executing ${formatViewstamp(vs)} without state`);
-    const known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : this.#table.check(request.clientId, request.seq, digest);
-    let execution: Execution;
-    if (known.kind === 'done') {
-      execution = { kind: 'retry', outcome: known.outcome };
-    } else if (known.kind === 'stale' || known.kind === 'conflict') {
-      execution = { kind: known.kind };
-    } else {
-      // The context comes from the replicated request alone, so every replica passes the same one.
-      const context = { clientId: request.clientId, internal: request.internal === true };
-      const outcome = this.#app.execute(this.#state, request.proc, request.args, context, { vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq });
-      this.#table.record(request.clientId, request.seq, digest, outcome);
-      execution = { kind: 'ran', outcome };
-    }
+    const execution = request.proc === sweepProc
+      ? { kind: 'ran' as const, outcome: executeSweep(this.#table, request.args) }
+      : this.#decide(vs, request, digest);
     this.#last = vs;
-    this.#snapshot = null;
+    this.#source = null;
     this.#log.debug({ vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq, proc: request.proc, execution: execution.kind }, 'rsm: executed');
     return execution;
   }
 
-  /**
-   * The snapshot of the state held, if it stands at `target` (what a `sync-pull` is served
-   * from); null if it does not, or if the app cannot marshal it (logged and counted; the next
-   * call tries again: callers ask at most once per pull or status report, so a failing
-   * `marshalState` runs about once per `syncRetryMs`, and one that recovers is used at once).
-   */
-  snapshotAt(target: Viewstamp): Uint8Array | null {
-    if (this.#state === null || !sameViewstamp(this.#last, target)) return null;
-    if (this.#snapshot === null || !sameViewstamp(this.#snapshot.last, target)) {
-      const app = this.#app.marshal(this.#state);
-      if (!app.ok) return null;
-      this.#snapshot = { last: target, bytes: encodeSnapshot(target, this.#table, app.value) };
+  #decide(vs: Viewstamp, request: Request, digest: string): Execution {
+    const { clientId, seq } = request;
+    const table = this.#table;
+    let known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : table.check(clientId, seq, digest, request.first);
+    if (known.kind === 'expired' && this.#mutations.noExpiredRefusal === true) known = { kind: 'new' };
+    switch (known.kind) {
+      case 'done':
+        table.touch(clientId);
+        return { kind: 'retry', outcome: known.outcome };
+      case 'stale':
+      case 'conflict':
+        return { kind: known.kind };
+      case 'expired': {
+        const outcome = expiredOutcome(clientId, seq);
+        table.recordRefusal(clientId, seq, digest, outcome);
+        return { kind: 'retry', outcome };
+      }
+      case 'full':
+        return { kind: 'retry', outcome: fullOutcome(table.limits) };
+      case 'new': {
+        const where = { vid: vs.vid, vs: formatViewstamp(vs), client: clientId, seq };
+        // The context comes from the replicated request alone, so every replica passes the same one.
+        const context = { clientId, internal: request.internal === true };
+        const outcome = appOutcome(request.proc, this.#app.execute(this.#state!, request.proc, request.args, context, where));
+        table.record(clientId, seq, digest, outcome);
+        return { kind: 'ran', outcome };
+      }
     }
-    return this.#snapshot.bytes;
   }
 
-  /** The replicated state as bytes (app state and client table), or null (none held, or the app cannot marshal it). For checkers. */
+  /**
+   * What serves the state held to pullers, if it stands at `target`; null if it does not, or if
+   * the app cannot marshal it (logged and counted; the next call tries again: callers ask at most
+   * once per pull or status report, so a failing `marshalState` runs about once per
+   * `syncRetryMs`, and one that recovers is used at once).
+   */
+  sourceAt(target: Viewstamp): SnapshotSource | null {
+    if (this.#state === null || !sameViewstamp(this.#last, target)) return null;
+    if (this.#source === null || !sameViewstamp(this.#source.last, target)) {
+      const app = this.#app.marshal(this.#state);
+      if (!app.ok) return null;
+      this.#source = new SnapshotSource(target, this.#table, app.value);
+    }
+    return this.#source;
+  }
+
+  /**
+   * The replicated state as one buffer (app state and client table, as streamed, at a fixed
+   * viewstamp so that states are compared by content), or null (none held, or the app cannot
+   * marshal it). For checkers and tests only.
+   */
   snapshotBytes(): Uint8Array | null {
     if (this.#state === null || this.#last === null) return null;
     const app = this.#app.marshal(this.#state);
-    return app.ok ? encodeSnapshot({ vid: 0, seqno: 0 }, this.#table, app.value) : null;
+    return app.ok ? encodeWhole({ vid: 0, seqno: 0 }, this.#table, app.value) : null;
   }
 
   /**
-   * Replaces the state with a copy of `source`'s, which must stand at `target`. A snapshot that
-   * cannot be decoded, stands elsewhere, or whose app state the app cannot unmarshal is not
-   * installed (logged; the state held stays as it was): returns whether it was.
+   * Replaces the state with `copy`, pulled from `source` and meant to stand at `target`. A copy
+   * that stands elsewhere, or whose app state the app cannot unmarshal, is not installed (logged;
+   * the state held stays as it was): returns whether it was.
    */
-  install(snapshot: Uint8Array, target: Viewstamp, source: NodeId): boolean {
-    let decoded: ReturnType<typeof decodeSnapshot>;
-    try {
-      decoded = decodeSnapshot(snapshot);
-    } catch (err) {
-      this.#log.error({ source, target: formatViewstamp(target), err: String(err) }, 'rsm: a state received cannot be decoded; not installed');
+  install(copy: DecodedState, target: Viewstamp, source: NodeId): boolean {
+    if (!sameViewstamp(copy.last, target)) {
+      this.#log.error({ source, target: formatViewstamp(target), at: formatViewstamp(copy.last) }, 'rsm: a state received stands elsewhere than asked; not installed');
       return false;
     }
-    if (!sameViewstamp(decoded.last, target)) {
-      this.#log.error({ source, target: formatViewstamp(target), at: formatViewstamp(decoded.last) }, 'rsm: a state received stands elsewhere than asked; not installed');
-      return false;
-    }
-    const state = this.#app.unmarshal(decoded.app);
+    const state = this.#app.unmarshal(copy.app);
     if (!state.ok) return false;
     this.#state = state.value;
-    this.#table = decoded.table;
-    this.#last = decoded.last;
-    this.#snapshot = null;
+    this.#table = copy.table;
+    this.#last = copy.last;
+    this.#source = null;
     return true;
   }
 }

@@ -19,6 +19,12 @@ export interface Request {
   /** The JSON text of `args`, as received (at most `limits.maxRequestBytes`, nested at most `limits.maxJsonDepth`). */
   readonly argsText: string;
   /**
+   * The client says it is new: the client table may run this request although it holds no
+   * entry for the client. Unmarked, such a request is refused (`ClientExpiredError`), since it
+   * may retry a call that ran before the client's entry expired (see `ClientTable`).
+   */
+  readonly first: boolean;
+  /**
    * Present (true) only on a request a node made itself (`RsmLayer.submitInternal`), whose
    * `clientId` is then in the node's namespace (`internalClientIdPrefix`). Replicated with the
    * request (the handler's `HandlerContext.internal`); the client service never reads it.
@@ -43,12 +49,14 @@ export function isInternalClientId(clientId: string): boolean {
  * A request made inside a process (a client, a node's own sessions), with `args` written as JSON
  * text here. `args` must be JSON within the limits (`limits.maxJsonDepth`,
  * `limits.maxRequestBytes`); a `RangeError` says which is broken. (A client checks its callers'
- * arguments itself, with a typed error: `ClientCore.submit`.)
+ * arguments itself, with a typed error: `ClientCore.submit`.) Marked `first` unless told
+ * otherwise: a node's own requests are never sent again under the same number, so the mark cannot
+ * make one run twice.
  */
-export function newRequest(clientId: string, seq: number, proc: string, args: Json): Request {
+export function newRequest(clientId: string, seq: number, proc: string, args: Json, first = true): Request {
   const text = toJsonText(args, { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxRequestBytes });
   if (!text.ok) throw new RangeError(`arguments of ${proc}: ${text.detail}`);
-  return { clientId, seq, proc, args: JSON.parse(text.text) as Json, argsText: text.text };
+  return { clientId, seq, proc, args: JSON.parse(text.text) as Json, argsText: text.text, first };
 }
 
 /**
@@ -61,7 +69,9 @@ export function newRequest(clientId: string, seq: number, proc: string, args: Js
  * State transfer after a view change (see `Replica` for the whole protocol): each backup sends
  * `sync-status` (where its state stands) to the primary until the primary answers `sync-reply`;
  * a replica that must copy another's state asks for it with `sync-pull` and gets `sync-chunk`s
- * (or `sync-unavailable` when that state is gone).
+ * (or `sync-unavailable` when that state is gone). The state travels as the byte stream of
+ * `snapshot-format.ts`, whose length nobody knows before its end: each chunk says whether it is
+ * the `last`.
  */
 export type ReplicaMessage =
   | { readonly kind: 'invoke'; readonly vs: Viewstamp; readonly request: Request }
@@ -80,8 +90,9 @@ export type ReplicaMessage =
       readonly vid: number;
       readonly target: Viewstamp;
       readonly offset: number;
-      readonly total: number;
       readonly data: Uint8Array;
+      /** The stream ends with this chunk. */
+      readonly last: boolean;
     }
   | { readonly kind: 'sync-unavailable'; readonly vid: number; readonly target: Viewstamp };
 
@@ -103,7 +114,10 @@ export type ClientCall =
 
 /** What a replica answers a client. */
 export type ClientAnswer =
-  /** The request was executed (now, or before: a retry answered from the client table). */
+  /**
+   * The request was executed (now, or before: a retry answered from the client table), or the
+   * client table refused it without running it: then the outcome's code is one of `tableCodes`.
+   */
   | { readonly kind: 'executed'; readonly clientId: string; readonly seq: number; readonly outcome: Outcome }
   /** This replica is not the primary of its current view; `primary` is (null: unknown). */
   | { readonly kind: 'not-primary'; readonly clientId: string; readonly seq: number; readonly primary: NodeId | null; readonly vid: number }

@@ -62,6 +62,15 @@ abstract class ViewSync<S> {
     if (pull === null) return;
     const progress = pull.accept(from, m);
     if (progress === 'ignored') return;
+    if (typeof progress === 'object') {
+      // The source sent what no state is (malformed, or beyond maxStateTransferBytes): nothing
+      // was installed. Start over, after the retry timer, as for a state that cannot be installed.
+      this.pull = null;
+      this.ctx.log.error({ vid: this.ctx.vid, source: pull.source, target: formatViewstamp(pull.target), received: pull.received, problem: progress.invalid },
+        `rsm: the state being copied is not valid; trying again in ${this.ctx.options.syncRetryMs} ms`);
+      this.installFailed(out);
+      return;
+    }
     if (progress === 'more') {
       out.send(pull.source, pull.nextRequest());
       out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
@@ -100,7 +109,7 @@ abstract class ViewSync<S> {
 
   /** Starts pulling the state `source` holds at `target`. */
   protected startPull(source: NodeId, target: Viewstamp, out: RsmOutbox): void {
-    this.pull = new StateTransfer(this.ctx.vid, source, target);
+    this.pull = new StateTransfer(this.ctx.vid, source, target, this.ctx.options.maxStateTransferBytes);
     out.send(source, this.pull.nextRequest());
     out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
   }
@@ -232,7 +241,7 @@ export class PrimarySync<S> extends ViewSync<S> {
       this.upToDate.add(backup);
       this.#reply(backup, 'up-to-date', last, out);
       if (this.ctx.backups.every((b) => this.upToDate.has(b))) this.ctx.done(out);
-    } else if (last === null || this.ctx.held.snapshotAt(last) === null) {
+    } else if (last === null || this.ctx.held.sourceAt(last) === null) {
       // The app cannot marshal this state (logged and counted where it failed): the backup asks
       // again on its own timer, and marshalling is tried again then, rather than pulling what
       // cannot be served. The view serves once it succeeds.

@@ -43,6 +43,11 @@ export interface RsmMutations {
   /** `stateComplete` is wrongly strict (false once two views passed since the replica was normal): needless refusals. */
   readonly strictCompleteness?: boolean;
   /**
+   * The client table runs an unmarked request of a client it does not know, instead of refusing
+   * it: a retry of a call whose client's entry expired runs again.
+   */
+  readonly noExpiredRefusal?: boolean;
+  /**
    * The primary re-sends every unacknowledged invoke to every backup in every retransmit period
    * (the rule before retransmit timeouts and windows): traffic multiplies with a slow backup.
    */
@@ -53,8 +58,9 @@ export interface RsmMutations {
 export interface ReplicaObserver {
   /**
    * The request stamped at `vs` executed here, with `outcome` as its answer. `ran` is false when
-   * the client table answered it instead (a retry of an executed request, or a stale or
-   * conflicting one, whose outcome then has code `stale` or `conflict`).
+   * the client table answered it instead (a retry of an executed request; a stale or
+   * conflicting one, whose outcome then has code `stale` or `conflict`; or one the table refused,
+   * with a `tableCodes` code). A sweep of the client table `ran`.
    */
   executed?(vs: Viewstamp, request: Request, outcome: Outcome, ran: boolean): void;
   /** The replica's state was replaced by a copy of another's, standing at `last`. */

@@ -5,7 +5,7 @@ import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import type { Callback, Json } from './app.js';
 import { type AppFailures, AppGuard } from './app-guard.js';
-import type { Execution, Outcome } from './client-table.js';
+import { type Execution, type Outcome, sweepProc } from './client-table.js';
 import { BackupExecution, ReplicatedState } from './execution.js';
 import type { ClientCall, ReplicaMessage, Request } from './messages.js';
 import { Pipeline, answerBusy } from './pipeline.js';
@@ -13,7 +13,6 @@ import { PrimaryHistory } from './primary.js';
 import { BackupSync, PrimarySync, type SyncContext } from './recovery.js';
 import type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { rsmTimers } from './replica-deps.js';
-import { chunkOf } from './state-transfer.js';
 import { type Viewstamp, formatViewstamp } from './viewstamp.js';
 
 export type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
@@ -77,7 +76,9 @@ export class Replica<S> {
     this.#mutations = deps.mutations ?? {};
     this.#observer = deps.observer ?? {};
     this.#callbacks = deps.callbacks ?? null;
-    this.#held = new ReplicatedState(this.#app, deps.logger, this.#mutations, deps.genesis);
+    const o = deps.options;
+    const limits = { retentionMs: o.clientRetentionMs, maxClients: o.maxClients, evictableAfterMs: o.clientEvictableAfterMs };
+    this.#held = new ReplicatedState(this.#app, deps.logger, this.#mutations, deps.genesis, limits);
   }
 
   /** Whether the state held here holds every request acknowledged so far (see `ReplicatedState.completeIn`). */
@@ -121,6 +122,11 @@ export class Replica<S> {
 
   get inFlight(): number {
     return this.#mode.kind === 'primary' ? this.#mode.pipeline.size : 0;
+  }
+
+  /** Clients in the client table of the state held here (0 when none is held). */
+  get clients(): number {
+    return this.#held.clients;
   }
 
   /** Request bytes the serving primary holds in flight (`RsmOptions.maxInFlightBytes`). */
@@ -258,6 +264,11 @@ export class Replica<S> {
 
   // ---- clients -----------------------------------------------------------------------------
 
+  /**
+   * A client's call, or one this node makes of itself (`RsmLayer.submitInternal`: its request is
+   * marked `internal`, which the client service never reads); only such a call may name a
+   * procedure of synod itself, the client table's sweep.
+   */
   onClientCall(from: ReturnAddress, call: ClientCall, out: RsmOutbox): void {
     if (call.kind === 'members') {
       const vid = this.#vid;
@@ -278,7 +289,7 @@ export class Replica<S> {
         : 'view change in progress (state transfer)');
       return;
     }
-    if (!this.#app.has(r.proc)) {
+    if (!this.#app.has(r.proc) && !(r.internal === true && r.proc === sweepProc)) {
       out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
       return;
     }
@@ -313,9 +324,9 @@ export class Replica<S> {
         mode.sync.onReply(from, m, out);
         break;
       case 'sync-pull': {
-        const snapshot = m.vid === this.#vid ? this.#held.snapshotAt(m.target) : null;
-        if (snapshot === null) out.send(from, { kind: 'sync-unavailable', vid: m.vid, target: m.target });
-        else out.send(from, chunkOf(this.#vid, m.target, snapshot, m.offset, this.#options.stateChunkBytes));
+        const source = m.vid === this.#vid ? this.#held.sourceAt(m.target) : null;
+        const chunk = source?.chunk(this.#vid, from, m.offset, this.#options.stateChunkBytes) ?? null;
+        out.send(from, chunk ?? { kind: 'sync-unavailable', vid: m.vid, target: m.target });
         break;
       }
       case 'sync-chunk':

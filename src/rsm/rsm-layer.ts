@@ -70,7 +70,8 @@ export class RsmLayer<S> {
    * here, and only here: its handler sees `HandlerContext.internal` true on every replica.
    * `onAnswer` gets at most one answer, as an executor task of its own; none if the node stops
    * or the caller calls the returned `forget` first. Call it from a task of the node's executor.
-   * For node-internal work such as expiring sessions (`SessionKeeper`).
+   * For node-internal work such as expiring sessions (`SessionKeeper`) and sweeping the client
+   * table (`ClientSweeper`: its procedure is synod's own, which only this path may submit).
    */
   submitInternal(request: Request, onAnswer: (answer: ClientAnswer) => void): () => void {
     invariant(isInternalClientId(request.clientId), () => `a node's own request under client id ${request.clientId}, outside the nodes' namespace`);

@@ -1,63 +1,35 @@
 import { InvalidMessageError, invariant } from '../env/errors.js';
 import { limits } from '../options.js';
 import type { NodeId } from '../env/types.js';
-import { ClientTable, type Outcome } from './client-table.js';
-import { jsonTextDepth } from './json-text.js';
+import type { ClientTable } from './client-table.js';
 import type { ReplicaMessage } from './messages.js';
+import { type DecodedState, SnapshotEncoder, SnapshotReader } from './snapshot-format.js';
 import { type Viewstamp, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
-/**
- * A replica's whole state as one byte string: what state transfer ships.
- * Layout: [u32 LE header length][header: JSON { last, table }][the app's marshalled state].
- */
-export function encodeSnapshot(last: Viewstamp, table: ClientTable, app: Uint8Array): Uint8Array {
-  const header = new TextEncoder().encode(JSON.stringify({ last, table: table.toJson() }));
-  const out = new Uint8Array(4 + header.length + app.length);
-  new DataView(out.buffer).setUint32(0, header.length, true);
-  out.set(header, 4);
-  out.set(app, 4 + header.length);
-  return out;
-}
+type SyncChunk = Extract<ReplicaMessage, { kind: 'sync-chunk' }>;
 
-/** The header's own nesting (object, table, row, outcome) above the outcomes' values. */
-const maxHeaderDepth = limits.maxJsonDepth + 4;
+/** What a chunk did to a pull. */
+export type PullProgress = 'more' | 'complete' | 'ignored' | { readonly invalid: string };
 
 /**
- * A snapshot's parts. The bytes come from another replica: anything malformed throws an
- * `InvalidMessageError` (the state is then not installed), never an invariant violation. The
- * header's nesting is bounded (outcomes in the client table are at most `limits.maxJsonDepth`
- * deep), so that writing the table out again later cannot overflow the stack.
- */
-export function decodeSnapshot(bytes: Uint8Array): { last: Viewstamp; table: ClientTable; app: Uint8Array } {
-  if (bytes.length < 4) throw new InvalidMessageError('snapshot', 'shorter than its header length');
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  if (4 + headerLength > bytes.length) throw new InvalidMessageError('snapshot', 'header runs past its end');
-  const text = new TextDecoder().decode(bytes.subarray(4, 4 + headerLength));
-  if (jsonTextDepth(text, maxHeaderDepth) > maxHeaderDepth) throw new InvalidMessageError('snapshot', `header nested deeper than ${maxHeaderDepth} levels`);
-  const header = JSON.parse(text) as {
-    last: Viewstamp;
-    table: Array<[string, number, string, Outcome]>;
-  };
-  return { last: header.last, table: ClientTable.fromJson(header.table), app: bytes.slice(4 + headerLength) };
-}
-
-/**
- * One pull of another replica's state (a snapshot at viewstamp `target`), chunk by chunk.
- * The source serves chunks of the snapshot of the state it holds at `target`; its state does not
- * change while the view is being synced, so every chunk comes from the same snapshot.
+ * One pull of another replica's state (the state it holds at viewstamp `target`), chunk by chunk,
+ * read as it arrives (`SnapshotReader`): the client table is rebuilt entry by entry, and nothing
+ * beyond `maxBytes` is ever collected. The source's state does not change while the view is
+ * being synced, so every chunk comes from the same state.
  */
 export class StateTransfer {
   readonly source: NodeId;
   readonly target: Viewstamp;
   readonly vid: number;
-  readonly #chunks: Uint8Array[] = [];
+  readonly #reader: SnapshotReader;
   #offset = 0;
-  #total: number | null = null;
+  #ended = false;
 
-  constructor(vid: number, source: NodeId, target: Viewstamp) {
+  constructor(vid: number, source: NodeId, target: Viewstamp, maxBytes: number) {
     this.vid = vid;
     this.source = source;
     this.target = target;
+    this.#reader = new SnapshotReader(maxBytes);
   }
 
   /** The request for the next chunk (sent at start, after each chunk, and again on a timeout). */
@@ -65,29 +37,31 @@ export class StateTransfer {
     return { kind: 'sync-pull', vid: this.vid, target: this.target, offset: this.#offset };
   }
 
-  /** Takes a chunk; returns whether the snapshot is complete. Chunks out of place are ignored. */
-  accept(from: NodeId, m: Extract<ReplicaMessage, { kind: 'sync-chunk' }>): 'more' | 'complete' | 'ignored' {
-    if (from !== this.source || m.vid !== this.vid || !sameViewstamp(m.target, this.target) || m.offset !== this.#offset ||
-      m.offset + m.data.length > m.total || (this.#total !== null && m.total !== this.#total)) {
-      return 'ignored';
+  /**
+   * Takes a chunk. Chunks from elsewhere or out of place are ignored (the pull asks again);
+   * a chunk that breaks the stream (see `SnapshotReader`), or an end before everything the
+   * stream announced, makes the pull `invalid`: it cannot complete, and the caller abandons it.
+   */
+  accept(from: NodeId, m: SyncChunk): PullProgress {
+    if (this.#ended || from !== this.source || m.vid !== this.vid || !sameViewstamp(m.target, this.target) || m.offset !== this.#offset) return 'ignored';
+    if (m.data.length === 0 && !m.last) return 'ignored';
+    try {
+      this.#reader.push(m.data);
+    } catch (err) {
+      if (!(err instanceof InvalidMessageError)) throw err;
+      this.#ended = true;
+      return { invalid: err.message };
     }
-    this.#chunks.push(m.data);
     this.#offset += m.data.length;
-    this.#total = m.total;
-    if (this.#offset < m.total) return m.data.length === 0 ? 'ignored' : 'more';
-    return 'complete';
+    if (!m.last) return 'more';
+    this.#ended = true;
+    return this.#reader.complete ? 'complete' : { invalid: `the source ended the state after ${this.#offset} bytes, before all it announced` };
   }
 
-  /** The whole snapshot, once `accept` said complete. */
-  result(): Uint8Array {
-    invariant(this.#total !== null && this.#offset === this.#total, 'state transfer not complete');
-    const out = new Uint8Array(this.#total);
-    let at = 0;
-    for (const c of this.#chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+  /** The state pulled, once `accept` said complete. */
+  result(): DecodedState {
+    invariant(this.#ended && this.#reader.complete, 'state transfer not complete');
+    return this.#reader.result();
   }
 
   get received(): number {
@@ -95,19 +69,58 @@ export class StateTransfer {
   }
 
   describe(): string {
-    return `${formatViewstamp(this.target)} from ${this.source} (${this.#offset}${this.#total === null ? '' : `/${this.#total}`} bytes)`;
+    return `${formatViewstamp(this.target)} from ${this.source} (${this.#offset} bytes so far)`;
   }
 }
 
-/** The chunk of `snapshot` at `offset`, as an answer to a `sync-pull`. */
-export function chunkOf(vid: number, target: Viewstamp, snapshot: Uint8Array, offset: number, chunkBytes: number): ReplicaMessage {
-  const start = Math.min(offset, snapshot.length);
-  return {
-    kind: 'sync-chunk',
-    vid,
-    target,
-    offset: start,
-    total: snapshot.length,
-    data: snapshot.slice(start, Math.min(snapshot.length, start + chunkBytes)),
-  };
+/** A puller's place in the stream: its encoder, and the last chunk served (resent if asked again). */
+interface Cursor {
+  readonly encoder: SnapshotEncoder;
+  last: SyncChunk | null;
+}
+
+/** Largest step when an encoder skips forward to an offset asked for (bytes written and dropped). */
+const skipStepBytes = 1024 * 1024;
+
+/**
+ * The serving side of state transfer: chunks of the state held at `last`, for every replica that
+ * pulls it. Each puller has a cursor that writes the stream as it goes (`SnapshotEncoder`), so
+ * serving a state never builds it whole; the next chunk is written when asked for, and the last
+ * one is kept to be sent again if its answer was lost. A pull from elsewhere in the stream
+ * starts that puller's cursor over (and skips forward), which only a lost or duplicated request
+ * causes. At most `limits.maxMembers` cursors are kept (the least recently used one goes).
+ *
+ * The state must not change while a source serves it: the replica makes a new source whenever
+ * its state changed (`ReplicatedState`).
+ */
+export class SnapshotSource {
+  readonly last: Viewstamp;
+  readonly #table: ClientTable;
+  readonly #app: Uint8Array;
+  readonly #cursors = new Map<NodeId, Cursor>();
+
+  constructor(last: Viewstamp, table: ClientTable, app: Uint8Array) {
+    this.last = last;
+    this.#table = table;
+    this.#app = app;
+  }
+
+  /** The chunk at `offset` for `puller`, at most `chunkBytes` long; null if the stream ends before `offset`. */
+  chunk(vid: number, puller: NodeId, offset: number, chunkBytes: number): SyncChunk | null {
+    let cursor = this.#cursors.get(puller);
+    this.#cursors.delete(puller);
+    if (cursor?.last?.offset === offset && cursor.last.vid === vid) {
+      this.#cursors.set(puller, cursor);
+      return cursor.last;
+    }
+    if (cursor === undefined || offset < cursor.encoder.position) cursor = { encoder: new SnapshotEncoder(this.last, this.#table, this.#app), last: null };
+    const { encoder } = cursor;
+    while (encoder.position < offset && !encoder.done) encoder.read(Math.min(skipStepBytes, offset - encoder.position));
+    if (encoder.position !== offset) return null;
+    const data = encoder.read(chunkBytes);
+    cursor.last = { kind: 'sync-chunk', vid, target: this.last, offset, data, last: encoder.done };
+    this.#cursors.set(puller, cursor);
+    if (this.#cursors.size > limits.maxMembers) this.#cursors.delete(this.#cursors.keys().next().value!);
+    return cursor.last;
+  }
 }

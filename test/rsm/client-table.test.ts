@@ -1,8 +1,9 @@
-// The replicated client table: at-most-once execution keyed by (client id, sequence number),
-// with a digest of the request so that a reused number carrying another request is refused.
+// The replicated client table: at-most-once execution keyed by (client id, sequence number), with
+// a digest of the request so that a reused number carrying another request is refused; idle
+// entries expiring by a replicated clock; a bounded count; unknown clients refused unless new.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientTable, type Outcome, requestDigest } from '../../src/rsm/client-table.js';
+import { ClientTable, type Outcome, type TableLimits, requestDigest } from '../../src/rsm/client-table.js';
 import type { Json } from '../../src/rsm/app.js';
 import { newRequest } from '../../src/rsm/messages.js';
 
@@ -10,28 +11,41 @@ const ok = (value: unknown): Outcome => ({ ok: true, value: value as never });
 const digestOf = (proc: string, args: Json): string => requestDigest(newRequest('c', 1, proc, args));
 const d1 = digestOf('append', { item: 'a' });
 const d2 = digestOf('append', { item: 'b' });
+const roomy: TableLimits = { retentionMs: 1000, maxClients: 100, evictableAfterMs: 100 };
+const table = (limits: Partial<TableLimits> = {}): ClientTable => new ClientTable({ ...roomy, ...limits });
+const ids = (t: ClientTable): string[] => [...t.entries()].map(([id]) => id);
 
-test('a client the table has never seen has every request new', () => {
-  // Proves a fresh table executes anything.
-  const t = new ClientTable();
-  assert.deepEqual(t.check('c', 1, d1), { kind: 'new' });
-  assert.deepEqual(t.check('c', 99, d2), { kind: 'new' });
+test('a new client\'s marked requests are new; a later one is new; a retry is done; an earlier one is stale', () => {
+  // Proves the answers of at-most-once execution for a known client.
+  const t = table();
+  assert.deepEqual(t.check('c', 5, d1, true), { kind: 'new' });
+  t.record('c', 5, d1, ok(7));
+  assert.deepEqual(t.check('c', 5, d1, false), { kind: 'done', outcome: ok(7) });
+  assert.deepEqual(t.check('c', 6, d2, false), { kind: 'new' });
+  assert.deepEqual(t.check('c', 4, d1, false), { kind: 'stale' });
 });
 
-test('the last executed request is done with its outcome; a later one is new; an earlier one is stale', () => {
-  // Proves the three answers of at-most-once execution.
-  const t = new ClientTable();
-  t.record('c', 5, d1, ok(7));
-  assert.deepEqual(t.check('c', 5, d1), { kind: 'done', outcome: ok(7) });
-  assert.deepEqual(t.check('c', 6, d2), { kind: 'new' });
-  assert.deepEqual(t.check('c', 4, d1), { kind: 'stale' });
+test('an unmarked request of a client the table does not know is refused as expired, never new', () => {
+  // Proves the table never runs what may be a retry of a call whose entry is gone.
+  const t = table();
+  assert.deepEqual(t.check('c', 1, d1, false), { kind: 'expired' });
+  assert.deepEqual(t.check('c', 99, d2, false), { kind: 'expired' });
+});
+
+test('a recorded refusal answers every copy of that request the same and makes the client known again', () => {
+  // Proves a refused request can never run later, and the client's next request runs.
+  const t = table();
+  const refused: Outcome = { ok: false, code: 'client-expired', message: 'gone' };
+  t.recordRefusal('c', 5, d1, refused);
+  assert.deepEqual(t.check('c', 5, d1, true), { kind: 'done', outcome: refused }, 'even marked as new');
+  assert.deepEqual(t.check('c', 6, d2, false), { kind: 'new' });
 });
 
 test('a reused number that carries another request is a conflict, never answered with the other outcome', () => {
   // Proves a client id reused across client lives cannot get another request's answer.
-  const t = new ClientTable();
+  const t = table();
   t.record('c', 5, d1, ok(7));
-  assert.deepEqual(t.check('c', 5, d2), { kind: 'conflict' });
+  assert.deepEqual(t.check('c', 5, d2, false), { kind: 'conflict' });
 });
 
 test('digests depend on the procedure and the arguments, and are deterministic', () => {
@@ -52,24 +66,100 @@ test('the digest is taken from the arguments\' text as received: other text of t
   assert.match(requestDigest({ proc: 'add', argsText: deep }), /^[0-9a-f]{16}$/);
 });
 
-test('recording a newer request replaces the older one for that client only', () => {
-  // Proves entries are per client.
-  const t = new ClientTable();
+test('entries are kept least recently active first: a record or a retry moves its client to the end', () => {
+  // Proves the order every replica evicts in, and that state transfer ships.
+  const t = table();
   t.record('a', 1, d1, ok(1));
   t.record('b', 1, d1, ok(2));
-  t.record('a', 2, d2, ok(3));
-  assert.deepEqual(t.check('a', 2, d2), { kind: 'done', outcome: ok(3) });
-  assert.deepEqual(t.check('b', 1, d1), { kind: 'done', outcome: ok(2) });
-  assert.equal(t.size, 2);
+  t.record('c', 1, d1, ok(3));
+  t.record('a', 2, d2, ok(4));
+  assert.deepEqual(ids(t), ['b', 'c', 'a']);
+  t.touch('b');
+  assert.deepEqual(ids(t), ['c', 'a', 'b']);
+  assert.equal(t.size, 3);
 });
 
-test('toJson lists clients sorted by id and round-trips through fromJson and JSON text', () => {
-  // Proves the table ships deterministically in state transfer.
-  const t = new ClientTable();
-  t.record('zed', 3, d1, ok('z'));
-  t.record('amy', 9, d2, { ok: false, code: 'nope', message: 'refused' });
-  assert.deepEqual(t.toJson().map((r) => r[0]), ['amy', 'zed']);
-  const back = ClientTable.fromJson(JSON.parse(JSON.stringify(t.toJson())));
-  assert.deepEqual(back.toJson(), t.toJson());
-  assert.deepEqual(back.check('amy', 9, d2), { kind: 'done', outcome: { ok: false, code: 'nope', message: 'refused' } });
+test('the replicated clock starts at the first sweep, which counts earlier entries active then, and never goes back', () => {
+  // Proves idleness is measured on the sweeps' stamps only, and a primary with a slower clock cannot rewind it.
+  const t = table({ retentionMs: 1000 });
+  t.record('early', 1, d1, ok(1));
+  assert.equal(t.clockMs, null);
+  assert.equal(t.sweep(50_000, t.limits).dropped, 0, 'a first sweep far from zero drops nothing');
+  assert.equal([...t.entries()][0]![1].activeMs, 50_000);
+  assert.equal(t.sweep(40_000, t.limits).clockMs, 50_000, 'an earlier stamp leaves the clock where it was');
+  t.record('later', 1, d1, ok(2));
+  assert.equal([...t.entries()][1]![1].activeMs, 50_000);
+});
+
+test('a sweep drops exactly the entries idle longer than the retention, by the replicated clock', () => {
+  // Proves expiry: idle past retentionMs goes, idle up to it stays.
+  const t = table({ retentionMs: 1000 });
+  t.sweep(0, t.limits);
+  t.record('old', 1, d1, ok(1));
+  t.sweep(400, t.limits);
+  t.record('mid', 1, d1, ok(2));
+  t.sweep(1000, t.limits);
+  t.record('new', 1, d1, ok(3));
+  const r = t.sweep(1400, t.limits);
+  assert.deepEqual({ dropped: r.dropped, clients: r.clients }, { dropped: 1, clients: 2 });
+  assert.deepEqual(ids(t), ['mid', 'new']);
+  assert.deepEqual(t.check('old', 2, d2, false), { kind: 'expired' }, 'the dropped client is refused');
+  assert.equal(t.sweep(2000, t.limits).dropped, 1, 'mid was idle 1600 ms, new 1000 ms');
+  assert.deepEqual(ids(t), ['new']);
+});
+
+test('a new client beyond maxClients evicts the least recently active entry once that one is evictable', () => {
+  // Proves the count bound, deterministic eviction, and that nobody active within evictableAfterMs is evicted.
+  const t = table({ maxClients: 2, evictableAfterMs: 100, retentionMs: 10_000 });
+  t.sweep(0, t.limits);
+  t.record('a', 1, d1, ok(1));
+  t.record('b', 1, d1, ok(2));
+  assert.deepEqual(t.check('c', 1, d1, true), { kind: 'full' }, 'a and b were active just now');
+  t.sweep(100, t.limits);
+  t.touch('a');
+  assert.deepEqual(t.check('c', 1, d1, true), { kind: 'new' }, 'b has been idle 100 ms');
+  t.record('c', 1, d1, ok(3));
+  assert.deepEqual(ids(t), ['a', 'c'], 'b, the least recently active, went');
+  assert.equal(t.size, 2);
+  assert.deepEqual(t.check('b', 2, d2, false), { kind: 'expired' });
+});
+
+test('a refusal is recorded only where the table has room', () => {
+  // Proves refusals cannot push the table beyond maxClients.
+  const t = table({ maxClients: 1 });
+  t.sweep(0, t.limits);
+  t.record('a', 1, d1, ok(1));
+  t.recordRefusal('b', 1, d1, { ok: false, code: 'client-expired', message: '' });
+  assert.deepEqual(ids(t), ['a']);
+});
+
+test('a sweep with lower limits evicts what it may at once, and the limits it carries stay in force', () => {
+  // Proves the limits are replicated state, taken from the sweeps.
+  const t = table({ maxClients: 5, evictableAfterMs: 10 });
+  t.sweep(0, t.limits);
+  for (const id of ['a', 'b', 'c', 'd']) t.record(id, 1, d1, ok(id));
+  const r = t.sweep(100, { retentionMs: 10_000, maxClients: 2, evictableAfterMs: 10 });
+  assert.deepEqual({ evicted: r.evicted, clients: r.clients }, { evicted: 2, clients: 2 });
+  assert.deepEqual(ids(t), ['c', 'd']);
+  assert.deepEqual(t.limits, { retentionMs: 10_000, maxClients: 2, evictableAfterMs: 10 });
+});
+
+test('limits that are not positive numbers are refused', () => {
+  // Proves a table is never made with a bound that means nothing.
+  assert.throws(() => table({ maxClients: 0 }), RangeError);
+  assert.throws(() => table({ maxClients: 1.5 }), RangeError);
+  assert.throws(() => table({ retentionMs: Number.NaN }), RangeError);
+  assert.throws(() => table({ evictableAfterMs: -1 }), RangeError);
+});
+
+test('restoring entries refuses what no table holds: a client twice, activity out of order, after the clock, or without a clock', () => {
+  // Proves a transfer cannot plant a table that breaks the order invariant.
+  const entry = (activeMs: number | null) => ({ seq: 1, digest: d1, outcome: ok(1), activeMs });
+  const t = new ClientTable(roomy, 100);
+  t.restore('a', entry(10));
+  assert.throws(() => t.restore('a', entry(20)), /twice/);
+  assert.throws(() => t.restore('b', entry(5)), /order/);
+  assert.throws(() => t.restore('b', entry(200)), /after the clock/);
+  assert.throws(() => t.restore('b', entry(null)), /clock/);
+  assert.throws(() => new ClientTable(roomy, null).restore('a', entry(1)), /clock/);
 });

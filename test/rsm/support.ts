@@ -155,6 +155,10 @@ export class RsmScenario {
     const live = this.cluster.ids.find((id) => this.cluster.view(id)?.status === 'member')!;
     const final = members ?? this.cluster.view(live)!.members;
     this.waitServing(final);
+    // The primary keeps sweeping the client table (a replicated request every clientTableSweepMs),
+    // so the view is quiet only between two requests: compare when every member executed the same.
+    const executed = (): Set<string> => new Set(final.map((id) => formatViewstamp(this.core(id).lastExecuted)));
+    assert.ok(this.cluster.runUntil(() => executed().size === 1, viewChangeMs), `the members never executed the same requests: ${this.describe()}`);
     assert.deepEqual(this.sim.failures, [], 'simulator checkers and nodes reported failures');
     const snapshots = new Map<NodeId, string>();
     for (const id of final) {

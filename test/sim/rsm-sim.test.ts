@@ -102,3 +102,29 @@ test('a backup that executes out of order is caught by the history checker withi
   assert.ok(caught !== undefined);
   console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
 });
+
+// The bounded client table under faults: with entries dropped within the run (expiry forced to
+// a second or so), calls retried across a fault find their client unknown. Nothing may run twice.
+
+test('with the client table forgetting idle clients within the run, randomized runs pass every checker and clients are told they expired', () => {
+  // Proves at-most-once holds while entries expire under faults (the append list would show an item twice).
+  const failed: RunResult[] = [];
+  let expired = 0;
+  const runs = Number(process.env['SIM_SEEDS'] ?? 60);
+  for (let seed = 1; seed <= runs; seed++) {
+    const r = runRsmSimulation({ seed, shortTable: true });
+    if (!r.ok) failed.push(r);
+    expired += r.stats['expired'] ?? 0;
+  }
+  const report = failed.map((r) => `${formatResult(r)}\n  ${r.failures.join('\n  ')}`);
+  assert.deepEqual(report, [], `failing seeds:\n${report.join('\n')}`);
+  console.log(`${runs} runs, ${expired} calls ended with ClientExpiredError`);
+  assert.ok(expired > 0, 'the runs really make retried calls meet expired entries');
+});
+
+test('a client table that runs an unknown client\'s unmarked request is caught executing a request twice within 500 seeds', () => {
+  // Proves the refusal of expired clients is what keeps a late retry from running again.
+  const caught = firstCaught('executed twice', 500, (seed) => runRsmSimulation({ seed, shortTable: true, mutations: { noExpiredRefusal: true } }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});

@@ -144,7 +144,7 @@ function rsmGenerators(rng: Prng) {
   const vs = () => rng.pick([{ vid: 0, seqno: 0 }, { vid: vid(), seqno: 0 }, { vid: vid(), seqno: seq() }, { vid: limits.maxInstance, seqno: Number.MAX_SAFE_INTEGER }]);
   const clientId = (): string => rng.pick(['c', `client-${rng.int(1e9)}`, 'x'.repeat(limits.maxClientIdLength), 'ü😀-client']);
   const proc = (): string => rng.pick(['p', 'acquire', 'lock.release_2', 'x'.repeat(limits.maxProcNameLength)]);
-  const request = () => newRequest(clientId(), seq(), proc(), rng.pick(everyJson));
+  const request = () => newRequest(clientId(), seq(), proc(), rng.pick(everyJson), rng.chance(0.5));
   // A stamped request's viewstamp: seqnos start at 1 in every view.
   const stamped = () => rng.pick([{ vid: 1, seqno: 1 }, { vid: vid(), seqno: seq() }, { vid: limits.maxInstance, seqno: Number.MAX_SAFE_INTEGER }]);
   const data = (): Uint8Array => {
@@ -163,8 +163,8 @@ function rsmGenerators(rng: Prng) {
     { kind: 'sync-status', vid: vid(), last: { vid: 0, seqno: 0 }, complete: rng.chance(0.5) },
     ...syncActions.map((action): ReplicaMessage => ({ kind: 'sync-reply', vid: vid(), action, target: rng.chance(0.5) ? null : vs() })),
     { kind: 'sync-pull', vid: vid(), target: vs(), offset: rng.pick([0, rng.between(1, 1e9)]) },
-    { kind: 'sync-chunk', vid: vid(), target: vs(), offset: 0, total: 0, data: new Uint8Array(0) },
-    ((offset: number, d: Uint8Array) => ({ kind: 'sync-chunk' as const, vid: vid(), target: vs(), offset, total: offset + d.length + rng.between(0, 1e9), data: d }))(rng.between(0, 1e9), data()),
+    { kind: 'sync-chunk', vid: vid(), target: vs(), offset: 0, data: new Uint8Array(0), last: true },
+    { kind: 'sync-chunk', vid: vid(), target: vs(), offset: rng.between(0, 1e9), data: data(), last: rng.chance(0.5) },
     { kind: 'sync-unavailable', vid: vid(), target: vs() },
   ];
   const calls = (): ClientCall[] => [{ kind: 'invoke', request: request() }, { kind: 'members' }];

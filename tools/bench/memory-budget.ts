@@ -35,7 +35,7 @@ export const copiesPerArrival = 3;
 
 /**
  * A client table entry (client id, sequence number, digest, outcome, map overhead), generously.
- * Until the client table is bounded (issue 12, another part), it keeps one entry per client id.
+ * The table keeps at most `RsmOptions.maxClients` entries (each with its client's last reply).
  */
 export const clientEntryBytes = 1024;
 

@@ -56,8 +56,8 @@ export async function benchMemory(o: MemoryBenchOptions): Promise<boolean> {
     members: 3,
     floodCalls: o.floodCalls,
     floodRequestBytes: limits.maxRequestBytes,
-    // The bounded client table (another part of issue 12) will put its maximum count here.
-    clientEntries: o.clientIds,
+    // The client table holds at most `maxClients` entries, however many ids called.
+    clientEntries: Math.min(o.clientIds, defaultRsmOptions.maxClients),
   });
   const rows: Row[] = [];
   let up = true;

@@ -32,6 +32,8 @@ export async function callReplica(opts: {
   readonly clientId?: string;
   /** Default 1. */
   readonly seq?: number;
+  /** Marked as a new client's request (see `Request.first`); default true. */
+  readonly first?: boolean;
 }): Promise<ProbeResult> {
   const transport = new GrpcClientTransport({
     cluster: opts.cluster,
@@ -54,6 +56,7 @@ export async function callReplica(opts: {
           proc: opts.proc,
           args: opts.args,
           argsText: opts.argsText ?? JSON.stringify(opts.args),
+          first: opts.first ?? true,
         },
       });
     });

@@ -25,7 +25,7 @@ export interface RunOptions {
 type Runner = (opts: RunOptions) => RunResult;
 
 /** The RSM's test-only mutations (rsm and lock runs: the same stack under another app). */
-const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'strict-completeness', 'send-before-durable'];
+const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'no-expired-refusal', 'strict-completeness', 'send-before-durable'];
 
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
@@ -95,6 +95,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,
       executeOutOfOrder: o.mutations?.includes('execute-out-of-order') === true,
       noClientTable: o.mutations?.includes('no-client-table') === true,
+      noExpiredRefusal: o.mutations?.includes('no-expired-refusal') === true,
       strictCompleteness: o.mutations?.includes('strict-completeness') === true,
     },
   });

@@ -1,142 +1,27 @@
-import type { ClientTransport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
-import type { NodeWorld } from '../../src/env/world.js';
-import type { NodeCallbacks } from '../../src/node/node-stack.js';
-import type { ShellMutations } from '../../src/env/shell.js';
 import { type TestState, testApp } from '../../src/apps/test-app.js';
-import type { App } from '../../src/rsm/app.js';
-import type { ConfigMutations } from '../../src/config/view-manager.js';
-import type { PaxosMutations } from '../../src/paxos/context.js';
-import type { RsmMutations } from '../../src/rsm/replica.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
-import { DeadlineExceededError } from '../../src/client/errors.js';
+import { ClientExpiredError, DeadlineExceededError } from '../../src/client/errors.js';
+import { formatViewstamp } from '../../src/rsm/viewstamp.js';
 import { checkLinearizable } from '../lincheck/check.js';
 import { appendCalls } from '../lincheck/mappings.js';
 import { type AppendInput, type AppendOutput, appendModel } from '../lincheck/models.js';
-import { type CallMapping, HistoryRecorder } from '../lincheck/recorder.js';
-import type { CheckResult, History, Model } from '../lincheck/types.js';
+import { HistoryRecorder } from '../lincheck/recorder.js';
 import { RsmChecker } from './checkers/rsm-checker.js';
-import { SimCluster, type StackProcess, sameList } from './cluster.js';
+import { SimCluster, sameList } from './cluster.js';
 import { drawDisk } from './disk.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
 import { drawNetwork } from './network.js';
 import { Prng } from './prng.js';
 import type { RunResult } from './run-result.js';
-import type { Simulation } from './simulation.js';
+import { type RsmRunOptions, type StackRunOptions, type Workload, type WorkloadRun, rsmRunBounds } from './stack-workload.js';
+import { drawTableLimits } from './table-limits.js';
 
-/** Options of a whole-stack run (`runStackSimulation`), over client histories of `I`/`O` operations. */
-export interface StackRunOptions<I, O> {
-  readonly seed: number;
-  readonly keepTrace?: boolean;
-  readonly traceLogs?: boolean;
-  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
-  /**
-   * Told the client history and the checker's verdict when the history is not linearizable (e.g.
-   * to draw its picture: `npm run sim -- --layer rsm --seed S` does).
-   */
-  readonly onViolation?: (history: History<I, O>, result: Extract<CheckResult, { verdict: 'violation' }>) => void;
-  /** How many replicas; default drawn from the seed (3–5). The testkit lets a user fix it. */
-  readonly nodes?: number;
-  /** How many concurrent clients; default drawn from the seed (2–5). */
-  readonly clients?: number;
-  /**
-   * `none`: a run without faults (a network that neither loses, duplicates nor slows messages; no
-   * crashes, pauses, partitions, disk errors or breakpoints), e.g. to tell an app's own bug from
-   * one that needs faults. Default `all`.
-   */
-  readonly faults?: 'all' | 'none';
-}
-
-export type RsmRunOptions = StackRunOptions<AppendInput, AppendOutput>;
-
-/** What a workload's clients see of the run they work in. */
-export interface WorkloadRun {
-  readonly sim: Simulation;
-  /** The replicas' node ids. */
-  readonly servers: readonly NodeId[];
-  /** The replica-side checker (it watches every execution); the append workload records its calls there. */
-  readonly rsm: RsmChecker;
-  /** False once the run stops its clients: a client then starts no further call. */
-  issuing(): boolean;
-  /**
-   * A unit of a client's work (a call, a lock cycle) that began at `startedMs` succeeded; once
-   * the cluster has settled, units begun after it count for liveness.
-   */
-  progressed(clientId: string, startedMs: number): void;
-}
-
-/**
- * What the clients of a whole-stack run do and what is checked of them: the app the replicas
- * run, each client's loop, the model their recorded history must linearize in, and the final
- * checks on the replicas of the quiet view. One per run (it may count its own figures).
- */
-export interface Workload<S, M, I, O> {
-  /** Names the run in its trace (`rsm run seed=…`). */
-  readonly name: string;
-  readonly app: App<S>;
-  /** Which client calls are recorded, as operations of `model`. */
-  readonly calls: CallMapping<I, O>;
-  readonly model: Model<M, I, O>;
-  /** What `progressed` counts, for the liveness failure message (`calls`, `lock cycles`). */
-  readonly progressUnit: string;
-  /** Draws the workload's own shape (once the cluster started, before any client). Optional. */
-  setUp?(run: WorkloadRun): void;
-  /**
-   * Sets one client to work: one call at a time, until `run.issuing()` turns false. `machine` is
-   * the simulated machine the client runs on (for a workload that runs more on it, e.g. a lock
-   * client with its callback subscriber).
-   */
-  startClient(client: RsmClient, run: WorkloadRun, machine: ClientMachine): void;
-  /**
-   * Final checks on the members of the final view once it is quiet (runs that settled with no
-   * failure so far): each member's state and snapshot (base64 of its state bytes).
-   */
-  checkFinal(states: ReadonlyMap<NodeId, S>, snapshots: ReadonlyMap<NodeId, string>, run: WorkloadRun): void;
-  /** For an app with callbacks: the callback service's sessions and options on every node. Optional. */
-  readonly callbacks?: NodeCallbacks<S>;
-  /** Adds fault kinds of the workload's own (e.g. cutting clients off) before the faults start. Optional. */
-  addFaults?(faults: FaultInjector<StackProcess<S>>, run: WorkloadRun): void;
-  /**
-   * Calls in flight that the history does not record (`calls` maps them to no input), which the
-   * run also waits for before it compares the replicas: one still in flight may have executed on
-   * some of them only. Optional (default none).
-   */
-  unrecordedRunning?(): number;
-  /** A check of the whole history beyond `model` (e.g. across its parts): a failure sentence, or null. Optional. */
-  checkHistory?(history: History<I, O>): string | null;
-  /** Figures for the run's result line. */
-  stats(run: WorkloadRun): Record<string, number>;
-}
-
-/** A client's simulated machine: its world (clock, logger) and its transport. */
-export interface ClientMachine {
-  readonly world: NodeWorld;
-  readonly transport: ClientTransport;
-}
+export type { ClientMachine, RsmRunOptions, StackRunOptions, Workload, WorkloadRun } from './stack-workload.js';
+export { rsmRunBounds } from './stack-workload.js';
 
 /** Share of runs whose faults may kill every holder of the replicated state (the refusal path). */
 const rsmChaosShare = 0.1;
-
-/** Bounds of the run, in virtual milliseconds. */
-export const rsmRunBounds = {
-  faultEndMs: [3000, 8000] as const,
-  /** A client gives up on a call after this long (its outcome is then unknown). */
-  clientDeadlineMs: 4000,
-  /** Once faults end: every node a member of one view, every replica serving it, within this long. */
-  settleBoundMs: 20000,
-  /** After that, every client must complete this many further calls (lock runs: lock cycles)… */
-  callsAfterSettle: 3,
-  /** …within this long. */
-  liveBoundMs: 10000,
-  /** Share of client calls that read the list's length (the rest append). */
-  readShare: 0.2,
-  /**
-   * Wall-clock budget of the linearizability check of a run's client history (a few hundred
-   * operations; checked in milliseconds). Past it the verdict is unknown: counted in the stats
-   * (`lincheckUnknown`), not a failure, since wall time must not decide a seeded run's outcome.
-   */
-  lincheckBudgetMs: 20_000,
-};
 
 /**
  * The test app's append workload: each client appends unique items or reads the list's length,
@@ -144,6 +29,7 @@ export const rsmRunBounds = {
  * appends (see `RsmChecker`), the history against `appendModel`.
  */
 function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput> {
+  let expired = 0;
   return {
     name: 'rsm',
     app: testApp,
@@ -173,7 +59,10 @@ function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput
             record.result = { kind: 'ok', index: r.value as number };
             run.progressed(id, record.invokedMs);
           } else {
-            record.result = r.error instanceof DeadlineExceededError ? { kind: 'unknown' } : { kind: 'failed', error: r.error.message };
+            // Told that the client's entry expired, as after a deadline: the outcome is unknown.
+            expired += r.error instanceof ClientExpiredError ? 1 : 0;
+            const unknown = r.error instanceof DeadlineExceededError || r.error instanceof ClientExpiredError;
+            record.result = unknown ? { kind: 'unknown' } : { kind: 'failed', error: r.error.message };
           }
           sim.schedule(rng.uniform(0, 30), next);
         });
@@ -188,6 +77,7 @@ function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput
         calls: rsm.calls.length,
         acked: rsm.calls.filter((c) => c.result?.kind === 'ok').length,
         unknown: rsm.calls.filter((c) => c.result?.kind === 'unknown').length,
+        expired,
       };
     },
   };
@@ -225,6 +115,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   const clientCount = opts.clients ?? drawnClients;
   // Some runs ship the state in tiny chunks, so that transfers really span many messages.
   const chunkBytes = shape.chance(0.3) ? shape.between(16, 256) : undefined;
+  const table = drawTableLimits(shape, clientCount + count, opts.shortTable === true);
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   let checker: RsmChecker | null = null;
   const cluster = new SimCluster<S>({
@@ -234,7 +125,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     disk,
     app: workload.app,
     callbacks: workload.callbacks,
-    ...(chunkBytes === undefined ? {} : { rsm: { stateChunkBytes: chunkBytes } }),
+    rsm: { ...(chunkBytes === undefined ? {} : { stateChunkBytes: chunkBytes }), ...table.rsm },
     replicaObserver: (id) => ({ executed: (vs, r, o) => checker?.executed(id, vs, r, o) }),
     keepTrace: opts.keepTrace,
     traceLogs: opts.traceLogs,
@@ -264,7 +155,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   };
   workload.setUp?.(run);
   for (let k = 1; k <= clientCount; k++) {
-    const client = cluster.addClient(`c${k}`);
+    const client = cluster.addClient(`c${k}`, { options: table.client });
     client.observe(recorder);
     clients.push(client);
     const machine = cluster.clientNode(client.clientId);
@@ -287,7 +178,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   // survive): a process is killed only if another live one holds a state at least as new. The
   // rest are chaos runs, where every holder may die and the cluster must then refuse to serve.
   const chaos = rng.chance(rsmChaosShare) && faulty;
-  sim.log(`${workload.name} run seed=${seed} nodes=${count} clients=${clientCount} chaos=${chaos} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}`);
+  sim.log(`${workload.name} run seed=${seed} nodes=${count} clients=${clientCount} chaos=${chaos} ${JSON.stringify(network)} disk=${JSON.stringify(disk)} table=${JSON.stringify(table.rsm)}`);
   if (!chaos) {
     const complete = (n: (typeof cluster.nodes)[number]): boolean => n.status !== 'down' && n.process?.stack.rsm?.core.stateComplete === true;
     faults.protect((victim) => cluster.nodes.some((n) => n !== victim && n.status === 'up' && complete(n)), complete);
@@ -356,6 +247,10 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   // Stop issuing; let calls in progress finish; then compare the replicas of the quiet view.
   issuing = false;
   sim.runUntil(sim.now + rsmRunBounds.clientDeadlineMs + 1000, () => recorder.running === 0 && (workload.unrecordedRunning?.() ?? 0) === 0);
+  // The primary keeps sweeping the client table, so the view is quiet only between two requests:
+  // compare the replicas when every one has executed the same ones.
+  const lastExecuted = (): string[] => (cluster.view(ids[0]!)?.members ?? []).map((id) => formatViewstamp(cluster.node(id).process?.stack.rsm?.core.lastExecuted ?? null));
+  if (!stateLost && settled()) sim.runUntil(sim.now + rsmRunBounds.settleBoundMs, () => new Set(lastExecuted()).size === 1);
   const states = new Map<NodeId, S>();
   const snapshots = new Map<NodeId, string>();
   const finalView = cluster.view(ids[0]!);
@@ -397,6 +292,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       stateLost: stateLost ? 1 : 0,
       refused: refused ? 1 : 0,
       chaos: chaos ? 1 : 0,
+      shortTable: table.short ? 1 : 0,
       events: sim.events,
     },
     ...(sim.trace.lines === null ? {} : { trace: sim.trace.lines }),

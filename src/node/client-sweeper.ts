@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import type { Clock, TimerHandle } from '../env/clock.js';
+import type { Executor } from '../env/executor.js';
+import type { Logger } from '../env/logger.js';
+import type { NodeId } from '../env/types.js';
+import { type RsmOptions, limits } from '../options.js';
+import { sweepProc } from '../rsm/client-table.js';
+import { sweepArgs } from '../rsm/client-sweep.js';
+import { type ClientAnswer, type Request, newRequest } from '../rsm/messages.js';
+import type { ReplicaStatus } from '../rsm/replica.js';
+
+/** What the sweeper reads of the replica (inside tasks of the node's executor). */
+export interface SweepReplicaView {
+  readonly isPrimary: boolean;
+  readonly status: ReplicaStatus;
+}
+
+export interface ClientSweeperDeps {
+  readonly self: NodeId;
+  readonly executor: Executor;
+  /** For the sweep timer. */
+  readonly clock: Clock;
+  /** Wall-clock milliseconds: what a sweep carries to the table's replicated clock. */
+  readonly wallClockMs: () => number;
+  readonly logger: Logger;
+  readonly replica: SweepReplicaView;
+  /** Submits a request to this node's replica from inside the node (`RsmLayer.submitInternal`). */
+  readonly submit: (request: Request, onAnswer: (answer: ClientAnswer) => void) => () => void;
+  /** Uses `clientTableSweepMs` and the table options a sweep carries. */
+  readonly options: RsmOptions;
+  /** The first sweep's sequence number, minus one (numbers only keep this node's sweeps apart in flight). */
+  readonly firstSeq: number;
+}
+
+/**
+ * The client id the node `self` submits sweeps under: `synod:sweep@<self>` (hashed if too long),
+ * in the namespace synod keeps for the nodes' own requests (`synod:`, like a session expiry's).
+ */
+export function sweeperClientId(self: NodeId): string {
+  const id = `synod:sweep@${self}`;
+  if (id.length <= limits.maxClientIdLength) return id;
+  return `synod:sweep@${createHash('sha256').update(self).digest('hex')}`;
+}
+
+/**
+ * Sweeps the client table (design §4: idle clients expire through a replicated request with a
+ * primary-stamped time): every `clientTableSweepMs`, if this node is the serving primary, it
+ * submits a sweep through its own RSM (`sweepProc`, arguments `sweepArgs`: its wall-clock time
+ * and its table options), so that every replica advances the table's clock, and drops and
+ * evicts the same entries, at the same point of the request order. No replica ever reads its
+ * own clock for the table.
+ *
+ * One sweep is in flight at a time; one that got no answer within an interval (a view change
+ * swallowed it) is forgotten and the next one is submitted. A deposed primary's sweep never
+ * executes: it cannot be acknowledged by the new view's members.
+ */
+export class ClientSweeper {
+  readonly #deps: ClientSweeperDeps;
+  readonly #log: Logger;
+  readonly #clientId: string;
+  #seq: number;
+  #timer: TimerHandle | null = null;
+  #outstanding: { readonly forget: () => void; readonly sinceMs: number } | null = null;
+  #stopped = false;
+
+  constructor(deps: ClientSweeperDeps) {
+    this.#deps = deps;
+    this.#log = deps.logger;
+    this.#clientId = sweeperClientId(deps.self);
+    this.#seq = deps.firstSeq;
+  }
+
+  start(): void {
+    this.#schedule();
+  }
+
+  /** Stops sweeping; an answer still to come is dropped. */
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    this.#timer = null;
+    this.#outstanding?.forget();
+    this.#outstanding = null;
+  }
+
+  #schedule(): void {
+    this.#timer = this.#deps.clock.setTimer(this.#deps.options.clientTableSweepMs, () => {
+      if (this.#stopped) return;
+      this.#deps.executor.submit(() => {
+        if (!this.#stopped) this.#tick();
+      });
+      this.#schedule();
+    });
+  }
+
+  /** One tick (a task of the node's executor): sweep, if this node serves and no sweep is under way. */
+  #tick(): void {
+    const { replica, options, clock } = this.#deps;
+    if (!replica.isPrimary || replica.status !== 'normal') return;
+    const now = clock.now();
+    if (this.#outstanding !== null) {
+      if (now - this.#outstanding.sinceMs < options.clientTableSweepMs) return;
+      this.#outstanding.forget();
+    }
+    const args = sweepArgs({
+      nowMs: Math.floor(this.#deps.wallClockMs()),
+      limits: { retentionMs: options.clientRetentionMs, maxClients: options.maxClients, evictableAfterMs: options.clientEvictableAfterMs },
+    });
+    const request = newRequest(this.#clientId, ++this.#seq, sweepProc, args);
+    const forget = this.#deps.submit(request, (answer) => this.#answered(answer));
+    this.#outstanding = { forget, sinceMs: now };
+  }
+
+  #answered(answer: ClientAnswer): void {
+    this.#outstanding = null;
+    if (this.#stopped) return;
+    if (answer.kind !== 'executed') {
+      this.#log.debug({ answer: answer.kind }, 'client table: sweep not executed (not the serving primary any more); the next one follows');
+      return;
+    }
+    if (!answer.outcome.ok) {
+      this.#log.error({ outcome: answer.outcome }, 'client table: sweep refused');
+      return;
+    }
+    const value = answer.outcome.value as { dropped?: number; evicted?: number };
+    const gone = (value.dropped ?? 0) + (value.evicted ?? 0) > 0;
+    if (gone) this.#log.info({ ...(answer.outcome.value as object) }, 'client table: idle clients dropped');
+    else this.#log.debug({ ...(answer.outcome.value as object) }, 'client table: swept');
+  }
+}
