@@ -1,0 +1,151 @@
+// The replica's tunables: retransmission, budgets in requests and bytes, the client table (src/rsm).
+import { withDefaults } from './with-defaults.js';
+
+export interface RsmOptions {
+  /**
+   * The primary's retransmission timer fires this often, and this is the shortest retransmit
+   * timeout (RTO): an `invoke` a backup has not acknowledged is re-sent only once it has gone
+   * unacknowledged for at least its backup's RTO. Each backup's RTO adapts to how long its
+   * acknowledgements take (smoothed round trip plus four deviations, measured in timer periods
+   * from invokes sent once only), doubles with every timeout until such a measurement comes,
+   * and every re-send of one invoke doubles that invoke's wait again (see `Retransmitter`).
+   * Default 50 ms: far above a LAN round trip, so on a LAN only lost messages are re-sent, and a
+   * lost invoke is re-sent within 50–100 ms (it must have waited one whole period).
+   */
+  readonly invokeRetryMs: number;
+  /**
+   * The longest retransmit timeout: however slow a backup's acknowledgements, or however often
+   * an invoke was re-sent, it is re-sent at least this often while unacknowledged. Default 1000 ms:
+   * a lost invoke costs at most a second more, and a backup that stays silent that long is removed
+   * by the config layer (about 0.5 s of missed heartbeats) anyway.
+   */
+  readonly invokeRetryMaxMs: number;
+  /**
+   * Most invokes re-sent to one backup per timer period, oldest (lowest seqno) first: what is
+   * overdue beyond it waits for the next period. Default 64: a lagging backup is sent the next
+   * ones it needs to execute in order, not the whole window at once.
+   */
+  readonly maxRetransmitInvokes: number;
+  /**
+   * Most request bytes (see `requestBytes`) re-sent to one backup per timer period; one invoke is
+   * always allowed, however large. Default 1 MiB (one largest request): with the default period
+   * at most 20 MiB/s per backup, a fraction of a LAN link, so re-sends never crowd out first sends.
+   */
+  readonly maxRetransmitBytes: number;
+  /** A syncing replica re-sends its `sync-status` (or its last `sync-pull`) after this long without an answer. Default 100 ms. */
+  readonly syncRetryMs: number;
+  /** State transfer ships the state in chunks of this many bytes (well under the gRPC message limit). Default 256 KiB. */
+  readonly stateChunkBytes: number;
+  /**
+   * A backup buffers at most this many early `invoke`s (beyond the next seqno); more are dropped
+   * and re-sent by the primary. Default 10000, as `maxInFlight`: the primary never has more to send.
+   */
+  readonly maxBufferedInvokes: number;
+  /**
+   * A backup buffers at most this many request bytes of early `invoke`s. A full buffer keeps the
+   * invokes nearest to execution (lowest seqnos) and drops the others; the primary re-sends what
+   * was dropped once its retransmit timeout passes, so nothing is lost. Default 16 MiB, as
+   * `maxInFlightBytes`: a backup never needs more than the primary holds in flight.
+   */
+  readonly maxBufferedBytes: number;
+  /** The primary stamps at most this many requests not yet executed; more get BUSY. Default 10000. */
+  readonly maxInFlight: number;
+  /**
+   * The primary holds at most this many request bytes (see `requestBytes`: the arguments' JSON
+   * text, client id and procedure name) stamped and not yet executed; a request that would go
+   * above it gets BUSY. One request is always admitted when nothing is in flight, so a request of
+   * any accepted size can run. Default 16 MiB: 16 requests of the largest size
+   * (`limits.maxRequestBytes`), more than a node can replicate in the time one takes (about
+   * 50 ms for 1 MiB on loopback), while a flood of large requests holds at most this (each byte
+   * also as parsed arguments and one encoding per backup: docs/operations.md, "Limits").
+   */
+  readonly maxInFlightBytes: number;
+  /**
+   * The fair share: one client id holds at most this share of `maxInFlight` and of
+   * `maxInFlightBytes` at the primary; above it its requests get BUSY while the others' are
+   * still admitted. A client with nothing in flight is always admitted (if the budget has room).
+   * Default 0.25 (4 MiB, three requests of the largest size): no single client id can fill the
+   * pipeline; four flooding ids together can. Between 0 and 1.
+   */
+  readonly clientInFlightShare: number;
+  /** What BUSY tells clients to wait before retrying. Default 50 ms. */
+  readonly busyRetryAfterMs: number;
+  /**
+   * The client table (`ClientTable`). Every this long the serving primary submits a sweep (a
+   * replicated request no client can send) carrying its wall-clock time and the three table
+   * options below; executing it advances the table's replicated clock (never backwards) and drops
+   * entries idle longer than `clientRetentionMs`. The options a sweep carries are the ones in
+   * force on every replica from then on (a node's own values matter only where it stamps sweeps,
+   * or at the genesis of a cluster), so replicas never disagree about them. Default 10 s: one
+   * tiny replicated request, and an expiry comes at most that late.
+   */
+  readonly clientTableSweepMs: number;
+  /**
+   * An entry whose client has made no request for this long, on the table's replicated clock, is
+   * dropped; that client's next request is refused (`ClientExpiredError`: the outcome of an
+   * earlier call is unknown) unless it marks itself as a new client. It must exceed every
+   * client's deadline, so that no client is still retrying a call when its entry goes (a retry
+   * then learns only that its outcome is unknown), with room for the clock skew between
+   * successive primaries. Default 6 h: far above any sensible deadline (10 s by default) and any
+   * pause of a live client between its calls, while the ids of clients that are gone (every
+   * one-shot CLI call makes one) do not pile up for ever.
+   */
+  readonly clientRetentionMs: number;
+  /**
+   * Most entries the client table holds. A new client beyond it evicts the least recently active
+   * entry, if that one has been idle for `clientEvictableAfterMs`; otherwise the new client is
+   * refused as busy (`client-table-full`) until one is (nobody's entry is taken while it may
+   * still be retrying a call). Default 100,000: about 30 MiB of entries with small replies (each
+   * entry keeps its client's last reply, so at most `limits.maxReplyBytes` more), far more
+   * clients than one cluster serves at once, and under a flood of new ids the oldest idle
+   * entries go first.
+   */
+  readonly maxClients: number;
+  /**
+   * An entry is evicted to make room for a new client (`maxClients`) only once its client has
+   * been idle this long on the replicated clock. Like `clientRetentionMs` it must exceed every
+   * client's deadline, and a client's `newClientWindowMs`. Default 5 min: thirty times the default
+   * deadline, short enough that a flood of new client ids locks new clients out for minutes at
+   * most (known clients are served throughout).
+   */
+  readonly clientEvictableAfterMs: number;
+  /**
+   * Largest replicated state (client table and app state, as streamed) a replica accepts in a
+   * state transfer; a source that sends more is refused (logged; the transfer starts over later).
+   * It stops a faulty or forged source from making a replica collect without bound. Default
+   * 4 GiB: the app's state arrives as one buffer (`App.unmarshalState`), and 4 GiB is the largest
+   * buffer Node 20 makes; a state that big takes minutes to ship anyway.
+   */
+  readonly maxStateTransferBytes: number;
+}
+
+export const defaultRsmOptions: RsmOptions = {
+  invokeRetryMs: 50,
+  invokeRetryMaxMs: 1000,
+  maxRetransmitInvokes: 64,
+  maxRetransmitBytes: 1024 * 1024,
+  syncRetryMs: 100,
+  stateChunkBytes: 256 * 1024,
+  maxBufferedInvokes: 10_000,
+  maxBufferedBytes: 16 * 1024 * 1024,
+  maxInFlight: 10_000,
+  maxInFlightBytes: 16 * 1024 * 1024,
+  clientInFlightShare: 0.25,
+  busyRetryAfterMs: 50,
+  clientTableSweepMs: 10_000,
+  clientRetentionMs: 6 * 60 * 60 * 1000,
+  maxClients: 100_000,
+  clientEvictableAfterMs: 5 * 60 * 1000,
+  maxStateTransferBytes: 4 * 1024 * 1024 * 1024,
+};
+
+/** RSM options with defaults filled in and checked against each other. */
+export function rsmOptions(given: Partial<RsmOptions> | undefined): RsmOptions {
+  const o = withDefaults(defaultRsmOptions, given, 'rsm');
+  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight'] as const) {
+    if (!Number.isInteger(o[key])) throw new RangeError(`rsm.${key} must be a positive integer, got ${o[key]}`);
+  }
+  if (o.clientInFlightShare > 1) throw new RangeError(`rsm.clientInFlightShare must be at most 1, got ${o.clientInFlightShare}`);
+  if (o.invokeRetryMaxMs < o.invokeRetryMs) throw new RangeError('rsm.invokeRetryMaxMs must not be below rsm.invokeRetryMs');
+  return o;
+}

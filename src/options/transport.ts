@@ -1,0 +1,131 @@
+// The gRPC transport's tunables: deadlines, reconnects, message and call bounds (src/runtime).
+import { limits } from './limits.js';
+import { withDefaults } from './with-defaults.js';
+
+export interface TransportOptions {
+  /**
+   * Deadline of one message delivery over gRPC. Messages are best effort (protocols retransmit),
+   * so a short deadline just frees resources for a peer that does not answer. Default 1000 ms.
+   */
+  readonly sendDeadlineMs: number;
+  /**
+   * A channel to a peer that has failed is kept and reused; gRPC reconnects with its own backoff
+   * capped at this value, so a restarted peer is reachable again within it. Default 1000 ms.
+   */
+  readonly reconnectBackoffMaxMs: number;
+  /** Largest message sent or received. Default `limits.maxMessageBytes`. */
+  readonly maxMessageBytes: number;
+  /**
+   * First reconnect delay after a connection attempt to a peer failed; gRPC doubles it (with
+   * jitter) up to `reconnectBackoffMaxMs`. Default 100 ms: gRPC's own 1 s would make a peer that
+   * restarts within a second look down for a whole second, longer than Paxos' phase timeout.
+   */
+  readonly reconnectBackoffInitialMs: number;
+  /**
+   * How long `close()` lets calls in flight finish before cutting them. Default 500 ms: every call
+   * is one small one-way message that the receiver answers at once, so a clean shutdown takes a
+   * few ms; the bound only matters when a peer stalls, and a cut message is just a lost one.
+   */
+  readonly closeGraceMs: number;
+  /**
+   * Most peers a transport keeps a connection (a gRPC client) to. Sending to one more closes the
+   * least recently used one, which is dialled again at its next send (a lost message at worst).
+   * Default 256: four times `limits.maxMembers`, so that the members of a cluster, plus joiners
+   * and departed nodes still being answered, never evict each other, while a stream of messages
+   * from ever new sender ids (which this node answers) cannot make it hold connections without
+   * bound.
+   */
+  readonly maxPeerClients: number;
+  /**
+   * Deadline of one client call (a request of a request/response service, e.g. `synod.rsm.Client`,
+   * and its answer) made through `connect`. Longer than `sendDeadlineMs` because the server
+   * answers only after it has done the work (the primary waits for its backups), and a request
+   * that arrives during a view change waits for it: default 3000 ms, above the config layer's
+   * two-second budget to remove a dead member. When it passes the caller gets `unreachable` with
+   * `DEADLINE_EXCEEDED`, and the server forgets the call (a late answer is dropped).
+   */
+  readonly callDeadlineMs: number;
+  /**
+   * Most client calls a node holds unanswered at once (over all the services it serves); one
+   * more is refused at once with RESOURCE_EXHAUSTED. Each holds a gRPC call (a stream and its
+   * request) until answered, cancelled or past its deadline. Default 10000, as
+   * `RsmOptions.maxInFlight` (the requests a primary holds before it answers BUSY): calls beyond
+   * that would only be answered BUSY, and the bound stops clients that never give up (or set no
+   * deadline) from making a node hold calls without limit.
+   */
+  readonly maxPendingCalls: number;
+  /**
+   * Most bytes of client calls a node holds unanswered at once (each call counted by the size of
+   * its request message as received); a call that would go above it is refused at once with
+   * RESOURCE_EXHAUSTED. A call is always admitted when none waits, so any message within
+   * `maxMessageBytes` can be served. Default 32 MiB: twice `RsmOptions.maxInFlightBytes`, room
+   * for the primary's whole pipeline plus retries that wait on the same requests, while a flood
+   * of large calls cannot make a node hold more.
+   */
+  readonly maxPendingCallBytes: number;
+  /**
+   * What a RESOURCE_EXHAUSTED refusal of a call (too many calls or call bytes waiting) tells the
+   * client to wait before it asks again, in the trailing metadata `synod-retry-after-ms`.
+   * Default 100 ms: long enough for a few of the waiting calls to be answered.
+   */
+  readonly overloadRetryAfterMs: number;
+  /**
+   * The server pings every connection (HTTP/2 PING) after this long without one, and closes it
+   * if the ping is not answered within `keepaliveTimeoutMs`. This is what ends the long-lived
+   * callback streams (`synod.rsm.Callbacks`) of a client that vanished without closing its
+   * connection (its machine lost power or the network): without it such a stream would look open
+   * for ever, and the client's session (its locks) would never expire. Node answers pings by
+   * itself, so clients need no setting. Defaults 5000 ms and 5000 ms: a vanished client's stream
+   * ends within 10 s, for one tiny ping per connection every 5 s.
+   */
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
+  /**
+   * The same on a client's connections, while a call or stream is open: a stream to a server that
+   * vanished (power loss, a network cut, a paused process) must end, or it would look open while
+   * the new primary expires the client's session. Defaults 2000 ms and 1000 ms: such a stream ends
+   * within about 3 s, under `CallbackOptions.sessionTimeoutMs`, for a tiny ping every 2 s.
+   */
+  readonly clientKeepaliveTimeMs: number;
+  readonly clientKeepaliveTimeoutMs: number;
+  /**
+   * Most server streams (`Transport.serveStream`) a node keeps open; one more is refused
+   * `overloaded`. Default 10000, as `maxPendingCalls`: one callback stream per lock client, far
+   * more than one primary serves, while ever new streams cannot make a node hold them without bound.
+   */
+  readonly maxStreams: number;
+  /**
+   * Most messages of one server stream waiting to reach its client; one more ends the stream
+   * `overloaded` instead of buffering without bound (the client opens a new one, and gets what is
+   * outstanding again). Default 1000: callbacks are rare, so a client that far behind is stuck.
+   */
+  readonly maxQueuedStreamMessages: number;
+}
+
+export const defaultTransportOptions: TransportOptions = {
+  sendDeadlineMs: 1000,
+  reconnectBackoffMaxMs: 1000,
+  maxMessageBytes: limits.maxMessageBytes,
+  reconnectBackoffInitialMs: 100,
+  closeGraceMs: 500,
+  maxPeerClients: 256,
+  callDeadlineMs: 3000,
+  maxPendingCalls: 10_000,
+  maxPendingCallBytes: 32 * 1024 * 1024,
+  overloadRetryAfterMs: 100,
+  keepaliveTimeMs: 5000,
+  keepaliveTimeoutMs: 5000,
+  clientKeepaliveTimeMs: 2000,
+  clientKeepaliveTimeoutMs: 1000,
+  maxStreams: 10_000,
+  maxQueuedStreamMessages: 1000,
+};
+
+/** Transport options with defaults filled in; the counts must be integers. */
+export function transportOptions(given: Partial<TransportOptions> | undefined): TransportOptions {
+  const o = withDefaults(defaultTransportOptions, given, 'transport');
+  for (const key of ['maxPeerClients', 'maxPendingCalls', 'maxStreams', 'maxQueuedStreamMessages'] as const) {
+    if (!Number.isInteger(o[key])) throw new RangeError(`transport.${key} must be a positive integer, got ${o[key]}`);
+  }
+  return o;
+}
