@@ -4,7 +4,7 @@ import { type AnswerChannel, ReturnAddress, type ServiceCodec } from '../env/tra
 import type { Fields } from '../env/validate.js';
 import { callMethod, callMethodName, errorText, fieldOf } from './grpc-peers.js';
 import { type Refusal, type ServerContext, admitClient, isolated, refuse } from './grpc-server.js';
-import { serviceDefinition } from './proto.js';
+import { addCheckedService } from './grpc-undecodable.js';
 
 interface ServedService {
   readonly service: string;
@@ -55,7 +55,7 @@ export class GrpcCalls {
       receive: receive as (from: ReturnAddress, request: unknown) => void,
     };
     const handler: grpc.handleUnaryCall<Fields, Fields> = (call, respond) => this.#call(served, call, respond);
-    ctx.server.addService(serviceDefinition(codec.service), { [callMethodName]: handler });
+    addCheckedService(ctx.server, codec.service, { [callMethodName]: handler }, ctx.log);
     ctx.log.debug({ self: ctx.self, service: codec.service, method: method.path }, 'serving');
     return { answer: (to, answer) => this.#answer(served, to, answer) };
   }

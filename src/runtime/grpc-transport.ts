@@ -47,7 +47,8 @@ export interface GrpcTransportConfig {
  * transport after the codec's fields, so that a codec cannot overwrite them.
  *
  * Failure semantics are those of `Transport`, plus: a refused message is answered with a gRPC
- * status the sender logs (INVALID_ARGUMENT: failed the codec or the envelope check;
+ * status the sender logs (INVALID_ARGUMENT: failed the codec or the envelope check, or its bytes
+ * are not a message of its type at all (grpc-undecodable.ts; every service, calls and streams too);
  * FAILED_PRECONDITION: sent by a node of another cluster (or without a cluster name), or
  * addressed to another node id; UNAVAILABLE: the sender is partitioned from this node, or the
  * node is closing; RESOURCE_EXHAUSTED: above `maxMessageBytes`). The receiver logs each refusal
