@@ -62,9 +62,18 @@ function packageRoot(): string {
 
 /**
  * Makes the mutant `name` in a temporary copy of dist/ and runs the fuzzer from it with `argv`
- * (without `--mutate`); resolves with the run's exit status.
+ * (without `--mutate`); resolves with the run's exit status. Its output goes to ours.
  */
 export async function runMutant(name: string, argv: readonly string[]): Promise<number> {
+  return (await mutantRun(name, argv, 'inherit')).code;
+}
+
+/** As `runMutant`, but the run's output is collected and returned with the status (for tests). */
+export async function runMutantCollected(name: string, argv: readonly string[]): Promise<{ readonly code: number; readonly output: string }> {
+  return mutantRun(name, argv, 'pipe');
+}
+
+async function mutantRun(name: string, argv: readonly string[], stdio: 'inherit' | 'pipe'): Promise<{ code: number; output: string }> {
   const mutant = mutants.find((m) => m.name === name);
   if (mutant === undefined) throw new Error(`unknown mutant ${name}`);
   const root = packageRoot();
@@ -81,14 +90,21 @@ export async function runMutant(name: string, argv: readonly string[]): Promise<
       throw new Error(`mutant ${name}: the text to replace occurs ${count} times in dist/${mutant.file}, not once; the code changed: update tools/fuzz/mutants.ts`);
     }
     writeFileSync(file, text.replace(mutant.find, mutant.replace));
-    process.stdout.write(`mutant ${name}: ${mutant.description}\n`);
+    let output = '';
+    const say = (line: string): void => {
+      if (stdio === 'inherit') process.stdout.write(line);
+      else output += line;
+    };
+    say(`mutant ${name}: ${mutant.description}\n`);
     const rest = withoutMutate(argv);
     const code = await new Promise<number>((done) => {
-      const child = spawn(process.execPath, [join(copy, 'dist', 'tools', 'fuzz.js'), ...rest], { stdio: 'inherit' });
-      child.on('exit', (c) => done(c ?? 2));
+      const child = spawn(process.execPath, [join(copy, 'dist', 'tools', 'fuzz.js'), ...rest], { stdio: ['ignore', stdio, stdio] });
+      child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+      child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+      child.on('close', (c) => done(c ?? 2));
     });
-    process.stdout.write(code === 1 ? `mutant ${name}: caught\n` : `mutant ${name}: NOT caught (exit status ${code})\n`);
-    return code;
+    say(code === 1 ? `mutant ${name}: caught\n` : `mutant ${name}: NOT caught (exit status ${code})\n`);
+    return { code, output };
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
