@@ -34,16 +34,18 @@ type UnaryHandler = grpc.handleUnaryCall<unknown, unknown>;
 type StreamHandler = grpc.handleServerStreamingCall<unknown, unknown>;
 
 /**
- * Adds service `name` to `server` as `server.addService(serviceDefinition(name), impl)` would,
- * except that a request that does not decode is refused (see `UndecodableRequest`) instead of
- * answered INTERNAL. Unary and server-streaming methods only (all synod has).
+ * Adds service `name` to `server` as `server.addService(def, impl)` would, except that a request
+ * that does not decode is refused (see `UndecodableRequest`) instead of answered INTERNAL. `def`
+ * is the service's definition from proto/ unless the caller wraps its deserializers (a throw of
+ * theirs is refused the same way). Unary and server-streaming methods only (all synod has).
  */
-export function addCheckedService(server: grpc.Server, name: string, impl: grpc.UntypedServiceImplementation, log: Logger): void {
-  const def = serviceDefinition(name);
-  const checked: Record<string, protoLoader.MethodDefinition<object, object>> = {};
+export function addCheckedService(server: grpc.Server, name: string, impl: grpc.UntypedServiceImplementation, log: Logger,
+  def: grpc.ServiceDefinition = serviceDefinition(name) as grpc.ServiceDefinition): void {
+  const checked: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const [method, m] of Object.entries(def)) {
-    const type = (m.requestType.type as { name?: string }).name ?? method;
+    // proto-loader's definitions name the request type; a wrapped one may not (then the method's name).
+    const type = ((m as Partial<protoLoader.MethodDefinition<object, object>>).requestType?.type as { name?: string } | undefined)?.name ?? method;
     checked[method] = {
       ...m,
       requestDeserialize: (bytes: Buffer) => {
