@@ -210,9 +210,9 @@ export function inject(cluster: SimCluster<unknown>, cases: readonly FuzzCase[],
 function injectOne(cluster: SimCluster<unknown>, c: FuzzCase, set: (o: CaseOutcome) => void, answer: (o: CaseOutcome) => void): void {
   const { sim } = cluster;
   if (c.payload.form !== 'fields') return; // the simulator has no bytes
-  const wire = c.payload.fields;
   const target = c.toPrimary ? primaryOf(cluster) ?? ids[c.to]! : ids[c.to]!;
   const t = serviceTarget(c.service);
+  const wire = t.role === 'channel' ? { ...c.payload.fields, ...channelIdentity(cluster.node(target)) } : c.payload.fields;
   sim.untrusted.set(wire, {
     accepted: () => set({ kind: 'accepted' }),
     refused: (_node, err) => set({ kind: 'refused', typed: err instanceof InvalidMessageError, detail: (err as Error).message ?? String(err) }),
@@ -235,6 +235,19 @@ function injectOne(cluster: SimCluster<unknown>, c: FuzzCase, set: (o: CaseOutco
     return;
   }
   cluster.node(target).receive(c.service, machine.id, wire);
+}
+
+/**
+ * What the simulated transport checks before a channel's codec sees a message: the cluster id
+ * the node keeps on its disk once the cluster has one (then a message without it is dropped
+ * before decoding, and the case would go unheard). The fuzzer's channel cases aim at the codecs
+ * and the cores, so they carry it; ids themselves are tested where they are checked (the
+ * transport's tests, and the real target, where every envelope passes the gRPC transport's checks).
+ * Read by shape: a simulator without ids has no `identity` and gets nothing added.
+ */
+function channelIdentity(node: { readonly disk: object }): Record<string, unknown> {
+  const id = (node.disk as unknown as { identity?: { clusterId?: unknown } | null }).identity?.clusterId;
+  return typeof id === 'string' ? { cluster_id: id } : {};
 }
 
 /** A simulated machine of the case's own, which hears the answers of its call. */
