@@ -21,7 +21,7 @@ const schema = WireSchema.load();
 const nodes = ['127.0.0.1:7001', '127.0.0.1:7003', '127.0.0.1:7005'];
 const realEnv: CaseEnv = {
   schema, app: fuzzApps.lock.target, real: true, captured: [], served: new Set(serviceTargets.map((t) => t.service)),
-  wire: { nodes, strangers: ['127.0.0.1:1'], cluster: 'synod@127.0.0.1:7001', otherClusters: ['other'], anyTypes: false, words: wireWords },
+  wire: { nodes, strangers: ['127.0.0.1:1'], cluster: 'synod@127.0.0.1:7001', otherClusters: ['other'], anyTypes: false, words: wireWords, clusterId: null },
 };
 const simEnv: CaseEnv = {
   schema, app: fuzzApps.lock.target, real: false, captured: [], served: new Set(serviceTargets.filter((t) => t.simulated).map((t) => t.service)),

@@ -37,7 +37,8 @@ function short(service: string): string {
 
 /** The envelope a target sends: the simulator's carries the addressing its transport writes, real ones the cluster name too. */
 function envelope(env: CaseEnv, body: Record<string, unknown>, from: string, to: string): Record<string, unknown> {
-  return env.real ? { ...body, from, to, cluster: env.wire.cluster } : { from, to, ...body };
+  const id = env.wire.clusterId === null ? {} : { cluster_id: env.wire.clusterId };
+  return env.real ? { ...body, from, to, cluster: env.wire.cluster, ...id } : { from, to, ...body };
 }
 
 /**
@@ -53,6 +54,7 @@ export function channelRefusal(env: CaseEnv, t: ServiceTarget, method: MethodSch
       nodeId(seen['from'], 'from');
       const addressee = nodeId(seen['to'], 'to');
       if (seen['cluster'] !== env.wire.cluster) return 'another cluster';
+      if (env.wire.clusterId !== null && seen['cluster_id'] !== env.wire.clusterId) return 'another cluster id';
       if (addressee !== to) return 'addressed to another node';
     }
     t.decode!(seen);

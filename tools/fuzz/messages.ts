@@ -22,6 +22,11 @@ export interface WireEnv {
   readonly cluster: string | null;
   /** Names of other clusters, and names that are not names. */
   readonly otherClusters: readonly string[];
+  /**
+   * The cluster's id, where envelopes and control requests carry one (`cluster_id`, read from a
+   * node's status); null where the wire has none or the simulator sets it (sim-target.ts).
+   */
+  readonly clusterId: string | null;
   /** Values of any JS type (the simulator); else only what protobuf encodes (real processes). */
   readonly anyTypes: boolean;
   /** Words a field may plausibly hold besides node ids (enum-like strings, the app's procedures). */
@@ -75,7 +80,7 @@ function messageValue(schema: WireSchema, m: MessageSchema, rng: Prng, env: Wire
   return out;
 }
 
-/** The addressing fields every envelope and call carries (`from`, `to`, `cluster`), drawn as such. */
+/** The addressing fields every envelope and call carries (`from`, `to`, `cluster`, `cluster_id`), drawn as such. */
 function envelopeField(f: FieldSchema, rng: Prng, env: WireEnv, plausible: number, to?: string): unknown {
   if (f.kind !== 'string' || f.repeated) return undefined;
   const sane = rng.chance(plausible);
@@ -83,6 +88,7 @@ function envelopeField(f: FieldSchema, rng: Prng, env: WireEnv, plausible: numbe
     case 'from': return sane ? rng.pick([...env.nodes, ...env.strangers]) : hostileString(rng, env.strangers);
     case 'to': return sane && to !== undefined ? to : rng.chance(0.5) ? rng.pick(env.nodes) : hostileString(rng, env.strangers);
     case 'cluster': return sane && env.cluster !== null ? env.cluster : rng.chance(0.7) ? rng.pick(env.otherClusters) : hostileString(rng);
+    case 'cluster_id': return sane && env.clusterId !== null ? env.clusterId : rng.chance(0.5) ? 'zz-another-cluster-id' : hostileString(rng);
     default: return undefined;
   }
 }

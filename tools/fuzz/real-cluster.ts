@@ -79,6 +79,15 @@ export class RealCluster {
       ? all : undefined;
   }
 
+  /**
+   * The cluster's id as the first node's status reports it, or null where nodes have none (read
+   * by shape: the field came with issue 12's peers part, and envelopes must carry it to be heard).
+   */
+  async clusterId(): Promise<string | null> {
+    const s = await this.status.status(this.nodes[0]!.address) as unknown as { readonly clusterId?: unknown };
+    return typeof s.clusterId === 'string' && s.clusterId.length > 0 ? s.clusterId : null;
+  }
+
   /** The primary the first node that answers names (null: none known). */
   async primary(): Promise<string | null> {
     for (const n of this.nodes) {

@@ -56,9 +56,10 @@ export async function runRealBatches(opts: RealRunOptions, report: (r: BatchResu
   let failed = false;
   try {
     const captured = twinCapture(cluster.addresses);
-    process.stdout.write(`real cluster ${cluster.cluster}: ${cluster.addresses.join(' ')} (run directory ${cluster.dir})\n`);
+    const clusterId = await cluster.clusterId();
+    process.stdout.write(`real cluster ${cluster.cluster}${clusterId === null ? '' : ` (id ${clusterId})`}: ${cluster.addresses.join(' ')} (run directory ${cluster.dir})\n`);
     for (const seed of opts.seeds) {
-      const r = await runRealBatch(cluster, clients, transport, captured, seed, opts);
+      const r = await runRealBatch(cluster, clients, transport, captured, clusterId, seed, opts);
       failed ||= !r.ok;
       report(r);
     }
@@ -71,7 +72,7 @@ export async function runRealBatches(opts: RealRunOptions, report: (r: BatchResu
 }
 
 async function runRealBatch(cluster: RealCluster, clients: RawClients, transport: GrpcClientTransport, captured: readonly CapturedEnvelope[],
-  seed: number, opts: RealRunOptions): Promise<BatchResult> {
+  clusterId: string | null, seed: number, opts: RealRunOptions): Promise<BatchResult> {
   const started = performance.now();
   const caseRng = new Prng(seed ^ 0x0f0220aa);
   const app = fuzzApps.lock;
@@ -80,6 +81,7 @@ async function runRealBatch(cluster: RealCluster, clients: RawClients, transport
     wire: {
       nodes: cluster.addresses, strangers: ['127.0.0.1:1', '10.0.0.1:7001', 'ghost'], cluster: cluster.cluster,
       otherClusters: ['synod@10.0.0.1:7001', 'zz-another-cluster', `${cluster.cluster}.old`], anyTypes: false, words: wireWords,
+      clusterId,
     },
     app: app.target, real: true, served: new Set(serviceTargets.map((t) => t.service)), captured,
   };

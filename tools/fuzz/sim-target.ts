@@ -76,6 +76,7 @@ const ids: readonly NodeId[] = ['n1', 'n2', 'n3'];
 export function simWireEnv(): WireEnv {
   return {
     nodes: ids, strangers: ['n9', 'ghost', '10.0.0.1:7001'], cluster: null, otherClusters: ['synod@10.0.0.1:7001', 'another'], anyTypes: true, words: wireWords,
+    clusterId: null,
   };
 }
 
