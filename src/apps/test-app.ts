@@ -1,3 +1,4 @@
+import { limits } from '../options.js';
 import { AppError, type Json, defineApp, jsonState } from '../rsm/app.js';
 
 /**
@@ -10,7 +11,8 @@ import { AppError, type Json, defineApp, jsonState } from '../rsm/app.js';
  * - `get({ key })` → the counter's value (0 when unset)
  * - `length()` → the list's length
  * - `list()` → the whole list (for tests; keep lists small)
- * - `refuse({ code })` → always refused with an app error of that code (tests app errors)
+ * - `refuse({ code })` → always refused with an app error of that code (tests app errors); a code
+ *   longer than `limits.maxErrorTextLength` is refused `bad-args`
  */
 export interface TestState {
   readonly list: string[];
@@ -66,7 +68,10 @@ export const testApp = defineApp<TestState>({
     length: (state) => state.list.length,
     list: (state) => [...state.list],
     refuse: (_state, args) => {
-      throw new AppError(stringArg(args, 'code'), 'refused on request');
+      const code = stringArg(args, 'code');
+      // A longer code is no AppError code at all (the guard would report the app as failed).
+      if (code.length > limits.maxErrorTextLength) throw new AppError('bad-args', `code is longer than ${limits.maxErrorTextLength} characters`);
+      throw new AppError(code, 'refused on request');
     },
   },
   // `Object.fromEntries` makes own properties, `__proto__` too, so every key is written.

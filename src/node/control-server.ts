@@ -10,7 +10,7 @@ import { limits } from '../options.js';
 import type { PaxosLayer } from '../paxos/paxos-layer.js';
 import type { ConfigLayer } from '../config/config-layer.js';
 import type { GrpcTransport } from '../runtime/grpc-transport.js';
-import { serviceDefinition } from '../runtime/proto.js';
+import { addCheckedService } from '../runtime/grpc-undecodable.js';
 import { type Breakpoints, isBreakpointNumber } from './breakpoints.js';
 
 export const controlService = 'synod.control.Control';
@@ -107,7 +107,7 @@ export class ControlServer {
         }
       };
     }
-    server.addService(serviceDefinition(controlService), impl);
+    addCheckedService(server, controlService, impl, targets.logger);
     await new Promise<void>((resolve, reject) =>
       server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
     );

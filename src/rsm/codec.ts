@@ -50,8 +50,9 @@ const limitName = (bounds: JsonBounds): string => (bounds === argsBounds ? 'limi
  * on the text, by loops, before it is parsed; the refusal names the limit it broke.
  */
 function jsonText(v: unknown, path: string, bounds: JsonBounds): { readonly text: string; readonly value: Json } {
-  const s = text(v, path, bounds.maxBytes);
-  if (s.length * 3 > bounds.maxBytes && utf8Bytes(s) > bounds.maxBytes) {
+  const s = text(v, path, Number.MAX_SAFE_INTEGER);
+  // More UTF-16 units than bytes allowed is more UTF-8 bytes too (every unit takes at least one).
+  if (s.length > bounds.maxBytes || (s.length * 3 > bounds.maxBytes && utf8Bytes(s) > bounds.maxBytes)) {
     throw new InvalidMessageError(path, `more than ${bounds.maxBytes} bytes of JSON (${limitName(bounds)})`);
   }
   if (jsonTextDepth(s, bounds.maxDepth) > bounds.maxDepth) {

@@ -5,6 +5,7 @@ import type { Fields } from '../env/validate.js';
 import { callMethod, callMethodName, errorText, fieldOf } from './grpc-peers.js';
 import { type Refusal, type ServerContext, admitClient, isolated, refuse } from './grpc-server.js';
 import { retryAfterMetadata } from './grpc-status.js';
+import { addCheckedService } from './grpc-undecodable.js';
 import { serviceDefinition } from './proto.js';
 
 interface ServedService {
@@ -96,7 +97,7 @@ export class GrpcCalls {
       receive: receive as (from: ReturnAddress, request: unknown) => void,
     };
     const handler: grpc.handleUnaryCall<Fields, Fields> = (call, respond) => this.#call(served, call, respond);
-    ctx.server.addService(measuredDefinition(codec.service), { [callMethodName]: handler });
+    addCheckedService(ctx.server, codec.service, { [callMethodName]: handler }, ctx.log, measuredDefinition(codec.service));
     ctx.log.debug({ self: ctx.self, service: codec.service, method: method.path }, 'serving');
     return { answer: (to, answer) => this.#answer(served, to, answer) };
   }

@@ -9,6 +9,7 @@ import { type Refusal, type ServerContext, admitClusterId, refuse, wrongCluster 
 import { networkCodes } from './grpc-status.js';
 import { maySend } from '../env/cluster-id.js';
 import { serviceDefinition } from './proto.js';
+import { addCheckedService } from './grpc-undecodable.js';
 
 /** The one RPC of every channel's service: `rpc Deliver(Envelope) returns (Ack)`. */
 const deliverMethod = 'Deliver';
@@ -73,7 +74,7 @@ export class GrpcChannels {
       this.#hand(channel, verdict.from, verdict.msg);
     };
     // Adding a service to a bound server is supported since grpc-js 1.2 (grpc-node PR #1614).
-    ctx.server.addService(service, { [deliverMethod]: handler });
+    addCheckedService(ctx.server, codec.service, { [deliverMethod]: handler }, ctx.log);
     return { send: (to, msg) => this.#send(channel, to, msg) };
   }
 

@@ -6,6 +6,7 @@ import type { Fields } from '../env/validate.js';
 import { describeClusterName, errorText, fieldOf } from './grpc-peers.js';
 import { type ServerContext, admitClient } from './grpc-server.js';
 import { streamEndStatus } from './grpc-status.js';
+import { addCheckedService } from './grpc-undecodable.js';
 import { serviceDefinition } from './proto.js';
 
 /** The one RPC of every server-streaming service: `rpc Subscribe(<request>) returns (stream <message>)`. */
@@ -54,7 +55,7 @@ export class GrpcStreams {
     ctx.claim(codec.service, 'service');
     streamMethod(codec.service);
     const handler: grpc.handleServerStreamingCall<Fields, Fields> = (call) => this.#admit(codec as StreamCodec<unknown, unknown>, accept as (request: unknown, stream: ServerStream<unknown>) => void, call);
-    ctx.server.addService(serviceDefinition(codec.service), { [streamMethodName]: handler });
+    addCheckedService(ctx.server, codec.service, { [streamMethodName]: handler }, ctx.log);
     ctx.log.debug({ self: ctx.self, service: codec.service }, 'serving a stream');
   }
 

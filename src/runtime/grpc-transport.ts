@@ -56,7 +56,8 @@ export interface GrpcTransportConfig {
  * message on a channel whose codec does not admit newcomers is not sent (debug).
  *
  * Failure semantics are those of `Transport`, plus: a refused message is answered with a gRPC
- * status the sender logs (INVALID_ARGUMENT: failed the codec or the envelope check;
+ * status the sender logs (INVALID_ARGUMENT: failed the codec or the envelope check, or its bytes
+ * are not a message of its type at all (grpc-undecodable.ts; every service, calls and streams too);
  * FAILED_PRECONDITION: sent by a node of another cluster (or without a cluster name), of another
  * cluster id (both named; the refusal's trailing metadata names this node's cluster and id), by a
  * node without an id on a channel that does not admit newcomers, to a node without an id on such

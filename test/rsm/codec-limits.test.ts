@@ -35,6 +35,10 @@ test('arguments nested deeper than limits.maxJsonDepth are refused at decoding, 
 test('arguments over limits.maxRequestBytes are refused naming the limit; a string of brackets is not nesting', () => {
   refuses(() => clientServiceCodec.decodeRequest(wireCall(JSON.stringify('€'.repeat(limits.maxRequestBytes / 3)))), 'invoke.request.args',
     /more than 1048576 bytes of JSON \(limits\.maxRequestBytes\)/);
+  // More characters than the limit has bytes: named the same way (found by the fuzzer, which
+  // expects every refusal of a JSON limit to name it; this one said only "longer than 1048576 characters").
+  refuses(() => clientServiceCodec.decodeRequest(wireCall(JSON.stringify('x'.repeat(limits.maxRequestBytes)))), 'invoke.request.args',
+    /more than 1048576 bytes of JSON \(limits\.maxRequestBytes\)/);
   const brackets = JSON.stringify('['.repeat(10_000));
   const call = clientServiceCodec.decodeRequest(wireCall(brackets));
   assert.equal(call.kind === 'invoke' && call.request.args, '['.repeat(10_000));

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { testApp } from '../../src/apps/test-app.js';
 import type { Json } from '../../src/rsm/app.js';
 import { runHandler } from '../../src/rsm/app-guard.js';
+import { limits } from '../../src/options.js';
 import { simulateApp } from '../../tools/testkit/index.js';
 
 const prototypeKeys = Object.getOwnPropertyNames(Object.prototype);
@@ -22,6 +23,15 @@ test('every Object.prototype key is a counter key: add and get count it, the sta
   assert.deepEqual(copy, s);
   for (const [i, key] of prototypeKeys.entries()) assert.deepEqual(runHandler(testApp, copy, 'get', { key }), { ok: true, value: i + 2 });
   assert.equal(Object.getPrototypeOf({}), Object.prototype, 'no prototype was touched');
+});
+
+test('refuse answers the code asked for, and bad-args for a code no app error may carry (found by the fuzzer)', () => {
+  const s = testApp.initialState();
+  assert.deepEqual(runHandler(testApp, s, 'refuse', { code: 'nope' }), { ok: false, code: 'nope', message: 'refused on request' });
+  const long = runHandler(testApp, s, 'refuse', { code: 'c'.repeat(limits.maxErrorTextLength + 1) });
+  assert.ok(!long.ok && long.code === 'bad-args', JSON.stringify(long).slice(0, 200));
+  const atLimit = runHandler(testApp, s, 'refuse', { code: 'c'.repeat(limits.maxErrorTextLength) });
+  assert.ok(!atLimit.ok && atLimit.code.length === limits.maxErrorTextLength);
 });
 
 test('argument names are own properties only: a missing key is missing, whatever the prototype has', () => {

@@ -146,9 +146,12 @@ export class SimNode<P extends SimProcess> {
       try {
         msg = r.decode(wire);
       } catch (err) {
-        this.#sim.fail(`${this.id}: undecodable ${service} message from ${from}: ${(err as Error).message}`);
+        const untrusted = this.#sim.untrusted.get(wire);
+        if (untrusted !== undefined) untrusted.refused(this.id, err);
+        else this.#sim.fail(`${this.id}: undecodable ${service} message from ${from}: ${(err as Error).message}`);
         return;
       }
+      this.#sim.untrusted.get(wire)?.accepted(this.id);
       r.receive(from, msg);
       const crashDelay = this.#crashAfterMessageMs;
       if (crashDelay !== null) {

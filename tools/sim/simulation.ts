@@ -16,6 +16,14 @@ import { Trace } from './trace.js';
 
 export { type Boot, type NodeStatus, type SimProcess, SimNode } from './sim-node.js';
 
+/** What the injector of an untrusted wire message hears of it (`Simulation.untrusted`). */
+export interface UntrustedWire {
+  /** The receiver's codec accepted it: it was handed to the node. */
+  accepted(node: NodeId): void;
+  /** The receiver's codec refused it with `err`: nothing was handed to the node. */
+  refused(node: NodeId, err: unknown): void;
+}
+
 export interface SimulationOptions {
   readonly seed: number;
   /** Keep the trace's lines (for printing a replay); the digest is computed either way. */
@@ -43,6 +51,12 @@ export class Simulation {
   readonly nodes = new Map<NodeId, SimNode<SimProcess>>();
   /** Checker violations and node failures; a run passes when this stays empty. */
   readonly failures: string[] = [];
+  /**
+   * Wire messages that no node of the simulation sent: the fuzzer (tools/fuzz/) injects them as
+   * if from a peer or a client, and hears here whether the receiver's codec took each one in or
+   * refused it. For them a refusal is an answer to observe, not a failure of the run.
+   */
+  readonly untrusted = new WeakMap<object, UntrustedWire>();
   readonly #queue = new EventQueue();
   readonly #traceLogs: boolean;
   #now = 0;

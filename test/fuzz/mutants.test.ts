@@ -1,0 +1,42 @@
+// The fuzzer bites: with one guard of src/ removed (in a copy of dist/, never in the tree), the
+// same seed that passes on the real code fails, and its findings name what broke. The seed is
+// printed with every failure; replay a mutant with `npm run fuzz -- --mutate <name> --seed <seed>`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { safeFamilies } from '../../tools/fuzz/case-model.js';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mutants, runMutantCollected } from '../../tools/fuzz/mutants.js';
+import { runSimBatch } from '../../tools/fuzz/sim-target.js';
+
+const seed = Number(process.env['FUZZ_SEED'] ?? 1);
+const cases = 120;
+
+test(`seed ${seed} passes on the real code (the control for the mutants below)`, () => {
+  const r = runSimBatch({ seed, cases, families: safeFamilies });
+  assert.ok(r.ok, `seed ${seed}:\n${r.findings.join('\n')}`);
+});
+
+test('every mutant named in tools/fuzz/mutants.ts still finds the code it breaks (none silently tests nothing)', () => {
+  const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  for (const m of mutants) {
+    const text = readFileSync(join(dist, m.file), 'utf8');
+    assert.equal(text.split(m.find).length - 1, 1, `mutant ${m.name}: its text must occur once in dist/${m.file}`);
+  }
+  assert.deepEqual(mutants.map((m) => m.name), ['no-json-depth-check', 'no-handler-guard', 'undecodable-internal']);
+});
+
+test(`without the JSON depth check at the edge (limits.maxJsonDepth), seed ${seed} fails: deep arguments are no longer refused`, async () => {
+  const r = await runMutantCollected('no-json-depth-check', ['--seed', String(seed), '--cases', String(cases)]);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /must be refused \(args: limits\.maxJsonDepth\)|does not name limits\.maxJsonDepth/, r.output);
+  assert.match(r.output, /mutant no-json-depth-check: caught/);
+});
+
+test(`without the guard around app handlers, seed ${seed} fails: a node is stopped by an app's throw`, async () => {
+  const r = await runMutantCollected('no-handler-guard', ['--seed', String(seed), '--cases', String(cases)]);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /stopped by an error: AppError/, r.output);
+  assert.match(r.output, /went down/, r.output);
+});
