@@ -3,6 +3,7 @@ import type { AcceptedValue, PaxosMessage, PaxosValue } from './messages.js';
 import { type ProposalNumber, compareProposal, formatProposal } from './proposal-number.js';
 import { type PaxosContext, type PaxosOutbox, judge, majority } from './context.js';
 import type { Learner } from './learner.js';
+import { limits } from '../options.js';
 
 export const proposerTimers = { phase: 'proposer-phase' } as const;
 
@@ -200,6 +201,16 @@ export class Proposer {
   #startRound(out: PaxosOutbox): void {
     const a = this.#attempt!;
     const round = this.#maxRoundSeen + 1;
+    if (round > limits.maxRound) {
+      // Only a forged or corrupt message can have shown a round this high (rounds grow by one per
+      // attempt). A round above the limit would be persisted and then refused on every restart:
+      // give up the attempt instead, loudly; the node stays up and can still learn decisions.
+      this.#ctx.logger.error({ instance: a.instance, maxRoundSeen: this.#maxRoundSeen, maxRound: limits.maxRound },
+        'paxos: no round left below limits.maxRound (a peer sent a forged or corrupt round); not proposing');
+      this.#attempt = null;
+      out.cancelTimer(proposerTimers.phase);
+      return;
+    }
     this.#maxRoundSeen = round;
     out.persist({ kind: 'round', round });
     a.n = { round, node: this.#ctx.self };

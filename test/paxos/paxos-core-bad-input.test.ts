@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvariantViolation } from '../../src/env/errors.js';
+import { limits } from '../../src/options.js';
 import { CoreNet, to } from './core-net.js';
 import { a, b, c, inFlight, n, upcalls, decideView2 } from './paxos-core-support.js';
 
@@ -52,6 +53,23 @@ describe('Paxos core: refusing bad input', () => {
     assert.deepEqual(refused, ['decided', 'decisions']);
     net.deliverAll();
     assert.deepEqual(net.core(a).decided(3), [a, b]);
+  });
+
+  test('after a forged round at limits.maxRound a proposer gives up (error line) instead of persisting a round it could not read back', () => {
+    // Proves a node never persists a round above the limit its own codec enforces on restart (found by npm run fuzz, forged families).
+    const net = new CoreNet([a, b, c]);
+    decideView2(net);
+    net.inject(c, b, { kind: 'prepare', instance: 3, n: n(limits.maxRound, c) });
+    net.deliver(to(b, 'prepare'));
+    assert.equal(net.propose(b, 3, [a, b]), 'started');
+    const rounds = net.durable(b).flatMap((r) => (r.kind === 'round' ? [r.round] : []));
+    assert.ok(rounds.every((r) => r <= limits.maxRound), `rounds persisted: ${rounds.join(', ')}`);
+    assert.equal(net.core(b).proposingInstance, null, 'the attempt is given up');
+    assert.deepEqual(inFlight(net, 'prepare').filter((m) => m.from === b), [], 'no prepare sent');
+    const errors = net.logs.filter((l) => l.node === b && l.level === 'error').map((l) => l.msg);
+    assert.deepEqual(errors, ['paxos: no round left below limits.maxRound (a peer sent a forged or corrupt round); not proposing']);
+    net.crash(b);
+    assert.equal(net.core(b).decided(2)?.length, 3, 'b restarts from its records');
   });
 
   test('proposing a value no peer would accept stops the caller with an InvariantViolation', () => {
