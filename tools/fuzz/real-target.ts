@@ -176,15 +176,19 @@ async function forgePhase(cluster: RealCluster, clients: RawClients, env: CaseEn
   }
   await sleep(500);
   findings.push(...cluster.takeDeaths().map((d) => `a node died under forged peer messages: ${d}`));
+  await cluster.heal();
+  // One node at a time, each back in a quiet view of all three before the next: the app's state
+  // lives in memory, so restarting the nodes faster than they re-sync would lose it (a whole-cluster
+  // restart forgets the state by design until state is durable), which is not what this checks.
   for (const n of cluster.nodes) {
     try {
       await cluster.restart(n);
     } catch (err) {
       findings.push(`${n.address} did not start again after forged peer messages: ${(err as Error).message.split('\n')[0]}`);
+      continue;
     }
+    await checkQuiet(cluster, findings, `after forged peer messages and a restart of ${n.address}`);
   }
-  await cluster.heal();
-  await checkQuiet(cluster, findings, 'after forged peer messages and a restart of every node');
   return findings;
 }
 
