@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NodeProcess, eventually } from '../../tools/harness/node-process.js';
+import { NodeProcess, eventually, killAll } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { runSynod } from '../../tools/harness/cli-run.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
@@ -52,10 +52,7 @@ describe('synod node --app-module runs a user\'s own app on three real processes
   after(async () => {
     client?.close();
     await transport?.close();
-    for (const n of nodes ?? []) {
-      n.closeClient();
-      await n.kill('SIGKILL');
-    }
+    await killAll(nodes);
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import { NodeProcess, cliPath, eventually } from '../../tools/harness/node-process.js';
+import { NodeProcess, cliPath, eventually, killAll } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { runSynod } from '../../tools/harness/cli-run.js';
 import { queryStatus } from '../../src/cli/admin.js';
@@ -75,10 +75,7 @@ describe('peers are who they say, with real node processes', () => {
   });
 
   after(async () => {
-    for (const n of nodes ?? []) {
-      n.closeClient();
-      await n.kill('SIGKILL');
-    }
+    await killAll(nodes);
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeProcess, cliPath, eventually } from '../../tools/harness/node-process.js';
+import { NodeProcess, cliPath, eventually, killAll } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { runSynod } from '../../tools/harness/cli-run.js';
 import { queryStatus } from '../../src/cli/admin.js';
@@ -56,10 +56,7 @@ describe('synod status and synod control against three real lock-server processe
   });
 
   after(async () => {
-    for (const n of nodes ?? []) {
-      n.closeClient();
-      await n.kill('SIGKILL');
-    }
+    await killAll(nodes);
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeProcess, cliPath, eventually, withTimeout } from '../../tools/harness/node-process.js';
+import { NodeProcess, cliPath, eventually, withTimeout, killAll } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { StatusReader } from '../../tools/harness/status.js';
 import { GrpcLockClient } from '../../src/apps/lock/grpc-lock-client.js';
@@ -70,10 +70,7 @@ describe('lock owners belong to their client, between three real lock servers', 
     for (const close of closers.reverse()) await close();
     await transport?.close();
     await status?.close();
-    for (const n of nodes ?? []) {
-      n.closeClient();
-      await n.kill('SIGKILL');
-    }
+    await killAll(nodes);
     rmSync(root, { recursive: true, force: true });
   });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeProcess, cliPath, eventually, sleep } from '../../tools/harness/node-process.js';
+import { NodeProcess, cliPath, eventually, sleep, killAll } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { StatusReader } from '../../tools/harness/status.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
@@ -63,10 +63,7 @@ describe('every Object.prototype key as lock name and owner, against three real 
     waiter?.close();
     await transport?.close();
     await status?.close();
-    for (const n of nodes ?? []) {
-      n.closeClient();
-      await n.kill('SIGKILL');
-    }
+    await killAll(nodes);
     rmSync(root, { recursive: true, force: true });
   });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeProcess, cliPath, eventually } from '../../tools/harness/node-process.js';
+import { NodeProcess, cliPath, eventually, killAll } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { StatusReader } from '../../tools/harness/status.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
@@ -101,10 +101,7 @@ describe('lock server callbacks between three real processes', () => {
     for (const c of clients) c.close();
     await transport?.close();
     await status?.close();
-    for (const n of nodes ?? []) {
-      n.closeClient();
-      await n.kill('SIGKILL');
-    }
+    await killAll(nodes);
     rmSync(root, { recursive: true, force: true });
   });
 

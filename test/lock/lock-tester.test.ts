@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NodeProcess, cliPath, eventually, sleep, withTimeout } from '../../tools/harness/node-process.js';
+import { NodeProcess, cliPath, eventually, sleep, withTimeout, killAll } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { StatusReader } from '../../tools/harness/status.js';
 import { defaultClusterName } from '../../src/env/cluster-name.js';
@@ -118,10 +118,7 @@ describe('the lock tester against three real lock-server processes', () => {
   after(async () => {
     for (const c of clients) await c.close();
     await status?.close();
-    for (const n of nodes ?? []) {
-      n.closeClient();
-      await n.kill('SIGKILL');
-    }
+    await killAll(nodes);
     rmSync(root, { recursive: true, force: true });
   });
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import { NodeProcess, eventually, sleep } from '../../tools/harness/node-process.js';
+import { NodeProcess, eventually, sleep, killAll } from '../../tools/harness/node-process.js';
 import { type ProbeResult, callReplica, describeProbe } from '../../tools/harness/client-probe.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { StatusReader } from '../../tools/harness/status.js';
@@ -77,10 +77,7 @@ describe('RSM between three real replica processes', () => {
     client?.close();
     await transport?.close();
     await status?.close();
-    for (const n of nodes ?? []) {
-      n.closeClient();
-      await n.kill('SIGKILL');
-    }
+    await killAll(nodes);
     rmSync(root, { recursive: true, force: true });
   });
 

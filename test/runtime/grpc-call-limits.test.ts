@@ -1,7 +1,7 @@
 // The transport's edge for load: calls waiting for an answer are bounded in count and in bytes,
 // and one more is refused at once with RESOURCE_EXHAUSTED and a retry hint, never queued.
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { silentLogger } from '../../src/env/logger.js';
@@ -9,11 +9,10 @@ import type { Fields } from '../../src/env/validate.js';
 import type { TransportOptions } from '../../src/options.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { retryAfterMetadata, retryAfterOf } from '../../src/runtime/grpc-status.js';
-import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
 import { echoCallCodec } from '../conformance/echo-codec.js';
 import { callLog, expectFailure, holdCalls } from './grpc-call-support.js';
-import { type NodeConfig, capturingLogger, cluster, startNode, until } from './grpc-support.js';
+import { capturingLogger, cluster, until, closedAfterBlock } from './grpc-support.js';
 
 const echoCall = serviceDefinition(echoCallCodec.service)['Call'] as MethodDefinition<Fields, Fields, Fields, Fields>;
 
@@ -23,16 +22,7 @@ function wireBytes(n: number, text: string): number {
 }
 
 describe('the bounds of calls waiting at a GrpcTransport', { timeout: 60_000 }, () => {
-  const cleanup: Array<() => Promise<void> | void> = [];
-  after(async () => {
-    for (const step of cleanup.reverse()) await step();
-  });
-
-  async function node(config: NodeConfig = {}): Promise<GrpcTransport> {
-    const t = await startNode(config);
-    cleanup.push(() => t.close());
-    return t;
-  }
+  const { node, cleanup } = closedAfterBlock();
 
   function client(options: Partial<TransportOptions> = {}): GrpcClientTransport {
     const c = new GrpcClientTransport({ cluster, logger: silentLogger, options });

@@ -1,6 +1,6 @@
 // Request/response services over gRPC: GrpcTransport.serve, GrpcClientTransport, and connect.
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Logger } from '../../src/env/logger.js';
 import { silentLogger } from '../../src/env/logger.js';
 import { ReturnAddress } from '../../src/env/transport.js';
@@ -10,20 +10,11 @@ import { paxosCodec } from '../../src/paxos/codec.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { type Ping, echoCallCodec, maxEchoTextLength } from '../conformance/echo-codec.js';
-import { type NodeConfig, capturingLogger, cluster, sleep, startNode, statusName, until } from './grpc-support.js';
+import { capturingLogger, cluster, sleep, statusName, until, closedAfterBlock } from './grpc-support.js';
 import { RawCaller, callLog, expectFailure, holdCalls, serveEcho } from './grpc-call-support.js';
 
 describe('GrpcTransport.serve and GrpcClientTransport', { timeout: 60_000 }, () => {
-  const cleanup: Array<() => Promise<void> | void> = [];
-  after(async () => {
-    for (const step of cleanup.reverse()) await step();
-  });
-
-  async function node(config: NodeConfig = {}): Promise<GrpcTransport> {
-    const t = await startNode(config);
-    cleanup.push(() => t.close());
-    return t;
-  }
+  const { node, cleanup } = closedAfterBlock();
 
   function client(config: { cluster?: string; logger?: Logger; options?: Partial<TransportOptions> } = {}): GrpcClientTransport {
     const c = new GrpcClientTransport({

@@ -1,7 +1,7 @@
 // GrpcTransport's peer channels, gRPC-specific behaviour: what a peer that speaks the wire
 // format directly sees, partitions, reconnects, limits and lifecycle.
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { silentLogger } from '../../src/env/logger.js';
@@ -11,7 +11,7 @@ import { paxosCodec } from '../../src/paxos/codec.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
 import { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
-import { type NodeConfig, capturingLogger, cluster, clusterId, sleep, startNode, statusName, until } from './grpc-support.js';
+import { capturingLogger, cluster, clusterId, sleep, statusName, until, closedAfterBlock } from './grpc-support.js';
 
 const paxosDeliver = serviceDefinition(paxosCodec.service)['Deliver'] as MethodDefinition<Fields, object, Fields, object>;
 
@@ -47,16 +47,7 @@ class RawPeer {
 }
 
 describe('GrpcTransport', { timeout: 60_000 }, () => {
-  const cleanup: Array<() => Promise<void> | void> = [];
-  after(async () => {
-    for (const step of cleanup.reverse()) await step();
-  });
-
-  async function node(config: NodeConfig = {}): Promise<GrpcTransport> {
-    const t = await startNode(config);
-    cleanup.push(() => t.close());
-    return t;
-  }
+  const { node, cleanup } = closedAfterBlock();
 
   function rawPeer(target: NodeId): RawPeer {
     const peer = new RawPeer(target);

@@ -4,7 +4,7 @@
 // and streams between nodes carry the id too, while clients need none; an isolated node's
 // refusal says which cluster it is.
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import type { NodeId } from '../../src/env/types.js';
@@ -14,12 +14,11 @@ import type { ConfigMessage } from '../../src/config/messages.js';
 import { silentLogger } from '../../src/env/logger.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { RpcError, UnaryClient } from '../../src/runtime/grpc-client.js';
-import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
 import { type Ping, echoCallCodec, echoCodec, echoStreamCodec } from '../conformance/echo-codec.js';
 import type { StreamEnd } from '../../src/env/streams.js';
 import { callLog, expectFailure, serveEcho } from './grpc-call-support.js';
-import { type NodeConfig, capturingLogger, cluster, clusterId, sleep, startNode, statusName, until } from './grpc-support.js';
+import { capturingLogger, cluster, clusterId, sleep, statusName, until, closedAfterBlock } from './grpc-support.js';
 
 const beat: ConfigMessage = { kind: 'heartbeat', vid: 1, incarnation: 'i', stale: false };
 const echoDeliver = serviceDefinition(echoCodec.service)['Deliver'] as MethodDefinition<Fields, object, Fields, object>;
@@ -37,16 +36,7 @@ function rawDeliver(target: NodeId, envelope: Fields): Promise<{ code: grpc.stat
 }
 
 describe('GrpcTransport: cluster ids', () => {
-  const cleanup: Array<() => Promise<void> | void> = [];
-  after(async () => {
-    for (const step of cleanup.reverse()) await step();
-  });
-
-  async function node(config: NodeConfig = {}): Promise<GrpcTransport> {
-    const t = await startNode(config);
-    cleanup.push(() => t.close());
-    return t;
-  }
+  const { node, cleanup } = closedAfterBlock();
 
   test('a message of another cluster id is refused with FAILED_PRECONDITION naming both ids, logged at warn, never delivered', async () => {
     const logB = capturingLogger();

@@ -1,6 +1,7 @@
 // Shared by the gRPC transport tests: nodes on free loopback ports, real-time polling, a
 // logger that keeps its lines.
 import { createServer } from 'node:net';
+import { after } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../src/env/logger.js';
 import { silentLogger } from '../../src/env/logger.js';
@@ -95,3 +96,20 @@ export function capturingLogger(lines: LogLine[] = [], bindings: object = {}): L
 }
 
 export const statusName = (code: grpc.status): string => grpc.status[code] ?? String(code);
+
+/**
+ * For a describe block: `node()` starts a transport that is closed after the block, and
+ * `cleanup` takes any other closing step; the steps run in reverse order.
+ */
+export function closedAfterBlock(): { node: (config?: NodeConfig) => Promise<GrpcTransport>; cleanup: Array<() => Promise<void> | void> } {
+  const cleanup: Array<() => Promise<void> | void> = [];
+  after(async () => {
+    for (const step of cleanup.reverse()) await step();
+  });
+  const node = async (config: NodeConfig = {}): Promise<GrpcTransport> => {
+    const t = await startNode(config);
+    cleanup.push(() => t.close());
+    return t;
+  };
+  return { node, cleanup };
+}

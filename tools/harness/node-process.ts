@@ -232,6 +232,14 @@ export class NodeProcess {
   }
 }
 
+/** Ends a test's node processes (SIGKILL, their control clients closed); `nodes` may be unset when `before` failed early. */
+export async function killAll(nodes: readonly NodeProcess[] | undefined): Promise<void> {
+  for (const n of nodes ?? []) {
+    n.closeClient();
+    await n.kill('SIGKILL');
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
