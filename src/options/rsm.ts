@@ -72,12 +72,13 @@ export interface RsmOptions {
   readonly busyRetryAfterMs: number;
   /**
    * The client table (`ClientTable`). Every this long the serving primary submits a sweep (a
-   * replicated request no client can send) carrying its wall-clock time and the three table
+   * replicated request no client can send) carrying the table's clock plus the time it measured
+   * since its previous sweep (monotonic, at most two intervals: `ClientSweeper`) and the three table
    * options below; executing it advances the table's replicated clock (never backwards) and drops
    * entries idle longer than `clientRetentionMs`. The options a sweep carries are the ones in
    * force on every replica from then on (a node's own values matter only where it stamps sweeps,
    * or at the genesis of a cluster), so replicas never disagree about them. Default 10 s: one
-   * tiny replicated request, and an expiry comes at most that late.
+   * tiny replicated request; an expiry comes up to about two intervals late, never early.
    */
   readonly clientTableSweepMs: number;
   /**

@@ -142,7 +142,7 @@ export class ClientTable {
     this.#clock = clockMs;
   }
 
-  /** The replicated clock (ms on the stamping primaries' wall clocks); null before the first sweep. */
+  /** The replicated clock (ms: started at a primary's wall clock, then moved by time primaries measured); null before the first sweep. */
   get clockMs(): number | null {
     return this.#clock;
   }
@@ -197,7 +197,7 @@ export class ClientTable {
   }
 
   /**
-   * A sweep stamped by a primary at its wall-clock `nowMs`, carrying its `limits`: the clock
+   * A sweep stamped by a primary with `nowMs` (see `ClientSweeper`), carrying its `limits`: the clock
    * moves to `nowMs` unless it is already past it (it never goes back), the limits take effect,
    * and entries idle longer than `retentionMs` are dropped, then entries beyond `maxClients`
    * evicted as far as they are evictable. The first sweep starts the clock: entries recorded

@@ -91,6 +91,11 @@ export class ReplicatedState<S> {
     return this.#table.size;
   }
 
+  /** The client table's replicated clock (null before the first sweep): what the next sweep advances. */
+  get tableClockMs(): number | null {
+    return this.#table.clockMs;
+  }
+
   /**
    * Executes one request at viewstamp `vs`: the client table decides (see `Execution` and
    * `ClientTable`), and only a new request runs against the state and is recorded. A sweep of the

@@ -129,6 +129,11 @@ export class Replica<S> {
     return this.#held.clients;
   }
 
+  /** The client table's replicated clock in the state held here (null before the first sweep). */
+  get tableClockMs(): number | null {
+    return this.#held.tableClockMs;
+  }
+
   /** Request bytes the serving primary holds in flight (`RsmOptions.maxInFlightBytes`). */
   get inFlightBytes(): number {
     return this.#mode.kind === 'primary' ? this.#mode.pipeline.bytes : 0;
