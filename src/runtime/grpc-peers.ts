@@ -101,6 +101,11 @@ export class PeerClients {
     return this.#clients.size;
   }
 
+  /** The largest message these clients send or receive (`TransportOptions.maxMessageBytes`). */
+  get maxMessageBytes(): number {
+    return this.#options.maxMessageBytes;
+  }
+
   /**
    * The cached client for `peer`, created on first use, and marked most recently used; creating
    * one beyond `maxPeerClients` closes the least recently used one (calls it has not started yet
@@ -242,7 +247,7 @@ export function callChannel<Req, Ans>(
   };
 
   const refused = (server: NodeId, err: grpc.ServiceError): void => {
-    const failure = callFailureOf(err, ctx.cluster);
+    const failure = callFailureOf(err, ctx.cluster, peers.maxMessageBytes);
     const fields = { server, service, code: statusName(err.code), failure: failure.kind, details: err.details || err.message };
     // A server that is down or slow is normal (the client tries another); a refusal means the
     // two sides disagree about the cluster or the wire format, or the request is bad: visible.

@@ -74,15 +74,17 @@ export function retryAfterOf(metadata: grpc.Metadata | undefined): number | unde
   return Number.isInteger(ms) && ms <= maxRetryAfterMs ? ms : undefined;
 }
 
-/** How grpc-js words a refusal for size, when receiving ("Received message larger than max") or sending. */
-const messageTooLarge = /(Received|Attempted to send) message (larger than max|with a size larger than)/;
+/** How grpc-js words this end's refusal to send a message over its limit: the call never left. */
+const sendTooLarge = /Attempted to send message with a size larger than/;
+/** How grpc-js words a refusal to receive one, by either end: "(size vs the receiver's limit)". */
+const receivedTooLarge = /Received message larger than max \((\d+) vs (\d+)\)/;
 
 /**
  * What a client call that ended with `err` means (see `CallFailure`). `expected` is the cluster
  * the client named in the call. A FAILED_PRECONDITION without a cluster in its metadata is not a
  * refusal synod makes of calls: reported as `internal`.
  */
-export function callFailureOf(err: grpc.ServiceError, expected: string): CallFailure {
+export function callFailureOf(err: grpc.ServiceError, expected: string, ownMaxMessageBytes?: number): CallFailure {
   const detail = `${statusName(err.code)}: ${err.details || err.message}`;
   switch (err.code) {
     case grpc.status.UNAVAILABLE:
@@ -99,9 +101,18 @@ export function callFailureOf(err: grpc.ServiceError, expected: string): CallFai
     case grpc.status.RESOURCE_EXHAUSTED: {
       const retryAfterMs = retryAfterOf(err.metadata);
       if (retryAfterMs !== undefined) return { kind: 'overloaded', detail, retryAfterMs };
-      // gRPC's own message-size refusal (either end's `maxMessageBytes`): the same message is
-      // refused on every retry, so it is a bad request, not load to wait out.
-      if (messageTooLarge.test(detail)) return { kind: 'invalid-request', detail: `the message is larger than a node or this client accepts (transport.maxMessageBytes): ${detail}` };
+      // gRPC's own message-size refusals: the same message is refused on every retry, so they
+      // are not load to wait out. A request this end could not send, or the server could not
+      // receive (its limit, not ours, in the detail), never ran: a bad request. An answer this
+      // end could not receive (our own limit in the detail; a request over it is refused at
+      // send) may come from a call that ran: an answer this client cannot read, outcome unknown.
+      if (sendTooLarge.test(detail)) return { kind: 'invalid-request', detail: `the request is larger than this client sends (transport.maxMessageBytes): ${detail}` };
+      const received = receivedTooLarge.exec(detail);
+      if (received !== null) {
+        return Number(received[2]) === ownMaxMessageBytes
+          ? { kind: 'invalid-answer', detail: `the answer is larger than this client accepts (transport.maxMessageBytes); the call may have run: ${detail}` }
+          : { kind: 'invalid-request', detail: `the request is larger than the node accepts (its transport.maxMessageBytes): ${detail}` };
+      }
       return { kind: 'overloaded', detail };
     }
     case grpc.status.UNIMPLEMENTED:

@@ -1,7 +1,8 @@
 // Proves `synod node --options FILE`: every refusal of a bad file names what is wrong (a usage
 // error, exit 2, before the node listens), and a good file's options take effect on a real
 // process: a node whose transport.maxMessageBytes is 4 KiB serves a small call and refuses a
-// 10 KB one at once as an invalid request (a message too large is never retried as load).
+// 10 KB one at once as an invalid request (a message too large is never retried as load), and
+// an answer too large for the client is an unknown outcome, never "not executed".
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { UsageError } from '../../src/cli/args.js';
 import { NodeProcess } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { runSynod } from '../../tools/harness/cli-run.js';
-import { InvalidArgumentError, type SynodClient, connect } from '../../src/index.js';
+import { DeadlineExceededError, InvalidArgumentError, type SynodClient, connect } from '../../src/index.js';
 
 const refused = (text: string, pattern: RegExp): void => {
   assert.throws(() => parseNodeOptions(text, 'o.json'), (err: unknown) => {
@@ -74,11 +75,27 @@ describe('synod node --options on a real process', () => {
     const started = Date.now();
     await assert.rejects(client.invoke('append', { item: 'x'.repeat(10_000) }, { deadlineMs: 20_000 }), (err: unknown) => {
       assert.ok(err instanceof InvalidArgumentError, String(err));
-      assert.match(err.message, /larger than a node or this client accepts \(transport\.maxMessageBytes\).*\(\d+ vs 4096\)/);
+      assert.match(err.message, /the request is larger than the node accepts \(its transport\.maxMessageBytes\).*\(\d+ vs 4096\)/);
       return true;
     });
     // Refused as a bad request, not retried as load until the 20 s deadline.
     assert.ok(Date.now() - started < 10_000, `refused after ${Date.now() - started} ms`);
     assert.equal(await client.invoke('length', null), 1, 'the refused call was never executed');
+  });
+
+  test('an answer larger than the client accepts is never reported as a call that did not run: the outcome is unknown', async () => {
+    const small = await connect({ members: [node.address], transport: { maxMessageBytes: 2048 } });
+    try {
+      for (let i = 0; i < 6; i++) await small.invoke('append', { item: `${i}`.repeat(500) });
+      // `list` answers about 3 KB: the node sends it (its limit is 4 KiB), this client refuses it.
+      await assert.rejects(small.invoke('list', null, { deadlineMs: 1500 }), (err: unknown) => {
+        assert.ok(!(err instanceof InvalidArgumentError), `not "refused, not executed": ${String(err)}`);
+        assert.ok(err instanceof DeadlineExceededError, String(err));
+        assert.match(err.message, /the answer is larger than this client accepts \(transport\.maxMessageBytes\); the call may have run/);
+        return true;
+      });
+    } finally {
+      await small.close();
+    }
   });
 });
