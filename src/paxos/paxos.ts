@@ -166,17 +166,27 @@ export class Paxos {
     this.#learner.onKnown(peer, { kind: 'known', instance }, out);
   }
 
+  /**
+   * Whether a prepare or accept of `from` for `instance` may raise this proposer's rounds: not
+   * when the value rule refuses the sender (not an acceptor of the view before `instance`, when
+   * this node knows it). A stranger's round near `limits.maxRound` would otherwise leave this node
+   * no round to propose with (the acceptor refuses such a message too).
+   */
+  #mayMoveRounds(from: NodeId, instance: number): boolean {
+    return judge(this.#ctx, this.#learner.value(instance - 1), null, from).kind !== 'refused';
+  }
+
   onMessage(from: NodeId, m: PaxosMessage, out: PaxosOutbox): void {
     if (!this.#inRange(from, m, out)) return;
     const before = this.#learner.contiguous;
     switch (m.kind) {
       case 'prepare':
-        this.#proposer.observe(m.n);
+        if (this.#mayMoveRounds(from, m.instance)) this.#proposer.observe(m.n);
         this.#learner.noteKnownAt(from, m.instance - 1, out);
         this.#acceptor.onPrepare(from, m, out);
         break;
       case 'accept':
-        this.#proposer.observe(m.n);
+        if (this.#mayMoveRounds(from, m.instance)) this.#proposer.observe(m.n);
         this.#learner.noteKnownAt(from, m.instance - 1, out);
         this.#acceptor.onAccept(from, m, out);
         break;

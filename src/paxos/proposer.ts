@@ -176,8 +176,9 @@ export class Proposer {
   }
 
   onReject(from: NodeId, m: Extract<PaxosMessage, { kind: 'reject' }>, out: PaxosOutbox): void {
-    this.observe(m.promised);
     const a = this.#attempt;
+    // Only an acceptor of the attempt's view moves the rounds (a stranger's forged round must not).
+    if (a !== null && a.acceptors.includes(from)) this.observe(m.promised);
     if (a === null || a.instance !== m.instance || compareProposal(a.n, m.n) !== 0 || !a.acceptors.includes(from)) return;
     if (a.phase === 'backing-off') return;
     this.#ctx.logger.debug(

@@ -2,6 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvariantViolation } from '../../src/env/errors.js';
 import { limits } from '../../src/options.js';
+import { viewRule } from '../../src/config/view-rule.js';
+import type { NodeId } from '../../src/env/types.js';
 import { CoreNet, to } from './core-net.js';
 import { a, b, c, inFlight, n, upcalls, decideView2 } from './paxos-core-support.js';
 
@@ -70,6 +72,19 @@ describe('Paxos core: refusing bad input', () => {
     assert.deepEqual(errors, ['paxos: no round left below limits.maxRound (a peer sent a forged or corrupt round); not proposing']);
     net.crash(b);
     assert.equal(net.core(b).decided(2)?.length, 3, 'b restarts from its records');
+  });
+
+  test('a stranger\'s prepare at limits.maxRound moves no round: the proposer still decides the next view', () => {
+    // Proves a forged round from a sender the view rule refuses cannot leave a node without rounds (review M3).
+    const net = new CoreNet([a, b, c], { rule: viewRule });
+    decideView2(net, [a, b]);
+    net.inject('127.0.0.1:9' as NodeId, b, { kind: 'prepare', instance: 3, n: n(limits.maxRound, '127.0.0.1:9' as NodeId) });
+    net.deliver(to(b, 'prepare'));
+    assert.equal(net.propose(b, 3, [a, b, c]), 'started');
+    net.deliverAll();
+    assert.deepEqual(net.core(b).decided(3), [a, b, c], 'the next view is decided');
+    const rounds = net.durable(b).flatMap((r) => (r.kind === 'round' ? [r.round] : []));
+    assert.ok(rounds.every((r) => r < 100), `rounds persisted: ${rounds.join(', ')}`);
   });
 
   test('proposing a value no peer would accept stops the caller with an InvariantViolation', () => {
