@@ -5,7 +5,7 @@ import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import type { Callback, Json } from './app.js';
 import { type AppFailures, AppGuard } from './app-guard.js';
-import { type Execution, type Outcome, sweepProc } from './client-table.js';
+import { type Execution, type Outcome, isReservedProc, sweepProc } from './client-table.js';
 import { BackupExecution, ReplicatedState } from './execution.js';
 import type { ClientCall, ReplicaMessage, Request } from './messages.js';
 import { Pipeline, answerBusy } from './pipeline.js';
@@ -255,7 +255,10 @@ export class Replica<S> {
       options: this.#options,
       mutations: this.#mutations,
       execute: (vs, request, digest, out) => this.#execute(vs, request, out, digest),
-      afterExecute: (r, out) => this.#emitCallbacks({ proc: r.proc, args: r.args }, out),
+      // synod's own procedures (the table's sweeps) are none of the app's business.
+      afterExecute: (r, out) => {
+        if (!isReservedProc(r.proc)) this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
+      },
     });
   }
 

@@ -6,8 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type TestState, testApp } from '../../src/apps/test-app.js';
 import { type Json, defineApp } from '../../src/rsm/app.js';
-import { limits } from '../../src/options.js';
+import { defaultRsmOptions, limits } from '../../src/options.js';
+import { sweepProc } from '../../src/rsm/client-table.js';
 import { RsmScenario, viewChangeMs } from './support.js';
+
+/** Every procedure `flakyApp.callbacks` was called after. */
+const procsSeenByCallbacks = new Set<string>();
 
 /** Which steps of `flakyApp` fail now (the tests switch them). */
 const broken = { callbacks: false, marshal: false, unmarshal: false, initialState: false };
@@ -28,7 +32,8 @@ const flakyApp = defineApp<TestState>({
       return v;
     },
   },
-  callbacks: (state) => {
+  callbacks: (state, request) => {
+    if (request !== undefined) procsSeenByCallbacks.add(request.proc);
     if (broken.callbacks) throw new Error('callbacks broke');
     return [{ clientId: 'watcher', message: { length: state.list.length } }];
   },
@@ -61,6 +66,21 @@ test('callbacks that throw after every request: the primary serves on and counts
   load.waitMoreAcked(20);
   const primary = s.primaryOf('n1');
   assert.ok(s.core(primary).appFailures.callbacks >= 20, JSON.stringify(s.core(primary).appFailures));
+  s.finish(load, ['n1', 'n2', 'n3']);
+  everyNodeUp(s, ['n1', 'n2', 'n3']);
+});
+
+test('the app\'s callbacks follow the app\'s requests only, never synod\'s own (the client table\'s sweeps)', () => {
+  const s = scenario(815);
+  s.growTo(['n1', 'n2', 'n3']);
+  procsSeenByCallbacks.clear();
+  const load = s.load(['c1']).start();
+  load.waitMoreAcked(5);
+  const sweepsBefore = s.executions.filter((e) => e.request.proc === sweepProc).length;
+  s.cluster.runFor(3 * defaultRsmOptions.clientTableSweepMs);
+  assert.ok(s.executions.filter((e) => e.request.proc === sweepProc).length > sweepsBefore, 'sweeps executed meanwhile');
+  assert.ok(procsSeenByCallbacks.size > 0, 'callbacks ran after the load\'s requests');
+  assert.deepEqual([...procsSeenByCallbacks].filter((p) => p.startsWith('synod:')), []);
   s.finish(load, ['n1', 'n2', 'n3']);
   everyNodeUp(s, ['n1', 'n2', 'n3']);
 });
