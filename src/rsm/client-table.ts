@@ -1,5 +1,6 @@
 import { invariant } from '../env/errors.js';
 import type { Json } from './app.js';
+import { isInternalClientId } from './messages.js';
 
 /** The outcome of one executed request, as returned to its client (and kept for retries). */
 export type Outcome =
@@ -160,7 +161,10 @@ export class ClientTable {
     const e = this.#entries.get(clientId);
     if (e === undefined) {
       if (!first) return { kind: 'expired' };
-      return this.#hasRoom() ? { kind: 'new' } : { kind: 'full' };
+      // A node's own requests (a session's expiry, a sweep) are never kept waiting by a table
+      // full of clients: a dead client's locks must still be expired under a flood of new ids.
+      // There are at most two such ids per node, so the table holds at most that many more.
+      return this.#hasRoom() || isInternalClientId(clientId) ? { kind: 'new' } : { kind: 'full' };
     }
     if (seq > e.seq) return { kind: 'new' };
     if (seq === e.seq) return e.digest === digest ? { kind: 'done', outcome: e.outcome } : { kind: 'conflict' };

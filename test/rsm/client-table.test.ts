@@ -124,6 +124,18 @@ test('a new client beyond maxClients evicts the least recently active entry once
   assert.deepEqual(t.check('b', 2, d2, false), { kind: 'expired' });
 });
 
+test('a node\'s own request is never refused for a full table (a session expiry under a flood of new ids)', () => {
+  const t = table({ maxClients: 2, evictableAfterMs: 100, retentionMs: 10_000 });
+  t.sweep(0, t.limits);
+  t.record('a', 1, d1, ok(1));
+  t.record('b', 1, d1, ok(2));
+  assert.deepEqual(t.check('c', 1, d1, true), { kind: 'full' });
+  assert.deepEqual(t.check('synod:sessions@n1', 1, d1, true), { kind: 'new' });
+  t.record('synod:sessions@n1', 1, d1, ok(3));
+  assert.equal(t.size, 3, 'one entry beyond maxClients, for the node\'s own id');
+  assert.deepEqual(t.check('synod:sessions@n1', 1, d1, true), { kind: 'done', outcome: ok(3) });
+});
+
 test('a refusal is recorded only where the table has room', () => {
   // Proves refusals cannot push the table beyond maxClients.
   const t = table({ maxClients: 1 });
