@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import {
   type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions,
-  callbackOptions, defaultConfigOptions, paxosOptions, rsmOptions, transportOptions, withDefaults,
+  callbackOptions, checkRsmFitsTransport, defaultConfigOptions, paxosOptions, rsmOptions, transportOptions, withDefaults,
 } from '../options.js';
 import { UsageError } from './args.js';
 
@@ -60,6 +60,12 @@ export function parseNodeOptions(text: string, path: string): NodeOptionsFile {
       throw new UsageError(`--options ${path}: ${(err as Error).message}`);
     }
     result[district] = given;
+  }
+  try {
+    checkRsmFitsTransport(rsmOptions(result['rsm'] as Partial<RsmOptions> | undefined),
+      transportOptions(result['transport'] as Partial<TransportOptions> | undefined).maxMessageBytes);
+  } catch (err) {
+    throw new UsageError(`--options ${path}: ${(err as Error).message}`);
   }
   return result as NodeOptionsFile;
 }

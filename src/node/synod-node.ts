@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
-import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions } from '../options.js';
+import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, rsmOptions, transportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import type { CallbackHub } from './callback-hub.js';
@@ -145,7 +145,9 @@ export class SynodNode {
     // does not matter, and the layers below take the app as it comes.
     const nodeApp = config.app as NodeApp<never> | undefined;
     const appIdentity: AppIdentity | null = nodeApp === undefined ? null : { name: nodeApp.app.name, version: nodeApp.app.version };
-    callbackOptions(config.callbacks); // bad options refuse the start before anything is touched
+    // Bad options refuse the start before anything is touched.
+    callbackOptions(config.callbacks);
+    if (nodeApp !== undefined) checkRsmFitsTransport(rsmOptions(config.rsm), transportOptions(config.transport).maxMessageBytes);
     if (config.testMutations !== undefined && config.controlAddress === undefined) {
       throw new RangeError('test mutations break the protocol on purpose: they are refused unless the test control service is on');
     }

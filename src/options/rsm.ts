@@ -143,10 +143,30 @@ export const defaultRsmOptions: RsmOptions = {
 /** RSM options with defaults filled in and checked against each other. */
 export function rsmOptions(given: Partial<RsmOptions> | undefined): RsmOptions {
   const o = withDefaults(defaultRsmOptions, given, 'rsm');
-  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight'] as const) {
+  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight', 'maxClients'] as const) {
     if (!Number.isInteger(o[key])) throw new RangeError(`rsm.${key} must be a positive integer, got ${o[key]}`);
   }
   if (o.clientInFlightShare > 1) throw new RangeError(`rsm.clientInFlightShare must be at most 1, got ${o.clientInFlightShare}`);
   if (o.invokeRetryMaxMs < o.invokeRetryMs) throw new RangeError('rsm.invokeRetryMaxMs must not be below rsm.invokeRetryMs');
+  if (o.clientRetentionMs < o.clientEvictableAfterMs) {
+    throw new RangeError('rsm.clientRetentionMs must not be below rsm.clientEvictableAfterMs (an idle entry is dropped after the one, evictable after the other)');
+  }
   return o;
+}
+
+/**
+ * Room a message needs beyond the state chunk it carries: the envelope's node ids, cluster name
+ * and id and the chunk's fields take well under 1 KiB (`limits` bound each); 4 KiB leaves room.
+ */
+export const stateChunkOverheadBytes = 4 * 1024;
+
+/**
+ * Checks what ties the RSM options to the transport's: a state chunk must fit in a message
+ * (otherwise every chunk is refused at send and a state transfer never ends). Thrown as a
+ * `RangeError` naming both, before the node starts.
+ */
+export function checkRsmFitsTransport(rsm: Pick<RsmOptions, 'stateChunkBytes'>, maxMessageBytes: number): void {
+  if (rsm.stateChunkBytes + stateChunkOverheadBytes > maxMessageBytes) {
+    throw new RangeError(`rsm.stateChunkBytes (${rsm.stateChunkBytes}) plus ${stateChunkOverheadBytes} bytes of envelope must fit in transport.maxMessageBytes (${maxMessageBytes})`);
+  }
 }

@@ -1,6 +1,6 @@
 // Proves `synod node --options FILE`: every refusal of a bad file names what is wrong (a usage
 // error, exit 2, before the node listens), and a good file's options take effect on a real
-// process: a node whose transport.maxMessageBytes is 4 KiB serves a small call and refuses a
+// process: a node whose transport.maxMessageBytes is 8 KiB serves a small call and refuses a
 // 10 KB one at once as an invalid request (a message too large is never retried as load), and
 // an answer too large for the client is an unknown outcome, never "not executed".
 import { after, before, describe, test } from 'node:test';
@@ -33,6 +33,9 @@ test('an options file is refused, naming what is wrong, when it is not JSON, not
   refused('{"rsm": {"maxInFlight": 0}}', /rsm\.maxInFlight must be a positive number, got 0/);
   refused('{"paxos": {"phaseTimeoutMs": 500, "phaseTimeoutMaxMs": 100}}', /phaseTimeoutMaxMs must not be below/);
   refused('{"transport": {"maxStreams": 1.5}}', /transport\.maxStreams must be a positive integer/);
+  refused('{"rsm": {"maxClients": 1000.5}}', /rsm\.maxClients must be a positive integer/);
+  refused('{"rsm": {"clientRetentionMs": 60000, "clientEvictableAfterMs": 300000}}', /clientRetentionMs must not be below rsm\.clientEvictableAfterMs/);
+  refused('{"transport": {"maxMessageBytes": 262144}}', /rsm\.stateChunkBytes \(262144\) plus 4096 bytes of envelope must fit in transport\.maxMessageBytes \(262144\)/);
   assert.deepEqual(parseNodeOptions('{"config": {"suspectAfterMissed": 10}, "rsm": {}}', 'o.json'),
     { config: { suspectAfterMissed: 10 }, rsm: {} }, 'a good file gives exactly what it sets');
 });
@@ -47,7 +50,7 @@ describe('synod node --options on a real process', () => {
     const [port] = await freePortPairs(1);
     node = new NodeProcess({ port: port!, first: `127.0.0.1:${port}`, dataDir: join(root, 'n1'), logLevel: 'warn' });
     const file = join(root, 'options.json');
-    writeFileSync(file, JSON.stringify({ transport: { maxMessageBytes: 4096 } }));
+    writeFileSync(file, JSON.stringify({ transport: { maxMessageBytes: 8192 }, rsm: { stateChunkBytes: 4096 } }));
     await node.start(['--app', 'test', '--options', file]);
     client = await connect({ members: [node.address] });
   });
@@ -75,7 +78,7 @@ describe('synod node --options on a real process', () => {
     const started = Date.now();
     await assert.rejects(client.invoke('append', { item: 'x'.repeat(10_000) }, { deadlineMs: 20_000 }), (err: unknown) => {
       assert.ok(err instanceof InvalidArgumentError, String(err));
-      assert.match(err.message, /the request is larger than the node accepts \(its transport\.maxMessageBytes\).*\(\d+ vs 4096\)/);
+      assert.match(err.message, /the request is larger than the node accepts \(its transport\.maxMessageBytes\).*\(\d+ vs 8192\)/);
       return true;
     });
     // Refused as a bad request, not retried as load until the 20 s deadline.
@@ -87,7 +90,7 @@ describe('synod node --options on a real process', () => {
     const small = await connect({ members: [node.address], transport: { maxMessageBytes: 2048 } });
     try {
       for (let i = 0; i < 6; i++) await small.invoke('append', { item: `${i}`.repeat(500) });
-      // `list` answers about 3 KB: the node sends it (its limit is 4 KiB), this client refuses it.
+      // `list` answers about 3 KB: the node sends it (its limit is 8 KiB), this client refuses it.
       await assert.rejects(small.invoke('list', null, { deadlineMs: 1500 }), (err: unknown) => {
         assert.ok(!(err instanceof InvalidArgumentError), `not "refused, not executed": ${String(err)}`);
         assert.ok(err instanceof DeadlineExceededError, String(err));
