@@ -5,42 +5,15 @@
 // stream is accepted in time, and follows the primary guess.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import type { ClientStream, StreamCodec, StreamEnd, StreamHandlers } from '../../src/env/streams.js';
 import type { Channel, ClientTransport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
 import { StreamCallbackSubscriber } from '../../src/apps/lock/callback-subscriber.js';
 import { reactionTo } from '../../src/apps/lock/callback-subscription.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 /** Time that moves only when the test says; due timers fire in (time, arming) order. */
-class ManualClock implements Clock {
-  #now = 0;
-  #next = 0;
-  readonly #timers = new Map<number, { at: number; fire: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimer(delayMs: number, fire: () => void): TimerHandle {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + delayMs, fire });
-    return { cancel: () => void this.#timers.delete(id) };
-  }
-
-  advance(ms: number): void {
-    const end = this.#now + ms;
-    for (;;) {
-      const due = [...this.#timers.entries()].filter(([, t]) => t.at <= end).sort(([a, x], [b, y]) => x.at - y.at || a - b)[0];
-      if (due === undefined) break;
-      this.#timers.delete(due[0]);
-      this.#now = due[1].at;
-      due[1].fire();
-    }
-    this.#now = end;
-  }
-}
 
 /** A stream the subscriber opened, which the test accepts, feeds and ends. */
 interface Opened {

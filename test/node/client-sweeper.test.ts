@@ -6,7 +6,6 @@
 // ahead used to evict a client 0 s after its call).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Clock, TimerHandle } from '../../src/env/clock.js';
 import { Executor } from '../../src/env/executor.js';
 import { silentLogger } from '../../src/env/logger.js';
 import { defaultRsmOptions } from '../../src/options.js';
@@ -15,31 +14,8 @@ import { ClientTable } from '../../src/rsm/client-table.js';
 import { executeSweep } from '../../src/rsm/client-sweep.js';
 import type { ClientAnswer, Request } from '../../src/rsm/messages.js';
 import type { Json } from '../../src/rsm/app.js';
+import { ManualClock } from '../support/manual-clock.js';
 
-class ManualClock implements Clock {
-  #now = 0;
-  #next = 0;
-  readonly #timers = new Map<number, { at: number; fire: () => void }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimer(delayMs: number, fire: () => void): TimerHandle {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + delayMs, fire });
-    return { cancel: () => void this.#timers.delete(id) };
-  }
-  advance(ms: number): void {
-    const end = this.#now + ms;
-    for (;;) {
-      const due = [...this.#timers.entries()].filter(([, t]) => t.at <= end).sort(([a, x], [b, y]) => x.at - y.at || a - b)[0];
-      if (due === undefined) break;
-      this.#timers.delete(due[0]);
-      this.#now = due[1].at;
-      due[1].fire();
-    }
-    this.#now = end;
-  }
-}
 
 const sweepMs = defaultRsmOptions.clientTableSweepMs;
 const limits = { retentionMs: defaultRsmOptions.clientRetentionMs, maxClients: 2, evictableAfterMs: 60_000 };
