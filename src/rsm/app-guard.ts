@@ -1,7 +1,7 @@
 import type { Logger } from '../env/logger.js';
 import { limits } from '../options.js';
 import { type App, AppError, type Callback, type HandlerContext, type Json } from './app.js';
-import type { Outcome } from './client-table.js';
+import { type Outcome, tableCodes } from './client-table.js';
 import { type JsonBounds, type JsonTextResult, toJsonText } from './json-text.js';
 
 /**
@@ -82,7 +82,10 @@ function runGuarded<S>(app: App<S>, state: S, proc: string, args: Json, context:
   } catch (err) {
     const appError = appErrorOutcome(err);
     if (appError !== null) return { outcome: appError, failed: false };
-    const message = isAppError(err)
+    const code = isAppError(err) ? (err as { code: unknown }).code : undefined;
+    const message = typeof code === 'string' && reservedCodes.has(code)
+      ? `${proc} threw an AppError with the code ${code}, which synod keeps for its own refusals`
+      : isAppError(err)
       ? `${proc} threw an AppError whose code is not a string of 1 to ${limits.maxErrorTextLength} characters`
       : `${proc} threw ${describeThrown(err)}; its message is in the replicas' logs`;
     return { outcome: { ok: false, code: 'handler-error', message }, failed: true, thrown: err };
@@ -93,11 +96,18 @@ function runGuarded<S>(app: App<S>, state: S, proc: string, args: Json, context:
   return { outcome: { ok: false, code, message: `the reply of ${proc} is ${reply.detail}${limit}; the request was executed` }, failed: true };
 }
 
+/**
+ * The codes of the client table's own refusals: they mean "not executed" to clients (a client may
+ * then send the call again), so an app may not use them; an app error with one is a `handler-error`.
+ */
+const reservedCodes: ReadonlySet<string> = new Set(Object.values(tableCodes));
+
 /** A well-formed app error as the outcome its client gets; null if `err` is not one. */
 function appErrorOutcome(err: unknown): Outcome | null {
   if (!isAppError(err)) return null;
   const { code, message } = err as { code: unknown; message: unknown };
   if (typeof code !== 'string' || code.length === 0 || code.length > limits.maxErrorTextLength) return null;
+  if (reservedCodes.has(code)) return null;
   const text = typeof message === 'string' ? message : '';
   const max = limits.maxErrorTextLength;
   return { ok: false, code, message: text.length <= max ? text : `${text.slice(0, max - 1)}…` };

@@ -57,15 +57,3 @@ export function fullOutcome(limits: TableLimits): Outcome {
       `${limits.evictableAfterMs} ms (clientEvictableAfterMs); not executed, try again later`,
   };
 }
-
-const reservedCodes: ReadonlySet<string> = new Set(Object.values(tableCodes));
-
-/**
- * An app's outcome, unless the app used a code of the table's own refusals: those mean "not
- * executed" to clients (a client may then send the call again), so an app's own use of them
- * becomes a `handler-error` (deterministically: the same on every replica).
- */
-export function appOutcome(proc: string, outcome: Outcome): Outcome {
-  if (outcome.ok || !reservedCodes.has(outcome.code)) return outcome;
-  return { ok: false, code: 'handler-error', message: `${proc} threw an AppError with the code ${outcome.code}, which synod keeps for its own refusals` };
-}

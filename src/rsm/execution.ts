@@ -3,7 +3,7 @@ import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { AppGuard } from './app-guard.js';
 import { ClientTable, type Execution, type TableLimits, requestDigest, sweepProc } from './client-table.js';
-import { appOutcome, executeSweep, expiredOutcome, fullOutcome } from './client-sweep.js';
+import { executeSweep, expiredOutcome, fullOutcome } from './client-sweep.js';
 import type { Request } from './messages.js';
 import type { RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { type DecodedState, encodeWhole } from './snapshot-format.js';
@@ -137,7 +137,7 @@ export class ReplicatedState<S> {
         const where = { vid: vs.vid, vs: formatViewstamp(vs), client: clientId, seq };
         // The context comes from the replicated request alone, so every replica passes the same one.
         const context = { clientId, internal: request.internal === true };
-        const outcome = appOutcome(request.proc, this.#app.execute(this.#state!, request.proc, request.args, context, where));
+        const outcome = this.#app.execute(this.#state!, request.proc, request.args, context, where);
         table.record(clientId, seq, digest, outcome);
         return { kind: 'ran', outcome };
       }

@@ -42,6 +42,7 @@ const app = defineApp<{ items: Json[] }>({
     refuse: () => { throw new AppError('nope', 'refused'); },
     foreign: () => { throw new ForeignAppError('foreign-code', 'from another copy'); },
     badCode: () => { throw new AppError('', 'empty code'); },
+    tableCode: () => { throw new AppError('client-expired', 'an app posing as the client table'); },
     longMessage: () => { throw new AppError('long', 'm'.repeat(limits.maxErrorTextLength + 10)); },
     typeError: (s) => (s as unknown as { missing: { x: number } }).missing.x,
     throwString: () => { throw 'a string'; },
@@ -72,6 +73,10 @@ test('an AppError is its code and message, also from another copy of synod; a ma
   assert.deepEqual(runHandler(app, s, 'foreign', null), { ok: false, code: 'foreign-code', message: 'from another copy' });
   const bad = runHandler(app, s, 'badCode', null);
   assert.ok(!bad.ok && bad.code === 'handler-error' && /AppError whose code/.test(bad.message), JSON.stringify(bad));
+  // The client table's own codes mean "not executed" to clients: an app may not use them, in the
+  // guard itself, so that the testkit's model of the app (runHandler) and the replicas agree.
+  const posing = runHandler(app, s, 'tableCode', null);
+  assert.ok(!posing.ok && posing.code === 'handler-error' && /client-expired, which synod keeps for its own refusals/.test(posing.message), JSON.stringify(posing));
   const long = runHandler(app, s, 'longMessage', null);
   assert.ok(!long.ok && long.code === 'long' && long.message.length === limits.maxErrorTextLength && long.message.endsWith('…'));
 });
