@@ -75,14 +75,12 @@ describe('synod node --options on a real process', () => {
 
   test('transport.maxMessageBytes from the file takes effect: a small call is served, a 10 KB one refused at once as invalid', async () => {
     assert.equal(await client.invoke('append', { item: 'small' }), 0);
-    const started = Date.now();
     await assert.rejects(client.invoke('append', { item: 'x'.repeat(10_000) }, { deadlineMs: 20_000 }), (err: unknown) => {
+      // Refused as a bad request at once: retried as load, it would end DeadlineExceededError.
       assert.ok(err instanceof InvalidArgumentError, String(err));
       assert.match(err.message, /the request is larger than the node accepts \(its transport\.maxMessageBytes\).*\(\d+ vs 8192\)/);
       return true;
     });
-    // Refused as a bad request, not retried as load until the 20 s deadline.
-    assert.ok(Date.now() - started < 10_000, `refused after ${Date.now() - started} ms`);
     assert.equal(await client.invoke('length', null), 1, 'the refused call was never executed');
   });
 

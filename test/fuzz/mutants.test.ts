@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { mutants, runMutantCollected } from '../../tools/fuzz/mutants.js';
 import { runSimBatch } from '../../tools/fuzz/sim-target.js';
 
-const seed = Number(process.env['FUZZ_SEED'] ?? 1);
+const seed = Number(process.env['FUZZ_SEED'] ?? process.env['SEED'] ?? 1);
 const cases = 120;
 
 test(`seed ${seed} passes on the real code (the control for the mutants below)`, () => {

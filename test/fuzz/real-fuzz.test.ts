@@ -8,7 +8,7 @@ import { safeFamilies } from '../../tools/fuzz/case-model.js';
 import { runRealBatches } from '../../tools/fuzz/real-target.js';
 import type { BatchResult } from '../../tools/fuzz/sim-target.js';
 
-const seed = Number(process.env['FUZZ_SEED'] ?? 1);
+const seed = Number(process.env['FUZZ_SEED'] ?? process.env['SEED'] ?? 1);
 const cases = 80;
 
 test(`a real batch (seed ${seed}, ${cases} cases) leaves every node up, the replicas equal, refusals typed and clients served`, { timeout: 120_000 }, async () => {
@@ -16,7 +16,7 @@ test(`a real batch (seed ${seed}, ${cases} cases) leaves every node up, the repl
   await runRealBatches({ seeds: [seed], cases, families: safeFamilies, keep: false }, (r) => results.push(r));
   assert.equal(results.length, 1);
   const r = results[0]!;
-  assert.ok(r.ok, `seed ${seed} (replay: npm run fuzz -- --real --seed ${seed}):\n${r.findings.join('\n')}`);
+  assert.ok(r.ok, `seed ${seed} (replay: npm run fuzz -- --real --seed ${seed} --cases ${cases}):\n${r.findings.join('\n')}`);
   assert.equal(r.stats['cases'], cases);
   // Cases reached the nodes and were judged: some refused at the edge, some answered, some streams opened.
   assert.ok(Number(r.stats['refused'] ?? 0) > 0 && Number(r.stats['answered'] ?? 0) > 0, JSON.stringify(r.stats));

@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { runSimBatch } from '../../tools/fuzz/sim-target.js';
 import { families, safeFamilies } from '../../tools/fuzz/case-model.js';
 
-/** Batches this suite runs (more: `npm run fuzz -- --seeds N`). FUZZ_SEED=n runs one. */
-const seeds = process.env['FUZZ_SEED'] !== undefined
-  ? [Number(process.env['FUZZ_SEED'])]
+/** Batches this suite runs (more: `npm run fuzz -- --seeds N`). FUZZ_SEED=n (or SEED=n) runs one. */
+/** The seed to replay alone, if one is given (FUZZ_SEED, or SEED as in the other suites). */
+const oneSeed = process.env['FUZZ_SEED'] ?? process.env['SEED'];
+const seeds = oneSeed !== undefined
+  ? [Number(oneSeed)]
   : Array.from({ length: Number(process.env['FUZZ_SEEDS'] ?? 8) }, (_, i) => i + 1);
 const casesPerBatch = 300;
 

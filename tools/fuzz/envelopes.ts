@@ -11,6 +11,7 @@ import { anyValue, hostileNumber, hostileString } from './hostile.js';
 import { randomFields } from './messages.js';
 import type { MethodSchema } from './schema.js';
 import { type ServiceTarget, serviceTargets } from './services.js';
+import { judgeClusterId } from '../../src/env/cluster-id.js';
 
 /** A genuine message between two nodes of a run, as its envelope's body fields (no addressing). */
 export interface CapturedEnvelope {
@@ -54,7 +55,9 @@ export function channelRefusal(env: CaseEnv, t: ServiceTarget, method: MethodSch
       nodeId(seen['from'], 'from');
       const addressee = nodeId(seen['to'], 'to');
       if (seen['cluster'] !== env.wire.cluster) return 'another cluster';
-      if (env.wire.clusterId !== null && seen['cluster_id'] !== env.wire.clusterId) return 'another cluster id';
+      // The transport's own rule (an empty id passes on a channel that admits newcomers).
+      const theirs = typeof seen['cluster_id'] === 'string' ? seen['cluster_id'] : '';
+      if (env.wire.clusterId !== null && judgeClusterId(env.wire.clusterId, theirs, t.admitsNewcomers === true) !== 'admitted') return 'another cluster id';
       if (addressee !== to) return 'addressed to another node';
     }
     t.decode!(seen);

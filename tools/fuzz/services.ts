@@ -35,6 +35,8 @@ export interface ServiceTarget {
   readonly encode?: (message: unknown) => Record<string, unknown>;
   /** Served by the simulator's nodes too (the control and node services are production only). */
   readonly simulated: boolean;
+  /** Channels: whether the codec takes messages of nodes without a cluster id (`WireCodec.admitsNewcomers`). */
+  readonly admitsNewcomers?: boolean;
 }
 
 export const serviceTargets: readonly ServiceTarget[] = [
@@ -48,7 +50,10 @@ export const serviceTargets: readonly ServiceTarget[] = [
 ];
 
 function channel<M>(codec: WireCodec<M>): ServiceTarget {
-  return { service: codec.service, role: 'channel', decode: (w) => codec.decode(w), encode: (m) => codec.encode(m as M), simulated: true };
+  return {
+    service: codec.service, role: 'channel', decode: (w) => codec.decode(w), encode: (m) => codec.encode(m as M), simulated: true,
+    admitsNewcomers: codec.admitsNewcomers === true,
+  };
 }
 
 export function serviceTarget(service: string): ServiceTarget {
