@@ -38,6 +38,12 @@ export interface GrpcLockClientConfig {
   readonly logger?: Logger;
   readonly lockClient?: Partial<LockClientOptions>;
   readonly rsmClient?: Partial<ClientOptions>;
+  /**
+   * The members were found by asking the cluster (`findCluster`, as `connectLockService` does): an
+   * address that answers as another cluster is then one bad replica to pass over, not a wrong
+   * cluster name to give up on (`RsmClient`'s `clusterConfirmed`). Default false.
+   */
+  readonly clusterConfirmed?: boolean;
   readonly subscriber?: Partial<CallbackSubscriberOptions>;
 }
 
@@ -65,6 +71,7 @@ export class GrpcLockClient {
       clock: realClock,
       logger,
       options: config.rsmClient,
+      clusterConfirmed: config.clusterConfirmed,
     });
     const rsm = this.rsm;
     this.subscriber = new GrpcCallbackSubscriber({

@@ -77,6 +77,8 @@ export async function connectLockService(options: LockServiceOptions): Promise<L
     lockClient: options.lockClient,
     rsmClient: options.client,
     subscriber: options.subscriber,
+    // Found by asking the cluster, as connect() does.
+    clusterConfirmed: true,
   });
   return new LockService(found.cluster, client);
 }
