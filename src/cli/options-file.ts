@@ -2,10 +2,9 @@
 // operator can set a timeout, retry or limit without writing code. The file is checked whole
 // before the node starts: an unknown district, an unknown option or a value of the wrong type
 // is a usage error naming it (a misspelt option must never leave its default in force silently).
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import {
-  type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions,
-  callbackOptions, checkRsmFitsTransport, defaultConfigOptions, paxosOptions, rsmOptions, transportOptions, withDefaults,
+  type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, configOptions, paxosOptions, rsmOptions, transportOptions,
 } from '../options.js';
 import { UsageError } from './args.js';
 
@@ -27,7 +26,7 @@ const maxOptionsFileBytes = 64 * 1024;
 /** Each district with the function that fills its defaults and checks it (the node does the same). */
 const districts: Record<keyof NodeOptionsFile, (given: Record<string, unknown>) => object> = {
   paxos: (g) => paxosOptions(g as Partial<PaxosOptions>),
-  config: (g) => withDefaults(defaultConfigOptions, g as Partial<ConfigOptions>, 'config'),
+  config: (g) => configOptions(g as Partial<ConfigOptions>),
   rsm: (g) => rsmOptions(g as Partial<RsmOptions>),
   callbacks: (g) => callbackOptions(g as Partial<CallbackOptions>),
   transport: (g) => transportOptions(g as Partial<TransportOptions>),
@@ -74,11 +73,11 @@ export function parseNodeOptions(text: string, path: string): NodeOptionsFile {
 export function readNodeOptions(path: string): NodeOptionsFile {
   let text: string;
   try {
-    const bytes = readFileSync(path);
-    if (bytes.length > maxOptionsFileBytes) {
-      throw new UsageError(`--options ${path} is ${bytes.length} bytes; an options file is at most ${maxOptionsFileBytes} (is it the right file?)`);
+    const size = statSync(path).size;
+    if (size > maxOptionsFileBytes) {
+      throw new UsageError(`--options ${path} is ${size} bytes; an options file is at most ${maxOptionsFileBytes} (is it the right file?)`);
     }
-    text = bytes.toString('utf8');
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`--options ${path} cannot be read: ${(err as Error).message}`);

@@ -1,7 +1,9 @@
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { Members, NodeId } from '../env/types.js';
-import { type ConfigOptions, defaultConfigOptions, withDefaults } from '../options.js';
+import {
+  type ConfigOptions, configOptions,
+} from '../options.js';
 import type { JoinRefusedError } from './app-identity.js';
 import { chooseViewChange } from './change-policy.js';
 import { FailureDetector } from './failure-detector.js';
@@ -63,7 +65,7 @@ export class ViewManager {
     this.#self = deps.self;
     this.#paxos = deps.paxos;
     this.#log = deps.logger;
-    this.#options = withDefaults(defaultConfigOptions, deps.options, 'config');
+    this.#options = configOptions(deps.options);
     this.#history = new ViewHistory(deps.self);
     this.#health = new FailureDetector(deps.self, this.#options.suspectAfterMissed, deps.logger);
     this.#admission = new JoinAdmission(deps.app, deps.logger);

@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import type { Clock, TimerHandle } from '../env/clock.js';
 import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
-import { type RsmOptions, limits } from '../options.js';
+import type { RsmOptions } from '../options.js';
 import { sweepProc } from '../rsm/client-table.js';
 import { sweepArgs } from '../rsm/client-sweep.js';
-import { type ClientAnswer, type Request, newRequest } from '../rsm/messages.js';
+import { type ClientAnswer, type Request, internalClientId, newRequest } from '../rsm/messages.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
 
 /** What the sweeper reads of the replica (inside tasks of the node's executor). */
@@ -41,10 +40,15 @@ export interface ClientSweeperDeps {
  * in the namespace synod keeps for the nodes' own requests (`synod:`, like a session expiry's).
  */
 export function sweeperClientId(self: NodeId): string {
-  const id = `synod:sweep@${self}`;
-  if (id.length <= limits.maxClientIdLength) return id;
-  return `synod:sweep@${createHash('sha256').update(self).digest('hex')}`;
+  return internalClientId('sweep', self);
 }
+
+/**
+ * The most one sweep advances the table's clock, in sweep intervals. Two: a sweep delayed by a
+ * busy event loop still counts its time, while a primary that could not sweep for long (BUSY
+ * under a flood) lets the clock lag rather than jump.
+ */
+export const maxSweepAdvanceIntervals = 2;
 
 /**
  * Sweeps the client table (design §4: idle clients expire through a replicated request with a
@@ -67,13 +71,6 @@ export function sweeperClientId(self: NodeId): string {
  * swallowed it) is forgotten and the next one is submitted. A deposed primary's sweep never
  * executes: it cannot be acknowledged by the new view's members.
  */
-/**
- * The most one sweep advances the table's clock, in sweep intervals. Two: a sweep delayed by a
- * busy event loop still counts its time, while a primary that could not sweep for long (BUSY
- * under a flood) lets the clock lag rather than jump.
- */
-export const maxSweepAdvanceIntervals = 2;
-
 export class ClientSweeper {
   readonly #deps: ClientSweeperDeps;
   readonly #log: Logger;

@@ -1,7 +1,9 @@
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
-import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, callbackOptions, defaultConfigOptions, paxosOptions, rsmOptions, withDefaults } from '../options.js';
+import {
+  type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, callbackOptions, configOptions, paxosOptions, rsmOptions,
+} from '../options.js';
 import type { App } from '../rsm/app.js';
 import { RsmLayer } from '../rsm/rsm-layer.js';
 import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
@@ -149,7 +151,7 @@ export class NodeStack<S = unknown> {
       onJoinRefused: opts.onJoinRefused ?? ((error) => world.halt(error.message)),
       clusterId: opts.clusterId,
       contacts: opts.contacts,
-      options: withDefaults(defaultConfigOptions, opts.config, 'config'),
+      options: configOptions(opts.config),
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
       // With an app above, a silent member may hold the only copy of its state: never removed by stale members.

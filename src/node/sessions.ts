@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Clock, TimerHandle } from '../env/clock.js';
 import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
-import { type CallbackOptions, callbackOptions, limits } from '../options.js';
+import { type CallbackOptions, callbackOptions } from '../options.js';
 import type { Json } from '../rsm/app.js';
-import { type ClientAnswer, type Request, internalClientIdPrefix, newRequest } from '../rsm/messages.js';
+import { type ClientAnswer, type Request, internalClientId, newRequest } from '../rsm/messages.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
 
 /**
@@ -62,9 +61,7 @@ export interface SessionKeeperDeps<S> {
  * hashed if that is too long), in the nodes' namespace that clients cannot use.
  */
 export function sessionClientId(self: NodeId): string {
-  const id = `${internalClientIdPrefix}sessions@${self}`;
-  if (id.length <= limits.maxClientIdLength) return id;
-  return `${internalClientIdPrefix}sessions@${createHash('sha256').update(self).digest('hex')}`;
+  return internalClientId('sessions', self);
 }
 
 /**

@@ -1,4 +1,5 @@
 // The config layer's tunables: heartbeats and the failure detector (src/config).
+import { withDefaults } from './with-defaults.js';
 
 export interface ConfigOptions {
   /**
@@ -30,3 +31,10 @@ export const defaultConfigOptions: ConfigOptions = {
   joinRetryMs: 300,
   joinRequestTtlMs: 2000,
 };
+
+/** Config options with defaults filled in; a count of heartbeats must be a whole number. */
+export function configOptions(given: Partial<ConfigOptions> | undefined): ConfigOptions {
+  const o = withDefaults(defaultConfigOptions, given, 'config');
+  if (!Number.isInteger(o.suspectAfterMissed)) throw new RangeError(`config.suspectAfterMissed must be a positive integer, got ${o.suspectAfterMissed}`);
+  return o;
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { NodeId } from '../env/types.js';
 import { limits } from '../options.js';
 import type { Json } from './app.js';
@@ -43,6 +44,16 @@ export const internalClientIdPrefix = 'synod:';
 /** Whether `clientId` is in the nodes' namespace (`internalClientIdPrefix`). */
 export function isInternalClientId(clientId: string): boolean {
   return clientId.startsWith(internalClientIdPrefix);
+}
+
+/**
+ * The client id a node's own requests of one `role` go under: `synod:<role>@<self>`, with the node
+ * id hashed when that would pass `limits.maxClientIdLength`.
+ */
+export function internalClientId(role: string, self: NodeId): string {
+  const id = `${internalClientIdPrefix}${role}@${self}`;
+  if (id.length <= limits.maxClientIdLength) return id;
+  return `${internalClientIdPrefix}${role}@${createHash('sha256').update(self).digest('hex')}`;
 }
 
 /**

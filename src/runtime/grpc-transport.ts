@@ -259,11 +259,6 @@ export class GrpcTransport implements Transport, ClientTransport {
     return this.#calls.pending;
   }
 
-  /** Server streams open now (for tests and status displays). */
-  get openStreams(): number {
-    return this.#streams.size;
-  }
-
   /** Bytes of the requests of the client calls waiting now (`maxPendingCallBytes`). */
   get pendingCallBytes(): number {
     return this.#calls.pendingBytes;

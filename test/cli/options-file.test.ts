@@ -31,6 +31,7 @@ test('an options file is refused, naming what is wrong, when it is not JSON, not
   refused('{"config": {"suspectAfterMised": 10}}', /config\.suspectAfterMised is not an option; known: .*suspectAfterMissed/);
   refused('{"config": {"suspectAfterMissed": "10"}}', /config\.suspectAfterMissed must be a number, got "10"/);
   refused('{"rsm": {"maxInFlight": 0}}', /rsm\.maxInFlight must be a positive number, got 0/);
+  refused('{"config": {"suspectAfterMissed": 2.5}}', /config\.suspectAfterMissed must be a positive integer, got 2\.5/);
   refused('{"paxos": {"phaseTimeoutMs": 500, "phaseTimeoutMaxMs": 100}}', /phaseTimeoutMaxMs must not be below/);
   refused('{"transport": {"maxStreams": 1.5}}', /transport\.maxStreams must be a positive integer/);
   refused('{"rsm": {"maxClients": 1000.5}}', /rsm\.maxClients must be a positive integer/);
