@@ -11,7 +11,7 @@
  */
 
 // The app API.
-export { AppError, checkApp, defineApp, jsonState } from './rsm/app.js';
+export { AppError, argOf, checkApp, defineApp, jsonState } from './rsm/app.js';
 export type { App, Callback, Handler, HandlerContext, Json } from './rsm/app.js';
 
 // Running nodes.

@@ -1,5 +1,5 @@
 import { limits } from '../options.js';
-import { AppError, type Json, defineApp, jsonState } from '../rsm/app.js';
+import { AppError, type Json, argOf, defineApp, jsonState } from '../rsm/app.js';
 
 /**
  * The built-in test app: an append-only list and named counters. It makes divergence visible:
@@ -20,12 +20,8 @@ export interface TestState {
   readonly counters: Map<string, number>;
 }
 
-function arg(args: Json, name: string): Json | undefined {
-  return typeof args === 'object' && args !== null && !Array.isArray(args) && Object.hasOwn(args, name) ? args[name] : undefined;
-}
-
 function stringArg(args: Json, name: string): string {
-  const v = arg(args, name);
+  const v = argOf(args, name);
   if (typeof v !== 'string' || v.length === 0) throw new AppError('bad-args', `${name} must be a non-empty string`);
   return v;
 }
@@ -57,7 +53,7 @@ export const testApp = defineApp<TestState>({
     },
     add: (state, args) => {
       const key = stringArg(args, 'key');
-      const by = arg(args, 'by');
+      const by = argOf(args, 'by');
       if (typeof by !== 'number' || !Number.isSafeInteger(by)) throw new AppError('bad-args', 'by must be an integer');
       const value = (state.counters.get(key) ?? 0) + by;
       if (!Number.isSafeInteger(value)) throw new AppError('out-of-range', `${key} would pass ${Number.MAX_SAFE_INTEGER}`);

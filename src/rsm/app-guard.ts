@@ -2,7 +2,7 @@ import type { Logger } from '../env/logger.js';
 import { limits } from '../options.js';
 import { type App, AppError, type Callback, type HandlerContext, type Json } from './app.js';
 import { type Outcome, tableCodes } from './client-table.js';
-import { type JsonBounds, type JsonTextResult, toJsonText } from './json-text.js';
+import { type JsonTextResult, replyBounds, toJsonText } from './json-text.js';
 
 /**
  * The framework's guard around an app (design §4, "apps cannot hurt the framework"): every call
@@ -33,7 +33,6 @@ export interface AppFailures {
 /** What a step gave, or why it gave nothing (already logged and counted). */
 export type Guarded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
-const replyBounds: JsonBounds = { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxReplyBytes };
 
 /** Longest error class name quoted in a `handler-error` message. */
 const maxErrorNameLength = 64;

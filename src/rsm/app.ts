@@ -123,6 +123,15 @@ export interface App<S> extends AppIdentity {
 }
 
 /**
+ * The argument `name` of a call, read as an own property only (see the rule above: a name like
+ * `constructor` must never find `Object.prototype`'s); undefined when `args` is not an object
+ * or has no such property.
+ */
+export function argOf(args: Json, name: string): Json | undefined {
+  return typeof args === 'object' && args !== null && !Array.isArray(args) && Object.hasOwn(args, name) ? args[name] : undefined;
+}
+
+/**
  * A refused operation, returned to the client inside the reply. `code` is the app's own, except
  * `client-expired` and `client-table-full`: synod's client table answers with those for requests
  * it did not run, so an `AppError` with either becomes a `handler-error`.

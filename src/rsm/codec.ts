@@ -4,7 +4,7 @@ import { type Fields, bool, members, nodeId, object, uint } from '../env/validat
 import { limits } from '../options.js';
 import type { Json } from './app.js';
 import { type Outcome, isReservedProc } from './client-table.js';
-import { type JsonBounds, jsonTextDepth, utf8Bytes } from './json-text.js';
+import { type JsonBounds, argsBounds, jsonTextDepth, replyBounds, utf8Bytes } from './json-text.js';
 import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, type SyncAction, internalClientIdPrefix, isInternalClientId, syncActions } from './messages.js';
 import type { Viewstamp } from './viewstamp.js';
 
@@ -41,8 +41,6 @@ function optionalViewstamp(v: unknown, path: string): Viewstamp | null {
   return v === undefined || v === null ? null : viewstamp(v, path);
 }
 
-const argsBounds: JsonBounds = { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxRequestBytes };
-const replyBounds: JsonBounds = { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxReplyBytes };
 const limitName = (bounds: JsonBounds): string => (bounds === argsBounds ? 'limits.maxRequestBytes' : 'limits.maxReplyBytes');
 
 /**

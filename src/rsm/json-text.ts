@@ -6,11 +6,18 @@
  * `[[[…]]]` parses fine and then kills the process that serialises it again.)
  */
 
+import { limits } from '../options.js';
+
 /** How deep and how large a JSON value may be: containers nested, and UTF-8 bytes of its text. */
 export interface JsonBounds {
   readonly maxDepth: number;
   readonly maxBytes: number;
 }
+
+/** The bounds of a call's arguments: `limits.maxJsonDepth` deep, `limits.maxRequestBytes` of UTF-8. */
+export const argsBounds: JsonBounds = { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxRequestBytes };
+/** The bounds of a reply and of a callback message: `limits.maxJsonDepth` deep, `limits.maxReplyBytes`. */
+export const replyBounds: JsonBounds = { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxReplyBytes };
 
 /**
  * The nesting depth of JSON text: the most arrays and objects open at once (a scalar has depth

@@ -3,7 +3,7 @@ import type { NodeId } from '../env/types.js';
 import { limits } from '../options.js';
 import type { Json } from './app.js';
 import type { Outcome } from './client-table.js';
-import { toJsonText } from './json-text.js';
+import { argsBounds, toJsonText } from './json-text.js';
 import type { Viewstamp } from './viewstamp.js';
 
 /**
@@ -65,7 +65,7 @@ export function internalClientId(role: string, self: NodeId): string {
  * make one run twice.
  */
 export function newRequest(clientId: string, seq: number, proc: string, args: Json, first = true): Request {
-  const text = toJsonText(args, { maxDepth: limits.maxJsonDepth, maxBytes: limits.maxRequestBytes });
+  const text = toJsonText(args, argsBounds);
   if (!text.ok) throw new RangeError(`arguments of ${proc}: ${text.detail}`);
   return { clientId, seq, proc, args: JSON.parse(text.text) as Json, argsText: text.text, first };
 }

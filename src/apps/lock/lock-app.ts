@@ -31,7 +31,7 @@
  * Refusals (`AppError` codes): `bad-args`, `owner-taken`, `not-held`, `internal-only`; each
  * changes nothing.
  */
-import { type App, AppError, type Callback, type HandlerContext, type Json, defineApp } from '../../rsm/app.js';
+import { type App, AppError, type Callback, type HandlerContext, type Json, argOf, defineApp } from '../../rsm/app.js';
 import { type LockEntry, type LockState, checkOwner, dropOwner, emptyLockState, entry, leavePlace, lockLimits, marshalLockState, takePlace, unmarshalLockState } from './lock-state.js';
 
 export { type LockEntry, type LockState, type OwnerBinding, lockLimits } from './lock-state.js';
@@ -48,12 +48,8 @@ export interface LockAppMutations {
 }
 
 /** Argument `name` of an args object (own properties only: a name is never looked up on a prototype). */
-function arg(args: Json, name: string): Json | undefined {
-  return typeof args === 'object' && args !== null && !Array.isArray(args) && Object.hasOwn(args, name) ? args[name] : undefined;
-}
-
 function field(args: Json, name: string, max: number): string {
-  const v = arg(args, name);
+  const v = argOf(args, name);
   if (typeof v !== 'string' || v.length === 0) throw new AppError('bad-args', `${name} must be a non-empty string`);
   if (v.length > max) throw new AppError('bad-args', `${name} is longer than ${max} characters`);
   return v;
@@ -64,7 +60,7 @@ const ownerOf = (args: Json): string => field(args, 'owner', lockLimits.maxOwner
 
 /** The fencing token a release names: the grant it gives back. */
 function tokenOf(args: Json): number {
-  const token = arg(args, 'token');
+  const token = argOf(args, 'token');
   if (typeof token !== 'number' || !Number.isSafeInteger(token) || token < 1) {
     throw new AppError('bad-args', 'token must be the fencing token of the grant given back (a positive integer)');
   }
@@ -150,7 +146,7 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
     callbacks: (state, request) => {
       if (request === undefined || request.proc === 'expire' || request.proc === 'giveBack') return allCallbacks(state);
       if (request.proc !== 'acquire' && request.proc !== 'release') return [];
-      const name = arg(request.args, 'lock');
+      const name = argOf(request.args, 'lock');
       return typeof name === 'string' ? callbacksOf(name, state.locks.get(name)) : [];
     },
     marshalState: marshalLockState,

@@ -5,7 +5,6 @@ import { lockLimits } from './lock-app.js';
 import {
   type AcquireResult,
   LockClientOutbox,
-  type LockServerCall,
   type LockStatus,
   type ReleaseResult,
   type ServerResult,
