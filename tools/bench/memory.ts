@@ -3,7 +3,7 @@ import { silentLogger } from '../../src/env/logger.js';
 import { defaultRsmOptions, defaultTransportOptions, limits } from '../../src/options.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
-import type { NodeProcess } from '../harness/node-process.js';
+import { type NodeProcess, sleep } from '../harness/node-process.js';
 import { type FloodReport, spawnFlood } from './flood.js';
 import { type Budget, memoryBudgets } from './memory-budget.js';
 import { RssSampler, residentOf } from './rss.js';
@@ -210,6 +210,3 @@ function mib(bytes: number): string {
   return `${(bytes / MiB).toFixed(1)} MiB`;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -5,7 +5,6 @@ import { mutantNames } from './mutants.js';
 export interface FuzzArgs {
   readonly seeds: readonly number[];
   /** One seed replayed (`--seed`). */
-  readonly single: boolean;
   readonly real: boolean;
   readonly cases: number;
   readonly families: readonly Family[];
@@ -72,7 +71,7 @@ export function parseFuzzArgs(argv: readonly string[]): FuzzArgs {
   if (trace && (single === undefined || real)) throw new UsageError('--trace replays one simulator batch: give --seed S');
   const seeds = single !== undefined ? [single] : Array.from({ length: count ?? (real ? 3 : 10) }, (_, k) => start + k);
   return {
-    seeds, single: single !== undefined, real, cases: cases ?? defaultCases[real ? 'real' : 'sim'], families: chosen,
+    seeds, real, cases: cases ?? defaultCases[real ? 'real' : 'sim'], families: chosen,
     ...(app === undefined ? {} : { app }), ...(mutant === undefined ? {} : { mutant }), trace, logs, keep,
   };
 }

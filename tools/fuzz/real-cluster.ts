@@ -79,13 +79,9 @@ export class RealCluster {
       ? all : undefined;
   }
 
-  /**
-   * The cluster's id as the first node's status reports it, or null where nodes have none (read
-   * by shape: the field came with issue 12's peers part, and envelopes must carry it to be heard).
-   */
+  /** The cluster's id as the first node's status reports it (envelopes must carry it to be heard). */
   async clusterId(): Promise<string | null> {
-    const s = await this.status.status(this.nodes[0]!.address) as unknown as { readonly clusterId?: unknown };
-    return typeof s.clusterId === 'string' && s.clusterId.length > 0 ? s.clusterId : null;
+    return (await this.status.status(this.nodes[0]!.address)).clusterId;
   }
 
   /** The primary the first node that answers names (null: none known). */

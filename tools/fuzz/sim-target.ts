@@ -26,6 +26,7 @@ import { type CaseOutcome, judge, summarize, tally } from './oracle.js';
 import { WireSchema } from './schema.js';
 import { serviceTarget, serviceTargets } from './services.js';
 import { simForgePhase } from './sim-forge.js';
+import type { SimDisk } from '../sim/disk.js';
 
 export interface SimBatchOptions {
   readonly seed: number;
@@ -246,8 +247,8 @@ function injectOne(cluster: SimCluster<unknown>, c: FuzzCase, set: (o: CaseOutco
  * transport's tests, and the real target, where every envelope passes the gRPC transport's checks).
  * Read by shape: a simulator without ids has no `identity` and gets nothing added.
  */
-function channelIdentity(node: { readonly disk: object }): Record<string, unknown> {
-  const id = (node.disk as unknown as { identity?: { clusterId?: unknown } | null }).identity?.clusterId;
+function channelIdentity(node: { readonly disk: SimDisk }): Record<string, unknown> {
+  const id = node.disk.identity?.clusterId;
   return typeof id === 'string' ? { cluster_id: id } : {};
 }
 
