@@ -3,6 +3,7 @@ import type { DurableLog } from './durable-log.js';
 import type { Executor } from './executor.js';
 import type { Logger } from './logger.js';
 import type { Random } from './random.js';
+import type { SnapshotFile } from './snapshot-file.js';
 import type { Transport } from './transport.js';
 import type { NodeId } from './types.js';
 
@@ -22,6 +23,16 @@ export interface NodeWorld {
   readonly transport: Transport;
   /** The node's durable log named `name` (one per layer that persists, e.g. `paxos`). */
   durableLog(name: string): DurableLog;
+  /** Whether the node's storage holds a durable log named `name` (one opened by an earlier process, say). */
+  hasLog(name: string): boolean;
+  /**
+   * Deletes the durable log named `name`, durably (its directory entry is gone once this
+   * returns); nothing if there is none. Only for a log no handle of this process writes to any
+   * more (a generation a snapshot replaced).
+   */
+  removeLog(name: string): void;
+  /** The node's snapshot file named `name` (see `SnapshotFile`; one per layer that keeps one, e.g. `rsm`). */
+  snapshotFile(name: string): SnapshotFile;
   /**
    * Stops the node at once, as a crash would (a crash breakpoint fired, or the disk failed):
    * production exits the process, the simulator marks the node crashed.

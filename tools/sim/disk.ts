@@ -1,4 +1,5 @@
 import type { DurableLog, LoadedRecord } from '../../src/env/durable-log.js';
+import type { SnapshotFile } from '../../src/env/snapshot-file.js';
 import type { Prng } from './prng.js';
 
 /** How the simulated disk behaves. */
@@ -64,9 +65,30 @@ export interface SimIdentity {
   clusterId: string | null;
 }
 
-/** A node's disk: named logs and the node's identity, surviving restarts. */
+/**
+ * What one named snapshot file holds on a simulated node's disk: the contents last made durable,
+ * and the writes still in flight (a crash loses those: the rename never reached the disk).
+ */
+export class SimSnapshotStore {
+  durable: Uint8Array | null = null;
+  /** Writes issued and not yet durable, oldest first; each becomes durable at its time, in order. */
+  inFlight = 0;
+  /** Virtual time the last issued write completes. */
+  lastCompletionMs = 0;
+  /** Bumped by every crash: a completion scheduled by an earlier process is void. */
+  epoch = 0;
+
+  crash(): void {
+    this.inFlight = 0;
+    this.lastCompletionMs = 0;
+    this.epoch++;
+  }
+}
+
+/** A node's disk: named logs, snapshot files and the node's identity, surviving restarts. */
 export class SimDisk {
   readonly #stores = new Map<string, SimLogStore>();
+  readonly #snapshots = new Map<string, SimSnapshotStore>();
   /**
    * Null until a node stack's first process recorded it (a fresh disk: that process is the disk's
    * first life). A machine that runs no node stack (a bare layer, a client) never has one, and its
@@ -83,6 +105,23 @@ export class SimDisk {
     return store;
   }
 
+  hasStore(name: string): boolean {
+    return this.#stores.has(name);
+  }
+
+  removeStore(name: string): void {
+    this.#stores.delete(name);
+  }
+
+  snapshot(name: string): SimSnapshotStore {
+    let store = this.#snapshots.get(name);
+    if (store === undefined) {
+      store = new SimSnapshotStore();
+      this.#snapshots.set(name, store);
+    }
+    return store;
+  }
+
   clearFaults(): void {
     for (const store of this.#stores.values()) store.failNextSync = false;
   }
@@ -95,6 +134,7 @@ export class SimDisk {
   /** Everything on the disk is gone (an operator wiped the data directory): the next process starts as a new node. */
   wipe(): void {
     this.#stores.clear();
+    this.#snapshots.clear();
     this.identity = null;
   }
 
@@ -102,6 +142,10 @@ export class SimDisk {
   crash(rng: Prng): number {
     let lost = 0;
     for (const store of this.#stores.values()) lost += store.crash(rng);
+    for (const snapshot of this.#snapshots.values()) {
+      lost += snapshot.inFlight;
+      snapshot.crash();
+    }
     return lost;
   }
 }
@@ -171,5 +215,53 @@ export class SimDurableLog implements DurableLog {
 
   async close(): Promise<void> {
     this.#store.durableCount = this.#store.records.length;
+  }
+}
+
+/**
+ * One process's handle on a `SimSnapshotStore`, with the `SnapshotFile` semantics: a write becomes
+ * durable (and is called back) after a simulated delay, in order; a crash before then keeps the
+ * previous contents. `lies` (test-only, `DiskProfile.lies`, and the RSM mutation
+ * `snapshotWithoutFsync` through `callBackAtOnce`): `done` is called at once, before the write is
+ * durable.
+ */
+export class SimSnapshotFile implements SnapshotFile {
+  readonly #store: SimSnapshotStore;
+  readonly #sched: DiskScheduler;
+  readonly #profile: DiskProfile;
+  #read = false;
+
+  constructor(store: SimSnapshotStore, sched: DiskScheduler, profile: DiskProfile = defaultDiskProfile) {
+    this.#store = store;
+    this.#sched = sched;
+    this.#profile = profile;
+  }
+
+  read(): Uint8Array | null {
+    if (this.#read) throw new Error('SimSnapshotFile.read called twice');
+    this.#read = true;
+    return this.#store.durable?.slice() ?? null;
+  }
+
+  write(data: Uint8Array, done: (err?: Error) => void): void {
+    this.#read = true;
+    const store = this.#store;
+    const copy = data.slice();
+    const p = this.#profile;
+    const rng = this.#sched.rng;
+    // A whole file written, fsynced, renamed and its directory fsynced: two syncs' time at least.
+    const latency = 2 * (rng.chance(p.slowRate) ? rng.uniform(p.maxSyncMs, p.slowSyncMs) : rng.uniform(p.minSyncMs, p.maxSyncMs));
+    const at = Math.max(store.lastCompletionMs, this.#sched.now + latency);
+    store.lastCompletionMs = at;
+    store.inFlight++;
+    const epoch = store.epoch;
+    const lies = p.lies === true;
+    this.#sched.at(at, () => {
+      if (store.epoch !== epoch) return;
+      store.inFlight--;
+      store.durable = copy;
+      if (!lies) done();
+    });
+    if (lies) this.#sched.at(this.#sched.now, () => done());
   }
 }
