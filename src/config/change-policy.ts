@@ -19,6 +19,8 @@ export interface ChangeContext {
   readonly suspectAfterMissed: number;
   /** See `ViewManagerDeps.staleMayRemoveDead`. */
   readonly staleMayRemoveDead: boolean;
+  /** See `ViewManagerDeps.durableAbove`. */
+  readonly durableAbove: boolean;
   /** The joiner to add next, if this node queued one. */
   readonly joiner: NodeId | undefined;
   /** Whether this node admits joiners now. */
@@ -35,8 +37,11 @@ export interface ChangeContext {
  * A stale node proposes only the removal of dead members, and only once a majority of the
  * view is stale (and `staleMayRemoveDead`): the view has then lost most of its surviving
  * processes, while waiting for the silent ones could be forever. With a replicated app above,
- * this is off: a "dead" member may just be unreachable for a while (a restarted node's peers
- * need time to reconnect) and hold the only copy of the app's state.
+ * this is off when the app's state lives in memory only: a "dead" member may just be unreachable
+ * for a while (a restarted node's peers need time to reconnect) and hold the only copy of the
+ * app's state. With durable state (`durableAbove`), every restarted member holds its state, and
+ * when all of them restarted they remove the view's last member, to make a new view in which the
+ * replicas sync afresh.
  */
 export function chooseViewChange(ctx: ChangeContext): ViewChange | null {
   const { self, members, status, health, suspectAfterMissed } = ctx;
@@ -55,7 +60,16 @@ export function chooseViewChange(ctx: ChangeContext): ViewChange | null {
       : `reports another view for ${health.otherViewFor(m)} intervals`;
     return { change: 'remove', node: m, reason };
   }
-  if (status !== 'member') return null;
+  if (status !== 'member') {
+    // Every member restarted and all are alive (a full-cluster restart with durable state): a
+    // new view is what they need; removing the last member makes one (it rejoins at once).
+    const last = members[members.length - 1]!;
+    const everyoneRestarted = others.length > 0 && others.every((m) => health.staleness(m) !== null && isAlive(m));
+    if (status === 'stale' && ctx.durableAbove && everyoneRestarted && keepsMajority(without(last))) {
+      return { change: 'remove', node: last, reason: 'every member restarted: a new view for their durable states' };
+    }
+    return null;
+  }
   for (const m of others) {
     const stale = health.staleness(m);
     if (stale !== null && keepsMajority(without(m))) {

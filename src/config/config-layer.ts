@@ -25,6 +25,7 @@ export interface ConfigLayerOptions {
   readonly wantsMembership?: boolean;
   readonly mutations?: ConfigMutations;
   readonly staleMayRemoveDead?: boolean;
+  readonly durableAbove?: boolean;
 }
 
 /**
@@ -54,6 +55,7 @@ export class ConfigLayer {
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
       staleMayRemoveDead: opts.staleMayRemoveDead,
+      durableAbove: opts.durableAbove,
     });
     this.#shell = new LayerShell<ConfigMessage, never>({
       executor: world.executor,

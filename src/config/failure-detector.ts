@@ -41,8 +41,15 @@ export class FailureDetector {
   /** Members that reported themselves stale in the current view. */
   readonly #staleReports = new Set<NodeId>();
   #tick = 0;
+  /**
+   * With durable state above (`ViewManagerDeps.durableAbove`): a restarted member that stays
+   * listed in a new view is a member again, so staleness ends with the view, and a stale report
+   * counts only in the view it names.
+   */
+  readonly #restartsHeal: boolean;
 
-  constructor(self: NodeId, suspectAfterMissed: number, logger: Logger) {
+  constructor(self: NodeId, suspectAfterMissed: number, logger: Logger, restartsHeal = false) {
+    this.#restartsHeal = restartsHeal;
     this.#self = self;
     this.#suspectAfterMissed = suspectAfterMissed;
     this.#log = logger;
@@ -105,7 +112,7 @@ export class FailureDetector {
         'config: member restarted (new incarnation); it must be removed and re-added');
     }
     peer.incarnation ??= m.incarnation;
-    if (m.stale && peer.stale === null) {
+    if (m.stale && peer.stale === null && (!this.#restartsHeal || m.vid === vid)) {
       peer.stale = 'reported';
       this.#log.warn({ vid, peer: from }, 'config: member reports it restarted while listed');
     }
@@ -117,10 +124,12 @@ export class FailureDetector {
   /**
    * A new view was committed. What this node knew of its peers while it was outside is old
    * (heartbeats flow only between listed nodes): `becameListed` gives every peer a full grace
-   * period. Stale reports were about the old view.
+   * period. Stale reports were about the old view; with `#restartsHeal`, so is every peer's
+   * staleness.
    */
   viewChanged(members: Members, becameListed: boolean): void {
     if (becameListed) this.#peers.clear();
+    if (this.#restartsHeal) for (const [m, p] of this.#peers) if (members.includes(m)) p.stale = null;
     this.track(members);
     this.#staleReports.clear();
   }

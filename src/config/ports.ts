@@ -123,4 +123,15 @@ export interface ViewManagerDeps {
    * removal could only do harm (see `chooseViewChange`).
    */
   readonly staleMayRemoveDead?: boolean;
+  /**
+   * The layer above keeps its state on disk (a replicated app with its durable store): a member
+   * that restarted still holds what it held, so it needs a new view, not a removal. Then (default
+   * false):
+   * - a stale member becomes a member again once any view after its restart lists it (every
+   *   replica syncs afresh in a new view; its state counts as before);
+   * - when every member of a view of two or more restarted (a full-cluster restart), they remove
+   *   the view's last member, to make that new view (it rejoins at once);
+   * - a member of a view of one that restarted carries on in its view (it has no backups).
+   */
+  readonly durableAbove?: boolean;
 }

@@ -67,7 +67,7 @@ export class ViewManager {
     this.#log = deps.logger;
     this.#options = configOptions(deps.options);
     this.#history = new ViewHistory(deps.self);
-    this.#health = new FailureDetector(deps.self, this.#options.suspectAfterMissed, deps.logger);
+    this.#health = new FailureDetector(deps.self, this.#options.suspectAfterMissed, deps.logger, deps.durableAbove === true);
     this.#admission = new JoinAdmission(deps.app, deps.logger);
     this.#joining = new JoinRequest(deps.self, deps.app, deps.contacts ?? [], deps.logger);
   }
@@ -145,8 +145,10 @@ export class ViewManager {
     const before = this.#status;
     const wasListed = previous.includes(this.#self);
     const listed = value.includes(this.#self);
+    const durable = this.#deps.durableAbove === true;
     if (!listed) this.#status = 'outside';
     else if (!wasListed) this.#status = this.#joining.asked ? 'member' : 'stale';
+    else if (durable && this.#status === 'stale') this.#status = 'member'; // a new view after its restart: it syncs afresh
     if (this.#pending !== null && this.#pending.vid < instance) this.#pending = null;
     this.#admission.viewCommitted(value);
     this.#health.viewChanged(value, listed && !wasListed);
@@ -227,10 +229,18 @@ export class ViewManager {
    */
   #considerEveryoneStale(out: ConfigOutbox): void {
     if (this.#status !== 'stale') return;
-    if (!this.#health.allReportedStale(this.members().filter((m) => m !== this.#self))) return;
-    this.#status = 'member';
-    this.#log.error({ vid: this.vid, members: this.members() },
-      'config: every member of the view restarted; their replicated in-memory state is lost; carrying on as members');
+    const others = this.members().filter((m) => m !== this.#self);
+    if (!this.#health.allReportedStale(others)) return;
+    if (this.#deps.durableAbove === true) {
+      // With durable state a view of two or more gets a new view instead (`chooseViewChange`).
+      if (others.length > 0) return;
+      this.#status = 'member';
+      this.#log.info({ vid: this.vid, members: this.members() }, 'config: restarted as the only member of its view; carrying on with its durable state');
+    } else {
+      this.#status = 'member';
+      this.#log.error({ vid: this.vid, members: this.members() },
+        'config: every member of the view restarted; their replicated in-memory state is lost; carrying on as members');
+    }
     const vid = this.vid;
     out.upcall(() => this.#deps.listener.onViewCommitted(vid));
   }
@@ -247,6 +257,7 @@ export class ViewManager {
       health: this.#health,
       suspectAfterMissed: this.#options.suspectAfterMissed,
       staleMayRemoveDead: this.#deps.staleMayRemoveDead ?? true,
+      durableAbove: this.#deps.durableAbove === true,
       joiner: this.#admission.nextJoiner(),
       admits: () => this.#admits(),
     });

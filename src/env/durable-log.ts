@@ -29,8 +29,14 @@ export interface LoadedRecord {
   readonly data: Uint8Array;
 }
 
+/** Where a layer's shell appends its records and waits for them to be durable (`DurableLog`'s ordering and failure rules). */
+export interface RecordSink<R> {
+  append(record: R): void;
+  sync(done: (err?: Error) => void): void;
+}
+
 /** A durable log whose records are structured values, encoded as UTF-8 JSON. */
-export class RecordLog<R> {
+export class RecordLog<R> implements RecordSink<R> {
   readonly #log: DurableLog;
   readonly #decode: (value: unknown) => R;
   readonly #name: string;

@@ -1,7 +1,7 @@
 import { type AnswerChannel, type Channel, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from './transport.js';
 import type { Clock } from './clock.js';
 import { CoreShell } from './core-shell.js';
-import type { RecordLog } from './durable-log.js';
+import type { RecordSink } from './durable-log.js';
 import type { Executor } from './executor.js';
 import type { NodeId } from './types.js';
 import { type Outgoing, Outbox } from './outbox.js';
@@ -26,7 +26,7 @@ export interface LayerShellDeps<M, R, Q = never, A = never> {
   readonly transport: Transport;
   readonly codec: WireCodec<M>;
   /** The layer's durable records, or null for a layer that keeps nothing on disk. */
-  readonly log: RecordLog<R> | null;
+  readonly log: RecordSink<R> | null;
   readonly onMessage: (from: NodeId, msg: M, out: Outbox<M, R, A>) => void;
   /**
    * A request/response service the layer serves besides its peer channel (the RSM's client

@@ -79,6 +79,8 @@ export interface NodeStackOptions<S> {
   /** Hears every value the config layer proposes (simulator checkers: validity). */
   readonly onPropose?: (instance: number, value: PaxosValue) => void;
   readonly wantsMembership?: boolean;
+  /** Test-only (the durability benchmark's baseline): the replicated state in memory only. Default true. */
+  readonly durableRsm?: boolean;
   /** Test-only protocol breakage. */
   readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
 }
@@ -154,8 +156,10 @@ export class NodeStack<S = unknown> {
       options: configOptions(opts.config),
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
-      // With an app above, a silent member may hold the only copy of its state: never removed by stale members.
-      staleMayRemoveDead: opts.app === undefined,
+      // With an app whose state is in memory only, a silent member may hold the only copy of it:
+      // never removed by stale members. With durable state, restarted members keep theirs.
+      staleMayRemoveDead: opts.app === undefined || opts.durableRsm !== false,
+      durableAbove: opts.app !== undefined && opts.durableRsm !== false,
     });
     this.config = config;
     const core = config.core;
@@ -174,8 +178,11 @@ export class NodeStack<S = unknown> {
         members: (vid) => core.members(vid),
         setAdmission: (admission) => core.setAdmission(admission),
       },
-      // The first node of a brand-new cluster starts with the app's initial state.
-      genesis: opts.firstLife && world.self === opts.first,
+      // The first node of a brand-new cluster starts with the app's initial state; so does a
+      // first node whose first process died before its disk held that state, as long as the
+      // cluster never went past view 1 (then nothing can have been executed anywhere).
+      mayCreate: world.self === opts.first && (opts.firstLife || paxos.core.highestKnown <= 1),
+      durable: opts.durableRsm,
       options: resolvedRsm,
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,

@@ -118,6 +118,20 @@ export interface RsmOptions {
    * buffer Node 20 makes; a state that big takes minutes to ship anyway.
    */
   readonly maxStateTransferBytes: number;
+  /**
+   * A replica writes a snapshot of its state (the app's `marshalState` and the client table) after
+   * this many requests executed since the last one, and drops the log behind it. It bounds the
+   * log on disk and what a restart replays. Default 10,000: replaying that many requests takes
+   * well under a second, and at a few hundred bytes each the log stays a few MiB; a smaller
+   * number marshals a large state more often (each snapshot holds the requests behind it until
+   * it is durable).
+   */
+  readonly snapshotEveryRequests: number;
+  /**
+   * Or after this many bytes of requests (arguments and names, `requestBytes`) executed since
+   * the last snapshot, whichever comes first: large requests fill the disk sooner. Default 64 MiB.
+   */
+  readonly snapshotEveryBytes: number;
 }
 
 export const defaultRsmOptions: RsmOptions = {
@@ -138,12 +152,14 @@ export const defaultRsmOptions: RsmOptions = {
   maxClients: 100_000,
   clientEvictableAfterMs: 5 * 60 * 1000,
   maxStateTransferBytes: 4 * 1024 * 1024 * 1024,
+  snapshotEveryRequests: 10_000,
+  snapshotEveryBytes: 64 * 1024 * 1024,
 };
 
 /** RSM options with defaults filled in and checked against each other. */
 export function rsmOptions(given: Partial<RsmOptions> | undefined): RsmOptions {
   const o = withDefaults(defaultRsmOptions, given, 'rsm');
-  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight', 'maxClients'] as const) {
+  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight', 'maxClients', 'snapshotEveryRequests'] as const) {
     if (!Number.isInteger(o[key])) throw new RangeError(`rsm.${key} must be a positive integer, got ${o[key]}`);
   }
   if (o.clientInFlightShare > 1) throw new RangeError(`rsm.clientInFlightShare must be at most 1, got ${o.clientInFlightShare}`);

@@ -131,7 +131,13 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
     case 'invoke_reject':
       return { kind: 'invoke-reject', vs: stampedViewstamp(b['vs'], p('vs')), vid: uint(b['vid'], p('vid'), 0, limits.maxInstance) };
     case 'sync_status':
-      return { kind: 'sync-status', vid: vid(b['vid'], p('vid')), last: optionalViewstamp(b['last'], p('last')), complete: bool(b['complete'], p('complete')) };
+      return {
+        kind: 'sync-status',
+        vid: vid(b['vid'], p('vid')),
+        last: optionalViewstamp(b['last'], p('last')),
+        complete: bool(b['complete'], p('complete')),
+        syncedVid: b['synced_vid'] === undefined || b['synced_vid'] === null || b['synced_vid'] === 0 ? null : vid(b['synced_vid'], p('synced_vid')),
+      };
     case 'sync_reply': {
       const action = b['action'];
       if (typeof action !== 'string' || !(syncActions as readonly string[]).includes(action)) {
@@ -171,7 +177,7 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
     case 'invoke-reject':
       return { invoke_reject: { vs: m.vs, vid: m.vid } };
     case 'sync-status':
-      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }) } };
+      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }), ...(m.syncedVid === null ? {} : { synced_vid: m.syncedVid }) } };
     case 'sync-reply':
       return { sync_reply: { vid: m.vid, action: m.action, ...(m.target === null ? {} : { target: m.target }) } };
     case 'sync-pull':

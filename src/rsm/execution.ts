@@ -6,10 +6,13 @@ import { ClientTable, type Execution, type TableLimits, requestDigest, sweepProc
 import { executeSweep, expiredOutcome, fullOutcome } from './client-sweep.js';
 import type { Request } from './messages.js';
 import type { RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
-import { type DecodedState, encodeWhole } from './snapshot-format.js';
+import { type DecodedState, SnapshotReader, encodeWhole } from './snapshot-format.js';
+import type { DurableReplicaState, RsmSnapshotRecord } from './durable-records.js';
+import { CorruptLogError } from '../env/durable-log.js';
+import { InvalidMessageError } from '../env/errors.js';
 import { requestBytes } from './request-bytes.js';
 import { SnapshotSource } from './state-transfer.js';
-import { type Viewstamp, formatViewstamp, sameViewstamp } from './viewstamp.js';
+import { type Viewstamp, compareViewstamps, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
 /**
  * The replicated state one replica holds: the app's state, the client table, and the viewstamp
@@ -53,6 +56,84 @@ export class ReplicatedState<S> {
   /** This state is view `vid`'s state: its replica became normal in `vid`. */
   synced(vid: number): void {
     this.#syncedVid = vid;
+  }
+
+  /** The last view whose state this was (see `completeIn`); null: never. */
+  get syncedVid(): number | null {
+    return this.#syncedVid;
+  }
+
+  /**
+   * Rebuilds the state an earlier process of this replica made durable (`RsmStore.load`): the
+   * snapshot, then every record after it, executing the requests again (handlers are
+   * deterministic, so the state and client table come out as they were). Call once, on a replica
+   * constructed without genesis. Throws `CorruptLogError` when the records do not follow one
+   * another (a log that does not continue its snapshot), and `CorruptSnapshotError`'s cousin
+   * `CorruptLogError` too when the snapshot cannot be read back or unmarshalled: a state that
+   * cannot be proven is never served.
+   */
+  restore(durable: DurableReplicaState, maxStateBytes: number): void {
+    invariant(this.#state === null, 'restoring over a state');
+    const snapshot = durable.snapshot;
+    if (snapshot !== null) {
+      let copy: DecodedState;
+      try {
+        const reader = new SnapshotReader(Math.max(maxStateBytes, snapshot.state.length));
+        reader.push(snapshot.state);
+        copy = reader.result();
+      } catch (err) {
+        if (!(err instanceof InvalidMessageError)) throw err;
+        throw new CorruptLogError('rsm.snapshot', 0, `the snapshot's state stream is damaged: ${err.message}`);
+      }
+      const state = this.#app.unmarshal(copy.app);
+      if (!state.ok) throw new CorruptLogError('rsm.snapshot', 0, `the app could not unmarshal the snapshot's state: ${String(state.reason)}`);
+      this.#state = state.value;
+      this.#table = copy.table;
+      this.#last = copy.last;
+      this.#syncedVid = snapshot.syncedVid;
+    }
+    durable.records.forEach((record, index) => {
+      const broken = (why: string): never => {
+        throw new CorruptLogError('rsm log', index, `${why} (the state stands at ${formatViewstamp(this.#last)})`);
+      };
+      switch (record.kind) {
+        case 'genesis': {
+          if (this.#state !== null) broken('a genesis record after a state');
+          const initial = this.#app.initialState();
+          if (!initial.ok) broken('the app has no initial state');
+          else this.#state = initial.value;
+          this.#last = { vid: 0, seqno: 0 };
+          this.#syncedVid = 1;
+          break;
+        }
+        case 'normal':
+          if (this.#state === null) broken(`normal in view ${record.vid} without a state`);
+          this.#syncedVid = record.vid;
+          break;
+        case 'executed': {
+          const last = this.#last;
+          if (last === null) return broken(`${formatViewstamp(record.vs)} executed without a state`);
+          const follows = record.vs.vid === last.vid ? record.vs.seqno === last.seqno + 1 : compareViewstamps(record.vs, last) > 0 && record.vs.seqno === 1;
+          if (!follows) broken(`${formatViewstamp(record.vs)} does not follow the state`);
+          this.execute(record.vs, record.request);
+          break;
+        }
+      }
+    });
+    if (this.#state !== null) {
+      this.#log.info({ vs: formatViewstamp(this.#last), syncedVid: this.#syncedVid, replayed: durable.records.length, snapshot: snapshot !== null },
+        'rsm: durable state restored');
+    }
+  }
+
+  /**
+   * The state held as a snapshot record (`why`), or null when none is held or the app cannot
+   * marshal it (logged and counted by the guard; the caller tries again later).
+   */
+  snapshotRecord(why: RsmSnapshotRecord['why']): RsmSnapshotRecord | null {
+    if (this.#state === null || this.#last === null) return null;
+    const app = this.#app.marshal(this.#state);
+    return app.ok ? { kind: 'snapshot', why, state: encodeWhole(this.#last, this.#table, app.value), syncedVid: this.#syncedVid } : null;
   }
 
   /**
@@ -174,26 +255,30 @@ export class ReplicatedState<S> {
   /**
    * Replaces the state with `copy`, pulled from `source` and meant to stand at `target`. A copy
    * that stands elsewhere, or whose app state the app cannot unmarshal, is not installed (logged;
-   * the state held stays as it was): returns whether it was.
+   * the state held stays as it was): returns null. Otherwise returns the snapshot record the
+   * replica must persist before it relies on the copy.
    */
-  install(copy: DecodedState, target: Viewstamp, source: NodeId): boolean {
+  install(copy: DecodedState, target: Viewstamp, source: NodeId): RsmSnapshotRecord | null {
     if (!sameViewstamp(copy.last, target)) {
       this.#log.error({ source, target: formatViewstamp(target), at: formatViewstamp(copy.last) }, 'rsm: a state received stands elsewhere than asked; not installed');
-      return false;
+      return null;
     }
     const state = this.#app.unmarshal(copy.app);
-    if (!state.ok) return false;
+    if (!state.ok) return null;
     this.#state = state.value;
     this.#table = copy.table;
     this.#last = copy.last;
     this.#source = null;
-    return true;
+    // What the replica persists before it uses the copy: the bytes received, as they came.
+    return { kind: 'snapshot', why: 'installed', state: encodeWhole(copy.last, copy.table, copy.app), syncedVid: this.#syncedVid };
   }
 }
 
 export interface BackupExecutionDeps {
   readonly self: NodeId;
   readonly vid: number;
+  /** Requests of this view the state already holds (see `PipelineDeps.executedBefore`). */
+  readonly executedBefore: number;
   readonly maxBufferedInvokes: number;
   readonly maxBufferedBytes: number;
   readonly mutations: RsmMutations;
@@ -225,6 +310,7 @@ export class BackupExecution {
 
   constructor(deps: BackupExecutionDeps) {
     this.#deps = deps;
+    this.#executed = deps.executedBefore;
   }
 
   /** Early invokes buffered now, and their request bytes. */

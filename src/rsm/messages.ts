@@ -93,7 +93,14 @@ export type ReplicaMessage =
    * holds every request acknowledged so far (see `Replica.stateComplete`), so it may be the view's
    * source.
    */
-  | { readonly kind: 'sync-status'; readonly vid: number; readonly last: Viewstamp | null; readonly complete: boolean }
+  | {
+      readonly kind: 'sync-status';
+      readonly vid: number;
+      readonly last: Viewstamp | null;
+      readonly complete: boolean;
+      /** The last view whose state the sender's state was (it turned normal there); null: none. See `PrimarySync`. */
+      readonly syncedVid: number | null;
+    }
   | { readonly kind: 'sync-reply'; readonly vid: number; readonly action: SyncAction; readonly target: Viewstamp | null }
   | { readonly kind: 'sync-pull'; readonly vid: number; readonly target: Viewstamp; readonly offset: number }
   | {

@@ -23,6 +23,11 @@ interface InFlight extends Unacked {
 
 export interface PipelineDeps {
   readonly vid: number;
+  /**
+   * Requests of this view the state already holds (default 0): a view of one whose only member
+   * restarted carries on in its view, after what it executed there before (`ViewManagerDeps.durableAbove`).
+   */
+  readonly executedBefore?: number;
   /** The members of the view other than this primary: each must acknowledge a request before it executes. */
   readonly backups: readonly NodeId[];
   readonly options: RsmOptions;
@@ -65,7 +70,7 @@ export function answerBusy(out: RsmOutbox, to: ReturnAddress, r: Request, retryA
  * adaptive timeout, in a bounded window per backup and timer period). A deposed primary cannot
  * answer: it never gets acknowledgements from a new view's members.
  *
- * Invariants: seqnos are stamped 1, 2, 3 … without gaps; requests execute in seqno order, each
+ * Invariants: seqnos are stamped 1, 2, 3 … (after `executedBefore`) without gaps; requests execute in seqno order, each
  * once; a request is in flight at most once (a retry waits for the same execution); the budget
  * holds exactly the requests in flight.
  */
@@ -83,6 +88,8 @@ export class Pipeline {
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
+    this.#executed = deps.executedBefore ?? 0;
+    this.#nextSeqno = this.#executed + 1;
     this.#budget = new InFlightBudget(deps.options);
     this.#retransmit = new Retransmitter(deps.backups, deps.options);
   }

@@ -1,6 +1,7 @@
 import type { Logger } from '../env/logger.js';
 import type { Members, NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
+import type { RsmSnapshotRecord } from './durable-records.js';
 import type { ReplicatedState } from './execution.js';
 import type { ReplicaMessage, SyncAction } from './messages.js';
 import { type RsmOutbox, rsmTimers } from './replica-deps.js';
@@ -36,10 +37,16 @@ export interface SyncContext<S> {
   stateComplete(): boolean;
   readonly options: RsmOptions;
   readonly log: Logger;
-  /** The state held was replaced by a copy standing at `last`. */
-  installed(last: Viewstamp, out: RsmOutbox): void;
+  /** The state held was replaced by a copy standing at `last`; `record` is what makes it durable (persisted at once). */
+  installed(last: Viewstamp, record: RsmSnapshotRecord, out: RsmOutbox): void;
   /** The primary: every backup holds the view's state. A backup: it holds the view's state. */
   done(out: RsmOutbox): void;
+  /** The test mutation `strictCompleteness`: only the reporters' own (wrongly strict) rule counts. */
+  readonly strictCompleteness: boolean;
+  /** The members of view `vid` (any view this node knows). */
+  membersOf(vid: number): Members;
+  /** The primary: no member's state is complete; the view refuses (it admits joiners, who may bring one). */
+  stuck(out: RsmOutbox): void;
 }
 
 type SyncStatus = Extract<ReplicaMessage, { kind: 'sync-status' }>;
@@ -126,10 +133,11 @@ abstract class ViewSync<S> {
   /** Installs the state pulled; false if it could not be (`ReplicatedState.install`: logged, nothing changed). */
   #install(pull: StateTransfer, out: RsmOutbox): boolean {
     const { held, vid, log } = this.ctx;
-    if (!held.install(pull.result(), pull.target, pull.source)) return false;
+    const record = held.install(pull.result(), pull.target, pull.source);
+    if (record === null) return false;
     const last = held.last!;
     log.info({ vid, vs: formatViewstamp(last), source: pull.source, bytes: pull.received }, 'rsm: state copied');
-    this.ctx.installed(last, out);
+    this.ctx.installed(last, record, out);
     return true;
   }
 }
@@ -146,7 +154,7 @@ export class PrimarySync<S> extends ViewSync<S> {
    * distributing: backups copy this primary's state; stuck: no member's state is complete.
    */
   phase: 'collecting' | 'pulling' | 'distributing' | 'stuck' = 'collecting';
-  readonly reports = new Map<NodeId, { readonly last: Viewstamp | null; readonly complete: boolean }>();
+  readonly reports = new Map<NodeId, { readonly last: Viewstamp | null; readonly complete: boolean; readonly syncedVid: number | null }>();
   readonly upToDate = new Set<NodeId>();
 
   /** Decides at once if there is nobody to hear from (a view of one). */
@@ -156,7 +164,7 @@ export class PrimarySync<S> extends ViewSync<S> {
 
   /** A backup of the view reported where its state stands. */
   onStatus(from: NodeId, m: SyncStatus, out: RsmOutbox): void {
-    this.reports.set(from, { last: m.last, complete: m.complete });
+    this.reports.set(from, { last: m.last, complete: m.complete, syncedVid: m.syncedVid });
     switch (this.phase) {
       case 'collecting':
         this.#reply(from, 'wait', null, out);
@@ -201,17 +209,21 @@ export class PrimarySync<S> extends ViewSync<S> {
     const { backups, held, vid, log } = this.ctx;
     if (this.phase !== 'collecting' || !backups.every((b) => this.reports.has(b))) return;
     // The source: the complete state with the highest viewstamp (this primary's own on a tie).
-    let best: Viewstamp | null = this.ctx.stateComplete() ? held.last : null;
+    const own = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid };
+    const everyone = [own, ...backups.map((b) => this.reports.get(b)!)];
+    const complete = (r: typeof own): boolean => r.last !== null && (r.complete || this.#provenComplete(r.syncedVid, everyone));
+    let best: Viewstamp | null = complete(own) ? held.last : null;
     let source: NodeId | null = null;
     for (const b of backups) {
       const r = this.reports.get(b)!;
-      if (r.complete && compareHeld(r.last, best) > 0) {
+      if (complete(r) && compareHeld(r.last, best) > 0) {
         best = r.last;
         source = b;
       }
     }
     if (best === null) {
       this.phase = 'stuck';
+      this.ctx.stuck(out);
       const reported = backups.map((b) => `${b}:${formatViewstamp(this.reports.get(b)!.last)}`).join(' ');
       log.error({ vid, members: this.ctx.members, held: reported, own: formatViewstamp(held.last) },
         'rsm: no member of the view holds a complete replicated state (every holder of it was lost); the view will not serve');
@@ -225,6 +237,27 @@ export class PrimarySync<S> extends ViewSync<S> {
       return;
     }
     this.#startDistributing(out);
+  }
+
+  /**
+   * Whether a state that was view `s`'s state holds every request acknowledged since, by what the
+   * members report (design §4, completeness that survives removals): a request is acknowledged
+   * only in an active view, whose every member turned normal in it (durably, before serving);
+   * since a replica's synced view only grows, a member of view w that reports a synced view below
+   * w was never normal in w, so w never became active. If that holds for every view after `s`,
+   * nothing was acknowledged after `s`, and the state (which holds everything acknowledged up to
+   * the end of `s`, being a member's state there) is complete, wherever its holder has been since:
+   * a holder that was removed and came back may be the source.
+   */
+  #provenComplete(s: number | null, reporters: ReadonlyArray<{ readonly syncedVid: number | null }>): boolean {
+    if (s === null || this.ctx.strictCompleteness) return false;
+    const reporterIds = [this.ctx.primary, ...this.ctx.backups]; // in the order of `reporters`
+    for (let w = s + 1; w < this.ctx.vid; w++) {
+      const membersOfW = this.ctx.membersOf(w);
+      const neverActive = reporters.some((r, i) => membersOfW.includes(reporterIds[i]!) && (r.syncedVid ?? 0) < w);
+      if (!neverActive) return false;
+    }
+    return true;
   }
 
   #startDistributing(out: RsmOutbox): void {
@@ -297,7 +330,7 @@ export class BackupSync<S> extends ViewSync<S> {
 
   #sendStatus(out: RsmOutbox): void {
     const { primary, vid, held } = this.ctx;
-    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete() });
+    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid });
     out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
   }
 }

@@ -7,9 +7,10 @@ import type { App, Callback } from './app.js';
 import type { Outcome } from './client-table.js';
 import type { ClientAnswer, ReplicaMessage, Request } from './messages.js';
 import type { Viewstamp } from './viewstamp.js';
+import type { DurableReplicaState, RsmRecord } from './durable-records.js';
 
-/** The RSM core's outbox: messages to replicas, and answers to clients' return addresses. */
-export type RsmOutbox = Outbox<ReplicaMessage, never, ClientAnswer>;
+/** The RSM core's outbox: messages to replicas, records for its durable store, and answers to clients' return addresses. */
+export type RsmOutbox = Outbox<ReplicaMessage, RsmRecord, ClientAnswer>;
 
 /**
  * The recovery task's stage in the current view (design §4):
@@ -52,6 +53,10 @@ export interface RsmMutations {
    * (the rule before retransmit timeouts and windows): traffic multiplies with a slow backup.
    */
   readonly resendWholeWindow?: boolean;
+  /** A replica sends acknowledgements and replies before the requests they rest on are durable. */
+  readonly ackBeforeDurable?: boolean;
+  /** A snapshot replaces the log behind it before the snapshot is durable (`RsmStoreMutations`). */
+  readonly snapshotWithoutFsync?: boolean;
 }
 
 /** Who watches the replica (simulator checkers, tests, status). Called through the outbox. */
@@ -65,6 +70,12 @@ export interface ReplicaObserver {
   executed?(vs: Viewstamp, request: Request, outcome: Outcome, ran: boolean): void;
   /** The replica's state was replaced by a copy of another's, standing at `last`. */
   installed?(last: Viewstamp): void;
+  /**
+   * The replica was constructed from its durable state, standing at `last` (null: none): what an
+   * earlier process of it executed after `last` never became durable, so nothing rests on it.
+   * Called from the constructor (there is no outbox yet).
+   */
+  restored?(last: Viewstamp | null): void;
   /** This replica became the serving primary of `vid`. */
   serving?(vid: number): void;
 }
@@ -81,10 +92,16 @@ export interface ReplicaDeps<S> {
   readonly config: ConfigPort;
   readonly logger: Logger;
   /**
-   * True only for the first node of a brand-new cluster, in its first life: it holds the app's
-   * initial state at viewstamp (0, 0). Every other replica starts holding no state.
+   * True only for the first node of a brand-new cluster that holds no durable state yet: it holds
+   * the app's initial state at viewstamp (0, 0), and persists that it does (a `genesis` record)
+   * before anything else. Every other replica starts from `durable`.
    */
   readonly genesis: boolean;
+  /**
+   * What earlier processes of this replica made durable (`RsmStore.load`); replayed at
+   * construction. Absent: nothing (a new node, or a test without a disk).
+   */
+  readonly durable?: DurableReplicaState;
   /** Resolved where the node is composed (`NodeStack`: `withDefaults`). */
   readonly options: RsmOptions;
   readonly breakpoints?: RsmBreakpoints;

@@ -13,6 +13,7 @@ import { PrimaryHistory } from './primary.js';
 import { BackupSync, PrimarySync, type SyncContext } from './recovery.js';
 import type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { rsmTimers } from './replica-deps.js';
+import { requestBytes } from './request-bytes.js';
 import { type Viewstamp, formatViewstamp } from './viewstamp.js';
 
 export type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
@@ -65,6 +66,10 @@ export class Replica<S> {
   /** The view this replica works in (config's current view). */
   #vid = 0;
   readonly #primaries = new PrimaryHistory();
+  /** A genesis replica has not persisted its `genesis` record yet (it does with its first batch). */
+  #genesisPending: boolean;
+  /** Executed since the last snapshot (or since the state was restored): when to write the next. */
+  #sinceSnapshot = { requests: 0, bytes: 0 };
 
   constructor(deps: ReplicaDeps<S>) {
     this.#self = deps.self;
@@ -79,6 +84,13 @@ export class Replica<S> {
     const o = deps.options;
     const limits = { retentionMs: o.clientRetentionMs, maxClients: o.maxClients, evictableAfterMs: o.clientEvictableAfterMs };
     this.#held = new ReplicatedState(this.#app, deps.logger, this.#mutations, deps.genesis, limits);
+    this.#genesisPending = deps.genesis && this.#held.state !== null;
+    const durable = deps.durable;
+    if (!deps.genesis && durable !== undefined) {
+      this.#held.restore(durable, o.maxStateTransferBytes);
+      for (const r of durable.records) if (r.kind === 'executed') this.#counted(r.request);
+    }
+    this.#observer.restored?.(this.#held.last);
   }
 
   /** Whether the state held here holds every request acknowledged so far (see `ReplicatedState.completeIn`). */
@@ -165,6 +177,10 @@ export class Replica<S> {
 
   /** Config committed a view (or this node's status in it changed). Restarts the recovery task. */
   onViewCommitted(out: RsmOutbox): void {
+    if (this.#genesisPending) {
+      out.persist({ kind: 'genesis' }); // before anything this replica ever sends
+      this.#genesisPending = false;
+    }
     const config = this.#config;
     const vid = config.vid;
     if (vid === 0) return;
@@ -218,17 +234,36 @@ export class Replica<S> {
       stateComplete: () => this.stateComplete,
       options: this.#options,
       log: this.#log,
-      installed: (last, out) => out.upcall(() => this.#observer.installed?.(last)),
-      done: (out) => (primary === this.#self ? this.#becomeServing(out) : this.#becomeBackup()),
+      installed: (last, record, out) => {
+        out.persist(record); // the copy is durable before this replica says it holds it
+        this.#sinceSnapshot = { requests: 0, bytes: 0 };
+        out.upcall(() => this.#observer.installed?.(last));
+      },
+      done: (out) => (primary === this.#self ? this.#becomeServing(out) : this.#becomeBackup(out)),
+      membersOf: (v) => this.#config.members(v),
+      strictCompleteness: this.#mutations.strictCompleteness === true,
+      // A refusing view admits joiners: a removed member that still holds a complete state may
+      // come back with it (see `PrimarySync`), and nothing else could ever make the view serve.
+      stuck: () => this.#config.setAdmission({ kind: 'admit' }),
     };
   }
 
-  /** This backup holds the view's state: it executes the primary's invokes from now on. */
-  #becomeBackup(): void {
+  /**
+   * The state held is now this view's state: recorded durably before the replica acknowledges or
+   * serves anything in the view, so that its completeness (`stateComplete`) survives a restart.
+   */
+  #synced(out: RsmOutbox): void {
     this.#held.synced(this.#vid);
+    out.persist({ kind: 'normal', vid: this.#vid });
+  }
+
+  /** This backup holds the view's state: it executes the primary's invokes from now on. */
+  #becomeBackup(out: RsmOutbox): void {
+    this.#synced(out);
     const execution = new BackupExecution({
       self: this.#self,
       vid: this.#vid,
+      executedBefore: this.#executedInView(),
       maxBufferedInvokes: this.#options.maxBufferedInvokes,
       maxBufferedBytes: this.#options.maxBufferedBytes,
       mutations: this.#mutations,
@@ -239,7 +274,7 @@ export class Replica<S> {
   }
 
   #becomeServing(out: RsmOutbox): void {
-    this.#held.synced(this.#vid);
+    this.#synced(out);
     this.#enter({ kind: 'primary', pipeline: this.#newPipeline() }, 'every backup holds the view state');
     this.#log.info({ vid: this.#vid, vs: formatViewstamp(this.#held.last), members: this.#config.members(this.#vid) }, 'rsm: primary serving');
     this.#config.setAdmission({ kind: 'admit' });
@@ -248,9 +283,16 @@ export class Replica<S> {
     this.#emitCallbacks(undefined, out); // a new primary re-sends every outstanding callback
   }
 
+  /** Requests of the current view the state held already executed (0 unless a view of one carries on after a restart). */
+  #executedInView(): number {
+    const last = this.#held.last;
+    return last !== null && last.vid === this.#vid ? last.seqno : 0;
+  }
+
   #newPipeline(): Pipeline {
     return new Pipeline({
       vid: this.#vid,
+      executedBefore: this.#executedInView(),
       backups: this.#backups(),
       options: this.#options,
       mutations: this.#mutations,
@@ -377,10 +419,27 @@ export class Replica<S> {
     mode.pipeline.executeReady(out);
   }
 
-  /** Executes one request at `vs` (the caller keeps the order) and tells the observer. */
+  /** Counts an executed request towards the next snapshot; true when one is due (`RsmOptions.snapshotEvery…`). */
+  #counted(request: Request): boolean {
+    const since = this.#sinceSnapshot;
+    since.requests++;
+    since.bytes += requestBytes(request);
+    return since.requests >= this.#options.snapshotEveryRequests || since.bytes >= this.#options.snapshotEveryBytes;
+  }
+
+  /** Executes one request at `vs` (the caller keeps the order), persists it, and tells the observer. */
   #execute(vs: Viewstamp, request: Request, out: RsmOutbox, digest?: string): Execution {
     invariant(vs.vid === this.#vid, () => `${this.#self} executing ${formatViewstamp(vs)} in view ${this.#vid}`);
     const execution = this.#held.execute(vs, request, digest);
+    // Durable before the backup's acknowledgement or the primary's reply leaves (persist → send).
+    out.persist({ kind: 'executed', vs, request });
+    if (this.#counted(request)) {
+      const snapshot = this.#held.snapshotRecord('compaction');
+      if (snapshot !== null) {
+        out.persist(snapshot);
+        this.#sinceSnapshot = { requests: 0, bytes: 0 };
+      }
+    }
     const outcome: Outcome = execution.kind === 'ran' || execution.kind === 'retry' ? execution.outcome
       : { ok: false, code: execution.kind, message: 'another request of this client was executed under this number or a later one' };
     const ran = execution.kind === 'ran';

@@ -1,4 +1,7 @@
+import type { RecordSink } from '../env/durable-log.js';
 import { LayerShell } from '../env/shell.js';
+import type { RsmRecord } from './durable-records.js';
+import { RsmStore } from './rsm-store.js';
 import type { NodeWorld } from '../env/world.js';
 import type { RsmOptions } from '../options.js';
 import type { App } from './app.js';
@@ -10,7 +13,17 @@ import { type CallbackListener, type ConfigPort, Replica, type ReplicaObserver, 
 export interface RsmLayerOptions<S> {
   readonly app: App<S>;
   readonly config: ConfigPort;
-  readonly genesis: boolean;
+  /**
+   * This node may create the cluster's initial state if its disk holds no replicated state: it is
+   * the cluster's first node, and nothing can have been executed anywhere without it (its data
+   * directory is new, or the cluster never had a view after its first). See `ReplicaDeps.genesis`.
+   */
+  readonly mayCreate: boolean;
+  /**
+   * Test-only (the durability benchmark's baseline): keep the replicated state in memory only,
+   * as before it was durable. Default true.
+   */
+  readonly durable?: boolean;
   /** Resolved where the node is composed (`NodeStack`). */
   readonly options: RsmOptions;
   readonly breakpoints?: RsmBreakpoints;
@@ -20,35 +33,50 @@ export interface RsmLayerOptions<S> {
   readonly callbacks?: CallbackListener;
 }
 
+/** The name of the RSM's files in a node's storage: `rsm.snapshot` and the logs `rsm-<gen>`. */
+export const rsmStoreName = 'rsm';
+
+/** Where records go when the state is kept in memory only (test-only, `RsmLayerOptions.durable`): nowhere, at once. */
+const memoryOnly: RecordSink<RsmRecord> = { append: () => {}, sync: (done) => done() };
+
 /**
  * The RSM layer of one node, wired to its world: the `Replica` core behind a `LayerShell` with
- * the internal replica channel and the client service, and no log of its own (the replicated
- * state lives in memory; state transfer restores it). Config tells it about views through
- * `onViewCommitted`.
+ * the internal replica channel, the client service, and the replica's durable store
+ * (`RsmStore`: snapshot and log, replayed here at construction). Config tells it about views
+ * through `onViewCommitted`.
  */
 export class RsmLayer<S> {
   readonly core: Replica<S>;
-  readonly #shell: LayerShell<ReplicaMessage, never, ClientCall, ClientAnswer>;
+  readonly #shell: LayerShell<ReplicaMessage, RsmRecord, ClientCall, ClientAnswer>;
+  readonly #store: RsmStore | null;
 
+  /** Replays the durable state; throws `CorruptLogError` / `CorruptSnapshotError` for damage. */
   constructor(world: NodeWorld, opts: RsmLayerOptions<S>) {
+    const logger = world.logger.child({ layer: 'rsm' });
+    this.#store = opts.durable === false ? null
+      : new RsmStore({ world, name: rsmStoreName, logger, mutations: opts.mutations });
+    const durable = this.#store?.load() ?? { snapshot: null, records: [] };
+    const empty = durable.snapshot === null && durable.records.length === 0;
     this.core = new Replica<S>({
       self: world.self,
       app: opts.app,
       config: opts.config,
-      logger: world.logger.child({ layer: 'rsm' }),
-      genesis: opts.genesis,
+      logger,
+      genesis: opts.mayCreate && empty,
+      durable,
       options: opts.options,
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
       observer: opts.observer,
       callbacks: opts.callbacks,
     });
-    this.#shell = new LayerShell<ReplicaMessage, never, ClientCall, ClientAnswer>({
+    this.#shell = new LayerShell<ReplicaMessage, RsmRecord, ClientCall, ClientAnswer>({
       executor: world.executor,
       clock: world.clock,
       transport: world.transport,
       codec: replicaCodec,
-      log: null,
+      log: this.#store ?? memoryOnly,
+      mutations: { sendBeforeDurable: opts.mutations?.ackBeforeDurable === true },
       onMessage: (from, msg, out) => this.core.onMessage(from, msg, out),
       onTimer: (key, out) => this.core.onTimer(key, out),
       onHalt: (reason) => world.halt(reason),
@@ -88,5 +116,10 @@ export class RsmLayer<S> {
 
   stop(): void {
     this.#shell.stop();
+  }
+
+  /** Flushes the durable store and releases its files (after `stop`). */
+  async close(): Promise<void> {
+    await this.#store?.close();
   }
 }

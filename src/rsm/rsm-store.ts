@@ -1,0 +1,187 @@
+import { CorruptLogError, type DurableLog, type RecordSink } from '../env/durable-log.js';
+import { InvalidMessageError, invariant } from '../env/errors.js';
+import type { Logger } from '../env/logger.js';
+import { CorruptSnapshotError, type SnapshotFile } from '../env/snapshot-file.js';
+import type { NodeWorld } from '../env/world.js';
+import {
+  type DurableReplicaState, type RsmLogRecord, type RsmRecord, type RsmSnapshotRecord, type StoredSnapshot,
+  decodeRsmRecord, decodeSnapshotFile, encodeRsmRecord, encodeSnapshotFile,
+} from './durable-records.js';
+
+/** Test-only switches that break the store on purpose, to prove the simulator's checkers bite. */
+export interface RsmStoreMutations {
+  /** A snapshot replaces the log behind it before the snapshot is durable (a crash then loses both). */
+  readonly snapshotWithoutFsync?: boolean;
+}
+
+/** What the store is made of: the node's storage, named, and where to log. */
+export interface RsmStoreDeps {
+  readonly world: Pick<NodeWorld, 'durableLog' | 'hasLog' | 'removeLog' | 'snapshotFile'>;
+  /** Names the files: `<name>.snapshot` and the log generations `<name>-<gen>`. */
+  readonly name: string;
+  readonly logger: Logger;
+  readonly mutations?: RsmStoreMutations;
+}
+
+type Op =
+  | { readonly kind: 'append'; readonly record: RsmRecord }
+  | { readonly kind: 'sync'; readonly done: (err?: Error) => void };
+
+/**
+ * A replica's durable state on one node (design §4, durability): a snapshot file and the log of
+ * what happened after it, in generations. Generation `g` is the log `<name>-<g>`; the snapshot
+ * file names the generation that follows it. At start the store reads the snapshot and replays
+ * its generation and any later one; it appends to the newest.
+ *
+ * A snapshot record (`RsmSnapshotRecord`) starts a new generation: the store makes everything
+ * appended before it durable, writes the snapshot (naming the new generation) durably, and only
+ * then removes the older generations and carries on with what was appended after it, in order.
+ * Until then every later append and sync waits in memory. So at every moment the disk holds a
+ * snapshot and an unbroken log after it: before the snapshot is durable, the old snapshot and
+ * the old generation (the new one holds nothing durable yet); after, the new pair. (The wait
+ * makes the requests behind a snapshot pay for its write; snapshots are rare: see
+ * `RsmOptions.snapshotEveryRequests`.)
+ *
+ * Failure semantics are `DurableLog`'s (`RecordSink`): syncs call back in order; once a write
+ * fails, every later sync gets the error and the node must stop.
+ */
+export class RsmStore implements RecordSink<RsmRecord> {
+  readonly #deps: RsmStoreDeps;
+  readonly #file: SnapshotFile;
+  #log: DurableLog | null = null;
+  #gen = 0;
+  /** The oldest generation that may still be on the disk. */
+  #oldestGen = 0;
+  /** A snapshot is being made durable: every later operation waits here, in order. */
+  #waiting: Op[] | null = null;
+  #failure: Error | undefined;
+
+  constructor(deps: RsmStoreDeps) {
+    this.#deps = deps;
+    this.#file = deps.world.snapshotFile(deps.name);
+  }
+
+  /** Log generation `gen`'s name. */
+  #logName(gen: number): string {
+    return `${this.#deps.name}-${gen}`;
+  }
+
+  /**
+   * What the previous processes left: the newest snapshot and the records after it. Throws
+   * `CorruptSnapshotError` or `CorruptLogError` (naming the file) for damage. Call once, first.
+   */
+  load(): DurableReplicaState {
+    invariant(this.#log === null, 'RsmStore.load called twice');
+    const { world, name } = this.#deps;
+    const bytes = this.#file.read();
+    let snapshot: StoredSnapshot | null = null;
+    let gen = 0;
+    if (bytes !== null) {
+      try {
+        const { header, state } = decodeSnapshotFile(bytes);
+        snapshot = { state, syncedVid: header.syncedVid };
+        gen = header.gen;
+      } catch (err) {
+        if (!(err instanceof InvalidMessageError)) throw err;
+        throw new CorruptSnapshotError(`${name}.snapshot`, err.message);
+      }
+    }
+    // Generations older than the snapshot's were replaced by it; a crash may have left one.
+    for (let g = gen - 1; g >= 0 && world.hasLog(this.#logName(g)); g--) world.removeLog(this.#logName(g));
+    this.#oldestGen = gen;
+    const records: RsmLogRecord[] = [];
+    for (let g = gen; ; g++) {
+      const log = world.durableLog(this.#logName(g));
+      for (const { offset, data } of log.load()) {
+        try {
+          records.push(decodeRsmRecord(data));
+        } catch (err) {
+          if (!(err instanceof InvalidMessageError)) throw err;
+          throw new CorruptLogError(this.#logName(g), offset, `undecodable record: ${err.message}`);
+        }
+      }
+      if (!world.hasLog(this.#logName(g + 1))) {
+        this.#log = log;
+        this.#gen = g;
+        break;
+      }
+      void log.close();
+    }
+    return { snapshot, records };
+  }
+
+  append(record: RsmRecord): void {
+    invariant(this.#log !== null, 'RsmStore.append before load');
+    if (this.#waiting !== null) {
+      this.#waiting.push({ kind: 'append', record });
+      return;
+    }
+    if (record.kind === 'snapshot') this.#startGeneration(record);
+    else this.#log.append(encodeRsmRecord(record));
+  }
+
+  sync(done: (err?: Error) => void): void {
+    invariant(this.#log !== null, 'RsmStore.sync before load');
+    if (this.#waiting !== null) this.#waiting.push({ kind: 'sync', done });
+    else this.#log.sync((err) => done(err ?? this.#failure));
+  }
+
+  /** Flushes what was appended and releases the files. */
+  async close(): Promise<void> {
+    await this.#log?.close();
+  }
+
+  /** The snapshot's generation change (see the class comment). */
+  #startGeneration(record: RsmSnapshotRecord): void {
+    const previous = this.#log!;
+    const gen = this.#gen + 1;
+    const waiting: Op[] = [];
+    this.#waiting = waiting;
+    const contents = encodeSnapshotFile({ gen, syncedVid: record.syncedVid }, record.state);
+    const fail = (err: Error): void => {
+      this.#failure ??= err;
+      this.#deps.logger.error({ err, gen, snapshotBytes: contents.length }, 'rsm: the replica could not make its snapshot durable; the node must stop');
+      this.#resume();
+    };
+    previous.sync((err) => {
+      if (err !== undefined) return fail(err);
+      const next = this.#deps.world.durableLog(this.#logName(gen));
+      next.load();
+      const replaced = (): void => {
+        this.#log = next;
+        this.#gen = gen;
+        void previous.close();
+        for (let g = this.#oldestGen; g < gen; g++) this.#deps.world.removeLog(this.#logName(g));
+        this.#oldestGen = gen;
+        this.#deps.logger.info({ gen, why: record.why, snapshotBytes: contents.length }, 'rsm: snapshot durable; older log generations removed');
+        this.#resume();
+      };
+      if (this.#deps.mutations?.snapshotWithoutFsync === true) {
+        this.#file.write(contents, () => {});
+        replaced();
+        return;
+      }
+      this.#file.write(contents, (werr) => (werr === undefined ? replaced() : fail(werr)));
+    });
+  }
+
+  /** Carries out, in order, what waited behind a snapshot (a later snapshot waits again). */
+  #resume(): void {
+    const waiting = this.#waiting ?? [];
+    this.#waiting = null;
+    for (let i = 0; i < waiting.length; i++) {
+      const op = waiting[i]!;
+      if (this.#failure !== undefined) {
+        if (op.kind === 'sync') op.done(this.#failure);
+        continue;
+      }
+      if (op.kind === 'sync') this.sync(op.done);
+      else this.append(op.record);
+      const again = this.#waiting as Op[] | null; // a snapshot among them started another wait
+      if (again !== null) {
+        again.push(...waiting.slice(i + 1));
+        return;
+      }
+    }
+  }
+}
