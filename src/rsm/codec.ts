@@ -37,6 +37,11 @@ function stampedViewstamp(v: unknown, path: string): Viewstamp {
   return { vid: vid(o['vid'], `${path}.vid`), seqno: uint(o['seqno'], `${path}.seqno`, 1, Number.MAX_SAFE_INTEGER) };
 }
 
+/** A view id where 0 or absence means none (proto3 has no absent integers). */
+function optionalVid(v: unknown, path: string): number | null {
+  return v === undefined || v === null || v === 0 ? null : vid(v, path);
+}
+
 function optionalViewstamp(v: unknown, path: string): Viewstamp | null {
   return v === undefined || v === null ? null : viewstamp(v, path);
 }
@@ -136,7 +141,8 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
         vid: vid(b['vid'], p('vid')),
         last: optionalViewstamp(b['last'], p('last')),
         complete: bool(b['complete'], p('complete')),
-        syncedVid: b['synced_vid'] === undefined || b['synced_vid'] === null || b['synced_vid'] === 0 ? null : vid(b['synced_vid'], p('synced_vid')),
+        syncedVid: optionalVid(b['synced_vid'], p('synced_vid')),
+        joinedVid: optionalVid(b['joined_vid'], p('joined_vid')),
       };
     case 'sync_reply': {
       const action = b['action'];
@@ -177,7 +183,7 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
     case 'invoke-reject':
       return { invoke_reject: { vs: m.vs, vid: m.vid } };
     case 'sync-status':
-      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }), ...(m.syncedVid === null ? {} : { synced_vid: m.syncedVid }) } };
+      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }), ...(m.syncedVid === null ? {} : { synced_vid: m.syncedVid }), ...(m.joinedVid === null ? {} : { joined_vid: m.joinedVid }) } };
     case 'sync-reply':
       return { sync_reply: { vid: m.vid, action: m.action, ...(m.target === null ? {} : { target: m.target }) } };
     case 'sync-pull':

@@ -50,6 +50,14 @@ export interface SyncContext<S> {
 }
 
 type SyncStatus = Extract<ReplicaMessage, { kind: 'sync-status' }>;
+
+/** What a member reported of its state (`sync-status`), or the primary's own. */
+interface Report {
+  readonly last: Viewstamp | null;
+  readonly complete: boolean;
+  readonly syncedVid: number | null;
+  readonly joinedVid: number | null;
+}
 type SyncReply = Extract<ReplicaMessage, { kind: 'sync-reply' }>;
 type SyncChunk = Extract<ReplicaMessage, { kind: 'sync-chunk' }>;
 type SyncUnavailable = Extract<ReplicaMessage, { kind: 'sync-unavailable' }>;
@@ -154,7 +162,7 @@ export class PrimarySync<S> extends ViewSync<S> {
    * distributing: backups copy this primary's state; stuck: no member's state is complete.
    */
   phase: 'collecting' | 'pulling' | 'distributing' | 'stuck' = 'collecting';
-  readonly reports = new Map<NodeId, { readonly last: Viewstamp | null; readonly complete: boolean; readonly syncedVid: number | null }>();
+  readonly reports = new Map<NodeId, Report>();
   readonly upToDate = new Set<NodeId>();
 
   /** Decides at once if there is nobody to hear from (a view of one). */
@@ -164,7 +172,7 @@ export class PrimarySync<S> extends ViewSync<S> {
 
   /** A backup of the view reported where its state stands. */
   onStatus(from: NodeId, m: SyncStatus, out: RsmOutbox): void {
-    this.reports.set(from, { last: m.last, complete: m.complete, syncedVid: m.syncedVid });
+    this.reports.set(from, { last: m.last, complete: m.complete, syncedVid: m.syncedVid, joinedVid: m.joinedVid });
     switch (this.phase) {
       case 'collecting':
         this.#reply(from, 'wait', null, out);
@@ -209,9 +217,9 @@ export class PrimarySync<S> extends ViewSync<S> {
     const { backups, held, vid, log } = this.ctx;
     if (this.phase !== 'collecting' || !backups.every((b) => this.reports.has(b))) return;
     // The source: the complete state with the highest viewstamp (this primary's own on a tie).
-    const own = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid };
+    const own: Report = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid, joinedVid: held.joinedVid };
     const everyone = [own, ...backups.map((b) => this.reports.get(b)!)];
-    const complete = (r: typeof own): boolean => r.last !== null && (r.complete || this.#provenComplete(r.syncedVid, everyone));
+    const complete = (r: Report): boolean => r.last !== null && (r.complete || this.#provenComplete(r.syncedVid, everyone));
     let best: Viewstamp | null = complete(own) ? held.last : null;
     let source: NodeId | null = null;
     for (const b of backups) {
@@ -248,13 +256,18 @@ export class PrimarySync<S> extends ViewSync<S> {
    * nothing was acknowledged after `s`, and the state (which holds everything acknowledged up to
    * the end of `s`, being a member's state there) is complete, wherever its holder has been since:
    * a holder that was removed and came back may be the source.
+   *
+   * A member speaks only of views its disk was there for (from its `joinedVid` on): a node whose
+   * data directory was wiped comes back holding nothing, joins again, and must not vouch for a view
+   * its lost disk served in.
    */
-  #provenComplete(s: number | null, reporters: ReadonlyArray<{ readonly syncedVid: number | null }>): boolean {
+  #provenComplete(s: number | null, reporters: readonly Report[]): boolean {
     if (s === null || this.ctx.strictCompleteness) return false;
     const reporterIds = [this.ctx.primary, ...this.ctx.backups]; // in the order of `reporters`
     for (let w = s + 1; w < this.ctx.vid; w++) {
       const membersOfW = this.ctx.membersOf(w);
-      const neverActive = reporters.some((r, i) => membersOfW.includes(reporterIds[i]!) && (r.syncedVid ?? 0) < w);
+      const neverActive = reporters.some((r, i) =>
+        membersOfW.includes(reporterIds[i]!) && r.joinedVid !== null && r.joinedVid <= w && (r.syncedVid ?? 0) < w);
       if (!neverActive) return false;
     }
     return true;
@@ -330,7 +343,7 @@ export class BackupSync<S> extends ViewSync<S> {
 
   #sendStatus(out: RsmOutbox): void {
     const { primary, vid, held } = this.ctx;
-    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid });
+    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid, joinedVid: held.joinedVid });
     out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
   }
 }

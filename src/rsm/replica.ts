@@ -197,6 +197,10 @@ export class Replica<S> {
       config.setAdmission({ kind: 'closed' });
       return;
     }
+    if (this.#held.joinedVid === null) {
+      this.#held.joined(vid); // this disk's first membership: what it reports from here on counts
+      out.persist({ kind: 'joined', vid });
+    }
     if (this.#breakpoints.isArmed(2) && previous > 0) {
       out.halt(`breakpoint 2: ${this.#self} dies committing view ${vid}, which it is in`);
       return;

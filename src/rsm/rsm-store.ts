@@ -79,7 +79,7 @@ export class RsmStore implements RecordSink<RsmRecord> {
     if (bytes !== null) {
       try {
         const { header, state } = decodeSnapshotFile(bytes);
-        snapshot = { state, syncedVid: header.syncedVid };
+        snapshot = { state, syncedVid: header.syncedVid, joinedVid: header.joinedVid };
         gen = header.gen;
       } catch (err) {
         if (!(err instanceof InvalidMessageError)) throw err;
@@ -137,7 +137,7 @@ export class RsmStore implements RecordSink<RsmRecord> {
     const gen = this.#gen + 1;
     const waiting: Op[] = [];
     this.#waiting = waiting;
-    const contents = encodeSnapshotFile({ gen, syncedVid: record.syncedVid }, record.state);
+    const contents = encodeSnapshotFile({ gen, syncedVid: record.syncedVid, joinedVid: record.joinedVid }, record.state);
     const fail = (err: Error): void => {
       this.#failure ??= err;
       this.#deps.logger.error({ err, gen, snapshotBytes: contents.length }, 'rsm: the replica could not make its snapshot durable; the node must stop');
