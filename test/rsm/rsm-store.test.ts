@@ -146,3 +146,25 @@ test('damage is named, never loaded: a snapshot file that is not one, and an und
   g.disk.store('rsm-0').durableCount = 1;
   assert.throws(() => g.open().load(), (err: unknown) => err instanceof CorruptLogError && err.file === 'rsm-0' && err.offset === 0);
 });
+
+test('a snapshot write that fails is reported to every sync behind it, and the disk keeps the old snapshot and log', () => {
+  const h = harness();
+  const store = h.open();
+  store.load();
+  store.append(executed(1));
+  synced(h, store);
+  h.disk.snapshot('rsm'); // the file exists (empty) so that the fault reaches it
+  h.disk.failNextSync();
+  h.disk.store('rsm-0').failNextSync = false; // only the snapshot's write fails
+  store.append(snapshot('compaction', 'LOST'));
+  store.append(executed(2));
+  const errors: Array<string | undefined> = [];
+  store.sync((err) => errors.push(err?.message));
+  store.sync((err) => errors.push(err?.message));
+  h.sim.runUntilIdle();
+  assert.deepEqual(errors, ['simulated disk error: the snapshot write failed', 'simulated disk error: the snapshot write failed']);
+  h.crash();
+  const loaded = h.open().load();
+  assert.equal(loaded.snapshot, null);
+  assert.deepEqual(loaded.records.map((r) => (r.kind === 'executed' ? r.vs.seqno : r.kind)), [1]);
+});

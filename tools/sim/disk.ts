@@ -78,8 +78,11 @@ export class SimSnapshotStore {
   lastCompletionMs = 0;
   /** Bumped by every crash: a completion scheduled by an earlier process is void. */
   epoch = 0;
+  /** The next write reports a disk error and leaves the previous contents (a fault injected by the simulator). */
+  failNextWrite = false;
 
   crash(): void {
+    this.failNextWrite = false; // an injected disk error belongs to the process that died
     this.inFlight = 0;
     this.lastCompletionMs = 0;
     this.epoch++;
@@ -125,11 +128,13 @@ export class SimDisk {
 
   clearFaults(): void {
     for (const store of this.#stores.values()) store.failNextSync = false;
+    for (const snapshot of this.#snapshots.values()) snapshot.failNextWrite = false;
   }
 
-  /** The next sync of every log on this disk fails (an injected disk error). */
+  /** The next sync of every log, and the next write of every snapshot file, on this disk fails (an injected disk error). */
   failNextSync(): void {
     for (const store of this.#stores.values()) store.failNextSync = true;
+    for (const snapshot of this.#snapshots.values()) snapshot.failNextWrite = true;
   }
 
   /** Everything on the disk is gone (an operator wiped the data directory): the next process starts as a new node. */
@@ -257,9 +262,15 @@ export class SimSnapshotFile implements SnapshotFile {
     store.inFlight++;
     const epoch = store.epoch;
     const lies = p.lies === true;
+    const fail = store.failNextWrite;
+    store.failNextWrite = false;
     this.#sched.at(at, () => {
       if (store.epoch !== epoch) return;
       store.inFlight--;
+      if (fail) {
+        if (!lies) done(new Error('simulated disk error: the snapshot write failed'));
+        return;
+      }
       store.durable = copy;
       if (!lies) done();
     });
