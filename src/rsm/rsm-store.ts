@@ -145,13 +145,23 @@ export class RsmStore implements RecordSink<RsmRecord> {
     };
     previous.sync((err) => {
       if (err !== undefined) return fail(err);
-      const next = this.#deps.world.durableLog(this.#logName(gen));
-      next.load();
+      let next: DurableLog;
+      try {
+        next = this.#deps.world.durableLog(this.#logName(gen));
+        next.load();
+      } catch (openErr) {
+        return fail(openErr as Error);
+      }
       const replaced = (): void => {
         this.#log = next;
         this.#gen = gen;
         void previous.close();
-        for (let g = this.#oldestGen; g < gen; g++) this.#deps.world.removeLog(this.#logName(g));
+        try {
+          for (let g = this.#oldestGen; g < gen; g++) this.#deps.world.removeLog(this.#logName(g));
+        } catch (removeErr) {
+          // The snapshot is durable; an old generation left behind is removed at the next start.
+          this.#deps.logger.warn({ err: removeErr, gen }, 'rsm: could not remove a log generation the snapshot replaced');
+        }
         this.#oldestGen = gen;
         this.#deps.logger.info({ gen, why: record.why, snapshotBytes: contents.length }, 'rsm: snapshot durable; older log generations removed');
         this.#resume();
