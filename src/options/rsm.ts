@@ -132,6 +132,15 @@ export interface RsmOptions {
    * the last snapshot, whichever comes first: large requests fill the disk sooner. Default 64 MiB.
    */
   readonly snapshotEveryBytes: number;
+  /**
+   * A replica keeps the requests it executed most recently, up to this many, in memory: a replica
+   * whose state stands at one of them (a restarted member, a backup that fell a little behind)
+   * catches up by executing the ones after it, instead of copying the whole state. Default 10,000
+   * (about a snapshot interval).
+   */
+  readonly catchUpRequests: number;
+  /** And at most this many bytes of them (`requestBytes`). Default 16 MiB: the memory it may cost. */
+  readonly catchUpBytes: number;
 }
 
 export const defaultRsmOptions: RsmOptions = {
@@ -154,12 +163,14 @@ export const defaultRsmOptions: RsmOptions = {
   maxStateTransferBytes: 4 * 1024 * 1024 * 1024,
   snapshotEveryRequests: 10_000,
   snapshotEveryBytes: 64 * 1024 * 1024,
+  catchUpRequests: 10_000,
+  catchUpBytes: 16 * 1024 * 1024,
 };
 
 /** RSM options with defaults filled in and checked against each other. */
 export function rsmOptions(given: Partial<RsmOptions> | undefined): RsmOptions {
   const o = withDefaults(defaultRsmOptions, given, 'rsm');
-  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight', 'maxClients', 'snapshotEveryRequests'] as const) {
+  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight', 'maxClients', 'snapshotEveryRequests', 'catchUpRequests'] as const) {
     if (!Number.isInteger(o[key])) throw new RangeError(`rsm.${key} must be a positive integer, got ${o[key]}`);
   }
   if (o.clientInFlightShare > 1) throw new RangeError(`rsm.clientInFlightShare must be at most 1, got ${o.clientInFlightShare}`);

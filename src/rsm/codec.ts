@@ -123,7 +123,10 @@ function bodyOf(wire: Fields, kinds: readonly string[]): [string, Fields] {
   return [kind, object(wire[kind], kind)];
 }
 
-const replicaKinds = ['invoke', 'invoke_ack', 'invoke_reject', 'sync_status', 'sync_reply', 'sync_pull', 'sync_chunk', 'sync_unavailable'] as const;
+const replicaKinds = ['invoke', 'invoke_ack', 'invoke_reject', 'sync_status', 'sync_reply', 'sync_pull', 'sync_chunk', 'sync_unavailable', 'sync_suffix'] as const;
+
+/** Most requests one `sync-suffix` carries (a sender also keeps to `stateChunkBytes`). */
+export const maxSuffixRequests = 10_000;
 
 export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
   const [kind, b] = bodyOf(wire, replicaKinds);
@@ -168,6 +171,19 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
         kind: 'sync-chunk', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')), offset, data: new Uint8Array(data), last: bool(b['last'], p('last')),
       };
     }
+    case 'sync_suffix': {
+      const list = b['executed'] === undefined || b['executed'] === null ? [] : b['executed'];
+      if (!Array.isArray(list) || list.length > maxSuffixRequests) throw new InvalidMessageError(p('executed'), `not a list of at most ${maxSuffixRequests} requests`);
+      return {
+        kind: 'sync-suffix',
+        vid: vid(b['vid'], p('vid')),
+        after: viewstamp(b['after'], p('after')),
+        executed: list.map((e, i) => {
+          const o = object(e, `${p('executed')}[${i}]`);
+          return { vs: stampedViewstamp(o['vs'], `${p('executed')}[${i}].vs`), request: replicatedRequest(o['request'], `${p('executed')}[${i}].request`) };
+        }),
+      };
+    }
     case 'sync_unavailable':
       return { kind: 'sync-unavailable', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')) };
   }
@@ -192,6 +208,8 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
       return { sync_chunk: { vid: m.vid, target: m.target, offset: m.offset, data: m.data, ...(m.last ? { last: true } : {}) } };
     case 'sync-unavailable':
       return { sync_unavailable: { vid: m.vid, target: m.target } };
+    case 'sync-suffix':
+      return { sync_suffix: { vid: m.vid, after: m.after, executed: m.executed.map((e) => ({ vs: e.vs, request: wireRequest(e.request) })) } };
   }
 }
 

@@ -4,13 +4,14 @@ import type { NodeId } from '../env/types.js';
 import type { AppGuard } from './app-guard.js';
 import { ClientTable, type Execution, type TableLimits, requestDigest, sweepProc } from './client-table.js';
 import { executeSweep, expiredOutcome, fullOutcome } from './client-sweep.js';
-import type { Request } from './messages.js';
-import type { RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
+import type { ExecutedRequest, Request } from './messages.js';
+import { type RecentLimits, RecentRequests } from './recent-requests.js';
+import { maxSuffixRequests } from './codec.js';
+import type { RsmMutations } from './replica-deps.js';
 import { type DecodedState, SnapshotReader, encodeWhole } from './snapshot-format.js';
 import type { DurableReplicaState, RsmSnapshotRecord } from './durable-records.js';
 import { CorruptLogError } from '../env/durable-log.js';
 import { InvalidMessageError } from '../env/errors.js';
-import { requestBytes } from './request-bytes.js';
 import { SnapshotSource } from './state-transfer.js';
 import { type Viewstamp, compareViewstamps, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
@@ -35,6 +36,8 @@ export class ReplicatedState<S> {
   #joinedVid: number | null;
   /** What serves `sync-pull`s of the state held (`SnapshotSource`); dropped whenever the state changes. */
   #source: SnapshotSource | null = null;
+  /** The requests executed most recently, for replicas that can catch up by executing them (`suffixAfter`). */
+  readonly #recent: RecentRequests;
 
   /**
    * With `genesis`, holds the app's initial state at (0, 0); otherwise no state. An app whose
@@ -42,7 +45,8 @@ export class ReplicatedState<S> {
    * view then refuses to serve (no member holds a complete state), and the log says why.
    * `limits` are the client table's until a sweep brings others (see `ClientTable`).
    */
-  constructor(app: AppGuard<S>, logger: Logger, mutations: RsmMutations, genesis: boolean, limits: TableLimits) {
+  constructor(app: AppGuard<S>, logger: Logger, mutations: RsmMutations, genesis: boolean, limits: TableLimits, recent: RecentLimits) {
+    this.#recent = new RecentRequests(recent);
     this.#app = app;
     this.#log = logger;
     this.#mutations = mutations;
@@ -54,6 +58,7 @@ export class ReplicatedState<S> {
     this.#last = held ? { vid: 0, seqno: 0 } : null;
     this.#syncedVid = held ? 1 : null;
     this.#joinedVid = held ? 1 : null;
+    this.#recent.reset(this.#last);
   }
 
   /** The first view this disk's replica was a member of; null: none yet (see `joined` in `RsmRecord`). */
@@ -105,6 +110,7 @@ export class ReplicatedState<S> {
       this.#last = copy.last;
       this.#syncedVid = snapshot.syncedVid;
       this.#joinedVid = snapshot.joinedVid;
+      this.#recent.reset(this.#last);
     }
     durable.records.forEach((record, index) => {
       const broken = (why: string): never => {
@@ -119,6 +125,7 @@ export class ReplicatedState<S> {
           this.#last = { vid: 0, seqno: 0 };
           this.#syncedVid = 1;
           this.#joinedVid = 1;
+          this.#recent.reset(this.#last);
           break;
         }
         case 'joined':
@@ -209,6 +216,7 @@ export class ReplicatedState<S> {
       : this.#decide(vs, request, digest);
     this.#last = vs;
     this.#source = null;
+    this.#recent.executed(vs, request);
     this.#log.debug({ vid: vs.vid, vs: formatViewstamp(vs), client: request.clientId, seq: request.seq, proc: request.proc, execution: execution.kind }, 'rsm: executed');
     return execution;
   }
@@ -241,6 +249,15 @@ export class ReplicatedState<S> {
         return { kind: 'ran', outcome };
       }
     }
+  }
+
+  /**
+   * The requests executed after `after`, to bring a replica whose state stands there up to this
+   * one by executing them, at most `maxBytes` of them; null when `after` is not on the stretch of
+   * history kept (see `RecentRequests`), and empty when it is the last.
+   */
+  suffixAfter(after: Viewstamp, maxBytes: number): ExecutedRequest[] | null {
+    return this.#recent.suffixAfter(after, maxBytes, maxSuffixRequests);
   }
 
   /**
@@ -287,95 +304,8 @@ export class ReplicatedState<S> {
     this.#table = copy.table;
     this.#last = copy.last;
     this.#source = null;
+    this.#recent.reset(copy.last);
     // What the replica persists before it uses the copy: the bytes received, as they came.
     return { kind: 'snapshot', why: 'installed', state: encodeWhole(copy.last, copy.table, copy.app), syncedVid: this.#syncedVid, joinedVid: this.#joinedVid };
-  }
-}
-
-export interface BackupExecutionDeps {
-  readonly self: NodeId;
-  readonly vid: number;
-  /** Requests of this view the state already holds (see `PipelineDeps.executedBefore`). */
-  readonly executedBefore: number;
-  readonly maxBufferedInvokes: number;
-  readonly maxBufferedBytes: number;
-  readonly mutations: RsmMutations;
-  readonly breakpoints: RsmBreakpoints;
-  /** Executes one request at `vs` (in order: this class keeps it). */
-  readonly execute: (vs: Viewstamp, request: Request, out: RsmOutbox) => Execution;
-}
-
-/**
- * A backup's side of one view it serves (mode backup): the primary's invokes are executed
- * strictly in seqno order with no gaps, each acknowledged once executed; early ones wait in a
- * buffer; duplicates are acknowledged again.
- *
- * The buffer is bounded by `maxBufferedInvokes` and `maxBufferedBytes` (`requestBytes`). When an
- * early invoke does not fit, it is dropped: it is not acknowledged, so the primary re-sends it
- * once its retransmit timeout passes, and nothing is lost. A full buffer cannot stall execution:
- * the invoke to execute next is never buffered, it runs on arrival and lets the buffered ones
- * after it run.
- *
- * Invariant: every buffered seqno is above the last executed one, and `#bufferedBytes` is the
- * sum of the buffered requests' bytes.
- */
-export class BackupExecution {
-  readonly #deps: BackupExecutionDeps;
-  readonly #early = new Map<number, { readonly request: Request; readonly bytes: number }>();
-  #bufferedBytes = 0;
-  /** Requests of this view executed here; the next to execute is this + 1. */
-  #executed = 0;
-
-  constructor(deps: BackupExecutionDeps) {
-    this.#deps = deps;
-    this.#executed = deps.executedBefore;
-  }
-
-  /** Early invokes buffered now, and their request bytes. */
-  get buffered(): { readonly count: number; readonly bytes: number } {
-    return { count: this.#early.size, bytes: this.#bufferedBytes };
-  }
-
-  /** An invoke of this view from its primary. */
-  onInvoke(primary: NodeId, vs: Viewstamp, request: Request, out: RsmOutbox): void {
-    const next = this.#executed + 1;
-    if (vs.seqno < next) {
-      out.send(primary, { kind: 'invoke-ack', vs }); // a duplicate: executed already
-      return;
-    }
-    if (vs.seqno > next && this.#deps.mutations.executeOutOfOrder !== true) {
-      this.#buffer(vs.seqno, request);
-      return;
-    }
-    this.#execute(primary, vs, request, out);
-    for (let e = this.#early.get(this.#executed + 1); e !== undefined; e = this.#early.get(this.#executed + 1)) {
-      const at: Viewstamp = { vid: this.#deps.vid, seqno: this.#executed + 1 };
-      this.#early.delete(at.seqno);
-      this.#bufferedBytes -= e.bytes;
-      this.#execute(primary, at, e.request, out);
-    }
-  }
-
-  /** Keeps an early invoke if it fits; drops it otherwise (see the class comment). */
-  #buffer(seqno: number, request: Request): void {
-    const { maxBufferedInvokes, maxBufferedBytes } = this.#deps;
-    if (this.#early.has(seqno) || this.#early.size >= maxBufferedInvokes) return;
-    const bytes = requestBytes(request);
-    if (this.#bufferedBytes + bytes > maxBufferedBytes) return;
-    this.#early.set(seqno, { request, bytes });
-    this.#bufferedBytes += bytes;
-  }
-
-  #execute(primary: NodeId, vs: Viewstamp, request: Request, out: RsmOutbox): void {
-    const { self, vid, mutations, breakpoints } = this.#deps;
-    invariant(vs.seqno === this.#executed + 1 || mutations.executeOutOfOrder === true,
-      () => `${self} executing ${formatViewstamp(vs)} after ${vid}.${this.#executed}`);
-    this.#deps.execute(vs, request, out);
-    this.#executed = Math.max(this.#executed, vs.seqno);
-    if (breakpoints.isArmed(1)) {
-      out.halt(`breakpoint 1: backup ${self} dies after executing ${formatViewstamp(vs)}`);
-      return;
-    }
-    out.send(primary, { kind: 'invoke-ack', vs });
   }
 }

@@ -114,7 +114,18 @@ export type ReplicaMessage =
       /** The stream ends with this chunk. */
       readonly last: boolean;
     }
-  | { readonly kind: 'sync-unavailable'; readonly vid: number; readonly target: Viewstamp };
+  | { readonly kind: 'sync-unavailable'; readonly vid: number; readonly target: Viewstamp }
+  /**
+   * The requests the primary executed after `after` (the backup's reported state), in order, at
+   * most `stateChunkBytes` of them: the backup executes them instead of copying the whole state.
+   */
+  | { readonly kind: 'sync-suffix'; readonly vid: number; readonly after: Viewstamp; readonly executed: readonly ExecutedRequest[] };
+
+/** A request at the viewstamp it was executed at. */
+export interface ExecutedRequest {
+  readonly vs: Viewstamp;
+  readonly request: Request;
+}
 
 /**
  * The primary's answer to a backup's `sync-status`:

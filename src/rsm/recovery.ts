@@ -3,7 +3,7 @@ import type { Members, NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import type { RsmSnapshotRecord } from './durable-records.js';
 import type { ReplicatedState } from './execution.js';
-import type { ReplicaMessage, SyncAction } from './messages.js';
+import type { ReplicaMessage, Request, SyncAction } from './messages.js';
 import { type RsmOutbox, rsmTimers } from './replica-deps.js';
 import { StateTransfer } from './state-transfer.js';
 import { type Viewstamp, compareHeld, formatViewstamp, sameViewstamp } from './viewstamp.js';
@@ -43,6 +43,8 @@ export interface SyncContext<S> {
   done(out: RsmOutbox): void;
   /** The test mutation `strictCompleteness`: only the reporters' own (wrongly strict) rule counts. */
   readonly strictCompleteness: boolean;
+  /** Executes, durably, a request the primary executed before in an earlier view (`BackupSync.onSuffix`). */
+  catchUp(vs: Viewstamp, request: Request, out: RsmOutbox): void;
   /** The members of view `vid` (any view this node knows). */
   membersOf(vid: number): Members;
   /** The primary: no member's state is complete; the view refuses (it admits joiners, who may bring one). */
@@ -61,6 +63,7 @@ interface Report {
 type SyncReply = Extract<ReplicaMessage, { kind: 'sync-reply' }>;
 type SyncChunk = Extract<ReplicaMessage, { kind: 'sync-chunk' }>;
 type SyncUnavailable = Extract<ReplicaMessage, { kind: 'sync-unavailable' }>;
+type SyncSuffix = Extract<ReplicaMessage, { kind: 'sync-suffix' }>;
 
 /** What both sides share: the pull of another replica's state, if one is under way. */
 abstract class ViewSync<S> {
@@ -283,7 +286,15 @@ export class PrimarySync<S> extends ViewSync<S> {
 
   #answerBackup(backup: NodeId, out: RsmOutbox): void {
     const last = this.ctx.held.last;
-    if (sameViewstamp(this.reports.get(backup)?.last ?? null, last)) {
+    const reported = this.reports.get(backup)?.last ?? null;
+    const suffix = reported === null || sameViewstamp(reported, last) ? null : this.ctx.held.suffixAfter(reported, this.ctx.options.stateChunkBytes);
+    if (suffix !== null && suffix.length > 0) {
+      // The backup's state is on this one's recent history: it executes what it lacks (and
+      // reports again) instead of copying the whole state.
+      out.send(backup, { kind: 'sync-suffix', vid: this.ctx.vid, after: reported!, executed: suffix });
+      return;
+    }
+    if (sameViewstamp(reported, last)) {
       this.upToDate.add(backup);
       this.#reply(backup, 'up-to-date', last, out);
       if (this.ctx.backups.every((b) => this.upToDate.has(b))) this.ctx.done(out);
@@ -304,6 +315,24 @@ export class BackupSync<S> extends ViewSync<S> {
 
   /** Reports to the primary at once. */
   start(out: RsmOutbox): void {
+    this.#sendStatus(out);
+  }
+
+  /**
+   * The primary sent the requests it executed after this backup's state: executed here in order
+   * (each made durable like any other), then the backup reports again. One that does not start at
+   * this state (an answer to an older report) or breaks the order is ignored: the report is repeated.
+   */
+  onSuffix(from: NodeId, m: SyncSuffix, out: RsmOutbox): void {
+    const { held, primary, vid } = this.ctx;
+    if (from !== primary || m.vid !== vid || this.pull !== null || held.last === null || !sameViewstamp(m.after, held.last)) return;
+    for (const e of m.executed) {
+      const last = held.last;
+      const follows = e.vs.vid === last.vid ? e.vs.seqno === last.seqno + 1 : e.vs.vid > last.vid && e.vs.seqno === 1;
+      if (!follows || e.vs.vid >= vid) break;
+      this.ctx.catchUp(e.vs, e.request, out);
+    }
+    this.ctx.log.info({ vid, vs: formatViewstamp(held.last), from: formatViewstamp(m.after), requests: m.executed.length }, 'rsm: caught up by executing the primary\'s recent requests');
     this.#sendStatus(out);
   }
 

@@ -6,7 +6,8 @@ import type { RsmOptions } from '../options.js';
 import type { Callback, Json } from './app.js';
 import { type AppFailures, AppGuard } from './app-guard.js';
 import { type Execution, type Outcome, isReservedProc, sweepProc } from './client-table.js';
-import { BackupExecution, ReplicatedState } from './execution.js';
+import { BackupExecution } from './backup-execution.js';
+import { ReplicatedState } from './execution.js';
 import type { ClientCall, ReplicaMessage, Request } from './messages.js';
 import { Pipeline, answerBusy } from './pipeline.js';
 import { PrimaryHistory } from './primary.js';
@@ -83,7 +84,7 @@ export class Replica<S> {
     this.#callbacks = deps.callbacks ?? null;
     const o = deps.options;
     const limits = { retentionMs: o.clientRetentionMs, maxClients: o.maxClients, evictableAfterMs: o.clientEvictableAfterMs };
-    this.#held = new ReplicatedState(this.#app, deps.logger, this.#mutations, deps.genesis, limits);
+    this.#held = new ReplicatedState(this.#app, deps.logger, this.#mutations, deps.genesis, limits, { requests: o.catchUpRequests, bytes: o.catchUpBytes });
     this.#genesisPending = deps.genesis && this.#held.state !== null;
     const durable = deps.durable;
     if (!deps.genesis && durable !== undefined) {
@@ -244,6 +245,7 @@ export class Replica<S> {
         out.upcall(() => this.#observer.installed?.(last));
       },
       done: (out) => (primary === this.#self ? this.#becomeServing(out) : this.#becomeBackup(out)),
+      catchUp: (vs, request, out) => this.#durably(vs, request, this.#held.execute(vs, request), out),
       membersOf: (v) => this.#config.members(v),
       strictCompleteness: this.#mutations.strictCompleteness === true,
       // A refusing view admits joiners: a removed member that still holds a complete state may
@@ -389,6 +391,9 @@ export class Replica<S> {
       case 'sync-unavailable':
         if (mode.kind === 'syncing') mode.sync.onUnavailable(from, m, out);
         break;
+      case 'sync-suffix':
+        if (mode.kind === 'syncing' && mode.sync.role === 'backup') mode.sync.onSuffix(from, m, out);
+        break;
     }
   }
 
@@ -434,8 +439,11 @@ export class Replica<S> {
   /** Executes one request at `vs` (the caller keeps the order), persists it, and tells the observer. */
   #execute(vs: Viewstamp, request: Request, out: RsmOutbox, digest?: string): Execution {
     invariant(vs.vid === this.#vid, () => `${this.#self} executing ${formatViewstamp(vs)} in view ${this.#vid}`);
-    const execution = this.#held.execute(vs, request, digest);
-    // Durable before the backup's acknowledgement or the primary's reply leaves (persist → send).
+    return this.#durably(vs, request, this.#held.execute(vs, request, digest), out);
+  }
+
+  /** Records an execution: durable before the backup's acknowledgement or the primary's reply leaves (persist → send); a snapshot when one is due; the observer told. */
+  #durably(vs: Viewstamp, request: Request, execution: Execution, out: RsmOutbox): Execution {
     out.persist({ kind: 'executed', vs, request });
     if (this.#counted(request)) {
       const snapshot = this.#held.snapshotRecord('compaction');

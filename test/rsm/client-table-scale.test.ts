@@ -19,7 +19,7 @@ const limits: TableLimits = { retentionMs: 60_000, maxClients: 40_000, evictable
 test('100,000 client ids, one call each, leave at most maxClients entries, and the table ships in 256 KiB chunks', () => {
   // Proves the bound holds under a stream of new ids (the oldest idle entries go first), and that
   // a table that large crosses a state transfer whole, chunk by chunk.
-  const held = new ReplicatedState(new AppGuard(testApp, silentLogger), silentLogger, {}, true, limits);
+  const held = new ReplicatedState(new AppGuard(testApp, silentLogger), silentLogger, {}, true, limits, { requests: 100, bytes: 1 << 20 });
   let seqno = 0;
   let nowMs = 1_000_000;
   const sweep = (): void => {
@@ -59,7 +59,7 @@ test('100,000 client ids, one call each, leave at most maxClients entries, and t
     chunks++;
     if (p !== 'more') assert.equal(p, 'complete');
   }
-  const copy = new ReplicatedState(new AppGuard(testApp, silentLogger), silentLogger, {}, false, limits);
+  const copy = new ReplicatedState(new AppGuard(testApp, silentLogger), silentLogger, {}, false, limits, { requests: 100, bytes: 1 << 20 });
   assert.ok(copy.install(pull.result(), last, 'n1'));
   assert.equal(copy.clients, limits.maxClients);
   assert.ok(Buffer.from(copy.snapshotBytes()!).equals(Buffer.from(held.snapshotBytes()!)), 'the copy is the same state, entry order included');

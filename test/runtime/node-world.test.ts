@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { silentLogger } from '../../src/env/logger.js';
 import { type ProductionWorld, createProductionWorld } from '../../src/runtime/node-world.js';
 import { withTempDir } from './file-log-support.js';

@@ -16,7 +16,7 @@ import { SimCluster, type StackProcess, sameList } from '../sim/cluster.js';
 import type { NetworkProfile } from '../sim/network.js';
 import { Prng } from '../sim/prng.js';
 import type { SimNode } from '../sim/simulation.js';
-import { type FuzzApp, fuzzApps } from './apps.js';
+import { fuzzApps } from './apps.js';
 import { type CaseEnv, type Family, type FuzzCase, forgeFamilies, fuzzMachine, safeFamilies } from './case-model.js';
 import { drawCases } from './cases.js';
 import type { CapturedEnvelope } from './envelopes.js';

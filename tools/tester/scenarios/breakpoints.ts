@@ -45,7 +45,7 @@ export const breakpointScenarios: readonly Scenario[] = [
     async run(c) {
       // Proves the classic Paxos case: a value a majority accepted before its proposer died is the one decided later.
       await c.grow();
-      const [A, B, C, D] = c.nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess];
+      const [, B, C, D] = c.nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess];
       const G = c.growth();
       const accepted = await acceptedByMajorityThenDead(c, G);
       await c.expectNoViewChange([B, C], G.length, 'n2 and n3 are not a majority of [n1,n2,n3,n4]');
