@@ -103,6 +103,15 @@ export interface ServerStream<Msg> {
    * already, soon after registering). One listener per stream.
    */
   onEnded(listener: (end: StreamEnd) => void): void;
+  /**
+   * For a producer of many large messages (the snapshot service): calls `resume` once the
+   * messages queued for the client have mostly gone out (at once, on a later turn, when few wait),
+   * so that the producer never holds more than a few in memory and never reaches
+   * `maxQueuedStreamMessages`. Also called once the stream ended (the producer then sees `open`
+   * false). Optional: a transport without it (the simulator's) takes the producer's messages as
+   * they come, and the producer must then send few.
+   */
+  whenWritable?(resume: () => void): void;
 }
 
 /** What the client hears of one stream it opened. */

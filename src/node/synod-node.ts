@@ -12,6 +12,7 @@ import { type ProductionWorld, createProductionWorld } from '../runtime/node-wor
 import { Breakpoints } from './breakpoints.js';
 import { ControlServer } from './control-server.js';
 import { checkIdentity } from './identity.js';
+import { serveSnapshots } from './snapshot-service.js';
 import { NodeStack } from './node-stack.js';
 import { type AppIdentity, type JoinRefusedError, formatApp } from '../config/app-identity.js';
 
@@ -231,6 +232,18 @@ export class SynodNode {
     const statusChannel = prod.transport.serve(nodeServiceCodec, (from) => {
       statusChannel.answer(from, runInNode(prod.world, () => stack.status()));
     });
+    if (stack.rsm !== null && appIdentity !== null) {
+      serveSnapshots({
+        self: config.me,
+        transport: prod.transport,
+        replica: stack.rsm.core,
+        app: appIdentity,
+        clusterId: () => prod.transport.clusterId,
+        inNode: (fn) => runInNode(prod.world, fn),
+        chunkBytes: rsmOptions(config.rsm).stateChunkBytes,
+        logger: logger.child({ layer: 'snapshots' }),
+      });
+    }
     let control: ControlServer | null = null;
     if (config.controlAddress !== undefined) {
       control = await ControlServer.listen(config.controlAddress, {

@@ -133,6 +133,20 @@ export class Replica<S> {
     return this.#held.snapshotBytes();
   }
 
+  /**
+   * The serving primary's state as `snapshot-format.ts`'s stream, taken now, in one step, with
+   * the viewstamp it stands at: for the operator's backup (`synod snapshot save`). It holds the
+   * requests executed here, each of which every backup of the view acknowledged first. Null
+   * unless this replica is the serving primary, or when the app cannot marshal its state (the
+   * guard logs and counts it). Changes nothing.
+   */
+  servingSnapshot(): { readonly vs: Viewstamp; readonly state: Uint8Array } | null {
+    const last = this.#held.last;
+    if (this.#mode.kind !== 'primary' || last === null) return null;
+    const record = this.#held.snapshotRecord('compaction');
+    return record === null ? null : { vs: last, state: record.state };
+  }
+
   get inFlight(): number {
     return this.#mode.kind === 'primary' ? this.#mode.pipeline.size : 0;
   }

@@ -176,6 +176,25 @@ class GrpcServerStream<Msg> implements ServerStream<Msg> {
     this.#ended(reason);
   }
 
+  whenWritable(resume: () => void): void {
+    // grpc-js's server stream is an object-mode Writable: it asks for a drain once its queue
+    // reached the high-water mark, and emits `drain` when the queue has gone out.
+    if (this.#phase === 'ended' || !this.#call.writableNeedDrain) {
+      setImmediate(resume);
+      return;
+    }
+    let called = false;
+    const once = (): void => {
+      if (called) return;
+      called = true;
+      this.#call.off('drain', once);
+      this.#call.off('close', once);
+      resume();
+    };
+    this.#call.once('drain', once);
+    this.#call.once('close', once);
+  }
+
   onEnded(listener: (end: StreamEnd) => void): void {
     invariant(this.#listener === null, 'one end listener per stream');
     this.#listener = listener;

@@ -16,7 +16,7 @@ import type { NodeStatus } from '../../src/node/status.js';
 
 const synod = runSynod;
 
-const commands = ['node', 'lock-server', 'lock-tester', 'status', 'control'];
+const commands = ['node', 'lock-server', 'lock-tester', 'status', 'control', 'snapshot'];
 
 test('synod --version prints the version in package.json', async () => {
   // cliPath is dist/src/cli/synod.js: the package root is three levels up.
@@ -67,7 +67,7 @@ test('a usage error prints the error and that command\'s usage only, exit 2; an 
   });
   const unknown = await synod('explode');
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /^synod: unknown command explode; commands: node, lock-server, lock-tester, status, control\nusage:\n/);
+  assert.match(unknown.stderr, /^synod: unknown command explode; commands: node, lock-server, lock-tester, status, control, snapshot\nusage:\n/);
 });
 
 describe('synod status as a health check', () => {

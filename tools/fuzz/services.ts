@@ -10,6 +10,7 @@ import type { WireCodec } from '../../src/env/transport.js';
 import { configCodec } from '../../src/config/codec.js';
 import { controlService } from '../../src/node/control-server.js';
 import { nodeServiceCodec } from '../../src/node/status.js';
+import { snapshotCodec } from '../../src/node/snapshot-service.js';
 import { paxosCodec } from '../../src/paxos/codec.js';
 import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
 import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';
@@ -46,6 +47,7 @@ export const serviceTargets: readonly ServiceTarget[] = [
   { service: clientServiceCodec.service, role: 'call', decode: (w) => clientServiceCodec.decodeRequest(w), simulated: true },
   { service: nodeServiceCodec.service, role: 'call', decode: (w) => nodeServiceCodec.decodeRequest(w), simulated: false },
   { service: callbacksCodec.service, role: 'stream', decode: (w) => callbacksCodec.decodeRequest(w), simulated: true },
+  { service: snapshotCodec.service, role: 'stream', decode: (w) => snapshotCodec.decodeRequest(w), simulated: false },
   { service: controlService, role: 'control', decode: null, simulated: false },
 ];
 
