@@ -66,10 +66,14 @@ class Writers {
     }));
   }
 
-  /** Clients 0 … `count`-1 write in a loop for `windowMs`; a write that ends after the window is not counted. */
-  async window(mode: 'sequential' | 'concurrent', count: number, windowMs: number): Promise<void> {
+  /**
+   * Clients 0 … `count`-1 write in a loop for `windowMs`; a write that ends after the window is
+   * not counted. Resolves the window's writes per second (the spread between rounds shows noise).
+   */
+  async window(mode: 'sequential' | 'concurrent', count: number, windowMs: number): Promise<number> {
     const end = performance.now() + windowMs;
     const into = this.latencies[mode];
+    const before = into.length;
     await Promise.all(this.clients.slice(0, count).map(async (_, i) => {
       while (performance.now() < end) {
         const began = performance.now();
@@ -79,6 +83,7 @@ class Writers {
         into.push(done - began);
       }
     }));
+    return (into.length - before) / (windowMs / 1000);
   }
 
   figures(rounds: number, windowMs: number): ConfigFigures {
@@ -113,8 +118,9 @@ export async function compareWrites(durable: TestAppCluster, memory: TestAppClus
       const order = round % 2 === 0 ? [d, m] : [m, d];
       for (const w of order) {
         o.progress(`writes: round ${round + 1}/${o.rounds}, ${w.name}: 1 in flight, then ${o.inFlight}, ${o.windowMs} ms each`);
-        await w.window('sequential', 1, o.windowMs);
-        await w.window('concurrent', o.inFlight, o.windowMs);
+        const sequential = await w.window('sequential', 1, o.windowMs);
+        const concurrent = await w.window('concurrent', o.inFlight, o.windowMs);
+        o.progress(`writes: round ${round + 1}/${o.rounds}, ${w.name}: ${sequential.toFixed(0)} ops/s with 1 in flight, ${concurrent.toFixed(0)} with ${o.inFlight}`);
       }
     }
     return { durable: d.figures(o.rounds, o.windowMs), memory: m.figures(o.rounds, o.windowMs), inFlight: o.inFlight, windowMs: o.windowMs, rounds: o.rounds };
