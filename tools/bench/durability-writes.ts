@@ -10,7 +10,7 @@ import type { TestAppCluster } from './test-cluster.js';
  */
 const writeDeadlineMs = 10_000;
 /** Writes each client makes before the first window (finds the primary, opens its connection). */
-const warmupWrites = 20;
+const warmupWrites = 5;
 
 /** What one configuration (durable or memory-only) showed in one mode, over every round. */
 export interface WriteFigures {
