@@ -23,6 +23,12 @@
  * npm run bench -- memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N]:
  * the primary's resident memory at rest, under floods of 1 MiB requests, and after many client
  * ids, each beside its budget (tools/bench/memory.ts); exits 1 if a figure is above its budget.
+ *
+ * npm run bench -- durability [--window-ms MS] [--rounds N] [--in-flight N] [--sizes-mb 1,100]:
+ * what durable replicated state costs (tools/bench/durability.ts): writes with the durable RSM log
+ * against the same build with the state in memory only, 1 and 64 in flight, as ratios; a full
+ * SIGKILL restart at each state size (replay, first write served); and a joiner's state copy in
+ * MB/s. Nothing is asserted about speed. See docs/benchmarks.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +46,7 @@ import { GrpcLockClient } from '../src/apps/lock/grpc-lock-client.js';
 import { GrpcClientTransport } from '../src/runtime/grpc-client-transport.js';
 import { realClock } from '../src/runtime/real-clock.js';
 import { benchMemory } from './bench/memory.js';
+import { benchDurability, closeDurabilityBench, durabilityDefaults, parseSizesMb } from './bench/durability.js';
 
 /** How long each measurement runs, unless `--duration-ms` says otherwise. */
 const defaultDurationMs = 3000;
@@ -65,7 +72,8 @@ interface Row {
 }
 
 const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS] | lincheck [--seed N] |\n' +
-  '       memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N]   (npm run bench -- lock)';
+  '       memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N] |\n' +
+  '       durability [--window-ms MS] [--rounds N] [--in-flight N] [--sizes-mb 1,100]   (npm run bench -- lock)';
 
 /** The memory benchmark's defaults: a 10 s flood of 64 concurrent 1 MiB calls; 100,000 client ids, 64 at a time. */
 const memoryDefaults = { floodMs: 10_000, floodCalls: 64, clientIds: 100_000, idConcurrency: 64 };
@@ -85,6 +93,7 @@ const say = (line: string): void => void process.stdout.write(`[${((Date.now() -
 let cleaned: Promise<void> | null = null;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
+    await closeDurabilityBench();
     for (const n of nodes) {
       n.closeClient();
       await n.kill('SIGKILL');
@@ -277,6 +286,10 @@ async function main(argv: string[]): Promise<void> {
         'flood-calls': { type: 'string' },
         'client-ids': { type: 'string' },
         'id-concurrency': { type: 'string' },
+        'window-ms': { type: 'string' },
+        rounds: { type: 'string' },
+        'in-flight': { type: 'string' },
+        'sizes-mb': { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
@@ -325,6 +338,10 @@ async function main(argv: string[]): Promise<void> {
     }
     return;
   }
+  if (what === 'durability') {
+    await durability(parsed.values, extra);
+    return;
+  }
   const durationText = parsed.values['duration-ms'];
   const durationMs = durationText === undefined ? defaultDurationMs : Number(durationText);
   if (what !== 'lock' || extra.length > 0 || parsed.values.seed !== undefined || !Number.isSafeInteger(durationMs) || durationMs < 1) {
@@ -335,6 +352,39 @@ async function main(argv: string[]): Promise<void> {
   const alive = setInterval(() => {}, 1000);
   try {
     await benchLock(durationMs);
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+/** `durability`: its flags checked (a usage error exits 2), then the bench (tools/bench/durability.ts). */
+async function durability(values: Record<string, string | boolean | undefined>, extra: readonly string[]): Promise<void> {
+  const bad = (why: string): never => {
+    process.stderr.write(`bench: ${why}\n${usage}\n`);
+    return process.exit(2);
+  };
+  const count = (name: 'window-ms' | 'rounds' | 'in-flight', fallback: number): number => {
+    const text = values[name];
+    const n = text === undefined ? fallback : Number(text);
+    return Number.isSafeInteger(n) && n >= 1 ? n : bad(`--${name} needs a positive integer`);
+  };
+  const others = ['duration-ms', 'seed', 'flood-ms', 'flood-calls', 'client-ids', 'id-concurrency'].filter((k) => values[k] !== undefined);
+  if (extra.length > 0 || others.length > 0) bad(`durability takes none of: ${[...extra, ...others.map((k) => `--${k}`)].join(' ')}`);
+  const sizesText = values['sizes-mb'];
+  const sizes = typeof sizesText === 'string' ? parseSizesMb(sizesText) : durabilityDefaults.stateSizesMb.map((mb) => mb * 1e6);
+  if (sizes === null) bad('--sizes-mb needs a comma-separated list of positive numbers (MB, 10^6 bytes)');
+  const started = Date.now();
+  const progress = (line: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+  // Client timers are unref'd (`realClock`): keep the process alive until the bench is done.
+  const alive = setInterval(() => {}, 1000);
+  try {
+    await benchDurability({
+      windowMs: count('window-ms', durabilityDefaults.windowMs),
+      rounds: count('rounds', durabilityDefaults.rounds),
+      inFlight: count('in-flight', durabilityDefaults.inFlight),
+      stateSizesBytes: sizes!,
+      progress,
+    });
   } finally {
     clearInterval(alive);
   }

@@ -80,6 +80,21 @@ function parseTestMutations(names: string[] | undefined, control: boolean): RsmM
   return mutations;
 }
 
+/**
+ * `--test-memory-only-rsm` (left out of the usage: for the durability benchmark only, `npm run
+ * bench -- durability`): the replicated state is kept in memory only, as before it was durable,
+ * so the benchmark can measure what durability costs on the same build. Like `--test-mutate` it
+ * needs the control service (a test node), and it says so loudly on stderr: a node started with
+ * it loses every acknowledged request when its processes die.
+ */
+function parseMemoryOnlyRsm(given: boolean, control: boolean): boolean {
+  if (!given) return false;
+  if (!control) throw new UsageError('--test-memory-only-rsm needs --control (test nodes only)');
+  process.stderr.write('WARNING: --test-memory-only-rsm: this node keeps the replicated state in memory only; ' +
+    'acknowledged requests are lost when its processes die. For benchmarks, never in production.\n');
+  return true;
+}
+
 /** The app named by --app or --app-module (they exclude each other), or undefined for none. */
 async function chooseApp(app: string | undefined, appModule: string | undefined): Promise<NodeApp<unknown> | undefined> {
   if (app !== undefined && appModule !== undefined) throw new UsageError('--app and --app-module exclude each other: give one');
@@ -117,6 +132,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     'log-file': { type: 'string' },
     'options': { type: 'string' },
     'test-mutate': { type: 'string', multiple: true },
+    'test-memory-only-rsm': { type: 'boolean' },
   };
   const { values, positionals } = parse(args, spec);
   noMorePositionals(positionals, 0);
@@ -144,6 +160,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   // A flag wins over the file; flags not given leave the file's values.
   const rsm = { ...tunables.rsm, ...Object.fromEntries(Object.entries(tableFlags).filter(([, v]) => v !== undefined)) };
   const testMutations = parseTestMutations(values['test-mutate'] as string[] | undefined, controlAddress !== undefined);
+  const testMemoryOnlyRsm = parseMemoryOnlyRsm(values['test-memory-only-rsm'] === true, controlAddress !== undefined);
   // Last: every flag is checked before a module of the user's is run.
   const app = await chooseApp(fixedApp ?? (values['app'] as string | undefined), values['app-module'] as string | undefined);
   const logger = createLogger({ level, file: values['log-file'] as string | undefined, base: { node: me } });
@@ -168,6 +185,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,
       testMutations,
+      testMemoryOnlyRsm,
       // The node closed itself already: it can never be a member of this cluster.
       onJoinRefused: refused,
     });

@@ -79,6 +79,12 @@ export interface SynodNodeConfig<S = unknown> {
    * never in production.
    */
   readonly testMutations?: RsmMutations;
+  /**
+   * Test-only (the durability benchmark's baseline, `npm run bench -- durability`): keep the
+   * replicated state in memory only, as before it was durable (`NodeStackOptions.durableRsm`).
+   * Refused unless the control service is on: never in production. Default false.
+   */
+  readonly testMemoryOnlyRsm?: boolean;
   readonly transport?: Partial<TransportOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
@@ -152,6 +158,9 @@ export class SynodNode {
     if (config.testMutations !== undefined && config.controlAddress === undefined) {
       throw new RangeError('test mutations break the protocol on purpose: they are refused unless the test control service is on');
     }
+    if (config.testMemoryOnlyRsm === true && config.controlAddress === undefined) {
+      throw new RangeError('a replicated state in memory only loses acknowledged requests: it is refused unless the test control service is on');
+    }
     const identity = checkIdentity(config.dataDir, {
       me: config.me, first: config.first, cluster: config.cluster, app: appIdentity, newClusterId: randomUUID,
     });
@@ -167,6 +176,9 @@ export class SynodNode {
       logger.warn({ controlAddress: config.controlAddress },
         'control: the test control service (partition, crash breakpoints, propose) listens on a non-loopback address: ' +
         'anyone who reaches it can isolate or kill this node');
+    }
+    if (config.testMemoryOnlyRsm === true) {
+      logger.warn({ memoryOnlyRsm: true }, 'rsm: test-only: the replicated state is kept in memory only; acknowledged requests are lost when the processes die');
     }
     const prod = await createProductionWorld({
       self: config.me,
@@ -223,6 +235,7 @@ export class SynodNode {
         config: config.config,
         rsm: config.rsm,
         mutations: config.testMutations,
+        durableRsm: config.testMemoryOnlyRsm === true ? false : undefined,
       });
     } catch (err) {
       await prod.close();

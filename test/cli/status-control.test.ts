@@ -165,6 +165,8 @@ describe('synod status and synod control against three real lock-server processe
       // Test-only mutations: never without the control service, and only known ones.
       ['lock-server', '--me', '127.0.0.1:1', '--first', '127.0.0.1:1', '--data-dir', '/nonexistent', '--test-mutate', 'no-client-table'],
       ['lock-server', '--me', '127.0.0.1:1', '--first', '127.0.0.1:1', '--data-dir', '/nonexistent', '--control', '--test-mutate', 'bogus'],
+      // The durability benchmark's memory-only baseline: never without the control service either.
+      ['lock-server', '--me', '127.0.0.1:1', '--first', '127.0.0.1:1', '--data-dir', '/nonexistent', '--test-memory-only-rsm'],
     ];
     const runs = await Promise.all(cases.map((args) => synod(...args)));
     runs.forEach((r, i) => {

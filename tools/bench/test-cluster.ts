@@ -30,8 +30,11 @@ export class TestAppCluster {
     this.status = new StatusReader(cluster, silentLogger);
   }
 
-  /** Starts the nodes (logging at `logLevel` to files in the directory) and waits until all three serve one view. */
-  static async start(logLevel = 'warn'): Promise<TestAppCluster> {
+  /**
+   * Starts the nodes (logging at `logLevel` to files in the directory, each with `extraArgs` after
+   * its usual flags) and waits until all three serve one view.
+   */
+  static async start(logLevel = 'warn', extraArgs: readonly string[] = []): Promise<TestAppCluster> {
     const root = mkdtempSync(join(tmpdir(), 'synod-bench-'));
     const ports = await freePortPairs(3);
     const first = `127.0.0.1:${ports[0]}`;
@@ -40,13 +43,28 @@ export class TestAppCluster {
     }));
     const c = new TestAppCluster(root, nodes, defaultClusterName(first));
     try {
-      for (const n of nodes) await n.start(['--app', 'test']);
+      for (const n of nodes) await n.start(['--app', 'test', ...extraArgs]);
       await eventually(async () => ((await c.serving()) ? true : undefined), servingTimeoutMs, 'three replicas serving one view', 50);
     } catch (err) {
       await c.close();
       throw err;
     }
     return c;
+  }
+
+  /**
+   * Starts one more node of the test app (a joiner, on a new data directory beside the others,
+   * logging at `logLevel`); it asks the first node to join. `close()` ends it with the rest.
+   */
+  async join(logLevel = 'warn'): Promise<NodeProcess> {
+    const [port] = await freePortPairs(1);
+    const i = this.nodes.length + 1;
+    const n = new NodeProcess({
+      port: port!, first: this.nodes[0]!.first, dataDir: join(this.root, `n${i}`), logFile: join(this.root, `n${i}.log`), logLevel,
+    });
+    this.nodes.push(n);
+    await n.start(['--app', 'test']);
+    return n;
   }
 
   get members(): NodeId[] {
