@@ -81,7 +81,8 @@ export function readOfflineState(dataDir: string, app: App<unknown>): OfflineSta
     }
     const o = rsmOptions(undefined);
     const held = new ReplicatedState(new AppGuard(app, silentLogger), silentLogger, {}, false,
-      { retentionMs: o.clientRetentionMs, maxClients: o.maxClients, evictableAfterMs: o.clientEvictableAfterMs });
+      { retentionMs: o.clientRetentionMs, maxClients: o.maxClients, evictableAfterMs: o.clientEvictableAfterMs },
+      { requests: 1, bytes: 1 }); // nothing is served from here: keep no recent requests
     try {
       held.restore(durable, o.maxStateTransferBytes);
     } catch (err) {
