@@ -10,7 +10,8 @@
  * contending for 3 locks, and for SECONDS injects a seeded random schedule of faults: SIGKILL and
  * restart, SIGSTOP/SIGCONT (often of the primary), a node isolated, the cluster split into a
  * minority and a majority, crash breakpoints 1–4 — never more than a minority of the nodes faulty
- * at once (tools/nemesis/schedule.ts). Then it heals everything, waits for the cluster to settle and
+ * at once (tools/nemesis/schedule.ts) — and, with the cluster to itself, every node SIGKILLed at
+ * once and restarted on its data directory, after which the clients must be served again. Then it heals everything, waits for the cluster to settle and
  * for every client to make progress, and checks every client call for linearizability against
  * the lock service's model. Prints each fault as it happens and a summary: operations, faults by
  * kind, the verdict (and the path of the picture of a violation).
@@ -138,6 +139,7 @@ function summary(r: NemesisResult, out: (line: string) => void): void {
   out(`  operations  ${o.completed} completed, ${o.unknown} unknown outcome${o.refused > 0 ? `, ${o.refused} refused` : ''} ` +
     `(acquire ${o.byProc.acquire}, release ${o.byProc.release}, stat ${o.byProc.stat}); ${o.cycles} lock cycles by ${r.clients} clients`);
   out(`  faults      ${totalFaults}: ${faultKinds.map((k) => `${k} ${r.faults[k]}`).join(', ')}${bps === '' ? '' : ` (${bps})`}`);
+  if (r.faults['cluster-kill'] > 0) out(`  restarts    served again after ${r.clusterKillsServedAgain} of ${r.faults['cluster-kill']} whole-cluster kills`);
   if (r.check === null) {
     out('  check       not run');
   } else {

@@ -1,6 +1,7 @@
-// Proves the nemesis inside `npm test`: a short run of random faults against three real
-// `synod lock-server` processes and five caching lock clients ends with a linearizable history,
-// a settled cluster and clients making progress; the linearizability check bites on that real
+// Proves the nemesis inside `npm test`: a short run of random faults (a whole-cluster kill among
+// them) against three real `synod lock-server` processes and five caching lock clients ends with
+// a linearizable history, a settled cluster and clients making progress, also right after every
+// node was SIGKILLed and restarted; the linearizability check bites on that real
 // history once one grant is tampered with (and draws the picture); the recorder maps every kind of
 // call result as the model expects; the schedule never faults more than a minority. The long runs
 // are `npm run nemesis -- --duration 60` (README).
@@ -21,14 +22,14 @@ import { type NemesisResult, runNemesis } from '../../tools/nemesis/nemesis.js';
 import { LockHistoryRecorder } from '../../tools/nemesis/recorder.js';
 import { type ClusterPicture, FaultSchedule, faultKinds, faultedNodes, isExclusive, minority } from '../../tools/nemesis/schedule.js';
 
-/** The short run's seed (any seed passes; this one injects SIGSTOP, a breakpoint, SIGKILLs and splits in 12 s). */
+/** The short run's seed (any seed passes; this one injects a whole-cluster kill early, among SIGSTOPs, splits and others, in 12 s). */
 const seed = 1;
 /** Seconds of faults in `npm test`: long enough for several faults of different kinds, short enough for CI. */
 const durationMs = 12_000;
 
 let run: NemesisResult | null = null;
 
-test('a short nemesis run (3 nodes, 12 s of faults) ends linearizable, settled, with every client making progress', async () => {
+test('a short nemesis run (3 nodes, 12 s of faults, a whole-cluster kill among them) ends linearizable, settled, with every client making progress', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'synod-nemesis-test-'));
   const lines: string[] = [];
   try {
@@ -41,6 +42,8 @@ test('a short nemesis run (3 nodes, 12 s of faults) ends linearizable, settled, 
     assert.equal(r.passed, true, why);
     const faults = faultKinds.reduce((sum, k) => sum + r.faults[k], 0);
     assert.ok(faults >= 4, `only ${faults} faults in ${durationMs} ms; ${why}`);
+    assert.ok(r.faults['cluster-kill'] >= 1, `no whole-cluster kill drawn; ${why}`);
+    assert.ok(r.clusterKillsServedAgain >= 1, `the clients were not seen served again after a whole-cluster kill; ${why}`);
     assert.ok(r.operations.completed >= 300, `only ${r.operations.completed} operations completed; ${why}`);
     assert.ok(r.operations.byProc.acquire > 0 && r.operations.byProc.release > 0, why);
     assert.equal(r.history.length, r.operations.completed + r.operations.unknown);
@@ -155,9 +158,10 @@ test('the recorder maps replies, app errors, refusals, deadlines and calls cut o
   assert.match(r.problems[0]!, /^c2 called expire\(\{"owner":"c2"\}\) while the history was recorded: the lock model does not model expire/);
 });
 
-test('the fault schedule never faults more than a minority, only healthy nodes, nothing while unsettled, and nothing beside a split', () => {
+test('the fault schedule never faults more than a minority (but for a whole-cluster kill), only healthy nodes, nothing while unsettled, and nothing beside a split', () => {
   // Random cluster pictures for many seeds: every plan keeps the faulty nodes a minority, faults only healthy, unfaulted nodes,
-  // and exclusive faults (splits, breakpoints 3 and 4) never overlap another fault.
+  // and exclusive faults (splits, whole-cluster kills, breakpoints 3 and 4) never overlap another fault; a whole-cluster kill
+  // faults every node, and only on a calm cluster.
   for (const size of [3, 5]) {
     const nodes = Array.from({ length: size }, (_, i) => `n${i + 1}`);
     const seen = new Set<string>();
@@ -177,7 +181,12 @@ test('the fault schedule never faults more than a minority, only healthy nodes, 
           seen.add(plan.kind === 'breakpoint' ? `breakpoint ${plan.breakpoint}` : plan.kind);
           const hit = faultedNodes(plan);
           assert.ok(hit.length > 0 && hit.every((x) => healthy.has(x) && !faulty.has(x)), `seed ${s}: ${JSON.stringify(plan)} with faulty ${[...faulty]}`);
-          assert.ok(faulty.size + hit.length <= minority(size), `seed ${s}: ${JSON.stringify(plan)} makes more than a minority faulty`);
+          if (plan.kind === 'cluster-kill') {
+            assert.equal(faulty.size, 0, `seed ${s}: a whole-cluster kill beside another fault`);
+            assert.deepEqual(hit, nodes, `seed ${s}: a whole-cluster kill of ${JSON.stringify(hit)}, not of every node`);
+          } else {
+            assert.ok(faulty.size + hit.length <= minority(size), `seed ${s}: ${JSON.stringify(plan)} makes more than a minority faulty`);
+          }
           if (isExclusive(plan)) assert.equal(faulty.size, 0, JSON.stringify(plan));
           exclusive ||= isExclusive(plan);
           for (const x of hit) faulty.add(x);

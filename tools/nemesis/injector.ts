@@ -1,6 +1,6 @@
 /**
  * How the nemesis carries out each planned fault on the real cluster (`FaultInjector`): SIGKILL
- * and restart, SIGSTOP and SIGCONT, isolation and splits through the test control service, and
+ * and restart (of one node, or of every node at once), SIGSTOP and SIGCONT, isolation and splits through the test control service, and
  * crash breakpoints given an occasion to fire. Separate from the run (nemesis.ts), which decides
  * when faults start, keeps count of them and waits for the cluster to recover: this file only
  * knows how to do one fault and end it.
@@ -87,6 +87,13 @@ export class FaultInjector {
       }
       case 'breakpoint':
         return this.#breakpoint(nodes[0]!, plan.breakpoint, plan.restartDelayMs, number);
+      case 'cluster-kill': {
+        await Promise.all(nodes.map((n) => c.kill(n, 'SIGKILL')));
+        await hold(plan.downMs);
+        await Promise.all(nodes.map((n) => c.restart(n)));
+        log(`fault ${number}: every node restarted on its data directory`);
+        return performance.now();
+      }
     }
   }
 

@@ -70,6 +70,13 @@ export interface NemesisResult {
   readonly faults: Readonly<Record<FaultKind, number>>;
   /** Crash breakpoints armed, by number, and how many of them fired (killed their node). */
   readonly breakpoints: { readonly armed: Readonly<Record<BreakpointNumber, number>>; readonly fired: Readonly<Record<BreakpointNumber, number>> };
+  /**
+   * Whole-cluster kills after which the clients were served again: every node back and some
+   * client completing a lock cycle within `recoveryTimeoutMs` of the restarts (one that was not
+   * is a liveness failure). Equal to `faults['cluster-kill']`, but for one cut short by the end
+   * of the injection phase, which the end phase's progress check (`expectProgress`) covers.
+   */
+  readonly clusterKillsServedAgain: number;
   /** The checker's verdict; `unchecked` when the run never got to a checkable history. */
   readonly verdict: NemesisVerdict;
   readonly check: CheckResult | null;
@@ -116,6 +123,8 @@ class NemesisRun {
   readonly #problems: string[] = [];
   readonly #liveness: string[] = [];
   #cluster: TesterCluster | null = null;
+  #workload: LockWorkload | null = null;
+  #clusterKillsServedAgain = 0;
   #monitor: StatusMonitor | null = null;
   /** Made once the cluster and its monitor exist. */
   #injector: FaultInjector | null = null;
@@ -183,6 +192,7 @@ class NemesisRun {
         locks: opts.locks ?? defaultLocks, seed: opts.seed, recorder: this.#recorder,
         callDeadlineMs: opts.callDeadlineMs,
       });
+      this.#workload = workload;
       workload.start();
       this.#log(`${this.#clients} lock clients on ${workload.lockNames.join(', ')}; faults for ${(opts.durationMs / 1000).toFixed(1)} s`);
       await sleep(warmupMs);
@@ -278,7 +288,9 @@ class NemesisRun {
     this.#log(`fault ${number}: ${describePlan(plan)}`);
     try {
       const endedAt = await this.#injector!.apply(plan, nodes, number);
+      const cyclesAtRestart = this.#workload?.cycles ?? 0;
       await this.#awaitBack(nodes, endedAt, number);
+      if (plan.kind === 'cluster-kill') await this.#awaitServed(cyclesAtRestart, endedAt, number);
       for (const n of nodes) this.#faulty.delete(n);
     } catch (err) {
       if (err instanceof RecoveryFailure) return; // reported as a liveness failure; its nodes stay faulty
@@ -305,6 +317,29 @@ class NemesisRun {
     this.#log(`fault ${number}: ${this.#c.list(nodes)} back in view ${vid} after ${((performance.now() - sinceMs) / 1000).toFixed(1)} s`);
   }
 
+  /**
+   * After a whole-cluster kill: some client completes a lock cycle (counted from `cycles`, the
+   * count when the restarts were done, while no node could answer) within `recoveryTimeoutMs` of
+   * `sinceMs`; a liveness failure otherwise. Nodes that look healthy prove only their statuses;
+   * this proves that the restarted cluster serves its clients again.
+   */
+  async #awaitServed(cycles: number, sinceMs: number, number: number): Promise<void> {
+    const deadline = sinceMs + recoveryTimeoutMs;
+    const workload = this.#workload!;
+    while (workload.cycles <= cycles && !this.#stopped) {
+      if (performance.now() > deadline) {
+        const failure = `fault ${number}: no client completed a lock cycle within ${recoveryTimeoutMs} ms after every node was restarted; ${await this.#c.describe()}`;
+        this.#livenessFailure(failure);
+        this.#halted = true;
+        throw new RecoveryFailure(failure);
+      }
+      await sleep(statusPollMs);
+    }
+    if (workload.cycles <= cycles) return; // the run ends: the end phase demands progress of every client anyway
+    this.#clusterKillsServedAgain++;
+    this.#log(`fault ${number}: clients served again ${((performance.now() - sinceMs) / 1000).toFixed(1)} s after the restarts`);
+  }
+
   /** Records a liveness failure: the cluster or a client did not make progress when it should have. */
   #livenessFailure(failure: string): void {
     this.#liveness.push(failure);
@@ -329,6 +364,7 @@ class NemesisRun {
       operations: { ...this.#recorder.counts(), cycles },
       faults: { ...this.#faults },
       breakpoints: { armed: { ...(this.#injector?.armed ?? noBreakpoints) }, fired: { ...(this.#injector?.fired ?? noBreakpoints) } },
+      clusterKillsServedAgain: this.#clusterKillsServedAgain,
       verdict,
       check: judged.check,
       picturePath: judged.picturePath,

@@ -1,11 +1,11 @@
 import { Prng } from '../sim/prng.js';
 import {
-  type RangeMs, breakpointRestartDelayMs, faultGapMs, isolateMs, killDownMs, pauseMs, pausePrimaryChance, quickRestartChance,
+  type RangeMs, breakpointRestartDelayMs, clusterKillDownMs, faultGapMs, isolateMs, killDownMs, pauseMs, pausePrimaryChance, quickRestartChance,
   quickRestartMs, splitMs,
 } from './timing.js';
 
 /** The kinds of fault the nemesis injects. */
-export const faultKinds = ['sigkill', 'sigstop', 'isolate', 'split', 'breakpoint'] as const;
+export const faultKinds = ['sigkill', 'sigstop', 'isolate', 'split', 'breakpoint', 'cluster-kill'] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
 export type BreakpointNumber = 1 | 2 | 3 | 4;
@@ -24,7 +24,9 @@ export type FaultPlan =
    * Arm crash breakpoint `breakpoint` on `node` and give it an occasion to fire (see
    * `runFault`); once it killed the node, restart it after `restartDelayMs`.
    */
-  | { readonly kind: 'breakpoint'; readonly node: string; readonly breakpoint: BreakpointNumber; readonly restartDelayMs: number };
+  | { readonly kind: 'breakpoint'; readonly node: string; readonly breakpoint: BreakpointNumber; readonly restartDelayMs: number }
+  /** SIGKILL every node of `nodes` (the whole cluster) at once, a power cut; restart them all after `downMs`. */
+  | { readonly kind: 'cluster-kill'; readonly nodes: readonly string[]; readonly downMs: number };
 
 /** What the schedule must know of the cluster to choose a fault. */
 export interface ClusterPicture {
@@ -41,7 +43,10 @@ export interface ClusterPicture {
 }
 
 /** How often each kind is drawn, relative to the others (among the kinds allowed at the time). */
-const kindWeights: Readonly<Record<FaultKind, number>> = { sigkill: 3, sigstop: 3, isolate: 2, split: 2, breakpoint: 3 };
+const kindWeights: Readonly<Record<FaultKind, number>> = { sigkill: 3, sigstop: 3, isolate: 2, split: 2, breakpoint: 3, 'cluster-kill': 1 };
+
+/** Kinds that need a calm cluster (no fault under way) and then have it to themselves (`isExclusive`). */
+const calmOnly: ReadonlySet<FaultKind> = new Set(['split', 'cluster-kill']);
 
 /**
  * A split needs a calm cluster (no fault under way), which a 5-node cluster, with up to two faults
@@ -56,12 +61,14 @@ const calmSplitBoost = 3;
  * race). Such a fault also starts only when no other is under way.
  */
 export function isExclusive(plan: FaultPlan): boolean {
-  return plan.kind === 'split' || (plan.kind === 'breakpoint' && plan.breakpoint >= 3);
+  return plan.kind === 'split' || plan.kind === 'cluster-kill' || (plan.kind === 'breakpoint' && plan.breakpoint >= 3);
 }
 
 /** The nodes one plan faults. */
 export function faultedNodes(plan: FaultPlan): readonly string[] {
-  return plan.kind === 'split' ? plan.minority : [plan.node];
+  if (plan.kind === 'split') return plan.minority;
+  if (plan.kind === 'cluster-kill') return plan.nodes;
+  return [plan.node];
 }
 
 /** The largest minority of an `n`-node cluster: at most this many nodes are ever faulty at once. */
@@ -75,18 +82,21 @@ export function minority(n: number): number {
  * seed replays the same decisions — given the same cluster states when they are made; real
  * processes do not replay their timing exactly, so runs of one seed are alike, not identical.
  *
- * The rule that keeps the cluster able to recover: at most a minority ⌊(n−1)/2⌋ of the nodes is
- * faulty at any time, where a node is faulty from the start of its fault until it is back (up, a
- * member of the current view, a normal replica holding a complete state). The replicated state
- * lives in memory only; faulting nodes faster than they recover it could leave no member with a
- * complete state, and the cluster would then refuse to serve (by design) and stall the run. So a
- * fault starts only while every node not under a fault is healthy (the cluster has settled from
- * the last one), on healthy nodes, and only if the faulty nodes stay a minority:
+ * The rule that keeps the run moving: at most a minority ⌊(n−1)/2⌋ of the nodes is faulty at any
+ * time, where a node is faulty from the start of its fault until it is back (up, a member of the
+ * current view, a normal replica holding a complete state), so that the majority keeps serving
+ * through every fault but one kind. A fault starts only while every node not under a fault is
+ * healthy (the cluster has settled from the last one), on healthy nodes, and only if the faulty
+ * nodes stay a minority:
  * - 3 nodes: one fault at a time; 5 nodes: up to two at once (two single-node faults, or one split
  *   with a minority of two);
  * - a split, and breakpoints 3 and 4 (whose trigger proposes the next view), have the cluster to
  *   themselves: they start only when no other fault is under way, and none starts while they are
- *   (`isExclusive`).
+ *   (`isExclusive`);
+ * - the exception, a whole-cluster kill (`cluster-kill`, issue 13): every node SIGKILLed at once
+ *   and restarted, with the cluster to itself. The replicated state is durable, so the restarted
+ *   nodes must serve again by themselves with every acknowledged request; the run checks that
+ *   they do (`NemesisResult.clusterKillsServedAgain`).
  */
 export class FaultSchedule {
   readonly maxFaulty: number;
@@ -113,7 +123,7 @@ export class FaultSchedule {
     if (picture.nodes.some((n) => !picture.faulty.has(n) && !picture.healthy.has(n))) return null; // not settled
     const candidates = picture.nodes.filter((n) => !picture.faulty.has(n));
     const calm = picture.faulty.size === 0;
-    const kinds = faultKinds.filter((k) => k !== 'split' || calm);
+    const kinds = faultKinds.filter((k) => !calmOnly.has(k) || calm);
     const kind = this.#weighted(kinds, (k) => kindWeights[k] * (k === 'split' && calm && this.maxFaulty > 1 ? calmSplitBoost : 1));
     const p = this.#prng;
     switch (kind) {
@@ -136,6 +146,8 @@ export class FaultSchedule {
         const breakpoint = p.pick<BreakpointNumber>(calm ? [1, 2, 3, 4] : [1, 2]);
         return { kind, node: p.pick(candidates), breakpoint, restartDelayMs: this.#draw(breakpointRestartDelayMs) };
       }
+      case 'cluster-kill':
+        return { kind, nodes: [...picture.nodes], downMs: this.#draw(clusterKillDownMs) };
     }
   }
 
@@ -162,5 +174,6 @@ export function describePlan(plan: FaultPlan): string {
     case 'isolate': return `isolate ${plan.node} for ${plan.ms} ms`;
     case 'split': return `split [${plan.minority.join(',')}] | [${plan.majority.join(',')}] for ${plan.ms} ms`;
     case 'breakpoint': return `arm breakpoint ${plan.breakpoint} on ${plan.node}, restart ${plan.restartDelayMs} ms after it fired`;
+    case 'cluster-kill': return `SIGKILL every node [${plan.nodes.join(',')}] at once, restart them all after ${plan.downMs} ms`;
   }
 }

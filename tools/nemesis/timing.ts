@@ -97,6 +97,14 @@ export const isolateMs: RangeMs = { minMs: 300, maxMs: 3000 };
 /** Split (a minority cut off from the majority; clients still reach both sides): as isolation. */
 export const splitMs: RangeMs = { minMs: 300, maxMs: 3000 };
 
+/**
+ * Whole-cluster kill (every node SIGKILLed at once, a power cut): how long every node stays down
+ * before all are restarted. From 0 (back before anyone could notice) to 1.5 s (clients' calls
+ * time out against a dead cluster and are retried): either way the nodes restart on their data
+ * directories and must serve again by themselves.
+ */
+export const clusterKillDownMs: RangeMs = { minMs: 0, maxMs: 1500 };
+
 /** After a crash breakpoint killed its node: how long before the node is restarted. */
 export const breakpointRestartDelayMs: RangeMs = { minMs: 0, maxMs: 1000 };
 

@@ -1,12 +1,12 @@
 /**
- * The scenarios of the real-process tester (issue 6): the classic seventeen (0–16) and four new
- * ones (17–20). Each starts a fresh cluster of `synod lock-server` processes, grows it one node at
+ * The scenarios of the real-process tester (issue 6): the classic seventeen (0–16), four new
+ * ones (17–20), and the durability scenarios of issue 13 (21 onwards: whole-cluster restarts). Each starts a fresh cluster of `synod lock-server` processes, grows it one node at
  * a time (views [n1], [n1,n2], … so the history is known), injects its faults, and checks the
  * content of the views on every node — exact member lists in order, the same history everywhere,
  * the primary — plus, where it runs load, the lock tester's verdict and the background load's.
  *
  * This file is the numbered list; the scenarios live by theme in scenarios/ (membership, crash
- * breakpoints, load, partitions) and share the steps in steps.ts.
+ * breakpoints, load, partitions, restarts) and share the steps in steps.ts.
  *
  * Naming: n1 is the first node (lowest port) and the first primary; `G` is the growth history.
  */
@@ -17,17 +17,20 @@ import { breakpointScenarios } from './scenarios/breakpoints.js';
 import { loadScenarios } from './scenarios/load.js';
 import { membershipScenarios } from './scenarios/membership.js';
 import { partitionScenarios } from './scenarios/partitions.js';
+import { restartScenarios } from './scenarios/restarts.js';
 
 export interface Scenario {
   readonly number: number;
   readonly name: string;
   /** How many nodes the scenario's cluster has. */
   readonly nodes: number;
+  /** Extra arguments for every start of every node of the scenario (`TesterClusterOptions.nodeArgs`); default none. */
+  readonly nodeArgs?: readonly string[];
   run(c: TesterCluster): Promise<void>;
 }
 
 /** Every scenario, by number; invariant: the numbers are 0, 1, 2 … with no gap. */
-export const scenarios: readonly Scenario[] = [...membershipScenarios, ...breakpointScenarios, ...loadScenarios, ...partitionScenarios]
+export const scenarios: readonly Scenario[] = [...membershipScenarios, ...breakpointScenarios, ...loadScenarios, ...partitionScenarios, ...restartScenarios]
   .sort((a, b) => a.number - b.number);
 scenarios.forEach((s, i) => invariant(s.number === i, `tester scenarios: expected number ${i}, found ${s.number} (${s.name})`));
 

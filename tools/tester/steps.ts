@@ -42,13 +42,13 @@ export async function holderOf(c: TesterCluster, lock: string, members: readonly
 }
 
 /**
- * Runs the lock tester (all five tests) and the background load, lets them warm up, runs
- * `fault` (which injects the faults and waits for the views it expects), then checks the lock
- * tester's verdict and the load: no error, and progress after the fault.
+ * Runs the lock tester (`lockTests`, default all five) and the background load, lets them warm
+ * up, runs `fault` (which injects the faults and waits for the views it expects), then checks
+ * the lock tester's verdict and the load: no error, and progress after the fault.
  */
-export async function underLoad(c: TesterCluster, fault: () => Promise<void>): Promise<void> {
+export async function underLoad(c: TesterCluster, fault: () => Promise<void>, lockTests?: number[]): Promise<void> {
   const load = c.startLoad();
-  const tester = c.lockTester();
+  const tester = c.lockTester(c.nodes, lockTests);
   tester.catch(() => {}); // awaited below unless the fault fails first
   await sleep(loadWarmupMs);
   check(load.operations > 0, 'the background load made no progress before the fault');

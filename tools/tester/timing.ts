@@ -118,3 +118,23 @@ export const shutdownTimeoutMs = 5000;
  * answer down with it. 2 s: a process that dies of a breakpoint is gone within milliseconds.
  */
 export const armAnswerLostMs = 2000;
+
+/**
+ * Restart scenarios (21–25): how long after the last of a cluster's nodes was restarted on its
+ * data directory the cluster must serve again by itself (every node a normal member of one view,
+ * no operator step). A restart replays the node's snapshot and log (milliseconds for the lock
+ * service's small state), then the members make a new view (remove the last member, re-add it:
+ * two view changes) and transfer state: about 2–3 s on an idle loopback cluster. 20 s: above
+ * `viewChangeTimeoutMs` for the two view changes on a loaded 2-core machine; a cluster that does
+ * not come back at all (the failure these scenarios exist to catch) fails within it.
+ */
+export const restartServeTimeoutMs = 20_000;
+
+/**
+ * Restart scenarios: the session timeout their nodes run with (`--session-timeout-ms`). Their
+ * held locks belong to plain clients that keep no callback stream, whose sessions would expire
+ * after the default 5 s of a primary serving and free the locks whatever the restarts did; the
+ * scenarios check durability, not sessions (the lock tester's clients, which do keep streams,
+ * run beside them). 600 s: far above any scenario's length (`scenarioTimeoutMs`).
+ */
+export const heldLockSessionTimeoutMs = 600_000;
