@@ -81,6 +81,8 @@ export class SimNetwork {
   readonly #known = new Set<NodeId>();
   /** Observers of every message at the moment it is sent (before any loss): checkers' eyes. */
   readonly taps: Array<(from: NodeId, to: NodeId, service: string, msg: unknown) => void> = [];
+  /** A scenario's own losses (never drawn): a message any of these returns true for is dropped. */
+  readonly blocks: Array<(from: NodeId, to: NodeId, service: string, msg: unknown) => boolean> = [];
   /**
    * Slow nodes (a scenario's choice, never drawn): every message to or from one of them takes
    * this much longer, on top of the profile's delay. Draws nothing from the run's generator.
@@ -105,6 +107,11 @@ export class SimNetwork {
       return;
     }
     const p = this.profile;
+    if (this.blocks.some((b) => b(from, to, service, msg))) {
+      this.dropped++;
+      host.trace(`drop ${from}>${to} ${summary} (blocked by the scenario)`);
+      return;
+    }
     if (this.isCut(from, to) || host.rng.chance(p.dropRate) || (this.#unreachableUntil.get(`${from}>${to}`) ?? 0) > host.now) {
       this.dropped++;
       host.trace(`drop ${from}>${to} ${summary}`);
