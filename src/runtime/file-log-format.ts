@@ -58,6 +58,7 @@
  */
 import type { LoadedRecord } from '../env/durable-log.js';
 import { crc32 } from './crc32.js';
+import { bytesEqual, latin1 } from './bytes.js';
 
 /** The first bytes of every log file; a file that starts differently is not loaded. */
 export const fileLogMagic: Uint8Array = new TextEncoder().encode('SYNODLG3');
@@ -264,17 +265,6 @@ function damage(offset: number, reason: string): LogDamage {
 function isZeroFrom(bytes: Uint8Array, start: number): boolean {
   for (let i = start; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** One character per byte, as Buffer's 'latin1' decodes (TextDecoder's 'latin1' is windows-1252). */
-function latin1(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
 }
 
 /** The little-endian u32 at `offset`; the caller has checked that its 4 bytes are inside `bytes`. */

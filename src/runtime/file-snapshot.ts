@@ -48,6 +48,7 @@ import { Mutex } from 'async-mutex';
 import type { Logger } from '../env/logger.js';
 import { CorruptSnapshotError, type SnapshotFile } from '../env/snapshot-file.js';
 import { crc32 } from './crc32.js';
+import { bytesEqual, latin1 } from './bytes.js';
 
 /** The first bytes of every snapshot file: the format's name and version. */
 export const snapshotMagic: Uint8Array = new TextEncoder().encode('SYNODSN1');
@@ -312,17 +313,6 @@ function readWholeFile(path: string): Uint8Array | null {
   } finally {
     closeSync(fd);
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** One character per byte (as Buffer's 'latin1'). */
-function latin1(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
 }
 
 function hex(value: number): string {

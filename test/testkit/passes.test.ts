@@ -24,7 +24,7 @@ test('a key-value app passes every check under every fault, its history checked 
   for (const r of results) assert.equal(r.lincheck, 'ok', `seed ${r.seed}: the history was checked to the end`);
   if (seeds.length > 1) {
     assert.ok(sum(results, 'faults') > 0, 'faults were injected');
-    assert.ok(sum(results, 'acked') > 50 * seeds.length, 'the clients did real work');
+    assert.ok(sum(results, 'acked') > 25 * seeds.length, 'the clients did real work (fewer with durable writes, power cuts and a quarter of chaos runs: about 48 a seed)');
     assert.ok(sum(results, 'appErrors') > 0, 'app errors (version-mismatch, bad-key) are outcomes the model gives too');
   }
 });
