@@ -237,7 +237,7 @@ export class PrimarySync<S> extends ViewSync<S> {
       this.ctx.stuck(out);
       const reported = backups.map((b) => `${b}:${formatViewstamp(this.reports.get(b)!.last)}`).join(' ');
       log.error({ vid, members: this.ctx.members, held: reported, own: formatViewstamp(held.last) },
-        'rsm: no member of the view holds a complete replicated state (every holder of it was lost); the view will not serve');
+        'rsm: no member of the view holds a complete replicated state; the view will not serve until a node that holds one (a removed member, with its disk) rejoins');
       return;
     }
     if (source !== null) {

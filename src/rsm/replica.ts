@@ -355,7 +355,7 @@ export class Replica<S> {
     }
     if (mode.kind !== 'primary') {
       answerBusy(out, from, r, this.#options.busyRetryAfterMs, this.refusing
-        ? 'no member of the view holds the replicated state (it was lost); the view cannot serve'
+        ? 'no member of the view holds a complete replicated state; the view serves once a node that holds one rejoins'
         : 'view change in progress (state transfer)');
       return;
     }
