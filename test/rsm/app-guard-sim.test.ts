@@ -160,6 +160,6 @@ test('an app without an initial state: the new cluster holds no state and refuse
   let error: string | null = null;
   client.submit('length', null, { deadlineMs: 500 }, (r) => { error = r.ok ? 'served' : r.error.message; });
   assert.ok(s.cluster.runUntil(() => error !== null, 1000));
-  assert.match(error!, /no member of the view holds the replicated state/);
+  assert.match(error!, /no member of the view holds a complete replicated state/);
   everyNodeUp(s, ['n1']);
 });
