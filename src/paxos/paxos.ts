@@ -42,6 +42,9 @@ export interface PaxosDeps {
   readonly rule?: ValueRule;
 }
 
+/** Timers of the Paxos core itself (the proposer's and learner's have their own). */
+export const paxosTimers = { compact: 'paxos-compact' } as const;
+
 /** The acceptor state of one instance, as a status page shows it. */
 export interface AcceptorSlotStatus {
   readonly instance: number;
@@ -122,15 +125,21 @@ export class Paxos {
     return { decided: this.#learner.keptValues(), slots: this.#acceptor.slots(), round: this.#proposer.maxRoundSeen };
   }
 
+  /** Whether more than `retainedViews + compactAfterViews` values are kept (see `#maybeCompact`). */
+  get #dueForCompaction(): boolean {
+    const { retainedViews, compactAfterViews } = this.#ctx.options;
+    return this.#learner.contiguous - this.#learner.oldest + 1 > retainedViews + compactAfterViews;
+  }
+
   /**
    * Log compaction (`PaxosOptions.compactAfterViews`): once more than `retainedViews +
    * compactAfterViews` values are kept, the older ones are forgotten and a snapshot of what
    * remains replaces the log (the store writes it before anything persisted after it).
    */
   #maybeCompact(out: PaxosOutbox): void {
-    const { retainedViews, compactAfterViews } = this.#ctx.options;
+    const { retainedViews } = this.#ctx.options;
     const learner = this.#learner;
-    if (learner.contiguous - learner.oldest + 1 <= retainedViews + compactAfterViews) return;
+    if (!this.#dueForCompaction) return;
     const forgotten = learner.contiguous - retainedViews + 1 - learner.oldest;
     if (!learner.compact(learner.contiguous - retainedViews + 1)) return;
     out.persist({ kind: 'snapshot', snapshot: this.snapshot(), why: `${forgotten} views forgotten; keeping ${learner.oldest}..${learner.contiguous}` });
@@ -268,7 +277,8 @@ export class Paxos {
   }
 
   onTimer(key: string, out: PaxosOutbox): void {
-    if (key === proposerTimers.phase) this.#proposer.onTimer(key, out);
+    if (key === paxosTimers.compact) this.#maybeCompact(out);
+    else if (key === proposerTimers.phase) this.#proposer.onTimer(key, out);
     else if (key === learnerTimers.gossip || key === learnerTimers.fetchRetry) this.#learner.onTimer(key, out);
   }
 
@@ -294,7 +304,9 @@ export class Paxos {
     if (now === before) return;
     this.#acceptor.forgetThrough(now);
     this.#proposer.onLearned(now, out);
-    this.#maybeCompact(out);
+    // Compaction runs in a batch of its own, right after this one: the snapshot (two syncs'
+    // time) then delays what is persisted after it, but not this batch's decisions and replies.
+    if (this.#dueForCompaction) out.setTimer(paxosTimers.compact, 0);
   }
 
   /**
