@@ -83,7 +83,7 @@ export function decodePaxosMessage(wire: Fields): PaxosMessage {
       if (values.length === 0) throw new InvalidMessageError(p('values'), 'no values');
       const first = instance(b['first'], p('first'));
       if (first + values.length - 1 > limits.maxInstance) throw new InvalidMessageError(p('first'), 'out of range');
-      return { kind, first, values, compacted: b['compacted'] === true };
+      return { kind, first, values, ...(b['compacted'] === true ? { compacted: true } : {}) };
     }
   }
 }
