@@ -84,7 +84,6 @@ export class Learner {
   compact(oldest: number): boolean {
     const floor = Math.min(oldest, this.#contiguous);
     if (floor <= this.#oldest) return false;
-    for (let i = this.#oldest; i < floor; i++) this.#decided.delete(i);
     for (const i of [...this.#decided.keys()]) if (i < floor) this.#decided.delete(i);
     this.#oldest = floor;
     this.#recountEveryone();
