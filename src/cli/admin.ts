@@ -194,7 +194,7 @@ export function formatStatus(s: NodeStatus, cluster?: string): string {
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
-  lines.push(`views (${s.views.length})`);
+  lines.push(s.views.length < s.viewsDecided ? `views (the newest ${s.views.length} of ${s.viewsDecided})` : `views (${s.views.length})`);
   const vidWidth = Math.max(1, ...s.views.map((v) => String(v.vid).length));
   const listWidth = Math.max(0, ...s.views.map((v) => list(v.members).length));
   s.views.forEach((v, i) => {

@@ -44,6 +44,8 @@ export interface PaxosPort {
   /** `peer` knows every view up to `instance`: learn from it, or teach it, whichever is behind. */
   peerKnows(peer: NodeId, instance: number): void;
   readonly highestKnown: number;
+  /** The oldest instance Paxos keeps (its log is compacted); default 1. The config layer keeps no older view. */
+  readonly oldestKnown?: number;
   decided(instance: number): Members | undefined;
 }
 

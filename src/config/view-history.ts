@@ -2,49 +2,87 @@ import { invariant } from '../env/errors.js';
 import type { Members, NodeId } from '../env/types.js';
 
 /**
- * Every view this node knows, by vid, and which one is current. Views come from Paxos
- * instances (instance i decides view i) and never change once known.
+ * The views this node keeps, by vid, and which one is current. Views come from Paxos instances
+ * (instance i decides view i) and never change once known. Paxos compacts its log
+ * (`PaxosOptions.retainedViews`), and this history keeps no more than Paxos does: the views from
+ * `oldest` to `vid`, older ones forgotten (`forgetBefore`). The member lists are the arrays
+ * Paxos delivered, shared, not copies.
  *
- * Invariant: the known views are exactly 1..vid (none before `start`), added in order.
+ * Invariant: the kept views are exactly `oldest`..`vid` (none before `load`); a view is added
+ * after the one before it, or (a catch-up from peers whose logs were compacted) as the start of
+ * a new history, everything older forgotten.
  */
 export class ViewHistory {
   readonly #self: NodeId;
   readonly #views = new Map<number, Members>();
   #vid = 0;
+  #oldest = 1;
 
   constructor(self: NodeId) {
     this.#self = self;
   }
 
-  /** The current view's id; 0 before the history was loaded. */
+  /** The current view's id; 0 before the history was loaded. It is also how many views were decided. */
   get vid(): number {
     return this.#vid;
   }
 
-  /** Members of view `vid` (default: the current one). */
+  /** The oldest view kept (older ones were forgotten with Paxos' compacted log). */
+  get oldest(): number {
+    return this.#oldest;
+  }
+
+  /** Whether view `vid`'s members are kept here. */
+  knows(vid: number): boolean {
+    return this.#views.has(vid);
+  }
+
+  /** Members of view `vid` (default: the current one), which must be kept here (`knows`). */
   members(vid = this.#vid): Members {
     const members = this.#views.get(vid);
-    invariant(members !== undefined, () => `view ${vid} is not known at ${this.#self}`);
+    invariant(members !== undefined, () => `view ${vid} is not known at ${this.#self} (it keeps views ${this.#oldest}..${this.#vid})`);
     return members;
   }
 
-  /** Every view this node knows, oldest first. */
-  all(): Array<{ vid: number; members: Members }> {
-    return [...this.#views].map(([vid, members]) => ({ vid, members }));
+  /** The newest `count` views kept, oldest first (all of them when `count` is omitted). */
+  tail(count = Number.POSITIVE_INFINITY): Array<{ vid: number; members: Members }> {
+    const from = Math.max(this.#oldest, this.#vid - count + 1);
+    const views: Array<{ vid: number; members: Members }> = [];
+    for (let vid = from; vid <= this.#vid; vid++) views.push({ vid, members: this.members(vid) });
+    return views;
   }
 
-  /** Loads views 1..`highest` as Paxos replayed them from its log. */
-  load(highest: number, decided: (instance: number) => Members | undefined): void {
+  /** Loads views `oldest`..`highest` as Paxos replayed them. */
+  load(oldest: number, highest: number, decided: (instance: number) => Members | undefined): void {
     invariant(this.#vid === 0, 'view history loaded twice');
-    for (let i = 1; i <= highest; i++) this.#views.set(i, decided(i)!);
+    for (let i = oldest; i <= highest; i++) {
+      const members = decided(i);
+      invariant(members !== undefined, () => `paxos knows views ${oldest}..${highest} but not ${i} at ${this.#self}`);
+      this.#views.set(i, members);
+    }
+    this.#oldest = oldest;
     this.#vid = highest;
   }
 
-  /** View `vid` was committed: it becomes the current one. */
+  /**
+   * View `vid` was committed: it becomes the current one. A `vid` beyond the next one starts a
+   * new history there (Paxos caught up from peers that no longer keep the views in between).
+   */
   commit(vid: number, members: Members): void {
-    invariant(vid === this.#vid + 1, () => `view ${vid} delivered after ${this.#vid} at ${this.#self}`);
+    invariant(vid > this.#vid, () => `view ${vid} delivered after ${this.#vid} at ${this.#self}`);
+    if (vid > this.#vid + 1) {
+      this.#views.clear();
+      this.#oldest = vid;
+    }
     this.#views.set(vid, members);
     this.#vid = vid;
+  }
+
+  /** Forgets the views before `oldest` (never the current one): Paxos no longer keeps them. */
+  forgetBefore(oldest: number): void {
+    const floor = Math.min(oldest, this.#vid);
+    for (let vid = this.#oldest; vid < floor; vid++) this.#views.delete(vid);
+    this.#oldest = Math.max(this.#oldest, floor);
   }
 }
 

@@ -91,9 +91,19 @@ export class ViewManager {
     return this.#history.members(vid);
   }
 
-  /** Every view this node knows, oldest first. */
-  views(): Array<{ vid: number; members: Members }> {
-    return this.#history.all();
+  /** Whether view `vid`'s members are still kept here (old views go with Paxos' log compaction). */
+  knows(vid: number): boolean {
+    return this.#history.knows(vid);
+  }
+
+  /** The oldest view kept here (see `knows`). */
+  get oldestVid(): number {
+    return this.#history.oldest;
+  }
+
+  /** The newest `count` views kept here, oldest first (every kept view when `count` is omitted). */
+  views(count?: number): Array<{ vid: number; members: Members }> {
+    return this.#history.tail(count);
   }
 
   /** A member of the current view that answers heartbeats (stale or not): a working Paxos acceptor. */
@@ -120,7 +130,7 @@ export class ViewManager {
   /** Takes the views Paxos already knows (replayed from its log), settles this node's status, starts ticking. */
   start(out: ConfigOutbox): void {
     invariant(this.vid === 0, 'ViewManager started twice');
-    this.#history.load(this.#paxos.highestKnown, (i) => this.#paxos.decided(i));
+    this.#history.load(this.#paxos.oldestKnown ?? 1, this.#paxos.highestKnown, (i) => this.#paxos.decided(i));
     const listed = this.members().includes(this.#self);
     this.#status = !listed ? 'outside' : this.#deps.restarted ? 'stale' : 'member';
     this.#health.track(this.members());
@@ -142,6 +152,7 @@ export class ViewManager {
     if (instance <= this.vid) return;
     const previous = this.members();
     this.#history.commit(instance, value);
+    this.#history.forgetBefore(this.#paxos.oldestKnown ?? 1);
     const before = this.#status;
     const wasListed = previous.includes(this.#self);
     const listed = value.includes(this.#self);

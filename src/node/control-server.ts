@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { InvalidMessageError } from '../env/errors.js';
 import { clusterMetadata } from '../runtime/grpc-status.js';
+import { statusViewsTail } from './status.js';
 import { describeClusterName } from '../runtime/grpc-peers.js';
 import { describeClusterId } from '../runtime/grpc-server.js';
 import type { Logger } from '../env/logger.js';
@@ -147,7 +148,8 @@ export class ControlServer {
         vid: core.vid,
         members: [...core.members()],
         status: core.status,
-        views: core.views().map((v) => ({ vid: v.vid, members: [...v.members] })),
+        views: core.views(statusViewsTail).map((v) => ({ vid: v.vid, members: [...v.members] })),
+        views_decided: core.vid,
       };
     });
   }

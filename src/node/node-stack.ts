@@ -11,7 +11,7 @@ import type { Breakpoints } from './breakpoints.js';
 import { CallbackHub } from './callback-hub.js';
 import { ClientSweeper } from './client-sweeper.js';
 import { SessionKeeper, type SessionSpec } from './sessions.js';
-import type { NodeStatus } from './status.js';
+import { type NodeStatus, statusViewsTail } from './status.js';
 import type { AppIdentity, JoinRefusedError } from '../config/app-identity.js';
 import { ConfigLayer } from '../config/config-layer.js';
 import type { ClusterIdPort, ConfigListener, ConfigMutations } from '../config/view-manager.js';
@@ -141,6 +141,9 @@ export class NodeStack<S = unknown> {
         get highestKnown() {
           return paxos.core.highestKnown;
         },
+        get oldestKnown() {
+          return paxos.core.oldestKnown;
+        },
         decided: (instance) => paxos.core.decided(instance),
       },
       listener: {
@@ -176,6 +179,9 @@ export class NodeStack<S = unknown> {
           return core.status;
         },
         members: (vid) => core.members(vid),
+        get oldestVid() {
+          return core.oldestVid;
+        },
         setAdmission: (admission) => core.setAdmission(admission),
       },
       // The first node of a brand-new cluster starts with the app's initial state; so does a
@@ -218,7 +224,8 @@ export class NodeStack<S = unknown> {
       vid,
       members: vid === 0 ? [] : core.members(),
       primary: replica?.primaryOf(vid) ?? null,
-      views: vid === 0 ? [] : core.views(),
+      views: vid === 0 ? [] : core.views(statusViewsTail),
+      viewsDecided: vid,
       configStatus: vid === 0 ? 'starting' : core.status,
       replicaStatus: replica?.status ?? null,
       lastExecuted: replica?.lastExecuted ?? null,

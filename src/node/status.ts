@@ -19,7 +19,13 @@ export interface NodeStatus {
   readonly vid: number;
   readonly members: Members;
   readonly primary: NodeId | null;
+  /**
+   * The newest views this node knows, oldest first: at most `statusViewsTail` of them, ending
+   * with the current view (a status reply stays small however many views were ever decided).
+   */
   readonly views: ReadonlyArray<{ readonly vid: number; readonly members: Members }>;
+  /** How many views were decided up to the current one (views 1..vid; 0 before start). */
+  readonly viewsDecided: number;
   readonly configStatus: string;
   readonly replicaStatus: string | null;
   readonly lastExecuted: Viewstamp | null;
@@ -29,6 +35,13 @@ export interface NodeStatus {
   /** The app this node runs (null: none, Paxos and config only). */
   readonly app: AppIdentity | null;
 }
+
+/**
+ * Most views a status reply carries (the newest ones): enough to see the recent changes at a
+ * glance and for the tester's history checks, which grow clusters from scratch; a bound so that
+ * the reply does not grow with every view ever decided.
+ */
+export const statusViewsTail = 32;
 
 /**
  * Whether the node serves, as `synod status` (and any health check) judges it: with an app, it
@@ -84,6 +97,7 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
         members: [...s.members],
         primary: s.primary ?? '',
         views: s.views.map((v) => ({ vid: v.vid, members: [...v.members] })),
+        views_decided: s.viewsDecided,
         config_status: s.configStatus,
         replica_status: s.replicaStatus ?? '',
         ...(s.lastExecuted === null ? {} : { last_executed: s.lastExecuted }),
@@ -109,6 +123,7 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
         const o = object(v, `status.views[${i}]`);
         return { vid: uint(o['vid'], `status.views[${i}].vid`, 0, Number.MAX_SAFE_INTEGER), members: strings(o['members']) };
       }),
+      viewsDecided: uint(b['views_decided'] ?? 0, 'status.views_decided', 0, Number.MAX_SAFE_INTEGER),
       configStatus: String(b['config_status'] ?? ''),
       replicaStatus: b['replica_status'] === undefined || b['replica_status'] === '' ? null : String(b['replica_status']),
       lastExecuted: lo === null ? null : { vid: uint(lo['vid'], 'vid', 0, Number.MAX_SAFE_INTEGER), seqno: uint(lo['seqno'], 'seqno', 0, Number.MAX_SAFE_INTEGER) },

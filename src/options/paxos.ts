@@ -41,6 +41,25 @@ export interface PaxosOptions {
    * since it catches up before it answers.
    */
   readonly maxInstanceLead: number;
+  /**
+   * Log compaction: how many of the newest decided views a node keeps (in memory, and in the
+   * snapshot that replaces its log); older ones are forgotten. Who looks back: the RSM's
+   * completeness proof walks from the current view back to a replica's last synced view (a
+   * replica synced before the oldest kept view counts as not complete, which is safe: it copies
+   * a state or the view refuses), and a peer this far behind catches up view by view. Default
+   * 1024: far more views than a replica ever misses in a row while it is a member, at a few
+   * hundred KB of member lists.
+   */
+  readonly retainedViews: number;
+  /**
+   * A node compacts its log (`PaxosSnapshot`: the kept views, acceptor state, highest round, as
+   * one snapshot file; the log behind it dropped) once this many views are decided beyond the
+   * `retainedViews` it keeps. So a node holds at most `retainedViews + compactAfterViews` views
+   * and replays at most about 4.5 log records per view of them at start, whatever the number of
+   * views ever decided. Default 1024: a compaction (one small file write) every 1024 views, a
+   * log that replays in milliseconds.
+   */
+  readonly compactAfterViews: number;
 }
 
 export const defaultPaxosOptions: PaxosOptions = {
@@ -52,6 +71,8 @@ export const defaultPaxosOptions: PaxosOptions = {
   fetchRetryMs: 500,
   maxFetchBatch: 64,
   maxInstanceLead: 1024,
+  retainedViews: 1024,
+  compactAfterViews: 1024,
 };
 
 /** Paxos options with defaults filled in and checked against each other. */
@@ -59,6 +80,9 @@ export function paxosOptions(given: Partial<PaxosOptions> | undefined): PaxosOpt
   const o = withDefaults(defaultPaxosOptions, given, 'paxos');
   if (o.maxFetchBatch > limits.maxDecisionsPerMessage) {
     throw new RangeError(`paxos.maxFetchBatch (${o.maxFetchBatch}) must not exceed ${limits.maxDecisionsPerMessage}: peers refuse larger batches`);
+  }
+  if (!Number.isInteger(o.retainedViews) || o.retainedViews < 1 || !Number.isInteger(o.compactAfterViews) || o.compactAfterViews < 1) {
+    throw new RangeError('paxos.retainedViews and paxos.compactAfterViews must be whole numbers of at least 1');
   }
   if (o.phaseTimeoutMaxMs < o.phaseTimeoutMs) {
     throw new RangeError('paxos.phaseTimeoutMaxMs must not be below paxos.phaseTimeoutMs');

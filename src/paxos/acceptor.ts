@@ -1,5 +1,5 @@
 import type { NodeId } from '../env/types.js';
-import type { AcceptedValue, PaxosMessage, PaxosValue } from './messages.js';
+import type { AcceptedValue, AcceptorSlotRecord, PaxosMessage, PaxosValue } from './messages.js';
 import { type ProposalNumber, compareProposal, formatProposal } from './proposal-number.js';
 import { type PaxosContext, type PaxosOutbox, judge } from './context.js';
 import type { Learner } from './learner.js';
@@ -54,6 +54,22 @@ export class Acceptor {
   /** A decided instance needs no acceptor state any more. */
   forget(instance: number): void {
     this.#slots.delete(instance);
+  }
+
+  /** Every instance up to `instance` is decided (and known): their slots go. */
+  forgetThrough(instance: number): void {
+    for (const i of [...this.#slots.keys()]) if (i <= instance) this.#slots.delete(i);
+  }
+
+  /** Every slot, by instance: what a snapshot keeps (`PaxosSnapshot.slots`). */
+  slots(): AcceptorSlotRecord[] {
+    return [...this.#slots].sort(([a], [b]) => a - b).map(([instance, s]) => ({ instance, promised: s.promised, accepted: s.accepted }));
+  }
+
+  /** Replaces every slot with a snapshot's (`PaxosSnapshot.slots`). */
+  restoreSlots(slots: readonly AcceptorSlotRecord[]): void {
+    this.#slots.clear();
+    for (const s of slots) this.#slots.set(s.instance, { promised: s.promised, accepted: s.accepted });
   }
 
   onPrepare(from: NodeId, m: Prepare, out: PaxosOutbox): void {

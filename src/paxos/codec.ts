@@ -2,7 +2,7 @@ import { InvalidMessageError } from '../env/errors.js';
 import type { WireCodec } from '../env/transport.js';
 import { type Fields, array, members, nodeId, object, uint } from '../env/validate.js';
 import { limits } from '../options.js';
-import type { AcceptedValue, PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
+import type { AcceptedValue, AcceptorSlotRecord, PaxosMessage, PaxosRecord, PaxosSnapshot, PaxosValue } from './messages.js';
 import type { ProposalNumber } from './proposal-number.js';
 
 
@@ -83,7 +83,7 @@ export function decodePaxosMessage(wire: Fields): PaxosMessage {
       if (values.length === 0) throw new InvalidMessageError(p('values'), 'no values');
       const first = instance(b['first'], p('first'));
       if (first + values.length - 1 > limits.maxInstance) throw new InvalidMessageError(p('first'), 'out of range');
-      return { kind, first, values };
+      return { kind, first, values, ...(b['compacted'] === true ? { compacted: true } : {}) };
     }
   }
 }
@@ -113,7 +113,7 @@ export function encodePaxosMessage(m: PaxosMessage): Fields {
     case 'fetch':
       return { fetch: { from: m.from } };
     case 'decisions':
-      return { decisions: { first: m.first, values: m.values.map(wireValue) } };
+      return { decisions: { first: m.first, values: m.values.map(wireValue), ...(m.compacted === true ? { compacted: true } : {}) } };
   }
 }
 
@@ -140,7 +140,43 @@ export function decodePaxosRecord(v: unknown): PaxosRecord {
       return { kind: 'decide', instance: instance(o['instance'], 'instance'), value: value(o['value'], 'value') };
     case 'round':
       return { kind: 'round', round: uint(o['round'], 'round', 1, limits.maxRound) };
+    case 'snapshot':
+      return { kind: 'snapshot', snapshot: decodePaxosSnapshot(o['snapshot'], 'snapshot'), why: String(o['why'] ?? '') };
     default:
       throw new InvalidMessageError('kind', `unknown record kind ${JSON.stringify(o['kind'])}`);
   }
+}
+
+/**
+ * Most entries (decided values or acceptor slots) a snapshot may hold: far above what any
+ * setting of `PaxosOptions.retainedViews` keeps; a bound so that a damaged length is refused.
+ */
+export const maxSnapshotEntries = 1_000_000;
+
+function slotRecord(v: unknown, path: string): AcceptorSlotRecord {
+  const o = object(v, path);
+  const promised = o['promised'] === null || o['promised'] === undefined ? null : proposal(o['promised'], `${path}.promised`);
+  return { instance: instance(o['instance'], `${path}.instance`), promised, accepted: acceptedValue(o['accepted'], `${path}.accepted`) };
+}
+
+/**
+ * Checks a snapshot read back from disk (`PaxosSnapshot`): the decided instances ascending, the
+ * first one and those up to the first gap contiguous, slots only for instances not decided.
+ */
+export function decodePaxosSnapshot(v: unknown, path: string): PaxosSnapshot {
+  const o = object(v, path);
+  const decided = array(o['decided'], `${path}.decided`, maxSnapshotEntries).map((d, i) => {
+    const e = object(d, `${path}.decided[${i}]`);
+    return { instance: instance(e['instance'], `${path}.decided[${i}].instance`), value: value(e['value'], `${path}.decided[${i}].value`) };
+  });
+  if (decided.length === 0) throw new InvalidMessageError(`${path}.decided`, 'no decided value (a snapshot keeps at least its oldest view)');
+  for (let i = 1; i < decided.length; i++) {
+    if (decided[i]!.instance <= decided[i - 1]!.instance) throw new InvalidMessageError(`${path}.decided[${i}]`, 'instances out of order');
+  }
+  const known = new Set(decided.map((d) => d.instance));
+  const slots = array(o['slots'], `${path}.slots`, maxSnapshotEntries).map((s, i) => slotRecord(s, `${path}.slots[${i}]`));
+  for (const [i, s] of slots.entries()) {
+    if (known.has(s.instance)) throw new InvalidMessageError(`${path}.slots[${i}]`, `acceptor state for decided instance ${s.instance}`);
+  }
+  return { decided, slots, round: uint(o['round'], `${path}.round`, 0, limits.maxRound) };
 }

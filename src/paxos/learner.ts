@@ -17,7 +17,9 @@ export const learnerTimers = { gossip: 'learner-gossip', fetchRetry: 'learner-fe
  *
  * Invariants:
  * - instance 1 is `[first]` from configuration and never persisted;
- * - `#contiguous` is the highest instance such that every instance up to it is known;
+ * - the values kept are those of instances `#oldest` and later (log compaction forgets older
+ *   ones, `compact`); `#contiguous` is the highest instance such that every instance from
+ *   `#oldest` up to it is known, and nothing is learned below `#oldest` any more;
  * - an instance's value never changes. A second, different value from this node's own proposer is
  *   an agreement violation and stops the node; one from a peer is refused with an error line (a
  *   message from the network never stops a node, and nothing of it is persisted);
@@ -32,6 +34,8 @@ export class Learner {
   /** Every node named by any known view: whom to gossip with. */
   readonly #everyone = new Set<NodeId>();
   #contiguous = 1;
+  /** The oldest instance whose value is kept (see `compact`). */
+  #oldest = 1;
   #fetchOutstanding = false;
   readonly #onDecided: (instance: number, value: PaxosValue) => void;
 
@@ -53,14 +57,72 @@ export class Learner {
     return this.#contiguous;
   }
 
-  /** Replay of a durable `decide` record. */
+  /** The oldest instance whose value this node keeps (1 until its log was first compacted). */
+  get oldest(): number {
+    return this.#oldest;
+  }
+
+  /** How many decided values are kept in memory (bounded by log compaction). */
+  get kept(): number {
+    return this.#decided.size;
+  }
+
+  /** Replay of a durable `decide` record (one about a forgotten instance is moot). */
   restore(instance: number, value: PaxosValue): void {
+    if (instance >= this.#oldest) this.#record(instance, value);
+  }
+
+  /** The decided values kept, oldest first: what a snapshot holds (`PaxosSnapshot.decided`). */
+  keptValues(): Array<{ instance: number; value: PaxosValue }> {
+    return [...this.#decided].map(([instance, value]) => ({ instance, value })).sort((a, b) => a.instance - b.instance);
+  }
+
+  /**
+   * Forgets every value before `oldest` (at most `#contiguous`, so the newest contiguous value is
+   * always kept: the next instance is judged against it). Returns whether anything was forgotten.
+   */
+  compact(oldest: number): boolean {
+    const floor = Math.min(oldest, this.#contiguous);
+    if (floor <= this.#oldest) return false;
+    for (const i of [...this.#decided.keys()]) if (i < floor) this.#decided.delete(i);
+    this.#oldest = floor;
+    this.#recountEveryone();
+    return true;
+  }
+
+  /**
+   * Starts the history at `instance` (a snapshot replayed, or a peer's compacted history this
+   * node could not have caught up with value by value): everything older is forgotten, and
+   * `instance` is known to hold `value`. Does not deliver anything (see `jump`).
+   */
+  restart(instance: number, value: PaxosValue): void {
+    for (const i of [...this.#decided.keys()]) if (i < instance) this.#decided.delete(i);
+    this.#oldest = instance;
+    this.#contiguous = instance;
     this.#record(instance, value);
+    this.#recountEveryone();
+  }
+
+  /**
+   * A peer's compacted history starts at `instance`, beyond what this node can fetch value by
+   * value (it lacks `instance - 1`, which no peer it asked keeps): the node starts its history
+   * there, as if it had replayed a snapshot, and delivers `instance` (and whatever it already
+   * knew right after it) upward. The caller persists a snapshot of the new state first.
+   */
+  jump(from: NodeId, instance: number, value: PaxosValue, out: PaxosOutbox): void {
+    invariant(instance > this.#contiguous + 1, () => `jump to ${instance} at ${this.#ctx.self}, which knows up to ${this.#contiguous}`);
+    this.#ctx.logger.warn({ from, instance, value, highestKnown: this.#contiguous },
+      'paxos: the peers forgot the views this node lacks (compacted logs); its history now starts at the oldest view they keep');
+    this.restart(instance, value);
+    for (let i = instance; i <= this.#contiguous; i++) {
+      const v = this.#decided.get(i)!;
+      out.upcall(() => this.#onDecided(i, v));
+    }
   }
 
   /** After a restart: delivers every replayed contiguous value upward, in order. */
   deliverReplayed(out: PaxosOutbox): void {
-    for (let i = 1; i <= this.#contiguous; i++) {
+    for (let i = this.#oldest; i <= this.#contiguous; i++) {
       const value = this.#decided.get(i)!;
       out.upcall(() => this.#onDecided(i, value));
     }
@@ -93,6 +155,7 @@ export class Learner {
    * `from` (the value comes again with it). Returns true if it was news and learned.
    */
   learnFrom(from: NodeId, instance: number, value: PaxosValue, announced: boolean, out: PaxosOutbox): boolean {
+    if (instance < this.#oldest) return false; // forgotten here: decided long ago, nothing to learn
     const known = this.#decided.get(instance);
     if (known !== undefined) {
       if (!sameValue(known, value)) {
@@ -149,6 +212,7 @@ export class Learner {
     out.cancelTimer(learnerTimers.fetchRetry);
     for (const [k, value] of m.values.entries()) {
       const instance = m.first + k;
+      if (instance < this.#oldest) continue; // forgotten here: long decided
       // The rest of a batch after a value that was not learned cannot be judged either.
       if (!this.learnFrom(from, instance, value, false, out) && this.#decided.get(instance) === undefined) return;
     }
@@ -183,15 +247,25 @@ export class Learner {
    * Sends `to` the decided values from `first` on, as many as one message may carry, followed by
    * a `known` when more remain.
    */
-  #push(to: NodeId, first: number, out: PaxosOutbox): void {
+  #push(to: NodeId, asked: number, out: PaxosOutbox): void {
+    // What was compacted away here cannot be sent: the batch starts at the oldest value kept,
+    // and says so, so that a peer that lacks the view before it can start its history there.
+    const compacted = asked < this.#oldest;
+    const first = compacted ? this.#oldest : asked;
     const last = Math.min(this.#contiguous, first + this.#ctx.options.maxFetchBatch - 1);
     if (first < 1 || first > last) return;
     const values: PaxosValue[] = [];
     for (let i = first; i <= last; i++) values.push(this.#decided.get(i)!);
-    out.send(to, { kind: 'decisions', first, values });
+    out.send(to, compacted ? { kind: 'decisions', first, values, compacted } : { kind: 'decisions', first, values });
     // A batch cut short by maxFetchBatch: say how far we know, so that the peer fetches the next
     // batch at once instead of waiting for gossip (each batch would otherwise cost a gossip round).
     if (last < this.#contiguous) out.send(to, { kind: 'known', instance: this.#contiguous });
+  }
+
+  /** Gossip reaches everybody named by a kept view (so it stays bounded by compaction too). */
+  #recountEveryone(): void {
+    this.#everyone.clear();
+    for (const value of this.#decided.values()) for (const node of value) this.#everyone.add(node);
   }
 
   #record(instance: number, value: PaxosValue): void {

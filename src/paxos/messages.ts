@@ -36,8 +36,13 @@ export type PaxosMessage =
   | { readonly kind: 'known'; readonly instance: number }
   /** Learner catch-up: send me the decided values from instance `from` on. */
   | { readonly kind: 'fetch'; readonly from: number }
-  /** Decided values of instances `first`, `first + 1`, … (answer to `fetch`, or a push to a laggard). */
-  | { readonly kind: 'decisions'; readonly first: number; readonly values: readonly PaxosValue[] };
+  /**
+   * Decided values of instances `first`, `first + 1`, … (answer to `fetch`, or a push to a
+   * laggard). `compacted`: the sender asked for (or was asked about) instances it no longer keeps
+   * (its log was compacted, see `PaxosSnapshot`), and `first` is the oldest it keeps; a receiver
+   * that cannot judge `values[0]` (it lacks instance `first - 1`) may start its history there.
+   */
+  | { readonly kind: 'decisions'; readonly first: number; readonly values: readonly PaxosValue[]; readonly compacted?: boolean };
 
 export type PaxosMessageKind = PaxosMessage['kind'];
 
@@ -47,4 +52,31 @@ export type PaxosRecord =
   | { readonly kind: 'accept'; readonly instance: number; readonly n: ProposalNumber; readonly value: PaxosValue }
   | { readonly kind: 'decide'; readonly instance: number; readonly value: PaxosValue }
   /** The highest round this node has used as a proposer; never reused after a restart. */
-  | { readonly kind: 'round'; readonly round: number };
+  | { readonly kind: 'round'; readonly round: number }
+  /**
+   * Everything the records before it said, in one piece: it replaces the log behind it (the
+   * store writes it as the snapshot file and starts a new log generation, see `PaxosStore`).
+   */
+  | { readonly kind: 'snapshot'; readonly snapshot: PaxosSnapshot; readonly why: string };
+
+/** One instance's acceptor state, as a snapshot keeps it (only undecided instances have any). */
+export interface AcceptorSlotRecord {
+  readonly instance: number;
+  readonly promised: ProposalNumber | null;
+  readonly accepted: AcceptedValue | null;
+}
+
+/**
+ * A node's Paxos state in one piece (log compaction, `PaxosOptions.compactAfterViews`):
+ * - `decided`: the decided values this node keeps, by instance, oldest first. The first one is
+ *   the node's oldest known instance (its history starts there); the ones from it up to the
+ *   highest contiguously known instance have no gaps; instances before it are forgotten here;
+ * - `slots`: the acceptor state of every undecided instance, exactly as it was (promises and
+ *   acceptances must survive compaction: a restarted acceptor honours all of them);
+ * - `round`: at least the highest round this node ever used as a proposer.
+ */
+export interface PaxosSnapshot {
+  readonly decided: ReadonlyArray<{ readonly instance: number; readonly value: PaxosValue }>;
+  readonly slots: readonly AcceptorSlotRecord[];
+  readonly round: number;
+}

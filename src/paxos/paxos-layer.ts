@@ -1,13 +1,13 @@
-import { RecordLog } from '../env/durable-log.js';
 import { LayerShell, type ShellMutations } from '../env/shell.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { PaxosOptions } from '../options.js';
-import { decodePaxosRecord, paxosCodec } from './codec.js';
+import { paxosCodec } from './codec.js';
 import type { PaxosBreakpoints, PaxosMutations } from './context.js';
 import type { PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
 import { type AcceptorSlotStatus, Paxos, type PaxosListener } from './paxos.js';
 import type { ProposeOutcome } from './proposer.js';
+import { PaxosStore, type PaxosStoreMutations } from './paxos-store.js';
 import type { ValueRule } from './value-rule.js';
 
 export interface PaxosLayerOptions {
@@ -18,10 +18,14 @@ export interface PaxosLayerOptions {
   /** What values may be decided (see `PaxosDeps.rule`); default any member list. */
   readonly rule?: ValueRule;
   /** Test-only: break Paxos or its shell on purpose. */
-  readonly mutations?: PaxosMutations & ShellMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & PaxosStoreMutations;
 }
 
-/** Name of the Paxos layer's durable log in a node's storage. */
+/**
+ * Name of the Paxos layer's durable files in a node's storage: the log `paxos` (generation 0,
+ * the only one before the first compaction, and the one log of nodes from before compaction
+ * existed), later generations `paxos-<gen>`, the snapshot `paxos.snapshot` (see `PaxosStore`).
+ */
 export const paxosLogName = 'paxos';
 
 /**
@@ -31,12 +35,15 @@ export const paxosLogName = 'paxos';
  */
 export class PaxosLayer {
   readonly core: Paxos;
-  /** How many durable records this process replayed at start (0: the node's first life). */
+  /** How many durable records this process replayed at start, a snapshot counting as one (0: the node's first life). */
   readonly replayedRecords: number;
   readonly #shell: LayerShell<PaxosMessage, PaxosRecord>;
-  readonly #log: RecordLog<PaxosRecord>;
+  readonly #store: PaxosStore;
 
-  /** Replays the durable log; throws `CorruptLogError` if it is damaged. Call `start` next. */
+  /**
+   * Replays the snapshot and the log after it; throws `CorruptSnapshotError` or `CorruptLogError`
+   * if they are damaged. Call `start` next.
+   */
   constructor(world: NodeWorld, opts: PaxosLayerOptions) {
     const logger = world.logger.child({ layer: 'paxos' });
     this.core = new Paxos({
@@ -50,17 +57,19 @@ export class PaxosLayer {
       mutations: opts.mutations,
       rule: opts.rule,
     });
-    this.#log = new RecordLog(world.durableLog(paxosLogName), decodePaxosRecord, `${world.self}/${paxosLogName}`);
-    const records = this.#log.load();
-    this.replayedRecords = records.length;
-    this.core.restore(records);
-    logger.info({ records: records.length, highestKnown: this.core.highestKnown }, 'paxos: replayed durable log');
+    this.#store = new PaxosStore({ world, name: paxosLogName, logger, mutations: opts.mutations });
+    const { snapshot, records, gen } = this.#store.load();
+    const replayed: PaxosRecord[] = snapshot === null ? [...records] : [{ kind: 'snapshot', snapshot, why: 'replayed' }, ...records];
+    this.replayedRecords = replayed.length;
+    this.core.restore(replayed);
+    logger.info({ snapshot: snapshot !== null, records: records.length, gen, oldestKnown: this.core.oldestKnown, highestKnown: this.core.highestKnown },
+      'paxos: replayed durable state');
     this.#shell = new LayerShell<PaxosMessage, PaxosRecord>({
       executor: world.executor,
       clock: world.clock,
       transport: world.transport,
       codec: paxosCodec,
-      log: this.#log,
+      log: this.#store,
       onMessage: (from, msg, out) => this.core.onMessage(from, msg, out),
       onTimer: (key, out) => this.core.onTimer(key, out),
       onHalt: (reason) => world.halt(reason),

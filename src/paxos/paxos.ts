@@ -4,7 +4,7 @@ import type { NodeId } from '../env/types.js';
 import { type PaxosOptions, paxosOptions } from '../options.js';
 import { members as checkMembers } from '../env/validate.js';
 import { invariant } from '../env/errors.js';
-import type { AcceptedValue, PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
+import type { AcceptedValue, PaxosMessage, PaxosRecord, PaxosSnapshot, PaxosValue } from './messages.js';
 import { type PaxosBreakpoints, type PaxosContext, type PaxosMutations, type PaxosOutbox, judge, noBreakpoints } from './context.js';
 import { Acceptor } from './acceptor.js';
 import { Learner, learnerTimers } from './learner.js';
@@ -17,7 +17,10 @@ export interface PaxosListener {
   /**
    * `instance` decided `value`. Called in instance order, each instance once per process
    * lifetime, after the decision is durable on this node, and never while Paxos is inside a
-   * handler (it arrives through the outbox).
+   * handler (it arrives through the outbox). At start the replay begins with the oldest instance
+   * kept (`Paxos.oldestKnown`, 1 until the log was compacted). One gap is possible: a node that
+   * catches up from peers that compacted away the instances it lacks starts its history at the
+   * oldest one they keep (`Paxos.oldestKnown` moves there), and the next call skips to it.
    */
   onDecided(instance: number, value: PaxosValue): void;
 }
@@ -38,6 +41,9 @@ export interface PaxosDeps {
    */
   readonly rule?: ValueRule;
 }
+
+/** Timers of the Paxos core itself (the proposer's and learner's have their own). */
+export const paxosTimers = { compact: 'paxos-compact' } as const;
 
 /** The acceptor state of one instance, as a status page shows it. */
 export interface AcceptorSlotStatus {
@@ -96,8 +102,47 @@ export class Paxos {
         case 'round':
           this.#proposer.restoreRound(r.round);
           break;
+        case 'snapshot':
+          this.#restoreSnapshot(r.snapshot);
+          break;
       }
     }
+  }
+
+  /** A snapshot replaces everything the records before it said. */
+  #restoreSnapshot(s: PaxosSnapshot): void {
+    const [oldest, ...rest] = s.decided;
+    invariant(oldest !== undefined, 'a paxos snapshot without decided values');
+    this.#learner.restart(oldest.instance, oldest.value);
+    for (const d of rest) this.#learner.restore(d.instance, d.value);
+    this.#acceptor.restoreSlots(s.slots);
+    this.#acceptor.forgetThrough(this.#learner.contiguous);
+    this.#proposer.restoreRound(s.round);
+  }
+
+  /** This node's Paxos state in one piece (see `PaxosSnapshot`). */
+  snapshot(): PaxosSnapshot {
+    return { decided: this.#learner.keptValues(), slots: this.#acceptor.slots(), round: this.#proposer.maxRoundSeen };
+  }
+
+  /** Whether more than `retainedViews + compactAfterViews` values are kept (see `#maybeCompact`). */
+  get #dueForCompaction(): boolean {
+    const { retainedViews, compactAfterViews } = this.#ctx.options;
+    return this.#learner.contiguous - this.#learner.oldest + 1 > retainedViews + compactAfterViews;
+  }
+
+  /**
+   * Log compaction (`PaxosOptions.compactAfterViews`): once more than `retainedViews +
+   * compactAfterViews` values are kept, the older ones are forgotten and a snapshot of what
+   * remains replaces the log (the store writes it before anything persisted after it).
+   */
+  #maybeCompact(out: PaxosOutbox): void {
+    const { retainedViews } = this.#ctx.options;
+    const learner = this.#learner;
+    if (!this.#dueForCompaction) return;
+    const forgotten = learner.contiguous - retainedViews + 1 - learner.oldest;
+    if (!learner.compact(learner.contiguous - retainedViews + 1)) return;
+    out.persist({ kind: 'snapshot', snapshot: this.snapshot(), why: `${forgotten} views forgotten; keeping ${learner.oldest}..${learner.contiguous}` });
   }
 
   /** Delivers the replayed decisions upward, in order, and starts the learner's gossip. */
@@ -106,11 +151,22 @@ export class Paxos {
     this.#started = true;
     this.#learner.deliverReplayed(out);
     this.#learner.start(out);
+    this.#maybeCompact(out); // a log left long (an older version's, say) is compacted at once
   }
 
   /** Highest instance up to which this node knows every decided value. */
   get highestKnown(): number {
     return this.#learner.contiguous;
+  }
+
+  /** The oldest instance whose value this node keeps; older ones were compacted away. */
+  get oldestKnown(): number {
+    return this.#learner.oldest;
+  }
+
+  /** How many decided values this node keeps in memory (bounded by compaction). */
+  get keptValues(): number {
+    return this.#learner.kept;
   }
 
   /** The decided value of `instance`, if known here. */
@@ -213,23 +269,44 @@ export class Paxos {
         this.#learner.onFetch(from, m, out);
         break;
       case 'decisions':
-        this.#learner.onDecisions(from, m, out);
+        if (m.compacted === true && m.first > this.#learner.contiguous + 1) this.#jump(from, m, out);
+        else this.#learner.onDecisions(from, m, out);
         break;
     }
     this.#afterLearning(before, out);
   }
 
   onTimer(key: string, out: PaxosOutbox): void {
-    if (key === proposerTimers.phase) this.#proposer.onTimer(key, out);
+    if (key === paxosTimers.compact) this.#maybeCompact(out);
+    else if (key === proposerTimers.phase) this.#proposer.onTimer(key, out);
     else if (key === learnerTimers.gossip || key === learnerTimers.fetchRetry) this.#learner.onTimer(key, out);
+  }
+
+  /**
+   * A peer's history starts beyond what this node knows, and the views in between are forgotten
+   * there (`decisions` marked `compacted`): this node starts its own history at the peer's oldest
+   * view, durably (a snapshot of the new state, before the upcall), then learns the rest of the
+   * batch as usual. The peers are trusted for that view as for any catch-up batch; the views
+   * after it are judged by the value rule.
+   */
+  #jump(from: NodeId, m: Extract<PaxosMessage, { kind: 'decisions' }>, out: PaxosOutbox): void {
+    const [first, ...rest] = m.values;
+    if (first === undefined) return;
+    this.#learner.jump(from, m.first, first, out);
+    this.#acceptor.forgetThrough(this.#learner.contiguous);
+    out.persist({ kind: 'snapshot', snapshot: this.snapshot(), why: `caught up from ${from}, whose history starts at ${m.first}` });
+    this.#learner.onDecisions(from, { kind: 'decisions', first: m.first + 1, values: rest }, out);
   }
 
   /** Instances that became known (contiguously) need no acceptor state, and end any round for them. */
   #afterLearning(before: number, out: PaxosOutbox): void {
     const now = this.#learner.contiguous;
     if (now === before) return;
-    for (let i = before + 1; i <= now; i++) this.#acceptor.forget(i);
+    this.#acceptor.forgetThrough(now);
     this.#proposer.onLearned(now, out);
+    // Compaction runs in a batch of its own, right after this one: the snapshot (two syncs'
+    // time) then delays what is persisted after it, but not this batch's decisions and replies.
+    if (this.#dueForCompaction) out.setTimer(paxosTimers.compact, 0);
   }
 
   /**
@@ -242,8 +319,17 @@ export class Paxos {
   #inRange(from: NodeId, m: PaxosMessage, out: PaxosOutbox): boolean {
     let instance: number;
     if (m.kind === 'prepare' || m.kind === 'accept' || m.kind === 'decided') instance = m.instance;
-    else if (m.kind === 'decisions') instance = m.first;
-    else return true;
+    else if (m.kind === 'decisions') {
+      // A compacted peer's history may start far ahead of a node that was away for long.
+      if (m.compacted === true) return true;
+      instance = m.first;
+    } else return true;
+    if (instance < this.#learner.oldest && m.kind !== 'decisions') {
+      // Decided long ago and forgotten here (compacted): nothing to promise, accept or learn.
+      // The sender is far behind: say how far this node knows, so that it catches up.
+      out.send(from, { kind: 'known', instance: this.#learner.contiguous });
+      return false;
+    }
     const lead = instance - this.#learner.contiguous;
     if (lead <= this.#ctx.options.maxInstanceLead) return true;
     this.#ctx.logger.warn(

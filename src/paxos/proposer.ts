@@ -77,6 +77,11 @@ export class Proposer {
     if (n.round > this.#maxRoundSeen) this.#maxRoundSeen = n.round;
   }
 
+  /** The highest round seen (and so at least every round this node used): what a snapshot keeps. */
+  get maxRoundSeen(): number {
+    return this.#maxRoundSeen;
+  }
+
   restoreRound(round: number): void {
     if (round > this.#maxRoundSeen) this.#maxRoundSeen = round;
   }

@@ -24,7 +24,10 @@ export type ReplicaStatus = 'joining' | 'syncing' | 'normal';
 export interface ConfigPort {
   readonly vid: number;
   readonly status: SelfStatus;
+  /** Members of view `vid` (default: the current one); `vid` must be kept (`oldestVid`..`vid`). */
   members(vid?: number): Members;
+  /** The oldest view config keeps (Paxos compacts old views away); default 1. */
+  readonly oldestVid?: number;
   setAdmission(admission: Admission): void;
 }
 

@@ -1,7 +1,7 @@
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { ReturnAddress } from '../env/transport.js';
-import type { NodeId } from '../env/types.js';
+import type { Members, NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import type { Callback, Json } from './app.js';
 import { type AppFailures, AppGuard } from './app-guard.js';
@@ -96,7 +96,16 @@ export class Replica<S> {
 
   /** Whether the state held here holds every request acknowledged so far (see `ReplicatedState.completeIn`). */
   get stateComplete(): boolean {
-    return this.#held.completeIn(this.#vid, (v) => this.#config.members(v).includes(this.#self), this.#mutations.strictCompleteness === true);
+    return this.#held.completeIn(this.#vid, (v) => this.#membersIfKept(v).includes(this.#self), this.#mutations.strictCompleteness === true);
+  }
+
+  /**
+   * Members of view `vid`, or none for a view config no longer keeps (compacted): a replica
+   * synced before the oldest kept view then counts as not complete, and a view that old proves
+   * nothing, which is the safe answer (it copies a state, or the view refuses and says why).
+   */
+  #membersIfKept(vid: number): Members {
+    return vid >= (this.#config.oldestVid ?? 1) ? this.#config.members(vid) : [];
   }
 
   // ---- queries -----------------------------------------------------------------------------
@@ -199,7 +208,9 @@ export class Replica<S> {
     const config = this.#config;
     const vid = config.vid;
     if (vid === 0) return;
-    for (let v = this.#primaries.known + 1; v <= vid; v++) this.#primaries.add(v, config.members(v));
+    const oldest = config.oldestVid ?? 1;
+    for (let v = Math.max(this.#primaries.known + 1, oldest); v <= vid; v++) this.#primaries.add(v, config.members(v));
+    this.#primaries.forgetBefore(oldest);
     const member = config.status === 'member';
     if (vid === this.#vid && member === (this.#mode.kind !== 'joining')) return;
     const previous = this.#vid;
@@ -260,7 +271,7 @@ export class Replica<S> {
       },
       done: (out) => (primary === this.#self ? this.#becomeServing(out) : this.#becomeBackup(out)),
       catchUp: (vs, request, out) => this.#durably(vs, request, this.#held.execute(vs, request), out),
-      membersOf: (v) => this.#config.members(v),
+      membersOf: (v) => this.#membersIfKept(v),
       strictCompleteness: this.#mutations.strictCompleteness === true,
       // A refusing view admits joiners: a removed member that still holds a complete state may
       // come back with it (see `PrimarySync`), and nothing else could ever make the view serve.

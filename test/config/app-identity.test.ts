@@ -129,7 +129,7 @@ test('an identity file written before identities named the app is accepted and u
 test('the status service carries the app as name and version; serving is judged from the status', () => {
   const method = serviceDefinition(nodeServiceCodec.service)['Call'] as MethodDefinition<Fields, Fields>;
   const status: NodeStatus = {
-    node: 'h:1', incarnation: 'i', clusterId: 'c-1', vid: 3, members: ['h:1'], primary: 'h:1', views: [{ vid: 3, members: ['h:1'] }],
+    node: 'h:1', incarnation: 'i', clusterId: 'c-1', vid: 3, members: ['h:1'], primary: 'h:1', views: [{ vid: 3, members: ['h:1'] }], viewsDecided: 3,
     configStatus: 'member', replicaStatus: 'normal', lastExecuted: { vid: 3, seqno: 1 }, stateComplete: true, refusing: false,
     inFlight: 0, app: { name: 'lock', version: '1.0.0' },
   };

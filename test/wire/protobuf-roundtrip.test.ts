@@ -53,6 +53,7 @@ function generators(rng: Prng) {
     { kind: 'known', instance: instance() },
     { kind: 'fetch', from: instance() },
     { kind: 'decisions', first: rng.between(1, 1000), values: Array.from({ length: rng.between(1, 64) }, members) },
+    { kind: 'decisions', first: rng.between(1, 1000), values: Array.from({ length: rng.between(1, 64) }, members), compacted: true },
   ];
   const config = (): ConfigMessage[] => [
     { kind: 'heartbeat', vid: instance(), incarnation: `inc-${rng.int(1e9)}`, stale: false },

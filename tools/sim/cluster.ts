@@ -103,11 +103,17 @@ export class SimCluster<S = unknown> {
           onPropose: (i, v) => this.paxosChecker.proposed(i, v),
           onViewCommitted: (vid) => {
             const core = stack.config.core;
+            // The upcall comes after config moved on; with a small compaction window (`drawCompaction`)
+            // the view may be forgotten by then. Paxos' checker has watched its value all the same.
+            if (!core.knows(vid)) {
+              this.sim.log(`view ${id} vid=${vid} (forgotten by now: compacted) ${core.status}`);
+              return;
+            }
             this.sim.log(`view ${id} vid=${vid} [${core.members(vid).join(',')}] ${core.status}`);
-            this.configChecker.committed(id, vid, core.members(vid), vid > 1 ? core.members(vid - 1) : undefined);
+            this.configChecker.committed(id, vid, core.members(vid), vid > 1 && core.knows(vid - 1) ? core.members(vid - 1) : undefined);
           },
         });
-        if (node.incarnation > 1) this.paxosChecker.restarted(id, (i) => stack.paxos.core.decided(i));
+        if (node.incarnation > 1) this.paxosChecker.restarted(id, (i) => stack.paxos.core.decided(i), stack.paxos.core.oldestKnown);
         stack.start();
         return { stack, breakpoints, stop: () => stack.stop() };
       }));

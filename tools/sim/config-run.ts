@@ -5,6 +5,7 @@ import type { ConfigMutations } from '../../src/config/view-manager.js';
 import { SimCluster, sameList } from './cluster.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
 import { drawNetwork } from './network.js';
+import { drawCompaction } from './compaction.js';
 import { Prng } from './prng.js';
 import { drawDisk } from './disk.js';
 import { Forger } from './forger.js';
@@ -80,6 +81,7 @@ export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
     keepTrace: opts.keepTrace,
     traceLogs: opts.traceLogs,
     mutations: opts.mutations,
+    paxos: drawCompaction(seed),
   });
   const { sim } = cluster;
   const rng = sim.rng;

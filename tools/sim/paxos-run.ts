@@ -3,6 +3,7 @@ import type { ShellMutations } from '../../src/env/shell.js';
 import type { PaxosMutations } from '../../src/paxos/context.js';
 import type { PaxosValue } from '../../src/paxos/messages.js';
 import { PaxosLayer } from '../../src/paxos/paxos-layer.js';
+import { drawCompaction } from './compaction.js';
 import { PaxosChecker } from './checkers/paxos-checker.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
 import type { NetworkProfile } from './network.js';
@@ -71,7 +72,9 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   const first = ids[0]!;
   const checker = new PaxosChecker(sim, first);
-  sim.log(`paxos run seed=${seed} nodes=${count} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}`);
+  const compaction = drawCompaction(seed);
+  sim.log(`paxos run seed=${seed} nodes=${count} ${JSON.stringify(network)} disk=${JSON.stringify(disk)}` +
+    (compaction === undefined ? '' : ` compaction=${JSON.stringify(compaction)}`));
 
   const randomValue = (): PaxosValue =>
     rng.shuffle(ids).slice(0, rng.between(Math.max(1, Math.floor(count / 2)), count));
@@ -82,8 +85,9 @@ export function runPaxosSimulation(opts: PaxosRunOptions): RunResult {
         first,
         listener: { onDecided: (i, v) => checker.delivered(id, i, v) },
         mutations: opts.mutations,
+        options: compaction,
       });
-      if (node.incarnation > 1) checker.restarted(id, (i) => layer.core.decided(i));
+      if (node.incarnation > 1) checker.restarted(id, (i) => layer.core.decided(i), layer.core.oldestKnown);
       world.executor.submit(() => layer.start());
       return { layer, stop: () => layer.stop() };
     }),

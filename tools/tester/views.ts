@@ -23,8 +23,13 @@ export interface ConfigView {
   readonly members: string[];
   /** The config layer's status (member, stale, …). */
   readonly status: string;
-  /** Every view it knows, oldest first: the members of each. */
+  /**
+   * The newest views it knows (at most `statusViewsTail`), oldest first: the members of each;
+   * `views[i]` is view `firstVid + i`. The tester's clusters grow from scratch, so their
+   * histories are short and start at view 1 (`firstVid` 1); the checks here go by vid all the same.
+   */
   readonly views: string[][];
+  readonly firstVid: number;
   readonly incarnation: string;
 }
 
@@ -73,6 +78,7 @@ export class ViewChecks {
       members: s.members ?? [],
       status: s.status ?? '',
       views: (s.views ?? []).map((v) => v.members ?? []),
+      firstVid: Number(s.views?.[0]?.vid ?? 1),
       incarnation: s.incarnation ?? '',
     };
   }
@@ -122,16 +128,18 @@ export class ViewChecks {
         const s0 = statuses[0]!;
         if (wantHistory !== undefined) {
           for (const s of statuses) {
-            const mismatch = historyMismatch(s.views.map((v) => [...v.members]), wantHistory);
+            // A status carries the newest views only: compare them with the same views of the expected history.
+            const offset = (s.views[0]?.vid ?? 1) - 1;
+            const mismatch = historyMismatch(s.views.map((v) => [...v.members]), wantHistory.slice(offset));
             if (mismatch !== null) {
-              throw new ScenarioFailure(`${this.#names.label(s.node)}'s view history ${this.#names.history(s.views.map((v) => v.members))} differs from the expected ` +
-                `${this.#names.history(wantHistory)} at view ${mismatch + 1}`);
+              throw new ScenarioFailure(`${this.#names.label(s.node)}'s view history ${this.#names.history(s.views.map((v) => v.members))} (from view ${offset + 1}) differs from the expected ` +
+                `${this.#names.history(wantHistory)} at view ${mismatch + offset + 1}`);
             }
           }
         }
         const agreed = statuses.every((s) => s.configStatus === 'member' && s.replicaStatus === 'normal' && s.vid === s0.vid &&
           sameMembers(s.members, want) && s.primary === s0.primary && sameHistory(s.views.map((v) => v.members), s0.views.map((v) => v.members)) &&
-          (wantHistory === undefined || s.views.length === wantHistory.length));
+          (wantHistory === undefined || s.viewsDecided === wantHistory.length));
         if (agreed) {
           check(s0.primary !== null && want.includes(s0.primary), `the primary ${s0.primary} of view ${s0.vid} is not one of its members`);
           if (opts.primary !== undefined) {
@@ -216,21 +224,26 @@ export class ViewChecks {
    * service, or skipped when that fails too.
    */
   async checkAgreement(): Promise<void> {
-    const histories: Array<{ node: NodeProcess; views: string[][] }> = [];
+    const histories: Array<{ node: NodeProcess; views: string[][]; firstVid: number }> = [];
     for (const n of this.#deps.nodes) {
       if (!n.running || n.paused) continue;
       try {
-        histories.push({ node: n, views: (await this.configView(n)).views });
+        const v = await this.configView(n);
+        histories.push({ node: n, views: v.views, firstVid: v.firstVid });
       } catch {
         // not answering: nothing to compare
       }
     }
     for (const a of histories) {
       for (const b of histories) {
-        const common = Math.min(a.views.length, b.views.length);
-        for (let i = 0; i < common; i++) {
-          check(sameMembers(a.views[i]!, b.views[i]!), () => `${this.#names.label(a.node)} and ${this.#names.label(b.node)} disagree on view ${i + 1}: ` +
-            `${this.#names.list(a.views[i]!)} vs ${this.#names.list(b.views[i]!)}`);
+        // Statuses carry the newest views only: compare the vids both carry.
+        const from = Math.max(a.firstVid, b.firstVid);
+        const to = Math.min(a.firstVid + a.views.length, b.firstVid + b.views.length) - 1;
+        for (let vid = from; vid <= to; vid++) {
+          const va = a.views[vid - a.firstVid]!;
+          const vb = b.views[vid - b.firstVid]!;
+          check(sameMembers(va, vb), () => `${this.#names.label(a.node)} and ${this.#names.label(b.node)} disagree on view ${vid}: ` +
+            `${this.#names.list(va)} vs ${this.#names.list(vb)}`);
         }
       }
     }

@@ -25,7 +25,7 @@ function key(value: PaxosValue): string {
  *   (what a promise that was not durable before its reply left looks like after a crash);
  * - validity: a delivered value was proposed for that instance (or is view 1, `[first]`);
  * - durability: a node that delivered an instance still has it, with the same value, after a
- *   restart (it was durable before the upcall).
+ *   restart (it was durable before the upcall), unless its log was compacted past it.
  * Liveness is checked by the run itself (`paxos-run.ts`).
  */
 export class PaxosChecker {
@@ -145,9 +145,14 @@ export class PaxosChecker {
     mine.set(instance, k);
   }
 
-  /** `node` restarted; `replayed(i)` is what its log gave back for instance i. */
-  restarted(node: NodeId, replayed: (instance: number) => PaxosValue | undefined): void {
+  /**
+   * `node` restarted; `replayed(i)` is what its log gave back for instance i, and `oldest` the
+   * oldest instance it kept (compaction forgot those before; agreement on everything it replays
+   * is still checked as it delivers them again).
+   */
+  restarted(node: NodeId, replayed: (instance: number) => PaxosValue | undefined, oldest = 1): void {
     for (const [instance, k] of this.#delivered.get(node) ?? []) {
+      if (instance < oldest) continue;
       const value = replayed(instance);
       if (value === undefined || key(value) !== k) {
         this.#sim.fail(
