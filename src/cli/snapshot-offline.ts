@@ -94,7 +94,9 @@ export function readOfflineState(dataDir: string, app: App<unknown>): OfflineSta
     }
     return { me: identity.me, clusterId: identity.clusterId, app: given, vs: held.last, syncedVid: held.syncedVid, state: record.state };
   } finally {
-    void store?.close();
+    // Nothing was appended, so closing flushes nothing; its handles go with the process. A
+    // rejection must not surface later as an unhandled one after the command succeeded.
+    void store?.close().catch(() => {});
     rmSync(copy, { recursive: true, force: true });
   }
 }

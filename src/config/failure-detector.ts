@@ -129,7 +129,14 @@ export class FailureDetector {
    */
   viewChanged(members: Members, becameListed: boolean): void {
     if (becameListed) this.#peers.clear();
-    if (this.#restartsHeal) for (const [m, p] of this.#peers) if (members.includes(m)) p.stale = null;
+    if (this.#restartsHeal) {
+      for (const [m, p] of this.#peers) {
+        if (!members.includes(m) || p.stale === null) continue;
+        // Healed: its new incarnation is learned afresh from its next heartbeat, not held against it.
+        p.stale = null;
+        p.incarnation = null;
+      }
+    }
     this.track(members);
     this.#staleReports.clear();
   }

@@ -11,6 +11,7 @@ import type { RsmMutations } from './replica-deps.js';
 import { type DecodedState, SnapshotReader, encodeWhole } from './snapshot-format.js';
 import type { DurableReplicaState, RsmSnapshotRecord } from './durable-records.js';
 import { CorruptLogError } from '../env/durable-log.js';
+import { CorruptSnapshotError } from '../env/snapshot-file.js';
 import { InvalidMessageError } from '../env/errors.js';
 import { SnapshotSource } from './state-transfer.js';
 import { type Viewstamp, compareViewstamps, formatViewstamp, sameViewstamp } from './viewstamp.js';
@@ -86,9 +87,9 @@ export class ReplicatedState<S> {
    * snapshot, then every record after it, executing the requests again (handlers are
    * deterministic, so the state and client table come out as they were). Call once, on a replica
    * constructed without genesis. Throws `CorruptLogError` when the records do not follow one
-   * another (a log that does not continue its snapshot), and `CorruptSnapshotError`'s cousin
-   * `CorruptLogError` too when the snapshot cannot be read back or unmarshalled: a state that
-   * cannot be proven is never served.
+   * another (a log that does not continue its snapshot), and `CorruptSnapshotError` when the
+   * snapshot's state cannot be read back or unmarshalled: a state that cannot be proven is never
+   * served.
    */
   restore(durable: DurableReplicaState, maxStateBytes: number): void {
     invariant(this.#state === null, 'restoring over a state');
@@ -101,10 +102,10 @@ export class ReplicatedState<S> {
         copy = reader.result();
       } catch (err) {
         if (!(err instanceof InvalidMessageError)) throw err;
-        throw new CorruptLogError('rsm.snapshot', 0, `the snapshot's state stream is damaged: ${err.message}`);
+        throw new CorruptSnapshotError('rsm.snapshot', `its state stream is damaged: ${err.message}`);
       }
       const state = this.#app.unmarshal(copy.app);
-      if (!state.ok) throw new CorruptLogError('rsm.snapshot', 0, `the app could not unmarshal the snapshot's state: ${String(state.reason)}`);
+      if (!state.ok) throw new CorruptSnapshotError('rsm.snapshot', `the app could not unmarshal its state: ${String(state.reason)}`);
       this.#state = state.value;
       this.#table = copy.table;
       this.#last = copy.last;
@@ -164,7 +165,8 @@ export class ReplicatedState<S> {
   /**
    * Whether this state holds every request acknowledged up to view `vid`: it was the state of
    * view s (`synced(s)`) and its replica has been a member of every view since (`memberOf`), in
-   * this process life. `strict` is the test mutation `strictCompleteness`.
+   * the records on this replica's disk (they survive restarts). `strict` is the test mutation
+   * `strictCompleteness`.
    *
    * Why that suffices: requests are acknowledged only in an active view (its primary serves once
    * every member is normal), and every member of an active view executes every request

@@ -132,6 +132,11 @@ export class Replica<S> {
     return this.#vid > 0 && this.primaryOf() === this.#self;
   }
 
+  /** The first view this replica's disk was a member of (null: none yet): see `joined` in `RsmRecord`. */
+  get joinedVid(): number | null {
+    return this.#held.joinedVid;
+  }
+
   /** The app state (for status pages and checkers; do not change it). */
   get state(): S | null {
     return this.#held.state;
@@ -145,7 +150,9 @@ export class Replica<S> {
   /**
    * The serving primary's state as `snapshot-format.ts`'s stream, taken now, in one step, with
    * the viewstamp it stands at: for the operator's backup (`synod snapshot save`). It holds the
-   * requests executed here, each of which every backup of the view acknowledged first. Null
+   * requests executed here, each of which every backup of the view acknowledged first (in a view
+   * of one, the last few may not be durable yet: a crash then forgets them, and the saved file
+   * names a viewstamp the restarted node stamps again; a restore starts from (0, 0) anyway). Null
    * unless this replica is the serving primary, or when the app cannot marshal its state (the
    * guard logs and counts it). Changes nothing.
    */
@@ -223,8 +230,10 @@ export class Replica<S> {
       config.setAdmission({ kind: 'closed' });
       return;
     }
-    if (this.#held.joinedVid === null) {
-      this.#held.joined(vid); // this disk's first membership: what it reports from here on counts
+    if (this.#held.joinedVid === null && vid > (config.joinFloor ?? 0)) {
+      // This disk's first membership: what it reports of later views counts. Not a view decided
+      // before its join request was answered: a new disk may find its address in old views.
+      this.#held.joined(vid);
       out.persist({ kind: 'joined', vid });
     }
     if (this.#breakpoints.isArmed(2) && previous > 0) {

@@ -91,6 +91,10 @@ export class RsmStore implements RecordSink<RsmRecord> {
     this.#oldestGen = gen;
     const records: RsmLogRecord[] = [];
     for (let g = gen; ; g++) {
+      if (g === gen && !world.hasLog(this.#logName(g)) && world.hasLog(this.#logName(g + 1))) {
+        // The generation the snapshot names is gone but a later one exists: records are missing.
+        throw new CorruptLogError(this.#logName(g), 0, 'this log generation is missing while a later one exists');
+      }
       const log = world.durableLog(this.#logName(g));
       for (const { offset, data } of log.load()) {
         try {

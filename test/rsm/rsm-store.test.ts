@@ -168,3 +168,19 @@ test('a snapshot write that fails is reported to every sync behind it, and the d
   assert.equal(loaded.snapshot, null);
   assert.deepEqual(loaded.records.map((r) => (r.kind === 'executed' ? r.vs.seqno : r.kind)), [1]);
 });
+
+test('a log generation missing while a later one exists is refused as corruption, not skipped', () => {
+  const h = harness();
+  const store = h.open();
+  store.load();
+  store.append(executed(1));
+  store.append(snapshot('compaction', 'S'));
+  store.append({ kind: 'normal', vid: 3 });
+  synced(h, store);
+  // The snapshot names generation 1; generation 2 appears, generation 1 vanishes.
+  h.disk.store('rsm-2').records.push(new TextEncoder().encode('{"normal":{"vid":4}}'));
+  h.disk.store('rsm-2').durableCount = 1;
+  h.disk.removeStore('rsm-1');
+  h.crash();
+  assert.throws(() => h.open().load(), (err: unknown) => err instanceof CorruptLogError && err.file === 'rsm-1');
+});

@@ -385,3 +385,49 @@ test('every holder of the state is removed, the view refuses; the removed holder
   assert.ok(acked >= 15);
   s.finish(load, ['n2', 'n3', 'n1']);
 });
+
+test('a member whose data directory was wiped rejoins as a new disk: it never claims the old views its lost disk was in', () => {
+  // Proves the joined view a replica reports (what PrimarySync believes of it) is its new disk's:
+  // the wiped node learns the old views that list its address by catch-up, yet records its first
+  // membership only in a view decided after a member answered its join request.
+  const s = new RsmScenario(113, ['n1', 'n2', 'n3']);
+  s.growTo(['n1', 'n2', 'n3']);
+  const load = s.load(['c1', 'c2']).start();
+  load.waitMoreAcked(20);
+  const oldVid = s.cluster.view('n1')!.vid;
+  assert.equal(s.core('n3').joinedVid, oldVid, 'n3 joined in the view that added it');
+  s.cluster.crash('n3');
+  s.cluster.node('n3').disk.wipe();
+  s.cluster.start('n3');
+  s.waitServing(['n1', 'n2', 'n3'], 3 * viewChangeMs);
+  // The Paxos checker rightly notes that n3's decisions did not survive: that is what a wipe is.
+  const wiped = s.sim.failures.filter((f) => /durability: n3 delivered/.test(f));
+  assert.ok(wiped.length > 0, 'the checker saw the wipe');
+  s.sim.failures.splice(0, s.sim.failures.length, ...s.sim.failures.filter((f) => !wiped.includes(f)));
+  const joined = s.core('n3').joinedVid;
+  assert.ok(joined !== null && joined > oldVid, `the wiped n3 joined in view ${joined}, after the views its old disk was in (up to ${oldVid})`);
+  s.finish(load, s.cluster.view('n1')!.members);
+});
+
+test('two of three members restart at once: a restarted member that a new view lists is a member again, not removed a second time', () => {
+  // Proves staleness heals with the view (FailureDetector): the new incarnation is learned afresh,
+  // so the cluster goes back to three members in a couple of view changes, never down to one.
+  const s = new RsmScenario(114, ['n1', 'n2', 'n3']);
+  s.growTo(['n1', 'n2', 'n3']);
+  const load = s.load(['c1', 'c2']).start();
+  load.waitMoreAcked(20);
+  const vid = s.cluster.view('n3')!.vid;
+  s.cluster.crash('n1', 'n2');
+  s.cluster.start('n1', 'n2');
+  const allThree = (): boolean => {
+    const v = s.cluster.view('n3');
+    return v !== null && v.members.length === 3 && s.serving(v.members);
+  };
+  assert.ok(s.cluster.runUntil(allThree, 3 * viewChangeMs), s.describe());
+  s.cluster.runFor(2000);
+  const after = s.history('n3').slice(vid);
+  assert.ok(after.length <= 2, `at most one member removed and re-added: ${after.join(' | ')}`);
+  assert.ok(after.every((v) => v.split(',').length >= 2), `never down to one member: ${after.join(' | ')}`);
+  load.waitMoreAcked(10);
+  s.finish(load, s.cluster.view('n3')!.members);
+});
