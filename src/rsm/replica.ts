@@ -5,16 +5,17 @@ import type { Members, NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import type { Callback, Json } from './app.js';
 import { type AppFailures, AppGuard } from './app-guard.js';
-import { type Execution, type Outcome, isReservedProc, sweepProc } from './client-table.js';
+import { type Execution, isReservedProc, sweepProc } from './client-table.js';
 import { BackupExecution } from './backup-execution.js';
 import { ReplicatedState } from './execution.js';
 import type { ClientCall, ReplicaMessage, Request } from './messages.js';
 import { Pipeline, answerBusy } from './pipeline.js';
 import { PrimaryHistory } from './primary.js';
-import { BackupSync, PrimarySync, type SyncContext } from './recovery.js';
+import { PrimarySync } from './primary-sync.js';
+import { BackupSync, type SyncContext } from './recovery.js';
 import type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { rsmTimers } from './replica-deps.js';
-import { requestBytes } from './request-bytes.js';
+import { ReplicaJournal } from './replica-journal.js';
 import { type Viewstamp, formatViewstamp } from './viewstamp.js';
 
 export type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
@@ -67,10 +68,8 @@ export class Replica<S> {
   /** The view this replica works in (config's current view). */
   #vid = 0;
   readonly #primaries = new PrimaryHistory();
-  /** A genesis replica has not persisted its `genesis` record yet (it does with its first batch). */
-  #genesisPending: boolean;
-  /** Executed since the last snapshot (or since the state was restored): when to write the next. */
-  #sinceSnapshot = { requests: 0, bytes: 0 };
+  /** What the replica writes to its durable store as its state changes. */
+  readonly #journal: ReplicaJournal<S>;
 
   constructor(deps: ReplicaDeps<S>) {
     this.#self = deps.self;
@@ -85,12 +84,9 @@ export class Replica<S> {
     const o = deps.options;
     const limits = { retentionMs: o.clientRetentionMs, maxClients: o.maxClients, evictableAfterMs: o.clientEvictableAfterMs };
     this.#held = new ReplicatedState(this.#app, deps.logger, this.#mutations, deps.genesis, limits, { requests: o.catchUpRequests, bytes: o.catchUpBytes });
-    this.#genesisPending = deps.genesis && this.#held.state !== null;
-    const durable = deps.durable;
-    if (!deps.genesis && durable !== undefined) {
-      this.#held.restore(durable, o.maxStateTransferBytes);
-      for (const r of durable.records) if (r.kind === 'executed') this.#counted(r.request);
-    }
+    const durable = deps.genesis ? undefined : deps.durable;
+    if (durable !== undefined) this.#held.restore(durable, o.maxStateTransferBytes);
+    this.#journal = new ReplicaJournal(this.#held, o, this.#observer, deps.genesis, durable);
     this.#observer.restored?.(this.#held.last);
   }
 
@@ -208,10 +204,7 @@ export class Replica<S> {
 
   /** Config committed a view (or this node's status in it changed). Restarts the recovery task. */
   onViewCommitted(out: RsmOutbox): void {
-    if (this.#genesisPending) {
-      out.persist({ kind: 'genesis' }); // before anything this replica ever sends
-      this.#genesisPending = false;
-    }
+    this.#journal.genesisIfPending(out);
     const config = this.#config;
     const vid = config.vid;
     if (vid === 0) return;
@@ -230,12 +223,7 @@ export class Replica<S> {
       config.setAdmission({ kind: 'closed' });
       return;
     }
-    if (this.#held.joinedVid === null && vid > (config.joinFloor ?? 0)) {
-      // This disk's first membership: what it reports of later views counts. Not a view decided
-      // before its join request was answered: a new disk may find its address in old views.
-      this.#held.joined(vid);
-      out.persist({ kind: 'joined', vid });
-    }
+    this.#journal.member(vid, config.joinFloor ?? 0, out);
     if (this.#breakpoints.isArmed(2) && previous > 0) {
       out.halt(`breakpoint 2: ${this.#self} dies committing view ${vid}, which it is in`);
       return;
@@ -273,13 +261,9 @@ export class Replica<S> {
       stateComplete: () => this.stateComplete,
       options: this.#options,
       log: this.#log,
-      installed: (last, record, out) => {
-        out.persist(record); // the copy is durable before this replica says it holds it
-        this.#sinceSnapshot = { requests: 0, bytes: 0 };
-        out.upcall(() => this.#observer.installed?.(last));
-      },
+      installed: (last, record, out) => this.#journal.installed(record, last, out),
       done: (out) => (primary === this.#self ? this.#becomeServing(out) : this.#becomeBackup(out)),
-      catchUp: (vs, request, out) => this.#durably(vs, request, this.#held.execute(vs, request), out),
+      catchUp: (vs, request, out) => void this.#journal.executed(vs, request, this.#held.execute(vs, request), out),
       membersOf: (v) => this.#membersIfKept(v),
       strictCompleteness: this.#mutations.strictCompleteness === true,
       // A refusing view admits joiners: a removed member that still holds a complete state may
@@ -288,18 +272,9 @@ export class Replica<S> {
     };
   }
 
-  /**
-   * The state held is now this view's state: recorded durably before the replica acknowledges or
-   * serves anything in the view, so that its completeness (`stateComplete`) survives a restart.
-   */
-  #synced(out: RsmOutbox): void {
-    this.#held.synced(this.#vid);
-    out.persist({ kind: 'normal', vid: this.#vid });
-  }
-
   /** This backup holds the view's state: it executes the primary's invokes from now on. */
   #becomeBackup(out: RsmOutbox): void {
-    this.#synced(out);
+    this.#journal.synced(this.#vid, out);
     const execution = new BackupExecution({
       self: this.#self,
       vid: this.#vid,
@@ -314,7 +289,7 @@ export class Replica<S> {
   }
 
   #becomeServing(out: RsmOutbox): void {
-    this.#synced(out);
+    this.#journal.synced(this.#vid, out);
     this.#enter({ kind: 'primary', pipeline: this.#newPipeline() }, 'every backup holds the view state');
     this.#log.info({ vid: this.#vid, vs: formatViewstamp(this.#held.last), members: this.#config.members(this.#vid) }, 'rsm: primary serving');
     this.#config.setAdmission({ kind: 'admit' });
@@ -462,34 +437,9 @@ export class Replica<S> {
     mode.pipeline.executeReady(out);
   }
 
-  /** Counts an executed request towards the next snapshot; true when one is due (`RsmOptions.snapshotEvery…`). */
-  #counted(request: Request): boolean {
-    const since = this.#sinceSnapshot;
-    since.requests++;
-    since.bytes += requestBytes(request);
-    return since.requests >= this.#options.snapshotEveryRequests || since.bytes >= this.#options.snapshotEveryBytes;
-  }
-
   /** Executes one request at `vs` (the caller keeps the order), persists it, and tells the observer. */
   #execute(vs: Viewstamp, request: Request, out: RsmOutbox, digest?: string): Execution {
     invariant(vs.vid === this.#vid, () => `${this.#self} executing ${formatViewstamp(vs)} in view ${this.#vid}`);
-    return this.#durably(vs, request, this.#held.execute(vs, request, digest), out);
-  }
-
-  /** Records an execution: durable before the backup's acknowledgement or the primary's reply leaves (persist → send); a snapshot when one is due; the observer told. */
-  #durably(vs: Viewstamp, request: Request, execution: Execution, out: RsmOutbox): Execution {
-    out.persist({ kind: 'executed', vs, request });
-    if (this.#counted(request)) {
-      const snapshot = this.#held.snapshotRecord('compaction');
-      if (snapshot !== null) {
-        out.persist(snapshot);
-        this.#sinceSnapshot = { requests: 0, bytes: 0 };
-      }
-    }
-    const outcome: Outcome = execution.kind === 'ran' || execution.kind === 'retry' ? execution.outcome
-      : { ok: false, code: execution.kind, message: 'another request of this client was executed under this number or a later one' };
-    const ran = execution.kind === 'ran';
-    out.upcall(() => this.#observer.executed?.(vs, request, outcome, ran));
-    return execution;
+    return this.#journal.executed(vs, request, this.#held.execute(vs, request, digest), out);
   }
 }
