@@ -41,7 +41,7 @@ export interface StateFigures {
   /** From respawning until each logged its restored state ('rsm: durable state restored'); the slowest. NaN if no node logged it. */
   readonly restoredMs: number;
   /**
-   * Each node's local RSM replay: from its 'paxos: replayed durable log' (the Paxos log is read
+   * Each node's local RSM replay: from its 'paxos: replayed durable state' (the Paxos log is read
    * first) until 'rsm: durable state restored' (snapshot read and decoded, log read, records
    * executed again); the slowest. Without the process start-up that `restoredMs` includes.
    */
@@ -89,7 +89,7 @@ export async function measureState(cluster: TestAppCluster, bytes: number, progr
     const lines = cluster.nodes.map((n, i) => logLines(n, logOffsets[i]!));
     const at = (l: LogLine[], msg: string): number => l.find((line) => line.msg === msg)?.timeMs ?? NaN;
     const restoredMs = Math.max(...lines.map((l) => at(l, 'rsm: durable state restored') - spawnedAt));
-    const replayMs = Math.max(...lines.map((l) => at(l, 'rsm: durable state restored') - at(l, 'paxos: replayed durable log')));
+    const replayMs = Math.max(...lines.map((l) => at(l, 'rsm: durable state restored') - at(l, 'paxos: replayed durable state')));
 
     progress(`state ${label}: a fourth node joins and copies the state`);
     const transfer = await joinAndCopy(cluster);
