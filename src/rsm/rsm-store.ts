@@ -34,13 +34,14 @@ type Op =
  * its generation and any later one; it appends to the newest.
  *
  * A snapshot record (`RsmSnapshotRecord`) starts a new generation: the store makes everything
- * appended before it durable, writes the snapshot (naming the new generation) durably, and only
- * then removes the older generations and carries on with what was appended after it, in order.
- * Until then every later append and sync waits in memory. So at every moment the disk holds a
- * snapshot and an unbroken log after it: before the snapshot is durable, the old snapshot and
- * the old generation (the new one holds nothing durable yet); after, the new pair. (The wait
- * makes the requests behind a snapshot pay for its write; snapshots are rare: see
- * `RsmOptions.snapshotEveryRequests`.)
+ * appended before it durable (later appends and syncs wait in memory meanwhile), then:
+ * - a compaction (the state the log already holds): switches to the new generation at once and
+ *   writes the snapshot in the background; the older generations go once it is durable. A crash
+ *   before then finds the old snapshot and every generation after it: an unbroken log;
+ * - an installed copy (a state the log does not hold): writes the snapshot first, and only then
+ *   switches and carries on with what waited, in order, so no record resting on the copy is
+ *   durable before the copy is.
+ * So at every moment the disk holds a snapshot and an unbroken log after it.
  *
  * Failure semantics are `DurableLog`'s (`RecordSink`): syncs call back in order; once a write
  * fails, every later sync gets the error and the node must stop.
@@ -142,9 +143,14 @@ export class RsmStore implements RecordSink<RsmRecord> {
     const waiting: Op[] = [];
     this.#waiting = waiting;
     const contents = encodeSnapshotFile({ gen, syncedVid: record.syncedVid, joinedVid: record.joinedVid }, record.state);
-    const fail = (err: Error): void => {
+    // Every later sync gets the error, so the shell stops the node.
+    const poison = (err: Error): void => {
       this.#failure ??= err;
       this.#deps.logger.error({ err, gen, snapshotBytes: contents.length }, 'rsm: the replica could not make its snapshot durable; the node must stop');
+    };
+    /** Before the switch: poison, and release what waited (each sync then gets the error). */
+    const fail = (err: Error): void => {
+      poison(err);
       this.#resume();
     };
     previous.sync((err) => {
@@ -156,26 +162,46 @@ export class RsmStore implements RecordSink<RsmRecord> {
       } catch (openErr) {
         return fail(openErr as Error);
       }
-      const replaced = (): void => {
+      const switchToNext = (): void => {
         this.#log = next;
         this.#gen = gen;
         void previous.close();
+      };
+      const durable = (): void => {
         try {
           for (let g = this.#oldestGen; g < gen; g++) this.#deps.world.removeLog(this.#logName(g));
         } catch (removeErr) {
           // The snapshot is durable; an old generation left behind is removed at the next start.
           this.#deps.logger.warn({ err: removeErr, gen }, 'rsm: could not remove a log generation the snapshot replaced');
         }
-        this.#oldestGen = gen;
+        this.#oldestGen = Math.max(this.#oldestGen, gen);
         this.#deps.logger.info({ gen, why: record.why, snapshotBytes: contents.length }, 'rsm: snapshot durable; older log generations removed');
-        this.#resume();
       };
-      if (this.#deps.mutations?.snapshotWithoutFsync === true) {
-        this.#file.write(contents, () => {});
-        replaced();
+      if (record.why === 'compaction' && this.#deps.mutations?.snapshotWithoutFsync !== true) {
+        // A compaction's snapshot holds nothing the log lacks: the records after it may go to the
+        // new generation at once, and a crash before the snapshot is durable leaves the old
+        // snapshot and an unbroken log (every older generation stays until then). So nothing waits
+        // for the snapshot's write.
+        switchToNext();
+        this.#resume();
+        this.#file.write(contents, (werr) => (werr === undefined ? durable() : poison(werr)));
         return;
       }
-      this.#file.write(contents, (werr) => (werr === undefined ? replaced() : fail(werr)));
+      if (this.#deps.mutations?.snapshotWithoutFsync === true) {
+        this.#file.write(contents, () => {});
+        switchToNext();
+        durable();
+        this.#resume();
+        return;
+      }
+      // An installed copy replaces the state: records after it rest on it, so they wait until the
+      // snapshot holding it is durable (before that, a crash must find none of them).
+      this.#file.write(contents, (werr) => {
+        if (werr !== undefined) return fail(werr);
+        switchToNext();
+        durable();
+        this.#resume();
+      });
     });
   }
 

@@ -147,26 +147,50 @@ test('damage is named, never loaded: a snapshot file that is not one, and an und
   assert.throws(() => g.open().load(), (err: unknown) => err instanceof CorruptLogError && err.file === 'rsm-0' && err.offset === 0);
 });
 
-test('a snapshot write that fails is reported to every sync behind it, and the disk keeps the old snapshot and log', () => {
+test('a compaction does not hold the log back: a crash with its snapshot in flight replays the old snapshot and every generation after it', () => {
   const h = harness();
   const store = h.open();
   store.load();
   store.append(executed(1));
-  synced(h, store);
-  h.disk.snapshot('rsm'); // the file exists (empty) so that the fault reaches it
-  h.disk.failNextSync();
-  h.disk.store('rsm-0').failNextSync = false; // only the snapshot's write fails
-  store.append(snapshot('compaction', 'LOST'));
+  store.append(snapshot('compaction', 'AT-1'));
   store.append(executed(2));
-  const errors: Array<string | undefined> = [];
-  store.sync((err) => errors.push(err?.message));
-  store.sync((err) => errors.push(err?.message));
-  h.sim.runUntilIdle();
-  assert.deepEqual(errors, ['simulated disk error: the snapshot write failed', 'simulated disk error: the snapshot write failed']);
+  let called = false;
+  store.sync(() => {
+    called = true;
+  });
+  h.sim.runUntil(h.sim.now + 10, () => called);
+  assert.ok(called, 'the sync behind a compaction does not wait for its snapshot');
+  assert.ok(h.disk.snapshot('rsm').inFlight > 0, 'the snapshot write is still in flight (seed 3 draws a slower write than sync)');
   h.crash();
   const loaded = h.open().load();
   assert.equal(loaded.snapshot, null);
-  assert.deepEqual(loaded.records.map((r) => (r.kind === 'executed' ? r.vs.seqno : r.kind)), [1]);
+  assert.deepEqual(loaded.records.map((r) => (r.kind === 'executed' ? r.vs.seqno : r.kind)), [1, 2], 'generation 0, then 1');
+});
+
+test('a snapshot write that fails stops the store: the syncs behind an installed copy, and every later one, get the error; the disk keeps the old snapshot and log', () => {
+  for (const why of ['installed', 'compaction'] as const) {
+    const h = harness();
+    const store = h.open();
+    store.load();
+    store.append(executed(1));
+    synced(h, store);
+    h.disk.snapshot('rsm'); // the file exists (empty) so that the fault reaches it
+    h.disk.failNextSync();
+    h.disk.store('rsm-0').failNextSync = false; // only the snapshot's write fails
+    store.append(snapshot(why, 'LOST'));
+    store.append(executed(2));
+    const errors: Array<string | undefined> = [];
+    store.sync((err) => errors.push(err?.message));
+    h.sim.runUntilIdle();
+    store.sync((err) => errors.push(err?.message));
+    h.sim.runUntilIdle();
+    const failed = 'simulated disk error: the snapshot write failed';
+    assert.deepEqual(errors, why === 'installed' ? [failed, failed] : [undefined, failed], why);
+    h.crash();
+    const loaded = h.open().load();
+    assert.equal(loaded.snapshot, null, why);
+    assert.deepEqual(loaded.records.map((r) => (r.kind === 'executed' ? r.vs.seqno : r.kind)), why === 'installed' ? [1] : [1, 2], why);
+  }
 });
 
 test('a log generation missing while a later one exists is refused as corruption, not skipped', () => {
