@@ -111,9 +111,11 @@ export class PrimarySync<S> extends ViewSync<S> {
    * the end of `s`, being a member's state there) is complete, wherever its holder has been since:
    * a holder that was removed and came back may be the source.
    *
-   * A member speaks only of views its disk was there for (from its `joinedVid` on): a node whose
-   * data directory was wiped comes back holding nothing, joins again, and must not vouch for a view
-   * its lost disk served in.
+   * A member speaks only of views its disk was there for: those after a view it was normal in on
+   * this disk (its synced view is not null). A node whose data directory was wiped comes back with
+   * no synced view until it syncs in a view after its rejoin, so it cannot vouch for a view its
+   * lost disk served in. (A member that never synced cannot testify at all: with no disk id in the
+   * views, its first membership cannot be told from its address's in old views; see `joined`.)
    */
   #provenComplete(s: number | null, reporters: readonly Report[]): boolean {
     if (s === null || this.ctx.strictCompleteness) return false;
@@ -121,7 +123,7 @@ export class PrimarySync<S> extends ViewSync<S> {
     for (let w = s + 1; w < this.ctx.vid; w++) {
       const membersOfW = this.ctx.membersOf(w);
       const neverActive = reporters.some((r, i) =>
-        membersOfW.includes(reporterIds[i]!) && r.joinedVid !== null && r.joinedVid <= w && (r.syncedVid ?? 0) < w);
+        membersOfW.includes(reporterIds[i]!) && r.syncedVid !== null && r.syncedVid < w);
       if (!neverActive) return false;
     }
     return true;

@@ -353,36 +353,35 @@ test('a power cut: every process crashes at once, and the cluster comes back ser
   s.finish(load, ['n1', 'n2', 'n3']);
 });
 
-test('every holder of the state is removed, the view refuses; the removed holder comes back, proves its state complete, and the view serves with nothing lost', () => {
-  // Proves completeness from reports (PrimarySync): n2 and n3 join but never receive the state
-  // (state transfer blocked); the holder n1 is cut off and removed; [n2,n3] holds no complete
-  // state and refuses; n1 rejoins, and since n2 reports it was never normal in any view since
-  // view 1, n1's state is proven complete and becomes the view's.
+test('every holder of the state is removed, the view refuses; the removed holder comes back, is proven complete by a member that was normal once, and the view serves with nothing lost', () => {
+  // Proves completeness from reports (PrimarySync): n2 was normal in view 2, then removed while n1
+  // served alone (view 3), re-added and joined by n3 with state transfer blocked; the holder n1 is
+  // cut off and removed, and [n2,n3] holds no complete state: it refuses. n1 rejoins; n2 reports it
+  // was never normal after view 2, and it was a member of every view since n1's, so none of them
+  // served: n1's state is complete and becomes the view's (the membership rule alone cannot see it).
   const s = new RsmScenario(112, ['n1', 'n2', 'n3']);
-  s.growTo(['n1']);
+  s.growTo(['n1', 'n2']);
   const load = s.load(['c1', 'c2'], { deadlineMs: 1500 }).start();
-  load.waitMoreAcked(15);
+  load.waitMoreAcked(10);
+  const n1 = s.cluster.node('n1').process!.stack.config;
+  assert.ok(n1.remove('n2', s.cluster.view('n1')!.vid));
+  s.waitServing(['n1']);
+  load.waitMoreAcked(10); // acknowledged in view [n1] alone: n2 lacks them
   const sync = (msg: unknown): boolean => String((msg as { kind?: unknown }).kind ?? '').startsWith('sync-');
-  const blocked = (a: string, b: string): boolean => (a === 'n1') !== (b === 'n1');
-  s.sim.network.blocks.push((from, to, _service, msg) => blocked(from, to) && sync(msg));
-  s.cluster.start('n2');
-  assert.ok(s.cluster.runUntil(() => s.cluster.view('n1')?.members.includes('n2') === true, viewChangeMs), s.describe());
+  s.sim.network.blocks.push((from, to, _service, msg) => (from === 'n1') !== (to === 'n1') && sync(msg));
+  assert.ok(s.cluster.runUntil(() => s.cluster.view('n1')?.members.includes('n2') === true, 3 * viewChangeMs), `n2 rejoins: ${s.describe()}`);
   s.cluster.start('n3');
   s.cluster.runFor(200);
-  const vid = s.cluster.view('n1')!.vid;
-  assert.ok(s.cluster.node('n1').process!.stack.config.add('n3', vid), 'n1 adds n3 although its view has not synced');
+  assert.ok(n1.add('n3', s.cluster.view('n1')!.vid), 'n1 adds n3 although its view has not synced');
   assert.ok(s.cluster.runUntil(() => s.cluster.view('n3')?.members.length === 3, viewChangeMs), s.describe());
   load.stop();
   assert.ok(s.cluster.runUntil(() => load.pending === 0, 3000));
-  const acked = load.ackedCount;
   s.sim.network.split(['n1'], ['n2', 'n3']);
   assert.ok(s.cluster.runUntil(() => s.replica('n2')?.refusing === true, 3 * viewChangeMs), `[n2,n3] refuses: ${s.describe()}`);
   assert.deepEqual(s.cluster.view('n2')!.members, ['n2', 'n3']);
-  assert.equal(s.core('n2').state, null);
   s.sim.network.blocks.length = 0;
   s.cluster.heal();
   s.waitServing(['n2', 'n3', 'n1'], 3 * viewChangeMs);
-  assert.ok(acked >= 15);
   s.finish(load, ['n2', 'n3', 'n1']);
 });
 
