@@ -56,6 +56,8 @@ export class RsmStore implements RecordSink<RsmRecord> {
   /** A snapshot is being made durable: every later operation waits here, in order. */
   #waiting: Op[] | null = null;
   #failure: Error | undefined;
+  /** Settles once every snapshot write issued so far has called back (`close` waits for it). */
+  #lastWrite: Promise<void> = Promise.resolve();
 
   constructor(deps: RsmStoreDeps) {
     this.#deps = deps;
@@ -117,6 +119,8 @@ export class RsmStore implements RecordSink<RsmRecord> {
 
   append(record: RsmRecord): void {
     invariant(this.#log !== null, 'RsmStore.append before load');
+    // Stopped: a record appended now could rest on a copy whose snapshot never became durable.
+    if (this.#failure !== undefined) return;
     if (this.#waiting !== null) {
       this.#waiting.push({ kind: 'append', record });
       return;
@@ -131,9 +135,20 @@ export class RsmStore implements RecordSink<RsmRecord> {
     else this.#log.sync((err) => done(err ?? this.#failure));
   }
 
-  /** Flushes what was appended and releases the files. */
+  /** Waits for a snapshot write in flight, flushes what was appended and releases the files. */
   async close(): Promise<void> {
+    await this.#lastWrite;
     await this.#log?.close();
+  }
+
+  /** Writes a snapshot file; `#lastWrite` settles once this write and every earlier one called back. */
+  #writeSnapshot(contents: Uint8Array, done: (err?: Error) => void): void {
+    this.#lastWrite = new Promise((settled) => {
+      this.#file.write(contents, (err) => {
+        settled();
+        done(err);
+      });
+    });
   }
 
   /** The snapshot's generation change (see the class comment). */
@@ -184,11 +199,11 @@ export class RsmStore implements RecordSink<RsmRecord> {
         // for the snapshot's write.
         switchToNext();
         this.#resume();
-        this.#file.write(contents, (werr) => (werr === undefined ? durable() : poison(werr)));
+        this.#writeSnapshot(contents, (werr) => (werr === undefined ? durable() : poison(werr)));
         return;
       }
       if (this.#deps.mutations?.snapshotWithoutFsync === true) {
-        this.#file.write(contents, () => {});
+        this.#writeSnapshot(contents, () => {});
         switchToNext();
         durable();
         this.#resume();
@@ -196,7 +211,7 @@ export class RsmStore implements RecordSink<RsmRecord> {
       }
       // An installed copy replaces the state: records after it rest on it, so they wait until the
       // snapshot holding it is durable (before that, a crash must find none of them).
-      this.#file.write(contents, (werr) => {
+      this.#writeSnapshot(contents, (werr) => {
         if (werr !== undefined) return fail(werr);
         switchToNext();
         durable();

@@ -227,9 +227,8 @@ export class SimDurableLog implements DurableLog {
 /**
  * One process's handle on a `SimSnapshotStore`, with the `SnapshotFile` semantics: a write becomes
  * durable (and is called back) after a simulated delay, in order; a crash before then keeps the
- * previous contents. `lies` (test-only, `DiskProfile.lies`, and the RSM mutation
- * `snapshotWithoutFsync` through `callBackAtOnce`): `done` is called at once, before the write is
- * durable.
+ * previous contents. `lies` (test-only, `DiskProfile.lies`): `done` is called at once, before the
+ * write is durable.
  */
 export class SimSnapshotFile implements SnapshotFile {
   readonly #store: SimSnapshotStore;
