@@ -86,8 +86,8 @@ export function restoreSnapshot(req: RestoreRequest): Restored {
   if (!app.ok) throw new BackupFileError(req.file, `the app ${formatApp(given)} cannot unmarshal the state it holds: ${String(app.reason)}`);
 
   const restamped = encodeWhole({ vid: 0, seqno: 0 }, decoded.table, decoded.app);
-  // The restored node is the new cluster's first member: normal in view 1, its disk there from view 1 on.
-  const payload = encodeSnapshotFile({ gen: 0, syncedVid: 1, joinedVid: 1 }, restamped);
+  // The restored node is the new cluster's first member: normal in view 1.
+  const payload = encodeSnapshotFile({ gen: 0, syncedVid: 1 }, restamped);
   const contents = new Uint8Array(snapshotHeaderBytes + payload.length);
   contents.set(snapshotHeader(payload.length, crc32(payload)), 0);
   contents.set(payload, snapshotHeaderBytes);

@@ -59,8 +59,6 @@ export class ViewManager {
   #pending: PendingChange | null = null;
   /** A peer reported a higher view this tick: we are behind, so we propose nothing. */
   #behind = false;
-  /** See `joinFloor`. */
-  #joinFloor = 0;
 
   constructor(deps: ViewManagerDeps) {
     this.#deps = deps;
@@ -321,19 +319,7 @@ export class ViewManager {
     if (answer.outcome === 'queued' && !this.#behind) this.#proposeNext();
   }
 
-  /**
-   * The highest view a member named in answering this process's join requests while it was not
-   * a member (0: none). Every view up to it was decided before that answer, so none of them can be
-   * the view that added this process's disk: a node whose data directory is new (or was wiped)
-   * finds its own address in old views it learns by catch-up, and must not take them for its own
-   * membership (the RSM's `joined` record, see `PrimarySync`).
-   */
-  get joinFloor(): number {
-    return this.#joinFloor;
-  }
-
   #onJoinReply(from: NodeId, m: Extract<ConfigMessage, { kind: 'join-reply' }>, out: ConfigOutbox): void {
-    if (this.#status !== 'member') this.#joinFloor = Math.max(this.#joinFloor, m.vid);
     const { redirectTo, learnedId } = this.#joining.answered(from, m.outcome === 'redirect' ? m.to : null, m.clusterId,
       this.#deps.clusterId.current() !== null);
     if (learnedId === null) {

@@ -182,9 +182,6 @@ export class NodeStack<S = unknown> {
         get oldestVid() {
           return core.oldestVid;
         },
-        get joinFloor() {
-          return core.joinFloor;
-        },
         setAdmission: (admission) => core.setAdmission(admission),
       },
       // The first node of a brand-new cluster starts with the app's initial state; so does a

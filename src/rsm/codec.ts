@@ -145,7 +145,6 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
         last: optionalViewstamp(b['last'], p('last')),
         complete: bool(b['complete'], p('complete')),
         syncedVid: optionalVid(b['synced_vid'], p('synced_vid')),
-        joinedVid: optionalVid(b['joined_vid'], p('joined_vid')),
       };
     case 'sync_reply': {
       const action = b['action'];
@@ -199,7 +198,7 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
     case 'invoke-reject':
       return { invoke_reject: { vs: m.vs, vid: m.vid } };
     case 'sync-status':
-      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }), ...(m.syncedVid === null ? {} : { synced_vid: m.syncedVid }), ...(m.joinedVid === null ? {} : { joined_vid: m.joinedVid }) } };
+      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }), ...(m.syncedVid === null ? {} : { synced_vid: m.syncedVid }) } };
     case 'sync-reply':
       return { sync_reply: { vid: m.vid, action: m.action, ...(m.target === null ? {} : { target: m.target }) } };
     case 'sync-pull':

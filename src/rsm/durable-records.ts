@@ -19,9 +19,6 @@ import type { Viewstamp } from './viewstamp.js';
  * - `normal`: the state held became view `vid`'s state (the replica turned normal in `vid`).
  *   Persisted before the replica acknowledges or serves anything in `vid`, so that the
  *   complete-state rule (`ReplicatedState.completeIn`) survives restarts;
- * - `joined`: the first view this disk's replica was a member of. What a replica reports about
- *   the views since then can be believed (see `PrimarySync`): a disk that was wiped starts over,
- *   joins again, and speaks only of the views after.
  *
  * And `snapshot`, which the store writes to its snapshot file instead of the log: the whole state
  * (`snapshot-format.ts`), either `installed` (a copy pulled from another replica replaced the
@@ -35,7 +32,6 @@ export type RsmRecord =
   | { readonly kind: 'genesis' }
   | { readonly kind: 'executed'; readonly vs: Viewstamp; readonly request: Request }
   | { readonly kind: 'normal'; readonly vid: number }
-  | { readonly kind: 'joined'; readonly vid: number }
   | RsmSnapshotRecord;
 
 export interface RsmSnapshotRecord {
@@ -45,8 +41,6 @@ export interface RsmSnapshotRecord {
   readonly state: Uint8Array;
   /** The last view whose state this was (`ReplicatedState`'s synced view), or null. */
   readonly syncedVid: number | null;
-  /** The first view this disk's replica was a member of (a `joined` record), or null. */
-  readonly joinedVid: number | null;
 }
 
 /** The records that go to the log (everything but snapshots). */
@@ -56,7 +50,6 @@ export type RsmLogRecord = Exclude<RsmRecord, RsmSnapshotRecord>;
 export interface StoredSnapshot {
   readonly state: Uint8Array;
   readonly syncedVid: number | null;
-  readonly joinedVid: number | null;
 }
 
 /** What a replica finds on its disk at start: the newest snapshot, and the log records after it. */
@@ -75,8 +68,6 @@ export function encodeRsmRecord(r: RsmLogRecord): Uint8Array {
       return encoder.encode('{"genesis":{}}');
     case 'normal':
       return encoder.encode(JSON.stringify({ normal: { vid: r.vid } }));
-    case 'joined':
-      return encoder.encode(JSON.stringify({ joined: { vid: r.vid } }));
     case 'executed':
       return encoder.encode(JSON.stringify(encodeReplicaMessage({ kind: 'invoke', vs: r.vs, request: r.request })));
   }
@@ -93,12 +84,11 @@ export function decodeRsmRecord(bytes: Uint8Array): RsmLogRecord {
   const o = object(value, 'record');
   if (o['genesis'] !== undefined) return { kind: 'genesis' };
   if (o['normal'] !== undefined) return { kind: 'normal', vid: uint(object(o['normal'], 'normal')['vid'], 'normal.vid', 1, limits.maxInstance) };
-  if (o['joined'] !== undefined) return { kind: 'joined', vid: uint(object(o['joined'], 'joined')['vid'], 'joined.vid', 1, limits.maxInstance) };
   if (o['invoke'] !== undefined) {
     const m = decodeReplicaMessage(o);
     if (m.kind === 'invoke') return { kind: 'executed', vs: m.vs, request: m.request };
   }
-  throw new InvalidMessageError('record', 'not a genesis, normal, joined or executed record');
+  throw new InvalidMessageError('record', 'not a genesis, normal or executed record');
 }
 
 /** The first line of a snapshot file, before the state stream: what the store needs to find the log behind it. */
@@ -106,7 +96,6 @@ export interface SnapshotHeader {
   /** The log generation that follows this snapshot (`rsm-<gen>`). */
   readonly gen: number;
   readonly syncedVid: number | null;
-  readonly joinedVid: number | null;
 }
 
 const snapshotFormat = 'rsm-snapshot';
@@ -114,7 +103,7 @@ const snapshotVersion = 1;
 
 /** A snapshot file's contents: its header line, then the state stream. */
 export function encodeSnapshotFile(header: SnapshotHeader, state: Uint8Array): Uint8Array {
-  const line = encoder.encode(`${JSON.stringify({ synod: snapshotFormat, version: snapshotVersion, gen: header.gen, syncedVid: header.syncedVid, joinedVid: header.joinedVid })}\n`);
+  const line = encoder.encode(`${JSON.stringify({ synod: snapshotFormat, version: snapshotVersion, gen: header.gen, syncedVid: header.syncedVid})}\n`);
   const out = new Uint8Array(line.length + state.length);
   out.set(line, 0);
   out.set(state, line.length);
@@ -137,6 +126,5 @@ export function decodeSnapshotFile(bytes: Uint8Array): { readonly header: Snapsh
   }
   const gen = uint(o['gen'], 'snapshot.header.gen', 0, Number.MAX_SAFE_INTEGER);
   const syncedVid = o['syncedVid'] === null ? null : uint(o['syncedVid'], 'snapshot.header.syncedVid', 1, limits.maxInstance);
-  const joinedVid = o['joinedVid'] === null || o['joinedVid'] === undefined ? null : uint(o['joinedVid'], 'snapshot.header.joinedVid', 1, limits.maxInstance);
-  return { header: { gen, syncedVid, joinedVid }, state: bytes.subarray(end + 1) };
+  return { header: { gen, syncedVid }, state: bytes.subarray(end + 1) };
 }

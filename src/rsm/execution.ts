@@ -33,8 +33,6 @@ export class ReplicatedState<S> {
   #last: Viewstamp | null;
   /** The last view in which this state was the view's state (its replica normal there); null: never. */
   #syncedVid: number | null;
-  /** The first view this disk's replica was a member of (`joined` records); null: not yet. */
-  #joinedVid: number | null;
   /** What serves `sync-pull`s of the state held (`SnapshotSource`); dropped whenever the state changes. */
   #source: SnapshotSource | null = null;
   /** The requests executed most recently, for replicas that can catch up by executing them (`suffixAfter`). */
@@ -58,18 +56,7 @@ export class ReplicatedState<S> {
     this.#state = held ? initial.value : null;
     this.#last = held ? { vid: 0, seqno: 0 } : null;
     this.#syncedVid = held ? 1 : null;
-    this.#joinedVid = held ? 1 : null;
     this.#recent.reset(this.#last);
-  }
-
-  /** The first view this disk's replica was a member of; null: none yet (see `joined` in `RsmRecord`). */
-  get joinedVid(): number | null {
-    return this.#joinedVid;
-  }
-
-  /** This replica became a member for the first time with this disk, in view `vid`. */
-  joined(vid: number): void {
-    this.#joinedVid ??= vid;
   }
 
   /** This state is view `vid`'s state: its replica became normal in `vid`. */
@@ -110,7 +97,6 @@ export class ReplicatedState<S> {
       this.#table = copy.table;
       this.#last = copy.last;
       this.#syncedVid = snapshot.syncedVid;
-      this.#joinedVid = snapshot.joinedVid;
       this.#recent.reset(this.#last);
     }
     durable.records.forEach((record, index) => {
@@ -125,13 +111,9 @@ export class ReplicatedState<S> {
           else this.#state = initial.value;
           this.#last = { vid: 0, seqno: 0 };
           this.#syncedVid = 1;
-          this.#joinedVid = 1;
           this.#recent.reset(this.#last);
           break;
         }
-        case 'joined':
-          this.#joinedVid ??= record.vid;
-          break;
         case 'normal':
           if (this.#state === null) broken(`normal in view ${record.vid} without a state`);
           this.#syncedVid = record.vid;
@@ -159,7 +141,7 @@ export class ReplicatedState<S> {
   snapshotRecord(why: RsmSnapshotRecord['why']): RsmSnapshotRecord | null {
     if (this.#state === null || this.#last === null) return null;
     const app = this.#app.marshal(this.#state);
-    return app.ok ? { kind: 'snapshot', why, state: encodeWhole(this.#last, this.#table, app.value), syncedVid: this.#syncedVid, joinedVid: this.#joinedVid } : null;
+    return app.ok ? { kind: 'snapshot', why, state: encodeWhole(this.#last, this.#table, app.value), syncedVid: this.#syncedVid } : null;
   }
 
   /**
@@ -308,6 +290,6 @@ export class ReplicatedState<S> {
     this.#source = null;
     this.#recent.reset(copy.last);
     // What the replica persists before it uses the copy: the bytes received, as they came.
-    return { kind: 'snapshot', why: 'installed', state: encodeWhole(copy.last, copy.table, copy.app), syncedVid: this.#syncedVid, joinedVid: this.#joinedVid };
+    return { kind: 'snapshot', why: 'installed', state: encodeWhole(copy.last, copy.table, copy.app), syncedVid: this.#syncedVid };
   }
 }

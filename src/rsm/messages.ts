@@ -100,8 +100,6 @@ export type ReplicaMessage =
       readonly complete: boolean;
       /** The last view whose state the sender's state was (it turned normal there); null: none. See `PrimarySync`. */
       readonly syncedVid: number | null;
-      /** The first view the sender's disk was a member of; null: none. What it says of later views counts. */
-      readonly joinedVid: number | null;
     }
   | { readonly kind: 'sync-reply'; readonly vid: number; readonly action: SyncAction; readonly target: Viewstamp | null }
   | { readonly kind: 'sync-pull'; readonly vid: number; readonly target: Viewstamp; readonly offset: number }

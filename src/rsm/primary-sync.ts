@@ -26,7 +26,7 @@ export class PrimarySync<S> extends ViewSync<S> {
 
   /** A backup of the view reported where its state stands. */
   onStatus(from: NodeId, m: SyncStatus, out: RsmOutbox): void {
-    this.reports.set(from, { last: m.last, complete: m.complete, syncedVid: m.syncedVid, joinedVid: m.joinedVid });
+    this.reports.set(from, { last: m.last, complete: m.complete, syncedVid: m.syncedVid });
     switch (this.phase) {
       case 'collecting':
         this.#reply(from, 'wait', null, out);
@@ -71,7 +71,7 @@ export class PrimarySync<S> extends ViewSync<S> {
     const { backups, held, vid, log } = this.ctx;
     if (this.phase !== 'collecting' || !backups.every((b) => this.reports.has(b))) return;
     // The source: the complete state with the highest viewstamp (this primary's own on a tie).
-    const own: Report = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid, joinedVid: held.joinedVid };
+    const own: Report = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid };
     const everyone = [own, ...backups.map((b) => this.reports.get(b)!)];
     const complete = (r: Report): boolean => r.last !== null && (r.complete || this.#provenComplete(r.syncedVid, everyone));
     let best: Viewstamp | null = complete(own) ? held.last : null;
@@ -115,7 +115,8 @@ export class PrimarySync<S> extends ViewSync<S> {
    * this disk (its synced view is not null). A node whose data directory was wiped comes back with
    * no synced view until it syncs in a view after its rejoin, so it cannot vouch for a view its
    * lost disk served in. (A member that never synced cannot testify at all: with no disk id in the
-   * views, its first membership cannot be told from its address's in old views; see `joined`.)
+   * views, its first membership cannot be told from its address's in old views, since a join
+   * reply's view comes from a member that may lag.)
    */
   #provenComplete(s: number | null, reporters: readonly Report[]): boolean {
     if (s === null || this.ctx.strictCompleteness) return false;

@@ -58,7 +58,6 @@ export interface Report {
   readonly last: Viewstamp | null;
   readonly complete: boolean;
   readonly syncedVid: number | null;
-  readonly joinedVid: number | null;
 }
 type SyncReply = Extract<ReplicaMessage, { kind: 'sync-reply' }>;
 type SyncChunk = Extract<ReplicaMessage, { kind: 'sync-chunk' }>;
@@ -216,7 +215,7 @@ export class BackupSync<S> extends ViewSync<S> {
 
   #sendStatus(out: RsmOutbox): void {
     const { primary, vid, held } = this.ctx;
-    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid, joinedVid: held.joinedVid });
+    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid});
     out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
   }
 }

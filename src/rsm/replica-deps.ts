@@ -28,11 +28,6 @@ export interface ConfigPort {
   members(vid?: number): Members;
   /** The oldest view config keeps (Paxos compacts old views away); default 1. */
   readonly oldestVid?: number;
-  /**
-   * No view up to this one added this process's disk (`ViewManager.joinFloor`; default 0): the
-   * replica records its first membership (`joined`) only in a later view.
-   */
-  readonly joinFloor?: number;
   setAdmission(admission: Admission): void;
 }
 

@@ -40,18 +40,6 @@ export class ReplicaJournal<S> {
     this.#genesisPending = false;
   }
 
-  /**
-   * This replica is a member of view `vid`: if its disk was never a member before, and `vid` is
-   * after every view decided before its join request was answered (`joinFloor`: a new disk may
-   * find its address in old views), this is the disk's first membership. What it reports of later
-   * views counts from here (see `PrimarySync`).
-   */
-  member(vid: number, joinFloor: number, out: RsmOutbox): void {
-    if (this.#held.joinedVid !== null || vid <= joinFloor) return;
-    this.#held.joined(vid);
-    out.persist({ kind: 'joined', vid });
-  }
-
   /** The state held became view `vid`'s state: durable before the replica acknowledges or serves anything in it. */
   synced(vid: number, out: RsmOutbox): void {
     this.#held.synced(vid);

@@ -128,11 +128,6 @@ export class Replica<S> {
     return this.#vid > 0 && this.primaryOf() === this.#self;
   }
 
-  /** The first view this replica's disk was a member of (null: none yet): see `joined` in `RsmRecord`. */
-  get joinedVid(): number | null {
-    return this.#held.joinedVid;
-  }
-
   /** The app state (for status pages and checkers; do not change it). */
   get state(): S | null {
     return this.#held.state;
@@ -223,7 +218,6 @@ export class Replica<S> {
       config.setAdmission({ kind: 'closed' });
       return;
     }
-    this.#journal.member(vid, config.joinFloor ?? 0, out);
     if (this.#breakpoints.isArmed(2) && previous > 0) {
       out.halt(`breakpoint 2: ${this.#self} dies committing view ${vid}, which it is in`);
       return;

@@ -42,7 +42,7 @@ export class RsmStore implements RecordSink<RsmRecord> {
       snapshotWithoutFsync: deps.mutations?.snapshotWithoutFsync,
       format: {
         snapshotStart: (r) => (r.kind !== 'snapshot' ? null : {
-          contents: (gen) => encodeSnapshotFile({ gen, syncedVid: r.syncedVid, joinedVid: r.joinedVid }, r.state),
+          contents: (gen) => encodeSnapshotFile({ gen, syncedVid: r.syncedVid }, r.state),
           why: r.why,
           holdsBack: r.why === 'installed',
         }),
@@ -50,7 +50,7 @@ export class RsmStore implements RecordSink<RsmRecord> {
         decodeRecord: decodeRsmRecord,
         decodeSnapshot: (bytes) => {
           const { header, state } = decodeSnapshotFile(bytes);
-          return { gen: header.gen, snapshot: { state, syncedVid: header.syncedVid, joinedVid: header.joinedVid } };
+          return { gen: header.gen, snapshot: { state, syncedVid: header.syncedVid } };
         },
       },
     });

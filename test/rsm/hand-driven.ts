@@ -60,7 +60,7 @@ export interface DrivenPrimary extends HandDriven {
 export function drivenPrimary(backups: readonly NodeId[] = ['b'], opts: HandDrivenOptions = {}): DrivenPrimary {
   const h = replicaOf('p', ['p', ...backups], opts);
   h.run((out) => h.replica.onViewCommitted(out));
-  for (const b of backups) h.run((out) => h.replica.onMessage(b, { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1, joinedVid: 1 }, out));
+  for (const b of backups) h.run((out) => h.replica.onMessage(b, { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1 }, out));
   assert.ok(h.replica.isPrimary && h.replica.status === 'normal');
   return {
     ...h,

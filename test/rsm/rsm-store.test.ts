@@ -48,7 +48,7 @@ function harness(seed = 3) {
 }
 
 const executed = (seqno: number): RsmRecord => ({ kind: 'executed', vs: { vid: 2, seqno }, request: newRequest('c1', seqno, 'append', { item: `i${seqno}` }) });
-const snapshot = (why: 'installed' | 'compaction', text: string): RsmRecord => ({ kind: 'snapshot', why, state: new TextEncoder().encode(text), syncedVid: 2, joinedVid: 1 });
+const snapshot = (why: 'installed' | 'compaction', text: string): RsmRecord => ({ kind: 'snapshot', why, state: new TextEncoder().encode(text), syncedVid: 2 });
 
 function synced(h: ReturnType<typeof harness>, store: RsmStore): void {
   let done = false;
@@ -65,15 +65,14 @@ test('records made durable come back in order after a crash; the fresh store is 
   const first = h.open();
   assert.deepEqual(first.load(), { snapshot: null, records: [] });
   first.append({ kind: 'genesis' });
-  first.append({ kind: 'joined', vid: 1 });
   first.append(executed(1));
   first.append({ kind: 'normal', vid: 2 });
   synced(h, first);
   h.crash();
   const loaded = h.open().load();
   assert.equal(loaded.snapshot, null);
-  assert.deepEqual(loaded.records.map((r) => r.kind), ['genesis', 'joined', 'executed', 'normal']);
-  const e = loaded.records[2] as Extract<RsmRecord, { kind: 'executed' }>;
+  assert.deepEqual(loaded.records.map((r) => r.kind), ['genesis', 'executed', 'normal']);
+  const e = loaded.records[1] as Extract<RsmRecord, { kind: 'executed' }>;
   assert.deepEqual(e.vs, { vid: 2, seqno: 1 });
   assert.equal(e.request.argsText, '{"item":"i1"}');
 });
@@ -94,7 +93,6 @@ test('a snapshot starts a new generation: once durable, the log behind it is rem
   const loaded = h.open().load();
   assert.equal(new TextDecoder().decode(loaded.snapshot!.state), 'STATE@2');
   assert.equal(loaded.snapshot!.syncedVid, 2);
-  assert.equal(loaded.snapshot!.joinedVid, 1);
   assert.deepEqual(loaded.records.map((r) => (r.kind === 'executed' ? r.vs.seqno : r.kind)), [3]);
 });
 
