@@ -73,7 +73,8 @@ export function chooseViewChange(ctx: ChangeContext): ViewChange | null {
   for (const m of others) {
     const stale = health.staleness(m);
     if (stale !== null && keepsMajority(without(m))) {
-      return { change: 'remove', node: m, reason: stale === 'reported' ? 'restarted while listed' : 'new incarnation' };
+      const reason = stale === 'reported' ? 'restarted while listed' : stale === 'replaced' ? 'its data directory was replaced' : 'new incarnation';
+      return { change: 'remove', node: m, reason };
     }
   }
   // The joiner itself counts as alive: it has just asked.

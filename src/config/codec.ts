@@ -62,6 +62,7 @@ export function decodeConfigMessage(wire: Fields): ConfigMessage {
         incarnation: incarnation(b['incarnation'], 'join.incarnation'),
         vid: vid(b['vid'], 'join.vid'),
         app: app(b['app'], 'join.app'),
+        ...(b['member'] === undefined || b['member'] === '' ? {} : { member: nodeId(b['member'], 'join.member') }),
       };
     }
     case 'join_reply': {
@@ -92,7 +93,7 @@ export function encodeConfigMessage(m: ConfigMessage): Fields {
     case 'heartbeat':
       return { heartbeat: { vid: m.vid, incarnation: m.incarnation, stale: m.stale } };
     case 'join':
-      return { join: { incarnation: m.incarnation, vid: m.vid, ...(m.app === null ? {} : { app: encodeApp(m.app) }) } };
+      return { join: { incarnation: m.incarnation, vid: m.vid, ...(m.app === null ? {} : { app: encodeApp(m.app) }), ...(m.member === undefined ? {} : { member: m.member }) } };
     case 'join-reply':
       return { join_reply: { vid: m.vid, outcome: m.outcome, ...(m.to === null ? {} : { to: m.to }), ...(m.clusterId === '' ? {} : { cluster_id: m.clusterId }) } };
     case 'join-refused':

@@ -1,5 +1,5 @@
 import { LayerShell } from '../env/shell.js';
-import type { Members, NodeId } from '../env/types.js';
+import type { MemberId, Members, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ConfigOptions } from '../options.js';
 import type { AppIdentity, JoinRefusedError } from './app-identity.js';
@@ -9,6 +9,8 @@ import type { ConfigMessage } from './messages.js';
 import { type Admission, type ConfigListener, type ConfigMutations, type PaxosPort, ViewManager } from './view-manager.js';
 
 export interface ConfigLayerOptions {
+  /** This node as views list it (default its address); see `ViewManagerDeps.member`. */
+  readonly member?: MemberId;
   readonly incarnation: string;
   readonly restarted: boolean;
   readonly paxos: PaxosPort;
@@ -41,6 +43,7 @@ export class ConfigLayer {
   constructor(world: NodeWorld, opts: ConfigLayerOptions) {
     this.core = new ViewManager({
       self: world.self,
+      member: opts.member,
       incarnation: opts.incarnation,
       restarted: opts.restarted,
       paxos: opts.paxos,

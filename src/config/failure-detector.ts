@@ -14,8 +14,12 @@ interface PeerHealth {
   stale: Staleness;
 }
 
-/** Why a live member must be removed and re-added: it said so, or it came back as a new process. */
-export type Staleness = 'reported' | 'new-incarnation' | null;
+/**
+ * Why a live member must be removed and re-added: it said so, it came back as a new process, or a
+ * node at its address asked to join with another member id (its data directory was replaced:
+ * the member listed is gone for good, whatever the layers above keep on disk).
+ */
+export type Staleness = 'reported' | 'new-incarnation' | 'replaced' | null;
 
 /** A heartbeat as the detector needs it. */
 export interface HeardBeat {
@@ -122,6 +126,17 @@ export class FailureDetector {
   }
 
   /**
+   * A node at `member`'s address asked to join as another member id: the member listed lost its
+   * data directory. Marked for removal (a new view does not heal it).
+   */
+  replaced(member: NodeId, joiner: string): void {
+    const peer = this.#peers.get(member);
+    if (peer === undefined || peer.stale === 'replaced') return;
+    peer.stale = 'replaced';
+    this.#log.warn({ peer: member, joiner }, 'config: a member\'s data directory was replaced (it asks to join as a new member); it must be removed and added anew');
+  }
+
+  /**
    * A new view was committed. What this node knew of its peers while it was outside is old
    * (heartbeats flow only between listed nodes): `becameListed` gives every peer a full grace
    * period. Stale reports were about the old view; with `#restartsHeal`, so is every peer's
@@ -131,7 +146,7 @@ export class FailureDetector {
     if (becameListed) this.#peers.clear();
     if (this.#restartsHeal) {
       for (const [m, p] of this.#peers) {
-        if (!members.includes(m) || p.stale === null) continue;
+        if (!members.includes(m) || p.stale === null || p.stale === 'replaced') continue;
         // Healed: its new incarnation is learned afresh from its next heartbeat, not held against it.
         p.stale = null;
         p.incarnation = null;

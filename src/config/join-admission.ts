@@ -1,5 +1,5 @@
 import type { Logger } from '../env/logger.js';
-import type { NodeId } from '../env/types.js';
+import type { MemberId, NodeId } from '../env/types.js';
 import { type AppIdentity, compatibleApps, formatApp } from './app-identity.js';
 import type { JoinOutcome } from './messages.js';
 import type { Admission, SelfStatus } from './ports.js';
@@ -14,8 +14,10 @@ export interface AdmissionContext {
   readonly self: NodeId;
   readonly vid: number;
   readonly status: SelfStatus;
-  /** The joiner is listed in the current view already. */
+  /** The joiner is listed in the current view already (by its member id). */
   readonly listed: boolean;
+  /** The joiner's address is listed in the current view as another member id: that member must go first. */
+  readonly replaced: boolean;
   readonly tick: number;
   /** The first member of the view, in list order, this node considers healthy (itself if none). */
   readonly firstHealthy: () => NodeId;
@@ -34,8 +36,8 @@ export class JoinAdmission {
   readonly #app: AppIdentity | null;
   readonly #log: Logger;
   #admission: Admission = { kind: 'first-healthy' };
-  /** Joiners this node has queued for admission, with the tick they last asked. */
-  readonly #joiners = new Map<NodeId, number>();
+  /** Joiners this node has queued for admission, by address: their member ids and the tick they last asked. */
+  readonly #joiners = new Map<NodeId, { readonly member: MemberId; readonly tick: number }>();
 
   /** @param app this node's app (null: none), which a joiner's must be compatible with */
   constructor(app: AppIdentity | null, logger: Logger) {
@@ -56,9 +58,9 @@ export class JoinAdmission {
    * first, and the layer above opens admission again when it serves (design §4: a syncing view
    * admits nobody). Joiners the view lists are admitted.
    */
-  viewCommitted(members: readonly NodeId[]): void {
+  viewCommitted(members: readonly MemberId[]): void {
     if (this.#admission.kind === 'admit') this.#admission = { kind: 'closed' };
-    for (const m of members) this.#joiners.delete(m);
+    for (const [joiner, { member }] of this.#joiners) if (members.includes(member)) this.#joiners.delete(joiner);
   }
 
   /** Whether this node admits joiners now. */
@@ -74,8 +76,8 @@ export class JoinAdmission {
     }
   }
 
-  /** Answers `joiner`'s request (it runs `joinerApp`); queues it when this node admits. */
-  answer(joiner: NodeId, joinerApp: AppIdentity | null, incarnation: string, ctx: AdmissionContext): JoinAnswer {
+  /** Answers `joiner`'s request (it runs `joinerApp`, and asks to be listed as `member`); queues it when this node admits. */
+  answer(joiner: NodeId, member: MemberId, joinerApp: AppIdentity | null, incarnation: string, ctx: AdmissionContext): JoinAnswer {
     if (!compatibleApps(joinerApp, this.#app)) {
       this.#log.warn({ vid: ctx.vid, joiner, joinerApp: formatApp(joinerApp), app: formatApp(this.#app) },
         `config: join refused: ${joiner} runs ${formatApp(joinerApp)}, this cluster ${formatApp(this.#app)}`);
@@ -83,7 +85,7 @@ export class JoinAdmission {
     }
     const reply = (outcome: JoinOutcome, to: NodeId | null = null): JoinAnswer => ({ kind: 'reply', outcome, to });
     if (ctx.listed) return reply('member');
-    if (ctx.status !== 'member') return reply('retry');
+    if (ctx.replaced || ctx.status !== 'member') return reply('retry');
     const a = this.#admission;
     if (a.kind === 'closed') return reply('retry');
     if (a.kind === 'redirect') return reply('redirect', a.to);
@@ -91,9 +93,14 @@ export class JoinAdmission {
       const admitter = ctx.firstHealthy();
       if (admitter !== ctx.self) return reply('redirect', admitter);
     }
-    if (!this.#joiners.has(joiner)) this.#log.info({ vid: ctx.vid, joiner, incarnation }, 'config: join request queued');
-    this.#joiners.set(joiner, ctx.tick);
+    if (this.#joiners.get(joiner)?.member !== member) this.#log.info({ vid: ctx.vid, joiner, member, incarnation }, 'config: join request queued');
+    this.#joiners.set(joiner, { member, tick: ctx.tick });
     return reply('queued');
+  }
+
+  /** The member id `joiner` asked to be listed as, if it is queued here. */
+  memberIdOf(joiner: NodeId): MemberId | undefined {
+    return this.#joiners.get(joiner)?.member;
   }
 
   /** The joiner queued first (in the order they first asked), if any. */
@@ -104,6 +111,6 @@ export class JoinAdmission {
 
   /** Forgets joiners that last asked more than `ttlTicks` ticks before `tick`. */
   expire(tick: number, ttlTicks: number): void {
-    for (const [joiner, asked] of this.#joiners) if (tick - asked > ttlTicks) this.#joiners.delete(joiner);
+    for (const [joiner, { tick: asked }] of this.#joiners) if (tick - asked > ttlTicks) this.#joiners.delete(joiner);
   }
 }

@@ -1,4 +1,4 @@
-import type { NodeId } from '../env/types.js';
+import type { MemberId, NodeId } from '../env/types.js';
 import type { AppIdentity } from './app-identity.js';
 
 export type ConfigMessage =
@@ -10,9 +10,11 @@ export type ConfigMessage =
   | { readonly kind: 'heartbeat'; readonly vid: number; readonly incarnation: string; readonly stale: boolean }
   /**
    * A node outside the current view asks to be added. `vid`: the latest view it knows; `app`:
-   * the app it runs (null: none), which must be compatible with the cluster's (`compatibleApps`).
+   * the app it runs (null: none), which must be compatible with the cluster's (`compatibleApps`);
+   * `member`: the id a view adding it lists (`MemberId`; absent: its address), whose address must
+   * be the sender's.
    */
-  | { readonly kind: 'join'; readonly incarnation: string; readonly vid: number; readonly app: AppIdentity | null }
+  | { readonly kind: 'join'; readonly incarnation: string; readonly vid: number; readonly app: AppIdentity | null; readonly member?: MemberId }
   /**
    * The answer to a `join` from a node whose app is compatible with the answering member's.
    * `clusterId`: the cluster's id as the member knows it (empty: none), which a joiner with a

@@ -1,7 +1,7 @@
 import type { Logger } from '../env/logger.js';
 import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
-import type { Members, NodeId } from '../env/types.js';
+import type { MemberId, Members, NodeId } from '../env/types.js';
 import type { ConfigOptions } from '../options.js';
 import type { ProposeOutcome } from '../paxos/proposer.js';
 import type { AppIdentity, JoinRefusedError } from './app-identity.js';
@@ -88,7 +88,10 @@ export interface ClusterIdPort {
 }
 
 export interface ViewManagerDeps {
+  /** This node's address. */
   readonly self: NodeId;
+  /** This node as views list it (default `self`: by address alone); see `MemberId`. */
+  readonly member?: MemberId;
   /** Drawn fresh at every process start. */
   readonly incarnation: string;
   /** True unless this is the first process ever to run on this node's storage. */

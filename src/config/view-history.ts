@@ -1,12 +1,24 @@
 import { invariant } from '../env/errors.js';
-import type { Members, NodeId } from '../env/types.js';
+import { type Members, type NodeId, addressOf } from '../env/types.js';
+
+/** One view: its members as Paxos decided them (`MemberId`s), and their addresses in the same order. */
+interface KeptView {
+  readonly ids: Members;
+  readonly addresses: Members;
+}
+
+function kept(ids: Members): KeptView {
+  // Views listed by address alone (most) share one array.
+  return { ids, addresses: ids.some((m) => m.includes('@')) ? ids.map(addressOf) : ids };
+}
 
 /**
  * The views this node keeps, by vid, and which one is current. Views come from Paxos instances
  * (instance i decides view i) and never change once known. Paxos compacts its log
  * (`PaxosOptions.retainedViews`), and this history keeps no more than Paxos does: the views from
- * `oldest` to `vid`, older ones forgotten (`forgetBefore`). The member lists are the arrays
- * Paxos delivered, shared, not copies.
+ * `oldest` to `vid`, older ones forgotten (`forgetBefore`). A view is kept as Paxos delivered
+ * it, member ids (`MemberId`: with disk ids) and their addresses; the layers above and the
+ * failure detector speak addresses (`members`), membership of this node is by id (`ids`).
  *
  * Invariant: the kept views are exactly `oldest`..`vid` (none before `load`); a view is added
  * after the one before it, or (a catch-up from peers whose logs were compacted) as the start of
@@ -14,7 +26,7 @@ import type { Members, NodeId } from '../env/types.js';
  */
 export class ViewHistory {
   readonly #self: NodeId;
-  readonly #views = new Map<number, Members>();
+  readonly #views = new Map<number, KeptView>();
   #vid = 0;
   #oldest = 1;
 
@@ -37,11 +49,20 @@ export class ViewHistory {
     return this.#views.has(vid);
   }
 
-  /** Members of view `vid` (default: the current one), which must be kept here (`knows`). */
+  /** Addresses of the members of view `vid` (default: the current one), which must be kept here (`knows`). */
   members(vid = this.#vid): Members {
-    const members = this.#views.get(vid);
-    invariant(members !== undefined, () => `view ${vid} is not known at ${this.#self} (it keeps views ${this.#oldest}..${this.#vid})`);
-    return members;
+    return this.#view(vid).addresses;
+  }
+
+  /** Member ids of view `vid` (default: the current one), as Paxos decided them (`MemberId`). */
+  ids(vid = this.#vid): Members {
+    return this.#view(vid).ids;
+  }
+
+  #view(vid: number): KeptView {
+    const view = this.#views.get(vid);
+    invariant(view !== undefined, () => `view ${vid} is not known at ${this.#self} (it keeps views ${this.#oldest}..${this.#vid})`);
+    return view;
   }
 
   /** The newest `count` views kept, oldest first (all of them when `count` is omitted). */
@@ -58,7 +79,7 @@ export class ViewHistory {
     for (let i = oldest; i <= highest; i++) {
       const members = decided(i);
       invariant(members !== undefined, () => `paxos knows views ${oldest}..${highest} but not ${i} at ${this.#self}`);
-      this.#views.set(i, members);
+      this.#views.set(i, kept(members));
     }
     this.#oldest = oldest;
     this.#vid = highest;
@@ -74,7 +95,7 @@ export class ViewHistory {
       this.#views.clear();
       this.#oldest = vid;
     }
-    this.#views.set(vid, members);
+    this.#views.set(vid, kept(members));
     this.#vid = vid;
   }
 

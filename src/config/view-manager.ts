@@ -1,6 +1,6 @@
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
-import type { Members, NodeId } from '../env/types.js';
+import { type MemberId, type Members, type NodeId, addressOf } from '../env/types.js';
 import {
   type ConfigOptions, configOptions,
 } from '../options.js';
@@ -47,6 +47,8 @@ interface PendingChange {
 export class ViewManager {
   readonly #deps: ViewManagerDeps;
   readonly #self: NodeId;
+  /** This node as views list it (`MemberId`): it is listed in a view only under this id. */
+  readonly #member: MemberId;
   readonly #paxos: PaxosPort;
   readonly #log: Logger;
   readonly #options: ConfigOptions;
@@ -63,6 +65,7 @@ export class ViewManager {
   constructor(deps: ViewManagerDeps) {
     this.#deps = deps;
     this.#self = deps.self;
+    this.#member = deps.member ?? deps.self;
     this.#paxos = deps.paxos;
     this.#log = deps.logger;
     this.#options = configOptions(deps.options);
@@ -86,9 +89,19 @@ export class ViewManager {
     return this.#deps.incarnation;
   }
 
-  /** Members of view `vid` (default: the current one). */
+  /** Addresses of the members of view `vid` (default: the current one). */
   members(vid = this.#history.vid): Members {
     return this.#history.members(vid);
+  }
+
+  /** Member ids of view `vid` (default: the current one): addresses with disk ids (`MemberId`). */
+  memberIds(vid = this.#history.vid): Members {
+    return this.#history.ids(vid);
+  }
+
+  /** This node as views list it. */
+  get member(): MemberId {
+    return this.#member;
   }
 
   /** Whether view `vid`'s members are still kept here (old views go with Paxos' log compaction). */
@@ -131,11 +144,12 @@ export class ViewManager {
   start(out: ConfigOutbox): void {
     invariant(this.vid === 0, 'ViewManager started twice');
     this.#history.load(this.#paxos.oldestKnown ?? 1, this.#paxos.highestKnown, (i) => this.#paxos.decided(i));
-    const listed = this.members().includes(this.#self);
+    const listed = this.memberIds().includes(this.#member);
     this.#status = !listed ? 'outside' : this.#deps.restarted ? 'stale' : 'member';
+    this.#noteReplaced(this.vid);
     this.#health.track(this.members());
     this.#log.info(
-      { vid: this.vid, members: this.members(), status: this.#status, incarnation: this.#deps.incarnation },
+      { vid: this.vid, members: this.memberIds(), member: this.#member, status: this.#status, incarnation: this.#deps.incarnation },
       this.#status === 'stale'
         ? 'config: restarted while listed in the view; asking to be removed and re-added'
         : 'config: started');
@@ -150,24 +164,25 @@ export class ViewManager {
   /** Paxos decided `instance` (delivered in order; the replayed ones at start are known already). */
   onDecided(instance: number, value: Members, out: ConfigOutbox): void {
     if (instance <= this.vid) return;
-    const previous = this.members();
+    const previous = this.memberIds();
     this.#history.commit(instance, value);
     this.#history.forgetBefore(this.#paxos.oldestKnown ?? 1);
     const before = this.#status;
-    const wasListed = previous.includes(this.#self);
-    const listed = value.includes(this.#self);
+    const wasListed = previous.includes(this.#member);
+    const listed = value.includes(this.#member);
     const durable = this.#deps.durableAbove === true;
     if (!listed) this.#status = 'outside';
     else if (!wasListed) this.#status = this.#joining.asked ? 'member' : 'stale';
     else if (durable && this.#status === 'stale') this.#status = 'member'; // a new view after its restart: it syncs afresh
     if (this.#pending !== null && this.#pending.vid < instance) this.#pending = null;
     this.#admission.viewCommitted(value);
-    this.#health.viewChanged(value, listed && !wasListed);
+    this.#health.viewChanged(this.members(), listed && !wasListed);
     this.#behind = false;
     this.#log.info(
       { vid: instance, members: value, change: describeChange(previous, value), status: this.#status },
       before === this.#status ? 'config: view committed' : `config: view committed; this node is now ${this.#status}`);
     if (this.#status === 'outside') this.#joining.restart();
+    this.#noteReplaced(instance);
     this.#considerEveryoneStale(out);
     out.upcall(() => this.#deps.listener.onViewCommitted(instance));
   }
@@ -194,7 +209,7 @@ export class ViewManager {
     if (key !== configTimers.tick || this.refusal !== null) return;
     this.#health.advance();
     const members = this.members();
-    if (members.includes(this.#self)) {
+    if (this.#status !== 'outside') {
       const beat: ConfigMessage = { kind: 'heartbeat', vid: this.vid, incarnation: this.#deps.incarnation, stale: this.#status === 'stale' };
       for (const m of members) if (m !== this.#self) out.sendVolatile(m, beat);
     }
@@ -280,9 +295,10 @@ export class ViewManager {
 
   #propose(change: 'add' | 'remove', node: NodeId, reason: string): boolean {
     if (this.#status === 'outside') return false;
-    const members = this.members();
-    const joined = this.#deps.mutations?.joinerFirst === true ? [node, ...members] : [...members, node];
-    const value = change === 'add' ? joined : members.filter((m) => m !== node);
+    const ids = this.memberIds();
+    const id = change === 'add' ? this.#admission.memberIdOf(node) ?? node : node;
+    const joined = this.#deps.mutations?.joinerFirst === true ? [id, ...ids] : [...ids, id];
+    const value = change === 'add' ? joined : ids.filter((m) => addressOf(m) !== node);
     if (value.length === 0) return false; // the last member is never removed
     const outcome = this.#paxos.propose(this.vid + 1, value);
     this.#log.info({ vid: this.vid, proposed: this.vid + 1, change, node, reason, outcome, members: value },
@@ -303,11 +319,20 @@ export class ViewManager {
 
   #onJoin(from: NodeId, m: Extract<ConfigMessage, { kind: 'join' }>, out: ConfigOutbox): void {
     if (m.vid !== this.vid) this.#paxos.peerKnows(from, m.vid);
-    const answer = this.#admission.answer(from, m.app, m.incarnation, {
+    const joiner = m.member ?? from;
+    if (addressOf(joiner) !== from) {
+      this.#log.warn({ vid: this.vid, from, member: joiner }, 'config: ignored a join request for a member id of another address');
+      return;
+    }
+    const listed = this.memberIds().includes(joiner);
+    const replaced = !listed && this.members().includes(from);
+    if (replaced) this.#health.replaced(from, joiner);
+    const answer = this.#admission.answer(from, joiner, m.app, m.incarnation, {
       self: this.#self,
       vid: this.vid,
       status: this.#status,
-      listed: this.members().includes(from),
+      listed,
+      replaced,
       tick: this.#health.tick,
       firstHealthy: () => this.#firstHealthy(),
     });
@@ -352,6 +377,20 @@ export class ViewManager {
 
   #sendJoin(out: ConfigOutbox): void {
     const target = this.#joining.sending(this.#health.tick, this.vid);
-    out.send(target, { kind: 'join', incarnation: this.#deps.incarnation, vid: this.vid, app: this.#deps.app });
+    out.send(target, { kind: 'join', incarnation: this.#deps.incarnation, vid: this.vid, app: this.#deps.app,
+      ...(this.#member === this.#self ? {} : { member: this.#member }) });
+  }
+
+  /**
+   * Says so when view `vid` lists this node's address as another member id: the member whose data
+   * directory this node's replaced (or a node of that address from before). This node is outside
+   * that view and asks to be added anew; the members remove the other one first.
+   */
+  #noteReplaced(vid: number): void {
+    if (this.#status !== 'outside' || !this.members().includes(this.#self)) return;
+    const listedAs = this.memberIds().find((m) => addressOf(m) === this.#self);
+    this.#log.warn({ vid, listedAs, member: this.#member },
+      `config: view ${vid} lists this address as ${listedAs}, but this data directory is ${this.#member}: ` +
+      'it is not that member (its data directory was replaced); asking to be added anew once that member is removed');
   }
 }

@@ -1,16 +1,19 @@
-import type { Members, NodeId } from '../env/types.js';
+import { type Members, type NodeId, addressOf } from '../env/types.js';
 import type { ValueRule } from '../paxos/value-rule.js';
 
 /**
  * The view rules as Paxos enforces them (`ValueRule`): what an acceptor accepts, a proposer
  * adopts and a learner learns for instance `i` (view `i`), judged against view `i - 1`:
+ * - no address listed twice (a member whose data directory was replaced is removed before the
+ *   new one is added: `MemberId`);
  * - exactly one member added or removed, the others the same (so the two views overlap: a view
  *   is never empty); the order of a list is the proposer's discipline (joiners at the end,
  *   removals keeping the order), which the simulator's view-step checker watches, and is not
  *   judged here: no order makes a node stop, while a view that is two changes away, or shares
  *   nobody with the last, breaks what the layers above assume of every view change (the RSM's
  *   primary is carried over from the view before, and stops when none is);
- * - only a member of view `i - 1` (an acceptor of instance `i`) prepares, proposes or announces
+ * - only a member of view `i - 1` (an acceptor of instance `i`, by address: messages come from
+ *   addresses) prepares, proposes or announces
  *   a decision of instance `i`: the config layer proposes only while it is listed in the current
  *   view, and only acceptors answer with a decision, so anybody else is a stranger (a stray
  *   process, or a forged message).
@@ -21,10 +24,13 @@ export const viewRule: ValueRule = {
   needsPrevious: true,
   valueProblem(previous: Members | undefined, value: Members): string | null {
     if (previous === undefined) return 'the previous view is not known';
+    const addresses = value.map(addressOf);
+    const twice = addresses.find((a, i) => addresses.indexOf(a) !== i);
+    if (twice !== undefined) return `[${value.join(',')}] lists ${twice} twice`;
     return viewStepProblem(previous, value);
   },
   senderProblem(sender: NodeId, acceptors: Members): string | null {
-    return acceptors.includes(sender) ? null : `${sender} is not a member of the previous view [${acceptors.join(',')}]`;
+    return acceptors.some((m) => addressOf(m) === sender) ? null : `${sender} is not a member of the previous view [${acceptors.join(',')}]`;
   },
 };
 

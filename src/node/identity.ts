@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdirDurable, writeFileDurable } from '../runtime/durable-fs.js';
 import { join } from 'node:path';
-import type { NodeId } from '../env/types.js';
+import { type MemberId, type NodeId, memberId } from '../env/types.js';
 import { defaultClusterName } from '../env/cluster-name.js';
 import { limits } from '../options.js';
 import { type AppIdentity, appNameProblem, appVersionProblem, compatibleApps, describeMismatch, formatApp } from '../config/app-identity.js';
@@ -65,7 +66,22 @@ export interface NodeIdentity {
   readonly clusterId: string | null;
   /** The app the node runs (null: none). */
   readonly app: AppIdentity | null;
+  /**
+   * The data directory's disk id (`MemberId`), made with it: a joiner's data directory gets a
+   * random one; null for the cluster's first node (view 1 lists its address alone) and for data
+   * directories from before disk ids (their views list them by address).
+   */
+  readonly disk: string | null;
 }
+
+/** The id views list this node by: its address, with its data directory's disk id. */
+export function memberOfIdentity(identity: NodeIdentity): MemberId {
+  return memberId(identity.me, identity.disk);
+}
+
+/** Characters of a new disk id: 48 random bits in hex, unique among a cluster's data directories for practical purposes. */
+const diskIdBytes = 6;
+const diskIdPattern = /^[0-9a-z]{1,32}$/;
 
 /** What a node was started with, to be checked against (or recorded in) its data directory. */
 export interface GivenIdentity {
@@ -104,9 +120,10 @@ export function legacyClusterId(cluster: string): string {
  * member is a good one; `contacts`). A file written before identities named the app is accepted
  * and upgraded with the app given now; one written before clusters had ids gets `legacyClusterId`.
  *
- * What this cannot catch: a member whose data directory was wiped (or lost) starts as a brand
- * new node, and its acceptor has forgotten its promises, which can break Paxos' agreement.
- * Never wipe the data directory of a node that is still a member; remove it first.
+ * A member whose data directory was wiped (or lost) starts with a new one, hence a new disk id:
+ * views list it by that id (`MemberId`), so it is another member than the one they list at its
+ * address, which is removed before the new one is added; it never answers for the old one's
+ * promises or state.
  *
  * For a data directory without an identity yet, nothing is written here: `firstLife` is true, and
  * the caller `record`s the identity once the node could claim its address (its port is bound),
@@ -138,6 +155,7 @@ export function checkIdentity(dataDir: string, given: GivenIdentity): IdentityCh
       cluster: given.cluster ?? defaultClusterName(given.first),
       clusterId: given.me === given.first ? given.newClusterId() : null,
       app: given.app,
+      disk: given.me === given.first ? null : randomBytes(diskIdBytes).toString('hex'),
     };
     return held(path, identity, true, [], () => writeIdentity(path, identity));
   }
@@ -151,9 +169,10 @@ export function checkIdentity(dataDir: string, given: GivenIdentity): IdentityCh
     cluster: stored.cluster,
     clusterId: stored.clusterId === undefined ? legacyClusterId(stored.cluster) : stored.clusterId,
     app: given.app,
+    disk: stored.disk ?? null,
   };
-  // Older files are upgraded in place: with the app given now, with the derived id.
-  if (stored.app === undefined || stored.clusterId === undefined) writeIdentity(path, identity);
+  // Older files are upgraded in place: with the app given now, with the derived id, with no disk id.
+  if (stored.app === undefined || stored.clusterId === undefined || stored.disk === undefined) writeIdentity(path, identity);
   return held(path, identity, false, given.first === stored.first ? [] : [given.first], () => {});
 }
 
@@ -188,6 +207,7 @@ interface StoredIdentity {
   readonly cluster: string;
   readonly clusterId: string | null | undefined;
   readonly app: AppIdentity | null | undefined;
+  readonly disk: string | null | undefined;
 }
 
 function readIdentity(path: string): StoredIdentity {
@@ -209,7 +229,14 @@ function readIdentity(path: string): StoredIdentity {
     cluster: stored['cluster'] as string,
     clusterId: 'clusterId' in stored ? storedClusterId(stored['clusterId'], path) : undefined,
     app: 'app' in stored ? storedApp(stored['app'], path) : undefined,
+    disk: 'disk' in stored ? storedDisk(stored['disk'], path) : undefined,
   };
+}
+
+function storedDisk(v: unknown, path: string): string | null {
+  if (v === null) return null;
+  if (typeof v !== 'string' || !diskIdPattern.test(v)) throw new IdentityFileError(path, 'its disk is not null or 1 to 32 lowercase letters and digits');
+  return v;
 }
 
 function storedClusterId(v: unknown, path: string): string | null {
@@ -232,6 +259,6 @@ function storedApp(v: unknown, path: string): AppIdentity | null {
 function writeIdentity(path: string, identity: NodeIdentity): void {
   const app = identity.app === null ? null : { name: identity.app.name, version: identity.app.version };
   writeFileDurable(path, `${JSON.stringify({
-    me: identity.me, first: identity.first, cluster: identity.cluster, clusterId: identity.clusterId, app,
+    me: identity.me, first: identity.first, cluster: identity.cluster, clusterId: identity.clusterId, app, disk: identity.disk,
   })}\n`);
 }

@@ -1,4 +1,4 @@
-import type { NodeId } from '../env/types.js';
+import type { MemberId, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
 import {
@@ -34,6 +34,12 @@ export interface NodeCallbacks<S> {
 export interface NodeStackOptions<S> {
   /** The cluster's first node, as the data directory recorded it (view 1 is `[first]`). */
   readonly first: NodeId;
+  /**
+   * This node as views list it (`MemberId`): its address and its data directory's disk id, as
+   * `identity.json` keeps them. Default: the address alone (the cluster's first node, and data
+   * directories from before disk ids).
+   */
+  readonly member?: MemberId;
   readonly incarnation: string;
   /**
    * The cluster's id as this node holds it (see `ClusterIdPort`): the first node's at its first
@@ -115,6 +121,7 @@ export class NodeStack<S = unknown> {
     let config: ConfigLayer | null = null;
     this.paxos = new PaxosLayer(world, {
       first: opts.first,
+      member: opts.member,
       listener: {
         onDecided: (instance, value) => {
           config?.onDecided(instance, value);
@@ -130,6 +137,7 @@ export class NodeStack<S = unknown> {
     const paxos = this.paxos;
     let rsm: RsmLayer<S> | null = null;
     config = new ConfigLayer(world, {
+      member: opts.member,
       incarnation: opts.incarnation,
       restarted: !opts.firstLife,
       paxos: {
@@ -219,10 +227,12 @@ export class NodeStack<S = unknown> {
     const vid = core.vid;
     return {
       node: this.#world.self,
+      member: core.member,
       incarnation: this.#opts.incarnation,
       clusterId: this.#opts.clusterId.current(),
       vid,
       members: vid === 0 ? [] : core.members(),
+      memberIds: vid === 0 ? [] : core.memberIds(),
       primary: replica?.primaryOf(vid) ?? null,
       views: vid === 0 ? [] : core.views(statusViewsTail),
       viewsDecided: vid,

@@ -1,5 +1,5 @@
 import type { ServiceCodec } from '../env/transport.js';
-import type { Members, NodeId } from '../env/types.js';
+import type { MemberId, Members, NodeId } from '../env/types.js';
 import { type Fields, object, uint } from '../env/validate.js';
 import { InvalidMessageError } from '../env/errors.js';
 import { limits } from '../options.js';
@@ -9,6 +9,8 @@ import { type AppIdentity, appNameProblem, appVersionProblem } from '../config/a
 /** What a node tells about itself (the node service's Status). */
 export interface NodeStatus {
   readonly node: NodeId;
+  /** This node as views list it (`MemberId`: its address and its data directory's disk id). */
+  readonly member: MemberId;
   readonly incarnation: string;
   /**
    * The cluster's id: made when the cluster was created, kept with every node's data, carried in
@@ -17,7 +19,10 @@ export interface NodeStatus {
    */
   readonly clusterId: string | null;
   readonly vid: number;
+  /** Addresses of the current view's members, in order. */
   readonly members: Members;
+  /** The same members as the view lists them (`MemberId`s, with disk ids). */
+  readonly memberIds: Members;
   readonly primary: NodeId | null;
   /**
    * The newest views this node knows, oldest first: at most `statusViewsTail` of them, ending
@@ -91,10 +96,12 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
     return {
       status: {
         node: s.node,
+        member: s.member,
         incarnation: s.incarnation,
         ...(s.clusterId === null ? {} : { cluster_id: s.clusterId }),
         vid: s.vid,
         members: [...s.members],
+        member_ids: [...s.memberIds],
         primary: s.primary ?? '',
         views: s.views.map((v) => ({ vid: v.vid, members: [...v.members] })),
         views_decided: s.viewsDecided,
@@ -114,10 +121,13 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
     const lo = last === undefined ? null : object(last, 'status.last_executed');
     return {
       node: String(b['node'] ?? ''),
+      member: String(b['member'] ?? b['node'] ?? ''),
       incarnation: String(b['incarnation'] ?? ''),
       clusterId: decodeClusterId(b['cluster_id']),
       vid: uint(b['vid'], 'status.vid', 0, Number.MAX_SAFE_INTEGER),
       members: strings(b['members']),
+      // Older nodes list no member ids: their views list addresses alone.
+      memberIds: strings(b['member_ids']).length > 0 ? strings(b['member_ids']) : strings(b['members']),
       primary: b['primary'] === undefined || b['primary'] === '' ? null : String(b['primary']),
       views: (Array.isArray(b['views']) ? b['views'] : []).map((v, i) => {
         const o = object(v, `status.views[${i}]`);

@@ -11,7 +11,7 @@ import { type NodeStatus, nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
 import { ControlServer } from './control-server.js';
-import { checkIdentity } from './identity.js';
+import { checkIdentity, memberOfIdentity } from './identity.js';
 import { serveSnapshots } from './snapshot-service.js';
 import { NodeStack } from './node-stack.js';
 import { type AppIdentity, type JoinRefusedError, formatApp } from '../config/app-identity.js';
@@ -215,6 +215,7 @@ export class SynodNode {
     try {
       stack = new NodeStack<never>(prod.world, {
         first,
+        member: memberOfIdentity(identity.identity),
         contacts,
         clusterId: {
           current: () => prod.transport.clusterId,

@@ -20,6 +20,8 @@ type Accept = Extract<PaxosMessage, { kind: 'accept' }>;
  * - a slot's `promised` never decreases, and `accepted.n` never exceeds `promised`;
  * - every reply that rests on a promise or an acceptance is sent through the outbox after the
  *   record that backs it (persist before reply), so a restarted acceptor honours all of them;
+ * - a prepare or accept meant for another member id at this address (`#addressedHere`) is not
+ *   answered at all, not even with a decision;
  * - an instance this node knows to be decided is answered with its value, whatever was asked;
  * - nothing is promised to, or accepted from, a sender the value rule excludes, and no value is
  *   accepted (persisted) unless the rule holds for it after the previous instance's value, which
@@ -73,6 +75,7 @@ export class Acceptor {
   }
 
   onPrepare(from: NodeId, m: Prepare, out: PaxosOutbox): void {
+    if (!this.#addressedHere(from, m)) return;
     if (this.#answerDecided(from, m.instance, out)) return;
     const verdict = judge(this.#ctx, this.#learner.value(m.instance - 1), null, from);
     if (verdict.kind === 'refused') {
@@ -101,6 +104,7 @@ export class Acceptor {
   }
 
   onAccept(from: NodeId, m: Accept, out: PaxosOutbox): void {
+    if (!this.#addressedHere(from, m)) return;
     if (this.#answerDecided(from, m.instance, out)) return;
     const verdict = judge(this.#ctx, this.#learner.value(m.instance - 1), m.value, from);
     if (verdict.kind === 'unjudged') {
@@ -125,6 +129,20 @@ export class Acceptor {
       this.#ctx.logger.debug({ instance: m.instance, n: formatProposal(m.n), from, value: m.value }, 'paxos: accepted');
     }
     out.send(from, { kind: 'accepted', instance: m.instance, n: m.n });
+  }
+
+  /**
+   * Whether a prepare or accept is meant for this node's member id. One meant for another member
+   * at this address (the member whose data directory this node's replaced) is not this acceptor's
+   * to answer: that member's promises and acceptances are gone with its disk, and answering in its
+   * place could decide two values. Dropped without an answer; the proposer's view lacks that
+   * acceptor until the old member is removed.
+   */
+  #addressedHere(from: NodeId, m: Prepare | Accept): boolean {
+    if (m.acceptor === undefined || m.acceptor === this.#ctx.member) return true;
+    this.#ctx.logger.warn({ from, instance: m.instance, kind: m.kind, addressed: m.acceptor, member: this.#ctx.member },
+      `paxos: ignored ${m.kind === 'prepare' ? 'a prepare' : 'an accept'} meant for ${m.acceptor}, a member this data directory is not`);
+    return false;
   }
 
   /** A prepare or accept the value rule excludes: no state, no answer, an error line. */

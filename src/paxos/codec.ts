@@ -19,6 +19,15 @@ function value(v: unknown, path: string): PaxosValue {
   return members(v, path);
 }
 
+/** A prepare's or accept's `acceptor`: absent or empty (an older sender) means any. */
+function acceptorField(v: unknown, path: string): { acceptor?: string } {
+  return v === undefined || v === null || v === '' ? {} : { acceptor: nodeId(v, path) };
+}
+
+function wireAcceptor(m: { readonly acceptor?: string }): Fields {
+  return m.acceptor === undefined ? {} : { acceptor: m.acceptor };
+}
+
 function wireValue(v: PaxosValue): Fields {
   return { members: [...v] };
 }
@@ -48,7 +57,7 @@ export function decodePaxosMessage(wire: Fields): PaxosMessage {
   const p = (field: string): string => `${kind}.${field}`;
   switch (kind) {
     case 'prepare':
-      return { kind, instance: instance(b['instance'], p('instance')), n: proposal(b['n'], p('n')) };
+      return { kind, instance: instance(b['instance'], p('instance')), n: proposal(b['n'], p('n')), ...acceptorField(b['acceptor'], p('acceptor')) };
     case 'promise':
       return {
         kind,
@@ -62,6 +71,7 @@ export function decodePaxosMessage(wire: Fields): PaxosMessage {
         instance: instance(b['instance'], p('instance')),
         n: proposal(b['n'], p('n')),
         value: value(b['value'], p('value')),
+        ...acceptorField(b['acceptor'], p('acceptor')),
       };
     case 'accepted':
       return { kind, instance: instance(b['instance'], p('instance')), n: proposal(b['n'], p('n')) };
@@ -92,8 +102,9 @@ export function decodePaxosMessage(wire: Fields): PaxosMessage {
 export function encodePaxosMessage(m: PaxosMessage): Fields {
   switch (m.kind) {
     case 'prepare':
+      return { prepare: { instance: m.instance, n: m.n, ...wireAcceptor(m) } };
     case 'accepted':
-      return { [m.kind]: { instance: m.instance, n: m.n } };
+      return { accepted: { instance: m.instance, n: m.n } };
     case 'promise':
       return {
         promise: {
@@ -103,7 +114,7 @@ export function encodePaxosMessage(m: PaxosMessage): Fields {
         },
       };
     case 'accept':
-      return { accept: { instance: m.instance, n: m.n, value: wireValue(m.value) } };
+      return { accept: { instance: m.instance, n: m.n, value: wireValue(m.value), ...wireAcceptor(m) } };
     case 'reject':
       return { reject: { instance: m.instance, n: m.n, promised: m.promised } };
     case 'decided':

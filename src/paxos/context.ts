@@ -1,7 +1,7 @@
 import type { Logger } from '../env/logger.js';
 import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
-import type { NodeId } from '../env/types.js';
+import type { MemberId, NodeId } from '../env/types.js';
 import type { PaxosOptions } from '../options.js';
 import type { PaxosMessage, PaxosRecord, PaxosValue } from './messages.js';
 import type { ValueRule } from './value-rule.js';
@@ -37,7 +37,13 @@ export interface PaxosMutations {
 
 /** What the acceptor, proposer and learner of one node share. */
 export interface PaxosContext {
+  /** This node's address: where its messages come from. */
   readonly self: NodeId;
+  /**
+   * This node as views list it (`MemberId`): it acts as acceptor or proposer only where a view
+   * lists exactly this id, and numbers its proposals with it.
+   */
+  readonly member: MemberId;
   readonly options: PaxosOptions;
   readonly random: Random;
   readonly logger: Logger;

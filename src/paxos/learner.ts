@@ -1,6 +1,6 @@
 import { invariant } from '../env/errors.js';
 import { randomPick } from '../env/random.js';
-import type { NodeId } from '../env/types.js';
+import { type NodeId, addressOf } from '../env/types.js';
 import type { PaxosMessage, PaxosValue } from './messages.js';
 import { type PaxosContext, type PaxosOutbox, judge, sameValue } from './context.js';
 
@@ -237,7 +237,7 @@ export class Learner {
       // reached too.
       const latest = this.#decided.get(this.#contiguous)!;
       const pool = this.#ctx.random.next() < gossipLatestViewShare ? latest : [...this.#everyone];
-      const peer = randomPick(this.#ctx.random, pool.filter((p) => p !== this.#ctx.self));
+      const peer = randomPick(this.#ctx.random, pool.map(addressOf).filter((p) => p !== this.#ctx.self));
       if (peer !== undefined) out.send(peer, { kind: 'known', instance: this.#contiguous });
       out.setTimer(learnerTimers.gossip, this.#ctx.options.learnerGossipIntervalMs);
     }

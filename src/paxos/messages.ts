@@ -1,10 +1,12 @@
-import type { Members } from '../env/types.js';
+import type { MemberId, Members } from '../env/types.js';
 import type { ProposalNumber } from './proposal-number.js';
 
 /**
  * Paxos runs one instance per view: the value decided in instance `i` is the member list of view
  * `i`, and the acceptors of instance `i` are the members of view `i - 1`. Instance 1 is the
- * cluster's first view, `[first]`, known to every node from its configuration.
+ * cluster's first view, `[first]`, known to every node from its configuration. Members are
+ * `MemberId`s: an address, with the member's disk id when it has one; messages travel to and
+ * from addresses (`addressOf`).
  */
 export type PaxosValue = Members;
 
@@ -15,8 +17,12 @@ export interface AcceptedValue {
 }
 
 export type PaxosMessage =
-  /** Phase 1a. The sender knows instance `instance - 1` is decided. */
-  | { readonly kind: 'prepare'; readonly instance: number; readonly n: ProposalNumber }
+  /**
+   * Phase 1a. The sender knows instance `instance - 1` is decided. `acceptor`: the member of view
+   * `instance - 1` it is meant for (absent from senders older than member ids: any); a node at that
+   * address whose member id differs (its data directory was wiped since) must not answer it.
+   */
+  | { readonly kind: 'prepare'; readonly instance: number; readonly n: ProposalNumber; readonly acceptor?: MemberId }
   /** Phase 1b: the acceptor promised `n`; `accepted` is what it accepted before, if anything. */
   | {
       readonly kind: 'promise';
@@ -24,8 +30,8 @@ export type PaxosMessage =
       readonly n: ProposalNumber;
       readonly accepted: AcceptedValue | null;
     }
-  /** Phase 2a. */
-  | { readonly kind: 'accept'; readonly instance: number; readonly n: ProposalNumber; readonly value: PaxosValue }
+  /** Phase 2a. `acceptor` as for `prepare`. */
+  | { readonly kind: 'accept'; readonly instance: number; readonly n: ProposalNumber; readonly value: PaxosValue; readonly acceptor?: MemberId }
   /** Phase 2b. */
   | { readonly kind: 'accepted'; readonly instance: number; readonly n: ProposalNumber }
   /** A prepare or accept for `n` lost to the higher promise `promised`. */

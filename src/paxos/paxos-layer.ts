@@ -1,5 +1,5 @@
 import { LayerShell, type ShellMutations } from '../env/shell.js';
-import type { NodeId } from '../env/types.js';
+import type { MemberId, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { PaxosOptions } from '../options.js';
 import { paxosCodec } from './codec.js';
@@ -12,6 +12,8 @@ import type { ValueRule } from './value-rule.js';
 
 export interface PaxosLayerOptions {
   readonly first: NodeId;
+  /** This node as views list it (default its address); see `PaxosDeps.member`. */
+  readonly member?: MemberId;
   readonly listener: PaxosListener;
   readonly options?: Partial<PaxosOptions>;
   readonly breakpoints?: PaxosBreakpoints;
@@ -48,6 +50,7 @@ export class PaxosLayer {
     const logger = world.logger.child({ layer: 'paxos' });
     this.core = new Paxos({
       self: world.self,
+      member: opts.member,
       first: opts.first,
       listener: opts.listener,
       random: world.random,

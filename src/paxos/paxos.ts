@@ -1,6 +1,6 @@
 import type { Logger } from '../env/logger.js';
 import type { Random } from '../env/random.js';
-import type { NodeId } from '../env/types.js';
+import { type MemberId, type NodeId, addressOf } from '../env/types.js';
 import { type PaxosOptions, paxosOptions } from '../options.js';
 import { members as checkMembers } from '../env/validate.js';
 import { invariant } from '../env/errors.js';
@@ -26,7 +26,10 @@ export interface PaxosListener {
 }
 
 export interface PaxosDeps {
+  /** This node's address. */
   readonly self: NodeId;
+  /** This node as views list it (default `self`: listed by address alone); see `PaxosContext.member`. */
+  readonly member?: MemberId;
   /** The cluster's first node: instance 1 is `[first]` everywhere. */
   readonly first: NodeId;
   readonly listener: PaxosListener;
@@ -71,6 +74,7 @@ export class Paxos {
   constructor(deps: PaxosDeps) {
     this.#ctx = {
       self: deps.self,
+      member: deps.member ?? deps.self,
       options: paxosOptions(deps.options),
       random: deps.random,
       logger: deps.logger,
@@ -198,6 +202,11 @@ export class Paxos {
     const previous = this.#learner.value(instance - 1);
     // Not an error: `propose` answers 'previous-unknown' (or 'already-decided') without proposing.
     if (previous === undefined) return null;
+    const { self, member } = this.#ctx;
+    if (!previous.includes(member) && previous.some((m) => addressOf(m) === self)) {
+      return `view ${instance - 1} lists this address as another member than ${member} (its data directory was replaced since): ` +
+        'it is no acceptor of that view';
+    }
     const verdict = judge(this.#ctx, previous, value, this.#ctx.self);
     return verdict.kind === 'refused' ? verdict.problem : null;
   }

@@ -1,4 +1,4 @@
-import type { Members, NodeId } from '../env/types.js';
+import { type MemberId, type Members, type NodeId, addressOf } from '../env/types.js';
 import type { AcceptedValue, PaxosMessage, PaxosValue } from './messages.js';
 import { type ProposalNumber, compareProposal, formatProposal } from './proposal-number.js';
 import { type PaxosContext, type PaxosOutbox, judge, majority } from './context.js';
@@ -36,8 +36,9 @@ interface Attempt {
   readonly acceptors: Members;
   phase: 'preparing' | 'accepting' | 'backing-off';
   n: ProposalNumber;
-  promises: Map<NodeId, AcceptedValue | null>;
-  accepts: Set<NodeId>;
+  /** By acceptor (member id). */
+  promises: Map<MemberId, AcceptedValue | null>;
+  accepts: Set<MemberId>;
   chosen: PaxosValue | null;
   /** Consecutive lost rounds, for the exponential backoff. */
   losses: number;
@@ -106,7 +107,7 @@ export class Proposer {
       ownValue: value,
       acceptors,
       phase: 'preparing',
-      n: { round: 0, node: this.#ctx.self },
+      n: { round: 0, node: this.#ctx.member },
       promises: new Map(),
       accepts: new Set(),
       chosen: null,
@@ -127,7 +128,8 @@ export class Proposer {
 
   onPromise(from: NodeId, m: Extract<PaxosMessage, { kind: 'promise' }>, out: PaxosOutbox): void {
     const a = this.#current(m.instance, m.n, 'preparing');
-    if (a === null || !a.acceptors.includes(from)) return;
+    const acceptor = a === null ? undefined : acceptorAt(a, from);
+    if (a === null || acceptor === undefined) return;
     if (m.accepted !== null) {
       // A value no acceptor would accept (the rule) must not be adopted: the round could never end.
       const verdict = judge(this.#ctx, a.acceptors, m.accepted.value, null);
@@ -138,7 +140,7 @@ export class Proposer {
         return;
       }
     }
-    a.promises.set(from, m.accepted);
+    a.promises.set(acceptor, m.accepted);
     if (a.promises.size < majority(a.acceptors.length)) return;
     if (this.#ctx.breakpoints.isArmed(3)) {
       out.halt(`breakpoint 3: proposer of instance ${a.instance} stops between prepare and accept`);
@@ -154,15 +156,16 @@ export class Proposer {
       { instance: a.instance, n: formatProposal(a.n), value: a.chosen, adopted: highest !== null },
       'paxos: majority promised; sending accepts');
     for (const acceptor of a.acceptors) {
-      out.send(acceptor, { kind: 'accept', instance: a.instance, n: a.n, value: a.chosen });
+      out.send(addressOf(acceptor), { kind: 'accept', instance: a.instance, n: a.n, value: a.chosen, acceptor });
     }
     out.setTimer(proposerTimers.phase, this.#phaseTimeoutMs);
   }
 
   onAccepted(from: NodeId, m: Extract<PaxosMessage, { kind: 'accepted' }>, out: PaxosOutbox): void {
     const a = this.#current(m.instance, m.n, 'accepting');
-    if (a === null || !a.acceptors.includes(from)) return;
-    a.accepts.add(from);
+    const acceptor = a === null ? undefined : acceptorAt(a, from);
+    if (a === null || acceptor === undefined) return;
+    a.accepts.add(acceptor);
     if (a.accepts.size < majority(a.acceptors.length)) return;
     if (this.#ctx.breakpoints.isArmed(4)) {
       out.halt(`breakpoint 4: proposer of instance ${a.instance} stops between accept and decide`);
@@ -175,7 +178,7 @@ export class Proposer {
     this.#learner.learnOwn(a.instance, value, out);
     // Decide goes to every acceptor of the instance and every member of the new view, not only
     // to those that answered, so that all of them learn without a fetch.
-    const audience = new Set([...a.acceptors, ...value]);
+    const audience = new Set([...a.acceptors, ...value].map(addressOf));
     audience.delete(this.#ctx.self);
     for (const node of audience) out.send(node, { kind: 'decided', instance: a.instance, value });
   }
@@ -183,8 +186,9 @@ export class Proposer {
   onReject(from: NodeId, m: Extract<PaxosMessage, { kind: 'reject' }>, out: PaxosOutbox): void {
     const a = this.#attempt;
     // Only an acceptor of the attempt's view moves the rounds (a stranger's forged round must not).
-    if (a !== null && a.acceptors.includes(from)) this.observe(m.promised);
-    if (a === null || a.instance !== m.instance || compareProposal(a.n, m.n) !== 0 || !a.acceptors.includes(from)) return;
+    const fromAcceptor = a !== null && acceptorAt(a, from) !== undefined;
+    if (fromAcceptor) this.observe(m.promised);
+    if (a === null || a.instance !== m.instance || compareProposal(a.n, m.n) !== 0 || !fromAcceptor) return;
     if (a.phase === 'backing-off') return;
     this.#ctx.logger.debug(
       { instance: a.instance, n: formatProposal(a.n), promised: formatProposal(m.promised) }, 'paxos: round rejected');
@@ -219,12 +223,12 @@ export class Proposer {
     }
     this.#maxRoundSeen = round;
     out.persist({ kind: 'round', round });
-    a.n = { round, node: this.#ctx.self };
+    a.n = { round, node: this.#ctx.member };
     a.phase = 'preparing';
     a.promises = new Map();
     a.accepts = new Set();
     a.chosen = null;
-    for (const acceptor of a.acceptors) out.send(acceptor, { kind: 'prepare', instance: a.instance, n: a.n });
+    for (const acceptor of a.acceptors) out.send(addressOf(acceptor), { kind: 'prepare', instance: a.instance, n: a.n, acceptor });
     out.setTimer(proposerTimers.phase, this.#phaseTimeoutMs);
   }
 
@@ -242,4 +246,13 @@ export class Proposer {
     if (a === null || a.instance !== instance || a.phase !== phase || compareProposal(a.n, n) !== 0) return null;
     return a;
   }
+}
+
+/**
+ * The acceptor of the attempt's view at address `from`, if any. A view lists an address once,
+ * and prepares and accepts name the member they are meant for, which only that member answers
+ * (`Acceptor`): so an answer from `from` to this attempt's round is that member's.
+ */
+function acceptorAt(a: Attempt, from: NodeId): MemberId | undefined {
+  return a.acceptors.find((m) => addressOf(m) === from);
 }

@@ -95,7 +95,7 @@ test('a data directory remembers its app: a restart with the same app is accepte
     assert.equal(created.firstLife, true, 'a new data directory');
     created.record();
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')),
-      { me: 'h:1', first: 'h:1', cluster: 'c', clusterId: 'id-1', app: { name: 'kv', version: '1.0.0' } });
+      { me: 'h:1', first: 'h:1', cluster: 'c', clusterId: 'id-1', app: { name: 'kv', version: '1.0.0' }, disk: null });
     assert.equal(checkIdentity(dir, { ...who, app: { name: 'kv', version: '1.0.0' } }).firstLife, false, 'the same app starts again');
     for (const [app, text] of [
       [{ name: 'lock', version: '1.0.0' }, 'lock@1.0.0 (another app)'],
@@ -119,7 +119,7 @@ test('an identity file written before identities named the app is accepted and u
     writeFileSync(join(dir, 'identity.json'), `${JSON.stringify(who)}\n`);
     assert.equal(checkIdentity(dir, { ...who, newClusterId, app: { name: 'lock', version: '1.0.0' } }).firstLife, false, 'not a first life');
     // Also written before clusters had ids: every node of the cluster derives the same one from its name.
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')), { ...who, clusterId: 'name:c', app: { name: 'lock', version: '1.0.0' } });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8')), { ...who, clusterId: 'name:c', app: { name: 'lock', version: '1.0.0' }, disk: null });
     assert.throws(() => checkIdentity(dir, { ...who, newClusterId, app: { name: 'test', version: '1.0.0' } }), DataDirAppMismatchError);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -129,7 +129,7 @@ test('an identity file written before identities named the app is accepted and u
 test('the status service carries the app as name and version; serving is judged from the status', () => {
   const method = serviceDefinition(nodeServiceCodec.service)['Call'] as MethodDefinition<Fields, Fields>;
   const status: NodeStatus = {
-    node: 'h:1', incarnation: 'i', clusterId: 'c-1', vid: 3, members: ['h:1'], primary: 'h:1', views: [{ vid: 3, members: ['h:1'] }], viewsDecided: 3,
+    node: 'h:1', member: 'h:1', incarnation: 'i', clusterId: 'c-1', vid: 3, members: ['h:1', 'h:2'], memberIds: ['h:1', 'h:2@0a1b2c'], primary: 'h:1', views: [{ vid: 3, members: ['h:1'] }], viewsDecided: 3,
     configStatus: 'member', replicaStatus: 'normal', lastExecuted: { vid: 3, seqno: 1 }, stateComplete: true, refusing: false,
     inFlight: 0, app: { name: 'lock', version: '1.0.0' },
   };

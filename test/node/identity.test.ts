@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataDirMismatchError, IdentityFileError, checkIdentity } from '../../src/node/identity.js';
+import { DataDirMismatchError, IdentityFileError, checkIdentity, memberOfIdentity } from '../../src/node/identity.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'synod-identity-'));
@@ -30,7 +30,7 @@ test('the first node\'s first life makes the cluster id and records it with the 
     const id = check.identity.clusterId;
     assert.match(id ?? '', /^id-\d+$/);
     check.record();
-    assert.deepEqual(stored(dir), { me: 'h:1', first: 'h:1', cluster: 'synod@h:1', clusterId: id, app: null });
+    assert.deepEqual(stored(dir), { me: 'h:1', first: 'h:1', cluster: 'synod@h:1', clusterId: id, app: null, disk: null });
     const again = checkIdentity(dir, { me: 'h:1', first: 'h:1', app: null, newClusterId });
     assert.equal(again.firstLife, false);
     assert.equal(again.identity.clusterId, id, 'kept, not made again');
@@ -58,7 +58,7 @@ test('a restart with another --first keeps the stored first node, name and id; t
     checkIdentity(dir, { me: 'h:2', first: 'h:1', app: null, newClusterId }).adoptClusterId('c-1');
     const restart = checkIdentity(dir, { me: 'h:2', first: 'h:3', app: null, newClusterId });
     assert.equal(restart.firstLife, false);
-    assert.deepEqual(restart.identity, { me: 'h:2', first: 'h:1', cluster: 'synod@h:1', clusterId: 'c-1', app: null });
+    assert.deepEqual({ ...restart.identity, disk: 'x' }, { me: 'h:2', first: 'h:1', cluster: 'synod@h:1', clusterId: 'c-1', app: null, disk: 'x' });
     assert.deepEqual(restart.contacts, ['h:3']);
     assert.deepEqual(checkIdentity(dir, { me: 'h:2', first: 'h:1', cluster: 'synod@h:1', app: null, newClusterId }).contacts, []);
   });
@@ -81,5 +81,41 @@ test('an identity file whose cluster id is not one is refused', () => {
     assert.throws(() => checkIdentity(dir, { me: 'h:1', first: 'h:1', app: null, newClusterId }), IdentityFileError);
     writeFileSync(join(dir, 'identity.json'), JSON.stringify({ me: 'h:1', first: 'h:1', cluster: 'c', clusterId: 'x'.repeat(65), app: null }));
     assert.throws(() => checkIdentity(dir, { me: 'h:1', first: 'h:1', app: null, newClusterId }), /clusterId is not null or 1 to 64 characters/);
+  });
+});
+
+test('a joiner\'s data directory gets a disk id of its own, kept across restarts; a new directory gets another; the first node has none', () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    withDir((dir) => {
+      const check = checkIdentity(dir, { me: 'h:2', first: 'h:1', app: null, newClusterId });
+      check.record();
+      const disk = check.identity.disk;
+      assert.match(disk ?? '', /^[0-9a-f]{12}$/);
+      assert.equal(stored(dir)['disk'], disk, 'recorded with the identity');
+      assert.equal(checkIdentity(dir, { me: 'h:2', first: 'h:1', app: null, newClusterId }).identity.disk, disk, 'kept by a restart');
+      assert.equal(memberOfIdentity(check.identity), `h:2@${disk}`);
+      ids.push(disk!);
+    });
+  }
+  assert.notEqual(ids[0], ids[1], 'a wiped (new) data directory is another member');
+  withDir((dir) => {
+    const first = checkIdentity(dir, { me: 'h:1', first: 'h:1', app: null, newClusterId });
+    assert.equal(first.identity.disk, null);
+    assert.equal(memberOfIdentity(first.identity), 'h:1', 'view 1 lists the first node by address');
+  });
+});
+
+test('an identity from before disk ids keeps its address as member id (its views list it so); a bad disk id is refused', () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, 'identity.json'), `${JSON.stringify({ me: 'h:2', first: 'h:1', cluster: 'c', clusterId: 'c-1', app: null })}\n`);
+    const check = checkIdentity(dir, { me: 'h:2', first: 'h:1', app: null, newClusterId });
+    assert.equal(memberOfIdentity(check.identity), 'h:2');
+    assert.equal(stored(dir)['disk'], null, 'upgraded in place');
+    for (const disk of ['', 'UPPER', 'a'.repeat(33), 7]) {
+      writeFileSync(join(dir, 'identity.json'), `${JSON.stringify({ me: 'h:2', first: 'h:1', cluster: 'c', clusterId: 'c-1', app: null, disk })}\n`);
+      assert.throws(() => checkIdentity(dir, { me: 'h:2', first: 'h:1', app: null, newClusterId }),
+        (e: unknown) => e instanceof IdentityFileError && /its disk is not null or 1 to 32/.test(e.message), JSON.stringify(disk));
+    }
   });
 });

@@ -38,6 +38,8 @@ interface CoreNode {
   durable: PaxosRecord[];
   /** Armed timers: name → the delay it was armed with. */
   timers: Map<string, number>;
+  /** The node as views list it (its address unless `wipe` gave it another). */
+  member: string;
 }
 
 /**
@@ -142,12 +144,23 @@ export class CoreNet {
   crash(id: NodeId): void {
     this.#halted.delete(id);
     this.#armed.delete(id);
-    this.#boot(id, this.#node(id).durable);
+    this.#boot(id, this.#node(id).durable, this.#node(id).member);
   }
 
-  #boot(id: NodeId, durable: PaxosRecord[]): void {
+  /**
+   * The node restarts at the same address with nothing on disk (its data directory was wiped),
+   * as the member `member` (`MemberId`; a real node's new data directory has a new disk id).
+   */
+  wipe(id: NodeId, member: string): void {
+    this.#halted.delete(id);
+    this.#armed.delete(id);
+    this.#boot(id, [], member);
+  }
+
+  #boot(id: NodeId, durable: PaxosRecord[], member: string = id): void {
     const core = new Paxos({
       self: id,
+      member,
       first: this.#first,
       random: this.#random,
       logger: captureLogger(id, this.logs, {}),
@@ -158,7 +171,7 @@ export class CoreNet {
       listener: { onDecided: (instance, value) => this.decisions.push({ node: id, instance, value }) },
     });
     core.restore(durable);
-    this.#nodes.set(id, { core, durable, timers: new Map() });
+    this.#nodes.set(id, { core, durable, timers: new Map(), member });
     this.#run(id, (out) => core.start(out));
   }
 
