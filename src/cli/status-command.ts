@@ -6,7 +6,8 @@ export const notServingExitCode = 3;
 
 export const statusUsage = `  synod status HOST:PORT [--json] [--cluster NAME]
   Shows what the node at HOST:PORT (its own port) believes, through its node service: node,
-  incarnation, app (name@version), view and members, primary, config and replica status, last
+  member (its id in views: address@disk id), incarnation, app (name@version), view and members
+  (member_ids: as the view lists them), primary, config and replica status, last
   executed viewstamp, completeness, and every view it knows. --json prints the status object
   (NodeStatus, src/node/status.ts) as JSON. Without --cluster, the call first names the cluster
   synod@HOST:PORT and, if the node refuses it as another cluster's, asks once more with the

@@ -187,6 +187,8 @@ export class NodeStack<S = unknown> {
           return core.status;
         },
         members: (vid) => core.members(vid),
+        memberIds: (vid) => core.memberIds(vid),
+        member: core.member,
         get oldestVid() {
           return core.oldestVid;
         },

@@ -1,4 +1,4 @@
-import type { NodeId } from '../env/types.js';
+import { type NodeId, addressOf } from '../env/types.js';
 import type { SyncAction } from './messages.js';
 import { type RsmOutbox, rsmTimers } from './replica-deps.js';
 import { type Report, type SyncStatus, ViewSync } from './recovery.js';
@@ -111,20 +111,25 @@ export class PrimarySync<S> extends ViewSync<S> {
    * the end of `s`, being a member's state there) is complete, wherever its holder has been since:
    * a holder that was removed and came back may be the source.
    *
-   * A member speaks only of views its disk was there for: those after a view it was normal in on
-   * this disk (its synced view is not null). A node whose data directory was wiped comes back with
-   * no synced view until it syncs in a view after its rejoin, so it cannot vouch for a view its
-   * lost disk served in. (A member that never synced cannot testify at all: with no disk id in the
-   * views, its first membership cannot be told from its address's in old views, since a join
-   * reply's view comes from a member that may lag.)
+   * A member speaks only for its own disk: views list members by address and disk id
+   * (`MemberId`), and a report for this view comes from the disk this view lists at the
+   * reporter's address (a node at that address on another disk is outside the view and reports
+   * nothing). So a member testifies about view w only when w lists it with the same id, and then
+   * a synced view of null (this disk was never normal anywhere: the synced view survives restarts
+   * and installed copies) counts as below w. A node whose data directory was wiped is another
+   * member, listed anew: it says nothing about the views its lost disk was in.
    */
   #provenComplete(s: number | null, reporters: readonly Report[]): boolean {
     if (s === null || this.ctx.strictCompleteness) return false;
-    const reporterIds = [this.ctx.primary, ...this.ctx.backups]; // in the order of `reporters`
+    const idsOfView = this.ctx.memberIdsOf(this.ctx.vid);
+    // Each reporter as this view lists it, in the order of `reporters`.
+    const reporterIds = [this.ctx.primary, ...this.ctx.backups].map((a) => idsOfView.find((m) => addressOf(m) === a));
     for (let w = s + 1; w < this.ctx.vid; w++) {
-      const membersOfW = this.ctx.membersOf(w);
-      const neverActive = reporters.some((r, i) =>
-        membersOfW.includes(reporterIds[i]!) && r.syncedVid !== null && r.syncedVid < w);
+      const idsOfW = this.ctx.memberIdsOf(w);
+      const neverActive = reporters.some((r, i) => {
+        const id = reporterIds[i];
+        return id !== undefined && idsOfW.includes(id) && (r.syncedVid === null || r.syncedVid < w);
+      });
       if (!neverActive) return false;
     }
     return true;

@@ -45,8 +45,11 @@ export interface SyncContext<S> {
   readonly strictCompleteness: boolean;
   /** Executes, durably, a request the primary executed before in an earlier view (`BackupSync.onSuffix`). */
   catchUp(vs: Viewstamp, request: Request, out: RsmOutbox): void;
-  /** The members of view `vid` (any view this node knows). */
-  membersOf(vid: number): Members;
+  /**
+   * The members of view `vid` as it lists them (`MemberId`: address and disk id; any view this node
+   * knows, none for one it no longer keeps).
+   */
+  memberIdsOf(vid: number): Members;
   /** The primary: no member's state is complete; the view refuses (it admits joiners, who may bring one). */
   stuck(out: RsmOutbox): void;
 }

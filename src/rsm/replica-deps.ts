@@ -1,7 +1,7 @@
 import type { Admission, SelfStatus } from '../config/view-manager.js';
 import type { Logger } from '../env/logger.js';
 import type { Outbox } from '../env/outbox.js';
-import type { Members, NodeId } from '../env/types.js';
+import type { MemberId, Members, NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import type { App, Callback } from './app.js';
 import type { Outcome } from './client-table.js';
@@ -26,6 +26,13 @@ export interface ConfigPort {
   readonly status: SelfStatus;
   /** Members of view `vid` (default: the current one); `vid` must be kept (`oldestVid`..`vid`). */
   members(vid?: number): Members;
+  /**
+   * The same members as the view lists them (`MemberId`: with their data directories' disk ids),
+   * in the same order. Default: `members` (views that list addresses alone).
+   */
+  memberIds?(vid?: number): Members;
+  /** This node as views list it (`MemberId`); default its address. */
+  readonly member?: MemberId;
   /** The oldest view config keeps (Paxos compacts old views away); default 1. */
   readonly oldestVid?: number;
   setAdmission(admission: Admission): void;

@@ -92,16 +92,18 @@ export class Replica<S> {
 
   /** Whether the state held here holds every request acknowledged so far (see `ReplicatedState.completeIn`). */
   get stateComplete(): boolean {
-    return this.#held.completeIn(this.#vid, (v) => this.#membersIfKept(v).includes(this.#self), this.#mutations.strictCompleteness === true);
+    const me = this.#config.member ?? this.#self;
+    return this.#held.completeIn(this.#vid, (v) => this.#memberIdsIfKept(v).includes(me), this.#mutations.strictCompleteness === true);
   }
 
   /**
-   * Members of view `vid`, or none for a view config no longer keeps (compacted): a replica
-   * synced before the oldest kept view then counts as not complete, and a view that old proves
-   * nothing, which is the safe answer (it copies a state, or the view refuses and says why).
+   * Member ids of view `vid` (`MemberId`), or none for a view config no longer keeps (compacted):
+   * a replica synced before the oldest kept view then counts as not complete, and a view that old
+   * proves nothing, which is the safe answer (it copies a state, or the view refuses and says why).
    */
-  #membersIfKept(vid: number): Members {
-    return vid >= (this.#config.oldestVid ?? 1) ? this.#config.members(vid) : [];
+  #memberIdsIfKept(vid: number): Members {
+    if (vid < (this.#config.oldestVid ?? 1)) return [];
+    return this.#config.memberIds?.(vid) ?? this.#config.members(vid);
   }
 
   // ---- queries -----------------------------------------------------------------------------
@@ -258,7 +260,7 @@ export class Replica<S> {
       installed: (last, record, out) => this.#journal.installed(record, last, out),
       done: (out) => (primary === this.#self ? this.#becomeServing(out) : this.#becomeBackup(out)),
       catchUp: (vs, request, out) => void this.#journal.executed(vs, request, this.#held.execute(vs, request), out),
-      membersOf: (v) => this.#membersIfKept(v),
+      memberIdsOf: (v) => this.#memberIdsIfKept(v),
       strictCompleteness: this.#mutations.strictCompleteness === true,
       // A refusing view admits joiners: a removed member that still holds a complete state may
       // come back with it (see `PrimarySync`), and nothing else could ever make the view serve.

@@ -14,6 +14,7 @@ import { freePortPairs } from '../harness/ports.js';
 import { type LockTesterResult, runLockTester } from '../../src/apps/lock/lock-tester.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import { defaultClusterName } from '../../src/env/cluster-name.js';
+import { addressOf } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
@@ -249,17 +250,25 @@ export class TesterCluster {
     }
   }
 
-  /** Has `n`'s Paxos proposer propose `members` for `instance` (the control service's Propose). */
+  /**
+   * Has `n`'s Paxos proposer propose `members` for `instance` (the control service's Propose).
+   * A view lists members by id (address and disk id): each is named as `n`'s current view lists
+   * it, or as its own status says (a node the view does not list).
+   */
   async propose(n: NodeProcess, instance: number, members: readonly NodeProcess[]): Promise<string> {
     this.note(`${this.label(n)} proposes ${this.list(members)} for view ${instance}`);
-    const reply = await n.control<{ outcome?: string }>('Propose', { instance, members: members.map((m) => m.address) });
+    const listed = (await this.status(n)).memberIds;
+    const ids = await Promise.all(members.map(async (m) =>
+      listed.find((id) => addressOf(id) === m.address) ?? (await this.status(m)).member));
+    const reply = await n.control<{ outcome?: string }>('Propose', { instance, members: ids });
     return reply.outcome ?? '';
   }
 
-  /** What `n`'s acceptor holds for `instance`: the value it accepted (null: none), and whether it knows a decision. */
+  /** What `n`'s acceptor holds for `instance`: the value it accepted (null: none), and whether it knows a decision; by address. */
   async acceptorSlot(n: NodeProcess, instance: number): Promise<{ accepted: string[] | null; decided: string[] | null }> {
     const reply = await n.control<{ slot?: { accepted_value?: { members?: string[] }; decided?: { members?: string[] } } }>('PaxosStatus', { instance });
-    return { accepted: reply.slot?.accepted_value?.members ?? null, decided: reply.slot?.decided?.members ?? null };
+    const addresses = (ids: string[] | undefined): string[] | null => ids === undefined ? null : ids.map(addressOf);
+    return { accepted: addresses(reply.slot?.accepted_value?.members), decided: addresses(reply.slot?.decided?.members) };
   }
 
 
