@@ -42,10 +42,14 @@ export interface ChangeContext {
  * app's state. With durable state (`durableAbove`), every restarted member holds its state, and
  * when all of them restarted they remove the view's last member, to make a new view in which the
  * replicas sync afresh.
+ * A member whose data directory was replaced counts as dead, however lively its address: its disk,
+ * and the acceptor on it, are gone (a view that kept it with one other member could never decide
+ * again). A joiner at an address the view lists is added only once that member is removed: a view
+ * never lists an address twice.
  */
 export function chooseViewChange(ctx: ChangeContext): ViewChange | null {
   const { self, members, status, health, suspectAfterMissed } = ctx;
-  const isAlive = (m: NodeId): boolean => health.isAlive(m);
+  const isAlive = (m: NodeId): boolean => health.isAlive(m) && (m === self || health.staleness(m) !== 'replaced');
   if (members.filter(isAlive).length < majority(members.length)) return null;
   const others = members.filter((m) => m !== self);
   const keepsMajority = (next: Members): boolean => next.filter(isAlive).length >= majority(next.length);
@@ -79,7 +83,7 @@ export function chooseViewChange(ctx: ChangeContext): ViewChange | null {
   }
   // The joiner itself counts as alive: it has just asked.
   const aliveWithJoiner = members.filter(isAlive).length + 1;
-  if (ctx.joiner !== undefined && ctx.admits() && aliveWithJoiner >= majority(members.length + 1)) {
+  if (ctx.joiner !== undefined && !members.includes(ctx.joiner) && ctx.admits() && aliveWithJoiner >= majority(members.length + 1)) {
     return { change: 'add', node: ctx.joiner, reason: 'asked to join' };
   }
   return null;

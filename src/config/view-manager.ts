@@ -177,6 +177,7 @@ export class ViewManager {
     if (this.#pending !== null && this.#pending.vid < instance) this.#pending = null;
     this.#admission.viewCommitted(value);
     this.#health.viewChanged(this.members(), listed && !wasListed);
+    this.#noteQueuedReplacements(value);
     this.#behind = false;
     this.#log.info(
       { vid: instance, members: value, change: describeChange(previous, value), status: this.#status },
@@ -373,6 +374,18 @@ export class ViewManager {
   #askToJoin(out: ConfigOutbox): void {
     const everyTicks = Math.max(1, Math.round(this.#options.joinRetryMs / this.#options.heartbeatIntervalMs));
     if (this.#joining.due(this.#health.tick, everyTicks, this.members(), this.#deps.random) !== null) this.#sendJoin(out);
+  }
+
+  /**
+   * A joiner queued here asked as another member id than the one `value` lists at its address (a
+   * view adding its old disk was decided after it was wiped): that member is replaced now, not
+   * when the joiner next asks, so that no change counts it alive in between.
+   */
+  #noteQueuedReplacements(value: Members): void {
+    for (const id of value) {
+      const queued = this.#admission.memberIdOf(addressOf(id));
+      if (queued !== undefined && queued !== id) this.#health.replaced(addressOf(id), queued);
+    }
   }
 
   #sendJoin(out: ConfigOutbox): void {

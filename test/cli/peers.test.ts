@@ -103,6 +103,7 @@ describe('peers are who they say, with real node processes', () => {
       assert.deepEqual(wrongId.named, { cluster, clusterId: oldId });
       assert.equal((await refusal({})).code, grpc.status.FAILED_PRECONDITION, 'a request naming nothing');
       assert.equal((await refusal({ cluster: 'other', cluster_id: oldId })).code, grpc.status.FAILED_PRECONDITION);
+      // The view as Paxos decided it: joiners are listed with their disk ids (`memberIds`), not by address.
       const { vid, memberIds } = await statusOf(a);
       const twoAway = [...memberIds, '127.0.0.1:1', '127.0.0.1:2'];
       const propose = await client.call('Propose', { cluster, cluster_id: oldId, instance: vid + 1, members: twoAway }, 5000)

@@ -13,7 +13,7 @@ import { PaxosChecker } from './checkers/paxos-checker.js';
 import type { NetworkProfile } from './network.js';
 import type { DiskProfile } from './disk.js';
 import { type SimNode, Simulation } from './simulation.js';
-import { startIdentity } from './sim-identity.js';
+import { type SimMutations, diskMember, startIdentity } from './sim-identity.js';
 
 export interface SimClusterOptions<S = unknown> {
   readonly seed: number;
@@ -34,7 +34,7 @@ export interface SimClusterOptions<S = unknown> {
   readonly config?: Partial<ConfigOptions>;
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
-  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations & SimMutations;
 }
 
 /** What a simulated node runs: the node stack and its breakpoints. */
@@ -79,12 +79,13 @@ export class SimCluster<S = unknown> {
     });
     this.ids = opts.ids ?? ['n1', 'n2', 'n3'];
     this.first = this.ids[0]!;
-    this.paxosChecker = new PaxosChecker(this.sim, this.first);
+    // The checkers know which disk each node runs on: a wiped disk is a new history, not a lost one.
+    this.paxosChecker = new PaxosChecker(this.sim, this.first, (id) => diskMember(id, this.node(id).disk));
     this.configChecker = new ConfigChecker(this.sim, this.first);
     for (const id of this.ids) {
       this.#nodes.set(id, this.sim.addNode<StackProcess<S>>(id, (world, node) => {
         const breakpoints = new Breakpoints();
-        const { firstLife, clusterId } = startIdentity(this.sim, id, node.disk, this.first, () => `sim-${opts.seed}-${++this.#created}`);
+        const { firstLife, clusterId, member } = startIdentity(this.sim, id, node.disk, this.first, () => `sim-${opts.seed}-${++this.#created}`, opts.mutations);
         const stack: NodeStack<S> = new NodeStack<S>(world, {
           clusterId,
           app: opts.app,
@@ -93,6 +94,7 @@ export class SimCluster<S = unknown> {
           callbacks: opts.callbacks,
           wallClockMs: () => world.clock.now(),
           first: this.first,
+          member,
           incarnation: `${id}.${node.incarnation}`,
           firstLife,
           breakpoints,
@@ -109,8 +111,9 @@ export class SimCluster<S = unknown> {
               this.sim.log(`view ${id} vid=${vid} (forgotten by now: compacted) ${core.status}`);
               return;
             }
-            this.sim.log(`view ${id} vid=${vid} [${core.members(vid).join(',')}] ${core.status}`);
-            this.configChecker.committed(id, vid, core.members(vid), vid > 1 && core.knows(vid - 1) ? core.members(vid - 1) : undefined);
+            // Member ids (with disk ids): the address of a wiped member is listed anew under another id.
+            this.sim.log(`view ${id} vid=${vid} [${core.memberIds(vid).join(',')}] ${core.status}`);
+            this.configChecker.committed(id, vid, core.memberIds(vid), vid > 1 && core.knows(vid - 1) ? core.memberIds(vid - 1) : undefined);
           },
         });
         if (node.incarnation > 1) this.paxosChecker.restarted(id, (i) => stack.paxos.core.decided(i), stack.paxos.core.oldestKnown);
@@ -167,6 +170,20 @@ export class SimCluster<S = unknown> {
 
   crash(...ids: NodeId[]): this {
     for (const id of ids) this.node(id).crash('scenario');
+    return this;
+  }
+
+  /**
+   * Stops the named nodes and wipes their disks (a lost data directory): started again, each is a
+   * new disk (`SimDisk.number`) and, but for the cluster's first node, a new member (`n3@2`).
+   */
+  wipe(...ids: NodeId[]): this {
+    for (const id of ids) {
+      const node = this.node(id);
+      node.crash('disk wiped');
+      node.disk.wipe();
+      this.sim.log(`wipe ${id}: disk ${node.disk.number} from now on`);
+    }
     return this;
   }
 

@@ -9,13 +9,15 @@ import { drawCompaction } from './compaction.js';
 import { Prng } from './prng.js';
 import { drawDisk } from './disk.js';
 import { Forger } from './forger.js';
+import type { SimMutations } from './sim-identity.js';
+import { WipeFault, defaultWipePlan } from './wipe-fault.js';
 import type { RunResult } from './run-result.js';
 
 export interface ConfigRunOptions {
   readonly seed: number;
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
-  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & SimMutations;
 }
 
 /** Bounds of the run, in virtual milliseconds. */
@@ -61,8 +63,8 @@ function settle(cluster: SimCluster, live: readonly NodeId[], dead: readonly Nod
 /**
  * One randomized run of the config layer over Paxos: 3–7 nodes start, join one by one, and live
  * through crashes (also mid-step and in crash loops), pauses, partitions, loss, duplication,
- * reordering, Paxos breakpoints 3 and 4, and forged Paxos messages that break the view rules
- * (`Forger`). Checks Paxos safety, that every node commits the same views, that each view is one
+ * reordering, Paxos breakpoints 3 and 4, forged Paxos messages that break the view rules
+ * (`Forger`), and lost disks (`WipeFault`). Checks Paxos safety, that every node commits the same views, that each view is one
  * member away from the last, and, once faults stop, that the cluster converges: dead nodes
  * removed, everybody else a member of one stable view.
  */
@@ -115,6 +117,8 @@ export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
   const forger = new Forger(sim, () => cluster.nodes);
   faults.addKind(1, () => forger.forge());
   faults.start();
+  const wipes = new WipeFault(cluster, seed, defaultWipePlan(plan.endMs));
+  wipes.start(faults);
   sim.runUntil(plan.endMs + 1);
 
   // Phase 1: faults end (the injector heals, resumes and restarts everything). Every node must
@@ -148,6 +152,7 @@ export function runConfigSimulation(opts: ConfigRunOptions): RunResult {
       faults: faults.injected,
       breakpoints: breakpointsArmed,
       forged: forger.forged,
+      wipes: wipes.wiped,
       messages: sim.network.sent,
       events: sim.events,
     },

@@ -64,6 +64,14 @@ export class SimLogStore {
 export interface SimIdentity {
   /** The cluster's id; null while the node has not learned it (a joiner). */
   clusterId: string | null;
+  /**
+   * The data directory's disk id (production: `identity.json`'s `disk`), made with the disk: null
+   * (listed by address alone) for the cluster's first node and for every machine's first disk, so
+   * that runs without wipes list the same members as before disk ids; the disk's number
+   * (`SimDisk.number`) for a later one, so the second disk of n3 makes it the member `n3@2`.
+   * Drawn from no generator: a run replays exactly from its seed.
+   */
+  readonly disk: string | null;
 }
 
 /**
@@ -99,6 +107,8 @@ export class SimDisk {
    * channels carry and check no cluster id.
    */
   identity: SimIdentity | null = null;
+  /** Which disk the machine runs on: 1 for its first, one more after every `wipe` (a new data directory). */
+  number = 1;
 
   store(name: string): SimLogStore {
     let store = this.#stores.get(name);
@@ -142,6 +152,7 @@ export class SimDisk {
     this.#stores.clear();
     this.#snapshots.clear();
     this.identity = null;
+    this.number++;
   }
 
   /** Returns how many unsynced records were lost across all logs. */

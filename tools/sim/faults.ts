@@ -53,7 +53,9 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   /** Nodes the run takes down on purpose after the faults (never restarted by supervision). */
   readonly #spared = new Set<string>();
   /** Which nodes a killing fault may pick (all, unless a run protects something). */
-  #mayKill: (node: SimNode<P>) => boolean = () => true;
+  #protected: (node: SimNode<P>) => boolean = () => true;
+  /** Further conditions on the nodes a killing fault may pick (`restrict`). */
+  readonly #restrictions: Array<(node: SimNode<P>) => boolean> = [];
   #essential: ((node: SimNode<P>) => boolean) | null = null;
   injected = 0;
 
@@ -78,8 +80,20 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
    * and a partition to splits whose majority side keeps at least one node that `essential` marks.
    */
   protect(mayDisturb: (node: SimNode<P>) => boolean, essential: (node: SimNode<P>) => boolean): void {
-    this.#mayKill = mayDisturb;
+    this.#protected = mayDisturb;
     this.#essential = essential;
+  }
+
+  /**
+   * Adds a condition every fault that takes a node away must meet, on top of `protect`'s (e.g.
+   * `WipeFault`'s); while it spares any node, no partition is made either.
+   */
+  restrict(mayDisturb: (node: SimNode<P>) => boolean): void {
+    this.#restrictions.push(mayDisturb);
+  }
+
+  #mayKill(node: SimNode<P>): boolean {
+    return this.#protected(node) && this.#restrictions.every((r) => r(node));
   }
 
   /** The run kills `id` on purpose after the faults: supervision must leave it down. */
@@ -232,6 +246,8 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   }
 
   #partition(): void {
+    // A restriction (`restrict`) holds back partitions too while it spares any node: a cut makes members look dead.
+    if (this.#restrictions.some((r) => !this.#nodes().every(r))) return;
     const ids = this.#sim.rng.shuffle(this.#nodes().map((n) => n.id));
     const cut = this.#sim.rng.between(1, Math.max(1, ids.length - 1));
     const [a, b] = [ids.slice(0, cut), ids.slice(cut)];

@@ -26,12 +26,12 @@ type Runner = (opts: RunOptions) => RunResult;
 
 /** The RSM's test-only mutations (rsm and lock runs: the same stack under another app). */
 const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'no-expired-refusal', 'strict-completeness', 'send-before-durable',
-  'ack-before-durable', 'snapshot-without-fsync'];
+  'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id'];
 
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
   paxos: ['skip-promise-persist', 'send-before-durable', 'forge-value', 'no-catch-up', 'lying-disk'],
-  config: ['skip-promise-persist', 'send-before-durable', 'joiner-first', 'skip-view-rule'],
+  config: ['skip-promise-persist', 'send-before-durable', 'joiner-first', 'skip-view-rule', 'wipe-keeps-member-id'],
   rsm: rsmMutationNames,
   lock: [...rsmMutationNames, 'skip-owner-check'],
   'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing'],
@@ -61,7 +61,11 @@ export const layerRunners: Record<string, Runner> = {
       seed: o.seed,
       keepTrace: o.keepTrace,
       traceLogs: o.traceLogs,
-      mutations: { ...paxosMutations(o.mutations), joinerFirst: o.mutations?.includes('joiner-first') === true },
+      mutations: {
+        ...paxosMutations(o.mutations),
+        joinerFirst: o.mutations?.includes('joiner-first') === true,
+        wipeKeepsMemberId: o.mutations?.includes('wipe-keeps-member-id') === true,
+      },
     }),
   rsm: (o) => runStack('rsm', o, appendModel, runRsmSimulation),
   lock: (o) => runStack('lock', o, lockModel, (opts) => runLockSimulation({
@@ -100,6 +104,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       strictCompleteness: o.mutations?.includes('strict-completeness') === true,
       ackBeforeDurable: o.mutations?.includes('ack-before-durable') === true,
       snapshotWithoutFsync: o.mutations?.includes('snapshot-without-fsync') === true,
+      wipeKeepsMemberId: o.mutations?.includes('wipe-keeps-member-id') === true,
     },
   });
   return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };

@@ -16,6 +16,7 @@ import { Prng } from './prng.js';
 import type { RunResult } from './run-result.js';
 import { type RsmRunOptions, type StackRunOptions, type Workload, type WorkloadRun, rsmRunBounds } from './stack-workload.js';
 import { drawTableLimits } from './table-limits.js';
+import { WipeFault, defaultWipePlan } from './wipe-fault.js';
 
 export type { ClientMachine, RsmRunOptions, StackRunOptions, Workload, WorkloadRun } from './stack-workload.js';
 export { rsmRunBounds } from './stack-workload.js';
@@ -86,7 +87,7 @@ function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput
 /**
  * One randomized run of the whole stack with the test app: 3–5 replicas, 2–5 concurrent clients
  * appending unique items, and every fault: crashes (also mid-step), pauses, partitions, loss,
- * duplication, reordering, slow and failing disks, and breakpoints 1–4. Checks the RSM safety
+ * duplication, reordering, slow and failing disks, lost disks (`WipeFault`), and breakpoints 1–4. Checks the RSM safety
  * properties as it goes and at the end (see `RsmChecker`), plus Paxos and config safety, and
  * liveness once faults stop: the cluster settles and every client's calls succeed again.
  */
@@ -225,7 +226,14 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     }
   });
   workload.addFaults?.(faults, run);
-  if (faulty) faults.start();
+  // A lost disk takes its replica's state with it: only while another live replica holds a
+  // complete state (in chaos runs too), so that what was acknowledged survives on some disk.
+  const wipes = new WipeFault(cluster, seed, defaultWipePlan(plan.endMs),
+    (victim) => cluster.nodes.some((n) => n !== victim && n.status === 'up' && n.process?.stack.rsm?.core.stateComplete === true));
+  if (faulty) {
+    faults.start();
+    wipes.start(faults);
+  }
   sim.runUntil(plan.endMs + 1);
   // Faults are over: the cluster must settle (one view, every replica serving it) …
   const settled = (): boolean => {
@@ -314,6 +322,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       faults: faults.injected,
       breakpoints: breakpointsArmed,
       powerCuts,
+      wipes: wipes.wiped,
       refused: refused ? 1 : 0,
       chaos: chaos ? 1 : 0,
       shortTable: table.short ? 1 : 0,

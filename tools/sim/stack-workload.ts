@@ -7,6 +7,7 @@ import type { App } from '../../src/rsm/app.js';
 import type { ConfigMutations } from '../../src/config/view-manager.js';
 import type { PaxosMutations } from '../../src/paxos/context.js';
 import type { RsmMutations } from '../../src/rsm/replica.js';
+import type { SimMutations } from './sim-identity.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
 import type { AppendInput, AppendOutput } from '../lincheck/models.js';
 import type { CallMapping } from '../lincheck/recorder.js';
@@ -24,7 +25,7 @@ export interface StackRunOptions<I, O> {
   readonly seed: number;
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
-  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
+  readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations & SimMutations;
   /**
    * Told the client history and the checker's verdict when the history is not linearizable (e.g.
    * to draw its picture: `npm run sim -- --layer rsm --seed S` does).

@@ -26,24 +26,31 @@ function key(value: PaxosValue): string {
  * - validity: a delivered value was proposed for that instance (or is view 1, `[first]`);
  * - durability: a node that delivered an instance still has it, with the same value, after a
  *   restart (it was durable before the upcall), unless its log was compacted past it.
+ * Acceptors and histories are disks, not addresses (`diskOf`, e.g. `n3` then `n3@2` after a
+ * wipe): a wiped disk's successor is a new acceptor whose promises and history start empty, which
+ * is what a wipe is, not a broken promise or a lost decision; a view member counts as an acceptor
+ * only through the disk its id names. Agreement is over every disk and process ever.
  * Liveness is checked by the run itself (`paxos-run.ts`).
  */
 export class PaxosChecker {
   readonly #sim: Simulation;
   readonly #chosen = new Map<number, string>();
   readonly #proposed = new Map<number, Set<string>>();
-  /** Per node, every instance it delivered in any of its lives. */
+  /** Per disk, every instance it delivered in any of the lives that ran on it. */
   readonly #delivered = new Map<NodeId, Map<number, string>>();
   maxDecided = 1;
-  /** Per instance and proposal number: the value proposed, and who accepted it. */
+  /** Per instance and proposal number: the value proposed, and which disks accepted it. */
   readonly #ballots = new Map<string, { value: string | undefined; acceptors: Set<NodeId> }>();
   /** Per instance: the value chosen by a majority of acceptors, and under which proposal. */
   readonly #chosenByAcceptors = new Map<number, { value: string; n: string }>();
   /** Member lists of decided instances, to know each instance's acceptors. */
   readonly #views = new Map<number, readonly NodeId[]>();
+  /** The disk the node at an address runs on now, as a member id (default: the address: disks never change). */
+  readonly #diskOf: (node: NodeId) => string;
 
-  constructor(sim: Simulation, first: NodeId) {
+  constructor(sim: Simulation, first: NodeId, diskOf: (node: NodeId) => string = (node) => node) {
     this.#sim = sim;
+    this.#diskOf = diskOf;
     this.#chosen.set(1, first);
     this.#proposed.set(1, new Set([first]));
     this.#views.set(1, [first]);
@@ -52,11 +59,13 @@ export class PaxosChecker {
     });
   }
 
-  /** Per acceptor and instance, the highest proposal number it has promised (by promise or acceptance). */
+  /** Per acceptor (disk) and instance, the highest proposal number it has promised (by promise or acceptance). */
   readonly #promised = new Map<string, ProposalNumber>();
 
   #sent(from: NodeId, m: PaxosMessage): void {
-    if (m.kind === 'promise' || m.kind === 'accepted') this.#checkPromiseKept(from, m.kind, m.instance, m.n);
+    // Sent now, so by the disk the sender runs on now (a message outlives its process, not its disk).
+    const acceptor = m.kind === 'promise' || m.kind === 'accepted' ? this.#diskOf(from) : from;
+    if (m.kind === 'promise' || m.kind === 'accepted') this.#checkPromiseKept(acceptor, m.kind, m.instance, m.n);
     if (m.kind !== 'accept' && m.kind !== 'accepted') return;
     const id = `${m.instance}/${formatProposal(m.n)}`;
     let ballot = this.#ballots.get(id);
@@ -74,7 +83,7 @@ export class PaxosChecker {
       ballot.value = value;
       return;
     }
-    ballot.acceptors.add(from);
+    ballot.acceptors.add(acceptor);
     this.#checkChosen(m.instance, formatProposal(m.n), ballot);
   }
 
@@ -132,15 +141,16 @@ export class PaxosChecker {
 
   delivered(node: NodeId, instance: number, value: PaxosValue): void {
     const k = key(value);
-    this.#sim.log(`decided ${node} i=${instance} [${k}]`);
-    this.#agree(instance, k, node);
+    const disk = this.#diskOf(node);
+    this.#sim.log(`decided ${disk} i=${instance} [${k}]`);
+    this.#agree(instance, k, disk);
     if (this.#proposed.get(instance)?.has(k) !== true) {
       this.#sim.fail(`validity: ${node} decided [${k}] in instance ${instance}, which nobody proposed there`);
     }
-    let mine = this.#delivered.get(node);
+    let mine = this.#delivered.get(disk);
     if (mine === undefined) {
       mine = new Map();
-      this.#delivered.set(node, mine);
+      this.#delivered.set(disk, mine);
     }
     mine.set(instance, k);
   }
@@ -148,18 +158,36 @@ export class PaxosChecker {
   /**
    * `node` restarted; `replayed(i)` is what its log gave back for instance i, and `oldest` the
    * oldest instance it kept (compaction forgot those before; agreement on everything it replays
-   * is still checked as it delivers them again).
+   * is still checked as it delivers them again). Checked against what lives on its current disk
+   * delivered: on a wiped disk's successor, nothing yet.
    */
   restarted(node: NodeId, replayed: (instance: number) => PaxosValue | undefined, oldest = 1): void {
-    for (const [instance, k] of this.#delivered.get(node) ?? []) {
+    for (const [instance, k] of this.#delivered.get(this.#diskOf(node)) ?? []) {
       if (instance < oldest) continue;
       const value = replayed(instance);
       if (value === undefined || key(value) !== k) {
         this.#sim.fail(
-          `durability: ${node} delivered [${k}] in instance ${instance} before a crash, ` +
+          `durability: ${this.#diskOf(node)} delivered [${k}] in instance ${instance} before a crash, ` +
           `and replays ${value === undefined ? 'nothing' : `[${key(value)}]`} after it`);
       }
     }
+  }
+
+  /**
+   * The views a change of membership must reckon with now: the newest decided one (chosen by a
+   * majority of acceptors, or learned by any node), those decided from instance `since` on (e.g.
+   * the newest one a node committed: a value chosen that no node learned yet still needs its
+   * acceptors), and every value proposed for the instance after the newest, which may yet be decided.
+   */
+  frontier(since = this.maxDecided): { readonly decided: readonly NodeId[]; readonly views: ReadonlyArray<readonly NodeId[]> } {
+    const decided = this.#chosen.get(this.maxDecided)!.split(',');
+    const views: Array<readonly NodeId[]> = [];
+    for (let i = Math.min(since, this.maxDecided); i <= this.maxDecided; i++) {
+      const k = this.#chosen.get(i);
+      if (k !== undefined) views.push(k.split(','));
+    }
+    for (const k of this.#proposed.get(this.maxDecided + 1) ?? []) views.push(k.split(','));
+    return { decided, views };
   }
 
   /** Instances decided so far (the highest one known to any node's upcall). */
