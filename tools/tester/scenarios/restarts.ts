@@ -209,7 +209,9 @@ export const restartScenarios: readonly Scenario[] = [
         check(memberIds.includes(renewed) && !memberIds.includes(old), `${c.label(n)}'s view lists ${memberIds.join(',')}: not n3's new id ${renewed} without its old ${old}`);
       }
       // The two views as Paxos decided them: the old disk's member removed, the new disk's added.
-      const ids = async (vid: number): Promise<string[] | null> => (await c.acceptorSlot(A, vid)).decided;
+      // Read raw from the control service: member ids as Paxos decided them, disk ids included.
+      const ids = async (vid: number): Promise<string[] | null> =>
+        (await A.control<{ slot?: { decided?: { members?: string[] } } }>('PaxosStatus', { instance: vid })).slot?.decided?.members ?? null;
       const removal = await ids(G.length + 1);
       const addition = await ids(G.length + 2);
       check(removal !== null && !removal.includes(old) && !removal.some((m) => addressOf(m) === C.address),
