@@ -167,19 +167,22 @@ function change(prev: readonly string[] | undefined, next: readonly string[]): s
 }
 
 /**
- * A node's status for people: a few aligned lines (node, cluster, view, primary, config and
- * replica status, last executed, completeness), then every view it knows, oldest first, with
+ * A node's status for people: a few aligned lines (node, its member id, cluster, view and its
+ * member ids, primary, config and replica status, last executed, completeness), then every view it knows, oldest first, with
  * what changed from the one before.
  */
 export function formatStatus(s: NodeStatus, cluster?: string): string {
   const role = s.primary === null ? '' : s.primary === s.node ? 'primary' : s.members.includes(s.node) ? 'backup' : 'not a member';
   const rows: Array<[string, string]> = [
     ['node', `${s.node}${role === '' ? '' : ` (${role})`}`],
+    // How views list this node: its address and its data directory's disk id (a wiped directory gets a new one).
+    ['member', s.member],
     ['incarnation', s.incarnation],
     ...(cluster === undefined ? [] : [['cluster', cluster] as [string, string]]),
     ['cluster id', s.clusterId ?? '(none yet: joining)'],
     ['app', s.app === null ? '(none: Paxos and config only)' : formatApp(s.app)],
     ['view', s.vid === 0 ? '(none yet: starting)' : `${s.vid} ${list(s.members)}`],
+    ['member ids', s.vid === 0 ? '(none yet: starting)' : list(s.memberIds)],
     ['primary', s.primary ?? (s.app === null ? '(no app, no primary)' : '(none)')],
     ['config', s.configStatus],
   ];

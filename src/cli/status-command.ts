@@ -6,8 +6,9 @@ export const notServingExitCode = 3;
 
 export const statusUsage = `  synod status HOST:PORT [--json] [--cluster NAME]
   Shows what the node at HOST:PORT (its own port) believes, through its node service: node,
-  member (its id in views: address@disk id), incarnation, app (name@version), view and members
-  (member_ids: as the view lists them), primary, config and replica status, last
+  member (its id in views: address@disk id; a wiped data directory gets a new disk id),
+  incarnation, app (name@version), view and members (member ids: as the view lists them),
+  primary, config and replica status, last
   executed viewstamp, completeness, and every view it knows. --json prints the status object
   (NodeStatus, src/node/status.ts) as JSON. Without --cluster, the call first names the cluster
   synod@HOST:PORT and, if the node refuses it as another cluster's, asks once more with the

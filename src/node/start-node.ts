@@ -24,7 +24,7 @@ export interface StartNodeOptions<S> {
   readonly first: NodeId;
   /** More contacts to ask when joining: any live members (default none). */
   readonly join?: readonly NodeId[];
-  /** Where this node keeps its durable logs; one directory per node, never shared, never wiped while it is a member. */
+  /** Where this node keeps its durable logs; one directory per node, never shared; a wiped one makes this node a new member (a new disk id, `MemberId`), which is re-added. */
   readonly dataDir: string;
   /** The replicated app every node of the cluster runs (same name, same major version). */
   readonly app: App<S>;

@@ -70,6 +70,10 @@ describe('synod status and synod control against three real lock-server processe
       return found.slice(key.length).trim();
     };
     assert.equal(line('node'), `${b.address} (backup)`);
+    // b joined with a data directory of its own: views list it with its disk id; a, the first node, by address alone.
+    const bId = line('member');
+    assert.match(bId, new RegExp(`^${b.address.replace(/[.]/g, '\\.')}@[0-9a-f]{12}$`));
+    assert.match(line('member ids'), new RegExp(`^\\[${a.address}, ${bId}, ${c.address}@[0-9a-f]{12}\\]$`));
     assert.equal(line('cluster'), cluster);
     assert.equal(line('app'), `lock@${lockApp.version}`);
     assert.match(line('view'), new RegExp(`^3 \\[${a.address}, ${b.address}, ${c.address}\\]$`));

@@ -1,7 +1,8 @@
 // Proves the real-process tester harness inside `npm test`: a fast subset of its scenarios passes
 // against real `synod lock-server` processes (startup, a backup killed, killed and restarted, a
 // partitioned primary back in the fifth view, a restarted member still listed), and the restart
-// scenarios (whole-cluster SIGKILL and SIGTERM, a cluster of one restarted); under
+// scenarios (whole-cluster SIGKILL and SIGTERM, a cluster of one restarted, a member restarted on
+// a wiped data directory); under
 // supervision, dead nodes come back by themselves; the harness's checks bite on wrong
 // expectations and on a death nobody planned; and an interrupted run leaves no process and no
 // directory behind. The whole tester is `npm run tester` (README).
@@ -46,10 +47,10 @@ test('the fast scenarios pass: 0, 1, 3, 16 and 20', async () => {
   assert.equal(existsSync(r.dir), false, 'the run directory is removed');
 });
 
-test('durable state on real processes: whole-cluster SIGKILL and SIGTERM restarts and a restarted cluster of one serve again with every lock (21-24)', async () => {
-  // Scenarios 21-24 (tools/tester/scenarios/restarts.ts): each node restarted on its data directory; the cluster serves by itself.
+test('durable state on real processes: whole-cluster SIGKILL and SIGTERM restarts and a restarted cluster of one serve again with every lock; a wiped member is re-added as a new one (21-25)', async () => {
+  // Scenarios 21-25 (tools/tester/scenarios/restarts.ts): each node restarted on its data directory, the cluster serving by itself; then n3 on a wiped one.
   const lines: string[] = [];
-  const numbers = [21, 22, 23, 24];
+  const numbers = [21, 22, 23, 24, 25];
   const r = await runScenarios({ numbers, write: (l) => lines.push(l) });
   assert.equal(r.failed, 0, lines.join('\n'));
   assert.deepEqual(r.results.map((x) => x.number), numbers);

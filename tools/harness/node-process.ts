@@ -40,6 +40,8 @@ export class NodeProcess {
   readonly controlAddress: string;
   readonly dataDir: string;
   readonly first: string;
+  /** Where the node writes its log (appended to by every life); undefined: its standard output, kept in `output`. */
+  readonly logFile: string | undefined;
   output = '';
   #child: ChildProcess | null = null;
   #exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null;
@@ -73,6 +75,7 @@ export class NodeProcess {
     this.controlAddress = `127.0.0.1:${opts.port + 1}`;
     this.first = opts.first;
     this.dataDir = opts.dataDir;
+    this.logFile = opts.logFile;
     this.#logArgs = ['--log-level', opts.logLevel ?? 'debug', ...(opts.logFile === undefined ? [] : ['--log-file', opts.logFile])];
   }
 

@@ -4,7 +4,7 @@
  * processes.ts (deaths and supervised restarts), views.ts (statuses and the checks on views),
  * report.ts (node names, failures).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RsmClient } from '../../src/client/rsm-client.js';
 import { silentLogger } from '../../src/env/logger.js';
@@ -133,8 +133,8 @@ export class TesterCluster {
     this.note(`grown: ${this.list(this.nodes)} serving, primary n1`);
   }
 
-  async #start(n: NodeProcess): Promise<void> {
-    await startNode(n, this.#nodeArgs);
+  async #start(n: NodeProcess, extraArgs: readonly string[] = []): Promise<void> {
+    await startNode(n, [...this.#nodeArgs, ...extraArgs]);
   }
 
   /**
@@ -180,11 +180,28 @@ export class TesterCluster {
     return this.#deaths.forget(n);
   }
 
-  /** Starts `n` again on its port and data directory (it must be down). */
-  async restart(n: NodeProcess): Promise<void> {
+  /**
+   * Starts `n` again on its port and data directory (it must be down), with `extraArgs` after
+   * the scenario's node arguments (e.g. `--join`).
+   */
+  async restart(n: NodeProcess, extraArgs: readonly string[] = []): Promise<void> {
     check(!n.running, `${this.label(n)} is still running`);
-    this.note(`restart ${this.label(n)}`);
-    await this.#start(n);
+    this.note(`restart ${this.label(n)}${extraArgs.length === 0 ? '' : ` ${extraArgs.join(' ')}`}`);
+    await this.#start(n, extraArgs);
+  }
+
+  /** Deletes `n`'s data directory, as a lost disk or an operator's `rm -rf` would (it must be down). */
+  wipe(n: NodeProcess): void {
+    check(!n.running, `${this.label(n)} is still running, its data directory cannot be wiped`);
+    this.note(`rm -rf the data directory of ${this.label(n)}`);
+    rmSync(n.dataDir, { recursive: true, force: true });
+  }
+
+  /** What `n` logged so far, every life of it (its log file). */
+  log(n: NodeProcess): string {
+    const file = n.logFile;
+    check(file !== undefined, `${this.label(n)} logs to no file`);
+    return readFileSync(file, 'utf8');
   }
 
   /**

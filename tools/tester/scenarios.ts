@@ -1,6 +1,6 @@
 /**
  * The scenarios of the real-process tester (issue 6): the classic seventeen (0–16), four new
- * ones (17–20), and the durability scenarios of issue 13 (21 onwards: whole-cluster restarts). Each starts a fresh cluster of `synod lock-server` processes, grows it one node at
+ * ones (17–20), and the durability scenarios of issue 13 (21 onwards: whole-cluster restarts, a member on a wiped data directory). Each starts a fresh cluster of `synod lock-server` processes, grows it one node at
  * a time (views [n1], [n1,n2], … so the history is known), injects its faults, and checks the
  * content of the views on every node — exact member lists in order, the same history everywhere,
  * the primary — plus, where it runs load, the lock tester's verdict and the background load's.

@@ -1,12 +1,15 @@
 /**
  * Tester scenarios about durable state (issue 13): whole clusters SIGKILLed (a power cut) or
  * SIGTERMed (a rollout) and restarted on their data directories, a cluster of one restarted, and
- * a removed node that holds the only complete state coming back. After each, the cluster must
- * serve again by itself within `restartServeTimeoutMs`, with every lock held by whom it was, the
- * fencing-token counter above every token granted before, and the same state on every replica.
+ * a removed node that holds the only complete state coming back; and a member restarted on a
+ * wiped data directory, which is a new member (a new disk id), not the one the views list. After
+ * each, the cluster must serve again by itself within `restartServeTimeoutMs`, with every lock
+ * held by whom it was, the fencing-token counter above every token granted before, and the same
+ * state on every replica.
  */
 import type { NodeProcess } from '../../harness/node-process.js';
 import type { NodeStatus } from '../../../src/node/status.js';
+import { addressOf } from '../../../src/env/types.js';
 import type { TesterCluster } from '../cluster.js';
 import { expectLocksKept, holdLocks, tokenMark } from '../held-locks.js';
 import { check } from '../report.js';
@@ -66,6 +69,13 @@ async function wholeClusterRestart(c: TesterCluster, signal: NodeJS.Signals, pre
   await Promise.all(c.nodes.map((n) => c.restart(n)));
   await servesAgain(c, `${signal} of every node`, restartedAt, vid);
   await expectLocksKept(c, held, mark);
+}
+
+/** `n`'s member id (`MemberId`) as it reports it, checked to be of its address. */
+async function memberIdOf(c: TesterCluster, n: NodeProcess): Promise<string> {
+  const { member } = await c.status(n);
+  check(addressOf(member) === n.address, `${c.label(n)} reports member id ${member}, not one of its address ${n.address}`);
+  return member;
 }
 
 /** The view every node agrees on now (through n1's status). */
@@ -168,6 +178,49 @@ export const restartScenarios: readonly Scenario[] = [
       await c.restart(A);
       await c.expectView([A], { history: [[A]], primary: A, timeoutMs: restartServeTimeoutMs });
       await expectLocksKept(c, held, mark);
+      await c.expectSameState(c.nodes);
+    },
+  },
+  {
+    number: 25,
+    name: 'a backup SIGKILLed under lock load, its data directory deleted, restarted with --join: a new member, removed and re-added, every lock kept',
+    nodes: 3,
+    nodeArgs,
+    async run(c) {
+      // Proves a lost disk is recognised, not trusted: n3 comes back under a new disk id, its old id is removed, the new one added with the whole state.
+      await c.grow();
+      const [A, B, C] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
+      const G = c.growth();
+      const old = await memberIdOf(c, C);
+      check(old !== C.address, `n3 joined with a new data directory but is listed as ${old}, without a disk id`);
+      await underLoad(c, async () => {
+        const held = await holdLocks(c, 'wipe');
+        const mark = await tokenMark(c, 'wipe-mark');
+        await c.kill(C, 'SIGKILL');
+        c.wipe(C);
+        await c.restart(C, ['--join', A.address]);
+        await c.expectView([A, B, C], { history: [...G, [A, B], [A, B, C]], primary: A, timeoutMs: restartServeTimeoutMs });
+        await expectLocksKept(c, held, mark);
+      }, lockTests);
+      const renewed = await memberIdOf(c, C);
+      check(renewed !== old && renewed !== C.address, `n3 restarted on a wiped data directory reports member id ${renewed}, not a new disk id (it was ${old})`);
+      for (const n of c.nodes) {
+        const { memberIds } = await c.status(n);
+        check(memberIds.includes(renewed) && !memberIds.includes(old), `${c.label(n)}'s view lists ${memberIds.join(',')}: not n3's new id ${renewed} without its old ${old}`);
+      }
+      // The two views as Paxos decided them: the old disk's member removed, the new disk's added.
+      // Read raw from the control service: member ids as Paxos decided them, disk ids included.
+      const ids = async (vid: number): Promise<string[] | null> =>
+        (await A.control<{ slot?: { decided?: { members?: string[] } } }>('PaxosStatus', { instance: vid })).slot?.decided?.members ?? null;
+      const removal = await ids(G.length + 1);
+      const addition = await ids(G.length + 2);
+      check(removal !== null && !removal.includes(old) && !removal.some((m) => addressOf(m) === C.address),
+        `view ${G.length + 1} is ${JSON.stringify(removal)}: it should drop n3's old id ${old}`);
+      check(addition !== null && addition.at(-1) === renewed, `view ${G.length + 2} is ${JSON.stringify(addition)}: it should add n3's new id ${renewed}`);
+      check(c.log(C).includes(`lists this address as ${old}, but this data directory is ${renewed}`),
+        `n3's log does not say that the views list its address as ${old}, not as its new data directory ${renewed}`);
+      c.note(`n3 was ${old}, is ${renewed}: views ${G.length + 1} ${JSON.stringify(removal)} and ${G.length + 2} ${JSON.stringify(addition)}`);
+      await c.checkAgreement();
       await c.expectSameState(c.nodes);
     },
   },
