@@ -25,6 +25,8 @@ export type Outgoing<M, A> = PeerSend<M> | Answer<A>;
  * world must do. The shell (`shell.ts`) then carries the effects out in this order:
  *   1. `halt`: a crash breakpoint fired; nothing else of this batch happens;
  *   2. timers and volatile sends, at once (they promise nothing durable);
+ *   2b. `sendAhead`: messages to peers, once the records of earlier batches are durable, without
+ *      waiting for this batch's own records;
  *   3. `persist`: records appended, and waited on until durable;
  *   4. `send` and `answer`: messages to peers and answers to clients, in the order recorded,
  *      which may depend on those records (and on all earlier ones);
@@ -40,6 +42,8 @@ export class Outbox<M, R = never, A = never> {
   /** Messages to peers and answers to clients, in the order recorded (the shell keeps that order). */
   readonly outgoing: Array<Outgoing<M, A>> = [];
   readonly volatileSends: Array<PeerSend<M>> = [];
+  /** Messages to peers that wait for earlier batches' records only (see `sendAhead`). */
+  readonly aheadSends: Array<PeerSend<M>> = [];
   readonly upcalls: Array<() => void> = [];
   readonly timers: Array<{ key: string; delayMs: number | null }> = [];
   haltReason: string | undefined;
@@ -68,6 +72,17 @@ export class Outbox<M, R = never, A = never> {
     this.volatileSends.push({ kind: 'send', to, msg });
   }
 
+  /**
+   * Send to peer `to` once every record persisted by an *earlier* batch is durable, without
+   * waiting for the records of this batch: the write of this batch's records then overlaps the
+   * message's trip. Only for a message whose content does not rest on this batch's records (the
+   * RSM primary's invoke: a backup may hold a request the primary's disk forgot, see
+   * `RsmRecord`'s `stamped`). It may overtake this batch's other sends and answers.
+   */
+  sendAhead(to: NodeId, msg: M): void {
+    this.aheadSends.push({ kind: 'send', to, msg });
+  }
+
   /** Call into the layer above once this batch's records are durable and its sends are out. */
   upcall(call: () => void): void {
     this.upcalls.push(call);
@@ -87,9 +102,9 @@ export class Outbox<M, R = never, A = never> {
     this.haltReason ??= reason;
   }
 
-  /** The messages to peers among `outgoing`, in order (for tests and tools that look at one kind). */
+  /** The messages to peers: those sent ahead, then those among `outgoing`, in order (for tests and tools that look at one kind). */
   get sends(): Array<PeerSend<M>> {
-    return this.outgoing.filter((o): o is PeerSend<M> => o.kind === 'send');
+    return [...this.aheadSends, ...this.outgoing.filter((o): o is PeerSend<M> => o.kind === 'send')];
   }
 
   /** The answers among `outgoing`, in order. */

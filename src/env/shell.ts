@@ -114,36 +114,50 @@ export class LayerShell<M, R = never, Q = never, A = never> {
   }
 
   /**
-   * The durable part of a batch: volatile sends leave at once; records are appended, and the
-   * batch's sends and upcalls are released once the log says they are durable.
+   * The durable part of a batch: volatile sends leave at once; sends ahead once what earlier
+   * batches appended is durable; then the batch's records are appended, and its sends and
+   * upcalls are released once the log says they are durable.
    */
   #persist(out: Outbox<M, R, A>, release: () => void): void {
-    const { executor, log, mutations } = this.#deps;
+    const { log, mutations } = this.#deps;
     for (const o of out.volatileSends) this.#route(o);
     if (mutations?.sendBeforeDurable === true) {
+      for (const o of out.aheadSends) this.#route(o);
       for (const o of out.outgoing) this.#route(o);
+      out.aheadSends.length = 0;
       out.outgoing.length = 0; // sent already: the release below sends nothing more
     }
     if (log === null) {
       invariant(out.records.length === 0, 'a layer without a durable log asked to persist records');
+      for (const o of out.aheadSends) this.#route(o);
       release();
       return;
+    }
+    if (out.aheadSends.length > 0) {
+      // Issued before this batch's records are appended, so it waits only for earlier ones.
+      const ahead = out.aheadSends;
+      log.sync((err) => this.#afterSync(err, () => {
+        for (const o of ahead) this.#route(o);
+      }));
     }
     for (const record of out.records) log.append(record);
     if (out.records.length === 0 && out.outgoing.length === 0 && out.upcalls.length === 0) return;
     // Even a batch that persisted nothing waits here: its messages may rest on records an
     // earlier batch appended, and the log calls back in order, after those are durable.
-    log.sync((err) =>
-      executor.submit(() => {
-        if (this.#core.halted) return;
-        if (err !== undefined) {
-          this.stop();
-          this.#deps.onHalt(`durable log sync failed: ${err.message}`);
-          return;
-        }
-        release();
-      }),
-    );
+    log.sync((err) => this.#afterSync(err, release));
+  }
+
+  /** A sync called back: `then` runs as an executor task, unless the layer stopped or the disk failed (then it stops). */
+  #afterSync(err: Error | undefined, then: () => void): void {
+    this.#deps.executor.submit(() => {
+      if (this.#core.halted) return;
+      if (err !== undefined) {
+        this.stop();
+        this.#deps.onHalt(`durable log sync failed: ${err.message}`);
+        return;
+      }
+      then();
+    });
   }
 
   #route(o: Outgoing<M, A>): void {

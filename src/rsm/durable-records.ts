@@ -16,6 +16,17 @@ import type { Viewstamp } from './viewstamp.js';
  * - `executed`: the request stamped `vs` was executed here (a new request, a retry answered from
  *   the client table, a table refusal, a sweep: every call that changes the state or the table).
  *   Handlers are deterministic, so executing it again on replay rebuilds the same state and table;
+ * - `stamped`: the serving primary stamped the request at `vs` and sent it to its backups. It is
+ *   written as the invoke leaves, so that its fsync overlaps the backups' (the invoke does not
+ *   wait for it: `Outbox.sendAhead`), and the primary appends nothing more when the request
+ *   executes: its reply waits for this record like any later message. On replay a `stamped`
+ *   record is executed like an `executed` one. So the disk of a primary may be ahead of what it
+ *   executed, and of its backups, by requests that no backup acknowledged yet; that is a state
+ *   of the view's own history (only its primary stamps in it), and the primary's memory catches
+ *   up with its disk before anything rests on the difference (it executes what it stamped when
+ *   it leaves the view: `Pipeline.abandon`). Such a state is like a backup's that executed
+ *   invokes the next view never adopted: the next view's sync picks the most advanced complete
+ *   state, and a state off the adopted history is replaced whole, never extended;
  * - `normal`: the state held became view `vid`'s state (the replica turned normal in `vid`).
  *   Persisted before the replica acknowledges or serves anything in `vid`, so that the
  *   complete-state rule (`ReplicatedState.completeIn`) survives restarts;
@@ -31,6 +42,7 @@ import type { Viewstamp } from './viewstamp.js';
 export type RsmRecord =
   | { readonly kind: 'genesis' }
   | { readonly kind: 'executed'; readonly vs: Viewstamp; readonly request: Request }
+  | { readonly kind: 'stamped'; readonly vs: Viewstamp; readonly request: Request }
   | { readonly kind: 'normal'; readonly vid: number }
   | RsmSnapshotRecord;
 
@@ -61,7 +73,7 @@ export interface DurableReplicaState {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** One log record as bytes (UTF-8 JSON; an executed request as the wire's `invoke` body). */
+/** One log record as bytes (UTF-8 JSON; an executed request as the wire's `invoke` body, a stamped one inside `{"stamped": …}`). */
 export function encodeRsmRecord(r: RsmLogRecord): Uint8Array {
   switch (r.kind) {
     case 'genesis':
@@ -70,6 +82,8 @@ export function encodeRsmRecord(r: RsmLogRecord): Uint8Array {
       return encoder.encode(JSON.stringify({ normal: { vid: r.vid } }));
     case 'executed':
       return encoder.encode(JSON.stringify(encodeReplicaMessage({ kind: 'invoke', vs: r.vs, request: r.request })));
+    case 'stamped':
+      return encoder.encode(JSON.stringify({ stamped: encodeReplicaMessage({ kind: 'invoke', vs: r.vs, request: r.request }) }));
   }
 }
 
@@ -88,7 +102,11 @@ export function decodeRsmRecord(bytes: Uint8Array): RsmLogRecord {
     const m = decodeReplicaMessage(o);
     if (m.kind === 'invoke') return { kind: 'executed', vs: m.vs, request: m.request };
   }
-  throw new InvalidMessageError('record', 'not a genesis, normal or executed record');
+  if (o['stamped'] !== undefined) {
+    const m = decodeReplicaMessage(object(o['stamped'], 'stamped'));
+    if (m.kind === 'invoke') return { kind: 'stamped', vs: m.vs, request: m.request };
+  }
+  throw new InvalidMessageError('record', 'not a genesis, normal, executed or stamped record');
 }
 
 /** The first line of a snapshot file, before the state stream: what the store needs to find the log behind it. */

@@ -118,9 +118,14 @@ export class ReplicatedState<S> {
           if (this.#state === null) broken(`normal in view ${record.vid} without a state`);
           this.#syncedVid = record.vid;
           break;
+        case 'stamped':
         case 'executed': {
           const last = this.#last;
           if (last === null) return broken(`${formatViewstamp(record.vs)} executed without a state`);
+          // A primary persists its stamped requests again after a compaction's snapshot
+          // (`ReplicaJournal.executed`); when that snapshot never became durable, the older
+          // generation replayed before them holds them already.
+          if (record.kind === 'stamped' && record.vs.vid === last.vid && record.vs.seqno <= last.seqno) break;
           const follows = record.vs.vid === last.vid ? record.vs.seqno === last.seqno + 1 : compareViewstamps(record.vs, last) > 0 && record.vs.seqno === 1;
           if (!follows) broken(`${formatViewstamp(record.vs)} does not follow the state`);
           this.execute(record.vs, record.request);

@@ -8,6 +8,7 @@ import type { ClientAnswer, Request } from './messages.js';
 import { type RsmMutations, type RsmOutbox, rsmTimers } from './replica-deps.js';
 import { requestBytes } from './request-bytes.js';
 import { Retransmitter, type Unacked } from './retransmit.js';
+import type { StampedRequest } from './replica-journal.js';
 import type { Viewstamp } from './viewstamp.js';
 
 /** A request the primary stamped and has not executed yet. */
@@ -32,8 +33,13 @@ export interface PipelineDeps {
   readonly backups: readonly NodeId[];
   readonly options: RsmOptions;
   readonly mutations: RsmMutations;
-  /** Executes a request whose turn came, at `vs`; returns what the client table decided. */
-  readonly execute: (vs: Viewstamp, request: Request, digest: string, out: RsmOutbox) => Execution;
+  /** Records that `request` was stamped at `vs` (`ReplicaJournal.stamped`), as its invokes leave. */
+  readonly stamp: (vs: Viewstamp, request: Request, out: RsmOutbox) => void;
+  /**
+   * Executes a request whose turn came, at `vs`; returns what the client table decided.
+   * `stampedAfter` lists the requests stamped after it, not executed yet (see `ReplicaJournal.executed`).
+   */
+  readonly execute: (vs: Viewstamp, request: Request, digest: string, out: RsmOutbox, stampedAfter: () => Iterable<StampedRequest>) => Execution;
   /** After a request executed and its clients were answered (the callbacks it caused). */
   readonly afterExecute: (request: Request, out: RsmOutbox) => void;
 }
@@ -130,7 +136,9 @@ export class Pipeline {
     const digest = requestDigest(r);
     this.#inFlight.set(vs.seqno, { vs, seqno: vs.seqno, request: r, digest, bytes: admission.bytes, acks: new Set(), waiters: [from] });
     this.#byRequest.set(key, vs.seqno);
-    for (const b of backups) out.send(b, { kind: 'invoke', vs, request: r });
+    // The invokes leave without waiting for the stamped record: its fsync overlaps the backups'.
+    this.#deps.stamp(vs, r, out);
+    for (const b of backups) out.sendAhead(b, { kind: 'invoke', vs, request: r });
     this.#retransmit.sent(vs.seqno);
     if (this.#inFlight.size === 1) out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
     this.executeReady(out);
@@ -158,7 +166,7 @@ export class Pipeline {
       this.#byRequest.delete(requestKey(entry.request));
       this.#budget.release(entry.request.clientId, entry.bytes);
       this.#retransmit.forget(entry.vs.seqno);
-      const execution = this.#deps.execute(entry.vs, entry.request, entry.digest, out);
+      const execution = this.#deps.execute(entry.vs, entry.request, entry.digest, out, () => this.#stampedInFlight());
       this.#executed = entry.vs.seqno;
       const r = entry.request;
       const answer = answerOf(r, execution);
@@ -166,6 +174,11 @@ export class Pipeline {
       this.#deps.afterExecute(r, out);
     }
     if (this.#inFlight.size === 0) out.cancelTimer(rsmTimers.invokeRetry);
+  }
+
+  /** The requests in flight, in seqno order (stamped, not executed yet). */
+  *#stampedInFlight(): Iterable<StampedRequest> {
+    for (const entry of this.#inFlight.values()) yield { vs: entry.vs, request: entry.request };
   }
 
   /** The retransmit timer (every `invokeRetryMs` while requests are in flight): re-sends what is due. */
@@ -186,11 +199,21 @@ export class Pipeline {
     out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
   }
 
-  /** The view is being left: every client still waiting is told to retry; nothing more executes. */
+  /**
+   * The view is being left: every request still in flight executes here now, without an answer
+   * (its stamped record is on this disk, or will be before anything later leaves: a restart would
+   * execute it too, so the state held is kept equal to the one the disk holds); every client
+   * still waiting is told to retry (a retry finds the outcome in the client table wherever this
+   * state is adopted). Nothing more executes.
+   */
   abandon(out: RsmOutbox): void {
-    for (const entry of this.#inFlight.values()) {
+    for (let entry = this.#inFlight.get(this.#executed + 1); entry !== undefined; entry = this.#inFlight.get(this.#executed + 1)) {
+      this.#inFlight.delete(entry.vs.seqno);
+      this.#deps.execute(entry.vs, entry.request, entry.digest, out, () => this.#stampedInFlight());
+      this.#executed = entry.vs.seqno;
       for (const to of entry.waiters) answerBusy(out, to, entry.request, this.#deps.options.busyRetryAfterMs, 'the view changed; retry');
     }
+    invariant(this.#inFlight.size === 0, () => `${this.#inFlight.size} requests in flight after ${this.#deps.vid}.${this.#executed} were never stamped in order`);
     this.#inFlight.clear();
     this.#byRequest.clear();
     this.#budget.clear();

@@ -65,6 +65,11 @@ export interface RsmMutations {
   readonly resendWholeWindow?: boolean;
   /** A replica sends acknowledgements and replies before the requests they rest on are durable. */
   readonly ackBeforeDurable?: boolean;
+  /**
+   * The serving primary keeps no record of what it stamps (`RsmRecord`'s `stamped`), so it
+   * replies to requests its own disk does not hold: a restart forgets them.
+   */
+  readonly stampNotDurable?: boolean;
   /** A snapshot replaces the log behind it before the snapshot is durable (`RsmStoreMutations`). */
   readonly snapshotWithoutFsync?: boolean;
 }

@@ -3,9 +3,15 @@ import type { Execution, Outcome } from './client-table.js';
 import type { DurableReplicaState, RsmSnapshotRecord } from './durable-records.js';
 import type { ReplicatedState } from './execution.js';
 import type { Request } from './messages.js';
-import type { ReplicaObserver, RsmOutbox } from './replica-deps.js';
+import type { ReplicaObserver, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { requestBytes } from './request-bytes.js';
 import type { Viewstamp } from './viewstamp.js';
+
+/** A request the serving primary stamped and has not executed yet. */
+export interface StampedRequest {
+  readonly vs: Viewstamp;
+  readonly request: Request;
+}
 
 /**
  * What a replica writes to its durable store as its state changes (design §4, durability; the
@@ -20,17 +26,19 @@ export class ReplicaJournal<S> {
   readonly #held: ReplicatedState<S>;
   readonly #options: RsmOptions;
   readonly #observer: ReplicaObserver;
+  readonly #mutations: RsmMutations;
   /** A genesis replica has not persisted its `genesis` record yet (it does with its first batch). */
   #genesisPending: boolean;
   #since = { requests: 0, bytes: 0 };
 
   /** `restored`: what the replica was rebuilt from (its executed records count towards the next snapshot). */
-  constructor(held: ReplicatedState<S>, options: RsmOptions, observer: ReplicaObserver, genesis: boolean, restored: DurableReplicaState | undefined) {
+  constructor(held: ReplicatedState<S>, options: RsmOptions, observer: ReplicaObserver, mutations: RsmMutations, genesis: boolean, restored: DurableReplicaState | undefined) {
     this.#held = held;
+    this.#mutations = mutations;
     this.#options = options;
     this.#observer = observer;
     this.#genesisPending = genesis && held.state !== null;
-    for (const r of restored?.records ?? []) if (r.kind === 'executed') this.#counted(r.request);
+    for (const r of restored?.records ?? []) if (r.kind === 'executed' || r.kind === 'stamped') this.#counted(r.request);
   }
 
   /** The first batch of a genesis replica: its initial state, before anything it ever sends. */
@@ -53,14 +61,31 @@ export class ReplicaJournal<S> {
     out.upcall(() => this.#observer.installed?.(last));
   }
 
-  /** Records an execution (`ReplicatedState.execute` decided it); a snapshot when one is due; the observer told. */
-  executed(vs: Viewstamp, request: Request, execution: Execution, out: RsmOutbox): Execution {
-    out.persist({ kind: 'executed', vs, request });
+  /**
+   * The serving primary stamped `request` at `vs` (see `RsmRecord`'s `stamped`): its record, in
+   * the batch whose invokes leave ahead of it. Its reply, a later message, waits for it.
+   */
+  stamped(vs: Viewstamp, request: Request, out: RsmOutbox): void {
+    if (this.#mutations.stampNotDurable === true) return;
+    out.persist({ kind: 'stamped', vs, request });
+  }
+
+  /**
+   * Records an execution (`ReplicatedState.execute` decided it); a snapshot when one is due; the
+   * observer told. `stampedAfter` is set when the request executes on the primary that stamped
+   * it: its `stamped` record stands for the execution, so nothing more is appended, and a
+   * compaction's snapshot (which lets the log behind it go) is followed by the `stamped` records
+   * of the requests stamped after this one and not executed yet (`stampedAfter()`, in seqno order),
+   * so that the disk keeps every stamped request.
+   */
+  executed(vs: Viewstamp, request: Request, execution: Execution, out: RsmOutbox, stampedAfter?: () => Iterable<StampedRequest>): Execution {
+    if (stampedAfter === undefined) out.persist({ kind: 'executed', vs, request });
     if (this.#counted(request)) {
       const snapshot = this.#held.snapshotRecord('compaction');
       if (snapshot !== null) {
         out.persist(snapshot);
         this.#since = { requests: 0, bytes: 0 };
+        if (stampedAfter !== undefined) for (const s of stampedAfter()) this.stamped(s.vs, s.request, out);
       }
     }
     const outcome: Outcome = execution.kind === 'ran' || execution.kind === 'retry' ? execution.outcome

@@ -15,7 +15,7 @@ import { PrimarySync } from './primary-sync.js';
 import { BackupSync, type SyncContext } from './recovery.js';
 import type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { rsmTimers } from './replica-deps.js';
-import { ReplicaJournal } from './replica-journal.js';
+import { ReplicaJournal, type StampedRequest } from './replica-journal.js';
 import { type Viewstamp, formatViewstamp } from './viewstamp.js';
 
 export type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
@@ -86,7 +86,7 @@ export class Replica<S> {
     this.#held = new ReplicatedState(this.#app, deps.logger, this.#mutations, deps.genesis, limits, { requests: o.catchUpRequests, bytes: o.catchUpBytes });
     const durable = deps.genesis ? undefined : deps.durable;
     if (durable !== undefined) this.#held.restore(durable, o.maxStateTransferBytes);
-    this.#journal = new ReplicaJournal(this.#held, o, this.#observer, deps.genesis, durable);
+    this.#journal = new ReplicaJournal(this.#held, o, this.#observer, this.#mutations, deps.genesis, durable);
     this.#observer.restored?.(this.#held.last);
   }
 
@@ -307,7 +307,8 @@ export class Replica<S> {
       backups: this.#backups(),
       options: this.#options,
       mutations: this.#mutations,
-      execute: (vs, request, digest, out) => this.#execute(vs, request, out, digest),
+      stamp: (vs, request, out) => this.#journal.stamped(vs, request, out),
+      execute: (vs, request, digest, out, stampedAfter) => this.#execute(vs, request, out, digest, stampedAfter),
       // synod's own procedures (the table's sweeps) are none of the app's business.
       afterExecute: (r, out) => {
         if (!isReservedProc(r.proc)) this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
@@ -433,9 +434,12 @@ export class Replica<S> {
     mode.pipeline.executeReady(out);
   }
 
-  /** Executes one request at `vs` (the caller keeps the order), persists it, and tells the observer. */
-  #execute(vs: Viewstamp, request: Request, out: RsmOutbox, digest?: string): Execution {
+  /**
+   * Executes one request at `vs` (the caller keeps the order), persists it (on the primary that
+   * stamped it, its `stamped` record stands for it: `stampedAfter` is set), and tells the observer.
+   */
+  #execute(vs: Viewstamp, request: Request, out: RsmOutbox, digest?: string, stampedAfter?: () => Iterable<StampedRequest>): Execution {
     invariant(vs.vid === this.#vid, () => `${this.#self} executing ${formatViewstamp(vs)} in view ${this.#vid}`);
-    return this.#journal.executed(vs, request, this.#held.execute(vs, request, digest), out);
+    return this.#journal.executed(vs, request, this.#held.execute(vs, request, digest), out, stampedAfter);
   }
 }

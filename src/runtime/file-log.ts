@@ -63,7 +63,8 @@ type Phase = 'new' | 'loading' | 'open' | 'closed';
  * records as one batch with a single positional write, fdatasyncs, and then calls those syncs
  * back in order (beyond `batchTargetBytes`, 64 MiB: several batches, each written and
  * fdatasynced in turn). Flushes run one at a time (an async-mutex); syncs issued while one is in
- * flight share the next.
+ * flight share the next, but for a sync with nothing appended since that flush took its batch:
+ * it is called back with that flush (`#riders`).
  */
 export class FileLog implements DurableLog {
   readonly #path: string;
@@ -78,6 +79,12 @@ export class FileLog implements DurableLog {
   #frameBytes = 0;
   /** Syncs issued since the last flush took its batch; the next flush calls them back. */
   #waiting: SyncCallback[] = [];
+  /**
+   * Syncs issued while a flush was writing, with nothing appended since it took its batch and no
+   * other flush scheduled: that flush covers them, so it calls them back after its own (they were
+   * issued after its own, and before any sync of the next flush, so the order holds).
+   */
+  #riders: SyncCallback[] = [];
   /** A flush is scheduled that has not taken its batch yet (it may be waiting for the mutex). */
   #flushScheduled = false;
   /** Flushes scheduled whose callbacks have not all run yet. While above 0, `sync` must queue. */
@@ -132,6 +139,12 @@ export class FileLog implements DurableLog {
     if (this.#frameBytes === 0 && this.#flushesUnfinished === 0) {
       // Nothing to make durable and no earlier sync still waiting, so answering now keeps the order.
       done(this.#failure);
+      return;
+    }
+    if (this.#frameBytes === 0 && !this.#flushScheduled) {
+      // A flush is writing and everything appended is in it: no need to wait for another one
+      // (a message sent ahead of a batch's records, say, leaves once the records before it are durable).
+      this.#riders.push(done);
       return;
     }
     this.#waiting.push(done);
@@ -194,6 +207,8 @@ export class FileLog implements DurableLog {
     // issued from inside a callback queues behind the rest of this batch instead of overtaking it.
     try {
       for (const done of callbacks) done(this.#failure);
+      // Riders of this flush, including any a callback above issued (read until none is left).
+      for (let done = this.#riders.shift(); done !== undefined; done = this.#riders.shift()) done(this.#failure);
     } finally {
       this.#flushesUnfinished--;
     }

@@ -104,6 +104,37 @@ describe('FileLog on disk: batches and group commit', () => {
     });
   });
 
+  test('a sync with nothing appended since the flush in flight took its batch is answered with that flush, not the next', async () => {
+    // What lets a message sent ahead of a batch's records leave once the earlier ones are durable.
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'rider.log');
+      const disk = new InstrumentedDisk();
+      const log = new FileLog(path, { logger: silentLogger, openForWrite: disk.openForWrite });
+      log.load();
+      const releaseFirst = disk.holdWrites();
+      const order: number[] = [];
+      const synced = (n: number): Promise<Error | undefined> => new Promise((resolve) => log.sync((err) => {
+        order.push(n);
+        resolve(err);
+      }));
+      log.append(text('record 0'));
+      const first = synced(0);
+      await disk.writeStarted();
+      const rider = synced(1); // nothing appended since the flush in flight took record 0
+      log.append(text('record 2'));
+      const next = synced(2);
+      const releaseNext = disk.holdWrites();
+      releaseFirst();
+      await disk.writeStarted(); // the next flush (record 2) is writing, held
+      assert.deepEqual(order, [0, 1], 'the rider was answered with the first flush');
+      releaseNext();
+      assert.deepEqual(await Promise.all([first, rider, next]), [undefined, undefined, undefined]);
+      assert.deepEqual(order, [0, 1, 2]);
+      assert.equal(disk.datasyncs, 2);
+      await log.close();
+    });
+  });
+
   test('a failed datasync poisons the log: waiting syncs, later syncs and close all get the error', async () => {
     await withTempDir(async (dir) => {
       const path = join(dir, 'poison.log');

@@ -65,6 +65,14 @@ test('acknowledging before the request is durable is caught losing an acknowledg
   console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
 });
 
+test('a primary that keeps no record of what it stamps is caught losing an acknowledged request within 500 seeds', () => {
+  // Its replies then rest on the backups' disks alone: once a view shrinks to members that never
+  // got a request (or the primary restarts as the most advanced complete holder), it is gone.
+  const caught = firstCaught('acknowledged request lost', 500, (seed) => runRsmSimulation({ seed, mutations: { stampNotDurable: true } }));
+  assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
 test('dropping the log behind a snapshot before the snapshot is durable is caught within 500 seeds: the node refuses to start', () => {
   // A crash then leaves a log that does not continue the snapshot on the disk: the node names the
   // damage and refuses to start rather than serve a state it cannot prove.

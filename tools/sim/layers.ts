@@ -26,7 +26,7 @@ type Runner = (opts: RunOptions) => RunResult;
 
 /** The RSM's test-only mutations (rsm and lock runs: the same stack under another app). */
 const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'no-expired-refusal', 'strict-completeness', 'send-before-durable',
-  'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id'];
+  'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id', 'stamp-not-durable'];
 
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
@@ -105,6 +105,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       ackBeforeDurable: o.mutations?.includes('ack-before-durable') === true,
       snapshotWithoutFsync: o.mutations?.includes('snapshot-without-fsync') === true,
       wipeKeepsMemberId: o.mutations?.includes('wipe-keeps-member-id') === true,
+      stampNotDurable: o.mutations?.includes('stamp-not-durable') === true,
     },
   });
   return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };

@@ -1,0 +1,115 @@
+// The serving primary's own durable record of a request (a `stamped` record) is written while the
+// invoke is out, and what the primary holds in memory never differs from what its disk replays.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type TestState, testApp } from '../../src/apps/test-app.js';
+import type { Admission, SelfStatus } from '../../src/config/view-manager.js';
+import { silentLogger } from '../../src/env/logger.js';
+import { Outbox } from '../../src/env/outbox.js';
+import { ReturnAddress } from '../../src/env/transport.js';
+import type { Members } from '../../src/env/types.js';
+import { type RsmOptions, rsmOptions } from '../../src/options.js';
+import type { DurableReplicaState, RsmLogRecord, RsmRecord } from '../../src/rsm/durable-records.js';
+import { decodeRsmRecord, encodeRsmRecord } from '../../src/rsm/durable-records.js';
+import { type Request, newRequest } from '../../src/rsm/messages.js';
+import { Replica, type RsmOutbox } from '../../src/rsm/replica.js';
+
+const append = (seq: number, item: string): Request => newRequest('c', seq, 'append', { item });
+
+/**
+ * The primary `a` of view 1 = [a, b], serving; the test plays backup b and can commit view 2
+ * = [a, b, c]. Every record the replica persists is kept, in order, as its disk would hold them.
+ */
+function servingPrimary(options: Partial<RsmOptions> = {}) {
+  const views: Members[] = [['a', 'b']];
+  const config = {
+    get vid() { return views.length; },
+    get status(): SelfStatus { return 'member'; },
+    members: (vid?: number) => views[(vid ?? views.length) - 1]!,
+    setAdmission: (_a: Admission) => {},
+  };
+  const replica = new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: true, options: rsmOptions(options) });
+  const disk: RsmRecord[] = [];
+  const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
+    const out: RsmOutbox = new Outbox();
+    f(out);
+    disk.push(...out.records);
+    for (const u of out.upcalls) u();
+    return out;
+  };
+  run((out) => replica.onViewCommitted(out));
+  run((out) => replica.onMessage('b', { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1 }, out));
+  assert.equal(replica.status, 'normal');
+  return {
+    replica,
+    disk,
+    call: (n: number) => run((o) => replica.onClientCall(new ReturnAddress(`r${n}`), { kind: 'invoke', request: append(n, `x${n}`) }, o)),
+    ack: (seqno: number) => run((o) => replica.onMessage('b', { kind: 'invoke-ack', vs: { vid: 1, seqno } }, o)),
+    nextView: () => {
+      views.push(['a', 'b', 'c']);
+      return run((o) => replica.onViewCommitted(o));
+    },
+  };
+}
+
+/** A replica (not the first node) rebuilt from `durable`, as a restart would. */
+function restored(durable: DurableReplicaState): Replica<TestState> {
+  const config = { get vid() { return 0; }, get status(): SelfStatus { return 'outside'; }, members: () => [], setAdmission: () => {} };
+  return new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: false, durable, options: rsmOptions({}) });
+}
+
+const logRecords = (disk: readonly RsmRecord[]): RsmLogRecord[] => disk.filter((r): r is RsmLogRecord => r.kind !== 'snapshot');
+
+test('the invoke leaves ahead of the stamped record, and the reply follows the acknowledgement with nothing more to persist', () => {
+  const p = servingPrimary();
+  const stamped = p.call(1);
+  assert.deepEqual(stamped.records, [{ kind: 'stamped', vs: { vid: 1, seqno: 1 }, request: append(1, 'x1') }]);
+  assert.deepEqual(stamped.aheadSends.map((s) => [s.to, s.msg.kind]), [['b', 'invoke']], 'the invoke does not wait for the record');
+  assert.deepEqual(stamped.outgoing, []);
+  const acked = p.ack(1);
+  assert.deepEqual(acked.records, [], 'the stamped record stands for the execution');
+  assert.deepEqual(acked.answers.map((a) => a.answer.kind), ['executed']);
+});
+
+test('a stamped record reads back as it was written', () => {
+  const r: RsmLogRecord = { kind: 'stamped', vs: { vid: 3, seqno: 7 }, request: append(2, 'y') };
+  assert.deepEqual(decodeRsmRecord(encodeRsmRecord(r)), r);
+});
+
+test('a primary that leaves its view executes what it stamped, so its state is the one its disk replays', () => {
+  // Without it, the replica would report and serve a state behind its own disk's: after a
+  // restart it would hold requests its earlier life never told anyone of, and diverge.
+  const p = servingPrimary();
+  p.call(1);
+  p.call(2);
+  p.call(3);
+  p.ack(1);
+  assert.deepEqual(p.replica.lastExecuted, { vid: 1, seqno: 1 });
+  const left = p.nextView();
+  assert.deepEqual(p.replica.lastExecuted, { vid: 1, seqno: 3 });
+  assert.deepEqual(left.answers.map((a) => [String(a.to), a.answer.kind]), [['r2', 'busy'], ['r3', 'busy']], 'unanswered: the clients retry');
+  const replayed = restored({ snapshot: null, records: logRecords(p.disk) });
+  assert.deepEqual(replayed.lastExecuted, { vid: 1, seqno: 3 });
+  assert.deepEqual(replayed.snapshotBytes(), p.replica.snapshotBytes());
+});
+
+test('a compaction on the primary is followed by the stamped records still in flight, and a replay that misses the snapshot skips them', () => {
+  const p = servingPrimary({ snapshotEveryRequests: 1 });
+  p.call(1);
+  p.call(2);
+  p.call(3);
+  const acked = p.ack(1);
+  assert.deepEqual(acked.records.map((r) => (r.kind === 'stamped' ? `stamped ${r.vs.seqno}` : r.kind)), ['snapshot', 'stamped 2', 'stamped 3']);
+  p.nextView();
+  // The snapshot made durable: replay starts from it and the records after it.
+  const at = p.disk.lastIndexOf(acked.records[0]!);
+  const snapshot = p.disk[at]!;
+  assert.equal(snapshot.kind, 'snapshot');
+  const fromSnapshot = restored({ snapshot: { state: snapshot.state, syncedVid: snapshot.syncedVid }, records: logRecords(p.disk.slice(at + 1)) });
+  assert.deepEqual(fromSnapshot.snapshotBytes(), p.replica.snapshotBytes());
+  // The snapshot lost in a crash: the older generation, then the newer one, are replayed; the
+  // stamped records written again after the snapshot repeat what the older one holds.
+  const fromLog = restored({ snapshot: null, records: logRecords(p.disk) });
+  assert.deepEqual(fromLog.lastExecuted, { vid: 1, seqno: 3 });
+  assert.deepEqual(fromLog.snapshotBytes(), p.replica.snapshotBytes());
+});
