@@ -22,9 +22,9 @@ export interface ValueRule {
   /** Why `value` cannot be decided after `previous` (the value of the instance before), or null when it can. */
   valueProblem(previous: PaxosValue | undefined, value: PaxosValue): string | null;
   /**
-   * Why `sender` may not prepare, accept or announce a decision for an instance whose acceptors are
-   * `acceptors` (the value of the instance before), or null when it may. Asked only when this node
-   * knows `acceptors`.
+   * Why `sender` (the address a message came from) may not prepare, accept or announce a decision
+   * for an instance whose acceptors are `acceptors` (the value of the instance before: member ids,
+   * see `MemberId`), or null when it may. Asked only when this node knows `acceptors`.
    */
   senderProblem(sender: NodeId, acceptors: PaxosValue): string | null;
 }
