@@ -3,9 +3,15 @@ import { majority } from '../paxos/context.js';
 import type { FailureDetector } from './failure-detector.js';
 import type { SelfStatus } from './ports.js';
 
-/** One view change: add or remove one node, and why (for the log). */
+/**
+ * What a view change does: add or remove one node, or refresh (a new view of the same members, in
+ * the same order, after `node` restarted: every layer above starts the view afresh).
+ */
+export type ChangeKind = 'add' | 'remove' | 'refresh';
+
+/** One view change, the node it is about, and why (for the log). */
 export interface ViewChange {
-  readonly change: 'add' | 'remove';
+  readonly change: ChangeKind;
   readonly node: NodeId;
   readonly reason: string;
 }
@@ -39,9 +45,11 @@ export interface ChangeContext {
  * processes, while waiting for the silent ones could be forever. With a replicated app above,
  * this is off when the app's state lives in memory only: a "dead" member may just be unreachable
  * for a while (a restarted node's peers need time to reconnect) and hold the only copy of the
- * app's state. With durable state (`durableAbove`), every restarted member holds its state, and
- * when all of them restarted they remove the view's last member, to make a new view in which the
- * replicas sync afresh.
+ * app's state. With durable state (`durableAbove`), every restarted member holds its state: what
+ * it needs is a new view, in which every replica syncs afresh (a restarted primary's new process
+ * never stamps a viewstamp its old one used), not a removal. So a member proposes a refresh (the
+ * same members, a new view) for a restarted member, and when every member restarted (a power cut,
+ * a rollout) the stale members propose one for themselves.
  * A member whose data directory was replaced counts as dead, however lively its address: its disk,
  * and the acceptor on it, are gone (a view that kept it with one other member could never decide
  * again). A joiner at an address the view lists is added only once that member is removed: a view
@@ -66,16 +74,18 @@ export function chooseViewChange(ctx: ChangeContext): ViewChange | null {
   }
   if (status !== 'member') {
     // Every member restarted and all are alive (a full-cluster restart with durable state): a
-    // new view is what they need; removing the last member makes one (it rejoins at once).
-    const last = members[members.length - 1]!;
+    // new view of the same members is what they need.
     const everyoneRestarted = others.length > 0 && others.every((m) => health.staleness(m) !== null && isAlive(m));
-    if (status === 'stale' && ctx.durableAbove && everyoneRestarted && keepsMajority(without(last))) {
-      return { change: 'remove', node: last, reason: 'every member restarted: a new view for their durable states' };
+    if (status === 'stale' && ctx.durableAbove && everyoneRestarted) {
+      return { change: 'refresh', node: self, reason: 'every member restarted: a new view for their durable states' };
     }
     return null;
   }
   for (const m of others) {
     const stale = health.staleness(m);
+    if (stale !== null && stale !== 'replaced' && ctx.durableAbove && isAlive(m)) {
+      return { change: 'refresh', node: m, reason: `${stale === 'reported' ? 'restarted while listed' : 'new incarnation'}: a new view for its durable state` };
+    }
     if (stale !== null && keepsMajority(without(m))) {
       const reason = stale === 'reported' ? 'restarted while listed' : stale === 'replaced' ? 'its data directory was replaced' : 'new incarnation';
       return { change: 'remove', node: m, reason };

@@ -10,12 +10,13 @@ interface PeerHealth {
   lastSameView: number;
   /** Its incarnation as first heard while it was listed; a different one means it restarted. */
   incarnation: string | null;
-  /** Why it must be removed and re-added although it is alive, if it must. */
+  /** Why it needs a new view although it is alive (removed and re-added, or with durable state a refresh), if it does. */
   stale: Staleness;
 }
 
 /**
- * Why a live member must be removed and re-added: it said so, it came back as a new process, or a
+ * Why a live member needs a new view (removed and re-added; with durable state above, a refresh of
+ * the same members, except a replaced one, which is removed): it said so, it came back as a new process, or a
  * node at its address asked to join with another member id (its data directory was replaced:
  * the member listed is gone for good, whatever the layers above keep on disk).
  */
@@ -113,7 +114,7 @@ export class FailureDetector {
     if (peer.incarnation !== null && peer.incarnation !== m.incarnation && peer.stale === null) {
       peer.stale = 'new-incarnation';
       this.#log.warn({ vid, peer: from, was: peer.incarnation, now: m.incarnation },
-        'config: member restarted (new incarnation); it must be removed and re-added');
+        'config: member restarted (new incarnation); it needs a new view');
     }
     peer.incarnation ??= m.incarnation;
     if (m.stale && peer.stale === null && (!this.#restartsHeal || m.vid === vid)) {

@@ -134,8 +134,9 @@ export interface ViewManagerDeps {
    * false):
    * - a stale member becomes a member again once any view after its restart lists it (every
    *   replica syncs afresh in a new view; its state counts as before);
-   * - when every member of a view of two or more restarted (a full-cluster restart), they remove
-   *   the view's last member, to make that new view (it rejoins at once);
+   * - a restarted member gets a refresh, a new view of the same members (`ChangeKind`), not a
+   *   removal; when every member of a view of two or more restarted (a full-cluster restart),
+   *   they propose that refresh themselves;
    * - a member of a view of one that restarted carries on in its view (it has no backups).
    */
   readonly durableAbove?: boolean;

@@ -107,9 +107,9 @@ export class ViewHistory {
   }
 }
 
-/** `+node` or `-node` (or a description of a larger change, which config itself never proposes). */
+/** `+node`, `-node` or `refresh` (the same members: see `ChangeKind`), or a description of a larger change, which config never proposes. */
 export function describeChange(before: Members, after: Members): string {
   const added = after.filter((m) => !before.includes(m));
   const removed = before.filter((m) => !after.includes(m));
-  return [...added.map((m) => `+${m}`), ...removed.map((m) => `-${m}`)].join(' ') || 'none';
+  return [...added.map((m) => `+${m}`), ...removed.map((m) => `-${m}`)].join(' ') || 'refresh';
 }

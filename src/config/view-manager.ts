@@ -5,7 +5,7 @@ import {
   type ConfigOptions, configOptions,
 } from '../options.js';
 import type { JoinRefusedError } from './app-identity.js';
-import { chooseViewChange } from './change-policy.js';
+import { type ChangeKind, chooseViewChange } from './change-policy.js';
 import { FailureDetector } from './failure-detector.js';
 import { JoinAdmission } from './join-admission.js';
 import { JoinRequest } from './join-request.js';
@@ -22,7 +22,7 @@ export { describeChange } from './view-history.js';
 interface PendingChange {
   /** The view it changes: the proposal is for instance `vid + 1`. */
   readonly vid: number;
-  readonly change: 'add' | 'remove';
+  readonly change: ChangeKind;
   readonly node: NodeId;
 }
 
@@ -151,7 +151,8 @@ export class ViewManager {
     this.#log.info(
       { vid: this.vid, members: this.memberIds(), member: this.#member, status: this.#status, incarnation: this.#deps.incarnation },
       this.#status === 'stale'
-        ? 'config: restarted while listed in the view; asking to be removed and re-added'
+        ? (this.#deps.durableAbove === true ? 'config: restarted while listed in the view; waiting for a new view of its members'
+          : 'config: restarted while listed in the view; asking to be removed and re-added')
         : 'config: started');
     this.#considerEveryoneStale(out);
     out.setTimer(configTimers.tick, this.#options.heartbeatIntervalMs);
@@ -294,16 +295,16 @@ export class ViewManager {
     this.#propose(change.change, change.node, change.reason);
   }
 
-  #propose(change: 'add' | 'remove', node: NodeId, reason: string): boolean {
+  #propose(change: ChangeKind, node: NodeId, reason: string): boolean {
     if (this.#status === 'outside') return false;
     const ids = this.memberIds();
     const id = change === 'add' ? this.#admission.memberIdOf(node) ?? node : node;
     const joined = this.#deps.mutations?.joinerFirst === true ? [id, ...ids] : [...ids, id];
-    const value = change === 'add' ? joined : ids.filter((m) => addressOf(m) !== node);
+    const value = change === 'add' ? joined : change === 'refresh' ? [...ids] : ids.filter((m) => addressOf(m) !== node);
     if (value.length === 0) return false; // the last member is never removed
     const outcome = this.#paxos.propose(this.vid + 1, value);
     this.#log.info({ vid: this.vid, proposed: this.vid + 1, change, node, reason, outcome, members: value },
-      `config: proposing to ${change} ${node} (${reason})`);
+      change === 'refresh' ? `config: proposing a new view of the same members for ${node} (${reason})` : `config: proposing to ${change} ${node} (${reason})`);
     if (outcome === 'started' || outcome === 'in-progress') this.#pending = { vid: this.vid, change, node };
     return outcome === 'started' || outcome === 'in-progress';
   }

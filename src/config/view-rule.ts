@@ -7,7 +7,8 @@ import type { ValueRule } from '../paxos/value-rule.js';
  * - no address listed twice (a member whose data directory was replaced is removed before the
  *   new one is added: `MemberId`);
  * - exactly one member added or removed, the others the same (so the two views overlap: a view
- *   is never empty); the order of a list is the proposer's discipline (joiners at the end,
+ *   is never empty), or the same members in the same order (a refresh: a new view after a member
+ *   restarted with its durable state, which the layers above start afresh); the order of a list is the proposer's discipline (joiners at the end,
  *   removals keeping the order), which the simulator's view-step checker watches, and is not
  *   judged here: no order makes a node stop, while a view that is two changes away, or shares
  *   nobody with the last, breaks what the layers above assume of every view change (the RSM's
@@ -34,12 +35,18 @@ export const viewRule: ValueRule = {
   },
 };
 
-/** Why `next` is not one member away from `previous` (added or removed, the rest the same), or null. */
+/**
+ * Why `next` is not one member away from `previous` (added or removed, the rest the same) nor the
+ * same list (a refresh), or null.
+ */
 export function viewStepProblem(previous: Members, next: Members): string | null {
   const added = next.filter((m) => !previous.includes(m));
   const removed = previous.filter((m) => !next.includes(m));
   const changes = added.length + removed.length;
   if (changes === 1) return null;
+  if (changes === 0) {
+    return next.every((m, i) => m === previous[i]) ? null : `[${next.join(',')}] lists the previous view's members [${previous.join(',')}] in another order`;
+  }
   const shared = next.length - added.length;
   const described = [...added.map((m) => `+${m}`), ...removed.map((m) => `-${m}`)].join(' ') || 'no change';
   return shared === 0

@@ -16,10 +16,12 @@ test('a view one member away from the one before passes, whatever the order of i
   }
 });
 
-test('a view two or more changes away, the same view, or one sharing nobody is refused with the reason', () => {
+test('a view two or more changes away, reordered, listing an address twice, or sharing nobody is refused with the reason; the same view is a refresh', () => {
   assert.equal(viewStepProblem(['a', 'b'], ['a', 'b', 'c', 'd']), '[a,b,c,d] is 2 changes away from the previous view [a,b] (+c +d), not one');
   assert.equal(viewStepProblem(['a', 'b'], ['a', 'c']), '[a,c] is 2 changes away from the previous view [a,b] (+c -b), not one');
-  assert.equal(viewStepProblem(['a', 'b'], ['b', 'a']), '[b,a] is 0 changes away from the previous view [a,b] (no change), not one');
+  assert.equal(viewStepProblem(['a', 'b'], ['b', 'a']), '[b,a] lists the previous view\'s members [a,b] in another order');
+  assert.equal(viewStepProblem(['a', 'b@1'], ['a', 'b@1']), null, 'a refresh: the same members, a new view');
+  assert.equal(viewRule.valueProblem(['a', 'b@1'], ['a', 'b@1', 'b@2']), '[a,b@1,b@2] lists b twice');
   assert.equal(viewStepProblem(['a'], ['b']), '[b] shares no member with the previous view [a]');
   assert.equal(viewStepProblem(['a', 'b'], ['c', 'd', 'e']), '[c,d,e] shares no member with the previous view [a,b]');
   assert.equal(viewRule.valueProblem(undefined, ['a']), 'the previous view is not known');
@@ -29,4 +31,5 @@ test('a view two or more changes away, the same view, or one sharing nobody is r
 test('only a member of the previous view may propose or announce the next one', () => {
   assert.equal(viewRule.senderProblem('a', ['a', 'b']), null);
   assert.equal(viewRule.senderProblem('c', ['a', 'b']), 'c is not a member of the previous view [a,b]');
+  assert.equal(viewRule.senderProblem('b', ['a', 'b@1']), null, 'messages come from addresses; views list member ids');
 });

@@ -35,8 +35,12 @@ export class ConfigChecker {
   }
 }
 
-/** `after` is `before` plus one member at the end, or minus one member in the same order. */
+/**
+ * `after` is `before` plus one member at the end, minus one member in the same order, or `before`
+ * itself (a refresh after a restart, which only a node stack with durable state proposes).
+ */
 export function oneStep(before: Members, after: Members): boolean {
+  if (after.length === before.length && before.every((m, i) => after[i] === m)) return true;
   if (after.length === before.length + 1) {
     return !before.includes(after.at(-1)!) && before.every((m, i) => after[i] === m);
   }
