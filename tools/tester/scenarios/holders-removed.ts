@@ -1,7 +1,8 @@
 /**
  * Tester scenario about durable state (issue 13): the members that hold the complete state are
- * removed, the view refuses, and a removed holder that comes back is proven complete and becomes
- * the view's source, on real processes (the simulator's RsmScenario 112). State transfer is kept
+ * removed, the view refuses, and a removed holder that comes back (SIGKILLed while cut off and
+ * restarted on its disk) is proven complete and becomes the view's source, on real processes (the
+ * simulator's RsmScenario 112, where it only heals). State transfer is kept
  * from happening with the test control's channel cut (`Partition` with `services`): the RSM's
  * peer channel between n1 and the others is cut while Paxos and config traffic flows, so views
  * change but never sync.
@@ -62,11 +63,11 @@ const pullLine = 'rsm: a backup holds a newer state; copying it before serving';
 export const holdersRemovedScenarios: readonly Scenario[] = [
   {
     number: 26,
-    name: 'every holder of the state removed (state transfer cut), the view refuses; the removed holder rejoins, is proven complete, and every lock survives',
+    name: 'every holder of the state removed (state transfer cut), the view refuses; the removed holder, restarted on its disk, rejoins, is proven complete, and every lock survives',
     nodes: 3,
     nodeArgs,
     async run(c) {
-      // Proves a removed node that holds the only complete state is its source again once it rejoins: nothing acknowledged is lost.
+      // Proves a removed node that holds the only complete state is its source again once it restarts and rejoins: nothing acknowledged is lost.
       const [A, B, C] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
       await c.grow(2);
       const G = c.growth(2);
@@ -106,13 +107,16 @@ export const holdersRemovedScenarios: readonly Scenario[] = [
       const refused = await c.status(C);
       check(refused.replicaStatus !== 'normal', `n3 is ${refused.replicaStatus} in [n2,n3], which holds no complete state`);
 
-      // n1 rejoins with its state; n2 testifies that the views since n1's last one never served.
-      const healedAt = performance.now();
-      await c.heal(A, B, C);
+      // n1 restarts on its disk (its cuts die with the process) and rejoins with its state; n2
+      // testifies that the views since n1's last one never served.
+      await c.kill(A, 'SIGKILL');
+      await c.heal(B, C);
+      const restartedAt = performance.now();
+      await c.restart(A);
       const served = await c.expectView([B, C, A], {
         history: [...G, [A], [A, B], [A, B, C], [B, C], [B, C, A]], primary: B, timeoutMs: restartServeTimeoutMs,
       });
-      c.note(`[n2,n3,n1] serves ${((performance.now() - healedAt) / 1000).toFixed(1)} s after the heal`);
+      c.note(`[n2,n3,n1] serves ${((performance.now() - restartedAt) / 1000).toFixed(1)} s after n1's restart`);
       // The view served n1's state, copied by n2: the proof, not luck (n2's own state lacks view 3's requests).
       check(logged(c, B, refusalLine).some((l) => l['vid'] === refusedVid), `n2's log does not say that view ${refusedVid} [n2,n3] refused for want of a complete state`);
       const pulls = logged(c, B, pullLine).filter((l) => l['vid'] === served.vid);
