@@ -62,9 +62,9 @@ export interface GrpcTransportConfig {
  * cluster id (both named; the refusal's trailing metadata names this node's cluster and id), by a
  * node without an id on a channel that does not admit newcomers, to a node without an id on such
  * a channel (logged at debug), or addressed to another node id; UNAVAILABLE: the sender is
- * partitioned from this node (on every channel, or on this one: `blockPeers`), or the node is closing; RESOURCE_EXHAUSTED: above
- * `maxMessageBytes`). The receiver logs each refusal at warn (debug for UNAVAILABLE), except
- * RESOURCE_EXHAUSTED, see below.
+ * partitioned from this node (on every channel, or on this one: `blockPeers`), or the node is
+ * closing; RESOURCE_EXHAUSTED: above `maxMessageBytes`). The receiver logs each refusal at warn
+ * (debug for UNAVAILABLE), except RESOURCE_EXHAUSTED, see below.
  *
  * Oversized messages are refused by grpc-js itself, not by this class, and what each side sees
  * differs:
