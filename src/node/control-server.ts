@@ -54,6 +54,15 @@ export class ControlClusterMismatchError extends Error {
   }
 }
 
+/**
+ * At most this many entries in a Partition's `services`: a node opens three channels (Paxos,
+ * config, RSM), so 16 leaves room for repeats and later channels while bounding the request.
+ */
+const maxPartitionServices = 16;
+
+/** A refused service name is echoed in the error up to this many characters (a request may carry any string). */
+const maxEchoedServiceLength = 100;
+
 /** How long `close` lets calls in progress finish before it cuts them off. */
 const closeGraceMs = 500;
 
@@ -156,16 +165,35 @@ export class ControlServer {
 
   #partition(r: Fields): Fields {
     const t = this.#targets;
+    const services = r['services'] === undefined ? [] : this.#channelServices(r['services']);
     if (r['isolate'] === true) {
+      if (services.length > 0) throw new InvalidMessageError('services', 'isolate cuts every channel; name peers to cut only some');
       t.transport.isolate();
       t.logger.warn({}, 'control: node isolated from every peer');
       return { detail: 'isolated' };
     }
     const peers = array(r['peers'], 'peers', limits.maxMembers).map((p, i) => nodeId(p, `peers[${i}]`));
     if (peers.length === 0) throw new InvalidMessageError('peers', 'name peers to cut off, or set isolate');
-    t.transport.blockPeers(peers);
-    t.logger.warn({ peers }, 'control: node cut off from peers');
-    return { detail: `cut off from ${peers.join(',')}` };
+    if (services.length === 0) {
+      t.transport.blockPeers(peers);
+      t.logger.warn({ peers }, 'control: node cut off from peers');
+      return { detail: `cut off from ${peers.join(',')}` };
+    }
+    t.transport.blockPeers(peers, services);
+    t.logger.warn({ peers, services }, 'control: node cut off from peers on some channels');
+    return { detail: `cut off from ${peers.join(',')} on ${services.join(',')}` };
+  }
+
+  /** `services` of a Partition request: each the gRPC service of a channel this node opened. */
+  #channelServices(value: unknown): string[] {
+    const open = this.#targets.transport.channelServices;
+    return array(value, 'services', maxPartitionServices).map((s, i) => {
+      if (typeof s !== 'string' || !open.includes(s)) {
+        const shown = typeof s === 'string' ? JSON.stringify(s.slice(0, maxEchoedServiceLength)) : typeof s;
+        throw new InvalidMessageError(`services[${i}]`, `${shown} is no peer channel of this node; its channels are ${open.join(', ')}`);
+      }
+      return s;
+    });
   }
 
   #heal(): Fields {

@@ -38,6 +38,8 @@ type Verdict = { readonly ok: true; readonly from: NodeId; readonly msg: unknown
 export class GrpcChannels {
   readonly #ctx: ServerContext;
   readonly #peers: PeerClients;
+  /** The gRPC services of the channels opened so far, in opening order. */
+  readonly #services: string[] = [];
 
   constructor(ctx: ServerContext, peers: PeerClients) {
     this.#ctx = ctx;
@@ -75,13 +77,19 @@ export class GrpcChannels {
     };
     // Adding a service to a bound server is supported since grpc-js 1.2 (grpc-node PR #1614).
     addCheckedService(ctx.server, codec.service, { [deliverMethod]: handler }, ctx.log);
+    this.#services.push(codec.service);
     return { send: (to, msg) => this.#send(channel, to, msg) };
+  }
+
+  /** The gRPC services of the channels opened so far (what `blockPeers` may name). */
+  get services(): readonly string[] {
+    return this.#services;
   }
 
   #send(channel: OpenChannel, to: NodeId, msg: unknown): void {
     const { self, cluster, log, options, partition } = this.#ctx;
     if (this.#ctx.closing()) return;
-    if (partition.blocked(to)) {
+    if (partition.blocked(to, channel.service)) {
       log.debug({ to, service: channel.service }, 'send dropped: peer is partitioned off');
       return;
     }
@@ -188,7 +196,7 @@ export class GrpcChannels {
     }
     const wrongId = admitClusterId(this.#ctx, from, service, wire['cluster_id'], channel.admitsNewcomers);
     if (wrongId !== null) return wrongId;
-    if (partition.blocked(from)) {
+    if (partition.blocked(from, service)) {
       log.debug({ from, service }, 'message dropped: sender is partitioned off');
       return refuse(grpc.status.UNAVAILABLE, `${self} is partitioned from ${from}`);
     }

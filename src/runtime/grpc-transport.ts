@@ -62,9 +62,9 @@ export interface GrpcTransportConfig {
  * cluster id (both named; the refusal's trailing metadata names this node's cluster and id), by a
  * node without an id on a channel that does not admit newcomers, to a node without an id on such
  * a channel (logged at debug), or addressed to another node id; UNAVAILABLE: the sender is
- * partitioned from this node, or the node is closing; RESOURCE_EXHAUSTED: above
- * `maxMessageBytes`). The receiver logs each refusal at warn (debug for UNAVAILABLE), except
- * RESOURCE_EXHAUSTED, see below.
+ * partitioned from this node (on every channel, or on this one: `blockPeers`), or the node is
+ * closing; RESOURCE_EXHAUSTED: above `maxMessageBytes`). The receiver logs each refusal at warn
+ * (debug for UNAVAILABLE), except RESOURCE_EXHAUSTED, see below.
  *
  * Oversized messages are refused by grpc-js itself, not by this class, and what each side sees
  * differs:
@@ -283,12 +283,24 @@ export class GrpcTransport implements Transport, ClientTransport {
   }
 
   /**
-   * Drops all traffic with `ids`, both ways, until `heal()` (adds to what is already blocked).
-   * Client calls are not affected: clients are not nodes, and a call carries no sender id.
+   * Drops all traffic with `ids`, both ways, until `heal()` (adds to what is already blocked):
+   * on every channel, or with `services` on the channels of those gRPC services only (each one
+   * a channel this node opened, `channelServices`; not empty), e.g. `['synod.rsm.Replica']` cuts
+   * the RSM's replication and state transfer while Paxos and config traffic flows. Client calls
+   * and streams are not affected: clients are not nodes, and a call carries no sender id.
    */
-  blockPeers(ids: readonly NodeId[]): void {
-    this.#log.info({ self: this.self, peers: ids }, 'partition: blocking peers');
-    this.#partition.blockPeers(ids);
+  blockPeers(ids: readonly NodeId[], services?: readonly string[]): void {
+    if (services !== undefined) {
+      const unknown = services.filter((s) => !this.#channels.services.includes(s));
+      invariant(unknown.length === 0, () => `blockPeers: ${unknown.join(', ')} is no channel of ${this.self} (${this.#channels.services.join(', ')})`);
+    }
+    this.#log.info({ self: this.self, peers: ids, services: services ?? 'every channel' }, 'partition: blocking peers');
+    this.#partition.blockPeers(ids, services);
+  }
+
+  /** The gRPC services of the channels this node opened so far (what `blockPeers` may name), in opening order. */
+  get channelServices(): readonly string[] {
+    return this.#channels.services;
   }
 
   /** Restores traffic with every peer, and client calls. */
@@ -297,9 +309,9 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#partition.heal();
   }
 
-  /** Whether traffic with `peer` is dropped now. */
-  blocked(peer: NodeId): boolean {
-    return this.#partition.blocked(peer);
+  /** Whether traffic with `peer` is dropped now: on the channel of `service`, or, without it, on every channel. */
+  blocked(peer: NodeId, service?: string): boolean {
+    return this.#partition.blocked(peer, service);
   }
 
   /** Idempotent; every call resolves when the server has shut down. */

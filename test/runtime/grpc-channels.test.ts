@@ -7,6 +7,8 @@ import type { MethodDefinition } from '@grpc/proto-loader';
 import { silentLogger } from '../../src/env/logger.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { Fields } from '../../src/env/validate.js';
+import { configCodec } from '../../src/config/codec.js';
+import type { ConfigMessage } from '../../src/config/messages.js';
 import { paxosCodec } from '../../src/paxos/codec.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
 import { GrpcTransport } from '../../src/runtime/grpc-transport.js';
@@ -182,6 +184,37 @@ describe('GrpcTransport', { timeout: 60_000 }, () => {
     await sleep(200);
     assert.deepEqual(atA, [c.self]);
     assert.deepEqual(atC, [a.self]);
+  });
+
+  test('blockPeers() with services cuts those channels with the named peers, both ways, while the others flow', async () => {
+    const [a, b] = [await node(), await node()];
+    const paxosAt: Record<string, NodeId[]> = { a: [], b: [] };
+    const configAt: Record<string, NodeId[]> = { a: [], b: [] };
+    const paxosFromA = a.open(paxosCodec, (from) => paxosAt['a']!.push(from));
+    const paxosFromB = b.open(paxosCodec, (from) => paxosAt['b']!.push(from));
+    const configFromA = a.open(configCodec, (from) => configAt['a']!.push(from));
+    const configFromB = b.open(configCodec, (from) => configAt['b']!.push(from));
+    const heartbeat: ConfigMessage = { kind: 'heartbeat', vid: 1, incarnation: 'i', stale: false };
+    assert.deepEqual(a.channelServices, [paxosCodec.service, configCodec.service]);
+
+    a.blockPeers([b.self], [paxosCodec.service]);
+    assert.ok(a.blocked(b.self, paxosCodec.service) && !a.blocked(b.self, configCodec.service));
+    assert.ok(!a.blocked(b.self), 'not every channel is cut');
+    paxosFromA.send(b.self, { kind: 'known', instance: 1 });
+    paxosFromB.send(a.self, { kind: 'known', instance: 1 });
+    configFromA.send(b.self, heartbeat);
+    configFromB.send(a.self, heartbeat);
+    assert.ok(await until(() => configAt['a']!.length === 1 && configAt['b']!.length === 1, 5000), 'config traffic did not flow');
+    await sleep(300);
+    assert.deepEqual(paxosAt, { a: [], b: [] }, 'paxos traffic crossed the cut');
+
+    // A later call without services widens the cut to every channel; heal lifts all of it.
+    a.blockPeers([b.self]);
+    assert.ok(a.blocked(b.self));
+    assert.throws(() => a.blockPeers([b.self], ['synod.nope.Nope']), /synod\.nope\.Nope is no channel/);
+    a.heal();
+    paxosFromB.send(a.self, { kind: 'known', instance: 2 });
+    assert.ok(await until(() => paxosAt['a']!.length === 1, 5000), 'paxos traffic did not resume after heal');
   });
 
   test('a peer that restarts on the same port is reached again by the cached client', async (t) => {

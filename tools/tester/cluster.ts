@@ -122,15 +122,23 @@ export class TesterCluster {
   // ---- processes -----------------------------------------------------------------------------
 
   /**
-   * Starts the nodes one at a time, each once the previous one serves as a member, so that the
-   * views grow in a known order: [n1], [n1,n2], … Checks that history and the primary (n1).
+   * Starts the first `size` nodes (default all) one at a time, each once the previous one serves
+   * as a member, so that the views grow in a known order: [n1], [n1,n2], … Checks that history
+   * and the primary (n1). The others stay unstarted until the scenario starts them (`start`).
    */
-  async grow(): Promise<void> {
-    for (let k = 1; k <= this.nodes.length; k++) {
+  async grow(size: number = this.nodes.length): Promise<void> {
+    for (let k = 1; k <= size; k++) {
       await this.#start(this.nodes[k - 1]!);
       await this.expectView(this.nodes.slice(0, k), { history: this.growth(k), primary: this.nodes[0]!, timeoutMs: joinTimeoutMs });
     }
-    this.note(`grown: ${this.list(this.nodes)} serving, primary n1`);
+    this.note(`grown: ${this.list(this.nodes.slice(0, size))} serving, primary n1`);
+  }
+
+  /** Starts `n` for the first time (after a partial `grow`), with `extraArgs` after the scenario's node arguments. */
+  async start(n: NodeProcess, extraArgs: readonly string[] = []): Promise<void> {
+    check(!n.running, `${this.label(n)} is already running`);
+    this.note(`start ${this.label(n)}`);
+    await this.#start(n, extraArgs);
   }
 
   async #start(n: NodeProcess, extraArgs: readonly string[] = []): Promise<void> {
@@ -238,9 +246,13 @@ export class TesterCluster {
     await n.control('Partition', { isolate: true });
   }
 
-  /** Cuts `n` off from `peers` (both directions; client calls still reach it). */
-  async cut(n: NodeProcess, peers: readonly NodeProcess[]): Promise<void> {
-    await n.control('Partition', { peers: peers.map((p) => p.address) });
+  /**
+   * Cuts `n` off from `peers` (both directions; client calls still reach it): on every channel,
+   * or with `services` on those peer channels only (gRPC service names, e.g. `synod.rsm.Replica`).
+   */
+  async cut(n: NodeProcess, peers: readonly NodeProcess[], services?: readonly string[]): Promise<void> {
+    if (services !== undefined) this.note(`cut ${this.label(n)} from ${this.list(peers)} on ${services.join(',')}`);
+    await n.control('Partition', { peers: peers.map((p) => p.address), ...(services === undefined ? {} : { services }) });
   }
 
   /** Splits the cluster into two sides that cannot reach each other. */
