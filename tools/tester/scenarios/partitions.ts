@@ -66,7 +66,8 @@ export const partitionScenarios: readonly Scenario[] = [
     nodes: 5,
     async run(c) {
       // Proves that only a majority makes progress: [n3,n4,n5] goes on and serves a lock client; [n1,n2] (with the old primary)
-      // answers nothing and decides nothing; after healing both sides merge into one view.
+      // answers nothing and decides nothing, and a client given only their addresses is served by the majority's primary
+      // (never by them); after healing both sides merge into one view.
       await c.grow();
       const [A, B, C, D, E] = c.nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess, NodeProcess];
       const G = c.growth();
@@ -79,18 +80,24 @@ export const partitionScenarios: readonly Scenario[] = [
         () => `majority side history ${h.map((v) => c.list(v)).join(' ')}: expected the growth, one of [n2,n3,n4,n5] / [n1,n3,n4,n5], then [n3,n4,n5]`);
       await expectServes(c, [C, D, E], 'majority');
       c.expectLockTesterPassed(await c.lockTester([C, D, E], [1]));
-      // The minority side: still in view 5, no successful answer from either node, nor through a client that only knows them.
+      // The minority side: still in view 5, and no successful answer from either node (probes: one node, no redirects).
       for (const n of [A, B]) {
         const v = await c.configView(n);
         check(v.vid === G.length, `${c.label(n)} on the minority side moved to view ${v.vid} ${c.list(v.members)}`);
       }
       const probes = await Promise.all([A, B].map((n) => c.probe(n, 'acquire', { lock: 'minority', owner: `probe-${c.label(n)}` })));
       probes.forEach((r, i) => expectNoSuccess(c, [A, B][i]!, r, 'on the minority side'));
-      const minority = c.client([A, B]);
-      const answered = await minority.invoke('acquire', { lock: 'minority', owner: minority.clientId }, { deadlineMs: probeDeadlineMs })
-        .then((v) => JSON.stringify(v), () => null);
-      minority.close();
-      check(answered === null, `a client of the minority side [n1,n2] got an answer: ${answered}`);
+      // The split cuts the nodes' peer channels only; the tester's clients reach every node. A client given only [n1,n2]
+      // learns view 5's members from them and moves on to n3…n5 when they do not answer (design §5, the client's member
+      // list), so it is served, and must be served by the majority's primary n3 in the majority's view, never by n1 or n2.
+      const viaMinority = c.client([A, B]);
+      const answered = await c.call(viaMinority, 'acquire', { lock: 'via-minority', owner: viaMinority.clientId });
+      const server = viaMinority.core.primary;
+      viaMinority.close();
+      c.note(`a client given [n1,n2] was answered by ${server === null ? 'no known primary' : c.label(server)}: ${JSON.stringify(answered)}`);
+      check(server === C.address, () => `a client given [n1,n2] was answered by ${server === null ? 'no known primary' : c.label(server)}, not by the majority's primary n3: ${JSON.stringify(answered)}`);
+      check((answered as { granted?: boolean }).granted === true, () => `the majority's primary did not grant a free lock: ${JSON.stringify(answered)}`);
+      check((await c.configView(C)).vid === major.vid, 'the majority side changed view while serving the client given [n1,n2]');
       await c.heal(...c.nodes);
       // Both rejoin at the end, one per view, in whichever order their requests are admitted.
       const merged = await c.until('the two sides merged into one 5-member view', async () => {
