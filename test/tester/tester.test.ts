@@ -36,6 +36,16 @@ function processesMentioning(text: string): number[] {
   return pids;
 }
 
+/** The parent of process `pid` (field 4 of /proc/PID/stat), or null when it is gone. */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
 test('the fast scenarios pass: 0, 1, 3, 16 and 20', async () => {
   const lines: string[] = [];
   const r = await runScenarios({ numbers: [0, 1, 3, 16, 20], write: (l) => lines.push(l) });
@@ -117,7 +127,8 @@ test('an interrupted run kills every node process and removes its directory', as
   let dir: string | undefined;
   for (let i = 0; i < 200 && dir === undefined; i++) {
     await sleep(50);
-    const candidates = processesMentioning('synod-tester-').flatMap((pid) => {
+    // Only this tester's own nodes: another tester may run on the machine at the same time.
+    const candidates = processesMentioning('synod-tester-').filter((pid) => parentOf(pid) === child.pid).flatMap((pid) => {
       const m = /(\/[^\0]*synod-tester-[^/\0]+)\//.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
       return m === null ? [] : [m[1]!];
     });
