@@ -18,6 +18,13 @@ export type { Admission, ClusterIdPort, ConfigListener, ConfigMutations, ConfigO
 export { configTimers } from './ports.js';
 export { describeChange } from './view-history.js';
 
+/**
+ * Heartbeat intervals a listed member must have been silent before a join under another id at its
+ * address marks it replaced (`FailureDetector.replaced`): 2 (0.2 s at the defaults), well under a
+ * process restart, so a wiped node is believed at its first or second request.
+ */
+export const replacedAfterSilentTicks = 2;
+
 /** A view change this node proposed and that has not been decided (or lost) yet. */
 interface PendingChange {
   /** The view it changes: the proposal is for instance `vid + 1`. */
@@ -59,6 +66,8 @@ export class ViewManager {
   readonly #joining: JoinRequest;
   #status: SelfStatus = 'outside';
   #pending: PendingChange | null = null;
+  /** The member id this node last said it is not (`#noteReplaced`). */
+  #replacedNoted: MemberId | undefined = undefined;
   /** A peer reported a higher view this tick: we are behind, so we propose nothing. */
   #behind = false;
 
@@ -178,7 +187,7 @@ export class ViewManager {
     if (this.#pending !== null && this.#pending.vid < instance) this.#pending = null;
     this.#admission.viewCommitted(value);
     this.#health.viewChanged(this.members(), listed && !wasListed);
-    this.#noteQueuedReplacements(value);
+    this.#noteQueuedReplacements(value, previous);
     this.#behind = false;
     this.#log.info(
       { vid: instance, members: value, change: describeChange(previous, value), status: this.#status },
@@ -328,7 +337,10 @@ export class ViewManager {
     }
     const listed = this.memberIds().includes(joiner);
     const replaced = !listed && this.members().includes(from);
-    if (replaced) this.#health.replaced(from, joiner);
+    // Believed once the listed member has been silent a while: two processes cannot share an
+    // address, so a join under another id while the listed one still beats is an old message
+    // (a wiped node's restart takes longer than this anyway; it asks again every joinRetryMs).
+    if (replaced && this.#health.silentFor(from) >= replacedAfterSilentTicks) this.#health.replaced(from, joiner);
     const answer = this.#admission.answer(from, joiner, m.app, m.incarnation, {
       self: this.#self,
       vid: this.vid,
@@ -378,12 +390,14 @@ export class ViewManager {
   }
 
   /**
-   * A joiner queued here asked as another member id than the one `value` lists at its address (a
-   * view adding its old disk was decided after it was wiped): that member is replaced now, not
-   * when the joiner next asks, so that no change counts it alive in between.
+   * A joiner queued here asked as another member id than the one `value` has just added at its
+   * address (a view adding its old disk was decided after it was wiped): that member is replaced
+   * now, not when the joiner next asks, so that no change counts it alive in between. Only a member
+   * this view adds: one listed before answers heartbeats, and a queued request can be an old one.
    */
-  #noteQueuedReplacements(value: Members): void {
+  #noteQueuedReplacements(value: Members, previous: Members): void {
     for (const id of value) {
+      if (previous.includes(id)) continue;
       const queued = this.#admission.memberIdOf(addressOf(id));
       if (queued !== undefined && queued !== id) this.#health.replaced(addressOf(id), queued);
     }
@@ -403,6 +417,8 @@ export class ViewManager {
   #noteReplaced(vid: number): void {
     if (this.#status !== 'outside' || !this.members().includes(this.#self)) return;
     const listedAs = this.memberIds().find((m) => addressOf(m) === this.#self);
+    if (listedAs === this.#replacedNoted) return; // said once per member it is taken for (a catch-up commits many views)
+    this.#replacedNoted = listedAs;
     this.#log.warn({ vid, listedAs, member: this.#member },
       `config: view ${vid} lists this address as ${listedAs}, but this data directory is ${this.#member}: ` +
       'it is not that member (its data directory was replaced); asking to be added anew once that member is removed');

@@ -42,6 +42,9 @@ export function nodeId(value: unknown, path: string): NodeId {
   return value;
 }
 
+/** Characters a member id may add to its address: `@` and a disk id of up to 32 (`MemberId`). */
+export const maxDiskSuffixLength = 33;
+
 /**
  * A node address as given by an operator: `host:port` with a port in 1..65535 (an IPv6 host in
  * brackets, `[::1]:7001`). Returns it unchanged.
@@ -53,6 +56,10 @@ export function address(value: unknown, path: string): NodeId {
   const port = Number(id.slice(colon + 1));
   if (colon <= 0 || host.length === 0 || !/^\d+$/.test(id.slice(colon + 1)) || port < 1 || port > 65535) {
     throw new InvalidMessageError(path, `${JSON.stringify(id)} is not host:port with a port from 1 to 65535`);
+  }
+  if (id.includes('@')) throw new InvalidMessageError(path, `${JSON.stringify(id)} contains @, which separates an address from a disk id in member ids`);
+  if (id.length > limits.maxNodeIdLength - maxDiskSuffixLength) {
+    throw new InvalidMessageError(path, `an address longer than ${limits.maxNodeIdLength - maxDiskSuffixLength} characters leaves no room for a disk id in member ids`);
   }
   if (host.includes(':') && !(host.startsWith('[') && host.endsWith(']'))) {
     throw new InvalidMessageError(path, `an IPv6 host must be in brackets, e.g. [::1]:7001 (got ${JSON.stringify(id)})`);

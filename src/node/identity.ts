@@ -96,6 +96,12 @@ export interface GivenIdentity {
   readonly app: AppIdentity | null;
   /** Makes a new cluster id (the first node's first life creates the cluster): a random UUID in production. */
   readonly newClusterId: () => string;
+  /**
+   * Members to ask to join (`--join`). For a new data directory of the first node (`me` is
+   * `first`) they mean the cluster exists and this directory replaces a lost one: the node joins
+   * it as a new member (a disk id of its own) instead of creating another cluster.
+   */
+  readonly join?: readonly NodeId[];
 }
 
 const identityFile = 'identity.json';
@@ -149,13 +155,14 @@ export function checkIdentity(dataDir: string, given: GivenIdentity): IdentityCh
   mkdirDurable(dataDir);
   const path = join(dataDir, identityFile);
   if (!existsSync(path)) {
+    const creates = given.me === given.first && (given.join ?? []).every((c) => c === given.me);
     const identity: NodeIdentity = {
       me: given.me,
       first: given.first,
       cluster: given.cluster ?? defaultClusterName(given.first),
-      clusterId: given.me === given.first ? given.newClusterId() : null,
+      clusterId: creates ? given.newClusterId() : null,
       app: given.app,
-      disk: given.me === given.first ? null : randomBytes(diskIdBytes).toString('hex'),
+      disk: creates ? null : randomBytes(diskIdBytes).toString('hex'),
     };
     return held(path, identity, true, [], () => writeIdentity(path, identity));
   }

@@ -197,7 +197,8 @@ export class NodeStack<S = unknown> {
       // The first node of a brand-new cluster starts with the app's initial state; so does a
       // first node whose first process died before its disk held that state, as long as the
       // cluster never went past view 1 (then nothing can have been executed anywhere).
-      mayCreate: world.self === opts.first && (opts.firstLife || paxos.core.highestKnown <= 1),
+      // By member id: a first node restarted on a new data directory to rejoin is another member.
+      mayCreate: (opts.member ?? world.self) === opts.first && (opts.firstLife || paxos.core.highestKnown <= 1),
       durable: opts.durableRsm,
       options: resolvedRsm,
       breakpoints: opts.breakpoints,

@@ -162,7 +162,7 @@ export class SynodNode {
       throw new RangeError('a replicated state in memory only loses acknowledged requests: it is refused unless the test control service is on');
     }
     const identity = checkIdentity(config.dataDir, {
-      me: config.me, first: config.first, cluster: config.cluster, app: appIdentity, newClusterId: randomUUID,
+      me: config.me, first: config.first, cluster: config.cluster, app: appIdentity, newClusterId: randomUUID, join: config.join,
     });
     const { first, cluster } = identity.identity;
     const contacts = [...new Set([...identity.contacts, ...(config.join ?? [])])].filter((c) => c !== config.me && c !== first);

@@ -31,6 +31,8 @@ export class Acceptor {
   readonly #ctx: PaxosContext;
   readonly #learner: Learner;
   readonly #slots = new Map<number, Slot>();
+  /** The last instance for which a message meant for another member was logged (see `#addressedHere`). */
+  #warnedInstance = 0;
 
   constructor(ctx: PaxosContext, learner: Learner) {
     this.#ctx = ctx;
@@ -139,9 +141,15 @@ export class Acceptor {
    * acceptor until the old member is removed.
    */
   #addressedHere(from: NodeId, m: Prepare | Accept): boolean {
-    if (m.acceptor === undefined || m.acceptor === this.#ctx.member) return true;
-    this.#ctx.logger.warn({ from, instance: m.instance, kind: m.kind, addressed: m.acceptor, member: this.#ctx.member },
-      `paxos: ignored ${m.kind === 'prepare' ? 'a prepare' : 'an accept'} meant for ${m.acceptor}, a member this data directory is not`);
+    // A sender from before member ids names nobody: it means whoever its views list at this
+    // address, which is this node only if it is listed by address alone.
+    const addressed = m.acceptor ?? this.#ctx.self;
+    if (addressed === this.#ctx.member) return true;
+    if (this.#warnedInstance !== m.instance) {
+      this.#warnedInstance = m.instance; // once per instance: a proposer retries every round
+      this.#ctx.logger.warn({ from, instance: m.instance, kind: m.kind, addressed, member: this.#ctx.member },
+        `paxos: ignored ${m.kind === 'prepare' ? 'a prepare' : 'an accept'} meant for ${addressed}, a member this data directory is not`);
+    }
     return false;
   }
 

@@ -128,7 +128,10 @@ export class PrimarySync<S> extends ViewSync<S> {
       const idsOfW = this.ctx.memberIdsOf(w);
       const neverActive = reporters.some((r, i) => {
         const id = reporterIds[i];
-        return id !== undefined && idsOfW.includes(id) && (r.syncedVid === null || r.syncedVid < w);
+        if (id === undefined || !idsOfW.includes(id)) return false;
+        // Never normal on its disk: believed only of a disk made with its replica log (a disk id);
+        // an address-listed directory may predate the durable replica log, which it then lacks.
+        return r.syncedVid === null ? id !== addressOf(id) : r.syncedVid < w;
       });
       if (!neverActive) return false;
     }
