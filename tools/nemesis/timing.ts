@@ -70,13 +70,14 @@ export const faultRetryMs = 100;
 
 /**
  * SIGKILL: how long the node stays down before it is restarted. From 0 (restarted while its
- * peers still list it: stale, removed and re-added) to 2 s (removed as dead first).
+ * peers still list it: stale until a refresh, a new view of the same members, in which it catches
+ * up from its own state) to 2 s (removed as dead first, then added again when it asks to join).
  */
 export const killDownMs: RangeMs = { minMs: 0, maxMs: 2000 };
 
 /**
  * Chance that a killed node is restarted at once (within `quickRestartMs`) instead: the case of a
- * process that is back before its peers noticed it was gone (listed, with its memory lost).
+ * process that is back before its peers noticed it was gone (listed, its memory lost, its disk kept).
  */
 export const quickRestartChance = 0.3;
 export const quickRestartMs: RangeMs = { minMs: 0, maxMs: 150 };

@@ -123,10 +123,14 @@ export const armAnswerLostMs = 2000;
  * Restart scenarios (21–25): how long after the last of a cluster's nodes was restarted on its
  * data directory the cluster must serve again by itself (every node a normal member of one view,
  * no operator step). A restart replays the node's snapshot and log (milliseconds for the lock
- * service's small state), then the members make a new view (remove the last member, re-add it:
- * two view changes) and transfer state: about 2–3 s on an idle loopback cluster. 20 s: above
- * `viewChangeTimeoutMs` for the two view changes on a loaded 2-core machine; a cluster that does
- * not come back at all (the failure these scenarios exist to catch) fails within it.
+ * service's small state), then the members make a refresh (one view change: a new view of the
+ * same members in the same order, proposed by the restarted members themselves when every one of
+ * them restarted; no member is removed), in which each restarted replica catches up from its own
+ * state; a view of one carries on. A wiped data directory (scenario 25) takes two view changes
+ * instead (the old id removed, the new one added) and a state transfer. About 2–3 s on an idle
+ * loopback cluster. 20 s: above `viewChangeTimeoutMs` for those view changes on a loaded 2-core
+ * machine; a cluster that does not come back at all (the failure these scenarios exist to catch)
+ * fails within it.
  */
 export const restartServeTimeoutMs = 20_000;
 
