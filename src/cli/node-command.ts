@@ -15,10 +15,12 @@ const nodeExitStatus = `  Exit status: 0 after SIGTERM or SIGINT (a graceful sto
   in use, another app than the cluster's at join, an app module that does not load); 2 for usage
   errors.`;
 
-const commonFlags = `  --first names the node that creates the cluster, for a new data directory only (the node whose
-  --me it is creates it, with a new cluster id); a data directory keeps its cluster's first node,
-  name and id, and on a restart --first is only a contact: any live member will do. --join adds
-  more contacts (any live members) to ask when joining. --cluster names the cluster of a new data
+const commonFlags = `  --first names the cluster's first node (view 1) for a new data directory: the node whose --me it
+  is creates the cluster with a new cluster id, unless --join names live members (a first node
+  whose data directory was lost rejoins that way, as a new member). A data directory keeps its
+  cluster's first node, name and id; on a restart of an intact one --first is only a contact. A
+  wiped node restarts with the same --first as before (the cluster's first node) and --join. --join
+  adds contacts (any live members) to ask when joining. --cluster names the cluster of a new data
   directory (default synod@<first>); afterwards it may be left out, and another name is refused.
   --control serves the test control service on 127.0.0.1, the node's port + 1 (or on
   --control-address, with a warning when that is not loopback): never in production; every

@@ -1,8 +1,13 @@
 // The view rules as Paxos enforces them (viewRule): one member added or removed, the rest the
-// same, proposed or announced only by a member of the view before; order is not judged.
+// same, or the same list (a refresh), proposed or announced only by a member of the view before;
+// order is not judged. And the member ids views list (address@disk) as addresses and codecs see them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { viewRule, viewStepProblem } from '../../src/config/view-rule.js';
+import { configCodec } from '../../src/config/codec.js';
+import { paxosCodec } from '../../src/paxos/codec.js';
+import { address } from '../../src/env/validate.js';
+import { addressOf, memberId } from '../../src/env/types.js';
 
 test('a view one member away from the one before passes, whatever the order of its list', () => {
   for (const [before, after] of [
@@ -32,4 +37,21 @@ test('only a member of the previous view may propose or announce the next one', 
   assert.equal(viewRule.senderProblem('a', ['a', 'b']), null);
   assert.equal(viewRule.senderProblem('c', ['a', 'b']), 'c is not a member of the previous view [a,b]');
   assert.equal(viewRule.senderProblem('b', ['a', 'b@1']), null, 'messages come from addresses; views list member ids');
+});
+
+test('an address may not contain @ (it separates address and disk id in member ids) and leaves room for a disk id', () => {
+  assert.equal(address('h:1', 'me'), 'h:1');
+  assert.throws(() => address('a@b:1', 'me'), /contains @/);
+  assert.throws(() => address(`${'h'.repeat(230)}:1`, 'me'), /leaves no room for a disk id/);
+  assert.equal(addressOf(memberId('[::1]:7001', '0a1b2c3d4e5f')), '[::1]:7001');
+  assert.equal(addressOf('h:1'), 'h:1');
+});
+
+test('a join and a prepare from senders older than member ids decode without the new fields', () => {
+  const join = configCodec.decode({ join: { incarnation: 'i', vid: 3 } });
+  assert.equal((join as { member?: string }).member, undefined);
+  const prepare = paxosCodec.decode({ prepare: { instance: 3, n: { round: 1, node: 'a' }, acceptor: '' } });
+  assert.equal((prepare as { acceptor?: string }).acceptor, undefined, 'empty (proto3 default) is absent');
+  assert.deepEqual(paxosCodec.decode(paxosCodec.encode({ kind: 'accept', instance: 3, n: { round: 1, node: 'a' }, value: ['a'], acceptor: 'b@1' })),
+    { kind: 'accept', instance: 3, n: { round: 1, node: 'a' }, value: ['a'], acceptor: 'b@1' });
 });

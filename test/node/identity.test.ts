@@ -119,3 +119,16 @@ test('an identity from before disk ids keeps its address as member id (its views
     }
   });
 });
+
+test('the first node\'s new data directory given --join joins the existing cluster as a new member instead of creating one', () => {
+  withDir((dir) => {
+    const check = checkIdentity(dir, { me: 'h:1', first: 'h:1', app: null, newClusterId, join: ['h:2'] });
+    assert.equal(check.identity.clusterId, null, 'no new cluster: it learns the id from the member it asks');
+    assert.match(check.identity.disk ?? '', /^[0-9a-f]{12}$/);
+    assert.notEqual(memberOfIdentity(check.identity), 'h:1', 'another member than the lost first disk');
+  });
+  withDir((dir) => {
+    const check = checkIdentity(dir, { me: 'h:1', first: 'h:1', app: null, newClusterId, join: ['h:1'] });
+    assert.notEqual(check.identity.clusterId, null, 'naming only itself it still creates the cluster');
+  });
+});

@@ -73,3 +73,12 @@ test('a node whose address a view lists as another member id does not propose in
   assert.match(net.core(c).proposalProblem(3, [a, b, c, 'd']) ?? '', /lists this address as another member than c@2/);
   assert.equal(inFlight(net, 'prepare').length, 0);
 });
+
+test('a prepare from a sender older than member ids (no acceptor named) is answered only by a node listed by its address', () => {
+  const net = threeMembers();
+  net.wipe(c, 'c@2');
+  net.inject(a, c, { kind: 'prepare', instance: 3, n: { round: 9, node: a } });
+  net.inject(a, b, { kind: 'prepare', instance: 3, n: { round: 9, node: a } });
+  net.deliverAll((m) => m.msg.kind === 'prepare');
+  assert.deepEqual(inFlight(net, 'promise').map((m) => m.from), [b], 'b (listed as b) promises; c@2 (listed as c) does not');
+});
