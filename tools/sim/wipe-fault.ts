@@ -40,8 +40,8 @@ export const defaultWipePlan = (endMs: number): WipePlan => ({ endMs, share: 0.5
  * left queued) could leave a view whose lost disk is half of it. Only a member of the newest view
  * that knows itself one is wiped: a node outside may have a join request queued at a member, which
  * can add its old disk after the wipe (to a view of one, that makes a view of two, one lost). And
- * only at a quiet moment: the network whole, every member of those views up and a member in its
- * own eyes (a partitioned or restarted member is removed on sight, and the members count the lost
+ * only at a quiet moment: the network whole, every member of those views up, in the newest view and
+ * a member in its own eyes (a partitioned, lagging or restarted member is removed on sight, and the members count the lost
  * disk alive for a grace period after a view lists it). The cluster's first node is never wiped (its fresh disk would create a new
  * cluster, which is another story). A run may protect more (`mayWipe`, e.g. "another live replica
  * holds a complete state").
@@ -122,9 +122,12 @@ export class WipeFault<S> {
     const { decided, views } = this.#frontier();
     if (!decided.includes(diskMember(node.id, node.disk)) || node.process?.stack.config.core.status !== 'member') return false;
     if (cluster.sim.network.partitioned) return false;
+    // A member that lags behind the newest view is removed on sight too ("reports another view").
+    const newest = cluster.configChecker.latest.vid;
     const healthy = (m: string): boolean => {
       const n = cluster.node(addressOf(m));
-      return diskMember(n.id, n.disk) === m && n.status === 'up' && n.process?.stack.config.core.status === 'member';
+      const config = n.process?.stack.config.core;
+      return diskMember(n.id, n.disk) === m && n.status === 'up' && config?.status === 'member' && config.vid >= newest;
     };
     // Every member healthy: so the others up make a majority of each view without the victim once it has 3 members or more.
     return views.every((view) => view.every(healthy) && view.length - 1 >= majority(view.length));
