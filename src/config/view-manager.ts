@@ -7,8 +7,7 @@ import {
 import type { JoinRefusedError } from './app-identity.js';
 import { type ChangeKind, chooseViewChange } from './change-policy.js';
 import { FailureDetector } from './failure-detector.js';
-import { JoinAdmission } from './join-admission.js';
-import { JoinRequest } from './join-request.js';
+import { JoinProtocol } from './join-protocol.js';
 import type { ConfigMessage } from './messages.js';
 import { type Admission, type ConfigOutbox, type PaxosPort, type SelfStatus, type ViewManagerDeps, configTimers } from './ports.js';
 import { ViewHistory, describeChange } from './view-history.js';
@@ -17,13 +16,6 @@ import { ViewHistory, describeChange } from './view-history.js';
 export type { Admission, ClusterIdPort, ConfigListener, ConfigMutations, ConfigOutbox, PaxosPort, SelfStatus, ViewManagerDeps } from './ports.js';
 export { configTimers } from './ports.js';
 export { describeChange } from './view-history.js';
-
-/**
- * Heartbeat intervals a listed member must have been silent before a join under another id at its
- * address marks it replaced (`FailureDetector.replaced`): 2 (0.2 s at the defaults), well under a
- * process restart, so a wiped node is believed at its first or second request.
- */
-export const replacedAfterSilentTicks = 2;
 
 /** A view change this node proposed and that has not been decided (or lost) yet. */
 interface PendingChange {
@@ -62,12 +54,9 @@ export class ViewManager {
 
   readonly #history: ViewHistory;
   readonly #health: FailureDetector;
-  readonly #admission: JoinAdmission;
-  readonly #joining: JoinRequest;
+  readonly #joins: JoinProtocol;
   #status: SelfStatus = 'outside';
   #pending: PendingChange | null = null;
-  /** The member id this node last said it is not (`#noteReplaced`). */
-  #replacedNoted: MemberId | undefined = undefined;
   /** A peer reported a higher view this tick: we are behind, so we propose nothing. */
   #behind = false;
 
@@ -80,8 +69,23 @@ export class ViewManager {
     this.#options = configOptions(deps.options);
     this.#history = new ViewHistory(deps.self);
     this.#health = new FailureDetector(deps.self, this.#options.suspectAfterMissed, deps.logger, deps.durableAbove === true);
-    this.#admission = new JoinAdmission(deps.app, deps.logger);
-    this.#joining = new JoinRequest(deps.self, deps.app, deps.contacts ?? [], deps.logger);
+    const manager = this; // the join protocol reads this core's state live, through getters
+    this.#joins = new JoinProtocol({
+      self: deps.self,
+      member: this.#member,
+      get vid() { return manager.vid; },
+      get status() { return manager.#status; },
+      members: () => manager.members(),
+      memberIds: () => manager.memberIds(),
+      isHealthy: (node: NodeId) => manager.isHealthy(node),
+      get behind() { return manager.#behind; },
+      proposeNext: () => manager.#proposeNext(),
+      health: this.#health,
+      paxos: deps.paxos,
+      deps,
+      options: this.#options,
+      log: deps.logger,
+    });
   }
 
   // ---- queries -------------------------------------------------------------------------
@@ -144,7 +148,7 @@ export class ViewManager {
 
   /** Why the cluster refused this node, if it did: it asks no more, answers nobody, and is stopping. */
   get refusal(): JoinRefusedError | null {
-    return this.#joining.refusal;
+    return this.#joins.refusal;
   }
 
   // ---- lifecycle -----------------------------------------------------------------------
@@ -155,7 +159,7 @@ export class ViewManager {
     this.#history.load(this.#paxos.oldestKnown ?? 1, this.#paxos.highestKnown, (i) => this.#paxos.decided(i));
     const listed = this.memberIds().includes(this.#member);
     this.#status = !listed ? 'outside' : this.#deps.restarted ? 'stale' : 'member';
-    this.#noteReplaced(this.vid);
+    this.#joins.noteReplaced(this.vid);
     this.#health.track(this.members());
     this.#log.info(
       { vid: this.vid, members: this.memberIds(), member: this.#member, status: this.#status, incarnation: this.#deps.incarnation },
@@ -182,18 +186,15 @@ export class ViewManager {
     const listed = value.includes(this.#member);
     const durable = this.#deps.durableAbove === true;
     if (!listed) this.#status = 'outside';
-    else if (!wasListed) this.#status = this.#joining.asked ? 'member' : 'stale';
+    else if (!wasListed) this.#status = this.#joins.asked ? 'member' : 'stale';
     else if (durable && this.#status === 'stale') this.#status = 'member'; // a new view after its restart: it syncs afresh
     if (this.#pending !== null && this.#pending.vid < instance) this.#pending = null;
-    this.#admission.viewCommitted(value);
     this.#health.viewChanged(this.members(), listed && !wasListed);
-    this.#noteQueuedReplacements(value, previous);
     this.#behind = false;
     this.#log.info(
       { vid: instance, members: value, change: describeChange(previous, value), status: this.#status },
       before === this.#status ? 'config: view committed' : `config: view committed; this node is now ${this.#status}`);
-    if (this.#status === 'outside') this.#joining.restart();
-    this.#noteReplaced(instance);
+    this.#joins.viewCommitted(instance, value, previous);
     this.#considerEveryoneStale(out);
     out.upcall(() => this.#deps.listener.onViewCommitted(instance));
   }
@@ -204,14 +205,8 @@ export class ViewManager {
       case 'heartbeat':
         this.#onHeartbeat(from, m, out);
         break;
-      case 'join':
-        this.#onJoin(from, m, out);
-        break;
-      case 'join-reply':
-        this.#onJoinReply(from, m, out);
-        break;
-      case 'join-refused':
-        this.#onRefusal(from, m, out);
+      default:
+        this.#joins.onMessage(from, m, out);
         break;
     }
   }
@@ -224,8 +219,7 @@ export class ViewManager {
       const beat: ConfigMessage = { kind: 'heartbeat', vid: this.vid, incarnation: this.#deps.incarnation, stale: this.#status === 'stale' };
       for (const m of members) if (m !== this.#self) out.sendVolatile(m, beat);
     }
-    this.#admission.expire(this.#health.tick, Math.ceil(this.#options.joinRequestTtlMs / this.#options.heartbeatIntervalMs));
-    if (this.#status === 'outside' && (this.#deps.wantsMembership ?? true)) this.#askToJoin(out);
+    this.#joins.onTick(out);
     if (this.#status !== 'outside' && !this.#behind) this.#proposeNext();
     this.#behind = false;
     out.setTimer(configTimers.tick, this.#options.heartbeatIntervalMs);
@@ -235,7 +229,7 @@ export class ViewManager {
 
   /** Sets who admits joiners (see `Admission`). */
   setAdmission(admission: Admission): void {
-    this.#admission.admission = admission;
+    this.#joins.admission = admission;
   }
 
   /** Proposes `members + node` for view `vid + 1` if `vid` is current. Returns whether it did. */
@@ -295,8 +289,8 @@ export class ViewManager {
       suspectAfterMissed: this.#options.suspectAfterMissed,
       staleMayRemoveDead: this.#deps.staleMayRemoveDead ?? true,
       durableAbove: this.#deps.durableAbove === true,
-      joiner: this.#admission.nextJoiner(),
-      admits: () => this.#admits(),
+      joiner: this.#joins.nextJoiner(),
+      admits: () => this.#joins.admits(),
     });
     if (change === null) return;
     const pending = this.#pending;
@@ -307,7 +301,7 @@ export class ViewManager {
   #propose(change: ChangeKind, node: NodeId, reason: string): boolean {
     if (this.#status === 'outside') return false;
     const ids = this.memberIds();
-    const id = change === 'add' ? this.#admission.memberIdOf(node) ?? node : node;
+    const id = change === 'add' ? this.#joins.memberIdOf(node) ?? node : node;
     const joined = this.#deps.mutations?.joinerFirst === true ? [id, ...ids] : [...ids, id];
     const value = change === 'add' ? joined : change === 'refresh' ? [...ids] : ids.filter((m) => addressOf(m) !== node);
     if (value.length === 0) return false; // the last member is never removed
@@ -316,111 +310,5 @@ export class ViewManager {
       change === 'refresh' ? `config: proposing a new view of the same members for ${node} (${reason})` : `config: proposing to ${change} ${node} (${reason})`);
     if (outcome === 'started' || outcome === 'in-progress') this.#pending = { vid: this.vid, change, node };
     return outcome === 'started' || outcome === 'in-progress';
-  }
-
-  // ---- joining ----------------------------------------------------------------------------
-
-  #admits(): boolean {
-    return this.#admission.admits({ self: this.#self, status: this.#status, firstHealthy: () => this.#firstHealthy() });
-  }
-
-  #firstHealthy(): NodeId {
-    return this.members().find((m) => this.isHealthy(m)) ?? this.#self;
-  }
-
-  #onJoin(from: NodeId, m: Extract<ConfigMessage, { kind: 'join' }>, out: ConfigOutbox): void {
-    if (m.vid !== this.vid) this.#paxos.peerKnows(from, m.vid);
-    const joiner = m.member ?? from;
-    if (addressOf(joiner) !== from) {
-      this.#log.warn({ vid: this.vid, from, member: joiner }, 'config: ignored a join request for a member id of another address');
-      return;
-    }
-    const listed = this.memberIds().includes(joiner);
-    const replaced = !listed && this.members().includes(from);
-    // Believed once the listed member has been silent a while: two processes cannot share an
-    // address, so a join under another id while the listed one still beats is an old message
-    // (a wiped node's restart takes longer than this anyway; it asks again every joinRetryMs).
-    if (replaced && this.#health.silentFor(from) >= replacedAfterSilentTicks) this.#health.replaced(from, joiner);
-    const answer = this.#admission.answer(from, joiner, m.app, m.incarnation, {
-      self: this.#self,
-      vid: this.vid,
-      status: this.#status,
-      listed,
-      replaced,
-      tick: this.#health.tick,
-      firstHealthy: () => this.#firstHealthy(),
-    });
-    if (answer.kind === 'refused') {
-      out.send(from, { kind: 'join-refused', vid: this.vid, memberApp: this.#deps.app, joinerApp: m.app });
-      return;
-    }
-    out.send(from, { kind: 'join-reply', vid: this.vid, outcome: answer.outcome, to: answer.to, clusterId: this.#deps.clusterId.current() ?? '' });
-    if (answer.outcome === 'queued' && !this.#behind) this.#proposeNext();
-  }
-
-  #onJoinReply(from: NodeId, m: Extract<ConfigMessage, { kind: 'join-reply' }>, out: ConfigOutbox): void {
-    const { redirectTo, learnedId } = this.#joining.answered(from, m.outcome === 'redirect' ? m.to : null, m.clusterId,
-      this.#deps.clusterId.current() !== null);
-    if (learnedId === null) {
-      if (m.vid !== this.vid) this.#paxos.peerKnows(from, m.vid);
-    } else {
-      // Kept durably and given to the transport after this handler: only then may Paxos talk
-      // (a fetch sent before would not leave).
-      const vid = m.vid;
-      out.upcall(() => {
-        this.#deps.clusterId.adopt(learnedId);
-        this.#paxos.peerKnows(from, vid);
-      });
-    }
-    if (redirectTo !== null && this.#status === 'outside') this.#sendJoin(out);
-  }
-
-  /** A member refused this node's join (another app): once believed, the node must stop. */
-  #onRefusal(from: NodeId, m: Extract<ConfigMessage, { kind: 'join-refused' }>, out: ConfigOutbox): void {
-    if (m.vid !== this.vid) this.#paxos.peerKnows(from, m.vid);
-    const error = this.#joining.refused(from, m, this.vid, this.#status);
-    if (error === null) return;
-    out.cancelTimer(configTimers.tick);
-    out.upcall(() => this.#deps.onJoinRefused(error));
-  }
-
-  #askToJoin(out: ConfigOutbox): void {
-    const everyTicks = Math.max(1, Math.round(this.#options.joinRetryMs / this.#options.heartbeatIntervalMs));
-    if (this.#joining.due(this.#health.tick, everyTicks, this.members(), this.#deps.random) !== null) this.#sendJoin(out);
-  }
-
-  /**
-   * A joiner queued here asked as another member id than the one `value` has just added at its
-   * address (a view adding its old disk was decided after it was wiped): that member is replaced
-   * now, not when the joiner next asks, so that no change counts it alive in between. Only a member
-   * this view adds: one listed before answers heartbeats, and a queued request can be an old one.
-   */
-  #noteQueuedReplacements(value: Members, previous: Members): void {
-    for (const id of value) {
-      if (previous.includes(id)) continue;
-      const queued = this.#admission.memberIdOf(addressOf(id));
-      if (queued !== undefined && queued !== id) this.#health.replaced(addressOf(id), queued);
-    }
-  }
-
-  #sendJoin(out: ConfigOutbox): void {
-    const target = this.#joining.sending(this.#health.tick, this.vid);
-    out.send(target, { kind: 'join', incarnation: this.#deps.incarnation, vid: this.vid, app: this.#deps.app,
-      ...(this.#member === this.#self ? {} : { member: this.#member }) });
-  }
-
-  /**
-   * Says so when view `vid` lists this node's address as another member id: the member whose data
-   * directory this node's replaced (or a node of that address from before). This node is outside
-   * that view and asks to be added anew; the members remove the other one first.
-   */
-  #noteReplaced(vid: number): void {
-    if (this.#status !== 'outside' || !this.members().includes(this.#self)) return;
-    const listedAs = this.memberIds().find((m) => addressOf(m) === this.#self);
-    if (listedAs === this.#replacedNoted) return; // said once per member it is taken for (a catch-up commits many views)
-    this.#replacedNoted = listedAs;
-    this.#log.warn({ vid, listedAs, member: this.#member },
-      `config: view ${vid} lists this address as ${listedAs}, but this data directory is ${this.#member}: ` +
-      'it is not that member (its data directory was replaced); asking to be added anew once that member is removed');
   }
 }
