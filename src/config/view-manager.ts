@@ -28,7 +28,7 @@ interface PendingChange {
 /**
  * The config layer's core: turns the Paxos instances into a history of views (`ViewHistory`),
  * watches the members of the current view with heartbeats (`FailureDetector`), removes dead and
- * stale members, adds joiners (`JoinAdmission`; its own joins: `JoinRequest`), and tells the
+ * stale members, adds joiners and asks to join (`JoinProtocol`), and tells the
  * layer above about every committed view. Synchronous; effects go to the outbox; Paxos is called
  * down through `PaxosPort`.
  *
@@ -36,12 +36,13 @@ interface PendingChange {
  * - views are committed in order, each exactly once per process life, and never change;
  * - at most one view change proposed by this node is in flight, and only for `vid + 1` (it may
  *   be re-targeted while no acceptor has accepted it, see `Proposer.propose`);
- * - every proposed view differs from the current one by exactly one member; joiners go to the
- *   end of the list and removals keep the order of the rest;
+ * - every proposed view differs from the current one by exactly one member, or is the same list
+ *   (a refresh, with durable state above: `ChangeKind`); joiners go to the end of the list and
+ *   removals keep the order of the rest; a view never lists an address twice;
  * - no proposed view lacks a live majority (as this node sees it), so a change cannot by itself
  *   stall the cluster;
  * - a stale member proposes only removals of dead members, and only when a majority of the view
- *   is stale (see `#proposeNext`).
+ *   is stale, or (durable state above) a refresh when every member restarted (see `chooseViewChange`).
  */
 export class ViewManager {
   readonly #deps: ViewManagerDeps;
