@@ -14,7 +14,7 @@
  * state is the cluster's, and only a state that was complete (see `completeIn`) surely holds
  * everything acknowledged; the command says so.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../env/logger.js';
@@ -26,9 +26,8 @@ import { rsmStoreName } from '../rsm/rsm-layer.js';
 import { RsmStore } from '../rsm/rsm-store.js';
 import type { Viewstamp } from '../rsm/viewstamp.js';
 import { rsmOptions } from '../options.js';
-import { FileLog } from '../runtime/file-log.js';
 import { legacyClusterId } from '../node/identity.js';
-import { FileSnapshot } from '../runtime/file-snapshot.js';
+import { dataDirStorage } from '../runtime/data-dir-storage.js';
 import { BackupAppMismatchError } from './snapshot-restore.js';
 
 /** The data directory given cannot be read as a node's: `message` names it and what is wrong. */
@@ -60,19 +59,7 @@ export function readOfflineState(dataDir: string, app: App<unknown>): OfflineSta
   let store: RsmStore | null = null;
   try {
     for (const f of files) copyFileSync(join(dataDir, f), join(copy, f));
-    const logPath = (name: string): string => join(copy, `${name}.log`);
-    store = new RsmStore({
-      name: rsmStoreName,
-      logger: silentLogger,
-      world: {
-        durableLog: (name) => new FileLog(logPath(name), { logger: silentLogger }),
-        hasLog: (name) => existsSync(logPath(name)),
-        removeLog: (name) => {
-          if (existsSync(logPath(name))) unlinkSync(logPath(name));
-        },
-        snapshotFile: (name) => new FileSnapshot(join(copy, `${name}.snapshot`), { logger: silentLogger }),
-      },
-    });
+    store = new RsmStore({ name: rsmStoreName, logger: silentLogger, world: dataDirStorage(copy, { logger: silentLogger }) });
     let durable;
     try {
       durable = store.load();

@@ -2,7 +2,7 @@ import { CorruptLogError, type DurableLog, type RecordSink } from './durable-log
 import { invariant } from './errors.js';
 import type { Logger } from './logger.js';
 import { CorruptSnapshotError, type SnapshotFile } from './snapshot-file.js';
-import type { NodeWorld } from './world.js';
+import type { NodeStorage } from './world.js';
 
 /** A record that starts a new log generation: its snapshot file's contents, and how to write them. */
 export interface SnapshotStart {
@@ -31,7 +31,7 @@ export interface GenerationFormat<R, L> {
 }
 
 export interface GenerationalStoreDeps<R, L> {
-  readonly world: Pick<NodeWorld, 'durableLog' | 'hasLog' | 'removeLog' | 'snapshotFile'>;
+  readonly world: NodeStorage;
   /** The snapshot file is `<name>.snapshot`. */
   readonly name: string;
   /** Log generation `gen`'s name. */

@@ -39,3 +39,6 @@ export interface NodeWorld {
    */
   halt(reason: string): void;
 }
+
+/** The part of a node's world that holds its durable files: what a store (`GenerationalStore`) is given. */
+export type NodeStorage = Pick<NodeWorld, 'durableLog' | 'hasLog' | 'removeLog' | 'snapshotFile'>;

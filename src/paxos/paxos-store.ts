@@ -3,7 +3,7 @@ import { GenerationalStore } from '../env/generational-store.js';
 import type { Logger } from '../env/logger.js';
 import { CorruptSnapshotError } from '../env/snapshot-file.js';
 import { object, uint } from '../env/validate.js';
-import type { NodeWorld } from '../env/world.js';
+import type { NodeStorage } from '../env/world.js';
 import { decodePaxosRecord, decodePaxosSnapshot } from './codec.js';
 import type { PaxosRecord, PaxosSnapshot } from './messages.js';
 
@@ -15,7 +15,7 @@ export interface PaxosStoreMutations {
 
 /** What the store is made of: the node's storage, named, and where to log. */
 export interface PaxosStoreDeps {
-  readonly world: Pick<NodeWorld, 'durableLog' | 'hasLog' | 'removeLog' | 'snapshotFile'>;
+  readonly world: NodeStorage;
   /**
    * Names the files: the snapshot `<name>.snapshot`, log generation 0 `<name>` (the one log of
    * a node from before compaction existed, so an old data directory loads as it is), later

@@ -1,7 +1,7 @@
 import { GenerationalStore } from '../env/generational-store.js';
 import type { RecordSink } from '../env/durable-log.js';
 import type { Logger } from '../env/logger.js';
-import type { NodeWorld } from '../env/world.js';
+import type { NodeStorage } from '../env/world.js';
 import {
   type DurableReplicaState, type RsmLogRecord, type RsmRecord, type StoredSnapshot,
   decodeRsmRecord, decodeSnapshotFile, encodeRsmRecord, encodeSnapshotFile,
@@ -15,7 +15,7 @@ export interface RsmStoreMutations {
 
 /** What the store is made of: the node's storage, named, and where to log. */
 export interface RsmStoreDeps {
-  readonly world: Pick<NodeWorld, 'durableLog' | 'hasLog' | 'removeLog' | 'snapshotFile'>;
+  readonly world: NodeStorage;
   /** Names the files: `<name>.snapshot` and the log generations `<name>-<gen>`. */
   readonly name: string;
   readonly logger: Logger;

@@ -1,16 +1,13 @@
-import { join } from 'node:path';
-import { existsSync, unlinkSync, writeSync } from 'node:fs';
-import type { DurableLog } from '../env/durable-log.js';
+import { writeSync } from 'node:fs';
 import { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
 import { systemRandom } from '../env/random.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { TransportOptions } from '../options.js';
-import { fsyncDir, mkdirDurable } from './durable-fs.js';
-import { FileSnapshot } from './file-snapshot.js';
-import type { SnapshotFile } from '../env/snapshot-file.js';
-import { FileLog } from './file-log.js';
+import { dataDirStorage } from './data-dir-storage.js';
+import { mkdirDurable } from './durable-fs.js';
+import type { FileLog } from './file-log.js';
 import { GrpcTransport } from './grpc-transport.js';
 import { realClock } from './real-clock.js';
 
@@ -62,7 +59,6 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     opts.logger.error({ err }, 'node stopped by an error');
     stop(`internal error: ${(err as Error).stack ?? String(err)}`);
   });
-  const logPath = (name: string): string => join(opts.dataDir, `${name}.log`);
   const world: NodeWorld = {
     self: opts.self,
     executor,
@@ -70,18 +66,7 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     random: systemRandom,
     logger: opts.logger,
     transport,
-    durableLog(name: string): DurableLog {
-      const log = new FileLog(logPath(name), { logger: opts.logger.child({ log: name }) });
-      logs.push(log);
-      return log;
-    },
-    hasLog: (name: string) => existsSync(logPath(name)),
-    removeLog(name: string): void {
-      if (!existsSync(logPath(name))) return;
-      unlinkSync(logPath(name));
-      fsyncDir(opts.dataDir);
-    },
-    snapshotFile: (name: string): SnapshotFile => new FileSnapshot(join(opts.dataDir, `${name}.snapshot`), { logger: opts.logger.child({ snapshot: name }) }),
+    ...dataDirStorage(opts.dataDir, { logger: opts.logger, onLog: (log) => logs.push(log) }),
     halt(reason: string): void {
       executor.stop();
       opts.logger.error({ reason }, 'node halting');

@@ -1,13 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptLogError } from '../../src/env/durable-log.js';
 import { silentLogger } from '../../src/env/logger.js';
 import { FileLog } from '../../src/runtime/file-log.js';
-import { FileSnapshot, nodeSnapshotFs } from '../../src/runtime/file-snapshot.js';
+import { nodeSnapshotFs } from '../../src/runtime/file-snapshot.js';
+import { dataDirStorage } from '../../src/runtime/data-dir-storage.js';
 import type { PaxosStoreMutations } from '../../src/paxos/paxos-store.js';
-import { SimDisk, SimDurableLog, SimSnapshotFile, type DiskScheduler } from '../../tools/sim/disk.js';
+import { SimDisk, type DiskScheduler, simDiskStorage } from '../../tools/sim/disk.js';
 import { Simulation } from '../../tools/sim/simulation.js';
 import { withTempDir } from '../runtime/file-log-support.js';
 import { SnapshotProcess, writeSteps } from '../runtime/file-snapshot-support.js';
@@ -38,12 +39,7 @@ describe('Paxos store: a crash at any moment of a compaction (simulated disk, un
           if (incarnation === mine) fn();
         }),
       };
-      return {
-        durableLog: (name) => new SimDurableLog(disk.store(name), sched),
-        hasLog: (name) => disk.hasStore(name),
-        removeLog: (name) => disk.removeStore(name),
-        snapshotFile: (name) => new SimSnapshotFile(disk.snapshot(name), sched),
-      };
+      return simDiskStorage(disk, sched);
     };
     const acked = new Acked();
     const first = new Life(storage(), acked, mutations);
@@ -94,15 +90,7 @@ describe('Paxos store: a crash at any moment of a compaction (simulated disk, un
 describe('Paxos store: a crash at any step of a compaction (real files)', () => {
   /** A process's storage on `dir`; its snapshot file's file-system calls go through `proc`. */
   function fileStorage(dir: string, proc: SnapshotProcess | null): Storage {
-    const logPath = (name: string): string => join(dir, `${name}.log`);
-    return {
-      durableLog: (name) => new FileLog(logPath(name), { logger: silentLogger }),
-      hasLog: (name) => existsSync(logPath(name)),
-      removeLog: (name) => {
-        if (existsSync(logPath(name))) unlinkSync(logPath(name));
-      },
-      snapshotFile: (name) => new FileSnapshot(join(dir, `${name}.snapshot`), { logger: silentLogger, fs: proc?.fs ?? nodeSnapshotFs }),
-    };
+    return dataDirStorage(dir, { logger: silentLogger, snapshotFs: proc?.fs ?? nodeSnapshotFs });
   }
 
   /** Runs script steps until `life` starts a compaction and `proc` has died in it (or the snapshot is durable). */

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../src/env/logger.js';
 import { Outbox } from '../../src/env/outbox.js';
-import type { NodeWorld } from '../../src/env/world.js';
 import type { PaxosOptions } from '../../src/options.js';
 import type { PaxosMessage, PaxosRecord, PaxosValue } from '../../src/paxos/messages.js';
 import { Paxos, paxosTimers } from '../../src/paxos/paxos.js';
@@ -15,7 +14,9 @@ import { PaxosStore, type PaxosStoreMutations } from '../../src/paxos/paxos-stor
 import { type ProposalNumber, compareProposal } from '../../src/paxos/proposal-number.js';
 import { Prng } from '../../tools/sim/prng.js';
 
-export type Storage = Pick<NodeWorld, 'durableLog' | 'hasLog' | 'removeLog' | 'snapshotFile'>;
+import type { NodeStorage } from '../../src/env/world.js';
+
+export type Storage = NodeStorage;
 
 /** Small windows, so that a short script compacts many times. */
 export const compaction: Partial<PaxosOptions> = { retainedViews: 2, compactAfterViews: 3 };

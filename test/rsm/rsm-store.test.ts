@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/env/logger.js';
 import type { RsmRecord } from '../../src/rsm/durable-records.js';
 import { newRequest } from '../../src/rsm/messages.js';
 import { RsmStore } from '../../src/rsm/rsm-store.js';
-import { SimDisk, SimDurableLog, SimSnapshotFile } from '../../tools/sim/disk.js';
+import { SimDisk, simDiskStorage } from '../../tools/sim/disk.js';
 import { Simulation } from '../../tools/sim/simulation.js';
 
 /** One node's disk and the processes that open it, one after another (a crash ends one). */
@@ -32,12 +32,7 @@ function harness(seed = 3) {
     return new RsmStore({
       name: 'rsm',
       logger: silentLogger,
-      world: {
-        durableLog: (name) => new SimDurableLog(disk.store(name), sched),
-        hasLog: (name) => disk.hasStore(name),
-        removeLog: (name) => disk.removeStore(name),
-        snapshotFile: (name) => new SimSnapshotFile(disk.snapshot(name), sched),
-      },
+      world: simDiskStorage(disk, sched),
     });
   };
   const crash = (): void => {

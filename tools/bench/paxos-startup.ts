@@ -11,21 +11,20 @@
  * time that took and the heap it holds (after a full GC), with the files on disk.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ViewHistory } from '../../src/config/view-history.js';
 import { silentLogger } from '../../src/env/logger.js';
 import { Outbox } from '../../src/env/outbox.js';
-import type { NodeWorld } from '../../src/env/world.js';
+import type { NodeStorage } from '../../src/env/world.js';
 import type { PaxosOptions } from '../../src/options.js';
 import type { PaxosMessage, PaxosRecord } from '../../src/paxos/messages.js';
 import { Paxos, paxosTimers } from '../../src/paxos/paxos.js';
 import { PaxosStore } from '../../src/paxos/paxos-store.js';
 import { PrimaryHistory } from '../../src/rsm/primary.js';
-import { FileLog } from '../../src/runtime/file-log.js';
-import { FileSnapshot } from '../../src/runtime/file-snapshot.js';
+import { dataDirStorage } from '../../src/runtime/data-dir-storage.js';
 import { Prng } from '../sim/prng.js';
 
 /** Compaction never due: the setting before this change (one log, every view kept). */
@@ -40,16 +39,8 @@ const syncEveryViews = 100;
 const addresses = ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003'];
 const viewOf = (vid: number): string[] => (vid % 2 === 0 ? addresses.slice(0, 2) : addresses);
 
-function storage(dir: string): Pick<NodeWorld, 'durableLog' | 'hasLog' | 'removeLog' | 'snapshotFile'> {
-  const logPath = (name: string): string => join(dir, `${name}.log`);
-  return {
-    durableLog: (name) => new FileLog(logPath(name), { logger: silentLogger }),
-    hasLog: (name) => existsSync(logPath(name)),
-    removeLog: (name) => {
-      if (existsSync(logPath(name))) unlinkSync(logPath(name));
-    },
-    snapshotFile: (name) => new FileSnapshot(join(dir, `${name}.snapshot`), { logger: silentLogger }),
-  };
+function storage(dir: string): NodeStorage {
+  return dataDirStorage(dir, { logger: silentLogger });
 }
 
 function core(options: Partial<PaxosOptions>): Paxos {

@@ -1,5 +1,6 @@
 import type { DurableLog, LoadedRecord } from '../../src/env/durable-log.js';
 import type { SnapshotFile } from '../../src/env/snapshot-file.js';
+import type { NodeStorage } from '../../src/env/world.js';
 import type { Prng } from './prng.js';
 
 /** How the simulated disk behaves. */
@@ -286,4 +287,14 @@ export class SimSnapshotFile implements SnapshotFile {
     });
     if (lies) this.#sched.at(this.#sched.now, () => done());
   }
+}
+
+/** What a simulated node keeps on `disk`, as its world gives it to the stores; I/O completes through `sched`. */
+export function simDiskStorage(disk: SimDisk, sched: DiskScheduler, profile: DiskProfile = defaultDiskProfile): NodeStorage {
+  return {
+    durableLog: (name) => new SimDurableLog(disk.store(name), sched, profile),
+    hasLog: (name) => disk.hasStore(name),
+    removeLog: (name) => disk.removeStore(name),
+    snapshotFile: (name) => new SimSnapshotFile(disk.snapshot(name), sched, profile),
+  };
 }

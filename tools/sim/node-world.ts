@@ -10,15 +10,13 @@
  * goes through that incarnation's guard, so nothing of a dead process ever runs.
  */
 import type { Clock, TimerHandle } from '../../src/env/clock.js';
-import type { DurableLog } from '../../src/env/durable-log.js';
-import type { SnapshotFile } from '../../src/env/snapshot-file.js';
 import { Executor } from '../../src/env/executor.js';
 import type { ClientStream, ServerStream, StreamCodec, StreamHandlers } from '../../src/env/streams.js';
 import { type AnswerChannel, type CallFailure, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { NodeWorld } from '../../src/env/world.js';
 import { maySend } from '../../src/env/cluster-id.js';
-import { type SimDisk, SimDurableLog, SimSnapshotFile } from './disk.js';
+import { type SimDisk, simDiskStorage } from './disk.js';
 import type { Simulation } from './simulation.js';
 import type { WireServerStream } from './sim-streams.js';
 
@@ -192,10 +190,7 @@ export function makeNodeWorld(deps: NodeWorldDeps): { world: NodeWorld; transpor
     random: sim.rng,
     logger: sim.loggerFor(id),
     transport,
-    durableLog: (name: string): DurableLog => new SimDurableLog(deps.disk.store(name), scheduler, sim.diskProfile),
-    hasLog: (name: string) => deps.disk.hasStore(name),
-    removeLog: (name: string) => deps.disk.removeStore(name),
-    snapshotFile: (name: string): SnapshotFile => new SimSnapshotFile(deps.disk.snapshot(name), scheduler, sim.diskProfile),
+    ...simDiskStorage(deps.disk, scheduler, sim.diskProfile),
     halt: (reason: string) => {
       sim.schedule(0, () => deps.crashIfCurrent(`halt: ${reason}`));
       executor.stop();
