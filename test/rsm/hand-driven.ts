@@ -11,11 +11,16 @@ import { type RsmOptions, rsmOptions } from '../../src/options.js';
 import type { Json } from '../../src/rsm/app.js';
 import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
 import { Replica, type RsmMutations, type RsmOutbox, rsmTimers } from '../../src/rsm/replica.js';
+import type { RsmRecord } from '../../src/rsm/durable-records.js';
 
 export interface HandDriven {
   readonly replica: Replica<TestState>;
   /** Seqnos executed here, in order. */
   readonly executed: number[];
+  /** Every record the replica persisted, in order, as its disk would hold them. */
+  readonly disk: RsmRecord[];
+  /** Commits the next view, listing `members`; returns that handler's outbox. */
+  nextView(members: Members): RsmOutbox;
   /** Runs one handler with a fresh outbox and its upcalls; returns the outbox. */
   run(f: (out: RsmOutbox) => void): RsmOutbox;
 }
@@ -25,12 +30,13 @@ export interface HandDrivenOptions {
   readonly mutations?: RsmMutations;
 }
 
-/** A replica `self` of view 1 = `members` (one view, every node holding the initial state). */
+/** A replica `self` of view 1 = `members` (every node holding the initial state); later views by `nextView`. */
 function replicaOf(self: NodeId, members: Members, opts: HandDrivenOptions): HandDriven {
+  const views: Members[] = [members];
   const config = {
-    get vid() { return 1; },
+    get vid() { return views.length; },
     get status(): SelfStatus { return 'member'; },
-    members: (_vid?: number) => members,
+    members: (vid?: number) => views[(vid ?? views.length) - 1]!,
     setAdmission: (_a: Admission) => {},
   };
   const executed: number[] = [];
@@ -38,13 +44,19 @@ function replicaOf(self: NodeId, members: Members, opts: HandDrivenOptions): Han
     self, app: testApp, config, logger: silentLogger, genesis: true, mutations: opts.mutations ?? {}, options: rsmOptions(opts.options),
     observer: { executed: (vs) => executed.push(vs.seqno) },
   });
+  const disk: RsmRecord[] = [];
   const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
     const out: RsmOutbox = new Outbox();
     f(out);
+    disk.push(...out.records);
     for (const u of out.upcalls) u();
     return out;
   };
-  return { replica, executed, run };
+  const nextView = (next: Members): RsmOutbox => {
+    views.push(next);
+    return run((out) => replica.onViewCommitted(out));
+  };
+  return { replica, executed, disk, run, nextView };
 }
 
 export interface DrivenPrimary extends HandDriven {
@@ -52,6 +64,8 @@ export interface DrivenPrimary extends HandDriven {
   call(from: ReturnAddress, request: Request): RsmOutbox;
   /** Backup `from` acknowledges `seqno`; returns the answers that released. */
   ack(from: NodeId, seqno: number): ClientAnswer[];
+  /** Backup `from` acknowledges `seqno`; returns that handler's whole outbox. */
+  ackOut(from: NodeId, seqno: number): RsmOutbox;
   /** One period of the retransmit timer; returns `[backup, seqno]` of every invoke re-sent. */
   tick(): Array<[NodeId, number]>;
 }
@@ -62,10 +76,12 @@ export function drivenPrimary(backups: readonly NodeId[] = ['b'], opts: HandDriv
   h.run((out) => h.replica.onViewCommitted(out));
   for (const b of backups) h.run((out) => h.replica.onMessage(b, { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1 }, out));
   assert.ok(h.replica.isPrimary && h.replica.status === 'normal');
+  const ackOut = (from: NodeId, seqno: number): RsmOutbox => h.run((o) => h.replica.onMessage(from, { kind: 'invoke-ack', vs: { vid: 1, seqno } }, o));
   return {
     ...h,
     call: (from, request) => h.run((o) => h.replica.onClientCall(from, { kind: 'invoke', request }, o)),
-    ack: (from, seqno) => h.run((o) => h.replica.onMessage(from, { kind: 'invoke-ack', vs: { vid: 1, seqno } }, o)).answers.map((x) => x.answer),
+    ack: (from, seqno) => ackOut(from, seqno).answers.map((x) => x.answer),
+    ackOut,
     tick: () => h.run((o) => h.replica.onTimer(rsmTimers.invokeRetry, o)).sends
       .flatMap((s) => (s.msg.kind === 'invoke' ? [[s.to, s.msg.vs.seqno] as [NodeId, number]] : [])),
   };

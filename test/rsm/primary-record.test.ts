@@ -3,52 +3,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type TestState, testApp } from '../../src/apps/test-app.js';
-import type { Admission, SelfStatus } from '../../src/config/view-manager.js';
+import type { SelfStatus } from '../../src/config/view-manager.js';
 import { silentLogger } from '../../src/env/logger.js';
-import { Outbox } from '../../src/env/outbox.js';
 import { ReturnAddress } from '../../src/env/transport.js';
-import type { Members } from '../../src/env/types.js';
 import { type RsmOptions, rsmOptions } from '../../src/options.js';
 import type { DurableReplicaState, RsmLogRecord, RsmRecord } from '../../src/rsm/durable-records.js';
+import { append, drivenPrimary } from './hand-driven.js';
 import { decodeRsmRecord, encodeRsmRecord } from '../../src/rsm/durable-records.js';
-import { type Request, newRequest } from '../../src/rsm/messages.js';
-import { Replica, type RsmOutbox } from '../../src/rsm/replica.js';
-
-const append = (seq: number, item: string): Request => newRequest('c', seq, 'append', { item });
+import { Replica } from '../../src/rsm/replica.js';
 
 /**
- * The primary `a` of view 1 = [a, b], serving; the test plays backup b and can commit view 2
- * = [a, b, c]. Every record the replica persists is kept, in order, as its disk would hold them.
+ * The serving primary `p` of view 1 = [p, b] (`drivenPrimary`), the test playing backup b: a call
+ * numbered n appends `x<n>`; `nextView` commits view 2 = [p, b, c].
  */
 function servingPrimary(options: Partial<RsmOptions> = {}) {
-  const views: Members[] = [['a', 'b']];
-  const config = {
-    get vid() { return views.length; },
-    get status(): SelfStatus { return 'member'; },
-    members: (vid?: number) => views[(vid ?? views.length) - 1]!,
-    setAdmission: (_a: Admission) => {},
-  };
-  const replica = new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: true, options: rsmOptions(options) });
-  const disk: RsmRecord[] = [];
-  const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
-    const out: RsmOutbox = new Outbox();
-    f(out);
-    disk.push(...out.records);
-    for (const u of out.upcalls) u();
-    return out;
-  };
-  run((out) => replica.onViewCommitted(out));
-  run((out) => replica.onMessage('b', { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1 }, out));
-  assert.equal(replica.status, 'normal');
+  const p = drivenPrimary(['b'], { options });
   return {
-    replica,
-    disk,
-    call: (n: number) => run((o) => replica.onClientCall(new ReturnAddress(`r${n}`), { kind: 'invoke', request: append(n, `x${n}`) }, o)),
-    ack: (seqno: number) => run((o) => replica.onMessage('b', { kind: 'invoke-ack', vs: { vid: 1, seqno } }, o)),
-    nextView: () => {
-      views.push(['a', 'b', 'c']);
-      return run((o) => replica.onViewCommitted(o));
-    },
+    replica: p.replica,
+    disk: p.disk,
+    call: (n: number) => p.call(new ReturnAddress(`r${n}`), append(n, `x${n}`)),
+    ack: (seqno: number) => p.ackOut('b', seqno),
+    nextView: () => p.nextView(['p', 'b', 'c']),
   };
 }
 
