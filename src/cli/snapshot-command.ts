@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtinApps } from '../apps/registry.js';
 import { formatApp } from '../config/app-identity.js';
 import type { App } from '../rsm/app.js';
 import { formatViewstamp } from '../rsm/viewstamp.js';
+import { maxHeaderBytes } from './snapshot-file.js';
 import { AppModuleLoadError, loadAppModule } from './app-module.js';
 import { type Command, UsageError, checkedAddress, clusterOption, fail, noMorePositionals, parse, positiveInteger } from './args.js';
 
@@ -35,7 +36,7 @@ export const snapshotUsage = `  synod snapshot save HOST:PORT FILE [--cluster NA
   what is wrong; 2 for usage errors.`;
 
 /** The app named by --app / --app-module, or else the built-in app called `fallback`. */
-async function appFor(values: Record<string, unknown>, fallback: string | null, where: string): Promise<App<unknown>> {
+async function appFor(values: Record<string, unknown>, fallback: AppNamed, where: string): Promise<App<unknown>> {
   const name = values['app'] as string | undefined;
   const module = values['app-module'] as string | undefined;
   if (name !== undefined && module !== undefined) throw new UsageError('--app and --app-module exclude each other: give one');
@@ -47,7 +48,8 @@ async function appFor(values: Record<string, unknown>, fallback: string | null, 
       throw err;
     }
   }
-  const chosen = name ?? fallback;
+  if (name === undefined && typeof fallback === 'object' && fallback !== null) fail(fallback.unreadable, 1);
+  const chosen = name ?? (typeof fallback === 'string' ? fallback : null);
   const builtin = chosen === null ? undefined : builtinApps[chosen];
   if (builtin === undefined) {
     throw new UsageError(name !== undefined
@@ -57,14 +59,32 @@ async function appFor(values: Record<string, unknown>, fallback: string | null, 
   return builtin.app;
 }
 
-/** The app name in a backup file's header line or a data directory's identity, if readable (errors come later, from the real checks). */
-function appNamed(path: string, what: 'backup' | 'data-dir'): string | null {
+/**
+ * What a backup file's header line or a data directory's identity names as its app: the name,
+ * null when it names none, or why it cannot be read or parsed (without --app or --app-module that
+ * is the error, exit 1; with one, the real checks say what is wrong).
+ */
+type AppNamed = string | null | { readonly unreadable: string };
+
+function appNamed(path: string, what: 'backup' | 'data-dir'): AppNamed {
+  const file = what === 'backup' ? path : join(path, 'identity.json');
+  let text: string;
   try {
-    const text = what === 'backup' ? readFileSync(path).subarray(0, 64 * 1024).toString('utf8').split('\n')[0]! : readFileSync(join(path, 'identity.json'), 'utf8');
-    const app = (JSON.parse(text) as { app?: { name?: unknown } }).app;
+    const fd = openSync(file, 'r');
+    try {
+      const head = Buffer.alloc(maxHeaderBytes);
+      text = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    return { unreadable: `cannot read ${what === 'backup' ? 'the snapshot file' : 'the data directory\'s identity'} ${file}: ${(err as Error).message}` };
+  }
+  try {
+    const app = (JSON.parse(what === 'backup' ? text.split('\n')[0]! : text) as { app?: { name?: unknown } }).app;
     return typeof app?.name === 'string' ? app.name : null;
-  } catch {
-    return null;
+  } catch (err) {
+    return { unreadable: `${file} is damaged: its ${what === 'backup' ? 'header line' : 'content'} is not JSON (${(err as Error).message})` };
   }
 }
 
@@ -74,6 +94,11 @@ async function runSave(args: string[]): Promise<void> {
     app: { type: 'string' }, 'app-module': { type: 'string' },
   });
   const dataDir = values['from-data-dir'] as string | undefined;
+  for (const flag of dataDir === undefined ? ['app', 'app-module'] : ['cluster', 'timeout-ms']) {
+    if (values[flag] !== undefined) {
+      throw new UsageError(`--${flag} applies to ${dataDir === undefined ? 'save --from-data-dir DIR' : 'save HOST:PORT'} only`);
+    }
+  }
   if (dataDir !== undefined) {
     const file = positionals[0];
     if (file === undefined) throw new UsageError('give the FILE to write');
@@ -131,7 +156,8 @@ async function runRestore(args: string[]): Promise<void> {
   const h = r.header;
   process.stdout.write(`restored ${file} (cluster ${h.clusterId}, ${formatApp(h.app)}, viewstamp ${formatViewstamp(h.vs)}, ${r.clients} clients) ` +
     `into ${dataDir}: a new cluster ${JSON.stringify(r.cluster)} with id ${r.clusterId}, first node ${me}.\n` +
-    `start it: synod node --me ${me} --first ${me} --data-dir ${dataDir} --app ${app.name}\n`);
+    `start it: synod node --me ${me} --first ${me} --data-dir ${dataDir} ` +
+    `${values['app-module'] === undefined ? `--app ${app.name}` : `--app-module ${values['app-module'] as string}`}\n`);
 }
 
 async function runSnapshot(args: string[]): Promise<void> {

@@ -21,7 +21,7 @@ import type { Viewstamp } from '../rsm/viewstamp.js';
 const format = 'snapshot-backup';
 const version = 1;
 /** Longest header line a reader accepts (the fields above take a few hundred bytes). */
-const maxHeaderBytes = 64 * 1024;
+export const maxHeaderBytes = 64 * 1024;
 
 /** What a backup file says about its state. */
 export interface BackupHeader {

@@ -113,6 +113,20 @@ describe('synod snapshot: save from a live lock-server cluster, restore into a n
     await refused(backup(), occupied, /occupied already holds a node's data .*never touches existing data/);
     assert.deepEqual(readdirSync(occupied), ['identity.json']);
     assert.equal(readFileSync(join(occupied, 'identity.json'), 'utf8'), 'precious');
+ 
+    // Without --app the file names its app: a missing or damaged one is refused as what it is (exit 1), not as usage.
+    const missing = await runSynod('snapshot', 'restore', join(root, 'nope.snapshot'), '--data-dir', join(root, 'r-nope'), '--me', me);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.match(missing.stderr, /cannot read the snapshot file .*nope\.snapshot: ENOENT/);
+    const garbage = join(root, 'garbage.snapshot');
+    writeFileSync(garbage, 'not a header\n');
+    const damaged = await runSynod('snapshot', 'restore', garbage, '--data-dir', join(root, 'r-garbage'), '--me', me);
+    assert.equal(damaged.code, 1, damaged.stderr);
+    assert.match(damaged.stderr, /garbage\.snapshot is damaged: its header line is not JSON/);
+    // A flag of the other kind of save is a usage error, not silently ignored.
+    const mixed = await runSynod('snapshot', 'save', '--from-data-dir', join(root, 'nowhere'), join(root, 'y.snapshot'), '--timeout-ms', '5');
+    assert.equal(mixed.code, 2);
+    assert.match(mixed.stderr, /--timeout-ms applies to save HOST:PORT only/);
   });
 
   test('after the cluster is killed, the restored node serves the same locks, holders and a higher next token', async () => {
