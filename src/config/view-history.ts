@@ -9,7 +9,8 @@ interface KeptView {
 
 function kept(ids: Members): KeptView {
   // Views listed by address alone (most) share one array.
-  return { ids, addresses: ids.some((m) => m.includes('@')) ? ids.map(addressOf) : ids };
+  const addresses = ids.map(addressOf);
+  return { ids, addresses: addresses.every((a, i) => a === ids[i]) ? ids : addresses };
 }
 
 /**

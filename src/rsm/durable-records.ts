@@ -128,10 +128,13 @@ export function encodeSnapshotFile(header: SnapshotHeader, state: Uint8Array): U
   return out;
 }
 
+/** Longest header line of a snapshot file: its few fields take under 100 bytes; a bound so that a damaged file is refused at once. */
+const maxSnapshotHeaderBytes = 4096;
+
 /** Splits a snapshot file into its header and state stream; throws `InvalidMessageError` if it is not one. */
 export function decodeSnapshotFile(bytes: Uint8Array): { readonly header: SnapshotHeader; readonly state: Uint8Array } {
   const end = bytes.indexOf(0x0a);
-  if (end < 0 || end > 4096) throw new InvalidMessageError('snapshot', 'no header line');
+  if (end < 0 || end > maxSnapshotHeaderBytes) throw new InvalidMessageError('snapshot', 'no header line');
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(bytes.subarray(0, end)));

@@ -14,7 +14,7 @@ import { CorruptLogError } from '../env/durable-log.js';
 import { CorruptSnapshotError } from '../env/snapshot-file.js';
 import { InvalidMessageError } from '../env/errors.js';
 import { SnapshotSource } from './state-transfer.js';
-import { type Viewstamp, compareViewstamps, formatViewstamp, sameViewstamp } from './viewstamp.js';
+import { type Viewstamp, followsDirectly, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
 /**
  * The replicated state one replica holds: the app's state, the client table, and the viewstamp
@@ -64,9 +64,9 @@ export class ReplicatedState<S> {
     this.#syncedVid = vid;
   }
 
-  /** The last view whose state this was (see `completeIn`); null: never. */
+  /** The last view whose state this was (see `completeIn`); null: never, or no state held. */
   get syncedVid(): number | null {
-    return this.#syncedVid;
+    return this.#last === null ? null : this.#syncedVid;
   }
 
   /**
@@ -126,8 +126,7 @@ export class ReplicatedState<S> {
           // (`ReplicaJournal.executed`); when that snapshot never became durable, the older
           // generation replayed before them holds them already.
           if (record.kind === 'stamped' && record.vs.vid === last.vid && record.vs.seqno <= last.seqno) break;
-          const follows = record.vs.vid === last.vid ? record.vs.seqno === last.seqno + 1 : compareViewstamps(record.vs, last) > 0 && record.vs.seqno === 1;
-          if (!follows) broken(`${formatViewstamp(record.vs)} does not follow the state`);
+          if (!followsDirectly(last, record.vs)) broken(`${formatViewstamp(record.vs)} does not follow the state`);
           this.execute(record.vs, record.request);
           break;
         }

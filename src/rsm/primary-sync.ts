@@ -71,7 +71,7 @@ export class PrimarySync<S> extends ViewSync<S> {
     const { backups, held, vid, log } = this.ctx;
     if (this.phase !== 'collecting' || !backups.every((b) => this.reports.has(b))) return;
     // The source: the complete state with the highest viewstamp (this primary's own on a tie).
-    const own: Report = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid };
+    const own: Report = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.syncedVid };
     const everyone = [own, ...backups.map((b) => this.reports.get(b)!)];
     const complete = (r: Report): boolean => r.last !== null && (r.complete || this.#provenComplete(r.syncedVid, everyone));
     let best: Viewstamp | null = complete(own) ? held.last : null;

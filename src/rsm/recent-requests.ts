@@ -2,6 +2,13 @@ import type { ExecutedRequest } from './messages.js';
 import { requestBytes } from './request-bytes.js';
 import { type Viewstamp, compareViewstamps, sameViewstamp } from './viewstamp.js';
 
+
+/**
+ * Dropped entries the array keeps at its front before it is copied down (and only once they are
+ * more than half of it): dropping stays O(1) amortised without holding many dead slots.
+ */
+const compactAfterDropped = 1024;
+
 /** How many requests and bytes `RecentRequests` keeps (`RsmOptions.catchUpRequests`, `catchUpBytes`). */
 export interface RecentLimits {
   readonly requests: number;
@@ -52,7 +59,7 @@ export class RecentRequests {
       this.#bytes -= dropped.bytes;
       this.#base = dropped.vs;
     }
-    if (this.#first > 1024 && this.#first * 2 > this.#entries.length) {
+    if (this.#first > compactAfterDropped && this.#first * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#first);
       this.#first = 0;
     }

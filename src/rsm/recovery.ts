@@ -6,7 +6,7 @@ import type { ReplicatedState } from './execution.js';
 import type { ReplicaMessage, Request } from './messages.js';
 import { type RsmOutbox, rsmTimers } from './replica-deps.js';
 import { StateTransfer } from './state-transfer.js';
-import { type Viewstamp, formatViewstamp, sameViewstamp } from './viewstamp.js';
+import { type Viewstamp, followsDirectly, formatViewstamp, sameViewstamp } from './viewstamp.js';
 
 /**
  * The recovery task's state transfer in one view (design §4): the primary's side
@@ -173,9 +173,7 @@ export class BackupSync<S> extends ViewSync<S> {
     const { held, primary, vid } = this.ctx;
     if (from !== primary || m.vid !== vid || this.pull !== null || held.last === null || !sameViewstamp(m.after, held.last)) return;
     for (const e of m.executed) {
-      const last = held.last;
-      const follows = e.vs.vid === last.vid ? e.vs.seqno === last.seqno + 1 : e.vs.vid > last.vid && e.vs.seqno === 1;
-      if (!follows || e.vs.vid >= vid) break;
+      if (!followsDirectly(held.last, e.vs) || e.vs.vid >= vid) break;
       this.ctx.catchUp(e.vs, e.request, out);
     }
     this.ctx.log.info({ vid, vs: formatViewstamp(held.last), from: formatViewstamp(m.after), requests: m.executed.length }, 'rsm: caught up by executing the primary\'s recent requests');
@@ -218,7 +216,7 @@ export class BackupSync<S> extends ViewSync<S> {
 
   #sendStatus(out: RsmOutbox): void {
     const { primary, vid, held } = this.ctx;
-    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.last === null ? null : held.syncedVid});
+    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.syncedVid });
     out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
   }
 }

@@ -29,3 +29,11 @@ export function sameViewstamp(a: Viewstamp | null, b: Viewstamp | null): boolean
 export function formatViewstamp(v: Viewstamp | null): string {
   return v === null ? 'none' : `${v.vid}.${v.seqno}`;
 }
+
+/**
+ * Whether a request at `vs` is the one executed right after the state at `last`: the next seqno
+ * in the same view, or the first of a later view (a primary numbers each view from 1).
+ */
+export function followsDirectly(last: Viewstamp, vs: Viewstamp): boolean {
+  return vs.vid === last.vid ? vs.seqno === last.seqno + 1 : vs.vid > last.vid && vs.seqno === 1;
+}

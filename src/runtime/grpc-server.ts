@@ -91,7 +91,7 @@ export function admitClusterId(ctx: ServerContext, from: NodeId, service: string
 
 /** Whether this node is cut off from every peer and client (`GrpcTransport.isolate()`). */
 export function isolated(ctx: ServerContext): boolean {
-  return ctx.partition.describe().isolated;
+  return ctx.partition.isolated;
 }
 
 /**

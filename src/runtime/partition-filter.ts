@@ -2,7 +2,7 @@ import { invariant } from '../env/errors.js';
 import type { NodeId } from '../env/types.js';
 
 /** What is cut with one peer: every channel, or only the channels of these gRPC services. */
-export type PeerCut = 'every channel' | ReadonlySet<string>;
+type PeerCut = 'every channel' | ReadonlySet<string>;
 
 /**
  * Which peers one node may currently exchange messages with, and on which channels: the fault
@@ -64,10 +64,8 @@ export class PartitionFilter {
     return cut === 'every channel' || (service !== undefined && cut.has(service));
   }
 
-  /** For status displays: what is blocked now (peers sorted, each with its cut channels sorted). */
-  describe(): { readonly isolated: boolean; readonly peers: readonly { readonly peer: NodeId; readonly services: 'every channel' | readonly string[] }[] } {
-    const peers = [...this.#peers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([peer, cut]) => ({ peer, services: cut === 'every channel' ? cut : [...cut].sort() }));
-    return { isolated: this.#isolated, peers };
+  /** Whether the node is cut off from every peer now. */
+  get isolated(): boolean {
+    return this.#isolated;
   }
 }
