@@ -168,7 +168,7 @@ function change(prev: readonly string[] | undefined, next: readonly string[]): s
 
 /**
  * A node's status for people: a few aligned lines (node, its member id, cluster, view and its
- * member ids, primary, config and replica status, last executed, completeness), then every view it knows, oldest first, with
+ * member ids, primary, config and replica status, last executed, completeness), then the newest views it knows (at most 32), oldest first, with
  * what changed from the one before.
  */
 export function formatStatus(s: NodeStatus, cluster?: string): string {

@@ -9,7 +9,7 @@ export const statusUsage = `  synod status HOST:PORT [--json] [--cluster NAME]
   member (its id in views: address@disk id; a wiped data directory gets a new disk id),
   incarnation, app (name@version), view and members (member ids: as the view lists them),
   primary, config and replica status, last
-  executed viewstamp, completeness, and every view it knows. --json prints the status object
+  executed viewstamp, completeness, and the newest views it knows (at most 32). --json prints the status object
   (NodeStatus, src/node/status.ts) as JSON. Without --cluster, the call first names the cluster
   synod@HOST:PORT and, if the node refuses it as another cluster's, asks once more with the
   name the node gave in its refusal; with --cluster, a refusal is an error.
