@@ -32,13 +32,17 @@ export interface SaveOptions {
 
 /** How often a progress line is written at most while a state streams (ms). */
 export const progressEveryMs = 1000;
+/** Default of `SaveOptions.deadlineMs` (`--timeout-ms`): a whole save, streaming included; room for a large state at a few MB/s. */
+export const defaultSaveDeadlineMs = 60_000;
+/** Default of `SaveOptions.retryMs`: the pause before asking again when the primary cannot serve a save now. */
+export const defaultSaveRetryMs = 200;
 /** Most `not-primary` answers followed in a row before the save gives up (they point in a circle, or views churn). */
 export const maxPrimaryHops = 8;
 
 /** Saves the serving primary's state to `file`; resolves with the file's header; rejects with an `AdminError`. */
 export async function saveSnapshot(address: NodeId, file: string, opts: SaveOptions = {}): Promise<BackupHeader> {
-  const deadline = Date.now() + (opts.deadlineMs ?? 60_000);
-  const retryMs = opts.retryMs ?? 200;
+  const deadline = Date.now() + (opts.deadlineMs ?? defaultSaveDeadlineMs);
+  const retryMs = opts.retryMs ?? defaultSaveRetryMs;
   const { status, cluster } = await queryStatus(address, { cluster: opts.cluster });
   if (status.app === null) throw new AdminError(`${address} runs no app: there is no replicated state to save`);
   const transport = new GrpcClientTransport({ cluster, clusterId: status.clusterId ?? undefined, logger: silentLogger });
@@ -47,7 +51,7 @@ export async function saveSnapshot(address: NodeId, file: string, opts: SaveOpti
   const tried: string[] = [];
   try {
     for (;;) {
-      const outcome = await streamOnce(transport, target, file, opts.progress);
+      const outcome = await streamOnce(transport, target, file, deadline, opts.progress);
       if (outcome.kind === 'saved') return outcome.header;
       tried.push(`${target}: ${describeStreamEnd(outcome.end)}`);
       const end = outcome.end;
@@ -70,15 +74,20 @@ export async function saveSnapshot(address: NodeId, file: string, opts: SaveOpti
 
 type Outcome = { readonly kind: 'saved'; readonly header: BackupHeader } | { readonly kind: 'ended'; readonly end: StreamEnd };
 
-/** One stream from `server`: the file is written and renamed only if the whole state arrived. */
-function streamOnce(transport: GrpcClientTransport, server: NodeId, file: string, progress?: (line: string) => void): Promise<Outcome> {
+/**
+ * One stream from `server`: the file is written and renamed only if the whole state arrived by
+ * `deadline` (a stream that stalls past it is closed and ends `internal`, naming the timeout).
+ */
+function streamOnce(transport: GrpcClientTransport, server: NodeId, file: string, deadline: number, progress?: (line: string) => void): Promise<Outcome> {
   return new Promise((resolve) => {
     let writer: BackupWriter | null = null;
     let settled = false;
     let lastProgress = Date.now();
+    const timer = setTimeout(() => failed(`no whole state from ${server} before the save's deadline (--timeout-ms)`), Math.max(0, deadline - Date.now()));
     const settle = (outcome: Outcome): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       if (outcome.kind === 'ended') writer?.abandon();
       resolve(outcome);
     };
