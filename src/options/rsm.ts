@@ -141,6 +141,35 @@ export interface RsmOptions {
   readonly catchUpRequests: number;
   /** And at most this many bytes of them (`requestBytes`). Default 16 MiB: the memory it may cost. */
   readonly catchUpBytes: number;
+  /**
+   * The primary lease (`PrimaryLease`): the serving primary acts on its own (answers queries,
+   * keeps callback streams and session clocks) only while every backup of its view granted it a
+   * lease within this long, measured on the primary's monotonic clock from when it asked. A
+   * backup that granted one helps no other primary turn its view normal until its promise ran out
+   * (`leaseWaitMs`). Default 500 ms: the failure detector's window (heartbeats every 100 ms,
+   * suspected after 5 missed), so the previous primary's lease has all but run out by the time a
+   * new view is decided, and the wait adds little to a failover.
+   */
+  readonly leaseMs: number;
+  /**
+   * The serving primary asks its backups to renew the lease this often. Default 100 ms: four
+   * asks in a row can be lost before the lease lapses. Must be below `leaseMs`.
+   */
+  readonly leaseRenewMs: number;
+  /**
+   * The largest rate error of any node's monotonic clock against real time, in parts per million
+   * (the lease assumes this bound on the rate, and none on the offset between clocks: only
+   * durations measured on one clock are compared). Default 10,000 (1 %): a quartz clock is off by
+   * 10–100 ppm and ntpd slews at most 500 ppm; it costs 1 % of `leaseMs` on a failover. chrony may
+   * slew faster (its `maxslewrate`): cap that, or raise this (docs/operations.md, "Clocks").
+   * Below 100,000.
+   */
+  readonly maxClockDriftPpm: number;
+  /**
+   * Most queries (`App.queries`) the primary holds while it confirms its lease; more get BUSY.
+   * Default 10,000, as `maxInFlight`.
+   */
+  readonly maxPendingQueries: number;
 }
 
 export const defaultRsmOptions: RsmOptions = {
@@ -165,6 +194,10 @@ export const defaultRsmOptions: RsmOptions = {
   snapshotEveryBytes: 64 * 1024 * 1024,
   catchUpRequests: 10_000,
   catchUpBytes: 16 * 1024 * 1024,
+  leaseMs: 500,
+  leaseRenewMs: 100,
+  maxClockDriftPpm: 10_000,
+  maxPendingQueries: 10_000,
 };
 
 /** RSM options with defaults filled in and checked against each other. */
@@ -175,10 +208,26 @@ export function rsmOptions(given: Partial<RsmOptions> | undefined): RsmOptions {
   }
   if (o.clientInFlightShare > 1) throw new RangeError(`rsm.clientInFlightShare must be at most 1, got ${o.clientInFlightShare}`);
   if (o.invokeRetryMaxMs < o.invokeRetryMs) throw new RangeError('rsm.invokeRetryMaxMs must not be below rsm.invokeRetryMs');
+  if (!Number.isInteger(o.maxPendingQueries)) throw new RangeError(`rsm.maxPendingQueries must be a positive integer, got ${o.maxPendingQueries}`);
+  if (o.leaseRenewMs >= o.leaseMs) throw new RangeError(`rsm.leaseRenewMs (${o.leaseRenewMs}) must be below rsm.leaseMs (${o.leaseMs})`);
+  if (o.maxClockDriftPpm >= 100_000) throw new RangeError(`rsm.maxClockDriftPpm must be below 100000 (10 %), got ${o.maxClockDriftPpm}`);
   if (o.clientRetentionMs < o.clientEvictableAfterMs) {
     throw new RangeError('rsm.clientRetentionMs must not be below rsm.clientEvictableAfterMs (an idle entry is dropped after the one, evictable after the other)');
   }
   return o;
+}
+
+/**
+ * How long a backup's promise lasts on its own clock after it granted a lease (and how long a
+ * restarted node waits before it helps another primary): no shorter than the longest the
+ * primary can use that lease in real time. The primary uses it until `leaseMs` on its clock from
+ * its ask, at most leaseMs / (1 − ρ) real time; the backup granted no earlier than the ask, and
+ * its promise lasts at least leaseWaitMs / (1 + ρ) real time; so leaseWaitMs ≥ leaseMs (1 + ρ) /
+ * (1 − ρ), plus 1 ms for timers' rounding.
+ */
+export function leaseWaitMs(o: Pick<RsmOptions, 'leaseMs' | 'maxClockDriftPpm'>): number {
+  const rho = o.maxClockDriftPpm / 1e6;
+  return Math.ceil((o.leaseMs * (1 + rho)) / (1 - rho)) + 1;
 }
 
 /**

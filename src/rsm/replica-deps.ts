@@ -103,6 +103,8 @@ export interface CallbackListener {
 
 export interface ReplicaDeps<S> {
   readonly self: NodeId;
+  /** This node's monotonic clock (the lease is measured on it; the simulator's may drift). */
+  readonly clock: { now(): number };
   readonly app: App<S>;
   readonly config: ConfigPort;
   readonly logger: Logger;

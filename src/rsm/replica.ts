@@ -15,6 +15,7 @@ import { PrimarySync } from './primary-sync.js';
 import { BackupSync, type SyncContext } from './recovery.js';
 import type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { rsmTimers } from './replica-deps.js';
+import type { LeaseStatus } from './lease.js';
 import { ReplicaJournal, type StampedRequest } from './replica-journal.js';
 import { type Viewstamp, formatViewstamp } from './viewstamp.js';
 
@@ -55,6 +56,7 @@ type Mode<S> =
  */
 export class Replica<S> {
   readonly #self: NodeId;
+  readonly #clock: { now(): number };
   readonly #app: AppGuard<S>;
   readonly #config: ConfigPort;
   readonly #log: Logger;
@@ -73,6 +75,7 @@ export class Replica<S> {
 
   constructor(deps: ReplicaDeps<S>) {
     this.#self = deps.self;
+    this.#clock = deps.clock;
     this.#app = new AppGuard(deps.app, deps.logger);
     this.#config = deps.config;
     this.#log = deps.logger;
@@ -128,6 +131,14 @@ export class Replica<S> {
 
   get isPrimary(): boolean {
     return this.#vid > 0 && this.primaryOf() === this.#self;
+  }
+
+  /**
+   * The primary lease as it stands now (see `LeaseStatus`): the callback hub, sessions and
+   * queries read it in the task in which they act.
+   */
+  get lease(): LeaseStatus {
+    return this.#mode.kind === 'primary' ? { state: 'held', remainingMs: Number.POSITIVE_INFINITY } : { state: 'none' };
   }
 
   /** The app state (for status pages and checkers; do not change it). */

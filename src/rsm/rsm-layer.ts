@@ -59,6 +59,7 @@ export class RsmLayer<S> {
     const empty = durable.snapshot === null && durable.records.length === 0;
     this.core = new Replica<S>({
       self: world.self,
+      clock: world.clock,
       app: opts.app,
       config: opts.config,
       logger,

@@ -40,7 +40,7 @@ function servingPrimary(): { replica: Replica<{ n: number }>; call: (request: Re
     members: (vid?: number) => views[(vid ?? views.length) - 1]!,
     setAdmission: (_a: Admission) => {},
   };
-  const replica = new Replica({ self: 'a', app, config, logger: silentLogger, genesis: true, options: defaultRsmOptions });
+  const replica = new Replica({ clock: { now: () => 0 }, self: 'a', app, config, logger: silentLogger, genesis: true, options: defaultRsmOptions });
   const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
     const out: RsmOutbox = new Outbox();
     f(out);

@@ -41,7 +41,7 @@ function replicaOf(self: NodeId, members: Members, opts: HandDrivenOptions): Han
   };
   const executed: number[] = [];
   const replica = new Replica<TestState>({
-    self, app: testApp, config, logger: silentLogger, genesis: true, mutations: opts.mutations ?? {}, options: rsmOptions(opts.options),
+    clock: { now: () => 0 }, self, app: testApp, config, logger: silentLogger, genesis: true, mutations: opts.mutations ?? {}, options: rsmOptions(opts.options),
     observer: { executed: (vs) => executed.push(vs.seqno) },
   });
   const disk: RsmRecord[] = [];

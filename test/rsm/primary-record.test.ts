@@ -30,7 +30,7 @@ function servingPrimary(options: Partial<RsmOptions> = {}) {
 /** A replica (not the first node) rebuilt from `durable`, as a restart would. */
 function restored(durable: DurableReplicaState): Replica<TestState> {
   const config = { get vid() { return 0; }, get status(): SelfStatus { return 'outside'; }, members: () => [], setAdmission: () => {} };
-  return new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: false, durable, options: rsmOptions({}) });
+  return new Replica<TestState>({ clock: { now: () => 0 }, self: 'a', app: testApp, config, logger: silentLogger, genesis: false, durable, options: rsmOptions({}) });
 }
 
 const logRecords = (disk: readonly RsmRecord[]): RsmLogRecord[] => disk.filter((r): r is RsmLogRecord => r.kind !== 'snapshot');

@@ -20,7 +20,7 @@ function servingPrimary(): { replica: Replica<TestState>; run: (f: (out: RsmOutb
     members: (vid?: number) => views[(vid ?? views.length) - 1]!,
     setAdmission: (_a: Admission) => {},
   };
-  const replica = new Replica<TestState>({ self: 'a', app: testApp, config, logger: silentLogger, genesis: true, options: defaultRsmOptions });
+  const replica = new Replica<TestState>({ clock: { now: () => 0 }, self: 'a', app: testApp, config, logger: silentLogger, genesis: true, options: defaultRsmOptions });
   const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
     const out: RsmOutbox = new Outbox();
     f(out);

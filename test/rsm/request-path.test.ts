@@ -32,7 +32,7 @@ function servingPrimary(mutations: RsmMutations = {}) {
   };
   const executed: Executed[] = [];
   const replica = new Replica<TestState>({
-    self: 'a', app: testApp, config, logger: silentLogger, genesis: true, mutations, options: defaultRsmOptions,
+    clock: { now: () => 0 }, self: 'a', app: testApp, config, logger: silentLogger, genesis: true, mutations, options: defaultRsmOptions,
     observer: { executed: (vs, request, _outcome, ran) => executed.push({ seqno: vs.seqno, request, ran }) },
   });
   const run = (f: (out: RsmOutbox) => void): RsmOutbox => {
