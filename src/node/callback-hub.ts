@@ -6,7 +6,7 @@ import type { Transport } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type CallbackOptions, limits } from '../options.js';
 import type { Callback, Json } from '../rsm/app.js';
-import { type CallbackSubscribe, callbacksCodec } from '../rsm/callbacks-wire.js';
+import { type CallbackStreamMessage, type CallbackSubscribe, callbacksCodec } from '../rsm/callbacks-wire.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
 
 /** What the hub reads of the replica (always inside a task of the node's executor). */
@@ -40,7 +40,7 @@ export interface CallbackHubDeps {
 
 /** An accepted stream, and the client that opened it (its `CallbackSubscribe.clientId`). */
 interface OwnerStream {
-  readonly stream: ServerStream<Json>;
+  readonly stream: ServerStream<CallbackStreamMessage>;
   readonly clientId: string;
 }
 
@@ -138,7 +138,7 @@ export class CallbackHub {
         this.#log.debug({ owner: cb.clientId, message: cb.message }, 'callbacks: no stream for the owner; dropped');
         continue;
       }
-      stream.send(cb.message);
+      stream.send({ kind: 'callback', message: cb.message });
     }
   }
 
@@ -151,7 +151,7 @@ export class CallbackHub {
     this.#endAll({ kind: 'unavailable', detail: `${this.#deps.self} is shutting down` }, 'shutting down');
   }
 
-  #open(request: CallbackSubscribe, stream: ServerStream<Json>): void {
+  #open(request: CallbackSubscribe, stream: ServerStream<CallbackStreamMessage>): void {
     const { owner, clientId } = request;
     const refuse = (end: ServerStreamEnd, why: string): void => {
       this.#log.debug({ client: stream.peer, owner, end: end.kind, detail: end.detail }, `callbacks: subscription refused: ${why}`);
@@ -199,10 +199,10 @@ export class CallbackHub {
     stream.accept();
     const outstanding = r.outstandingCallbacks().filter((c) => c.clientId === owner);
     this.#log.debug({ owner, client: stream.peer, outstanding: outstanding.length }, 'callbacks: subscribed');
-    for (const cb of outstanding) stream.send(cb.message);
+    for (const cb of outstanding) stream.send({ kind: 'callback', message: cb.message });
   }
 
-  #ended(owner: string, stream: ServerStream<Json>, end: StreamEnd): void {
+  #ended(owner: string, stream: ServerStream<CallbackStreamMessage>, end: StreamEnd): void {
     if (this.#streams.get(owner)?.stream !== stream) return;
     this.#streams.delete(owner);
     this.#log.debug({ owner, end: end.kind, detail: end.detail }, 'callbacks: stream ended');

@@ -72,11 +72,64 @@ export function decodeSubscriberClientId(wire: Fields): string {
   return id;
 }
 
+/**
+ * The primary's confirmation of a session (`KeepAlive` in proto/callbacks.proto): durations on
+ * the server's clock only. A client bounds how long its session surely lasts from these and its
+ * own clock (see `StreamSubscription`).
+ */
+export interface KeepAlive {
+  /** Milliseconds on the server's clock from accepting the stream to sending this. */
+  readonly sinceAcceptMs: number;
+  /** What remained of the primary's lease when it sent this (for display and metrics). */
+  readonly leaseRemainingMs: number;
+  /** The server's `CallbackOptions.sessionTimeoutMs`. */
+  readonly sessionTimeoutMs: number;
+  /** The server's `RsmOptions.maxClockDriftPpm`. */
+  readonly maxDriftPpm: number;
+}
+
+/** One message on a callback stream: an app's callback message, or a keepalive. */
+export type CallbackStreamMessage =
+  | { readonly kind: 'callback'; readonly message: Json }
+  | ({ readonly kind: 'keepalive' } & KeepAlive);
+
+const keepAliveFields = ['since_accept_ms', 'lease_remaining_ms', 'session_timeout_ms', 'max_drift_ppm'] as const;
+/** Largest duration a keepalive carries (uint32 on the wire). */
+const maxKeepAliveMs = 0xffff_ffff;
+
+/** A keepalive's fields; throws `InvalidMessageError` for a missing or out-of-range one. */
+function decodeKeepAlive(wire: Fields): KeepAlive {
+  const v: number[] = [];
+  for (const f of keepAliveFields) {
+    const x = wire[f] ?? 0; // proto3: a zero is not sent
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > maxKeepAliveMs) throw new InvalidMessageError(`keepalive.${f}`, 'not a uint32');
+    v.push(x);
+  }
+  if (v[2] === 0) throw new InvalidMessageError('keepalive.session_timeout_ms', 'zero');
+  if (v[3]! >= 100_000) throw new InvalidMessageError('keepalive.max_drift_ppm', 'not below 100000');
+  return { sinceAcceptMs: v[0]!, leaseRemainingMs: v[1]!, sessionTimeoutMs: v[2]!, maxDriftPpm: v[3]! };
+}
+
+/** A stream message: a keepalive if it carries one, the app's callback message otherwise. */
+export function decodeCallbackStreamMessage(wire: Fields): CallbackStreamMessage {
+  const keepalive = wire['keepalive'];
+  if (keepalive !== undefined && keepalive !== null) {
+    if (typeof keepalive !== 'object') throw new InvalidMessageError('keepalive', 'not a message');
+    return { kind: 'keepalive', ...decodeKeepAlive(keepalive as Fields) };
+  }
+  return { kind: 'callback', message: decodeCallbackMessage(wire) };
+}
+
+function encodeCallbackStreamMessage(m: CallbackStreamMessage): Fields {
+  if (m.kind === 'callback') return { message: JSON.stringify(m.message) };
+  return { keepalive: { since_accept_ms: m.sinceAcceptMs, lease_remaining_ms: m.leaseRemainingMs, session_timeout_ms: m.sessionTimeoutMs, max_drift_ppm: m.maxDriftPpm } };
+}
+
 /** The callback service's codec (`synod.rsm.Callbacks`); owner and client ids up to `limits.maxClientIdLength`. */
-export const callbacksCodec: StreamCodec<CallbackSubscribe, Json> = {
+export const callbacksCodec: StreamCodec<CallbackSubscribe, CallbackStreamMessage> = {
   service: 'synod.rsm.Callbacks',
   encodeRequest: (request) => ({ owner: request.owner, client_id: request.clientId }),
   decodeRequest: (wire) => ({ owner: decodeOwner(wire), clientId: decodeSubscriberClientId(wire) }),
-  encodeMessage: (message) => ({ message: JSON.stringify(message) }),
-  decodeMessage: decodeCallbackMessage,
+  encodeMessage: encodeCallbackStreamMessage,
+  decodeMessage: decodeCallbackStreamMessage,
 };

@@ -93,6 +93,13 @@ export interface ReplicaObserver {
   restored?(last: Viewstamp | null): void;
   /** This replica became the serving primary of `vid`. */
   serving?(vid: number): void;
+  /**
+   * The serving primary of `vid` now believes its lease runs until `untilMs` on this node's clock
+   * (`ReplicaDeps.clock`); `-Infinity` when it holds none. Called each time that bound moves.
+   */
+  leaseChanged?(vid: number, untilMs: number): void;
+  /** The serving primary of `vid` answered a query (`App.queries`) on its own, under its lease. */
+  queryAnswered?(vid: number, request: Request, outcome: Outcome): void;
 }
 
 /** Where the primary's callbacks go (the node's `CallbackHub`). Called through the outbox. */

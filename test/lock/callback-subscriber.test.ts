@@ -9,6 +9,7 @@ import type { ClientStream, StreamCodec, StreamEnd, StreamHandlers } from '../..
 import type { Channel, ClientTransport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
+import type { CallbackStreamMessage } from '../../src/rsm/callbacks-wire.js';
 import { StreamCallbackSubscriber } from '../../src/apps/lock/callback-subscriber.js';
 import { reactionTo } from '../../src/apps/lock/callback-subscription.js';
 import { ManualClock } from '../support/manual-clock.js';
@@ -20,7 +21,7 @@ interface Opened {
   readonly server: NodeId;
   readonly owner: string;
   readonly clientId: string;
-  readonly handlers: StreamHandlers<Json>;
+  readonly handlers: StreamHandlers<CallbackStreamMessage>;
   closed: boolean;
 }
 
@@ -33,7 +34,7 @@ class ScriptedTransport implements ClientTransport {
 
   openStream<Req, Msg>(_codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {
     const { owner, clientId } = request as { owner: string; clientId: string };
-    const o: Opened = { server, owner, clientId, handlers: handlers as unknown as StreamHandlers<Json>, closed: false };
+    const o: Opened = { server, owner, clientId, handlers: handlers as unknown as StreamHandlers<CallbackStreamMessage>, closed: false };
     this.opened.push(o);
     return { close: () => void (o.closed = true) };
   }
@@ -102,7 +103,7 @@ test('a subscription follows the ends to the serving primary: none known moves o
   clock.advance(retryPauseMs);
   assert.deepEqual(transport.targets(), ['m1', 'm2', 'm3', 'm3'], 'a primary not serving yet is asked again');
   transport.last.handlers.accepted();
-  transport.last.handlers.message({ kind: 'revoke', lock: 'a', token: 3 });
+  transport.last.handlers.message({ kind: 'callback', message: { kind: 'revoke', lock: 'a', token: 3 } });
   assert.deepEqual(messages, [{ kind: 'revoke', lock: 'a', token: 3 }]);
   clock.advance(5 * establishTimeoutMs);
   assert.deepEqual(ends, [], 'an accepted stream lasts past the establishing deadline');
@@ -159,7 +160,7 @@ test('a closed subscription hears nothing more and closes its stream', () => {
   first.handlers.accepted();
   s.close();
   assert.ok(first.closed);
-  first.handlers.message({ kind: 'retry', lock: 'a' });
+  first.handlers.message({ kind: 'callback', message: { kind: 'retry', lock: 'a' } });
   first.handlers.ended({ kind: 'unreachable', detail: '' });
   s.clock.advance(5 * establishTimeoutMs);
   assert.deepEqual([s.messages, s.ends, s.transport.opened.length], [[], [], 1]);

@@ -77,7 +77,7 @@ class Scenario {
     const s: { -readonly [K in keyof Stream]: Stream[K] } = { received: [], accepted: false, end: null, stream: { close() {} } };
     s.stream = machine.clientTransport.openStream(callbacksCodec, server, { owner, clientId }, {
       accepted: () => void (s.accepted = true),
-      message: (message) => s.received.push({ at: this.cluster.sim.now, message }),
+      message: (m) => void (m.kind === 'callback' && s.received.push({ at: this.cluster.sim.now, message: m.message })),
       ended: (end) => void (s.end = end),
     });
     assert.ok(this.cluster.runUntil(() => s.accepted || s.end !== null, 1000), `${owner}'s stream answered`);

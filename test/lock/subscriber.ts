@@ -35,7 +35,8 @@ export class TestSubscriber {
     this.#stream = this.#transport.openStream(callbacksCodec, server, { owner, clientId }, {
       accepted: () => accepted(),
       message: (m) => {
-        this.messages.push(m);
+        if (m.kind !== 'callback') return;
+        this.messages.push(m.message);
         this.arrivals.push(Date.now());
         this.#wake();
       },

@@ -163,7 +163,8 @@ export class StreamSubscription implements CallbackSubscription {
         if (current()) this.#accepted(target, stream!);
       },
       message: (message) => {
-        if (current() && this.#phase.kind === 'open') this.#onMessage(message);
+        // Keepalives are the subscription's own business; the app sees callbacks only.
+        if (current() && this.#phase.kind === 'open' && message.kind === 'callback') this.#onMessage(message.message);
       },
       ended: (end) => {
         if (current()) this.#ended(target, end);
