@@ -72,6 +72,13 @@ export interface RsmMutations {
   readonly stampNotDurable?: boolean;
   /** A snapshot replaces the log behind it before the snapshot is durable (`RsmStoreMutations`). */
   readonly snapshotWithoutFsync?: boolean;
+  /** The serving primary believes it always holds its lease (`PrimaryLease`): it acts alone when cut off. */
+  readonly serveWithoutLease?: boolean;
+  /**
+   * Backups report no wait for the lease they granted another primary, and a restarted node keeps
+   * no promise: a new view's primary serves while the old one still holds its lease.
+   */
+  readonly newPrimaryWithoutWaiting?: boolean;
 }
 
 /** Who watches the replica (simulator checkers, tests, status). Called through the outbox. */
