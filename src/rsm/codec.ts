@@ -123,7 +123,12 @@ function bodyOf(wire: Fields, kinds: readonly string[]): [string, Fields] {
   return [kind, object(wire[kind], kind)];
 }
 
-const replicaKinds = ['invoke', 'invoke_ack', 'invoke_reject', 'sync_status', 'sync_reply', 'sync_pull', 'sync_chunk', 'sync_unavailable', 'sync_suffix'] as const;
+const replicaKinds = ['invoke', 'invoke_ack', 'invoke_reject', 'sync_status', 'sync_reply', 'sync_pull', 'sync_chunk', 'sync_unavailable', 'sync_suffix', 'lease_ask', 'lease_grant'] as const;
+
+/** Largest lease round accepted (one every `leaseRenewMs` or per query batch: never near it). */
+const maxLeaseRound = Number.MAX_SAFE_INTEGER;
+/** Largest lease wait a sync status may report: an hour, far above any `leaseWaitMs`. */
+export const maxReportedLeaseWaitMs = 3_600_000;
 
 /** Most requests one `sync-suffix` carries (a sender also keeps to `stateChunkBytes`). */
 export const maxSuffixRequests = 10_000;
@@ -145,6 +150,7 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
         last: optionalViewstamp(b['last'], p('last')),
         complete: bool(b['complete'], p('complete')),
         syncedVid: optionalVid(b['synced_vid'], p('synced_vid')),
+        leaseWaitMs: b['lease_wait_ms'] === undefined ? 0 : uint(b['lease_wait_ms'], p('lease_wait_ms'), 0, maxReportedLeaseWaitMs),
       };
     case 'sync_reply': {
       const action = b['action'];
@@ -185,6 +191,9 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
     }
     case 'sync_unavailable':
       return { kind: 'sync-unavailable', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')) };
+    case 'lease_ask':
+    case 'lease_grant':
+      return { kind: kind === 'lease_ask' ? 'lease-ask' : 'lease-grant', vid: vid(b['vid'], p('vid')), round: uint(b['round'], p('round'), 1, maxLeaseRound) };
   }
   throw new InvalidMessageError('body', `unhandled ${kind}`);
 }
@@ -198,7 +207,7 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
     case 'invoke-reject':
       return { invoke_reject: { vs: m.vs, vid: m.vid } };
     case 'sync-status':
-      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }), ...(m.syncedVid === null ? {} : { synced_vid: m.syncedVid }) } };
+      return { sync_status: { vid: m.vid, complete: m.complete, ...(m.last === null ? {} : { last: m.last }), ...(m.syncedVid === null ? {} : { synced_vid: m.syncedVid }), ...(m.leaseWaitMs === 0 ? {} : { lease_wait_ms: m.leaseWaitMs }) } };
     case 'sync-reply':
       return { sync_reply: { vid: m.vid, action: m.action, ...(m.target === null ? {} : { target: m.target }) } };
     case 'sync-pull':
@@ -209,6 +218,10 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
       return { sync_unavailable: { vid: m.vid, target: m.target } };
     case 'sync-suffix':
       return { sync_suffix: { vid: m.vid, after: m.after, executed: m.executed.map((e) => ({ vs: e.vs, request: wireRequest(e.request) })) } };
+    case 'lease-ask':
+      return { lease_ask: { vid: m.vid, round: m.round } };
+    case 'lease-grant':
+      return { lease_grant: { vid: m.vid, round: m.round } };
   }
 }
 

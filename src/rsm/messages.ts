@@ -83,6 +83,9 @@ export function newRequest(clientId: string, seq: number, proc: string, args: Js
  * (or `sync-unavailable` when that state is gone). The state travels as the byte stream of
  * `snapshot-format.ts`, whose length nobody knows before its end: each chunk says whether it is
  * the `last`.
+ *
+ * The primary lease (src/rsm/lease.ts): the serving primary sends `lease-ask` every
+ * `leaseRenewMs` (and for a query's confirm round); a backup serving the view answers `lease-grant`.
  */
 export type ReplicaMessage =
   | { readonly kind: 'invoke'; readonly vs: Viewstamp; readonly request: Request }
@@ -100,6 +103,12 @@ export type ReplicaMessage =
       readonly complete: boolean;
       /** The last view whose state the sender's state was (it turned normal there); null: none. See `PrimarySync`. */
       readonly syncedVid: number | null;
+      /**
+       * How long the sender's promise to another primary still runs, on its clock (it granted that
+       * primary a lease, or restarted not knowing what it granted: `LeasePromise`); 0: none. The
+       * view's primary does not count the sender up to date before it is 0.
+       */
+      readonly leaseWaitMs: number;
     }
   | { readonly kind: 'sync-reply'; readonly vid: number; readonly action: SyncAction; readonly target: Viewstamp | null }
   | { readonly kind: 'sync-pull'; readonly vid: number; readonly target: Viewstamp; readonly offset: number }
@@ -117,7 +126,11 @@ export type ReplicaMessage =
    * The requests the primary executed after `after` (the backup's reported state), in order, at
    * most `stateChunkBytes` of them: the backup executes them instead of copying the whole state.
    */
-  | { readonly kind: 'sync-suffix'; readonly vid: number; readonly after: Viewstamp; readonly executed: readonly ExecutedRequest[] };
+  | { readonly kind: 'sync-suffix'; readonly vid: number; readonly after: Viewstamp; readonly executed: readonly ExecutedRequest[] }
+  /** The serving primary of `vid` asks for its lease (round `round`, numbered from 1 in each view). */
+  | { readonly kind: 'lease-ask'; readonly vid: number; readonly round: number }
+  /** A backup of `vid` granted the lease asked in `round`: it helps no other primary until its promise ran out. */
+  | { readonly kind: 'lease-grant'; readonly vid: number; readonly round: number };
 
 /** A request at the viewstamp it was executed at. */
 export interface ExecutedRequest {

@@ -7,7 +7,8 @@ import { type Viewstamp, compareHeld, formatViewstamp, sameViewstamp } from './v
 /**
  * The primary's side: collect every backup's status; find the most advanced complete state
  * and copy it here if it is not this primary's own; then have every backup whose state differs
- * copy this one, and serve once all hold it. No complete state anywhere: refuse (`stuck`).
+ * copy this one, and serve once all hold it and none still keeps a promise to another primary
+ * (it granted that primary a lease: `LeasePromise`). No complete state anywhere: refuse (`stuck`).
  */
 export class PrimarySync<S> extends ViewSync<S> {
   readonly role = 'primary';
@@ -26,7 +27,7 @@ export class PrimarySync<S> extends ViewSync<S> {
 
   /** A backup of the view reported where its state stands. */
   onStatus(from: NodeId, m: SyncStatus, out: RsmOutbox): void {
-    this.reports.set(from, { last: m.last, complete: m.complete, syncedVid: m.syncedVid });
+    this.reports.set(from, { last: m.last, complete: m.complete, syncedVid: m.syncedVid, leaseWaitMs: m.leaseWaitMs });
     switch (this.phase) {
       case 'collecting':
         this.#reply(from, 'wait', null, out);
@@ -71,7 +72,7 @@ export class PrimarySync<S> extends ViewSync<S> {
     const { backups, held, vid, log } = this.ctx;
     if (this.phase !== 'collecting' || !backups.every((b) => this.reports.has(b))) return;
     // The source: the complete state with the highest viewstamp (this primary's own on a tie).
-    const own: Report = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.syncedVid };
+    const own: Report = { last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.syncedVid, leaseWaitMs: 0 };
     const everyone = [own, ...backups.map((b) => this.reports.get(b)!)];
     const complete = (r: Report): boolean => r.last !== null && (r.complete || this.#provenComplete(r.syncedVid, everyone));
     let best: Viewstamp | null = complete(own) ? held.last : null;
@@ -156,7 +157,11 @@ export class PrimarySync<S> extends ViewSync<S> {
       out.send(backup, { kind: 'sync-suffix', vid: this.ctx.vid, after: reported!, executed: suffix });
       return;
     }
-    if (sameViewstamp(reported, last)) {
+    if (sameViewstamp(reported, last) && (this.reports.get(backup)?.leaseWaitMs ?? 0) > 0) {
+      // It holds the state, but its promise to the previous primary still runs: it reports again
+      // when that ends (its retry timer). Until then the view cannot serve (never two actives).
+      this.#reply(backup, 'wait', null, out);
+    } else if (sameViewstamp(reported, last)) {
       this.upToDate.add(backup);
       this.#reply(backup, 'up-to-date', last, out);
       if (this.ctx.backups.every((b) => this.upToDate.has(b))) this.ctx.done(out);

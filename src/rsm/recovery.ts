@@ -52,6 +52,8 @@ export interface SyncContext<S> {
   memberIdsOf(vid: number): Members;
   /** The primary: no member's state is complete; the view refuses (it admits joiners, who may bring one). */
   stuck(out: RsmOutbox): void;
+  /** How long before this replica may help the view's primary (`LeasePromise.waitFor`); 0: now. */
+  leaseWaitMs(): number;
 }
 
 export type SyncStatus = Extract<ReplicaMessage, { kind: 'sync-status' }>;
@@ -61,6 +63,8 @@ export interface Report {
   readonly last: Viewstamp | null;
   readonly complete: boolean;
   readonly syncedVid: number | null;
+  /** The reporter's promise to another primary runs this much longer (0 for the primary's own). */
+  readonly leaseWaitMs: number;
 }
 type SyncReply = Extract<ReplicaMessage, { kind: 'sync-reply' }>;
 type SyncChunk = Extract<ReplicaMessage, { kind: 'sync-chunk' }>;
@@ -216,7 +220,10 @@ export class BackupSync<S> extends ViewSync<S> {
 
   #sendStatus(out: RsmOutbox): void {
     const { primary, vid, held } = this.ctx;
-    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.syncedVid });
-    out.setTimer(rsmTimers.syncRetry, this.ctx.options.syncRetryMs);
+    const leaseWaitMs = this.ctx.leaseWaitMs();
+    out.send(primary, { kind: 'sync-status', vid, last: held.last, complete: this.ctx.stateComplete(), syncedVid: held.syncedVid, leaseWaitMs });
+    // While a promise to another primary runs, report again as soon as it ends.
+    const retry = this.ctx.options.syncRetryMs;
+    out.setTimer(rsmTimers.syncRetry, leaseWaitMs > 0 ? Math.min(retry, leaseWaitMs + 1) : retry);
   }
 }

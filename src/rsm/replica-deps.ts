@@ -142,4 +142,11 @@ export interface ReplicaDeps<S> {
   readonly callbacks?: CallbackListener;
 }
 
-export const rsmTimers = { invokeRetry: 'rsm-invoke-retry', syncRetry: 'rsm-sync-retry' } as const;
+export const rsmTimers = {
+  invokeRetry: 'rsm-invoke-retry',
+  syncRetry: 'rsm-sync-retry',
+  /** The serving primary asks for its lease again (every `leaseRenewMs`). */
+  leaseRenew: 'rsm-lease-renew',
+  /** A new view's primary serves once its own promise to the previous primary ran out. */
+  leaseWait: 'rsm-lease-wait',
+} as const;

@@ -15,7 +15,8 @@ import { PrimarySync } from './primary-sync.js';
 import { BackupSync, type SyncContext } from './recovery.js';
 import type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { rsmTimers } from './replica-deps.js';
-import type { LeaseStatus } from './lease.js';
+import { LeasePromise, type LeaseStatus, PrimaryLease } from './lease.js';
+import { leaseWaitMs } from '../options/rsm.js';
 import { ReplicaJournal, type StampedRequest } from './replica-journal.js';
 import { type Viewstamp, formatViewstamp } from './viewstamp.js';
 
@@ -28,13 +29,13 @@ export { rsmTimers } from './replica-deps.js';
  * - joining: not a member of the view;
  * - syncing: a member; the view's state transfer is under way here (`PrimarySync` on the
  *   primary, `BackupSync` on a backup);
- * - primary: the serving primary, with its pipeline of requests in flight;
+ * - primary: the serving primary, with its pipeline of requests in flight and its lease;
  * - backup: a backup holding the view's state, executing the primary's invokes in order.
  */
 type Mode<S> =
   | { readonly kind: 'joining' }
   | { readonly kind: 'syncing'; readonly sync: PrimarySync<S> | BackupSync<S> }
-  | { readonly kind: 'primary'; readonly pipeline: Pipeline }
+  | { readonly kind: 'primary'; readonly pipeline: Pipeline; readonly lease: PrimaryLease }
   | { readonly kind: 'backup'; readonly execution: BackupExecution };
 
 /**
@@ -72,6 +73,12 @@ export class Replica<S> {
   readonly #primaries = new PrimaryHistory();
   /** What the replica writes to its durable store as its state changes. */
   readonly #journal: ReplicaJournal<S>;
+  /** What this node promised other primaries as a backup (or owes them after a restart). */
+  readonly #promise: LeasePromise;
+  /** The restart promise still names no primary: resolved from the view history (`onViewCommitted`). */
+  #restartPromiseOf: number | null = null;
+  /** This primary's view is ready to serve but its own promise to another primary still runs. */
+  #serveAfterPromise = false;
 
   constructor(deps: ReplicaDeps<S>) {
     this.#self = deps.self;
@@ -90,6 +97,13 @@ export class Replica<S> {
     const durable = deps.genesis ? undefined : deps.durable;
     if (durable !== undefined) this.#held.restore(durable, o.maxStateTransferBytes);
     this.#journal = new ReplicaJournal(this.#held, o, this.#observer, this.#mutations, deps.genesis, durable);
+    this.#promise = new LeasePromise(leaseWaitMs(o), () => this.#clock.now(), this.#mutations.newPrimaryWithoutWaiting === true);
+    // Normal in some view before: it may have granted that view's primary a lease it forgot.
+    const synced = this.#held.syncedVid;
+    if (synced !== null && !deps.genesis) {
+      this.#promise.afterRestart(null);
+      this.#restartPromiseOf = synced;
+    }
     this.#observer.restored?.(this.#held.last);
   }
 
@@ -138,7 +152,7 @@ export class Replica<S> {
    * queries read it in the task in which they act.
    */
   get lease(): LeaseStatus {
-    return this.#mode.kind === 'primary' ? { state: 'held', remainingMs: Number.POSITIVE_INFINITY } : { state: 'none' };
+    return this.#mode.kind === 'primary' ? this.#mode.lease.status(this.#self) : { state: 'none' };
   }
 
   /** The app state (for status pages and checkers; do not change it). */
@@ -219,6 +233,10 @@ export class Replica<S> {
     const oldest = config.oldestVid ?? 1;
     for (let v = Math.max(this.#primaries.known + 1, oldest); v <= vid; v++) this.#primaries.add(v, config.members(v));
     this.#primaries.forgetBefore(oldest);
+    if (this.#restartPromiseOf !== null) {
+      this.#promise.resolveRestart(this.primaryOf(this.#restartPromiseOf), this.#self);
+      this.#restartPromiseOf = null;
+    }
     const member = config.status === 'member';
     if (vid === this.#vid && member === (this.#mode.kind !== 'joining')) return;
     const previous = this.#vid;
@@ -245,9 +263,16 @@ export class Replica<S> {
 
   /** Drops the work of the view being left. Clients waiting on it are told to retry. */
   #abandonView(out: RsmOutbox): void {
-    if (this.#mode.kind === 'primary') this.#mode.pipeline.abandon(out);
+    if (this.#mode.kind === 'primary') {
+      this.#mode.pipeline.abandon(out);
+      const vid = this.#vid;
+      out.upcall(() => this.#observer.leaseChanged?.(vid, Number.NEGATIVE_INFINITY));
+    }
+    this.#serveAfterPromise = false;
     out.cancelTimer(rsmTimers.invokeRetry);
     out.cancelTimer(rsmTimers.syncRetry);
+    out.cancelTimer(rsmTimers.leaseRenew);
+    out.cancelTimer(rsmTimers.leaseWait);
   }
 
   #enter(mode: Mode<S>, why: string): void {
@@ -269,13 +294,14 @@ export class Replica<S> {
       options: this.#options,
       log: this.#log,
       installed: (last, record, out) => this.#journal.installed(record, last, out),
-      done: (out) => (primary === this.#self ? this.#becomeServing(out) : this.#becomeBackup(out)),
+      done: (out) => (primary === this.#self ? this.#serveOncePromiseEnds(out) : this.#becomeBackup(out)),
       catchUp: (vs, request, out) => void this.#journal.executed(vs, request, this.#held.execute(vs, request), out),
       memberIdsOf: (v) => this.#memberIdsIfKept(v),
       strictCompleteness: this.#mutations.strictCompleteness === true,
       // A refusing view admits joiners: a removed member that still holds a complete state may
       // come back with it (see `PrimarySync`), and nothing else could ever make the view serve.
       stuck: () => this.#config.setAdmission({ kind: 'admit' }),
+      leaseWaitMs: () => this.#promise.waitFor(primary),
     };
   }
 
@@ -295,9 +321,34 @@ export class Replica<S> {
     this.#enter({ kind: 'backup', execution }, `holds the view state ${formatViewstamp(this.#held.last)}`);
   }
 
+  /**
+   * Every backup holds the view's state and owes no other primary a wait: serve, once this node's
+   * own promise to another primary (it was that primary's backup) ran out too.
+   */
+  #serveOncePromiseEnds(out: RsmOutbox): void {
+    const wait = this.#promise.waitFor(this.#self);
+    if (wait === 0) {
+      this.#becomeServing(out);
+      return;
+    }
+    this.#serveAfterPromise = true;
+    this.#log.info({ vid: this.#vid, vs: formatViewstamp(this.#held.last), previous: this.#promise.to, waitMs: wait }, 'rsm: waiting out the lease this node granted the previous primary');
+    out.setTimer(rsmTimers.leaseWait, wait + 1);
+  }
+
   #becomeServing(out: RsmOutbox): void {
+    this.#serveAfterPromise = false;
     this.#journal.synced(this.#vid, out);
-    this.#enter({ kind: 'primary', pipeline: this.#newPipeline() }, 'every backup holds the view state');
+    const lease = new PrimaryLease({
+      vid: this.#vid, backups: this.#backups(), leaseMs: this.#options.leaseMs, now: () => this.#clock.now(), alwaysHeld: this.#mutations.serveWithoutLease === true,
+    });
+    this.#enter({ kind: 'primary', pipeline: this.#newPipeline(), lease }, 'every backup holds the view state');
+    this.#askLease(lease, out);
+    const until = lease.validUntil;
+    if (until !== Number.NEGATIVE_INFINITY) {
+      const vid = this.#vid;
+      out.upcall(() => this.#observer.leaseChanged?.(vid, until));
+    }
     this.#log.info({ vid: this.#vid, vs: formatViewstamp(this.#held.last), members: this.#config.members(this.#vid) }, 'rsm: primary serving');
     this.#config.setAdmission({ kind: 'admit' });
     const vid = this.#vid;
@@ -345,7 +396,9 @@ export class Replica<S> {
   onClientCall(from: ReturnAddress, call: ClientCall, out: RsmOutbox): void {
     if (call.kind === 'members') {
       const vid = this.#vid;
-      out.answer(from, { kind: 'members', vid, members: vid === 0 ? [] : [...this.#config.members(vid)], primary: this.primaryOf(vid) });
+      // A primary whose lease lapsed may have been replaced: it does not name itself.
+      const primary = this.lease.state === 'lapsed' ? null : this.primaryOf(vid);
+      out.answer(from, { kind: 'members', vid, members: vid === 0 ? [] : [...this.#config.members(vid)], primary });
       return;
     }
     const r = call.request;
@@ -359,7 +412,9 @@ export class Replica<S> {
     if (mode.kind !== 'primary') {
       answerBusy(out, from, r, this.#options.busyRetryAfterMs, this.refusing
         ? 'no member of the view holds a complete replicated state; the view serves once a node that holds one rejoins'
-        : 'view change in progress (state transfer)');
+        : this.#serveAfterPromise
+          ? `view change in progress (waiting out the lease granted to the previous primary ${this.#promise.to ?? ''})`
+          : 'view change in progress (state transfer)');
       return;
     }
     if (!this.#app.has(r.proc) && !(r.internal === true && r.proc === sweepProc)) {
@@ -367,6 +422,14 @@ export class Replica<S> {
       return;
     }
     mode.pipeline.submit(from, r, out);
+  }
+
+  /** Opens the next lease round and asks every backup (the renew timer then fires again). */
+  #askLease(lease: PrimaryLease, out: RsmOutbox): void {
+    const round = lease.open();
+    // The ask rests on nothing durable: it leaves at once (its time was taken before it left).
+    for (const b of this.#backups()) out.sendVolatile(b, { kind: 'lease-ask', vid: this.#vid, round });
+    out.setTimer(rsmTimers.leaseRenew, this.#options.leaseRenewMs);
   }
 
   #backups(): NodeId[] {
@@ -411,6 +474,21 @@ export class Replica<S> {
       case 'sync-suffix':
         if (mode.kind === 'syncing' && mode.sync.role === 'backup') mode.sync.onSuffix(from, m, out);
         break;
+      case 'lease-ask':
+        // Only a backup serving the view grants, and only its primary: it then holds the view's
+        // state, durably (its `synced` record is in an earlier batch, which the grant waits for).
+        if (m.vid !== this.#vid || mode.kind !== 'backup' || from !== this.primaryOf()) return;
+        this.#promise.granted(from);
+        out.sendAhead(from, { kind: 'lease-grant', vid: m.vid, round: m.round });
+        break;
+      case 'lease-grant':
+        if (m.vid !== this.#vid || mode.kind !== 'primary' || !mode.lease.grant(from, m.round)) return;
+        {
+          const vid = this.#vid;
+          const until = mode.lease.validUntil;
+          out.upcall(() => this.#observer.leaseChanged?.(vid, until));
+        }
+        break;
     }
   }
 
@@ -420,6 +498,13 @@ export class Replica<S> {
       if (mode.kind === 'primary') mode.pipeline.onRetryTimer(out);
     } else if (key === rsmTimers.syncRetry) {
       if (mode.kind === 'syncing') mode.sync.onRetry(out);
+    } else if (key === rsmTimers.leaseRenew) {
+      if (mode.kind !== 'primary') return;
+      const lapsed = mode.lease.lapsedNews(this.#self);
+      if (lapsed !== null) this.#log.warn({ vid: this.#vid, vs: formatViewstamp(this.#held.last) }, `rsm: ${lapsed}`);
+      this.#askLease(mode.lease, out);
+    } else if (key === rsmTimers.leaseWait) {
+      if (mode.kind === 'syncing' && this.#serveAfterPromise) this.#serveOncePromiseEnds(out);
     }
   }
 

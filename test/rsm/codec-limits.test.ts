@@ -62,7 +62,10 @@ test('decoded replica messages are range-checked: stamped viewstamps start at vi
   refuses(() => replicaCodec.decode({ invoke_ack: { vs: { vid: 0, seqno: 3 } } }), 'invoke_ack.vs.vid', /out of range/);
   refuses(() => replicaCodec.decode({ invoke_reject: { vs: { vid: 2, seqno: -1 }, vid: 2 } }), 'invoke_reject.vs.seqno', /out of range/);
   refuses(() => replicaCodec.decode({ sync_status: { vid: 1, complete: 'yes' } }), 'sync_status.complete', /not a boolean/);
-  assert.deepEqual(replicaCodec.decode({ sync_status: { vid: 1 } }), { kind: 'sync-status', vid: 1, last: null, complete: false, syncedVid: null }, 'absent is false (and no synced view)');
+  assert.deepEqual(replicaCodec.decode({ sync_status: { vid: 1 } }), { kind: 'sync-status', vid: 1, last: null, complete: false, syncedVid: null, leaseWaitMs: 0 }, 'absent is false (and no synced view, no lease wait)');
+  refuses(() => replicaCodec.decode({ sync_status: { vid: 1, lease_wait_ms: 3_600_001 } }), 'sync_status.lease_wait_ms', /out of range/);
+  refuses(() => replicaCodec.decode({ lease_ask: { vid: 1 } }), 'lease_ask.round', /out of range/);
+  refuses(() => replicaCodec.decode({ lease_grant: { vid: 0, round: 1 } }), 'lease_grant.vid', /out of range/);
 });
 
 test('a client refuses an answer whose reply passes the reply limits (a server cannot overflow its client either)', () => {

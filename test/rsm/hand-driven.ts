@@ -28,6 +28,8 @@ export interface HandDriven {
 export interface HandDrivenOptions {
   readonly options?: Partial<RsmOptions>;
   readonly mutations?: RsmMutations;
+  /** The replica's clock (default: always 0). */
+  readonly now?: () => number;
 }
 
 /** A replica `self` of view 1 = `members` (every node holding the initial state); later views by `nextView`. */
@@ -41,7 +43,7 @@ function replicaOf(self: NodeId, members: Members, opts: HandDrivenOptions): Han
   };
   const executed: number[] = [];
   const replica = new Replica<TestState>({
-    clock: { now: () => 0 }, self, app: testApp, config, logger: silentLogger, genesis: true, mutations: opts.mutations ?? {}, options: rsmOptions(opts.options),
+    clock: { now: opts.now ?? (() => 0) }, self, app: testApp, config, logger: silentLogger, genesis: true, mutations: opts.mutations ?? {}, options: rsmOptions(opts.options),
     observer: { executed: (vs) => executed.push(vs.seqno) },
   });
   const disk: RsmRecord[] = [];
@@ -74,7 +76,7 @@ export interface DrivenPrimary extends HandDriven {
 export function drivenPrimary(backups: readonly NodeId[] = ['b'], opts: HandDrivenOptions = {}): DrivenPrimary {
   const h = replicaOf('p', ['p', ...backups], opts);
   h.run((out) => h.replica.onViewCommitted(out));
-  for (const b of backups) h.run((out) => h.replica.onMessage(b, { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1 }, out));
+  for (const b of backups) h.run((out) => h.replica.onMessage(b, { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1, leaseWaitMs: 0 }, out));
   assert.ok(h.replica.isPrimary && h.replica.status === 'normal');
   const ackOut = (from: NodeId, seqno: number): RsmOutbox => h.run((o) => h.replica.onMessage(from, { kind: 'invoke-ack', vs: { vid: 1, seqno } }, o));
   return {
@@ -90,6 +92,11 @@ export function drivenPrimary(backups: readonly NodeId[] = ['b'], opts: HandDriv
 export interface DrivenBackup extends HandDriven {
   /** Primary `p` sends the invoke at `seqno`; returns the seqnos acknowledged in answer. */
   invoke(seqno: number, request: Request): number[];
+}
+
+/** A replica `self` of view 1 = `members` that has not synced yet (the test drives the view's state transfer). */
+export function drivenReplica(self: NodeId, members: Members, opts: HandDrivenOptions = {}): HandDriven {
+  return replicaOf(self, members, opts);
 }
 
 /** Backup `b` of view 1 = [p, b], holding the view's state. */

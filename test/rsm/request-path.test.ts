@@ -42,7 +42,7 @@ function servingPrimary(mutations: RsmMutations = {}) {
     return out;
   };
   run((out) => replica.onViewCommitted(out));
-  run((out) => replica.onMessage('b', { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1 }, out));
+  run((out) => replica.onMessage('b', { kind: 'sync-status', vid: 1, last: { vid: 0, seqno: 0 }, complete: true, syncedVid: 1, leaseWaitMs: 0 }, out));
   assert.equal(replica.status, 'normal');
   /** A client's call; returns what the primary sent and answered at once. */
   const call = (from: ReturnAddress, request: Request): RsmOutbox => run((o) => replica.onClientCall(from, { kind: 'invoke', request }, o));

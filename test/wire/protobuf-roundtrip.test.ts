@@ -159,14 +159,16 @@ function rsmGenerators(rng: Prng) {
     { kind: 'invoke', vs: stamped(), request: request() },
     { kind: 'invoke-ack', vs: stamped() },
     { kind: 'invoke-reject', vs: stamped(), vid: rng.pick([0, vid()]) },
-    { kind: 'sync-status', vid: vid(), last: null, complete: false, syncedVid: null },
-    { kind: 'sync-status', vid: vid(), last: vs(), complete: true, syncedVid: vid() },
-    { kind: 'sync-status', vid: vid(), last: { vid: 0, seqno: 0 }, complete: rng.chance(0.5), syncedVid: rng.chance(0.5) ? null : vid() },
+    { kind: 'sync-status', vid: vid(), last: null, complete: false, syncedVid: null, leaseWaitMs: 0 },
+    { kind: 'sync-status', vid: vid(), last: vs(), complete: true, syncedVid: vid(), leaseWaitMs: rng.between(1, 3_600_000) },
+    { kind: 'sync-status', vid: vid(), last: { vid: 0, seqno: 0 }, complete: rng.chance(0.5), syncedVid: rng.chance(0.5) ? null : vid(), leaseWaitMs: rng.pick([0, 510]) },
     ...syncActions.map((action): ReplicaMessage => ({ kind: 'sync-reply', vid: vid(), action, target: rng.chance(0.5) ? null : vs() })),
     { kind: 'sync-pull', vid: vid(), target: vs(), offset: rng.pick([0, rng.between(1, 1e9)]) },
     { kind: 'sync-chunk', vid: vid(), target: vs(), offset: 0, data: new Uint8Array(0), last: true },
     { kind: 'sync-chunk', vid: vid(), target: vs(), offset: rng.between(0, 1e9), data: data(), last: rng.chance(0.5) },
     { kind: 'sync-unavailable', vid: vid(), target: vs() },
+    { kind: 'lease-ask', vid: vid(), round: rng.pick([1, rng.between(2, 1e12)]) },
+    { kind: 'lease-grant', vid: vid(), round: rng.pick([1, rng.between(2, 1e12)]) },
   ];
   const calls = (): ClientCall[] => [{ kind: 'invoke', request: request() }, { kind: 'members' }];
   const answers = (): ClientAnswer[] => [
@@ -196,7 +198,7 @@ test(`every replica message kind survives protobuf encoding unchanged (seed ${se
       assert.deepEqual(roundTrip(replicaCodec, m), m);
     }
   }
-  assert.equal(kinds.size, 8, 'every ReplicaMessage kind was tried');
+  assert.equal(kinds.size, 10, 'every ReplicaMessage kind was tried');
 });
 
 test('a replica message with the args of every JSON type survives protobuf encoding unchanged', () => {
