@@ -1,3 +1,4 @@
+import type { Logger } from '../env/logger.js';
 import type { MemberId, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
@@ -136,6 +137,7 @@ export class NodeStack<S = unknown> {
     });
     const paxos = this.paxos;
     let rsm: RsmLayer<S> | null = null;
+    const configOptionsResolved = configOptions(opts.config);
     config = new ConfigLayer(world, {
       member: opts.member,
       incarnation: opts.incarnation,
@@ -164,7 +166,7 @@ export class NodeStack<S = unknown> {
       onJoinRefused: opts.onJoinRefused ?? ((error) => world.halt(error.message)),
       clusterId: opts.clusterId,
       contacts: opts.contacts,
-      options: configOptions(opts.config),
+      options: configOptionsResolved,
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
       // With an app whose state is in memory only, a silent member may hold the only copy of it:
@@ -177,6 +179,7 @@ export class NodeStack<S = unknown> {
     let hub: CallbackHub | null = null;
     // Resolved once, for the RSM layer and the client table's sweeper alike.
     const resolvedRsm = opts.app === undefined ? null : rsmOptions(opts.rsm);
+    if (resolvedRsm !== null) warnIfLeaseOutlastsDetection(resolvedRsm, configOptionsResolved, world.logger);
     this.rsm = opts.app === undefined || resolvedRsm === null ? null : new RsmLayer<S>(world, {
       app: opts.app,
       config: {
@@ -310,4 +313,16 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackO
     firstSeq: Math.floor((opts.wallClockMs ?? Date.now)() * 1000),
   });
   return [hub, sessions];
+}
+
+/**
+ * A lease longer than the failure detector's window lengthens every failover: a new view's primary
+ * waits up to `leaseMs` after the old primary's last grant, which then outlasts the time it takes
+ * to notice the old primary is gone. Allowed (it is safe), said once at start.
+ */
+function warnIfLeaseOutlastsDetection(rsm: RsmOptions, config: ConfigOptions, logger: Logger): void {
+  const detectionMs = config.heartbeatIntervalMs * config.suspectAfterMissed;
+  if (rsm.leaseMs > detectionMs) {
+    logger.warn({ leaseMs: rsm.leaseMs, detectionMs }, 'rsm.leaseMs is longer than the failure detector\'s window (config.heartbeatIntervalMs × config.suspectAfterMissed): every failover waits for the difference');
+  }
 }
