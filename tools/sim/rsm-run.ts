@@ -11,6 +11,7 @@ import { HistoryRecorder } from '../lincheck/recorder.js';
 import { LeaseChecker } from './checkers/lease-checker.js';
 import { RsmChecker } from './checkers/rsm-checker.js';
 import { SimCluster, sameList } from './cluster.js';
+import { addCutPrimaryFault } from './cut-primary-fault.js';
 import { drawDisk, slowDiskProfile } from './disk.js';
 import { drawClockDrift, inVirtualTime } from './drifting-clock.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
@@ -235,6 +236,8 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       });
     }
   });
+  // The scenario: the primary cut from its peers only (clients still reach it), also one-way.
+  const primaryCuts = addCutPrimaryFault(faults, cluster, plan.weights.partition);
   workload.addFaults?.(faults, run);
   // A lost disk takes its replica's state with it: only while another live replica holds a
   // complete state (in chaos runs too), so that what was acknowledged survives on some disk.
@@ -334,6 +337,8 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       faults: faults.injected,
       breakpoints: breakpointsArmed,
       powerCuts,
+      primaryCuts: primaryCuts.both + primaryCuts.fromPrimary + primaryCuts.toPrimary,
+      primaryCutsOneWay: primaryCuts.fromPrimary + primaryCuts.toPrimary,
       wipes: wipes.wiped,
       refused: refused ? 1 : 0,
       chaos: chaos ? 1 : 0,
