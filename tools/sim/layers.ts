@@ -20,13 +20,15 @@ export interface RunOptions {
    * named after the seed; its path is added to the run's failures). Default: no picture.
    */
   readonly pictureDir?: string;
+  /** rsm, lock, lock-cache: every clock drifts up to K·ρ (`StackRunOptions.clockDriftX`); default drawn per run. */
+  readonly clockDriftX?: number;
 }
 
 type Runner = (opts: RunOptions) => RunResult;
 
 /** The RSM's test-only mutations (rsm and lock runs: the same stack under another app). */
 const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'no-expired-refusal', 'strict-completeness', 'send-before-durable',
-  'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id', 'stamp-not-durable'];
+  'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id', 'stamp-not-durable', 'serve-without-lease', 'new-primary-without-waiting'];
 
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
@@ -95,6 +97,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
     }),
     keepTrace: o.keepTrace,
     traceLogs: o.traceLogs,
+    ...(o.clockDriftX === undefined ? {} : { clockDriftX: o.clockDriftX }),
     mutations: {
       ...paxosMutations(o.mutations),
       replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,
@@ -106,6 +109,8 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       snapshotWithoutFsync: o.mutations?.includes('snapshot-without-fsync') === true,
       wipeKeepsMemberId: o.mutations?.includes('wipe-keeps-member-id') === true,
       stampNotDurable: o.mutations?.includes('stamp-not-durable') === true,
+      serveWithoutLease: o.mutations?.includes('serve-without-lease') === true,
+      newPrimaryWithoutWaiting: o.mutations?.includes('new-primary-without-waiting') === true,
     },
   });
   return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };
