@@ -68,8 +68,6 @@ export interface NodeStackOptions<S> {
   readonly onJoinRefused?: (error: JoinRefusedError) => void;
   /** The callback service and sessions, for an app with callbacks (default: the service, no sessions). */
   readonly callbacks?: NodeCallbacks<S>;
-  /** Whether the node is isolated now (production: the test control's partition); sessions keep no clock while it is. Default: never. */
-  readonly isolated?: () => boolean;
   /** Wall-clock milliseconds; numbers the sessions' expiry requests above an earlier process's. Default `Date.now`. */
   readonly wallClockMs?: () => number;
   readonly breakpoints?: Breakpoints;
@@ -306,7 +304,7 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, rsmOpts: RsmOpti
     replica: rsm.core,
     submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
     connected: (owner) => hub.has(owner),
-    isolated: opts.isolated ?? (() => false),
+    confirmedAt: (owner) => hub.confirmedAt(owner),
     spec,
     options,
     firstSeq: Math.floor((opts.wallClockMs ?? Date.now)() * 1000),
