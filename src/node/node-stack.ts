@@ -69,8 +69,6 @@ export interface NodeStackOptions<S> {
   readonly onJoinRefused?: (error: JoinRefusedError) => void;
   /** The callback service and sessions, for an app with callbacks (default: the service, no sessions). */
   readonly callbacks?: NodeCallbacks<S>;
-  /** Whether the node is isolated now (production: the test control's partition); sessions keep no clock while it is. Default: never. */
-  readonly isolated?: () => boolean;
   /** Wall-clock milliseconds; numbers the sessions' expiry requests above an earlier process's. Default `Date.now`. */
   readonly wallClockMs?: () => number;
   readonly breakpoints?: Breakpoints;
@@ -210,7 +208,8 @@ export class NodeStack<S = unknown> {
       callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks) },
     });
     rsm = this.rsm;
-    [this.callbacks, this.sessions] = rsm !== null && opts.app?.callbacks !== undefined ? callbackService(world, rsm, opts) : [null, null];
+    [this.callbacks, this.sessions] = rsm !== null && resolvedRsm !== null && opts.app?.callbacks !== undefined
+      ? callbackService(world, rsm, resolvedRsm, opts) : [null, null];
     hub = this.callbacks;
     this.sweeper = rsm === null || resolvedRsm === null ? null : clientSweeper(world, rsm, resolvedRsm, opts.wallClockMs ?? Date.now);
   }
@@ -278,7 +277,7 @@ function clientSweeper<S>(world: NodeWorld, rsm: RsmLayer<S>, options: RsmOption
 }
 
 /** The callback service of a node whose app has callbacks, and its sessions if the app has them. */
-function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
+function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, rsmOpts: RsmOptions, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
   const options = callbackOptions(opts.callbacks?.options);
   const spec = opts.callbacks?.sessions;
   const clientOf = spec?.clientOf;
@@ -290,6 +289,7 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackO
     clock: world.clock,
     logger: world.logger.child({ layer: 'callbacks' }),
     options,
+    maxClockDriftPpm: rsmOpts.maxClockDriftPpm,
     maxOwnerLength: opts.callbacks?.maxOwnerLength,
     ...(clientOf === undefined ? {} : {
       boundClient: (owner: string) => {
@@ -307,7 +307,7 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackO
     replica: rsm.core,
     submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
     connected: (owner) => hub.has(owner),
-    isolated: opts.isolated ?? (() => false),
+    confirmedAt: (owner) => hub.confirmedAt(owner),
     spec,
     options,
     firstSeq: Math.floor((opts.wallClockMs ?? Date.now)() * 1000),

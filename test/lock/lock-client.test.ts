@@ -252,7 +252,12 @@ test('two lock clients contending for one lock get it alternately, never both at
 test('the contention check bites: a grant the server takes back behind its holder (session expiry) shows as two holders', async () => {
   // Proves the mutual-exclusion check is not vacuous: expiring A while its user holds x lets B in, and the check says so.
   // (This is also what fencing tokens are for: B's token is higher, so a fenced service would refuse A's late writes.)
-  const run = await contention(1, (server) => server.execute('expire', { owner: 'A' }, { clientId: 'synod:sessions@n1', internal: true }));
+  // The node ends x's lock-delay at once here: what this proves is the check, not the delay.
+  const node = { clientId: 'synod:sessions@n1', internal: true };
+  const run = await contention(1, (server) => {
+    server.execute('expire', { owner: 'A' }, node);
+    server.execute('endDelay', { lock: 'x' }, node);
+  });
   assert.ok(run.violations.some((v) => /^B\/u\d granted x \(token \d+\) while A\/u\d holds it$/.test(v)), run.violations.join('\n'));
   assert.ok(run.serverLog.some((l) => /^A release x → not-held$/.test(l)), 'A\'s release after the expiry is answered not-held');
   assert.equal(run.finished, 4, 'and the clients carry on: not-held is treated as released');
