@@ -207,7 +207,8 @@ export class NodeStack<S = unknown> {
       callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks) },
     });
     rsm = this.rsm;
-    [this.callbacks, this.sessions] = rsm !== null && opts.app?.callbacks !== undefined ? callbackService(world, rsm, opts) : [null, null];
+    [this.callbacks, this.sessions] = rsm !== null && resolvedRsm !== null && opts.app?.callbacks !== undefined
+      ? callbackService(world, rsm, resolvedRsm, opts) : [null, null];
     hub = this.callbacks;
     this.sweeper = rsm === null || resolvedRsm === null ? null : clientSweeper(world, rsm, resolvedRsm, opts.wallClockMs ?? Date.now);
   }
@@ -275,7 +276,7 @@ function clientSweeper<S>(world: NodeWorld, rsm: RsmLayer<S>, options: RsmOption
 }
 
 /** The callback service of a node whose app has callbacks, and its sessions if the app has them. */
-function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
+function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, rsmOpts: RsmOptions, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
   const options = callbackOptions(opts.callbacks?.options);
   const spec = opts.callbacks?.sessions;
   const clientOf = spec?.clientOf;
@@ -287,6 +288,7 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackO
     clock: world.clock,
     logger: world.logger.child({ layer: 'callbacks' }),
     options,
+    maxClockDriftPpm: rsmOpts.maxClockDriftPpm,
     maxOwnerLength: opts.callbacks?.maxOwnerLength,
     ...(clientOf === undefined ? {} : {
       boundClient: (owner: string) => {

@@ -13,7 +13,7 @@ import { type LockState, lockApp } from '../../src/apps/lock/lock-app.js';
 import { lockSessions } from '../../src/apps/lock/lock-sessions.js';
 import { sessionClientId } from '../../src/node/sessions.js';
 import type { Json } from '../../src/rsm/app.js';
-import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
+import { type KeepAlive, callbacksCodec } from '../../src/rsm/callbacks-wire.js';
 import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
 import type { Replica } from '../../src/rsm/replica.js';
 import { SimCluster } from '../../tools/sim/cluster.js';
@@ -21,10 +21,12 @@ import { SimCluster } from '../../tools/sim/cluster.js';
 const ids = ['n1', 'n2', 'n3'];
 const sessionTimeoutMs = 1000;
 const checkIntervalMs = 100;
+const keepaliveIntervalMs = 200;
 
 /** One owner's callback stream, opened from a machine of its own. */
 interface Stream {
   readonly received: Array<{ at: number; message: Json }>;
+  readonly keepalives: Array<{ at: number; keepalive: KeepAlive }>;
   accepted: boolean;
   end: StreamEnd | null;
   readonly stream: ClientStream;
@@ -40,7 +42,7 @@ class Scenario {
       seed,
       ids,
       app: lockApp,
-      callbacks: { sessions: lockSessions, options: { sessionTimeoutMs, checkIntervalMs } },
+      callbacks: { sessions: lockSessions, options: { sessionTimeoutMs, checkIntervalMs, keepaliveIntervalMs } },
       replicaObserver: (node) => ({ executed: (_vs, request) => this.executed.push({ node, request }) }),
     });
   }
@@ -74,10 +76,14 @@ class Scenario {
   open(owner: string, clientId: string, server: NodeId): Stream {
     const machine = this.cluster.sim.addNode(`s${++this.#machines}`, () => ({}));
     machine.start();
-    const s: { -readonly [K in keyof Stream]: Stream[K] } = { received: [], accepted: false, end: null, stream: { close() {} } };
+    const s: { -readonly [K in keyof Stream]: Stream[K] } = { received: [], keepalives: [], accepted: false, end: null, stream: { close() {} } };
     s.stream = machine.clientTransport.openStream(callbacksCodec, server, { owner, clientId }, {
       accepted: () => void (s.accepted = true),
-      message: (m) => void (m.kind === 'callback' && s.received.push({ at: this.cluster.sim.now, message: m.message })),
+      message: (m) => {
+        const at = this.cluster.sim.now;
+        if (m.kind === 'callback') s.received.push({ at, message: m.message });
+        else s.keepalives.push({ at, keepalive: { sinceAcceptMs: m.sinceAcceptMs, leaseRemainingMs: m.leaseRemainingMs, sessionTimeoutMs: m.sessionTimeoutMs, maxDriftPpm: m.maxDriftPpm } });
+      },
       ended: (end) => void (s.end = end),
     });
     assert.ok(this.cluster.runUntil(() => s.accepted || s.end !== null, 1000), `${owner}'s stream answered`);
@@ -208,5 +214,29 @@ test('a stream is served only to the client its owner is bound to: another clien
   assert.equal(early.end?.kind, 'owner-taken');
   assert.equal(own.end, null);
   assert.equal(s.open('q', 'thief', primary).end?.kind, 'owner-taken', 'and it cannot come back');
+  assert.deepEqual(s.cluster.sim.failures, []);
+});
+
+test('a subscribed stream gets a keepalive at once and then every keepaliveIntervalMs, carrying the node\'s session timeout and drift bound', () => {
+  const s = new Scenario(503);
+  s.cluster.start();
+  assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
+  const x = s.subscribe('x', 'cx', s.primary()!);
+  const acceptedBy = s.cluster.sim.now;
+  s.cluster.runFor(10 * keepaliveIntervalMs);
+  const k = x.keepalives;
+  assert.ok(k.length >= 10 && k.length <= 11, `${k.length} keepalives in ${10 * keepaliveIntervalMs} ms`);
+  assert.equal(k[0]!.keepalive.sinceAcceptMs, 0, 'the first right after accepting');
+  assert.ok(k[0]!.at - acceptedBy < keepaliveIntervalMs, `and it arrives with the acceptance (${k[0]!.at - acceptedBy} ms later)`);
+  for (let i = 1; i < k.length; i++) {
+    const gap = k[i]!.keepalive.sinceAcceptMs - k[i - 1]!.keepalive.sinceAcceptMs;
+    assert.ok(gap > 0 && gap <= keepaliveIntervalMs, `keepalive ${i} came ${gap} ms after the one before`);
+  }
+  for (const { keepalive } of k) {
+    assert.equal(keepalive.sessionTimeoutMs, sessionTimeoutMs);
+    assert.equal(keepalive.maxDriftPpm, 10_000);
+    assert.ok(keepalive.leaseRemainingMs > 0, 'sent under a held lease');
+  }
+  assert.equal(x.end, null);
   assert.deepEqual(s.cluster.sim.failures, []);
 });
