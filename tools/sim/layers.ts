@@ -36,7 +36,7 @@ export const mutationNames: Record<string, readonly string[]> = {
   config: ['skip-promise-persist', 'send-before-durable', 'joiner-first', 'skip-view-rule', 'wipe-keeps-member-id'],
   rsm: rsmMutationNames,
   lock: [...rsmMutationNames, 'skip-owner-check'],
-  'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing'],
+  'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing', 'cache-past-session'],
 };
 
 function paxosMutations(names: readonly string[] | undefined) {
@@ -76,7 +76,10 @@ export const layerRunners: Record<string, Runner> = {
   })),
   'lock-cache': (o) => runStack('lock-cache', o, lockModel, (opts) => runLockCacheSimulation({
     ...opts,
-    lockClientMutations: { handOutWhileReleasing: o.mutations?.includes('hand-out-while-releasing') === true },
+    lockClientMutations: {
+      handOutWhileReleasing: o.mutations?.includes('hand-out-while-releasing') === true,
+      cachePastSession: o.mutations?.includes('cache-past-session') === true,
+    },
   })),
 };
 
