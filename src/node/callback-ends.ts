@@ -15,8 +15,9 @@ export function notPrimary(primary: NodeId | null): ServerStreamEnd {
  * The end of every stream of a primary whose lease lapsed (`LeaseStatus.why` names the backups
  * that did not renew it): it may have been replaced, so its clients must look for the primary.
  */
-export function leaseLost(self: NodeId, why: string): ServerStreamEnd {
-  return { kind: 'unavailable', detail: `${self} lost its primary lease (${why}); it may have been replaced` };
+export function leaseLost(why: string): ServerStreamEnd {
+  // `why` is the replica's own account (`LeaseStatus`): it names the node, the view and the silent backups.
+  return { kind: 'unavailable', detail: why };
 }
 
 /** The refusal of a primary that serves its view but holds no lease yet (a view change that kept it, before the grants). */

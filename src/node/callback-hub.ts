@@ -232,7 +232,7 @@ export class CallbackHub {
     if (this.#closed || !stream.open) return; // closed meanwhile, or the client left
     const r = this.#deps.replica;
     const lease = r.lease;
-    if (lease.state === 'lapsed') return refuse(leaseLost(this.#deps.self, lease.why), 'lease lapsed');
+    if (lease.state === 'lapsed') return refuse(leaseLost(lease.why), 'lease lapsed');
     if (!r.isPrimary || r.status !== 'normal') {
       const primary = this.#primaryElsewhere();
       if (primary === this.#deps.self) {
@@ -305,7 +305,7 @@ export class CallbackHub {
         this.#lapseLogged = lease.why;
         this.#log.warn({ streams: this.#streams.size, why: lease.why }, 'callbacks: primary lease lapsed; every stream ends (unavailable), no new one until it is held again');
       }
-      this.#endAll(leaseLost(this.#deps.self, lease.why), 'primary lease lapsed');
+      this.#endAll(leaseLost(lease.why), 'primary lease lapsed');
       return;
     }
     this.#lapseLogged = null;

@@ -251,7 +251,7 @@ describe('lock server callbacks between three real processes', () => {
     assert.equal((await servingPrimary()).members.length, 3);
   });
 
-  test('a primary that learns it was deposed ends its streams with not-primary, naming the new primary', async () => {
+  test('a primary cut off from its peers ends its streams when its lease lapses, before the others serve without it', async () => {
     const before = await servingPrimary();
     const old = live().find((n) => n.address === before.node)!;
     const others = live().filter((n) => n !== old);
@@ -259,17 +259,23 @@ describe('lock server callbacks between three real processes', () => {
     // Cut the primary off from its peers only: its clients still reach it, and it does not know yet.
     await old.control('Partition', { peers: others.map((n) => n.address) });
     let next: NodeStatus;
+    let endedFirst = false;
     try {
       next = await eventually(async () => {
         const all = await Promise.all(others.map((n) => status.status(n.address)));
         const p = all[0]!.primary;
-        return p !== before.node && all.every((x) => x.primary === p && x.replicaStatus === 'normal' && x.vid > before.vid) ? all[0] : undefined;
+        const serving = p !== before.node && all.every((x) => x.primary === p && x.replicaStatus === 'normal' && x.vid > before.vid);
+        if (serving && !endedFirst) endedFirst = s.endedWith !== null;
+        return serving ? all[0] : undefined;
       }, 10_000, 'the others serve without the old primary', 20);
     } finally {
       await old.control('Heal', {});
     }
     const end = await s.ended;
-    assert.deepEqual(end.kind === 'not-primary' ? end.primary : end, next.primary);
+    assert.equal(end.kind, 'unavailable', JSON.stringify(end));
+    assert.match(end.detail, new RegExp(`${before.node} lost its primary lease of view ${before.vid}: no recent grant from`));
+    assert.ok(endedFirst, 'the stream ended before the new view served');
+    assert.notEqual(next.primary, before.node);
     await servingPrimary();
   });
 

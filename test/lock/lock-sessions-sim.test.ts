@@ -52,10 +52,11 @@ class Scenario {
     return this.cluster.node(id).process?.stack.rsm?.core ?? null;
   }
 
+  /** The serving primary, once it holds its lease (before, it accepts no stream). */
   primary(): NodeId | null {
     return ids.find((id) => {
       const r = this.replica(id);
-      return r !== null && r.isPrimary && r.status === 'normal';
+      return r !== null && r.isPrimary && r.status === 'normal' && r.lease.state === 'held';
     }) ?? null;
   }
 
@@ -274,7 +275,10 @@ test('a lock freed by an expiry is not granted for lockDelayMs, across a failove
   assert.ok(s.cluster.runUntil(() => !delayedOn(s, second, 'M'), 3 * lockDelayMs), 'the new primary ends the delay');
   const afterServing = s.cluster.sim.now - served;
   assert.ok(afterServing >= lockDelayMs - checkIntervalMs, `ended ${afterServing} ms after the new primary served: re-armed from then`);
-  const ends = s.executed.filter((e) => e.request.proc === 'endDelay' && e.node === second);
+  // The observer hears of an execution once its records are durable, a moment after the state changed.
+  const endsOn = (): Array<{ node: NodeId; request: Request }> => s.executed.filter((e) => e.request.proc === 'endDelay' && e.node === second);
+  assert.ok(s.cluster.runUntil(() => endsOn().length === 2, 1000), 'the primary\'s observer heard both');
+  const ends = endsOn();
   assert.deepEqual(ends.map((e) => e.request.args), [{ lock: 'L' }, { lock: 'M' }]);
   assert.deepEqual(s.cluster.sim.failures, []);
 });
