@@ -192,7 +192,8 @@ export class ReplicatedState<S> {
 
   /**
    * Executes one request at viewstamp `vs`: the client table decides (see `Execution` and
-   * `ClientTable`), and only a new request runs against the state and is recorded. A sweep of the
+   * `ClientTable`), and only a new request runs against the state and is recorded. A query
+   * (`AppGuard.isQuery`) runs read-only through `AppGuard.query`, and is recorded all the same. A sweep of the
    * table (`sweepProc`) runs on the table alone. `digest` is the request's `requestDigest` if the
    * caller computed it already. The caller keeps the order (every replica executes the same
    * requests at the same viewstamps, from the same starting state).
@@ -231,8 +232,11 @@ export class ReplicatedState<S> {
       case 'new': {
         const where = { vid: vs.vid, vs: formatViewstamp(vs), client: clientId, seq };
         // The context comes from the replicated request alone, so every replica passes the same one.
+        // A query runs read-only (`AppGuard.query`); replicated like this, it is recorded like any request.
         const context = { clientId, internal: request.internal === true };
-        const outcome = this.#app.execute(this.#state!, request.proc, request.args, context, where);
+        const outcome = this.#app.isQuery(request.proc)
+          ? this.#app.query(this.#state!, request, where)
+          : this.#app.execute(this.#state!, request.proc, request.args, context, where);
         table.record(clientId, seq, digest, outcome);
         return { kind: 'ran', outcome };
       }

@@ -18,7 +18,8 @@
  * to its client only (`lockSessions.clientOf`). An owner that holds and waits for nothing is
  * bound to none: the next client to use it takes it (owner ids are public: `stat` shows them).
  *
- * Procedures (args are JSON objects; names and owners are checked before anything else):
+ * Procedures (args are JSON objects; names and owners are checked before anything else; `stat`
+ * is a query, the others are handlers):
  * - acquire({ lock, owner }) → { granted: true, token } | { granted: false } (queued; wait for retry)
  * - release({ lock, owner, token }) → { released: true }; `token` is the grant's fencing token
  *   (`bad-args` without one). Refused with `not-held` unless the owner holds the lock under that
@@ -81,8 +82,8 @@ function callbacksOf(name: string, e: LockEntry | undefined): Callback[] {
 
 /**
  * The lock service, with test-only `mutations` (none in production: use `lockApp`). Version
- * 1.1.0: owners bound to clients (the state has `owners`), release needs its token, `giveBack`,
- * and `expire` internal only.
+ * 1.2.0: `stat` is a query (read-only; in 1.1.0 a handler). 1.1.0: owners bound to clients (the
+ * state has `owners`), release needs its token, `giveBack`, and `expire` internal only.
  */
 export function createLockApp(mutations: LockAppMutations = {}): App<LockState> {
   /** Refuses a request naming an owner of another client (`owner-taken`), unless the mutation skips it. */
@@ -91,7 +92,7 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
   };
   return defineApp<LockState>({
     name: 'lock',
-    version: '1.1.0',
+    version: '1.2.0',
     initialState: emptyLockState,
     handlers: {
       acquire: (state, args, context): Json => {
@@ -127,10 +128,6 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
         if (e.waiters.length === 0) state.locks.delete(lock); // tokens come from lastToken: nothing is lost
         return { released: true };
       },
-      stat: (state, args) => {
-        const e = state.locks.get(lockName(args));
-        return { holder: e?.holder ?? null, token: e?.token ?? 0, waiters: [...(e?.waiters ?? [])] };
-      },
       giveBack: (state, args, context) => {
         const owner = ownerOf(args);
         mayName(state, owner, context);
@@ -141,6 +138,12 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
           throw new AppError('internal-only', 'expire is called by the nodes when an owner\'s session ends; a client gives back its own locks with giveBack');
         }
         return dropOwner(state, ownerOf(args));
+      },
+    },
+    queries: {
+      stat: (state, args) => {
+        const e = state.locks.get(lockName(args));
+        return { holder: e?.holder ?? null, token: e?.token ?? 0, waiters: [...(e?.waiters ?? [])] };
       },
     },
     callbacks: (state, request) => {
