@@ -137,6 +137,11 @@ export interface ReplicaDeps<S> {
   readonly options: RsmOptions;
   readonly breakpoints?: RsmBreakpoints;
   readonly mutations?: RsmMutations;
+  /**
+   * Test-only check, on in the simulator: the app's guard compares the marshalled state before and
+   * after every query and stops on a difference (`AppGuardOptions.verifyQueries`). Default off.
+   */
+  readonly verifyQueries?: boolean;
   readonly observer?: ReplicaObserver;
   /** Hears the callbacks the app emits (an app with `App.callbacks`); default: they are dropped. */
   readonly callbacks?: CallbackListener;
