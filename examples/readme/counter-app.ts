@@ -20,6 +20,9 @@ export default defineApp<Counters>({
       state.set(n, (state.get(n) ?? 0) + 1);
       return state.get(n) ?? 0;
     },
+  },
+  queries: {
+    // Read-only: a query that tries to change the state is refused (query-mutates).
     get: (state, args) => state.get(name(args)) ?? 0,
   },
   marshalState: (state) => jsonState.marshal([...state]),

@@ -6,13 +6,18 @@ import { AppError, type Json, argOf, defineApp, jsonState } from '../rsm/app.js'
  * every item names the request that appended it, so a lost, duplicated or reordered request
  * shows in the list, and replicas can be compared byte for byte.
  *
+ * Handlers:
  * - `append({ item })` → the item's index (0-based)
  * - `add({ key, by })` → the counter's new value
+ * - `refuse({ code })` → always refused with an app error of that code (tests app errors); a code
+ *   longer than `limits.maxErrorTextLength` is refused `bad-args`
+ * Queries (read-only):
  * - `get({ key })` → the counter's value (0 when unset)
  * - `length()` → the list's length
  * - `list()` → the whole list (for tests; keep lists small)
- * - `refuse({ code })` → always refused with an app error of that code (tests app errors); a code
- *   longer than `limits.maxErrorTextLength` is refused `bad-args`
+ *
+ * Version 1.1.0: `get`, `length` and `list` became queries (1.0.0 had them as handlers); the
+ * state's form is unchanged.
  */
 export interface TestState {
   readonly list: string[];
@@ -28,7 +33,7 @@ function stringArg(args: Json, name: string): string {
 
 /**
  * A state from its marshalled form, checked (the bytes come from another replica): `{ list,
- * counters }`, the counters as a JSON object keyed by counter name, the form of version 1.0.0.
+ * counters }`, the counters as a JSON object keyed by counter name (the form since version 1.0.0).
  * `JSON.parse` makes every key an own property, `__proto__` included.
  */
 function stateOf(v: Json): TestState {
@@ -44,7 +49,7 @@ function stateOf(v: Json): TestState {
 
 export const testApp = defineApp<TestState>({
   name: 'test',
-  version: '1.0.0',
+  version: '1.1.0',
   initialState: () => ({ list: [], counters: new Map() }),
   handlers: {
     append: (state, args) => {
@@ -60,15 +65,17 @@ export const testApp = defineApp<TestState>({
       state.counters.set(key, value);
       return value;
     },
-    get: (state, args) => state.counters.get(stringArg(args, 'key')) ?? 0,
-    length: (state) => state.list.length,
-    list: (state) => [...state.list],
     refuse: (_state, args) => {
       const code = stringArg(args, 'code');
       // A longer code is no AppError code at all (the guard would report the app as failed).
       if (code.length > limits.maxErrorTextLength) throw new AppError('bad-args', `code is longer than ${limits.maxErrorTextLength} characters`);
       throw new AppError(code, 'refused on request');
     },
+  },
+  queries: {
+    get: (state, args) => state.counters.get(stringArg(args, 'key')) ?? 0,
+    length: (state) => state.list.length,
+    list: (state) => [...state.list],
   },
   // `Object.fromEntries` makes own properties, `__proto__` too, so every key is written.
   marshalState: (state) => jsonState.marshal({ list: state.list, counters: Object.fromEntries(state.counters) }),

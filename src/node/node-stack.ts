@@ -88,6 +88,8 @@ export interface NodeStackOptions<S> {
   readonly durableRsm?: boolean;
   /** Test-only protocol breakage. */
   readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations;
+  /** Test-only check (the simulator): `ReplicaDeps.verifyQueries`. */
+  readonly verifyQueries?: boolean;
 }
 
 /**
@@ -204,6 +206,7 @@ export class NodeStack<S = unknown> {
       options: resolvedRsm,
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
+      verifyQueries: opts.verifyQueries,
       observer: opts.replicaObserver,
       callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks) },
     });

@@ -1,8 +1,11 @@
 import type { Logger } from '../env/logger.js';
 import { limits } from '../options.js';
-import { type App, AppError, type Callback, type HandlerContext, type Json } from './app.js';
+import { invariant } from '../env/errors.js';
+import { type App, AppError, type Callback, type HandlerContext, type Json, isAppQuery } from './app.js';
 import { type Outcome, tableCodes } from './client-table.js';
 import { type JsonTextResult, replyBounds, toJsonText } from './json-text.js';
+import type { Request } from './messages.js';
+import { readOnlyView } from './read-only-view.js';
 
 /**
  * The framework's guard around an app (design §4, "apps cannot hurt the framework"): every call
@@ -20,6 +23,8 @@ import { type JsonTextResult, replyBounds, toJsonText } from './json-text.js';
 export interface AppFailures {
   /** Handlers that threw something other than an `AppError`, or whose reply could not be sent. */
   handlers: number;
+  /** Queries that tried to change the state (`query-mutates`), threw something other than an `AppError`, or replied badly. */
+  queries: number;
   /** `callbacks` that threw or returned something not a list of callbacks: none sent for that step. */
   callbacks: number;
   /** `marshalState` that threw or returned no bytes: the state was not shipped. */
@@ -51,7 +56,10 @@ const maxErrorNameLength = 64;
  *   replicated state. The replica logs the whole error;
  * - `reply-too-large` / `reply-too-deep`: the reply passes `limits.maxReplyBytes` or
  *   `limits.maxJsonDepth`; `reply-not-json`: it holds a bigint or a cycle. The request did run.
- * - `unknown-procedure`: the app has no such procedure.
+ * - `unknown-procedure`: the app has no such procedure;
+ * - for a query (`App.queries`, run on a `readOnlyView` of the state): `query-mutates` when it
+ *   attempted any change, even one it caught itself (the message names the procedure and what it
+ *   tried; the state is unchanged, since the view refused the change).
  *
  * `context` is who calls, as the replicas pass it (`HandlerContext`); default `anonymousCall`,
  * for apps and tests that do not look at the caller.
@@ -71,13 +79,45 @@ export const anonymousCall: HandlerContext = Object.freeze({ clientId: '', inter
  * `runHandler`, also saying whether the app failed (a `handler-error` or a reply that cannot be
  * sent, as opposed to a reply, an app error or an unknown procedure) and what it threw, for the log.
  */
-function runGuarded<S>(app: App<S>, state: S, proc: string, args: Json, context: HandlerContext):
-  { readonly outcome: Outcome; readonly failed: boolean; readonly thrown?: unknown } {
+function runGuarded<S>(app: App<S>, state: S, proc: string, args: Json, context: HandlerContext): Ran {
+  if (isAppQuery(app, proc)) return runQuery(app, state, proc, args, context);
   const handler = Object.hasOwn(app.handlers, proc) ? app.handlers[proc] : undefined;
   if (typeof handler !== 'function') return { outcome: { ok: false, code: 'unknown-procedure', message: proc }, failed: false };
+  return runProcedure(proc, () => handler(state, args, context));
+}
+
+/** What running one procedure gave: its outcome, whether the app failed, and what it threw (for the log). */
+interface Ran {
+  readonly outcome: Outcome;
+  readonly failed: boolean;
+  readonly thrown?: unknown;
+}
+
+/** The query `proc` on a fresh read-only view of `state`: any change it attempted makes it `query-mutates`. */
+function runQuery<S>(app: App<S>, state: S, proc: string, args: Json, context: HandlerContext): Ran {
+  const query = app.queries![proc]!;
+  const view = readOnlyView(state);
+  const ran = runProcedure(proc, () => query(view.state, args, context));
+  if (view.attempted === null) return ran;
+  const message = cut(`${proc} is a query and tried to ${view.attempted}; the state is unchanged`);
+  // Nothing thrown to log: the message says all (a `QueryMutationError`'s stack names only the view).
+  return { outcome: { ok: false, code: queryMutatesCode, message }, failed: true };
+}
+
+/** The outcome code of a query that attempted to change the state. */
+export const queryMutatesCode = 'query-mutates';
+
+/** `text` within `limits.maxErrorTextLength` (cut with an ellipsis). */
+function cut(text: string): string {
+  const max = limits.maxErrorTextLength;
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Runs one call into the app (`call`, procedure `proc`) and turns what it did into an outcome. */
+function runProcedure(proc: string, call: () => unknown): Ran {
   let reply: JsonTextResult;
   try {
-    reply = toJsonText(handler(state, args, context), replyBounds);
+    reply = toJsonText(call(), replyBounds);
   } catch (err) {
     const appError = appErrorOutcome(err);
     if (appError !== null) return { outcome: appError, failed: false };
@@ -144,24 +184,78 @@ function isStackOverflow(err: unknown): boolean {
   return err instanceof RangeError && /call stack/i.test(err.message);
 }
 
+/** How an `AppGuard` runs the app. */
+export interface AppGuardOptions {
+  /**
+   * Compare the marshalled state (`App.marshalState`) before and after every query, and stop
+   * (an `InvariantViolation`) when they differ: catches a change the read-only view cannot see
+   * (a `Date`'s setters, a frozen object's inner values). Default off: it marshals the whole
+   * state twice per query. The simulator turns it on.
+   */
+  readonly verifyQueries?: boolean;
+}
+
+/** What a query needs of its request: the procedure, its args and who asks. */
+export type QueryRequest = Pick<Request, 'proc' | 'args' | 'clientId' | 'internal'>;
+
 /**
  * One replica's app behind the guard: it runs every call into the app (`runHandler` for
  * requests, and the state functions), logs and counts every failure (`failures`), and turns
  * each into what the caller can live with (see each method).
  */
 export class AppGuard<S> {
-  readonly failures: AppFailures = { handlers: 0, callbacks: 0, marshal: 0, unmarshal: 0, initialState: 0 };
+  readonly failures: AppFailures = { handlers: 0, queries: 0, callbacks: 0, marshal: 0, unmarshal: 0, initialState: 0 };
   readonly #app: App<S>;
   readonly #log: Logger;
+  readonly #verifyQueries: boolean;
 
-  constructor(app: App<S>, log: Logger) {
+  constructor(app: App<S>, log: Logger, options: AppGuardOptions = {}) {
     this.#app = app;
     this.#log = log;
+    this.#verifyQueries = options.verifyQueries === true;
   }
 
-  /** Whether the app has procedure `proc`. */
+  /** Whether the app has procedure `proc`: a handler or a query. */
   has(proc: string): boolean {
-    return Object.hasOwn(this.#app.handlers, proc) && typeof this.#app.handlers[proc] === 'function';
+    return (Object.hasOwn(this.#app.handlers, proc) && typeof this.#app.handlers[proc] === 'function') || this.isQuery(proc);
+  }
+
+  /** Whether `proc` is one of the app's queries (`App.queries`): read-only, run by `query`. */
+  isQuery(proc: string): boolean {
+    return isAppQuery(this.#app, proc);
+  }
+
+  /**
+   * Runs the query `request.proc` for its caller on a read-only view of `state` (`runHandler`'s
+   * rules): the outcome its client gets. A query that attempted a change (`query-mutates`),
+   * threw or replied badly is logged and counted (`failures.queries`); the state is unchanged.
+   * With `verifyQueries`, a change the view missed stops the process (`InvariantViolation`).
+   */
+  query(state: S, request: QueryRequest, where: object = {}): Outcome {
+    invariant(this.isQuery(request.proc), () => `${request.proc} is not a query of ${this.#app.name}`);
+    const before = this.#verifyQueries ? this.#quietMarshal(state) : null;
+    const context = { clientId: request.clientId, internal: request.internal === true };
+    const { outcome, failed, thrown } = runGuarded(this.#app, state, request.proc, request.args, context);
+    if (before !== null) {
+      const after = this.#quietMarshal(state);
+      invariant(after === null || Buffer.compare(before, after) === 0,
+        () => `the query ${request.proc} changed the state (its marshalled bytes differ after it ran): a query must only read`);
+    }
+    if (!failed || outcome.ok) return outcome;
+    this.failures.queries++;
+    const fields = { ...where, proc: request.proc, code: outcome.code, failures: this.failures.queries };
+    this.#log.error(thrown === undefined ? { ...fields, reason: outcome.message } : { ...fields, err: describeError(thrown) }, 'rsm: a query failed');
+    return outcome;
+  }
+
+  /** The state's bytes for `verifyQueries`, or null when the app cannot marshal it (not counted: `marshal` counts real uses). */
+  #quietMarshal(state: S): Uint8Array | null {
+    try {
+      const bytes = this.#app.marshalState(state);
+      return bytes instanceof Uint8Array ? bytes : null;
+    } catch {
+      return null;
+    }
   }
 
   /** The app's initial state; a failure leaves the caller with no state (the view will refuse to serve). */
@@ -169,8 +263,12 @@ export class AppGuard<S> {
     return this.#step('initialState', () => this.#app.initialState());
   }
 
-  /** Runs `proc` for `context`'s caller against `state` (`runHandler`); a handler that threw or replied badly is logged and counted. */
+  /**
+   * Runs `proc` for `context`'s caller against `state` (`runHandler`); a handler that threw or
+   * replied badly is logged and counted. A query is run by `query` (read-only, counted there).
+   */
   execute(state: S, proc: string, args: Json, context: HandlerContext, where: object): Outcome {
+    if (this.isQuery(proc)) return this.query(state, { proc, args, clientId: context.clientId, ...(context.internal ? { internal: true } : {}) }, where);
     const { outcome, failed, thrown } = runGuarded(this.#app, state, proc, args, context);
     if (!failed || outcome.ok) return outcome;
     this.failures.handlers++;

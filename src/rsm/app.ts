@@ -1,8 +1,9 @@
 /**
  * The application API: what a user of synod writes. An app is a set of named procedures, each a
  * pure, deterministic function of (state, args, context) that may change the state and returns a
- * reply, plus the functions that turn the state into bytes and back for state transfer. The
- * context (`HandlerContext`) says who calls: the client's id, and whether the node itself does.
+ * reply (a handler), or only reads it (a query, `App.queries`: enforced read-only), plus the
+ * functions that turn the state into bytes and back for state transfer. The context
+ * (`HandlerContext`) says who calls: the client's id, and whether the node itself does.
  *
  * Rules (what makes replicas agree): no clocks, randomness, I/O or shared globals inside a
  * handler; the same state, args and context always give the same state change and reply. Args and
@@ -78,6 +79,28 @@ export interface HandlerContext {
 export type Handler<S> = (state: S, args: Json, context: HandlerContext) => Json;
 
 /**
+ * Who asks a query: the same fields as a handler's context (`HandlerContext`), from the request.
+ * A query may answer by its caller (e.g. "what do I hold"). It gets no time, no randomness and no
+ * callbacks: like a handler's, its answer is a function of the state, the args and the caller.
+ */
+export type QueryContext = HandlerContext;
+
+/**
+ * A read-only procedure: reads `state` and returns the reply (JSON; `undefined` is `null`), and
+ * changes nothing. The framework enforces it: the query sees the state through a read-only view
+ * (`readOnlyView`), and any change it attempts (a property written or deleted, a `Map`/`Set`
+ * or typed-array mutator called) answers the request `query-mutates` and leaves the state as it
+ * was. What a Proxy cannot see (a `Date`'s setters, a frozen object's inner values) the
+ * simulator catches by comparing the marshalled state before and after every query. An
+ * `AppError` thrown is the reply, as for handlers.
+ *
+ * Today a query is replicated and recorded like a handler's request; the primary will answer it
+ * on its own while it holds its lease, without replicating it (and then without recording it in
+ * the client table: a retried query simply reads again).
+ */
+export type Query<S> = (state: Readonly<S>, args: Json, context: QueryContext) => Json;
+
+/**
  * A message the primary pushes to one client outside any request (e.g. "give the lock back",
  * "try again"). Callbacks must be idempotent for the client: they may arrive twice, late, or
  * before the reply they relate to.
@@ -94,7 +117,14 @@ export interface App<S> extends AppIdentity {
   readonly version: string;
   /** A fresh, empty state: what a new cluster starts from. If it throws, the new cluster holds no state and refuses to serve (logged). */
   readonly initialState: () => S;
+  /** The procedures that may change the state (at least one procedure, handler or query, in all). */
   readonly handlers: Readonly<Record<string, Handler<S>>>;
+  /**
+   * Optional: the read-only procedures (`Query`). Their names follow the handlers' rules and are
+   * none of the handlers' names. Moving a procedure between `handlers` and `queries` changes
+   * which requests are replicated: give the app a new version.
+   */
+  readonly queries?: Readonly<Record<string, Query<S>>>;
   /**
    * The state as bytes, for state transfer. Deterministic: equal states give equal bytes (the
    * replicas' states are compared by them). A throw, or anything but a `Uint8Array`, means the
@@ -147,10 +177,11 @@ export class AppError extends Error {
 }
 
 /**
- * Declares an app: `defineApp({ name: 'kv', version: '1.0.0', initialState, handlers,
+ * Declares an app: `defineApp({ name: 'kv', version: '1.0.0', initialState, handlers, queries?,
  * marshalState, unmarshalState, callbacks? })`. Checks what can be checked before it runs: the
- * name and version (`RangeError`), that it has procedures with usable names (`RangeError`), and
- * that every function is a function (`TypeError`, for callers without the types).
+ * name and version (`RangeError`), that it has procedures with usable names, none both a handler
+ * and a query (`RangeError`), and that every function is a function (`TypeError`, for callers
+ * without the types).
  *
  * The rule it cannot check: keep names that come from clients (keys, lock names, owners) in a
  * `Map` or a null-prototype object, never as keys of a plain object: `constructor`, `toString`
@@ -179,18 +210,55 @@ export function checkApp(value: unknown): asserts value is App<unknown> {
   if (app['callbacks'] !== undefined && typeof app['callbacks'] !== 'function') {
     throw new TypeError('app callbacks: must be a function when given');
   }
-  const handlers = app['handlers'];
-  if (typeof handlers !== 'object' || handlers === null) {
-    throw new TypeError(`app handlers: ${handlers === undefined ? 'missing' : 'must be an object of procedures'}`);
+  const handlers = procedures(app, 'handlers', true);
+  const queries = procedures(app, 'queries', false);
+  if (handlers.length + queries.length === 0) throw new RangeError('an app needs at least one procedure');
+  const both = queries.find((name) => handlers.includes(name));
+  if (both !== undefined) throw new RangeError(`procedure ${JSON.stringify(both)} is both a handler and a query: name it once`);
+}
+
+/**
+ * The checked names of `app[field]` (an object of procedures; `required`: it must be there).
+ * The name pattern leaves out `:`, so no app procedure can take a name synod keeps for its own
+ * requests (`synod:…`, e.g. the client table's sweep).
+ */
+function procedures(app: Record<string, unknown>, field: 'handlers' | 'queries', required: boolean): string[] {
+  const procs = app[field];
+  if (procs === undefined && !required) return [];
+  if (typeof procs !== 'object' || procs === null) {
+    throw new TypeError(`app ${field}: ${procs === undefined ? 'missing' : 'must be an object of procedures'}`);
   }
-  const names = Object.keys(handlers);
-  if (names.length === 0) throw new RangeError('an app needs at least one procedure');
+  const names = Object.keys(procs);
   for (const name of names) {
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(name)) {
+    if (!procedureName.test(name)) {
       throw new RangeError(`procedure name ${JSON.stringify(name)}: use letters, digits, _ . - (at most 64, not starting with a digit)`);
     }
-    if (typeof (handlers as Record<string, unknown>)[name] !== 'function') throw new TypeError(`app handlers.${name}: must be a function`);
+    if (typeof (procs as Record<string, unknown>)[name] !== 'function') throw new TypeError(`app ${field}.${name}: must be a function`);
   }
+  return names;
+}
+
+/** What a procedure may be called: 1-64 characters of letters, digits, `_ . -`, not starting with a digit, `.` or `-`. */
+const procedureName = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/** Every procedure of `app`, handlers then queries, each list in the order the app declares it. */
+export function appProcedures<S>(app: App<S>): string[] {
+  return [...Object.keys(app.handlers), ...Object.keys(app.queries ?? {})];
+}
+
+/**
+ * The function of procedure `proc`, a handler or a query (own properties only), undefined when the
+ * app has none. It runs without the guard: a query called through it is not read-only. For tests
+ * and models that call an app directly; replicas run procedures through `AppGuard`.
+ */
+export function appProcedure<S>(app: App<S>, proc: string): Handler<S> | undefined {
+  if (Object.hasOwn(app.handlers, proc)) return app.handlers[proc];
+  return app.queries !== undefined && Object.hasOwn(app.queries, proc) ? app.queries[proc] : undefined;
+}
+
+/** Whether `proc` is one of `app`'s queries (an own property, so `constructor` is none). */
+export function isAppQuery<S>(app: App<S>, proc: string): boolean {
+  return app.queries !== undefined && Object.hasOwn(app.queries, proc) && typeof app.queries[proc] === 'function';
 }
 
 /** Helpers for apps whose state is plain JSON. */

@@ -156,6 +156,16 @@ export class ClientTable {
     return this.#entries.size;
   }
 
+  /**
+   * Whether request `seq` of `clientId` comes after everything the table holds of a client it
+   * knows: a query of such a request may be answered without being recorded (its client stays
+   * known, and a later request numbers above it).
+   */
+  knowsBefore(clientId: string, seq: number): boolean {
+    const e = this.#entries.get(clientId);
+    return e !== undefined && seq > e.seq;
+  }
+
   /** What to do with request `seq` of `clientId` (`first`: the client says it is new). Changes nothing. */
   check(clientId: string, seq: number, digest: string, first: boolean): TableCheck {
     const e = this.#entries.get(clientId);

@@ -2,7 +2,7 @@ import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { AppGuard } from './app-guard.js';
-import { ClientTable, type Execution, type TableLimits, requestDigest, sweepProc } from './client-table.js';
+import { ClientTable, type Execution, type Outcome, type TableLimits, requestDigest, sweepProc } from './client-table.js';
 import { executeSweep, expiredOutcome, fullOutcome } from './client-sweep.js';
 import type { ExecutedRequest, Request } from './messages.js';
 import { type RecentLimits, RecentRequests } from './recent-requests.js';
@@ -191,8 +191,26 @@ export class ReplicatedState<S> {
   }
 
   /**
+   * Runs query `request` on the state held now, without executing or recording anything (the
+   * serving primary's local read, `ReadGate`): null when no state is held, or when the client
+   * table does not know the client with a lower number (a new client's first call, or a retry of
+   * a recorded one): such a query goes through the replicated path, which records it, so the
+   * client's belief that the table knows it stays true.
+   */
+  queryLocally(request: Request): Outcome | null {
+    if (this.#state === null || !this.#table.knowsBefore(request.clientId, request.seq)) return null;
+    return this.#app.query(this.#state, request, { clientId: request.clientId, seq: request.seq });
+  }
+
+  /** Whether the client table knows `clientId` below `seq` (`ClientTable.knowsBefore`). */
+  knowsBefore(clientId: string, seq: number): boolean {
+    return this.#state !== null && this.#table.knowsBefore(clientId, seq);
+  }
+
+  /**
    * Executes one request at viewstamp `vs`: the client table decides (see `Execution` and
-   * `ClientTable`), and only a new request runs against the state and is recorded. A sweep of the
+   * `ClientTable`), and only a new request runs against the state and is recorded. A query
+   * (`AppGuard.isQuery`) runs read-only through `AppGuard.query`, and is recorded all the same. A sweep of the
    * table (`sweepProc`) runs on the table alone. `digest` is the request's `requestDigest` if the
    * caller computed it already. The caller keeps the order (every replica executes the same
    * requests at the same viewstamps, from the same starting state).
@@ -231,8 +249,11 @@ export class ReplicatedState<S> {
       case 'new': {
         const where = { vid: vs.vid, vs: formatViewstamp(vs), client: clientId, seq };
         // The context comes from the replicated request alone, so every replica passes the same one.
+        // A query runs read-only (`AppGuard.query`); replicated like this, it is recorded like any request.
         const context = { clientId, internal: request.internal === true };
-        const outcome = this.#app.execute(this.#state!, request.proc, request.args, context, where);
+        const outcome = this.#app.isQuery(request.proc)
+          ? this.#app.query(this.#state!, request, where)
+          : this.#app.execute(this.#state!, request.proc, request.args, context, where);
         table.record(clientId, seq, digest, outcome);
         return { kind: 'ran', outcome };
       }

@@ -13,8 +13,11 @@ export interface ReadGateDeps {
   readonly lease: PrimaryLease;
   readonly options: Pick<RsmOptions, 'maxPendingQueries' | 'busyRetryAfterMs' | 'leaseMs'>;
   readonly now: () => number;
-  /** Runs a query on the state held now (every request executed here, so every one acknowledged). */
-  readonly run: (request: Request) => Outcome;
+  /**
+   * Runs a query on the state held now (every request executed here, so every one acknowledged);
+   * null when it can no longer be answered alone (its client's entry was swept meanwhile).
+   */
+  readonly run: (request: Request) => Outcome | null;
   /** Opens a lease round now and asks every backup (a confirm round). */
   readonly confirm: (out: RsmOutbox) => void;
   /** A query was answered here alone (for the observer). */
@@ -114,6 +117,11 @@ export class ReadGate {
 
   #answer(from: ReturnAddress, request: Request, out: RsmOutbox): void {
     const outcome = this.#deps.run(request);
+    if (outcome === null) {
+      // The retry goes through the replicated path, which records its client.
+      answerBusy(out, from, request, this.#deps.options.busyRetryAfterMs, 'retry: the client table no longer knows this client');
+      return;
+    }
     out.answer(from, { kind: 'executed', clientId: request.clientId, seq: request.seq, outcome });
     this.#deps.answered(request, outcome, out);
   }

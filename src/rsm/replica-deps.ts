@@ -105,8 +105,11 @@ export interface ReplicaObserver {
    * (`ReplicaDeps.clock`); `-Infinity` when it holds none. Called each time that bound moves.
    */
   leaseChanged?(vid: number, untilMs: number): void;
-  /** The serving primary of `vid` answered a query (`App.queries`) on its own, under its lease. */
-  queryAnswered?(vid: number, request: Request, outcome: Outcome): void;
+  /**
+   * The serving primary of `vid` answered a query (`App.queries`) on its own, under its lease,
+   * reading the state at `atMs` on its clock (the answer leaves once earlier records are durable).
+   */
+  queryAnswered?(vid: number, request: Request, outcome: Outcome, atMs: number): void;
 }
 
 /** Where the primary's callbacks go (the node's `CallbackHub`). Called through the outbox. */
@@ -137,6 +140,11 @@ export interface ReplicaDeps<S> {
   readonly options: RsmOptions;
   readonly breakpoints?: RsmBreakpoints;
   readonly mutations?: RsmMutations;
+  /**
+   * Test-only check, on in the simulator: the app's guard compares the marshalled state before and
+   * after every query and stops on a difference (`AppGuardOptions.verifyQueries`). Default off.
+   */
+  readonly verifyQueries?: boolean;
   readonly observer?: ReplicaObserver;
   /** Hears the callbacks the app emits (an app with `App.callbacks`); default: they are dropped. */
   readonly callbacks?: CallbackListener;

@@ -10,6 +10,7 @@ import { BackupExecution } from './backup-execution.js';
 import { ReplicatedState } from './execution.js';
 import type { ClientCall, ReplicaMessage, Request } from './messages.js';
 import { Pipeline, answerBusy } from './pipeline.js';
+import { ReadGate } from './read-gate.js';
 import { PrimaryHistory } from './primary.js';
 import { PrimarySync } from './primary-sync.js';
 import { BackupSync, type SyncContext } from './recovery.js';
@@ -29,13 +30,14 @@ export { rsmTimers } from './replica-deps.js';
  * - joining: not a member of the view;
  * - syncing: a member; the view's state transfer is under way here (`PrimarySync` on the
  *   primary, `BackupSync` on a backup);
- * - primary: the serving primary, with its pipeline of requests in flight and its lease;
+ * - primary: the serving primary, with its pipeline of requests in flight, its lease, and the
+ *   queries it answers alone (`ReadGate`);
  * - backup: a backup holding the view's state, executing the primary's invokes in order.
  */
 type Mode<S> =
   | { readonly kind: 'joining' }
   | { readonly kind: 'syncing'; readonly sync: PrimarySync<S> | BackupSync<S> }
-  | { readonly kind: 'primary'; readonly pipeline: Pipeline; readonly lease: PrimaryLease }
+  | { readonly kind: 'primary'; readonly pipeline: Pipeline; readonly lease: PrimaryLease; readonly reads: ReadGate }
   | { readonly kind: 'backup'; readonly execution: BackupExecution };
 
 /**
@@ -83,7 +85,7 @@ export class Replica<S> {
   constructor(deps: ReplicaDeps<S>) {
     this.#self = deps.self;
     this.#clock = deps.clock;
-    this.#app = new AppGuard(deps.app, deps.logger);
+    this.#app = new AppGuard(deps.app, deps.logger, { verifyQueries: deps.verifyQueries === true });
     this.#config = deps.config;
     this.#log = deps.logger;
     this.#options = deps.options;
@@ -265,6 +267,7 @@ export class Replica<S> {
   #abandonView(out: RsmOutbox): void {
     if (this.#mode.kind === 'primary') {
       this.#mode.pipeline.abandon(out);
+      this.#mode.reads.abandon(out);
       const vid = this.#vid;
       out.upcall(() => this.#observer.leaseChanged?.(vid, Number.NEGATIVE_INFINITY));
     }
@@ -342,7 +345,7 @@ export class Replica<S> {
     const lease = new PrimaryLease({
       vid: this.#vid, backups: this.#backups(), leaseMs: this.#options.leaseMs, now: () => this.#clock.now(), alwaysHeld: this.#mutations.serveWithoutLease === true,
     });
-    this.#enter({ kind: 'primary', pipeline: this.#newPipeline(), lease }, 'every backup holds the view state');
+    this.#enter({ kind: 'primary', pipeline: this.#newPipeline(), lease, reads: this.#newReadGate(lease) }, 'every backup holds the view state');
     this.#askLease(lease, out);
     const until = lease.validUntil;
     if (until !== Number.NEGATIVE_INFINITY) {
@@ -374,6 +377,23 @@ export class Replica<S> {
       // synod's own procedures (the table's sweeps) are none of the app's business.
       afterExecute: (r, out) => {
         if (!isReservedProc(r.proc)) this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
+      },
+    });
+  }
+
+  #newReadGate(lease: PrimaryLease): ReadGate {
+    const vid = this.#vid;
+    return new ReadGate({
+      self: this.#self,
+      vid,
+      lease,
+      options: this.#options,
+      now: () => this.#clock.now(),
+      run: (request) => this.#held.queryLocally(request),
+      confirm: (out) => this.#askLease(lease, out),
+      answered: (request, outcome, out) => {
+        const atMs = this.#clock.now();
+        out.upcall(() => this.#observer.queryAnswered?.(vid, request, outcome, atMs));
       },
     });
   }
@@ -421,7 +441,22 @@ export class Replica<S> {
       out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
       return;
     }
+    if (this.#app.isQuery(r.proc) && r.internal !== true && this.#answersLocally(r)) {
+      mode.reads.submit(from, r, out);
+      return;
+    }
+    // Writes need no lease: each is confirmed by every backup's acknowledgement, which a deposed
+    // primary never gets (its client's attempt timeout moves it on). A primary whose lease cannot
+    // hold (a backup slower than leaseMs round trip) still serves writes.
     mode.pipeline.submit(from, r, out);
+  }
+
+  /**
+   * A query is answered here alone when the client table knows its client below its number (see
+   * `ReplicatedState.queryLocally`); otherwise it is replicated like any request, and recorded.
+   */
+  #answersLocally(r: Request): boolean {
+    return this.#held.knowsBefore(r.clientId, r.seq);
   }
 
   /** Opens the next lease round and asks every backup (the renew timer then fires again). */
@@ -488,6 +523,7 @@ export class Replica<S> {
           const until = mode.lease.validUntil;
           out.upcall(() => this.#observer.leaseChanged?.(vid, until));
         }
+        mode.reads.onGrant(out);
         break;
     }
   }
@@ -502,6 +538,7 @@ export class Replica<S> {
       if (mode.kind !== 'primary') return;
       const lapsed = mode.lease.lapsedNews(this.#self);
       if (lapsed !== null) this.#log.warn({ vid: this.#vid, vs: formatViewstamp(this.#held.last) }, `rsm: ${lapsed}`);
+      mode.reads.onTick(out);
       this.#askLease(mode.lease, out);
     } else if (key === rsmTimers.leaseWait) {
       if (mode.kind === 'syncing' && this.#serveAfterPromise) this.#serveOncePromiseEnds(out);

@@ -28,6 +28,8 @@ export interface RsmLayerOptions<S> {
   readonly options: RsmOptions;
   readonly breakpoints?: RsmBreakpoints;
   readonly mutations?: RsmMutations;
+  /** Test-only: `ReplicaDeps.verifyQueries`. */
+  readonly verifyQueries?: boolean;
   readonly observer?: ReplicaObserver;
   /** Hears the app's callbacks (the node's `CallbackHub`). */
   readonly callbacks?: CallbackListener;
@@ -68,6 +70,7 @@ export class RsmLayer<S> {
       options: opts.options,
       breakpoints: opts.breakpoints,
       mutations: opts.mutations,
+      verifyQueries: opts.verifyQueries,
       observer: opts.observer,
       callbacks: opts.callbacks,
     });

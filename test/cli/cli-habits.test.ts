@@ -12,6 +12,10 @@ import { NodeProcess, cliPath } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { runSynod } from '../../tools/harness/cli-run.js';
 import type { NodeStatus } from '../../src/node/status.js';
+import { testApp } from '../../src/apps/test-app.js';
+
+/** The test app's version as a regular expression's text. */
+const testVersion = testApp.version.replaceAll('.', '\\.');
 
 
 const synod = runSynod;
@@ -109,11 +113,11 @@ describe('synod status as a health check', () => {
     assert.equal(text.code, 3, text.stderr);
     assert.match(text.stdout, /^config +outside$/m);
     assert.match(text.stdout, /^replica +joining$/m);
-    assert.match(text.stdout, /^app +test@1\.0\.0$/m);
+    assert.match(text.stdout, new RegExp(`^app +test@${testVersion}$`, 'm'));
     assert.equal(json.code, 3, json.stderr);
     const s = JSON.parse(json.stdout) as NodeStatus;
     assert.equal(s.configStatus, 'outside');
-    assert.deepEqual(s.app, { name: 'test', version: '1.0.0' });
+    assert.deepEqual(s.app, { name: 'test', version: testApp.version });
   });
 
   // Runs last: it stops the node without an app.
@@ -123,6 +127,6 @@ describe('synod status as a health check', () => {
       '--log-level', 'silent');
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, new RegExp(`^synod: node ${alone.address} refused to start: data directory .* was created by a node ` +
-      'running no app, but this node runs test@1\\.0\\.0 \\(another app\\)'));
+      `running no app, but this node runs test@${testVersion} \\(another app\\)`));
   });
 });

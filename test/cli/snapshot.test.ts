@@ -16,6 +16,10 @@ import { isServing } from '../../src/node/status.js';
 import { connect, type SynodClient } from '../../src/client/connect.js';
 import { readBackupFile, writeBackupFile } from '../../src/cli/snapshot-file.js';
 import { testApp } from '../../src/apps/test-app.js';
+import { lockApp } from '../../src/apps/lock/lock-app.js';
+
+/** The lock service's identity as a regular expression's text. */
+const lockIdentity = `lock@${lockApp.version.replaceAll('.', '\\.')}`;
 
 type Stat = { holder: string | null; token: number; waiters: string[] };
 
@@ -76,8 +80,8 @@ describe('synod snapshot: save from a live lock-server cluster, restore into a n
     const backupNode = nodes.find((n) => n.address !== primary)!;
     const run = await runSynod('snapshot', 'save', backupNode.address, backup());
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, new RegExp(`saved .*cluster ${oldClusterId}, lock@1\\.2\\.0, viewstamp \\d+\\.\\d+, \\d+ state bytes, from the primary ${primary}`));
-    assert.match(run.stderr, /saving the state of lock@1\.2\.0 at viewstamp/);
+    assert.match(run.stdout, new RegExp(`saved .*cluster ${oldClusterId}, ${lockIdentity}, viewstamp \\d+\\.\\d+, \\d+ state bytes, from the primary ${primary}`));
+    assert.match(run.stderr, new RegExp(`saving the state of ${lockIdentity} at viewstamp`));
     const { header } = readBackupFile(backup());
     assert.equal(header.clusterId, oldClusterId);
     assert.equal(header.node, primary);

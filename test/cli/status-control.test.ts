@@ -14,6 +14,7 @@ import { queryStatus } from '../../src/cli/admin.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import { defaultClusterName } from '../../src/env/cluster-name.js';
 import { lockApp } from '../../src/apps/lock/lock-app.js';
+import { testApp } from '../../src/apps/test-app.js';
 
 
 
@@ -188,13 +189,13 @@ describe('synod status and synod control against three real lock-server processe
       '--log-level', 'error');
     console.log(`refused joiner ran ${Date.now() - t0} ms`);
     assert.equal(run.code, 1, `exit ${run.code}\n${run.stderr}`);
-    assert.match(run.stderr, new RegExp(`^synod: node ${joiner} runs test@1\\.0\\.0, but the cluster it asked to join runs lock@${lockApp.version.replaceAll('.', '\\.')} ` +
+    assert.match(run.stderr, new RegExp(`^synod: node ${joiner} runs test@${testApp.version.replaceAll('.', '\\.')}, but the cluster it asked to join runs lock@${lockApp.version.replaceAll('.', '\\.')} ` +
       '\\(another app; refused by 127\\.0\\.0\\.1:\\d+, a member of view \\d+\\)', 'm'));
     // Its log (standard output) names both, with the node and the view on the line.
     const logged = run.stdout.split('\n').find((l) => l.includes('config: join refused'));
     assert.ok(logged !== undefined, run.stdout);
     const line = JSON.parse(logged) as { level: string; node: string; vid: number; app: string; clusterApp: string };
-    assert.deepEqual([line.level, line.node, line.app, line.clusterApp], ['error', joiner, 'test@1.0.0', `lock@${lockApp.version}`]);
+    assert.deepEqual([line.level, line.node, line.app, line.clusterApp], ['error', joiner, `test@${testApp.version}`, `lock@${lockApp.version}`]);
     assert.equal(typeof line.vid, 'number');
     const after = await viewIs(nodes, nodes);
     const history = after.views.map((v) => `${v.vid}:[${v.members.join(',')}]`).join(' ');

@@ -93,27 +93,28 @@ function expectRefused(c: Cluster, members: NodeId[], joiner: NodeId, joinerApp:
 test('a joiner running another app is refused: it halts, never enters a view, and the views are unchanged', () => {
   const c = cluster({ n1: test1, n2: test1, n3: test1, n4: lock1 });
   startAndGrow(c, ['n1', 'n2', 'n3']);
-  expectRefused(c, ['n1', 'n2', 'n3'], 'n4', `lock@${lockApp.version}`, 'test@1.0.0', 'another app');
+  expectRefused(c, ['n1', 'n2', 'n3'], 'n4', `lock@${lockApp.version}`, `test@${testApp.version}`, 'another app');
 });
 
 test('a joiner running another version of the same app is refused', () => {
   const c = cluster({ n1: test1, n2: test1, n3: withVersion(test1, '2.0.0') });
   startAndGrow(c, ['n1', 'n2']);
-  expectRefused(c, ['n1', 'n2'], 'n3', 'test@2.0.0', 'test@1.0.0', 'another version');
+  expectRefused(c, ['n1', 'n2'], 'n3', 'test@2.0.0', `test@${testApp.version}`, 'another version');
 });
 
 test('a joiner without an app is refused by a cluster that runs one, and one with an app by a cluster that runs none', () => {
   const noApp = cluster({ n1: test1, n2: test1, n3: undefined });
   startAndGrow(noApp, ['n1', 'n2']);
-  expectRefused(noApp, ['n1', 'n2'], 'n3', 'no app', 'test@1.0.0', 'another app');
+  expectRefused(noApp, ['n1', 'n2'], 'n3', 'no app', `test@${testApp.version}`, 'another app');
 
   const noAppCluster = cluster({ n1: undefined, n2: undefined, n3: test1 });
   startAndGrow(noAppCluster, ['n1', 'n2']);
-  expectRefused(noAppCluster, ['n1', 'n2'], 'n3', 'test@1.0.0', 'no app', 'another app');
+  expectRefused(noAppCluster, ['n1', 'n2'], 'n3', `test@${testApp.version}`, 'no app', 'another app');
 });
 
 test('a joiner with only another patch version of the same app is refused too', () => {
-  const c = cluster({ n1: test1, n2: test1, n3: withVersion(test1, '1.0.1') });
+  const patch = testApp.version.replace(/[0-9]+$/, (n) => String(Number(n) + 1));
+  const c = cluster({ n1: test1, n2: test1, n3: withVersion(test1, patch) });
   startAndGrow(c, ['n1', 'n2']);
-  expectRefused(c, ['n1', 'n2'], 'n3', 'test@1.0.1', 'test@1.0.0', 'another version');
+  expectRefused(c, ['n1', 'n2'], 'n3', `test@${patch}`, `test@${testApp.version}`, 'another version');
 });

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AppError, type Json } from '../../src/index.js';
 import { type KvState, kvApp, maxValueBytes } from '../../examples/kv-store/kv-app.js';
+import { testApp } from '../../src/apps/test-app.js';
 import { type SeededRandom, simulateSeeds } from '../../tools/testkit/index.js';
 import { NodeProcess, cliPath } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
@@ -115,7 +116,7 @@ describe('the kv-store example on real processes', () => {
         '--data-dir', join(dir, 'other'), '--log-level', 'silent'], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(other.status, 1, other.stderr);
       assert.match(other.stderr, /kv@1\.0\.0/);
-      assert.match(other.stderr, /test@1\.0\.0/);
+      assert.match(other.stderr, new RegExp(`test@${testApp.version.replaceAll('.', '\\.')}`));
     } finally {
       await kv.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });

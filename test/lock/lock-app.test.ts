@@ -1,7 +1,7 @@
 // The lock service's state machine on its own: grants, queues, tokens, callbacks, expiry, refusals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AppError, type HandlerContext, type Json } from '../../src/rsm/app.js';
+import { AppError, type HandlerContext, type Json, appProcedure } from '../../src/rsm/app.js';
 import { type LockState, lockApp } from '../../src/apps/lock/lock-app.js';
 import { simulateApp } from '../../tools/testkit/index.js';
 
@@ -9,7 +9,7 @@ const simSeed = Number(process.env['SEED'] ?? 7);
 
 /** A call of owner `args.owner`'s own client (`client-<owner>`), unless `context` says who calls. */
 const call = (s: LockState, proc: string, args: Record<string, unknown>, context?: HandlerContext): unknown =>
-  lockApp.handlers[proc]!(s, args as never, context ?? { clientId: `client-${String(args['owner'])}`, internal: false });
+  appProcedure(lockApp, proc)!(s, args as never, context ?? { clientId: `client-${String(args['owner'])}`, internal: false });
 /** The node's own request (a session's expiry). */
 const node: HandlerContext = { clientId: 'synod:sessions@n1', internal: true };
 const by = (clientId: string): HandlerContext => ({ clientId, internal: false });

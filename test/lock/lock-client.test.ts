@@ -11,7 +11,7 @@ import { lockApp } from '../../src/apps/lock/lock-app.js';
 import { LockClient, type LockLostEvent, type LockRpc } from '../../src/apps/lock/lock-client.js';
 import { LockClientClosedError, LockLostError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
 import { defaultLockClientOptions } from '../../src/options.js';
-import { AppError, type HandlerContext, type Json } from '../../src/rsm/app.js';
+import { AppError, type HandlerContext, type Json, appProcedure } from '../../src/rsm/app.js';
 import { Prng } from '../../tools/sim/prng.js';
 import { forever } from './lock-core-driver.js';
 
@@ -110,7 +110,7 @@ class FakeLockServer implements CallbackSubscriber {
     const owner = (args as { owner?: string }).owner;
     let result: CallResult;
     try {
-      result = { ok: true, value: lockApp.handlers[proc]!(this.state, args, context ?? { clientId: `client-${owner}`, internal: false }) };
+      result = { ok: true, value: appProcedure(lockApp, proc)!(this.state, args, context ?? { clientId: `client-${owner}`, internal: false }) };
     } catch (err) {
       assert.ok(err instanceof AppError);
       result = { ok: false, error: new AppRejectedError(err.code, err.message) };

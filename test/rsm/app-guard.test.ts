@@ -169,6 +169,6 @@ test('marshal, unmarshal and initialState failures are results, not throws', () 
   const m = guard.marshal({ n: 1 });
   assert.ok(!m.ok && /not a Uint8Array/.test(m.reason), JSON.stringify(m));
   assert.equal(guard.unmarshal(new Uint8Array(1)).ok, false);
-  assert.deepEqual(guard.failures, { handlers: 0, callbacks: 0, marshal: 1, unmarshal: 1, initialState: 1 });
+  assert.deepEqual(guard.failures, { handlers: 0, queries: 0, callbacks: 0, marshal: 1, unmarshal: 1, initialState: 1 });
   assert.equal(log.errors.length, 3);
 });

@@ -56,10 +56,10 @@ test('a query answered under the lease passes; one answered at or past it is a v
   world.now = 100;
   checker.leaseChanged('n1', 3, world.clockAt('n1', 600)); // until real 600 on n1's clock
   world.now = 599;
-  checker.queryAnswered('n1', 3, query);
+  checker.queryAnswered('n1', 3, query, world.clockAt('n1', world.now));
   assert.deepEqual(world.failures, []);
   world.now = 600;
-  checker.queryAnswered('n1', 3, query);
+  checker.queryAnswered('n1', 3, query, world.clockAt('n1', world.now));
   assert.equal(world.failures.length, 1);
   assert.match(world.failures[0]!, /^lease: n1 \(#1\) answered the query length of alice on its own as primary of view 3 .* its lease having run out/);
 });
@@ -69,7 +69,7 @@ test('a query answered in a view where the primary never held a lease is a viola
   checker.serving('n1', 2);
   checker.leaseChanged('n1', 1, world.clockAt('n1', 10_000)); // a belief for another view does not count
   world.now = 10;
-  checker.queryAnswered('n1', 2, query);
+  checker.queryAnswered('n1', 2, query, world.clockAt('n1', world.now));
   assert.equal(world.failures.length, 1);
   assert.match(world.failures[0]!, /never having held a lease in that view/);
 });
@@ -107,7 +107,7 @@ test('a same-primary view change is no handover: the lease carried into the next
   checker.serving('n1', 4);
   checker.leaseChanged('n1', 4, world.clockAt('n1', 700));
   world.now = 300;
-  checker.queryAnswered('n1', 4, query);
+  checker.queryAnswered('n1', 4, query, world.clockAt('n1', world.now));
   assert.deepEqual(world.failures, []);
 });
 

@@ -35,7 +35,7 @@ function scenario(cut: Cut): void {
     replicaObserver: (node) => ({
       serving: (vid) => leases?.serving(node, vid),
       leaseChanged: (vid, untilMs) => leases?.leaseChanged(node, vid, untilMs),
-      queryAnswered: (vid, request) => leases?.queryAnswered(node, vid, request),
+      queryAnswered: (vid, request, _outcome, atMs) => leases?.queryAnswered(node, vid, request, atMs),
     }),
   });
   const { sim } = cluster;

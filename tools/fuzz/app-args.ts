@@ -13,7 +13,7 @@ import { deepJsonText, hostileString, prototypeKeys, randomText } from './hostil
 /** What the fuzzer knows of an app: its procedures (from the app itself) and hints for its arguments. */
 export interface AppTarget {
   readonly name: string;
-  /** The app's procedures (`Object.keys(app.handlers)`). */
+  /** The app's procedures, handlers and queries (`appProcedures`). */
   readonly procs: readonly string[];
   /** Argument names its procedures read (hints: any name may be sent). */
   readonly argNames: readonly string[];

@@ -5,7 +5,7 @@
  */
 import { lockApp } from '../../src/apps/lock/lock-app.js';
 import { testApp } from '../../src/apps/test-app.js';
-import type { App } from '../../src/rsm/app.js';
+import { type App, appProcedures } from '../../src/rsm/app.js';
 import type { AppTarget } from './app-args.js';
 import { type GoodWorkload, goodCounterWorkload, goodLockWorkload } from './good-client.js';
 
@@ -17,7 +17,7 @@ export interface FuzzApp {
 
 function fuzzApp<S, I, O>(app: App<S>, argNames: readonly string[], workload: GoodWorkload<I, O>): FuzzApp {
   return {
-    target: { name: app.name, procs: Object.keys(app.handlers).sort(), argNames },
+    target: { name: app.name, procs: appProcedures(app).sort(), argNames },
     app: app as unknown as App<unknown>,
     workload: workload as unknown as GoodWorkload<unknown, unknown>,
   };

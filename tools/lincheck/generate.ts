@@ -1,6 +1,6 @@
 import { invariant } from '../../src/env/errors.js';
 import { lockApp, type LockState } from '../../src/apps/lock/lock-app.js';
-import { AppError, type Handler, type Json } from '../../src/rsm/app.js';
+import { type App, AppError, type Json, appProcedure } from '../../src/rsm/app.js';
 import { testApp } from '../../src/apps/test-app.js';
 import { Prng } from '../sim/prng.js';
 import type { AppendInput, AppendOutput, CounterInput, CounterOutput, LockInput, LockOutput } from './models.js';
@@ -171,10 +171,11 @@ function earliest<C extends { time: number }>(clients: readonly C[]): C {
   return best;
 }
 
-/** Runs `handler` as a call of client `clientId` (the lock service: each client is its own owner, under its own id). */
-function run(state: unknown, handler: Handler<never> | undefined, args: Json, clientId = 'generator'): Json {
-  invariant(handler !== undefined, 'lincheck generate: no such handler');
-  return handler(state as never, args, { clientId, internal: false });
+/** Runs procedure `proc` of `app` (a handler or a query) as a call of client `clientId` (the lock service: each client is its own owner, under its own id). */
+function run<S>(app: App<S>, state: S, proc: string, args: Json, clientId = 'generator'): Json {
+  const fn = appProcedure(app, proc);
+  invariant(fn !== undefined, () => `lincheck generate: ${app.name} has no procedure ${proc}`);
+  return fn(state, args, { clientId, internal: false });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ export function generateCounterHistory(options: GenerateOptions & { readonly key
   const keys = Array.from({ length: options.keys }, (_, i) => `k${i}`);
   return simulate<CounterInput, CounterOutput>(options, {
     nextInput: (_client, r) => (r.chance(0.5) ? { proc: 'add', key: r.pick(keys), by: r.between(1, 5) } : { proc: 'get', key: r.pick(keys) }),
-    execute: (input) => ({ value: run(state, testApp.handlers[input.proc], input as unknown as Json) as number }),
+    execute: (input) => ({ value: run(testApp, state, input.proc, input as unknown as Json) as number }),
   }, prng);
 }
 
@@ -198,8 +199,8 @@ export function generateAppendHistory(options: GenerateOptions): History<AppendI
   return simulate<AppendInput, AppendOutput>(options, {
     nextInput: (client, r) => (r.chance(0.75) ? { proc: 'append', item: `${client}-${items++}` } : { proc: 'length' }),
     execute: (input) => (input.proc === 'append'
-      ? { index: run(state, testApp.handlers['append'], { item: input.item }) as number }
-      : { length: run(state, testApp.handlers['length'], null) as number }),
+      ? { index: run(testApp, state, 'append', { item: input.item }) as number }
+      : { length: run(testApp, state, 'length', null) as number }),
   }, prng);
 }
 
@@ -218,7 +219,7 @@ export function generateLockHistory(options: GenerateOptions & { readonly locks:
     nextInput: (client, r) => nextLockInput(state, locks, client, r),
     execute: (input) => {
       try {
-        return run(state, lockApp.handlers[input.proc], input as unknown as Json, input.proc === 'stat' ? undefined : input.owner) as unknown as LockOutput;
+        return run(lockApp, state, input.proc, input as unknown as Json, input.proc === 'stat' ? undefined : input.owner) as unknown as LockOutput;
       } catch (err) {
         if (err instanceof AppError) return { error: err.code };
         throw err;

@@ -107,6 +107,8 @@ export class SimCluster<S = unknown> {
           paxos: opts.paxos,
           config: opts.config,
           mutations: opts.mutations,
+          // Every query's state is compared before and after it ran: a change the read-only view missed stops the run.
+          verifyQueries: true,
           onDecided: (i, v) => this.paxosChecker.delivered(id, i, v),
           onPropose: (i, v) => this.paxosChecker.proposed(i, v),
           onViewCommitted: (vid) => {

@@ -149,7 +149,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       restored: (last) => checker?.restored(id, last),
       serving: (vid) => leases?.serving(id, vid),
       leaseChanged: (vid, untilMs) => leases?.leaseChanged(id, vid, untilMs),
-      queryAnswered: (vid, request) => leases?.queryAnswered(id, vid, request),
+      queryAnswered: (vid, request, _outcome, atMs) => leases?.queryAnswered(id, vid, request, atMs),
     }),
     keepTrace: opts.keepTrace,
     traceLogs: opts.traceLogs,

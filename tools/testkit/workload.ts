@@ -1,5 +1,5 @@
 import type { NodeId } from '../../src/env/types.js';
-import type { App } from '../../src/rsm/app.js';
+import { type App, appProcedure, appProcedures } from '../../src/rsm/app.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
 import { AppRejectedError, InvalidArgumentError } from '../../src/client/errors.js';
 import { checkLinearizable } from '../lincheck/check.js';
@@ -101,8 +101,8 @@ export class AppWorkload<S, M> implements Workload<S, M, HistoryInput, HistoryOu
       return null;
     }
     const proc = (call as Partial<Call> | null)?.proc;
-    if (typeof proc !== 'string' || !Object.hasOwn(this.app.handlers, proc)) {
-      const known = Object.keys(this.app.handlers).join(', ');
+    if (typeof proc !== 'string' || appProcedure(this.app, proc) === undefined) {
+      const known = appProcedures(this.app).join(', ');
       this.usageError ??= new TestkitUsageError(`nextCall gave ${client.id} the procedure ${JSON.stringify(proc)}, which the app does not have (it has: ${known})`);
       return null;
     }

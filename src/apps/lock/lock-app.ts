@@ -18,7 +18,8 @@
  * to its client only (`lockSessions.clientOf`). An owner that holds and waits for nothing is
  * bound to none: the next client to use it takes it (owner ids are public: `stat` shows them).
  *
- * Procedures (args are JSON objects; names and owners are checked before anything else):
+ * Procedures (args are JSON objects; names and owners are checked before anything else; `stat`
+ * is a query, the others are handlers):
  * - acquire({ lock, owner }) → { granted: true, token } | { granted: false } (queued; wait for retry)
  * - release({ lock, owner, token }) → { released: true }; `token` is the grant's fencing token
  *   (`bad-args` without one). Refused with `not-held` unless the owner holds the lock under that
@@ -92,8 +93,8 @@ function internalOnly(context: HandlerContext, proc: string, why: string): void 
 /**
  * The lock service, with test-only `mutations` (none in production: use `lockApp`). Version
  * 1.1.0: owners bound to clients (the state has `owners`), release needs its token, `giveBack`,
- * and `expire` internal only. 1.2.0: lock-delay (`delayed` locks, internal `endDelay`); it reads
- * 1.1.0 states.
+ * and `expire` internal only. 1.2.0: lock-delay (`delayed` locks, internal `endDelay`; it reads
+ * 1.1.0 states), and `stat` is a query (read-only; in 1.1.0 a handler).
  */
 export function createLockApp(mutations: LockAppMutations = {}): App<LockState> {
   /** Refuses a request naming an owner of another client (`owner-taken`), unless the mutation skips it. */
@@ -138,10 +139,6 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
         if (e.waiters.length === 0) state.locks.delete(lock); // tokens come from lastToken: nothing is lost
         return { released: true };
       },
-      stat: (state, args) => {
-        const e = state.locks.get(lockName(args));
-        return { holder: e?.holder ?? null, token: e?.token ?? 0, waiters: [...(e?.waiters ?? [])] };
-      },
       giveBack: (state, args, context) => {
         const owner = ownerOf(args);
         mayName(state, owner, context);
@@ -159,6 +156,12 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
         delete e.delayed;
         if (e.waiters.length === 0) state.locks.delete(lock);
         return { ended: true };
+      },
+    },
+    queries: {
+      stat: (state, args) => {
+        const e = state.locks.get(lockName(args));
+        return { holder: e?.holder ?? null, token: e?.token ?? 0, waiters: [...(e?.waiters ?? [])] };
       },
     },
     callbacks: (state, request) => {

@@ -67,7 +67,7 @@ export class LeaseChecker {
     return {
       serving: (vid) => this.serving(node, vid),
       leaseChanged: (vid, untilMs) => this.leaseChanged(node, vid, untilMs),
-      queryAnswered: (vid, request) => this.queryAnswered(node, vid, request),
+      queryAnswered: (vid, request, _outcome, atMs) => this.queryAnswered(node, vid, request, atMs),
     };
   }
 
@@ -109,15 +109,20 @@ export class LeaseChecker {
   }
 
   /** The primary `node` of `vid` answered `request` on its own: check (A). */
-  queryAnswered(node: NodeId, vid: number, request: Request): void {
+  /**
+   * `atMs`: the node's clock when it read the state for the answer (the answer itself, and this
+   * report, may leave later, behind earlier records' fsync: what must lie inside the lease is the
+   * read, the query's linearization point).
+   */
+  queryAnswered(node: NodeId, vid: number, request: Request, atMs: number): void {
     const reading = this.#clocks.reading(node);
     if (reading === null) return;
     this.queriesChecked++;
     const belief = this.#viewsOf(node, reading.incarnation).get(vid);
     const untilMs = belief?.untilMs ?? Number.NEGATIVE_INFINITY;
-    if (reading.nowMs < untilMs) return;
+    if (atMs < untilMs) return;
     this.#violation(`${node} (#${reading.incarnation}) answered the query ${request.proc} of ${request.clientId} on its own as primary of view ${vid} ` +
-      `at ${fmt(reading.nowMs)} on its clock, ${belief === undefined ? 'never having held a lease in that view' : `its lease having run out at ${fmt(untilMs)}`}`);
+      `at ${fmt(atMs)} on its clock, ${belief === undefined ? 'never having held a lease in that view' : `its lease having run out at ${fmt(untilMs)}`}`);
   }
 
   /** The beliefs of `node`'s incarnation `incarnation`, dropping an earlier incarnation's. */
