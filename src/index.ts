@@ -76,4 +76,6 @@ export { LockService, connectLockService } from './apps/lock/lock-service.js';
 export type { LockServiceOptions } from './apps/lock/lock-service.js';
 export { GrpcLockClient } from './apps/lock/grpc-lock-client.js';
 export type { GrpcLockClientConfig } from './apps/lock/grpc-lock-client.js';
-export { LockClientClosedError, LockClientError, LockProtocolError, LockUsageError } from './apps/lock/lock-errors.js';
+export { LockLostEvent } from './apps/lock/lock-client.js';
+export type { LocalGrant } from './apps/lock/lock-client.js';
+export { LockClientClosedError, LockClientError, LockLostError, LockProtocolError, LockUsageError } from './apps/lock/lock-errors.js';

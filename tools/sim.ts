@@ -6,7 +6,9 @@
  *   options: --start S (first seed of --seeds), --jobs J (workers), --mutate NAME (test-only
  *            protocol breakage, repeatable), --logs (with --seed: include the nodes' log lines),
  *            --pictures DIR (rsm, lock, lock-cache: draw each non-linearizable client history there; with
- *            --seed the default is the system temp directory)
+ *            --seed the default is the system temp directory), --clock-drift-x K (rsm, lock,
+ *            lock-cache: every machine's clock drifts up to K times the nodes' drift bound in every
+ *            run, instead of 0, ½ or 1 times it drawn per run; K > 1 breaks the lease's assumption)
  *
  * Prints one line per run (seed, pass/FAIL, trace digest, figures), every failure, and last
  * `N passed, M failed`. Exit status 1 when any run failed.
@@ -22,11 +24,12 @@ interface Job {
   readonly seeds: number[];
   readonly mutations: string[];
   readonly pictureDir?: string;
+  readonly clockDriftX?: number;
 }
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nusage: npm run sim -- --layer ${Object.keys(layerRunners).join('|')} ` +
-    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]… [--pictures DIR]\n');
+    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]… [--pictures DIR] [--clock-drift-x K]\n');
   process.exit(2);
 }
 
@@ -38,6 +41,7 @@ interface Args {
   mutations: string[];
   logs: boolean;
   pictureDir?: string;
+  clockDriftX?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -48,6 +52,7 @@ function parseArgs(argv: string[]): Args {
   let jobs = Math.max(1, Math.min(availableParallelism(), 8));
   let logs = false;
   let pictureDir: string | undefined;
+  let clockDriftX: number | undefined;
   const mutations: string[] = [];
   const int = (v: string | undefined, name: string, min: number): number => {
     const n = Number(v);
@@ -64,6 +69,12 @@ function parseArgs(argv: string[]): Args {
       case '--jobs': jobs = int(argv[++i], '--jobs', 1); break;
       case '--mutate': mutations.push(argv[++i] ?? usage('--mutate needs a name')); break;
       case '--logs': logs = true; break;
+      case '--clock-drift-x': {
+        const k = Number(argv[++i]);
+        if (!Number.isFinite(k) || k < 0) usage(`--clock-drift-x needs a number >= 0, got ${String(argv[i])}`);
+        clockDriftX = k;
+        break;
+      }
       case '--pictures': pictureDir = argv[++i] ?? usage('--pictures needs a directory'); break;
       default: usage(`unknown argument ${String(arg)}`);
     }
@@ -72,16 +83,17 @@ function parseArgs(argv: string[]): Args {
   for (const m of mutations) {
     if (!(mutationNames[layer] ?? []).includes(m)) usage(`unknown mutation ${m} for layer ${layer}; known: ${(mutationNames[layer] ?? []).join(', ')}`);
   }
-  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir() };
+  if (clockDriftX !== undefined && !['rsm', 'lock', 'lock-cache'].includes(layer)) usage(`--clock-drift-x applies to the rsm, lock and lock-cache layers, not ${layer}`);
+  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir(), clockDriftX };
   const n = count ?? 100;
-  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, pictureDir };
+  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, pictureDir, clockDriftX };
 }
 
 function runJob(job: Job, onResult: (r: RunResult) => void): void {
   const runner = layerRunners[job.layer]!;
   for (const seed of job.seeds) {
     try {
-      onResult(runner({ seed, mutations: job.mutations, pictureDir: job.pictureDir }));
+      onResult(runner({ seed, mutations: job.mutations, pictureDir: job.pictureDir, clockDriftX: job.clockDriftX }));
     } catch (err) {
       onResult({ seed, ok: false, failures: [`run crashed: ${(err as Error).stack ?? String(err)}`], digest: '-', stats: {} });
     }
@@ -93,7 +105,7 @@ async function main(): Promise<void> {
   if (args.single) {
     const seed = args.seeds[0]!;
     const result = layerRunners[args.layer]!({
-      seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations, pictureDir: args.pictureDir,
+      seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX,
     });
     for (const line of result.trace ?? []) process.stdout.write(`${line}\n`);
     report([result]);
@@ -115,7 +127,7 @@ async function main(): Promise<void> {
     const seeds = args.seeds.filter((_, k) => k % jobs === w);
     return new Promise<void>((resolve, reject) => {
       const worker = new Worker(fileURLToPath(import.meta.url), {
-        workerData: { layer: args.layer, seeds, mutations: args.mutations, pictureDir: args.pictureDir } satisfies Job,
+        workerData: { layer: args.layer, seeds, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX } satisfies Job,
       });
       worker.on('message', (r: RunResult) => {
         results.set(r.seed, r);

@@ -7,12 +7,16 @@ import type { NodeId } from '../env/types.js';
 import { type CallbackOptions, limits } from '../options.js';
 import type { Callback, Json } from '../rsm/app.js';
 import { type CallbackStreamMessage, type CallbackSubscribe, callbacksCodec } from '../rsm/callbacks-wire.js';
+import type { LeaseStatus } from '../rsm/lease.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
+import { leaseLost, noLeaseYet, notPrimary, ownerTaken, wireMs } from './callback-ends.js';
 
 /** What the hub reads of the replica (always inside a task of the node's executor). */
 export interface PrimaryView {
   readonly isPrimary: boolean;
   readonly status: ReplicaStatus;
+  /** The primary lease, read in the same task in which the hub acts on it (`Replica.lease`). */
+  readonly lease: LeaseStatus;
   primaryOf(): NodeId | null;
   outstandingCallbacks(): readonly Callback[];
 }
@@ -26,8 +30,10 @@ export interface CallbackHubDeps {
   readonly executor: Executor;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Resolved where the node is composed (`NodeStack`). */
+  /** Resolved where the node is composed (`NodeStack`); keepalives carry its `sessionTimeoutMs`. */
   readonly options: CallbackOptions;
+  /** The node's `RsmOptions.maxClockDriftPpm`, which keepalives carry (clients bound their sessions with it). */
+  readonly maxClockDriftPpm: number;
   /** Longest owner id accepted; default `limits.maxClientIdLength` (the lock service passes `lockLimits.maxOwnerLength`). */
   readonly maxOwnerLength?: number;
   /**
@@ -42,6 +48,8 @@ export interface CallbackHubDeps {
 interface OwnerStream {
   readonly stream: ServerStream<CallbackStreamMessage>;
   readonly clientId: string;
+  /** When the hub accepted it (hub clock); keepalives carry the time since. Set at accept. */
+  acceptedAt: number;
 }
 
 /**
@@ -51,13 +59,18 @@ interface OwnerStream {
  * addressed to) and sends each callback the replica emits down its owner's stream. Generic over
  * the app; the lock service is its first user.
  *
+ * The primary lease (`PrimaryView.lease`) governs everything the hub sends: a callback or a
+ * keepalive leaves only in a task that read the lease `held`. That is what keeps a deposed
+ * primary (cut off from its backups, still reached by clients) from confirming sessions or
+ * sending callbacks after another primary may have taken over.
+ *
  * What a client sees (`StreamEnd`; callbacks-wire.ts says what it should do):
- * - Only the serving primary (primary of its view, state transfer done) accepts a stream. Any
- *   other node ends it at once `not-primary`, naming the primary if it knows one; the primary
- *   itself, while a view change is under way, `not-serving-yet`. The transport refuses a stream
- *   first when the node is isolated or closing, of another cluster, malformed, or one too many
- *   (`TransportOptions.maxStreams`); the hub refuses an owner id longer than `maxOwnerLength`
- *   (`invalid-request`).
+ * - Only the serving primary holding its lease accepts a stream. Any other node ends it at once
+ *   `not-primary`, naming the primary if it knows one; the primary itself, while a view change is
+ *   under way or before its lease is granted, `not-serving-yet`; with its lease lapsed,
+ *   `unavailable` naming why. The transport refuses a stream first when the node is isolated or
+ *   closing, of another cluster, malformed, or one too many (`TransportOptions.maxStreams`); the
+ *   hub refuses an owner id longer than `maxOwnerLength` (`invalid-request`).
  * - One stream per owner, and only its own client's (`owner-taken` otherwise). A subscription
  *   names the owner and the subscribing client's id. An owner bound to a client in the state
  *   (`boundClient`: the lock service binds an owner to the client that first used it) is served
@@ -66,20 +79,31 @@ interface OwnerStream {
  *   at the next check. An owner bound to none is held by the first client whose stream is open;
  *   another client is refused while it lasts. So no client takes another's revokes, and no
  *   client keeps another's session alive (`has` counts only the rightful client's stream).
+ * - Keepalives (`KeepAlive`): one right after the stream is accepted, then one every
+ *   `keepaliveIntervalMs`, each only while the lease is held, carrying the time since accepting
+ *   (hub clock), the lease's remaining time, `sessionTimeoutMs` and the drift bound. The hub
+ *   remembers when it last sent each owner one (`confirmedAt`): `SessionKeeper` never expires an
+ *   owner sooner than `sessionTimeoutMs` after that.
  * - An accepted stream first receives every callback outstanding for its owner in the current
  *   state (`Replica.outstandingCallbacks`), so a client that (re)subscribes after the primary's
  *   re-send, or after a callback was dropped for want of a stream, still gets it. Then it
  *   receives each callback for its owner as the primary emits it (after executing a request, and
  *   all outstanding ones again when a primary starts serving). A callback for an owner without a
- *   stream here is dropped: its client will subscribe and get it then. Callbacks may therefore
- *   arrive twice; clients must treat them as idempotent (as `App.callbacks` requires).
+ *   stream here is dropped: its client will subscribe and get it then. A callback emitted while
+ *   the lease is not held is dropped too; the hub then re-sends every outstanding callback to
+ *   every stream at the first check that sees the lease held again (a lapse shorter than a check,
+ *   or a view change that kept this primary, whose own re-send came before its new lease).
+ *   Callbacks may therefore arrive twice; clients must treat them as idempotent (as
+ *   `App.callbacks` requires).
  * - A newer stream of the same owner from the same client replaces the older, which ends `replaced`.
- * - Every stream ends `not-primary` (naming the new primary, if known) when this node stops
- *   being the primary of its view (checked every `checkIntervalMs`), and `unavailable` when it
- *   shuts down; the transport ends them `unavailable` when the node is isolated (nothing more
- *   reaches a client from then on), and `overloaded` when a client does not read. A primary that
- *   stays primary through a view change keeps its streams (and re-sends every outstanding
- *   callback when it serves again), so a membership change does not make every client re-subscribe.
+ * - Checked every `checkIntervalMs`: every stream ends `unavailable` naming why when the lease
+ *   lapsed (logged once per lapse at warn), and `not-primary` (naming the new primary, if known)
+ *   when this node stops being the primary of its view. A primary that stays primary through a
+ *   view change keeps its streams while it has no lease (`none`: nothing is sent on them) and
+ *   goes on when it holds one again, so a membership change does not make every client
+ *   re-subscribe. Streams end `unavailable` when the node shuts down; the transport ends them
+ *   `unavailable` when the node is isolated (nothing more reaches a client from then on), and
+ *   `overloaded` when a client does not read.
  * - A stream whose client vanished ends when its connection does (keepalive bounds that).
  *   `SessionKeeper` builds on `has(owner)` to expire owners that stay without a stream.
  *
@@ -92,7 +116,18 @@ export class CallbackHub {
   readonly #log: Logger;
   /** The accepted stream of each owner (an owner whose stream ended is forgotten). */
   readonly #streams = new Map<string, OwnerStream>();
-  #timer: TimerHandle | null = null;
+  /**
+   * When the hub last sent each owner a keepalive (hub clock), kept after its stream ends (the
+   * session keeper counts from it) and forgotten `sessionTimeoutMs` later, when it no longer
+   * bounds anything. Bounded by the owners that had a stream within the session timeout.
+   */
+  readonly #confirmed = new Map<string, number>();
+  /** A callback was dropped because the lease was not held: re-send every outstanding one when it is. */
+  #dropped = false;
+  /** The lapse last logged (its `why`), so a lapse is logged once; null while the lease has not lapsed. */
+  #lapseLogged: string | null = null;
+  /** The periodic check's and the keepalives' timers, while started. */
+  readonly #timers = new Map<'check' | 'keepalive', TimerHandle>();
   #closed = false;
 
   private constructor(deps: CallbackHubDeps) {
@@ -101,7 +136,7 @@ export class CallbackHub {
     this.#log = deps.logger;
   }
 
-  /** Serves the callback service on `deps.transport`; `start` begins the periodic primary check. */
+  /** Serves the callback service on `deps.transport`; `start` begins the periodic checks and keepalives. */
   static serve(deps: CallbackHubDeps): CallbackHub {
     const hub = new CallbackHub(deps);
     deps.transport.serveStream(callbacksCodec, (request, stream) => hub.#open(request, stream));
@@ -109,13 +144,23 @@ export class CallbackHub {
   }
 
   start(): void {
-    if (!this.#closed && this.#timer === null) this.#schedule();
+    if (this.#closed || this.#timers.size > 0) return;
+    this.#every('check', this.#deps.options.checkIntervalMs, () => this.#check());
+    this.#every('keepalive', this.#deps.options.keepaliveIntervalMs, () => this.#keepAliveAll());
   }
 
   /** Whether `owner` has an open stream here, from the client it is bound to (if any). Call from a task of the node's executor. */
   has(owner: string): boolean {
     const entry = this.#streams.get(owner);
     return entry !== undefined && entry.stream.open && this.#rightful(owner, entry);
+  }
+
+  /**
+   * When this hub last sent `owner` a keepalive (its clock), or null: none within the last
+   * `sessionTimeoutMs`. Every keepalive was sent while the lease was held.
+   */
+  confirmedAt(owner: string): number | null {
+    return this.#confirmed.get(owner) ?? null;
   }
 
   /** Owners with a stream here now. */
@@ -125,11 +170,31 @@ export class CallbackHub {
 
   /**
    * Sends each callback down its owner's stream, if it has one here from the owner's client;
-   * drops it otherwise (and ends a stream of another client: `owner-taken`). Called with the
-   * replica's callbacks (primary only), in a task of the node's executor.
+   * drops it otherwise (and ends a stream of another client: `owner-taken`). Drops every one
+   * while the lease is not held (they are re-sent when it is). Called with the replica's
+   * callbacks (primary only), in a task of the node's executor.
    */
   deliver(callbacks: readonly Callback[]): void {
+    if (this.#closed || callbacks.length === 0) return;
+    if (this.#deps.replica.lease.state !== 'held') {
+      this.#dropped = true;
+      this.#log.debug({ callbacks: callbacks.length, lease: this.#deps.replica.lease.state }, 'callbacks: no lease; dropped (re-sent once it is held)');
+      return;
+    }
+    this.#send(callbacks);
+  }
+
+  /** Ends every stream (`unavailable`) and stops the checks. Idempotent. */
+  close(): void {
     if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers.values()) timer.cancel();
+    this.#timers.clear();
+    this.#endAll({ kind: 'unavailable', detail: `${this.#deps.self} is shutting down` }, 'shutting down');
+  }
+
+  /** Sends each callback down its owner's rightful stream (the caller saw the lease held in this task). */
+  #send(callbacks: readonly Callback[]): void {
     for (const cb of callbacks) {
       const entry = this.#streams.get(cb.clientId);
       if (entry !== undefined && entry.stream.open && !this.#rightful(cb.clientId, entry)) this.#endTaken(cb.clientId, entry);
@@ -140,15 +205,6 @@ export class CallbackHub {
       }
       stream.send({ kind: 'callback', message: cb.message });
     }
-  }
-
-  /** Ends every stream (`unavailable`) and stops the checks. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#timer?.cancel();
-    this.#timer = null;
-    this.#endAll({ kind: 'unavailable', detail: `${this.#deps.self} is shutting down` }, 'shutting down');
   }
 
   #open(request: CallbackSubscribe, stream: ServerStream<CallbackStreamMessage>): void {
@@ -164,17 +220,19 @@ export class CallbackHub {
       return;
     }
     stream.onEnded((end) => this.#ended(owner, stream, end));
-    this.#deps.executor.submit(() => this.#admit(owner, { stream, clientId }, refuse));
+    this.#deps.executor.submit(() => this.#admit(owner, { stream, clientId, acceptedAt: 0 }, refuse));
   }
 
   /**
-   * Accepts `entry`'s stream for `owner` if this node is the serving primary and the owner is not
-   * another client's (a task of the node's executor).
+   * Accepts `entry`'s stream for `owner` if this node is the serving primary holding its lease
+   * and the owner is not another client's (a task of the node's executor).
    */
   #admit(owner: string, entry: OwnerStream, refuse: (end: ServerStreamEnd, why: string) => void): void {
     const { stream, clientId } = entry;
     if (this.#closed || !stream.open) return; // closed meanwhile, or the client left
     const r = this.#deps.replica;
+    const lease = r.lease;
+    if (lease.state === 'lapsed') return refuse(leaseLost(this.#deps.self, lease.why), 'lease lapsed');
     if (!r.isPrimary || r.status !== 'normal') {
       const primary = this.#primaryElsewhere();
       if (primary === this.#deps.self) {
@@ -182,6 +240,7 @@ export class CallbackHub {
       }
       return refuse(notPrimary(primary), 'not primary');
     }
+    if (lease.state !== 'held') return refuse(noLeaseYet(this.#deps.self), 'no lease yet');
     const bound = this.#deps.boundClient?.(owner) ?? null;
     const older = this.#streams.get(owner);
     if (bound !== null && bound !== clientId) {
@@ -196,7 +255,9 @@ export class CallbackHub {
     // The owner's client replaces its own older stream, or one another client opened before the owner was bound to it.
     older?.stream.end(older.clientId === clientId ? { kind: 'replaced', detail: `replaced by a newer subscription of owner ${owner}` }
       : ownerTaken(owner, 'it is bound to another client (the one that first used it)'));
+    entry.acceptedAt = this.#deps.clock.now();
     stream.accept();
+    this.#keepAlive(owner, entry, entry.acceptedAt, lease.remainingMs);
     const outstanding = r.outstandingCallbacks().filter((c) => c.clientId === owner);
     this.#log.debug({ owner, client: stream.peer, outstanding: outstanding.length }, 'callbacks: subscribed');
     for (const cb of outstanding) stream.send({ kind: 'callback', message: cb.message });
@@ -216,26 +277,79 @@ export class CallbackHub {
     return primary;
   }
 
-  #schedule(): void {
-    this.#timer = this.#deps.clock.setTimer(this.#deps.options.checkIntervalMs, () => {
+  /** Runs `task` as a task of the node's executor every `intervalMs` until the hub closes. */
+  #every(name: 'check' | 'keepalive', intervalMs: number, task: () => void): void {
+    this.#timers.set(name, this.#deps.clock.setTimer(intervalMs, () => {
       if (this.#closed || this.#deps.executor.stopped) return;
-      this.#deps.executor.submit(() => this.#check());
-      this.#schedule();
-    });
+      this.#deps.executor.submit(() => {
+        if (!this.#closed) task();
+      });
+      this.#every(name, intervalMs, task);
+    }));
   }
 
   /**
-   * Ends every stream if this node is no longer the primary of its view, and otherwise every
-   * stream of an owner bound to another client than the stream's (a task of the node's executor).
+   * Follows the lease and the view (a task of the node's executor): with the lease lapsed, ends
+   * every stream `unavailable` naming why; when no longer the primary, `not-primary`; while the
+   * primary (lease held, or none during a view change that kept it), ends the streams of owners
+   * bound to another client, and, with the lease held after callbacks were dropped, re-sends
+   * every outstanding callback.
    */
   #check(): void {
-    if (this.#closed || this.#streams.size === 0) return;
-    if (this.#deps.replica.isPrimary) {
-      for (const [owner, entry] of [...this.#streams]) if (!this.#rightful(owner, entry)) this.#endTaken(owner, entry);
+    const r = this.#deps.replica;
+    const lease = r.lease;
+    const now = this.#deps.clock.now();
+    for (const [owner, at] of this.#confirmed) if (now - at >= this.#deps.options.sessionTimeoutMs) this.#confirmed.delete(owner);
+    if (lease.state === 'lapsed') {
+      if (this.#lapseLogged !== lease.why) {
+        this.#lapseLogged = lease.why;
+        this.#log.warn({ streams: this.#streams.size, why: lease.why }, 'callbacks: primary lease lapsed; every stream ends (unavailable), no new one until it is held again');
+      }
+      this.#endAll(leaseLost(this.#deps.self, lease.why), 'primary lease lapsed');
       return;
     }
-    const primary = this.#primaryElsewhere();
-    this.#endAll(notPrimary(primary), `no longer the primary (primary ${primary ?? 'unknown'})`);
+    this.#lapseLogged = null;
+    if (!r.isPrimary) {
+      if (this.#streams.size === 0) return;
+      const primary = this.#primaryElsewhere();
+      this.#endAll(notPrimary(primary), `no longer the primary (primary ${primary ?? 'unknown'})`);
+      return;
+    }
+    for (const [owner, entry] of [...this.#streams]) if (!this.#rightful(owner, entry)) this.#endTaken(owner, entry);
+    if (lease.state === 'held' && this.#dropped) {
+      this.#dropped = false;
+      const outstanding = r.outstandingCallbacks();
+      this.#log.debug({ outstanding: outstanding.length, streams: this.#streams.size }, 'callbacks: lease held again; every outstanding callback re-sent');
+      this.#send(outstanding);
+    }
+  }
+
+  /** Sends every rightful stream a keepalive if the lease is held (a task of the node's executor). */
+  #keepAliveAll(): void {
+    const lease = this.#deps.replica.lease;
+    if (lease.state !== 'held') return;
+    const now = this.#deps.clock.now();
+    for (const [owner, entry] of [...this.#streams]) {
+      if (!entry.stream.open) continue;
+      if (!this.#rightful(owner, entry)) this.#endTaken(owner, entry);
+      else this.#keepAlive(owner, entry, now, lease.remainingMs);
+    }
+  }
+
+  /**
+   * Sends `owner`'s stream a keepalive and records it as the owner's latest confirmation. Only
+   * called in a task that read the lease held (`remainingMs` is what that read said).
+   */
+  #keepAlive(owner: string, entry: OwnerStream, now: number, leaseRemainingMs: number): void {
+    const { options, maxClockDriftPpm } = this.#deps;
+    const sent = entry.stream.send({
+      kind: 'keepalive',
+      sinceAcceptMs: wireMs(now - entry.acceptedAt),
+      leaseRemainingMs: wireMs(leaseRemainingMs),
+      sessionTimeoutMs: wireMs(options.sessionTimeoutMs),
+      maxDriftPpm: maxClockDriftPpm,
+    });
+    if (sent) this.#confirmed.set(owner, now);
   }
 
   /** Whether `entry` is from the client `owner` is bound to, or `owner` is bound to none. */
@@ -258,12 +372,4 @@ export class CallbackHub {
     this.#streams.clear();
     for (const s of streams) s.stream.end(end);
   }
-}
-
-function ownerTaken(owner: string, why: string): ServerStreamEnd {
-  return { kind: 'owner-taken', detail: `owner ${owner} is not this client's: ${why}` };
-}
-
-function notPrimary(primary: NodeId | null): ServerStreamEnd {
-  return { kind: 'not-primary', primary, detail: primary === null ? 'not primary; no primary known' : `not primary; primary is ${primary}` };
 }

@@ -1,3 +1,4 @@
+import type { Logger } from '../env/logger.js';
 import type { MemberId, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
@@ -68,8 +69,6 @@ export interface NodeStackOptions<S> {
   readonly onJoinRefused?: (error: JoinRefusedError) => void;
   /** The callback service and sessions, for an app with callbacks (default: the service, no sessions). */
   readonly callbacks?: NodeCallbacks<S>;
-  /** Whether the node is isolated now (production: the test control's partition); sessions keep no clock while it is. Default: never. */
-  readonly isolated?: () => boolean;
   /** Wall-clock milliseconds; numbers the sessions' expiry requests above an earlier process's. Default `Date.now`. */
   readonly wallClockMs?: () => number;
   readonly breakpoints?: Breakpoints;
@@ -136,6 +135,7 @@ export class NodeStack<S = unknown> {
     });
     const paxos = this.paxos;
     let rsm: RsmLayer<S> | null = null;
+    const configOptionsResolved = configOptions(opts.config);
     config = new ConfigLayer(world, {
       member: opts.member,
       incarnation: opts.incarnation,
@@ -164,7 +164,7 @@ export class NodeStack<S = unknown> {
       onJoinRefused: opts.onJoinRefused ?? ((error) => world.halt(error.message)),
       clusterId: opts.clusterId,
       contacts: opts.contacts,
-      options: configOptions(opts.config),
+      options: configOptionsResolved,
       wantsMembership: opts.wantsMembership,
       mutations: opts.mutations,
       // With an app whose state is in memory only, a silent member may hold the only copy of it:
@@ -177,6 +177,7 @@ export class NodeStack<S = unknown> {
     let hub: CallbackHub | null = null;
     // Resolved once, for the RSM layer and the client table's sweeper alike.
     const resolvedRsm = opts.app === undefined ? null : rsmOptions(opts.rsm);
+    if (resolvedRsm !== null) warnIfLeaseOutlastsDetection(resolvedRsm, configOptionsResolved, world.logger);
     this.rsm = opts.app === undefined || resolvedRsm === null ? null : new RsmLayer<S>(world, {
       app: opts.app,
       config: {
@@ -207,7 +208,8 @@ export class NodeStack<S = unknown> {
       callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks) },
     });
     rsm = this.rsm;
-    [this.callbacks, this.sessions] = rsm !== null && opts.app?.callbacks !== undefined ? callbackService(world, rsm, opts) : [null, null];
+    [this.callbacks, this.sessions] = rsm !== null && resolvedRsm !== null && opts.app?.callbacks !== undefined
+      ? callbackService(world, rsm, resolvedRsm, opts) : [null, null];
     hub = this.callbacks;
     this.sweeper = rsm === null || resolvedRsm === null ? null : clientSweeper(world, rsm, resolvedRsm, opts.wallClockMs ?? Date.now);
   }
@@ -275,7 +277,7 @@ function clientSweeper<S>(world: NodeWorld, rsm: RsmLayer<S>, options: RsmOption
 }
 
 /** The callback service of a node whose app has callbacks, and its sessions if the app has them. */
-function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
+function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, rsmOpts: RsmOptions, opts: NodeStackOptions<S>): [CallbackHub, SessionKeeper<S> | null] {
   const options = callbackOptions(opts.callbacks?.options);
   const spec = opts.callbacks?.sessions;
   const clientOf = spec?.clientOf;
@@ -287,6 +289,7 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackO
     clock: world.clock,
     logger: world.logger.child({ layer: 'callbacks' }),
     options,
+    maxClockDriftPpm: rsmOpts.maxClockDriftPpm,
     maxOwnerLength: opts.callbacks?.maxOwnerLength,
     ...(clientOf === undefined ? {} : {
       boundClient: (owner: string) => {
@@ -304,10 +307,22 @@ function callbackService<S>(world: NodeWorld, rsm: RsmLayer<S>, opts: NodeStackO
     replica: rsm.core,
     submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
     connected: (owner) => hub.has(owner),
-    isolated: opts.isolated ?? (() => false),
+    confirmedAt: (owner) => hub.confirmedAt(owner),
     spec,
     options,
     firstSeq: Math.floor((opts.wallClockMs ?? Date.now)() * 1000),
   });
   return [hub, sessions];
+}
+
+/**
+ * A lease longer than the failure detector's window lengthens every failover: a new view's primary
+ * waits up to `leaseMs` after the old primary's last grant, which then outlasts the time it takes
+ * to notice the old primary is gone. Allowed (it is safe), said once at start.
+ */
+function warnIfLeaseOutlastsDetection(rsm: RsmOptions, config: ConfigOptions, logger: Logger): void {
+  const detectionMs = config.heartbeatIntervalMs * config.suspectAfterMissed;
+  if (rsm.leaseMs > detectionMs) {
+    logger.warn({ leaseMs: rsm.leaseMs, detectionMs }, 'rsm.leaseMs is longer than the failure detector\'s window (config.heartbeatIntervalMs × config.suspectAfterMissed): every failover waits for the difference');
+  }
 }

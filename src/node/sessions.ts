@@ -1,11 +1,12 @@
 import type { Clock, TimerHandle } from '../env/clock.js';
+import { invariant } from '../env/errors.js';
 import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import { type CallbackOptions, callbackOptions } from '../options.js';
 import type { Json } from '../rsm/app.js';
 import { type ClientAnswer, type Request, internalClientId, newRequest } from '../rsm/messages.js';
-import type { ReplicaStatus } from '../rsm/replica.js';
+import type { LeaseStatus } from '../rsm/lease.js';
 
 /**
  * What an app tells `SessionKeeper` about its clients' sessions (the lock service:
@@ -25,12 +26,20 @@ export interface SessionSpec<S> {
    * its callbacks or keep its session alive. Without it, an owner is held only by its open stream.
    */
   readonly clientOf?: (state: S, owner: string) => string | null;
+  /**
+   * Chubby's lock-delay: what the app's expiries left delayed in `state` (the lock service: locks
+   * an expiry freed, granted to nobody until their delay ends). The keeper submits
+   * `endDelay(name)` for each `CallbackOptions.lockDelayMs` after it first saw it delayed.
+   */
+  readonly delayed?: (state: S) => Iterable<string>;
+  /** The app request that ends the delay of `name` (a node's own request, like `expire`). Needed with `delayed`. */
+  readonly endDelay?: (name: string) => { readonly proc: string; readonly args: Json };
 }
 
 /** What the keeper reads of the replica (inside tasks of the node's executor). */
 export interface SessionReplicaView<S> {
-  readonly isPrimary: boolean;
-  readonly status: ReplicaStatus;
+  /** The primary lease (`Replica.lease`): session clocks run only while it is held. */
+  readonly lease: LeaseStatus;
   readonly state: S | null;
 }
 
@@ -44,10 +53,13 @@ export interface SessionKeeperDeps<S> {
   readonly submit: (request: Request, onAnswer: (answer: ClientAnswer) => void) => () => void;
   /** Whether `owner` has an open callback stream to this node now (`CallbackHub.has`). */
   readonly connected: (owner: string) => boolean;
-  /** Whether this node is isolated (it serves no client, so it keeps no session clock). */
-  readonly isolated: () => boolean;
+  /**
+   * When this node last sent `owner` a keepalive, on `clock` (`CallbackHub.confirmedAt`), or
+   * null: none within the session timeout. Default: never (no keepalives are sent).
+   */
+  readonly confirmedAt?: (owner: string) => number | null;
   readonly spec: SessionSpec<S>;
-  /** Uses `sessionTimeoutMs` and `checkIntervalMs`. */
+  /** Uses `sessionTimeoutMs`, `checkIntervalMs` and `lockDelayMs`. */
   readonly options?: Partial<CallbackOptions>;
   /**
    * The first sequence number of the session client, minus one. Default: wall-clock ms × 1000,
@@ -76,11 +88,24 @@ export function sessionClientId(self: NodeId): string {
  *
  * Clocks: checked every `checkIntervalMs` (so an expiry comes up to that late). An owner's clock
  * starts when this primary first sees it in the state or its stream closes, and is reset while
- * its stream is open. Only a serving primary that is not isolated keeps clocks; it drops them all
- * otherwise, so a new primary (or one that healed, or finished a view change) starts every
- * owner's clock when it starts serving: clients have the whole timeout to re-subscribe after a
- * failover. A deposed primary that has not heard of it yet may still submit an expiry, but it
- * cannot execute without its backups, which follow the new view.
+ * its stream is open. Clocks run only while this node holds the primary lease (`lease` held:
+ * the serving primary, confirmed by every backup); whenever a check finds it not held, every
+ * clock is dropped, and every owner's silence starts over at the next check that has the lease.
+ * So a new primary (or one whose lease came back, or that finished a view change) gives clients
+ * the whole timeout to re-subscribe, and a deposed primary, whose lease lapses, expires nobody.
+ *
+ * Invariant (what a lock client's cached grants rely on): an owner is never expired sooner than
+ * `sessionTimeoutMs` on this node's clock after the last keepalive this node sent it
+ * (`confirmedAt`). "Last seen connected" alone does not imply it: a keepalive may leave, and the
+ * stream end, between two checks, after the last check that saw the stream. So silence counts
+ * from the later of the two, and `#expire` asserts the bound. Keepalives leave only under the
+ * lease, and the clocks restart whenever it is not held, so an expiry under a later lease counts
+ * from a start after every keepalive of an earlier one.
+ *
+ * Lock-delay (`SessionSpec.delayed`): each name the state holds delayed gets its `endDelay`
+ * request `lockDelayMs` after this primary first saw it delayed under its lease; the marks are
+ * forgotten with the clocks, so a new primary re-arms every delay from its own serving time
+ * (longer than needed, never shorter).
  *
  * What a client must do: keep its stream open to the serving primary, re-subscribe at once when
  * it ends, and treat everything it holds as lost once it has been without a stream for
@@ -97,7 +122,11 @@ export class SessionKeeper<S> {
   readonly #lastSeen = new Map<string, number>();
   /** Expiries submitted and not answered yet, with the function that forgets each. */
   readonly #expiring = new Map<string, () => void>();
-  /** When this node started serving (the clocks' common start); null: not serving. */
+  /** When each delayed name was first seen under the current lease; its `endDelay` is due `lockDelayMs` later. */
+  readonly #delayedSince = new Map<string, number>();
+  /** `endDelay` requests submitted and not answered yet. */
+  readonly #ending = new Map<string, () => void>();
+  /** When this node's lease was first seen held (the clocks' common start); null: no lease. */
   #since: number | null = null;
   #timer: TimerHandle | null = null;
   #stopped = false;
@@ -120,8 +149,9 @@ export class SessionKeeper<S> {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = null;
-    for (const forget of this.#expiring.values()) forget();
+    for (const forget of [...this.#expiring.values(), ...this.#ending.values()]) forget();
     this.#expiring.clear();
+    this.#ending.clear();
   }
 
   /** Owners whose expiry is under way (for tests). */
@@ -144,30 +174,65 @@ export class SessionKeeper<S> {
     const { replica } = this.#deps;
     const state = replica.state;
     const now = this.#deps.clock.now();
-    if (this.#deps.isolated() || !replica.isPrimary || replica.status !== 'normal' || state === null) {
-      if (this.#since !== null) this.#log.info({}, 'sessions: not the serving primary; session clocks stopped');
+    const lease = replica.lease;
+    if (lease.state !== 'held' || state === null) {
+      if (this.#since !== null) this.#log.info({ lease: lease.state }, 'sessions: no primary lease; session clocks stopped');
       this.#since = null;
       this.#lastSeen.clear();
+      this.#delayedSince.clear();
       return;
     }
     if (this.#since === null) {
       this.#since = now;
-      this.#log.info({ sessionTimeoutMs: this.#options.sessionTimeoutMs }, 'sessions: serving primary; every owner\'s session clock starts now');
+      this.#log.info({ sessionTimeoutMs: this.#options.sessionTimeoutMs }, 'sessions: primary lease held; every owner\'s session clock starts now');
     }
+    this.#checkDelays(state, now);
     const owners = new Set(this.#deps.spec.owners(state));
     for (const owner of this.#lastSeen.keys()) if (!owners.has(owner)) this.#lastSeen.delete(owner);
     for (const owner of owners) {
       const seen = this.#lastSeen.get(owner);
       if (seen === undefined || this.#deps.connected(owner)) {
         this.#lastSeen.set(owner, now);
-      } else if (now - seen >= this.#options.sessionTimeoutMs && !this.#expiring.has(owner)) {
-        this.#expire(owner, state, now - seen);
+        continue;
       }
+      const silentMs = now - Math.max(seen, this.#deps.confirmedAt?.(owner) ?? seen);
+      if (silentMs >= this.#options.sessionTimeoutMs && !this.#expiring.has(owner)) this.#expire(owner, state, silentMs);
     }
+  }
+
+  /** Arms each delayed name's end, and submits the ends that are due (under the lease). */
+  #checkDelays(state: S, now: number): void {
+    const { spec } = this.#deps;
+    if (spec.delayed === undefined || spec.endDelay === undefined) return;
+    const delayed = new Set(spec.delayed(state));
+    for (const name of this.#delayedSince.keys()) if (!delayed.has(name)) this.#delayedSince.delete(name);
+    for (const name of delayed) {
+      const since = this.#delayedSince.get(name);
+      if (since === undefined) this.#delayedSince.set(name, now);
+      else if (now - since >= this.#options.lockDelayMs && !this.#ending.has(name)) this.#endDelay(name, spec.endDelay(name), now - since);
+    }
+  }
+
+  #endDelay(name: string, end: { readonly proc: string; readonly args: Json }, delayedMs: number): void {
+    const request = newRequest(this.#clientId, ++this.#seq, end.proc, end.args);
+    this.#log.info({ name, delayedMs, seq: request.seq }, 'sessions: lock-delay over; ending it');
+    const forget = this.#deps.submit(request, (answer) => {
+      if (this.#stopped) return;
+      this.#ending.delete(name);
+      if (answer.kind === 'executed' && answer.outcome.ok) return;
+      if (answer.kind !== 'not-primary' && answer.kind !== 'busy') {
+        this.#delayedSince.set(name, this.#deps.clock.now()); // a bug: try again only after another delay
+        this.#log.error({ name, answer }, 'sessions: ending a lock-delay refused');
+      }
+    });
+    this.#ending.set(name, forget);
   }
 
   #expire(owner: string, state: S, silentMs: number): void {
     const { spec } = this.#deps;
+    const confirmed = this.#deps.confirmedAt?.(owner) ?? null;
+    invariant(confirmed === null || this.#deps.clock.now() - confirmed >= this.#options.sessionTimeoutMs,
+      () => `sessions: expiring ${owner} ${this.#deps.clock.now() - confirmed!} ms after its last keepalive, before the session timeout`);
     const held = spec.describe?.(state, owner) ?? {};
     const expire = spec.expire(owner);
     const request = newRequest(this.#clientId, ++this.#seq, expire.proc, expire.args);

@@ -230,7 +230,6 @@ export class SynodNode {
         breakpoints,
         app: nodeApp?.app,
         callbacks: { sessions: nodeApp?.sessions, maxOwnerLength: nodeApp?.maxOwnerLength, options: config.callbacks },
-        isolated: () => prod.transport.isolated,
         onJoinRefused,
         paxos: config.paxos,
         config: config.config,

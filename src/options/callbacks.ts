@@ -25,14 +25,46 @@ export interface CallbackOptions {
    * lost once its stream has been down this long.
    */
   readonly sessionTimeoutMs: number;
+  /**
+   * The serving primary sends a keepalive down every callback stream this often (and once when it
+   * accepts one), only while it holds its lease: each confirms the client's session, which a lock
+   * client needs to keep handing out cached grants (`KeepAlive` in callbacks-wire.ts). Default
+   * 1000 ms, or a fifth of `sessionTimeoutMs` when that is shorter: a client's session stays
+   * confirmed through a few lost or late keepalives, for one small message per stream per second.
+   * Must be below `sessionTimeoutMs / 4`, so that a session outlives several missed keepalives.
+   */
+  readonly keepaliveIntervalMs: number;
+  /**
+   * Chubby's lock-delay: a lock that a session expiry freed is granted to nobody for this long
+   * (the lock service: `expire` marks it `delayed`, the primary submits `endDelay` this long after
+   * it first sees the mark). It protects resources that do not check fencing tokens from the
+   * expired holder's writes still in flight. Default 2000 ms: above a network's usual in-flight
+   * time by far, and short next to the session timeout a waiter has already waited.
+   */
+  readonly lockDelayMs: number;
 }
+
+/** Longest keepalive interval when `sessionTimeoutMs` does not bound it: see `keepaliveIntervalMs`. */
+const defaultKeepaliveIntervalMs = 1000;
 
 export const defaultCallbackOptions: CallbackOptions = {
   checkIntervalMs: 100,
   sessionTimeoutMs: 5000,
+  keepaliveIntervalMs: defaultKeepaliveIntervalMs,
+  lockDelayMs: 2000,
 };
 
-/** Callback options with defaults filled in. */
+/**
+ * Callback options with defaults filled in and checked against each other. An unset
+ * `keepaliveIntervalMs` is 1000 ms or a fifth of `sessionTimeoutMs`, whichever is shorter, so a
+ * short session timeout alone (`synod node --session-timeout-ms`) is a valid configuration.
+ */
 export function callbackOptions(given: Partial<CallbackOptions> | undefined): CallbackOptions {
-  return withDefaults(defaultCallbackOptions, given, 'callbacks');
+  const keepaliveIntervalMs = given?.keepaliveIntervalMs ??
+    Math.min(defaultKeepaliveIntervalMs, (given?.sessionTimeoutMs ?? defaultCallbackOptions.sessionTimeoutMs) / 5);
+  const o = withDefaults(defaultCallbackOptions, { ...given, keepaliveIntervalMs }, 'callbacks');
+  if (o.keepaliveIntervalMs >= o.sessionTimeoutMs / 4) {
+    throw new RangeError(`callbacks.keepaliveIntervalMs (${o.keepaliveIntervalMs}) must be below callbacks.sessionTimeoutMs / 4 (${o.sessionTimeoutMs / 4})`);
+  }
+  return o;
 }

@@ -76,8 +76,8 @@ describe('synod snapshot: save from a live lock-server cluster, restore into a n
     const backupNode = nodes.find((n) => n.address !== primary)!;
     const run = await runSynod('snapshot', 'save', backupNode.address, backup());
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, new RegExp(`saved .*cluster ${oldClusterId}, lock@1\\.1\\.0, viewstamp \\d+\\.\\d+, \\d+ state bytes, from the primary ${primary}`));
-    assert.match(run.stderr, /saving the state of lock@1\.1\.0 at viewstamp/);
+    assert.match(run.stdout, new RegExp(`saved .*cluster ${oldClusterId}, lock@1\\.2\\.0, viewstamp \\d+\\.\\d+, \\d+ state bytes, from the primary ${primary}`));
+    assert.match(run.stderr, /saving the state of lock@1\.2\.0 at viewstamp/);
     const { header } = readBackupFile(backup());
     assert.equal(header.clusterId, oldClusterId);
     assert.equal(header.node, primary);

@@ -11,7 +11,7 @@ import type { NodeId } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
 import type { CallbackStreamMessage } from '../../src/rsm/callbacks-wire.js';
 import { StreamCallbackSubscriber } from '../../src/apps/lock/callback-subscriber.js';
-import { reactionTo } from '../../src/apps/lock/callback-subscription.js';
+import { confirmedUntil, reactionTo } from '../../src/apps/lock/callback-subscription.js';
 import { ManualClock } from '../support/manual-clock.js';
 
 /** Time that moves only when the test says; due timers fire in (time, arming) order. */
@@ -56,20 +56,26 @@ class ScriptedTransport implements ClientTransport {
 const retryPauseMs = 50;
 const establishTimeoutMs = 1000;
 
-function setUp(guess: NodeId | null = 'm1'): {
-  transport: ScriptedTransport; clock: ManualClock; messages: Json[]; ends: string[]; setGuess: (g: NodeId | null) => void; close: () => void;
+/** A keepalive as a serving primary sends it (defaults: 5 s sessions, 1 % drift). */
+function keepalive(sinceAcceptMs: number, sessionTimeoutMs = 5000, maxDriftPpm = 10_000): CallbackStreamMessage {
+  return { kind: 'keepalive', sinceAcceptMs, leaseRemainingMs: 400, sessionTimeoutMs, maxDriftPpm };
+}
+
+function setUp(guess: NodeId | null = 'm1', keepaliveSilenceMs = 60_000): {
+  transport: ScriptedTransport; clock: ManualClock; messages: Json[]; ends: string[]; confirmed: number[]; setGuess: (g: NodeId | null) => void; close: () => void;
 } {
   const transport = new ScriptedTransport();
   const clock = new ManualClock();
   let primary = guess;
   const subscriber = new StreamCallbackSubscriber({
     transport, clock, members: ['m1', 'm2', 'm3'], primary: () => primary,
-    options: { retryPauseMs, establishTimeoutMs, primaryCheckIntervalMs: 100 },
+    options: { retryPauseMs, establishTimeoutMs, primaryCheckIntervalMs: 100, keepaliveSilenceMs },
   });
   const messages: Json[] = [];
   const ends: string[] = [];
-  const sub = subscriber.subscribe({ owner: 'owner-x', clientId: 'client-x' }, (m) => messages.push(m), (reason) => ends.push(reason));
-  return { transport, clock, messages, ends, setGuess: (g) => void (primary = g), close: () => sub.close() };
+  const confirmed: number[] = [];
+  const sub = subscriber.subscribe({ owner: 'owner-x', clientId: 'client-x' }, (m) => messages.push(m), (reason) => ends.push(reason), (t) => confirmed.push(t));
+  return { transport, clock, messages, ends, confirmed, setGuess: (g) => void (primary = g), close: () => sub.close() };
 }
 
 const end = (e: StreamEnd): StreamEnd => e;
@@ -164,4 +170,72 @@ test('a closed subscription hears nothing more and closes its stream', () => {
   first.handlers.ended({ kind: 'unreachable', detail: '' });
   s.clock.advance(5 * establishTimeoutMs);
   assert.deepEqual([s.messages, s.ends, s.transport.opened.length], [[], [], 1]);
+});
+
+test('keepalives confirm the session from the subscribe time, never from their arrival, and the bound only rises; apps never see them', () => {
+  // Proves the client-side session bound: anchor = subscribe time + sinceAccept·(1−ρ)/(1+ρ), plus S·(1−ρ)/(1+ρ).
+  const s = setUp('m1');
+  s.clock.advance(600);
+  s.transport.last.handlers.ended({ kind: 'not-primary', primary: 'm2', detail: '' });
+  const stream = s.transport.last; // its subscribe left at 600 (the first attempt's at 0 does not count)
+  assert.equal(stream.server, 'm2');
+  stream.handlers.accepted();
+  s.clock.advance(4000); // arrives 4 s later: a late push must not count from its arrival
+  stream.handlers.message(keepalive(100));
+  const shrink = (1 - 0.01) / (1 + 0.01);
+  assert.equal(s.confirmed.length, 1);
+  assert.ok(Math.abs(s.confirmed[0]! - (600 + (100 + 5000) * shrink)) < 1e-9, `confirmed until ${s.confirmed[0]}`);
+  assert.ok(s.confirmed[0]! < 600 + 100 + 5000, 'the drift bound shortens it');
+  stream.handlers.message(keepalive(50)); // an older one, delivered out of order: no lower bound
+  assert.equal(s.confirmed.length, 1, 'the bound never falls');
+  stream.handlers.message(keepalive(1100, 2000, 0)); // a smaller S and no drift: below the bound held
+  assert.equal(s.confirmed.length, 1);
+  stream.handlers.message(keepalive(1100));
+  assert.equal(s.confirmed.length, 2);
+  assert.equal(s.confirmed[1], confirmedUntil(600, { sinceAcceptMs: 1100, leaseRemainingMs: 0, sessionTimeoutMs: 5000, maxDriftPpm: 10_000 }));
+  assert.deepEqual(s.messages, [], 'keepalives are the subscription\'s own');
+});
+
+test('a keepalive on a stream not accepted yet confirms nothing', () => {
+  const s = setUp('m1');
+  s.transport.last.handlers.message(keepalive(10));
+  assert.deepEqual(s.confirmed, []);
+});
+
+test('an open stream without a keepalive for keepaliveSilenceMs ends; each keepalive restarts the count', () => {
+  // Proves a stream to a node that stopped confirming (lease lapsed, or cut off unaware) is left in time.
+  const s = setUp('m1', 2500);
+  const stream = s.transport.last;
+  stream.handlers.accepted();
+  s.clock.advance(2000);
+  stream.handlers.message(keepalive(2000));
+  s.clock.advance(2000);
+  stream.handlers.message(keepalive(4000));
+  s.clock.advance(2499);
+  assert.deepEqual(s.ends, [], 'kept alive');
+  s.clock.advance(1);
+  assert.deepEqual(s.ends, ['callback stream ended: m1: unavailable: no keepalive for 2500 ms (keepaliveSilenceMs)']);
+  assert.ok(stream.closed, 'the silent stream is closed');
+  const confirmed = s.confirmed.length;
+  stream.handlers.message(keepalive(9000));
+  assert.equal(s.confirmed.length, confirmed, 'nothing is confirmed after the end');
+});
+
+test('a primary guess that turns null ends an open stream (no primary known), and leaves one being established alone', () => {
+  // Proves the "no primary known" fix: the RSM client dropping the stream's node moves the subscription.
+  const s = setUp('m1');
+  s.transport.last.handlers.accepted();
+  s.setGuess(null);
+  s.clock.advance(100);
+  assert.deepEqual(s.ends, ['no primary known: the RSM client dropped m1 as primary']);
+  assert.ok(s.transport.opened[0]!.closed);
+
+  const e = setUp('m1');
+  e.setGuess(null);
+  e.clock.advance(100);
+  assert.deepEqual(e.ends, []);
+  assert.deepEqual(e.transport.targets(), ['m1'], 'the attempt under way goes on');
+  e.transport.last.handlers.accepted();
+  e.clock.advance(500);
+  assert.deepEqual(e.ends, [], 'a guess that was already null when the stream opened does not end it');
 });

@@ -133,7 +133,42 @@ test('expiring a vanished owner (the node\'s own request) releases its locks, de
   assert.equal(s.locks.get('a')!.holder, null);
   assert.deepEqual(s.locks.get('b')!.waiters, []);
   assert.equal(s.owners.has('gone'), false);
-  assert.deepEqual(callbacks(s, 'expire', { owner: 'gone' }), [{ clientId: 'w', message: { kind: 'retry', lock: 'a' } }]);
+  assert.deepEqual(callbacks(s, 'expire', { owner: 'gone' }), [], 'a is delayed: no retry yet');
+  assert.deepEqual(call(s, 'endDelay', { lock: 'a' }, node), { ended: true });
+  assert.deepEqual(callbacks(s, 'endDelay', { lock: 'a' }), [{ clientId: 'w', message: { kind: 'retry', lock: 'a' } }]);
+});
+
+test('a lock freed by an expiry is delayed: acquires queue until a node ends the delay, then the first waiter gets it; clients cannot end it', () => {
+  // Proves Chubby's lock-delay in the state machine: no grant between expire and endDelay, whoever asks.
+  const s = lockApp.initialState();
+  call(s, 'acquire', { lock: 'a', owner: 'gone' });
+  call(s, 'expire', { owner: 'gone' }, node);
+  assert.deepEqual(s.locks.get('a'), { holder: null, token: 1, waiters: [], delayed: true }, 'kept, though nobody waits');
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'x' }), { granted: false });
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'x' }), { granted: false }, 'even first in line');
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'y' }), { granted: false });
+  assert.throws(() => call(s, 'endDelay', { lock: 'a' }, by('client-x')), refused('internal-only'));
+  assert.deepEqual(lockApp.unmarshalState(lockApp.marshalState(s)), s, 'the mark survives marshal and unmarshal');
+  assert.deepEqual(call(s, 'endDelay', { lock: 'a' }, node), { ended: true });
+  assert.deepEqual(call(s, 'endDelay', { lock: 'a' }, node), { ended: false }, 'a second end changes nothing');
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'y' }), { granted: false }, 'x is first in line');
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'x' }), { granted: true, token: 2 });
+  // giveBack (the owner's own client) frees without delay; a delayed lock nobody waits for is forgotten when it ends.
+  call(s, 'giveBack', { owner: 'x' }, by('client-x'));
+  assert.deepEqual(call(s, 'acquire', { lock: 'a', owner: 'y' }), { granted: true, token: 3 });
+  call(s, 'acquire', { lock: 'b', owner: 'z' });
+  call(s, 'expire', { owner: 'z' }, node);
+  call(s, 'endDelay', { lock: 'b' }, node);
+  assert.equal(s.locks.has('b'), false);
+});
+
+test('a state of version 1.1.0 (no delays) still unmarshals', () => {
+  // Proves the 1.2.0 reader takes the previous form: a lock without a delayed field is not delayed.
+  const old = '{"lastToken":1,"locks":{"a":{"holder":"x","token":1,"waiters":["y"]}},"owners":{"x":"client-x","y":"client-y"}}';
+  const s = lockApp.unmarshalState(new TextEncoder().encode(old));
+  assert.deepEqual(s.locks.get('a'), { holder: 'x', token: 1, waiters: ['y'] });
+  assert.throws(() => lockApp.unmarshalState(new TextEncoder().encode(old.replace('"waiters":["y"]', '"waiters":["y"],"delayed":true'))), TypeError,
+    'a held lock cannot be delayed');
 });
 
 test('the state survives marshal and unmarshal unchanged, owners and their clients included', () => {

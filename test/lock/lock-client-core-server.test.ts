@@ -192,22 +192,3 @@ test('after the subscription was re-opened, locks waiting for a retry ask again 
   d.notGranted('b');
   assert.deepEqual(d.take(), ['acquire b'], 'the one in flight is asked again when its reply comes');
 });
-
-test('when the subscription ends, cached grants are no longer handed out locally: they go back to the server', () => {
-  // Proves the client stops trusting grants its session may lose while it has no stream (session expiry).
-  const d = holding('u1', 7); // a: locked by u1
-  d.acquire('u1', 'b');
-  d.take();
-  d.granted(8, 'b');
-  d.release('u1', 'b'); // b: free (cached)
-  d.acquire('u2', 'a');
-  d.subscriptionEnded();
-  assert.equal(d.core.status('b'), 'releasing', 'a free grant is given back');
-  assert.equal(d.core.status('a'), 'locked', 'a held one stays with its user');
-  d.release('u1', 'a');
-  assert.deepEqual(d.takeEvents(), ['u1 got b@8'], 'no local handover of a to u2');
-  d.runDue();
-  assert.deepEqual(d.take(), ['release b', 'release a']);
-  d.releaseReply('a', { ok: false, error: new AppRejectedError('not-held', 'expired') });
-  assert.deepEqual(d.take(), ['acquire a'], 'u2 asks the server');
-});

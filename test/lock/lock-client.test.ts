@@ -8,11 +8,12 @@ import type { Random } from '../../src/env/random.js';
 import type { CallbackSubscriber, CallbackSubscription } from '../../src/apps/lock/callbacks.js';
 import type { CallbackSubscribe } from '../../src/rsm/callbacks-wire.js';
 import { lockApp } from '../../src/apps/lock/lock-app.js';
-import { LockClient, type LockRpc } from '../../src/apps/lock/lock-client.js';
-import { LockClientClosedError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
+import { LockClient, type LockLostEvent, type LockRpc } from '../../src/apps/lock/lock-client.js';
+import { LockClientClosedError, LockLostError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
 import { defaultLockClientOptions } from '../../src/options.js';
 import { AppError, type HandlerContext, type Json } from '../../src/rsm/app.js';
 import { Prng } from '../../tools/sim/prng.js';
+import { forever } from './lock-core-driver.js';
 
 // The LockClient shell (design §6) against a fake lock server: the real lock app's handlers and
 // callbacks run in memory, replies and callbacks travel with independent random delays (so
@@ -120,9 +121,12 @@ class FakeLockServer implements CallbackSubscriber {
     return result;
   }
 
-  subscribe({ owner }: CallbackSubscribe, onMessage: (m: Json) => void, onEnd: (reason: string) => void): CallbackSubscription {
+  subscribe({ owner }: CallbackSubscribe, onMessage: (m: Json) => void, onEnd: (reason: string) => void,
+    onConfirmed?: (validUntilMs: number) => void): CallbackSubscription {
     const sub = { onMessage, onEnd, open: true };
     this.#subs.set(owner, sub);
+    // This server never expires a session by itself (only a test's sabotage does): confirmed for good.
+    onConfirmed?.(forever);
     if (this.resendOnSubscribe) {
       for (const cb of lockApp.callbacks!(this.state)) if (cb.clientId === owner) this.#push(owner, cb.message);
     }
@@ -252,7 +256,12 @@ test('two lock clients contending for one lock get it alternately, never both at
 test('the contention check bites: a grant the server takes back behind its holder (session expiry) shows as two holders', async () => {
   // Proves the mutual-exclusion check is not vacuous: expiring A while its user holds x lets B in, and the check says so.
   // (This is also what fencing tokens are for: B's token is higher, so a fenced service would refuse A's late writes.)
-  const run = await contention(1, (server) => server.execute('expire', { owner: 'A' }, { clientId: 'synod:sessions@n1', internal: true }));
+  // The node ends x's lock-delay at once here: what this proves is the check, not the delay.
+  const node = { clientId: 'synod:sessions@n1', internal: true };
+  const run = await contention(1, (server) => {
+    server.execute('expire', { owner: 'A' }, node);
+    server.execute('endDelay', { lock: 'x' }, node);
+  });
   assert.ok(run.violations.some((v) => /^B\/u\d granted x \(token \d+\) while A\/u\d holds it$/.test(v)), run.violations.join('\n'));
   assert.ok(run.serverLog.some((l) => /^A release x → not-held$/.test(l)), 'A\'s release after the expiry is answered not-held');
   assert.equal(run.finished, 4, 'and the clients carry on: not-held is treated as released');
@@ -263,8 +272,9 @@ test('a revoke is acted on in a later task: the release never goes out inside th
   const clock = new FakeClock();
   let onMessage: ((m: Json) => void) | null = null;
   const subscriber: CallbackSubscriber = {
-    subscribe: (_owner, m) => {
+    subscribe: (_owner, m, _end, confirmed) => {
       onMessage = m;
+      confirmed?.(forever);
       return { close() {} };
     },
   };
@@ -277,7 +287,7 @@ test('a revoke is acted on in a later task: the release never goes out inside th
     },
   };
   const client = new LockClient({ owner: 'A', rsm: rpc, subscriptions: subscriber, clock });
-  assert.deepEqual(await client.acquire('x', 'u'), { token: 5 });
+  assert.equal((await client.acquire('x', 'u')).token, 5);
   await client.release('x', 'u');
   assert.deepEqual(sent, ['acquire']);
   onMessage!({ kind: 'revoke', lock: 'x', token: 5 });
@@ -336,7 +346,7 @@ test('release without a user releases for the local holder; misuse and closing r
   const client = new LockClient({ owner: 'A', rsm: () => rsm, subscriptions: server, clock });
   const p = client.acquire('x');
   await runUntil(clock, () => client.core.status('x') === 'locked', 10);
-  assert.deepEqual(await p, { token: 1 });
+  assert.equal((await p).token, 1);
   await assert.rejects(client.acquire('', 'u'), (e: unknown) => e instanceof Error && e.name === 'InvalidArgumentError');
   await assert.rejects(client.release('x', 'someone'), LockUsageError);
   await client.release('x');
@@ -374,4 +384,46 @@ test('the callback form answers on a later clock task, never inside the call, an
   client.submitAcquire('y', 'u3', (r) => heard.push(r.ok ? 'u3 got y' : `u3: ${r.error.name}`));
   clock.advance(1);
   assert.deepEqual(heard.slice(3), ['nobody: LockUsageError', 'u3: LockClientClosedError']);
+});
+
+test('a held grant whose session lapses is lost: its signal aborts with LockLostError, the client emits lost, check throws and release rejects', async () => {
+  // Proves the shell's side of a lost grant: every way a holder can learn it.
+  const clock = new FakeClock();
+  let confirm: ((untilMs: number) => void) | undefined;
+  const subscriber: CallbackSubscriber = {
+    subscribe: (_owner, _m, _end, confirmed) => {
+      confirm = confirmed;
+      return { close() {} };
+    },
+  };
+  const sent: string[] = [];
+  const rpc: LockRpc = {
+    clientId: 'client-A',
+    submit: (proc, _args, _options, done) => {
+      sent.push(proc);
+      clock.setTimer(1, () => done({ ok: true, value: proc === 'acquire' ? { granted: true, token: 4 } : { released: true } }));
+    },
+  };
+  const client = new LockClient({ owner: 'A', rsm: rpc, subscriptions: subscriber, clock });
+  const lost: LockLostError[] = [];
+  client.addEventListener('lost', (e) => lost.push((e as LockLostEvent).error));
+  const pending = client.acquire('x', 'u');
+  await runUntil(clock, () => false, 20);
+  assert.deepEqual(sent, ['acquire', 'release'], 'a grant got before the session is confirmed is given back');
+  confirm!(clock.now() + 100);
+  const grant = await settle(clock, pending);
+  assert.equal(grant.token, 4);
+  assert.equal(client.check('x', 'u'), 4);
+  assert.equal(grant.signal.aborted, false);
+  await runUntil(clock, () => grant.signal.aborted, 200);
+  assert.ok(grant.signal.reason instanceof LockLostError);
+  assert.deepEqual([grant.signal.reason.lock, grant.signal.reason.user, grant.signal.reason.token, grant.signal.reason.reason], ['x', 'u', 4, 'session']);
+  assert.deepEqual(lost, [grant.signal.reason], 'one lost event, with the same error');
+  assert.throws(() => client.check('x', 'u'), LockLostError);
+  assert.throws(() => client.check('x'), LockLostError, 'without a user, the lost grant\'s user');
+  await assert.rejects(client.release('x'), LockLostError);
+  assert.throws(() => client.check('x', 'u'), LockUsageError, 'released: nothing held');
+  await runUntil(clock, () => sent.length >= 4, 20);
+  assert.deepEqual(sent, ['acquire', 'release', 'acquire', 'release'], 'the lost grant is given back');
+  client.close();
 });

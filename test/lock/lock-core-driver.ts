@@ -16,8 +16,15 @@ export const owner = 'owner-1';
 
 export type Call = `${'acquire' | 'release'} ${string}`;
 
+/** A session bound far beyond any scripted test: the driver's default session never lapses. */
+export const forever = 1e12;
+
 export class Driver {
-  readonly core = new LockClientCore({ owner, logger: silentLogger });
+  /** The client's clock (ms), moved by the test. */
+  time = 0;
+  readonly core: LockClientCore;
+  /** The session timer's delay as last armed (null: never armed). */
+  sessionTimerMs: number | null = null;
   /** Server calls asked for, oldest first, as `proc lock`. */
   readonly calls: Call[] = [];
   /** Locks whose release is due (the background step not yet run). */
@@ -26,6 +33,34 @@ export class Driver {
   readonly timers = new Map<string, number>();
   /** Grants and failures upcalled to local users, in order. */
   readonly events: string[] = [];
+
+  /** With `confirmedUntil` (default `forever`), the session starts confirmed until then; null: unconfirmed. */
+  constructor(opts: { confirmedUntil?: number | null; cachePastSession?: boolean } = {}) {
+    this.core = new LockClientCore({
+      owner, logger: silentLogger, now: () => this.time,
+      onLost: (e) => this.events.push(`${e.user} lost ${e.lock}@${e.token} at ${e.lostAtMs}`),
+      mutations: { cachePastSession: opts.cachePastSession ?? false },
+    });
+    const until = opts.confirmedUntil === undefined ? forever : opts.confirmedUntil;
+    if (until !== null) this.confirm(until);
+  }
+
+  /** The subscription confirmed the session until `untilMs`. */
+  confirm(untilMs: number): void {
+    this.#run((out) => this.core.onConfirmed(untilMs, out));
+  }
+
+  /** The session timer fires (whenever the test says: timers may be late). */
+  fireSession(): void {
+    this.#run((out) => this.core.onSessionTimer(out));
+  }
+
+  /** Local user `user` checks its hold: its token, or the error's name. */
+  check(user: string, lock = 'a'): number | string {
+    let r: ReturnType<LockClientCore['check']> | undefined;
+    this.#run((out) => (r = this.core.check(user, lock, out)));
+    return r!.ok ? r!.token : r!.error.name;
+  }
 
   acquire(user: string, lock = 'a'): void {
     this.#run((out) => this.core.acquire(user, lock, (r: AcquireResult) => this.events.push(r.ok ? `${user} got ${lock}@${r.token}` : `${user} failed ${lock}: ${r.error.name}`), out));
@@ -104,14 +139,14 @@ export class Driver {
       else assert.equal(token, undefined);
       this.calls.push(`${c.proc} ${c.lock}` as Call);
     }
+    if (out.sessionTimerMs !== null) this.sessionTimerMs = out.sessionTimerMs;
     this.due.push(...out.releasesDue);
     for (const call of out.upcalls) call();
   }
 }
 
 /** A driver with `a` granted to `user` at `token` (one acquire, answered). */
-export function holding(user = 'u1', token = 7): Driver {
-  const d = new Driver();
+export function holding(user = 'u1', token = 7, d = new Driver()): Driver {
   d.acquire(user);
   assert.deepEqual(d.take(), ['acquire a']);
   d.granted(token);

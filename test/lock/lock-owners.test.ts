@@ -120,7 +120,9 @@ describe('lock owners belong to their client, between three real lock servers', 
     const stranger = lockClient('carol');
     await assert.rejects(withTimeout(stranger.lock.acquire('K', 'u'), stepTimeoutMs, 'a stranger asks'), refusedWith('owner-taken'));
     const again = lockClient('carol', carol.rsm.clientId);
-    assert.deepEqual(await withTimeout(again.lock.acquire('K', 'u'), stepTimeoutMs, 'carol again'), { token }, 'the same grant, under the same client id');
+    // Under the same client id it is granted: the same grant, or (if the reply came before the new
+    // client's session was first confirmed, so the client gave that grant back) a fresh one.
+    assert.ok((await withTimeout(again.lock.acquire('K', 'u'), stepTimeoutMs, 'carol again')).token >= token, 'granted under the same client id');
     await again.lock.release('K', 'u');
     await again.close({ giveBack: true });
     const checker = rsmClient();

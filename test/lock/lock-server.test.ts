@@ -165,11 +165,18 @@ describe('lock server callbacks between three real processes', () => {
     }
   });
 
-  test('a newer stream of the same owner replaces the older, which ends replaced', async () => {
+  test('a newer stream of the same owner replaces the older, which ends replaced; keepalives cross gRPC on both', async () => {
     const first = await subscribe('dup');
-    await subscribe('dup');
+    // --session-timeout-ms 1500 alone: keepalives every 300 ms (a fifth of it), one at accept.
+    await eventually(async () => (first.keepalives.length >= 3 ? true : undefined), 5000, 'three keepalives on the first stream');
+    const k = first.keepalives;
+    assert.equal(k[0]!.sinceAcceptMs < 300, true, `the first right after accepting (${k[0]!.sinceAcceptMs} ms)`);
+    for (const x of k) assert.deepEqual([x.sessionTimeoutMs, x.maxDriftPpm], [sessionTimeoutMs, 10_000]);
+    assert.ok(k[2]!.sinceAcceptMs > k[1]!.sinceAcceptMs && k[1]!.sinceAcceptMs > k[0]!.sinceAcceptMs, 'the time since accepting grows');
+    const second = await subscribe('dup');
     const end = await first.ended;
     assert.equal(end.kind, 'replaced');
+    await eventually(async () => (second.keepalives.length >= 1 ? true : undefined), 5000, 'a keepalive on the newer stream');
   });
 
   test('a holder that never subscribes is expired after the session timeout, and its waiter gets retry', async () => {

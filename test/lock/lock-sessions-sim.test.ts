@@ -13,7 +13,7 @@ import { type LockState, lockApp } from '../../src/apps/lock/lock-app.js';
 import { lockSessions } from '../../src/apps/lock/lock-sessions.js';
 import { sessionClientId } from '../../src/node/sessions.js';
 import type { Json } from '../../src/rsm/app.js';
-import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
+import { type KeepAlive, callbacksCodec } from '../../src/rsm/callbacks-wire.js';
 import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
 import type { Replica } from '../../src/rsm/replica.js';
 import { SimCluster } from '../../tools/sim/cluster.js';
@@ -21,10 +21,13 @@ import { SimCluster } from '../../tools/sim/cluster.js';
 const ids = ['n1', 'n2', 'n3'];
 const sessionTimeoutMs = 1000;
 const checkIntervalMs = 100;
+const keepaliveIntervalMs = 200;
+const lockDelayMs = 500;
 
 /** One owner's callback stream, opened from a machine of its own. */
 interface Stream {
   readonly received: Array<{ at: number; message: Json }>;
+  readonly keepalives: Array<{ at: number; keepalive: KeepAlive }>;
   accepted: boolean;
   end: StreamEnd | null;
   readonly stream: ClientStream;
@@ -40,7 +43,7 @@ class Scenario {
       seed,
       ids,
       app: lockApp,
-      callbacks: { sessions: lockSessions, options: { sessionTimeoutMs, checkIntervalMs } },
+      callbacks: { sessions: lockSessions, options: { sessionTimeoutMs, checkIntervalMs, keepaliveIntervalMs, lockDelayMs } },
       replicaObserver: (node) => ({ executed: (_vs, request) => this.executed.push({ node, request }) }),
     });
   }
@@ -74,10 +77,14 @@ class Scenario {
   open(owner: string, clientId: string, server: NodeId): Stream {
     const machine = this.cluster.sim.addNode(`s${++this.#machines}`, () => ({}));
     machine.start();
-    const s: { -readonly [K in keyof Stream]: Stream[K] } = { received: [], accepted: false, end: null, stream: { close() {} } };
+    const s: { -readonly [K in keyof Stream]: Stream[K] } = { received: [], keepalives: [], accepted: false, end: null, stream: { close() {} } };
     s.stream = machine.clientTransport.openStream(callbacksCodec, server, { owner, clientId }, {
       accepted: () => void (s.accepted = true),
-      message: (m) => void (m.kind === 'callback' && s.received.push({ at: this.cluster.sim.now, message: m.message })),
+      message: (m) => {
+        const at = this.cluster.sim.now;
+        if (m.kind === 'callback') s.received.push({ at, message: m.message });
+        else s.keepalives.push({ at, keepalive: { sinceAcceptMs: m.sinceAcceptMs, leaseRemainingMs: m.leaseRemainingMs, sessionTimeoutMs: m.sessionTimeoutMs, maxDriftPpm: m.maxDriftPpm } });
+      },
       ended: (end) => void (s.end = end),
     });
     assert.ok(this.cluster.runUntil(() => s.accepted || s.end !== null, 1000), `${owner}'s stream answered`);
@@ -148,7 +155,7 @@ test('a new primary starts every owner\'s session clock when it starts serving, 
   assert.ok(s.cluster.runUntil(() => s.serving(live), 10_000), 'the survivors serve');
   const served = s.cluster.sim.now;
   const primary = s.primary()!;
-  assert.ok(s.cluster.runUntil(() => s.replica(primary)!.state!.locks.get('L') === undefined, 3 * sessionTimeoutMs), 'x expired');
+  assert.ok(s.cluster.runUntil(() => !s.replica(primary)!.state!.owners.has('x'), 3 * sessionTimeoutMs), 'x expired');
   const after = s.cluster.sim.now - served;
   assert.ok(after >= sessionTimeoutMs - checkIntervalMs, `expired ${after} ms after the new primary served: its clock started then`);
   assert.ok(after <= sessionTimeoutMs + 3 * checkIntervalMs + 200, `expired ${after} ms after the new primary served`);
@@ -208,5 +215,66 @@ test('a stream is served only to the client its owner is bound to: another clien
   assert.equal(early.end?.kind, 'owner-taken');
   assert.equal(own.end, null);
   assert.equal(s.open('q', 'thief', primary).end?.kind, 'owner-taken', 'and it cannot come back');
+  assert.deepEqual(s.cluster.sim.failures, []);
+});
+
+test('a subscribed stream gets a keepalive at once and then every keepaliveIntervalMs, carrying the node\'s session timeout and drift bound', () => {
+  const s = new Scenario(503);
+  s.cluster.start();
+  assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
+  const x = s.subscribe('x', 'cx', s.primary()!);
+  const acceptedBy = s.cluster.sim.now;
+  s.cluster.runFor(10 * keepaliveIntervalMs);
+  const k = x.keepalives;
+  assert.ok(k.length >= 10 && k.length <= 11, `${k.length} keepalives in ${10 * keepaliveIntervalMs} ms`);
+  assert.equal(k[0]!.keepalive.sinceAcceptMs, 0, 'the first right after accepting');
+  assert.ok(k[0]!.at - acceptedBy < keepaliveIntervalMs, `and it arrives with the acceptance (${k[0]!.at - acceptedBy} ms later)`);
+  for (let i = 1; i < k.length; i++) {
+    const gap = k[i]!.keepalive.sinceAcceptMs - k[i - 1]!.keepalive.sinceAcceptMs;
+    assert.ok(gap > 0 && gap <= keepaliveIntervalMs, `keepalive ${i} came ${gap} ms after the one before`);
+  }
+  for (const { keepalive } of k) {
+    assert.equal(keepalive.sessionTimeoutMs, sessionTimeoutMs);
+    assert.equal(keepalive.maxDriftPpm, 10_000);
+    assert.ok(keepalive.leaseRemainingMs > 0, 'sent under a held lease');
+  }
+  assert.equal(x.end, null);
+  assert.deepEqual(s.cluster.sim.failures, []);
+});
+
+/** Whether lock `lock` is delayed on `id` (an expiry freed it and its lock-delay has not ended). */
+const delayedOn = (s: Scenario, id: NodeId, lock: string): boolean => s.replica(id)?.state?.locks.get(lock)?.delayed === true;
+
+test('a lock freed by an expiry is not granted for lockDelayMs, across a failover too (the new primary re-arms the delay from its serving time)', () => {
+  const s = new Scenario(504);
+  s.cluster.start();
+  assert.ok(s.cluster.runUntil(() => s.serving(ids), 10_000), 'three nodes serving');
+  const cx = s.cluster.addClient('cx');
+  const cy = s.cluster.addClient('cy');
+  const first = s.primary()!;
+  s.subscribe('y', 'cy', first);
+  assert.deepEqual(s.call(cx, 'acquire', { lock: 'L', owner: 'x' }), { granted: true, token: 1 }); // x never subscribes
+  assert.ok(s.cluster.runUntil(() => delayedOn(s, first, 'L'), 3 * sessionTimeoutMs), 'x expired; L delayed');
+  const expiredAt = s.cluster.sim.now;
+  assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: false }, 'delayed: y queues');
+  assert.ok(s.cluster.runUntil(() => !delayedOn(s, first, 'L'), 3 * lockDelayMs), 'the delay ends');
+  const endedMs = s.cluster.sim.now - expiredAt;
+  assert.ok(endedMs >= lockDelayMs - checkIntervalMs && endedMs <= lockDelayMs + 3 * checkIntervalMs, `delay ended ${endedMs} ms after the expiry`);
+  assert.deepEqual(s.call(cy, 'acquire', { lock: 'L', owner: 'y' }), { granted: true, token: 2 });
+
+  // Again, and the primary dies during the delay: the survivors' primary holds it delayed a whole lockDelayMs from its serving time.
+  assert.deepEqual(s.call(cx, 'acquire', { lock: 'M', owner: 'x' }), { granted: true, token: 3 });
+  assert.ok(s.cluster.runUntil(() => delayedOn(s, first, 'M'), 3 * sessionTimeoutMs), 'x expired again; M delayed');
+  s.cluster.crash(first);
+  const live = ids.filter((id) => id !== first);
+  assert.ok(s.cluster.runUntil(() => s.serving(live), 10_000), 'the survivors serve');
+  const served = s.cluster.sim.now;
+  const second = s.primary()!;
+  assert.ok(delayedOn(s, second, 'M'), 'still delayed on the new primary');
+  assert.ok(s.cluster.runUntil(() => !delayedOn(s, second, 'M'), 3 * lockDelayMs), 'the new primary ends the delay');
+  const afterServing = s.cluster.sim.now - served;
+  assert.ok(afterServing >= lockDelayMs - checkIntervalMs, `ended ${afterServing} ms after the new primary served: re-armed from then`);
+  const ends = s.executed.filter((e) => e.request.proc === 'endDelay' && e.node === second);
+  assert.deepEqual(ends.map((e) => e.request.args), [{ lock: 'L' }, { lock: 'M' }]);
   assert.deepEqual(s.cluster.sim.failures, []);
 });

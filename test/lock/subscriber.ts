@@ -4,13 +4,15 @@
 import { silentLogger } from '../../src/env/logger.js';
 import { type ClientStream, type StreamEnd, describeStreamEnd } from '../../src/env/streams.js';
 import type { Json } from '../../src/rsm/app.js';
-import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
+import { type KeepAlive, callbacksCodec } from '../../src/rsm/callbacks-wire.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 
 export class TestSubscriber {
   readonly messages: Json[] = [];
   /** When each message arrived (Date.now()). */
   readonly arrivals: number[] = [];
+  /** Every keepalive received, with when it arrived (Date.now()). */
+  readonly keepalives: Array<KeepAlive & { readonly at: number }> = [];
   /** Resolves with the end; never if the test closes the stream first. */
   readonly ended: Promise<StreamEnd>;
   endedWith: StreamEnd | null = null;
@@ -35,7 +37,11 @@ export class TestSubscriber {
     this.#stream = this.#transport.openStream(callbacksCodec, server, { owner, clientId }, {
       accepted: () => accepted(),
       message: (m) => {
-        if (m.kind !== 'callback') return;
+        if (m.kind === 'keepalive') {
+          const { kind: _, ...keepalive } = m;
+          this.keepalives.push({ ...keepalive, at: Date.now() });
+          return;
+        }
         this.messages.push(m.message);
         this.arrivals.push(Date.now());
         this.#wake();

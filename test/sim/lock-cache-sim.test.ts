@@ -5,7 +5,7 @@
 // that hands out a lock it is giving back is caught by that fencing check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { firstCaught } from './support.js';
+import { LeaseFaultTally, firstCaught } from './support.js';
 import { runLockCacheSimulation } from '../../tools/sim/lock-cache-run.js';
 import { type RunResult, formatResult } from '../../tools/sim/run-result.js';
 
@@ -17,11 +17,13 @@ const seeds = process.env['SEED'] !== undefined
 
 test('randomized runs of caching lock clients under every fault keep fencing safe and linearize in the lock model', () => {
   const failed: RunResult[] = [];
+  const leaseFaults = new LeaseFaultTally();
   const keys = ['cycles', 'localGrants', 'serverGrants', 'streamsOpened', 'streamsAccepted', 'callbacks', 'clientCuts', 'operations', 'lincheckUnknown'] as const;
   const total = Object.fromEntries(keys.map((k) => [k, 0])) as Record<(typeof keys)[number], number>;
   for (const seed of seeds) {
     const r = runLockCacheSimulation({ seed });
     if (!r.ok) failed.push(r);
+    leaseFaults.add(r);
     for (const k of keys) total[k] += r.stats[k] ?? 0;
   }
   const report = failed.map((r) => `${formatResult(r)}\n  ${r.failures.join('\n  ')}\n  replay: npm run sim -- --layer lock-cache --seed ${r.seed}`);
@@ -29,6 +31,8 @@ test('randomized runs of caching lock clients under every fault keep fencing saf
   console.log(`${seeds.length} runs: ${total.cycles} local lock cycles, ${total.localGrants} local grants of which ${total.serverGrants} from the server, ` +
     `${total.callbacks} callbacks over ${total.streamsAccepted} accepted streams (${total.streamsOpened} opened), ` +
     `${total.clientCuts} clients cut off, ${total.operations} server calls checked; every run served again after its faults`);
+  console.log(leaseFaults.describe());
+  leaseFaults.check();
   assert.ok(total.cycles / seeds.length > 10, 'local users complete lock cycles');
   assert.ok(total.localGrants > total.serverGrants, 'some grants come from the cache, without a server call');
   assert.ok(total.callbacks > 0, 'revokes and retries reach the clients over their streams');

@@ -4,7 +4,7 @@
 // history checker alone, and a service that lets a client name another's owner by the owners check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { firstCaught } from './support.js';
+import { LeaseFaultTally, firstCaught } from './support.js';
 import { runLockSimulation } from '../../tools/sim/lock-run.js';
 import { type RunResult, formatResult } from '../../tools/sim/run-result.js';
 
@@ -16,10 +16,12 @@ const seeds = process.env['SEED'] !== undefined
 
 test('randomized lock-service runs with contending clients and every fault linearize in the lock model', () => {
   const failed: RunResult[] = [];
+  const leaseFaults = new LeaseFaultTally();
   const total = { granted: 0, queued: 0, cycles: 0, unknown: 0, operations: 0, lincheckUnknown: 0, thefts: 0, theftsRefused: 0 };
   for (const seed of seeds) {
     const r = runLockSimulation({ seed });
     if (!r.ok) failed.push(r);
+    leaseFaults.add(r);
     for (const k of ['granted', 'queued', 'cycles', 'unknown', 'operations', 'lincheckUnknown', 'thefts', 'theftsRefused'] as const) total[k] += r.stats[k] ?? 0;
   }
   const report = failed.map((r) => `${formatResult(r)}\n  ${r.failures.join('\n  ')}\n  replay: npm run sim -- --layer lock --seed ${r.seed}`);
@@ -27,6 +29,8 @@ test('randomized lock-service runs with contending clients and every fault linea
   console.log(`${seeds.length} runs, ${total.granted} grants, ${total.cycles} lock cycles, ${total.queued} queued acquires, ` +
     `${total.unknown} calls with unknown outcome, ${total.operations} operations checked, ${total.theftsRefused} of ${total.thefts} theft attempts refused ` +
     '(the rest: outcome unknown); every run served again after its faults (a refusal fails it)');
+  console.log(leaseFaults.describe());
+  leaseFaults.check();
   assert.ok(total.granted / seeds.length > 10, 'the runs do real work');
   assert.ok(total.cycles / seeds.length > 10, 'clients release what they were granted');
   if (seeds.length >= 20) {

@@ -3,7 +3,7 @@
 // test-only RSM mutation is caught by the checker meant to catch it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { firstCaught } from './support.js';
+import { LeaseFaultTally, firstCaught } from './support.js';
 import { runRsmSimulation } from '../../tools/sim/rsm-run.js';
 import { type RunResult, formatResult } from '../../tools/sim/run-result.js';
 
@@ -24,6 +24,7 @@ const maxRefusedShare = 0.01;
 
 test('randomized RSM runs with concurrent clients and every fault pass every checker', () => {
   const failed: RunResult[] = [];
+  const leaseFaults = new LeaseFaultTally();
   let powerCuts = 0;
   let refused = 0;
   let acked = 0;
@@ -32,6 +33,7 @@ test('randomized RSM runs with concurrent clients and every fault pass every che
   for (const seed of seeds) {
     const r = runRsmSimulation({ seed });
     if (!r.ok) failed.push(r);
+    leaseFaults.add(r);
     checked += r.stats['operations'] ?? 0;
     lincheckUnknown += r.stats['lincheckUnknown'] ?? 0;
     powerCuts += r.stats['powerCuts'] ?? 0;
@@ -42,6 +44,8 @@ test('randomized RSM runs with concurrent clients and every fault pass every che
   assert.deepEqual(report, [], `failing seeds:\n${report.join('\n')}`);
   console.log(`${seeds.length} runs, ${acked} acknowledged calls, ${checked} operations checked for linearizability, ` +
     `${powerCuts} power cuts (every node crashed at once), ${refused} ended refusing`);
+  console.log(leaseFaults.describe());
+  leaseFaults.check();
   assert.ok(acked / seeds.length > 50, 'the runs do real work');
   assert.ok(checked > acked, 'every run checks its client history (appends and reads)');
   assert.equal(lincheckUnknown, 0, 'the linearizability check of a run never runs out of time');

@@ -27,6 +27,7 @@ import { WireSchema } from './schema.js';
 import { serviceTarget, serviceTargets } from './services.js';
 import { simForgePhase } from './sim-forge.js';
 import type { SimDisk } from '../sim/disk.js';
+import { inVirtualTime } from '../sim/drifting-clock.js';
 
 export interface SimBatchOptions {
   readonly seed: number;
@@ -104,7 +105,7 @@ export function runSimBatch(opts: SimBatchOptions): BatchResult {
   const sched = { after: (ms: number, fn: () => void) => sim.schedule(ms, fn) };
   const loops: GoodLoop[] = [1, 2].map((k) => {
     const client = cluster.addClient(`wellbehaved${goodMark}${k}`);
-    client.observe(recorder);
+    client.observe(inVirtualTime(sim, recorder));
     return app.workload.start(client, sched, sim.rng, simBatchBounds.clientDeadlineMs);
   });
   cluster.runFor(simBatchBounds.warmUpMs);

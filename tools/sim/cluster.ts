@@ -35,6 +35,8 @@ export interface SimClusterOptions<S = unknown> {
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
   readonly mutations?: PaxosMutations & ShellMutations & ConfigMutations & RsmMutations & SimMutations;
+  /** ρₛ of every machine's clock (`SimulationOptions.clockDrift`); default 0. */
+  readonly clockDrift?: number;
 }
 
 /** What a simulated node runs: the node stack and its breakpoints. */
@@ -76,6 +78,7 @@ export class SimCluster<S = unknown> {
       keepTrace: opts.keepTrace,
       traceLogs: opts.traceLogs,
       transport: opts.transport,
+      clockDrift: opts.clockDrift,
     });
     this.ids = opts.ids ?? ['n1', 'n2', 'n3'];
     this.first = this.ids[0]!;
@@ -92,7 +95,10 @@ export class SimCluster<S = unknown> {
           rsm: opts.rsm,
           replicaObserver: opts.replicaObserver?.(id),
           callbacks: opts.callbacks,
-          wallClockMs: () => world.clock.now(),
+          // Wall time is virtual time on every machine: wall clocks roughly agree and run on
+          // across restarts (the client table's first stamp, the numbering of a new life's
+          // requests rely on that); the monotonic clock (`world.clock`) is each machine's own.
+          wallClockMs: () => this.sim.now,
           first: this.first,
           member,
           incarnation: `${id}.${node.incarnation}`,
@@ -144,7 +150,7 @@ export class SimCluster<S = unknown> {
         members: opts.members ?? this.ids,
         transport: self.clientTransport,
         clock: world.clock,
-        wallClockMs: () => world.clock.now(),
+        wallClockMs: () => this.sim.now, // as the nodes': wall time runs on across lives
         random: world.random,
         logger: world.logger,
         options: opts.options,
@@ -211,6 +217,16 @@ export class SimCluster<S = unknown> {
   armBreakpoint(id: NodeId, n: 1 | 2 | 3 | 4): this {
     this.node(id).process?.breakpoints.arm(n);
     return this;
+  }
+
+  /**
+   * `id`'s live process (its incarnation) and that process's clock reading now, or null while it
+   * is down: for checkers that compare a process's beliefs with its own clock (never another's).
+   */
+  clockReading(id: NodeId): { readonly incarnation: number; readonly nowMs: number } | null {
+    const node = this.node(id);
+    const clock = node.world?.clock;
+    return node.status === 'down' || clock === undefined ? null : { incarnation: node.incarnation, nowMs: clock.now() };
   }
 
   /** What `id` believes now, or null if it is down. */

@@ -246,17 +246,35 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
   }
 
   #partition(): void {
-    // A restriction (`restrict`) holds back partitions too while it spares any node: a cut makes members look dead.
-    if (this.#restrictions.some((r) => !this.#nodes().every(r))) return;
+    if (!this.#partitionsAllowed()) return;
     const ids = this.#sim.rng.shuffle(this.#nodes().map((n) => n.id));
     const cut = this.#sim.rng.between(1, Math.max(1, ids.length - 1));
     const [a, b] = [ids.slice(0, cut), ids.slice(cut)];
-    const essential = this.#essential;
-    if (essential !== null) {
-      const major = a.length > b.length ? a : b;
-      if (!this.#nodes().some((n) => major.includes(n.id) && n.status !== 'down' && essential(n))) return;
-    }
+    if (!this.mayPartition(a, b)) return;
     this.#split(a, b);
+  }
+
+  /**
+   * Whether a cut between `a` and `b` may be made now (for fault kinds of a run's own, as for
+   * partitions): no restriction spares a node, and the larger side keeps a live node that
+   * `protect` marks essential.
+   */
+  mayPartition(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+    if (!this.#partitionsAllowed()) return false;
+    const essential = this.#essential;
+    if (essential === null) return true;
+    const major = a.length > b.length ? a : b;
+    return this.#nodes().some((n) => major.includes(n.id) && n.status !== 'down' && essential(n));
+  }
+
+  /** How long a cut lasts: drawn from the plan's `partitionMs`. */
+  drawPartitionMs(): number {
+    return this.#within(this.#plan.partitionMs);
+  }
+
+  /** A restriction (`restrict`) holds back partitions too while it spares any node: a cut makes members look dead. */
+  #partitionsAllowed(): boolean {
+    return !this.#restrictions.some((r) => !this.#nodes().every(r));
   }
 
   #isolate(): void {

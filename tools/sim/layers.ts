@@ -20,13 +20,15 @@ export interface RunOptions {
    * named after the seed; its path is added to the run's failures). Default: no picture.
    */
   readonly pictureDir?: string;
+  /** rsm, lock, lock-cache: every clock drifts up to K·ρ (`StackRunOptions.clockDriftX`); default drawn per run. */
+  readonly clockDriftX?: number;
 }
 
 type Runner = (opts: RunOptions) => RunResult;
 
 /** The RSM's test-only mutations (rsm and lock runs: the same stack under another app). */
 const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'no-expired-refusal', 'strict-completeness', 'send-before-durable',
-  'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id', 'stamp-not-durable'];
+  'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id', 'stamp-not-durable', 'serve-without-lease', 'new-primary-without-waiting'];
 
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
@@ -34,7 +36,7 @@ export const mutationNames: Record<string, readonly string[]> = {
   config: ['skip-promise-persist', 'send-before-durable', 'joiner-first', 'skip-view-rule', 'wipe-keeps-member-id'],
   rsm: rsmMutationNames,
   lock: [...rsmMutationNames, 'skip-owner-check'],
-  'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing'],
+  'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing', 'cache-past-session'],
 };
 
 function paxosMutations(names: readonly string[] | undefined) {
@@ -74,7 +76,10 @@ export const layerRunners: Record<string, Runner> = {
   })),
   'lock-cache': (o) => runStack('lock-cache', o, lockModel, (opts) => runLockCacheSimulation({
     ...opts,
-    lockClientMutations: { handOutWhileReleasing: o.mutations?.includes('hand-out-while-releasing') === true },
+    lockClientMutations: {
+      handOutWhileReleasing: o.mutations?.includes('hand-out-while-releasing') === true,
+      cachePastSession: o.mutations?.includes('cache-past-session') === true,
+    },
   })),
 };
 
@@ -95,6 +100,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
     }),
     keepTrace: o.keepTrace,
     traceLogs: o.traceLogs,
+    ...(o.clockDriftX === undefined ? {} : { clockDriftX: o.clockDriftX }),
     mutations: {
       ...paxosMutations(o.mutations),
       replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,
@@ -106,6 +112,8 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       snapshotWithoutFsync: o.mutations?.includes('snapshot-without-fsync') === true,
       wipeKeepsMemberId: o.mutations?.includes('wipe-keeps-member-id') === true,
       stampNotDurable: o.mutations?.includes('stamp-not-durable') === true,
+      serveWithoutLease: o.mutations?.includes('serve-without-lease') === true,
+      newPrimaryWithoutWaiting: o.mutations?.includes('new-primary-without-waiting') === true,
     },
   });
   return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };

@@ -4,7 +4,7 @@ import { lockLimits, type LockState, lockApp } from '../../src/apps/lock/lock-ap
 import { StreamCallbackSubscriber } from '../../src/apps/lock/callback-subscriber.js';
 import { LockClient, type LockRpc } from '../../src/apps/lock/lock-client.js';
 import type { LockClientMutations } from '../../src/apps/lock/lock-client-core.js';
-import { LockClientClosedError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
+import { LockClientClosedError, LockLostError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
 import { lockSessions } from '../../src/apps/lock/lock-sessions.js';
 import { lockCalls } from '../lincheck/mappings.js';
 import { type LockInput, type LockModelState, type LockOutput, lockModel, lockTokenConflict } from '../lincheck/models.js';
@@ -106,7 +106,7 @@ function lockCacheWorkload(mutations: LockClientMutations | undefined): Workload
     checkFinal(states, snapshots, run) {
       run.rsm.checkEqualState(snapshots, new Map([...states].map(([id, s]) => [id, `${s.locks.size} locks, last token ${s.lastToken}`])));
     },
-    stats: () => ({ locks: locks.length, ...counts, localGrants: holds?.grants ?? 0, overlaps: holds?.overlaps ?? 0, holdViolations: holds?.violations ?? 0 }),
+    stats: () => ({ locks: locks.length, ...counts, localGrants: holds?.grants ?? 0, overlaps: holds?.overlaps ?? 0, holdViolations: holds?.violations ?? 0, lostHolds: holds?.lost ?? 0 }),
   };
 }
 
@@ -190,10 +190,16 @@ class LocalUser {
     this.client.submitAcquire(lock, this.name, (r) => {
       if (!r.ok) return this.#failed('acquire', lock, r.error);
       this.holds.granted(lock, owner, this.name, r.token);
+      // The hold ends when the lock client says the grant is lost (the user stops using it then).
+      let lost = false;
+      r.signal.addEventListener('abort', () => {
+        lost = true;
+        this.holds.lostHold(lock, owner, this.name);
+      });
       this.#after(sim.rng.uniform(...lockCacheRunBounds.holdMs), () => {
-        this.holds.released(lock, owner, this.name);
+        if (!lost) this.holds.released(lock, owner, this.name);
         this.client.submitRelease(lock, this.name, (rr) => {
-          if (!rr.ok) return this.#failed('release', lock, rr.error);
+          if (!rr.ok && !(rr.error instanceof LockLostError && lost)) return this.#failed('release', lock, rr.error);
           this.counts.cycles++;
           this.run.progressed(owner, startedMs);
           this.#after(sim.rng.uniform(...lockCacheRunBounds.pauseMs), () => this.#cycle());

@@ -1,6 +1,6 @@
 /**
- * What a simulated node's process sees of the world (`NodeWorld`): a clock on the simulation's
- * virtual time, a transport over the simulated network (one-way channels, request/answer
+ * What a simulated node's process sees of the world (`NodeWorld`): a clock of its own (offset and
+ * drifting rate: drifting-clock.ts), a transport over the simulated network (one-way channels, request/answer
  * services, client connections, server streams: sim-streams.ts), durable logs on the node's
  * simulated disk, an executor and `halt`. Channel envelopes carry the cluster id the node's disk
  * holds (`SimDisk.identity`), judged on arrival by `SimNode.receive` as production's are; calls and
@@ -9,7 +9,7 @@
  * (start, crash, pause): this is the wiring one incarnation gets, and every callback it hands out
  * goes through that incarnation's guard, so nothing of a dead process ever runs.
  */
-import type { Clock, TimerHandle } from '../../src/env/clock.js';
+import type { Clock } from '../../src/env/clock.js';
 import { Executor } from '../../src/env/executor.js';
 import type { ClientStream, ServerStream, StreamCodec, StreamHandlers } from '../../src/env/streams.js';
 import { type AnswerChannel, type CallFailure, type Channel, type ClientTransport, ReturnAddress, type ServiceCodec, type Transport, type WireCodec } from '../../src/env/transport.js';
@@ -53,16 +53,15 @@ function answersOf(service: string): string {
 /** The world of one incarnation, and its transport (which is also the node's client transport). */
 export function makeNodeWorld(deps: NodeWorldDeps): { world: NodeWorld; transport: Transport & ClientTransport } {
   const { sim, id, guard, register } = deps;
-  const clock: Clock = {
-    now: () => sim.now,
-    setTimer(delayMs: number, fire: () => void): TimerHandle {
-      let cancelled = false;
-      sim.schedule(delayMs, guard(() => {
-        if (!cancelled) fire();
-      }));
-      return { cancel: () => void (cancelled = true) };
+  // The incarnation's own clock: its offset and rate are its own (drifting-clock.ts), so nothing
+  // may compare its readings with another machine's or with virtual time. Its timers run under
+  // this incarnation's guard.
+  const clock: Clock = sim.clocks.clockFor({
+    get now() {
+      return sim.now;
     },
-  };
+    schedule: (delayMs, fn) => sim.schedule(delayMs, guard(fn)),
+  });
   const transport: Transport & ClientTransport = {
     self: id,
     // Channels carry the sender's cluster id, as production's envelopes do; until the node has

@@ -3,13 +3,17 @@ import { type TestState, testApp } from '../../src/apps/test-app.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
 import { ClientExpiredError, DeadlineExceededError } from '../../src/client/errors.js';
 import { formatViewstamp } from '../../src/rsm/viewstamp.js';
+import { defaultRsmOptions } from '../../src/options/rsm.js';
 import { checkLinearizable } from '../lincheck/check.js';
 import { appendCalls } from '../lincheck/mappings.js';
 import { type AppendInput, type AppendOutput, appendModel } from '../lincheck/models.js';
 import { HistoryRecorder } from '../lincheck/recorder.js';
+import { LeaseChecker } from './checkers/lease-checker.js';
 import { RsmChecker } from './checkers/rsm-checker.js';
 import { SimCluster, sameList } from './cluster.js';
+import { addCutPrimaryFault } from './cut-primary-fault.js';
 import { drawDisk, slowDiskProfile } from './disk.js';
+import { drawClockDrift, inVirtualTime } from './drifting-clock.js';
 import { FaultInjector, type FaultPlan } from './faults.js';
 import { drawNetwork } from './network.js';
 import { Prng } from './prng.js';
@@ -125,8 +129,11 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   const snapshotEveryRequests = shape.chance(0.4) ? shape.between(3, 40) : undefined;
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   let checker: RsmChecker | null = null;
+  let leases: LeaseChecker | null = null;
+  const clockDrift = drawClockDrift(seed, defaultRsmOptions.maxClockDriftPpm, opts.clockDriftX);
   const cluster = new SimCluster<S>({
     seed,
+    clockDrift,
     ids,
     network,
     disk,
@@ -140,6 +147,9 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     replicaObserver: (id) => ({
       executed: (vs, r, o) => checker?.executed(id, vs, r, o),
       restored: (last) => checker?.restored(id, last),
+      serving: (vid) => leases?.serving(id, vid),
+      leaseChanged: (vid, untilMs) => leases?.leaseChanged(id, vid, untilMs),
+      queryAnswered: (vid, request) => leases?.queryAnswered(id, vid, request),
     }),
     keepTrace: opts.keepTrace,
     traceLogs: opts.traceLogs,
@@ -147,6 +157,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   });
   const { sim } = cluster;
   checker = new RsmChecker(sim);
+  leases = new LeaseChecker(sim, { reading: (id) => cluster.clockReading(id) });
   const rsm = checker;
   const rng = sim.rng;
   cluster.start();
@@ -170,7 +181,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   workload.setUp?.(run);
   for (let k = 1; k <= clientCount; k++) {
     const client = cluster.addClient(`c${k}`, { options: table.client });
-    client.observe(recorder);
+    client.observe(inVirtualTime(sim, recorder));
     clients.push(client);
     const machine = cluster.clientNode(client.clientId);
     workload.startClient(client, run, { world: machine.world!, transport: machine.clientTransport });
@@ -193,7 +204,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   // are chaos runs, where every holder may die at any time (and power cuts take every node in
   // any run): the durable states must bring the cluster back all the same.
   const chaos = rng.chance(rsmChaosShare) && faulty;
-  sim.log(`${workload.name} run seed=${seed} nodes=${count} clients=${clientCount} chaos=${chaos} ${JSON.stringify(network)} disk=${JSON.stringify(disk)} table=${JSON.stringify(table.rsm)}`);
+  sim.log(`${workload.name} run seed=${seed} nodes=${count} clients=${clientCount} chaos=${chaos} drift=${driftPpm(clockDrift)}ppm ${JSON.stringify(network)} disk=${JSON.stringify(disk)} table=${JSON.stringify(table.rsm)}`);
   if (!chaos) {
     const complete = (n: (typeof cluster.nodes)[number]): boolean => n.status !== 'down' && n.process?.stack.rsm?.core.stateComplete === true;
     faults.protect((victim) => cluster.nodes.some((n) => n !== victim && n.status === 'up' && complete(n)), complete);
@@ -225,6 +236,8 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       });
     }
   });
+  // The issue's scenario: the primary cut from its peers only (clients still reach it), also one-way.
+  const primaryCuts = addCutPrimaryFault(faults, cluster, plan.weights.partition);
   workload.addFaults?.(faults, run);
   // A lost disk takes its replica's state with it: only while another live replica holds a
   // complete state (in chaos runs too), so that what was acknowledged survives on some disk.
@@ -314,6 +327,8 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     stats: {
       nodes: count,
       clients: clientCount,
+      driftPpm: driftPpm(clockDrift),
+      leaseBeliefs: leases.beliefsRecorded,
       ...workload.stats(run),
       operations: history.length,
       lincheckUnknown: verdict.verdict === 'unknown' ? 1 : 0,
@@ -322,6 +337,8 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       faults: faults.injected,
       breakpoints: breakpointsArmed,
       powerCuts,
+      primaryCuts: primaryCuts.both + primaryCuts.fromPrimary + primaryCuts.toPrimary,
+      primaryCutsOneWay: primaryCuts.fromPrimary + primaryCuts.toPrimary,
       wipes: wipes.wiped,
       refused: refused ? 1 : 0,
       chaos: chaos ? 1 : 0,
@@ -330,4 +347,9 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     },
     ...(sim.trace.lines === null ? {} : { trace: sim.trace.lines }),
   };
+}
+
+/** ρₛ in parts per million, rounded, for the run's line. */
+function driftPpm(drift: number): number {
+  return Math.round(drift * 1e6);
 }

@@ -8,6 +8,7 @@ import type { NodeId } from '../../src/env/types.js';
 import type { TransportOptions } from '../../src/options.js';
 import { EventQueue } from './event-queue.js';
 import { type DiskProfile, defaultDiskProfile } from './disk.js';
+import { SimClocks } from './drifting-clock.js';
 import { type NetworkProfile, SimNetwork, calmNetwork } from './network.js';
 import { Prng } from './prng.js';
 import { SimStreams } from './sim-streams.js';
@@ -34,6 +35,11 @@ export interface SimulationOptions {
   readonly disk?: DiskProfile;
   /** The stream bounds and keepalive of every node's transport (sim-streams.ts); default `defaultTransportOptions`. */
   readonly transport?: Partial<TransportOptions>;
+  /**
+   * ρₛ: the largest rate error of every machine's clock against virtual time (drifting-clock.ts),
+   * e.g. 0.01 for 1 %. Default 0: exact rates (every clock still starts at an offset of its own).
+   */
+  readonly clockDrift?: number;
 }
 
 /**
@@ -48,6 +54,8 @@ export class Simulation {
   /** Server streams between the nodes (over `network`). */
   readonly streams: SimStreams;
   readonly diskProfile: DiskProfile;
+  /** Every machine incarnation's own monotonic clock (drifting-clock.ts); `now` is virtual (real) time. */
+  readonly clocks: SimClocks;
   readonly nodes = new Map<NodeId, SimNode<SimProcess>>();
   /** Checker violations and node failures; a run passes when this stays empty. */
   readonly failures: string[] = [];
@@ -67,6 +75,7 @@ export class Simulation {
     this.trace = new Trace(opts.keepTrace === true);
     this.#traceLogs = opts.traceLogs === true && opts.keepTrace === true;
     this.diskProfile = opts.disk ?? defaultDiskProfile;
+    this.clocks = new SimClocks(opts.seed, opts.clockDrift ?? 0);
     const sim = this; // the network reads the clock through this reference
     this.network = new SimNetwork(
       {

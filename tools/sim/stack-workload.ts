@@ -43,6 +43,11 @@ export interface StackRunOptions<I, O> {
   readonly faults?: 'all' | 'none';
   /** Make the client table forget idle clients within the run (`drawTableLimits`); default: in a drawn share of runs. */
   readonly shortTable?: boolean;
+  /**
+   * `--clock-drift-x K`: every machine's clock drifts up to K·ρ (ρ: the nodes' `maxClockDriftPpm`)
+   * in every run, K > 1 past the bound the lease relies on. Default: ρₛ drawn per run from {0, ρ/2, ρ}.
+   */
+  readonly clockDriftX?: number;
 }
 
 export type RsmRunOptions = StackRunOptions<AppendInput, AppendOutput>;

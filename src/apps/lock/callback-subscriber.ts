@@ -41,16 +41,18 @@ export interface CallbackSubscriberConfig {
  *   subscription of the same owner and an owner that belongs to another client (`owner-taken`)
  *   end the subscription at once. If no stream is accepted within
  *   `establishTimeoutMs`, it ends (`onEnd`).
- * - open: the stream was accepted. Every message is handed to `onMessage`; whenever the stream
+ * - open: the stream was accepted. Every callback is handed to `onMessage`; every keepalive
+ *   raises the session bound given to `onConfirmed` (`confirmedUntil`). Whenever the stream
  *   ends, for any reason, the subscription ends with `onEnd(reason)`, and so does a change of the
- *   primary guess to another node than the stream's (only the primary sends callbacks, and a node
- *   cut off from the others may not know it was replaced; the stream to it would stay open and
- *   silent while the new primary drops this owner's callbacks and runs its session clock).
+ *   primary guess to another node than the stream's or to none (only the primary sends
+ *   callbacks, and a node cut off from the others may not know it was replaced; the stream to it
+ *   would stay open and silent while the new primary drops this owner's callbacks and runs its
+ *   session clock), and so does `keepaliveSilenceMs` without a keepalive.
  * It never reopens an open stream by itself: the lock client must hear of every gap (see
  * `CallbackSubscriber`), so it subscribes again after `onEnd`, with its own backoff. Retrying
  * refusals inside the establishing phase keeps the gap bounded by `establishTimeoutMs`, well
  * under the session timeout, and the lock client already treats the time before an accepted
- * stream as a gap. A stream to a server that went silent ends by the transport's keepalive.
+ * stream as a gap. A stream to a server that went silent ends after `keepaliveSilenceMs`.
  *
  * `onEnd` runs at most once per subscription and never inside `subscribe`; neither callback runs
  * after the subscription's `close()`. `close()` of the subscriber closes every subscription.
@@ -84,7 +86,8 @@ export class StreamCallbackSubscriber implements CallbackSubscriber {
     return this.#ctx.options;
   }
 
-  subscribe(who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void): CallbackSubscription {
+  subscribe(who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void,
+    onConfirmed?: (validUntilMs: number) => void): CallbackSubscription {
     if (this.#closed) {
       // Reported later, never inside subscribe; and never after the caller closed it.
       let closed = false;
@@ -93,7 +96,7 @@ export class StreamCallbackSubscriber implements CallbackSubscriber {
       });
       return { close: () => void (closed = true) };
     }
-    const sub = new StreamSubscription(this.#ctx, who, onMessage, onEnd);
+    const sub = new StreamSubscription(this.#ctx, who, onMessage, onEnd, onConfirmed);
     this.#subscriptions.add(sub);
     sub.start();
     return sub;

@@ -4,7 +4,7 @@ import { type ClientStream, type StreamEnd, describeStreamEnd } from '../../env/
 import type { ClientTransport } from '../../env/transport.js';
 import type { NodeId } from '../../env/types.js';
 import type { Json } from '../../rsm/app.js';
-import { type CallbackSubscribe, callbacksCodec } from '../../rsm/callbacks-wire.js';
+import { type CallbackSubscribe, type KeepAlive, callbacksCodec } from '../../rsm/callbacks-wire.js';
 import type { CallbackSubscription } from './callbacks.js';
 
 /**
@@ -36,13 +36,47 @@ export interface CallbackSubscriberOptions {
    * hub's `CallbackOptions.checkIntervalMs`.
    */
   readonly primaryCheckIntervalMs: number;
+  /**
+   * How long an open stream may go without a keepalive before it is ended (as if the server had
+   * ended it `unavailable`). The serving primary sends one every `keepaliveIntervalMs` (default
+   * 1000 ms) while its lease holds; a stream that stays silent longer is to a node that lost its
+   * lease or is cut off from this client without knowing it, and waiting for the transport's own
+   * keepalive (3 s and more) would only delay the move to the new primary. Default 2500 ms: two
+   * and a half keepalive intervals, so one lost or late keepalive does not end a healthy stream.
+   */
+  readonly keepaliveSilenceMs: number;
 }
 
 export const defaultCallbackSubscriberOptions: CallbackSubscriberOptions = {
   establishTimeoutMs: 1000,
   retryPauseMs: 50,
   primaryCheckIntervalMs: 100,
+  keepaliveSilenceMs: 2500,
 };
+
+/**
+ * Until when (on the client's clock) a session surely lasts, from one keepalive of a stream whose
+ * subscribe this client sent at `subscribedAtMs` on its own clock.
+ *
+ * Why not the arrival time: a push can be delayed without bound (queues, a slow network, a paused
+ * process), so a keepalive that arrives now may have been sent long ago, and the server counts its
+ * session timeout from the send. What this client knows for sure is that the server accepted the
+ * stream after the subscribe was sent (real time t0, `subscribedAtMs` on the client's clock), and
+ * sent the keepalive `sinceAcceptMs` later on its own clock. With every clock's rate within
+ * 1 ± ρ of real time (ρ = maxDriftPpm / 1e6):
+ * - the send happened at real time ≥ t0 + sinceAcceptMs/(1+ρ) (the server's clock runs at most
+ *   1+ρ fast), which the client's clock (at least 1−ρ) shows at ≥ `anchor` =
+ *   subscribedAtMs + sinceAcceptMs·(1−ρ)/(1+ρ);
+ * - the server expires the session no earlier than sessionTimeoutMs on its clock after that
+ *   send, i.e. real ≥ send + S/(1+ρ), which the client's clock shows at ≥ anchor + S·(1−ρ)/(1+ρ).
+ * So before the returned time the server has surely not expired the session, however late the
+ * keepalive came. S and ρ come from the keepalive: a misconfigured client cannot be unsafe.
+ */
+export function confirmedUntil(subscribedAtMs: number, keepalive: KeepAlive): number {
+  const rho = keepalive.maxDriftPpm / 1e6;
+  const shrink = (1 - rho) / (1 + rho);
+  return subscribedAtMs + (keepalive.sinceAcceptMs + keepalive.sessionTimeoutMs) * shrink;
+}
 
 /** What a subscription needs of its subscriber: the transport, time, options, and where to try next. */
 export interface SubscriptionContext {
@@ -64,7 +98,8 @@ export interface SubscriptionContext {
  * What one subscription does, in its phases:
  * - establishing: a stream is being opened at `target`, or (`stream` null) the next attempt
  *   waits out a pause; `lastRefusal` says why the previous attempt failed;
- * - open: the server accepted the stream at `target`; its messages go to `onMessage`;
+ * - open: the server accepted the stream at `target`; its callbacks go to `onMessage`, its
+ *   keepalives (counted from when its subscribe was sent) raise the bound reported to `onConfirmed`;
  * - ended: over (`onEnd` was called, or the owner closed it).
  */
 type Phase =
@@ -121,20 +156,27 @@ export class StreamSubscription implements CallbackSubscription {
   readonly #owner: string;
   readonly #onMessage: (message: Json) => void;
   readonly #onEnd: (reason: string) => void;
+  readonly #onConfirmed: (validUntilMs: number) => void;
   readonly #startedAt: number;
+  /** The highest bound reported to `#onConfirmed` (it only ever rises). */
+  #confirmedUntil = -Infinity;
   #phase: Phase = { kind: 'ended' };
   /** The primary guess last looked at: only a change of it moves an open stream. */
   #lastGuess: NodeId | null;
   #retryTimer: TimerHandle | null = null;
   #checkTimer: TimerHandle | null = null;
   #deadlineTimer: TimerHandle | null = null;
+  /** Open: ends the stream after `keepaliveSilenceMs` without a keepalive. */
+  #silenceTimer: TimerHandle | null = null;
 
-  constructor(ctx: SubscriptionContext, who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void) {
+  constructor(ctx: SubscriptionContext, who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void,
+    onConfirmed: (validUntilMs: number) => void = () => {}) {
     this.#ctx = ctx;
     this.#who = { owner: who.owner, clientId: who.clientId };
     this.#owner = who.owner;
     this.#onMessage = onMessage;
     this.#onEnd = onEnd;
+    this.#onConfirmed = onConfirmed;
     this.#startedAt = ctx.clock.now();
     this.#lastGuess = ctx.primaryGuess();
   }
@@ -157,14 +199,17 @@ export class StreamSubscription implements CallbackSubscription {
 
   #attempt(target: NodeId, lastRefusal: string): void {
     let stream: ClientStream | null = null;
+    const subscribedAtMs = this.#ctx.clock.now(); // before the subscribe leaves: the keepalives' anchor
     const current = (): boolean => stream !== null && (this.#phase.kind === 'establishing' || this.#phase.kind === 'open') && this.#phase.stream === stream;
     stream = this.#ctx.transport.openStream(callbacksCodec, target, this.#who, {
       accepted: () => {
         if (current()) this.#accepted(target, stream!);
       },
       message: (message) => {
+        if (!current() || this.#phase.kind !== 'open') return;
         // Keepalives are the subscription's own business; the app sees callbacks only.
-        if (current() && this.#phase.kind === 'open' && message.kind === 'callback') this.#onMessage(message.message);
+        if (message.kind === 'callback') this.#onMessage(message.message);
+        else this.#keepalive(subscribedAtMs, message);
       },
       ended: (end) => {
         if (current()) this.#ended(target, end);
@@ -177,7 +222,29 @@ export class StreamSubscription implements CallbackSubscription {
     this.#phase = { kind: 'open', target, stream };
     this.#deadlineTimer?.cancel();
     this.#deadlineTimer = null;
+    this.#armSilence(target);
     this.#ctx.log.debug({ owner: this.#owner, server: target, ms: Math.round(this.#ctx.clock.now() - this.#startedAt) }, 'callback subscriber: stream open');
+  }
+
+  /** A keepalive on the open stream: it is alive, and the session surely lasts until `confirmedUntil`. */
+  #keepalive(subscribedAtMs: number, keepalive: KeepAlive): void {
+    const p = this.#phase;
+    if (p.kind !== 'open') return;
+    this.#armSilence(p.target);
+    const until = confirmedUntil(subscribedAtMs, keepalive);
+    if (until <= this.#confirmedUntil) return;
+    this.#confirmedUntil = until;
+    this.#onConfirmed(until);
+  }
+
+  /** (Re)starts the count of `keepaliveSilenceMs` on the open stream at `target`. */
+  #armSilence(target: NodeId): void {
+    this.#silenceTimer?.cancel();
+    const ms = this.#ctx.options.keepaliveSilenceMs;
+    this.#silenceTimer = this.#ctx.clock.setTimer(ms, () => {
+      this.#silenceTimer = null;
+      if (this.#phase.kind === 'open') this.#finish(`callback stream ended: ${target}: unavailable: no keepalive for ${ms} ms (keepaliveSilenceMs)`);
+    });
   }
 
   #ended(server: NodeId, end: StreamEnd): void {
@@ -216,13 +283,24 @@ export class StreamSubscription implements CallbackSubscription {
     return this.#phase.kind !== 'ended';
   }
 
-  /** Moves off a node when the primary guess changes to another one. */
+  /**
+   * Moves off a node when the primary guess changes to another one, or to none: the RSM client
+   * drops its guess when a node answers `not-primary` naming nobody, which is what a deposed
+   * primary (cut off from its peers, or lease lapsed) says; a stream kept open to it would hear
+   * nothing more while the new primary runs this owner's session clock.
+   */
   #checkPrimary(): void {
     const guess = this.#ctx.primaryGuess();
-    if (guess === this.#lastGuess) return;
+    const previous = this.#lastGuess;
+    if (guess === previous) return;
     this.#lastGuess = guess;
     const p = this.#phase;
-    if (guess === null || p.kind === 'ended' || guess === p.target) return;
+    if (p.kind === 'ended') return;
+    if (guess === null) {
+      if (p.kind === 'open') this.#finish(`no primary known: the RSM client dropped ${previous ?? p.target} as primary`);
+      return; // establishing: the attempt under way goes on (its refusals name where to go)
+    }
+    if (guess === p.target) return;
     if (p.kind === 'open') return this.#finish(`the primary moved from ${p.target} to ${guess}`);
     // Establishing: go there instead (the attempt under way, or the pause, is dropped).
     p.stream?.close();
@@ -242,8 +320,8 @@ export class StreamSubscription implements CallbackSubscription {
     const p = this.#phase;
     this.#phase = { kind: 'ended' };
     if (p.kind !== 'ended') p.stream?.close();
-    for (const t of [this.#retryTimer, this.#checkTimer, this.#deadlineTimer]) t?.cancel();
-    this.#retryTimer = this.#checkTimer = this.#deadlineTimer = null;
+    for (const t of [this.#retryTimer, this.#checkTimer, this.#deadlineTimer, this.#silenceTimer]) t?.cancel();
+    this.#retryTimer = this.#checkTimer = this.#deadlineTimer = this.#silenceTimer = null;
     this.#ctx.forget(this);
   }
 }

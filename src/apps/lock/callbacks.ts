@@ -22,20 +22,27 @@ export interface CallbackSubscription {
  *   deliver every callback outstanding for the owner (`Replica.outstandingCallbacks()`), since
  *   those sent while no subscription was open are otherwise lost.
  * - `onEnd(reason)` is called at most once, when the subscription ended and will deliver nothing
- *   more (the implementation gave up, e.g. no primary reachable). The lock client then stops
- *   trusting its cached grants (gives them back) and subscribes again after a backoff, asking
- *   again for every lock it waits for. Neither callback runs after `close()`.
- * - Sessions: the primary expires an owner that has had no stream for
- *   `CallbackOptions.sessionTimeoutMs` (its grants are released, it leaves every queue), and the
- *   lock client learns of gaps only through `onEnd`. An implementation that re-subscribes on
- *   its own (to a new primary) must therefore call `onEnd` once it has been without a stream for
- *   a grace well under that timeout, rather than carry on silently: otherwise the client could
- *   hand out a cached grant the server already gave to someone else, or wait in a queue it was
- *   taken out of.
+ *   more (the implementation gave up, e.g. no primary reachable). The lock client subscribes
+ *   again after a backoff, asking again for every lock it waits for; its cached grants stay
+ *   valid until the last confirmed bound (a failover that re-subscribes in time keeps them).
+ *   No callback runs after `close()`.
+ * - Sessions (Chubby's): the serving primary confirms the owner's session with keepalives on the
+ *   stream while it holds its lease, and expires an owner no earlier than
+ *   `CallbackOptions.sessionTimeoutMs` on its clock after the last keepalive it sent it (its
+ *   grants are released, it leaves every queue). An implementation reports, through
+ *   `onConfirmed(validUntilMs)`, a time on the subscriber's clock before which the session
+ *   surely lasts, however late the keepalive arrived (see `confirmedUntil`); the bound only ever
+ *   rises within a subscription. The lock client hands out cached grants only before it: that,
+ *   not the stream being open, is what keeps its local holders inside the server's grant. A
+ *   subscriber with no keepalives never confirms anything, and its client never hands out a
+ *   cached grant: the safe side.
+ * - It follows the primary, and ends (`onEnd`) a stream to a node that stopped being it: one whose
+ *   keepalives stopped, or that the RSM client moved away from or dropped (no primary known).
  * - Either callback may run synchronously inside `subscribe` (e.g. an immediate failure).
  */
 export interface CallbackSubscriber {
-  subscribe(who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void): CallbackSubscription;
+  subscribe(who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void,
+    onConfirmed?: (validUntilMs: number) => void): CallbackSubscription;
 }
 
 /** A lock callback message, or null if `message` is not one. */

@@ -22,8 +22,8 @@ export interface GrpcCallbackSubscriberConfig {
 
 /**
  * The production `CallbackSubscriber`: a `StreamCallbackSubscriber` over gRPC, on real time.
- * Streams to a server that went silent end by the connection's keepalive
- * (`TransportOptions.clientKeepaliveTimeMs`), well under the session timeout.
+ * A stream whose server stops sending keepalives ends after `keepaliveSilenceMs`, sooner than the
+ * connection's own keepalive (`TransportOptions.clientKeepaliveTimeMs`) would notice.
  */
 export class GrpcCallbackSubscriber extends StreamCallbackSubscriber {
   readonly #ownTransport: GrpcClientTransport | null;

@@ -27,7 +27,12 @@
  * - giveBack({ owner }) → { released, dequeued }: the owner's own client gives back every lock it
  *   holds and leaves every queue (a lock client that closes: `GrpcLockClient.close({ giveBack })`)
  * - expire({ owner }) → { released, dequeued }: the same, called by a node when the owner's
- *   session ended (`SessionKeeper`); refused with `internal-only` from any client
+ *   session ended (`SessionKeeper`); each lock it releases is `delayed` (Chubby's lock-delay):
+ *   granted to nobody, acquires queue, no retry goes out, until
+ * - endDelay({ lock }) → { ended: boolean }: called by a node `CallbackOptions.lockDelayMs` after
+ *   it saw the lock delayed; clears the mark, so the first waiter gets retry and its acquire is
+ *   granted (the queue reserves the lock for it), or forgets a lock nobody waits for.
+ *   `expire` and `endDelay` are refused with `internal-only` from any client
  * Refusals (`AppError` codes): `bad-args`, `owner-taken`, `not-held`, `internal-only`; each
  * changes nothing.
  */
@@ -74,15 +79,21 @@ function allCallbacks(state: LockState): Callback[] {
 
 /** The callbacks lock `name` calls for in its current state. */
 function callbacksOf(name: string, e: LockEntry | undefined): Callback[] {
-  if (e === undefined || e.waiters.length === 0) return [];
+  if (e === undefined || e.waiters.length === 0 || e.delayed === true) return []; // a delayed lock is granted to nobody yet
   if (e.holder !== null) return [{ clientId: e.holder, message: { kind: 'revoke', lock: name, token: e.token } }];
   return [{ clientId: e.waiters[0]!, message: { kind: 'retry', lock: name } }];
+}
+
+/** Refuses a request of a client to a procedure only nodes may call (`expire`, `endDelay`). */
+function internalOnly(context: HandlerContext, proc: string, why: string): void {
+  if (!context.internal) throw new AppError('internal-only', `${proc} is called by the nodes ${why}`);
 }
 
 /**
  * The lock service, with test-only `mutations` (none in production: use `lockApp`). Version
  * 1.1.0: owners bound to clients (the state has `owners`), release needs its token, `giveBack`,
- * and `expire` internal only.
+ * and `expire` internal only. 1.2.0: lock-delay (`delayed` locks, internal `endDelay`); it reads
+ * 1.1.0 states.
  */
 export function createLockApp(mutations: LockAppMutations = {}): App<LockState> {
   /** Refuses a request naming an owner of another client (`owner-taken`), unless the mutation skips it. */
@@ -91,7 +102,7 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
   };
   return defineApp<LockState>({
     name: 'lock',
-    version: '1.1.0',
+    version: '1.2.0',
     initialState: emptyLockState,
     handlers: {
       acquire: (state, args, context): Json => {
@@ -100,7 +111,7 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
         mayName(state, owner, context);
         const e = entry(state, lock);
         if (e.holder === owner) return { granted: true, token: e.token };
-        if (e.holder === null && (e.waiters.length === 0 || e.waiters[0] === owner)) {
+        if (e.holder === null && e.delayed !== true && (e.waiters.length === 0 || e.waiters[0] === owner)) {
           if (e.waiters[0] === owner) e.waiters.shift(); // its place in the queue becomes the hold
           else takePlace(state, owner, context.clientId);
           e.holder = owner;
@@ -137,15 +148,22 @@ export function createLockApp(mutations: LockAppMutations = {}): App<LockState> 
         return dropOwner(state, owner);
       },
       expire: (state, args, context) => {
-        if (!context.internal) {
-          throw new AppError('internal-only', 'expire is called by the nodes when an owner\'s session ends; a client gives back its own locks with giveBack');
-        }
-        return dropOwner(state, ownerOf(args));
+        internalOnly(context, 'expire', 'when an owner\'s session ends; a client gives back its own locks with giveBack');
+        return dropOwner(state, ownerOf(args), true);
+      },
+      endDelay: (state, args, context) => {
+        internalOnly(context, 'endDelay', 'when a lock\'s lock-delay is over');
+        const lock = lockName(args);
+        const e = state.locks.get(lock);
+        if (e === undefined || e.delayed !== true) return { ended: false };
+        delete e.delayed;
+        if (e.waiters.length === 0) state.locks.delete(lock);
+        return { ended: true };
       },
     },
     callbacks: (state, request) => {
       if (request === undefined || request.proc === 'expire' || request.proc === 'giveBack') return allCallbacks(state);
-      if (request.proc !== 'acquire' && request.proc !== 'release') return [];
+      if (request.proc !== 'acquire' && request.proc !== 'release' && request.proc !== 'endDelay') return [];
       const name = argOf(request.args, 'lock');
       return typeof name === 'string' ? callbacksOf(name, state.locks.get(name)) : [];
     },

@@ -11,8 +11,9 @@ import {
   isDefinite,
   parseAcquireReply,
 } from './lock-client-outbox.js';
-import { LockClientClosedError, LockProtocolError, LockUsageError } from './lock-errors.js';
-import { LockTable } from './lock-records.js';
+import { LockClientClosedError, LockLostError, LockProtocolError, LockUsageError } from './lock-errors.js';
+import { type LockRecord, LockTable } from './lock-records.js';
+import { SessionValidity } from './lock-session.js';
 import { LockTransitions } from './lock-transitions.js';
 
 export { type AcquireResult, LockClientOutbox, type LockServerCall, type LockStatus, type ReleaseResult, type ServerResult } from './lock-client-outbox.js';
@@ -32,14 +33,25 @@ export { type AcquireResult, LockClientOutbox, type LockServerCall, type LockSta
  * | acquiring | local users wait; asked the server, or wait for its retry   | acquire, or none      |
  * | releasing | giving the grant back: release due, sent, or to be re-sent  | release, or none      |
  *
+ * The session (`SessionValidity`): valid from a confirmation (`onConfirmed`, the keepalives'
+ * bound) until its bound passes; every handler first checks the bound against the clock
+ * (`#lapseIfDue`: timers may be late, so a hand-out never relies on the session timer alone).
+ * An acquire remembers the epoch it was sent in (if the session was valid then). An acquire that
+ * follows a release while the session is not valid is held back (`awaitsSession`) until a
+ * confirmation makes it valid; a first acquire goes out at once (its refusals, e.g. `owner-taken`,
+ * reach the user; a grant it gets while the session is not valid is given back).
+ *
  * | event                                  | from       | to / effect                                              |
  * |----------------------------------------|------------|----------------------------------------------------------|
  * | acquire(u)                             | none       | acquiring; call acquire                                  |
- * | acquire(u)                             | free       | locked by u; grant u with t (no server call)             |
+ * | acquire(u)                             | free       | locked by u; grant u with t (no server call; the session |
+ * |                                        |            | is valid: a lapse leaves no lock free)                   |
  * | acquire(u)                             | other      | u queued (FIFO)                                          |
  * | release(u)                             | locked     | next local waiter gets it (same t), else free;           |
  * |                                        |            | if revoked: releasing, release due                       |
- * | granted t'                             | acquiring  | locked by the first waiter (revoked if a revoke ≥ t' came)|
+ * | granted t', acquire sent in this epoch | acquiring  | locked by the first waiter (revoked if a revoke ≥ t' came)|
+ * | granted t', sent in an earlier epoch,  | acquiring  | releasing t', release due; the waiters stay and acquire  |
+ * |   or the session invalid now           |            | again (the server may have expired the session since)    |
  * | not granted                            | acquiring  | wait for retry; call acquire again if a retry came first |
  * | retry                                  | acquiring  | call acquire (at once, or when the reply in flight comes)|
  * | revoke(t'), t' ≥ t                     | free       | releasing, release due                                   |
@@ -48,19 +60,23 @@ export { type AcquireResult, LockClientOutbox, type LockServerCall, type LockSta
  * | revoke(t')                             | acquiring  | remembered; applied to a grant with token ≤ t'           |
  * | revoke(t'), t' > last released token   | none       | releasing, release due (the server thinks we hold it)    |
  * | release due (background step)          | releasing  | call release                                             |
- * | released / not-held                    | releasing  | none, or acquiring (call acquire) if local users wait    |
+ * | released / not-held                    | releasing  | none, or acquiring (call acquire; held back if the       |
+ * |                                        |            | session is not valid) if local users wait                |
  * | call failed, outcome unknown           | acq./rel.  | call again after `serverRetryMs`                         |
  * | acquire refused (bad-args, closed)     | acquiring  | none; every local waiter fails with the error            |
- * | subscription ended                     | free       | releasing, release due (the session may expire)          |
- * | subscription ended                     | locked     | revoked (no more local handovers of this grant)          |
+ * | subscription ended                     | any        | nothing: the session stays valid until its bound         |
  * | subscription re-opened                 | acquiring  | call acquire again (a retry may have been lost)          |
+ * | session lapses (timer, or any handler) | free       | releasing, release due                                   |
+ * | session lapses                         | locked     | lost: u is told (LockLostError); releasing, release due; |
+ * |                                        |            | u's next release / check gets the error (final)          |
+ * | confirmed, session becomes valid       | acquiring  | an acquire held back is sent                             |
  *
  * Invariants (checked after every handler, on in production):
  * - at most one local user holds a lock, and a lock is `locked` exactly when one does;
- * - a lock is `free` or `locked` only with a server grant in force, as far as the client can
- *   know (the acquire that got it was answered `granted` and no release was sent since; only
- *   a session expiry at the server can end it behind the client's back, which fencing tokens and
- *   `onSubscriptionEnded` are for);
+ * - a lock is `free` or `locked` only with a server grant in force: the acquire that got it was
+ *   sent and answered `granted` within one run of a valid session, no release was sent since,
+ *   and the session is valid (so the server has not expired it: the bound is one the server
+ *   keeps, see `confirmedUntil`);
  * - at most one server call per lock is in flight, and only the one its status names;
  * - a `free` lock has no local waiters (they would wait for nothing);
  * - an `acquiring` lock has local waiters (nobody else would want the grant);
@@ -85,12 +101,23 @@ export interface LockClientMutations {
    * can see it.)
    */
   readonly handOutWhileReleasing?: boolean;
+  /**
+   * The session is never checked: cached grants are handed out whatever the confirmations say,
+   * and a holder is never told its grant may be gone (as before sessions existed, minus giving
+   * grants back when the stream ends). Only a strict check of the users' holds sees it, once the
+   * server expired the session and granted the lock elsewhere.
+   */
+  readonly cachePastSession?: boolean;
 }
 
 export interface LockClientCoreDeps {
   /** The owner id this client acquires and releases under; callbacks addressed to it come here. */
   readonly owner: string;
   readonly logger: Logger;
+  /** The client's clock (`Clock.now`): the session's validity is checked against it at every hand-out. */
+  readonly now: () => number;
+  /** A local user's grant was lost (upcalled after the handler, like every grant). */
+  readonly onLost?: (error: LockLostError) => void;
   readonly options?: Partial<LockClientOptions>;
   /** Test-only; never in production. */
   readonly mutations?: LockClientMutations;
@@ -103,6 +130,15 @@ export class LockClientCore {
   readonly #mutations: LockClientMutations;
   readonly #locks: LockTable;
   readonly #t: LockTransitions;
+  readonly #session: SessionValidity;
+  readonly #now: () => number;
+  readonly #onLost: (error: LockLostError) => void;
+  /**
+   * Grants lost and not yet given up by their user: lock → user → the error its next `release`
+   * or `check` gets. At most one per (lock, user), gone at that user's next release or acquire of
+   * the lock.
+   */
+  readonly #lost = new Map<string, Map<string, LockLostError>>();
   /** Under `handOutWhileReleasing`: the grants handed out that way and not released yet (`lock user`; one per lock). */
   readonly #ghosts = new Set<string>();
   #closed = false;
@@ -116,7 +152,15 @@ export class LockClientCore {
     this.#options = withDefaults(defaultLockClientOptions, deps.options, 'lockClient');
     this.#mutations = deps.mutations ?? {};
     this.#locks = new LockTable(deps.owner);
-    this.#t = new LockTransitions(deps.owner, deps.logger, this.#options, this.#locks);
+    this.#session = new SessionValidity(this.#mutations.cachePastSession === true);
+    this.#now = deps.now;
+    this.#onLost = deps.onLost ?? (() => {});
+    this.#t = new LockTransitions(deps.owner, deps.logger, this.#options, this.#locks, this.#session);
+  }
+
+  /** Until when (client clock) the session is confirmed; -Infinity before the first confirmation. */
+  get validUntilMs(): number {
+    return this.#session.validUntilMs;
   }
 
   status(lock: string): LockStatus {
@@ -153,6 +197,8 @@ export class LockClientCore {
     if (lock.length === 0 || lock.length > lockLimits.maxLockNameLength) {
       return fail(new InvalidArgumentError('lock', `a lock name is 1 to ${lockLimits.maxLockNameLength} characters, got ${lock.length}`));
     }
+    this.#lapseIfDue(out);
+    this.#lost.get(lock)?.delete(user); // a user that asks again has moved on from its lost grant
     let rec = this.#locks.get(lock);
     if (rec === undefined) {
       rec = this.#locks.create(lock, 'acquiring', 0, [{ user, done }]);
@@ -177,6 +223,9 @@ export class LockClientCore {
   /** Local user `user` gives `lock` back; `done` is upcalled at once (the server may be told later). */
   release(user: string, lock: string, done: (result: ReleaseResult) => void, out: LockClientOutbox): void {
     if (this.#ghosts.delete(`${lock} ${user}`)) return out.upcall(() => done({ ok: true })); // the mutation's grant
+    this.#lapseIfDue(out);
+    const lost = this.#takeLost(lock, user);
+    if (lost !== undefined) return out.upcall(() => done({ ok: false, error: lost }));
     const rec = this.#locks.get(lock);
     if (this.#closed || rec === undefined || rec.status !== 'locked' || rec.holder !== user) {
       const error = this.#closed ? new LockClientClosedError() : new LockUsageError(lock, user, 'does not hold it');
@@ -239,25 +288,98 @@ export class LockClientCore {
   onRetry(lock: string, out: LockClientOutbox): void {
     const rec = this.#locks.get(lock);
     if (this.#closed || rec === undefined || rec.status !== 'acquiring') return; // stale: not waiting
+    if (rec.awaitsSession) return; // asks once the session is valid
     if (rec.call === 'acquire') rec.retried = true; // the reply in flight may be `not granted`: ask again then
     else this.#t.call(lock, rec, 'acquire', out);
     this.#locks.check(lock);
   }
 
   /**
-   * The callback subscription ended (the subscriber gave up on it). Revokes sent meanwhile are
-   * re-sent when a new one opens, but the owner's session may expire at the server while there
-   * is none (`CallbackOptions.sessionTimeoutMs`), which releases its grants behind its back. So
-   * no cached grant is handed out any more: a free one is given back now, a held one once its
-   * local user releases it; local users then ask the server anew.
+   * The callback subscription ended (the subscriber gave up on it). Nothing is given back for
+   * that alone: the session stays valid until its confirmed bound, and a new subscription that
+   * confirms it in time keeps every grant (Chubby's grace period). Only the bound ending matters
+   * (`onSessionTimer`, `#lapseIfDue`); here it is checked, as in every handler.
    */
   onSubscriptionEnded(out: LockClientOutbox): void {
     if (this.#closed) return;
+    this.#lapseIfDue(out);
+  }
+
+  /**
+   * The subscription confirmed the session until `validUntilMs` (client clock). A confirmation
+   * that makes the session valid again sends every acquire held back for it.
+   */
+  onConfirmed(validUntilMs: number, out: LockClientOutbox): void {
+    if (this.#closed) return;
+    this.#lapseIfDue(out);
+    const now = this.#now();
+    const before = this.#session.validUntilMs;
+    const revived = this.#session.confirm(validUntilMs, now);
+    if (this.#session.validUntilMs !== before) out.sessionTimer(this.#session.validUntilMs - now);
+    if (!revived) return;
     for (const [lock, rec] of this.#locks.entries()) {
-      if (rec.status === 'free') this.#t.startReleasing(lock, rec, out);
-      else if (rec.status === 'locked') rec.revoked = true;
+      if (rec.awaitsSession) this.#t.call(lock, rec, 'acquire', out);
       this.#locks.check(lock);
     }
+  }
+
+  /** The session timer fired: the session lapses if its bound passed (a later confirmation may have moved it). */
+  onSessionTimer(out: LockClientOutbox): void {
+    if (this.#closed) return;
+    this.#lapseIfDue(out);
+    if (this.#session.valid) out.sessionTimer(Math.max(0, this.#session.validUntilMs - this.#now()));
+  }
+
+  /**
+   * Whether local user `user` still holds `lock`: its token, or the error its use of the lock
+   * would get (`LockLostError` for a lost grant, which stays until the user releases the lock;
+   * `LockUsageError` if it does not hold it). Checks the session against the clock first.
+   */
+  check(user: string, lock: string, out: LockClientOutbox): { readonly ok: true; readonly token: number } | { readonly ok: false; readonly error: Error } {
+    if (this.#closed) return { ok: false, error: new LockClientClosedError() };
+    this.#lapseIfDue(out);
+    const lost = this.#lost.get(lock)?.get(user);
+    if (lost !== undefined) return { ok: false, error: lost };
+    const rec = this.#locks.get(lock);
+    if (rec?.status === 'locked' && rec.holder === user) return { ok: true, token: rec.token };
+    if ([...this.#ghosts].includes(`${lock} ${user}`)) return { ok: true, token: rec?.token ?? 0 }; // the mutation's grant
+    return { ok: false, error: new LockUsageError(lock, user, 'does not hold it') };
+  }
+
+  /**
+   * If the session's bound has passed, it lapses now: the server may expire the owner from then
+   * on. Free grants are given back; a held grant is lost (its user is told, and the grant is given
+   * back: the server may still hold it, and answers `not-held` if it expired it); waiters stay
+   * and acquire again once a confirmation makes the session valid. Nothing is revived later.
+   */
+  #lapseIfDue(out: LockClientOutbox): void {
+    const now = this.#now();
+    if (!this.#session.lapsesAt(now)) return;
+    this.#log.warn({ owner: this.owner, validUntilMs: this.#session.validUntilMs, nowMs: now }, 'lock client: session not confirmed in time; cached grants given back, held ones lost');
+    for (const [lock, rec] of this.#locks.entries()) {
+      if (rec.status === 'locked') this.#loseGrant(lock, rec, now, out);
+      else if (rec.status === 'free') this.#t.startReleasing(lock, rec, out);
+      this.#locks.check(lock);
+    }
+  }
+
+  #loseGrant(lock: string, rec: LockRecord, now: number, out: LockClientOutbox): void {
+    const user = rec.holder!;
+    const error = new LockLostError(lock, user, rec.token, 'session', now);
+    let users = this.#lost.get(lock);
+    if (users === undefined) this.#lost.set(lock, (users = new Map()));
+    users.set(user, error);
+    this.#t.startReleasing(lock, rec, out);
+    out.upcall(() => this.#onLost(error));
+  }
+
+  #takeLost(lock: string, user: string): LockLostError | undefined {
+    const users = this.#lost.get(lock);
+    const error = users?.get(user);
+    if (error === undefined) return undefined;
+    users!.delete(user);
+    if (users!.size === 0) this.#lost.delete(lock);
+    return error;
   }
 
   /**
@@ -267,7 +389,7 @@ export class LockClientCore {
   onResubscribed(out: LockClientOutbox): void {
     if (this.#closed) return;
     for (const [lock, rec] of this.#locks.entries()) {
-      if (rec.status !== 'acquiring') continue;
+      if (rec.status !== 'acquiring' || rec.awaitsSession) continue;
       if (rec.call === 'acquire') rec.retried = true;
       else this.#t.call(lock, rec, 'acquire', out);
       this.#locks.check(lock);
@@ -310,7 +432,18 @@ export class LockClientCore {
       if (reply === null) {
         this.#t.giveUp(lock, rec, new LockProtocolError(lock, `malformed acquire reply ${JSON.stringify(result.value)}`), out);
       } else if (reply.granted) {
-        this.#t.granted(lock, rec, reply.token, out);
+        this.#lapseIfDue(out);
+        if (this.#session.valid && rec.callEpoch === this.#session.epoch) { // sent within this run of validity
+          this.#t.granted(lock, rec, reply.token, out);
+        } else {
+          // Sent before the current run of validity, or the session is not valid now: the server
+          // may have expired the owner since it granted this. Give it back (by its token); the
+          // waiters ask again once the session is valid.
+          this.#log.warn({ owner: this.owner, lock, token: reply.token }, 'lock client: a grant that may have outlived the session; giving it back');
+          rec.token = reply.token;
+          rec.highestRevoke = Math.max(rec.highestRevoke, reply.token);
+          this.#t.startReleasing(lock, rec, out);
+        }
       } else if (retried) {
         this.#t.call(lock, rec, 'acquire', out); // the retry came before this reply: it was about this wait
       }
@@ -352,5 +485,6 @@ export class LockClientCore {
       for (const w of rec.waiters) out.upcall(() => w.done({ ok: false, error: new LockClientClosedError() }));
     }
     this.#locks.clear();
+    this.#lost.clear();
   }
 }

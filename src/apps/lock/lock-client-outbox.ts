@@ -36,6 +36,8 @@ export class LockClientOutbox {
   readonly releasesDue: string[] = [];
   /** Calls into local users (grants, failures), after the handler returned. */
   readonly upcalls: Array<() => void> = [];
+  /** The session timer to (re)arm after this many ms (on firing, the shell calls `onSessionTimer`); null: leave it. */
+  sessionTimerMs: number | null = null;
 
   call(call: LockServerCall): void {
     this.calls.push(call);
@@ -47,6 +49,11 @@ export class LockClientOutbox {
 
   cancelTimer(lock: string): void {
     this.timers.push({ lock, delayMs: null });
+  }
+
+  /** Re-arms the session timer (one; the latest wins). */
+  sessionTimer(delayMs: number): void {
+    this.sessionTimerMs = delayMs;
   }
 
   releaseDue(lock: string): void {

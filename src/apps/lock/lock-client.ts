@@ -6,8 +6,27 @@ import { type Logger, silentLogger } from '../../env/logger.js';
 import { type LockClientOptions, defaultLockClientOptions, withDefaults } from '../../options.js';
 import type { Json } from '../../rsm/app.js';
 import { type CallbackSubscriber, type CallbackSubscription, parseLockCallback } from './callbacks.js';
-import { LockClientClosedError, LockUsageError } from './lock-errors.js';
+import { LockClientClosedError, type LockLostError, LockUsageError } from './lock-errors.js';
 import { type AcquireResult, LockClientCore, type LockClientMutations, LockClientOutbox, type LockServerCall, type ReleaseResult, type ServerResult } from './lock-client-core.js';
+
+/** A local grant: its fencing token, and a signal that aborts (with `LockLostError`) if the grant is lost. */
+export interface LocalGrant {
+  readonly token: number;
+  readonly signal: AbortSignal;
+}
+
+/** `acquire`'s outcome for callers without promises (`submitAcquire`). */
+export type LocalAcquireResult = ({ readonly ok: true } & LocalGrant) | { readonly ok: false; readonly error: Error };
+
+/** The `lost` event of a `LockClient`: a local user's grant is gone (`error` says which, and why). */
+export class LockLostEvent extends Event {
+  constructor(readonly error: LockLostError) {
+    super('lost');
+  }
+}
+
+/** The session timer's key among the shell's keyed timers (lock timers are keyed `l` + the lock's name). */
+const sessionTimerKey = 's';
 
 /** What leaves one core batch: a server call, or a release that is due (a background step of its own). */
 type LockEffect = { readonly kind: 'call'; readonly call: LockServerCall } | { readonly kind: 'release-due'; readonly lock: string };
@@ -49,8 +68,10 @@ export interface LockClientConfig {
  * `RsmClient`, callbacks from one subscription for its owner, timers from the clock. Every input
  * runs as a task of one serial executor.
  */
-export class LockClient {
+export class LockClient extends EventTarget {
   readonly core: LockClientCore;
+  /** The abort controllers of grants held by local users: lock → user → controller. */
+  readonly #grants = new Map<string, Map<string, AbortController>>();
   readonly #executor: Executor;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -70,9 +91,15 @@ export class LockClient {
   #closed = false;
 
   constructor(config: LockClientConfig) {
+    super();
     this.#log = (config.logger ?? silentLogger).child({ owner: config.owner });
     this.#options = withDefaults(defaultLockClientOptions, config.options, 'lockClient');
-    this.core = new LockClientCore({ owner: config.owner, logger: this.#log, options: this.#options, mutations: config.mutations });
+    const clock = config.clock;
+    this.core = new LockClientCore({
+      owner: config.owner, logger: this.#log, options: this.#options, mutations: config.mutations,
+      now: () => clock.now(),
+      onLost: (error) => this.#lost(error),
+    });
     this.#clock = config.clock;
     this.#executor = new Executor((err) => this.#log.error({ err }, 'lock client: internal error; the client stopped'));
     this.#shell = new CoreShell<LockClientOutbox, LockEffect>({
@@ -80,14 +107,17 @@ export class LockClient {
       clock: config.clock,
       outbox: () => new LockClientOutbox(),
       effects: (out) => ({
-        timers: out.timers.map(({ lock, delayMs }) => ({ key: lock, delayMs })),
+        timers: [
+          ...out.timers.map(({ lock, delayMs }) => ({ key: `l${lock}`, delayMs })),
+          ...(out.sessionTimerMs === null ? [] : [{ key: sessionTimerKey, delayMs: out.sessionTimerMs }]),
+        ],
         sends: [
           ...out.calls.map((call): LockEffect => ({ kind: 'call', call })),
           ...out.releasesDue.map((lock): LockEffect => ({ kind: 'release-due', lock })),
         ],
         upcalls: out.upcalls,
       }),
-      onTimer: (lock, out) => this.core.onTimer(lock, out),
+      onTimer: (key, out) => (key === sessionTimerKey ? this.core.onSessionTimer(out) : this.core.onTimer(key.slice(1), out)),
       send: (effect) => (effect.kind === 'call' ? this.#call(effect.call) : this.#releaseLater(effect.lock)),
       onUpcallError: (err) => this.#log.error({ err }, 'lock client: a local user\'s callback threw'),
     });
@@ -109,21 +139,42 @@ export class LockClient {
   }
 
   /**
-   * Waits until local user `user` holds `lock`; resolves with the grant's fencing token. Without
+   * Waits until local user `user` holds `lock`; resolves with the grant's fencing token and a
+   * signal that aborts, with `LockLostError`, if the client loses the grant (its session with the
+   * cluster was not confirmed in time: the server may give the lock to another client). Without
    * `user`, each call acts as a user of its own. Fails with `LockUsageError` if `user` already
    * holds or waits for the lock, `LockClientClosedError` after `close()`, or the server's refusal
    * (`AppRejectedError`, `InvalidArgumentError`). While the cluster is unreachable it keeps waiting.
    */
-  acquire(lock: string, user?: string): Promise<{ token: number }> {
+  acquire(lock: string, user?: string): Promise<LocalGrant> {
     if (this.#closed) return Promise.reject(new LockClientClosedError());
     const who = user ?? `\u0000anonymous-${++this.#anonymousUsers}`;
     return new Promise((resolve, reject) => {
       // Settled on a later turn of the event loop, never at once: a user looping on a cached lock
       // (acquire and release without any I/O) must still let the revoke that another client's
       // wait caused be read, or that client would starve.
-      const settle = (r: AcquireResult): void => void setImmediate(() => (r.ok ? resolve({ token: r.token }) : reject(r.error)));
-      this.#submit((out) => this.core.acquire(who, lock, settle, out));
+      const settle = (r: LocalAcquireResult): void => void setImmediate(() => (r.ok ? resolve({ token: r.token, signal: r.signal }) : reject(r.error)));
+      this.#submit((out) => this.core.acquire(who, lock, this.#granting(lock, who, settle), out));
     });
+  }
+
+  /**
+   * Whether local user `user` (default: whichever holds it) still holds `lock`: returns the
+   * grant's token, or throws `LockLostError` if its grant was lost (until that user releases the
+   * lock), `LockUsageError` if it does not hold it, `LockClientClosedError` after `close()`.
+   * Checks the session against the clock, so a lapse is seen even before its timer fired.
+   */
+  check(lock: string, user?: string): number {
+    let result: { ok: true; token: number } | { ok: false; error: Error } | undefined;
+    this.#submit((out) => {
+      const who = user ?? this.core.holder(lock) ?? this.#lostUser(lock);
+      result = who === null ? { ok: false, error: new LockUsageError(lock, '(any)', 'no local user holds it') } : this.core.check(who, lock, out);
+    });
+    // Submitted from outside the client's tasks, the task runs at once; from inside one (a user's
+    // callback of this client), read the state as it is.
+    result ??= this.#closed ? { ok: false, error: new LockClientClosedError() } : { ok: false, error: new LockUsageError(lock, user ?? '(any)', 'checked from inside the client') };
+    if (!result.ok) throw result.error;
+    return result.token;
   }
 
   /**
@@ -135,12 +186,13 @@ export class LockClient {
     if (this.#closed) return Promise.reject(new LockClientClosedError());
     return new Promise((resolve, reject) => {
       this.#submit((out) => {
-        const who = user ?? this.core.holder(lock);
+        const who = user ?? this.core.holder(lock) ?? this.#lostUser(lock);
         if (who === null) {
           out.upcall(() => reject(new LockUsageError(lock, '(any)', 'no local user holds it')));
           return;
         }
         this.core.release(who, lock, (r) => (r.ok ? resolve() : reject(r.error)), out);
+        this.#dropGrant(lock, who);
       });
     });
   }
@@ -150,15 +202,58 @@ export class LockClient {
    * the grant's token or the error, once, on a later timer task of the clock (never inside this
    * call). Unlike `acquire`, a user must be named.
    */
-  submitAcquire(lock: string, user: string, done: (result: AcquireResult) => void): void {
+  submitAcquire(lock: string, user: string, done: (result: LocalAcquireResult) => void): void {
     if (this.#closed) return this.#later(() => done({ ok: false, error: new LockClientClosedError() }));
-    this.#submit((out) => this.core.acquire(user, lock, (r) => this.#later(() => done(r)), out));
+    this.#submit((out) => this.core.acquire(user, lock, this.#granting(lock, user, (r) => this.#later(() => done(r))), out));
   }
 
   /** `release` for callers that run without promises; `done` as for `submitAcquire`. */
   submitRelease(lock: string, user: string, done: (result: ReleaseResult) => void): void {
     if (this.#closed) return this.#later(() => done({ ok: false, error: new LockClientClosedError() }));
-    this.#submit((out) => this.core.release(user, lock, (r) => this.#later(() => done(r)), out));
+    this.#submit((out) => {
+      this.core.release(user, lock, (r) => this.#later(() => done(r)), out);
+      this.#dropGrant(lock, user);
+    });
+  }
+
+  /**
+   * The core's answer to an acquire, with the grant's abort signal made at once (an upcall, in
+   * order with a `lost` that may follow in the same batch), however late `then` passes it on.
+   */
+  #granting(lock: string, user: string, then: (r: LocalAcquireResult) => void): (r: AcquireResult) => void {
+    return (r) => {
+      if (!r.ok) return then(r);
+      const controller = new AbortController();
+      let users = this.#grants.get(lock);
+      if (users === undefined) this.#grants.set(lock, (users = new Map()));
+      users.set(user, controller);
+      then({ ok: true, token: r.token, signal: controller.signal });
+    };
+  }
+
+  /** A user released `lock` (or tried to): its grant's signal is no longer this client's to abort. */
+  #dropGrant(lock: string, user: string): void {
+    const users = this.#grants.get(lock);
+    if (users?.get(user) === undefined || this.core.holder(lock) === user) return;
+    users.delete(user);
+    if (users.size === 0) this.#grants.delete(lock);
+  }
+
+  /** The user whose grant of `lock` was lost and not released yet, if one: `release` and `check` without a user name it. */
+  #lostUser(lock: string): string | null {
+    const users = this.#grants.get(lock);
+    if (users === undefined) return null;
+    for (const [user, c] of users) if (c.signal.aborted) return user;
+    return null;
+  }
+
+  /** A local user's grant was lost (upcall of the core): abort its signal, tell the listeners. */
+  #lost(error: LockLostError): void {
+    const users = this.#grants.get(error.lock);
+    const controller = users?.get(error.user);
+    this.#log.warn({ lock: error.lock, user: error.user, token: error.token, reason: error.reason }, 'lock client: a local grant is lost');
+    controller?.abort(error);
+    this.dispatchEvent(new LockLostEvent(error));
   }
 
   /**
@@ -238,6 +333,10 @@ export class LockClient {
         this.#subscription = null;
         this.#submit((out) => this.core.onSubscriptionEnded(out));
         this.#scheduleResubscribe(reason);
+      },
+      (validUntilMs) => {
+        if (gen !== this.#subscriptionGen) return;
+        this.#submit((out) => this.core.onConfirmed(validUntilMs, out));
       },
     );
     if (gen === this.#subscriptionGen) this.#subscription = handle;

@@ -37,3 +37,25 @@ export class LockProtocolError extends LockClientError {
     super(`lock ${JSON.stringify(lock)}: ${detail}`);
   }
 }
+
+/**
+ * A local user's grant is gone: the client could no longer be sure the server still held the lock
+ * for it (`reason: 'session'`: its session was not confirmed in time, so the server may expire it
+ * and grant the lock to another client). Delivered to the holder through the `AbortSignal` of its
+ * grant and the client's `lost` event, and thrown or rejected at its next use of the lock (`check`,
+ * `release`). Final: the grant never comes back; acquire the lock again for a new one.
+ */
+export class LockLostError extends LockClientError {
+  override readonly name = 'LockLostError';
+  constructor(
+    readonly lock: string,
+    readonly user: string,
+    /** The fencing token of the lost grant. */
+    readonly token: number,
+    readonly reason: 'session',
+    /** When the client noticed, on its clock. */
+    readonly lostAtMs: number,
+  ) {
+    super(`lock ${JSON.stringify(lock)}, user ${JSON.stringify(user)}: grant ${token} lost (${reason === 'session' ? 'the session was not confirmed in time' : reason})`);
+  }
+}

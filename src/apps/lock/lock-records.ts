@@ -28,6 +28,10 @@ export interface LockRecord {
   releaseDue: boolean;
   /** A call failed with an unknown outcome; the retry timer is armed. */
   backingOff: boolean;
+  /** acquiring after a release: the acquire is held back until the session is valid (a grant got without one could not be trusted). */
+  awaitsSession: boolean;
+  /** The session epoch (`SessionValidity.epoch`) the acquire in flight was sent in; -1: sent while not valid. */
+  callEpoch: number;
 }
 
 /**
@@ -56,7 +60,7 @@ export class LockTable {
 
   /** A fresh record for `lock` in `status` (acquiring for a first local user, releasing for a grant it did not know of). */
   create(lock: string, status: 'acquiring' | 'releasing', token: number, waiters: LockRecord['waiters']): LockRecord {
-    const rec: LockRecord = { status, token, holder: null, waiters, revoked: false, highestRevoke: status === 'releasing' ? token : 0, call: null, retried: false, releaseDue: false, backingOff: false };
+    const rec: LockRecord = { status, token, holder: null, waiters, revoked: false, highestRevoke: status === 'releasing' ? token : 0, call: null, retried: false, releaseDue: false, backingOff: false, awaitsSession: false, callEpoch: -1 };
     this.#records.set(lock, rec);
     return rec;
   }
@@ -105,5 +109,6 @@ export class LockTable {
     invariant(!rec.releaseDue || (rec.status === 'releasing' && rec.call === null), () => `a release is due only while releasing with no call: ${where()}`);
     invariant(!rec.retried || (rec.status === 'acquiring' && rec.call === 'acquire'), () => `a retry is remembered only while an acquire is in flight: ${where()}`);
     invariant(!rec.revoked || rec.status === 'locked', () => `only a locked lock is marked revoked: ${where()}`);
+    invariant(!rec.awaitsSession || (rec.status === 'acquiring' && rec.call === null && !rec.backingOff), () => `only an acquiring lock with no call waits for the session: ${where()}`);
   }
 }

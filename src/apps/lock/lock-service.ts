@@ -9,6 +9,7 @@ import { KeepAlive } from '../../client/keep-alive.js';
 import type { LockClientOptions } from '../../options.js';
 import type { CallbackSubscriberOptions } from './callback-subscriber.js';
 import { GrpcLockClient } from './grpc-lock-client.js';
+import { type LocalGrant, LockLostEvent } from './lock-client.js';
 
 export interface LockServiceOptions extends Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'client' | 'timing'> {
   /**
@@ -32,24 +33,38 @@ export interface LockServiceOptions extends Pick<ConnectOptions, 'members' | 'cl
  * client keeps the lock after `release` until another client wants it, so a user that takes it
  * again gets it without a server call. Give the token to every resource the lock protects, and
  * have the resource refuse tokens lower than the highest it saw.
+ *
+ * A grant lasts only while the client's session with the cluster is confirmed (Chubby's
+ * sessions): if it is not confirmed in time (the cluster unreachable for about the session
+ * timeout), the grant is lost, since the cluster may then give the lock to another client. The
+ * holder learns it from the grant's `signal` (aborted with `LockLostError`), the `lost` event
+ * (`LockLostEvent`), `check`, and its `release`, which rejects with `LockLostError`.
  */
-export class LockService {
+export class LockService extends EventTarget {
   readonly cluster: string;
   readonly #client: GrpcLockClient;
   readonly #keepAlive = new KeepAlive();
 
   /** @internal use `connectLockService()`. */
   constructor(cluster: string, client: GrpcLockClient) {
+    super();
     this.cluster = cluster;
     this.#client = client;
+    client.lock.addEventListener('lost', (e) => void this.dispatchEvent(new LockLostEvent((e as LockLostEvent).error)));
   }
 
   get owner(): string {
     return this.#client.owner;
   }
 
-  acquire(lock: string, user?: string): Promise<{ token: number }> {
+  /** Resolves once `user` holds `lock`: the fencing token, and a signal that aborts if the grant is lost. */
+  acquire(lock: string, user?: string): Promise<LocalGrant> {
     return this.#keepAlive.during(this.#client.lock.acquire(lock, user));
+  }
+
+  /** The token of `user`'s grant of `lock`; throws `LockLostError` if it was lost (see `LockClient.check`). */
+  check(lock: string, user?: string): number {
+    return this.#client.lock.check(lock, user);
   }
 
   release(lock: string, user?: string): Promise<void> {

@@ -12,13 +12,21 @@ import type { LockState } from './lock-app.js';
  * `TransportOptions.keepaliveTimeMs`). Only the stream of the owner's own client counts
  * (`clientOf`: the client it is bound to), so no other client can keep a vanished owner's
  * session, and its locks, alive. `expire` is a node's own request (`HandlerContext.internal`):
- * clients cannot call it.
+ * clients cannot call it. Each lock an expiry freed is granted to nobody for
+ * `CallbackOptions.lockDelayMs` (the keeper then submits `endDelay({ lock })`, internal too), so
+ * the expired holder's writes still in flight reach a resource that checks no token before the
+ * next holder's do.
  */
 export const lockSessions: SessionSpec<LockState> = {
   // The bound owners are exactly those that hold or wait for a lock (`LockState.owners`).
   owners: (state) => state.owners.keys(),
   expire: (owner) => ({ proc: 'expire', args: { owner } }),
   clientOf: (state, owner) => state.owners.get(owner)?.client ?? null,
+  // Lock-delay: the locks expiries freed; each gets endDelay lockDelayMs after the primary saw it.
+  *delayed(state) {
+    for (const [name, e] of state.locks) if (e.delayed === true) yield name;
+  },
+  endDelay: (lock) => ({ proc: 'endDelay', args: { lock } }),
   describe(state, owner) {
     const held: string[] = [];
     const waiting: string[] = [];

@@ -11,6 +11,12 @@ export interface LockEntry {
   /** The fencing token of the current (or last) grant of this lock. */
   token: number;
   waiters: string[];
+  /**
+   * Chubby's lock-delay: a session expiry freed this lock, and nobody is granted it until a node's
+   * `endDelay` clears the mark (`CallbackOptions.lockDelayMs` later). Only a free lock is delayed;
+   * acquires meanwhile queue. Absent in states of version 1.1.0 (read as false).
+   */
+  delayed?: boolean;
 }
 
 /**
@@ -84,15 +90,17 @@ export function leavePlace(state: LockState, owner: string): void {
 }
 
 /**
- * Releases every lock `owner` holds and takes it out of every queue; its binding ends. Locks
- * left free with nobody waiting are forgotten (tokens come from `lastToken`: nothing is lost).
+ * Releases every lock `owner` holds and takes it out of every queue; its binding ends. With
+ * `delay` (a session expiry), each lock it released is marked `delayed`. Locks left free with
+ * nobody waiting and no delay are forgotten (tokens come from `lastToken`: nothing is lost).
  */
-export function dropOwner(state: LockState, owner: string): { released: number; dequeued: number } {
+export function dropOwner(state: LockState, owner: string, delay = false): { released: number; dequeued: number } {
   let released = 0;
   let dequeued = 0;
   for (const [name, e] of state.locks) {
     if (e.holder === owner) {
       e.holder = null;
+      if (delay) e.delayed = true;
       released++;
       leavePlace(state, owner);
     }
@@ -100,7 +108,7 @@ export function dropOwner(state: LockState, owner: string): { released: number; 
     e.waiters = e.waiters.filter((w) => w !== owner);
     for (let k = e.waiters.length; k < before; k++) leavePlace(state, owner);
     dequeued += before - e.waiters.length;
-    if (e.holder === null && e.waiters.length === 0) state.locks.delete(name); // deleting the current entry keeps the iteration valid
+    if (e.holder === null && e.waiters.length === 0 && e.delayed !== true) state.locks.delete(name); // deleting the current entry keeps the iteration valid
   }
   invariant(!state.owners.has(owner), () => `lock state: owner ${owner} is still bound after giving up every place`);
   return { released, dequeued };
@@ -113,7 +121,9 @@ export function dropOwner(state: LockState, owner: string): { released: number; 
  */
 export function marshalLockState(state: LockState): Uint8Array {
   const owners = Object.fromEntries([...state.owners].map(([owner, b]) => [owner, b.client]));
-  return jsonState.marshal({ lastToken: state.lastToken, locks: Object.fromEntries(state.locks) as unknown as Json, owners });
+  // `delayed` is written only when set, so a state without delays has the 1.1.0 form.
+  const locks = Object.fromEntries([...state.locks].map(([name, e]) => [name, { holder: e.holder, token: e.token, waiters: e.waiters, ...(e.delayed === true ? { delayed: true } : {}) }]));
+  return jsonState.marshal({ lastToken: state.lastToken, locks, owners });
 }
 
 /**
@@ -131,12 +141,12 @@ export function unmarshalLockState(data: Uint8Array): LockState {
   if (!isObject(owners)) throw new TypeError('lock state: owners must be an object');
   const state: LockState = { lastToken: lastToken as number, locks: new Map(), owners: new Map() };
   for (const [name, e] of Object.entries(locks)) {
-    const { holder, token, waiters } = (isObject(e) ? e : {}) as Record<string, Json>;
+    const { holder, token, waiters, delayed } = (isObject(e) ? e : {}) as Record<string, Json>;
     if ((holder !== null && typeof holder !== 'string') || !Number.isSafeInteger(token) || !Array.isArray(waiters) ||
-      !waiters.every((w) => typeof w === 'string')) {
-      throw new TypeError(`lock state: lock ${JSON.stringify(name)} is not { holder, token, waiters }`);
+      !waiters.every((w) => typeof w === 'string') || (delayed !== undefined && delayed !== true) || (delayed === true && holder !== null)) {
+      throw new TypeError(`lock state: lock ${JSON.stringify(name)} is not { holder, token, waiters, delayed? } (only a free lock is delayed)`);
     }
-    state.locks.set(name, { holder: holder as string | null, token: token as number, waiters: waiters as string[] });
+    state.locks.set(name, { holder: holder as string | null, token: token as number, waiters: waiters as string[], ...(delayed === true ? { delayed: true } : {}) });
   }
   for (const [owner, client] of Object.entries(owners)) {
     if (typeof client !== 'string' || client.length === 0) throw new TypeError(`lock state: owner ${JSON.stringify(owner)} has no client id`);

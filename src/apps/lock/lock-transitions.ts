@@ -3,6 +3,7 @@ import type { Logger } from '../../env/logger.js';
 import type { LockClientOptions } from '../../options.js';
 import { type LockClientOutbox, isDefinite } from './lock-client-outbox.js';
 import type { LockRecord, LockTable } from './lock-records.js';
+import type { SessionValidity } from './lock-session.js';
 
 /**
  * The lock client's transitions that more than one event leads to (see the table on
@@ -15,12 +16,14 @@ export class LockTransitions {
   readonly #log: Logger;
   readonly #options: LockClientOptions;
   readonly #locks: LockTable;
+  readonly #session: SessionValidity;
 
-  constructor(owner: string, log: Logger, options: LockClientOptions, locks: LockTable) {
+  constructor(owner: string, log: Logger, options: LockClientOptions, locks: LockTable, session: SessionValidity) {
     this.#owner = owner;
     this.#log = log;
     this.#options = options;
     this.#locks = locks;
+    this.#session = session;
   }
 
   /** acquiring: the server granted `token`; the first local waiter holds it (revoked already if a revoke of it came first). */
@@ -50,10 +53,13 @@ export class LockTransitions {
       this.#locks.delete(lock); // none
       return;
     }
-    // Local users waited behind the release: they ask the server anew, like any other client.
+    // Local users waited behind the release: they ask the server anew, like any other client;
+    // without a valid session, once it is valid again (`awaitsSession`): a grant got now could
+    // not be trusted, and asking again and again would only take the lock from others.
     rec.status = 'acquiring';
     rec.revoked = false;
-    this.call(lock, rec, 'acquire', out);
+    if (this.#session.valid) this.call(lock, rec, 'acquire', out);
+    else rec.awaitsSession = true;
   }
 
   /** free, or locked and the holder just released, with the grant revoked: give it back in a later task. */
@@ -87,12 +93,20 @@ export class LockTransitions {
     this.#locks.delete(lock);
   }
 
-  /** Sends `proc` for `lock` (at most one call per lock is in flight). */
+  /**
+   * Sends `proc` for `lock` (at most one call per lock is in flight). An acquire remembers the
+   * session epoch it was sent in, and whether the session was valid then (its grant is trusted
+   * only if so, and the epoch has not moved when it comes).
+   */
   call(lock: string, rec: LockRecord, proc: 'acquire' | 'release', out: LockClientOutbox): void {
     invariant(rec.call === null, () => `lock client ${this.#owner}: ${proc} of ${lock} while a ${rec.call} is in flight`);
     if (rec.backingOff) {
       rec.backingOff = false;
       out.cancelTimer(lock);
+    }
+    if (proc === 'acquire') {
+      rec.awaitsSession = false;
+      rec.callEpoch = this.#session.valid ? this.#session.epoch : -1;
     }
     rec.call = proc;
     // A release names the grant it gives back, so a release re-sent after an unknown outcome
