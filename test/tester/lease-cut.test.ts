@@ -3,7 +3,8 @@
 // it) logs that its lease lapsed and names no primary to a `members` call, the view [n2,n3] serves
 // (a request sent to n2 alone is executed), the cut-off n1 executes nothing, lock tester tests 2 and
 // 5 find no two holders and no fencing token going back, the background load carries on, and after
-// the heal n1 is a member of view 5. About 20 s (test 2 alone holds its lock six times a second).
+// the heal n1 is a member of view 5. About 10 s (test 2 alone
+// holds its lock six times for a second).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runScenarios } from '../../tools/tester/runner.js';
