@@ -29,6 +29,11 @@
  * against the same build with the state in memory only, 1 and 64 in flight, as ratios; a full
  * SIGKILL restart at each state size (replay, first write served); and a joiner's state copy in
  * MB/s. Nothing is asserted about speed. See docs/benchmarks.md.
+ *
+ * npm run bench -- failover [--rounds N]: SIGKILL of the primary under lock load, N rounds (default
+ * 10) on default options (tools/bench/failover.ts): kill → first grant on the new primary, kill →
+ * the new primary serving, and the part the new primary spent waiting out the old one's lease;
+ * median and max. Nothing is asserted about speed. See docs/benchmarks.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +52,7 @@ import { GrpcClientTransport } from '../src/runtime/grpc-client-transport.js';
 import { realClock } from '../src/runtime/real-clock.js';
 import { benchMemory } from './bench/memory.js';
 import { benchDurability, closeDurabilityBench, durabilityDefaults, parseSizesMb } from './bench/durability.js';
+import { benchFailover, defaultFailoverRounds } from './bench/failover.js';
 
 /** How long each measurement runs, unless `--duration-ms` says otherwise. */
 const defaultDurationMs = 3000;
@@ -73,7 +79,8 @@ interface Row {
 
 const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS] | lincheck [--seed N] |\n' +
   '       memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N] |\n' +
-  '       durability [--window-ms MS] [--rounds N] [--in-flight N] [--sizes-mb 1,100]   (npm run bench -- lock)';
+  '       durability [--window-ms MS] [--rounds N] [--in-flight N] [--sizes-mb 1,100] |\n' +
+  '       failover [--rounds N]   (npm run bench -- lock)';
 
 /** The memory benchmark's defaults: a 10 s flood of 64 concurrent 1 MiB calls; 100,000 client ids, 64 at a time. */
 const memoryDefaults = { floodMs: 10_000, floodCalls: 64, clientIds: 100_000, idConcurrency: 64 };
@@ -340,6 +347,23 @@ async function main(argv: string[]): Promise<void> {
   }
   if (what === 'durability') {
     await durability(parsed.values, extra);
+    return;
+  }
+  if (what === 'failover') {
+    const roundsText = parsed.values.rounds;
+    const rounds = roundsText === undefined ? defaultFailoverRounds : Number(roundsText);
+    const others = Object.entries(parsed.values).filter(([k, v]) => k !== 'rounds' && v !== undefined);
+    if (extra.length > 0 || others.length > 0 || !Number.isSafeInteger(rounds) || rounds < 1) {
+      process.stderr.write(`bench: failover takes only --rounds N (a positive integer)\n${usage}\n`);
+      process.exit(2);
+    }
+    // Client timers are unref'd (`realClock`): keep the process alive until the bench is done.
+    const alive = setInterval(() => {}, 1000);
+    try {
+      await benchFailover(rounds, say);
+    } finally {
+      clearInterval(alive);
+    }
     return;
   }
   const durationText = parsed.values['duration-ms'];

@@ -3,7 +3,7 @@
  * linearizability.
  *
  *   npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep]
- *                      [--call-deadline-ms MS] [--mutate NAME]… [--log-level debug|info|warn]
+ *                      [--call-deadline-ms MS] [--mutate NAME]… [--faults KIND,…] [--log-level debug|info|warn]
  *
  * Starts 3 or 5 `synod lock-server` processes (from dist/, on free loopback ports, each with its
  * data directory and log file in a temporary directory), N caching lock clients (default 5)
@@ -18,10 +18,13 @@
  *
  *   --seed S      the seed of every random choice (default: random; always printed, with the
  *                 command line that replays it — the same decisions, not the same timing)
- *   --call-deadline-ms  deadline of every client call (default 15000); a short one (300) makes
+ *   --faults     only these kinds of fault, comma-separated (${faultKinds.join(', ')}; default all)
+  --call-deadline-ms  deadline of every client call (default 15000); a short one (300) makes
  *                 calls cut by faults end with unknown outcomes, for the checker to weigh both ways
  *   --mutate NAME the nodes run with a test-only RSM mutation (no-client-table,
  *                 reply-before-all-acks, execute-out-of-order): watch the check catch it
+ *   --faults      draw only these kinds of fault (comma-separated; default all), e.g. --faults
+ *                 isolate-primary-from-peers for the lease's fault alone
  *   --keep        leave the run directory behind (its path is printed); it is also kept when the
  *                 run fails, for the node logs (n1.log …) and the picture
  *
@@ -37,7 +40,7 @@ import { parseArgs } from 'node:util';
 import { killEveryNode } from './tester/processes.js';
 import { RunDirectory, abortOnInterrupt } from './tester/run-dir.js';
 import { type NemesisResult, defaultClients, runNemesis } from './nemesis/nemesis.js';
-import { faultKinds } from './nemesis/schedule.js';
+import { type FaultKind, faultKinds } from './nemesis/schedule.js';
 import { lockCallDeadlineMs } from './nemesis/timing.js';
 
 /** Bounds of --call-deadline-ms: below 50 ms hardly any call completes; above 10 minutes a stuck call hides too long. */
@@ -48,13 +51,14 @@ const maxCallDeadlineMs = 600_000;
 const testMutations = ['no-client-table', 'reply-before-all-acks', 'execute-out-of-order'];
 
 const usage = `usage: npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep]
-                          [--call-deadline-ms MS] [--mutate NAME]… [--log-level debug|info|warn]
+                          [--call-deadline-ms MS] [--mutate NAME]… [--faults KIND,…] [--log-level debug|info|warn]
   --duration   seconds of fault injection (1 to 3600)
   --seed       0 to 4294967295 (default: random)
   --nodes      3 or 5 (default 3)
   --clients    1 to 50 lock clients (default ${defaultClients})
   --keep       keep the run directory (node logs, data directories)
   --mutate     run the nodes with a test-only RSM mutation (${testMutations.join(', ')}), to watch the check catch it
+  --faults     only these kinds of fault, comma-separated (${faultKinds.join(', ')}; default all)
   --call-deadline-ms  deadline of every client call, ${minCallDeadlineMs} to ${maxCallDeadlineMs} (default ${lockCallDeadlineMs})
   --log-level  the nodes' log level (default info; not below warn: the run reads session expiries from the logs)`;
 
@@ -75,7 +79,7 @@ function integer(text: string | undefined, name: string, min: number, max: numbe
   return n;
 }
 
-function parse(): { durationS: number; seed: number; nodes: number; clients: number; keep: boolean; logLevel: 'debug' | 'info' | 'warn'; callDeadlineMs?: number; mutations: string[] } {
+function parse(): { durationS: number; seed: number; nodes: number; clients: number; keep: boolean; logLevel: 'debug' | 'info' | 'warn'; callDeadlineMs?: number; mutations: string[]; faults?: FaultKind[] } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -88,6 +92,7 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
         keep: { type: 'boolean' },
         'call-deadline-ms': { type: 'string' },
         mutate: { type: 'string', multiple: true },
+        faults: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -111,6 +116,9 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
   const callDeadlineMs = integer(v['call-deadline-ms'], '--call-deadline-ms', minCallDeadlineMs, maxCallDeadlineMs);
   const mutations = v.mutate ?? [];
   for (const m of mutations) if (!testMutations.includes(m)) usageError(`unknown --mutate ${m}; known: ${testMutations.join(', ')}`);
+  const faults = v.faults?.split(',').map((k) => k.trim());
+  for (const k of faults ?? []) if (!(faultKinds as readonly string[]).includes(k)) usageError(`unknown fault kind ${JSON.stringify(k)} in --faults; known: ${faultKinds.join(', ')}`);
+  if (faults !== undefined && faults.length === 0) usageError('--faults names no kind');
   const logLevel = v['log-level'] ?? 'info';
   // Not error: a session expiry (which the lock model does not model) is found in the node logs at warn.
   if (!['debug', 'info', 'warn'].includes(logLevel)) usageError(`--log-level must be debug, info or warn, got ${logLevel}`);
@@ -123,6 +131,7 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
     logLevel: logLevel as 'debug' | 'info' | 'warn',
     mutations,
     callDeadlineMs,
+    ...(faults === undefined ? {} : { faults: faults as FaultKind[] }),
   };
 }
 
@@ -140,6 +149,9 @@ function summary(r: NemesisResult, out: (line: string) => void): void {
     `(acquire ${o.byProc.acquire}, release ${o.byProc.release}, stat ${o.byProc.stat}); ${o.cycles} lock cycles by ${r.clients} clients`);
   out(`  faults      ${totalFaults}: ${faultKinds.map((k) => `${k} ${r.faults[k]}`).join(', ')}${bps === '' ? '' : ` (${bps})`}`);
   if (r.faults['cluster-kill'] > 0) out(`  restarts    served again after ${r.clusterKillsServedAgain} of ${r.faults['cluster-kill']} whole-cluster kills`);
+  const h = r.localHolders;
+  out(`  holders     ${h.violations.length === 0 ? `ok: ${h.grants} local grants, never two holders of one lock at once`
+    : `${h.violations.length} violations in ${h.grants} local grants (problems below)`}`);
   if (r.check === null) {
     out('  check       not run');
   } else {
@@ -166,12 +178,14 @@ async function main(): Promise<void> {
   current.begin(dir, args.keep);
   out(`nemesis: seed ${args.seed}, ${args.nodes} nodes, ${args.clients} clients, ${args.durationS} s of faults`);
   const replay = `npm run nemesis -- --duration ${args.durationS} --seed ${args.seed} --nodes ${args.nodes} --clients ${args.clients}` +
-    `${args.callDeadlineMs === undefined ? '' : ` --call-deadline-ms ${args.callDeadlineMs}`}${args.mutations.map((m) => ` --mutate ${m}`).join('')}`;
+    `${args.callDeadlineMs === undefined ? '' : ` --call-deadline-ms ${args.callDeadlineMs}`}${args.mutations.map((m) => ` --mutate ${m}`).join('')}` +
+    `${args.faults === undefined ? '' : ` --faults ${args.faults.join(',')}`}`;
   out(`replay:  ${replay}`);
   const result = await runNemesis({
     durationMs: args.durationS * 1000, seed: args.seed, nodes: args.nodes, clients: args.clients, dir, logLevel: args.logLevel, write: out,
     callDeadlineMs: args.callDeadlineMs,
     ...(args.mutations.length === 0 ? {} : { mutations: args.mutations }),
+    ...(args.faults === undefined ? {} : { faultKinds: args.faults }),
   });
   summary(result, out);
   if (!result.passed) current.keep();

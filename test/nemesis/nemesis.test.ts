@@ -46,6 +46,7 @@ test('a short nemesis run (3 nodes, 12 s of faults, a whole-cluster kill among t
     assert.ok(r.clusterKillsServedAgain >= 1, `the clients were not seen served again after a whole-cluster kill; ${why}`);
     assert.ok(r.operations.completed >= 300, `only ${r.operations.completed} operations completed; ${why}`);
     assert.ok(r.operations.byProc.acquire > 0 && r.operations.byProc.release > 0, why);
+    assert.ok(r.localHolders.grants > 0 && r.localHolders.violations.length === 0, `local holders: ${JSON.stringify(r.localHolders)}; ${why}`);
     assert.equal(r.history.length, r.operations.completed + r.operations.unknown);
   } finally {
     if (run?.passed === true) rmSync(dir, { recursive: true, force: true }); // else kept, for the node logs
@@ -188,6 +189,7 @@ test('the fault schedule never faults more than a minority (but for a whole-clus
             assert.ok(faulty.size + hit.length <= minority(size), `seed ${s}: ${JSON.stringify(plan)} makes more than a minority faulty`);
           }
           if (isExclusive(plan)) assert.equal(faulty.size, 0, JSON.stringify(plan));
+          if (plan.kind === 'isolate-primary-from-peers') assert.equal(plan.node, picture.primary, `seed ${s}: ${JSON.stringify(plan)} cuts another node than the primary`);
           exclusive ||= isExclusive(plan);
           for (const x of hit) faulty.add(x);
         }
@@ -210,6 +212,7 @@ test('bad nemesis arguments exit 2 with a sentence naming the flag, and start no
     [['--duration', '5', '--nodes', '4'], /--nodes must be 3 or 5/],
     [['--duration', '5', '--call-deadline-ms', '10'], /--call-deadline-ms must be from 50/],
     [['--duration', '5', '--mutate', 'bogus'], /unknown --mutate bogus/],
+    [['--duration', '5', '--faults', 'sigkill,bogus'], /unknown fault kind "bogus" in --faults/],
     [['--duration', '5', '--log-level', 'error'], /--log-level must be debug, info or warn/],
     [['--duration', '5', '--bogus'], /nemesis: .*bogus/],
   ];

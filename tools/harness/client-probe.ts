@@ -3,7 +3,7 @@ import type { NodeId } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
 import { clientServiceCodec } from '../../src/rsm/codec.js';
 import { describeCallFailure } from '../../src/env/transport.js';
-import type { ClientAnswer } from '../../src/rsm/messages.js';
+import type { ClientAnswer, ClientCall } from '../../src/rsm/messages.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 
 /** What one replica said to one client call: its answer, or why the call failed. */
@@ -35,10 +35,34 @@ export async function callReplica(opts: {
   /** Marked as a new client's request (see `Request.first`); default true. */
   readonly first?: boolean;
 }): Promise<ProbeResult> {
+  return sendOnce(opts.cluster, opts.node, opts.deadlineMs, {
+    kind: 'invoke',
+    request: {
+      clientId: opts.clientId ?? `probe-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
+      seq: opts.seq ?? 1,
+      proc: opts.proc,
+      args: opts.args,
+      argsText: opts.argsText ?? JSON.stringify(opts.args),
+      first: opts.first ?? true,
+    },
+  });
+}
+
+/**
+ * Asks exactly one replica, `node`, a client's `members` question (the view it is in, its
+ * members, and the primary it names to clients), as `RsmClient` does before it picks a primary:
+ * the way to see what a node tells clients (a primary whose lease lapsed names none).
+ */
+export function askMembers(opts: { readonly cluster: string; readonly node: NodeId; readonly deadlineMs: number }): Promise<ProbeResult> {
+  return sendOnce(opts.cluster, opts.node, opts.deadlineMs, { kind: 'members' });
+}
+
+/** Sends `call` to `node` on a transport of its own and resolves with the first answer or failure. */
+async function sendOnce(cluster: string, node: NodeId, deadlineMs: number, call: ClientCall): Promise<ProbeResult> {
   const transport = new GrpcClientTransport({
-    cluster: opts.cluster,
+    cluster,
     logger: silentLogger,
-    options: { callDeadlineMs: opts.deadlineMs, reconnectBackoffInitialMs: 50, reconnectBackoffMaxMs: 200 },
+    options: { callDeadlineMs: deadlineMs, reconnectBackoffInitialMs: 50, reconnectBackoffMaxMs: 200 },
   });
   const started = performance.now();
   try {
@@ -48,17 +72,7 @@ export async function callReplica(opts: {
         (_server, answer) => resolve({ kind: 'answer', answer, ms: performance.now() - started }),
         (_server, failure) => resolve({ kind: 'unreachable', reason: describeCallFailure(failure), ms: performance.now() - started }),
       );
-      channel.send(opts.node, {
-        kind: 'invoke',
-        request: {
-          clientId: opts.clientId ?? `probe-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
-          seq: opts.seq ?? 1,
-          proc: opts.proc,
-          args: opts.args,
-          argsText: opts.argsText ?? JSON.stringify(opts.args),
-          first: opts.first ?? true,
-        },
-      });
+      channel.send(node, call);
     });
   } finally {
     await transport.close();
@@ -76,6 +90,8 @@ export function describeProbe(r: ProbeResult): string {
       return `not-primary (primary ${a.primary ?? 'unknown'}, view ${a.vid}) after ${Math.round(r.ms)} ms`;
     case 'busy':
       return `busy (${a.reason}) after ${Math.round(r.ms)} ms`;
+    case 'members':
+      return `members of view ${a.vid} [${a.members.join(',')}], primary ${a.primary ?? 'none'} after ${Math.round(r.ms)} ms`;
     default:
       return `${a.kind} after ${Math.round(r.ms)} ms`;
   }

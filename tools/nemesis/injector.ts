@@ -1,6 +1,7 @@
 /**
  * How the nemesis carries out each planned fault on the real cluster (`FaultInjector`): SIGKILL
- * and restart (of one node, or of every node at once), SIGSTOP and SIGCONT, isolation and splits through the test control service, and
+ * and restart (of one node, or of every node at once), SIGSTOP and SIGCONT, isolation, splits and the primary cut off from its
+ * peers only through the test control service, and
  * crash breakpoints given an occasion to fire. Separate from the run (nemesis.ts), which decides
  * when faults start, keeps count of them and waits for the cluster to recover: this file only
  * knows how to do one fault and end it.
@@ -8,9 +9,13 @@
 import type { NodeProcess } from '../harness/node-process.js';
 import { sleep } from '../harness/node-process.js';
 import type { TesterCluster } from '../tester/cluster.js';
+import { logged } from '../tester/steps.js';
 import type { StatusMonitor } from './monitor.js';
 import type { BreakpointNumber, FaultPlan } from './schedule.js';
 import { breakpoint2IsolateMaxMs, breakpointWindowMs, controlAttempts, controlRetryPauseMs, disarmGraceMs, statusPollMs } from './timing.js';
+
+/** What a primary logs when its lease lapses (src/rsm/replica.ts). */
+const lapseLine = /^rsm: \S+ lost its primary lease of view \d+: /;
 
 /** Runs a control action, again after `controlRetryPauseMs` when it fails, up to `controlAttempts` times. */
 export async function retried<T>(action: () => Promise<T>): Promise<T> {
@@ -87,6 +92,8 @@ export class FaultInjector {
       }
       case 'breakpoint':
         return this.#breakpoint(nodes[0]!, plan.breakpoint, plan.restartDelayMs, number);
+      case 'isolate-primary-from-peers':
+        return this.#cutPrimary(nodes[0]!, plan.ms, number);
       case 'cluster-kill': {
         await Promise.all(nodes.map((n) => c.kill(n, 'SIGKILL')));
         await hold(plan.downMs);
@@ -95,6 +102,26 @@ export class FaultInjector {
         return performance.now();
       }
     }
+  }
+
+  /**
+   * Cuts the primary `n` off from every other node and them from it, on the peer channels only
+   * (the clients reach every node), for `ms`, then heals every node. Says whether `n` logged that
+   * its lease lapsed meanwhile, and when: a cut longer than the lease should make it fall silent.
+   */
+  async #cutPrimary(n: NodeProcess, ms: number, number: number): Promise<number> {
+    const { cluster: c, log, hold } = this.#deps;
+    const peers = c.nodes.filter((o) => o !== n);
+    const lapsesBefore = logged(c, n, lapseLine).length;
+    const cutAt = Date.now();
+    await retried(() => c.split([n], peers));
+    await hold(ms);
+    await retried(() => c.heal(...c.nodes.filter((o) => o.running)));
+    const lapse = logged(c, n, lapseLine)[lapsesBefore];
+    const lapsed = lapse === undefined ? 'it logged no lapse of its lease'
+      : `it logged its lease lapsed ${Date.parse(String(lapse['time'])) - cutAt} ms after the cut`;
+    log(`fault ${number}: ${c.label(n)} healed; ${lapsed}`);
+    return performance.now();
   }
 
   /**

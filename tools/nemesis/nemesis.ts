@@ -55,6 +55,8 @@ export interface NemesisOptions {
    * watch the check catch a broken protocol on real processes; default none.
    */
   readonly mutations?: readonly string[];
+  /** The kinds of fault drawn (`--faults`); default every kind (`faultKinds`). */
+  readonly faultKinds?: readonly FaultKind[];
 }
 
 export type NemesisVerdict = 'ok' | 'violation' | 'unknown' | 'unchecked';
@@ -77,6 +79,11 @@ export interface NemesisResult {
    * of the injection phase, which the end phase's progress check (`expectProgress`) covers.
    */
   readonly clusterKillsServedAgain: number;
+  /**
+   * The local holder check (`LockWorkload.holderViolations`): local grants it saw, and two users
+   * holding one lock at once or a fencing token going back (each also a problem).
+   */
+  readonly localHolders: { readonly grants: number; readonly violations: readonly string[] };
   /** The checker's verdict; `unchecked` when the run never got to a checkable history. */
   readonly verdict: NemesisVerdict;
   readonly check: CheckResult | null;
@@ -144,7 +151,7 @@ class NemesisRun {
     this.#opts = opts;
     this.#write = opts.write ?? (() => {});
     this.#clients = opts.clients ?? defaultClients;
-    this.#schedule = new FaultSchedule(opts.seed, opts.nodes);
+    this.#schedule = new FaultSchedule(opts.seed, opts.nodes, opts.faultKinds);
   }
 
   /** Ends the injection phase: no fault starts any more, and those in progress end early. */
@@ -353,7 +360,8 @@ class NemesisRun {
       history, cluster: this.#cluster, recorderProblems: this.#recorder.problems,
       dir: opts.dir, seed: opts.seed, nodes: opts.nodes, checkTimeBudgetMs: opts.checkTimeBudgetMs ?? checkTimeBudgetMs,
     });
-    const problems = [...this.#problems, ...this.#recorder.problems, ...judged.problems];
+    const holderViolations = this.#workload?.holderViolations() ?? [];
+    const problems = [...this.#problems, ...this.#recorder.problems, ...judged.problems, ...holderViolations.map((v) => `local holders: ${v}`)];
     const verdict: NemesisVerdict = judged.check === null ? 'unchecked' : judged.check.verdict;
     const noBreakpoints = { 1: 0, 2: 0, 3: 0, 4: 0 };
     return {
@@ -365,6 +373,7 @@ class NemesisRun {
       faults: { ...this.#faults },
       breakpoints: { armed: { ...(this.#injector?.armed ?? noBreakpoints) }, fired: { ...(this.#injector?.fired ?? noBreakpoints) } },
       clusterKillsServedAgain: this.#clusterKillsServedAgain,
+      localHolders: { grants: this.#workload?.localGrants ?? 0, violations: holderViolations },
       verdict,
       check: judged.check,
       picturePath: judged.picturePath,

@@ -1,11 +1,11 @@
 import { Prng } from '../sim/prng.js';
 import {
-  type RangeMs, breakpointRestartDelayMs, clusterKillDownMs, faultGapMs, isolateMs, killDownMs, pauseMs, pausePrimaryChance, quickRestartChance,
-  quickRestartMs, splitMs,
+  type RangeMs, breakpointRestartDelayMs, clusterKillDownMs, faultGapMs, isolateMs, killDownMs, pauseMs, pausePrimaryChance, primaryCutMs,
+  quickRestartChance, quickRestartMs, splitMs,
 } from './timing.js';
 
 /** The kinds of fault the nemesis injects. */
-export const faultKinds = ['sigkill', 'sigstop', 'isolate', 'split', 'breakpoint', 'cluster-kill'] as const;
+export const faultKinds = ['sigkill', 'sigstop', 'isolate', 'split', 'breakpoint', 'cluster-kill', 'isolate-primary-from-peers'] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
 export type BreakpointNumber = 1 | 2 | 3 | 4;
@@ -26,7 +26,12 @@ export type FaultPlan =
    */
   | { readonly kind: 'breakpoint'; readonly node: string; readonly breakpoint: BreakpointNumber; readonly restartDelayMs: number }
   /** SIGKILL every node of `nodes` (the whole cluster) at once, a power cut; restart them all after `downMs`. */
-  | { readonly kind: 'cluster-kill'; readonly nodes: readonly string[]; readonly downMs: number };
+  | { readonly kind: 'cluster-kill'; readonly nodes: readonly string[]; readonly downMs: number }
+  /**
+   * Cut the primary `node` off from its peers only (both ways; clients still reach it: issue 14's
+   * fault), heal after `ms`. It must fall silent once its lease lapses, while the rest replace it.
+   */
+  | { readonly kind: 'isolate-primary-from-peers'; readonly node: string; readonly ms: number };
 
 /** What the schedule must know of the cluster to choose a fault. */
 export interface ClusterPicture {
@@ -43,10 +48,16 @@ export interface ClusterPicture {
 }
 
 /** How often each kind is drawn, relative to the others (among the kinds allowed at the time). */
-const kindWeights: Readonly<Record<FaultKind, number>> = { sigkill: 3, sigstop: 3, isolate: 2, split: 2, breakpoint: 3, 'cluster-kill': 1 };
+const kindWeights: Readonly<Record<FaultKind, number>> = {
+  sigkill: 3, sigstop: 3, isolate: 2, split: 2, breakpoint: 3, 'cluster-kill': 1, 'isolate-primary-from-peers': 2,
+};
 
-/** Kinds that need a calm cluster (no fault under way) and then have it to themselves (`isExclusive`). */
-const calmOnly: ReadonlySet<FaultKind> = new Set(['split', 'cluster-kill']);
+/**
+ * Kinds that need a calm cluster (no fault under way) and then have it to themselves (`isExclusive`).
+ * A cut of the primary from its peers cuts every other node too (from the primary), so its heal,
+ * like a split's, heals every node.
+ */
+const calmOnly: ReadonlySet<FaultKind> = new Set(['split', 'cluster-kill', 'isolate-primary-from-peers']);
 
 /**
  * A split needs a calm cluster (no fault under way), which a 5-node cluster, with up to two faults
@@ -61,7 +72,7 @@ const calmSplitBoost = 3;
  * race). Such a fault also starts only when no other is under way.
  */
 export function isExclusive(plan: FaultPlan): boolean {
-  return plan.kind === 'split' || plan.kind === 'cluster-kill' || (plan.kind === 'breakpoint' && plan.breakpoint >= 3);
+  return plan.kind === 'split' || plan.kind === 'cluster-kill' || plan.kind === 'isolate-primary-from-peers' || (plan.kind === 'breakpoint' && plan.breakpoint >= 3);
 }
 
 /** The nodes one plan faults. */
@@ -102,9 +113,14 @@ export class FaultSchedule {
   readonly maxFaulty: number;
   readonly #prng: Prng;
 
-  constructor(seed: number, readonly size: number) {
+  /** The kinds this schedule draws from (`--faults`); default every kind. */
+  readonly kinds: readonly FaultKind[];
+
+  constructor(seed: number, readonly size: number, kinds: readonly FaultKind[] = faultKinds) {
     if (!Number.isInteger(size) || size < 3) throw new RangeError(`the nemesis needs at least 3 nodes, got ${size}`);
+    if (kinds.length === 0) throw new RangeError('the nemesis needs at least one kind of fault');
     this.maxFaulty = minority(size);
+    this.kinds = [...kinds];
     this.#prng = new Prng(seed);
   }
 
@@ -123,7 +139,10 @@ export class FaultSchedule {
     if (picture.nodes.some((n) => !picture.faulty.has(n) && !picture.healthy.has(n))) return null; // not settled
     const candidates = picture.nodes.filter((n) => !picture.faulty.has(n));
     const calm = picture.faulty.size === 0;
-    const kinds = faultKinds.filter((k) => !calmOnly.has(k) || calm);
+    // The primary's cut needs a known primary that is not under a fault.
+    const primaryFree = picture.primary !== null && candidates.includes(picture.primary);
+    const kinds = this.kinds.filter((k) => (!calmOnly.has(k) || calm) && (k !== 'isolate-primary-from-peers' || primaryFree));
+    if (kinds.length === 0) return null; // none of the chosen kinds fits now (draws nothing)
     const kind = this.#weighted(kinds, (k) => kindWeights[k] * (k === 'split' && calm && this.maxFaulty > 1 ? calmSplitBoost : 1));
     const p = this.#prng;
     switch (kind) {
@@ -148,6 +167,8 @@ export class FaultSchedule {
       }
       case 'cluster-kill':
         return { kind, nodes: [...picture.nodes], downMs: this.#draw(clusterKillDownMs) };
+      case 'isolate-primary-from-peers':
+        return { kind, node: picture.primary!, ms: this.#draw(primaryCutMs) };
     }
   }
 
@@ -175,5 +196,6 @@ export function describePlan(plan: FaultPlan): string {
     case 'split': return `split [${plan.minority.join(',')}] | [${plan.majority.join(',')}] for ${plan.ms} ms`;
     case 'breakpoint': return `arm breakpoint ${plan.breakpoint} on ${plan.node}, restart ${plan.restartDelayMs} ms after it fired`;
     case 'cluster-kill': return `SIGKILL every node [${plan.nodes.join(',')}] at once, restart them all after ${plan.downMs} ms`;
+    case 'isolate-primary-from-peers': return `cut the primary ${plan.node} off from its peers only (clients still reach it) for ${plan.ms} ms`;
   }
 }

@@ -99,6 +99,13 @@ export const isolateMs: RangeMs = { minMs: 300, maxMs: 3000 };
 export const splitMs: RangeMs = { minMs: 300, maxMs: 3000 };
 
 /**
+ * The primary cut off from its peers only (issue 14): from under its lease (500 ms: it keeps the
+ * lease, or loses it just before the heal, and is not replaced) to several seconds (it falls
+ * silent, the others replace it after the lease, and it rejoins once healed).
+ */
+export const primaryCutMs: RangeMs = { minMs: 300, maxMs: 3000 };
+
+/**
  * Whole-cluster kill (every node SIGKILLed at once, a power cut): how long every node stays down
  * before all are restarted. From 0 (back before anyone could notice) to 1.5 s (clients' calls
  * time out against a dead cluster and are retried): either way the nodes restart on their data

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { type Logger, silentLogger } from '../../src/env/logger.js';
 import type { NodeId } from '../../src/env/types.js';
 import { GrpcLockClient } from '../../src/apps/lock/grpc-lock-client.js';
+import { LockChecker } from '../../src/apps/lock/lock-checker.js';
 import { LockClientClosedError } from '../../src/apps/lock/lock-errors.js';
 import type { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { Prng } from '../sim/prng.js';
@@ -46,6 +47,11 @@ interface User {
  * straight through the client's `RsmClient`). Every server call of every client is recorded by
  * the `LockHistoryRecorder`.
  *
+ * Every local grant and release is also reported, as it happens, to a `LockChecker` (the lock
+ * tester's): two users holding one lock at once, or a fencing token going back, is a violation
+ * (`holderViolations`). All clients live in this process, so the order it sees is real time; it
+ * covers what the history cannot, a lock client handing out a cached grant on its own.
+ *
  * The lock client waits for a lock for ever; a user that waited `acquireTimeoutMs` stops and is
  * reported (a liveness failure), and so does one whose call failed in a way a lock user never
  * sees in a correct run.
@@ -54,6 +60,8 @@ export class LockWorkload {
   readonly lockNames: readonly string[];
   readonly #users: User[];
   readonly #statDeadlineMs: number;
+  readonly #holders = new LockChecker();
+  #localGrants = 0;
   #running = false;
 
   constructor(config: LockWorkloadConfig) {
@@ -87,6 +95,16 @@ export class LockWorkload {
   /** Cycles completed per user, by name. */
   cyclesByUser(): Map<string, number> {
     return new Map(this.#users.map((u) => [u.name, u.cycles]));
+  }
+
+  /** Two local holders of one lock at once, or a fencing token going back, as sentences (empty: none). */
+  holderViolations(): readonly string[] {
+    return [...this.#holders.violations];
+  }
+
+  /** Local grants the holder check saw (each user's acquires that resolved). */
+  get localGrants(): number {
+    return this.#localGrants;
   }
 
   /** Users that stopped before the end, with why. */
@@ -133,10 +151,16 @@ export class LockWorkload {
             u.failure = `waited more than ${acquireTimeoutMs} ms for lock ${lock}${held.length > 0 ? ` (holding ${held.join(', ')})` : ''}; the user stopped`;
             return;
           }
+          this.#holders.granted(lock, { client: u.name, user }, outcome.token);
+          this.#localGrants++;
           held.push(lock);
         }
         await delay(hold);
-        for (const lock of held.reverse()) await u.client.lock.release(lock, user);
+        for (const lock of held.reverse()) {
+          // Reported before the call: the lock client may hand the lock on before it resolves.
+          this.#holders.released(lock, { client: u.name, user });
+          await u.client.lock.release(lock, user);
+        }
         u.cycles++;
         if (stat !== null) {
           try {
@@ -155,12 +179,12 @@ export class LockWorkload {
   }
 }
 
-/** `client.lock.acquire(lock, user)`, or 'timeout' if it did not resolve within `timeoutMs` (it keeps waiting). */
-async function acquireWithin(client: GrpcLockClient, lock: string, user: string, timeoutMs: number): Promise<'acquired' | 'timeout'> {
+/** `client.lock.acquire(lock, user)`'s grant, or 'timeout' if it did not resolve within `timeoutMs` (it keeps waiting). */
+async function acquireWithin(client: GrpcLockClient, lock: string, user: string, timeoutMs: number): Promise<{ token: number } | 'timeout'> {
   const timer = new AbortController();
   try {
     return await Promise.race([
-      client.lock.acquire(lock, user).then(() => 'acquired' as const),
+      client.lock.acquire(lock, user),
       delay(timeoutMs, 'timeout' as const, { signal: timer.signal }),
     ]);
   } finally {

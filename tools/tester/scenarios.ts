@@ -1,13 +1,13 @@
 /**
  * The scenarios of the real-process tester (issue 6): the classic seventeen (0–16), four new
  * ones (17–20), and the durability scenarios of issue 13 (21 onwards: whole-cluster restarts, a member on a wiped data directory,
- * the complete holders removed and one coming back). Each starts a fresh cluster of `synod lock-server` processes, grows it one node at
+ * the complete holders removed and one coming back), and the lease scenario of issue 14 (27: a primary cut off from its peers only). Each starts a fresh cluster of `synod lock-server` processes, grows it one node at
  * a time (views [n1], [n1,n2], … so the history is known), injects its faults, and checks the
  * content of the views on every node — exact member lists in order, the same history everywhere,
  * the primary — plus, where it runs load, the lock tester's verdict and the background load's.
  *
  * This file is the numbered list; the scenarios live by theme in scenarios/ (membership, crash
- * breakpoints, load, partitions, restarts, holders-removed) and share the steps in steps.ts.
+ * breakpoints, load, partitions, restarts, holders-removed, lease) and share the steps in steps.ts.
  *
  * Naming: n1 is the first node (lowest port) and the first primary; `G` is the growth history.
  */
@@ -16,6 +16,7 @@ import type { TesterCluster } from './cluster.js';
 import { ScenarioFailure } from './report.js';
 import { breakpointScenarios } from './scenarios/breakpoints.js';
 import { holdersRemovedScenarios } from './scenarios/holders-removed.js';
+import { leaseScenarios } from './scenarios/lease.js';
 import { loadScenarios } from './scenarios/load.js';
 import { membershipScenarios } from './scenarios/membership.js';
 import { partitionScenarios } from './scenarios/partitions.js';
@@ -33,7 +34,7 @@ export interface Scenario {
 
 /** Every scenario, by number; invariant: the numbers are 0, 1, 2 … with no gap. */
 export const scenarios: readonly Scenario[] = [...membershipScenarios, ...breakpointScenarios, ...loadScenarios, ...partitionScenarios, ...restartScenarios,
-  ...holdersRemovedScenarios]
+  ...holdersRemovedScenarios, ...leaseScenarios]
   .sort((a, b) => a.number - b.number);
 scenarios.forEach((s, i) => invariant(s.number === i, `tester scenarios: expected number ${i}, found ${s.number} (${s.name})`));
 

@@ -78,6 +78,23 @@ export async function regroup(
   await c.expectView([...survivors, lost], { history: [...G, survivors, [...survivors, lost]], primary });
 }
 
+/**
+ * The JSON log lines of `n` (every life of it) whose message is `msg`, or matches it when it is a
+ * pattern (for messages that name a node or a view).
+ */
+export function logged(c: TesterCluster, n: NodeProcess, msg: string | RegExp): Array<Record<string, unknown>> {
+  const matches = (m: unknown): boolean => typeof m === 'string' && (typeof msg === 'string' ? m === msg : msg.test(m));
+  return c.log(n).split('\n').flatMap((l) => {
+    if (l.length === 0) return [];
+    try {
+      const line = JSON.parse(l) as Record<string, unknown>;
+      return matches(line['msg']) ? [line] : [];
+    } catch {
+      return []; // a line cut by a kill, or not JSON: not the line looked for
+    }
+  });
+}
+
 /** `views` as member lists of addresses. */
 export function addresses(h: History): string[][] {
   return h.map((v) => v.map((n) => n.address));

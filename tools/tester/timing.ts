@@ -142,3 +142,10 @@ export const restartServeTimeoutMs = 20_000;
  * run beside them). 600 s: far above any scenario's length (`scenarioTimeoutMs`).
  */
 export const heldLockSessionTimeoutMs = 600_000;
+
+/**
+ * Scenario 27: how often the tester re-sends its probe request to the new view's primary while it
+ * waits for the view's first served request. 20 ms: the printed cut → first-served time is then
+ * within 20 ms (plus one call) of the truth, at the cost of about fifty refused calls per second.
+ */
+export const firstServedPollMs = 20;

@@ -14,7 +14,7 @@ import type { TesterCluster } from '../cluster.js';
 import { expectLocksKept, holdLocks, tokenMark } from '../held-locks.js';
 import { check } from '../report.js';
 import type { Scenario } from '../scenarios.js';
-import { expectServes } from '../steps.js';
+import { expectServes, logged } from '../steps.js';
 import { heldLockSessionTimeoutMs, joinTimeoutMs, restartServeTimeoutMs, viewChangeTimeoutMs } from '../timing.js';
 import { sameMembers } from '../views.js';
 
@@ -41,18 +41,6 @@ async function expectBusy(c: TesterCluster, n: NodeProcess, when: string, reason
   check(busy !== null && (reason === undefined || reason.test(busy.reason)),
     () => `${c.label(n)} ${when} answered ${JSON.stringify(r)}, not a BUSY${reason === undefined ? '' : ` saying ${reason}`}`);
   c.note(`${c.label(n)} ${when}: busy (${busy!.reason}), retry after ${busy!.retryAfterMs} ms`);
-}
-
-/** The JSON log lines of `n` (every life of it) whose message is `msg`. */
-function logged(c: TesterCluster, n: NodeProcess, msg: string): Array<Record<string, unknown>> {
-  return c.log(n).split('\n').filter((l) => l.includes(msg)).flatMap((l) => {
-    try {
-      const line = JSON.parse(l) as Record<string, unknown>;
-      return line['msg'] === msg ? [line] : [];
-    } catch {
-      return []; // a line cut by a kill, or not JSON: not the line looked for
-    }
-  });
 }
 
 /** What the primary logs when no member holds a complete state (`PrimarySync`). */
