@@ -70,16 +70,18 @@ export class PrimaryLease {
     return this.#round;
   }
 
-  /** Backup `from` granted `round`; true if that moved the lease's end. */
+  /**
+   * Backup `from` granted `round`; false if that changes nothing (not a backup, a round no longer
+   * kept, or not above its latest grant). A recorded grant need not move the lease's end (another
+   * backup's older grant may bound it), but it may complete a confirm round (`grantedSince`).
+   */
   grant(from: NodeId, round: number): boolean {
     const askedAt = this.#askedAt.get(round);
     const had = this.#granted.get(from);
     if (askedAt === undefined || !this.#deps.backups.includes(from) || (had !== undefined && had.round >= round)) return false;
-    const before = this.validUntil;
     this.#granted.set(from, { round, askedAt });
-    const after = this.validUntil;
-    if (after > this.#deps.now()) this.#everHeld = true;
-    return after !== before;
+    if (this.validUntil > this.#deps.now()) this.#everHeld = true;
+    return true;
   }
 
   /** Whether every backup granted a round numbered `round` or later. */

@@ -516,15 +516,16 @@ export class Replica<S> {
         this.#promise.granted(from);
         out.sendAhead(from, { kind: 'lease-grant', vid: m.vid, round: m.round });
         break;
-      case 'lease-grant':
-        if (m.vid !== this.#vid || mode.kind !== 'primary' || !mode.lease.grant(from, m.round)) return;
-        {
-          const vid = this.#vid;
-          const until = mode.lease.validUntil;
-          out.upcall(() => this.#observer.leaseChanged?.(vid, until));
-        }
+      case 'lease-grant': {
+        if (m.vid !== this.#vid || mode.kind !== 'primary') return;
+        const before = mode.lease.validUntil;
+        if (!mode.lease.grant(from, m.round)) return;
+        const until = mode.lease.validUntil;
+        const vid = this.#vid;
+        if (until !== before) out.upcall(() => this.#observer.leaseChanged?.(vid, until));
         mode.reads.onGrant(out);
         break;
+      }
     }
   }
 

@@ -11,7 +11,7 @@ import { type RsmOptions, rsmOptions } from '../../src/options.js';
 import type { Json } from '../../src/rsm/app.js';
 import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
 import { Replica, type RsmMutations, type RsmOutbox, rsmTimers } from '../../src/rsm/replica.js';
-import type { RsmRecord } from '../../src/rsm/durable-records.js';
+import type { DurableReplicaState, RsmRecord } from '../../src/rsm/durable-records.js';
 
 export interface HandDriven {
   readonly replica: Replica<TestState>;
@@ -30,6 +30,8 @@ export interface HandDrivenOptions {
   readonly mutations?: RsmMutations;
   /** The replica's clock (default: always 0). */
   readonly now?: () => number;
+  /** Restart from this disk (`RsmStore.load`'s result) instead of holding the initial state. */
+  readonly durable?: DurableReplicaState;
 }
 
 /** A replica `self` of view 1 = `members` (every node holding the initial state); later views by `nextView`. */
@@ -43,7 +45,7 @@ function replicaOf(self: NodeId, members: Members, opts: HandDrivenOptions): Han
   };
   const executed: number[] = [];
   const replica = new Replica<TestState>({
-    clock: { now: opts.now ?? (() => 0) }, self, app: testApp, config, logger: silentLogger, genesis: true, mutations: opts.mutations ?? {}, options: rsmOptions(opts.options),
+    clock: { now: opts.now ?? (() => 0) }, self, app: testApp, config, logger: silentLogger, genesis: opts.durable === undefined, durable: opts.durable, mutations: opts.mutations ?? {}, options: rsmOptions(opts.options),
     observer: { executed: (vs) => executed.push(vs.seqno) },
   });
   const disk: RsmRecord[] = [];

@@ -148,3 +148,35 @@ test('a view change that keeps the primary waits for nothing: the backups\' prom
   assert.equal(waiting.kind === 'sync-status' && waiting.leaseWaitMs, waitMs, 'a view with another primary waits the whole promise');
   assert.deepEqual(deposing.timers.filter((t) => t.key === rsmTimers.syncRetry).at(-1)?.delayMs, defaultRsmOptions.syncRetryMs);
 });
+
+/** What backup b of view 1 = [p, b, c] left on its disk after granting p a lease, read back as a restart would. */
+function grantedThenRestarted(now: () => number, members: string[] = ['p', 'b', 'c']) {
+  const before = drivenReplica('b', members, { now: () => 0 });
+  before.run((o) => before.replica.onViewCommitted(o));
+  before.run((o) => before.replica.onMessage('p', { kind: 'sync-reply', vid: 1, action: 'up-to-date', target: { vid: 0, seqno: 0 } }, o));
+  before.run((o) => before.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1 }, o));
+  const records = before.disk.filter((r) => r.kind !== 'snapshot');
+  const after = drivenReplica('b', members, { now, durable: { snapshot: null, records: records as never } });
+  after.run((o) => after.replica.onViewCommitted(o));
+  return after;
+}
+
+test('a restarted node owes every primary but its synced view\'s a whole promise from its start, having forgotten what it granted', () => {
+  let now = 1000; // the restarted process's clock
+  const h = grantedThenRestarted(() => now);
+  const deposing = h.nextView(['b', 'c']); // b is the new primary; p (its synced view's primary) is gone
+  assert.equal(h.replica.primaryOf(), 'b');
+  h.run((o) => h.replica.onMessage('c', status(0), o));
+  assert.equal(h.replica.status, 'syncing', 'waits its restart promise');
+  assert.equal(deposing.timers.length > 0, true);
+  now = 1000 + waitMs;
+  h.run((o) => h.replica.onTimer(rsmTimers.leaseWait, o));
+  assert.ok(h.replica.isPrimary && (h.replica.status as string) === 'normal');
+});
+
+test('a restarted node owes its synced view\'s primary nothing: a refresh view with the same primary serves at once', () => {
+  const h = grantedThenRestarted(() => 1000);
+  const refresh = h.nextView(['p', 'b', 'c']);
+  const report = refresh.sends.find((s) => s.msg.kind === 'sync-status')!.msg;
+  assert.equal(report.kind === 'sync-status' && report.leaseWaitMs, 0);
+});
