@@ -10,13 +10,13 @@ import { BackupExecution } from './backup-execution.js';
 import { ReplicatedState } from './execution.js';
 import type { ClientCall, ReplicaMessage, Request } from './messages.js';
 import { Pipeline, answerBusy } from './pipeline.js';
-import { ReadGate } from './read-gate.js';
+import { ServingPrimary } from './serving-primary.js';
 import { PrimaryHistory } from './primary.js';
 import { PrimarySync } from './primary-sync.js';
 import { BackupSync, type SyncContext } from './recovery.js';
 import type { CallbackListener, ConfigPort, ReplicaDeps, ReplicaObserver, ReplicaStatus, RsmBreakpoints, RsmMutations, RsmOutbox } from './replica-deps.js';
 import { rsmTimers } from './replica-deps.js';
-import { LeasePromise, type LeaseStatus, PrimaryLease } from './lease.js';
+import { LeasePromise, type LeaseStatus } from './lease.js';
 import { leaseWaitMs } from '../options/rsm.js';
 import { ReplicaJournal, type StampedRequest } from './replica-journal.js';
 import { type Viewstamp, formatViewstamp } from './viewstamp.js';
@@ -37,7 +37,7 @@ export { rsmTimers } from './replica-deps.js';
 type Mode<S> =
   | { readonly kind: 'joining' }
   | { readonly kind: 'syncing'; readonly sync: PrimarySync<S> | BackupSync<S> }
-  | { readonly kind: 'primary'; readonly pipeline: Pipeline; readonly lease: PrimaryLease; readonly reads: ReadGate }
+  | { readonly kind: 'primary'; readonly serving: ServingPrimary<S> }
   | { readonly kind: 'backup'; readonly execution: BackupExecution };
 
 /**
@@ -154,7 +154,7 @@ export class Replica<S> {
    * queries read it in the task in which they act.
    */
   get lease(): LeaseStatus {
-    return this.#mode.kind === 'primary' ? this.#mode.lease.status(this.#self) : { state: 'none' };
+    return this.#mode.kind === 'primary' ? this.#mode.serving.lease.status(this.#self) : { state: 'none' };
   }
 
   /** The app state (for status pages and checkers; do not change it). */
@@ -184,7 +184,7 @@ export class Replica<S> {
   }
 
   get inFlight(): number {
-    return this.#mode.kind === 'primary' ? this.#mode.pipeline.size : 0;
+    return this.#mode.kind === 'primary' ? this.#mode.serving.pipeline.size : 0;
   }
 
   /** Clients in the client table of the state held here (0 when none is held). */
@@ -199,7 +199,7 @@ export class Replica<S> {
 
   /** Request bytes the serving primary holds in flight (`RsmOptions.maxInFlightBytes`). */
   get inFlightBytes(): number {
-    return this.#mode.kind === 'primary' ? this.#mode.pipeline.bytes : 0;
+    return this.#mode.kind === 'primary' ? this.#mode.serving.pipeline.bytes : 0;
   }
 
   /** Early invokes a backup holds in its buffer (`RsmOptions.maxBufferedInvokes`, `maxBufferedBytes`). */
@@ -265,16 +265,10 @@ export class Replica<S> {
 
   /** Drops the work of the view being left. Clients waiting on it are told to retry. */
   #abandonView(out: RsmOutbox): void {
-    if (this.#mode.kind === 'primary') {
-      this.#mode.pipeline.abandon(out);
-      this.#mode.reads.abandon(out);
-      const vid = this.#vid;
-      out.upcall(() => this.#observer.leaseChanged?.(vid, Number.NEGATIVE_INFINITY));
-    }
+    if (this.#mode.kind === 'primary') this.#mode.serving.leave(out);
     this.#serveAfterPromise = false;
     out.cancelTimer(rsmTimers.invokeRetry);
     out.cancelTimer(rsmTimers.syncRetry);
-    out.cancelTimer(rsmTimers.leaseRenew);
     out.cancelTimer(rsmTimers.leaseWait);
   }
 
@@ -342,16 +336,12 @@ export class Replica<S> {
   #becomeServing(out: RsmOutbox): void {
     this.#serveAfterPromise = false;
     this.#journal.synced(this.#vid, out);
-    const lease = new PrimaryLease({
-      vid: this.#vid, backups: this.#backups(), leaseMs: this.#options.leaseMs, now: () => this.#clock.now(), alwaysHeld: this.#mutations.serveWithoutLease === true,
+    const serving = new ServingPrimary<S>({
+      self: this.#self, vid: this.#vid, backups: this.#backups(), options: this.#options, mutations: this.#mutations, clock: this.#clock,
+      log: this.#log, observer: this.#observer, held: this.#held, pipeline: this.#newPipeline(), isQuery: (proc) => this.#app.isQuery(proc),
     });
-    this.#enter({ kind: 'primary', pipeline: this.#newPipeline(), lease, reads: this.#newReadGate(lease) }, 'every backup holds the view state');
-    this.#askLease(lease, out);
-    const until = lease.validUntil;
-    if (until !== Number.NEGATIVE_INFINITY) {
-      const vid = this.#vid;
-      out.upcall(() => this.#observer.leaseChanged?.(vid, until));
-    }
+    this.#enter({ kind: 'primary', serving }, 'every backup holds the view state');
+    serving.start(out);
     this.#log.info({ vid: this.#vid, vs: formatViewstamp(this.#held.last), members: this.#config.members(this.#vid) }, 'rsm: primary serving');
     this.#config.setAdmission({ kind: 'admit' });
     const vid = this.#vid;
@@ -377,23 +367,6 @@ export class Replica<S> {
       // synod's own procedures (the table's sweeps) are none of the app's business.
       afterExecute: (r, out) => {
         if (!isReservedProc(r.proc)) this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
-      },
-    });
-  }
-
-  #newReadGate(lease: PrimaryLease): ReadGate {
-    const vid = this.#vid;
-    return new ReadGate({
-      self: this.#self,
-      vid,
-      lease,
-      options: this.#options,
-      now: () => this.#clock.now(),
-      run: (request) => this.#held.queryLocally(request),
-      confirm: (out) => this.#askLease(lease, out),
-      answered: (request, outcome, out) => {
-        const atMs = this.#clock.now();
-        out.upcall(() => this.#observer.queryAnswered?.(vid, request, outcome, atMs));
       },
     });
   }
@@ -441,30 +414,7 @@ export class Replica<S> {
       out.answer(from, { kind: 'invalid', clientId: r.clientId, seq: r.seq, field: 'proc', reason: `unknown procedure ${JSON.stringify(r.proc)}` });
       return;
     }
-    if (this.#app.isQuery(r.proc) && r.internal !== true && this.#answersLocally(r)) {
-      mode.reads.submit(from, r, out);
-      return;
-    }
-    // Writes need no lease: each is confirmed by every backup's acknowledgement, which a deposed
-    // primary never gets (its client's attempt timeout moves it on). A primary whose lease cannot
-    // hold (a backup slower than leaseMs round trip) still serves writes.
-    mode.pipeline.submit(from, r, out);
-  }
-
-  /**
-   * A query is answered here alone when the client table knows its client below its number (see
-   * `ReplicatedState.queryLocally`); otherwise it is replicated like any request, and recorded.
-   */
-  #answersLocally(r: Request): boolean {
-    return this.#held.knowsBefore(r.clientId, r.seq);
-  }
-
-  /** Opens the next lease round and asks every backup (the renew timer then fires again). */
-  #askLease(lease: PrimaryLease, out: RsmOutbox): void {
-    const round = lease.open();
-    // The ask rests on nothing durable: it leaves at once (its time was taken before it left).
-    for (const b of this.#backups()) out.sendVolatile(b, { kind: 'lease-ask', vid: this.#vid, round });
-    out.setTimer(rsmTimers.leaseRenew, this.#options.leaseRenewMs);
+    mode.serving.submit(from, r, out);
   }
 
   #backups(): NodeId[] {
@@ -516,31 +466,20 @@ export class Replica<S> {
         this.#promise.granted(from);
         out.sendAhead(from, { kind: 'lease-grant', vid: m.vid, round: m.round });
         break;
-      case 'lease-grant': {
-        if (m.vid !== this.#vid || mode.kind !== 'primary') return;
-        const before = mode.lease.validUntil;
-        if (!mode.lease.grant(from, m.round)) return;
-        const until = mode.lease.validUntil;
-        const vid = this.#vid;
-        if (until !== before) out.upcall(() => this.#observer.leaseChanged?.(vid, until));
-        mode.reads.onGrant(out);
+      case 'lease-grant':
+        if (m.vid === this.#vid && mode.kind === 'primary') mode.serving.onGrant(from, m.round, out);
         break;
-      }
     }
   }
 
   onTimer(key: string, out: RsmOutbox): void {
     const mode = this.#mode;
     if (key === rsmTimers.invokeRetry) {
-      if (mode.kind === 'primary') mode.pipeline.onRetryTimer(out);
+      if (mode.kind === 'primary') mode.serving.pipeline.onRetryTimer(out);
     } else if (key === rsmTimers.syncRetry) {
       if (mode.kind === 'syncing') mode.sync.onRetry(out);
     } else if (key === rsmTimers.leaseRenew) {
-      if (mode.kind !== 'primary') return;
-      const lapsed = mode.lease.lapsedNews(this.#self);
-      if (lapsed !== null) this.#log.warn({ vid: this.#vid, vs: formatViewstamp(this.#held.last) }, `rsm: ${lapsed}`);
-      mode.reads.onTick(out);
-      this.#askLease(mode.lease, out);
+      if (mode.kind === 'primary') mode.serving.onRenewTimer(out);
     } else if (key === rsmTimers.leaseWait) {
       if (mode.kind === 'syncing' && this.#serveAfterPromise) this.#serveOncePromiseEnds(out);
     }
@@ -560,12 +499,12 @@ export class Replica<S> {
   #onInvokeAck(from: NodeId, m: Extract<ReplicaMessage, { kind: 'invoke-ack' }>, out: RsmOutbox): void {
     const mode = this.#mode;
     if (m.vs.vid !== this.#vid || mode.kind !== 'primary') return;
-    if (!mode.pipeline.ack(from, m.vs.seqno)) return;
+    if (!mode.serving.pipeline.ack(from, m.vs.seqno)) return;
     if (this.#breakpoints.isArmed(1)) {
       out.halt(`breakpoint 1: primary ${this.#self} dies after backup ${from} executed ${formatViewstamp(m.vs)}`);
       return;
     }
-    mode.pipeline.executeReady(out);
+    mode.serving.pipeline.executeReady(out);
   }
 
   /**
