@@ -348,6 +348,7 @@ export class CallbackHub {
       leaseRemainingMs: wireMs(leaseRemainingMs),
       sessionTimeoutMs: wireMs(options.sessionTimeoutMs),
       maxDriftPpm: maxClockDriftPpm,
+      intervalMs: wireMs(options.keepaliveIntervalMs),
     });
     if (sent) this.#confirmed.set(owner, now);
   }

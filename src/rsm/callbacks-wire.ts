@@ -86,6 +86,8 @@ export interface KeepAlive {
   readonly sessionTimeoutMs: number;
   /** The server's `RsmOptions.maxClockDriftPpm`. */
   readonly maxDriftPpm: number;
+  /** The server's `CallbackOptions.keepaliveIntervalMs` (0: not said): how long until the next. */
+  readonly intervalMs: number;
 }
 
 /** One message on a callback stream: an app's callback message, or a keepalive. */
@@ -93,7 +95,7 @@ export type CallbackStreamMessage =
   | { readonly kind: 'callback'; readonly message: Json }
   | ({ readonly kind: 'keepalive' } & KeepAlive);
 
-const keepAliveFields = ['since_accept_ms', 'lease_remaining_ms', 'session_timeout_ms', 'max_drift_ppm'] as const;
+const keepAliveFields = ['since_accept_ms', 'lease_remaining_ms', 'session_timeout_ms', 'max_drift_ppm', 'interval_ms'] as const;
 /** Largest duration a keepalive carries (uint32 on the wire). */
 const maxKeepAliveMs = 0xffff_ffff;
 
@@ -107,7 +109,7 @@ function decodeKeepAlive(wire: Fields): KeepAlive {
   }
   if (v[2] === 0) throw new InvalidMessageError('keepalive.session_timeout_ms', 'zero');
   if (v[3]! >= 100_000) throw new InvalidMessageError('keepalive.max_drift_ppm', 'not below 100000');
-  return { sinceAcceptMs: v[0]!, leaseRemainingMs: v[1]!, sessionTimeoutMs: v[2]!, maxDriftPpm: v[3]! };
+  return { sinceAcceptMs: v[0]!, leaseRemainingMs: v[1]!, sessionTimeoutMs: v[2]!, maxDriftPpm: v[3]!, intervalMs: v[4]! };
 }
 
 /** A stream message: a keepalive if it carries one, the app's callback message otherwise. */
@@ -122,7 +124,7 @@ export function decodeCallbackStreamMessage(wire: Fields): CallbackStreamMessage
 
 function encodeCallbackStreamMessage(m: CallbackStreamMessage): Fields {
   if (m.kind === 'callback') return { message: JSON.stringify(m.message) };
-  return { keepalive: { since_accept_ms: m.sinceAcceptMs, lease_remaining_ms: m.leaseRemainingMs, session_timeout_ms: m.sessionTimeoutMs, max_drift_ppm: m.maxDriftPpm } };
+  return { keepalive: { since_accept_ms: m.sinceAcceptMs, lease_remaining_ms: m.leaseRemainingMs, session_timeout_ms: m.sessionTimeoutMs, max_drift_ppm: m.maxDriftPpm, interval_ms: m.intervalMs } };
 }
 
 /** The callback service's codec (`synod.rsm.Callbacks`); owner and client ids up to `limits.maxClientIdLength`. */

@@ -57,8 +57,8 @@ const retryPauseMs = 50;
 const establishTimeoutMs = 1000;
 
 /** A keepalive as a serving primary sends it (defaults: 5 s sessions, 1 % drift). */
-function keepalive(sinceAcceptMs: number, sessionTimeoutMs = 5000, maxDriftPpm = 10_000): CallbackStreamMessage {
-  return { kind: 'keepalive', sinceAcceptMs, leaseRemainingMs: 400, sessionTimeoutMs, maxDriftPpm };
+function keepalive(sinceAcceptMs: number, sessionTimeoutMs = 5000, maxDriftPpm = 10_000, intervalMs = 1000): CallbackStreamMessage {
+  return { kind: 'keepalive', sinceAcceptMs, leaseRemainingMs: 400, sessionTimeoutMs, maxDriftPpm, intervalMs };
 }
 
 function setUp(guess: NodeId | null = 'm1', keepaliveSilenceMs = 60_000): {
@@ -192,7 +192,7 @@ test('keepalives confirm the session from the subscribe time, never from their a
   assert.equal(s.confirmed.length, 1);
   stream.handlers.message(keepalive(1100));
   assert.equal(s.confirmed.length, 2);
-  assert.equal(s.confirmed[1], confirmedUntil(600, { sinceAcceptMs: 1100, leaseRemainingMs: 0, sessionTimeoutMs: 5000, maxDriftPpm: 10_000 }));
+  assert.equal(s.confirmed[1], confirmedUntil(600, { sinceAcceptMs: 1100, leaseRemainingMs: 0, sessionTimeoutMs: 5000, maxDriftPpm: 10_000, intervalMs: 1000 }));
   assert.deepEqual(s.messages, [], 'keepalives are the subscription\'s own');
 });
 
@@ -200,6 +200,17 @@ test('a keepalive on a stream not accepted yet confirms nothing', () => {
   const s = setUp('m1');
   s.transport.last.handlers.message(keepalive(10));
   assert.deepEqual(s.confirmed, []);
+});
+
+test('a server that says it sends keepalives less often gets two and a half of its own intervals before its stream is silent', () => {
+  const s = setUp('m1', 2500);
+  const stream = s.transport.last;
+  stream.handlers.accepted();
+  stream.handlers.message(keepalive(0, 60_000, 10_000, 10_000)); // a 60 s session, a keepalive every 10 s
+  s.clock.advance(24_999);
+  assert.deepEqual(s.ends, [], 'not silent yet');
+  s.clock.advance(1);
+  assert.deepEqual(s.ends, ['callback stream ended: m1: unavailable: no keepalive for 25000 ms (keepaliveSilenceMs)']);
 });
 
 test('an open stream without a keepalive for keepaliveSilenceMs ends; each keepalive restarts the count', () => {

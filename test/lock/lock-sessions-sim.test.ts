@@ -84,7 +84,7 @@ class Scenario {
       message: (m) => {
         const at = this.cluster.sim.now;
         if (m.kind === 'callback') s.received.push({ at, message: m.message });
-        else s.keepalives.push({ at, keepalive: { sinceAcceptMs: m.sinceAcceptMs, leaseRemainingMs: m.leaseRemainingMs, sessionTimeoutMs: m.sessionTimeoutMs, maxDriftPpm: m.maxDriftPpm } });
+        else s.keepalives.push({ at, keepalive: { sinceAcceptMs: m.sinceAcceptMs, leaseRemainingMs: m.leaseRemainingMs, sessionTimeoutMs: m.sessionTimeoutMs, maxDriftPpm: m.maxDriftPpm, intervalMs: m.intervalMs } });
       },
       ended: (end) => void (s.end = end),
     });

@@ -107,7 +107,7 @@ test('keepalives go out at accept and every keepaliveIntervalMs while the lease 
   clock.advance(250);
   const a = subscribe('a');
   assert.ok(a.accepted);
-  assert.deepEqual(a.keepalives(), [{ kind: 'keepalive', sinceAcceptMs: 0, leaseRemainingMs: 480, sessionTimeoutMs: 5000, maxDriftPpm: maxClockDriftPpm }]);
+  assert.deepEqual(a.keepalives(), [{ kind: 'keepalive', sinceAcceptMs: 0, leaseRemainingMs: 480, sessionTimeoutMs: 5000, maxDriftPpm: maxClockDriftPpm, intervalMs: 1000 }]);
   assert.equal(hub.confirmedAt('a'), 250);
   clock.advance(750); // the keepalive tick at 1000
   assert.deepEqual(a.keepalives().map((k) => k.sinceAcceptMs), [0, 750]);

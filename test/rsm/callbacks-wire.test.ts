@@ -7,12 +7,12 @@ import { type CallbackStreamMessage, callbacksCodec } from '../../src/rsm/callba
 test('a callback and a keepalive survive encoding; the keepalive carries durations only', () => {
   const messages: CallbackStreamMessage[] = [
     { kind: 'callback', message: { kind: 'revoke', lock: 'a', token: 3 } },
-    { kind: 'keepalive', sinceAcceptMs: 1234, leaseRemainingMs: 480, sessionTimeoutMs: 5000, maxDriftPpm: 10_000 },
+    { kind: 'keepalive', sinceAcceptMs: 1234, leaseRemainingMs: 480, sessionTimeoutMs: 5000, maxDriftPpm: 10_000, intervalMs: 1000 },
   ];
   for (const m of messages) assert.deepEqual(callbacksCodec.decodeMessage(callbacksCodec.encodeMessage(m)), m);
   // proto3 leaves zeros out: a keepalive right at acceptance has no since_accept_ms.
   assert.deepEqual(callbacksCodec.decodeMessage({ keepalive: { session_timeout_ms: 5000, max_drift_ppm: 1 } }),
-    { kind: 'keepalive', sinceAcceptMs: 0, leaseRemainingMs: 0, sessionTimeoutMs: 5000, maxDriftPpm: 1 });
+    { kind: 'keepalive', sinceAcceptMs: 0, leaseRemainingMs: 0, sessionTimeoutMs: 5000, maxDriftPpm: 1, intervalMs: 0 });
 });
 
 test('a keepalive with a field out of range is refused naming the field', () => {

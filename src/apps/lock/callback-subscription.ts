@@ -43,9 +43,14 @@ export interface CallbackSubscriberOptions {
    * lease or is cut off from this client without knowing it, and waiting for the transport's own
    * keepalive (3 s and more) would only delay the move to the new primary. Default 2500 ms: two
    * and a half keepalive intervals, so one lost or late keepalive does not end a healthy stream.
+   * A server that says it sends keepalives less often (`KeepAlive.intervalMs`) gets two and a half
+   * of its own intervals instead, whichever is longer.
    */
   readonly keepaliveSilenceMs: number;
 }
+
+/** A stream is silent after this many of its server's keepalive intervals without one. */
+const silenceIntervals = 2.5;
 
 export const defaultCallbackSubscriberOptions: CallbackSubscriberOptions = {
   establishTimeoutMs: 1000,
@@ -168,6 +173,8 @@ export class StreamSubscription implements CallbackSubscription {
   #deadlineTimer: TimerHandle | null = null;
   /** Open: ends the stream after `keepaliveSilenceMs` without a keepalive. */
   #silenceTimer: TimerHandle | null = null;
+  /** The keepalive interval the stream's server last said it keeps (0: none said yet). */
+  #serverIntervalMs = 0;
 
   constructor(ctx: SubscriptionContext, who: CallbackSubscribe, onMessage: (message: Json) => void, onEnd: (reason: string) => void,
     onConfirmed: (validUntilMs: number) => void = () => {}) {
@@ -230,6 +237,7 @@ export class StreamSubscription implements CallbackSubscription {
   #keepalive(subscribedAtMs: number, keepalive: KeepAlive): void {
     const p = this.#phase;
     if (p.kind !== 'open') return;
+    this.#serverIntervalMs = keepalive.intervalMs;
     this.#armSilence(p.target);
     const until = confirmedUntil(subscribedAtMs, keepalive);
     if (until <= this.#confirmedUntil) return;
@@ -240,7 +248,7 @@ export class StreamSubscription implements CallbackSubscription {
   /** (Re)starts the count of `keepaliveSilenceMs` on the open stream at `target`. */
   #armSilence(target: NodeId): void {
     this.#silenceTimer?.cancel();
-    const ms = this.#ctx.options.keepaliveSilenceMs;
+    const ms = Math.max(this.#ctx.options.keepaliveSilenceMs, silenceIntervals * this.#serverIntervalMs);
     this.#silenceTimer = this.#ctx.clock.setTimer(ms, () => {
       this.#silenceTimer = null;
       if (this.#phase.kind === 'open') this.#finish(`callback stream ended: ${target}: unavailable: no keepalive for ${ms} ms (keepaliveSilenceMs)`);
