@@ -19,6 +19,15 @@
  * Latency is from the acquire call until the release resolved. "grants" counts the distinct
  * grants (fencing tokens) the operations ran under: the operations that needed the server.
  * Removes every process and file it made, also on failure or Ctrl-C.
+ * Then `stat` of a lock nobody holds at 64 in flight, as a query on that cluster and as a
+ * replicated handler on a second cluster of a bench-only lock app variant (tools/bench/read.ts),
+ * with the ratios query/replicated.
+ *
+ * npm run bench -- read [--duration-ms MS] [--rounds N]: the test app's `get` at 1 and 64 in
+ * flight, as a query (answered by the primary alone) and as a replicated handler (a bench-only
+ * variant of the app), on two clusters up side by side, alternating windows of MS (default 2000),
+ * N rounds (default 2); throughput, p50/p99 latency, the requests the primary replicated meanwhile,
+ * and the ratios query/replicated (tools/bench/read.ts). Nothing is asserted about speed.
  *
  * npm run bench -- memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N]:
  * the primary's resident memory at rest, under floods of 1 MiB requests, and after many client
@@ -53,6 +62,7 @@ import { realClock } from '../src/runtime/real-clock.js';
 import { benchMemory } from './bench/memory.js';
 import { benchDurability, closeDurabilityBench, durabilityDefaults, parseSizesMb } from './bench/durability.js';
 import { benchFailover, defaultFailoverRounds } from './bench/failover.js';
+import { benchLockStat, benchRead, closeReadBench, readDefaults } from './bench/read.js';
 
 /** How long each measurement runs, unless `--duration-ms` says otherwise. */
 const defaultDurationMs = 3000;
@@ -78,6 +88,7 @@ interface Row {
 }
 
 const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS] | lincheck [--seed N] |\n' +
+  '       read [--duration-ms MS] [--rounds N] |\n' +
   '       memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N] |\n' +
   '       durability [--window-ms MS] [--rounds N] [--in-flight N] [--sizes-mb 1,100] |\n' +
   '       failover [--rounds N]   (npm run bench -- lock)';
@@ -101,6 +112,7 @@ let cleaned: Promise<void> | null = null;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     await closeDurabilityBench();
+    await closeReadBench();
     for (const n of nodes) {
       n.closeClient();
       await n.kill('SIGKILL');
@@ -235,6 +247,7 @@ async function benchLock(durationMs: number): Promise<void> {
       }
     }
     printTable(rows, durationMs);
+    await benchLockStat({ cluster, members }, { windowMs: durationMs, rounds: readDefaults.rounds, progress: say });
   } finally {
     await transport.close();
   }
@@ -349,6 +362,10 @@ async function main(argv: string[]): Promise<void> {
     await durability(parsed.values, extra);
     return;
   }
+  if (what === 'read') {
+    await read(parsed.values, extra);
+    return;
+  }
   if (what === 'failover') {
     const roundsText = parsed.values.rounds;
     const rounds = roundsText === undefined ? defaultFailoverRounds : Number(roundsText);
@@ -376,6 +393,29 @@ async function main(argv: string[]): Promise<void> {
   const alive = setInterval(() => {}, 1000);
   try {
     await benchLock(durationMs);
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+/** `read`: its flags checked (a usage error exits 2), then the bench (tools/bench/read.ts). */
+async function read(values: Record<string, string | boolean | undefined>, extra: readonly string[]): Promise<void> {
+  const count = (name: 'duration-ms' | 'rounds', fallback: number): number => {
+    const text = values[name];
+    const n = text === undefined ? fallback : Number(text);
+    if (Number.isSafeInteger(n) && n >= 1) return n;
+    process.stderr.write(`bench: --${name} needs a positive integer\n${usage}\n`);
+    return process.exit(2);
+  };
+  const others = Object.entries(values).filter(([k, v]) => k !== 'duration-ms' && k !== 'rounds' && v !== undefined).map(([k]) => `--${k}`);
+  if (extra.length > 0 || others.length > 0) {
+    process.stderr.write(`bench: read takes none of: ${[...extra, ...others].join(' ')}\n${usage}\n`);
+    process.exit(2);
+  }
+  // Client timers are unref'd (`realClock`): keep the process alive until the bench is done.
+  const alive = setInterval(() => {}, 1000);
+  try {
+    await benchRead({ windowMs: count('duration-ms', readDefaults.windowMs), rounds: count('rounds', readDefaults.rounds), progress: say });
   } finally {
     clearInterval(alive);
   }

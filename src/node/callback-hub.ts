@@ -1,15 +1,17 @@
 import type { Clock, TimerHandle } from '../env/clock.js';
 import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
-import type { ServerStream, ServerStreamEnd, StreamEnd } from '../env/streams.js';
+import type { ServerStream, ServerStreamEnd } from '../env/streams.js';
 import type { Transport } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type CallbackOptions, limits } from '../options.js';
-import type { Callback, Json } from '../rsm/app.js';
+import type { Callback } from '../rsm/app.js';
 import { type CallbackStreamMessage, type CallbackSubscribe, callbacksCodec } from '../rsm/callbacks-wire.js';
 import type { LeaseStatus } from '../rsm/lease.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
-import { leaseLost, noLeaseYet, notPrimary, ownerTaken, wireMs } from './callback-ends.js';
+import { leaseLost, noLeaseYet, notPrimary, ownerTaken } from './callback-ends.js';
+import { Keepalives } from './keepalives.js';
+import { type OwnerStream, OwnerStreams } from './owner-streams.js';
 
 /** What the hub reads of the replica (always inside a task of the node's executor). */
 export interface PrimaryView {
@@ -42,14 +44,6 @@ export interface CallbackHubDeps {
    * bound in the state (an owner is then held only by its open stream).
    */
   readonly boundClient?: (owner: string) => string | null;
-}
-
-/** An accepted stream, and the client that opened it (its `CallbackSubscribe.clientId`). */
-interface OwnerStream {
-  readonly stream: ServerStream<CallbackStreamMessage>;
-  readonly clientId: string;
-  /** When the hub accepted it (hub clock); keepalives carry the time since. Set at accept. */
-  acceptedAt: number;
 }
 
 /**
@@ -109,19 +103,17 @@ interface OwnerStream {
  *
  * `deliver` is called from a task of the node's executor (the replica's callback upcall); stream
  * events come from the transport, and every look at the replica they need is a task of its own.
+ * The table of streams and who may hold them is owner-streams.ts; keepalives and their ledger,
+ * keepalives.ts.
  */
 export class CallbackHub {
   readonly #deps: CallbackHubDeps;
   readonly #maxOwnerLength: number;
   readonly #log: Logger;
   /** The accepted stream of each owner (an owner whose stream ended is forgotten). */
-  readonly #streams = new Map<string, OwnerStream>();
-  /**
-   * When the hub last sent each owner a keepalive (hub clock), kept after its stream ends (the
-   * session keeper counts from it) and forgotten `sessionTimeoutMs` later, when it no longer
-   * bounds anything. Bounded by the owners that had a stream within the session timeout.
-   */
-  readonly #confirmed = new Map<string, number>();
+  readonly #streams: OwnerStreams;
+  /** Sends keepalives, and remembers when each owner last got one (the session keeper counts from it). */
+  readonly #keepalives: Keepalives;
   /** A callback was dropped because the lease was not held: re-send every outstanding one when it is. */
   #dropped = false;
   /** The lapse last logged (its `why`), so a lapse is logged once; null while the lease has not lapsed. */
@@ -134,6 +126,8 @@ export class CallbackHub {
     this.#deps = deps;
     this.#maxOwnerLength = Math.min(deps.maxOwnerLength ?? limits.maxClientIdLength, limits.maxClientIdLength);
     this.#log = deps.logger;
+    this.#streams = new OwnerStreams(deps.logger, deps.boundClient);
+    this.#keepalives = new Keepalives(deps.options, deps.maxClockDriftPpm);
   }
 
   /** Serves the callback service on `deps.transport`; `start` begins the periodic checks and keepalives. */
@@ -151,8 +145,7 @@ export class CallbackHub {
 
   /** Whether `owner` has an open stream here, from the client it is bound to (if any). Call from a task of the node's executor. */
   has(owner: string): boolean {
-    const entry = this.#streams.get(owner);
-    return entry !== undefined && entry.stream.open && this.#rightful(owner, entry);
+    return this.#streams.has(owner);
   }
 
   /**
@@ -160,7 +153,7 @@ export class CallbackHub {
    * `sessionTimeoutMs`. Every keepalive was sent while the lease was held.
    */
   confirmedAt(owner: string): number | null {
-    return this.#confirmed.get(owner) ?? null;
+    return this.#keepalives.confirmedAt(owner);
   }
 
   /** Owners with a stream here now. */
@@ -190,14 +183,14 @@ export class CallbackHub {
     this.#closed = true;
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
-    this.#endAll({ kind: 'unavailable', detail: `${this.#deps.self} is shutting down` }, 'shutting down');
+    this.#streams.endAll({ kind: 'unavailable', detail: `${this.#deps.self} is shutting down` }, 'shutting down');
   }
 
   /** Sends each callback down its owner's rightful stream (the caller saw the lease held in this task). */
   #send(callbacks: readonly Callback[]): void {
     for (const cb of callbacks) {
       const entry = this.#streams.get(cb.clientId);
-      if (entry !== undefined && entry.stream.open && !this.#rightful(cb.clientId, entry)) this.#endTaken(cb.clientId, entry);
+      if (entry !== undefined && entry.stream.open && !this.#streams.rightful(cb.clientId, entry)) this.#streams.endTaken(cb.clientId, entry);
       const stream = this.#streams.get(cb.clientId)?.stream;
       if (stream === undefined || !stream.open) {
         this.#log.debug({ owner: cb.clientId, message: cb.message }, 'callbacks: no stream for the owner; dropped');
@@ -219,7 +212,7 @@ export class CallbackHub {
       stream.end({ kind: 'invalid-request', detail: `invalid message: owner: longer than ${this.#maxOwnerLength} characters` });
       return;
     }
-    stream.onEnded((end) => this.#ended(owner, stream, end));
+    stream.onEnded((end) => this.#streams.ended(owner, stream, end));
     this.#deps.executor.submit(() => this.#admit(owner, { stream, clientId, acceptedAt: 0 }, refuse));
   }
 
@@ -241,7 +234,7 @@ export class CallbackHub {
       return refuse(notPrimary(primary), 'not primary');
     }
     if (lease.state !== 'held') return refuse(noLeaseYet(this.#deps.self), 'no lease yet');
-    const bound = this.#deps.boundClient?.(owner) ?? null;
+    const bound = this.#streams.boundClient(owner);
     const older = this.#streams.get(owner);
     if (bound !== null && bound !== clientId) {
       this.#log.info({ client: stream.peer, owner }, 'callbacks: subscription refused: the owner is bound to another client');
@@ -257,16 +250,10 @@ export class CallbackHub {
       : ownerTaken(owner, 'it is bound to another client (the one that first used it)'));
     entry.acceptedAt = this.#deps.clock.now();
     stream.accept();
-    this.#keepAlive(owner, entry, entry.acceptedAt, lease.remainingMs);
+    this.#keepalives.send(owner, entry, entry.acceptedAt, lease.remainingMs);
     const outstanding = r.outstandingCallbacks().filter((c) => c.clientId === owner);
     this.#log.debug({ owner, client: stream.peer, outstanding: outstanding.length }, 'callbacks: subscribed');
     for (const cb of outstanding) stream.send({ kind: 'callback', message: cb.message });
-  }
-
-  #ended(owner: string, stream: ServerStream<CallbackStreamMessage>, end: StreamEnd): void {
-    if (this.#streams.get(owner)?.stream !== stream) return;
-    this.#streams.delete(owner);
-    this.#log.debug({ owner, end: end.kind, detail: end.detail }, 'callbacks: stream ended');
   }
 
   /** The primary to name in a refusal: the replica's, unless that is this node while it is not primary (stale). */
@@ -299,23 +286,23 @@ export class CallbackHub {
     const r = this.#deps.replica;
     const lease = r.lease;
     const now = this.#deps.clock.now();
-    for (const [owner, at] of this.#confirmed) if (now - at >= this.#deps.options.sessionTimeoutMs) this.#confirmed.delete(owner);
+    this.#keepalives.forgetExpired(now);
     if (lease.state === 'lapsed') {
       if (this.#lapseLogged !== lease.why) {
         this.#lapseLogged = lease.why;
         this.#log.warn({ streams: this.#streams.size, why: lease.why }, 'callbacks: primary lease lapsed; every stream ends (unavailable), no new one until it is held again');
       }
-      this.#endAll(leaseLost(lease.why), 'primary lease lapsed');
+      this.#streams.endAll(leaseLost(lease.why), 'primary lease lapsed');
       return;
     }
     this.#lapseLogged = null;
     if (!r.isPrimary) {
       if (this.#streams.size === 0) return;
       const primary = this.#primaryElsewhere();
-      this.#endAll(notPrimary(primary), `no longer the primary (primary ${primary ?? 'unknown'})`);
+      this.#streams.endAll(notPrimary(primary), `no longer the primary (primary ${primary ?? 'unknown'})`);
       return;
     }
-    for (const [owner, entry] of [...this.#streams]) if (!this.#rightful(owner, entry)) this.#endTaken(owner, entry);
+    this.#streams.endStrangers();
     if (lease.state === 'held' && this.#dropped) {
       this.#dropped = false;
       const outstanding = r.outstandingCallbacks();
@@ -328,49 +315,6 @@ export class CallbackHub {
   #keepAliveAll(): void {
     const lease = this.#deps.replica.lease;
     if (lease.state !== 'held') return;
-    const now = this.#deps.clock.now();
-    for (const [owner, entry] of [...this.#streams]) {
-      if (!entry.stream.open) continue;
-      if (!this.#rightful(owner, entry)) this.#endTaken(owner, entry);
-      else this.#keepAlive(owner, entry, now, lease.remainingMs);
-    }
-  }
-
-  /**
-   * Sends `owner`'s stream a keepalive and records it as the owner's latest confirmation. Only
-   * called in a task that read the lease held (`remainingMs` is what that read said).
-   */
-  #keepAlive(owner: string, entry: OwnerStream, now: number, leaseRemainingMs: number): void {
-    const { options, maxClockDriftPpm } = this.#deps;
-    const sent = entry.stream.send({
-      kind: 'keepalive',
-      sinceAcceptMs: wireMs(now - entry.acceptedAt),
-      leaseRemainingMs: wireMs(leaseRemainingMs),
-      sessionTimeoutMs: wireMs(options.sessionTimeoutMs),
-      maxDriftPpm: maxClockDriftPpm,
-      intervalMs: wireMs(options.keepaliveIntervalMs),
-    });
-    if (sent) this.#confirmed.set(owner, now);
-  }
-
-  /** Whether `entry` is from the client `owner` is bound to, or `owner` is bound to none. */
-  #rightful(owner: string, entry: OwnerStream): boolean {
-    const bound = this.#deps.boundClient?.(owner) ?? null;
-    return bound === null || bound === entry.clientId;
-  }
-
-  /** Ends (and forgets) a stream of `owner` that is not its bound client's. */
-  #endTaken(owner: string, entry: OwnerStream): void {
-    this.#streams.delete(owner);
-    this.#log.info({ owner, client: entry.stream.peer }, 'callbacks: stream ended: the owner is bound to another client');
-    entry.stream.end(ownerTaken(owner, 'it is bound to another client (the one that first used it)'));
-  }
-
-  #endAll(end: ServerStreamEnd, why: string): void {
-    if (this.#streams.size === 0) return;
-    this.#log.info({ streams: this.#streams.size, end: end.kind, detail: end.detail }, `callbacks: ending every stream: ${why}`);
-    const streams = [...this.#streams.values()];
-    this.#streams.clear();
-    for (const s of streams) s.stream.end(end);
+    this.#keepalives.round(this.#streams, this.#deps.clock.now(), lease.remainingMs);
   }
 }

@@ -13,9 +13,10 @@ import { StatusReader } from '../harness/status.js';
 const servingTimeoutMs = 20_000;
 
 /**
- * Three real node processes of the built-in test app on free loopback ports, in a temporary
- * directory (data and log files), for benchmarks and real-process tests: started and serving,
- * with a status reader; `close()` kills every process and removes the directory.
+ * Three real node processes of the built-in test app (or of the app `appArgs` name) on free
+ * loopback ports, in a temporary directory (data and log files), for benchmarks and real-process
+ * tests: started and serving, with a status reader; `close()` kills every process and removes
+ * the directory.
  */
 export class TestAppCluster {
   readonly root: string;
@@ -23,7 +24,11 @@ export class TestAppCluster {
   readonly cluster: string;
   readonly status: StatusReader;
 
-  private constructor(root: string, nodes: NodeProcess[], cluster: string) {
+  /** What names each node's app (`--app NAME` or `--app-module PATH#EXPORT`): a joiner runs it too. */
+  readonly #appArgs: readonly string[];
+
+  private constructor(root: string, nodes: NodeProcess[], cluster: string, appArgs: readonly string[]) {
+    this.#appArgs = appArgs;
     this.root = root;
     this.nodes = nodes;
     this.cluster = cluster;
@@ -31,19 +36,20 @@ export class TestAppCluster {
   }
 
   /**
-   * Starts the nodes (logging at `logLevel` to files in the directory, each with `extraArgs` after
-   * its usual flags) and waits until all three serve one view.
+   * Starts the nodes (logging at `logLevel` to files in the directory, each with `appArgs`, the
+   * built-in test app unless they say otherwise, and `extraArgs` after its usual flags) and waits
+   * until all three serve one view.
    */
-  static async start(logLevel = 'warn', extraArgs: readonly string[] = []): Promise<TestAppCluster> {
+  static async start(logLevel = 'warn', extraArgs: readonly string[] = [], appArgs: readonly string[] = ['--app', 'test']): Promise<TestAppCluster> {
     const root = mkdtempSync(join(tmpdir(), 'synod-bench-'));
     const ports = await freePortPairs(3);
     const first = `127.0.0.1:${ports[0]}`;
     const nodes = ports.map((port, i) => new NodeProcess({
       port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel,
     }));
-    const c = new TestAppCluster(root, nodes, defaultClusterName(first));
+    const c = new TestAppCluster(root, nodes, defaultClusterName(first), appArgs);
     try {
-      for (const n of nodes) await n.start(['--app', 'test', ...extraArgs]);
+      for (const n of nodes) await n.start([...appArgs, ...extraArgs]);
       await eventually(async () => ((await c.serving()) ? true : undefined), servingTimeoutMs, 'three replicas serving one view', 50);
     } catch (err) {
       await c.close();
@@ -53,7 +59,7 @@ export class TestAppCluster {
   }
 
   /**
-   * Starts one more node of the test app (a joiner, on a new data directory beside the others,
+   * Starts one more node of the cluster's app (a joiner, on a new data directory beside the others,
    * logging at `logLevel`); it asks the first node to join. `close()` ends it with the rest.
    */
   async join(logLevel = 'warn'): Promise<NodeProcess> {
@@ -63,7 +69,7 @@ export class TestAppCluster {
       port: port!, first: this.nodes[0]!.first, dataDir: join(this.root, `n${i}`), logFile: join(this.root, `n${i}.log`), logLevel,
     });
     this.nodes.push(n);
-    await n.start(['--app', 'test']);
+    await n.start([...this.#appArgs]);
     return n;
   }
 

@@ -38,7 +38,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: 'no-handler-guard',
     description: 'the guard around app handlers rethrows what a handler throws: an app error stops the node',
-    file: 'src/rsm/app-guard.js',
+    file: 'src/rsm/procedure-outcome.js',
     // The end of the handler's try block, whatever arguments the handler is given.
     find: 'replyBounds);\n    }\n    catch (err) {',
     replace: 'replyBounds);\n    }\n    catch (err) {\n        throw err;',
