@@ -127,6 +127,8 @@ const replicaKinds = ['invoke', 'invoke_ack', 'invoke_reject', 'sync_status', 's
 
 /** Largest lease round accepted (one every `leaseRenewMs` or per query batch: never near it). */
 const maxLeaseRound = Number.MAX_SAFE_INTEGER;
+/** Longest lease a primary may ask to have covered: ten minutes (a promise that long stalls failovers that long). */
+const maxAskedLeaseMs = 600_000;
 /** Largest lease wait a sync status may report: an hour, far above any `leaseWaitMs`. */
 export const maxReportedLeaseWaitMs = 3_600_000;
 
@@ -192,8 +194,12 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
     case 'sync_unavailable':
       return { kind: 'sync-unavailable', vid: vid(b['vid'], p('vid')), target: viewstamp(b['target'], p('target')) };
     case 'lease_ask':
+      return {
+        kind: 'lease-ask', vid: vid(b['vid'], p('vid')), round: uint(b['round'], p('round'), 1, maxLeaseRound),
+        leaseMs: uint(b['lease_ms'], p('lease_ms'), 1, maxAskedLeaseMs), maxDriftPpm: uint(b['max_drift_ppm'], p('max_drift_ppm'), 0, 99_999),
+      };
     case 'lease_grant':
-      return { kind: kind === 'lease_ask' ? 'lease-ask' : 'lease-grant', vid: vid(b['vid'], p('vid')), round: uint(b['round'], p('round'), 1, maxLeaseRound) };
+      return { kind: 'lease-grant', vid: vid(b['vid'], p('vid')), round: uint(b['round'], p('round'), 1, maxLeaseRound) };
   }
   throw new InvalidMessageError('body', `unhandled ${kind}`);
 }
@@ -219,7 +225,7 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
     case 'sync-suffix':
       return { sync_suffix: { vid: m.vid, after: m.after, executed: m.executed.map((e) => ({ vs: e.vs, request: wireRequest(e.request) })) } };
     case 'lease-ask':
-      return { lease_ask: { vid: m.vid, round: m.round } };
+      return { lease_ask: { vid: m.vid, round: m.round, lease_ms: m.leaseMs, max_drift_ppm: m.maxDriftPpm } };
     case 'lease-grant':
       return { lease_grant: { vid: m.vid, round: m.round } };
   }

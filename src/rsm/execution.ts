@@ -193,8 +193,9 @@ export class ReplicatedState<S> {
   /**
    * Runs query `request` on the state held now, without executing or recording anything (the
    * serving primary's local read, `ReadGate`): null when no state is held, or when the client
-   * table does not know the client with a lower number (a new client's first call, or a retry of
-   * a recorded one): such a query goes through the replicated path, which records it, so the
+   * table does not know the client with a lower number (a new client's first call, one the table
+   * forgot, or a retry of a recorded one): such a query goes through the replicated path, which
+   * records it (a query runs as a new client's if the table forgot the client: `#decide`), so the
    * client's belief that the table knows it stays true.
    */
   queryLocally(request: Request): Outcome | null {
@@ -230,7 +231,11 @@ export class ReplicatedState<S> {
   #decide(vs: Viewstamp, request: Request, digest: string): Execution {
     const { clientId, seq } = request;
     const table = this.#table;
-    let known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : table.check(clientId, seq, digest, request.first);
+    // A query of a client the table forgot may run as a new client's: running a read again cannot
+    // do twice what a client asked once (a client that only reads is never refreshed in the table:
+    // its queries are answered by the primary alone).
+    const first = request.first || this.#app.isQuery(request.proc);
+    let known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : table.check(clientId, seq, digest, first);
     if (known.kind === 'expired' && this.#mutations.noExpiredRefusal === true) known = { kind: 'new' };
     switch (known.kind) {
       case 'done':

@@ -172,9 +172,12 @@ export class LeasePromise {
     else this.#to = to;
   }
 
-  /** This backup grants `primary` a lease now. */
-  granted(primary: NodeId): void {
-    const until = this.#now() + this.#waitMs;
+  /**
+   * This backup grants `primary` a lease now; `askedWaitMs` is what covers the lease the primary
+   * said it uses (its options may differ from this node's: the longer promise is kept).
+   */
+  granted(primary: NodeId, askedWaitMs = 0): void {
+    const until = this.#now() + Math.max(this.#waitMs, askedWaitMs);
     this.#untilMs = this.#to === primary ? Math.max(this.#untilMs, until) : until;
     this.#to = primary;
   }

@@ -127,8 +127,12 @@ export type ReplicaMessage =
    * most `stateChunkBytes` of them: the backup executes them instead of copying the whole state.
    */
   | { readonly kind: 'sync-suffix'; readonly vid: number; readonly after: Viewstamp; readonly executed: readonly ExecutedRequest[] }
-  /** The serving primary of `vid` asks for its lease (round `round`, numbered from 1 in each view). */
-  | { readonly kind: 'lease-ask'; readonly vid: number; readonly round: number }
+  /**
+   * The serving primary of `vid` asks for its lease (round `round`, numbered from 1 in each view),
+   * saying how long it will use it (`leaseMs`, with its drift bound `maxDriftPpm`): a backup
+   * configured otherwise promises at least what covers the primary's lease.
+   */
+  | { readonly kind: 'lease-ask'; readonly vid: number; readonly round: number; readonly leaseMs: number; readonly maxDriftPpm: number }
   /** A backup of `vid` granted the lease asked in `round`: it helps no other primary until its promise ran out. */
   | { readonly kind: 'lease-grant'; readonly vid: number; readonly round: number };
 

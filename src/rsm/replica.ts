@@ -463,7 +463,7 @@ export class Replica<S> {
         // Only a backup serving the view grants, and only its primary: it then holds the view's
         // state, durably (its `synced` record is in an earlier batch, which the grant waits for).
         if (m.vid !== this.#vid || mode.kind !== 'backup' || from !== this.primaryOf()) return;
-        this.#promise.granted(from);
+        this.#promise.granted(from, leaseWaitMs({ leaseMs: m.leaseMs, maxClockDriftPpm: Math.max(m.maxDriftPpm, this.#options.maxClockDriftPpm) }));
         out.sendAhead(from, { kind: 'lease-grant', vid: m.vid, round: m.round });
         break;
       case 'lease-grant':

@@ -106,7 +106,8 @@ export class ServingPrimary<S> {
   #ask(out: RsmOutbox): void {
     const round = this.lease.open();
     // The ask rests on nothing durable: it leaves at once (its time was taken before it left).
-    for (const b of this.#deps.backups) out.sendVolatile(b, { kind: 'lease-ask', vid: this.#deps.vid, round });
+    const { leaseMs, maxClockDriftPpm } = this.#deps.options;
+    for (const b of this.#deps.backups) out.sendVolatile(b, { kind: 'lease-ask', vid: this.#deps.vid, round, leaseMs, maxDriftPpm: maxClockDriftPpm });
     out.setTimer(rsmTimers.leaseRenew, this.#deps.options.leaseRenewMs);
   }
 

@@ -12,6 +12,8 @@ import { drivenBackup, drivenPrimary, drivenReplica } from './hand-driven.js';
 
 const leaseMs = defaultRsmOptions.leaseMs;
 const waitMs = leaseWaitMs(defaultRsmOptions);
+/** What a primary with the default options says in its ask. */
+const asked = { leaseMs, maxDriftPpm: defaultRsmOptions.maxClockDriftPpm };
 
 function asks(out: RsmOutbox): Array<[string, number]> {
   return out.volatileSends.flatMap((s) => (s.msg.kind === 'lease-ask' ? [[s.to, s.msg.round] as [string, number]] : []));
@@ -79,10 +81,10 @@ test('a serving primary asks at once and every leaseRenewMs; grants make it held
 
 test('a serving backup grants its primary at once (not behind this batch\'s records), and nobody else', () => {
   const b = drivenBackup();
-  const out = b.run((o) => b.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 7 }, o));
+  const out = b.run((o) => b.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 7, ...asked }, o));
   assert.deepEqual(out.aheadSends.map((s) => [s.to, s.msg]), [['p', { kind: 'lease-grant', vid: 1, round: 7 }]]);
   for (const [from, vid] of [['x', 1], ['p', 2]] as const) {
-    assert.equal(b.run((o) => b.replica.onMessage(from, { kind: 'lease-ask', vid, round: 8 }, o)).aheadSends.length, 0, `${from} ${vid}`);
+    assert.equal(b.run((o) => b.replica.onMessage(from, { kind: 'lease-ask', vid, round: 8, ...asked }, o)).aheadSends.length, 0, `${from} ${vid}`);
   }
 });
 
@@ -91,7 +93,7 @@ function deposedPrimaryView(now: () => number) {
   const h = drivenReplica('b', ['p', 'b', 'c'], { now });
   h.run((o) => h.replica.onViewCommitted(o));
   h.run((o) => h.replica.onMessage('p', { kind: 'sync-reply', vid: 1, action: 'up-to-date', target: { vid: 0, seqno: 0 } }, o));
-  h.run((o) => h.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1 }, o));
+  h.run((o) => h.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1, ...asked }, o));
   h.nextView(['b', 'c']);
   assert.equal(h.replica.primaryOf(), 'b');
   return h;
@@ -124,7 +126,7 @@ test('the mutation new-primary-without-waiting serves at once', () => {
   const h = drivenReplica('b', ['p', 'b', 'c'], { now: () => 0, mutations: { newPrimaryWithoutWaiting: true } });
   h.run((o) => h.replica.onViewCommitted(o));
   h.run((o) => h.replica.onMessage('p', { kind: 'sync-reply', vid: 1, action: 'up-to-date', target: { vid: 0, seqno: 0 } }, o));
-  h.run((o) => h.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1 }, o));
+  h.run((o) => h.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1, ...asked }, o));
   h.nextView(['b', 'c']);
   h.run((o) => h.replica.onMessage('c', status(0), o));
   assert.equal(h.replica.status as string, 'normal');
@@ -135,14 +137,14 @@ test('a view change that keeps the primary waits for nothing: the backups\' prom
   const b = drivenReplica('b', ['p', 'b', 'c'], { now: () => now });
   b.run((o) => b.replica.onViewCommitted(o));
   b.run((o) => b.replica.onMessage('p', { kind: 'sync-reply', vid: 1, action: 'up-to-date', target: { vid: 0, seqno: 0 } }, o));
-  b.run((o) => b.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1 }, o));
+  b.run((o) => b.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1, ...asked }, o));
   const next = b.nextView(['p', 'b']);
   const report = next.sends.find((s) => s.msg.kind === 'sync-status')!.msg;
   assert.equal(report.kind === 'sync-status' && report.leaseWaitMs, 0);
   const c = drivenReplica('c', ['p', 'b', 'c'], { now: () => now });
   c.run((o) => c.replica.onViewCommitted(o));
   c.run((o) => c.replica.onMessage('p', { kind: 'sync-reply', vid: 1, action: 'up-to-date', target: { vid: 0, seqno: 0 } }, o));
-  c.run((o) => c.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1 }, o));
+  c.run((o) => c.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1, ...asked }, o));
   const deposing = c.nextView(['b', 'c']);
   const waiting = deposing.sends.find((s) => s.msg.kind === 'sync-status')!.msg;
   assert.equal(waiting.kind === 'sync-status' && waiting.leaseWaitMs, waitMs, 'a view with another primary waits the whole promise');
@@ -154,7 +156,7 @@ function grantedThenRestarted(now: () => number, members: string[] = ['p', 'b', 
   const before = drivenReplica('b', members, { now: () => 0 });
   before.run((o) => before.replica.onViewCommitted(o));
   before.run((o) => before.replica.onMessage('p', { kind: 'sync-reply', vid: 1, action: 'up-to-date', target: { vid: 0, seqno: 0 } }, o));
-  before.run((o) => before.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1 }, o));
+  before.run((o) => before.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1, ...asked }, o));
   const records = before.disk.filter((r) => r.kind !== 'snapshot');
   const after = drivenReplica('b', members, { now, durable: { snapshot: null, records: records as never } });
   after.run((o) => after.replica.onViewCommitted(o));
@@ -179,4 +181,17 @@ test('a restarted node owes its synced view\'s primary nothing: a refresh view w
   const refresh = h.nextView(['p', 'b', 'c']);
   const report = refresh.sends.find((s) => s.msg.kind === 'sync-status')!.msg;
   assert.equal(report.kind === 'sync-status' && report.leaseWaitMs, 0);
+});
+
+test('a backup configured with a shorter lease promises what covers the lease its primary says it uses', () => {
+  let now = 0;
+  const b = drivenBackup({ options: { leaseMs: 200, leaseRenewMs: 50 }, now: () => now });
+  b.run((o) => b.replica.onMessage('p', { kind: 'lease-ask', vid: 1, round: 1, leaseMs: 2000, maxDriftPpm: 10_000 }, o));
+  b.nextView(['b']); // p is gone; b is the primary of a view of one and waits out its promise to p
+  now = leaseWaitMs({ leaseMs: 200, maxClockDriftPpm: 10_000 }) + 1; // its own options' wait is over
+  b.run((o) => b.replica.onTimer(rsmTimers.leaseWait, o));
+  assert.equal(b.replica.status, 'syncing', 'still waiting: p said it uses its lease for 2000 ms');
+  now = leaseWaitMs({ leaseMs: 2000, maxClockDriftPpm: 10_000 });
+  b.run((o) => b.replica.onTimer(rsmTimers.leaseWait, o));
+  assert.equal(b.replica.status as string, 'normal');
 });

@@ -95,3 +95,15 @@ test('a view change tells every waiting query to retry', () => {
   const next = p.nextView(['p', 'b']);
   assert.deepEqual(next.answers.map((a) => a.answer.kind), ['busy']);
 });
+
+test('a query of a client the table forgot (unmarked) runs as a new client\'s instead of being refused expired: a read may run again', () => {
+  const { p } = setUp();
+  const out = p.call(new ReturnAddress('q'), newRequest('forgotten', 9, 'length', null, false));
+  assert.deepEqual(out.sends.map((s) => s.msg.kind), ['invoke', 'invoke'], 'replicated');
+  const seqno = (out.sends[0]!.msg as { vs: { seqno: number } }).vs.seqno;
+  p.ack('b', seqno);
+  const answer = p.ack('c', seqno)[0]!;
+  assert.deepEqual(answer, { kind: 'executed', clientId: 'forgotten', seq: 9, outcome: { ok: true, value: 1 } });
+  // Now known: its next query is answered by the primary alone.
+  assert.equal(p.call(new ReturnAddress('q'), newRequest('forgotten', 10, 'length', null, false)).sends.length, 0);
+});

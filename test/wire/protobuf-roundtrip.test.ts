@@ -167,7 +167,7 @@ function rsmGenerators(rng: Prng) {
     { kind: 'sync-chunk', vid: vid(), target: vs(), offset: 0, data: new Uint8Array(0), last: true },
     { kind: 'sync-chunk', vid: vid(), target: vs(), offset: rng.between(0, 1e9), data: data(), last: rng.chance(0.5) },
     { kind: 'sync-unavailable', vid: vid(), target: vs() },
-    { kind: 'lease-ask', vid: vid(), round: rng.pick([1, rng.between(2, 1e12)]) },
+    { kind: 'lease-ask', vid: vid(), round: rng.pick([1, rng.between(2, 1e12)]), leaseMs: rng.pick([1, 500, 600_000]), maxDriftPpm: rng.pick([0, 10_000, 99_999]) },
     { kind: 'lease-grant', vid: vid(), round: rng.pick([1, rng.between(2, 1e12)]) },
   ];
   const calls = (): ClientCall[] => [{ kind: 'invoke', request: request() }, { kind: 'members' }];

@@ -51,6 +51,8 @@ export interface CallbackSubscriberOptions {
 
 /** A stream is silent after this many of its server's keepalive intervals without one. */
 const silenceIntervals = 2.5;
+/** Longest keepalive interval a server's word is taken for (a day). */
+const maxStatedIntervalMs = 24 * 60 * 60 * 1000;
 
 export const defaultCallbackSubscriberOptions: CallbackSubscriberOptions = {
   establishTimeoutMs: 1000,
@@ -248,7 +250,9 @@ export class StreamSubscription implements CallbackSubscription {
   /** (Re)starts the count of `keepaliveSilenceMs` on the open stream at `target`. */
   #armSilence(target: NodeId): void {
     this.#silenceTimer?.cancel();
-    const ms = Math.max(this.#ctx.options.keepaliveSilenceMs, silenceIntervals * this.#serverIntervalMs);
+    // A server's stated interval is clamped: beyond a day it can only be a bad value (and a timer
+    // beyond 2^31 - 1 ms would fire at once).
+    const ms = Math.max(this.#ctx.options.keepaliveSilenceMs, silenceIntervals * Math.min(this.#serverIntervalMs, maxStatedIntervalMs));
     this.#silenceTimer = this.#ctx.clock.setTimer(ms, () => {
       this.#silenceTimer = null;
       if (this.#phase.kind === 'open') this.#finish(`callback stream ended: ${target}: unavailable: no keepalive for ${ms} ms (keepaliveSilenceMs)`);
