@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LeaseFaultTally, firstCaught } from './support.js';
 import { runLockCacheSimulation } from '../../tools/sim/lock-cache-run.js';
+import { layerRunners } from '../../tools/sim/layers.js';
 import { type RunResult, formatResult } from '../../tools/sim/run-result.js';
 
 /** Seeds this suite runs (1000 is `npm run sim -- --layer lock-cache --seeds 1000`). SEED=n runs one. */
@@ -18,11 +19,13 @@ const seeds = process.env['SEED'] !== undefined
 test('randomized runs of caching lock clients under every fault keep fencing safe and linearize in the lock model', () => {
   const failed: RunResult[] = [];
   const leaseFaults = new LeaseFaultTally();
-  const keys = ['cycles', 'localGrants', 'serverGrants', 'streamsOpened', 'streamsAccepted', 'callbacks', 'clientCuts', 'operations', 'lincheckUnknown'] as const;
+  const keys = ['cycles', 'localGrants', 'serverGrants', 'streamsOpened', 'streamsAccepted', 'callbacks', 'clientCuts', 'operations', 'lincheckUnknown', 'internal:expire', 'internal:endDelay', 'lostHolds'] as const;
   const total = Object.fromEntries(keys.map((k) => [k, 0])) as Record<(typeof keys)[number], number>;
+  let expiringRuns = 0;
   for (const seed of seeds) {
     const r = runLockCacheSimulation({ seed });
     if (!r.ok) failed.push(r);
+    expiringRuns += (r.stats['internal:expire'] ?? 0) > 0 ? 1 : 0;
     leaseFaults.add(r);
     for (const k of keys) total[k] += r.stats[k] ?? 0;
   }
@@ -31,6 +34,8 @@ test('randomized runs of caching lock clients under every fault keep fencing saf
   console.log(`${seeds.length} runs: ${total.cycles} local lock cycles, ${total.localGrants} local grants of which ${total.serverGrants} from the server, ` +
     `${total.callbacks} callbacks over ${total.streamsAccepted} accepted streams (${total.streamsOpened} opened), ` +
     `${total.clientCuts} clients cut off, ${total.operations} server calls checked; every run served again after its faults`);
+  console.log(`${expiringRuns} runs expired sessions (${total['internal:expire']} expiries, ${total['internal:endDelay']} ends of lock-delay in the checked histories), ` +
+    `${total.lostHolds} local holds ended by lost`);
   console.log(leaseFaults.describe());
   leaseFaults.check();
   assert.ok(total.cycles / seeds.length > 10, 'local users complete lock cycles');
@@ -39,6 +44,7 @@ test('randomized runs of caching lock clients under every fault keep fencing saf
   if (seeds.length >= 20) {
     assert.ok(total.streamsAccepted > seeds.length, 'clients subscribe again after their streams end');
     assert.ok(total.clientCuts > 0, 'clients are cut off from replicas');
+    assert.ok(expiringRuns > 0, 'sessions expire: the model explains expire and endDelay');
   }
   assert.equal(total.lincheckUnknown, 0, 'the linearizability check of a run never runs out of time');
 });
@@ -50,5 +56,20 @@ test('a lock-cache seed replays the same run', () => {
 test('a lock client that hands out a lock it is giving back is caught by the fencing check within 100 seeds', () => {
   const caught = firstCaught('fencing', 100, (seed) => runLockCacheSimulation({ seed, lockClientMutations: { handOutWhileReleasing: true } }));
   assert.ok(caught !== undefined);
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+// The issue's mutations, each caught on the lock-cache layer by the check it breaks (seeds found
+// with `npm run sim -- --layer lock-cache --seeds 40 --mutate NAME`).
+
+test('a lock client that hands out cached grants past its session is caught by the fencing check once sessions expire', () => {
+  const caught = firstCaught('fencing', 20, (seed) => layerRunners['lock-cache']!({ seed, mutations: ['cache-past-session'] }));
+  assert.ok(caught !== undefined, 'caught within 20 seeds (seed 7 first)');
+  console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
+});
+
+test('a primary that serves without its lease is caught by the lease checker on the lock-cache layer', () => {
+  const caught = firstCaught('lease', 10, (seed) => layerRunners['lock-cache']!({ seed, mutations: ['serve-without-lease'] }));
+  assert.ok(caught !== undefined, 'caught within 10 seeds (seed 4 first)');
   console.log(`caught at seed ${caught.seed}: ${caught.failure}`);
 });

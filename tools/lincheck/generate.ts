@@ -219,7 +219,7 @@ export function generateLockHistory(options: GenerateOptions & { readonly locks:
     nextInput: (client, r) => nextLockInput(state, locks, client, r),
     execute: (input) => {
       try {
-        return run(lockApp, state, input.proc, input as unknown as Json, input.proc === 'stat' ? undefined : input.owner) as unknown as LockOutput;
+        return run(lockApp, state, input.proc, input as unknown as Json, 'owner' in input ? input.owner : undefined) as unknown as LockOutput;
       } catch (err) {
         if (err instanceof AppError) return { error: err.code };
         throw err;

@@ -108,17 +108,26 @@ export const counterModel: Model<number, CounterInput, CounterOutput> = {
  * as is — `{ granted: true, token }` or `{ granted: false }` for acquire, `{ released: true }` for
  * release, `{ holder, token, waiters }` for stat — or `{ error: code }` when the app refused the
  * call with an app error (release: `not-held`).
+ *
+ * The nodes' own requests (`lockInternalCalls`, recorded under a pseudo-client): `{ proc:
+ * 'expire', lock, owner }`, one operation per lock of the history for one `expire({ owner })`
+ * (it touches every lock), output `{ expired: true }` (the app's counts span every lock, so the
+ * model takes nothing from them); `{ proc: 'endDelay', lock }`, output the app's `{ ended }`.
  */
 export type LockInput =
   | { readonly proc: 'acquire'; readonly lock: string; readonly owner: string }
   | { readonly proc: 'release'; readonly lock: string; readonly owner: string; readonly token?: number }
-  | { readonly proc: 'stat'; readonly lock: string };
+  | { readonly proc: 'stat'; readonly lock: string }
+  | { readonly proc: 'expire'; readonly lock: string; readonly owner: string }
+  | { readonly proc: 'endDelay'; readonly lock: string };
 export type LockOutput =
   | { readonly granted: true; readonly token: number }
   | { readonly granted: false }
   | { readonly released: true }
   | { readonly error: string }
-  | { readonly holder: string | null; readonly token: number; readonly waiters: readonly string[] };
+  | { readonly holder: string | null; readonly token: number; readonly waiters: readonly string[] }
+  | { readonly expired: true }
+  | { readonly ended: boolean };
 
 /** One lock as the model sees it. */
 export interface LockModelState {
@@ -133,12 +142,14 @@ export interface LockModelState {
   readonly minNextToken: number;
   /** Owners waiting, first in line first. */
   readonly waiters: readonly string[];
+  /** Lock-delay: an expiry freed the lock and no `endDelay` cleared the mark yet (only a free lock is delayed). */
+  readonly delayed: boolean;
 }
 
-const freeLock: LockModelState = { holder: null, token: 0, minNextToken: 1, waiters: [] };
+const freeLock: LockModelState = { holder: null, token: 0, minNextToken: 1, waiters: [], delayed: false };
 
 /** Whether `owner` may be granted the lock now (it is free and nobody else is first in line). */
-const grantable = (s: LockModelState, owner: string): boolean => s.holder === null && (s.waiters.length === 0 || s.waiters[0] === owner);
+const grantable = (s: LockModelState, owner: string): boolean => s.holder === null && !s.delayed && (s.waiters.length === 0 || s.waiters[0] === owner);
 
 const queued = (s: LockModelState, owner: string): LockModelState =>
   (s.waiters.includes(owner) ? s : { ...s, waiters: [...s.waiters, owner] });
@@ -164,14 +175,14 @@ function lockStep(s: LockModelState, input: LockInput, output: LockOutput | unde
       const grant = grantable(s, owner);
       if (out === undefined) {
         if (s.holder === owner) return s;
-        if (grant) return { holder: owner, token: null, minNextToken: s.minNextToken + 1, waiters: s.waiters.filter((w) => w !== owner) };
+        if (grant) return { holder: owner, token: null, minNextToken: s.minNextToken + 1, waiters: s.waiters.filter((w) => w !== owner), delayed: false };
         return queued(s, owner);
       }
       if (out['granted'] === true && typeof out['token'] === 'number') {
         const t = out['token'];
         if (s.holder === owner) return withToken(s, t); // asked again: the same grant
         if (!grant || t < s.minNextToken) return undefined;
-        return { holder: owner, token: t, minNextToken: t + 1, waiters: s.waiters.filter((w) => w !== owner) };
+        return { holder: owner, token: t, minNextToken: t + 1, waiters: s.waiters.filter((w) => w !== owner), delayed: false };
       }
       if (out['granted'] === false) return s.holder === owner || grant ? undefined : queued(s, owner);
       return undefined;
@@ -203,7 +214,22 @@ function lockStep(s: LockModelState, input: LockInput, output: LockOutput | unde
       if (waiters.length !== s.waiters.length || waiters.some((w, i) => w !== s.waiters[i])) return undefined;
       return withToken(s, out['token']);
     }
+    case 'expire': {
+      // The owner's session ended: what it held is freed and delayed, its place in the queue gone.
+      const holds = s.holder === input.owner;
+      const next = { ...s, holder: holds ? null : s.holder, waiters: s.waiters.filter((w) => w !== input.owner), delayed: s.delayed || holds };
+      return forgottenIfIdle(next);
+    }
+    case 'endDelay': {
+      if (out !== undefined && out['ended'] !== s.delayed) return undefined;
+      return s.delayed ? forgottenIfIdle({ ...s, delayed: false }) : s;
+    }
   }
+}
+
+/** The app forgets a lock that is free, undelayed and waited for by nobody: a stat then shows token 0. */
+function forgottenIfIdle(s: LockModelState): LockModelState {
+  return s.holder === null && s.waiters.length === 0 && !s.delayed ? { ...s, token: 0 } : s;
 }
 
 function describeLockOutput(input: LockInput, out: Record<string, unknown> | undefined): string {
@@ -218,6 +244,8 @@ function describeLockOutput(input: LockInput, out: Record<string, unknown> | und
       const who = out['holder'] === null ? free : `${String(out['holder'])} #${String(out['token'])}`;
       return `${who}${waiters.length > 0 ? `, waiting [${waiters.join(', ')}]` : ''}`;
     }
+    case 'expire': return 'expired';
+    case 'endDelay': return out['ended'] === true ? 'ended' : 'not delayed';
   }
 }
 
@@ -233,22 +261,26 @@ function describeLockOutput(input: LockInput, out: Record<string, unknown> | und
  *   refused with `not-held` otherwise. A lock left free with nobody waiting is forgotten (stat
  *   then shows token 0).
  * - stat must show the holder, the token and the waiters exactly.
+ * - expire (a node ended the owner's session) frees the lock if the owner held it, marking it
+ *   delayed, and takes the owner out of the queue; a delayed lock is granted to nobody (acquires
+ *   queue) until endDelay clears the mark (`ended` says whether there was one). A lock left free,
+ *   undelayed, with nobody waiting is forgotten.
  * - An unknown outcome takes effect (as the app would have answered) or never does.
- * Assumptions: no session expires during the history (`expire` is not modelled: an expired owner
- * would lose its locks and its places in queues behind the clients' backs), and every lock
- * starts free with nobody waiting (fresh lock names, or a fresh service).
+ * Assumptions: every expiry and end of delay of the history's locks is in the history (the
+ * simulator records the nodes' own requests: `lockInternalCalls`), and every lock starts free
+ * with nobody waiting (fresh lock names, or a fresh service).
  */
 export const lockModel: Model<LockModelState, LockInput, LockOutput> = {
   name: 'lock-service',
   init: () => freeLock,
   step: lockStep,
-  key: (s) => JSON.stringify([s.holder, s.token, s.minNextToken, s.waiters]),
+  key: (s) => JSON.stringify([s.holder, s.token, s.minNextToken, s.waiters, s.delayed]),
   partition: (history) => partitionBy(history, (input) => input.lock),
-  unknownEffect: (i) => JSON.stringify(i.proc === 'stat' ? [i.proc, i.lock] : [i.proc, i.lock, i.owner, i.proc === 'release' ? i.token ?? null : null]),
+  unknownEffect: (i) => JSON.stringify(i.proc === 'stat' || i.proc === 'endDelay' ? [i.proc, i.lock] : [i.proc, i.lock, i.owner, i.proc === 'release' ? i.token ?? null : null]),
   describe(op) {
     const out = describeLockOutput(op.input, op.output as Record<string, unknown> | undefined);
     const i = op.input;
-    if (i.proc === 'stat') return `stat ${i.lock} → ${out}`;
+    if (i.proc === 'stat' || i.proc === 'endDelay') return `${i.proc} ${i.lock} → ${out}`;
     return `${i.proc} ${i.lock} by ${i.owner}${i.proc === 'release' && i.token !== undefined ? ` #${i.token}` : ''} → ${out}`;
   },
   describeState(s) {
@@ -256,7 +288,7 @@ export const lockModel: Model<LockModelState, LockInput, LockOutput> = {
     const free = s.token === 0 ? 'the lock is free' : `the lock is free (its last grant had ${token})`;
     const holder = s.holder === null ? free : `the lock is held by ${s.holder} under ${token}`;
     const waiters = s.waiters.length === 0 ? 'nobody waits' : `waiting: ${s.waiters.join(', ')}`;
-    return `${holder}, ${waiters}, a new grant needs a token ≥ ${s.minNextToken}`;
+    return `${holder}${s.delayed ? ' (delayed)' : ''}, ${waiters}, a new grant needs a token ≥ ${s.minNextToken}`;
   },
 };
 

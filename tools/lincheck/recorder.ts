@@ -114,6 +114,23 @@ export class HistoryRecorder<I, O> implements RsmCallObserver {
     // Otherwise the outcome stays unknown.
   }
 
+  /**
+   * An operation the servers ran on their own (no client call: e.g. a node's session expiry),
+   * under the pseudo-client `client`, taking effect no earlier than `atMs`. Its outcome stays
+   * unknown (it may never take effect) until `took` gives its output and the time by which it
+   * surely had.
+   */
+  internal(client: string, input: I, atMs: number): { took(output: O, atMs: number): void } {
+    const pending: Pending<I, O> = { client, input, call: this.#stamp(atMs), ret: undefined, output: undefined, omitted: false };
+    this.#calls.push(pending);
+    return {
+      took: (output, at) => {
+        pending.ret = this.#stamp(at);
+        pending.output = output;
+      },
+    };
+  }
+
   /** `atMs`, or just above the last stamp if it is not above it: stamps follow the order of events. */
   #stamp(atMs: number): number {
     this.#lastStamp = Math.max(atMs, this.#lastStamp + tieStepMs);

@@ -14,7 +14,7 @@ export interface RecordedCounts {
   /** Calls refused without being executed (`InvalidArgumentError`): left out of the history. */
   readonly refused: number;
   /** Operations in the history, by procedure. */
-  readonly byProc: Readonly<Record<LockInput['proc'], number>>;
+  readonly byProc: Readonly<Record<'acquire' | 'release' | 'stat', number>>;
 }
 
 /**
@@ -93,7 +93,8 @@ export class LockHistoryRecorder implements RsmCallObserver {
     const byProc = { acquire: 0, release: 0, stat: 0 };
     let completed = 0;
     for (const op of history) {
-      byProc[op.input.proc]++;
+      const proc = op.input.proc;
+      if (proc === 'acquire' || proc === 'release' || proc === 'stat') byProc[proc]++; // clients' calls only: no node's own is recorded here
       if (op.output !== undefined) completed++;
     }
     return { completed, unknown: history.length - completed, refused: this.#recorder.size - history.length, byProc };

@@ -6,10 +6,11 @@ import { LockClient, type LockRpc } from '../../src/apps/lock/lock-client.js';
 import type { LockClientMutations } from '../../src/apps/lock/lock-client-core.js';
 import { LockClientClosedError, LockLostError, LockUsageError } from '../../src/apps/lock/lock-errors.js';
 import { lockSessions } from '../../src/apps/lock/lock-sessions.js';
-import { lockCalls } from '../lincheck/mappings.js';
+import { lockCalls, lockInternalCalls } from '../lincheck/mappings.js';
 import { type LockInput, type LockModelState, type LockOutput, lockModel, lockTokenConflict } from '../lincheck/models.js';
 import { LocalHoldChecker } from './checkers/local-holds-checker.js';
 import { type ClientMachine, type StackRunOptions, type Workload, type WorkloadRun, rsmRunBounds, runStackSimulation } from './rsm-run.js';
+import { Prng } from './prng.js';
 import type { RunResult } from './run-result.js';
 
 export interface LockCacheRunOptions extends StackRunOptions<LockInput, LockOutput> {
@@ -28,25 +29,47 @@ export const lockCacheRunBounds = {
   /** Pause between a user's lock cycles. */
   pauseMs: [0, 30] as const,
   /**
-   * Session timeout of the serving primaries: far above any run (its faults, settling and liveness
-   * bounds add up to well under a minute), so that no session ever expires. Sessions still run
-   * (their clocks, the hub's `has`), but an expiry would release locks behind the clients' backs,
-   * which the lock model does not describe (`lockModel` has no `expire`), so the clients' server
-   * calls could no longer be checked against it. The local-holds check does not need this: it is
-   * about fencing tokens, which stay right across expiries.
+   * Session timeout S of the serving primaries, drawn per run: short enough that a client cut off
+   * for a while really loses its session (its lock client says `lost`, a node expires it, and
+   * others get its locks after the lock-delay). The nodes' expiries and ends of delay are in the
+   * checked history (`lockInternalCalls`).
    */
-  sessionTimeoutMs: 3_600_000,
+  sessionTimeoutMs: [1000, 5000] as const,
+  /** The keepalive interval as a share of S: below S/4 (`callbackOptions` requires it), so a session outlives a few lost keepalives. */
+  keepaliveShareOfSession: [0.1, 0.22] as const,
+  /** Lock-delay: how long a lock an expiry freed is granted to nobody. */
+  lockDelayMs: [200, 2000] as const,
   /** Weight of the fault that cuts one client off from some or all replicas (its calls and its callback stream). */
   clientCutWeight: 1,
-  /** How long such a cut lasts: sometimes past the client's keepalive (3 s), so that its stream ends. */
-  clientCutMs: [200, 5000] as const,
+  /** How long such a cut lasts: sometimes past the session timeout. */
+  clientCutMs: [200, 7000] as const,
+  /**
+   * Share of runs where, once the faults end, one client is cut off from every replica for the
+   * session timeout and `sessionCutExtraMs` more: the settled primary then holds its lease long
+   * enough to expire that client's session (its lock client says `lost` first), and the others get
+   * its locks after the lock-delay. (During the faults the primary rarely keeps its lease for a
+   * whole session timeout.) The cut ends well within the liveness bound.
+   */
+  sessionCutShare: 0.6,
+  sessionCutExtraMs: [1500, 4000] as const,
 };
+
+/** The callback options of a lock-cache run, drawn from its seed (a stream of its own: the rest of the run's shape stays as it was). */
+export function drawSessionOptions(seed: number): { sessionTimeoutMs: number; keepaliveIntervalMs: number; lockDelayMs: number } {
+  const rng = new Prng(seed ^ 0x5e551017);
+  const sessionTimeoutMs = Math.round(rng.uniform(...lockCacheRunBounds.sessionTimeoutMs));
+  const keepaliveIntervalMs = Math.round(sessionTimeoutMs * rng.uniform(...lockCacheRunBounds.keepaliveShareOfSession));
+  const lockDelayMs = Math.round(rng.uniform(...lockCacheRunBounds.lockDelayMs));
+  return { sessionTimeoutMs, keepaliveIntervalMs, lockDelayMs };
+}
 
 /** Figures of one lock-cache run. */
 interface LockCacheCounts {
   users: number;
   cycles: number;
   clientCuts: number;
+  /** Clients cut off past their session timeout once the faults ended (`sessionCutShare`). */
+  sessionCuts: number;
   userErrors: number;
   /** Acquires the lock clients sent, and those the server granted (the rest of the local grants came from the cache). */
   serverAcquires: number;
@@ -66,10 +89,11 @@ interface LockCacheCounts {
  * hold is checked by `LocalHoldChecker`. Besides the stack's faults, clients are cut off from
  * replicas for a while. Liveness counts lock cycles of local users. Replica checks: as the lock run.
  */
-function lockCacheWorkload(mutations: LockClientMutations | undefined): Workload<LockState, LockModelState, LockInput, LockOutput> {
+function lockCacheWorkload(seed: number, mutations: LockClientMutations | undefined): Workload<LockState, LockModelState, LockInput, LockOutput> {
   const counts: LockCacheCounts = {
-    users: 0, cycles: 0, clientCuts: 0, userErrors: 0, serverAcquires: 0, serverGrants: 0, streamsOpened: 0, streamsAccepted: 0, callbacks: 0,
+    users: 0, cycles: 0, clientCuts: 0, sessionCuts: 0, userErrors: 0, serverAcquires: 0, serverGrants: 0, streamsOpened: 0, streamsAccepted: 0, callbacks: 0,
   };
+  const session = drawSessionOptions(seed);
   const clients: string[] = [];
   let locks: readonly string[] = [];
   let holds: LocalHoldChecker | null = null;
@@ -78,9 +102,10 @@ function lockCacheWorkload(mutations: LockClientMutations | undefined): Workload
     app: lockApp,
     calls: lockCalls,
     model: lockModel,
+    internalCalls: lockInternalCalls(() => locks),
     checkHistory: lockTokenConflict,
     progressUnit: 'lock cycles',
-    callbacks: { sessions: lockSessions, maxOwnerLength: lockLimits.maxOwnerLength, options: { sessionTimeoutMs: lockCacheRunBounds.sessionTimeoutMs } },
+    callbacks: { sessions: lockSessions, maxOwnerLength: lockLimits.maxOwnerLength, options: session },
     setUp(run) {
       locks = ['a', 'b', 'c'].slice(0, run.sim.rng.between(...lockCacheRunBounds.locks)).map((l) => `lock-${l}`);
       holds = new LocalHoldChecker(run.sim);
@@ -102,6 +127,17 @@ function lockCacheWorkload(mutations: LockClientMutations | undefined): Workload
         sim.network.split([client], cut);
         sim.schedule(sim.rng.uniform(...lockCacheRunBounds.clientCutMs), () => sim.network.heal());
       });
+    },
+    afterFaults(run) {
+      const { sim } = run;
+      if (!sim.rng.chance(lockCacheRunBounds.sessionCutShare)) return;
+      const client = sim.rng.pick(clients);
+      const ms = session.sessionTimeoutMs + sim.rng.uniform(...lockCacheRunBounds.sessionCutExtraMs);
+      counts.sessionCuts++;
+      sim.log(`cut ${client} off from every replica for ${Math.round(ms)} ms (session timeout ${session.sessionTimeoutMs} ms)`);
+      // Held: the other faults' heals (some still scheduled) must not end it early.
+      const lift = sim.network.holdCut([client], run.servers);
+      sim.schedule(ms, lift);
     },
     checkFinal(states, snapshots, run) {
       run.rsm.checkEqualState(snapshots, new Map([...states].map(([id, s]) => [id, `${s.locks.size} locks, last token ${s.lastToken}`])));
@@ -225,5 +261,5 @@ class LocalUser {
  * later one holds it with a higher fencing token.
  */
 export function runLockCacheSimulation(opts: LockCacheRunOptions): RunResult {
-  return runStackSimulation(lockCacheWorkload(opts.lockClientMutations), opts);
+  return runStackSimulation(lockCacheWorkload(opts.seed, opts.lockClientMutations), opts);
 }

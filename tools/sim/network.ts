@@ -73,6 +73,8 @@ export class SimNetwork {
   profile: NetworkProfile;
   readonly #host: NetworkHost;
   readonly #cut = new Set<string>();
+  /** Cuts that `heal` does not lift (`holdCut`), by pair, with how many holds each. */
+  readonly #held = new Map<string, number>();
   sent = 0;
   dropped = 0;
   /** Per `sender>receiver` pair: the sender's messages are lost until this virtual time (after the receiver restarted). */
@@ -150,7 +152,25 @@ export class SimNetwork {
   }
 
   isCut(a: NodeId, b: NodeId): boolean {
-    return a !== b && this.#cut.has(pairKey(a, b));
+    return a !== b && (this.#cut.has(pairKey(a, b)) || (this.#held.get(pairKey(a, b)) ?? 0) > 0);
+  }
+
+  /**
+   * Cuts every pair with one node in `side` and the other in `others` until the returned function
+   * lifts it: `heal` leaves such a cut alone (a workload's own disturbance that must last its whole
+   * time, whatever other faults heal meanwhile). Cuts held twice need lifting twice.
+   */
+  holdCut(side: readonly NodeId[], others: readonly NodeId[]): () => void {
+    const keys = side.flatMap((a) => others.filter((b) => b !== a).map((b) => pairKey(a, b)));
+    for (const k of keys) this.#held.set(k, (this.#held.get(k) ?? 0) + 1);
+    this.#host.trace(`held cut [${side.join(',')}] | [${others.join(',')}]`);
+    let lifted = false;
+    return () => {
+      if (lifted) return;
+      lifted = true;
+      for (const k of keys) this.#held.set(k, (this.#held.get(k) ?? 1) - 1);
+      this.#host.trace(`held cut lifted [${side.join(',')}] | [${others.join(',')}]`);
+    };
   }
 
   /** Cuts every pair with one node in `side` and the other in `others`. */
@@ -166,7 +186,7 @@ export class SimNetwork {
   }
 
   get partitioned(): boolean {
-    return this.#cut.size > 0;
+    return this.#cut.size > 0 || [...this.#held.values()].some((n) => n > 0);
   }
 }
 

@@ -21,6 +21,7 @@ import type { RunResult } from './run-result.js';
 import { type RsmRunOptions, type StackRunOptions, type Workload, type WorkloadRun, rsmRunBounds } from './stack-workload.js';
 import { drawTableLimits } from './table-limits.js';
 import { WipeFault, defaultWipePlan } from './wipe-fault.js';
+import { InternalOpRecorder } from './internal-ops.js';
 
 export type { ClientMachine, RsmRunOptions, StackRunOptions, Workload, WorkloadRun } from './stack-workload.js';
 export { rsmRunBounds } from './stack-workload.js';
@@ -130,6 +131,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   const ids: NodeId[] = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   let checker: RsmChecker | null = null;
   let leases: LeaseChecker | null = null;
+  let internalOps: InternalOpRecorder<I, O> | null = null;
   const clockDrift = drawClockDrift(seed, defaultRsmOptions.maxClockDriftPpm, opts.clockDriftX);
   const cluster = new SimCluster<S>({
     seed,
@@ -145,7 +147,10 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       ...table.rsm,
     },
     replicaObserver: (id) => ({
-      executed: (vs, r, o) => checker?.executed(id, vs, r, o),
+      executed: (vs, r, o, ran) => {
+        checker?.executed(id, vs, r, o);
+        internalOps?.executed(id, vs, r, o, ran);
+      },
       restored: (last) => checker?.restored(id, last),
       serving: (vid) => leases?.serving(id, vid),
       leaseChanged: (vid, untilMs) => leases?.leaseChanged(id, vid, untilMs),
@@ -165,6 +170,10 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   // Clients: each works one call at a time until told to stop. Every call is recorded for the
   // linearizability check.
   const recorder = new HistoryRecorder(workload.calls);
+  if (workload.internalCalls !== undefined) {
+    internalOps = new InternalOpRecorder(recorder, workload.internalCalls, () => sim.now,
+      (id, vid) => cluster.node(id).process?.stack.rsm?.core.primaryOf(vid) === id);
+  }
   let issuing = true;
   const clients: RsmClient[] = [];
   const okAfter = new Map<string, number>();
@@ -248,6 +257,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     wipes.start(faults);
   }
   sim.runUntil(plan.endMs + 1);
+  if (faulty) workload.afterFaults?.(run);
   // Faults are over: the cluster must settle (one view, every replica serving it) …
   const settled = (): boolean => {
     const v = cluster.view(ids[0]!);
@@ -329,6 +339,8 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       clients: clientCount,
       driftPpm: driftPpm(clockDrift),
       leaseBeliefs: leases.beliefsRecorded,
+      // The nodes' own requests the history holds, by procedure (`internal:expire`, …).
+      ...Object.fromEntries([...internalOps?.confirmed ?? []].map(([proc, n]) => [`internal:${proc}`, n])),
       ...workload.stats(run),
       operations: history.length,
       lincheckUnknown: verdict.verdict === 'unknown' ? 1 : 0,

@@ -10,6 +10,7 @@ import type { RsmMutations } from '../../src/rsm/replica.js';
 import type { SimMutations } from './sim-identity.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
 import type { AppendInput, AppendOutput } from '../lincheck/models.js';
+import type { InternalCallMapping } from '../lincheck/mappings.js';
 import type { CallMapping } from '../lincheck/recorder.js';
 import type { CheckResult, History, Model } from '../lincheck/types.js';
 import type { RsmChecker } from './checkers/rsm-checker.js';
@@ -80,6 +81,11 @@ export interface Workload<S, M, I, O> {
   /** Which client calls are recorded, as operations of `model`. */
   readonly calls: CallMapping<I, O>;
   readonly model: Model<M, I, O>;
+  /**
+   * The requests the nodes make on their own that the model must see (the lock service's session
+   * expiries and ends of lock-delay), recorded under a pseudo-client (`InternalOpRecorder`). Optional.
+   */
+  readonly internalCalls?: InternalCallMapping<I, O>;
   /** What `progressed` counts, for the liveness failure message (`calls`, `lock cycles`). */
   readonly progressUnit: string;
   /** Draws the workload's own shape (once the cluster started, before any client). Optional. */
@@ -99,6 +105,8 @@ export interface Workload<S, M, I, O> {
   readonly callbacks?: NodeCallbacks<S>;
   /** Adds fault kinds of the workload's own (e.g. cutting clients off) before the faults start. Optional. */
   addFaults?(faults: FaultInjector<StackProcess<S>>, run: WorkloadRun): void;
+  /** Called once the faults ended (everything healed), while the cluster settles: e.g. a disturbance of the workload's own that outlives the faults. Optional. */
+  afterFaults?(run: WorkloadRun): void;
   /**
    * Calls in flight that the history does not record (`calls` maps them to no input), which the
    * run also waits for before it compares the replicas: one still in flight may have executed on

@@ -327,7 +327,10 @@ export class LockClientCore {
   onSessionTimer(out: LockClientOutbox): void {
     if (this.#closed) return;
     this.#lapseIfDue(out);
-    if (this.#session.valid) out.sessionTimer(Math.max(0, this.#session.validUntilMs - this.#now()));
+    // Re-armed only for a bound still ahead: a session valid past its bound (the mutation
+    // cachePastSession) would otherwise spin a 0 ms timer forever.
+    const leftMs = this.#session.validUntilMs - this.#now();
+    if (this.#session.valid && leftMs > 0) out.sessionTimer(leftMs);
   }
 
   /**
