@@ -33,7 +33,7 @@ export interface PrimaryLeaseDeps {
  * grants round r promises to help no other primary for `leaseWaitMs` on its clock from when it got
  * the ask (`LeasePromise`). So the lease holds until `leaseMs` after the ask of the oldest round
  * among every backup's latest grant, measured on this node's clock from when the round was
- * asked, which no later than any backup received it: the promises outlast it (see `leaseWaitMs`).
+ * asked, which is no later than any backup received it: the promises outlast it (see `leaseWaitMs`).
  *
  * Invariants: rounds are numbered 1, 2, … without repeats; a round's ask time never moves;
  * `#askedAt` keeps only rounds asked within the last `leaseMs` (older ones cannot make the lease
