@@ -60,6 +60,13 @@ export interface LockClientOptions {
    */
   readonly resubscribeBaseMs: number;
   readonly resubscribeMaxMs: number;
+  /**
+   * Most lost grants (a session lapsed while a local user held the lock) the client remembers
+   * for their users' next `release` or `check`, which then throws `LockLostError`; past it the
+   * oldest is forgotten (that user was told by its signal and the `'lost'` event already).
+   * Default 1024: far more locks than one client holds at once, a few hundred KiB at most.
+   */
+  readonly maxRememberedLosses: number;
 }
 
 export const defaultLockClientOptions: LockClientOptions = {
@@ -67,6 +74,7 @@ export const defaultLockClientOptions: LockClientOptions = {
   serverRetryMs: 200,
   resubscribeBaseMs: 50,
   resubscribeMaxMs: 2000,
+  maxRememberedLosses: 1024,
 };
 
 /** How `connect()` finds the cluster before it makes its client (`client/discovery.ts`). */

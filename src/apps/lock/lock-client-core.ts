@@ -14,6 +14,7 @@ import {
 import { LockClientClosedError, LockLostError, LockProtocolError, LockUsageError } from './lock-errors.js';
 import { type LockRecord, LockTable } from './lock-records.js';
 import { SessionValidity } from './lock-session.js';
+import { LostGrants } from './lost-grants.js';
 import { LockTransitions } from './lock-transitions.js';
 
 export { type AcquireResult, LockClientOutbox, type LockServerCall, type LockStatus, type ReleaseResult, type ServerResult } from './lock-client-outbox.js';
@@ -133,12 +134,8 @@ export class LockClientCore {
   readonly #session: SessionValidity;
   readonly #now: () => number;
   readonly #onLost: (error: LockLostError) => void;
-  /**
-   * Grants lost and not yet given up by their user: lock → user → the error its next `release`
-   * or `check` gets. At most one per (lock, user), gone at that user's next release or acquire of
-   * the lock.
-   */
-  readonly #lost = new Map<string, Map<string, LockLostError>>();
+  /** Grants lost and not yet given up by their user (bounded: `maxRememberedLosses`). */
+  readonly #lost: LostGrants;
   /** Under `handOutWhileReleasing`: the grants handed out that way and not released yet (`lock user`; one per lock). */
   readonly #ghosts = new Set<string>();
   #closed = false;
@@ -150,6 +147,7 @@ export class LockClientCore {
     this.owner = deps.owner;
     this.#log = deps.logger;
     this.#options = withDefaults(defaultLockClientOptions, deps.options, 'lockClient');
+    this.#lost = new LostGrants(this.#options.maxRememberedLosses);
     this.#mutations = deps.mutations ?? {};
     this.#locks = new LockTable(deps.owner);
     this.#session = new SessionValidity(this.#mutations.cachePastSession === true);
@@ -198,7 +196,7 @@ export class LockClientCore {
       return fail(new InvalidArgumentError('lock', `a lock name is 1 to ${lockLimits.maxLockNameLength} characters, got ${lock.length}`));
     }
     this.#lapseIfDue(out);
-    this.#lost.get(lock)?.delete(user); // a user that asks again has moved on from its lost grant
+    this.#lost.take(lock, user); // a user that asks again has moved on from its lost grant
     let rec = this.#locks.get(lock);
     if (rec === undefined) {
       rec = this.#locks.create(lock, 'acquiring', 0, [{ user, done }]);
@@ -224,7 +222,7 @@ export class LockClientCore {
   release(user: string, lock: string, done: (result: ReleaseResult) => void, out: LockClientOutbox): void {
     if (this.#ghosts.delete(`${lock} ${user}`)) return out.upcall(() => done({ ok: true })); // the mutation's grant
     this.#lapseIfDue(out);
-    const lost = this.#takeLost(lock, user);
+    const lost = this.#lost.take(lock, user);
     if (lost !== undefined) return out.upcall(() => done({ ok: false, error: lost }));
     const rec = this.#locks.get(lock);
     if (this.#closed || rec === undefined || rec.status !== 'locked' || rec.holder !== user) {
@@ -341,7 +339,7 @@ export class LockClientCore {
   check(user: string, lock: string, out: LockClientOutbox): { readonly ok: true; readonly token: number } | { readonly ok: false; readonly error: Error } {
     if (this.#closed) return { ok: false, error: new LockClientClosedError() };
     this.#lapseIfDue(out);
-    const lost = this.#lost.get(lock)?.get(user);
+    const lost = this.#lost.peek(lock, user);
     if (lost !== undefined) return { ok: false, error: lost };
     const rec = this.#locks.get(lock);
     if (rec?.status === 'locked' && rec.holder === user) return { ok: true, token: rec.token };
@@ -369,20 +367,9 @@ export class LockClientCore {
   #loseGrant(lock: string, rec: LockRecord, now: number, out: LockClientOutbox): void {
     const user = rec.holder!;
     const error = new LockLostError(lock, user, rec.token, 'session', now);
-    let users = this.#lost.get(lock);
-    if (users === undefined) this.#lost.set(lock, (users = new Map()));
-    users.set(user, error);
+    this.#lost.record(error);
     this.#t.startReleasing(lock, rec, out);
     out.upcall(() => this.#onLost(error));
-  }
-
-  #takeLost(lock: string, user: string): LockLostError | undefined {
-    const users = this.#lost.get(lock);
-    const error = users?.get(user);
-    if (error === undefined) return undefined;
-    users!.delete(user);
-    if (users!.size === 0) this.#lost.delete(lock);
-    return error;
   }
 
   /**
