@@ -2,7 +2,7 @@
 // assertion), and its memory-only baseline really keeps no replicated state on disk.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runScript } from '../../tools/harness/cli-run.js';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ import { TestAppCluster } from '../../tools/bench/test-cluster.js';
 
 /** The compiled bench entry (this file runs from dist/test/bench/). */
 const benchPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tools', 'bench.js');
+/** The benchmark is killed past this (the describe's own timeout is longer). */
+const benchRunTimeoutMs = 170_000;
 
 /** The RSM's files in a data directory (`rsm.snapshot`, `rsm-<gen>.log`). */
 const rsmFiles = (dir: string): string[] => readdirSync(dir).filter((f) => /^rsm(\.snapshot|-\d+\.log)$/.test(f));
@@ -63,13 +65,8 @@ describe('the memory-only baseline (synod node --test-memory-only-rsm)', { timeo
 
 describe('npm run bench -- durability, smallest configuration', { timeout: 180_000 }, () => {
   test('prints every figure, exits 0, and leaves no process or file behind', async () => {
-    const args = [benchPath, 'durability', '--window-ms', '200', '--rounds', '1', '--in-flight', '2', '--sizes-mb', '1'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const args = ['durability', '--window-ms', '200', '--rounds', '1', '--in-flight', '2', '--sizes-mb', '1'];
+    const { code, stdout, stderr } = await runScript(benchPath, args, benchRunTimeoutMs);
     const said = `stdout:\n${stdout}\nstderr:\n${stderr}`;
     assert.equal(code, 0, said);
 

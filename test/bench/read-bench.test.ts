@@ -2,13 +2,15 @@
 // its query path really answers without replication while its replicated path replicates every read.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runScript } from '../../tools/harness/cli-run.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The compiled bench entry (this file runs from dist/test/bench/). */
 const benchPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tools', 'bench.js');
+/** The benchmark is killed past this (the describe's own timeout is longer). */
+const benchRunTimeoutMs = 170_000;
 
 /** A table row: path, in flight, ops, ops/s, p50 ms, p99 ms, replicated. */
 interface Row { path: string; inFlight: number; ops: number; opsPerSec: number; p50Ms: number; p99Ms: number; replicated: number }
@@ -21,12 +23,7 @@ function rowsOf(stdout: string): Row[] {
 
 describe('npm run bench -- read, small configuration', { timeout: 180_000 }, () => {
   test('prints both paths at 1 and 64 in flight with their ratios, the query path replicated no read, and nothing is left behind', async () => {
-    const child = spawn(process.execPath, [benchPath, 'read', '--duration-ms', '300', '--rounds', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const { code, stdout, stderr } = await runScript(benchPath, ['read', '--duration-ms', '300', '--rounds', '1'], benchRunTimeoutMs);
     const said = `stdout:\n${stdout}\nstderr:\n${stderr}`;
     assert.equal(code, 0, said);
 
