@@ -64,7 +64,10 @@ test('decoded replica messages are range-checked: stamped viewstamps start at vi
   refuses(() => replicaCodec.decode({ sync_status: { vid: 1, complete: 'yes' } }), 'sync_status.complete', /not a boolean/);
   assert.deepEqual(replicaCodec.decode({ sync_status: { vid: 1 } }), { kind: 'sync-status', vid: 1, last: null, complete: false, syncedVid: null, leaseWaitMs: 0 }, 'absent is false (and no synced view, no lease wait)');
   refuses(() => replicaCodec.decode({ sync_status: { vid: 1, lease_wait_ms: 3_600_001 } }), 'sync_status.lease_wait_ms', /out of range/);
-  refuses(() => replicaCodec.decode({ lease_ask: { vid: 1 } }), 'lease_ask.round', /out of range/);
+  refuses(() => replicaCodec.decode({ lease_ask: { vid: 1, lease_ms: 500 } }), 'lease_ask.round', /out of range/);
+  refuses(() => replicaCodec.decode({ lease_ask: { vid: 1, round: 1 } }), 'lease_ask.lease_ms', /out of range/);
+  refuses(() => replicaCodec.decode({ lease_ask: { vid: 1, round: 1, lease_ms: 600_001 } }), 'lease_ask.lease_ms', /out of range/);
+  refuses(() => replicaCodec.decode({ lease_ask: { vid: 1, round: 1, lease_ms: 500, max_drift_ppm: 100_000 } }), 'lease_ask.max_drift_ppm', /out of range/);
   refuses(() => replicaCodec.decode({ lease_grant: { vid: 0, round: 1 } }), 'lease_grant.vid', /out of range/);
 });
 
