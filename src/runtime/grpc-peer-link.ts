@@ -7,6 +7,9 @@ import { type PeerClients, errorText } from './grpc-peers.js';
 import { type PeerStreamMethod, describeNotice } from './grpc-peer-frames.js';
 import { networkCodes, statusName } from './grpc-status.js';
 
+/** How grpc-js words a refusal to receive a message above the receiver's limit (any other RESOURCE_EXHAUSTED: too many streams). */
+const receivedTooLarge = /Received message larger than max/;
+
 /** At most one drop line per peer and kind of drop in this long (each says how many it covers). */
 const dropLogIntervalMs = 1000;
 
@@ -273,7 +276,7 @@ export class PeerLink {
     const fields = { to: this.peer, code: statusName(status.code), details: status.details, unflushedBytes: this.#unflushedBytes };
     if (status.code === grpc.status.OK || networkCodes.has(status.code)) log.debug(fields, 'peer stream ended');
     // The peer's grpc-js refused a frame above its own limit (this node's is larger): it logs nothing.
-    else if (status.code === grpc.status.RESOURCE_EXHAUSTED) log.warn({ ...fields, maxMessageBytes: options.maxMessageBytes }, 'send refused: message too large');
+    else if (status.code === grpc.status.RESOURCE_EXHAUSTED && receivedTooLarge.test(status.details)) log.warn({ ...fields, maxMessageBytes: options.maxMessageBytes }, 'send refused: message too large');
     else log.warn(fields, 'peer stream refused by peer');
     this.#dropQueue();
     this.#reset();
