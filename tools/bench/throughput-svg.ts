@@ -12,6 +12,7 @@ const plotWidthPx = 420;
 const marginPx = 12;
 const titleHeightPx = 30;
 const axisHeightPx = 24;
+const valueRoomPx = 60;
 
 const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -22,7 +23,8 @@ export function ratioChart(ratios: readonly Ratio[], title: string): string {
   const lo = Math.min(-1, Math.floor(Math.log10(Math.min(...values, 1))));
   const hi = Math.max(1, Math.ceil(Math.log10(Math.max(...values, 1))));
   const xOf = (v: number): number => labelWidthPx + ((Math.log10(v) - lo) / (hi - lo)) * plotWidthPx;
-  const width = labelWidthPx + plotWidthPx + 2 * marginPx;
+  // Room on the right for the value of a bar that reaches the top of the scale.
+  const width = labelWidthPx + plotWidthPx + 2 * marginPx + valueRoomPx;
   const height = titleHeightPx + finite.length * rowHeightPx + axisHeightPx + marginPx;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
