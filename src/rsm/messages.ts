@@ -26,6 +26,13 @@ export interface Request {
    */
   readonly first: boolean;
   /**
+   * The client had every one of its numbers below this answered (or gave the call up): the client
+   * table may drop their outcomes, and treats a copy of one as late (see `ClientTable`). At most
+   * `seq` (this request is not answered yet). Absent or 0: the request says nothing (a node's own
+   * requests, and records written before it existed).
+   */
+  readonly answeredBelow?: number;
+  /**
    * Present (true) only on a request a node made itself (`RsmLayer.submitInternal`), whose
    * `clientId` is then in the node's namespace (`internalClientIdPrefix`). Replicated with the
    * request (the handler's `HandlerContext.internal`); the client service never reads it.
