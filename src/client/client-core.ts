@@ -125,6 +125,10 @@ export class ClientCore {
     this.#random = deps.random;
     this.#log = deps.logger;
     this.#options = deps.options;
+    const most = deps.options.maxCallsInFlight;
+    if (!Number.isSafeInteger(most) || most < 1 || most > limits.maxClientWindow) {
+      throw new RangeError(`client maxCallsInFlight must be an integer from 1 to ${limits.maxClientWindow} (limits.maxClientWindow), got ${most}`);
+    }
     this.#seq = deps.firstSeq ?? 0;
     this.#maxRequestBytes = deps.maxRequestBytes ?? Number.POSITIVE_INFINITY;
   }

@@ -78,6 +78,16 @@ export function newRequest(clientId: string, seq: number, proc: string, args: Js
 }
 
 /**
+ * A node's own request (a session's expiry, a lock-delay's end, a client-table sweep): `newRequest`
+ * saying every lower number of its client id is settled (`answeredBelow` = `seq`), which is true:
+ * a node never sends one of its requests again under the same number, so the client table keeps
+ * one outcome per such id.
+ */
+export function newInternalRequest(clientId: string, seq: number, proc: string, args: Json): Request {
+  return { ...newRequest(clientId, seq, proc, args), answeredBelow: seq };
+}
+
+/**
  * Messages between replicas (the internal replica service).
  *
  * Normal operation: the primary sends `invoke` for every stamped request to every backup of the
