@@ -1,3 +1,4 @@
+import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
@@ -301,21 +302,30 @@ export class ClientCore {
   /**
    * The client table refused `c`'s request: it does not know this client. Refused on the call's
    * only attempt, the request never ran (that refusal was its one decision), so the call starts
-   * over under a new number, marked as a new client's, and every number below it is settled from
-   * now on (the table lifts its floor there when the call runs, so no request this client sent
-   * before can run after it); otherwise an earlier attempt may have run before the entry went,
-   * and the call ends with its outcome unknown.
+   * over under a new number, marked as a new client's; otherwise an earlier attempt may have run
+   * before the entry went, and the call ends with its outcome unknown. Either way every number
+   * used so far is settled from now on (the table lifts its floor above them when the next call
+   * runs, so no request this client sent before can run after it: another call in flight then
+   * ends with its outcome unknown too).
    */
   #expired(c: InFlightCall, server: NodeId, out: ClientOutbox): void {
     this.#known = false;
+    // Any request sent so far (this call's, or another's in flight) may retry one that ran before
+    // the entry went: every number used is settled, so that the first marked call to run lifts
+    // the table's floor above them all and none of them can run after it.
+    this.#settledBelow = this.#seq + 1;
+    // The other calls in flight were sent before: each may have run, or may still (until that
+    // marked call runs). Their outcomes are unknown now, and retrying them can only be refused.
+    for (const other of [...this.#calls.values()]) {
+      if (other !== c) this.#finish(other, { ok: false, error: new ClientExpiredError(this.clientId, other.seq, other.attempts) }, out, false);
+    }
     if (c.attempts > 1) {
       this.#finish(c, { ok: false, error: new ClientExpiredError(this.clientId, c.seq, c.attempts) }, out);
       return;
     }
     this.#log.debug({ client: this.clientId, seq: c.seq }, 'client: the cluster no longer knew this client; sending the call again as a new client\'s');
     this.#calls.delete(c.seq);
-    const again = this.#fresh(c, server, out, c.id); // its deadline keeps running
-    this.#settledBelow = again.seq;
+    const again = this.#fresh(c, server, out, c.id); // its deadline keeps running; its number is the settled bound
     this.#send(again, server, out);
   }
 
@@ -351,7 +361,9 @@ export class ClientCore {
     c.target = target;
     c.waiting = true;
     c.attempts++;
-    const request = { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args, argsText: c.argsText, first: c.markFirst, answeredBelow: this.#answeredBelow() };
+    const answeredBelow = this.#answeredBelow();
+    invariant(answeredBelow <= c.seq, () => `client ${this.clientId} would send ${c.seq} saying every number below ${answeredBelow} is settled`);
+    const request = { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args, argsText: c.argsText, first: c.markFirst, answeredBelow };
     out.send(target, { kind: 'invoke', request });
     if (this.#askMembers) {
       // Alongside the request, not before it: learning the members costs the call no time.
@@ -386,13 +398,14 @@ export class ClientCore {
     out.setTimer(callTimerKey(clientTimers.retry, c.id), delay);
   }
 
-  #finish(c: InFlightCall, result: CallResult, out: ClientOutbox): void {
+  /** Ends call `c` with `result`; then starts queued calls unless told not to (`startQueued`: a caller that goes on sending first). */
+  #finish(c: InFlightCall, result: CallResult, out: ClientOutbox, startQueued = true): void {
     this.#calls.delete(c.seq);
     this.#byId.delete(c.id);
     for (const timer of Object.values(clientTimers)) out.cancelTimer(callTimerKey(timer, c.id));
     if (!result.ok) this.#log.debug({ client: this.clientId, seq: c.seq, error: result.error.message }, 'client: call failed');
     out.upcall(() => c.done(result));
-    this.#startQueued(out);
+    if (startQueued) this.#startQueued(out);
   }
 
   /** `server` failed, or is no longer the primary: forget it as the primary, and let the next replica tried tell the current members. */

@@ -160,7 +160,7 @@ export class SnapshotReader {
   #table: ClientTable | null = null;
   #rows = 0;
   /** The entry whose slot lines are being read (version 2), and how many are still to come. */
-  #entry: { readonly id: string; readonly entry: TableEntry; readonly slots: Map<number, Slot>; left: number } | null = null;
+  #entry: { readonly id: string; readonly entry: TableEntry; readonly slots: Map<number, Slot>; left: number; lastSeq: number } | null = null;
   /** The line being read, in pieces. */
   readonly #line: Uint8Array[] = [];
   #lineBytes = 0;
@@ -224,8 +224,9 @@ export class SnapshotReader {
     const open = this.#entry;
     if (open !== null) {
       const [seq, slot] = slotRow(value, `state.entry[${this.#rows}].slot`);
-      if (open.slots.has(seq) || [...open.slots.keys()].some((s) => s > seq)) throw new InvalidMessageError(`state.entry[${this.#rows}].slot`, 'slots out of order');
+      if (seq <= open.lastSeq) throw new InvalidMessageError(`state.entry[${this.#rows}].slot`, 'slots out of order');
       open.slots.set(seq, slot);
+      open.lastSeq = seq;
       if (--open.left === 0) this.#restore(open.id, open.entry);
       return;
     }
@@ -236,7 +237,7 @@ export class SnapshotReader {
     }
     const [id, entry, slots] = row(value, this.#rows);
     if (slots === 0) this.#restore(id, entry);
-    else this.#entry = { id, entry, slots: entry.slots as Map<number, Slot>, left: slots };
+    else this.#entry = { id, entry, slots: entry.slots as Map<number, Slot>, left: slots, lastSeq: -1 };
   }
 
   #restore(id: string, entry: TableEntry): void {
