@@ -8,7 +8,8 @@
  *            --pictures DIR (rsm, lock, lock-cache: draw each non-linearizable client history there; with
  *            --seed the default is the system temp directory), --clock-drift-x K (rsm, lock,
  *            lock-cache: every machine's clock drifts up to K times the nodes' drift bound in every
- *            run, instead of 0, ½ or 1 times it drawn per run; K > 1 breaks the lease's assumption)
+ *            run, instead of 0, ½ or 1 times it drawn per run; K > 1 breaks the lease's assumption),
+ *            --calls-per-client K (rsm: each client keeps K calls in flight at once, default 1)
  *
  * Prints one line per run (seed, pass/FAIL, trace digest, figures), every failure, and last
  * `N passed, M failed`. Exit status 1 when any run failed.
@@ -25,11 +26,12 @@ interface Job {
   readonly mutations: string[];
   readonly pictureDir?: string;
   readonly clockDriftX?: number;
+  readonly callsPerClient?: number;
 }
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nusage: npm run sim -- --layer ${Object.keys(layerRunners).join('|')} ` +
-    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]… [--pictures DIR] [--clock-drift-x K]\n');
+    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]… [--pictures DIR] [--clock-drift-x K] [--calls-per-client K]\n');
   process.exit(2);
 }
 
@@ -42,6 +44,7 @@ interface Args {
   logs: boolean;
   pictureDir?: string;
   clockDriftX?: number;
+  callsPerClient?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -53,6 +56,7 @@ function parseArgs(argv: string[]): Args {
   let logs = false;
   let pictureDir: string | undefined;
   let clockDriftX: number | undefined;
+  let callsPerClient: number | undefined;
   const mutations: string[] = [];
   const int = (v: string | undefined, name: string, min: number): number => {
     const n = Number(v);
@@ -75,6 +79,7 @@ function parseArgs(argv: string[]): Args {
         clockDriftX = k;
         break;
       }
+      case '--calls-per-client': callsPerClient = int(argv[++i], '--calls-per-client', 1); break;
       case '--pictures': pictureDir = argv[++i] ?? usage('--pictures needs a directory'); break;
       default: usage(`unknown argument ${String(arg)}`);
     }
@@ -84,16 +89,17 @@ function parseArgs(argv: string[]): Args {
     if (!(mutationNames[layer] ?? []).includes(m)) usage(`unknown mutation ${m} for layer ${layer}; known: ${(mutationNames[layer] ?? []).join(', ')}`);
   }
   if (clockDriftX !== undefined && !['rsm', 'lock', 'lock-cache'].includes(layer)) usage(`--clock-drift-x applies to the rsm, lock and lock-cache layers, not ${layer}`);
-  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir(), clockDriftX };
+  if (callsPerClient !== undefined && layer !== 'rsm') usage(`--calls-per-client applies to the rsm layer, not ${layer}`);
+  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir(), clockDriftX, callsPerClient };
   const n = count ?? 100;
-  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, pictureDir, clockDriftX };
+  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, pictureDir, clockDriftX, callsPerClient };
 }
 
 function runJob(job: Job, onResult: (r: RunResult) => void): void {
   const runner = layerRunners[job.layer]!;
   for (const seed of job.seeds) {
     try {
-      onResult(runner({ seed, mutations: job.mutations, pictureDir: job.pictureDir, clockDriftX: job.clockDriftX }));
+      onResult(runner({ seed, mutations: job.mutations, pictureDir: job.pictureDir, clockDriftX: job.clockDriftX, callsPerClient: job.callsPerClient }));
     } catch (err) {
       onResult({ seed, ok: false, failures: [`run crashed: ${(err as Error).stack ?? String(err)}`], digest: '-', stats: {} });
     }
@@ -105,7 +111,7 @@ async function main(): Promise<void> {
   if (args.single) {
     const seed = args.seeds[0]!;
     const result = layerRunners[args.layer]!({
-      seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX,
+      seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX, callsPerClient: args.callsPerClient,
     });
     for (const line of result.trace ?? []) process.stdout.write(`${line}\n`);
     report([result]);
@@ -127,7 +133,7 @@ async function main(): Promise<void> {
     const seeds = args.seeds.filter((_, k) => k % jobs === w);
     return new Promise<void>((resolve, reject) => {
       const worker = new Worker(fileURLToPath(import.meta.url), {
-        workerData: { layer: args.layer, seeds, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX } satisfies Job,
+        workerData: { layer: args.layer, seeds, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX, callsPerClient: args.callsPerClient } satisfies Job,
       });
       worker.on('message', (r: RunResult) => {
         results.set(r.seed, r);

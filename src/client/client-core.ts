@@ -1,3 +1,4 @@
+import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
 import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
@@ -9,6 +10,8 @@ import { tableCodes } from '../rsm/client-table.js';
 import { checkCall } from './call-input.js';
 import type { ClientAnswer, ClientCall } from '../rsm/messages.js';
 import { KnownReplicas } from './known-replicas.js';
+import { type Call, type InFlightCall, callTimerKey, clientTimers, parseTimerKey } from './client-calls.js';
+import { limits } from '../options.js';
 import {
   AppRejectedError,
   BusyError,
@@ -25,45 +28,7 @@ export type ClientOutbox = Outbox<ClientCall, never>;
 
 export type CallResult = { readonly ok: true; readonly value: Json } | { readonly ok: false; readonly error: RsmClientError };
 
-export const clientTimers = { attempt: 'client-attempt', retry: 'client-retry', deadline: 'client-deadline', newClientWindow: 'client-new-window' } as const;
-
-/** NOT_PRIMARY hints followed at once in a row, beyond the number of replicas known, before backing off. */
-const extraRedirects = 1;
-/** The exponential backoff stops doubling after this many steps (the cap `retryMaxMs` applies anyway). */
-const maxBackoffDoublings = 30;
-/** A backoff waits a random share of its ceiling in [jitterFloor, 1]: randomised so that clients spread out. */
-const jitterFloor = 0.5;
-
-interface Call {
-  readonly proc: string;
-  readonly args: Json;
-  /** `args` as JSON text, written once when the call was submitted: every attempt sends the same text (the request's digest is taken from it). */
-  readonly argsText: string;
-  readonly deadlineMs: number;
-  readonly done: (result: CallResult) => void;
-}
-
-/** The call being worked on: it keeps its sequence number across every retry. */
-interface Current extends Call {
-  readonly seq: number;
-  /** Mark the attempts as a new client's (see `ClientCore`); cleared when `newClientWindowMs` passed. */
-  markFirst: boolean;
-  target: NodeId;
-  attempts: number;
-  /** Failures (busy, every replica unreachable, no primary known) in this call: drives the backoff. */
-  failures: number;
-  /** NOT_PRIMARY hints followed at once in a row; a hint that keeps bouncing is followed after a backoff. */
-  redirects: number;
-  /** Replicas tried without an answer since the last useful one (to know when all were tried). */
-  readonly silent: Set<NodeId>;
-  /**
-   * True while an attempt to `target` awaits its answer; false while backing off. Only an answer
-   * from the current target while waiting may redirect or back off: a late or duplicated answer
-   * of an earlier attempt must not start more attempts.
-   */
-  waiting: boolean;
-  lastError: RsmClientError | null;
-}
+export { clientTimers } from './client-calls.js';
 
 export interface ClientCoreDeps {
   /** Unique per client; the at-most-once key together with the sequence number. */
@@ -95,22 +60,36 @@ export interface ClientCoreDeps {
   readonly options: ClientOptions;
 }
 
+/** NOT_PRIMARY hints followed at once in a row, beyond the number of replicas known, before backing off. */
+const extraRedirects = 1;
+/** The exponential backoff stops doubling after this many steps (the cap `retryMaxMs` applies anyway). */
+const maxBackoffDoublings = 30;
+/** A backoff waits a random share of its ceiling in [jitterFloor, 1]: randomised so that clients spread out. */
+const jitterFloor = 0.5;
+
 /**
  * The client's core (design §5): learns the members of the current view (asking the replica it
- * tries, on its first call and after every failover), finds the primary, sends a request,
+ * tries, on its first call and after every failover), finds the primary, sends requests,
  * follows NOT_PRIMARY hints, backs off (with jitter) on BUSY, moves to the next replica when one
- * is unreachable or silent, and gives up only at the caller's deadline. Every retry of a call carries the same
- * `(clientId, seq)`, so the replicas execute it at most once. Calls are run one at a time, in
- * submission order (one request outstanding per client id, as the client table requires).
- * Synchronous like every core: effects go to the outbox; results are upcalled.
+ * is unreachable or silent, and gives up only at the caller's deadline. Every retry of a call
+ * carries the same `(clientId, seq)`, so the replicas execute it at most once. Synchronous like
+ * every core: effects go to the outbox; results are upcalled.
+ *
+ * Many calls in flight: calls start in submission order, numbered upwards, up to
+ * `ClientOptions.maxCallsInFlight` at once, and each goes its own way (its own target, timers and
+ * backoff; what the client learns of the primary and the members is shared). Every request says
+ * the lowest number still in flight (`answeredBelow`): the client table keeps the outcomes from
+ * there on (`ClientTable`), so a call starts only while its number stays within
+ * `limits.maxClientWindow` of it; calls beyond wait in a queue, in order.
  *
  * The client table may forget a client (see `ClientTable`). Until a call of this client has been
  * answered by the table, and again after the table said it does not know it, the client marks
  * its attempts `first` ("I am new"), for at most `newClientWindowMs` after a call's first attempt.
  * An unmarked attempt the table refuses (`client-expired`) either never ran (it was the call's only
- * attempt: the client sends the call again under a new number, as a new client's) or may have
- * (`ClientExpiredError`, outcome unknown). A new client the table has no room for yet
- * (`client-table-full`) backs off as on BUSY.
+ * attempt: the client sends the call again under a new number, as a new client's, and from then
+ * on says every number below that one is settled, so that no request sent before can run after
+ * it) or may have (`ClientExpiredError`, outcome unknown). A new client the table has no room
+ * for yet (`client-table-full`) backs off as on BUSY.
  */
 export class ClientCore {
   readonly clientId: string;
@@ -128,10 +107,17 @@ export class ClientCore {
   #askMembers = true;
   /** The client table holds this client, as far as it knows: its attempts go unmarked. */
   #known = false;
+  /** The last number used. */
   #seq = 0;
+  /** Every number below this is settled whatever is in flight (raised when the table said it did not know this client). */
+  #settledBelow = 0;
   readonly #queue: Call[] = [];
   readonly #maxRequestBytes: number;
-  #current: Current | null = null;
+  /** The calls in flight, by number; in increasing number (a `Map` keeps insertion order, and numbers only grow). */
+  readonly #calls = new Map<number, InFlightCall>();
+  /** The same calls by `id` (what their timers name). */
+  readonly #byId = new Map<number, InFlightCall>();
+  #lastId = 0;
 
   constructor(deps: ClientCoreDeps) {
     this.#replicas = new KnownReplicas(deps.members);
@@ -140,6 +126,10 @@ export class ClientCore {
     this.#random = deps.random;
     this.#log = deps.logger;
     this.#options = deps.options;
+    const most = deps.options.maxCallsInFlight;
+    if (!Number.isSafeInteger(most) || most < 1 || most > limits.maxClientWindow) {
+      throw new RangeError(`client maxCallsInFlight must be an integer from 1 to ${limits.maxClientWindow} (limits.maxClientWindow), got ${most}`);
+    }
     this.#seq = deps.firstSeq ?? 0;
     this.#maxRequestBytes = deps.maxRequestBytes ?? Number.POSITIVE_INFINITY;
   }
@@ -154,8 +144,14 @@ export class ClientCore {
     return this.#replicas.all;
   }
 
+  /** Calls submitted and not finished: in flight and queued. */
   get pending(): number {
-    return this.#queue.length + (this.#current === null ? 0 : 1);
+    return this.#queue.length + this.#calls.size;
+  }
+
+  /** Calls in flight now. */
+  get inFlight(): number {
+    return this.#calls.size;
   }
 
   /** Queues a call; `done` is upcalled with its result. `deadlineMs` counts from when the call starts. */
@@ -167,7 +163,7 @@ export class ClientCore {
       return;
     }
     this.#queue.push({ proc, args, argsText: checked.argsText, deadlineMs: deadline, done });
-    if (this.#current === null) this.#startNext(out);
+    this.#startQueued(out);
   }
 
   onAnswer(server: NodeId, a: ClientAnswer, out: ClientOutbox): void {
@@ -176,8 +172,9 @@ export class ClientCore {
       if (this.#replicas.learnView(a.vid, a.members) && a.primary !== null) this.#primary = a.primary;
       return;
     }
-    const c = this.#current;
-    if (c === null || a.clientId !== this.clientId || a.seq !== c.seq) return; // a late answer to a finished call
+    if (a.clientId !== this.clientId) return;
+    const c = this.#calls.get(a.seq);
+    if (c === undefined) return; // a late answer to a finished call
     // Only terminal answers count from anyone; the others only from the attempt under way.
     const current = c.waiting && server === c.target;
     if ((a.kind === 'not-primary' || a.kind === 'busy') && !current) return;
@@ -197,14 +194,20 @@ export class ClientCore {
         }
         this.#known = true;
         this.#primary = server;
-        this.#finish(o.ok ? { ok: true, value: o.value } : { ok: false, error: new AppRejectedError(o.code, o.message) }, out);
+        this.#finish(c, o.ok ? { ok: true, value: o.value } : { ok: false, error: new AppRejectedError(o.code, o.message) }, out);
         return;
       }
       case 'invalid':
-        this.#finish({ ok: false, error: new InvalidArgumentError(a.field, a.reason) }, out);
+        this.#finish(c, { ok: false, error: new InvalidArgumentError(a.field, a.reason) }, out);
         return;
       case 'stale':
-        this.#finish({ ok: false, error: new InvalidArgumentError('clientId', `a newer request of client ${this.clientId} was executed already: is this client id used by two clients at once?`) }, out);
+        // Below the floor: either this client said so when it learned the table forgot it (the call may have run before), or another client uses this id.
+        this.#finish(c, {
+          ok: false,
+          error: c.seq < this.#settledBelow
+            ? new ClientExpiredError(this.clientId, c.seq, c.attempts)
+            : new InvalidArgumentError('clientId', `a request of client ${this.clientId} beyond this one settled it already: is this client id used by two clients at once?`),
+        }, out);
         return;
       case 'not-primary': {
         c.lastError = new NotPrimaryError(server, a.primary, a.vid);
@@ -240,25 +243,26 @@ export class ClientCore {
   }
 
   /**
-   * The transport reports that a request to `server` got no answer, and why. Each kind has its
+   * The transport reports that request `seq` to `server` got no answer, and why. Each kind has its
    * own reaction: another cluster's server ends the call at once (`WrongClusterError`: no replica
    * of the wrong cluster can help); a request refused as malformed ends it too (nothing ran);
-   * an overloaded server is backed off from, as BUSY (at least as long as it asked), and asked again; anything else (down,
-   * timed out, not serving the service yet, failed) moves on to the next replica.
+   * an overloaded server is backed off from, as BUSY (at least as long as it asked), and asked
+   * again; anything else (down, timed out, not serving the service yet, failed) moves on to the
+   * next replica.
    */
-  onFailed(server: NodeId, failure: CallFailure, out: ClientOutbox): void {
-    const c = this.#current;
-    if (c === null || server !== c.target || !c.waiting) return;
+  onFailed(server: NodeId, failure: CallFailure, seq: number, out: ClientOutbox): void {
+    const c = this.#calls.get(seq);
+    if (c === undefined || server !== c.target || !c.waiting) return;
     switch (failure.kind) {
       case 'wrong-cluster':
         if (this.#clusterConfirmed) {
           this.#moveOn(c, new UnavailableError(server, `a node of another cluster (${JSON.stringify(failure.actual)}) now`), out);
           return;
         }
-        this.#finish({ ok: false, error: new WrongClusterError(server, failure.expected, failure.actual) }, out);
+        this.#finish(c, { ok: false, error: new WrongClusterError(server, failure.expected, failure.actual) }, out);
         return;
       case 'invalid-request':
-        this.#finish({ ok: false, error: new InvalidArgumentError('request', failure.detail) }, out);
+        this.#finish(c, { ok: false, error: new InvalidArgumentError('request', failure.detail) }, out);
         return;
       case 'overloaded':
         c.lastError = new BusyError(server, failure.retryAfterMs ?? 0, failure.detail);
@@ -276,17 +280,22 @@ export class ClientCore {
   }
 
   onTimer(key: string, out: ClientOutbox): void {
-    const c = this.#current;
-    if (c === null) return;
-    if (key === clientTimers.deadline) {
-      this.#finish({ ok: false, error: new DeadlineExceededError(c.deadlineMs, c.attempts, c.lastError) }, out);
-    } else if (key === clientTimers.attempt) {
-      if (!c.waiting) return;
-      this.#moveOn(c, new UnavailableError(c.target, `no answer within ${this.#options.attemptTimeoutMs} ms`), out);
-    } else if (key === clientTimers.retry) {
-      this.#send(c, c.target, out);
-    } else if (key === clientTimers.newClientWindow) {
-      c.markFirst = false;
+    const named = parseTimerKey(key);
+    const c = named === null ? undefined : this.#byId.get(named.id);
+    if (c === undefined) return;
+    switch (named!.timer) {
+      case clientTimers.deadline:
+        this.#finish(c, { ok: false, error: new DeadlineExceededError(c.deadlineMs, c.attempts, c.lastError) }, out);
+        return;
+      case clientTimers.attempt:
+        if (c.waiting) this.#moveOn(c, new UnavailableError(c.target, `no answer within ${this.#options.attemptTimeoutMs} ms`), out);
+        return;
+      case clientTimers.retry:
+        this.#send(c, c.target, out);
+        return;
+      case clientTimers.newClientWindow:
+        c.markFirst = false;
+        return;
     }
   }
 
@@ -294,52 +303,78 @@ export class ClientCore {
    * The client table refused `c`'s request: it does not know this client. Refused on the call's
    * only attempt, the request never ran (that refusal was its one decision), so the call starts
    * over under a new number, marked as a new client's; otherwise an earlier attempt may have run
-   * before the entry went, and the call ends with its outcome unknown.
+   * before the entry went, and the call ends with its outcome unknown. Either way every number
+   * used so far is settled from now on (the table lifts its floor above them when the next call
+   * runs, so no request this client sent before can run after it: another call in flight then
+   * ends with its outcome unknown too).
    */
-  #expired(c: Current, server: NodeId, out: ClientOutbox): void {
+  #expired(c: InFlightCall, server: NodeId, out: ClientOutbox): void {
     this.#known = false;
+    // Any request sent so far (this call's, or another's in flight) may retry one that ran before
+    // the entry went: every number used is settled, so that the first marked call to run lifts
+    // the table's floor above them all and none of them can run after it.
+    this.#settledBelow = this.#seq + 1;
+    // The other calls in flight were sent before: each may have run, or may still (until that
+    // marked call runs). Their outcomes are unknown now, and retrying them can only be refused.
+    for (const other of [...this.#calls.values()]) {
+      if (other !== c) this.#finish(other, { ok: false, error: new ClientExpiredError(this.clientId, other.seq, other.attempts) }, out, false);
+    }
     if (c.attempts > 1) {
-      this.#finish({ ok: false, error: new ClientExpiredError(this.clientId, c.seq, c.attempts) }, out);
+      this.#finish(c, { ok: false, error: new ClientExpiredError(this.clientId, c.seq, c.attempts) }, out);
       return;
     }
     this.#log.debug({ client: this.clientId, seq: c.seq }, 'client: the cluster no longer knew this client; sending the call again as a new client\'s');
-    this.#current = this.#fresh(c, server, out);
-    this.#send(this.#current, server, out);
+    this.#calls.delete(c.seq);
+    const again = this.#fresh(c, server, out, c.id); // its deadline keeps running; its number is the settled bound
+    this.#send(again, server, out);
   }
 
-  /** `call` as the current call under the next number (its deadline keeps running). */
-  #fresh(call: Call, target: NodeId, out: ClientOutbox): Current {
-    const c: Current = { ...call, seq: ++this.#seq, markFirst: !this.#known, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), waiting: false, lastError: null };
-    if (c.markFirst) out.setTimer(clientTimers.newClientWindow, this.#options.newClientWindowMs);
-    else out.cancelTimer(clientTimers.newClientWindow);
+  /** `call` in flight under the next number (under `id`, when it is a call sent again: its timers go on). */
+  #fresh(call: Call, target: NodeId, out: ClientOutbox, id = ++this.#lastId): InFlightCall {
+    const { proc, args, argsText, deadlineMs, done } = call;
+    const c: InFlightCall = { proc, args, argsText, deadlineMs, done, id, seq: ++this.#seq, markFirst: !this.#known, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), waiting: false, lastError: null };
+    this.#calls.set(c.seq, c);
+    this.#byId.set(id, c);
+    if (c.markFirst) out.setTimer(callTimerKey(clientTimers.newClientWindow, id), this.#options.newClientWindowMs);
+    else out.cancelTimer(callTimerKey(clientTimers.newClientWindow, id));
     return c;
   }
 
-  #startNext(out: ClientOutbox): void {
-    const call = this.#queue.shift();
-    if (call === undefined) return;
-    const target = this.#primary ?? this.#replicas.pick(this.#random);
-    const c = this.#fresh(call, target, out);
-    this.#current = c;
-    out.setTimer(clientTimers.deadline, c.deadlineMs);
-    this.#send(c, target, out);
+  /** The lowest number not settled: the lowest in flight, or the next to use. */
+  #answeredBelow(): number {
+    const lowest = this.#calls.keys().next();
+    return Math.max(lowest.done === true ? this.#seq + 1 : lowest.value, this.#settledBelow);
   }
 
-  #send(c: Current, target: NodeId, out: ClientOutbox): void {
+  /** Starts queued calls, in order, while the bounds allow. */
+  #startQueued(out: ClientOutbox): void {
+    while (this.#queue.length > 0 && this.#calls.size < this.#options.maxCallsInFlight && this.#seq + 1 < this.#answeredBelow() + limits.maxClientWindow) {
+      const call = this.#queue.shift()!;
+      const target = this.#primary ?? this.#replicas.pick(this.#random);
+      const c = this.#fresh(call, target, out);
+      out.setTimer(callTimerKey(clientTimers.deadline, c.id), c.deadlineMs);
+      this.#send(c, target, out);
+    }
+  }
+
+  #send(c: InFlightCall, target: NodeId, out: ClientOutbox): void {
     c.target = target;
     c.waiting = true;
     c.attempts++;
-    out.send(target, { kind: 'invoke', request: { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args, argsText: c.argsText, first: c.markFirst } });
+    const answeredBelow = this.#answeredBelow();
+    invariant(answeredBelow <= c.seq, () => `client ${this.clientId} would send ${c.seq} saying every number below ${answeredBelow} is settled`);
+    const request = { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args, argsText: c.argsText, first: c.markFirst, answeredBelow };
+    out.send(target, { kind: 'invoke', request });
     if (this.#askMembers) {
       // Alongside the request, not before it: learning the members costs the call no time.
       this.#askMembers = false;
       out.send(target, { kind: 'members' });
     }
-    out.setTimer(clientTimers.attempt, this.#options.attemptTimeoutMs);
+    out.setTimer(callTimerKey(clientTimers.attempt, c.id), this.#options.attemptTimeoutMs);
   }
 
   /** `c.target` failed: try the next replica at once, or back off once every replica was tried. */
-  #moveOn(c: Current, error: RsmClientError, out: ClientOutbox): void {
+  #moveOn(c: InFlightCall, error: RsmClientError, out: ClientOutbox): void {
     c.lastError = error;
     c.silent.add(c.target);
     this.#failOver(c.target);
@@ -353,26 +388,24 @@ export class ClientCore {
     }
   }
 
-  #backOff(c: Current, target: NodeId, atLeastMs: number, out: ClientOutbox): void {
+  #backOff(c: InFlightCall, target: NodeId, atLeastMs: number, out: ClientOutbox): void {
     const { retryBaseMs, retryMaxMs } = this.#options;
     const ceiling = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(Math.max(c.failures - 1, 0), maxBackoffDoublings));
     const delay = Math.max(atLeastMs, ceiling * (jitterFloor + (1 - jitterFloor) * this.#random.next()));
     c.target = target;
     c.waiting = false;
-    out.cancelTimer(clientTimers.attempt);
-    out.setTimer(clientTimers.retry, delay);
+    out.cancelTimer(callTimerKey(clientTimers.attempt, c.id));
+    out.setTimer(callTimerKey(clientTimers.retry, c.id), delay);
   }
 
-  #finish(result: CallResult, out: ClientOutbox): void {
-    const c = this.#current!;
-    this.#current = null;
-    out.cancelTimer(clientTimers.attempt);
-    out.cancelTimer(clientTimers.retry);
-    out.cancelTimer(clientTimers.deadline);
-    out.cancelTimer(clientTimers.newClientWindow);
+  /** Ends call `c` with `result`; then starts queued calls unless told not to (`startQueued`: a caller that goes on sending first). */
+  #finish(c: InFlightCall, result: CallResult, out: ClientOutbox, startQueued = true): void {
+    this.#calls.delete(c.seq);
+    this.#byId.delete(c.id);
+    for (const timer of Object.values(clientTimers)) out.cancelTimer(callTimerKey(timer, c.id));
     if (!result.ok) this.#log.debug({ client: this.clientId, seq: c.seq, error: result.error.message }, 'client: call failed');
     out.upcall(() => c.done(result));
-    this.#startNext(out);
+    if (startQueued) this.#startQueued(out);
   }
 
   /** `server` failed, or is no longer the primary: forget it as the primary, and let the next replica tried tell the current members. */

@@ -46,7 +46,8 @@ export interface ConnectOptions {
  * A connected client: `invoke(proc, args)` runs one procedure of the cluster's app exactly once,
  * wherever the primary is, and resolves to its reply; it rejects with a typed `RsmClientError`
  * (`AppRejectedError` for the app's own refusals, `DeadlineExceededError` when the outcome is
- * unknown, …). Calls run one at a time in order. `close()` when done.
+ * unknown, …). Calls run concurrently: up to `ClientOptions.maxCallsInFlight` (256) at once, later
+ * ones wait in order. `close()` when done.
  */
 export class SynodClient {
   /** The cluster's name, as given or found. */

@@ -121,7 +121,9 @@ export class RsmClient {
     this.#channel = config.transport.connect(
       clientServiceCodec,
       (server, answer) => this.#executor.submit(() => this.#shell.run((out) => this.core.onAnswer(server, answer, out))),
-      (server, failure) => this.#executor.submit(() => this.#shell.run((out) => this.core.onFailed(server, failure, out))),
+      (server, failure, request) => {
+        if (request.kind === 'invoke') this.#executor.submit(() => this.#shell.run((out) => this.core.onFailed(server, failure, request.request.seq, out)));
+      },
     );
   }
 

@@ -58,15 +58,15 @@ export interface Transport {
 /**
  * The client side of the services nodes serve: request/response services (`connect`, what
  * `RsmClient` talks through) and server streams (`openStream`, what the callback subscriber keeps
- * open). Answers come back to `receive`; `failed` tells that a request got no answer and why (a
- * `CallFailure`), so the client can act at once instead of waiting for its own timeout. A
+ * open). Answers come back to `receive`; `failed` tells that a request (the one sent, so that a
+ * client with many in flight knows which) got no answer and why (a `CallFailure`), so the client can act at once instead of waiting for its own timeout. A
  * transport that cannot tell (a lost request) reports nothing: the request simply gets no answer.
  */
 export interface ClientTransport {
   connect<Req, Ans>(
     codec: ServiceCodec<Req, Ans>,
     receive: (server: NodeId, answer: Ans) => void,
-    failed?: (server: NodeId, failure: CallFailure) => void,
+    failed?: (server: NodeId, failure: CallFailure, request: Req) => void,
   ): Channel<Req>;
   /**
    * Opens a stream of the server-streaming service of `codec` at `server` (failure semantics in

@@ -5,7 +5,7 @@ import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import { sweepProc } from '../rsm/client-table.js';
 import { sweepArgs } from '../rsm/client-sweep.js';
-import { type ClientAnswer, type Request, internalClientId, newRequest } from '../rsm/messages.js';
+import { type ClientAnswer, type Request, internalClientId, newInternalRequest } from '../rsm/messages.js';
 import type { ReplicaStatus } from '../rsm/replica.js';
 
 /** What the sweeper reads of the replica (inside tasks of the node's executor). */
@@ -143,7 +143,7 @@ export class ClientSweeper {
       nowMs: stamp,
       limits: { retentionMs: options.clientRetentionMs, maxClients: options.maxClients, evictableAfterMs: options.clientEvictableAfterMs },
     });
-    const request = newRequest(this.#clientId, ++this.#seq, sweepProc, args);
+    const request = newInternalRequest(this.#clientId, ++this.#seq, sweepProc, args);
     const forget = this.#deps.submit(request, (answer) => this.#answered(answer));
     this.#outstanding = { forget, sinceMs: now };
   }

@@ -5,7 +5,7 @@ import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import { type CallbackOptions, callbackOptions } from '../options.js';
 import type { Json } from '../rsm/app.js';
-import { type ClientAnswer, type Request, internalClientId, newRequest } from '../rsm/messages.js';
+import { type ClientAnswer, type Request, internalClientId, newInternalRequest } from '../rsm/messages.js';
 import type { LeaseStatus } from '../rsm/lease.js';
 
 /**
@@ -214,7 +214,7 @@ export class SessionKeeper<S> {
   }
 
   #endDelay(name: string, end: { readonly proc: string; readonly args: Json }, delayedMs: number): void {
-    const request = newRequest(this.#clientId, ++this.#seq, end.proc, end.args);
+    const request = newInternalRequest(this.#clientId, ++this.#seq, end.proc, end.args);
     this.#log.info({ name, delayedMs, seq: request.seq }, 'sessions: lock-delay over; ending it');
     const forget = this.#deps.submit(request, (answer) => {
       if (this.#stopped) return;
@@ -235,7 +235,7 @@ export class SessionKeeper<S> {
       () => `sessions: expiring ${owner} ${this.#deps.clock.now() - confirmed!} ms after its last keepalive, before the session timeout`);
     const held = spec.describe?.(state, owner) ?? {};
     const expire = spec.expire(owner);
-    const request = newRequest(this.#clientId, ++this.#seq, expire.proc, expire.args);
+    const request = newInternalRequest(this.#clientId, ++this.#seq, expire.proc, expire.args);
     this.#log.info({ owner, silentMs, seq: request.seq, ...held }, 'sessions: owner has had no callback stream for the session timeout; expiring');
     const forget = this.#deps.submit(request, (answer) => this.#answered(owner, held, silentMs, answer));
     this.#expiring.set(owner, forget);

@@ -28,6 +28,14 @@ export interface ClientOptions {
    * Default 30 s: three default deadlines, a tenth of the default eviction age.
    */
   readonly newClientWindowMs: number;
+  /**
+   * Most calls one client has in flight at once; later calls wait in its queue, in order. The
+   * cluster keeps the outcome of every call in flight for retries (`ClientTable`), so this is at
+   * most `limits.maxClientWindow` (1024). Default 256: the most in flight the throughput
+   * benchmark drives from one client; the primary's fair share per client id
+   * (`RsmOptions.clientInFlightShare`) answers BUSY beyond what it takes, and the client backs off.
+   */
+  readonly maxCallsInFlight: number;
 }
 
 export const defaultClientOptions: ClientOptions = {
@@ -36,6 +44,7 @@ export const defaultClientOptions: ClientOptions = {
   retryMaxMs: 500,
   defaultDeadlineMs: 10_000,
   newClientWindowMs: 30_000,
+  maxCallsInFlight: 256,
 };
 
 export interface LockClientOptions {

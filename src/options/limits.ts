@@ -29,6 +29,15 @@ export const limits = {
    * cut, a longer code is a `handler-error`. 4096: far beyond any code or sentence, small beside a message.
    */
   maxErrorTextLength: 4096,
+  /**
+   * Most calls one client id may have in flight: the client table keeps the outcomes of at most
+   * this many of a client's numbers (from the lowest one the client has not had answered,
+   * `Request.answeredBelow`), and refuses a request numbered beyond them (`client-window`). A
+   * client never sends more (`ClientOptions.maxCallsInFlight`, at most this). 1024: four times
+   * the most in flight the benchmarks use, and a bound on the outcomes one client id holds.
+   * Every replica must use the same value.
+   */
+  maxClientWindow: 1024,
   /** Longest client id accepted. */
   maxClientIdLength: 128,
   /** Longest procedure name accepted (an app's names are checked against the same rule). */

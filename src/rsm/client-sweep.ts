@@ -1,3 +1,4 @@
+import { limits } from '../options.js';
 import type { Json } from './app.js';
 import { type ClientTable, type Outcome, type TableLimits, checkLimits, tableCodes } from './client-table.js';
 
@@ -49,6 +50,16 @@ export function expiredOutcome(clientId: string, seq: number): Outcome {
 }
 
 /** The outcome of a new client's request refused because the table is full. */
+/** The refusal of a request numbered beyond its client's window (`limits.maxClientWindow`): not executed. */
+export function windowOutcome(clientId: string, seq: number): Outcome {
+  return {
+    ok: false,
+    code: tableCodes.window,
+    message: `request ${seq} of client ${clientId} is numbered ${limits.maxClientWindow} or more above the lowest one ` +
+      'it has not had answered (limits.maxClientWindow): not executed; a client must have fewer calls in flight',
+  };
+}
+
 export function fullOutcome(limits: TableLimits): Outcome {
   return {
     ok: false,

@@ -98,20 +98,25 @@ function clientRequest(v: unknown, path: string): Request {
 function request(v: unknown, path: string): Request {
   const o = object(v, path);
   const args = jsonText(o['args'], `${path}.args`, argsBounds);
-  return {
+  const seq = uint(o['seq'], `${path}.seq`, 1, Number.MAX_SAFE_INTEGER);
+  const r: Request = {
     clientId: text(o['client_id'], `${path}.client_id`, limits.maxClientIdLength),
-    seq: uint(o['seq'], `${path}.seq`, 1, Number.MAX_SAFE_INTEGER),
+    seq,
     proc: text(o['proc'], `${path}.proc`, limits.maxProcNameLength),
     args: args.value,
     argsText: args.text,
     first: bool(o['first'], `${path}.first`),
   };
+  // Absent and 0 mean the same; 0 is left out so that a request decodes to what was encoded.
+  const answeredBelow = o['answered_below'] === undefined || o['answered_below'] === null ? 0 : uint(o['answered_below'], `${path}.answered_below`, 0, seq);
+  return answeredBelow === 0 ? r : { ...r, answeredBelow };
 }
 
 /** A request on the wire: its arguments as the text received (or written once by the client), never serialised again. */
 function wireRequest(r: Request): Fields {
   const wire: Fields = { client_id: r.clientId, seq: r.seq, proc: r.proc, args: r.argsText };
   if (r.first) wire['first'] = true;
+  if (r.answeredBelow !== undefined && r.answeredBelow > 0) wire['answered_below'] = r.answeredBelow;
   if (r.internal === true) wire['internal'] = true;
   return wire;
 }

@@ -3,7 +3,7 @@ import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { AppGuard } from './app-guard.js';
 import { ClientTable, type Execution, type Outcome, type TableLimits, requestDigest, sweepProc } from './client-table.js';
-import { executeSweep, expiredOutcome, fullOutcome } from './client-sweep.js';
+import { executeSweep, expiredOutcome, fullOutcome, windowOutcome } from './client-sweep.js';
 import type { ExecutedRequest, Request } from './messages.js';
 import { type RecentLimits, RecentRequests } from './recent-requests.js';
 import { maxSuffixRequests } from './codec.js';
@@ -234,8 +234,8 @@ export class ReplicatedState<S> {
     // A query of a client the table forgot may run as a new client's: running a read again cannot
     // do twice what a client asked once (a client that only reads is never refreshed in the table:
     // its queries are answered by the primary alone).
-    const first = request.first || this.#app.isQuery(request.proc);
-    let known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : table.check(clientId, seq, digest, first);
+    const decided = { ...request, first: request.first || this.#app.isQuery(request.proc) };
+    let known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : table.check(decided, digest, this.#mutations.wrongWindowSlot === true);
     if (known.kind === 'expired' && this.#mutations.noExpiredRefusal === true) known = { kind: 'new' };
     switch (known.kind) {
       case 'done':
@@ -246,11 +246,13 @@ export class ReplicatedState<S> {
         return { kind: known.kind };
       case 'expired': {
         const outcome = expiredOutcome(clientId, seq);
-        table.recordRefusal(clientId, seq, digest, outcome);
+        table.recordRefusal(decided, digest, outcome);
         return { kind: 'retry', outcome };
       }
       case 'full':
         return { kind: 'retry', outcome: fullOutcome(table.limits) };
+      case 'window':
+        return { kind: 'retry', outcome: windowOutcome(clientId, seq) };
       case 'new': {
         const where = { vid: vs.vid, vs: formatViewstamp(vs), client: clientId, seq };
         // The context comes from the replicated request alone, so every replica passes the same one.
@@ -259,7 +261,7 @@ export class ReplicatedState<S> {
         const outcome = this.#app.isQuery(request.proc)
           ? this.#app.query(this.#state!, request, where)
           : this.#app.execute(this.#state!, request.proc, request.args, context, where);
-        table.record(clientId, seq, digest, outcome);
+        table.record(decided, digest, outcome);
         return { kind: 'ran', outcome };
       }
     }

@@ -26,6 +26,13 @@ export interface Request {
    */
   readonly first: boolean;
   /**
+   * The client had every one of its numbers below this answered (or gave the call up): the client
+   * table may drop their outcomes, and treats a copy of one as late (see `ClientTable`). At most
+   * `seq` (this request is not answered yet). Absent or 0: the request says nothing (a node's own
+   * requests, and records written before it existed).
+   */
+  readonly answeredBelow?: number;
+  /**
    * Present (true) only on a request a node made itself (`RsmLayer.submitInternal`), whose
    * `clientId` is then in the node's namespace (`internalClientIdPrefix`). Replicated with the
    * request (the handler's `HandlerContext.internal`); the client service never reads it.
@@ -68,6 +75,16 @@ export function newRequest(clientId: string, seq: number, proc: string, args: Js
   const text = toJsonText(args, argsBounds);
   if (!text.ok) throw new RangeError(`arguments of ${proc}: ${text.detail}`);
   return { clientId, seq, proc, args: JSON.parse(text.text) as Json, argsText: text.text, first };
+}
+
+/**
+ * A node's own request (a session's expiry, a lock-delay's end, a client-table sweep): `newRequest`
+ * saying every lower number of its client id is settled (`answeredBelow` = `seq`), which is true:
+ * a node never sends one of its requests again under the same number, so the client table keeps
+ * one outcome per such id.
+ */
+export function newInternalRequest(clientId: string, seq: number, proc: string, args: Json): Request {
+  return { ...newRequest(clientId, seq, proc, args), answeredBelow: seq };
 }
 
 /**

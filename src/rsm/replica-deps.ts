@@ -51,6 +51,11 @@ export interface RsmMutations {
   readonly executeOutOfOrder?: boolean;
   /** The client table is ignored: retried requests execute again. */
   readonly noClientTable?: boolean;
+  /**
+   * The client table answers a retry with the outcome of its client's number below it, when it
+   * holds one (a window bookkeeping bug: many calls in flight per client make it possible).
+   */
+  readonly wrongWindowSlot?: boolean;
   /** `stateComplete` is wrongly strict (false once two views passed since the replica was normal): needless refusals. */
   readonly strictCompleteness?: boolean;
   /**

@@ -1,6 +1,6 @@
 import { InvalidMessageError } from '../env/errors.js';
 import { limits } from '../options.js';
-import { ClientTable, type Outcome, type TableEntry, type TableLimits, checkLimits } from './client-table.js';
+import { ClientTable, type Outcome, type Slot, type TableEntry, type TableLimits, checkLimits } from './client-table.js';
 import type { Json } from './app.js';
 import { jsonTextDepth } from './json-text.js';
 import type { Viewstamp } from './viewstamp.js';
@@ -12,16 +12,23 @@ import type { Viewstamp } from './viewstamp.js';
  * time as chunks arrive. Only the app's state is one buffer: `App.marshalState` returns one.
  *
  * Layout (UTF-8 text lines, then raw bytes):
- *   {"synod":"replicated-state","version":1,"last":{vid,seqno},"clockMs":…,"limits":{…},"clients":N,"appBytes":M}\n
- *   N lines, one client table entry each, least recently active first:
- *     ["client id",seq,"digest",activeMs,outcome]\n
+ *   {"synod":"replicated-state","version":2,"last":{vid,seqno},"clockMs":…,"limits":{…},"clients":N,"appBytes":M}\n
+ *   N client table entries, least recently active first, each a line and then one line per slot
+ *   (in increasing number), so that no line holds more than one outcome:
+ *     ["client id",floor,activeMs,expired,slots]\n      (expired: 0 or 1; slots: how many lines follow)
+ *     [seq,"digest",outcome]\n                           (× slots)
  *   M bytes of the app's marshalled state.
+ * Version 1 (before many calls per client; still read, never written) had one line per entry,
+ * ["client id",seq,"digest",activeMs,outcome]: the client's last request, read as an entry whose
+ * floor is that number and whose one slot is its outcome (what version 1 meant).
  * JSON text never holds a raw newline, so lines split at 0x0A. The encoding is deterministic
  * (equal states give equal bytes): the checkers compare replicas by it.
  */
 
 const format = 'replicated-state';
-const version = 1;
+const version = 2;
+/** The versions a reader accepts. */
+const readableVersions: readonly number[] = [1, 2];
 const newline = 0x0a;
 
 /** Longest line a reader accepts: an entry keeps one reply (`limits.maxReplyBytes`) plus escaped ids, codes and messages. */
@@ -30,6 +37,8 @@ export const maxLineBytes = limits.maxReplyBytes + 64 * 1024;
 const maxLineDepth = limits.maxJsonDepth + 2;
 
 interface Header {
+  /** The stream's version (`readableVersions`); an encoder writes `version`. */
+  readonly version: number;
   readonly last: Viewstamp;
   readonly clockMs: number | null;
   readonly limits: TableLimits;
@@ -45,7 +54,7 @@ const encoder = new TextEncoder();
  */
 export class SnapshotEncoder {
   readonly #header: Header;
-  readonly #rows: Iterator<[string, TableEntry]>;
+  readonly #rows: Iterator<Uint8Array>;
   readonly #app: Uint8Array;
   #stage: 'header' | 'rows' | 'app' | 'done' = 'header';
   /** What is left of the line being written. */
@@ -54,8 +63,8 @@ export class SnapshotEncoder {
   #position = 0;
 
   constructor(last: Viewstamp, table: ClientTable, app: Uint8Array) {
-    this.#header = { last, clockMs: table.clockMs, limits: table.limits, clients: table.size, appBytes: app.length };
-    this.#rows = table.entries();
+    this.#header = { version, last, clockMs: table.clockMs, limits: table.limits, clients: table.size, appBytes: app.length };
+    this.#rows = tableLines(table);
     this.#app = app;
   }
 
@@ -105,9 +114,16 @@ export class SnapshotEncoder {
       this.#stage = this.#app.length === 0 ? 'done' : 'app';
       return false;
     }
-    const [id, e] = next.value;
-    this.#pending = line([id, e.seq, e.digest, e.activeMs, e.outcome]);
+    this.#pending = next.value;
     return true;
+  }
+}
+
+/** The table's lines (version 2), entry by entry, each followed by its slots. */
+function* tableLines(table: ClientTable): Iterator<Uint8Array> {
+  for (const [id, e] of table.entries()) {
+    yield line([id, e.floor, e.activeMs, e.expired ? 1 : 0, e.slots.size]);
+    for (const [seq, slot] of e.slots) yield line([seq, slot.digest, slot.outcome]);
   }
 }
 
@@ -143,6 +159,8 @@ export class SnapshotReader {
   #header: Header | null = null;
   #table: ClientTable | null = null;
   #rows = 0;
+  /** The entry whose slot lines are being read (version 2), and how many are still to come. */
+  #entry: { readonly id: string; readonly entry: TableEntry; readonly slots: Map<number, Slot>; left: number; lastSeq: number } | null = null;
   /** The line being read, in pieces. */
   readonly #line: Uint8Array[] = [];
   #lineBytes = 0;
@@ -160,7 +178,7 @@ export class SnapshotReader {
   /** Every byte the header announced has arrived. */
   get complete(): boolean {
     const h = this.#header;
-    return h !== null && this.#rows === h.clients && this.#appReceived === h.appBytes;
+    return h !== null && this.#rows === h.clients && this.#entry === null && this.#appReceived === h.appBytes;
   }
 
   push(data: Uint8Array): void {
@@ -171,7 +189,7 @@ export class SnapshotReader {
     let at = 0;
     while (at < data.length) {
       if (this.complete) throw new InvalidMessageError('state', 'bytes after the announced end');
-      if (this.#header !== null && this.#rows === this.#header.clients) {
+      if (this.#header !== null && this.#rows === this.#header.clients && this.#entry === null) {
         const take = data.subarray(at, at + (this.#header.appBytes - this.#appReceived));
         this.#app.push(take.slice());
         this.#appReceived += take.length;
@@ -203,7 +221,27 @@ export class SnapshotReader {
       this.#table = new ClientTable(this.#header.limits, this.#header.clockMs);
       return;
     }
-    const [id, entry] = row(value, this.#rows);
+    const open = this.#entry;
+    if (open !== null) {
+      const [seq, slot] = slotRow(value, `state.entry[${this.#rows}].slot`);
+      if (seq <= open.lastSeq) throw new InvalidMessageError(`state.entry[${this.#rows}].slot`, 'slots out of order');
+      open.slots.set(seq, slot);
+      open.lastSeq = seq;
+      if (--open.left === 0) this.#restore(open.id, open.entry);
+      return;
+    }
+    if (this.#header.version === 1) {
+      const [id, entry] = rowV1(value, this.#rows);
+      this.#restore(id, entry);
+      return;
+    }
+    const [id, entry, slots] = row(value, this.#rows);
+    if (slots === 0) this.#restore(id, entry);
+    else this.#entry = { id, entry, slots: entry.slots as Map<number, Slot>, left: slots, lastSeq: -1 };
+  }
+
+  #restore(id: string, entry: TableEntry): void {
+    this.#entry = null;
     try {
       this.#table!.restore(id, entry);
     } catch (err) {
@@ -232,7 +270,10 @@ function parseLine(text: string): unknown {
 
 function header(v: unknown, maxBytes: number): Header {
   const o = (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {}) as Record<string, unknown>;
-  if (o['synod'] !== format || o['version'] !== version) throw new InvalidMessageError('state.header', `not a ${format} stream of version ${version}`);
+  const got = o['version'];
+  if (o['synod'] !== format || typeof got !== 'number' || !readableVersions.includes(got)) {
+    throw new InvalidMessageError('state.header', `not a ${format} stream of version ${readableVersions.join(' or ')}`);
+  }
   const last = o['last'] as Record<string, unknown> | null;
   const vid = count(last?.['vid'], 'state.header.last.vid');
   const seqno = count(last?.['seqno'], 'state.header.last.seqno');
@@ -245,16 +286,51 @@ function header(v: unknown, maxBytes: number): Header {
   }
   const appBytes = count(o['appBytes'], 'state.header.appBytes');
   if (appBytes > maxBytes) throw new InvalidMessageError('state.header.appBytes', `more than ${maxBytes} bytes (RsmOptions.maxStateTransferBytes)`);
-  return { last: { vid, seqno }, clockMs, limits: tableLimits, clients: count(o['clients'], 'state.header.clients'), appBytes };
+  return { version: got, last: { vid, seqno }, clockMs, limits: tableLimits, clients: count(o['clients'], 'state.header.clients'), appBytes };
 }
 
-function row(v: unknown, index: number): [string, TableEntry] {
+/** An entry line (version 2): the entry with its slots still empty, and how many slot lines follow. */
+function row(v: unknown, index: number): [string, TableEntry, number] {
+  const path = `state.entry[${index}]`;
+  if (!Array.isArray(v) || v.length !== 5) throw new InvalidMessageError(path, 'not a list of five fields');
+  const [id, floor, activeMs, expired, slots] = v as unknown[];
+  if (expired !== 0 && expired !== 1) throw new InvalidMessageError(`${path}.expired`, 'not 0 or 1');
+  const n = count(slots, `${path}.slots`);
+  if (n > limits.maxClientWindow) throw new InvalidMessageError(`${path}.slots`, `more than ${limits.maxClientWindow} (limits.maxClientWindow)`);
+  const entry: TableEntry = {
+    floor: count(floor, `${path}.floor`),
+    slots: new Map(),
+    expired: expired === 1,
+    activeMs: activeMs === null ? null : count(activeMs, `${path}.activeMs`),
+  };
+  return [clientIdOf(id, path), entry, n];
+}
+
+/** A slot line (version 2). */
+function slotRow(v: unknown, path: string): [number, Slot] {
+  if (!Array.isArray(v) || v.length !== 3) throw new InvalidMessageError(path, 'not a list of three fields');
+  const [seq, digest, outcome] = v as unknown[];
+  return [count(seq, `${path}.seq`), { digest: digestOf(digest, path), outcome: outcomeOf(outcome, `${path}.outcome`) }];
+}
+
+/** An entry line of version 1: the client's last request, which is the entry's floor and its one slot. */
+function rowV1(v: unknown, index: number): [string, TableEntry] {
   const path = `state.entry[${index}]`;
   if (!Array.isArray(v) || v.length !== 5) throw new InvalidMessageError(path, 'not a list of five fields');
   const [id, seq, digest, activeMs, outcome] = v as unknown[];
+  const last = count(seq, `${path}.seq`);
+  const slot: Slot = { digest: digestOf(digest, path), outcome: outcomeOf(outcome, `${path}.outcome`) };
+  return [clientIdOf(id, path), { floor: last, slots: new Map([[last, slot]]), expired: false, activeMs: activeMs === null ? null : count(activeMs, `${path}.activeMs`) }];
+}
+
+function clientIdOf(id: unknown, path: string): string {
   if (typeof id !== 'string' || id.length === 0 || id.length > limits.maxClientIdLength) throw new InvalidMessageError(`${path}.client`, 'not a client id');
+  return id;
+}
+
+function digestOf(digest: unknown, path: string): string {
   if (typeof digest !== 'string' || digest.length > 64) throw new InvalidMessageError(`${path}.digest`, 'not a digest');
-  return [id, { seq: count(seq, `${path}.seq`), digest, activeMs: activeMs === null ? null : count(activeMs, `${path}.activeMs`), outcome: outcomeOf(outcome, `${path}.outcome`) }];
+  return digest;
 }
 
 function outcomeOf(v: unknown, path: string): Outcome {

@@ -31,7 +31,7 @@ export interface GrpcClientTransportConfig {
  * its channel's `send(server, request)` makes one unary `Call` to `server` (`host:port`, a node
  * id) with the cluster name (and the cluster id, when given) set and a deadline of `callDeadlineMs`. Per send, exactly one of:
  * - `receive(server, answer)`: the server answered, and the answer passed `decodeAnswer`;
- * - `failed(server, failure)`: the call failed; `failure` is a `CallFailure` (the gRPC status
+ * - `failed(server, failure, request)`: the call of `request` failed; `failure` is a `CallFailure` (the gRPC status
  *   mapped by `callFailureOf`, `runtime/grpc-status.ts`): `unreachable` (UNAVAILABLE: server
  *   down, connection refused, server isolated or shutting down), `timeout` (DEADLINE_EXCEEDED: no
  *   answer within the deadline; the server forgets the call), `wrong-cluster` (the server is of
@@ -80,7 +80,7 @@ export class GrpcClientTransport implements ClientTransport {
   connect<Req, Ans>(
     codec: ServiceCodec<Req, Ans>,
     receive: (server: NodeId, answer: Ans) => void,
-    failed?: (server: NodeId, failure: CallFailure) => void,
+    failed?: (server: NodeId, failure: CallFailure, request: Req) => void,
   ): Channel<Req> {
     invariant(!this.#peers.closed, () => `connect(${codec.service}) on a closed client transport`);
     const context = {

@@ -204,7 +204,7 @@ export interface CallContext {
  * The client side of a request/response service (`ClientTransport.connect`): `send(server, req)`
  * makes one unary `Call` to `server` (`host:port`) with the cluster name set and a deadline of
  * `deadlineMs`. A decoded answer goes to `receive(server, answer)`; any failure goes to
- * `failed(server, failure)` as a `CallFailure` (`callFailureOf` maps the gRPC status; an answer
+ * `failed(server, failure, request)` as a `CallFailure` (`callFailureOf` maps the gRPC status; an answer
  * that fails `decodeAnswer` is `invalid-answer`). Exactly one of the two is called per send,
  * never synchronously inside it, unless the owner was closed first.
  */
@@ -212,31 +212,31 @@ export function callChannel<Req, Ans>(
   ctx: CallContext,
   codec: ServiceCodec<Req, Ans>,
   receive: (server: NodeId, answer: Ans) => void,
-  failed?: (server: NodeId, failure: CallFailure) => void,
+  failed?: (server: NodeId, failure: CallFailure, request: Req) => void,
 ): Channel<Req> {
   const method = callMethod(codec.service);
   const { service } = codec;
   const { log, peers } = ctx;
 
-  const fail = (server: NodeId, failure: CallFailure): void => {
+  const fail = (server: NodeId, failure: CallFailure, request: Req): void => {
     if (peers.closed || failed === undefined) return;
     try {
-      failed(server, failure);
+      failed(server, failure, request);
     } catch (err) {
       log.error({ server, service, err }, 'failure callback threw');
     }
   };
-  const failLater = (server: NodeId, failure: CallFailure): void => {
-    setImmediate(() => fail(server, failure));
+  const failLater = (server: NodeId, failure: CallFailure, request: Req): void => {
+    setImmediate(() => fail(server, failure, request));
   };
 
-  const answered = (server: NodeId, reply: Fields | undefined): void => {
+  const answered = (server: NodeId, reply: Fields | undefined, request: Req): void => {
     let answer: Ans;
     try {
       answer = codec.decodeAnswer(reply ?? {});
     } catch (err) {
       log.warn({ server, service, field: fieldOf(err), err }, 'answer refused: failed validation');
-      fail(server, { kind: 'invalid-answer', detail: errorText(err) });
+      fail(server, { kind: 'invalid-answer', detail: errorText(err) }, request);
       return;
     }
     try {
@@ -246,14 +246,14 @@ export function callChannel<Req, Ans>(
     }
   };
 
-  const refused = (server: NodeId, err: grpc.ServiceError): void => {
+  const refused = (server: NodeId, err: grpc.ServiceError, request: Req): void => {
     const failure = callFailureOf(err, ctx.cluster, peers.maxMessageBytes);
     const fields = { server, service, code: statusName(err.code), failure: failure.kind, details: err.details || err.message };
     // A server that is down or slow is normal (the client tries another); a refusal means the
     // two sides disagree about the cluster or the wire format, or the request is bad: visible.
     if (networkCodes.has(err.code)) log.debug(fields, 'call failed');
     else log.warn(fields, 'call refused by server');
-    fail(server, failure);
+    fail(server, failure, request);
   };
 
   return {
@@ -262,7 +262,7 @@ export function callChannel<Req, Ans>(
       const refusal = ctx.refusal?.();
       if (refusal !== undefined) {
         log.debug({ server, service, refusal }, 'call not made');
-        failLater(server, { kind: 'unreachable', detail: refusal });
+        failLater(server, { kind: 'unreachable', detail: refusal }, request);
         return;
       }
       let wire: Fields;
@@ -271,7 +271,7 @@ export function callChannel<Req, Ans>(
         wire = { ...codec.encodeRequest(request), ...identityFields(ctx) };
       } catch (err) {
         log.error({ server, service, err }, 'call not made: the codec cannot encode the request');
-        failLater(server, { kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` });
+        failLater(server, { kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` }, request);
         return;
       }
       let client: grpc.Client;
@@ -279,7 +279,7 @@ export function callChannel<Req, Ans>(
         client = peers.get(server);
       } catch (err) {
         log.warn({ server, service, err }, 'call not made: cannot create a client for this address');
-        failLater(server, { kind: 'unreachable', detail: errorText(err) });
+        failLater(server, { kind: 'unreachable', detail: errorText(err) }, request);
         return;
       }
       // grpc-js reports the outcome asynchronously; the flag keeps the set exact even if it did not.
@@ -295,8 +295,8 @@ export function callChannel<Req, Ans>(
           finished = true;
           if (call !== undefined) peers.done(call);
           if (peers.closed) return;
-          if (err !== null) refused(server, err);
-          else answered(server, reply);
+          if (err !== null) refused(server, err, request);
+          else answered(server, reply, request);
         },
       );
       if (!finished) peers.track(call);

@@ -230,7 +230,7 @@ export class GrpcTransport implements Transport, ClientTransport {
   connect<Req, Ans>(
     codec: ServiceCodec<Req, Ans>,
     receive: (server: NodeId, answer: Ans) => void,
-    failed?: (server: NodeId, failure: CallFailure) => void,
+    failed?: (server: NodeId, failure: CallFailure, request: Req) => void,
   ): Channel<Req> {
     invariant(this.#closing === undefined, () => `connect(${codec.service}) on a closed transport`);
     const context = {

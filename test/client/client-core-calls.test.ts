@@ -13,7 +13,7 @@ test('a call is sent at once with seq 1, arming the attempt and deadline timers'
   // Starting a call: one invoke, the (clientId, seq) key, the two timers with their documented delays.
   const d = new Driver();
   d.submit('acquire', { lock: 'x' }, 2000);
-  assert.deepEqual(d.takeOne(), { to: a, request: { clientId, seq: 1, proc: 'acquire', args: { lock: 'x' }, argsText: '{"lock":"x"}', first: true } });
+  assert.deepEqual(d.takeOne(), { to: a, request: { clientId, seq: 1, proc: 'acquire', args: { lock: 'x' }, argsText: '{"lock":"x"}', first: true, answeredBelow: 1 } });
   assert.equal(d.timers.get(clientTimers.deadline), 2000);
   assert.equal(d.timers.get(clientTimers.attempt), defaultClientOptions.attemptTimeoutMs);
   assert.equal(d.core.pending, 1);
@@ -39,10 +39,10 @@ test('every retry of one call carries the same (clientId, seq), and the next cal
   d.fire(clientTimers.attempt);
   all.push(...d.take());
   assert.ok(all.length >= 5, `${all.length} sends`);
-  for (const s of all) assert.deepEqual(s.request, { clientId, seq: 1, proc: 'op', args: [1, 'x'], argsText: '[1,"x"]', first: true });
+  for (const s of all) assert.deepEqual(s.request, { clientId, seq: 1, proc: 'op', args: [1, 'x'], argsText: '[1,"x"]', first: true, answeredBelow: 1 });
   d.answer(all.at(-1)!.to, executed(1));
   d.submit('op2', { n: 2 });
-  assert.deepEqual(d.takeOne().request, { clientId, seq: 2, proc: 'op2', args: { n: 2 }, argsText: '{"n":2}', first: false }, 'the table knows this client now');
+  assert.deepEqual(d.takeOne().request, { clientId, seq: 2, proc: 'op2', args: { n: 2 }, argsText: '{"n":2}', first: false, answeredBelow: 2 }, 'the table knows this client now');
 });
 
 test('the deadline ends the call with DeadlineExceededError carrying the last error and the attempt count', () => {
@@ -183,7 +183,7 @@ test('answers and timers arriving with no call in flight are ignored', () => {
   // An idle client does nothing on stray input.
   const d = new Driver();
   d.answer(a, executed(1));
-  d.timers.set(clientTimers.attempt, 1);
+  d.rawTimers.set(`${clientTimers.attempt}#1`, 1);
   d.fire(clientTimers.attempt);
   d.failed(a);
   assert.equal(d.take().length, 0);

@@ -8,6 +8,7 @@ import type { Random } from '../../src/env/random.js';
 import type { CallFailure } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import { type CallResult, ClientCore } from '../../src/client/client-core.js';
+import { parseTimerKey } from '../../src/client/client-calls.js';
 import { type ClientOptions, defaultClientOptions, withDefaults } from '../../src/options.js';
 import type { Json } from '../../src/rsm/app.js';
 import type { ClientAnswer, ClientCall, Request } from '../../src/rsm/messages.js';
@@ -27,8 +28,8 @@ export class Driver {
   readonly sent: Array<{ to: NodeId; request: Request }> = [];
   /** Replicas asked for the members of their view, oldest first (`takeAsked()`). */
   readonly asked: NodeId[] = [];
-  /** Armed timers: key → the delay it was (last) armed with. */
-  readonly timers = new Map<string, number>();
+  /** Armed timers, by their full keys (`<timer>#<call id>`) → the delay each was (last) armed with. */
+  readonly rawTimers = new Map<string, number>();
   /** Every timer arming, in order (key and delay). */
   readonly armed: Array<{ key: string; delayMs: number }> = [];
   readonly results: CallResult[] = [];
@@ -41,8 +42,24 @@ export class Driver {
       logger: silentLogger,
       maxRequestBytes: opts.maxRequestBytes,
       clusterConfirmed: opts.clusterConfirmed,
-      options: withDefaults(defaultClientOptions, opts.options, 'client'),
+      // One call at a time unless a test says otherwise: most tests here follow one call's attempts.
+      options: withDefaults(defaultClientOptions, { maxCallsInFlight: 1, ...opts.options }, 'client'),
     });
+  }
+
+  /**
+   * The armed timers of the oldest call that has any, by timer name (`clientTimers`) → delay:
+   * with one call at a time, the current call's timers.
+   */
+  get timers(): Map<string, number> {
+    const ids = [...this.rawTimers.keys()].map((k) => parseTimerKey(k)!.id);
+    const oldest = Math.min(...ids);
+    const view = new Map<string, number>();
+    for (const [k, delay] of this.rawTimers) {
+      const named = parseTimerKey(k)!;
+      if (named.id === oldest) view.set(named.timer, delay);
+    }
+    return view;
   }
 
   submit(proc = 'p', args: Json = null, deadlineMs?: number, done?: (r: CallResult) => void): void {
@@ -53,16 +70,25 @@ export class Driver {
     this.#run((out) => this.core.onAnswer(server, a, out));
   }
 
-  /** The transport reports that a request to `server` failed (default: nothing listens there). */
-  failed(server: NodeId, failure: CallFailure = { kind: 'unreachable', detail: 'UNAVAILABLE: connection refused' }): void {
-    this.#run((out) => this.core.onFailed(server, failure, out));
+  /**
+   * The transport reports that request `seq` to `server` failed (default: nothing listens there;
+   * default `seq`: the last invoke sent, taken or not).
+   */
+  failed(server: NodeId, failure: CallFailure = { kind: 'unreachable', detail: 'UNAVAILABLE: connection refused' }, seq = this.#lastSeq): void {
+    this.#run((out) => this.core.onFailed(server, failure, seq, out));
   }
 
-  /** Fires timer `key`; it must be armed (a core only ever sees timers it armed). */
+  #lastSeq = 0;
+
+  /**
+   * Fires timer `key`; it must be armed (a core only ever sees timers it armed). A bare timer name
+   * (`clientTimers.retry`) fires that timer of the oldest call that has it armed.
+   */
   fire(key: string): void {
-    assert.ok(this.timers.has(key), `timer ${key} is armed (armed: ${[...this.timers.keys()].join(', ') || 'none'})`);
-    this.timers.delete(key);
-    this.#run((out) => this.core.onTimer(key, out));
+    const full = key.includes('#') ? key : [...this.rawTimers.keys()].filter((k) => parseTimerKey(k)!.timer === key).sort((x, y) => parseTimerKey(x)!.id - parseTimerKey(y)!.id)[0];
+    assert.ok(full !== undefined && this.rawTimers.has(full), `timer ${key} is armed (armed: ${[...this.rawTimers.keys()].join(', ') || 'none'})`);
+    this.rawTimers.delete(full);
+    this.#run((out) => this.core.onTimer(full, out));
   }
 
   /** Takes every invoke sent since the last take. */
@@ -87,14 +113,17 @@ export class Driver {
     handler(out);
     assert.equal(out.records.length, 0, 'a client persists nothing');
     for (const { key, delayMs } of out.timers) {
-      if (delayMs === null) this.timers.delete(key);
+      if (delayMs === null) this.rawTimers.delete(key);
       else {
-        this.timers.set(key, delayMs);
+        this.rawTimers.set(key, delayMs);
         this.armed.push({ key, delayMs });
       }
     }
     for (const { to, msg } of [...out.volatileSends, ...out.sends]) {
-      if (msg.kind === 'invoke') this.sent.push({ to, request: msg.request });
+      if (msg.kind === 'invoke') {
+        this.sent.push({ to, request: msg.request });
+        this.#lastSeq = msg.request.seq;
+      }
       else this.asked.push(to);
     }
     for (const call of out.upcalls) call();

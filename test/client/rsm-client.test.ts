@@ -74,21 +74,26 @@ class FakeTransport implements ClientTransport {
   readonly asked: NodeId[] = [];
   #codec: ServiceCodec<ClientCall, ClientAnswer> | undefined;
   #receive: ((server: NodeId, answer: ClientAnswer) => void) | undefined;
-  #failed: ((server: NodeId, failure: CallFailure) => void) | undefined;
+  #failed: ((server: NodeId, failure: CallFailure, request: ClientCall) => void) | undefined;
   closed = false;
+  /** The last invoke sent to each server (what a failure report names). */
+  readonly #lastTo = new Map<NodeId, ClientCall>();
 
-  connect<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (server: NodeId, answer: Ans) => void, failed?: (server: NodeId, failure: CallFailure) => void): Channel<Req> {
+  connect<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (server: NodeId, answer: Ans) => void, failed?: (server: NodeId, failure: CallFailure, request: Req) => void): Channel<Req> {
     assert.equal(this.#codec, undefined, 'one client, one connection');
     this.#codec = codec as unknown as ServiceCodec<ClientCall, ClientAnswer>;
     this.#receive = receive as unknown as (server: NodeId, answer: ClientAnswer) => void;
-    this.#failed = failed;
+    this.#failed = failed as unknown as ((server: NodeId, failure: CallFailure, request: ClientCall) => void) | undefined;
     return {
       send: (to: NodeId, msg: Req): void => {
         const c = this.#codec!;
         const call = c.decodeRequest(c.encodeRequest(msg as unknown as ClientCall));
         // Members requests go apart: these tests play the servers of invokes only.
         if (call.kind === 'members') this.asked.push(to);
-        else this.sent.push({ to, call });
+        else {
+          this.sent.push({ to, call });
+          this.#lastTo.set(to, call);
+        }
       },
     };
   }
@@ -120,8 +125,11 @@ class FakeTransport implements ClientTransport {
     this.#receive!(server, c.decodeAnswer(c.encodeAnswer(answer)));
   }
 
+  /** The transport reports that the last invoke sent to `server` failed. */
   fail(server: NodeId, failure: CallFailure): void {
-    this.#failed!(server, failure);
+    const last = this.#lastTo.get(server);
+    assert.ok(last !== undefined, `an invoke was sent to ${server}`);
+    this.#failed!(server, failure, last);
   }
 }
 
@@ -135,7 +143,8 @@ class FakeCluster {
   busyLeft = 0;
   readonly down = new Set<NodeId>();
   readonly executed: Request[] = [];
-  readonly #table = new Map<string, { seq: number; answer: ClientAnswer }>();
+  /** Answers by `clientId#seq`: each request runs once, a retry gets its own answer. */
+  readonly #table = new Map<string, ClientAnswer>();
 
   constructor(
     readonly net: FakeTransport,
@@ -162,13 +171,13 @@ class FakeCluster {
         this.busyLeft--;
         this.net.answer(s.to, { kind: 'busy', clientId: r.clientId, seq: r.seq, retryAfterMs: 30, reason: 'view change in progress' });
       } else {
-        const known = this.#table.get(r.clientId);
-        if (known === undefined || known.seq < r.seq) {
+        const key = `${r.clientId}#${r.seq}`;
+        if (!this.#table.has(key)) {
           this.executed.push(r);
           const outcome = this.handler(r.proc, r.args);
-          this.#table.set(r.clientId, { seq: r.seq, answer: { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome } });
+          this.#table.set(key, { kind: 'executed', clientId: r.clientId, seq: r.seq, outcome });
         }
-        this.net.answer(s.to, this.#table.get(r.clientId)!.answer);
+        this.net.answer(s.to, this.#table.get(key)!);
       }
     }
   }
@@ -201,13 +210,16 @@ test('invoke() resolves with the reply, following NOT_PRIMARY to the primary', a
   client.close();
 });
 
-test('invoke() calls run one at a time and get seq 1, 2, 3 in submission order', async () => {
-  // Several invokes at once queue up; each resolves with its own reply.
-  const { client, cluster } = setup();
+test('invoke() calls run at once, get seq 1, 2, 3 in submission order, and each resolves with its own reply', async () => {
+  // Several invokes at once are all in flight together, each saying the lowest number still in flight.
+  const { net, client, cluster } = setup();
   const replies = [client.invoke('echo', 1), client.invoke('echo', 2), client.invoke('echo', 3)];
+  await settle();
+  const invokes = net.sent.flatMap((s) => (s.call.kind === 'invoke' ? [s.call.request] : []));
+  assert.deepEqual(invokes.map((r) => [r.seq, r.answeredBelow]), [[1, 1], [2, 1], [3, 1]], 'three in flight before any answer');
   cluster.serve();
   assert.deepEqual(await Promise.all(replies), [1, 2, 3]);
-  assert.deepEqual(cluster.executed.map((r) => [r.seq, r.args]), [[1, 1], [2, 2], [3, 3]]);
+  assert.deepEqual(cluster.executed.map((r) => [r.seq, r.args]).sort(), [[1, 1], [2, 2], [3, 3]], 'each ran once (in whatever order they reached the primary)');
   client.close();
 });
 
@@ -311,13 +323,15 @@ test('submit() calls back with the result', async () => {
   // The callback form used by the simulator delivers the same results as invoke().
   const { client, cluster } = setup();
   const results: CallResult[] = [];
-  client.submit('echo', [true], {}, (r) => results.push(r));
+  const echoed: CallResult[] = [];
+  client.submit('echo', [true], {}, (r) => echoed.push(r));
   client.submit('nope', null, {}, (r) => results.push(r));
+  await settle();
   cluster.serve();
   await settle();
-  assert.equal(results.length, 2);
-  assert.deepEqual(results[0], { ok: true, value: [true] });
-  assert.ok(!results[1]!.ok && results[1]!.error instanceof AppRejectedError);
+  assert.deepEqual(echoed, [{ ok: true, value: [true] }]);
+  assert.equal(results.length, 1);
+  assert.ok(!results[0]!.ok && results[0]!.error instanceof AppRejectedError);
   client.close();
 });
 

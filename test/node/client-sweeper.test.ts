@@ -91,13 +91,13 @@ test('with the wall clock 6 minutes ahead, a new client\'s entry is not evicted 
   r.clock.advance(sweepMs);
   const digest = 'd';
   const ok = { ok: true as const, value: null };
-  r.table.record('a', 1, digest, ok);
-  r.table.record('x', 1, digest, ok); // a new client's call ran; its reply was lost
+  r.table.record({ clientId: 'a', seq: 1, first: false }, digest, ok);
+  r.table.record({ clientId: 'x', seq: 1, first: false }, digest, ok); // a new client's call ran; its reply was lost
   ahead = 6 * 60_000;
   r.clock.advance(sweepMs); // a failover to a node whose clock is ahead, in effect
   // A third client arrives over maxClients (2): nobody has been idle evictableAfterMs (60 s) yet.
-  const check = r.table.check('y', 1, digest, true);
+  const check = r.table.check({ clientId: 'y', seq: 1, first: true }, digest);
   assert.equal(check.kind, 'full', `a full table refuses the newcomer rather than evict a live client: ${JSON.stringify(check)}`);
-  assert.equal(r.table.check('x', 1, digest, true).kind, 'done', 'x\'s retry is answered from the table, not run again');
+  assert.equal(r.table.check({ clientId: 'x', seq: 1, first: true }, digest).kind, 'done', 'x\'s retry is answered from the table, not run again');
   r.sweeper.stop();
 });

@@ -96,8 +96,13 @@ test('a replica refuses an unknown client\'s unmarked request as client-expired 
   assert.equal(replica.state!.n, 0);
   const again = call(newRequest('c', 7, 'add', null, true));
   assert.deepEqual(again, refused, 'a copy of the refused request gets the same answer, marked or not');
-  const next = call(newRequest('c', 8, 'add', null, false));
-  assert.deepEqual(next.kind === 'executed' && next.outcome, { ok: true, value: 1 }, 'the refusal made the client known');
+  const other = call(newRequest('c', 8, 'add', null, false));
+  assert.ok(other.kind === 'executed' && !other.outcome.ok && other.outcome.code === 'client-expired', 'another unmarked call sent before the client learned is refused too');
+  const renumbered = call({ ...newRequest('c', 9, 'add', null, true), answeredBelow: 9 });
+  assert.deepEqual(renumbered.kind === 'executed' && renumbered.outcome, { ok: true, value: 1 }, 'the client\'s marked call above all it used runs');
+  assert.deepEqual(call(newRequest('c', 8, 'add', null, false)), { kind: 'stale', clientId: 'c', seq: 8 }, 'the older call is late now, never run');
+  const next = call(newRequest('c', 10, 'add', null, false));
+  assert.deepEqual(next.kind === 'executed' && next.outcome, { ok: true, value: 2 }, 'the client is known again');
 });
 
 test('an app error with one of the client table\'s codes becomes a handler-error', () => {

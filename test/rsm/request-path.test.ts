@@ -100,7 +100,7 @@ test('a request conflicting with an executed one, and a late duplicate, execute 
   const p = servingPrimary();
   p.call(new ReturnAddress('1'), append(1, 'x'));
   p.ack(1);
-  p.call(new ReturnAddress('2'), append(2, 'y'));
+  p.call(new ReturnAddress('2'), { ...append(2, 'y'), answeredBelow: 2 }); // the client had 1 answered
   p.ack(2);
   p.call(new ReturnAddress('conflict'), append(2, 'z'));
   const [conflict] = p.ack(3);

@@ -15,8 +15,8 @@ function sampleTable(): ClientTable {
   const t = new ClientTable(limits);
   t.sweep(5000, limits);
   // An own `__proto__` key (as JSON.parse makes it) and a newline inside a key survive the trip.
-  t.record('client-b', 3, 'digest-b', { ok: true, value: JSON.parse('{"x":[1,"two",null],"__proto__":"kept","\\n":"a newline key"}') });
-  t.record('client-a', 9, 'digest-a', { ok: false, code: 'NOPE', message: 'refused\nwith a newline' });
+  t.record({ clientId: 'client-b', seq: 3, first: false }, 'digest-b', { ok: true, value: JSON.parse('{"x":[1,"two",null],"__proto__":"kept","\\n":"a newline key"}') });
+  t.record({ clientId: 'client-a', seq: 9, first: false }, 'digest-a', { ok: false, code: 'NOPE', message: 'refused\nwith a newline' });
   return t;
 }
 
@@ -38,7 +38,7 @@ function readBack(stream: Uint8Array, size: number, maxBytes = Number.MAX_SAFE_I
   return r;
 }
 
-const rows = (t: ClientTable) => JSON.stringify([...t.entries()].map(([id, e]) => [id, e.seq, e.digest, e.activeMs, e.outcome]));
+const rows = (t: ClientTable) => JSON.stringify([...t.entries()].map(([id, e]) => [id, e.floor, e.expired, e.activeMs, [...e.slots]]));
 
 for (const [appBytes, size] of [[0, 1], [0, 7], [3000, 13], [100_000, 4096], [3 * 1024 * 1024 + 17, 256 * 1024]] as const) {
   test(`a state with ${appBytes} app bytes read back in pieces of ${size} bytes is the same state`, () => {
@@ -121,7 +121,7 @@ test('malformed streams are refused as invalid input: header, entries, nesting, 
   const row = (v: unknown): Uint8Array => text.encode(`${JSON.stringify(v)}\n`);
   const good = ['c', 1, 'd', 10, { ok: true, value: 1 }];
   refuses((r) => r.push(text.encode('{"synod":"other"}\n')), /not a replicated-state stream/);
-  refuses((r) => r.push(headerLine({ version: 2 })), /version/);
+  refuses((r) => r.push(headerLine({ version: 3 })), /version/);
   refuses((r) => r.push(headerLine({ last: { vid: -1, seqno: 0 } })), /last\.vid/);
   refuses((r) => r.push(headerLine({ limits: { ...limits, maxClients: 0 } })), /limits/);
   refuses((r) => r.push(headerLine({ clients: 1.5 })), /clients/);
@@ -152,4 +152,36 @@ test('malformed streams are refused as invalid input: header, entries, nesting, 
     r.push(row(good));
     r.push(new Uint8Array([1]));
   }, /after the announced end/);
+  // Version 2: an entry line, then its slot lines.
+  const slot = (seq: number) => [seq, 'd', { ok: true, value: seq }];
+  for (const [lines, pattern] of [
+    [[['c', 1, 10, 2, 0]], /expired/],
+    [[['c', 1, 10, 0, 1025]], /slots/],
+    [[['c', 1, 10, 0, 2], slot(3), slot(2)], /out of order/],
+    [[['c', 1, 10, 0, 2], slot(3), slot(3)], /out of order/],
+    [[['c', 5, 10, 0, 1], slot(4)], /outside the window/],
+    [[['c', 5, 10, 0, 1], slot(5 + 1024)], /outside the window/],
+    [[['c', 5, 10, 0, 1], [5, 'd']], /three fields/],
+  ] as const) {
+    refuses((r) => {
+      r.push(headerLine({ version: 2 }));
+      for (const l of lines) r.push(row(l));
+    }, pattern);
+  }
+});
+
+test('a version 1 stream (one line per client: its last request) is read as entries whose floor is that request, held in their one slot', () => {
+  // Proves a node upgraded onto a data directory or a transfer of the previous format keeps every outcome and its at-most-once answers.
+  const r = new SnapshotReader(1 << 20);
+  r.push(headerLine({ clients: 2 }));
+  r.push(text.encode(`${JSON.stringify(['a', 4, 'da', 9, { ok: true, value: 'four' }])}\n${JSON.stringify(['b', 2, 'db', 10, { ok: false, code: 'NO', message: 'm' }])}\n`));
+  assert.equal(r.complete, true);
+  const t = r.result().table;
+  assert.deepEqual([...t.entries()].map(([id, e]) => [id, e.floor, e.expired, e.activeMs, [...e.slots]]), [
+    ['a', 4, false, 9, [[4, { digest: 'da', outcome: { ok: true, value: 'four' } }]]],
+    ['b', 2, false, 10, [[2, { digest: 'db', outcome: { ok: false, code: 'NO', message: 'm' } }]]],
+  ]);
+  assert.deepEqual(t.check({ clientId: 'a', seq: 4, first: false }, 'da'), { kind: 'done', outcome: { ok: true, value: 'four' } }, 'a retry of the last request is answered');
+  assert.deepEqual(t.check({ clientId: 'a', seq: 3, first: false }, 'dx'), { kind: 'stale' }, 'an earlier one is late');
+  assert.deepEqual(t.check({ clientId: 'a', seq: 5, first: false }, 'dx'), { kind: 'new' });
 });

@@ -22,7 +22,7 @@ const noBound = Number.MAX_SAFE_INTEGER;
 function sampleTable(clients = 2): ClientTable {
   const t = new ClientTable(limits);
   t.sweep(100, limits);
-  for (let i = 0; i < clients; i++) t.record(`client-${i}`, i + 1, `digest-${i}`, i % 2 === 0 ? { ok: true, value: [i, 'x'] } : { ok: false, code: 'NOPE', message: `refused ${i}` });
+  for (let i = 0; i < clients; i++) t.record({ clientId: `client-${i}`, seq: i + 1, first: false }, `digest-${i}`, i % 2 === 0 ? { ok: true, value: [i, 'x'] } : { ok: false, code: 'NOPE', message: `refused ${i}` });
   return t;
 }
 
@@ -45,7 +45,7 @@ function pullAll(src: SnapshotSource, chunkBytes: number, maxBytes = noBound): {
   return { st, progress };
 }
 
-const rows = (t: ClientTable) => JSON.stringify([...t.entries()].map(([id, e]) => [id, e.seq, e.digest, e.activeMs, e.outcome]));
+const rows = (t: ClientTable) => JSON.stringify([...t.entries()].map(([id, e]) => [id, e.floor, e.expired, e.activeMs, [...e.slots]]));
 
 for (const chunkBytes of [1, 7, 1000, 65_536, 256 * 1024]) {
   test(`a state pulled in chunks of ${chunkBytes} bytes arrives whole, 'more' until the last chunk`, () => {

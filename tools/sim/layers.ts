@@ -22,12 +22,14 @@ export interface RunOptions {
   readonly pictureDir?: string;
   /** rsm, lock, lock-cache: every clock drifts up to K·ρ (`StackRunOptions.clockDriftX`); default drawn per run. */
   readonly clockDriftX?: number;
+  /** rsm: calls each client keeps in flight at once (`StackRunOptions.callsPerClient`); default 1. */
+  readonly callsPerClient?: number;
 }
 
 type Runner = (opts: RunOptions) => RunResult;
 
 /** The RSM's test-only mutations (rsm and lock runs: the same stack under another app). */
-const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'no-expired-refusal', 'strict-completeness', 'send-before-durable',
+const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'wrong-window-slot', 'no-expired-refusal', 'strict-completeness', 'send-before-durable',
   'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id', 'stamp-not-durable', 'serve-without-lease', 'new-primary-without-waiting'];
 
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
@@ -101,11 +103,13 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
     keepTrace: o.keepTrace,
     traceLogs: o.traceLogs,
     ...(o.clockDriftX === undefined ? {} : { clockDriftX: o.clockDriftX }),
+    ...(o.callsPerClient === undefined ? {} : { callsPerClient: o.callsPerClient }),
     mutations: {
       ...paxosMutations(o.mutations),
       replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,
       executeOutOfOrder: o.mutations?.includes('execute-out-of-order') === true,
       noClientTable: o.mutations?.includes('no-client-table') === true,
+      wrongWindowSlot: o.mutations?.includes('wrong-window-slot') === true,
       noExpiredRefusal: o.mutations?.includes('no-expired-refusal') === true,
       strictCompleteness: o.mutations?.includes('strict-completeness') === true,
       ackBeforeDurable: o.mutations?.includes('ack-before-durable') === true,

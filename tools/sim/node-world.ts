@@ -104,14 +104,14 @@ export function makeNodeWorld(deps: NodeWorldDeps): { world: NodeWorld; transpor
     connect<Req, Ans>(
       codec: ServiceCodec<Req, Ans>,
       receive: (server: NodeId, answer: Ans) => void,
-      failed?: (server: NodeId, failure: CallFailure) => void,
+      failed?: (server: NodeId, failure: CallFailure, request: Req) => void,
     ): Channel<Req> {
       register(answersOf(codec.service), { decode: (w) => codec.decodeAnswer(w), receive: receive as (from: NodeId, msg: unknown) => void });
       return {
         send(server: NodeId, request: Req): void {
           // A server that is down refuses the connection at once, as a closed port would.
           if (sim.nodes.get(server)?.status === 'down' && failed !== undefined) {
-            sim.schedule(0, guard(() => failed(server, { kind: 'unreachable', detail: 'connection refused' })));
+            sim.schedule(0, guard(() => failed(server, { kind: 'unreachable', detail: 'connection refused' }, request)));
             return;
           }
           sim.network.send(id, server, codec.service, request, codec.encodeRequest(request), summarize(codec.service, request));

@@ -31,7 +31,7 @@ const rsmChaosShare = 0.25;
 
 /**
  * The test app's append workload: each client appends unique items or reads the list's length,
- * one call at a time; the final list is checked for lost, duplicated, refused and reordered
+ * one call at a time, or `callsPerClient` at a time; the final list is checked for lost, duplicated, refused and reordered
  * appends (see `RsmChecker`), the history against `appendModel`.
  */
 function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput> {
@@ -73,7 +73,8 @@ function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput
           sim.schedule(rng.uniform(0, 30), next);
         });
       };
-      sim.schedule(rng.uniform(0, 100), next);
+      // `callsPerClient` loops on one client: its calls are in flight together.
+      for (let lane = 0; lane < run.callsPerClient; lane++) sim.schedule(rng.uniform(0, 100), next);
     },
     checkFinal(states, snapshots, run) {
       run.rsm.checkFinal(new Map([...states].map(([id, s]) => [id, [...s.list]])), snapshots);
@@ -183,6 +184,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     servers: ids,
     rsm,
     issuing: () => issuing,
+    callsPerClient: opts.callsPerClient ?? 1,
     progressed: (id, startedMs) => {
       if (startedMs >= settledAt) okAfter.set(id, (okAfter.get(id) ?? 0) + 1);
     },

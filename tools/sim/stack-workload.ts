@@ -49,6 +49,12 @@ export interface StackRunOptions<I, O> {
    * in every run, K > 1 past the bound the lease relies on. Default: ρₛ drawn per run from {0, ρ/2, ρ}.
    */
   readonly clockDriftX?: number;
+  /**
+   * `--calls-per-client K`: each client keeps K calls in flight at once (the append workload: K
+   * loops on one `RsmClient`, so its requests are numbered concurrently and the client table's
+   * window is exercised). Default 1. Workloads whose clients are not plain `RsmClient` loops ignore it.
+   */
+  readonly callsPerClient?: number;
 }
 
 export type RsmRunOptions = StackRunOptions<AppendInput, AppendOutput>;
@@ -62,6 +68,8 @@ export interface WorkloadRun {
   readonly rsm: RsmChecker;
   /** False once the run stops its clients: a client then starts no further call. */
   issuing(): boolean;
+  /** Calls each client keeps in flight (`StackRunOptions.callsPerClient`, default 1). */
+  readonly callsPerClient: number;
   /**
    * A unit of a client's work (a call, a lock cycle) that began at `startedMs` succeeded; once
    * the cluster has settled, units begun after it count for liveness.
