@@ -28,8 +28,8 @@ test('arguments nested deeper than limits.maxJsonDepth are refused at decoding, 
   const atLimit = clientServiceCodec.decodeRequest(wireCall(deepText(limits.maxJsonDepth)));
   assert.equal(atLimit.kind === 'invoke' && atLimit.request.argsText, deepText(limits.maxJsonDepth), 'the limit itself is accepted');
   // An invoke from a (forged or broken) primary is held to the same limits.
-  refuses(() => replicaCodec.decode({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest(text) } }),
-    'invoke.request.args', /limits\.maxJsonDepth/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1, requests: [wireRequest(text)] } }),
+    'invoke_batch.requests[0].args', /limits\.maxJsonDepth/);
 });
 
 test('arguments over limits.maxRequestBytes are refused naming the limit; a string of brackets is not nesting', () => {
@@ -50,15 +50,15 @@ test('the text received is kept as it came, passed on to backups unchanged, and 
   const call = clientServiceCodec.decodeRequest(wireCall(text)) as Extract<ClientCall, { kind: 'invoke' }>;
   assert.equal(call.request.argsText, text);
   assert.deepEqual(call.request.args, { item: 'x', b: 1 });
-  const invoke: ReplicaMessage = { kind: 'invoke', vs: { vid: 2, seqno: 7 }, request: call.request };
+  const invoke: ReplicaMessage = { kind: 'invoke', vid: 2, firstSeqno: 7, requests: [call.request] };
   const atBackup = replicaCodec.decode(replicaCodec.encode(invoke)) as Extract<ReplicaMessage, { kind: 'invoke' }>;
-  assert.equal(atBackup.request.argsText, text);
-  assert.equal(requestDigest(atBackup.request), requestDigest(call.request));
+  assert.equal(atBackup.requests[0]!.argsText, text);
+  assert.equal(requestDigest(atBackup.requests[0]!), requestDigest(call.request));
   assert.equal(requestDigest(call.request), requestDigest({ proc: 'append', argsText: text }));
 });
 
 test('decoded replica messages are range-checked: stamped viewstamps start at view 1 and seqno 1; booleans are booleans', () => {
-  refuses(() => replicaCodec.decode({ invoke: { vs: { vid: 1, seqno: 0 }, request: wireRequest('null') } }), 'invoke.vs.seqno', /out of range/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 0, requests: [wireRequest('null')] } }), 'invoke_batch.first_seqno', /out of range/);
   refuses(() => replicaCodec.decode({ invoke_ack: { vs: { vid: 0, seqno: 3 } } }), 'invoke_ack.vs.vid', /out of range/);
   refuses(() => replicaCodec.decode({ invoke_reject: { vs: { vid: 2, seqno: -1 }, vid: 2 } }), 'invoke_reject.vs.seqno', /out of range/);
   refuses(() => replicaCodec.decode({ sync_status: { vid: 1, complete: 'yes' } }), 'sync_status.complete', /not a boolean/);
