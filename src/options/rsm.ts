@@ -39,10 +39,12 @@ export interface RsmOptions {
    * stamped and wait, and all that waited leave as one batch (within the two bounds below) as soon
    * as an acknowledgement frees a slot. A request that finds a slot free leaves at once: batching
    * never waits on a timer, so a lone request is never delayed, and batches grow with load by
-   * themselves. Default 2 (measured, 64 concurrent clients of the test app's `add` on a local
-   * 3-node cluster, docs/benchmarks.md "Invoke batches in flight"): one batch in flight leaves
-   * the backups idle while the acknowledgement travels back; two keep them busy, and more only
-   * make the batches smaller.
+   * themselves. Default 2: one batch in flight leaves a backup idle while its acknowledgement
+   * travels back; two let the next batch form and arrive meanwhile, and more only make the
+   * batches smaller (more messages and fsyncs per request). A quick measurement (64 `RsmClient`s
+   * writing the test app's `add`, local 3-node cluster, `tools/bench/batches-in-flight.ts`) ran on
+   * a machine at load average 20 on 2 cores and could not separate the settings from the noise;
+   * redo it on a quiet machine before changing this.
    */
   readonly maxInvokeBatchesInFlight: number;
   /**

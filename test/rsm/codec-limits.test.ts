@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidMessageError } from '../../src/env/errors.js';
-import { limits } from '../../src/options.js';
+import { checkRsmFitsTransport, limits, rsmOptions } from '../../src/options.js';
 import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';
 import { decodeCallbackMessage } from '../../src/rsm/callbacks-wire.js';
 import { requestDigest } from '../../src/rsm/client-table.js';
@@ -83,4 +83,25 @@ test('a lock client refuses a callback message beyond the reply limits, as any m
   refuses(() => decodeCallbackMessage({ message: deepText(100_000) }), 'message', /limits\.maxJsonDepth/);
   refuses(() => decodeCallbackMessage({ message: JSON.stringify('x'.repeat(limits.maxReplyBytes)) }), 'message', /limits\.maxReplyBytes/);
   refuses(() => decodeCallbackMessage({ message: '{not json' }), 'message', /not JSON/);
+});
+
+test('an invoke batch is refused when empty, over limits.maxInvokeBatchRequests, or with seqnos past the exact range', () => {
+  const one = wireRequest('null');
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1, requests: [] } }), 'invoke_batch.requests', /1 to 10000 requests/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1 } }), 'invoke_batch.requests', /1 to 10000 requests/);
+  const many = Array.from({ length: limits.maxInvokeBatchRequests + 1 }, () => one);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1, requests: many } }), 'invoke_batch.requests', /1 to 10000 requests/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: Number.MAX_SAFE_INTEGER, requests: [one, one] } }), 'invoke_batch.first_seqno', /out of range/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 0, first_seqno: 1, requests: [one] } }), 'invoke_batch.vid', /out of range/);
+  const atLimit = replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: Number.MAX_SAFE_INTEGER - 1, requests: [one, one] } });
+  assert.ok(atLimit.kind === 'invoke' && atLimit.requests.length === 2, 'the last exact seqno itself is accepted');
+  const full = replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1, requests: many.slice(1) } });
+  assert.ok(full.kind === 'invoke' && full.requests.length === limits.maxInvokeBatchRequests);
+});
+
+test('batch bounds that cannot fit a message, or pass the wire limit, are refused before a node starts', () => {
+  assert.throws(() => rsmOptions({ maxInvokeBatchRequests: limits.maxInvokeBatchRequests + 1 }), /rsm\.maxInvokeBatchRequests must be at most limits\.maxInvokeBatchRequests/);
+  assert.throws(() => rsmOptions({ maxInvokeBatchesInFlight: 0 }), /maxInvokeBatchesInFlight/);
+  checkRsmFitsTransport(rsmOptions(undefined), limits.maxMessageBytes); // the defaults fit
+  assert.throws(() => checkRsmFitsTransport(rsmOptions({ maxInvokeBatchBytes: 2 * 1024 * 1024 }), limits.maxMessageBytes), /an invoke batch of rsm\.maxInvokeBatchBytes/);
 });
