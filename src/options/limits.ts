@@ -45,6 +45,12 @@ export const limits = {
   /** Most decided values one Paxos `decisions` message may carry; `maxFetchBatch` must not exceed it. */
   maxDecisionsPerMessage: 1024,
   /**
+   * Most requests one `invoke` batch may carry on the wire (the codec refuses more);
+   * `RsmOptions.maxInvokeBatchRequests` must not exceed it. 10,000, as `RsmOptions.maxInFlight`:
+   * a primary never has more to send at once.
+   */
+  maxInvokeBatchRequests: 10_000,
+  /**
    * Largest record payload the durable log (`FileLog`) appends, and believes when it loads a log.
    * Default 16 MiB: protocol records are small (a Paxos record holds a member list, and nothing a
    * node logs is bigger than the 4 MiB `maxMessageBytes` it arrived in), so this leaves a wide

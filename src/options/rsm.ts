@@ -1,5 +1,6 @@
 // The replica's tunables: retransmission, budgets in requests and bytes, the client table (src/rsm).
 import { withDefaults } from './with-defaults.js';
+import { limits } from './limits.js';
 
 export interface RsmOptions {
   /**
@@ -32,6 +33,36 @@ export interface RsmOptions {
    * at most 20 MiB/s per backup, a fraction of a LAN link, so re-sends never crowd out first sends.
    */
   readonly maxRetransmitBytes: number;
+  /**
+   * The serving primary sends a backup a new `invoke` batch only while fewer than this many
+   * batches it sent are not yet acknowledged by every backup; requests that arrive meanwhile are
+   * stamped and wait, and all that waited leave as one batch (within the two bounds below) as soon
+   * as an acknowledgement frees a slot. A request that finds a slot free leaves at once: batching
+   * never waits on a timer, so a lone request is never delayed, and batches grow with load by
+   * themselves. Default 2: one batch in flight leaves a backup idle while its acknowledgement
+   * travels back; two let the next batch form and arrive meanwhile, and more only make the
+   * batches smaller (more messages and fsyncs per request). A quick measurement (64 `RsmClient`s
+   * writing the test app's `add`, local 3-node cluster, `tools/bench/batches-in-flight.ts`) ran on
+   * a machine at load average 20 on 2 cores and could not separate the settings from the noise;
+   * redo it on a quiet machine before changing this.
+   */
+  readonly maxInvokeBatchesInFlight: number;
+  /**
+   * Most requests one `invoke` batch carries. Default 1024: with the small requests that make
+   * batching matter (tens of bytes), far more than a round trip's worth of load, while a batch
+   * of 1024 still takes only about a millisecond to encode and execute. At most
+   * `limits.maxInvokeBatchRequests`.
+   */
+  readonly maxInvokeBatchRequests: number;
+  /**
+   * Most request bytes (see `requestBytes`) one `invoke` batch carries; one request is always
+   * sent, however large (it then goes alone). Default 1 MiB: a batch must fit in one message of
+   * `TransportOptions.maxMessageBytes` (4 MiB by default) with its envelope; `requestBytes` counts
+   * UTF-16 units, which take at most 3 bytes each in UTF-8, so 1 MiB of them is at most 3 MiB on
+   * the wire, and the per-request fields of a full batch (under 64 bytes each) fit in the rest
+   * (`checkRsmFitsTransport` checks it at start).
+   */
+  readonly maxInvokeBatchBytes: number;
   /** A syncing replica re-sends its `sync-status` (or its last `sync-pull`) after this long without an answer. Default 100 ms. */
   readonly syncRetryMs: number;
   /** State transfer ships the state in chunks of this many bytes (well under the gRPC message limit). Default 256 KiB. */
@@ -177,6 +208,9 @@ export const defaultRsmOptions: RsmOptions = {
   invokeRetryMaxMs: 1000,
   maxRetransmitInvokes: 64,
   maxRetransmitBytes: 1024 * 1024,
+  maxInvokeBatchesInFlight: 2,
+  maxInvokeBatchRequests: 1024,
+  maxInvokeBatchBytes: 1024 * 1024,
   syncRetryMs: 100,
   stateChunkBytes: 256 * 1024,
   maxBufferedInvokes: 10_000,
@@ -203,8 +237,11 @@ export const defaultRsmOptions: RsmOptions = {
 /** RSM options with defaults filled in and checked against each other. */
 export function rsmOptions(given: Partial<RsmOptions> | undefined): RsmOptions {
   const o = withDefaults(defaultRsmOptions, given, 'rsm');
-  for (const key of ['maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight', 'maxClients', 'snapshotEveryRequests', 'catchUpRequests'] as const) {
+  for (const key of ['maxInvokeBatchesInFlight', 'maxInvokeBatchRequests', 'maxRetransmitInvokes', 'maxBufferedInvokes', 'maxInFlight', 'maxClients', 'snapshotEveryRequests', 'catchUpRequests'] as const) {
     if (!Number.isInteger(o[key])) throw new RangeError(`rsm.${key} must be a positive integer, got ${o[key]}`);
+  }
+  if (o.maxInvokeBatchRequests > limits.maxInvokeBatchRequests) {
+    throw new RangeError(`rsm.maxInvokeBatchRequests must be at most limits.maxInvokeBatchRequests (${limits.maxInvokeBatchRequests}), got ${o.maxInvokeBatchRequests}`);
   }
   if (o.clientInFlightShare > 1) throw new RangeError(`rsm.clientInFlightShare must be at most 1, got ${o.clientInFlightShare}`);
   if (o.invokeRetryMaxMs < o.invokeRetryMs) throw new RangeError('rsm.invokeRetryMaxMs must not be below rsm.invokeRetryMs');
@@ -238,12 +275,27 @@ export function leaseWaitMs(o: Pick<RsmOptions, 'leaseMs' | 'maxClockDriftPpm'>)
 export const stateChunkOverheadBytes = 4 * 1024;
 
 /**
- * Checks what ties the RSM options to the transport's: a state chunk must fit in a message
- * (otherwise every chunk is refused at send and a state transfer never ends). Thrown as a
- * `RangeError` naming both, before the node starts.
+ * Wire bytes one request of an `invoke` batch takes beyond its counted text (`requestBytes`):
+ * field tags, lengths, its `seq` and flags, well under 64 bytes.
  */
-export function checkRsmFitsTransport(rsm: Pick<RsmOptions, 'stateChunkBytes'>, maxMessageBytes: number): void {
+export const invokeRequestOverheadBytes = 64;
+
+/** Most wire bytes an `invoke` batch of more than one request can take (see `RsmOptions.maxInvokeBatchBytes`). */
+export function maxInvokeBatchWireBytes(rsm: Pick<RsmOptions, 'maxInvokeBatchBytes' | 'maxInvokeBatchRequests'>): number {
+  return 3 * rsm.maxInvokeBatchBytes + rsm.maxInvokeBatchRequests * invokeRequestOverheadBytes + stateChunkOverheadBytes;
+}
+
+/**
+ * Checks what ties the RSM options to the transport's: a state chunk, and a full `invoke` batch,
+ * must fit in a message (otherwise every such message is refused at send: a state transfer never
+ * ends, a batch is never acknowledged). Thrown as a `RangeError` naming both, before the node starts.
+ */
+export function checkRsmFitsTransport(rsm: Pick<RsmOptions, 'stateChunkBytes' | 'maxInvokeBatchBytes' | 'maxInvokeBatchRequests'>, maxMessageBytes: number): void {
   if (rsm.stateChunkBytes + stateChunkOverheadBytes > maxMessageBytes) {
     throw new RangeError(`rsm.stateChunkBytes (${rsm.stateChunkBytes}) plus ${stateChunkOverheadBytes} bytes of envelope must fit in transport.maxMessageBytes (${maxMessageBytes})`);
+  }
+  const batch = maxInvokeBatchWireBytes(rsm);
+  if (batch > maxMessageBytes) {
+    throw new RangeError(`an invoke batch of rsm.maxInvokeBatchBytes (${rsm.maxInvokeBatchBytes}) and rsm.maxInvokeBatchRequests (${rsm.maxInvokeBatchRequests}) may take ${batch} bytes on the wire, more than transport.maxMessageBytes (${maxMessageBytes})`);
   }
 }

@@ -5,7 +5,8 @@ import { limits } from '../options.js';
 import type { Json } from './app.js';
 import { type Outcome, isReservedProc } from './client-table.js';
 import { type JsonBounds, argsBounds, jsonTextDepth, replyBounds, utf8Bytes } from './json-text.js';
-import { type ClientAnswer, type ClientCall, type ReplicaMessage, type Request, type SyncAction, internalClientIdPrefix, isInternalClientId, syncActions } from './messages.js';
+import { type ClientAnswer, type ClientCall, type ExecutedRequest, type ReplicaMessage, type Request, type SyncAction, internalClientIdPrefix, isInternalClientId, syncActions } from './messages.js';
+import { requestBytes } from './request-bytes.js';
 import type { Viewstamp } from './viewstamp.js';
 
 /** Longest app error code / message, and BUSY reason, carried in an answer. */
@@ -128,7 +129,7 @@ function bodyOf(wire: Fields, kinds: readonly string[]): [string, Fields] {
   return [kind, object(wire[kind], kind)];
 }
 
-const replicaKinds = ['invoke', 'invoke_ack', 'invoke_reject', 'sync_status', 'sync_reply', 'sync_pull', 'sync_chunk', 'sync_unavailable', 'sync_suffix', 'lease_ask', 'lease_grant'] as const;
+const replicaKinds = ['invoke_batch', 'invoke_ack', 'invoke_reject', 'sync_status', 'sync_reply', 'sync_pull', 'sync_chunk', 'sync_unavailable', 'sync_suffix', 'lease_ask', 'lease_grant'] as const;
 
 /** Largest lease round accepted (one every `leaseRenewMs` or per query batch: never near it). */
 const maxLeaseRound = Number.MAX_SAFE_INTEGER;
@@ -140,12 +141,45 @@ export const maxReportedLeaseWaitMs = 3_600_000;
 /** Most requests one `sync-suffix` carries (a sender also keeps to `stateChunkBytes`). */
 export const maxSuffixRequests = 10_000;
 
+/**
+ * A request at its viewstamp, as a `sync-suffix` lists it and the RSM log records it
+ * (`durable-records.ts`): `{vs, request}`.
+ */
+export function encodeStampedRequest(vs: Viewstamp, request: Request): Fields {
+  return { vs, request: wireRequest(request) };
+}
+
+export function decodeStampedRequest(v: unknown, path: string): ExecutedRequest {
+  const o = object(v, path);
+  return { vs: stampedViewstamp(o['vs'], `${path}.vs`), request: replicatedRequest(o['request'], `${path}.request`) };
+}
+
+/**
+ * An `invoke` batch: never empty, at most `limits.maxInvokeBatchRequests` requests and
+ * `limits.maxMessageBytes` request bytes (a sender keeps to its smaller `RsmOptions` bounds), its
+ * seqnos from `first_seqno` ≥ 1 all exact in a JS number.
+ */
+function invokeBatch(b: Fields, p: (f: string) => string): Extract<ReplicaMessage, { kind: 'invoke' }> {
+  const list = b['requests'];
+  const max = limits.maxInvokeBatchRequests;
+  if (!Array.isArray(list) || list.length === 0 || list.length > max) throw new InvalidMessageError(p('requests'), `not a list of 1 to ${max} requests`);
+  const firstSeqno = uint(b['first_seqno'], p('first_seqno'), 1, Number.MAX_SAFE_INTEGER - list.length + 1);
+  let bytes = 0;
+  const requests = list.map((r, i) => {
+    const request = replicatedRequest(r, `${p('requests')}[${i}]`);
+    bytes += requestBytes(request);
+    return request;
+  });
+  if (bytes > limits.maxMessageBytes) throw new InvalidMessageError(p('requests'), `more than ${limits.maxMessageBytes} request bytes (limits.maxMessageBytes)`);
+  return { kind: 'invoke', vid: vid(b['vid'], p('vid')), firstSeqno, requests };
+}
+
 export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
   const [kind, b] = bodyOf(wire, replicaKinds);
   const p = (f: string): string => `${kind}.${f}`;
   switch (kind) {
-    case 'invoke':
-      return { kind: 'invoke', vs: stampedViewstamp(b['vs'], p('vs')), request: replicatedRequest(b['request'], p('request')) };
+    case 'invoke_batch':
+      return invokeBatch(b, p);
     case 'invoke_ack':
       return { kind: 'invoke-ack', vs: stampedViewstamp(b['vs'], p('vs')) };
     case 'invoke_reject':
@@ -190,10 +224,7 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
         kind: 'sync-suffix',
         vid: vid(b['vid'], p('vid')),
         after: viewstamp(b['after'], p('after')),
-        executed: list.map((e, i) => {
-          const o = object(e, `${p('executed')}[${i}]`);
-          return { vs: stampedViewstamp(o['vs'], `${p('executed')}[${i}].vs`), request: replicatedRequest(o['request'], `${p('executed')}[${i}].request`) };
-        }),
+        executed: list.map((e, i) => decodeStampedRequest(e, `${p('executed')}[${i}]`)),
       };
     }
     case 'sync_unavailable':
@@ -212,7 +243,7 @@ export function decodeReplicaMessage(wire: Fields): ReplicaMessage {
 export function encodeReplicaMessage(m: ReplicaMessage): Fields {
   switch (m.kind) {
     case 'invoke':
-      return { invoke: { vs: m.vs, request: wireRequest(m.request) } };
+      return { invoke_batch: { vid: m.vid, first_seqno: m.firstSeqno, requests: m.requests.map(wireRequest) } };
     case 'invoke-ack':
       return { invoke_ack: { vs: m.vs } };
     case 'invoke-reject':
@@ -228,7 +259,7 @@ export function encodeReplicaMessage(m: ReplicaMessage): Fields {
     case 'sync-unavailable':
       return { sync_unavailable: { vid: m.vid, target: m.target } };
     case 'sync-suffix':
-      return { sync_suffix: { vid: m.vid, after: m.after, executed: m.executed.map((e) => ({ vs: e.vs, request: wireRequest(e.request) })) } };
+      return { sync_suffix: { vid: m.vid, after: m.after, executed: m.executed.map((e) => encodeStampedRequest(e.vs, e.request)) } };
     case 'lease-ask':
       return { lease_ask: { vid: m.vid, round: m.round, lease_ms: m.leaseMs, max_drift_ppm: m.maxDriftPpm } };
     case 'lease-grant':

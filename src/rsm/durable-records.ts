@@ -1,7 +1,7 @@
 import { InvalidMessageError } from '../env/errors.js';
 import { object, uint } from '../env/validate.js';
 import { limits } from '../options.js';
-import { decodeReplicaMessage, encodeReplicaMessage } from './codec.js';
+import { decodeStampedRequest, encodeStampedRequest } from './codec.js';
 import type { Request } from './messages.js';
 import type { Viewstamp } from './viewstamp.js';
 
@@ -73,7 +73,11 @@ export interface DurableReplicaState {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** One log record as bytes (UTF-8 JSON; an executed request as the wire's `invoke` body, a stamped one inside `{"stamped": …}`). */
+/**
+ * One log record as bytes (UTF-8 JSON): an executed request as `{"invoke": {vs, request}}`, a
+ * stamped one as `{"stamped": {"invoke": {vs, request}}}` (`encodeStampedRequest`; the format of
+ * the wire's single-request invoke before invokes went in batches, kept so that logs stay readable).
+ */
 export function encodeRsmRecord(r: RsmLogRecord): Uint8Array {
   switch (r.kind) {
     case 'genesis':
@@ -81,9 +85,9 @@ export function encodeRsmRecord(r: RsmLogRecord): Uint8Array {
     case 'normal':
       return encoder.encode(JSON.stringify({ normal: { vid: r.vid } }));
     case 'executed':
-      return encoder.encode(JSON.stringify(encodeReplicaMessage({ kind: 'invoke', vs: r.vs, request: r.request })));
+      return encoder.encode(JSON.stringify({ invoke: encodeStampedRequest(r.vs, r.request) }));
     case 'stamped':
-      return encoder.encode(JSON.stringify({ stamped: encodeReplicaMessage({ kind: 'invoke', vs: r.vs, request: r.request }) }));
+      return encoder.encode(JSON.stringify({ stamped: { invoke: encodeStampedRequest(r.vs, r.request) } }));
   }
 }
 
@@ -98,14 +102,8 @@ export function decodeRsmRecord(bytes: Uint8Array): RsmLogRecord {
   const o = object(value, 'record');
   if (o['genesis'] !== undefined) return { kind: 'genesis' };
   if (o['normal'] !== undefined) return { kind: 'normal', vid: uint(object(o['normal'], 'normal')['vid'], 'normal.vid', 1, limits.maxInstance) };
-  if (o['invoke'] !== undefined) {
-    const m = decodeReplicaMessage(o);
-    if (m.kind === 'invoke') return { kind: 'executed', vs: m.vs, request: m.request };
-  }
-  if (o['stamped'] !== undefined) {
-    const m = decodeReplicaMessage(object(o['stamped'], 'stamped'));
-    if (m.kind === 'invoke') return { kind: 'stamped', vs: m.vs, request: m.request };
-  }
+  if (o['invoke'] !== undefined) return { kind: 'executed', ...decodeStampedRequest(o['invoke'], 'invoke') };
+  if (o['stamped'] !== undefined) return { kind: 'stamped', ...decodeStampedRequest(object(o['stamped'], 'stamped')['invoke'], 'stamped.invoke') };
   throw new InvalidMessageError('record', 'not a genesis, normal, executed or stamped record');
 }
 

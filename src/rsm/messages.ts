@@ -90,9 +90,13 @@ export function newInternalRequest(clientId: string, seq: number, proc: string, 
 /**
  * Messages between replicas (the internal replica service).
  *
- * Normal operation: the primary sends `invoke` for every stamped request to every backup of the
- * view; a backup executes it in seqno order and answers `invoke-ack`, or `invoke-reject` when it
- * is not serving that view (another view, or still syncing).
+ * Normal operation: the primary sends its stamped requests to every backup of the view in
+ * `invoke` batches (a run of consecutive seqnos, see `Pipeline`); a backup executes them in seqno
+ * order and answers one `invoke-ack` per batch for the highest seqno it has executed, once its
+ * records are durable, or `invoke-reject` when it is not serving that view (another view, or
+ * still syncing). Acknowledgements are cumulative: an `invoke-ack` of seqno s says the sender
+ * executed, durably, every request of that view up to s (a backup executes in order with no gaps,
+ * so what it executed is always a prefix).
  *
  * State transfer after a view change (see `Replica` for the whole protocol): each backup sends
  * `sync-status` (where its state stands) to the primary until the primary answers `sync-reply`;
@@ -105,8 +109,15 @@ export function newInternalRequest(clientId: string, seq: number, proc: string, 
  * `leaseRenewMs` (and for a query's confirm round); a backup serving the view answers `lease-grant`.
  */
 export type ReplicaMessage =
-  | { readonly kind: 'invoke'; readonly vs: Viewstamp; readonly request: Request }
+  /**
+   * A batch: `requests[i]` was stamped at viewstamp (`vid`, `firstSeqno` + i). Never empty; at most
+   * `RsmOptions.maxInvokeBatchRequests` requests and `maxInvokeBatchBytes` request bytes (one
+   * request alone may be larger), and never more than `limits.maxInvokeBatchRequests` on the wire.
+   */
+  | { readonly kind: 'invoke'; readonly vid: number; readonly firstSeqno: number; readonly requests: readonly Request[] }
+  /** Cumulative: the sender executed, durably, every request of `vs.vid` up to `vs.seqno`. */
   | { readonly kind: 'invoke-ack'; readonly vs: Viewstamp }
+  /** The batch starting at `vs` was refused: the sender serves view `vid` (0: none), not `vs.vid`, or not as a backup. */
   | { readonly kind: 'invoke-reject'; readonly vs: Viewstamp; readonly vid: number }
   /**
    * `last`: the viewstamp of the state the sender holds (null: none). `complete`: that state

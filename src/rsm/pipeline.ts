@@ -4,7 +4,8 @@ import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 import { type Execution, requestDigest } from './client-table.js';
 import { InFlightBudget } from './in-flight-budget.js';
-import type { ClientAnswer, Request } from './messages.js';
+import { invokeBatches } from './invoke-batches.js';
+import type { ClientAnswer, ReplicaMessage, Request } from './messages.js';
 import { type RsmMutations, type RsmOutbox, rsmTimers } from './replica-deps.js';
 import { requestBytes } from './request-bytes.js';
 import { Retransmitter, type Unacked } from './retransmit.js';
@@ -17,7 +18,6 @@ interface InFlight extends Unacked {
   readonly request: Request;
   /** The request's `requestDigest`, computed once, when it was admitted. */
   readonly digest: string;
-  readonly acks: Set<NodeId>;
   /** The clients waiting for its answer (a retry of the same request joins the first). */
   readonly waiters: ReturnAddress[];
 }
@@ -33,7 +33,7 @@ export interface PipelineDeps {
   readonly backups: readonly NodeId[];
   readonly options: RsmOptions;
   readonly mutations: RsmMutations;
-  /** Records that `request` was stamped at `vs` (`ReplicaJournal.stamped`), as its invokes leave. */
+  /** Records that `request` was stamped at `vs` (`ReplicaJournal.stamped`), when it is stamped (its invoke may leave later, in a batch). */
   readonly stamp: (vs: Viewstamp, request: Request, out: RsmOutbox) => void;
   /**
    * Executes a request whose turn came, at `vs`; returns what the client table decided.
@@ -42,6 +42,16 @@ export interface PipelineDeps {
   readonly execute: (vs: Viewstamp, request: Request, digest: string, out: RsmOutbox, stampedAfter: () => Iterable<StampedRequest>) => Execution;
   /** After a request executed and its clients were answered (the callbacks it caused). */
   readonly afterExecute: (request: Request, out: RsmOutbox) => void;
+}
+
+/** What the primary sent one backup of the view, and what that backup acknowledged. */
+interface BackupProgress {
+  /** The last seqno sent to it (the requests after it wait for a batch slot to this backup). */
+  sentUpTo: number;
+  /** The highest seqno it acknowledged (cumulative: every one below too); at most `sentUpTo`. */
+  ackedUpTo: number;
+  /** The last seqno of each batch sent to it and not acknowledged, ascending; at most `maxInvokeBatchesInFlight`. */
+  readonly batchEnds: number[];
 }
 
 /** The answer to `r`'s clients once it executed. */
@@ -68,23 +78,37 @@ export function answerBusy(out: RsmOutbox, to: ReturnAddress, r: Request, retryA
 
 /**
  * The serving primary's requests in one view (design §4, client path): each admitted request is
- * stamped with the view's next viewstamp and sent to every backup; it executes here once every
- * backup acknowledged it and every earlier one executed, and its clients are answered then. Many
+ * stamped with the view's next viewstamp (and its `stamped` record persisted) at once, in arrival
+ * order, and sent to every backup in an `invoke` batch; it executes here once every backup
+ * acknowledged it and every earlier one executed, and its clients are answered then. Many
  * requests may be in flight, within the in-flight budget and each client id's fair share of it
  * (`InFlightBudget`: counts and request bytes); a request beyond them gets BUSY at once, so
- * nothing queues here. Unacknowledged invokes are re-sent by `Retransmitter`'s rules (after an
- * adaptive timeout, in a bounded window per backup and timer period). A deposed primary cannot
- * answer: it never gets acknowledgements from a new view's members.
+ * nothing queues here beyond the budget. A deposed primary cannot answer: it never gets
+ * acknowledgements from a new view's members.
  *
- * Invariants: seqnos are stamped 1, 2, 3 … (after `executedBefore`) without gaps; requests execute in seqno order, each
- * once; a request is in flight at most once (a retry waits for the same execution); the budget
- * holds exactly the requests in flight.
+ * Batching adapts to load without a timer, per backup: a batch to a backup is in flight until
+ * that backup acknowledged its last request; while fewer than `maxInvokeBatchesInFlight` are,
+ * whatever is stamped and not sent to it leaves at once (so a lone request is never delayed);
+ * otherwise stamped requests wait, and when an acknowledgement frees a slot all that waited leave
+ * together, in batches within `maxInvokeBatchRequests` and `maxInvokeBatchBytes`. So a slow
+ * backup gets fewer, larger batches, and never holds back what the others are sent.
+ * Acknowledgements are cumulative (one of seqno s from a backup covers every request up to s).
+ * Unacknowledged requests are re-sent by `Retransmitter`'s rules (after an adaptive timeout, in a
+ * bounded window per backup and timer period), grouped into batches within the same bounds.
+ *
+ * Invariants: seqnos are stamped 1, 2, 3 … (after `executedBefore`) without gaps; each backup is
+ * first sent each request once, in seqno order (`BackupProgress`); requests execute in seqno
+ * order, each once, and only once every backup acknowledged them, so only after they were sent
+ * to every backup; a request is in flight at most once (a retry waits for the same execution);
+ * the budget holds exactly the requests in flight.
  */
 export class Pipeline {
   readonly #deps: PipelineDeps;
   #nextSeqno = 1;
   /** Requests of this view executed here; the next to execute is this + 1. */
   #executed = 0;
+  /** Per backup of the view: what it was sent and acknowledged. */
+  readonly #progress = new Map<NodeId, BackupProgress>();
   /** In seqno order (stamped in that order): what the retransmitter walks, lowest first. */
   readonly #inFlight = new Map<number, InFlight>();
   /** In-flight requests by `clientId#seq`, so a retry waits for the same execution. */
@@ -96,6 +120,7 @@ export class Pipeline {
     this.#deps = deps;
     this.#executed = deps.executedBefore ?? 0;
     this.#nextSeqno = this.#executed + 1;
+    for (const b of deps.backups) this.#progress.set(b, { sentUpTo: this.#executed, ackedUpTo: this.#executed, batchEnds: [] });
     this.#budget = new InFlightBudget(deps.options);
     this.#retransmit = new Retransmitter(deps.backups, deps.options);
   }
@@ -109,6 +134,17 @@ export class Pipeline {
     return this.#budget.bytes;
   }
 
+  /** Requests stamped and not sent to `backup` yet: they wait for a batch slot to it. */
+  waitingFor(backup: NodeId): number {
+    const progress = this.#progress.get(backup);
+    return progress === undefined ? 0 : this.#nextSeqno - 1 - progress.sentUpTo;
+  }
+
+  /** Batches sent to `backup` and not acknowledged by it (at most `maxInvokeBatchesInFlight`). */
+  batchesInFlightTo(backup: NodeId): number {
+    return this.#progress.get(backup)?.batchEnds.length ?? 0;
+  }
+
   /**
    * Stamps and replicates request `r` from `from`, or joins it to the same request in flight.
    * The client table is not consulted here: whether `r` runs, is a retry of an executed request
@@ -116,7 +152,7 @@ export class Pipeline {
    * alike. Another request in flight under the same `(clientId, seq)` is refused at once.
    */
   submit(from: ReturnAddress, r: Request, out: RsmOutbox): void {
-    const { options, mutations, vid, backups } = this.#deps;
+    const { options, mutations, vid } = this.#deps;
     const key = requestKey(r);
     const pending = mutations.noClientTable === true ? undefined : this.#byRequest.get(key);
     if (pending !== undefined) {
@@ -134,46 +170,85 @@ export class Pipeline {
     }
     const vs: Viewstamp = { vid, seqno: this.#nextSeqno++ };
     const digest = requestDigest(r);
-    this.#inFlight.set(vs.seqno, { vs, seqno: vs.seqno, request: r, digest, bytes: admission.bytes, acks: new Set(), waiters: [from] });
+    this.#inFlight.set(vs.seqno, { vs, seqno: vs.seqno, request: r, digest, bytes: admission.bytes, waiters: [from] });
     this.#byRequest.set(key, vs.seqno);
-    // The invokes leave without waiting for the stamped record: its fsync overlaps the backups'.
+    // Recorded now, whenever its batch leaves: a request in flight is always on the disk (or
+    // will be before anything later leaves), which `abandon` and compaction rely on.
     this.#deps.stamp(vs, r, out);
-    for (const b of backups) out.sendAhead(b, { kind: 'invoke', vs, request: r });
-    this.#retransmit.sent(vs.seqno);
     if (this.#inFlight.size === 1) out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
     this.executeReady(out);
     invariant(this.#budget.count === this.#inFlight.size, () => `the budget counts ${this.#budget.count} requests, ${this.#inFlight.size} are in flight`);
   }
 
-  /** Backup `from` executed the request at `seqno`; false if no such request is in flight. */
+  /**
+   * Backup `from` acknowledged every request up to `seqno` (cumulative). False when that tells
+   * nothing new: not a backup of the view, acknowledged before, or above anything sent.
+   */
   ack(from: NodeId, seqno: number): boolean {
-    const entry = this.#inFlight.get(seqno);
-    if (entry === undefined) return false;
-    entry.acks.add(from);
+    const progress = this.#progress.get(from);
+    if (progress === undefined || seqno <= progress.ackedUpTo || seqno > progress.sentUpTo) return false;
+    progress.ackedUpTo = seqno;
+    const ends = progress.batchEnds;
+    while (ends.length > 0 && ends[0]! <= seqno) ends.shift(); // their slots are free
     this.#retransmit.acked(from, seqno);
     return true;
   }
 
-  /** Executes, in seqno order, every stamped request that all backups acknowledged; answers its clients. */
+  /**
+   * Executes, in seqno order, every stamped request that all backups acknowledged and answers its
+   * clients; then sends what waits, if a batch slot is free.
+   */
   executeReady(out: RsmOutbox): void {
     const { backups, mutations } = this.#deps;
+    const ackedBy = (b: NodeId, seqno: number): boolean => this.#progress.get(b)!.ackedUpTo >= seqno;
     for (let entry = this.#inFlight.get(this.#executed + 1); entry !== undefined; entry = this.#inFlight.get(this.#executed + 1)) {
+      const seqno = entry.vs.seqno;
       const acked = mutations.replyBeforeAllAcks === true
-        ? backups.length === 0 || entry.acks.size > 0
-        : backups.every((b) => entry.acks.has(b));
-      if (!acked) return;
-      this.#inFlight.delete(entry.vs.seqno);
+        ? backups.length === 0 || backups.some((b) => ackedBy(b, seqno))
+        : backups.every((b) => ackedBy(b, seqno));
+      if (!acked) break;
+      this.#inFlight.delete(seqno);
       this.#byRequest.delete(requestKey(entry.request));
       this.#budget.release(entry.request.clientId, entry.bytes);
-      this.#retransmit.forget(entry.vs.seqno);
+      this.#retransmit.forget(seqno);
       const execution = this.#deps.execute(entry.vs, entry.request, entry.digest, out, () => this.#stampedInFlight());
-      this.#executed = entry.vs.seqno;
+      this.#executed = seqno;
       const r = entry.request;
       const answer = answerOf(r, execution);
       for (const to of entry.waiters) out.answer(to, answer);
       this.#deps.afterExecute(r, out);
     }
+    this.#sendWaiting(out);
     if (this.#inFlight.size === 0) out.cancelTimer(rsmTimers.invokeRetry);
+  }
+
+  /** To each backup with a free batch slot, sends what is stamped and not sent to it, as batches within the bounds. */
+  #sendWaiting(out: RsmOutbox): void {
+    const { options, vid } = this.#deps;
+    for (const [backup, progress] of this.#progress) {
+      while (progress.batchEnds.length < options.maxInvokeBatchesInFlight && progress.sentUpTo < this.#nextSeqno - 1) {
+        const batch = invokeBatches(this.#unsentTo(progress), options).next();
+        if (batch.done === true) {
+          // Only under `replyBeforeAllAcks`: what is left executed before this backup was sent it.
+          progress.sentUpTo = this.#nextSeqno - 1;
+          break;
+        }
+        const entries = batch.value;
+        // The invoke does not wait for the stamped records: their fsync overlaps the backup's.
+        out.sendAhead(backup, invokeOf(vid, entries));
+        for (const e of entries) this.#retransmit.sent(backup, e.seqno);
+        progress.sentUpTo = entries.at(-1)!.seqno;
+        progress.batchEnds.push(progress.sentUpTo);
+      }
+    }
+  }
+
+  /** The requests in flight not sent to a backup yet, in seqno order. */
+  *#unsentTo(progress: BackupProgress): Iterable<InFlight> {
+    for (let seqno = progress.sentUpTo + 1; seqno < this.#nextSeqno; seqno++) {
+      const entry = this.#inFlight.get(seqno);
+      if (entry !== undefined) yield entry;
+    }
   }
 
   /** The requests in flight, in seqno order (stamped, not executed yet). */
@@ -181,30 +256,34 @@ export class Pipeline {
     for (const entry of this.#inFlight.values()) yield { vs: entry.vs, request: entry.request };
   }
 
-  /** The retransmit timer (every `invokeRetryMs` while requests are in flight): re-sends what is due. */
+  /** The retransmit timer (every `invokeRetryMs` while requests are in flight): re-sends what is due, in batches. */
   onRetryTimer(out: RsmOutbox): void {
     if (this.#inFlight.size === 0) return;
-    const { mutations, backups, options } = this.#deps;
+    const { mutations, options, vid } = this.#deps;
     if (mutations.resendWholeWindow === true) {
-      // The old rule, kept as a test mutation: every unacknowledged invoke to every backup, every period.
-      for (const entry of this.#inFlight.values()) {
-        for (const b of backups) if (!entry.acks.has(b)) out.send(b, { kind: 'invoke', vs: entry.vs, request: entry.request });
+      // The old rule, kept as a test mutation: every unacknowledged request to every backup, every period.
+      for (const [b, { ackedUpTo, sentUpTo }] of this.#progress) {
+        const unacked = [...this.#inFlight.values()].filter((e) => e.seqno > ackedUpTo && e.seqno <= sentUpTo);
+        for (const batch of invokeBatches(unacked, options)) out.send(b, invokeOf(vid, batch));
       }
     } else {
+      const due = new Map<NodeId, InFlight[]>();
       for (const { to, seqno } of this.#retransmit.onTick(this.#inFlight.values())) {
-        const entry = this.#inFlight.get(seqno)!;
-        out.send(to, { kind: 'invoke', vs: entry.vs, request: entry.request });
+        const list = due.get(to) ?? [];
+        list.push(this.#inFlight.get(seqno)!);
+        due.set(to, list);
       }
+      for (const [to, entries] of due) for (const batch of invokeBatches(entries, options)) out.send(to, invokeOf(vid, batch));
     }
     out.setTimer(rsmTimers.invokeRetry, options.invokeRetryMs);
   }
 
   /**
-   * The view is being left: every request still in flight executes here now, without an answer
-   * (its stamped record is on this disk, or will be before anything later leaves: a restart would
-   * execute it too, so the state held is kept equal to the one the disk holds); every client
-   * still waiting is told to retry (a retry finds the outcome in the client table wherever this
-   * state is adopted). Nothing more executes.
+   * The view is being left: every request still in flight (sent or still waiting) executes here
+   * now, without an answer (its stamped record is on this disk, or will be before anything later
+   * leaves: a restart would execute it too, so the state held is kept equal to the one the disk
+   * holds); every client still waiting is told to retry (a retry finds the outcome in the client
+   * table wherever this state is adopted). Nothing more executes.
    */
   abandon(out: RsmOutbox): void {
     for (let entry = this.#inFlight.get(this.#executed + 1); entry !== undefined; entry = this.#inFlight.get(this.#executed + 1)) {
@@ -217,7 +296,13 @@ export class Pipeline {
     this.#inFlight.clear();
     this.#byRequest.clear();
     this.#budget.clear();
+    this.#progress.clear();
   }
+}
+
+/** The `invoke` batch of `entries` (consecutive seqnos of view `vid`). */
+function invokeOf(vid: number, entries: readonly InFlight[]): ReplicaMessage {
+  return { kind: 'invoke', vid, firstSeqno: entries[0]!.seqno, requests: entries.map((e) => e.request) };
 }
 
 function requestKey(r: Request): string {

@@ -68,6 +68,12 @@ export interface RsmMutations {
    * (the rule before retransmit timeouts and windows): traffic multiplies with a slow backup.
    */
   readonly resendWholeWindow?: boolean;
+  /**
+   * A backup sends a batch's `invoke-ack` before the batch's `executed` records are durable
+   * (`Outbox.sendAhead`): a crash that loses them right after leaves the primary believing in
+   * requests the backup's disk forgot.
+   */
+  readonly ackBatchBeforeFsync?: boolean;
   /** A replica sends acknowledgements and replies before the requests they rest on are durable. */
   readonly ackBeforeDurable?: boolean;
   /**

@@ -489,11 +489,11 @@ export class Replica<S> {
 
   #onInvoke(from: NodeId, m: Extract<ReplicaMessage, { kind: 'invoke' }>, out: RsmOutbox): void {
     const mode = this.#mode;
-    if (m.vs.vid !== this.#vid || mode.kind !== 'backup' || from !== this.primaryOf()) {
-      out.send(from, { kind: 'invoke-reject', vs: m.vs, vid: this.#vid });
+    if (m.vid !== this.#vid || mode.kind !== 'backup' || from !== this.primaryOf()) {
+      out.send(from, { kind: 'invoke-reject', vs: { vid: m.vid, seqno: m.firstSeqno }, vid: this.#vid });
       return;
     }
-    mode.execution.onInvoke(from, m.vs, m.request, out);
+    mode.execution.onInvoke(from, m.firstSeqno, m.requests, out);
   }
 
   #onInvokeAck(from: NodeId, m: Extract<ReplicaMessage, { kind: 'invoke-ack' }>, out: RsmOutbox): void {
@@ -501,7 +501,7 @@ export class Replica<S> {
     if (m.vs.vid !== this.#vid || mode.kind !== 'primary') return;
     if (!mode.serving.pipeline.ack(from, m.vs.seqno)) return;
     if (this.#breakpoints.isArmed(1)) {
-      out.halt(`breakpoint 1: primary ${this.#self} dies after backup ${from} executed ${formatViewstamp(m.vs)}`);
+      out.halt(`breakpoint 1: primary ${this.#self} dies after backup ${from} executed up to ${formatViewstamp(m.vs)}`);
       return;
     }
     mode.serving.pipeline.executeReady(out);

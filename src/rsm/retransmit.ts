@@ -1,16 +1,14 @@
 import type { NodeId } from '../env/types.js';
 import type { RsmOptions } from '../options.js';
 
-/** An invoke in flight, as the retransmitter sees it. */
+/** A stamped request in flight, as the retransmitter sees it. */
 export interface Unacked {
   readonly seqno: number;
   /** Its request's bytes (`requestBytes`), for the per-period byte window. */
   readonly bytes: number;
-  /** The backups that acknowledged it. */
-  readonly acks: ReadonlySet<NodeId>;
 }
 
-/** When an invoke was last sent to one backup, in timer periods, and how often it was re-sent. */
+/** When a request was last sent to one backup, in timer periods, and how often it was re-sent. */
 interface Sent {
   tick: number;
   resends: number;
@@ -27,6 +25,7 @@ const maxDoublings = 20;
  * the next measurement.
  */
 class BackupLink {
+  /** The requests sent to this backup and not acknowledged by it, by seqno, in seqno order (first sends come in that order; re-sends update in place). */
   readonly sent = new Map<number, Sent>();
   #srtt: number | null = null;
   #rttvar = 0;
@@ -55,20 +54,22 @@ class BackupLink {
   }
 }
 
-/** One re-send the pipeline must make. */
+/** One re-send the pipeline must make (it groups a backup's re-sends into `invoke` batches). */
 export interface Resend {
   readonly to: NodeId;
   readonly seqno: number;
 }
 
 /**
- * When the serving primary re-sends an `invoke` a backup has not acknowledged (design §4: the
- * invoke or its ack was lost, or the backup dropped it from a full buffer). Re-sending never
- * multiplies traffic under load: an invoke goes again to one backup only once it has waited that
- * backup's retransmit timeout (adaptive, see `BackupLink`; between `invokeRetryMs` and
- * `invokeRetryMaxMs`), each re-send of the same invoke doubles its wait, and at most
- * `maxRetransmitInvokes` invokes and `maxRetransmitBytes` bytes (one invoke at least) go to one
- * backup per timer period, lowest seqno first (what the backup needs next to execute in order).
+ * When the serving primary re-sends a stamped request a backup has not acknowledged (design §4:
+ * its invoke batch or the acknowledgement was lost, or the backup dropped it from a full buffer).
+ * Acknowledgements are cumulative (`invoke-ack`): one of seqno s acknowledges every request up
+ * to s. Re-sending never multiplies traffic under load: a request goes again to one backup only
+ * once it has waited that backup's retransmit timeout (adaptive, see `BackupLink`; between
+ * `invokeRetryMs` and `invokeRetryMaxMs`), each re-send of the same request doubles its wait, and
+ * at most `maxRetransmitInvokes` requests and `maxRetransmitBytes` bytes (one request at least) go
+ * to one backup per timer period, lowest seqno first (what the backup needs next to execute in
+ * order). The pipeline sends them in batches within the batch bounds.
  *
  * Time is counted in periods of the pipeline's retransmit timer (`invokeRetryMs`), as the core has
  * no clock: `tick` counts the firings. An invoke sent in period k has, at firing t, waited more
@@ -87,18 +88,25 @@ export class Retransmitter {
     for (const b of backups) this.#links.set(b, new BackupLink());
   }
 
-  /** The invoke at `seqno` was sent to every backup for the first time. */
-  sent(seqno: number): void {
-    for (const link of this.#links.values()) link.sent.set(seqno, { tick: this.#tick, resends: 0 });
+  /** The request at `seqno` was sent to `backup` for the first time; call it in seqno order for each backup. */
+  sent(backup: NodeId, seqno: number): void {
+    this.#links.get(backup)?.sent.set(seqno, { tick: this.#tick, resends: 0 });
   }
 
-  /** `backup` acknowledged the invoke at `seqno` (a first acknowledgement of a sent invoke measures the link). */
+  /**
+   * `backup` acknowledged every request up to `seqno` (cumulative). The acknowledgement measures
+   * the link when the request at `seqno` itself was sent once only and not acknowledged before
+   * (Karn): it is the last of a batch, so the time is the batch's round trip.
+   */
   acked(backup: NodeId, seqno: number): void {
     const link = this.#links.get(backup);
-    const sent = link?.sent.get(seqno);
-    if (link === undefined || sent === undefined) return;
-    link.sent.delete(seqno);
-    if (sent.resends === 0) link.measured(this.#tick - sent.tick);
+    if (link === undefined) return;
+    const last = link.sent.get(seqno);
+    for (const key of link.sent.keys()) {
+      if (key > seqno) break;
+      link.sent.delete(key);
+    }
+    if (last !== undefined && last.resends === 0) link.measured(this.#tick - last.tick);
   }
 
   /** The invoke at `seqno` executed or was abandoned: nothing more is sent for it. */
@@ -107,8 +115,9 @@ export class Retransmitter {
   }
 
   /**
-   * One timer period passed. Returns the re-sends due now, within each backup's window; `inFlight`
-   * lists the invokes in flight in seqno order.
+   * One timer period passed. Returns the re-sends due now, within each backup's window, each
+   * backup's in seqno order; `inFlight` lists the requests in flight, in seqno order (those not
+   * sent to a backup yet are skipped for it).
    */
   onTick(inFlight: Iterable<Unacked>): Resend[] {
     this.#tick++;
@@ -122,7 +131,7 @@ export class Retransmitter {
       for (const e of entries) {
         if (count >= maxRetransmitInvokes) break;
         const sent = link.sent.get(e.seqno);
-        if (sent === undefined || e.acks.has(backup)) continue;
+        if (sent === undefined) continue; // acknowledged, or never sent
         const wait = Math.min(this.#maxTicks, rto * 2 ** Math.min(sent.resends, maxDoublings));
         if (this.#tick - sent.tick <= wait) continue;
         if (count > 0 && bytes + e.bytes > maxRetransmitBytes) break;

@@ -51,7 +51,7 @@ describe('synod node --options on a real process', () => {
     const [port] = await freePortPairs(1);
     node = new NodeProcess({ port: port!, first: `127.0.0.1:${port}`, dataDir: join(root, 'n1'), logLevel: 'warn' });
     const file = join(root, 'options.json');
-    writeFileSync(file, JSON.stringify({ transport: { maxMessageBytes: 8192 }, rsm: { stateChunkBytes: 4096 } }));
+    writeFileSync(file, JSON.stringify({ transport: { maxMessageBytes: 8192 }, rsm: { stateChunkBytes: 4096, maxInvokeBatchBytes: 1024, maxInvokeBatchRequests: 16 } }));
     await node.start(['--app', 'test', '--options', file]);
     client = await connect({ members: [node.address] });
   });

@@ -62,8 +62,8 @@ test('the client service refuses synod\'s own procedures at the edge; an invoke 
   // Proves no client can send the sweep, while a primary can replicate it to its backups.
   const wire = clientServiceCodec.encodeRequest({ kind: 'invoke', request: { ...sweep(1), clientId: 'c' } });
   assert.throws(() => clientServiceCodec.decodeRequest(wire), (e: unknown) => e instanceof InvalidMessageError && e.field === 'invoke.request.proc' && /reserved/.test(e.reason));
-  const invoke = replicaCodec.decode(replicaCodec.encode({ kind: 'invoke', vs: { vid: 1, seqno: 1 }, request: sweep(1) }));
-  assert.ok(invoke.kind === 'invoke' && invoke.request.proc === sweepProc);
+  const invoke = replicaCodec.decode(replicaCodec.encode({ kind: 'invoke', vid: 1, firstSeqno: 1, requests: [sweep(1)] }));
+  assert.ok(invoke.kind === 'invoke' && invoke.requests[0]!.proc === sweepProc);
 });
 
 test('the new-client mark survives encoding both ways, and is false when absent', () => {
@@ -71,8 +71,8 @@ test('the new-client mark survives encoding both ways, and is false when absent'
   for (const first of [true, false]) {
     const call = clientServiceCodec.decodeRequest(clientServiceCodec.encodeRequest({ kind: 'invoke', request: newRequest('c', 1, 'add', null, first) }));
     assert.ok(call.kind === 'invoke' && call.request.first === first);
-    const invoke = replicaCodec.decode(replicaCodec.encode({ kind: 'invoke', vs: { vid: 1, seqno: 1 }, request: newRequest('c', 1, 'add', null, first) }));
-    assert.ok(invoke.kind === 'invoke' && invoke.request.first === first);
+    const invoke = replicaCodec.decode(replicaCodec.encode({ kind: 'invoke', vid: 1, firstSeqno: 1, requests: [newRequest('c', 1, 'add', null, first)] }));
+    assert.ok(invoke.kind === 'invoke' && invoke.requests[0]!.first === first);
   }
   const bare = clientServiceCodec.decodeRequest({ invoke: { request: { client_id: 'c', seq: 1, proc: 'add', args: 'null' } } });
   assert.ok(bare.kind === 'invoke' && bare.request.first === false);

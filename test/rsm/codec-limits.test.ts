@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidMessageError } from '../../src/env/errors.js';
-import { limits } from '../../src/options.js';
+import { checkRsmFitsTransport, limits, rsmOptions } from '../../src/options.js';
 import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';
 import { decodeCallbackMessage } from '../../src/rsm/callbacks-wire.js';
 import { requestDigest } from '../../src/rsm/client-table.js';
@@ -28,8 +28,8 @@ test('arguments nested deeper than limits.maxJsonDepth are refused at decoding, 
   const atLimit = clientServiceCodec.decodeRequest(wireCall(deepText(limits.maxJsonDepth)));
   assert.equal(atLimit.kind === 'invoke' && atLimit.request.argsText, deepText(limits.maxJsonDepth), 'the limit itself is accepted');
   // An invoke from a (forged or broken) primary is held to the same limits.
-  refuses(() => replicaCodec.decode({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest(text) } }),
-    'invoke.request.args', /limits\.maxJsonDepth/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1, requests: [wireRequest(text)] } }),
+    'invoke_batch.requests[0].args', /limits\.maxJsonDepth/);
 });
 
 test('arguments over limits.maxRequestBytes are refused naming the limit; a string of brackets is not nesting', () => {
@@ -50,15 +50,15 @@ test('the text received is kept as it came, passed on to backups unchanged, and 
   const call = clientServiceCodec.decodeRequest(wireCall(text)) as Extract<ClientCall, { kind: 'invoke' }>;
   assert.equal(call.request.argsText, text);
   assert.deepEqual(call.request.args, { item: 'x', b: 1 });
-  const invoke: ReplicaMessage = { kind: 'invoke', vs: { vid: 2, seqno: 7 }, request: call.request };
+  const invoke: ReplicaMessage = { kind: 'invoke', vid: 2, firstSeqno: 7, requests: [call.request] };
   const atBackup = replicaCodec.decode(replicaCodec.encode(invoke)) as Extract<ReplicaMessage, { kind: 'invoke' }>;
-  assert.equal(atBackup.request.argsText, text);
-  assert.equal(requestDigest(atBackup.request), requestDigest(call.request));
+  assert.equal(atBackup.requests[0]!.argsText, text);
+  assert.equal(requestDigest(atBackup.requests[0]!), requestDigest(call.request));
   assert.equal(requestDigest(call.request), requestDigest({ proc: 'append', argsText: text }));
 });
 
 test('decoded replica messages are range-checked: stamped viewstamps start at view 1 and seqno 1; booleans are booleans', () => {
-  refuses(() => replicaCodec.decode({ invoke: { vs: { vid: 1, seqno: 0 }, request: wireRequest('null') } }), 'invoke.vs.seqno', /out of range/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 0, requests: [wireRequest('null')] } }), 'invoke_batch.first_seqno', /out of range/);
   refuses(() => replicaCodec.decode({ invoke_ack: { vs: { vid: 0, seqno: 3 } } }), 'invoke_ack.vs.vid', /out of range/);
   refuses(() => replicaCodec.decode({ invoke_reject: { vs: { vid: 2, seqno: -1 }, vid: 2 } }), 'invoke_reject.vs.seqno', /out of range/);
   refuses(() => replicaCodec.decode({ sync_status: { vid: 1, complete: 'yes' } }), 'sync_status.complete', /not a boolean/);
@@ -83,4 +83,25 @@ test('a lock client refuses a callback message beyond the reply limits, as any m
   refuses(() => decodeCallbackMessage({ message: deepText(100_000) }), 'message', /limits\.maxJsonDepth/);
   refuses(() => decodeCallbackMessage({ message: JSON.stringify('x'.repeat(limits.maxReplyBytes)) }), 'message', /limits\.maxReplyBytes/);
   refuses(() => decodeCallbackMessage({ message: '{not json' }), 'message', /not JSON/);
+});
+
+test('an invoke batch is refused when empty, over limits.maxInvokeBatchRequests, or with seqnos past the exact range', () => {
+  const one = wireRequest('null');
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1, requests: [] } }), 'invoke_batch.requests', /1 to 10000 requests/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1 } }), 'invoke_batch.requests', /1 to 10000 requests/);
+  const many = Array.from({ length: limits.maxInvokeBatchRequests + 1 }, () => one);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1, requests: many } }), 'invoke_batch.requests', /1 to 10000 requests/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: Number.MAX_SAFE_INTEGER, requests: [one, one] } }), 'invoke_batch.first_seqno', /out of range/);
+  refuses(() => replicaCodec.decode({ invoke_batch: { vid: 0, first_seqno: 1, requests: [one] } }), 'invoke_batch.vid', /out of range/);
+  const atLimit = replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: Number.MAX_SAFE_INTEGER - 1, requests: [one, one] } });
+  assert.ok(atLimit.kind === 'invoke' && atLimit.requests.length === 2, 'the last exact seqno itself is accepted');
+  const full = replicaCodec.decode({ invoke_batch: { vid: 1, first_seqno: 1, requests: many.slice(1) } });
+  assert.ok(full.kind === 'invoke' && full.requests.length === limits.maxInvokeBatchRequests);
+});
+
+test('batch bounds that cannot fit a message, or pass the wire limit, are refused before a node starts', () => {
+  assert.throws(() => rsmOptions({ maxInvokeBatchRequests: limits.maxInvokeBatchRequests + 1 }), /rsm\.maxInvokeBatchRequests must be at most limits\.maxInvokeBatchRequests/);
+  assert.throws(() => rsmOptions({ maxInvokeBatchesInFlight: 0 }), /maxInvokeBatchesInFlight/);
+  checkRsmFitsTransport(rsmOptions(undefined), limits.maxMessageBytes); // the defaults fit
+  assert.throws(() => checkRsmFitsTransport(rsmOptions({ maxInvokeBatchBytes: 2 * 1024 * 1024 }), limits.maxMessageBytes), /an invoke batch of rsm\.maxInvokeBatchBytes/);
 });

@@ -9,7 +9,7 @@ import type { ReturnAddress } from '../../src/env/transport.js';
 import type { Members, NodeId } from '../../src/env/types.js';
 import { type RsmOptions, rsmOptions } from '../../src/options.js';
 import type { Json } from '../../src/rsm/app.js';
-import { type ClientAnswer, type Request, newRequest } from '../../src/rsm/messages.js';
+import { type ClientAnswer, type ReplicaMessage, type Request, newRequest } from '../../src/rsm/messages.js';
 import { Replica, type RsmMutations, type RsmOutbox, rsmTimers } from '../../src/rsm/replica.js';
 import type { DurableReplicaState, RsmRecord } from '../../src/rsm/durable-records.js';
 
@@ -87,13 +87,20 @@ export function drivenPrimary(backups: readonly NodeId[] = ['b'], opts: HandDriv
     ack: (from, seqno) => ackOut(from, seqno).answers.map((x) => x.answer),
     ackOut,
     tick: () => h.run((o) => h.replica.onTimer(rsmTimers.invokeRetry, o)).sends
-      .flatMap((s) => (s.msg.kind === 'invoke' ? [[s.to, s.msg.vs.seqno] as [NodeId, number]] : [])),
+      .flatMap((s) => (s.msg.kind === 'invoke' ? invokedSeqnos(s.msg).map((seqno) => [s.to, seqno] as [NodeId, number]) : [])),
   };
 }
 
 export interface DrivenBackup extends HandDriven {
-  /** Primary `p` sends the invoke at `seqno`; returns the seqnos acknowledged in answer. */
+  /** Primary `p` sends the invoke at `seqno` (a batch of one); returns the seqnos acknowledged in answer. */
   invoke(seqno: number, request: Request): number[];
+  /** Primary `p` sends a batch of `requests` from `firstSeqno`; returns the (cumulative) seqnos acknowledged in answer. */
+  invokeBatch(firstSeqno: number, requests: readonly Request[]): number[];
+}
+
+/** The seqnos an `invoke` batch carries. */
+export function invokedSeqnos(m: Extract<ReplicaMessage, { kind: 'invoke' }>): number[] {
+  return m.requests.map((_, i) => m.firstSeqno + i);
 }
 
 /** A replica `self` of view 1 = `members` that has not synced yet (the test drives the view's state transfer). */
@@ -107,10 +114,13 @@ export function drivenBackup(opts: HandDrivenOptions = {}): DrivenBackup {
   h.run((out) => h.replica.onViewCommitted(out));
   h.run((out) => h.replica.onMessage('p', { kind: 'sync-reply', vid: 1, action: 'up-to-date', target: { vid: 0, seqno: 0 } }, out));
   assert.ok(!h.replica.isPrimary && h.replica.status === 'normal');
+  const batch = (firstSeqno: number, requests: readonly Request[]): number[] =>
+    h.run((o) => h.replica.onMessage('p', { kind: 'invoke', vid: 1, firstSeqno, requests }, o)).sends
+      .flatMap((s) => (s.msg.kind === 'invoke-ack' ? [s.msg.vs.seqno] : []));
   return {
     ...h,
-    invoke: (seqno, request) => h.run((o) => h.replica.onMessage('p', { kind: 'invoke', vs: { vid: 1, seqno }, request }, o)).sends
-      .flatMap((s) => (s.msg.kind === 'invoke-ack' ? [s.msg.vs.seqno] : [])),
+    invoke: (seqno, request) => batch(seqno, [request]),
+    invokeBatch: (firstSeqno, requests) => batch(firstSeqno, requests),
   };
 }
 

@@ -33,13 +33,13 @@ const invalidAt = (field: string) => (e: unknown): boolean => e instanceof Inval
 
 test('the internal flag of a node\'s own request survives protobuf between replicas; a peer cannot set it on a client\'s id', () => {
   const own: Request = { ...newRequest(`${internalClientIdPrefix}sessions@n1`, 7, 'expire', { owner: 'x' }), internal: true };
-  const vs = { vid: 3, seqno: 1 };
-  assert.deepEqual(replicaRoundTrip({ kind: 'invoke', vs, request: own }), { kind: 'invoke', vs, request: own });
+  const at = { vid: 3, firstSeqno: 1 };
+  assert.deepEqual(replicaRoundTrip({ kind: 'invoke', ...at, requests: [own] }), { kind: 'invoke', ...at, requests: [own] });
   const plain = newRequest('c1', 1, 'acquire', { lock: 'a', owner: 'x' });
-  assert.deepEqual(replicaRoundTrip({ kind: 'invoke', vs, request: plain }), { kind: 'invoke', vs, request: plain }, 'a client\'s request stays a client\'s');
-  assert.throws(() => replicaRoundTrip({ kind: 'invoke', vs, request: { ...plain, internal: true } }), invalidAt('invoke.request.internal'));
-  const wire = replicaCodec.encode({ kind: 'invoke', vs, request: own }) as { invoke: { request: Fields } };
-  assert.throws(() => replicaCodec.decode({ invoke: { ...wire.invoke, request: { ...wire.invoke.request, internal: 'yes' } } }), invalidAt('invoke.request.internal'));
+  assert.deepEqual(replicaRoundTrip({ kind: 'invoke', ...at, requests: [plain, own] }), { kind: 'invoke', ...at, requests: [plain, own] }, 'a client\'s request stays a client\'s');
+  assert.throws(() => replicaRoundTrip({ kind: 'invoke', ...at, requests: [own, { ...plain, internal: true }] }), invalidAt('invoke_batch.requests[1].internal'));
+  const wire = replicaCodec.encode({ kind: 'invoke', ...at, requests: [own] }) as { invoke_batch: { requests: Fields[] } };
+  assert.throws(() => replicaCodec.decode({ invoke_batch: { ...wire.invoke_batch, requests: [{ ...wire.invoke_batch.requests[0]!, internal: 'yes' }] } }), invalidAt('invoke_batch.requests[0].internal'));
 });
 
 test('the client edge never reads the internal flag, and refuses client ids of the nodes\' namespace', () => {

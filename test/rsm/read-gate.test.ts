@@ -100,7 +100,7 @@ test('a query of a client the table forgot (unmarked) runs as a new client\'s in
   const { p } = setUp();
   const out = p.call(new ReturnAddress('q'), newRequest('forgotten', 9, 'length', null, false));
   assert.deepEqual(out.sends.map((s) => s.msg.kind), ['invoke', 'invoke'], 'replicated');
-  const seqno = (out.sends[0]!.msg as { vs: { seqno: number } }).vs.seqno;
+  const seqno = (out.sends[0]!.msg as { firstSeqno: number }).firstSeqno;
   p.ack('b', seqno);
   const answer = p.ack('c', seqno)[0]!;
   assert.deepEqual(answer, { kind: 'executed', clientId: 'forgotten', seq: 9, outcome: { ok: true, value: 1 } });

@@ -42,7 +42,7 @@ test('an unknown procedure is refused as invalid and nothing is stamped or execu
 
 test('an invoke for a view that does not exist is rejected and executes nothing', () => {
   const { replica, run } = servingPrimary();
-  const out = run((o) => replica.onMessage('a', { kind: 'invoke', vs: { vid: 999, seqno: 1 }, request: newRequest('x', 1, 'append', { item: 'forged' }) }, o));
+  const out = run((o) => replica.onMessage('a', { kind: 'invoke', vid: 999, firstSeqno: 1, requests: [newRequest('x', 1, 'append', { item: 'forged' })] }, o));
   assert.deepEqual(out.sends.map((s) => s.msg), [{ kind: 'invoke-reject', vs: { vid: 999, seqno: 1 }, vid: 1 }]);
   assert.equal(replica.state!.list.length, 0);
   // State-transfer requests for a view that does not exist get nothing either.

@@ -63,7 +63,7 @@ test('a retry of an executed request is stamped again and answered from the clie
   assert.deepEqual(p.ack(1), [{ kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: true, value: 0 } }]);
   const retry = p.call(new ReturnAddress('retry'), append(1, 'x'));
   assert.deepEqual(retry.answers, [], 'not answered on arrival: the table is consulted when the retry executes');
-  assert.deepEqual(retry.sends.map((s) => s.msg.kind === 'invoke' && s.msg.vs.seqno), [2], 'the retry is replicated at the next viewstamp');
+  assert.deepEqual(retry.sends.map((s) => s.msg.kind === 'invoke' && s.msg.firstSeqno), [2], 'the retry is replicated at the next viewstamp');
   assert.deepEqual(p.ack(2), [{ kind: 'executed', clientId: 'c', seq: 1, outcome: { ok: true, value: 0 } }]);
   assert.deepEqual(p.executed.map((e) => [e.seqno, e.ran]), [[1, true], [2, false]]);
   assert.deepEqual(p.replica.state!.list, ['x'], 'appended once');

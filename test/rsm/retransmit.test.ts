@@ -3,16 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReturnAddress } from '../../src/env/transport.js';
-import type { NodeId } from '../../src/env/types.js';
 import { defaultRsmOptions, rsmOptions } from '../../src/options.js';
 import { Retransmitter, type Unacked } from '../../src/rsm/retransmit.js';
 import { append, drivenPrimary } from './hand-driven.js';
 
 const options = { invokeRetryMs: 50, invokeRetryMaxMs: 800, maxRetransmitInvokes: 64, maxRetransmitBytes: 1 << 20 };
 
-/** `n` invokes of `bytes` each, seqnos 1..n, none acknowledged. */
-function unacked(n: number, bytes = 10): Array<Unacked & { acks: Set<NodeId> }> {
-  return Array.from({ length: n }, (_, i) => ({ seqno: i + 1, bytes, acks: new Set<NodeId>() }));
+/** `n` requests of `bytes` each, seqnos 1..n, sent and in flight. */
+function unacked(n: number, bytes = 10): Unacked[] {
+  return Array.from({ length: n }, (_, i) => ({ seqno: i + 1, bytes }));
 }
 
 test('an invoke is re-sent only once it has waited a whole period, and only to the backup that did not acknowledge it', () => {
@@ -28,7 +27,7 @@ test('every re-send of the same invoke doubles its wait, up to invokeRetryMaxMs'
   // A backup that never answers costs a logarithmic number of copies, then one per max timeout.
   const r = new Retransmitter(['b'], options);
   const entries = unacked(1);
-  r.sent(1);
+  r.sent('b', 1);
   const resentAt: number[] = [];
   for (let t = 1; t <= 60; t++) if (r.onTick(entries).length > 0) resentAt.push(t);
   // Waits in periods: 1, then doubling (the link's own backoff and the invoke's) to the cap of 16.
@@ -42,7 +41,7 @@ test('every re-send of the same invoke doubles its wait, up to invokeRetryMaxMs'
 test('the timeout adapts to a slow backup: once its acknowledgements are measured, nothing is re-sent before they come', () => {
   // A backup whose acks take 3 periods: after warming up, every invoke goes once.
   const r = new Retransmitter(['slow'], options);
-  const inFlight = new Map<number, Unacked & { acks: Set<NodeId> }>();
+  const inFlight = new Map<number, Unacked>();
   const due = new Map<number, number[]>(); // tick → seqnos acknowledged then
   let resent = 0;
   let seqno = 0;
@@ -54,8 +53,8 @@ test('the timeout adapts to a slow backup: once its acknowledgements are measure
       inFlight.delete(s);
     }
     seqno++; // one new invoke per period, acknowledged 3 periods later
-    inFlight.set(seqno, { seqno, bytes: 10, acks: new Set() });
-    r.sent(seqno);
+    inFlight.set(seqno, { seqno, bytes: 10 });
+    r.sent('slow', seqno);
     due.set(t + 3, [...(due.get(t + 3) ?? []), seqno]);
     if (t === 100) resent = 0; // measure after the warm-up
   }
@@ -67,8 +66,8 @@ test('at most maxRetransmitInvokes invokes go to one backup per period, lowest s
   // The window: a backup that lost much is fed what it needs next, a bounded amount at a time.
   const r = new Retransmitter(['b1', 'b2'], { ...options, maxRetransmitInvokes: 3 });
   const entries = unacked(10);
-  for (const e of entries) r.sent(e.seqno);
-  entries[0]!.acks.add('b2');
+  for (const e of entries) for (const b of ['b1', 'b2', 'b']) r.sent(b, e.seqno);
+  r.acked('b2', 1);
   r.onTick(entries);
   const resends = r.onTick(entries);
   assert.deepEqual(resends.filter((x) => x.to === 'b1').map((x) => x.seqno), [1, 2, 3]);
@@ -80,23 +79,25 @@ test('at most maxRetransmitBytes go to one backup per period, but always one inv
   // The byte window, and its one exception so that a large request is never stuck.
   const r = new Retransmitter(['b'], { ...options, maxRetransmitBytes: 1000 });
   const entries = unacked(4, 600);
-  for (const e of entries) r.sent(e.seqno);
+  for (const e of entries) for (const b of ['b1', 'b2', 'b']) r.sent(b, e.seqno);
   r.onTick(entries);
   assert.deepEqual(r.onTick(entries).map((x) => x.seqno), [1]);
   const huge = unacked(1, 5000);
   const r2 = new Retransmitter(['b'], { ...options, maxRetransmitBytes: 1000 });
-  r2.sent(1);
+  r2.sent('b', 1);
   r2.onTick(huge);
   assert.deepEqual(r2.onTick(huge).map((x) => x.seqno), [1]);
 });
 
 test('with the resend-whole-window mutation every unacknowledged invoke goes again every period (the rule the checker must catch)', () => {
   // The old behaviour, kept as a mutation: the slow-backup simulation shows its traffic multiplying.
-  const p = drivenPrimary(['b'], { mutations: { resendWholeWindow: true } });
+  // Three batches in flight (of one request each), so that all three requests were sent.
+  const options = { maxInvokeBatchesInFlight: 3 };
+  const p = drivenPrimary(['b'], { options, mutations: { resendWholeWindow: true } });
   for (let k = 1; k <= 3; k++) p.call(new ReturnAddress(`${k}`), append(k, `x${k}`));
   assert.equal(p.tick().length, 3);
   assert.equal(p.tick().length, 3);
-  const normal = drivenPrimary(['b']);
+  const normal = drivenPrimary(['b'], { options });
   for (let k = 1; k <= 3; k++) normal.call(new ReturnAddress(`${k}`), append(k, `x${k}`));
   assert.equal(normal.tick().length, 0);
 });

@@ -14,7 +14,7 @@ const clients = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'];
 const maxCopiesPerRequest = 1.25;
 
 interface Traffic {
-  /** Invokes the primary sent to each backup, by `vid.seqno`. */
+  /** Copies of each request the primary sent to each backup (in its invoke batches), by `vid.seqno`. */
   readonly copies: Map<NodeId, Map<string, number>>;
   readonly acked: number;
 }
@@ -27,8 +27,10 @@ function slowBackupRun(seed: number, mutations: RsmMutations = {}): Traffic {
     const m = msg as ReplicaMessage;
     if (service !== 'synod.rsm.Replica' || m.kind !== 'invoke') return;
     const mine = copies.get(to) ?? new Map<string, number>();
-    const key = `${m.vs.vid}.${m.vs.seqno}`;
-    mine.set(key, (mine.get(key) ?? 0) + 1);
+    for (let seqno = m.firstSeqno; seqno < m.firstSeqno + m.requests.length; seqno++) {
+      const key = `${m.vid}.${seqno}`;
+      mine.set(key, (mine.get(key) ?? 0) + 1);
+    }
     copies.set(to, mine);
   });
   s.growTo(['n1', 'n2', 'n3']);

@@ -155,8 +155,14 @@ function rsmGenerators(rng: Prng) {
   const outcome = (): Outcome => rng.chance(0.5)
     ? { ok: true, value: rng.pick(everyJson) }
     : { ok: false, code: rng.pick(['E', 'NO_SUCH_LOCK', 'ü😀']), message: rng.pick(['', 'lock x is held', 'é\n😀']) };
+  // A batch of 1 to 20 requests, its seqnos up to the largest exact one.
+  const batch = (): ReplicaMessage => {
+    const requests = Array.from({ length: rng.pick([1, rng.between(2, 20)]) }, request);
+    const firstSeqno = rng.pick([1, rng.between(2, 1e6), Number.MAX_SAFE_INTEGER - requests.length + 1]);
+    return { kind: 'invoke', vid: vid(), firstSeqno, requests };
+  };
   const replica = (): ReplicaMessage[] => [
-    { kind: 'invoke', vs: stamped(), request: request() },
+    batch(),
     { kind: 'invoke-ack', vs: stamped() },
     { kind: 'invoke-reject', vs: stamped(), vid: rng.pick([0, vid()]) },
     { kind: 'sync-status', vid: vid(), last: null, complete: false, syncedVid: null, leaseWaitMs: 0 },
@@ -204,7 +210,7 @@ test(`every replica message kind survives protobuf encoding unchanged (seed ${se
 test('a replica message with the args of every JSON type survives protobuf encoding unchanged', () => {
   // The request's args travel as JSON text; every JSON type comes back equal.
   for (const args of everyJson) {
-    const m: ReplicaMessage = { kind: 'invoke', vs: { vid: 1, seqno: 1 }, request: newRequest('c', 1, 'p', args) };
+    const m: ReplicaMessage = { kind: 'invoke', vid: 1, firstSeqno: 1, requests: [newRequest('c', 1, 'p', args)] };
     assert.deepEqual(roundTrip(replicaCodec, m), m);
   }
 });
@@ -256,7 +262,7 @@ test('decoding refuses invalid JSON args, naming the field', () => {
   // Args that are not JSON text never reach a replica core or the app.
   for (const args of ['{bad', 'undefined', "'single'", '[1,]', 'NaN']) {
     refuses(() => decodeRawCall({ invoke: { request: wireRequest({ args }) } }), 'invoke.request.args');
-    refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ args }) } }), 'invoke.request.args');
+    refuses(() => decodeRawReplica({ invoke_batch: { vid: 1, first_seqno: 1, requests: [wireRequest({ args })] } }), 'invoke_batch.requests[0].args');
   }
   // Absent args (the empty string proto3 does not send) are not JSON either.
   refuses(() => decodeRawCall({ invoke: { request: wireRequest({ args: '' }) } }), 'invoke.request.args');
@@ -266,7 +272,7 @@ test('decoding refuses args longer than limits.maxRequestBytes characters, namin
   // One character over the limit is refused.
   const args = JSON.stringify('x'.repeat(limits.maxRequestBytes - 1)); // maxRequestBytes + 1 characters
   refuses(() => decodeRawCall({ invoke: { request: wireRequest({ args }) } }), 'invoke.request.args');
-  refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ args }) } }), 'invoke.request.args');
+  refuses(() => decodeRawReplica({ invoke_batch: { vid: 1, first_seqno: 1, requests: [wireRequest({ args })] } }), 'invoke_batch.requests[0].args');
 });
 
 test('decoding refuses args of more than limits.maxRequestBytes UTF-8 bytes even when they have fewer characters', () => {
@@ -282,8 +288,8 @@ test('decoding refuses an empty client id and seq 0, naming the field', () => {
   // The at-most-once key must be complete.
   refuses(() => decodeRawCall({ invoke: { request: wireRequest({ client_id: '' }) } }), 'invoke.request.client_id');
   refuses(() => decodeRawCall({ invoke: { request: wireRequest({ seq: 0 }) } }), 'invoke.request.seq');
-  refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ client_id: '' }) } }), 'invoke.request.client_id');
-  refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ seq: 0 }) } }), 'invoke.request.seq');
+  refuses(() => decodeRawReplica({ invoke_batch: { vid: 1, first_seqno: 1, requests: [wireRequest({ client_id: '' })] } }), 'invoke_batch.requests[0].client_id');
+  refuses(() => decodeRawReplica({ invoke_batch: { vid: 1, first_seqno: 1, requests: [wireRequest({ seq: 0 })] } }), 'invoke_batch.requests[0].seq');
   refuses(() => decodeRawCall({ invoke: { request: wireRequest({ client_id: 'x'.repeat(limits.maxClientIdLength + 1) }) } }), 'invoke.request.client_id');
   // Answers carry the same key, checked the same way.
   refuses(() => decodeRawAnswer({ executed: { client_id: '', seq: 1, outcome: { ok: true, value: 'null' } } }), 'executed.client_id');
@@ -302,7 +308,7 @@ test('decoding refuses a proc name longer than limits.maxProcNameLength, and an 
   // A procedure name no app can register is refused at the door.
   const long = 'p'.repeat(limits.maxProcNameLength + 1);
   refuses(() => decodeRawCall({ invoke: { request: wireRequest({ proc: long }) } }), 'invoke.request.proc');
-  refuses(() => decodeRawReplica({ invoke: { vs: { vid: 1, seqno: 1 }, request: wireRequest({ proc: long }) } }), 'invoke.request.proc');
+  refuses(() => decodeRawReplica({ invoke_batch: { vid: 1, first_seqno: 1, requests: [wireRequest({ proc: long })] } }), 'invoke_batch.requests[0].proc');
   refuses(() => decodeRawCall({ invoke: { request: wireRequest({ proc: '' }) } }), 'invoke.request.proc');
 });
 

@@ -30,7 +30,7 @@ type Runner = (opts: RunOptions) => RunResult;
 
 /** The RSM's test-only mutations (rsm and lock runs: the same stack under another app). */
 const rsmMutationNames = ['reply-before-all-acks', 'execute-out-of-order', 'no-client-table', 'wrong-window-slot', 'no-expired-refusal', 'strict-completeness', 'send-before-durable',
-  'ack-before-durable', 'snapshot-without-fsync', 'wipe-keeps-member-id', 'stamp-not-durable', 'serve-without-lease', 'new-primary-without-waiting'];
+  'ack-before-durable', 'ack-batch-before-fsync', 'snapshot-without-fsync', 'wipe-keeps-member-id', 'stamp-not-durable', 'serve-without-lease', 'new-primary-without-waiting'];
 
 /** Test-only mutations by name, per layer: each breaks the protocol on purpose. */
 export const mutationNames: Record<string, readonly string[]> = {
@@ -113,6 +113,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       noExpiredRefusal: o.mutations?.includes('no-expired-refusal') === true,
       strictCompleteness: o.mutations?.includes('strict-completeness') === true,
       ackBeforeDurable: o.mutations?.includes('ack-before-durable') === true,
+      ackBatchBeforeFsync: o.mutations?.includes('ack-batch-before-fsync') === true,
       snapshotWithoutFsync: o.mutations?.includes('snapshot-without-fsync') === true,
       wipeKeepsMemberId: o.mutations?.includes('wipe-keeps-member-id') === true,
       stampNotDurable: o.mutations?.includes('stamp-not-durable') === true,
