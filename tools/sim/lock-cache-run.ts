@@ -90,6 +90,8 @@ interface LockCacheCounts {
  * replicas for a while. Liveness counts lock cycles of local users. Replica checks: as the lock run.
  */
 function lockCacheWorkload(seed: number, mutations: LockClientMutations | undefined): Workload<LockState, LockModelState, LockInput, LockOutput> {
+  /** When the held session cut (`afterFaults`) lifts; 0: none. */
+  let cutLiftsAtMs = 0;
   const counts: LockCacheCounts = {
     users: 0, cycles: 0, clientCuts: 0, sessionCuts: 0, userErrors: 0, serverAcquires: 0, serverGrants: 0, streamsOpened: 0, streamsAccepted: 0, callbacks: 0,
   };
@@ -138,7 +140,9 @@ function lockCacheWorkload(seed: number, mutations: LockClientMutations | undefi
       // Held: the other faults' heals (some still scheduled) must not end it early.
       const lift = sim.network.holdCut([client], run.servers);
       sim.schedule(ms, lift);
+      cutLiftsAtMs = sim.now + ms;
     },
+    faultsOverAtMs: () => cutLiftsAtMs,
     checkFinal(states, snapshots, run) {
       run.rsm.checkEqualState(snapshots, new Map([...states].map(([id, s]) => [id, `${s.locks.size} locks, last token ${s.lastToken}`])));
     },

@@ -294,10 +294,12 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     // … and every client's calls must succeed again.
     settledAt = sim.now;
     const enough = (): boolean => clients.every((c) => (okAfter.get(c.clientId) ?? 0) >= rsmRunBounds.callsAfterSettle);
-    sim.runUntil(settledAt + liveBoundMs, enough);
+    const from = Math.max(settledAt, workload.faultsOverAtMs?.() ?? 0);
+    sim.runUntil(from + liveBoundMs, enough);
     if (!enough()) {
       const counts = clients.map((c) => `${c.clientId}:${okAfter.get(c.clientId) ?? 0}`).join(' ');
-      sim.fail(`liveness: within ${liveBoundMs} ms after the cluster settled, not every client ` +
+      const since = from > settledAt ? `the cluster settled (and ${Math.round(from - settledAt)} ms more, until the last fault ended)` : 'the cluster settled';
+      sim.fail(`liveness: within ${liveBoundMs} ms after ${since}, not every client ` +
         `completed ${rsmRunBounds.callsAfterSettle} ${workload.progressUnit} (${counts}): ${cluster.describe()}`);
     }
   }

@@ -116,6 +116,12 @@ export interface Workload<S, M, I, O> {
   /** Called once the faults ended (everything healed), while the cluster settles: e.g. a disturbance of the workload's own that outlives the faults. Optional. */
   afterFaults?(run: WorkloadRun): void;
   /**
+   * When the last of the faults `afterFaults` added ends (simulated ms; e.g. a held cut's lift):
+   * liveness is measured from the later of it and the cluster settling, so that a client cut off
+   * on purpose past the settle is given the same time as the others once it is back.
+   */
+  faultsOverAtMs?(): number;
+  /**
    * Calls in flight that the history does not record (`calls` maps them to no input), which the
    * run also waits for before it compares the replicas: one still in flight may have executed on
    * some of them only. Optional (default none).
