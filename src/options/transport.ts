@@ -1,8 +1,10 @@
 // The gRPC transport's tunables: deadlines, reconnects, message and call bounds (src/runtime).
+import { type CallStreamOptions, checkCallStreamOptions, defaultCallStreamOptions } from './call-streams.js';
 import { limits } from './limits.js';
 import { withDefaults } from './with-defaults.js';
 
-export interface TransportOptions {
+/** The call streams' options (`callWire`, their bounds and timings) are documented in call-streams.ts. */
+export interface TransportOptions extends CallStreamOptions {
   /**
    * Deadline of one message delivery over gRPC. Messages are best effort (protocols retransmit),
    * so a short deadline just frees resources for a peer that does not answer. Default 1000 ms.
@@ -103,6 +105,7 @@ export interface TransportOptions {
 }
 
 export const defaultTransportOptions: TransportOptions = {
+  ...defaultCallStreamOptions,
   sendDeadlineMs: 1000,
   reconnectBackoffMaxMs: 1000,
   maxMessageBytes: limits.maxMessageBytes,
@@ -127,5 +130,6 @@ export function transportOptions(given: Partial<TransportOptions> | undefined): 
   for (const key of ['maxPeerClients', 'maxPendingCalls', 'maxStreams', 'maxQueuedStreamMessages'] as const) {
     if (!Number.isInteger(o[key])) throw new RangeError(`transport.${key} must be a positive integer, got ${o[key]}`);
   }
+  checkCallStreamOptions(o);
   return o;
 }

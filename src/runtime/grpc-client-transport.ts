@@ -4,7 +4,8 @@ import type { ClientStream, StreamCodec, StreamHandlers } from '../env/streams.j
 import type { CallFailure, Channel, ClientTransport, ServiceCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type TransportOptions, transportOptions } from '../options.js';
-import { PeerClients, callChannel, checkClusterId, checkClusterName } from './grpc-peers.js';
+import { clientCallChannel } from './grpc-call-streams.js';
+import { PeerClients, checkClusterId, checkClusterName } from './grpc-peers.js';
 import { openGrpcStream } from './grpc-stream-client.js';
 
 export interface GrpcClientTransportConfig {
@@ -90,7 +91,7 @@ export class GrpcClientTransport implements ClientTransport {
       deadlineMs: this.#options.callDeadlineMs,
       peers: this.#peers,
     };
-    return callChannel(context, codec, receive, failed);
+    return clientCallChannel(context, this.#options, codec, receive, failed);
   }
 
   openStream<Req, Msg>(codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {

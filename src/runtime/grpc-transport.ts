@@ -8,7 +8,8 @@ import { nodeId } from '../env/validate.js';
 import { type TransportOptions, transportOptions } from '../options.js';
 import { GrpcCalls } from './grpc-calls.js';
 import { GrpcChannels } from './grpc-channels.js';
-import { PeerClients, callChannel, checkClusterId, checkClusterName, errorText } from './grpc-peers.js';
+import { clientCallChannel } from './grpc-call-streams.js';
+import { PeerClients, checkClusterId, checkClusterName, errorText } from './grpc-peers.js';
 import { type ServerContext, isolated, serviceClaims } from './grpc-server.js';
 import { openGrpcStream } from './grpc-stream-client.js';
 import { GrpcStreams } from './grpc-streams.js';
@@ -216,7 +217,7 @@ export class GrpcTransport implements Transport, ClientTransport {
       peers: this.#peers,
       refusal: () => (isolated(this.#ctx) ? `${this.self} is isolated` : undefined),
     };
-    return callChannel(context, codec, receive, failed);
+    return clientCallChannel(context, this.#options, codec, receive, failed);
   }
 
   /**
@@ -280,6 +281,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#log.info({ self: this.self }, 'partition: isolated from every peer');
     this.#partition.isolate();
     this.#streams.isolated();
+    this.#calls.isolated();
   }
 
   /**
