@@ -25,13 +25,15 @@ export interface CallStreamOptions {
    */
   readonly maxCallsPerStream: number;
   /**
-   * Most bytes written to one call stream and not yet handed to the connection, at each end: the
-   * requests a client queued behind HTTP/2 flow control (one more request fails at once
-   * `overloaded`, as above), and the answers a server queued for a client that does not read them
-   * (one more ends that stream `RESOURCE_EXHAUSTED`: its client's requests fail `unreachable` and it
-   * opens a new one). A message is always let through when nothing is queued, so any message within
-   * `maxMessageBytes` passes. Default 8 MiB: two messages of the largest size, hundreds of times
-   * what small requests in flight queue.
+   * Most bytes written to one call stream and not yet taken by the connection (grpc-js, then Node's
+   * HTTP/2 session), at each end: requests a client queued (one more request fails at once
+   * `overloaded`, as above), and answers a server queued (one more ends that stream
+   * `RESOURCE_EXHAUSTED`: its client's requests fail `unreachable` and it opens a new one). A
+   * message is always let through when nothing is queued, so any message within `maxMessageBytes`
+   * passes. Note: Node's HTTP/2 session takes written data before flow control lets it leave, so
+   * what a peer that stopped reading leaves unsent is held there, as a unary call's unread answer
+   * is; this bound covers what waits above it. Default 8 MiB: two messages of the largest size,
+   * hundreds of times what small requests in flight queue.
    */
   readonly maxCallStreamQueuedBytes: number;
   /**

@@ -30,7 +30,11 @@ export interface GrpcClientTransportConfig {
  *
  * `connect(codec, receive, failed)` may be called any number of times, even for one service;
  * its channel's `send(server, request)` makes one unary `Call` to `server` (`host:port`, a node
- * id) with the cluster name (and the cluster id, when given) set and a deadline of `callDeadlineMs`. Per send, exactly one of:
+ * id) with the cluster name (and the cluster id, when given) set and a deadline of `callDeadlineMs`;
+ * or, with `callWire: 'stream'` (the default) and a service whose proto has a `Stream` method,
+ * puts the request on the transport's one call stream to that server (grpc-call-streams.ts: same
+ * outcomes per request, plus a stream's own end failing its waiting requests `unreachable`, and
+ * `overloaded` beyond `maxCallsPerStream` / `maxCallStreamQueuedBytes`). Per send, exactly one of:
  * - `receive(server, answer)`: the server answered, and the answer passed `decodeAnswer`;
  * - `failed(server, failure)`: the call failed; `failure` is a `CallFailure` (the gRPC status
  *   mapped by `callFailureOf`, `runtime/grpc-status.ts`): `unreachable` (UNAVAILABLE: server

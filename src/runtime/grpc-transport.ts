@@ -85,7 +85,11 @@ export interface GrpcTransportConfig {
  * afresh. This bounds what a stream of messages from ever new sender ids can make this node hold.
  *
  * Request/response services (`serve`, the client service): a gRPC service (named by the codec)
- * with one unary method, `Call(<request>) returns (<answer>)`; the request message carries
+ * with a unary method, `Call(<request>) returns (<answer>)`, and, when its proto offers one, a
+ * call stream `Stream(stream <request>) returns (stream <answer>)` carrying many requests, each
+ * checked, bounded and answered as a `Call` is, its refusal sent on the stream as a `Refusal`
+ * (grpc-call-stream-server.ts; a streamed request waits at most its `budget_ms`; call streams end
+ * UNAVAILABLE when the node is isolated or closes; at most `maxCallStreams`). The request message carries
  * `string cluster = 1` and a `oneof body`, the answer a `oneof body`. Each admitted call waits,
  * under a return address of its own (a `ReturnAddress` labelled `call <n>`, n counting up from 1
  * per transport), until the channel's `answer(returnAddress, answer)` completes it with OK and the encoded
@@ -263,6 +267,11 @@ export class GrpcTransport implements Transport, ClientTransport {
   /** Bytes of the requests of the client calls waiting now (`maxPendingCallBytes`). */
   get pendingCallBytes(): number {
     return this.#calls.pendingBytes;
+  }
+
+  /** Call streams of clients open now (`maxCallStreams`; for tests and status displays). */
+  get callStreams(): number {
+    return this.#calls.streams;
   }
 
   /** Whether this node is isolated now (`isolate()` until `heal()`): it serves no client. */
