@@ -10,6 +10,14 @@ import { clusterMetadata, statusName } from './grpc-status.js';
 /** The call stream of a request/response service: `rpc Stream(stream <Call>) returns (stream <Answer>)` (proto/calls.proto). */
 export const callStreamMethodName = 'Stream';
 
+/**
+ * The metadata key under which a client opening a call stream names the largest answer it takes
+ * (its `maxMessageBytes`): a larger answer is refused alone, as the client's grpc-js would refuse
+ * a unary call's (RESOURCE_EXHAUSTED, "Received message larger than max"; the client reads it as
+ * `invalid-answer`), instead of ending the stream.
+ */
+export const maxAnswerBytesMetadataKey = 'synod-max-answer-bytes';
+
 /** Largest `budget_ms` a streamed request may carry (uint32 on the wire): about 49 days. */
 const maxBudgetMs = 0xffff_ffff;
 
@@ -104,6 +112,8 @@ class ServedCallStream {
   /** Bytes of answers written and not yet taken by the connection (`maxCallStreamQueuedBytes`). */
   #queuedBytes = 0;
   #ended = false;
+  /** The largest answer its client takes (`maxAnswerBytesMetadataKey`); this node's own limit when it names none. */
+  readonly #maxAnswerBytes: number;
 
   constructor(ctx: ServerContext, desk: CallDesk, served: ServedService, call: Duplex, gone: () => void) {
     this.#ctx = ctx;
@@ -112,6 +122,8 @@ class ServedCallStream {
     this.#call = call;
     this.#client = call.getPeer();
     this.#gone = gone;
+    const named = Number(call.metadata.get(maxAnswerBytesMetadataKey)[0]);
+    this.#maxAnswerBytes = Number.isSafeInteger(named) && named > 0 ? Math.min(named, ctx.options.maxMessageBytes) : ctx.options.maxMessageBytes;
     // Headers now: the client hears that the stream is accepted before any answer.
     call.sendMetadata(new grpc.Metadata());
     call.on('data', (bytes: Buffer) => this.#request(bytes));
@@ -202,10 +214,13 @@ class ServedCallStream {
     const { service } = this.#served;
     const method = callMethod(service);
     let bytes = method.responseSerialize(error === null ? { ...answer, call_id: callId } : { call_id: callId, refusal: refusalOf(error) });
-    if (bytes.length > options.maxMessageBytes) {
-      // What grpc-js answers a unary call whose answer is too large; here it must not end the stream.
-      log.warn({ service, client: this.#client, bytes: bytes.length, maxMessageBytes: options.maxMessageBytes }, 'answer refused: larger than maxMessageBytes');
-      bytes = method.responseSerialize({ call_id: callId, refusal: refusalOf({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${bytes.length} vs. ${options.maxMessageBytes})` }) });
+    if (bytes.length > this.#maxAnswerBytes) {
+      // What grpc-js would answer for a unary call (this end's limit, or the client's); here it must not end the stream.
+      log.warn({ service, client: this.#client, bytes: bytes.length, maxMessageBytes: options.maxMessageBytes, clientMaxBytes: this.#maxAnswerBytes }, 'answer refused: larger than a limit');
+      const details = bytes.length > options.maxMessageBytes
+        ? `Sent message larger than max (${bytes.length} vs. ${options.maxMessageBytes})`
+        : `Received message larger than max (${bytes.length} vs ${this.#maxAnswerBytes})`;
+      bytes = method.responseSerialize({ call_id: callId, refusal: refusalOf({ code: grpc.status.RESOURCE_EXHAUSTED, details }) });
     }
     if (this.#queuedBytes > 0 && this.#queuedBytes + bytes.length > options.maxCallStreamQueuedBytes) {
       log.warn({ service, client: this.#client, queuedBytes: this.#queuedBytes }, 'call stream ended: the client does not read its answers');

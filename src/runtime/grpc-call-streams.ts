@@ -3,7 +3,7 @@ import type { CallFailure, Channel, ServiceCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import type { Fields } from '../env/validate.js';
 import type { TransportOptions } from '../options.js';
-import { callStreamMethodName } from './grpc-call-stream-server.js';
+import { callStreamMethodName, maxAnswerBytesMetadataKey } from './grpc-call-stream-server.js';
 import { type CallContext, type PeerClients, callChannel, callMethod, errorText, fieldOf, identityFields } from './grpc-peers.js';
 import { callFailureOf, networkCodes, statusName } from './grpc-status.js';
 import { serviceDefinition } from './proto.js';
@@ -29,6 +29,8 @@ export function clientCallChannel<Req, Ans>(
 /** What one request on a call stream hears: its answer's fields, or why it got none. */
 interface Outstanding {
   readonly timer: NodeJS.Timeout;
+  /** Its request message's size. */
+  readonly bytes: number;
   readonly answer: (fields: Fields) => void;
   readonly fail: (failure: CallFailure) => void;
 }
@@ -138,6 +140,12 @@ class CallStreams {
   readonly #options: TransportOptions;
   readonly #open = new Map<string, ClientCallStream>();
   readonly #backoffs = new Map<string, Backoff>();
+  /**
+   * The largest request each server took, learnt when one larger ended a stream (grpc-js ends the
+   * whole stream for it): larger ones are refused here from then on, so that one cannot end it
+   * again. At most `maxPeerClients`, oldest forgotten first.
+   */
+  readonly #serverLimits = new Map<string, number>();
 
   constructor(peers: PeerClients, options: TransportOptions) {
     this.#peers = peers;
@@ -145,7 +153,7 @@ class CallStreams {
   }
 
   /** Puts a request on the stream to `server` (opening it if needed); a failure to report instead, or null. */
-  send(ctx: CallContext, service: string, server: NodeId, wire: Fields, outstanding: Omit<Outstanding, 'timer'>): CallFailure | null {
+  send(ctx: CallContext, service: string, server: NodeId, wire: Fields, outstanding: Omit<Outstanding, 'timer' | 'bytes'>): CallFailure | null {
     const key = `${service} ${server}`;
     let stream = this.#open.get(key);
     if (stream === undefined) {
@@ -167,15 +175,23 @@ class CallStreams {
       stream = undefined;
     }
     if (stream === undefined) {
-      const opened = new ClientCallStream(ctx, this.#options, service, server, client, (answered) => this.#ended(key, opened, answered));
+      const opened = new ClientCallStream(ctx, this.#options, service, server, client, (accepted, serverLimit) => this.#ended(key, opened, accepted, serverLimit));
       stream = opened;
       this.#open.set(key, stream);
     }
-    return stream.send(wire, outstanding);
+    return stream.send(wire, outstanding, this.#serverLimits.get(key));
   }
 
-  #ended(key: string, stream: ClientCallStream, accepted: boolean): void {
+  #ended(key: string, stream: ClientCallStream, accepted: boolean, serverLimit: number | undefined): void {
     if (this.#open.get(key) === stream) this.#open.delete(key);
+    if (serverLimit !== undefined) {
+      this.#serverLimits.delete(key);
+      this.#serverLimits.set(key, serverLimit);
+      for (const old of this.#serverLimits.keys()) {
+        if (this.#serverLimits.size <= this.#options.maxPeerClients) break;
+        this.#serverLimits.delete(old);
+      }
+    }
     if (accepted) {
       this.#backoffs.delete(key);
       return;
@@ -206,7 +222,7 @@ class ClientCallStream {
   /** The connection it runs on. */
   readonly client: grpc.Client;
   readonly #call: grpc.ClientDuplexStream<Buffer, Fields>;
-  readonly #onEnded: (accepted: boolean) => void;
+  readonly #onEnded: (accepted: boolean, serverLimit: number | undefined) => void;
   readonly #waiting = new Map<number, Outstanding>();
   readonly #idleTimer: NodeJS.Timeout;
   #nextCallId = 1;
@@ -216,7 +232,7 @@ class ClientCallStream {
   #usedSinceTick = true;
   #ended = false;
 
-  constructor(ctx: CallContext, options: TransportOptions, service: string, server: NodeId, client: grpc.Client, onEnded: (accepted: boolean) => void) {
+  constructor(ctx: CallContext, options: TransportOptions, service: string, server: NodeId, client: grpc.Client, onEnded: (accepted: boolean, serverLimit: number | undefined) => void) {
     this.#ctx = ctx;
     this.#options = options;
     this.#service = service;
@@ -224,7 +240,10 @@ class ClientCallStream {
     this.#onEnded = onEnded;
     this.client = client;
     const method = serviceDefinition(service)[callStreamMethodName]!;
-    const call = client.makeBidiStreamRequest(method.path, (bytes: Buffer) => bytes, method.responseDeserialize as (bytes: Buffer) => Fields);
+    // The server refuses an answer above this client's limit alone (grpc-js would end the stream).
+    const metadata = new grpc.Metadata();
+    metadata.set(maxAnswerBytesMetadataKey, String(options.maxMessageBytes));
+    const call = client.makeBidiStreamRequest(method.path, (bytes: Buffer) => bytes, method.responseDeserialize as (bytes: Buffer) => Fields, metadata);
     this.#call = call;
     ctx.peers.track(call);
     call.on('metadata', () => void (this.#accepted = true));
@@ -236,7 +255,7 @@ class ClientCallStream {
     this.#idleTimer.unref();
   }
 
-  send(wire: Fields, outstanding: Omit<Outstanding, 'timer'>): CallFailure | null {
+  send(wire: Fields, outstanding: Omit<Outstanding, 'timer' | 'bytes'>, serverLimit: number | undefined): CallFailure | null {
     const { maxCallsPerStream, maxCallStreamQueuedBytes, maxMessageBytes } = this.#options;
     const deadlineMs = this.#ctx.deadlineMs;
     if (this.#waiting.size >= maxCallsPerStream) {
@@ -246,6 +265,9 @@ class ClientCallStream {
     const bytes = callMethod(this.#service).requestSerialize({ ...wire, call_id: callId, budget_ms: Math.max(1, Math.ceil(deadlineMs)) });
     if (bytes.length > maxMessageBytes) {
       return { kind: 'invalid-request', detail: `the request is larger than this client sends (transport.maxMessageBytes): ${bytes.length} bytes, max ${maxMessageBytes}` };
+    }
+    if (serverLimit !== undefined && bytes.length > serverLimit) {
+      return { kind: 'invalid-request', detail: `the request is larger than the node accepts (its transport.maxMessageBytes): ${bytes.length} bytes, max ${serverLimit}` };
     }
     if (this.#queuedBytes > 0 && this.#queuedBytes + bytes.length > maxCallStreamQueuedBytes) {
       return { kind: 'overloaded', detail: `RESOURCE_EXHAUSTED: ${this.#queuedBytes} bytes wait unsent on the call stream to ${this.#server}; ${bytes.length} more would pass maxCallStreamQueuedBytes ${maxCallStreamQueuedBytes}` };
@@ -257,7 +279,7 @@ class ClientCallStream {
       late.fail({ kind: 'timeout', detail: `DEADLINE_EXCEEDED: no answer from ${this.#server} within ${deadlineMs} ms (on its call stream)` });
     }, deadlineMs);
     timer.unref();
-    this.#waiting.set(callId, { ...outstanding, timer });
+    this.#waiting.set(callId, { ...outstanding, timer, bytes: bytes.length });
     this.#usedSinceTick = true;
     const size = bytes.length;
     this.#queuedBytes += size;
@@ -322,10 +344,18 @@ class ClientCallStream {
     for (const outstanding of waiting) clearTimeout(outstanding.timer);
     if (this.#ctx.peers.closed) return;
     if (waiting.length > 0) this.#ctx.log.debug({ server: this.#server, service: this.#service, code: statusName(code), details, failed: waiting.length }, 'call stream ended');
-    this.#onEnded(this.#accepted);
-    for (const outstanding of waiting) outstanding.fail(failure);
+    // The server's grpc-js ends the whole stream for one request above its limit: that request is
+    // refused as a unary one would be (invalid-request), the others merely lost their stream.
+    const tooLarge = code === grpc.status.RESOURCE_EXHAUSTED ? receivedTooLarge.exec(details) : null;
+    const serverLimit = tooLarge !== null && Number(tooLarge[2]) !== this.#options.maxMessageBytes ? Number(tooLarge[2]) : undefined;
+    this.#onEnded(this.#accepted, serverLimit);
+    const oversized: CallFailure = { kind: 'invalid-request', detail: `the request is larger than the node accepts (its transport.maxMessageBytes): ${statusName(code)}: ${details}` };
+    for (const outstanding of waiting) outstanding.fail(serverLimit !== undefined && outstanding.bytes > serverLimit ? oversized : failure);
   }
 }
+
+/** How grpc-js words a refusal to receive a message over its limit: "(size vs the receiver's limit)". */
+const receivedTooLarge = /Received message larger than max \((\d+) vs (\d+)\)/;
 
 /** A refusal read back as the status of a unary call it stands for. */
 function statusOfRefusal(refusal: Fields): { code: grpc.status; details: string; metadata: grpc.Metadata } & Error {

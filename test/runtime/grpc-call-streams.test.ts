@@ -170,6 +170,41 @@ describe('call streams (TransportOptions.callWire stream)', { timeout: 60_000 },
     assert.equal(log.got[0]!.answer.n, 1);
   });
 
+  test('a request above the server\'s message limit is refused alone, invalid-request, and refused here from then on; an answer above the client\'s is invalid-answer alone', async () => {
+    const server = await node({ options: { maxMessageBytes: 1024 } });
+    const answers = server.serve(echoCallCodec, (from, req) => answers.answer(from, { n: req.n, text: req.text === 'big answer' ? 'z'.repeat(4096) : req.text }));
+    const log = callLog();
+    const calls = client({ maxMessageBytes: 2048 }).connect(echoCallCodec, log.receive, log.report);
+    calls.send(server.self, { n: 1, text: 'x'.repeat(65) }); // fails the codec: refused by the server alone
+    assert.ok(await until(() => log.failed.length === 1, 5000));
+    // Above the server's 1024 bytes: its grpc-js ends the stream; the client names the request, not the others.
+    const big = { n: 2, text: 'y'.repeat(1500) };
+    calls.send(server.self, big);
+    assert.ok(await until(() => log.failed.length === 2, 5000));
+    expectFailure(log.failed[1]!, 'invalid-request', /larger than the node accepts/);
+    calls.send(server.self, big); // known now: refused here, the stream is not ended again
+    assert.ok(await until(() => log.failed.length === 3, 5000));
+    expectFailure(log.failed[2]!, 'invalid-request', /larger than the node accepts .*max 1024/);
+    calls.send(server.self, { n: 3, text: 'big answer' });
+    calls.send(server.self, { n: 4, text: 'small' });
+    assert.ok(await until(() => log.failed.length === 4 && log.got.length === 1, 5000), JSON.stringify(log));
+    // The server's own limit (1024) is below the answer: refused as grpc-js refuses a unary answer it cannot send.
+    assert.match(log.failed[3]!.failure.detail, /RESOURCE_EXHAUSTED: Sent message larger than max/);
+    assert.equal(log.got[0]!.answer.n, 4);
+  });
+
+  test('an answer above the client\'s own message limit is refused alone as invalid-answer (the request may have run)', async () => {
+    const server = await node();
+    const answers = server.serve(echoCallCodec, (from, req) => answers.answer(from, { n: req.n, text: req.text === 'big' ? 'z'.repeat(4096) : req.text }));
+    const log = callLog();
+    const calls = client({ maxMessageBytes: 2048 }).connect(echoCallCodec, log.receive, log.report);
+    calls.send(server.self, { n: 1, text: 'big' });
+    calls.send(server.self, { n: 2, text: 'small' });
+    assert.ok(await until(() => log.failed.length === 1 && log.got.length === 1, 5000), JSON.stringify(log));
+    expectFailure(log.failed[0]!, 'invalid-answer', /the answer is larger than this client accepts/);
+    assert.equal(server.callStreams, 1);
+  });
+
   test('a node serves at most maxCallStreams; the stream of one more is refused and its requests fail unreachable', async () => {
     const server = await node({ options: { maxCallStreams: 1 } });
     serveEcho(server);
