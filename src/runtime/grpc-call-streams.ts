@@ -212,7 +212,8 @@ class CallStreams {
  * One call stream at the client: a `Stream` call to `server` without a deadline (the client
  * keepalive ends it if the server goes silent), its requests waiting by `call_id`. It ends on its
  * server's status, on a break, when the transport closes (nothing reported then), or after
- * `callStreamIdleMs` without a request (nothing waits then).
+ * `callStreamIdleMs` with no request waiting (an open stream keeps its connection, and so the
+ * process, alive: a program that ends without closing its client must still exit).
  */
 class ClientCallStream {
   readonly #ctx: CallContext;
@@ -224,12 +225,14 @@ class ClientCallStream {
   readonly #call: grpc.ClientDuplexStream<Buffer, Fields>;
   readonly #onEnded: (accepted: boolean, serverLimit: number | undefined) => void;
   readonly #waiting = new Map<number, Outstanding>();
-  readonly #idleTimer: NodeJS.Timeout;
+  /** Armed while nothing waits: closes the stream `callStreamIdleMs` after it last emptied. */
+  #idleTimer: NodeJS.Timeout | null = null;
+  /** When the last waiting request left (answered, failed or expired). */
+  #emptiedAtMs = 0;
   #nextCallId = 1;
   #queuedBytes = 0;
   /** The server accepted the stream (its headers came): it was there, so a break is reopened at once. */
   #accepted = false;
-  #usedSinceTick = true;
   #ended = false;
 
   constructor(ctx: CallContext, options: TransportOptions, service: string, server: NodeId, client: grpc.Client, onEnded: (accepted: boolean, serverLimit: number | undefined) => void) {
@@ -251,8 +254,6 @@ class ClientCallStream {
     // grpc-js reports the end of a failed call twice (`error`, then `status`); the first counts.
     call.on('error', (err: grpc.ServiceError) => this.#end(err.code, err.details));
     call.on('status', (status: grpc.StatusObject) => this.#end(status.code, status.details));
-    this.#idleTimer = setInterval(() => this.#tick(), options.callStreamIdleMs);
-    this.#idleTimer.unref();
   }
 
   send(wire: Fields, outstanding: Omit<Outstanding, 'timer' | 'bytes'>, serverLimit: number | undefined): CallFailure | null {
@@ -276,11 +277,11 @@ class ClientCallStream {
       const late = this.#waiting.get(callId);
       if (late === undefined) return;
       this.#waiting.delete(callId);
+      this.#left();
       late.fail({ kind: 'timeout', detail: `DEADLINE_EXCEEDED: no answer from ${this.#server} within ${deadlineMs} ms (on its call stream)` });
     }, deadlineMs);
     timer.unref();
     this.#waiting.set(callId, { ...outstanding, timer, bytes: bytes.length });
-    this.#usedSinceTick = true;
     const size = bytes.length;
     this.#queuedBytes += size;
     this.#call.write(bytes, () => {
@@ -300,6 +301,7 @@ class ClientCallStream {
     }
     this.#waiting.delete(callId as number);
     clearTimeout(outstanding.timer);
+    this.#left();
     const refusal = fields['refusal'];
     if (refusal === undefined) {
       outstanding.answer(fields);
@@ -315,9 +317,25 @@ class ClientCallStream {
   }
 
   /** Closes the stream if it carried no request since the last tick and none waits. */
-  #tick(): void {
-    if (this.#waiting.size > 0 || this.#usedSinceTick) {
-      this.#usedSinceTick = false;
+  /** A request left `#waiting`: if none is left, the idle clock starts. */
+  #left(): void {
+    if (this.#waiting.size > 0 || this.#ended) return;
+    this.#emptiedAtMs = performance.now();
+    if (this.#idleTimer === null) this.#armIdle(this.#options.callStreamIdleMs);
+  }
+
+  #armIdle(ms: number): void {
+    this.#idleTimer = setTimeout(() => this.#idle(), ms);
+    this.#idleTimer.unref();
+  }
+
+  /** Closes the stream if nothing waited for `callStreamIdleMs`; else waits for the rest of it (one timer per idle period, not per request). */
+  #idle(): void {
+    this.#idleTimer = null;
+    if (this.#waiting.size > 0 || this.#ended) return; // re-armed when it empties again
+    const restMs = this.#emptiedAtMs + this.#options.callStreamIdleMs - performance.now();
+    if (restMs > 1) {
+      this.#armIdle(restMs);
       return;
     }
     this.#ctx.log.debug({ server: this.#server, service: this.#service }, 'call stream closed: idle');
@@ -334,7 +352,7 @@ class ClientCallStream {
   #end(code: grpc.status, details: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    clearInterval(this.#idleTimer);
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#ctx.peers.done(this.#call);
     const failure: CallFailure = code === grpc.status.UNIMPLEMENTED
       ? { kind: 'unimplemented', detail: `${statusName(code)}: ${details}` }
