@@ -60,6 +60,7 @@ export type {
   ConnectTimingOptions,
   LockClientOptions,
   PaxosOptions,
+  PeerMessages,
   RsmOptions,
   TransportOptions,
 } from './options.js';

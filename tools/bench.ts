@@ -43,6 +43,14 @@
  * 10) on default options (tools/bench/failover.ts): kill → first grant on the new primary, kill →
  * the new primary serving, and the part the new primary spent waiting out the old one's lease;
  * median and max. Nothing is asserted about speed. See docs/benchmarks.md.
+ *
+ * npm run bench -- throughput [--vs etcd] [--window-ms MS] [--rounds N] [--failover-rounds N]
+ * [--skip GROUPS] [--replicas-5 on|off] [--json FILE] [--svg FILE] [--synod-options FILE]: issue 15's
+ * figures (tools/bench/throughput.ts): writes at 1/16/64/256 in flight (from one client, and from
+ * a client per call), queries at 64, lock hand-overs 8 on 1 and 8 on 8, SIGKILL of the primary →
+ * first ok write, CPU µs per operation, 3 against 5 replicas; with `--vs etcd`, a local 3-member
+ * etcd through the `etcd3` client in the same run, windows alternating, with the ratios and the
+ * issue's goals met or not. Writes JSON and an SVG chart. Nothing is asserted about speed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +71,8 @@ import { benchMemory } from './bench/memory.js';
 import { benchDurability, closeDurabilityBench, durabilityDefaults, parseSizesMb } from './bench/durability.js';
 import { benchFailover, defaultFailoverRounds } from './bench/failover.js';
 import { benchLockStat, benchRead, closeReadBench, readDefaults } from './bench/read.js';
+import { closeThroughputBench } from './bench/throughput.js';
+import { throughputCommand, throughputUsage } from './bench/throughput-command.js';
 
 /** How long each measurement runs, unless `--duration-ms` says otherwise. */
 const defaultDurationMs = 3000;
@@ -91,7 +101,8 @@ const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS] | linchec
   '       read [--duration-ms MS] [--rounds N] |\n' +
   '       memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N] |\n' +
   '       durability [--window-ms MS] [--rounds N] [--in-flight N] [--sizes-mb 1,100] |\n' +
-  '       failover [--rounds N]   (npm run bench -- lock)';
+  '       failover [--rounds N] |\n' +
+  `${throughputUsage}   (npm run bench -- lock)`;
 
 /** The memory benchmark's defaults: a 10 s flood of 64 concurrent 1 MiB calls; 100,000 client ids, 64 at a time. */
 const memoryDefaults = { floodMs: 10_000, floodCalls: 64, clientIds: 100_000, idConcurrency: 64 };
@@ -113,6 +124,7 @@ function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     await closeDurabilityBench();
     await closeReadBench();
+    await closeThroughputBench();
     for (const n of nodes) {
       n.closeClient();
       await n.kill('SIGKILL');
@@ -295,6 +307,8 @@ function benchLincheck(seed: number): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // Its own flags, parsed on their own (tools/bench/throughput-command.ts).
+  if (argv[0] === 'throughput') return throughputCommand(argv.slice(1), usage);
   let parsed;
   try {
     parsed = parseArgs({

@@ -232,7 +232,8 @@ export function leaseWaitMs(o: Pick<RsmOptions, 'leaseMs' | 'maxClockDriftPpm'>)
 
 /**
  * Room a message needs beyond the state chunk it carries: the envelope's node ids, cluster name
- * and id and the chunk's fields take well under 1 KiB (`limits` bound each); 4 KiB leaves room.
+ * and id and the chunk's fields, plus the peer stream's frame around it (its number and service
+ * name), take well under 1 KiB (`limits` bound each); 4 KiB leaves room.
  */
 export const stateChunkOverheadBytes = 4 * 1024;
 

@@ -6,13 +6,16 @@ import { withDefaults } from './with-defaults.js';
 /** The call streams' options (`callWire`, their bounds and timings) are documented in call-streams.ts. */
 export interface TransportOptions extends CallStreamOptions {
   /**
-   * Deadline of one message delivery over gRPC. Messages are best effort (protocols retransmit),
+   * Deadline of one message delivery over gRPC (`peerMessages: 'unary'`). Messages are best effort (protocols retransmit),
    * so a short deadline just frees resources for a peer that does not answer. Default 1000 ms.
    */
   readonly sendDeadlineMs: number;
   /**
    * A channel to a peer that has failed is kept and reused; gRPC reconnects with its own backoff
-   * capped at this value, so a restarted peer is reachable again within it. Default 1000 ms.
+   * capped at this value, so a restarted peer is reachable again within it. A peer stream that
+   * broke is reopened at the next send after a backoff of its own, between
+   * `reconnectBackoffInitialMs` and this value, doubled per failed attempt and reset once a stream
+   * is accepted or the peer is heard from. Default 1000 ms.
    */
   readonly reconnectBackoffMaxMs: number;
   /** Largest message sent or received. Default `limits.maxMessageBytes`. */
@@ -102,7 +105,39 @@ export interface TransportOptions extends CallStreamOptions {
    * outstanding again). Default 1000: callbacks are rare, so a client that far behind is stuck.
    */
   readonly maxQueuedStreamMessages: number;
+  /**
+   * How one-way messages between nodes (the channels: Paxos, config, RSM) travel. `'stream'`:
+   * over one long-lived gRPC stream per (sender, receiver) pair, one frame per message
+   * (`synod.peer.Peer/Stream`, proto/peer.proto); `'unary'`: one unary `Deliver` call per
+   * message, as before streams existed. Default `'stream'`: a unary call costs grpc-js and HTTP/2
+   * a stream set-up, headers and trailers per message, which a profile showed dominating a busy
+   * primary. `'unary'` is kept for one release so that benchmarks can compare the two; a node
+   * receives both kinds whatever it sends.
+   */
+  readonly peerMessages: PeerMessages;
+  /**
+   * Most bytes of messages to one peer that its stream has not taken yet: frames waiting for the
+   * stream to drain (its HTTP/2 window is full: the peer reads slower than this node sends) plus
+   * frames handed to grpc-js and not yet written. A message that would go above it is dropped
+   * (counted, warn at most once a second per peer with the count): messages may be lost, and every
+   * protocol retransmits. One message is always taken when nothing waits, so any message within
+   * `maxMessageBytes` can go. Default 16 MiB, as `RsmOptions.maxInFlightBytes`: a primary's
+   * whole pipeline of invokes to one backup fits, so a momentary stall drops nothing the RSM would
+   * have to re-send, while a peer that stopped reading costs this node at most that much.
+   */
+  readonly peerQueueBytes: number;
+  /**
+   * Most peer streams (`peerMessages: 'stream'`) other nodes may hold open to this node at once;
+   * one more is refused at open with RESOURCE_EXHAUSTED (warn, at most one line a second). Each
+   * open stream holds an HTTP/2 stream and little else (frames are handled as they arrive).
+   * Default 256, as `maxPeerClients`: one per peer, with room for joiners and departed nodes,
+   * while streams from ever new senders cannot make a node hold them without bound.
+   */
+  readonly maxPeerStreams: number;
 }
+
+/** See `TransportOptions.peerMessages`. */
+export type PeerMessages = 'stream' | 'unary';
 
 export const defaultTransportOptions: TransportOptions = {
   ...defaultCallStreamOptions,
@@ -122,13 +157,19 @@ export const defaultTransportOptions: TransportOptions = {
   clientKeepaliveTimeoutMs: 1000,
   maxStreams: 10_000,
   maxQueuedStreamMessages: 1000,
+  peerMessages: 'stream',
+  peerQueueBytes: 16 * 1024 * 1024,
+  maxPeerStreams: 256,
 };
 
 /** Transport options with defaults filled in; the counts must be integers. */
 export function transportOptions(given: Partial<TransportOptions> | undefined): TransportOptions {
   const o = withDefaults(defaultTransportOptions, given, 'transport');
-  for (const key of ['maxPeerClients', 'maxPendingCalls', 'maxStreams', 'maxQueuedStreamMessages'] as const) {
+  for (const key of ['maxPeerClients', 'maxPendingCalls', 'maxStreams', 'maxQueuedStreamMessages', 'maxPeerStreams', 'peerQueueBytes'] as const) {
     if (!Number.isInteger(o[key])) throw new RangeError(`transport.${key} must be a positive integer, got ${o[key]}`);
+  }
+  if (o.peerMessages !== 'stream' && o.peerMessages !== 'unary') {
+    throw new RangeError(`transport.peerMessages must be "stream" or "unary", got ${JSON.stringify(o.peerMessages)}`);
   }
   checkCallStreamOptions(o);
   return o;

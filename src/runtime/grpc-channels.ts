@@ -9,7 +9,8 @@ import { type Refusal, type ServerContext, admitClusterId, refuse, wrongCluster 
 import { networkCodes } from './grpc-status.js';
 import { maySend } from '../env/cluster-id.js';
 import { serviceDefinition } from './proto.js';
-import { addCheckedService } from './grpc-undecodable.js';
+import { UndecodableRequest, addCheckedService } from './grpc-undecodable.js';
+import type { PeerLinks } from './grpc-peer-links.js';
 
 /** The one RPC of every channel's service: `rpc Deliver(Envelope) returns (Ack)`. */
 const deliverMethod = 'Deliver';
@@ -31,19 +32,25 @@ type Verdict = { readonly ok: true; readonly from: NodeId; readonly msg: unknown
 /**
  * The peer channels of `GrpcTransport` (`Transport.open`): one gRPC service per layer, with one
  * unary method `Deliver(Envelope) returns (Ack)`, whose Ack only says the receiver accepted the
- * message for processing. Every envelope carries `from`, `to`, `cluster` and `cluster_id` (empty
+ * message for processing. With `peerMessages: 'stream'` (the default) messages to peers travel
+ * as frames of the peer stream instead (`PeerLinks`), each carrying the channel's envelope as its
+ * own bytes; the receiving side (`receiveFrame`) runs the same checks on them. Every envelope carries `from`, `to`, `cluster` and `cluster_id` (empty
  * while this node has not learned it), set after the codec's fields so that a codec cannot
  * overwrite them. The checks and what each refusal means are documented on `GrpcTransport`.
  */
 export class GrpcChannels {
   readonly #ctx: ServerContext;
   readonly #peers: PeerClients;
+  /** The peer streams messages to peers go by; null: each goes as a unary call (`peerMessages: 'unary'`). */
+  readonly #links: PeerLinks | null;
   /** The gRPC services of the channels opened so far, in opening order. */
   readonly #services: string[] = [];
+  readonly #byService = new Map<string, OpenChannel>();
 
-  constructor(ctx: ServerContext, peers: PeerClients) {
+  constructor(ctx: ServerContext, peers: PeerClients, links: PeerLinks | null) {
     this.#ctx = ctx;
     this.#peers = peers;
+    this.#links = links;
   }
 
   open<M>(codec: WireCodec<M>, receive: (from: NodeId, msg: M) => void): Channel<M> {
@@ -78,7 +85,31 @@ export class GrpcChannels {
     // Adding a service to a bound server is supported since grpc-js 1.2 (grpc-node PR #1614).
     addCheckedService(ctx.server, codec.service, { [deliverMethod]: handler }, ctx.log);
     this.#services.push(codec.service);
+    this.#byService.set(codec.service, channel);
     return { send: (to, msg) => this.#send(channel, to, msg) };
+  }
+
+  /**
+   * One frame of a peer stream: the envelope (its bytes) of the channel of `service` gets the
+   * checks of a unary `Deliver`, and is delivered if it passes. Returns the refusal a `Deliver`
+   * would have been answered with: UNIMPLEMENTED for a channel not opened (yet), INVALID_ARGUMENT
+   * for bytes that are no envelope of it (warn), and `#admit`'s refusals. Never throws.
+   */
+  receiveFrame(service: string, envelope: Buffer): Refusal | null {
+    const channel = this.#byService.get(service);
+    if (channel === undefined) return refuse(grpc.status.UNIMPLEMENTED, `${this.#ctx.self} has no channel ${JSON.stringify(service.slice(0, 200))} (yet)`);
+    let wire: Fields;
+    try {
+      wire = channel.method.requestDeserialize(envelope);
+    } catch (err) {
+      const undecodable = new UndecodableRequest('Envelope', errorText(err));
+      this.#ctx.log.warn({ service, reason: undecodable.reason }, 'message refused: its bytes are not a message of its type');
+      return refuse(grpc.status.INVALID_ARGUMENT, undecodable.details);
+    }
+    const verdict = this.#admit(channel, wire);
+    if (!verdict.ok) return verdict;
+    this.#hand(channel, verdict.from, verdict.msg);
+    return null;
   }
 
   /** The gRPC services of the channels opened so far (what `blockPeers` may name). */
@@ -108,6 +139,17 @@ export class GrpcChannels {
     }
     if (to === self) {
       this.#sendToSelf(channel, envelope);
+      return;
+    }
+    if (this.#links !== null) {
+      let bytes: Buffer;
+      try {
+        bytes = channel.method.requestSerialize(envelope);
+      } catch (err) {
+        log.error({ to, service: channel.service, err }, 'send dropped: cannot serialize the message');
+        return;
+      }
+      this.#links.send(to, channel.service, bytes);
       return;
     }
     let client: grpc.Client;
@@ -215,7 +257,10 @@ export class GrpcChannels {
 
   /** Hands an admitted message to the channel's receiver; a throwing receiver must not take the server down. */
   #hand(channel: OpenChannel, from: NodeId, msg: unknown): void {
-    if (from !== this.#ctx.self) this.#peers.heardFrom(from);
+    if (from !== this.#ctx.self) {
+      this.#peers.heardFrom(from);
+      this.#links?.heardFrom(from);
+    }
     try {
       channel.receive(from, msg);
     } catch (err) {

@@ -13,6 +13,9 @@ import { PeerClients, checkClusterId, checkClusterName, errorText } from './grpc
 import { type ServerContext, isolated, serviceClaims } from './grpc-server.js';
 import { openGrpcStream } from './grpc-stream-client.js';
 import { GrpcStreams } from './grpc-streams.js';
+import type { PeerLinkStats } from './grpc-peer-link.js';
+import { PeerLinks } from './grpc-peer-links.js';
+import { PeerStreamServer } from './grpc-peer-stream-server.js';
 import { PartitionFilter } from './partition-filter.js';
 
 export interface GrpcTransportConfig {
@@ -45,6 +48,23 @@ export interface GrpcTransportConfig {
  * The production `Transport`: every channel is a gRPC service (named by its codec) with one
  * unary method, `Deliver(Envelope) returns (Ack)`. The Ack only says the receiver accepted the
  * message for processing; answers travel as messages of their own.
+ *
+ * Peer streams (`TransportOptions.peerMessages`, default `'stream'`): instead of one `Deliver`
+ * call per message, a node sends every channel's messages to one peer over one long-lived
+ * `synod.peer.Peer/Stream` (proto/peer.proto), one `Frame` per message naming the channel's
+ * service and carrying its envelope as the bytes a `Deliver` would carry. Everything below about
+ * envelopes, checks and refusals holds for frames alike: the receiver runs the same checks on
+ * each frame's envelope, logs the same lines, and answers a refused frame with a `Notice` (its
+ * number, the status code and details a `Deliver` would have got) that the sender logs as it logs
+ * a refused call; the stream goes on. A channel not opened yet is a notice UNIMPLEMENTED. Frames
+ * arrive in send order. The sender follows the stream's backpressure: while it cannot take more,
+ * frames wait up to `peerQueueBytes` per peer and beyond that are dropped (counted in
+ * `peerStats()`, warn at most once a second). A broken stream loses what it had not delivered and
+ * is reopened by the next send, after a backoff if it never got going (grpc-peer-link.ts); a
+ * restarted peer gets a new stream. `close()` half-closes every outgoing stream and ends every
+ * incoming one. A node serves peer streams whatever it sends, at most `maxPeerStreams` at once
+ * (one more is refused RESOURCE_EXHAUSTED). Frames count against `maxMessageBytes` whole: a frame
+ * above it is refused on the sending side with the warn line an oversized call gets.
  *
  * Lifecycle: `await GrpcTransport.listen(config)` binds the server and returns a transport that
  * serves at once; `open()` may be called at any time after that (grpc-js ≥ 1.2 adds services to
@@ -144,6 +164,9 @@ export class GrpcTransport implements Transport, ClientTransport {
    * to oneself do not use the network); a client call to oneself does dial it.
    */
   readonly #peers: PeerClients;
+  /** The outgoing peer streams; null with `peerMessages: 'unary'`. */
+  readonly #links: PeerLinks | null;
+  readonly #peerStreams: PeerStreamServer;
   #closing: Promise<void> | undefined;
 
   private constructor(config: GrpcTransportConfig) {
@@ -171,7 +194,9 @@ export class GrpcTransport implements Transport, ClientTransport {
       closing: () => this.#closing !== undefined,
       claim: serviceClaims(),
     };
-    this.#channels = new GrpcChannels(this.#ctx, this.#peers);
+    this.#links = this.#options.peerMessages === 'stream' ? new PeerLinks(this.#log, this.#options, this.#peers) : null;
+    this.#channels = new GrpcChannels(this.#ctx, this.#peers, this.#links);
+    this.#peerStreams = new PeerStreamServer(this.#ctx, (service, envelope) => this.#channels.receiveFrame(service, envelope));
     this.#calls = new GrpcCalls(this.#ctx);
     this.#streams = new GrpcStreams(this.#ctx);
   }
@@ -274,6 +299,19 @@ export class GrpcTransport implements Transport, ClientTransport {
     return this.#calls.streams;
   }
 
+  /**
+   * The outgoing peer streams' figures, one per peer this node sends to (at most
+   * `maxPeerClients`), least recently used first; empty with `peerMessages: 'unary'`.
+   */
+  peerStats(): PeerLinkStats[] {
+    return this.#links?.stats() ?? [];
+  }
+
+  /** Peer streams other nodes hold open to this node now. */
+  get incomingPeerStreams(): number {
+    return this.#peerStreams.open;
+  }
+
   /** Whether this node is isolated now (`isolate()` until `heal()`): it serves no client. */
   get isolated(): boolean {
     return isolated(this.#ctx);
@@ -354,10 +392,14 @@ export class GrpcTransport implements Transport, ClientTransport {
   }
 
   async #shutdown(): Promise<void> {
-    this.#peers.close();
-    // Calls and streams still open would hold the server until closeGraceMs: tell their clients now.
+    // Incoming peer streams, calls and streams still open would hold the server until
+    // closeGraceMs: tell their senders and clients now.
+    this.#peerStreams.closeAll();
     this.#calls.closeAll();
     this.#streams.closeAll();
+    // Half-closed, each outgoing stream ends once its peer read every frame (or closeGraceMs passed).
+    await this.#links?.close();
+    this.#peers.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();

@@ -13,7 +13,7 @@ import { paxosCodec } from '../../src/paxos/codec.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
 import { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
-import { capturingLogger, cluster, clusterId, sleep, statusName, until, closedAfterBlock } from './grpc-support.js';
+import { capturingLogger, cluster, clusterId, sleep, statusName, until, closedAfterBlock, peerMessageModes } from './grpc-support.js';
 
 const paxosDeliver = serviceDefinition(paxosCodec.service)['Deliver'] as MethodDefinition<Fields, object, Fields, object>;
 
@@ -48,8 +48,8 @@ class RawPeer {
   }
 }
 
-describe('GrpcTransport', { timeout: 60_000 }, () => {
-  const { node, cleanup } = closedAfterBlock();
+for (const peerMessages of peerMessageModes) describe(`GrpcTransport (peer messages: ${peerMessages})`, { timeout: 60_000 }, () => {
+  const { node, cleanup } = closedAfterBlock({ peerMessages });
 
   function rawPeer(target: NodeId): RawPeer {
     const peer = new RawPeer(target);

@@ -18,7 +18,7 @@ import { serviceDefinition } from '../../src/runtime/proto.js';
 import { type Ping, echoCallCodec, echoCodec, echoStreamCodec } from '../conformance/echo-codec.js';
 import type { StreamEnd } from '../../src/env/streams.js';
 import { callLog, expectFailure, serveEcho } from './grpc-call-support.js';
-import { capturingLogger, cluster, clusterId, sleep, statusName, until, closedAfterBlock } from './grpc-support.js';
+import { capturingLogger, cluster, clusterId, sleep, statusName, until, closedAfterBlock, peerMessageModes } from './grpc-support.js';
 
 const beat: ConfigMessage = { kind: 'heartbeat', vid: 1, incarnation: 'i', stale: false };
 const echoDeliver = serviceDefinition(echoCodec.service)['Deliver'] as MethodDefinition<Fields, object, Fields, object>;
@@ -35,8 +35,8 @@ function rawDeliver(target: NodeId, envelope: Fields): Promise<{ code: grpc.stat
   });
 }
 
-describe('GrpcTransport: cluster ids', () => {
-  const { node, cleanup } = closedAfterBlock();
+for (const peerMessages of peerMessageModes) describe(`GrpcTransport: cluster ids (peer messages: ${peerMessages})`, () => {
+  const { node, cleanup } = closedAfterBlock({ peerMessages });
 
   test('a message of another cluster id is refused with FAILED_PRECONDITION naming both ids, logged at warn, never delivered', async () => {
     const logB = capturingLogger();

@@ -1,14 +1,15 @@
-// The shared transport conformance suite, run against GrpcTransport and GrpcClientTransport
-// over loopback.
+// The shared transport conformance suite, run against GrpcTransport (peer messages over streams
+// and as unary calls) and GrpcClientTransport over loopback.
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../src/env/logger.js';
 import type { ClientTransport, Transport } from '../../src/env/transport.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { type TransportHarness, transportConformance } from '../conformance/transport.suite.js';
-import { cluster, startNode, until } from './grpc-support.js';
+import type { PeerMessages } from '../../src/options.js';
+import { cluster, peerMessageModes, startNode, until } from './grpc-support.js';
 
-function grpcHarness(): TransportHarness {
+function grpcHarness(peerMessages: PeerMessages): TransportHarness {
   const nodes = new Map<Transport, GrpcTransport>();
   const clients: ClientTransport[] = [];
   const grpcNode = (t: Transport): GrpcTransport => {
@@ -18,7 +19,7 @@ function grpcHarness(): TransportHarness {
   };
   return {
     async node() {
-      const node = await startNode();
+      const node = await startNode({ options: { peerMessages } });
       nodes.set(node, node);
       return node;
     },
@@ -41,4 +42,6 @@ function grpcHarness(): TransportHarness {
   };
 }
 
-transportConformance('gRPC over loopback', async () => grpcHarness());
+for (const peerMessages of peerMessageModes) {
+  transportConformance(`gRPC over loopback (peer messages: ${peerMessages})`, async () => grpcHarness(peerMessages));
+}

@@ -98,18 +98,21 @@ export function capturingLogger(lines: LogLine[] = [], bindings: object = {}): L
 export const statusName = (code: grpc.status): string => grpc.status[code] ?? String(code);
 
 /**
- * For a describe block: `node()` starts a transport that is closed after the block, and
- * `cleanup` takes any other closing step; the steps run in reverse order.
+ * For a describe block: `node()` starts a transport (with `defaults` under its own options) that
+ * is closed after the block, and `cleanup` takes any other closing step; the steps run in reverse order.
  */
-export function closedAfterBlock(): { node: (config?: NodeConfig) => Promise<GrpcTransport>; cleanup: Array<() => Promise<void> | void> } {
+export function closedAfterBlock(defaults: Partial<TransportOptions> = {}): { node: (config?: NodeConfig) => Promise<GrpcTransport>; cleanup: Array<() => Promise<void> | void> } {
   const cleanup: Array<() => Promise<void> | void> = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });
   const node = async (config: NodeConfig = {}): Promise<GrpcTransport> => {
-    const t = await startNode(config);
+    const t = await startNode({ ...config, options: { ...defaults, ...config.options } });
     cleanup.push(() => t.close());
     return t;
   };
   return { node, cleanup };
 }
+
+/** Both ways messages between nodes may travel (`TransportOptions.peerMessages`): delivery tests run against each. */
+export const peerMessageModes = ['stream', 'unary'] as const;

@@ -13,7 +13,7 @@ import { StatusReader } from '../harness/status.js';
 const servingTimeoutMs = 20_000;
 
 /**
- * Three real node processes of the built-in test app (or of the app `appArgs` name) on free
+ * Three (or `size`) real node processes of the built-in test app (or of the app `appArgs` name) on free
  * loopback ports, in a temporary directory (data and log files), for benchmarks and real-process
  * tests: started and serving, with a status reader; `close()` kills every process and removes
  * the directory.
@@ -26,9 +26,12 @@ export class TestAppCluster {
 
   /** What names each node's app (`--app NAME` or `--app-module PATH#EXPORT`): a joiner runs it too. */
   readonly #appArgs: readonly string[];
+  /** How many members `serving()` waits for: the nodes `start` started (joiners come on top). */
+  readonly #size: number;
 
   private constructor(root: string, nodes: NodeProcess[], cluster: string, appArgs: readonly string[]) {
     this.#appArgs = appArgs;
+    this.#size = nodes.length;
     this.root = root;
     this.nodes = nodes;
     this.cluster = cluster;
@@ -38,11 +41,12 @@ export class TestAppCluster {
   /**
    * Starts the nodes (logging at `logLevel` to files in the directory, each with `appArgs`, the
    * built-in test app unless they say otherwise, and `extraArgs` after its usual flags) and waits
-   * until all three serve one view.
+   * until all `size` (default three) serve one view. The nodes start one after another and each
+   * but the first joins through it, one view change per joiner.
    */
-  static async start(logLevel = 'warn', extraArgs: readonly string[] = [], appArgs: readonly string[] = ['--app', 'test']): Promise<TestAppCluster> {
+  static async start(logLevel = 'warn', extraArgs: readonly string[] = [], appArgs: readonly string[] = ['--app', 'test'], size = 3): Promise<TestAppCluster> {
     const root = mkdtempSync(join(tmpdir(), 'synod-bench-'));
-    const ports = await freePortPairs(3);
+    const ports = await freePortPairs(size);
     const first = `127.0.0.1:${ports[0]}`;
     const nodes = ports.map((port, i) => new NodeProcess({
       port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel,
@@ -50,7 +54,7 @@ export class TestAppCluster {
     const c = new TestAppCluster(root, nodes, defaultClusterName(first), appArgs);
     try {
       for (const n of nodes) await n.start([...appArgs, ...extraArgs]);
-      await eventually(async () => ((await c.serving()) ? true : undefined), servingTimeoutMs, 'three replicas serving one view', 50);
+      await eventually(async () => ((await c.serving()) ? true : undefined), servingTimeoutMs * Math.max(1, size / 3), `${size} replicas serving one view`, 50);
     } catch (err) {
       await c.close();
       throw err;
@@ -82,10 +86,10 @@ export class TestAppCluster {
     return Promise.all(this.nodes.map((n) => this.status.status(n.address)));
   }
 
-  /** Whether all three are normal replicas of one view of all three. */
+  /** Whether all of them are normal replicas of one view of all of them (three, or the `size` started). */
   async serving(): Promise<boolean> {
     const all = await this.statuses();
-    return all.every((s) => s.replicaStatus === 'normal' && s.vid === all[0]!.vid && s.members.length === 3);
+    return all.every((s) => s.replicaStatus === 'normal' && s.vid === all[0]!.vid && s.members.length === this.#size);
   }
 
   /** The process of the view's primary, as the first node sees it. */
