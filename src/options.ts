@@ -12,3 +12,4 @@ export * from './options/rsm.js';
 export * from './options/client.js';
 export * from './options/callbacks.js';
 export * from './options/transport.js';
+export * from './options/call-streams.js';

@@ -1,8 +1,10 @@
 // The gRPC transport's tunables: deadlines, reconnects, message and call bounds (src/runtime).
+import { type CallStreamOptions, checkCallStreamOptions, defaultCallStreamOptions } from './call-streams.js';
 import { limits } from './limits.js';
 import { withDefaults } from './with-defaults.js';
 
-export interface TransportOptions {
+/** The call streams' options (`callWire`, their bounds and timings) are documented in call-streams.ts. */
+export interface TransportOptions extends CallStreamOptions {
   /**
    * Deadline of one message delivery over gRPC (`peerMessages: 'unary'`). Messages are best effort (protocols retransmit),
    * so a short deadline just frees resources for a peer that does not answer. Default 1000 ms.
@@ -138,6 +140,7 @@ export interface TransportOptions {
 export type PeerMessages = 'stream' | 'unary';
 
 export const defaultTransportOptions: TransportOptions = {
+  ...defaultCallStreamOptions,
   sendDeadlineMs: 1000,
   reconnectBackoffMaxMs: 1000,
   maxMessageBytes: limits.maxMessageBytes,
@@ -168,5 +171,6 @@ export function transportOptions(given: Partial<TransportOptions> | undefined): 
   if (o.peerMessages !== 'stream' && o.peerMessages !== 'unary') {
     throw new RangeError(`transport.peerMessages must be "stream" or "unary", got ${JSON.stringify(o.peerMessages)}`);
   }
+  checkCallStreamOptions(o);
   return o;
 }

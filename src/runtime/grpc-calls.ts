@@ -4,26 +4,34 @@ import { type AnswerChannel, ReturnAddress, type ServiceCodec } from '../env/tra
 import type { Fields } from '../env/validate.js';
 import { callMethod, callMethodName, errorText, fieldOf } from './grpc-peers.js';
 import { type Refusal, type ServerContext, admitClient, isolated, refuse } from './grpc-server.js';
+import { CallStreamServer, callStreamMethodName } from './grpc-call-stream-server.js';
 import { retryAfterMetadata } from './grpc-status.js';
 import { addCheckedService } from './grpc-undecodable.js';
 import { serviceDefinition } from './proto.js';
 
-interface ServedService {
+/** A served request/response service: its codec and receiver. */
+export interface ServedService {
   readonly service: string;
   readonly codec: ServiceCodec<unknown, unknown>;
   readonly receive: (from: ReturnAddress, request: unknown) => void;
 }
 
+/**
+ * How a waiting request is completed: with a refusal (`error`), or with its encoded answer. A
+ * unary call's is grpc-js's `sendUnaryData`; a streamed request's writes an answer on its stream.
+ */
+export type Respond = (error: Partial<grpc.StatusObject> | null, wire?: Fields) => void;
+
 /** A client call waiting for its answer. */
 interface PendingCall {
   readonly served: ServedService;
-  readonly respond: grpc.sendUnaryData<Fields>;
+  readonly respond: Respond;
   /** Its request message's size as received (`maxPendingCallBytes` counts these). */
   readonly bytes: number;
 }
 
 /** What the serving side decided about one client call. */
-type CallVerdict = { readonly ok: true; readonly request: unknown } | Refusal;
+export type CallVerdict = { readonly ok: true; readonly request: unknown } | Refusal;
 
 /**
  * Sizes of the request messages as received, by the decoded message (the object grpc-js hands
@@ -31,7 +39,11 @@ type CallVerdict = { readonly ok: true; readonly request: unknown } | Refusal;
  */
 const receivedBytes = new WeakMap<object, number>();
 
-/** `service`'s definition with a request decoder that records each message's size in `receivedBytes`. */
+/**
+ * `service`'s definition with a request decoder of `Call` that records each message's size in
+ * `receivedBytes`, and its `Stream` method, if any, carrying raw bytes both ways (the stream's
+ * server decodes and encodes each message itself: grpc-call-stream-server.ts).
+ */
 function measuredDefinition(service: string): grpc.ServiceDefinition {
   const definition = serviceDefinition(service);
   const method = definition[callMethodName]!;
@@ -40,7 +52,14 @@ function measuredDefinition(service: string): grpc.ServiceDefinition {
     receivedBytes.set(request, bytes.length);
     return request;
   };
-  return { ...definition, [callMethodName]: { ...method, requestDeserialize } } as grpc.ServiceDefinition;
+  const measured: Record<string, unknown> = { ...definition, [callMethodName]: { ...method, requestDeserialize } };
+  const stream = definition[callStreamMethodName];
+  if (stream !== undefined) measured[callStreamMethodName] = { ...stream, requestDeserialize: rawBytes, responseSerialize: rawBytes };
+  return measured as grpc.ServiceDefinition;
+}
+
+function rawBytes(bytes: Buffer): Buffer {
+  return bytes;
 }
 
 /** Refusals for capacity are logged at most this often (with how many there were), not one line each. */
@@ -62,6 +81,8 @@ const refusalLogIntervalMs = 1000;
  */
 export class GrpcCalls {
   readonly #ctx: ServerContext;
+  /** The call streams of every served service that has a `Stream` method. */
+  readonly #streams: CallStreamServer;
   /** Client calls waiting for their answer, at most `maxPendingCalls` and `maxPendingCallBytes`. */
   readonly #pending = new Map<ReturnAddress, PendingCall>();
   #pendingBytes = 0;
@@ -73,6 +94,14 @@ export class GrpcCalls {
 
   constructor(ctx: ServerContext) {
     this.#ctx = ctx;
+    this.#streams = new CallStreamServer(ctx, {
+      admit: (served, wire, bytes, client) => this.#admit(served, wire, bytes, client),
+      hold: (served, request, bytes, respond) => this.#hold(served, request, bytes, respond),
+      forget: (address) => {
+        const pending = this.#pending.get(address);
+        if (pending !== undefined) this.#forget(address, pending);
+      },
+    });
   }
 
   /** Client calls waiting for their answer now. */
@@ -83,6 +112,11 @@ export class GrpcCalls {
   /** Bytes of the requests of the client calls waiting now. */
   get pendingBytes(): number {
     return this.#pendingBytes;
+  }
+
+  /** Call streams open now. */
+  get streams(): number {
+    return this.#streams.size;
   }
 
   serve<Req, Ans>(codec: ServiceCodec<Req, Ans>, receive: (from: ReturnAddress, request: Req) => void): AnswerChannel<Ans> {
@@ -97,22 +131,40 @@ export class GrpcCalls {
       receive: receive as (from: ReturnAddress, request: unknown) => void,
     };
     const handler: grpc.handleUnaryCall<Fields, Fields> = (call, respond) => this.#call(served, call, respond);
-    addCheckedService(ctx.server, codec.service, { [callMethodName]: handler }, ctx.log, measuredDefinition(codec.service));
+    const definition = measuredDefinition(codec.service);
+    const handlers: grpc.UntypedServiceImplementation = { [callMethodName]: handler };
+    // A service whose proto offers a call stream is served on it too (grpc-call-stream-server.ts).
+    if (definition[callStreamMethodName] !== undefined) handlers[callStreamMethodName] = this.#streams.handler(served);
+    // addCheckedService passes the duplex `Stream` call straight on: its raw-bytes decoder never throws.
+    addCheckedService(ctx.server, codec.service, handlers, ctx.log, definition);
     ctx.log.debug({ self: ctx.self, service: codec.service, method: method.path }, 'serving');
     return { answer: (to, answer) => this.#answer(served, to, answer) };
   }
 
-  /** Answers every waiting call UNAVAILABLE (the node is closing: they would hold the server until `closeGraceMs`). */
+  /**
+   * Ends every call stream UNAVAILABLE (forgetting its requests), then answers every waiting
+   * unary call UNAVAILABLE (the node is closing: they would hold the server until `closeGraceMs`).
+   */
   closeAll(): void {
+    this.#streams.endAll(`${this.#ctx.self} is shutting down`);
     for (const [address, pending] of this.#pending) {
       this.#complete(address, pending, { code: grpc.status.UNAVAILABLE, details: `${this.#ctx.self} is shutting down` });
     }
   }
 
+  /**
+   * Ends every call stream UNAVAILABLE (the node was isolated: nothing may reach a client). Unary
+   * calls still waiting are answered UNAVAILABLE when their answer comes (`#answer`).
+   */
+  isolated(): void {
+    this.#streams.endAll(`${this.#ctx.self} is isolated`);
+  }
+
   /** Admits one client call, gives it a return address and hands it to the receiver. */
   #call(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>, respond: grpc.sendUnaryData<Fields>): void {
-    const { self, log } = this.#ctx;
-    const verdict = this.#admit(served, call);
+    const { log } = this.#ctx;
+    const bytes = receivedBytes.get(call.request) ?? 0;
+    const verdict = this.#admit(served, call.request, bytes, call.getPeer());
     if (!verdict.ok) {
       respond({ code: verdict.code, details: verdict.details, metadata: verdict.metadata });
       return;
@@ -122,25 +174,38 @@ export class GrpcCalls {
       log.debug({ service, client: call.getPeer() }, 'call dropped: cancelled before it was handed on');
       return;
     }
-    const returnAddress = new ReturnAddress(`call ${++this.#callCount}`);
-    const pending: PendingCall = { served, respond, bytes: receivedBytes.get(call.request) ?? 0 };
-    this.#pending.set(returnAddress, pending);
-    this.#pendingBytes += pending.bytes;
+    let returnAddress: ReturnAddress | null = null;
     // Emitted when the client cancels or the deadline passes (grpc-js may also emit it once the
     // answer went out: then the call is no longer pending and this does nothing).
     call.on('cancelled', () => {
-      if (this.#pending.get(returnAddress) !== pending) return;
+      const pending = returnAddress === null ? undefined : this.#pending.get(returnAddress);
+      if (returnAddress === null || pending === undefined) return;
       this.#forget(returnAddress, pending);
       log.debug({ service, returnAddress }, 'call forgotten: cancelled by the client or past its deadline');
     });
+    returnAddress = this.#hold(served, verdict.request, bytes, (error, wire) => (error !== null ? respond(error) : respond(null, wire)));
+  }
+
+  /**
+   * Gives an admitted request a return address, keeps it waiting (counted against the bounds) and
+   * hands it to the receiver; a receiver that throws gets it answered INTERNAL. Returns the address.
+   */
+  #hold(served: ServedService, request: unknown, bytes: number, respond: Respond): ReturnAddress {
+    const { self, log } = this.#ctx;
+    const { service } = served;
+    const returnAddress = new ReturnAddress(`call ${++this.#callCount}`);
+    const pending: PendingCall = { served, respond, bytes };
+    this.#pending.set(returnAddress, pending);
+    this.#pendingBytes += pending.bytes;
     try {
-      served.receive(returnAddress, verdict.request);
+      served.receive(returnAddress, request);
     } catch (err) {
       log.error({ service, returnAddress, err }, 'receiver threw; call answered INTERNAL');
       if (this.#pending.get(returnAddress) === pending) {
         this.#complete(returnAddress, pending, { code: grpc.status.INTERNAL, details: `${self} failed on this request` });
       }
     }
+    return returnAddress;
   }
 
   /**
@@ -148,17 +213,16 @@ export class GrpcCalls {
    * capacity (before decoding, so that a refused call costs little), then the codec's. Logs every
    * refusal. Never throws.
    */
-  #admit(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>): CallVerdict {
+  #admit(served: ServedService, wire: Fields, bytes: number, client: string): CallVerdict {
     const { service } = served;
-    const wire = call.request;
-    const refused = admitClient(this.#ctx, service, call.getPeer(), wire['cluster'], 'call', wire['cluster_id']);
+    const refused = admitClient(this.#ctx, service, client, wire['cluster'], 'call', wire['cluster_id']);
     if (refused !== null) return refused;
-    const full = this.#overCapacity(service, receivedBytes.get(wire) ?? 0);
+    const full = this.#overCapacity(service, bytes);
     if (full !== null) return full;
     try {
       return { ok: true, request: served.codec.decodeRequest(wire) };
     } catch (err) {
-      this.#ctx.log.warn({ client: call.getPeer(), service, field: fieldOf(err), err }, 'call refused: failed validation');
+      this.#ctx.log.warn({ client, service, field: fieldOf(err), err }, 'call refused: failed validation');
       const details = err instanceof InvalidMessageError ? err.message : `invalid request: ${errorText(err)}`;
       return refuse(grpc.status.INVALID_ARGUMENT, details);
     }
@@ -226,8 +290,7 @@ export class GrpcCalls {
   /** Forgets the call waiting at `address` and completes it: with `error`, or OK and `wire`. */
   #complete(address: ReturnAddress, pending: PendingCall, error: Partial<grpc.StatusObject> | null, wire?: Fields): void {
     this.#forget(address, pending);
-    if (error !== null) pending.respond(error);
-    else pending.respond(null, wire);
+    pending.respond(error, wire);
   }
 
   #forget(address: ReturnAddress, pending: PendingCall): void {

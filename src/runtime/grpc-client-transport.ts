@@ -4,7 +4,8 @@ import type { ClientStream, StreamCodec, StreamHandlers } from '../env/streams.j
 import type { CallFailure, Channel, ClientTransport, ServiceCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import { type TransportOptions, transportOptions } from '../options.js';
-import { PeerClients, callChannel, checkClusterId, checkClusterName } from './grpc-peers.js';
+import { clientCallChannel } from './grpc-call-streams.js';
+import { PeerClients, checkClusterId, checkClusterName } from './grpc-peers.js';
 import { openGrpcStream } from './grpc-stream-client.js';
 
 export interface GrpcClientTransportConfig {
@@ -29,7 +30,11 @@ export interface GrpcClientTransportConfig {
  *
  * `connect(codec, receive, failed)` may be called any number of times, even for one service;
  * its channel's `send(server, request)` makes one unary `Call` to `server` (`host:port`, a node
- * id) with the cluster name (and the cluster id, when given) set and a deadline of `callDeadlineMs`. Per send, exactly one of:
+ * id) with the cluster name (and the cluster id, when given) set and a deadline of `callDeadlineMs`;
+ * or, with `callWire: 'stream'` (the default) and a service whose proto has a `Stream` method,
+ * puts the request on the transport's one call stream to that server (grpc-call-streams.ts: same
+ * outcomes per request, plus a stream's own end failing its waiting requests `unreachable`, and
+ * `overloaded` beyond `maxCallsPerStream` / `maxCallStreamQueuedBytes`). Per send, exactly one of:
  * - `receive(server, answer)`: the server answered, and the answer passed `decodeAnswer`;
  * - `failed(server, failure, request)`: the call of `request` failed; `failure` is a `CallFailure` (the gRPC status
  *   mapped by `callFailureOf`, `runtime/grpc-status.ts`): `unreachable` (UNAVAILABLE: server
@@ -90,7 +95,7 @@ export class GrpcClientTransport implements ClientTransport {
       deadlineMs: this.#options.callDeadlineMs,
       peers: this.#peers,
     };
-    return callChannel(context, codec, receive, failed);
+    return clientCallChannel(context, this.#options, codec, receive, failed);
   }
 
   openStream<Req, Msg>(codec: StreamCodec<Req, Msg>, server: NodeId, request: Req, handlers: StreamHandlers<Msg>): ClientStream {

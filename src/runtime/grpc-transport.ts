@@ -8,7 +8,8 @@ import { nodeId } from '../env/validate.js';
 import { type TransportOptions, transportOptions } from '../options.js';
 import { GrpcCalls } from './grpc-calls.js';
 import { GrpcChannels } from './grpc-channels.js';
-import { PeerClients, callChannel, checkClusterId, checkClusterName, errorText } from './grpc-peers.js';
+import { clientCallChannel } from './grpc-call-streams.js';
+import { PeerClients, checkClusterId, checkClusterName, errorText } from './grpc-peers.js';
 import { type ServerContext, isolated, serviceClaims } from './grpc-server.js';
 import { openGrpcStream } from './grpc-stream-client.js';
 import { GrpcStreams } from './grpc-streams.js';
@@ -104,7 +105,11 @@ export interface GrpcTransportConfig {
  * afresh. This bounds what a stream of messages from ever new sender ids can make this node hold.
  *
  * Request/response services (`serve`, the client service): a gRPC service (named by the codec)
- * with one unary method, `Call(<request>) returns (<answer>)`; the request message carries
+ * with a unary method, `Call(<request>) returns (<answer>)`, and, when its proto offers one, a
+ * call stream `Stream(stream <request>) returns (stream <answer>)` carrying many requests, each
+ * checked, bounded and answered as a `Call` is, its refusal sent on the stream as a `Refusal`
+ * (grpc-call-stream-server.ts; a streamed request waits at most its `budget_ms`; call streams end
+ * UNAVAILABLE when the node is isolated or closes; at most `maxCallStreams`). The request message carries
  * `string cluster = 1` and a `oneof body`, the answer a `oneof body`. Each admitted call waits,
  * under a return address of its own (a `ReturnAddress` labelled `call <n>`, n counting up from 1
  * per transport), until the channel's `answer(returnAddress, answer)` completes it with OK and the encoded
@@ -241,7 +246,7 @@ export class GrpcTransport implements Transport, ClientTransport {
       peers: this.#peers,
       refusal: () => (isolated(this.#ctx) ? `${this.self} is isolated` : undefined),
     };
-    return callChannel(context, codec, receive, failed);
+    return clientCallChannel(context, this.#options, codec, receive, failed);
   }
 
   /**
@@ -289,6 +294,11 @@ export class GrpcTransport implements Transport, ClientTransport {
     return this.#calls.pendingBytes;
   }
 
+  /** Call streams of clients open now (`maxCallStreams`; for tests and status displays). */
+  get callStreams(): number {
+    return this.#calls.streams;
+  }
+
   /**
    * The outgoing peer streams' figures, one per peer this node sends to (at most
    * `maxPeerClients`), least recently used first; empty with `peerMessages: 'unary'`.
@@ -318,6 +328,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#log.info({ self: this.self }, 'partition: isolated from every peer');
     this.#partition.isolate();
     this.#streams.isolated();
+    this.#calls.isolated();
   }
 
   /**

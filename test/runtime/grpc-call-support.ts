@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import type { AnswerChannel, CallFailure, ReturnAddress } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
+import type { CallWire } from '../../src/options.js';
 import type { Fields } from '../../src/env/validate.js';
 import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
@@ -89,3 +90,6 @@ export function callLog(): {
     report: (server, failure) => failed.push({ server, failure }),
   };
 }
+
+/** Both wires of client calls: the tests about calls run over each (`TransportOptions.callWire`). */
+export const callWires: readonly CallWire[] = ['stream', 'unary'];

@@ -81,7 +81,7 @@ function clientCase(env: CaseEnv, rng: Prng): CaseDraft {
   const cluster = callCluster(env, rng);
   const toPrimary = rng.chance(0.7);
   const to = rng.int(env.wire.nodes.length);
-  const method = env.schema.method(clientService);
+  const method = env.schema.method(clientService, 'Call');
   if (r < 0.75) {
     const req = appRequest(env.app, rng);
     const clientId = rng.chance(0.7) ? `fuzz-${rng.int(50)}` : hostileString(rng);
