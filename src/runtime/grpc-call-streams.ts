@@ -19,7 +19,7 @@ export function clientCallChannel<Req, Ans>(
   options: TransportOptions,
   codec: ServiceCodec<Req, Ans>,
   receive: (server: NodeId, answer: Ans) => void,
-  failed?: (server: NodeId, failure: CallFailure) => void,
+  failed?: (server: NodeId, failure: CallFailure, request: Req) => void,
 ): Channel<Req> {
   const streamable = serviceDefinition(codec.service)[callStreamMethodName] !== undefined;
   if (options.callWire === 'unary' || !streamable) return callChannel(ctx, codec, receive, failed);
@@ -41,7 +41,7 @@ interface Outstanding {
  * every channel of the transport), numbered (`call_id`) and with the budget `ctx.deadlineMs`.
  * Per send, exactly one of:
  * - `receive(server, answer)`: its answer came and passed `decodeAnswer`;
- * - `failed(server, failure)`: a refusal of this request alone, mapped as a unary call's status is
+ * - `failed(server, failure, request)`: a refusal of this request alone, mapped as a unary call's status is
  *   (`callFailureOf`: `wrong-cluster`, `invalid-request`, `overloaded` with the retry hint,
  *   `unreachable` while the server is isolated …); `invalid-answer` (failed `decodeAnswer`);
  *   `timeout` (no answer by `ctx.deadlineMs`: a later answer is dropped, and the server forgets
@@ -58,15 +58,15 @@ function streamCallChannel<Req, Ans>(
   options: TransportOptions,
   codec: ServiceCodec<Req, Ans>,
   receive: (server: NodeId, answer: Ans) => void,
-  failed?: (server: NodeId, failure: CallFailure) => void,
+  failed?: (server: NodeId, failure: CallFailure, request: Req) => void,
 ): Channel<Req> {
   const { service } = codec;
   const { log, peers } = ctx;
   const streams = callStreamsOf(peers, options);
-  const fail = (server: NodeId, failure: CallFailure): void => {
+  const fail = (server: NodeId, failure: CallFailure, request: Req): void => {
     if (peers.closed || failed === undefined) return;
     try {
-      failed(server, failure);
+      failed(server, failure, request);
     } catch (err) {
       log.error({ server, service, err }, 'failure callback threw');
     }
@@ -74,7 +74,7 @@ function streamCallChannel<Req, Ans>(
   return {
     send(server: NodeId, request: Req): void {
       if (peers.closed) return;
-      const later = (failure: CallFailure): void => void setImmediate(() => fail(server, failure));
+      const later = (failure: CallFailure): void => void setImmediate(() => fail(server, failure, request));
       const refusal = ctx.refusal?.();
       if (refusal !== undefined) {
         log.debug({ server, service, refusal }, 'call not made');
@@ -95,7 +95,7 @@ function streamCallChannel<Req, Ans>(
             answer = codec.decodeAnswer(fields);
           } catch (err) {
             log.warn({ server, service, field: fieldOf(err), err }, 'answer refused: failed validation');
-            fail(server, { kind: 'invalid-answer', detail: errorText(err) });
+            fail(server, { kind: 'invalid-answer', detail: errorText(err) }, request);
             return;
           }
           try {
@@ -104,7 +104,7 @@ function streamCallChannel<Req, Ans>(
             log.error({ server, service, err }, 'receiver threw; answer dropped');
           }
         },
-        fail: (failure: CallFailure) => fail(server, failure),
+        fail: (failure: CallFailure) => fail(server, failure, request),
       };
       const refused = streams.send(ctx, service, server, wire, outstanding);
       if (refused !== null) later(refused);
