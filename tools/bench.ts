@@ -45,7 +45,7 @@
  * median and max. Nothing is asserted about speed. See docs/benchmarks.md.
  *
  * npm run bench -- throughput [--vs etcd] [--window-ms MS] [--rounds N] [--failover-rounds N]
- * [--skip GROUPS] [--replicas-5 on|off] [--json FILE] [--svg FILE] [--synod-options FILE]: issue 15's
+ * [--skip GROUPS] [--replicas-5 on|off] [--json FILE] [--svg FILE] [--synod-options FILE] [--wire stream|unary]: issue 15's
  * figures (tools/bench/throughput.ts): writes at 1/16/64/256 in flight (from one client, and from
  * a client per call), queries at 64, lock hand-overs 8 on 1 and 8 on 8, SIGKILL of the primary →
  * first ok write, CPU µs per operation, 3 against 5 replicas; with `--vs etcd`, a local 3-member

@@ -18,17 +18,27 @@ import { benchThroughput, throughputDefaults } from './throughput.js';
  */
 
 export const throughputUsage = '       throughput [--vs etcd] [--window-ms MS] [--rounds N] [--failover-rounds N]\n' +
-  `                  [--skip ${rowGroups.join(',')}] [--replicas-5 on|off] [--json FILE] [--svg FILE] [--synod-options FILE]`;
+  `                  [--skip ${rowGroups.join(',')}] [--replicas-5 on|off] [--json FILE] [--svg FILE] [--synod-options FILE]\n` +
+  '                  [--wire stream|unary]';
 
 const installEtcd = 'no etcd on PATH: install etcd 3.4 (Debian/Ubuntu: apt-get install etcd-server, which brings /usr/bin/etcd), or leave out --vs etcd';
 
 /**
+ * `--wire stream|unary`: synod's two hops (the nodes' peer messages, every client call) on one wire:
+ * `transport.peerMessages` and `transport.callWire` (default stream), on top of `--synod-options`.
+ *
  * `--synod-options FILE`: what synod's side passes through, as JSON `{ "node": {districts as in
  * synod node --options}, "client": {ClientOptions}, "transport": {the clients' TransportOptions} }`,
  * each part optional and checked here like the node and the clients check them.
  */
-function readSynodSettings(path: string): SynodSettings {
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+function readSynodSettings(path: string | undefined, wire: 'stream' | 'unary' | undefined): SynodSettings {
+  const parsed = (path === undefined ? {} : JSON.parse(readFileSync(path, 'utf8'))) as Record<string, unknown>;
+  if (wire !== undefined) {
+    // Both hops on one wire: the nodes' peer messages and client calls, and this process's client calls.
+    const node = (parsed['node'] ?? {}) as Record<string, unknown>;
+    parsed['node'] = { ...node, transport: { ...(node['transport'] as object | undefined), peerMessages: wire, callWire: wire } };
+    parsed['transport'] = { ...(parsed['transport'] as object | undefined), callWire: wire };
+  }
   const unknown = Object.keys(parsed).filter((k) => k !== 'node' && k !== 'client' && k !== 'transport');
   if (unknown.length > 0) throw new Error(`--synod-options ${path}: unknown part(s) ${unknown.join(', ')}; known: node, client, transport`);
   const settings: { -readonly [K in keyof SynodSettings]: SynodSettings[K] } = {};
@@ -57,6 +67,7 @@ export async function throughputCommand(argv: readonly string[], usage: string):
       options: {
         vs: { type: 'string' }, 'window-ms': { type: 'string' }, rounds: { type: 'string' }, 'failover-rounds': { type: 'string' },
         skip: { type: 'string' }, 'replicas-5': { type: 'string' }, json: { type: 'string' }, svg: { type: 'string' }, 'synod-options': { type: 'string' },
+        wire: { type: 'string' },
       },
       allowPositionals: false,
       strict: true,
@@ -83,13 +94,13 @@ export async function throughputCommand(argv: readonly string[], usage: string):
     etcd = etcdOnPath();
     if (etcd === null) bad(installEtcd);
   }
+  const wire = values['wire'];
+  if (wire !== undefined && wire !== 'stream' && wire !== 'unary') bad('--wire takes stream or unary');
   let synod: SynodSettings = {};
-  if (values['synod-options'] !== undefined) {
-    try {
-      synod = readSynodSettings(values['synod-options']);
-    } catch (err) {
-      bad((err as Error).message);
-    }
+  try {
+    synod = readSynodSettings(values['synod-options'], wire as 'stream' | 'unary' | undefined);
+  } catch (err) {
+    bad((err as Error).message);
   }
   const started = Date.now();
   const progress = (line: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
