@@ -9,7 +9,9 @@
  *            --seed the default is the system temp directory), --clock-drift-x K (rsm, lock,
  *            lock-cache: every machine's clock drifts up to K times the nodes' drift bound in every
  *            run, instead of 0, ½ or 1 times it drawn per run; K > 1 breaks the lease's assumption),
- *            --calls-per-client K (rsm: each client keeps K calls in flight at once, default 1)
+ *            --calls-per-client K (rsm: each client keeps K calls in flight at once, default 1),
+ *            --power-cut-backups (rsm, lock, lock-cache: add the power-cut-backups fault, see
+ *            tools/sim/power-cut-backups-fault.ts)
  *
  * Prints one line per run (seed, pass/FAIL, trace digest, figures), every failure, and last
  * `N passed, M failed`. Exit status 1 when any run failed.
@@ -27,11 +29,12 @@ interface Job {
   readonly pictureDir?: string;
   readonly clockDriftX?: number;
   readonly callsPerClient?: number;
+  readonly powerCutBackups?: boolean;
 }
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nusage: npm run sim -- --layer ${Object.keys(layerRunners).join('|')} ` +
-    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]… [--pictures DIR] [--clock-drift-x K] [--calls-per-client K]\n');
+    '(--seeds N [--start S] [--jobs J] | --seed S [--logs]) [--mutate NAME]… [--pictures DIR] [--clock-drift-x K] [--calls-per-client K] [--power-cut-backups]\n');
   process.exit(2);
 }
 
@@ -45,6 +48,7 @@ interface Args {
   pictureDir?: string;
   clockDriftX?: number;
   callsPerClient?: number;
+  powerCutBackups?: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -57,6 +61,7 @@ function parseArgs(argv: string[]): Args {
   let pictureDir: string | undefined;
   let clockDriftX: number | undefined;
   let callsPerClient: number | undefined;
+  let powerCutBackups: boolean | undefined;
   const mutations: string[] = [];
   const int = (v: string | undefined, name: string, min: number): number => {
     const n = Number(v);
@@ -80,6 +85,7 @@ function parseArgs(argv: string[]): Args {
         break;
       }
       case '--calls-per-client': callsPerClient = int(argv[++i], '--calls-per-client', 1); break;
+      case '--power-cut-backups': powerCutBackups = true; break;
       case '--pictures': pictureDir = argv[++i] ?? usage('--pictures needs a directory'); break;
       default: usage(`unknown argument ${String(arg)}`);
     }
@@ -90,16 +96,17 @@ function parseArgs(argv: string[]): Args {
   }
   if (clockDriftX !== undefined && !['rsm', 'lock', 'lock-cache'].includes(layer)) usage(`--clock-drift-x applies to the rsm, lock and lock-cache layers, not ${layer}`);
   if (callsPerClient !== undefined && layer !== 'rsm') usage(`--calls-per-client applies to the rsm layer, not ${layer}`);
-  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir(), clockDriftX, callsPerClient };
+  if (powerCutBackups !== undefined && !['rsm', 'lock', 'lock-cache'].includes(layer)) usage(`--power-cut-backups applies to the rsm, lock and lock-cache layers, not ${layer}`);
+  if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir(), clockDriftX, callsPerClient, powerCutBackups };
   const n = count ?? 100;
-  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, pictureDir, clockDriftX, callsPerClient };
+  return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, pictureDir, clockDriftX, callsPerClient, powerCutBackups };
 }
 
 function runJob(job: Job, onResult: (r: RunResult) => void): void {
   const runner = layerRunners[job.layer]!;
   for (const seed of job.seeds) {
     try {
-      onResult(runner({ seed, mutations: job.mutations, pictureDir: job.pictureDir, clockDriftX: job.clockDriftX, callsPerClient: job.callsPerClient }));
+      onResult(runner({ seed, mutations: job.mutations, pictureDir: job.pictureDir, clockDriftX: job.clockDriftX, callsPerClient: job.callsPerClient, powerCutBackups: job.powerCutBackups }));
     } catch (err) {
       onResult({ seed, ok: false, failures: [`run crashed: ${(err as Error).stack ?? String(err)}`], digest: '-', stats: {} });
     }
@@ -112,6 +119,7 @@ async function main(): Promise<void> {
     const seed = args.seeds[0]!;
     const result = layerRunners[args.layer]!({
       seed, keepTrace: true, traceLogs: args.logs, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX, callsPerClient: args.callsPerClient,
+      powerCutBackups: args.powerCutBackups,
     });
     for (const line of result.trace ?? []) process.stdout.write(`${line}\n`);
     report([result]);
@@ -133,7 +141,7 @@ async function main(): Promise<void> {
     const seeds = args.seeds.filter((_, k) => k % jobs === w);
     return new Promise<void>((resolve, reject) => {
       const worker = new Worker(fileURLToPath(import.meta.url), {
-        workerData: { layer: args.layer, seeds, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX, callsPerClient: args.callsPerClient } satisfies Job,
+        workerData: { layer: args.layer, seeds, mutations: args.mutations, pictureDir: args.pictureDir, clockDriftX: args.clockDriftX, callsPerClient: args.callsPerClient, powerCutBackups: args.powerCutBackups } satisfies Job,
       });
       worker.on('message', (r: RunResult) => {
         results.set(r.seed, r);

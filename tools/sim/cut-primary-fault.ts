@@ -69,7 +69,7 @@ export function addCutPrimaryFault<S>(faults: FaultInjector<StackProcess<S>>, cl
 }
 
 /** The serving primary of the newest view any live replica serves as primary, or null. */
-function servingPrimary<S>(cluster: SimCluster<S>): NodeId | null {
+export function servingPrimary<S>(cluster: SimCluster<S>): NodeId | null {
   let best: { id: NodeId; vid: number } | null = null;
   for (const node of cluster.nodes) {
     const core = node.status === 'up' ? node.process?.stack.rsm?.core : undefined;

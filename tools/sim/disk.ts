@@ -110,6 +110,13 @@ export class SimDisk {
   identity: SimIdentity | null = null;
   /** Which disk the machine runs on: 1 for its first, one more after every `wipe` (a new data directory). */
   number = 1;
+  /**
+   * How this disk behaves when it differs from the run's profile (e.g. one machine's disk much
+   * slower than the others': `BackupPowerCut`); null: the run's. Read at every sync and write,
+   * so a change takes effect at once, also for the running process. The latency of each sync
+   * draws the same values from the run's generator whatever the profile.
+   */
+  profile: DiskProfile | null = null;
 
   store(name: string): SimLogStore {
     let store = this.#stores.get(name);
@@ -153,7 +160,22 @@ export class SimDisk {
     this.#stores.clear();
     this.#snapshots.clear();
     this.identity = null;
+    this.profile = null; // a new disk
     this.number++;
+  }
+
+  /**
+   * A power cut that flushed nothing of the page cache on its way out: every record not yet
+   * durable is lost, in every log (one of the outcomes `crash` draws from, made certain). Call it
+   * right before the node's crash; returns how many records were lost.
+   */
+  loseUnsynced(): number {
+    let lost = 0;
+    for (const store of this.#stores.values()) {
+      lost += store.records.length - store.durableCount;
+      store.records.length = store.durableCount;
+    }
+    return lost;
   }
 
   /** Returns how many unsynced records were lost across all logs. */
@@ -176,14 +198,21 @@ export interface DiskScheduler {
   at(atMs: number, fn: () => void): void;
 }
 
+/** A disk profile, or where to read it at each operation (a disk whose behaviour may change: `SimDisk.profile`). */
+export type DiskProfileSource = DiskProfile | (() => DiskProfile);
+
+function profileOf(source: DiskProfileSource): DiskProfile {
+  return typeof source === 'function' ? source() : source;
+}
+
 /** One process's handle on a `SimLogStore`, with the `DurableLog` semantics. */
 export class SimDurableLog implements DurableLog {
   readonly #store: SimLogStore;
   readonly #sched: DiskScheduler;
-  readonly #profile: DiskProfile;
+  readonly #profile: DiskProfileSource;
   #loaded = false;
 
-  constructor(store: SimLogStore, sched: DiskScheduler, profile: DiskProfile = defaultDiskProfile) {
+  constructor(store: SimLogStore, sched: DiskScheduler, profile: DiskProfileSource = defaultDiskProfile) {
     this.#store = store;
     this.#sched = sched;
     this.#profile = profile;
@@ -202,7 +231,8 @@ export class SimDurableLog implements DurableLog {
 
   sync(done: (err?: Error) => void): void {
     const store = this.#store;
-    if (this.#profile.lies === true) {
+    const p = profileOf(this.#profile);
+    if (p.lies === true) {
       done();
       return;
     }
@@ -212,7 +242,6 @@ export class SimDurableLog implements DurableLog {
       done();
       return;
     }
-    const p = this.#profile;
     const rng = this.#sched.rng;
     const latency = rng.chance(p.slowRate) ? rng.uniform(p.maxSyncMs, p.slowSyncMs) : rng.uniform(p.minSyncMs, p.maxSyncMs);
     const at = Math.max(store.lastCompletionMs, now + latency);
@@ -245,10 +274,10 @@ export class SimDurableLog implements DurableLog {
 export class SimSnapshotFile implements SnapshotFile {
   readonly #store: SimSnapshotStore;
   readonly #sched: DiskScheduler;
-  readonly #profile: DiskProfile;
+  readonly #profile: DiskProfileSource;
   #read = false;
 
-  constructor(store: SimSnapshotStore, sched: DiskScheduler, profile: DiskProfile = defaultDiskProfile) {
+  constructor(store: SimSnapshotStore, sched: DiskScheduler, profile: DiskProfileSource = defaultDiskProfile) {
     this.#store = store;
     this.#sched = sched;
     this.#profile = profile;
@@ -264,7 +293,7 @@ export class SimSnapshotFile implements SnapshotFile {
     this.#read = true;
     const store = this.#store;
     const copy = data.slice();
-    const p = this.#profile;
+    const p = profileOf(this.#profile);
     const rng = this.#sched.rng;
     // A whole file written, fsynced, renamed and its directory fsynced: two syncs' time at least.
     const latency = 2 * (rng.chance(p.slowRate) ? rng.uniform(p.maxSyncMs, p.slowSyncMs) : rng.uniform(p.minSyncMs, p.maxSyncMs));
@@ -289,12 +318,16 @@ export class SimSnapshotFile implements SnapshotFile {
   }
 }
 
-/** What a simulated node keeps on `disk`, as its world gives it to the stores; I/O completes through `sched`. */
+/**
+ * What a simulated node keeps on `disk`, as its world gives it to the stores; I/O completes
+ * through `sched`, at the speed of `profile` unless the disk has one of its own (`SimDisk.profile`).
+ */
 export function simDiskStorage(disk: SimDisk, sched: DiskScheduler, profile: DiskProfile = defaultDiskProfile): NodeStorage {
+  const current = (): DiskProfile => disk.profile ?? profile;
   return {
-    durableLog: (name) => new SimDurableLog(disk.store(name), sched, profile),
+    durableLog: (name) => new SimDurableLog(disk.store(name), sched, current),
     hasLog: (name) => disk.hasStore(name),
     removeLog: (name) => disk.removeStore(name),
-    snapshotFile: (name) => new SimSnapshotFile(disk.snapshot(name), sched, profile),
+    snapshotFile: (name) => new SimSnapshotFile(disk.snapshot(name), sched, current),
   };
 }

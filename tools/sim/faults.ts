@@ -92,6 +92,14 @@ export class FaultInjector<P extends SimProcess = SimProcess> {
     this.#restrictions.push(mayDisturb);
   }
 
+  /**
+   * Whether every `restrict` condition lets a fault take `node` away now; `protect`'s condition
+   * is not asked (for a fault that, like a power cut, may take every node at once).
+   */
+  restrictionsAllow(node: SimNode<P>): boolean {
+    return this.#restrictions.every((r) => r(node));
+  }
+
   #mayKill(node: SimNode<P>): boolean {
     return this.#protected(node) && this.#restrictions.every((r) => r(node));
   }

@@ -24,6 +24,8 @@ export interface RunOptions {
   readonly clockDriftX?: number;
   /** rsm: calls each client keeps in flight at once (`StackRunOptions.callsPerClient`); default 1. */
   readonly callsPerClient?: number;
+  /** rsm, lock, lock-cache: the `power-cut-backups` fault (`StackRunOptions.powerCutBackups`); default off. */
+  readonly powerCutBackups?: boolean;
 }
 
 type Runner = (opts: RunOptions) => RunResult;
@@ -104,6 +106,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
     traceLogs: o.traceLogs,
     ...(o.clockDriftX === undefined ? {} : { clockDriftX: o.clockDriftX }),
     ...(o.callsPerClient === undefined ? {} : { callsPerClient: o.callsPerClient }),
+    ...(o.powerCutBackups === true ? { powerCutBackups: true } : {}),
     mutations: {
       ...paxosMutations(o.mutations),
       replyBeforeAllAcks: o.mutations?.includes('reply-before-all-acks') === true,

@@ -22,6 +22,7 @@ import { type RsmRunOptions, type StackRunOptions, type Workload, type WorkloadR
 import { drawTableLimits } from './table-limits.js';
 import { WipeFault, defaultWipePlan } from './wipe-fault.js';
 import { InternalOpRecorder } from './internal-ops.js';
+import { PowerCutBackupsFault, defaultPowerCutBackupsPlan } from './power-cut-backups-fault.js';
 
 export type { ClientMachine, RsmRunOptions, StackRunOptions, Workload, WorkloadRun } from './stack-workload.js';
 export { rsmRunBounds } from './stack-workload.js';
@@ -133,6 +134,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   let checker: RsmChecker | null = null;
   let leases: LeaseChecker | null = null;
   let internalOps: InternalOpRecorder<I, O> | null = null;
+  let backupCuts: PowerCutBackupsFault<S> | null = null;
   const clockDrift = drawClockDrift(seed, defaultRsmOptions.maxClockDriftPpm, opts.clockDriftX);
   const cluster = new SimCluster<S>({
     seed,
@@ -150,6 +152,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     replicaObserver: (id) => ({
       executed: (vs, r, o, ran) => {
         checker?.executed(id, vs, r, o);
+        backupCuts?.executed(id, vs);
         internalOps?.executed(id, vs, r, o, ran);
       },
       restored: (last) => checker?.restored(id, last),
@@ -254,9 +257,13 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
   // complete state (in chaos runs too), so that what was acknowledged survives on some disk.
   const wipes = new WipeFault(cluster, seed, defaultWipePlan(plan.endMs),
     (victim) => cluster.nodes.some((n) => n !== victim && n.status === 'up' && n.process?.stack.rsm?.core.stateComplete === true));
+  // Opt-in (`powerCutBackups`): its slow disks and cuts change the runs it arms in, which would
+  // move the seeds other suites rely on. Its draws come from a generator of its own.
+  if (opts.powerCutBackups === true && faulty) backupCuts = new PowerCutBackupsFault(cluster, seed, defaultPowerCutBackupsPlan(plan.endMs));
   if (faulty) {
     faults.start();
     wipes.start(faults);
+    backupCuts?.start(faults);
   }
   sim.runUntil(plan.endMs + 1);
   if (faulty) workload.afterFaults?.(run);
@@ -356,6 +363,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
       primaryCuts: primaryCuts.both + primaryCuts.fromPrimary + primaryCuts.toPrimary,
       primaryCutsOneWay: primaryCuts.fromPrimary + primaryCuts.toPrimary,
       wipes: wipes.wiped,
+      backupPowerCuts: backupCuts?.cuts ?? 0,
       refused: refused ? 1 : 0,
       chaos: chaos ? 1 : 0,
       shortTable: table.short ? 1 : 0,

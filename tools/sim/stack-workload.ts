@@ -55,6 +55,12 @@ export interface StackRunOptions<I, O> {
    * window is exercised). Default 1. Workloads whose clients are not plain `RsmClient` loops ignore it.
    */
   readonly callsPerClient?: number;
+  /**
+   * `--power-cut-backups`: the run has the `power-cut-backups` fault (power-cut-backups-fault.ts:
+   * the serving primary's backups on slow disks lose power right after it executed a request, and
+   * it is kept out until a view forms without it). Default off (see the fault's doc for why).
+   */
+  readonly powerCutBackups?: boolean;
 }
 
 export type RsmRunOptions = StackRunOptions<AppendInput, AppendOutput>;
