@@ -4,7 +4,7 @@ import type { NodeId } from '../env/types.js';
 import type { Fields } from '../env/validate.js';
 import type { TransportOptions } from '../options.js';
 import { callStreamMethodName, maxAnswerBytesMetadataKey } from './grpc-call-stream-server.js';
-import { type CallContext, type PeerClients, callChannel, callMethod, errorText, fieldOf, identityFields } from './grpc-peers.js';
+import { type CallContext, type PeerClients, callChannel, callMethod, deliverAnswer, errorText, identityFields } from './grpc-peers.js';
 import { callFailureOf, networkCodes, statusName } from './grpc-status.js';
 import { serviceDefinition } from './proto.js';
 
@@ -89,21 +89,7 @@ function streamCallChannel<Req, Ans>(
         return later({ kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` });
       }
       const outstanding = {
-        answer(fields: Fields): void {
-          let answer: Ans;
-          try {
-            answer = codec.decodeAnswer(fields);
-          } catch (err) {
-            log.warn({ server, service, field: fieldOf(err), err }, 'answer refused: failed validation');
-            fail(server, { kind: 'invalid-answer', detail: errorText(err) }, request);
-            return;
-          }
-          try {
-            receive(server, answer);
-          } catch (err) {
-            log.error({ server, service, err }, 'receiver threw; answer dropped');
-          }
-        },
+        answer: (fields: Fields): void => deliverAnswer(log, codec, server, fields, receive, (failure) => fail(server, failure, request)),
         fail: (failure: CallFailure) => fail(server, failure, request),
       };
       const refused = streams.send(ctx, service, server, wire, outstanding);

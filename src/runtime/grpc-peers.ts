@@ -208,6 +208,35 @@ export interface CallContext {
  * that fails `decodeAnswer` is `invalid-answer`). Exactly one of the two is called per send,
  * never synchronously inside it, unless the owner was closed first.
  */
+/**
+ * Hands an answer's fields to `receive` once `codec` decoded them; an answer that fails the
+ * codec is logged and reported to `fail` as `invalid-answer`; a receiver that throws is logged
+ * (the answer is dropped). Shared by unary calls and call streams.
+ */
+export function deliverAnswer<Ans>(
+  log: Logger,
+  codec: Pick<ServiceCodec<unknown, Ans>, 'service' | 'decodeAnswer'>,
+  server: NodeId,
+  fields: Fields,
+  receive: (server: NodeId, answer: Ans) => void,
+  fail: (failure: CallFailure) => void,
+): void {
+  const { service } = codec;
+  let answer: Ans;
+  try {
+    answer = codec.decodeAnswer(fields);
+  } catch (err) {
+    log.warn({ server, service, field: fieldOf(err), err }, 'answer refused: failed validation');
+    fail({ kind: 'invalid-answer', detail: errorText(err) });
+    return;
+  }
+  try {
+    receive(server, answer);
+  } catch (err) {
+    log.error({ server, service, err }, 'receiver threw; answer dropped');
+  }
+}
+
 export function callChannel<Req, Ans>(
   ctx: CallContext,
   codec: ServiceCodec<Req, Ans>,
@@ -230,21 +259,8 @@ export function callChannel<Req, Ans>(
     setImmediate(() => fail(server, failure, request));
   };
 
-  const answered = (server: NodeId, reply: Fields | undefined, request: Req): void => {
-    let answer: Ans;
-    try {
-      answer = codec.decodeAnswer(reply ?? {});
-    } catch (err) {
-      log.warn({ server, service, field: fieldOf(err), err }, 'answer refused: failed validation');
-      fail(server, { kind: 'invalid-answer', detail: errorText(err) }, request);
-      return;
-    }
-    try {
-      receive(server, answer);
-    } catch (err) {
-      log.error({ server, service, err }, 'receiver threw; answer dropped');
-    }
-  };
+  const answered = (server: NodeId, reply: Fields | undefined, request: Req): void =>
+    deliverAnswer(log, codec, server, reply ?? {}, receive, (failure) => fail(server, failure, request));
 
   const refused = (server: NodeId, err: grpc.ServiceError, request: Req): void => {
     const failure = callFailureOf(err, ctx.cluster, peers.maxMessageBytes);

@@ -17,7 +17,7 @@ import { peerStreamMethod } from '../../src/runtime/grpc-peer-frames.js';
 import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
 import { type Ping, echoCodec } from '../conformance/echo-codec.js';
-import { capturingLogger, cluster, clusterId, freePort, sleep, statusName, until, closedAfterBlock } from './grpc-support.js';
+import { capturingLogger, cluster, clusterId, sleep, statusName, until, closedAfterBlock } from './grpc-support.js';
 
 const method = peerStreamMethod();
 const paxosEnvelope = serviceDefinition(paxosCodec.service)['Deliver']!;
