@@ -220,7 +220,7 @@ export class SessionKeeper<S> {
       if (this.#stopped) return;
       this.#ending.delete(name);
       if (answer.kind === 'executed' && answer.outcome.ok) return;
-      if (answer.kind !== 'not-primary' && answer.kind !== 'busy') {
+      if (answer.kind !== 'not-primary' && answer.kind !== 'busy' && answer.kind !== 'stale') {
         this.#delayedSince.set(name, this.#deps.clock.now()); // a bug: try again only after another delay
         this.#log.error({ name, answer }, 'sessions: ending a lock-delay refused');
       }
@@ -249,8 +249,9 @@ export class SessionKeeper<S> {
       this.#log.warn({ owner, silentMs, ...held, outcome: answer.outcome.value }, 'sessions: session expired; what the owner held is released');
       return;
     }
-    if (answer.kind === 'not-primary' || answer.kind === 'busy') {
-      // A view change: the clocks start over when this node serves again.
+    if (answer.kind === 'not-primary' || answer.kind === 'busy' || answer.kind === 'stale') {
+      // A view change (the clocks start over when this node serves again), or a later request of
+      // this node's ran first and settled this one's number (`newInternalRequest`): not executed.
       this.#log.debug({ owner, answer: answer.kind }, 'sessions: expiry not executed; will retry');
       return;
     }

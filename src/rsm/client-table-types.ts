@@ -95,7 +95,7 @@ export function requestDigest(request: { readonly proc: string; readonly argsTex
  * - retry: answered by the table without running the app: this very request was executed before
  *   (a client's retry) and `outcome` is its stored outcome, or the table refused it (an outcome
  *   with a `tableCodes` code: the client is unknown, or the table is full);
- * - stale: an older request than the client's last executed one (a late duplicate): not run;
+ * - stale: numbered below the client's floor (a late copy of a request whose client has settled it): not run;
  * - conflict: another request was executed under this number (the client id was reused): not run.
  */
 export type Execution =

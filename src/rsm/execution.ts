@@ -195,8 +195,8 @@ export class ReplicatedState<S> {
    * serving primary's local read, `ReadGate`): null when no state is held, or when the client
    * table does not know the client with a lower number (a new client's first call, one the table
    * forgot, or a retry of a recorded one): such a query goes through the replicated path, which
-   * records it (a query runs as a new client's if the table forgot the client: `#decide`), so the
-   * client's belief that the table knows it stays true.
+   * records it like any request (an unmarked query of a client the table forgot runs there
+   * without being recorded: `#decide`).
    */
   queryLocally(request: Request): Outcome | null {
     if (this.#state === null || !this.#table.knowsBefore(request.clientId, request.seq)) return null;
@@ -231,11 +231,9 @@ export class ReplicatedState<S> {
   #decide(vs: Viewstamp, request: Request, digest: string): Execution {
     const { clientId, seq } = request;
     const table = this.#table;
-    // A query of a client the table forgot may run as a new client's: running a read again cannot
-    // do twice what a client asked once (a client that only reads is never refreshed in the table:
-    // its queries are answered by the primary alone).
-    const decided = { ...request, first: request.first || this.#app.isQuery(request.proc) };
-    let known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : table.check(decided, digest, this.#mutations.wrongWindowSlot === true);
+    const query = this.#app.isQuery(request.proc);
+    const where = { vid: vs.vid, vs: formatViewstamp(vs), client: clientId, seq };
+    let known = this.#mutations.noClientTable === true ? { kind: 'new' as const } : table.check(request, digest, this.#mutations.wrongWindowSlot === true);
     if (known.kind === 'expired' && this.#mutations.noExpiredRefusal === true) known = { kind: 'new' };
     switch (known.kind) {
       case 'done':
@@ -245,8 +243,13 @@ export class ReplicatedState<S> {
       case 'conflict':
         return { kind: known.kind };
       case 'expired': {
+        // An unmarked query of a client the table does not know (or knows only as expired): a read
+        // may run again, so it runs, read-only, but leaves the table as it is. Recording it would
+        // make an entry (or end the expired mode) under which an older unmarked write of the same
+        // client, still in flight, would run as new: a second time, if it ran before the entry went.
+        if (query) return { kind: 'ran', outcome: this.#app.query(this.#state!, request, where) };
         const outcome = expiredOutcome(clientId, seq);
-        table.recordRefusal(decided, digest, outcome);
+        table.recordRefusal(request, digest, outcome);
         return { kind: 'retry', outcome };
       }
       case 'full':
@@ -254,14 +257,13 @@ export class ReplicatedState<S> {
       case 'window':
         return { kind: 'retry', outcome: windowOutcome(clientId, seq) };
       case 'new': {
-        const where = { vid: vs.vid, vs: formatViewstamp(vs), client: clientId, seq };
         // The context comes from the replicated request alone, so every replica passes the same one.
         // A query runs read-only (`AppGuard.query`); replicated like this, it is recorded like any request.
         const context = { clientId, internal: request.internal === true };
-        const outcome = this.#app.isQuery(request.proc)
+        const outcome = query
           ? this.#app.query(this.#state!, request, where)
           : this.#app.execute(this.#state!, request.proc, request.args, context, where);
-        table.record(decided, digest, outcome);
+        table.record(request, digest, outcome);
         return { kind: 'ran', outcome };
       }
     }

@@ -302,7 +302,6 @@ class ClientCallStream {
     outstanding.fail(failure);
   }
 
-  /** Closes the stream if it carried no request since the last tick and none waits. */
   /** A request left `#waiting`: if none is left, the idle clock starts. */
   #left(): void {
     if (this.#waiting.size > 0 || this.#ended) return;

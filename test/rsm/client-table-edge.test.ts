@@ -27,6 +27,9 @@ const app = defineApp<{ n: number }>({
       throw new AppError(String(args), 'an app using the table\'s codes');
     },
   },
+  queries: {
+    read: (s) => s.n,
+  },
   marshalState: (s) => jsonState.marshal(s),
   unmarshalState: (d) => jsonState.unmarshal(d) as { n: number },
 });
@@ -103,6 +106,24 @@ test('a replica refuses an unknown client\'s unmarked request as client-expired 
   assert.deepEqual(call(newRequest('c', 8, 'add', null, false)), { kind: 'stale', clientId: 'c', seq: 8 }, 'the older call is late now, never run');
   const next = call(newRequest('c', 10, 'add', null, false));
   assert.deepEqual(next.kind === 'executed' && next.outcome, { ok: true, value: 2 }, 'the client is known again');
+});
+
+test('an unmarked query of a client the table does not know runs but leaves the table alone: a write of that client still cannot run unmarked', () => {
+  // Proves a read cannot re-create a forgotten client's entry (or end its expired mode), which
+  // would let an older write of that client, still in flight, run a second time.
+  const { replica, call } = servingPrimary();
+  const read = call({ ...newRequest('c', 7, 'read', null, false), answeredBelow: 6 });
+  assert.deepEqual(read.kind === 'executed' && read.outcome, { ok: true, value: 0 }, 'the read runs');
+  assert.equal(replica.clients, 0, 'and records nothing');
+  const write = call(newRequest('c', 6, 'add', null, false));
+  assert.ok(write.kind === 'executed' && !write.outcome.ok && write.outcome.code === 'client-expired', 'the older write is refused, not run');
+  assert.equal(replica.state!.n, 0);
+  // The refusal put the entry in the expired mode; a read does not end it either.
+  const again = call({ ...newRequest('c', 8, 'read', null, false), answeredBelow: 6 });
+  assert.deepEqual(again.kind === 'executed' && again.outcome, { ok: true, value: 0 });
+  const other = call(newRequest('c', 5, 'add', null, false));
+  assert.ok(other.kind === 'executed' && !other.outcome.ok && other.outcome.code === 'client-expired', 'still refused');
+  assert.equal(replica.state!.n, 0, 'no write ran');
 });
 
 test('an app error with one of the client table\'s codes becomes a handler-error', () => {

@@ -16,6 +16,17 @@ test('four calls in flight per client: every checker passes under faults', () =>
   }
 });
 
+test('four calls in flight per client with a table that forgets clients cut off mid-call: every checker passes, and the expiry paths ran', () => {
+  let expired = 0;
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    const r = runRsmSimulation({ seed, callsPerClient: 4, shortTable: true });
+    assert.ok(r.ok, `seed ${seed}: ${r.failures.join('\n')}`);
+    expired += r.stats['expired'] ?? 0;
+  }
+  console.log(`calls told their client had expired: ${expired}`);
+  assert.ok(expired > 0, 'some call found its client forgotten');
+});
+
 test('wrong-window-slot (a retry answered with the outcome of the number below it) is caught', () => {
   const caught = firstCaught('', 20, (seed) => runRsmSimulation({ seed, callsPerClient: 4, mutations: { wrongWindowSlot: true } }));
   assert.ok(caught !== undefined, 'no seed in 20 caught it');

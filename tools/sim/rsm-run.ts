@@ -37,16 +37,36 @@ const rsmChaosShare = 0.25;
  */
 function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput> {
   let expired = 0;
+  let clientCuts = 0;
+  const clientIds: string[] = [];
   return {
     name: 'rsm',
     app: testApp,
     calls: appendCalls,
     model: appendModel,
     progressUnit: 'calls',
+    /**
+     * With many calls per client and a table that forgets (opt-in runs only, so the draws of
+     * every other run stay as they were): cutting a client off for longer than the table keeps
+     * it, while its calls are in flight and messages are lost, duplicated and delayed, makes the
+     * table forget it mid-call: the windowed expiry paths (the expired mode, the client settling
+     * every number it used, late copies below the floor) run under faults.
+     */
+    addFaults(faults, run) {
+      const retentionMs = run.tableRetentionMs;
+      if (run.callsPerClient <= 1 || retentionMs === undefined) return;
+      const { sim } = run;
+      faults.addKind(1, () => {
+        clientCuts++;
+        sim.network.split([sim.rng.pick(clientIds)], run.servers);
+        sim.schedule(retentionMs * sim.rng.uniform(1.2, 2.5), () => sim.network.heal());
+      });
+    },
     startClient(client, run) {
       const { sim, rsm } = run;
       const rng = sim.rng;
       const id = client.clientId;
+      clientIds.push(id);
       let n = 0;
       const next = (): void => {
         if (!run.issuing()) return;
@@ -86,6 +106,7 @@ function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput
         acked: rsm.calls.filter((c) => c.result?.kind === 'ok').length,
         unknown: rsm.calls.filter((c) => c.result?.kind === 'unknown').length,
         expired,
+        clientCuts,
       };
     },
   };
@@ -188,6 +209,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     rsm,
     issuing: () => issuing,
     callsPerClient: opts.callsPerClient ?? 1,
+    tableRetentionMs: table.short ? table.rsm.clientRetentionMs : undefined,
     progressed: (id, startedMs) => {
       if (startedMs >= settledAt) okAfter.set(id, (okAfter.get(id) ?? 0) + 1);
     },

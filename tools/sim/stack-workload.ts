@@ -76,6 +76,8 @@ export interface WorkloadRun {
   issuing(): boolean;
   /** Calls each client keeps in flight (`StackRunOptions.callsPerClient`, default 1). */
   readonly callsPerClient: number;
+  /** The client table's `clientRetentionMs` when the run drew a short table (`drawTableLimits`); undefined otherwise. */
+  readonly tableRetentionMs: number | undefined;
   /**
    * A unit of a client's work (a call, a lock cycle) that began at `startedMs` succeeded; once
    * the cluster has settled, units begun after it count for liveness.
