@@ -12,7 +12,7 @@ import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js'
 import { serviceDefinition } from '../../src/runtime/proto.js';
 import { Prng } from '../../tools/sim/prng.js';
 import { echoCallCodec } from '../conformance/echo-codec.js';
-import { callLog, expectFailure, holdCalls, serveEcho } from './grpc-call-support.js';
+import { callLog, expectFailure, holdCalls, serveEcho, twoHeldCalls } from './grpc-call-support.js';
 import { capturingLogger, cluster, closedAfterBlock, sleep, startNode, until } from './grpc-support.js';
 
 const echoStream = serviceDefinition(echoCallCodec.service)['Stream'] as MethodDefinition<Fields, Fields, Fields, Fields>;
@@ -124,12 +124,7 @@ describe('call streams (TransportOptions.callWire stream)', { timeout: 60_000 },
 
   test('closing the server fails the waiting requests unreachable; once it listens again the next request is served on a new stream', async () => {
     const first = await startNode();
-    const held = holdCalls(first);
-    const log = callLog();
-    const calls = client().connect(echoCallCodec, log.receive, log.report);
-    calls.send(first.self, { n: 1, text: 'a' });
-    calls.send(first.self, { n: 2, text: 'b' });
-    assert.ok(await until(() => held.waiting.length === 2, 5000));
+    const { log, calls } = await twoHeldCalls(first, client());
     await first.close();
     assert.ok(await until(() => log.failed.length === 2, 5000));
     for (const f of log.failed) expectFailure(f, 'unreachable', /^UNAVAILABLE: /);
@@ -221,12 +216,7 @@ describe('call streams (TransportOptions.callWire stream)', { timeout: 60_000 },
     // Two answers in one turn: the first is not yet taken by the connection when the second comes.
     const logger = capturingLogger();
     const server = await node({ logger, options: { maxCallStreamQueuedBytes: 10 } });
-    const held = holdCalls(server);
-    const log = callLog();
-    const calls = client().connect(echoCallCodec, log.receive, log.report);
-    calls.send(server.self, { n: 1, text: 'a' });
-    calls.send(server.self, { n: 2, text: 'b' });
-    assert.ok(await until(() => held.waiting.length === 2, 5000));
+    const { held, log } = await twoHeldCalls(server, client());
     held.answerOldest();
     held.answerOldest();
     assert.ok(await until(() => log.got.length + log.failed.length === 2, 5000));

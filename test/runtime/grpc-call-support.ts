@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import type { AnswerChannel, CallFailure, ReturnAddress } from '../../src/env/transport.js';
+import type { AnswerChannel, CallFailure, Channel, ClientTransport, ReturnAddress } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { CallWire } from '../../src/options.js';
 import type { Fields } from '../../src/env/validate.js';
 import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
 import { type Ping, echoCallCodec } from '../conformance/echo-codec.js';
-import { cluster } from './grpc-support.js';
+import { cluster, until } from './grpc-support.js';
 
 const echoCall = serviceDefinition(echoCallCodec.service)['Call'] as MethodDefinition<Fields, Fields, Fields, Fields>;
 
@@ -89,6 +89,20 @@ export function callLog(): {
     receive: (server, answer) => got.push({ server, answer }),
     report: (server, failure) => failed.push({ server, failure }),
   };
+}
+
+/**
+ * Two calls ('a' then 'b') from a fresh channel of `from` to `server`, held there until the test
+ * answers: what the tests of waiting calls start from.
+ */
+export async function twoHeldCalls(server: GrpcTransport, from: ClientTransport): Promise<{ held: HeldCalls; log: ReturnType<typeof callLog>; calls: Channel<Ping> }> {
+  const held = holdCalls(server);
+  const log = callLog();
+  const calls = from.connect(echoCallCodec, log.receive, log.report);
+  calls.send(server.self, { n: 1, text: 'a' });
+  calls.send(server.self, { n: 2, text: 'b' });
+  assert.ok(await until(() => held.waiting.length === 2, 5000), 'both calls reached the server');
+  return { held, log, calls };
 }
 
 /** Both wires of client calls: the tests about calls run over each (`TransportOptions.callWire`). */

@@ -11,7 +11,7 @@ import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js'
 import { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { type Ping, echoCallCodec, maxEchoTextLength } from '../conformance/echo-codec.js';
 import { capturingLogger, cluster, sleep, statusName, until, closedAfterBlock } from './grpc-support.js';
-import { RawCaller, callLog, callWires, expectFailure, holdCalls, serveEcho } from './grpc-call-support.js';
+import { RawCaller, callLog, callWires, expectFailure, holdCalls, serveEcho, twoHeldCalls } from './grpc-call-support.js';
 
 for (const callWire of callWires) {
   describe(`GrpcTransport.serve and GrpcClientTransport (${callWire} calls)`, { timeout: 60_000 }, () => {
@@ -37,12 +37,7 @@ for (const callWire of callWires) {
 
     test('every call gets a return address of its own, labelled call <n>, and an answer to another object is dropped', async () => {
       const server = await node();
-      const held = holdCalls(server);
-      const log = callLog();
-      const calls = client().connect(echoCallCodec, log.receive, log.report);
-      calls.send(server.self, { n: 1, text: 'a' });
-      calls.send(server.self, { n: 2, text: 'b' });
-      assert.ok(await until(() => held.waiting.length === 2, 5000));
+      const { held, log } = await twoHeldCalls(server, client());
       for (const { from } of held.waiting) {
         assert.ok(from instanceof ReturnAddress);
         assert.match(from.label, /^call \d+$/);
@@ -288,12 +283,7 @@ for (const callWire of callWires) {
 
     test('closing a server answers its waiting calls UNAVAILABLE at once', async () => {
       const server = await node();
-      const held = holdCalls(server);
-      const log = callLog();
-      const calls = client().connect(echoCallCodec, log.receive, log.report);
-      calls.send(server.self, { n: 1, text: 'a' });
-      calls.send(server.self, { n: 2, text: 'b' });
-      assert.ok(await until(() => held.waiting.length === 2, 5000));
+      const { held, log } = await twoHeldCalls(server, client());
       const started = performance.now();
       await server.close();
       assert.ok(await until(() => log.failed.length === 2, 5000));

@@ -1,8 +1,8 @@
 import { Etcd3, EtcdLockFailedError, type Watcher } from 'etcd3';
 import { sleep } from '../harness/node-process.js';
 import type { EtcdCluster } from './throughput-etcd-cluster.js';
-import type { Call, Callers, Contender } from './throughput-measure.js';
-import { callDeadlineMs, failover, warmupCalls } from './throughput-timing.js';
+import { type Call, type Contender, warmedCallers } from './throughput-measure.js';
+import { callDeadlineMs, failover } from './throughput-timing.js';
 
 /**
  * The etcd side of `npm run bench -- throughput --vs etcd`: the same workloads as synod's, through
@@ -51,7 +51,7 @@ export class EtcdSide {
       open: async () => {
         const client = this.#client();
         const calls = Array.from({ length: inFlight }, (_, i) => call(client, i));
-        return this.#warmed(calls, async () => client.close());
+        return warmedCallers(calls, () => this.cluster.pids(), async () => client.close());
       },
     };
   }
@@ -98,7 +98,7 @@ export class EtcdSide {
               }
             };
           }));
-          return await this.#warmed(calls, close);
+          return await warmedCallers(calls, () => this.cluster.pids(), close);
         } catch (err) {
           await close();
           throw err;
@@ -139,17 +139,7 @@ export class EtcdSide {
     return this.#client();
   }
 
-  async #warmed(calls: Call[], close: () => Promise<void>): Promise<Callers> {
-    try {
-      await Promise.all(calls.map(async (call) => {
-        for (let n = 0; n < warmupCalls; n++) await call();
-      }));
-    } catch (err) {
-      await close();
-      throw err;
-    }
-    return { calls, pids: () => this.cluster.pids(), close };
-  }
+
 }
 
 /** Waits for `p`, but at most `ms` (the timer is cleared either way: a busy loop leaves none behind). */

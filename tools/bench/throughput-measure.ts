@@ -1,4 +1,5 @@
 import { startCpuCount } from './cpu.js';
+import { warmupCalls } from './throughput-timing.js';
 import { percentile } from './durability-writes.js';
 
 /**
@@ -29,6 +30,22 @@ export interface Callers {
   /** The server processes whose CPU the row's cost counts. */
   readonly pids: () => readonly number[];
   readonly close: () => Promise<void>;
+}
+
+/**
+ * `calls` as `Callers`, once each ran `warmupCalls` times (finds the primary or leader, registers
+ * the client, opens connections); a failed warm-up closes them and throws.
+ */
+export async function warmedCallers(calls: Call[], pids: () => readonly number[], close: () => Promise<void>): Promise<Callers> {
+  try {
+    await Promise.all(calls.map(async (call) => {
+      for (let n = 0; n < warmupCalls; n++) await call();
+    }));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { calls, pids, close };
 }
 
 /** What one window showed. */

@@ -11,8 +11,8 @@ import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js'
 import { realClock } from '../../src/runtime/real-clock.js';
 import { eventually, sleep } from '../harness/node-process.js';
 import { TestAppCluster } from './test-cluster.js';
-import type { Call, Callers, Contender } from './throughput-measure.js';
-import { callDeadlineMs, failover, warmupCalls } from './throughput-timing.js';
+import { type Call, type Contender, warmedCallers } from './throughput-measure.js';
+import { callDeadlineMs, failover } from './throughput-timing.js';
 
 /**
  * The synod side of `npm run bench -- throughput`: a local cluster of real node processes (the
@@ -84,7 +84,7 @@ export class SynodSide {
           const [proc, args] = call(i);
           await client.invoke(proc, args, { deadlineMs: callDeadlineMs });
         });
-        return this.#warmed(calls, () => client.close());
+        return warmedCallers(calls, () => this.pids(), () => client.close());
       },
     };
   }
@@ -102,7 +102,7 @@ export class SynodSide {
           const [proc, args] = call(i);
           await c.invoke(proc, args, { deadlineMs: callDeadlineMs });
         });
-        return this.#warmed(calls, async () => {
+        return warmedCallers(calls, () => this.pids(), async () => {
           for (const c of clients) c.close();
           await transport.close();
         });
@@ -132,7 +132,7 @@ export class SynodSide {
           await c.lock.release(lock, 'u0');
           return { latencyMs, grant: `${lock}#${token}` };
         });
-        return this.#warmed(calls, async () => {
+        return warmedCallers(calls, () => this.pids(), async () => {
           await Promise.all(lockClients.map((c) => c.close({ giveBack: true })));
           await transport.close();
         });
@@ -182,18 +182,7 @@ export class SynodSide {
     return eventually(async () => ((await this.#cluster.serving()) ? true : undefined), failover.stepTimeoutMs, 'every node serving one view');
   }
 
-  /** Runs each call `warmupCalls` times (finds the primary, registers the client id, opens connections). */
-  async #warmed(calls: Call[], close: () => Promise<void>): Promise<Callers> {
-    try {
-      await Promise.all(calls.map(async (call) => {
-        for (let n = 0; n < warmupCalls; n++) await call();
-      }));
-    } catch (err) {
-      await close();
-      throw err;
-    }
-    return { calls, pids: () => this.pids(), close };
-  }
+
 
   async close(): Promise<void> {
     await this.#cluster.close();
