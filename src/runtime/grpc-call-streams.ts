@@ -4,7 +4,7 @@ import type { NodeId } from '../env/types.js';
 import type { Fields } from '../env/validate.js';
 import type { TransportOptions } from '../options.js';
 import { callStreamMethodName, maxAnswerBytesMetadataKey } from './grpc-call-stream-server.js';
-import { type CallContext, type PeerClients, callChannel, callMethod, deliverAnswer, errorText, identityFields } from './grpc-peers.js';
+import { type CallContext, type PeerClients, callChannel, callMethod, deliverAnswer, errorText, failureReporter, identityFields } from './grpc-peers.js';
 import { callFailureOf, networkCodes, statusName } from './grpc-status.js';
 import { serviceDefinition } from './proto.js';
 
@@ -63,14 +63,7 @@ function streamCallChannel<Req, Ans>(
   const { service } = codec;
   const { log, peers } = ctx;
   const streams = callStreamsOf(peers, options);
-  const fail = (server: NodeId, failure: CallFailure, request: Req): void => {
-    if (peers.closed || failed === undefined) return;
-    try {
-      failed(server, failure, request);
-    } catch (err) {
-      log.error({ server, service, err }, 'failure callback threw');
-    }
-  };
+  const fail = failureReporter(ctx, service, failed);
   return {
     send(server: NodeId, request: Req): void {
       if (peers.closed) return;

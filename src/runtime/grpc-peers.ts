@@ -237,6 +237,25 @@ export function deliverAnswer<Ans>(
   }
 }
 
+/**
+ * Calls `failed` with a call's failure (nothing once the connections are closed, or without a
+ * `failed`); a callback that throws is logged. Shared by unary calls and call streams.
+ */
+export function failureReporter<Req>(
+  ctx: Pick<CallContext, 'log' | 'peers'>,
+  service: string,
+  failed: ((server: NodeId, failure: CallFailure, request: Req) => void) | undefined,
+): (server: NodeId, failure: CallFailure, request: Req) => void {
+  return (server, failure, request) => {
+    if (ctx.peers.closed || failed === undefined) return;
+    try {
+      failed(server, failure, request);
+    } catch (err) {
+      ctx.log.error({ server, service, err }, 'failure callback threw');
+    }
+  };
+}
+
 export function callChannel<Req, Ans>(
   ctx: CallContext,
   codec: ServiceCodec<Req, Ans>,
@@ -247,14 +266,7 @@ export function callChannel<Req, Ans>(
   const { service } = codec;
   const { log, peers } = ctx;
 
-  const fail = (server: NodeId, failure: CallFailure, request: Req): void => {
-    if (peers.closed || failed === undefined) return;
-    try {
-      failed(server, failure, request);
-    } catch (err) {
-      log.error({ server, service, err }, 'failure callback threw');
-    }
-  };
+  const fail = failureReporter(ctx, service, failed);
   const failLater = (server: NodeId, failure: CallFailure, request: Req): void => {
     setImmediate(() => fail(server, failure, request));
   };
