@@ -10,7 +10,7 @@ import { tableCodes } from '../rsm/client-table.js';
 import { checkCall } from './call-input.js';
 import type { ClientAnswer, ClientCall } from '../rsm/messages.js';
 import { KnownReplicas } from './known-replicas.js';
-import { type Call, type InFlightCall, callTimerKey, clientTimers, parseTimerKey } from './client-calls.js';
+import { type Call, CallsInFlight, type InFlightCall, callTimerKey, clientTimers, parseTimerKey } from './client-calls.js';
 import { limits } from '../options.js';
 import {
   AppRejectedError,
@@ -107,17 +107,9 @@ export class ClientCore {
   #askMembers = true;
   /** The client table holds this client, as far as it knows: its attempts go unmarked. */
   #known = false;
-  /** The last number used. */
-  #seq = 0;
-  /** Every number below this is settled whatever is in flight (raised when the table said it did not know this client). */
-  #settledBelow = 0;
   readonly #queue: Call[] = [];
   readonly #maxRequestBytes: number;
-  /** The calls in flight, by number; in increasing number (a `Map` keeps insertion order, and numbers only grow). */
-  readonly #calls = new Map<number, InFlightCall>();
-  /** The same calls by `id` (what their timers name). */
-  readonly #byId = new Map<number, InFlightCall>();
-  #lastId = 0;
+  readonly #calls: CallsInFlight;
 
   constructor(deps: ClientCoreDeps) {
     this.#replicas = new KnownReplicas(deps.members);
@@ -130,7 +122,7 @@ export class ClientCore {
     if (!Number.isSafeInteger(most) || most < 1 || most > limits.maxClientWindow) {
       throw new RangeError(`client maxCallsInFlight must be an integer from 1 to ${limits.maxClientWindow} (limits.maxClientWindow), got ${most}`);
     }
-    this.#seq = deps.firstSeq ?? 0;
+    this.#calls = new CallsInFlight(deps.firstSeq ?? 0);
     this.#maxRequestBytes = deps.maxRequestBytes ?? Number.POSITIVE_INFINITY;
   }
 
@@ -173,7 +165,7 @@ export class ClientCore {
       return;
     }
     if (a.clientId !== this.clientId) return;
-    const c = this.#calls.get(a.seq);
+    const c = this.#calls.bySeq(a.seq);
     if (c === undefined) return; // a late answer to a finished call
     // Only terminal answers count from anyone; the others only from the attempt under way.
     const current = c.waiting && server === c.target;
@@ -204,7 +196,7 @@ export class ClientCore {
         // Below the floor: either this client said so when it learned the table forgot it (the call may have run before), or another client uses this id.
         this.#finish(c, {
           ok: false,
-          error: c.seq < this.#settledBelow
+          error: this.#calls.settled(c.seq)
             ? new ClientExpiredError(this.clientId, c.seq, c.attempts)
             : new InvalidArgumentError('clientId', `a request of client ${this.clientId} beyond this one settled it already: is this client id used by two clients at once?`),
         }, out);
@@ -251,7 +243,7 @@ export class ClientCore {
    * next replica.
    */
   onFailed(server: NodeId, failure: CallFailure, seq: number, out: ClientOutbox): void {
-    const c = this.#calls.get(seq);
+    const c = this.#calls.bySeq(seq);
     if (c === undefined || server !== c.target || !c.waiting) return;
     switch (failure.kind) {
       case 'wrong-cluster':
@@ -281,7 +273,7 @@ export class ClientCore {
 
   onTimer(key: string, out: ClientOutbox): void {
     const named = parseTimerKey(key);
-    const c = named === null ? undefined : this.#byId.get(named.id);
+    const c = named === null ? undefined : this.#calls.byId(named.id);
     if (c === undefined) return;
     switch (named!.timer) {
       case clientTimers.deadline:
@@ -313,10 +305,10 @@ export class ClientCore {
     // Any request sent so far (this call's, or another's in flight) may retry one that ran before
     // the entry went: every number used is settled, so that the first marked call to run lifts
     // the table's floor above them all and none of them can run after it.
-    this.#settledBelow = this.#seq + 1;
+    this.#calls.settleAll();
     // The other calls in flight were sent before: each may have run, or may still (until that
     // marked call runs). Their outcomes are unknown now, and retrying them can only be refused.
-    for (const other of [...this.#calls.values()]) {
+    for (const other of this.#calls.all()) {
       if (other !== c) this.#finish(other, { ok: false, error: new ClientExpiredError(this.clientId, other.seq, other.attempts) }, out, false);
     }
     if (c.attempts > 1) {
@@ -324,31 +316,22 @@ export class ClientCore {
       return;
     }
     this.#log.debug({ client: this.clientId, seq: c.seq }, 'client: the cluster no longer knew this client; sending the call again as a new client\'s');
-    this.#calls.delete(c.seq);
+    this.#calls.remove(c, true);
     const again = this.#fresh(c, server, out, c.id); // its deadline keeps running; its number is the settled bound
     this.#send(again, server, out);
   }
 
   /** `call` in flight under the next number (under `id`, when it is a call sent again: its timers go on). */
-  #fresh(call: Call, target: NodeId, out: ClientOutbox, id = ++this.#lastId): InFlightCall {
-    const { proc, args, argsText, deadlineMs, done } = call;
-    const c: InFlightCall = { proc, args, argsText, deadlineMs, done, id, seq: ++this.#seq, markFirst: !this.#known, target, attempts: 0, failures: 0, redirects: 0, silent: new Set(), waiting: false, lastError: null };
-    this.#calls.set(c.seq, c);
-    this.#byId.set(id, c);
-    if (c.markFirst) out.setTimer(callTimerKey(clientTimers.newClientWindow, id), this.#options.newClientWindowMs);
-    else out.cancelTimer(callTimerKey(clientTimers.newClientWindow, id));
+  #fresh(call: Call, target: NodeId, out: ClientOutbox, id?: number): InFlightCall {
+    const c = this.#calls.start(call, target, !this.#known, id);
+    if (c.markFirst) out.setTimer(callTimerKey(clientTimers.newClientWindow, c.id), this.#options.newClientWindowMs);
+    else out.cancelTimer(callTimerKey(clientTimers.newClientWindow, c.id));
     return c;
-  }
-
-  /** The lowest number not settled: the lowest in flight, or the next to use. */
-  #answeredBelow(): number {
-    const lowest = this.#calls.keys().next();
-    return Math.max(lowest.done === true ? this.#seq + 1 : lowest.value, this.#settledBelow);
   }
 
   /** Starts queued calls, in order, while the bounds allow. */
   #startQueued(out: ClientOutbox): void {
-    while (this.#queue.length > 0 && this.#calls.size < this.#options.maxCallsInFlight && this.#seq + 1 < this.#answeredBelow() + limits.maxClientWindow) {
+    while (this.#queue.length > 0 && this.#calls.mayStart(this.#options.maxCallsInFlight)) {
       const call = this.#queue.shift()!;
       const target = this.#primary ?? this.#replicas.pick(this.#random);
       const c = this.#fresh(call, target, out);
@@ -361,7 +344,7 @@ export class ClientCore {
     c.target = target;
     c.waiting = true;
     c.attempts++;
-    const answeredBelow = this.#answeredBelow();
+    const answeredBelow = this.#calls.answeredBelow();
     invariant(answeredBelow <= c.seq, () => `client ${this.clientId} would send ${c.seq} saying every number below ${answeredBelow} is settled`);
     const request = { clientId: this.clientId, seq: c.seq, proc: c.proc, args: c.args, argsText: c.argsText, first: c.markFirst, answeredBelow };
     out.send(target, { kind: 'invoke', request });
@@ -400,8 +383,7 @@ export class ClientCore {
 
   /** Ends call `c` with `result`; then starts queued calls unless told not to (`startQueued`: a caller that goes on sending first). */
   #finish(c: InFlightCall, result: CallResult, out: ClientOutbox, startQueued = true): void {
-    this.#calls.delete(c.seq);
-    this.#byId.delete(c.id);
+    this.#calls.remove(c);
     for (const timer of Object.values(clientTimers)) out.cancelTimer(callTimerKey(timer, c.id));
     if (!result.ok) this.#log.debug({ client: this.clientId, seq: c.seq, error: result.error.message }, 'client: call failed');
     out.upcall(() => c.done(result));
