@@ -42,9 +42,10 @@ export interface RsmOptions {
    * themselves. Default 2: one batch in flight leaves a backup idle while its acknowledgement
    * travels back; two let the next batch form and arrive meanwhile, and more only make the
    * batches smaller (more messages and fsyncs per request). A quick measurement (64 `RsmClient`s
-   * writing the test app's `add`, local 3-node cluster, `tools/bench/batches-in-flight.ts`) ran on
-   * a machine at load average 20 on 2 cores and could not separate the settings from the noise;
-   * redo it on a quiet machine before changing this.
+   * writing the test app's `add`, local 3-node cluster, `tools/bench/batches-in-flight.ts`, 4 s
+   * windows, streams on, load average 2-5 on 2 cores): 1, 2, 4 gave 4,230, 4,378, 4,050 ops/s
+   * (p99 44, 36, 42 ms), then 2,210, 2,025, 1,837 in a second, busier round: 1 and 2 within the
+   * noise, 4 behind both times. Redo it on a quiet machine before changing this.
    */
   readonly maxInvokeBatchesInFlight: number;
   /**
