@@ -127,10 +127,30 @@ export interface TransportOptions extends CallStreamOptions {
    */
   readonly peerQueueBytes: number;
   /**
-   * Most peer streams (`peerMessages: 'stream'`) other nodes may hold open to this node at once;
-   * one more is refused at open with RESOURCE_EXHAUSTED (warn, at most one line a second). Each
+   * Largest message (its serialized envelope, in bytes) that goes to a peer by the `control` lane
+   * of its link; larger ones go by the `bulk` lane (`peerMessages: 'stream'`). Each lane is its
+   * own stream with its own queue, so small messages never wait behind (nor are dropped for) large
+   * ones queued for the same peer: design §3, heartbeats never wait behind bulk work. Frames of
+   * one channel may overtake each other across lanes, which the `Transport` contract allows.
+   * Default 16 KiB: above every heartbeat, ack, lease ask or grant, Paxos prepare/accept of a view
+   * and small invoke batch (hundreds of bytes to a few KiB), below a state-transfer chunk
+   * (`RsmOptions.stateChunkBytes`, 256 KiB) and a full invoke batch (up to 1 MiB).
+   */
+  readonly peerControlFrameBytes: number;
+  /**
+   * Most bytes of messages to one peer that its `control` lane has not taken yet, as
+   * `peerQueueBytes` is for the `bulk` lane (which it then bounds alone); beyond it a small
+   * message is dropped (counted per lane, warn at most once a second). Default 1 MiB: at least 64
+   * control messages of the largest size, thousands of heartbeats; a peer that takes none of them
+   * is down or stuck, and holding more would only deliver stale heartbeats later.
+   */
+  readonly peerControlQueueBytes: number;
+  /**
+   * Most peer streams (`peerMessages: 'stream'`) other nodes may hold open to this node at once (a
+   * sender holds up to two: its control and bulk lanes, `peerControlFrameBytes`); one more is
+   * refused at open with RESOURCE_EXHAUSTED (warn, at most one line a second). Each
    * open stream holds an HTTP/2 stream and little else (frames are handled as they arrive).
-   * Default 256, as `maxPeerClients`: one per peer, with room for joiners and departed nodes,
+   * Default 512, twice `maxPeerClients`: two per peer, with room for joiners and departed nodes,
    * while streams from ever new senders cannot make a node hold them without bound.
    */
   readonly maxPeerStreams: number;
@@ -159,13 +179,15 @@ export const defaultTransportOptions: TransportOptions = {
   maxQueuedStreamMessages: 1000,
   peerMessages: 'stream',
   peerQueueBytes: 16 * 1024 * 1024,
-  maxPeerStreams: 256,
+  peerControlFrameBytes: 16 * 1024,
+  peerControlQueueBytes: 1024 * 1024,
+  maxPeerStreams: 512,
 };
 
 /** Transport options with defaults filled in; the counts must be integers. */
 export function transportOptions(given: Partial<TransportOptions> | undefined): TransportOptions {
   const o = withDefaults(defaultTransportOptions, given, 'transport');
-  for (const key of ['maxPeerClients', 'maxPendingCalls', 'maxStreams', 'maxQueuedStreamMessages', 'maxPeerStreams', 'peerQueueBytes'] as const) {
+  for (const key of ['maxPeerClients', 'maxPendingCalls', 'maxStreams', 'maxQueuedStreamMessages', 'maxPeerStreams', 'peerQueueBytes', 'peerControlFrameBytes', 'peerControlQueueBytes'] as const) {
     if (!Number.isInteger(o[key])) throw new RangeError(`transport.${key} must be a positive integer, got ${o[key]}`);
   }
   if (o.peerMessages !== 'stream' && o.peerMessages !== 'unary') {

@@ -12,7 +12,7 @@ import { serviceDefinition } from './proto.js';
  * refusal notice says. Internal to `src/runtime`.
  */
 
-/** The service carrying every channel's messages between two nodes, one stream per pair. */
+/** The service carrying every channel's messages between two nodes, two streams (lanes) per pair. */
 export const peerService = 'synod.peer.Peer';
 
 /** Its one method: `rpc Stream(stream Frame) returns (stream Notice)`. */

@@ -1,329 +1,91 @@
-import * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
-import type { Fields } from '../env/validate.js';
-import type { TransportOptions } from '../options.js';
-import { type PeerClients, errorText } from './grpc-peers.js';
-import { type PeerStreamMethod, describeNotice } from './grpc-peer-frames.js';
-import { networkCodes, statusName } from './grpc-status.js';
+import { type LaneName, PeerLane, type PeerLaneStats, type PeerLinkContext } from './grpc-peer-lane.js';
 
-/** How grpc-js words a refusal to receive a message above the receiver's limit (any other RESOURCE_EXHAUSTED: too many streams). */
-const receivedTooLarge = /Received message larger than max/;
+export type { LaneName, PeerLaneStats, PeerLinkContext } from './grpc-peer-lane.js';
 
-/** At most one drop line per peer and kind of drop in this long (each says how many it covers). */
-const dropLogIntervalMs = 1000;
-
-/** What one peer link has done so far (`GrpcTransport.peerStats()`), for tests and status displays. */
+/**
+ * What one peer link has done so far (`GrpcTransport.peerStats()`), for tests and status
+ * displays: the sums over its two lanes, and each lane's own figures in `lanes`.
+ */
 export interface PeerLinkStats {
   readonly peer: NodeId;
-  /** `open`: a stream is open (it may still be connecting); `idle`: none, the next send opens one; `backoff`: none, sends are dropped until the backoff ends. */
+  /** `open`: a lane has a stream open; else `backoff` while a lane backs off; else `idle`. */
   readonly state: 'open' | 'idle' | 'backoff';
-  /** Streams opened to this peer. */
+  /** Streams opened to this peer (both lanes). */
   readonly streamsOpened: number;
   /** Frames handed to a stream. */
   readonly framesWritten: number;
-  /** Frames waiting for the stream to drain, and their bytes. */
+  /** Frames waiting for their stream to drain, and their bytes. */
   readonly queuedFrames: number;
   readonly queuedBytes: number;
-  /** Bytes handed to grpc-js and not yet written out; with `queuedBytes` at most `peerQueueBytes` (one frame aside). */
+  /** Bytes handed to grpc-js and not yet written out; with `queuedBytes` at most the sum of both lanes' bounds. */
   readonly unflushedBytes: number;
-  /** Messages dropped, and their bytes: above `peerQueueBytes` (`full`), or while no stream could be opened or lost from the queue when one broke (`down`). */
+  /** Messages dropped, and their bytes: above a lane's bound (`full`), or while no stream could be opened or lost from a queue when one broke (`down`). */
   readonly droppedFull: number;
   readonly droppedDown: number;
   readonly droppedBytes: number;
   /** Frames the peer refused (a notice came back). */
   readonly refusedFrames: number;
+  /** Each lane's figures: `control` (frames up to `peerControlFrameBytes`) and `bulk` (the rest). */
+  readonly lanes: Readonly<Record<LaneName, PeerLaneStats>>;
 }
 
-/** What a link needs from the transport that owns it. */
-export interface PeerLinkContext {
-  readonly log: Logger;
-  readonly options: TransportOptions;
-  readonly peers: PeerClients;
-  readonly method: PeerStreamMethod;
-}
-
-type Drop = 'full' | 'down';
+/** Figures summed over the lanes. */
+const summed = ['streamsOpened', 'framesWritten', 'queuedFrames', 'queuedBytes', 'unflushedBytes', 'droppedFull', 'droppedDown', 'droppedBytes', 'refusedFrames'] as const;
 
 /**
- * The sending side of one (this node, `peer`) pair: one long-lived `synod.peer.Peer/Stream`
- * carrying every channel's messages to `peer` in the order they were sent, one frame each.
- *
- * Invariants: at most one stream is open; `queuedBytes + unflushedBytes` stays at most
- * `peerQueueBytes`, except that one frame is always taken when nothing waits; frames are written
- * to the stream in send order and the queue only holds frames while the stream asked to wait
- * ('drain'). A stream that breaks loses what it had not delivered (the queue included): messages
- * may be lost, protocols retransmit. The next send after it opens a new one, at once if the broken
- * one had been accepted, otherwise after a backoff (`reconnectBackoffInitialMs` doubling up to
- * `reconnectBackoffMaxMs`) during which sends are dropped, as unary calls to a peer that is down
- * fail at once. Being heard from by the peer ends the backoff.
+ * The sending side of one (this node, `peer`) pair: two lanes (`PeerLane`), each one long-lived
+ * `synod.peer.Peer/Stream` with its own queue bound, backoff and reconnects. A message whose
+ * serialized envelope is at most `peerControlFrameBytes` goes by the `control` lane (bound
+ * `peerControlQueueBytes`), a larger one by the `bulk` lane (bound `peerQueueBytes`), so a
+ * heartbeat, ack or lease grant never waits behind (nor is dropped for) megabytes of state
+ * chunks or invoke batches queued for the same peer. Each lane keeps the order of its own frames;
+ * across lanes a later message may overtake an earlier one, even of the same channel (a small
+ * invoke batch passing a large one): the `Transport` contract allows reordering, and every
+ * protocol tolerates it (invokes are buffered by seqno, state chunks are pulled by offset).
+ * A lane opens its stream at its first send, so a peer only sent small messages holds one.
  */
 export class PeerLink {
   readonly peer: NodeId;
   readonly #ctx: PeerLinkContext;
-  #call: grpc.ClientDuplexStream<Buffer, Fields> | null = null;
-  /** Counts streams, so that a callback of a broken stream cannot touch the state of its successor. */
-  #generation = 0;
-  #accepted = false;
-  #nextSeq = 1;
-  #waitingForDrain = false;
-  /** Frames waiting for 'drain', oldest first, from `#head` on (a shifting array would be quadratic). */
-  #queue: Buffer[] = [];
-  #head = 0;
-  #queuedBytes = 0;
-  #unflushedBytes = 0;
-  /** `performance.now()` before which no stream is opened. */
-  #retryAt = 0;
-  #backoffMs: number;
+  readonly #lanes: Readonly<Record<LaneName, PeerLane>>;
   #closed = false;
   #ended: Promise<void> | undefined;
-  #streamsOpened = 0;
-  #framesWritten = 0;
-  #refused = 0;
-  #dropped: Record<Drop, number> = { full: 0, down: 0 };
-  #droppedBytes = 0;
-  /** Drops not yet reported in a log line, per kind, and when the last line went out. */
-  #unlogged: Record<Drop, { frames: number; bytes: number; at: number }> = {
-    full: { frames: 0, bytes: 0, at: -Infinity },
-    down: { frames: 0, bytes: 0, at: -Infinity },
-  };
 
   constructor(peer: NodeId, ctx: PeerLinkContext) {
     this.peer = peer;
     this.#ctx = ctx;
-    this.#backoffMs = ctx.options.reconnectBackoffInitialMs;
-  }
-
-  /** Sends one channel's envelope (already serialized) to the peer. Never throws. */
-  send(service: string, envelope: Buffer): void {
-    if (this.#closed) return;
-    const { log, options, method } = this.#ctx;
-    const call = this.#stream();
-    if (call === null) {
-      this.#drop('down', envelope.length);
-      return;
-    }
-    let frame: Buffer;
-    try {
-      frame = method.requestSerialize({ seq: this.#nextSeq, service, envelope });
-    } catch (err) {
-      log.error({ to: this.peer, service, err }, 'send dropped: cannot serialize the frame');
-      return;
-    }
-    if (frame.length > options.maxMessageBytes) {
-      // As grpc-js words it for a unary call over the limit: nothing leaves, the sender says so.
-      log.warn({ to: this.peer, service, code: 'RESOURCE_EXHAUSTED', bytes: frame.length, maxMessageBytes: options.maxMessageBytes },
-        'send refused: message too large');
-      return;
-    }
-    this.#nextSeq++;
-    const pending = this.#queuedBytes + this.#unflushedBytes;
-    if (pending > 0 && pending + frame.length > options.peerQueueBytes) {
-      this.#drop('full', frame.length);
-      return;
-    }
-    if (this.#waitingForDrain) {
-      this.#queue.push(frame);
-      this.#queuedBytes += frame.length;
-      return;
-    }
-    this.#write(call, frame);
-  }
-
-  /** The peer sent this node a message, so it is up: a stream that failed may be tried again at once. */
-  heardFrom(): void {
-    if (this.#call !== null) return;
-    this.#retryAt = 0;
-    this.#backoffMs = this.#ctx.options.reconnectBackoffInitialMs;
-  }
-
-  stats(): PeerLinkStats {
-    const state = this.#call !== null ? 'open' : performance.now() < this.#retryAt ? 'backoff' : 'idle';
-    return {
-      peer: this.peer,
-      state,
-      streamsOpened: this.#streamsOpened,
-      framesWritten: this.#framesWritten,
-      queuedFrames: this.#queue.length - this.#head,
-      queuedBytes: this.#queuedBytes,
-      unflushedBytes: this.#unflushedBytes,
-      droppedFull: this.#dropped.full,
-      droppedDown: this.#dropped.down,
-      droppedBytes: this.#droppedBytes,
-      refusedFrames: this.#refused,
+    this.#lanes = {
+      control: new PeerLane(peer, 'control', ctx.options.peerControlQueueBytes, ctx),
+      bulk: new PeerLane(peer, 'bulk', ctx.options.peerQueueBytes, ctx),
     };
   }
 
-  /**
-   * Ends the stream cleanly (half-closes it; the peer answers OK once it read every frame), and
-   * cancels it if the peer has not answered within `closeGraceMs`. Sends after it do nothing.
-   * Idempotent; resolves when the stream is over.
-   */
+  /** Sends one channel's envelope (already serialized) to the peer, by the lane its size picks. Never throws. */
+  send(service: string, envelope: Buffer): void {
+    if (this.#closed) return;
+    const lane = envelope.length <= this.#ctx.options.peerControlFrameBytes ? 'control' : 'bulk';
+    this.#lanes[lane].send(service, envelope);
+  }
+
+  /** The peer sent this node a message, so it is up: a lane whose stream failed may try again at once. */
+  heardFrom(): void {
+    this.#lanes.control.heardFrom();
+    this.#lanes.bulk.heardFrom();
+  }
+
+  stats(): PeerLinkStats {
+    const lanes = { control: this.#lanes.control.stats(), bulk: this.#lanes.bulk.stats() };
+    const states = [lanes.control.state, lanes.bulk.state];
+    const state = states.includes('open') ? 'open' : states.includes('backoff') ? 'backoff' : 'idle';
+    const sums = Object.fromEntries(summed.map((key) => [key, lanes.control[key] + lanes.bulk[key]])) as Record<(typeof summed)[number], number>;
+    return { peer: this.peer, state, ...sums, lanes };
+  }
+
+  /** Ends both lanes' streams (see `PeerLane.close`); sends after it do nothing. Idempotent; resolves when both are over. */
   close(): Promise<void> {
-    this.#ended ??= this.#close();
-    return this.#ended;
-  }
-
-  async #close(): Promise<void> {
     this.#closed = true;
-    const call = this.#call;
-    if (call === null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        call.cancel();
-        resolve();
-      }, this.#ctx.options.closeGraceMs);
-      call.on('status', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.#dropQueue();
-      call.end();
-    });
-    this.#reset();
-  }
-
-  /** The open stream, opening one if none is and no backoff runs; null: none can be had now. */
-  #stream(): grpc.ClientDuplexStream<Buffer, Fields> | null {
-    const { log, peers, method } = this.#ctx;
-    if (this.#call !== null) {
-      // Marks the connection used, so that `maxPeerClients` evicts the peers least recently sent to, as with unary calls.
-      peers.get(this.peer);
-      return this.#call;
-    }
-    if (performance.now() < this.#retryAt) return null;
-    let client: grpc.Client;
-    try {
-      client = peers.get(this.peer);
-    } catch (err) {
-      // An address gRPC cannot even parse: the peer is unreachable, which send tolerates.
-      log.warn({ to: this.peer, err: errorText(err) }, 'send dropped: cannot create a client for this address');
-      this.#backOff();
-      return null;
-    }
-    // The frames are serialized by `send` (to count their bytes), so grpc-js passes them on as they are.
-    const call = client.makeBidiStreamRequest(method.path, (frame: Buffer) => frame, method.responseDeserialize);
-    const generation = ++this.#generation;
-    this.#call = call;
-    this.#accepted = false;
-    this.#nextSeq = 1;
-    this.#streamsOpened++;
-    peers.track(call);
-    const current = (): boolean => generation === this.#generation;
-    call.on('metadata', () => {
-      if (!current()) return;
-      // The peer's server took the stream: it is up, so a later break is retried at once.
-      this.#accepted = true;
-      this.#backoffMs = this.#ctx.options.reconnectBackoffInitialMs;
-    });
-    call.on('data', (notice: Fields) => {
-      if (current()) this.#noticed(notice);
-    });
-    call.on('drain', () => {
-      if (current()) this.#drained(call);
-    });
-    // grpc-js reports a failed stream twice (`error`, then `status`); the first counts.
-    call.on('error', (err: grpc.ServiceError) => {
-      if (current()) this.#broke(call, err);
-    });
-    call.on('status', (status: grpc.StatusObject) => {
-      if (current()) this.#broke(call, status);
-    });
-    return call;
-  }
-
-  #write(call: grpc.ClientDuplexStream<Buffer, Fields>, frame: Buffer): void {
-    const generation = this.#generation;
-    this.#unflushedBytes += frame.length;
-    this.#framesWritten++;
-    const ok = call.write(frame, () => {
-      if (generation === this.#generation) this.#unflushedBytes -= frame.length;
-    });
-    if (!ok) this.#waitingForDrain = true;
-  }
-
-  #drained(call: grpc.ClientDuplexStream<Buffer, Fields>): void {
-    this.#waitingForDrain = false;
-    while (!this.#waitingForDrain && this.#head < this.#queue.length) {
-      const frame = this.#queue[this.#head]!;
-      this.#queue[this.#head++] = Buffer.alloc(0);
-      this.#queuedBytes -= frame.length;
-      this.#write(call, frame);
-    }
-    if (this.#head === this.#queue.length) {
-      this.#queue = [];
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  /** A refusal the peer reported: logged as a refused unary call is. */
-  #noticed(notice: Fields): void {
-    this.#refused++;
-    const { code, fields } = describeNotice(notice, this.peer);
-    const { log, options } = this.#ctx;
-    // Lost messages are normal (protocols retransmit); anything else means the two nodes
-    // disagree about identity or wire format, or a message is too big: an operator must see it.
-    if (networkCodes.has(code)) log.debug(fields, 'send failed');
-    else if (code === grpc.status.RESOURCE_EXHAUSTED) log.warn({ ...fields, maxMessageBytes: options.maxMessageBytes }, 'send refused: message too large');
-    else log.warn(fields, 'send refused by peer');
-  }
-
-  #broke(call: grpc.ClientDuplexStream<Buffer, Fields>, status: grpc.StatusObject | grpc.ServiceError): void {
-    const { log, options } = this.#ctx;
-    const fields = { to: this.peer, code: statusName(status.code), details: status.details, unflushedBytes: this.#unflushedBytes };
-    if (status.code === grpc.status.OK || networkCodes.has(status.code)) log.debug(fields, 'peer stream ended');
-    // The peer's grpc-js refused a frame above its own limit (this node's is larger): it logs nothing.
-    else if (status.code === grpc.status.RESOURCE_EXHAUSTED && receivedTooLarge.test(status.details)) log.warn({ ...fields, maxMessageBytes: options.maxMessageBytes }, 'send refused: message too large');
-    else log.warn(fields, 'peer stream refused by peer');
-    this.#dropQueue();
-    this.#reset();
-    if (this.#accepted) {
-      this.#retryAt = 0;
-    } else {
-      this.#backOff();
-    }
-    call.cancel();
-  }
-
-  #backOff(): void {
-    const max = this.#ctx.options.reconnectBackoffMaxMs;
-    // Jitter, so that the peers of a node that restarts do not all dial it at the same instant.
-    this.#retryAt = performance.now() + this.#backoffMs * (0.8 + 0.4 * Math.random());
-    this.#backoffMs = Math.min(this.#backoffMs * 2, max);
-  }
-
-  #dropQueue(): void {
-    for (let i = this.#head; i < this.#queue.length; i++) this.#drop('down', this.#queue[i]!.length);
-    this.#queue = [];
-    this.#head = 0;
-    this.#queuedBytes = 0;
-  }
-
-  /** Forgets the stream; callbacks of its writes and events no longer count. */
-  #reset(): void {
-    if (this.#call !== null) this.#ctx.peers.done(this.#call);
-    this.#call = null;
-    this.#generation++;
-    this.#unflushedBytes = 0;
-    this.#waitingForDrain = false;
-  }
-
-  #drop(kind: Drop, bytes: number): void {
-    this.#dropped[kind]++;
-    this.#droppedBytes += bytes;
-    const unlogged = this.#unlogged[kind];
-    unlogged.frames++;
-    unlogged.bytes += bytes;
-    const now = performance.now();
-    if (now - unlogged.at < dropLogIntervalMs) return;
-    const fields = { to: this.peer, dropped: unlogged.frames, droppedBytes: unlogged.bytes, peerQueueBytes: this.#ctx.options.peerQueueBytes };
-    if (kind === 'full') this.#ctx.log.warn(fields, 'messages to peer dropped: its stream is full (it reads slower than this node sends)');
-    else this.#ctx.log.debug(fields, 'messages to peer dropped: no stream to it now (it is down or restarting)');
-    unlogged.frames = 0;
-    unlogged.bytes = 0;
-    unlogged.at = now;
+    this.#ended ??= Promise.all([this.#lanes.control.close(), this.#lanes.bulk.close()]).then(() => {});
+    return this.#ended;
   }
 }

@@ -7,8 +7,8 @@ import type { PeerClients } from './grpc-peers.js';
 
 /**
  * The sending side of peer streams (`TransportOptions.peerMessages: 'stream'`): one `PeerLink`
- * (one stream) per peer this node sends to, at most `maxPeerClients` of them, least recently
- * used first (as `PeerClients` keeps its connections): one more ends the stream of the least
+ * (two streams: control and bulk lanes) per peer this node sends to, at most `maxPeerClients` of them, least recently
+ * used first (as `PeerClients` keeps its connections): one more ends the streams of the least
  * recently used link, whose next send opens a new one. Internal to `src/runtime`.
  */
 export class PeerLinks {

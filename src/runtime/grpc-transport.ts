@@ -49,22 +49,25 @@ export interface GrpcTransportConfig {
  * unary method, `Deliver(Envelope) returns (Ack)`. The Ack only says the receiver accepted the
  * message for processing; answers travel as messages of their own.
  *
- * Peer streams (`TransportOptions.peerMessages`, default `'stream'`): instead of one `Deliver`
- * call per message, a node sends every channel's messages to one peer over one long-lived
- * `synod.peer.Peer/Stream` (proto/peer.proto), one `Frame` per message naming the channel's
- * service and carrying its envelope as the bytes a `Deliver` would carry. Everything below about
- * envelopes, checks and refusals holds for frames alike: the receiver runs the same checks on
- * each frame's envelope, logs the same lines, and answers a refused frame with a `Notice` (its
- * number, the status code and details a `Deliver` would have got) that the sender logs as it logs
- * a refused call; the stream goes on. A channel not opened yet is a notice UNIMPLEMENTED. Frames
- * arrive in send order. The sender follows the stream's backpressure: while it cannot take more,
- * frames wait up to `peerQueueBytes` per peer and beyond that are dropped (counted in
- * `peerStats()`, warn at most once a second). A broken stream loses what it had not delivered and
- * is reopened by the next send, after a backoff if it never got going (grpc-peer-link.ts); a
- * restarted peer gets a new stream. `close()` half-closes every outgoing stream and ends every
- * incoming one. A node serves peer streams whatever it sends, at most `maxPeerStreams` at once
- * (one more is refused RESOURCE_EXHAUSTED). Frames count against `maxMessageBytes` whole: a frame
- * above it is refused on the sending side with the warn line an oversized call gets.
+ * Peer streams (`TransportOptions.peerMessages`, default `'stream'`): instead of one `Deliver` call
+ * per message, a node sends every channel's messages to one peer over two long-lived
+ * `synod.peer.Peer/Stream`s (proto/peer.proto), one `Frame` per message naming the channel's
+ * service and carrying its envelope as the bytes a `Deliver` would carry: the control lane takes
+ * envelopes of at most `peerControlFrameBytes`, the bulk lane larger ones, so small messages never
+ * wait behind large ones. Everything below about envelopes, checks and refusals holds for frames
+ * alike: the receiver runs the same checks on each frame's envelope, logs the same lines, and
+ * answers a refused frame with a `Notice` (its number, the status code and details a `Deliver`
+ * would have got) that the sender logs as it logs a refused call; the stream goes on. A channel not
+ * opened yet is a notice UNIMPLEMENTED. Frames of one lane arrive in send order; across lanes a
+ * later message may arrive first. The sender follows each stream's backpressure: while it cannot
+ * take more, frames wait up to `peerControlQueueBytes` (control) or `peerQueueBytes` (bulk) per
+ * peer and beyond that are dropped (counted per lane in `peerStats()`, warn at most once a second).
+ * A broken stream loses what it had not delivered and is reopened by the next send of its lane,
+ * after a backoff if it never got going (grpc-peer-lane.ts); a restarted peer gets new streams.
+ * `close()` half-closes every outgoing stream and ends every incoming one. A node serves peer
+ * streams whatever it sends, at most `maxPeerStreams` at once (one more is refused
+ * RESOURCE_EXHAUSTED). Frames count against `maxMessageBytes` whole: a frame above it is refused on
+ * the sending side with the warn line an oversized call gets.
  *
  * Lifecycle: `await GrpcTransport.listen(config)` binds the server and returns a transport that
  * serves at once; `open()` may be called at any time after that (grpc-js ≥ 1.2 adds services to

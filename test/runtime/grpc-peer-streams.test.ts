@@ -1,7 +1,8 @@
-// Peer streams (TransportOptions.peerMessages 'stream'), over real gRPC on loopback: one stream per
-// pair carries every channel in order; refusals come back as notices the sender logs and the
-// stream goes on; a restarted peer gets a new stream; a peer that does not read makes the sender
-// drop beyond peerQueueBytes instead of holding more; partitions, stream limits and close.
+// Peer streams (TransportOptions.peerMessages 'stream'), over real gRPC on loopback: one control
+// stream per pair carries every channel's small messages in order, a bulk stream the large ones,
+// and a stalled bulk lane does not hold up the control lane; refusals come back as notices the
+// sender logs and the stream goes on; a restarted peer gets a new stream; a peer that does not read
+// makes the sender drop beyond each lane's bound instead of holding more; partitions, stream limits and close.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -14,6 +15,7 @@ import { paxosCodec } from '../../src/paxos/codec.js';
 import { type PeerMessages, transportOptions } from '../../src/options.js';
 import type { PaxosMessage } from '../../src/paxos/messages.js';
 import { peerStreamMethod } from '../../src/runtime/grpc-peer-frames.js';
+import { laneMetadataKey } from '../../src/runtime/grpc-peer-lane.js';
 import type { GrpcTransport } from '../../src/runtime/grpc-transport.js';
 import { serviceDefinition } from '../../src/runtime/proto.js';
 import { type Ping, echoCodec } from '../conformance/echo-codec.js';
@@ -34,6 +36,43 @@ function rawStream(target: NodeId): { write: (frame: Fields) => void; notices: F
   return { write: (frame) => void call.write(frame), notices, close: () => { call.cancel(); client.close(); } };
 }
 
+/** A paxos message of about 40 KB, above the default `peerControlFrameBytes` (16 KiB): it goes by the bulk lane. */
+function bigMessage(): PaxosMessage {
+  // 40 values of 20 members of ~50 characters.
+  const values = Array.from({ length: 40 }, (_, i) => Array.from({ length: 20 }, (_, j) => `node-${i}-${j}.a-rather-long-domain-name.example:7000`));
+  return { kind: 'decisions', first: 1, values };
+}
+
+/** A paxos message of about 1 KB, within `peerControlFrameBytes`: it goes by the control lane. */
+function smallMessage(instance: number): PaxosMessage {
+  return { kind: 'decisions', first: instance, values: [Array.from({ length: 20 }, (_, j) => `node-${j}.a-rather-long-domain-name.example:7000`)] };
+}
+
+/**
+ * A bare receiver that takes every stream and reads the frames of the lanes in `reading`, while
+ * the others' stay unread (paused) until `resume()`: counts frames read per lane.
+ */
+async function laneReceiver(reading: ReadonlySet<string>): Promise<{ peer: NodeId; read: Record<string, number>; resume: () => void; close: () => void }> {
+  const server = new grpc.Server();
+  const read: Record<string, number> = { control: 0, bulk: 0 };
+  const paused: grpc.ServerDuplexStream<Fields, Fields>[] = [];
+  server.addService({ Stream: method } as grpc.ServiceDefinition, {
+    Stream: (call: grpc.ServerDuplexStream<Fields, Fields>) => {
+      const lane = String(call.metadata.get(laneMetadataKey)[0] ?? '');
+      call.sendMetadata(new grpc.Metadata());
+      call.on('data', () => read[lane] = (read[lane] ?? 0) + 1);
+      call.on('error', () => {});
+      if (!reading.has(lane)) {
+        call.pause();
+        paused.push(call);
+      }
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err))));
+  return { peer: `127.0.0.1:${port}`, read, resume: () => paused.forEach((c) => c.resume()), close: () => server.forceShutdown() };
+}
+
 /** A paxos envelope as bytes, in this test's cluster unless `fields` say otherwise. */
 function envelopeBytes(fields: Fields): Buffer {
   return paxosEnvelope.requestSerialize({ cluster, cluster_id: clusterId, ...fields }) as Buffer;
@@ -42,7 +81,7 @@ function envelopeBytes(fields: Fields): Buffer {
 describe('GrpcTransport peer streams', { timeout: 60_000 }, () => {
   const { node, cleanup } = closedAfterBlock({ peerMessages: 'stream' });
 
-  test('messages of two channels to one peer travel over one stream and arrive in the order sent', async () => {
+  test('small messages of two channels to one peer travel over one stream (the control lane) and arrive in the order sent', async () => {
     const [a, b] = [await node(), await node()];
     const paxosFromA = a.open(paxosCodec, () => {});
     const configFromA = a.open(configCodec, () => {});
@@ -64,6 +103,8 @@ describe('GrpcTransport peer streams', { timeout: 60_000 }, () => {
     const link = linkTo(a, b.self);
     assert.equal(link?.streamsOpened, 1);
     assert.equal(link?.framesWritten, 300);
+    assert.equal(link?.lanes.control.framesWritten, 300);
+    assert.equal(link?.lanes.bulk.streamsOpened, 0, 'small messages opened a bulk stream');
     assert.equal(b.incomingPeerStreams, 1);
   });
 
@@ -147,7 +188,7 @@ describe('GrpcTransport peer streams', { timeout: 60_000 }, () => {
     assert.ok(link.droppedDown > 0, 'nothing was counted as dropped while the peer was down');
   });
 
-  test('a peer that does not read makes the sender drop beyond peerQueueBytes, counted and logged, and hold no more', async (t) => {
+  test('a peer that does not read its bulk stream makes the sender drop large messages beyond peerQueueBytes, counted and logged, and hold no more', async (t) => {
     // The receiver: a bare server that takes the stream and never reads from it until told to.
     const server = new grpc.Server();
     let stalled: grpc.ServerDuplexStream<Fields, Fields> | undefined;
@@ -170,9 +211,7 @@ describe('GrpcTransport peer streams', { timeout: 60_000 }, () => {
     const log = capturingLogger();
     const a = await node({ logger: log, options: { peerQueueBytes } });
     const fromA = a.open(paxosCodec, () => {});
-    // ~10 KB each: 20 members of ~50 characters, 10 values.
-    const values = Array.from({ length: 10 }, (_, i) => Array.from({ length: 20 }, (_, j) => `node-${i}-${j}.a-rather-long-domain-name.example:7000`));
-    const big: PaxosMessage = { kind: 'decisions', first: 1, values };
+    const big = bigMessage();
     let offered = 0;
     const send = (): void => {
       fromA.send(peer, big);
@@ -182,7 +221,7 @@ describe('GrpcTransport peer streams', { timeout: 60_000 }, () => {
       send();
       return stalled !== undefined;
     }, 5000), 'the stream never reached the receiver');
-    const sends = 3000; // ~30 MB offered, over 100 times the bound
+    const sends = 750; // ~30 MB offered, over 100 times the bound
     let highest = 0;
     for (let i = 0; i < sends; i++) {
       send();
@@ -195,6 +234,7 @@ describe('GrpcTransport peer streams', { timeout: 60_000 }, () => {
     assert.ok(highest <= peerQueueBytes, `held ${highest} bytes, above the bound of ${peerQueueBytes}`);
     assert.ok(stats.droppedFull > sends / 2, `only ${stats.droppedFull} of ${sends} dropped`);
     assert.equal(stats.streamsOpened, 1);
+    assert.equal(stats.lanes.bulk.droppedFull, stats.droppedFull, 'large messages were dropped from the control lane');
     assert.ok(log.lines.some((l) => l.level === 'warn' && l.msg.startsWith('messages to peer dropped') && (l.fields['dropped'] as number) >= 1),
       'no warn line about the drops');
     const warned = log.lines.filter((l) => l.msg.startsWith('messages to peer dropped')).length;
@@ -210,6 +250,79 @@ describe('GrpcTransport peer streams', { timeout: 60_000 }, () => {
     assert.equal(after.droppedDown, 0);
     await sleep(200);
     assert.equal(read, after.framesWritten);
+  });
+
+  test('small messages arrive while the bulk lane to the same peer is stalled and full', async () => {
+    // Proves design §3 on the wire: a heartbeat-sized message does not wait behind, nor is dropped
+    // for, large ones queued for the same peer.
+    const rx = await laneReceiver(new Set(['control']));
+    cleanup.push(rx.close);
+    const a = await node({ options: { peerQueueBytes: 256 * 1024 } });
+    const fromA = a.open(paxosCodec, () => {});
+    const big = bigMessage();
+    // Fill the bulk lane until it drops: its stream is open and unread, its queue at the bound.
+    assert.ok(await until(() => {
+      for (let i = 0; i < 20; i++) fromA.send(rx.peer, big);
+      return (linkTo(a, rx.peer)?.lanes.bulk.droppedFull ?? 0) > 0;
+    }, 5000), 'the bulk lane never filled');
+    const small = 200;
+    for (let i = 1; i <= small; i++) {
+      fromA.send(rx.peer, smallMessage(i));
+      fromA.send(rx.peer, big); // more bulk work keeps arriving behind them
+    }
+    assert.ok(await until(() => rx.read['control'] === small, 5000), `${rx.read['control']} of ${small} small messages arrived`);
+    const { lanes } = linkTo(a, rx.peer)!;
+    // The large messages the bulk stream took are all still unread, and most were dropped.
+    assert.ok(lanes.bulk.framesWritten > 0);
+    assert.equal(rx.read['bulk'], 0, 'the stalled bulk stream was read');
+    assert.ok(lanes.bulk.droppedFull > small, `only ${lanes.bulk.droppedFull} large messages dropped`);
+    assert.equal(lanes.control.droppedFull + lanes.control.droppedDown, 0);
+    assert.equal(lanes.control.framesWritten, small);
+    assert.equal(lanes.control.streamsOpened, 1);
+    assert.equal(lanes.bulk.streamsOpened, 1);
+  });
+
+  test('each lane drops beyond its own bound, counted per lane, and the sums stay whole', async (t) => {
+    // Proves the bounds are per lane: a peer that reads nothing costs at most both bounds.
+    const rx = await laneReceiver(new Set());
+    cleanup.push(rx.close);
+    const [peerQueueBytes, peerControlQueueBytes] = [256 * 1024, 64 * 1024];
+    const a = await node({ options: { peerQueueBytes, peerControlQueueBytes } });
+    const fromA = a.open(paxosCodec, () => {});
+    const big = bigMessage();
+    const offered = { control: 0, bulk: 0 };
+    const highest = { control: 0, bulk: 0 };
+    for (let i = 0; i < 3000; i++) {
+      fromA.send(rx.peer, smallMessage(i));
+      offered.control++;
+      if (i % 4 === 0) {
+        fromA.send(rx.peer, big);
+        offered.bulk++;
+      }
+      const { lanes } = linkTo(a, rx.peer)!;
+      for (const lane of ['control', 'bulk'] as const) highest[lane] = Math.max(highest[lane], lanes[lane].queuedBytes + lanes[lane].unflushedBytes);
+      if (i % 100 === 0) await sleep(1);
+    }
+    const s = linkTo(a, rx.peer)!;
+    t.diagnostic(`held at most ${JSON.stringify(highest)}; dropped control ${s.lanes.control.droppedFull} of ${offered.control}, bulk ${s.lanes.bulk.droppedFull} of ${offered.bulk}`);
+    assert.ok(highest.control <= peerControlQueueBytes, `control lane held ${highest.control} bytes`);
+    assert.ok(highest.bulk <= peerQueueBytes, `bulk lane held ${highest.bulk} bytes`);
+    assert.deepEqual([s.lanes.control.queueBytes, s.lanes.bulk.queueBytes], [peerControlQueueBytes, peerQueueBytes]);
+    assert.ok(s.lanes.control.droppedFull > offered.control / 2, `control: only ${s.lanes.control.droppedFull} dropped`);
+    assert.ok(s.lanes.bulk.droppedFull > offered.bulk / 2, `bulk: only ${s.lanes.bulk.droppedFull} dropped`);
+    for (const lane of ['control', 'bulk'] as const) {
+      const l = s.lanes[lane];
+      assert.equal(l.framesWritten + l.queuedFrames + l.droppedFull + l.droppedDown, offered[lane], `${lane}: written, queued and dropped do not add up`);
+    }
+    assert.equal(s.droppedFull, s.lanes.control.droppedFull + s.lanes.bulk.droppedFull);
+    assert.equal(s.framesWritten, s.lanes.control.framesWritten + s.lanes.bulk.framesWritten);
+    assert.equal(s.streamsOpened, 2);
+    // Once the receiver reads again, every frame each lane took arrives.
+    rx.resume();
+    assert.ok(await until(() => {
+      const now = linkTo(a, rx.peer)!.lanes;
+      return rx.read['control'] === now.control.framesWritten && rx.read['bulk'] === now.bulk.framesWritten;
+    }, 10_000), `read ${JSON.stringify(rx.read)}`);
   });
 
   test('a partition refuses frames at the receiver while the stream stays up, and after heal the same stream delivers', async () => {
@@ -290,5 +403,7 @@ describe('GrpcTransport peer streams', { timeout: 60_000 }, () => {
     assert.throws(() => transportOptions({ peerMessages: 'udp' as PeerMessages }), /peerMessages must be "stream" or "unary"/);
     assert.throws(() => transportOptions({ peerQueueBytes: 1.5 }), /peerQueueBytes must be a positive integer/);
     assert.throws(() => transportOptions({ maxPeerStreams: 0 }), /maxPeerStreams must be a positive/);
+    assert.throws(() => transportOptions({ peerControlFrameBytes: 0 }), /peerControlFrameBytes must be a positive/);
+    assert.throws(() => transportOptions({ peerControlQueueBytes: 2.5 }), /peerControlQueueBytes must be a positive integer/);
   });
 });
