@@ -5,27 +5,13 @@ export type { LaneName, PeerLaneStats, PeerLinkContext } from './grpc-peer-lane.
 
 /**
  * What one peer link has done so far (`GrpcTransport.peerStats()`), for tests and status
- * displays: the sums over its two lanes, and each lane's own figures in `lanes`.
+ * displays: each of `PeerLaneStats`' counts summed over the two lanes (`queuedBytes` with
+ * `unflushedBytes` then at most the sum of both lanes' bounds), and each lane's own figures in `lanes`.
  */
-export interface PeerLinkStats {
+export interface PeerLinkStats extends Omit<PeerLaneStats, 'state' | 'queueBytes'> {
   readonly peer: NodeId;
   /** `open`: a lane has a stream open; else `backoff` while a lane backs off; else `idle`. */
   readonly state: 'open' | 'idle' | 'backoff';
-  /** Streams opened to this peer (both lanes). */
-  readonly streamsOpened: number;
-  /** Frames handed to a stream. */
-  readonly framesWritten: number;
-  /** Frames waiting for their stream to drain, and their bytes. */
-  readonly queuedFrames: number;
-  readonly queuedBytes: number;
-  /** Bytes handed to grpc-js and not yet written out; with `queuedBytes` at most the sum of both lanes' bounds. */
-  readonly unflushedBytes: number;
-  /** Messages dropped, and their bytes: above a lane's bound (`full`), or while no stream could be opened or lost from a queue when one broke (`down`). */
-  readonly droppedFull: number;
-  readonly droppedDown: number;
-  readonly droppedBytes: number;
-  /** Frames the peer refused (a notice came back). */
-  readonly refusedFrames: number;
   /** Each lane's figures: `control` (frames up to `peerControlFrameBytes`) and `bulk` (the rest). */
   readonly lanes: Readonly<Record<LaneName, PeerLaneStats>>;
 }
