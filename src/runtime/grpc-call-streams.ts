@@ -4,7 +4,7 @@ import type { NodeId } from '../env/types.js';
 import type { Fields } from '../env/validate.js';
 import type { TransportOptions } from '../options.js';
 import { callStreamMethodName, maxAnswerBytesMetadataKey } from './grpc-call-stream-server.js';
-import { type CallContext, type PeerClients, callChannel, callMethod, deliverAnswer, errorText, failureReporter, identityFields } from './grpc-peers.js';
+import { type CallContext, type PeerClients, callChannel, callMethod, callWire, deliverAnswer, errorText, failureReporter } from './grpc-peers.js';
 import { callFailureOf, networkCodes, statusName } from './grpc-status.js';
 import { serviceDefinition } from './proto.js';
 
@@ -68,19 +68,9 @@ function streamCallChannel<Req, Ans>(
     send(server: NodeId, request: Req): void {
       if (peers.closed) return;
       const later = (failure: CallFailure): void => void setImmediate(() => fail(server, failure, request));
-      const refusal = ctx.refusal?.();
-      if (refusal !== undefined) {
-        log.debug({ server, service, refusal }, 'call not made');
-        return later({ kind: 'unreachable', detail: refusal });
-      }
-      let wire: Fields;
-      try {
-        // cluster last: a codec cannot overwrite it by returning such a key.
-        wire = { ...codec.encodeRequest(request), ...identityFields(ctx) };
-      } catch (err) {
-        log.error({ server, service, err }, 'call not made: the codec cannot encode the request');
-        return later({ kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` });
-      }
+      const made = callWire(ctx, codec, server, request, 'call');
+      if (!made.ok) return later(made.failure);
+      const { wire } = made;
       const outstanding = {
         answer: (fields: Fields): void => deliverAnswer(log, codec, server, fields, receive, (failure) => fail(server, failure, request)),
         fail: (failure: CallFailure) => fail(server, failure, request),

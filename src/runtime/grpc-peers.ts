@@ -238,6 +238,33 @@ export function deliverAnswer<Ans>(
 }
 
 /**
+ * What a call or stream of `codec` to `server` sends: the request's fields with the cluster's
+ * (last, so that a codec cannot overwrite them); or, without sending, the failure it ends with:
+ * `unreachable` while this side refuses to call (`CallContext.refusal`, e.g. isolated), `internal`
+ * when the codec cannot encode the request (both logged). `what` names it in the log lines.
+ */
+export function callWire<Req>(
+  ctx: Pick<CallContext, 'log' | 'refusal' | 'cluster' | 'clusterId'>,
+  codec: Pick<ServiceCodec<Req, unknown>, 'service' | 'encodeRequest'>,
+  server: NodeId,
+  request: Req,
+  what: 'call' | 'stream',
+): { readonly ok: true; readonly wire: Fields } | { readonly ok: false; readonly failure: { readonly kind: 'unreachable' | 'internal'; readonly detail: string } } {
+  const { service } = codec;
+  const refusal = ctx.refusal?.();
+  if (refusal !== undefined) {
+    ctx.log.debug({ server, service, refusal }, `${what} not made`);
+    return { ok: false, failure: { kind: 'unreachable', detail: refusal } };
+  }
+  try {
+    return { ok: true, wire: { ...codec.encodeRequest(request), ...identityFields(ctx) } };
+  } catch (err) {
+    ctx.log.error({ server, service, err }, `${what} not made: the codec cannot encode the request`);
+    return { ok: false, failure: { kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` } };
+  }
+}
+
+/**
  * Calls `failed` with a call's failure (nothing once the connections are closed, or without a
  * `failed`); a callback that throws is logged. Shared by unary calls and call streams.
  */
@@ -287,21 +314,12 @@ export function callChannel<Req, Ans>(
   return {
     send(server: NodeId, request: Req): void {
       if (peers.closed) return;
-      const refusal = ctx.refusal?.();
-      if (refusal !== undefined) {
-        log.debug({ server, service, refusal }, 'call not made');
-        failLater(server, { kind: 'unreachable', detail: refusal }, request);
+      const made = callWire(ctx, codec, server, request, 'call');
+      if (!made.ok) {
+        failLater(server, made.failure, request);
         return;
       }
-      let wire: Fields;
-      try {
-        // cluster last: a codec cannot overwrite it by returning such a key.
-        wire = { ...codec.encodeRequest(request), ...identityFields(ctx) };
-      } catch (err) {
-        log.error({ server, service, err }, 'call not made: the codec cannot encode the request');
-        failLater(server, { kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` }, request);
-        return;
-      }
+      const { wire } = made;
       let client: grpc.Client;
       try {
         client = peers.get(server);

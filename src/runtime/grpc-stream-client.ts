@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { ClientStream, StreamCodec, StreamEnd, StreamHandlers } from '../env/streams.js';
 import type { NodeId } from '../env/types.js';
 import type { Fields } from '../env/validate.js';
-import { type CallContext, errorText, fieldOf, identityFields } from './grpc-peers.js';
+import { type CallContext, callWire, errorText, fieldOf } from './grpc-peers.js';
 import { streamEndOf } from './grpc-status.js';
 import { streamMethod } from './grpc-streams.js';
 
@@ -50,16 +50,9 @@ export function openGrpcStream<Req, Msg>(
   };
 
   if (peers.closed) return { close() {} };
-  const refusal = ctx.refusal?.();
-  if (refusal !== undefined) return finishLater({ kind: 'unreachable', detail: refusal });
-  let wire: Fields;
-  try {
-    // cluster last: a codec cannot overwrite it by returning such a key.
-    wire = { ...codec.encodeRequest(request), ...identityFields(ctx) };
-  } catch (err) {
-    log.error({ server, service, err }, 'stream not opened: the codec cannot encode the request');
-    return finishLater({ kind: 'internal', detail: `cannot encode the request: ${errorText(err)}` });
-  }
+  const made = callWire(ctx, codec, server, request, 'stream');
+  if (!made.ok) return finishLater(made.failure);
+  const { wire } = made;
   let client: grpc.Client;
   try {
     client = peers.get(server);
