@@ -116,8 +116,11 @@ export class CallbackHub {
   readonly #keepalives: Keepalives;
   /** A callback was dropped because the lease was not held: re-send every outstanding one when it is. */
   #dropped = false;
-  /** The lapse last logged (its `why`), so a lapse is logged once; null while the lease has not lapsed. */
-  #lapseLogged: string | null = null;
+  /**
+   * The current lapse was logged (once per lapse: its `why` names how long ago each grant was,
+   * which changes at every check); false while the lease has not lapsed.
+   */
+  #lapseLogged = false;
   /** The periodic check's and the keepalives' timers, while started. */
   readonly #timers = new Map<'check' | 'keepalive', TimerHandle>();
   #closed = false;
@@ -288,14 +291,14 @@ export class CallbackHub {
     const now = this.#deps.clock.now();
     this.#keepalives.forgetExpired(now);
     if (lease.state === 'lapsed') {
-      if (this.#lapseLogged !== lease.why) {
-        this.#lapseLogged = lease.why;
+      if (!this.#lapseLogged) {
+        this.#lapseLogged = true;
         this.#log.warn({ streams: this.#streams.size, why: lease.why }, 'callbacks: primary lease lapsed; every stream ends (unavailable), no new one until it is held again');
       }
       this.#streams.endAll(leaseLost(lease.why), 'primary lease lapsed');
       return;
     }
-    this.#lapseLogged = null;
+    this.#lapseLogged = false;
     if (!r.isPrimary) {
       if (this.#streams.size === 0) return;
       const primary = this.#primaryElsewhere();

@@ -386,6 +386,26 @@ test('the callback form answers on a later clock task, never inside the call, an
   assert.deepEqual(heard.slice(3), ['nobody: LockUsageError', 'u3: LockClientClosedError']);
 });
 
+test('close() aborts the signal of a grant still held with LockClientClosedError', async () => {
+  // Proves a holder hears that nothing protects its grant once its client is closed.
+  const clock = new FakeClock();
+  const subscriber: CallbackSubscriber = {
+    subscribe: (_owner, _m, _end, confirmed) => {
+      confirmed?.(forever);
+      return { close() {} };
+    },
+  };
+  const rpc: LockRpc = {
+    clientId: 'client-A',
+    submit: (proc, _args, _options, done) => done({ ok: true, value: proc === 'acquire' ? { granted: true, token: 7 } : { released: true } }),
+  };
+  const client = new LockClient({ owner: 'A', rsm: rpc, subscriptions: subscriber, clock });
+  const grant = await client.acquire('x', 'u');
+  assert.equal(grant.signal.aborted, false);
+  client.close();
+  assert.ok(grant.signal.aborted && grant.signal.reason instanceof LockClientClosedError);
+});
+
 test('a held grant whose session lapses is lost: its signal aborts with LockLostError, the client emits lost, check throws and release rejects', async () => {
   // Proves the shell's side of a lost grant: every way a holder can learn it.
   const clock = new FakeClock();

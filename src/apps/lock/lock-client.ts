@@ -72,6 +72,12 @@ export class LockClient extends EventTarget {
   readonly core: LockClientCore;
   /** The abort controllers of grants held by local users: lock → user → controller. */
   readonly #grants = new Map<string, Map<string, AbortController>>();
+  /**
+   * The lost grants still in `#grants` (their users have not released them), oldest first: at
+   * most `maxRememberedLosses` are kept, as the core's `LostGrants` keeps its records, so users
+   * that never come back cannot grow the map.
+   */
+  readonly #lostKept: Array<{ readonly lock: string; readonly user: string }> = [];
   readonly #executor: Executor;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -253,12 +259,22 @@ export class LockClient extends EventTarget {
     const controller = users?.get(error.user);
     this.#log.warn({ lock: error.lock, user: error.user, token: error.token, reason: error.reason }, 'lock client: a local grant is lost');
     controller?.abort(error);
+    if (controller !== undefined) {
+      this.#lostKept.push({ lock: error.lock, user: error.user });
+      while (this.#lostKept.length > this.#options.maxRememberedLosses) {
+        const old = this.#lostKept.shift()!;
+        const oldUsers = this.#grants.get(old.lock);
+        if (oldUsers?.get(old.user)?.signal.aborted !== true) continue; // released (or granted again) meanwhile
+        oldUsers.delete(old.user);
+        if (oldUsers.size === 0) this.#grants.delete(old.lock);
+      }
+    }
     this.dispatchEvent(new LockLostEvent(error));
   }
 
   /**
-   * Stops the client: waiting `acquire`s fail with `LockClientClosedError`, the subscription is
-   * closed, nothing more is sent. Cached grants are not given back: the server keeps them for
+   * Stops the client: waiting `acquire`s fail with `LockClientClosedError`, the signals of grants
+   * still held abort with it, the subscription is closed, nothing more is sent. Cached grants are not given back: the server keeps them for
    * this owner until it expires the owner's session (`expire`), or a later client under the same
    * owner and client id gives them back when their revoke comes. The RSM client is closed only if a factory made it.
    */
@@ -276,6 +292,10 @@ export class LockClient extends EventTarget {
     this.core.close(out);
     this.#executor.stop();
     for (const call of out.upcalls) this.#upcall(call);
+    // Nothing confirms the session any more: every grant still held here is no longer protected.
+    for (const users of this.#grants.values()) for (const c of users.values()) if (!c.signal.aborted) c.abort(new LockClientClosedError());
+    this.#grants.clear();
+    this.#lostKept.length = 0;
     this.#closeRsm?.();
   }
 
