@@ -139,6 +139,11 @@ test('a lapsed lease ends every stream unavailable naming why, logged once at wa
   assert.equal(c.accepted, false);
   assert.equal(c.ended?.kind, 'unavailable');
   assert.equal(c.ended!.detail, why);
+  // The same lapse goes on; its text names later times at every check: still logged once.
+  replica.lease = { state: 'lapsed', why: why.replaceAll('612 ms', '1612 ms') };
+  clock.advance(1000);
+  await Promise.resolve();
+  assert.equal(logger.warnings.length, 1, 'one lapse, one warning, however its text changes');
 });
 
 test('subscriptions are refused by lease state: none while primary is not-serving-yet, none as a backup is not-primary', () => {

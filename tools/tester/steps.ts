@@ -10,8 +10,8 @@ import { sleep } from '../harness/node-process.js';
 import type { Json } from '../../src/rsm/app.js';
 import type { TesterCluster } from './cluster.js';
 import { check } from './report.js';
-import { loadWarmupMs } from './timing.js';
-import type { History } from './views.js';
+import { loadWarmupMs, pollIntervalMs, viewChangeTimeoutMs } from './timing.js';
+import { type History, sameMembers } from './views.js';
 
 /** What the lock service answers to an acquire. */
 export type Grant = { granted?: boolean; token?: number };
@@ -75,7 +75,28 @@ export async function regroup(
   if (!c.supervise) await c.expectView(survivors, { history: [...G, survivors], primary });
   if (!c.supervise && !opts.rejoin) return;
   await c.bringBack(lost);
+  if (c.supervise && await refreshedAfter(c, G, survivors[0]!)) {
+    // The supervisor restarted `lost` before the survivors removed it: they renewed the same
+    // members (a refresh view: a member back on its own data directory keeps its place).
+    await c.expectView(G.at(-1)!, { history: [...G, G.at(-1)!] });
+    return;
+  }
   await c.expectView([...survivors, lost], { history: [...G, survivors, [...survivors, lost]], primary });
+}
+
+/**
+ * Whether the view after history `G` (as `observer` knows it, once it knows one, within
+ * `viewChangeTimeoutMs`) has `G`'s last members again: a refresh instead of a removal.
+ */
+async function refreshedAfter(c: TesterCluster, G: History, observer: NodeProcess): Promise<boolean> {
+  const last = G.at(-1)!.map((m) => m.address);
+  const deadline = Date.now() + viewChangeTimeoutMs;
+  while (Date.now() < deadline) {
+    const next = await c.status(observer).then((s) => s.views.find((v) => v.vid === G.length + 1), () => undefined);
+    if (next !== undefined) return sameMembers(next.members, last);
+    await sleep(pollIntervalMs);
+  }
+  return false;
 }
 
 /**
