@@ -13,6 +13,7 @@
 // The app API.
 export { AppError, argOf, checkApp, defineApp, jsonState } from './rsm/app.js';
 export type { App, Callback, Handler, HandlerContext, Json, Query, QueryContext } from './rsm/app.js';
+export type { Feed, FeedEvent, FeedRead } from './rsm/feed.js';
 
 // Running nodes.
 export { startNode } from './node/start-node.js';

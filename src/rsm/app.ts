@@ -41,6 +41,7 @@
  * the one it was created with.
  */
 import { type AppIdentity, appNameProblem, appVersionProblem } from '../config/app-identity.js';
+import type { Feed } from './feed.js';
 
 export type { AppIdentity } from '../config/app-identity.js';
 
@@ -150,6 +151,12 @@ export interface App<S> extends AppIdentity {
    * for that step (logged, counted).
    */
   readonly callbacks?: (state: S, request?: { readonly proc: string; readonly args: Json }) => readonly Callback[];
+  /**
+   * Optional: the app's feeds by name (`Feed`: event streams kept in the state, which the serving
+   * primary pushes to subscribers, resumable from any position the state still holds). Names
+   * follow the procedures' rules.
+   */
+  readonly feeds?: Readonly<Record<string, Feed<S>>>;
 }
 
 /**
@@ -209,6 +216,15 @@ export function checkApp(value: unknown): asserts value is App<unknown> {
   }
   if (app['callbacks'] !== undefined && typeof app['callbacks'] !== 'function') {
     throw new TypeError('app callbacks: must be a function when given');
+  }
+  if (app['feeds'] !== undefined) {
+    if (typeof app['feeds'] !== 'object' || app['feeds'] === null) throw new TypeError('app feeds: must be an object of feeds when given');
+    for (const [name, feed] of Object.entries(app['feeds'])) {
+      if (!procedureName.test(name)) throw new RangeError(`feed name ${JSON.stringify(name)}: use letters, digits, _ . - (at most 64, not starting with a digit)`);
+      for (const fn of ['head', 'filter', 'read'] as const) {
+        if (typeof (feed as Record<string, unknown> | null)?.[fn] !== 'function') throw new TypeError(`app feeds.${name}.${fn}: must be a function`);
+      }
+    }
   }
   const handlers = procedures(app, 'handlers', true);
   const queries = procedures(app, 'queries', false);
