@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
-import type { CallbackOptions, ConfigOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
+import type { CallbackOptions, ConfigOptions, FeedOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { JoinRefusedError } from '../config/app-identity.js';
 import { type LogLevel, createLogger } from '../runtime/logging.js';
@@ -43,6 +43,8 @@ export interface StartNodeOptions<S> {
   readonly transport?: Partial<TransportOptions>;
   /** The callback service, for an app with callbacks. */
   readonly callbacks?: Partial<CallbackOptions>;
+  /** The feed service, for an app with feeds (`App.feeds`). */
+  readonly feeds?: Partial<FeedOptions>;
 }
 
 /** A running node. */
@@ -101,6 +103,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     rsm: options.rsm,
     transport: options.transport,
     callbacks: options.callbacks,
+    feeds: options.feeds,
   });
   let closing: Promise<void> | null = null;
   let done = false;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
-import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, rsmOptions, transportOptions } from '../options.js';
+import { type CallbackOptions, type ConfigOptions, type FeedOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, rsmOptions, transportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import type { CallbackHub } from './callback-hub.js';
@@ -73,6 +73,8 @@ export interface SynodNodeConfig<S = unknown> {
   readonly onJoinRefused?: (error: JoinRefusedError) => void;
   /** The callback service and sessions (used only with an app that has callbacks). */
   readonly callbacks?: Partial<CallbackOptions>;
+  /** The feed service (used only with an app that has feeds, `App.feeds`). */
+  readonly feeds?: Partial<FeedOptions>;
   /**
    * Test-only RSM mutations (each breaks the protocol on purpose, to prove a checker catches it
    * on real processes: `npm run nemesis -- --mutate …`). Refused unless the control service is on:
@@ -230,6 +232,8 @@ export class SynodNode {
         breakpoints,
         app: nodeApp?.app,
         callbacks: { sessions: nodeApp?.sessions, maxOwnerLength: nodeApp?.maxOwnerLength, options: config.callbacks },
+        feeds: config.feeds,
+        maxMessageBytes: transportOptions(config.transport).maxMessageBytes,
         onJoinRefused,
         paxos: config.paxos,
         config: config.config,

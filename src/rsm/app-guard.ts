@@ -83,6 +83,11 @@ export class AppGuard<S> {
     return (Object.hasOwn(this.#app.handlers, proc) && typeof this.#app.handlers[proc] === 'function') || this.isQuery(proc);
   }
 
+  /** Whether the app has feeds (`App.feeds`): the serving primary then tells its feed hub after each step. */
+  get hasFeeds(): boolean {
+    return this.#app.feeds !== undefined && Object.keys(this.#app.feeds).length > 0;
+  }
+
   /** Whether `proc` is one of the app's queries (`App.queries`): read-only, run by `query`. */
   isQuery(proc: string): boolean {
     return isAppQuery(this.#app, proc);

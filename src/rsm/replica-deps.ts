@@ -123,10 +123,15 @@ export interface ReplicaObserver {
   queryAnswered?(vid: number, request: Request, outcome: Outcome, atMs: number): void;
 }
 
-/** Where the primary's callbacks go (the node's `CallbackHub`). Called through the outbox. */
+/** Where the primary's callbacks go (the node's `CallbackHub`), and who hears its state advance (the `FeedHub`). Called through the outbox. */
 export interface CallbackListener {
   /** Callbacks to push to clients (primary only; see `App.callbacks`). */
   onCallbacks(callbacks: readonly Callback[]): void;
+  /**
+   * The serving primary's state may have new feed events (`App.feeds`): it executed an app request,
+   * or it started serving. Called once per such step, after what the step persisted is durable.
+   */
+  onAdvanced?(): void;
 }
 
 export interface ReplicaDeps<S> {
