@@ -10,7 +10,7 @@ import { AppError, type Json } from '../rsm/app.js';
 import type { Feed } from '../rsm/feed.js';
 import { type FeedStreamMessage, type FeedSubscribeRequest, feedsCodec } from '../rsm/feeds-wire.js';
 import type { LeaseStatus } from '../rsm/lease.js';
-import type { ReplicaStatus } from '../rsm/replica.js';
+import type { ReplicaStatus, RsmMutations } from '../rsm/replica.js';
 import { leaseLost, notPrimary } from './callback-ends.js';
 import { FeedStream } from './feed-stream.js';
 
@@ -38,6 +38,8 @@ export interface FeedHubDeps<S> {
   readonly options: FeedOptions;
   /** The transport's `maxMessageBytes`: one event alone may take nearly all of it. */
   readonly maxMessageBytes: number;
+  /** Test-only breakage (`RsmMutations.skipFeedEventOnResume`). */
+  readonly mutations?: Pick<RsmMutations, 'skipFeedEventOnResume' | 'publishFeedBeforeDurable'>;
 }
 
 /** What the hub has done, for tests, status and metrics. */
@@ -79,6 +81,13 @@ export class FeedHub<S> {
   readonly #deps: FeedHubDeps<S>;
   readonly #log: Logger;
   readonly #streams = new Set<FeedStream<S>>();
+  /**
+   * How far each feed may be published: its head after the latest step of the primary whose
+   * records are durable (`advanced`). The state may be ahead of it, by steps whose records are
+   * still being written: a crash could lose those (a view of one member has no backup that holds
+   * them), so their events wait. Nothing is published before the first `advanced` of a feed.
+   */
+  readonly #published = new Map<string, number>();
   /** Streams accepted by the transport, not yet admitted (counted against `maxStreams`). */
   #pending = 0;
   #pumpQueued = false;
@@ -111,8 +120,12 @@ export class FeedHub<S> {
     return { streams: this.#streams.size, accepted: this.#accepted, evicted: this.#evicted, compacted: this.#compacted, failed: this.#failed };
   }
 
-  /** The state may hold new events (the replica's upcall): pump every stream in a task of its own. */
-  advanced(): void {
+  /**
+   * The feeds reached `heads` in durable steps (the replica's upcall, `CallbackListener.onAdvanced`):
+   * pump every stream, up to there, in a task of its own.
+   */
+  advanced(heads: ReadonlyMap<string, number>): void {
+    for (const [name, head] of heads) this.#published.set(name, head);
     if (this.#closed || this.#pumpQueued || this.#streams.size === 0) return;
     this.#pumpQueued = true;
     this.#deps.executor.submit(() => {
@@ -154,8 +167,9 @@ export class FeedHub<S> {
     }
     const feed = Object.hasOwn(this.#deps.feeds, request.feed) ? this.#deps.feeds[request.feed] : undefined;
     const now = this.#deps.clock.now();
+    const after = request.after > 0 && this.#deps.mutations?.skipFeedEventOnResume === true ? request.after + 1 : request.after;
     const sub = (f: Feed<S>, filter: Json): FeedStream<S> =>
-      new FeedStream(stream, request.feed, f, filter, request.after, this.#deps.options, this.#deps.maxMessageBytes, this.#log, now);
+      new FeedStream(stream, request.feed, f, filter, after, this.#deps.options, this.#deps.maxMessageBytes, this.#log, now);
     if (feed === undefined) {
       sub(noFeed as Feed<S>, null).cancel({ reason: 'no-such-feed', detail: `the app has no feed ${JSON.stringify(request.feed)}` }, { kind: 'invalid-request', detail: 'no such feed' });
       return;
@@ -195,7 +209,8 @@ export class FeedHub<S> {
     const state = this.#deps.replica.state;
     if (state === null || !s.stream.open) return;
     try {
-      const ended = s.pump(state, this.#deps.clock.now(), () => {
+      const limit = this.#deps.mutations?.publishFeedBeforeDurable === true ? Number.MAX_SAFE_INTEGER : this.#published.get(s.feedName) ?? 0;
+      const ended = s.pump(state, limit, this.#deps.clock.now(), () => {
         if (!this.#closed && !this.#deps.executor.stopped) this.#deps.executor.submit(() => this.#pump(s));
       });
       if (ended?.reason === 'compacted') this.#compacted++;

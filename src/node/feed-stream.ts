@@ -62,24 +62,27 @@ export class FeedStream<S> {
   }
 
   /**
-   * Sends what the state holds for the subscriber after its cursor (see the class comment), then
-   * `resume` is called when the transport can take more (the caller pumps again). Returns what
-   * ended the subscription, if anything did (the stream is then ended already).
+   * Sends what the state holds for the subscriber after its cursor, up to position `limit` (what
+   * is durable: see `FeedHub`), then `resume` is called when the transport can take more (the
+   * caller pumps again). Returns what ended the subscription, if anything did (the stream is then
+   * ended already).
    */
-  pump(state: Readonly<S>, now: number, resume: () => void): FeedCancel | null {
+  pump(state: Readonly<S>, limit: number, now: number, resume: () => void): FeedCancel | null {
     if (!this.stream.open || this.#blockedSince !== null) return null;
     const flow = this.stream.whenWritable;
     for (;;) {
-      const head = this.feed.head(state);
+      const head = Math.min(this.feed.head(state), limit);
       if (this.#cursor >= head) return null;
       const read = this.feed.read(state, this.#cursor, this.filter, this.options.maxEventsPerMessage);
       if (read.kind === 'compacted') {
         return this.cancel({ reason: 'compacted', compactedThrough: read.compactedThrough,
           detail: `${this.feedName}: positions up to ${read.compactedThrough} are compacted; the subscription asked for those after ${this.#cursor}` }, { kind: 'invalid-request', detail: 'feed compacted' });
       }
-      const packed = this.#pack(read.events, read.through);
+      // Only up to `head`: what lies past it is not durable yet.
+      const events = read.through > head ? read.events.filter((e) => e.position <= head) : read.events;
+      const packed = this.#pack(events, Math.min(read.through, head));
       if (packed === null) {
-        const position = read.events[0]!.position;
+        const position = events[0]!.position;
         return this.cancel({ reason: 'event-too-large', detail: `${this.feedName}: the event at ${position} is larger than a message may carry (${this.maxMessageBytes} bytes)` },
           { kind: 'internal', detail: 'feed event too large' });
       }

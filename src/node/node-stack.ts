@@ -217,7 +217,7 @@ export class NodeStack<S = unknown> {
       mutations: opts.mutations,
       verifyQueries: opts.verifyQueries,
       observer: opts.replicaObserver,
-      callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks), onAdvanced: () => feedHub?.advanced() },
+      callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks), onAdvanced: (heads) => feedHub?.advanced(heads) },
     });
     rsm = this.rsm;
     [this.callbacks, this.sessions] = rsm !== null && resolvedRsm !== null && opts.app?.callbacks !== undefined
@@ -234,6 +234,7 @@ export class NodeStack<S = unknown> {
       feeds,
       options: feedOptions(opts.feeds),
       maxMessageBytes: opts.maxMessageBytes ?? limits.maxMessageBytes,
+      mutations: opts.mutations,
     });
     feedHub = this.feeds;
     this.sweeper = rsm === null || resolvedRsm === null ? null : clientSweeper(world, rsm, resolvedRsm, opts.wallClockMs ?? Date.now);

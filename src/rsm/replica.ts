@@ -375,10 +375,13 @@ export class Replica<S> {
     });
   }
 
-  /** Tells the feed hub the state may hold new feed events (only for an app with feeds). */
+  /** Tells the feed hub how far the feeds reached with this step (only for an app with feeds): it publishes up to there once the step is durable. */
   #emitAdvanced(out: RsmOutbox): void {
     const listener = this.#callbacks;
-    if (listener?.onAdvanced !== undefined && this.#app.hasFeeds) out.upcall(() => listener.onAdvanced?.());
+    const state = this.#held.state;
+    if (listener?.onAdvanced === undefined || !this.#app.hasFeeds || state === null) return;
+    const heads = this.#app.feedHeads(state);
+    out.upcall(() => listener.onAdvanced?.(heads));
   }
 
   #emitCallbacks(request: { readonly proc: string; readonly args: Json } | undefined, out: RsmOutbox): void {

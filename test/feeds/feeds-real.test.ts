@@ -13,7 +13,7 @@ import {
 } from '../../src/index.js';
 import { protoPackage } from '../../src/runtime/proto.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
-import { logApp } from './log-app.js';
+import { feedLogApp } from '../../tools/sim/feed-log-app.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'synod-feeds-'));
 const handles: NodeHandle[] = [];
@@ -29,7 +29,7 @@ async function cluster(n: number, name: string, feeds = {}): Promise<{ members: 
   const members = ports.map((p) => `127.0.0.1:${p}`);
   const nodes: NodeHandle[] = [];
   for (const [i, me] of members.entries()) {
-    const h = await startNode({ me, first: members[0]!, dataDir: join(dir, `${name}-${i}`), app: logApp, logLevel: 'silent', feeds });
+    const h = await startNode({ me, first: members[0]!, dataDir: join(dir, `${name}-${i}`), app: feedLogApp, logLevel: 'silent', feeds });
     handles.push(h);
     nodes.push(h);
     await h.ready;
@@ -56,11 +56,11 @@ async function take(reader: FeedReader, count: number, ms = 20_000): Promise<{ p
 
 test('a subscriber gets every event once, in order, from its position; a filter picks its events', async () => {
   const { client } = await cluster(3, 'basic');
-  for (let i = 1; i <= 10; i++) await client.invoke('append', { text: `${i % 2 === 0 ? 'even' : 'odd'}-${i}` });
-  const all = client.feed('log', null, { after: 0 });
-  const evens = client.feed('log', { prefix: 'even' }, { after: 4 });
-  await Promise.all(Array.from({ length: 30 }, (_, i) => client.invoke('append', { text: `${(i + 11) % 2 === 0 ? 'even' : 'odd'}-${i + 11}` })));
-  await client.invoke('nothing');
+  for (let i = 1; i <= 10; i++) await client.invoke('append', { item: `${i % 2 === 0 ? 'even' : 'odd'}-${i}` });
+  const all = client.feed('items', null, { after: 0 });
+  const evens = client.feed('items', { prefix: 'even' }, { after: 4 });
+  await Promise.all(Array.from({ length: 30 }, (_, i) => client.invoke('append', { item: `${(i + 11) % 2 === 0 ? 'even' : 'odd'}-${i + 11}` })));
+  await client.invoke('add', { key: 'k', by: 1 }); // changes the state, not the feed
   const got = await take(all, 40);
   assert.deepEqual(got.map((e) => e.position), Array.from({ length: 40 }, (_, i) => i + 1));
   for (const e of got) assert.match(String(e.event), new RegExp(`-${e.position}$`));
@@ -74,14 +74,14 @@ test('a subscriber gets every event once, in order, from its position; a filter 
 
 test('across the primary\'s death the subscriber resumes at the new primary with no gap and no duplicate', async () => {
   const { nodes, client } = await cluster(3, 'failover');
-  await client.invoke('append', { text: 'first' });
-  const reader = client.feed('log', null);
+  await client.invoke('append', { item: 'first' });
+  const reader = client.feed('items', null);
   const before = await take(reader, 1);
   const primary = nodes.find((h) => h.status().primary === h.address)!;
   assert.ok(primary !== undefined, 'a primary');
   const writes = (async () => {
     for (let i = 2; i <= 60; i++) {
-      await client.invoke('append', { text: `e${i}` }, { deadlineMs: 20_000 });
+      await client.invoke('append', { item: `e${i}` }, { deadlineMs: 20_000 });
       if (i === 20) await primary.stop();
     }
   })();
@@ -94,27 +94,27 @@ test('across the primary\'s death the subscriber resumes at the new primary with
 
 test('compacted positions, a bad filter and an unknown feed end a subscription with typed errors', async () => {
   const { client } = await cluster(1, 'errors');
-  for (let i = 1; i <= 12; i++) await client.invoke('append', { text: `t${i}` });
+  for (let i = 1; i <= 12; i++) await client.invoke('append', { item: `t${i}` });
   await client.invoke('trim', { through: 10 });
-  const stale = client.feed('log', null, { after: 5 });
+  const stale = client.feed('items', null, { after: 5 });
   await assert.rejects(stale.next(), (err: unknown) => err instanceof FeedCompactedError && err.compactedThrough === 10 && err.after === 5);
-  const fresh = client.feed('log', null, { after: 10 });
+  const fresh = client.feed('items', null, { after: 10 });
   assert.deepEqual((await take(fresh, 2)).map((e) => e.event), ['t11', 't12']);
   fresh.close();
-  await assert.rejects(client.feed('log', { prefix: 7 }).next(), (err: unknown) => err instanceof FeedRefusedError && err.reason === 'bad-filter' && err.code === 'bad-filter');
-  await assert.rejects(client.feed('nolog', null).next(), (err: unknown) => err instanceof FeedRefusedError && err.reason === 'no-such-feed');
+  await assert.rejects(client.feed('items', { prefix: 7 }).next(), (err: unknown) => err instanceof FeedRefusedError && err.reason === 'bad-filter' && err.code === 'bad-filter');
+  await assert.rejects(client.feed('nothing', null).next(), (err: unknown) => err instanceof FeedRefusedError && err.reason === 'no-such-feed');
   await assert.rejects(client.feed('constructor', null).next(), (err: unknown) => err instanceof FeedRefusedError && err.reason === 'no-such-feed');
 });
 
 test('a subscriber that stops reading is evicted after stallTimeoutMs and told where it was', async () => {
   const { members, client } = await cluster(1, 'evict', { stallTimeoutMs: 300, checkIntervalMs: 50 });
   const big = 'x'.repeat(64 * 1024);
-  await Promise.all(Array.from({ length: 200 }, () => client.invoke('append', { text: big })));
+  await Promise.all(Array.from({ length: 200 }, () => client.invoke('append', { item: big })));
   // A gRPC call made by hand over HTTP/2 whose body is never read: the client's flow-control window
   // (64 KiB) fills, the server's writes back up, and its pump stalls. (grpc-js's own client reads
   // into memory as fast as the socket allows, so it cannot stand for a subscriber that stops.)
   const method = (protoPackage()['synod.rsm.Feeds'] as Record<string, { requestSerialize: (v: unknown) => Buffer; responseDeserialize: (b: Buffer) => Record<string, unknown> }>)['Subscribe']!;
-  const body = method.requestSerialize({ cluster: client.cluster, feed: 'log', filter: 'null', after: 0 });
+  const body = method.requestSerialize({ cluster: client.cluster, feed: 'items', filter: 'null', after: 0 });
   const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
   frame.writeUInt32BE(body.length, 1);
   const session = http2.connect(`http://${members[0]!}`, { settings: { initialWindowSize: 65_535 } });
@@ -142,7 +142,7 @@ test('a subscriber that stops reading is evicted after stallTimeoutMs and told w
   assert.equal(cancel?.['sent_through'], lastEvents.through, 'the cancel names the last position sent');
   assert.equal(Number(status['grpc-status']), grpc.status.RESOURCE_EXHAUSTED);
   // The same subscriber resumes from what it received and gets the rest.
-  const resumed = client.feed('log', null, { after: lastEvents.through });
+  const resumed = client.feed('items', null, { after: lastEvents.through });
   const rest = await take(resumed, 200 - lastEvents.through);
   assert.equal(rest[0]!.position, lastEvents.through + 1);
   resumed.close();
