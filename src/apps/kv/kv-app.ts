@@ -18,7 +18,7 @@ import { compactHistory } from './kv-history.js';
 import { leaseExpire, leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './kv-leases.js';
 import { type KvLimits, kvLimits } from './kv-limits.js';
 import { unmarshalKvState, marshalKvState } from './kv-marshal.js';
-import { kvJson, parseRange, readRange } from './kv-range.js';
+import { parseRange, readRange } from './kv-range.js';
 import { type KvState, emptyKvState } from './kv-state.js';
 import { runTxn } from './kv-txn.js';
 import { kvWatchFeed } from './kv-watch.js';
@@ -26,6 +26,8 @@ import { applyDelete, applyPut, beginWrite, checkPuts, commitWrite, parseDelete,
 
 export { type KvLimits, kvLimits } from './kv-limits.js';
 export type { KvState, KvRecord, KvLease } from './kv-state.js';
+export { kvWatchFeed, type WatchFilter } from './kv-watch.js';
+export { kvLeaseSpec } from './kv-lease-spec.js';
 
 /** The KV app's name and version (part of the cluster: every node runs the same). */
 export const kvAppIdentity = { name: 'kv', version: '1.0.0' } as const;
@@ -82,5 +84,3 @@ export function createKvApp(overrides: Partial<KvLimits> = {}): App<KvState> {
 
 /** The KV app as `synod node --app kv` runs it. */
 export const kvApp = createKvApp();
-
-export { kvJson };
