@@ -28,6 +28,10 @@ function recordRow(kv: KvRecord): Row {
   return [kv.value, kv.createRevision, kv.modRevision, kv.version, kv.lease];
 }
 
+function sameRecord(a: KvRecord | null, b: KvRecord | null): boolean {
+  return a === null || b === null ? a === b : JSON.stringify(recordRow(a)) === JSON.stringify(recordRow(b));
+}
+
 function changeRow(c: KvChange): Row {
   const prev = c.prev === null ? null : recordRow(c.prev);
   return c.type === 'put' ? ['put', c.kv.key, ...recordRow(c.kv), prev] : ['delete', c.key, prev];
@@ -118,12 +122,16 @@ function readHistory(state: KvState, rows: Json[]): void {
     const bytes = changes.reduce((sum, c) => sum + changeBytes(c), 0);
     state.history.entries.push({ revision, changes, bytes } satisfies KvRevisionEntry);
     state.history.bytes += bytes;
-    for (const c of changes) last.set(c.type === 'put' ? c.kv.key : c.key, c.type === 'put' ? c.kv : null);
+    for (const c of changes) {
+      const key = c.type === 'put' ? c.kv.key : c.key;
+      // Each change's prev is what the key's previous change in the history left (when there is one).
+      if (last.has(key) && !sameRecord(last.get(key)!, c.prev)) fail(`key ${JSON.stringify(key)} at ${revision}: prev is not what its previous change made`);
+      last.set(key, c.type === 'put' ? c.kv : null);
+    }
   });
   if (state.history.bytes > state.limits.maxHistoryBytes) fail(`the history is ${state.history.bytes} bytes, above kvLimits.maxHistoryBytes (${state.limits.maxHistoryBytes})`);
   for (const [key, kv] of last) {
-    const live = state.kvs.get(key) ?? null;
-    if (kv === null ? live !== null : live === null || JSON.stringify(recordRow(live)) !== JSON.stringify(recordRow(kv))) {
+    if (!sameRecord(kv, state.kvs.get(key) ?? null)) {
       fail(`key ${JSON.stringify(key)}: the store does not hold what its last change in the history made`);
     }
   }

@@ -74,6 +74,12 @@ test('a tampered or malformed state is refused with a TypeError naming what is w
   refuse((v) => { (rows(v, 'history')[0]![1] as Json[]).length = 0; }, /no changes/);
   refuse((v) => { ((rows(v, 'history')[0]![1] as Json[][])[0]!)[0] = 'set'; }, /is not/);
   refuse((v) => { delete v['history']; }, /history must be an array/);
+  // The txn's delete of a (revision 5) names a prev other than what the put of a at 4 made.
+  refuse((v) => {
+    const history = rows(v, 'history') as unknown as [number, Json[][]][];
+    const del = history.flatMap(([, changes]) => changes).find((c) => c[0] === 'delete' && c[1] === 'a')!;
+    (del[2] as Json[])[0] = 'not what it was';
+  }, /prev is not what its previous change made/);
   assert.throws(() => kvApp.unmarshalState(new TextEncoder().encode('[]')), TypeError);
   // Within the bound it was kept to: a state past a smaller bound is refused by an app with it.
   const small = createKvApp({ maxHistoryBytes: 10 });
