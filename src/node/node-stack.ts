@@ -14,6 +14,8 @@ import { CallbackHub } from './callback-hub.js';
 import { ClientSweeper } from './client-sweeper.js';
 import { FeedHub } from './feed-hub.js';
 import { SessionKeeper, type SessionSpec } from './sessions.js';
+import { LeaseKeeper, type LeaseSpec } from './lease-keeper.js';
+import type { LeaseKeeperOptions } from '../options/leases.js';
 import { type NodeStatus, statusViewsTail } from './status.js';
 import type { AppIdentity, JoinRefusedError } from '../config/app-identity.js';
 import { ConfigLayer } from '../config/config-layer.js';
@@ -75,6 +77,8 @@ export interface NodeStackOptions<S> {
   readonly feeds?: Partial<FeedOptions>;
   /** The transport's `TransportOptions.maxMessageBytes` (one feed event may take nearly all of it). Default `limits.maxMessageBytes`. */
   readonly maxMessageBytes?: number;
+  /** An app with leases (`LeaseSpec`, the KV store's): the serving primary expires those not renewed for their TTL (`LeaseKeeper`). */
+  readonly leases?: { readonly spec: LeaseSpec<S>; readonly options?: Partial<LeaseKeeperOptions> };
   /** Wall-clock milliseconds; numbers the sessions' expiry requests above an earlier process's. Default `Date.now`. */
   readonly wallClockMs?: () => number;
   readonly breakpoints?: Breakpoints;
@@ -115,6 +119,8 @@ export class NodeStack<S = unknown> {
   readonly sessions: SessionKeeper<S> | null;
   /** The feed service, when the app has feeds. */
   readonly feeds: FeedHub<S> | null;
+  /** The app's leases, when `NodeStackOptions.leases` was given (with an app). */
+  readonly leases: LeaseKeeper<S> | null;
   /** Sweeps the client table while this node is the serving primary (with an app). */
   readonly sweeper: ClientSweeper | null;
   /** The app this node runs (null: none). */
@@ -237,6 +243,7 @@ export class NodeStack<S = unknown> {
       mutations: opts.mutations,
     });
     feedHub = this.feeds;
+    this.leases = rsm === null || opts.leases === undefined ? null : leaseKeeper(world, rsm, opts.leases, opts.wallClockMs ?? Date.now);
     this.sweeper = rsm === null || resolvedRsm === null ? null : clientSweeper(world, rsm, resolvedRsm, opts.wallClockMs ?? Date.now);
   }
 
@@ -249,6 +256,7 @@ export class NodeStack<S = unknown> {
     this.callbacks?.start();
     this.feeds?.start();
     this.sessions?.start();
+    this.leases?.start();
     this.sweeper?.start();
   }
 
@@ -280,6 +288,7 @@ export class NodeStack<S = unknown> {
 
   stop(): void {
     this.sweeper?.stop();
+    this.leases?.stop();
     this.sessions?.stop();
     this.callbacks?.close();
     this.feeds?.close();
@@ -300,6 +309,21 @@ function clientSweeper<S>(world: NodeWorld, rsm: RsmLayer<S>, options: RsmOption
     replica: rsm.core,
     submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
     options,
+    firstSeq: Math.floor(wallClockMs() * 1000),
+  });
+}
+
+/** The lease keeper of a node whose app has leases. */
+function leaseKeeper<S>(world: NodeWorld, rsm: RsmLayer<S>, leases: NonNullable<NodeStackOptions<S>['leases']>, wallClockMs: () => number): LeaseKeeper<S> {
+  return new LeaseKeeper<S>({
+    self: world.self,
+    executor: world.executor,
+    clock: world.clock,
+    logger: world.logger.child({ layer: 'leases' }),
+    replica: rsm.core,
+    submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
+    spec: leases.spec,
+    options: leases.options,
     firstSeq: Math.floor(wallClockMs() * 1000),
   });
 }
