@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
+import type { LeaseSpec } from './lease-keeper.js';
 import type { CallbackOptions, ConfigOptions, FeedOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { JoinRefusedError } from '../config/app-identity.js';
@@ -45,6 +46,12 @@ export interface StartNodeOptions<S> {
   readonly callbacks?: Partial<CallbackOptions>;
   /** The feed service, for an app with feeds (`App.feeds`). */
   readonly feeds?: Partial<FeedOptions>;
+  /**
+   * The app's leases (`LeaseSpec`: the KV store's `kvLeaseSpec`): the serving primary expires those
+   * not renewed within their TTL. Default none (the built-in KV app needs it: `synod node --app kv`
+   * passes it).
+   */
+  readonly leases?: LeaseSpec<S>;
 }
 
 /** A running node. */
@@ -95,7 +102,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     cluster: options.cluster,
     dataDir: options.dataDir,
     logger,
-    app: { app: options.app },
+    app: { app: options.app, ...(options.leases === undefined ? {} : { leases: options.leases }) },
     // The node has closed itself by now.
     onJoinRefused: (error) => settleStopped(error),
     paxos: options.paxos,
