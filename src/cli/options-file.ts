@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import {
   type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, configOptions, paxosOptions, rsmOptions, transportOptions,
 } from '../options.js';
+import { type FeedOptions, feedOptions } from '../options/feeds.js';
 import { type LeaseKeeperOptions, leaseKeeperOptions } from '../options/leases.js';
 import { UsageError } from './args.js';
 
@@ -17,6 +18,8 @@ export interface NodeOptionsFile {
   readonly callbacks?: Partial<CallbackOptions>;
   readonly transport?: Partial<TransportOptions>;
   readonly leases?: Partial<LeaseKeeperOptions>;
+  /** The feed service's (an app with feeds: the KV store's watches). */
+  readonly feeds?: Partial<FeedOptions>;
 }
 
 /**
@@ -33,6 +36,7 @@ const districts: Record<keyof NodeOptionsFile, (given: Record<string, unknown>) 
   callbacks: (g) => callbackOptions(g as Partial<CallbackOptions>),
   transport: (g) => transportOptions(g as Partial<TransportOptions>),
   leases: (g) => leaseKeeperOptions(g as Partial<LeaseKeeperOptions>),
+  feeds: (g) => feedOptions(g as Partial<FeedOptions>),
 };
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
