@@ -39,6 +39,8 @@ export interface TesterClusterOptions {
    * `['--session-timeout-ms', '600000']`; default none.
    */
   readonly nodeArgs?: readonly string[];
+  /** The built-in app the nodes run (`synod node --app APP`); default the lock service (`synod lock-server`). */
+  readonly app?: string;
 }
 
 /**
@@ -92,7 +94,7 @@ export class TesterCluster {
       dataDir: join(opts.dir, `n${i + 1}`),
       logFile: join(opts.dir, `n${i + 1}.log`),
       logLevel: opts.logLevel,
-      entry: [cliPath, 'lock-server'],
+      entry: opts.app === undefined ? [cliPath, 'lock-server'] : [cliPath, 'node', '--app', opts.app],
       ownProcessGroup: true,
     }));
     return new TesterCluster(nodes, opts);

@@ -102,7 +102,7 @@ async function runOne(s: Scenario, dir: string, opts: RunOptions): Promise<Scena
   let timer: NodeJS.Timeout | undefined;
   try {
     cluster = await TesterCluster.create({
-      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs,
+      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs, app: s.app,
     });
     const c = cluster;
     const run = s.run(c);
