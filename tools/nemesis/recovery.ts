@@ -52,7 +52,7 @@ export async function settle(c: TesterCluster, monitor: StatusMonitor, log: (lin
  * Every user must complete `livenessCycles` more cycles within `livenessTimeoutMs`; returns null,
  * or the liveness failure naming the users that did not.
  */
-export async function expectProgress(c: TesterCluster, workload: LockWorkload, log: (line: string) => void): Promise<string | null> {
+export async function expectProgress(c: TesterCluster, workload: Pick<LockWorkload, 'cyclesByUser'>, log: (line: string) => void): Promise<string | null> {
   const since = performance.now();
   const base = workload.cyclesByUser();
   const deadline = since + livenessTimeoutMs;

@@ -25,7 +25,11 @@ export class KvWatcher {
   #loop: Promise<void>;
   #streams = 0;
 
-  constructor(client: SynodClient, name: string, filter: KvWatchFilter, after = 0) {
+  readonly #onEvent: (revision: number) => void;
+
+  /** `onEvent` is told of each event's revision as it is received. */
+  constructor(client: SynodClient, name: string, filter: KvWatchFilter, after = 0, onEvent: (revision: number) => void = () => {}) {
+    this.#onEvent = onEvent;
     this.name = name;
     this.filter = filter;
     this.after = after;
@@ -35,7 +39,12 @@ export class KvWatcher {
 
   async #consume(reader: FeedReader): Promise<void> {
     try {
-      for await (const batch of reader) for (const e of batch.events) this.events.push(e.event as unknown as WatchEvent);
+      for await (const batch of reader) {
+        for (const e of batch.events) {
+          this.events.push(e.event as unknown as WatchEvent);
+          this.#onEvent(e.position);
+        }
+      }
     } catch (err) {
       this.error = err as Error;
     }
