@@ -13,8 +13,8 @@ type Revoke = 'none' | 'ok' | 'refused' | 'unknown';
  * Records the KV workload's calls as a history for `kvModel` (lincheck's `HistoryRecorder` with
  * `kvCalls`, one lane per client), and adds the lease expiries the nodes decided, which no client
  * observer sees. Each expiry is the node's `leaseExpire({ id })`, an operation of its own lane:
- * - called when the lease's grant was called (it cannot have happened earlier: a wider interval
- *   only lets the checker consider more orders, never fewer);
+ * - called when the last keepalive of it that succeeded was called, or its grant (it cannot have
+ *   happened earlier; an interval that starts early only lets the checker consider more orders);
  * - with a known outcome when the reference watcher (every key, `prevKv`) got a revision whose
  *   changes are all deletes of the lease's one key `e/ID`, and no revoke of the lease may have
  *   made it (the client never revoked it, or its revoke was refused: the lease was gone already):
@@ -27,7 +27,7 @@ type Revoke = 'none' | 'ok' | 'refused' | 'unknown';
 export class KvHistoryRecorder {
   readonly #recorder = new HistoryRecorder<KvInput, KvOutput>(kvCalls);
   readonly #lanes = new Map<string, string>();
-  readonly #leases = new Map<number, { grantedAt: number; revoke: Revoke }>();
+  readonly #leases = new Map<number, { grantedAt: number; aliveAt: number; revoke: Revoke }>();
   readonly #receivedAt = new Map<number, number>();
   #recording = true;
 
@@ -44,7 +44,17 @@ export class KvHistoryRecorder {
   }
 
   leaseGranted(id: number, calledAt: number): void {
-    if (this.#recording) this.#leases.set(id, { grantedAt: calledAt, revoke: 'none' });
+    if (this.#recording) this.#leases.set(id, { grantedAt: calledAt, aliveAt: calledAt, revoke: 'none' });
+  }
+
+  /**
+   * A keepalive of lease `id` called at `calledAt` succeeded: the lease was alive when it executed,
+   * after `calledAt`, so its expiry came later. The expiry's interval starts there (narrower
+   * intervals keep the search small).
+   */
+  leaseKeptAlive(id: number, calledAt: number): void {
+    const lease = this.#leases.get(id);
+    if (lease !== undefined && this.#recording) lease.aliveAt = Math.max(lease.aliveAt, calledAt);
   }
 
   leaseRevoked(id: number, outcome: Exclude<Revoke, 'none'>): void {
@@ -75,7 +85,7 @@ export class KvHistoryRecorder {
       const receivedAt = revision === undefined ? undefined : this.#receivedAt.get(revision);
       const known = lease.revoke !== 'unknown' && revision !== undefined && receivedAt !== undefined;
       expiries.push({
-        id: calls.length + expiries.length, client: `expire ${id}`, input: { proc: 'leaseExpire', id }, call: lease.grantedAt,
+        id: calls.length + expiries.length, client: `expire ${id}`, input: { proc: 'leaseExpire', id }, call: lease.aliveAt,
         ret: known ? receivedAt : undefined, output: known ? { expired: true, deleted: 1, revision: revision! } : undefined,
       });
     }

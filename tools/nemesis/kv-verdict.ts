@@ -39,7 +39,7 @@ export function judgeKv(run: { recorder: KvHistoryRecorder; end: KvEnd | null; d
   check: CheckResult | null; picturePath?: string; problems: string[]; history: History<KvInput, KvOutput>; figures: KvNemesisFigures | null;
 } {
   const problems: string[] = [];
-  if (run.end === null) return { check: null, problems: ['the KV watchers never caught up with the final read'], history: [], figures: null };
+  if (run.end === null) return { check: null, problems: ['the KV watchers were not checked: the run did not get to its end (see the other problems)'], history: [], figures: null };
   const history = run.recorder.history(run.end.reference);
   const watchProblems = checkWatchers({ reference: run.end.reference, watchers: run.end.others, finalKvs: run.end.finalKvs, head: run.end.head, acked: ackedWrites(history) });
   problems.push(...watchProblems.slice(0, 10).map((p) => `watch: ${p}`));

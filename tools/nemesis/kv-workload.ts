@@ -174,7 +174,9 @@ export class KvWorkload {
         await this.#call(u, 'put', { key: `e/${id}`, value: 'x', lease: id });
         for (let n = p.between(keepAlives.min, keepAlives.max); n > 0 && this.#running; n--) {
           await delay(keepAlives.pauseMs);
-          await this.#call(u, 'leaseKeepAlive', { id });
+          const calledAt = performance.now();
+          const kept = await this.#call(u, 'leaseKeepAlive', { id });
+          if (kept !== 'unknown' && !('refused' in (kept as object))) this.#recorder.leaseKeptAlive(id, calledAt);
         }
         if (!p.chance(expireChance)) {
           const revoked = await this.#call(u, 'leaseRevoke', { id });
@@ -207,9 +209,11 @@ const endCatchUpTimeoutMs = 30_000;
 export async function finishKvWorkload(w: KvWorkload, client: SynodClient, deadlineMs: number): Promise<KvEnd> {
   const final = await rangeAll(client, deadlineMs);
   for (const watcher of w.watchers) await watcher.caughtUp(final.revision, endCatchUpTimeoutMs);
+  // Leases still alive may expire after the read (the keeper goes on): only what the read covers is checked.
+  const upTo = (events: readonly WatchEvent[]): WatchEvent[] => events.filter((e) => e.revision <= final.revision);
   const [reference, ...others] = w.watchers;
   return {
-    reference: [...reference!.events], others: others.map((o) => o.log()),
+    reference: upTo(reference!.events), others: others.map((o) => { const l = o.log(); return { ...l, events: upTo(l.events) }; }),
     streams: w.watchers.map((o) => ({ name: o.name, events: o.events.length, streams: o.streams })), finalKvs: final.kvs, head: final.revision,
   };
 }
