@@ -369,7 +369,7 @@ class NemesisRun {
     const workload = this.#workload!;
     while (workload.cycles <= cycles && !this.#stopped) {
       if (performance.now() > deadline) {
-        const failure = `fault ${number}: no client completed a lock cycle within ${recoveryTimeoutMs} ms after every node was restarted; ${await this.#c.describe()}`;
+        const failure = `fault ${number}: no client completed a lock cycle (or KV operation) within ${recoveryTimeoutMs} ms after every node was restarted; ${await this.#c.describe()}`;
         this.#livenessFailure(failure);
         this.#halted = true;
         throw new RecoveryFailure(failure);
