@@ -27,6 +27,8 @@ export { CorruptLogError } from './env/durable-log.js';
 // Calling them.
 export { SynodClient, connect } from './client/connect.js';
 export type { ConnectOptions } from './client/connect.js';
+export { TlsFileError } from './runtime/tls-files.js';
+export type { ClientTlsFiles, TlsFiles } from './runtime/tls-files.js';
 export type { CallOptions } from './client/rsm-client.js';
 export {
   AppRejectedError,

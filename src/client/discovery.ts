@@ -11,6 +11,8 @@ import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
 import { RpcError, UnaryClient } from '../runtime/grpc-client.js';
 import { DiscoveryError, InvalidArgumentError, WrongClusterError } from './errors.js';
 import { address } from '../env/validate.js';
+import { channelCredentials } from '../runtime/tls-credentials.js';
+import type { ClientTls } from '../runtime/tls-files.js';
 
 /** What discovery learned from the first node that answered. */
 export interface Discovered {
@@ -31,6 +33,8 @@ export interface DiscoveryOptions {
   readonly attemptTimeoutMs: number;
   /** Pause between rounds over every seed. */
   readonly retryMs: number;
+  /** Mutual TLS (`loadClientTls`); absent: plaintext. */
+  readonly tls?: ClientTls;
 }
 
 /**
@@ -52,7 +56,8 @@ export async function discoverCluster(seeds: readonly NodeId[], opts: DiscoveryO
   }
   const started = performance.now();
   const lastError = new Map<NodeId, string>();
-  const clients = new Map(seeds.map((s) => [s, new UnaryClient(nodeServiceCodec.service, s)]));
+  const credentials = opts.tls === undefined ? undefined : channelCredentials(opts.tls);
+  const clients = new Map(seeds.map((s) => [s, new UnaryClient(nodeServiceCodec.service, s, {}, credentials)]));
   try {
     for (;;) {
       const left = opts.deadlineMs - (performance.now() - started);

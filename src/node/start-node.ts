@@ -3,6 +3,7 @@
  * app, on the production world (gRPC on `me`, its durable logs in `dataDir`). The same node the
  * `synod node` command runs, behind a small typed handle.
  */
+import type { TlsFiles } from '../runtime/tls-files.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { CallbackOptions, ConfigOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
@@ -41,6 +42,8 @@ export interface StartNodeOptions<S> {
   readonly config?: Partial<ConfigOptions>;
   readonly rsm?: Partial<RsmOptions>;
   readonly transport?: Partial<TransportOptions>;
+  /** Mutual TLS from PEM files (`SynodNodeConfig.tls`); absent: plaintext (tests and development only). */
+  readonly tls?: TlsFiles;
   /** The callback service, for an app with callbacks. */
   readonly callbacks?: Partial<CallbackOptions>;
 }
@@ -100,6 +103,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     config: options.config,
     rsm: options.rsm,
     transport: options.transport,
+    tls: options.tls,
     callbacks: options.callbacks,
   });
   let closing: Promise<void> | null = null;

@@ -11,6 +11,7 @@ import { type NodeStatus, nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
 import { ControlServer } from './control-server.js';
+import { type TlsFiles, loadNodeTls } from '../runtime/tls-files.js';
 import { checkIdentity, memberOfIdentity } from './identity.js';
 import { serveSnapshots } from './snapshot-service.js';
 import { NodeStack } from './node-stack.js';
@@ -86,6 +87,13 @@ export interface SynodNodeConfig<S = unknown> {
    */
   readonly testMemoryOnlyRsm?: boolean;
   readonly transport?: Partial<TransportOptions>;
+  /**
+   * Mutual TLS from PEM files (runtime/tls-files.ts): read and checked at start (a bad file
+   * refuses the start with `TlsFileError` naming it). Every gRPC server of the node (peers,
+   * clients, control) presents `cert`; peers must present one of the cluster CA naming the host
+   * they claim; clients one of `clientCa` when it is given. Absent: plaintext (tests and development only).
+   */
+  readonly tls?: TlsFiles;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
 }
@@ -161,6 +169,7 @@ export class SynodNode {
     if (config.testMemoryOnlyRsm === true && config.controlAddress === undefined) {
       throw new RangeError('a replicated state in memory only loses acknowledged requests: it is refused unless the test control service is on');
     }
+    const tls = config.tls === undefined ? undefined : loadNodeTls(config.tls);
     const identity = checkIdentity(config.dataDir, {
       me: config.me, first: config.first, cluster: config.cluster, app: appIdentity, newClusterId: randomUUID, join: config.join,
     });
@@ -187,6 +196,7 @@ export class SynodNode {
       dataDir: config.dataDir,
       logger,
       transport: config.transport,
+      tls,
       stop: config.stop,
     });
     try {
@@ -270,6 +280,7 @@ export class SynodNode {
         config: stack.config,
         inNode: (fn) => runInNode(prod.world, fn),
         logger: logger.child({ layer: 'control' }),
+        tls,
       });
     }
     logger.info({ first, cluster, clusterId: prod.transport.clusterId, contacts, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),

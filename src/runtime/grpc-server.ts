@@ -7,6 +7,7 @@ import { judgeClusterId } from '../env/cluster-id.js';
 import { describeClusterName } from './grpc-peers.js';
 import { clusterMetadata, wrongClusterCode } from './grpc-status.js';
 import type { PartitionFilter } from './partition-filter.js';
+import type { TlsAuth } from './tls-auth.js';
 
 /**
  * What the three parts of `GrpcTransport`'s server side (channels, the request/response
@@ -22,6 +23,8 @@ export interface ServerContext {
   readonly options: TransportOptions;
   readonly server: grpc.Server;
   readonly partition: PartitionFilter;
+  /** Who may call what (mutual TLS; admits everyone on a plaintext node). */
+  readonly auth: TlsAuth;
   /** True once `close()` began. */
   closing(): boolean;
   /**

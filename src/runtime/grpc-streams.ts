@@ -86,6 +86,11 @@ export class GrpcStreams {
         : { kind: 'wrong-cluster', expected: describeClusterName(call.request['cluster']), actual: ctx.cluster, detail: refused.details });
       return;
     }
+    const denied = ctx.auth.client(call, service);
+    if (denied !== null) {
+      call.emit('error', { code: denied.code, details: denied.details });
+      return;
+    }
     const maxStreams = ctx.options.maxStreams;
     if (this.#open.size >= maxStreams) {
       ctx.log.warn({ service, client: peer, maxStreams }, 'stream refused: too many streams open');

@@ -10,6 +10,7 @@ import { mkdirDurable } from './durable-fs.js';
 import type { FileLog } from './file-log.js';
 import { GrpcTransport } from './grpc-transport.js';
 import { realClock } from './real-clock.js';
+import type { NodeTls } from './tls-files.js';
 
 export interface ProductionWorldOptions {
   readonly self: NodeId;
@@ -20,6 +21,8 @@ export interface ProductionWorldOptions {
   readonly dataDir: string;
   readonly logger: Logger;
   readonly transport?: Partial<TransportOptions>;
+  /** Mutual TLS for the node's gRPC server and its peer connections (`GrpcTransportConfig.tls`); absent: plaintext. */
+  readonly tls?: NodeTls;
   /**
    * What stopping means. Default: the process dies at once, as a crash would (SIGKILL to
    * itself), after writing the reason to standard error: a node whose invariants broke, whose
@@ -53,6 +56,7 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     clusterId: opts.clusterId,
     logger: opts.logger.child({ layer: 'transport' }),
     options: opts.transport,
+    tls: opts.tls,
   });
   const logs: FileLog[] = [];
   const executor = new Executor((err) => {
