@@ -5,6 +5,7 @@ import { createLogger } from '../runtime/logging.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import { AppModuleLoadError, loadAppModule } from './app-module.js';
 import { readNodeOptions } from './options-file.js';
+import { nodeTlsFiles, nodeTlsOptions, nodeTlsUsage } from './tls-flags.js';
 import {
   type Command, type OptionSpec, UsageError, checkedAddress, clusterOption, fail, logLevelOption, noMorePositionals, parse,
   positiveInteger,
@@ -33,13 +34,15 @@ const commonFlags = `  --first names the cluster's first node (view 1) for a new
   the file's callbacks.sessionTimeoutMs. --client-retention-ms, --max-clients,
   --client-evictable-after-ms and --client-table-sweep-ms bound the client table (defaults 6 h,
   100000, 5 min, 10 s; RsmOptions; they win over the file's rsm values); the serving primary's
-  values are the ones in force.`;
+  values are the ones in force.
+${nodeTlsUsage}`;
 
 export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
              [--app NAME | --app-module PATH[#EXPORT]] [--cluster NAME] [--control] [--control-address HOST:PORT]
              [--session-timeout-ms MS] [--options FILE] [--client-retention-ms MS] [--max-clients N]
              [--client-evictable-after-ms MS] [--client-table-sweep-ms MS]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-client-ca FILE]]
   Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
   built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
   directory, is imported, and its default export (or the export named EXPORT) must be an app
@@ -53,6 +56,7 @@ export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:
              [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS] [--options FILE]
              [--client-retention-ms MS] [--max-clients N] [--client-evictable-after-ms MS] [--client-table-sweep-ms MS]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-client-ca FILE]]
   Runs one node of the replicated lock service: synod node --app lock. Lock clients call it
   through the client service (synod.rsm.Client) and keep a callback stream (synod.rsm.Callbacks)
   open to the primary.
@@ -135,6 +139,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     'options': { type: 'string' },
     'test-mutate': { type: 'string', multiple: true },
     'test-memory-only-rsm': { type: 'boolean' },
+    ...nodeTlsOptions,
   };
   const { values, positionals } = parse(args, spec);
   noMorePositionals(positionals, 0);
@@ -150,6 +155,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   const controlAddress = values['control-address'] !== undefined
     ? checkedAddress(values['control-address'] as string, '--control-address')
     : values['control'] === true ? defaultControlAddress(me) : undefined;
+  const tls = nodeTlsFiles(values);
   const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
   const tunables = values['options'] === undefined ? {} : readNodeOptions(values['options'] as string);
   const table = (flag: string): number | undefined => positiveInteger(values[flag] as string | undefined, `--${flag}`);
@@ -186,6 +192,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       transport: tunables.transport,
       callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,
+      tls,
       testMutations,
       testMemoryOnlyRsm,
       // The node closed itself already: it can never be a member of this cluster.

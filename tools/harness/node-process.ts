@@ -4,6 +4,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { RpcError, UnaryClient } from '../../src/runtime/grpc-client.js';
+import type { DevCerts } from '../../src/cli/dev-certs.js';
+import { channelCredentials } from '../../src/runtime/tls-credentials.js';
+import { loadClientTls } from '../../src/runtime/tls-files.js';
 import { controlService } from '../../src/node/control-server.js';
 
 /** The compiled CLI (dist/src/cli/synod.js; this module runs from dist/tools/harness/), run as a real process. */
@@ -59,15 +62,21 @@ export class NodeProcess {
    * @param logLevel default `debug`
    */
   readonly #entry: string[];
+  /** The development certificates the node runs with (null: plaintext). */
+  readonly #tls: DevCerts | null;
 
   /**
    * @param entry the program and its leading arguments (default: the synod CLI's `node` command);
    *   the node flags (--me, --first, --data-dir, --control, logging) follow them
    * @param ownProcessGroup spawn the node in a process group of its own (default false), so that a
    *   Ctrl-C in the terminal reaches only the harness, which then stops its nodes itself
+   * @param tls run the node with mutual TLS and client authentication from these development
+   *   certificates (`makeDevCerts`, which must have made one for this node's address); the
+   *   harness's control client presents client certificate 1
    */
   constructor(opts: {
     port: number; first: string; dataDir: string; logFile?: string; logLevel?: string; entry?: string[]; ownProcessGroup?: boolean;
+    tls?: DevCerts;
   }) {
     this.#entry = opts.entry ?? [cliPath, 'node'];
     this.#detached = opts.ownProcessGroup ?? false;
@@ -76,6 +85,7 @@ export class NodeProcess {
     this.first = opts.first;
     this.dataDir = opts.dataDir;
     this.logFile = opts.logFile;
+    this.#tls = opts.tls ?? null;
     this.#logArgs = ['--log-level', opts.logLevel ?? 'debug', ...(opts.logFile === undefined ? [] : ['--log-file', opts.logFile])];
   }
 
@@ -111,7 +121,7 @@ export class NodeProcess {
     this.#lastArgs = extraArgs;
     const child = spawn(process.execPath, [
       ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
-      '--control', ...this.#logArgs, ...extraArgs,
+      '--control', ...this.#logArgs, ...this.tlsArgs(), ...extraArgs,
     ], { stdio: ['ignore', 'pipe', 'pipe'], detached: this.#detached });
     this.#child = child;
     this.#paused = false;
@@ -141,7 +151,7 @@ export class NodeProcess {
   /** Spawns the process and waits for it to exit by itself (for refused starts). */
   async runToExit(timeoutMs: number): Promise<{ code: number | null; output: string }> {
     const child = spawn(process.execPath, [
-      ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
+      ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir, ...this.tlsArgs(),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -208,7 +218,7 @@ export class NodeProcess {
     this.#control ??= new UnaryClient(controlService, this.controlAddress, {
       'grpc.initial_reconnect_backoff_ms': controlReconnectBackoffInitialMs,
       'grpc.max_reconnect_backoff_ms': controlReconnectBackoffMaxMs,
-    });
+    }, this.#tls === null ? undefined : channelCredentials(loadClientTls(this.#tls.client(1))));
     const client = this.#control;
     const call = (): Promise<R> => {
       const identity = this.identity();
@@ -227,6 +237,13 @@ export class NodeProcess {
     const stored = JSON.parse(readFileSync(join(this.dataDir, 'identity.json'), 'utf8')) as { cluster?: unknown; clusterId?: unknown };
     if (typeof stored.cluster !== 'string') throw new Error(`${this.dataDir}/identity.json names no cluster`);
     return { cluster: stored.cluster, clusterId: typeof stored.clusterId === 'string' ? stored.clusterId : '' };
+  }
+
+  /** The node's TLS flags (none without TLS). */
+  tlsArgs(): string[] {
+    if (this.#tls === null) return [];
+    const f = this.#tls.node(this.address);
+    return ['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', f.ca, ...(f.clientCa === undefined ? [] : ['--tls-client-ca', f.clientCa])];
   }
 
   closeClient(): void {
