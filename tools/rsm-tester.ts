@@ -1,7 +1,7 @@
 /**
  * The real-process tester harness (design §7, issue 6):
  *
- *   npm run tester -- [NUMBER|FROM-TO …] [--supervise] [--keep] [--verbose] [--log-level LEVEL]
+ *   npm run tester -- [NUMBER|FROM-TO …] [--supervise] [--keep] [--verbose] [--log-level LEVEL] [--tls]
  *
  * Runs the scenarios (default all, 0 to 20) against `synod lock-server` processes spawned from
  * dist/ on free loopback ports, one fresh cluster per scenario, in one temporary directory (a
@@ -15,6 +15,8 @@
  *   --keep        leave the temporary directory behind (its path is printed), for the node logs
  *   --verbose     print each scenario's steps as they happen
  *   --log-level   the nodes' log level (debug, info, warn, error; default info)
+ *   --tls         run every cluster with mutual TLS and client authentication, from development
+ *                 certificates made per scenario in its directory (`synod certs`' code)
  *
  * No process or directory is left behind: every node is killed after its scenario, and on
  * SIGINT, SIGTERM or SIGHUP (or any other exit) every node still running is killed and the
@@ -25,7 +27,7 @@ import { abortOnInterrupt } from './tester/run-dir.js';
 import { abortRun, runScenarios } from './tester/runner.js';
 import { scenarios } from './tester/scenarios.js';
 
-const usage = `usage: npm run tester -- [NUMBER|FROM-TO ...] [--supervise] [--keep] [--verbose] [--log-level debug|info|warn|error]
+const usage = `usage: npm run tester -- [NUMBER|FROM-TO ...] [--supervise] [--keep] [--verbose] [--log-level debug|info|warn|error] [--tls]
 scenarios:
 ${scenarios.map((s) => `  ${String(s.number).padStart(2)}  ${s.name} (${s.nodes} nodes)`).join('\n')}`;
 
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
         keep: { type: 'boolean' },
         verbose: { type: 'boolean' },
         'log-level': { type: 'string' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
     supervise: values.supervise === true,
     keep: values.keep === true,
     logLevel,
+    tls: values.tls === true,
     ...(values.verbose === true ? { note: (line: string) => void process.stdout.write(`${line}\n`) } : {}),
   });
   process.exit(result.failed === 0 ? 0 : 1);

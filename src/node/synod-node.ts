@@ -284,7 +284,8 @@ export class SynodNode {
       });
     }
     logger.info({ first, cluster, clusterId: prod.transport.clusterId, contacts, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
-      callbacks: stack.callbacks !== null, sessions: stack.sessions !== null }, 'node started');
+      callbacks: stack.callbacks !== null, sessions: stack.sessions !== null,
+      tls: tls === undefined ? 'off (plaintext)' : tls.clientCa === null ? 'mutual TLS' : 'mutual TLS, client certificates required' }, 'node started');
     const node = new SynodNode(config.me, incarnation, stack, prod, control);
     started = node;
     const early: JoinRefusedError | null = refusedEarly;

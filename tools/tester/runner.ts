@@ -42,6 +42,8 @@ export interface RunOptions {
   readonly write?: (line: string) => void;
   /** Where step-by-step notes go (`--verbose`); default nowhere. */
   readonly note?: (line: string) => void;
+  /** Run every cluster with mutual TLS (`--tls`, `TesterClusterOptions.tls`). */
+  readonly tls?: boolean;
 }
 
 /** The run in progress: what an interrupt must clean up. */
@@ -102,7 +104,7 @@ async function runOne(s: Scenario, dir: string, opts: RunOptions): Promise<Scena
   let timer: NodeJS.Timeout | undefined;
   try {
     cluster = await TesterCluster.create({
-      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs,
+      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs, tls: opts.tls,
     });
     const c = cluster;
     const run = s.run(c);
