@@ -32,6 +32,12 @@ export interface PeerCaller {
 type Issuer = 'cluster' | 'client' | 'unknown';
 
 /**
+ * What a refusal says when the connection has no certificate that verified: grpc-js exposes the
+ * peer's certificate only once it verified, so these cases cannot be told apart here.
+ */
+const unverified = 'this connection presented none, or one that does not verify against it (another CA, expired, not yet valid)';
+
+/**
  * Who may call what on a node with mutual TLS (tls-files.ts): the per-call half of it, the
  * handshake half being `serverCredentials`.
  * - Peer services (the channels' `Deliver`, `synod.peer.Peer/Stream`): only a certificate signed
@@ -69,7 +75,7 @@ export class TlsAuth {
     const cert = this.#certificate(call);
     if (cert === null) {
       return this.#refuse(address, service, 'no-certificate', grpc.status.UNAUTHENTICATED,
-        `${this.#self} takes peer messages only from a certificate signed by the cluster CA; this connection presented none (or one of another CA)`);
+        `${this.#self} takes peer messages only from a certificate signed by the cluster CA; ${unverified}`);
     }
     if (cert.issuer !== 'cluster') {
       return this.#refuse(address, service, 'client-certificate', grpc.status.PERMISSION_DENIED,
@@ -100,7 +106,7 @@ export class TlsAuth {
     const cert = this.#certificate(call);
     if (cert !== null && cert.issuer !== 'unknown') return null;
     return this.#refuse(call.getPeer(), service, 'no-client-certificate', grpc.status.UNAUTHENTICATED,
-      `${this.#self} runs with client authentication: present a certificate signed by the client CA; this connection presented none (or one of another CA)`);
+      `${this.#self} runs with client authentication: present a certificate signed by the client CA; ${unverified}`);
   }
 
   /**
@@ -113,7 +119,7 @@ export class TlsAuth {
     const cert = this.#certificate(call);
     if (cert !== null && cert.issuer !== 'unknown') return null;
     return this.#refuse(call.getPeer(), service, 'no-operator-certificate', grpc.status.UNAUTHENTICATED,
-      `the control service of ${this.#self} takes calls only from a certificate signed by the cluster CA or the client CA; this connection presented none (or one of another CA)`);
+      `the control service of ${this.#self} takes calls only from a certificate signed by the cluster CA or the client CA; ${unverified}`);
   }
 
   /** The connection's certificate, when it passed the handshake's chain check against our CAs. */

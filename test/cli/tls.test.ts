@@ -12,6 +12,11 @@ import { freePortPairs } from '../../tools/harness/ports.js';
 import { runSynod } from '../../tools/harness/cli-run.js';
 import { devCertsIn } from '../../src/cli/dev-certs.js';
 import { defaultClusterName } from '../../src/env/cluster-name.js';
+import * as grpc from '@grpc/grpc-js';
+import { RpcError, UnaryClient } from '../../src/runtime/grpc-client.js';
+import { channelCredentials } from '../../src/runtime/tls-credentials.js';
+import { loadClientTls } from '../../src/runtime/tls-files.js';
+import { controlService } from '../../src/node/control-server.js';
 
 describe('synod certs and TLS flags with real processes', () => {
   let root: string;
@@ -71,6 +76,15 @@ describe('synod certs and TLS flags with real processes', () => {
     const healed = await runSynod('control', nodes[1]!.controlAddress, '--cluster', defaultClusterName(ids[0]!), ...tlsFlags, 'partition', '0');
     assert.equal(healed.code, 0, healed.stderr);
     assert.match(healed.stdout, /healed/);
+
+    // The control service itself: a caller without a certificate is refused before anything runs.
+    const bare = new UnaryClient(controlService, nodes[1]!.controlAddress, {}, channelCredentials(loadClientTls({ ca: client.ca })));
+    try {
+      await assert.rejects(bare.call('PaxosStatus', { cluster: defaultClusterName(ids[0]!) }, 5000),
+        (err: unknown) => err instanceof RpcError && err.code === grpc.status.UNAUTHENTICATED && /control service .* takes calls only from a certificate/.test(err.details));
+    } finally {
+      bare.close();
+    }
 
     const halfFlags = await runSynod('status', ids[0]!, '--tls-cert', client.cert);
     assert.equal(halfFlags.code, 2, 'a certificate without --tls-ca is a usage error');
