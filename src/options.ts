@@ -13,3 +13,4 @@ export * from './options/client.js';
 export * from './options/callbacks.js';
 export * from './options/transport.js';
 export * from './options/call-streams.js';
+export * from './options/observe.js';

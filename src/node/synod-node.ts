@@ -15,6 +15,11 @@ import { checkIdentity, memberOfIdentity } from './identity.js';
 import { serveSnapshots } from './snapshot-service.js';
 import { NodeStack } from './node-stack.js';
 import { type AppIdentity, type JoinRefusedError, formatApp } from '../config/app-identity.js';
+import { type ObserveOptions, observeOptions } from '../options/observe.js';
+import { PromMetrics } from '../runtime/prom-metrics.js';
+import { OpsServer } from './ops-server.js';
+import { PeerStatusAsker, gaugeSample } from './ops-status.js';
+import { ReadinessWatch } from './readiness-watch.js';
 
 /**
  * The app a node runs, with what the node serves for it. An app with callbacks (`App.callbacks`)
@@ -86,6 +91,15 @@ export interface SynodNodeConfig<S = unknown> {
    */
   readonly testMemoryOnlyRsm?: boolean;
   readonly transport?: Partial<TransportOptions>;
+  /**
+   * Serve metrics, health and the status page over HTTP on this address (`host:port`; port 0
+   * picks one, see `SynodNode.metricsAddress`): `/metrics`, `/healthz`, `/readyz`, `/status`,
+   * `/status.json` (`OpsServer`). Default: none (and no metrics are kept). The gRPC health
+   * service (`grpc.health.v1`) is served on the node's own port either way.
+   */
+  readonly metricsAddress?: string;
+  /** Tunables of metrics, health and the status page. */
+  readonly observe?: Partial<ObserveOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
 }
@@ -123,6 +137,8 @@ export class SynodNode {
   readonly stack: NodeStack<never>;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
+  readonly #readiness: ReadinessWatch;
+  readonly #ops: OpsServer | null;
 
   private constructor(
     me: NodeId,
@@ -130,12 +146,26 @@ export class SynodNode {
     stack: NodeStack<never>,
     prod: ProductionWorld,
     control: ControlServer | null,
+    readiness: ReadinessWatch,
+    ops: OpsServer | null,
   ) {
     this.me = me;
     this.incarnation = incarnation;
     this.stack = stack;
     this.#prod = prod;
     this.#control = control;
+    this.#readiness = readiness;
+    this.#ops = ops;
+  }
+
+  /** Where metrics, health and the status page are served (`host:port`), or null when they are not. */
+  get metricsAddress(): string | null {
+    return this.#ops?.address ?? null;
+  }
+
+  /** Whether the node is ready, as /readyz and grpc.health.v1 say (the last look, `ObserveOptions.readinessPollMs`). */
+  get ready(): boolean {
+    return this.#readiness.readiness.ready;
   }
 
   /** The callback service, when the app has callbacks. */
@@ -180,7 +210,10 @@ export class SynodNode {
     if (config.testMemoryOnlyRsm === true) {
       logger.warn({ memoryOnlyRsm: true }, 'rsm: test-only: the replicated state is kept in memory only; acknowledged requests are lost when the processes die');
     }
+    const observe = observeOptions(config.observe);
+    const metrics = config.metricsAddress === undefined ? undefined : new PromMetrics();
     const prod = await createProductionWorld({
+      metrics,
       self: config.me,
       cluster,
       clusterId: identity.identity.clusterId,
@@ -272,9 +305,41 @@ export class SynodNode {
         logger: logger.child({ layer: 'control' }),
       });
     }
+    const readiness = new ReadinessWatch({
+      status: () => runInNode(prod.world, () => stack.status()),
+      addHealthService: (health) => health.addToServer({
+        // grpc-health-check types the definition with proto-loader's and the handlers loosely; grpc-js takes both as they are.
+        addService: (definition, implementation) => prod.transport.addPlainService(
+          definition as unknown as Parameters<typeof prod.transport.addPlainService>[0],
+          implementation as unknown as Parameters<typeof prod.transport.addPlainService>[1]),
+      }),
+      pollMs: observe.readinessPollMs,
+      timelineViews: observe.statusTimelineViews,
+      logger: logger.child({ layer: 'health' }),
+    });
+    let ops: OpsServer | null = null;
+    if (metrics !== undefined && config.metricsAddress !== undefined) {
+      metrics.sample = () => runInNode(prod.world, () => gaugeSample(stack));
+      try {
+        ops = await OpsServer.listen(config.metricsAddress, {
+          self: config.me,
+          metrics,
+          readiness,
+          status: () => runInNode(prod.world, () => stack.status()),
+          peers: new PeerStatusAsker(prod.transport, observe.peerStatusTimeoutMs),
+          logger: logger.child({ layer: 'ops' }),
+        });
+      } catch (err) {
+        readiness.stop();
+        stack.stop();
+        await control?.close();
+        await prod.close();
+        throw new Error(`${config.me}: cannot serve metrics on ${config.metricsAddress}: ${(err as Error).message}`, { cause: err });
+      }
+    }
     logger.info({ first, cluster, clusterId: prod.transport.clusterId, contacts, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
       callbacks: stack.callbacks !== null, sessions: stack.sessions !== null }, 'node started');
-    const node = new SynodNode(config.me, incarnation, stack, prod, control);
+    const node = new SynodNode(config.me, incarnation, stack, prod, control, readiness, ops);
     started = node;
     const early: JoinRefusedError | null = refusedEarly;
     if (early !== null) {
@@ -291,6 +356,8 @@ export class SynodNode {
 
   /** Stops serving, flushes the logs, releases the ports. */
   async close(): Promise<void> {
+    this.#readiness.stop();
+    await this.#ops?.close();
     this.stack.stop();
     await this.#control?.close();
     await this.#prod.close();

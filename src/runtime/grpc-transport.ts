@@ -366,6 +366,15 @@ export class GrpcTransport implements Transport, ClientTransport {
     return this.#partition.blocked(peer, service);
   }
 
+  /**
+   * Serves a plain gRPC service on this node's port, outside synod's envelopes: no cluster check,
+   * answered while the node is isolated too. Only for the standard health service
+   * (`grpc.health.v1`, `ReadinessWatch`), which load balancers and probes call as they are.
+   */
+  addPlainService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.#server.addService(definition, implementation);
+  }
+
   /** Idempotent; every call resolves when the server has shut down. */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
