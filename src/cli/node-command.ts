@@ -28,7 +28,7 @@ const commonFlags = `  --first names the cluster's first node (view 1) for a new
   apps with callbacks: an owner holding or waiting for something that has had no callback stream
   for that long is expired (default 5000, CallbackOptions). --options FILE sets any of the node's
   tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport), each an
-  object of options named as in docs/operations.md, e.g. {"config": {"suspectAfterMissed": 10}};
+  object of options named as in docs/operations.md (and observe: ObserveOptions), e.g. {"config": {"suspectAfterMissed": 10}};
   an unknown name or a value of the wrong type is a usage error. --session-timeout-ms wins over
   the file's callbacks.sessionTimeoutMs. --metrics-address HOST:PORT serves Prometheus metrics
   (/metrics), /healthz, /readyz (200 only while the node is a normal replica of a serving view)
@@ -188,6 +188,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       config: tunables.config,
       rsm,
       transport: tunables.transport,
+      observe: tunables.observe,
       callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,
       metricsAddress: values['metrics-address'] === undefined ? undefined : checkedAddress(values['metrics-address'] as string, '--metrics-address'),
