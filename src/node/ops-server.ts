@@ -30,8 +30,6 @@ export interface ClusterStatusReport {
   /** The current view's members in view order (this node alone before it has a view), each asked now. */
   readonly members: ReadonlyArray<MemberReport & { readonly role: string | null }>;
   readonly views: ReadinessWatch['timeline']['views'];
-  /** This node's client-path totals since it started (see `PromMetrics.clientPathTotals`). */
-  readonly clientPath: { readonly answers: number; readonly seconds: number };
 }
 
 /**
@@ -113,7 +111,7 @@ export class OpsServer {
   }
 
   async #report(): Promise<ClusterStatusReport> {
-    const { self, status, peers, readiness, metrics } = this.#deps;
+    const { self, status, peers, readiness } = this.#deps;
     const own = status();
     const members = own.members.length > 0 ? own.members : [self];
     const reports = await Promise.all(members.map((m) =>
@@ -128,7 +126,6 @@ export class OpsServer {
       primary: own.primary,
       members: reports.map((m) => ({ ...m, role: m.reachable ? roleOf(m.status) : null })),
       views: readiness.timeline.views,
-      clientPath: await metrics.clientPathTotals(),
     };
   }
 }

@@ -5,7 +5,8 @@
  * the members in view order (role, replica and config status, last executed viewstamp, lag
  * behind the primary, or "unreachable"), who is primary, the view history as a timeline, and two
  * sparklines kept in the page (the last `sparkPoints` looks): throughput (requests the primary
- * executed per second, from its last executed seqno) and this node's mean client-path latency.
+ * executed per second, from its last executed seqno) and the primary's mean client-path latency
+ * (from its `NodeStatus.clientPath`).
  *
  * The script uses no template literals, so the page can live in this TypeScript string as it
  * is. Elements the browser test reads carry ids and data attributes: `#primary`, `#ready`,
@@ -24,7 +25,7 @@ export const statusPageHtml = String.raw`<!doctype html>
   header { display:flex; gap:16px; align-items:baseline; padding:14px 20px; background:var(--card); border-bottom:1px solid var(--line); }
   header h1 { font-size:18px; margin:0; }
   .muted { color:var(--muted); }
-  main { display:grid; grid-template-columns: 1fr 1fr; gap:16px; padding:16px 20px; }
+  main { display:grid; grid-template-columns: 1fr 1fr; gap:16px; padding:16px 20px; align-items:start; }
   section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
   section.wide { grid-column: 1 / -1; }
   h2 { font-size:13px; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); margin:0 0 8px; }
@@ -62,7 +63,7 @@ export const statusPageHtml = String.raw`<!doctype html>
     <h2>Throughput and latency</h2>
     <div><span class="big" id="tput">–</span> <span class="muted">requests/s executed by the primary</span></div>
     <svg class="spark" id="tput-spark" viewBox="0 0 240 60" preserveAspectRatio="none"><polyline points=""/></svg>
-    <div><span class="big" id="lat">–</span> <span class="muted">ms mean client-path latency at this node</span></div>
+    <div><span class="big" id="lat">–</span> <span class="muted">ms mean client-path latency at the primary</span></div>
     <svg class="spark" id="lat-spark" viewBox="0 0 240 60" preserveAspectRatio="none"><polyline points=""/></svg>
   </section>
   <section class="wide">
@@ -81,6 +82,7 @@ export const statusPageHtml = String.raw`<!doctype html>
 "use strict";
 // Looks kept for the sparklines: two minutes at one look a second.
 var sparkPoints = 120;
+var sparkFillPoints = 30;
 // A look that takes longer than this is abandoned and shown as an error (the next one retries).
 var fetchTimeoutMs = 3000;
 var refreshMs = 1000;
@@ -99,22 +101,25 @@ function spark(id, arr) {
   var max = 0;
   for (var i = 0; i < arr.length; i++) if (arr[i] !== null && arr[i] > max) max = arr[i];
   var pts = [];
+  // A short history grows from the left across the first sparkFillPoints looks, then spans the width.
+  var span = Math.max(arr.length, sparkFillPoints) - 1;
   for (var j = 0; j < arr.length; j++) {
     if (arr[j] === null) continue;
-    var x = (j + sparkPoints - arr.length) * 240 / (sparkPoints - 1);
+    var x = j * 240 / span;
     var y = 58 - (max > 0 ? arr[j] / max : 0) * 54;
     pts.push(x.toFixed(1) + "," + y.toFixed(1));
   }
   line.setAttribute("points", pts.join(" "));
 }
 
-function primaryExecuted(r) {
+function primaryStatus(r) {
   for (var i = 0; i < r.members.length; i++) {
     var m = r.members[i];
-    if (m.reachable && m.node === r.primary) return m.status.lastExecuted;
+    if (m.reachable && m.node === r.primary) return m.status;
   }
   return null;
 }
+function primaryExecuted(r) { var p = primaryStatus(r); return p ? p.lastExecuted : null; }
 
 function lagOf(m, top) {
   if (!m.reachable || !top) return "–";
@@ -208,14 +213,16 @@ function drawTimeline(r) {
 
 function drawRates(r) {
   var top = primaryExecuted(r);
-  var now = { atMs: r.atMs, top: top, answers: r.clientPath.answers, seconds: r.clientPath.seconds };
+  var p = primaryStatus(r);
+  var now = { atMs: r.atMs, top: top, primary: r.primary, path: p ? p.clientPath : null };
   if (prev !== null && now.atMs > prev.atMs) {
     var dt = (now.atMs - prev.atMs) / 1000;
     var rate = null;
     if (top && prev.top && top.vid === prev.top.vid) rate = Math.max(0, top.seqno - prev.top.seqno) / dt;
     push(tput, rate);
-    var n = now.answers - prev.answers;
-    push(lat, n > 0 ? (now.seconds - prev.seconds) / n * 1000 : null);
+    // The primary's own totals, between two looks at the same primary.
+    var n = now.path && prev.path && now.primary === prev.primary ? now.path.answers - prev.path.answers : 0;
+    push(lat, n > 0 ? (now.path.seconds - prev.path.seconds) / n * 1000 : null);
     text("tput", rate === null ? "–" : rate.toFixed(0));
     var l = lat[lat.length - 1];
     text("lat", l === null || l === undefined ? "–" : l.toFixed(2));

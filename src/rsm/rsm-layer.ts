@@ -126,6 +126,11 @@ export class RsmLayer<S> {
     return local.forget;
   }
 
+  /** Client requests this layer answered and their summed latency (`RsmMeter.clientPath`). */
+  get clientPath(): { readonly answers: number; readonly seconds: number } {
+    return this.#meter.clientPath;
+  }
+
   /** Config listener: a view was committed (or this node's status in it changed). */
   onViewCommitted(): void {
     this.#shell.run((out) => this.core.onViewCommitted(out));

@@ -36,6 +36,8 @@ export class RsmMeter {
   readonly #batches = new Map<NodeId, Map<number, number>>();
   /** When this replica entered `syncing`, or null while it is not syncing. */
   #syncingSinceMs: number | null = null;
+  #answers = 0;
+  #answeredSeconds = 0;
   /** The view the batch timings belong to. */
   #vid = 0;
 
@@ -44,6 +46,11 @@ export class RsmMeter {
     this.#now = now;
     this.#procedures = new Set(procedures);
     this.#options = options;
+  }
+
+  /** Client requests answered since this meter was made, and their summed latency (`NodeStatus.clientPath`). */
+  get clientPath(): { readonly answers: number; readonly seconds: number } {
+    return { answers: this.#answers, seconds: this.#answeredSeconds };
   }
 
   /** A client's call entered the layer. */
@@ -64,8 +71,11 @@ export class RsmMeter {
       if (timed === undefined) return; // a `members` answer, or a timing dropped at the bound
       this.#requests.delete(o.to);
       const outcome = outcomeOf(o.answer);
+      const seconds = (this.#now() - timed.atMs) / 1000;
+      this.#answers++;
+      this.#answeredSeconds += seconds;
       this.#metrics.count('synod_requests_total', { procedure: timed.procedure, outcome });
-      this.#metrics.observe('synod_request_duration_seconds', (this.#now() - timed.atMs) / 1000, { outcome });
+      this.#metrics.observe('synod_request_duration_seconds', seconds, { outcome });
       return;
     }
     if (o.msg.kind !== 'invoke' || o.msg.requests.length === 0) return;

@@ -76,22 +76,6 @@ export class PromMetrics implements Metrics {
     return this.registry.metrics();
   }
 
-  /**
-   * Totals of the client path at this node (`synod_request_duration_seconds` over every outcome):
-   * answers and their summed seconds. The status page draws throughput and mean latency from
-   * the differences between two looks.
-   */
-  async clientPathTotals(): Promise<{ readonly answers: number; readonly seconds: number }> {
-    const h = await this.#histograms.get('synod_request_duration_seconds')?.get();
-    let answers = 0;
-    let seconds = 0;
-    for (const v of h?.values ?? []) {
-      if (v.metricName === 'synod_request_duration_seconds_count') answers += v.value;
-      else if (v.metricName === 'synod_request_duration_seconds_sum') seconds += v.value;
-    }
-    return { answers, seconds };
-  }
-
   /** The content type of `scrape()`'s text. */
   get contentType(): string {
     return this.registry.contentType;
