@@ -47,7 +47,7 @@ export const metricCatalog = {
   synod_requests_total: { kind: 'counter', help: 'Client requests answered by this node, by procedure and outcome (ok, app-error, not-primary, busy, invalid, stale, refused).', labels: ['procedure', 'outcome'] },
   synod_request_duration_seconds: { kind: 'histogram', help: 'Client path at this node: from a request arriving to its answer leaving (the primary\'s whole replication round for executed requests).', labels: ['outcome'], buckets: latencyBucketsSeconds },
   synod_fsync_duration_seconds: { kind: 'histogram', help: 'One durable log flush: write and fdatasync of a group-committed batch.', labels: ['log'], buckets: latencyBucketsSeconds },
-  synod_invoke_round_trip_seconds: { kind: 'histogram', help: 'Primary to backup: from sending an invoke batch to the backup\'s acknowledgement of its last request (first sends only).', buckets: latencyBucketsSeconds },
+  synod_invoke_round_trip_seconds: { kind: 'histogram', help: 'Primary to backup: from first sending an invoke batch to the backup\'s acknowledgement of its last request (a re-send does not restart it).', buckets: latencyBucketsSeconds },
   synod_view_changes_total: { kind: 'counter', help: 'Views this node committed (its current view id moved).' },
   synod_heartbeats_missed_total: { kind: 'counter', help: 'Heartbeat intervals in which a member of this node\'s view was not heard, summed over members.' },
   synod_state_transfer_bytes_total: { kind: 'counter', help: 'State received by this replica in state transfers (snapshot chunks).' },

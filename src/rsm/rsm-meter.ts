@@ -82,7 +82,7 @@ export class RsmMeter {
     const last = o.msg.firstSeqno + o.msg.requests.length - 1;
     let sent = this.#batches.get(o.to);
     if (sent === undefined) this.#batches.set(o.to, (sent = new Map()));
-    // Karn: a re-sent batch's acknowledgement cannot tell which send it answers; time first sends only.
+    // A re-send keeps the first send's time: the round trip counts what a loss cost, as the client waits it.
     if (sent.has(last) || sent.size >= this.#options.maxTimedInvokeBatches) return;
     sent.set(last, this.#now());
   }
