@@ -54,7 +54,7 @@ export const metricCatalog = {
   synod_state_transfer_duration_seconds: { kind: 'histogram', help: 'Time this replica spent syncing in a view, from entering syncing to serving (normal).', buckets: latencyBucketsSeconds },
   synod_snapshot_size_bytes: { kind: 'histogram', help: 'Size of each snapshot file written.', labels: ['store'], buckets: sizeBucketsBytes },
   synod_snapshot_duration_seconds: { kind: 'histogram', help: 'Time to write each snapshot file durably (write, fsync, rename).', labels: ['store'], buckets: latencyBucketsSeconds },
-  synod_stream_evictions_total: { kind: 'counter', help: 'Server streams ended because their client fell too far behind, by service (callbacks, feeds).', labels: ['service'] },
+  synod_stream_evictions_total: { kind: 'counter', help: 'Server streams ended because their client did not read them (maxQueuedStreamMessages waited unread), by gRPC service (synod.rsm.Callbacks, feeds).', labels: ['service'] },
 } as const satisfies Record<string, MetricSpec<'counter'> | HistogramSpec>;
 
 /**

@@ -56,6 +56,7 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     clusterId: opts.clusterId,
     logger: opts.logger.child({ layer: 'transport' }),
     options: opts.transport,
+    metrics: opts.metrics,
   });
   const logs: FileLog[] = [];
   const executor = new Executor((err) => {
