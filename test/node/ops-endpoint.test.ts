@@ -68,10 +68,12 @@ function parsePrometheus(text: string): Sample[] {
     }
     const m = /^ (\S+)( -?\d+)?$/.exec(rest);
     assert.ok(m !== null, `bad value part, ${where}`);
+    // Values are what Prometheus's parser (Go's ParseFloat) takes: decimals, and Inf and NaN in any case (prom-client writes `Nan`).
     const raw = m[1]!;
-    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw);
-    assert.ok(raw === 'NaN' || !Number.isNaN(value), `not a number, ${where}`);
-    assert.ok(/^[-+]?(\d+\.?\d*(e[-+]?\d+)?|\.\d+|Inf)$/i.test(raw) || raw === 'NaN', `malformed number, ${where}`);
+    const nan = /^nan$/i.test(raw);
+    const value = /^\+?inf$/i.test(raw) ? Infinity : /^-inf$/i.test(raw) ? -Infinity : nan ? NaN : Number(raw);
+    assert.ok(nan || !Number.isNaN(value), `not a number, ${where}`);
+    assert.ok(nan || /^[-+]?(\d+\.?\d*(e[-+]?\d+)?|\.\d+|inf)$/i.test(raw), `malformed number, ${where}`);
     samples.push({ name, labels, value });
   }
   checkHistograms(samples, types);
@@ -136,11 +138,14 @@ function check(client: HealthClient, service: string): Promise<string> {
     err !== null ? reject(err) : resolve(res!.status)));
 }
 
+const snapshotEveryRequests = 20;
+
 describe('ops endpoint on real processes', { timeout: 120_000 }, () => {
   let c: OpsCluster;
   before(async () => {
     // Looks every 10 ms: a survivor's short syncing window in the view change is seen by /readyz and Watch.
-    c = await OpsCluster.start({ readinessPollMs: 10 });
+    // A snapshot every 20 requests: the load below makes every replica write some.
+    c = await OpsCluster.start({ observe: { readinessPollMs: 10 }, rsm: { snapshotEveryRequests: snapshotEveryRequests } });
   });
   after(async () => c?.close());
 
@@ -177,6 +182,13 @@ describe('ops endpoint on real processes', { timeout: 120_000 }, () => {
     assert.equal(total(p, 'synod_lease_held'), 1, 'the serving primary holds its lease');
     assert.ok(p.some((x) => x.name === 'process_cpu_user_seconds_total'), 'default process metrics');
     assert.ok(total(p, 'synod_view_changes_total') >= 1);
+    assert.ok(moved(p, before.p, 'synod_snapshot_size_bytes_count', { store: 'rsm' }) >= 1, 'primary snapshots measured');
+    assert.ok(moved(b, before.b, 'synod_snapshot_duration_seconds_count', { store: 'rsm' }) >= 1, 'backup snapshots timed');
+    assert.ok(total(p, 'synod_snapshot_size_bytes_sum', { store: 'rsm' }) > 0);
+    // The two joiners copied the state when they joined: some backup counted what it received.
+    const joined = await Promise.all(s!.members.filter((m) => m !== primary).map(async (m) => parsePrometheus((await c.get(m, '/metrics')).body)));
+    assert.ok(joined.some((x) => total(x, 'synod_state_transfer_duration_seconds_count') >= 1), 'a joiner timed its sync');
+    assert.ok(joined.some((x) => total(x, 'synod_state_transfer_bytes_total') > 0), 'a joiner counted the state it received');
     assert.equal((await c.get(primary, '/healthz')).status, 200);
     assert.equal((await c.get(primary, '/nope')).status, 404);
   });

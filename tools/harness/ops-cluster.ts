@@ -7,6 +7,7 @@ import { StatusReader } from './status.js';
 import { defaultClusterName } from '../../src/env/cluster-name.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import type { ObserveOptions } from '../../src/options/observe.js';
+import type { RsmOptions } from '../../src/options/rsm.js';
 
 /** How long a fresh three-node cluster may take until every replica is normal in one view. */
 const clusterUpTimeoutMs = 20_000;
@@ -31,14 +32,14 @@ export class OpsCluster {
     this.status = new StatusReader(cluster);
   }
 
-  /** Starts three nodes and waits until all are normal replicas of one three-member view. */
-  static async start(observe: Partial<ObserveOptions> = {}, logLevel = 'info'): Promise<OpsCluster> {
+  /** Starts three nodes with these tunables and waits until all are normal replicas of one three-member view. */
+  static async start(tunables: { observe?: Partial<ObserveOptions>; rsm?: Partial<RsmOptions> } = {}, logLevel = 'info'): Promise<OpsCluster> {
     const root = mkdtempSync(join(tmpdir(), 'synod-ops-'));
     // Pairs: each node takes its port and port + 1 (control); the last three pairs' ports are the ops endpoints.
     const ports = await freePortPairs(6);
     const first = `127.0.0.1:${ports[0]}`;
     const optionsFile = join(root, 'options.json');
-    writeFileSync(optionsFile, JSON.stringify({ observe }));
+    writeFileSync(optionsFile, JSON.stringify(tunables));
     const nodes = ports.slice(0, 3).map((port, i) => new NodeProcess({ port, first, dataDir: join(root, `n${i + 1}`), logLevel }));
     const c = new OpsCluster(root, nodes, defaultClusterName(first));
     try {
