@@ -15,6 +15,10 @@ export interface OpsServerDeps {
   readonly status: () => NodeStatus;
   readonly peers: PeerStatusAsker;
   readonly logger: Logger;
+  /** `ObserveOptions.maxOpsConnections`. */
+  readonly maxConnections: number;
+  /** `ObserveOptions.opsRequestTimeoutMs`. */
+  readonly requestTimeoutMs: number;
 }
 
 /** What /status.json answers: everything the status page draws (see status-page.ts). */
@@ -55,7 +59,8 @@ export class OpsServer {
     const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
     const port = Number(address.slice(colon + 1));
     if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`metrics address ${address} must be host:port`);
-    const server = createServer();
+    const server = createServer({ requestTimeout: deps.requestTimeoutMs, headersTimeout: deps.requestTimeoutMs });
+    server.maxConnections = deps.maxConnections;
     const ops = new OpsServer(server, deps);
     server.on('request', (req, res) => void ops.#handle(req, res));
     await new Promise<void>((resolve, reject) => {

@@ -327,6 +327,8 @@ export class SynodNode {
           readiness,
           status: () => runInNode(prod.world, () => stack.status()),
           peers: new PeerStatusAsker(prod.transport, observe.peerStatusTimeoutMs),
+          maxConnections: observe.maxOpsConnections,
+          requestTimeoutMs: observe.opsRequestTimeoutMs,
           logger: logger.child({ layer: 'ops' }),
         });
       } catch (err) {

@@ -32,6 +32,17 @@ export interface ObserveOptions {
    * change within a twentieth of a second, for one cheap in-memory read per look.
    */
   readonly readinessPollMs: number;
+  /**
+   * Most HTTP connections the ops endpoint (`--metrics-address`) holds at once; more are refused
+   * by the server (closed at once). Default 64: a few Prometheus servers, probes and status pages
+   * with room to spare, while a flood of connections cannot pile up memory in the node.
+   */
+  readonly maxOpsConnections: number;
+  /**
+   * How long the ops endpoint waits for a request's headers and whole request. Default 10000 ms:
+   * every request here is a bare GET; a client slower than that is a stuck or hostile one.
+   */
+  readonly opsRequestTimeoutMs: number;
 }
 
 export const defaultObserveOptions: ObserveOptions = {
@@ -40,6 +51,8 @@ export const defaultObserveOptions: ObserveOptions = {
   peerStatusTimeoutMs: 500,
   statusTimelineViews: 64,
   readinessPollMs: 50,
+  maxOpsConnections: 64,
+  opsRequestTimeoutMs: 10_000,
 };
 
 export function observeOptions(partial?: Partial<ObserveOptions>): ObserveOptions {
