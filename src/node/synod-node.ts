@@ -17,9 +17,7 @@ import { NodeStack } from './node-stack.js';
 import { type AppIdentity, type JoinRefusedError, formatApp } from '../config/app-identity.js';
 import { type ObserveOptions, observeOptions } from '../options/observe.js';
 import { PromMetrics } from '../runtime/prom-metrics.js';
-import { OpsServer } from './ops-server.js';
-import { PeerStatusAsker, gaugeSample } from './ops-status.js';
-import { ReadinessWatch } from './readiness-watch.js';
+import { type NodeOps, startNodeOps } from './node-ops.js';
 
 /**
  * The app a node runs, with what the node serves for it. An app with callbacks (`App.callbacks`)
@@ -137,8 +135,7 @@ export class SynodNode {
   readonly stack: NodeStack<never>;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
-  readonly #readiness: ReadinessWatch;
-  readonly #ops: OpsServer | null;
+  readonly #ops: NodeOps;
 
   private constructor(
     me: NodeId,
@@ -146,26 +143,24 @@ export class SynodNode {
     stack: NodeStack<never>,
     prod: ProductionWorld,
     control: ControlServer | null,
-    readiness: ReadinessWatch,
-    ops: OpsServer | null,
+    ops: NodeOps,
   ) {
     this.me = me;
     this.incarnation = incarnation;
     this.stack = stack;
     this.#prod = prod;
     this.#control = control;
-    this.#readiness = readiness;
     this.#ops = ops;
   }
 
   /** Where metrics, health and the status page are served (`host:port`), or null when they are not. */
   get metricsAddress(): string | null {
-    return this.#ops?.address ?? null;
+    return this.#ops.server?.address ?? null;
   }
 
   /** Whether the node is ready, as /readyz and grpc.health.v1 say (the last look, `ObserveOptions.readinessPollMs`). */
   get ready(): boolean {
-    return this.#readiness.readiness.ready;
+    return this.#ops.readiness.readiness.ready;
   }
 
   /** The callback service, when the app has callbacks. */
@@ -305,43 +300,21 @@ export class SynodNode {
         logger: logger.child({ layer: 'control' }),
       });
     }
-    const readiness = new ReadinessWatch({
-      status: () => runInNode(prod.world, () => stack.status()),
-      addHealthService: (health) => health.addToServer({
-        // grpc-health-check types the definition with proto-loader's and the handlers loosely; grpc-js takes both as they are.
-        addService: (definition, implementation) => prod.transport.addPlainService(
-          definition as unknown as Parameters<typeof prod.transport.addPlainService>[0],
-          implementation as unknown as Parameters<typeof prod.transport.addPlainService>[1]),
-      }),
-      pollMs: observe.readinessPollMs,
-      timelineViews: observe.statusTimelineViews,
-      logger: logger.child({ layer: 'health' }),
-    });
-    let ops: OpsServer | null = null;
-    if (metrics !== undefined && config.metricsAddress !== undefined) {
-      metrics.sample = () => runInNode(prod.world, () => gaugeSample(stack));
-      try {
-        ops = await OpsServer.listen(config.metricsAddress, {
-          self: config.me,
-          metrics,
-          readiness,
-          status: () => runInNode(prod.world, () => stack.status()),
-          peers: new PeerStatusAsker(prod.transport, observe.peerStatusTimeoutMs),
-          maxConnections: observe.maxOpsConnections,
-          requestTimeoutMs: observe.opsRequestTimeoutMs,
-          logger: logger.child({ layer: 'ops' }),
-        });
-      } catch (err) {
-        readiness.stop();
-        stack.stop();
-        await control?.close();
-        await prod.close();
-        throw new Error(`${config.me}: cannot serve metrics on ${config.metricsAddress}: ${(err as Error).message}`, { cause: err });
-      }
+    let ops: NodeOps;
+    try {
+      ops = await startNodeOps({
+        me: config.me, stack, transport: prod.transport, inNode: (fn) => runInNode(prod.world, fn),
+        metrics, metricsAddress: config.metricsAddress, observe, logger,
+      });
+    } catch (err) {
+      stack.stop();
+      await control?.close();
+      await prod.close();
+      throw err;
     }
     logger.info({ first, cluster, clusterId: prod.transport.clusterId, contacts, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
       callbacks: stack.callbacks !== null, sessions: stack.sessions !== null }, 'node started');
-    const node = new SynodNode(config.me, incarnation, stack, prod, control, readiness, ops);
+    const node = new SynodNode(config.me, incarnation, stack, prod, control, ops);
     started = node;
     const early: JoinRefusedError | null = refusedEarly;
     if (early !== null) {
@@ -358,8 +331,7 @@ export class SynodNode {
 
   /** Stops serving, flushes the logs, releases the ports. */
   async close(): Promise<void> {
-    this.#readiness.stop();
-    await this.#ops?.close();
+    await this.#ops.close();
     this.stack.stop();
     await this.#control?.close();
     await this.#prod.close();
