@@ -2,7 +2,9 @@
 // valid Prometheus text (checked by a strict parser written here) and its counters move under load
 // on the primary and the backups; /healthz answers; grpc.health.v1 answers SERVING through a real
 // gRPC client on the node's own port; and when the primary is killed, a survivor's /readyz and its
-// health Watch stream go not-ready during the view change and ready again after it.
+// health Watch stream go not-ready during the view change and ready again after it. And a member
+// that does not answer (stopped with SIGSTOP, kept in the view by a long failure detector) is shown
+// unreachable in /status.json, with the reason, while the others are shown as they are.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -241,5 +243,36 @@ describe('ops endpoint on real processes', { timeout: 120_000 }, () => {
     const notReady = seen[1]!.body;
     assert.match(notReady, /^not ready: .+\n$/, 'a one-line reason');
     assert.deepEqual(watched.filter((x, i) => i === 0 || watched[i - 1] !== x), ['SERVING', 'NOT_SERVING', 'SERVING'], `watch: ${watched.join(' ')}`);
+  });
+});
+
+describe('status.json with a member that does not answer', { timeout: 60_000 }, () => {
+  let c: OpsCluster;
+  before(async () => {
+    // Suspected only after 100 missed heartbeats (10 s): the stopped member stays in the view meanwhile.
+    c = await OpsCluster.start({ config: { suspectAfterMissed: 100 } });
+  });
+  after(async () => {
+    for (const n of c?.nodes ?? []) if (n.paused) n.resume();
+    await c?.close();
+  });
+
+  test('a stopped member is shown unreachable with the reason; the others with their status', async () => {
+    const [s] = await c.settled(3, 10_000);
+    const primary = s!.primary!;
+    const [viewer, stopped] = s!.members.filter((m) => m !== primary) as [string, string];
+    c.nodes.find((n) => n.address === stopped)!.pause();
+    type Report = { members: Array<{ node: string; reachable: boolean; role: string | null; error?: string; status?: { vid: number } }> };
+    const report = JSON.parse((await c.get(viewer, '/status.json')).body) as Report;
+    assert.deepEqual(report.members.map((m) => m.node), [...s!.members], 'in view order');
+    const down = report.members.find((m) => m.node === stopped)!;
+    assert.equal(down.reachable, false);
+    assert.equal(down.role, null);
+    assert.match(down.error ?? '', /no answer within 500 ms|timeout/);
+    for (const m of report.members.filter((x) => x.node !== stopped)) {
+      assert.equal(m.reachable, true, m.node);
+      assert.equal(m.role, m.node === primary ? 'primary' : 'backup');
+      assert.equal(m.status?.vid, s!.vid);
+    }
   });
 });

@@ -8,6 +8,7 @@ import { defaultClusterName } from '../../src/env/cluster-name.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import type { ObserveOptions } from '../../src/options/observe.js';
 import type { RsmOptions } from '../../src/options/rsm.js';
+import type { ConfigOptions } from '../../src/options/config.js';
 
 /** How long a fresh three-node cluster may take until every replica is normal in one view. */
 const clusterUpTimeoutMs = 20_000;
@@ -33,7 +34,9 @@ export class OpsCluster {
   }
 
   /** Starts three nodes with these tunables and waits until all are normal replicas of one three-member view. */
-  static async start(tunables: { observe?: Partial<ObserveOptions>; rsm?: Partial<RsmOptions> } = {}, logLevel = 'info'): Promise<OpsCluster> {
+  static async start(
+    tunables: { observe?: Partial<ObserveOptions>; rsm?: Partial<RsmOptions>; config?: Partial<ConfigOptions> } = {}, logLevel = 'info',
+  ): Promise<OpsCluster> {
     const root = mkdtempSync(join(tmpdir(), 'synod-ops-'));
     // Pairs: each node takes its port and port + 1 (control); the last three pairs' ports are the ops endpoints.
     const ports = await freePortPairs(6);
