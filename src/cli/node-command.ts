@@ -27,13 +27,13 @@ const commonFlags = `  --first names the cluster's first node (view 1) for a new
   control request must name the node's cluster and cluster id. --session-timeout-ms applies to
   apps with callbacks: an owner holding or waiting for something that has had no callback stream
   for that long is expired (default 5000, CallbackOptions). --options FILE sets any of the node's
-  tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport), each an
-  object of options named as in docs/operations.md (and observe: ObserveOptions), e.g. {"config": {"suspectAfterMissed": 10}};
+  tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport, leases, observe), each an
+  object of options named as in docs/operations.md, e.g. {"config": {"suspectAfterMissed": 10}};
   an unknown name or a value of the wrong type is a usage error. --session-timeout-ms wins over
   the file's callbacks.sessionTimeoutMs. --metrics-address HOST:PORT serves Prometheus metrics
   (/metrics), /healthz, /readyz (200 only while the node is a normal replica of a serving view)
   and the live status page (/status, /status.json) over HTTP (default: off; see
-  docs/operating.md). The gRPC health service (grpc.health.v1) is on the node's port always. --client-retention-ms, --max-clients,
+  docs/operations.md). The gRPC health service (grpc.health.v1) is on the node's port always. --client-retention-ms, --max-clients,
   --client-evictable-after-ms and --client-table-sweep-ms bound the client table (defaults 6 h,
   100000, 5 min, 10 s; RsmOptions; they win over the file's rsm values); the serving primary's
   values are the ones in force.`;
@@ -189,6 +189,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       rsm,
       transport: tunables.transport,
       observe: tunables.observe,
+      leases: tunables.leases,
       callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,
       metricsAddress: values['metrics-address'] === undefined ? undefined : checkedAddress(values['metrics-address'] as string, '--metrics-address'),

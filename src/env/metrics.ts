@@ -54,7 +54,7 @@ export const metricCatalog = {
   synod_state_transfer_duration_seconds: { kind: 'histogram', help: 'Time this replica spent syncing in a view, from entering syncing to serving (normal).', buckets: latencyBucketsSeconds },
   synod_snapshot_size_bytes: { kind: 'histogram', help: 'Size of each snapshot file written.', labels: ['store'], buckets: sizeBucketsBytes },
   synod_snapshot_duration_seconds: { kind: 'histogram', help: 'Time to write each snapshot file durably (write, fsync, rename).', labels: ['store'], buckets: latencyBucketsSeconds },
-  synod_stream_evictions_total: { kind: 'counter', help: 'Server streams ended because their client did not read them (maxQueuedStreamMessages waited unread), by gRPC service (synod.rsm.Callbacks, feeds).', labels: ['service'] },
+  synod_stream_evictions_total: { kind: 'counter', help: 'Server streams ended because their client did not read them, by gRPC service: synod.rsm.Callbacks (maxQueuedStreamMessages waited unread), synod.rsm.Feeds (nothing read for feeds.stallTimeoutMs while events waited; counted at each scrape).', labels: ['service'] },
 } as const satisfies Record<string, MetricSpec<'counter'> | HistogramSpec>;
 
 /**
@@ -73,6 +73,7 @@ export const gaugeCatalog = {
   synod_lease_held: { kind: 'gauge', help: '1 while this node is the serving primary holding its lease from every backup, else 0.' },
   synod_lease_remaining_seconds: { kind: 'gauge', help: 'How long the primary\'s lease still runs (0 without one).' },
   synod_callback_streams: { kind: 'gauge', help: 'Open callback streams (apps with callbacks; 0 otherwise).' },
+  synod_feed_streams: { kind: 'gauge', help: 'Open feed streams (apps with feeds; 0 otherwise).' },
 } as const satisfies Record<string, MetricSpec<'gauge'>>;
 
 export type CounterName = { [K in keyof typeof metricCatalog]: (typeof metricCatalog)[K]['kind'] extends 'counter' ? K : never }[keyof typeof metricCatalog];

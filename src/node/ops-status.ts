@@ -32,6 +32,7 @@ export function gaugeSample(stack: NodeStack<never>): NodeGaugeSample {
   const s = stack.status();
   const replica = stack.rsm?.core ?? null;
   const lease = replica?.lease ?? { state: 'none' as const };
+  const feeds = stack.feeds?.stats() ?? null;
   return {
     vid: s.vid,
     role: roleOf(s),
@@ -42,6 +43,8 @@ export function gaugeSample(stack: NodeStack<never>): NodeGaugeSample {
     leaseHeld: lease.state === 'held',
     leaseRemainingMs: lease.state === 'held' ? lease.remainingMs : 0,
     callbackStreams: stack.callbacks?.size ?? 0,
+    feedStreams: feeds?.streams ?? 0,
+    feedEvictions: feeds?.evicted ?? 0,
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
-import type { CallbackOptions, ConfigOptions, ObserveOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
+import type { CallbackOptions, ConfigOptions, FeedOptions, ObserveOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { JoinRefusedError } from '../config/app-identity.js';
 import { type LogLevel, createLogger } from '../runtime/logging.js';
@@ -47,6 +47,8 @@ export interface StartNodeOptions<S> {
   readonly metricsAddress?: string;
   /** Tunables of metrics, health and the status page. */
   readonly observe?: Partial<ObserveOptions>;
+  /** The feed service, for an app with feeds (`App.feeds`). */
+  readonly feeds?: Partial<FeedOptions>;
 }
 
 /** A running node. */
@@ -109,6 +111,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     callbacks: options.callbacks,
     metricsAddress: options.metricsAddress,
     observe: options.observe,
+    feeds: options.feeds,
   });
   let closing: Promise<void> | null = null;
   let done = false;

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
-import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, rsmOptions, transportOptions } from '../options.js';
+import { type CallbackOptions, type ConfigOptions, type FeedOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, rsmOptions, transportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import type { CallbackHub } from './callback-hub.js';
 import type { SessionSpec } from './sessions.js';
+import type { LeaseSpec } from './lease-keeper.js';
+import type { LeaseKeeperOptions } from '../options/leases.js';
 import { type NodeStatus, nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
@@ -29,6 +31,8 @@ export interface NodeApp<S> {
   readonly app: App<S>;
   readonly sessions?: SessionSpec<S>;
   readonly maxOwnerLength?: number;
+  /** The app's leases (the KV store's): the serving primary expires those not renewed for their TTL (`LeaseKeeper`). */
+  readonly leases?: LeaseSpec<S>;
 }
 
 export interface SynodNodeConfig<S = unknown> {
@@ -76,6 +80,10 @@ export interface SynodNodeConfig<S = unknown> {
   readonly onJoinRefused?: (error: JoinRefusedError) => void;
   /** The callback service and sessions (used only with an app that has callbacks). */
   readonly callbacks?: Partial<CallbackOptions>;
+  /** The feed service (used only with an app that has feeds, `App.feeds`). */
+  readonly feeds?: Partial<FeedOptions>;
+  /** The lease keeper's options (used only with an app that has leases). */
+  readonly leases?: Partial<LeaseKeeperOptions>;
   /**
    * Test-only RSM mutations (each breaks the protocol on purpose, to prove a checker catches it
    * on real processes: `npm run nemesis -- --mutate …`). Refused unless the control service is on:
@@ -258,6 +266,9 @@ export class SynodNode {
         breakpoints,
         app: nodeApp?.app,
         callbacks: { sessions: nodeApp?.sessions, maxOwnerLength: nodeApp?.maxOwnerLength, options: config.callbacks },
+        feeds: config.feeds,
+        maxMessageBytes: transportOptions(config.transport).maxMessageBytes,
+        leases: nodeApp?.leases === undefined ? undefined : { spec: nodeApp.leases, options: config.leases },
         onJoinRefused,
         paxos: config.paxos,
         config: config.config,

@@ -13,7 +13,14 @@ export interface NodeGaugeSample {
   readonly leaseHeld: boolean;
   readonly leaseRemainingMs: number;
   readonly callbackStreams: number;
+  /** Open feed streams (`FeedHub.stats().streams`; 0 without feeds). */
+  readonly feedStreams: number;
+  /** Feed subscribers evicted since the node started (`FeedHub.stats().evicted`): added to `synod_stream_evictions_total` as it grows. */
+  readonly feedEvictions: number;
 }
+
+/** The gRPC service of app feeds, as `synod_stream_evictions_total` labels it. */
+const feedService = 'synod.rsm.Feeds';
 
 export const nodeRoles = ['primary', 'backup', 'syncing', 'joining', 'starting'] as const;
 export type NodeRole = (typeof nodeRoles)[number];
@@ -31,6 +38,8 @@ export class PromMetrics implements Metrics {
   readonly #counters = new Map<string, Counter>();
   readonly #histograms = new Map<string, Histogram>();
   readonly #gauges = new Map<string, Gauge>();
+  /** Feed evictions already added to `synod_stream_evictions_total`. */
+  #feedEvictionsCounted = 0;
   /** Set by the node once it runs; null: the gauges are left at their last values. */
   sample: (() => NodeGaugeSample | null) | null = null;
 
@@ -101,5 +110,9 @@ export class PromMetrics implements Metrics {
     set('synod_lease_held', s.leaseHeld ? 1 : 0);
     set('synod_lease_remaining_seconds', s.leaseRemainingMs / 1000);
     set('synod_callback_streams', s.callbackStreams);
+    set('synod_feed_streams', s.feedStreams);
+    // The feed hub counts its evictions itself (a stalled subscriber, `stallTimeoutMs`); the counter takes the growth.
+    if (s.feedEvictions > this.#feedEvictionsCounted) this.count('synod_stream_evictions_total', { service: feedService }, s.feedEvictions - this.#feedEvictionsCounted);
+    this.#feedEvictionsCounted = Math.max(this.#feedEvictionsCounted, s.feedEvictions);
   }
 }

@@ -1,7 +1,7 @@
 // Two single-node clusters in one process, each started by startNode with metrics on (port 0): each
 // has a registry of its own, so each /metrics counts only its own requests; /readyz says ready with
 // its view; /status.json names the node as primary; a stopped node's endpoint is closed; the
-// readiness reasons say why a node is not ready.
+// readiness reasons say why a node is not ready. A KV node's /metrics counts its open feed streams.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,8 @@ import { type NodeHandle, connect, defineApp, jsonState, startNode } from '../..
 import { readinessOf, roleOf } from '../../src/node/ops-status.js';
 import type { NodeStatus } from '../../src/node/status.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
+import { kvApp } from '../../src/apps/kv/kv-app.js';
+import { eventually } from '../../tools/harness/node-process.js';
 
 const counter = defineApp<{ n: number }>({
   name: 'count',
@@ -28,11 +30,14 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function requestsCounted(metricsAddress: string): Promise<number> {
+/** The value of the sample that starts with `series` (a name and its labels) in `metricsAddress`'s /metrics, 0 when absent. */
+async function sample(metricsAddress: string, series: string): Promise<number> {
   const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('synod_requests_total{procedure="add",outcome="ok"}'));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
+
+const requestsCounted = (metricsAddress: string): Promise<number> => sample(metricsAddress, 'synod_requests_total{procedure="add",outcome="ok"}');
 
 test('two nodes in one process keep separate metrics, and their endpoints say ready and who is primary', async () => {
   const [p1, p2] = await freePortPairs(2);
@@ -83,4 +88,22 @@ test('the readiness reason says what keeps a node from serving', () => {
     { ready: false, reason: 'view 3 refuses to serve: no member holds a complete state' });
   assert.deepEqual(readinessOf({ ...base, configStatus: 'stale' }), { ready: false, reason: 'not a member of view 3 (stale)' });
   assert.deepEqual(readinessOf({ ...base, vid: 0 }), { ready: false, reason: 'starting: no view yet' });
+});
+
+test('a KV node counts its open feed streams', async () => {
+  const [p] = await freePortPairs(1);
+  const me = `127.0.0.1:${p}`;
+  const node = await startNode({ me, first: me, dataDir: join(dir, 'kv'), app: kvApp, logLevel: 'silent', metricsAddress: '127.0.0.1:0' });
+  handles.push(node);
+  await node.ready;
+  assert.equal(await sample(node.metricsAddress!, 'synod_feed_streams'), 0);
+  const client = await connect({ members: [me] });
+  const reader = client.feed('watch', { key: 'a' });
+  try {
+    await eventually(async () => (await sample(node.metricsAddress!, 'synod_feed_streams')) === 1 || undefined, 10_000, 'one feed stream');
+  } finally {
+    await reader.close();
+    await client.close();
+  }
+  await eventually(async () => (await sample(node.metricsAddress!, 'synod_feed_streams')) === 0 || undefined, 10_000, 'no feed stream');
 });
