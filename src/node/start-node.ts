@@ -6,7 +6,7 @@
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { LeaseSpec } from './lease-keeper.js';
-import type { CallbackOptions, ConfigOptions, FeedOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
+import type { CallbackOptions, ConfigOptions, FeedOptions, ObserveOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { JoinRefusedError } from '../config/app-identity.js';
 import { type LogLevel, createLogger } from '../runtime/logging.js';
@@ -44,6 +44,10 @@ export interface StartNodeOptions<S> {
   readonly transport?: Partial<TransportOptions>;
   /** The callback service, for an app with callbacks. */
   readonly callbacks?: Partial<CallbackOptions>;
+  /** Serve /metrics, /healthz, /readyz and the status page on this `host:port` (default: none; see `SynodNodeConfig.metricsAddress`). */
+  readonly metricsAddress?: string;
+  /** Tunables of metrics, health and the status page. */
+  readonly observe?: Partial<ObserveOptions>;
   /** The feed service, for an app with feeds (`App.feeds`). */
   readonly feeds?: Partial<FeedOptions>;
   /**
@@ -74,6 +78,8 @@ export interface NodeHandle {
    * with a failure on the latter.
    */
   readonly stopped: Promise<JoinRefusedError | undefined>;
+  /** Where metrics, health and the status page are served (`host:port`, the port bound when 0 was asked), or null when not asked. */
+  readonly metricsAddress: string | null;
   /** What the node believes now: its view, the primary, its replica's status, its last executed viewstamp. Throws once stopped. */
   status(): NodeStatus;
   /** Stops serving, flushes the logs and releases the port. Idempotent. */
@@ -110,6 +116,8 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     rsm: options.rsm,
     transport: options.transport,
     callbacks: options.callbacks,
+    metricsAddress: options.metricsAddress,
+    observe: options.observe,
     feeds: options.feeds,
   });
   let closing: Promise<void> | null = null;
@@ -139,6 +147,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
   return {
     address: node.me,
     incarnation: node.incarnation,
+    metricsAddress: node.metricsAddress,
     ready,
     stopped,
     status: () => {

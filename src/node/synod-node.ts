@@ -17,6 +17,9 @@ import { checkIdentity, memberOfIdentity } from './identity.js';
 import { serveSnapshots } from './snapshot-service.js';
 import { NodeStack } from './node-stack.js';
 import { type AppIdentity, type JoinRefusedError, formatApp } from '../config/app-identity.js';
+import { type ObserveOptions, observeOptions } from '../options/observe.js';
+import { PromMetrics } from '../runtime/prom-metrics.js';
+import { type NodeOps, startNodeOps } from './node-ops.js';
 
 /**
  * The app a node runs, with what the node serves for it. An app with callbacks (`App.callbacks`)
@@ -94,6 +97,15 @@ export interface SynodNodeConfig<S = unknown> {
    */
   readonly testMemoryOnlyRsm?: boolean;
   readonly transport?: Partial<TransportOptions>;
+  /**
+   * Serve metrics, health and the status page over HTTP on this address (`host:port`; port 0
+   * picks one, see `SynodNode.metricsAddress`): `/metrics`, `/healthz`, `/readyz`, `/status`,
+   * `/status.json` (`OpsServer`). Default: none (and no metrics are kept). The gRPC health
+   * service (`grpc.health.v1`) is served on the node's own port either way.
+   */
+  readonly metricsAddress?: string;
+  /** Tunables of metrics, health and the status page. */
+  readonly observe?: Partial<ObserveOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
 }
@@ -131,6 +143,7 @@ export class SynodNode {
   readonly stack: NodeStack<never>;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
+  readonly #ops: NodeOps;
 
   private constructor(
     me: NodeId,
@@ -138,12 +151,24 @@ export class SynodNode {
     stack: NodeStack<never>,
     prod: ProductionWorld,
     control: ControlServer | null,
+    ops: NodeOps,
   ) {
     this.me = me;
     this.incarnation = incarnation;
     this.stack = stack;
     this.#prod = prod;
     this.#control = control;
+    this.#ops = ops;
+  }
+
+  /** Where metrics, health and the status page are served (`host:port`), or null when they are not. */
+  get metricsAddress(): string | null {
+    return this.#ops.server?.address ?? null;
+  }
+
+  /** Whether the node is ready, as /readyz and grpc.health.v1 say (the last look, `ObserveOptions.readinessPollMs`). */
+  get ready(): boolean {
+    return this.#ops.readiness.readiness.ready;
   }
 
   /** The callback service, when the app has callbacks. */
@@ -188,7 +213,10 @@ export class SynodNode {
     if (config.testMemoryOnlyRsm === true) {
       logger.warn({ memoryOnlyRsm: true }, 'rsm: test-only: the replicated state is kept in memory only; acknowledged requests are lost when the processes die');
     }
+    const observe = observeOptions(config.observe);
+    const metrics = config.metricsAddress === undefined ? undefined : new PromMetrics();
     const prod = await createProductionWorld({
+      metrics,
       self: config.me,
       cluster,
       clusterId: identity.identity.clusterId,
@@ -283,9 +311,21 @@ export class SynodNode {
         logger: logger.child({ layer: 'control' }),
       });
     }
+    let ops: NodeOps;
+    try {
+      ops = await startNodeOps({
+        me: config.me, stack, transport: prod.transport, inNode: (fn) => runInNode(prod.world, fn),
+        metrics, metricsAddress: config.metricsAddress, observe, logger,
+      });
+    } catch (err) {
+      stack.stop();
+      await control?.close();
+      await prod.close();
+      throw err;
+    }
     logger.info({ first, cluster, clusterId: prod.transport.clusterId, contacts, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
       callbacks: stack.callbacks !== null, sessions: stack.sessions !== null }, 'node started');
-    const node = new SynodNode(config.me, incarnation, stack, prod, control);
+    const node = new SynodNode(config.me, incarnation, stack, prod, control, ops);
     started = node;
     const early: JoinRefusedError | null = refusedEarly;
     if (early !== null) {
@@ -302,6 +342,7 @@ export class SynodNode {
 
   /** Stops serving, flushes the logs, releases the ports. */
   async close(): Promise<void> {
+    await this.#ops.close();
     this.stack.stop();
     await this.#control?.close();
     await this.#prod.close();

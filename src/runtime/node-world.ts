@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
 import { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
+import type { Metrics } from '../env/metrics.js';
 import { systemRandom } from '../env/random.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
@@ -26,6 +27,8 @@ export interface ProductionWorldOptions {
    * disk failed, or whose crash breakpoint fired must not run on or flush anything.
    */
   readonly stop?: (reason: string) => void;
+  /** Where the node's layers count (default: nowhere, `noMetrics`); `PromMetrics` when `--metrics-address` is set. */
+  readonly metrics?: Metrics;
 }
 
 export interface ProductionWorld {
@@ -53,6 +56,7 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     clusterId: opts.clusterId,
     logger: opts.logger.child({ layer: 'transport' }),
     options: opts.transport,
+    metrics: opts.metrics,
   });
   const logs: FileLog[] = [];
   const executor = new Executor((err) => {
@@ -66,7 +70,8 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     random: systemRandom,
     logger: opts.logger,
     transport,
-    ...dataDirStorage(opts.dataDir, { logger: opts.logger, onLog: (log) => logs.push(log) }),
+    ...(opts.metrics === undefined ? {} : { metrics: opts.metrics }),
+    ...dataDirStorage(opts.dataDir, { logger: opts.logger, onLog: (log) => logs.push(log), metrics: opts.metrics }),
     halt(reason: string): void {
       executor.stop();
       opts.logger.error({ reason }, 'node halting');
