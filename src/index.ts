@@ -43,6 +43,11 @@ export {
   UnavailableError,
   WrongClusterError,
 } from './client/errors.js';
+export { FeedClosedError, FeedCompactedError, FeedError, FeedRefusedError } from './client/feed-errors.js';
+export { FeedReader, defaultMaxBufferedEvents } from './client/feed-reader.js';
+export type { FeedBatch, FeedReaderOptions } from './client/feed-reader.js';
+export { FeedSubscription } from './client/feed-subscription.js';
+export type { FeedHandlers, FeedSubscribeSpec, FeedSubscriptionDeps } from './client/feed-subscription.js';
 
 // Tunables (each documented with its default and why, in options.ts).
 export {
@@ -50,7 +55,10 @@ export {
   defaultClientOptions,
   defaultConfigOptions,
   defaultConnectTimingOptions,
+  defaultFeedOptions,
+  defaultFeedSubscriberOptions,
   defaultLockClientOptions,
+  defaultObserveOptions,
   defaultPaxosOptions,
   defaultRsmOptions,
   defaultTransportOptions,
@@ -61,7 +69,10 @@ export type {
   ClientOptions,
   ConfigOptions,
   ConnectTimingOptions,
+  FeedOptions,
+  FeedSubscriberOptions,
   LockClientOptions,
+  ObserveOptions,
   PaxosOptions,
   PeerMessages,
   RsmOptions,

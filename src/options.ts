@@ -14,3 +14,6 @@ export * from './options/callbacks.js';
 export * from './options/transport.js';
 export * from './options/call-streams.js';
 export * from './options/tls.js';
+export * from './options/observe.js';
+export * from './options/feeds.js';
+export * from './options/leases.js';

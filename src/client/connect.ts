@@ -11,6 +11,7 @@ import type { NodeId } from '../env/types.js';
 import {
   type ClientOptions,
   type ConnectTimingOptions,
+  type FeedSubscriberOptions,
   type TransportOptions,
   defaultConnectTimingOptions,
   withDefaults,
@@ -20,6 +21,9 @@ import { GrpcClientTransport } from '../runtime/grpc-client-transport.js';
 import { realClock } from '../runtime/real-clock.js';
 import { type ClientTls, type ClientTlsFiles, loadClientTls } from '../runtime/tls-files.js';
 import { discoverCluster } from './discovery.js';
+import { ClientClosedError } from './errors.js';
+import { FeedReader, type FeedReaderOptions } from './feed-reader.js';
+import { FeedSubscription } from './feed-subscription.js';
 import { KeepAlive } from './keep-alive.js';
 import { type CallOptions, RsmClient } from './rsm-client.js';
 
@@ -64,11 +68,46 @@ export class SynodClient {
   readonly #keepAlive = new KeepAlive();
   #closed = false;
 
+  readonly #members: readonly NodeId[];
+  readonly #logger: Logger;
+  readonly #feeds = new Set<FeedReader>();
+
   /** @internal use `connect()`. */
-  constructor(cluster: string, rsm: RsmClient, transport: GrpcClientTransport) {
+  constructor(cluster: string, rsm: RsmClient, transport: GrpcClientTransport, members: readonly NodeId[], logger: Logger = silentLogger) {
     this.cluster = cluster;
     this.#rsm = rsm;
     this.#transport = transport;
+    this.#members = members;
+    this.#logger = logger;
+  }
+
+  /**
+   * Subscribes to the app's feed `name` (`App.feeds`) with `filter`, from the position after
+   * `options.after` (default 0: the feed's start, as far as the state still holds it): an async
+   * iterator of event batches that follows the primary and resumes by itself across failovers,
+   * with every event once and in order (see `FeedReader`, `FeedSubscription`). It throws
+   * `FeedCompactedError` when the positions it needs are gone, `FeedRefusedError` for a filter or
+   * feed the app refuses. `close()` the reader (or break out of the loop) when done; closing the
+   * client closes it too.
+   */
+  feed(name: string, filter: Json = null, options: { readonly after?: number; readonly subscriber?: Partial<FeedSubscriberOptions> } & FeedReaderOptions = {}): FeedReader {
+    if (this.#closed) throw new ClientClosedError();
+    const reader: FeedReader = new FeedReader((handlers) => new FeedSubscription({
+      transport: this.#transport,
+      members: this.#members,
+      primary: () => this.#rsm.core.primary,
+      clock: realClock,
+      logger: this.#logger,
+      options: options.subscriber,
+    }, { feed: name, filter, after: options.after ?? 0 }, {
+      ...handlers,
+      ended: (error) => {
+        this.#feeds.delete(reader);
+        handlers.ended(error);
+      },
+    }), { ...options, hold: (p) => this.#keepAlive.during(p) });
+    this.#feeds.add(reader);
+    return reader;
   }
 
   get clientId(): string {
@@ -89,6 +128,7 @@ export class SynodClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const reader of [...this.#feeds]) reader.close();
     this.#rsm.close();
     await this.#transport.close();
   }
@@ -117,7 +157,7 @@ export async function connect(options: ConnectOptions): Promise<SynodClient> {
     logger,
     options: options.client,
   });
-  return new SynodClient(found.cluster, rsm, transport);
+  return new SynodClient(found.cluster, rsm, transport, found.members, logger);
 }
 
 /**

@@ -3,7 +3,8 @@ import type { MemberId, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
 import type { ShellMutations } from '../env/shell.js';
 import {
-  type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, callbackOptions, configOptions, paxosOptions, rsmOptions,
+  type CallbackOptions, type ConfigOptions, type FeedOptions, type PaxosOptions, type RsmOptions, callbackOptions, configOptions, feedOptions, limits,
+  paxosOptions, rsmOptions,
 } from '../options.js';
 import type { App } from '../rsm/app.js';
 import { RsmLayer } from '../rsm/rsm-layer.js';
@@ -11,7 +12,10 @@ import type { ReplicaObserver, RsmMutations } from '../rsm/replica.js';
 import type { Breakpoints } from './breakpoints.js';
 import { CallbackHub } from './callback-hub.js';
 import { ClientSweeper } from './client-sweeper.js';
+import { FeedHub } from './feed-hub.js';
 import { SessionKeeper, type SessionSpec } from './sessions.js';
+import { LeaseKeeper, type LeaseSpec } from './lease-keeper.js';
+import type { LeaseKeeperOptions } from '../options/leases.js';
 import { type NodeStatus, statusViewsTail } from './status.js';
 import type { AppIdentity, JoinRefusedError } from '../config/app-identity.js';
 import { ConfigLayer } from '../config/config-layer.js';
@@ -69,6 +73,12 @@ export interface NodeStackOptions<S> {
   readonly onJoinRefused?: (error: JoinRefusedError) => void;
   /** The callback service and sessions, for an app with callbacks (default: the service, no sessions). */
   readonly callbacks?: NodeCallbacks<S>;
+  /** The feed service's tunables, for an app with feeds (`App.feeds`). */
+  readonly feeds?: Partial<FeedOptions>;
+  /** The transport's `TransportOptions.maxMessageBytes` (one feed event may take nearly all of it). Default `limits.maxMessageBytes`. */
+  readonly maxMessageBytes?: number;
+  /** An app with leases (`LeaseSpec`, the KV store's): the serving primary expires those not renewed for their TTL (`LeaseKeeper`). */
+  readonly leases?: { readonly spec: LeaseSpec<S>; readonly options?: Partial<LeaseKeeperOptions> };
   /** Wall-clock milliseconds; numbers the sessions' expiry requests above an earlier process's. Default `Date.now`. */
   readonly wallClockMs?: () => number;
   readonly breakpoints?: Breakpoints;
@@ -107,6 +117,10 @@ export class NodeStack<S = unknown> {
   readonly callbacks: CallbackHub | null;
   /** Client sessions, when the app has callbacks and `NodeCallbacks.sessions` was given. */
   readonly sessions: SessionKeeper<S> | null;
+  /** The feed service, when the app has feeds. */
+  readonly feeds: FeedHub<S> | null;
+  /** The app's leases, when `NodeStackOptions.leases` was given (with an app). */
+  readonly leases: LeaseKeeper<S> | null;
   /** Sweeps the client table while this node is the serving primary (with an app). */
   readonly sweeper: ClientSweeper | null;
   /** The app this node runs (null: none). */
@@ -177,6 +191,7 @@ export class NodeStack<S = unknown> {
     this.config = config;
     const core = config.core;
     let hub: CallbackHub | null = null;
+    let feedHub: FeedHub<S> | null = null;
     // Resolved once, for the RSM layer and the client table's sweeper alike.
     const resolvedRsm = opts.app === undefined ? null : rsmOptions(opts.rsm);
     if (resolvedRsm !== null) warnIfLeaseOutlastsDetection(resolvedRsm, configOptionsResolved, world.logger);
@@ -208,12 +223,27 @@ export class NodeStack<S = unknown> {
       mutations: opts.mutations,
       verifyQueries: opts.verifyQueries,
       observer: opts.replicaObserver,
-      callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks) },
+      callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks), onAdvanced: (heads) => feedHub?.advanced(heads) },
     });
     rsm = this.rsm;
     [this.callbacks, this.sessions] = rsm !== null && resolvedRsm !== null && opts.app?.callbacks !== undefined
       ? callbackService(world, rsm, resolvedRsm, opts) : [null, null];
     hub = this.callbacks;
+    const feeds = opts.app?.feeds;
+    this.feeds = rsm === null || feeds === undefined || Object.keys(feeds).length === 0 ? null : FeedHub.serve<S>({
+      self: world.self,
+      transport: world.transport,
+      replica: rsm.core,
+      executor: world.executor,
+      clock: world.clock,
+      logger: world.logger.child({ layer: 'feeds' }),
+      feeds,
+      options: feedOptions(opts.feeds),
+      maxMessageBytes: opts.maxMessageBytes ?? limits.maxMessageBytes,
+      mutations: opts.mutations,
+    });
+    feedHub = this.feeds;
+    this.leases = rsm === null || opts.leases === undefined ? null : leaseKeeper(world, rsm, opts.leases, opts.wallClockMs ?? Date.now);
     this.sweeper = rsm === null || resolvedRsm === null ? null : clientSweeper(world, rsm, resolvedRsm, opts.wallClockMs ?? Date.now);
   }
 
@@ -224,7 +254,9 @@ export class NodeStack<S = unknown> {
       this.config.start();
     });
     this.callbacks?.start();
+    this.feeds?.start();
     this.sessions?.start();
+    this.leases?.start();
     this.sweeper?.start();
   }
 
@@ -251,13 +283,16 @@ export class NodeStack<S = unknown> {
       refusing: replica?.refusing ?? false,
       inFlight: replica?.inFlight ?? 0,
       app: this.app,
+      clientPath: this.rsm?.clientPath ?? { answers: 0, seconds: 0 },
     };
   }
 
   stop(): void {
     this.sweeper?.stop();
+    this.leases?.stop();
     this.sessions?.stop();
     this.callbacks?.close();
+    this.feeds?.close();
     this.rsm?.stop();
     this.config.stop();
     this.paxos.stop();
@@ -275,6 +310,21 @@ function clientSweeper<S>(world: NodeWorld, rsm: RsmLayer<S>, options: RsmOption
     replica: rsm.core,
     submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
     options,
+    firstSeq: Math.floor(wallClockMs() * 1000),
+  });
+}
+
+/** The lease keeper of a node whose app has leases. */
+function leaseKeeper<S>(world: NodeWorld, rsm: RsmLayer<S>, leases: NonNullable<NodeStackOptions<S>['leases']>, wallClockMs: () => number): LeaseKeeper<S> {
+  return new LeaseKeeper<S>({
+    self: world.self,
+    executor: world.executor,
+    clock: world.clock,
+    logger: world.logger.child({ layer: 'leases' }),
+    replica: rsm.core,
+    submit: (request, onAnswer) => rsm.submitInternal(request, onAnswer),
+    spec: leases.spec,
+    options: leases.options,
     firstSeq: Math.floor(wallClockMs() * 1000),
   });
 }

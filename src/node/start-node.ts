@@ -6,7 +6,8 @@
 import type { TlsFiles } from '../runtime/tls-files.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
-import type { CallbackOptions, ConfigOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
+import type { LeaseSpec } from './lease-keeper.js';
+import type { CallbackOptions, ConfigOptions, FeedOptions, ObserveOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { JoinRefusedError } from '../config/app-identity.js';
 import { type LogLevel, createLogger } from '../runtime/logging.js';
@@ -46,6 +47,18 @@ export interface StartNodeOptions<S> {
   readonly tls?: TlsFiles;
   /** The callback service, for an app with callbacks. */
   readonly callbacks?: Partial<CallbackOptions>;
+  /** Serve /metrics, /healthz, /readyz and the status page on this `host:port` (default: none; see `SynodNodeConfig.metricsAddress`). */
+  readonly metricsAddress?: string;
+  /** Tunables of metrics, health and the status page. */
+  readonly observe?: Partial<ObserveOptions>;
+  /** The feed service, for an app with feeds (`App.feeds`). */
+  readonly feeds?: Partial<FeedOptions>;
+  /**
+   * The app's leases (`LeaseSpec`: the KV store's `kvLeaseSpec`): the serving primary expires those
+   * not renewed within their TTL. Default none (the built-in KV app needs it: `synod node --app kv`
+   * passes it).
+   */
+  readonly leases?: LeaseSpec<S>;
 }
 
 /** A running node. */
@@ -68,6 +81,8 @@ export interface NodeHandle {
    * with a failure on the latter.
    */
   readonly stopped: Promise<JoinRefusedError | undefined>;
+  /** Where metrics, health and the status page are served (`host:port`, the port bound when 0 was asked), or null when not asked. */
+  readonly metricsAddress: string | null;
   /** What the node believes now: its view, the primary, its replica's status, its last executed viewstamp. Throws once stopped. */
   status(): NodeStatus;
   /** Stops serving, flushes the logs and releases the port. Idempotent. */
@@ -96,7 +111,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     cluster: options.cluster,
     dataDir: options.dataDir,
     logger,
-    app: { app: options.app },
+    app: { app: options.app, ...(options.leases === undefined ? {} : { leases: options.leases }) },
     // The node has closed itself by now.
     onJoinRefused: (error) => settleStopped(error),
     paxos: options.paxos,
@@ -105,6 +120,9 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     transport: options.transport,
     tls: options.tls,
     callbacks: options.callbacks,
+    metricsAddress: options.metricsAddress,
+    observe: options.observe,
+    feeds: options.feeds,
   });
   let closing: Promise<void> | null = null;
   let done = false;
@@ -133,6 +151,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
   return {
     address: node.me,
     incarnation: node.incarnation,
+    metricsAddress: node.metricsAddress,
     ready,
     stopped,
     status: () => {

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
-import { type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, rsmOptions, transportOptions } from '../options.js';
+import { type CallbackOptions, type ConfigOptions, type FeedOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, rsmOptions, transportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import type { CallbackHub } from './callback-hub.js';
 import type { SessionSpec } from './sessions.js';
+import type { LeaseSpec } from './lease-keeper.js';
+import type { LeaseKeeperOptions } from '../options/leases.js';
 import { type NodeStatus, nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
@@ -16,6 +18,9 @@ import { checkIdentity, memberOfIdentity } from './identity.js';
 import { serveSnapshots } from './snapshot-service.js';
 import { NodeStack } from './node-stack.js';
 import { type AppIdentity, type JoinRefusedError, formatApp } from '../config/app-identity.js';
+import { type ObserveOptions, observeOptions } from '../options/observe.js';
+import { PromMetrics } from '../runtime/prom-metrics.js';
+import { type NodeOps, startNodeOps } from './node-ops.js';
 
 /**
  * The app a node runs, with what the node serves for it. An app with callbacks (`App.callbacks`)
@@ -27,6 +32,8 @@ export interface NodeApp<S> {
   readonly app: App<S>;
   readonly sessions?: SessionSpec<S>;
   readonly maxOwnerLength?: number;
+  /** The app's leases (the KV store's): the serving primary expires those not renewed for their TTL (`LeaseKeeper`). */
+  readonly leases?: LeaseSpec<S>;
 }
 
 export interface SynodNodeConfig<S = unknown> {
@@ -74,6 +81,10 @@ export interface SynodNodeConfig<S = unknown> {
   readonly onJoinRefused?: (error: JoinRefusedError) => void;
   /** The callback service and sessions (used only with an app that has callbacks). */
   readonly callbacks?: Partial<CallbackOptions>;
+  /** The feed service (used only with an app that has feeds, `App.feeds`). */
+  readonly feeds?: Partial<FeedOptions>;
+  /** The lease keeper's options (used only with an app that has leases). */
+  readonly leases?: Partial<LeaseKeeperOptions>;
   /**
    * Test-only RSM mutations (each breaks the protocol on purpose, to prove a checker catches it
    * on real processes: `npm run nemesis -- --mutate …`). Refused unless the control service is on:
@@ -94,6 +105,15 @@ export interface SynodNodeConfig<S = unknown> {
    * they claim; clients one of `clientCa` when it is given. Absent: plaintext (tests and development only).
    */
   readonly tls?: TlsFiles;
+  /**
+   * Serve metrics, health and the status page over HTTP on this address (`host:port`; port 0
+   * picks one, see `SynodNode.metricsAddress`): `/metrics`, `/healthz`, `/readyz`, `/status`,
+   * `/status.json` (`OpsServer`). Default: none (and no metrics are kept). The gRPC health
+   * service (`grpc.health.v1`) is served on the node's own port either way.
+   */
+  readonly metricsAddress?: string;
+  /** Tunables of metrics, health and the status page. */
+  readonly observe?: Partial<ObserveOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
 }
@@ -131,6 +151,7 @@ export class SynodNode {
   readonly stack: NodeStack<never>;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
+  readonly #ops: NodeOps;
 
   private constructor(
     me: NodeId,
@@ -138,12 +159,24 @@ export class SynodNode {
     stack: NodeStack<never>,
     prod: ProductionWorld,
     control: ControlServer | null,
+    ops: NodeOps,
   ) {
     this.me = me;
     this.incarnation = incarnation;
     this.stack = stack;
     this.#prod = prod;
     this.#control = control;
+    this.#ops = ops;
+  }
+
+  /** Where metrics, health and the status page are served (`host:port`), or null when they are not. */
+  get metricsAddress(): string | null {
+    return this.#ops.server?.address ?? null;
+  }
+
+  /** Whether the node is ready, as /readyz and grpc.health.v1 say (the last look, `ObserveOptions.readinessPollMs`). */
+  get ready(): boolean {
+    return this.#ops.readiness.readiness.ready;
   }
 
   /** The callback service, when the app has callbacks. */
@@ -189,7 +222,10 @@ export class SynodNode {
     if (config.testMemoryOnlyRsm === true) {
       logger.warn({ memoryOnlyRsm: true }, 'rsm: test-only: the replicated state is kept in memory only; acknowledged requests are lost when the processes die');
     }
+    const observe = observeOptions(config.observe);
+    const metrics = config.metricsAddress === undefined ? undefined : new PromMetrics();
     const prod = await createProductionWorld({
+      metrics,
       self: config.me,
       cluster,
       clusterId: identity.identity.clusterId,
@@ -240,6 +276,9 @@ export class SynodNode {
         breakpoints,
         app: nodeApp?.app,
         callbacks: { sessions: nodeApp?.sessions, maxOwnerLength: nodeApp?.maxOwnerLength, options: config.callbacks },
+        feeds: config.feeds,
+        maxMessageBytes: transportOptions(config.transport).maxMessageBytes,
+        leases: nodeApp?.leases === undefined ? undefined : { spec: nodeApp.leases, options: config.leases },
         onJoinRefused,
         paxos: config.paxos,
         config: config.config,
@@ -283,10 +322,22 @@ export class SynodNode {
         tls,
       });
     }
+    let ops: NodeOps;
+    try {
+      ops = await startNodeOps({
+        me: config.me, stack, transport: prod.transport, inNode: (fn) => runInNode(prod.world, fn),
+        metrics, metricsAddress: config.metricsAddress, observe, logger,
+      });
+    } catch (err) {
+      stack.stop();
+      await control?.close();
+      await prod.close();
+      throw err;
+    }
     logger.info({ first, cluster, clusterId: prod.transport.clusterId, contacts, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
       callbacks: stack.callbacks !== null, sessions: stack.sessions !== null,
       tls: tls === undefined ? 'off (plaintext)' : tls.clientCa === null ? 'mutual TLS' : 'mutual TLS, client certificates required' }, 'node started');
-    const node = new SynodNode(config.me, incarnation, stack, prod, control);
+    const node = new SynodNode(config.me, incarnation, stack, prod, control, ops);
     started = node;
     const early: JoinRefusedError | null = refusedEarly;
     if (early !== null) {
@@ -303,6 +354,7 @@ export class SynodNode {
 
   /** Stops serving, flushes the logs, releases the ports. */
   async close(): Promise<void> {
+    await this.#ops.close();
     this.stack.stop();
     await this.#control?.close();
     await this.#prod.close();

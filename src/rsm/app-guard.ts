@@ -83,6 +83,25 @@ export class AppGuard<S> {
     return (Object.hasOwn(this.#app.handlers, proc) && typeof this.#app.handlers[proc] === 'function') || this.isQuery(proc);
   }
 
+  /** Whether the app has feeds (`App.feeds`): the serving primary then tells its feed hub after each step. */
+  get hasFeeds(): boolean {
+    return this.#app.feeds !== undefined && Object.keys(this.#app.feeds).length > 0;
+  }
+
+  /**
+   * Each feed's head in `state` (`Feed.head`), by feed name; a feed whose `head` throws or returns
+   * no position is left out (logged, counted with the callbacks' failures: both are the app's
+   * view of what the primary pushes).
+   */
+  feedHeads(state: S): ReadonlyMap<string, number> {
+    const heads = new Map<string, number>();
+    for (const [name, feed] of Object.entries(this.#app.feeds ?? {})) {
+      const got = this.#step('callbacks', () => feed.head(state), { feed: name });
+      if (got.ok && Number.isSafeInteger(got.value) && got.value >= 0) heads.set(name, got.value);
+    }
+    return heads;
+  }
+
   /** Whether `proc` is one of the app's queries (`App.queries`): read-only, run by `query`. */
   isQuery(proc: string): boolean {
     return isAppQuery(this.#app, proc);

@@ -83,6 +83,18 @@ export interface RsmMutations {
   readonly stampNotDurable?: boolean;
   /** A snapshot replaces the log behind it before the snapshot is durable (`RsmStoreMutations`). */
   readonly snapshotWithoutFsync?: boolean;
+  /**
+   * The feed hub (`FeedHub`) starts a resuming subscription (one that names a position above 0)
+   * one position too late: the subscriber silently misses the event after its position, as a
+   * watch that skips an event after a failover would.
+   */
+  readonly skipFeedEventOnResume?: boolean;
+  /**
+   * The feed hub publishes events as soon as the primary's state holds them, not once the step that
+   * made them is durable: a crash of a primary without backups (a view of one, a power cut) can
+   * take back an event a subscriber already got.
+   */
+  readonly publishFeedBeforeDurable?: boolean;
   /** The serving primary believes it always holds its lease (`PrimaryLease`): it acts alone when cut off. */
   readonly serveWithoutLease?: boolean;
   /**
@@ -123,10 +135,18 @@ export interface ReplicaObserver {
   queryAnswered?(vid: number, request: Request, outcome: Outcome, atMs: number): void;
 }
 
-/** Where the primary's callbacks go (the node's `CallbackHub`). Called through the outbox. */
+/** Where the primary's callbacks go (the node's `CallbackHub`), and who hears its state advance (the `FeedHub`). Called through the outbox. */
 export interface CallbackListener {
   /** Callbacks to push to clients (primary only; see `App.callbacks`). */
   onCallbacks(callbacks: readonly Callback[]): void;
+  /**
+   * The serving primary's feeds (`App.feeds`) reached `heads` (by feed name): it executed an app
+   * request, or it started serving, and the heads are those of the state right after that step.
+   * Called once per such step, after what the step persisted is durable: events up to these heads
+   * survive any crash, and may be published (the state itself may already be ahead, by steps
+   * whose records are not durable yet).
+   */
+  onAdvanced?(heads: ReadonlyMap<string, number>): void;
 }
 
 export interface ReplicaDeps<S> {

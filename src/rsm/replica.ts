@@ -347,6 +347,7 @@ export class Replica<S> {
     const vid = this.#vid;
     out.upcall(() => this.#observer.serving?.(vid));
     this.#emitCallbacks(undefined, out); // a new primary re-sends every outstanding callback
+    this.#emitAdvanced(out); // and its feeds' subscribers may read on
   }
 
   /** Requests of the current view the state held already executed (0 unless a view of one carries on after a restart). */
@@ -366,9 +367,21 @@ export class Replica<S> {
       execute: (vs, request, digest, out, stampedAfter) => this.#execute(vs, request, out, digest, stampedAfter),
       // synod's own procedures (the table's sweeps) are none of the app's business.
       afterExecute: (r, out) => {
-        if (!isReservedProc(r.proc)) this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
+        if (!isReservedProc(r.proc)) {
+          this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
+          this.#emitAdvanced(out);
+        }
       },
     });
+  }
+
+  /** Tells the feed hub how far the feeds reached with this step (only for an app with feeds): it publishes up to there once the step is durable. */
+  #emitAdvanced(out: RsmOutbox): void {
+    const listener = this.#callbacks;
+    const state = this.#held.state;
+    if (listener?.onAdvanced === undefined || !this.#app.hasFeeds || state === null) return;
+    const heads = this.#app.feedHeads(state);
+    out.upcall(() => listener.onAdvanced?.(heads));
   }
 
   #emitCallbacks(request: { readonly proc: string; readonly args: Json } | undefined, out: RsmOutbox): void {

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
+import type { Metrics } from '../env/metrics.js';
 import type { NodeId } from '../env/types.js';
 import { type TransportOptions, limits } from '../options.js';
 import { judgeClusterId } from '../env/cluster-id.js';
@@ -32,6 +33,8 @@ export interface ServerContext {
    * used once per transport (`what` names the kind, for the programmer error).
    */
   claim(service: string, what: string): void;
+  /** Where the transport counts what it does to clients (a stream evicted for not reading). */
+  readonly metrics: Metrics;
 }
 
 /** A refused message, call or stream: its gRPC status. */

@@ -159,6 +159,7 @@ class GrpcServerStream<Msg> implements ServerStream<Msg> {
     const max = this.#ctx.options.maxQueuedStreamMessages;
     if (this.#call.writableLength >= max) {
       this.#ctx.log.warn({ service: this.#codec.service, client: this.peer, queued: this.#call.writableLength }, 'stream ended: the client does not read it');
+      this.#ctx.metrics.count('synod_stream_evictions_total', { service: this.#codec.service });
       this.end({ kind: 'overloaded', detail: `more than ${max} messages wait unread (maxQueuedStreamMessages)` });
       return false;
     }

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
+import { type Metrics, noMetrics } from '../env/metrics.js';
 import type { ClientStream, ServerStream, StreamCodec, StreamHandlers } from '../env/streams.js';
 import type { AnswerChannel, CallFailure, Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
@@ -52,6 +53,8 @@ export interface GrpcTransportConfig {
    * Absent: plaintext, everyone admitted (tests and development only).
    */
   readonly tls?: NodeTls;
+  /** Where evicted streams are counted (default `noMetrics`). */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -209,6 +212,7 @@ export class GrpcTransport implements Transport, ClientTransport {
       auth: new TlsAuth(this.#tls, this.self, this.#log),
       closing: () => this.#closing !== undefined,
       claim: serviceClaims(),
+      metrics: config.metrics ?? noMetrics,
     };
     this.#links = this.#options.peerMessages === 'stream' ? new PeerLinks(this.#log, this.#options, this.#peers) : null;
     this.#channels = new GrpcChannels(this.#ctx, this.#peers, this.#links);
@@ -377,6 +381,15 @@ export class GrpcTransport implements Transport, ClientTransport {
   /** Whether traffic with `peer` is dropped now: on the channel of `service`, or, without it, on every channel. */
   blocked(peer: NodeId, service?: string): boolean {
     return this.#partition.blocked(peer, service);
+  }
+
+  /**
+   * Serves a plain gRPC service on this node's port, outside synod's envelopes: no cluster check,
+   * answered while the node is isolated too. Only for the standard health service
+   * (`grpc.health.v1`, `ReadinessWatch`), which load balancers and probes call as they are.
+   */
+  addPlainService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.#server.addService(definition, implementation);
   }
 
   /** Idempotent; every call resolves when the server has shut down. */

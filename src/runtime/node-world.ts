@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
 import { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
+import type { Metrics } from '../env/metrics.js';
 import { systemRandom } from '../env/random.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
@@ -29,6 +30,8 @@ export interface ProductionWorldOptions {
    * disk failed, or whose crash breakpoint fired must not run on or flush anything.
    */
   readonly stop?: (reason: string) => void;
+  /** Where the node's layers count (default: nowhere, `noMetrics`); `PromMetrics` when `--metrics-address` is set. */
+  readonly metrics?: Metrics;
 }
 
 export interface ProductionWorld {
@@ -57,6 +60,7 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     logger: opts.logger.child({ layer: 'transport' }),
     options: opts.transport,
     tls: opts.tls,
+    metrics: opts.metrics,
   });
   const logs: FileLog[] = [];
   const executor = new Executor((err) => {
@@ -70,7 +74,8 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     random: systemRandom,
     logger: opts.logger,
     transport,
-    ...dataDirStorage(opts.dataDir, { logger: opts.logger, onLog: (log) => logs.push(log) }),
+    ...(opts.metrics === undefined ? {} : { metrics: opts.metrics }),
+    ...dataDirStorage(opts.dataDir, { logger: opts.logger, onLog: (log) => logs.push(log), metrics: opts.metrics }),
     halt(reason: string): void {
       executor.stop();
       opts.logger.error({ reason }, 'node halting');

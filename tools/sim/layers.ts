@@ -2,6 +2,7 @@ import { appendModel, lockModel } from '../lincheck/models.js';
 import { writeViolationPicture } from '../lincheck/render.js';
 import type { CheckResult, History, Model } from '../lincheck/types.js';
 import { runConfigSimulation } from './config-run.js';
+import { runFeedSimulation } from './feed-run.js';
 import { runLockCacheSimulation } from './lock-cache-run.js';
 import { runLockSimulation } from './lock-run.js';
 import { runPaxosSimulation } from './paxos-run.js';
@@ -39,6 +40,7 @@ export const mutationNames: Record<string, readonly string[]> = {
   paxos: ['skip-promise-persist', 'send-before-durable', 'forge-value', 'no-catch-up', 'lying-disk'],
   config: ['skip-promise-persist', 'send-before-durable', 'joiner-first', 'skip-view-rule', 'wipe-keeps-member-id'],
   rsm: rsmMutationNames,
+  feed: [...rsmMutationNames, 'skip-feed-event-on-resume', 'publish-feed-before-durable'],
   lock: [...rsmMutationNames, 'skip-owner-check'],
   'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing', 'cache-past-session'],
 };
@@ -74,6 +76,7 @@ export const layerRunners: Record<string, Runner> = {
       },
     }),
   rsm: (o) => runStack('rsm', o, appendModel, runRsmSimulation),
+  feed: (o) => runStack('feed', o, appendModel, runFeedSimulation),
   lock: (o) => runStack('lock', o, lockModel, (opts) => runLockSimulation({
     ...opts,
     ...(o.mutations?.includes('skip-owner-check') === true ? { lockAppMutations: { skipOwnerCheck: true } } : {}),
@@ -122,6 +125,8 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       stampNotDurable: o.mutations?.includes('stamp-not-durable') === true,
       serveWithoutLease: o.mutations?.includes('serve-without-lease') === true,
       newPrimaryWithoutWaiting: o.mutations?.includes('new-primary-without-waiting') === true,
+      skipFeedEventOnResume: o.mutations?.includes('skip-feed-event-on-resume') === true,
+      publishFeedBeforeDurable: o.mutations?.includes('publish-feed-before-durable') === true,
     },
   });
   return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };

@@ -1,5 +1,6 @@
 import type { NodeId } from '../../src/env/types.js';
 import { type TestState, testApp } from '../../src/apps/test-app.js';
+import type { App } from '../../src/rsm/app.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
 import { ClientExpiredError, DeadlineExceededError } from '../../src/client/errors.js';
 import { formatViewstamp } from '../../src/rsm/viewstamp.js';
@@ -35,13 +36,13 @@ const rsmChaosShare = 0.25;
  * one call at a time, or `callsPerClient` at a time; the final list is checked for lost, duplicated, refused and reordered
  * appends (see `RsmChecker`), the history against `appendModel`.
  */
-function appendWorkload(): Workload<TestState, number, AppendInput, AppendOutput> {
+export function appendWorkload<S extends TestState = TestState>(app: App<S> = testApp as unknown as App<S>): Workload<S, number, AppendInput, AppendOutput> {
   let expired = 0;
   let clientCuts = 0;
   const clientIds: string[] = [];
   return {
     name: 'rsm',
-    app: testApp,
+    app,
     calls: appendCalls,
     model: appendModel,
     progressUnit: 'calls',
