@@ -18,7 +18,7 @@
  *   --log-level   the nodes' log level (debug, info, warn, error; default info)
  *   --netns       run the netns scenarios instead (numbered 0 to 3 on their own): each node in a
  *                 network namespace of its own on a bridge, faults made with iptables and link
- *                 state (root only; see tools/tester/netns/run.ts and docs/testing.md)
+ *                 state (root only; exits 77 where it cannot run; tools/tester/netns/run.ts)
  *
  * No process or directory is left behind: every node is killed after its scenario, and on
  * SIGINT, SIGTERM or SIGHUP (or any other exit) every node still running is killed and the

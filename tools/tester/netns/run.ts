@@ -21,6 +21,12 @@ import type { Scenario } from '../scenarios.js';
 /** The environment variable that carries the layout to the inner process. */
 const layoutVariable = 'SYNOD_NETNS_LAYOUT';
 
+/**
+ * The exit code of `--netns` where it cannot run (not root, no namespaces, no iptables): 77, the
+ * "skipped" code of automake and others, so that CI can tell "cannot run here" from a failure.
+ */
+export const netnsUnsupportedExitCode = 77;
+
 /** Nodes of the network (every netns scenario runs three). */
 const netnsNodes = 3;
 
@@ -42,13 +48,14 @@ export const netnsScenarioCount = 4;
 
 /**
  * The outer process: makes the network, runs the tester again inside the clients' namespace
- * with `innerArgs`, removes the network. Resolves with the exit code to exit with.
+ * with `innerArgs`, removes the network. Resolves with the exit code to exit with: the inner
+ * run's, 1 if a namespace could not be removed, `netnsUnsupportedExitCode` if it cannot run here.
  */
 export async function runNetnsOuter(innerArgs: readonly string[], write: (line: string) => void): Promise<number> {
   const unsupported = netnsUnsupportedReason();
   if (unsupported !== null) {
     write(`rsm-tester --netns: cannot run here: ${unsupported}`);
-    return 1;
+    return netnsUnsupportedExitCode;
   }
   const swept = sweepDeadRuns();
   if (swept.length > 0) write(`rsm-tester --netns: removed ${swept.length} namespaces left by dead runs: ${swept.join(' ')}`);
