@@ -57,16 +57,20 @@ function delayedPipe(from: Socket, to: Socket, delayMs: number): void {
   });
 }
 
-/** Relays connections to `listenPort` (on 127.0.0.1) to `target`, delayed both ways. */
+/**
+ * Relays connections to `listenPort` (on 127.0.0.1) to `target`, delayed both ways. Each
+ * direction ends on its own (half-open sockets): a side's FIN is passed on once the data before
+ * it was delivered, so a graceful close loses nothing; an error on either side ends both.
+ */
 export function relay(listenPort: number, target: { host: string; port: number }, delayMs: number): Promise<Server> {
-  const server = createServer((inbound) => {
-    const outbound = connect(target.port, target.host);
-    const close = (): void => {
+  const server = createServer({ allowHalfOpen: true }, (inbound) => {
+    const outbound = connect({ port: target.port, host: target.host, allowHalfOpen: true });
+    const fail = (): void => {
       inbound.destroy();
       outbound.destroy();
     };
-    inbound.on('error', close).on('close', close);
-    outbound.on('error', close).on('close', close);
+    inbound.on('error', fail);
+    outbound.on('error', fail);
     delayedPipe(inbound, outbound, delayMs);
     delayedPipe(outbound, inbound, delayMs);
   });

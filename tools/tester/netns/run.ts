@@ -44,7 +44,7 @@ export function netnsScenarioList(): string[] {
 }
 
 /** How many netns scenarios there are (numbered 0 to this minus one). */
-export const netnsScenarioCount = 4;
+export const netnsScenarioCount = netnsScenarioList().length;
 
 /**
  * The outer process: makes the network, runs the tester again inside the clients' namespace
