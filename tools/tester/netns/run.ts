@@ -76,8 +76,9 @@ export async function runNetnsOuter(innerArgs: readonly string[], write: (line: 
   const exited = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 1))));
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      // A Ctrl-C reaches the inner process too (same process group); another signal is passed on.
-      if (signal !== 'SIGINT') child.kill(signal);
+      // Passed on, also SIGINT: a terminal's Ctrl-C reaches the inner process anyway (same process
+      // group), a `kill -INT` of this one does not; twice is harmless (it exits on the first).
+      child.kill(signal);
       const force = setTimeout(() => child.kill('SIGKILL'), innerStopTimeoutMs);
       void exited.then(() => {
         clearTimeout(force);
