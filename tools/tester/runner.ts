@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TesterCluster } from './cluster.js';
+import { type NodePlacement, TesterCluster } from './cluster.js';
 import { anyNodeRunning, killEveryNode } from './processes.js';
 import { ScenarioFailure } from './report.js';
 import { type Scenario, scenario as scenarioNumbered, scenarios } from './scenarios.js';
@@ -42,6 +42,8 @@ export interface RunOptions {
   readonly write?: (line: string) => void;
   /** Where step-by-step notes go (`--verbose`); default nowhere. */
   readonly note?: (line: string) => void;
+  /** Where the nodes run (`--netns`: a namespace each); default free loopback ports. */
+  readonly placement?: NodePlacement;
 }
 
 /** The run in progress: what an interrupt must clean up. */
@@ -103,6 +105,7 @@ async function runOne(s: Scenario, dir: string, opts: RunOptions): Promise<Scena
   try {
     cluster = await TesterCluster.create({
       dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs,
+      ...(opts.placement === undefined ? {} : { placement: opts.placement }),
     });
     const c = cluster;
     const run = s.run(c);
