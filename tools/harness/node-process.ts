@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +57,10 @@ export class NodeProcess {
   readonly #detached: boolean;
 
   readonly #logArgs: string[];
+  /** The program and arguments the node command runs under (e.g. `ip netns exec NS`); empty: none. */
+  readonly #launcher: readonly string[];
+  /** How the node is told to serve its control service (on loopback by default, on `host` otherwise). */
+  readonly #controlArgs: readonly string[];
 
   /**
    * @param logFile where the node writes its log (default: its standard output, kept in `output`)
@@ -70,18 +75,25 @@ export class NodeProcess {
    *   the node flags (--me, --first, --data-dir, --control, logging) follow them
    * @param ownProcessGroup spawn the node in a process group of its own (default false), so that a
    *   Ctrl-C in the terminal reaches only the harness, which then stops its nodes itself
+   * @param host the node's IP address (default 127.0.0.1); on another host its control service
+   *   listens there too (`--control-address`), since the harness cannot reach its loopback
+   * @param launcher a command that runs the node command, which it must exec in place (the pid
+   *   stays the node's, so signals reach it), e.g. `['ip', 'netns', 'exec', NS]`; default none
    * @param tls run the node with mutual TLS and client authentication from these development
    *   certificates (`makeDevCerts`, which must have made one for this node's address); the
    *   harness's control client presents client certificate 1
    */
   constructor(opts: {
     port: number; first: string; dataDir: string; logFile?: string; logLevel?: string; entry?: string[]; ownProcessGroup?: boolean;
-    tls?: DevCerts;
+    host?: string; launcher?: readonly string[]; tls?: DevCerts;
   }) {
     this.#entry = opts.entry ?? [cliPath, 'node'];
     this.#detached = opts.ownProcessGroup ?? false;
-    this.address = `127.0.0.1:${opts.port}`;
-    this.controlAddress = `127.0.0.1:${opts.port + 1}`;
+    const host = opts.host ?? '127.0.0.1';
+    this.address = `${host}:${opts.port}`;
+    this.controlAddress = `${host}:${opts.port + 1}`;
+    this.#launcher = opts.launcher ?? [];
+    this.#controlArgs = host === '127.0.0.1' ? ['--control'] : ['--control-address', this.controlAddress];
     this.first = opts.first;
     this.dataDir = opts.dataDir;
     this.logFile = opts.logFile;
@@ -119,10 +131,10 @@ export class NodeProcess {
   async start(extraArgs: string[] = []): Promise<void> {
     if (this.#child !== null) throw new Error(`${this.address} is already running`);
     this.#lastArgs = extraArgs;
-    const child = spawn(process.execPath, [
+    const child = this.#spawn([
       ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
-      '--control', ...this.#logArgs, ...this.tlsArgs(), ...extraArgs,
-    ], { stdio: ['ignore', 'pipe', 'pipe'], detached: this.#detached });
+      ...this.#controlArgs, ...this.#logArgs, ...this.tlsArgs(), ...extraArgs,
+    ], this.#detached);
     this.#child = child;
     this.#paused = false;
     child.stdout.on('data', (d: Buffer) => this.#keep(d));
@@ -150,9 +162,9 @@ export class NodeProcess {
 
   /** Spawns the process and waits for it to exit by itself (for refused starts). */
   async runToExit(timeoutMs: number): Promise<{ code: number | null; output: string }> {
-    const child = spawn(process.execPath, [
+    const child = this.#spawn([
       ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir, ...this.tlsArgs(),
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ], false);
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -160,6 +172,12 @@ export class NodeProcess {
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     clearTimeout(timer);
     return { code, output };
+  }
+
+  /** Spawns `node args…`, under the launcher if there is one. */
+  #spawn(args: string[], detached: boolean): ChildProcessByStdio<null, Readable, Readable> {
+    const [program, ...launcherArgs] = [...this.#launcher, process.execPath];
+    return spawn(program!, [...launcherArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached });
   }
 
   /** Starts the process again on the same address and data directory, with the last `start`'s arguments. */

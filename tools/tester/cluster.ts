@@ -46,6 +46,18 @@ export interface TesterClusterOptions {
    * made for them in `dir`/certs (`makeDevCerts`); every client of the harness presents client 1's.
    */
   readonly tls?: boolean;
+  /** Where the nodes run (default: free loopback ports on this host). */
+  readonly placement?: NodePlacement;
+}
+
+/**
+ * Nodes on hosts of their own (e.g. network namespaces, `--netns`): node i (0-based) listens on
+ * `hosts[i]:port` and is started under `launcher(i)` (see `NodeProcess`'s `launcher`).
+ */
+export interface NodePlacement {
+  readonly hosts: readonly string[];
+  readonly port: number;
+  readonly launcher: (i: number) => readonly string[];
 }
 
 /**
@@ -91,15 +103,22 @@ export class TesterCluster {
     this.#deaths = new DeathWatch(nodes, { supervise: opts.supervise, names: this.#names, note });
   }
 
-  /** Makes (does not start) `size` nodes on free loopback port pairs, lowest port first. */
+  /**
+   * Makes (does not start) `size` nodes on free loopback port pairs, lowest port first; or, with
+   * a placement, node i on the placement's host i.
+   */
   static async create(opts: TesterClusterOptions): Promise<TesterCluster> {
-    const ports = (await freePortPairs(opts.size)).sort((a, b) => a - b);
-    const first = `127.0.0.1:${ports[0]}`;
+    const placed = opts.placement;
+    if (placed !== undefined) check(placed.hosts.length >= opts.size, `the placement has ${placed.hosts.length} hosts for ${opts.size} nodes`);
+    const ports = placed !== undefined ? Array.from({ length: opts.size }, () => placed.port) : (await freePortPairs(opts.size)).sort((a, b) => a - b);
+    const host = (i: number): string => placed?.hosts[i] ?? '127.0.0.1';
+    const first = `${host(0)}:${ports[0]}`;
     mkdirSync(opts.dir, { recursive: true });
-    const certs = opts.tls === true ? makeDevCerts({ dir: join(opts.dir, 'certs'), nodes: ports.map((p) => `127.0.0.1:${p}`), clients: 1 }) : null;
+    const certs = opts.tls === true ? makeDevCerts({ dir: join(opts.dir, 'certs'), nodes: ports.map((p, i) => `${host(i)}:${p}`), clients: 1 }) : null;
     const nodes = ports.map((port, i) => new NodeProcess({
       port,
       first,
+      ...(placed === undefined ? {} : { host: host(i), launcher: placed.launcher(i) }),
       dataDir: join(opts.dir, `n${i + 1}`),
       logFile: join(opts.dir, `n${i + 1}.log`),
       logLevel: opts.logLevel,
