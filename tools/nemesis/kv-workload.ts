@@ -5,6 +5,7 @@ import { RsmClient } from '../../src/client/rsm-client.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
 import type { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
+import type { ClientTlsFiles } from '../../src/runtime/tls-files.js';
 import { realClock } from '../../src/runtime/real-clock.js';
 import { Prng } from '../sim/prng.js';
 import { KvWatcher, rangeAll } from '../tester/kv-clients.js';
@@ -57,7 +58,11 @@ export class KvWorkload {
   #watchers: KvWatcher[] = [];
   #running = false;
 
-  constructor(config: { members: readonly NodeId[]; transport: GrpcClientTransport; clients: number; seed: number; recorder: KvHistoryRecorder; callDeadlineMs?: number }) {
+  readonly #tls: ClientTlsFiles | undefined;
+
+  /** `tls`: the client's files when the nodes run with TLS (the watchers' `connect()`); `transport` carries the same. */
+  constructor(config: { members: readonly NodeId[]; transport: GrpcClientTransport; clients: number; seed: number; recorder: KvHistoryRecorder; callDeadlineMs?: number; tls?: ClientTlsFiles }) {
+    this.#tls = config.tls;
     this.#recorder = config.recorder;
     this.#members = config.members;
     this.#deadlineMs = config.callDeadlineMs ?? lockCallDeadlineMs;
@@ -75,7 +80,7 @@ export class KvWorkload {
 
   /** Opens the watchers (from the store's start), then starts the clients. */
   async start(): Promise<void> {
-    this.#watchClient = await connect({ members: this.#members });
+    this.#watchClient = await connect({ members: this.#members, tls: this.#tls });
     this.#watchers = kvWatchers.map((w) => new KvWatcher(this.#watchClient!, w.name, w.filter, 0, (revision) => {
       if (w.name === 'reference') this.#recorder.revisionReceived(revision, performance.now());
     }));

@@ -67,6 +67,8 @@ export interface NemesisOptions {
    * against `kvModel` and the watch check (kv-verdict.ts).
    */
   readonly app?: 'lock' | 'kv';
+  /** Run the cluster with mutual TLS and client authentication (`--tls`, `TesterClusterOptions.tls`). */
+  readonly tls?: boolean;
 }
 
 export type NemesisVerdict = 'ok' | 'violation' | 'unknown' | 'unchecked';
@@ -196,7 +198,7 @@ class NemesisRun {
     const log = (line: string): void => this.#log(line);
     try {
       const cluster = await TesterCluster.create({
-        dir: opts.dir, size: opts.nodes, supervise: false, logLevel: opts.logLevel ?? 'info', ...(opts.app === 'kv' ? { app: 'kv' } : {}),
+        dir: opts.dir, size: opts.nodes, supervise: false, logLevel: opts.logLevel ?? 'info', tls: opts.tls, ...(opts.app === 'kv' ? { app: 'kv' } : {}),
         nodeArgs: ['--session-timeout-ms', String(nemesisSessionTimeoutMs), ...(opts.mutations ?? []).flatMap((m) => ['--test-mutate', m])],
       });
       this.#cluster = cluster;
@@ -208,10 +210,11 @@ class NemesisRun {
         cluster, monitor: this.#m, log, hold: (ms) => this.#hold(ms), stopping: this.#stopping, stopped: () => this.#stopped,
       });
 
-      transport = new GrpcClientTransport({ cluster: cluster.cluster, logger: silentLogger });
+      transport = new GrpcClientTransport({ cluster: cluster.cluster, logger: silentLogger, tls: cluster.clientTls });
       if (opts.app === 'kv') {
         const kv = new KvWorkload({
           members: cluster.nodes.map((n) => n.address), transport, clients: this.#clients, seed: opts.seed, recorder: this.#kvRecorder, callDeadlineMs: opts.callDeadlineMs,
+          tls: cluster.clientTlsFiles,
         });
         workload = kv;
         this.#workload = kv;

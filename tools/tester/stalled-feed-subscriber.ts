@@ -6,7 +6,9 @@
  * the socket allows. Once resumed it reads what the server sent and decodes it with the feed
  * service's own codec.
  */
+import { readFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
+import type { ClientTlsFiles } from '../../src/runtime/tls-files.js';
 import type { Json } from '../../src/rsm/app.js';
 import { type FeedStreamMessage, feedsCodec } from '../../src/rsm/feeds-wire.js';
 import { protoPackage } from '../../src/runtime/proto.js';
@@ -25,12 +27,19 @@ export class StalledFeedSubscriber {
   #headers: http2.IncomingHttpHeaders | null = null;
 
   /** Subscribes to `feed` with `filter` after `after` at `address`, and reads nothing. */
-  constructor(opts: { address: string; cluster: string; feed: string; filter: Json; after: number; windowBytes?: number }) {
+  /** `tls`: the client's files when the nodes run with TLS (`--tls`); default plaintext. */
+  constructor(opts: { address: string; cluster: string; feed: string; filter: Json; after: number; windowBytes?: number; tls?: ClientTlsFiles }) {
     const body = subscribeMethod().requestSerialize({ cluster: opts.cluster, ...feedsCodec.encodeRequest({ feed: opts.feed, filter: opts.filter, after: opts.after }) });
     const frame = Buffer.alloc(5 + body.length); // gRPC framing: not compressed, 4-byte length, the message
     frame.writeUInt32BE(body.length, 1);
     body.copy(frame, 5);
-    this.#session = http2.connect(`http://${opts.address}`, { settings: { initialWindowSize: opts.windowBytes ?? 65_535 } });
+    const settings = { initialWindowSize: opts.windowBytes ?? 65_535 };
+    const tls = opts.tls;
+    this.#session = tls === undefined
+      ? http2.connect(`http://${opts.address}`, { settings })
+      : http2.connect(`https://${opts.address}`, {
+        settings, ca: readFileSync(tls.ca), ...(tls.cert === undefined ? {} : { cert: readFileSync(tls.cert), key: readFileSync(tls.key!) }),
+      });
     this.#session.on('error', () => {}); // the read below reports what matters
     this.#request = this.#session.request({ ':method': 'POST', ':path': '/synod.rsm.Feeds/Subscribe', 'content-type': 'application/grpc', te: 'trailers' });
     this.#request.on('error', () => {});

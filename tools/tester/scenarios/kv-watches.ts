@@ -34,7 +34,7 @@ const catchUpTimeoutMs = 15_000;
 const evictionFeedOptions = { stallTimeoutMs: 500, checkIntervalMs: 50, maxEventsPerMessage: 1 };
 
 async function withClient(c: TesterCluster, body: (client: SynodClient) => Promise<void>): Promise<void> {
-  const client = await connect({ members: c.nodes.filter((n) => n.running).map((n) => n.address) });
+  const client = await connect({ members: c.nodes.filter((n) => n.running).map((n) => n.address), tls: c.clientTlsFiles });
   try {
     await body(client);
   } finally {
@@ -156,7 +156,7 @@ export const kvWatchScenarios: readonly Scenario[] = [
         }
         c.note(`100 puts of 32 KiB under big/, through revision ${writer.revision}`);
         const primary = await primaryNode(c, c.nodes[0]!);
-        const stalled = new StalledFeedSubscriber({ address: primary.address, cluster: c.cluster, feed: 'watch', filter: filter as Json, after: 0 });
+        const stalled = new StalledFeedSubscriber({ address: primary.address, cluster: c.cluster, feed: 'watch', filter: filter as Json, after: 0, tls: c.clientTlsFiles });
         try {
           await sleep(evictionFeedOptions.stallTimeoutMs * 4); // well past the stall timeout: the primary evicts it now
           c.note('the stalled watcher reads again');
