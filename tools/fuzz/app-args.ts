@@ -7,6 +7,7 @@
  * refused at the edge, and a procedure the app does not have must come back `unknown-procedure`.
  */
 import { limits } from '../../src/options.js';
+import type { Json } from '../../src/rsm/app.js';
 import type { Prng } from '../sim/prng.js';
 import { deepJsonText, hostileString, prototypeKeys, randomText } from './hostile.js';
 
@@ -17,6 +18,13 @@ export interface AppTarget {
   readonly procs: readonly string[];
   /** Argument names its procedures read (hints: any name may be sent). */
   readonly argNames: readonly string[];
+  /** Arguments shaped like a procedure's own and bent (the KV store's: kv-args.ts); drawn for some of the object-shaped arguments. */
+  readonly shapedArgs?: (proc: string, rng: Prng) => Record<string, unknown>;
+  /**
+   * The app's feeds (`App.feeds`), each with the feed's own filter check (throws for a filter it
+   * refuses): what a subscription the node admits must pass. Absent or empty: the app has none.
+   */
+  readonly feeds?: Readonly<Record<string, (filter: Json) => unknown>>;
 }
 
 /** One rule a request breaks: the field, and the limit (or rule) it breaks. */
@@ -61,7 +69,7 @@ const notJson: readonly string[] = ['', 'undefined', 'NaN', '{', '{"lock":', "{'
 export function appRequest(app: AppTarget, rng: Prng): AppRequest {
   const known = rng.chance(0.8);
   const proc = known ? rng.pick(app.procs) : hostileProc(rng, app);
-  const { text, shape, depth } = argsText(app, rng);
+  const { text, shape, depth } = argsText(app, proc, rng);
   return { proc, argsText: text, shape, rule: edgeRule(app, proc, text, depth) };
 }
 
@@ -92,8 +100,12 @@ function hostileProc(rng: Prng, app: AppTarget): string {
 }
 
 /** Arguments as JSON text, how they were made, and how deep they nest. */
-function argsText(app: AppTarget, rng: Prng): { text: string; shape: string; depth: number } {
+function argsText(app: AppTarget, proc: string, rng: Prng): { text: string; shape: string; depth: number } {
   const r = rng.next();
+  if (r < 0.55 && app.shapedArgs !== undefined && rng.chance(0.7)) {
+    const value = app.shapedArgs(proc, rng);
+    return { text: JSON.stringify(value), shape: 'shaped', depth: depthOf(value) };
+  }
   if (r < 0.55) {
     const value = argsObject(app, rng);
     return { text: JSON.stringify(value), shape: 'object', depth: depthOf(value) };
