@@ -18,9 +18,13 @@ export type KvRegisterInput = { readonly proc: 'put'; readonly key: string; read
 /** A put's revision; a get's value and mod revision (null: no such key). */
 export type KvRegisterOutput = { readonly revision: number } | { readonly value: string | null; readonly modRevision: number };
 
-/** What the register holds: the value (null: deleted or never put), its mod revision (null: unknown), the highest revision seen. */
+/**
+ * What the register holds: the value (null: deleted or never put; undefined: not known yet, as at
+ * the start of a real batch, whose cluster kept the key from the batches before), its mod revision
+ * (null: unknown), the highest revision seen.
+ */
 export interface KvRegister {
-  readonly value: string | null;
+  readonly value: string | null | undefined;
   readonly modRevision: number | null;
   readonly floor: number;
 }
@@ -29,7 +33,7 @@ const obj = (v: Json | undefined): { readonly [k: string]: Json } | null => (typ
 
 export const kvRegisterModel: Model<KvRegister, KvRegisterInput, KvRegisterOutput> = {
   name: 'kv-register',
-  init: () => ({ value: null, modRevision: null, floor: 0 }),
+  init: () => ({ value: undefined, modRevision: null, floor: 0 }),
   step(s, input, output) {
     if (input.proc === 'put') {
       if (output === undefined) return { value: input.value, modRevision: null, floor: s.floor };
@@ -40,15 +44,15 @@ export const kvRegisterModel: Model<KvRegister, KvRegisterInput, KvRegisterOutpu
     if (!('value' in output)) return undefined;
     // Nothing: a fuzz delete may have run at any time (and then the value stays gone until a put).
     if (output.value === null) return { value: null, modRevision: null, floor: s.floor };
-    if (output.value !== s.value || (s.modRevision !== null && output.modRevision !== s.modRevision)) return undefined;
-    return { value: s.value, modRevision: output.modRevision, floor: Math.max(s.floor, output.modRevision) };
+    if (s.value !== undefined && (output.value !== s.value || (s.modRevision !== null && output.modRevision !== s.modRevision))) return undefined;
+    return { value: output.value, modRevision: output.modRevision, floor: Math.max(s.floor, output.modRevision) };
   },
-  key: (s) => JSON.stringify([s.value, s.modRevision, s.floor]),
+  key: (s) => JSON.stringify([s.value === undefined ? 0 : s.value, s.modRevision, s.floor]),
   describe(op) {
     const out = op.output === undefined ? '?' : JSON.stringify(op.output);
     return op.input.proc === 'put' ? `put ${op.input.value} → ${out}` : `get → ${out}`;
   },
-  describeState: (s) => (s.value === null ? 'the key is absent' : `the key holds ${s.value} (mod revision ${String(s.modRevision)})`),
+  describeState: (s) => (s.value === undefined ? 'the key is not known yet' : s.value === null ? 'the key is absent' : `the key holds ${s.value} (mod revision ${String(s.modRevision)})`),
 };
 
 export const kvRegisterCalls: CallMapping<KvRegisterInput, KvRegisterOutput> = {
