@@ -48,10 +48,14 @@ const maxFeedNameLength = 64;
 /** Longest detail text a cancel carries. */
 const maxDetailLength = 1024;
 
-/** JSON text within `limits.maxReplyBytes` and `limits.maxJsonDepth`, parsed; `field` names it in the error. */
-function jsonField(text: unknown, field: string, maxBytes: number): Json {
+/**
+ * JSON text within `limits[maxBytes]` and `limits.maxJsonDepth`, parsed; `field` names it in the
+ * error, and a breach names the limit (issue 12), so a client learns which bound it passed.
+ */
+function jsonField(text: unknown, field: string, maxBytes: 'maxRequestBytes' | 'maxMessageBytes'): Json {
   if (typeof text !== 'string' || text.length === 0) throw new InvalidMessageError(field, 'missing or empty');
-  if (text.length > maxBytes || utf8Bytes(text) > maxBytes) throw new InvalidMessageError(field, `more than ${maxBytes} bytes`);
+  const max = limits[maxBytes];
+  if (text.length > max || utf8Bytes(text) > max) throw new InvalidMessageError(field, `more than ${max} bytes (limits.${maxBytes})`);
   if (jsonTextDepth(text, limits.maxJsonDepth) > limits.maxJsonDepth) {
     throw new InvalidMessageError(field, `JSON nested deeper than ${limits.maxJsonDepth} levels (limits.maxJsonDepth)`);
   }
@@ -73,7 +77,7 @@ function decodeRequest(wire: Fields): FeedSubscribeRequest {
   const feed = wire['feed'];
   if (typeof feed !== 'string' || feed.length === 0) throw new InvalidMessageError('feed', 'missing or empty');
   if (feed.length > maxFeedNameLength) throw new InvalidMessageError('feed', `longer than ${maxFeedNameLength} characters`);
-  const filter = wire['filter'] === undefined || wire['filter'] === '' ? null : jsonField(wire['filter'], 'filter', limits.maxRequestBytes);
+  const filter = wire['filter'] === undefined || wire['filter'] === '' ? null : jsonField(wire['filter'], 'filter', 'maxRequestBytes');
   return { feed, filter, after: uint(wire['after'] ?? 0, 'after', 0, Number.MAX_SAFE_INTEGER) };
 }
 
@@ -86,7 +90,7 @@ function decodeEvents(wire: Fields): FeedStreamMessage {
     const position = uint(e['position'], `events.events[${i}].position`, 1, Number.MAX_SAFE_INTEGER);
     if (position <= last) throw new InvalidMessageError(`events.events[${i}].position`, 'not above the one before');
     last = position;
-    events.push({ position, event: jsonField(e['event'], `events.events[${i}].event`, limits.maxMessageBytes) });
+    events.push({ position, event: jsonField(e['event'], `events.events[${i}].event`, 'maxMessageBytes') });
   }
   const through = uint(wire['through'], 'events.through', 0, Number.MAX_SAFE_INTEGER);
   if (through < last) throw new InvalidMessageError('events.through', 'below the last event');
