@@ -6,7 +6,8 @@
  * (`after`) negative, fractional, huge, past the safe integers, or past the feed's head.
  *
  * What the rules demand: input the feed codec refuses (`feedsCodec.decodeRequest`, the node's
- * own check) is refused with a type, a depth breach naming `limits.maxJsonDepth`; a feed the app
+ * own check) is refused with a type, naming `limits.maxJsonDepth` or `limits.maxRequestBytes` when
+ * the filter breaks it (issue 12: limits named); a feed the app
  * does not have, or a filter the feed refuses, is never accepted (the serving primary answers
  * with a cancel and ends the stream `invalid-request`; another node sends the client on first);
  * anything else may be taken. Never a crash, never an `internal` end.
@@ -116,7 +117,11 @@ function subscribeRule(env: CaseEnv, method: MethodSchema, fields: Record<string
     request = feedsCodec.decodeRequest(seen);
   } catch (err) {
     const why = (err as Error).message;
-    return /nested deeper/.test(why) ? { kind: 'refuse', why, names: 'limits.maxJsonDepth' } : { kind: 'refuse', why };
+    if (/nested deeper/.test(why)) return { kind: 'refuse', why, names: 'limits.maxJsonDepth' };
+    // Within what the transport carries, a filter over the request limit is the codec's to refuse, naming it (issue 12).
+    const bytes = Buffer.byteLength(typeof seen['filter'] === 'string' ? seen['filter'] : '', 'utf8');
+    if (/filter: more than/.test(why) && bytes < limits.maxMessageBytes - 1024) return { kind: 'refuse', why, names: 'limits.maxRequestBytes' };
+    return { kind: 'refuse', why };
   }
   const feeds = env.app.feeds ?? {};
   if (!Object.hasOwn(feeds, request.feed)) return { kind: 'not-accepted', why: `the app has no feed ${describe(request.feed)}` };
