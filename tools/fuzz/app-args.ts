@@ -101,11 +101,13 @@ function hostileProc(rng: Prng, app: AppTarget): string {
 
 /** Arguments as JSON text, how they were made, and how deep they nest. */
 function argsText(app: AppTarget, proc: string, rng: Prng): { text: string; shape: string; depth: number } {
-  const r = rng.next();
-  if (r < 0.55 && app.shapedArgs !== undefined && rng.chance(0.7)) {
+  // Half of an app's arguments shaped like its own where it has a generator for them: they get
+  // past its first checks, and some are valid, so the store changes and later cases meet it.
+  if (app.shapedArgs !== undefined && rng.chance(0.5)) {
     const value = app.shapedArgs(proc, rng);
     return { text: JSON.stringify(value), shape: 'shaped', depth: depthOf(value) };
   }
+  const r = rng.next();
   if (r < 0.55) {
     const value = argsObject(app, rng);
     return { text: JSON.stringify(value), shape: 'object', depth: depthOf(value) };

@@ -91,7 +91,12 @@ function clientCase(env: CaseEnv, rng: Prng): CaseDraft {
     const req = appRequest(env.app, rng);
     const clientId = rng.chance(0.7) ? `fuzz-${rng.int(50)}` : hostileString(rng);
     const seq = rng.chance(0.8) ? rng.between(1, 1000) : hostileNumber(rng);
-    const fields = { ...cluster.fields, invoke: { request: { client_id: clientId, seq, proc: req.proc, args: req.argsText } } };
+    // Most requests say their client is new (`first`): the client table refuses an unknown
+    // client's unmarked request (`client-expired`) before the app sees it, and an app whose
+    // handlers never run is not fuzzed. Derived from the draws already made, so a seed's cases
+    // are the ones it drew before the mark was sent.
+    const first = typeof seq === 'number' && seq % 4 !== 0;
+    const fields = { ...cluster.fields, invoke: { request: { client_id: clientId, seq, proc: req.proc, args: req.argsText, ...(first ? { first } : {}) } } };
     const payload = maybeBytes(env, method, fields, rng, 0.1);
     const expect = payload.form === 'bytes' ? free : cluster.refuse ?? requestRule(env, method, fields, req);
     return { service: clientService, method: method.name, to, toPrimary, from: fuzzMachine, payload, expect,

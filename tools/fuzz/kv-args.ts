@@ -47,9 +47,9 @@ function value(rng: Prng): unknown {
 /** A number where a count, revision, TTL or lease id goes. */
 function count(rng: Prng): unknown {
   const r = rng.next();
-  if (r < 0.45) return rng.between(0, 40);
-  if (r < 0.55) return rng.pick([kvLimits.maxLeaseTtlSeconds, kvLimits.maxLeaseTtlSeconds + 1, Number.MAX_SAFE_INTEGER, -1, 1.5, 1e300, -(2 ** 63)]);
-  if (r < 0.9) return hostileNumber(rng);
+  if (r < 0.55) return rng.between(0, 40);
+  if (r < 0.62) return rng.pick([kvLimits.maxLeaseTtlSeconds, kvLimits.maxLeaseTtlSeconds + 1, Number.MAX_SAFE_INTEGER, -1, 1.5, 1e300, -(2 ** 63)]);
+  if (r < 0.92) return hostileNumber(rng);
   return wrongType(rng);
 }
 
