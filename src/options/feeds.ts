@@ -19,8 +19,9 @@ export interface FeedOptions {
   /**
    * Most bytes (of the events' JSON text) one stream message carries; a message closes before the
    * event that would pass it. One event alone may pass it, up to the transport's
-   * `maxMessageBytes` less 64 KiB; an event larger than that ends the stream (`event-too-large`,
-   * naming its position: the app must keep its events smaller). Default 256 KiB: what a
+   * `maxMessageBytes` less 64 KiB; an event larger than that goes in parts of this size
+   * (`fragment` messages), up to `maxFeedEventBytes` (64 MiB; past it the stream ends
+   * `event-too-large`, naming its position). Default 256 KiB: what a
    * subscriber holds of one message is small, and a catch-up still moves in large steps.
    */
   readonly maxMessageBytes: number;

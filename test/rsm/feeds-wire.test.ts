@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidMessageError } from '../../src/env/errors.js';
 import { limits } from '../../src/options.js';
-import { feedsCodec } from '../../src/rsm/feeds-wire.js';
+import { FeedFragments, feedsCodec, maxFeedEventBytes } from '../../src/rsm/feeds-wire.js';
 
 function refusal(wire: Record<string, unknown>): string {
   try {
@@ -31,4 +31,19 @@ test('a filter nested past limits.maxJsonDepth is refused naming it; text that i
 test('an event over limits.maxMessageBytes in a stream message is refused naming the limit', () => {
   const event = JSON.stringify('e'.repeat(limits.maxMessageBytes));
   assert.throws(() => feedsCodec.decodeMessage({ events: { events: [{ position: 1, event }], through: 1 } }), /more than \d+ bytes \(limits\.maxMessageBytes\)/);
+});
+
+test('an event in parts: the codec carries a part, FeedFragments joins the parts of one position, refuses interleaved ones and an event past maxFeedEventBytes', () => {
+  const part = (position: number, text: string, last: boolean) => ({ kind: 'fragment' as const, position, text, last });
+  assert.deepEqual(feedsCodec.decodeMessage(feedsCodec.encodeMessage(part(7, '{"a":', false))), part(7, '{"a":', false));
+  assert.throws(() => feedsCodec.decodeMessage({ fragment: { position: 7, text: '' } }), /fragment\.text: missing or empty/);
+  const parts = new FeedFragments();
+  assert.equal(parts.add(part(7, '{"a":"👍', false)), null);
+  assert.deepEqual(parts.add(part(7, '"}', true)), { position: 7, event: { a: '👍' } });
+  assert.equal(parts.add(part(9, '[1,', false)), null);
+  assert.throws(() => parts.add(part(10, '2]', true)), /a part of 10 before the last part of 9/);
+  assert.deepEqual(parts.add(part(10, '[2]', true)), { position: 10, event: [2] }, 'after a refusal it starts afresh');
+  const mib = 'x'.repeat(1024 * 1024);
+  for (let i = 0; i < maxFeedEventBytes / mib.length; i++) parts.add(part(11, mib, false));
+  assert.throws(() => parts.add(part(11, 'x', false)), /maxFeedEventBytes/);
 });
