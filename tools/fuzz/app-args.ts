@@ -21,6 +21,13 @@ export interface AppTarget {
   /** Arguments shaped like a procedure's own and bent (the KV store's: kv-args.ts); drawn for some of the object-shaped arguments. */
   readonly shapedArgs?: (proc: string, rng: Prng) => Record<string, unknown>;
   /**
+   * Requests the app's generator makes whole, procedure and arguments (the KV store's: keys of
+   * large values, then a delete of them all in one revision), for states random requests rarely
+   * reach; drawn for some requests where the target asks for them (real processes: their values
+   * are large, and the simulator compares the state around every query).
+   */
+  readonly shapedRequest?: (rng: Prng) => { readonly proc: string; readonly args: unknown };
+  /**
    * The app's feeds (`App.feeds`), each with the feed's own filter check (throws for a filter it
    * refuses): what a subscription the node admits must pass. Absent or empty: the app has none.
    */
@@ -65,8 +72,16 @@ const trickyTexts: readonly string[] = [
 /** Text that is not JSON. */
 const notJson: readonly string[] = ['', 'undefined', 'NaN', '{', '{"lock":', "{'lock':'x'}", '{"lock":"a"}x', '[1,]', '\u0000'];
 
-/** A request for one of `app`'s procedures (mostly) with random arguments, and what the limits demand of it. */
-export function appRequest(app: AppTarget, rng: Prng): AppRequest {
+/**
+ * A request for one of `app`'s procedures (mostly) with random arguments, and what the limits
+ * demand of it; with `scenarios`, some are the app's own whole requests (`shapedRequest`).
+ */
+export function appRequest(app: AppTarget, rng: Prng, scenarios = false): AppRequest {
+  if (scenarios && app.shapedRequest !== undefined && rng.chance(0.15)) {
+    const { proc, args } = app.shapedRequest(rng);
+    const text = JSON.stringify(args);
+    return { proc, argsText: text, shape: 'scenario', rule: edgeRule(app, proc, text, depthOf(args)) };
+  }
   const known = rng.chance(0.8);
   const proc = known ? rng.pick(app.procs) : hostileProc(rng, app);
   const { text, shape, depth } = argsText(app, proc, rng);

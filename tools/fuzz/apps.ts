@@ -10,7 +10,7 @@ import { type App, appProcedures } from '../../src/rsm/app.js';
 import type { AppTarget } from './app-args.js';
 import { type GoodWorkload, goodCounterWorkload, goodLockWorkload } from './good-client.js';
 import { goodKvWorkload } from './good-kv.js';
-import { kvShapedArgs } from './kv-args.js';
+import { kvScenarioRequest, kvShapedArgs } from './kv-args.js';
 
 export interface FuzzApp {
   readonly target: AppTarget;
@@ -21,10 +21,10 @@ export interface FuzzApp {
 export type FuzzAppName = 'lock' | 'test' | 'kv';
 export const fuzzAppNames: readonly FuzzAppName[] = ['lock', 'test', 'kv'];
 
-function fuzzApp<S, I, O>(app: App<S>, argNames: readonly string[], workload: GoodWorkload<I, O>, shapedArgs?: AppTarget['shapedArgs']): FuzzApp {
+function fuzzApp<S, I, O>(app: App<S>, argNames: readonly string[], workload: GoodWorkload<I, O>, shaped: Pick<AppTarget, 'shapedArgs' | 'shapedRequest'> = {}): FuzzApp {
   const feeds = Object.fromEntries(Object.entries(app.feeds ?? {}).map(([name, feed]) => [name, (filter: unknown) => feed.filter(filter as never)]));
   return {
-    target: { name: app.name, procs: appProcedures(app).sort(), argNames, feeds, ...(shapedArgs === undefined ? {} : { shapedArgs }) },
+    target: { name: app.name, procs: appProcedures(app).sort(), argNames, feeds, ...shaped },
     app: app as unknown as App<unknown>,
     workload: workload as unknown as GoodWorkload<unknown, unknown>,
   };
@@ -40,5 +40,5 @@ const kvArgNames = [
 export const fuzzApps: Readonly<Record<FuzzAppName, FuzzApp>> = {
   lock: fuzzApp(lockApp, ['lock', 'owner', 'token'], goodLockWorkload),
   test: fuzzApp(testApp, ['item', 'key', 'by', 'code'], goodCounterWorkload),
-  kv: fuzzApp(kvApp, kvArgNames, goodKvWorkload, kvShapedArgs),
+  kv: fuzzApp(kvApp, kvArgNames, goodKvWorkload, { shapedArgs: kvShapedArgs, shapedRequest: kvScenarioRequest }),
 };

@@ -88,7 +88,7 @@ function clientCase(env: CaseEnv, rng: Prng): CaseDraft {
   const to = rng.int(env.wire.nodes.length);
   const method = env.schema.method(clientService, 'Call');
   if (r < 0.75) {
-    const req = appRequest(env.app, rng);
+    const req = appRequest(env.app, rng, env.real);
     const clientId = rng.chance(0.7) ? `fuzz-${rng.int(50)}` : hostileString(rng);
     const seq = rng.chance(0.8) ? rng.between(1, 1000) : hostileNumber(rng);
     // Most requests say their client is new (`first`): the client table refuses an unknown

@@ -29,7 +29,7 @@ function sizedString(bytes: number): string {
 function key(rng: Prng): unknown {
   const r = rng.next();
   if (r < 0.6) return rng.pick(commonKeys);
-  if (r < 0.7) return rng.pick(['', 'dir/', 'dir']);
+  if (r < 0.7) return rng.pick(['', 'dir/', 'dir', 'big/']);
   if (r < 0.78) return sizedString(rng.pick([kvLimits.maxKeyBytes, kvLimits.maxKeyBytes + 1]));
   if (r < 0.85) return rng.pick(prototypeKeys);
   if (r < 0.95) return hostileString(rng);
@@ -138,4 +138,24 @@ const shapes: Readonly<Record<string, (rng: Prng) => Args>> = {
 /** Arguments shaped for the KV procedure `proc` (any other name: a put's). */
 export function kvShapedArgs(proc: string, rng: Prng): Args {
   return (Object.hasOwn(shapes, proc) ? shapes[proc]! : putArgs)(rng);
+}
+
+/**
+ * A value whose JSON text is nearly `limits.maxRequestBytes` though its UTF-8 is a sixth of that:
+ * control characters, which JSON escapes in six bytes (`\u0001`), as every event carrying it does.
+ */
+const escapedValue = '\u0001'.repeat(Math.floor((1024 * 1024 - 200) / 6));
+
+/**
+ * Requests whose effect random ones rarely reach: puts of values that are large in JSON under
+ * `big/` (six keys), a delete of them all in one revision (its watch event with prevKv is several
+ * times a stream message: the feed must send it in parts), and a lease the big keys may be put
+ * under, revoked (the same, through the lease's end).
+ */
+export function kvScenarioRequest(rng: Prng): { proc: string; args: Args } {
+  const r = rng.next();
+  if (r < 0.75) return { proc: 'put', args: { key: `big/${rng.int(6)}`, value: escapedValue, ...(rng.chance(0.3) ? { lease: 1 } : {}) } };
+  if (r < 0.87) return { proc: 'leaseGrant', args: { ttl: rng.pick([2, 600]), id: 1 } };
+  if (r < 0.95) return { proc: 'leaseRevoke', args: { id: 1 } };
+  return { proc: 'delete', args: { key: 'big/', prefix: true, ...(rng.chance(0.5) ? { prevKv: true } : {}) } };
 }
