@@ -5,6 +5,13 @@ import type { Feed, FeedEvent } from '../rsm/feed.js';
 import { type FeedCancel, type FeedStreamMessage, maxFeedEventBytes } from '../rsm/feeds-wire.js';
 import { utf8Bytes } from '../rsm/json-text.js';
 
+/** What the streams of a node share: the bytes of events held while being sent in parts (`FeedOptions.maxBytesInParts`). */
+export interface PartsBudget {
+  /** Takes `bytes` if they fit; false: they do not. */
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
 /** Room a stream message needs beyond its events' JSON (field tags, positions, the `through`). */
 const framingBytes = 64 * 1024;
 
@@ -38,7 +45,7 @@ export class FeedStream<S> {
   /** The feed's position the subscriber was last told of (events or progress). */
   #told: number;
   /** An event too large for one message, being sent in parts (`fragment`): its text and how much of it is sent. */
-  #inParts: { readonly position: number; readonly text: string; sent: number } | null = null;
+  #inParts: { readonly position: number; readonly text: string; sent: number; readonly bytes: number } | null = null;
 
   constructor(
     readonly stream: ServerStream<FeedStreamMessage>,
@@ -50,6 +57,7 @@ export class FeedStream<S> {
     private readonly maxMessageBytes: number,
     private readonly log: Logger,
     now: number,
+    private readonly partsBudget: PartsBudget,
   ) {
     this.feedName = feedName;
     this.#cursor = after;
@@ -99,7 +107,13 @@ export class FeedStream<S> {
           return this.cancel({ reason: 'event-too-large', detail: `${this.feedName}: the event at ${position} is larger than a subscriber joins from parts (${maxFeedEventBytes} bytes, maxFeedEventBytes)` },
             { kind: 'internal', detail: 'feed event too large' });
         }
-        this.#inParts = { position, text, sent: 0 };
+        const bytes = utf8Bytes(text);
+        if (!this.partsBudget.take(bytes)) {
+          this.log.warn({ client: this.stream.peer, feed: this.feedName, position, bytes, maxBytesInParts: this.options.maxBytesInParts }, 'feeds: event in parts refused: the node holds maxBytesInParts already');
+          this.stream.end({ kind: 'overloaded', detail: `${this.feedName}: the event at ${position} (${bytes} bytes) goes in parts, and this node holds feeds.maxBytesInParts of those already; retry` });
+          return null;
+        }
+        this.#inParts = { position, text, sent: 0, bytes };
         continue;
       }
       if (packed.through <= this.#cursor) return null; // a read that did not move: nothing more now
@@ -138,11 +152,21 @@ export class FeedStream<S> {
     p.sent = end;
     this.#lastSentAt = now;
     if (done) {
-      this.#inParts = null;
+      this.#release();
       this.#cursor = p.position;
       this.#told = p.position;
     }
     return true;
+  }
+
+  /** The stream ended: what it held in parts goes back to the node's budget. Idempotent. */
+  ended(): void {
+    this.#release();
+  }
+
+  #release(): void {
+    if (this.#inParts !== null) this.partsBudget.give(this.#inParts.bytes);
+    this.#inParts = null;
   }
 
   /** Sends a progress message if the subscriber was told nothing for `progressIntervalMs` (also its liveness signal). */

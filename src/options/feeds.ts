@@ -44,6 +44,14 @@ export interface FeedOptions {
   readonly progressIntervalMs: number;
   /** Most feed streams a node keeps open (one more is refused `overloaded`). Default 10000. */
   readonly maxStreams: number;
+  /**
+   * Most bytes of events being sent in parts (each such event's JSON text is held by its stream
+   * until its last part is read) that a node holds for all its streams together; a stream whose
+   * event would pass it ends `overloaded` (its subscriber retries later). Default 256 MiB: a few
+   * subscribers of the largest events at once, never one per stream (10000 streams of a 64 MiB
+   * event would take any node down).
+   */
+  readonly maxBytesInParts: number;
 }
 
 export const defaultFeedOptions: FeedOptions = {
@@ -53,6 +61,7 @@ export const defaultFeedOptions: FeedOptions = {
   stallTimeoutMs: 10_000,
   progressIntervalMs: 1000,
   maxStreams: 10_000,
+  maxBytesInParts: 256 * 1024 * 1024,
 };
 
 /** Feed options with defaults filled in; throws `RangeError` for a value out of range. */
