@@ -1,11 +1,12 @@
 /**
- * Fuzz batches against three real `synod lock-server` processes, through real gRPC: one cluster
- * for the whole run, one batch per seed. A batch's cases come from its seed alone, so a seed sends
- * the same input again (not with the same timing: real processes are not deterministic; the
- * `digest` printed is of the input). Beside the fuzzing, two well-behaved lock clients (ordinary
- * `RsmClient`s over gRPC) cycle locks of their own. After each batch the oracle: no process died,
- * the nodes serve one quiet view with equal executed state, the clients are served again, and their
- * history is linearizable in the lock model. Genuine peer messages come from a simulated twin of
+ * Fuzz batches against three real node processes of an app (`synod lock-server` by default, or
+ * `synod node --app kv|test`), through real gRPC: one cluster for the whole run, one batch per
+ * seed. A batch's cases come from its seed alone, so a seed sends the same input again (not with
+ * the same timing: real processes are not deterministic; the `digest` printed is of the input).
+ * Beside the fuzzing, two well-behaved clients (ordinary `RsmClient`s over gRPC) run the app's
+ * workload (lock cycles, counters, or puts and gets of a KV key). After each batch the oracle: no
+ * process died, the nodes serve one quiet view with equal executed state, the clients are served
+ * again, and their history is linearizable in the app's model. Genuine peer messages come from a simulated twin of
  * the cluster (same node ids, same app), since real processes offer no tap.
  */
 import { RsmClient } from '../../src/client/rsm-client.js';
