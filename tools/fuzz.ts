@@ -5,9 +5,10 @@
  *   npm run fuzz -- --seeds 20                 20 batches on the simulator (seeds 1..20)
  *   npm run fuzz -- --seed 7 [--trace]         replay batch 7 exactly (same digest), printing its findings
  *   npm run fuzz -- --real --seeds 5           5 batches against three real `synod lock-server` processes
+ *   npm run fuzz -- --real --app kv --seeds 5  the same against three real `synod node --app kv` processes
  *   options: --start S (first seed of --seeds), --cases K (cases per batch), --families a,b,…
- *            (default the safe ones; `all` adds forge and control-effects), --app lock|test
- *            (simulator; default drawn per seed), --mutate NAME (run a mutant: one guard of src/
+ *            (default the safe ones; `all` adds forge and control-effects), --app lock|test|kv
+ *            (simulator: default drawn per seed; real: default lock), --mutate NAME (run a mutant: one guard of src/
  *            removed from a copy of dist/, to watch the fuzzer catch it), --keep (real: keep the
  *            run directory), --logs (with --seed --trace: the nodes' log lines)
  *
@@ -34,7 +35,7 @@ async function main(args: FuzzArgs): Promise<number> {
   const started = performance.now();
   const results: BatchResult[] = [];
   if (args.real) {
-    await runRealBatches({ seeds: args.seeds, cases: args.cases, families: args.families, keep: args.keep }, (r) => {
+    await runRealBatches({ seeds: args.seeds, cases: args.cases, families: args.families, keep: args.keep, ...(args.app === undefined ? {} : { app: args.app }) }, (r) => {
       results.push(r);
       print(r);
     });

@@ -6,7 +6,7 @@ import type { NodeId } from '../env/types.js';
 import { type FeedSubscriberOptions, feedSubscriberOptions, limits } from '../options.js';
 import type { Json } from '../rsm/app.js';
 import type { FeedEvent } from '../rsm/feed.js';
-import { type FeedCancel, type FeedStreamMessage, feedsCodec } from '../rsm/feeds-wire.js';
+import { type FeedCancel, FeedFragments, type FeedStreamMessage, feedsCodec } from '../rsm/feeds-wire.js';
 import { FeedClosedError, FeedCompactedError, type FeedError, FeedRefusedError } from './feed-errors.js';
 
 export interface FeedSubscriptionDeps {
@@ -152,6 +152,9 @@ export class FeedSubscription {
     this.#streams++;
     const request = { feed: this.#spec.feed, filter: this.#spec.filter, after: this.#position };
     let cancel: FeedCancel | null = null;
+    // The parts of an event too large for one message, on this stream only: a stream that ends
+    // before the last part leaves the position unread, and the next one sends it whole again.
+    const parts = new FeedFragments();
     const stream = this.#deps.transport.openStream(feedsCodec, target, request, {
       accepted: () => {
         if (this.#phase.kind === 'connecting' && this.#phase.stream === stream) this.#phase = { kind: 'open', target, stream, heardAt: this.#deps.clock.now() };
@@ -159,7 +162,8 @@ export class FeedSubscription {
       message: (m) => {
         if ((this.#phase.kind === 'open' || this.#phase.kind === 'connecting') && this.#phase.stream === stream) {
           if (m.kind === 'cancel') cancel = m;
-          else this.#receive(m);
+          else if (m.kind !== 'fragment') this.#receive(m);
+          else this.#receivePart(target, stream, parts, m);
         }
       },
       ended: (end) => {
@@ -169,7 +173,7 @@ export class FeedSubscription {
     this.#phase = { kind: 'connecting', target, stream };
   }
 
-  #receive(m: Exclude<FeedStreamMessage, { kind: 'cancel' }>): void {
+  #receive(m: Exclude<FeedStreamMessage, { kind: 'cancel' | 'fragment' }>): void {
     if (this.#phase.kind === 'open') this.#phase.heardAt = this.#deps.clock.now();
     this.#pauseMs = this.#options.retryPauseMs;
     if (m.kind === 'progress') {
@@ -183,6 +187,20 @@ export class FeedSubscription {
     if (m.through > this.#position) this.#position = m.through;
     if (fresh.length > 0) this.#handlers.events(fresh, this.#position);
     else this.#handlers.progress?.(this.#position);
+  }
+
+  /** A part of an event (`fragment`): with the last, the event is received as if in one message. */
+  #receivePart(target: NodeId, stream: ClientStream, parts: FeedFragments, m: Extract<FeedStreamMessage, { kind: 'fragment' }>): void {
+    if (this.#phase.kind === 'open') this.#phase.heardAt = this.#deps.clock.now();
+    let event: FeedEvent | null;
+    try {
+      event = parts.add(m);
+    } catch (err) {
+      // A broken stream (parts of two events interleaved, or too many): drop it and resume from the last whole position.
+      stream.close();
+      return this.#streamEnded(target, { kind: 'internal', detail: `${target} sent a broken event in parts: ${(err as Error).message}` }, null);
+    }
+    if (event !== null) this.#receive({ kind: 'events', events: [event], through: event.position });
   }
 
   /** A stream ended: finish on what retrying cannot cure, resume otherwise. */

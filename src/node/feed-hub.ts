@@ -12,7 +12,7 @@ import { type FeedStreamMessage, type FeedSubscribeRequest, feedsCodec } from '.
 import type { LeaseStatus } from '../rsm/lease.js';
 import type { ReplicaStatus, RsmMutations } from '../rsm/replica.js';
 import { leaseLost, notPrimary } from './callback-ends.js';
-import { FeedStream } from './feed-stream.js';
+import { FeedStream, type PartsBudget } from './feed-stream.js';
 
 /** What the hub reads of the replica (always inside a task of the node's executor). */
 export interface FeedReplicaView<S> {
@@ -90,6 +90,16 @@ export class FeedHub<S> {
   readonly #published = new Map<string, number>();
   /** Streams accepted by the transport, not yet admitted (counted against `maxStreams`). */
   #pending = 0;
+  /** Bytes of events the streams hold while sending them in parts (`FeedOptions.maxBytesInParts`). */
+  #bytesInParts = 0;
+  readonly #partsBudget: PartsBudget = {
+    take: (bytes) => {
+      if (this.#bytesInParts + bytes > this.#deps.options.maxBytesInParts) return false;
+      this.#bytesInParts += bytes;
+      return true;
+    },
+    give: (bytes) => void (this.#bytesInParts -= bytes),
+  };
   #pumpQueued = false;
   #timer: TimerHandle | null = null;
   #closed = false;
@@ -169,7 +179,7 @@ export class FeedHub<S> {
     const now = this.#deps.clock.now();
     const after = request.after > 0 && this.#deps.mutations?.skipFeedEventOnResume === true ? request.after + 1 : request.after;
     const sub = (f: Feed<S>, filter: unknown): FeedStream<S> =>
-      new FeedStream(stream, request.feed, f, filter, after, this.#deps.options, this.#deps.maxMessageBytes, this.#log, now);
+      new FeedStream(stream, request.feed, f, filter, after, this.#deps.options, this.#deps.maxMessageBytes, this.#log, now, this.#partsBudget);
     if (feed === undefined) {
       sub(noFeed as Feed<S>, null).cancel({ reason: 'no-such-feed', detail: `the app has no feed ${JSON.stringify(request.feed)}` }, { kind: 'invalid-request', detail: 'no such feed' });
       return;
@@ -186,7 +196,10 @@ export class FeedHub<S> {
     const s = sub(feed, filter);
     this.#streams.add(s);
     this.#accepted++;
-    stream.onEnded(() => this.#streams.delete(s));
+    stream.onEnded(() => {
+      this.#streams.delete(s);
+      s.ended();
+    });
     stream.accept();
     this.#log.debug({ client: stream.peer, feed: request.feed, after: request.after }, 'feeds: subscribed');
     this.#pump(s);

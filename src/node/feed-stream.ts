@@ -2,8 +2,15 @@ import type { Logger } from '../env/logger.js';
 import type { ServerStream, ServerStreamEnd } from '../env/streams.js';
 import type { FeedOptions } from '../options.js';
 import type { Feed, FeedEvent } from '../rsm/feed.js';
-import type { FeedCancel, FeedStreamMessage } from '../rsm/feeds-wire.js';
+import { type FeedCancel, type FeedStreamMessage, maxFeedEventBytes } from '../rsm/feeds-wire.js';
 import { utf8Bytes } from '../rsm/json-text.js';
+
+/** What the streams of a node share: the bytes of events held while being sent in parts (`FeedOptions.maxBytesInParts`). */
+export interface PartsBudget {
+  /** Takes `bytes` if they fit; false: they do not. */
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
 
 /** Room a stream message needs beyond its events' JSON (field tags, positions, the `through`). */
 const framingBytes = 64 * 1024;
@@ -20,8 +27,12 @@ const framingBytes = 64 * 1024;
  * `stallTimeoutMs` while events waited. Without it (the simulator), every event up to the head
  * goes out at once.
  *
+ * An event larger than a message (`#pack` finds the first alone too large) goes in parts
+ * (`fragment` messages, nothing else between them), then the reads go on after it.
+ *
  * Invariant: `cursor` only rises, and every message sent carries events above the cursor before it
- * (so a subscriber sees increasing positions, each once).
+ * (so a subscriber sees increasing positions, each once); while an event is in parts the cursor
+ * stays below it.
  */
 export class FeedStream<S> {
   readonly feedName: string;
@@ -33,6 +44,8 @@ export class FeedStream<S> {
   #lastSentAt: number;
   /** The feed's position the subscriber was last told of (events or progress). */
   #told: number;
+  /** An event too large for one message, being sent in parts (`fragment`): its text and how much of it is sent. */
+  #inParts: { readonly position: number; readonly text: string; sent: number; readonly bytes: number } | null = null;
 
   constructor(
     readonly stream: ServerStream<FeedStreamMessage>,
@@ -44,6 +57,7 @@ export class FeedStream<S> {
     private readonly maxMessageBytes: number,
     private readonly log: Logger,
     now: number,
+    private readonly partsBudget: PartsBudget,
   ) {
     this.feedName = feedName;
     this.#cursor = after;
@@ -70,6 +84,11 @@ export class FeedStream<S> {
     if (!this.stream.open || this.#blockedSince !== null) return null;
     const flow = this.stream.whenWritable;
     for (;;) {
+      if (this.#inParts !== null) {
+        if (!this.#sendPart(now)) return null;
+        if (flow !== undefined) return this.#block(flow, now, resume);
+        continue;
+      }
       const head = Math.min(this.feed.head(state), limit);
       if (this.#cursor >= head) return null;
       const read = this.feed.read(state, this.#cursor, this.filter, this.options.maxEventsPerMessage);
@@ -81,9 +100,21 @@ export class FeedStream<S> {
       const events = read.through > head ? read.events.filter((e) => e.position <= head) : read.events;
       const packed = this.#pack(events, Math.min(read.through, head));
       if (packed === null) {
+        // The first event alone is larger than a message: it goes in parts, then the reads go on after it.
         const position = events[0]!.position;
-        return this.cancel({ reason: 'event-too-large', detail: `${this.feedName}: the event at ${position} is larger than a message may carry (${this.maxMessageBytes} bytes)` },
-          { kind: 'internal', detail: 'feed event too large' });
+        const text = JSON.stringify(events[0]!.event);
+        if (utf8Bytes(text) > maxFeedEventBytes) {
+          return this.cancel({ reason: 'event-too-large', detail: `${this.feedName}: the event at ${position} is larger than a subscriber joins from parts (${maxFeedEventBytes} bytes, maxFeedEventBytes)` },
+            { kind: 'internal', detail: 'feed event too large' });
+        }
+        const bytes = utf8Bytes(text);
+        if (!this.partsBudget.take(bytes)) {
+          this.log.warn({ client: this.stream.peer, feed: this.feedName, position, bytes, maxBytesInParts: this.options.maxBytesInParts }, 'feeds: event in parts refused: the node holds maxBytesInParts already');
+          this.stream.end({ kind: 'overloaded', detail: `${this.feedName}: the event at ${position} (${bytes} bytes) goes in parts, and this node holds feeds.maxBytesInParts of those already; retry` });
+          return null;
+        }
+        this.#inParts = { position, text, sent: 0, bytes };
+        continue;
       }
       if (packed.through <= this.#cursor) return null; // a read that did not move: nothing more now
       this.#cursor = packed.through;
@@ -91,20 +122,56 @@ export class FeedStream<S> {
       if (!this.stream.send({ kind: 'events', events: packed.events, through: packed.through })) return null;
       this.#lastSentAt = now;
       this.#told = packed.through;
-      if (flow !== undefined) {
-        this.#blockedSince = now;
-        flow.call(this.stream, () => {
-          this.#blockedSince = null;
-          resume();
-        });
-        return null;
-      }
+      if (flow !== undefined) return this.#block(flow, now, resume);
     }
+  }
+
+  /** Waits for the transport's buffer to drain (the subscriber read), then `resume`. */
+  #block(flow: NonNullable<ServerStream<FeedStreamMessage>['whenWritable']>, now: number, resume: () => void): null {
+    this.#blockedSince = now;
+    flow.call(this.stream, () => {
+      this.#blockedSince = null;
+      resume();
+    });
+    return null;
+  }
+
+  /**
+   * Sends the next part of the event in parts: at most `FeedOptions.maxMessageBytes` of its text
+   * (a third as many UTF-16 units, each at most 3 bytes of UTF-8), never ending between the two
+   * halves of a surrogate pair. With the last part the cursor moves past the event. False: the
+   * stream took nothing (it ended).
+   */
+  #sendPart(now: number): boolean {
+    const p = this.#inParts!;
+    let end = Math.min(p.text.length, p.sent + Math.max(2, Math.floor(this.options.maxMessageBytes / 3)));
+    const last = p.text.charCodeAt(end - 1);
+    if (end < p.text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    const done = end === p.text.length;
+    if (!this.stream.send({ kind: 'fragment', position: p.position, text: p.text.slice(p.sent, end), last: done })) return false;
+    p.sent = end;
+    this.#lastSentAt = now;
+    if (done) {
+      this.#release();
+      this.#cursor = p.position;
+      this.#told = p.position;
+    }
+    return true;
+  }
+
+  /** The stream ended: what it held in parts goes back to the node's budget. Idempotent. */
+  ended(): void {
+    this.#release();
+  }
+
+  #release(): void {
+    if (this.#inParts !== null) this.partsBudget.give(this.#inParts.bytes);
+    this.#inParts = null;
   }
 
   /** Sends a progress message if the subscriber was told nothing for `progressIntervalMs` (also its liveness signal). */
   progress(now: number): void {
-    if (!this.stream.open || this.#blockedSince !== null || now - this.#lastSentAt < this.options.progressIntervalMs) return;
+    if (!this.stream.open || this.#blockedSince !== null || this.#inParts !== null || now - this.#lastSentAt < this.options.progressIntervalMs) return;
     this.#lastSentAt = now;
     this.#told = this.#cursor;
     this.stream.send({ kind: 'progress', through: this.#cursor });

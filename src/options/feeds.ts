@@ -19,8 +19,9 @@ export interface FeedOptions {
   /**
    * Most bytes (of the events' JSON text) one stream message carries; a message closes before the
    * event that would pass it. One event alone may pass it, up to the transport's
-   * `maxMessageBytes` less 64 KiB; an event larger than that ends the stream (`event-too-large`,
-   * naming its position: the app must keep its events smaller). Default 256 KiB: what a
+   * `maxMessageBytes` less 64 KiB; an event larger than that goes in parts of this size
+   * (`fragment` messages), up to `maxFeedEventBytes` (64 MiB; past it the stream ends
+   * `event-too-large`, naming its position). Default 256 KiB: what a
    * subscriber holds of one message is small, and a catch-up still moves in large steps.
    */
   readonly maxMessageBytes: number;
@@ -43,6 +44,14 @@ export interface FeedOptions {
   readonly progressIntervalMs: number;
   /** Most feed streams a node keeps open (one more is refused `overloaded`). Default 10000. */
   readonly maxStreams: number;
+  /**
+   * Most bytes of events being sent in parts (each such event's JSON text is held by its stream
+   * until its last part is read) that a node holds for all its streams together; a stream whose
+   * event would pass it ends `overloaded` (its subscriber retries later). Default 256 MiB: a few
+   * subscribers of the largest events at once, never one per stream (10000 streams of a 64 MiB
+   * event would take any node down).
+   */
+  readonly maxBytesInParts: number;
 }
 
 export const defaultFeedOptions: FeedOptions = {
@@ -52,6 +61,7 @@ export const defaultFeedOptions: FeedOptions = {
   stallTimeoutMs: 10_000,
   progressIntervalMs: 1000,
   maxStreams: 10_000,
+  maxBytesInParts: 256 * 1024 * 1024,
 };
 
 /** Feed options with defaults filled in; throws `RangeError` for a value out of range. */

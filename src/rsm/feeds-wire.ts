@@ -1,6 +1,6 @@
 import { InvalidMessageError } from '../env/errors.js';
 import type { StreamCodec } from '../env/streams.js';
-import { type Fields, array, object, uint } from '../env/validate.js';
+import { type Fields, array, bool, object, uint } from '../env/validate.js';
 import { limits } from '../options.js';
 import type { Json } from './app.js';
 import type { FeedEvent } from './feed.js';
@@ -28,7 +28,8 @@ export interface FeedSubscribeRequest {
  *   last position it received (`sentThrough` is what the server had sent);
  * - `bad-filter`: the feed refused the filter (`code`, `detail`: the app's error);
  * - `no-such-feed`: the app has no feed of that name;
- * - `event-too-large`: an event passed what a message may carry (a bug of the app's sizes).
+ * - `event-too-large`: an event passed `maxFeedEventBytes` (what a subscriber joins from parts;
+ *   an event larger than one message is sent in parts, `fragment`).
  */
 export type FeedCancel =
   | { readonly reason: 'compacted'; readonly compactedThrough: number; readonly detail: string }
@@ -36,10 +37,15 @@ export type FeedCancel =
   | { readonly reason: 'bad-filter'; readonly code: string; readonly detail: string }
   | { readonly reason: 'no-such-feed' | 'event-too-large'; readonly detail: string };
 
-/** One message of a feed stream. */
+/**
+ * One message of a feed stream. `fragment`: a part of the event at `position`, whose JSON text is
+ * larger than a message carries; the parts come in order, one a message, nothing between them, and
+ * the one with `last` completes the event (`FeedFragments` joins them).
+ */
 export type FeedStreamMessage =
   | { readonly kind: 'events'; readonly events: readonly FeedEvent[]; readonly through: number }
   | { readonly kind: 'progress'; readonly through: number }
+  | { readonly kind: 'fragment'; readonly position: number; readonly text: string; readonly last: boolean }
   | ({ readonly kind: 'cancel' } & FeedCancel);
 
 const cancelReasons = ['compacted', 'evicted', 'bad-filter', 'no-such-feed', 'event-too-large'] as const;
@@ -47,11 +53,23 @@ const cancelReasons = ['compacted', 'evicted', 'bad-filter', 'no-such-feed', 'ev
 const maxFeedNameLength = 64;
 /** Longest detail text a cancel carries. */
 const maxDetailLength = 1024;
+/**
+ * Largest event (its JSON text, UTF-8 bytes) a feed sends in parts and a subscriber joins: 64 MiB.
+ * An app's event may pass one message (a KV revision that deletes a range, with prevKv, carries
+ * every deleted record); past this bound the primary ends the subscription `event-too-large`,
+ * and what one subscriber costs either end while an event is in parts stays bounded.
+ */
+export const maxFeedEventBytes = 64 * 1024 * 1024;
 
-/** JSON text within `limits.maxReplyBytes` and `limits.maxJsonDepth`, parsed; `field` names it in the error. */
-function jsonField(text: unknown, field: string, maxBytes: number): Json {
+/**
+ * JSON text within `maxBytes` (a limit's name, or `maxFeedEventBytes`) and `limits.maxJsonDepth`, parsed; `field` names it in the
+ * error, and a breach names the limit (issue 12), so a client learns which bound it passed.
+ */
+function jsonField(text: unknown, field: string, maxBytes: 'maxRequestBytes' | 'maxMessageBytes' | number): Json {
   if (typeof text !== 'string' || text.length === 0) throw new InvalidMessageError(field, 'missing or empty');
-  if (text.length > maxBytes || utf8Bytes(text) > maxBytes) throw new InvalidMessageError(field, `more than ${maxBytes} bytes`);
+  const max = typeof maxBytes === 'number' ? maxBytes : limits[maxBytes];
+  const named = typeof maxBytes === 'number' ? 'maxFeedEventBytes' : `limits.${maxBytes}`;
+  if (text.length > max || utf8Bytes(text) > max) throw new InvalidMessageError(field, `more than ${max} bytes (${named})`);
   if (jsonTextDepth(text, limits.maxJsonDepth) > limits.maxJsonDepth) {
     throw new InvalidMessageError(field, `JSON nested deeper than ${limits.maxJsonDepth} levels (limits.maxJsonDepth)`);
   }
@@ -73,7 +91,7 @@ function decodeRequest(wire: Fields): FeedSubscribeRequest {
   const feed = wire['feed'];
   if (typeof feed !== 'string' || feed.length === 0) throw new InvalidMessageError('feed', 'missing or empty');
   if (feed.length > maxFeedNameLength) throw new InvalidMessageError('feed', `longer than ${maxFeedNameLength} characters`);
-  const filter = wire['filter'] === undefined || wire['filter'] === '' ? null : jsonField(wire['filter'], 'filter', limits.maxRequestBytes);
+  const filter = wire['filter'] === undefined || wire['filter'] === '' ? null : jsonField(wire['filter'], 'filter', 'maxRequestBytes');
   return { feed, filter, after: uint(wire['after'] ?? 0, 'after', 0, Number.MAX_SAFE_INTEGER) };
 }
 
@@ -86,7 +104,7 @@ function decodeEvents(wire: Fields): FeedStreamMessage {
     const position = uint(e['position'], `events.events[${i}].position`, 1, Number.MAX_SAFE_INTEGER);
     if (position <= last) throw new InvalidMessageError(`events.events[${i}].position`, 'not above the one before');
     last = position;
-    events.push({ position, event: jsonField(e['event'], `events.events[${i}].event`, limits.maxMessageBytes) });
+    events.push({ position, event: jsonField(e['event'], `events.events[${i}].event`, 'maxMessageBytes') });
   }
   const through = uint(wire['through'], 'events.through', 0, Number.MAX_SAFE_INTEGER);
   if (through < last) throw new InvalidMessageError('events.through', 'below the last event');
@@ -109,8 +127,16 @@ function decodeCancel(wire: Fields): FeedStreamMessage {
   }
 }
 
+function decodeFragment(wire: Fields): FeedStreamMessage {
+  const position = uint(wire['position'], 'fragment.position', 1, Number.MAX_SAFE_INTEGER);
+  const part = wire['text'];
+  if (typeof part !== 'string' || part.length === 0) throw new InvalidMessageError('fragment.text', 'missing or empty');
+  if (part.length > limits.maxMessageBytes) throw new InvalidMessageError('fragment.text', `more than ${limits.maxMessageBytes} characters (limits.maxMessageBytes)`);
+  return { kind: 'fragment', position, text: part, last: bool(wire['last'], 'fragment.last') };
+}
+
 function decodeMessage(wire: Fields): FeedStreamMessage {
-  const body = typeof wire['body'] === 'string' ? wire['body'] : ['events', 'progress', 'cancel'].find((k) => wire[k] !== undefined && wire[k] !== null);
+  const body = typeof wire['body'] === 'string' ? wire['body'] : ['events', 'progress', 'cancel', 'fragment'].find((k) => wire[k] !== undefined && wire[k] !== null);
   switch (body) {
     case 'events':
       return decodeEvents(object(wire['events'], 'events'));
@@ -118,6 +144,8 @@ function decodeMessage(wire: Fields): FeedStreamMessage {
       return { kind: 'progress', through: uint(object(wire['progress'], 'progress')['through'] ?? 0, 'progress.through', 0, Number.MAX_SAFE_INTEGER) };
     case 'cancel':
       return decodeCancel(object(wire['cancel'], 'cancel'));
+    case 'fragment':
+      return decodeFragment(object(wire['fragment'], 'fragment'));
     default:
       throw new InvalidMessageError('body', 'no known message');
   }
@@ -129,6 +157,8 @@ function encodeMessage(m: FeedStreamMessage): Fields {
       return { events: { events: m.events.map((e) => ({ position: e.position, event: JSON.stringify(e.event) })), through: m.through } };
     case 'progress':
       return { progress: { through: m.through } };
+    case 'fragment':
+      return { fragment: { position: m.position, text: m.text, last: m.last } };
     case 'cancel': {
       const cancel: Fields = { reason: m.reason, detail: m.detail };
       if (m.reason === 'compacted') cancel['compacted_through'] = m.compactedThrough;
@@ -151,4 +181,41 @@ export const feedsCodec: StreamCodec<FeedSubscribeRequest, FeedStreamMessage> = 
 /** A cancel's reason and detail, for errors and logs. */
 export function describeFeedCancel(c: FeedCancel): string {
   return `${c.reason}: ${c.detail}`;
+}
+
+/**
+ * A subscriber's parts of one event (`fragment` messages) until the last: then the event, read as
+ * an `events` message's would be (JSON within `maxFeedEventBytes` and `limits.maxJsonDepth`).
+ * Parts of another position, or past the bound, are a broken stream: `add` throws
+ * `InvalidMessageError` (the subscriber ends the stream and resumes from the last whole position).
+ */
+export class FeedFragments {
+  #position = 0;
+  #parts: string[] = [];
+  #bytes = 0;
+
+  /** Takes one part; returns the whole event with the last one, else null. */
+  add(m: Extract<FeedStreamMessage, { kind: 'fragment' }>): FeedEvent | null {
+    if (this.#parts.length > 0 && m.position !== this.#position) {
+      this.clear();
+      throw new InvalidMessageError('fragment.position', `a part of ${m.position} before the last part of ${this.#position}`);
+    }
+    this.#position = m.position;
+    this.#parts.push(m.text);
+    this.#bytes += utf8Bytes(m.text);
+    if (this.#bytes > maxFeedEventBytes) {
+      this.clear();
+      throw new InvalidMessageError('fragment.text', `an event of more than ${maxFeedEventBytes} bytes (maxFeedEventBytes)`);
+    }
+    if (!m.last) return null;
+    const text = this.#parts.join('');
+    this.clear();
+    return { position: m.position, event: jsonField(text, `fragment[${m.position}]`, maxFeedEventBytes) };
+  }
+
+  /** Forgets the parts so far (a stream ended: its replacement sends the event again from its first part). */
+  clear(): void {
+    this.#parts = [];
+    this.#bytes = 0;
+  }
 }

@@ -164,7 +164,7 @@ export function streamEndStatus(end: StreamEnd): { code: grpc.status; details: s
  * UNIMPLEMENTED a server that does not serve the service yet (`unavailable`), and so on as for
  * calls (`callFailureOf`). `expected` is the cluster the client named.
  */
-export function streamEndOf(err: { code: grpc.status; details?: string; metadata?: grpc.Metadata }, expected: string): StreamEnd {
+export function streamEndOf(err: { code: grpc.status; details?: string; metadata?: grpc.Metadata }, expected: string, ownMaxMessageBytes?: number): StreamEnd {
   const detail = `${statusName(err.code)}: ${err.details ?? ''}`;
   const named = err.metadata?.get(streamEndMetadataKey)[0];
   switch (typeof named === 'string' && named in streamEndCodes ? (named as StreamEnd['kind']) : undefined) {
@@ -195,8 +195,24 @@ export function streamEndOf(err: { code: grpc.status; details?: string; metadata
     case grpc.status.INVALID_ARGUMENT:
       return { kind: 'invalid-request', detail };
     case grpc.status.RESOURCE_EXHAUSTED:
-      return { kind: 'overloaded', detail };
+      return messageTooLarge(detail, ownMaxMessageBytes) ?? { kind: 'overloaded', detail };
     default:
       return { kind: 'internal', detail };
   }
+}
+
+/**
+ * gRPC's own message-size refusals of a stream, which are not load (the same subscription is
+ * refused again on every retry, so `overloaded` would have its client retry forever): a request
+ * this end could not send, or the server would not receive (its limit, not ours, in the detail),
+ * is a bad request; a message of the stream over this end's own limit is a configuration error
+ * (`internal`: give up). Null: not a size refusal.
+ */
+function messageTooLarge(detail: string, ownMaxMessageBytes: number | undefined): StreamEnd | null {
+  if (sendTooLarge.test(detail)) return { kind: 'invalid-request', detail: `the subscription is larger than this client sends (transport.maxMessageBytes): ${detail}` };
+  const received = receivedTooLarge.exec(detail);
+  if (received === null) return null;
+  return Number(received[2]) === ownMaxMessageBytes
+    ? { kind: 'internal', detail: `a message of the stream is larger than this client accepts (transport.maxMessageBytes): ${detail}` }
+    : { kind: 'invalid-request', detail: `the subscription is larger than the node accepts (its transport.maxMessageBytes): ${detail}` };
 }

@@ -84,9 +84,9 @@ export function openGrpcStream<Req, Msg>(
     if (!done) run('message', () => handlers.message(message));
   });
   // grpc-js reports the end of a failed call twice (`error`, then `status`); the first counts.
-  opened.on('error', (err: grpc.ServiceError) => finish(streamEndOf(err, ctx.cluster)));
+  opened.on('error', (err: grpc.ServiceError) => finish(streamEndOf(err, ctx.cluster, peers.maxMessageBytes)));
   opened.on('status', (status: grpc.StatusObject) =>
-    finish(status.code === 0 ? { kind: 'internal', detail: `${server} ended the stream without a reason` } : streamEndOf(status, ctx.cluster)));
+    finish(status.code === 0 ? { kind: 'internal', detail: `${server} ended the stream without a reason` } : streamEndOf(status, ctx.cluster, peers.maxMessageBytes)));
   return {
     close(): void {
       if (done) return;

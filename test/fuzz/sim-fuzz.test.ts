@@ -39,10 +39,14 @@ test('a seed replays its batch exactly (the same trace digest), and another seed
   assert.notEqual(a.digest, c.digest);
 });
 
-test('both apps are fuzzed: the lock service (with its callback streams) and the test app', () => {
+test('every app is fuzzed: the lock service (with its callback streams), the test app and the KV store (with its watch feed)', () => {
   const lock = runSimBatch({ seed: 3, cases: 120, families: safeFamilies, app: 'lock' });
   const testApp = runSimBatch({ seed: 3, cases: 120, families: safeFamilies, app: 'test' });
-  assert.ok(lock.ok && testApp.ok, [...lock.findings, ...testApp.findings].join('\n'));
+  const kv = runSimBatch({ seed: 3, cases: 150, families: safeFamilies, app: 'kv' });
+  assert.ok(lock.ok && testApp.ok && kv.ok, [...lock.findings, ...testApp.findings, ...kv.findings].join('\n'));
+  assert.equal(kv.stats['app'], 'kv');
+  assert.ok(Number(kv.stats['stream'] ?? 0) > 0, 'feed streams were opened');
+  assert.ok(Number(kv.stats['good'] ?? 0) > 0, 'the well-behaved KV clients were served');
   assert.equal(lock.stats['app'], 'lock');
   assert.ok(Number(lock.stats['stream'] ?? 0) > 0, 'callback streams were opened');
   assert.equal(testApp.stats['app'], 'test');

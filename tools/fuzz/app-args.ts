@@ -7,6 +7,7 @@
  * refused at the edge, and a procedure the app does not have must come back `unknown-procedure`.
  */
 import { limits } from '../../src/options.js';
+import type { Json } from '../../src/rsm/app.js';
 import type { Prng } from '../sim/prng.js';
 import { deepJsonText, hostileString, prototypeKeys, randomText } from './hostile.js';
 
@@ -17,6 +18,20 @@ export interface AppTarget {
   readonly procs: readonly string[];
   /** Argument names its procedures read (hints: any name may be sent). */
   readonly argNames: readonly string[];
+  /** Arguments shaped like a procedure's own and bent (the KV store's: kv-args.ts); drawn for some of the object-shaped arguments. */
+  readonly shapedArgs?: (proc: string, rng: Prng) => Record<string, unknown>;
+  /**
+   * Requests the app's generator makes whole, procedure and arguments (the KV store's: keys of
+   * large values, then a delete of them all in one revision), for states random requests rarely
+   * reach; drawn for some requests where the target asks for them (real processes: their values
+   * are large, and the simulator compares the state around every query).
+   */
+  readonly shapedRequest?: (rng: Prng) => { readonly proc: string; readonly args: unknown };
+  /**
+   * The app's feeds (`App.feeds`), each with the feed's own filter check (throws for a filter it
+   * refuses): what a subscription the node admits must pass. Absent or empty: the app has none.
+   */
+  readonly feeds?: Readonly<Record<string, (filter: Json) => unknown>>;
 }
 
 /** One rule a request breaks: the field, and the limit (or rule) it breaks. */
@@ -57,11 +72,19 @@ const trickyTexts: readonly string[] = [
 /** Text that is not JSON. */
 const notJson: readonly string[] = ['', 'undefined', 'NaN', '{', '{"lock":', "{'lock':'x'}", '{"lock":"a"}x', '[1,]', '\u0000'];
 
-/** A request for one of `app`'s procedures (mostly) with random arguments, and what the limits demand of it. */
-export function appRequest(app: AppTarget, rng: Prng): AppRequest {
+/**
+ * A request for one of `app`'s procedures (mostly) with random arguments, and what the limits
+ * demand of it; with `scenarios`, some are the app's own whole requests (`shapedRequest`).
+ */
+export function appRequest(app: AppTarget, rng: Prng, scenarios = false): AppRequest {
+  if (scenarios && app.shapedRequest !== undefined && rng.chance(0.15)) {
+    const { proc, args } = app.shapedRequest(rng);
+    const text = JSON.stringify(args);
+    return { proc, argsText: text, shape: 'scenario', rule: edgeRule(app, proc, text, depthOf(args)) };
+  }
   const known = rng.chance(0.8);
   const proc = known ? rng.pick(app.procs) : hostileProc(rng, app);
-  const { text, shape, depth } = argsText(app, rng);
+  const { text, shape, depth } = argsText(app, proc, rng);
   return { proc, argsText: text, shape, rule: edgeRule(app, proc, text, depth) };
 }
 
@@ -92,7 +115,13 @@ function hostileProc(rng: Prng, app: AppTarget): string {
 }
 
 /** Arguments as JSON text, how they were made, and how deep they nest. */
-function argsText(app: AppTarget, rng: Prng): { text: string; shape: string; depth: number } {
+function argsText(app: AppTarget, proc: string, rng: Prng): { text: string; shape: string; depth: number } {
+  // Half of an app's arguments shaped like its own where it has a generator for them: they get
+  // past its first checks, and some are valid, so the store changes and later cases meet it.
+  if (app.shapedArgs !== undefined && rng.chance(0.5)) {
+    const value = app.shapedArgs(proc, rng);
+    return { text: JSON.stringify(value), shape: 'shaped', depth: depthOf(value) };
+  }
   const r = rng.next();
   if (r < 0.55) {
     const value = argsObject(app, rng);

@@ -1,5 +1,6 @@
 /** The fuzz script's command line (tools/fuzz.ts has the usage). */
 import { type Family, families, safeFamilies } from './case-model.js';
+import { type FuzzAppName, fuzzAppNames } from './apps.js';
 import { mutantNames } from './mutants.js';
 
 export interface FuzzArgs {
@@ -8,7 +9,7 @@ export interface FuzzArgs {
   readonly real: boolean;
   readonly cases: number;
   readonly families: readonly Family[];
-  readonly app?: 'lock' | 'test';
+  readonly app?: FuzzAppName;
   readonly mutant?: string;
   readonly trace: boolean;
   readonly logs: boolean;
@@ -23,7 +24,7 @@ export class UsageError extends Error {
 }
 
 export const usage = 'usage: npm run fuzz -- (--seeds N [--start S] | --seed S [--trace [--logs]]) [--real [--keep]] [--cases K] ' +
-  `[--families ${families.join(',')}|all] [--app lock|test] [--mutate ${mutantNames().join('|')}]`;
+  `[--families ${families.join(',')}|all] [--app ${fuzzAppNames.join('|')}] [--mutate ${mutantNames().join('|')}]`;
 
 export function parseFuzzArgs(argv: readonly string[]): FuzzArgs {
   let count: number | undefined;
@@ -32,7 +33,7 @@ export function parseFuzzArgs(argv: readonly string[]): FuzzArgs {
   let real = false;
   let cases: number | undefined;
   let chosen: readonly Family[] = safeFamilies;
-  let app: 'lock' | 'test' | undefined;
+  let app: FuzzAppName | undefined;
   let mutant: string | undefined;
   let trace = false;
   let logs = false;
@@ -55,8 +56,8 @@ export function parseFuzzArgs(argv: readonly string[]): FuzzArgs {
       case '--keep': keep = true; break;
       case '--app': {
         const a = argv[++i];
-        if (a !== 'lock' && a !== 'test') throw new UsageError(`--app is lock or test, got ${String(a)}`);
-        app = a;
+        if (!(fuzzAppNames as readonly (string | undefined)[]).includes(a)) throw new UsageError(`--app is ${fuzzAppNames.join(', ')}, got ${String(a)}`);
+        app = a as FuzzAppName;
         break;
       }
       case '--families': chosen = parseFamilies(argv[++i]); break;

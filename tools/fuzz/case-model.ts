@@ -5,17 +5,18 @@
  * control-cases.ts (the test control service).
  */
 import type { Prng } from '../sim/prng.js';
+import { hostileString } from './hostile.js';
 import type { AppTarget } from './app-args.js';
 import type { CapturedEnvelope } from './envelopes.js';
 import type { WireEnv } from './messages.js';
 import type { MethodSchema, WireSchema } from './schema.js';
 import { type ByteMutation, byteMutations, mutateBytes } from './wire-bytes.js';
 
-export const families = ['client', 'callbacks', 'status', 'peer', 'replay', 'control', 'forge', 'control-effects'] as const;
+export const families = ['client', 'callbacks', 'feeds', 'status', 'peer', 'replay', 'control', 'forge', 'control-effects'] as const;
 export type Family = (typeof families)[number];
 
 /** The families whose input the design says can harm no node: after them the whole oracle holds. */
-export const safeFamilies: readonly Family[] = ['client', 'callbacks', 'status', 'peer', 'replay', 'control'];
+export const safeFamilies: readonly Family[] = ['client', 'callbacks', 'feeds', 'status', 'peer', 'replay', 'control'];
 /**
  * Input only a peer inside the cluster (or the operator) could send: nodes must stay up and
  * refuse with types, but what they then agree on is not the oracle's business (Paxos assumes
@@ -33,7 +34,13 @@ export type Expectation =
   /** Must be refused (by the codec, the transport or the replica) and not acted on; `names`: the refusal's text must name it. */
   | { readonly kind: 'refuse'; readonly why: string; readonly names?: string }
   /** If executed, the outcome is the app error `unknown-procedure`. */
-  | { readonly kind: 'unknown-procedure' };
+  | { readonly kind: 'unknown-procedure' }
+  /**
+   * A stream the node must not accept: refused, or ended (a feed's cancel: `invalid-request`),
+   * or sent elsewhere first (`not-primary` …: only the serving primary looks at the feed and
+   * its filter).
+   */
+  | { readonly kind: 'not-accepted'; readonly why: string };
 
 export interface FuzzCase {
   readonly id: number;
@@ -97,3 +104,12 @@ export function describe(v: unknown): string {
   const quoted = JSON.stringify(v.slice(0, 36));
   return v.length > 36 ? `${quoted.slice(0, -1)}…" (${v.length} chars)` : quoted;
 }
+
+/** A call's cluster field: the cluster's own name mostly (real processes), else another (which must be refused). */
+export function callCluster(env: CaseEnv, rng: Prng): { fields: Record<string, unknown>; refuse: Expectation | null } {
+  if (env.wire.cluster === null) return { fields: {}, refuse: null };
+  if (rng.chance(0.9)) return { fields: { cluster: env.wire.cluster }, refuse: null };
+  const other = rng.chance(0.5) ? rng.pick(env.wire.otherClusters) : hostileString(rng);
+  return { fields: rng.chance(0.2) ? {} : { cluster: other }, refuse: { kind: 'refuse', why: 'another cluster' } };
+}
+

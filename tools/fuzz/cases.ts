@@ -4,8 +4,8 @@
  * so the same seed sends the same input to the simulator every time, and to real processes.
  *
  * Families, by who could send the input and so what must hold after it:
- * - client, callbacks, status: anything a client may send (requests, app arguments,
- *   subscriptions, status calls);
+ * - client, callbacks, feeds, status: anything a client may send (requests, app arguments,
+ *   callback subscriptions, feed subscriptions, status calls);
  * - peer: peer messages a node must refuse (they fail its codec, or, on real processes, name
  *   another cluster or another addressee);
  * - replay: a peer's genuine messages again, later and out of order (simulator);
@@ -15,9 +15,12 @@
  * - control-effects: the control service's powers themselves (kill, partition, propose).
  */
 import { limits } from '../../src/options.js';
+import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
+import { feedsCodec } from '../../src/rsm/feeds-wire.js';
 import type { Prng } from '../sim/prng.js';
 import { type AppRequest, type Breach, appRequest } from './app-args.js';
-import { type CaseDraft, type CaseEnv, type Expectation, type Family, type FuzzCase, bytesNote, describe, free, fuzzMachine, maybeBytes } from './case-model.js';
+import { type CaseDraft, type CaseEnv, type Expectation, type Family, type FuzzCase, bytesNote, callCluster, describe, free, fuzzMachine, maybeBytes } from './case-model.js';
+import { feedsCase } from './feed-cases.js';
 import { controlCase } from './control-cases.js';
 import { forgeCase, peerCase, replayCase } from './envelopes.js';
 import { hostileNumber, hostileString } from './hostile.js';
@@ -27,7 +30,7 @@ import { type ServiceTarget, serviceTargets } from './services.js';
 
 /** How much of a batch each family gets (of those enabled and served by the target). */
 const weights: Record<Family, number> = {
-  client: 35, callbacks: 8, status: 5, peer: 25, replay: 12, control: 8, forge: 30, 'control-effects': 3,
+  client: 35, callbacks: 8, feeds: 8, status: 5, peer: 25, replay: 12, control: 8, forge: 30, 'control-effects': 3,
 };
 
 /** `count` cases of `enabled` families (those the target serves), drawn from `rng` alone. */
@@ -53,7 +56,8 @@ function served(env: CaseEnv, family: Family): boolean {
     case 'control':
     case 'control-effects': return has('control');
     case 'replay': return env.captured.length > 0;
-    case 'callbacks': return has('stream');
+    case 'callbacks': return env.served.has(callbacksCodec.service);
+    case 'feeds': return env.served.has(feedsCodec.service);
     case 'client': return env.served.has('synod.rsm.Client');
     default: return has('channel');
   }
@@ -64,6 +68,7 @@ function draftCase(env: CaseEnv, family: Family, rng: Prng): CaseDraft | null {
   switch (family) {
     case 'client': return clientCase(env, rng);
     case 'callbacks': return callbacksCase(env, rng);
+    case 'feeds': return feedsCase(env, rng);
     case 'status': return statusCase(env, rng);
     case 'peer': return peerCase(env, rng);
     case 'replay': return replayCase(env, rng);
@@ -83,10 +88,15 @@ function clientCase(env: CaseEnv, rng: Prng): CaseDraft {
   const to = rng.int(env.wire.nodes.length);
   const method = env.schema.method(clientService, 'Call');
   if (r < 0.75) {
-    const req = appRequest(env.app, rng);
+    const req = appRequest(env.app, rng, env.real);
     const clientId = rng.chance(0.7) ? `fuzz-${rng.int(50)}` : hostileString(rng);
     const seq = rng.chance(0.8) ? rng.between(1, 1000) : hostileNumber(rng);
-    const fields = { ...cluster.fields, invoke: { request: { client_id: clientId, seq, proc: req.proc, args: req.argsText } } };
+    // Most requests say their client is new (`first`): the client table refuses an unknown
+    // client's unmarked request (`client-expired`) before the app sees it, and an app whose
+    // handlers never run is not fuzzed. Derived from the draws already made, so a seed's cases
+    // are the ones it drew before the mark was sent.
+    const first = typeof seq === 'number' && seq % 4 !== 0;
+    const fields = { ...cluster.fields, invoke: { request: { client_id: clientId, seq, proc: req.proc, args: req.argsText, ...(first ? { first } : {}) } } };
     const payload = maybeBytes(env, method, fields, rng, 0.1);
     const expect = payload.form === 'bytes' ? free : cluster.refuse ?? requestRule(env, method, fields, req);
     return { service: clientService, method: method.name, to, toPrimary, from: fuzzMachine, payload, expect,
@@ -137,12 +147,3 @@ function statusCase(env: CaseEnv, rng: Prng): CaseDraft {
   return { service: method.service, method: method.name, to: rng.int(env.wire.nodes.length), toPrimary: false, from: fuzzMachine, payload, expect: free,
     label: `status call${bytesNote(payload)}` };
 }
-
-/** A call's cluster field: the cluster's own name mostly (real processes), else another (which must be refused). */
-function callCluster(env: CaseEnv, rng: Prng): { fields: Record<string, unknown>; refuse: Expectation | null } {
-  if (env.wire.cluster === null) return { fields: {}, refuse: null };
-  if (rng.chance(0.9)) return { fields: { cluster: env.wire.cluster }, refuse: null };
-  const other = rng.chance(0.5) ? rng.pick(env.wire.otherClusters) : hostileString(rng);
-  return { fields: rng.chance(0.2) ? {} : { cluster: other }, refuse: { kind: 'refuse', why: 'another cluster' } };
-}
-

@@ -40,6 +40,8 @@ function expectationBroken(expect: Expectation, outcome: CaseOutcome): string | 
     case 'unknown-procedure':
       return outcome.kind === 'answered' && outcome.executed && outcome.appCode !== 'unknown-procedure'
         ? `a procedure the app does not have was executed: ${outcome.summary}` : null;
+    case 'not-accepted':
+      return outcome.kind === 'stream' && outcome.end === 'accepted' ? `a stream the node must not take (${expect.why}) was accepted` : null;
     case 'refuse': {
       const refused = outcome.kind === 'refused' || (outcome.kind === 'stream' && !streamEndsNotRefusals.has(outcome.end))
         || (outcome.kind === 'answered' && !outcome.executed && /^invalid/.test(outcome.summary));

@@ -1,9 +1,10 @@
 /**
- * The real cluster the fuzzer aims at: three `synod lock-server` processes (with the test control
- * service, the fuzzer's other target) on free loopback ports, each with its data directory and log
- * file in a run directory, and what the oracle asks of them: are they all still running, do they
- * agree in a quiet view. Sessions last ten minutes, so that the well-behaved clients (which keep
- * no callback stream) are never expired under the lock model's feet.
+ * The real cluster the fuzzer aims at: three node processes of an app (`synod lock-server`, or
+ * `synod node --app kv|test`), with the test control service (the fuzzer's other target), on free
+ * loopback ports, each with its data directory and log file in a run directory, and what the
+ * oracle asks of them: are they all still running, do they agree in a quiet view. Lock sessions
+ * last ten minutes, so that the well-behaved clients (which keep no callback stream) are never
+ * expired under the lock model's feet.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import type { NodeStatus } from '../../src/node/status.js';
 import { NodeProcess, cliPath, eventually, sleep } from '../harness/node-process.js';
 import { freePortPairs } from '../harness/ports.js';
 import { StatusReader } from '../harness/status.js';
+import type { FuzzAppName } from './apps.js';
 
 /** Session timeout of the fuzzed lock servers (see the file comment). */
 const sessionTimeoutMs = 600_000;
@@ -39,18 +41,23 @@ export class RealCluster {
     }
   }
 
-  /** Starts three lock servers and waits until they serve one view of all three. */
-  static async start(): Promise<RealCluster> {
+  /**
+   * Starts three nodes of `app` and waits until they serve one view of all three: `synod
+   * lock-server` for the lock service, else `synod node --app <app>` (the KV store with its lease
+   * keeper, as the built-in app registry gives it).
+   */
+  static async start(app: FuzzAppName = 'lock'): Promise<RealCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'synod-fuzz-'));
     const ports = await freePortPairs(3);
     const first = `127.0.0.1:${ports[0]}`;
     const nodes = ports.map((port, i) => new NodeProcess({
-      port, first, dataDir: join(dir, `n${i + 1}`), logFile: join(dir, `n${i + 1}.log`), logLevel: 'warn', entry: [cliPath, 'lock-server'],
+      port, first, dataDir: join(dir, `n${i + 1}`), logFile: join(dir, `n${i + 1}.log`), logLevel: 'warn', entry: [cliPath, app === 'lock' ? 'lock-server' : 'node'],
     }));
+    const appArgs = app === 'lock' ? ['--session-timeout-ms', String(sessionTimeoutMs)] : ['--app', app];
     const c = new RealCluster(nodes, defaultClusterName(first), dir);
     try {
-      for (const n of nodes) await n.start(['--session-timeout-ms', String(sessionTimeoutMs)]);
-      await eventually(() => c.quiet(), 20_000, 'three lock servers serving', 50);
+      for (const n of nodes) await n.start(appArgs);
+      await eventually(() => c.quiet(), 20_000, `three ${app} nodes serving`, 50);
     } catch (err) {
       await c.close(false);
       throw err;

@@ -110,7 +110,10 @@ function stream(client: grpc.Client, method: MethodSchema, serialize: (o: object
         finish({ kind: 'stream', end: 'accepted', detail: '' });
       }, streamOpenMs);
     });
-    call.on('data', () => undefined);
+    // A feed's cancel is the stream's last message: the node ends the subscription (its end follows).
+    call.on('data', (m: { cancel?: { reason?: string; detail?: string } | null }) => {
+      if (m.cancel !== undefined && m.cancel !== null) finish({ kind: 'stream', end: `cancel ${m.cancel.reason ?? ''}`, detail: m.cancel.detail ?? '' });
+    });
     call.on('error', (err: grpc.ServiceError) => {
       if (accepted && err.code === grpc.status.CANCELLED) return finish({ kind: 'stream', end: 'accepted', detail: '' });
       if (err.code === grpc.status.DEADLINE_EXCEEDED) return finish({ kind: 'silent', detail: 'deadline exceeded' });

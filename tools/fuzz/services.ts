@@ -14,13 +14,14 @@ import { snapshotCodec } from '../../src/node/snapshot-service.js';
 import { paxosCodec } from '../../src/paxos/codec.js';
 import { peerService } from '../../src/runtime/grpc-peer-frames.js';
 import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
+import { feedsCodec } from '../../src/rsm/feeds-wire.js';
 import { clientServiceCodec, replicaCodec } from '../../src/rsm/codec.js';
 import type { WireSchema } from './schema.js';
 
 /**
  * - channel: one-way peer messages (`Deliver(Envelope)`), from another node;
  * - call: a request/response service of clients (`Call`);
- * - stream: a server stream of clients (`Subscribe`);
+ * - stream: a server stream of clients (`Subscribe`: callbacks and feeds, served only with an app that has them);
  * - control: the test control service, on its own port (real processes only);
  * - peer-stream: the bidirectional stream carrying every channel's envelopes between two nodes
  *   (proto/peer.proto). Listed so that coverage stays checked, but NOT driven by the fuzzer yet:
@@ -52,6 +53,7 @@ export const serviceTargets: readonly ServiceTarget[] = [
   { service: clientServiceCodec.service, role: 'call', decode: (w) => clientServiceCodec.decodeRequest(w), simulated: true },
   { service: nodeServiceCodec.service, role: 'call', decode: (w) => nodeServiceCodec.decodeRequest(w), simulated: false },
   { service: callbacksCodec.service, role: 'stream', decode: (w) => callbacksCodec.decodeRequest(w), simulated: true },
+  { service: feedsCodec.service, role: 'stream', decode: (w) => feedsCodec.decodeRequest(w), simulated: true },
   { service: snapshotCodec.service, role: 'stream', decode: (w) => snapshotCodec.decodeRequest(w), simulated: false },
   { service: controlService, role: 'control', decode: null, simulated: false },
   { service: peerService, role: 'peer-stream', decode: null, simulated: false },

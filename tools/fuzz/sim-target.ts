@@ -1,5 +1,7 @@
 /**
- * A fuzz batch on the simulator: a 3-node cluster of an app (the lock service or the test app),
+ * A fuzz batch on the simulator: a 3-node cluster of an app (the lock service, the test app or the
+ * KV store with its watch feed; `SimCluster` takes no `leases`, so a simulated KV node runs
+ * without the lease keeper and its leases never expire: the real target runs the keeper),
  * two well-behaved clients, and the batch's cases injected into the simulated network as if from
  * a peer or a client, at random virtual times. One seed is one batch: the cluster, the clients,
  * the cases and their timing all come from it, so `--seed S` replays a batch exactly (same trace
@@ -8,7 +10,9 @@
  */
 import { InvalidMessageError } from '../../src/env/errors.js';
 import type { NodeId } from '../../src/env/types.js';
+import { callbacksCodec } from '../../src/rsm/callbacks-wire.js';
 import { clientServiceCodec } from '../../src/rsm/codec.js';
+import { feedsCodec } from '../../src/rsm/feeds-wire.js';
 import { checkLinearizable } from '../lincheck/check.js';
 import { HistoryRecorder } from '../lincheck/recorder.js';
 import { RsmChecker } from '../sim/checkers/rsm-checker.js';
@@ -16,7 +20,7 @@ import { SimCluster, type StackProcess, sameList } from '../sim/cluster.js';
 import type { NetworkProfile } from '../sim/network.js';
 import { Prng } from '../sim/prng.js';
 import type { SimNode } from '../sim/simulation.js';
-import { fuzzApps } from './apps.js';
+import { type FuzzApp, type FuzzAppName, fuzzApps } from './apps.js';
 import { type CaseEnv, type Family, type FuzzCase, forgeFamilies, fuzzMachine, safeFamilies } from './case-model.js';
 import { drawCases } from './cases.js';
 import type { CapturedEnvelope } from './envelopes.js';
@@ -34,8 +38,8 @@ export interface SimBatchOptions {
   /** Cases of the safe families (phase one); phase two sends half as many again. */
   readonly cases: number;
   readonly families: readonly Family[];
-  /** Default drawn from the seed. */
-  readonly app?: 'lock' | 'test';
+  /** Default drawn from the seed (the lock service, the test app or the KV store). */
+  readonly app?: FuzzAppName;
   readonly keepTrace?: boolean;
   readonly traceLogs?: boolean;
 }
@@ -64,8 +68,12 @@ export const simBatchBounds = {
   /** … within this long. */
   servedWithinMs: 10_000,
   clientDeadlineMs: 4000,
-  /** How long a fuzz stream stays open once accepted. */
-  streamOpenMs: 20,
+  /**
+   * How long a fuzz stream stays open once accepted: past the network's slow delay (40 ms), so a
+   * stream the node accepts only to end it (a feed's cancel, then `invalid-request`) is heard
+   * ending before the fuzzer closes it.
+   */
+  streamOpenMs: 100,
 };
 
 /** A network with the usual small delays, some reordering and duplicates (genuine ones), no loss. */
@@ -86,7 +94,7 @@ export function simWireEnv(): WireEnv {
 export function runSimBatch(opts: SimBatchOptions): BatchResult {
   const started = performance.now();
   const caseRng = new Prng(opts.seed ^ 0x0f0220aa);
-  const app = fuzzApps[opts.app ?? (caseRng.chance(0.6) ? 'lock' : 'test')];
+  const app = fuzzApps[opts.app ?? drawApp(caseRng)];
   let checker: RsmChecker | null = null;
   const cluster = new SimCluster<unknown>({
     seed: opts.seed, ids, network: fuzzNetwork, app: app.app, callbacks: app.app.callbacks === undefined ? undefined : {},
@@ -111,7 +119,7 @@ export function runSimBatch(opts: SimBatchOptions): BatchResult {
   cluster.runFor(simBatchBounds.warmUpMs);
 
   const schema = WireSchema.load();
-  const servedServices = new Set(serviceTargets.filter((t) => t.simulated && (t.role !== 'stream' || app.app.callbacks !== undefined)).map((t) => t.service));
+  const servedServices = servedBy(app, serviceTargets.filter((t) => t.simulated).map((t) => t.service));
   const env: CaseEnv = { schema, wire: simWireEnv(), app: app.target, real: false, served: servedServices, captured: [...captured] };
   const safe = opts.families.filter((f) => safeFamilies.includes(f));
   const cases = drawCases(env, safe, opts.cases, caseRng);
@@ -156,6 +164,22 @@ export function runSimBatch(opts: SimBatchOptions): BatchResult {
     },
     ...(sim.trace.lines === null ? {} : { trace: sim.trace.lines }),
   };
+}
+
+/**
+ * The app of a batch whose options name none. The first draw is the one seeds drew before the KV
+ * store was fuzzed (so the lock service's batches stay as they were); a second one then gives
+ * half of the other seeds to the KV store.
+ */
+function drawApp(rng: Prng): FuzzAppName {
+  if (rng.chance(0.6)) return 'lock';
+  return rng.chance(0.5) ? 'test' : 'kv';
+}
+
+/** Of `services`, those a node of `app` serves: the callback service only with callbacks, the feed service only with feeds. */
+export function servedBy(app: FuzzApp, services: readonly string[]): Set<string> {
+  const hasFeeds = Object.keys(app.app.feeds ?? {}).length > 0;
+  return new Set(services.filter((s) => (s !== callbacksCodec.service || app.app.callbacks !== undefined) && (s !== feedsCodec.service || hasFeeds)));
 }
 
 /** Every node a member of one view of all three, every replica serving it. */
@@ -203,8 +227,12 @@ export function inject(cluster: SimCluster<unknown>, cases: readonly FuzzCase[],
   const windowMs = Math.max(simBatchBounds.minWindowMs, cases.length * simBatchBounds.windowPerCaseMs);
   for (const c of cases) {
     const at = rng.uniform(0, windowMs);
+    // A later answer replaces what only said the message or stream was taken: a stream the node
+    // accepted and then ended (a feed's cancel, then `invalid-request`) is judged by its end, as
+    // against real processes, where the end comes before the fuzzer closes the stream.
     sim.schedule(at, () => injectOne(cluster, c, (o) => (outcomes[c.id] = o), (o) => {
-      if (outcomes[c.id]!.kind === 'silent' || outcomes[c.id]!.kind === 'accepted') outcomes[c.id] = o;
+      const was = outcomes[c.id]!;
+      if (was.kind === 'silent' || was.kind === 'accepted' || (was.kind === 'stream' && was.end === 'accepted')) outcomes[c.id] = o;
     }));
   }
   return outcomes;
