@@ -15,3 +15,4 @@ export * from './options/transport.js';
 export * from './options/call-streams.js';
 export * from './options/feeds.js';
 export * from './options/leases.js';
+export * from './options/kv-client.js';

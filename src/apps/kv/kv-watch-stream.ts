@@ -1,0 +1,97 @@
+import type { FeedReader } from '../../client/feed-reader.js';
+import type { KvWatchEvent } from './kv-client-types.js';
+
+/** A revision of the `watch` feed as the store sends it (src/apps/kv/kv-watch.ts). */
+interface WatchFeedEvent {
+  readonly revision: number;
+  readonly events: ReadonlyArray<Omit<KvWatchEvent, 'revision'>>;
+}
+
+/**
+ * A watch (`KvClient.watch`): an async iterator of `KvWatchEvent`s, one change at a time, each
+ * with its revision, in revision order, every change once. Underneath it is the store's `watch`
+ * feed (`SynodClient.feed`), which follows the primary and resumes by itself after a failover
+ * from the last revision received. It throws `FeedCompactedError` (its `compactedThrough` is the
+ * store's compact revision: watch again from the revision after it, or take a snapshot) and
+ * `FeedRefusedError` for a filter the store refuses; it ends when closed (or on `break`).
+ *
+ * The feed is opened once `open` resolves (a watch "from now" first asks the store its revision),
+ * so the iterator exists at once and an error in opening comes out of the first `next()`.
+ */
+export class KvWatch implements AsyncIterableIterator<KvWatchEvent> {
+  readonly #reader: Promise<FeedReader>;
+  /** The events of the last batch taken from the reader and not yet given out, in order. */
+  #pending: KvWatchEvent[] = [];
+  /** The `through` of the last batch taken (before the first: the revision before the start): handed out whole once `#pending` is empty. */
+  #batchThrough: number;
+  #closed = false;
+  readonly #onEnd: () => void;
+
+  /**
+   * @internal use `KvClient.watch`. `after`: the revision before the first one wanted (when known
+   * now); `onEnd`: called once the watch is closed or its iteration ended.
+   */
+  constructor(open: Promise<FeedReader>, after: number, onEnd: () => void = () => {}) {
+    this.#onEnd = onEnd;
+    this.#batchThrough = after;
+    this.#reader = open.then((reader) => {
+      if (this.#closed) reader.close();
+      this.#batchThrough = Math.max(this.#batchThrough, reader.position);
+      return reader;
+    });
+    // An opening that failed comes out of next(); it must not also be reported as unhandled.
+    this.#reader.catch(() => {});
+  }
+
+  /**
+   * Every revision up to this one has been handed out whole: a new watch from `position + 1`
+   * continues this one with nothing missed or repeated (if the revisions are not compacted).
+   */
+  get position(): number {
+    return this.#pending.length > 0 ? this.#pending[0]!.revision - 1 : this.#batchThrough;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<KvWatchEvent> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<KvWatchEvent>> {
+    try {
+      return await this.#next();
+    } catch (err) {
+      this.#onEnd();
+      throw err;
+    }
+  }
+
+  async #next(): Promise<IteratorResult<KvWatchEvent>> {
+    for (;;) {
+      const event = this.#pending.shift();
+      if (event !== undefined) return { done: false, value: event };
+      const reader = await this.#reader;
+      const batch = await reader.next();
+      if (batch.done === true) {
+        this.#onEnd();
+        return { done: true, value: undefined };
+      }
+      for (const { event: revision } of batch.value.events) {
+        const r = revision as unknown as WatchFeedEvent; // the store's event shape (kv-watch.ts)
+        for (const e of r.events) this.#pending.push({ ...e, revision: r.revision } as KvWatchEvent);
+      }
+      this.#batchThrough = batch.value.through;
+    }
+  }
+
+  /** Ends the watch (`break` calls it). */
+  return(): Promise<IteratorResult<KvWatchEvent>> {
+    this.close();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  /** Ends the watch; events already received are still handed out. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#onEnd();
+    void this.#reader.then((r) => r.close(), () => {});
+  }
+}
