@@ -8,13 +8,14 @@
  */
 import { type Command, UsageError, usageExitCode } from './args.js';
 import { controlCommand } from './control-command.js';
+import { kvCommand } from './kv-command.js';
 import { lockTesterCommand } from './lock-tester-command.js';
 import { lockServerCommand, nodeCommand } from './node-command.js';
 import { snapshotCommand } from './snapshot-command.js';
 import { statusCommand } from './status-command.js';
 import { packageVersion } from './version.js';
 
-const commands: readonly Command[] = [nodeCommand, lockServerCommand, lockTesterCommand, statusCommand, controlCommand, snapshotCommand];
+const commands: readonly Command[] = [nodeCommand, lockServerCommand, lockTesterCommand, statusCommand, controlCommand, snapshotCommand, kvCommand];
 
 const overview = `usage:
 ${commands.map((c) => c.usage).join('\n\n')}
