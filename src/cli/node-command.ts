@@ -27,7 +27,7 @@ const commonFlags = `  --first names the cluster's first node (view 1) for a new
   control request must name the node's cluster and cluster id. --session-timeout-ms applies to
   apps with callbacks: an owner holding or waiting for something that has had no callback stream
   for that long is expired (default 5000, CallbackOptions). --options FILE sets any of the node's
-  tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport, leases), each an
+  tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport, leases, feeds), each an
   object of options named as in docs/operations.md, e.g. {"config": {"suspectAfterMissed": 10}};
   an unknown name or a value of the wrong type is a usage error. --session-timeout-ms wins over
   the file's callbacks.sessionTimeoutMs. --client-retention-ms, --max-clients,
@@ -185,6 +185,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       rsm,
       transport: tunables.transport,
       leases: tunables.leases,
+      feeds: tunables.feeds,
       callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,
       testMutations,

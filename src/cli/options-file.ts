@@ -4,7 +4,8 @@
 // is a usage error naming it (a misspelt option must never leave its default in force silently).
 import { readFileSync, statSync } from 'node:fs';
 import {
-  type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, configOptions, paxosOptions, rsmOptions, transportOptions,
+  type CallbackOptions, type ConfigOptions, type FeedOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, configOptions,
+  feedOptions, paxosOptions, rsmOptions, transportOptions,
 } from '../options.js';
 import { type LeaseKeeperOptions, leaseKeeperOptions } from '../options/leases.js';
 import { UsageError } from './args.js';
@@ -17,6 +18,7 @@ export interface NodeOptionsFile {
   readonly callbacks?: Partial<CallbackOptions>;
   readonly transport?: Partial<TransportOptions>;
   readonly leases?: Partial<LeaseKeeperOptions>;
+  readonly feeds?: Partial<FeedOptions>;
 }
 
 /**
@@ -33,6 +35,7 @@ const districts: Record<keyof NodeOptionsFile, (given: Record<string, unknown>) 
   callbacks: (g) => callbackOptions(g as Partial<CallbackOptions>),
   transport: (g) => transportOptions(g as Partial<TransportOptions>),
   leases: (g) => leaseKeeperOptions(g as Partial<LeaseKeeperOptions>),
+  feeds: (g) => feedOptions(g as Partial<FeedOptions>),
 };
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>

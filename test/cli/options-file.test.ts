@@ -23,6 +23,12 @@ const refused = (text: string, pattern: RegExp): void => {
   });
 };
 
+test('an options file sets the feed service\'s options (district feeds), checked as the node checks them', () => {
+  assert.deepEqual(parseNodeOptions('{"feeds": {"stallTimeoutMs": 1000}}', 'o.json'), { feeds: { stallTimeoutMs: 1000 } });
+  refused('{"feeds": {"stallTimeoutMs": 0}}', /feeds\.stallTimeoutMs/);
+  refused('{"feeds": {"stallTimeout": 5}}', /feeds\.stallTimeout is not an option/);
+});
+
 test('an options file is refused, naming what is wrong, when it is not JSON, not an object, names an unknown district or option, or gives a bad value', () => {
   refused('{"config": ', /^--options o\.json is not JSON/);
   refused('[1]', /must hold a JSON object/);
