@@ -25,6 +25,7 @@ export class KvWatch implements AsyncIterableIterator<KvWatchEvent> {
   /** The `through` of the last batch taken (before the first: the revision before the start): handed out whole once `#pending` is empty. */
   #batchThrough: number;
   #closed = false;
+  #opened: FeedReader | null = null;
   readonly #onEnd: () => void;
 
   /**
@@ -36,6 +37,7 @@ export class KvWatch implements AsyncIterableIterator<KvWatchEvent> {
     this.#batchThrough = after;
     this.#reader = open.then((reader) => {
       if (this.#closed) reader.close();
+      this.#opened = reader;
       this.#batchThrough = Math.max(this.#batchThrough, reader.position);
       return reader;
     });
@@ -49,6 +51,15 @@ export class KvWatch implements AsyncIterableIterator<KvWatchEvent> {
    */
   get position(): number {
     return this.#pending.length > 0 ? this.#pending[0]!.revision - 1 : this.#batchThrough;
+  }
+
+  /**
+   * How the subscription went so far (null until it is open): the streams it opened (more than one
+   * after a failover, or after it paused because the reader fell `maxBufferedEvents` behind) and
+   * the times the primary evicted it for reading too slowly.
+   */
+  get stats(): { readonly streams: number; readonly evictions: number } | null {
+    return this.#opened?.stats ?? null;
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<KvWatchEvent> {
