@@ -16,9 +16,9 @@ export interface KvLeaseCalls {
 }
 
 /**
- * A granted lease (`KvClient.grantLease`) that keeps itself alive: a keepalive every
+ * A granted lease (`KvClient.grantLease`) that keeps itself alive: a keepalive starts every
  * `ttl / keepAlivesPerTtl` (but not more often than `minKeepAliveIntervalMs`), one at a time,
- * each given until the next is due. A keepalive that fails for want of an answer (a failover, a
+ * each given until the next is due (its deadline), so one that gets no answer is followed at once. A keepalive that fails for want of an answer (a failover, a
  * partition) is not the end: the next one tries again, and the store keeps the lease while any
  * keepalive lands within its TTL (a new primary gives every lease its whole TTL again). When the
  * store answers that the lease is gone, the keepalives stop and `lost` resolves `expired`; it
@@ -113,9 +113,10 @@ export class KvLease {
     this.#end('client-closed', 'the client was closed; the lease lives in the store until its TTL runs out');
   }
 
-  #schedule(): void {
+  /** The next keepalive `delayMs` from now (a keepalive starts every interval, however long the last one took). */
+  #schedule(delayMs = this.#intervalMs): void {
     if (!this.keepingAlive) return;
-    this.#timer = setTimeout(() => void this.#tick(), this.#intervalMs);
+    this.#timer = setTimeout(() => void this.#tick(), delayMs);
     // A lease must never hold a process open by itself: whoever needs the process alive awaits something.
     this.#timer.unref();
   }
@@ -123,6 +124,7 @@ export class KvLease {
   async #tick(): Promise<void> {
     this.#timer = null;
     if (!this.keepingAlive) return;
+    const startedMs = performance.now();
     try {
       await this.keepAliveOnce();
     } catch (err) {
@@ -130,7 +132,7 @@ export class KvLease {
       // No answer in time (a failover, the cluster unreachable): the next keepalive tries again.
       this.#log.warn({ lease: this.id, err: (err as Error).message, sinceRenewedMs: Math.round(this.sinceRenewedMs) }, 'kv client: lease keepalive failed; trying again');
     }
-    this.#schedule();
+    this.#schedule(Math.max(0, this.#intervalMs - (performance.now() - startedMs)));
   }
 
   #end(reason: KvLeaseLost['reason'], detail: string): void {

@@ -169,9 +169,11 @@ test('a watch from a compacted revision fails naming the compact revision; from 
   assert.deepEqual(await now.next(), { done: true, value: undefined });
 });
 
-test('a watch across the primary\'s death resumes at the new primary with no gap and no duplicate', async () => {
+test('a watch across the primary\'s death resumes at the new primary with no gap and no duplicate; a kept-alive lease lives on', async () => {
   const f = await kvCluster(3);
   try {
+    const lease = await f.kv.grantLease(2);
+    await f.kv.put('held', 'by a lease', { lease: lease.id });
     const start = (await f.kv.status()).revision + 1;
     const watch = f.kv.watch({ prefix: 'fo/', fromRevision: start });
     const primary = f.nodes.find((h) => h.status().primary === h.address)!;
@@ -187,6 +189,10 @@ test('a watch across the primary\'s death resumes at the new primary with no gap
     assert.deepEqual(got.map((e) => e.revision), Array.from({ length: 60 }, (_, i) => start + i), 'every revision once, in order');
     assert.deepEqual(got.map((e) => e.type === 'put' && e.kv.value), Array.from({ length: 60 }, (_, i) => `${i + 1}`));
     watch.close();
+    // The keepalives went on through the failover: two TTLs later the lease and its key are there.
+    await sleep(4000);
+    assert.equal((await f.kv.get('held'))?.value, 'by a lease');
+    assert.equal(await Promise.race([lease.lost.then(() => 'lost'), sleep(10).then(() => 'alive')]), 'alive');
   } finally {
     await f.close();
   }
