@@ -194,7 +194,7 @@ export class KvClient {
     return { revision: first.revision, kvs };
   }
 
-  /** Closes every watch and lease handle (leases live on in the store until their TTL) and, if it owns it, the client. */
+  /** Closes every watch and every lease handle still keeping its lease alive (the leases live on in the store until their TTL) and, if it owns it, the client. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -205,12 +205,12 @@ export class KvClient {
 
   #track(granted: LeaseInfo): KvLease {
     this.#open();
-    const lease = new KvLease(granted.id, granted.ttl, {
+    // The client holds a handle only while it sends keepalives (what close() must stop), so stopped handles never pile up.
+    const lease: KvLease = new KvLease(granted.id, granted.ttl, {
       keepAlive: (id, deadlineMs) => this.#call('leaseKeepAlive', { id }, { deadlineMs }),
       revoke: (id) => this.revokeLease(id),
-    }, this.#options, this.#log);
+    }, this.#options, this.#log, () => this.#leases.delete(lease));
     this.#leases.add(lease);
-    void lease.lost.then(() => this.#leases.delete(lease));
     return lease;
   }
 

@@ -18,15 +18,17 @@ export interface KvLeaseCalls {
 /**
  * A granted lease (`KvClient.grantLease`) that keeps itself alive: a keepalive starts every
  * `ttl / keepAlivesPerTtl` (but not more often than `minKeepAliveIntervalMs`), one at a time,
- * each given until the next is due (its deadline), so one that gets no answer is followed at once. A keepalive that fails for want of an answer (a failover, a
- * partition) is not the end: the next one tries again, and the store keeps the lease while any
- * keepalive lands within its TTL (a new primary gives every lease its whole TTL again). When the
- * store answers that the lease is gone, the keepalives stop and `lost` resolves `expired`; it
- * resolves `revoked` after `revoke()`, and `client-closed` when the client closes (the lease then
+ * each given until the next is due (its deadline), so one that got no answer is followed at once.
+ * A keepalive without an answer (a failover, a partition) is not the end: the next one tries
+ * again, and the store keeps the lease while any keepalive lands within its TTL (a new primary
+ * gives every lease its whole TTL again). When the store answers that the lease is gone, the
+ * keepalives stop and `lost` resolves `expired`; it resolves `revoked` after `revoke()`, and
+ * `client-closed` when the client closes while the handle keeps the lease alive (the lease then
  * lives on in the store until its TTL runs out). `lost` never rejects.
  *
  * `stopKeepAlive()` stops the keepalives without revoking: the store expires the lease after its
- * TTL (as if this process had died), and `lost` stays pending.
+ * TTL (as if this process had died); `lost` then resolves only through `revoke()` or a failed
+ * `keepAliveOnce()`.
  */
 export class KvLease {
   readonly id: number;
@@ -37,6 +39,7 @@ export class KvLease {
   readonly #calls: KvLeaseCalls;
   readonly #intervalMs: number;
   readonly #log: Logger;
+  readonly #onStop: () => void;
   #resolveLost!: (lost: KvLeaseLost) => void;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #ended: KvLeaseLost | null = null;
@@ -44,9 +47,10 @@ export class KvLease {
   #renewals = 0;
   #lastRenewedMs: number;
 
-  /** @internal use `KvClient.grantLease`. */
-  constructor(id: number, ttl: number, calls: KvLeaseCalls, options: KvClientOptions, logger: Logger) {
+  /** @internal use `KvClient.grantLease`. `onStop`: called once the keepalives stop (for any reason). */
+  constructor(id: number, ttl: number, calls: KvLeaseCalls, options: KvClientOptions, logger: Logger, onStop: () => void = () => {}) {
     this.id = id;
+    this.#onStop = onStop;
     this.ttl = ttl;
     this.#calls = calls;
     this.#log = logger;
@@ -78,9 +82,11 @@ export class KvLease {
 
   /** Stops the keepalives without revoking: the store expires the lease after its TTL. */
   stopKeepAlive(): void {
-    this.#keepingAlive = false;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    if (!this.#keepingAlive) return;
+    this.#keepingAlive = false;
+    this.#onStop();
   }
 
   /** One keepalive now; rejects with `KvLeaseNotFoundError` (and ends the lease) when the store no longer has it. */

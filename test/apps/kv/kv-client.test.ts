@@ -167,6 +167,12 @@ test('a watch from a compacted revision fails naming the compact revision; from 
   assert.deepEqual(del, { type: 'delete', revision: revision + 2, kv: { key: 'w/x', modRevision: revision + 2 }, prevKv: { key: 'w/x', value: '2', createRevision: revision - 1, modRevision: revision, version: 2, lease: 0 } });
   now.close();
   assert.deepEqual(await now.next(), { done: true, value: undefined });
+  // The filter's other flags reach the store: deletes only, from a revision.
+  const deletes = kv.watch({ key: 'w/', rangeEnd: 'w0', fromRevision: revision + 1, noPut: true });
+  const [onlyDelete] = await take(deletes, 1);
+  assert.deepEqual(onlyDelete, { type: 'delete', revision: revision + 2, kv: { key: 'w/x', modRevision: revision + 2 } });
+  assert.equal(deletes.position, revision + 2);
+  deletes.close();
 });
 
 test('a watch across the primary\'s death resumes at the new primary with no gap and no duplicate; a kept-alive lease lives on', async () => {
