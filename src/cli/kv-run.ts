@@ -97,7 +97,8 @@ async function watch(kv: KvClient, request: Extract<KvRequest, { kind: 'watch' }
   const w = kv.watch({ ...(request.range as KeySelector), fromRevision: request.fromRevision, prevKv: request.prevKv });
   const stop = interrupted().then(() => w.close());
   // Printed on standard error, so that standard output holds only the events.
-  process.stderr.write(`watching ${JSON.stringify(request.range)}${request.fromRevision === undefined ? ' from now' : ` from revision ${request.fromRevision}`} until Ctrl-C\n`);
+  const from = await w.started;
+  process.stderr.write(`watching ${JSON.stringify(request.range)} from revision ${from} until Ctrl-C\n`);
   for await (const event of w) write(asJson ? json(event) : formatEvent(event));
   await stop;
 }

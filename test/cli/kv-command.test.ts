@@ -112,8 +112,8 @@ test('watch prints each change as it happens, from a revision, until Ctrl-C (exi
   await kv('put', 'w/early', '1'); // at `from`: the watch starts there, so it sees it
   const human = startKv(['watch', 'w/', '--prefix', '--from', String(from), '--prev-kv']);
   const json = startKv(['watch', 'w/late', '--json']);
-  await eventually(async () => (/watching/.test(json.err()) ? true : undefined), 15_000, 'the JSON watch started');
-  await sleep(500); // it has asked the store's revision: later writes are its
+  // It says so once it knows the store's revision: every later write is its.
+  await eventually(async () => (/^watching \{"key":"w\/late"\} from revision \d+ until Ctrl-C\n$/.test(json.err()) ? true : undefined), 15_000, `the JSON watch started (${json.err()})`);
   await kv('put', 'w/late', '2');
   await kv('del', 'w/early');
   await eventually(async () => (human.out().split('\n').length >= 4 && json.out().length > 0 ? true : undefined), 15_000, `events printed (${human.out()})`);

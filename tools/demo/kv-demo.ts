@@ -169,7 +169,7 @@ async function main(): Promise<void> {
   say(`3. ephemeral keys: two worker processes register under services/ with ${workerTtlSeconds} s leases, kept alive every ${workerTtlSeconds * 1000 / 3} ms`);
   const services = new Follower('services', kv.watch({ prefix: 'services/' }));
   followers.push(services);
-  await sleep(200);
+  await services.watch.started; // from now: every later change under services/ is its
   const [w1, w2] = [await startWorker('worker-1'), await startWorker('worker-2')];
   detail(`worker-1 (pid ${w1.child.pid}) holds lease ${w1.lease}: ${w1.keys.join(', ')}; worker-2 (pid ${w2.child.pid}) lease ${w2.lease}`);
   await sleep(2 * workerTtlSeconds * 1000);

@@ -6,6 +6,7 @@
  * come out as `KvError`s (`KvCompactedError`, `KvLeaseNotFoundError`, or `code`).
  */
 import { type ConnectOptions, type SynodClient, connect } from '../../client/connect.js';
+import { ClientClosedError } from '../../client/errors.js';
 import { type Logger, silentLogger } from '../../env/logger.js';
 import type { CallOptions } from '../../client/rsm-client.js';
 import type { FeedReaderOptions } from '../../client/feed-reader.js';
@@ -215,7 +216,7 @@ export class KvClient {
   }
 
   #open(): void {
-    if (this.#closed) throw new Error('the KV client is closed');
+    if (this.#closed) throw new ClientClosedError();
   }
 }
 

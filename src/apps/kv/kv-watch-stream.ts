@@ -24,6 +24,11 @@ export class KvWatch implements AsyncIterableIterator<KvWatchEvent> {
   #pending: KvWatchEvent[] = [];
   /** The `through` of the last batch taken (before the first: the revision before the start): handed out whole once `#pending` is empty. */
   #batchThrough: number;
+  /**
+   * Resolves once the watch is open, with the first revision it delivers: every change from it
+   * on comes (a watch "from now" learns it from the store; it rejects as `next()` would).
+   */
+  readonly started: Promise<number>;
   #closed = false;
   #opened: FeedReader | null = null;
   readonly #onEnd: () => void;
@@ -41,8 +46,10 @@ export class KvWatch implements AsyncIterableIterator<KvWatchEvent> {
       this.#batchThrough = Math.max(this.#batchThrough, reader.position);
       return reader;
     });
-    // An opening that failed comes out of next(); it must not also be reported as unhandled.
+    this.started = this.#reader.then((reader) => reader.position + 1);
+    // An opening that failed comes out of next() (and `started`); it must not also be reported as unhandled.
     this.#reader.catch(() => {});
+    this.started.catch(() => {});
   }
 
   /**

@@ -159,7 +159,7 @@ test('a watch from a compacted revision fails naming the compact revision; from 
   const stale = kv.watch({ key: 'w/x', fromRevision: revision - 1 });
   await assert.rejects(stale.next(), (e: unknown) => e instanceof FeedCompactedError && e.compactedThrough === revision);
   const now = kv.watch({ prefix: 'w/', prevKv: true });
-  await sleep(300); // the watch has asked the store its revision by now
+  assert.equal(await now.started, revision + 1, 'from now: after the store\'s revision');
   await kv.put('w/y', 'new');
   await kv.delete('w/x');
   const [put, del] = await take(now, 2);
