@@ -99,6 +99,7 @@ export type { KvConnectOptions, KvSnapshot, KvWatchOptions } from './apps/kv/kv-
 export { KvLease } from './apps/kv/kv-lease-handle.js';
 export type { KvLeaseLost } from './apps/kv/kv-lease-handle.js';
 export { KvWatch } from './apps/kv/kv-watch-stream.js';
+export { kvCompare, kvOp } from './apps/kv/kv-txn-builder.js';
 export { KvCompactedError, KvError, KvLeaseNotFoundError, kvErrorCodes } from './apps/kv/kv-client-errors.js';
 export type { KvErrorCode } from './apps/kv/kv-client-errors.js';
 export type {

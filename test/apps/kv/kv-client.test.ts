@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  FeedCompactedError, KvCompactedError, KvError, KvLeaseNotFoundError, type KvWatch, type KvWatchEvent, type KeyValue,
+  FeedCompactedError, KvCompactedError, KvError, KvLeaseNotFoundError, type KvWatch, type KvWatchEvent, type KeyValue, kvCompare, kvOp,
 } from '../../../src/index.js';
 import { type KvTestCluster, kvCluster, sleep, until } from './kv-client-support.js';
 
@@ -61,12 +61,24 @@ test('put, get, range, delete, txn, compact and status give the store\'s typed r
   const failed = await kv.txn({ compare: [{ key: 'cfg/a', target: 'version', op: '>', value: 5 }], failure: [{ range: { key: 'cfg/a' } }] });
   assert.equal(failed.succeeded, false);
   assert.equal(failed.revision, base + 5, 'a read-only txn makes no revision');
-  assert.deepEqual(await kv.delete('cfh', { prevKv: true }), { revision: base + 6, deleted: 1, prevKvs: [{ key: 'cfh', value: 'outside', createRevision: base + 4, modRevision: base + 4, version: 1, lease: 0 }] });
-  assert.deepEqual(await kv.delete({ prefix: 'cfg/' }), { revision: base + 7, deleted: 3 });
-  assert.deepEqual(await kv.delete({ key: 'a', rangeEnd: 'b' }), { revision: base + 7, deleted: 0 });
-  assert.deepEqual(await kv.compact(base + 2), { revision: base + 7, compactRevision: base + 2 });
+  // The same with the builder: create a key only if it is missing, and read back in the same txn.
+  const build = (value: string) => kv.txn({
+    compare: [kvCompare.missing('cfg/new'), kvCompare.value('cfg/a', '!=', 'nope')],
+    success: [kvOp.put('cfg/new', value, { prevKv: true }), kvOp.range({ prefix: 'cfg/n' }, { keysOnly: true })],
+    failure: [kvOp.range('cfg/new'), kvOp.delete({ key: 'cfg/new', rangeEnd: 'cfg/new\u0000' })],
+  });
+  assert.deepEqual(await build('first'), { succeeded: true, revision: base + 6, responses: [
+    { put: { prevKv: null } }, { range: { kvs: [{ key: 'cfg/new', value: '', createRevision: base + 6, modRevision: base + 6, version: 1, lease: 0 }], count: 1, more: false } }] });
+  const second = await build('second');
+  assert.equal(second.succeeded, false);
+  assert.deepEqual(second.responses, [{ range: { kvs: [{ key: 'cfg/new', value: 'first', createRevision: base + 6, modRevision: base + 6, version: 1, lease: 0 }], count: 1, more: false } }, { delete: { deleted: 1 } }]);
+  assert.equal(second.revision, base + 7);
+  assert.deepEqual(await kv.delete('cfh', { prevKv: true }), { revision: base + 8, deleted: 1, prevKvs: [{ key: 'cfh', value: 'outside', createRevision: base + 4, modRevision: base + 4, version: 1, lease: 0 }] });
+  assert.deepEqual(await kv.delete({ prefix: 'cfg/' }), { revision: base + 9, deleted: 3 });
+  assert.deepEqual(await kv.delete({ key: 'a', rangeEnd: 'b' }), { revision: base + 9, deleted: 0 });
+  assert.deepEqual(await kv.compact(base + 2), { revision: base + 9, compactRevision: base + 2 });
   const status = await kv.status();
-  assert.deepEqual([status.revision, status.compactRevision], [base + 7, base + 2]);
+  assert.deepEqual([status.revision, status.compactRevision], [base + 9, base + 2]);
   // The store's refusals, typed.
   await assert.rejects(kv.get('cfg/a', { revision: base + 1 }), (e: unknown) => e instanceof KvCompactedError && e.code === 'compacted');
   await assert.rejects(kv.compact(base + 1), KvCompactedError);
