@@ -1,12 +1,8 @@
 /**
- * npm run demo [-- kv]: the demos. Without an argument, the lock service's (tools/demo/lock-demo.ts,
- * the README's quick start); `kv`, the KV store's (tools/demo/kv-demo.ts). Each runs as it is
- * imported and sets the process's exit status.
+ * npm run demo [-- --tls | -- kv]: the demos. `kv` runs the KV store's (tools/demo/kv-demo.ts);
+ * anything else goes to the lock service's (tools/demo/lock-demo.ts, the README's quick start),
+ * which takes `--tls` and refuses other arguments. Each runs as it is imported and sets the
+ * process's exit status.
  */
-const which = process.argv[2];
-if (which === undefined) await import('./demo/lock-demo.js');
-else if (which === 'kv') await import('./demo/kv-demo.js');
-else {
-  process.stderr.write(`usage: npm run demo [-- kv]\n  (nothing: the lock service's demo; kv: the KV store's)\nunknown demo ${which}\n`);
-  process.exitCode = 2;
-}
+if (process.argv[2] === 'kv') await import('./demo/kv-demo.js');
+else await import('./demo/lock-demo.js');

@@ -3,7 +3,7 @@
  * linearizability.
  *
  *   npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep]
- *                      [--call-deadline-ms MS] [--mutate NAME]… [--faults KIND,…] [--log-level debug|info|warn]
+ *                      [--call-deadline-ms MS] [--mutate NAME]… [--faults KIND,…] [--log-level debug|info|warn] [--tls]
  *
  * Starts 3 or 5 `synod lock-server` processes (from dist/, on free loopback ports, each with its
  * data directory and log file in a temporary directory), N caching lock clients (default 5)
@@ -25,6 +25,8 @@
  *                 reply-before-all-acks, execute-out-of-order): watch the check catch it
  *   --faults      draw only these kinds of fault (comma-separated; default all), e.g. --faults
  *                 isolate-primary-from-peers for the lease's fault alone
+ *   --tls         run the cluster with mutual TLS and client authentication (development
+ *                 certificates made in the run directory)
  *   --keep        leave the run directory behind (its path is printed); it is also kept when the
  *                 run fails, for the node logs (n1.log …) and the picture
  *
@@ -79,7 +81,7 @@ function integer(text: string | undefined, name: string, min: number, max: numbe
   return n;
 }
 
-function parse(): { durationS: number; seed: number; nodes: number; clients: number; keep: boolean; logLevel: 'debug' | 'info' | 'warn'; callDeadlineMs?: number; mutations: string[]; faults?: FaultKind[] } {
+function parse(): { durationS: number; seed: number; nodes: number; clients: number; keep: boolean; logLevel: 'debug' | 'info' | 'warn'; callDeadlineMs?: number; mutations: string[]; faults?: FaultKind[]; tls: boolean } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -94,6 +96,7 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
         mutate: { type: 'string', multiple: true },
         faults: { type: 'string' },
         'log-level': { type: 'string' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -131,6 +134,7 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
     logLevel: logLevel as 'debug' | 'info' | 'warn',
     mutations,
     callDeadlineMs,
+    tls: v.tls === true,
     ...(faults === undefined ? {} : { faults: faults as FaultKind[] }),
   };
 }
@@ -179,11 +183,12 @@ async function main(): Promise<void> {
   out(`nemesis: seed ${args.seed}, ${args.nodes} nodes, ${args.clients} clients, ${args.durationS} s of faults`);
   const replay = `npm run nemesis -- --duration ${args.durationS} --seed ${args.seed} --nodes ${args.nodes} --clients ${args.clients}` +
     `${args.callDeadlineMs === undefined ? '' : ` --call-deadline-ms ${args.callDeadlineMs}`}${args.mutations.map((m) => ` --mutate ${m}`).join('')}` +
-    `${args.faults === undefined ? '' : ` --faults ${args.faults.join(',')}`}`;
+    `${args.faults === undefined ? '' : ` --faults ${args.faults.join(',')}`}${args.tls ? ' --tls' : ''}`;
   out(`replay:  ${replay}`);
   const result = await runNemesis({
     durationMs: args.durationS * 1000, seed: args.seed, nodes: args.nodes, clients: args.clients, dir, logLevel: args.logLevel, write: out,
     callDeadlineMs: args.callDeadlineMs,
+    tls: args.tls,
     ...(args.mutations.length === 0 ? {} : { mutations: args.mutations }),
     ...(args.faults === undefined ? {} : { faultKinds: args.faults }),
   });

@@ -7,6 +7,7 @@ import {
   type CallbackOptions, type ConfigOptions, type FeedOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, configOptions,
   feedOptions, paxosOptions, rsmOptions, transportOptions,
 } from '../options.js';
+import { type ObserveOptions, observeOptions } from '../options/observe.js';
 import { type LeaseKeeperOptions, leaseKeeperOptions } from '../options/leases.js';
 import { UsageError } from './args.js';
 
@@ -17,6 +18,7 @@ export interface NodeOptionsFile {
   readonly rsm?: Partial<RsmOptions>;
   readonly callbacks?: Partial<CallbackOptions>;
   readonly transport?: Partial<TransportOptions>;
+  readonly observe?: Partial<ObserveOptions>;
   readonly leases?: Partial<LeaseKeeperOptions>;
   readonly feeds?: Partial<FeedOptions>;
 }
@@ -34,6 +36,7 @@ const districts: Record<keyof NodeOptionsFile, (given: Record<string, unknown>) 
   rsm: (g) => rsmOptions(g as Partial<RsmOptions>),
   callbacks: (g) => callbackOptions(g as Partial<CallbackOptions>),
   transport: (g) => transportOptions(g as Partial<TransportOptions>),
+  observe: (g) => observeOptions(g as Partial<ObserveOptions>),
   leases: (g) => leaseKeeperOptions(g as Partial<LeaseKeeperOptions>),
   feeds: (g) => feedOptions(g as Partial<FeedOptions>),
 };

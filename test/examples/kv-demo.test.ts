@@ -21,8 +21,11 @@ test('the KV demo tells its five steps, every check passes, and it cleans up', a
   assert.match(run.stdout, /every check passed\ncleaned up: 3 node processes and 2 workers stopped/);
 });
 
-test('an unknown demo is refused with the usage (exit 2)', async () => {
-  const run = await runScript(demo, ['nope'], 10_000);
-  assert.equal(run.code, 2);
-  assert.match(run.stderr, /usage: npm run demo \[-- kv\]/);
+test('an unknown demo argument is refused with the usage (exit 2)', async () => {
+  const lock = await runScript(demo, ['nope'], 10_000);
+  assert.equal(lock.code, 2);
+  assert.match(lock.stderr, /npm run demo -- kv/);
+  const kv = await runScript(demo, ['kv', '--tls'], 10_000);
+  assert.equal(kv.code, 2);
+  assert.match(kv.stderr, /usage: npm run demo -- kv/);
 });

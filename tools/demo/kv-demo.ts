@@ -38,6 +38,11 @@ const bulkValueBytes = 16 * 1024;
 const slowReaderDelayMs = 20;
 const slowReaderMaxEvents = 10;
 
+if (process.argv.length > 3) {
+  process.stderr.write(`usage: npm run demo -- kv   (it takes no other arguments)\n`);
+  process.exit(2);
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'synod-kv-demo-'));
 const nodes: NodeProcess[] = [];

@@ -57,6 +57,8 @@ export interface NemesisOptions {
   readonly mutations?: readonly string[];
   /** The kinds of fault drawn (`--faults`); default every kind (`faultKinds`). */
   readonly faultKinds?: readonly FaultKind[];
+  /** Run the cluster with mutual TLS and client authentication (`--tls`, `TesterClusterOptions.tls`). */
+  readonly tls?: boolean;
 }
 
 export type NemesisVerdict = 'ok' | 'violation' | 'unknown' | 'unchecked';
@@ -181,7 +183,7 @@ class NemesisRun {
     const log = (line: string): void => this.#log(line);
     try {
       const cluster = await TesterCluster.create({
-        dir: opts.dir, size: opts.nodes, supervise: false, logLevel: opts.logLevel ?? 'info',
+        dir: opts.dir, size: opts.nodes, supervise: false, logLevel: opts.logLevel ?? 'info', tls: opts.tls,
         nodeArgs: ['--session-timeout-ms', String(nemesisSessionTimeoutMs), ...(opts.mutations ?? []).flatMap((m) => ['--test-mutate', m])],
       });
       this.#cluster = cluster;
@@ -193,7 +195,7 @@ class NemesisRun {
         cluster, monitor: this.#m, log, hold: (ms) => this.#hold(ms), stopping: this.#stopping, stopped: () => this.#stopped,
       });
 
-      transport = new GrpcClientTransport({ cluster: cluster.cluster, logger: silentLogger });
+      transport = new GrpcClientTransport({ cluster: cluster.cluster, logger: silentLogger, tls: cluster.clientTls });
       workload = new LockWorkload({
         cluster: cluster.cluster, members: cluster.nodes.map((n) => n.address), transport, clients: this.#clients,
         locks: opts.locks ?? defaultLocks, seed: opts.seed, recorder: this.#recorder,
