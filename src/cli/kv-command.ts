@@ -4,9 +4,11 @@
  * and `kv-print.ts` prints it. Bad input is a usage error (exit 2); a refusal of the store or an
  * unreachable cluster is one line on standard error (exit 1); never a stack trace.
  */
+import type { ClientTlsFiles } from '../runtime/tls-files.js';
 import { type Command, type OptionSpec, UsageError, checkedAddress, clusterOption, noMorePositionals, parse, positiveInteger } from './args.js';
+import { clientTlsFiles, clientTlsOptions, clientTlsUsage } from './tls-flags.js';
 
-export const kvUsage = `  synod kv SUBCOMMAND ARGS... --members HOST:PORT[,HOST:PORT...] [--cluster NAME] [--json]
+export const kvUsage = `  synod kv SUBCOMMAND ARGS... --members HOST:PORT[,HOST:PORT...] [--cluster NAME] [--json] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
     put KEY VALUE [--lease ID] [--prev-kv]          sets KEY (attached to lease ID)
     get KEY [--rev REV]                             KEY's record (at revision REV); exit 1 when absent
     range KEY [END] | range PREFIX --prefix [--limit N] [--rev REV] [--keys-only] [--count-only]
@@ -33,6 +35,7 @@ export const kvUsage = `  synod kv SUBCOMMAND ARGS... --members HOST:PORT[,HOST:
   Without --cluster, the cluster's name is found from the nodes. Prints a human form; --json
   prints the store's reply as JSON (watch: one event per line). Keys and values are printed
   as JSON strings when they would not read back plainly. Protocol: docs/kv.md.
+${clientTlsUsage}
   Exit status: 0 on success; 1 when the store refuses the request (its code and reason are
   printed), a key asked for is absent, a kept-alive lease is gone, or the cluster cannot be
   reached; 2 for usage errors.`;
@@ -59,6 +62,7 @@ export interface KvInvocation {
   readonly members: string[];
   readonly cluster?: string;
   readonly json: boolean;
+  readonly tls?: ClientTlsFiles;
   readonly request: KvRequest;
 }
 
@@ -66,7 +70,7 @@ const options: OptionSpec = {
   members: { type: 'string' }, cluster: { type: 'string' }, json: { type: 'boolean' },
   lease: { type: 'string' }, 'prev-kv': { type: 'boolean' }, rev: { type: 'string' }, prefix: { type: 'boolean' },
   limit: { type: 'string' }, 'keys-only': { type: 'boolean' }, 'count-only': { type: 'boolean' }, file: { type: 'string' },
-  from: { type: 'string' }, keys: { type: 'boolean' },
+  from: { type: 'string' }, keys: { type: 'boolean' }, ...clientTlsOptions,
 };
 
 /** Which flags each subcommand takes besides the common ones (a flag given to another is a usage error). */
@@ -74,7 +78,7 @@ const flagsOf: Record<string, readonly string[]> = {
   put: ['lease', 'prev-kv'], get: ['rev'], range: ['prefix', 'limit', 'rev', 'keys-only', 'count-only'], del: ['prefix', 'prev-kv'],
   txn: ['file'], watch: ['prefix', 'from', 'prev-kv'], lease: ['keys'], compact: [], status: [],
 };
-const common = ['members', 'cluster', 'json'];
+const common = ['members', 'cluster', 'json', ...Object.keys(clientTlsOptions)];
 
 function needed(value: string | undefined, what: string): string {
   if (value === undefined) throw new UsageError(`${what} is required`);
@@ -108,6 +112,7 @@ export function parseKvArgs(args: string[]): KvInvocation {
   const list = needed(values['members'] as string | undefined, '--members HOST:PORT[,HOST:PORT...]');
   const members = list.split(',').map((a) => checkedAddress(a, '--members'));
   const cluster = clusterOption(values['cluster'] as string | undefined);
+  const tls = clientTlsFiles(values);
   const flag = (name: string): boolean => values[name] === true;
   const request = ((): KvRequest => {
     switch (sub) {
@@ -141,7 +146,7 @@ export function parseKvArgs(args: string[]): KvInvocation {
         return { kind: 'status' };
     }
   })();
-  return { members, cluster, json: flag('json'), request };
+  return { members, cluster, json: flag('json'), ...(tls === undefined ? {} : { tls }), request };
 }
 
 function parseLease(words: readonly string[], keys: boolean): KvRequest {

@@ -24,7 +24,7 @@ export async function runKvInvocation(invocation: KvInvocation): Promise<void> {
   const txn = invocation.request.kind === 'txn' ? await readTxn(invocation.request.file) : null;
   let kv: KvClient;
   try {
-    kv = await connectKv({ members: invocation.members, cluster: invocation.cluster });
+    kv = await connectKv({ members: invocation.members, cluster: invocation.cluster, tls: invocation.tls });
   } catch (err) {
     return fail((err as Error).message, 1);
   }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { NodeProcess, cliPath, eventually, killAll, sleep } from '../../tools/harness/node-process.js';
 import { freePortPairs } from '../../tools/harness/ports.js';
 import { runSynod } from '../../tools/harness/cli-run.js';
+import { makeDevCerts } from '../../src/cli/dev-certs.js';
 
 let root: string;
 let nodes: NodeProcess[];
@@ -152,4 +153,23 @@ test('lease grant, ttl, list, keepalive until Ctrl-C, then the key vanishes; rev
   await kv('put', 'eph/a', '1', '--lease', String(second));
   r = await kv('lease', 'revoke', String(second));
   assert.match(r.stdout, new RegExp(`^lease ${second} revoked: 1 keys deleted, revision \\d+\\n$`));
+});
+
+test('over mutual TLS, kv commands take the client TLS flags; without them the node is not reached', async () => {
+  const [port] = await freePortPairs(1);
+  const address = `127.0.0.1:${port}`;
+  const certs = makeDevCerts({ dir: join(root, 'certs'), nodes: [address], clients: 1 });
+  const node = new NodeProcess({ port: port!, first: address, dataDir: join(root, 'tls-n1'), logLevel: 'info', tls: certs });
+  nodes.push(node);
+  await node.start(['--app', 'kv']);
+  const client = certs.client(1);
+  const tls = ['--members', address, '--tls-ca', client.ca, '--tls-cert', client.cert, '--tls-key', client.key];
+  await eventually(async () => ((await runSynod('kv', 'status', ...tls)).code === 0 ? true : undefined), 20_000, 'the TLS kv node serves', 100);
+  let r = await runSynod('kv', 'put', 'secret', 'kept', ...tls);
+  assert.equal(r.code, 0, r.stderr);
+  r = await runSynod('kv', 'get', 'secret', '--json', ...tls);
+  assert.equal(JSON.parse(r.stdout).value, 'kept');
+  r = await runSynod('kv', 'get', 'secret', '--members', address);
+  assert.equal(r.code, 1, 'plaintext does not reach a TLS node');
+  noStack(r.stderr);
 });
