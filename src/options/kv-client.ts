@@ -21,12 +21,21 @@ export interface KvClientOptions {
    * larger values needs a smaller page, since a range whose reply is too large is refused.
    */
   readonly snapshotPageKeys: number;
+  /**
+   * How many times `snapshotAndWatch` takes its snapshot when a compaction passes the snapshot's
+   * revision between two of its pages (each attempt starts again at the store's revision then).
+   * Default 3: a compaction is an operator's or a bound's rare act; one that races every attempt
+   * means the history is too short for the prefix's size, which the caller should hear about
+   * (the last attempt's `KvCompactedError`).
+   */
+  readonly snapshotAttempts: number;
 }
 
 export const defaultKvClientOptions: KvClientOptions = {
   keepAlivesPerTtl: 3,
   minKeepAliveIntervalMs: 500,
   snapshotPageKeys: 256,
+  snapshotAttempts: 3,
 };
 
 /** KV client options with defaults filled in; throws `RangeError` for a value out of range. */

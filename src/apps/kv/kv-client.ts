@@ -13,7 +13,7 @@ import type { FeedReaderOptions } from '../../client/feed-reader.js';
 import type { FeedSubscriberOptions } from '../../options/feeds.js';
 import { type KvClientOptions, kvClientOptions } from '../../options/kv-client.js';
 import type { Json } from '../../rsm/app.js';
-import { kvError } from './kv-client-errors.js';
+import { KvCompactedError, kvError } from './kv-client-errors.js';
 import type {
   CompactResult, DeleteResult, KeySelector, KeyValue, KvStatus, LeaseInfo, LeaseTimeToLive, PutOptions, PutResult, RangeOptions, RangeResult,
   TxnRequest, TxnResult, WatchRequest, WireRange,
@@ -173,7 +173,9 @@ export class KvClient {
    * The Clone pattern: every key under `prefix` as of one revision R (read in pages of
    * `snapshotPageKeys`, all at R), and a watch of the prefix from R + 1, so the snapshot plus the
    * watch's events are every change, none missed or repeated. A snapshot whose later pages find
-   * R compacted (a compaction raced it) is taken again from the start.
+   * R compacted (a compaction raced it) is taken again from the start, up to `snapshotAttempts`
+   * times in all. (The watch from R + 1 can still find R compacted, if a compaction comes between
+   * the snapshot and the watch's start: it then throws `FeedCompactedError`; take a new snapshot.)
    */
   async snapshotAndWatch(prefix: string, options: { readonly prevKv?: boolean } & KvWatchOptions = {}): Promise<KvSnapshot> {
     const { revision, kvs } = await this.#snapshot(prefix);
@@ -182,6 +184,18 @@ export class KvClient {
   }
 
   async #snapshot(prefix: string): Promise<{ revision: number; kvs: KeyValue[] }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#snapshotOnce(prefix);
+      } catch (err) {
+        if (!(err instanceof KvCompactedError) || attempt >= this.#options.snapshotAttempts) throw err;
+        this.#log.info({ prefix, attempt, err: err.message }, 'kv client: a compaction passed the snapshot\'s revision; taking it again');
+      }
+    }
+  }
+
+  /** One snapshot: the first page at the store's revision R, the others at R. */
+  async #snapshotOnce(prefix: string): Promise<{ revision: number; kvs: KeyValue[] }> {
     const limit = this.#options.snapshotPageKeys;
     const first = await this.range({ prefix, limit });
     const kvs = [...first.kvs];
