@@ -30,6 +30,8 @@ export class KvWatch implements AsyncIterableIterator<KvWatchEvent> {
    */
   readonly started: Promise<number>;
   #closed = false;
+  /** The last `next()` call's settling (the next one waits for it). */
+  #last: Promise<void> = Promise.resolve();
   #opened: FeedReader | null = null;
   readonly #onEnd: () => void;
 
@@ -73,7 +75,14 @@ export class KvWatch implements AsyncIterableIterator<KvWatchEvent> {
     return this;
   }
 
-  async next(): Promise<IteratorResult<KvWatchEvent>> {
+  /** Calls made before the last one finished wait for it: each takes the next event, in order (the reader underneath serves one taker at a time). */
+  next(): Promise<IteratorResult<KvWatchEvent>> {
+    const result = this.#last.then(() => this.#nextOrEnd());
+    this.#last = result.then(() => {}, () => {});
+    return result;
+  }
+
+  async #nextOrEnd(): Promise<IteratorResult<KvWatchEvent>> {
     try {
       return await this.#next();
     } catch (err) {

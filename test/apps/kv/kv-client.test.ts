@@ -174,7 +174,9 @@ test('a watch from a compacted revision fails naming the compact revision; from 
   assert.equal(await now.started, revision + 1, 'from now: after the store\'s revision');
   await kv.put('w/y', 'new');
   await kv.delete('w/x');
-  const [put, del] = await take(now, 2);
+  // Two takers at once (not for-await): each gets the next event, in order.
+  const [first, second] = await Promise.all([now.next(), now.next()]);
+  const [put, del] = [first.value as KvWatchEvent, second.value as KvWatchEvent];
   assert.deepEqual(put, { type: 'put', revision: revision + 1, kv: { key: 'w/y', value: 'new', createRevision: revision + 1, modRevision: revision + 1, version: 1, lease: 0 } });
   assert.deepEqual(del, { type: 'delete', revision: revision + 2, kv: { key: 'w/x', modRevision: revision + 2 }, prevKv: { key: 'w/x', value: '2', createRevision: revision - 1, modRevision: revision, version: 2, lease: 0 } });
   now.close();
