@@ -4,9 +4,9 @@
 // is a usage error naming it (a misspelt option must never leave its default in force silently).
 import { readFileSync, statSync } from 'node:fs';
 import {
-  type CallbackOptions, type ConfigOptions, type FeedOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, configOptions,
-  feedOptions, paxosOptions, rsmOptions, transportOptions,
+  type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, configOptions, paxosOptions, rsmOptions, transportOptions,
 } from '../options.js';
+import { type FeedOptions, feedOptions } from '../options/feeds.js';
 import { type ObserveOptions, observeOptions } from '../options/observe.js';
 import { type LeaseKeeperOptions, leaseKeeperOptions } from '../options/leases.js';
 import { UsageError } from './args.js';
@@ -20,6 +20,7 @@ export interface NodeOptionsFile {
   readonly transport?: Partial<TransportOptions>;
   readonly observe?: Partial<ObserveOptions>;
   readonly leases?: Partial<LeaseKeeperOptions>;
+  /** The feed service's (an app with feeds: the KV store's watches). */
   readonly feeds?: Partial<FeedOptions>;
 }
 

@@ -23,12 +23,6 @@ const refused = (text: string, pattern: RegExp): void => {
   });
 };
 
-test('an options file sets the feed service\'s options (district feeds), checked as the node checks them', () => {
-  assert.deepEqual(parseNodeOptions('{"feeds": {"stallTimeoutMs": 1000}}', 'o.json'), { feeds: { stallTimeoutMs: 1000 } });
-  refused('{"feeds": {"stallTimeoutMs": 0}}', /feeds\.stallTimeoutMs/);
-  refused('{"feeds": {"stallTimeout": 5}}', /feeds\.stallTimeout is not an option/);
-});
-
 test('an options file is refused, naming what is wrong, when it is not JSON, not an object, names an unknown district or option, or gives a bad value', () => {
   refused('{"config": ', /^--options o\.json is not JSON/);
   refused('[1]', /must hold a JSON object/);
@@ -45,6 +39,8 @@ test('an options file is refused, naming what is wrong, when it is not JSON, not
   refused('{"transport": {"maxMessageBytes": 262144}}', /rsm\.stateChunkBytes \(262144\) plus 4096 bytes of envelope must fit in transport\.maxMessageBytes \(262144\)/);
   assert.deepEqual(parseNodeOptions('{"config": {"suspectAfterMissed": 10}, "rsm": {}}', 'o.json'),
     { config: { suspectAfterMissed: 10 }, rsm: {} }, 'a good file gives exactly what it sets');
+  refused('{"feeds": {"stallTimeoutMs": 0}}', /feeds\.stallTimeoutMs must be a positive number, got 0/);
+  assert.deepEqual(parseNodeOptions('{"feeds": {"stallTimeoutMs": 500}}', 'o.json'), { feeds: { stallTimeoutMs: 500 } }, 'the feeds district');
 });
 
 describe('synod node --options on a real process', () => {

@@ -19,7 +19,7 @@ import type { Json } from '../../src/rsm/app.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
 import { type DevCerts, makeDevCerts } from '../../src/cli/dev-certs.js';
-import { type ClientTls, loadClientTls } from '../../src/runtime/tls-files.js';
+import { type ClientTls, type ClientTlsFiles, loadClientTls } from '../../src/runtime/tls-files.js';
 import { LockLoad } from './load.js';
 import { DeathWatch, forgetNode, startNode } from './processes.js';
 import { NodeNames, ScenarioFailure, check, tail } from './report.js';
@@ -41,6 +41,8 @@ export interface TesterClusterOptions {
    * `['--session-timeout-ms', '600000']`; default none.
    */
   readonly nodeArgs?: readonly string[];
+  /** The built-in app the nodes run (`synod node --app APP`); default the lock service (`synod lock-server`). */
+  readonly app?: string;
   /**
    * Run the nodes with mutual TLS and client authentication (`--tls`): development certificates
    * made for them in `dir`/certs (`makeDevCerts`); every client of the harness presents client 1's.
@@ -88,6 +90,8 @@ export class TesterCluster {
   readonly #nodeArgs: readonly string[];
   /** What the harness's clients present and check with (undefined: plaintext). */
   readonly clientTls: ClientTls | undefined;
+  /** The same as files, for clients made with `connect()` (undefined: plaintext). */
+  readonly clientTlsFiles: ClientTlsFiles | undefined;
 
   private constructor(nodes: NodeProcess[], opts: TesterClusterOptions, certs: DevCerts | null) {
     this.nodes = nodes;
@@ -96,7 +100,8 @@ export class TesterCluster {
     this.#note = opts.note ?? (() => {});
     this.#nodeArgs = opts.nodeArgs ?? [];
     this.#names = new NodeNames(nodes);
-    this.clientTls = certs === null ? undefined : loadClientTls(certs.client(1));
+    this.clientTlsFiles = certs === null ? undefined : certs.client(1);
+    this.clientTls = this.clientTlsFiles === undefined ? undefined : loadClientTls(this.clientTlsFiles);
     const note = (line: string): void => this.note(line);
     this.#views = new ViewChecks({ cluster: this.cluster, nodes, names: this.#names, note, tls: this.clientTls });
     this.#transport = new GrpcClientTransport({ cluster: this.cluster, logger: silentLogger, tls: this.clientTls });
@@ -122,7 +127,7 @@ export class TesterCluster {
       dataDir: join(opts.dir, `n${i + 1}`),
       logFile: join(opts.dir, `n${i + 1}.log`),
       logLevel: opts.logLevel,
-      entry: [cliPath, 'lock-server'],
+      entry: opts.app === undefined ? [cliPath, 'lock-server'] : [cliPath, 'node', '--app', opts.app],
       ownProcessGroup: true,
       tls: certs ?? undefined,
     }));

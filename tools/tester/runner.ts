@@ -106,7 +106,7 @@ async function runOne(s: Scenario, dir: string, opts: RunOptions): Promise<Scena
   let timer: NodeJS.Timeout | undefined;
   try {
     cluster = await TesterCluster.create({
-      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs, tls: opts.tls,
+      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs, tls: opts.tls, app: s.app,
       ...(opts.placement === undefined ? {} : { placement: opts.placement }),
     });
     const c = cluster;
