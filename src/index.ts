@@ -94,3 +94,21 @@ export type { GrpcLockClientConfig } from './apps/lock/grpc-lock-client.js';
 export { LockLostEvent } from './apps/lock/lock-client.js';
 export type { LocalGrant } from './apps/lock/lock-client.js';
 export { LockClientClosedError, LockClientError, LockLostError, LockProtocolError, LockUsageError } from './apps/lock/lock-errors.js';
+
+// The built-in KV store (docs/kv.md): its app and its typed client.
+export { createKvApp, kvApp, kvLeaseSpec, kvLimits } from './apps/kv/kv-app.js';
+export type { KvLimits } from './apps/kv/kv-app.js';
+export { KvClient, connectKv } from './apps/kv/kv-client.js';
+export type { KvConnectOptions, KvSnapshot, KvWatchOptions } from './apps/kv/kv-client.js';
+export { KvLease } from './apps/kv/kv-lease-handle.js';
+export type { KvLeaseLost } from './apps/kv/kv-lease-handle.js';
+export { KvWatch } from './apps/kv/kv-watch-stream.js';
+export { kvCompare, kvOp } from './apps/kv/kv-txn-builder.js';
+export { KvCompactedError, KvError, KvLeaseNotFoundError, kvErrorCodes } from './apps/kv/kv-client-errors.js';
+export type { KvErrorCode } from './apps/kv/kv-client-errors.js';
+export type {
+  CompactResult, Compare, CompareOp, CompareTarget, DeleteResult, KeySelector, KeyValue, KvStatus, KvWatchEvent, LeaseInfo, LeaseTimeToLive, PutOptions,
+  PutResult, RangeOptions, RangeResult, TxnOp, TxnRequest, TxnResponse, TxnResult, WatchRequest,
+} from './apps/kv/kv-client-types.js';
+export type { KvClientOptions } from './options/kv-client.js';
+export { defaultKvClientOptions } from './options/kv-client.js';

@@ -17,3 +17,4 @@ export * from './options/tls.js';
 export * from './options/observe.js';
 export * from './options/feeds.js';
 export * from './options/leases.js';
+export * from './options/kv-client.js';

@@ -9,13 +9,14 @@
 import { type Command, UsageError, usageExitCode } from './args.js';
 import { certsCommand } from './certs-command.js';
 import { controlCommand } from './control-command.js';
+import { kvCommand } from './kv-command.js';
 import { lockTesterCommand } from './lock-tester-command.js';
 import { lockServerCommand, nodeCommand } from './node-command.js';
 import { snapshotCommand } from './snapshot-command.js';
 import { statusCommand } from './status-command.js';
 import { packageVersion } from './version.js';
 
-const commands: readonly Command[] = [nodeCommand, lockServerCommand, lockTesterCommand, statusCommand, controlCommand, snapshotCommand, certsCommand];
+const commands: readonly Command[] = [nodeCommand, lockServerCommand, lockTesterCommand, statusCommand, controlCommand, snapshotCommand, certsCommand, kvCommand];
 
 const overview = `usage:
 ${commands.map((c) => c.usage).join('\n\n')}

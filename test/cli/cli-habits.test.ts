@@ -20,7 +20,7 @@ const testVersion = testApp.version.replaceAll('.', '\\.');
 
 const synod = runSynod;
 
-const commands = ['node', 'lock-server', 'lock-tester', 'status', 'control', 'snapshot'];
+const commands = ['node', 'lock-server', 'lock-tester', 'status', 'control', 'snapshot', 'kv'];
 
 test('synod --version prints the version in package.json', async () => {
   // cliPath is dist/src/cli/synod.js: the package root is three levels up.
@@ -60,6 +60,7 @@ test('a usage error prints the error and that command\'s usage only, exit 2; an 
     [['lock-tester'], 'lock-tester'],
     [['node', '--me', 'nowhere'], 'node'],
     [['lock-server', '--app', 'test'], 'lock-server'],
+    [['kv', 'put', 'k'], 'kv'],
   ];
   const runs = await Promise.all(cases.map(([args]) => synod(...args)));
   runs.forEach((run, i) => {
@@ -71,7 +72,7 @@ test('a usage error prints the error and that command\'s usage only, exit 2; an 
   });
   const unknown = await synod('explode');
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /^synod: unknown command explode; commands: node, lock-server, lock-tester, status, control, snapshot, certs\nusage:\n/);
+  assert.match(unknown.stderr, /^synod: unknown command explode; commands: node, lock-server, lock-tester, status, control, snapshot, certs, kv\nusage:\n/);
 });
 
 describe('synod status as a health check', () => {
