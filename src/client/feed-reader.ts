@@ -36,7 +36,8 @@ export class FeedReader implements AsyncIterableIterator<FeedBatch> {
   readonly #batches: FeedBatch[] = [];
   #buffered = 0;
   #error: FeedError | null = null;
-  #waiter: { resolve: (r: IteratorResult<FeedBatch>) => void; reject: (e: unknown) => void } | null = null;
+  /** Callers of `next` waiting for a batch, first come first served (several may call at once). */
+  readonly #waiters: { resolve: (r: IteratorResult<FeedBatch>) => void; reject: (e: unknown) => void }[] = [];
 
   /** `subscribe` makes the subscription with the handlers given (it must not start it). */
   constructor(subscribe: (handlers: FeedHandlers) => FeedSubscription, options: FeedReaderOptions = {}) {
@@ -75,7 +76,7 @@ export class FeedReader implements AsyncIterableIterator<FeedBatch> {
       return this.#error instanceof FeedClosedError ? Promise.resolve({ done: true, value: undefined }) : Promise.reject(this.#error);
     }
     return this.#hold(new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
+      this.#waiters.push({ resolve, reject });
     }));
   }
 
@@ -91,9 +92,8 @@ export class FeedReader implements AsyncIterableIterator<FeedBatch> {
   }
 
   #push(batch: FeedBatch): void {
-    const waiter = this.#waiter;
-    if (waiter !== null) {
-      this.#waiter = null;
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) {
       waiter.resolve({ done: false, value: batch });
       return;
     }
@@ -104,10 +104,9 @@ export class FeedReader implements AsyncIterableIterator<FeedBatch> {
 
   #end(error: FeedError): void {
     this.#error = error;
-    const waiter = this.#waiter;
-    if (waiter === null) return;
-    this.#waiter = null;
-    if (error instanceof FeedClosedError) waiter.resolve({ done: true, value: undefined });
-    else waiter.reject(error);
+    for (const waiter of this.#waiters.splice(0)) {
+      if (error instanceof FeedClosedError) waiter.resolve({ done: true, value: undefined });
+      else waiter.reject(error);
+    }
   }
 }
