@@ -166,6 +166,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     disk,
     app: workload.app,
     callbacks: workload.callbacks,
+    leases: workload.leases,
     rsm: {
       ...(chunkBytes === undefined ? {} : { stateChunkBytes: chunkBytes }),
       ...(snapshotEveryRequests === undefined ? {} : { snapshotEveryRequests }),
@@ -176,6 +177,10 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
         checker?.executed(id, vs, r, o);
         backupCuts?.executed(id, vs);
         internalOps?.executed(id, vs, r, o, ran);
+        if (workload.executedByPrimary !== undefined) {
+          const core = cluster.node(id).process?.stack.rsm?.core;
+          if (core?.state !== null && core?.state !== undefined && core.primaryOf(vs.vid) === id) workload.executedByPrimary(id, vs, core.state);
+        }
       },
       restored: (last) => checker?.restored(id, last),
       serving: (vid) => leases?.serving(id, vid),
