@@ -73,6 +73,7 @@ export class KvReference {
       if (r !== this.#head + 1) throw new Error(`kv reference: recording revision ${r} past the head ${this.#head}`);
       this.#changes.set(r, changes);
       this.#head = r;
+      this.#sim.log(`kv reference: revision ${r} from ${who}: ${changes.map((c) => (c.type === 'put' ? `put ${c.kv.key}=${c.kv.value}` : `delete ${c.key}`)).join(', ')}`);
       return;
     }
     this.crossChecked++;

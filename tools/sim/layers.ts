@@ -44,7 +44,7 @@ export const mutationNames: Record<string, readonly string[]> = {
   rsm: rsmMutationNames,
   feed: [...rsmMutationNames, 'skip-feed-event-on-resume', 'publish-feed-before-durable'],
   lock: [...rsmMutationNames, 'skip-owner-check'],
-  kv: [...rsmMutationNames, 'skip-feed-event-on-resume', 'publish-feed-before-durable', 'expire-on-replica-clock'],
+  kv: [...rsmMutationNames, 'skip-feed-event-on-resume', 'publish-feed-before-durable', 'expire-on-replica-clock', 'lease-clock-ignores-renewals'],
   'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing', 'cache-past-session'],
 };
 
@@ -131,6 +131,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       newPrimaryWithoutWaiting: o.mutations?.includes('new-primary-without-waiting') === true,
       skipFeedEventOnResume: o.mutations?.includes('skip-feed-event-on-resume') === true,
       publishFeedBeforeDurable: o.mutations?.includes('publish-feed-before-durable') === true,
+      leaseClockIgnoresRenewals: o.mutations?.includes('lease-clock-ignores-renewals') === true,
     },
   });
   return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };

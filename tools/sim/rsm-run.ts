@@ -178,8 +178,14 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
         backupCuts?.executed(id, vs);
         internalOps?.executed(id, vs, r, o, ran);
         if (workload.executedByPrimary !== undefined) {
-          const core = cluster.node(id).process?.stack.rsm?.core;
-          if (core?.state !== null && core?.state !== undefined && core.primaryOf(vs.vid) === id) workload.executedByPrimary(id, vs, core.state);
+          const stack = cluster.node(id).process?.stack;
+          const core = stack?.rsm?.core;
+          // A view of one has no backup whose durable acknowledgement makes the step committed;
+          // and a primary leaving its view executes what is in flight without acknowledgements
+          // (`Pipeline.abandon`): only a primary still serving the view reports.
+          const backups = stack !== undefined && stack.config.core.knows(vs.vid) && stack.config.core.memberIds(vs.vid).length > 1;
+          const serving = core !== undefined && core.vid === vs.vid && core.status === 'normal' && core.primaryOf(vs.vid) === id;
+          if (backups && serving && core.state !== null) workload.executedByPrimary(id, vs, core.state);
         }
       },
       restored: (last) => checker?.restored(id, last),

@@ -123,9 +123,11 @@ export interface Workload<S, M, I, O> {
   /** For an app with leases (the KV store's `kvLeaseSpec`): the lease keeper every node runs. Optional. */
   readonly leases?: NodeStackOptions<S>['leases'];
   /**
-   * Replica `id`, the primary of view `vs.vid`, executed the request at `vs` and holds `state`
-   * after it: every backup of the view acknowledged it first, so that state is committed (no
-   * later view loses it). E.g. to record the app's history before a compaction forgets it. Optional.
+   * Replica `id`, the serving primary of view `vs.vid`, which has at least one backup, executed
+   * the request at `vs` and holds `state` after it: every backup of the view acknowledged it
+   * first, durably, so that state is committed (no later view, no power cut loses it). Left out:
+   * a view of one (its primary executes before its own step is durable) and a primary leaving
+   * its view (it executes what is in flight unacknowledged). E.g. to record the app's history before a compaction forgets it. Optional.
    */
   executedByPrimary?(id: NodeId, vs: Viewstamp, state: S): void;
   /** Adds fault kinds of the workload's own (e.g. cutting clients off) before the faults start. Optional. */
