@@ -29,14 +29,24 @@ export interface KvWatchFilter {
  */
 export class KvReference {
   readonly #sim: Simulation;
-  /** The changes of each revision from 2 on (revision 1, a new store, changed nothing). */
-  readonly #changes = new Map<number, readonly KvChange[]>();
-  /** Every revision up to here is recorded. */
+  /** The changes of each revision from 2 on (revision 1, a new store, changed nothing); null: a hole (see `holesAllowed`). */
+  readonly #changes = new Map<number, readonly KvChange[] | null>();
+  /** After a hole: the live records at its last revision, rebuilt from the state that showed it. */
+  readonly #liveAfterHole = new Map<number, ReadonlyMap<string, KvRecord>>();
+  /** Every revision up to here is recorded (or a hole). */
   #head = 1;
   /** Records seen again and compared. */
   crossChecked = 0;
+  /** Revisions the store compacted by itself before any primary's committed state showed them. */
+  holes = 0;
 
-  constructor(sim: Simulation) {
+  /**
+   * `holesAllowed`: the store compacts by itself (a run with a small `maxHistoryBytes`), so a
+   * revision made in a view of one may be compacted before a primary with backups shows it: such
+   * revisions become holes, at which the checks stop knowing (and start again after them).
+   * Otherwise a hole is a failure.
+   */
+  constructor(sim: Simulation, readonly holesAllowed = false) {
     this.#sim = sim;
   }
 
@@ -47,8 +57,15 @@ export class KvReference {
   /** The committed `state` of a primary (see the class comment): records the revisions it holds past the head, compares the newest ones it holds already. */
   committed(state: Readonly<KvState>, who: string): void {
     const first = firstHistoryRevision(state);
-    if (this.#head + 1 < first && state.revision > this.#head) {
-      this.#sim.fail(`kv reference: ${who} holds revisions from ${first} on: ${this.#head + 1}..${first - 1} were compacted before any primary's committed state showed them`);
+    if (this.#head < state.compactRevision) {
+      if (!this.holesAllowed) {
+        this.#sim.fail(`kv reference: ${who} holds revisions from ${first} on: ${this.#head + 1}..${state.compactRevision} were compacted before any primary's committed state showed them`);
+      }
+      this.#sim.log(`kv reference: revisions ${this.#head + 1}..${state.compactRevision} compacted before ${who} showed them: a hole`);
+      for (let r = Math.max(2, this.#head + 1); r <= state.compactRevision; r++) this.#changes.set(r, null);
+      this.holes += state.compactRevision - this.#head;
+      this.#liveAfterHole.set(state.compactRevision, liveAt(state, state.compactRevision));
+      this.#head = state.compactRevision;
     }
     for (let r = Math.max(first, this.#head); r <= state.revision; r++) this.#compareOrRecord(r, entryAt(state, r)!.changes, who);
   }
@@ -59,8 +76,8 @@ export class KvReference {
     for (let r = firstHistoryRevision(state); r <= state.revision; r++) this.#compareOrRecord(r, entryAt(state, r)!.changes, who);
   }
 
-  /** The changes of revision `r` (2 ≤ r ≤ head). */
-  changes(r: number): readonly KvChange[] {
+  /** The changes of revision `r` (2 ≤ r ≤ head); null for a hole. */
+  changes(r: number): readonly KvChange[] | null {
     const c = this.#changes.get(r);
     if (c === undefined) throw new Error(`kv reference: no revision ${r} (head ${this.#head})`);
     return c;
@@ -76,29 +93,61 @@ export class KvReference {
       this.#sim.log(`kv reference: revision ${r} from ${who}: ${changes.map((c) => (c.type === 'put' ? `put ${c.kv.key}=${c.kv.value}` : `delete ${c.key}`)).join(', ')}`);
       return;
     }
+    if (known === null) return;
     this.crossChecked++;
     if (canonicalJson(known as unknown as Json) !== canonicalJson(changes as unknown as Json)) {
       this.#sim.fail(`kv reference: revision ${r} in ${who} is ${JSON.stringify(changes)}, where a primary's committed state had ${JSON.stringify(known)}`);
     }
   }
 
-  /** The reference as the watch checker needs it: the event a watcher with a filter must get at each revision. */
+  /** The reference as the watch checker needs it: the event a watcher with a filter must get at each revision (undefined in a hole). */
   feed(): FeedReference<KvWatchFilter> {
-    return { head: this.#head, expected: (filter, r) => (r < 2 ? null : watchEvent(filter, r, this.changes(r))) };
+    return {
+      head: this.#head,
+      expected: (filter, r) => {
+        if (r < 2) return null;
+        const changes = this.changes(r);
+        return changes === null ? undefined : watchEvent(filter, r, changes);
+      },
+    };
   }
 
-  /** Replays the history: `visit(r, before)` for each revision r with the live records before it; returns those after the head. */
-  replay(visit: (r: number, before: ReadonlyMap<string, KvRecord>) => void): ReadonlyMap<string, KvRecord> {
-    const live = new Map<string, KvRecord>();
+  /**
+   * Replays the history: `visit(r, before)` for each revision r with the live records before it
+   * (null where a hole makes them unknown: in it, and at the revision right after it they are
+   * known again); returns those after the head (null if it is a hole).
+   */
+  replay(visit: (r: number, before: ReadonlyMap<string, KvRecord> | null) => void): ReadonlyMap<string, KvRecord> | null {
+    let live: Map<string, KvRecord> | null = new Map();
     for (let r = 2; r <= this.#head; r++) {
-      visit(r, live);
-      for (const c of this.changes(r)) {
+      const changes = this.changes(r);
+      visit(r, changes === null ? null : live);
+      if (changes === null) {
+        const after = this.#liveAfterHole.get(r);
+        live = after === undefined ? null : new Map(after);
+        continue;
+      }
+      for (const c of changes) {
+        if (live === null) break;
         if (c.type === 'put') live.set(c.kv.key, c.kv);
         else live.delete(c.key);
       }
     }
     return live;
   }
+}
+
+/** The live records of `state` as they were at `revision` (not below its compaction): its records with the changes above `revision` undone. */
+function liveAt(state: Readonly<KvState>, revision: number): ReadonlyMap<string, KvRecord> {
+  const live = new Map(state.kvs);
+  for (let r = state.revision; r > revision; r--) {
+    for (const c of [...entryAt(state, r)!.changes].reverse()) {
+      if (c.type === 'delete') live.set(c.key, c.prev);
+      else if (c.prev === null) live.delete(c.kv.key);
+      else live.set(c.kv.key, c.prev);
+    }
+  }
+  return live;
 }
 
 const recordJson = (r: KvRecord): Json => ({ key: r.key, value: r.value, createRevision: r.createRevision, modRevision: r.modRevision, version: r.version, lease: r.lease });

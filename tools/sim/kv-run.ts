@@ -1,4 +1,4 @@
-import { kvApp, kvLeaseSpec } from '../../src/apps/kv/kv-app.js';
+import { createKvApp, kvApp, kvLeaseSpec } from '../../src/apps/kv/kv-app.js';
 import type { KvState } from '../../src/apps/kv/kv-state.js';
 import { defaultRsmOptions } from '../../src/options/rsm.js';
 import { type KvInput, type KvModelState, type KvOutput, kvModel } from '../lincheck/kv-model.js';
@@ -9,7 +9,8 @@ import { drawClockDrift } from './drifting-clock.js';
 import { internalClient } from './internal-ops.js';
 import { expireOnReplicaClock } from './kv-mutations.js';
 import { KvReference } from './kv-reference.js';
-import { type KvClientShared, KvSimClient } from './kv-sim-client.js';
+import { type KvClientShared, KvSimClient, kvRunBounds } from './kv-sim-client.js';
+import { Prng } from './prng.js';
 import { type KvWatcher, startKvWatchers } from './kv-watchers.js';
 import { type StackRunOptions, type Workload, type WorkloadRun, runStackSimulation } from './rsm-run.js';
 import type { RunResult } from './run-result.js';
@@ -18,10 +19,14 @@ import type { RunResult } from './run-result.js';
 export interface KvRunOptions extends StackRunOptions<KvInput, KvOutput> {
   /** Every replica expires leases by its own clock inside its handlers (`expireOnReplicaClock`): the bug the keeper exists to avoid. */
   readonly expireOnReplicaClock?: boolean;
+  /** The store compacts its history by itself (a small `maxHistoryBytes`); default: drawn per run (`kvRunBounds.smallHistoryShare`). */
+  readonly smallHistory?: boolean;
 }
 
 /**
- * The KV workload: `kvApp` on the replicas with the lease keeper on every node (`kvLeaseSpec`,
+ * The KV workload: `kvApp` (in a share of runs with a small history bound, so that the store
+ * compacts by itself; those runs make no compaction and no read at an old revision, which
+ * `kvModel` cannot predict then) on the replicas with the lease keeper on every node (`kvLeaseSpec`,
  * as `synod node --app kv`), 2–5 `KvSimClient`s over a small key space, watchers on the client
  * machines (`startKvWatchers`). Checked:
  * - the whole client history, with the nodes' own `leaseExpire` requests, against `kvModel`;
@@ -42,6 +47,12 @@ function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput
     expiriesChecked: 0, leaseEndsChecked: 0, minExpirySlackMs: -1, referenceRevisions: 0, referenceCrossChecked: 0,
   };
   let shared: KvClientShared | null = null;
+  // Drawn from a generator of the run's own, before the simulation exists: the app depends on it.
+  const shape = new Prng(opts.seed ^ 0x4b56_5f31);
+  const drawnSmall = shape.chance(kvRunBounds.smallHistoryShare);
+  const smallHistory = opts.smallHistory ?? drawnSmall;
+  const maxHistoryBytes = shape.between(...kvRunBounds.smallHistoryBytes);
+  const app = smallHistory ? createKvApp({ maxHistoryBytes }) : kvApp;
   const driftRate = Math.max(drawClockDrift(opts.seed, defaultRsmOptions.maxClockDriftPpm, opts.clockDriftX), defaultRsmOptions.maxClockDriftPpm / 1e6);
   /** Leases alive in the last committed state a primary showed: the run's end waits for them to expire (see `unrecordedRunning`). */
   let leasesAlive = 0;
@@ -50,7 +61,7 @@ function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput
     name: 'kv',
     // The mutation's replica clock: the simulated machines' wall time (virtual time, as `SimCluster`
     // gives every node); handlers run only once clients call, after `setUp`.
-    app: opts.expireOnReplicaClock === true ? expireOnReplicaClock(kvApp, () => run?.sim.now ?? 0) : kvApp,
+    app: opts.expireOnReplicaClock === true ? expireOnReplicaClock(app, () => run?.sim.now ?? 0) : app,
     leases: { spec: kvLeaseSpec },
     calls: kvCalls,
     internalCalls: kvInternalCalls,
@@ -58,8 +69,9 @@ function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput
     progressUnit: 'calls',
     setUp(r) {
       run = r;
-      reference = new KvReference(r.sim);
-      shared = { counts, leases: new Set(), reference, ackedRevision: 1 };
+      reference = new KvReference(r.sim, smallHistory);
+      shared = { counts, leases: new Set(), reference, ackedRevision: 1, storeCompacts: smallHistory };
+      r.sim.log(`kv run: ${smallHistory ? `the store compacts its history past ${maxHistoryBytes} bytes` : 'the store keeps its history (clients compact it)'}`);
     },
     executedByPrimary(id, vs, state) {
       reference?.committed(state, `${id} (primary of view ${vs.vid})`);
@@ -94,7 +106,7 @@ function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput
       counts['minExpirySlackMs'] = Math.round(figures.minSlackMs);
       return null;
     },
-    stats: () => ({ ...counts, referenceRevisions: reference?.head ?? 0, referenceCrossChecked: reference?.crossChecked ?? 0 }),
+    stats: () => ({ ...counts, smallHistory: smallHistory ? 1 : 0, referenceRevisions: reference?.head ?? 0, referenceCrossChecked: reference?.crossChecked ?? 0, referenceHoles: reference?.holes ?? 0 }),
   };
 }
 

@@ -25,6 +25,9 @@ export const kvRunBounds = {
   leaseModes: { keep: 0.5, stop: 0.3, revoke: 0.2 },
   /** A kept lease is renewed once this share of its TTL passed since the last keepalive was sent. */
   keepAliveAt: 0.3,
+  /** Share of runs whose store compacts its history by itself, and its bound then (bytes: a change costs about 140). */
+  smallHistoryShare: 0.3,
+  smallHistoryBytes: [600, 3000] as const,
   /** A compaction goes through a revision this far below the reference's head at most. */
   compactBackMax: 15,
   /** A client's pause between calls. */
@@ -52,6 +55,8 @@ export interface KvClientShared {
   readonly reference: KvReference;
   /** The highest revision an acknowledged call reported. */
   ackedRevision: number;
+  /** The store compacts by itself: no client compaction, no read at an old revision (the model cannot tell what they answer then). */
+  readonly storeCompacts: boolean;
 }
 
 const objectOf = (v: Json): { readonly [k: string]: Json } => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {});
@@ -119,7 +124,7 @@ export class KvSimClient {
 
   #get(key: string): void {
     const head = this.#shared.ackedRevision;
-    const old = head > 1 && this.#rng.chance(kvRunBounds.oldReadShare);
+    const old = head > 1 && this.#rng.chance(kvRunBounds.oldReadShare) && !this.#shared.storeCompacts;
     this.#call('get', { key, ...(old ? { revision: this.#rng.between(Math.max(1, head - 10), head) } : {}) }, (value) => {
       const kv = (objectOf(value)['kvs'] as Json[] | undefined)?.[0];
       if (old) return;
@@ -185,7 +190,7 @@ export class KvSimClient {
   /** Compacts through a revision at most the reference's head (see `KvReference`: so no revision is compacted before it is recorded). */
   #compact(): void {
     const head = this.#shared.reference.head;
-    if (head < 3) return this.#put(this.#rng.pick(kvRunBounds.keys));
+    if (head < 3 || this.#shared.storeCompacts) return this.#put(this.#rng.pick(kvRunBounds.keys));
     this.#shared.counts['compactions']!++;
     this.#call('compact', { revision: this.#rng.between(Math.max(2, head - kvRunBounds.compactBackMax), head) });
   }
