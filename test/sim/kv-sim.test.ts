@@ -2,8 +2,9 @@
 // compare, grant, keep alive, revoke and let expire leases, and compact; watchers follow the
 // `watch` feed by key and by prefix; the history (with the nodes' lease expiries) must linearize
 // in kvModel, every watcher's events must be the committed revision history's, and no lease may
-// expire before its TTL. Three mutations are caught: leases expired by each replica's own clock, a
-// watch that skips an event on resume, and a lease keeper whose clock ignores keepalives.
+// expire before its TTL, nor outlive it once the cluster is quiet. Caught: leases expired by each
+// replica's own clock, a watch that skips an event on resume, a lease keeper whose clock ignores
+// keepalives, and nodes without a lease keeper.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runKvSimulation } from '../../tools/sim/kv-run.js';
@@ -25,11 +26,13 @@ test('the KV store under every fault: seeds 1-20 pass every checker, and the run
   assert.ok(n('expiriesChecked') > 40 && n('leaseEndsChecked') > n('expiriesChecked'), 'the keeper expired leases, and clients revoked some');
 });
 
-test('expire-on-replica-clock (every replica expires leases by its own clock) is caught at seed 1, which passes without it', () => {
-  const bad = runKvSimulation({ seed: 1, expireOnReplicaClock: true });
+test('expire-on-replica-clock (every replica expires leases by its own clock) is caught at seed 2 by the history and the reference, and seed 2 passes without it', () => {
+  const bad = runKvSimulation({ seed: 2, expireOnReplicaClock: true });
   assert.ok(bad.failures.some((f) => /linearizability: the client history/.test(f)), bad.failures.join('\n'));
-  console.log(bad.failures.find((f) => f.includes('linearizability:'))?.slice(0, 300));
-  assert.ok(runKvSimulation({ seed: 1 }).ok);
+  assert.ok(bad.failures.some((f) => /kv reference: revision \d+ in .* where a primary's committed state had/.test(f)), bad.failures.join('\n'));
+  console.log(bad.failures.find((f) => f.includes('kv reference:'))?.slice(0, 300));
+  const clean = runKvSimulation({ seed: 2 });
+  assert.ok(clean.ok, clean.failures.join('\n'));
 });
 
 test('skip-feed-event-on-resume (a resumed watch starts one revision late) is caught at seed 1 as a gap', () => {
@@ -41,5 +44,11 @@ test('skip-feed-event-on-resume (a resumed watch starts one revision late) is ca
 test('lease-clock-ignores-renewals (the keeper expires a kept lease its TTL after it first saw it) is caught by the lease checker at seed 1', () => {
   const bad = runKvSimulation({ seed: 1, mutations: { leaseClockIgnoresRenewals: true } });
   assert.ok(bad.failures.some((f) => /kv leases: lease \d+ .* earlier than its TTL allows/.test(f)), bad.failures.join('\n'));
+  console.log(bad.failures.find((f) => f.includes('kv leases:')));
+});
+
+test('without a lease keeper on the nodes, the leases left alive once the cluster is quiet are caught at seed 1', () => {
+  const bad = runKvSimulation({ seed: 1, noLeaseKeeper: true });
+  assert.ok(bad.failures.some((f) => /kv leases: liveness: lease \d+ .* is alive/.test(f)), bad.failures.join('\n'));
   console.log(bad.failures.find((f) => f.includes('kv leases:')));
 });

@@ -4,11 +4,14 @@ import type { Json } from '../../src/rsm/app.js';
 import { type FeedReference, canonicalJson } from './checkers/feed-checker.js';
 import type { Simulation } from './simulation.js';
 
-/** What a KV watcher asked for, as the reference renders its events: one key or a prefix, with or without the previous records. */
+/** What a KV watcher asked for, as the reference renders its events: one key, a prefix or a range `[key, rangeEnd)`; with or without the previous records, puts, deletes. */
 export interface KvWatchFilter {
   readonly key: string;
   readonly prefix: boolean;
+  readonly rangeEnd?: string;
   readonly prevKv: boolean;
+  readonly noPut: boolean;
+  readonly noDelete: boolean;
 }
 
 /**
@@ -156,17 +159,19 @@ const recordJson = (r: KvRecord): Json => ({ key: r.key, value: r.value, createR
  * The watch event a watcher with `filter` must receive at revision `r` whose changes are
  * `changes` (null: none matches), written from etcd's rules as docs/kv.md states them, not with
  * the app's feed code: one event per revision, its changes in order; a put carries the new record,
- * a delete the key and the deleting revision; `prevKv` when asked for and the key existed.
+ * a delete the key and the deleting revision; `prevKv` when asked for and the key existed; puts
+ * or deletes left out when the filter says so.
  */
 export function watchEvent(filter: KvWatchFilter, r: number, changes: readonly KvChange[]): Json {
-  const matches = (key: string): boolean => (filter.prefix ? key.startsWith(filter.key) : key === filter.key);
+  const matches = (key: string): boolean => (filter.prefix ? key.startsWith(filter.key)
+    : filter.rangeEnd !== undefined ? key >= filter.key && key < filter.rangeEnd : key === filter.key);
   const events: Json[] = [];
   for (const c of changes) {
     if (c.type === 'put') {
-      if (!matches(c.kv.key)) continue;
+      if (filter.noPut || !matches(c.kv.key)) continue;
       events.push({ type: 'put', kv: recordJson(c.kv), ...(filter.prevKv && c.prev !== null ? { prevKv: recordJson(c.prev) } : {}) });
     } else {
-      if (!matches(c.key)) continue;
+      if (filter.noDelete || !matches(c.key)) continue;
       events.push({ type: 'delete', kv: { key: c.key, modRevision: r }, ...(filter.prevKv ? { prevKv: recordJson(c.prev) } : {}) });
     }
   }

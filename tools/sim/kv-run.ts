@@ -1,5 +1,6 @@
 import { createKvApp, kvApp, kvLeaseSpec } from '../../src/apps/kv/kv-app.js';
 import type { KvState } from '../../src/apps/kv/kv-state.js';
+import { leaseKeeperOptions } from '../../src/options/leases.js';
 import { defaultRsmOptions } from '../../src/options/rsm.js';
 import { type KvInput, type KvModelState, type KvOutput, kvModel } from '../lincheck/kv-model.js';
 import { kvCalls, kvInternalCalls } from '../lincheck/kv-mappings.js';
@@ -19,6 +20,8 @@ import type { RunResult } from './run-result.js';
 export interface KvRunOptions extends StackRunOptions<KvInput, KvOutput> {
   /** Every replica expires leases by its own clock inside its handlers (`expireOnReplicaClock`): the bug the keeper exists to avoid. */
   readonly expireOnReplicaClock?: boolean;
+  /** The nodes run no lease keeper (a test of the expiry liveness check: leases never expire). */
+  readonly noLeaseKeeper?: boolean;
   /** The store compacts its history by itself (a small `maxHistoryBytes`); default: drawn per run (`kvRunBounds.smallHistoryShare`). */
   readonly smallHistory?: boolean;
 }
@@ -35,7 +38,8 @@ export interface KvRunOptions extends StackRunOptions<KvInput, KvOutput> {
  * - every watcher's every stretch against the reference (`checkWatchers`: no gap, duplicate,
  *   reorder or event that did not happen), and every open watcher caught up at the end;
  * - leases (`checkKvLeases`): none expires before its TTL after its last renewal was sent, and
- *   each ended lease took exactly its keys in one revision.
+ *   each ended lease took exactly its keys in one revision; once the cluster is quiet, none
+ *   outlives its TTL (`checkLeasesEnded`).
  */
 function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput, KvOutput> {
   let run: WorkloadRun | null = null;
@@ -56,13 +60,33 @@ function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput
   const driftRate = Math.max(drawClockDrift(opts.seed, defaultRsmOptions.maxClockDriftPpm, opts.clockDriftX), defaultRsmOptions.maxClockDriftPpm / 1e6);
   /** Leases alive in the last committed state a primary showed: the run's end waits for them to expire (see `unrecordedRunning`). */
   let leasesAlive = 0;
+  /** When the latest view's primary first executed a request of it (its lease clocks started no later). */
+  let primaryVid = 0;
+  let primarySinceMs = 0;
+  /**
+   * Liveness of expiry, once the cluster is quiet: a lease still alive must have been renewed,
+   * granted, or seen by a new primary, within its TTL (stretched by the drift) plus the keeper's
+   * check interval and a second for a renewal's and the expiry's round trips (the cluster is quiet:
+   * no slow or lost messages). The primary's clocks start when it serves, no later than its first
+   * execution in the view (`primarySinceMs`).
+   */
+  const checkLeasesEnded = (state: KvState | undefined, r: WorkloadRun): void => {
+    if (state === undefined) return;
+    const since = Math.max(primarySinceMs, shared?.lastLeaseCallMs ?? 0);
+    for (const l of state.leases.values()) {
+      const boundMs = l.ttlSeconds * 1000 * (1 + driftRate) + leaseKeeperOptions(undefined).checkIntervalMs + 1000;
+      if (r.sim.now - since > boundMs) {
+        r.sim.fail(`kv leases: liveness: lease ${l.id} (ttl ${l.ttlSeconds} s, ${l.renewals} renewals) is alive ${Math.round(r.sim.now - since)} ms after the last lease call and the primary's start, past ${Math.round(boundMs)} ms`);
+      }
+    }
+  };
   const behind = (): KvWatcher[] => watchers.filter((w) => w.sub !== null && w.log.position < (shared?.ackedRevision ?? 0));
   return {
     name: 'kv',
     // The mutation's replica clock: the simulated machines' wall time (virtual time, as `SimCluster`
     // gives every node); handlers run only once clients call, after `setUp`.
     app: opts.expireOnReplicaClock === true ? expireOnReplicaClock(app, () => run?.sim.now ?? 0) : app,
-    leases: { spec: kvLeaseSpec },
+    ...(opts.noLeaseKeeper === true ? {} : { leases: { spec: kvLeaseSpec } }),
     calls: kvCalls,
     internalCalls: kvInternalCalls,
     model: kvModel,
@@ -70,12 +94,13 @@ function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput
     setUp(r) {
       run = r;
       reference = new KvReference(r.sim, smallHistory);
-      shared = { counts, leases: new Set(), reference, ackedRevision: 1, storeCompacts: smallHistory };
+      shared = { counts, leases: new Set(), reference, ackedRevision: 1, storeCompacts: smallHistory, lastLeaseCallMs: 0 };
       r.sim.log(`kv run: ${smallHistory ? `the store compacts its history past ${maxHistoryBytes} bytes` : 'the store keeps its history (clients compact it)'}`);
     },
     executedByPrimary(id, vs, state) {
       reference?.committed(state, `${id} (primary of view ${vs.vid})`);
       leasesAlive = state.leases.size;
+      if (vs.vid !== primaryVid) [primaryVid, primarySinceMs] = [vs.vid, run?.sim.now ?? 0];
     },
     startClient(client, r, machine) {
       new KvSimClient(client, r, shared!).start();
@@ -90,6 +115,7 @@ function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput
       for (const w of behind()) {
         r.sim.fail(`feed: liveness: watcher ${w.log.name} is at revision ${w.log.position} once the cluster is quiet, behind the acknowledged revision ${shared!.ackedRevision}`);
       }
+      checkLeasesEnded([...states.values()][0], r);
       const { events, stretches } = checkWatchers(r.sim, watchers.map((w) => w.log), reference!.feed());
       counts['watchedEvents'] = events;
       counts['stretches'] = stretches;

@@ -57,6 +57,8 @@ export interface KvClientShared {
   ackedRevision: number;
   /** The store compacts by itself: no client compaction, no read at an old revision (the model cannot tell what they answer then). */
   readonly storeCompacts: boolean;
+  /** When a client last sent a lease grant or keepalive (virtual ms). */
+  lastLeaseCallMs: number;
 }
 
 const objectOf = (v: Json): { readonly [k: string]: Json } => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {});
@@ -141,7 +143,9 @@ export class KvSimClient {
       : roll < 0.5 ? [{ key, target: 'modRevision', op: '=', value: seen.modRevision }]
         : roll < 0.8 ? [{ key, target: 'value', op: '=', value: seen.value }] : [{ key, target: 'version', op: '>', value: seen.version }];
     const other = this.#rng.pick(kvRunBounds.keys.filter((k) => k !== key));
-    const success: Json[] = [{ put: { key, value: `${this.#id}:${++this.#n}` } }, ...(this.#rng.chance(0.3) ? [{ delete: { key: other } }] : [])];
+    const leases = [...this.#shared.leases];
+    const lease = leases.length > 0 && this.#rng.chance(kvRunBounds.leasedPutShare) ? this.#rng.pick(leases) : 0;
+    const success: Json[] = [{ put: { key, value: `${this.#id}:${++this.#n}`, ...(lease === 0 ? {} : { lease }) } }, ...(this.#rng.chance(0.3) ? [{ delete: { key: other } }] : [])];
     this.#call('txn', { compare, success, failure: [{ range: { key } }] }, () => this.#lastRead.delete(key));
   }
 
@@ -150,6 +154,7 @@ export class KvSimClient {
     const roll = this.#rng.next();
     const modes = kvRunBounds.leaseModes;
     const mode: LeaseMode = roll < modes.keep ? 'keep' : roll < modes.keep + modes.stop ? 'stop' : 'revoke';
+    this.#shared.lastLeaseCallMs = this.#run.sim.now;
     this.#call('leaseGrant', { ttl }, (value) => {
       const v = objectOf(value);
       const id = v['id'] as number;
@@ -167,6 +172,7 @@ export class KvSimClient {
   #keepAlive(lease: OwnLease): void {
     lease.keepalivesLeft--;
     lease.lastKeepAliveMs = this.#run.sim.now;
+    this.#shared.lastLeaseCallMs = this.#run.sim.now;
     this.#shared.counts['keepalives']!++;
     this.#call('leaseKeepAlive', { id: lease.id }, undefined, (code) => {
       if (code === 'lease-not-found') this.#ended(lease, 'lost');
