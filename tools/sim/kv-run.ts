@@ -103,7 +103,7 @@ function kvWorkload(opts: KvRunOptions): Workload<KvState, KvModelState, KvInput
       if (vs.vid !== primaryVid) [primaryVid, primarySinceMs] = [vs.vid, run?.sim.now ?? 0];
     },
     startClient(client, r, machine) {
-      new KvSimClient(client, r, shared!).start();
+      for (let lane = 0; lane < r.callsPerClient; lane++) new KvSimClient(client, r, shared!, lane).start();
       watchers.push(...startKvWatchers(client, r, machine, reference!, counts));
     },
     // Once the clients stop, the run also waits (within its bound) for the leases left to expire,

@@ -64,7 +64,8 @@ export interface KvClientShared {
 const objectOf = (v: Json): { readonly [k: string]: Json } => (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {});
 
 /**
- * One KV client of the run: one call at a time on its `RsmClient` (every call is recorded for
+ * One KV client loop of the run: one call at a time on its `RsmClient` (a client may run several
+ * loops at once, `--calls-per-client`; each owns its own leases; every call is recorded for
  * the linearizability check by the run's observer), picked at random over a small key space:
  * puts (some with a lease, some asking for prevKv), gets (some at an old revision), prefix
  * ranges, deletes of a key or a prefix, compare-and-swap transactions on what it last read,
@@ -81,7 +82,8 @@ export class KvSimClient {
   readonly #lastRead = new Map<string, { value: string; modRevision: number; version: number }>();
   #n = 0;
 
-  constructor(client: RsmClient, run: WorkloadRun, shared: KvClientShared) {
+  /** `lane`: which of the client's concurrent loops this is (`WorkloadRun.callsPerClient`); it names the values it writes. */
+  constructor(client: RsmClient, run: WorkloadRun, shared: KvClientShared, readonly lane = 0) {
     this.#client = client;
     this.#run = run;
     this.#rng = run.sim.rng;
@@ -94,6 +96,11 @@ export class KvSimClient {
 
   get #id(): string {
     return this.#client.clientId;
+  }
+
+  /** A value no other loop writes. */
+  #value(): string {
+    return `${this.#id}${this.lane === 0 ? '' : `.${this.lane}`}:${++this.#n}`;
   }
 
   #next(): void {
@@ -118,7 +125,7 @@ export class KvSimClient {
   }
 
   #put(key: string): void {
-    const value = `${this.#id}:${++this.#n}`;
+    const value = this.#value();
     const leases = [...this.#shared.leases];
     const lease = leases.length > 0 && this.#rng.chance(kvRunBounds.leasedPutShare) ? this.#rng.pick(leases) : 0;
     this.#call('put', { key, value, ...(lease === 0 ? {} : { lease }), ...(this.#rng.chance(0.3) ? { prevKv: true } : {}) });
@@ -145,7 +152,7 @@ export class KvSimClient {
     const other = this.#rng.pick(kvRunBounds.keys.filter((k) => k !== key));
     const leases = [...this.#shared.leases];
     const lease = leases.length > 0 && this.#rng.chance(kvRunBounds.leasedPutShare) ? this.#rng.pick(leases) : 0;
-    const success: Json[] = [{ put: { key, value: `${this.#id}:${++this.#n}`, ...(lease === 0 ? {} : { lease }) } }, ...(this.#rng.chance(0.3) ? [{ delete: { key: other } }] : [])];
+    const success: Json[] = [{ put: { key, value: this.#value(), ...(lease === 0 ? {} : { lease }) } }, ...(this.#rng.chance(0.3) ? [{ delete: { key: other } }] : [])];
     this.#call('txn', { compare, success, failure: [{ range: { key } }] }, () => this.#lastRead.delete(key));
   }
 

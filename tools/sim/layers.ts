@@ -25,7 +25,7 @@ export interface RunOptions {
   readonly pictureDir?: string;
   /** rsm, lock, lock-cache: every clock drifts up to K·ρ (`StackRunOptions.clockDriftX`); default drawn per run. */
   readonly clockDriftX?: number;
-  /** rsm: calls each client keeps in flight at once (`StackRunOptions.callsPerClient`); default 1. */
+  /** rsm, kv: calls each client keeps in flight at once (`StackRunOptions.callsPerClient`); default 1. */
   readonly callsPerClient?: number;
   /** rsm, lock, lock-cache: the `power-cut-backups` fault (`StackRunOptions.powerCutBackups`); default off. */
   readonly powerCutBackups?: boolean;
