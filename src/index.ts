@@ -27,6 +27,8 @@ export { CorruptLogError } from './env/durable-log.js';
 // Calling them.
 export { SynodClient, connect } from './client/connect.js';
 export type { ConnectOptions } from './client/connect.js';
+export { TlsFileError } from './runtime/tls-files.js';
+export type { ClientTlsFiles, TlsFiles } from './runtime/tls-files.js';
 export type { CallOptions } from './client/rsm-client.js';
 export {
   AppRejectedError,
@@ -56,6 +58,7 @@ export {
   defaultFeedOptions,
   defaultFeedSubscriberOptions,
   defaultLockClientOptions,
+  defaultObserveOptions,
   defaultPaxosOptions,
   defaultRsmOptions,
   defaultTransportOptions,
@@ -69,6 +72,7 @@ export type {
   FeedOptions,
   FeedSubscriberOptions,
   LockClientOptions,
+  ObserveOptions,
   PaxosOptions,
   PeerMessages,
   RsmOptions,

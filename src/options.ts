@@ -13,5 +13,7 @@ export * from './options/client.js';
 export * from './options/callbacks.js';
 export * from './options/transport.js';
 export * from './options/call-streams.js';
+export * from './options/tls.js';
+export * from './options/observe.js';
 export * from './options/feeds.js';
 export * from './options/leases.js';

@@ -51,6 +51,11 @@
  * first ok write, CPU µs per operation, 3 against 5 replicas; with `--vs etcd`, a local 3-member
  * etcd through the `etcd3` client in the same run, windows alternating, with the ratios and the
  * issue's goals met or not. Writes JSON and an SVG chart. Nothing is asserted about speed.
+ *
+ * npm run bench -- kv [--window-ms MS] [--rounds N] [--in-flight N] [--watchers N] [--etcd on|off]
+ * [--json FILE]: issue 16's figures (tools/bench/kv.ts): the KV store's put, get, range of 100
+ * keys and compare-and-put txn at 64 in flight, and watch fan-out (1 writer, 100 watchers of one
+ * prefix: events/s, p99 put-acknowledged → event-received delay); beside etcd when it is on PATH.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,6 +78,7 @@ import { benchFailover, defaultFailoverRounds } from './bench/failover.js';
 import { benchLockStat, benchRead, closeReadBench, readDefaults } from './bench/read.js';
 import { closeThroughputBench } from './bench/throughput.js';
 import { throughputCommand, throughputUsage } from './bench/throughput-command.js';
+import { closeKvBench, kvCommand, kvUsage } from './bench/kv.js';
 
 /** How long each measurement runs, unless `--duration-ms` says otherwise. */
 const defaultDurationMs = 3000;
@@ -102,7 +108,7 @@ const usage = 'usage: node dist/tools/bench.js lock [--duration-ms MS] | linchec
   '       memory [--flood-ms MS] [--flood-calls N] [--client-ids N] [--id-concurrency N] |\n' +
   '       durability [--window-ms MS] [--rounds N] [--in-flight N] [--sizes-mb 1,100] |\n' +
   '       failover [--rounds N] |\n' +
-  `${throughputUsage}   (npm run bench -- lock)`;
+  `${throughputUsage}\n${kvUsage}   (npm run bench -- lock)`;
 
 /** The memory benchmark's defaults: a 10 s flood of 64 concurrent 1 MiB calls; 100,000 client ids, 64 at a time. */
 const memoryDefaults = { floodMs: 10_000, floodCalls: 64, clientIds: 100_000, idConcurrency: 64 };
@@ -125,6 +131,7 @@ function cleanup(): Promise<void> {
     await closeDurabilityBench();
     await closeReadBench();
     await closeThroughputBench();
+    await closeKvBench();
     for (const n of nodes) {
       n.closeClient();
       await n.kill('SIGKILL');
@@ -309,6 +316,7 @@ function benchLincheck(seed: number): void {
 async function main(argv: string[]): Promise<void> {
   // Its own flags, parsed on their own (tools/bench/throughput-command.ts).
   if (argv[0] === 'throughput') return throughputCommand(argv.slice(1), usage);
+  if (argv[0] === 'kv') return kvCommand(argv.slice(1), usage);
   let parsed;
   try {
     parsed = parseArgs({

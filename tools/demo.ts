@@ -16,6 +16,10 @@
  * 5. Stops the workload, waits until every replica executed the same requests, prints a summary
  *    table, and removes every process and file it made — also on failure and on Ctrl-C.
  * Exits 0 when every step happened in time and the workload saw no violation; 1 otherwise.
+ *
+ * `npm run demo -- --tls` does the same with mutual TLS and client authentication: development
+ * certificates (`synod certs`' code) in the temporary directory, the nodes started with them, and
+ * every client (status and lock clients) presenting a client certificate.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +31,8 @@ import { NodeStatusClient } from '../src/cli/admin.js';
 import { GrpcLockClient } from '../src/apps/lock/grpc-lock-client.js';
 import type { NodeStatus } from '../src/node/status.js';
 import { defaultClusterName } from '../src/env/cluster-name.js';
+import { makeDevCerts } from '../src/cli/dev-certs.js';
+import { type ClientTls, loadClientTls } from '../src/runtime/tls-files.js';
 
 /** How long the demo waits for any one step before it gives up. */
 const stepTimeoutMs = 20_000;
@@ -42,6 +48,14 @@ const maxThinkMs = 10;
 const phaseMs = 2000;
 /** Lines of each node's log printed when the demo fails. */
 const logTailLines = 15;
+
+const tlsArgs = process.argv.slice(2);
+if (tlsArgs.some((a) => a !== '--tls')) {
+  process.stderr.write(`usage: npm run demo [-- --tls]\n`);
+  process.exit(2);
+}
+/** Mutual TLS (`--tls`). */
+const withTls = tlsArgs.includes('--tls');
 
 const root = mkdtempSync(join(tmpdir(), 'synod-demo-'));
 const nodes: NodeProcess[] = [];
@@ -114,9 +128,9 @@ class Workload {
   readonly #tokens = new Set<number>();
   lastError: string | null = null;
 
-  constructor(cluster: string, members: string[]) {
+  constructor(cluster: string, members: string[], tls: ClientTls | undefined) {
     this.clients = Array.from({ length: workloadClients }, (_, i) =>
-      new GrpcLockClient({ cluster, members, owner: `demo-client-${i + 1}`, logger: silentLogger }));
+      new GrpcLockClient({ cluster, members, owner: `demo-client-${i + 1}`, logger: silentLogger, tls }));
   }
 
   get serverGrants(): number {
@@ -219,15 +233,19 @@ async function demo(): Promise<void> {
   const ports = await freePortPairs(3);
   const first = `127.0.0.1:${ports[0]}`;
   const cluster = defaultClusterName(first);
+  const certs = withTls ? makeDevCerts({ dir: join(root, 'certs'), nodes: ports.map((p) => `127.0.0.1:${p}`), clients: 1 }) : undefined;
+  const tls = certs === undefined ? undefined : loadClientTls(certs.client(1));
   for (const [i, port] of ports.entries()) {
     nodes.push(new NodeProcess({
       port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel: 'info', entry: [cliPath, 'lock-server'],
+      tls: certs,
     }));
   }
-  for (const n of nodes) statusClients.set(n.address, new NodeStatusClient(n.address, cluster, { reconnectMs: 50 }));
-  out('synod demo: a replicated lock service on three local processes, a failover, and a rejoin');
+  for (const n of nodes) statusClients.set(n.address, new NodeStatusClient(n.address, cluster, { reconnectMs: 50, tls }));
+  out(`synod demo: a replicated lock service on three local processes, a failover, and a rejoin${withTls ? ', over mutual TLS' : ''}`);
   out();
   say(`files in ${root} (a data directory and a log file per node); cluster ${cluster}`);
+  if (certs !== undefined) say(`mutual TLS: a cluster CA and a client CA in ${certs.dir}; nodes take peers of the cluster CA only and clients of the client CA only`);
 
   // 1. The cluster.
   for (const [i, n] of nodes.entries()) {
@@ -244,7 +262,7 @@ async function demo(): Promise<void> {
 
   // 2. The workload.
   const members = nodes.map((n) => n.address);
-  const w = new Workload(cluster, members);
+  const w = new Workload(cluster, members, tls);
   workload = w;
   w.start();
   say(`workload: ${workloadClients} lock clients contend for locks ${workloadLocks.join(', ')} (acquire, hold ${holdMs} ms, release)`);

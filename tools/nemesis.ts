@@ -2,8 +2,8 @@
  * The nemesis (issue 7): a real cluster under random faults, its clients' history checked for
  * linearizability.
  *
- *   npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep]
- *                      [--call-deadline-ms MS] [--mutate NAME]… [--faults KIND,…] [--log-level debug|info|warn]
+ *   npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep] [--app lock|kv]
+ *                      [--call-deadline-ms MS] [--mutate NAME]… [--faults KIND,…] [--log-level debug|info|warn] [--tls]
  *
  * Starts 3 or 5 `synod lock-server` processes (from dist/, on free loopback ports, each with its
  * data directory and log file in a temporary directory), N caching lock clients (default 5)
@@ -25,6 +25,12 @@
  *                 reply-before-all-acks, execute-out-of-order): watch the check catch it
  *   --faults      draw only these kinds of fault (comma-separated; default all), e.g. --faults
  *                 isolate-primary-from-peers for the lease's fault alone
+ *   --app kv      run `synod node --app kv` with KV clients (put, get, range by prefix, delete,
+ *                 txn), a lease client (2 s leases kept alive, then revoked or left to expire) and
+ *                 watchers; checked against the KV model (lease expiries added from the watch
+ *                 stream) and every watcher against a reference watcher and the final read
+ *   --tls         run the cluster with mutual TLS and client authentication (development
+ *                 certificates made in the run directory)
  *   --keep        leave the run directory behind (its path is printed); it is also kept when the
  *                 run fails, for the node logs (n1.log …) and the picture
  *
@@ -50,13 +56,14 @@ const maxCallDeadlineMs = 600_000;
 /** What `synod lock-server --test-mutate` knows. */
 const testMutations = ['no-client-table', 'reply-before-all-acks', 'execute-out-of-order'];
 
-const usage = `usage: npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep]
+const usage = `usage: npm run nemesis -- --duration SECONDS [--seed S] [--nodes 3|5] [--clients N] [--keep] [--app lock|kv]
                           [--call-deadline-ms MS] [--mutate NAME]… [--faults KIND,…] [--log-level debug|info|warn]
   --duration   seconds of fault injection (1 to 3600)
   --seed       0 to 4294967295 (default: random)
   --nodes      3 or 5 (default 3)
   --clients    1 to 50 lock clients (default ${defaultClients})
   --keep       keep the run directory (node logs, data directories)
+  --app        lock (default: caching lock clients) or kv (KV clients, leases and watchers, checked with the KV model and the watch check)
   --mutate     run the nodes with a test-only RSM mutation (${testMutations.join(', ')}), to watch the check catch it
   --faults     only these kinds of fault, comma-separated (${faultKinds.join(', ')}; default all)
   --call-deadline-ms  deadline of every client call, ${minCallDeadlineMs} to ${maxCallDeadlineMs} (default ${lockCallDeadlineMs})
@@ -79,7 +86,7 @@ function integer(text: string | undefined, name: string, min: number, max: numbe
   return n;
 }
 
-function parse(): { durationS: number; seed: number; nodes: number; clients: number; keep: boolean; logLevel: 'debug' | 'info' | 'warn'; callDeadlineMs?: number; mutations: string[]; faults?: FaultKind[] } {
+function parse(): { app: 'lock' | 'kv'; durationS: number; seed: number; nodes: number; clients: number; keep: boolean; logLevel: 'debug' | 'info' | 'warn'; callDeadlineMs?: number; mutations: string[]; faults?: FaultKind[]; tls: boolean } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -94,6 +101,8 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
         mutate: { type: 'string', multiple: true },
         faults: { type: 'string' },
         'log-level': { type: 'string' },
+        app: { type: 'string' },
+        tls: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -122,7 +131,9 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
   const logLevel = v['log-level'] ?? 'info';
   // Not error: a session expiry (which the lock model does not model) is found in the node logs at warn.
   if (!['debug', 'info', 'warn'].includes(logLevel)) usageError(`--log-level must be debug, info or warn, got ${logLevel}`);
+  if (v.app !== undefined && v.app !== 'lock' && v.app !== 'kv') usageError(`--app must be lock or kv, got ${JSON.stringify(v.app)}`);
   return {
+    app: v.app === 'kv' ? 'kv' : 'lock',
     durationS: Number(v.duration),
     seed: integer(v.seed, '--seed', 0, maxSeed) ?? randomInt(0, maxSeed),
     nodes,
@@ -131,6 +142,7 @@ function parse(): { durationS: number; seed: number; nodes: number; clients: num
     logLevel: logLevel as 'debug' | 'info' | 'warn',
     mutations,
     callDeadlineMs,
+    tls: v.tls === true,
     ...(faults === undefined ? {} : { faults: faults as FaultKind[] }),
   };
 }
@@ -145,12 +157,20 @@ function summary(r: NemesisResult, out: (line: string) => void): void {
   const bps = ([1, 2, 3, 4] as const).filter((b) => r.breakpoints.armed[b] > 0)
     .map((b) => `bp${b} ${r.breakpoints.fired[b]}/${r.breakpoints.armed[b]} fired`).join(', ');
   out('summary:');
+  if (r.kv !== null) {
+    const k = r.kv.operations;
+    out(`  operations  ${k.completed} completed, ${k.unknown} unknown outcome, ${k.refused} refused; ${k.expiries} lease expiries added (${k.knownExpiries} seen in the watch stream)`);
+    out(`  store       revision ${r.kv.revision}, ${r.kv.liveKeys} live keys`);
+    out(`  watchers    ${r.kv.watchProblems.length === 0 ? 'exact' : `${r.kv.watchProblems.length} problems`}: ` +
+      r.kv.watchers.map((w) => `${w.name} ${w.events} events over ${w.streams} streams`).join(', '));
+  } else {
   out(`  operations  ${o.completed} completed, ${o.unknown} unknown outcome${o.refused > 0 ? `, ${o.refused} refused` : ''} ` +
     `(acquire ${o.byProc.acquire}, release ${o.byProc.release}, stat ${o.byProc.stat}); ${o.cycles} lock cycles by ${r.clients} clients`);
+  }
   out(`  faults      ${totalFaults}: ${faultKinds.map((k) => `${k} ${r.faults[k]}`).join(', ')}${bps === '' ? '' : ` (${bps})`}`);
   if (r.faults['cluster-kill'] > 0) out(`  restarts    served again after ${r.clusterKillsServedAgain} of ${r.faults['cluster-kill']} whole-cluster kills`);
   const h = r.localHolders;
-  out(`  holders     ${h.violations.length === 0 ? `ok: ${h.grants} local grants, never two holders of one lock at once`
+  if (r.kv === null) out(`  holders     ${h.violations.length === 0 ? `ok: ${h.grants} local grants, never two holders of one lock at once`
     : `${h.violations.length} violations in ${h.grants} local grants (problems below)`}`);
   if (r.check === null) {
     out('  check       not run');
@@ -177,13 +197,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'synod-nemesis-'));
   current.begin(dir, args.keep);
   out(`nemesis: seed ${args.seed}, ${args.nodes} nodes, ${args.clients} clients, ${args.durationS} s of faults`);
-  const replay = `npm run nemesis -- --duration ${args.durationS} --seed ${args.seed} --nodes ${args.nodes} --clients ${args.clients}` +
+  const replay = `npm run nemesis -- ${args.app === 'kv' ? '--app kv ' : ''}--duration ${args.durationS} --seed ${args.seed} --nodes ${args.nodes} --clients ${args.clients}` +
     `${args.callDeadlineMs === undefined ? '' : ` --call-deadline-ms ${args.callDeadlineMs}`}${args.mutations.map((m) => ` --mutate ${m}`).join('')}` +
-    `${args.faults === undefined ? '' : ` --faults ${args.faults.join(',')}`}`;
+    `${args.faults === undefined ? '' : ` --faults ${args.faults.join(',')}`}${args.tls ? ' --tls' : ''}`;
   out(`replay:  ${replay}`);
   const result = await runNemesis({
-    durationMs: args.durationS * 1000, seed: args.seed, nodes: args.nodes, clients: args.clients, dir, logLevel: args.logLevel, write: out,
+    app: args.app, durationMs: args.durationS * 1000, seed: args.seed, nodes: args.nodes, clients: args.clients, dir, logLevel: args.logLevel, write: out,
     callDeadlineMs: args.callDeadlineMs,
+    tls: args.tls,
     ...(args.mutations.length === 0 ? {} : { mutations: args.mutations }),
     ...(args.faults === undefined ? {} : { faultKinds: args.faults }),
   });

@@ -18,6 +18,8 @@ import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
 import { defaultControlAddress } from '../node/synod-node.js';
 import { RpcError, UnaryClient } from '../runtime/grpc-client.js';
 import { askStatus, discoverCluster, statusOf } from '../client/discovery.js';
+import { channelCredentials, hostOf } from '../runtime/tls-credentials.js';
+import type { ClientTls } from '../runtime/tls-files.js';
 import { WrongClusterError } from '../client/errors.js';
 
 /** Deadline of one status or control call. */
@@ -53,6 +55,11 @@ export function nodeAddressOf(controlAddress: string): NodeId {
   const port = Number(controlAddress.slice(colon + 1));
   if (colon < 0 || !Number.isInteger(port) || port < 2) throw new AdminError(`control address ${controlAddress} has no port before it: name the node with --node HOST:PORT`);
   return `${controlAddress.slice(0, colon)}:${port - 1}`;
+}
+
+/** The credentials of a client's calls: TLS when given, else plaintext. */
+function credentialsOf(tls: ClientTls | undefined): grpc.ChannelCredentials | undefined {
+  return tls === undefined ? undefined : channelCredentials(tls);
 }
 
 /** What went wrong with a call to `address`, for an operator; `what` names the service asked. */
@@ -94,14 +101,14 @@ export class NodeStatusClient {
   readonly #cluster: string;
   readonly #client: UnaryClient;
 
-  constructor(address: NodeId, cluster: string, opts: { reconnectMs?: number } = {}) {
+  constructor(address: NodeId, cluster: string, opts: { reconnectMs?: number; tls?: ClientTls } = {}) {
     const reconnectMs = opts.reconnectMs ?? 100;
     this.address = address;
     this.#cluster = cluster;
     this.#client = new UnaryClient(nodeServiceCodec.service, address, {
       'grpc.initial_reconnect_backoff_ms': Math.min(reconnectMs, 20),
       'grpc.max_reconnect_backoff_ms': reconnectMs,
-    });
+    }, credentialsOf(opts.tls));
   }
 
   async status(deadlineMs = adminCallDeadlineMs): Promise<NodeStatus> {
@@ -125,8 +132,8 @@ export class NodeStatusClient {
  * a refusal is answered by one more attempt with the cluster name the refusal names.
  * Resolves with the status and the cluster name that worked; rejects with an `AdminError`.
  */
-export async function queryStatus(address: NodeId, opts: { cluster?: string } = {}): Promise<{ status: NodeStatus; cluster: string }> {
-  const client = new UnaryClient(nodeServiceCodec.service, address);
+export async function queryStatus(address: NodeId, opts: { cluster?: string; tls?: ClientTls } = {}): Promise<{ status: NodeStatus; cluster: string }> {
+  const client = new UnaryClient(nodeServiceCodec.service, address, {}, credentialsOf(opts.tls));
   try {
     return await askStatus(client, address, opts.cluster, adminCallDeadlineMs);
   } catch (err) {
@@ -145,9 +152,9 @@ export async function queryStatus(address: NodeId, opts: { cluster?: string } = 
  * (`discoverCluster`: every address at once, the first to answer) within `adminCallDeadlineMs`.
  * Rejects with an `AdminError` naming what each address said when none answered.
  */
-export async function findClusterName(addresses: readonly NodeId[]): Promise<string> {
+export async function findClusterName(addresses: readonly NodeId[], tls?: ClientTls): Promise<string> {
   try {
-    return (await discoverCluster(addresses, { deadlineMs: adminCallDeadlineMs, attemptTimeoutMs: adminCallDeadlineMs, retryMs: 200 })).cluster;
+    return (await discoverCluster(addresses, { deadlineMs: adminCallDeadlineMs, attemptTimeoutMs: adminCallDeadlineMs, retryMs: 200, tls })).cluster;
   } catch (err) {
     throw new AdminError(`cannot find the cluster's name (give --cluster NAME): ${(err as Error).message}`);
   }
@@ -212,8 +219,8 @@ export function formatStatus(s: NodeStatus, cluster?: string): string {
  * node is isolated (it answers no status call), from its refusal, which names both. Rejects with
  * an `AdminError` that says where synod control looked (`guessed`: at the control port − 1).
  */
-async function clusterOfNode(node: NodeId, cluster: string | undefined, guessed: boolean): Promise<{ cluster: string; clusterId: string }> {
-  const client = new UnaryClient(nodeServiceCodec.service, node);
+async function clusterOfNode(node: NodeId, cluster: string | undefined, guessed: boolean, tls: ClientTls | undefined): Promise<{ cluster: string; clusterId: string }> {
+  const client = new UnaryClient(nodeServiceCodec.service, node, {}, credentialsOf(tls));
   const where = `synod control reads the node's cluster name and id from its status at ${node}` +
     `${guessed ? ', the control port - 1; --node HOST:PORT names the node' : ''}`;
   try {
@@ -251,10 +258,13 @@ export type ControlAction =
  * control address's port − 1, `nodeAddressOf`), under `opts.cluster` when given (else found as
  * `queryStatus` finds it). A control service of another cluster (or id) than that node's refuses.
  */
-export async function controlNode(controlAddress: string, action: ControlAction, opts: { node?: NodeId; cluster?: string } = {}): Promise<string> {
+export async function controlNode(controlAddress: string, action: ControlAction, opts: { node?: NodeId; cluster?: string; tls?: ClientTls } = {}): Promise<string> {
   const node = opts.node ?? nodeAddressOf(controlAddress);
-  const identity = await clusterOfNode(node, opts.cluster, opts.node === undefined);
-  const client = new UnaryClient(controlService, controlAddress);
+  const identity = await clusterOfNode(node, opts.cluster, opts.node === undefined, opts.tls);
+  // With TLS the control service presents the node's certificate, which names the node's host,
+  // not necessarily the control address's (loopback): check it against the node's.
+  const client = new UnaryClient(controlService, controlAddress,
+    opts.tls === undefined ? {} : { 'grpc.ssl_target_name_override': hostOf(node) }, credentialsOf(opts.tls));
   const [method, fields]: [string, Record<string, unknown>] =
     action.kind === 'breakpoint' ? ['Breakpoint', { breakpoint: action.breakpoint }]
     : action.kind === 'disarm' ? ['Breakpoint', { breakpoint: action.breakpoint ?? 0, disarm: true }]

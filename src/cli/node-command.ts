@@ -5,6 +5,7 @@ import { createLogger } from '../runtime/logging.js';
 import type { RsmMutations } from '../rsm/replica.js';
 import { AppModuleLoadError, loadAppModule } from './app-module.js';
 import { readNodeOptions } from './options-file.js';
+import { nodeTlsFiles, nodeTlsOptions, nodeTlsUsage } from './tls-flags.js';
 import {
   type Command, type OptionSpec, UsageError, checkedAddress, clusterOption, fail, logLevelOption, noMorePositionals, parse,
   positiveInteger,
@@ -27,19 +28,24 @@ const commonFlags = `  --first names the cluster's first node (view 1) for a new
   control request must name the node's cluster and cluster id. --session-timeout-ms applies to
   apps with callbacks: an owner holding or waiting for something that has had no callback stream
   for that long is expired (default 5000, CallbackOptions). --options FILE sets any of the node's
-  tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport, leases), each an
+  tunables from a JSON object of districts (paxos, config, rsm, callbacks, transport, leases, observe, feeds), each an
   object of options named as in docs/operations.md, e.g. {"config": {"suspectAfterMissed": 10}};
   an unknown name or a value of the wrong type is a usage error. --session-timeout-ms wins over
-  the file's callbacks.sessionTimeoutMs. --client-retention-ms, --max-clients,
+  the file's callbacks.sessionTimeoutMs. --metrics-address HOST:PORT serves Prometheus metrics
+  (/metrics), /healthz, /readyz (200 only while the node is a normal replica of a serving view)
+  and the live status page (/status, /status.json) over HTTP (default: off; see
+  docs/operations.md). The gRPC health service (grpc.health.v1) is on the node's port always. --client-retention-ms, --max-clients,
   --client-evictable-after-ms and --client-table-sweep-ms bound the client table (defaults 6 h,
   100000, 5 min, 10 s; RsmOptions; they win over the file's rsm values); the serving primary's
-  values are the ones in force.`;
+  values are the ones in force.
+${nodeTlsUsage}`;
 
 export const nodeUsage = `  synod node --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
              [--app NAME | --app-module PATH[#EXPORT]] [--cluster NAME] [--control] [--control-address HOST:PORT]
              [--session-timeout-ms MS] [--options FILE] [--client-retention-ms MS] [--max-clients N]
-             [--client-evictable-after-ms MS] [--client-table-sweep-ms MS]
+             [--client-evictable-after-ms MS] [--client-table-sweep-ms MS] [--metrics-address HOST:PORT]
              [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-client-ca FILE]]
   Runs one node. Without an app it runs Paxos and config only. --app runs a replica of a
   built-in app (${Object.keys(builtinApps).join(', ')}); --app-module runs one of your own: PATH, relative to the working
   directory, is imported, and its default export (or the export named EXPORT) must be an app
@@ -52,7 +58,8 @@ ${nodeExitStatus}`;
 export const lockServerUsage = `  synod lock-server --me HOST:PORT --first HOST:PORT [--join HOST:PORT[,HOST:PORT...]] --data-dir DIR
              [--cluster NAME] [--control] [--control-address HOST:PORT] [--session-timeout-ms MS] [--options FILE]
              [--client-retention-ms MS] [--max-clients N] [--client-evictable-after-ms MS] [--client-table-sweep-ms MS]
-             [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--metrics-address HOST:PORT] [--log-level debug|info|warn|error|silent] [--log-file FILE]
+             [--tls-cert FILE --tls-key FILE --tls-ca FILE [--tls-client-ca FILE]]
   Runs one node of the replicated lock service: synod node --app lock. Lock clients call it
   through the client service (synod.rsm.Client) and keep a callback stream (synod.rsm.Callbacks)
   open to the primary.
@@ -125,6 +132,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     ...(fixedApp === undefined ? { app: { type: 'string' as const }, 'app-module': { type: 'string' as const } } : {}),
     control: { type: 'boolean' },
     'control-address': { type: 'string' },
+    'metrics-address': { type: 'string' },
     'session-timeout-ms': { type: 'string' },
     'client-retention-ms': { type: 'string' },
     'max-clients': { type: 'string' },
@@ -135,6 +143,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
     'options': { type: 'string' },
     'test-mutate': { type: 'string', multiple: true },
     'test-memory-only-rsm': { type: 'boolean' },
+    ...nodeTlsOptions,
   };
   const { values, positionals } = parse(args, spec);
   noMorePositionals(positionals, 0);
@@ -150,6 +159,7 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
   const controlAddress = values['control-address'] !== undefined
     ? checkedAddress(values['control-address'] as string, '--control-address')
     : values['control'] === true ? defaultControlAddress(me) : undefined;
+  const tls = nodeTlsFiles(values);
   const sessionTimeoutMs = positiveInteger(values['session-timeout-ms'] as string | undefined, '--session-timeout-ms');
   const tunables = values['options'] === undefined ? {} : readNodeOptions(values['options'] as string);
   const table = (flag: string): number | undefined => positiveInteger(values[flag] as string | undefined, `--${flag}`);
@@ -184,9 +194,13 @@ async function runNode(args: string[], fixedApp?: string): Promise<void> {
       config: tunables.config,
       rsm,
       transport: tunables.transport,
+      observe: tunables.observe,
       leases: tunables.leases,
+      feeds: tunables.feeds,
       callbacks: sessionTimeoutMs === undefined ? tunables.callbacks : { ...tunables.callbacks, sessionTimeoutMs },
       controlAddress,
+      tls,
+      metricsAddress: values['metrics-address'] === undefined ? undefined : checkedAddress(values['metrics-address'] as string, '--metrics-address'),
       testMutations,
       testMemoryOnlyRsm,
       // The node closed itself already: it can never be a member of this cluster.

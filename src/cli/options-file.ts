@@ -6,6 +6,8 @@ import { readFileSync, statSync } from 'node:fs';
 import {
   type CallbackOptions, type ConfigOptions, type PaxosOptions, type RsmOptions, type TransportOptions, callbackOptions, checkRsmFitsTransport, configOptions, paxosOptions, rsmOptions, transportOptions,
 } from '../options.js';
+import { type FeedOptions, feedOptions } from '../options/feeds.js';
+import { type ObserveOptions, observeOptions } from '../options/observe.js';
 import { type LeaseKeeperOptions, leaseKeeperOptions } from '../options/leases.js';
 import { UsageError } from './args.js';
 
@@ -16,7 +18,10 @@ export interface NodeOptionsFile {
   readonly rsm?: Partial<RsmOptions>;
   readonly callbacks?: Partial<CallbackOptions>;
   readonly transport?: Partial<TransportOptions>;
+  readonly observe?: Partial<ObserveOptions>;
   readonly leases?: Partial<LeaseKeeperOptions>;
+  /** The feed service's (an app with feeds: the KV store's watches). */
+  readonly feeds?: Partial<FeedOptions>;
 }
 
 /**
@@ -32,7 +37,9 @@ const districts: Record<keyof NodeOptionsFile, (given: Record<string, unknown>) 
   rsm: (g) => rsmOptions(g as Partial<RsmOptions>),
   callbacks: (g) => callbackOptions(g as Partial<CallbackOptions>),
   transport: (g) => transportOptions(g as Partial<TransportOptions>),
+  observe: (g) => observeOptions(g as Partial<ObserveOptions>),
   leases: (g) => leaseKeeperOptions(g as Partial<LeaseKeeperOptions>),
+  feeds: (g) => feedOptions(g as Partial<FeedOptions>),
 };
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>

@@ -6,9 +6,10 @@ import type { App } from '../rsm/app.js';
 import { formatViewstamp } from '../rsm/viewstamp.js';
 import { maxHeaderBytes } from './snapshot-file.js';
 import { AppModuleLoadError, loadAppModule } from './app-module.js';
+import { clientTlsOf, clientTlsOptions, clientTlsUsage } from './tls-flags.js';
 import { type Command, UsageError, checkedAddress, clusterOption, fail, noMorePositionals, parse, positiveInteger } from './args.js';
 
-export const snapshotUsage = `  synod snapshot save HOST:PORT FILE [--cluster NAME] [--timeout-ms MS]
+export const snapshotUsage = `  synod snapshot save HOST:PORT FILE [--cluster NAME] [--timeout-ms MS] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
   synod snapshot save --from-data-dir DIR FILE [--app NAME | --app-module PATH[#EXPORT]]
   synod snapshot restore FILE --data-dir DIR --me HOST:PORT [--app NAME | --app-module PATH[#EXPORT]] [--cluster NAME]
   save HOST:PORT FILE: asks the node at HOST:PORT (any member) where the serving primary is and
@@ -17,6 +18,7 @@ export const snapshotUsage = `  synod snapshot save HOST:PORT FILE [--cluster NA
   service on its main port. FILE is written beside itself and renamed into place once whole and
   on disk, with a checksum; a failed save leaves FILE as it was. Progress goes to standard error.
   --timeout-ms bounds the whole save (default 60000; a view change is waited out).
+${clientTlsUsage}
   save --from-data-dir DIR FILE: FORCE RECOVERY, for when a majority of the cluster is gone for
   good. Reads the state a STOPPED node left in DIR (its snapshot and log, replayed as the node
   would; DIR is only read) and saves it to FILE. It may lose acknowledged requests: those the
@@ -91,10 +93,10 @@ function appNamed(path: string, what: 'backup' | 'data-dir'): AppNamed {
 async function runSave(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     'from-data-dir': { type: 'string' }, cluster: { type: 'string' }, 'timeout-ms': { type: 'string' },
-    app: { type: 'string' }, 'app-module': { type: 'string' },
+    app: { type: 'string' }, 'app-module': { type: 'string' }, ...clientTlsOptions,
   });
   const dataDir = values['from-data-dir'] as string | undefined;
-  for (const flag of dataDir === undefined ? ['app', 'app-module'] : ['cluster', 'timeout-ms']) {
+  for (const flag of dataDir === undefined ? ['app', 'app-module'] : ['cluster', 'timeout-ms', 'tls-ca', 'tls-cert', 'tls-key']) {
     if (values[flag] !== undefined) {
       throw new UsageError(`--${flag} applies to ${dataDir === undefined ? 'save --from-data-dir DIR' : 'save HOST:PORT'} only`);
     }
@@ -125,9 +127,10 @@ async function runSave(args: string[]): Promise<void> {
   noMorePositionals(positionals, 2);
   const cluster = clusterOption(values['cluster'] as string | undefined);
   const deadlineMs = positiveInteger(values['timeout-ms'] as string | undefined, '--timeout-ms');
+  const tls = clientTlsOf(values);
   const { saveSnapshot } = await import('./snapshot-save.js');
   try {
-    const h = await saveSnapshot(node, file, { cluster, deadlineMs, progress: (line) => process.stderr.write(`synod: ${line}\n`) });
+    const h = await saveSnapshot(node, file, { cluster, deadlineMs, tls, progress: (line) => process.stderr.write(`synod: ${line}\n`) });
     process.stdout.write(`saved ${file}: cluster ${h.clusterId}, ${formatApp(h.app)}, viewstamp ${formatViewstamp(h.vs)}, ${h.stateBytes} state bytes, from the primary ${h.node}\n`);
   } catch (err) {
     return fail((err as Error).message, 1);

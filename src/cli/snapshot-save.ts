@@ -14,6 +14,7 @@ import { type SnapshotPiece, snapshotCodec } from '../node/snapshot-service.js';
 import { formatViewstamp } from '../rsm/viewstamp.js';
 import { GrpcClientTransport } from '../runtime/grpc-client-transport.js';
 import { AdminError, queryStatus } from './admin.js';
+import type { ClientTls } from '../runtime/tls-files.js';
 import { type BackupHeader, BackupWriter } from './snapshot-file.js';
 
 export interface SaveOptions {
@@ -28,6 +29,8 @@ export interface SaveOptions {
   readonly retryMs?: number;
   /** Where progress lines go (default nowhere). */
   readonly progress?: (line: string) => void;
+  /** Mutual TLS (`loadClientTls`); absent: plaintext. */
+  readonly tls?: ClientTls;
 }
 
 /** How often a progress line is written at most while a state streams (ms). */
@@ -43,9 +46,9 @@ export const maxPrimaryHops = 8;
 export async function saveSnapshot(address: NodeId, file: string, opts: SaveOptions = {}): Promise<BackupHeader> {
   const deadline = Date.now() + (opts.deadlineMs ?? defaultSaveDeadlineMs);
   const retryMs = opts.retryMs ?? defaultSaveRetryMs;
-  const { status, cluster } = await queryStatus(address, { cluster: opts.cluster });
+  const { status, cluster } = await queryStatus(address, { cluster: opts.cluster, tls: opts.tls });
   if (status.app === null) throw new AdminError(`${address} runs no app: there is no replicated state to save`);
-  const transport = new GrpcClientTransport({ cluster, clusterId: status.clusterId ?? undefined, logger: silentLogger });
+  const transport = new GrpcClientTransport({ cluster, clusterId: status.clusterId ?? undefined, logger: silentLogger, tls: opts.tls });
   let target: NodeId = status.primary ?? address;
   let hops = 0;
   const tried: string[] = [];

@@ -7,6 +7,7 @@
  * error into its message and that command's usage only, exit status 2.
  */
 import { type Command, UsageError, usageExitCode } from './args.js';
+import { certsCommand } from './certs-command.js';
 import { controlCommand } from './control-command.js';
 import { lockTesterCommand } from './lock-tester-command.js';
 import { lockServerCommand, nodeCommand } from './node-command.js';
@@ -14,7 +15,7 @@ import { snapshotCommand } from './snapshot-command.js';
 import { statusCommand } from './status-command.js';
 import { packageVersion } from './version.js';
 
-const commands: readonly Command[] = [nodeCommand, lockServerCommand, lockTesterCommand, statusCommand, controlCommand, snapshotCommand];
+const commands: readonly Command[] = [nodeCommand, lockServerCommand, lockTesterCommand, statusCommand, controlCommand, snapshotCommand, certsCommand];
 
 const overview = `usage:
 ${commands.map((c) => c.usage).join('\n\n')}

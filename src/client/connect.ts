@@ -19,6 +19,7 @@ import {
 import type { Json } from '../rsm/app.js';
 import { GrpcClientTransport } from '../runtime/grpc-client-transport.js';
 import { realClock } from '../runtime/real-clock.js';
+import { type ClientTls, type ClientTlsFiles, loadClientTls } from '../runtime/tls-files.js';
 import { discoverCluster } from './discovery.js';
 import { ClientClosedError } from './errors.js';
 import { FeedReader, type FeedReaderOptions } from './feed-reader.js';
@@ -44,6 +45,12 @@ export interface ConnectOptions {
   readonly transport?: Partial<TransportOptions>;
   /** How long finding the cluster may take. */
   readonly timing?: Partial<ConnectTimingOptions>;
+  /**
+   * Mutual TLS: PEM files of the cluster CA (to check the nodes) and, for nodes with client auth
+   * on, this client's certificate and key (signed by the client CA). Read at `connect`; a bad file
+   * rejects with `TlsFileError` naming it. Absent: plaintext (tests and development only).
+   */
+  readonly tls?: ClientTlsFiles;
 }
 
 /**
@@ -137,8 +144,9 @@ export class SynodClient {
  */
 export async function connect(options: ConnectOptions): Promise<SynodClient> {
   const logger = options.logger ?? silentLogger;
-  const found = await findCluster(options);
-  const transport = new GrpcClientTransport({ cluster: found.cluster, logger, options: options.transport });
+  const tls = options.tls === undefined ? undefined : loadClientTls(options.tls);
+  const found = await findCluster(options, tls);
+  const transport = new GrpcClientTransport({ cluster: found.cluster, logger, options: options.transport, tls });
   const rsm = new RsmClient({
     members: found.members,
     transport,
@@ -157,7 +165,7 @@ export async function connect(options: ConnectOptions): Promise<SynodClient> {
  * the cluster from `members`, keeping the process alive meanwhile. `members` in the result are the
  * current view's, then the addresses given (which may include nodes since removed).
  */
-export async function findCluster(options: Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'timing'>): Promise<{ readonly cluster: string; readonly members: readonly NodeId[] }> {
+export async function findCluster(options: Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'timing'>, tls?: ClientTls): Promise<{ readonly cluster: string; readonly members: readonly NodeId[] }> {
   // Plain JavaScript callers may pass the addresses themselves: say what connect() takes.
   if (typeof options !== 'object' || options === null || !Array.isArray(options.members)) {
     throw new TypeError('connect() takes an options object whose members are addresses of the cluster, e.g. connect({ members: [\'127.0.0.1:7001\'] })');
@@ -168,6 +176,7 @@ export async function findCluster(options: Pick<ConnectOptions, 'members' | 'clu
     deadlineMs: timing.connectDeadlineMs,
     attemptTimeoutMs: timing.connectAttemptTimeoutMs,
     retryMs: timing.connectRetryMs,
+    tls,
   }));
   options.logger?.debug({ cluster: found.cluster, node: found.node, members: found.members }, 'client: found the cluster');
   return { cluster: found.cluster, members: [...new Set([...found.members, ...options.members])] };

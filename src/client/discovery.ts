@@ -11,6 +11,8 @@ import { type NodeStatus, nodeServiceCodec } from '../node/status.js';
 import { RpcError, UnaryClient } from '../runtime/grpc-client.js';
 import { DiscoveryError, InvalidArgumentError, WrongClusterError } from './errors.js';
 import { address } from '../env/validate.js';
+import { channelCredentials } from '../runtime/tls-credentials.js';
+import type { ClientTls } from '../runtime/tls-files.js';
 
 /** What discovery learned from the first node that answered. */
 export interface Discovered {
@@ -31,15 +33,21 @@ export interface DiscoveryOptions {
   readonly attemptTimeoutMs: number;
   /** Pause between rounds over every seed. */
   readonly retryMs: number;
+  /** Mutual TLS (`loadClientTls`); absent: plaintext. */
+  readonly tls?: ClientTls;
 }
+
+/** Statuses a node refuses a client's credentials with (mutual TLS, runtime/tls-auth.ts). */
+const credentialRefusals: ReadonlySet<grpc.status> = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
 
 /**
  * Asks every seed at once for its status (the node service, `synod.node.Node`), round after round
  * until `deadlineMs`, and takes the first that answers. A node that refuses the name asked for
  * as another cluster's names its own: without an expected name, discovery adopts it; with one,
  * a round in which no seed answered and one named another cluster fails with
- * `WrongClusterError`. An address that is not `host:port` fails at once
- * (`InvalidArgumentError`); past the deadline, `DiscoveryError` with what each seed said last.
+ * `WrongClusterError`; one in which no seed answered and one refused the client's credentials
+ * (UNAUTHENTICATED, PERMISSION_DENIED: mutual TLS) fails at once with `DiscoveryError` saying
+ * so. An address that is not `host:port` fails at once (`InvalidArgumentError`); past the deadline, `DiscoveryError` with what each seed said last.
  */
 export async function discoverCluster(seeds: readonly NodeId[], opts: DiscoveryOptions): Promise<Discovered> {
   if (seeds.length === 0) throw new InvalidArgumentError('members', 'give at least one address of the cluster');
@@ -52,7 +60,8 @@ export async function discoverCluster(seeds: readonly NodeId[], opts: DiscoveryO
   }
   const started = performance.now();
   const lastError = new Map<NodeId, string>();
-  const clients = new Map(seeds.map((s) => [s, new UnaryClient(nodeServiceCodec.service, s)]));
+  const credentials = opts.tls === undefined ? undefined : channelCredentials(opts.tls);
+  const clients = new Map(seeds.map((s) => [s, new UnaryClient(nodeServiceCodec.service, s, {}, credentials)]));
   try {
     for (;;) {
       const left = opts.deadlineMs - (performance.now() - started);
@@ -65,6 +74,8 @@ export async function discoverCluster(seeds: readonly NodeId[], opts: DiscoveryO
         if (err instanceof WrongClusterError) throw err;
         lastError.set(seeds[i]!, err instanceof RpcError ? `${grpc.status[err.code] ?? err.code}: ${err.details}` : String(err));
       }
+      // A node that refused this client's credentials (mutual TLS) will refuse them again: no retry.
+      if (round.errors.some((err) => err instanceof RpcError && credentialRefusals.has(err.code))) throw new DiscoveryError(seeds, lastError);
       await new Promise((resolve) => setTimeout(resolve, opts.retryMs));
     }
   } finally {

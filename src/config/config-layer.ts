@@ -1,6 +1,7 @@
 import { LayerShell } from '../env/shell.js';
 import type { MemberId, Members, NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
+import { noMetrics } from '../env/metrics.js';
 import type { ConfigOptions } from '../options.js';
 import type { AppIdentity, JoinRefusedError } from './app-identity.js';
 import type { ClusterIdPort } from './ports.js';
@@ -41,13 +42,22 @@ export class ConfigLayer {
   readonly #shell: LayerShell<ConfigMessage, never>;
 
   constructor(world: NodeWorld, opts: ConfigLayerOptions) {
+    const metrics = world.metrics ?? noMetrics;
+    let lastVid = 0;
     this.core = new ViewManager({
       self: world.self,
       member: opts.member,
       incarnation: opts.incarnation,
       restarted: opts.restarted,
       paxos: opts.paxos,
-      listener: opts.listener,
+      listener: {
+        onViewCommitted: (vid) => {
+          if (vid !== lastVid) metrics.count('synod_view_changes_total');
+          lastVid = vid;
+          opts.listener.onViewCommitted(vid);
+        },
+      },
+      metrics,
       app: opts.app,
       onJoinRefused: opts.onJoinRefused,
       clusterId: opts.clusterId,

@@ -1,5 +1,6 @@
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
+import { type Metrics, noMetrics } from '../env/metrics.js';
 import type { Members, NodeId } from '../env/types.js';
 
 /** What this node knows about another member of its current view, in heartbeat ticks. */
@@ -53,8 +54,11 @@ export class FailureDetector {
    */
   readonly #restartsHeal: boolean;
 
-  constructor(self: NodeId, suspectAfterMissed: number, logger: Logger, restartsHeal = false) {
+  readonly #metrics: Metrics;
+
+  constructor(self: NodeId, suspectAfterMissed: number, logger: Logger, restartsHeal = false, metrics: Metrics = noMetrics) {
     this.#restartsHeal = restartsHeal;
+    this.#metrics = metrics;
     this.#self = self;
     this.#suspectAfterMissed = suspectAfterMissed;
     this.#log = logger;
@@ -67,6 +71,9 @@ export class FailureDetector {
 
   /** One heartbeat interval passed. */
   advance(): void {
+    let missed = 0;
+    for (const p of this.#peers.values()) if (p.lastHeard < this.#tick) missed++; // silent through the interval that ends now
+    if (missed > 0) this.#metrics.count('synod_heartbeats_missed_total', undefined, missed);
     this.#tick++;
   }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../env/logger.js';
+import type { Metrics } from '../env/metrics.js';
 import type { Outbox } from '../env/outbox.js';
 import type { Random } from '../env/random.js';
 import type { MemberId, Members, NodeId } from '../env/types.js';
@@ -116,6 +117,8 @@ export interface ViewManagerDeps {
   readonly contacts?: readonly NodeId[];
   readonly random: Random;
   readonly logger: Logger;
+  /** Where missed heartbeats are counted (default `noMetrics`). */
+  readonly metrics?: Metrics;
   readonly options?: Partial<ConfigOptions>;
   /** Whether this node asks to join when it is outside the view. Default true. */
   readonly wantsMembership?: boolean;

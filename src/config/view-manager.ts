@@ -69,7 +69,7 @@ export class ViewManager {
     this.#log = deps.logger;
     this.#options = configOptions(deps.options);
     this.#history = new ViewHistory(deps.self);
-    this.#health = new FailureDetector(deps.self, this.#options.suspectAfterMissed, deps.logger, deps.durableAbove === true);
+    this.#health = new FailureDetector(deps.self, this.#options.suspectAfterMissed, deps.logger, deps.durableAbove === true, deps.metrics);
     const manager = this; // the join protocol reads this core's state live, through getters
     this.#joins = new JoinProtocol({
       self: deps.self,

@@ -37,6 +37,8 @@ export interface LayerShellDeps<M, R, Q = never, A = never> {
   /** A crash breakpoint fired, or the disk failed: the node must stop at once. */
   readonly onHalt: (reason: string) => void;
   readonly mutations?: ShellMutations;
+  /** Hears every message and answer as it leaves (metrics, `RsmMeter`); must not throw. */
+  readonly onLeave?: (o: Outgoing<M, A>) => void;
 }
 
 /** A request/response service served by a layer (see `LayerShellDeps.service`). */
@@ -161,6 +163,7 @@ export class LayerShell<M, R = never, Q = never, A = never> {
   }
 
   #route(o: Outgoing<M, A>): void {
+    this.#deps.onLeave?.(o);
     if (o.kind === 'send') {
       this.#channel.send(o.to, o.msg);
       return;

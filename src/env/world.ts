@@ -2,6 +2,7 @@ import type { Clock } from './clock.js';
 import type { DurableLog } from './durable-log.js';
 import type { Executor } from './executor.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 import type { Random } from './random.js';
 import type { SnapshotFile } from './snapshot-file.js';
 import type { Transport } from './transport.js';
@@ -21,6 +22,8 @@ export interface NodeWorld {
   /** Bound to the node id already. */
   readonly logger: Logger;
   readonly transport: Transport;
+  /** Where the layers count what happens (see `Metrics`); absent: `noMetrics` (the simulator, tests). */
+  readonly metrics?: Metrics;
   /** The node's durable log named `name` (one per layer that persists, e.g. `paxos`). */
   durableLog(name: string): DurableLog;
   /** Whether the node's storage holds a durable log named `name` (one opened by an earlier process, say). */

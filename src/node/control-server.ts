@@ -13,6 +13,9 @@ import type { ConfigLayer } from '../config/config-layer.js';
 import type { GrpcTransport } from '../runtime/grpc-transport.js';
 import { addCheckedService } from '../runtime/grpc-undecodable.js';
 import { type Breakpoints, isBreakpointNumber } from './breakpoints.js';
+import { TlsAuth } from '../runtime/tls-auth.js';
+import { serverCredentials } from '../runtime/tls-credentials.js';
+import type { NodeTls } from '../runtime/tls-files.js';
 
 export const controlService = 'synod.control.Control';
 
@@ -31,6 +34,11 @@ export interface ControlTargets {
   /** Runs `fn` as a task of the node's executor and returns its result (cores are touched only there). */
   readonly inNode: <T>(fn: () => T) => T;
   readonly logger: Logger;
+  /**
+   * The node's mutual TLS: the control server presents the node's certificate and takes calls only
+   * from a certificate of the cluster CA or the client CA (`TlsAuth.operator`). Absent: plaintext.
+   */
+  readonly tls?: NodeTls | null;
 }
 
 type Handler = (request: Fields) => Fields;
@@ -94,9 +102,16 @@ export class ControlServer {
       Propose: (r) => control.#propose(r),
       PaxosStatus: (r) => control.#paxosStatus(r),
     };
+    const tls = targets.tls ?? null;
+    const auth = new TlsAuth(tls, targets.self, targets.logger);
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, handle] of Object.entries(handlers)) {
       impl[name] = (call: grpc.ServerUnaryCall<Fields, Fields>, callback: grpc.sendUnaryData<Fields>) => {
+        const denied = auth.operator(call, controlService);
+        if (denied !== null) {
+          callback({ code: denied.code, details: denied.details });
+          return;
+        }
         try {
           control.#checkCluster(call.request);
           callback(null, handle(call.request));
@@ -119,7 +134,7 @@ export class ControlServer {
     }
     addCheckedService(server, controlService, impl, targets.logger);
     await new Promise<void>((resolve, reject) =>
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      server.bindAsync(address, tls === null ? grpc.ServerCredentials.createInsecure() : serverCredentials(tls), (err) => (err ? reject(err) : resolve())),
     );
     targets.logger.info({ address }, 'control: test control service listening');
     return control;

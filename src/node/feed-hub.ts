@@ -6,7 +6,7 @@ import type { ServerStream, ServerStreamEnd } from '../env/streams.js';
 import type { Transport } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
 import type { FeedOptions } from '../options.js';
-import { AppError, type Json } from '../rsm/app.js';
+import { AppError } from '../rsm/app.js';
 import type { Feed } from '../rsm/feed.js';
 import { type FeedStreamMessage, type FeedSubscribeRequest, feedsCodec } from '../rsm/feeds-wire.js';
 import type { LeaseStatus } from '../rsm/lease.js';
@@ -168,13 +168,13 @@ export class FeedHub<S> {
     const feed = Object.hasOwn(this.#deps.feeds, request.feed) ? this.#deps.feeds[request.feed] : undefined;
     const now = this.#deps.clock.now();
     const after = request.after > 0 && this.#deps.mutations?.skipFeedEventOnResume === true ? request.after + 1 : request.after;
-    const sub = (f: Feed<S>, filter: Json): FeedStream<S> =>
+    const sub = (f: Feed<S>, filter: unknown): FeedStream<S> =>
       new FeedStream(stream, request.feed, f, filter, after, this.#deps.options, this.#deps.maxMessageBytes, this.#log, now);
     if (feed === undefined) {
       sub(noFeed as Feed<S>, null).cancel({ reason: 'no-such-feed', detail: `the app has no feed ${JSON.stringify(request.feed)}` }, { kind: 'invalid-request', detail: 'no such feed' });
       return;
     }
-    let filter: Json;
+    let filter: unknown;
     try {
       filter = feed.filter(request.filter);
     } catch (err) {

@@ -1,7 +1,6 @@
 import type { Logger } from '../env/logger.js';
 import type { ServerStream, ServerStreamEnd } from '../env/streams.js';
 import type { FeedOptions } from '../options.js';
-import type { Json } from '../rsm/app.js';
 import type { Feed, FeedEvent } from '../rsm/feed.js';
 import type { FeedCancel, FeedStreamMessage } from '../rsm/feeds-wire.js';
 import { utf8Bytes } from '../rsm/json-text.js';
@@ -39,7 +38,7 @@ export class FeedStream<S> {
     readonly stream: ServerStream<FeedStreamMessage>,
     feedName: string,
     private readonly feed: Feed<S>,
-    private readonly filter: Json,
+    private readonly filter: unknown,
     after: number,
     private readonly options: FeedOptions,
     private readonly maxMessageBytes: number,

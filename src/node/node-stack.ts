@@ -283,6 +283,7 @@ export class NodeStack<S = unknown> {
       refusing: replica?.refusing ?? false,
       inFlight: replica?.inFlight ?? 0,
       app: this.app,
+      clientPath: this.rsm?.clientPath ?? { answers: 0, seconds: 0 },
     };
   }
 

@@ -3,10 +3,11 @@
  * app, on the production world (gRPC on `me`, its durable logs in `dataDir`). The same node the
  * `synod node` command runs, behind a small typed handle.
  */
+import type { TlsFiles } from '../runtime/tls-files.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
 import type { LeaseSpec } from './lease-keeper.js';
-import type { CallbackOptions, ConfigOptions, FeedOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
+import type { CallbackOptions, ConfigOptions, FeedOptions, ObserveOptions, PaxosOptions, RsmOptions, TransportOptions } from '../options.js';
 import type { App } from '../rsm/app.js';
 import type { JoinRefusedError } from '../config/app-identity.js';
 import { type LogLevel, createLogger } from '../runtime/logging.js';
@@ -42,8 +43,14 @@ export interface StartNodeOptions<S> {
   readonly config?: Partial<ConfigOptions>;
   readonly rsm?: Partial<RsmOptions>;
   readonly transport?: Partial<TransportOptions>;
+  /** Mutual TLS from PEM files (`SynodNodeConfig.tls`); absent: plaintext (tests and development only). */
+  readonly tls?: TlsFiles;
   /** The callback service, for an app with callbacks. */
   readonly callbacks?: Partial<CallbackOptions>;
+  /** Serve /metrics, /healthz, /readyz and the status page on this `host:port` (default: none; see `SynodNodeConfig.metricsAddress`). */
+  readonly metricsAddress?: string;
+  /** Tunables of metrics, health and the status page. */
+  readonly observe?: Partial<ObserveOptions>;
   /** The feed service, for an app with feeds (`App.feeds`). */
   readonly feeds?: Partial<FeedOptions>;
   /**
@@ -74,6 +81,8 @@ export interface NodeHandle {
    * with a failure on the latter.
    */
   readonly stopped: Promise<JoinRefusedError | undefined>;
+  /** Where metrics, health and the status page are served (`host:port`, the port bound when 0 was asked), or null when not asked. */
+  readonly metricsAddress: string | null;
   /** What the node believes now: its view, the primary, its replica's status, its last executed viewstamp. Throws once stopped. */
   status(): NodeStatus;
   /** Stops serving, flushes the logs and releases the port. Idempotent. */
@@ -109,7 +118,10 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
     config: options.config,
     rsm: options.rsm,
     transport: options.transport,
+    tls: options.tls,
     callbacks: options.callbacks,
+    metricsAddress: options.metricsAddress,
+    observe: options.observe,
     feeds: options.feeds,
   });
   let closing: Promise<void> | null = null;
@@ -139,6 +151,7 @@ export async function startNode<S>(options: StartNodeOptions<S>): Promise<NodeHa
   return {
     address: node.me,
     incarnation: node.incarnation,
+    metricsAddress: node.metricsAddress,
     ready,
     stopped,
     status: () => {

@@ -39,6 +39,12 @@ export interface NodeStatus {
   readonly inFlight: number;
   /** The app this node runs (null: none, Paxos and config only). */
   readonly app: AppIdentity | null;
+  /**
+   * Client requests this node's replica answered since the process started, and their summed
+   * latency in seconds (`RsmMeter`): the status page's latency comes from the primary's. Zeros
+   * without an app, and from nodes that do not report it.
+   */
+  readonly clientPath: { readonly answers: number; readonly seconds: number };
 }
 
 /**
@@ -79,6 +85,15 @@ function decodeClusterId(v: unknown): string | null {
   return v;
 }
 
+/** The client path field of a status answer: absent means zeros (an older node); a bad one is refused. */
+function decodeClientPath(v: unknown): NodeStatus['clientPath'] {
+  if (v === undefined || v === null) return { answers: 0, seconds: 0 };
+  const o = object(v, 'status.client_path');
+  const seconds = o['seconds'] ?? 0;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) throw new InvalidMessageError('status.client_path.seconds', 'must be a finite number, at least 0');
+  return { answers: uint(o['answers'] ?? 0, 'status.client_path.answers', 0, Number.MAX_SAFE_INTEGER), seconds };
+}
+
 export type StatusCall = { readonly kind: 'status' };
 
 function strings(v: unknown): string[] {
@@ -112,6 +127,7 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
         refusing: s.refusing,
         in_flight: s.inFlight,
         ...(s.app === null ? {} : { app: { name: s.app.name, version: s.app.version } }),
+        client_path: { answers: s.clientPath.answers, seconds: s.clientPath.seconds },
       },
     };
   },
@@ -141,6 +157,7 @@ export const nodeServiceCodec: ServiceCodec<StatusCall, NodeStatus> = {
       refusing: b['refusing'] === true,
       inFlight: uint(b['in_flight'], 'status.in_flight', 0, Number.MAX_SAFE_INTEGER),
       app: decodeApp(b['app']),
+      clientPath: decodeClientPath(b['client_path']),
     };
   },
 };

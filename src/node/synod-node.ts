@@ -13,10 +13,14 @@ import { type NodeStatus, nodeServiceCodec } from './status.js';
 import { type ProductionWorld, createProductionWorld } from '../runtime/node-world.js';
 import { Breakpoints } from './breakpoints.js';
 import { ControlServer } from './control-server.js';
+import { type TlsFiles, loadNodeTls } from '../runtime/tls-files.js';
 import { checkIdentity, memberOfIdentity } from './identity.js';
 import { serveSnapshots } from './snapshot-service.js';
 import { NodeStack } from './node-stack.js';
 import { type AppIdentity, type JoinRefusedError, formatApp } from '../config/app-identity.js';
+import { type ObserveOptions, observeOptions } from '../options/observe.js';
+import { PromMetrics } from '../runtime/prom-metrics.js';
+import { type NodeOps, startNodeOps } from './node-ops.js';
 
 /**
  * The app a node runs, with what the node serves for it. An app with callbacks (`App.callbacks`)
@@ -94,6 +98,22 @@ export interface SynodNodeConfig<S = unknown> {
    */
   readonly testMemoryOnlyRsm?: boolean;
   readonly transport?: Partial<TransportOptions>;
+  /**
+   * Mutual TLS from PEM files (runtime/tls-files.ts): read and checked at start (a bad file
+   * refuses the start with `TlsFileError` naming it). Every gRPC server of the node (peers,
+   * clients, control) presents `cert`; peers must present one of the cluster CA naming the host
+   * they claim; clients one of `clientCa` when it is given. Absent: plaintext (tests and development only).
+   */
+  readonly tls?: TlsFiles;
+  /**
+   * Serve metrics, health and the status page over HTTP on this address (`host:port`; port 0
+   * picks one, see `SynodNode.metricsAddress`): `/metrics`, `/healthz`, `/readyz`, `/status`,
+   * `/status.json` (`OpsServer`). Default: none (and no metrics are kept). The gRPC health
+   * service (`grpc.health.v1`) is served on the node's own port either way.
+   */
+  readonly metricsAddress?: string;
+  /** Tunables of metrics, health and the status page. */
+  readonly observe?: Partial<ObserveOptions>;
   /** What stopping on a fatal condition means; default: the process dies at once. */
   readonly stop?: (reason: string) => void;
 }
@@ -131,6 +151,7 @@ export class SynodNode {
   readonly stack: NodeStack<never>;
   readonly #prod: ProductionWorld;
   readonly #control: ControlServer | null;
+  readonly #ops: NodeOps;
 
   private constructor(
     me: NodeId,
@@ -138,12 +159,24 @@ export class SynodNode {
     stack: NodeStack<never>,
     prod: ProductionWorld,
     control: ControlServer | null,
+    ops: NodeOps,
   ) {
     this.me = me;
     this.incarnation = incarnation;
     this.stack = stack;
     this.#prod = prod;
     this.#control = control;
+    this.#ops = ops;
+  }
+
+  /** Where metrics, health and the status page are served (`host:port`), or null when they are not. */
+  get metricsAddress(): string | null {
+    return this.#ops.server?.address ?? null;
+  }
+
+  /** Whether the node is ready, as /readyz and grpc.health.v1 say (the last look, `ObserveOptions.readinessPollMs`). */
+  get ready(): boolean {
+    return this.#ops.readiness.readiness.ready;
   }
 
   /** The callback service, when the app has callbacks. */
@@ -169,6 +202,7 @@ export class SynodNode {
     if (config.testMemoryOnlyRsm === true && config.controlAddress === undefined) {
       throw new RangeError('a replicated state in memory only loses acknowledged requests: it is refused unless the test control service is on');
     }
+    const tls = config.tls === undefined ? undefined : loadNodeTls(config.tls);
     const identity = checkIdentity(config.dataDir, {
       me: config.me, first: config.first, cluster: config.cluster, app: appIdentity, newClusterId: randomUUID, join: config.join,
     });
@@ -188,13 +222,17 @@ export class SynodNode {
     if (config.testMemoryOnlyRsm === true) {
       logger.warn({ memoryOnlyRsm: true }, 'rsm: test-only: the replicated state is kept in memory only; acknowledged requests are lost when the processes die');
     }
+    const observe = observeOptions(config.observe);
+    const metrics = config.metricsAddress === undefined ? undefined : new PromMetrics();
     const prod = await createProductionWorld({
+      metrics,
       self: config.me,
       cluster,
       clusterId: identity.identity.clusterId,
       dataDir: config.dataDir,
       logger,
       transport: config.transport,
+      tls,
       stop: config.stop,
     });
     try {
@@ -281,11 +319,25 @@ export class SynodNode {
         config: stack.config,
         inNode: (fn) => runInNode(prod.world, fn),
         logger: logger.child({ layer: 'control' }),
+        tls,
       });
     }
+    let ops: NodeOps;
+    try {
+      ops = await startNodeOps({
+        me: config.me, stack, transport: prod.transport, inNode: (fn) => runInNode(prod.world, fn),
+        metrics, metricsAddress: config.metricsAddress, observe, logger,
+      });
+    } catch (err) {
+      stack.stop();
+      await control?.close();
+      await prod.close();
+      throw err;
+    }
     logger.info({ first, cluster, clusterId: prod.transport.clusterId, contacts, dataDir: config.dataDir, incarnation, app: formatApp(appIdentity),
-      callbacks: stack.callbacks !== null, sessions: stack.sessions !== null }, 'node started');
-    const node = new SynodNode(config.me, incarnation, stack, prod, control);
+      callbacks: stack.callbacks !== null, sessions: stack.sessions !== null,
+      tls: tls === undefined ? 'off (plaintext)' : tls.clientCa === null ? 'mutual TLS' : 'mutual TLS, client certificates required' }, 'node started');
+    const node = new SynodNode(config.me, incarnation, stack, prod, control, ops);
     started = node;
     const early: JoinRefusedError | null = refusedEarly;
     if (early !== null) {
@@ -302,6 +354,7 @@ export class SynodNode {
 
   /** Stops serving, flushes the logs, releases the ports. */
   async close(): Promise<void> {
+    await this.#ops.close();
     this.stack.stop();
     await this.#control?.close();
     await this.#prod.close();

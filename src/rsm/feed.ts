@@ -16,19 +16,20 @@ import type { Json } from './app.js';
  * change it, and never look at clocks. The framework calls them on the serving primary through
  * the read-only view queries get.
  */
-export interface Feed<S> {
+export interface Feed<S, F = unknown> {
   /**
    * The position of the latest event the state holds, 0 before any. Never decreases from one
    * executed request to the next (a new position is a new event, or a request that changed
    * nothing any subscriber could see: positions may be skipped, never reused).
    */
-  readonly head: (state: Readonly<S>) => number;
+  head(state: Readonly<S>): number;
   /**
    * Checks a subscriber's filter (JSON the client sent: which keys, which kinds of event) and
-   * returns it in the form `read` takes. Throws `AppError` (code `bad-filter` or the app's own)
-   * for one it does not accept; the subscription is then refused with that error.
+   * returns it in the form `read` takes (parsed once per subscription, not per read). Throws
+   * `AppError` (code `bad-filter` or the app's own) for one it does not accept; the subscription
+   * is then refused with that error.
    */
-  readonly filter: (filter: Json) => Json;
+  filter(filter: Json): F;
   /**
    * The events at positions after `after`, in increasing order, that match `filter` (as `filter`
    * returned it), at most `maxEvents` of them; `through` is the last position the read covered
@@ -36,7 +37,7 @@ export interface Feed<S> {
    * `compacted` when positions after `after` are no longer held: `compactedThrough` is the last
    * position gone (the subscriber may read from it on, i.e. `after >= compactedThrough`).
    */
-  readonly read: (state: Readonly<S>, after: number, filter: Json, maxEvents: number) => FeedRead;
+  read(state: Readonly<S>, after: number, filter: F, maxEvents: number): FeedRead;
 }
 
 /** One event of a feed: where it is, and what it is (the app's JSON). */

@@ -3,7 +3,9 @@ import { LayerShell } from '../env/shell.js';
 import type { RsmRecord } from './durable-records.js';
 import { RsmStore } from './rsm-store.js';
 import type { NodeWorld } from '../env/world.js';
-import type { RsmOptions } from '../options.js';
+import { type RsmOptions, observeOptions } from '../options.js';
+import { noMetrics } from '../env/metrics.js';
+import { RsmMeter } from './rsm-meter.js';
 import type { App } from './app.js';
 import { clientServiceCodec, replicaCodec } from './codec.js';
 import { invariant } from '../env/errors.js';
@@ -51,6 +53,7 @@ export class RsmLayer<S> {
   readonly core: Replica<S>;
   readonly #shell: LayerShell<ReplicaMessage, RsmRecord, ClientCall, ClientAnswer>;
   readonly #store: RsmStore | null;
+  readonly #meter: RsmMeter;
 
   /** Replays the durable state; throws `CorruptLogError` / `CorruptSnapshotError` for damage. */
   constructor(world: NodeWorld, opts: RsmLayerOptions<S>) {
@@ -58,6 +61,8 @@ export class RsmLayer<S> {
     this.#store = opts.durable === false ? null
       : new RsmStore({ world, name: rsmStoreName, logger, mutations: opts.mutations });
     const durable = this.#store?.load() ?? { snapshot: null, records: [] };
+    const meter = this.#meter = new RsmMeter(world.metrics ?? noMetrics, () => world.clock.now(),
+      [...Object.keys(opts.app.handlers), ...Object.keys(opts.app.queries ?? {})], observeOptions());
     const empty = durable.snapshot === null && durable.records.length === 0;
     this.core = new Replica<S>({
       self: world.self,
@@ -81,12 +86,20 @@ export class RsmLayer<S> {
       codec: replicaCodec,
       log: this.#store ?? memoryOnly,
       mutations: { sendBeforeDurable: opts.mutations?.ackBeforeDurable === true },
-      onMessage: (from, msg, out) => this.core.onMessage(from, msg, out),
+      onMessage: (from, msg, out) => {
+        meter.received(from, msg);
+        this.core.onMessage(from, msg, out);
+        meter.status(this.core.status, this.core.vid);
+      },
+      onLeave: (o) => meter.left(o),
       onTimer: (key, out) => this.core.onTimer(key, out),
       onHalt: (reason) => world.halt(reason),
       service: {
         codec: clientServiceCodec,
-        onRequest: (from, call, out) => this.core.onClientCall(from, call, out),
+        onRequest: (from, call, out) => {
+          meter.request(from, call);
+          this.core.onClientCall(from, call, out);
+        },
       },
     });
   }
@@ -113,9 +126,15 @@ export class RsmLayer<S> {
     return local.forget;
   }
 
+  /** Client requests this layer answered and their summed latency (`RsmMeter.clientPath`). */
+  get clientPath(): { readonly answers: number; readonly seconds: number } {
+    return this.#meter.clientPath;
+  }
+
   /** Config listener: a view was committed (or this node's status in it changed). */
   onViewCommitted(): void {
     this.#shell.run((out) => this.core.onViewCommitted(out));
+    this.#meter.status(this.core.status, this.core.vid);
   }
 
   stop(): void {

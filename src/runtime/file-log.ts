@@ -35,6 +35,8 @@ export interface FileLogOptions {
    * log refuse to load (`CorruptLogError`), rather than cutting the record off.
    */
   readonly maxRecordBytes?: number;
+  /** Hears the seconds each successful flush (writes and fdatasync) took (metrics). Must not throw. */
+  readonly onFlushed?: (seconds: number) => void;
   /**
    * Test-only seam: opens the file for the writes that follow `load` (it exists by then).
    * Production leaves it unset and gets `fs.promises.open(path, 'r+')`; tests wrap the handle
@@ -69,6 +71,7 @@ type Phase = 'new' | 'loading' | 'open' | 'closed';
 export class FileLog implements DurableLog {
   readonly #path: string;
   readonly #logger: Logger;
+  readonly #onFlushed: ((seconds: number) => void) | undefined;
   readonly #maxRecordBytes: number;
   readonly #openForWrite: (path: string) => Promise<LogFile>;
   /** Held for one flush's writes + datasyncs, so that flushes never overlap. Never held across a callback. */
@@ -108,6 +111,7 @@ export class FileLog implements DurableLog {
     this.#logger = options.logger;
     this.#maxRecordBytes = maxRecordBytes;
     this.#openForWrite = options.openForWrite ?? ((file) => open(file, 'r+'));
+    this.#onFlushed = options.onFlushed;
   }
 
   load(): LoadedRecord[] {
@@ -190,7 +194,9 @@ export class FileLog implements DurableLog {
       this.#frameBytes = 0;
       if (this.#failure === undefined && frames.length > 0) {
         try {
+          const startedMs = performance.now();
           await this.#writeDurably(frames);
+          this.#onFlushed?.((performance.now() - startedMs) / 1000);
         } catch (err) {
           this.#failure = err instanceof Error ? err : new Error(String(err));
           this.#logger.error(

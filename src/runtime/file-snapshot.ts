@@ -115,6 +115,8 @@ export interface FileSnapshotOptions {
   readonly logger: Logger;
   /** Test-only seam (see `SnapshotFs`). Default `nodeSnapshotFs`. */
   readonly fs?: SnapshotFs;
+  /** Hears each successful write: its bytes and the seconds it took (metrics). Must not throw. */
+  readonly onWritten?: (bytes: number, seconds: number) => void;
 }
 
 /** What a `read` of the file's bytes makes of them: the payload, or why the file is damaged. */
@@ -130,6 +132,7 @@ type Phase = 'new' | 'used';
 export class FileSnapshot implements SnapshotFile {
   readonly #path: string;
   readonly #logger: Logger;
+  readonly #onWritten: ((bytes: number, seconds: number) => void) | undefined;
   readonly #fs: SnapshotFs;
   /** Held for one write's I/O, so that writes never overlap. Never held across a callback. */
   readonly #writeMutex = new Mutex();
@@ -141,6 +144,7 @@ export class FileSnapshot implements SnapshotFile {
     this.#path = path;
     this.#logger = options.logger;
     this.#fs = options.fs ?? nodeSnapshotFs;
+    this.#onWritten = options.onWritten;
   }
 
   read(): Uint8Array | null {
@@ -169,7 +173,9 @@ export class FileSnapshot implements SnapshotFile {
     try {
       if (this.#failure === undefined) {
         try {
+          const startedMs = performance.now();
           await this.#replace(data);
+          this.#onWritten?.(data.length, (performance.now() - startedMs) / 1000);
         } catch (err) {
           this.#failure = err instanceof Error ? err : new Error(String(err));
           this.#logger.error(

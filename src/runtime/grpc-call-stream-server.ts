@@ -83,6 +83,8 @@ export class CallStreamServer {
       ctx.log.debug({ service: served.service, client }, 'call stream refused: this node is isolated');
       return endAtOnce({ code: grpc.status.UNAVAILABLE, details: `${ctx.self} is isolated`, metadata: clusterMetadata(ctx.cluster, ctx.clusterId() ?? undefined) });
     }
+    const denied = ctx.auth.client(call, served.service);
+    if (denied !== null) return endAtOnce({ code: denied.code, details: denied.details });
     const { maxCallStreams } = ctx.options;
     if (this.#open.size >= maxCallStreams) {
       ctx.log.warn({ service: served.service, client, maxCallStreams }, 'call stream refused: too many open');

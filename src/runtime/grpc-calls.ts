@@ -164,6 +164,11 @@ export class GrpcCalls {
   #call(served: ServedService, call: grpc.ServerUnaryCall<Fields, Fields>, respond: grpc.sendUnaryData<Fields>): void {
     const { log } = this.#ctx;
     const bytes = receivedBytes.get(call.request) ?? 0;
+    const denied = this.#ctx.auth.client(call, served.service);
+    if (denied !== null) {
+      respond({ code: denied.code, details: denied.details });
+      return;
+    }
     const verdict = this.#admit(served, call.request, bytes, call.getPeer());
     if (!verdict.ok) {
       respond({ code: verdict.code, details: verdict.details, metadata: verdict.metadata });

@@ -11,6 +11,7 @@ import { maySend } from '../env/cluster-id.js';
 import { serviceDefinition } from './proto.js';
 import { UndecodableRequest, addCheckedService } from './grpc-undecodable.js';
 import type { PeerLinks } from './grpc-peer-links.js';
+import type { PeerCaller } from './tls-auth.js';
 
 /** The one RPC of every channel's service: `rpc Deliver(Envelope) returns (Ack)`. */
 const deliverMethod = 'Deliver';
@@ -74,7 +75,12 @@ export class GrpcChannels {
       admitsNewcomers: codec.admitsNewcomers === true,
     };
     const handler: grpc.handleUnaryCall<Fields, object> = (call, callback) => {
-      const verdict = this.#admit(channel, call.request);
+      const caller = ctx.auth.peer(call, channel.service);
+      if (!caller.ok) {
+        callback({ code: caller.code, details: caller.details });
+        return;
+      }
+      const verdict = this.#admit(channel, call.request, caller);
       if (!verdict.ok) {
         callback({ code: verdict.code, details: verdict.details, metadata: verdict.metadata });
         return;
@@ -95,7 +101,7 @@ export class GrpcChannels {
    * would have been answered with: UNIMPLEMENTED for a channel not opened (yet), INVALID_ARGUMENT
    * for bytes that are no envelope of it (warn), and `#admit`'s refusals. Never throws.
    */
-  receiveFrame(service: string, envelope: Buffer): Refusal | null {
+  receiveFrame(service: string, envelope: Buffer, caller: PeerCaller): Refusal | null {
     const channel = this.#byService.get(service);
     if (channel === undefined) return refuse(grpc.status.UNIMPLEMENTED, `${this.#ctx.self} has no channel ${JSON.stringify(service.slice(0, 200))} (yet)`);
     let wire: Fields;
@@ -106,7 +112,7 @@ export class GrpcChannels {
       this.#ctx.log.warn({ service, reason: undecodable.reason }, 'message refused: its bytes are not a message of its type');
       return refuse(grpc.status.INVALID_ARGUMENT, undecodable.details);
     }
-    const verdict = this.#admit(channel, wire);
+    const verdict = this.#admit(channel, wire, caller);
     if (!verdict.ok) return verdict;
     this.#hand(channel, verdict.from, verdict.msg);
     return null;
@@ -211,13 +217,16 @@ export class GrpcChannels {
         log.error({ to: self, service: channel.service, err }, 'message dropped: cannot deserialize');
         return;
       }
-      const verdict = this.#admit(channel, wire);
+      const verdict = this.#admit(channel, wire, null);
       if (verdict.ok) this.#hand(channel, verdict.from, verdict.msg);
     });
   }
 
-  /** The receiving side's checks, in order; logs every refusal. Never throws. */
-  #admit(channel: OpenChannel, wire: Fields): Verdict {
+  /**
+   * The receiving side's checks, in order; logs every refusal. Never throws. `caller`: the peer
+   * connection it came by, whose certificate must name the host of `from` (null: from this node).
+   */
+  #admit(channel: OpenChannel, wire: Fields, caller: PeerCaller | null): Verdict {
     const { self, cluster, log, partition } = this.#ctx;
     const { service } = channel;
     if (this.#ctx.closing()) return refuse(grpc.status.UNAVAILABLE, `${self} is shutting down`);
@@ -230,6 +239,8 @@ export class GrpcChannels {
       log.warn({ from: wire['from'], service, field: fieldOf(err), err }, 'message refused: bad envelope');
       return refuse(grpc.status.INVALID_ARGUMENT, errorText(err));
     }
+    const misnamed = caller === null ? null : this.#ctx.auth.claims(caller, from, service);
+    if (misnamed !== null) return refuse(misnamed.code, misnamed.details);
     if (wire['cluster'] !== cluster) {
       const theirs = describeClusterName(wire['cluster']);
       const ours = JSON.stringify(cluster);

@@ -7,6 +7,8 @@ import { type TransportOptions, transportOptions } from '../options.js';
 import { clientCallChannel } from './grpc-call-streams.js';
 import { PeerClients, checkClusterId, checkClusterName } from './grpc-peers.js';
 import { openGrpcStream } from './grpc-stream-client.js';
+import { channelCredentials } from './tls-credentials.js';
+import type { ClientTls } from './tls-files.js';
 
 export interface GrpcClientTransportConfig {
   /** The name of the cluster the client talks to, sent in every call; servers of another cluster refuse the call. */
@@ -22,6 +24,12 @@ export interface GrpcClientTransportConfig {
    * `maxMessageBytes`, the reconnect backoff and the client keepalive; the others concern servers.
    */
   readonly options?: Partial<TransportOptions>;
+  /**
+   * Mutual TLS (`loadClientTls`): nodes must present a certificate of the cluster CA naming the
+   * address dialled; this client presents its own certificate when it has one (nodes with client
+   * auth on refuse calls without it, UNAUTHENTICATED). Absent: plaintext.
+   */
+  readonly tls?: ClientTls;
 }
 
 /**
@@ -79,7 +87,7 @@ export class GrpcClientTransport implements ClientTransport {
     this.#clusterId = checkClusterId(config.clusterId, 'GrpcClientTransport');
     this.#log = config.logger;
     this.#options = transportOptions(config.options);
-    this.#peers = new PeerClients(this.#log, this.#options);
+    this.#peers = new PeerClients(this.#log, this.#options, config.tls === undefined ? undefined : channelCredentials(config.tls));
   }
 
   connect<Req, Ans>(

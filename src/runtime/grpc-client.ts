@@ -43,10 +43,11 @@ export class UnaryClient {
   readonly #service: string;
   readonly #client: grpc.Client;
 
-  constructor(service: string, address: string, options: grpc.ChannelOptions = {}) {
+  /** `credentials`: mutual TLS (`channelCredentials`, runtime/tls-credentials.ts); default plaintext. */
+  constructor(service: string, address: string, options: grpc.ChannelOptions = {}, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
     this.address = address;
     this.#service = service;
-    this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), options);
+    this.#client = new grpc.Client(address, credentials, options);
   }
 
   call<Reply = Fields>(method: string, request: Fields, deadlineMs: number): Promise<Reply> {

@@ -3,6 +3,7 @@ import type { Fields } from '../env/validate.js';
 import { type PeerStreamMethod, noticeOf, peerService, peerStreamMethod } from './grpc-peer-frames.js';
 import type { Refusal, ServerContext } from './grpc-server.js';
 import { UndecodableRequest } from './grpc-undecodable.js';
+import type { PeerCaller } from './tls-auth.js';
 
 /** At most one line a second about refused streams (each says how many it covers). */
 const refusalLogIntervalMs = 1000;
@@ -11,7 +12,7 @@ const refusalLogIntervalMs = 1000;
  * Hands one frame's envelope to its channel: the checks of a unary `Deliver` (and delivery when
  * it passes), or the refusal it would have been answered with (`GrpcChannels.receiveFrame`).
  */
-export type FrameReceiver = (service: string, envelope: Buffer) => Refusal | null;
+export type FrameReceiver = (service: string, envelope: Buffer, caller: PeerCaller) => Refusal | null;
 
 type PeerCall = grpc.ServerDuplexStream<Fields | UndecodableRequest, Fields>;
 
@@ -58,6 +59,12 @@ export class PeerStreamServer {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: `${self} is shutting down` });
       return;
     }
+    // Mutual TLS: only a node's certificate opens a peer stream; each frame's `from` is checked against it.
+    const caller = this.#ctx.auth.peer(call, peerService);
+    if (!caller.ok) {
+      call.emit('error', { code: caller.code, details: caller.details });
+      return;
+    }
     if (this.#open.size >= options.maxPeerStreams) {
       this.#refusedStreams++;
       const now = performance.now();
@@ -92,7 +99,7 @@ export class PeerStreamServer {
       const seq = typeof frame['seq'] === 'number' ? frame['seq'] : 0;
       const service = typeof frame['service'] === 'string' ? frame['service'] : '';
       const envelope = Buffer.isBuffer(frame['envelope']) ? frame['envelope'] : Buffer.alloc(0);
-      const refusal = this.#receive(service, envelope);
+      const refusal = this.#receive(service, envelope, caller);
       if (refusal !== null) notify(noticeOf(seq, service, refusal.code, refusal.details));
     });
     const forget = (): void => void this.#open.delete(call);

@@ -82,14 +82,17 @@ export function errorText(err: unknown): string {
 export class PeerClients {
   readonly #log: Logger;
   readonly #options: TransportOptions;
+  readonly #credentials: grpc.ChannelCredentials;
   readonly #clients = new Map<NodeId, grpc.Client>();
   /** Calls and streams in flight, cancelled at `close()`. */
   readonly #calls = new Set<{ cancel(): void }>();
   #closed = false;
 
-  constructor(log: Logger, options: TransportOptions) {
+  /** `credentials`: mutual TLS (runtime/tls-credentials.ts); default plaintext. */
+  constructor(log: Logger, options: TransportOptions, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
     this.#log = log;
     this.#options = options;
+    this.#credentials = credentials;
   }
 
   get closed(): boolean {
@@ -121,7 +124,7 @@ export class PeerClients {
     }
     let client: grpc.Client;
     try {
-      client = new grpc.Client(peer, grpc.credentials.createInsecure(), {
+      client = new grpc.Client(peer, this.#credentials, {
         'grpc.max_send_message_length': this.#options.maxMessageBytes,
         'grpc.max_receive_message_length': this.#options.maxMessageBytes,
         'grpc.initial_reconnect_backoff_ms': this.#options.reconnectBackoffInitialMs,

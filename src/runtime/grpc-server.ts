@@ -1,12 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
+import type { Metrics } from '../env/metrics.js';
 import type { NodeId } from '../env/types.js';
 import { type TransportOptions, limits } from '../options.js';
 import { judgeClusterId } from '../env/cluster-id.js';
 import { describeClusterName } from './grpc-peers.js';
 import { clusterMetadata, wrongClusterCode } from './grpc-status.js';
 import type { PartitionFilter } from './partition-filter.js';
+import type { TlsAuth } from './tls-auth.js';
 
 /**
  * What the three parts of `GrpcTransport`'s server side (channels, the request/response
@@ -22,6 +24,8 @@ export interface ServerContext {
   readonly options: TransportOptions;
   readonly server: grpc.Server;
   readonly partition: PartitionFilter;
+  /** Who may call what (mutual TLS; admits everyone on a plaintext node). */
+  readonly auth: TlsAuth;
   /** True once `close()` began. */
   closing(): boolean;
   /**
@@ -29,6 +33,8 @@ export interface ServerContext {
    * used once per transport (`what` names the kind, for the programmer error).
    */
   claim(service: string, what: string): void;
+  /** Where the transport counts what it does to clients (a stream evicted for not reading). */
+  readonly metrics: Metrics;
 }
 
 /** A refused message, call or stream: its gRPC status. */

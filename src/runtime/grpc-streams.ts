@@ -86,6 +86,11 @@ export class GrpcStreams {
         : { kind: 'wrong-cluster', expected: describeClusterName(call.request['cluster']), actual: ctx.cluster, detail: refused.details });
       return;
     }
+    const denied = ctx.auth.client(call, service);
+    if (denied !== null) {
+      call.emit('error', { code: denied.code, details: denied.details });
+      return;
+    }
     const maxStreams = ctx.options.maxStreams;
     if (this.#open.size >= maxStreams) {
       ctx.log.warn({ service, client: peer, maxStreams }, 'stream refused: too many streams open');
@@ -154,6 +159,7 @@ class GrpcServerStream<Msg> implements ServerStream<Msg> {
     const max = this.#ctx.options.maxQueuedStreamMessages;
     if (this.#call.writableLength >= max) {
       this.#ctx.log.warn({ service: this.#codec.service, client: this.peer, queued: this.#call.writableLength }, 'stream ended: the client does not read it');
+      this.#ctx.metrics.count('synod_stream_evictions_total', { service: this.#codec.service });
       this.end({ kind: 'overloaded', detail: `more than ${max} messages wait unread (maxQueuedStreamMessages)` });
       return false;
     }

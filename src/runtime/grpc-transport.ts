@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { invariant } from '../env/errors.js';
 import type { Logger } from '../env/logger.js';
+import { type Metrics, noMetrics } from '../env/metrics.js';
 import type { ClientStream, ServerStream, StreamCodec, StreamHandlers } from '../env/streams.js';
 import type { AnswerChannel, CallFailure, Channel, ClientTransport, ReturnAddress, ServiceCodec, Transport, WireCodec } from '../env/transport.js';
 import type { NodeId } from '../env/types.js';
@@ -17,6 +18,9 @@ import type { PeerLinkStats } from './grpc-peer-link.js';
 import { PeerLinks } from './grpc-peer-links.js';
 import { PeerStreamServer } from './grpc-peer-stream-server.js';
 import { PartitionFilter } from './partition-filter.js';
+import { TlsAuth } from './tls-auth.js';
+import { channelCredentials, serverCredentials } from './tls-credentials.js';
+import type { NodeTls } from './tls-files.js';
 
 export interface GrpcTransportConfig {
   /** This node's id, `host:port`: what peers dial, and what they put in `to`. */
@@ -42,6 +46,15 @@ export interface GrpcTransportConfig {
   readonly bindAddress?: string;
   readonly logger: Logger;
   readonly options?: Partial<TransportOptions>;
+  /**
+   * Mutual TLS (runtime/tls-files.ts, `loadNodeTls`): the server presents the node's certificate
+   * and checks callers (runtime/tls-auth.ts: peers by the cluster CA and the host their `from`
+   * names, clients by the client CA when client auth is on), and peers are dialled with it.
+   * Absent: plaintext, everyone admitted (tests and development only).
+   */
+  readonly tls?: NodeTls;
+  /** Where evicted streams are counted (default `noMetrics`). */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -170,6 +183,7 @@ export class GrpcTransport implements Transport, ClientTransport {
   /** The outgoing peer streams; null with `peerMessages: 'unary'`. */
   readonly #links: PeerLinks | null;
   readonly #peerStreams: PeerStreamServer;
+  readonly #tls: NodeTls | null;
   #closing: Promise<void> | undefined;
 
   private constructor(config: GrpcTransportConfig) {
@@ -178,7 +192,8 @@ export class GrpcTransport implements Transport, ClientTransport {
     this.#clusterId = checkClusterId(config.clusterId, 'GrpcTransport');
     this.#log = config.logger;
     this.#options = transportOptions(config.options);
-    this.#peers = new PeerClients(this.#log, this.#options);
+    this.#tls = config.tls ?? null;
+    this.#peers = new PeerClients(this.#log, this.#options, this.#tls === null ? undefined : channelCredentials(this.#tls));
     this.#partition = new PartitionFilter(this.self);
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': this.#options.maxMessageBytes,
@@ -194,12 +209,14 @@ export class GrpcTransport implements Transport, ClientTransport {
       options: this.#options,
       server: this.#server,
       partition: this.#partition,
+      auth: new TlsAuth(this.#tls, this.self, this.#log),
       closing: () => this.#closing !== undefined,
       claim: serviceClaims(),
+      metrics: config.metrics ?? noMetrics,
     };
     this.#links = this.#options.peerMessages === 'stream' ? new PeerLinks(this.#log, this.#options, this.#peers) : null;
     this.#channels = new GrpcChannels(this.#ctx, this.#peers, this.#links);
-    this.#peerStreams = new PeerStreamServer(this.#ctx, (service, envelope) => this.#channels.receiveFrame(service, envelope));
+    this.#peerStreams = new PeerStreamServer(this.#ctx, (service, envelope, caller) => this.#channels.receiveFrame(service, envelope, caller));
     this.#calls = new GrpcCalls(this.#ctx);
     this.#streams = new GrpcStreams(this.#ctx);
   }
@@ -366,6 +383,15 @@ export class GrpcTransport implements Transport, ClientTransport {
     return this.#partition.blocked(peer, service);
   }
 
+  /**
+   * Serves a plain gRPC service on this node's port, outside synod's envelopes: no cluster check,
+   * answered while the node is isolated too. Only for the standard health service
+   * (`grpc.health.v1`, `ReadinessWatch`), which load balancers and probes call as they are.
+   */
+  addPlainService(definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.#server.addService(definition, implementation);
+  }
+
   /** Idempotent; every call resolves when the server has shut down. */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
@@ -376,7 +402,7 @@ export class GrpcTransport implements Transport, ClientTransport {
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) =>
-        this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        this.#server.bindAsync(address, this.#tls === null ? grpc.ServerCredentials.createInsecure() : serverCredentials(this.#tls), (err, bound) =>
           err === null ? resolve(bound) : reject(err),
         ),
       );

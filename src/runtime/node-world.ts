@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
 import { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
+import type { Metrics } from '../env/metrics.js';
 import { systemRandom } from '../env/random.js';
 import type { NodeId } from '../env/types.js';
 import type { NodeWorld } from '../env/world.js';
@@ -10,6 +11,7 @@ import { mkdirDurable } from './durable-fs.js';
 import type { FileLog } from './file-log.js';
 import { GrpcTransport } from './grpc-transport.js';
 import { realClock } from './real-clock.js';
+import type { NodeTls } from './tls-files.js';
 
 export interface ProductionWorldOptions {
   readonly self: NodeId;
@@ -20,12 +22,16 @@ export interface ProductionWorldOptions {
   readonly dataDir: string;
   readonly logger: Logger;
   readonly transport?: Partial<TransportOptions>;
+  /** Mutual TLS for the node's gRPC server and its peer connections (`GrpcTransportConfig.tls`); absent: plaintext. */
+  readonly tls?: NodeTls;
   /**
    * What stopping means. Default: the process dies at once, as a crash would (SIGKILL to
    * itself), after writing the reason to standard error: a node whose invariants broke, whose
    * disk failed, or whose crash breakpoint fired must not run on or flush anything.
    */
   readonly stop?: (reason: string) => void;
+  /** Where the node's layers count (default: nowhere, `noMetrics`); `PromMetrics` when `--metrics-address` is set. */
+  readonly metrics?: Metrics;
 }
 
 export interface ProductionWorld {
@@ -53,6 +59,8 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     clusterId: opts.clusterId,
     logger: opts.logger.child({ layer: 'transport' }),
     options: opts.transport,
+    tls: opts.tls,
+    metrics: opts.metrics,
   });
   const logs: FileLog[] = [];
   const executor = new Executor((err) => {
@@ -66,7 +74,8 @@ export async function createProductionWorld(opts: ProductionWorldOptions): Promi
     random: systemRandom,
     logger: opts.logger,
     transport,
-    ...dataDirStorage(opts.dataDir, { logger: opts.logger, onLog: (log) => logs.push(log) }),
+    ...(opts.metrics === undefined ? {} : { metrics: opts.metrics }),
+    ...dataDirStorage(opts.dataDir, { logger: opts.logger, onLog: (log) => logs.push(log), metrics: opts.metrics }),
     halt(reason: string): void {
       executor.stop();
       opts.logger.error({ reason }, 'node halting');

@@ -71,7 +71,7 @@ test('a usage error prints the error and that command\'s usage only, exit 2; an 
   });
   const unknown = await synod('explode');
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /^synod: unknown command explode; commands: node, lock-server, lock-tester, status, control, snapshot\nusage:\n/);
+  assert.match(unknown.stderr, /^synod: unknown command explode; commands: node, lock-server, lock-tester, status, control, snapshot, certs\nusage:\n/);
 });
 
 describe('synod status as a health check', () => {

@@ -39,6 +39,8 @@ test('an options file is refused, naming what is wrong, when it is not JSON, not
   refused('{"transport": {"maxMessageBytes": 262144}}', /rsm\.stateChunkBytes \(262144\) plus 4096 bytes of envelope must fit in transport\.maxMessageBytes \(262144\)/);
   assert.deepEqual(parseNodeOptions('{"config": {"suspectAfterMissed": 10}, "rsm": {}}', 'o.json'),
     { config: { suspectAfterMissed: 10 }, rsm: {} }, 'a good file gives exactly what it sets');
+  refused('{"feeds": {"stallTimeoutMs": 0}}', /feeds\.stallTimeoutMs must be a positive number, got 0/);
+  assert.deepEqual(parseNodeOptions('{"feeds": {"stallTimeoutMs": 500}}', 'o.json'), { feeds: { stallTimeoutMs: 500 } }, 'the feeds district');
 });
 
 describe('synod node --options on a real process', () => {

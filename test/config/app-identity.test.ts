@@ -131,7 +131,7 @@ test('the status service carries the app as name and version; serving is judged 
   const status: NodeStatus = {
     node: 'h:1', member: 'h:1', incarnation: 'i', clusterId: 'c-1', vid: 3, members: ['h:1', 'h:2'], memberIds: ['h:1', 'h:2@0a1b2c'], primary: 'h:1', views: [{ vid: 3, members: ['h:1'] }], viewsDecided: 3,
     configStatus: 'member', replicaStatus: 'normal', lastExecuted: { vid: 3, seqno: 1 }, stateComplete: true, refusing: false,
-    inFlight: 0, app: { name: 'lock', version: '1.0.0' },
+    inFlight: 0, app: { name: 'lock', version: '1.0.0' }, clientPath: { answers: 0, seconds: 0 },
   };
   const roundTrip = (s: NodeStatus): NodeStatus =>
     nodeServiceCodec.decodeAnswer(method.responseDeserialize(method.responseSerialize(nodeServiceCodec.encodeAnswer(s))));

@@ -14,7 +14,7 @@ const here = dirname(fileURLToPath(import.meta.url)); // dist/test/examples
 const repo = join(here, '..', '..', '..');
 const compiled = join(here, '..', '..', 'examples', 'readme');
 /** The snippet files, in the order their blocks appear in the README. */
-const snippets = ['counter-app.ts', 'run-node.ts', 'call.ts', 'locks.ts', 'simulate.ts'];
+const snippets = ['counter-app.ts', 'run-node.ts', 'call.ts', 'watch.ts', 'locks.ts', 'simulate.ts'];
 /** How long one node may take to answer its first status call, and one script to run. */
 const startTimeoutMs = 15_000;
 const scriptTimeoutMs = 30_000;

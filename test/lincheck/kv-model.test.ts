@@ -70,6 +70,18 @@ test('histories made by the real app pass: one at a time, and with every call ov
   }
 });
 
+test('a txn range after a put or delete in the same branch sees them, as the app answers (found by the KV nemesis)', () => {
+  const s = kvApp.initialState();
+  const h = new HistoryBuilder<KvInput, KvOutput>();
+  record(h, s, 'c1', 'put', { key: 'a/2', value: '0' }, 0, 0.5);
+  record(h, s, 'c1', 'txn', { compare: [{ key: 'a/1', target: 'version', op: '<', value: 2 }], success: [{ put: { key: 'a/1', value: 't' } }, { delete: { key: 'a/2' } }, { range: { key: 'a/', prefix: true } }] }, 1, 1.5);
+  record(h, s, 'c1', 'range', { key: 'a/', prefix: true }, 2, 2.5);
+  const txn = h.history[1]!.output as { responses: { range?: { kvs: { key: string }[] } }[] };
+  assert.deepEqual(txn.responses[2]!.range!.kvs.map((kv) => kv.key), ['a/1'], 'the app: the branch\'s own put and delete are seen');
+  const r = checkLinearizable(h.history, kvModel);
+  assert.equal(r.verdict, 'ok', r.verdict === 'violation' ? r.explanation : JSON.stringify(r));
+});
+
 /** A hand-made history: each call at its own time unless said otherwise. */
 class Kv {
   readonly h = new HistoryBuilder<KvInput, KvOutput>();

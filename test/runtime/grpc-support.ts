@@ -1,5 +1,6 @@
 // Shared by the gRPC transport tests: nodes on free loopback ports, real-time polling, a
 // logger that keeps its lines.
+import type { Metrics } from '../../src/env/metrics.js';
 import { createServer } from 'node:net';
 import { after } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -33,6 +34,8 @@ export interface NodeConfig {
   readonly clusterId?: string | null;
   readonly logger?: Logger;
   readonly options?: Partial<TransportOptions>;
+  /** Where the transport counts (default `noMetrics`). */
+  readonly metrics?: Metrics;
   /** Reuse this address (a restart); otherwise pick a free loopback port. */
   readonly self?: NodeId;
 }
@@ -49,6 +52,7 @@ export async function startNode(config: NodeConfig = {}): Promise<GrpcTransport>
         clusterId: config.clusterId === undefined ? clusterId : config.clusterId,
         logger: config.logger ?? silentLogger,
         options: config.options,
+        metrics: config.metrics,
       });
     } catch (err) {
       lastError = err;

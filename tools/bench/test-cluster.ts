@@ -8,6 +8,8 @@ import type { NodeStatus } from '../../src/node/status.js';
 import { NodeProcess, eventually } from '../harness/node-process.js';
 import { freePortPairs } from '../harness/ports.js';
 import { StatusReader } from '../harness/status.js';
+import { type DevCerts, makeDevCerts } from '../../src/cli/dev-certs.js';
+import { loadClientTls } from '../../src/runtime/tls-files.js';
 
 /** How long three fresh nodes may take until they serve. */
 const servingTimeoutMs = 20_000;
@@ -23,35 +25,40 @@ export class TestAppCluster {
   readonly nodes: NodeProcess[];
   readonly cluster: string;
   readonly status: StatusReader;
+  /** Development certificates the nodes run with (null: plaintext); clients present client 1's. */
+  readonly certs: DevCerts | null;
 
   /** What names each node's app (`--app NAME` or `--app-module PATH#EXPORT`): a joiner runs it too. */
   readonly #appArgs: readonly string[];
   /** How many members `serving()` waits for: the nodes `start` started (joiners come on top). */
   readonly #size: number;
 
-  private constructor(root: string, nodes: NodeProcess[], cluster: string, appArgs: readonly string[]) {
+  private constructor(root: string, nodes: NodeProcess[], cluster: string, appArgs: readonly string[], certs: DevCerts | null) {
     this.#appArgs = appArgs;
     this.#size = nodes.length;
     this.root = root;
     this.nodes = nodes;
     this.cluster = cluster;
-    this.status = new StatusReader(cluster, silentLogger);
+    this.certs = certs;
+    this.status = new StatusReader(cluster, silentLogger, undefined, certs === null ? undefined : loadClientTls(certs.client(1)));
   }
 
   /**
    * Starts the nodes (logging at `logLevel` to files in the directory, each with `appArgs`, the
    * built-in test app unless they say otherwise, and `extraArgs` after its usual flags) and waits
    * until all `size` (default three) serve one view. The nodes start one after another and each
-   * but the first joins through it, one view change per joiner.
+   * but the first joins through it, one view change per joiner. `tls`: mutual TLS with client
+   * authentication, from development certificates made in the directory.
    */
-  static async start(logLevel = 'warn', extraArgs: readonly string[] = [], appArgs: readonly string[] = ['--app', 'test'], size = 3): Promise<TestAppCluster> {
+  static async start(logLevel = 'warn', extraArgs: readonly string[] = [], appArgs: readonly string[] = ['--app', 'test'], size = 3, tls = false): Promise<TestAppCluster> {
     const root = mkdtempSync(join(tmpdir(), 'synod-bench-'));
     const ports = await freePortPairs(size);
     const first = `127.0.0.1:${ports[0]}`;
+    const certs = tls ? makeDevCerts({ dir: join(root, 'certs'), nodes: ports.map((p) => `127.0.0.1:${p}`), clients: 1 }) : null;
     const nodes = ports.map((port, i) => new NodeProcess({
-      port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel,
+      port, first, dataDir: join(root, `n${i + 1}`), logFile: join(root, `n${i + 1}.log`), logLevel, tls: certs ?? undefined,
     }));
-    const c = new TestAppCluster(root, nodes, defaultClusterName(first), appArgs);
+    const c = new TestAppCluster(root, nodes, defaultClusterName(first), appArgs, certs);
     try {
       for (const n of nodes) await n.start([...appArgs, ...extraArgs]);
       await eventually(async () => ((await c.serving()) ? true : undefined), servingTimeoutMs * Math.max(1, size / 3), `${size} replicas serving one view`, 50);

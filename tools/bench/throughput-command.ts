@@ -19,7 +19,7 @@ import { benchThroughput, throughputDefaults } from './throughput.js';
 
 export const throughputUsage = '       throughput [--vs etcd] [--window-ms MS] [--rounds N] [--failover-rounds N]\n' +
   `                  [--skip ${rowGroups.join(',')}] [--replicas-5 on|off] [--json FILE] [--svg FILE] [--synod-options FILE]\n` +
-  '                  [--wire stream|unary]';
+  '                  [--wire stream|unary] [--tls]';
 
 const installEtcd = 'no etcd on PATH: install etcd 3.4 (Debian/Ubuntu: apt-get install etcd-server, which brings /usr/bin/etcd), or leave out --vs etcd';
 
@@ -61,18 +61,22 @@ export async function throughputCommand(argv: readonly string[], usage: string):
     return process.exit(2);
   };
   let values: Record<string, string | undefined>;
+  /** `--tls`: the plaintext-against-TLS rows too. */
+  let tls = false;
   try {
     const parsed = parseArgs({
       args: [...argv],
       options: {
         vs: { type: 'string' }, 'window-ms': { type: 'string' }, rounds: { type: 'string' }, 'failover-rounds': { type: 'string' },
         skip: { type: 'string' }, 'replicas-5': { type: 'string' }, json: { type: 'string' }, svg: { type: 'string' }, 'synod-options': { type: 'string' },
-        wire: { type: 'string' },
+        wire: { type: 'string' }, tls: { type: 'boolean' },
       },
       allowPositionals: false,
       strict: true,
     });
-    values = parsed.values as Record<string, string | undefined>;
+    const { tls: tlsFlag, ...strings } = parsed.values;
+    tls = tlsFlag === true;
+    values = strings;
   } catch (err) {
     return bad((err as Error).message);
   }
@@ -115,6 +119,7 @@ export async function throughputCommand(argv: readonly string[], usage: string):
       replicas5: replicas5 === 'on',
       etcd,
       synod,
+      tls,
       progress,
     });
     process.stdout.write(`\n${describeThroughput(result)}`);

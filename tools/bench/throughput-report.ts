@@ -53,6 +53,7 @@ function rowText(row: MeasuredRow): string {
   compare('synodPerCall', 'etcd', 'synod (a client per call) / etcd');
   compare('synod5', 'synod3', '5 / 3 replicas (one client)');
   compare('synod5PerCall', 'synod3PerCall', '5 / 3 replicas (a client per call)');
+  compare('synodTls', 'synod', 'mutual TLS / plaintext');
   return `\n${row.title}\n${table(header, cells)}${lines.join('')}`;
 }
 

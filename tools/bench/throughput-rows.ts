@@ -8,7 +8,7 @@ import { type SynodSide, synodWrite } from './throughput-synod.js';
  */
 
 /** Groups of rows `--skip` names. */
-export const rowGroups = ['sequential', 'writes', 'queries', 'locks', 'replicas', 'failover'] as const;
+export const rowGroups = ['sequential', 'writes', 'queries', 'locks', 'replicas', 'failover', 'tls'] as const;
 export type RowGroup = typeof rowGroups[number];
 
 /** The in-flight counts of the write rows beyond the sequential one, from the issue. */
@@ -85,6 +85,21 @@ export function lockRows(synod: SynodSide, etcd: EtcdSide | null): PlannedRow[] 
     row('locks-contended', `lock hand-overs, ${lockClients} clients on 1 lock (acquire+release; latency = acquire)`, 1),
     row('locks-spread', `lock cycles, ${lockClients} clients on ${lockClients} locks (acquire+release; latency = acquire)`, lockClients),
   ];
+}
+
+/**
+ * `--tls`: the same writes on a plaintext and a TLS cluster of three (one client each), measured
+ * alternately in one run, so the report's ratio is the cost of mutual TLS on one machine at one time.
+ */
+export function tlsRows(plain: SynodSide, tls: SynodSide): PlannedRow[] {
+  const row = (n: number): PlannedRow => ({
+    id: `tls-writes-${n}`, group: 'tls', title: `writes, ${n} in flight, plaintext against mutual TLS (synod add, one client)`,
+    entries: [
+      { key: 'synod', system: 'synod', driver: `plaintext, ${one} (connect())`, contender: plain.oneClient(`synod plaintext ${n}`, n, (i) => synodWrite(`t-${i}`)) },
+      { key: 'synodTls', system: 'synod', driver: `mutual TLS, ${one} (connect())`, contender: tls.oneClient(`synod TLS ${n}`, n, (i) => synodWrite(`t-${i}`)) },
+    ],
+  });
+  return [row(1), row(manyInFlight)];
 }
 
 /** 64-in-flight writes on the 3-node and the 5-node cluster, both drivers. */

@@ -11,6 +11,7 @@ import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js'
 import { realClock } from '../../src/runtime/real-clock.js';
 import { eventually, sleep } from '../harness/node-process.js';
 import { TestAppCluster } from './test-cluster.js';
+import { type ClientTls, loadClientTls } from '../../src/runtime/tls-files.js';
 import { type Call, type Contender, warmedCallers } from './throughput-measure.js';
 import { callDeadlineMs, failover } from './throughput-timing.js';
 
@@ -40,24 +41,28 @@ export class SynodSide {
   /** Unique owner names across rows (a lock owner is bound to the client that first used it). */
   #owners = 0;
 
+  /** What this side's clients present and check (undefined: plaintext). */
+  readonly #tls: ClientTls | undefined;
+
   private constructor(cluster: TestAppCluster, settings: SynodSettings) {
     this.#cluster = cluster;
     this.#settings = settings;
+    this.#tls = cluster.certs === null ? undefined : loadClientTls(cluster.certs.client(1));
   }
 
   /**
    * Starts `size` nodes of `app` ('test' or 'lock'), each given `settings.node` through an options
    * file written into `workDir` (the benchmark's own directory, removed with it), and waits until
-   * all serve one view.
+   * all serve one view. `tls`: the nodes and every client of this side with mutual TLS.
    */
-  static async start(app: 'test' | 'lock', size: number, settings: SynodSettings, workDir: string): Promise<SynodSide> {
+  static async start(app: 'test' | 'lock', size: number, settings: SynodSettings, workDir: string, tls = false): Promise<SynodSide> {
     const extra: string[] = [];
     if (settings.node !== undefined) {
       const optionsFile = join(workDir, `synod-options-${app}-${size}.json`);
       writeFileSync(optionsFile, JSON.stringify(settings.node));
       extra.push('--options', optionsFile);
     }
-    const cluster = await TestAppCluster.start('warn', extra, ['--app', app], size);
+    const cluster = await TestAppCluster.start('warn', extra, ['--app', app], size, tls);
     return new SynodSide(cluster, settings);
   }
 
@@ -94,7 +99,7 @@ export class SynodSide {
     return {
       label,
       open: async () => {
-        const transport = new GrpcClientTransport({ cluster: this.#cluster.cluster, logger: silentLogger, options: this.#settings.transport });
+        const transport = new GrpcClientTransport({ cluster: this.#cluster.cluster, logger: silentLogger, options: this.#settings.transport, tls: this.#tls });
         const clients = Array.from({ length: inFlight }, () => new RsmClient({
           members: this.members, transport, clock: realClock, clusterConfirmed: true, options: this.#settings.client,
         }));
@@ -119,7 +124,7 @@ export class SynodSide {
     return {
       label,
       open: async () => {
-        const transport = new GrpcClientTransport({ cluster: this.#cluster.cluster, logger: silentLogger, options: this.#settings.transport });
+        const transport = new GrpcClientTransport({ cluster: this.#cluster.cluster, logger: silentLogger, options: this.#settings.transport, tls: this.#tls });
         const run = ++this.#owners;
         const lockClients = Array.from({ length: clients }, (_, i) => new GrpcLockClient({
           cluster: this.#cluster.cluster, members: this.members, owner: `bench-${run}-${i}`, transport, clusterConfirmed: true, rsmClient: this.#settings.client,
@@ -170,7 +175,8 @@ export class SynodSide {
 
   /** A `connect()` client with the pass-through options (the caller closes it). */
   #connect(): Promise<SynodClient> {
-    return connect({ members: this.members, cluster: this.#cluster.cluster, client: this.#settings.client, transport: this.#settings.transport });
+    const tls = this.#cluster.certs?.client(1);
+    return connect({ members: this.members, cluster: this.#cluster.cluster, client: this.#settings.client, transport: this.#settings.transport, tls });
   }
 
   /** A client for `failover` (the caller closes it). */

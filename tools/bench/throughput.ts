@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { EtcdCluster } from './throughput-etcd-cluster.js';
 import { EtcdSide } from './throughput-etcd.js';
 import { measureRow, median } from './throughput-measure.js';
-import { type MeasuredRow, type PlannedRow, type RowGroup, dataRows, lockRows, replicaRow } from './throughput-rows.js';
+import { type MeasuredRow, type PlannedRow, type RowGroup, dataRows, lockRows, replicaRow, tlsRows } from './throughput-rows.js';
 import { type SynodSettings, SynodSide } from './throughput-synod.js';
 import { failover } from './throughput-timing.js';
 
@@ -25,6 +25,8 @@ export interface ThroughputOptions {
   /** The etcd executable to compare with; null: synod alone. */
   readonly etcd: string | null;
   readonly synod: SynodSettings;
+  /** Also measure a mutual-TLS cluster against the plaintext one (`--tls`, the `tls` rows). */
+  readonly tls: boolean;
   readonly progress: (line: string) => void;
 }
 
@@ -106,6 +108,11 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
       await run([replicaRow(test3, test5)]);
       await close();
     }
+    if (o.tls && !o.skip.has('tls')) {
+      const { side: tls3, close } = await synodCluster('test', 3, o, workDir, true);
+      await run(tlsRows(test3, tls3));
+      await close();
+    }
     if (!o.skip.has('failover')) failovers.push(...await failoverRounds(test3, etcd, o));
     await closeTest3();
     await closeEtcd?.();
@@ -116,10 +123,10 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
   return { windowMs: o.windowMs, rounds: o.rounds, rows, failover: failovers, etcd: o.etcd !== null, loadAverage: { start: loadStart, end: loadavg()[0]! } };
 }
 
-async function synodCluster(app: 'test' | 'lock', size: number, o: ThroughputOptions, workDir: string): Promise<{ side: SynodSide; close: () => Promise<void> }> {
-  const side = await SynodSide.start(app, size, o.synod, workDir);
+async function synodCluster(app: 'test' | 'lock', size: number, o: ThroughputOptions, workDir: string, tls = false): Promise<{ side: SynodSide; close: () => Promise<void> }> {
+  const side = await SynodSide.start(app, size, o.synod, workDir, tls);
   const close = owned(() => side.close());
-  o.progress(`synod: ${size} ${app === 'lock' ? 'lock-service' : 'test-app'} nodes up: ${side.members.join(', ')} (files in ${side.root})`);
+  o.progress(`synod: ${size} ${app === 'lock' ? 'lock-service' : 'test-app'} nodes${tls ? ' with mutual TLS' : ''} up: ${side.members.join(', ')} (files in ${side.root})`);
   return { side, close };
 }
 

@@ -1,4 +1,5 @@
 import { silentLogger } from '../../src/env/logger.js';
+import type { ClientTls } from '../../src/runtime/tls-files.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
 import { clientServiceCodec } from '../../src/rsm/codec.js';
@@ -34,8 +35,10 @@ export async function callReplica(opts: {
   readonly seq?: number;
   /** Marked as a new client's request (see `Request.first`); default true. */
   readonly first?: boolean;
+  /** Mutual TLS; absent: plaintext. */
+  readonly tls?: ClientTls;
 }): Promise<ProbeResult> {
-  return sendOnce(opts.cluster, opts.node, opts.deadlineMs, {
+  return sendOnce(opts.cluster, opts.node, opts.deadlineMs, opts.tls, {
     kind: 'invoke',
     request: {
       clientId: opts.clientId ?? `probe-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
@@ -53,15 +56,16 @@ export async function callReplica(opts: {
  * members, and the primary it names to clients), as `RsmClient` does before it picks a primary:
  * the way to see what a node tells clients (a primary whose lease lapsed names none).
  */
-export function askMembers(opts: { readonly cluster: string; readonly node: NodeId; readonly deadlineMs: number }): Promise<ProbeResult> {
-  return sendOnce(opts.cluster, opts.node, opts.deadlineMs, { kind: 'members' });
+export function askMembers(opts: { readonly cluster: string; readonly node: NodeId; readonly deadlineMs: number; readonly tls?: ClientTls }): Promise<ProbeResult> {
+  return sendOnce(opts.cluster, opts.node, opts.deadlineMs, opts.tls, { kind: 'members' });
 }
 
 /** Sends `call` to `node` on a transport of its own and resolves with the first answer or failure. */
-async function sendOnce(cluster: string, node: NodeId, deadlineMs: number, call: ClientCall): Promise<ProbeResult> {
+async function sendOnce(cluster: string, node: NodeId, deadlineMs: number, tls: ClientTls | undefined, call: ClientCall): Promise<ProbeResult> {
   const transport = new GrpcClientTransport({
     cluster,
     logger: silentLogger,
+    tls,
     options: { callDeadlineMs: deadlineMs, reconnectBackoffInitialMs: 50, reconnectBackoffMaxMs: 200 },
   });
   const started = performance.now();

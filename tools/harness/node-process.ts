@@ -1,9 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { RpcError, UnaryClient } from '../../src/runtime/grpc-client.js';
+import type { DevCerts } from '../../src/cli/dev-certs.js';
+import { channelCredentials } from '../../src/runtime/tls-credentials.js';
+import { loadClientTls } from '../../src/runtime/tls-files.js';
 import { controlService } from '../../src/node/control-server.js';
 
 /** The compiled CLI (dist/src/cli/synod.js; this module runs from dist/tools/harness/), run as a real process. */
@@ -53,29 +57,47 @@ export class NodeProcess {
   readonly #detached: boolean;
 
   readonly #logArgs: string[];
+  /** The program and arguments the node command runs under (e.g. `ip netns exec NS`); empty: none. */
+  readonly #launcher: readonly string[];
+  /** How the node is told to serve its control service (on loopback by default, on `host` otherwise). */
+  readonly #controlArgs: readonly string[];
 
   /**
    * @param logFile where the node writes its log (default: its standard output, kept in `output`)
    * @param logLevel default `debug`
    */
   readonly #entry: string[];
+  /** The development certificates the node runs with (null: plaintext). */
+  readonly #tls: DevCerts | null;
 
   /**
    * @param entry the program and its leading arguments (default: the synod CLI's `node` command);
    *   the node flags (--me, --first, --data-dir, --control, logging) follow them
    * @param ownProcessGroup spawn the node in a process group of its own (default false), so that a
    *   Ctrl-C in the terminal reaches only the harness, which then stops its nodes itself
+   * @param host the node's IP address (default 127.0.0.1); on another host its control service
+   *   listens there too (`--control-address`), since the harness cannot reach its loopback
+   * @param launcher a command that runs the node command, which it must exec in place (the pid
+   *   stays the node's, so signals reach it), e.g. `['ip', 'netns', 'exec', NS]`; default none
+   * @param tls run the node with mutual TLS and client authentication from these development
+   *   certificates (`makeDevCerts`, which must have made one for this node's address); the
+   *   harness's control client presents client certificate 1
    */
   constructor(opts: {
     port: number; first: string; dataDir: string; logFile?: string; logLevel?: string; entry?: string[]; ownProcessGroup?: boolean;
+    host?: string; launcher?: readonly string[]; tls?: DevCerts;
   }) {
     this.#entry = opts.entry ?? [cliPath, 'node'];
     this.#detached = opts.ownProcessGroup ?? false;
-    this.address = `127.0.0.1:${opts.port}`;
-    this.controlAddress = `127.0.0.1:${opts.port + 1}`;
+    const host = opts.host ?? '127.0.0.1';
+    this.address = `${host}:${opts.port}`;
+    this.controlAddress = `${host}:${opts.port + 1}`;
+    this.#launcher = opts.launcher ?? [];
+    this.#controlArgs = host === '127.0.0.1' ? ['--control'] : ['--control-address', this.controlAddress];
     this.first = opts.first;
     this.dataDir = opts.dataDir;
     this.logFile = opts.logFile;
+    this.#tls = opts.tls ?? null;
     this.#logArgs = ['--log-level', opts.logLevel ?? 'debug', ...(opts.logFile === undefined ? [] : ['--log-file', opts.logFile])];
   }
 
@@ -109,10 +131,10 @@ export class NodeProcess {
   async start(extraArgs: string[] = []): Promise<void> {
     if (this.#child !== null) throw new Error(`${this.address} is already running`);
     this.#lastArgs = extraArgs;
-    const child = spawn(process.execPath, [
+    const child = this.#spawn([
       ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
-      '--control', ...this.#logArgs, ...extraArgs,
-    ], { stdio: ['ignore', 'pipe', 'pipe'], detached: this.#detached });
+      ...this.#controlArgs, ...this.#logArgs, ...this.tlsArgs(), ...extraArgs,
+    ], this.#detached);
     this.#child = child;
     this.#paused = false;
     child.stdout.on('data', (d: Buffer) => this.#keep(d));
@@ -140,9 +162,9 @@ export class NodeProcess {
 
   /** Spawns the process and waits for it to exit by itself (for refused starts). */
   async runToExit(timeoutMs: number): Promise<{ code: number | null; output: string }> {
-    const child = spawn(process.execPath, [
-      ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = this.#spawn([
+      ...this.#entry, '--me', this.address, '--first', this.first, '--data-dir', this.dataDir, ...this.tlsArgs(),
+    ], false);
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -150,6 +172,12 @@ export class NodeProcess {
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     clearTimeout(timer);
     return { code, output };
+  }
+
+  /** Spawns `node args…`, under the launcher if there is one. */
+  #spawn(args: string[], detached: boolean): ChildProcessByStdio<null, Readable, Readable> {
+    const [program, ...launcherArgs] = [...this.#launcher, process.execPath];
+    return spawn(program!, [...launcherArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached });
   }
 
   /** Starts the process again on the same address and data directory, with the last `start`'s arguments. */
@@ -208,7 +236,7 @@ export class NodeProcess {
     this.#control ??= new UnaryClient(controlService, this.controlAddress, {
       'grpc.initial_reconnect_backoff_ms': controlReconnectBackoffInitialMs,
       'grpc.max_reconnect_backoff_ms': controlReconnectBackoffMaxMs,
-    });
+    }, this.#tls === null ? undefined : channelCredentials(loadClientTls(this.#tls.client(1))));
     const client = this.#control;
     const call = (): Promise<R> => {
       const identity = this.identity();
@@ -227,6 +255,13 @@ export class NodeProcess {
     const stored = JSON.parse(readFileSync(join(this.dataDir, 'identity.json'), 'utf8')) as { cluster?: unknown; clusterId?: unknown };
     if (typeof stored.cluster !== 'string') throw new Error(`${this.dataDir}/identity.json names no cluster`);
     return { cluster: stored.cluster, clusterId: typeof stored.clusterId === 'string' ? stored.clusterId : '' };
+  }
+
+  /** The node's TLS flags (none without TLS). */
+  tlsArgs(): string[] {
+    if (this.#tls === null) return [];
+    const f = this.#tls.node(this.address);
+    return ['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', f.ca, ...(f.clientCa === undefined ? [] : ['--tls-client-ca', f.clientCa])];
   }
 
   closeClient(): void {

@@ -5,6 +5,7 @@ import type { NodeId } from '../../src/env/types.js';
 import { type NodeStatus, nodeServiceCodec } from '../../src/node/status.js';
 import type { TransportOptions } from '../../src/options.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
+import type { ClientTls } from '../../src/runtime/tls-files.js';
 
 /** Asks a node for its status over its node service; rejects with the transport's reason if it cannot. */
 export class StatusReader {
@@ -12,9 +13,12 @@ export class StatusReader {
   readonly #pending = new Map<NodeId, Array<{ resolve: (s: NodeStatus) => void; reject: (e: Error) => void }>>();
   readonly #channel;
 
-  /** @param options of its transport; `callDeadlineMs` bounds how long one status call waits (default 3 s) */
-  constructor(cluster: string, logger: Logger = silentLogger, options?: Partial<TransportOptions>) {
-    this.#transport = new GrpcClientTransport({ cluster, logger, options });
+  /**
+   * @param options of its transport; `callDeadlineMs` bounds how long one status call waits (default 3 s)
+   * @param tls mutual TLS (absent: plaintext)
+   */
+  constructor(cluster: string, logger: Logger = silentLogger, options?: Partial<TransportOptions>, tls?: ClientTls) {
+    this.#transport = new GrpcClientTransport({ cluster, logger, options, tls });
     this.#channel = this.#transport.connect(
       nodeServiceCodec,
       (server, status) => this.#settle(server, (w) => w.resolve(status)),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Json } from '../../src/rsm/app.js';
 import { type KvInput, type KvModelState, type KvOutput, applyKv, emptyKvModel } from './kv-spec.js';
 import type { Model } from './types.js';
@@ -44,7 +45,11 @@ export const kvModel: Model<KvModelState, KvInput, KvOutput> = {
     if (output === undefined) return r.state;
     return sameJson(r.output, output) ? r.state : undefined;
   },
-  key: (s) => JSON.stringify(s),
+  // The undo log (what reads at old revisions need) grows with every revision: kept whole in every
+  // memo key it made a real-process history of 5,000 operations and 3,000 revisions pass the
+  // checker's 512 MiB memo budget. It is keyed by its SHA-1 instead (a collision, which would merge
+  // two states, is beyond any history's reach); the rest of the state as it is.
+  key: (s) => `${JSON.stringify({ ...s, undo: null })}#${createHash('sha1').update(JSON.stringify(s.undo)).digest('base64')}`,
   describe: (op) => `${describeInput(op.input)} → ${op.output === undefined ? '?' : JSON.stringify(op.output)}`,
   describeState: (s) => `revision ${s.rev} (compacted to ${s.compact}), keys ${s.kvs.map(([k, r]) => `${k}=${r.value}@v${r.version}/m${r.modRevision}${r.lease ? `/l${r.lease}` : ''}`).join(', ') || 'none'}` +
     `, leases ${s.leases.map(([id, , n]) => `${id}(renewed ${n})`).join(', ') || 'none'}`,

@@ -104,7 +104,11 @@ class Working {
     if (at > this.base.rev) throw new Refused('future-revision');
     if (at < this.compact) throw new Refused('compacted');
     const view = new Map(this.kvs);
-    for (let i = this.undo.length - 1; i >= 0 && this.undo[i]![0] > at; i--) {
+    // A read at the current revision sees the working state as it is: inside a txn, the branch's
+    // earlier puts and deletes too (they carry the next revision, so the undo walk below would
+    // take them back). Only a read at an older revision walks back.
+    const current = r.revision === undefined || r.revision === 0;
+    for (let i = this.undo.length - 1; !current && i >= 0 && this.undo[i]![0] > at; i--) {
       const [, key, prev] = this.undo[i]!;
       if (prev === null) view.delete(key);
       else view.set(key, prev);

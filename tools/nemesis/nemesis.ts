@@ -7,6 +7,7 @@
 import { silentLogger } from '../../src/env/logger.js';
 import { type NodeProcess, sleep } from '../harness/node-process.js';
 import type { LockInput, LockOutput } from '../lincheck/models.js';
+import type { KvInput, KvOutput } from '../lincheck/kv-model.js';
 import type { CheckResult, History } from '../lincheck/types.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { TesterCluster } from '../tester/cluster.js';
@@ -21,6 +22,9 @@ import {
 import { checkTimeBudgetMs, faultRetryMs, nemesisSessionTimeoutMs, recoveryTimeoutMs, statusPollMs, warmupMs } from './timing.js';
 import { judgeHistory } from './verdict.js';
 import { LockWorkload } from './workload.js';
+import { KvHistoryRecorder } from './kv-recorder.js';
+import { type KvNemesisFigures, judgeKv } from './kv-verdict.js';
+import { type KvEnd, KvWorkload } from './kv-workload.js';
 
 export interface NemesisOptions {
   /** How long faults are injected (ms), after a short warm-up. */
@@ -57,6 +61,14 @@ export interface NemesisOptions {
   readonly mutations?: readonly string[];
   /** The kinds of fault drawn (`--faults`); default every kind (`faultKinds`). */
   readonly faultKinds?: readonly FaultKind[];
+  /**
+   * The app and its workload (`--app`): `lock` (default), the lock service's caching clients; `kv`,
+   * `synod node --app kv` with KV clients, a lease client and watchers (kv-workload.ts), checked
+   * against `kvModel` and the watch check (kv-verdict.ts).
+   */
+  readonly app?: 'lock' | 'kv';
+  /** Run the cluster with mutual TLS and client authentication (`--tls`, `TesterClusterOptions.tls`). */
+  readonly tls?: boolean;
 }
 
 export type NemesisVerdict = 'ok' | 'violation' | 'unknown' | 'unchecked';
@@ -96,8 +108,10 @@ export interface NemesisResult {
   /** Verdict ok, no liveness failure, no problem. */
   readonly passed: boolean;
   readonly elapsedMs: number;
-  /** The recorded history (what was checked). */
+  /** The recorded history (what was checked); a KV run's is in `kv`. */
   readonly history: History<LockInput, LockOutput>;
+  /** A KV run's figures (operations, watchers, the final revision) and its history; null for a lock run. */
+  readonly kv: (KvNemesisFigures & { readonly history: History<KvInput, KvOutput> }) | null;
   readonly dir: string;
 }
 
@@ -123,6 +137,9 @@ class NemesisRun {
   readonly #clients: number;
   readonly #schedule: FaultSchedule;
   readonly #recorder = new LockHistoryRecorder();
+  readonly #kvRecorder = new KvHistoryRecorder();
+  /** What a KV run's watchers and final read saw (null: not got). */
+  #kvEnd: KvEnd | null = null;
   readonly #faults = Object.fromEntries(faultKinds.map((k) => [k, 0])) as Record<FaultKind, number>;
   /** Nodes under a fault, from its start until they are back. */
   readonly #faulty = new Set<NodeProcess>();
@@ -130,7 +147,7 @@ class NemesisRun {
   readonly #problems: string[] = [];
   readonly #liveness: string[] = [];
   #cluster: TesterCluster | null = null;
-  #workload: LockWorkload | null = null;
+  #workload: LockWorkload | KvWorkload | null = null;
   #clusterKillsServedAgain = 0;
   #monitor: StatusMonitor | null = null;
   /** Made once the cluster and its monitor exist. */
@@ -175,33 +192,45 @@ class NemesisRun {
 
   async run(): Promise<NemesisResult> {
     const opts = this.#opts;
-    let workload: LockWorkload | null = null;
+    let workload: LockWorkload | KvWorkload | null = null;
     let transport: GrpcClientTransport | null = null;
     const release = keepAlive();
     const log = (line: string): void => this.#log(line);
     try {
       const cluster = await TesterCluster.create({
-        dir: opts.dir, size: opts.nodes, supervise: false, logLevel: opts.logLevel ?? 'info',
+        dir: opts.dir, size: opts.nodes, supervise: false, logLevel: opts.logLevel ?? 'info', tls: opts.tls, ...(opts.app === 'kv' ? { app: 'kv' } : {}),
         nodeArgs: ['--session-timeout-ms', String(nemesisSessionTimeoutMs), ...(opts.mutations ?? []).flatMap((m) => ['--test-mutate', m])],
       });
       this.#cluster = cluster;
       await cluster.grow();
-      this.#log(`cluster of ${opts.nodes} lock-server processes serving: ${cluster.list(cluster.nodes)} (${opts.dir})`);
+      this.#log(`cluster of ${opts.nodes} ${opts.app === 'kv' ? 'KV node' : 'lock-server'} processes serving: ${cluster.list(cluster.nodes)} (${opts.dir})`);
       this.#monitor = new StatusMonitor(cluster);
       this.#m.start();
       this.#injector = new FaultInjector({
         cluster, monitor: this.#m, log, hold: (ms) => this.#hold(ms), stopping: this.#stopping, stopped: () => this.#stopped,
       });
 
-      transport = new GrpcClientTransport({ cluster: cluster.cluster, logger: silentLogger });
-      workload = new LockWorkload({
-        cluster: cluster.cluster, members: cluster.nodes.map((n) => n.address), transport, clients: this.#clients,
-        locks: opts.locks ?? defaultLocks, seed: opts.seed, recorder: this.#recorder,
-        callDeadlineMs: opts.callDeadlineMs,
-      });
-      this.#workload = workload;
-      workload.start();
-      this.#log(`${this.#clients} lock clients on ${workload.lockNames.join(', ')}; faults for ${(opts.durationMs / 1000).toFixed(1)} s`);
+      transport = new GrpcClientTransport({ cluster: cluster.cluster, logger: silentLogger, tls: cluster.clientTls });
+      if (opts.app === 'kv') {
+        const kv = new KvWorkload({
+          members: cluster.nodes.map((n) => n.address), transport, clients: this.#clients, seed: opts.seed, recorder: this.#kvRecorder, callDeadlineMs: opts.callDeadlineMs,
+          tls: cluster.clientTlsFiles,
+        });
+        workload = kv;
+        this.#workload = kv;
+        await kv.start();
+        this.#log(`${kv.description}; faults for ${(opts.durationMs / 1000).toFixed(1)} s`);
+      } else {
+        const locks = new LockWorkload({
+          cluster: cluster.cluster, members: cluster.nodes.map((n) => n.address), transport, clients: this.#clients,
+          locks: opts.locks ?? defaultLocks, seed: opts.seed, recorder: this.#recorder,
+          callDeadlineMs: opts.callDeadlineMs,
+        });
+        workload = locks;
+        this.#workload = locks;
+        locks.start();
+        this.#log(`${this.#clients} lock clients on ${locks.lockNames.join(', ')}; faults for ${(opts.durationMs / 1000).toFixed(1)} s`);
+      }
       await sleep(warmupMs);
 
       await this.#inject(opts.durationMs);
@@ -217,7 +246,15 @@ class NemesisRun {
       await Promise.allSettled([...this.#tasks]);
       await workload?.stop();
       this.#recorder.stop();
+      this.#kvRecorder.stop();
       for (const f of workload?.failures() ?? []) this.#liveness.push(`client ${f}`);
+      if (workload instanceof KvWorkload && this.#problems.length === 0 && this.#liveness.length === 0) {
+        try {
+          this.#kvEnd = await workload.finish();
+        } catch (err) {
+          this.#problems.push(`the KV watchers' end: ${(err as Error).message}`);
+        }
+      }
       await workload?.close();
       this.#noteUnexpectedDeaths();
       await this.#monitor?.stop();
@@ -335,7 +372,7 @@ class NemesisRun {
     const workload = this.#workload!;
     while (workload.cycles <= cycles && !this.#stopped) {
       if (performance.now() > deadline) {
-        const failure = `fault ${number}: no client completed a lock cycle within ${recoveryTimeoutMs} ms after every node was restarted; ${await this.#c.describe()}`;
+        const failure = `fault ${number}: no client completed a lock cycle (or KV operation) within ${recoveryTimeoutMs} ms after every node was restarted; ${await this.#c.describe()}`;
         this.#livenessFailure(failure);
         this.#halted = true;
         throw new RecoveryFailure(failure);
@@ -356,11 +393,14 @@ class NemesisRun {
   #verdict(cycles: number): NemesisResult {
     const opts = this.#opts;
     const history = this.#recorder.history();
-    const judged = judgeHistory({
+    const kvJudged = opts.app === 'kv'
+      ? judgeKv({ recorder: this.#kvRecorder, end: this.#kvEnd, dir: opts.dir, seed: opts.seed, nodes: opts.nodes, checkTimeBudgetMs: opts.checkTimeBudgetMs ?? checkTimeBudgetMs })
+      : null;
+    const judged = kvJudged ?? judgeHistory({
       history, cluster: this.#cluster, recorderProblems: this.#recorder.problems,
       dir: opts.dir, seed: opts.seed, nodes: opts.nodes, checkTimeBudgetMs: opts.checkTimeBudgetMs ?? checkTimeBudgetMs,
     });
-    const holderViolations = this.#workload?.holderViolations() ?? [];
+    const holderViolations = this.#workload instanceof LockWorkload ? this.#workload.holderViolations() : [];
     const problems = [...this.#problems, ...this.#recorder.problems, ...judged.problems, ...holderViolations.map((v) => `local holders: ${v}`)];
     const verdict: NemesisVerdict = judged.check === null ? 'unchecked' : judged.check.verdict;
     const noBreakpoints = { 1: 0, 2: 0, 3: 0, 4: 0 };
@@ -373,7 +413,7 @@ class NemesisRun {
       faults: { ...this.#faults },
       breakpoints: { armed: { ...(this.#injector?.armed ?? noBreakpoints) }, fired: { ...(this.#injector?.fired ?? noBreakpoints) } },
       clusterKillsServedAgain: this.#clusterKillsServedAgain,
-      localHolders: { grants: this.#workload?.localGrants ?? 0, violations: holderViolations },
+      localHolders: { grants: this.#workload instanceof LockWorkload ? this.#workload.localGrants : 0, violations: holderViolations },
       verdict,
       check: judged.check,
       picturePath: judged.picturePath,
@@ -382,6 +422,7 @@ class NemesisRun {
       passed: verdict === 'ok' && problems.length === 0 && this.#liveness.length === 0,
       elapsedMs: performance.now() - this.#started,
       history,
+      kv: kvJudged === null || kvJudged.figures === null ? null : { ...kvJudged.figures, history: kvJudged.history },
       dir: opts.dir,
     };
   }

@@ -52,7 +52,7 @@ export async function settle(c: TesterCluster, monitor: StatusMonitor, log: (lin
  * Every user must complete `livenessCycles` more cycles within `livenessTimeoutMs`; returns null,
  * or the liveness failure naming the users that did not.
  */
-export async function expectProgress(c: TesterCluster, workload: LockWorkload, log: (line: string) => void): Promise<string | null> {
+export async function expectProgress(c: TesterCluster, workload: Pick<LockWorkload, 'cyclesByUser'>, log: (line: string) => void): Promise<string | null> {
   const since = performance.now();
   const base = workload.cyclesByUser();
   const deadline = since + livenessTimeoutMs;
@@ -60,10 +60,10 @@ export async function expectProgress(c: TesterCluster, workload: LockWorkload, l
   while (lagging().length > 0 && performance.now() < deadline) await sleep(statusPollMs);
   const late = lagging();
   if (late.length === 0) {
-    log(`every client completed ${livenessCycles} more lock cycles after the cluster settled (${((performance.now() - since) / 1000).toFixed(1)} s)`);
+    log(`every client completed ${livenessCycles} more cycles (lock cycles, or KV operations) after the cluster settled (${((performance.now() - since) / 1000).toFixed(1)} s)`);
     return null;
   }
   const now = workload.cyclesByUser();
   return `after the cluster settled, ${late.map((u) => `${u} (${now.get(u)! - base.get(u)!} cycles)`).join(', ')} did not complete ` +
-    `${livenessCycles} lock cycles within ${livenessTimeoutMs} ms; ${await c.describe()}`;
+    `${livenessCycles} cycles (lock cycles, or KV operations) within ${livenessTimeoutMs} ms; ${await c.describe()}`;
 }

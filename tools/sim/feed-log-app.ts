@@ -15,7 +15,7 @@ export interface FeedLogState extends TestState {
 export type FeedLogFilter = null | { readonly prefix: string };
 
 /** The items feed: position p is `list[p - 1]`. */
-export const feedLogFeed: Feed<FeedLogState> = {
+export const feedLogFeed: Feed<FeedLogState, string | null> = {
   head: (s) => s.list.length,
   filter: (f: Json) => {
     if (f === null) return null;

@@ -18,6 +18,8 @@ import { addressOf } from '../../src/env/types.js';
 import type { Json } from '../../src/rsm/app.js';
 import { GrpcClientTransport } from '../../src/runtime/grpc-client-transport.js';
 import { realClock } from '../../src/runtime/real-clock.js';
+import { type DevCerts, makeDevCerts } from '../../src/cli/dev-certs.js';
+import { type ClientTls, type ClientTlsFiles, loadClientTls } from '../../src/runtime/tls-files.js';
 import { LockLoad } from './load.js';
 import { DeathWatch, forgetNode, startNode } from './processes.js';
 import { NodeNames, ScenarioFailure, check, tail } from './report.js';
@@ -39,6 +41,25 @@ export interface TesterClusterOptions {
    * `['--session-timeout-ms', '600000']`; default none.
    */
   readonly nodeArgs?: readonly string[];
+  /** The built-in app the nodes run (`synod node --app APP`); default the lock service (`synod lock-server`). */
+  readonly app?: string;
+  /**
+   * Run the nodes with mutual TLS and client authentication (`--tls`): development certificates
+   * made for them in `dir`/certs (`makeDevCerts`); every client of the harness presents client 1's.
+   */
+  readonly tls?: boolean;
+  /** Where the nodes run (default: free loopback ports on this host). */
+  readonly placement?: NodePlacement;
+}
+
+/**
+ * Nodes on hosts of their own (e.g. network namespaces, `--netns`): node i (0-based) listens on
+ * `hosts[i]:port` and is started under `launcher(i)` (see `NodeProcess`'s `launcher`).
+ */
+export interface NodePlacement {
+  readonly hosts: readonly string[];
+  readonly port: number;
+  readonly launcher: (i: number) => readonly string[];
 }
 
 /**
@@ -67,35 +88,50 @@ export class TesterCluster {
   readonly #loads: LockLoad[] = [];
   readonly #note: (line: string) => void;
   readonly #nodeArgs: readonly string[];
+  /** What the harness's clients present and check with (undefined: plaintext). */
+  readonly clientTls: ClientTls | undefined;
+  /** The same as files, for clients made with `connect()` (undefined: plaintext). */
+  readonly clientTlsFiles: ClientTlsFiles | undefined;
 
-  private constructor(nodes: NodeProcess[], opts: TesterClusterOptions) {
+  private constructor(nodes: NodeProcess[], opts: TesterClusterOptions, certs: DevCerts | null) {
     this.nodes = nodes;
     this.cluster = defaultClusterName(nodes[0]!.address);
     this.supervise = opts.supervise;
     this.#note = opts.note ?? (() => {});
     this.#nodeArgs = opts.nodeArgs ?? [];
     this.#names = new NodeNames(nodes);
+    this.clientTlsFiles = certs === null ? undefined : certs.client(1);
+    this.clientTls = this.clientTlsFiles === undefined ? undefined : loadClientTls(this.clientTlsFiles);
     const note = (line: string): void => this.note(line);
-    this.#views = new ViewChecks({ cluster: this.cluster, nodes, names: this.#names, note });
-    this.#transport = new GrpcClientTransport({ cluster: this.cluster, logger: silentLogger });
+    this.#views = new ViewChecks({ cluster: this.cluster, nodes, names: this.#names, note, tls: this.clientTls });
+    this.#transport = new GrpcClientTransport({ cluster: this.cluster, logger: silentLogger, tls: this.clientTls });
     this.#deaths = new DeathWatch(nodes, { supervise: opts.supervise, names: this.#names, note });
   }
 
-  /** Makes (does not start) `size` nodes on free loopback port pairs, lowest port first. */
+  /**
+   * Makes (does not start) `size` nodes on free loopback port pairs, lowest port first; or, with
+   * a placement, node i on the placement's host i.
+   */
   static async create(opts: TesterClusterOptions): Promise<TesterCluster> {
-    const ports = (await freePortPairs(opts.size)).sort((a, b) => a - b);
-    const first = `127.0.0.1:${ports[0]}`;
+    const placed = opts.placement;
+    if (placed !== undefined) check(placed.hosts.length >= opts.size, `the placement has ${placed.hosts.length} hosts for ${opts.size} nodes`);
+    const ports = placed !== undefined ? Array.from({ length: opts.size }, () => placed.port) : (await freePortPairs(opts.size)).sort((a, b) => a - b);
+    const host = (i: number): string => placed?.hosts[i] ?? '127.0.0.1';
+    const first = `${host(0)}:${ports[0]}`;
     mkdirSync(opts.dir, { recursive: true });
+    const certs = opts.tls === true ? makeDevCerts({ dir: join(opts.dir, 'certs'), nodes: ports.map((p, i) => `${host(i)}:${p}`), clients: 1 }) : null;
     const nodes = ports.map((port, i) => new NodeProcess({
       port,
       first,
+      ...(placed === undefined ? {} : { host: host(i), launcher: placed.launcher(i) }),
       dataDir: join(opts.dir, `n${i + 1}`),
       logFile: join(opts.dir, `n${i + 1}.log`),
       logLevel: opts.logLevel,
-      entry: [cliPath, 'lock-server'],
+      entry: opts.app === undefined ? [cliPath, 'lock-server'] : [cliPath, 'node', '--app', opts.app],
       ownProcessGroup: true,
+      tls: certs ?? undefined,
     }));
-    return new TesterCluster(nodes, opts);
+    return new TesterCluster(nodes, opts, certs);
   }
 
   // ---- names ---------------------------------------------------------------------------------
@@ -355,7 +391,7 @@ export class TesterCluster {
 
   /** One client call sent to `n` alone (no redirects, no retries), with `probeDeadlineMs`. */
   probe(n: NodeProcess, proc: string, args: Json, deadlineMs = probeDeadlineMs): Promise<ProbeResult> {
-    return callReplica({ cluster: this.cluster, node: n.address, proc, args, deadlineMs });
+    return callReplica({ cluster: this.cluster, node: n.address, proc, args, deadlineMs, tls: this.clientTls });
   }
 
   /**
@@ -366,6 +402,7 @@ export class TesterCluster {
     const lines: string[] = [];
     return runLockTester({
       cluster: this.cluster,
+      tls: this.clientTls,
       members: members.map((m) => m.address),
       write: (line) => {
         lines.push(line);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TesterCluster } from './cluster.js';
+import { type NodePlacement, TesterCluster } from './cluster.js';
 import { anyNodeRunning, killEveryNode } from './processes.js';
 import { ScenarioFailure } from './report.js';
 import { type Scenario, scenario as scenarioNumbered, scenarios } from './scenarios.js';
@@ -42,6 +42,10 @@ export interface RunOptions {
   readonly write?: (line: string) => void;
   /** Where step-by-step notes go (`--verbose`); default nowhere. */
   readonly note?: (line: string) => void;
+  /** Run every cluster with mutual TLS (`--tls`, `TesterClusterOptions.tls`). */
+  readonly tls?: boolean;
+  /** Where the nodes run (`--netns`: a namespace each); default free loopback ports. */
+  readonly placement?: NodePlacement;
 }
 
 /** The run in progress: what an interrupt must clean up. */
@@ -102,7 +106,8 @@ async function runOne(s: Scenario, dir: string, opts: RunOptions): Promise<Scena
   let timer: NodeJS.Timeout | undefined;
   try {
     cluster = await TesterCluster.create({
-      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs,
+      dir, size: s.nodes, supervise: opts.supervise ?? false, logLevel: opts.logLevel ?? 'info', note, nodeArgs: s.nodeArgs, tls: opts.tls, app: s.app,
+      ...(opts.placement === undefined ? {} : { placement: opts.placement }),
     });
     const c = cluster;
     const run = s.run(c);

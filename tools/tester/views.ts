@@ -6,6 +6,7 @@
  * same state everywhere, no view change for a while, no view decided twice. Separate from the
  * cluster, which acts on the processes: this part only reads and polls.
  */
+import type { ClientTls } from '../../src/runtime/tls-files.js';
 import type { NodeProcess } from '../harness/node-process.js';
 import { sleep } from '../harness/node-process.js';
 import { StatusReader } from '../harness/status.js';
@@ -49,6 +50,8 @@ export interface ViewChecksDeps {
   readonly nodes: readonly NodeProcess[];
   readonly names: NodeNames;
   readonly note: (line: string) => void;
+  /** Mutual TLS of the status calls; absent: plaintext. */
+  readonly tls?: ClientTls;
 }
 
 /** Reads one cluster's statuses and checks its views by content. */
@@ -62,7 +65,7 @@ export class ViewChecks {
     this.#names = deps.names;
     this.#status = new StatusReader(deps.cluster, silentLogger, {
       callDeadlineMs: statusCallDeadlineMs, reconnectBackoffInitialMs: 50, reconnectBackoffMaxMs: 200,
-    });
+    }, deps.tls);
   }
 
   /** `n`'s status through its node service (`synod.node.Node`). */

@@ -37,7 +37,7 @@ export function parseWatchFilter(filter: Json, limits: KvLimits): WatchFilter {
   return { range: rangeArg(filter, 'watch', limits), prevKv: flagArg(filter, 'prevKv', 'watch'), noPut: flagArg(filter, 'noPut', 'watch'), noDelete: flagArg(filter, 'noDelete', 'watch') };
 }
 
-/** The filter's canonical JSON (what `Feed.filter` returns, and `read` parses again). */
+/** The filter's canonical JSON. */
 export function watchFilterJson(f: WatchFilter): Json {
   return { ...(describeRange(f.range) as { [key: string]: Json }), prevKv: f.prevKv, noPut: f.noPut, noDelete: f.noDelete };
 }
@@ -66,15 +66,15 @@ export function readWatch(state: Readonly<KvState>, after: number, f: WatchFilte
 }
 
 /** The feed over a state kept to `limits` (the app's). */
-export function kvWatchFeed(limits: KvLimits): Feed<KvState> {
+export function kvWatchFeed(limits: KvLimits): Feed<KvState, WatchFilter> {
   return {
     head: (state) => state.revision,
-    filter: (filter) => watchFilterJson(parseWatchFilter(filter, limits)),
+    filter: (filter) => parseWatchFilter(filter, limits),
     read: (state, after, filter, maxEvents) => {
       if (!Number.isSafeInteger(after) || after < 0 || !Number.isSafeInteger(maxEvents) || maxEvents < 1) {
         throw new AppError('bad-request', `watch: read after ${after}, at most ${maxEvents} events: both must be integers, after >= 0, maxEvents >= 1`);
       }
-      return readWatch(state, after, parseWatchFilter(filter, limits), maxEvents);
+      return readWatch(state, after, filter, maxEvents);
     },
   };
 }

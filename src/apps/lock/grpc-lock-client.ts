@@ -1,4 +1,5 @@
 import { RsmClient } from '../../client/rsm-client.js';
+import type { ClientTls } from '../../runtime/tls-files.js';
 import { type Logger, silentLogger } from '../../env/logger.js';
 import type { NodeId } from '../../env/types.js';
 import type { ClientOptions, LockClientOptions } from '../../options.js';
@@ -35,6 +36,8 @@ export interface GrpcLockClientConfig {
    * closed in `close()`.
    */
   readonly transport?: GrpcClientTransport;
+  /** Mutual TLS of its own transport (`GrpcClientTransportConfig.tls`; ignored with `transport`). Absent: plaintext. */
+  readonly tls?: ClientTls;
   readonly logger?: Logger;
   readonly lockClient?: Partial<LockClientOptions>;
   readonly rsmClient?: Partial<ClientOptions>;
@@ -63,7 +66,7 @@ export class GrpcLockClient {
   constructor(config: GrpcLockClientConfig) {
     const logger = config.logger ?? silentLogger;
     this.#ownTransport = config.transport === undefined;
-    this.#transport = config.transport ?? new GrpcClientTransport({ cluster: config.cluster, logger });
+    this.#transport = config.transport ?? new GrpcClientTransport({ cluster: config.cluster, logger, tls: config.tls });
     this.rsm = new RsmClient({
       members: config.members,
       clientId: config.clientId,

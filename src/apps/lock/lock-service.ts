@@ -3,6 +3,7 @@
  * is for any app: the cluster found from any of its addresses, typed methods, and the process kept
  * alive while a call is pending (so `await locks.acquire(…)` in a plain script completes).
  */
+import { loadClientTls } from '../../runtime/tls-files.js';
 import { randomUUID } from 'node:crypto';
 import { type ConnectOptions, findCluster } from '../../client/connect.js';
 import { KeepAlive } from '../../client/keep-alive.js';
@@ -11,7 +12,7 @@ import type { CallbackSubscriberOptions } from './callback-subscriber.js';
 import { GrpcLockClient } from './grpc-lock-client.js';
 import { type LocalGrant, LockLostEvent } from './lock-client.js';
 
-export interface LockServiceOptions extends Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'client' | 'timing'> {
+export interface LockServiceOptions extends Pick<ConnectOptions, 'members' | 'cluster' | 'logger' | 'client' | 'timing' | 'tls'> {
   /**
    * The owner id the lock service knows this client by (its locks, its callback stream, its
    * session). Default: a random UUID. Two live clients must never share one: the service binds
@@ -82,8 +83,10 @@ export class LockService extends EventTarget {
 
 /** Connects to a lock service (`synod lock-server` nodes) through any of its addresses. */
 export async function connectLockService(options: LockServiceOptions): Promise<LockService> {
-  const found = await findCluster(options);
+  const tls = options.tls === undefined ? undefined : loadClientTls(options.tls);
+  const found = await findCluster(options, tls);
   const client = new GrpcLockClient({
+    tls,
     cluster: found.cluster,
     members: found.members,
     owner: options.owner ?? randomUUID(),

@@ -3,6 +3,7 @@
  * (`lock-tests.ts`), run against a live cluster by real `LockClient`s over gRPC, under a
  * process-wide `LockChecker` (`lock-checker.ts`).
  */
+import type { ClientTls } from '../../runtime/tls-files.js';
 import { randomUUID } from 'node:crypto';
 import { RsmClient } from '../../client/rsm-client.js';
 import { type Logger, silentLogger } from '../../env/logger.js';
@@ -47,6 +48,8 @@ export interface LockTesterConfig {
   readonly cluster: string;
   /** Any members of the cluster. */
   readonly members: readonly NodeId[];
+  /** Mutual TLS (`loadClientTls`); absent: plaintext. */
+  readonly tls?: ClientTls;
   /** Which tests to run (1 to 5); default all, in order. */
   readonly tests?: readonly number[];
   /** Where the result lines go; default standard output. */
@@ -116,7 +119,7 @@ export async function runLockTester(config: LockTesterConfig): Promise<LockTeste
     if (!lockTests.some((t) => t.number === n)) throw new RangeError(`no lock test ${n}; there are tests 1 to ${lockTests.length}`);
   }
   const checker = new LockChecker();
-  const transport = new GrpcClientTransport({ cluster: config.cluster, logger });
+  const transport = new GrpcClientTransport({ cluster: config.cluster, logger, tls: config.tls });
   const results: LockTestResult[] = [];
   // The clients' timers are unref'd (`realClock`), and a cluster that does not answer leaves
   // nothing else pending: this keeps the process alive until the run is over.

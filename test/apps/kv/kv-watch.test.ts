@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { AppError } from '../../../src/rsm/app.js';
 import { createKvApp, kvApp } from '../../../src/apps/kv/kv-app.js';
 import { call, watch, withPuts } from './kv-support.js';
+import { type WatchFilter, watchFilterJson } from '../../../src/apps/kv/kv-watch.js';
 
 const kv = (key: string, value: string, createRevision: number, modRevision: number, version: number) => ({ key, value, createRevision, modRevision, version, lease: 0 });
 
@@ -79,7 +80,7 @@ test('a bad filter or read position is refused with a typed error', () => {
   for (const bad of [null, { key: 5 }, { key: 'a', prefix: true, rangeEnd: 'b' }, { key: 'a', other: 1 }, { key: '' }]) {
     assert.throws(() => feed.filter(bad as never), (e: unknown) => e instanceof AppError && e.code === 'bad-request', JSON.stringify(bad));
   }
-  assert.deepEqual(feed.filter({ key: 'a', prefix: true }), { key: 'a', prefix: true, prevKv: false, noPut: false, noDelete: false });
+  assert.deepEqual(watchFilterJson(feed.filter({ key: 'a', prefix: true }) as WatchFilter), { key: 'a', prefix: true, prevKv: false, noPut: false, noDelete: false });
   assert.throws(() => feed.read(kvApp.initialState(), -1, feed.filter({ key: 'a' }), 10), AppError);
   assert.throws(() => feed.read(kvApp.initialState(), 0, feed.filter({ key: 'a' }), 0), AppError);
 });

@@ -84,7 +84,7 @@ export const leaseScenarios: readonly Scenario[] = [
 
         const lapse = await c.until(`${c.label(A)} logs that its lease lapsed`, async () => logged(c, A, lapseLine)[0], viewChangeTimeoutMs);
         check(String(lapse['msg']).includes(`of view ${oldVid}:`), () => `${c.label(A)}'s lapse names another view than ${oldVid}: ${String(lapse['msg'])}`);
-        const members = await askMembers({ cluster: c.cluster, node: A.address, deadlineMs: probeDeadlineMs });
+        const members = await askMembers({ cluster: c.cluster, node: A.address, deadlineMs: probeDeadlineMs, tls: c.clientTls });
         c.note(`${c.label(A)} asked for members after the lapse: ${describeProbe(members)}`);
         check(members.kind === 'answer' && members.answer.kind === 'members' && members.answer.vid === oldVid && members.answer.primary === null,
           () => `${c.label(A)}, whose lease lapsed, answered members with ${describeProbe(members)}, not view ${oldVid} with no primary`);

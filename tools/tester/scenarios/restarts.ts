@@ -39,7 +39,7 @@ async function stopAll(c: TesterCluster, signal: NodeJS.Signals): Promise<void> 
  * order), later than `afterVid`, whose primary serves; fails after `restartServeTimeoutMs`
  * counted from `sinceMs` (a `performance.now()` time). Notes how long it took.
  */
-async function servesAgain(c: TesterCluster, what: string, sinceMs: number, afterVid: number): Promise<NodeStatus> {
+export async function servesAgain(c: TesterCluster, what: string, sinceMs: number, afterVid: number): Promise<NodeStatus> {
   const all = c.nodes.map((n) => n.address);
   const left = Math.max(0, sinceMs + restartServeTimeoutMs - performance.now());
   const members = await c.until(`${what}: a view of every node serving again`, async () => {
