@@ -94,9 +94,9 @@ function parseArgs(argv: string[]): Args {
   for (const m of mutations) {
     if (!(mutationNames[layer] ?? []).includes(m)) usage(`unknown mutation ${m} for layer ${layer}; known: ${(mutationNames[layer] ?? []).join(', ')}`);
   }
-  if (clockDriftX !== undefined && !['rsm', 'feed', 'lock', 'lock-cache'].includes(layer)) usage(`--clock-drift-x applies to the rsm, feed, lock and lock-cache layers, not ${layer}`);
-  if (callsPerClient !== undefined && layer !== 'rsm') usage(`--calls-per-client applies to the rsm layer, not ${layer}`);
-  if (powerCutBackups !== undefined && !['rsm', 'feed', 'lock', 'lock-cache'].includes(layer)) usage(`--power-cut-backups applies to the rsm, feed, lock and lock-cache layers, not ${layer}`);
+  if (clockDriftX !== undefined && !['rsm', 'feed', 'kv', 'lock', 'lock-cache'].includes(layer)) usage(`--clock-drift-x applies to the rsm, feed, kv, lock and lock-cache layers, not ${layer}`);
+  if (callsPerClient !== undefined && !['rsm', 'kv'].includes(layer)) usage(`--calls-per-client applies to the rsm and kv layers, not ${layer}`);
+  if (powerCutBackups !== undefined && !['rsm', 'feed', 'kv', 'lock', 'lock-cache'].includes(layer)) usage(`--power-cut-backups applies to the rsm, feed, kv, lock and lock-cache layers, not ${layer}`);
   if (single !== undefined) return { layer, seeds: [single], single: true, jobs: 1, mutations, logs, pictureDir: pictureDir ?? tmpdir(), clockDriftX, callsPerClient, powerCutBackups };
   const n = count ?? 100;
   return { layer, seeds: Array.from({ length: n }, (_, k) => start + k), single: false, jobs, mutations, logs, pictureDir, clockDriftX, callsPerClient, powerCutBackups };

@@ -5,6 +5,7 @@ import type { NodeId } from '../env/types.js';
 import { type LeaseKeeperOptions, leaseKeeperOptions } from '../options/leases.js';
 import type { Json } from '../rsm/app.js';
 import { type ClientAnswer, type Request, internalClientId, newInternalRequest } from '../rsm/messages.js';
+import type { RsmMutations } from '../rsm/replica-deps.js';
 import type { SessionReplicaView } from './sessions.js';
 
 /** One lease of an app's state, as the keeper sees it. */
@@ -41,6 +42,8 @@ export interface LeaseKeeperDeps<S> {
   readonly options?: Partial<LeaseKeeperOptions>;
   /** The first sequence number of the keeper's client, minus one. Default: wall-clock ms × 1000 (above an earlier process's). */
   readonly firstSeq?: number;
+  /** Test-only breakage (`RsmMutations.leaseClockIgnoresRenewals`). */
+  readonly mutations?: Pick<RsmMutations, 'leaseClockIgnoresRenewals'>;
 }
 
 /** The client id the node `self` submits lease expiries under: `synod:leases@<self>`. */
@@ -133,10 +136,11 @@ export class LeaseKeeper<S> {
     for (const lease of spec.leases(state)) {
       alive.add(lease.id);
       const clock = this.#clocks.get(lease.id);
-      if (clock === undefined || clock.renewals !== lease.renewals) {
+      if (clock === undefined || (clock.renewals !== lease.renewals && this.#deps.mutations?.leaseClockIgnoresRenewals !== true)) {
         this.#clocks.set(lease.id, { renewals: lease.renewals, since: now });
         continue;
       }
+      clock.renewals = lease.renewals; // (changes only under the mutation: the count noted, the clock not restarted)
       const silentMs = now - clock.since;
       if (silentMs >= lease.ttlMs && !this.#expiring.has(lease.id) && this.#expiring.size < this.#options.maxExpiringLeases) {
         this.#expire(lease, silentMs);

@@ -243,7 +243,7 @@ export class NodeStack<S = unknown> {
       mutations: opts.mutations,
     });
     feedHub = this.feeds;
-    this.leases = rsm === null || opts.leases === undefined ? null : leaseKeeper(world, rsm, opts.leases, opts.wallClockMs ?? Date.now);
+    this.leases = rsm === null || opts.leases === undefined ? null : leaseKeeper(world, rsm, opts.leases, opts.wallClockMs ?? Date.now, opts.mutations);
     this.sweeper = rsm === null || resolvedRsm === null ? null : clientSweeper(world, rsm, resolvedRsm, opts.wallClockMs ?? Date.now);
   }
 
@@ -315,7 +315,7 @@ function clientSweeper<S>(world: NodeWorld, rsm: RsmLayer<S>, options: RsmOption
 }
 
 /** The lease keeper of a node whose app has leases. */
-function leaseKeeper<S>(world: NodeWorld, rsm: RsmLayer<S>, leases: NonNullable<NodeStackOptions<S>['leases']>, wallClockMs: () => number): LeaseKeeper<S> {
+function leaseKeeper<S>(world: NodeWorld, rsm: RsmLayer<S>, leases: NonNullable<NodeStackOptions<S>['leases']>, wallClockMs: () => number, mutations: RsmMutations | undefined): LeaseKeeper<S> {
   return new LeaseKeeper<S>({
     self: world.self,
     executor: world.executor,
@@ -326,6 +326,7 @@ function leaseKeeper<S>(world: NodeWorld, rsm: RsmLayer<S>, leases: NonNullable<
     spec: leases.spec,
     options: leases.options,
     firstSeq: Math.floor(wallClockMs() * 1000),
+    mutations,
   });
 }
 

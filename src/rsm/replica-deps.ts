@@ -102,6 +102,11 @@ export interface RsmMutations {
    * no promise: a new view's primary serves while the old one still holds its lease.
    */
   readonly newPrimaryWithoutWaiting?: boolean;
+  /**
+   * The lease keeper (`LeaseKeeper`) notes a lease's new renewal count but does not restart its
+   * clock: a lease kept alive is expired its TTL after the primary first saw it, keepalives or not.
+   */
+  readonly leaseClockIgnoresRenewals?: boolean;
 }
 
 /** Who watches the replica (simulator checkers, tests, status). Called through the outbox. */

@@ -5,7 +5,7 @@ import type { ReplicaObserver, RsmMutations } from '../../src/rsm/replica.js';
 import { RsmClient } from '../../src/client/rsm-client.js';
 import type { ConfigMutations, SelfStatus } from '../../src/config/view-manager.js';
 import { Breakpoints } from '../../src/node/breakpoints.js';
-import { type NodeCallbacks, NodeStack } from '../../src/node/node-stack.js';
+import { type NodeCallbacks, NodeStack, type NodeStackOptions } from '../../src/node/node-stack.js';
 import type { PaxosMutations } from '../../src/paxos/context.js';
 import type { ShellMutations } from '../../src/env/shell.js';
 import { ConfigChecker } from './checkers/config-checker.js';
@@ -24,6 +24,8 @@ export interface SimClusterOptions<S = unknown> {
   readonly replicaObserver?: (node: NodeId) => ReplicaObserver;
   /** For an app with callbacks: sessions and options of the callback service every node serves (as production does). */
   readonly callbacks?: NodeCallbacks<S>;
+  /** For an app with leases (the KV store's): every node runs the lease keeper, as `synod node --app kv` does. */
+  readonly leases?: NodeStackOptions<S>['leases'];
   /** Stream bounds and keepalive of every machine's transport (sim-streams.ts). */
   readonly transport?: Partial<TransportOptions>;
   /** Node ids; the first is the cluster's first node. Default n1..n3. */
@@ -95,6 +97,7 @@ export class SimCluster<S = unknown> {
           rsm: opts.rsm,
           replicaObserver: opts.replicaObserver?.(id),
           callbacks: opts.callbacks,
+          leases: opts.leases,
           // Wall time is virtual time on every machine: wall clocks roughly agree and run on
           // across restarts (the client table's first stamp, the numbering of a new life's
           // requests rely on that); the monotonic clock (`world.clock`) is each machine's own.

@@ -2,7 +2,7 @@ import { FeedCompactedError } from '../../src/client/feed-errors.js';
 import { FeedSubscription } from '../../src/client/feed-subscription.js';
 import type { RsmClient } from '../../src/client/rsm-client.js';
 import type { AppendInput, AppendOutput } from '../lincheck/models.js';
-import { WatcherLog, checkWatchers } from './checkers/feed-checker.js';
+import { WatcherLog, checkWatchers, listReference } from './checkers/feed-checker.js';
 import { type FeedLogState, feedLogApp } from './feed-log-app.js';
 import type { Prng } from './prng.js';
 import { type StackRunOptions, type Workload, type WorkloadRun, appendWorkload, runStackSimulation } from './rsm-run.js';
@@ -55,7 +55,7 @@ function feedWorkload(): Workload<FeedLogState, number, AppendInput, AppendOutpu
     w.log.subscribed(after);
     const sub = new FeedSubscription({
       transport: machine.transport, members: run.servers, primary: () => rsm.core.primary, clock: machine.world.clock, logger: machine.world.logger,
-    }, { feed: 'items', filter: w.log.prefix === null ? null : { prefix: w.log.prefix }, after }, {
+    }, { feed: 'items', filter: w.log.filter === null ? null : { prefix: w.log.filter }, after }, {
       events: (events, through) => w.log.events(events, through),
       progress: (through) => w.log.progress(through),
       resumed: () => void counts.resumptions++,
@@ -111,7 +111,7 @@ function feedWorkload(): Workload<FeedLogState, number, AppendInput, AppendOutpu
       base.checkFinal(states, snapshots, run);
       const state = [...states.values()][0];
       if (state === undefined) return;
-      const { events, stretches } = checkWatchers(run.sim, watchers.map((w) => w.log), state.list);
+      const { events, stretches } = checkWatchers(run.sim, watchers.map((w) => w.log), listReference(state.list));
       counts.watchedEvents = events;
       counts.stretches = stretches;
       for (const w of watchers) {

@@ -1,10 +1,12 @@
 import { appendModel, lockModel } from '../lincheck/models.js';
+import { kvModel } from '../lincheck/kv-model.js';
 import { writeViolationPicture } from '../lincheck/render.js';
 import type { CheckResult, History, Model } from '../lincheck/types.js';
 import { runConfigSimulation } from './config-run.js';
 import { runFeedSimulation } from './feed-run.js';
 import { runLockCacheSimulation } from './lock-cache-run.js';
 import { runLockSimulation } from './lock-run.js';
+import { runKvSimulation } from './kv-run.js';
 import { runPaxosSimulation } from './paxos-run.js';
 import { type StackRunOptions, runRsmSimulation } from './rsm-run.js';
 import type { RunResult } from './run-result.js';
@@ -23,7 +25,7 @@ export interface RunOptions {
   readonly pictureDir?: string;
   /** rsm, lock, lock-cache: every clock drifts up to K·ρ (`StackRunOptions.clockDriftX`); default drawn per run. */
   readonly clockDriftX?: number;
-  /** rsm: calls each client keeps in flight at once (`StackRunOptions.callsPerClient`); default 1. */
+  /** rsm, kv: calls each client keeps in flight at once (`StackRunOptions.callsPerClient`); default 1. */
   readonly callsPerClient?: number;
   /** rsm, lock, lock-cache: the `power-cut-backups` fault (`StackRunOptions.powerCutBackups`); default off. */
   readonly powerCutBackups?: boolean;
@@ -42,6 +44,7 @@ export const mutationNames: Record<string, readonly string[]> = {
   rsm: rsmMutationNames,
   feed: [...rsmMutationNames, 'skip-feed-event-on-resume', 'publish-feed-before-durable'],
   lock: [...rsmMutationNames, 'skip-owner-check'],
+  kv: [...rsmMutationNames, 'skip-feed-event-on-resume', 'publish-feed-before-durable', 'expire-on-replica-clock', 'lease-clock-ignores-renewals'],
   'lock-cache': [...rsmMutationNames, 'hand-out-while-releasing', 'cache-past-session'],
 };
 
@@ -77,6 +80,7 @@ export const layerRunners: Record<string, Runner> = {
     }),
   rsm: (o) => runStack('rsm', o, appendModel, runRsmSimulation),
   feed: (o) => runStack('feed', o, appendModel, runFeedSimulation),
+  kv: (o) => runStack('kv', o, kvModel, (opts) => runKvSimulation({ ...opts, expireOnReplicaClock: o.mutations?.includes('expire-on-replica-clock') === true })),
   lock: (o) => runStack('lock', o, lockModel, (opts) => runLockSimulation({
     ...opts,
     ...(o.mutations?.includes('skip-owner-check') === true ? { lockAppMutations: { skipOwnerCheck: true } } : {}),
@@ -127,6 +131,7 @@ function runStack<S, I, O>(layer: string, o: RunOptions, model: Model<S, I, O>, 
       newPrimaryWithoutWaiting: o.mutations?.includes('new-primary-without-waiting') === true,
       skipFeedEventOnResume: o.mutations?.includes('skip-feed-event-on-resume') === true,
       publishFeedBeforeDurable: o.mutations?.includes('publish-feed-before-durable') === true,
+      leaseClockIgnoresRenewals: o.mutations?.includes('lease-clock-ignores-renewals') === true,
     },
   });
   return picture === null ? result : { ...result, failures: [...result.failures, `picture of the client history: ${picture as string}`] };

@@ -166,6 +166,7 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
     disk,
     app: workload.app,
     callbacks: workload.callbacks,
+    leases: workload.leases,
     rsm: {
       ...(chunkBytes === undefined ? {} : { stateChunkBytes: chunkBytes }),
       ...(snapshotEveryRequests === undefined ? {} : { snapshotEveryRequests }),
@@ -176,6 +177,16 @@ export function runStackSimulation<S, M, I, O>(workload: Workload<S, M, I, O>, o
         checker?.executed(id, vs, r, o);
         backupCuts?.executed(id, vs);
         internalOps?.executed(id, vs, r, o, ran);
+        if (workload.executedByPrimary !== undefined) {
+          const stack = cluster.node(id).process?.stack;
+          const core = stack?.rsm?.core;
+          // A view of one has no backup whose durable acknowledgement makes the step committed;
+          // and a primary leaving its view executes what is in flight without acknowledgements
+          // (`Pipeline.abandon`): only a primary still serving the view reports.
+          const backups = stack !== undefined && stack.config.core.knows(vs.vid) && stack.config.core.memberIds(vs.vid).length > 1;
+          const serving = core !== undefined && core.vid === vs.vid && core.status === 'normal' && core.primaryOf(vs.vid) === id;
+          if (backups && serving && core.state !== null) workload.executedByPrimary(id, vs, core.state);
+        }
       },
       restored: (last) => checker?.restored(id, last),
       serving: (vid) => leases?.serving(id, vid),

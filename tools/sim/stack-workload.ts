@@ -1,7 +1,8 @@
 import type { ClientTransport } from '../../src/env/transport.js';
 import type { NodeId } from '../../src/env/types.js';
 import type { NodeWorld } from '../../src/env/world.js';
-import type { NodeCallbacks } from '../../src/node/node-stack.js';
+import type { NodeCallbacks, NodeStackOptions } from '../../src/node/node-stack.js';
+import type { Viewstamp } from '../../src/rsm/viewstamp.js';
 import type { ShellMutations } from '../../src/env/shell.js';
 import type { App } from '../../src/rsm/app.js';
 import type { ConfigMutations } from '../../src/config/view-manager.js';
@@ -119,6 +120,16 @@ export interface Workload<S, M, I, O> {
   checkFinal(states: ReadonlyMap<NodeId, S>, snapshots: ReadonlyMap<NodeId, string>, run: WorkloadRun): void;
   /** For an app with callbacks: the callback service's sessions and options on every node. Optional. */
   readonly callbacks?: NodeCallbacks<S>;
+  /** For an app with leases (the KV store's `kvLeaseSpec`): the lease keeper every node runs. Optional. */
+  readonly leases?: NodeStackOptions<S>['leases'];
+  /**
+   * Replica `id`, the serving primary of view `vs.vid`, which has at least one backup, executed
+   * the request at `vs` and holds `state` after it: every backup of the view acknowledged it
+   * first, durably, so that state is committed (no later view, no power cut loses it). Left out:
+   * a view of one (its primary executes before its own step is durable) and a primary leaving
+   * its view (it executes what is in flight unacknowledged). E.g. to record the app's history before a compaction forgets it. Optional.
+   */
+  executedByPrimary?(id: NodeId, vs: Viewstamp, state: S): void;
   /** Adds fault kinds of the workload's own (e.g. cutting clients off) before the faults start. Optional. */
   addFaults?(faults: FaultInjector<StackProcess<S>>, run: WorkloadRun): void;
   /** Called once the faults ended (everything healed), while the cluster settles: e.g. a disturbance of the workload's own that outlives the faults. Optional. */

@@ -16,14 +16,18 @@ interface Stretch {
   end: string | null;
 }
 
-/** A watcher's record, kept by its own subscription handlers as the run goes. */
-export class WatcherLog {
+/**
+ * A watcher's record, kept by its own subscription handlers as the run goes. `F` is what the
+ * reference needs to know of its filter (the feed run: a prefix of the item or null; the KV run:
+ * the watch filter).
+ */
+export class WatcherLog<F = string | null> {
   readonly stretches: Stretch[] = [];
 
   constructor(
     readonly name: string,
-    /** Which events it asked for: a prefix of the item, or every one (null). */
-    readonly prefix: string | null,
+    /** Which events it asked for. */
+    readonly filter: F,
     readonly sim: Simulation,
   ) {}
 
@@ -67,31 +71,60 @@ export class WatcherLog {
   }
 }
 
+/** `value` as JSON with every object's keys sorted: two events compare equal whatever order their fields were built in. */
+export function canonicalJson(value: Json | undefined): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
+}
+
 /**
- * Checks every watcher's events against the feed's true history: `reference[p - 1]` is the event
- * at position p (the final state's, which keeps every event). For each stretch of each watcher:
- * every event it received is the one at its position (no event that did not happen), and it
- * received every event its filter matches between where it started and the position it reached
- * (no gap); order and duplicates were checked as they came (`WatcherLog.events`).
+ * The feed's true history, as the run knows it: `head`, the last position it reached, and the
+ * event a watcher with filter `F` must receive at each position up to it (null: the filter leaves
+ * that position out). Built by each run its own way (the feed run: from the final state, which
+ * keeps every item; the KV run: from the primaries' committed states, kv-reference.ts).
  */
-export function checkWatchers(sim: Simulation, watchers: readonly WatcherLog[], reference: readonly Json[]): { readonly events: number; readonly stretches: number } {
+export interface FeedReference<F> {
+  readonly head: number;
+  /** The event at `position` for `filter`: null when the filter leaves the position out; undefined when the reference does not know it (not checked). */
+  expected(filter: F, position: number): Json | null | undefined;
+}
+
+/** The reference of a feed whose every event is still in `events` (`events[p - 1]` at position p), filtered by item prefix. */
+export function listReference(events: readonly Json[]): FeedReference<string | null> {
+  return {
+    head: events.length,
+    expected: (prefix, p) => {
+      const truth = events[p - 1] ?? null;
+      return prefix === null || (typeof truth === 'string' && truth.startsWith(prefix)) ? truth : null;
+    },
+  };
+}
+
+/**
+ * Checks every watcher's events against the feed's true history (`reference`). For each stretch
+ * of each watcher: every event it received is the one its filter gives at its position (no event
+ * that did not happen, none altered), and it received every event its filter gives between where
+ * it started and the position it reached (no gap); order and duplicates were checked as they came
+ * (`WatcherLog.events`).
+ */
+export function checkWatchers<F>(sim: Simulation, watchers: ReadonlyArray<WatcherLog<F>>, reference: FeedReference<F>): { readonly events: number; readonly stretches: number } {
   let events = 0;
   let stretches = 0;
   for (const w of watchers) {
     for (const s of w.stretches) {
       stretches++;
-      if (s.through > Math.max(s.after, reference.length)) sim.fail(`feed: watcher ${w.name} reached position ${s.through}, past the feed's head ${reference.length}`);
+      if (s.through > Math.max(s.after, reference.head)) sim.fail(`feed: watcher ${w.name} reached position ${s.through}, past the feed's head ${reference.head}`);
       const got = new Map(s.events.map((e) => [e.position, e.event]));
       for (const e of s.events) {
-        const truth = reference[e.position - 1];
-        if (JSON.stringify(truth) !== JSON.stringify(e.event)) {
+        const truth = e.position <= reference.head ? reference.expected(w.filter, e.position) : null;
+        if (truth !== undefined && canonicalJson(truth) !== canonicalJson(e.event)) {
           sim.fail(`feed: watcher ${w.name} got ${JSON.stringify(e.event)} at position ${e.position}, where the feed has ${JSON.stringify(truth)}`);
         }
       }
-      for (let p = s.after + 1; p <= Math.min(s.through, reference.length); p++) {
-        const truth = reference[p - 1];
-        const matches = w.prefix === null || (typeof truth === 'string' && truth.startsWith(w.prefix));
-        if (matches && !got.has(p)) {
+      for (let p = s.after + 1; p <= Math.min(s.through, reference.head); p++) {
+        const truth = reference.expected(w.filter, p);
+        if (truth !== null && truth !== undefined && !got.has(p)) {
           sim.fail(`feed: watcher ${w.name} never got position ${p} (${JSON.stringify(truth)}), though it subscribed after ${s.after} and reached ${s.through} (a gap; stretch ended ${s.end ?? 'open'})`);
           break;
         }
