@@ -11,16 +11,10 @@
  * watcher must have received exactly the reference's events that its filter keeps, from its
  * start to the head.
  */
+import type { KvRecord } from '../../src/apps/kv/kv-state.js';
 
-/** A live key as a range or a put event gives it. */
-export interface KvRecord {
-  readonly key: string;
-  readonly value: string;
-  readonly createRevision: number;
-  readonly modRevision: number;
-  readonly version: number;
-  readonly lease: number;
-}
+/** A live key as a range or a put event gives it: the store's own record. */
+export type { KvRecord };
 
 /** One change of a watch event. A delete's `kv` holds only the key and the deleting revision. */
 export interface WatchChange {

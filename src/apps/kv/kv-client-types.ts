@@ -4,15 +4,13 @@
  * the store checks them again (a caller from plain JavaScript gets the store's `bad-request`).
  */
 
-/** A key's record (etcd's KeyValue). `lease` 0: none. */
-export interface KeyValue {
-  readonly key: string;
-  readonly value: string;
-  readonly createRevision: number;
-  readonly modRevision: number;
-  readonly version: number;
-  readonly lease: number;
-}
+import type { KvRecord } from './kv-state.js';
+import type { Compare, CompareOp, CompareTarget } from './kv-txn.js';
+
+export type { Compare, CompareOp, CompareTarget };
+
+/** A key's record (etcd's KeyValue): the store's own record as replies carry it. `lease` 0: none. */
+export type KeyValue = KvRecord;
 
 /**
  * Which keys a read, delete or watch is about: one key; every key starting with `prefix` (`''`:
@@ -62,17 +60,6 @@ export interface DeleteResult {
   readonly deleted: number;
   /** With `prevKv`: the records deleted. */
   readonly prevKvs?: readonly KeyValue[];
-}
-
-export type CompareTarget = 'value' | 'version' | 'createRevision' | 'modRevision' | 'lease';
-export type CompareOp = '=' | '!=' | '<' | '>';
-
-/** A txn's condition: the key's `target` `op` `value` (`value`: a string for target value, an integer otherwise). */
-export interface Compare {
-  readonly key: string;
-  readonly target: CompareTarget;
-  readonly op: CompareOp;
-  readonly value: string | number;
 }
 
 /** The wire's range arguments: `key` with `prefix: true` or `rangeEnd`. */

@@ -22,6 +22,7 @@ import { type DeleteOp, type PutOp, applyDelete, applyPut, beginWrite, checkPuts
 export type CompareTarget = 'value' | 'version' | 'createRevision' | 'modRevision' | 'lease';
 export type CompareOp = '=' | '!=' | '<' | '>';
 
+/** A txn's condition: the key's `target` `op` `value` (`value`: a string for target value, an integer otherwise). */
 export interface Compare {
   readonly key: string;
   readonly target: CompareTarget;
