@@ -15,6 +15,11 @@ export interface AppLease {
   readonly ttlMs: number;
   /** A count the app raises at every renewal (keepalive): a change restarts the lease's clock. */
   readonly renewals: number;
+  /**
+   * Which grant of `id` this is (the KV store: its grant count when granted): a lease ended and
+   * granted again under the same id is another lease, with a clock of its own.
+   */
+  readonly grant: number;
 }
 
 /** What an app tells `LeaseKeeper` about its leases (the KV store: `kvLeaseSpec`). Pure functions. */
@@ -26,7 +31,7 @@ export interface LeaseSpec<S> {
    * carries the renewal count the keeper saw, so that the app keeps a lease renewed between the
    * keeper's decision and the request's execution (the KV store: `leaseExpire({ id, renewals })`).
    */
-  readonly expire: (lease: { readonly id: number; readonly renewals: number }) => { readonly proc: string; readonly args: Json };
+  readonly expire: (lease: { readonly id: number; readonly renewals: number; readonly grant: number }) => { readonly proc: string; readonly args: Json };
 }
 
 export interface LeaseKeeperDeps<S> {
@@ -75,7 +80,7 @@ export class LeaseKeeper<S> {
   readonly #clientId: string;
   #seq: number;
   /** Each lease's renewal count and when this node saw it change (or first saw the lease). */
-  readonly #clocks = new Map<number, { renewals: number; since: number }>();
+  readonly #clocks = new Map<number, { renewals: number; grant: number; since: number }>();
   /** Expiries submitted and not answered yet, with the function that forgets each. */
   readonly #expiring = new Map<number, () => void>();
   #held = false;
@@ -136,8 +141,8 @@ export class LeaseKeeper<S> {
     for (const lease of spec.leases(state)) {
       alive.add(lease.id);
       const clock = this.#clocks.get(lease.id);
-      if (clock === undefined || (clock.renewals !== lease.renewals && this.#deps.mutations?.leaseClockIgnoresRenewals !== true)) {
-        this.#clocks.set(lease.id, { renewals: lease.renewals, since: now });
+      if (clock === undefined || clock.grant !== lease.grant || (clock.renewals !== lease.renewals && this.#deps.mutations?.leaseClockIgnoresRenewals !== true)) {
+        this.#clocks.set(lease.id, { renewals: lease.renewals, grant: lease.grant, since: now });
         continue;
       }
       clock.renewals = lease.renewals; // (changes only under the mutation: the count noted, the clock not restarted)
@@ -150,7 +155,7 @@ export class LeaseKeeper<S> {
   }
 
   #expire(lease: AppLease, silentMs: number): void {
-    const expire = this.#deps.spec.expire({ id: lease.id, renewals: lease.renewals });
+    const expire = this.#deps.spec.expire({ id: lease.id, renewals: lease.renewals, grant: lease.grant });
     const request = newInternalRequest(this.#clientId, ++this.#seq, expire.proc, expire.args);
     this.#deps.logger.info({ lease: lease.id, ttlMs: lease.ttlMs, silentMs, seq: request.seq }, 'leases: lease not renewed for its TTL; expiring');
     const forget = this.#deps.submit(request, (answer) => this.#answered(lease.id, answer));

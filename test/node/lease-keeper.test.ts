@@ -45,7 +45,7 @@ function setup(leases: AppLease[], options: { maxExpiringLeases?: number } = {})
 const executed = (r: Request, value: Json): ClientAnswer => ({ kind: 'executed', clientId: r.clientId, seq: r.seq, outcome: { ok: true, value } });
 
 test('a lease not renewed for its TTL is expired once, by a node\'s own request naming the renewals it saw', () => {
-  const { clock, submitted, keeper } = setup([{ id: 7, ttlMs: 1000, renewals: 3 }]);
+  const { clock, submitted, keeper } = setup([{ id: 7, ttlMs: 1000, renewals: 3, grant: 1 }]);
   clock.advance(1000); // first seen at 100: due at 1100
   assert.equal(submitted.length, 0);
   clock.advance(100);
@@ -56,7 +56,7 @@ test('a lease not renewed for its TTL is expired once, by a node\'s own request 
 });
 
 test('each renewal restarts the lease\'s clock', () => {
-  const lease = { id: 1, ttlMs: 1000, renewals: 0 };
+  const lease = { id: 1, ttlMs: 1000, renewals: 0, grant: 1 };
   const { clock, replica, submitted } = setup([lease]);
   for (let i = 1; i <= 5; i++) {
     clock.advance(800);
@@ -67,8 +67,19 @@ test('each renewal restarts the lease\'s clock', () => {
   assert.deepEqual(submitted.map((e) => e.request.args), [{ id: 1, renewals: 5 }]);
 });
 
+test('a lease ended and granted again under the same id is another lease: its clock starts afresh, and the old expiry names the old grant', () => {
+  const { clock, replica, submitted } = setup([{ id: 7, ttlMs: 1000, renewals: 0, grant: 1 }]);
+  clock.advance(900);
+  replica.state = { leases: [{ id: 7, ttlMs: 1000, renewals: 0, grant: 2 }] }; // revoked and granted again within a check
+  clock.advance(900);
+  assert.equal(submitted.length, 0, 'the new grant is 900 ms old, not 1800');
+  clock.advance(200);
+  assert.equal(submitted.length, 1);
+  assert.ok(submitted[0]!.at >= 1000 + 1000, `expired at ${submitted[0]!.at}: a whole TTL after the new grant was first seen`);
+});
+
 test('no expiry without the primary lease, however long; when it is held again every lease gets its whole TTL', () => {
-  const { clock, replica, submitted } = setup([{ id: 1, ttlMs: 1000, renewals: 0 }]);
+  const { clock, replica, submitted } = setup([{ id: 1, ttlMs: 1000, renewals: 0, grant: 1 }]);
   clock.advance(900);
   replica.lease = { state: 'lapsed', why: 'no grant from n2' };
   clock.advance(5000);
@@ -82,7 +93,7 @@ test('no expiry without the primary lease, however long; when it is held again e
 });
 
 test('an expiry not executed (not primary) is decided again; one executed clears the clock; at most maxExpiringLeases in flight', () => {
-  const leases = [1, 2, 3].map((id) => ({ id, ttlMs: 500, renewals: 0 }));
+  const leases = [1, 2, 3].map((id) => ({ id, ttlMs: 500, renewals: 0, grant: 1 }));
   const { clock, replica, submitted, keeper } = setup(leases, { maxExpiringLeases: 2 });
   clock.advance(600);
   assert.deepEqual(submitted.map((e) => (e.request.args as { id: number }).id), [1, 2], 'the third waits for room');

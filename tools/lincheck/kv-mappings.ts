@@ -52,6 +52,7 @@ export const kvInternalCalls: InternalCallMapping<KvInput, KvOutput> = {
     const a = obj(args);
     if (proc !== 'leaseExpire' || a === null || typeof a['id'] !== 'number') return [];
     const renewals = a['renewals'];
-    return [{ input: { proc: 'leaseExpire', id: a['id'], ...(typeof renewals === 'number' ? { renewals } : {}) }, output: value }];
+    const grant = a['grant'];
+    return [{ input: { proc: 'leaseExpire', id: a['id'], ...(typeof renewals === 'number' ? { renewals } : {}), ...(typeof grant === 'number' ? { grant } : {}) }, output: value }];
   },
 };

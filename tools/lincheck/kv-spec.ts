@@ -30,10 +30,12 @@ export interface KvModelState {
   readonly rev: number;
   readonly compact: number;
   readonly nextLeaseId: number;
+  /** Leases granted so far (each lease's grant number). */
+  readonly leaseGrants: number;
   /** Live keys, sorted. */
   readonly kvs: ReadonlyArray<readonly [string, KvModelRecord]>;
-  /** Leases by id, sorted: [id, ttl, renewals]. */
-  readonly leases: ReadonlyArray<readonly [number, number, number]>;
+  /** Leases by id, sorted: [id, ttl, renewals, grant]. */
+  readonly leases: ReadonlyArray<readonly [number, number, number, number]>;
   /** Every change above `compact`, oldest first: [revision, key, what the key held before (null: nothing)]. */
   readonly undo: ReadonlyArray<readonly [number, string, KvModelRecord | null]>;
 }
@@ -50,12 +52,12 @@ export type KvInput =
   | { readonly proc: 'compact'; readonly revision: number }
   | { readonly proc: 'leaseGrant'; readonly ttl: number; readonly id?: number }
   | { readonly proc: 'leaseRevoke' | 'leaseKeepAlive'; readonly id: number }
-  | { readonly proc: 'leaseExpire'; readonly id: number; readonly renewals?: number };
+  | { readonly proc: 'leaseExpire'; readonly id: number; readonly renewals?: number; readonly grant?: number };
 
 /** The app's reply (JSON as the client got it), or `{ error: code }` for a refusal. */
 export type KvOutput = Json;
 
-export const emptyKvModel: KvModelState = { rev: 1, compact: 0, nextLeaseId: 1, kvs: [], leases: [], undo: [] };
+export const emptyKvModel: KvModelState = { rev: 1, compact: 0, nextLeaseId: 1, leaseGrants: 0, kvs: [], leases: [], undo: [] };
 
 const byKey = (a: readonly [string, unknown], b: readonly [string, unknown]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 const matches = (key: string, target: string, prefix: boolean | undefined): boolean => (prefix === true ? key.startsWith(target) : key === target);
@@ -68,17 +70,19 @@ class Refused {
 /** A working copy of a state for one operation; `changed` collects the operation's changes (all at revision rev + 1). */
 class Working {
   readonly kvs: Map<string, KvModelRecord>;
-  readonly leases: Map<number, [number, number]>;
+  readonly leases: Map<number, [number, number, number]>;
   readonly undo: Array<readonly [number, string, KvModelRecord | null]>;
   compact: number;
   nextLeaseId: number;
+  leaseGrants: number;
   changed = false;
   constructor(readonly base: KvModelState) {
     this.kvs = new Map(base.kvs);
-    this.leases = new Map(base.leases.map(([id, ttl, renewals]) => [id, [ttl, renewals]]));
+    this.leases = new Map(base.leases.map(([id, ttl, renewals, grant]) => [id, [ttl, renewals, grant]]));
     this.undo = [...base.undo];
     this.compact = base.compact;
     this.nextLeaseId = base.nextLeaseId;
+    this.leaseGrants = base.leaseGrants;
   }
   get next(): number {
     return this.base.rev + 1;
@@ -137,8 +141,9 @@ class Working {
       rev: this.changed ? this.next : this.base.rev,
       compact: this.compact,
       nextLeaseId: this.nextLeaseId,
+      leaseGrants: this.leaseGrants,
       kvs: [...this.kvs].sort(byKey),
-      leases: [...this.leases].sort((a, b) => a[0] - b[0]).map(([id, [ttl, renewals]]) => [id, ttl, renewals] as const),
+      leases: [...this.leases].sort((a, b) => a[0] - b[0]).map(([id, [ttl, renewals, grant]]) => [id, ttl, renewals, grant] as const),
       undo: this.undo.filter(([rev]) => rev > this.compact),
     };
   }
@@ -204,7 +209,7 @@ function run(w: Working, input: KvInput): Json {
         w.nextLeaseId = id + 1;
       }
       const ttl = Math.max(input.ttl, kvLimits.minLeaseTtlSeconds);
-      w.leases.set(id, [ttl, 0]);
+      w.leases.set(id, [ttl, 0, ++w.leaseGrants]);
       return { id, ttl };
     }
     case 'leaseRevoke':
@@ -212,13 +217,13 @@ function run(w: Working, input: KvInput): Json {
       return w.endLease(input.id);
     case 'leaseKeepAlive': {
       w.needLease(input.id);
-      const [ttl, renewals] = w.leases.get(input.id)!;
-      w.leases.set(input.id, [ttl, renewals + 1]);
+      const [ttl, renewals, grant] = w.leases.get(input.id)!;
+      w.leases.set(input.id, [ttl, renewals + 1, grant]);
       return { id: input.id, ttl };
     }
     case 'leaseExpire': {
       const lease = w.leases.get(input.id);
-      if (lease === undefined || (input.renewals !== undefined && input.renewals !== lease[1])) return { expired: false };
+      if (lease === undefined || (input.renewals !== undefined && input.renewals !== lease[1]) || (input.grant !== undefined && input.grant !== lease[2])) return { expired: false };
       return { expired: true, ...w.endLease(input.id) };
     }
   }

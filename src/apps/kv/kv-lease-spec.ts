@@ -7,6 +7,6 @@ import type { KvState } from './kv-state.js';
  * count the keeper saw so that a keepalive that ran since keeps the lease).
  */
 export const kvLeaseSpec: LeaseSpec<KvState> = {
-  leases: (state) => [...state.leases.values()].map((l) => ({ id: l.id, ttlMs: l.ttlSeconds * 1000, renewals: l.renewals })),
-  expire: ({ id, renewals }) => ({ proc: 'leaseExpire', args: { id, renewals } }),
+  leases: (state) => [...state.leases.values()].map((l) => ({ id: l.id, ttlMs: l.ttlSeconds * 1000, renewals: l.renewals, grant: l.grant })),
+  expire: ({ id, renewals, grant }) => ({ proc: 'leaseExpire', args: { id, renewals, grant } }),
 };

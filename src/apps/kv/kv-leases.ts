@@ -50,7 +50,7 @@ export function leaseGrant(state: KvState, args: Json): Json {
   }
   // A TTL below the minimum is raised to it, as etcd does (the answer says what was granted).
   const ttlSeconds = Math.max(ttl, limits.minLeaseTtlSeconds);
-  state.leases.set(id, { id, ttlSeconds, renewals: 0, keys: new Set() });
+  state.leases.set(id, { id, ttlSeconds, renewals: 0, grant: ++state.leaseGrants, keys: new Set() });
   return { id, ttl: ttlSeconds };
 }
 
@@ -69,20 +69,24 @@ export function leaseKeepAlive(state: KvState, args: Json): Json {
 }
 
 /**
- * leaseExpire({ id, renewals? }) → { expired: true, deleted, revision } | { expired: false }: only
- * a node (`context.internal`: the lease keeper), refused `internal-only` from a client. With
+ * leaseExpire({ id, renewals?, grant? }) → { expired: true, deleted, revision } | { expired: false }:
+ * only a node (`context.internal`: the lease keeper), refused `internal-only` from a client. With
  * `renewals`, the count the keeper saw when it decided: a keepalive that ran since (between its
- * check and this request) keeps the lease. A lease already gone is not an error (a revoke may
- * have run first).
+ * check and this request) keeps the lease. With `grant`, the grant it saw: a lease revoked and
+ * granted again under the same id since is another lease, and is kept. A lease already gone is
+ * not an error (a revoke may have run first).
  */
 export function leaseExpire(state: KvState, args: Json, context: HandlerContext): Json {
   if (!context.internal) throw new AppError('internal-only', 'leaseExpire is called by the nodes when a lease\'s TTL ran out; a client ends a lease with leaseRevoke');
-  argsObject(args, 'leaseExpire', ['id', 'renewals']);
+  argsObject(args, 'leaseExpire', ['id', 'renewals', 'grant']);
   const id = leaseIdArg(args, 'id', 'leaseExpire', false);
   const renewals = argOf(args, 'renewals');
-  if (renewals !== undefined && (typeof renewals !== 'number' || !Number.isSafeInteger(renewals))) throw new AppError('bad-request', 'leaseExpire: renewals must be an integer');
+  const grant = argOf(args, 'grant');
+  for (const [name, v] of [['renewals', renewals], ['grant', grant]] as const) {
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v))) throw new AppError('bad-request', `leaseExpire: ${name} must be an integer`);
+  }
   const l = state.leases.get(id);
-  if (l === undefined || (renewals !== undefined && renewals !== l.renewals)) return { expired: false };
+  if (l === undefined || (renewals !== undefined && renewals !== l.renewals) || (grant !== undefined && grant !== l.grant)) return { expired: false };
   return { expired: true, ...endLease(state, l) };
 }
 

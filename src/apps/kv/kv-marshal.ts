@@ -11,7 +11,7 @@ import { type KvLease, type KvRecord, type KvState, emptyKvState, setRecord } fr
  *
  * Format `synod-kv/1`:
  * `{ format, revision, compactRevision, nextLeaseId, kvs: [[key, value, createRevision,
- * modRevision, version, lease]…], leases: [[id, ttlSeconds, renewals]…], history: [[revision,
+ * modRevision, version, lease]…], leases: [[id, ttlSeconds, renewals, grant]…], leaseGrants, history: [[revision,
  * [change…]]…] }`, a change `['put', key, value, createRevision, modRevision, version, lease,
  * prev]` or `['delete', key, prev]`, `prev` a record without its key (`[value, createRevision,
  * modRevision, version, lease]`) or null (a put that created its key).
@@ -44,8 +44,9 @@ export function marshalKvState(state: KvState): Uint8Array {
     revision: state.revision,
     compactRevision: state.compactRevision,
     nextLeaseId: state.nextLeaseId,
+    leaseGrants: state.leaseGrants,
     kvs: state.sortedKeys.map((key) => [key, ...recordRow(state.kvs.get(key)!)]),
-    leases: [...state.leases.values()].sort((a, b) => a.id - b.id).map((l) => [l.id, l.ttlSeconds, l.renewals]),
+    leases: [...state.leases.values()].sort((a, b) => a.id - b.id).map((l) => [l.id, l.ttlSeconds, l.renewals, l.grant]),
     history: entries.map((e) => [e.revision, e.changes.map(changeRow)]),
   });
 }
@@ -88,10 +89,14 @@ export function unmarshalKvState(data: Uint8Array, limits: KvLimits): KvState {
   state.compactRevision = int(v['compactRevision'], 'compactRevision', 0);
   if (state.compactRevision > state.revision) fail('compactRevision is above revision');
   state.nextLeaseId = int(v['nextLeaseId'], 'nextLeaseId', 1);
+  state.leaseGrants = int(v['leaseGrants'], 'leaseGrants', 0);
   let lastId = 0;
+  const grants = new Set<number>();
   for (const row of array(v['leases'], 'leases')) {
-    const [id, ttl, renewals] = array(row, 'a lease');
-    const lease: KvLease = { id: int(id, 'lease id', lastId + 1), ttlSeconds: int(ttl, 'lease ttl', 1), renewals: int(renewals, 'lease renewals', 0), keys: new Set() };
+    const [id, ttl, renewals, grant] = array(row, 'a lease');
+    const lease: KvLease = { id: int(id, 'lease id', lastId + 1), ttlSeconds: int(ttl, 'lease ttl', 1), renewals: int(renewals, 'lease renewals', 0), grant: int(grant, 'lease grant', 1), keys: new Set() };
+    if (lease.grant > state.leaseGrants || grants.has(lease.grant)) fail(`lease ${lease.id}'s grant ${lease.grant} is above leaseGrants or another lease's`);
+    grants.add(lease.grant);
     if (lease.ttlSeconds > limits.maxLeaseTtlSeconds) fail(`lease ${lease.id} has a TTL above kvLimits.maxLeaseTtlSeconds`);
     state.leases.set(lease.id, lease);
     lastId = lease.id;

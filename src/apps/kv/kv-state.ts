@@ -34,6 +34,12 @@ export interface KvLease {
   readonly ttlSeconds: number;
   /** How many keepalives it has had: the lease keeper restarts the lease's clock when it changes. */
   renewals: number;
+  /**
+   * Which grant made it: the store's grant count when it was granted (`KvState.leaseGrants`). A
+   * lease revoked or expired and granted again under the same id is another lease: an expiry the
+   * keeper decided for the first must not end the second (`leaseExpire` names the grant).
+   */
+  readonly grant: number;
   /** The keys attached to it. Invariant: exactly the live keys whose `lease` is this id. */
   readonly keys: Set<string>;
 }
@@ -52,13 +58,15 @@ export interface KvState {
   readonly leases: Map<number, KvLease>;
   /** The id the next lease granted without one is given (the lowest free id at or above it). */
   nextLeaseId: number;
+  /** Leases granted so far (each lease's `grant`). */
+  leaseGrants: number;
   readonly history: KvHistory;
   /** The bounds this state is kept to (not marshalled: the app's). */
   readonly limits: KvLimits;
 }
 
 export function emptyKvState(limits: KvLimits): KvState {
-  return { revision: 1, compactRevision: 0, kvs: new Map(), sortedKeys: [], storeBytes: 0, leases: new Map(), nextLeaseId: 1, history: emptyHistory(), limits };
+  return { revision: 1, compactRevision: 0, kvs: new Map(), sortedKeys: [], storeBytes: 0, leases: new Map(), nextLeaseId: 1, leaseGrants: 0, history: emptyHistory(), limits };
 }
 
 /** What a record costs the store. */

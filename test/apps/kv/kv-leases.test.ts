@@ -1,4 +1,5 @@
 // Leases: grant, attach, detach, keepalive, revoke and expiry (keys deleted in one revision), and expiry only from a node.
+import { kvLeaseSpec } from '../../../src/apps/kv/kv-lease-spec.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kvApp, kvLimits } from '../../../src/apps/kv/kv-app.js';
@@ -37,6 +38,24 @@ test('keys attach to a lease by put, move off it by a put without one, and a rev
   refused(s, 'leaseKeepAlive', { id }, 'lease-not-found');
   refused(s, 'leaseTimeToLive', { id }, 'lease-not-found');
   refused(s, 'put', { key: 'x', value: '1', lease: id }, 'lease-not-found');
+});
+
+test('an expiry decided for one grant of an id does not end a later grant of the same id (revoked and granted again)', () => {
+  const s = kvApp.initialState();
+  assert.deepEqual(call(s, 'leaseGrant', { ttl: 5, id: 7 }), { id: 7, ttl: 5 });
+  const [first] = kvLeaseSpec.leases(s);
+  call(s, 'leaseRevoke', { id: 7 });
+  call(s, 'leaseGrant', { ttl: 5, id: 7 });
+  call(s, 'put', { key: 'k', value: 'v', lease: 7 });
+  const [second] = kvLeaseSpec.leases(s);
+  assert.equal(first!.renewals, second!.renewals, 'both grants have had no keepalive');
+  assert.notEqual(first!.grant, second!.grant);
+  const stale = kvLeaseSpec.expire(first!);
+  assert.deepEqual(call(s, stale.proc, stale.args, node), { expired: false }, 'the first grant is gone; the second is another lease');
+  assert.equal((call(s, 'get', { key: 'k' }) as { count: number }).count, 1);
+  const due = kvLeaseSpec.expire(second!);
+  assert.deepEqual(call(s, due.proc, due.args, node), { expired: true, deleted: 1, revision: 3 });
+  refused(s, 'leaseExpire', { id: 7, grant: 1.5 }, 'bad-request', node);
 });
 
 test('leaseExpire is refused from a client; from a node it deletes the keys, unless a keepalive ran since the count it names', () => {
