@@ -62,15 +62,18 @@ export function recordRevision(state: KvState, changes: readonly KvChange[]): vo
   history.entries.push({ revision: state.revision, changes, bytes });
   history.bytes += bytes;
   if (history.bytes > state.limits.maxHistoryBytes) {
-    // Oldest first, until within the bound (the newest revision too, if it alone is larger:
-    // reads at the current revision need no history). Deterministic: every replica compacts alike.
+    // Oldest first, until within the bound, but never the newest revision: a watcher that has seen
+    // everything before it must still get it (compacting it would end every watcher of the store
+    // with `compacted`, whatever keys it watches). So the history passes its bound by at most that
+    // one revision, whose records (a large delete's previous values) the store held anyway.
+    // Deterministic: every replica compacts alike.
     let through = state.compactRevision;
     let left = history.bytes;
-    for (let i = history.start; i < history.entries.length && left > state.limits.maxHistoryBytes; i++) {
+    for (let i = history.start; i < history.entries.length - 1 && left > state.limits.maxHistoryBytes; i++) {
       left -= history.entries[i]!.bytes;
       through = history.entries[i]!.revision;
     }
-    compactHistory(state, through);
+    if (through > state.compactRevision) compactHistory(state, through);
   }
 }
 

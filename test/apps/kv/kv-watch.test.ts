@@ -69,10 +69,19 @@ test('the history bound compacts the oldest revisions by itself, and watches the
   assert.deepEqual(watch(s, status.compactRevision - 1, { key: 'k' }, 1000, app), { kind: 'compacted', compactedThrough: status.compactRevision });
   const read = watch(s, status.compactRevision, { key: 'k' }, 1000, app);
   assert.equal(read.kind === 'events' && read.events.length, status.historyRevisions);
-  // One revision larger than the whole bound: compacted through itself; reads at the head still work.
+  // One revision larger than the whole bound: everything before it is compacted, never itself, so
+  // a watcher that had seen everything (a watcher of other keys too) still reads it.
+  const before = status.revision;
   call(s, 'put', { key: 'big', value: 'y'.repeat(2000) }, undefined, app);
-  assert.deepEqual(call(s, 'status', null, undefined, app), { revision: 42, compactRevision: 42, keys: 2, historyRevisions: 0, historyBytes: 0, storeBytes: (call(s, 'status', null, undefined, app) as { storeBytes: number }).storeBytes, leases: 0 });
+  const after = call(s, 'status', null, undefined, app) as { revision: number; compactRevision: number; historyRevisions: number; historyBytes: number };
+  assert.deepEqual([after.revision, after.compactRevision, after.historyRevisions], [42, 41, 1]);
+  assert.ok(after.historyBytes > 1000, 'past the bound by the newest revision alone');
+  const atHead = watch(s, before, { key: 'big' }, 1000, app);
+  assert.deepEqual(atHead.kind === 'events' && atHead.events.map((e) => e.position), [42]);
+  assert.deepEqual(watch(s, before, { key: 'other' }, 1000, app), { kind: 'events', events: [], through: 42 }, 'a watcher of other keys is not ended');
   assert.equal((call(s, 'get', { key: 'big', revision: 42 }, undefined, app) as { count: number }).count, 1);
+  call(s, 'put', { key: 'k', value: 'z' }, undefined, app);
+  assert.equal((call(s, 'status', null, undefined, app) as { compactRevision: number }).compactRevision, 42, 'the next request compacts it once it is not the newest');
 });
 
 test('a bad filter or read position is refused with a typed error', () => {
