@@ -92,6 +92,24 @@ test('across the primary\'s death the subscriber resumes at the new primary with
   reader.close();
 });
 
+test('a client that only watches settles on the new primary after a failover (its own primary guess stays on the dead node)', async () => {
+  const { members, nodes, client } = await cluster(3, 'watch-only');
+  await client.invoke('append', { item: 'first' });
+  const watcher = await connect({ members });
+  clients.push(watcher);
+  await watcher.invoke('length'); // its guess: the primary of now, which is about to die
+  const reader = watcher.feed('items', null);
+  await take(reader, 1);
+  const primary = nodes.find((h) => h.status().primary === h.address)!;
+  await primary.stop();
+  for (let i = 2; i <= 10; i++) await client.invoke('append', { item: `e${i}` }, { deadlineMs: 20_000 });
+  assert.deepEqual((await take(reader, 9, 30_000)).map((e) => e.position), [2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const streams = reader.stats.streams;
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.ok(reader.stats.streams <= streams + 1, `the subscription kept its stream: ${streams} streams, then ${reader.stats.streams} two seconds later`);
+  reader.close();
+});
+
 test('compacted positions, a bad filter and an unknown feed end a subscription with typed errors', async () => {
   const { client } = await cluster(1, 'errors');
   for (let i = 1; i <= 12; i++) await client.invoke('append', { item: `t${i}` });
