@@ -1,4 +1,6 @@
+import { limits } from '../../options.js';
 import { AppError, type Json } from '../../rsm/app.js';
+import { utf8Bytes } from '../../rsm/json-text.js';
 import { type KeyRange, argsObject, countArg, flagArg, inRange, rangeArg, rangeStart } from './kv-args.js';
 import { firstHistoryRevision, entryAt } from './kv-history.js';
 import type { KvLimits } from './kv-limits.js';
@@ -48,13 +50,36 @@ export function kvJson(kv: KvRecord, keysOnly = false): Json {
   return { key: kv.key, value: keysOnly ? '' : kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, lease: kv.lease };
 }
 
-/** Answers a range request: `{ kvs, count, more, revision }` (`revision`: the store's current revision, as etcd's header). */
+/**
+ * Room a range reply keeps below `limits.maxReplyBytes` for what is not its kvs (`count`, `more`,
+ * `revision`, a txn's other results): a reply's kvs stop before they would take more.
+ */
+const rangeReplyMarginBytes = 16 * 1024;
+
+/**
+ * Answers a range request: `{ kvs, count, more, revision }` (`revision`: the store's current
+ * revision, as etcd's header). The kvs stop at `limit`, and before their JSON would pass what a
+ * reply may carry (`limits.maxReplyBytes` less `rangeReplyMarginBytes`; at least one kv, so a
+ * reader paging by its last key always moves on): `more` then says the range goes on, and
+ * `count` still counts every match. A client lists a large range in pages (KvClient's
+ * `snapshotAndWatch` does).
+ */
 export function readRange(state: Readonly<KvState>, request: RangeRequest): Json {
   const at = request.revision === 0 ? state.revision : request.revision;
   checkReadRevision(state, at);
   const found = at === state.revision ? liveRecords(state, request.range) : recordsAt(state, request.range, at);
-  const kvs = request.countOnly ? [] : (request.limit > 0 ? found.slice(0, request.limit) : found).map((kv) => kvJson(kv, request.keysOnly));
-  return { kvs, count: found.length, more: request.limit > 0 && found.length > request.limit, revision: state.revision };
+  const wanted = request.countOnly ? [] : request.limit > 0 ? found.slice(0, request.limit) : found;
+  const budget = limits.maxReplyBytes - rangeReplyMarginBytes;
+  const kvs: Json[] = [];
+  let bytes = 0;
+  for (const kv of wanted) {
+    const json = kvJson(kv, request.keysOnly);
+    bytes += utf8Bytes(JSON.stringify(json)) + 1;
+    if (kvs.length > 0 && bytes > budget) break;
+    kvs.push(json);
+  }
+  const more = kvs.length < wanted.length || (request.limit > 0 && found.length > request.limit);
+  return { kvs, count: found.length, more, revision: state.revision };
 }
 
 /** The live records in `range`, in key order. */

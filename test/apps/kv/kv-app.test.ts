@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKvApp, kvApp, kvLimits } from '../../../src/apps/kv/kv-app.js';
 import { call, refused, withPuts } from './kv-support.js';
+import { limits } from '../../../src/options.js';
 
 test('a new store is at revision 1; each put makes one revision; versions count puts and a delete ends the key', () => {
   const s = kvApp.initialState();
@@ -34,6 +35,25 @@ test('ranges by prefix, by [key, rangeEnd), from a key on, with limit, keysOnly 
   assert.deepEqual(call(s, 'range', { key: 'b/', prefix: true, countOnly: true }), { kvs: [], count: 2, more: false, revision: 6 });
   assert.deepEqual(call(s, 'delete', { key: 'b/', prefix: true }), { revision: 7, deleted: 2 }, 'one revision for a range delete');
   assert.deepEqual(keys({ key: '', prefix: true }), ['a', 'b0', 'c']);
+});
+
+test('a range larger than a reply may carry comes in pages: as many kvs as fit, more, and the whole count', () => {
+  const s = kvApp.initialState();
+  const big = 'v'.repeat(200 * 1024);
+  for (let i = 0; i < 8; i++) call(s, 'put', { key: `big/${i}`, value: big });
+  const first = call(s, 'range', { key: 'big/', prefix: true }) as { kvs: { key: string }[]; count: number; more: boolean };
+  assert.equal(first.count, 8);
+  assert.equal(first.more, true);
+  assert.ok(first.kvs.length >= 1 && first.kvs.length < 8, `${first.kvs.length} kvs in the first page`);
+  assert.ok(JSON.stringify(first).length <= limits.maxReplyBytes, 'the reply fits');
+  const keys = first.kvs.map((kv) => kv.key);
+  for (let page = first; page.more;) {
+    page = call(s, 'range', { key: `${keys.at(-1)!}\u0000`, rangeEnd: 'big0' }) as typeof first;
+    keys.push(...page.kvs.map((kv) => kv.key));
+  }
+  assert.deepEqual(keys, Array.from({ length: 8 }, (_, i) => `big/${i}`));
+  const small = call(s, 'range', { key: 'big/', prefix: true, keysOnly: true }) as typeof first;
+  assert.deepEqual([small.kvs.length, small.more], [8, false], 'without the values all fit');
 });
 
 test('a read at an old revision sees the store as it was; below the compaction revision it is compacted, above the current one in the future', () => {
