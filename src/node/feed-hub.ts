@@ -11,6 +11,7 @@ import type { Feed } from '../rsm/feed.js';
 import { type FeedStreamMessage, type FeedSubscribeRequest, feedsCodec } from '../rsm/feeds-wire.js';
 import type { LeaseStatus } from '../rsm/lease.js';
 import type { ReplicaStatus, RsmMutations } from '../rsm/replica.js';
+import { type Viewstamp, sameViewstamp } from '../rsm/viewstamp.js';
 import { leaseLost, notPrimary } from './callback-ends.js';
 import { FeedStream, type PartsBudget } from './feed-stream.js';
 
@@ -21,6 +22,8 @@ export interface FeedReplicaView<S> {
   readonly lease: LeaseStatus;
   /** The executed state (null: none yet). */
   readonly state: S | null;
+  /** The viewstamp of the last request the state executed (null: none). */
+  readonly lastExecuted: Viewstamp | null;
   primaryOf(): NodeId | null;
 }
 
@@ -88,6 +91,8 @@ export class FeedHub<S> {
    * them), so their events wait. Nothing is published before the first `advanced` of a feed.
    */
   readonly #published = new Map<string, number>();
+  /** The viewstamp the state stood at when the heads in `#published` were taken. */
+  #publishedAt: Viewstamp | null = null;
   /** Streams accepted by the transport, not yet admitted (counted against `maxStreams`). */
   #pending = 0;
   /** Bytes of events the streams hold while sending them in parts (`FeedOptions.maxBytesInParts`). */
@@ -134,8 +139,9 @@ export class FeedHub<S> {
    * The feeds reached `heads` in durable steps (the replica's upcall, `CallbackListener.onAdvanced`):
    * pump every stream, up to there, in a task of its own.
    */
-  advanced(heads: ReadonlyMap<string, number>): void {
+  advanced(heads: ReadonlyMap<string, number>, at: Viewstamp | null): void {
     for (const [name, head] of heads) this.#published.set(name, head);
+    this.#publishedAt = at;
     if (this.#closed || this.#pumpQueued || this.#streams.size === 0) return;
     this.#pumpQueued = true;
     this.#deps.executor.submit(() => {
@@ -218,12 +224,22 @@ export class FeedHub<S> {
     return null;
   }
 
+  /**
+   * Sends `s` what it may have now: only on the serving primary in a normal view (a primary
+   * leaving its view executes its requests in flight without their acknowledgements, `abandon`:
+   * nothing of that may reach a subscriber), only up to the published heads, and a compaction
+   * only once the state is the durable one (a compaction is no position: a step that compacted
+   * and is not yet durable could still be lost, and `compacted` ends a subscription for good).
+   */
   #pump(s: FeedStream<S>): void {
-    const state = this.#deps.replica.state;
-    if (state === null || !s.stream.open) return;
+    const r = this.#deps.replica;
+    const state = r.state;
+    if (state === null || !s.stream.open || !r.isPrimary || r.status !== 'normal') return;
     try {
-      const limit = this.#deps.mutations?.publishFeedBeforeDurable === true ? Number.MAX_SAFE_INTEGER : this.#published.get(s.feedName) ?? 0;
-      const ended = s.pump(state, limit, this.#deps.clock.now(), () => {
+      const beforeDurable = this.#deps.mutations?.publishFeedBeforeDurable === true;
+      const limit = beforeDurable ? Number.MAX_SAFE_INTEGER : this.#published.get(s.feedName) ?? 0;
+      const durable = beforeDurable || sameViewstamp(r.lastExecuted, this.#publishedAt);
+      const ended = s.pump(state, limit, durable, this.#deps.clock.now(), () => {
         if (!this.#closed && !this.#deps.executor.stopped) this.#deps.executor.submit(() => this.#pump(s));
       });
       if (ended?.reason === 'compacted') this.#compacted++;

@@ -76,11 +76,12 @@ export class FeedStream<S> {
 
   /**
    * Sends what the state holds for the subscriber after its cursor, up to position `limit` (what
-   * is durable: see `FeedHub`), then `resume` is called when the transport can take more (the
+   * is durable: see `FeedHub`; `durable`: the state is exactly the durable one, so a compaction it
+   * shows may be told), then `resume` is called when the transport can take more (the
    * caller pumps again). Returns what ended the subscription, if anything did (the stream is then
    * ended already).
    */
-  pump(state: Readonly<S>, limit: number, now: number, resume: () => void): FeedCancel | null {
+  pump(state: Readonly<S>, limit: number, durable: boolean, now: number, resume: () => void): FeedCancel | null {
     if (!this.stream.open || this.#blockedSince !== null) return null;
     const flow = this.stream.whenWritable;
     for (;;) {
@@ -93,6 +94,7 @@ export class FeedStream<S> {
       if (this.#cursor >= head) return null;
       const read = this.feed.read(state, this.#cursor, this.filter, this.options.maxEventsPerMessage);
       if (read.kind === 'compacted') {
+        if (!durable) return null; // told only once the compaction is durable: the next `advanced` pumps again
         return this.cancel({ reason: 'compacted', compactedThrough: read.compactedThrough,
           detail: `${this.feedName}: positions up to ${read.compactedThrough} are compacted; the subscription asked for those after ${this.#cursor}` }, { kind: 'invalid-request', detail: 'feed compacted' });
       }

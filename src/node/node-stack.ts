@@ -223,7 +223,7 @@ export class NodeStack<S = unknown> {
       mutations: opts.mutations,
       verifyQueries: opts.verifyQueries,
       observer: opts.replicaObserver,
-      callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks), onAdvanced: (heads) => feedHub?.advanced(heads) },
+      callbacks: { onCallbacks: (callbacks) => hub?.deliver(callbacks), onAdvanced: (heads, at) => feedHub?.advanced(heads, at) },
     });
     rsm = this.rsm;
     [this.callbacks, this.sessions] = rsm !== null && resolvedRsm !== null && opts.app?.callbacks !== undefined

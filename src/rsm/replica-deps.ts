@@ -149,9 +149,10 @@ export interface CallbackListener {
    * request, or it started serving, and the heads are those of the state right after that step.
    * Called once per such step, after what the step persisted is durable: events up to these heads
    * survive any crash, and may be published (the state itself may already be ahead, by steps
-   * whose records are not durable yet).
+   * whose records are not durable yet). `at` is the viewstamp the state stood at after that step:
+   * while the replica's `lastExecuted` is still `at`, the state is exactly the durable one.
    */
-  onAdvanced?(heads: ReadonlyMap<string, number>): void;
+  onAdvanced?(heads: ReadonlyMap<string, number>, at: Viewstamp | null): void;
 }
 
 export interface ReplicaDeps<S> {

@@ -367,10 +367,10 @@ export class Replica<S> {
       execute: (vs, request, digest, out, stampedAfter) => this.#execute(vs, request, out, digest, stampedAfter),
       // synod's own procedures (the table's sweeps) are none of the app's business.
       afterExecute: (r, out) => {
-        if (!isReservedProc(r.proc)) {
-          this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
-          this.#emitAdvanced(out);
-        }
+        if (!isReservedProc(r.proc)) this.#emitCallbacks({ proc: r.proc, args: r.args }, out);
+        // Every step, synod's own too: the hub tells a compaction only once the state it reads is
+        // the durable one (its viewstamp is the last one published).
+        this.#emitAdvanced(out);
       },
     });
   }
@@ -381,7 +381,8 @@ export class Replica<S> {
     const state = this.#held.state;
     if (listener?.onAdvanced === undefined || !this.#app.hasFeeds || state === null) return;
     const heads = this.#app.feedHeads(state);
-    out.upcall(() => listener.onAdvanced?.(heads));
+    const at = this.#held.last;
+    out.upcall(() => listener.onAdvanced?.(heads, at));
   }
 
   #emitCallbacks(request: { readonly proc: string; readonly args: Json } | undefined, out: RsmOutbox): void {

@@ -68,7 +68,7 @@ test('an event past a message goes in parts, one per drain; the cursor passes it
   const stream = new FlowStream();
   const b = budget(64 * 1024 * 1024);
   const s = open(stream, b);
-  const pump = (): void => void s.pump(state, 3, 0, pump);
+  const pump = (): void => void s.pump(state, 3, true, 0, pump);
   pump();
   assert.deepEqual(stream.sent.map((m) => m.kind), ['fragment'], 'one part, then it waits for the subscriber');
   assert.ok(b.held > 6 * 1024 * 1024, 'the event is held while in parts');
@@ -95,12 +95,12 @@ test('a stream that ends between parts gives its bytes back; one past the budget
   const stream = new FlowStream();
   const s = open(stream, b);
   stream.onEnded(() => s.ended());
-  s.pump(state, 3, 0, () => {});
+  s.pump(state, 3, true, 0, () => {});
   assert.ok(b.held > 0);
   stream.end({ kind: 'unavailable', detail: 'the node is stopping' });
   assert.equal(b.held, 0);
   const tight = new FlowStream();
-  open(tight, budget(1024 * 1024)).pump(state, 3, 0, () => {});
+  open(tight, budget(1024 * 1024)).pump(state, 3, true, 0, () => {});
   assert.equal(tight.ended?.kind, 'overloaded');
   assert.match(tight.ended?.detail ?? '', /feeds\.maxBytesInParts/);
 });
