@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { type KvClient, connectKv } from '../../src/apps/kv/kv-client.js';
 import type { KvWatchEvent } from '../../src/apps/kv/kv-client-types.js';
 import { defaultClusterName } from '../../src/env/cluster-name.js';
-import { NodeProcess, cliPath, eventually, sleep } from '../harness/node-process.js';
+import { NodeProcess, eventually, sleep } from '../harness/node-process.js';
 import { freePortPairs } from '../harness/ports.js';
 import { StatusReader } from '../harness/status.js';
 import { Follower, compareEvents, compareKeys, readThrough } from './kv-demo-watchers.js';
