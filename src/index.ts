@@ -44,7 +44,7 @@ export {
   WrongClusterError,
 } from './client/errors.js';
 export { FeedClosedError, FeedCompactedError, FeedError, FeedRefusedError } from './client/feed-errors.js';
-export { FeedReader, defaultMaxBufferedEvents } from './client/feed-reader.js';
+export { FeedReader, defaultMaxBufferedBytes, defaultMaxBufferedEvents } from './client/feed-reader.js';
 export type { FeedBatch, FeedReaderOptions } from './client/feed-reader.js';
 export { FeedSubscription } from './client/feed-subscription.js';
 export type { FeedHandlers, FeedSubscribeSpec, FeedSubscriptionDeps } from './client/feed-subscription.js';

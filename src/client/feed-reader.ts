@@ -10,6 +10,8 @@ export interface FeedBatch {
 
 /** Default `FeedReaderOptions.maxBufferedEvents`. */
 export const defaultMaxBufferedEvents = 10_000;
+/** Default `FeedReaderOptions.maxBufferedBytes`. */
+export const defaultMaxBufferedBytes = 64 * 1024 * 1024;
 
 export interface FeedReaderOptions {
   /**
@@ -18,6 +20,14 @@ export interface FeedReaderOptions {
    * Default 10,000: a reader that keeps up never pauses, one that does not holds a bounded amount.
    */
   readonly maxBufferedEvents?: number;
+  /**
+   * Most bytes (the events' JSON text, counted in UTF-16 units: about their size on the wire)
+   * held for a reader that has not taken them; past it the subscription pauses as past
+   * `maxBufferedEvents`, and resumes once both are at half or below. Default 64 MiB: one event
+   * may be a whole revision of a store (a KV delete of many keys with their previous values), so
+   * a count alone does not bound memory.
+   */
+  readonly maxBufferedBytes?: number;
   /** Wraps each promise `next` returns (`connect()`'s client keeps the process alive while one is pending). */
   readonly hold?: <T>(promise: Promise<T>) => Promise<T>;
 }
@@ -25,13 +35,17 @@ export interface FeedReaderOptions {
 /**
  * A feed subscription as an async iterator of `FeedBatch`es (`for await (const batch of reader)`).
  * It resumes by itself across failovers (see `FeedSubscription`) and holds at most
- * `maxBufferedEvents` events the reader has not taken. The iteration ends when the reader breaks
- * out of it or calls `close()`; it throws the `FeedError` that ended the subscription otherwise
+ * `maxBufferedEvents` events and `maxBufferedBytes` bytes the reader has not taken. The iteration
+ * ends when the reader breaks out of it or calls `close()`; it throws the `FeedError` that ended the subscription otherwise
  * (`FeedCompactedError`, `FeedRefusedError`), after every batch received before it.
  */
 export class FeedReader implements AsyncIterableIterator<FeedBatch> {
   readonly #subscription: FeedSubscription;
   readonly #maxBuffered: number;
+  readonly #maxBufferedBytes: number;
+  #bufferedBytes = 0;
+  /** The bytes of each batch held, in the order of `#batches`. */
+  readonly #batchBytes: number[] = [];
   readonly #hold: <T>(promise: Promise<T>) => Promise<T>;
   readonly #batches: FeedBatch[] = [];
   #buffered = 0;
@@ -44,6 +58,9 @@ export class FeedReader implements AsyncIterableIterator<FeedBatch> {
     const max = options.maxBufferedEvents ?? defaultMaxBufferedEvents;
     if (!Number.isSafeInteger(max) || max <= 0) throw new RangeError(`maxBufferedEvents must be a positive integer, not ${max}`);
     this.#maxBuffered = max;
+    const maxBytes = options.maxBufferedBytes ?? defaultMaxBufferedBytes;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new RangeError(`maxBufferedBytes must be a positive integer, not ${maxBytes}`);
+    this.#maxBufferedBytes = maxBytes;
     this.#hold = options.hold ?? ((p) => p);
     this.#subscription = subscribe({
       events: (events, through) => this.#push({ events, through }),
@@ -69,7 +86,8 @@ export class FeedReader implements AsyncIterableIterator<FeedBatch> {
     const batch = this.#batches.shift();
     if (batch !== undefined) {
       this.#buffered -= batch.events.length;
-      if (this.#buffered <= this.#maxBuffered / 2) this.#subscription.resume();
+      this.#bufferedBytes -= this.#batchBytes.shift() ?? 0;
+      if (this.#buffered <= this.#maxBuffered / 2 && this.#bufferedBytes <= this.#maxBufferedBytes / 2) this.#subscription.resume();
       return Promise.resolve({ done: false, value: batch });
     }
     if (this.#error !== null) {
@@ -98,8 +116,11 @@ export class FeedReader implements AsyncIterableIterator<FeedBatch> {
       return;
     }
     this.#batches.push(batch);
+    const bytes = batch.events.reduce((sum, e) => sum + JSON.stringify(e.event).length, 0);
     this.#buffered += batch.events.length;
-    if (this.#buffered > this.#maxBuffered) this.#subscription.pause();
+    this.#bufferedBytes += bytes;
+    this.#batchBytes.push(bytes);
+    if (this.#buffered > this.#maxBuffered || this.#bufferedBytes > this.#maxBufferedBytes) this.#subscription.pause();
   }
 
   #end(error: FeedError): void {

@@ -53,6 +53,21 @@ test('past maxBufferedEvents the subscription pauses; taking half resumes it', a
   assert.equal(f.paused(), false, 'two held: half the bound');
 });
 
+test('past maxBufferedBytes the subscription pauses too, however few the events', async () => {
+  const f = fakeSubscription();
+  const reader = new FeedReader(f.make, { maxBufferedBytes: 1000 });
+  const big = (p: number) => [{ position: p, event: 'x'.repeat(400) }];
+  f.handlers().events(big(1), 1);
+  f.handlers().events(big(2), 2);
+  assert.equal(f.paused(), false, 'about 804 bytes held');
+  f.handlers().events(big(3), 3);
+  assert.equal(f.paused(), true, 'about 1206 bytes held against 1000');
+  await reader.next();
+  assert.equal(f.paused(), true, 'about 804 held: not yet half');
+  await reader.next();
+  assert.equal(f.paused(), false, 'about 402 held: resumed');
+});
+
 test('an ending error comes after the batches before it, to every waiting caller', async () => {
   const f = fakeSubscription();
   const reader = new FeedReader(f.make);
