@@ -131,6 +131,16 @@ export class ClientCore {
     return this.#primary;
   }
 
+  /**
+   * `server` accepted a stream that only the serving primary accepts (a feed subscription): take
+   * it as the primary guess. A client that only subscribes makes no calls, so without this its
+   * guess would stay on a primary that died, and everything following the guess would go there.
+   */
+  heardFromPrimary(server: NodeId): void {
+    this.#replicas.hint(server);
+    this.#primary = server;
+  }
+
   /** Every replica the client knows now, those it learned from the cluster first. */
   get replicas(): readonly NodeId[] {
     return this.#replicas.all;

@@ -96,6 +96,7 @@ export class SynodClient {
       transport: this.#transport,
       members: this.#members,
       primary: () => this.#rsm.core.primary,
+      acceptedBy: (server) => this.#rsm.core.heardFromPrimary(server),
       clock: realClock,
       logger: this.#logger,
       options: options.subscriber,

@@ -16,6 +16,12 @@ export interface FeedSubscriptionDeps {
   readonly members: readonly NodeId[];
   /** The primary guess now (e.g. `() => rsmClient.core.primary`; null: none known). */
   readonly primary: () => NodeId | null;
+  /**
+   * A server accepted a stream (only the serving primary does): the owner of the guess learns it
+   * (e.g. `(n) => rsmClient.core.heardFromPrimary(n)`), so that the guess follows a failover even
+   * for a client that makes no calls. Default: nothing.
+   */
+  readonly acceptedBy?: (server: NodeId) => void;
   readonly clock: Clock;
   readonly logger?: Logger;
   readonly options?: Partial<FeedSubscriberOptions>;
@@ -44,14 +50,13 @@ export interface FeedHandlers {
 /**
  * One subscription's life: which stream, if any, carries it now.
  * - `connecting`: a stream was opened at `target`, not accepted yet;
- * - `open`: accepted at `target`, last heard from at `heardAt`; `guessAtOpen` is the client's
- *   primary guess when it was accepted (only a later change of the guess moves the stream);
+ * - `open`: accepted at `target`, last heard from at `heardAt`;
  * - `waiting`: no stream; the next attempt comes after a pause (or after `resume` when paused);
  * - `ended`: over.
  */
 type Phase =
   | { readonly kind: 'connecting'; readonly target: NodeId; readonly stream: ClientStream }
-  | { readonly kind: 'open'; readonly target: NodeId; readonly stream: ClientStream; heardAt: number; readonly guessAtOpen: NodeId | null }
+  | { readonly kind: 'open'; readonly target: NodeId; readonly stream: ClientStream; heardAt: number }
   | { readonly kind: 'waiting'; readonly timer: TimerHandle | null }
   | { readonly kind: 'ended' };
 
@@ -158,7 +163,9 @@ export class FeedSubscription {
     const parts = new FeedFragments();
     const stream = this.#deps.transport.openStream(feedsCodec, target, request, {
       accepted: () => {
-        if (this.#phase.kind === 'connecting' && this.#phase.stream === stream) this.#phase = { kind: 'open', target, stream, heardAt: this.#deps.clock.now(), guessAtOpen: this.#deps.primary() };
+        if (this.#phase.kind !== 'connecting' || this.#phase.stream !== stream) return;
+        this.#phase = { kind: 'open', target, stream, heardAt: this.#deps.clock.now() };
+        this.#deps.acceptedBy?.(target);
       },
       message: (m) => {
         if ((this.#phase.kind === 'open' || this.#phase.kind === 'connecting') && this.#phase.stream === stream) {
@@ -271,11 +278,9 @@ export class FeedSubscription {
   }
 
   /**
-   * Leaves a stream that went silent, or whose server is no longer the primary guess because the
-   * guess changed since the stream opened (the client learned of a newer primary). A guess that
-   * merely differs is not enough: a client that only subscribes makes no calls, so its guess may
-   * stay on a dead primary for ever, and the stream the refusals led it to is the right one (the
-   * server itself ends streams when it stops being the primary or loses its lease).
+   * Leaves a stream that went silent, or whose server is no longer the primary guess (the client
+   * learned of a newer primary; the guess follows accepted streams too, `acceptedBy`, so a client
+   * that only subscribes does not chase a dead primary).
    */
   #scheduleCheck(): void {
     this.#checkTimer = this.#deps.clock.setTimer(this.#options.primaryCheckIntervalMs, () => {
@@ -287,7 +292,7 @@ export class FeedSubscription {
         if (silentMs >= this.#options.silenceTimeoutMs) {
           p.stream.close();
           this.#retry(`${p.target} sent nothing for ${silentMs} ms (silenceTimeoutMs)`, null, p.target);
-        } else if (guess !== null && guess !== p.target && guess !== p.guessAtOpen) {
+        } else if (guess !== null && guess !== p.target) {
           p.stream.close();
           this.#hint = guess;
           this.#retry(`the primary is now ${guess}, not ${p.target}`, 0);

@@ -54,7 +54,7 @@ function feedWorkload(): Workload<FeedLogState, number, AppendInput, AppendOutpu
   const watch = (w: { log: WatcherLog; sub: FeedSubscription | null }, rsm: RsmClient, run: WorkloadRun, machine: ClientMachine, after: number): void => {
     w.log.subscribed(after);
     const sub = new FeedSubscription({
-      transport: machine.transport, members: run.servers, primary: () => rsm.core.primary, clock: machine.world.clock, logger: machine.world.logger,
+      transport: machine.transport, members: run.servers, primary: () => rsm.core.primary, acceptedBy: (server) => rsm.core.heardFromPrimary(server), clock: machine.world.clock, logger: machine.world.logger,
     }, { feed: 'items', filter: w.log.filter === null ? null : { prefix: w.log.filter }, after }, {
       events: (events, through) => w.log.events(events, through),
       progress: (through) => w.log.progress(through),

@@ -89,7 +89,7 @@ function subscribe(w: KvWatcher, rsm: RsmClient, run: WorkloadRun, machine: Clie
   w.log.subscribed(after);
   const { key, prefix, rangeEnd, prevKv, noPut, noDelete } = w.log.filter;
   const sub = new FeedSubscription({
-    transport: machine.transport, members: run.servers, primary: () => rsm.core.primary, clock: machine.world.clock, logger: machine.world.logger,
+    transport: machine.transport, members: run.servers, primary: () => rsm.core.primary, acceptedBy: (server) => rsm.core.heardFromPrimary(server), clock: machine.world.clock, logger: machine.world.logger,
   }, {
     feed: 'watch',
     filter: { key, ...(prefix ? { prefix: true } : {}), ...(rangeEnd === undefined ? {} : { rangeEnd }), ...(prevKv ? { prevKv: true } : {}), ...(noPut ? { noPut: true } : {}), ...(noDelete ? { noDelete: true } : {}) },
