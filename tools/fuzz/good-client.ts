@@ -36,6 +36,36 @@ export interface GoodLoop {
   readonly idle: boolean;
 }
 
+/**
+ * A loop of single calls: `call(done)` sends one (its answer counts when `ok`), the next follows
+ * 0-20 ms after its answer, until stopped. The call workloads' shared skeleton.
+ */
+export function callLoop(sched: Scheduler, rng: Prng, call: (done: (ok: boolean) => void) => void): GoodLoop {
+  let completed = 0;
+  let stopping = false;
+  let busy = true;
+  const next = (): void => {
+    if (stopping) {
+      busy = false;
+      return;
+    }
+    call((ok) => {
+      if (ok) completed++;
+      sched.after(rng.uniform(0, 20), next);
+    });
+  };
+  sched.after(rng.uniform(0, 20), next);
+  return {
+    get completed() {
+      return completed;
+    },
+    stop: () => void (stopping = true),
+    get idle() {
+      return stopping && !busy;
+    },
+  };
+}
+
 export interface GoodWorkload<I, O> {
   readonly calls: CallMapping<I, O>;
   // `any`: the model's state type is the model's own business; only its inputs and outputs meet the client's.
@@ -123,31 +153,9 @@ export const goodCounterWorkload: GoodWorkload<CounterInput, CounterOutput> = {
   unit: 'calls',
   start(client, sched, rng, deadlineMs) {
     const key = `wellbehaved${goodMark}counter`;
-    let completed = 0;
-    let stopping = false;
-    let busy = false;
-    const next = (): void => {
-      if (stopping) {
-        busy = false;
-        return;
-      }
-      busy = true;
+    return callLoop(sched, rng, (done) => {
       const read = rng.chance(0.3);
-      client.submit(read ? 'get' : 'add', read ? { key } : { key, by: rng.between(1, 3) }, { deadlineMs }, (r) => {
-        if (r.ok) completed++;
-        sched.after(rng.uniform(0, 20), next);
-      });
-    };
-    sched.after(rng.uniform(0, 20), next);
-    busy = true;
-    return {
-      get completed() {
-        return completed;
-      },
-      stop: () => void (stopping = true),
-      get idle() {
-        return stopping && !busy;
-      },
-    };
+      client.submit(read ? 'get' : 'add', read ? { key } : { key, by: rng.between(1, 3) }, { deadlineMs }, (r) => done(r.ok));
+    });
   },
 };

@@ -12,7 +12,7 @@
 import type { Json } from '../../src/rsm/app.js';
 import { type CallMapping, notExecuted } from '../lincheck/recorder.js';
 import type { Model } from '../lincheck/types.js';
-import { type GoodWorkload, goodMark } from './good-client.js';
+import { type GoodWorkload, callLoop, goodMark } from './good-client.js';
 
 export type KvRegisterInput = { readonly proc: 'put'; readonly key: string; readonly value: string } | { readonly proc: 'get'; readonly key: string };
 /** A put's revision; a get's value and mod revision (null: no such key). */
@@ -81,34 +81,12 @@ export const goodKvWorkload: GoodWorkload<KvRegisterInput, KvRegisterOutput> = {
   unit: 'calls',
   start(client, sched, rng, deadlineMs) {
     const key = `wellbehaved${goodMark}kv`;
-    let completed = 0;
-    let stopping = false;
-    let busy = false;
     let written = 0;
-    const next = (): void => {
-      if (stopping) {
-        busy = false;
-        return;
-      }
-      busy = true;
+    return callLoop(sched, rng, (done) => {
       const read = rng.chance(0.5);
       // Every value is new (client id and count), so a read names the put it saw.
       const args: Json = read ? { key } : { key, value: `${client.clientId}:${++written}` };
-      client.submit(read ? 'get' : 'put', args, { deadlineMs }, (r) => {
-        if (r.ok) completed++;
-        sched.after(rng.uniform(0, 20), next);
-      });
-    };
-    sched.after(rng.uniform(0, 20), next);
-    busy = true;
-    return {
-      get completed() {
-        return completed;
-      },
-      stop: () => void (stopping = true),
-      get idle() {
-        return stopping && !busy;
-      },
-    };
+      client.submit(read ? 'get' : 'put', args, { deadlineMs }, (r) => done(r.ok));
+    });
   },
 };
