@@ -1,4 +1,5 @@
-import type { Clock, TimerHandle } from '../env/clock.js';
+import type { Clock } from '../env/clock.js';
+import { type Periodic, everyInExecutor } from './periodic.js';
 import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
@@ -76,7 +77,7 @@ export class ClientSweeper {
   readonly #log: Logger;
   readonly #clientId: string;
   #seq: number;
-  #timer: TimerHandle | null = null;
+  #ticker: Periodic | null = null;
   #outstanding: { readonly forget: () => void; readonly sinceMs: number } | null = null;
   /** The view of this node's reign as primary and when it last measured time in it (monotonic). */
   #reign: { readonly vid: number; lastMs: number } | null = null;
@@ -90,26 +91,16 @@ export class ClientSweeper {
   }
 
   start(): void {
-    this.#schedule();
+    this.#ticker = everyInExecutor(this.#deps.clock, this.#deps.executor, this.#deps.options.clientTableSweepMs, () => this.#tick());
   }
 
   /** Stops sweeping; an answer still to come is dropped. */
   stop(): void {
     this.#stopped = true;
-    this.#timer?.cancel();
-    this.#timer = null;
+    this.#ticker?.cancel();
+    this.#ticker = null;
     this.#outstanding?.forget();
     this.#outstanding = null;
-  }
-
-  #schedule(): void {
-    this.#timer = this.#deps.clock.setTimer(this.#deps.options.clientTableSweepMs, () => {
-      if (this.#stopped) return;
-      this.#deps.executor.submit(() => {
-        if (!this.#stopped) this.#tick();
-      });
-      this.#schedule();
-    });
   }
 
   /** One tick (a task of the node's executor): sweep, if this node serves and no sweep is under way. */

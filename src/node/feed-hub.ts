@@ -1,4 +1,5 @@
-import type { Clock, TimerHandle } from '../env/clock.js';
+import type { Clock } from '../env/clock.js';
+import { type Periodic, everyInExecutor } from './periodic.js';
 import { describeThrown } from '../rsm/procedure-outcome.js';
 import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
@@ -106,7 +107,7 @@ export class FeedHub<S> {
     give: (bytes) => void (this.#bytesInParts -= bytes),
   };
   #pumpQueued = false;
-  #timer: TimerHandle | null = null;
+  #ticker: Periodic | null = null;
   #closed = false;
   #lapseLogged = false;
   #accepted = 0;
@@ -127,8 +128,8 @@ export class FeedHub<S> {
   }
 
   start(): void {
-    if (this.#closed || this.#timer !== null) return;
-    this.#schedule();
+    if (this.#closed || this.#ticker !== null) return;
+    this.#ticker = everyInExecutor(this.#deps.clock, this.#deps.executor, this.#deps.options.checkIntervalMs, () => this.#check());
   }
 
   stats(): FeedHubStats {
@@ -155,8 +156,8 @@ export class FeedHub<S> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#timer?.cancel();
-    this.#timer = null;
+    this.#ticker?.cancel();
+    this.#ticker = null;
     this.#endAll({ kind: 'unavailable', detail: `${this.#deps.self} is shutting down` });
   }
 
@@ -249,16 +250,6 @@ export class FeedHub<S> {
       this.#log.error({ feed: s.feedName, cursor: s.cursor, err: describeThrown(err), failures: this.#failed }, 'feeds: the app\'s feed failed; stream ended');
       s.stream.end({ kind: 'internal', detail: `the feed ${s.feedName} failed at ${this.#deps.self}` });
     }
-  }
-
-  #schedule(): void {
-    this.#timer = this.#deps.clock.setTimer(this.#deps.options.checkIntervalMs, () => {
-      if (this.#closed || this.#deps.executor.stopped) return;
-      this.#deps.executor.submit(() => {
-        if (!this.#closed) this.#check();
-      });
-      this.#schedule();
-    });
   }
 
   /** Follows the view and the lease, sends progress, evicts stalled subscribers (a task of the node's executor). */

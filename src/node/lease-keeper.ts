@@ -1,4 +1,5 @@
-import type { Clock, TimerHandle } from '../env/clock.js';
+import type { Clock } from '../env/clock.js';
+import { type Periodic, everyInExecutor } from './periodic.js';
 import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
 import type { NodeId } from '../env/types.js';
@@ -84,7 +85,7 @@ export class LeaseKeeper<S> {
   /** Expiries submitted and not answered yet, with the function that forgets each. */
   readonly #expiring = new Map<number, () => void>();
   #held = false;
-  #timer: TimerHandle | null = null;
+  #ticker: Periodic | null = null;
   #stopped = false;
 
   constructor(deps: LeaseKeeperDeps<S>) {
@@ -95,14 +96,14 @@ export class LeaseKeeper<S> {
   }
 
   start(): void {
-    this.#schedule();
+    this.#ticker = everyInExecutor(this.#deps.clock, this.#deps.executor, this.#options.checkIntervalMs, () => this.#check());
   }
 
   /** Stops checking; answers still to come are dropped. */
   stop(): void {
     this.#stopped = true;
-    this.#timer?.cancel();
-    this.#timer = null;
+    this.#ticker?.cancel();
+    this.#ticker = null;
     for (const forget of this.#expiring.values()) forget();
     this.#expiring.clear();
   }
@@ -110,16 +111,6 @@ export class LeaseKeeper<S> {
   /** Leases whose expiry is under way (for tests and status). */
   get expiring(): readonly number[] {
     return [...this.#expiring.keys()];
-  }
-
-  #schedule(): void {
-    this.#timer = this.#deps.clock.setTimer(this.#options.checkIntervalMs, () => {
-      if (this.#stopped) return;
-      this.#deps.executor.submit(() => {
-        if (!this.#stopped) this.#check();
-      });
-      this.#schedule();
-    });
   }
 
   /** One look at the leases (a task of the node's executor). */

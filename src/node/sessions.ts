@@ -1,4 +1,5 @@
-import type { Clock, TimerHandle } from '../env/clock.js';
+import type { Clock } from '../env/clock.js';
+import { type Periodic, everyInExecutor } from './periodic.js';
 import { invariant } from '../env/errors.js';
 import type { Executor } from '../env/executor.js';
 import type { Logger } from '../env/logger.js';
@@ -128,7 +129,7 @@ export class SessionKeeper<S> {
   readonly #ending = new Map<string, () => void>();
   /** When this node's lease was first seen held (the clocks' common start); null: no lease. */
   #since: number | null = null;
-  #timer: TimerHandle | null = null;
+  #ticker: Periodic | null = null;
   #stopped = false;
 
   constructor(deps: SessionKeeperDeps<S>) {
@@ -141,14 +142,14 @@ export class SessionKeeper<S> {
 
   /** Starts the periodic check. */
   start(): void {
-    this.#schedule();
+    this.#ticker = everyInExecutor(this.#deps.clock, this.#deps.executor, this.#options.checkIntervalMs, () => this.#check());
   }
 
   /** Stops checking; answers still to come are dropped. */
   stop(): void {
     this.#stopped = true;
-    this.#timer?.cancel();
-    this.#timer = null;
+    this.#ticker?.cancel();
+    this.#ticker = null;
     for (const forget of [...this.#expiring.values(), ...this.#ending.values()]) forget();
     this.#expiring.clear();
     this.#ending.clear();
@@ -157,16 +158,6 @@ export class SessionKeeper<S> {
   /** Owners whose expiry is under way (for tests). */
   get expiring(): readonly string[] {
     return [...this.#expiring.keys()];
-  }
-
-  #schedule(): void {
-    this.#timer = this.#deps.clock.setTimer(this.#options.checkIntervalMs, () => {
-      if (this.#stopped) return;
-      this.#deps.executor.submit(() => {
-        if (!this.#stopped) this.#check();
-      });
-      this.#schedule();
-    });
   }
 
   /** One look at the state (a task of the node's executor). */
