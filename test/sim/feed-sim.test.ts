@@ -31,10 +31,13 @@ test('skip-feed-event-on-resume (a resumed subscription starts one position late
   console.log(`seed ${caught.seed}: ${caught.failure}`);
 });
 
-test('publish-feed-before-durable (events sent before their step is durable) is caught at seed 84, which passes without it', () => {
-  const bad = runFeedSimulation({ seed: 84, mutations: { publishFeedBeforeDurable: true } });
+// The mutation bites only where a primary without a backup that holds its steps dies with events
+// published (a view of one, a power cut): rare, so a seed where it does is named (found by
+// `npm run sim -- --layer feed --seeds 1000 --mutate publish-feed-before-durable`: 1 of 1000).
+test('publish-feed-before-durable (events sent before their step is durable) is caught at seed 527, which passes without it', () => {
+  const bad = runFeedSimulation({ seed: 527, mutations: { publishFeedBeforeDurable: true } });
   assert.ok(!bad.ok && bad.failures.some((f) => /feed: watcher .* got .* where the feed has/.test(f)), bad.failures.join('\n'));
   console.log(bad.failures.find((f) => f.startsWith('feed:')));
-  const clean = runFeedSimulation({ seed: 84 });
+  const clean = runFeedSimulation({ seed: 527 });
   assert.ok(clean.ok, clean.failures.join('\n'));
 });

